@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {IAnchorRegistry} from "./interfaces/IAnchorRegistry.sol";
+
+/// @title AnchorRegistry
+/// @notice Keeps the Merkle roots of nodes' event windows; a root is written once and never changes.
+contract AnchorRegistry is IAnchorRegistry, AccessControl {
+    /// @notice May anchor roots of its own windows.
+    bytes32 public constant NODE_ROLE = keccak256("NODE_ROLE");
+    /// @notice May anchor on behalf of a node (the BatchRegistry, for one-transaction commits).
+    bytes32 public constant COMMITTER_ROLE = keccak256("COMMITTER_ROLE");
+
+    mapping(bytes32 root => Anchor) private _anchors;
+    /// @dev Per node, the first sequence number of its next window, minus one.
+    mapping(address node => uint64) private _lastSequence;
+
+    /// @param admin receives DEFAULT_ADMIN_ROLE and grants NODE_ROLE and COMMITTER_ROLE.
+    constructor(address admin) {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function anchor(bytes32 root, uint64 firstSeq, uint32 eventCount) external onlyRole(NODE_ROLE) {
+        _anchor(msg.sender, root, firstSeq, eventCount);
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function anchorFor(address node, bytes32 root, uint64 firstSeq, uint32 eventCount)
+        external
+        onlyRole(COMMITTER_ROLE)
+    {
+        if (!hasRole(NODE_ROLE, node)) revert AnchorRegistryNotNode(node);
+        _anchor(node, root, firstSeq, eventCount);
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function anchorOf(bytes32 root) external view returns (Anchor memory stored) {
+        stored = _anchors[root];
+        if (stored.eventCount == 0) revert AnchorRegistryUnknownRoot(root);
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function isAnchored(bytes32 root) public view returns (bool) {
+        return _anchors[root].eventCount != 0;
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function nextSequence(address node) external view returns (uint64) {
+        return _lastSequence[node] + 1;
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function verifyEvent(bytes32 root, bytes32[] calldata proof, bytes32 eventHash) external view returns (bool) {
+        if (!isAnchored(root)) return false;
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(eventHash))));
+        return MerkleProof.verifyCalldata(proof, root, leaf);
+    }
+
+    function _anchor(address node, bytes32 root, uint64 firstSeq, uint32 eventCount) private {
+        if (root == bytes32(0)) revert AnchorRegistryZeroRoot();
+        if (eventCount == 0) revert AnchorRegistryEmptyWindow();
+        if (_anchors[root].eventCount != 0) revert AnchorRegistryRootExists(root);
+        uint256 expected = uint256(_lastSequence[node]) + 1;
+        // casting to 'uint64' is safe because `expected` is a stored uint64 plus one, reported only when it differs from a uint64.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (firstSeq != expected) revert AnchorRegistryNonContiguous(node, uint64(expected), firstSeq);
+        uint256 last = expected + eventCount - 1;
+        if (last > type(uint64).max) revert AnchorRegistrySequenceOverflow(firstSeq, eventCount);
+
+        _anchors[root] = Anchor({
+            firstSeq: firstSeq,
+            eventCount: eventCount,
+            blockNumber: uint48(block.number),
+            timestamp: uint40(block.timestamp)
+        });
+        // casting to 'uint64' is safe because `last` was checked against type(uint64).max above.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _lastSequence[node] = uint64(last);
+        emit RootAnchored(root, node, firstSeq, eventCount);
+    }
+}

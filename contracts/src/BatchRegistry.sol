@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {IAnchorRegistry} from "./interfaces/IAnchorRegistry.sol";
+import {IBatchRegistry} from "./interfaces/IBatchRegistry.sol";
+import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {Roles} from "./libraries/Roles.sol";
+
+/// @title BatchRegistry
+/// @notice Executes participants' signed lifecycle events and enforces custody: only the
+/// custodian ships, only the named receiver receives, recalled or consumed lots never move,
+/// only the producer or a regulator recalls, and no signer's nonce is accepted twice.
+/// @dev Validation and execution are one pass per event: every rule is checked before any
+/// state is written, and a failed rule is returned as the ABI-encoded custom error, which
+/// {submit} reverts with and {relay} emits in {EventRejected}.
+contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
+    /// @notice May relay events in bulk and commit them with an anchor.
+    bytes32 public constant NODE_ROLE = keccak256("NODE_ROLE");
+
+    /// @notice The EIP-712 type of {TraceEvent}; the node and every signer use the same string.
+    bytes32 public constant TRACE_EVENT_TYPEHASH = keccak256(
+        "TraceEvent(uint8 action,bytes32 batchId,bytes32 prevEventHash,bytes32[] inputs,bytes32[] inputPrevHashes,"
+        "bytes32[] outputs,address counterparty,bytes32 product,uint256 quantity,uint64 eventTime,bytes32 location,"
+        "bytes32 payloadHash,uint256 nonce)"
+    );
+
+    /// @notice The most events one {relay} or {commit} call takes.
+    uint256 public constant MAX_EVENTS_PER_CALL = 1000;
+    /// @notice The most inputs plus outputs of one TRANSFORM.
+    uint256 public constant MAX_TRANSFORM_BATCHES = 64;
+
+    IParticipantRegistry private immutable _participants;
+    IAnchorRegistry private immutable _anchors;
+
+    mapping(bytes32 batchId => Batch) private _batches;
+    /// @dev Nonces as bitmaps: word `nonce >> 8`, bit `nonce & 0xff`, so nonces need not be used in order.
+    mapping(address signer => mapping(uint256 word => uint256 bits)) private _nonces;
+
+    /// @dev The signer of an event, resolved once and passed to the action's rules.
+    struct Actor {
+        address key;
+        uint32 id;
+        uint8 roles;
+    }
+
+    /// @param admin receives DEFAULT_ADMIN_ROLE and grants NODE_ROLE.
+    /// @param participants the registry that says who may sign.
+    /// @param anchors the registry that {commit} anchors roots in; it must grant this contract COMMITTER_ROLE.
+    constructor(address admin, IParticipantRegistry participants, IAnchorRegistry anchors) EIP712("TraceNode", "1") {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _participants = participants;
+        _anchors = anchors;
+    }
+
+    /// @inheritdoc IBatchRegistry
+    function submit(SignedEvent calldata signed) external returns (bytes32 eventHash) {
+        bytes memory reason;
+        (eventHash, reason) = _execute(signed);
+        if (reason.length != 0) {
+            assembly ("memory-safe") {
+                revert(add(reason, 32), mload(reason))
+            }
+        }
+    }
+
+    /// @inheritdoc IBatchRegistry
+    function relay(SignedEvent[] calldata events) external onlyRole(NODE_ROLE) returns (uint256 accepted) {
+        return _relay(events);
+    }
+
+    /// @inheritdoc IBatchRegistry
+    function commit(SignedEvent[] calldata events, bytes32 root, uint64 firstSeq, uint32 eventCount)
+        external
+        onlyRole(NODE_ROLE)
+        returns (uint256 accepted)
+    {
+        accepted = _relay(events);
+        _anchors.anchorFor(msg.sender, root, firstSeq, eventCount);
+    }
+
+    /// @inheritdoc IBatchRegistry
+    function hashEvent(TraceEvent calldata ev) external view returns (bytes32) {
+        return _hashTypedDataV4(_structHash(ev));
+    }
+
+    /// @inheritdoc IBatchRegistry
+    function batch(bytes32 batchId) external view returns (Batch memory) {
+        return _batches[batchId];
+    }
+
+    /// @inheritdoc IBatchRegistry
+    function isNonceUsed(address signer, uint256 nonce) public view returns (bool) {
+        // forge-lint: disable-next-line(incorrect-shift)
+        return _nonces[signer][nonce >> 8] & (1 << (nonce & 0xff)) != 0;
+    }
+
+    /// @notice The registries this contract reads and writes.
+    function registries() external view returns (IParticipantRegistry participants, IAnchorRegistry anchors) {
+        return (_participants, _anchors);
+    }
+
+    function _relay(SignedEvent[] calldata events) private returns (uint256 accepted) {
+        uint256 count = events.length;
+        if (count > MAX_EVENTS_PER_CALL) revert BatchRegistryTooManyEvents(count);
+        for (uint256 i; i < count; ++i) {
+            (bytes32 eventHash, bytes memory reason) = _execute(events[i]);
+            if (reason.length == 0) {
+                // Cannot overflow: at most MAX_EVENTS_PER_CALL events.
+                unchecked {
+                    ++accepted;
+                }
+            } else {
+                emit EventRejected(i, eventHash, reason);
+            }
+        }
+    }
+
+    /// @dev Checks and, when every rule holds, applies one event. Returns the encoded error otherwise.
+    function _execute(SignedEvent calldata signed) private returns (bytes32 eventHash, bytes memory reason) {
+        TraceEvent calldata ev = signed.ev;
+        eventHash = _hashTypedDataV4(_structHash(ev));
+        Actor memory actor;
+        (actor, reason) = _authenticate(signed, eventHash);
+        if (reason.length != 0) return (eventHash, reason);
+
+        uint8 action = ev.action;
+        if (action == uint8(Action.SHIP)) reason = _ship(ev, eventHash, actor);
+        else if (action == uint8(Action.RECEIVE)) reason = _receive(ev, eventHash, actor);
+        else if (action == uint8(Action.COMMISSION)) reason = _commission(ev, eventHash, actor);
+        else if (action == uint8(Action.TRANSFORM)) reason = _transform(ev, eventHash, actor);
+        else if (action == uint8(Action.RECALL)) reason = _recall(ev, eventHash, actor);
+        else reason = _destroy(ev, eventHash, actor);
+        if (reason.length != 0) return (eventHash, reason);
+
+        // forge-lint: disable-next-line(incorrect-shift)
+        _nonces[actor.key][ev.nonce >> 8] |= 1 << (ev.nonce & 0xff);
+        emit EventAccepted(eventHash, actor.key, actor.id, ev.nonce);
+    }
+
+    /// @dev Action known, signature valid, signer a current key of an active participant holding
+    /// a role the action needs, nonce unused.
+    function _authenticate(SignedEvent calldata signed, bytes32 eventHash)
+        private
+        view
+        returns (Actor memory actor, bytes memory reason)
+    {
+        uint8 action = signed.ev.action;
+        uint8 needed = _rolesFor(action);
+        if (needed == 0) return (actor, abi.encodeWithSelector(BatchRegistryUnsupportedAction.selector, action));
+        (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(eventHash, signed.v, signed.r, signed.s);
+        if (error != ECDSA.RecoverError.NoError) {
+            return (actor, abi.encodeWithSelector(BatchRegistryInvalidSignature.selector, eventHash));
+        }
+        (uint32 id, uint8 roles, bool active) = _participants.authorize(signer);
+        if (id == 0) return (actor, abi.encodeWithSelector(BatchRegistryUnknownSigner.selector, signer));
+        if (!active) return (actor, abi.encodeWithSelector(BatchRegistrySignerSuspended.selector, signer));
+        if (roles & needed == 0) {
+            return (actor, abi.encodeWithSelector(BatchRegistryMissingRole.selector, signer, action));
+        }
+        uint256 nonce = signed.ev.nonce;
+        if (isNonceUsed(signer, nonce)) {
+            return (actor, abi.encodeWithSelector(BatchRegistryNonceUsed.selector, signer, nonce));
+        }
+        actor = Actor({key: signer, id: id, roles: roles});
+    }
+
+    /// @dev The roles of which the signer needs at least one; zero for actions not executed here.
+    /// RECALL is open to any role here: {_recall} then requires the producer or a REGULATOR.
+    function _rolesFor(uint8 action) private pure returns (uint8) {
+        if (action == uint8(Action.SHIP) || action == uint8(Action.RECEIVE) || action == uint8(Action.DESTROY)) {
+            return Roles.CUSTODY;
+        }
+        if (action == uint8(Action.COMMISSION)) return Roles.PRODUCER;
+        if (action == uint8(Action.TRANSFORM)) return Roles.PRODUCER | Roles.PROCESSOR;
+        if (action == uint8(Action.RECALL)) return Roles.ALL;
+        return 0;
+    }
+
+    function _commission(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor) private returns (bytes memory) {
+        bytes32 batchId = ev.batchId;
+        if (batchId == bytes32(0) || ev.quantity == 0 || !_isSingle(ev, false)) return _malformed(eventHash);
+        if (_batches[batchId].status != Status.NONE) {
+            return abi.encodeWithSelector(BatchRegistryBatchExists.selector, batchId);
+        }
+        if (ev.prevEventHash != bytes32(0)) {
+            return abi.encodeWithSelector(BatchRegistryHeadMismatch.selector, batchId, bytes32(0), ev.prevEventHash);
+        }
+
+        _batches[batchId] =
+            Batch({producer: actor.id, custodian: actor.id, receiver: 0, status: Status.ACTIVE, head: eventHash});
+        emit BatchCommissioned(batchId, eventHash, ev.product, ev.quantity);
+        return "";
+    }
+
+    function _ship(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor) private returns (bytes memory) {
+        if (!_isSingle(ev, true)) return _malformed(eventHash);
+        bytes32 batchId = ev.batchId;
+        Batch storage stored = _batches[batchId];
+        bytes memory reason = _checkMovable(stored, batchId, ev.prevEventHash, Status.ACTIVE);
+        if (reason.length != 0) return reason;
+        uint32 custodian = stored.custodian;
+        if (custodian != actor.id) {
+            return abi.encodeWithSelector(BatchRegistryNotCustodian.selector, batchId, actor.key);
+        }
+        address receiverKey = ev.counterparty;
+        (uint32 receiver, uint8 receiverRoles, bool receiverActive) = _participants.authorize(receiverKey);
+        if (receiver == 0 || !receiverActive || receiverRoles & Roles.CUSTODY == 0 || receiver == custodian) {
+            return abi.encodeWithSelector(BatchRegistryInvalidReceiver.selector, receiverKey);
+        }
+
+        stored.receiver = receiver;
+        stored.status = Status.IN_TRANSIT;
+        stored.head = eventHash;
+        emit BatchShipped(batchId, eventHash, custodian, receiver);
+        return "";
+    }
+
+    function _receive(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor) private returns (bytes memory) {
+        if (!_isSingle(ev, false)) return _malformed(eventHash);
+        bytes32 batchId = ev.batchId;
+        Batch storage stored = _batches[batchId];
+        bytes memory reason = _checkMovable(stored, batchId, ev.prevEventHash, Status.IN_TRANSIT);
+        if (reason.length != 0) return reason;
+        if (stored.receiver != actor.id) {
+            return abi.encodeWithSelector(BatchRegistryNotReceiver.selector, batchId, actor.key);
+        }
+
+        stored.custodian = actor.id;
+        stored.receiver = 0;
+        stored.status = Status.ACTIVE;
+        stored.head = eventHash;
+        emit BatchReceived(batchId, eventHash, actor.id);
+        return "";
+    }
+
+    function _transform(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor)
+        private
+        returns (bytes memory reason)
+    {
+        reason = _checkTransform(ev, eventHash, actor);
+        if (reason.length != 0) return reason;
+
+        bytes32[] calldata inputs = ev.inputs;
+        bytes32[] calldata outputs = ev.outputs;
+        for (uint256 i; i < inputs.length; ++i) {
+            Batch storage consumed = _batches[inputs[i]];
+            consumed.status = Status.CONSUMED;
+            consumed.head = eventHash;
+        }
+        for (uint256 i; i < outputs.length; ++i) {
+            _batches[outputs[i]] =
+                Batch({producer: actor.id, custodian: actor.id, receiver: 0, status: Status.ACTIVE, head: eventHash});
+        }
+        emit BatchTransformed(eventHash, inputs, outputs, ev.product, ev.quantity);
+        return "";
+    }
+
+    /// @dev Inputs distinct, each at its named head, active and held by the signer; outputs
+    /// distinct, non-zero and new.
+    function _checkTransform(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor)
+        private
+        view
+        returns (bytes memory reason)
+    {
+        bytes32[] calldata inputs = ev.inputs;
+        bytes32[] calldata outputs = ev.outputs;
+        uint256 inputCount = inputs.length;
+        if (
+            inputCount == 0 || outputs.length == 0 || inputCount + outputs.length > MAX_TRANSFORM_BATCHES
+                || ev.inputPrevHashes.length != inputCount || ev.batchId != bytes32(0) || ev.prevEventHash != bytes32(0)
+                || ev.counterparty != address(0) || ev.quantity == 0
+        ) return _malformed(eventHash);
+        for (uint256 i; i < inputCount; ++i) {
+            bytes32 input = inputs[i];
+            if (_containsBefore(inputs, i, input)) return _malformed(eventHash);
+            Batch storage stored = _batches[input];
+            reason = _checkMovable(stored, input, ev.inputPrevHashes[i], Status.ACTIVE);
+            if (reason.length != 0) return reason;
+            if (stored.custodian != actor.id) {
+                return abi.encodeWithSelector(BatchRegistryNotCustodian.selector, input, actor.key);
+            }
+        }
+        for (uint256 i; i < outputs.length; ++i) {
+            bytes32 output = outputs[i];
+            if (output == bytes32(0) || _containsBefore(outputs, i, output)) return _malformed(eventHash);
+            if (_batches[output].status != Status.NONE) {
+                return abi.encodeWithSelector(BatchRegistryBatchExists.selector, output);
+            }
+        }
+        return "";
+    }
+
+    /// @dev Whether `value` occurs in `list` before index `end`.
+    function _containsBefore(bytes32[] calldata list, uint256 end, bytes32 value) private pure returns (bool) {
+        for (uint256 j; j < end; ++j) {
+            if (list[j] == value) return true;
+        }
+        return false;
+    }
+
+    function _recall(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor) private returns (bytes memory) {
+        if (!_isSingle(ev, false)) return _malformed(eventHash);
+        bytes32 batchId = ev.batchId;
+        Batch storage stored = _batches[batchId];
+        bytes memory reason = _checkHead(stored, batchId, ev.prevEventHash);
+        if (reason.length != 0) return reason;
+        Status status = stored.status;
+        if (status == Status.RECALLED || status == Status.DESTROYED) {
+            return abi.encodeWithSelector(BatchRegistryInvalidStatus.selector, batchId, status);
+        }
+        if (stored.producer != actor.id && actor.roles & Roles.REGULATOR == 0) {
+            return abi.encodeWithSelector(BatchRegistryNotRecaller.selector, batchId, actor.key);
+        }
+
+        stored.status = Status.RECALLED;
+        stored.receiver = 0;
+        stored.head = eventHash;
+        emit BatchRecalled(batchId, eventHash);
+        return "";
+    }
+
+    function _destroy(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor) private returns (bytes memory) {
+        if (!_isSingle(ev, false)) return _malformed(eventHash);
+        bytes32 batchId = ev.batchId;
+        Batch storage stored = _batches[batchId];
+        bytes memory reason = _checkHead(stored, batchId, ev.prevEventHash);
+        if (reason.length != 0) return reason;
+        Status status = stored.status;
+        if (status != Status.ACTIVE && status != Status.RECALLED) {
+            return abi.encodeWithSelector(BatchRegistryInvalidStatus.selector, batchId, status);
+        }
+        if (stored.custodian != actor.id) {
+            return abi.encodeWithSelector(BatchRegistryNotCustodian.selector, batchId, actor.key);
+        }
+
+        stored.status = Status.DESTROYED;
+        stored.head = eventHash;
+        emit BatchDestroyed(batchId, eventHash);
+        return "";
+    }
+
+    /// @dev The batch exists and `prevEventHash` is its head.
+    function _checkHead(Batch storage stored, bytes32 batchId, bytes32 prevEventHash)
+        private
+        view
+        returns (bytes memory)
+    {
+        if (stored.status == Status.NONE) {
+            return abi.encodeWithSelector(BatchRegistryUnknownBatch.selector, batchId);
+        }
+        bytes32 head = stored.head;
+        if (head != prevEventHash) {
+            return abi.encodeWithSelector(BatchRegistryHeadMismatch.selector, batchId, head, prevEventHash);
+        }
+        return "";
+    }
+
+    /// @dev As {_checkHead}, and the batch is not recalled and has status `required`.
+    function _checkMovable(Batch storage stored, bytes32 batchId, bytes32 prevEventHash, Status required)
+        private
+        view
+        returns (bytes memory reason)
+    {
+        reason = _checkHead(stored, batchId, prevEventHash);
+        if (reason.length != 0) return reason;
+        Status status = stored.status;
+        if (status == Status.RECALLED) return abi.encodeWithSelector(BatchRegistryBatchRecalled.selector, batchId);
+        if (status != required) return abi.encodeWithSelector(BatchRegistryInvalidStatus.selector, batchId, status);
+        return "";
+    }
+
+    /// @dev A single-batch event: no lists, and a counterparty exactly when `withCounterparty`.
+    function _isSingle(TraceEvent calldata ev, bool withCounterparty) private pure returns (bool) {
+        return ev.inputs.length == 0 && ev.inputPrevHashes.length == 0 && ev.outputs.length == 0
+            && (ev.counterparty != address(0)) == withCounterparty;
+    }
+
+    function _malformed(bytes32 eventHash) private pure returns (bytes memory) {
+        return abi.encodeWithSelector(BatchRegistryMalformedEvent.selector, eventHash);
+    }
+
+    function _structHash(TraceEvent calldata ev) private pure returns (bytes32) {
+        return keccak256(
+            bytes.concat(
+                abi.encode(
+                    TRACE_EVENT_TYPEHASH,
+                    ev.action,
+                    ev.batchId,
+                    ev.prevEventHash,
+                    keccak256(abi.encodePacked(ev.inputs)),
+                    keccak256(abi.encodePacked(ev.inputPrevHashes)),
+                    keccak256(abi.encodePacked(ev.outputs))
+                ),
+                abi.encode(
+                    ev.counterparty, ev.product, ev.quantity, ev.eventTime, ev.location, ev.payloadHash, ev.nonce
+                )
+            )
+        );
+    }
+}

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title IBatchRegistry
+/// @notice Batch lifecycle and custody, enforced from participants' EIP-712 signatures.
+/// @dev Every operation is a {TraceEvent} signed by the acting participant's key under the
+/// EIP-712 domain `{name: "TraceNode", version: "1", chainId, verifyingContract: this}`.
+/// The event hash is the EIP-712 digest of the event. Each batch keeps the hash of its last
+/// lifecycle event (its head); every lifecycle event names the head it extends, so the order
+/// of a batch's events is fixed and a fork is refused. Observations (OBSERVE) and pallet events
+/// (AGGREGATE, DISAGGREGATE) are signed with the same type and anchored by Merkle root, but
+/// not executed here: they name the head they were made against without advancing it.
+interface IBatchRegistry {
+    /// @notice What an event does. Values are part of the signed data: never reorder.
+    enum Action {
+        NONE,
+        COMMISSION,
+        OBSERVE,
+        SHIP,
+        RECEIVE,
+        TRANSFORM,
+        AGGREGATE,
+        DISAGGREGATE,
+        RECALL,
+        DESTROY
+    }
+
+    /// @notice Where a batch stands.
+    enum Status {
+        NONE,
+        ACTIVE,
+        IN_TRANSIT,
+        CONSUMED,
+        RECALLED,
+        DESTROYED
+    }
+
+    /// @notice The signed event. Field meanings by action:
+    /// COMMISSION: `batchId` new, `prevEventHash` zero, `product`, `quantity` > 0.
+    /// SHIP: `counterparty` is the receiver's current key. RECEIVE, RECALL, DESTROY: `batchId`.
+    /// TRANSFORM: `batchId` and `prevEventHash` zero; `inputs` consumed (each naming its head in
+    /// `inputPrevHashes`), `outputs` created with `product`; `quantity` is the total output.
+    /// `eventTime` is milliseconds since the Unix epoch; `location` and `product` are hashes of
+    /// their canonical identifiers; `payloadHash` commits to the off-chain details.
+    struct TraceEvent {
+        uint8 action;
+        bytes32 batchId;
+        bytes32 prevEventHash;
+        bytes32[] inputs;
+        bytes32[] inputPrevHashes;
+        bytes32[] outputs;
+        address counterparty;
+        bytes32 product;
+        uint256 quantity;
+        uint64 eventTime;
+        bytes32 location;
+        bytes32 payloadHash;
+        uint256 nonce;
+    }
+
+    /// @notice An event with its signer's secp256k1 signature.
+    struct SignedEvent {
+        TraceEvent ev;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
+    }
+
+    /// @notice A batch as the registry keeps it. Parties are participant ids, not keys, so
+    /// custody survives key rotation. `receiver` is set while the batch is in transit.
+    struct Batch {
+        uint32 producer;
+        uint32 custodian;
+        uint32 receiver;
+        Status status;
+        bytes32 head;
+    }
+
+    /// @dev The action is not executed on-chain (NONE, OBSERVE, AGGREGATE, DISAGGREGATE or unknown).
+    error BatchRegistryUnsupportedAction(uint8 action);
+    /// @dev The signature is malformed or does not recover to a key.
+    error BatchRegistryInvalidSignature(bytes32 eventHash);
+    /// @dev The signer is not the current key of any participant.
+    error BatchRegistryUnknownSigner(address signer);
+    /// @dev The signer's participant is suspended.
+    error BatchRegistrySignerSuspended(address signer);
+    /// @dev The signer's participant lacks the role that `action` needs.
+    error BatchRegistryMissingRole(address signer, uint8 action);
+    /// @dev The signer already used `nonce`.
+    error BatchRegistryNonceUsed(address signer, uint256 nonce);
+    /// @dev A field that the action fixes has another value, or the lists are inconsistent.
+    error BatchRegistryMalformedEvent(bytes32 eventHash);
+    /// @dev A batch with this id already exists.
+    error BatchRegistryBatchExists(bytes32 batchId);
+    /// @dev No batch has this id.
+    error BatchRegistryUnknownBatch(bytes32 batchId);
+    /// @dev The event does not extend the batch's current head.
+    error BatchRegistryHeadMismatch(bytes32 batchId, bytes32 expected, bytes32 given);
+    /// @dev The batch is recalled and can no longer move.
+    error BatchRegistryBatchRecalled(bytes32 batchId);
+    /// @dev The batch's status does not allow the action.
+    error BatchRegistryInvalidStatus(bytes32 batchId, Status status);
+    /// @dev The signer's participant is not the batch's custodian.
+    error BatchRegistryNotCustodian(bytes32 batchId, address signer);
+    /// @dev The receiver is not the current key of an active participant that can hold custody,
+    /// or it is the custodian itself.
+    error BatchRegistryInvalidReceiver(address receiver);
+    /// @dev The signer's participant is not the receiver the batch was shipped to.
+    error BatchRegistryNotReceiver(bytes32 batchId, address signer);
+    /// @dev The signer is neither the batch's producer nor a REGULATOR.
+    error BatchRegistryNotRecaller(bytes32 batchId, address signer);
+    /// @dev More events in one call than {MAX_EVENTS_PER_CALL}.
+    error BatchRegistryTooManyEvents(uint256 count);
+
+    /// @notice Emitted for every accepted event, with the signer's key and the nonce it used.
+    event EventAccepted(bytes32 indexed eventHash, address indexed signer, uint32 indexed participant, uint256 nonce);
+    /// @notice A relayed event was skipped; `reason` is the ABI-encoded custom error.
+    event EventRejected(uint256 indexed index, bytes32 indexed eventHash, bytes reason);
+    /// @notice A batch was created by `producer`.
+    event BatchCommissioned(bytes32 indexed batchId, bytes32 indexed eventHash, bytes32 product, uint256 quantity);
+    /// @notice Custodian `from` shipped the batch to participant `to`.
+    event BatchShipped(bytes32 indexed batchId, bytes32 indexed eventHash, uint32 from, uint32 to);
+    /// @notice The named receiver took custody of the batch.
+    event BatchReceived(bytes32 indexed batchId, bytes32 indexed eventHash, uint32 custodian);
+    /// @notice `inputs` were consumed to create `outputs`, whose producer is the transforming participant.
+    event BatchTransformed(
+        bytes32 indexed eventHash, bytes32[] inputs, bytes32[] outputs, bytes32 product, uint256 quantity
+    );
+    /// @notice The batch was recalled; it never moves again.
+    event BatchRecalled(bytes32 indexed batchId, bytes32 indexed eventHash);
+    /// @notice The batch was destroyed by its custodian.
+    event BatchDestroyed(bytes32 indexed batchId, bytes32 indexed eventHash);
+
+    /// @notice Executes one signed event, reverting with the reason when it is invalid.
+    /// Anyone may submit: the signature, not the sender, says who acts.
+    /// Requirements: every rule of the event's action (see {TraceEvent}).
+    /// Emits: {EventAccepted} and the action's event.
+    function submit(SignedEvent calldata signed) external returns (bytes32 eventHash);
+
+    /// @notice Executes many signed events in order; an invalid one is skipped with {EventRejected}
+    /// and does not affect the others.
+    /// Requirements: caller has NODE_ROLE; at most {MAX_EVENTS_PER_CALL} events.
+    /// Emits: for each event {EventAccepted} and the action's event, or {EventRejected}.
+    function relay(SignedEvent[] calldata events) external returns (uint256 accepted);
+
+    /// @notice {relay}, then anchors the Merkle root of the caller's window of events in the
+    /// {IAnchorRegistry}, all in one transaction.
+    /// Requirements: as {relay} and {IAnchorRegistry-anchorFor}.
+    /// Emits: as {relay}, and {IAnchorRegistry-RootAnchored}.
+    function commit(SignedEvent[] calldata events, bytes32 root, uint64 firstSeq, uint32 eventCount)
+        external
+        returns (uint256 accepted);
+
+    /// @notice The event hash (EIP-712 digest) of `ev`.
+    function hashEvent(TraceEvent calldata ev) external view returns (bytes32);
+
+    /// @notice The batch `batchId` (all zero when it does not exist).
+    function batch(bytes32 batchId) external view returns (Batch memory);
+
+    /// @notice Whether `signer` has used `nonce`.
+    function isNonceUsed(address signer, uint256 nonce) external view returns (bool);
+}

@@ -150,6 +150,8 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         uint8 action = signed.ev.action;
         uint8 needed = _rolesFor(action);
         if (needed == 0) return (actor, abi.encodeWithSelector(BatchRegistryUnsupportedAction.selector, action));
+        // The error argument only details `error`, which is all we branch on.
+        // slither-disable-next-line unused-return
         (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(eventHash, signed.v, signed.r, signed.s);
         if (error != ECDSA.RecoverError.NoError) {
             return (actor, abi.encodeWithSelector(BatchRegistryInvalidSignature.selector, eventHash));

@@ -148,6 +148,8 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     /// @inheritdoc IParticipantRegistry
     function wasAuthorized(address key, uint8 roles, uint48 blockNumber) external view returns (bool) {
         KeyRecord memory record = _keys[key];
+        // Id zero means "never registered", not a balance (docs/slither.md).
+        // slither-disable-next-line incorrect-equality
         if (record.participantId == 0 || blockNumber < record.validFrom) return false;
         if (record.validUntil != 0 && blockNumber >= record.validUntil) return false;
         (uint8 heldRoles, bool active) = statusAt(record.participantId, blockNumber);
@@ -174,6 +176,8 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     }
 
     function _checkpoint(uint32 id, uint8 roles, bool active) private {
+        // The previous and new values that push returns are not needed.
+        // slither-disable-next-line unused-return
         _history[id].push(uint48(block.number), uint208(roles) | (active ? uint208(1) << 8 : 0));
     }
 }

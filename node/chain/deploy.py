@@ -1,0 +1,66 @@
+"""Deploy and wire the three registries on any chain."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from eth_typing import ChecksumAddress
+from web3 import Web3
+from web3.contract import Contract
+
+from node.chain.artifacts import ContractName, load
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Where the contracts live; everything a reader or verifier needs to find them."""
+
+    chain_id: int
+    participant_registry: ChecksumAddress
+    batch_registry: ChecksumAddress
+    anchor_registry: ChecksumAddress
+    block_number: int
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def contract(w3: Web3, name: ContractName, address: ChecksumAddress) -> Contract:
+    """A web3 contract object for the deployed contract ``name`` at ``address``."""
+    return w3.eth.contract(address=address, abi=load(name).abi)
+
+
+def deploy_contracts(w3: Web3, *, admin: ChecksumAddress, node: ChecksumAddress) -> Deployment:
+    """Deploy ParticipantRegistry, AnchorRegistry and BatchRegistry from ``admin``.
+
+    ``admin`` governs participants and roles; ``node`` may relay events and anchor roots.
+    The BatchRegistry is allowed to anchor on a node's behalf, so that one commit
+    transaction carries a window's operations and its root.
+    """
+
+    def send(call: Any) -> Any:
+        receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": admin}))
+        if receipt["status"] != 1:
+            raise RuntimeError(f"deployment transaction {receipt['transactionHash'].hex()} failed")
+        return receipt
+
+    def create(name: ContractName, *args: Any) -> Contract:
+        artifact = load(name)
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        receipt = send(factory.constructor(*args))
+        return contract(w3, name, receipt["contractAddress"])
+
+    participants = create("ParticipantRegistry", admin)
+    anchors = create("AnchorRegistry", admin)
+    batches = create("BatchRegistry", admin, participants.address, anchors.address)
+    send(anchors.functions.grantRole(anchors.functions.COMMITTER_ROLE().call(), batches.address))
+    send(anchors.functions.grantRole(anchors.functions.NODE_ROLE().call(), node))
+    send(batches.functions.grantRole(batches.functions.NODE_ROLE().call(), node))
+    return Deployment(
+        chain_id=w3.eth.chain_id,
+        participant_registry=participants.address,
+        batch_registry=batches.address,
+        anchor_registry=anchors.address,
+        block_number=w3.eth.block_number,
+    )

@@ -1,0 +1,272 @@
+"""The one definition of TraceNode's EIP-712 typed data.
+
+The contracts (``BatchRegistry.TRACE_EVENT_TYPEHASH``), the node, the SDK and outside
+signers (eth-account, ethers, cast, MetaMask's ``eth_signTypedData_v4``) all use the
+domain and the ``TraceEvent`` type defined here. Tests prove that the contract and this
+module produce the same struct hash and digest for the same event.
+
+Hashing here is the fast path: the type hash is precomputed and the struct is encoded
+directly (every field is a static 32-byte word or a ``bytes32[]``), with no round trip
+through a generic EIP-712 encoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+from typing import Any, Final, NewType
+
+from eth_hash.auto import keccak
+
+from node.exceptions import InvalidEventError
+
+Hash32 = NewType("Hash32", bytes)
+BatchId = NewType("BatchId", bytes)
+
+DOMAIN_NAME: Final = "TraceNode"
+DOMAIN_VERSION: Final = "1"
+
+
+class Action(IntEnum):
+    """What an event does; the values are signed: never renumber."""
+
+    COMMISSION = 1
+    OBSERVE = 2
+    SHIP = 3
+    RECEIVE = 4
+    TRANSFORM = 5
+    AGGREGATE = 6
+    DISAGGREGATE = 7
+    RECALL = 8
+    DESTROY = 9
+
+    @property
+    def on_chain(self) -> bool:
+        """Whether BatchRegistry executes this action (the others are anchored only)."""
+        return self not in (Action.OBSERVE, Action.AGGREGATE, Action.DISAGGREGATE)
+
+
+class Role(IntFlag):
+    """Participant roles, as the bits of the contracts' ``uint8`` role set."""
+
+    PRODUCER = 1
+    PROCESSOR = 2
+    LOGISTICS = 4
+    RETAILER = 8
+    AUDITOR = 16
+    REGULATOR = 32
+
+
+CUSTODY_ROLES: Final = Role.PRODUCER | Role.PROCESSOR | Role.LOGISTICS | Role.RETAILER
+
+
+class BatchStatus(IntEnum):
+    """Where a batch stands, as BatchRegistry stores it."""
+
+    NONE = 0
+    ACTIVE = 1
+    IN_TRANSIT = 2
+    CONSUMED = 3
+    RECALLED = 4
+    DESTROYED = 5
+
+
+TRACE_EVENT_FIELDS: Final[tuple[tuple[str, str], ...]] = (
+    ("action", "uint8"),
+    ("batchId", "bytes32"),
+    ("prevEventHash", "bytes32"),
+    ("inputs", "bytes32[]"),
+    ("inputPrevHashes", "bytes32[]"),
+    ("outputs", "bytes32[]"),
+    ("counterparty", "address"),
+    ("product", "bytes32"),
+    ("quantity", "uint256"),
+    ("eventTime", "uint64"),
+    ("location", "bytes32"),
+    ("payloadHash", "bytes32"),
+    ("nonce", "uint256"),
+)
+EIP712_DOMAIN_FIELDS: Final[tuple[tuple[str, str], ...]] = (
+    ("name", "string"),
+    ("version", "string"),
+    ("chainId", "uint256"),
+    ("verifyingContract", "address"),
+)
+
+
+def _encode_type(name: str, fields: tuple[tuple[str, str], ...]) -> str:
+    return f"{name}({','.join(f'{kind} {key}' for key, kind in fields)})"
+
+
+TRACE_EVENT_TYPE: Final = _encode_type("TraceEvent", TRACE_EVENT_FIELDS)
+TRACE_EVENT_TYPEHASH: Final = keccak(TRACE_EVENT_TYPE.encode())
+EIP712_DOMAIN_TYPEHASH: Final = keccak(_encode_type("EIP712Domain", EIP712_DOMAIN_FIELDS).encode())
+_NAME_HASH: Final = keccak(DOMAIN_NAME.encode())
+_VERSION_HASH: Final = keccak(DOMAIN_VERSION.encode())
+_EMPTY_LIST_HASH: Final = keccak(b"")
+_ZERO32: Final = bytes(32)
+_UINT64_MAX: Final = 2**64 - 1
+_UINT256_MAX: Final = 2**256 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """The EIP-712 domain: TraceNode v1 on one chain, verified by one BatchRegistry."""
+
+    chain_id: int
+    verifying_contract: bytes  # 20 bytes
+
+    def __post_init__(self) -> None:
+        if len(self.verifying_contract) != 20:
+            raise InvalidEventError("verifying contract must be a 20-byte address")
+
+    @property
+    def separator(self) -> bytes:
+        return keccak(
+            EIP712_DOMAIN_TYPEHASH
+            + _NAME_HASH
+            + _VERSION_HASH
+            + self.chain_id.to_bytes(32, "big")
+            + bytes(12)
+            + self.verifying_contract
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """The domain as wallets and eth-account expect it."""
+        return {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": self.chain_id,
+            "verifyingContract": _checksum(self.verifying_contract),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """One signed fact about one or more batches; field meanings as in IBatchRegistry."""
+
+    action: Action
+    batch_id: bytes = _ZERO32
+    prev_event_hash: bytes = _ZERO32
+    inputs: tuple[bytes, ...] = ()
+    input_prev_hashes: tuple[bytes, ...] = ()
+    outputs: tuple[bytes, ...] = ()
+    counterparty: bytes = bytes(20)
+    product: bytes = _ZERO32
+    quantity: int = 0
+    event_time: int = 0
+    location: bytes = _ZERO32
+    payload_hash: bytes = _ZERO32
+    nonce: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("batch_id", "prev_event_hash", "product", "location", "payload_hash"):
+            if len(getattr(self, name)) != 32:
+                raise InvalidEventError(f"{name} must be 32 bytes")
+        for name in ("inputs", "input_prev_hashes", "outputs"):
+            if any(len(item) != 32 for item in getattr(self, name)):
+                raise InvalidEventError(f"every item of {name} must be 32 bytes")
+        if len(self.counterparty) != 20:
+            raise InvalidEventError("counterparty must be a 20-byte address")
+        if not 0 <= self.quantity <= _UINT256_MAX:
+            raise InvalidEventError("quantity must fit in uint256")
+        if not 0 <= self.event_time <= _UINT64_MAX:
+            raise InvalidEventError("eventTime must fit in uint64")
+        if not 0 <= self.nonce <= _UINT256_MAX:
+            raise InvalidEventError("nonce must fit in uint256")
+
+    def struct_hash(self) -> bytes:
+        """``hashStruct(TraceEvent)`` as EIP-712 defines it."""
+        return keccak(
+            b"".join(
+                (
+                    TRACE_EVENT_TYPEHASH,
+                    int(self.action).to_bytes(32, "big"),
+                    self.batch_id,
+                    self.prev_event_hash,
+                    _list_hash(self.inputs),
+                    _list_hash(self.input_prev_hashes),
+                    _list_hash(self.outputs),
+                    bytes(12) + self.counterparty,
+                    self.product,
+                    self.quantity.to_bytes(32, "big"),
+                    self.event_time.to_bytes(32, "big"),
+                    self.location,
+                    self.payload_hash,
+                    self.nonce.to_bytes(32, "big"),
+                )
+            )
+        )
+
+    def digest(self, domain: Domain) -> bytes:
+        """The event hash: the EIP-712 digest that the signer signs."""
+        return eip712_digest(domain.separator, self.struct_hash())
+
+    def message(self) -> dict[str, Any]:
+        """The event as an EIP-712 message (JSON-friendly: hex strings and integers)."""
+        return {
+            "action": int(self.action),
+            "batchId": _hex(self.batch_id),
+            "prevEventHash": _hex(self.prev_event_hash),
+            "inputs": [_hex(item) for item in self.inputs],
+            "inputPrevHashes": [_hex(item) for item in self.input_prev_hashes],
+            "outputs": [_hex(item) for item in self.outputs],
+            "counterparty": _checksum(self.counterparty),
+            "product": _hex(self.product),
+            "quantity": self.quantity,
+            "eventTime": self.event_time,
+            "location": _hex(self.location),
+            "payloadHash": _hex(self.payload_hash),
+            "nonce": self.nonce,
+        }
+
+    def as_abi_tuple(self) -> tuple[Any, ...]:
+        """The event as the contracts' ABI tuple, in field order."""
+        return (
+            int(self.action),
+            self.batch_id,
+            self.prev_event_hash,
+            list(self.inputs),
+            list(self.input_prev_hashes),
+            list(self.outputs),
+            _checksum(self.counterparty),
+            self.product,
+            self.quantity,
+            self.event_time,
+            self.location,
+            self.payload_hash,
+            self.nonce,
+        )
+
+
+def eip712_digest(domain_separator: bytes, struct_hash: bytes) -> bytes:
+    """``keccak256("\\x19\\x01" ‖ domainSeparator ‖ hashStruct(message))``."""
+    return keccak(b"\x19\x01" + domain_separator + struct_hash)
+
+
+def typed_data(event: TraceEvent, domain: Domain) -> dict[str, Any]:
+    """The full EIP-712 document, as ``eth_signTypedData_v4`` and eth-account take it."""
+    return {
+        "types": {
+            "EIP712Domain": [{"name": k, "type": t} for k, t in EIP712_DOMAIN_FIELDS],
+            "TraceEvent": [{"name": k, "type": t} for k, t in TRACE_EVENT_FIELDS],
+        },
+        "primaryType": "TraceEvent",
+        "domain": domain.as_json(),
+        "message": event.message(),
+    }
+
+
+def _list_hash(items: tuple[bytes, ...]) -> bytes:
+    return keccak(b"".join(items)) if items else _EMPTY_LIST_HASH
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def _checksum(address: bytes) -> str:
+    """EIP-55 checksummed address (kept here so the event model imports no chain library)."""
+    lower = address.hex()
+    hashed = keccak(lower.encode()).hex()
+    return "0x" + "".join(c.upper() if int(hashed[i], 16) >= 8 else c for i, c in enumerate(lower))

@@ -1,8 +1,23 @@
 """The node's exceptions: one root, one class per failure a caller may handle.
 
     TraceNodeError
-    ├── InvalidEventError (ValueError)      an event that can never be valid as written
+    ├── EventRejectedError                  an event refused by a rule (locally or on-chain;
+    │   │                                   ``contract_error`` names the matching custom error)
+    │   ├── InvalidEventError (ValueError)  fields that can never be valid as written
+    │   │   ├── UnsupportedActionError
+    │   │   ├── InvalidPayloadError
+    │   │   └── PayloadMismatchError
+    │   ├── InvalidSignatureError (ValueError)
+    │   ├── UnknownSignerError, SignerSuspendedError, MissingRoleError, NonceUsedError
+    │   └── BatchExistsError, UnknownBatchError, HeadMismatchError, BatchRecalledError,
+    │       InvalidStatusError, NotCustodianError, InvalidReceiverError,
+    │       NotReceiverError, NotRecallerError
+    ├── InvalidIdentifierError (ValueError) a batch identifier in no accepted spelling
+    │                                       (bad GTIN check digit, lot outside CSET 82, ...)
+    ├── ChainError (RuntimeError)           a transaction failed or the chain is unreachable
     ├── ArtifactError (RuntimeError)        contract artifacts missing or inconsistent
+    ├── ChainStoreError (RuntimeError)      the embedded chain's data directory is unusable
+    │   └── ChainLockedError                another process has the data directory open
     └── ContractError                       a contract refused a call with a custom error
         (``name`` and ``args`` decoded from the selector by ``node.chain.errors``)
 
@@ -12,6 +27,7 @@ use instead of the message.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 
@@ -21,16 +37,166 @@ class TraceNodeError(Exception):
     code: ClassVar[str] = "tracenode-error"
 
 
-class InvalidEventError(TraceNodeError, ValueError):
-    """An event whose fields cannot form a valid TraceEvent."""
+class EventRejectedError(TraceNodeError):
+    """An event refused by a rule, by the node's local checks or by the contract.
+
+    ``contract_error`` names the BatchRegistry custom error for the same rule, so that a
+    rejection decoded from the chain and one found locally are the same Python class.
+    ``details`` holds the rule's arguments (batch id, signer, ...) for problem documents.
+    """
+
+    code: ClassVar[str] = "event-rejected"
+    contract_error: ClassVar[str | None] = None
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class InvalidEventError(EventRejectedError, ValueError):
+    """An event whose fields cannot form a valid TraceEvent for its action."""
 
     code = "invalid-event"
+    contract_error = "BatchRegistryMalformedEvent"
+
+
+class UnsupportedActionError(InvalidEventError):
+    code = "unsupported-action"
+    contract_error = "BatchRegistryUnsupportedAction"
+
+
+class InvalidPayloadError(InvalidEventError):
+    """A payload with no canonical JSON form (NaN, huge numbers, too large)."""
+
+    code = "invalid-payload"
+
+
+class PayloadMismatchError(InvalidEventError):
+    """The payload given with an event does not hash to its ``payloadHash``."""
+
+    code = "payload-mismatch"
+
+
+class InvalidSignatureError(EventRejectedError, ValueError):
+    code = "invalid-signature"
+    contract_error = "BatchRegistryInvalidSignature"
+
+
+class UnknownSignerError(EventRejectedError):
+    """The signer is not the current key of any registered participant."""
+
+    code = "unknown-signer"
+    contract_error = "BatchRegistryUnknownSigner"
+
+
+class SignerSuspendedError(EventRejectedError):
+    code = "signer-suspended"
+    contract_error = "BatchRegistrySignerSuspended"
+
+
+class MissingRoleError(EventRejectedError):
+    code = "missing-role"
+    contract_error = "BatchRegistryMissingRole"
+
+
+class NonceUsedError(EventRejectedError):
+    code = "nonce-used"
+    contract_error = "BatchRegistryNonceUsed"
+
+
+class BatchExistsError(EventRejectedError):
+    code = "batch-exists"
+    contract_error = "BatchRegistryBatchExists"
+
+
+class UnknownBatchError(EventRejectedError):
+    code = "unknown-batch"
+    contract_error = "BatchRegistryUnknownBatch"
+
+
+class HeadMismatchError(EventRejectedError):
+    """The event does not extend the batch's current head (stale or forked)."""
+
+    code = "head-mismatch"
+    contract_error = "BatchRegistryHeadMismatch"
+
+
+class BatchRecalledError(EventRejectedError):
+    code = "batch-recalled"
+    contract_error = "BatchRegistryBatchRecalled"
+
+
+class InvalidStatusError(EventRejectedError):
+    code = "invalid-status"
+    contract_error = "BatchRegistryInvalidStatus"
+
+
+class NotCustodianError(EventRejectedError):
+    code = "not-custodian"
+    contract_error = "BatchRegistryNotCustodian"
+
+
+class InvalidReceiverError(EventRejectedError):
+    code = "invalid-receiver"
+    contract_error = "BatchRegistryInvalidReceiver"
+
+
+class NotReceiverError(EventRejectedError):
+    code = "not-receiver"
+    contract_error = "BatchRegistryNotReceiver"
+
+
+class NotRecallerError(EventRejectedError):
+    code = "not-recaller"
+    contract_error = "BatchRegistryNotRecaller"
+
+
+def rejection_classes() -> dict[str, type[EventRejectedError]]:
+    """Every rejection class that mirrors a contract error, by the error's name."""
+    found: dict[str, type[EventRejectedError]] = {}
+    pending: list[type[EventRejectedError]] = [EventRejectedError]
+    while pending:
+        cls = pending.pop()
+        if cls.contract_error is not None:
+            found.setdefault(cls.contract_error, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+class InvalidIdentifierError(TraceNodeError, ValueError):
+    """A batch identifier that no accepted spelling (Digital Link, EPC URN, handle, batch
+    id) can parse; the message says what is wrong."""
+
+    code = "invalid-identifier"
+
+
+class ChainError(TraceNodeError, RuntimeError):
+    """The chain could not do what was asked (a failed transaction, an unreachable node)."""
+
+    code = "chain-error"
 
 
 class ArtifactError(TraceNodeError, RuntimeError):
     """The packaged contract artifacts are missing or inconsistent."""
 
     code = "artifact-error"
+
+
+class ChainStoreError(TraceNodeError, RuntimeError):
+    """The embedded chain's data directory holds no usable chain (or a different one)."""
+
+    code = "chain-store-error"
+
+
+class ChainLockedError(ChainStoreError):
+    """Another process (or another open chain in this one) holds the data directory."""
+
+    code = "chain-locked"
+
+    def __init__(self, path: Path, holder: str) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(f"{path} is in use by another process (pid {holder})")
 
 
 class ContractError(TraceNodeError):

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import create_engine, make_url, text
 from web3 import Web3
 from web3.contract import Contract
 
 from node.chain.deploy import Deployment, contract, deploy_contracts
 from node.chain.embedded import embedded_web3
 from node.events.typed_data import Domain, Role
+from node.store.store import Store
 
 
 @dataclass
@@ -60,3 +66,47 @@ def chain() -> Chain:
     result.register("shop", Role.RETAILER, "88.123.45")
     result.register("regulator", Role.REGULATOR)
     return result
+
+
+# ----- the store, on SQLite and on a real PostgreSQL -----
+
+POSTGRES_URL_ENV = "TRACENODE_TEST_POSTGRES_URL"
+
+
+def _postgres_admin_url() -> str | None:
+    return os.environ.get(POSTGRES_URL_ENV)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL: a SQLite file, or a new PostgreSQL database.
+
+    PostgreSQL comes from TRACENODE_TEST_POSTGRES_URL (scripts/test.sh starts a server and
+    sets it). Without it the PostgreSQL variants are skipped — except in CI, where a
+    missing server is a failure.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        return
+    admin_url = _postgres_admin_url()
+    if admin_url is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{POSTGRES_URL_ENV} is not set in CI")
+        pytest.skip(f"{POSTGRES_URL_ENV} not set (scripts/test.sh sets it)")
+    name = f"tracenode_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = Store.open(store_url)
+    yield opened
+    opened.close()

@@ -19,6 +19,7 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
 
     /// @param admin receives DEFAULT_ADMIN_ROLE and grants NODE_ROLE and COMMITTER_ROLE.
     constructor(address admin) {
+        if (admin == address(0)) revert AnchorRegistryZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
@@ -51,7 +52,10 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
 
     /// @inheritdoc IAnchorRegistry
     function nextSequence(address node) external view returns (uint64) {
-        return _lastSequence[node] + 1;
+        // Wraps to 0 only when the node's windows reached type(uint64).max: it can anchor no more.
+        unchecked {
+            return _lastSequence[node] + 1;
+        }
     }
 
     /// @inheritdoc IAnchorRegistry
@@ -66,11 +70,11 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
         if (eventCount == 0) revert AnchorRegistryEmptyWindow();
         if (_anchors[root].eventCount != 0) revert AnchorRegistryRootExists(root);
         uint256 expected = uint256(_lastSequence[node]) + 1;
-        // casting to 'uint64' is safe because `expected` is a stored uint64 plus one, reported only when it differs from a uint64.
-        // forge-lint: disable-next-line(unsafe-typecast)
-        if (firstSeq != expected) revert AnchorRegistryNonContiguous(node, uint64(expected), firstSeq);
         uint256 last = expected + eventCount - 1;
         if (last > type(uint64).max) revert AnchorRegistrySequenceOverflow(firstSeq, eventCount);
+        // casting to 'uint64' is safe because `expected` <= `last` <= type(uint64).max (checked above).
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (firstSeq != expected) revert AnchorRegistryNonContiguous(node, uint64(expected), firstSeq);
 
         _anchors[root] = Anchor({
             firstSeq: firstSeq,

@@ -100,7 +100,8 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     function rotateKey(uint32 id, address newKey) external {
         State storage state = _existing(id);
         address oldKey = state.key;
-        if (msg.sender != oldKey && !hasRole(REGISTRAR_ROLE, msg.sender)) {
+        // A suspended participant's own key cannot move it: the suspension may be for that key.
+        if (!hasRole(REGISTRAR_ROLE, msg.sender) && (msg.sender != oldKey || !state.active)) {
             revert ParticipantRegistryUnauthorizedRotation(id, msg.sender);
         }
         _requireNewKey(newKey);

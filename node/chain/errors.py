@@ -19,7 +19,7 @@ from eth_utils.address import to_checksum_address
 from web3.exceptions import ContractCustomError
 
 from node.chain.artifacts import CONTRACT_NAMES, load
-from node.exceptions import ContractError
+from node.exceptions import ContractError, EventRejectedError, rejection_classes
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +53,13 @@ def error_specs() -> dict[bytes, ErrorSpec]:
     return specs
 
 
-def decode_error(data: bytes) -> ContractError:
-    """The typed error for revert data ``data`` (an unknown selector is named ``Unknown``)."""
+def decode_error(data: bytes) -> EventRejectedError | ContractError:
+    """The typed error for revert data ``data``.
+
+    A BatchRegistry rule becomes the same :class:`EventRejectedError` subclass that the
+    node's local checks raise, with the error's arguments as ``details``; any other
+    custom error becomes a :class:`ContractError` (an unknown selector is ``Unknown``).
+    """
     selector = data[:4]
     spec = error_specs().get(selector)
     if spec is None:
@@ -67,6 +72,9 @@ def decode_error(data: bytes) -> ContractError:
         name: to_checksum_address(value) if kind == "address" else value
         for name, kind, value in zip(spec.arg_names, spec.arg_types, values, strict=True)
     }
+    rejection = rejection_classes().get(spec.name)
+    if rejection is not None:
+        return rejection(ContractError(spec.name, args, selector).args[0], **args)
     return ContractError(spec.name, args, selector)
 
 

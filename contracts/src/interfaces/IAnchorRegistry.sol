@@ -16,6 +16,8 @@ interface IAnchorRegistry {
         uint40 timestamp;
     }
 
+    /// @dev The admin cannot be the zero address.
+    error AnchorRegistryZeroAddress();
     /// @dev A zero root cannot be anchored.
     error AnchorRegistryZeroRoot();
     /// @dev `root` is already anchored; roots are never overwritten.
@@ -52,7 +54,8 @@ interface IAnchorRegistry {
     /// @notice Whether `root` is anchored.
     function isAnchored(bytes32 root) external view returns (bool);
 
-    /// @notice The first sequence number of `node`'s next window (1 before its first).
+    /// @notice The first sequence number of `node`'s next window (1 before its first; 0 once its
+    /// windows reached the largest sequence number and it can anchor no more).
     function nextSequence(address node) external view returns (uint64);
 
     /// @notice Whether `proof` proves `eventHash` to be a leaf of the anchored `root`.

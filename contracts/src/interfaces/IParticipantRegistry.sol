@@ -45,7 +45,7 @@ interface IParticipantRegistry {
     error ParticipantRegistryAlreadySuspended(uint32 id);
     /// @dev The participant is not suspended.
     error ParticipantRegistryNotSuspended(uint32 id);
-    /// @dev `caller` is neither an admin nor the participant's current key.
+    /// @dev `caller` is neither a registrar nor the current key of the active participant.
     error ParticipantRegistryUnauthorizedRotation(uint32 id, address caller);
 
     /// @notice A participant was registered.
@@ -83,7 +83,8 @@ interface IParticipantRegistry {
     function reactivate(uint32 id) external;
 
     /// @notice Moves a participant to a new signing key; the old key is refused from this block on.
-    /// Requirements: caller has REGISTRAR_ROLE or is the participant's current key; `newKey` new and not zero.
+    /// Requirements: caller has REGISTRAR_ROLE, or is the current key of the participant while it
+    /// is active (a suspended participant's key cannot rotate itself); `newKey` new and not zero.
     /// Emits: {KeyRotated}.
     function rotateKey(uint32 id, address newKey) external;
 

@@ -49,4 +49,9 @@ interface Vm {
     function assertGt(uint256 left, uint256 right) external pure;
     function assertLe(uint256 left, uint256 right) external pure;
     function assertLe(uint256 left, uint256 right, string calldata error) external pure;
+    function assertEq(bool left, bool right, string calldata error) external pure;
+    function store(address target, bytes32 slot, bytes32 value) external;
+    function load(address target, bytes32 slot) external view returns (bytes32 data);
+    function toString(uint256 value) external pure returns (string memory stringifiedValue);
+    function chainId(uint256 newChainId) external;
 }

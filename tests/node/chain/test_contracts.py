@@ -20,6 +20,7 @@ from node.events.typed_data import (
     TraceEvent,
     typed_data,
 )
+from node.exceptions import BatchExistsError, ContractError, MissingRoleError
 from tests.conftest import Chain
 
 GTIN_PRODUCT = keccak(b"https://id.gs1.org/01/09506000134352")
@@ -123,8 +124,8 @@ def test_relay_applies_good_events_and_reports_bad_ones(chain: Chain) -> None:
     rejected = chain.batches.events.EventRejected().process_receipt(receipt, errors=DISCARD)
     assert [log.args.index for log in rejected] == [1]
     error = decode_error(rejected[0].args.reason)
-    assert error.name == "BatchRegistryMissingRole"
-    assert error.args_by_name == {"signer": carrier.address, "action": Action.COMMISSION}
+    assert isinstance(error, MissingRoleError)
+    assert error.details == {"signer": carrier.address, "action": Action.COMMISSION}
     assert chain.batches.functions.batch(lot).call()[3] == BatchStatus.IN_TRANSIT
 
 
@@ -140,8 +141,8 @@ def test_submit_revert_decodes_to_a_typed_error(chain: Chain) -> None:
     data = revert_data(raised.value)
     assert data is not None
     error = decode_error(data)
-    assert error.name == "BatchRegistryBatchExists"
-    assert error.args_by_name == {"batchId": lot}
+    assert isinstance(error, BatchExistsError)
+    assert error.details == {"batchId": lot}
 
 
 def test_commit_relays_and_anchors_in_one_transaction(chain: Chain) -> None:
@@ -161,3 +162,14 @@ def test_commit_relays_and_anchors_in_one_transaction(chain: Chain) -> None:
     assert chain.anchors.functions.verifyEvent(root, [], event_hash).call()
     assert not chain.anchors.functions.verifyEvent(root, [], keccak(b"other")).call()
     assert chain.anchors.functions.nextSequence(chain.node).call() == 2
+
+
+def test_errors_outside_the_rules_decode_to_contract_error(chain: Chain) -> None:
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - its type depends on the backend
+        chain.anchors.functions.anchorOf(keccak(b"never anchored")).call()
+
+    data = revert_data(raised.value)
+    assert data is not None
+    error = decode_error(data)
+    assert isinstance(error, ContractError)
+    assert error.name == "AnchorRegistryUnknownRoot"

@@ -1,0 +1,387 @@
+"""Batch identifiers: every spelling of a lot maps to one canonical string and one batch id.
+
+``batchId = keccak256(utf8(canonical))``. The spellings accepted, and their canonical forms:
+
+- **GS1 Digital Link** ``http(s)://{any host}/{optional path}/01/{gtin}/10/{lot}``. The
+  GTIN may be 8, 12, 13 or 14 digits (zero-padded to GTIN-14) and its check digit must be
+  right. The lot (AI 10) is percent-decoded and must be 1-20 characters of GS1's CSET 82.
+  The query string, the fragment and non-key AIs in the path are data attributes: they
+  never change identity. The primary key is the first ``/01/{8, 12, 13 or 14 digits}``
+  of the path; key qualifiers follow it in GS1's order (22, 10, 21).
+  Canonical: ``https://id.gs1.org/01/{GTIN-14}/10/{lot}``, every lot character outside
+  RFC 3986's unreserved set percent-encoded in uppercase hex.
+- **Items.** A serial (AI 21) makes the link an SGTIN, one trade item. An SGTIN holds no
+  lot, so an item cannot be mapped to its lot: it is its own batch, canonically
+  ``https://id.gs1.org/01/{GTIN-14}/21/{serial}``. A lot written next to the serial
+  (``/10/{lot}/21/{serial}``) is dropped: GTIN and serial alone name the item.
+- **EPC URNs** ``urn:epc:class:lgtin:{company prefix}.{indicator + item ref}.{lot}`` and
+  ``urn:epc:id:sgtin:...{serial}`` (prefix 6-12 digits, 13 digits together): the same
+  identifiers, hence the same canonical forms, as the Digital Links above. ``urn:epc:`` is
+  case-insensitive, the rest is not; ``%xx`` escapes in the lot or serial are decoded.
+- **Handles** (industrial-internet identifiers) ``{prefix}/{suffix}``: the prefix is
+  dot-separated digits (``88.123.45``), the suffix 1-128 printable characters without
+  whitespace. Both are kept exactly as written: no case folding, no Unicode
+  normalisation, no leading zeros stripped, so ``88.123.45/Lot-1`` and
+  ``88.0123.45/lot-1`` are different batches. ``hdl:`` may precede the handle (taken
+  literally); so may a resolver URL (``https://hdl.handle.net/`` or any http(s) host),
+  whose suffix is percent-decoded. Canonical: ``{prefix}/{suffix}``.
+- **Batch ids** ``0x`` + 64 hex digits are the batch id itself, canonically in lowercase,
+  and are not hashed again.
+
+Refused, each with an :class:`~node.exceptions.InvalidIdentifierError` that says why: a
+GTIN alone (it names a product, not a batch), a consumer product variant (AI 22: no EPC
+URN can carry it), other GS1 keys and EPC schemes, empty input and input over 512
+characters.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from enum import StrEnum, auto
+from typing import Final
+from urllib.parse import unquote
+
+from eth_hash.auto import keccak
+
+from node.events.typed_data import BatchId
+from node.exceptions import InvalidIdentifierError
+
+MAX_IDENTIFIER_LENGTH: Final = 512
+MAX_GS1_VALUE_LENGTH: Final = 20
+MAX_HANDLE_SUFFIX_LENGTH: Final = 128
+GS1_RESOLVER: Final = "https://id.gs1.org"
+
+#: GS1's "CSET 82": the characters allowed in a lot (AI 10) or serial (AI 21).
+CSET82: Final = frozenset(
+    "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+)
+_UNRESERVED: Final = frozenset(string.ascii_letters + string.digits + "-._~")
+_DIGITAL_LINK_ESCAPES: Final = str.maketrans(
+    {c: f"%{ord(c):02X}" for c in CSET82 if c not in _UNRESERVED}
+)
+_EPC_ESCAPES: Final = str.maketrans({c: f"%{ord(c):02X}" for c in '"%&/<>?'})
+
+_CSET82_VALUE: Final = re.compile(r"[!\"%-?A-Z_a-z]+")
+_DIGITS: Final = re.compile(r"[0-9]+")
+_GTIN_SHAPE: Final = re.compile(r"[0-9]{8}|[0-9]{12,14}")
+_AI: Final = re.compile(r"[0-9]{2,4}")
+_BATCH_ID: Final = re.compile(r"0[xX][0-9a-fA-F]{64}")
+_HTTP_URL: Final = re.compile(r"(https?)://([^/?#]+)([^?#]*)(?:\?[^#]*)?(?:#.*)?", re.IGNORECASE)
+_URL_FORBIDDEN: Final = re.compile(r"[\s\x00-\x1f\x7f]")
+_BAD_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_HANDLE: Final = re.compile(r"([0-9]+(?:\.[0-9]+)+)/(.*)", re.DOTALL)
+_HANDLE_PREFIX: Final = re.compile(r"[0-9]+(?:\.[0-9]+)+")
+_EPC_BODY: Final = re.compile(r"([0-9]+)\.([0-9]+)\.(.*)", re.DOTALL)
+_EPC_SCHEMES: Final = {"class:lgtin:": "lot", "id:sgtin:": "serial"}
+_QUALIFIER_RANK: Final = {"22": 1, "10": 2, "21": 3}
+_EXPECTED: Final = (
+    "expected a GS1 Digital Link (https://id.gs1.org/01/{gtin}/10/{lot}), an EPC URN "
+    "(urn:epc:class:lgtin:... or urn:epc:id:sgtin:...), a handle (88.123.45/{suffix}) "
+    "or a 0x batch id"
+)
+
+
+class IdentifierKind(StrEnum):
+    """What an identifier names."""
+
+    DIGITAL_LINK_LOT = auto()  # GTIN + lot (LGTIN)
+    DIGITAL_LINK_ITEM = auto()  # GTIN + serial (SGTIN): one item, its own batch
+    HANDLE = auto()  # industrial-internet handle
+    BATCH_ID = auto()  # a bare 0x batch id
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    """A parsed batch identifier: its canonical string, its batch id and its parts.
+
+    Two identifiers are equal when they name the same batch: ``company_prefix_length``
+    only remembers how an EPC URN split the GTIN and takes no part in equality.
+    """
+
+    kind: IdentifierKind
+    canonical: str
+    batch_id: BatchId
+    gtin: str | None = None  # GTIN-14, for GS1 kinds
+    lot: str | None = None
+    serial: str | None = None
+    prefix: str | None = None  # handle prefix, e.g. "88.123.45"
+    suffix: str | None = None
+    company_prefix_length: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.batch_id) != 32:
+            raise InvalidIdentifierError("a batch id must be 32 bytes")
+
+    @property
+    def batch_id_hex(self) -> str:
+        return "0x" + self.batch_id.hex()
+
+    @property
+    def epc_urn(self) -> str | None:
+        """The lgtin / sgtin EPC URN, when known: a Digital Link does not say where the
+        company prefix ends, so only identifiers parsed from a URN have one."""
+        if self.gtin is None or self.company_prefix_length is None:
+            return None
+        cut = 1 + self.company_prefix_length
+        head = f"{self.gtin[1:cut]}.{self.gtin[0]}{self.gtin[cut:13]}"
+        if self.lot is not None:
+            return f"urn:epc:class:lgtin:{head}.{self.lot.translate(_EPC_ESCAPES)}"
+        if self.serial is not None:
+            return f"urn:epc:id:sgtin:{head}.{self.serial.translate(_EPC_ESCAPES)}"
+        return None
+
+
+def parse_identifier(text: str) -> Identifier:
+    """Parse any accepted spelling of a batch identifier (see the module docstring)."""
+    text = text.strip()
+    if not text:
+        raise InvalidIdentifierError("empty identifier")
+    if len(text) > MAX_IDENTIFIER_LENGTH:
+        raise InvalidIdentifierError(
+            f"identifier too long: {len(text)} characters (at most {MAX_IDENTIFIER_LENGTH})"
+        )
+    head = text[:8].lower()
+    if head.startswith(("http://", "https://")):
+        return _parse_url(text)
+    if head.startswith("urn:"):
+        return _parse_epc_urn(text)
+    if head.startswith("hdl:"):
+        return _parse_handle(text[4:])
+    if head.startswith("0x"):
+        return _parse_batch_id(text)
+    if _DIGITS.fullmatch(text):
+        raise InvalidIdentifierError(
+            f"a bare number ({_show(text)}) is not a batch identifier "
+            f"(a GTIN names a product, not a batch): {_EXPECTED}"
+        )
+    if "0" <= text[0] <= "9":
+        return _parse_handle(text)
+    raise InvalidIdentifierError(f"unrecognised identifier {_show(text)}: {_EXPECTED}")
+
+
+def batch_id_of(text: str) -> BatchId:
+    """The batch id named by any accepted spelling of a batch identifier."""
+    return parse_identifier(text).batch_id
+
+
+def gtin_check_digit(digits13: str) -> int:
+    """GS1's mod-10 check digit over the first 13 digits of a GTIN-14."""
+    if len(digits13) != 13 or not _DIGITS.fullmatch(digits13):
+        raise InvalidIdentifierError(f"a GTIN check digit needs 13 digits, got {_show(digits13)}")
+    total = 3 * sum(map(int, digits13[0::2])) + sum(map(int, digits13[1::2]))
+    return -total % 10
+
+
+def _gs1(gtin: str, *, lot: str | None, serial: str | None, cp_length: int | None) -> Identifier:
+    if serial is not None:
+        canonical = f"{GS1_RESOLVER}/01/{gtin}/21/{serial.translate(_DIGITAL_LINK_ESCAPES)}"
+        kind, lot = IdentifierKind.DIGITAL_LINK_ITEM, None
+    elif lot is not None:
+        canonical = f"{GS1_RESOLVER}/01/{gtin}/10/{lot.translate(_DIGITAL_LINK_ESCAPES)}"
+        kind = IdentifierKind.DIGITAL_LINK_LOT
+    else:
+        raise InvalidIdentifierError(
+            f"GTIN {gtin} alone names a product, not a batch: "
+            "add a lot (/10/{lot}) or a serial (/21/{serial})"
+        )
+    return Identifier(
+        kind,
+        canonical,
+        BatchId(keccak(canonical.encode())),
+        gtin=gtin,
+        lot=lot,
+        serial=serial,
+        company_prefix_length=cp_length,
+    )
+
+
+def _parse_url(text: str) -> Identifier:
+    bad = _URL_FORBIDDEN.search(text)
+    if bad is not None:
+        raise InvalidIdentifierError(
+            f"URL contains whitespace or a control character (U+{ord(bad.group()):04X})"
+        )
+    match = _HTTP_URL.fullmatch(text)
+    if match is None:
+        raise InvalidIdentifierError(f"malformed URL {_show(text)}: expected http(s)://host/path")
+    segments = match.group(3).split("/")[1:]
+    if segments and _HANDLE_PREFIX.fullmatch(segments[0]):
+        suffix = _percent_decode("/".join(segments[1:]), "handle suffix")
+        return _handle(segments[0], suffix)
+    return _parse_digital_link(segments)
+
+
+def _parse_digital_link(segments: list[str]) -> Identifier:
+    start = _primary_key_index(segments)
+    gtin = _gtin14(segments[start + 1])
+    rest = segments[start + 2 :]
+    if len(rest) % 2 and rest[-1] == "":
+        rest.pop()  # a trailing slash
+    values: dict[str, str] = {}
+    last_rank = 0
+    for i in range(0, len(rest), 2):
+        ai = rest[i]
+        if not _AI.fullmatch(ai):
+            raise InvalidIdentifierError(
+                f"unexpected path segment {_show(ai)} in a Digital Link: expected an AI number"
+            )
+        if i + 1 == len(rest):
+            raise InvalidIdentifierError(f"AI {ai} has no value in the Digital Link path")
+        if ai == "01":
+            raise InvalidIdentifierError("more than one GTIN (AI 01) in the Digital Link path")
+        if ai == "22":
+            raise InvalidIdentifierError(
+                "consumer product variant (AI 22) is not supported in batch identifiers"
+            )
+        rank = _QUALIFIER_RANK.get(ai)
+        if rank is None:
+            continue  # a data attribute: not part of identity
+        if rank <= last_rank:
+            raise InvalidIdentifierError(
+                "key qualifiers must appear once each, in the order 22, 10, 21"
+            )
+        last_rank = rank
+        what = "lot" if ai == "10" else "serial"
+        values[ai] = _gs1_value(_percent_decode(rest[i + 1], what), what)
+    return _gs1(gtin, lot=values.get("10"), serial=values.get("21"), cp_length=None)
+
+
+def _primary_key_index(segments: list[str]) -> int:
+    first = None
+    for i in range(len(segments) - 1):
+        if segments[i] == "01":
+            if _GTIN_SHAPE.fullmatch(segments[i + 1]):
+                return i
+            if first is None:
+                first = i
+    if first is None:
+        raise InvalidIdentifierError(
+            f"no GTIN (/01/{{gtin}}) in the URL path and no handle prefix: {_EXPECTED}"
+        )
+    return first  # _gtin14 says what is wrong with the value
+
+
+def _gtin14(value: str) -> str:
+    if len(value) not in (8, 12, 13, 14) or not _DIGITS.fullmatch(value):
+        raise InvalidIdentifierError(f"a GTIN must be 8, 12, 13 or 14 digits, got {_show(value)}")
+    gtin = value.zfill(14)
+    expected = gtin_check_digit(gtin[:13])
+    if int(gtin[13]) != expected:
+        raise InvalidIdentifierError(
+            f"bad check digit in GTIN {value}: expected {expected}, found {gtin[13]}"
+        )
+    return gtin
+
+
+def _gs1_value(value: str, what: str) -> str:
+    if not value:
+        raise InvalidIdentifierError(f"empty {what}")
+    if len(value) > MAX_GS1_VALUE_LENGTH:
+        raise InvalidIdentifierError(
+            f"{what} too long: {len(value)} characters (GS1 allows at most {MAX_GS1_VALUE_LENGTH})"
+        )
+    if not _CSET82_VALUE.fullmatch(value):
+        char = next(c for c in value if c not in CSET82)
+        raise InvalidIdentifierError(
+            f"{what} contains {char!r} (U+{ord(char):04X}), outside GS1's CSET 82 character set"
+        )
+    return value
+
+
+def _percent_decode(value: str, what: str) -> str:
+    if "%" not in value:
+        return value
+    if _BAD_PERCENT.search(value):
+        raise InvalidIdentifierError(
+            f"malformed percent-encoding in {what}: '%' must be followed by two hex digits"
+        )
+    try:
+        return unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidIdentifierError(f"{what} is not UTF-8 once percent-decoded") from None
+
+
+def _parse_epc_urn(text: str) -> Identifier:
+    if text[:8].lower() != "urn:epc:":
+        raise InvalidIdentifierError(
+            f"unsupported URN {_show(text)}: only urn:epc:class:lgtin and urn:epc:id:sgtin "
+            "name batches or items"
+        )
+    rest = text[8:]
+    scheme = next((scheme for scheme in _EPC_SCHEMES if rest.startswith(scheme)), None)
+    if scheme is None:
+        raise InvalidIdentifierError(
+            f"unsupported EPC URN scheme {_show(':'.join(rest.split(':')[:2]))}: only "
+            "urn:epc:class:lgtin and urn:epc:id:sgtin (lowercase) name batches or items"
+        )
+    what, body = _EPC_SCHEMES[scheme], rest[len(scheme) :]
+    match = _EPC_BODY.fullmatch(body)
+    if match is None:
+        raise InvalidIdentifierError(
+            f"EPC URN must end in {{company prefix}}.{{indicator + item reference}}.{{{what}}}"
+        )
+    company_prefix, reference, value = match.groups()
+    if not 6 <= len(company_prefix) <= 12:
+        raise InvalidIdentifierError(
+            f"a GS1 company prefix must be 6 to 12 digits, got {len(company_prefix)}"
+        )
+    if len(company_prefix) + len(reference) != 13:
+        raise InvalidIdentifierError(
+            "company prefix and indicator + item reference must be 13 digits together, "
+            f"got {len(company_prefix) + len(reference)}"
+        )
+    data = reference[0] + company_prefix + reference[1:]
+    gtin = data + str(gtin_check_digit(data))
+    value = _gs1_value(_percent_decode(value, what), what)
+    if what == "lot":
+        return _gs1(gtin, lot=value, serial=None, cp_length=len(company_prefix))
+    return _gs1(gtin, lot=None, serial=value, cp_length=len(company_prefix))
+
+
+def _parse_handle(text: str) -> Identifier:
+    match = _HANDLE.fullmatch(text)
+    if match is None:
+        raise InvalidIdentifierError(
+            f"not a handle: {_show(text)}; expected {{prefix}}/{{suffix}} with a prefix of "
+            "dot-separated digits such as 88.123.45"
+        )
+    return _handle(match.group(1), match.group(2))
+
+
+def _handle(prefix: str, suffix: str) -> Identifier:
+    if not suffix:
+        raise InvalidIdentifierError(f"empty handle suffix after {prefix}/")
+    if len(suffix) > MAX_HANDLE_SUFFIX_LENGTH:
+        raise InvalidIdentifierError(
+            f"handle suffix too long: {len(suffix)} characters (at most {MAX_HANDLE_SUFFIX_LENGTH})"
+        )
+    # str.isprintable admits one whitespace character, the space.
+    if not suffix.isprintable() or " " in suffix:
+        char = next(c for c in suffix if c == " " or not c.isprintable())
+        raise InvalidIdentifierError(
+            f"handle suffix contains {char!r} (U+{ord(char):04X}): "
+            "whitespace and control characters are not allowed"
+        )
+    canonical = f"{prefix}/{suffix}"
+    return Identifier(
+        IdentifierKind.HANDLE,
+        canonical,
+        BatchId(keccak(canonical.encode())),
+        prefix=prefix,
+        suffix=suffix,
+    )
+
+
+def _parse_batch_id(text: str) -> Identifier:
+    if not _BATCH_ID.fullmatch(text):
+        raise InvalidIdentifierError(
+            f"a batch id is 0x followed by 64 hex digits, got {_show(text)}"
+        )
+    canonical = text.lower()
+    return Identifier(IdentifierKind.BATCH_ID, canonical, BatchId(bytes.fromhex(canonical[2:])))
+
+
+def _show(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:37] + "...")

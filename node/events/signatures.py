@@ -1,0 +1,106 @@
+"""Fast secp256k1 signer recovery for EIP-712 digests (coincurve, no generic encoder).
+
+Signatures are 65 bytes, ``r ‖ s ‖ v`` as wallets produce them (``v`` 27/28 or 0/1).
+The rules are the contract's (OpenZeppelin ``ECDSA.tryRecover``): ``s`` in the lower
+half of the curve order, ``r`` and ``s`` non-zero, a recovered key that exists — so a
+signature the node accepts is one the chain accepts, and malleated copies are refused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Final
+
+from coincurve import PrivateKey, PublicKey
+from eth_hash.auto import keccak
+
+from node.exceptions import InvalidSignatureError
+
+SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_HALF_N: Final = SECP256K1_N // 2
+SIGNATURE_LENGTH: Final = 65
+
+
+def check_signature(signature: bytes) -> bytes:
+    """The 65-byte recoverable form coincurve takes (``r ‖ s ‖ recid``), or an error."""
+    if len(signature) != SIGNATURE_LENGTH:
+        raise InvalidSignatureError(
+            f"a signature is {SIGNATURE_LENGTH} bytes, not {len(signature)}"
+        )
+    v = signature[64]
+    recid = v - 27 if v >= 27 else v
+    if recid not in (0, 1):
+        raise InvalidSignatureError(f"signature v must be 27 or 28, not {v}")
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    if not 0 < r < SECP256K1_N:
+        raise InvalidSignatureError("signature r is out of range")
+    if not 0 < s <= _HALF_N:
+        raise InvalidSignatureError("signature s must be in the lower half of the curve order")
+    return signature[:64] + bytes((recid,))
+
+
+def recover_signer(digest: bytes, signature: bytes) -> bytes:
+    """The 20-byte address that signed ``digest``; :class:`InvalidSignatureError` otherwise."""
+    recoverable = check_signature(signature)
+    try:
+        public = PublicKey.from_signature_and_message(recoverable, digest, hasher=None)
+    except ValueError as exc:
+        raise InvalidSignatureError("the signature does not recover to a public key") from exc
+    return keccak(public.format(compressed=False)[1:])[-20:]
+
+
+def sign_digest(digest: bytes, private_key: bytes) -> bytes:
+    """A 65-byte ``r ‖ s ‖ v`` signature (low ``s``, ``v`` 27/28), as wallets make them."""
+    raw = PrivateKey(private_key).sign_recoverable(digest, hasher=None)
+    return raw[:64] + bytes((raw[64] + 27,))
+
+
+def address_of(private_key: bytes) -> bytes:
+    """The 20-byte address of a private key."""
+    public = PrivateKey(private_key).public_key.format(compressed=False)
+    return keccak(public[1:])[-20:]
+
+
+def _recover_or_none(digest: bytes, signature: bytes) -> bytes | None:
+    try:
+        return recover_signer(digest, signature)
+    except InvalidSignatureError:
+        return None
+
+
+def _recover_chunk(pairs: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+    return [_recover_or_none(digest, signature) for digest, signature in pairs]
+
+
+class SignatureVerifier:
+    """Recovers signers of many digests, across processes when the batch is large.
+
+    Small batches stay in this process (a round trip to a worker costs more than it
+    saves); large ones are split over ``workers`` processes. ``None`` marks a signature
+    that does not recover.
+    """
+
+    def __init__(self, workers: int | None = None, parallel_threshold: int = 256) -> None:
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.parallel_threshold = parallel_threshold
+        self._pool: ProcessPoolExecutor | None = None
+
+    def recover_many(self, pairs: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+        if self.workers <= 1 or len(pairs) < self.parallel_threshold:
+            return _recover_chunk(pairs)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        size = -(-len(pairs) // self.workers)
+        chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
+        results: list[bytes | None] = []
+        for part in self._pool.map(_recover_chunk, chunks):
+            results.extend(part)
+        return results
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None

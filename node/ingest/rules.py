@@ -1,0 +1,304 @@
+"""The batch rules, applied to the node's local view of batches.
+
+The same rules as BatchRegistry (docs/contracts.md), in the same order, raising the
+same rejection classes, so that what the node accepts the chain accepts unless the
+state changed in between. Events the chain does not execute have their own rules here:
+OBSERVE attaches to a batch's current head without advancing it; AGGREGATE and
+DISAGGREGATE name a pallet (``batchId``) and the lots packed or unpacked (``inputs``,
+each at its head), signed by their custodian; none of them change custody.
+
+Pure: operates on :class:`BatchState` objects the caller loads and stores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from node.events.typed_data import CUSTODY_ROLES, Action, BatchStatus, Role, TraceEvent
+from node.exceptions import (
+    BatchExistsError,
+    BatchRecalledError,
+    HeadMismatchError,
+    InvalidEventError,
+    InvalidReceiverError,
+    InvalidStatusError,
+    MissingRoleError,
+    NotCustodianError,
+    NotRecallerError,
+    NotReceiverError,
+    UnknownBatchError,
+)
+
+ZERO32: Final = bytes(32)
+ZERO20: Final = bytes(20)
+MAX_TRANSFORM_BATCHES: Final = 64
+ALL_ROLES: Final = Role(63)
+
+#: The roles of which a signer needs at least one, per action (BatchRegistry._rolesFor).
+REQUIRED_ROLES: Final[dict[Action, Role]] = {
+    Action.COMMISSION: Role.PRODUCER,
+    Action.SHIP: CUSTODY_ROLES,
+    Action.RECEIVE: CUSTODY_ROLES,
+    Action.DESTROY: CUSTODY_ROLES,
+    Action.TRANSFORM: Role.PRODUCER | Role.PROCESSOR,
+    Action.RECALL: ALL_ROLES,
+    Action.OBSERVE: ALL_ROLES,
+    Action.AGGREGATE: CUSTODY_ROLES,
+    Action.DISAGGREGATE: CUSTODY_ROLES,
+}
+
+
+@dataclass(slots=True)
+class BatchState:
+    batch_id: bytes
+    producer_id: int
+    custodian_id: int
+    receiver_id: int
+    status: BatchStatus
+    head: bytes
+    created_by: bytes
+    identifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The signer as resolved from the participant mirror."""
+
+    key: bytes
+    participant_id: int
+    roles: Role
+
+
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    participant_id: int
+    roles: Role
+    active: bool
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What an accepted event changes: batches created or updated, lineage links."""
+
+    changed: list[BatchState]
+    created: list[BatchState]
+    lineage: list[tuple[bytes, bytes]]  # (parent, child)
+
+
+def check_role(event: TraceEvent, actor: Actor) -> None:
+    if not actor.roles & REQUIRED_ROLES[event.action]:
+        raise MissingRoleError(
+            f"{event.action.name} needs one of the roles {REQUIRED_ROLES[event.action]!s}",
+            signer=_address(actor.key),
+            action=int(event.action),
+        )
+
+
+def apply(
+    event: TraceEvent,
+    event_hash: bytes,
+    actor: Actor,
+    batches: dict[bytes, BatchState],
+    receiver: Receiver | None,
+) -> Outcome:
+    """Check ``event`` against ``batches`` and apply it to them in place.
+
+    ``batches`` holds at least every batch the event names that exists; ``receiver`` is
+    the participant whose current key is ``event.counterparty`` (None when unknown).
+    Raises the rule's :class:`EventRejectedError` and changes nothing when a rule fails.
+    """
+    action = event.action
+    if action is Action.COMMISSION:
+        return _commission(event, event_hash, actor, batches)
+    if action is Action.TRANSFORM:
+        return _transform(event, event_hash, actor, batches)
+    if action in (Action.AGGREGATE, Action.DISAGGREGATE):
+        return _pack(event, actor, batches)
+    if not _is_single(event, with_counterparty=action is Action.SHIP):
+        raise InvalidEventError(f"malformed {action.name} event", event_hash=event_hash)
+    stored = _existing(batches, event.batch_id, event.prev_event_hash)
+    if action is Action.SHIP:
+        _require_movable(stored, Action.SHIP, BatchStatus.ACTIVE)
+        _require_custodian(stored, actor)
+        if (
+            receiver is None
+            or not receiver.active
+            or not receiver.roles & CUSTODY_ROLES
+            or receiver.participant_id == stored.custodian_id
+        ):
+            raise InvalidReceiverError(
+                "the receiver must be another active participant that can hold custody",
+                receiver=_address(event.counterparty),
+            )
+        stored.receiver_id = receiver.participant_id
+        stored.status = BatchStatus.IN_TRANSIT
+    elif action is Action.RECEIVE:
+        _require_movable(stored, Action.RECEIVE, BatchStatus.IN_TRANSIT)
+        if stored.receiver_id != actor.participant_id:
+            raise NotReceiverError(
+                "only the participant the batch was shipped to receives it",
+                batchId=stored.batch_id,
+                signer=_address(actor.key),
+            )
+        stored.custodian_id = actor.participant_id
+        stored.receiver_id = 0
+        stored.status = BatchStatus.ACTIVE
+    elif action is Action.RECALL:
+        if stored.status in (BatchStatus.RECALLED, BatchStatus.DESTROYED):
+            raise _invalid_status(stored)
+        if stored.producer_id != actor.participant_id and not actor.roles & Role.REGULATOR:
+            raise NotRecallerError(
+                "only the batch's producer or a regulator recalls it",
+                batchId=stored.batch_id,
+                signer=_address(actor.key),
+            )
+        stored.status = BatchStatus.RECALLED
+        stored.receiver_id = 0
+    elif action is Action.DESTROY:
+        if stored.status not in (BatchStatus.ACTIVE, BatchStatus.RECALLED):
+            raise _invalid_status(stored)
+        _require_custodian(stored, actor)
+        stored.status = BatchStatus.DESTROYED
+    else:  # OBSERVE: attaches to the current head, changes nothing
+        return Outcome([], [], [])
+    stored.head = event_hash
+    return Outcome([stored], [], [])
+
+
+def _commission(
+    event: TraceEvent, event_hash: bytes, actor: Actor, batches: dict[bytes, BatchState]
+) -> Outcome:
+    if event.batch_id == ZERO32 or event.quantity == 0 or not _is_single(event, False):
+        raise InvalidEventError("malformed COMMISSION event", event_hash=event_hash)
+    if event.batch_id in batches:
+        raise BatchExistsError("the batch already exists", batchId=event.batch_id)
+    if event.prev_event_hash != ZERO32:
+        raise _head_mismatch(event.batch_id, ZERO32, event.prev_event_hash)
+    created = _new_batch(event.batch_id, actor, event_hash)
+    batches[event.batch_id] = created
+    return Outcome([], [created], [])
+
+
+def _transform(
+    event: TraceEvent, event_hash: bytes, actor: Actor, batches: dict[bytes, BatchState]
+) -> Outcome:
+    inputs, outputs = event.inputs, event.outputs
+    if (
+        not inputs
+        or not outputs
+        or len(inputs) + len(outputs) > MAX_TRANSFORM_BATCHES
+        or len(event.input_prev_hashes) != len(inputs)
+        or event.batch_id != ZERO32
+        or event.prev_event_hash != ZERO32
+        or event.counterparty != ZERO20
+        or event.quantity == 0
+    ):
+        raise InvalidEventError("malformed TRANSFORM event", event_hash=event_hash)
+    consumed = []
+    for index, (batch_id, prev) in enumerate(zip(inputs, event.input_prev_hashes, strict=True)):
+        if batch_id in inputs[:index]:
+            raise InvalidEventError("a TRANSFORM input is listed twice", event_hash=event_hash)
+        stored = _existing(batches, batch_id, prev)
+        _require_movable(stored, Action.TRANSFORM, BatchStatus.ACTIVE)
+        _require_custodian(stored, actor)
+        consumed.append(stored)
+    for index, batch_id in enumerate(outputs):
+        if batch_id == ZERO32 or batch_id in outputs[:index]:
+            raise InvalidEventError("a TRANSFORM output is zero or repeated", event_hash=event_hash)
+        if batch_id in batches:
+            raise BatchExistsError("a transformation output already exists", batchId=batch_id)
+
+    for stored in consumed:
+        stored.status = BatchStatus.CONSUMED
+        stored.head = event_hash
+    created = [_new_batch(batch_id, actor, event_hash) for batch_id in outputs]
+    for batch in created:
+        batches[batch.batch_id] = batch
+    return Outcome(consumed, created, [(i, o) for i in inputs for o in outputs])
+
+
+def _pack(event: TraceEvent, actor: Actor, batches: dict[bytes, BatchState]) -> Outcome:
+    if (
+        event.batch_id == ZERO32
+        or not event.inputs
+        or len(event.inputs) > MAX_TRANSFORM_BATCHES
+        or len(event.input_prev_hashes) != len(event.inputs)
+        or len(set(event.inputs)) != len(event.inputs)
+        or event.outputs
+        or event.counterparty != ZERO20
+        or event.batch_id in event.inputs
+    ):
+        raise InvalidEventError(f"malformed {event.action.name} event")
+    for batch_id, prev in zip(event.inputs, event.input_prev_hashes, strict=True):
+        stored = _existing(batches, batch_id, prev)
+        _require_movable(stored, event.action, BatchStatus.ACTIVE)
+        _require_custodian(stored, actor)
+    return Outcome([], [], [])
+
+
+def _new_batch(batch_id: bytes, actor: Actor, event_hash: bytes) -> BatchState:
+    return BatchState(
+        batch_id=batch_id,
+        producer_id=actor.participant_id,
+        custodian_id=actor.participant_id,
+        receiver_id=0,
+        status=BatchStatus.ACTIVE,
+        head=event_hash,
+        created_by=event_hash,
+    )
+
+
+def _existing(batches: dict[bytes, BatchState], batch_id: bytes, prev: bytes) -> BatchState:
+    stored = batches.get(batch_id)
+    if stored is None:
+        raise UnknownBatchError("no such batch", batchId=batch_id)
+    if stored.head != prev:
+        raise _head_mismatch(batch_id, stored.head, prev)
+    return stored
+
+
+def _require_movable(stored: BatchState, action: Action, required: BatchStatus) -> None:
+    if stored.status is BatchStatus.RECALLED:
+        raise BatchRecalledError(
+            f"a recalled batch cannot take part in {action.name}", batchId=stored.batch_id
+        )
+    if stored.status is not required:
+        raise _invalid_status(stored)
+
+
+def _require_custodian(stored: BatchState, actor: Actor) -> None:
+    if stored.custodian_id != actor.participant_id:
+        raise NotCustodianError(
+            "only the batch's custodian may do this",
+            batchId=stored.batch_id,
+            signer=_address(actor.key),
+        )
+
+
+def _is_single(event: TraceEvent, with_counterparty: bool) -> bool:
+    return (
+        not event.inputs
+        and not event.input_prev_hashes
+        and not event.outputs
+        and (event.counterparty != ZERO20) == with_counterparty
+    )
+
+
+def _invalid_status(stored: BatchState) -> InvalidStatusError:
+    return InvalidStatusError(
+        f"the batch is {stored.status.name}", batchId=stored.batch_id, status=int(stored.status)
+    )
+
+
+def _head_mismatch(batch_id: bytes, expected: bytes, given: bytes) -> HeadMismatchError:
+    return HeadMismatchError(
+        "the event does not extend the batch's current head",
+        batchId=batch_id,
+        expected=expected,
+        given=given,
+    )
+
+
+def _address(key: bytes) -> str:
+    return "0x" + key.hex()

@@ -1,0 +1,264 @@
+"""Ingest: validate → recover signer → participant active with the role → nonce and
+idempotency → batch rules on the local view → durable write → event hash.
+
+One transaction per call. A single event that breaks a rule raises its typed
+:class:`EventRejectedError`; a bulk call accepts the good events and reports each bad
+one, and nothing of a bad event is written. The same event submitted twice gives the
+same event hash and status ``duplicate``, never a second row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from node.events.identifiers import IdentifierKind, parse_identifier
+from node.events.signatures import SignatureVerifier
+from node.events.submission import SignedEvent
+from node.events.typed_data import Action, Domain
+from node.exceptions import (
+    EventRejectedError,
+    InvalidEventError,
+    InvalidIdentifierError,
+    InvalidSignatureError,
+    NonceUsedError,
+    SignerSuspendedError,
+    UnknownSignerError,
+)
+from node.ingest.rules import ZERO32, Actor, BatchState, Receiver, apply, check_role
+from node.ingest.rules import Outcome as RuleOutcome
+from node.store.models import EventStatus
+from node.store.store import SignerView, Store
+
+_WRITE_ATTEMPTS = 3
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What became of one submitted event."""
+
+    index: int
+    outcome: Outcome
+    event_hash: bytes
+    error: EventRejectedError | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    index: int
+    signed: SignedEvent
+    event_hash: bytes
+    signer: bytes | None = None
+    result: IngestResult | None = None
+    identifiers: dict[bytes, str] = field(default_factory=dict)
+
+
+class IngestService:
+    """Accepts signed events into the store."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        domain: Domain,
+        verifier: SignatureVerifier | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.domain = domain
+        self.verifier = verifier or SignatureVerifier(workers=1)
+        self.clock = clock
+        self._separator = domain.separator
+
+    def submit(self, signed: SignedEvent) -> IngestResult:
+        """Ingest one event; raises its :class:`EventRejectedError` when refused."""
+        result = self.submit_many([signed])[0]
+        if result.error is not None:
+            raise result.error
+        return result
+
+    def submit_many(self, batch: Sequence[SignedEvent]) -> list[IngestResult]:
+        """Ingest many events in order, in one transaction; a result for each."""
+        pending = [self._prepare(i, signed) for i, signed in enumerate(batch)]
+        to_recover = [p for p in pending if p.result is None]
+        signers = self.verifier.recover_many(
+            [(p.event_hash, p.signed.signature) for p in to_recover]
+        )
+        for item, signer in zip(to_recover, signers, strict=True):
+            if signer is None:
+                item.result = _rejected(
+                    item, InvalidSignatureError("the signature does not recover to a key")
+                )
+            item.signer = signer
+        live = [p for p in pending if p.result is None]
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                results = self._write(live)
+                break
+            except IntegrityError:
+                # A concurrent writer (PostgreSQL) stored a conflicting batch, event or
+                # nonce between our reads and our writes: check everything again.
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+        for item in live:
+            item.result = results[item.index]
+        return [p.result for p in pending if p.result is not None]
+
+    def _write(self, live: list[_Pending]) -> dict[int, IngestResult]:
+        results: dict[int, IngestResult] = {}
+        with self.store.write() as conn:
+            known = self.store.known_events(conn, [p.event_hash for p in live])
+            views = self.store.signers(
+                conn,
+                [p.signer for p in live if p.signer] + [p.signed.event.counterparty for p in live],
+            )
+            used = self.store.used_nonces(conn, [(p.signer or b"", _nonce(p)) for p in live])
+            batches = self.store.load_batches(
+                conn, {b for p in live for b in _batch_ids(p.signed)}, for_update=True
+            )
+            rows: list[dict[str, Any]] = []
+            lineage: list[dict[str, bytes]] = []
+            created: dict[bytes, BatchState] = {}
+            changed: dict[bytes, BatchState] = {}
+            seen: set[bytes] = set()
+            received_at = int(self.clock() * 1000)
+            for item in live:
+                if item.event_hash in known or item.event_hash in seen:
+                    results[item.index] = IngestResult(
+                        item.index, Outcome.DUPLICATE, item.event_hash
+                    )
+                    continue
+                try:
+                    outcome = self._check(item, views, used, batches)
+                except EventRejectedError as error:
+                    results[item.index] = _rejected(item, error)
+                    continue
+                seen.add(item.event_hash)
+                used.add((item.signer or b"", _nonce(item)))
+                for state in outcome.created:
+                    state.identifier = item.identifiers.get(state.batch_id)
+                    created[state.batch_id] = state
+                for state in outcome.changed:
+                    if state.batch_id not in created:
+                        changed[state.batch_id] = state
+                lineage.extend(
+                    {"parent": p, "child": c, "event_hash": item.event_hash}
+                    for p, c in outcome.lineage
+                )
+                rows.append(self._row(item, views, received_at))
+                results[item.index] = IngestResult(item.index, Outcome.ACCEPTED, item.event_hash)
+            self.store.insert_events(conn, rows)
+            self.store.save_batches(conn, list(created.values()), list(changed.values()))
+            self.store.insert_lineage(conn, lineage)
+        return results
+
+    def _prepare(self, index: int, signed: SignedEvent) -> _Pending:
+        event_hash = signed.event.digest(self.domain)
+        item = _Pending(index, signed, event_hash)
+        try:
+            item.identifiers = _identifiers(signed)
+        except EventRejectedError as error:
+            item.result = _rejected(item, error)
+        return item
+
+    def _check(
+        self,
+        item: _Pending,
+        views: dict[bytes, SignerView],
+        used: set[tuple[bytes, bytes]],
+        batches: dict[bytes, BatchState],
+    ) -> RuleOutcome:
+        event = item.signed.event
+        signer = item.signer or b""
+        view = views.get(signer)
+        address = "0x" + signer.hex()
+        if view is None or not view.current:
+            raise UnknownSignerError(
+                "the signer is not the current key of a registered participant", signer=address
+            )
+        if not view.active:
+            raise SignerSuspendedError("the signer's participant is suspended", signer=address)
+        actor = Actor(signer, view.participant_id, view.roles)
+        check_role(event, actor)
+        if (signer, _nonce(item)) in used:
+            raise NonceUsedError(
+                "the signer already used this nonce", signer=address, nonce=event.nonce
+            )
+        receiver = None
+        if event.action is Action.SHIP:
+            target = views.get(event.counterparty)
+            if target is not None and target.current:
+                receiver = Receiver(target.participant_id, target.roles, target.active)
+        return apply(event, item.event_hash, actor, batches, receiver)
+
+    def _row(
+        self, item: _Pending, views: dict[bytes, SignerView], received_at: int
+    ) -> dict[str, Any]:
+        event = item.signed.event
+        signer = item.signer or b""
+        return {
+            "event_hash": item.event_hash,
+            "action": int(event.action),
+            "batch_id": event.batch_id,
+            "prev_event_hash": event.prev_event_hash,
+            "inputs": b"".join(event.inputs),
+            "input_prev_hashes": b"".join(event.input_prev_hashes),
+            "outputs": b"".join(event.outputs),
+            "counterparty": event.counterparty,
+            "product": event.product,
+            "quantity": str(event.quantity),
+            "event_time": event.event_time,
+            "location": event.location,
+            "payload_hash": event.payload_hash,
+            "nonce": _nonce(item),
+            "signer": signer,
+            "participant_id": views[signer].participant_id,
+            "signature": item.signed.signature,
+            "payload": item.signed.payload,
+            "status": int(EventStatus.ACCEPTED),
+            "received_at": received_at,
+        }
+
+
+def _nonce(item: _Pending) -> bytes:
+    return item.signed.event.nonce.to_bytes(32, "big")
+
+
+def _identifiers(signed: SignedEvent) -> dict[bytes, str]:
+    """Canonical identifiers by batch id; each must name a batch of the event."""
+    named = _batch_ids(signed)
+    found: dict[bytes, str] = {}
+    for text in signed.identifiers:
+        try:
+            identifier = parse_identifier(text)
+        except InvalidIdentifierError as exc:
+            raise InvalidEventError(str(exc), field="identifiers") from exc
+        if identifier.kind is IdentifierKind.BATCH_ID:
+            continue  # a bare batch id names the batch but gives it no identifier string
+        if identifier.batch_id not in named:
+            raise InvalidEventError(
+                f"identifier {identifier.canonical} names none of the event's batches",
+                field="identifiers",
+            )
+        found[identifier.batch_id] = identifier.canonical
+    return found
+
+
+def _batch_ids(signed: SignedEvent) -> set[bytes]:
+    event = signed.event
+    return {event.batch_id, *event.inputs, *event.outputs} - {ZERO32}
+
+
+def _rejected(item: _Pending, error: EventRejectedError) -> IngestResult:
+    return IngestResult(item.index, Outcome.REJECTED, item.event_hash, error)

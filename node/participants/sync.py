@@ -1,0 +1,70 @@
+"""Bring the store's participant mirror up to date with ParticipantRegistry.
+
+Applies the registry's events in chain order from the block after the last one applied;
+idempotent and restartable (the cursor moves in the same transaction as the changes).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypeVar
+
+from node.chain.registry import ChangeKind, ParticipantChange
+from node.exceptions import ChainError
+from node.store.store import Store
+
+CURSOR = "participants"
+_T = TypeVar("_T")
+
+
+class ChangeSource(Protocol):
+    def changes(self, from_block: int, to_block: int) -> list[ParticipantChange]: ...
+
+
+def sync_participants(*, store: Store, source: ChangeSource, head: int) -> int:
+    """Apply every change up to block ``head``; returns how many were applied."""
+    with store.write() as conn:
+        last = store.cursor(conn, CURSOR)
+        start = 0 if last is None else last + 1
+        if start > head:
+            return 0
+        changes = source.changes(start, head)
+        for change in changes:
+            pid = change.participant_id
+            if change.kind is ChangeKind.REGISTERED:
+                store.put_participant(
+                    conn,
+                    participant_id=pid,
+                    key=_required(change.key),
+                    name=change.name or "",
+                    prefix=change.prefix or "",
+                    roles=_required(change.roles),
+                    active=True,
+                    block=change.block,
+                )
+                continue
+            if change.kind is ChangeKind.KEY_ROTATED:
+                store.rotate_key(
+                    conn,
+                    pid,
+                    old=_required(change.old_key),
+                    new=_required(change.key),
+                    block=change.block,
+                )
+                continue
+            current = store.participant(conn, pid)
+            if current is None:
+                continue  # cannot happen on a consistent chain: registration comes first
+            roles = change.roles if change.roles is not None else current["roles"]
+            active = {
+                ChangeKind.SUSPENDED: False,
+                ChangeKind.REACTIVATED: True,
+            }.get(change.kind, current["active"])
+            store.set_participant_status(conn, pid, roles=roles, active=active, block=change.block)
+        store.set_cursor(conn, CURSOR, head)
+        return len(changes)
+
+
+def _required(value: _T | None) -> _T:
+    if value is None:
+        raise ChainError("a ParticipantRegistry event lacks a field it always carries")
+    return value

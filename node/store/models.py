@@ -1,0 +1,126 @@
+"""The store's tables.
+
+Hashes, ids and addresses are raw bytes (32 or 20); 256-bit integers that never need
+arithmetic in SQL (nonces) are 32-byte big-endian, so they compare and index exactly on
+both SQLite and PostgreSQL; quantities are decimal strings.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class EventStatus(IntEnum):
+    ACCEPTED = 1
+    ANCHORED = 2
+    REJECTED = 3
+
+
+class Participant(SQLModel, table=True):
+    """A participant as mirrored from ParticipantRegistry (current state)."""
+
+    __tablename__ = "participants"
+
+    id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    key: bytes = Field(sa_type=LargeBinary(20), unique=True)
+    name: str = Field(max_length=64)
+    prefix: str = Field(default="", max_length=64, index=True)
+    roles: int
+    active: bool
+    updated_block: int = Field(sa_type=BigInteger)
+
+
+class ParticipantKey(SQLModel, table=True):
+    """Every key a participant ever had: valid for blocks [valid_from, valid_until)."""
+
+    __tablename__ = "participant_keys"
+
+    key: bytes = Field(sa_type=LargeBinary(20), primary_key=True)
+    participant_id: int = Field(sa_type=BigInteger, index=True)
+    valid_from: int = Field(sa_type=BigInteger)
+    valid_until: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class ParticipantStatus(SQLModel, table=True):
+    """A participant's roles and status from a block on (the registry's checkpoints)."""
+
+    __tablename__ = "participant_status"
+
+    participant_id: int = Field(sa_type=BigInteger, primary_key=True)
+    block: int = Field(sa_type=BigInteger, primary_key=True)
+    roles: int
+    active: bool
+
+
+class SyncCursor(SQLModel, table=True):
+    """How far a mirror has read the chain (last block fully applied)."""
+
+    __tablename__ = "sync_cursors"
+
+    name: str = Field(primary_key=True, max_length=64)
+    block: int = Field(sa_type=BigInteger)
+
+
+class Event(SQLModel, table=True):
+    """An accepted signed event, with everything needed to re-verify it."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("signer", "nonce", name="uq_events_signer_nonce"),
+        Index("ix_events_batch_id", "batch_id", "id"),
+        Index("ix_events_status", "status", "id"),
+    )
+
+    # The order of acceptance. INTEGER on SQLite, where only that type auto-increments.
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    event_hash: bytes = Field(sa_type=LargeBinary(32), unique=True)
+    action: int
+    batch_id: bytes = Field(sa_type=LargeBinary(32))
+    prev_event_hash: bytes = Field(sa_type=LargeBinary(32))
+    inputs: bytes = Field(sa_type=LargeBinary)  # 32-byte items, concatenated
+    input_prev_hashes: bytes = Field(sa_type=LargeBinary)
+    outputs: bytes = Field(sa_type=LargeBinary)
+    counterparty: bytes = Field(sa_type=LargeBinary(20))
+    product: bytes = Field(sa_type=LargeBinary(32))
+    quantity: str = Field(max_length=78)
+    event_time: int = Field(sa_type=BigInteger)
+    location: bytes = Field(sa_type=LargeBinary(32))
+    payload_hash: bytes = Field(sa_type=LargeBinary(32))
+    nonce: bytes = Field(sa_type=LargeBinary(32))
+    signer: bytes = Field(sa_type=LargeBinary(20))
+    participant_id: int = Field(sa_type=BigInteger)
+    signature: bytes = Field(sa_type=LargeBinary(65))
+    payload: bytes | None = Field(default=None, sa_type=LargeBinary)  # RFC 8785 JSON
+    status: int = Field(default=EventStatus.ACCEPTED)
+    received_at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch
+
+
+class Batch(SQLModel, table=True):
+    """The node's view of a batch, from the events it accepted."""
+
+    __tablename__ = "batches"
+
+    batch_id: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
+    identifier: str | None = Field(default=None, max_length=512, unique=True)
+    producer_id: int = Field(sa_type=BigInteger)
+    custodian_id: int = Field(sa_type=BigInteger, index=True)
+    receiver_id: int = Field(default=0, sa_type=BigInteger)
+    status: int
+    head: bytes = Field(sa_type=LargeBinary(32))
+    created_by: bytes = Field(sa_type=LargeBinary(32))  # the creating event's hash
+
+
+class Lineage(SQLModel, table=True):
+    """``child`` was made from ``parent`` by the transformation ``event_hash``."""
+
+    __tablename__ = "lineage"
+    __table_args__ = (Index("ix_lineage_child", "child"),)
+
+    parent: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
+    child: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
+    event_hash: bytes = Field(sa_type=LargeBinary(32))

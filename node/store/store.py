@@ -1,0 +1,360 @@
+"""Reads and writes the services need, in SQLAlchemy Core over the SQLModel tables.
+
+Bulk paths use one statement per kind of row (``executemany``), never an ORM object per
+event, and never load more than the rows a call names: the store stays flat in memory
+and in time as it grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, Table, bindparam, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from node.events.typed_data import BatchStatus, Role
+from node.ingest.rules import BatchState
+from node.store.engine import WRITE_OPTION, open_engine
+from node.store.models import (
+    Batch,
+    Event,
+    Lineage,
+    Participant,
+    ParticipantKey,
+    ParticipantStatus,
+    SyncCursor,
+)
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+EVENTS = _table(Event)
+BATCHES = _table(Batch)
+LINEAGE = _table(Lineage)
+PARTICIPANTS = _table(Participant)
+PARTICIPANT_KEYS = _table(ParticipantKey)
+PARTICIPANT_STATUS = _table(ParticipantStatus)
+SYNC_CURSORS = _table(SyncCursor)
+
+_T = TypeVar("_T")
+
+#: Rows per IN (...) query: well under SQLite's and PostgreSQL's parameter limits.
+CHUNK = 900
+
+
+@dataclass(frozen=True, slots=True)
+class SignerView:
+    """A key's participant as the mirror holds it now."""
+
+    participant_id: int
+    roles: Role
+    active: bool
+    current: bool  # False when the key was rotated out
+
+
+class Store:
+    """The node's database, on SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Open (and migrate) the database at ``url``."""
+        return cls(open_engine(url))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed on exit, rolled back on any exception."""
+        connection = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+        with connection as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # ----- participants (the mirror of ParticipantRegistry) -----
+
+    def signers(self, conn: Connection, keys: Iterable[bytes]) -> dict[bytes, SignerView]:
+        """The participants that ``keys`` sign for (keys never registered are absent)."""
+        found: dict[bytes, SignerView] = {}
+        for chunk in _chunks(list(set(keys))):
+            rows = conn.execute(
+                select(
+                    PARTICIPANT_KEYS.c.key,
+                    PARTICIPANT_KEYS.c.valid_until,
+                    PARTICIPANTS.c.id,
+                    PARTICIPANTS.c.roles,
+                    PARTICIPANTS.c.active,
+                )
+                .join(PARTICIPANTS, PARTICIPANTS.c.id == PARTICIPANT_KEYS.c.participant_id)
+                .where(PARTICIPANT_KEYS.c.key.in_(chunk))
+            )
+            for key, valid_until, pid, roles, active in rows:
+                found[bytes(key)] = SignerView(pid, Role(roles), active, valid_until is None)
+        return found
+
+    def put_participant(
+        self,
+        conn: Connection,
+        *,
+        participant_id: int,
+        key: bytes,
+        name: str,
+        prefix: str,
+        roles: int,
+        active: bool,
+        block: int,
+    ) -> None:
+        """Record a registration (idempotent: replaying the same block changes nothing)."""
+        self._upsert(
+            conn,
+            PARTICIPANTS,
+            {
+                "id": participant_id,
+                "key": key,
+                "name": name,
+                "prefix": prefix,
+                "roles": roles,
+                "active": active,
+                "updated_block": block,
+            },
+            ["id"],
+        )
+        self._upsert(
+            conn,
+            PARTICIPANT_KEYS,
+            {
+                "key": key,
+                "participant_id": participant_id,
+                "valid_from": block,
+                "valid_until": None,
+            },
+            ["key"],
+        )
+        self._status(conn, participant_id, block, roles, active)
+
+    def set_participant_status(
+        self, conn: Connection, participant_id: int, *, roles: int, active: bool, block: int
+    ) -> None:
+        conn.execute(
+            update(PARTICIPANTS)
+            .where(PARTICIPANTS.c.id == participant_id)
+            .values(roles=roles, active=active, updated_block=block)
+        )
+        self._status(conn, participant_id, block, roles, active)
+
+    def rotate_key(
+        self, conn: Connection, participant_id: int, *, old: bytes, new: bytes, block: int
+    ) -> None:
+        conn.execute(
+            update(PARTICIPANT_KEYS).where(PARTICIPANT_KEYS.c.key == old).values(valid_until=block)
+        )
+        self._upsert(
+            conn,
+            PARTICIPANT_KEYS,
+            {
+                "key": new,
+                "participant_id": participant_id,
+                "valid_from": block,
+                "valid_until": None,
+            },
+            ["key"],
+        )
+        conn.execute(
+            update(PARTICIPANTS)
+            .where(PARTICIPANTS.c.id == participant_id)
+            .values(key=new, updated_block=block)
+        )
+
+    def participant(self, conn: Connection, participant_id: int) -> dict[str, Any] | None:
+        row = conn.execute(select(PARTICIPANTS).where(PARTICIPANTS.c.id == participant_id)).first()
+        return dict(row._mapping) if row else None
+
+    def participants(self, conn: Connection) -> list[dict[str, Any]]:
+        return [
+            dict(r._mapping) for r in conn.execute(select(PARTICIPANTS).order_by(PARTICIPANTS.c.id))
+        ]
+
+    def status_at(
+        self, conn: Connection, participant_id: int, block: int
+    ) -> tuple[Role, bool] | None:
+        """Roles and status at the end of ``block`` (None before registration)."""
+        row = conn.execute(
+            select(PARTICIPANT_STATUS.c.roles, PARTICIPANT_STATUS.c.active)
+            .where(
+                PARTICIPANT_STATUS.c.participant_id == participant_id,
+                PARTICIPANT_STATUS.c.block <= block,
+            )
+            .order_by(PARTICIPANT_STATUS.c.block.desc())
+            .limit(1)
+        ).first()
+        return (Role(row[0]), bool(row[1])) if row else None
+
+    def cursor(self, conn: Connection, name: str) -> int | None:
+        return conn.execute(
+            select(SYNC_CURSORS.c.block).where(SYNC_CURSORS.c.name == name)
+        ).scalar()
+
+    def set_cursor(self, conn: Connection, name: str, block: int) -> None:
+        self._upsert(conn, SYNC_CURSORS, {"name": name, "block": block}, ["name"])
+
+    # ----- events -----
+
+    def known_events(self, conn: Connection, hashes: Sequence[bytes]) -> dict[bytes, int]:
+        """Status of each event in ``hashes`` that is already stored."""
+        found: dict[bytes, int] = {}
+        for chunk in _chunks(list(set(hashes))):
+            rows = conn.execute(
+                select(EVENTS.c.event_hash, EVENTS.c.status).where(EVENTS.c.event_hash.in_(chunk))
+            )
+            found.update((bytes(h), s) for h, s in rows)
+        return found
+
+    def used_nonces(
+        self, conn: Connection, pairs: Sequence[tuple[bytes, bytes]]
+    ) -> set[tuple[bytes, bytes]]:
+        """The (signer, nonce) pairs of ``pairs`` that stored events already use."""
+        used: set[tuple[bytes, bytes]] = set()
+        for chunk in _chunks(list(set(pairs))):
+            rows = conn.execute(
+                select(EVENTS.c.signer, EVENTS.c.nonce).where(
+                    tuple_(EVENTS.c.signer, EVENTS.c.nonce).in_(chunk)
+                )
+            )
+            used.update((bytes(s), bytes(n)) for s, n in rows)
+        return used
+
+    def insert_events(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            conn.execute(EVENTS.insert(), list(rows))
+
+    def event_count(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())
+
+    def event(self, conn: Connection, event_hash: bytes) -> dict[str, Any] | None:
+        row = conn.execute(select(EVENTS).where(EVENTS.c.event_hash == event_hash)).first()
+        return dict(row._mapping) if row else None
+
+    def events_of_batch(self, conn: Connection, batch_id: bytes) -> list[dict[str, Any]]:
+        """Every event naming ``batch_id``: as subject, or in a transformation or packing."""
+        via_lineage = select(LINEAGE.c.event_hash).where(
+            (LINEAGE.c.parent == batch_id) | (LINEAGE.c.child == batch_id)
+        )
+        rows = conn.execute(
+            select(EVENTS)
+            .where((EVENTS.c.batch_id == batch_id) | EVENTS.c.event_hash.in_(via_lineage))
+            .order_by(EVENTS.c.id)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    # ----- batches -----
+
+    def load_batches(
+        self, conn: Connection, batch_ids: Iterable[bytes], *, for_update: bool = False
+    ) -> dict[bytes, BatchState]:
+        """The stored states of those ``batch_ids`` that exist.
+
+        ``for_update`` locks the rows until the transaction ends (PostgreSQL; SQLite's
+        writer already holds the database lock from BEGIN IMMEDIATE).
+        """
+        found: dict[bytes, BatchState] = {}
+        for chunk in _chunks(sorted(set(batch_ids))):
+            query = select(BATCHES).where(BATCHES.c.batch_id.in_(chunk))
+            if for_update and self.dialect == "postgresql":
+                query = query.with_for_update()
+            for row in conn.execute(query):
+                found[bytes(row.batch_id)] = BatchState(
+                    batch_id=bytes(row.batch_id),
+                    producer_id=row.producer_id,
+                    custodian_id=row.custodian_id,
+                    receiver_id=row.receiver_id,
+                    status=BatchStatus(row.status),
+                    head=bytes(row.head),
+                    created_by=bytes(row.created_by),
+                    identifier=row.identifier,
+                )
+        return found
+
+    def save_batches(
+        self, conn: Connection, created: Sequence[BatchState], changed: Sequence[BatchState]
+    ) -> None:
+        if created:
+            conn.execute(BATCHES.insert(), [_batch_row(b) for b in created])
+        if changed:
+            conn.execute(
+                update(BATCHES)
+                .where(BATCHES.c.batch_id == _bind("b_batch_id"))
+                .values(
+                    custodian_id=_bind("b_custodian_id"),
+                    receiver_id=_bind("b_receiver_id"),
+                    status=_bind("b_status"),
+                    head=_bind("b_head"),
+                    identifier=func.coalesce(BATCHES.c.identifier, _bind("b_identifier")),
+                ),
+                [{f"b_{k}": v for k, v in _batch_row(b).items()} for b in changed],
+            )
+
+    def insert_lineage(self, conn: Connection, rows: Sequence[dict[str, bytes]]) -> None:
+        if rows:
+            conn.execute(LINEAGE.insert(), list(rows))
+
+    def batch(self, conn: Connection, batch_id: bytes) -> BatchState | None:
+        return self.load_batches(conn, [batch_id]).get(batch_id)
+
+    def batch_by_identifier(self, conn: Connection, identifier: str) -> BatchState | None:
+        batch_id = conn.execute(
+            select(BATCHES.c.batch_id).where(BATCHES.c.identifier == identifier)
+        ).scalar()
+        return self.batch(conn, bytes(batch_id)) if batch_id is not None else None
+
+    # ----- helpers -----
+
+    def _status(self, conn: Connection, pid: int, block: int, roles: int, active: bool) -> None:
+        self._upsert(
+            conn,
+            PARTICIPANT_STATUS,
+            {"participant_id": pid, "block": block, "roles": roles, "active": active},
+            ["participant_id", "block"],
+        )
+
+    def _upsert(self, conn: Connection, table: Table, row: dict[str, Any], keys: list[str]) -> None:
+        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        statement = insert(table).values(**row)
+        changes = {k: v for k, v in row.items() if k not in keys}
+        conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
+
+
+def _batch_row(batch: BatchState) -> dict[str, Any]:
+    return {
+        "batch_id": batch.batch_id,
+        "identifier": batch.identifier,
+        "producer_id": batch.producer_id,
+        "custodian_id": batch.custodian_id,
+        "receiver_id": batch.receiver_id,
+        "status": int(batch.status),
+        "head": batch.head,
+        "created_by": batch.created_by,
+    }
+
+
+def _bind(name: str) -> Any:
+    return bindparam(name)
+
+
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install (from Debian's packages) and start the services the tests use for real:
+# PostgreSQL 15. Idempotent. Prints the database URL the tests read from
+# TRACENODE_TEST_POSTGRES_URL (set by scripts/test.sh).
+set -euo pipefail
+
+if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ ! -d /usr/lib/postgresql ]; then
+  echo "==> apt-get install postgresql" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq postgresql >/dev/null
+fi
+version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+if ! pg_lsclusters -h | grep -q "^$version main .* online"; then
+  if ! pg_lsclusters -h | grep -q "^$version main"; then
+    pg_createcluster "$version" main >/dev/null
+  fi
+  echo "==> starting PostgreSQL $version" >&2
+  pg_ctlcluster "$version" main start
+fi
+# A superuser role for the user running the tests, over the local socket (peer auth).
+me=$(id -un)
+if ! su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='$me'\"" | grep -q 1; then
+  su postgres -c "psql -q -c 'CREATE ROLE \"$me\" SUPERUSER LOGIN'"
+fi
+echo "postgresql+psycopg://$me@/postgres?host=/var/run/postgresql"

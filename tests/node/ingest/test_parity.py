@@ -1,0 +1,163 @@
+"""The node's local rules decide exactly as BatchRegistry does, error for error.
+
+Random sequences of lifecycle events, each signed and given to both the ingest service
+(on a store mirroring the chain's participants) and the contract: both accept it, or
+both refuse it with the same rule. Signers are drawn mostly from the parties a batch
+names (custodian, receiver, producer), so that sequences get far into the lifecycle.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+from eth_hash.auto import keccak
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from node.chain.errors import decode_error, revert_data
+from node.chain.registry import ParticipantRegistryClient
+from node.events.signatures import sign_digest
+from node.events.submission import SignedEvent
+from node.events.typed_data import Action, BatchStatus, TraceEvent
+from node.ingest.service import IngestService
+from node.participants.sync import sync_participants
+from node.store.store import Store
+from tests.conftest import Chain
+
+PARTIES = ["farm", "processor", "carrier", "shop", "regulator"]
+ROLES_OF_BATCH = ["custodian", "custodian", "receiver", "producer"]
+_salt = itertools.count()
+
+steps = st.lists(
+    st.tuples(
+        st.sampled_from([a for a in Action if a.on_chain]),
+        st.sampled_from(ROLES_OF_BATCH + PARTIES),  # who signs
+        st.sampled_from(PARTIES),  # receiver, for SHIP
+        st.lists(st.integers(0, 3), min_size=1, max_size=3),  # lots (subject / inputs)
+        st.sampled_from(["head"] * 6 + ["zero", "stale"]),
+    ),
+    min_size=8,
+    max_size=30,
+)
+
+
+class Parity:
+    """Submits each step to the node and the contract and asserts they agree."""
+
+    def __init__(self, chain: Chain, store: Store) -> None:
+        self.chain = chain
+        client = ParticipantRegistryClient(chain.w3, chain.deployment)
+        sync_participants(store=store, source=client, head=chain.w3.eth.block_number)
+        self.ingest = IngestService(store=store, domain=chain.domain)
+        self.salt = next(_salt)
+        self.lots = [keccak(f"lot-{self.salt}-{i}".encode()) for i in range(4)]
+        self.by_id = {
+            int(chain.participants.functions.authorize(account.address).call()[0]): name
+            for name, account in chain.keys.items()
+        }
+        self.stale: dict[bytes, bytes] = {}
+        self.seen: Counter[str] = Counter()
+        self.number = 0
+
+    def state(self, batch_id: bytes) -> list:  # type: ignore[type-arg]
+        return list(self.chain.batches.functions.batch(batch_id).call())
+
+    def head(self, batch_id: bytes, how: str) -> bytes:
+        if how == "zero":
+            return bytes(32)
+        if how == "stale":
+            return self.stale.get(batch_id, keccak(b"never"))
+        return bytes(self.state(batch_id)[4])
+
+    def step(self, action: Action, who: str, receiver: str, picks: list[int], how: str) -> None:
+        chain = self.chain
+        self.number += 1
+        subject = self.lots[picks[0]]
+        producer, custodian, in_transit_to, status, _ = self.state(subject)
+        named = {"producer": producer, "custodian": custodian, "receiver": in_transit_to}
+        if who in named:
+            who = self.by_id.get(named[who], "farm") if status != BatchStatus.NONE else "farm"
+        nonce = self.salt * 1000 + self.number
+        fields: dict[str, object] = {"nonce": nonce, "event_time": 1, "quantity": 5}
+        if action is Action.TRANSFORM:
+            inputs = tuple(dict.fromkeys(self.lots[i] for i in picks))
+            fields |= {
+                "inputs": inputs,
+                "input_prev_hashes": tuple(self.head(b, how) for b in inputs),
+                "outputs": (keccak(b"out" + subject + nonce.to_bytes(32, "big")),),
+            }
+        else:
+            fields |= {"batch_id": subject, "prev_event_hash": self.head(subject, how)}
+            if action is Action.SHIP:
+                fields["counterparty"] = bytes.fromhex(chain.keys[receiver].address[2:])
+        event = TraceEvent(action, **fields)  # type: ignore[arg-type]
+        signature = sign_digest(event.digest(chain.domain), chain.keys[who].key)
+
+        local = self.ingest.submit_many([SignedEvent(event, signature)])[0]
+        call = chain.batches.functions.submit(
+            (event.as_abi_tuple(), signature[64], signature[:32], signature[32:64])
+        )
+        try:
+            call.call({"from": chain.node})
+            on_chain = None
+        except Exception as exc:
+            data = revert_data(exc)
+            assert data is not None, exc  # noqa: PT017 - the revert data, whichever backend
+            on_chain = type(decode_error(data))
+        if on_chain is None:
+            for batch_id in (event.batch_id, *event.inputs):
+                self.stale[batch_id] = bytes(self.state(batch_id)[4])
+            call.transact({"from": chain.node})
+        self.seen[f"{action.name}:{'accepted' if on_chain is None else on_chain.__name__}"] += 1
+
+        assert (type(local.error) if local.error else None) is on_chain, (action, who, local.error)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(plan=steps)
+def test_node_and_contract_agree(chain: Chain, store: Store, plan: list[tuple]) -> None:  # type: ignore[type-arg]
+    parity = Parity(chain, store)
+    for step in plan:
+        parity.step(*step)
+
+
+def test_node_and_contract_agree_through_a_whole_lifecycle(chain: Chain, store: Store) -> None:
+    """A fixed plan that reaches every action's acceptance and the main refusals."""
+    parity = Parity(chain, store)
+    plan = [
+        (Action.COMMISSION, "farm", "farm", [0], "zero"),
+        (Action.COMMISSION, "farm", "farm", [1], "zero"),
+        (Action.COMMISSION, "farm", "farm", [0], "zero"),  # exists
+        (Action.SHIP, "carrier", "shop", [0], "head"),  # not custodian
+        (Action.SHIP, "custodian", "processor", [0], "head"),
+        (Action.SHIP, "custodian", "processor", [0], "head"),  # in transit
+        (Action.RECEIVE, "shop", "farm", [0], "head"),  # not receiver
+        (Action.RECEIVE, "receiver", "farm", [0], "head"),
+        (Action.SHIP, "custodian", "processor", [1], "head"),
+        (Action.RECEIVE, "receiver", "farm", [1], "head"),
+        (Action.TRANSFORM, "custodian", "farm", [0, 1], "stale"),  # head mismatch
+        (Action.TRANSFORM, "custodian", "farm", [0, 1], "head"),
+        (Action.SHIP, "custodian", "carrier", [0], "head"),  # consumed
+        (Action.COMMISSION, "farm", "farm", [2], "zero"),
+        (Action.RECALL, "carrier", "farm", [2], "head"),  # not recaller
+        (Action.RECALL, "regulator", "farm", [2], "head"),
+        (Action.SHIP, "custodian", "carrier", [2], "head"),  # recalled
+        (Action.DESTROY, "custodian", "farm", [2], "head"),
+        (Action.COMMISSION, "farm", "farm", [3], "zero"),
+        (Action.SHIP, "custodian", "regulator", [3], "head"),  # invalid receiver
+        (Action.RECALL, "producer", "farm", [3], "head"),
+    ]
+    for step in plan:
+        parity.step(*step)
+
+    accepted = {
+        key.split(":")[0] for key, count in parity.seen.items() if key.endswith(":accepted")
+    }
+    assert accepted == {"COMMISSION", "SHIP", "RECEIVE", "TRANSFORM", "RECALL", "DESTROY"}
+    refusals = {key.split(":")[1] for key in parity.seen if not key.endswith(":accepted")}
+    assert len(refusals) >= 7, refusals

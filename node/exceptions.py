@@ -14,6 +14,8 @@
     │       NotReceiverError, NotRecallerError
     ├── InvalidIdentifierError (ValueError) a batch identifier in no accepted spelling
     │                                       (bad GTIN check digit, lot outside CSET 82, ...)
+    ├── KeystoreError (ValueError)          a key file missing, malformed, or the wrong password
+    ├── ConfigurationError (ValueError)     a data directory or setting the node cannot use
     ├── ChainError (RuntimeError)           a transaction failed or the chain is unreachable
     ├── ArtifactError (RuntimeError)        contract artifacts missing or inconsistent
     ├── ChainStoreError (RuntimeError)      the embedded chain's data directory is unusable
@@ -168,6 +170,18 @@ class InvalidIdentifierError(TraceNodeError, ValueError):
     id) can parse; the message says what is wrong."""
 
     code = "invalid-identifier"
+
+
+class KeystoreError(TraceNodeError, ValueError):
+    """A key file that is missing, malformed, already there, or whose password is wrong."""
+
+    code = "keystore-error"
+
+
+class ConfigurationError(TraceNodeError, ValueError):
+    """A data directory or setting that the node cannot run with."""
+
+    code = "configuration-error"
 
 
 class ChainError(TraceNodeError, RuntimeError):

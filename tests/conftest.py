@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from sqlalchemy import create_engine, make_url, text
 from web3 import Web3
 from web3.contract import Contract
@@ -27,8 +28,8 @@ class Chain:
 
     w3: Web3
     deployment: Deployment
-    admin: str
-    node: str
+    admin: ChecksumAddress
+    node: ChecksumAddress
     participants: Contract
     batches: Contract
     anchors: Contract

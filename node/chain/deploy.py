@@ -10,6 +10,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from node.chain.artifacts import ContractName, load
+from node.chain.transact import Sender, send_transaction, sender_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ def contract(w3: Web3, name: ContractName, address: ChecksumAddress) -> Contract
     return w3.eth.contract(address=address, abi=load(name).abi)
 
 
-def deploy_contracts(w3: Web3, *, admin: ChecksumAddress, node: ChecksumAddress) -> Deployment:
+def deploy_contracts(w3: Web3, *, admin: Sender, node: ChecksumAddress) -> Deployment:
     """Deploy ParticipantRegistry, AnchorRegistry and BatchRegistry from ``admin``.
 
     ``admin`` governs participants and roles; ``node`` may relay events and anchor roots.
@@ -40,10 +41,7 @@ def deploy_contracts(w3: Web3, *, admin: ChecksumAddress, node: ChecksumAddress)
     """
 
     def send(call: Any) -> Any:
-        receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": admin}))
-        if receipt["status"] != 1:
-            raise RuntimeError(f"deployment transaction {receipt['transactionHash'].hex()} failed")
-        return receipt
+        return send_transaction(w3, call, admin)
 
     def create(name: ContractName, *args: Any) -> Contract:
         artifact = load(name)
@@ -51,9 +49,10 @@ def deploy_contracts(w3: Web3, *, admin: ChecksumAddress, node: ChecksumAddress)
         receipt = send(factory.constructor(*args))
         return contract(w3, name, receipt["contractAddress"])
 
-    participants = create("ParticipantRegistry", admin)
-    anchors = create("AnchorRegistry", admin)
-    batches = create("BatchRegistry", admin, participants.address, anchors.address)
+    owner = sender_address(admin)
+    participants = create("ParticipantRegistry", owner)
+    anchors = create("AnchorRegistry", owner)
+    batches = create("BatchRegistry", owner, participants.address, anchors.address)
     send(anchors.functions.grantRole(anchors.functions.COMMITTER_ROLE().call(), batches.address))
     send(anchors.functions.grantRole(anchors.functions.NODE_ROLE().call(), node))
     send(batches.functions.grantRole(batches.functions.NODE_ROLE().call(), node))

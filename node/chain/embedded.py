@@ -1,15 +1,330 @@
-"""The embedded chain: py-evm through eth-tester, in this process.
+"""The embedded chain: py-evm through eth-tester, in this process, persisted in a data directory.
 
-Issue #4 persists it in the data directory; this module is where that happens.
+``open_embedded_chain(path)`` opens (creating it if missing) a chain whose blocks,
+transactions, receipts, logs, contract code and storage and balances live in
+``path/chain.sqlite3`` (``node.chain.kvstore``: py-evm's key-value store on SQLite).
+Close it and open it again, in this process or another, and the chain continues from
+its head: same genesis, same chain id, new blocks on top of the old ones.
+``open_embedded_chain(None)`` and ``embedded_web3()`` give the same chain in memory.
+
+How it is built, and which internals it relies on:
+
+- The chain class mirrors the one eth-tester 0.14 builds in ``setup_tester_chain``
+  (a py-evm ``MiningChain``, Prague rules from block 0, a constant gas limit, eth-tester's
+  chain id), but is defined here so that a persisted chain's rules and chain id are pinned
+  by this module, not by whatever a future eth-tester defaults to. The chain id is
+  recorded in the store at creation and is the one used on every reopen.
+- A new chain is ``MiningChain.from_genesis(store, params, state)`` with eth-tester's
+  default development accounts (its ten well-known keys, 1,000,000 ether each) and a fixed
+  genesis timestamp, so every new chain has the same genesis block. A reopened chain is
+  ``MiningChain(store)``: py-evm reads the canonical head from the store and starts a new
+  pending block on top of it; nothing is replayed, so reopening takes constant time.
+- eth-tester's ``PyEVMBackend`` is used with the chain set on it rather than built by its
+  constructor (``backend.chain`` and ``backend.account_keys`` are the attributes its
+  methods use). Its transaction and receipt lookups scan every block from the head
+  backwards; here they use py-evm's transaction-hash index instead (same serializers),
+  which keeps receipts and ``eth_getLogs`` linear in the blocks asked for.
+- Block timestamps: a pending block that has no transaction yet takes the current time
+  when its first transaction arrives (eth-tester would keep the time its parent was
+  mined), and py-evm never lets a child's timestamp be below its parent's + 1, so
+  timestamps never go backwards, across restarts included. The flip side: at more than
+  one block a second, block time runs ahead of the clock (a second per block) until the
+  rate drops again.
+
+Not persisted (they live in eth-tester's memory): filters (``eth_newFilter`` and friends),
+snapshots, accounts added at run time, and a pending block's transactions when
+auto-mining is off. With auto-mining on (the default) every transaction is mined into its
+own block before ``send_transaction`` returns, so nothing is pending between calls.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, cast
+
+from eth.abc import (
+    AtomicDatabaseAPI,
+    BlockAPI,
+    BlockHeaderAPI,
+    ComputationAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+)
+from eth.chains.base import MiningChain
+from eth.db.atomic import AtomicDB
+from eth.db.schema import SchemaV1
+from eth.exceptions import HeaderNotFound as EVMHeaderNotFound
+from eth.exceptions import TransactionNotFound as EVMTransactionNotFound
+from eth.vm.forks.prague import PragueVM
 from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester.backends.pyevm.main import get_default_account_keys
+from eth_tester.backends.pyevm.serializers import (
+    serialize_transaction,
+    serialize_transaction_receipt,
+)
+from eth_tester.exceptions import TransactionNotFound
+from eth_typing import BlockNumber, Hash32
 from web3 import EthereumTesterProvider, Web3
+from web3.providers.eth_tester.defaults import API_ENDPOINTS, static_return
+from web3.types import RPCResponse
+
+from node.chain.kvstore import SqliteDB, Synchronous
+from node.exceptions import ChainLockedError, ChainStoreError
+
+CHAIN_FILE: Final = "chain.sqlite3"
+LOCK_FILE: Final = "chain.lock"
+
+DEFAULT_CHAIN_ID: Final = 131277322940537
+"""eth-tester's chain id (``MainnetTesterPosChain.chain_id``), kept for new chains."""
+
+GENESIS_TIMESTAMP: Final = 1_735_689_600
+"""2025-01-01T00:00:00Z: a fixed genesis time makes every new chain's genesis identical."""
+
+STORE_FORMAT: Final = "tracenode-chain/1"
+
+_HEAD_KEY: Final = SchemaV1.make_canonical_head_hash_lookup_key()
+"""py-evm's canonical-head pointer: a batch that writes it ends a block, and commits."""
+
+
+class _TesterChain(MiningChain):
+    """eth-tester's post-merge tester chain (Prague from genesis, gas limit held constant)."""
+
+    chain_id = DEFAULT_CHAIN_ID
+    vm_configuration = ((BlockNumber(0), PragueVM),)
+
+    def create_header_from_parent(
+        self, parent_header: BlockHeaderAPI, **header_params: Any
+    ) -> BlockHeaderAPI:
+        header_params["gas_limit"] = parent_header.gas_limit
+        return super().create_header_from_parent(parent_header, **header_params)
+
+    def get_transaction_builder(self) -> Any:
+        return self.get_vm().get_transaction_builder()
+
+    def apply_transaction(
+        self, transaction: SignedTransactionAPI
+    ) -> tuple[BlockAPI, ReceiptAPI, ComputationAPI]:
+        if self.header.gas_used == 0:
+            # The first transaction of the pending block: date the block now, not when its
+            # parent was mined (never earlier than the pending header already says).
+            self.header = self.header.copy(timestamp=max(self.header.timestamp, int(time.time())))
+        return super().apply_transaction(transaction)
+
+
+def _chain_class(chain_id: int) -> type[_TesterChain]:
+    return cast(
+        "type[_TesterChain]", type("TraceNodeChain", (_TesterChain,), {"chain_id": chain_id})
+    )
+
+
+def _new_chain(db: AtomicDatabaseAPI, chain_id: int) -> _TesterChain:
+    params = PyEVMBackend.generate_genesis_params(overrides={"timestamp": GENESIS_TIMESTAMP})
+    state = PyEVMBackend.generate_genesis_state()
+    return cast("_TesterChain", _chain_class(chain_id).from_genesis(db, params, state))
+
+
+class _Backend(PyEVMBackend):  # type: ignore[misc]
+    """eth-tester's py-evm backend over a chain built (or reopened) here."""
+
+    def __init__(self, chain: _TesterChain, *, in_memory: bool) -> None:
+        # PyEVMBackend.__init__ only builds a fresh in-memory chain; we bring our own.
+        self.chain = chain
+        self.account_keys = get_default_account_keys()
+        self._in_memory = in_memory
+
+    def reset_to_genesis(self, *args: Any, **kwargs: Any) -> None:
+        if args or kwargs:
+            raise NotImplementedError("the embedded chain's genesis is fixed")
+        if not self._in_memory:
+            raise ChainStoreError("refusing to reset a persistent chain to genesis")
+        self.chain = _new_chain(AtomicDB(), self.chain.chain_id)
+
+    def _find_transaction(
+        self, transaction_hash: bytes
+    ) -> tuple[BlockAPI, SignedTransactionAPI, int]:
+        """The block, transaction and index of ``transaction_hash``: in the pending block,
+        else through py-evm's hash index (eth-tester scans every block from the head)."""
+        pending = self.chain.get_block()
+        for index, transaction in enumerate(pending.transactions):
+            if transaction.hash == transaction_hash:
+                return pending, transaction, index
+        try:
+            number, index = self.chain.chaindb.get_transaction_index(Hash32(transaction_hash))
+            block = self.chain.get_canonical_block_by_number(number)
+            found = block.transactions[index]
+        except (EVMTransactionNotFound, EVMHeaderNotFound, IndexError):
+            found = None
+        # An eth-tester snapshot revert leaves the index entries of the blocks it drops.
+        if found is None or found.hash != transaction_hash:
+            raise TransactionNotFound(
+                f"No transaction found for transaction hash: {_hex(transaction_hash)}"
+            )
+        return block, found, index
+
+    def get_transaction_by_hash(self, transaction_hash: bytes) -> Any:
+        block, transaction, index = self._find_transaction(transaction_hash)
+        is_pending = block.number == self.chain.get_block().number
+        return serialize_transaction(block, transaction, index, is_pending)
+
+    def get_transaction_receipt(self, transaction_hash: bytes) -> Any:
+        block, transaction, index = self._find_transaction(transaction_hash)
+        is_pending = block.number == self.chain.get_block().number
+        receipts = block.get_receipts(self.chain.chaindb)
+        return serialize_transaction_receipt(
+            block, receipts, transaction, index, is_pending, self.chain.get_vm()
+        )
+
+
+class EmbeddedChain:
+    """An open embedded chain: ``w3`` and ``tester`` over it, ``close()`` to release it."""
+
+    def __init__(
+        self,
+        chain: _TesterChain,
+        *,
+        path: Path | None,
+        store: SqliteDB | None = None,
+        lock_fd: int | None = None,
+    ) -> None:
+        self.path = path
+        self.tester = EthereumTester(backend=_Backend(chain, in_memory=store is None))
+        self.w3 = Web3(
+            EthereumTesterProvider(self.tester, api_endpoints=_endpoints(chain.chain_id))
+        )
+        self._store = store
+        self._lock_fd = lock_fd
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.tester.backend.chain.chain_id)
+
+    @property
+    def closed(self) -> bool:
+        return self._store is not None and self._store.closed
+
+    def close(self) -> None:
+        """Commit what is pending, close the database and release the data directory.
+        Idempotent; the chain is unusable afterwards (an in-memory chain is unaffected)."""
+        try:
+            if self._store is not None:
+                self._store.close()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None
+
+    def __enter__(self) -> EmbeddedChain:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = "memory" if self.path is None else str(self.path)
+        return f"EmbeddedChain({where}, chain_id={self.chain_id})"
+
+
+def open_embedded_chain(
+    path: Path | None, *, chain_id: int | None = None, synchronous: Synchronous = "FULL"
+) -> EmbeddedChain:
+    """Open the embedded chain stored under ``path`` (created if missing), or, for
+    ``None``, a fresh one in memory.
+
+    ``chain_id`` is for a new chain (default: eth-tester's); for an existing one it must be
+    the recorded id or None. ``synchronous`` is SQLite's (see ``SqliteDB``).
+
+    Raises ``ChainLockedError`` if another process (or another open chain in this one)
+    has the directory open, and ``ChainStoreError`` if its store is not a chain this
+    module wrote or was created with another chain id.
+    """
+    if path is None:
+        return EmbeddedChain(
+            _new_chain(AtomicDB(), DEFAULT_CHAIN_ID if chain_id is None else chain_id), path=None
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    lock_fd = _lock(path)
+    store: SqliteDB | None = None
+    try:
+        store = SqliteDB(path / CHAIN_FILE, synchronous=synchronous, commit_on=(_HEAD_KEY,))
+        chain = _open_store(store, chain_id)
+        return EmbeddedChain(chain, path=path, store=store, lock_fd=lock_fd)
+    except BaseException:
+        if store is not None:
+            store.close()
+        os.close(lock_fd)
+        raise
 
 
 def embedded_web3() -> Web3:
     """A fresh in-process chain with eth-tester's funded, unlocked development accounts."""
-    tester = EthereumTester(backend=PyEVMBackend())
-    return Web3(EthereumTesterProvider(tester))
+    return open_embedded_chain(None).w3
+
+
+def _open_store(store: SqliteDB, chain_id: int | None) -> _TesterChain:
+    recorded = store.get_meta("format")
+    if recorded is None:
+        if not store.is_empty():
+            raise ChainStoreError(f"{store.path} holds data but no chain metadata")
+        new_id = DEFAULT_CHAIN_ID if chain_id is None else chain_id
+        with store.transaction():  # the genesis and its metadata commit together or not at all
+            chain = _new_chain(store, new_id)
+            store.set_meta("format", STORE_FORMAT)
+            store.set_meta("chain_id", str(new_id))
+            store.set_meta("genesis_hash", _hex(chain.get_canonical_block_hash(BlockNumber(0))))
+        return chain
+    if recorded != STORE_FORMAT:
+        raise ChainStoreError(f"{store.path} has format {recorded!r}, expected {STORE_FORMAT!r}")
+    recorded_id = store.get_meta("chain_id")
+    if recorded_id is None:
+        raise ChainStoreError(f"{store.path} records no chain id")
+    stored_id = int(recorded_id)
+    if chain_id is not None and chain_id != stored_id:
+        raise ChainStoreError(
+            f"{store.path} holds chain id {stored_id}, but chain id {chain_id} was asked for"
+        )
+    chain = _chain_class(stored_id)(store)
+    genesis = _hex(chain.get_canonical_block_hash(BlockNumber(0)))
+    if genesis != store.get_meta("genesis_hash"):
+        raise ChainStoreError(f"{store.path}: genesis {genesis} is not the recorded one")
+    return chain
+
+
+def _endpoints(chain_id: int) -> dict[str, dict[str, Callable[..., RPCResponse]]]:
+    """web3's eth-tester endpoints, but ``eth_chainId`` answers this chain's id (web3
+    hard-codes eth-tester's default)."""
+    endpoints = {namespace: dict(methods) for namespace, methods in API_ENDPOINTS.items()}
+    endpoints["eth"]["chainId"] = static_return(chain_id)
+    return cast("dict[str, dict[str, Callable[..., RPCResponse]]]", endpoints)
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def _lock(path: Path) -> int:
+    """Take the data directory's exclusive lock (released by closing the descriptor, or by
+    the kernel when the process dies, SIGKILL included)."""
+    lock_path = path / LOCK_FILE
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise ChainLockedError(path, holder) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd

@@ -13,12 +13,12 @@ from functools import cache
 
 from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
-from eth_hash.auto import keccak
 from eth_tester.exceptions import TransactionFailed
 from eth_utils.address import to_checksum_address
 from web3.exceptions import ContractCustomError
 
 from node.chain.artifacts import CONTRACT_NAMES, load
+from node.events.hashing import keccak
 from node.exceptions import ContractError, EventRejectedError, rejection_classes
 
 

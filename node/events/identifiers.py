@@ -43,8 +43,7 @@ from enum import StrEnum, auto
 from typing import Final
 from urllib.parse import unquote
 
-from eth_hash.auto import keccak
-
+from node.events.hashing import keccak
 from node.events.typed_data import BatchId
 from node.exceptions import InvalidIdentifierError
 

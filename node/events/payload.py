@@ -15,8 +15,8 @@ import json
 from typing import Any, Final
 
 import rfc8785
-from eth_hash.auto import keccak
 
+from node.events.hashing import keccak
 from node.exceptions import InvalidPayloadError
 
 MAX_PAYLOAD_BYTES: Final = 256 * 1024

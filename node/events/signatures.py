@@ -14,8 +14,8 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Final
 
 from coincurve import PrivateKey, PublicKey
-from eth_hash.auto import keccak
 
+from node.events.hashing import keccak
 from node.exceptions import InvalidSignatureError
 
 SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -92,12 +92,16 @@ class SignatureVerifier:
         if self.workers <= 1 or len(pairs) < self.parallel_threshold:
             return _recover_chunk(pairs)
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers - 1)
+        # This process takes the first share itself rather than idling while it waits.
         size = -(-len(pairs) // self.workers)
-        chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
-        results: list[bytes | None] = []
-        for part in self._pool.map(_recover_chunk, chunks):
-            results.extend(part)
+        futures = [
+            self._pool.submit(_recover_chunk, pairs[i : i + size])
+            for i in range(size, len(pairs), size)
+        ]
+        results = _recover_chunk(pairs[:size])
+        for future in futures:
+            results.extend(future.result())
         return results
 
     def close(self) -> None:

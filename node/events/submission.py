@@ -16,8 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from eth_hash.auto import keccak
-
+from node.events.hashing import keccak
 from node.events.payload import canonical_json, load_canonical
 from node.events.typed_data import TRACE_EVENT_FIELDS, Action, TraceEvent
 from node.exceptions import InvalidEventError, InvalidSignatureError, PayloadMismatchError

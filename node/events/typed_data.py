@@ -12,12 +12,11 @@ through a generic EIP-712 encoder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 from typing import Any, Final, NewType
 
-from eth_hash.auto import keccak
-
+from node.events.hashing import keccak
 from node.exceptions import InvalidEventError
 
 Hash32 = NewType("Hash32", bytes)
@@ -115,13 +114,14 @@ class Domain:
 
     chain_id: int
     verifying_contract: bytes  # 20 bytes
+    separator: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.verifying_contract) != 20:
             raise InvalidEventError("verifying contract must be a 20-byte address")
+        object.__setattr__(self, "separator", self._separator())
 
-    @property
-    def separator(self) -> bytes:
+    def _separator(self) -> bytes:
         return keccak(
             EIP712_DOMAIN_TYPEHASH
             + _NAME_HASH

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from node.events.batch import BatchState
 from node.events.typed_data import CUSTODY_ROLES, Action, BatchStatus, Role, TraceEvent
 from node.exceptions import (
     BatchExistsError,
@@ -47,18 +48,6 @@ REQUIRED_ROLES: Final[dict[Action, Role]] = {
     Action.AGGREGATE: CUSTODY_ROLES,
     Action.DISAGGREGATE: CUSTODY_ROLES,
 }
-
-
-@dataclass(slots=True)
-class BatchState:
-    batch_id: bytes
-    producer_id: int
-    custodian_id: int
-    receiver_id: int
-    status: BatchStatus
-    head: bytes
-    created_by: bytes
-    identifier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from node.events.batch import BatchState
 from node.events.identifiers import IdentifierKind, parse_identifier
 from node.events.signatures import SignatureVerifier
 from node.events.submission import SignedEvent
@@ -30,7 +31,7 @@ from node.exceptions import (
     SignerSuspendedError,
     UnknownSignerError,
 )
-from node.ingest.rules import ZERO32, Actor, BatchState, Receiver, apply, check_role
+from node.ingest.rules import ZERO32, Actor, Receiver, apply, check_role
 from node.ingest.rules import Outcome as RuleOutcome
 from node.store.models import EventStatus
 from node.store.store import SignerView, Store

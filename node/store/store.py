@@ -16,8 +16,8 @@ from sqlalchemy import Connection, Engine, Table, bindparam, func, select, tuple
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from node.events.batch import BatchState
 from node.events.typed_data import BatchStatus, Role
-from node.ingest.rules import BatchState
 from node.store.engine import WRITE_OPTION, open_engine
 from node.store.models import (
     Batch,
@@ -238,9 +238,18 @@ class Store:
             used.update((bytes(s), bytes(n)) for s, n in rows)
         return used
 
+    def next_nonce(self, conn: Connection, signer: bytes) -> int:
+        """One more than the largest nonce ``signer`` used in a stored event (0 for none)."""
+        query = select(func.max(EVENTS.c.nonce)).where(EVENTS.c.signer == signer)
+        top = conn.execute(query).scalar()
+        return 0 if top is None else int.from_bytes(bytes(top), "big") + 1
+
+    def participant_by_key(self, conn: Connection, key: bytes) -> dict[str, Any] | None:
+        row = conn.execute(select(PARTICIPANTS).where(PARTICIPANTS.c.key == key)).first()
+        return dict(row._mapping) if row else None
+
     def insert_events(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            conn.execute(EVENTS.insert(), list(rows))
+        self._insert_many(conn, EVENTS, rows)
 
     def event_count(self, conn: Connection) -> int:
         return int(conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())
@@ -293,7 +302,7 @@ class Store:
         self, conn: Connection, created: Sequence[BatchState], changed: Sequence[BatchState]
     ) -> None:
         if created:
-            conn.execute(BATCHES.insert(), [_batch_row(b) for b in created])
+            self._insert_many(conn, BATCHES, [_batch_row(b) for b in created])
         if changed:
             conn.execute(
                 update(BATCHES)
@@ -309,8 +318,7 @@ class Store:
             )
 
     def insert_lineage(self, conn: Connection, rows: Sequence[dict[str, bytes]]) -> None:
-        if rows:
-            conn.execute(LINEAGE.insert(), list(rows))
+        self._insert_many(conn, LINEAGE, rows)
 
     def batch(self, conn: Connection, batch_id: bytes) -> BatchState | None:
         return self.load_batches(conn, [batch_id]).get(batch_id)
@@ -322,6 +330,24 @@ class Store:
         return self.batch(conn, bytes(batch_id)) if batch_id is not None else None
 
     # ----- helpers -----
+
+    def _insert_many(self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` with one driver-level executemany.
+
+        The bulk path skips SQLAlchemy's per-value type processing (a third of ingest time
+        when it ran): every value here is already the driver's native type (bytes, int,
+        str, None), which both sqlite3 and psycopg bind as they are.
+        """
+        if not rows:
+            return
+        columns = list(rows[0])
+        marker = "?" if self.dialect == "sqlite" else "%s"
+        # Table and column names come from our own models, never from input.
+        statement = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+            f"VALUES ({', '.join([marker] * len(columns))})"
+        )
+        conn.exec_driver_sql(statement, [tuple(row[c] for c in columns) for row in rows])
 
     def _status(self, conn: Connection, pid: int, block: int, roles: int, active: bool) -> None:
         self._upsert(

@@ -53,7 +53,7 @@ def test_the_module_imports_no_store_chain_or_web_framework() -> None:
     } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
 
     allowed = {"__future__", "re", "string", "dataclasses", "enum", "typing", "urllib.parse"}
-    allowed |= {"eth_hash.auto", "node.events.typed_data", "node.exceptions"}
+    allowed |= {"node.events.hashing", "node.events.typed_data", "node.exceptions"}
     assert imported <= allowed
 
 

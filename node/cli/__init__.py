@@ -6,13 +6,15 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 
 from node import __version__
 from node.chain.deploy import deploy_contracts
 from node.chain.embedded import embedded_web3
+from node.cli import bench, events, participants
+from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
+from node.context import init_node
 from node.events.typed_data import Action, Domain, TraceEvent, typed_data
 
 app = typer.Typer(
@@ -21,7 +23,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
+app.add_typer(participants.app, name="participant")
+app.add_typer(events.app, name="event")
+app.command(name="bench")(bench.bench)
 
 
 @app.callback()
@@ -36,10 +40,38 @@ def version() -> None:
 
 
 @app.command()
+@reports_errors
+def init(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    chain_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TRACENODE_CHAIN_URL", help="EVM JSON-RPC URL (default: embedded chain)"
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="TRACENODE_DATABASE_URL", help="PostgreSQL URL (default: SQLite)"),
+    ] = None,
+) -> None:
+    """Create a data directory: encrypted node and admin keys, contracts deployed, store ready."""
+    with console.status("deploying contracts and preparing the store"):
+        config = init_node(
+            data_dir, password(confirm=True), chain_url=chain_url, database_url=database_url
+        )
+    console.print(f"[green]initialised[/] {data_dir} on chain {config.chain_id}")
+    console.print(f"  node key   {config.node_address}")
+    console.print(f"  admin key  {config.admin_address}")
+    for name, address in config.deployment.items():
+        if name.endswith("registry"):
+            console.print(f"  {name:22} {address}")
+
+
+@app.command()
 def deploy(
     rpc: Annotated[
         str | None,
-        typer.Option(help="JSON-RPC URL of an external chain (default: the embedded chain)"),
+        typer.Option(help="JSON-RPC URL of an external chain (default: a fresh embedded chain)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:

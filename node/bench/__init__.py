@@ -1,0 +1,1 @@
+"""``tracenode bench``: the targets of DESIGN.md §9, measured on this machine."""

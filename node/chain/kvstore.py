@@ -1,0 +1,284 @@
+"""py-evm's key-value store on SQLite: one file, WAL mode, a SQLite transaction per atomic batch.
+
+py-evm reads and writes its whole world (state trie nodes, headers, block bodies,
+receipts, the canonical-head pointer, transaction lookups) through a flat
+``bytes -> bytes`` store, ``eth.abc.AtomicDatabaseAPI``. This module is that store on the
+standard library's ``sqlite3``:
+
+- one table ``kv (key BLOB PRIMARY KEY, value BLOB) WITHOUT ROWID``; writes are
+  individual rows, so committing a block touches only the keys it wrote;
+- ``atomic_batch()`` collects writes in memory and applies them in one SQLite
+  transaction, committed when the batch ends, so py-evm's unit of atomicity
+  (``ChainDB.persist_block`` writes the block, its lookups and the new canonical head in
+  one batch) is SQLite's: after a crash, even SIGKILL mid-commit, a block is either all
+  there or not at all;
+- writes outside a batch (py-evm writes a few content-addressed trie nodes that way)
+  join the open SQLite transaction and become durable with the next batch's commit, or
+  at ``commit()``/``close()``. Until then they are visible to this connection only, and a
+  crash loses only data that no committed pointer refers to;
+- a small ``meta`` table holds the store's own facts (format, chain id, genesis hash).
+
+The connection is opened with ``check_same_thread=False`` and guarded by a lock, so the
+store may be used from whichever thread holds the chain; it does not make py-evm
+thread-safe. One process at a time: the caller (``node.chain.embedded``) holds an
+exclusive lock on the data directory.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from eth.abc import AtomicWriteBatchAPI
+from eth.db.backends.base import BaseAtomicDB, BaseDB
+from eth_utils.exceptions import ValidationError
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+_SYNCHRONOUS: tuple[Synchronous, ...] = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+_GET = "SELECT value FROM kv WHERE key = ?"
+_EXISTS = "SELECT 1 FROM kv WHERE key = ?"
+_PUT = (
+    "INSERT INTO kv (key, value) VALUES (?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+_DELETE = "DELETE FROM kv WHERE key = ?"
+
+
+class SqliteDB(BaseAtomicDB):
+    """An ``AtomicDatabaseAPI`` in one SQLite file (created if missing)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: Synchronous = "FULL",
+        commit_on: Collection[bytes] | None = None,
+    ) -> None:
+        """Open ``path``.
+
+        ``synchronous`` is SQLite's: FULL (an fsync per commit) survives power loss; NORMAL
+        survives a crash of the process but may lose the last commits on power loss. Both
+        keep every commit atomic.
+
+        ``commit_on`` chooses when batches become durable. None: at the end of every
+        batch. A set of keys: at the end of a batch that writes one of them; other batches
+        join the open SQLite transaction and commit with it (or at ``commit()``/``close()``).
+        py-evm writes several batches per block, but only the one that moves the canonical
+        head makes them reachable: committing there costs one fsync per block instead of
+        four, and a crash still leaves exactly the last committed head and all it refers to.
+        """
+        if synchronous not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {_SYNCHRONOUS}, not {synchronous!r}")
+        self.path = path
+        self._commit_on = None if commit_on is None else frozenset(bytes(k) for k in commit_on)
+        self._lock = threading.RLock()
+        self._hold = 0
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False
+        )
+        try:
+            (mode,) = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"{path}: WAL journal mode refused ({mode})")
+            self._conn.execute(f"PRAGMA synchronous = {synchronous}")
+            for statement in _SCHEMA:
+                self._conn.execute(statement)
+        except BaseException:
+            self._conn.close()
+            self._conn = None
+            raise
+
+    # -- DatabaseAPI ------------------------------------------------------------------
+
+    def __getitem__(self, key: bytes) -> bytes:
+        with self._lock:
+            row = self._db.execute(_GET, (bytes(key),)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        value: bytes = row[0]
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        with self._writing() as db:
+            db.execute(_PUT, (bytes(key), bytes(value)))
+
+    def __delitem__(self, key: bytes) -> None:
+        with self._writing() as db:
+            deleted = db.execute(_DELETE, (bytes(key),)).rowcount
+        if deleted == 0:
+            raise KeyError(key)
+
+    def _exists(self, key: bytes) -> bool:
+        with self._lock:
+            return self._db.execute(_EXISTS, (bytes(key),)).fetchone() is not None
+
+    @contextmanager
+    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
+        """Writes inside are seen only through the batch; at a normal exit they are
+        applied together (and committed, see ``commit_on``), on an exception dropped."""
+        batch = _WriteBatch(self)
+        try:
+            yield batch
+            changes = batch.changes
+        finally:
+            batch.close()
+        if changes:
+            with self._writing() as db:
+                db.executemany(_PUT, [(k, v) for k, v in changes.items() if v is not None])
+                db.executemany(_DELETE, [(k,) for k, v in changes.items() if v is None])
+        if self._commit_on is None or not self._commit_on.isdisjoint(changes):
+            self.commit()
+
+    # -- transactions -----------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Make every write so far durable (unless inside ``transaction()``)."""
+        with self._lock:
+            if self._hold == 0 and self._db.in_transaction:
+                with self._writing() as db:
+                    db.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything written inside, batches included, commits at the end as one SQLite
+        transaction; an exception rolls back every uncommitted write."""
+        with self._lock:
+            self._hold += 1
+            try:
+                yield
+            except BaseException:
+                self._hold -= 1
+                if self._hold == 0 and self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._hold -= 1
+                self.commit()
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """The connection, inside a write transaction. If SQLite fails (disk full, I/O
+        error) the store stops: the open transaction is rolled back and the connection
+        closed, because py-evm's objects in memory may now refer to writes that are lost.
+        Reopening finds the last commit, whole."""
+        with self._lock:
+            db = self._db
+            try:
+                if not db.in_transaction:
+                    db.execute("BEGIN IMMEDIATE")
+                yield db
+            except sqlite3.Error:
+                self._conn = None
+                with suppress(sqlite3.Error):
+                    db.rollback()
+                db.close()
+                raise
+
+    # -- the store's own facts ------------------------------------------------------
+
+    def get_meta(self, name: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Set ``name``; durable with the next commit, like any loose write."""
+        with self._writing() as db:
+            db.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+
+    def is_empty(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM kv LIMIT 1").fetchone() is None
+
+    def close(self) -> None:
+        """Commit what is pending and close the file. Idempotent."""
+        with self._lock:
+            if self._conn is None:
+                return
+            try:
+                if self._conn.in_transaction:
+                    self._conn.execute("COMMIT")
+            finally:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> SqliteDB:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise sqlite3.ProgrammingError(f"{self.path}: the chain database is closed")
+        return self._conn
+
+    def __repr__(self) -> str:
+        return f"SqliteDB({str(self.path)!r})"
+
+
+class _WriteBatch(BaseDB, AtomicWriteBatchAPI):
+    """The view of a ``SqliteDB`` inside ``atomic_batch()``: pending writes over the store."""
+
+    def __init__(self, target: SqliteDB) -> None:
+        self._target: SqliteDB | None = target
+        self.changes: dict[bytes, bytes | None] = {}  # None marks a deletion
+
+    def __getitem__(self, key: bytes) -> bytes:
+        target = self._open()
+        key = bytes(key)
+        if key in self.changes:
+            value = self.changes[key]
+            if value is None:
+                raise KeyError(key)
+            return value
+        return target[key]
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._open()
+        self.changes[bytes(key)] = bytes(value)
+
+    def __delitem__(self, key: bytes) -> None:
+        self._open()
+        if not self._exists(key):
+            raise KeyError(key)
+        self.changes[bytes(key)] = None
+
+    def _exists(self, key: bytes) -> bool:
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._target = None
+
+    def _open(self) -> SqliteDB:
+        if self._target is None:
+            raise ValidationError("the atomic batch was used outside its context")
+        return self._target

@@ -1,0 +1,190 @@
+"""A node's data directory and the running parts it opens: chain, store, services.
+
+    DATA_DIR/
+      node.json            what this node is: chain, contract addresses, node and admin keys
+      keystore/node.json   the node key (relays, anchors) — encrypted
+      keystore/admin.json  the registrar key (participants) — encrypted
+      keystore/participants/*.json  participant keys made by `participant add --create-key`
+      chain/               the embedded chain (when no chain URL is configured)
+      tracenode.sqlite3    the store (when no database URL is configured)
+
+The chain and database defaults can be overridden per run by TRACENODE_CHAIN_URL and
+TRACENODE_DATABASE_URL (or the CLI options that set them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from web3 import Web3
+from web3.types import Wei
+
+from node.chain.deploy import Deployment, deploy_contracts
+from node.chain.embedded import EmbeddedChain, open_embedded_chain
+from node.chain.registry import ParticipantRegistryClient
+from node.events.signatures import SignatureVerifier
+from node.events.typed_data import Domain
+from node.exceptions import ConfigurationError
+from node.ingest.service import IngestService
+from node.keys.keystore import create_keystore, load_keystore
+from node.participants.sync import sync_participants
+from node.store.engine import sqlite_url
+from node.store.store import Store
+
+CONFIG_VERSION: Final = 1
+CHAIN_URL_ENV: Final = "TRACENODE_CHAIN_URL"
+DATABASE_URL_ENV: Final = "TRACENODE_DATABASE_URL"
+FUNDING_WEI: Final = 1000 * 10**18
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """The contents of ``node.json``."""
+
+    chain_id: int
+    chain_url: str | None
+    database_url: str | None
+    node_address: str
+    admin_address: str
+    deployment: dict[str, Any]
+    version: int = CONFIG_VERSION
+
+    @classmethod
+    def load(cls, data_dir: Path) -> NodeConfig:
+        path = data_dir / "node.json"
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigurationError(
+                f"{data_dir} is not a TraceNode data directory (run `tracenode init`)"
+            ) from None
+        if data.get("version") != CONFIG_VERSION:
+            raise ConfigurationError(f"{path} has unsupported version {data.get('version')}")
+        return cls(**data)
+
+    def save(self, data_dir: Path) -> None:
+        (data_dir / "node.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+def init_node(
+    data_dir: Path,
+    password: str,
+    *,
+    chain_url: str | None = None,
+    database_url: str | None = None,
+) -> NodeConfig:
+    """Create a data directory: keys, the contracts deployed, the store migrated.
+
+    On the embedded chain (and on any chain with unlocked development accounts, such as
+    anvil) the node and admin keys are funded from the first development account.
+    """
+    if (data_dir / "node.json").exists():
+        raise ConfigurationError(f"{data_dir} is already initialised")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    node_key = create_keystore(data_dir / "keystore" / "node.json", password)
+    admin_key = create_keystore(data_dir / "keystore" / "admin.json", password)
+    chain = _open_chain(data_dir, chain_url)
+    try:
+        w3 = chain.w3 if isinstance(chain, EmbeddedChain) else chain
+        _fund(w3, [node_key.address, admin_key.address])
+        deployment = deploy_contracts(w3, admin=admin_key, node=node_key.address)
+        config = NodeConfig(
+            chain_id=deployment.chain_id,
+            chain_url=chain_url,
+            database_url=database_url,
+            node_address=node_key.address,
+            admin_address=admin_key.address,
+            deployment=deployment.as_json(),
+        )
+    finally:
+        if isinstance(chain, EmbeddedChain):
+            chain.close()
+    Store.open(database_url or sqlite_url(data_dir)).close()
+    config.save(data_dir)
+    return config
+
+
+class Node:
+    """The parts of a node, opened from its data directory."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        chain_url: str | None = None,
+        database_url: str | None = None,
+        workers: int = 1,
+    ) -> None:
+        self.data_dir = data_dir
+        self.config = NodeConfig.load(data_dir)
+        chain_url = chain_url or os.environ.get(CHAIN_URL_ENV) or self.config.chain_url
+        database_url = database_url or os.environ.get(DATABASE_URL_ENV) or self.config.database_url
+        self._chain = _open_chain(data_dir, chain_url)
+        self.w3: Web3 = self._chain.w3 if isinstance(self._chain, EmbeddedChain) else self._chain
+        if self.w3.eth.chain_id != self.config.chain_id:
+            self.close()
+            raise ConfigurationError(
+                f"the chain has id {self.w3.eth.chain_id}, this node was made for "
+                f"{self.config.chain_id}"
+            )
+        self.deployment = Deployment(**self.config.deployment)
+        self.domain = Domain(
+            self.deployment.chain_id, bytes.fromhex(self.deployment.batch_registry[2:])
+        )
+        self.store = Store.open(database_url or sqlite_url(data_dir))
+        self.registry = ParticipantRegistryClient(self.w3, self.deployment)
+        self.verifier = SignatureVerifier(workers=workers)
+        self.ingest = IngestService(store=self.store, domain=self.domain, verifier=self.verifier)
+
+    def sync_participants(self) -> int:
+        """Bring the participant mirror up to the chain's head."""
+        return sync_participants(
+            store=self.store, source=self.registry, head=self.w3.eth.block_number
+        )
+
+    def admin(self, password: str) -> LocalAccount:
+        return load_keystore(self.data_dir / "keystore" / "admin.json", password)
+
+    def node_key(self, password: str) -> LocalAccount:
+        return load_keystore(self.data_dir / "keystore" / "node.json", password)
+
+    def close(self) -> None:
+        if hasattr(self, "verifier"):
+            self.verifier.close()
+        if hasattr(self, "store"):
+            self.store.close()
+        if isinstance(self._chain, EmbeddedChain):
+            self._chain.close()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _open_chain(data_dir: Path, chain_url: str | None) -> EmbeddedChain | Web3:
+    if chain_url is None:
+        return open_embedded_chain(data_dir / "chain")
+    w3 = Web3(Web3.HTTPProvider(chain_url, request_kwargs={"timeout": 30}))
+    if not w3.is_connected():
+        raise ConfigurationError(f"no EVM JSON-RPC node answers at {chain_url}")
+    return w3
+
+
+def _fund(w3: Web3, addresses: list[ChecksumAddress]) -> None:
+    accounts = list(w3.eth.accounts)
+    if not accounts:
+        return  # a production chain: the operator funds the keys
+    for address in addresses:
+        if w3.eth.get_balance(address) < FUNDING_WEI // 10:
+            tx = w3.eth.send_transaction(
+                {"from": accounts[0], "to": address, "value": Wei(FUNDING_WEI)}
+            )
+            w3.eth.wait_for_transaction_receipt(tx)

@@ -1,0 +1,1 @@
+"""Signing keys at rest: Web3 Secret Storage (encrypted JSON) files."""

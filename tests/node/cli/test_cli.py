@@ -1,0 +1,180 @@
+"""The CLI end to end on a real data directory: init, participants, signed events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from node.cli import app
+from node.context import Node
+
+PASSWORD = "correct horse battery staple"
+LOT = "https://id.gs1.org/01/09506000134352/10/LOT-7"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("node") / "data"
+    result = CliRunner().invoke(
+        app, ["init", "--data-dir", str(path)], env={"TRACENODE_PASSWORD": PASSWORD}
+    )
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def run(data_dir: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app, [*args, "--data-dir", str(data_dir)], env={"TRACENODE_PASSWORD": PASSWORD}
+    )
+    return result.exit_code, result.output
+
+
+def test_init_writes_encrypted_keys_and_refuses_a_second_init(data_dir: Path) -> None:
+    node_key = data_dir / "keystore" / "node.json"
+
+    code, output = run(data_dir.parent, "init")  # parent is not initialised: a fresh one works
+    again, again_output = run(data_dir, "init")
+
+    assert code == 0, output
+    assert node_key.stat().st_mode & 0o777 == 0o600
+    assert "crypto" in json.loads(node_key.read_text())
+    assert again == 1
+    assert "[configuration-error]" in again_output
+
+
+def test_participants_and_signed_events_through_the_cli(data_dir: Path) -> None:
+    keys = data_dir / "keystore" / "participants"
+    assert (
+        run(data_dir, "participant", "add", "Farm", "--roles", "producer", "--create-key")[0] == 0
+    )
+    assert (
+        run(data_dir, "participant", "add", "Carrier", "--roles", "logistics", "--create-key")[0]
+        == 0
+    )
+    code, listing = run(data_dir, "participant", "list", "--json")
+    parties = {p["name"]: p for p in json.loads(listing)}
+    assert code == 0
+    assert parties["Farm"]["roles"] == ["producer"]
+
+    commission = run(
+        data_dir,
+        "event",
+        "submit",
+        "--keystore",
+        str(keys / "farm.json"),
+        "--action",
+        "commission",
+        "--batch",
+        "urn:epc:class:lgtin:9506000.013435.LOT-7",
+        "--product",
+        "gtin",
+        "--quantity",
+        "5",
+    )
+    ship = run(
+        data_dir,
+        "event",
+        "submit",
+        "--keystore",
+        str(keys / "farm.json"),
+        "--action",
+        "ship",
+        "--batch",
+        LOT,
+        "--to",
+        str(parties["Carrier"]["id"]),
+    )
+    by_farm = run(
+        data_dir,
+        "event",
+        "submit",
+        "--keystore",
+        str(keys / "farm.json"),
+        "--action",
+        "receive",
+        "--batch",
+        LOT,
+    )
+
+    assert commission[0] == 0, commission[1]
+    assert "accepted" in ship[1]
+    assert by_farm[0] == 1
+    assert "[not-receiver]" in by_farm[1]
+    with Node(data_dir) as node, node.store.read() as conn:
+        batch = node.store.batch_by_identifier(conn, LOT)
+        assert batch is not None
+        assert batch.receiver_id == parties["Carrier"]["id"]
+
+
+def test_suspension_and_rotation_take_effect(data_dir: Path) -> None:
+    keys = data_dir / "keystore" / "participants"
+    run(data_dir, "participant", "add", "Dairy", "--roles", "producer,processor", "--create-key")
+    parties = {p["name"]: p for p in json.loads(run(data_dir, "participant", "list", "--json")[1])}
+    dairy = str(parties["Dairy"]["id"])
+    commission = (
+        "event",
+        "submit",
+        "--keystore",
+        str(keys / "dairy.json"),
+        "--action",
+        "commission",
+        "--product",
+        "milk",
+        "--quantity",
+        "1",
+    )
+
+    assert run(data_dir, "participant", "suspend", dairy)[0] == 0
+    refused = run(data_dir, *commission, "--batch", "88.123.45/dairy-1")
+    assert run(data_dir, "participant", "reactivate", dairy)[0] == 0
+    rotated = run(data_dir, "participant", "rotate", dairy, "--create-key")
+    old_key = run(data_dir, *commission, "--batch", "88.123.45/dairy-2")
+    new_key_file = next(keys.glob("dairy-*-rotated.json"))
+    new_key = run(
+        data_dir,
+        *commission[:3],
+        str(new_key_file),
+        *commission[4:],
+        "--batch",
+        "88.123.45/dairy-3",
+    )
+
+    assert "[signer-suspended]" in refused[1]
+    assert rotated[0] == 0, rotated[1]
+    assert "[unknown-signer]" in old_key[1]
+    assert new_key[0] == 0, new_key[1]
+
+
+def test_bad_input_is_a_clear_error_not_a_traceback(data_dir: Path) -> None:
+    code, output = run(data_dir, "participant", "add", "X", "--roles", "wizard", "--create-key")
+    bad_batch = run(
+        data_dir,
+        "event",
+        "submit",
+        "--keystore",
+        str(data_dir / "keystore" / "node.json"),
+        "--action",
+        "commission",
+        "--batch",
+        "https://id.gs1.org/01/09506000134353/10/A",
+    )
+
+    assert code == 1
+    assert "unknown role 'wizard'" in output
+    assert bad_batch[0] == 1
+    assert "[invalid-identifier]" in bad_batch[1]
+    assert "Traceback" not in output + bad_batch[1]
+
+
+def test_wrong_password_is_refused(data_dir: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["participant", "suspend", "1", "--data-dir", str(data_dir)],
+        env={"TRACENODE_PASSWORD": "wrong"},
+    )
+
+    assert result.exit_code == 1
+    assert "[keystore-error]" in result.output

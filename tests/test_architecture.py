@@ -1,0 +1,59 @@
+"""The dependency rules of DESIGN.md §2, checked on the source: one-way, by construction."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imports_of(folder: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        names = {
+            alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names
+        }
+        names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def offenders(folder: str, forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{path} imports {name}"
+        for path, names in imports_of(folder).items()
+        for name in names
+        if name.split(".")[0] in forbidden or name.startswith(forbidden)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        # The event model is pure: no store, no chain, no web framework.
+        (
+            "node/events",
+            (
+                "node.store",
+                "node.chain",
+                "node.ingest",
+                "api",
+                "fastapi",
+                "sqlalchemy",
+                "sqlmodel",
+                "web3",
+            ),
+        ),
+        # The store and the chain never import each other.
+        ("node/store", ("node.chain", "web3", "node.ingest", "node.participants")),
+        ("node/chain", ("node.store", "sqlalchemy", "sqlmodel", "node.ingest")),
+        # Nothing in node/ imports the HTTP gateway.
+        ("node", ("api", "fastapi")),
+    ],
+)
+def test_dependencies_point_one_way(folder: str, forbidden: tuple[str, ...]) -> None:
+    assert offenders(folder, forbidden) == []

@@ -1,0 +1,93 @@
+"""Write docs/gas.md: forge's gas report for every external function, and the gas per
+relayed operation and per anchored event measured on the embedded chain.
+
+    python scripts/gas_report.py      (after scripts/setup.sh)
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FORGE = ROOT / "node_modules" / ".bin" / "forge"
+
+
+def forge_tables() -> str:
+    """forge's gas report (unit tests), as Markdown tables."""
+    output = subprocess.run(
+        [str(FORGE), "test", "--gas-report", "--no-match-path", "contracts/test/invariant/*"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = []
+    for raw in output.splitlines():
+        if not raw.startswith("|") or set(raw) <= set("|-+= "):
+            continue
+        cells = [c.strip() for c in raw.strip("|").split("|")]
+        title = re.match(r"contracts/src/\w+\.sol:(\w+) Contract", cells[0])
+        if title:
+            lines += ["", f"### {title.group(1)}", ""]
+            continue
+        if cells[0] == "Deployment Cost":
+            lines += ["| deployment cost | size (bytes) |", "|---:|---:|"]
+            continue
+        if cells[0] == "Function Name":
+            lines += [
+                "",
+                "| function | min | avg | median | max | calls |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
+            continue
+        while cells and not cells[-1]:
+            cells.pop()
+        if cells:
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def relayed_tables() -> str:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gas_table.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def main() -> None:
+    text = f"""# Gas
+
+Regenerate with `python scripts/gas_report.py`. Solidity 0.8.30, optimizer 1,000 runs,
+EVM `cancun`.
+
+## Per relayed operation, and per anchored event
+
+Real transactions on the embedded chain (py-evm), so the figures include the 21,000
+base cost and calldata, shared across the operations of one `relay` call. Each
+operation is signed by a participant and fully checked on-chain (signature, role,
+status, nonce, head, custody). COMMISSION creates two storage slots (the batch and its
+head); SHIP and RECEIVE update them. The anchor rows are a `commit` carrying only a
+root: one write-once slot per window, so the cost per event falls with the window.
+
+{relayed_tables()}
+py-evm executes about 17 million gas per second on this machine
+(../shared/TOOLCHAIN.md), so at batches of 100 the embedded chain can commit roughly
+17,000,000 / 67,000 ≈ 250 commissions/s or 17,000,000 / 35,000 ≈ 480 shipments/s.
+
+## Every external function (forge gas report over the unit tests)
+
+Min/avg/median/max over the calls the tests make, failures included (a reverted call
+is cheap), so read the median for the ordinary case.
+{forge_tables()}
+"""
+    (ROOT / "docs" / "gas.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -72,6 +72,7 @@ class Event(SQLModel, table=True):
         UniqueConstraint("signer", "nonce", name="uq_events_signer_nonce"),
         Index("ix_events_batch_id", "batch_id", "id"),
         Index("ix_events_status", "status", "id"),
+        Index("ix_events_anchor_seq", "anchor_seq", unique=True),
     )
 
     # The order of acceptance. INTEGER on SQLite, where only that type auto-increments.
@@ -98,6 +99,41 @@ class Event(SQLModel, table=True):
     payload: bytes | None = Field(default=None, sa_type=LargeBinary)  # RFC 8785 JSON
     status: int = Field(default=EventStatus.ACCEPTED)
     received_at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch
+    # Set when the commit worker puts the event in a window (see Window).
+    window_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
+    anchor_seq: int | None = Field(default=None, sa_type=BigInteger)
+    tree_index: int | None = Field(default=None)
+    proof: bytes | None = Field(default=None, sa_type=LargeBinary)  # 32-byte siblings
+    reason: bytes | None = Field(default=None, sa_type=LargeBinary)  # the contract's error
+
+
+class WindowStatus(IntEnum):
+    PREPARED = 1  # events assigned, transaction signed and stored, maybe sent
+    CONFIRMED = 2  # receipt stored, events marked
+    FAILED = 3  # the transaction reverted as a whole; its events went back to the queue
+
+
+class Window(SQLModel, table=True):
+    """A window of accepted events committed in one transaction under one Merkle root.
+
+    The signed transaction is stored before it is sent, so a node killed at any moment
+    resumes by looking the transaction up (or sending the very same bytes again).
+    """
+
+    __tablename__ = "windows"
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    first_seq: int = Field(sa_type=BigInteger)
+    event_count: int
+    root: bytes = Field(sa_type=LargeBinary(32), unique=True)
+    status: int = Field(index=True)
+    raw_tx: bytes = Field(sa_type=LargeBinary)
+    tx_hash: bytes = Field(sa_type=LargeBinary(32), unique=True)
+    block_number: int | None = Field(default=None, sa_type=BigInteger)
+    block_hash: bytes | None = Field(default=None, sa_type=LargeBinary(32))
+    created_at: int = Field(sa_type=BigInteger)
 
 
 class Batch(SQLModel, table=True):

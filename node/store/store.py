@@ -17,16 +17,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from node.events.batch import BatchState
-from node.events.typed_data import BatchStatus, Role
+from node.events.typed_data import Action, BatchStatus, Role, TraceEvent
 from node.store.engine import WRITE_OPTION, open_engine
 from node.store.models import (
     Batch,
     Event,
+    EventStatus,
     Lineage,
     Participant,
     ParticipantKey,
     ParticipantStatus,
     SyncCursor,
+    Window,
+    WindowStatus,
 )
 
 
@@ -42,6 +45,7 @@ PARTICIPANTS = _table(Participant)
 PARTICIPANT_KEYS = _table(ParticipantKey)
 PARTICIPANT_STATUS = _table(ParticipantStatus)
 SYNC_CURSORS = _table(SyncCursor)
+WINDOWS = _table(Window)
 
 _T = TypeVar("_T")
 
@@ -270,6 +274,129 @@ class Store:
         )
         return [dict(r._mapping) for r in rows]
 
+    # ----- commit windows -----
+
+    def prepared_window(self, conn: Connection) -> dict[str, Any] | None:
+        """The window whose transaction may or may not be mined (at most one)."""
+        row = conn.execute(
+            select(WINDOWS).where(WINDOWS.c.status == WindowStatus.PREPARED).order_by(WINDOWS.c.id)
+        ).first()
+        return dict(row._mapping) if row else None
+
+    def uncommitted_events(self, conn: Connection, limit: int) -> list[dict[str, Any]]:
+        """Accepted events not yet in a window, in the order they were accepted."""
+        rows = conn.execute(
+            select(EVENTS)
+            .where(EVENTS.c.status == EventStatus.ACCEPTED, EVENTS.c.window_id.is_(None))
+            .order_by(EVENTS.c.id)
+            .limit(limit)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    def uncommitted_count(self, conn: Connection) -> int:
+        query = select(func.count()).where(
+            EVENTS.c.status == EventStatus.ACCEPTED, EVENTS.c.window_id.is_(None)
+        )
+        return int(conn.execute(query).scalar_one())
+
+    def create_window(
+        self,
+        conn: Connection,
+        *,
+        first_seq: int,
+        root: bytes,
+        raw_tx: bytes,
+        tx_hash: bytes,
+        created_at: int,
+        members: Sequence[dict[str, Any]],
+    ) -> int:
+        """Record a prepared window and assign its events (``id``, ``tree_index``, ``proof``)."""
+        inserted = conn.execute(
+            WINDOWS.insert().values(
+                first_seq=first_seq,
+                event_count=len(members),
+                root=root,
+                status=int(WindowStatus.PREPARED),
+                raw_tx=raw_tx,
+                tx_hash=tx_hash,
+                created_at=created_at,
+            )
+        ).inserted_primary_key
+        if inserted is None:
+            raise RuntimeError("the database returned no id for the new window")
+        window_id = inserted[0]
+        conn.execute(
+            update(EVENTS)
+            .where(EVENTS.c.id == bindparam("m_id"))
+            .values(
+                window_id=window_id,
+                anchor_seq=bindparam("m_seq"),
+                tree_index=bindparam("m_tree_index"),
+                proof=bindparam("m_proof"),
+            ),
+            [
+                {
+                    "m_id": m["id"],
+                    "m_seq": first_seq + i,
+                    "m_tree_index": m["tree_index"],
+                    "m_proof": m["proof"],
+                }
+                for i, m in enumerate(members)
+            ],
+        )
+        return int(window_id)
+
+    def confirm_window(
+        self,
+        conn: Connection,
+        window_id: int,
+        *,
+        block_number: int,
+        block_hash: bytes,
+        rejected: dict[bytes, bytes],
+    ) -> None:
+        """Mark the window mined: its events ANCHORED, or REJECTED with the contract's reason."""
+        conn.execute(
+            update(WINDOWS)
+            .where(WINDOWS.c.id == window_id)
+            .values(
+                status=int(WindowStatus.CONFIRMED), block_number=block_number, block_hash=block_hash
+            )
+        )
+        conn.execute(
+            update(EVENTS)
+            .where(EVENTS.c.window_id == window_id)
+            .values(status=int(EventStatus.ANCHORED))
+        )
+        if rejected:
+            conn.execute(
+                update(EVENTS)
+                .where(EVENTS.c.event_hash == bindparam("r_hash"))
+                .values(status=int(EventStatus.REJECTED), reason=bindparam("r_reason")),
+                [{"r_hash": h, "r_reason": reason} for h, reason in rejected.items()],
+            )
+
+    def fail_window(self, conn: Connection, window_id: int) -> None:
+        """The window's transaction will never be mined: its events go back to the queue."""
+        conn.execute(
+            update(WINDOWS).where(WINDOWS.c.id == window_id).values(status=int(WindowStatus.FAILED))
+        )
+        conn.execute(
+            update(EVENTS)
+            .where(EVENTS.c.window_id == window_id)
+            .values(window_id=None, anchor_seq=None, tree_index=None, proof=None)
+        )
+
+    def window_events(self, conn: Connection, window_id: int) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            select(EVENTS).where(EVENTS.c.window_id == window_id).order_by(EVENTS.c.anchor_seq)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    def window(self, conn: Connection, window_id: int) -> dict[str, Any] | None:
+        row = conn.execute(select(WINDOWS).where(WINDOWS.c.id == window_id)).first()
+        return dict(row._mapping) if row else None
+
     # ----- batches -----
 
     def load_batches(
@@ -319,6 +446,25 @@ class Store:
 
     def insert_lineage(self, conn: Connection, rows: Sequence[dict[str, bytes]]) -> None:
         self._insert_many(conn, LINEAGE, rows)
+
+    def replace_batch(self, conn: Connection, state: BatchState) -> None:
+        """Overwrite the local view of a batch with ``state`` (e.g. the chain's, after a
+        rejection showed the optimistic view was wrong)."""
+        conn.execute(
+            update(BATCHES)
+            .where(BATCHES.c.batch_id == state.batch_id)
+            .values(
+                producer_id=state.producer_id,
+                custodian_id=state.custodian_id,
+                receiver_id=state.receiver_id,
+                status=int(state.status),
+                head=state.head,
+            )
+        )
+
+    def delete_batch(self, conn: Connection, batch_id: bytes) -> None:
+        """Forget a batch the chain never created (its creating event was rejected)."""
+        conn.execute(BATCHES.delete().where(BATCHES.c.batch_id == batch_id))
 
     def batch(self, conn: Connection, batch_id: bytes) -> BatchState | None:
         return self.load_batches(conn, [batch_id]).get(batch_id)
@@ -384,3 +530,26 @@ def _bind(name: str) -> Any:
 def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
+
+
+def _split(data: bytes) -> tuple[bytes, ...]:
+    return tuple(data[i : i + 32] for i in range(0, len(data), 32))
+
+
+def event_from_row(row: dict[str, Any]) -> TraceEvent:
+    """The signed TraceEvent a stored row holds (the inverse of the ingest's row)."""
+    return TraceEvent(
+        action=Action(row["action"]),
+        batch_id=bytes(row["batch_id"]),
+        prev_event_hash=bytes(row["prev_event_hash"]),
+        inputs=_split(bytes(row["inputs"])),
+        input_prev_hashes=_split(bytes(row["input_prev_hashes"])),
+        outputs=_split(bytes(row["outputs"])),
+        counterparty=bytes(row["counterparty"]),
+        product=bytes(row["product"]),
+        quantity=int(row["quantity"]),
+        event_time=int(row["event_time"]),
+        location=bytes(row["location"]),
+        payload_hash=bytes(row["payload_hash"]),
+        nonce=int.from_bytes(bytes(row["nonce"]), "big"),
+    )

@@ -1,0 +1,1 @@
+"""The commit worker: accepted events become on-chain facts and Merkle proofs (DESIGN.md §5)."""

@@ -1,0 +1,176 @@
+"""The commit worker on the embedded chain: windows, proofs, rejections, crash recovery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
+from web3.types import Wei
+
+from node.chain.commits import CommitClient, SignedTx
+from node.chain.errors import decode_error
+from node.chain.registry import ParticipantRegistryClient
+from node.commit.worker import CommitPolicy, CommitWorker
+from node.events.hashing import keccak
+from node.events.merkle import verify_proof
+from node.events.signatures import sign_digest
+from node.events.submission import SignedEvent
+from node.events.typed_data import Action, BatchStatus, TraceEvent
+from node.exceptions import SignerSuspendedError
+from node.ingest.service import IngestService
+from node.participants.sync import sync_participants
+from node.store.models import EventStatus, WindowStatus
+from node.store.store import EVENTS, Store
+from tests.conftest import Chain
+
+
+class SimulatedCrashError(Exception):
+    """Stands for the process dying at that point."""
+
+
+@dataclass
+class Rig:
+    chain: Chain
+    store: Store
+    ingest: IngestService
+    client: CommitClient
+    node: LocalAccount
+    nonces: dict[str, int]
+
+    def worker(self, **kwargs: object) -> CommitWorker:
+        return CommitWorker(store=self.store, client=self.client, node=self.node, **kwargs)  # type: ignore[arg-type]
+
+    def submit(self, who: str, action: Action, batch_id: bytes, **fields: object) -> bytes:
+        self.nonces[who] = self.nonces.get(who, 0) + 1
+        with self.store.read() as conn:
+            state = self.store.batch(conn, batch_id)
+        defaults: dict[str, object] = {
+            "batch_id": batch_id,
+            "prev_event_hash": state.head if state else bytes(32),
+            "nonce": self.nonces[who],
+            "event_time": 1_732_000_000_000,
+        }
+        if action is Action.COMMISSION:
+            defaults |= {"product": keccak(b"gtin"), "quantity": 10}
+        event = TraceEvent(action, **(defaults | fields))  # type: ignore[arg-type]
+        signature = sign_digest(event.digest(self.chain.domain), self.chain.keys[who].key)
+        return self.ingest.submit(SignedEvent(event, signature)).event_hash
+
+
+@pytest.fixture
+def rig(chain: Chain, store: Store) -> Rig:
+    node: LocalAccount = Account.create()
+    chain.w3.eth.send_transaction({"from": chain.admin, "to": node.address, "value": Wei(10**21)})
+    for contract in (chain.batches, chain.anchors):
+        contract.functions.grantRole(contract.functions.NODE_ROLE().call(), node.address).transact(
+            {"from": chain.admin}
+        )
+    sync_participants(
+        store=store,
+        source=ParticipantRegistryClient(chain.w3, chain.deployment),
+        head=chain.w3.eth.block_number,
+    )
+    return Rig(
+        chain=chain,
+        store=store,
+        ingest=IngestService(store=store, domain=chain.domain),
+        client=CommitClient(chain.w3, chain.deployment),
+        node=node,
+        nonces={},
+    )
+
+
+def all_events(rig: Rig) -> list[dict[str, Any]]:
+    with rig.store.read() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(EVENTS).order_by(EVENTS.c.id))]
+
+
+def test_a_window_is_relayed_anchored_and_proven(rig: Rig) -> None:
+    lot = keccak(b"lot-1")
+    rig.submit("farm", Action.COMMISSION, lot)
+    rig.submit(
+        "farm", Action.SHIP, lot, counterparty=bytes.fromhex(rig.chain.keys["carrier"].address[2:])
+    )
+    rig.submit("carrier", Action.OBSERVE, lot, payload_hash=keccak(b"4.1 C"))
+
+    result = rig.worker().commit_once()
+
+    assert result is not None
+    assert (result.event_count, result.anchored, result.rejected, result.first_seq) == (3, 3, 0, 1)
+    events = all_events(rig)
+    assert {e["status"] for e in events} == {EventStatus.ANCHORED}
+    assert [e["anchor_seq"] for e in events] == [1, 2, 3]
+    anchors = rig.chain.anchors.functions
+    for event in events:
+        packed = bytes(event["proof"])
+        proof = [packed[i : i + 32] for i in range(0, len(packed), 32)]
+        assert verify_proof(result.root, bytes(event["event_hash"]), proof)
+        assert anchors.verifyEvent(result.root, proof, event["event_hash"]).call()
+    assert rig.client.batch_state(lot)[3] is BatchStatus.IN_TRANSIT
+    assert rig.worker().commit_once() is None  # nothing left
+
+
+def test_a_rejection_on_chain_is_recorded_and_the_local_view_corrected(rig: Rig) -> None:
+    lot = keccak(b"lot-2")
+    rig.submit("farm", Action.COMMISSION, lot)
+    rig.worker().commit_once()
+    rig.submit(
+        "farm", Action.SHIP, lot, counterparty=bytes.fromhex(rig.chain.keys["carrier"].address[2:])
+    )
+    # The registry suspends the farm after the node accepted its shipment, before the commit.
+    ParticipantRegistryClient(rig.chain.w3, rig.chain.deployment).suspend(rig.chain.admin, 1)
+
+    result = rig.worker().commit_once()
+
+    assert result is not None
+    assert (result.anchored, result.rejected) == (0, 1)
+    shipped = all_events(rig)[-1]
+    assert shipped["status"] == EventStatus.REJECTED
+    assert isinstance(decode_error(bytes(shipped["reason"])), SignerSuspendedError)
+    with rig.store.read() as conn:
+        batch = rig.store.batch(conn, lot)
+    assert batch is not None
+    assert batch.status is BatchStatus.ACTIVE  # the chain's view, not the optimistic one
+
+
+@pytest.mark.parametrize("sent", [False, True], ids=["killed-before-send", "killed-after-send"])
+def test_a_crash_around_sending_neither_loses_nor_doubles_a_window(rig: Rig, sent: bool) -> None:
+    lot = keccak(b"lot-3")
+    rig.submit("farm", Action.COMMISSION, lot)
+
+    def die(tx: SignedTx) -> None:
+        if sent:
+            rig.client.send(tx)
+        raise SimulatedCrashError
+
+    with pytest.raises(SimulatedCrashError):
+        rig.worker(before_send=die).commit_once()
+    with rig.store.read() as conn:
+        prepared = rig.store.prepared_window(conn)
+    assert prepared is not None
+    assert prepared["status"] == WindowStatus.PREPARED
+
+    resumed = rig.worker().commit_once()
+
+    assert resumed is not None
+    assert resumed.resumed
+    assert resumed.tx_hash == bytes(prepared["tx_hash"])
+    assert rig.client.next_sequence(rig.node.address) == 2  # anchored exactly once
+    assert [e["status"] for e in all_events(rig)] == [EventStatus.ANCHORED]
+
+
+def test_windows_follow_each_other_and_respect_the_operation_cap(rig: Rig) -> None:
+    for i in range(7):
+        rig.submit("farm", Action.COMMISSION, keccak(b"lot-cap-%d" % i))
+    worker = rig.worker(policy=CommitPolicy(max_events=1000, max_operations=3))
+
+    results = [worker.commit_once() for _ in range(4)]
+
+    assert [r.event_count if r else None for r in results] == [3, 3, 1, None]
+    assert [r.first_seq for r in results if r] == [1, 4, 7]
+    assert rig.client.next_sequence(rig.node.address) == 8
+    assert sorted(e["anchor_seq"] for e in all_events(rig)) == list(range(1, 8))

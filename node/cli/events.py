@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,13 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
 from node.context import Node
-from node.events.hashing import keccak
-from node.events.identifiers import IdentifierKind, parse_identifier
-from node.events.payload import canonical_json
-from node.events.signatures import sign_digest
 from node.events.submission import SignedEvent, parse_submission
-from node.events.typed_data import Action, TraceEvent
+from node.events.typed_data import Action
 from node.exceptions import ConfigurationError, InvalidEventError
+from node.ingest.compose import compose_event
 from node.ingest.service import Outcome
 from node.keys.keystore import load_keystore
 
@@ -84,35 +80,21 @@ def submit(
     with Node(data_dir) as node:
         node.sync_participants()
         with node.store.read() as conn:
-            signer_key = bytes.fromhex(signer.address[2:])
-            nonce = node.store.next_nonce(conn, signer_key)
-            subject, identifiers = _batch(batch)
-            named_inputs = [_batch(i)[0] for i in inputs or []]
-            named_outputs = [_batch(o) for o in outputs or []]
-            heads = node.store.load_batches(conn, [subject, *named_inputs])
             counterparty = _receiver(node, conn, to) if kind is Action.SHIP else bytes(20)
-        zero = bytes(32)
-        creates = kind in (Action.COMMISSION, Action.TRANSFORM)
-        event = TraceEvent(
-            kind,
-            batch_id=subject if kind is not Action.TRANSFORM else zero,
-            prev_event_hash=heads[subject].head if subject in heads and not creates else zero,
-            inputs=tuple(named_inputs),
-            input_prev_hashes=tuple(heads[i].head if i in heads else zero for i in named_inputs),
-            outputs=tuple(o for o, _ in named_outputs),
+        signed = compose_event(
+            store=node.store,
+            domain=node.domain,
+            private_key=bytes(signer.key),
+            action=kind,
+            batch=batch,
+            inputs=inputs or [],
+            outputs=outputs or [],
             counterparty=counterparty,
-            product=keccak(product.encode()) if product else zero,
+            product=product,
             quantity=quantity,
-            event_time=event_time if event_time is not None else _now_ms(),
-            location=keccak(location.encode()) if location else zero,
-            payload_hash=keccak(canonical_json(details)) if details is not None else zero,
-            nonce=nonce,
-        )
-        signed = SignedEvent(
-            event,
-            sign_digest(event.digest(node.domain), signer.key),
-            canonical_json(details) if details is not None else None,
-            tuple(identifiers + [text for _, ids in named_outputs for text in ids]),
+            location=location,
+            payload=details,
+            event_time=event_time,
         )
         result = node.ingest.submit(signed)
     console.print(f"[green]{result.outcome}[/] {kind.name} event 0x{result.event_hash.hex()}")
@@ -152,15 +134,6 @@ def _submit_file(file: Path, data_dir: Path) -> None:
     console.print(", ".join(f"{outcome}: {count}" for outcome, count in counts.items()))
 
 
-def _batch(text: str | None) -> tuple[bytes, list[str]]:
-    """A batch id, and the identifier to attach when the text is more than a bare id."""
-    if text is None:
-        return bytes(32), []
-    identifier = parse_identifier(text)
-    attach = [] if identifier.kind is IdentifierKind.BATCH_ID else [identifier.canonical]
-    return bytes(identifier.batch_id), attach
-
-
 def _receiver(node: Node, conn: Any, to: str | None) -> bytes:
     if to is None:
         raise ConfigurationError("SHIP needs --to (the receiver's participant id or address)")
@@ -172,7 +145,3 @@ def _receiver(node: Node, conn: Any, to: str | None) -> bytes:
     if row is None:
         raise ConfigurationError(f"no participant {to}")
     return bytes(row["key"])
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

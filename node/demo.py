@@ -1,0 +1,186 @@
+"""The demo supply chain: farm → processor (a transformation) → cold-chain logistics
+with temperature readings → retailer, and one recall — signed by five participants,
+checked, stored, committed on-chain and anchored with proofs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from node.chain.commits import CommitClient
+from node.commit.worker import CommitWorker
+from node.context import Node
+from node.events.signatures import address_of
+from node.events.typed_data import Action, Role
+from node.ingest.compose import compose_event
+from node.keys.keystore import create_keystore, load_keystore
+
+PARTIES: tuple[tuple[str, str, Role, str], ...] = (
+    ("farm", "Green Valley Farm", Role.PRODUCER, "0614141"),
+    ("dairy", "Alpine Dairy Processing", Role.PROCESSOR, "0614142"),
+    ("carrier", "ColdChain Logistics", Role.LOGISTICS, ""),
+    ("shop", "Corner Grocer", Role.RETAILER, "88.123.45"),
+    ("authority", "Food Safety Authority", Role.REGULATOR, ""),
+)
+MILK_GTIN = "09506000134352"
+CHEESE_GTIN = "09506000134369"
+
+
+@dataclass
+class DemoEvent:
+    label: str
+    action: Action
+    event_hash: bytes
+    batch: str
+
+
+@dataclass
+class DemoReport:
+    events: list[DemoEvent] = field(default_factory=list)
+    windows: int = 0
+    anchored: int = 0
+    rejected: int = 0
+    lots: dict[str, str] = field(default_factory=dict)
+
+
+def run_demo(node: Node, password: str) -> DemoReport:
+    """Register the demo participants (once), run one supply chain, and commit it."""
+    keys = _participants(node, password)
+    report = DemoReport()
+    run = secrets.token_hex(3).upper()
+    milk = [f"https://id.gs1.org/01/{MILK_GTIN}/10/MILK-{run}-{i}" for i in (1, 2)]
+    cheese = f"https://id.gs1.org/01/{CHEESE_GTIN}/10/CHEESE-{run}"
+    report.lots = {"milk-1": milk[0], "milk-2": milk[1], "cheese": cheese}
+    start = int(time.time() * 1000) - 6 * 3_600_000
+    clock = iter(range(start, start + 10**9, 600_000))
+
+    def emit(label: str, who: str, action: Action, batch: str | None = None, **kw: Any) -> None:
+        signed = compose_event(
+            store=node.store,
+            domain=node.domain,
+            private_key=keys[who],
+            action=action,
+            batch=batch,
+            event_time=next(clock),
+            **kw,
+        )
+        result = node.ingest.submit(signed)
+        report.events.append(DemoEvent(label, action, result.event_hash, batch or kw["outputs"][0]))
+
+    def to(who: str) -> bytes:
+        return address_of(keys[who])
+
+    farm_site = "urn:epc:id:sgln:0614141.00001.0"
+    for lot in milk:
+        emit(
+            "milking",
+            "farm",
+            Action.COMMISSION,
+            lot,
+            product=f"https://id.gs1.org/01/{MILK_GTIN}",
+            quantity=1200,
+            location=farm_site,
+            payload={"bizStep": "commissioning", "quantity": {"value": 1200, "uom": "LTR"}},
+        )
+    emit(
+        "organic certificate",
+        "farm",
+        Action.OBSERVE,
+        milk[0],
+        location=farm_site,
+        payload={
+            "certificationInfo": {
+                "certificationStandard": "EU organic 2018/848",
+                "certificationAgency": "Control body DE-ÖKO-006",
+                "certificationIdentification": f"CERT-{run}",
+            }
+        },
+    )
+    for lot in milk:
+        emit("to the dairy", "farm", Action.SHIP, lot, counterparty=to("dairy"))
+        emit("at the dairy", "dairy", Action.RECEIVE, lot)
+    emit(
+        "cheese making",
+        "dairy",
+        Action.TRANSFORM,
+        inputs=milk,
+        outputs=[cheese],
+        product=f"https://id.gs1.org/01/{CHEESE_GTIN}",
+        quantity=240,
+        location="urn:epc:id:sgln:0614142.00001.0",
+        payload={"bizStep": "transforming", "outputQuantity": {"value": 240, "uom": "KGM"}},
+    )
+    emit("to the carrier", "dairy", Action.SHIP, cheese, counterparty=to("carrier"))
+    emit("picked up", "carrier", Action.RECEIVE, cheese)
+    for hour, celsius in enumerate((3.8, 4.1, 4.4)):
+        emit(
+            "reefer temperature",
+            "carrier",
+            Action.OBSERVE,
+            cheese,
+            payload={
+                "sensorElementList": [
+                    {
+                        "sensorReport": [
+                            {
+                                "type": "gs1:Temperature",
+                                "value": celsius,
+                                "uom": "CEL",
+                                "time": f"+{hour}h",
+                            }
+                        ]
+                    }
+                ]
+            },
+        )
+    emit("to the shop", "carrier", Action.SHIP, cheese, counterparty=to("shop"))
+    emit("on the shelf", "shop", Action.RECEIVE, cheese)
+    emit(
+        "recall: residue found",
+        "authority",
+        Action.RECALL,
+        milk[1],
+        payload={"reason": "antibiotic residue above limit in a retained sample"},
+    )
+
+    worker = CommitWorker(
+        store=node.store,
+        client=CommitClient(node.w3, node.deployment),
+        node=node.node_key(password),
+    )
+    while (result := worker.commit_once()) is not None:
+        report.windows += 1
+        report.anchored += result.anchored
+        report.rejected += result.rejected
+    return report
+
+
+def _participants(node: Node, password: str) -> dict[str, bytes]:
+    """The demo's participant keys, registering each participant the first time."""
+    node.sync_participants()
+    with node.store.read() as conn:
+        registered = {row["name"] for row in node.store.participants(conn)}
+    admin = None
+    keys: dict[str, bytes] = {}
+    for slug, name, roles, prefix in PARTIES:
+        path = node.data_dir / "keystore" / "participants" / f"demo-{slug}.json"
+        account = (
+            load_keystore(path, password) if path.exists() else create_keystore(path, password)
+        )
+        keys[slug] = bytes(account.key)
+        if name not in registered:
+            admin = admin or node.admin(password)
+            node.registry.register(
+                admin,
+                key=to_checksum_address(account.address),
+                name=name,
+                roles=roles,
+                prefix=prefix,
+            )
+    node.sync_participants()
+    return keys

@@ -1,0 +1,40 @@
+"""The README's run command: the demo runs end to end, twice on the same node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from node.cli import app
+from node.context import Node
+from node.demo import run_demo
+from node.store.models import EventStatus
+
+PASSWORD = "demo password"
+
+
+def test_demo_anchors_every_event_with_a_proof_the_chain_accepts(tmp_path: Path) -> None:
+    data_dir = tmp_path / "node"
+    first = CliRunner().invoke(
+        app, ["demo", "--data-dir", str(data_dir)], env={"TRACENODE_PASSWORD": PASSWORD}
+    )
+    assert first.exit_code == 0, first.output
+    assert "16 events anchored and 0 rejected" in first.output
+    assert "FAILED" not in first.output
+
+    with Node(data_dir) as node:
+        report = run_demo(node, PASSWORD)  # a second run reuses the participants
+        with node.store.read() as conn:
+            statuses = {
+                node.store.event(conn, e.event_hash)["status"]  # type: ignore[index]
+                for e in report.events
+            }
+            participants = node.store.participants(conn)
+            recalled = node.store.batch_by_identifier(conn, report.lots["milk-2"])
+
+    assert report.anchored == 16
+    assert statuses == {EventStatus.ANCHORED}
+    assert len(participants) == 5
+    assert recalled is not None
+    assert recalled.status.name == "RECALLED"

@@ -16,7 +16,7 @@ from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, report
 from node.context import Node
 from node.events.submission import SignedEvent, parse_submission
 from node.events.typed_data import Action
-from node.exceptions import ConfigurationError, InvalidEventError
+from node.exceptions import ConfigurationError, EventRejectedError, InvalidEventError
 from node.ingest.compose import compose_event
 from node.ingest.service import Outcome
 from node.keys.keystore import load_keystore
@@ -121,7 +121,7 @@ def _submit_file(file: Path, data_dir: Path) -> None:
                 for offset, document in enumerate(chunk):
                     try:
                         parsed.append(parse_submission(document))
-                    except InvalidEventError as error:
+                    except EventRejectedError as error:
                         counts[Outcome.REJECTED] += 1
                         problem = escape(f"[{error.code}] {error}")
                         console.print(f"[red]#{start + offset} rejected[/] {problem}")

@@ -19,7 +19,12 @@ from typing import Any, Final
 from node.events.hashing import keccak
 from node.events.payload import canonical_json, load_canonical
 from node.events.typed_data import TRACE_EVENT_FIELDS, Action, TraceEvent
-from node.exceptions import InvalidEventError, InvalidSignatureError, PayloadMismatchError
+from node.exceptions import (
+    InvalidEventError,
+    InvalidSignatureError,
+    PayloadMismatchError,
+    UnsupportedActionError,
+)
 
 MAX_LIST_ITEMS: Final = 64
 MAX_IDENTIFIERS: Final = 64
@@ -74,6 +79,8 @@ def parse_event(message: Mapping[str, Any]) -> TraceEvent:
     """A TraceEvent from its EIP-712 message; every field required, no others allowed."""
     if not isinstance(message, Mapping):
         raise InvalidEventError("event must be an object", field="event")
+    if not all(isinstance(key, str) for key in message):
+        raise InvalidEventError("event keys must be strings", field="event")
     missing = _FIELD_NAMES - message.keys()
     if missing:
         raise InvalidEventError(f"event lacks {', '.join(sorted(missing))}", field="event")
@@ -86,7 +93,7 @@ def parse_event(message: Mapping[str, Any]) -> TraceEvent:
     try:
         parsed_action = Action(action)
     except ValueError:
-        raise InvalidEventError(
+        raise UnsupportedActionError(
             f"action {action} is not a TraceNode action", field="action"
         ) from None
     return TraceEvent(

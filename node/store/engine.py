@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,19 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from node.exceptions import ConfigurationError
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE).
 WRITE_OPTION = "tracenode_write"
+
+
+def sqlite_cache_mb() -> int:
+    """SQLite page cache per connection, MiB (TRACENODE_SQLITE_CACHE_MB, default 64)."""
+    value = os.environ.get("TRACENODE_SQLITE_CACHE_MB", "64")
+    if not value.isdigit() or not 2 <= int(value) <= 65536:
+        raise ConfigurationError(f"TRACENODE_SQLITE_CACHE_MB must be 2..65536 MiB, not {value!r}")
+    return int(value)
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -37,9 +48,9 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=10000")
-            # 64 MiB of page cache per connection (default 2 MiB): keeps the hot index pages
-            # of a store with millions of events in memory; a fixed bound, not growth.
-            cursor.execute("PRAGMA cache_size=-65536")
+            # A page cache per connection (SQLite's default is 2 MiB) large enough for the
+            # hot index pages of a store with millions of events: a fixed bound, not growth.
+            cursor.execute(f"PRAGMA cache_size=-{sqlite_cache_mb() * 1024}")
             cursor.close()
 
         @event.listens_for(engine, "begin")

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, bindparam, func, select, tuple_, update
+from sqlalchemy import Connection, Engine, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -231,15 +231,24 @@ class Store:
     def used_nonces(
         self, conn: Connection, pairs: Sequence[tuple[bytes, bytes]]
     ) -> set[tuple[bytes, bytes]]:
-        """The (signer, nonce) pairs of ``pairs`` that stored events already use."""
+        """The (signer, nonce) pairs of ``pairs`` that stored events already use.
+
+        One indexed query per signer (``signer = ? AND nonce IN (...)``): a row-value
+        ``(signer, nonce) IN (...)`` makes SQLite scan the whole table, which is what it
+        did at first, and ingest fell to a fifth of its speed at a million events.
+        """
+        by_signer: dict[bytes, set[bytes]] = {}
+        for signer, nonce in pairs:
+            by_signer.setdefault(signer, set()).add(nonce)
         used: set[tuple[bytes, bytes]] = set()
-        for chunk in _chunks(list(set(pairs))):
-            rows = conn.execute(
-                select(EVENTS.c.signer, EVENTS.c.nonce).where(
-                    tuple_(EVENTS.c.signer, EVENTS.c.nonce).in_(chunk)
+        for signer, nonces in by_signer.items():
+            for chunk in _chunks(sorted(nonces)):
+                rows = conn.execute(
+                    select(EVENTS.c.nonce).where(
+                        EVENTS.c.signer == signer, EVENTS.c.nonce.in_(chunk)
+                    )
                 )
-            )
-            used.update((bytes(s), bytes(n)) for s, n in rows)
+                used.update((signer, bytes(n)) for (n,) in rows)
         return used
 
     def next_nonce(self, conn: Connection, signer: bytes) -> int:

@@ -60,7 +60,8 @@ class IngestFigures:
 class EventFactory:
     """Signed COMMISSION events of fresh lots, from a few producers."""
 
-    def __init__(self, producers: int = 8) -> None:
+    def __init__(self, producers: int = 8, domain: Domain = DOMAIN) -> None:
+        self.domain = domain
         self.keys = [os.urandom(32) for _ in range(producers)]
         self.nonces = [0] * producers
         self.serial = 0
@@ -94,7 +95,7 @@ class EventFactory:
                 payload_hash=keccak(b"payload-%d" % self.serial),
                 nonce=self.nonces[who],
             )
-            made.append(SignedEvent(event, sign_digest(event.digest(DOMAIN), self.keys[who])))
+            made.append(SignedEvent(event, sign_digest(event.digest(self.domain), self.keys[who])))
         return made
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from node.bench.commit import measure_commit
 from node.bench.ingest import measure_ingest
 from node.cli.common import console
 
@@ -23,6 +24,9 @@ def bench(
     workers: Annotated[
         int, typer.Option(help="Processes verifying signatures (0: all cores).", min=0)
     ] = 0,
+    commit: Annotated[
+        bool, typer.Option(help="Also measure commits and anchoring on the embedded chain.")
+    ] = True,
     preload: Annotated[
         int, typer.Option(help="Fill the store with this many events, then measure again.", min=0)
     ] = 0,
@@ -43,6 +47,10 @@ def bench(
     if figures.full_vs_empty is not None:
         result["full_vs_empty"] = round(figures.full_vs_empty, 3)
     result["cores"] = os.cpu_count()
+    commits = measure_commit() if commit else None
+    if commits is not None:
+        result["lifecycle_ops_per_s"] = round(commits.lifecycle_ops_per_s, 1)
+        result["gas_per_anchored_event"] = round(commits.gas_per_anchored_event, 1)
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -127,10 +127,12 @@ class Window(SQLModel, table=True):
     )
     first_seq: int = Field(sa_type=BigInteger)
     event_count: int
-    root: bytes = Field(sa_type=LargeBinary(32), unique=True)
+    # Not unique: a window that failed as a whole is retried with the same events (and
+    # so the same root), possibly with the very same signed transaction.
+    root: bytes = Field(sa_type=LargeBinary(32), index=True)
     status: int = Field(index=True)
     raw_tx: bytes = Field(sa_type=LargeBinary)
-    tx_hash: bytes = Field(sa_type=LargeBinary(32), unique=True)
+    tx_hash: bytes = Field(sa_type=LargeBinary(32), index=True)
     block_number: int | None = Field(default=None, sa_type=BigInteger)
     block_hash: bytes | None = Field(default=None, sa_type=LargeBinary(32))
     created_at: int = Field(sa_type=BigInteger)

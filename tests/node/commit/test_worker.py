@@ -20,7 +20,7 @@ from node.events.merkle import verify_proof
 from node.events.signatures import sign_digest
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action, BatchStatus, TraceEvent
-from node.exceptions import SignerSuspendedError
+from node.exceptions import ChainError, SignerSuspendedError
 from node.ingest.service import IngestService
 from node.participants.sync import sync_participants
 from node.store.models import EventStatus, WindowStatus
@@ -174,3 +174,20 @@ def test_windows_follow_each_other_and_respect_the_operation_cap(rig: Rig) -> No
     assert [r.first_seq for r in results if r] == [1, 4, 7]
     assert rig.client.next_sequence(rig.node.address) == 8
     assert sorted(e["anchor_seq"] for e in all_events(rig)) == list(range(1, 8))
+
+
+def test_a_commit_that_reverts_as_a_whole_returns_its_events_to_the_queue(rig: Rig) -> None:
+    rig.submit("farm", Action.COMMISSION, keccak(b"lot-revert"))
+    anchors = rig.chain.anchors.functions
+    node_role = anchors.NODE_ROLE().call()
+    anchors.revokeRole(node_role, rig.node.address).transact({"from": rig.chain.admin})
+
+    with pytest.raises(ChainError):
+        rig.worker().commit_once()
+
+    assert [e["window_id"] for e in all_events(rig)] == [None]
+    anchors.grantRole(node_role, rig.node.address).transact({"from": rig.chain.admin})
+    result = rig.worker().commit_once()
+    assert result is not None
+    assert result.anchored == 1
+    assert [e["status"] for e in all_events(rig)] == [EventStatus.ANCHORED]

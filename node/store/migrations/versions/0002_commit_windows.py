@@ -34,11 +34,11 @@ def upgrade() -> None:
         sa.Column("block_hash", sa.LargeBinary(length=32), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("root"),
-        sa.UniqueConstraint("tx_hash"),
     )
     with op.batch_alter_table("windows", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_windows_root"), ["root"], unique=False)
         batch_op.create_index(batch_op.f("ix_windows_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_windows_tx_hash"), ["tx_hash"], unique=False)
 
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("window_id", sa.BigInteger(), nullable=True))
@@ -63,6 +63,8 @@ def downgrade() -> None:
         batch_op.drop_column("window_id")
 
     with op.batch_alter_table("windows", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_windows_tx_hash"))
         batch_op.drop_index(batch_op.f("ix_windows_status"))
+        batch_op.drop_index(batch_op.f("ix_windows_root"))
 
     op.drop_table("windows")

@@ -120,6 +120,37 @@ abstract contract TraceNodeTest is Test {
         ev.quantity = 500;
     }
 
+    // ----- an independent EIP-712 digest -----
+
+    string internal constant TRACE_EVENT_TYPE = "TraceEvent(uint8 action,bytes32 batchId,bytes32 prevEventHash,bytes32[] inputs,bytes32[] inputPrevHashes,"
+        "bytes32[] outputs,address counterparty,bytes32 product,uint256 quantity,uint64 eventTime,bytes32 location,"
+        "bytes32 payloadHash,uint256 nonce)";
+
+    /// @dev The EIP-712 digest of `ev`, computed here from the type strings, independently of the contract.
+    function _digest(IBatchRegistry.TraceEvent memory ev) internal view returns (bytes32) {
+        bytes32 domainSeparator = keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256("TraceNode"),
+                keccak256("1"),
+                block.chainid,
+                address(batches)
+            )
+        );
+        bytes memory head = abi.encode(
+            keccak256(bytes(TRACE_EVENT_TYPE)),
+            ev.action,
+            ev.batchId,
+            ev.prevEventHash,
+            keccak256(abi.encodePacked(ev.inputs)),
+            keccak256(abi.encodePacked(ev.inputPrevHashes)),
+            keccak256(abi.encodePacked(ev.outputs))
+        );
+        bytes memory tail =
+            abi.encode(ev.counterparty, ev.product, ev.quantity, ev.eventTime, ev.location, ev.payloadHash, ev.nonce);
+        return keccak256(abi.encodePacked("\x19\x01", domainSeparator, keccak256(bytes.concat(head, tail))));
+    }
+
     // ----- signing and submitting -----
 
     function _sign(uint256 privateKey, IBatchRegistry.TraceEvent memory ev)

@@ -19,6 +19,7 @@ from node.context import Node, init_node
 from node.demo import DemoReport, run_demo
 from node.events.typed_data import Action, Domain, TraceEvent, typed_data
 from node.store.models import EventStatus
+from node.store.store import split32
 
 app = typer.Typer(
     name="tracenode",
@@ -104,8 +105,7 @@ def _demo_rows(node: Node, report: DemoReport) -> list[tuple[str, ...]]:
             window = node.store.window(conn, row["window_id"]) if row.get("window_id") else None
             proof_ok = "—"
             if window is not None and row.get("proof") is not None:
-                packed = bytes(row["proof"])
-                proof = [packed[i : i + 32] for i in range(0, len(packed), 32)]
+                proof = list(split32(bytes(row["proof"])))
                 verified = client.anchors.functions.verifyEvent(
                     bytes(window["root"]), proof, item.event_hash
                 ).call()

@@ -175,7 +175,7 @@ class CommitWorker:
                 b
                 for m in members
                 if bytes(m["event_hash"]) in receipt.rejected
-                for b in _batch_ids(m)
+                for b in event_from_row(m).batch_ids()
             }
             self.store.confirm_window(
                 conn,
@@ -223,12 +223,3 @@ class CommitWorker:
                 if operations > self.policy.max_operations:
                     return rows[:index]
         return rows
-
-
-def _batch_ids(row: dict[str, Any]) -> set[bytes]:
-    ids = {bytes(row["batch_id"])}
-    for column in ("inputs", "outputs"):
-        data = bytes(row[column])
-        ids.update(data[i : i + 32] for i in range(0, len(data), 32))
-    ids.discard(bytes(32))
-    return ids

@@ -175,6 +175,10 @@ class TraceEvent:
         if not 0 <= self.nonce <= _UINT256_MAX:
             raise InvalidEventError("nonce must fit in uint256")
 
+    def batch_ids(self) -> frozenset[bytes]:
+        """Every batch the event names: subject, inputs and outputs (never the zero id)."""
+        return frozenset((self.batch_id, *self.inputs, *self.outputs)) - {_ZERO32}
+
     def struct_hash(self) -> bytes:
         """``hashStruct(TraceEvent)`` as EIP-712 defines it."""
         return keccak(

@@ -31,7 +31,7 @@ from node.exceptions import (
     SignerSuspendedError,
     UnknownSignerError,
 )
-from node.ingest.rules import ZERO32, Actor, Receiver, apply, check_role
+from node.ingest.rules import Actor, Receiver, apply, check_role
 from node.ingest.rules import Outcome as RuleOutcome
 from node.store.models import EventStatus
 from node.store.store import SignerView, Store
@@ -126,7 +126,7 @@ class IngestService:
             )
             used = self.store.used_nonces(conn, [(p.signer or b"", _nonce(p)) for p in live])
             batches = self.store.load_batches(
-                conn, {b for p in live for b in _batch_ids(p.signed)}, for_update=True
+                conn, {b for p in live for b in p.signed.event.batch_ids()}, for_update=True
             )
             rows: list[dict[str, Any]] = []
             lineage: list[dict[str, bytes]] = []
@@ -238,7 +238,7 @@ def _nonce(item: _Pending) -> bytes:
 
 def _identifiers(signed: SignedEvent) -> dict[bytes, str]:
     """Canonical identifiers by batch id; each must name a batch of the event."""
-    named = _batch_ids(signed)
+    named = signed.event.batch_ids()
     found: dict[bytes, str] = {}
     for text in signed.identifiers:
         try:
@@ -254,11 +254,6 @@ def _identifiers(signed: SignedEvent) -> dict[bytes, str]:
             )
         found[identifier.batch_id] = identifier.canonical
     return found
-
-
-def _batch_ids(signed: SignedEvent) -> set[bytes]:
-    event = signed.event
-    return {event.batch_id, *event.inputs, *event.outputs} - {ZERO32}
 
 
 def _rejected(item: _Pending, error: EventRejectedError) -> IngestResult:

@@ -541,7 +541,8 @@ def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
         yield items[start : start + CHUNK]
 
 
-def _split(data: bytes) -> tuple[bytes, ...]:
+def split32(data: bytes) -> tuple[bytes, ...]:
+    """32-byte items stored concatenated (batch lists, Merkle proofs), as a tuple."""
     return tuple(data[i : i + 32] for i in range(0, len(data), 32))
 
 
@@ -551,9 +552,9 @@ def event_from_row(row: dict[str, Any]) -> TraceEvent:
         action=Action(row["action"]),
         batch_id=bytes(row["batch_id"]),
         prev_event_hash=bytes(row["prev_event_hash"]),
-        inputs=_split(bytes(row["inputs"])),
-        input_prev_hashes=_split(bytes(row["input_prev_hashes"])),
-        outputs=_split(bytes(row["outputs"])),
+        inputs=split32(bytes(row["inputs"])),
+        input_prev_hashes=split32(bytes(row["input_prev_hashes"])),
+        outputs=split32(bytes(row["outputs"])),
         counterparty=bytes(row["counterparty"]),
         product=bytes(row["product"]),
         quantity=int(row["quantity"]),

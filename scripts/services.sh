@@ -3,6 +3,9 @@
 # PostgreSQL 15. Idempotent. Prints the database URL the tests read from
 # TRACENODE_TEST_POSTGRES_URL (set by scripts/test.sh).
 set -euo pipefail
+# Everything but the URL goes to stderr: pg_ctlcluster and psql print to stdout
+# ("Removed stale pid file." once broke CI by landing in the URL).
+exec 3>&1 1>&2
 
 if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ ! -d /usr/lib/postgresql ]; then
   echo "==> apt-get install postgresql" >&2
@@ -23,4 +26,4 @@ me=$(id -un)
 if ! su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='$me'\"" | grep -q 1; then
   su postgres -c "psql -q -c 'CREATE ROLE \"$me\" SUPERUSER LOGIN'"
 fi
-echo "postgresql+psycopg://$me@/postgres?host=/var/run/postgresql"
+echo "postgresql+psycopg://$me@/postgres?host=/var/run/postgresql" >&3

@@ -230,3 +230,20 @@ def _show(value: Any) -> str:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return str(value)
+
+
+class InvalidBundleError(TraceNodeError, ValueError):
+    """A proof bundle that is not JSON, breaks its schema, or holds a malformed field;
+    ``field`` is the JSON pointer of the first bad field when known."""
+
+    code = "invalid-bundle"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownBatchQueryError(TraceNodeError, LookupError):
+    """A provenance, trace or export asked about a batch this node has never seen."""
+
+    code = "batch-not-found"

@@ -57,6 +57,21 @@ class Role(IntFlag):
 
 
 CUSTODY_ROLES: Final = Role.PRODUCER | Role.PROCESSOR | Role.LOGISTICS | Role.RETAILER
+ALL_ROLES: Final = Role(63)
+
+REQUIRED_ROLES: Final[dict[Action, Role]] = {
+    Action.COMMISSION: Role.PRODUCER,
+    Action.SHIP: CUSTODY_ROLES,
+    Action.RECEIVE: CUSTODY_ROLES,
+    Action.DESTROY: CUSTODY_ROLES,
+    Action.TRANSFORM: Role.PRODUCER | Role.PROCESSOR,
+    Action.RECALL: ALL_ROLES,
+    Action.OBSERVE: ALL_ROLES,
+    Action.AGGREGATE: CUSTODY_ROLES,
+    Action.DISAGGREGATE: CUSTODY_ROLES,
+}
+"""The roles that may sign each action: holding any one of them is enough (the contract's
+rule for executed actions, the node's for anchored-only ones)."""
 
 
 class BatchStatus(IntEnum):

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from node.events.batch import BatchState
-from node.events.typed_data import CUSTODY_ROLES, Action, BatchStatus, Role, TraceEvent
+from node.events.typed_data import (
+    CUSTODY_ROLES,
+    REQUIRED_ROLES,
+    Action,
+    BatchStatus,
+    Role,
+    TraceEvent,
+)
 from node.exceptions import (
     BatchExistsError,
     BatchRecalledError,
@@ -34,20 +41,6 @@ from node.exceptions import (
 ZERO32: Final = bytes(32)
 ZERO20: Final = bytes(20)
 MAX_TRANSFORM_BATCHES: Final = 64
-ALL_ROLES: Final = Role(63)
-
-#: The roles of which a signer needs at least one, per action (BatchRegistry._rolesFor).
-REQUIRED_ROLES: Final[dict[Action, Role]] = {
-    Action.COMMISSION: Role.PRODUCER,
-    Action.SHIP: CUSTODY_ROLES,
-    Action.RECEIVE: CUSTODY_ROLES,
-    Action.DESTROY: CUSTODY_ROLES,
-    Action.TRANSFORM: Role.PRODUCER | Role.PROCESSOR,
-    Action.RECALL: ALL_ROLES,
-    Action.OBSERVE: ALL_ROLES,
-    Action.AGGREGATE: CUSTODY_ROLES,
-    Action.DISAGGREGATE: CUSTODY_ROLES,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +216,9 @@ def _pack(event: TraceEvent, actor: Actor, batches: dict[bytes, BatchState]) -> 
         stored = _existing(batches, batch_id, prev)
         _require_movable(stored, event.action, BatchStatus.ACTIVE)
         _require_custodian(stored, actor)
+    if event.action is Action.AGGREGATE:
+        # The lots become part of the pallet's provenance, and the pallet of theirs.
+        return Outcome([], [], [(lot, event.batch_id) for lot in event.inputs])
     return Outcome([], [], [])
 
 

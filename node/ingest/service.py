@@ -130,6 +130,7 @@ class IngestService:
             )
             rows: list[dict[str, Any]] = []
             lineage: list[dict[str, bytes]] = []
+            links: list[dict[str, bytes]] = []
             created: dict[bytes, BatchState] = {}
             changed: dict[bytes, BatchState] = {}
             seen: set[bytes] = set()
@@ -157,11 +158,18 @@ class IngestService:
                     {"parent": p, "child": c, "event_hash": item.event_hash}
                     for p, c in outcome.lineage
                 )
+                event = item.signed.event
+                links.extend(
+                    {"batch_id": b, "event_hash": item.event_hash}
+                    for b in event.batch_ids()
+                    if b != event.batch_id
+                )
                 rows.append(self._row(item, views, received_at))
                 results[item.index] = IngestResult(item.index, Outcome.ACCEPTED, item.event_hash)
             self.store.insert_events(conn, rows)
             self.store.save_batches(conn, list(created.values()), list(changed.values()))
             self.store.insert_lineage(conn, lineage)
+            self.store.insert_event_links(conn, links)
         return results
 
     def _prepare(self, index: int, signed: SignedEvent) -> _Pending:

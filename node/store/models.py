@@ -154,7 +154,9 @@ class Batch(SQLModel, table=True):
 
 
 class Lineage(SQLModel, table=True):
-    """``child`` was made from ``parent`` by the transformation ``event_hash``."""
+    """``child`` was made from ``parent`` by the transformation ``event_hash``, or (an
+    AGGREGATE) the lot ``parent`` was packed on the pallet ``child``. The first event
+    that linked the two is kept."""
 
     __tablename__ = "lineage"
     __table_args__ = (Index("ix_lineage_child", "child"),)
@@ -162,3 +164,17 @@ class Lineage(SQLModel, table=True):
     parent: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
     child: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
     event_hash: bytes = Field(sa_type=LargeBinary(32))
+
+
+class EventBatch(SQLModel, table=True):
+    """An event names ``batch_id`` other than as its subject (``events.batch_id``): the
+    inputs and outputs of a transformation, the lots of a packing or unpacking.
+
+    Single-batch events (most of them) write no row here; a batch's events are those with
+    its id as subject plus those linked here.
+    """
+
+    __tablename__ = "event_batches"
+
+    batch_id: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
+    event_hash: bytes = Field(sa_type=LargeBinary(32), primary_key=True)

@@ -12,7 +12,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, bindparam, func, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    LargeBinary,
+    Table,
+    bindparam,
+    func,
+    literal,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -22,6 +33,7 @@ from node.store.engine import WRITE_OPTION, open_engine
 from node.store.models import (
     Batch,
     Event,
+    EventBatch,
     EventStatus,
     Lineage,
     Participant,
@@ -39,6 +51,7 @@ def _table(model: Any) -> Table:
 
 
 EVENTS = _table(Event)
+EVENT_BATCHES = _table(EventBatch)
 BATCHES = _table(Batch)
 LINEAGE = _table(Lineage)
 PARTICIPANTS = _table(Participant)
@@ -273,15 +286,80 @@ class Store:
 
     def events_of_batch(self, conn: Connection, batch_id: bytes) -> list[dict[str, Any]]:
         """Every event naming ``batch_id``: as subject, or in a transformation or packing."""
-        via_lineage = select(LINEAGE.c.event_hash).where(
-            (LINEAGE.c.parent == batch_id) | (LINEAGE.c.child == batch_id)
+        return self.events_of_batches(conn, [batch_id])
+
+    def events_of_batches(
+        self, conn: Connection, batch_ids: Sequence[bytes]
+    ) -> list[dict[str, Any]]:
+        """Every event naming any of ``batch_ids``, in the order they were accepted, with
+        their window's transaction and block (``tx_hash``, ``block_number``, ``root``)."""
+        ids: set[int] = set()
+        for chunk in _chunks(sorted(set(batch_ids))):
+            linked = select(EVENT_BATCHES.c.event_hash).where(EVENT_BATCHES.c.batch_id.in_(chunk))
+            query = union(
+                select(EVENTS.c.id).where(EVENTS.c.batch_id.in_(chunk)),
+                select(EVENTS.c.id).where(EVENTS.c.event_hash.in_(linked)),
+            )
+            ids.update(conn.execute(query).scalars())
+        rows: list[dict[str, Any]] = []
+        for id_chunk in _chunks(sorted(ids)):
+            rows_query = (
+                select(EVENTS, WINDOWS.c.tx_hash, WINDOWS.c.block_number, WINDOWS.c.root)
+                .outerjoin(WINDOWS, WINDOWS.c.id == EVENTS.c.window_id)
+                .where(EVENTS.c.id.in_(id_chunk))
+                .order_by(EVENTS.c.id)
+            )
+            rows.extend(dict(r._mapping) for r in conn.execute(rows_query))
+        return rows
+
+    def insert_event_links(self, conn: Connection, rows: Sequence[dict[str, bytes]]) -> None:
+        self._insert_many(conn, EVENT_BATCHES, rows)
+
+    # ----- lineage -----
+
+    def ancestry(self, conn: Connection, batch_id: bytes) -> list[tuple[bytes, bytes, bytes]]:
+        """Every lineage link above ``batch_id`` at any depth: (parent, child, event hash).
+
+        One recursive query; UNION (not UNION ALL) makes it stop on a cycle.
+        """
+        return self._lineage_closure(conn, batch_id, upward=True)
+
+    def descent(self, conn: Connection, batch_id: bytes) -> list[tuple[bytes, bytes, bytes]]:
+        """Every lineage link below ``batch_id`` at any depth: (parent, child, event hash)."""
+        return self._lineage_closure(conn, batch_id, upward=False)
+
+    def receptions(
+        self, conn: Connection, batch_ids: Sequence[bytes]
+    ) -> dict[bytes, list[tuple[int, int]]]:
+        """Who received each batch and when: (participant id, event time), in order."""
+        found: dict[bytes, list[tuple[int, int]]] = {}
+        for chunk in _chunks(sorted(set(batch_ids))):
+            rows = conn.execute(
+                select(EVENTS.c.batch_id, EVENTS.c.participant_id, EVENTS.c.event_time)
+                .where(
+                    EVENTS.c.batch_id.in_(chunk),
+                    EVENTS.c.action == int(Action.RECEIVE),
+                    EVENTS.c.status != int(EventStatus.REJECTED),
+                )
+                .order_by(EVENTS.c.id)
+            )
+            for batch_id, pid, when in rows:
+                found.setdefault(bytes(batch_id), []).append((pid, when))
+        return found
+
+    def _lineage_closure(
+        self, conn: Connection, batch_id: bytes, *, upward: bool
+    ) -> list[tuple[bytes, bytes, bytes]]:
+        start = literal(batch_id, LargeBinary(32)).label("batch")
+        near, far = (
+            (LINEAGE.c.child, LINEAGE.c.parent) if upward else (LINEAGE.c.parent, LINEAGE.c.child)
         )
-        rows = conn.execute(
-            select(EVENTS)
-            .where((EVENTS.c.batch_id == batch_id) | EVENTS.c.event_hash.in_(via_lineage))
-            .order_by(EVENTS.c.id)
+        reached = select(start).cte("reached", recursive=True)
+        reached = reached.union(select(far).join(reached, near == reached.c.batch))
+        query = select(LINEAGE.c.parent, LINEAGE.c.child, LINEAGE.c.event_hash).where(
+            near.in_(select(reached.c.batch))
         )
-        return [dict(r._mapping) for r in rows]
+        return [(bytes(p), bytes(c), bytes(e)) for p, c, e in conn.execute(query)]
 
     # ----- commit windows -----
 
@@ -454,7 +532,13 @@ class Store:
             )
 
     def insert_lineage(self, conn: Connection, rows: Sequence[dict[str, bytes]]) -> None:
-        self._insert_many(conn, LINEAGE, rows)
+        """Add lineage links; a link already known (a lot packed on the same pallet again)
+        keeps the event that first made it."""
+        self._insert_many(conn, LINEAGE, rows, ignore_conflicts=True)
+
+    def batches(self, conn: Connection, batch_ids: Iterable[bytes]) -> dict[bytes, BatchState]:
+        """The stored states of those ``batch_ids`` that exist (no locks)."""
+        return self.load_batches(conn, batch_ids)
 
     def replace_batch(self, conn: Connection, state: BatchState) -> None:
         """Overwrite the local view of a batch with ``state`` (e.g. the chain's, after a
@@ -486,7 +570,14 @@ class Store:
 
     # ----- helpers -----
 
-    def _insert_many(self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    def _insert_many(
+        self,
+        conn: Connection,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        *,
+        ignore_conflicts: bool = False,
+    ) -> None:
         """Insert ``rows`` with one driver-level executemany.
 
         The bulk path skips SQLAlchemy's per-value type processing (a third of ingest time
@@ -502,6 +593,8 @@ class Store:
             f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
             f"VALUES ({', '.join([marker] * len(columns))})"
         )
+        if ignore_conflicts:
+            statement += " ON CONFLICT DO NOTHING"
         conn.exec_driver_sql(statement, [tuple(row[c] for c in columns) for row in rows])
 
     def _status(self, conn: Connection, pid: int, block: int, roles: int, active: bool) -> None:

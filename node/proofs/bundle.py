@@ -1,0 +1,254 @@
+"""The proof bundle: a self-contained JSON document that proves a batch's provenance.
+
+It holds everything a verifier needs besides the chain itself: the batch and its
+ancestors, the lineage links between them, and every event that names them — each with
+its EIP-712 fields, the signer's signature, the original payload (whose RFC 8785 form
+hashes to ``payloadHash``) and, once anchored, the Merkle proof, root, sequence number,
+commit transaction and block — plus the chain id and the registries' addresses.
+docs/proofs.md describes it field by field; ``bundle.schema.json`` beside this module is
+its JSON Schema.
+
+Pure: parsing and writing only; :mod:`node.proofs.verify` checks a bundle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any, Final
+
+from eth_utils.address import to_checksum_address
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from node.events.identifiers import parse_identifier
+from node.events.payload import canonical_json, load_canonical
+from node.events.submission import parse_event, parse_hex, parse_uint
+from node.events.typed_data import Domain, TraceEvent
+from node.exceptions import InvalidBundleError, TraceNodeError
+
+FORMAT: Final = "tracenode-bundle/1"
+#: A bundle larger than this is refused before parsing (a provenance of ~20,000 events).
+MAX_BUNDLE_BYTES: Final = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRef:
+    chain_id: int
+    participant_registry: str  # checksummed addresses
+    batch_registry: str
+    anchor_registry: str
+
+    @property
+    def domain(self) -> Domain:
+        return Domain(self.chain_id, bytes.fromhex(self.batch_registry[2:]))
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorRef:
+    root: bytes
+    proof: tuple[bytes, ...]
+    seq: int
+    tx_hash: bytes
+    block_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class BundleEvent:
+    event_hash: bytes  # as stated; the verifier recomputes it
+    event: TraceEvent
+    signature: bytes
+    payload: bytes | None = None  # canonical JSON, None when withheld
+    anchor: AnchorRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BundleBatch:
+    batch_id: bytes
+    identifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineageLink:
+    parent: bytes
+    child: bytes
+    event_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    subject: bytes
+    chain: ChainRef
+    batches: tuple[BundleBatch, ...]
+    lineage: tuple[LineageLink, ...]
+    events: tuple[BundleEvent, ...]
+    exported_at: str = ""
+    exported_by: str = ""
+
+    # ----- writing -----
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "subject": _hex(self.subject),
+            "exportedAt": self.exported_at,
+            "exportedBy": self.exported_by,
+            "chain": {
+                "chainId": self.chain.chain_id,
+                "participantRegistry": self.chain.participant_registry,
+                "batchRegistry": self.chain.batch_registry,
+                "anchorRegistry": self.chain.anchor_registry,
+            },
+            "batches": [
+                {"batchId": _hex(b.batch_id), "identifier": b.identifier} for b in self.batches
+            ],
+            "lineage": [
+                {
+                    "parent": _hex(link.parent),
+                    "child": _hex(link.child),
+                    "eventHash": _hex(link.event_hash),
+                }
+                for link in self.lineage
+            ],
+            "events": [_event_json(e) for e in self.events],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.as_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _event_json(item: BundleEvent) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "eventHash": _hex(item.event_hash),
+        "event": item.event.message(),
+        "signature": _hex(item.signature),
+    }
+    if item.payload is not None:
+        out["payload"] = load_canonical(item.payload)
+    if item.anchor is not None:
+        out["anchor"] = {
+            "root": _hex(item.anchor.root),
+            "proof": [_hex(p) for p in item.anchor.proof],
+            "seq": item.anchor.seq,
+            "txHash": _hex(item.anchor.tx_hash),
+            "blockNumber": item.anchor.block_number,
+        }
+    return out
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+# ----- reading -----
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The bundle's JSON Schema (draft 2020-12)."""
+    text = files("node.proofs").joinpath("bundle.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def loads(text: str | bytes) -> Bundle:
+    """Parse a bundle document: JSON, then its schema, then every field strictly."""
+    if len(text) > MAX_BUNDLE_BYTES:
+        raise InvalidBundleError(f"the bundle is larger than {MAX_BUNDLE_BYTES} bytes")
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidBundleError(f"the bundle is not JSON: {exc}") from None
+    return parse_bundle(document)
+
+
+def parse_bundle(document: Any) -> Bundle:
+    """A :class:`Bundle` from its JSON document; :class:`InvalidBundleError` names the
+    first field that is wrong."""
+    error = best_match(Draft202012Validator(schema()).iter_errors(document))
+    if error is not None:
+        where = "/" + "/".join(str(p) for p in error.absolute_path)
+        raise InvalidBundleError(f"{where}: {error.message}", field=where)
+    try:
+        chain = document["chain"]
+        ref = ChainRef(
+            chain_id=chain["chainId"],
+            participant_registry=_address(chain["participantRegistry"]),
+            batch_registry=_address(chain["batchRegistry"]),
+            anchor_registry=_address(chain["anchorRegistry"]),
+        )
+        batches = tuple(_batch(b, i) for i, b in enumerate(document["batches"]))
+        lineage = tuple(
+            LineageLink(
+                parse_hex(link["parent"], 32, f"/lineage/{i}/parent"),
+                parse_hex(link["child"], 32, f"/lineage/{i}/child"),
+                parse_hex(link["eventHash"], 32, f"/lineage/{i}/eventHash"),
+            )
+            for i, link in enumerate(document["lineage"])
+        )
+        events = tuple(_event(e, i) for i, e in enumerate(document["events"]))
+        subject = parse_hex(document["subject"], 32, "/subject")
+    except InvalidBundleError:
+        raise
+    except TraceNodeError as exc:
+        pointer = (getattr(exc, "details", None) or {}).get("field")
+        raise InvalidBundleError(str(exc), field=pointer) from None
+    return Bundle(
+        subject=subject,
+        chain=ref,
+        batches=batches,
+        lineage=lineage,
+        events=events,
+        exported_at=document.get("exportedAt", ""),
+        exported_by=document.get("exportedBy", ""),
+    )
+
+
+def _address(text: str) -> str:
+    return str(to_checksum_address(text))
+
+
+def _batch(item: Mapping[str, Any], index: int) -> BundleBatch:
+    batch_id = parse_hex(item["batchId"], 32, f"/batches/{index}/batchId")
+    identifier = item.get("identifier")
+    if identifier is not None:
+        parsed = parse_identifier(identifier)
+        if parsed.batch_id != batch_id:
+            raise InvalidBundleError(
+                f"identifier {identifier!r} does not name batch 0x{batch_id.hex()}",
+                field=f"/batches/{index}/identifier",
+            )
+    return BundleBatch(batch_id, identifier)
+
+
+def _event(item: Mapping[str, Any], index: int) -> BundleEvent:
+    where = f"/events/{index}"
+    try:
+        event = parse_event(item["event"])
+        payload = canonical_json(item["payload"]) if "payload" in item else None
+    except TraceNodeError as exc:
+        inner = (getattr(exc, "details", None) or {}).get("field", "")
+        pointer = f"{where}/event/{inner}" if inner else where
+        raise InvalidBundleError(f"{pointer}: {exc}", field=pointer) from None
+    anchor = None
+    if "anchor" in item:
+        a = item["anchor"]
+        anchor = AnchorRef(
+            root=parse_hex(a["root"], 32, f"{where}/anchor/root"),
+            proof=tuple(
+                parse_hex(p, 32, f"{where}/anchor/proof/{k}") for k, p in enumerate(a["proof"])
+            ),
+            seq=parse_uint(a["seq"], 64, f"{where}/anchor/seq"),
+            tx_hash=parse_hex(a["txHash"], 32, f"{where}/anchor/txHash"),
+            block_number=parse_uint(a["blockNumber"], 64, f"{where}/anchor/blockNumber"),
+        )
+    return BundleEvent(
+        event_hash=parse_hex(item["eventHash"], 32, f"{where}/eventHash"),
+        event=event,
+        signature=parse_hex(item["signature"], 65, f"{where}/signature"),
+        payload=payload,
+        anchor=anchor,
+    )

@@ -1,0 +1,638 @@
+"""Check a proof bundle against the chain, trusting nothing else.
+
+Imports the event model and a chain reader only — never the store — so a verification
+run cannot be answered from the node's own database (tests/test_architecture.py keeps it
+so). Per event, in this order:
+
+``event-hash``
+    the EIP-712 digest of the event's fields under the bundle's domain (chain id,
+    BatchRegistry) equals the stated ``eventHash``; every later check uses the digest.
+``signature``
+    the signature recovers to a key (low-s, v 27/28: the contract's rules).
+``payload``
+    the payload, when present, hashes (keccak256 of RFC 8785) to ``payloadHash``.
+``signer``
+    that key belonged to a registered participant at the block the event was committed
+    (the chain's head for an event not yet anchored), was not rotated out, the
+    participant was active and held one of the roles the action needs.
+``hash-chain``
+    the event extends its batch's previous event (``prevEventHash``, ``inputPrevHashes``)
+    as the bundle orders them: no gap, no fork.
+``merkle-proof``
+    the proof leads from the event's leaf to the stated root (OpenZeppelin
+    StandardMerkleTree rules).
+``root-on-chain``
+    AnchorRegistry holds the root, and the event's sequence number is inside its window.
+``accepted-on-chain``
+    (lifecycle actions) the commit transaction named in the anchor is BatchRegistry's,
+    was mined in the root's block, and BatchRegistry accepted this very event in it.
+
+Per batch: the identifier names the batch id; the lineage links are each backed by a
+transformation or packing event of the bundle and no ancestor is missing; and
+``custody``: the batch's head and status on-chain are the ones its events lead to (a
+chain that has moved on since the export is reported as such, not as a failure).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from eth_utils.address import to_checksum_address
+
+from node.chain.errors import decode_error
+from node.chain.reader import ChainReader
+from node.events.hashing import keccak
+from node.events.merkle import process_proof
+from node.events.signatures import recover_signer
+from node.events.typed_data import REQUIRED_ROLES, Action, BatchStatus, Role, TraceEvent
+from node.exceptions import InvalidSignatureError
+from node.proofs.bundle import Bundle, BundleEvent
+
+ZERO32 = bytes(32)
+
+
+class Outcome(StrEnum):
+    PASS = "pass"  # noqa: S105 (a check outcome, not a password)
+    FAIL = "fail"
+    PENDING = "pending"  # not anchored yet: cannot hold, has not failed
+    SKIPPED = "skipped"  # does not apply (a payload withheld, an anchored-only action)
+
+
+class Check(StrEnum):
+    EVENT_HASH = "event-hash"
+    SIGNATURE = "signature"
+    PAYLOAD = "payload"
+    SIGNER = "signer"
+    HASH_CHAIN = "hash-chain"
+    MERKLE_PROOF = "merkle-proof"
+    ROOT_ON_CHAIN = "root-on-chain"
+    ACCEPTED_ON_CHAIN = "accepted-on-chain"
+    IDENTIFIER = "identifier"
+    LINEAGE = "lineage"
+    CUSTODY = "custody"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    check: Check
+    outcome: Outcome
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class EventReport:
+    index: int
+    event_hash: bytes
+    action: Action
+    batch_ids: tuple[bytes, ...]
+    event_time: int
+    signer: bytes | None = None
+    participant_id: int = 0
+    participant_name: str = ""
+    block_number: int | None = None
+    tx_hash: bytes | None = None
+    root: bytes | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> Outcome:
+        return _worst(c.outcome for c in self.checks)
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.outcome is Outcome.FAIL]
+
+
+@dataclass(slots=True)
+class BatchReport:
+    batch_id: bytes
+    identifier: str | None
+    parents: tuple[bytes, ...] = ()
+    status: BatchStatus = BatchStatus.NONE  # on-chain
+    custodian_id: int = 0
+    custodian_name: str = ""
+    checks: list[CheckResult] = field(default_factory=list)
+    events: list[int] = field(default_factory=list)  # indexes into Report.events
+
+    @property
+    def outcome(self) -> Outcome:
+        return _worst(c.outcome for c in self.checks)
+
+
+@dataclass(slots=True)
+class Report:
+    subject: bytes
+    chain_id: int
+    contracts: dict[str, str]
+    events: list[EventReport] = field(default_factory=list)
+    batches: list[BatchReport] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)  # about the bundle as a whole
+
+    @property
+    def outcome(self) -> Outcome:
+        """FAIL if anything failed; else PENDING if an event is not anchored yet; else PASS."""
+        return _worst(
+            [c.outcome for c in self.checks]
+            + [e.outcome for e in self.events]
+            + [b.outcome for b in self.batches]
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.PASS
+
+    def failures(self) -> list[str]:
+        """One line per failed check, naming the event or batch and what failed."""
+        lines = [f"bundle: {c.check}: {c.detail}" for c in self.checks if c.outcome == "fail"]
+        for e in self.events:
+            for c in e.failures:
+                lines.append(
+                    f"event #{e.index} 0x{e.event_hash.hex()} ({e.action.name}): "
+                    f"{c.check}: {c.detail}"
+                )
+        for b in self.batches:
+            for c in b.checks:
+                if c.outcome is Outcome.FAIL:
+                    lines.append(
+                        f"batch {b.identifier or '0x' + b.batch_id.hex()}: {c.check}: {c.detail}"
+                    )
+        return lines
+
+
+_RANK = {Outcome.SKIPPED: 0, Outcome.PASS: 0, Outcome.PENDING: 1, Outcome.FAIL: 2}
+
+
+def _worst(outcomes: object) -> Outcome:
+    worst = Outcome.PASS
+    for outcome in outcomes:  # type: ignore[attr-defined]
+        if _RANK[outcome] > _RANK[worst]:
+            worst = outcome
+    return worst
+
+
+def verify_bundle(bundle: Bundle, reader: ChainReader) -> Report:
+    """Check every event and batch of ``bundle`` against the chain behind ``reader``."""
+    chain = bundle.chain
+    report = Report(
+        subject=bundle.subject,
+        chain_id=chain.chain_id,
+        contracts={
+            "participantRegistry": chain.participant_registry,
+            "batchRegistry": chain.batch_registry,
+            "anchorRegistry": chain.anchor_registry,
+        },
+    )
+    if not _check_contracts(bundle, reader, report):
+        return report
+    domain = chain.domain
+    known = frozenset(b.batch_id for b in bundle.batches)
+    heads: dict[bytes, bytes] = {}
+    lifecycle: dict[bytes, list[_Step]] = defaultdict(list)
+    by_batch: dict[bytes, list[int]] = defaultdict(list)
+    for index, item in enumerate(bundle.events):
+        event = item.event
+        digest = event.digest(domain)
+        entry = EventReport(
+            index=index,
+            event_hash=digest,
+            action=event.action,
+            batch_ids=tuple(sorted(event.batch_ids())),
+            event_time=event.event_time,
+        )
+        report.events.append(entry)
+        for batch_id in event.batch_ids():
+            by_batch[batch_id].append(index)
+        _check_hash(entry, item, digest)
+        signer = _check_signature(entry, item, digest)
+        _check_payload(entry, item)
+        block = _check_anchor(entry, item, digest, reader)
+        _check_signer(entry, signer, block, reader)
+        _check_hash_chain(entry, item, digest, heads, known)
+        if entry.outcome is not Outcome.FAIL:
+            _advance(item, digest, entry, lifecycle)
+    _check_batches(bundle, reader, report, by_batch, lifecycle)
+    return report
+
+
+# ----- the bundle as a whole -----
+
+
+def _check_contracts(bundle: Bundle, reader: ChainReader, report: Report) -> bool:
+    chain = bundle.chain
+    if reader.chain_id() != chain.chain_id:
+        report.checks.append(
+            CheckResult(
+                Check.ROOT_ON_CHAIN,
+                Outcome.FAIL,
+                f"the bundle is for chain {chain.chain_id}, the RPC serves chain "
+                f"{reader.chain_id()}",
+            )
+        )
+        return False
+    for name, address in report.contracts.items():
+        if not reader.has_code(to_checksum_address(address)):
+            report.checks.append(
+                CheckResult(Check.ROOT_ON_CHAIN, Outcome.FAIL, f"no contract at {name} {address}")
+            )
+            return False
+    return True
+
+
+# ----- one event -----
+
+
+def _check_hash(entry: EventReport, item: BundleEvent, digest: bytes) -> None:
+    if digest == item.event_hash:
+        entry.checks.append(CheckResult(Check.EVENT_HASH, Outcome.PASS))
+    else:
+        entry.checks.append(
+            CheckResult(
+                Check.EVENT_HASH,
+                Outcome.FAIL,
+                f"the event's fields hash to 0x{digest.hex()}, not the stated "
+                f"0x{item.event_hash.hex()}: a field was altered",
+            )
+        )
+
+
+def _check_signature(entry: EventReport, item: BundleEvent, digest: bytes) -> bytes | None:
+    try:
+        signer = recover_signer(digest, item.signature)
+    except InvalidSignatureError as exc:
+        entry.checks.append(CheckResult(Check.SIGNATURE, Outcome.FAIL, f"bad signature: {exc}"))
+        return None
+    entry.signer = signer
+    entry.checks.append(
+        CheckResult(Check.SIGNATURE, Outcome.PASS, f"signed by {to_checksum_address(signer)}")
+    )
+    return signer
+
+
+def _check_payload(entry: EventReport, item: BundleEvent) -> None:
+    if item.payload is None:
+        detail = "no payload" if item.event.payload_hash == ZERO32 else "payload withheld"
+        entry.checks.append(CheckResult(Check.PAYLOAD, Outcome.SKIPPED, detail))
+    elif keccak(item.payload) == item.event.payload_hash:
+        entry.checks.append(CheckResult(Check.PAYLOAD, Outcome.PASS))
+    else:
+        entry.checks.append(
+            CheckResult(
+                Check.PAYLOAD,
+                Outcome.FAIL,
+                "the payload does not hash to payloadHash (keccak256 of its RFC 8785 form)",
+            )
+        )
+
+
+def _check_anchor(
+    entry: EventReport, item: BundleEvent, digest: bytes, reader: ChainReader
+) -> int | None:
+    """Merkle proof, root on-chain, acceptance by BatchRegistry; the commit block or None."""
+    anchor = item.anchor
+    lifecycle = item.event.action.on_chain
+    if anchor is None:
+        for check in (Check.MERKLE_PROOF, Check.ROOT_ON_CHAIN, Check.ACCEPTED_ON_CHAIN):
+            if check is Check.ACCEPTED_ON_CHAIN and not lifecycle:
+                continue
+            entry.checks.append(CheckResult(check, Outcome.PENDING, "not anchored yet"))
+        return None
+    entry.root, entry.tx_hash = anchor.root, anchor.tx_hash
+    if process_proof(digest, anchor.proof) == anchor.root:
+        entry.checks.append(CheckResult(Check.MERKLE_PROOF, Outcome.PASS))
+    else:
+        entry.checks.append(
+            CheckResult(
+                Check.MERKLE_PROOF,
+                Outcome.FAIL,
+                f"the proof does not lead from the event to root 0x{anchor.root.hex()}",
+            )
+        )
+    info = reader.anchor(anchor.root)
+    if info is None:
+        entry.checks.append(
+            CheckResult(
+                Check.ROOT_ON_CHAIN,
+                Outcome.FAIL,
+                f"AnchorRegistry holds no root 0x{anchor.root.hex()}",
+            )
+        )
+        return None
+    entry.block_number = info.block_number
+    if info.first_seq <= anchor.seq < info.first_seq + info.event_count:
+        entry.checks.append(
+            CheckResult(
+                Check.ROOT_ON_CHAIN,
+                Outcome.PASS,
+                f"anchored in block {info.block_number} (events {info.first_seq}.."
+                f"{info.first_seq + info.event_count - 1})",
+            )
+        )
+    else:
+        entry.checks.append(
+            CheckResult(
+                Check.ROOT_ON_CHAIN,
+                Outcome.FAIL,
+                f"sequence {anchor.seq} is outside the root's window {info.first_seq}.."
+                f"{info.first_seq + info.event_count - 1}",
+            )
+        )
+    if lifecycle:
+        entry.checks.append(_accepted(digest, anchor.tx_hash, info.block_number, reader))
+    return info.block_number
+
+
+def _accepted(digest: bytes, tx_hash: bytes, block: int, reader: ChainReader) -> CheckResult:
+    outcome = reader.commit_outcome(tx_hash)
+    if outcome is None:
+        return CheckResult(
+            Check.ACCEPTED_ON_CHAIN, Outcome.FAIL, f"no transaction 0x{tx_hash.hex()} on the chain"
+        )
+    if outcome.block_number != block:
+        return CheckResult(
+            Check.ACCEPTED_ON_CHAIN,
+            Outcome.FAIL,
+            f"transaction 0x{tx_hash.hex()} is in block {outcome.block_number}, the root in "
+            f"block {block}",
+        )
+    if digest in outcome.accepted:
+        return CheckResult(
+            Check.ACCEPTED_ON_CHAIN, Outcome.PASS, f"BatchRegistry accepted it in 0x{tx_hash.hex()}"
+        )
+    if digest in outcome.rejected:
+        return CheckResult(
+            Check.ACCEPTED_ON_CHAIN,
+            Outcome.FAIL,
+            f"BatchRegistry rejected it: {decode_error(outcome.rejected[digest])}",
+        )
+    return CheckResult(
+        Check.ACCEPTED_ON_CHAIN,
+        Outcome.FAIL,
+        f"BatchRegistry did not execute it in transaction 0x{tx_hash.hex()}",
+    )
+
+
+def _check_signer(
+    entry: EventReport, signer: bytes | None, block: int | None, reader: ChainReader
+) -> None:
+    if signer is None:
+        entry.checks.append(CheckResult(Check.SIGNER, Outcome.FAIL, "no signer to check"))
+        return
+    at = block if block is not None else reader.head()
+    key = reader.key(signer)
+    address = to_checksum_address(signer)
+    if key.participant_id == 0:
+        entry.checks.append(
+            CheckResult(Check.SIGNER, Outcome.FAIL, f"{address} is not a registered key")
+        )
+        return
+    entry.participant_id = key.participant_id
+    info = reader.participant(key.participant_id)
+    entry.participant_name = info.name if info else ""
+    who = f"{entry.participant_name or 'participant ' + str(key.participant_id)} ({address})"
+    if at < key.valid_from:
+        detail = f"{who}: the key was registered at block {key.valid_from}, after block {at}"
+    elif key.valid_until and at >= key.valid_until:
+        detail = f"{who}: the key was rotated out at block {key.valid_until}, before block {at}"
+    else:
+        roles, active = reader.status_at(key.participant_id, at)
+        needed = REQUIRED_ROLES[entry.action]
+        if not active:
+            detail = f"{who} was suspended at block {at}"
+        elif not roles & needed:
+            detail = f"{who} lacked the role for {entry.action.name} at block {at}"
+        else:
+            entry.checks.append(
+                CheckResult(
+                    Check.SIGNER,
+                    Outcome.PASS,
+                    f"{who}, active {_roles(roles & needed)} at block {at}",
+                )
+            )
+            return
+    entry.checks.append(CheckResult(Check.SIGNER, Outcome.FAIL, detail))
+
+
+def _roles(roles: Role) -> str:
+    return "/".join(r.name or "" for r in Role if r & roles)
+
+
+def _check_hash_chain(
+    entry: EventReport,
+    item: BundleEvent,
+    digest: bytes,
+    heads: dict[bytes, bytes],
+    known: frozenset[bytes],
+) -> None:
+    """The event extends the heads the earlier events of the bundle left (and moves them).
+
+    Only the bundle's batches are followed: a transformation that consumed the subject
+    also names its sibling inputs, whose histories belong to another bundle.
+    """
+    event = item.event
+    action = event.action
+    problems: list[str] = []
+
+    def expect(batch_id: bytes, prev: bytes) -> None:
+        if batch_id not in known:
+            return
+        head = heads.get(batch_id)
+        if head is None:
+            problems.append(f"batch 0x{batch_id.hex()} has no earlier event in the bundle")
+        elif head != prev:
+            problems.append(
+                f"batch 0x{batch_id.hex()}: names previous event 0x{prev.hex()}, "
+                f"the bundle's last is 0x{head.hex()}"
+            )
+
+    updates: dict[bytes, bytes] = {}
+    if action is Action.COMMISSION:
+        if event.prev_event_hash != ZERO32:
+            problems.append("a COMMISSION names no previous event")
+        if event.batch_id in heads:
+            problems.append(f"batch 0x{event.batch_id.hex()} was created twice")
+        updates[event.batch_id] = digest
+    elif action is Action.TRANSFORM:
+        for batch_id, prev in zip(event.inputs, event.input_prev_hashes, strict=False):
+            expect(batch_id, prev)
+            updates[batch_id] = digest
+        for batch_id in event.outputs:
+            if batch_id in heads:
+                problems.append(f"output 0x{batch_id.hex()} existed before")
+            updates[batch_id] = digest
+    elif action in (Action.AGGREGATE, Action.DISAGGREGATE):
+        for batch_id, prev in zip(event.inputs, event.input_prev_hashes, strict=False):
+            expect(batch_id, prev)
+    else:
+        expect(event.batch_id, event.prev_event_hash)
+        if action is not Action.OBSERVE:
+            updates[event.batch_id] = digest
+    if problems:
+        entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.FAIL, "; ".join(problems)))
+        return
+    heads.update(updates)
+    entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.PASS))
+
+
+_STATUS_AFTER = {
+    Action.COMMISSION: BatchStatus.ACTIVE,
+    Action.SHIP: BatchStatus.IN_TRANSIT,
+    Action.RECEIVE: BatchStatus.ACTIVE,
+    Action.RECALL: BatchStatus.RECALLED,
+    Action.DESTROY: BatchStatus.DESTROYED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """An executed (lifecycle) event of a batch: the status and custodian it leaves."""
+
+    event_hash: bytes
+    status: BatchStatus
+    custodian: int
+    anchored: bool
+
+
+def _advance(
+    item: BundleEvent, digest: bytes, entry: EventReport, steps: dict[bytes, list[_Step]]
+) -> None:
+    event = item.event
+    if not event.action.on_chain:
+        return
+    anchored = entry.outcome is Outcome.PASS
+    if event.action is Action.TRANSFORM:
+        for batch_id in event.inputs:
+            before = steps[batch_id][-1].custodian if steps[batch_id] else 0
+            steps[batch_id].append(_Step(digest, BatchStatus.CONSUMED, before, anchored))
+        for batch_id in event.outputs:
+            steps[batch_id].append(
+                _Step(digest, BatchStatus.ACTIVE, entry.participant_id, anchored)
+            )
+        return
+    history = steps[event.batch_id]
+    before = history[-1].custodian if history else 0
+    custodian = (
+        entry.participant_id if event.action in (Action.COMMISSION, Action.RECEIVE) else before
+    )
+    history.append(_Step(digest, _STATUS_AFTER[event.action], custodian, anchored))
+
+
+# ----- batches -----
+
+
+def _check_batches(
+    bundle: Bundle,
+    reader: ChainReader,
+    report: Report,
+    by_batch: dict[bytes, list[int]],
+    steps: dict[bytes, list[_Step]],
+) -> None:
+    bundle_events = {r.event_hash: bundle.events[r.index].event for r in report.events}
+    parents: dict[bytes, list[bytes]] = defaultdict(list)
+    problems: list[str] = []
+    for link in bundle.lineage:
+        event = bundle_events.get(link.event_hash)
+        if event is None or not _links(event.action, event, link.parent, link.child):
+            problems.append(
+                f"link 0x{link.parent.hex()} -> 0x{link.child.hex()} is not backed by a "
+                "transformation or packing event of the bundle"
+            )
+        parents[link.child].append(link.parent)
+    known = {b.batch_id for b in bundle.batches}
+    if bundle.subject not in known:
+        problems.append("the subject is not among the bundle's batches")
+    for event_hash, event in bundle_events.items():
+        if event.action is Action.TRANSFORM and set(event.outputs) & known:
+            missing = [b for b in event.inputs if b not in known]
+            if missing:
+                problems.append(
+                    f"transformation 0x{event_hash.hex()} consumed {len(missing)} "
+                    "batch(es) missing from the bundle"
+                )
+    report.checks.append(
+        CheckResult(Check.LINEAGE, Outcome.FAIL, "; ".join(problems))
+        if problems
+        else CheckResult(Check.LINEAGE, Outcome.PASS, f"{len(bundle.lineage)} link(s)")
+    )
+    for item in bundle.batches:
+        batch = BatchReport(
+            batch_id=item.batch_id,
+            identifier=item.identifier,
+            parents=tuple(parents.get(item.batch_id, ())),
+            events=by_batch.get(item.batch_id, []),
+        )
+        batch.checks.append(
+            CheckResult(
+                Check.IDENTIFIER,
+                Outcome.PASS if item.identifier else Outcome.SKIPPED,
+                item.identifier or "no identifier",
+            )
+        )
+        batch.checks.append(_custody(item.batch_id, reader, batch, steps.get(item.batch_id, [])))
+        report.batches.append(batch)
+
+
+def _links(action: Action, event: TraceEvent, parent: bytes, child: bytes) -> bool:
+    if action is Action.TRANSFORM:
+        return parent in event.inputs and child in event.outputs
+    if action is Action.AGGREGATE:
+        return parent in event.inputs and child == event.batch_id
+    return False
+
+
+def _custody(
+    batch_id: bytes, reader: ChainReader, batch: BatchReport, history: list[_Step]
+) -> CheckResult:
+    """The batch's on-chain head, status and custodian against what its events lead to."""
+    on_chain = reader.batch(batch_id)
+    batch.status = on_chain.status
+    batch.custodian_id = on_chain.custodian_id
+    if on_chain.custodian_id:
+        info = reader.participant(on_chain.custodian_id)
+        batch.custodian_name = info.name if info else ""
+    if not history:
+        if on_chain.status is BatchStatus.NONE:
+            return CheckResult(Check.CUSTODY, Outcome.SKIPPED, "not a custody unit (a pallet)")
+        return CheckResult(
+            Check.CUSTODY,
+            Outcome.FAIL,
+            "the chain holds this batch, the bundle has no event that made it",
+        )
+    position = next((i for i, step in enumerate(history) if step.event_hash == on_chain.head), None)
+    if position is None:
+        if on_chain.status is BatchStatus.NONE and not any(s.anchored for s in history):
+            return CheckResult(Check.CUSTODY, Outcome.PENDING, "not on the chain yet")
+        return CheckResult(
+            Check.CUSTODY,
+            Outcome.FAIL,
+            f"the chain's last event for this batch, 0x{on_chain.head.hex()}, is not in the "
+            "bundle: the bundle is older than the chain or leaves events out",
+        )
+    later = history[position + 1 :]
+    if any(step.anchored for step in later):
+        return CheckResult(
+            Check.CUSTODY,
+            Outcome.FAIL,
+            f"the chain's last event for this batch is 0x{on_chain.head.hex()}; the bundle's "
+            "later events were never executed on-chain",
+        )
+    step = history[position]
+    if on_chain.status != step.status or (
+        step.custodian and on_chain.custodian_id != step.custodian
+    ):
+        return CheckResult(
+            Check.CUSTODY,
+            Outcome.FAIL,
+            f"on-chain {on_chain.status.name}, custodian {on_chain.custodian_id}; the events "
+            f"lead to {step.status.name}, custodian {step.custodian}",
+        )
+    if later:
+        return CheckResult(
+            Check.CUSTODY, Outcome.PENDING, f"{len(later)} event(s) not committed yet"
+        )
+    return CheckResult(
+        Check.CUSTODY,
+        Outcome.PASS,
+        f"{on_chain.status.name}, held by {batch.custodian_name or on_chain.custodian_id}",
+    )

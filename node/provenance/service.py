@@ -1,0 +1,212 @@
+"""Provenance, downstream trace and proof bundles: where the store and the chain meet.
+
+- :meth:`ProvenanceService.export` builds a batch's proof bundle from the store: the
+  batch, its ancestors through transformations and aggregations at any depth, the
+  lineage links, and every accepted event naming them with its proof.
+- :meth:`ProvenanceService.provenance` is that bundle checked by the very verifier an
+  outsider runs (:func:`node.proofs.verify.verify_bundle`) against the node's chain: one
+  definition of "verified", whoever asks.
+- :meth:`ProvenanceService.trace` follows a lot downstream for a recall: every batch
+  made from it at any depth (transformations, pallets it was packed on), where each
+  stands now and who received it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from web3 import Web3
+
+from node import __version__
+from node.chain.deploy import Deployment
+from node.chain.reader import ChainReader, Contracts
+from node.events.identifiers import parse_identifier
+from node.events.typed_data import BatchStatus
+from node.exceptions import UnknownBatchQueryError
+from node.proofs.bundle import (
+    AnchorRef,
+    Bundle,
+    BundleBatch,
+    BundleEvent,
+    ChainRef,
+    LineageLink,
+)
+from node.proofs.verify import Report, verify_bundle
+from node.store.models import EventStatus
+from node.store.store import Store, event_from_row, split32
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    """An event the node accepted and the chain then refused (kept out of bundles)."""
+
+    event_hash: bytes
+    action: int
+    reason: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    bundle: Bundle
+    report: Report
+    rejected: tuple[RejectedEvent, ...] = ()
+
+
+@dataclass(slots=True)
+class TracedBatch:
+    batch_id: bytes
+    identifier: str | None
+    depth: int  # 0 for the lot traced from
+    parents: list[bytes] = field(default_factory=list)  # within the trace
+    via: list[bytes] = field(default_factory=list)  # the events that made the links
+    status: BatchStatus = BatchStatus.NONE  # NONE: a pallet, not a custody unit
+    producer_id: int = 0
+    custodian_id: int = 0
+    receiver_id: int = 0  # while in transit
+    received_by: list[int] = field(default_factory=list)  # every participant that received it
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    origin: bytes
+    batches: tuple[TracedBatch, ...]
+    participants: dict[int, str]  # id -> name, for every id the trace mentions
+
+
+class ProvenanceService:
+    def __init__(self, store: Store, w3: Web3, deployment: Deployment) -> None:
+        self.store = store
+        self.w3 = w3
+        self.deployment = deployment
+        self.contracts = Contracts(
+            deployment.participant_registry, deployment.batch_registry, deployment.anchor_registry
+        )
+
+    def reader(self) -> ChainReader:
+        """A chain reader seeing the chain as it is now."""
+        return ChainReader(self.w3, self.contracts)
+
+    def resolve(self, text: str) -> bytes:
+        """The batch id that ``text`` (any identifier form, or 0x batch id) names, if this
+        node knows that batch; :class:`UnknownBatchQueryError` otherwise."""
+        batch_id = bytes(parse_identifier(text).batch_id)
+        with self.store.read() as conn:
+            if self.store.batch(conn, batch_id) is None and not self.store.events_of_batches(
+                conn, [batch_id]
+            ):
+                raise UnknownBatchQueryError(f"this node knows no batch {text}")
+        return batch_id
+
+    # ----- provenance -----
+
+    def export(self, batch_id: bytes) -> Bundle:
+        """The proof bundle of ``batch_id`` as the store holds it now."""
+        with self.store.read() as conn:
+            links = self.store.ancestry(conn, batch_id)
+            batch_ids = {batch_id} | {parent for parent, _, _ in links}
+            rows = self.store.events_of_batches(conn, sorted(batch_ids))
+            states = self.store.batches(conn, batch_ids)
+        if not rows and batch_id not in states:
+            raise UnknownBatchQueryError(f"this node knows no batch 0x{batch_id.hex()}")
+        events = tuple(_bundle_event(row) for row in rows if row["status"] != EventStatus.REJECTED)
+        ordered = [batch_id, *sorted(batch_ids - {batch_id})]
+        return Bundle(
+            subject=batch_id,
+            chain=ChainRef(
+                chain_id=self.deployment.chain_id,
+                participant_registry=self.deployment.participant_registry,
+                batch_registry=self.deployment.batch_registry,
+                anchor_registry=self.deployment.anchor_registry,
+            ),
+            batches=tuple(
+                BundleBatch(b, states[b].identifier if b in states else None) for b in ordered
+            ),
+            lineage=tuple(LineageLink(p, c, e) for p, c, e in sorted(links)),
+            events=events,
+            exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            exported_by=f"TraceNode {__version__}",
+        )
+
+    def provenance(self, batch_id: bytes) -> Provenance:
+        """The bundle of ``batch_id``, verified against the chain, and the events of its
+        batches that the chain rejected."""
+        bundle = self.export(batch_id)
+        report = verify_bundle(bundle, self.reader())
+        with self.store.read() as conn:
+            rows = self.store.events_of_batches(conn, [b.batch_id for b in bundle.batches])
+        rejected = tuple(
+            RejectedEvent(bytes(r["event_hash"]), r["action"], bytes(r["reason"] or b""))
+            for r in rows
+            if r["status"] == EventStatus.REJECTED
+        )
+        return Provenance(bundle, report, rejected)
+
+    # ----- downstream -----
+
+    def trace(self, batch_id: bytes) -> Trace:
+        """Every batch made from ``batch_id`` at any depth, where it stands, who had it."""
+        with self.store.read() as conn:
+            links = self.store.descent(conn, batch_id)
+            children: dict[bytes, list[tuple[bytes, bytes]]] = {}
+            for parent, child, event_hash in links:
+                children.setdefault(parent, []).append((child, event_hash))
+            found: dict[bytes, TracedBatch] = {batch_id: TracedBatch(batch_id, None, 0)}
+            queue = deque([batch_id])
+            while queue:  # breadth first: depth is the shortest path from the origin
+                parent = queue.popleft()
+                for child, event_hash in children.get(parent, ()):
+                    traced = found.get(child)
+                    if traced is None:
+                        traced = found[child] = TracedBatch(child, None, found[parent].depth + 1)
+                        queue.append(child)
+                    traced.parents.append(parent)
+                    traced.via.append(event_hash)
+            ids = list(found)
+            states = self.store.batches(conn, ids)
+            receptions = self.store.receptions(conn, ids)
+            names = {p["id"]: p["name"] for p in self.store.participants(conn)}
+        if batch_id not in states and not links:
+            self.resolve("0x" + batch_id.hex())  # raises for a batch nobody knows
+        mentioned: set[int] = set()
+        for traced in found.values():
+            state = states.get(traced.batch_id)
+            if state is not None:
+                traced.identifier = state.identifier
+                traced.status = state.status
+                traced.producer_id = state.producer_id
+                traced.custodian_id = state.custodian_id
+                traced.receiver_id = state.receiver_id
+            traced.received_by = [pid for pid, _ in receptions.get(traced.batch_id, ())]
+            mentioned.update(
+                (traced.producer_id, traced.custodian_id, traced.receiver_id, *traced.received_by)
+            )
+        ordered = sorted(found.values(), key=lambda t: (t.depth, t.batch_id))
+        return Trace(
+            origin=batch_id,
+            batches=tuple(ordered),
+            participants={pid: names[pid] for pid in mentioned if pid in names},
+        )
+
+
+def _bundle_event(row: dict[str, Any]) -> BundleEvent:
+    anchored = row["status"] == EventStatus.ANCHORED
+    anchor = None
+    if anchored:
+        anchor = AnchorRef(
+            root=bytes(row["root"]),
+            proof=split32(bytes(row["proof"] or b"")),
+            seq=int(row["anchor_seq"]),
+            tx_hash=bytes(row["tx_hash"]),
+            block_number=int(row["block_number"]),
+        )
+    payload = row["payload"]
+    return BundleEvent(
+        event_hash=bytes(row["event_hash"]),
+        event=event_from_row(row),
+        signature=bytes(row["signature"]),
+        payload=bytes(payload) if payload is not None else None,
+        anchor=anchor,
+    )

@@ -78,8 +78,11 @@ def init_node(
     *,
     chain_url: str | None = None,
     database_url: str | None = None,
+    pbkdf2_iterations: int | None = None,
 ) -> NodeConfig:
     """Create a data directory: keys, the contracts deployed, the store migrated.
+
+    ``pbkdf2_iterations`` trades the key files' scrypt for cheap PBKDF2: test nodes only.
 
     On the embedded chain (and on any chain with unlocked development accounts, such as
     anvil) the node and admin keys are funded from the first development account.
@@ -87,8 +90,12 @@ def init_node(
     if (data_dir / "node.json").exists():
         raise ConfigurationError(f"{data_dir} is already initialised")
     data_dir.mkdir(parents=True, exist_ok=True)
-    node_key = create_keystore(data_dir / "keystore" / "node.json", password)
-    admin_key = create_keystore(data_dir / "keystore" / "admin.json", password)
+    node_key = create_keystore(
+        data_dir / "keystore" / "node.json", password, pbkdf2_iterations=pbkdf2_iterations
+    )
+    admin_key = create_keystore(
+        data_dir / "keystore" / "admin.json", password, pbkdf2_iterations=pbkdf2_iterations
+    )
     chain = _open_chain(data_dir, chain_url)
     try:
         w3 = chain.w3 if isinstance(chain, EmbeddedChain) else chain

@@ -247,3 +247,9 @@ class UnknownBatchQueryError(TraceNodeError, LookupError):
     """A provenance, trace or export asked about a batch this node has never seen."""
 
     code = "batch-not-found"
+
+
+class InvalidJsonError(TraceNodeError, ValueError):
+    """Text that is not JSON, or is nested deeper than the reader allows."""
+
+    code = "invalid-json"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
@@ -21,6 +22,10 @@ from web3.logs import DISCARD
 
 from node.chain.deploy import contract
 from node.events.typed_data import BatchStatus, Role
+
+#: A view reverted: web3 raises ContractLogicError from a JSON-RPC node, eth-tester
+#: (the embedded chain) TransactionFailed.
+_REVERTED = (ContractLogicError, TransactionFailed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +117,7 @@ class ChainReader:
         def fetch() -> AnchorInfo | None:
             try:
                 first, count, block, timestamp = self.anchors.functions.anchorOf(root).call()
-            except ContractLogicError:
+            except _REVERTED:
                 return None  # AnchorRegistryUnknownRoot
             return AnchorInfo(int(first), int(count), int(block), int(timestamp))
 
@@ -145,7 +150,7 @@ class ChainReader:
                 pid, key, roles, active, name, prefix = self.participants.functions.participant(
                     participant_id
                 ).call()
-            except ContractLogicError:
+            except _REVERTED:
                 return None
             return ParticipantInfo(
                 int(pid), bytes.fromhex(key[2:]), Role(roles), bool(active), name, prefix

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
 from node.context import Node
+from node.events.jsonsafe import loads_bounded
 from node.events.submission import SignedEvent, parse_submission
 from node.events.typed_data import Action
 from node.exceptions import ConfigurationError, EventRejectedError, InvalidEventError
@@ -76,7 +76,7 @@ def submit(
     except KeyError:
         raise ConfigurationError(f"unknown action {action!r}") from None
     signer = load_keystore(keystore, password())
-    details = json.loads(payload.read_text()) if payload else None
+    details = loads_bounded(payload.read_bytes()) if payload else None
     with Node(data_dir) as node:
         node.sync_participants()
         with node.store.read() as conn:
@@ -101,7 +101,7 @@ def submit(
 
 
 def _submit_file(file: Path, data_dir: Path) -> None:
-    documents: Any = json.loads(file.read_text())
+    documents: Any = loads_bounded(file.read_bytes())
     if not isinstance(documents, list):
         raise InvalidEventError(f"{file} must hold a JSON list of submissions")
     counts = dict.fromkeys(Outcome, 0)

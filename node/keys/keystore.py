@@ -19,12 +19,28 @@ from node.exceptions import KeystoreError
 PASSWORD_ENV: Final = "TRACENODE_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
 
-def create_keystore(path: Path, password: str, private_key: bytes | None = None) -> LocalAccount:
-    """Write a new encrypted key file at ``path`` (never overwriting) and return the account."""
+def create_keystore(
+    path: Path,
+    password: str,
+    private_key: bytes | None = None,
+    *,
+    pbkdf2_iterations: int | None = None,
+) -> LocalAccount:
+    """Write a new encrypted key file at ``path`` (never overwriting) and return the account.
+
+    The key is encrypted with scrypt (eth-account's default work factor) unless
+    ``pbkdf2_iterations`` asks for PBKDF2 with that many rounds: for throwaway test nodes
+    only (node.testing), where a second per key file adds up.
+    """
     if path.exists():
         raise KeystoreError(f"{path} already exists; refusing to overwrite a key file")
     account: LocalAccount = Account.from_key(private_key) if private_key else Account.create()
-    document = Account.encrypt(account.key, password)
+    if pbkdf2_iterations is None:
+        document = Account.encrypt(account.key, password)
+    else:
+        document = Account.encrypt(
+            account.key, password, kdf="pbkdf2", iterations=pbkdf2_iterations
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     # Create with owner-only permissions before any secret is written.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -25,14 +25,17 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from node.events.identifiers import parse_identifier
-from node.events.payload import canonical_json, load_canonical
+from node.events.jsonsafe import loads_bounded
+from node.events.payload import MAX_PAYLOAD_DEPTH, canonical_json, load_canonical
 from node.events.submission import parse_event, parse_hex, parse_uint
 from node.events.typed_data import Domain, TraceEvent
-from node.exceptions import InvalidBundleError, TraceNodeError
+from node.exceptions import InvalidBundleError, InvalidJsonError, TraceNodeError
 
 FORMAT: Final = "tracenode-bundle/1"
 #: A bundle larger than this is refused before parsing (a provenance of ~20,000 events).
 MAX_BUNDLE_BYTES: Final = 64 * 1024 * 1024
+#: Deepest JSON nesting accepted: the bundle's own structure plus payloads' own limit.
+MAX_BUNDLE_DEPTH: Final = 8 + MAX_PAYLOAD_DEPTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +162,9 @@ def loads(text: str | bytes) -> Bundle:
     if len(text) > MAX_BUNDLE_BYTES:
         raise InvalidBundleError(f"the bundle is larger than {MAX_BUNDLE_BYTES} bytes")
     try:
-        document = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidBundleError(f"the bundle is not JSON: {exc}") from None
+        document = loads_bounded(text, max_depth=MAX_BUNDLE_DEPTH)
+    except InvalidJsonError as exc:
+        raise InvalidBundleError(f"the bundle is not acceptable JSON: {exc}") from None
     return parse_bundle(document)
 
 

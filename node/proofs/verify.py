@@ -636,3 +636,54 @@ def _custody(
         Outcome.PASS,
         f"{on_chain.status.name}, held by {batch.custodian_name or on_chain.custodian_id}",
     )
+
+
+# ----- the report as JSON (the CLI's --json and the HTTP API) -----
+
+
+def _checks_json(checks: list[CheckResult]) -> list[dict[str, str]]:
+    return [
+        {"check": c.check.value, "outcome": c.outcome.value, "detail": c.detail} for c in checks
+    ]
+
+
+def report_json(report: Report) -> dict[str, object]:
+    """The verification report as one JSON document (docs/proofs.md)."""
+    return {
+        "subject": "0x" + report.subject.hex(),
+        "outcome": report.outcome.value,
+        "chainId": report.chain_id,
+        "contracts": report.contracts,
+        "checks": _checks_json(report.checks),
+        "failures": report.failures(),
+        "batches": [
+            {
+                "batchId": "0x" + b.batch_id.hex(),
+                "identifier": b.identifier,
+                "outcome": b.outcome.value,
+                "parents": ["0x" + p.hex() for p in b.parents],
+                "status": b.status.name,
+                "custodian": {"id": b.custodian_id, "name": b.custodian_name},
+                "events": b.events,
+                "checks": _checks_json(b.checks),
+            }
+            for b in report.batches
+        ],
+        "events": [
+            {
+                "index": e.index,
+                "eventHash": "0x" + e.event_hash.hex(),
+                "action": e.action.name,
+                "batchIds": ["0x" + b.hex() for b in e.batch_ids],
+                "eventTime": e.event_time,
+                "signer": to_checksum_address(e.signer) if e.signer else None,
+                "participant": {"id": e.participant_id, "name": e.participant_name},
+                "blockNumber": e.block_number,
+                "txHash": "0x" + e.tx_hash.hex() if e.tx_hash else None,
+                "root": "0x" + e.root.hex() if e.root else None,
+                "outcome": e.outcome.value,
+                "checks": _checks_json(e.checks),
+            }
+            for e in report.events
+        ],
+    }

@@ -1,0 +1,5 @@
+"""`python -m node.cli`."""
+
+from node.cli import app
+
+app()

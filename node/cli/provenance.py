@@ -1,0 +1,306 @@
+"""``tracenode provenance | trace | export | verify``: a batch's history, where a lot went,
+and the proof bundle anyone can check against the chain."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from web3 import Web3
+
+from node.chain.embedded import open_embedded_chain
+from node.chain.reader import ChainReader, Contracts
+from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, errors, reports_errors
+from node.context import CHAIN_URL_ENV, Node, NodeConfig
+from node.exceptions import ConfigurationError, InvalidBundleError
+from node.proofs.bundle import Bundle, loads
+from node.proofs.verify import Outcome, Report, report_json, verify_bundle
+from node.provenance.service import ProvenanceService
+
+Identifier = Annotated[
+    str,
+    typer.Argument(help="The batch: GS1 Digital Link, EPC URN, handle, or 0x batch id."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+#: Exit status of `verify` and `provenance`: 0 every check holds, 1 something failed,
+#: 2 nothing failed but some events are not anchored yet.
+EXIT = {Outcome.PASS: 0, Outcome.FAIL: 1, Outcome.PENDING: 2}
+
+_MARK = {
+    Outcome.PASS: "[green]✓ verified[/]",
+    Outcome.FAIL: "[bold red]✗ FAILED[/]",
+    Outcome.PENDING: "[yellow]… pending[/]",
+    Outcome.SKIPPED: "[dim]-[/]",
+}
+
+
+def _service(node: Node) -> ProvenanceService:
+    return ProvenanceService(node.store, node.w3, node.deployment)
+
+
+@reports_errors
+def provenance(
+    identifier: Identifier, data_dir: DataDir = DEFAULT_DATA_DIR, as_json: AsJson = False
+) -> None:
+    """A batch's history and every ancestor's, each event verified against the chain."""
+    with Node(data_dir) as node:
+        service = _service(node)
+        result = service.provenance(service.resolve(identifier))
+    if as_json:
+        document = report_json(result.report)
+        document["rejected"] = [
+            {"eventHash": "0x" + r.event_hash.hex(), "reason": "0x" + r.reason.hex()}
+            for r in result.rejected
+        ]
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        print_report(result.report, title=f"Provenance of {identifier}")
+        if result.rejected:
+            console.print(
+                f"{len(result.rejected)} event(s) were rejected by the chain (not shown)."
+            )
+    raise typer.Exit(EXIT[result.report.outcome])
+
+
+@reports_errors
+def trace(
+    identifier: Identifier,
+    downstream: Annotated[
+        bool,
+        typer.Option(
+            "--downstream/--upstream",
+            help="Downstream (default): every batch made from this lot, for a recall. "
+            "Upstream: its ancestors.",
+        ),
+    ] = True,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    as_json: AsJson = False,
+) -> None:
+    """Where a lot went (every batch made from it, at any depth) or where it came from."""
+    with Node(data_dir) as node:
+        service = _service(node)
+        batch_id = service.resolve(identifier)
+        if not downstream:
+            bundle = service.export(batch_id)
+            rows = [
+                {"batchId": "0x" + b.batch_id.hex(), "identifier": b.identifier}
+                for b in bundle.batches
+            ]
+            if as_json:
+                typer.echo(
+                    json.dumps({"origin": "0x" + batch_id.hex(), "ancestors": rows}, indent=2)
+                )
+            else:
+                for row in rows:
+                    console.print(f"{row['batchId']}  {escape(row['identifier'] or '')}")
+            return
+        result = service.trace(batch_id)
+    names = result.participants
+
+    def who(pid: int) -> str:
+        return names.get(pid, str(pid)) if pid else ""
+
+    if as_json:
+        document = {
+            "origin": "0x" + result.origin.hex(),
+            "batches": [
+                {
+                    "batchId": "0x" + t.batch_id.hex(),
+                    "identifier": t.identifier,
+                    "depth": t.depth,
+                    "parents": ["0x" + p.hex() for p in t.parents],
+                    "via": ["0x" + v.hex() for v in t.via],
+                    "status": t.status.name,
+                    "producer": who(t.producer_id),
+                    "custodian": who(t.custodian_id),
+                    "inTransitTo": who(t.receiver_id) or None,
+                    "receivedBy": [who(p) for p in t.received_by],
+                }
+                for t in result.batches
+            ],
+        }
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"Downstream of {identifier}: {len(result.batches) - 1} batch(es)")
+    for column in ("depth", "batch", "status", "held by", "received by"):
+        table.add_column(column)
+    for t in result.batches:
+        status = t.status.name if t.status.value else "pallet"
+        if t.status.name == "RECALLED":
+            status = f"[bold red]{status}[/]"
+        holder = who(t.custodian_id)
+        if t.receiver_id:
+            holder += f" → {who(t.receiver_id)} (in transit)"
+        table.add_row(
+            str(t.depth),
+            escape(t.identifier or "0x" + t.batch_id.hex()),
+            status,
+            escape(holder),
+            escape(", ".join(who(p) for p in t.received_by)),
+        )
+    console.print(table)
+
+
+@reports_errors
+def export(
+    identifier: Identifier,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of to stdout.")
+    ] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Write a batch's proof bundle (JSON): `tracenode export ID > bundle.json`."""
+    with Node(data_dir) as node:
+        service = _service(node)
+        bundle = service.export(service.resolve(identifier))
+    text = bundle.dumps()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        errors.print(f"wrote {output}: {len(bundle.events)} events, {len(bundle.batches)} batches")
+
+
+@reports_errors
+def verify(
+    bundle_file: Annotated[
+        Path, typer.Argument(help="The proof bundle (JSON), or - for stdin.", metavar="BUNDLE")
+    ],
+    rpc: Annotated[
+        str | None,
+        typer.Option(help="Any EVM JSON-RPC URL serving the bundle's chain (e.g. a node's /rpc)."),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="A node data directory: its chain (never its database), and its contract "
+            "addresses must be the bundle's.",
+            file_okay=False,
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Check a proof bundle against the chain: signatures, signers' roles at the time, hash
+    chains, Merkle proofs, roots on-chain, custody. Exit 0 when everything holds, 1 when
+    something failed (each failure named), 2 when some events are not anchored yet."""
+    text = sys.stdin.read() if str(bundle_file) == "-" else _read(bundle_file)
+    bundle = loads(text)
+    report = _verify(bundle, rpc, data)
+    if as_json:
+        typer.echo(json.dumps(report_json(report), indent=2, ensure_ascii=False))
+    else:
+        print_report(report, title=f"Bundle {bundle_file}")
+    raise typer.Exit(EXIT[report.outcome])
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidBundleError(f"cannot read {path}: {exc}") from None
+
+
+def _verify(bundle: Bundle, rpc: str | None, data: Path | None) -> Report:
+    contracts = Contracts(
+        Web3.to_checksum_address(bundle.chain.participant_registry),
+        Web3.to_checksum_address(bundle.chain.batch_registry),
+        Web3.to_checksum_address(bundle.chain.anchor_registry),
+    )
+    if rpc is not None:
+        w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 30}))
+        if not w3.is_connected():
+            raise ConfigurationError(f"no EVM JSON-RPC node answers at {rpc}")
+        return verify_bundle(bundle, ChainReader(w3, contracts))
+    data_dir = data if data is not None else DEFAULT_DATA_DIR
+    config = NodeConfig.load(data_dir)
+    ours = config.deployment
+    if (
+        config.chain_id != bundle.chain.chain_id
+        or ours["batch_registry"] != contracts.batch_registry
+        or ours["anchor_registry"] != contracts.anchor_registry
+        or ours["participant_registry"] != contracts.participant_registry
+    ):
+        raise ConfigurationError(
+            f"the bundle names chain {bundle.chain.chain_id} and contracts other than "
+            f"{data_dir}'s; verify it with --rpc against its own chain"
+        )
+    chain_url = os.environ.get(CHAIN_URL_ENV) or config.chain_url
+    if chain_url:
+        return verify_bundle(bundle, ChainReader(Web3(Web3.HTTPProvider(chain_url)), contracts))
+    with open_embedded_chain(data_dir / "chain") as chain:
+        return verify_bundle(bundle, ChainReader(chain.w3, contracts))
+
+
+def print_report(report: Report, *, title: str) -> None:
+    """The report as a timeline of events and a table of batches."""
+    names = {b.batch_id: b.identifier or "0x" + b.batch_id.hex()[:12] for b in report.batches}
+    events = Table(title=escape(title))
+    for column in ("#", "time (UTC)", "action", "batch", "by", "block", "result"):
+        events.add_column(column)
+    for e in report.events:
+        batches = ", ".join(_short(names.get(b, "0x" + b.hex()[:12])) for b in e.batch_ids)
+        result = _MARK[e.outcome]
+        if e.failures:
+            result += " " + escape("; ".join(f"{c.check}: {c.detail}" for c in e.failures))
+        events.add_row(
+            str(e.index),
+            _time(e.event_time),
+            e.action.name,
+            escape(batches),
+            escape(e.participant_name or (("0x" + e.signer.hex()) if e.signer else "?")),
+            str(e.block_number or ""),
+            result,
+        )
+    console.print(events)
+    table = Table(title="Batches")
+    for column in ("batch", "on-chain status", "custodian", "result"):
+        table.add_column(column)
+    for b in report.batches:
+        status = b.status.name
+        if status == "RECALLED":
+            status = f"[bold red]{status}[/]"
+        detail = "; ".join(c.detail for c in b.checks if c.outcome is not Outcome.PASS and c.detail)
+        table.add_row(
+            escape(names[b.batch_id]),
+            status,
+            escape(b.custodian_name),
+            _MARK[b.outcome] + (" " + escape(detail) if b.outcome is not Outcome.PASS else ""),
+        )
+    console.print(table)
+    for c in report.checks:
+        if c.outcome is Outcome.FAIL:
+            console.print(f"[bold red]✗[/] {c.check}: {escape(c.detail)}")
+    outcome = report.outcome
+    anchored = sum(1 for e in report.events if e.block_number is not None)
+    summary = (
+        f"{len(report.events)} events ({anchored} anchored), {len(report.batches)} batches, "
+        f"chain {report.chain_id}, BatchRegistry {report.contracts['batchRegistry']}"
+    )
+    if outcome is Outcome.PASS:
+        console.print(f"[bold green]VERIFIED[/] {summary}")
+    elif outcome is Outcome.PENDING:
+        console.print(f"[yellow]NOT YET ANCHORED[/] (nothing failed) {summary}")
+    else:
+        console.print(f"[bold red]FAILED[/] {summary}")
+        for line in report.failures():
+            console.print(f"  ✗ {escape(line)}")
+
+
+def _short(text: str) -> str:
+    return text.rsplit("/", 1)[-1] if text.startswith("http") else text
+
+
+def _time(ms: int) -> str:
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        return str(ms)

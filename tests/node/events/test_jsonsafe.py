@@ -1,0 +1,47 @@
+"""Untrusted JSON: nesting measured before parsing, so it can never crash the process."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from node.events.jsonsafe import loads_bounded, nesting_depth
+from node.exceptions import InvalidJsonError
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\n'),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(alphabet='[]{}"\\a'), inner, max_size=3),
+    max_leaves=20,
+)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+@given(json_values)
+def test_depth_is_measured_exactly_ignoring_brackets_in_strings(value: Any) -> None:
+    text = json.dumps(value).encode()
+    assert nesting_depth(text) == _depth(value)
+    assert loads_bounded(text, max_depth=_depth(value)) == value
+
+
+@pytest.mark.parametrize("text", ["[" * 200_000, "{" * 200_000, '{"a":' * 50_000 + "1"])
+def test_deep_nesting_is_refused_not_a_crash(text: str) -> None:
+    with pytest.raises(InvalidJsonError, match="nested"):
+        loads_bounded(text)
+
+
+@pytest.mark.parametrize("text", ["", "nope", "[1,", '{"a" 1}', b"\xff\xfe"])
+def test_text_that_is_not_json_is_refused(text: str | bytes) -> None:
+    with pytest.raises(InvalidJsonError):
+        loads_bounded(text)

@@ -1,0 +1,143 @@
+"""Provenance and downstream trace: every ancestor at any depth, every event verified."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from node.events.typed_data import Action, BatchStatus
+from node.exceptions import UnknownBatchQueryError
+from node.proofs.verify import Check, Outcome
+from node.store.store import EVENTS
+from node.testing.harness import TraceNodeHarness
+from tests.node.provenance.conftest import PALLET, Story, run_story
+
+
+def test_provenance_reaches_every_ancestor_and_verifies_every_event(story: Story) -> None:
+    result = story.harness.provenance(story.slices)
+    report = result.report
+
+    assert report.outcome is Outcome.PASS, report.failures()
+    identifiers = {b.identifier for b in result.bundle.batches}
+    assert identifiers == {story.slices, story.cheese, *story.milk}  # two levels up
+    assert len(report.events) == 14
+    for event in report.events:
+        outcomes = {c.check: c.outcome for c in event.checks}
+        assert outcomes[Check.SIGNATURE] is Outcome.PASS
+        assert outcomes[Check.SIGNER] is Outcome.PASS
+        assert outcomes[Check.HASH_CHAIN] is Outcome.PASS
+        assert outcomes[Check.MERKLE_PROOF] is Outcome.PASS
+        assert outcomes[Check.ROOT_ON_CHAIN] is Outcome.PASS
+        if event.action.on_chain:
+            assert outcomes[Check.ACCEPTED_ON_CHAIN] is Outcome.PASS
+    by_id = {b.identifier: b for b in report.batches}
+    assert by_id[story.slices].status is BatchStatus.ACTIVE
+    assert by_id[story.slices].custodian_name == "shop"
+    assert by_id[story.cheese].status is BatchStatus.CONSUMED
+    assert {story.harness.batch_id(m) for m in story.milk} == set(by_id[story.cheese].parents)
+    assert result.rejected == ()
+
+
+def test_unanchored_events_are_pending_not_failed(tracenode: TraceNodeHarness) -> None:
+    lot = "https://id.gs1.org/01/09506000134352/10/PENDING"
+    tracenode.submit("farm", Action.COMMISSION, lot, product="milk", quantity=5)
+    report = tracenode.provenance(lot).report
+    assert report.outcome is Outcome.PENDING
+    assert report.failures() == []
+    tracenode.commit()
+    assert tracenode.provenance(lot).report.outcome is Outcome.PASS
+
+
+def test_a_signer_suspended_before_the_commit_is_flagged(tracenode: TraceNodeHarness) -> None:
+    """OBSERVE is anchored, not executed: the verifier checks the signer at the anchor block."""
+    lot = "https://id.gs1.org/01/09506000134352/10/SUSPENDED"
+    tracenode.submit("farm", Action.COMMISSION, lot, product="milk", quantity=5)
+    tracenode.commit()
+    tracenode.submit("carrier", Action.OBSERVE, lot, payload={"note": "looked fine"})
+    tracenode.suspend("carrier")
+    tracenode.commit()
+
+    report = tracenode.provenance(lot).report
+    assert report.outcome is Outcome.FAIL
+    [failure] = report.failures()
+    assert "signer" in failure
+    assert "suspended" in failure
+    assert "OBSERVE" in failure
+
+
+def test_a_key_rotated_out_before_the_commit_is_flagged(tracenode: TraceNodeHarness) -> None:
+    lot = "https://id.gs1.org/01/09506000134352/10/ROTATED"
+    tracenode.submit("farm", Action.COMMISSION, lot, product="milk", quantity=5)
+    tracenode.submit("carrier", Action.OBSERVE, lot, payload={"note": "signed by the old key"})
+    tracenode.rotate("carrier")
+    tracenode.commit()
+
+    [failure] = tracenode.provenance(lot).report.failures()
+    assert "rotated out" in failure
+
+
+def test_a_tampered_stored_event_fails_with_the_reason(story: Story) -> None:
+    """Someone edits the node's database: the provenance says which event and why."""
+    h = story.harness
+    with h.node.store.write() as conn:
+        conn.execute(
+            update(EVENTS).where(EVENTS.c.action == int(Action.COMMISSION)).values(quantity="999")
+        )
+    report = h.provenance(story.milk[0]).report
+    assert report.outcome is Outcome.FAIL
+    failed = {c.check for e in report.events for c in e.failures}
+    assert Check.EVENT_HASH in failed  # the fields no longer hash to the event
+    assert Check.SIGNER in failed  # the signature now recovers to a stranger
+
+
+def test_downstream_trace_follows_every_level_and_the_pallet(story: Story) -> None:
+    h = story.harness
+    h.submit("shop", Action.AGGREGATE, PALLET, inputs=[story.slices])
+    h.submit("regulator", Action.RECALL, story.milk[1], payload={"reason": "residue"})
+    h.commit()
+
+    trace = h.trace(story.milk[1])
+    depth = {t.identifier or "0x" + t.batch_id.hex(): t.depth for t in trace.batches}
+    pallet_id = "0x" + h.batch_id(PALLET).hex()
+    assert depth == {story.milk[1]: 0, story.cheese: 1, story.slices: 2, pallet_id: 3}
+    by_depth = {t.depth: t for t in trace.batches}
+    assert by_depth[0].status is BatchStatus.RECALLED
+    assert trace.participants[by_depth[2].custodian_id] == "shop"
+    assert [trace.participants[p] for p in by_depth[2].received_by] == ["carrier", "shop"]
+    assert by_depth[3].status is BatchStatus.NONE  # a pallet is not a custody unit
+
+    # The pallet's provenance runs back through the packing to the milk.
+    pallet = h.provenance(PALLET)
+    assert pallet.report.outcome is Outcome.PASS, pallet.report.failures()
+    assert len(pallet.bundle.batches) == 5
+
+
+def test_a_lots_timeline_includes_events_naming_it_as_an_input(story: Story) -> None:
+    result = story.harness.provenance(story.milk[0])
+    actions = [e.action for e in result.report.events]
+    assert actions == [
+        Action.COMMISSION,
+        Action.OBSERVE,
+        Action.SHIP,
+        Action.RECEIVE,
+        Action.TRANSFORM,  # names the lot only as an input; its sibling is not followed
+    ]
+    assert result.report.outcome is Outcome.PASS, result.report.failures()
+
+
+def test_unknown_batches_are_refused(tracenode: TraceNodeHarness) -> None:
+    with pytest.raises(UnknownBatchQueryError):
+        tracenode.provenance("https://id.gs1.org/01/09506000134352/10/NEVER")
+    with pytest.raises(UnknownBatchQueryError):
+        tracenode.trace("https://id.gs1.org/01/09506000134352/10/NEVER")
+
+
+def test_proofs_made_before_a_restart_still_verify(tracenode_factory: object) -> None:
+    first = tracenode_factory()  # type: ignore[operator]
+    story = run_story(first)
+    bundle = first.export(story.slices)
+    data_dir = first.node.data_dir
+    first.close()
+    again = tracenode_factory(data_dir)  # type: ignore[operator]
+    assert again.verify(bundle).outcome is Outcome.PASS
+    assert again.provenance(story.slices).report.outcome is Outcome.PASS

@@ -20,7 +20,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "node" / "chain" / "artifacts"
-CONTRACTS = ("ParticipantRegistry", "BatchRegistry", "AnchorRegistry")
+CONTRACTS = ("ParticipantRegistry", "BatchRegistry", "AnchorRegistry", "ReadMany")
 
 
 def forge_command() -> str:

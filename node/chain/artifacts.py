@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 from node.exceptions import ArtifactError
 
-ContractName = Literal["ParticipantRegistry", "BatchRegistry", "AnchorRegistry"]
+ContractName = Literal["ParticipantRegistry", "BatchRegistry", "AnchorRegistry", "ReadMany"]
 CONTRACT_NAMES: tuple[ContractName, ...] = (
     "ParticipantRegistry",
     "BatchRegistry",
     "AnchorRegistry",
+    "ReadMany",  # never deployed: its creation code runs in an eth_call (node.chain.reader)
 )
 
 

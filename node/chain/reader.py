@@ -9,8 +9,9 @@ handful of calls, not hundreds. Open a new reader to see a newer chain.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress
@@ -20,6 +21,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TransactionNotFound
 from web3.logs import DISCARD
 
+from node.chain.artifacts import load
 from node.chain.deploy import contract
 from node.events.typed_data import BatchStatus, Role
 
@@ -83,92 +85,237 @@ class CommitOutcome:
     rejected: dict[bytes, bytes]  # event hash -> ABI-encoded custom error
 
 
-class ChainReader:
-    """Cached read-only calls to the registries at ``contracts`` on ``w3``."""
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """One view call: its cache key, the call, how to turn its result into the answer,
+    and the answer when it reverts (``_RAISE``: let the error through)."""
 
-    def __init__(self, w3: Web3, contracts: Contracts) -> None:
+    key: tuple[Any, ...]
+    contract: Contract
+    function: str
+    args: tuple[Any, ...]
+    convert: Callable[[Any], Any]
+    reverted: Any = None
+
+
+_RAISE: Final = object()
+#: Calls per ReadMany execution: the returned data must stay under the EIP-170 code-size
+#: limit (24,576 bytes); the largest answer (a participant with long name and prefix) is
+#: under 400 bytes.
+_CHUNK: Final = 48
+
+
+class ChainReader:
+    """Cached read-only calls to the registries at ``contracts`` on ``w3``.
+
+    Single questions are answered by one ``eth_call`` each; :meth:`prefetch` answers many
+    in one ``eth_call`` that runs ReadMany's creation code (nothing is deployed), which is
+    what makes verifying a hundred events cost a few calls instead of dozens.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        contracts: Contracts,
+        *,
+        at: tuple[int, bytes] | None = None,
+        carry: ChainReader | None = None,
+    ) -> None:
+        """Read the chain as it is at block ``at`` (number, hash; default: the latest).
+
+        ``carry``: an older reader on the same chain whose answers that can never change
+        (anchored roots, roles at past blocks, participants' names, mined transactions)
+        are taken over, so only what may have changed is asked again.
+        """
         self.w3 = w3
         self.contracts = contracts
+        if at is None:
+            latest = w3.eth.get_block("latest")
+            at = (int(latest["number"]), bytes(latest["hash"]))
+        self.block, self.block_hash = at
         self.participants: Contract = contract(
             w3, "ParticipantRegistry", contracts.participant_registry
         )
         self.batches: Contract = contract(w3, "BatchRegistry", contracts.batch_registry)
         self.anchors: Contract = contract(w3, "AnchorRegistry", contracts.anchor_registry)
         self._cache: dict[tuple[Any, ...], Any] = {}
+        self.calls = 0  # eth_calls made (for tests and benchmarks)
+        if carry is not None and carry.contracts == contracts:
+            self._cache.update(carry.lasting_answers())
+
+    def lasting_answers(self) -> dict[tuple[Any, ...], Any]:
+        """The answers no later block can change.
+
+        A root, once anchored, stays (AnchorRegistry never overwrites); a participant's
+        roles and status at a past block are history; a participant's name is set once;
+        a mined transaction's receipt is final (on an external chain, past its
+        confirmations: the node only anchors what it waited for).
+        """
+        return {
+            key: value
+            for key, value in self._cache.items()
+            if key[0] in ("chain_id", "code", "status", "commit")
+            or (key[0] == "anchor" and value is not None)
+            or (key[0] == "participant" and value is not None)
+        }
 
     def _cached(self, key: tuple[Any, ...], fetch: Any) -> Any:
         if key not in self._cache:
             self._cache[key] = fetch()
         return self._cache[key]
 
+    def _get(self, query: _Query) -> Any:
+        if query.key in self._cache:
+            return self._cache[query.key]
+        self.calls += 1
+        try:
+            function = query.contract.functions[query.function](*query.args)
+            raw = function.call(block_identifier=self.block)
+        except _REVERTED:
+            if query.reverted is _RAISE:
+                raise
+            value = query.reverted
+        else:
+            value = query.convert(raw)
+        self._cache[query.key] = value
+        return value
+
+    def prefetch(
+        self,
+        *,
+        roots: Iterable[bytes] = (),
+        keys: Iterable[bytes] = (),
+        statuses: Iterable[tuple[int, int]] = (),
+        participants: Iterable[int] = (),
+        batches: Iterable[bytes] = (),
+    ) -> None:
+        """Answer many questions at once (in ReadMany batches) and remember the answers."""
+        queries = [
+            *(self._anchor_query(r) for r in roots),
+            *(self._key_query(k) for k in keys),
+            *(self._status_query(p, b) for p, b in statuses),
+            *(self._participant_query(p) for p in participants),
+            *(self._batch_query(b) for b in batches),
+        ]
+        pending = list({q.key: q for q in queries if q.key not in self._cache}.values())
+        for start in range(0, len(pending), _CHUNK):
+            self._read_many(pending[start : start + _CHUNK])
+
+    def _read_many(self, queries: list[_Query]) -> None:
+        reader = load("ReadMany")
+        targets = [q.contract.address for q in queries]
+        calldata = [
+            bytes(HexBytes(q.contract.encode_abi(q.function, args=list(q.args)))) for q in queries
+        ]
+        arguments = self.w3.codec.encode(["address[]", "bytes[]"], [targets, calldata])
+        self.calls += 1
+        returned = self.w3.eth.call(
+            {"data": HexBytes(reader.bytecode + arguments.hex())}, block_identifier=self.block
+        )
+        ok, results = self.w3.codec.decode(["bool[]", "bytes[]"], returned)
+        for query, succeeded, data in zip(queries, ok, results, strict=True):
+            if not succeeded:
+                if query.reverted is _RAISE:
+                    self._get(query)  # ask again on its own, to raise the real error
+                    continue
+                self._cache[query.key] = query.reverted
+                continue
+            function = query.contract.get_function_by_name(query.function)
+            types = [_abi_type(output) for output in function.abi["outputs"]]
+            decoded = self.w3.codec.decode(types, data)
+            self._cache[query.key] = query.convert(decoded[0] if len(types) == 1 else decoded)
+
+    # ----- the questions -----
+
+    def _anchor_query(self, root: bytes) -> _Query:
+        return _Query(
+            ("anchor", root),
+            self.anchors,
+            "anchorOf",
+            (root,),
+            lambda r: AnchorInfo(int(r[0]), int(r[1]), int(r[2]), int(r[3])),
+            None,  # AnchorRegistryUnknownRoot
+        )
+
+    def _key_query(self, key: bytes) -> _Query:
+        return _Query(
+            ("key", key),
+            self.participants,
+            "keyRecord",
+            (Web3.to_checksum_address(key),),
+            lambda r: KeyInfo(int(r[0]), int(r[1]), int(r[2])),
+            _RAISE,
+        )
+
+    def _status_query(self, participant_id: int, block: int) -> _Query:
+        return _Query(
+            ("status", participant_id, block),
+            self.participants,
+            "statusAt",
+            (participant_id, block),
+            lambda r: (Role(r[0]), bool(r[1])),
+            _RAISE,
+        )
+
+    def _participant_query(self, participant_id: int) -> _Query:
+        return _Query(
+            ("participant", participant_id),
+            self.participants,
+            "participant",
+            (participant_id,),
+            lambda r: ParticipantInfo(
+                int(r[0]), bytes(HexBytes(r[1])), Role(r[2]), bool(r[3]), r[4], r[5]
+            ),
+            None,  # unknown participant
+        )
+
+    def _batch_query(self, batch_id: bytes) -> _Query:
+        return _Query(
+            ("batch", batch_id),
+            self.batches,
+            "batch",
+            (batch_id,),
+            lambda r: ChainBatch(int(r[0]), int(r[1]), int(r[2]), BatchStatus(r[3]), bytes(r[4])),
+            _RAISE,
+        )
+
     def chain_id(self) -> int:
         return int(self._cached(("chain_id",), lambda: self.w3.eth.chain_id))
 
     def head(self) -> int:
-        """The latest block number (read once per reader, like every other answer)."""
-        return int(self._cached(("head",), lambda: self.w3.eth.block_number))
+        """The block this reader reads at."""
+        return self.block
 
     def has_code(self, address: ChecksumAddress) -> bool:
-        return bool(self._cached(("code", address), lambda: len(self.w3.eth.get_code(address))))
+        return bool(
+            self._cached(
+                ("code", address),
+                lambda: len(self.w3.eth.get_code(address, block_identifier=self.block)),
+            )
+        )
 
     def anchor(self, root: bytes) -> AnchorInfo | None:
         """When and for which sequence numbers ``root`` was anchored; None if never."""
-
-        def fetch() -> AnchorInfo | None:
-            try:
-                first, count, block, timestamp = self.anchors.functions.anchorOf(root).call()
-            except _REVERTED:
-                return None  # AnchorRegistryUnknownRoot
-            return AnchorInfo(int(first), int(count), int(block), int(timestamp))
-
-        result: AnchorInfo | None = self._cached(("anchor", root), fetch)
+        result: AnchorInfo | None = self._get(self._anchor_query(root))
         return result
 
     def key(self, key: bytes) -> KeyInfo:
-        def fetch() -> KeyInfo:
-            pid, valid_from, valid_until = self.participants.functions.keyRecord(
-                Web3.to_checksum_address(key)
-            ).call()
-            return KeyInfo(int(pid), int(valid_from), int(valid_until))
-
-        result: KeyInfo = self._cached(("key", key), fetch)
+        result: KeyInfo = self._get(self._key_query(key))
         return result
 
     def status_at(self, participant_id: int, block: int) -> tuple[Role, bool]:
         """The participant's roles and whether it was active, at the end of ``block``."""
-
-        def fetch() -> tuple[Role, bool]:
-            roles, active = self.participants.functions.statusAt(participant_id, block).call()
-            return Role(roles), bool(active)
-
-        result: tuple[Role, bool] = self._cached(("status", participant_id, block), fetch)
+        result: tuple[Role, bool] = self._get(self._status_query(participant_id, block))
         return result
 
     def participant(self, participant_id: int) -> ParticipantInfo | None:
-        def fetch() -> ParticipantInfo | None:
-            try:
-                pid, key, roles, active, name, prefix = self.participants.functions.participant(
-                    participant_id
-                ).call()
-            except _REVERTED:
-                return None
-            return ParticipantInfo(
-                int(pid), bytes.fromhex(key[2:]), Role(roles), bool(active), name, prefix
-            )
-
-        result: ParticipantInfo | None = self._cached(("participant", participant_id), fetch)
+        """The participant; a carried-over answer's roles, status and key may be old
+        (only its name is lasting): ask :meth:`status_at` and :meth:`key` for those."""
+        result: ParticipantInfo | None = self._get(self._participant_query(participant_id))
         return result
 
     def batch(self, batch_id: bytes) -> ChainBatch:
-        def fetch() -> ChainBatch:
-            producer, custodian, receiver, status, head = self.batches.functions.batch(
-                batch_id
-            ).call()
-            return ChainBatch(
-                int(producer), int(custodian), int(receiver), BatchStatus(status), bytes(head)
-            )
-
-        result: ChainBatch = self._cached(("batch", batch_id), fetch)
+        result: ChainBatch = self._get(self._batch_query(batch_id))
         return result
 
     def commit_outcome(self, tx_hash: bytes) -> CommitOutcome | None:
@@ -198,3 +345,12 @@ class ChainReader:
 
         result: CommitOutcome | None = self._cached(("commit", tx_hash), fetch)
         return result
+
+
+def _abi_type(output: dict[str, Any]) -> str:
+    """The ABI type string of a function output, tuples (structs) spelled out."""
+    kind = str(output["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in output["components"])
+        return f"({inner}){kind[len('tuple') :]}"
+    return kind

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from node.bench.commit import measure_commit
 from node.bench.ingest import measure_ingest
+from node.bench.provenance import measure_provenance
 from node.cli.common import console
 
 
@@ -26,6 +27,10 @@ def bench(
     ] = 0,
     commit: Annotated[
         bool, typer.Option(help="Also measure commits and anchoring on the embedded chain.")
+    ] = True,
+    provenance: Annotated[
+        bool,
+        typer.Option(help="Also measure provenance, downstream trace and accept-to-proof."),
     ] = True,
     preload: Annotated[
         int, typer.Option(help="Fill the store with this many events, then measure again.", min=0)
@@ -51,6 +56,10 @@ def bench(
     if commits is not None:
         result["lifecycle_ops_per_s"] = round(commits.lifecycle_ops_per_s, 1)
         result["gas_per_anchored_event"] = round(commits.gas_per_anchored_event, 1)
+    queries = measure_provenance() if provenance else None
+    if queries is not None:
+        for key, value in asdict(queries).items():
+            result[key] = round(value, 3) if isinstance(value, float) else value
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -73,5 +82,36 @@ def bench(
         table.add_row("full ÷ empty", f"{figures.full_vs_empty:.2f}", "≥ 0.8")
         table.add_row(f"lookup {full}, p50 ms", f"{figures.lookup_ms_p50_full:.2f}", "flat")
         table.add_row(f"peak RSS {full}, MB", f"{figures.peak_rss_mb_full:,.0f}", "flat")
+    if commits is not None:
+        table.add_row(
+            "lifecycle ops committed, /s (embedded chain)",
+            f"{commits.lifecycle_ops_per_s:,.0f}",
+            "≥ 200",
+        )
+        table.add_row(
+            "gas per anchored event (1,000-event window)",
+            f"{commits.gas_per_anchored_event:,.1f}",
+            "≤ 100",
+        )
+    if queries is not None:
+        table.add_row(
+            "accepted → anchored with proof, p50 s", f"{queries.accept_to_proof_s_p50:.2f}", "≤ 2"
+        )
+        table.add_row(
+            f"provenance ({queries.provenance_levels} levels, {queries.provenance_events} "
+            "events, verified), p50 ms",
+            f"{queries.provenance_ms_p50:.1f}",
+            "≤ 50",
+        )
+        table.add_row(
+            "  the same just after a new block / first query, p50 ms",
+            f"{queries.provenance_new_block_ms_p50:.0f} / {queries.provenance_cold_ms_p50:.0f}",
+            "",
+        )
+        table.add_row(
+            f"downstream trace ({queries.trace_batches:,} batches), p50 ms",
+            f"{queries.downstream_trace_ms_p50:.1f}",
+            "≤ 100",
+        )
     table.add_row("events timed / bulk / workers", f"{events:,} / {bulk} / {figures.workers}", "")
     console.print(table)

@@ -84,10 +84,22 @@ class ProvenanceService:
         self.contracts = Contracts(
             deployment.participant_registry, deployment.batch_registry, deployment.anchor_registry
         )
+        self._reader: ChainReader | None = None
 
     def reader(self) -> ChainReader:
-        """A chain reader seeing the chain as it is now."""
-        return ChainReader(self.w3, self.contracts)
+        """A chain reader seeing the chain as it is now.
+
+        While no block has been added, the same reader (and every answer it holds) serves
+        again; a new block gets a new reader that keeps only the answers no block can
+        change. Every answer is read at one pinned block, so a report is consistent.
+        """
+        latest = self.w3.eth.get_block("latest")
+        at = (int(latest["number"]), bytes(latest["hash"]))
+        current = self._reader
+        if current is None or (current.block, current.block_hash) != at:
+            current = ChainReader(self.w3, self.contracts, at=at, carry=current)
+            self._reader = current
+        return current
 
     def resolve(self, text: str) -> bytes:
         """The batch id that ``text`` (any identifier form, or 0x batch id) names, if this
@@ -149,44 +161,44 @@ class ProvenanceService:
     def trace(self, batch_id: bytes) -> Trace:
         """Every batch made from ``batch_id`` at any depth, where it stands, who had it."""
         with self.store.read() as conn:
-            links = self.store.descent(conn, batch_id)
-            children: dict[bytes, list[tuple[bytes, bytes]]] = {}
-            for parent, child, event_hash in links:
-                children.setdefault(parent, []).append((child, event_hash))
-            found: dict[bytes, TracedBatch] = {batch_id: TracedBatch(batch_id, None, 0)}
-            queue = deque([batch_id])
-            while queue:  # breadth first: depth is the shortest path from the origin
-                parent = queue.popleft()
-                for child, event_hash in children.get(parent, ()):
-                    traced = found.get(child)
-                    if traced is None:
-                        traced = found[child] = TracedBatch(child, None, found[parent].depth + 1)
-                        queue.append(child)
-                    traced.parents.append(parent)
-                    traced.via.append(event_hash)
-            ids = list(found)
-            states = self.store.batches(conn, ids)
-            receptions = self.store.receptions(conn, ids)
+            found = self.store.downstream(conn, batch_id)
             names = {p["id"]: p["name"] for p in self.store.participants(conn)}
-        if batch_id not in states and not links:
+        if batch_id not in found.states and not found.links:
             self.resolve("0x" + batch_id.hex())  # raises for a batch nobody knows
+        children: dict[bytes, list[tuple[bytes, bytes]]] = {}
+        for parent, child, event_hash in found.links:
+            children.setdefault(parent, []).append((child, event_hash))
+        traced: dict[bytes, TracedBatch] = {batch_id: TracedBatch(batch_id, None, 0)}
+        queue = deque([batch_id])
+        while queue:  # breadth first: depth is the shortest path from the origin
+            parent = queue.popleft()
+            depth = traced[parent].depth + 1
+            for child, event_hash in children.get(parent, ()):
+                item = traced.get(child)
+                if item is None:
+                    item = traced[child] = TracedBatch(child, None, depth)
+                    queue.append(child)
+                item.parents.append(parent)
+                item.via.append(event_hash)
+        for received_batch, participant in found.received:
+            traced[received_batch].received_by.append(participant)
         mentioned: set[int] = set()
-        for traced in found.values():
-            state = states.get(traced.batch_id)
+        for item in traced.values():
+            state = found.states.get(item.batch_id)
             if state is not None:
-                traced.identifier = state.identifier
-                traced.status = state.status
-                traced.producer_id = state.producer_id
-                traced.custodian_id = state.custodian_id
-                traced.receiver_id = state.receiver_id
-            traced.received_by = [pid for pid, _ in receptions.get(traced.batch_id, ())]
-            mentioned.update(
-                (traced.producer_id, traced.custodian_id, traced.receiver_id, *traced.received_by)
-            )
-        ordered = sorted(found.values(), key=lambda t: (t.depth, t.batch_id))
+                identifier, status, producer, custodian, receiver = state
+                item.identifier = identifier
+                item.status = BatchStatus(status)
+                item.producer_id, item.custodian_id, item.receiver_id = (
+                    producer,
+                    custodian,
+                    receiver,
+                )
+                mentioned.update((producer, custodian, receiver))
+            mentioned.update(item.received_by)
         return Trace(
             origin=batch_id,
-            batches=tuple(ordered),
+            batches=tuple(traced.values()),  # breadth first: by depth
             participants={pid: names[pid] for pid in mentioned if pid in names},
         )
 

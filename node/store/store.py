@@ -13,15 +13,21 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
+    Integer,
     LargeBinary,
+    String,
     Table,
     bindparam,
+    cast,
     func,
     literal,
+    null,
     select,
     union,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -64,6 +70,17 @@ _T = TypeVar("_T")
 
 #: Rows per IN (...) query: well under SQLite's and PostgreSQL's parameter limits.
 CHUNK = 900
+
+
+@dataclass(frozen=True, slots=True)
+class Downstream:
+    """What :meth:`Store.downstream` found: links (parent, child, event hash), states
+    (batch id -> identifier, status, producer, custodian, receiver) and receptions
+    (batch id, participant id) in the order they happened."""
+
+    links: list[tuple[bytes, bytes, bytes]]
+    states: dict[bytes, tuple[Any, ...]]
+    received: list[tuple[bytes, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,15 +364,84 @@ class Store:
                 found.setdefault(bytes(batch_id), []).append((pid, when))
         return found
 
-    def _lineage_closure(
-        self, conn: Connection, batch_id: bytes, *, upward: bool
-    ) -> list[tuple[bytes, bytes, bytes]]:
+    def downstream(self, conn: Connection, batch_id: bytes) -> Downstream:
+        """Everything a recall needs below ``batch_id`` in one query, however many batches
+        it reaches (no per-batch parameters): every lineage link below it with the child's
+        state, and every reception of those batches — the recursive closure computed once
+        and used by both halves of a UNION ALL."""
+        reached = self._closure(batch_id, upward=False)
+        members = select(reached.c.batch)
+        blob, number, text_ = LargeBinary(), BigInteger(), String()
+        links = (
+            select(
+                literal(1).label("kind"),
+                LINEAGE.c.parent,
+                LINEAGE.c.child,
+                LINEAGE.c.event_hash,
+                BATCHES.c.identifier,
+                BATCHES.c.status,
+                BATCHES.c.producer_id,
+                BATCHES.c.custodian_id,
+                BATCHES.c.receiver_id,
+            )
+            .select_from(LINEAGE.outerjoin(BATCHES, BATCHES.c.batch_id == LINEAGE.c.child))
+            .where(LINEAGE.c.parent.in_(members))
+        )
+        receptions = select(
+            literal(2),
+            EVENTS.c.batch_id,
+            cast(null(), blob),
+            cast(null(), blob),
+            cast(null(), text_),
+            cast(null(), Integer()),
+            EVENTS.c.participant_id,
+            EVENTS.c.id,
+            cast(null(), number),
+        ).where(
+            EVENTS.c.batch_id.in_(members),
+            EVENTS.c.action == int(Action.RECEIVE),
+            EVENTS.c.status != int(EventStatus.REJECTED),
+        )
+        rows = conn.execute(union_all(links, receptions)).all()
+        origin = conn.execute(
+            select(
+                BATCHES.c.identifier,
+                BATCHES.c.status,
+                BATCHES.c.producer_id,
+                BATCHES.c.custodian_id,
+                BATCHES.c.receiver_id,
+            ).where(BATCHES.c.batch_id == batch_id)
+        ).first()
+        states: dict[bytes, tuple[Any, ...]] = {}
+        if origin is not None:
+            states[batch_id] = tuple(origin)
+        found: list[tuple[bytes, bytes, bytes]] = []
+        received: list[tuple[int, bytes, int]] = []
+        for kind, parent, child, event_hash, identifier, status, producer, extra, receiver in rows:
+            if kind == 1:
+                child = bytes(child)
+                found.append((bytes(parent), child, bytes(event_hash)))
+                if status is not None:
+                    states[child] = (identifier, status, producer, extra, receiver)
+            else:  # a reception: (batch, participant, event id)
+                received.append((extra, bytes(parent), producer))
+        received.sort()
+        return Downstream(links=found, states=states, received=[(b, pid) for _, b, pid in received])
+
+    def _closure(self, batch_id: bytes, *, upward: bool) -> Any:
+        """The recursive CTE of batches reachable from ``batch_id`` (itself included)."""
         start = literal(batch_id, LargeBinary(32)).label("batch")
         near, far = (
             (LINEAGE.c.child, LINEAGE.c.parent) if upward else (LINEAGE.c.parent, LINEAGE.c.child)
         )
         reached = select(start).cte("reached", recursive=True)
-        reached = reached.union(select(far).join(reached, near == reached.c.batch))
+        return reached.union(select(far).join(reached, near == reached.c.batch))
+
+    def _lineage_closure(
+        self, conn: Connection, batch_id: bytes, *, upward: bool
+    ) -> list[tuple[bytes, bytes, bytes]]:
+        near = LINEAGE.c.child if upward else LINEAGE.c.parent
+        reached = self._closure(batch_id, upward=upward)
         query = select(LINEAGE.c.parent, LINEAGE.c.child, LINEAGE.c.event_hash).where(
             near.in_(select(reached.c.batch))
         )

@@ -193,6 +193,16 @@ class TraceNodeHarness:
         self.last_event = result.event_hash
         return result.event_hash
 
+    def worker(self, policy: CommitPolicy | None = None) -> CommitWorker:
+        """A commit worker for this node (default policy unless given), e.g. to ``run`` in
+        a thread while the test submits."""
+        return CommitWorker(
+            store=self.node.store,
+            client=CommitClient(self.node.w3, self.node.deployment),
+            node=self.node.node_key(self.password),
+            policy=policy or CommitPolicy(),
+        )
+
     def commit(self) -> list[WindowResult]:
         """Commit every accepted event now, in as many windows as needed."""
         done = []

@@ -7,11 +7,12 @@ import json
 from typer.testing import CliRunner
 
 from node.bench.commit import measure_commit
+from node.bench.provenance import measure_provenance
 from node.cli import app
 
 
 def test_bench_json_has_every_figure() -> None:
-    result = CliRunner().invoke(app, ["bench", "--json", "--events", "1000", "--no-commit"])
+    result = CliRunner().invoke(app, ["bench", "--json", "--events", "1000", "--no-commit", "--no-provenance"])
 
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
@@ -26,3 +27,15 @@ def test_commit_bench_commits_everything_it_times() -> None:
     assert figures.lifecycle_ops_per_s > 0
     # One root per window: the per-event cost of a 20-event window is ~64,000 / 20.
     assert 1_000 < figures.gas_per_anchored_event < 10_000
+
+
+def test_provenance_bench_measures_what_it_says() -> None:
+    figures = measure_provenance(repeats=1, trace_batches=200, latency_samples=1)
+
+    assert figures.provenance_events == 100  # and every one verified, or it raises
+    assert figures.provenance_levels == 5
+    assert figures.trace_batches == 200
+    assert figures.provenance_ms_p50 > 0
+    assert figures.provenance_cold_ms_p50 > 0
+    assert figures.downstream_trace_ms_p50 > 0
+    assert 0 < figures.accept_to_proof_s_p50 < 60

@@ -1,0 +1,222 @@
+"""Provenance, downstream trace and accept-to-proof latency (issue #4's figures).
+
+``provenance_ms_p50``: the full, verified provenance of a batch with 5 levels of lineage
+(each level a transformation of the previous product and a fresh raw lot) and 100
+events in all, committed in several windows by several signers — export from the store
+plus every check against the embedded chain — while no block was added since the last
+query (the chain answers are reused: nothing can have changed).
+``provenance_new_block_ms_p50``: the same right after a new block (only answers that no
+block can change are reused: anchored roots, roles at past blocks, receipts, names).
+``provenance_cold_ms_p50``: the same with nothing reused (a process's first query).
+
+``downstream_trace_ms_p50``: the downstream trace of one lot to the 10,000 batches made
+from it over three levels of transformations (store only).
+
+``accept_to_proof_s_p50``: an event submitted while the commit worker runs at its
+default policy, until the store holds its proof with the window's receipt.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from web3.types import Wei
+
+from node.events.typed_data import Action, Role
+from node.proofs.verify import Outcome
+from node.runtime import settle_heap
+from node.store.models import EventStatus
+from node.testing.harness import TraceNodeHarness
+
+PARTIES = {
+    "farm": (Role.PRODUCER, ""),
+    "processor": (Role.PROCESSOR, ""),
+    "carrier": (Role.LOGISTICS, ""),
+    "lab": (Role.AUDITOR, ""),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenanceFigures:
+    provenance_events: int
+    provenance_levels: int
+    provenance_ms_p50: float
+    provenance_new_block_ms_p50: float
+    provenance_cold_ms_p50: float
+    trace_batches: int
+    downstream_trace_ms_p50: float
+    accept_to_proof_s_p50: float
+
+
+def _lot(name: str) -> str:
+    return f"88.900.1/{name}"
+
+
+def build_lineage(h: TraceNodeHarness, *, levels: int = 5, events: int = 100) -> str:
+    """A product with ``levels`` transformations behind it and ``events`` events in all."""
+    product = _lot("L0")
+    h.submit("farm", Action.COMMISSION, product, product="raw", quantity=100)
+    made = [product]
+    for level in range(1, levels + 1):
+        raw = _lot(f"R{level}")
+        h.submit("farm", Action.COMMISSION, raw, product="raw", quantity=100)
+        made.append(raw)
+        for lot in (product, raw):
+            if level == 1 or lot == raw:
+                h.submit("farm", Action.SHIP, lot, to="processor")
+                h.submit("processor", Action.RECEIVE, lot)
+        output = _lot(f"L{level}")
+        h.submit(
+            "processor",
+            Action.TRANSFORM,
+            inputs=[product, raw],
+            outputs=[output],
+            product=f"level {level}",
+            quantity=100,
+        )
+        made.append(output)
+        product = output
+        h.commit()
+    h.submit("processor", Action.SHIP, product, to="carrier")
+    h.submit("carrier", Action.RECEIVE, product)
+    total = len(h.export(product).events)
+    for index in range(events - total):
+        h.submit(
+            "lab",
+            Action.OBSERVE,
+            made[index % len(made)],
+            payload={"sensorReport": [{"type": "gs1:Temperature", "value": 4 + index % 3}]},
+        )
+        if index % 25 == 24:
+            h.commit()
+    h.commit()
+    return product
+
+
+def build_fanout(h: TraceNodeHarness, *, batches: int = 10_000) -> str:
+    """A lot from which ``batches`` batches are made over three levels (63 per event)."""
+    origin = _lot("ORIGIN")
+    h.submit("farm", Action.COMMISSION, origin, product="raw", quantity=1)
+    h.submit("farm", Action.SHIP, origin, to="processor")
+    h.submit("processor", Action.RECEIVE, origin)
+    frontier, made, serial = [origin], 0, 0
+    while made < batches:
+        next_frontier = []
+        for parent in frontier:
+            count = min(63, batches - made)
+            if count <= 0:
+                break
+            outputs = [_lot(f"F{serial + i}") for i in range(count)]
+            serial += count
+            h.submit(
+                "processor",
+                Action.TRANSFORM,
+                inputs=[parent],
+                outputs=outputs,
+                product="part",
+                quantity=1,
+            )
+            made += count
+            next_frontier.extend(outputs)
+        frontier = next_frontier
+    return origin
+
+
+def _mine_a_block(h: TraceNodeHarness) -> None:
+    w3 = h.node.w3
+    funder = w3.eth.accounts[0]
+    w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_transaction({"from": funder, "to": funder, "value": Wei(1)})
+    )
+
+
+def _p50_ms(run: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times)
+
+
+def accept_to_proof(h: TraceNodeHarness, *, samples: int = 9) -> float:
+    """Median seconds from submit to stored proof with the worker at its default policy."""
+    stop = threading.Event()
+    worker = threading.Thread(target=h.worker().run, args=(stop,), daemon=True)
+    worker.start()
+    lot = _lot("LATENCY")
+    h.submit("farm", Action.COMMISSION, lot, product="raw", quantity=1)
+    waits = []
+    try:
+        for index in range(samples):
+            time.sleep(0.137 * (index % 7))  # arrive at different points of the interval
+            began = time.perf_counter()
+            event_hash = h.submit("lab", Action.OBSERVE, lot, payload={"n": index})
+            while True:
+                with h.node.store.read() as conn:
+                    row = h.node.store.event(conn, event_hash)
+                if row is not None and row["status"] == EventStatus.ANCHORED:
+                    break
+                time.sleep(0.005)
+            waits.append(time.perf_counter() - began)
+    finally:
+        stop.set()
+        worker.join()
+    return statistics.median(waits)
+
+
+def measure_provenance(
+    *, repeats: int = 15, trace_batches: int = 10_000, latency_samples: int = 9
+) -> ProvenanceFigures:
+    with tempfile.TemporaryDirectory() as tmp:
+        with TraceNodeHarness.create(Path(tmp) / "lineage", participants=PARTIES) as h:
+            subject = build_lineage(h)
+            result = h.provenance(subject)
+            if result.report.outcome is not Outcome.PASS:
+                raise RuntimeError(f"the bench lineage does not verify: {result.report.failures()}")
+            events = len(result.bundle.events)
+            batch_id = h.batch_id(subject)
+            service = h.provenance_service
+            settle_heap()
+            provenance_ms = _p50_ms(lambda: service.provenance(batch_id), repeats)
+
+            def after_a_new_block() -> None:
+                service.provenance(batch_id)  # its reader...
+                _mine_a_block(h)  # ...carried over to the next block's
+                began = time.perf_counter()
+                service.provenance(batch_id)
+                new_block.append((time.perf_counter() - began) * 1000)
+
+            def cold() -> None:
+                service._reader = None  # forget every answer: the very first query
+                began = time.perf_counter()
+                service.provenance(batch_id)
+                first.append((time.perf_counter() - began) * 1000)
+
+            new_block: list[float] = []
+            first: list[float] = []
+            for _ in range(repeats):
+                after_a_new_block()
+                cold()
+            latency = accept_to_proof(h, samples=latency_samples)
+        with TraceNodeHarness.create(Path(tmp) / "fanout", participants=PARTIES) as h:
+            origin = h.batch_id(build_fanout(h, batches=trace_batches))
+            found = len(h.provenance_service.trace(origin).batches) - 1
+            settle_heap()
+            trace_ms = _p50_ms(lambda: h.provenance_service.trace(origin), repeats)
+    return ProvenanceFigures(
+        provenance_events=events,
+        provenance_levels=5,
+        provenance_ms_p50=provenance_ms,
+        provenance_new_block_ms_p50=statistics.median(new_block),
+        provenance_cold_ms_p50=statistics.median(first),
+        trace_batches=found,
+        downstream_trace_ms_p50=trace_ms,
+        accept_to_proof_s_p50=latency,
+    )

@@ -169,7 +169,16 @@ def gtin_check_digit(digits13: str) -> int:
     """GS1's mod-10 check digit over the first 13 digits of a GTIN-14."""
     if len(digits13) != 13 or not _DIGITS.fullmatch(digits13):
         raise InvalidIdentifierError(f"a GTIN check digit needs 13 digits, got {_show(digits13)}")
-    total = 3 * sum(map(int, digits13[0::2])) + sum(map(int, digits13[1::2]))
+    return gs1_check_digit(digits13)
+
+
+def gs1_check_digit(digits: str) -> int:
+    """GS1's mod-10 check digit (GTIN, GLN, SSCC, GRAI, GDTI, GSRN, ...): weights 3 and 1
+    alternating from the rightmost digit. ``digits`` are the key without its check digit."""
+    if not digits or not _DIGITS.fullmatch(digits):
+        raise InvalidIdentifierError(f"a GS1 check digit needs digits, got {_show(digits)}")
+    reverse = digits[::-1]
+    total = 3 * sum(map(int, reverse[0::2])) + sum(map(int, reverse[1::2]))
     return -total % 10
 
 

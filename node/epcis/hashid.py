@@ -279,7 +279,9 @@ class _PreHash:
             if name in event and event[name] is not None:
                 parts.append(render(self, name, event[name]))
         rest = [self.generic({k: v}) for k, v in event.items() if k not in handled]
-        rest += [self.typed_list(n, item, event[n]) for n, item in _TYPED_LISTS.items() if n in event]
+        rest += [
+            self.typed_list(n, item, event[n]) for n, item in _TYPED_LISTS.items() if n in event
+        ]
         parts.append("".join(sorted(rest)))
         return "".join(parts)
 

@@ -131,7 +131,10 @@ def inline_prefixes(context: Any) -> dict[str, str]:
                 continue
             if isinstance(value, str) and ":" in value:
                 prefixes[key] = value
-            elif isinstance(value, dict) and value.get("@prefix") is True:
-                if isinstance(value.get("@id"), str):
-                    prefixes[key] = value["@id"]
+            elif (
+                isinstance(value, dict)
+                and value.get("@prefix") is True
+                and isinstance(value.get("@id"), str)
+            ):
+                prefixes[key] = value["@id"]
     return prefixes

@@ -89,6 +89,7 @@ class IdentifierKind(StrEnum):
     DIGITAL_LINK_ITEM = auto()  # GTIN + serial (SGTIN): one item, its own batch
     HANDLE = auto()  # industrial-internet handle
     BATCH_ID = auto()  # a bare 0x batch id
+    LOGISTIC_UNIT = auto()  # an SSCC: a pallet or case (parse_logistic_unit only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,45 @@ def parse_identifier(text: str) -> Identifier:
     if "0" <= text[0] <= "9":
         return _parse_handle(text)
     raise InvalidIdentifierError(f"unrecognised identifier {_show(text)}: {_EXPECTED}")
+
+
+_SSCC_URN: Final = re.compile(r"urn:epc:id:sscc:([0-9]{6,12})\.([0-9]+)", re.IGNORECASE)
+_SSCC_PATH: Final = re.compile(r"/00/([0-9]{18})/?")
+
+
+def parse_logistic_unit(text: str) -> Identifier:
+    """An SSCC (a pallet, a case: what AGGREGATE events name as the parent), from
+    ``urn:epc:id:sscc:{company prefix}.{extension + serial reference}`` or a Digital Link
+    ``https://{host}/00/{SSCC-18}``; check digit validated. Canonical:
+    ``https://id.gs1.org/00/{SSCC-18}``. SSCCs are not batches: custody is tracked per lot,
+    so :func:`parse_identifier` refuses them."""
+    text = text.strip()
+    if len(text) > MAX_IDENTIFIER_LENGTH:
+        raise InvalidIdentifierError("identifier too long")
+    urn = _SSCC_URN.fullmatch(text)
+    if urn is not None:
+        company_prefix, reference = urn.groups()
+        if len(company_prefix) + len(reference) != 17:
+            raise InvalidIdentifierError(
+                "an SSCC URN's company prefix and serial reference must be 17 digits together"
+            )
+        body = reference[0] + company_prefix + reference[1:]
+        sscc = body + str(gs1_check_digit(body))
+    else:
+        match = _HTTP_URL.fullmatch(text)
+        path = _SSCC_PATH.fullmatch(match.group(3)) if match is not None else None
+        if path is None:
+            raise InvalidIdentifierError(
+                f"not an SSCC: {_show(text)}; expected urn:epc:id:sscc:... or .../00/{{SSCC-18}}"
+            )
+        sscc = path.group(1)
+        expected = gs1_check_digit(sscc[:17])
+        if int(sscc[17]) != expected:
+            raise InvalidIdentifierError(
+                f"bad check digit in SSCC {sscc}: expected {expected}, found {sscc[17]}"
+            )
+    canonical = f"{GS1_RESOLVER}/00/{sscc}"
+    return Identifier(IdentifierKind.LOGISTIC_UNIT, canonical, BatchId(keccak(canonical.encode())))
 
 
 def batch_id_of(text: str) -> BatchId:

@@ -205,7 +205,7 @@ def _schema_view(event: Any) -> Any:
             view[member] = _bare_word(view[member], path)
         elif isinstance(view[member], list):
             view[member] = [
-                {**e, item: _bare_word(e.get(item), path)} if isinstance(e, dict) else e
+                {**e, item: _bare_word(e[item], path)} if isinstance(e, dict) and item in e else e
                 for e in view[member]
             ]
     sets = view.get("persistentDisposition")

@@ -16,6 +16,8 @@ event list) and the JSON pointer of the field.
 from __future__ import annotations
 
 import json
+import re
+from itertools import accumulate
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -73,14 +75,29 @@ def load_json(data: bytes | str, *, what: str = "document") -> Any:
     size = len(data.encode() if isinstance(data, str) else data)
     if size > MAX_DOCUMENT_BYTES:
         raise EpcisLimitError(f"the {what} is {size} bytes; the limit is {MAX_DOCUMENT_BYTES}")
+    raw = data.encode() if isinstance(data, str) else data
+    if _nesting(raw) > MAX_DEPTH:
+        raise EpcisLimitError(f"the {what} is nested deeper than {MAX_DEPTH} levels")
     try:
-        return json.loads(data, parse_constant=_refuse_constant)
+        return json.loads(raw, parse_constant=_refuse_constant)
     except RecursionError:
         raise EpcisLimitError(f"the {what} is nested too deeply to parse") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EpcisDocumentError(f"the {what} is not JSON: {exc}") from None
     except ValueError as exc:
         raise EpcisDocumentError(f"the {what} is not JSON: {exc}") from None
+
+
+_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET: Final = re.compile(rb"[^\[\]{}]")
+_STEP: Final = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def _nesting(raw: bytes) -> int:
+    """How deeply the JSON text nests, found without parsing it: CPython's parser can
+    exhaust the C stack (a crash, not an exception) on input nested deeply enough."""
+    brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", raw))
+    return max(accumulate(_STEP[b] for b in brackets), default=0)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -70,6 +70,7 @@ MAX_TRACE_EVENTS: Final = 1_000
 
 COMMISSION_STEPS: Final = frozenset({"commissioning", "creating_class_instance", "encoding"})
 DESTROYED: Final = frozenset({"destroyed", "disposed"})
+_GTIN_URNS: Final = ("urn:epc:id:sgtin:", "urn:epc:class:lgtin:")
 _GTIN_BATCH: Final = re.compile(r"https://id\.gs1\.org/01/\d{14}/(10|21)/.+")
 
 #: Resolves a party or location identifier (PGLN, SGLN, Digital Link 417/414) to the
@@ -281,7 +282,10 @@ def _identifier(text: Any, where: str, event: EpcisEvent) -> Identifier | None:
     try:
         identifier = parse_identifier(text)
     except InvalidIdentifierError as exc:
-        if _GTIN_BATCH.fullmatch(normalise_gs1_uri(text.strip())):
+        stripped = text.strip()
+        if stripped.lower().startswith(_GTIN_URNS) or _GTIN_BATCH.fullmatch(
+            normalise_gs1_uri(stripped)
+        ):
             raise EpcisMappingError(
                 f"event {event.index}: {exc}", event_index=event.index, pointer=where
             ) from None

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import re
-from itertools import accumulate
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import accumulate
 from typing import Any, Final
 
 from jsonschema import Draft7Validator

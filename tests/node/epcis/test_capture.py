@@ -90,7 +90,8 @@ def test_a_supply_chain_captured_from_epcis_ends_anchored_and_re_hashable(rig: R
         milk_state = rig.store.batch_by_identifier(
             conn, "https://id.gs1.org/01/00614141123452/10/" + milk.rsplit(".", 1)[1]
         )
-    assert milk_state is not None and milk_state.status is BatchStatus.CONSUMED
+    assert milk_state is not None
+    assert milk_state.status is BatchStatus.CONSUMED
     on_chain = rig.chain.batches.functions.batch(milk_state.batch_id).call()
     assert BatchStatus(on_chain[3]) is BatchStatus.CONSUMED
 

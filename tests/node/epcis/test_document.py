@@ -58,7 +58,8 @@ def test_query_documents_and_bare_events_are_read_where_gs1_puts_their_events() 
         "/epcisBody/queryResults/resultsBody/eventList/0",
         "/epcisBody/queryResults/resultsBody/eventList/1",
     ]
-    assert bare.kind == "event" and bare.events[0].pointer == ""
+    assert bare.kind == "event"
+    assert bare.events[0].pointer == ""
 
 
 def test_an_event_context_extends_the_document_context() -> None:

@@ -125,10 +125,8 @@ def test_transformation_and_packing_link_their_batches() -> None:
     assert [i.lot for i in transform.inputs] == ["MILK-0506"]
     assert [o.lot for o in transform.outputs] == ["CHEESE-0507"]
     assert transform.quantity == 59  # 58.5 kg rounded up; the exact amount is in the payload
-    assert (
-        pack.batch is not None
-        and pack.batch.canonical == "https://id.gs1.org/00/106141412345678908"
-    )
+    assert pack.batch is not None
+    assert pack.batch.canonical == "https://id.gs1.org/00/106141412345678908"
     assert {i.serial or i.lot for i in pack.inputs} == {"CAN-001", "MILK-0506"}
 
 

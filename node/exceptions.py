@@ -20,8 +20,15 @@
     ├── ArtifactError (RuntimeError)        contract artifacts missing or inconsistent
     ├── ChainStoreError (RuntimeError)      the embedded chain's data directory is unusable
     │   └── ChainLockedError                another process has the data directory open
-    └── ContractError                       a contract refused a call with a custom error
-        (``name`` and ``args`` decoded from the selector by ``node.chain.errors``)
+    ├── ContractError                       a contract refused a call with a custom error
+    │   (``name`` and ``args`` decoded from the selector by ``node.chain.errors``)
+    └── EpcisError (ValueError)             an EPCIS capture refused; carries the event index
+        │                                   and the JSON pointer of the bad field
+        ├── EpcisDocumentError              not an EPCIS 2.0 document, or fails GS1's schema
+        ├── EpcisLimitError                 too large, too deep, too many events
+        ├── EpcisMappingError               valid EPCIS that names nothing TraceNode can record
+        ├── EpcisSignatureMismatchError     signed TraceEvents that the document does not map to
+        └── EpcisEventRejectedError         a mapped TraceEvent refused by a rule (``cause``)
 
 Each exception carries a stable ``code`` that outer layers (CLI, HTTP problem types)
 use instead of the message.
@@ -253,3 +260,63 @@ class InvalidJsonError(TraceNodeError, ValueError):
     """Text that is not JSON, or is nested deeper than the reader allows."""
 
     code = "invalid-json"
+
+
+class EpcisError(TraceNodeError, ValueError):
+    """An EPCIS capture refused as a whole: nothing of the document was written.
+
+    ``event_index`` is the position of the offending EPCIS event in the document's event
+    list (None for a document-level problem); ``pointer`` is the RFC 6901 JSON pointer of
+    the bad field, from the root of the document (or of the capture request).
+    """
+
+    code = "epcis-invalid"
+
+    def __init__(self, message: str, *, event_index: int | None = None, pointer: str = "") -> None:
+        super().__init__(message)
+        self.event_index = event_index
+        self.pointer = pointer
+
+
+class EpcisDocumentError(EpcisError):
+    """Not JSON, not an EPCIS 2.0 document, or not valid against GS1's JSON Schema."""
+
+    code = "epcis-invalid-document"
+
+
+class EpcisLimitError(EpcisError):
+    """A document or request beyond the node's limits (bytes, nesting, events, lists)."""
+
+    code = "epcis-too-large"
+
+
+class EpcisMappingError(EpcisError):
+    """A valid EPCIS event that maps to no TraceNode event (no batch, no known receiver)."""
+
+    code = "epcis-unmappable"
+
+
+class EpcisSignatureMismatchError(EpcisError):
+    """The signed TraceEvents of a capture request are not the ones the document maps to."""
+
+    code = "epcis-signature-mismatch"
+
+
+class EpcisEventRejectedError(EpcisError):
+    """A TraceEvent mapped from the document was refused by a rule; ``cause`` is that
+    rejection (its ``code`` names the rule), ``results`` the outcome of every event."""
+
+    code = "epcis-event-rejected"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: EventRejectedError,
+        event_index: int | None = None,
+        pointer: str = "",
+        results: tuple[Any, ...] = (),
+    ) -> None:
+        super().__init__(message, event_index=event_index, pointer=pointer)
+        self.cause = cause
+        self.results = results

@@ -89,6 +89,7 @@ class IdentifierKind(StrEnum):
     DIGITAL_LINK_ITEM = auto()  # GTIN + serial (SGTIN): one item, its own batch
     HANDLE = auto()  # industrial-internet handle
     BATCH_ID = auto()  # a bare 0x batch id
+    LOGISTIC_UNIT = auto()  # an SSCC: a pallet or case (parse_logistic_unit only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,45 @@ def parse_identifier(text: str) -> Identifier:
     raise InvalidIdentifierError(f"unrecognised identifier {_show(text)}: {_EXPECTED}")
 
 
+_SSCC_URN: Final = re.compile(r"urn:epc:id:sscc:([0-9]{6,12})\.([0-9]+)", re.IGNORECASE)
+_SSCC_PATH: Final = re.compile(r"/00/([0-9]{18})/?")
+
+
+def parse_logistic_unit(text: str) -> Identifier:
+    """An SSCC (a pallet, a case: what AGGREGATE events name as the parent), from
+    ``urn:epc:id:sscc:{company prefix}.{extension + serial reference}`` or a Digital Link
+    ``https://{host}/00/{SSCC-18}``; check digit validated. Canonical:
+    ``https://id.gs1.org/00/{SSCC-18}``. SSCCs are not batches: custody is tracked per lot,
+    so :func:`parse_identifier` refuses them."""
+    text = text.strip()
+    if len(text) > MAX_IDENTIFIER_LENGTH:
+        raise InvalidIdentifierError("identifier too long")
+    urn = _SSCC_URN.fullmatch(text)
+    if urn is not None:
+        company_prefix, reference = urn.groups()
+        if len(company_prefix) + len(reference) != 17:
+            raise InvalidIdentifierError(
+                "an SSCC URN's company prefix and serial reference must be 17 digits together"
+            )
+        body = reference[0] + company_prefix + reference[1:]
+        sscc = body + str(gs1_check_digit(body))
+    else:
+        match = _HTTP_URL.fullmatch(text)
+        path = _SSCC_PATH.fullmatch(match.group(3)) if match is not None else None
+        if path is None:
+            raise InvalidIdentifierError(
+                f"not an SSCC: {_show(text)}; expected urn:epc:id:sscc:... or .../00/{{SSCC-18}}"
+            )
+        sscc = path.group(1)
+        expected = gs1_check_digit(sscc[:17])
+        if int(sscc[17]) != expected:
+            raise InvalidIdentifierError(
+                f"bad check digit in SSCC {sscc}: expected {expected}, found {sscc[17]}"
+            )
+    canonical = f"{GS1_RESOLVER}/00/{sscc}"
+    return Identifier(IdentifierKind.LOGISTIC_UNIT, canonical, BatchId(keccak(canonical.encode())))
+
+
 def batch_id_of(text: str) -> BatchId:
     """The batch id named by any accepted spelling of a batch identifier."""
     return parse_identifier(text).batch_id
@@ -169,7 +209,16 @@ def gtin_check_digit(digits13: str) -> int:
     """GS1's mod-10 check digit over the first 13 digits of a GTIN-14."""
     if len(digits13) != 13 or not _DIGITS.fullmatch(digits13):
         raise InvalidIdentifierError(f"a GTIN check digit needs 13 digits, got {_show(digits13)}")
-    total = 3 * sum(map(int, digits13[0::2])) + sum(map(int, digits13[1::2]))
+    return gs1_check_digit(digits13)
+
+
+def gs1_check_digit(digits: str) -> int:
+    """GS1's mod-10 check digit (GTIN, GLN, SSCC, GRAI, GDTI, GSRN, ...): weights 3 and 1
+    alternating from the rightmost digit. ``digits`` are the key without its check digit."""
+    if not digits or not _DIGITS.fullmatch(digits):
+        raise InvalidIdentifierError(f"a GS1 check digit needs digits, got {_show(digits)}")
+    reverse = digits[::-1]
+    total = 3 * sum(map(int, reverse[0::2])) + sum(map(int, reverse[1::2]))
     return -total % 10
 
 

@@ -40,6 +40,11 @@ def loads_bounded(data: str | bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> A
     if depth > max_depth:
         raise InvalidJsonError(f"JSON nested {depth} levels deep; the limit is {max_depth}")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         raise InvalidJsonError(f"not valid JSON: {exc}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259), whatever Python's parser accepts."""
+    raise InvalidJsonError(f"{name} is not a JSON value")

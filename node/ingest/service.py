@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from node.events.batch import BatchState
@@ -55,6 +56,10 @@ class IngestResult:
     error: EventRejectedError | None = None
 
 
+#: A hook run inside the ingest transaction before it commits (see ``submit_many``).
+BeforeCommit = Callable[[Connection, dict[int, "IngestResult"]], None]
+
+
 @dataclass(slots=True)
 class _Pending:
     index: int
@@ -89,8 +94,15 @@ class IngestService:
             raise result.error
         return result
 
-    def submit_many(self, batch: Sequence[SignedEvent]) -> list[IngestResult]:
-        """Ingest many events in order, in one transaction; a result for each."""
+    def submit_many(
+        self, batch: Sequence[SignedEvent], *, before_commit: BeforeCommit | None = None
+    ) -> list[IngestResult]:
+        """Ingest many events in order, in one transaction; a result for each.
+
+        ``before_commit`` runs inside that transaction once every event is decided, with
+        the connection and the results so far (by index): it may write rows of its own
+        or raise to roll the whole call back (EPCIS capture is all or nothing).
+        """
         pending = [self._prepare(i, signed) for i, signed in enumerate(batch)]
         to_recover = [p for p in pending if p.result is None]
         signers = self.verifier.recover_many(
@@ -105,7 +117,7 @@ class IngestService:
         live = [p for p in pending if p.result is None]
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                results = self._write(live)
+                results = self._write(live, before_commit)
                 break
             except IntegrityError:
                 # A concurrent writer (PostgreSQL) stored a conflicting batch, event or
@@ -116,7 +128,9 @@ class IngestService:
             item.result = results[item.index]
         return [p.result for p in pending if p.result is not None]
 
-    def _write(self, live: list[_Pending]) -> dict[int, IngestResult]:
+    def _write(
+        self, live: list[_Pending], before_commit: BeforeCommit | None = None
+    ) -> dict[int, IngestResult]:
         results: dict[int, IngestResult] = {}
         with self.store.write() as conn:
             known = self.store.known_events(conn, [p.event_hash for p in live])
@@ -170,6 +184,8 @@ class IngestService:
             self.store.save_batches(conn, list(created.values()), list(changed.values()))
             self.store.insert_lineage(conn, lineage)
             self.store.insert_event_links(conn, links)
+            if before_commit is not None:
+                before_commit(conn, results)
         return results
 
     def _prepare(self, index: int, signed: SignedEvent) -> _Pending:

@@ -178,3 +178,22 @@ class EventBatch(SQLModel, table=True):
 
     batch_id: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
     event_hash: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
+
+
+class EpcisEvent(SQLModel, table=True):
+    """An EPCIS 2.0 event captured through ``node.epcis``: its CBV 2.0 event hash ID and
+    the TraceEvents it was mapped to. The event's original JSON is the payload of each of
+    those TraceEvents; ``context`` is the ``@context`` it was read under (RFC 8785 JSON),
+    so that anyone can recompute the hash ID from the stored payload."""
+
+    __tablename__ = "epcis_events"
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    hash_id: str = Field(max_length=128, unique=True)  # ni:///sha-256;...?ver=CBV2.0
+    event_id: str | None = Field(default=None, max_length=512, index=True)  # as given
+    event_type: str = Field(max_length=64)
+    trace_events: bytes = Field(sa_type=LargeBinary)  # 32-byte TraceEvent hashes, in order
+    context: bytes | None = Field(default=None, sa_type=LargeBinary)
+    captured_at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch

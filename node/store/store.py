@@ -38,6 +38,7 @@ from node.events.typed_data import Action, BatchStatus, Role, TraceEvent
 from node.store.engine import WRITE_OPTION, open_engine
 from node.store.models import (
     Batch,
+    EpcisEvent,
     Event,
     EventBatch,
     EventStatus,
@@ -65,6 +66,7 @@ PARTICIPANT_KEYS = _table(ParticipantKey)
 PARTICIPANT_STATUS = _table(ParticipantStatus)
 SYNC_CURSORS = _table(SyncCursor)
 WINDOWS = _table(Window)
+EPCIS_EVENTS = _table(EpcisEvent)
 
 _T = TypeVar("_T")
 
@@ -653,6 +655,27 @@ class Store:
             select(BATCHES.c.batch_id).where(BATCHES.c.identifier == identifier)
         ).scalar()
         return self.batch(conn, bytes(batch_id)) if batch_id is not None else None
+
+    # ----- EPCIS events (node.epcis) -----
+
+    def epcis_known(self, conn: Connection, hash_ids: Sequence[str]) -> dict[str, bytes]:
+        """The concatenated TraceEvent hashes of each hash ID in ``hash_ids`` already stored."""
+        found: dict[str, bytes] = {}
+        for chunk in _chunks(sorted(set(hash_ids))):
+            rows = conn.execute(
+                select(EPCIS_EVENTS.c.hash_id, EPCIS_EVENTS.c.trace_events).where(
+                    EPCIS_EVENTS.c.hash_id.in_(chunk)
+                )
+            )
+            found.update((h, bytes(t)) for h, t in rows)
+        return found
+
+    def insert_epcis_events(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        self._insert_many(conn, EPCIS_EVENTS, rows)
+
+    def epcis_event(self, conn: Connection, hash_id: str) -> dict[str, Any] | None:
+        row = conn.execute(select(EPCIS_EVENTS).where(EPCIS_EVENTS.c.hash_id == hash_id)).first()
+        return dict(row._mapping) if row else None
 
     # ----- helpers -----
 

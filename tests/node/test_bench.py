@@ -12,7 +12,9 @@ from node.cli import app
 
 
 def test_bench_json_has_every_figure() -> None:
-    result = CliRunner().invoke(app, ["bench", "--json", "--events", "1000", "--no-commit", "--no-provenance"])
+    result = CliRunner().invoke(
+        app, ["bench", "--json", "--events", "1000", "--no-commit", "--no-provenance"]
+    )
 
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)

@@ -1,0 +1,418 @@
+"""EPCIS 2.0 events → TraceNode events: the one mapping, used by the signer and the node.
+
+The mapping is a pure function of the EPCIS event and of who the registered participants
+are (to name a SHIP's receiver); batch heads and nonces are not part of it, so the node
+re-derives exactly what a signer derived and refuses signatures over anything else.
+The table (docs/epcis.md), first rule that applies:
+
+========================================================  ===============================
+EPCIS event                                               TraceNode events
+========================================================  ===============================
+any event with ``errorDeclaration``                       OBSERVE each batch (the chain
+                                                          is append-only: the correction
+                                                          is recorded, nothing undone)
+Transaction / Association event                           OBSERVE each batch
+disposition ``recalled``                                  RECALL each batch
+TransformationEvent                                       one TRANSFORM: inputs → outputs
+AggregationEvent ADD / DELETE                             one AGGREGATE / DISAGGREGATE:
+                                                          parentID (the pallet) and its
+                                                          child lots
+ObjectEvent ADD, bizStep commissioning,                   COMMISSION each batch
+creating_class_instance, encoding or none
+bizStep ``destroying``, disposition destroyed / disposed  DESTROY each batch
+bizStep ``shipping``                                      SHIP each batch to the
+                                                          destination party
+bizStep ``receiving``                                     RECEIVE each batch
+anything else (inspecting, sensor_reporting, storing,     OBSERVE each batch
+departing, arriving, ...)
+========================================================  ===============================
+
+*Batches* are the lots and items an event names (``epcList`` / ``childEPCs`` items and
+``quantityList`` classes, as :mod:`node.events.identifiers` reads them: LGTIN lots,
+SGTIN items, handles); other identifiers (SSCCs, GRAIs, GIAIs, product classes without
+a lot) stay in the payload but name no batch. Every TraceEvent of one EPCIS event
+carries that event's original JSON as its payload.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from node.epcis.digital_link import normalise_gs1_uri
+from node.epcis.document import EVENT_TYPES, EpcisEvent
+from node.epcis.hashid import epoch_millis, event_hash_id
+from node.epcis.vocabulary import CBV, expand_curie, gs1_prefixes, inline_prefixes
+from node.events.hashing import keccak
+from node.events.identifiers import (
+    Identifier,
+    IdentifierKind,
+    parse_identifier,
+    parse_logistic_unit,
+)
+from node.events.payload import canonical_json
+from node.events.typed_data import Action
+from node.exceptions import (
+    EpcisLimitError,
+    EpcisMappingError,
+    InvalidIdentifierError,
+    InvalidPayloadError,
+)
+
+ZERO32: Final = bytes(32)
+ZERO20: Final = bytes(20)
+#: BatchRegistry's bound on the batches of one TRANSFORM, and of one packing event.
+MAX_LINKED_BATCHES: Final = 64
+MAX_TRACE_EVENTS: Final = 1_000
+
+COMMISSION_STEPS: Final = frozenset({"commissioning", "creating_class_instance", "encoding"})
+DESTROYED: Final = frozenset({"destroyed", "disposed"})
+_GTIN_URNS: Final = ("urn:epc:id:sgtin:", "urn:epc:class:lgtin:")
+_GTIN_BATCH: Final = re.compile(r"https://id\.gs1\.org/01/\d{14}/(10|21)/.+")
+
+#: Resolves a party or location identifier (PGLN, SGLN, Digital Link 417/414) to the
+#: current key of the registered participant it belongs to, or None.
+PartyResolver = Callable[[str], bytes | None]
+
+
+@dataclass(frozen=True, slots=True)
+class MappedEvent:
+    """A TraceEvent as the document determines it; heads and nonce are filled in later."""
+
+    epcis_index: int
+    action: Action
+    batch: Identifier | None = None
+    inputs: tuple[Identifier, ...] = ()
+    outputs: tuple[Identifier, ...] = ()
+    counterparty: bytes = ZERO20
+    product: bytes = ZERO32
+    quantity: int = 0
+    event_time: int = 0
+    location: bytes = ZERO32
+    payload: bytes = b""  # the EPCIS event's JSON, RFC 8785
+
+    @property
+    def payload_hash(self) -> bytes:
+        return keccak(self.payload)
+
+    def created(self) -> tuple[str, ...]:
+        """Canonical identifiers of the batches this event creates (recorded on them)."""
+        if self.action is Action.COMMISSION and self.batch is not None:
+            return (self.batch.canonical,)
+        if self.action is Action.TRANSFORM:
+            return tuple(o.canonical for o in self.outputs)
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
+class MappedDocument:
+    """Each EPCIS event's hash ID and the TraceEvents it maps to."""
+
+    events: tuple[EpcisEvent, ...]
+    hash_ids: tuple[str, ...]
+    trace_events: tuple[tuple[MappedEvent, ...], ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class _Common:
+    index: int
+    event_time: int
+    location: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Named:
+    identifier: Identifier
+    quantity: int
+    pointer: str
+
+
+def bare_word(value: Any, kind: str, context: Any) -> str | None:
+    """A CBV value (bare word, CBV URN, web URI or ``cbv:`` CURIE) as its bare word, e.g.
+    ``shipping`` for ``urn:epcglobal:cbv:bizstep:shipping``; None when absent or not CBV."""
+    if not isinstance(value, str):
+        return None
+    text = expand_curie(value.strip(), {**gs1_prefixes(), **inline_prefixes(context)})
+    urn = f"urn:epcglobal:cbv:{kind.lower()}:"
+    web = f"{CBV}{kind}-"
+    for prefix in (urn, web, web.replace("https://", "http://")):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text if ":" not in text else None
+
+
+def map_event(event: EpcisEvent, parties: PartyResolver) -> tuple[MappedEvent, ...]:
+    """The TraceEvents one EPCIS event maps to (see the module docstring)."""
+    data = event.data
+    kind = event.type
+    if kind not in EVENT_TYPES:
+        raise EpcisMappingError(
+            f"event {event.index}: {kind!r} is not one of the five EPCIS 2.0 event types",
+            event_index=event.index,
+            pointer=f"{event.pointer}/type",
+        )
+    base = _Common(event.index, _time(event), _location(data))
+    payload = _payload(event)
+    step = bare_word(data.get("bizStep"), "BizStep", event.context)
+    disposition = bare_word(data.get("disposition"), "Disp", event.context)
+    action_field = data.get("action")
+
+    if kind == "TransformationEvent" and "errorDeclaration" not in data:
+        return (_transform(event, payload, base),)
+    packing = kind == "AggregationEvent" and action_field in ("ADD", "DELETE")
+    if packing and "errorDeclaration" not in data and disposition != "recalled":
+        return (_pack(event, payload, base),)
+
+    if "errorDeclaration" in data or kind in ("TransactionEvent", "AssociationEvent"):
+        action = Action.OBSERVE
+    elif disposition == "recalled":
+        action = Action.RECALL
+    elif kind == "ObjectEvent" and action_field == "ADD" and (step in COMMISSION_STEPS or not step):
+        action = Action.COMMISSION
+    elif step == "destroying" or disposition in DESTROYED:
+        action = Action.DESTROY
+    elif step == "shipping":
+        action = Action.SHIP
+    elif step == "receiving":
+        action = Action.RECEIVE
+    else:
+        action = Action.OBSERVE
+    batches = _subjects(event)
+    if not batches:
+        raise EpcisMappingError(
+            f"event {event.index} names no TraceNode batch: a lot (LGTIN in a quantity "
+            "list), an item (SGTIN) or a handle; SSCCs, assets and product classes alone "
+            "cannot be recorded",
+            event_index=event.index,
+            pointer=event.pointer,
+        )
+    counterparty = _receiver(event, parties) if action is Action.SHIP else ZERO20
+    return tuple(
+        MappedEvent(
+            action=action,
+            batch=named.identifier,
+            counterparty=counterparty,
+            product=_product(named.identifier) if action is Action.COMMISSION else ZERO32,
+            quantity=named.quantity if action is Action.COMMISSION else 0,
+            payload=payload,
+            epcis_index=base.index,
+            event_time=base.event_time,
+            location=base.location,
+        )
+        for named in batches
+    )
+
+
+def map_document(events: Sequence[EpcisEvent], parties: PartyResolver) -> MappedDocument:
+    """Every event's hash ID and mapping; bounded in the number of TraceEvents."""
+    mapped: list[tuple[MappedEvent, ...]] = []
+    total = 0
+    for event in events:
+        trace = map_event(event, parties)
+        total += len(trace)
+        if total > MAX_TRACE_EVENTS:
+            raise EpcisLimitError(
+                f"the document maps to more than {MAX_TRACE_EVENTS} TraceEvents",
+                event_index=event.index,
+                pointer=event.pointer,
+            )
+        mapped.append(trace)
+    hash_ids = tuple(event_hash_id(e.data, e.context) for e in events)
+    return MappedDocument(tuple(events), hash_ids, tuple(mapped))
+
+
+# ----- the parts of a TraceEvent -----
+
+
+def _time(event: EpcisEvent) -> int:
+    try:
+        return epoch_millis(str(event.data["eventTime"]))
+    except (KeyError, ValueError):
+        raise EpcisMappingError(
+            f"event {event.index} has no usable eventTime",
+            event_index=event.index,
+            pointer=f"{event.pointer}/eventTime",
+        ) from None
+
+
+def _location(data: Mapping[str, Any]) -> bytes:
+    """keccak-256 of the read point (else the business location), as a canonical
+    Digital Link when it is a GS1 key (an SGLN URN and its Digital Link agree)."""
+    for name in ("readPoint", "bizLocation"):
+        place = data.get(name)
+        if isinstance(place, dict) and isinstance(place.get("id"), str) and place["id"].strip():
+            return keccak(normalise_gs1_uri(place["id"].strip()).encode())
+    return ZERO32
+
+
+def _product(identifier: Identifier) -> bytes:
+    """keccak-256 of the GTIN's canonical Digital Link (``https://id.gs1.org/01/{gtin}``)."""
+    if identifier.gtin is None:
+        return ZERO32
+    return keccak(f"https://id.gs1.org/01/{identifier.gtin}".encode())
+
+
+def _payload(event: EpcisEvent) -> bytes:
+    try:
+        return canonical_json(event.data)
+    except InvalidPayloadError as exc:
+        raise EpcisLimitError(
+            f"event {event.index} cannot be kept as a payload: {exc}",
+            event_index=event.index,
+            pointer=event.pointer,
+        ) from None
+
+
+def _quantity(raw: Any) -> int:
+    """A quantity as the TraceEvent's whole number: rounded up (the exact amount and its
+    unit stay in the payload); unspecified is 1."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        return 1
+    return max(1, math.ceil(raw))
+
+
+def _identifier(text: Any, where: str, event: EpcisEvent) -> Identifier | None:
+    """The batch an identifier names, None when it names none (an SSCC, an asset, a
+    product class); a GTIN-based lot or item that is malformed is an error."""
+    if not isinstance(text, str):
+        return None
+    try:
+        identifier = parse_identifier(text)
+    except InvalidIdentifierError as exc:
+        stripped = text.strip()
+        if stripped.lower().startswith(_GTIN_URNS) or _GTIN_BATCH.fullmatch(
+            normalise_gs1_uri(stripped)
+        ):
+            raise EpcisMappingError(
+                f"event {event.index}: {exc}", event_index=event.index, pointer=where
+            ) from None
+        return None
+    return None if identifier.kind is IdentifierKind.BATCH_ID else identifier
+
+
+def _named(event: EpcisEvent, epcs: str, quantities: str) -> list[_Named]:
+    """Batches named by an EPC list and a quantity list, each once, in document order."""
+    data = event.data
+    found: dict[bytes, _Named] = {}
+    for i, text in enumerate(data.get(epcs) or []):
+        where = f"{event.pointer}/{epcs}/{i}"
+        identifier = _identifier(text, where, event)
+        if identifier is not None:
+            found.setdefault(identifier.batch_id, _Named(identifier, 1, where))
+    for i, element in enumerate(data.get(quantities) or []):
+        if not isinstance(element, dict):
+            continue
+        where = f"{event.pointer}/{quantities}/{i}/epcClass"
+        identifier = _identifier(element.get("epcClass"), where, event)
+        if identifier is not None:
+            quantity = _quantity(element.get("quantity"))
+            found.setdefault(identifier.batch_id, _Named(identifier, quantity, where))
+    return list(found.values())
+
+
+def _subjects(event: EpcisEvent) -> list[_Named]:
+    if event.type in ("AggregationEvent", "AssociationEvent"):
+        return _named(event, "childEPCs", "childQuantityList")
+    if event.type == "TransformationEvent":
+        return _named(event, "inputEPCList", "inputQuantityList") + _named(
+            event, "outputEPCList", "outputQuantityList"
+        )
+    return _named(event, "epcList", "quantityList")
+
+
+def _transform(event: EpcisEvent, payload: bytes, base: _Common) -> MappedEvent:
+    inputs = _named(event, "inputEPCList", "inputQuantityList")
+    outputs = _named(event, "outputEPCList", "outputQuantityList")
+    if not inputs or not outputs:
+        raise EpcisMappingError(
+            f"event {event.index}: a TransformationEvent needs input and output lots or "
+            "items to map to TRANSFORM",
+            event_index=event.index,
+            pointer=event.pointer,
+        )
+    if len(inputs) + len(outputs) > MAX_LINKED_BATCHES:
+        raise EpcisLimitError(
+            f"event {event.index} links more than {MAX_LINKED_BATCHES} batches",
+            event_index=event.index,
+            pointer=event.pointer,
+        )
+    gtins = {o.identifier.gtin for o in outputs}
+    product = _product(outputs[0].identifier) if len(gtins) == 1 else ZERO32
+    return MappedEvent(
+        action=Action.TRANSFORM,
+        inputs=tuple(i.identifier for i in inputs),
+        outputs=tuple(o.identifier for o in outputs),
+        product=product,
+        quantity=sum(o.quantity for o in outputs),
+        payload=payload,
+        epcis_index=base.index,
+        event_time=base.event_time,
+        location=base.location,
+    )
+
+
+def _pack(event: EpcisEvent, payload: bytes, base: _Common) -> MappedEvent:
+    parent = event.data.get("parentID")
+    where = f"{event.pointer}/parentID"
+    pallet: Identifier | None = None
+    if isinstance(parent, str):
+        try:
+            pallet = parse_logistic_unit(parent)
+        except InvalidIdentifierError:
+            pallet = _identifier(parent, where, event)
+    if pallet is None:
+        raise EpcisMappingError(
+            f"event {event.index}: packing needs a parentID that names the pallet (an SSCC, "
+            "a lot, an item or a handle)",
+            event_index=event.index,
+            pointer=where,
+        )
+    children = _named(event, "childEPCs", "childQuantityList")
+    if not children:
+        raise EpcisMappingError(
+            f"event {event.index} packs or unpacks no TraceNode lot or item",
+            event_index=event.index,
+            pointer=event.pointer,
+        )
+    if len(children) > MAX_LINKED_BATCHES:
+        raise EpcisLimitError(
+            f"event {event.index} packs more than {MAX_LINKED_BATCHES} batches",
+            event_index=event.index,
+            pointer=event.pointer,
+        )
+    action = Action.AGGREGATE if event.data.get("action") == "ADD" else Action.DISAGGREGATE
+    return MappedEvent(
+        action=action,
+        batch=pallet,
+        inputs=tuple(c.identifier for c in children),
+        payload=payload,
+        epcis_index=base.index,
+        event_time=base.event_time,
+        location=base.location,
+    )
+
+
+def _receiver(event: EpcisEvent, parties: PartyResolver) -> bytes:
+    """The participant a shipment goes to: the possessing party among the destinations,
+    else the owning party, that names a registered participant."""
+    ranked: list[tuple[int, int, str]] = []
+    for i, entry in enumerate(event.data.get("destinationList") or []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("destination"), str):
+            continue
+        kind = bare_word(entry.get("type"), "SDT", event.context)
+        rank = {"possessing_party": 0, "owning_party": 1}.get(kind or "")
+        if rank is not None:
+            ranked.append((rank, i, entry["destination"]))
+    for _rank, _i, destination in sorted(ranked):
+        key = parties(destination)
+        if key is not None:
+            return key
+    raise EpcisMappingError(
+        f"event {event.index}: shipping needs a destination (possessing_party or "
+        "owning_party) that names a registered participant by its GS1 company prefix",
+        event_index=event.index,
+        pointer=f"{event.pointer}/destinationList",
+    )

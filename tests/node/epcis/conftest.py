@@ -1,0 +1,133 @@
+"""Shared pieces for the EPCIS tests: fixture documents and a node on the embedded chain."""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3.types import Wei
+
+from node.chain.commits import CommitClient
+from node.chain.registry import ParticipantRegistryClient
+from node.commit.worker import CommitWorker
+from node.epcis.capture import EpcisResult, capture, sign_document
+from node.ingest.service import IngestService
+from node.participants.sync import sync_participants
+from node.store.store import Store
+from tests.conftest import Chain
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+FARM_LOCATION = "urn:epc:id:sgln:0614141.00001.0"
+DAIRY_LOCATION = "urn:epc:id:sgln:0614142.00001.0"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return document
+
+
+def lgtin(lot: str, item: str = "012345", prefix: str = "0614141") -> str:
+    return f"urn:epc:class:lgtin:{prefix}.{item}.{lot}"
+
+
+def document(*events: dict[str, Any], context: Any = CONTEXT) -> dict[str, Any]:
+    return {
+        "@context": context,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2024-05-06T08:00:00Z",
+        "epcisBody": {"eventList": [copy.deepcopy(e) for e in events]},
+    }
+
+
+def event(
+    kind: str = "ObjectEvent", when: str = "2024-05-06T06:30:00+02:00", **fields: Any
+) -> dict[str, Any]:
+    return {"type": kind, "eventTime": when, "eventTimeZoneOffset": "+02:00", **fields}
+
+
+def commissioning(*lots: str, quantity: float = 100) -> dict[str, Any]:
+    return event(
+        action="ADD",
+        bizStep="commissioning",
+        disposition="active",
+        quantityList=[{"epcClass": lot, "quantity": quantity, "uom": "LTR"} for lot in lots],
+        readPoint={"id": FARM_LOCATION},
+    )
+
+
+def shipping(*lots: str, to: str = "urn:epc:id:pgln:0614142.00000") -> dict[str, Any]:
+    return event(
+        when="2024-05-06T09:00:00.25+02:00",
+        action="OBSERVE",
+        bizStep="shipping",
+        disposition="in_transit",
+        quantityList=[{"epcClass": lot, "quantity": 100, "uom": "LTR"} for lot in lots],
+        readPoint={"id": FARM_LOCATION},
+        destinationList=[{"type": "possessing_party", "destination": to}],
+    )
+
+
+def receiving(*lots: str) -> dict[str, Any]:
+    return event(
+        when="2024-05-06T11:00:00+02:00",
+        action="OBSERVE",
+        bizStep="receiving",
+        disposition="in_progress",
+        quantityList=[{"epcClass": lot} for lot in lots],
+        readPoint={"id": DAIRY_LOCATION},
+    )
+
+
+def new_lot(prefix: str = "0614141", item: str = "012345") -> str:
+    return lgtin("L" + secrets.token_hex(4).upper(), item, prefix)
+
+
+@dataclass
+class Rig:
+    chain: Chain
+    store: Store
+    ingest: IngestService
+    node: LocalAccount
+
+    def sign(self, who: str, doc: dict[str, Any]) -> dict[str, Any]:
+        return sign_document(
+            store=self.store,
+            domain=self.chain.domain,
+            private_key=bytes(self.chain.keys[who].key),
+            document=doc,
+        )
+
+    def capture(self, who: str, doc: dict[str, Any]) -> list[EpcisResult]:
+        return capture(ingest=self.ingest, request=self.sign(who, doc))
+
+    def commit(self) -> None:
+        client = CommitClient(self.chain.w3, self.chain.deployment)
+        CommitWorker(store=self.store, client=client, node=self.node).commit_once()
+
+
+@pytest.fixture
+def rig(chain: Chain, tmp_path: Path) -> Iterator[Rig]:
+    store = Store.open(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    node: LocalAccount = Account.create()
+    chain.w3.eth.send_transaction({"from": chain.admin, "to": node.address, "value": Wei(10**21)})
+    for contract in (chain.batches, chain.anchors):
+        contract.functions.grantRole(contract.functions.NODE_ROLE().call(), node.address).transact(
+            {"from": chain.admin}
+        )
+    sync_participants(
+        store=store,
+        source=ParticipantRegistryClient(chain.w3, chain.deployment),
+        head=chain.w3.eth.block_number,
+    )
+    yield Rig(chain, store, IngestService(store=store, domain=chain.domain), node)
+    store.close()

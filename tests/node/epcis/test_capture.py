@@ -1,0 +1,265 @@
+"""Signed capture end to end: sign, capture through ingest, commit on the embedded chain."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from node.epcis.capture import Outcome, capture
+from node.epcis.hashid import event_hash_id
+from node.events.payload import payload_hash
+from node.events.signatures import sign_digest
+from node.events.submission import parse_event
+from node.events.typed_data import BatchStatus
+from node.exceptions import (
+    EpcisDocumentError,
+    EpcisEventRejectedError,
+    EpcisLimitError,
+    EpcisSignatureMismatchError,
+)
+from node.store.models import EventStatus
+from node.store.store import EPCIS_EVENTS, EVENTS
+from tests.node.epcis.conftest import (
+    Rig,
+    commissioning,
+    document,
+    event,
+    new_lot,
+    receiving,
+    shipping,
+)
+
+
+def counts(rig: Rig) -> tuple[int, int]:
+    with rig.store.read() as conn:
+        events = conn.execute(select(func.count()).select_from(EVENTS)).scalar_one()
+        epcis = conn.execute(select(func.count()).select_from(EPCIS_EVENTS)).scalar_one()
+    return int(events), int(epcis)
+
+
+def test_a_supply_chain_captured_from_epcis_ends_anchored_and_re_hashable(rig: Rig) -> None:
+    milk = new_lot()
+    cheese = new_lot("0614142", "000001")
+    farm_doc = document(commissioning(milk), shipping(milk))
+    dairy_doc = document(
+        receiving(milk),
+        event(
+            "TransformationEvent",
+            when="2024-05-07T07:00:00.1234567+02:00",
+            inputQuantityList=[{"epcClass": milk, "quantity": 100, "uom": "LTR"}],
+            outputQuantityList=[{"epcClass": cheese, "quantity": 9.5, "uom": "KGM"}],
+            bizStep="commissioning",
+        ),
+        event(
+            when="2024-05-07T08:00:00Z",
+            action="OBSERVE",
+            bizStep="sensor_reporting",
+            quantityList=[{"epcClass": cheese}],
+            sensorElementList=[
+                {"sensorReport": [{"type": "Temperature", "value": 4.5, "uom": "CEL"}]}
+            ],
+        ),
+    )
+
+    farm = rig.capture("farm", farm_doc)
+    rig.commit()
+    dairy = rig.capture("processor", dairy_doc)
+    rig.commit()
+
+    results = farm + dairy
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 5
+    originals = farm_doc["epcisBody"]["eventList"] + dairy_doc["epcisBody"]["eventList"]
+    with rig.store.read() as conn:
+        for result, original in zip(results, originals, strict=True):
+            stored = rig.store.epcis_event(conn, result.hash_id)
+            assert stored is not None
+            context = json.loads(stored["context"])
+            assert event_hash_id(original, context) == result.hash_id
+            for trace_hash in result.trace_events:
+                row = rig.store.event(conn, trace_hash)
+                assert row is not None
+                assert EventStatus(row["status"]) is EventStatus.ANCHORED
+                payload = json.loads(row["payload"])
+                assert payload == original
+                assert payload_hash(payload) == bytes(row["payload_hash"])
+                assert event_hash_id(payload, context) == result.hash_id
+        milk_state = rig.store.batch_by_identifier(
+            conn, "https://id.gs1.org/01/00614141123452/10/" + milk.rsplit(".", 1)[1]
+        )
+    assert milk_state is not None
+    assert milk_state.status is BatchStatus.CONSUMED
+    on_chain = rig.chain.batches.functions.batch(milk_state.batch_id).call()
+    assert BatchStatus(on_chain[3]) is BatchStatus.CONSUMED
+
+
+def test_a_query_document_is_captured_like_a_document(rig: Rig) -> None:
+    lot = new_lot()
+    rig.capture("farm", document(commissioning(lot)))
+    query = {
+        "@context": "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2024-05-08T10:00:00Z",
+        "epcisBody": {
+            "queryResults": {
+                "queryName": "SimpleEventQuery",
+                "resultsBody": {
+                    "eventList": [
+                        event(
+                            action="OBSERVE", bizStep="inspecting", quantityList=[{"epcClass": lot}]
+                        ),
+                        event(
+                            action="OBSERVE",
+                            bizStep="holding",
+                            disposition="recalled",
+                            quantityList=[{"epcClass": lot}],
+                        ),
+                    ]
+                },
+            }
+        },
+    }
+
+    results = rig.capture("farm", query)
+
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.ACCEPTED]
+
+
+def test_capturing_again_is_idempotent_and_known_events_are_skipped(rig: Rig) -> None:
+    lot = new_lot()
+    doc = document(commissioning(lot))
+    request = rig.sign("farm", doc)
+
+    first = capture(ingest=rig.ingest, request=request)
+    again = capture(ingest=rig.ingest, request=request)
+    before = counts(rig)
+    resigned = rig.sign("farm", document(commissioning(lot), shipping(lot)))
+    both = capture(ingest=rig.ingest, request=resigned)
+
+    assert [r.outcome for r in first] == [Outcome.ACCEPTED]
+    assert [r.outcome for r in again] == [Outcome.DUPLICATE]
+    assert again[0].hash_id == first[0].hash_id
+    assert before == (1, 1)
+    assert len(resigned["traceEvents"]) == 1  # the commissioning was captured already
+    assert [r.outcome for r in both] == [Outcome.DUPLICATE, Outcome.ACCEPTED]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("action", 2),
+        ("batchId", "0x" + "ab" * 32),
+        ("quantity", 1),
+        ("eventTime", 1),
+        ("location", "0x" + "00" * 32),
+        ("payloadHash", "0x" + "cd" * 32),
+    ],
+)
+def test_a_signature_over_another_event_is_refused(rig: Rig, field: str, value: Any) -> None:
+    lot = new_lot()
+    request = rig.sign("farm", document(commissioning(lot)))
+    smuggled = copy.deepcopy(request)
+    smuggled["traceEvents"][0]["event"][field] = value
+    # Re-sign the altered event properly: the signature is valid, the event is not the document's.
+    altered = parse_event(smuggled["traceEvents"][0]["event"])
+    key = bytes(rig.chain.keys["farm"].key)
+    smuggled["traceEvents"][0]["signature"] = (
+        "0x" + sign_digest(altered.digest(rig.chain.domain), key).hex()
+    )
+
+    with pytest.raises(EpcisSignatureMismatchError) as caught:
+        capture(ingest=rig.ingest, request=smuggled)
+
+    assert caught.value.pointer == f"/traceEvents/0/event/{field}"
+    assert caught.value.event_index == 0
+    assert counts(rig) == (0, 0)
+
+
+def test_missing_or_extra_signatures_are_refused(rig: Rig) -> None:
+    lot = new_lot()
+    request = rig.sign("farm", document(commissioning(lot), shipping(lot)))
+    short = {**request, "traceEvents": request["traceEvents"][:1]}
+    doubled = {**request, "traceEvents": request["traceEvents"] * 2}
+
+    for bad in (short, doubled):
+        with pytest.raises(EpcisSignatureMismatchError):
+            capture(ingest=rig.ingest, request=bad)
+    assert counts(rig) == (0, 0)
+
+
+def test_a_rule_refusing_one_event_rolls_the_whole_document_back(rig: Rig) -> None:
+    lot = new_lot()
+    # The processor did not commission the lot, so it cannot ship it.
+    rig.capture("farm", document(commissioning(lot)))
+    before = counts(rig)
+    doc = document(
+        event(action="OBSERVE", bizStep="inspecting", quantityList=[{"epcClass": lot}]),
+        shipping(lot, to="urn:epc:id:pgln:0614141.00000"),
+    )
+
+    with pytest.raises(EpcisEventRejectedError) as caught:
+        rig.capture("processor", doc)
+
+    assert caught.value.event_index == 1
+    assert caught.value.cause.code == "not-custodian"
+    assert caught.value.pointer == "/document/epcisBody/eventList/1"
+    assert counts(rig) == before
+
+
+def test_a_bad_signature_is_refused_and_nothing_written(rig: Rig) -> None:
+    request = rig.sign("farm", document(commissioning(new_lot())))
+    request["traceEvents"][0]["signature"] = "0x" + "00" * 65
+
+    with pytest.raises(EpcisEventRejectedError) as caught:
+        capture(ingest=rig.ingest, request=request)
+
+    assert caught.value.cause.code == "invalid-signature"
+    assert counts(rig) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("request_", "pointer"),
+    [
+        ([], ""),
+        ({"document": {}, "extra": 1}, ""),
+        ({"traceEvents": []}, "/document"),
+        ({"document": {"type": "EPCISDocument"}}, "/document/epcisBody/eventList"),
+        ({"document": document(commissioning(new_lot())), "traceEvents": {}}, "/traceEvents"),
+        (
+            {"document": document(commissioning(new_lot())), "traceEvents": [{"event": {}}]},
+            "/traceEvents/0",
+        ),
+        (
+            {
+                "document": document(commissioning(new_lot())),
+                "traceEvents": [{"event": {"action": 1}, "signature": "0x00"}],
+            },
+            "/traceEvents/0/event/event",
+        ),
+    ],
+)
+def test_malformed_requests_get_a_typed_error(rig: Rig, request_: Any, pointer: str) -> None:
+    with pytest.raises(EpcisDocumentError) as caught:
+        capture(ingest=rig.ingest, request=request_)
+
+    assert caught.value.pointer == pointer
+    assert counts(rig) == (0, 0)
+
+
+def test_huge_lists_are_bounded_with_a_typed_error_and_nothing_written(rig: Rig) -> None:
+    lots = [new_lot() for _ in range(1_001)]
+    doc = document(
+        event(
+            action="ADD", bizStep="commissioning", quantityList=[{"epcClass": lot} for lot in lots]
+        )
+    )
+
+    with pytest.raises(EpcisLimitError) as caught:
+        rig.capture("farm", doc)
+
+    assert caught.value.pointer.startswith("/document/epcisBody/eventList/0")
+    assert counts(rig) == (0, 0)

@@ -1,0 +1,55 @@
+"""``tracenode epcis sign`` and ``tracenode epcis capture`` on a real data directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from node.cli import app
+from tests.node.epcis.conftest import commissioning, document, new_lot, shipping
+
+PASSWORD = "correct horse battery staple"
+
+
+def run(data_dir: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app, [*args, "--data-dir", str(data_dir)], env={"TRACENODE_PASSWORD": PASSWORD}
+    )
+    return result.exit_code, result.output
+
+
+def test_sign_then_capture_a_document(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run(data, "init")[0] == 0
+    for name, roles, prefix in (("Farm", "producer", "0614141"), ("Dairy", "processor", "0614142")):
+        code, output = run(
+            data, "participant", "add", name, "--roles", roles, "--prefix", prefix, "--create-key"
+        )
+        assert code == 0, output
+    keys = sorted((data / "keystore" / "participants").glob("*.json"))
+    farm_key = next(k for k in keys if "farm" in k.name.lower())
+    lot = new_lot()
+    doc = tmp_path / "doc.jsonld"
+    doc.write_text(json.dumps(document(commissioning(lot), shipping(lot))))
+    request = tmp_path / "request.json"
+
+    signed, sign_output = run(
+        data, "epcis", "sign", str(doc), "--key", str(farm_key), "-o", str(request)
+    )
+    captured, capture_output = run(data, "epcis", "capture", str(request), "--json")
+    again, again_output = run(data, "epcis", "capture", str(request), "--json")
+    tampered = json.loads(request.read_text())
+    tampered["document"]["epcisBody"]["eventList"][1]["bizStep"] = "inspecting"
+    request.write_text(json.dumps(tampered))
+    refused, refused_output = run(data, "epcis", "capture", str(request))
+
+    assert signed == 0, sign_output
+    assert len(json.loads(request.read_text())["traceEvents"]) == 2
+    assert captured == 0, capture_output
+    assert [r["outcome"] for r in json.loads(capture_output)] == ["accepted", "accepted"]
+    assert again == 0, again_output
+    assert [r["outcome"] for r in json.loads(again_output)] == ["duplicate", "duplicate"]
+    assert refused == 1
+    assert "[epcis-signature-mismatch]" in refused_output

@@ -1,0 +1,173 @@
+"""The EPCIS → TraceNode mapping table (docs/epcis.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from node.epcis.document import parse_document
+from node.epcis.mapping import MappedEvent, map_document
+from node.events.hashing import keccak
+from node.events.identifiers import parse_identifier
+from node.events.payload import canonical_json
+from node.events.typed_data import Action
+from node.exceptions import EpcisMappingError
+from tests.node.epcis.conftest import document, event, fixture, lgtin
+
+RECEIVER = bytes.fromhex("11" * 20)
+LOT = lgtin("MILK-0506")
+
+
+def parties(identifier: str) -> bytes | None:
+    return RECEIVER if "0614142" in identifier else None
+
+
+def mapped(doc: dict[str, Any]) -> list[list[MappedEvent]]:
+    parsed = parse_document(doc)
+    return [list(t) for t in map_document(parsed.events, parties).trace_events]
+
+
+def actions(doc: dict[str, Any]) -> list[list[str]]:
+    return [[m.action.name for m in t] for t in mapped(doc)]
+
+
+QUANTITY = [{"epcClass": LOT, "quantity": 10, "uom": "KGM"}]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"action": "ADD", "bizStep": "commissioning"}, "COMMISSION"),
+        ({"action": "ADD", "bizStep": "creating_class_instance"}, "COMMISSION"),
+        ({"action": "ADD"}, "COMMISSION"),
+        ({"action": "ADD", "bizStep": "urn:epcglobal:cbv:bizstep:commissioning"}, "COMMISSION"),
+        (
+            {
+                "action": "OBSERVE",
+                "bizStep": "shipping",
+                "destinationList": [
+                    {"type": "owning_party", "destination": "urn:epc:id:pgln:0614142.00000"}
+                ],
+            },
+            "SHIP",
+        ),
+        ({"action": "OBSERVE", "bizStep": "https://ref.gs1.org/cbv/BizStep-receiving"}, "RECEIVE"),
+        ({"action": "OBSERVE", "bizStep": "cbv:BizStep-receiving"}, "RECEIVE"),
+        ({"action": "DELETE", "bizStep": "destroying", "disposition": "destroyed"}, "DESTROY"),
+        ({"action": "OBSERVE", "disposition": "disposed"}, "DESTROY"),
+        ({"action": "OBSERVE", "bizStep": "holding", "disposition": "recalled"}, "RECALL"),
+        ({"action": "OBSERVE", "bizStep": "inspecting"}, "OBSERVE"),
+        ({"action": "OBSERVE", "bizStep": "sensor_reporting"}, "OBSERVE"),
+        ({"action": "OBSERVE", "bizStep": "arriving"}, "OBSERVE"),
+        ({"action": "OBSERVE", "bizStep": "departing"}, "OBSERVE"),
+        ({"action": "OBSERVE", "bizStep": "void_shipping"}, "OBSERVE"),
+        ({"action": "OBSERVE", "bizStep": "urn:example:bizstep:weighing"}, "OBSERVE"),
+        ({"action": "ADD", "bizStep": "packing"}, "OBSERVE"),
+    ],
+)
+def test_object_events(fields: dict[str, Any], expected: str) -> None:
+    doc = document(event(quantityList=QUANTITY, **fields))
+
+    assert actions(doc) == [[expected]]
+
+
+def test_each_event_type_fixture_maps_as_the_table_says() -> None:
+    assert actions(fixture("commissioning.jsonld")) == [["COMMISSION"]]
+    assert actions(fixture("shipping.jsonld")) == [["SHIP", "SHIP", "SHIP"]]
+    assert actions(fixture("sensor.jsonld")) == [["OBSERVE"]]
+    assert actions(fixture("aggregation.jsonld")) == [["AGGREGATE"]]
+    assert actions(fixture("transformation.jsonld")) == [["TRANSFORM"]]
+    assert actions(fixture("transaction.jsonld")) == [["OBSERVE"]]
+    assert actions(fixture("association.jsonld")) == [["OBSERVE"]]
+    assert actions(fixture("error_declaration.jsonld")) == [["OBSERVE"]]
+    assert actions(fixture("query.jsonld")) == [["OBSERVE"], ["RECALL"]]
+    assert actions(fixture("bare_event.jsonld")) == [["OBSERVE"]]
+
+
+def test_mixed_identifier_forms_name_each_batch_once() -> None:
+    doc = fixture("shipping.jsonld")
+    doc["epcisBody"]["eventList"][0]["epcList"].append(
+        "https://id.gs1.org/01/00614141123452/21/CAN-001"  # the first item, as a Digital Link
+    )
+    doc["epcisBody"]["eventList"][0]["epcList"].append("urn:epc:id:sscc:0614141.1234567890")
+
+    ships = mapped(doc)[0]
+
+    assert [m.batch.canonical for m in ships if m.batch] == [
+        "https://id.gs1.org/01/00614141123452/21/CAN-001",
+        "https://id.gs1.org/01/00614141123452/21/CAN-002",
+        "https://id.gs1.org/01/00614141123452/10/MILK-0506",
+    ]
+    assert {m.counterparty for m in ships} == {RECEIVER}
+
+
+def test_a_commission_carries_product_quantity_time_location_and_the_original_json() -> None:
+    doc = fixture("commissioning.jsonld")
+
+    (commission,) = mapped(doc)[0]
+
+    original = doc["epcisBody"]["eventList"][0]
+    assert commission.batch == parse_identifier("urn:epc:class:lgtin:0614141.012345.MILK-0506")
+    assert commission.product == keccak(b"https://id.gs1.org/01/00614141123452")
+    assert commission.quantity == 1200
+    assert commission.event_time == 1_714_969_800_000  # 2024-05-06T06:30:00+02:00
+    assert commission.location == keccak(b"https://id.gs1.org/414/0614141000012")
+    assert commission.payload == canonical_json(original)
+    assert commission.created() == ("https://id.gs1.org/01/00614141123452/10/MILK-0506",)
+
+
+def test_transformation_and_packing_link_their_batches() -> None:
+    (transform,) = mapped(fixture("transformation.jsonld"))[0]
+    (pack,) = mapped(fixture("aggregation.jsonld"))[0]
+
+    assert transform.action is Action.TRANSFORM
+    assert [i.lot for i in transform.inputs] == ["MILK-0506"]
+    assert [o.lot for o in transform.outputs] == ["CHEESE-0507"]
+    assert transform.quantity == 59  # 58.5 kg rounded up; the exact amount is in the payload
+    assert pack.batch is not None
+    assert pack.batch.canonical == "https://id.gs1.org/00/106141412345678908"
+    assert {i.serial or i.lot for i in pack.inputs} == {"CAN-001", "MILK-0506"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "pointer", "message"),
+    [
+        ({"action": "OBSERVE", "epcList": ["urn:epc:id:sscc:0614141.1234567890"]}, "", "names no"),
+        (
+            {"action": "OBSERVE", "epcList": ["urn:epc:id:sgtin:0614141.012345.A~B"]},
+            "/epcList/0",
+            "CSET 82",
+        ),
+        (
+            {
+                "action": "OBSERVE",
+                "quantityList": [{"epcClass": "https://id.gs1.org/01/00614141123453/10/L"}],
+            },
+            "/quantityList/0/epcClass",
+            "check digit",
+        ),
+        (
+            {
+                "action": "OBSERVE",
+                "bizStep": "shipping",
+                "quantityList": QUANTITY,
+                "destinationList": [
+                    {"type": "owning_party", "destination": "urn:epc:id:pgln:0999999.00000"}
+                ],
+            },
+            "/destinationList",
+            "registered participant",
+        ),
+    ],
+)
+def test_what_cannot_be_recorded_is_refused_with_its_field(
+    fields: dict[str, Any], pointer: str, message: str
+) -> None:
+    doc = document(event(quantityList=QUANTITY, action="ADD"), event(**fields))
+
+    with pytest.raises(EpcisMappingError, match=message) as caught:
+        mapped(doc)
+
+    assert caught.value.event_index == 1
+    assert caught.value.pointer == "/epcisBody/eventList/1" + pointer

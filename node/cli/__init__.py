@@ -18,6 +18,8 @@ from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, report
 from node.context import Node, init_node
 from node.demo import DemoReport, run_demo
 from node.events.typed_data import Action, Domain, TraceEvent, typed_data
+from node.proofs.verify import verify_bundle
+from node.provenance.service import ProvenanceService
 from node.store.models import EventStatus
 from node.store.store import split32
 
@@ -87,6 +89,13 @@ def demo(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     with Node(data_dir) as node, console.status("signing, checking, storing and committing"):
         report = run_demo(node, secret)
         rows = _demo_rows(node, report)
+        service = ProvenanceService(node.store, node.w3, node.deployment)
+        cheese = service.resolve(report.lots["cheese"])
+        bundle_path = data_dir / "bundles" / f"{report.lots['cheese'].rsplit('/', 1)[-1]}.json"
+        bundle_path.parent.mkdir(parents=True, exist_ok=True)
+        bundle = service.export(cheese)
+        bundle_path.write_text(bundle.dumps())
+        verdict = verify_bundle(bundle, service.reader())
     table = Table(title="Demo: farm → dairy → cold chain → shop, and a recall")
     for column in ("step", "action", "batch", "status", "block", "proof on-chain"):
         table.add_column(column)
@@ -99,6 +108,17 @@ def demo(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     )
     for name, lot in report.lots.items():
         console.print(f"  {name:7} {lot}")
+    mark = "[green]verified[/]" if verdict.ok else "[red]NOT verified[/]"
+    console.print(
+        f"\nProof bundle of the cheese and its milk: {bundle_path} "
+        f"({len(bundle.events)} events, {mark}). Check it yourself:"
+    )
+    where = f"--data-dir {data_dir}"
+    console.print(f"  tracenode verify {bundle_path} --data {data_dir}", highlight=False)
+    console.print(f"  tracenode provenance {report.lots['cheese']} {where}", highlight=False)
+    console.print(
+        f"  tracenode trace {report.lots['milk-2']} --downstream {where}", highlight=False
+    )
 
 
 def _demo_rows(node: Node, report: DemoReport) -> list[tuple[str, ...]]:

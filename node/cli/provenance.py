@@ -22,7 +22,7 @@ from node.context import CHAIN_URL_ENV, Node, NodeConfig
 from node.exceptions import ConfigurationError, InvalidBundleError
 from node.proofs.bundle import Bundle, loads
 from node.proofs.verify import Outcome, Report, report_json, verify_bundle
-from node.provenance.service import ProvenanceService
+from node.provenance.service import ProvenanceService, trace_json
 
 Identifier = Annotated[
     str,
@@ -109,25 +109,7 @@ def trace(
         return names.get(pid, str(pid)) if pid else ""
 
     if as_json:
-        document = {
-            "origin": "0x" + result.origin.hex(),
-            "batches": [
-                {
-                    "batchId": "0x" + t.batch_id.hex(),
-                    "identifier": t.identifier,
-                    "depth": t.depth,
-                    "parents": ["0x" + p.hex() for p in t.parents],
-                    "via": ["0x" + v.hex() for v in t.via],
-                    "status": t.status.name,
-                    "producer": who(t.producer_id),
-                    "custodian": who(t.custodian_id),
-                    "inTransitTo": who(t.receiver_id) or None,
-                    "receivedBy": [who(p) for p in t.received_by],
-                }
-                for t in result.batches
-            ],
-        }
-        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(trace_json(result), indent=2, ensure_ascii=False))
         return
     table = Table(title=f"Downstream of {identifier}: {len(result.batches) - 1} batch(es)")
     for column in ("depth", "batch", "status", "held by", "received by"):
@@ -276,6 +258,10 @@ def print_report(report: Report, *, title: str) -> None:
             _MARK[b.outcome] + (" " + escape(detail) if b.outcome is not Outcome.PASS else ""),
         )
     console.print(table)
+    for b in report.batches:
+        if b.status.name == "RECALLED":
+            which = "this batch" if b.batch_id == report.subject else "an ancestor"
+            console.print(f"[bold red]⚠ RECALLED[/] {which}: {escape(names[b.batch_id])}")
     for c in report.checks:
         if c.outcome is Outcome.FAIL:
             console.print(f"[bold red]✗[/] {c.check}: {escape(c.detail)}")

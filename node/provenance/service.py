@@ -222,3 +222,31 @@ def _bundle_event(row: dict[str, Any]) -> BundleEvent:
         payload=bytes(payload) if payload is not None else None,
         anchor=anchor,
     )
+
+
+def trace_json(trace: Trace) -> dict[str, Any]:
+    """The downstream trace as one JSON document (the CLI's --json and the HTTP API)."""
+    names = trace.participants
+
+    def who(pid: int) -> dict[str, Any] | None:
+        return {"id": pid, "name": names.get(pid, "")} if pid else None
+
+    return {
+        "origin": "0x" + trace.origin.hex(),
+        "count": len(trace.batches) - 1,
+        "batches": [
+            {
+                "batchId": "0x" + t.batch_id.hex(),
+                "identifier": t.identifier,
+                "depth": t.depth,
+                "parents": ["0x" + p.hex() for p in t.parents],
+                "via": ["0x" + v.hex() for v in t.via],
+                "status": t.status.name if t.status.value else "PALLET",
+                "producer": who(t.producer_id),
+                "custodian": who(t.custodian_id),
+                "inTransitTo": who(t.receiver_id),
+                "receivedBy": [who(p) for p in t.received_by],
+            }
+            for t in trace.batches
+        ],
+    }

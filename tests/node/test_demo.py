@@ -22,6 +22,11 @@ def test_demo_anchors_every_event_with_a_proof_the_chain_accepts(tmp_path: Path)
     assert first.exit_code == 0, first.output
     assert "16 events anchored and 0 rejected" in first.output
     assert "FAILED" not in first.output
+    assert "verified). Check it yourself" in first.output
+    bundles = list((data_dir / "bundles").glob("CHEESE-*.json"))
+    assert len(bundles) == 1
+    verified = CliRunner().invoke(app, ["verify", str(bundles[0]), "--data", str(data_dir)])
+    assert verified.exit_code == 0, verified.output
 
     with Node(data_dir) as node:
         report = run_demo(node, PASSWORD)  # a second run reuses the participants

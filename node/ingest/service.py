@@ -28,6 +28,7 @@ from node.exceptions import (
     InvalidIdentifierError,
     InvalidSignatureError,
     NonceUsedError,
+    SignerMismatchError,
     SignerSuspendedError,
     UnknownSignerError,
 )
@@ -89,8 +90,14 @@ class IngestService:
             raise result.error
         return result
 
-    def submit_many(self, batch: Sequence[SignedEvent]) -> list[IngestResult]:
-        """Ingest many events in order, in one transaction; a result for each."""
+    def submit_many(
+        self, batch: Sequence[SignedEvent], *, as_participant: int | None = None
+    ) -> list[IngestResult]:
+        """Ingest many events in order, in one transaction; a result for each.
+
+        With ``as_participant`` (the gateway: an API key's participant), an event signed
+        by any other participant is rejected with :class:`SignerMismatchError`.
+        """
         pending = [self._prepare(i, signed) for i, signed in enumerate(batch)]
         to_recover = [p for p in pending if p.result is None]
         signers = self.verifier.recover_many(
@@ -105,7 +112,7 @@ class IngestService:
         live = [p for p in pending if p.result is None]
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                results = self._write(live)
+                results = self._write(live, as_participant)
                 break
             except IntegrityError:
                 # A concurrent writer (PostgreSQL) stored a conflicting batch, event or
@@ -116,7 +123,9 @@ class IngestService:
             item.result = results[item.index]
         return [p.result for p in pending if p.result is not None]
 
-    def _write(self, live: list[_Pending]) -> dict[int, IngestResult]:
+    def _write(
+        self, live: list[_Pending], as_participant: int | None = None
+    ) -> dict[int, IngestResult]:
         results: dict[int, IngestResult] = {}
         with self.store.write() as conn:
             known = self.store.known_events(conn, [p.event_hash for p in live])
@@ -141,7 +150,7 @@ class IngestService:
                     )
                     continue
                 try:
-                    outcome = self._check(item, views, used, batches)
+                    outcome = self._check(item, views, used, batches, as_participant)
                 except EventRejectedError as error:
                     results[item.index] = _rejected(item, error)
                     continue
@@ -179,6 +188,7 @@ class IngestService:
         views: dict[bytes, SignerView],
         used: set[tuple[bytes, bytes]],
         batches: dict[bytes, BatchState],
+        as_participant: int | None = None,
     ) -> RuleOutcome:
         event = item.signed.event
         signer = item.signer or b""
@@ -187,6 +197,11 @@ class IngestService:
         if view is None or not view.current:
             raise UnknownSignerError(
                 "the signer is not the current key of a registered participant", signer=address
+            )
+        if as_participant is not None and view.participant_id != as_participant:
+            raise SignerMismatchError(
+                "the event is signed by another participant than the API key's",
+                signer=address,
             )
         if not view.active:
             raise SignerSuspendedError("the signer's participant is suspended", signer=address)

@@ -8,6 +8,7 @@ from typing import Annotated
 from eth_account.signers.local import LocalAccount
 from fastapi import Depends, Request
 
+from api.chain import RawRequest
 from api.limits import RateLimiter
 from api.metrics import Metrics
 from api.settings import ApiSettings
@@ -36,6 +37,7 @@ class Gateway:
     limiter: RateLimiter
     metrics: Metrics
     commit: CommitStatus
+    chain_request: RawRequest
     registrar: LocalAccount | None = None
 
 

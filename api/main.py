@@ -61,7 +61,7 @@ def create_app(
     in committing (``tracenode serve`` runs the commit worker and updates it).
     """
     settings = settings or ApiSettings()
-    serialize_requests(node.w3)
+    chain_request = serialize_requests(node.w3)
     metrics = Metrics()
     commit = commit or CommitStatus()
     metrics.watch(node, lambda: commit.leader)
@@ -79,6 +79,7 @@ def create_app(
         limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
         metrics=metrics,
         commit=commit,
+        chain_request=chain_request,
         registrar=registrar,
     )
     for name in ROUTERS + CATCH_ALL_ROUTERS:

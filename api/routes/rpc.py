@@ -13,13 +13,15 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from eth_bloom import BloomFilter
+from eth_tester.exceptions import TransactionFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from web3 import Web3
 
 from api.body import read_json
-from api.chain import is_embedded
+from api.chain import RawRequest, is_embedded
 from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
 from node.chain.errors import revert_data
@@ -37,6 +39,10 @@ READ_METHODS: Final = frozenset(
         "eth_call",
         "eth_getCode",
         "net_version",
+        # reads that cast and ethers make while preparing a call
+        "eth_getTransactionCount",
+        "eth_getBalance",
+        "eth_gasPrice",
     }
 )
 CALL_GAS_CAP: Final = 10_000_000
@@ -49,7 +55,8 @@ _BLOCK_TAGS: Final = frozenset({"latest", "earliest", "pending", "safe", "finali
 _QUANTITY: Final = re.compile(r"0x(0|[1-9a-fA-F][0-9a-fA-F]{0,15})")
 _DATA: Final = re.compile(r"0x([0-9a-fA-F]{2})*")
 _SNAKE: Final = re.compile(r"_([a-z])")
-_DROPPED: Final = frozenset({"state_root"})  # pre-Byzantium only; receipts carry status
+#: Keys eth-tester adds that JSON-RPC does not have (receipts carry status, not a root).
+_DROPPED: Final = frozenset({"state_root", "type"})
 
 
 class RpcError(Exception):
@@ -90,6 +97,7 @@ class RpcError(Exception):
 async def rpc(request: Request, gateway: GatewayDep, _reader: ReaderDep) -> JSONResponse:
     document = await read_json(request)
     w3 = gateway.node.w3
+    send = gateway.chain_request
     settings = gateway.settings
     if isinstance(document, list):
         if not document:
@@ -99,13 +107,15 @@ async def rpc(request: Request, gateway: GatewayDep, _reader: ReaderDep) -> JSON
                 f"{len(document)} calls in one batch; at most {settings.max_rpc_batch}"
             )
         answers = [
-            await run_in_threadpool(_answer, w3, item, settings.max_log_range) for item in document
+            await run_in_threadpool(_answer, w3, send, item, settings.max_log_range)
+            for item in document
         ]
         return JSONResponse(answers)
-    return JSONResponse(await run_in_threadpool(_answer, w3, document, settings.max_log_range))
+    answer = await run_in_threadpool(_answer, w3, send, document, settings.max_log_range)
+    return JSONResponse(answer)
 
 
-def _answer(w3: Web3, call: Any, max_log_range: int) -> dict[str, Any]:
+def _answer(w3: Web3, send: RawRequest, call: Any, max_log_range: int) -> dict[str, Any]:
     if not isinstance(call, dict):
         return _error(None, INVALID_REQUEST, "a call must be a JSON object")
     call_id = call.get("id")
@@ -123,22 +133,37 @@ def _answer(w3: Web3, call: Any, max_log_range: int) -> dict[str, Any]:
         return _error(call_id, INVALID_PARAMS, "params must be a list")
     try:
         checked = _check_params(method, params, w3, max_log_range)
-        result = _forward(w3, method, checked)
+        result = _forward(w3, send, method, checked)
     except RpcError as error:
         return _error(call_id, error.code, error.message, error.data)
     return {"jsonrpc": "2.0", "id": call_id, "result": result}
 
 
-def _forward(w3: Web3, method: str, params: list[Any]) -> Any:
+def _affordable(w3: Web3, call: dict[str, Any]) -> dict[str, Any]:
+    """py-evm checks the sender's balance even for eth_call (a real node runs calls at gas
+    price 0): cap the gas at what ``from`` can pay at the base fee, and run the call from
+    the chain's funded default account when ``from`` can pay for too little."""
+    if "from" not in call:
+        return call
+    base_fee = int(w3.eth.get_block("latest").get("baseFeePerGas", 0)) or 1
+    affordable = int(w3.eth.get_balance(Web3.to_checksum_address(call["from"]))) // base_fee
+    if affordable >= 1_000_000:
+        gas = hex(min(int(call["gas"], 16), affordable))
+        return call | {"gas": gas, "gasPrice": hex(base_fee)}
+    return {k: v for k, v in call.items() if k != "from"}
+
+
+def _forward(w3: Web3, send: RawRequest, method: str, params: list[Any]) -> Any:
+    if method == "eth_call" and is_embedded(w3):
+        params = [_affordable(w3, params[0]), *params[1:]]
     try:
-        if is_embedded(w3):
-            response = w3.provider.request_func(w3, w3.middleware_onion)(method, params)
-        else:
-            response = w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        response = send(method, params)
     except Exception as exc:
         data = revert_data(exc)
         if data is not None:
             raise RpcError(EXECUTION_REVERTED, "execution reverted", "0x" + data.hex()) from None
+        if isinstance(exc, TransactionFailed) or "execution reverted" in str(exc):
+            raise RpcError(EXECUTION_REVERTED, "execution reverted", "0x") from None
         raise RpcError(INVALID_PARAMS, f"{type(exc).__name__}: {str(exc)[:200]}") from None
     if "error" in response:
         error = response["error"]
@@ -162,6 +187,9 @@ def _check_params(method: str, params: list[Any], w3: Web3, max_log_range: int) 
         "eth_getLogs": (1, 1),
         "eth_call": (1, 2),
         "eth_getCode": (1, 2),
+        "eth_getTransactionCount": (1, 2),
+        "eth_getBalance": (1, 2),
+        "eth_gasPrice": (0, 0),
     }[method]
     if not arity[0] <= len(params) <= arity[1]:
         raise RpcError(INVALID_PARAMS, f"{method} takes {arity[0]}..{arity[1]} params")
@@ -171,7 +199,7 @@ def _check_params(method: str, params: list[Any], w3: Web3, max_log_range: int) 
             raise RpcError(INVALID_PARAMS, "the second param is a boolean")
     elif method == "eth_getTransactionReceipt":
         _data(params[0], 32)
-    elif method == "eth_getCode":
+    elif method in ("eth_getCode", "eth_getTransactionCount", "eth_getBalance"):
         _data(params[0], 20)
         if len(params) == 2:
             _block(params[1])
@@ -186,7 +214,8 @@ def _call_params(params: list[Any]) -> list[Any]:
     call = params[0]
     if not isinstance(call, dict):
         raise RpcError(INVALID_PARAMS, "the call is an object")
-    allowed = {"from", "to", "data", "input", "gas", "value", "gasPrice"}
+    ignored = {"chainId", "nonce", "type", "maxFeePerGas", "maxPriorityFeePerGas", "accessList"}
+    allowed = {"from", "to", "data", "input", "gas", "value", "gasPrice"} | ignored
     if set(call) - allowed:
         raise RpcError(INVALID_PARAMS, f"unsupported call fields: {sorted(set(call) - allowed)}")
     if "to" not in call:
@@ -200,7 +229,7 @@ def _call_params(params: list[Any]) -> list[Any]:
     for key in ("gas", "value", "gasPrice"):
         if key in call:
             _quantity(call[key])
-    call = dict(call)
+    call = {k: v for k, v in call.items() if k not in ignored}
     if "input" in call:
         call.setdefault("data", call.pop("input"))
     call.pop("gasPrice", None)
@@ -281,18 +310,33 @@ def _rpc_value(value: Any, key: str | None) -> Any:
         return value
     if isinstance(value, dict) or hasattr(value, "items"):
         is_transaction = "gas" in value and "nonce" in value and "data" in value
+        is_log = "logIndex" in value or "log_index" in value
         out: dict[str, Any] = {}
         for name, item in value.items():
-            if name in _DROPPED:
+            if name in _DROPPED and (is_log or name != "type"):
                 continue
+            if name == "to" and item == "":
+                item = None  # a contract creation
             renamed = _SNAKE.sub(lambda m: m[1].upper(), name)
             if is_transaction and name == "data":
                 renamed = "input"
             out[renamed] = _rpc_value(item, renamed)
+        if "cumulativeGasUsed" in out and "logs" in out and "logsBloom" not in out:
+            out["logsBloom"] = _bloom(out["logs"])
         return out
     if isinstance(value, list | tuple):
         return [_rpc_value(item, None) for item in value]
     return str(value)
+
+
+def _bloom(logs: list[dict[str, Any]]) -> str:
+    """A receipt's logs bloom (eth-tester's receipts lack it; clients require it)."""
+    bloom = BloomFilter()
+    for log in logs:
+        bloom.add(bytes.fromhex(log["address"][2:]))
+        for topic in log["topics"]:
+            bloom.add(bytes.fromhex(topic[2:]))
+    return "0x" + int(bloom).to_bytes(256, "big").hex()
 
 
 def _error(call_id: Any, code: int, message: str, data: str | None = None) -> dict[str, Any]:

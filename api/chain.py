@@ -45,6 +45,7 @@ def serialize_requests(w3: Web3) -> RawRequest:
 
         w3.middleware_onion.add(Serialized, name=MIDDLEWARE_NAME)
     serialized = w3.middleware_onion.get(MIDDLEWARE_NAME)
+    assert serialized is not None
     # Only the lock and eth-tester's own formatting (not the ENS and validation layers
     # web3 adds for its Python API, which choke on raw JSON-RPC filter params).
     request = combine_middleware(

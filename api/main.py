@@ -12,11 +12,11 @@ from importlib import import_module
 from typing import Any, Final
 
 from eth_account.signers.local import LocalAccount
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.chain import serialize_requests
-from api.deps import CommitStatus, Gateway
+from api.deps import CommitStatus, Gateway, get_caller
 from api.limits import BodyLimits, RateLimiter
 from api.metrics import Metrics, RequestMetrics
 from api.problems import Problem, install
@@ -71,6 +71,9 @@ def create_app(
         description=DESCRIPTION,
         docs_url="/docs",
         redoc_url=None,
+        # Every request is rate-limited (per key, or per address without one); a bad key
+        # is refused even where none is needed.
+        dependencies=[Depends(get_caller)],
     )
     app.state.gateway = Gateway(
         node=node,

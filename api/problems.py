@@ -41,10 +41,12 @@ from node.exceptions import (
     NotAnchoredError,
     NotCustodianError,
     NotFoundError,
+    NotReadyError,
     NotRecallerError,
     NotReceiverError,
     PermissionDeniedError,
     RateLimitedError,
+    RegistrarUnavailableError,
     RequestError,
     RequestTooLargeError,
     SignerMismatchError,
@@ -105,6 +107,8 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     # the node's own parts
     ContractError: 409,
     ChainError: 503,
+    RegistrarUnavailableError: 503,
+    NotReadyError: 503,
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from eth_bloom import BloomFilter
+from eth_bloom.bloom import BloomFilter
 from eth_tester.exceptions import TransactionFailed
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse

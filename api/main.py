@@ -71,6 +71,7 @@ def create_app(
         description=DESCRIPTION,
         docs_url="/docs",
         redoc_url=None,
+        redirect_slashes=False,
         # Every request is rate-limited (per key, or per address without one); a bad key
         # is refused even where none is needed.
         dependencies=[Depends(get_caller)],

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from api.deps import GatewayDep
 from api.metrics import CONTENT_TYPE
 from api.problems import PROBLEM_JSON, problem_body, problem_responses
 from api.schemas import Health, Readiness
 from node.exceptions import NotReadyError
+from node.store import reports
 
 router = APIRouter(tags=["health"])
 
@@ -33,7 +33,7 @@ def readyz(gateway: GatewayDep) -> Readiness | JSONResponse:
     problems: list[str] = []
     try:
         with node.store.read() as conn:
-            conn.execute(text("SELECT 1"))
+            reports.ping(conn)
         store_ok = True
     except Exception as exc:
         problems.append(f"store: {type(exc).__name__}")

@@ -76,3 +76,8 @@ def participant_keys(conn: Connection, participant_id: int) -> list[dict[str, An
         .order_by(PARTICIPANT_KEYS.c.valid_from, PARTICIPANT_KEYS.c.key)
     )
     return [dict(r._mapping) for r in rows]
+
+
+def ping(conn: Connection) -> None:
+    """A round trip to the database (readiness)."""
+    conn.execute(select(1))

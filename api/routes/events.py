@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.body import read_json, submission_schema
-from api.deps import GatewayDep, ParticipantKeyDep, ReaderDep
+from api.deps import Gateway, GatewayDep, ParticipantKeyDep, ReaderDep
 from api.problems import Problem, problem_body, problem_responses
 from api.schemas import BulkResult, EventOut, EventResult, ProofOut, WindowRef
 from node.chain.errors import decode_error
@@ -83,7 +83,6 @@ async def submit_events(
     document = await read_json(request)
     limit = gateway.settings.max_events_per_request
     participant = key.participant_id
-    metrics = gateway.metrics
     if isinstance(document, dict):
         signed = parse_submission(document)
         (result,) = await run_in_threadpool(
@@ -107,6 +106,11 @@ async def submit_events(
         )
     if len(document) > limit:
         raise TooManyItemsError(f"{len(document)} events in one request; at most {limit}")
+    # Parsing and checking a thousand signed events is CPU work: off the event loop.
+    return await run_in_threadpool(_submit_list, gateway, document, participant)
+
+
+def _submit_list(gateway: Gateway, document: list[Any], participant: int | None) -> BulkResult:
     results: dict[int, EventResult] = {}
     parsed: list[SignedEvent] = []
     positions: list[int] = []
@@ -115,15 +119,11 @@ async def submit_events(
             parsed.append(parse_submission(item))
             positions.append(index)
         except EventRejectedError as error:
-            metrics.submitted.labels("rejected", error.code).inc()
+            gateway.metrics.submitted.labels("rejected", error.code).inc()
             results[index] = EventResult(
                 index=index, outcome="rejected", event_hash=None, problem=_problem(error)
             )
-    ingested: list[IngestResult] = []
-    if parsed:
-        ingested = await run_in_threadpool(
-            gateway.node.ingest.submit_many, parsed, as_participant=participant
-        )
+    ingested = gateway.node.ingest.submit_many(parsed, as_participant=participant) if parsed else []
     for position, result in zip(positions, ingested, strict=True):
         _count(gateway, result)
         results[position] = EventResult(
@@ -141,7 +141,7 @@ async def submit_events(
     )
 
 
-def _count(gateway: Any, result: IngestResult) -> None:
+def _count(gateway: Gateway, result: IngestResult) -> None:
     problem = result.error.code if result.error is not None else ""
     gateway.metrics.submitted.labels(result.outcome.value, problem).inc()
 

@@ -93,7 +93,7 @@ class Limits(Schema):
     max_body_bytes: int
     max_json_depth: int
     max_events_per_request: int
-    max_string_length: int
+    max_identifier_length: int
     rate_per_second: float
     rate_burst: int
     max_page_size: int
@@ -182,7 +182,19 @@ class EventOut(Schema):
 RoleName = Literal["producer", "processor", "logistics", "retailer", "auditor", "regulator"]
 
 
-class ParticipantIn(Schema):
+class StrictSchema(Schema):
+    """A request body: no coercion ("yes" is not true, 1 is not "1")."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        serialize_by_alias=True,
+        extra="forbid",
+        strict=True,
+    )
+
+
+class ParticipantIn(StrictSchema):
     name: Text = Field(min_length=1, max_length=64)
     address: Address = Field(pattern=r"^0[xX][0-9a-fA-F]{40}$")
     roles: list[RoleName] = Field(min_length=1, max_length=6)
@@ -206,7 +218,7 @@ class ParticipantOut(Schema):
     keys: list[KeyHistory]
 
 
-class ApiKeyIn(Schema):
+class ApiKeyIn(StrictSchema):
     participant: Text = Field(
         description="The participant's address or id; omit with admin=true.",
         default="",

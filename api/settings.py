@@ -18,8 +18,6 @@ class ApiSettings(BaseSettings):
     max_json_depth: int = Field(default=32, ge=4, le=256)
     #: Events in one POST /v1/events (413 beyond).
     max_events_per_request: int = Field(default=1000, ge=1, le=10_000)
-    #: Longest string in a query or path parameter the gateway reads.
-    max_string_length: int = Field(default=2048, ge=64, le=65_536)
     #: Requests per second allowed per API key (per client address without a key).
     rate_per_second: float = Field(default=50.0, gt=0)
     #: Requests a key may make at once before the rate applies (token-bucket size).

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from api.deps import GatewayDep
 from api.schemas import Info
 from node import __version__
+from node.events.identifiers import MAX_IDENTIFIER_LENGTH
 from node.events.payload import MAX_PAYLOAD_BYTES
 from node.events.submission import MAX_LIST_ITEMS
 from node.events.typed_data import Action, BatchStatus, Role, TraceEvent, typed_data
@@ -50,7 +51,7 @@ def info(gateway: GatewayDep) -> Info:
                 "maxBodyBytes": settings.max_body_bytes,
                 "maxJsonDepth": settings.max_json_depth,
                 "maxEventsPerRequest": settings.max_events_per_request,
-                "maxStringLength": settings.max_string_length,
+                "maxIdentifierLength": MAX_IDENTIFIER_LENGTH,
                 "ratePerSecond": settings.rate_per_second,
                 "rateBurst": settings.rate_burst,
                 "maxPageSize": settings.max_page_size,

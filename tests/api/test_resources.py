@@ -323,3 +323,13 @@ def test_a_signed_event_built_with_compose_goes_through(rig: Rig) -> None:
     state = rig.client.get(f"/v1/batches/{lot}").json()
     assert state["status"] == "IN_TRANSIT"
     assert state["receiver"]["name"] == "carrier"
+
+
+def test_request_bodies_are_not_coerced(rig: Rig) -> None:
+    before = rig.client.get("/v1/apikeys", headers=rig.auth("admin")).json()
+
+    answer = rig.client.post("/v1/apikeys", json={"admin": "yes"}, headers=rig.auth("admin"))
+
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "body.admin"
+    assert rig.client.get("/v1/apikeys", headers=rig.auth("admin")).json() == before

@@ -29,6 +29,21 @@
         ├── EpcisMappingError               valid EPCIS that names nothing TraceNode can record
         ├── EpcisSignatureMismatchError     signed TraceEvents that the document does not map to
         └── EpcisEventRejectedError         a mapped TraceEvent refused by a rule (``cause``)
+    │
+    │   the partner gateway's (each code is an HTTP problem type, docs/api.md):
+    ├── (EventRejectedError) SignerMismatchError   signed by another participant than the key's
+    ├── NotFoundError (LookupError)         EventNotFoundError, BatchNotFoundError,
+    │                                       ParticipantNotFoundError, ApiKeyNotFoundError
+    ├── NotAnchoredError                    a proof asked for before the event is anchored
+    ├── AuthenticationError                 no API key, or an unknown or revoked one
+    ├── PermissionDeniedError               a valid key that may not do this
+    └── RequestError (ValueError)           MalformedJsonError, JsonTooDeepError,
+                                            RequestTooLargeError, TooManyItemsError,
+                                            UnsupportedMediaTypeError, InvalidParametersError,
+                                            RateLimitedError, MethodNotAllowedError,
+                                            NotAcceptableError
+    (and RegistrarUnavailableError: the node runs without its registrar key;
+     NotReadyError: its store or chain does not answer)
 
 Each exception carries a stable ``code`` that outer layers (CLI, HTTP problem types)
 use instead of the message.
@@ -250,18 +265,6 @@ class InvalidBundleError(TraceNodeError, ValueError):
         self.field = field
 
 
-class UnknownBatchQueryError(TraceNodeError, LookupError):
-    """A provenance, trace or export asked about a batch this node has never seen."""
-
-    code = "batch-not-found"
-
-
-class InvalidJsonError(TraceNodeError, ValueError):
-    """Text that is not JSON, or is nested deeper than the reader allows."""
-
-    code = "invalid-json"
-
-
 class EpcisError(TraceNodeError, ValueError):
     """An EPCIS capture refused as a whole: nothing of the document was written.
 
@@ -320,3 +323,120 @@ class EpcisEventRejectedError(EpcisError):
         super().__init__(message, event_index=event_index, pointer=pointer)
         self.cause = cause
         self.results = results
+
+
+# ----- the partner gateway's errors (HTTP problem types derive from these codes) -----
+
+
+class SignerMismatchError(EventRejectedError):
+    """The event is signed by a participant other than the one the API key belongs to."""
+
+    code = "signer-mismatch"
+
+
+class NotFoundError(TraceNodeError, LookupError):
+    """Something asked for by its id that the node does not hold."""
+
+    code = "not-found"
+
+
+class EventNotFoundError(NotFoundError):
+    code = "event-not-found"
+
+
+class BatchNotFoundError(NotFoundError):
+    code = "batch-not-found"
+
+
+class ParticipantNotFoundError(NotFoundError):
+    code = "participant-not-found"
+
+
+class ApiKeyNotFoundError(NotFoundError):
+    code = "api-key-not-found"
+
+
+class NotAnchoredError(TraceNodeError):
+    """A proof was asked for an event that is not (or not yet) anchored."""
+
+    code = "not-anchored"
+
+
+class AuthenticationError(TraceNodeError):
+    """No API key, or one the node does not know or has revoked."""
+
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(TraceNodeError):
+    """A valid API key that may not do this (e.g. a participant's key on an admin route)."""
+
+    code = "forbidden"
+
+
+class RequestError(TraceNodeError, ValueError):
+    """A request the gateway refuses before reading it as events (shape, size, rate)."""
+
+    code = "invalid-request"
+
+
+class MalformedJsonError(RequestError):
+    code = "malformed-json"
+
+
+class JsonTooDeepError(RequestError):
+    code = "json-too-deep"
+
+
+class RequestTooLargeError(RequestError):
+    code = "request-too-large"
+
+
+class TooManyItemsError(RequestError):
+    code = "too-many-items"
+
+
+class UnsupportedMediaTypeError(RequestError):
+    code = "unsupported-media-type"
+
+
+class InvalidParametersError(RequestError):
+    """Parameters or a body that fail their declared schema (``errors`` lists each field)."""
+
+    code = "validation-error"
+
+    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class RateLimitedError(RequestError):
+    """Too many requests for one API key (or one address, without a key)."""
+
+    code = "rate-limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MethodNotAllowedError(RequestError):
+    code = "method-not-allowed"
+
+
+class NotAcceptableError(RequestError):
+    """No representation of the resource in a media type the request accepts."""
+
+    code = "not-acceptable"
+
+
+class RegistrarUnavailableError(TraceNodeError):
+    """The node runs without its registrar (admin) key, so it cannot register participants."""
+
+    code = "registrar-unavailable"
+
+
+class NotReadyError(TraceNodeError):
+    """The node cannot serve: its store or its chain does not answer."""
+
+    code = "not-ready"

@@ -13,7 +13,7 @@ from node import __version__
 from node.chain.commits import CommitClient
 from node.chain.deploy import deploy_contracts
 from node.chain.embedded import embedded_web3
-from node.cli import bench, epcis, events, participants, provenance
+from node.cli import apikeys, bench, epcis, events, participants, provenance
 from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
 from node.context import Node, init_node
 from node.demo import DemoReport, run_demo
@@ -31,6 +31,7 @@ app = typer.Typer(
 )
 app.add_typer(participants.app, name="participant")
 app.add_typer(events.app, name="event")
+app.add_typer(apikeys.app, name="apikey")
 app.command(name="bench")(bench.bench)
 app.command(name="provenance")(provenance.provenance)
 app.command(name="trace")(provenance.trace)

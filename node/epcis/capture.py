@@ -287,10 +287,12 @@ def capture(
     ingest: IngestService,
     request: Any,
     clock: Callable[[], float] = time.time,
+    as_participant: int | None = None,
 ) -> list[EpcisResult]:
     """Capture a signed request (parsed JSON or :class:`CaptureRequest`): every EPCIS event
     accepted or a duplicate, or a typed :class:`~node.exceptions.EpcisError` and nothing
-    written."""
+    written. ``as_participant`` (the gateway: the API key's participant) refuses
+    TraceEvents signed by anyone else."""
     parsed = request if isinstance(request, CaptureRequest) else parse_capture_request(request)
     store, domain = ingest.store, ingest.domain
     mapped, known = _prefixed(lambda: map_request_document(store, parsed.document), "/document")
@@ -338,7 +340,7 @@ def capture(
         store.insert_epcis_events(conn, rows)
 
     try:
-        ingest.submit_many(signed, before_commit=before_commit)
+        ingest.submit_many(signed, as_participant=as_participant, before_commit=before_commit)
     except _Rollback as rollback:
         raise _rejection(parsed, expected, rollback.results) from None
     results = [_duplicate(mapped, i) for i in range(len(mapped.hash_ids))]

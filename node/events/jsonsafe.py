@@ -16,7 +16,7 @@ import re
 from itertools import accumulate
 from typing import Any, Final
 
-from node.exceptions import InvalidJsonError
+from node.exceptions import JsonTooDeepError, MalformedJsonError
 
 DEFAULT_MAX_DEPTH: Final = 128
 _STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -34,17 +34,17 @@ def nesting_depth(data: bytes) -> int:
 
 def loads_bounded(data: str | bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """``json.loads(data)``, refusing text nested deeper than ``max_depth`` and text that
-    is not JSON with :class:`InvalidJsonError`."""
+    is not JSON (:class:`JsonTooDeepError`, :class:`MalformedJsonError`)."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     depth = nesting_depth(raw)
     if depth > max_depth:
-        raise InvalidJsonError(f"JSON nested {depth} levels deep; the limit is {max_depth}")
+        raise JsonTooDeepError(f"JSON nested {depth} levels deep; the limit is {max_depth}")
     try:
         return json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
-        raise InvalidJsonError(f"not valid JSON: {exc}") from None
+        raise MalformedJsonError(f"not valid JSON: {exc}") from None
 
 
 def _refuse_constant(name: str) -> Any:
     """NaN and Infinity are not JSON (RFC 8259), whatever Python's parser accepts."""
-    raise InvalidJsonError(f"{name} is not a JSON value")
+    raise MalformedJsonError(f"{name} is not a JSON value")

@@ -29,6 +29,7 @@ from node.exceptions import (
     InvalidIdentifierError,
     InvalidSignatureError,
     NonceUsedError,
+    SignerMismatchError,
     SignerSuspendedError,
     UnknownSignerError,
 )
@@ -95,9 +96,16 @@ class IngestService:
         return result
 
     def submit_many(
-        self, batch: Sequence[SignedEvent], *, before_commit: BeforeCommit | None = None
+        self,
+        batch: Sequence[SignedEvent],
+        *,
+        as_participant: int | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> list[IngestResult]:
         """Ingest many events in order, in one transaction; a result for each.
+
+        With ``as_participant`` (the gateway: an API key's participant), an event signed
+        by any other participant is rejected with :class:`SignerMismatchError`.
 
         ``before_commit`` runs inside that transaction once every event is decided, with
         the connection and the results so far (by index): it may write rows of its own
@@ -117,7 +125,7 @@ class IngestService:
         live = [p for p in pending if p.result is None]
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                results = self._write(live, before_commit)
+                results = self._write(live, as_participant, before_commit)
                 break
             except IntegrityError:
                 # A concurrent writer (PostgreSQL) stored a conflicting batch, event or
@@ -129,7 +137,10 @@ class IngestService:
         return [p.result for p in pending if p.result is not None]
 
     def _write(
-        self, live: list[_Pending], before_commit: BeforeCommit | None = None
+        self,
+        live: list[_Pending],
+        as_participant: int | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> dict[int, IngestResult]:
         results: dict[int, IngestResult] = {}
         with self.store.write() as conn:
@@ -156,7 +167,7 @@ class IngestService:
                     )
                     continue
                 try:
-                    outcome = self._check(item, views, used, batches)
+                    outcome = self._check(item, views, used, batches, as_participant)
                 except EventRejectedError as error:
                     results[item.index] = _rejected(item, error)
                     continue
@@ -203,6 +214,7 @@ class IngestService:
         views: dict[bytes, SignerView],
         used: set[tuple[bytes, bytes]],
         batches: dict[bytes, BatchState],
+        as_participant: int | None = None,
     ) -> RuleOutcome:
         event = item.signed.event
         signer = item.signer or b""
@@ -211,6 +223,11 @@ class IngestService:
         if view is None or not view.current:
             raise UnknownSignerError(
                 "the signer is not the current key of a registered participant", signer=address
+            )
+        if as_participant is not None and view.participant_id != as_participant:
+            raise SignerMismatchError(
+                "the event is signed by another participant than the API key's",
+                signer=address,
             )
         if not view.active:
             raise SignerSuspendedError("the signer's participant is suspended", signer=address)

@@ -29,7 +29,7 @@ from node.events.jsonsafe import loads_bounded
 from node.events.payload import MAX_PAYLOAD_DEPTH, canonical_json, load_canonical
 from node.events.submission import parse_event, parse_hex, parse_uint
 from node.events.typed_data import Domain, TraceEvent
-from node.exceptions import InvalidBundleError, InvalidJsonError, TraceNodeError
+from node.exceptions import InvalidBundleError, RequestError, TraceNodeError
 
 FORMAT: Final = "tracenode-bundle/1"
 #: A bundle larger than this is refused before parsing (a provenance of ~20,000 events).
@@ -163,7 +163,7 @@ def loads(text: str | bytes) -> Bundle:
         raise InvalidBundleError(f"the bundle is larger than {MAX_BUNDLE_BYTES} bytes")
     try:
         document = loads_bounded(text, max_depth=MAX_BUNDLE_DEPTH)
-    except InvalidJsonError as exc:
+    except RequestError as exc:
         raise InvalidBundleError(f"the bundle is not acceptable JSON: {exc}") from None
     return parse_bundle(document)
 

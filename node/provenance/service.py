@@ -25,7 +25,7 @@ from node.chain.deploy import Deployment
 from node.chain.reader import ChainReader, Contracts
 from node.events.identifiers import parse_identifier
 from node.events.typed_data import BatchStatus
-from node.exceptions import UnknownBatchQueryError
+from node.exceptions import BatchNotFoundError
 from node.proofs.bundle import (
     AnchorRef,
     Bundle,
@@ -103,13 +103,13 @@ class ProvenanceService:
 
     def resolve(self, text: str) -> bytes:
         """The batch id that ``text`` (any identifier form, or 0x batch id) names, if this
-        node knows that batch; :class:`UnknownBatchQueryError` otherwise."""
+        node knows that batch; :class:`BatchNotFoundError` otherwise."""
         batch_id = bytes(parse_identifier(text).batch_id)
         with self.store.read() as conn:
             if self.store.batch(conn, batch_id) is None and not self.store.events_of_batches(
                 conn, [batch_id]
             ):
-                raise UnknownBatchQueryError(f"this node knows no batch {text}")
+                raise BatchNotFoundError(f"this node knows no batch {text}")
         return batch_id
 
     # ----- provenance -----
@@ -122,7 +122,7 @@ class ProvenanceService:
             rows = self.store.events_of_batches(conn, sorted(batch_ids))
             states = self.store.batches(conn, batch_ids)
         if not rows and batch_id not in states:
-            raise UnknownBatchQueryError(f"this node knows no batch 0x{batch_id.hex()}")
+            raise BatchNotFoundError(f"this node knows no batch 0x{batch_id.hex()}")
         events = tuple(_bundle_event(row) for row in rows if row["status"] != EventStatus.REJECTED)
         ordered = [batch_id, *sorted(batch_ids - {batch_id})]
         return Bundle(

@@ -197,3 +197,49 @@ class EpcisEvent(SQLModel, table=True):
     trace_events: bytes = Field(sa_type=LargeBinary)  # 32-byte TraceEvent hashes, in order
     context: bytes | None = Field(default=None, sa_type=LargeBinary)
     captured_at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch
+
+
+class ApiKey(SQLModel, table=True):
+    """A gateway API key: only its SHA-256 is stored; the secret is shown once, at creation.
+
+    A participant's key (``participant_id`` set) submits events signed by that participant
+    only; an admin key (``admin``, no participant) manages participants and keys.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    key_id: str = Field(max_length=32, unique=True)  # public part, shown in listings
+    secret_hash: bytes = Field(sa_type=LargeBinary(32))
+    participant_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
+    admin: bool = Field(default=False)
+    label: str = Field(default="", max_length=128)
+    created_at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch
+    revoked_at: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class AlertSeverity(IntEnum):
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+
+class Alert(SQLModel, table=True):
+    """Something the integrity monitor found (DESIGN.md §8): a fork, a double shipment, ..."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_severity", "severity", "id"),)
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    kind: str = Field(max_length=64)
+    severity: int
+    batch_id: bytes | None = Field(default=None, sa_type=LargeBinary(32), index=True)
+    event_hash: bytes | None = Field(default=None, sa_type=LargeBinary(32))
+    detail: str = Field(default="", max_length=1024)
+    detected_at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch
+    block_number: int | None = Field(default=None, sa_type=BigInteger)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.events.jsonsafe import loads_bounded, nesting_depth
-from node.exceptions import InvalidJsonError
+from node.exceptions import JsonTooDeepError, MalformedJsonError
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\n'),
@@ -39,11 +39,11 @@ def test_depth_is_measured_exactly_ignoring_brackets_in_strings(value: Any) -> N
 
 @pytest.mark.parametrize("text", ["[" * 200_000, "{" * 200_000, '{"a":' * 50_000 + "1"])
 def test_deep_nesting_is_refused_not_a_crash(text: str) -> None:
-    with pytest.raises(InvalidJsonError, match="nested"):
+    with pytest.raises(JsonTooDeepError, match="nested"):
         loads_bounded(text)
 
 
 @pytest.mark.parametrize("text", ["", "nope", "[1,", '{"a" 1}', b"\xff\xfe"])
 def test_text_that_is_not_json_is_refused(text: str | bytes) -> None:
-    with pytest.raises(InvalidJsonError):
+    with pytest.raises(MalformedJsonError):
         loads_bounded(text)

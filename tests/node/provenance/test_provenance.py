@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import update
 
 from node.events.typed_data import Action, BatchStatus
-from node.exceptions import UnknownBatchQueryError
+from node.exceptions import BatchNotFoundError
 from node.proofs.verify import Check, Outcome
 from node.store.store import EVENTS
 from node.testing.harness import TraceNodeHarness
@@ -126,9 +126,9 @@ def test_a_lots_timeline_includes_events_naming_it_as_an_input(story: Story) -> 
 
 
 def test_unknown_batches_are_refused(tracenode: TraceNodeHarness) -> None:
-    with pytest.raises(UnknownBatchQueryError):
+    with pytest.raises(BatchNotFoundError):
         tracenode.provenance("https://id.gs1.org/01/09506000134352/10/NEVER")
-    with pytest.raises(UnknownBatchQueryError):
+    with pytest.raises(BatchNotFoundError):
         tracenode.trace("https://id.gs1.org/01/09506000134352/10/NEVER")
 
 

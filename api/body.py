@@ -1,0 +1,107 @@
+"""Reading a JSON body by hand, for routes that parse it with the node's own parsers
+(one definition of the submission format: node.events.submission)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Final
+
+from fastapi import Request
+
+from node.events.identifiers import MAX_IDENTIFIER_LENGTH
+from node.events.submission import MAX_IDENTIFIERS, MAX_LIST_ITEMS
+from node.events.typed_data import TRACE_EVENT_FIELDS
+from node.exceptions import MalformedJsonError, UnsupportedMediaTypeError
+
+JSON_TYPES: Final = ("application/json",)
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether a parsed JSON value holds a string that is not valid Unicode (a lone
+    surrogate, which JSON's \\u escapes can spell but UTF-8 cannot encode)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def read_json(request: Request) -> Any:
+    """The body as JSON; 415 for another media type, 400 for anything that is not JSON
+    (NaN and Infinity included). Size and nesting were bounded by the middleware."""
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if media.lower() not in JSON_TYPES and not media.lower().endswith("+json"):
+        raise UnsupportedMediaTypeError(f"send application/json, not {media!r}")
+    body = await request.body()
+    try:
+        document = json.loads(body, parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise MalformedJsonError(f"the request body is not valid JSON: {exc}") from None
+    if _SURROGATE_ESCAPE.search(body) and has_lone_surrogate(document):
+        raise MalformedJsonError("the request body holds a string that is not valid Unicode")
+    return document
+
+
+_HEX = {
+    "bytes32": {"type": "string", "pattern": "^0[xX][0-9a-fA-F]{64}$"},
+    "address": {"type": "string", "pattern": "^0[xX][0-9a-fA-F]{40}$"},
+}
+_UINT = {
+    "oneOf": [
+        {"type": "integer", "minimum": 0},
+        {"type": "string", "pattern": "^[0-9]{1,78}$"},
+    ]
+}
+
+
+def _field_schema(kind: str) -> dict[str, Any]:
+    if kind.endswith("[]"):
+        return {"type": "array", "items": _HEX[kind[:-2]], "maxItems": MAX_LIST_ITEMS}
+    if kind.startswith("uint"):
+        return _UINT
+    return _HEX[kind]
+
+
+def submission_schema() -> dict[str, Any]:
+    """JSON Schema of one submission, built from the EIP-712 field list itself."""
+    return {
+        "title": "Submission",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["event", "signature"],
+        "properties": {
+            "event": {
+                "title": "TraceEvent",
+                "type": "object",
+                "additionalProperties": False,
+                "required": [name for name, _ in TRACE_EVENT_FIELDS],
+                "properties": {name: _field_schema(kind) for name, kind in TRACE_EVENT_FIELDS},
+            },
+            "signature": {
+                "type": "string",
+                "pattern": "^0[xX][0-9a-fA-F]{130}$",
+                "description": "r ‖ s ‖ v, as eth_signTypedData_v4 returns it",
+            },
+            "payload": {"description": "Any JSON whose RFC 8785 form hashes to payloadHash"},
+            "identifiers": {
+                "type": "array",
+                "maxItems": MAX_IDENTIFIERS,
+                "items": {"type": "string", "maxLength": MAX_IDENTIFIER_LENGTH},
+            },
+        },
+    }

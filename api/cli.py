@@ -1,0 +1,64 @@
+"""The ``tracenode`` command with ``serve`` added (the console script points here, so the
+node's own CLI never imports the HTTP stack)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from api.serve import ServeOptions, serve
+from node.cli import app
+from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
+from node.commit.worker import CommitPolicy
+from node.context import Node
+
+__all__ = ["app"]
+
+
+@app.command("serve")
+@reports_errors
+def serve_command(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8080,
+    chain_url: Annotated[
+        str | None,
+        typer.Option(envvar="TRACENODE_CHAIN_URL", help="EVM JSON-RPC URL (default: embedded)."),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="TRACENODE_DATABASE_URL", help="PostgreSQL URL (default: SQLite)."),
+    ] = None,
+    commit: Annotated[
+        bool, typer.Option("--commit/--no-commit", help="Run the commit worker (when leader).")
+    ] = True,
+    commit_interval: Annotated[
+        float, typer.Option(help="Seconds between commit windows.", min=0.05)
+    ] = 1.0,
+    commit_max_events: Annotated[
+        int, typer.Option(help="Commit as soon as this many events wait.", min=1)
+    ] = 1000,
+    confirmations: Annotated[
+        int, typer.Option(help="Blocks to wait after a commit (external chains).", min=0)
+    ] = 0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the HTTP API (and commit, when this process holds the node key's lock)."""
+    secret = password()
+    options = ServeOptions(
+        host=host,
+        port=port,
+        commit=commit,
+        policy=CommitPolicy(
+            interval=commit_interval, max_events=commit_max_events, confirmations=confirmations
+        ),
+        log_level=log_level,
+    )
+    with Node(data_dir, chain_url=chain_url, database_url=database_url) as node:
+        console.print(f"serving {data_dir} on http://{host}:{port} (chain {node.config.chain_id})")
+        serve(node, secret, options)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,115 @@
+"""What routes depend on: the gateway's parts, and who is calling (``Annotated`` deps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from eth_account.signers.local import LocalAccount
+from fastapi import Depends, Request
+
+from api.chain import RawRequest
+from api.limits import RateLimiter
+from api.metrics import Metrics
+from api.settings import ApiSettings
+from node.commit.worker import CommitPolicy
+from node.context import Node
+from node.exceptions import AuthenticationError, PermissionDeniedError, RegistrarUnavailableError
+from node.store.apikeys import ApiKeyRecord, ApiKeys
+
+
+@dataclass
+class CommitStatus:
+    """How this process takes part in committing (``tracenode serve`` updates it)."""
+
+    policy: CommitPolicy = field(default_factory=CommitPolicy)
+    runs_worker: bool = False  # whether this process competes for the commit lock
+    leader: bool = False  # whether it holds the lock now
+
+
+@dataclass
+class Gateway:
+    """Everything the routes use, built once by ``create_app``."""
+
+    node: Node
+    settings: ApiSettings
+    keys: ApiKeys
+    limiter: RateLimiter
+    metrics: Metrics
+    commit: CommitStatus
+    chain_request: RawRequest
+    registrar: LocalAccount | None = None
+
+
+def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+
+def get_node(gateway: GatewayDep) -> Node:
+    return gateway.node
+
+
+def get_settings(gateway: GatewayDep) -> ApiSettings:
+    return gateway.settings
+
+
+NodeDep = Annotated[Node, Depends(get_node)]
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+
+
+def get_caller(request: Request, gateway: GatewayDep) -> ApiKeyRecord | None:
+    """The API key of the request (``Authorization: Bearer tn_...``), if any; every caller,
+    keyed or not, is rate-limited here."""
+    header = request.headers.get("authorization")
+    if header is None:
+        client = request.client.host if request.client else "unknown"
+        gateway.limiter.check(f"addr:{client}")
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("use 'Authorization: Bearer <API key>'")
+    record = gateway.keys.authenticate(token.strip())
+    gateway.limiter.check(f"key:{record.key_id}")
+    return record
+
+
+CallerDep = Annotated[ApiKeyRecord | None, Depends(get_caller)]
+
+
+def require_reader(caller: CallerDep, gateway: GatewayDep) -> ApiKeyRecord | None:
+    """Reads are public unless TRACENODE_API_PUBLIC_READS=false; then any key may read."""
+    if caller is None and not gateway.settings.public_reads:
+        raise AuthenticationError("this node serves reads to API key holders only")
+    return caller
+
+
+def require_participant(caller: CallerDep) -> ApiKeyRecord:
+    if caller is None:
+        raise AuthenticationError("submitting events needs a participant's API key")
+    if caller.participant_id is None:
+        raise PermissionDeniedError("submitting events needs a participant's API key")
+    return caller
+
+
+def require_admin(caller: CallerDep) -> ApiKeyRecord:
+    if caller is None:
+        raise AuthenticationError("this needs the admin API key")
+    if not caller.admin:
+        raise PermissionDeniedError("this needs the admin API key")
+    return caller
+
+
+def get_registrar(gateway: GatewayDep) -> LocalAccount:
+    if gateway.registrar is None:
+        raise RegistrarUnavailableError("this node runs without its registrar (admin) key")
+    return gateway.registrar
+
+
+ReaderDep = Annotated[ApiKeyRecord | None, Depends(require_reader)]
+ParticipantKeyDep = Annotated[ApiKeyRecord, Depends(require_participant)]
+AdminDep = Annotated[ApiKeyRecord, Depends(require_admin)]
+RegistrarDep = Annotated[LocalAccount, Depends(get_registrar)]

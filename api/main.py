@@ -1,0 +1,142 @@
+"""The app factory: routers, middleware, problem handlers. Nothing is built at import time.
+
+Routers are the modules of ``api/routes``; each is an ``APIRouter``. To add one (the
+EPCIS capture, provenance, the buyer page ...), add its module to :data:`ROUTERS`.
+``batches`` is always included last: its ``/v1/batches/{id:path}`` matches any path
+below /v1/batches/, so sub-resources (``/v1/batches/{id}/provenance``) must come first.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any, Final
+
+from eth_account.signers.local import LocalAccount
+from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.chain import serialize_requests
+from api.deps import CommitStatus, Gateway, get_caller
+from api.limits import BodyLimits, RateLimiter
+from api.metrics import Metrics, RequestMetrics
+from api.problems import Problem, install
+from api.settings import ApiSettings
+from node import __version__
+from node.context import Node
+from node.store.apikeys import ApiKeys
+
+#: Router modules under api/routes, in matching order (``batches`` is added after them).
+ROUTERS: Final[tuple[str, ...]] = (
+    "health",
+    "info",
+    "events",
+    "participants",
+    "anchors",
+    "alerts",
+    "resolve",
+    "rpc",
+    "epcis",
+    "provenance",
+)
+#: Matched last (see the module docstring).
+CATCH_ALL_ROUTERS: Final[tuple[str, ...]] = ("batches",)
+
+DESCRIPTION = """\
+TraceNode's partner gateway. Suppliers submit EIP-712-signed supply-chain events; the
+node checks and stores them, and commits them to the chain under Merkle roots. Every
+error is an RFC 9457 problem document (`application/problem+json`) whose `type` is
+`urn:tracenode:problem:{code}`. See docs/api.md.
+"""
+
+
+def create_app(
+    node: Node,
+    *,
+    settings: ApiSettings | None = None,
+    registrar: LocalAccount | None = None,
+    commit: CommitStatus | None = None,
+) -> FastAPI:
+    """The gateway over an opened ``node`` (the caller opens and closes it).
+
+    ``registrar`` is the admin key that registers participants on-chain (without it,
+    ``POST /v1/participants`` answers 503); ``commit`` is how this process takes part
+    in committing (``tracenode serve`` runs the commit worker and updates it).
+    """
+    settings = settings or ApiSettings()
+    chain_request = serialize_requests(node.w3)
+    metrics = Metrics()
+    commit = commit or CommitStatus()
+    metrics.watch(node, lambda: commit.leader)
+    app = FastAPI(
+        title="TraceNode",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        redirect_slashes=False,
+        # Every request is rate-limited (per key, or per address without one); a bad key
+        # is refused even where none is needed.
+        dependencies=[Depends(get_caller)],
+    )
+    app.state.gateway = Gateway(
+        node=node,
+        settings=settings,
+        keys=ApiKeys(node.store),
+        limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
+        metrics=metrics,
+        commit=commit,
+        chain_request=chain_request,
+        registrar=registrar,
+    )
+    for name in ROUTERS + CATCH_ALL_ROUTERS:
+        app.include_router(import_module(f"api.routes.{name}").router)
+    install(app)
+    # Outermost first: metrics see every answer, limits run before any route.
+    app.add_middleware(BodyLimits, settings=settings)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("Problem", Problem.model_json_schema())
+        components["JsonRpcRequest"] = {
+            "type": "object",
+            "required": ["jsonrpc", "method"],
+            "properties": {
+                "jsonrpc": {"const": "2.0"},
+                "id": {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]},
+                "method": {"type": "string"},
+                "params": {"type": "array"},
+            },
+        }
+        _problem_for_validation(schema)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _problem_for_validation(schema: dict[str, Any]) -> None:
+    """FastAPI documents its own 422 body; this gateway answers 422 with a Problem."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.get("responses", {})
+            if "422" in responses:
+                responses["422"] = {
+                    "description": "Invalid fields (each named) or an invalid event",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                }
+    components = schema.get("components", {}).get("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)

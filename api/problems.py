@@ -1,0 +1,293 @@
+"""RFC 9457 problem details: every error the gateway returns, one place.
+
+Each :class:`~node.exceptions.TraceNodeError` becomes a problem whose ``type`` is
+``urn:tracenode:problem:{code}`` (the exception's stable ``code``) and whose HTTP status
+is chosen by its class here; request validation, unknown routes and unexpected failures
+get problem documents too. docs/api.md lists every type.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from node.exceptions import (
+    ApiKeyNotFoundError,
+    AuthenticationError,
+    BatchExistsError,
+    BatchRecalledError,
+    ChainError,
+    ContractError,
+    EpcisError,
+    EpcisEventRejectedError,
+    EpcisLimitError,
+    EpcisSignatureMismatchError,
+    EventRejectedError,
+    HeadMismatchError,
+    InvalidBundleError,
+    InvalidEventError,
+    InvalidIdentifierError,
+    InvalidParametersError,
+    InvalidReceiverError,
+    InvalidSignatureError,
+    InvalidStatusError,
+    JsonTooDeepError,
+    MalformedJsonError,
+    MethodNotAllowedError,
+    MissingRoleError,
+    NonceUsedError,
+    NotAcceptableError,
+    NotAnchoredError,
+    NotCustodianError,
+    NotFoundError,
+    NotReadyError,
+    NotRecallerError,
+    NotReceiverError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RegistrarUnavailableError,
+    RequestError,
+    RequestTooLargeError,
+    SignerMismatchError,
+    SignerSuspendedError,
+    TooManyItemsError,
+    TraceNodeError,
+    UnknownBatchError,
+    UnknownSignerError,
+    UnsupportedMediaTypeError,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON: Final = "application/problem+json"
+TYPE_PREFIX: Final = "urn:tracenode:problem:"
+INTERNAL_ERROR: Final = "internal-error"
+
+#: HTTP status per error class; a class not listed takes its nearest listed ancestor's.
+STATUS: Final[dict[type[TraceNodeError], int]] = {
+    TraceNodeError: 500,
+    # the request itself
+    RequestError: 400,
+    MalformedJsonError: 400,
+    JsonTooDeepError: 400,
+    RequestTooLargeError: 413,
+    TooManyItemsError: 413,
+    UnsupportedMediaTypeError: 415,
+    InvalidParametersError: 422,
+    RateLimitedError: 429,
+    MethodNotAllowedError: 405,
+    NotAcceptableError: 406,
+    # who is asking
+    AuthenticationError: 401,
+    PermissionDeniedError: 403,
+    # what is asked for
+    NotFoundError: 404,
+    ApiKeyNotFoundError: 404,
+    NotAnchoredError: 409,
+    InvalidIdentifierError: 422,
+    InvalidBundleError: 422,
+    # EPCIS capture
+    EpcisError: 422,
+    EpcisLimitError: 413,
+    EpcisSignatureMismatchError: 422,
+    EpcisEventRejectedError: 409,
+    # events refused
+    EventRejectedError: 422,
+    InvalidEventError: 422,
+    InvalidSignatureError: 422,
+    UnknownSignerError: 403,
+    SignerSuspendedError: 403,
+    SignerMismatchError: 403,
+    MissingRoleError: 403,
+    NonceUsedError: 409,
+    BatchExistsError: 409,
+    UnknownBatchError: 409,
+    HeadMismatchError: 409,
+    BatchRecalledError: 409,
+    InvalidStatusError: 409,
+    NotCustodianError: 409,
+    InvalidReceiverError: 409,
+    NotReceiverError: 409,
+    NotRecallerError: 409,
+    # the node's own parts
+    ContractError: 409,
+    ChainError: 503,
+    RegistrarUnavailableError: 503,
+    NotReadyError: 503,
+}
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document (``application/problem+json``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=[f"{TYPE_PREFIX}head-mismatch"])
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="The error's stable code (the type URI's last part).")
+    instance: str | None = None
+
+
+def problem_type(code: str) -> str:
+    return TYPE_PREFIX + code
+
+
+def status_of(error: TraceNodeError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def title_of(code: str) -> str:
+    return code.replace("-", " ").capitalize()
+
+
+def jsonable(value: Any) -> Any:
+    """Problem extension values as JSON (bytes as 0x-hex)."""
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def problem_body(error: TraceNodeError) -> dict[str, Any]:
+    """The problem document of ``error`` (without ``instance``)."""
+    body: dict[str, Any] = {
+        "type": problem_type(error.code),
+        "title": title_of(error.code),
+        "status": status_of(error),
+        "detail": str(error),
+        "code": error.code,
+    }
+    if isinstance(error, EventRejectedError):
+        body.update({k: jsonable(v) for k, v in error.details.items() if k not in body})
+        if error.contract_error is not None:
+            body["contractError"] = error.contract_error
+    if isinstance(error, ContractError):
+        body["contractError"] = error.name
+        body["arguments"] = jsonable(error.args_by_name)
+    if isinstance(error, InvalidParametersError):
+        body["errors"] = error.errors
+    if isinstance(error, RateLimitedError):
+        body["retryAfter"] = error.retry_after
+    if isinstance(error, EpcisError):
+        body["eventIndex"] = error.event_index
+        body["pointer"] = error.pointer
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, TraceNodeError):
+            body["cause"] = {"code": cause.code, "detail": str(cause)}
+    if isinstance(error, InvalidBundleError) and error.field:
+        body["pointer"] = error.field
+    return body
+
+
+def problem_response(
+    error: TraceNodeError, instance: str | None = None, *, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = problem_body(error)
+    if instance is not None:
+        body["instance"] = instance
+    extra = dict(headers or {})
+    if isinstance(error, RateLimitedError):
+        extra["Retry-After"] = str(max(1, round(error.retry_after + 0.5)))
+    if isinstance(error, AuthenticationError):
+        extra["WWW-Authenticate"] = 'Bearer realm="tracenode"'
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=extra)
+
+
+def validation_problem(errors: list[dict[str, Any]]) -> TraceNodeError:
+    """FastAPI's validation errors as one typed error naming every field."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return MalformedJsonError("the request body is not valid JSON")
+    fields = [
+        {
+            "field": ".".join(str(part) for part in e.get("loc", ())),
+            "message": str(e.get("msg", "invalid")),
+        }
+        for e in errors[:20]
+    ]
+    shown = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:3])
+    return InvalidParametersError(f"invalid request: {shown}", fields)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into a problem response."""
+
+    async def on_node_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, TraceNodeError)
+        return problem_response(error, request.url.path)
+
+    async def on_validation(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        return problem_response(validation_problem(list(error.errors())), request.url.path)
+
+    async def on_http(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        mapped: TraceNodeError
+        if error.status_code == 404:
+            mapped = NotFoundError(f"nothing at {request.url.path}")
+        elif error.status_code == 405:
+            mapped = MethodNotAllowedError(f"{request.method} is not allowed here")
+        else:
+            mapped = RequestError(str(error.detail))
+        response = problem_response(mapped, request.url.path, headers=dict(error.headers or {}))
+        if error.status_code not in (404, 405):
+            response.status_code = error.status_code
+        return response
+
+    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        body = {
+            "type": problem_type(INTERNAL_ERROR),
+            "title": title_of(INTERNAL_ERROR),
+            "status": 500,
+            "detail": "the node failed to handle this request; the operator's log has the cause",
+            "code": INTERNAL_ERROR,
+            "instance": request.url.path,
+        }
+        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+
+    app.add_exception_handler(TraceNodeError, on_node_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the problems a route may return."""
+    return {
+        status: {
+            "model": Problem,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "description": _DESCRIPTIONS.get(status, "Problem"),
+        }
+        for status in statuses
+    }
+
+
+_DESCRIPTIONS: Final = {
+    400: "Malformed request (bad JSON, nesting too deep)",
+    401: "No API key, or an unknown or revoked one",
+    403: "Not allowed (admin key needed, or the signer is not the key's participant)",
+    404: "Not found",
+    409: "Conflicts with the current state",
+    413: "Body or list too large",
+    415: "Unsupported media type",
+    422: "Invalid fields (each named) or an invalid event",
+    429: "Rate limit exceeded (see Retry-After)",
+    503: "The chain or the store cannot be reached",
+}

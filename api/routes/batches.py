@@ -1,0 +1,90 @@
+"""``GET /v1/batches/{id}``: a batch's state, by any identifier form or its 0x batch id.
+
+``{id}`` may contain slashes (a Digital Link is a URL), so this route matches any path
+under /v1/batches/: :func:`api.main.create_app` includes this router after every other,
+and routes for sub-resources (``/v1/batches/{id}/provenance`` ...) live in their own
+routers, which are matched first.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from eth_utils.address import to_checksum_address
+from fastapi import APIRouter, Path
+
+from api.deps import GatewayDep, ReaderDep
+from api.problems import problem_responses
+from api.schemas import BatchOut, ParticipantRef
+from node.context import Node
+from node.events.identifiers import Identifier, parse_identifier
+from node.exceptions import BatchNotFoundError
+from node.store import reports
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+BatchRef = Annotated[
+    str,
+    Path(
+        alias="id",
+        min_length=1,
+        max_length=2048,
+        description=(
+            "A GS1 Digital Link, an EPC URN (lgtin / sgtin), a handle (88.123.45/lot) or "
+            "the 0x batch id; percent-encode it as one path segment or write it as is."
+        ),
+    ),
+]
+
+
+@router.get(
+    "/{id:path}",
+    response_model=BatchOut,
+    summary="A batch's state: status, producer, custodian, head, lineage",
+    responses=problem_responses(401, 404, 422, 429),
+)
+def get_batch(ref: BatchRef, gateway: GatewayDep, _reader: ReaderDep) -> BatchOut:
+    return batch_out(gateway.node, parse_identifier(ref))
+
+
+def batch_out(node: Node, identifier: Identifier) -> BatchOut:
+    """The stored state of the batch ``identifier`` names; 404 if the node has none."""
+    batch_id = bytes(identifier.batch_id)
+    with node.store.read() as conn:
+        state = node.store.batch(conn, batch_id)
+        if state is None:
+            raise BatchNotFoundError(f"no batch {identifier.canonical}")
+        parents, children = reports.lineage_of(conn, batch_id)
+        ids = {state.producer_id, state.custodian_id, state.receiver_id} - {0}
+        people = {pid: node.store.participant(conn, pid) for pid in ids}
+
+    def ref(pid: int) -> ParticipantRef:
+        row = people.get(pid)
+        return ParticipantRef(
+            id=pid,
+            name=row["name"] if row else None,
+            address=to_checksum_address(bytes(row["key"])) if row else None,
+        )
+
+    hex_id = "0x" + batch_id.hex()
+    canonical = state.identifier or hex_id
+    return BatchOut(
+        batch_id=hex_id,
+        identifier=state.identifier,
+        status=state.status.name,
+        producer=ref(state.producer_id),
+        custodian=ref(state.custodian_id),
+        receiver=ref(state.receiver_id) if state.receiver_id else None,
+        head="0x" + state.head.hex(),
+        created_by="0x" + state.created_by.hex(),
+        parents=["0x" + p.hex() for p in parents],
+        children=["0x" + c.hex() for c in children],
+        links={
+            "self": f"/v1/batches/{hex_id}",
+            "provenance": f"/v1/batches/{hex_id}/provenance",
+            "trace": f"/v1/batches/{hex_id}/trace?direction=downstream",
+            "bundle": f"/v1/batches/{hex_id}/bundle",
+            "page": f"/?id={quote(canonical, safe='')}",
+        },
+    )

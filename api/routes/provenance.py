@@ -1,0 +1,156 @@
+"""A batch's provenance, its downstream trace, its proof bundle, and checking a bundle.
+
+``GET /v1/batches/{id}/provenance``: the batch and every ancestor, every event verified
+against the chain (the same verifier `tracenode verify` runs). ``GET .../trace``: every
+batch made from it (``direction=downstream``, for recalls) or its ancestors
+(``upstream``). ``GET .../bundle``: the proof bundle (docs/proofs.md). ``POST /v1/verify``:
+check a bundle against this node's chain. ``{id}`` may be any identifier form.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.body import read_json
+from api.deps import GatewayDep, ReaderDep
+from api.problems import problem_responses
+from node.events.identifiers import parse_identifier
+from node.proofs.bundle import parse_bundle, schema
+from node.proofs.verify import report_json, verify_bundle
+from node.provenance.service import ProvenanceService, trace_json
+
+router = APIRouter(tags=["provenance"])
+
+BatchRef = Annotated[
+    str,
+    Path(
+        alias="id",
+        min_length=1,
+        max_length=2048,
+        description="A GS1 Digital Link, an EPC URN, a handle or the 0x batch id.",
+    ),
+]
+
+_OBJECT = {"type": "object", "additionalProperties": True}
+
+
+def service(gateway: Any) -> ProvenanceService:
+    """One provenance service per app: it keeps its chain answers between requests."""
+    found: ProvenanceService | None = getattr(gateway, "provenance", None)
+    if found is None:
+        node = gateway.node
+        found = ProvenanceService(node.store, node.w3, node.deployment)
+        gateway.provenance = found
+    return found
+
+
+def _batch_id(gateway: Any, ref: str) -> bytes:
+    return service(gateway).resolve(parse_identifier(ref).canonical)
+
+
+@router.get(
+    "/v1/batches/{id:path}/provenance",
+    summary="The batch and all its ancestors, every event verified against the chain",
+    responses={
+        200: {
+            "description": "The verification report (docs/proofs.md)",
+            "content": {"application/json": {"schema": _OBJECT}},
+        },
+        **problem_responses(401, 404, 422, 429),
+    },
+)
+def provenance(ref: BatchRef, gateway: GatewayDep, _reader: ReaderDep) -> JSONResponse:
+    """``outcome`` is ``pass`` when every check of every event and batch holds, ``fail``
+    (``failures`` names each) or ``pending`` (nothing failed, some events not anchored
+    yet). ``rejected`` lists events the chain refused after the node accepted them."""
+    result = service(gateway).provenance(_batch_id(gateway, ref))
+    document = report_json(result.report)
+    document["rejected"] = [
+        {"eventHash": "0x" + r.event_hash.hex(), "reason": "0x" + r.reason.hex()}
+        for r in result.rejected
+    ]
+    return JSONResponse(document)
+
+
+@router.get(
+    "/v1/batches/{id:path}/trace",
+    summary="Every batch made from this lot at any depth (downstream), or its ancestors",
+    responses={
+        200: {"description": "The trace", "content": {"application/json": {"schema": _OBJECT}}},
+        **problem_responses(401, 404, 422, 429),
+    },
+)
+def trace(
+    ref: BatchRef,
+    gateway: GatewayDep,
+    _reader: ReaderDep,
+    direction: Annotated[Literal["downstream", "upstream"], Query()] = "downstream",
+) -> JSONResponse:
+    svc = service(gateway)
+    batch_id = _batch_id(gateway, ref)
+    if direction == "upstream":
+        bundle = svc.export(batch_id)
+        return JSONResponse(
+            {
+                "origin": "0x" + batch_id.hex(),
+                "ancestors": [
+                    {"batchId": "0x" + b.batch_id.hex(), "identifier": b.identifier}
+                    for b in bundle.batches
+                ],
+                "lineage": bundle.as_json()["lineage"],
+            }
+        )
+    return JSONResponse(trace_json(svc.trace(batch_id)))
+
+
+@router.get(
+    "/v1/batches/{id:path}/bundle",
+    summary="The proof bundle: everything needed to check the provenance against the chain",
+    responses={
+        200: {
+            "description": "A tracenode-bundle/1 document (docs/proofs.md)",
+            "content": {"application/json": {"schema": {"$ref": schema()["$id"]}}},
+        },
+        **problem_responses(401, 404, 422, 429),
+    },
+)
+def bundle(ref: BatchRef, gateway: GatewayDep, _reader: ReaderDep) -> JSONResponse:
+    exported = service(gateway).export(_batch_id(gateway, ref))
+    name = (exported.batches[0].identifier or "0x" + exported.subject.hex()).rsplit("/", 1)[-1]
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:100]
+    return JSONResponse(
+        exported.as_json(),
+        headers={"Content-Disposition": f'attachment; filename="{safe}.bundle.json"'},
+    )
+
+
+@router.post(
+    "/v1/verify",
+    summary="Check a proof bundle against this node's chain",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": schema()["$id"]}}},
+        }
+    },
+    responses={
+        200: {
+            "description": "The verification report",
+            "content": {"application/json": {"schema": _OBJECT}},
+        },
+        **problem_responses(400, 413, 415, 422, 429),
+    },
+)
+async def verify(request: Request, gateway: GatewayDep) -> JSONResponse:
+    """The report of every check (``outcome`` pass / fail / pending). A bundle for another
+    chain fails its chain check; anyone can run the same check without this node:
+    ``tracenode verify bundle.json --rpc URL``."""
+    document = await read_json(request)
+    parsed = parse_bundle(document)
+    reader = service(gateway).reader()
+    report = await run_in_threadpool(verify_bundle, parsed, reader)
+    return JSONResponse(report_json(report))

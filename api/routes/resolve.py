@@ -1,0 +1,149 @@
+"""Identifier resolution: GS1 Digital Link paths on this host (``/01/{gtin}/10/{lot}``,
+further AIs and a query string tolerated) and ``/v1/resolve/{identifier}`` for any form.
+
+Content negotiation, by the ``Accept`` header:
+- ``application/json`` (and ``*/*``): the batch's state (as ``GET /v1/batches/{id}``);
+- ``application/linkset+json`` (or ``?linkType=all``): an RFC 9264 linkset of the
+  batch's links (buyer page, state, provenance, trace, bundle);
+- ``text/html`` (browsers): ``303 See Other`` to the buyer page, ``/?id={canonical}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from api.deps import GatewayDep, ReaderDep
+from api.problems import problem_responses
+from api.routes.batches import batch_out
+from api.schemas import BatchOut
+from node.events.identifiers import GS1_RESOLVER, Identifier, parse_identifier
+from node.exceptions import NotAcceptableError
+
+router = APIRouter(tags=["resolution"])
+
+JSON: Final = "application/json"
+LINKSET: Final = "application/linkset+json"
+HTML: Final = "text/html"
+GS1_VOC: Final = "https://gs1.org/voc/"
+
+_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    200: {
+        "description": "The batch (JSON), or its linkset (application/linkset+json)",
+        "content": {LINKSET: {"schema": {"type": "object"}}},
+    },
+    303: {"description": "Browsers (Accept: text/html) go to the buyer page /?id=..."},
+    **problem_responses(401, 404, 406, 422, 429),
+}
+
+LinkType = Annotated[
+    str | None,
+    Query(
+        alias="linkType",
+        max_length=64,
+        description="GS1 resolver convention: 'all' (or 'linkset') asks for the linkset.",
+    ),
+]
+
+
+@router.get(
+    "/01/{rest:path}",
+    response_model=BatchOut,
+    summary="Resolve a GS1 Digital Link path (/01/{gtin}/10/{lot})",
+    responses=_RESPONSES,
+)
+def digital_link(
+    rest: Annotated[str, Path(max_length=2048)],
+    request: Request,
+    gateway: GatewayDep,
+    _reader: ReaderDep,
+    link_type: LinkType = None,
+) -> Response:
+    identifier = parse_identifier(f"{GS1_RESOLVER}/01/{rest}")
+    return _negotiate(request, gateway, identifier, link_type)
+
+
+@router.get(
+    "/v1/resolve/{identifier:path}",
+    response_model=BatchOut,
+    summary="Resolve any identifier (handle, Digital Link, EPC URN, 0x batch id)",
+    responses=_RESPONSES,
+)
+def resolve(
+    identifier: Annotated[str, Path(min_length=1, max_length=2048)],
+    request: Request,
+    gateway: GatewayDep,
+    _reader: ReaderDep,
+    link_type: LinkType = None,
+) -> Response:
+    return _negotiate(request, gateway, parse_identifier(identifier), link_type)
+
+
+def _negotiate(
+    request: Request, gateway: GatewayDep, identifier: Identifier, link_type: str | None
+) -> Response:
+    wanted = LINKSET if link_type in ("all", "linkset") else _preferred(request)
+    if wanted == HTML:
+        return RedirectResponse(f"/?id={quote(identifier.canonical, safe='')}", status_code=303)
+    batch = batch_out(gateway.node, identifier)
+    base = str(request.base_url).rstrip("/")
+    linkset_url = f"{base}/v1/resolve/{quote(identifier.canonical, safe='')}?linkType=all"
+    headers = {"Link": f'<{linkset_url}>; rel="linkset"; type="{LINKSET}"', "Vary": "Accept"}
+    if wanted == LINKSET:
+        return JSONResponse(_linkset(identifier, batch, base), media_type=LINKSET, headers=headers)
+    return JSONResponse(batch.model_dump(mode="json"), headers=headers)
+
+
+def _linkset(identifier: Identifier, batch: BatchOut, base: str) -> dict[str, Any]:
+    links = batch.links
+
+    def link(path: str, kind: str, title: str) -> list[dict[str, str]]:
+        return [{"href": base + path, "type": kind, "title": title}]
+
+    anchor = identifier.canonical
+    if "://" not in anchor:
+        anchor = f"{base}/v1/resolve/{quote(anchor, safe='')}"
+    return {
+        "linkset": [
+            {
+                "anchor": anchor,
+                f"{GS1_VOC}defaultLink": link(links["page"], HTML, "Provenance of this batch"),
+                f"{GS1_VOC}traceability": link(links["provenance"], JSON, "Provenance (JSON)"),
+                "describedby": link(links["self"], JSON, "Batch state"),
+                f"{GS1_VOC}recallStatus": link(links["self"], JSON, f"Status: {batch.status}"),
+                "related": link(links["trace"], JSON, "Downstream trace"),
+                "alternate": link(links["bundle"], JSON, "Self-contained proof bundle"),
+            }
+        ]
+    }
+
+
+def _preferred(request: Request) -> str:
+    """The best of JSON, linkset and HTML for the request's Accept header."""
+    header = request.headers.get("accept", "")
+    if not header.strip():
+        return JSON
+    offers: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")[:32]):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            offers.append((-q, position, media.lower()))
+    for _, _, media in sorted(offers):
+        if media in (JSON, "*/*", "application/*"):
+            return JSON
+        if media == LINKSET:
+            return LINKSET
+        if media in (HTML, "application/xhtml+xml", "text/*"):
+            return HTML
+    raise NotAcceptableError(f"offered: {JSON}, {LINKSET}, {HTML}")

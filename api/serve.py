@@ -1,0 +1,123 @@
+"""``tracenode serve``: the gateway under uvicorn, with the commit worker and the
+participant mirror's sync in the same process.
+
+The commit worker runs only while this process holds the commit lock for the node key
+(node.commit.leader): several processes may serve one PostgreSQL store, one of them
+commits, and another takes over when it dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+
+import uvicorn
+
+from api.deps import CommitStatus
+from api.main import create_app
+from api.settings import ApiSettings
+from node.chain.commits import CommitClient
+from node.commit.leader import lead, leader_lock
+from node.commit.worker import CommitPolicy, CommitWorker
+from node.context import Node
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    commit: bool = True  # compete for the commit lock and run the worker when held
+    policy: CommitPolicy = field(default_factory=CommitPolicy)
+    sync_interval: float = 2.0  # seconds between participant-mirror syncs
+    leader_poll: float = 1.0  # seconds between tries for the commit lock
+    log_level: str = "info"
+    settings: ApiSettings | None = None
+
+
+def serve(node: Node, password: str, options: ServeOptions) -> None:
+    """Serve ``node`` until interrupted (SIGINT / SIGTERM); background threads stop with it."""
+    registrar = node.admin(password)
+    node_key = node.node_key(password)
+    status = CommitStatus(policy=options.policy, runs_worker=options.commit)
+    app = create_app(node, settings=options.settings, registrar=registrar, commit=status)
+    stop = threading.Event()
+    threads = [_thread("participant-sync", _sync_loop(node, stop, options.sync_interval))]
+    if options.commit:
+        worker = CommitWorker(
+            store=node.store,
+            client=CommitClient(node.w3, node.deployment),
+            node=node_key,
+            policy=options.policy,
+        )
+
+        def commit() -> None:
+            lead(
+                lock=leader_lock(node.store, node_key.address),
+                work=worker.run,
+                stop=stop,
+                poll=options.leader_poll,
+                on_change=lambda held: setattr(status, "leader", held),
+            )
+
+        threads.append(_thread("commit-leader", commit))
+    for thread in threads:
+        thread.start()
+    config = uvicorn.Config(
+        app,
+        host=options.host,
+        port=options.port,
+        log_level=options.log_level,
+        lifespan="off",
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    try:
+        with _quiet_exit_signals():
+            uvicorn.Server(config).run()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+
+
+@contextmanager
+def _quiet_exit_signals() -> Iterator[None]:
+    """uvicorn handles SIGINT / SIGTERM, shuts down gracefully, and then raises the signal
+    again for the previous handler: make that handler a no-op, so that the background
+    threads are stopped and the node closed before the process exits (status 0)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    log.info("signal %s: shutting down", signum)
+
+
+def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
+    return threading.Thread(target=target, name=name, daemon=True)
+
+
+def _sync_loop(node: Node, stop: threading.Event, interval: float) -> Callable[[], None]:
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                node.sync_participants()
+            except Exception:
+                log.warning("participant sync failed; retrying", exc_info=True)
+            stop.wait(interval)
+
+    return run

@@ -1,0 +1,205 @@
+"""Which process commits for a node key: the holder of a database lock.
+
+Several gateway processes may share one store; only one may run the commit worker for a
+given node key, or two would race to anchor the same events. The lock is the database's:
+
+- PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) held on a
+  dedicated connection. It is released when that session ends — on a clean release, and
+  when the process dies or its connection breaks — so another process takes over.
+- SQLite (a file): an exclusive ``flock`` on a file beside the database, released by
+  the kernel when the process dies (SIGKILL included).
+- SQLite in memory: one process by construction; always the leader.
+
+:func:`lead` runs a piece of work (the commit worker's ``run``) for as long as this
+process holds the lock, and hands over when it is lost.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
+
+from node.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class LeaderLock(Protocol):
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free (True), without waiting."""
+
+    def alive(self) -> bool:
+        """Whether the lock taken is still held."""
+
+    def release(self) -> None: ...
+
+
+def lock_key(name: str) -> int:
+    """A signed 64-bit advisory-lock key for ``name`` (e.g. a node key's address)."""
+    digest = hashlib.sha256(f"tracenode-commit:{name.lower()}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class PostgresLeaderLock:
+    """A PostgreSQL session-level advisory lock on a connection of its own."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store = store
+        self.key = lock_key(name)
+        self._conn: Connection | None = None
+
+    def try_acquire(self) -> bool:
+        if self._conn is not None:
+            return True
+        conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = bool(
+                conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
+            )
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def alive(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            # A session-level lock lives as long as its session: a live session holds it.
+            self._conn.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("the commit leadership connection failed", exc_info=True)
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._conn is None:
+            return
+        conn, self._conn = self._conn, None
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+        except Exception:
+            log.warning("could not unlock; closing the session releases it", exc_info=True)
+        finally:
+            conn.invalidate()  # never back to the pool: the session (and any lock) ends
+            conn.close()
+
+
+class FileLeaderLock:
+    """An exclusive ``flock`` on ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return True
+
+    def alive(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class SoleLeaderLock:
+    """For a store no other process can open (SQLite in memory)."""
+
+    def __init__(self) -> None:
+        self._held = False
+
+    def try_acquire(self) -> bool:
+        self._held = True
+        return True
+
+    def alive(self) -> bool:
+        return self._held
+
+    def release(self) -> None:
+        self._held = False
+
+
+def leader_lock(store: Store, name: str) -> LeaderLock:
+    """The commit lock for node key ``name`` on ``store``'s database."""
+    if store.dialect == "postgresql":
+        return PostgresLeaderLock(store, name)
+    database = make_url(str(store.engine.url)).database
+    if not database or database == ":memory:":
+        return SoleLeaderLock()
+    return FileLeaderLock(Path(f"{database}.commit-{name.lower()}.lock"))
+
+
+def lead(
+    *,
+    lock: LeaderLock,
+    work: Callable[[threading.Event], None],
+    stop: threading.Event,
+    poll: float = 1.0,
+    on_change: Callable[[bool], None] | None = None,
+) -> None:
+    """Until ``stop`` is set: take the lock when free, and run ``work(term)`` while it is
+    held. ``term`` is set when the lock is lost or ``stop`` is set; ``work`` must return
+    then. Work that fails is logged and restarted after ``poll`` seconds."""
+    while not stop.is_set():
+        try:
+            acquired = lock.try_acquire()
+        except Exception:
+            log.warning("could not try the commit leadership lock", exc_info=True)
+            acquired = False
+        if not acquired:
+            stop.wait(poll)
+            continue
+        log.info("this process now commits (leadership taken)")
+        if on_change is not None:
+            on_change(True)
+        term = threading.Event()
+        watcher = threading.Thread(
+            target=_watch, args=(lock, stop, term, poll), name="commit-leader-watch", daemon=True
+        )
+        watcher.start()
+        try:
+            work(term)
+        except Exception:
+            log.exception("the commit worker failed; it restarts in %s s", poll)
+            stop.wait(poll)
+        finally:
+            term.set()
+            watcher.join()
+            lock.release()
+            if on_change is not None:
+                on_change(False)
+            log.info("this process no longer commits (leadership released)")
+
+
+def _watch(lock: LeaderLock, stop: threading.Event, term: threading.Event, poll: float) -> None:
+    while not term.is_set():
+        if stop.is_set() or not lock.alive():
+            term.set()
+            return
+        term.wait(poll)

@@ -1,0 +1,175 @@
+"""A real node (embedded chain persisted in a data directory, SQLite store) behind the
+gateway, with one registered participant per role and an API key for each."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio.from_thread
+import httpx
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from fastapi import FastAPI
+
+from api import create_app
+from api.settings import ApiSettings
+from node.chain.commits import CommitClient
+from node.commit.worker import CommitWorker
+from node.context import Node, init_node
+from node.events.hashing import keccak
+from node.events.signatures import sign_digest
+from node.events.submission import SignedEvent, submission_document
+from node.events.typed_data import Action, Role, TraceEvent
+from node.store.apikeys import ApiKeys
+
+PASSWORD = "gateway test"
+GTIN = "09506000134352"
+ROLES = {
+    "farm": (Role.PRODUCER, "0614141"),
+    "processor": (Role.PROCESSOR, "0614142"),
+    "carrier": (Role.LOGISTICS, ""),
+    "shop": (Role.RETAILER, "88.123.45"),
+    "regulator": (Role.REGULATOR, ""),
+}
+#: Limits high enough that the shared app never rate-limits a test by accident.
+TEST_SETTINGS = ApiSettings(rate_per_second=10_000, rate_burst=100_000)
+
+
+class AppClient:
+    """A synchronous client calling the app in-process through httpx's ASGI transport
+    (on an event loop in a helper thread, as a server would run it)."""
+
+    def __init__(self, app: FastAPI, *, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
+        self._portal_context = anyio.from_thread.start_blocking_portal()
+        self.portal = self._portal_context.__enter__()
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=client)
+        self._client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        async def call() -> httpx.Response:
+            return await self._client.request(method, url, **kwargs)
+
+        return self.portal.call(call)
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def close(self) -> None:
+        self.portal.call(self._client.aclose)
+        self._portal_context.__exit__(None, None, None)
+
+
+@dataclass
+class Rig:
+    node: Node
+    app: FastAPI
+    client: AppClient
+    registrar: LocalAccount
+    node_key: LocalAccount
+    admin_token: str
+    accounts: dict[str, LocalAccount]
+    tokens: dict[str, str]
+    pids: dict[str, int]
+    nonces: dict[str, int] = field(default_factory=dict)
+
+    def auth(self, who: str) -> dict[str, str]:
+        token = self.admin_token if who == "admin" else self.tokens[who]
+        return {"Authorization": f"Bearer {token}"}
+
+    def sign(self, who: str, action: Action, **fields: Any) -> SignedEvent:
+        """A signed event by ``who`` with its next nonce (fields as TraceEvent's)."""
+        self.nonces[who] = self.nonces.get(who, 0) + 1
+        defaults: dict[str, Any] = {"nonce": self.nonces[who], "event_time": _now()}
+        if action is Action.COMMISSION:
+            defaults |= {"product": keccak(b"gtin"), "quantity": 10}
+        event = TraceEvent(action, **(defaults | fields))
+        account = self.accounts[who]
+        return SignedEvent(event, sign_digest(event.digest(self.node.domain), bytes(account.key)))
+
+    def commission(self, who: str = "farm") -> tuple[str, dict[str, Any]]:
+        """A fresh lot identifier and the submission that commissions it."""
+        lot = f"https://id.gs1.org/01/{GTIN}/10/L{secrets.token_hex(4).upper()}"
+        from node.events.identifiers import parse_identifier
+
+        signed = self.sign(who, Action.COMMISSION, batch_id=bytes(parse_identifier(lot).batch_id))
+        document = submission_document(signed)
+        document["identifiers"] = [lot]
+        return lot, document
+
+    def commit(self) -> int:
+        worker = CommitWorker(
+            store=self.node.store,
+            client=CommitClient(self.node.w3, self.node.deployment),
+            node=self.node_key,
+        )
+        windows = 0
+        while worker.commit_once() is not None:
+            windows += 1
+        return windows
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def make_node(data_dir: Path) -> Node:
+    init_node(data_dir, PASSWORD)
+    return Node(data_dir)
+
+
+def register_all(node: Node, registrar: LocalAccount) -> dict[str, LocalAccount]:
+    accounts: dict[str, LocalAccount] = {}
+    for name, (roles, prefix) in ROLES.items():
+        account: LocalAccount = Account.create()
+        node.registry.register(
+            registrar, key=account.address, name=name, roles=roles, prefix=prefix
+        )
+        accounts[name] = account
+    node.sync_participants()
+    return accounts
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    node = make_node(tmp_path_factory.mktemp("gateway") / "data")
+    try:
+        registrar = node.admin(PASSWORD)
+        accounts = register_all(node, registrar)
+        with node.store.read() as conn:
+            pids = {
+                row["name"]: row["id"]
+                for row in node.store.participants(conn)
+                if row["name"] in ROLES
+            }
+        keys = ApiKeys(node.store)
+        tokens = {name: keys.create(participant_id=pid).token for name, pid in pids.items()}
+        app = create_app(node, settings=TEST_SETTINGS, registrar=registrar)
+        client = AppClient(app)
+        try:
+            yield Rig(
+                node=node,
+                app=app,
+                client=client,
+                registrar=registrar,
+                node_key=node.node_key(PASSWORD),
+                admin_token=keys.create(admin=True).token,
+                accounts=accounts,
+                tokens=tokens,
+                pids=pids,
+            )
+        finally:
+            client.close()
+    finally:
+        node.close()

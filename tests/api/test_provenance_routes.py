@@ -1,0 +1,168 @@
+"""Provenance, trace, bundle, verify and EPCIS capture over HTTP, on a harness node."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pytest
+
+from api import create_app
+from node.epcis.capture import sign_document
+from node.store.apikeys import ApiKeys
+from node.testing.harness import TraceNodeHarness
+from tests.api.conftest import TEST_SETTINGS, AppClient
+from tests.node.epcis.conftest import commissioning, document, new_lot, receiving, shipping
+from tests.node.provenance.conftest import Story, run_story
+
+
+@dataclass
+class Served:
+    story: Story
+    client: AppClient
+
+
+@pytest.fixture
+def served(tracenode: TraceNodeHarness) -> Iterator[Served]:
+    story = run_story(tracenode)
+    client = AppClient(create_app(tracenode.node, settings=TEST_SETTINGS))
+    yield Served(story, client)
+    client.close()
+
+
+def _path(identifier: str) -> str:
+    return quote(identifier, safe="")
+
+
+def test_provenance_of_any_spelling_verifies(served: Served) -> None:
+    story = served.story
+    for ref in (
+        _path(story.slices),
+        story.slices,
+        "0x" + story.harness.batch_id(story.slices).hex(),
+    ):
+        response = served.client.get(f"/v1/batches/{ref}/provenance")
+        assert response.status_code == 200, response.text
+        report = response.json()
+        assert report["outcome"] == "pass"
+        assert len(report["events"]) == 14
+        assert {b["identifier"] for b in report["batches"]} == {
+            story.slices,
+            story.cheese,
+            *story.milk,
+        }
+
+
+def test_trace_both_ways_and_the_bundle_round_trip(served: Served) -> None:
+    story, client = served.story, served.client
+    down = client.get(f"/v1/batches/{_path(story.milk[0])}/trace?direction=downstream").json()
+    assert [b["identifier"] for b in down["batches"]] == [story.milk[0], story.cheese, story.slices]
+    up = client.get(f"/v1/batches/{_path(story.slices)}/trace?direction=upstream").json()
+    assert len(up["ancestors"]) == 4
+
+    response = client.get(f"/v1/batches/{_path(story.slices)}/bundle")
+    assert response.status_code == 200
+    assert "attachment" in response.headers["content-disposition"]
+    bundle = response.json()
+    assert bundle["format"] == "tracenode-bundle/1"
+
+    verified = client.post("/v1/verify", json=bundle)
+    assert verified.status_code == 200
+    assert verified.json()["outcome"] == "pass"
+
+    tampered = copy.deepcopy(bundle)
+    tampered["events"][3]["event"]["quantity"] = "123456"
+    report = client.post("/v1/verify", json=tampered).json()
+    assert report["outcome"] == "fail"
+    assert any("event-hash" in line for line in report["failures"])
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "code"),
+    [
+        (
+            "/v1/batches/https%3A%2F%2Fid.gs1.org%2F01%2F09506000134352%2F10%2FNOPE/provenance",
+            404,
+            "batch-not-found",
+        ),
+        ("/v1/batches/not-an-identifier/trace", 422, "invalid-identifier"),
+        ("/v1/batches/0x00/bundle", 422, "invalid-identifier"),
+    ],
+)
+def test_unknown_or_invalid_batches_are_problems(
+    served: Served, url: str, status: int, code: str
+) -> None:
+    response = served.client.get(url)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == code
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"format": "tracenode-bundle/1"}, [], {"format": "x", "events": "no"}],
+)
+def test_malformed_bundles_are_422_naming_the_field(served: Served, body: object) -> None:
+    response = served.client.post("/v1/verify", json=body)
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid-bundle"
+
+
+def test_epcis_capture_over_http_is_bound_to_the_keys_participant(
+    served: Served,
+) -> None:
+    h, client = served.story.harness, served.client
+    keys = ApiKeys(h.node.store)
+    farm = keys.create(participant_id=h.participant_id("farm")).token
+    shop = keys.create(participant_id=h.participant_id("shop")).token
+    lot = new_lot()
+    doc = document(commissioning(lot), shipping(lot))
+    request = sign_document(
+        store=h.node.store,
+        domain=h.node.domain,
+        private_key=bytes(h.keys["farm"].key),
+        document=doc,
+    )
+
+    refused = client.post(
+        "/v1/epcis/capture", json=request, headers={"Authorization": f"Bearer {shop}"}
+    )
+    assert refused.status_code in (403, 409)
+    assert refused.headers["content-type"] == "application/problem+json"
+
+    accepted = client.post(
+        "/v1/epcis/capture", json=request, headers={"Authorization": f"Bearer {farm}"}
+    )
+    assert accepted.status_code == 202, accepted.text
+    body = accepted.json()
+    assert body["accepted"] == 2
+    assert all(r["eventHashId"].startswith("ni:///sha-256;") for r in body["results"])
+
+    again = client.post(
+        "/v1/epcis/capture", json=request, headers={"Authorization": f"Bearer {farm}"}
+    )
+    assert again.status_code == 202
+    assert again.json()["duplicate"] == 2
+
+    receive = sign_document(
+        store=h.node.store,
+        domain=h.node.domain,
+        private_key=bytes(h.keys["processor"].key),
+        document=document(receiving(lot)),
+    )
+    bad = copy.deepcopy(receive)
+    bad["document"]["epcisBody"]["eventList"][0]["eventTime"] = "2024-05-06T12:00:00+02:00"
+    mismatch = client.post(
+        "/v1/epcis/capture", json=bad, headers={"Authorization": f"Bearer {farm}"}
+    )
+    assert mismatch.status_code == 422
+    problem = mismatch.json()
+    assert problem["code"] == "epcis-signature-mismatch"
+    assert "pointer" in problem
+
+    h.commit()
+    provenance = client.get(f"/v1/batches/{quote(lot, safe='')}/provenance").json()
+    assert provenance["outcome"] == "pass"
+    assert [e["action"] for e in provenance["events"]] == ["COMMISSION", "SHIP"]

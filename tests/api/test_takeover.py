@@ -1,0 +1,152 @@
+"""Several ``tracenode serve`` processes on one PostgreSQL store and one chain (anvil):
+exactly one commits; SIGKILL it and another takes over; every event is anchored once."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import create_engine, make_url, select, text
+
+from node.context import Node, init_node
+from node.events.identifiers import parse_identifier
+from node.events.typed_data import Role
+from node.store.apikeys import ApiKeys
+from node.store.models import EventStatus
+from node.store.store import EVENTS
+from tests.api.server import ROOT, Server, free_port
+from tests.api.test_server import full_document, message_from_info, wait_anchored
+
+PASSWORD = "takeover test"
+ANVIL = shutil.which("anvil") or str(ROOT / "node_modules" / ".bin" / "anvil")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    admin_url = os.environ.get("TRACENODE_TEST_POSTGRES_URL")
+    if admin_url is None:
+        if os.environ.get("CI"):
+            pytest.fail("TRACENODE_TEST_POSTGRES_URL is not set in CI")
+        pytest.skip("TRACENODE_TEST_POSTGRES_URL not set (scripts/test.sh sets it)")
+    name = f"tracenode_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def anvil() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([ANVIL, "--port", str(port), "--silent"])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"})
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def is_leader(server: Server) -> bool:
+    metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+    found = re.search(r"^tracenode_commit_leader (\S+)$", metrics, re.MULTILINE)
+    return found is not None and float(found[1]) == 1.0
+
+
+def wait_for_one_leader(servers: list[Server], timeout: float = 30) -> Server:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        leaders = [s for s in servers if is_leader(s)]
+        assert len(leaders) <= 1
+        if leaders:
+            return leaders[0]
+        time.sleep(0.2)
+    raise TimeoutError("no process took the commit lock")
+
+
+def submit(server: Server, token: str, farm: LocalAccount, lot: str, nonce: int) -> str:
+    info: dict[str, Any] = httpx.get(f"{server.url}/v1/info").json()
+    message = message_from_info(
+        info,
+        action=info["actions"]["COMMISSION"],
+        batchId=parse_identifier(lot).batch_id_hex,
+        quantity=1,
+        nonce=nonce,
+        eventTime=1_732_000_000_000 + nonce,
+    )
+    signed = Account.sign_typed_data(farm.key, full_message=full_document(info, message))
+    answer = httpx.post(
+        f"{server.url}/v1/events",
+        json={"event": message, "signature": "0x" + signed.signature.hex()},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert answer.status_code == 202, answer.text
+    event_hash: str = answer.json()["eventHash"]
+    return event_hash
+
+
+def test_another_process_takes_over_committing_when_the_leader_dies(
+    tmp_path: Path, postgres_url: str, anvil: str
+) -> None:
+    data_dir = tmp_path / "data"
+    init_node(data_dir, PASSWORD, chain_url=anvil, database_url=postgres_url)
+    farm: LocalAccount = Account.create()
+    with Node(data_dir) as node:
+        node.registry.register(
+            node.admin(PASSWORD), key=farm.address, name="farm", roles=Role.PRODUCER, prefix=""
+        )
+        node.sync_participants()
+        with node.store.read() as conn:
+            (pid,) = [p["id"] for p in node.store.participants(conn)]
+        token = ApiKeys(node.store).create(participant_id=pid).token
+    servers = [Server(data_dir, PASSWORD, "--commit-interval", "0.2") for _ in range(3)]
+    try:
+        for server in servers:
+            server.wait_ready()
+        leader = wait_for_one_leader(servers)
+        follower = next(s for s in servers if s is not leader)
+        first = submit(follower, token, farm, "88.123.45/takeover-1", 1)
+        assert wait_anchored(follower.url, first)["status"] == "anchored"
+
+        leader.kill()
+        survivors = [s for s in servers if s is not leader]
+        successor = wait_for_one_leader(survivors)
+        second = submit(successor, token, farm, "88.123.45/takeover-2", 2)
+        third = submit(
+            next(s for s in survivors if s is not successor), token, farm, "88.123.45/takeover-3", 3
+        )
+
+        assert wait_anchored(successor.url, second)["status"] == "anchored"
+        assert wait_anchored(successor.url, third)["status"] == "anchored"
+    finally:
+        for server in servers:
+            if server.process.poll() is None:
+                server.stop()
+    with Node(data_dir) as node, node.store.read() as conn:
+        rows = conn.execute(select(EVENTS.c.status, EVENTS.c.anchor_seq)).all()
+    assert {status for status, _ in rows} == {EventStatus.ANCHORED}
+    assert sorted(seq for _, seq in rows) == [1, 2, 3]

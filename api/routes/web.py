@@ -233,6 +233,7 @@ def bundle_file_name(bundle: Bundle) -> str:
 def overview(
     ref: BatchRef, request: Request, gateway: GatewayDep, _reader: ReaderDep
 ) -> JSONResponse:
+    settings = web_settings(gateway)
     svc = service(gateway)
     identifier = parse_identifier(ref)
     batch_id = svc.resolve(identifier.canonical)
@@ -262,7 +263,7 @@ def overview(
         "bundle": f"/v1/batches/{hex_id}/bundle",
         "bundleFile": bundle_file_name(bundle),
         "rpc": f"{base}/rpc",
-        "explorerTx": web_settings(gateway).explorer_tx_url,
+        "explorerTx": settings.explorer_tx_url,
     }
     return JSONResponse(
         {
@@ -287,6 +288,7 @@ def overview(
 
 
 def _qr(ref: str, request: Request, gateway: Gateway, fmt: QrFormat) -> Response:
+    web_settings(gateway)  # a misconfigured node says so before anything else
     batch = batch_out(gateway.node, parse_identifier(ref))
     canonical = batch.identifier or batch.batch_id
     url = label_url(parse_identifier(canonical), base_url(request, gateway))

@@ -1,9 +1,9 @@
 // TraceNode's buyer page: type, paste or scan a batch identifier; see where the batch
 // came from, whether every step verifies on-chain, and where it went.
 //
-// Everything the API returns is inserted as text (textContent, setAttribute): never as
-// HTML. The page's Content-Security-Policy enforces Trusted Types with no policy, so an
-// assignment of a string to innerHTML would throw rather than parse it.
+// Everything the API returns is inserted as text (text nodes, setAttribute): never as
+// markup. The page's Content-Security-Policy enforces Trusted Types with no policy, so
+// handing a string to any HTML-parsing sink would throw rather than parse it.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const ZERO32 = "0x" + "0".repeat(64);
@@ -47,6 +47,9 @@ const STATUS = {
   PALLET: "Pallet",
   NONE: "Not on chain yet",
 };
+
+// "gs1:Temperature", "urn:epcglobal:cbv:bizstep:shipping", "https://gs1.org/voc/Temperature"
+const VOCABULARY_PREFIX = /^(?:(?:[A-Za-z][\w.-]*:)+(?!\/)|https?:\/\/.*\/)/;
 
 const UNITS = { CEL: "°C", FAH: "°F", KEL: "K", KGM: "kg", GRM: "g", LTR: "L", MTR: "m", P1: "%" };
 
@@ -255,8 +258,9 @@ function failingChecks(checks) {
 
 function badge(outcome, checks, { large = false } = {}) {
   const cls = `badge ${outcome}${large ? " large" : ""}`;
-  if (outcome === "pass") return h("span", { class: cls }, "✓ Verified");
+  if (outcome === "pass") return h("span", { class: cls }, large ? "✓ Every step verified" : "✓ Verified");
   if (outcome === "pending") return h("span", { class: cls }, "… Not yet anchored");
+  if (large) return h("span", { class: cls }, "✗ Verification failed");
   const first = failingChecks(checks)[0];
   const label = first ? CHECKS[first.check] || first.check : "Failed";
   return h("span", { class: cls, title: first ? first.detail : null }, `✗ ${label}`);
@@ -279,7 +283,9 @@ function payloadFacts(payload) {
   if (payload.quantity) facts.push(["Quantity", quantity(payload.quantity)]);
   if (payload.outputQuantity) facts.push(["Output", quantity(payload.outputQuantity)]);
   if (typeof payload.reason === "string") facts.push(["Reason", payload.reason]);
-  if (typeof payload.bizStep === "string") facts.push(["Business step", payload.bizStep.replace(/^.*[:/]/, "")]);
+  if (typeof payload.bizStep === "string") {
+    facts.push(["Business step", payload.bizStep.replace(VOCABULARY_PREFIX, "")]);
+  }
   return facts.filter(([, value]) => value);
 }
 
@@ -302,7 +308,7 @@ function sensorReadings(payload) {
       if (!r || typeof r !== "object") continue;
       const value = typeof r.value === "number" ? r.value : Number.parseFloat(r.value);
       if (!Number.isFinite(value)) continue;
-      const type = typeof r.type === "string" ? r.type.replace(/^.*[:/]/, "") : "Reading";
+      const type = typeof r.type === "string" ? r.type.replace(VOCABULARY_PREFIX, "") : "Reading";
       out.push({ type, label: type, value, uom: r.uom || "", unit: unit(r.uom), time: r.time });
     }
   }
@@ -425,7 +431,7 @@ function summary(m) {
       h(
         "div",
         { class: `verdict ${report.outcome}`, "data-outcome": report.outcome },
-        badge(report.outcome, report.checks.concat(...report.events.map((e) => e.checks), ...report.batches.map((b) => b.checks)), { large: true }),
+        badge(report.outcome, [], { large: true }),
         h("p", {}, verdict),
         report.outcome === "fail" ? h("ul", { class: "failures" }, report.failures.map((f) => h("li", {}, f))) : null,
       ),

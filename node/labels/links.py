@@ -18,7 +18,7 @@ from node.exceptions import ConfigurationError
 
 MAX_BASE_URL_LENGTH: Final = 256
 _BASE_URL: Final = re.compile(
-    r"(?i:https?)://(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~\-/]*)?"
+    r"(?i:https?)://(?:[A-Za-z0-9._\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~\-/]*)?"
 )
 _GS1_KINDS: Final = (IdentifierKind.DIGITAL_LINK_LOT, IdentifierKind.DIGITAL_LINK_ITEM)
 

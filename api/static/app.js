@@ -405,6 +405,12 @@ function summary(m) {
       batch.parents.map((p, i) => [i ? ", " : "", h("a", { href: pageHref(m.names.get(p) || p) }, batchName(m, p).title)]),
     );
   }
+  if (batch && batch.children.length) {
+    fact(
+      "Made into",
+      batch.children.map((c, i) => [i ? ", " : "", h("a", { href: pageHref(m.names.get(c) || c) }, batchName(m, c).title)]),
+    );
+  }
   fact("Batch id", h("code", { class: "hash", title: m.subject }, short(m.subject, 8)), copyButton(m.subject));
 
   const qr = h(

@@ -163,6 +163,7 @@ def test_the_recalled_lot_is_unmistakable_and_shows_where_it_went(
     assert "antibiotic residue" in banner.text
     assert "1 batch was made from it" in banner.text
     assert page.one(".summary .chip").text == "Recalled"
+    assert f"Made into\nLot {lot(cheese)}" in page.one(".facts").text
     assert page.js("return arguments[0].getBoundingClientRect().top", banner) < 300
     downstream = page.one("#downstream")
     assert downstream.find_element("css selector", "h2").text == "Where it went — for the recall"
@@ -306,7 +307,7 @@ def test_a_phone_sees_the_recall_first_and_nothing_scrolls_sideways(
         assert "vertical" in (page.one("#lineage svg").get_attribute("class") or "")
         banner = page.one(".recall")
         assert page.js("return arguments[0].getBoundingClientRect().bottom", banner) <= 844
-        page.screenshot(name, docs=True)
+        page.screenshot(name, docs=name == "phone-recalled")
         page.screenshot(f"{name}-full", full=True)
 
 

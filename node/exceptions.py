@@ -445,6 +445,8 @@ class NotReadyError(TraceNodeError):
     """The node cannot serve: its store or its chain does not answer."""
 
     code = "not-ready"
+
+
 class CommitRevertedError(ChainError):
     """A window's commit transaction reverted as a whole (found by gas estimation before
     sending, or in its mined receipt); its events are back in the queue.

@@ -19,10 +19,10 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TransactionNotFound
-from web3.logs import DISCARD
 
 from node.chain.artifacts import load
 from node.chain.deploy import contract
+from node.chain.logs import relayed_outcomes
 from node.events.typed_data import BatchStatus, Role
 
 #: A view reverted: web3 raises ContractLogicError from a JSON-RPC node, eth-tester
@@ -330,15 +330,7 @@ class ChainReader:
                 self.contracts.batch_registry
             ):
                 return CommitOutcome(int(receipt["blockNumber"]), False, frozenset(), {})
-            events = self.batches.events
-            accepted = frozenset(
-                bytes(log.args.eventHash)
-                for log in events.EventAccepted().process_receipt(receipt, errors=DISCARD)
-            )
-            rejected = {
-                bytes(log.args.eventHash): bytes(log.args.reason)
-                for log in events.EventRejected().process_receipt(receipt, errors=DISCARD)
-            }
+            accepted, rejected = relayed_outcomes(receipt["logs"], self.batches.address)
             return CommitOutcome(
                 int(receipt["blockNumber"]), receipt["status"] == 1, accepted, rejected
             )

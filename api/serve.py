@@ -24,8 +24,8 @@ from api.settings import ApiSettings
 from node.chain.commits import CommitClient
 from node.commit.leader import lead, leader_lock
 from node.commit.worker import CommitPolicy, CommitWorker
-from node.runtime import settle_heap
 from node.context import Node
+from node.runtime import settle_heap
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,14 @@
     ├── KeystoreError (ValueError)          a key file missing, malformed, or the wrong password
     ├── ConfigurationError (ValueError)     a data directory or setting the node cannot use
     ├── ChainError (RuntimeError)           a transaction failed or the chain is unreachable
+    │   ├── CommitRevertedError             a window's commit reverted as a whole (retried)
+    │   ├── CommitTooLargeError             a window's commit would exceed the gas cap
+    │   ├── CommitPendingError              a window not final when the wait ended
+    │   └── InsufficientFundsError          the node key cannot pay for a commit
     ├── ArtifactError (RuntimeError)        contract artifacts missing or inconsistent
     ├── ChainStoreError (RuntimeError)      the embedded chain's data directory is unusable
     │   └── ChainLockedError                another process has the data directory open
+    ├── InvalidBundleError (ValueError)     a proof bundle that is not JSON or breaks its schema
     ├── ContractError                       a contract refused a call with a custom error
     │   (``name`` and ``args`` decoded from the selector by ``node.chain.errors``)
     └── EpcisError (ValueError)             an EPCIS capture refused; carries the event index
@@ -440,3 +445,51 @@ class NotReadyError(TraceNodeError):
     """The node cannot serve: its store or its chain does not answer."""
 
     code = "not-ready"
+
+
+class CommitRevertedError(ChainError):
+    """A window's commit transaction reverted as a whole (found by gas estimation before
+    sending, or in its mined receipt); its events are back in the queue.
+
+    ``cause`` is the contract's decoded error when the chain reported one.
+    """
+
+    code = "commit-reverted"
+
+    def __init__(self, message: str, cause: TraceNodeError | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class CommitTooLargeError(ChainError):
+    """A window's commit needs more gas than one transaction may use on this chain."""
+
+    code = "commit-too-large"
+
+    def __init__(self, needed: int, limit: int) -> None:
+        super().__init__(f"the commit needs {needed} gas; one transaction may use {limit}")
+        self.needed = needed
+        self.limit = limit
+
+
+class CommitPendingError(ChainError):
+    """A window's transaction is not final yet (not mined, or not enough confirmations)
+    when the wait timed out or was stopped; the window stays prepared and the next
+    ``commit_once`` resumes it."""
+
+    code = "commit-pending"
+
+
+class InsufficientFundsError(ChainError):
+    """The node key's balance cannot pay for a commit at its gas limit and fee cap; the
+    operator must fund the key (nothing was prepared or sent)."""
+
+    code = "insufficient-funds"
+
+    def __init__(self, address: str, balance: int, needed: int) -> None:
+        super().__init__(
+            f"the node key {address} holds {balance} wei; a commit may cost up to {needed} wei"
+        )
+        self.address = address
+        self.balance = balance
+        self.needed = needed

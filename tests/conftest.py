@@ -20,6 +20,7 @@ from node.chain.deploy import Deployment, contract, deploy_contracts
 from node.chain.embedded import embedded_web3
 from node.events.typed_data import Domain, Role
 from node.store.store import Store
+from tests.anvil import Anvil, AnvilUnavailableError, start_anvil, stop_anvil
 
 
 @dataclass
@@ -111,3 +112,24 @@ def store(store_url: str) -> Iterator[Store]:
     opened = Store.open(store_url)
     yield opened
     opened.close()
+
+
+# ----- a real anvil (Foundry's JSON-RPC node) -----
+
+
+@pytest.fixture
+def anvil() -> Iterator[Anvil]:
+    """A fresh anvil on a free loopback port (tests/anvil.py), auto-mining; killed after.
+
+    Without an anvil binary the test is skipped on a developer's machine and fails in CI.
+    """
+    try:
+        started = start_anvil()
+    except AnvilUnavailableError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc} in CI")
+        pytest.skip(str(exc))
+    try:
+        yield started
+    finally:
+        stop_anvil(started.process)

@@ -3,8 +3,7 @@ tools (cast, ethers, web3) can check anchored roots and custody without trusting
 own answers about them.
 
 Served: eth_chainId, eth_blockNumber, eth_getBlockByNumber, eth_getTransactionReceipt,
-eth_getLogs (at most ``max_log_range`` blocks), eth_call (gas capped; without ``to`` it runs
-creation code, as ``tracenode verify --rpc`` does), eth_getCode, and
+eth_getLogs (at most ``max_log_range`` blocks), eth_call (gas capped), eth_getCode, and
 net_version. Every other method — every write among them — is refused with JSON-RPC error
 -32601. Errors follow JSON-RPC 2.0 (HTTP 200 with an ``error`` member), as clients expect.
 """
@@ -219,8 +218,9 @@ def _call_params(params: list[Any]) -> list[Any]:
     allowed = {"from", "to", "data", "input", "gas", "value", "gasPrice"} | ignored
     if set(call) - allowed:
         raise RpcError(INVALID_PARAMS, f"unsupported call fields: {sorted(set(call) - allowed)}")
-    if "to" in call:  # without 'to' the call runs creation code (TraceNode's batched reader)
-        _data(call["to"], 20)
+    if "to" not in call:
+        raise RpcError(INVALID_PARAMS, "eth_call needs 'to'")
+    _data(call["to"], 20)
     if "from" in call:
         _data(call["from"], 20)
     for key in ("data", "input"):

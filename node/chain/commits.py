@@ -1,31 +1,84 @@
-"""BatchRegistry.commit on any chain: build and sign the transaction, send exactly those
-bytes (again, after a crash), and read back what the contract accepted and rejected."""
+"""BatchRegistry.commit on any chain: build and sign the transaction (nonce, fees, gas),
+send exactly those bytes (again, after a crash, a drop or a reorg), read back what the
+contract accepted and rejected, and tell whether the transaction's nonce is spent.
+
+Nonce: the node key's count of *mined* transactions. The commit worker has at most one
+window in flight and settles it before building the next, so every earlier transaction
+of the node key is mined by then; a foreign transaction still waiting in a pool at that
+nonce is replaced (or refuses ours until it is mined, which then spends the nonce and
+the window is rebuilt). Choosing the pool's count instead would queue the commit behind
+a transaction that may never be mined.
+
+Fees: EIP-1559 from the chain — the node's suggested priority fee, and a fee cap of twice
+the latest base fee plus that tip, so the transaction stays includable while the base fee
+doubles. TraceNode's contracts need a Cancun chain, so every chain they run on has a base
+fee (possibly zero, as on a free-gas consortium network).
+
+Gas: on a JSON-RPC chain the limit is the node's estimate plus a margin, capped by the
+latest block's gas limit and by EIP-7825's per-transaction cap (2**24); a window that
+needs more is reported (CommitTooLargeError) so that the worker splits it. Estimation
+also catches a commit that would revert as a whole before anything is signed. On the
+embedded chain (in-process py-evm) estimation would run the whole window about ten times
+over, seconds for a full window, and nothing competes for its blocks: there the limit is
+a fixed COMMIT_GAS_LIMIT, and a whole-window revert is found in the receipt.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+from eth_abi.abi import encode
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import TransactionNotFound
-from web3.logs import DISCARD
+from web3.exceptions import BlockNotFound, TransactionNotFound
+from web3.providers.eth_tester import EthereumTesterProvider
+from web3.types import BlockData, BlockIdentifier
 
 from node.chain.deploy import Deployment, contract
+from node.chain.errors import decode_error, revert_data
+from node.chain.logs import relayed_outcomes
+from node.events.hashing import keccak
 from node.events.typed_data import BatchStatus, TraceEvent
-from node.exceptions import ChainError
+from node.exceptions import (
+    ChainError,
+    CommitRevertedError,
+    CommitTooLargeError,
+    InsufficientFundsError,
+)
 
-#: Gas the node allows one commit: well under a 30M block, room for ~400 operations.
-COMMIT_GAS_LIMIT = 29_000_000
+#: Gas the node allows one commit on the embedded chain: under its 30M block, ~400 operations.
+COMMIT_GAS_LIMIT: Final = 29_000_000
+#: EIP-7825 (Osaka): no transaction may use more gas, whatever the block gas limit.
+TX_GAS_CAP: Final = 2**24
+#: Margin over the estimate: the chain's state may move between estimation and inclusion.
+GAS_MARGIN_PERCENT: Final = 25
+GAS_MARGIN_FIXED: Final = 50_000
+#: A replacement must raise both fee fields by at least 10 % (geth, anvil); +25 % makes
+#: each further replacement of a stuck nonce count.
+REPLACEMENT_BUMP_PERCENT: Final = 125
+CANCEL_GAS: Final = 21_000
 
 
 @dataclass(frozen=True, slots=True)
 class SignedTx:
     raw: bytes
     tx_hash: bytes
+
+    def fields(self) -> dict[str, Any]:
+        """The signed transaction's fields (nonce, gas, fee fields, ...)."""
+        if not self.raw or self.raw[0] > 0x7F:
+            raise ChainError(f"0x{self.tx_hash.hex()} is not a typed (EIP-2718) transaction")
+        return dict(TypedTransaction.from_bytes(HexBytes(self.raw)).as_dict())
+
+    @property
+    def nonce(self) -> int:
+        return int(self.fields()["nonce"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +95,21 @@ class CommitReceipt:
 
 
 class CommitClient:
-    """The node's side of BatchRegistry and AnchorRegistry."""
+    """The node's side of BatchRegistry and AnchorRegistry.
 
-    def __init__(self, w3: Web3, deployment: Deployment) -> None:
+    ``estimate_gas``: None (the default) estimates on JSON-RPC chains and not on the
+    in-process embedded chain (see the module docstring).
+    """
+
+    def __init__(
+        self, w3: Web3, deployment: Deployment, *, estimate_gas: bool | None = None
+    ) -> None:
         self.w3 = w3
         self.batches: Contract = contract(w3, "BatchRegistry", deployment.batch_registry)
         self.anchors: Contract = contract(w3, "AnchorRegistry", deployment.anchor_registry)
+        if estimate_gas is None:
+            estimate_gas = not isinstance(w3.provider, EthereumTesterProvider)
+        self.estimate_gas = estimate_gas
 
     def next_sequence(self, node: str) -> int:
         return int(self.anchors.functions.nextSequence(Web3.to_checksum_address(node)).call())
@@ -55,6 +117,8 @@ class CommitClient:
     def batch_state(self, batch_id: bytes) -> tuple[int, int, int, BatchStatus, bytes]:
         producer, custodian, receiver, status, head = self.batches.functions.batch(batch_id).call()
         return int(producer), int(custodian), int(receiver), BatchStatus(status), bytes(head)
+
+    # ----- building -----
 
     def build_commit(
         self,
@@ -65,30 +129,133 @@ class CommitClient:
         first_seq: int,
         event_count: int,
     ) -> SignedTx:
-        """Sign (without sending) the commit of ``events`` (event, signature) and a root."""
-        signed_events = [
-            (event.as_abi_tuple(), signature[64], signature[:32], signature[32:64])
-            for event, signature in events
-        ]
-        call: Any = self.batches.functions.commit(signed_events, root, first_seq, event_count)
+        """Sign (without sending) the commit of ``events`` (event, signature) and a root.
+
+        Raises CommitRevertedError when estimation shows the commit would revert as a
+        whole, CommitTooLargeError when it needs more gas than a transaction may use,
+        InsufficientFundsError when the node key cannot pay for it at the fee cap.
+        """
+        data = commit_calldata(events, root=root, first_seq=first_seq, event_count=event_count)
+        call: dict[str, Any] = {"from": node.address, "to": self.batches.address, "data": data}
+        latest = self.w3.eth.get_block("latest")
+        cap = self.gas_cap(latest)
+        gas = min(cap, COMMIT_GAS_LIMIT)
+        if self.estimate_gas:
+            try:
+                estimate = int(self.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
+            except Exception as exc:
+                reverted = revert_data(exc)
+                if reverted is not None:
+                    cause = decode_error(reverted)
+                    raise CommitRevertedError(
+                        f"the commit would revert: {cause}", cause=cause
+                    ) from exc
+                raise ChainError(f"could not estimate the commit's gas: {exc}") from exc
+            gas = estimate * (100 + GAS_MARGIN_PERCENT) // 100 + GAS_MARGIN_FIXED
+            if gas > cap:
+                raise CommitTooLargeError(gas, cap)
         params: dict[str, Any] = {
-            "from": node.address,
-            "nonce": self.w3.eth.get_transaction_count(node.address, "pending"),
-            "gas": COMMIT_GAS_LIMIT,
+            "type": 2,
+            "chainId": self.w3.eth.chain_id,
+            "to": self.batches.address,
+            "value": 0,
+            "data": data,
+            "nonce": self.w3.eth.get_transaction_count(node.address, "latest"),
+            "gas": gas,
+            **self.fees(latest),
         }
-        # No dry run: it would execute every operation twice. A commit that reverts as a
-        # whole is caught from its receipt and its window returned to the queue.
-        tx = call.build_transaction(params)
+        most = gas * params["maxFeePerGas"]
+        balance = int(self.w3.eth.get_balance(node.address))
+        if balance < most:
+            raise InsufficientFundsError(node.address, balance, most)
+        signed = node.sign_transaction(params)
+        return SignedTx(bytes(signed.raw_transaction), bytes(signed.hash))
+
+    def build_cancel(self, node: LocalAccount, replaced: SignedTx) -> SignedTx:
+        """A no-op transfer to itself at ``replaced``'s nonce that outbids it.
+
+        Whichever of the two is mined spends the nonce; the other can then never be.
+        """
+        old = replaced.fields()
+        fees = self.fees()
+        tip = max(
+            fees["maxPriorityFeePerGas"],
+            _bumped(int(old.get("maxPriorityFeePerGas", old.get("gasPrice", 0)))),
+        )
+        cap = max(
+            fees["maxFeePerGas"], _bumped(int(old.get("maxFeePerGas", old.get("gasPrice", 0))))
+        )
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.w3.eth.chain_id,
+            "nonce": int(old["nonce"]),
+            "to": node.address,
+            "value": 0,
+            "gas": CANCEL_GAS,
+            "maxPriorityFeePerGas": tip,
+            "maxFeePerGas": max(cap, tip),
+        }
         signed = node.sign_transaction(tx)
         return SignedTx(bytes(signed.raw_transaction), bytes(signed.hash))
 
+    def fees(self, latest: BlockData | None = None) -> dict[str, int]:
+        """EIP-1559 fee fields for a transaction sent now (``latest``: the head block)."""
+        base = (latest or self.w3.eth.get_block("latest")).get("baseFeePerGas")
+        if base is None:
+            raise ChainError("the chain has no EIP-1559 base fee (TraceNode needs Cancun rules)")
+        tip = int(self.w3.eth.max_priority_fee)
+        return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * int(base) + tip}
+
+    def gas_cap(self, latest: BlockData | None = None) -> int:
+        """The most gas one transaction may use: the block gas limit, and EIP-7825's cap."""
+        block_limit = int((latest or self.w3.eth.get_block("latest"))["gasLimit"])
+        return min(block_limit, TX_GAS_CAP) if self.estimate_gas else block_limit
+
+    # ----- sending and watching -----
+
     def send(self, tx: SignedTx) -> None:
-        """Send ``tx``; sending the same bytes again is harmless (already known / mined)."""
+        """Send ``tx``; sending the same bytes again is harmless (already known / mined).
+
+        Raises ChainError when the node refused it and does not have it.
+        """
         try:
             self.w3.eth.send_raw_transaction(tx.raw)
         except Exception as exc:
-            if self.receipt(tx.tx_hash) is None and "known" not in str(exc).lower():
-                raise ChainError(f"could not send commit 0x{tx.tx_hash.hex()}: {exc}") from exc
+            # The node's message says why ("already known", "nonce too low", ...) in no
+            # standard words: its state is what counts.
+            if not self.known(tx.tx_hash):
+                raise ChainError(f"the node refused 0x{tx.tx_hash.hex()}: {exc}") from exc
+
+    def known(self, tx_hash: bytes) -> bool:
+        """Whether the node has the transaction (waiting in its pool, or mined)."""
+        try:
+            self.w3.eth.get_transaction(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return False
+        return True
+
+    def head(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def block_hash(self, number: int) -> bytes:
+        return bytes(self.w3.eth.get_block(number)["hash"])
+
+    def nonce_spent(self, address: str, nonce: int, *, at: BlockIdentifier) -> bool:
+        """Whether a transaction of ``address`` with ``nonce`` was mined by block ``at``."""
+        count = self.w3.eth.get_transaction_count(Web3.to_checksum_address(address), at)
+        return int(count) > nonce
+
+    def anchored(self, root: bytes, *, at: BlockIdentifier = "latest") -> bool:
+        """Whether ``root`` is anchored in the chain's state at block ``at``."""
+        return bool(self.anchors.functions.isAnchored(root).call(block_identifier=at))
+
+    def canonical(self, receipt: CommitReceipt) -> bool:
+        """Whether the receipt's block is (still) the chain's block at that height."""
+        try:
+            block = self.w3.eth.get_block(receipt.block_number)
+        except BlockNotFound:  # a height the chain no longer has, after a reorg
+            return False
+        return bytes(block["hash"]) == receipt.block_hash
 
     def receipt(self, tx_hash: bytes) -> CommitReceipt | None:
         """The commit's receipt, or None while it is not mined."""
@@ -96,14 +263,7 @@ class CommitClient:
             receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
         except TransactionNotFound:
             return None
-        accepted = frozenset(
-            bytes(log.args.eventHash)
-            for log in self.batches.events.EventAccepted().process_receipt(receipt, errors=DISCARD)
-        )
-        rejected = {
-            bytes(log.args.eventHash): bytes(log.args.reason)
-            for log in self.batches.events.EventRejected().process_receipt(receipt, errors=DISCARD)
-        }
+        accepted, rejected = relayed_outcomes(receipt["logs"], self.batches.address)
         return CommitReceipt(
             tx_hash=tx_hash,
             block_number=int(receipt["blockNumber"]),
@@ -114,9 +274,29 @@ class CommitClient:
             gas_used=int(receipt["gasUsed"]),
         )
 
-    def wait(self, tx_hash: bytes, *, timeout: float = 120) -> CommitReceipt:
-        self.w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout)
-        found = self.receipt(tx_hash)
-        if found is None:
-            raise ChainError(f"commit 0x{tx_hash.hex()} vanished after it was mined")
-        return found
+
+_COMMIT_TYPES: Final = (
+    "((uint8,bytes32,bytes32,bytes32[],bytes32[],bytes32[],address,bytes32,uint256,uint64,"
+    "bytes32,bytes32,uint256),uint8,bytes32,bytes32)[]",
+    "bytes32",
+    "uint64",
+    "uint32",
+)
+COMMIT_SELECTOR: Final = keccak(("commit(" + ",".join(_COMMIT_TYPES) + ")").encode())[:4]
+
+
+def commit_calldata(
+    events: Sequence[tuple[TraceEvent, bytes]], *, root: bytes, first_seq: int, event_count: int
+) -> bytes:
+    """``BatchRegistry.commit(SignedEvent[], root, firstSeq, eventCount)`` calldata, encoded
+    directly with eth-abi (web3's generic contract encoder spent a tenth of the commit
+    path's time walking a thousand events); a test checks it against the ABI."""
+    signed = [
+        (event.as_abi_tuple(), signature[64], signature[:32], signature[32:64])
+        for event, signature in events
+    ]
+    return COMMIT_SELECTOR + encode(list(_COMMIT_TYPES), [signed, root, first_seq, event_count])
+
+
+def _bumped(fee: int) -> int:
+    return math.ceil(fee * REPLACEMENT_BUMP_PERCENT / 100) + 1

@@ -19,10 +19,10 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TransactionNotFound
-from web3.logs import DISCARD
 
 from node.chain.artifacts import load
 from node.chain.deploy import contract
+from node.chain.logs import relayed_outcomes
 from node.events.typed_data import BatchStatus, Role
 
 #: A view reverted: web3 raises ContractLogicError from a JSON-RPC node, eth-tester
@@ -140,6 +140,7 @@ class ChainReader:
         self.anchors: Contract = contract(w3, "AnchorRegistry", contracts.anchor_registry)
         self._cache: dict[tuple[Any, ...], Any] = {}
         self.calls = 0  # eth_calls made (for tests and benchmarks)
+        self.batched = True  # False once the endpoint refused a ReadMany call
         if carry is not None and carry.contracts == contracts:
             self._cache.update(carry.lasting_answers())
 
@@ -199,7 +200,17 @@ class ChainReader:
         ]
         pending = list({q.key: q for q in queries if q.key not in self._cache}.values())
         for start in range(0, len(pending), _CHUNK):
-            self._read_many(pending[start : start + _CHUNK])
+            chunk = pending[start : start + _CHUNK]
+            if self.batched:
+                try:
+                    self._read_many(chunk)
+                    continue
+                except Exception:
+                    # An endpoint that does not run a call without 'to' (some gateways
+                    # and providers refuse it): the same answers, one call each.
+                    self.batched = False
+            for query in chunk:
+                self._get(query)
 
     def _read_many(self, queries: list[_Query]) -> None:
         reader = load("ReadMany")
@@ -330,15 +341,7 @@ class ChainReader:
                 self.contracts.batch_registry
             ):
                 return CommitOutcome(int(receipt["blockNumber"]), False, frozenset(), {})
-            events = self.batches.events
-            accepted = frozenset(
-                bytes(log.args.eventHash)
-                for log in events.EventAccepted().process_receipt(receipt, errors=DISCARD)
-            )
-            rejected = {
-                bytes(log.args.eventHash): bytes(log.args.reason)
-                for log in events.EventRejected().process_receipt(receipt, errors=DISCARD)
-            }
+            accepted, rejected = relayed_outcomes(receipt["logs"], self.batches.address)
             return CommitOutcome(
                 int(receipt["blockNumber"]), receipt["status"] == 1, accepted, rejected
             )

@@ -5,40 +5,80 @@ proof, or REJECTED with the contract's reason.
 Crash safety: a window is prepared — events assigned their sequence numbers, tree
 positions and proofs, and the *signed* transaction stored — in one database transaction
 before anything is sent. Whatever happens after (killed before sending, after sending,
-before storing the receipt), the next run finds the prepared window and either reads its
-receipt or sends the very same bytes again: an event is never lost and never anchored
-twice, and the contract's contiguous-sequence rule would refuse a second anchor anyway.
+before storing the receipt), the next run finds the prepared window and settles it.
+
+Settling a window acts only on what the chain shows ``confirmations`` blocks deep:
+
+- its receipt, in a block that is still canonical with that many blocks on top: the
+  events are ANCHORED / REJECTED (or, if the whole transaction reverted, back in the
+  queue);
+- its nonce spent by another transaction (a replacement, a foreign transaction from the
+  node key) and no receipt: it can never be mined, so the window is abandoned and its
+  events go back in the queue, to be rebuilt at once;
+- otherwise it may still be mined: the very same bytes are sent again whenever the node
+  does not have them (dropped from the pool, reorged out, never sent), and after
+  ``replace_after`` seconds a no-op transaction at the same nonce with higher fees is
+  sent to take its place, so that a window priced out of the chain is rebuilt at
+  today's fees.
+
+An event is never lost and never anchored twice: one signed transaction per window, a
+window given up only once its nonce can no longer carry it, and the contract's
+contiguous-sequence rule refuses any second anchor of a sequence number anyway.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from eth_account.signers.local import LocalAccount
+from web3.exceptions import Web3Exception
 
 from node.chain.commits import CommitClient, CommitReceipt, SignedTx
 from node.events.batch import BatchState
 from node.events.merkle import MerkleTree
 from node.events.typed_data import Action, BatchStatus
-from node.exceptions import ChainError
+from node.exceptions import (
+    ChainError,
+    CommitPendingError,
+    CommitRevertedError,
+    CommitTooLargeError,
+)
 from node.store.store import Store, event_from_row
 
 #: Lifecycle operations per transaction: ~67k gas each at most, under a 30M gas block.
-MAX_OPERATIONS = 300
+MAX_OPERATIONS: Final = 300
+#: Windows abandoned in a row (their nonce taken each time) before commit_once gives up.
+MAX_REBUILDS: Final = 3
+#: The longest pause of ``run`` after a failed window, in seconds.
+MAX_BACKOFF: Final = 30.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class CommitPolicy:
-    """Commit every ``interval`` seconds or as soon as ``max_events`` wait, whichever first."""
+    """Commit every ``interval`` seconds or as soon as ``max_events`` wait, whichever first.
+
+    ``confirmations``: blocks on top of a window's block before its events are ANCHORED.
+    ``poll_interval``: seconds between looks at the chain while a window is not final.
+    ``receipt_timeout``: seconds one ``commit_once`` waits for that before it raises
+    CommitPendingError (the window stays prepared and is resumed).
+    ``replace_after``: seconds a window's transaction may stay unmined before a no-op at
+    its nonce, with higher fees, is sent to take its place.
+    """
 
     interval: float = 1.0
     max_events: int = 1000
     max_operations: int = MAX_OPERATIONS
     confirmations: int = 0
+    poll_interval: float = 0.5
+    receipt_timeout: float = 120.0
+    replace_after: float = 120.0
 
 
 @dataclass(slots=True)
@@ -53,6 +93,7 @@ class WindowResult:
     rejected: int
     gas_used: int
     resumed: bool = False
+    block_hash: bytes = b""
 
 
 @dataclass
@@ -65,44 +106,93 @@ class CommitWorker:
     #: Called after the window is prepared and before it is sent (tests use it to crash).
     before_send: Callable[[SignedTx], None] | None = None
 
-    def commit_once(self) -> WindowResult | None:
-        """Finish a prepared window if there is one, else commit the next; None when idle."""
-        with self.store.read() as conn:
-            prepared = self.store.prepared_window(conn)
-        if prepared is not None:
-            return self._resume(prepared)
-        return self._commit_next()
+    def commit_once(self, stop: threading.Event | None = None) -> WindowResult | None:
+        """Settle the prepared window if there is one, else commit the next; None when idle.
+
+        Waits (at most ``receipt_timeout``, or until ``stop`` is set) for the window to be
+        mined and confirmed; raises CommitPendingError if it is not by then, and
+        CommitRevertedError if its transaction reverted as a whole.
+        """
+        stop = stop if stop is not None else threading.Event()
+        for _ in range(MAX_REBUILDS):
+            with self.store.read() as conn:
+                window = self.store.prepared_window(conn)
+            resumed = window is not None
+            if window is None:
+                window = self._prepare()
+                if window is None:
+                    return None
+                tx = _signed(window)
+                if self.before_send is not None:
+                    self.before_send(tx)
+                self._send(window, tx)
+            result = self._settle(window, resumed=resumed, stop=stop)
+            if result is not None:
+                return result
+        raise ChainError(
+            f"the node key's nonce was taken {MAX_REBUILDS} times in a row: is another "
+            "process sending from the node key?"
+        )
 
     def run(self, stop: threading.Event) -> None:
-        """Commit until ``stop`` is set: every ``interval`` or when ``max_events`` wait."""
+        """Commit until ``stop`` is set: every ``interval`` or when ``max_events`` wait.
+
+        A window that fails (reverted, chain unreachable) is retried after a pause that
+        doubles with each failure in a row, up to MAX_BACKOFF seconds.
+        """
         last = 0.0
+        failures = 0
         while not stop.is_set():
             with self.store.read() as conn:
                 waiting = self.store.uncommitted_count(conn)
                 prepared = self.store.prepared_window(conn) is not None
             due = time.monotonic() - last >= self.policy.interval
-            if prepared or waiting >= self.policy.max_events or (waiting and due):
-                self.commit_once()
-                last = time.monotonic()
-            else:
+            if not (prepared or waiting >= self.policy.max_events or (waiting and due)):
                 stop.wait(min(0.05, self.policy.interval))
+                continue
+            try:
+                self.commit_once(stop)
+                failures = 0
+            except CommitPendingError:
+                pass  # resumed on the next turn (or stopped)
+            except (ChainError, Web3Exception, OSError) as exc:
+                failures += 1
+                pause = min(MAX_BACKOFF, max(self.policy.interval, 0.1) * 2 ** (failures - 1))
+                log.warning("commit failed (%s); retrying in %.1f s", exc, pause)
+                stop.wait(pause)
+            last = time.monotonic()
 
     # ----- one window -----
 
-    def _commit_next(self) -> WindowResult | None:
+    def _prepare(self) -> dict[str, Any] | None:
+        """Choose the next window's events, sign its commit, and store both; None if idle."""
         with self.store.read() as conn:
             rows = self.store.uncommitted_events(conn, self.policy.max_events)
-        rows = self._within_gas(rows)
+        rows = _within_operations(rows, self.policy.max_operations)
         if not rows:
             return None
-        tree = MerkleTree([bytes(r["event_hash"]) for r in rows])
-        first_seq = self.client.next_sequence(self.node.address)
-        operations = [
-            (event_from_row(r), bytes(r["signature"])) for r in rows if Action(r["action"]).on_chain
-        ]
-        tx = self.client.build_commit(
-            self.node, operations, root=tree.root, first_seq=first_seq, event_count=len(rows)
-        )
+        while True:
+            tree = MerkleTree([bytes(r["event_hash"]) for r in rows])
+            first_seq = self.client.next_sequence(self.node.address)
+            operations = [
+                (event_from_row(r), bytes(r["signature"]))
+                for r in rows
+                if Action(r["action"]).on_chain
+            ]
+            try:
+                tx = self.client.build_commit(
+                    self.node,
+                    operations,
+                    root=tree.root,
+                    first_seq=first_seq,
+                    event_count=len(rows),
+                )
+                break
+            except CommitTooLargeError:
+                if len(operations) <= 1:
+                    raise
+                log.info("window of %d operations too large for one transaction", len(operations))
+                rows = _within_operations(rows, len(operations) // 2)
         members = [
             {"id": r["id"], "tree_index": tree.tree_index(i), "proof": b"".join(tree.proof(i))}
             for i, r in enumerate(rows)
@@ -117,58 +207,111 @@ class CommitWorker:
                 created_at=int(self.clock() * 1000),
                 members=members,
             )
-        if self.before_send is not None:
-            self.before_send(tx)
-        self.client.send(tx)
-        receipt = self.client.wait(tx.tx_hash)
-        return self._finish(window_id, first_seq, len(rows), tree.root, receipt, resumed=False)
+            window = self.store.window(conn, window_id)
+        assert window is not None
+        return window
 
-    def _resume(self, window: dict[str, Any]) -> WindowResult | None:
-        tx = SignedTx(bytes(window["raw_tx"]), bytes(window["tx_hash"]))
-        receipt = self.client.receipt(tx.tx_hash)
-        if receipt is None:
-            if self.client.next_sequence(self.node.address) != window["first_seq"]:
-                # Our sequence moved without this transaction: it can never be mined.
+    def _settle(
+        self, window: dict[str, Any], *, resumed: bool, stop: threading.Event
+    ) -> WindowResult | None:
+        """Wait until the window's fate is final; None when it was abandoned (see above)."""
+        tx = _signed(window)
+        nonce = tx.nonce
+        deadline = time.monotonic() + self.policy.receipt_timeout
+        replace_at = time.monotonic() + self.policy.replace_after
+        outbid = tx  # the highest-fee transaction sent at this nonce so far
+        refused = 0  # times the node refused the window's bytes (logged once)
+        while True:
+            head = self.client.head()
+            receipt = self.client.receipt(tx.tx_hash)
+            if receipt is not None:
+                if head - receipt.block_number >= self.policy.confirmations:
+                    if self.client.canonical(receipt):
+                        return self._finish(window, receipt, resumed=resumed)
+                    log.warning("window %d: block %d reorged", window["id"], receipt.block_number)
+            elif self._nonce_taken(window, nonce, head):
+                log.warning(
+                    "window %d: nonce %d taken by another transaction; rebuilding",
+                    window["id"],
+                    nonce,
+                )
                 self._abandon(window)
                 return None
-            try:
-                self.client.send(tx)
-                receipt = self.client.wait(tx.tx_hash)
-            except ChainError:
-                if self.client.receipt(tx.tx_hash) is None:
-                    self._abandon(window)
-                    return None
-                raise
-        return self._finish(
+            else:
+                # Dropped from the pool, reorged out, or never sent: the same bytes again.
+                resend = outbid is tx and not self.client.known(tx.tx_hash)
+                if resend and not self._send(window, tx, quiet=refused > 0):
+                    refused += 1
+                if time.monotonic() >= replace_at:
+                    outbid = self._replace(window, outbid)
+                    replace_at = time.monotonic() + self.policy.replace_after
+            if time.monotonic() >= deadline:
+                raise CommitPendingError(
+                    f"window {window['id']} (0x{tx.tx_hash.hex()}) not final after "
+                    f"{self.policy.receipt_timeout} s; it will be resumed"
+                )
+            if stop.wait(self.policy.poll_interval):
+                raise CommitPendingError(f"stopped while window {window['id']} was pending")
+
+    def _nonce_taken(self, window: dict[str, Any], nonce: int, head: int) -> bool:
+        """Whether the window's nonce is spent, ``confirmations`` (at least one) blocks
+        deep, without the window being anchored.
+
+        Read from the state of one block with a block on top, never from the receipt
+        index or the head block: a node may update those after its state (anvil answers
+        for a block it is still mining). A window that was mined but reverted counts as
+        not mined: either way its events go back in the queue.
+        """
+        depth = max(self.policy.confirmations, 1)
+        if head < depth:
+            return False
+        number = head - depth
+        if not self.client.nonce_spent(self.node.address, nonce, at=number):
+            return False  # the usual answer, in one request
+        # Read both at one height, and believe them only if it held one block throughout.
+        before = self.client.block_hash(number)
+        taken = self.client.nonce_spent(
+            self.node.address, nonce, at=number
+        ) and not self.client.anchored(bytes(window["root"]), at=number)
+        return taken and self.client.block_hash(number) == before
+
+    def _send(self, window: dict[str, Any], tx: SignedTx, *, quiet: bool = False) -> bool:
+        try:
+            self.client.send(tx)
+        except ChainError as exc:
+            # Not fatal: the window stays prepared and its fate is read from the chain.
+            log.log(logging.DEBUG if quiet else logging.WARNING, "window %d: %s", window["id"], exc)
+            return False
+        return True
+
+    def _replace(self, window: dict[str, Any], outbid: SignedTx) -> SignedTx:
+        cancel = self.client.build_cancel(self.node, outbid)
+        log.warning(
+            "window %d not mined after %s s: sending 0x%s at its nonce to replace it",
             window["id"],
-            window["first_seq"],
-            window["event_count"],
-            bytes(window["root"]),
-            receipt,
-            resumed=True,
+            self.policy.replace_after,
+            cancel.tx_hash.hex(),
         )
+        try:
+            self.client.send(cancel)
+        except ChainError as exc:
+            log.warning("window %d: %s", window["id"], exc)
+            return outbid
+        return cancel
 
     def _abandon(self, window: dict[str, Any]) -> None:
         with self.store.write() as conn:
             self.store.fail_window(conn, window["id"])
 
     def _finish(
-        self,
-        window_id: int,
-        first_seq: int,
-        count: int,
-        root: bytes,
-        receipt: CommitReceipt,
-        *,
-        resumed: bool,
+        self, window: dict[str, Any], receipt: CommitReceipt, *, resumed: bool
     ) -> WindowResult:
+        window_id = window["id"]
         if not receipt.succeeded:
-            with self.store.write() as conn:
-                self.store.fail_window(conn, window_id)
-            raise ChainError(
+            self._abandon(window)
+            raise CommitRevertedError(
                 f"commit 0x{receipt.tx_hash.hex()} reverted; its events will be retried"
             )
-        self._wait_confirmations(receipt.block_number)
         with self.store.write() as conn:
             members = self.store.window_events(conn, window_id)
             touched = {
@@ -185,17 +328,19 @@ class CommitWorker:
                 rejected=receipt.rejected,
             )
             self._refresh_batches(conn, touched)
+        count = int(window["event_count"])
         return WindowResult(
             window_id=window_id,
-            first_seq=first_seq,
+            first_seq=int(window["first_seq"]),
             event_count=count,
-            root=root,
+            root=bytes(window["root"]),
             tx_hash=receipt.tx_hash,
             block_number=receipt.block_number,
             anchored=count - len(receipt.rejected),
             rejected=len(receipt.rejected),
             gas_used=receipt.gas_used,
             resumed=resumed,
+            block_hash=receipt.block_hash,
         )
 
     def _refresh_batches(self, conn: Any, batch_ids: set[bytes]) -> None:
@@ -210,16 +355,17 @@ class CommitWorker:
                 BatchState(batch_id, producer, custodian, receiver, status, head, b""),
             )
 
-    def _wait_confirmations(self, block_number: int) -> None:
-        wanted = block_number + self.policy.confirmations
-        while self.client.w3.eth.block_number < wanted:
-            time.sleep(0.2)
 
-    def _within_gas(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        operations = 0
-        for index, row in enumerate(rows):
-            if Action(row["action"]).on_chain:
-                operations += 1
-                if operations > self.policy.max_operations:
-                    return rows[:index]
-        return rows
+def _signed(window: dict[str, Any]) -> SignedTx:
+    return SignedTx(bytes(window["raw_tx"]), bytes(window["tx_hash"]))
+
+
+def _within_operations(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The longest prefix of ``rows`` with at most ``limit`` lifecycle operations."""
+    operations = 0
+    for index, row in enumerate(rows):
+        if Action(row["action"]).on_chain:
+            operations += 1
+            if operations > limit:
+                return rows[:index]
+    return rows

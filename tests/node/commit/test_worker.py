@@ -191,3 +191,35 @@ def test_a_commit_that_reverts_as_a_whole_returns_its_events_to_the_queue(rig: R
     assert result is not None
     assert result.anchored == 1
     assert [e["status"] for e in all_events(rig)] == [EventStatus.ANCHORED]
+
+
+def test_commit_calldata_is_what_the_abi_encodes(chain: Chain) -> None:
+    """The direct encoder (node.chain.commits.commit_calldata) matches web3's, byte for byte."""
+    from node.chain.commits import commit_calldata
+
+    events = []
+    for nonce in range(3):
+        event = TraceEvent(
+            Action.TRANSFORM,
+            inputs=(keccak(b"in%d" % nonce),),
+            input_prev_hashes=(keccak(b"head%d" % nonce),),
+            outputs=(keccak(b"out%d" % nonce), keccak(b"out2%d" % nonce)),
+            product=keccak(b"p"),
+            quantity=2**200 + nonce,
+            event_time=2**63 - 1,
+            nonce=nonce,
+        )
+        events.append((event, sign_digest(event.digest(chain.domain), chain.keys["processor"].key)))
+    root = keccak(b"root")
+    expected = chain.batches.encode_abi(
+        "commit",
+        args=[
+            [(e.as_abi_tuple(), s[64], s[:32], s[32:64]) for e, s in events],
+            root,
+            7,
+            3,
+        ],
+    )
+    assert commit_calldata(events, root=root, first_seq=7, event_count=3) == bytes.fromhex(
+        expected[2:]
+    )

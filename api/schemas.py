@@ -259,6 +259,29 @@ class ParticipantRef(Schema):
     address: Address | None
 
 
+_BATCH_LINKS = {
+    "self": "The batch's state (this document)",
+    "provenance": "GET .../provenance: every event verified against the chain",
+    "trace": "GET .../trace?direction=downstream: every batch made from it",
+    "bundle": "GET .../bundle: the proof bundle",
+    "page": "The buyer page",
+}
+#: Where to go from a batch: relative URLs by name.
+BatchLinks = Annotated[
+    dict[str, str],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "required": list(_BATCH_LINKS),
+            "additionalProperties": False,
+            "properties": {
+                name: {"type": "string", "description": text} for name, text in _BATCH_LINKS.items()
+            },
+        }
+    ),
+]
+
+
 class BatchOut(Schema):
     batch_id: Hex32
     identifier: str | None
@@ -270,7 +293,7 @@ class BatchOut(Schema):
     created_by: Hex32 = Field(description="The hash of the event that created the batch.")
     parents: list[Hex32]
     children: list[Hex32]
-    links: dict[str, str]
+    links: BatchLinks
 
 
 # ----- anchors and alerts -----

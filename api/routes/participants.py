@@ -45,7 +45,19 @@ ParticipantRefPath = Annotated[
     status_code=201,
     response_model=ParticipantOut,
     summary="Register a participant on-chain (admin)",
-    responses=problem_responses(400, 401, 403, 409, 413, 422, 429, 503),
+    responses={
+        201: {
+            "description": "Registered and mirrored",
+            "headers": {
+                "Location": {
+                    "required": True,
+                    "description": "/v1/participants/{address}",
+                    "schema": {"type": "string", "pattern": "^/v1/participants/0x[0-9a-fA-F]{40}$"},
+                }
+            },
+        },
+        **problem_responses(400, 401, 403, 409, 413, 422, 429, 503),
+    },
 )
 async def register_participant(
     body: ParticipantIn,

@@ -275,7 +275,8 @@ def test_schemathesis_run(api_schema: OpenApiSchema, seeded: Seeded) -> None:
     assert not untested, f"operations schemathesis never called: {sorted(untested)}"
 
 
-# ----- known resources: every operation, answered with success on the seeded data -----
+# ----- known resources: every operation answered with success on the seeded data, and a
+# few answers fuzzing does not reach (negotiation, keys, a proof not anchored yet) -----
 
 
 @dataclass(frozen=True)
@@ -371,6 +372,8 @@ KNOWN: Final = [
     ),
     Known("GET /v1/participants/{address}", 200, lambda s: {"path_parameters": {"address": "2"}}),
     Known("GET /v1/apikeys", 200, who="admin"),
+    Known("GET /v1/apikeys", 401),  # with WWW-Authenticate
+    Known("GET /v1/apikeys", 403, who="farm"),
     Known(
         "POST /v1/apikeys",
         201,

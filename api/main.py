@@ -9,17 +9,17 @@ below /v1/batches/, so sub-resources (``/v1/batches/{id}/provenance``) must come
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any, Final
+from typing import Final
 
 from eth_account.signers.local import LocalAccount
 from fastapi import Depends, FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from api.chain import serialize_requests
 from api.deps import CommitStatus, Gateway, get_caller
 from api.limits import BodyLimits, RateLimiter
 from api.metrics import Metrics, RequestMetrics
-from api.problems import Problem, install
+from api.openapi import openapi_document
+from api.problems import install
 from api.settings import ApiSettings
 from node import __version__
 from node.context import Node
@@ -95,49 +95,5 @@ def create_app(
     # Outermost first: metrics see every answer, limits run before any route.
     app.add_middleware(BodyLimits, settings=settings)
     app.add_middleware(RequestMetrics, metrics=metrics)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title,
-            version=app.version,
-            description=app.description,
-            routes=app.routes,
-        )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.setdefault("Problem", Problem.model_json_schema())
-        components["JsonRpcRequest"] = {
-            "type": "object",
-            "required": ["jsonrpc", "method"],
-            "properties": {
-                "jsonrpc": {"const": "2.0"},
-                "id": {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]},
-                "method": {"type": "string"},
-                "params": {"type": "array"},
-            },
-        }
-        _problem_for_validation(schema)
-        app.openapi_schema = schema
-    return app.openapi_schema
-
-
-def _problem_for_validation(schema: dict[str, Any]) -> None:
-    """FastAPI documents its own 422 body; this gateway answers 422 with a Problem."""
-    for path in schema.get("paths", {}).values():
-        for operation in path.values():
-            responses = operation.get("responses", {})
-            if "422" in responses:
-                responses["422"] = {
-                    "description": "Invalid fields (each named) or an invalid event",
-                    "content": {
-                        "application/problem+json": {
-                            "schema": {"$ref": "#/components/schemas/Problem"}
-                        }
-                    },
-                }
-    components = schema.get("components", {}).get("schemas", {})
-    components.pop("HTTPValidationError", None)
-    components.pop("ValidationError", None)

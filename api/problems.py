@@ -14,8 +14,10 @@ from typing import Any, Final
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from node.exceptions import (
     ApiKeyNotFoundError,
@@ -238,13 +240,16 @@ def install(app: FastAPI) -> None:
     async def on_http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
         mapped: TraceNodeError
+        headers = dict(error.headers or {})
         if error.status_code == 404:
             mapped = NotFoundError(f"nothing at {request.url.path}")
         elif error.status_code == 405:
             mapped = MethodNotAllowedError(f"{request.method} is not allowed here")
+            # Starlette names the methods of the first route matching the path only.
+            headers["Allow"] = ", ".join(sorted(allowed_methods(request)))
         else:
             mapped = RequestError(str(error.detail))
-        response = problem_response(mapped, request.url.path, headers=dict(error.headers or {}))
+        response = problem_response(mapped, request.url.path, headers=headers)
         if error.status_code not in (404, 405):
             response.status_code = error.status_code
         return response
@@ -267,27 +272,60 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
+def allowed_methods(request: Request) -> set[str]:
+    """The methods of every route whose path matches the request's."""
+    methods: set[str] = set()
+    scope = dict(request.scope)
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods.update(route.methods or ())
+    return methods
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the problems a route may return."""
-    return {
-        status: {
-            "model": Problem,
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-            "description": _DESCRIPTIONS.get(status, "Problem"),
-        }
-        for status in statuses
+    return {status: problem_response_doc(status) for status in statuses}
+
+
+def problem_response_doc(status: int) -> dict[str, Any]:
+    """The OpenAPI response object of a problem answered with ``status``: the Problem
+    schema as ``application/problem+json``, and the headers that status always carries."""
+    doc: dict[str, Any] = {
+        "description": _DESCRIPTIONS.get(status, "Problem"),
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
+    if status in _HEADERS:
+        doc["headers"] = _HEADERS[status]
+    return doc
 
 
 _DESCRIPTIONS: Final = {
     400: "Malformed request (bad JSON, nesting too deep)",
-    401: "No API key, or an unknown or revoked one",
+    401: "No API key where one is needed, or an unknown, malformed or revoked one",
     403: "Not allowed (admin key needed, or the signer is not the key's participant)",
     404: "Not found",
+    406: "None of the offered media types is acceptable",
     409: "Conflicts with the current state",
     413: "Body or list too large",
     415: "Unsupported media type",
     422: "Invalid fields (each named) or an invalid event",
     429: "Rate limit exceeded (see Retry-After)",
     503: "The chain or the store cannot be reached",
+}
+_HEADERS: Final[dict[int, dict[str, Any]]] = {
+    401: {
+        "WWW-Authenticate": {
+            "required": True,
+            "description": "The scheme to use: Bearer (an API key).",
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "required": True,
+            "description": "Seconds to wait before the next request.",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        }
+    },
 }

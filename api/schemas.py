@@ -5,13 +5,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
+from api.body import submission_schema
 from api.problems import Problem
+from node.proofs.bundle import schema as bundle_schema
+from node.proofs.verify import Check, Outcome
 
-Hex32 = str
-Address = str
+#: A 32-byte value (hash, batch id, Merkle root) as 0x + 64 hex digits.
+Hex32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
+#: An EVM address, EIP-55 checksummed.
+Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+#: The EIP-712 TraceEvent message; its schema is built from the typed data's field list.
+TraceEventMessage = Annotated[
+    dict[str, Any], WithJsonSchema(submission_schema()["properties"]["event"])
+]
 
 
 def _valid_unicode(value: str) -> str:
@@ -165,7 +174,7 @@ class EventOut(Schema):
     event_hash: Hex32
     status: Literal["accepted", "anchored", "rejected"]
     action: str
-    event: dict[str, Any] = Field(description="The signed EIP-712 message.")
+    event: TraceEventMessage = Field(description="The signed EIP-712 message.")
     signature: str
     signer: Address
     participant_id: int
@@ -196,7 +205,7 @@ class StrictSchema(Schema):
 
 class ParticipantIn(StrictSchema):
     name: Text = Field(min_length=1, max_length=64)
-    address: Address = Field(pattern=r"^0[xX][0-9a-fA-F]{40}$")
+    address: str = Field(pattern=r"^0[xX][0-9a-fA-F]{40}$")
     roles: list[RoleName] = Field(min_length=1, max_length=6)
     prefix: Text = Field(default="", max_length=64)
 
@@ -219,10 +228,10 @@ class ParticipantOut(Schema):
 
 
 class ApiKeyIn(StrictSchema):
-    participant: Text = Field(
+    participant: str = Field(
         description="The participant's address or id; omit with admin=true.",
         default="",
-        max_length=64,
+        pattern=r"^(0[xX][0-9a-fA-F]{40}|[0-9]{1,10})?$",
     )
     admin: bool = False
     label: Text = Field(default="", max_length=128)
@@ -250,6 +259,29 @@ class ParticipantRef(Schema):
     address: Address | None
 
 
+_BATCH_LINKS = {
+    "self": "The batch's state (this document)",
+    "provenance": "GET .../provenance: every event verified against the chain",
+    "trace": "GET .../trace?direction=downstream: every batch made from it",
+    "bundle": "GET .../bundle: the proof bundle",
+    "page": "The buyer page",
+}
+#: Where to go from a batch: relative URLs by name.
+BatchLinks = Annotated[
+    dict[str, str],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "required": list(_BATCH_LINKS),
+            "additionalProperties": False,
+            "properties": {
+                name: {"type": "string", "description": text} for name, text in _BATCH_LINKS.items()
+            },
+        }
+    ),
+]
+
+
 class BatchOut(Schema):
     batch_id: Hex32
     identifier: str | None
@@ -261,7 +293,7 @@ class BatchOut(Schema):
     created_by: Hex32 = Field(description="The hash of the event that created the batch.")
     parents: list[Hex32]
     children: list[Hex32]
-    links: dict[str, str]
+    links: BatchLinks
 
 
 # ----- anchors and alerts -----
@@ -298,3 +330,227 @@ class AlertOut(Schema):
 class AlertPage(Schema):
     items: list[AlertOut]
     next: str | None
+
+
+# ----- provenance, trace, proof bundles (node/proofs, node/provenance) -----
+
+
+class CheckOut(Schema):
+    """One check of a verification report (docs/proofs.md lists them)."""
+
+    check: Check
+    outcome: Outcome
+    detail: str
+
+
+ReportOutcome = Literal["pass", "fail", "pending"]
+
+
+class PartyName(Schema):
+    id: int = Field(description="The participant's id (0: none).")
+    name: str
+
+
+class BatchReportOut(Schema):
+    batch_id: Hex32
+    identifier: str | None
+    outcome: ReportOutcome
+    parents: list[Hex32]
+    status: str = Field(description="The batch's status on-chain (BatchStatus name).")
+    custodian: PartyName
+    events: list[int] = Field(description="Indexes into the report's events.")
+    checks: list[CheckOut]
+
+
+class EventReportOut(Schema):
+    index: int
+    event_hash: Hex32
+    action: str
+    batch_ids: list[Hex32]
+    event_time: int
+    signer: Address | None
+    participant: PartyName
+    block_number: int | None
+    tx_hash: Hex32 | None
+    root: Hex32 | None
+    outcome: ReportOutcome
+    checks: list[CheckOut]
+
+
+class VerificationReport(Schema):
+    """Every check of a proof bundle against the chain (node/proofs/verify.py)."""
+
+    subject: Hex32
+    outcome: ReportOutcome = Field(
+        description="fail if any check failed; else pending if an event is not anchored yet"
+    )
+    chain_id: int
+    contracts: dict[str, Address]
+    checks: list[CheckOut] = Field(description="Checks about the bundle as a whole.")
+    failures: list[str] = Field(description="One line per failed check.")
+    batches: list[BatchReportOut]
+    events: list[EventReportOut]
+
+
+class RejectedOut(Schema):
+    event_hash: Hex32
+    reason: str = Field(pattern=r"^0x([0-9a-fA-F]{2})*$", description="The revert data.")
+
+
+class ProvenanceReport(VerificationReport):
+    rejected: list[RejectedOut] = Field(
+        description="Events the chain refused after the node had accepted them."
+    )
+
+
+class TracedBatch(Schema):
+    batch_id: Hex32
+    identifier: str | None
+    depth: int = Field(description="Transformations or aggregations from the origin.")
+    parents: list[Hex32]
+    via: list[Hex32] = Field(description="The events that made it from its parents.")
+    status: str = Field(description="A BatchStatus name, or PALLET for an aggregate.")
+    producer: PartyName | None
+    custodian: PartyName | None
+    in_transit_to: PartyName | None
+    received_by: list[PartyName | None]
+
+
+class DownstreamTrace(Schema):
+    """Every batch made from the origin, at any depth (``direction=downstream``)."""
+
+    origin: Hex32
+    count: int = Field(description="Batches made from the origin (the origin not counted).")
+    batches: list[TracedBatch]
+
+
+class BatchRefOut(Schema):
+    batch_id: Hex32
+    identifier: str | None
+
+
+class LineageOut(Schema):
+    parent: Hex32
+    child: Hex32
+    event_hash: Hex32
+
+
+class UpstreamTrace(Schema):
+    """The origin and all its ancestors (``direction=upstream``)."""
+
+    origin: Hex32
+    ancestors: list[BatchRefOut]
+    lineage: list[LineageOut]
+
+
+# ----- EPCIS capture -----
+
+
+class EpcisEventResult(Schema):
+    index: int = Field(description="The EPCIS event's position in the document.")
+    event_hash_id: str = Field(
+        pattern=r"^ni:///sha-256;[0-9a-f]{64}\?ver=CBV2\.0$",
+        description="The CBV 2.0 event hash ID.",
+    )
+    outcome: Literal["accepted", "duplicate"]
+    trace_events: list[Hex32] = Field(description="The TraceEvents it maps to.")
+
+
+class CaptureResult(Schema):
+    accepted: int
+    duplicate: int
+    results: list[EpcisEventResult]
+
+
+# ----- resolution -----
+
+
+class LinkTarget(Schema):
+    href: str
+    type: str
+    title: str
+
+
+class LinksetContext(BaseModel):
+    """One RFC 9264 link context: ``anchor`` and a list of targets per relation type."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, list[LinkTarget]] = Field(init=False)
+
+    anchor: str
+
+
+class Linkset(Schema):
+    linkset: list[LinksetContext]
+
+
+# ----- JSON Schema components that are not pydantic models -----
+
+_ID = {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]}
+
+
+def json_rpc_components() -> dict[str, dict[str, Any]]:
+    """JSON-RPC 2.0 request and response objects, as ``POST /rpc`` takes and answers them."""
+    return {
+        "JsonRpcRequest": {
+            "type": "object",
+            "required": ["jsonrpc", "method"],
+            "properties": {
+                "jsonrpc": {"const": "2.0"},
+                "id": _ID,
+                "method": {"type": "string"},
+                "params": {"type": "array"},
+            },
+        },
+        "JsonRpcResponse": {
+            "description": "A result, or an error (JSON-RPC errors are answered with HTTP 200).",
+            "type": "object",
+            "required": ["jsonrpc", "id"],
+            "additionalProperties": False,
+            "properties": {
+                "jsonrpc": {"const": "2.0"},
+                "id": _ID,
+                "result": {},
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "code": {"type": "integer"},
+                        "message": {"type": "string"},
+                        "data": {"type": "string", "description": "Revert data (0x hex)."},
+                    },
+                },
+            },
+            "oneOf": [{"required": ["result"]}, {"required": ["error"]}],
+        },
+    }
+
+
+#: Where the bundle schema's own definitions (``$defs``) live in the OpenAPI document.
+_BUNDLE_DEFS = "BundleDefs_"
+
+
+def bundle_components() -> dict[str, dict[str, Any]]:
+    """The proof bundle's JSON Schema (node/proofs/bundle.schema.json, the one definition)
+    as OpenAPI components: ``Bundle`` and its ``$defs``, references rewritten to them."""
+    document = bundle_schema()
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {k: rewrite(v) for k, v in value.items() if k not in ("$schema", "$id", "$defs")}
+            ref = out.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                out["$ref"] = f"#/components/schemas/{_BUNDLE_DEFS}{ref.removeprefix('#/$defs/')}"
+            return out
+        if isinstance(value, list):
+            return [rewrite(v) for v in value]
+        return value
+
+    components = {"Bundle": rewrite(document)}
+    for name, definition in document.get("$defs", {}).items():
+        components[_BUNDLE_DEFS + name] = rewrite(definition)
+    return components
+
+
+BUNDLE_REF: dict[str, str] = {"$ref": "#/components/schemas/Bundle"}

@@ -10,57 +10,80 @@ hash ID and TraceEvent hashes), or a problem naming the event and field.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.body import read_json
+from api.body import read_json, submission_schema
 from api.deps import GatewayDep, ParticipantKeyDep
 from api.problems import problem_responses
+from api.schemas import CaptureResult
 from node.epcis.capture import capture
+from node.epcis.mapping import MAX_TRACE_EVENTS
 
 router = APIRouter(prefix="/v1/epcis", tags=["epcis"])
 
-_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
+_SIGNED = submission_schema()
+#: The capture request: the document as published (validated against GS1's EPCIS 2.0
+#: JSON Schema by the node, which names the event and field of any error) and the
+#: signed TraceEvents it maps to.
+CAPTURE_REQUEST: Final[dict[str, Any]] = {
+    "title": "CaptureRequest",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["document"],
+    "properties": {
+        "document": {
+            "type": "object",
+            "description": "An EPCISDocument, an EPCISQueryDocument or a bare EPCIS event.",
+        },
+        "traceEvents": {
+            "type": "array",
+            "maxItems": MAX_TRACE_EVENTS,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["event", "signature"],
+                "properties": {
+                    "event": _SIGNED["properties"]["event"],
+                    "signature": _SIGNED["properties"]["signature"],
+                },
+            },
+        },
+    },
+}
 
 
 @router.post(
     "/capture",
     status_code=202,
     summary="Capture a signed EPCIS 2.0 document (all five event types)",
+    response_model=CaptureResult,
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": _OBJECT},
-                "application/ld+json": {"schema": _OBJECT},
+                "application/json": {"schema": CAPTURE_REQUEST},
+                "application/ld+json": {"schema": CAPTURE_REQUEST},
             },
         }
     },
-    responses={
-        202: {
-            "description": "A result per EPCIS event",
-            "content": {"application/json": {"schema": _OBJECT}},
-        },
-        **problem_responses(400, 401, 403, 409, 413, 415, 422, 429),
-    },
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 429),
 )
 async def capture_document(
     request: Request, gateway: GatewayDep, key: ParticipantKeyDep
-) -> JSONResponse:
+) -> CaptureResult:
     document = await read_json(request)
     results = await run_in_threadpool(
         lambda: capture(
             ingest=gateway.node.ingest, request=document, as_participant=key.participant_id
         )
     )
-    return JSONResponse(
+    return CaptureResult.model_validate(
         {
             "accepted": sum(r.outcome == "accepted" for r in results),
             "duplicate": sum(r.outcome == "duplicate" for r in results),
             "results": [r.as_json() for r in results],
-        },
-        status_code=202,
+        }
     )

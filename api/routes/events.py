@@ -66,7 +66,18 @@ def _request_body_doc() -> dict[str, Any]:
     response_model=EventResult | BulkResult,
     summary="Submit one signed event, or a list",
     openapi_extra=_request_body_doc(),
-    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 429),
+    responses={
+        202: {
+            "description": "Stored: a result (one submission) or a result per submission",
+            "headers": {
+                "Location": {
+                    "description": "/v1/events/{hash}, for one submission",
+                    "schema": {"type": "string", "pattern": "^/v1/events/0x[0-9a-f]{64}$"},
+                }
+            },
+        },
+        **problem_responses(400, 401, 403, 409, 413, 415, 422, 429),
+    },
 )
 async def submit_events(
     request: Request, response: Response, gateway: GatewayDep, key: ParticipantKeyDep

@@ -53,7 +53,12 @@ def readyz(gateway: GatewayDep) -> Readiness | JSONResponse:
     "/metrics",
     summary="Prometheus metrics (text format 0.0.4)",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text"}},
+    responses={
+        200: {
+            "content": {CONTENT_TYPE: {"schema": {"type": "string"}}},
+            "description": "Prometheus text",
+        }
+    },
 )
 def metrics(gateway: GatewayDep) -> Response:
     return Response(gateway.metrics.render(), media_type=CONTENT_TYPE)

@@ -18,8 +18,15 @@ from starlette.concurrency import run_in_threadpool
 from api.body import read_json
 from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
+from api.schemas import (
+    BUNDLE_REF,
+    DownstreamTrace,
+    ProvenanceReport,
+    UpstreamTrace,
+    VerificationReport,
+)
 from node.events.identifiers import parse_identifier
-from node.proofs.bundle import parse_bundle, schema
+from node.proofs.bundle import parse_bundle
 from node.proofs.verify import report_json, verify_bundle
 from node.provenance.service import ProvenanceService, trace_json
 
@@ -34,8 +41,6 @@ BatchRef = Annotated[
         description="A GS1 Digital Link, an EPC URN, a handle or the 0x batch id.",
     ),
 ]
-
-_OBJECT = {"type": "object", "additionalProperties": True}
 
 
 def service(gateway: Any) -> ProvenanceService:
@@ -54,16 +59,11 @@ def _batch_id(gateway: Any, ref: str) -> bytes:
 
 @router.get(
     "/v1/batches/{id:path}/provenance",
+    response_model=ProvenanceReport,
     summary="The batch and all its ancestors, every event verified against the chain",
-    responses={
-        200: {
-            "description": "The verification report (docs/proofs.md)",
-            "content": {"application/json": {"schema": _OBJECT}},
-        },
-        **problem_responses(401, 404, 422, 429),
-    },
+    responses=problem_responses(401, 404, 422, 429, 503),
 )
-def provenance(ref: BatchRef, gateway: GatewayDep, _reader: ReaderDep) -> JSONResponse:
+def provenance(ref: BatchRef, gateway: GatewayDep, _reader: ReaderDep) -> ProvenanceReport:
     """``outcome`` is ``pass`` when every check of every event and batch holds, ``fail``
     (``failures`` names each) or ``pending`` (nothing failed, some events not anchored
     yet). ``rejected`` lists events the chain refused after the node accepted them."""
@@ -73,28 +73,26 @@ def provenance(ref: BatchRef, gateway: GatewayDep, _reader: ReaderDep) -> JSONRe
         {"eventHash": "0x" + r.event_hash.hex(), "reason": "0x" + r.reason.hex()}
         for r in result.rejected
     ]
-    return JSONResponse(document)
+    return ProvenanceReport.model_validate(document)
 
 
 @router.get(
     "/v1/batches/{id:path}/trace",
+    response_model=DownstreamTrace | UpstreamTrace,
     summary="Every batch made from this lot at any depth (downstream), or its ancestors",
-    responses={
-        200: {"description": "The trace", "content": {"application/json": {"schema": _OBJECT}}},
-        **problem_responses(401, 404, 422, 429),
-    },
+    responses=problem_responses(401, 404, 422, 429, 503),
 )
 def trace(
     ref: BatchRef,
     gateway: GatewayDep,
     _reader: ReaderDep,
     direction: Annotated[Literal["downstream", "upstream"], Query()] = "downstream",
-) -> JSONResponse:
+) -> DownstreamTrace | UpstreamTrace:
     svc = service(gateway)
     batch_id = _batch_id(gateway, ref)
     if direction == "upstream":
         bundle = svc.export(batch_id)
-        return JSONResponse(
+        return UpstreamTrace.model_validate(
             {
                 "origin": "0x" + batch_id.hex(),
                 "ancestors": [
@@ -104,18 +102,26 @@ def trace(
                 "lineage": bundle.as_json()["lineage"],
             }
         )
-    return JSONResponse(trace_json(svc.trace(batch_id)))
+    return DownstreamTrace.model_validate(trace_json(svc.trace(batch_id)))
 
 
 @router.get(
     "/v1/batches/{id:path}/bundle",
     summary="The proof bundle: everything needed to check the provenance against the chain",
+    response_class=JSONResponse,
     responses={
         200: {
             "description": "A tracenode-bundle/1 document (docs/proofs.md)",
-            "content": {"application/json": {"schema": {"$ref": schema()["$id"]}}},
+            "content": {"application/json": {"schema": BUNDLE_REF}},
+            "headers": {
+                "Content-Disposition": {
+                    "required": True,
+                    "description": 'attachment; filename="{lot}.bundle.json"',
+                    "schema": {"type": "string"},
+                }
+            },
         },
-        **problem_responses(401, 404, 422, 429),
+        **problem_responses(401, 404, 422, 429, 503),
     },
 )
 def bundle(ref: BatchRef, gateway: GatewayDep, _reader: ReaderDep) -> JSONResponse:
@@ -131,21 +137,16 @@ def bundle(ref: BatchRef, gateway: GatewayDep, _reader: ReaderDep) -> JSONRespon
 @router.post(
     "/v1/verify",
     summary="Check a proof bundle against this node's chain",
+    response_model=VerificationReport,
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"$ref": schema()["$id"]}}},
+            "content": {"application/json": {"schema": BUNDLE_REF}},
         }
     },
-    responses={
-        200: {
-            "description": "The verification report",
-            "content": {"application/json": {"schema": _OBJECT}},
-        },
-        **problem_responses(400, 413, 415, 422, 429),
-    },
+    responses=problem_responses(400, 413, 415, 422, 429, 503),
 )
-async def verify(request: Request, gateway: GatewayDep) -> JSONResponse:
+async def verify(request: Request, gateway: GatewayDep) -> VerificationReport:
     """The report of every check (``outcome`` pass / fail / pending). A bundle for another
     chain fails its chain check; anyone can run the same check without this node:
     ``tracenode verify bundle.json --rpc URL``."""
@@ -153,4 +154,4 @@ async def verify(request: Request, gateway: GatewayDep) -> JSONResponse:
     parsed = parse_bundle(document)
     reader = service(gateway).reader()
     report = await run_in_threadpool(verify_bundle, parsed, reader)
-    return JSONResponse(report_json(report))
+    return VerificationReport.model_validate(report_json(report))

@@ -33,9 +33,26 @@ GS1_VOC: Final = "https://gs1.org/voc/"
 _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     200: {
         "description": "The batch (JSON), or its linkset (application/linkset+json)",
-        "content": {LINKSET: {"schema": {"type": "object"}}},
+        "content": {LINKSET: {"schema": {"$ref": "#/components/schemas/Linkset"}}},
+        "headers": {
+            "Link": {
+                "required": True,
+                "description": 'The linkset: <...?linkType=all>; rel="linkset"',
+                "schema": {"type": "string"},
+            },
+            "Vary": {"required": True, "schema": {"const": "Accept"}},
+        },
     },
-    303: {"description": "Browsers (Accept: text/html) go to the buyer page /?id=..."},
+    303: {
+        "description": "Browsers (Accept: text/html) go to the buyer page /?id=...",
+        "headers": {
+            "Location": {
+                "required": True,
+                "description": "The buyer page of the identifier",
+                "schema": {"type": "string", "pattern": "^/\\?id="},
+            }
+        },
+    },
     **problem_responses(401, 404, 406, 422, 429),
 }
 

@@ -72,7 +72,23 @@ class RpcError(Exception):
     summary="Read-only Ethereum JSON-RPC onto the node's chain",
     response_class=JSONResponse,
     responses={
-        200: {"description": "JSON-RPC 2.0 response (or a list, for a batch)"},
+        200: {
+            "description": "JSON-RPC 2.0 response (or a list, for a batch); JSON-RPC errors "
+            "(unknown method, invalid params or request, a revert) are answered with 200 too",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/JsonRpcResponse"},
+                            {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/JsonRpcResponse"},
+                            },
+                        ]
+                    }
+                }
+            },
+        },
         **problem_responses(400, 413, 415, 429),
     },
     openapi_extra={

@@ -37,6 +37,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "rpc",
     "epcis",
     "provenance",
+    "sdk_support",
 )
 #: Matched last (see the module docstring).
 CATCH_ALL_ROUTERS: Final[tuple[str, ...]] = ("batches",)

@@ -97,8 +97,11 @@ def encode(body: Any) -> str:
 class Outbox:
     """Entries waiting for the gateway, and what the client remembers between runs."""
 
-    def __init__(self, directory: str | os.PathLike[str] | None) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str] | None, *, max_heads: int = MAX_REMEMBERED_HEADS
+    ) -> None:
         self.directory = Path(directory) if directory is not None else None
+        self.max_heads = max_heads
         self._lock_file: IO[bytes] | None = None
         self._mutex = threading.RLock()
         directory_path = self.directory
@@ -319,10 +322,9 @@ class Outbox:
                 [(b, h, top + 1 + i) for i, (b, h) in enumerate(heads.items())],
             )
             (count,) = db.execute("SELECT count(*) FROM heads").fetchone()
-            if count > MAX_REMEMBERED_HEADS:
+            if count > self.max_heads:
                 db.execute(
-                    "DELETE FROM heads WHERE seen <= ?",
-                    (top + len(heads) - MAX_REMEMBERED_HEADS,),
+                    "DELETE FROM heads WHERE seen <= ?", (top + len(heads) - self.max_heads,)
                 )
 
     def remembered_heads(self, batch_ids: Iterable[str]) -> dict[str, str]:

@@ -549,7 +549,11 @@ class Client:
         EPCIS error when the document is invalid, or the gateway refused it."""
         with self._lock:
             domain = self.domain
-            plan = epcis.plan_capture(document, self._epcis_lookup)
+            waiting = self._waiting_epcis()
+            plan = epcis.plan_capture(
+                document,
+                lambda ids, parties: _with_waiting(self._epcis_lookup(ids, parties), waiting),
+            )
             wanted = {b for item in plan.todo for b in epcis.heads_needed(item)}
             created = {b for item in plan.todo for b in epcis.created_batches(item)}
             heads = self._heads(wanted - created) if plan.todo else {}
@@ -583,7 +587,8 @@ class Client:
             return delivery
 
     def send_capture(self, request: Mapping[str, Any], *, flush: bool = True) -> Delivery:
-        """Queue a capture request signed elsewhere (``tracenode epcis sign``) and flush."""
+        """Queue a capture request signed elsewhere (``tracenode epcis sign``) and flush;
+        raises the typed EPCIS error when the gateway refused it (kept aside)."""
         with self._lock:
             domain = self.domain
             if not isinstance(request, Mapping) or not isinstance(request.get("traceEvents"), list):
@@ -609,7 +614,20 @@ class Client:
                 top = max(top, self._own_nonce(event, digest, signature))
             new = NewEntry("epcis", dict(request), tuple(hashes), _hex_map(effects), top)
             (delivery,) = self._queue_and_flush([new], flush)
+            if delivery.outcome == "rejected":
+                error = delivery.error()
+                assert error is not None
+                raise error
             return delivery
+
+    def _waiting_epcis(self) -> set[str]:
+        """Hash IDs of the EPCIS events of captures still in the outbox: they will be held
+        by the gateway before anything signed now reaches it."""
+        found: set[str] = set()
+        for entry in self.outbox.pending():
+            if entry.kind == "epcis":
+                found.update(epcis.hash_ids(entry.body.get("document")))
+        return found
 
     def _own_nonce(self, event: TraceEvent, digest: bytes, signature: bytes) -> int:
         """The event's nonce when this client's key signed it (else 0: another signer's
@@ -772,6 +790,13 @@ class Client:
         report.deliveries.append(
             Delivery(entry.seq, entry.kind, entry.event_hashes, "rejected", problem)
         )
+
+
+def _with_waiting(
+    answer: tuple[set[str], dict[str, bytes | None]], waiting: set[str]
+) -> tuple[set[str], dict[str, bytes | None]]:
+    known, parties = answer
+    return known | waiting, parties
 
 
 def _group(entries: list[Entry], start: int, limit: int, budget: int) -> list[Entry]:

@@ -48,6 +48,11 @@ def destination_parties(events: Sequence[EpcisEvent]) -> list[str]:
     return list(found)
 
 
+def hash_ids(document: Any) -> list[str]:
+    """The CBV 2.0 hash ID of every event of ``document``."""
+    return [event_hash_id(e.data, e.context) for e in parse_document(document).events]
+
+
 def plan_capture(document: Any, lookup: Lookup) -> CapturePlan:
     """Parse and map ``document`` (typed :class:`~node.exceptions.EpcisError` when it is
     invalid or names nothing TraceNode records) against what the gateway holds."""

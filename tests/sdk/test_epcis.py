@@ -84,3 +84,16 @@ def test_a_document_the_gateway_refuses_is_kept_aside_whole(
     assert kept.problem is not None
     assert kept.problem["code"] == "epcis-event-rejected"
     assert gateway.event_rows() == 1
+
+
+def test_a_document_queued_twice_is_captured_once(gateway: Gateway, tmp_path: Path) -> None:
+    made = document(commissioning(new_lot()))
+    with client_for(gateway, "farm", tmp_path / "farm") as farm:
+        first = farm.capture_epcis(made, send=False)
+        second = farm.capture_epcis(made, send=False)  # its events already wait: none signed
+        report = farm.flush()
+
+    assert len(first.event_hashes) == 1
+    assert second.event_hashes == ()
+    assert [d.outcome for d in report.deliveries] == ["accepted", "duplicate"]
+    assert gateway.event_rows() == 1

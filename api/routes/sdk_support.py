@@ -55,11 +55,13 @@ class NonceOut(Schema):
 
 
 class LookupIn(StrictSchema):
+    """Both lists are required (either may be empty)."""
+
     hash_ids: list[Annotated[Text, Field(max_length=MAX_LOOKUP_STRING)]] = Field(
-        default=[], max_length=MAX_TRACE_EVENTS
+        max_length=MAX_TRACE_EVENTS
     )
     parties: list[Annotated[Text, Field(max_length=MAX_LOOKUP_STRING)]] = Field(
-        default=[], max_length=MAX_PARTIES
+        max_length=MAX_PARTIES
     )
 
 

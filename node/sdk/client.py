@@ -254,9 +254,10 @@ class Client:
     @property
     def info(self) -> GatewayInfo:
         """``/v1/info``, checked (:class:`GatewayMismatchError` when the gateway's types or
-        domain are not what it claims); the outbox's copy while the gateway is away."""
+        domain are not what it claims); the outbox's copy while the gateway is away (read
+        again at the next flush)."""
         with self._lock:
-            if self._info is None or self._info_from_memory:
+            if self._info is None:
                 self._load_info()
             assert self._info is not None
             return self._info
@@ -679,6 +680,8 @@ class Client:
             entries = self.outbox.pending()
             if entries:
                 try:
+                    if self._info_from_memory:
+                        self._load_info()  # the gateway may be back: check it again
                     info = self.info
                 except GatewayUnavailableError as exc:
                     report.error = exc

@@ -97,7 +97,11 @@ class Http:
             headers["Authorization"] = f"Bearer {api_key}"
         self.headers = headers
         self._client = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+            base_url=self.url,
+            headers=headers,
+            # An unreachable host should not hold a supplier up for the full read timeout.
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
         )
 
     def close(self) -> None:

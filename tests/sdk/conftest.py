@@ -33,7 +33,9 @@ class Gateway:
     """The gateway of a harness node, served by uvicorn in a thread on a fixed port; it
     can be stopped (connections refused) and started again on the same port."""
 
-    def __init__(self, harness: TraceNodeHarness, settings: ApiSettings) -> None:
+    def __init__(
+        self, harness: TraceNodeHarness, settings: ApiSettings, *, commit: bool = True
+    ) -> None:
         self.harness = harness
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -51,6 +53,7 @@ class Gateway:
             for name in harness.keys
         }
         self.admin_token = keys.create(admin=True, label="admin").token
+        self.commit = commit  # whether the commit worker runs (else harness.commit())
         self._stop_worker = threading.Event()
         self._worker = threading.Thread(
             target=harness.worker(policy).run, args=(self._stop_worker,), daemon=True
@@ -70,7 +73,7 @@ class Gateway:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the gateway did not start")
             time.sleep(0.02)
-        if not self._worker.is_alive():
+        if self.commit and not self._worker.is_alive():
             self._worker.start()
 
     def stop(self) -> None:
@@ -99,8 +102,8 @@ GatewayFactory = Callable[..., Gateway]
 def make_gateway(tracenode: TraceNodeHarness) -> Iterator[GatewayFactory]:
     made: list[Gateway] = []
 
-    def make(settings: ApiSettings = FAST) -> Gateway:
-        gateway = Gateway(tracenode, settings)
+    def make(settings: ApiSettings = FAST, *, commit: bool = True) -> Gateway:
+        gateway = Gateway(tracenode, settings, commit=commit)
         gateway.start()
         made.append(gateway)
         return gateway

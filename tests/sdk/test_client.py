@@ -13,10 +13,13 @@ import pytest
 from api.settings import ApiSettings
 from node.events.typed_data import Action
 from node.exceptions import (
+    EventNotFoundError,
     GatewayMismatchError,
     GatewayUnavailableError,
     NotCustodianError,
     OutboxError,
+    ProofTimeoutError,
+    SignerSuspendedError,
 )
 from node.proofs.verify import Outcome
 from node.sdk import Client, EventSpec, Retry, RetryPolicy
@@ -271,3 +274,25 @@ def test_waiting_events_are_never_sent_to_a_gateway_of_another_domain(
             client.flush()
         assert client.outbox.count() == 1
     assert proxy.posts() == []
+
+
+def test_an_event_the_chain_refuses_is_raised_with_the_contracts_reason(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    gateway = make_gateway(commit=False)  # commits only when the test says
+    with client_for(gateway, "farm", tmp_path / "farm") as client:
+        sent = client.submit("commission", lot("SUSPENDED"), product="milk", quantity=1)
+        gateway.harness.suspend("farm")  # after the node accepted it, before the chain saw it
+        gateway.harness.commit()
+        with pytest.raises(SignerSuspendedError) as refused:
+            client.wait_for_proof(sent.event_hash, timeout=30)
+        with pytest.raises(EventNotFoundError):
+            client.wait_for_proof("0x" + "ab" * 32, timeout=30)
+    with client_for(gateway, "processor", tmp_path / "processor") as client:
+        waiting = client.submit("commission", lot("UNCOMMITTED"), product="milk", quantity=1)
+        with pytest.raises(ProofTimeoutError):
+            client.wait_for_proof(waiting.event_hash, timeout=0.5, poll=0.1)
+
+    assert sent.outcome == "accepted"
+    assert waiting.outcome == "accepted"
+    assert refused.value.contract_error == "BatchRegistrySignerSuspended"

@@ -91,14 +91,15 @@ def test_the_epcis_lookup_tells_known_events_and_parties(gateway: Gateway) -> No
 def test_the_epcis_lookup_refuses_what_it_does_not_bound(gateway: Gateway) -> None:
     url = f"{gateway.url}/v1/epcis/lookup"
 
-    too_many = httpx.post(url, json={"hashIds": ["x"] * 1001})
-    too_long = httpx.post(url, json={"parties": ["x" * 2049]})
-    not_text = httpx.post(url, json={"parties": [7]})
-    control = httpx.post(url, json={"parties": ["a\u0000b"]})
-    extra = httpx.post(url, json={"hashIds": [], "more": 1})
+    too_many = httpx.post(url, json={"hashIds": ["x"] * 1001, "parties": []})
+    too_long = httpx.post(url, json={"hashIds": [], "parties": ["x" * 2049]})
+    not_text = httpx.post(url, json={"hashIds": [], "parties": [7]})
+    control = httpx.post(url, json={"hashIds": [], "parties": ["a\u0000b"]})
+    extra = httpx.post(url, json={"hashIds": [], "parties": [], "more": 1})
+    missing = httpx.post(url, json={"hashIds": []})
     not_json = httpx.post(url, content=b"{", headers={"Content-Type": "application/json"})
 
-    for answer in (too_many, too_long, not_text, control, extra):
+    for answer in (too_many, too_long, not_text, control, extra, missing):
         assert answer.status_code == 422, answer.text
         assert answer.json()["code"] == "validation-error"
     assert not_json.status_code == 400

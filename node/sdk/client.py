@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
+from urllib.parse import quote
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -238,16 +239,7 @@ class Client:
         """An outbox numbers one signer's nonces: refuse another's while its events wait."""
         if self.account is None:
             return
-        bound = self.outbox.meta("signer")
-        if bound is not None and bound != self.account.address:
-            if self.outbox.count():
-                raise OutboxError(
-                    f"the outbox holds events of {bound} still to send; flush them with "
-                    "that key or use another directory"
-                )
-            self.outbox.set_meta(signer=self.account.address, next_nonce=0)
-        elif bound is None:
-            self.outbox.set_meta(signer=self.account.address)
+        self.outbox.bind(self.account.address)
 
     # ----- the gateway's info -----
 
@@ -309,7 +301,9 @@ class Client:
 
     def participant(self, ref: str | int) -> dict[str, Any]:
         """``GET /v1/participants/{address or id}``."""
-        document: dict[str, Any] = self.http.get_json(f"/v1/participants/{ref}")
+        document: dict[str, Any] = self.http.get_json(
+            f"/v1/participants/{quote(str(ref), safe='')}"
+        )
         return document
 
     def bundle(self, identifier: str) -> Bundle:
@@ -424,8 +418,7 @@ class Client:
             raise InvalidEventError(
                 f"receiver {text!r} is neither an address nor an id", field="to"
             )
-        address = self.participant(text).get("address")
-        return parse_hex(address, 20, "to")
+        return parse_hex(self.participant(text).get("address"), 20, "to")
 
     def _heads(self, batch_ids: Iterable[bytes]) -> dict[bytes, bytes]:
         """Current heads: the outbox's waiting events' first, else the gateway's (else what
@@ -446,7 +439,7 @@ class Client:
                         f"/v1/batches/{_hex(batch_id)}",
                         attempts=1 if batch_id in remembered else None,
                     )
-                    head = parse_hex(state.get("head"), 32, "head")
+                    head = _head_of(state)
                     heads[batch_id] = head
                     fetched[_hex(batch_id)] = _hex(head)
                     continue
@@ -578,7 +571,7 @@ class Client:
                 body={"document": document, "traceEvents": signed},
                 event_hashes=tuple(hashes),
                 heads=_hex_map(effects),
-                max_nonce=nonce + len(plan.todo) - 1 if plan.todo else 0,
+                max_nonce=nonce + len(plan.todo) - 1 if plan.todo else None,
             )
             (delivery,) = self._queue_and_flush([entry], send)
             if delivery.outcome == "rejected":
@@ -596,7 +589,7 @@ class Client:
                 raise EpcisError("a capture request has a document and a traceEvents list")
             hashes: list[str] = []
             effects: dict[bytes, bytes] = {}
-            top = 0
+            nonces: list[int] = []
             for k, entry in enumerate(request["traceEvents"]):
                 if not isinstance(entry, Mapping):
                     raise EpcisError(
@@ -612,8 +605,11 @@ class Client:
                 digest = event.digest(domain)
                 hashes.append(_hex(digest))
                 effects.update(compose.head_effects(event, digest))
-                top = max(top, self._own_nonce(event, digest, signature))
-            new = NewEntry("epcis", dict(request), tuple(hashes), _hex_map(effects), top)
+                own = self._own_nonce(event, digest, signature)
+                nonces.extend([own] if own is not None else [])
+            new = NewEntry(
+                "epcis", dict(request), tuple(hashes), _hex_map(effects), max(nonces, default=None)
+            )
             (delivery,) = self._queue_and_flush([new], flush)
             if delivery.outcome == "rejected":
                 error = delivery.error()
@@ -630,16 +626,16 @@ class Client:
                 found.update(epcis.hash_ids(entry.body.get("document")))
         return found
 
-    def _own_nonce(self, event: TraceEvent, digest: bytes, signature: bytes) -> int:
-        """The event's nonce when this client's key signed it (else 0: another signer's
-        nonces are not this outbox's to count)."""
+    def _own_nonce(self, event: TraceEvent, digest: bytes, signature: bytes) -> int | None:
+        """The event's nonce when this client's key signed it (another signer's nonces are
+        not this outbox's to count)."""
         if self.account is None:
-            return 0
+            return None
         try:
             signer = recover_signer(digest, signature)
         except InvalidSignatureError:
-            return 0
-        return event.nonce if signer == bytes.fromhex(self.account.address[2:]) else 0
+            return None
+        return event.nonce if signer == bytes.fromhex(self.account.address[2:]) else None
 
     def _epcis_lookup(
         self, hash_ids: Sequence[str], parties: Sequence[str]
@@ -658,9 +654,9 @@ class Client:
         return known, resolved
 
     def _queue_and_flush(self, entries: Sequence[NewEntry], flush: bool) -> list[Delivery]:
-        top = max((e.max_nonce for e in entries), default=-1)
+        used = [e.max_nonce for e in entries if e.max_nonce is not None]
         remembered = int(self.outbox.meta("next_nonce") or 0)
-        meta = {"next_nonce": max(remembered, top + 1)} if self.account is not None else {}
+        meta = {"next_nonce": max(remembered, max(used) + 1)} if used else {}
         added = self.outbox.add(entries, meta=meta)
         queued = {e.seq: Delivery(e.seq, e.kind, e.event_hashes, "queued") for e in added}
         if flush:
@@ -829,6 +825,13 @@ def _created(spec: EventSpec) -> list[bytes]:
     if action is Action.TRANSFORM:
         return [compose.named_batch(text)[0] for text in spec.outputs]
     return []
+
+
+def _head_of(state: Any) -> bytes:
+    try:
+        return parse_hex(state.get("head"), 32, "head")
+    except (AttributeError, InvalidEventError):
+        raise GatewayError(f"the gateway's batch document has no head: {state!r:.200}") from None
 
 
 def _hash_text(value: str | bytes) -> str:

@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS entries (
     body         TEXT NOT NULL,     -- a submission, or a capture request (JSON)
     event_hashes TEXT NOT NULL,     -- JSON list of 0x hashes, in signing order
     heads        TEXT NOT NULL,     -- JSON {batchId: head} the entry's events leave
-    max_nonce    TEXT NOT NULL,     -- decimal: the largest nonce the entry uses
+    max_nonce    TEXT,              -- decimal: the largest nonce of the signer's it uses
     created_at   INTEGER NOT NULL,  -- ms since the epoch
     state        TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'rejected')),
     problem      TEXT,              -- the gateway's problem document, once rejected
@@ -71,7 +71,7 @@ class Entry:
     body: dict[str, Any]
     event_hashes: tuple[str, ...]
     heads: dict[str, str]
-    max_nonce: int
+    max_nonce: int | None  # the largest nonce of the outbox's signer it uses
     created_at: int
     size: int  # bytes of the body as sent
     problem: dict[str, Any] | None = None  # for a rejected entry
@@ -86,7 +86,7 @@ class NewEntry:
     body: dict[str, Any]
     event_hashes: tuple[str, ...]
     heads: dict[str, str]
-    max_nonce: int
+    max_nonce: int | None  # None: no nonce of the outbox's signer (events signed elsewhere)
 
 
 def encode(body: Any) -> str:
@@ -183,7 +183,7 @@ class Outbox:
                         body,
                         encode(list(new.event_hashes)),
                         encode(new.heads),
-                        str(new.max_nonce),
+                        str(new.max_nonce) if new.max_nonce is not None else None,
                         now,
                     ),
                 )
@@ -264,7 +264,7 @@ class Outbox:
                 body=json.loads(body),
                 event_hashes=tuple(json.loads(hashes)),
                 heads=json.loads(heads),
-                max_nonce=int(max_nonce),
+                max_nonce=int(max_nonce) if max_nonce is not None else None,
                 created_at=int(created_at),
                 size=len(body.encode()),
                 problem=json.loads(problem) if problem is not None else None,
@@ -287,10 +287,33 @@ class Outbox:
     def max_nonce(self) -> int | None:
         """The largest nonce of any entry, pending or rejected."""
         with self._mutex:
-            rows = self._db.execute("SELECT max_nonce FROM entries").fetchall()
+            rows = self._db.execute(
+                "SELECT max_nonce FROM entries WHERE max_nonce IS NOT NULL"
+            ).fetchall()
         return max((int(n) for (n,) in rows), default=None)
 
     # ----- what the client remembers -----
+
+    def bind(self, signer: str) -> None:
+        """Make ``signer`` the outbox's: its nonces are counted from the gateway's again.
+        Refused while another signer's events wait to be sent."""
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'signer'").fetchone()
+            bound = json.loads(row[0]) if row is not None else None
+            if bound == signer:
+                return
+            if bound is not None:
+                (waiting,) = db.execute(
+                    "SELECT count(*) FROM entries WHERE state = 'pending'"
+                ).fetchone()
+                if waiting:
+                    raise OutboxError(
+                        f"the outbox holds events of {bound} still to send; flush them with "
+                        "that key or use another directory"
+                    )
+            db.execute("UPDATE entries SET max_nonce = NULL")
+            db.execute("DELETE FROM meta WHERE key = 'next_nonce'")
+            self._set_meta(db, "signer", signer)
 
     def meta(self, key: str) -> Any:
         with self._mutex:

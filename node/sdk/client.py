@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
+import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -191,7 +192,7 @@ class Client:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         on_retry: Callable[[Retry], None] | None = None,
-        transport: Any = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.account = account_of(key) if key is not None else None
         self.url = url.rstrip("/")
@@ -763,7 +764,8 @@ class Client:
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list):
             raise GatewayError("the gateway's capture answer has no results")
-        accepted = isinstance(answer, dict) and answer.get("accepted", 0) > 0
+        count = answer.get("accepted") if isinstance(answer, dict) else None
+        accepted = type(count) is int and count > 0
         report.deliveries.append(
             Delivery(
                 entry.seq,

@@ -114,11 +114,10 @@ class Http:
         *,
         content: bytes | None = None,
         attempts: int | None = None,
-        deadline: float | None = None,
     ) -> httpx.Response:
         """The first answer that is not worth retrying (any status), or
         :class:`GatewayUnavailableError` once ``attempts`` tries (default: the policy's)
-        failed or the next pause would pass ``deadline`` (``time.monotonic()``)."""
+        failed."""
         tries = attempts if attempts is not None else self.retry.attempts
         headers = {"Content-Type": "application/json"} if content is not None else None
         last = "no answer"
@@ -145,8 +144,6 @@ class Http:
             if attempt == tries:
                 break
             delay = retry_after if retry_after is not None else self.retry.backoff(attempt - 1)
-            if deadline is not None and time.monotonic() + delay > deadline:
-                break
             if self.on_retry is not None:
                 self.on_retry(Retry(method, path, attempt, delay, last, status, retry_after))
             time.sleep(delay)

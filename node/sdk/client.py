@@ -817,7 +817,7 @@ def _group(entries: list[Entry], start: int, limit: int, budget: int) -> list[En
 
 
 def _body(entry: Entry) -> bytes:
-    return encode(entry.body).encode()
+    return (entry.text or encode(entry.body)).encode()
 
 
 def _created(spec: EventSpec) -> list[bytes]:

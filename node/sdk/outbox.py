@@ -74,6 +74,7 @@ class Entry:
     max_nonce: int | None  # the largest nonce of the outbox's signer it uses
     created_at: int
     size: int  # bytes of the body as sent
+    text: str = ""  # the body as sent (JSON)
     problem: dict[str, Any] | None = None  # for a rejected entry
     rejected_at: int | None = None
 
@@ -199,6 +200,7 @@ class Outbox:
                         max_nonce=new.max_nonce,
                         created_at=now,
                         size=len(body.encode()),
+                        text=body,
                     )
                 )
             for key, value in (meta or {}).items():
@@ -267,6 +269,7 @@ class Outbox:
                 max_nonce=int(max_nonce) if max_nonce is not None else None,
                 created_at=int(created_at),
                 size=len(body.encode()),
+                text=body,
                 problem=json.loads(problem) if problem is not None else None,
                 rejected_at=rejected_at,
             )

@@ -37,6 +37,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "rpc",
     "epcis",
     "provenance",
+    "web",
     "sdk_support",
 )
 #: Matched last (see the module docstring).

@@ -25,6 +25,7 @@ from node.chain.commits import CommitClient
 from node.commit.leader import lead, leader_lock
 from node.commit.worker import CommitPolicy, CommitWorker
 from node.context import Node
+from node.runtime import settle_heap
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def serve(node: Node, password: str, options: ServeOptions) -> None:
         threads.append(_thread("commit-leader", commit))
     for thread in threads:
         thread.start()
+    settle_heap()  # the start-up heap is long-lived: keep the collector off it
     config = uvicorn.Config(
         app,
         host=options.host,

@@ -27,6 +27,14 @@ PARTIES: tuple[tuple[str, str, Role, str], ...] = (
     ("shop", "Corner Grocer", Role.RETAILER, "88.123.45"),
     ("authority", "Food Safety Authority", Role.REGULATOR, ""),
 )
+#: Where each participant signs from (GS1 SGLNs of their sites; the carrier's reefer truck).
+SITES: dict[str, str] = {
+    "farm": "urn:epc:id:sgln:0614141.00001.0",
+    "dairy": "urn:epc:id:sgln:0614142.00001.0",
+    "carrier": "urn:epc:id:sgln:0614142.00009.7",
+    "shop": "urn:epc:id:sgln:0614141.00042.0",
+    "authority": "urn:epc:id:sgln:0614141.00099.0",
+}
 MILK_GTIN = "09506000134352"
 CHEESE_GTIN = "09506000134369"
 
@@ -60,6 +68,11 @@ def run_demo(node: Node, password: str) -> DemoReport:
     clock = iter(range(start, start + 10**9, 600_000))
 
     def emit(label: str, who: str, action: Action, batch: str | None = None, **kw: Any) -> None:
+        # Every event says where it happened: signed as the location's hash, and readable
+        # in the payload (EPCIS's bizLocation), which the buyer page shows.
+        site = kw.pop("location", None) or SITES[who]
+        kw["location"] = site
+        kw["payload"] = {**(kw.get("payload") or {}), "bizLocation": {"id": site}}
         signed = compose_event(
             store=node.store,
             domain=node.domain,

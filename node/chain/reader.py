@@ -140,6 +140,7 @@ class ChainReader:
         self.anchors: Contract = contract(w3, "AnchorRegistry", contracts.anchor_registry)
         self._cache: dict[tuple[Any, ...], Any] = {}
         self.calls = 0  # eth_calls made (for tests and benchmarks)
+        self.batched = True  # False once the endpoint refused a ReadMany call
         if carry is not None and carry.contracts == contracts:
             self._cache.update(carry.lasting_answers())
 
@@ -199,7 +200,17 @@ class ChainReader:
         ]
         pending = list({q.key: q for q in queries if q.key not in self._cache}.values())
         for start in range(0, len(pending), _CHUNK):
-            self._read_many(pending[start : start + _CHUNK])
+            chunk = pending[start : start + _CHUNK]
+            if self.batched:
+                try:
+                    self._read_many(chunk)
+                    continue
+                except Exception:
+                    # An endpoint that does not run a call without 'to' (some gateways
+                    # and providers refuse it): the same answers, one call each.
+                    self.batched = False
+            for query in chunk:
+                self._get(query)
 
     def _read_many(self, queries: list[_Query]) -> None:
         reader = load("ReadMany")

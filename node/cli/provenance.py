@@ -199,8 +199,10 @@ def _verify(bundle: Bundle, rpc: str | None, data: Path | None) -> Report:
     )
     if rpc is not None:
         w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 30}))
-        if not w3.is_connected():
-            raise ConfigurationError(f"no EVM JSON-RPC node answers at {rpc}")
+        try:
+            w3.eth.chain_id  # noqa: B018 - a read-only probe that any endpoint serves
+        except Exception as exc:
+            raise ConfigurationError(f"no EVM JSON-RPC node answers at {rpc}: {exc}") from None
         return verify_bundle(bundle, ChainReader(w3, contracts))
     data_dir = data if data is not None else DEFAULT_DATA_DIR
     config = NodeConfig.load(data_dir)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 from typing import Any
 
@@ -166,6 +167,21 @@ def test_a_client_with_only_info_and_a_key_gets_a_proof_that_cast_verifies(serve
         [CAST, "publish", "--rpc-url", rpc, "0x02f8"], capture_output=True, text=True, check=False
     )
     assert "error code -32601: eth_sendRawTransaction is not served" in refused.stderr
+
+    # The proof bundle, checked by `tracenode verify` through the node's own /rpc only.
+    bundle = httpx.get(f"{url}/v1/batches/{batch_id}/bundle")
+    assert bundle.status_code == 200
+    path = server.log.parent / "serve-bundle.json"
+    path.write_text(bundle.text)
+    checked = subprocess.run(
+        [sys.executable, "-m", "api.cli", "verify", str(path), "--rpc", rpc, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert json.loads(checked.stdout)["outcome"] == "pass"
 
 
 def test_an_event_signed_with_cast_wallet_sign_is_accepted(served: Any) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import update
+from web3.middleware import Web3Middleware
 
+from node.chain.reader import ChainReader
 from node.events.typed_data import Action, BatchStatus
 from node.exceptions import BatchNotFoundError
-from node.proofs.verify import Check, Outcome
+from node.proofs.verify import Check, Outcome, verify_bundle
 from node.store.store import EVENTS
 from node.testing.harness import TraceNodeHarness
 from tests.node.provenance.conftest import PALLET, Story, run_story
@@ -141,3 +145,26 @@ def test_proofs_made_before_a_restart_still_verify(tracenode_factory: object) ->
     again = tracenode_factory(data_dir)  # type: ignore[operator]
     assert again.verify(bundle).outcome is Outcome.PASS
     assert again.provenance(story.slices).report.outcome is Outcome.PASS
+
+
+def test_a_reader_falls_back_to_single_calls_when_the_endpoint_refuses_readmany(
+    story: Story,
+) -> None:
+    """Some JSON-RPC endpoints refuse an eth_call without 'to': the answers are the same."""
+    h = story.harness
+    w3 = h.node.w3
+
+    class RefuseCreationCalls(Web3Middleware):
+        def request_processor(self, method: Any, params: Any) -> Any:
+            if method == "eth_call" and not params[0].get("to"):
+                raise ValueError("eth_call needs 'to'")
+            return method, params
+
+    w3.middleware_onion.add(RefuseCreationCalls, name="refuse-creation-calls")
+    try:
+        reader = ChainReader(w3, h.provenance_service.contracts)
+        report = verify_bundle(h.export(story.slices), reader)
+    finally:
+        w3.middleware_onion.remove("refuse-creation-calls")
+    assert report.outcome is Outcome.PASS, report.failures()
+    assert reader.batched is False

@@ -1,0 +1,302 @@
+"""The buyer page against a real node: the demo supply chain (twice: one to look at, one
+to tamper with), a batch whose events were signed by a participant suspended or rotated
+before they were anchored, and a batch of hostile text with an event not anchored yet —
+served by a real ``tracenode serve`` process and opened in Debian's headless Chromium
+(Selenium + chromedriver).
+
+Without chromium and chromedriver (scripts/services.sh installs them) the browser tests
+are skipped on a developer's machine and fail in CI, as the PostgreSQL tests do.
+Screenshots go to a directory under pytest's temporary path and are copied to
+``test-artifacts/web/`` (CI keeps it); with TRACENODE_DOCS_IMG set (scripts/
+web_screenshots.sh) the ones docs/web.md shows are written there too.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.wait import WebDriverWait
+
+from node.demo import DemoReport, run_demo
+from node.events.typed_data import Action, Role
+from node.testing.harness import TraceNodeHarness
+from tests.api.server import ROOT, Server
+
+EXPLORER = "https://explorer.example/tx/{tx}"
+#: Chromium flags that work on this project's machines (docs/web.md).
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--lang=en-US",
+)
+DESKTOP = (1280, 900)
+PHONE = (390, 844)
+
+#: Text that would run, load or mislead if it were ever inserted as HTML or as a URL.
+PWN = "window.__pwned=1"
+HOSTILE_NAME = f'<img src=x onerror="{PWN}">'
+HOSTILE_BATCH = f"88.666.1/<svg/onload={PWN}>\"'&amp;"
+HOSTILE_PAYLOAD: dict[str, Any] = {
+    "reason": f"<script>{PWN}</script>",
+    "certificationInfo": {
+        "certificationStandard": f"<img src=x onerror={PWN}>",
+        "certificationAgency": "</dd></dl><h1>FAKE VERIFIED</h1>",
+        "certificationIdentification": "javascript:alert(1)",
+    },
+    "bizLocation": {"id": f"javascript:{PWN}"},
+    "sensorElementList": [
+        {
+            "sensorReport": [
+                {"type": "<b>Temp</b>", "value": 7, "uom": f"</text><script>{PWN}</script>"}
+            ]
+        }
+    ],
+}
+SUSPECT_BATCH = "https://id.gs1.org/01/09506000134352/10/SUSPECT-1"
+
+
+@dataclass
+class Site:
+    """The served node and what the tests look at."""
+
+    url: str
+    data_dir: Path
+    password: str
+    demo: DemoReport  # untouched
+    spare: DemoReport  # for the tampering test
+    suspect: str  # events by a suspended and a rotated signer
+    hostile: str  # hostile text everywhere, one event not anchored
+    pending_event: bytes
+
+
+def _browser_tools() -> tuple[str, str]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver are missing in CI (scripts/services.sh)")
+        pytest.skip("no chromium / chromedriver here (scripts/services.sh installs them)")
+    return chromium, driver
+
+
+def zbarimg() -> str:
+    """The QR decoder (Debian's zbar-tools); skipped without it, a failure in CI."""
+    found = shutil.which("zbarimg")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("zbarimg is missing in CI (scripts/services.sh installs zbar-tools)")
+        pytest.skip("no zbarimg here (scripts/services.sh installs zbar-tools)")
+    return found
+
+
+def decode_qr(png: bytes, tmp_path: Path) -> list[str]:
+    """Every QR code zbarimg finds in ``png``, as text."""
+    image = tmp_path / f"qr-{time.monotonic_ns()}.png"
+    image.write_bytes(png)
+    result = subprocess.run(
+        [zbarimg(), "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(image)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode in (0, 4), result.stderr  # 4: nothing found
+    return [line for line in result.stdout.splitlines() if line]
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    data_dir = tmp_path_factory.mktemp("web") / "data"
+    # The demo registers its own participants (and their identifier prefixes).
+    participants = {
+        "farm": (Role.PRODUCER, ""),
+        "carrier": (Role.LOGISTICS, ""),
+        "inspector": (Role.AUDITOR, ""),
+    }
+    with TraceNodeHarness.create(data_dir, participants=participants) as harness:
+        demo = run_demo(harness.node, harness.password)
+        spare = run_demo(harness.node, harness.password)
+
+        harness.submit("farm", Action.COMMISSION, SUSPECT_BATCH, product="milk", quantity=5)
+        harness.submit("inspector", Action.OBSERVE, SUSPECT_BATCH, payload={"note": "checked"})
+        harness.submit("carrier", Action.OBSERVE, SUSPECT_BATCH, payload={"note": "cold"})
+        harness.suspend("inspector")
+        harness.rotate("carrier")
+        harness.commit()
+
+        harness.add_participant(HOSTILE_NAME, Role.PRODUCER, "88.666.1")
+        harness.submit(
+            HOSTILE_NAME,
+            Action.COMMISSION,
+            HOSTILE_BATCH,
+            product="x",
+            quantity=1,
+            payload=HOSTILE_PAYLOAD,
+        )
+        harness.commit()
+        pending = harness.submit(
+            HOSTILE_NAME, Action.OBSERVE, HOSTILE_BATCH, payload=HOSTILE_PAYLOAD
+        )
+        password = harness.password
+    # No commit worker: the hostile batch's last event stays "not yet anchored".
+    server = Server(
+        data_dir, password, "--no-commit", env={"TRACENODE_WEB_EXPLORER_TX_URL": EXPLORER}
+    )
+    try:
+        server.wait_ready()
+        yield Site(
+            url=server.url,
+            data_dir=data_dir,
+            password=password,
+            demo=demo,
+            spare=spare,
+            suspect=SUSPECT_BATCH,
+            hostile=HOSTILE_BATCH,
+            pending_event=pending,
+        )
+    finally:
+        code = server.stop()
+        assert code == 0, server.output()
+
+
+class Browser:
+    """One headless Chromium for the session, with the helpers the tests share."""
+
+    def __init__(self, driver: WebDriver, base: str, shots: Path) -> None:
+        self.driver = driver
+        self.base = base
+        self.shots = shots
+
+    def open(self, path: str) -> None:
+        """Open ``path`` on the node and wait until the page has rendered a batch or said
+        why it cannot."""
+        self.driver.get(self.base + path)
+        self.wait_rendered()
+
+    def wait_rendered(self) -> None:
+        WebDriverWait(self.driver, 30).until(
+            lambda d: d.execute_script(
+                "const r = document.getElementById('result');"
+                "const s = document.getElementById('status');"
+                "const i = document.getElementById('intro');"
+                "return (r && !r.hidden) || (s && s.classList.contains('error'))"
+                " || (i && !i.hidden);"
+            )
+        )
+
+    def css(self, selector: str) -> list[WebElement]:
+        return self.driver.find_elements("css selector", selector)
+
+    def one(self, selector: str) -> WebElement:
+        found = self.css(selector)
+        assert len(found) == 1, f"{selector}: {len(found)} elements"
+        return found[0]
+
+    def js(self, script: str, *args: Any) -> Any:
+        return self.driver.execute_script(script, *args)
+
+    def console_errors(self) -> list[dict[str, Any]]:
+        """Console errors since the last call (CSP and Trusted Types violations are)."""
+        entries: list[dict[str, Any]] = self.driver.get_log("browser")  # type: ignore[no-untyped-call]
+        return [e for e in entries if e["level"] == "SEVERE"]
+
+    def phone(self, on: bool) -> None:
+        if on:
+            width, height = PHONE
+            self.driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": True},
+            )
+        else:
+            self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+    def screenshot(self, name: str, *, full: bool = False, docs: bool = False) -> Path:
+        """Save the viewport (or the whole page) as ``name``.png."""
+        if full:
+            metrics = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+            size = metrics["cssContentSize"]
+            shot = self.driver.execute_cdp_cmd(
+                "Page.captureScreenshot",
+                {
+                    "format": "png",
+                    "captureBeyondViewport": True,
+                    "clip": {
+                        "x": 0,
+                        "y": 0,
+                        "width": size["width"],
+                        "height": min(size["height"], 12000),
+                        "scale": 1,
+                    },
+                },
+            )
+            png = base64.b64decode(shot["data"])
+        else:
+            png = self.driver.get_screenshot_as_png()
+        return self.save(name, png, docs=docs)
+
+    def element_screenshot(self, name: str, element: WebElement, *, docs: bool = False) -> Path:
+        self.js("arguments[0].scrollIntoView({block: 'center'})", element)
+        return self.save(name, element.screenshot_as_png, docs=docs)
+
+    def save(self, name: str, png: bytes, *, docs: bool = False) -> Path:
+        path = self.shots / f"{name}.png"
+        path.write_bytes(png)
+        artifacts = ROOT / "test-artifacts" / "web"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, artifacts / path.name)
+        docs_dir = os.environ.get("TRACENODE_DOCS_IMG")
+        if docs and docs_dir:
+            target = Path(docs_dir)
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target / f"web-{path.name}")
+        return path
+
+
+@pytest.fixture(scope="session")
+def browser(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    chromium, chromedriver = _browser_tools()
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument(f"--window-size={DESKTOP[0]},{DESKTOP[1]}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+    try:
+        yield Browser(driver, site.url, tmp_path_factory.mktemp("screenshots"))
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Browser]:
+    """The browser at desktop size, its console checked for errors after each test."""
+    browser.phone(False)
+    browser.console_errors()  # drop what earlier tests left
+    yield browser
+    assert browser.console_errors() == []
+
+
+def event_hash_of(report: DemoReport, label: str, nth: int = 0) -> str:
+    return "0x" + [e.event_hash for e in report.events if e.label == label][nth].hex()

@@ -1,0 +1,378 @@
+"""The buyer page in a real headless Chromium against a real ``tracenode serve``: what a
+buyer sees for a verified batch, a recalled lot, a tampered store, signers suspended or
+rotated, hostile text, a phone; the commands it shows check the bundle it offers; the
+QR code it shows scans to the batch."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.wait import WebDriverWait
+
+from node.events.identifiers import GS1_RESOLVER, parse_identifier
+from tests.api.server import ROOT
+from tests.web.conftest import EXPLORER, HOSTILE_BATCH, HOSTILE_NAME, Browser, Site, decode_qr
+from tests.web.conftest import event_hash_of as hash_of
+
+CAST = shutil.which("cast") or str(ROOT / "node_modules" / ".bin" / "cast")
+TRACENODE = str(Path(sys.executable).with_name("tracenode"))
+
+
+def batch_id(identifier: str) -> str:
+    return parse_identifier(identifier).batch_id_hex
+
+
+def lot(identifier: str) -> str:
+    return identifier.rsplit("/", 1)[-1]
+
+
+def page_of(identifier: str) -> str:
+    return "/?id=" + quote(identifier, safe="")
+
+
+def event_item(page: Browser, event_hash: str) -> WebElement:
+    return page.one(f'#timeline li.event[data-event="{event_hash}"]')
+
+
+def wait_title(page: Browser, text: str) -> None:
+    WebDriverWait(page.driver, 30).until(
+        lambda d: [e.text for e in d.find_elements("css selector", ".batch-title")] == [text]
+    )
+
+
+def test_a_demo_batch_shows_its_timeline_lineage_and_green_badges(
+    page: Browser, site: Site
+) -> None:
+    cheese = site.demo.lots["cheese"]
+    milk1, milk2 = site.demo.lots["milk-1"], site.demo.lots["milk-2"]
+
+    page.open(cheese.removeprefix(GS1_RESOLVER))  # the label's path: the node redirects
+
+    assert page.driver.current_url == site.url + page_of(cheese)
+    assert page.driver.title == f"Lot {lot(cheese)} — TraceNode"
+    assert page.one(".batch-title").text == f"Lot {lot(cheese)}"
+    verdict = page.one(".verdict")
+    assert verdict.get_attribute("data-outcome") == "pass"
+    assert verdict.find_element("css selector", ".badge").text == "✓ Every step verified"
+    assert "16 events on 3 batches" in verdict.text
+    facts = page.one(".facts").text
+    assert "Alpine Dairy Processing" in facts  # producer
+    assert "Corner Grocer" in facts  # holds it now
+    assert f"Lot {lot(milk1)}" in facts
+    assert f"Lot {lot(milk2)}" in facts
+
+    events = page.css("#timeline li.event")
+    titles = [e.find_element("css selector", "h3").text for e in events]
+    assert titles == [
+        "Produced",
+        "Produced",
+        "Certified",
+        "Shipped",
+        "Received",
+        "Shipped",
+        "Received",
+        f"Made {lot(cheese)}",
+        "Shipped",
+        "Received",
+        "Sensor reading",
+        "Sensor reading",
+        "Sensor reading",
+        "Shipped",
+        "Received",
+        "Recalled",
+    ]
+    assert [e.get_attribute("data-outcome") for e in events] == ["pass"] * 16
+    assert {e.find_element("css selector", ".badge").text for e in events} == {"✓ Verified"}
+    assert "Green Valley Farm" in events[0].text
+    assert "1200 L" in events[0].text
+    assert "EU organic 2018/848" in events[2].text
+    assert "To\nAlpine Dairy Processing" in events[3].text  # who ships to whom
+    assert "240 kg" in events[7].text
+    assert "Food Safety Authority" in events[15].text
+    assert "antibiotic residue" in events[15].text
+
+    chart_values = [t.text for t in page.css("#sensors svg text.value")]
+    assert chart_values == ["3.8", "4.1", "4.4"]
+    assert "Temperature (°C)" in page.one("#sensors figcaption").text
+
+    graph = page.one("#lineage svg")
+    nodes = {
+        n.get_attribute("data-batch"): n for n in graph.find_elements("css selector", ".batch-node")
+    }
+    assert set(nodes) == {batch_id(cheese), batch_id(milk1), batch_id(milk2)}
+    assert "subject" in (nodes[batch_id(cheese)].get_attribute("class") or "")
+    assert "status-recalled" in (nodes[batch_id(milk2)].get_attribute("class") or "")
+    assert len(graph.find_elements("css selector", ".event-node")) == 1
+    assert nodes[batch_id(milk1)].get_dom_attribute("href") == page_of(milk1).lstrip("/")
+
+    banner = page.one(".recall")
+    assert banner.get_attribute("data-recall") == "ancestor"
+    assert f"Lot {lot(milk2)}" in banner.text
+    assert "antibiotic residue" in banner.text
+    page.screenshot("cheese", docs=True)
+    page.screenshot("cheese-full", full=True)
+
+    first = events[0]
+    first.find_element("css selector", "details.proof summary").click()
+    tx = first.find_element("css selector", '.hash-row .copy[data-copy^="0x"]')
+    rows = {
+        r.find_element("css selector", ".hash-label").text: r.find_element(
+            "css selector", ".copy"
+        ).get_attribute("data-copy")
+        for r in first.find_elements("css selector", ".hash-row")
+    }
+    assert tx.is_displayed()
+    explorer = first.find_element("link text", "Transaction in the explorer")
+    assert explorer.get_attribute("href") == EXPLORER.replace("{tx}", rows["Transaction"] or "")
+    proof_link = first.find_element("link text", "Proof (JSON)").get_attribute("href")
+    proof = httpx.get(proof_link or "").json()
+    assert proof["root"] == rows["Merkle root"]
+    assert proof["txHash"] == rows["Transaction"]
+    checks = [c.get_attribute("data-check") for c in first.find_elements("css selector", ".check")]
+    assert "merkle-proof" in checks
+    assert "accepted-on-chain" in checks
+    page.element_screenshot("event-proof", first, docs=True)
+
+
+def test_the_recalled_lot_is_unmistakable_and_shows_where_it_went(
+    page: Browser, site: Site
+) -> None:
+    milk2, cheese = site.demo.lots["milk-2"], site.demo.lots["cheese"]
+    page.open("/")
+    assert page.one("#intro").is_displayed()
+    page.screenshot("start", docs=True)
+
+    box = page.one("#id-input")
+    box.send_keys(milk2 + Keys.ENTER)
+    wait_title(page, f"Lot {lot(milk2)}")
+
+    assert page.driver.current_url == site.url + page_of(milk2)
+    banner = page.one(".recall")
+    assert banner.get_attribute("data-recall") == "self"
+    assert banner.text.startswith("⚠ RECALLED")
+    assert "Food Safety Authority" in banner.text
+    assert "antibiotic residue" in banner.text
+    assert "1 batch was made from it" in banner.text
+    assert page.one(".summary .chip").text == "Recalled"
+    assert f"Made into\nLot {lot(cheese)}" in page.one(".facts").text
+    assert page.js("return arguments[0].getBoundingClientRect().top", banner) < 300
+    downstream = page.one("#downstream")
+    assert downstream.find_element("css selector", "h2").text == "Where it went — for the recall"
+    (item,) = downstream.find_elements("css selector", "li.downstream-item")
+    assert item.get_attribute("data-batch") == batch_id(cheese)
+    assert "held by Corner Grocer" in item.text
+    assert "received by ColdChain Logistics → Corner Grocer" in item.text
+    graph = page.one("#lineage svg")
+    own = graph.find_element("css selector", f'[data-batch="{batch_id(milk2)}"]')
+    assert "status-recalled" in (own.get_attribute("class") or "")
+    assert len(page.css("#timeline li.action-recall")) == 1
+    page.screenshot("recalled", docs=True)
+
+    item.find_element("css selector", "a").click()  # follow the recall downstream
+    wait_title(page, f"Lot {lot(cheese)}")
+    assert page.one(".recall").get_attribute("data-recall") == "ancestor"
+    page.driver.back()
+    wait_title(page, f"Lot {lot(milk2)}")
+
+
+def test_the_commands_on_the_page_check_the_bundle_it_offers(
+    page: Browser, site: Site, tmp_path: Path
+) -> None:
+    cheese = site.demo.lots["cheese"]
+    page.open(page_of(cheese))
+    commands = [b.get_attribute("data-copy") or "" for b in page.css("#verify .command .copy")]
+    verify, cast = (shlex.split(c) for c in commands)
+    download = page.one("#bundle-download")
+
+    assert verify[:2] == ["tracenode", "verify"]
+    assert verify[3:] == ["--rpc", f"{site.url}/rpc"]
+    assert download.get_attribute("download") == verify[2] == f"{lot(cheese)}.bundle.json"
+    answer = httpx.get(download.get_attribute("href") or "")
+    assert answer.status_code == 200
+    assert f'filename="{verify[2]}"' in answer.headers["content-disposition"]
+    (tmp_path / verify[2]).write_bytes(answer.content)
+    checked = subprocess.run(
+        [TRACENODE, *verify[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "VERIFIED" in checked.stdout
+    assert cast[:2] == ["cast", "call"]
+    assert cast[-2:] == ["--rpc-url", f"{site.url}/rpc"]
+    on_chain = subprocess.run(
+        [CAST, *cast[1:]], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert on_chain.returncode == 0, on_chain.stderr
+    assert on_chain.stdout.strip() == "true"
+    page.element_screenshot("verify", page.one("#verify"), docs=True)
+
+
+def test_a_tampered_store_shows_each_failing_event_with_its_reason(
+    page: Browser, site: Site
+) -> None:
+    spare = site.spare
+    reading = hash_of(spare, "reefer temperature", 2)
+    received = hash_of(spare, "picked up")
+    shipped = hash_of(spare, "to the shop")
+    with sqlite3.connect(site.data_dir / "tracenode.sqlite3", timeout=30) as db:
+        (payload,) = db.execute(
+            "SELECT payload FROM events WHERE event_hash = ?", (bytes.fromhex(reading[2:]),)
+        ).fetchone()
+        assert b"4.4" in payload
+        db.execute(
+            "UPDATE events SET payload = ? WHERE event_hash = ?",
+            (payload.replace(b"4.4", b"9.7"), bytes.fromhex(reading[2:])),
+        )
+        (proof,) = db.execute(
+            "SELECT proof FROM events WHERE event_hash = ?", (bytes.fromhex(received[2:]),)
+        ).fetchone()
+        db.execute(
+            "UPDATE events SET proof = ? WHERE event_hash = ?",
+            (bytes([proof[0] ^ 1]) + proof[1:], bytes.fromhex(received[2:])),
+        )
+        (signature,) = db.execute(
+            "SELECT signature FROM events WHERE event_hash = ?", (bytes.fromhex(shipped[2:]),)
+        ).fetchone()
+        db.execute(
+            "UPDATE events SET signature = ? WHERE event_hash = ?",
+            (signature[:64] + bytes([29]), bytes.fromhex(shipped[2:])),
+        )
+
+    page.open(page_of(spare.lots["cheese"]))
+
+    verdict = page.one(".verdict")
+    assert verdict.get_attribute("data-outcome") == "fail"
+    assert verdict.find_element("css selector", ".badge").text == "✗ Verification failed"
+    expected = {
+        reading: ("✗ Altered details", "the payload does not hash to payloadHash"),
+        received: ("✗ Proof mismatch", "the proof does not lead from the event to root"),
+        shipped: ("✗ Bad signature", "bad signature"),
+    }
+    for event_hash, (badge, reason) in expected.items():
+        item = event_item(page, event_hash)
+        assert item.get_attribute("data-outcome") == "fail"
+        assert item.find_element("css selector", ".badge").text == badge
+        assert reason in item.find_element("css selector", ".event-failures").text
+        assert any(reason in line.text for line in verdict.find_elements("css selector", "li"))
+    untouched = event_item(page, hash_of(spare, "milking"))
+    assert untouched.find_element("css selector", ".badge").text == "✓ Verified"
+    failed_point = page.one("#sensors circle.point.failed")
+    assert failed_point.find_element("css selector", "title").get_attribute("textContent")
+    assert "9.7" in [t.text for t in page.css("#sensors svg text.value")]
+    page.element_screenshot("tampered", event_item(page, reading), docs=True)
+    page.screenshot("tampered-full", full=True)
+
+
+def test_events_by_a_suspended_or_rotated_signer_fail_with_who_and_when(
+    page: Browser, site: Site
+) -> None:
+    page.open(page_of(site.suspect))
+
+    made, suspended, rotated = page.css("#timeline li.event")
+    assert made.find_element("css selector", ".badge").text == "✓ Verified"
+    for item, reason in ((suspended, "was suspended at block"), (rotated, "rotated out at block")):
+        assert item.find_element("css selector", ".badge").text == "✗ Signer not authorised"
+        assert reason in item.find_element("css selector", ".event-failures").text
+    assert page.one(".verdict").get_attribute("data-outcome") == "fail"
+
+
+def test_a_phone_sees_the_recall_first_and_nothing_scrolls_sideways(
+    page: Browser, site: Site
+) -> None:
+    page.phone(True)
+    for name, identifier in (
+        ("phone-recalled", site.demo.lots["milk-2"]),
+        ("phone-cheese", site.demo.lots["cheese"]),
+    ):
+        page.open(page_of(identifier))
+
+        width = page.js("return window.innerWidth")
+        assert width == 390
+        assert page.js("return document.documentElement.scrollWidth") <= width
+        overflowing = page.js(
+            "return [...document.querySelectorAll('main *')]"
+            ".filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5"
+            " && !e.closest('.graph-scroll') && e.getClientRects().length)"
+            ".map(e => e.tagName + '.' + e.className)"
+        )
+        assert overflowing == []
+        assert "vertical" in (page.one("#lineage svg").get_attribute("class") or "")
+        banner = page.one(".recall")
+        assert page.js("return arguments[0].getBoundingClientRect().bottom", banner) <= 844
+        page.screenshot(name, docs=name == "phone-recalled")
+        page.screenshot(f"{name}-full", full=True)
+
+
+def test_hostile_text_is_shown_as_text_and_never_runs(page: Browser, site: Site) -> None:
+    page.open(page_of(HOSTILE_BATCH))
+
+    assert page.one(".batch-title").text == HOSTILE_BATCH.split("/", 1)[1]
+    assert page.js("return window.__pwned") is None
+    assert page.js("return document.scripts.length") == 1
+    images = page.js("return [...document.images].map(i => i.getAttribute('src'))")
+    assert all(src.startswith(("/static/", "/v1/batches/0x")) for src in images), images
+    hrefs = page.js(
+        "return [...document.querySelectorAll('[href]')].map(a => a.getAttribute('href'))"
+    )
+    assert not [h for h in hrefs if not h.startswith(("/", "?", "#", "https://explorer.example/"))]
+    headings = [h.text for h in page.css("h1, h2, h3") if h.is_displayed()]
+    assert "FAKE VERIFIED" not in headings
+    text = page.one("#result").text
+    assert HOSTILE_NAME in text
+    assert "<script>window.__pwned=1</script>" in text
+    assert "</dd></dl><h1>FAKE VERIFIED</h1>" in text
+    assert "javascript:window.__pwned=1" in text  # a place, shown, never a link
+    verdict = page.one(".verdict")
+    assert verdict.get_attribute("data-outcome") == "pending"
+    pending = event_item(page, "0x" + site.pending_event.hex())
+    assert pending.find_element("css selector", ".badge").text == "… Not yet anchored"
+    page.screenshot("hostile", full=True)
+
+    refused = page.js(
+        "try { document.createElement('div').innerHTML = '<b>x</b>'; return 'assigned'; }"
+        " catch (e) { return e.name; }"
+    )
+    assert refused == "TypeError"  # Trusted Types: no string becomes HTML on this page
+    errors = page.console_errors()
+    assert errors
+    assert all("TrustedHTML" in e["message"] for e in errors), errors
+
+
+def test_unknown_and_invalid_identifiers_are_explained(page: Browser, site: Site) -> None:
+    page.open(page_of("88.123.45/NO-SUCH-LOT"))
+    status = page.one("#status")
+    assert "This node has no batch by that identifier." in status.text
+    assert page.one("#result").is_displayed() is False
+
+    page.open(page_of("hello"))
+    assert "That is not a batch identifier this node understands." in page.one("#status").text
+    assert "unrecognised identifier" in page.one("#status").text
+    errors = page.console_errors()
+    assert len(errors) == 2
+    assert "404" in errors[0]["message"]
+    assert "422" in errors[1]["message"]
+
+
+def test_the_qr_code_on_the_page_scans_to_the_batch(
+    page: Browser, site: Site, tmp_path: Path
+) -> None:
+    cheese = site.demo.lots["cheese"]
+    page.open(page_of(cheese))
+    image = page.one(".qr img")
+    WebDriverWait(page.driver, 10).until(lambda d: image.get_property("naturalWidth"))
+
+    label = page.one(".label-url").text
+    decoded = decode_qr(page.element_screenshot("qr", image).read_bytes(), tmp_path)
+
+    assert label == site.url + cheese.removeprefix(GS1_RESOLVER)
+    assert decoded == [label]
+    page.driver.get(decoded[0])
+    wait_title(page, f"Lot {lot(cheese)}")

@@ -23,7 +23,6 @@ import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.exceptions import Web3RPCError
 
 from node.chain.reader import ChainReader, Contracts
 from node.events.identifiers import parse_identifier
@@ -144,22 +143,6 @@ class Proof:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise GatewayError(f"the gateway's proof document is malformed: {exc}") from None
-
-
-class PortableReader(ChainReader):
-    """A chain reader for any JSON-RPC endpoint: when the endpoint refuses the batched
-    read (an ``eth_call`` without ``to`` running ReadMany's creation code — the gateway's
-    own ``/rpc`` is one that does), every question is asked on its own instead."""
-
-    batched = True
-
-    def prefetch(self, **questions: Any) -> None:
-        if not self.batched:
-            return
-        try:
-            super().prefetch(**questions)
-        except Web3RPCError:
-            self.batched = False
 
 
 def account_of(key: LocalAccount | bytes | str) -> LocalAccount:
@@ -336,7 +319,7 @@ class Client:
             Web3.to_checksum_address(chain.anchor_registry),
         )
         try:
-            reader = PortableReader(Web3(provider), contracts)
+            reader = ChainReader(Web3(provider), contracts)
         except (OSError, ValueError) as exc:
             raise GatewayUnavailableError(
                 f"no JSON-RPC answer at {provider.endpoint_uri}: {exc}"

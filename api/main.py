@@ -38,6 +38,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "epcis",
     "provenance",
     "web",
+    "sdk_support",
 )
 #: Matched last (see the module docstring).
 CATCH_ALL_ROUTERS: Final[tuple[str, ...]] = ("batches",)

@@ -49,6 +49,15 @@
                                             NotAcceptableError
     (and RegistrarUnavailableError: the node runs without its registrar key;
      NotReadyError: its store or chain does not answer)
+    │
+    │   the supplier SDK's (node/sdk, a client of a remote gateway):
+    ├── GatewayError                        an answer the SDK cannot use (``problem``, ``status``)
+    │   ├── GatewayMismatchError (ValueError)  /v1/info's types or domain are not what it
+    │   │                                   claims, or not the outbox's
+    │   └── GatewayUnavailableError (ConnectionError)  no useful answer after every retry
+    ├── OutboxError (RuntimeError)          the outbox directory is unusable
+    │   └── OutboxLockedError               another client has it open
+    └── ProofTimeoutError (TimeoutError)    an event not anchored within the time allowed
 
 Each exception carries a stable ``code`` that outer layers (CLI, HTTP problem types)
 use instead of the message.
@@ -493,3 +502,53 @@ class InsufficientFundsError(ChainError):
         self.address = address
         self.balance = balance
         self.needed = needed
+
+
+# ----- the supplier SDK (node/sdk) -----
+
+
+class GatewayError(TraceNodeError):
+    """A gateway answered something the SDK cannot use: not a TraceNode gateway, an
+    unexpected status, or a problem whose code this SDK does not know (``problem``)."""
+
+    code = "gateway-error"
+
+    def __init__(
+        self, message: str, *, status: int | None = None, problem: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem = problem
+
+
+class GatewayMismatchError(GatewayError, ValueError):
+    """The gateway's ``/v1/info`` publishes EIP-712 types other than node/events/typed_data.py's,
+    a domain that is not the chain and BatchRegistry it names, or a domain (or signer)
+    other than the one the outbox's waiting events were signed for."""
+
+    code = "gateway-mismatch"
+
+
+class GatewayUnavailableError(GatewayError, ConnectionError):
+    """No useful answer after every retry (network errors, 5xx, 429 beyond the wait the
+    client allows). Nothing is lost: signed events stay in the outbox until a flush."""
+
+    code = "gateway-unavailable"
+
+
+class OutboxError(TraceNodeError, RuntimeError):
+    """The outbox directory cannot be used (unwritable, or holding files it did not write)."""
+
+    code = "outbox-error"
+
+
+class OutboxLockedError(OutboxError):
+    """Another client (in this or another process) has the outbox open."""
+
+    code = "outbox-locked"
+
+
+class ProofTimeoutError(TraceNodeError, TimeoutError):
+    """An event was not anchored (or was rejected) within the time allowed."""
+
+    code = "proof-timeout"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install (from Debian's packages) and start the services the tests use for real:
 # PostgreSQL 15; and install Chromium with its WebDriver (the buyer page's browser tests,
-# tests/web) and zbarimg (decodes the QR codes they photograph). Idempotent. Prints the
+# tests/web), zbarimg (decodes the QR codes they photograph) and jq (the README's curl
+# session, run by tests/sdk). Idempotent. Prints the
 # database URL the tests read from TRACENODE_TEST_POSTGRES_URL (set by scripts/test.sh).
 set -euo pipefail
 # Everything but the URL goes to stderr: pg_ctlcluster and psql print to stdout
@@ -15,12 +16,12 @@ if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ ! -d /usr/lib/postgresql ]; t
   apt-get install -y -qq postgresql >/dev/null
 fi
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
-  || ! command -v zbarimg >/dev/null 2>&1; then
-  echo "==> apt-get install chromium chromium-driver zbar-tools" >&2
+  || ! command -v zbarimg >/dev/null 2>&1 || ! command -v jq >/dev/null 2>&1; then
+  echo "==> apt-get install chromium chromium-driver zbar-tools jq" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends \
-    chromium chromium-driver zbar-tools fonts-dejavu-core >/dev/null
+    chromium chromium-driver zbar-tools fonts-dejavu-core jq >/dev/null
 fi
 version=$(ls /usr/lib/postgresql | sort -n | tail -1)
 if ! pg_lsclusters -h | grep -q "^$version main .* online"; then

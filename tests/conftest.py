@@ -12,6 +12,7 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, make_url, text
 from web3 import Web3
 from web3.contract import Contract
@@ -21,6 +22,14 @@ from node.chain.embedded import embedded_web3
 from node.events.typed_data import Domain, Role
 from node.store.store import Store
 from tests.anvil import Anvil, AnvilUnavailableError, start_anvil, stop_anvil
+
+# Property tests assert behaviour, never speed: on a shared 2-core machine the time a test
+# or its data generation takes says nothing, and Hypothesis's deadline and too-slow health
+# check made runs fail at random (once in tests/node/epcis/test_hashid.py).
+settings.register_profile(
+    "shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("shared-machine")
 
 
 @dataclass

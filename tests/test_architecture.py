@@ -65,6 +65,25 @@ def offenders(folder: str, forbidden: tuple[str, ...]) -> list[str]:
                 "sqlmodel",
             ),
         ),
+        # The supplier SDK is a client of a remote gateway: no store, no server side.
+        (
+            "node/sdk",
+            (
+                "node.store",
+                "node.ingest",
+                "node.commit",
+                "node.context",
+                "node.provenance",
+                "node.participants",
+                "node.testing",
+                "node.epcis.capture",
+                "sqlalchemy",
+                "sqlmodel",
+                "alembic",
+                "uvicorn",
+                "starlette",
+            ),
+        ),
         # Nothing in node/ imports the HTTP gateway.
         ("node", ("api", "fastapi")),
         # The gateway reads and writes through the node's store, never SQL of its own.

@@ -10,11 +10,13 @@ import typer
 from rich.markup import escape
 
 from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
+from node.cli.events import ApiKey, Gateway, OutboxDir, Retries, retry_policy
 from node.context import Node
 from node.epcis.capture import Outcome, capture, sign_document
 from node.epcis.document import load_json
-from node.exceptions import EpcisEventRejectedError
+from node.exceptions import ConfigurationError, EpcisEventRejectedError, GatewayUnavailableError
 from node.keys.keystore import load_keystore
+from node.sdk import Client
 
 app = typer.Typer(help="Sign and capture EPCIS 2.0 documents.", no_args_is_help=True)
 
@@ -65,9 +67,37 @@ def capture_command(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    gateway: Gateway = None,
+    api_key: ApiKey = None,
+    outbox: OutboxDir = None,
+    retries: Retries = 5,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            help="With --gateway: sign an unsigned EPCIS document with this key file, from "
+            "the gateway's batch heads and nonces.",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Capture a signed request on the local node: every event accepted, or none."""
+    """Capture a signed request on the local node: every event accepted, or none. With
+    --gateway, send it to a remote gateway through the SDK instead; there REQUEST may
+    also be an EPCIS document, signed on the way with --key."""
     parsed = _read(request, "capture request")
+    if gateway is not None:
+        remote = _capture_remote(gateway, api_key, outbox, key, parsed, retries)
+        if as_json:
+            typer.echo(json.dumps(remote, indent=2))
+            return
+        for item in remote:
+            colour = "green" if item.get("outcome") == "accepted" else "yellow"
+            hashes = ", ".join(str(h)[:18] + "…" for h in item.get("traceEvents", []))
+            console.print(
+                f"[{colour}]{escape(str(item.get('outcome')))}[/] event {item.get('index')} "
+                f"{escape(str(item.get('eventHashId')))} {hashes}"
+            )
+        return
     with Node(data_dir) as node:
         node.sync_participants()
         try:
@@ -88,3 +118,27 @@ def capture_command(
         console.print(
             f"[{colour}]{result.outcome}[/] event {result.index} {result.hash_id} {hashes}"
         )
+
+
+def _capture_remote(
+    url: str, api_key: str | None, outbox: Path | None, key: Path | None, parsed: Any, retries: int
+) -> list[dict[str, Any]]:
+    """``--gateway``: capture through the SDK; the gateway's result per EPCIS event."""
+    signed = isinstance(parsed, dict) and "traceEvents" in parsed
+    if not signed and key is None:
+        raise ConfigurationError(
+            "an unsigned EPCIS document needs --key to be signed (or sign it with "
+            "`tracenode epcis sign` first)"
+        )
+    signer = load_keystore(key, password()) if key is not None and not signed else None
+    with Client(
+        url, api_key=api_key, key=signer, outbox=outbox, retry=retry_policy(retries)
+    ) as client:
+        delivery = client.send_capture(parsed) if signed else client.capture_epcis(parsed)
+    if delivery.outcome == "queued":
+        if outbox is None:
+            raise GatewayUnavailableError(
+                "the gateway did not take the capture; give --outbox to keep it for later"
+            )
+        console.print(f"[yellow]queued[/] in {outbox}: run this again (with --outbox) to send it")
+    return list(delivery.results)

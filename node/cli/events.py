@@ -16,12 +16,51 @@ from node.context import Node
 from node.events.jsonsafe import loads_bounded
 from node.events.submission import SignedEvent, parse_submission
 from node.events.typed_data import Action
-from node.exceptions import ConfigurationError, EventRejectedError, InvalidEventError
+from node.exceptions import (
+    ConfigurationError,
+    EventRejectedError,
+    GatewayUnavailableError,
+    InvalidEventError,
+)
 from node.ingest.compose import compose_event
 from node.ingest.service import Outcome
 from node.keys.keystore import load_keystore
+from node.sdk import Client, Delivery, RetryPolicy
 
 app = typer.Typer(help="Sign and submit events.", no_args_is_help=True)
+
+Gateway = Annotated[
+    str | None,
+    typer.Option(
+        "--gateway",
+        help="A remote gateway's URL: sign and submit through the SDK, not a local data dir.",
+    ),
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="TRACENODE_API_KEY", help="With --gateway: the participant's API key."
+    ),
+]
+Retries = Annotated[
+    int,
+    typer.Option(
+        "--retries",
+        min=0,
+        max=100,
+        help="With --gateway: how often to retry a request the network or the gateway "
+        "failed (backoff from 0.25 s, doubling up to 8 s; 429 waits as asked).",
+    ),
+]
+OutboxDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--outbox",
+        help="With --gateway: keep signed events here until the gateway has them; a later "
+        "run sends what is left first (without it, an unreachable gateway is an error).",
+        file_okay=False,
+    ),
+]
 
 BULK = 1000
 
@@ -64,8 +103,35 @@ def submit(
         typer.Option(help="A JSON list of signed submissions to ingest in bulk.", dir_okay=False),
     ] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
+    gateway: Gateway = None,
+    api_key: ApiKey = None,
+    outbox: OutboxDir = None,
+    retries: Retries = 5,
 ) -> None:
-    """Sign one event with --keystore and ingest it, or ingest a file of signed submissions."""
+    """Sign one event with --keystore and ingest it, or ingest a file of signed submissions.
+    With --gateway, both go to a remote gateway through the SDK instead (docs/sdk.md)."""
+    if gateway is not None:
+        _submit_remote(
+            gateway,
+            api_key,
+            outbox,
+            retries=retries,
+            file=file,
+            keystore=keystore,
+            action=action,
+            spec={
+                "batch": batch,
+                "to": to,
+                "inputs": inputs or [],
+                "outputs": outputs or [],
+                "product": product,
+                "quantity": quantity,
+                "location": location,
+                "event_time": event_time,
+                "payload": loads_bounded(payload.read_bytes()) if payload else None,
+            },
+        )
+        return
     if file is not None:
         _submit_file(file, data_dir)
         return
@@ -145,3 +211,75 @@ def _receiver(node: Node, conn: Any, to: str | None) -> bytes:
     if row is None:
         raise ConfigurationError(f"no participant {to}")
     return bytes(row["key"])
+
+
+def _submit_remote(
+    url: str,
+    api_key: str | None,
+    outbox: Path | None,
+    *,
+    retries: int,
+    file: Path | None,
+    keystore: Path | None,
+    action: str | None,
+    spec: dict[str, Any],
+) -> None:
+    """``--gateway``: the same submission through the SDK (outbox, retries, idempotent)."""
+    if file is not None:
+        documents: Any = loads_bounded(file.read_bytes())
+        if not isinstance(documents, list):
+            raise InvalidEventError(f"{file} must hold a JSON list of submissions")
+        parsed: list[SignedEvent] = []
+        refused = 0
+        for index, document in enumerate(documents):
+            try:
+                parsed.append(parse_submission(document))
+            except EventRejectedError as error:
+                refused += 1
+                console.print(f"[red]#{index} rejected[/] {escape(f'[{error.code}] {error}')}")
+        with Client(url, api_key=api_key, outbox=outbox, retry=retry_policy(retries)) as client:
+            _print_remote(_earlier(client), None, 0)
+            deliveries = client.send(parsed) if parsed else []
+            left = client.outbox.count()
+        _print_remote(deliveries, outbox, left)
+        counts = {o: sum(d.outcome == o for d in deliveries) for o in ("accepted", "duplicate")}
+        console.print(
+            f"accepted: {counts['accepted']}, duplicate: {counts['duplicate']}, "
+            f"rejected: {refused + sum(d.outcome == 'rejected' for d in deliveries)}, "
+            f"queued: {sum(d.outcome == 'queued' for d in deliveries)}"
+        )
+        return
+    if keystore is None or action is None:
+        raise ConfigurationError("give --keystore and --action (or --file with signed submissions)")
+    signer = load_keystore(keystore, password())
+    with Client(
+        url, api_key=api_key, key=signer, outbox=outbox, retry=retry_policy(retries)
+    ) as client:
+        _print_remote(_earlier(client), None, 0)
+        delivery = client.submit(action, **spec)
+        left = client.outbox.count()
+    _print_remote([delivery], outbox, left)
+
+
+def _earlier(client: Client) -> list[Delivery]:
+    """What an earlier run left in the outbox, sent first."""
+    return client.flush().deliveries if client.outbox.count() else []
+
+
+def retry_policy(retries: int) -> RetryPolicy:
+    return RetryPolicy(attempts=retries + 1)
+
+
+def _print_remote(deliveries: list[Delivery], outbox: Path | None, left: int) -> None:
+    for delivery in deliveries:
+        if delivery.outcome == "rejected" and delivery.problem is not None:
+            problem = escape(f"[{delivery.problem.get('code')}] {delivery.problem.get('detail')}")
+            console.print(f"[red]rejected[/] {delivery.event_hash} {problem}")
+        elif delivery.outcome != "queued":
+            console.print(f"[green]{delivery.outcome}[/] {delivery.event_hash}")
+    if left and outbox is None:
+        raise GatewayUnavailableError(
+            f"the gateway did not take {left} event(s); give --outbox to keep them for later"
+        )
+    if left:
+        console.print(f"[yellow]queued[/] {left} event(s) wait in {outbox}: run again to send")

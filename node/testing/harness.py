@@ -29,7 +29,7 @@ from node.commit.worker import CommitPolicy, CommitWorker, WindowResult
 from node.context import Node, init_node
 from node.events.identifiers import parse_identifier
 from node.events.typed_data import Action, Role
-from node.exceptions import TraceNodeError
+from node.exceptions import ProofTimeoutError
 from node.ingest.compose import compose_event
 from node.ingest.service import IngestResult
 from node.keys.keystore import create_keystore, load_keystore
@@ -48,12 +48,6 @@ DEFAULT_PARTICIPANTS: Final[dict[str, tuple[Role, str]]] = {
     "regulator": (Role.REGULATOR | Role.AUDITOR, ""),
 }
 TEST_PASSWORD: Final = "tracenode-test-password"  # noqa: S105 - throwaway test keys
-
-
-class ProofTimeoutError(TraceNodeError, TimeoutError):
-    """An event was not anchored (or was rejected) within the time allowed."""
-
-    code = "proof-timeout"
 
 
 @dataclass(frozen=True, slots=True)

@@ -371,6 +371,18 @@ KNOWN: Final = [
         lambda s: {"path_parameters": {"address": s.harness.keys["farm"].address}},
     ),
     Known("GET /v1/participants/{address}", 200, lambda s: {"path_parameters": {"address": "2"}}),
+    Known(
+        "GET /v1/participants/{address}/nonce",
+        200,
+        lambda s: {"path_parameters": {"address": s.harness.keys["farm"].address}},
+    ),
+    Known(
+        "POST /v1/epcis/lookup",
+        200,
+        lambda s: {
+            "body": {"hashIds": ["ni:///sha-256;" + "0" * 64 + "?ver=CBV2.0"], "parties": []}
+        },
+    ),
     Known("GET /v1/apikeys", 200, who="admin"),
     Known("GET /v1/apikeys", 401),  # with WWW-Authenticate
     Known("GET /v1/apikeys", 403, who="farm"),

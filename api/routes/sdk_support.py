@@ -1,0 +1,124 @@
+"""Reads a signer away from the node needs to compose events (the SDK, docs/sdk.md).
+
+``GET /v1/participants/{address}/nonce``: the nonce the key at ``address`` should sign its
+next event with (one more than the largest it used in an event the node holds).
+
+``POST /v1/epcis/lookup``: what signing an EPCIS document needs besides batch heads and
+the nonce (node/epcis/capture.py reads both from the store on the node's side): which of
+the document's CBV 2.0 event hash IDs the node already holds (those events are duplicates
+and map to nothing new), and which registered participant each destination party names
+(a SHIP's receiver, by GS1 company prefix: the same resolver the capture uses).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+from eth_utils.address import to_checksum_address
+from fastapi import APIRouter, Path
+from pydantic import Field
+
+from api.deps import GatewayDep, ReaderDep
+from api.problems import problem_responses
+from api.schemas import Schema, StrictSchema, Text
+from node.epcis.capture import party_resolver
+from node.epcis.mapping import MAX_TRACE_EVENTS
+
+router = APIRouter(prefix="/v1", tags=["sdk"])
+
+#: Destination parties in one lookup (each EPCIS event names a few at most).
+MAX_PARTIES: Final = 1_000
+#: Longest hash ID or party identifier looked up.
+MAX_LOOKUP_STRING: Final = 2_048
+
+AddressPath = Annotated[
+    str,
+    Path(
+        alias="address",
+        pattern=r"^0[xX][0-9a-fA-F]{40}$",
+        description="The signing key's address (0x + 40 hex digits).",
+    ),
+]
+
+
+class NonceOut(Schema):
+    address: str = Field(description="The key, EIP-55.")
+    next_nonce: int = Field(
+        description="One more than the largest nonce this key used in an event the node "
+        "holds (0 when none). Any unused nonce is valid; this one is never used."
+    )
+    participant_id: int | None = Field(
+        description="The participant the key signs for now (null when it is no "
+        "participant's current key: events it signs would be refused)."
+    )
+    active: bool = Field(description="Whether that participant may sign now.")
+
+
+class LookupIn(StrictSchema):
+    """Both lists are required (either may be empty)."""
+
+    hash_ids: list[Annotated[Text, Field(max_length=MAX_LOOKUP_STRING)]] = Field(
+        max_length=MAX_TRACE_EVENTS
+    )
+    parties: list[Annotated[Text, Field(max_length=MAX_LOOKUP_STRING)]] = Field(
+        max_length=MAX_PARTIES
+    )
+
+
+class LookupOut(Schema):
+    known: dict[str, list[str]] = Field(
+        description="Each hash ID the node holds, with the hashes of the TraceEvents it was "
+        "captured as."
+    )
+    parties: dict[str, str | None] = Field(
+        description="Each party identifier (PGLN / SGLN URN or Digital Link) with the "
+        "address of the participant it names, or null."
+    )
+
+
+@router.get(
+    "/participants/{address}/nonce",
+    response_model=NonceOut,
+    summary="The nonce a key should sign its next event with",
+    responses=problem_responses(401, 422, 429),
+)
+def next_nonce(address: AddressPath, gateway: GatewayDep, _reader: ReaderDep) -> NonceOut:
+    """Nonces only need to be unused: a signer that keeps events of its own unsent must
+    count on from the larger of this and its own (the SDK does)."""
+    node = gateway.node
+    key = bytes.fromhex(address[2:])
+    with node.store.read() as conn:
+        nonce = node.store.next_nonce(conn, key)
+        view = node.store.signers(conn, [key]).get(key)
+    current = view is not None and view.current
+    return NonceOut(
+        address=to_checksum_address(key),
+        next_nonce=nonce,
+        participant_id=view.participant_id if view is not None and current else None,
+        active=bool(current and view is not None and view.active),
+    )
+
+
+@router.post(
+    "/epcis/lookup",
+    response_model=LookupOut,
+    summary="Which EPCIS events the node holds, and whom destination parties name",
+    responses=problem_responses(400, 401, 413, 415, 422, 429),
+)
+def epcis_lookup(body: LookupIn, gateway: GatewayDep, _reader: ReaderDep) -> LookupOut:
+    """A read (nothing is written): POST only because a thousand hash IDs do not fit in a
+    URL."""
+    node = gateway.node
+    with node.store.read() as conn:
+        known = node.store.epcis_known(conn, body.hash_ids)
+        resolve = party_resolver(node.store.participants(conn))
+    return LookupOut(
+        known={
+            hash_id: ["0x" + hashes[i : i + 32].hex() for i in range(0, len(hashes), 32)]
+            for hash_id, hashes in known.items()
+        },
+        parties={
+            party: to_checksum_address(key) if (key := resolve(party)) is not None else None
+            for party in dict.fromkeys(body.parties)
+        },
+    )

@@ -1,0 +1,111 @@
+"""EPCIS 2.0 documents mapped to TraceEvents away from the node.
+
+The mapping is node/epcis/mapping.py's, the one the node re-derives when it captures
+(a pure function of the document and of who the participants are). What
+``node.epcis.capture.sign_document`` reads from the node's store is asked of the gateway
+instead: which events it holds already (``POST /v1/epcis/lookup``: their CBV 2.0 hash
+IDs), whom each destination party names (same request), and — through the client, like
+any event — the batches' heads and the signer's next nonce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from node.epcis.document import EpcisEvent, parse_document
+from node.epcis.hashid import event_hash_id
+from node.epcis.mapping import MappedDocument, MappedEvent, map_document
+from node.events.typed_data import Action, TraceEvent
+
+ZERO32: Final = bytes(32)
+
+#: ``(hash IDs, party identifiers) -> (the hash IDs the node holds, party -> key or None)``
+Lookup = Callable[
+    [Sequence[str], Sequence[str]], tuple[Collection[str], Mapping[str, bytes | None]]
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CapturePlan:
+    """A document, its mapping, and the TraceEvents still to sign (in document order)."""
+
+    document: Any
+    mapped: MappedDocument
+    fresh: tuple[int, ...]  # indexes of the EPCIS events the node does not hold
+    todo: tuple[MappedEvent, ...]
+
+
+def destination_parties(events: Sequence[EpcisEvent]) -> list[str]:
+    """Every destination party the document names (candidates for a SHIP's receiver)."""
+    found: dict[str, None] = {}
+    for event in events:
+        entries = event.data.get("destinationList")
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("destination"), str):
+                found[entry["destination"]] = None
+    return list(found)
+
+
+def hash_ids(document: Any) -> list[str]:
+    """The CBV 2.0 hash ID of every event of ``document``."""
+    return [event_hash_id(e.data, e.context) for e in parse_document(document).events]
+
+
+def plan_capture(document: Any, lookup: Lookup) -> CapturePlan:
+    """Parse and map ``document`` (typed :class:`~node.exceptions.EpcisError` when it is
+    invalid or names nothing TraceNode records) against what the gateway holds."""
+    parsed = parse_document(document)
+    hash_ids = [event_hash_id(e.data, e.context) for e in parsed.events]
+    known, parties = lookup(hash_ids, destination_parties(parsed.events))
+    mapped = map_document(parsed.events, lambda party: parties.get(party))
+    if list(mapped.hash_ids) != hash_ids:  # never, unless the mapping hashes otherwise
+        known, _ = lookup(list(mapped.hash_ids), [])
+    seen = set(known)
+    fresh: list[int] = []
+    for index, hash_id in enumerate(mapped.hash_ids):
+        if hash_id not in seen:
+            seen.add(hash_id)
+            fresh.append(index)
+    todo = tuple(m for i in fresh for m in mapped.trace_events[i])
+    return CapturePlan(document, mapped, tuple(fresh), todo)
+
+
+def heads_needed(item: MappedEvent) -> list[bytes]:
+    """The batches whose heads the TraceEvent extends."""
+    wanted = [bytes(i.batch_id) for i in item.inputs]
+    if item.action not in (Action.COMMISSION, Action.TRANSFORM) and item.batch is not None:
+        wanted.insert(0, bytes(item.batch.batch_id))
+    return wanted
+
+
+def created_batches(item: MappedEvent) -> list[bytes]:
+    """The batches the TraceEvent creates (they have no head to fetch)."""
+    if item.action is Action.COMMISSION and item.batch is not None:
+        return [bytes(item.batch.batch_id)]
+    if item.action is Action.TRANSFORM:
+        return [bytes(o.batch_id) for o in item.outputs]
+    return []
+
+
+def trace_event(item: MappedEvent, *, heads: Mapping[bytes, bytes], nonce: int) -> TraceEvent:
+    """The TraceEvent of ``item`` extending ``heads``, with ``nonce``."""
+    subject = bytes(item.batch.batch_id) if item.batch is not None else ZERO32
+    inputs = tuple(bytes(i.batch_id) for i in item.inputs)
+    creates = item.action in (Action.COMMISSION, Action.TRANSFORM)
+    return TraceEvent(
+        item.action,
+        batch_id=subject,
+        prev_event_hash=ZERO32 if creates else heads.get(subject, ZERO32),
+        inputs=inputs,
+        input_prev_hashes=tuple(heads.get(i, ZERO32) for i in inputs),
+        outputs=tuple(bytes(o.batch_id) for o in item.outputs),
+        counterparty=item.counterparty,
+        product=item.product,
+        quantity=item.quantity,
+        event_time=item.event_time,
+        location=item.location,
+        payload_hash=item.payload_hash,
+        nonce=nonce,
+    )

@@ -1,0 +1,99 @@
+"""EPCIS 2.0 capture through the SDK: the node's mapping, the gateway's state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.exceptions import EpcisDocumentError, EpcisEventRejectedError
+from tests.node.epcis.conftest import commissioning, document, new_lot, receiving, shipping
+from tests.sdk.conftest import Gateway
+from tests.sdk.test_client import client_for
+
+
+def test_a_document_is_signed_from_the_gateways_state_and_captured_once(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    lot = new_lot()  # a lot of the farm's company prefix, shipped to the processor's
+    shipped = document(commissioning(lot), shipping(lot))
+    with client_for(gateway, "farm", tmp_path / "farm") as farm:
+        delivery = farm.capture_epcis(shipped)
+        again = farm.capture_epcis(shipped)
+        in_transit = farm.batch(lot)
+    with client_for(gateway, "processor", tmp_path / "processor") as processor:
+        received = processor.capture_epcis(document(receiving(lot)))
+        proof = processor.wait_for_proof(received.event_hash)
+        state = processor.batch(lot)
+
+    assert delivery.outcome == "accepted"
+    assert [r["outcome"] for r in delivery.results] == ["accepted", "accepted"]
+    assert len(delivery.event_hashes) == 2
+    assert again.outcome == "duplicate"
+    assert again.event_hashes == ()
+    assert [r["eventHashId"] for r in again.results] == [r["eventHashId"] for r in delivery.results]
+    assert in_transit["status"] == "IN_TRANSIT"
+    assert in_transit["receiver"]["address"] == gateway.harness.keys["processor"].address
+    assert in_transit["head"] == delivery.event_hashes[1]  # the SHIP extends the COMMISSION
+    assert proof.event_hash == received.event_hash
+    assert state["custodian"]["address"] == gateway.harness.keys["processor"].address
+    assert gateway.event_rows() == 3
+
+
+def test_a_document_extending_waiting_events_chains_onto_them(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    lot = new_lot()
+    with client_for(gateway, "farm", tmp_path / "farm") as farm:
+        made = farm.capture_epcis(document(commissioning(lot)), send=False)
+        shipped = farm.capture_epcis(document(shipping(lot)), send=False)
+        report = farm.flush()
+        state = farm.batch(lot)
+
+    assert [made.outcome, shipped.outcome] == ["queued", "queued"]
+    assert [d.outcome for d in report.deliveries] == ["accepted", "accepted"]
+    assert state["head"] == shipped.event_hash
+
+
+def test_an_invalid_document_is_refused_before_anything_is_signed(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    broken = document(commissioning(new_lot()))
+    broken["epcisBody"]["eventList"][0]["quantityList"][0]["uom"] = "litres"
+    with client_for(gateway, "farm", tmp_path / "farm") as farm:
+        with pytest.raises(EpcisDocumentError) as refused:
+            farm.capture_epcis(broken)
+        assert farm.outbox.count() == 0
+        assert farm.outbox.rejected() == []
+
+    assert refused.value.pointer.endswith("/quantityList/0/uom")
+
+
+def test_a_document_the_gateway_refuses_is_kept_aside_whole(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    lot = new_lot()
+    with client_for(gateway, "farm", tmp_path / "farm") as farm:
+        farm.capture_epcis(document(commissioning(lot)))
+        with pytest.raises(EpcisEventRejectedError) as refused:  # the farm cannot receive it
+            farm.capture_epcis(document(receiving(lot)))
+        (kept,) = farm.outbox.rejected()
+
+    assert refused.value.cause.code == "invalid-status"
+    assert kept.kind == "epcis"
+    assert kept.problem is not None
+    assert kept.problem["code"] == "epcis-event-rejected"
+    assert gateway.event_rows() == 1
+
+
+def test_a_document_queued_twice_is_captured_once(gateway: Gateway, tmp_path: Path) -> None:
+    made = document(commissioning(new_lot()))
+    with client_for(gateway, "farm", tmp_path / "farm") as farm:
+        first = farm.capture_epcis(made, send=False)
+        second = farm.capture_epcis(made, send=False)  # its events already wait: none signed
+        report = farm.flush()
+
+    assert len(first.event_hashes) == 1
+    assert second.event_hashes == ()
+    assert [d.outcome for d in report.deliveries] == ["accepted", "duplicate"]
+    assert gateway.event_rows() == 1

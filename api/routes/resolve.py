@@ -79,8 +79,21 @@ def digital_link(
     _reader: ReaderDep,
     link_type: LinkType = None,
 ) -> Response:
-    identifier = parse_identifier(f"{GS1_RESOLVER}/01/{rest}")
+    identifier = parse_identifier(f"{GS1_RESOLVER}/01/{_raw_rest(request, rest)}")
     return _negotiate(request, gateway, identifier, link_type)
+
+
+def _raw_rest(request: Request, rest: str) -> str:
+    """The path after ``/01/`` as sent, still percent-encoded: a lot may hold a '/'
+    (``AB%2FC``), which the decoded path would turn into a segment boundary. The
+    identifier parser decodes each segment itself."""
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes) and b"/01/" in raw:
+        try:
+            return raw.split(b"/01/", 1)[1].decode("ascii")
+        except UnicodeDecodeError:
+            pass
+    return rest
 
 
 @router.get(

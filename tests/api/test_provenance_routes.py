@@ -11,6 +11,7 @@ import pytest
 
 from api import create_app
 from node.epcis.capture import sign_document
+from node.events.typed_data import Action
 from node.store.apikeys import ApiKeys
 from node.testing.harness import TraceNodeHarness
 from tests.api.conftest import TEST_SETTINGS, AppClient
@@ -166,3 +167,15 @@ def test_epcis_capture_over_http_is_bound_to_the_keys_participant(
     provenance = client.get(f"/v1/batches/{quote(lot, safe='')}/provenance").json()
     assert provenance["outcome"] == "pass"
     assert [e["action"] for e in provenance["events"]] == ["COMMISSION", "SHIP"]
+
+
+def test_a_lot_holding_a_slash_resolves_from_its_label_url(served: Served) -> None:
+    """GS1 lots may contain '/', percent-encoded in a Digital Link (AB%2FC)."""
+    h = served.story.harness
+    lot = "https://id.gs1.org/01/09506000134352/10/AB%2FC-1"
+    h.submit("farm", Action.COMMISSION, lot, product="milk", quantity=1)
+    response = served.client.get(
+        "/01/09506000134352/10/AB%2FC-1", headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["batchId"] == "0x" + h.batch_id(lot).hex()

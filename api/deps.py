@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from eth_account.signers.local import LocalAccount
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from api.chain import RawRequest
 from api.limits import RateLimiter
@@ -113,3 +113,18 @@ ReaderDep = Annotated[ApiKeyRecord | None, Depends(require_reader)]
 ParticipantKeyDep = Annotated[ApiKeyRecord, Depends(require_participant)]
 AdminDep = Annotated[ApiKeyRecord, Depends(require_admin)]
 RegistrarDep = Annotated[LocalAccount, Depends(get_registrar)]
+
+
+#: A batch in a path: any identifier spelling or the 0x batch id (one path parameter).
+BatchRef = Annotated[
+    str,
+    Path(
+        alias="id",
+        min_length=1,
+        max_length=2048,
+        description=(
+            "A GS1 Digital Link, an EPC URN (lgtin / sgtin), a handle (88.123.45/lot) or "
+            "the 0x batch id; percent-encode it as one path segment or write it as is."
+        ),
+    ),
+]

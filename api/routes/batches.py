@@ -8,13 +8,12 @@ routers, which are matched first.
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import quote
 
 from eth_utils.address import to_checksum_address
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
-from api.deps import GatewayDep, ReaderDep
+from api.deps import BatchRef, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.schemas import BatchOut, ParticipantRef
 from node.context import Node
@@ -23,19 +22,6 @@ from node.exceptions import BatchNotFoundError
 from node.store import reports
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
-
-BatchRef = Annotated[
-    str,
-    Path(
-        alias="id",
-        min_length=1,
-        max_length=2048,
-        description=(
-            "A GS1 Digital Link, an EPC URN (lgtin / sgtin), a handle (88.123.45/lot) or "
-            "the 0x batch id; percent-encode it as one path segment or write it as is."
-        ),
-    ),
-]
 
 
 @router.get(

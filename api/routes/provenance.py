@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.body import read_json
-from api.deps import GatewayDep, ReaderDep
+from api.deps import BatchRef, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.schemas import (
     BUNDLE_REF,
@@ -31,16 +31,6 @@ from node.proofs.verify import report_json, verify_bundle
 from node.provenance.service import ProvenanceService, trace_json
 
 router = APIRouter(tags=["provenance"])
-
-BatchRef = Annotated[
-    str,
-    Path(
-        alias="id",
-        min_length=1,
-        max_length=2048,
-        description="A GS1 Digital Link, an EPC URN, a handle or the 0x batch id.",
-    ),
-]
 
 
 def service(gateway: Any) -> ProvenanceService:
@@ -91,17 +81,7 @@ def trace(
     svc = service(gateway)
     batch_id = _batch_id(gateway, ref)
     if direction == "upstream":
-        bundle = svc.export(batch_id)
-        return UpstreamTrace.model_validate(
-            {
-                "origin": "0x" + batch_id.hex(),
-                "ancestors": [
-                    {"batchId": "0x" + b.batch_id.hex(), "identifier": b.identifier}
-                    for b in bundle.batches
-                ],
-                "lineage": bundle.as_json()["lineage"],
-            }
-        )
+        return UpstreamTrace.model_validate(svc.upstream(batch_id))
     return DownstreamTrace.model_validate(trace_json(svc.trace(batch_id)))
 
 
@@ -126,11 +106,9 @@ def trace(
 )
 def bundle(ref: BatchRef, gateway: GatewayDep, _reader: ReaderDep) -> JSONResponse:
     exported = service(gateway).export(_batch_id(gateway, ref))
-    name = (exported.batches[0].identifier or "0x" + exported.subject.hex()).rsplit("/", 1)[-1]
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:100]
     return JSONResponse(
         exported.as_json(),
-        headers={"Content-Disposition": f'attachment; filename="{safe}.bundle.json"'},
+        headers={"Content-Disposition": f'attachment; filename="{exported.file_name}"'},
     )
 
 

@@ -31,7 +31,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.deps import Gateway, GatewayDep, ReaderDep
+from api.deps import BatchRef, Gateway, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.routes.batches import batch_out
 from api.routes.provenance import service
@@ -44,7 +44,6 @@ from node.exceptions import (
     RequestError,
 )
 from node.labels import QrFormat, label_url, normalise_base_url, render_qr
-from node.proofs.bundle import Bundle
 from node.proofs.verify import report_json
 from node.provenance.service import trace_json
 
@@ -85,16 +84,6 @@ _MEDIA_TYPES: Final = {
 }
 _STATIC_NAME: Final = re.compile(r"[a-z0-9][a-z0-9-]*\.(?:js|css|svg)")
 _EXPLORER: Final = re.compile(r"(?i:https?)://[^\s\"'<>\\`{}]+")
-
-BatchRef = Annotated[
-    str,
-    Path(
-        alias="id",
-        min_length=1,
-        max_length=2048,
-        description="A GS1 Digital Link, an EPC URN, a handle or the 0x batch id.",
-    ),
-]
 
 
 class WebSettings(BaseSettings):
@@ -209,13 +198,6 @@ def static(name: Annotated[str, Path(max_length=64)], request: Request) -> Respo
 _OBJECT = {"type": "object", "additionalProperties": True}
 
 
-def bundle_file_name(bundle: Bundle) -> str:
-    """The file name ``GET /v1/batches/{id}/bundle`` gives the bundle (Content-Disposition):
-    the page shows it in the ``tracenode verify`` command."""
-    name = (bundle.batches[0].identifier or "0x" + bundle.subject.hex()).rsplit("/", 1)[-1]
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:100] + ".bundle.json"
-
-
 @router.get(
     "/v1/batches/{id:path}/overview",
     summary="Everything the buyer page shows: batch, verified provenance, bundle, trace",
@@ -261,7 +243,7 @@ def overview(
         "qrSvg": f"/v1/batches/{hex_id}/qr.svg",
         "qrPng": f"/v1/batches/{hex_id}/qr.png",
         "bundle": f"/v1/batches/{hex_id}/bundle",
-        "bundleFile": bundle_file_name(bundle),
+        "bundleFile": bundle.file_name,
         "rpc": f"{base}/rpc",
         "explorerTx": settings.explorer_tx_url,
     }

@@ -89,17 +89,11 @@ def trace(
         service = _service(node)
         batch_id = service.resolve(identifier)
         if not downstream:
-            bundle = service.export(batch_id)
-            rows = [
-                {"batchId": "0x" + b.batch_id.hex(), "identifier": b.identifier}
-                for b in bundle.batches
-            ]
+            upstream = service.upstream(batch_id)
             if as_json:
-                typer.echo(
-                    json.dumps({"origin": "0x" + batch_id.hex(), "ancestors": rows}, indent=2)
-                )
+                typer.echo(json.dumps(upstream, indent=2, ensure_ascii=False))
             else:
-                for row in rows:
+                for row in upstream["ancestors"]:
                     console.print(f"{row['batchId']}  {escape(row['identifier'] or '')}")
             return
         result = service.trace(batch_id)

@@ -194,17 +194,6 @@ def map_request_document(store: Store, document: EpcisDocument) -> tuple[MappedD
     return mapped, known
 
 
-def _new_events(mapped: MappedDocument, known: set[str]) -> list[int]:
-    """Indexes of the events to capture: not known, and not repeated within the document."""
-    seen = set(known)
-    fresh: list[int] = []
-    for index, hash_id in enumerate(mapped.hash_ids):
-        if hash_id not in seen:
-            seen.add(hash_id)
-            fresh.append(index)
-    return fresh
-
-
 # ----- signing (the participant's side) -----
 
 
@@ -257,7 +246,7 @@ def sign_document(
     """A capture request for ``document``, signed with ``private_key``."""
     parsed = _prefixed(lambda: parse_document(document), "/document")
     mapped, known = _prefixed(lambda: map_request_document(store, parsed), "/document")
-    todo = [m for i in _new_events(mapped, known) for m in mapped.trace_events[i]]
+    todo = [m for i in mapped.new_events(known) for m in mapped.trace_events[i]]
     events = compose_trace_events(
         store=store, domain=domain, signer=address_of(private_key), mapped=todo
     )
@@ -296,7 +285,7 @@ def capture(
     parsed = request if isinstance(request, CaptureRequest) else parse_capture_request(request)
     store, domain = ingest.store, ingest.domain
     mapped, known = _prefixed(lambda: map_request_document(store, parsed.document), "/document")
-    fresh = _new_events(mapped, known)
+    fresh = mapped.new_events(known)
     expected = [(i, m) for i in fresh for m in mapped.trace_events[i]]
     digests = [event.digest(domain) for event, _ in parsed.signed]
     if not expected:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -114,6 +114,17 @@ class MappedDocument:
     events: tuple[EpcisEvent, ...]
     hash_ids: tuple[str, ...]
     trace_events: tuple[tuple[MappedEvent, ...], ...] = field(default=())
+
+    def new_events(self, known: Collection[str]) -> list[int]:
+        """Indexes of the events to capture: not ``known`` to the node, and not repeated
+        within the document (the node's capture and the SDK's signing agree on this)."""
+        seen = set(known)
+        fresh: list[int] = []
+        for index, hash_id in enumerate(self.hash_ids):
+            if hash_id not in seen:
+                seen.add(hash_id)
+                fresh.append(index)
+        return fresh
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,13 @@ class Bundle:
     def dumps(self) -> str:
         return json.dumps(self.as_json(), indent=2, ensure_ascii=False) + "\n"
 
+    @property
+    def file_name(self) -> str:
+        """A safe file name for the bundle: its subject's lot (or batch id) + .bundle.json."""
+        name = (self.batches[0].identifier or "0x" + self.subject.hex()).rsplit("/", 1)[-1]
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:100]
+        return safe + ".bundle.json"
+
 
 def _event_json(item: BundleEvent) -> dict[str, Any]:
     out: dict[str, Any] = {

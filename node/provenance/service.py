@@ -142,6 +142,31 @@ class ProvenanceService:
             exported_by=f"TraceNode {__version__}",
         )
 
+    def upstream(self, batch_id: bytes) -> dict[str, Any]:
+        """The batch's ancestors (the subject first) and the lineage links between them, as
+        JSON: the lineage only, without reading any event."""
+        with self.store.read() as conn:
+            links = self.store.ancestry(conn, batch_id)
+            ids = {batch_id} | {parent for parent, _, _ in links}
+            states = self.store.batches(conn, ids)
+        if batch_id not in states and not links:
+            self.resolve("0x" + batch_id.hex())  # raises for a batch nobody knows
+        ordered = [batch_id, *sorted(ids - {batch_id})]
+        return {
+            "origin": "0x" + batch_id.hex(),
+            "ancestors": [
+                {
+                    "batchId": "0x" + b.hex(),
+                    "identifier": states[b].identifier if b in states else None,
+                }
+                for b in ordered
+            ],
+            "lineage": [
+                {"parent": "0x" + p.hex(), "child": "0x" + c.hex(), "eventHash": "0x" + e.hex()}
+                for p, c, e in sorted(links)
+            ],
+        }
+
     def provenance(self, batch_id: bytes) -> Provenance:
         """The bundle of ``batch_id``, verified against the chain, and the events of its
         batches that the chain rejected."""

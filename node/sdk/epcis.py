@@ -62,12 +62,7 @@ def plan_capture(document: Any, lookup: Lookup) -> CapturePlan:
     mapped = map_document(parsed.events, lambda party: parties.get(party))
     if list(mapped.hash_ids) != hash_ids:  # never, unless the mapping hashes otherwise
         known, _ = lookup(list(mapped.hash_ids), [])
-    seen = set(known)
-    fresh: list[int] = []
-    for index, hash_id in enumerate(mapped.hash_ids):
-        if hash_id not in seen:
-            seen.add(hash_id)
-            fresh.append(index)
+    fresh = mapped.new_events(known)
     todo = tuple(m for i in fresh for m in mapped.trace_events[i])
     return CapturePlan(document, mapped, tuple(fresh), todo)
 

@@ -341,30 +341,11 @@ class Store:
 
         One recursive query; UNION (not UNION ALL) makes it stop on a cycle.
         """
-        return self._lineage_closure(conn, batch_id, upward=True)
-
-    def descent(self, conn: Connection, batch_id: bytes) -> list[tuple[bytes, bytes, bytes]]:
-        """Every lineage link below ``batch_id`` at any depth: (parent, child, event hash)."""
-        return self._lineage_closure(conn, batch_id, upward=False)
-
-    def receptions(
-        self, conn: Connection, batch_ids: Sequence[bytes]
-    ) -> dict[bytes, list[tuple[int, int]]]:
-        """Who received each batch and when: (participant id, event time), in order."""
-        found: dict[bytes, list[tuple[int, int]]] = {}
-        for chunk in _chunks(sorted(set(batch_ids))):
-            rows = conn.execute(
-                select(EVENTS.c.batch_id, EVENTS.c.participant_id, EVENTS.c.event_time)
-                .where(
-                    EVENTS.c.batch_id.in_(chunk),
-                    EVENTS.c.action == int(Action.RECEIVE),
-                    EVENTS.c.status != int(EventStatus.REJECTED),
-                )
-                .order_by(EVENTS.c.id)
-            )
-            for batch_id, pid, when in rows:
-                found.setdefault(bytes(batch_id), []).append((pid, when))
-        return found
+        reached = self._closure(batch_id, upward=True)
+        query = select(LINEAGE.c.parent, LINEAGE.c.child, LINEAGE.c.event_hash).where(
+            LINEAGE.c.child.in_(select(reached.c.batch))
+        )
+        return [(bytes(p), bytes(c), bytes(e)) for p, c, e in conn.execute(query)]
 
     def downstream(self, conn: Connection, batch_id: bytes) -> Downstream:
         """Everything a recall needs below ``batch_id`` in one query, however many batches
@@ -438,18 +419,6 @@ class Store:
         )
         reached = select(start).cte("reached", recursive=True)
         return reached.union(select(far).join(reached, near == reached.c.batch))
-
-    def _lineage_closure(
-        self, conn: Connection, batch_id: bytes, *, upward: bool
-    ) -> list[tuple[bytes, bytes, bytes]]:
-        near = LINEAGE.c.child if upward else LINEAGE.c.parent
-        reached = self._closure(batch_id, upward=upward)
-        query = select(LINEAGE.c.parent, LINEAGE.c.child, LINEAGE.c.event_hash).where(
-            near.in_(select(reached.c.batch))
-        )
-        return [(bytes(p), bytes(c), bytes(e)) for p, c, e in conn.execute(query)]
-
-    # ----- commit windows -----
 
     def prepared_window(self, conn: Connection) -> dict[str, Any] | None:
         """The window whose transaction may or may not be mined (at most one)."""

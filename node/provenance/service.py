@@ -116,6 +116,11 @@ class ProvenanceService:
 
     def export(self, batch_id: bytes) -> Bundle:
         """The proof bundle of ``batch_id`` as the store holds it now."""
+        return self._export(batch_id)[0]
+
+    def _export(self, batch_id: bytes) -> tuple[Bundle, tuple[RejectedEvent, ...]]:
+        """The bundle, and the events of its batches the chain rejected (kept out of it),
+        from one read of the store."""
         with self.store.read() as conn:
             links = self.store.ancestry(conn, batch_id)
             batch_ids = {batch_id} | {parent for parent, _, _ in links}
@@ -124,8 +129,13 @@ class ProvenanceService:
         if not rows and batch_id not in states:
             raise BatchNotFoundError(f"this node knows no batch 0x{batch_id.hex()}")
         events = tuple(_bundle_event(row) for row in rows if row["status"] != EventStatus.REJECTED)
+        rejected = tuple(
+            RejectedEvent(bytes(r["event_hash"]), r["action"], bytes(r["reason"] or b""))
+            for r in rows
+            if r["status"] == EventStatus.REJECTED
+        )
         ordered = [batch_id, *sorted(batch_ids - {batch_id})]
-        return Bundle(
+        bundle = Bundle(
             subject=batch_id,
             chain=ChainRef(
                 chain_id=self.deployment.chain_id,
@@ -141,6 +151,7 @@ class ProvenanceService:
             exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
             exported_by=f"TraceNode {__version__}",
         )
+        return bundle, rejected
 
     def upstream(self, batch_id: bytes) -> dict[str, Any]:
         """The batch's ancestors (the subject first) and the lineage links between them, as
@@ -170,16 +181,8 @@ class ProvenanceService:
     def provenance(self, batch_id: bytes) -> Provenance:
         """The bundle of ``batch_id``, verified against the chain, and the events of its
         batches that the chain rejected."""
-        bundle = self.export(batch_id)
-        report = verify_bundle(bundle, self.reader())
-        with self.store.read() as conn:
-            rows = self.store.events_of_batches(conn, [b.batch_id for b in bundle.batches])
-        rejected = tuple(
-            RejectedEvent(bytes(r["event_hash"]), r["action"], bytes(r["reason"] or b""))
-            for r in rows
-            if r["status"] == EventStatus.REJECTED
-        )
-        return Provenance(bundle, report, rejected)
+        bundle, rejected = self._export(batch_id)
+        return Provenance(bundle, verify_bundle(bundle, self.reader()), rejected)
 
     # ----- downstream -----
 

@@ -348,7 +348,7 @@ class CommitWorker:
         for batch_id in batch_ids:
             producer, custodian, receiver, status, head = self.client.batch_state(batch_id)
             if status is BatchStatus.NONE:
-                self.store.delete_batch(conn, batch_id)
+                self.store.forget_batch(conn, batch_id)
                 continue
             self.store.replace_batch(
                 conn,

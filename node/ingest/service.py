@@ -144,11 +144,12 @@ class IngestService:
     ) -> dict[int, IngestResult]:
         results: dict[int, IngestResult] = {}
         with self.store.write() as conn:
-            known = self.store.known_events(conn, [p.event_hash for p in live])
             views = self.store.signers(
                 conn,
                 [p.signer for p in live if p.signer] + [p.signed.event.counterparty for p in live],
             )
+            # An event already stored is found by its (signer, nonce), the key that keeps
+            # it unique, rather than by its hash (node.store.store: epochs).
             used = self.store.used_nonces(conn, [(p.signer or b"", _nonce(p)) for p in live])
             batches = self.store.load_batches(
                 conn, {b for p in live for b in p.signed.event.batch_ids()}, for_update=True
@@ -161,7 +162,8 @@ class IngestService:
             seen: set[bytes] = set()
             received_at = int(self.clock() * 1000)
             for item in live:
-                if item.event_hash in known or item.event_hash in seen:
+                key = (item.signer or b"", _nonce(item))
+                if used.get(key) == item.event_hash or item.event_hash in seen:
                     results[item.index] = IngestResult(
                         item.index, Outcome.DUPLICATE, item.event_hash
                     )
@@ -172,7 +174,7 @@ class IngestService:
                     results[item.index] = _rejected(item, error)
                     continue
                 seen.add(item.event_hash)
-                used.add((item.signer or b"", _nonce(item)))
+                used[key] = item.event_hash
                 for state in outcome.created:
                     state.identifier = item.identifiers.get(state.batch_id)
                     created[state.batch_id] = state
@@ -191,10 +193,14 @@ class IngestService:
                 )
                 rows.append(self._row(item, views, received_at))
                 results[item.index] = IngestResult(item.index, Outcome.ACCEPTED, item.event_hash)
-            self.store.insert_events(conn, rows)
-            self.store.save_batches(conn, list(created.values()), list(changed.values()))
-            self.store.insert_lineage(conn, lineage)
-            self.store.insert_event_links(conn, links)
+            self.store.store_accepted(
+                conn,
+                rows,
+                created=list(created.values()),
+                changed=list(changed.values()),
+                lineage=lineage,
+                links=links,
+            )
             if before_commit is not None:
                 before_commit(conn, results)
         return results
@@ -212,7 +218,7 @@ class IngestService:
         self,
         item: _Pending,
         views: dict[bytes, SignerView],
-        used: set[tuple[bytes, bytes]],
+        used: dict[tuple[bytes, bytes], bytes],
         batches: dict[bytes, BatchState],
         as_participant: int | None = None,
     ) -> RuleOutcome:

@@ -70,7 +70,10 @@ class Event(SQLModel, table=True):
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("signer", "nonce", name="uq_events_signer_nonce"),
-        Index("ix_events_batch_id", "batch_id", "id"),
+        # Random 32-byte keys come after an epoch (see EPOCH_BITS in node.store.store), so
+        # new entries land in the last few pages of each index, however large the store.
+        Index("ix_events_epoch_hash", "epoch", "event_hash"),
+        Index("ix_events_batch", "batch_epoch", "batch_id", "id"),
         Index("ix_events_status", "status", "id"),
         Index("ix_events_anchor_seq", "anchor_seq", unique=True),
     )
@@ -79,9 +82,15 @@ class Event(SQLModel, table=True):
     id: int | None = Field(
         default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
     )
-    event_hash: bytes = Field(sa_type=LargeBinary(32), unique=True)
+    # Unique without a unique index: one event per (signer, nonce), and the hash is a
+    # function of both. Looked up through ix_events_epoch_hash.
+    event_hash: bytes = Field(sa_type=LargeBinary(32))
+    #: The store's epoch when the event was stored (node.store.store.EPOCH_BITS).
+    epoch: int = Field(default=0, sa_type=BigInteger)
     action: int
     batch_id: bytes = Field(sa_type=LargeBinary(32))
+    #: The epoch of the subject batch's row (batches.epoch): its events sit together.
+    batch_epoch: int = Field(default=0, sa_type=BigInteger)
     prev_event_hash: bytes = Field(sa_type=LargeBinary(32))
     inputs: bytes = Field(sa_type=LargeBinary)  # 32-byte items, concatenated
     input_prev_hashes: bytes = Field(sa_type=LargeBinary)
@@ -139,18 +148,27 @@ class Window(SQLModel, table=True):
 
 
 class Batch(SQLModel, table=True):
-    """The node's view of a batch, from the events it accepted."""
+    """The node's view of a batch, from the events it accepted.
+
+    Every subject of a stored event has a row. ``status`` NONE marks one that is no
+    custody batch: a pallet (the subject of packing events), or a batch the chain never
+    created (its creating event was rejected). The store's readers skip those rows; they
+    keep ``epoch``, so that the subject's events are found where they were stored.
+    """
 
     __tablename__ = "batches"
 
     batch_id: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
-    identifier: str | None = Field(default=None, max_length=512, unique=True)
+    # The canonical identifier the batch id was derived from: unique because the id is.
+    identifier: str | None = Field(default=None, max_length=512)
     producer_id: int = Field(sa_type=BigInteger)
     custodian_id: int = Field(sa_type=BigInteger, index=True)
     receiver_id: int = Field(default=0, sa_type=BigInteger)
     status: int
     head: bytes = Field(sa_type=LargeBinary(32))
     created_by: bytes = Field(sa_type=LargeBinary(32))  # the creating event's hash
+    #: The store's epoch when the row was first written; never changes.
+    epoch: int = Field(default=0, sa_type=BigInteger)
 
 
 class Lineage(SQLModel, table=True):
@@ -178,6 +196,7 @@ class EventBatch(SQLModel, table=True):
 
     batch_id: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
     event_hash: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
+    event_id: int = Field(sa_type=BigInteger)  # events.id
 
 
 class EpcisEvent(SQLModel, table=True):

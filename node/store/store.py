@@ -3,6 +3,18 @@
 Bulk paths use one statement per kind of row (``executemany``), never an ORM object per
 event, and never load more than the rows a call names: the store stays flat in memory
 and in time as it grows.
+
+Epochs keep it flat in time too. An index on a random key (an event hash, a batch id)
+takes each new entry on a page of its own once it outgrows a few thousand pages, so
+every event of a bulk would dirty one page per such index, and a commit at a million
+events wrote several times the pages of one at ten thousand. Those indexes lead with an
+epoch instead, the store's size when the row was written (``EPOCH_BITS``): new entries
+land in the newest epoch's few hundred pages. An event's own epoch keys its hash; its
+subject batch's epoch (the batch row's, fixed when the row is first written) keys the
+batch's events, so they stay together and are found in one search from the batch row.
+A lookup by hash alone searches each epoch once: microseconds each, for the rare callers
+(the gateway's GET by hash, EPCIS re-capture); ingest finds duplicates through the
+(signer, nonce) key instead. Only the batches' primary key stays random.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    and_,
     bindparam,
     cast,
     func,
@@ -32,8 +45,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from node.events.batch import BatchState
+from node.events.identifiers import parse_identifier
 from node.events.typed_data import Action, BatchStatus, Role, TraceEvent
 from node.store.engine import WRITE_OPTION, open_engine
 from node.store.models import (
@@ -72,6 +87,8 @@ _T = TypeVar("_T")
 
 #: Rows per IN (...) query: well under SQLite's and PostgreSQL's parameter limits.
 CHUNK = 900
+#: An epoch is 2**EPOCH_BITS stored events: 16,384, about 200 pages of each epoch index.
+EPOCH_BITS = 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,19 +268,25 @@ class Store:
     # ----- events -----
 
     def known_events(self, conn: Connection, hashes: Sequence[bytes]) -> dict[bytes, int]:
-        """Status of each event in ``hashes`` that is already stored."""
+        """Status of each event in ``hashes`` that is already stored (a search per epoch
+        and hash: for occasional lookups, not for ingest; see :meth:`used_nonces`)."""
         found: dict[bytes, int] = {}
-        for chunk in _chunks(list(set(hashes))):
-            rows = conn.execute(
-                select(EVENTS.c.event_hash, EVENTS.c.status).where(EVENTS.c.event_hash.in_(chunk))
-            )
-            found.update((bytes(h), s) for h, s in rows)
+        for epochs in self._epochs(conn):
+            for chunk in _chunks(list(set(hashes) - found.keys())):
+                rows = conn.execute(
+                    select(EVENTS.c.event_hash, EVENTS.c.status).where(
+                        EVENTS.c.epoch.in_(epochs), EVENTS.c.event_hash.in_(chunk)
+                    )
+                )
+                found.update((bytes(h), s) for h, s in rows)
         return found
 
     def used_nonces(
         self, conn: Connection, pairs: Sequence[tuple[bytes, bytes]]
-    ) -> set[tuple[bytes, bytes]]:
-        """The (signer, nonce) pairs of ``pairs`` that stored events already use.
+    ) -> dict[tuple[bytes, bytes], bytes]:
+        """The (signer, nonce) pairs of ``pairs`` that stored events already use, with the
+        hash of the event using each: the same hash is the same event (a duplicate), any
+        other a reused nonce.
 
         One indexed query per signer (``signer = ? AND nonce IN (...)``): a row-value
         ``(signer, nonce) IN (...)`` makes SQLite scan the whole table, which is what it
@@ -272,15 +295,15 @@ class Store:
         by_signer: dict[bytes, set[bytes]] = {}
         for signer, nonce in pairs:
             by_signer.setdefault(signer, set()).add(nonce)
-        used: set[tuple[bytes, bytes]] = set()
+        used: dict[tuple[bytes, bytes], bytes] = {}
         for signer, nonces in by_signer.items():
             for chunk in _chunks(sorted(nonces)):
                 rows = conn.execute(
-                    select(EVENTS.c.nonce).where(
+                    select(EVENTS.c.nonce, EVENTS.c.event_hash).where(
                         EVENTS.c.signer == signer, EVENTS.c.nonce.in_(chunk)
                     )
                 )
-                used.update((signer, bytes(n)) for (n,) in rows)
+                used.update(((signer, bytes(n)), bytes(h)) for n, h in rows)
         return used
 
     def next_nonce(self, conn: Connection, signer: bytes) -> int:
@@ -293,15 +316,59 @@ class Store:
         row = conn.execute(select(PARTICIPANTS).where(PARTICIPANTS.c.key == key)).first()
         return dict(row._mapping) if row else None
 
-    def insert_events(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        self._insert_many(conn, EVENTS, rows)
+    def store_accepted(
+        self,
+        conn: Connection,
+        events: Sequence[dict[str, Any]],
+        *,
+        created: Sequence[BatchState] = (),
+        changed: Sequence[BatchState] = (),
+        lineage: Sequence[dict[str, bytes]] = (),
+        links: Sequence[dict[str, bytes]] = (),
+    ) -> None:
+        """Write one bulk of accepted events: their rows (without ``epoch`` and
+        ``batch_epoch``, which the store sets), the batches they create and change,
+        lineage links, and links (``batch_id``, ``event_hash``) to batches they name
+        other than as subject."""
+        if not events:
+            return
+        epoch = self._current_epoch(conn)
+        self._save_created(conn, created, epoch)
+        self._save_changed(conn, changed)
+        epochs = self._subject_epochs(conn, {bytes(row["batch_id"]) for row in events}, epoch)
+        self._insert_many(
+            conn,
+            EVENTS,
+            [row | {"epoch": epoch, "batch_epoch": epochs[row["batch_id"]]} for row in events],
+        )
+        self.insert_lineage(conn, lineage)
+        if links:
+            hashes = list({link["event_hash"] for link in links})
+            ids: dict[bytes, int] = {}
+            for chunk in _chunks(hashes):
+                rows = conn.execute(
+                    select(EVENTS.c.event_hash, EVENTS.c.id).where(
+                        EVENTS.c.epoch == epoch, EVENTS.c.event_hash.in_(chunk)
+                    )
+                )
+                ids.update((bytes(h), i) for h, i in rows)
+            self._insert_many(
+                conn,
+                EVENT_BATCHES,
+                [link | {"event_id": ids[link["event_hash"]]} for link in links],
+            )
 
     def event_count(self, conn: Connection) -> int:
         return int(conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())
 
     def event(self, conn: Connection, event_hash: bytes) -> dict[str, Any] | None:
-        row = conn.execute(select(EVENTS).where(EVENTS.c.event_hash == event_hash)).first()
-        return dict(row._mapping) if row else None
+        for epochs in self._epochs(conn):
+            row = conn.execute(
+                select(EVENTS).where(EVENTS.c.epoch.in_(epochs), EVENTS.c.event_hash == event_hash)
+            ).first()
+            if row is not None:
+                return dict(row._mapping)
+        return None
 
     def events_of_batch(self, conn: Connection, batch_id: bytes) -> list[dict[str, Any]]:
         """Every event naming ``batch_id``: as subject, or in a transformation or packing."""
@@ -314,10 +381,11 @@ class Store:
         their window's transaction and block (``tx_hash``, ``block_number``, ``root``)."""
         ids: set[int] = set()
         for chunk in _chunks(sorted(set(batch_ids))):
-            linked = select(EVENT_BATCHES.c.event_hash).where(EVENT_BATCHES.c.batch_id.in_(chunk))
             query = union(
-                select(EVENTS.c.id).where(EVENTS.c.batch_id.in_(chunk)),
-                select(EVENTS.c.id).where(EVENTS.c.event_hash.in_(linked)),
+                select(EVENTS.c.id)
+                .select_from(_EVENTS_BY_BATCH)
+                .where(BATCHES.c.batch_id.in_(chunk)),
+                select(EVENT_BATCHES.c.event_id).where(EVENT_BATCHES.c.batch_id.in_(chunk)),
             )
             ids.update(conn.execute(query).scalars())
         rows: list[dict[str, Any]] = []
@@ -330,9 +398,6 @@ class Store:
             )
             rows.extend(dict(r._mapping) for r in conn.execute(rows_query))
         return rows
-
-    def insert_event_links(self, conn: Connection, rows: Sequence[dict[str, bytes]]) -> None:
-        self._insert_many(conn, EVENT_BATCHES, rows)
 
     # ----- lineage -----
 
@@ -367,23 +432,31 @@ class Store:
                 BATCHES.c.custodian_id,
                 BATCHES.c.receiver_id,
             )
-            .select_from(LINEAGE.outerjoin(BATCHES, BATCHES.c.batch_id == LINEAGE.c.child))
+            .select_from(
+                LINEAGE.outerjoin(
+                    BATCHES, and_(BATCHES.c.batch_id == LINEAGE.c.child, _CUSTODY_BATCH)
+                )
+            )
             .where(LINEAGE.c.parent.in_(members))
         )
-        receptions = select(
-            literal(2),
-            EVENTS.c.batch_id,
-            cast(null(), blob),
-            cast(null(), blob),
-            cast(null(), text_),
-            cast(null(), Integer()),
-            EVENTS.c.participant_id,
-            EVENTS.c.id,
-            cast(null(), number),
-        ).where(
-            EVENTS.c.batch_id.in_(members),
-            EVENTS.c.action == int(Action.RECEIVE),
-            EVENTS.c.status != int(EventStatus.REJECTED),
+        receptions = (
+            select(
+                literal(2),
+                EVENTS.c.batch_id,
+                cast(null(), blob),
+                cast(null(), blob),
+                cast(null(), text_),
+                cast(null(), Integer()),
+                EVENTS.c.participant_id,
+                EVENTS.c.id,
+                cast(null(), number),
+            )
+            .select_from(_EVENTS_BY_BATCH)
+            .where(
+                BATCHES.c.batch_id.in_(members),
+                EVENTS.c.action == int(Action.RECEIVE),
+                EVENTS.c.status != int(EventStatus.REJECTED),
+            )
         )
         rows = conn.execute(union_all(links, receptions)).all()
         origin = conn.execute(
@@ -393,7 +466,7 @@ class Store:
                 BATCHES.c.producer_id,
                 BATCHES.c.custodian_id,
                 BATCHES.c.receiver_id,
-            ).where(BATCHES.c.batch_id == batch_id)
+            ).where(BATCHES.c.batch_id == batch_id, _CUSTODY_BATCH)
         ).first()
         states: dict[bytes, tuple[Any, ...]] = {}
         if origin is not None:
@@ -515,7 +588,7 @@ class Store:
         if rejected:
             conn.execute(
                 update(EVENTS)
-                .where(EVENTS.c.event_hash == bindparam("r_hash"))
+                .where(EVENTS.c.window_id == window_id, EVENTS.c.event_hash == bindparam("r_hash"))
                 .values(status=int(EventStatus.REJECTED), reason=bindparam("r_reason")),
                 [{"r_hash": h, "r_reason": reason} for h, reason in rejected.items()],
             )
@@ -546,10 +619,11 @@ class Store:
     def load_batches(
         self, conn: Connection, batch_ids: Iterable[bytes], *, for_update: bool = False
     ) -> dict[bytes, BatchState]:
-        """The stored states of those ``batch_ids`` that exist.
+        """The stored states of those ``batch_ids`` that exist (as custody batches: rows
+        of status NONE are skipped).
 
         ``for_update`` locks the rows until the transaction ends (PostgreSQL; SQLite's
-        writer already holds the database lock from BEGIN IMMEDIATE).
+        writer already holds the database lock from BEGIN IMMEDIATE), NONE rows included.
         """
         found: dict[bytes, BatchState] = {}
         for chunk in _chunks(sorted(set(batch_ids))):
@@ -557,6 +631,8 @@ class Store:
             if for_update and self.dialect == "postgresql":
                 query = query.with_for_update()
             for row in conn.execute(query):
+                if row.status == BatchStatus.NONE:
+                    continue
                 found[bytes(row.batch_id)] = BatchState(
                     batch_id=bytes(row.batch_id),
                     producer_id=row.producer_id,
@@ -569,11 +645,78 @@ class Store:
                 )
         return found
 
-    def save_batches(
-        self, conn: Connection, created: Sequence[BatchState], changed: Sequence[BatchState]
-    ) -> None:
-        if created:
-            self._insert_many(conn, BATCHES, [_batch_row(b) for b in created])
+    def _current_epoch(self, conn: Connection) -> int:
+        """The epoch rows written now belong to: the store's size, in epochs."""
+        top = conn.execute(select(func.max(EVENTS.c.id))).scalar()
+        return (int(top or 0) + 1) >> EPOCH_BITS
+
+    def _epochs(self, conn: Connection) -> Iterator[list[int]]:
+        """Every epoch that holds events, newest first, in lists of at most CHUNK."""
+        top = conn.execute(select(func.max(EVENTS.c.epoch))).scalar()
+        if top is None:
+            return
+        for end in range(int(top), -1, -CHUNK):
+            yield list(range(end, max(end - CHUNK, -1), -1))
+
+    def _subject_epochs(
+        self, conn: Connection, batch_ids: set[bytes], epoch: int
+    ) -> dict[bytes, int]:
+        """The epoch of each batch's row, written (status NONE) for subjects without one."""
+        found: dict[bytes, int] = {}
+        for chunk in _chunks(sorted(batch_ids)):
+            rows = conn.execute(
+                select(BATCHES.c.batch_id, BATCHES.c.epoch).where(BATCHES.c.batch_id.in_(chunk))
+            )
+            found.update((bytes(b), int(e)) for b, e in rows)
+        missing = sorted(batch_ids - found.keys())
+        if missing:
+            self._insert_many(
+                conn,
+                BATCHES,
+                [_none_row(batch_id, epoch) for batch_id in missing],
+                ignore_conflicts=True,  # PostgreSQL: another writer's row counts as well
+            )
+            for chunk in _chunks(missing):
+                rows = conn.execute(
+                    select(BATCHES.c.batch_id, BATCHES.c.epoch).where(BATCHES.c.batch_id.in_(chunk))
+                )
+                found.update((bytes(b), int(e)) for b, e in rows)
+        return found
+
+    def _save_created(self, conn: Connection, created: Sequence[BatchState], epoch: int) -> None:
+        """Insert new batches; a batch with a NONE row (the chain never created it) takes
+        that row over, keeping its epoch, so its earlier events stay beside the new ones."""
+        if not created:
+            return
+        dormant: set[bytes] = set()
+        for chunk in _chunks(sorted(b.batch_id for b in created)):
+            rows = conn.execute(
+                select(BATCHES.c.batch_id).where(
+                    BATCHES.c.batch_id.in_(chunk), BATCHES.c.status == int(BatchStatus.NONE)
+                )
+            )
+            dormant.update(bytes(b) for (b,) in rows)
+        fresh = [_batch_row(b) | {"epoch": epoch} for b in created if b.batch_id not in dormant]
+        # A concurrent writer (PostgreSQL) that created one of them first: IntegrityError,
+        # and the ingest checks the bulk again.
+        self._insert_many(conn, BATCHES, fresh)
+        for batch in created:
+            if batch.batch_id not in dormant:
+                continue
+            result = conn.execute(
+                update(BATCHES)
+                .where(
+                    BATCHES.c.batch_id == batch.batch_id,
+                    BATCHES.c.status == int(BatchStatus.NONE),
+                )
+                .values(_batch_row(batch))
+            )
+            if result.rowcount != 1:
+                raise IntegrityError(
+                    "batches", None, ValueError("a concurrent writer took over the batch row")
+                )
+
+    def _save_changed(self, conn: Connection, changed: Sequence[BatchState]) -> None:
         if changed:
             conn.execute(
                 update(BATCHES)
@@ -612,18 +755,21 @@ class Store:
             )
         )
 
-    def delete_batch(self, conn: Connection, batch_id: bytes) -> None:
-        """Forget a batch the chain never created (its creating event was rejected)."""
-        conn.execute(BATCHES.delete().where(BATCHES.c.batch_id == batch_id))
+    def forget_batch(self, conn: Connection, batch_id: bytes) -> None:
+        """Forget a batch the chain never created (its creating event was rejected): its
+        row becomes a NONE row, which readers skip and a later creation takes over."""
+        conn.execute(
+            update(BATCHES)
+            .where(BATCHES.c.batch_id == batch_id)
+            .values(status=int(BatchStatus.NONE), custodian_id=0, receiver_id=0)
+        )
 
     def batch(self, conn: Connection, batch_id: bytes) -> BatchState | None:
         return self.load_batches(conn, [batch_id]).get(batch_id)
 
     def batch_by_identifier(self, conn: Connection, identifier: str) -> BatchState | None:
-        batch_id = conn.execute(
-            select(BATCHES.c.batch_id).where(BATCHES.c.identifier == identifier)
-        ).scalar()
-        return self.batch(conn, bytes(batch_id)) if batch_id is not None else None
+        """The batch that ``identifier`` (any accepted spelling) names, if stored."""
+        return self.batch(conn, bytes(parse_identifier(identifier).batch_id))
 
     # ----- EPCIS events (node.epcis) -----
 
@@ -701,6 +847,31 @@ def _batch_row(batch: BatchState) -> dict[str, Any]:
         "head": batch.head,
         "created_by": batch.created_by,
     }
+
+
+def _none_row(batch_id: bytes, epoch: int) -> dict[str, Any]:
+    """A NONE row: the subject of events that is no custody batch (a pallet)."""
+    return {
+        "batch_id": batch_id,
+        "identifier": None,
+        "producer_id": 0,
+        "custodian_id": 0,
+        "receiver_id": 0,
+        "status": int(BatchStatus.NONE),
+        "head": bytes(32),
+        "created_by": bytes(32),
+        "epoch": epoch,
+    }
+
+
+#: Events joined to their subject batch's row: the way to a batch's events
+#: (index ix_events_batch: batch_epoch, batch_id, id).
+_EVENTS_BY_BATCH = EVENTS.join(
+    BATCHES,
+    and_(EVENTS.c.batch_epoch == BATCHES.c.epoch, EVENTS.c.batch_id == BATCHES.c.batch_id),
+)
+#: Rows that are custody batches (not NONE rows).
+_CUSTODY_BATCH = BATCHES.c.status != int(BatchStatus.NONE)
 
 
 def _bind(name: str) -> Any:

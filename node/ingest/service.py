@@ -151,8 +151,12 @@ class IngestService:
             # An event already stored is found by its (signer, nonce), the key that keeps
             # it unique, rather than by its hash (node.store.store: epochs).
             used = self.store.used_nonces(conn, [(p.signer or b"", _nonce(p)) for p in live])
+            epochs: dict[bytes, int] = {}
             batches = self.store.load_batches(
-                conn, {b for p in live for b in p.signed.event.batch_ids()}, for_update=True
+                conn,
+                {b for p in live for b in p.signed.event.batch_ids()},
+                for_update=True,
+                epochs=epochs,
             )
             rows: list[dict[str, Any]] = []
             lineage: list[dict[str, bytes]] = []
@@ -200,6 +204,7 @@ class IngestService:
                 changed=list(changed.values()),
                 lineage=lineage,
                 links=links,
+                epochs=epochs,
             )
             if before_commit is not None:
                 before_commit(conn, results)

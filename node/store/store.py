@@ -19,7 +19,7 @@ A lookup by hash alone searches each epoch once: microseconds each, for the rare
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -325,17 +325,28 @@ class Store:
         changed: Sequence[BatchState] = (),
         lineage: Sequence[dict[str, bytes]] = (),
         links: Sequence[dict[str, bytes]] = (),
+        epochs: dict[bytes, int] | None = None,
     ) -> None:
         """Write one bulk of accepted events: their rows (without ``epoch`` and
         ``batch_epoch``, which the store sets), the batches they create and change,
         lineage links, and links (``batch_id``, ``event_hash``) to batches they name
-        other than as subject."""
+        other than as subject.
+
+        ``epochs`` is what :meth:`load_batches` filled in for the same transaction (every
+        row it saw, NONE rows too); without it the store looks the rows up again.
+        """
         if not events:
             return
         epoch = self._current_epoch(conn)
-        self._save_created(conn, created, epoch)
+        if epochs is None:
+            epochs = {}
+            self.load_batches(conn, [b.batch_id for b in created], epochs=epochs)
+        self._save_created(conn, created, epoch, dormant=epochs.keys())
         self._save_changed(conn, changed)
-        epochs = self._subject_epochs(conn, {bytes(row["batch_id"]) for row in events}, epoch)
+        epochs = epochs | {b.batch_id: epoch for b in created if b.batch_id not in epochs}
+        subjects = {bytes(row["batch_id"]) for row in events}
+        if not subjects <= epochs.keys():
+            epochs |= self._subject_epochs(conn, subjects - epochs.keys(), epoch)
         self._insert_many(
             conn,
             EVENTS,
@@ -617,13 +628,20 @@ class Store:
     # ----- batches -----
 
     def load_batches(
-        self, conn: Connection, batch_ids: Iterable[bytes], *, for_update: bool = False
+        self,
+        conn: Connection,
+        batch_ids: Iterable[bytes],
+        *,
+        for_update: bool = False,
+        epochs: dict[bytes, int] | None = None,
     ) -> dict[bytes, BatchState]:
         """The stored states of those ``batch_ids`` that exist (as custody batches: rows
         of status NONE are skipped).
 
         ``for_update`` locks the rows until the transaction ends (PostgreSQL; SQLite's
         writer already holds the database lock from BEGIN IMMEDIATE), NONE rows included.
+        ``epochs``, when given, receives the epoch of every row read, NONE rows included
+        (for :meth:`store_accepted`).
         """
         found: dict[bytes, BatchState] = {}
         for chunk in _chunks(sorted(set(batch_ids))):
@@ -631,6 +649,8 @@ class Store:
             if for_update and self.dialect == "postgresql":
                 query = query.with_for_update()
             for row in conn.execute(query):
+                if epochs is not None:
+                    epochs[bytes(row.batch_id)] = row.epoch
                 if row.status == BatchStatus.NONE:
                     continue
                 found[bytes(row.batch_id)] = BatchState(
@@ -661,7 +681,8 @@ class Store:
     def _subject_epochs(
         self, conn: Connection, batch_ids: set[bytes], epoch: int
     ) -> dict[bytes, int]:
-        """The epoch of each batch's row, written (status NONE) for subjects without one."""
+        """The epoch of each batch's row, written (status NONE) for subjects without one
+        (pallets, the zero id of transformations)."""
         found: dict[bytes, int] = {}
         for chunk in _chunks(sorted(batch_ids)):
             rows = conn.execute(
@@ -683,19 +704,19 @@ class Store:
                 found.update((bytes(b), int(e)) for b, e in rows)
         return found
 
-    def _save_created(self, conn: Connection, created: Sequence[BatchState], epoch: int) -> None:
-        """Insert new batches; a batch with a NONE row (the chain never created it) takes
-        that row over, keeping its epoch, so its earlier events stay beside the new ones."""
+    def _save_created(
+        self,
+        conn: Connection,
+        created: Sequence[BatchState],
+        epoch: int,
+        *,
+        dormant: Collection[bytes],
+    ) -> None:
+        """Insert new batches; a batch with a row already (``dormant``: a NONE row, since
+        the rules create no batch that exists) takes that row over, keeping its epoch, so
+        its earlier events stay beside the new ones."""
         if not created:
             return
-        dormant: set[bytes] = set()
-        for chunk in _chunks(sorted(b.batch_id for b in created)):
-            rows = conn.execute(
-                select(BATCHES.c.batch_id).where(
-                    BATCHES.c.batch_id.in_(chunk), BATCHES.c.status == int(BatchStatus.NONE)
-                )
-            )
-            dormant.update(bytes(b) for (b,) in rows)
         fresh = [_batch_row(b) | {"epoch": epoch} for b in created if b.batch_id not in dormant]
         # A concurrent writer (PostgreSQL) that created one of them first: IntegrityError,
         # and the ingest checks the bulk again.

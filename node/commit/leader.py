@@ -17,7 +17,6 @@ process holds the lock, and hands over when it is lost.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import os
 import threading
@@ -28,6 +27,7 @@ from typing import Protocol
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
+from node.store.engine import advisory_key
 from node.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ class LeaderLock(Protocol):
 
 def lock_key(name: str) -> int:
     """A signed 64-bit advisory-lock key for ``name`` (e.g. a node key's address)."""
-    digest = hashlib.sha256(f"tracenode-commit:{name.lower()}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    return advisory_key(f"commit:{name.lower()}")
 
 
 class PostgresLeaderLock:

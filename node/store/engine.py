@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from node.exceptions import ConfigurationError
@@ -73,11 +74,27 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
+def advisory_key(purpose: str) -> int:
+    """A signed 64-bit PostgreSQL advisory-lock key for ``purpose``."""
+    digest = hashlib.sha256(f"tracenode-{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the latest Alembic revision."""
+    """Bring the schema to the latest Alembic revision, one process at a time.
+
+    Processes that open one database at once (several ``serve`` on a PostgreSQL) take a
+    lock first, so the first upgrades and the others then find the schema current.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    # SQLite: BEGIN IMMEDIATE takes the database's write lock before Alembic reads the
+    # revision; PostgreSQL: a transaction-level advisory lock does the same.
+    connection = engine.connect().execution_options(**{WRITE_OPTION: True})
+    with connection, connection.begin():
+        if connection.dialect.name == "postgresql":
+            key = advisory_key("migrate")
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

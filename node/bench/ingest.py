@@ -45,16 +45,19 @@ class IngestFigures:
     ingest_events_per_s_full: float | None = None
     lookup_ms_p50_full: float | None = None
     peak_rss_mb_full: float | None = None
+    #: The small store's rounds, timed beside the full store's (median).
+    ingest_events_per_s_small: float | None = None
+    #: Resident memory (MB) after a tenth of the preload and after all of it: flat when
+    #: nothing grows with the store.
+    rss_mb_preload_tenth: float | None = None
+    rss_mb_preload_end: float | None = None
+    #: Median of the ratios of rounds timed back to back on the full and the small store.
+    full_vs_empty: float | None = None
+    rounds: int = 1
 
     @property
     def ingest_vs_raw(self) -> float:
         return self.ingest_events_per_s / self.raw_recover_per_s
-
-    @property
-    def full_vs_empty(self) -> float | None:
-        if self.ingest_events_per_s_full is None:
-            return None
-        return self.ingest_events_per_s_full / self.ingest_events_per_s
 
 
 class EventFactory:
@@ -142,54 +145,99 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _rss_mb() -> float:
+    """Resident memory now (Linux); the peak where /proc is missing."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except OSError:
+        return _peak_rss_mb()
+    return pages * resource.getpagesize() / 2**20
+
+
 def measure_ingest(
     *,
     events: int = 20_000,
     bulk_size: int = 1_000,
     workers: int | None = None,
     preload: int = 0,
+    rounds: int = 5,
     data_dir: Path | None = None,
     progress: bool = False,
 ) -> IngestFigures:
     """Ingest ``events`` signed events in bulks into a fresh SQLite store, timed.
 
-    With ``preload``, the store is then filled to ``preload`` more events through the same
-    path and the timed ingest and lookups are repeated: one run, so the two figures are
-    comparable on a shared, noisy machine.
+    With ``preload``, a second store is filled with ``preload`` events through the same
+    path, then ``events`` more go to each store in ``rounds`` rounds that alternate
+    between them. Each full-store round is compared with the small-store round timed
+    right next to it, and the median of those ratios is reported: on a shared machine
+    the load changes over minutes, and only figures measured side by side compare.
     """
     workers = workers or os.cpu_count() or 1
     rng = random.Random(7)  # noqa: S311 - picks benchmark samples, not secrets
+    factory = EventFactory()
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(sqlite_url(data_dir or Path(tmp)))
-        factory = EventFactory()
-        factory.register(store)
+        root = data_dir or Path(tmp)
         verifier = SignatureVerifier(workers=workers)
-        service = IngestService(store=store, domain=DOMAIN, verifier=verifier)
+        stores: list[Store] = []
+
+        def open_service(name: str) -> tuple[Store, IngestService]:
+            directory = root / name
+            directory.mkdir(parents=True, exist_ok=True)
+            store = Store.open(sqlite_url(directory))
+            stores.append(store)
+            factory.register(store)
+            return store, IngestService(store=store, domain=DOMAIN, verifier=verifier)
+
         try:
+            store, service = open_service("empty")
             signed = factory.make(events)
             raw = raw_recover_rate(signed[: min(len(signed), 5_000)])
+            _timed_ingest(service, factory.make(bulk_size), bulk_size)  # start the workers
             empty_rate = _timed_ingest(service, signed, bulk_size)
             sample = [s.event.batch_id for s in rng.sample(signed, min(200, len(signed)))]
             empty_lookup = _lookup_p50(store, sample)
             empty_rss = _peak_rss_mb()
-            full_rate = full_lookup = full_rss = None
+            full_rate = small_rate = full_lookup = full_rss = ratio = None
+            rss_tenth = rss_end = None
             if preload:
+                full_store, full_service = open_service("full")
                 done = 0
                 while done < preload:
-                    chunk = min(50_000, preload - done)
+                    chunk = min(10 * bulk_size, preload - done)
                     for bulk in _bulks(factory.make(chunk), bulk_size):
-                        service.submit_many(bulk)
+                        full_service.submit_many(bulk)
                     done += chunk
-                    if progress:
+                    if rss_tenth is None and done >= preload // 10:
+                        rss_tenth = _rss_mb()
+                    if progress and done % 50_000 < chunk:
                         print(f"preloaded {done:,} events", flush=True)
-                more = factory.make(events)
-                full_rate = _timed_ingest(service, more, bulk_size)
-                sample = [s.event.batch_id for s in rng.sample(more, min(200, len(more)))]
-                full_lookup = _lookup_p50(store, sample)
+                rss_end = _rss_mb()
+                per_round = max(bulk_size, events // rounds)
+                full_rates, empty_rates, ratios = [], [], []
+                timed: list[SignedEvent] = []
+                for index in range(rounds):
+                    batch_full, batch_empty = factory.make(per_round), factory.make(per_round)
+                    timed += batch_full
+                    # Alternate which store goes first, so neither always follows the other.
+                    if index % 2:
+                        e = _timed_ingest(service, batch_empty, bulk_size)
+                        f = _timed_ingest(full_service, batch_full, bulk_size)
+                    else:
+                        f = _timed_ingest(full_service, batch_full, bulk_size)
+                        e = _timed_ingest(service, batch_empty, bulk_size)
+                    full_rates.append(f)
+                    empty_rates.append(e)
+                    ratios.append(f / e)
+                full_rate = statistics.median(full_rates)
+                small_rate = statistics.median(empty_rates)
+                ratio = statistics.median(ratios)
+                sample = [s.event.batch_id for s in rng.sample(timed, min(200, len(timed)))]
+                full_lookup = _lookup_p50(full_store, sample)
                 full_rss = _peak_rss_mb()
         finally:
             verifier.close()
-            store.close()
+            for opened in stores:
+                opened.close()
     return IngestFigures(
         events=events,
         bulk_size=bulk_size,
@@ -202,4 +250,9 @@ def measure_ingest(
         ingest_events_per_s_full=full_rate,
         lookup_ms_p50_full=full_lookup,
         peak_rss_mb_full=full_rss,
+        ingest_events_per_s_small=small_rate,
+        rss_mb_preload_tenth=rss_tenth,
+        rss_mb_preload_end=rss_end,
+        full_vs_empty=ratio,
+        rounds=rounds if preload else 1,
     )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from node.bench.commit import measure_commit
+from node.bench.ingest import measure_ingest
 from node.bench.provenance import measure_provenance
 from node.cli import app
 
@@ -21,6 +25,39 @@ def test_bench_json_has_every_figure() -> None:
     for key in ("ingest_events_per_s", "raw_recover_per_s", "ingest_vs_raw", "peak_rss_mb"):
         assert figures[key] > 0
     assert figures["events"] == 1000
+
+
+def test_bench_compares_a_full_store_with_a_small_one_side_by_side() -> None:
+    figures = measure_ingest(events=2_000, bulk_size=500, workers=1, preload=3_000, rounds=2)
+
+    assert figures.preloaded == 3_000
+    assert figures.rounds == 2
+    assert figures.ingest_events_per_s_full is not None
+    assert figures.ingest_events_per_s_small is not None
+    assert figures.full_vs_empty is not None
+    assert figures.full_vs_empty > 0
+    assert figures.lookup_ms_p50_full is not None
+    assert figures.rss_mb_preload_tenth is not None
+    assert figures.rss_mb_preload_end is not None
+
+
+def test_the_ingest_profile_script_reports_every_step() -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "profile_ingest.py"
+    args = ["--preload", "2000", "--events", "1000", "--rounds", "2", "--workers", "1"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    for label in ("recover signers", "inserts (store_accepted)", "commit (WAL write + fsync)"):
+        line = next(line for line in done.stdout.splitlines() if line.startswith(label))
+        small, full, _growth = (float(value) for value in line[len(label) :].split())
+        assert small > 0
+        assert full > 0
 
 
 def test_commit_bench_commits_everything_it_times() -> None:

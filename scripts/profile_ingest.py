@@ -1,0 +1,135 @@
+"""Where ingest's time goes, on a small store and on a full one: cProfile, side by side.
+
+    .venv/bin/python scripts/profile_ingest.py --preload 1000000
+
+Fills one store with ``--preload`` signed events through the bulk path, then ingests
+``--events`` more into it and as many into a small store, in rounds that alternate
+between the two, each under its own profiler. Prints the main process's time per event
+in each step of ``IngestService.submit_many`` (recovery counts the time the main process
+spends recovering its share and waiting for the workers), then the functions that grew
+most from the small store to the full one. docs/benchmarks.md reports its figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from node.bench.ingest import DOMAIN, EventFactory
+from node.events.signatures import SignatureVerifier
+from node.events.submission import SignedEvent
+from node.ingest.service import IngestService, Outcome
+from node.store.engine import sqlite_url
+from node.store.store import Store
+
+#: Steps of the bulk path: a label, and the functions (file suffix, name) whose
+#: cumulative time makes it.
+STEPS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("total (submit_many)", [("ingest/service.py", "submit_many")]),
+    ("decode and hash", [("ingest/service.py", "_prepare")]),
+    ("recover signers", [("events/signatures.py", "recover_many")]),
+    (
+        "reads: signers, nonces, batches",
+        [
+            ("store/store.py", "signers"),
+            ("store/store.py", "used_nonces"),
+            ("store/store.py", "load_batches"),
+        ],
+    ),
+    ("rules: role, nonce, custody, chain", [("ingest/service.py", "_check")]),
+    ("inserts (store_accepted)", [("store/store.py", "store_accepted")]),
+    ("commit (WAL write + fsync)", [("~", "<method 'commit' of 'sqlite3.Connection' objects>")]),
+]
+
+Key = tuple[str, int, str]
+
+
+def _cumulative(stats: pstats.Stats, functions: Sequence[tuple[str, str]]) -> float:
+    table: dict[Key, tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
+    return sum(
+        ct
+        for (file, _line, name), (_cc, _nc, _tt, ct, _callers) in table.items()
+        for suffix, wanted in functions
+        if name == wanted and file.endswith(suffix)
+    )
+
+
+def _own(stats: pstats.Stats) -> dict[Key, float]:
+    table: dict[Key, tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
+    return {key: tt for key, (_cc, _nc, tt, _ct, _callers) in table.items()}
+
+
+def _ingest(service: IngestService, signed: Sequence[SignedEvent], bulk: int) -> None:
+    for start in range(0, len(signed), bulk):
+        results = service.submit_many(signed[start : start + bulk])
+        if any(r.outcome is not Outcome.ACCEPTED for r in results):
+            raise RuntimeError("a profiled event was not accepted")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preload", type=int, default=300_000)
+    parser.add_argument("--events", type=int, default=20_000, help="profiled, per store")
+    parser.add_argument("--bulk", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=0, help="0: all cores")
+    args = parser.parse_args(argv)
+
+    factory = EventFactory()
+    verifier = SignatureVerifier(workers=args.workers or None)
+    profiles = {"small": cProfile.Profile(), "full": cProfile.Profile()}
+    with tempfile.TemporaryDirectory() as tmp:
+        services: dict[str, IngestService] = {}
+        stores: list[Store] = []
+        for name in profiles:
+            directory = Path(tmp) / name
+            directory.mkdir()
+            store = Store.open(sqlite_url(directory))
+            stores.append(store)
+            factory.register(store)
+            services[name] = IngestService(store=store, domain=DOMAIN, verifier=verifier)
+        try:
+            _ingest(services["small"], factory.make(args.bulk), args.bulk)  # start the workers
+            for done in range(0, args.preload, 10 * args.bulk):
+                chunk = factory.make(min(10 * args.bulk, args.preload - done))
+                _ingest(services["full"], chunk, args.bulk)
+            per_round = max(args.bulk, args.events // args.rounds)
+            for index in range(args.rounds):
+                order = ["small", "full"] if index % 2 else ["full", "small"]
+                for name in order:
+                    signed = factory.make(per_round)  # signing is not ingest: not profiled
+                    profiles[name].enable()
+                    _ingest(services[name], signed, args.bulk)
+                    profiles[name].disable()
+        finally:
+            verifier.close()
+            for store in stores:
+                store.close()
+
+    events = per_round * args.rounds
+    stats = {name: pstats.Stats(profile) for name, profile in profiles.items()}
+    print(
+        f"µs per event in the main process; {events:,} events per store, "
+        f"full store preloaded with {args.preload:,}"
+    )
+    print(f"{'step':<38}{'small':>10}{'full':>10}{'full - small':>14}")
+    for label, functions in STEPS:
+        small, full = (_cumulative(stats[n], functions) / events * 1e6 for n in ("small", "full"))
+        print(f"{label:<38}{small:>10.1f}{full:>10.1f}{full - small:>14.1f}")
+    small_own, full_own = _own(stats["small"]), _own(stats["full"])
+    grown = sorted(full_own, key=lambda k: small_own.get(k, 0.0) - full_own[k])[:10]
+    print("\nown time that grew most (µs per event): small -> full")
+    for file, line, name in grown:
+        where = f"{Path(file).name}:{line}({name})" if file != "~" else name
+        small, full = small_own.get((file, line, name), 0.0), full_own[(file, line, name)]
+        print(f"  {where[:70]:<70}{small / events * 1e6:>8.1f} -> {full / events * 1e6:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -41,13 +41,14 @@ from node.epcis.mapping import (
     MappedDocument,
     MappedEvent,
     PartyResolver,
+    chain_trace_events,
     map_document,
 )
 from node.events.batch import BatchState
 from node.events.payload import canonical_json
 from node.events.signatures import address_of, recover_signer, sign_digest
 from node.events.submission import SignedEvent, parse_event, parse_hex
-from node.events.typed_data import Action, Domain, TraceEvent
+from node.events.typed_data import Domain, TraceEvent
 from node.exceptions import (
     EpcisDocumentError,
     EpcisError,
@@ -206,38 +207,13 @@ def compose_trace_events(
 ) -> list[TraceEvent]:
     """TraceEvents for ``mapped``, linked to the store's batch heads (and to each other,
     in order) and numbered from the signer's next nonce."""
-    wanted = {b.batch_id for m in mapped for b in (m.batch, *m.inputs, *m.outputs) if b is not None}
+    wanted = {b for m in mapped for b in m.heads_needed()}
     with store.read() as conn:
         nonce = store.next_nonce(conn, signer)
         states: dict[bytes, BatchState] = store.load_batches(conn, wanted)
     heads = {batch_id: state.head for batch_id, state in states.items()}
-    events: list[TraceEvent] = []
-    for offset, item in enumerate(mapped):
-        subject = item.batch.batch_id if item.batch is not None else ZERO32
-        inputs = tuple(i.batch_id for i in item.inputs)
-        creates = item.action in (Action.COMMISSION, Action.TRANSFORM)
-        event = TraceEvent(
-            item.action,
-            batch_id=subject,
-            prev_event_hash=ZERO32 if creates else heads.get(subject, ZERO32),
-            inputs=inputs,
-            input_prev_hashes=tuple(heads.get(i, ZERO32) for i in inputs),
-            outputs=tuple(o.batch_id for o in item.outputs),
-            counterparty=item.counterparty,
-            product=item.product,
-            quantity=item.quantity,
-            event_time=item.event_time,
-            location=item.location,
-            payload_hash=item.payload_hash,
-            nonce=nonce + offset,
-        )
-        digest = event.digest(domain)
-        if item.action.on_chain:
-            for batch_id in (subject, *inputs, *event.outputs):
-                if batch_id != ZERO32:
-                    heads[batch_id] = digest
-        events.append(event)
-    return events
+    events, _heads = chain_trace_events(mapped, heads=heads, nonce=nonce, domain=domain)
+    return [event for event, _digest in events]
 
 
 def sign_document(

@@ -25,6 +25,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from node.chain.reader import ChainReader, Contracts
+from node.epcis.mapping import chain_trace_events
 from node.events import compose
 from node.events.compose import EventSpec
 from node.events.identifiers import parse_identifier
@@ -533,24 +534,17 @@ class Client:
                 document,
                 lambda ids, parties: _with_waiting(self._epcis_lookup(ids, parties), waiting),
             )
-            wanted = {b for item in plan.todo for b in epcis.heads_needed(item)}
+            wanted = {b for item in plan.todo for b in item.heads_needed()}
             created = {b for item in plan.todo for b in epcis.created_batches(item)}
             heads = self._heads(wanted - created) if plan.todo else {}
             nonce = self._next_nonce() if plan.todo else 0
             key = bytes(self._signer().key)
-            signed: list[dict[str, Any]] = []
-            hashes: list[str] = []
-            effects: dict[bytes, bytes] = {}
-            for offset, item in enumerate(plan.todo):
-                event = epcis.trace_event(item, heads=heads, nonce=nonce + offset)
-                digest = event.digest(domain)
-                changed = compose.head_effects(event, digest)
-                heads.update(changed)
-                effects.update(changed)
-                hashes.append(_hex(digest))
-                signed.append(
-                    {"event": event.message(), "signature": _hex(sign_digest(digest, key))}
-                )
+            events, effects = chain_trace_events(plan.todo, heads=heads, nonce=nonce, domain=domain)
+            hashes = [_hex(digest) for _event, digest in events]
+            signed = [
+                {"event": event.message(), "signature": _hex(sign_digest(digest, key))}
+                for event, digest in events
+            ]
             entry = NewEntry(
                 kind="epcis",
                 body={"document": document, "traceEvents": signed},

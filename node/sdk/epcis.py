@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from node.epcis.document import EpcisEvent, parse_document
 from node.epcis.hashid import event_hash_id
 from node.epcis.mapping import MappedDocument, MappedEvent, map_document
-from node.events.typed_data import Action, TraceEvent
-
-ZERO32: Final = bytes(32)
+from node.events.typed_data import Action
 
 #: ``(hash IDs, party identifiers) -> (the hash IDs the node holds, party -> key or None)``
 Lookup = Callable[
@@ -67,14 +65,6 @@ def plan_capture(document: Any, lookup: Lookup) -> CapturePlan:
     return CapturePlan(document, mapped, tuple(fresh), todo)
 
 
-def heads_needed(item: MappedEvent) -> list[bytes]:
-    """The batches whose heads the TraceEvent extends."""
-    wanted = [bytes(i.batch_id) for i in item.inputs]
-    if item.action not in (Action.COMMISSION, Action.TRANSFORM) and item.batch is not None:
-        wanted.insert(0, bytes(item.batch.batch_id))
-    return wanted
-
-
 def created_batches(item: MappedEvent) -> list[bytes]:
     """The batches the TraceEvent creates (they have no head to fetch)."""
     if item.action is Action.COMMISSION and item.batch is not None:
@@ -82,25 +72,3 @@ def created_batches(item: MappedEvent) -> list[bytes]:
     if item.action is Action.TRANSFORM:
         return [bytes(o.batch_id) for o in item.outputs]
     return []
-
-
-def trace_event(item: MappedEvent, *, heads: Mapping[bytes, bytes], nonce: int) -> TraceEvent:
-    """The TraceEvent of ``item`` extending ``heads``, with ``nonce``."""
-    subject = bytes(item.batch.batch_id) if item.batch is not None else ZERO32
-    inputs = tuple(bytes(i.batch_id) for i in item.inputs)
-    creates = item.action in (Action.COMMISSION, Action.TRANSFORM)
-    return TraceEvent(
-        item.action,
-        batch_id=subject,
-        prev_event_hash=ZERO32 if creates else heads.get(subject, ZERO32),
-        inputs=inputs,
-        input_prev_hashes=tuple(heads.get(i, ZERO32) for i in inputs),
-        outputs=tuple(bytes(o.batch_id) for o in item.outputs),
-        counterparty=item.counterparty,
-        product=item.product,
-        quantity=item.quantity,
-        event_time=item.event_time,
-        location=item.location,
-        payload_hash=item.payload_hash,
-        nonce=nonce,
-    )

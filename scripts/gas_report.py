@@ -78,7 +78,7 @@ root: one write-once slot per window, so the cost per event falls with the windo
 {relayed_tables()}
 py-evm executes about 17 million gas per second on this machine
 (../shared/TOOLCHAIN.md), so at batches of 100 the embedded chain can commit roughly
-17,000,000 / 67,000 ≈ 250 commissions/s or 17,000,000 / 35,000 ≈ 480 shipments/s.
+17,000,000 / 66,000 ≈ 260 commissions/s or 17,000,000 / 34,000 ≈ 500 shipments/s.
 
 ## Every external function (forge gas report over the unit tests)
 

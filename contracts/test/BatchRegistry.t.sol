@@ -1275,6 +1275,53 @@ contract BatchRegistryTest is TraceNodeTest {
         vm.assertEq(accepted, 1);
     }
 
+    function test_relay_KeepsEachSignersAnswerApartWhenThereAreMoreSignersThanItCaches() public {
+        // 20 producers (more than the 16 answers one call keeps), each commissioning two lots
+        // in two rounds, and a key nobody registered signing twice: every answer stays its
+        // signer's. (Cached answers still meet each event's own role check:
+        // test_relay_AppliesValidEventsAndRejectsInvalidOnes, the carrier's two events.)
+        uint256 producers = 20;
+        uint256[] memory keys = new uint256[](producers);
+        uint32[] memory ids = new uint32[](producers);
+        vm.startPrank(admin);
+        for (uint256 p; p < producers; ++p) {
+            keys[p] = 0xB000 + p;
+            ids[p] = participants.register(vm.addr(keys[p]), "producer", Roles.PRODUCER, "");
+        }
+        vm.stopPrank();
+        IBatchRegistry.SignedEvent[] memory events = new IBatchRegistry.SignedEvent[](2 * producers + 2);
+        for (uint256 round; round < 2; ++round) {
+            for (uint256 p; p < producers; ++p) {
+                bytes32 lot = keccak256(abi.encode("cache lot", round, p));
+                events[round * producers + p] = _sign(keys[p], _commissionEvent(vm.addr(keys[p]), lot));
+            }
+        }
+        uint256 strangerKey = 0xDEAD;
+        address stranger = vm.addr(strangerKey);
+        events[2 * producers] = _sign(strangerKey, _commissionEvent(stranger, keccak256("stranger 1")));
+        events[2 * producers + 1] = _sign(strangerKey, _commissionEvent(stranger, keccak256("stranger 2")));
+
+        for (uint256 k; k < 2; ++k) {
+            vm.expectEmit(address(batches));
+            emit IBatchRegistry.EventRejected(
+                2 * producers + k,
+                batches.hashEvent(events[2 * producers + k].ev),
+                abi.encodeWithSelector(IBatchRegistry.BatchRegistryUnknownSigner.selector, stranger)
+            );
+        }
+        vm.prank(node);
+        uint256 accepted = batches.relay(events);
+
+        vm.assertEq(accepted, 2 * producers);
+        for (uint256 round; round < 2; ++round) {
+            for (uint256 p; p < producers; ++p) {
+                IBatchRegistry.Batch memory lot = batches.batch(keccak256(abi.encode("cache lot", round, p)));
+                vm.assertEq(uint256(lot.status), uint256(IBatchRegistry.Status.ACTIVE));
+                vm.assertEq(lot.producer, ids[p]);
+            }
+        }
+    }
+
     function test_relay_AcceptsExactlyMaxEventsPerCall() public {
         uint256 count = batches.MAX_EVENTS_PER_CALL();
         IBatchRegistry.SignedEvent[] memory events = new IBatchRegistry.SignedEvent[](count);

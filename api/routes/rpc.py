@@ -234,9 +234,12 @@ def _call_params(params: list[Any]) -> list[Any]:
     allowed = {"from", "to", "data", "input", "gas", "value", "gasPrice"} | ignored
     if set(call) - allowed:
         raise RpcError(INVALID_PARAMS, f"unsupported call fields: {sorted(set(call) - allowed)}")
-    if "to" not in call:
-        raise RpcError(INVALID_PARAMS, "eth_call needs 'to'")
-    _data(call["to"], 20)
+    if "to" in call:
+        _data(call["to"], 20)
+    elif "data" not in call and "input" not in call:
+        # Without 'to' the data is creation code run and thrown away (nothing is deployed):
+        # how ReadMany answers many questions in one call (node/chain/reader.py).
+        raise RpcError(INVALID_PARAMS, "eth_call needs 'to', or creation code in 'data'")
     if "from" in call:
         _data(call["from"], 20)
     for key in ("data", "input"):

@@ -235,6 +235,25 @@ def test_rpc_serves_reads_and_refuses_writes(rig: Rig) -> None:
     assert [r["id"] for r in batch] == [0, 1, 2]
 
 
+def test_rpc_runs_creation_code_in_eth_call_and_deploys_nothing(rig: Rig) -> None:
+    # PUSH1 42, PUSH1 0, MSTORE, PUSH1 32, PUSH1 0, RETURN: creation code that returns 42.
+    # `tracenode verify --rpc` asks ReadMany's creation code many questions at once this way.
+    code = "0x602a60005260206000f3"
+    before = rig.node.w3.eth.block_number
+
+    def call(params: object) -> dict[str, object]:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": params}
+        answer: dict[str, object] = rig.client.post("/rpc", json=body).json()
+        return answer
+
+    created = call([{"data": code}, "latest"])
+    nothing = call([{"from": rig.node.config.node_address}, "latest"])
+
+    assert created["result"] == "0x" + (42).to_bytes(32, "big").hex()
+    assert nothing["error"]["code"] == -32602  # type: ignore[index]
+    assert rig.node.w3.eth.block_number == before
+
+
 def test_rate_limit_per_key_answers_429_with_retry_after(rig: Rig) -> None:
     app = create_app(
         rig.node, settings=ApiSettings(rate_per_second=0.5, rate_burst=2), registrar=None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 from pathlib import Path
@@ -88,6 +89,18 @@ def migrate(engine: Engine) -> None:
     """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if database and database != ":memory:":
+        # A new file's first connection switches it to WAL, which fails at once (no busy
+        # wait) while another process holds it: starters queue on a file lock first.
+        with open(f"{database}.migrate.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _upgrade(engine, config)
+        return
+    _upgrade(engine, config)
+
+
+def _upgrade(engine: Engine, config: Config) -> None:
     # SQLite: BEGIN IMMEDIATE takes the database's write lock before Alembic reads the
     # revision; PostgreSQL: a transaction-level advisory lock does the same.
     connection = engine.connect().execution_options(**{WRITE_OPTION: True})

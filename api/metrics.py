@@ -14,7 +14,6 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node.context import Node
-from node.store import reports
 from node.store.models import AlertSeverity, EventStatus, WindowStatus
 from node.store.store import Store
 
@@ -61,11 +60,11 @@ class _NodeCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         store: Store = self.node.store
         with store.read() as conn:
-            events = reports.event_counts(conn)
-            windows = reports.window_counts(conn)
-            queue = store.uncommitted_count(conn)
-            oldest = reports.oldest_uncommitted(conn)
-            alerts = reports.alert_counts(conn)
+            events = store.events.counts(conn)
+            windows = store.windows.counts(conn)
+            queue = store.events.uncommitted_count(conn)
+            oldest = store.events.oldest_uncommitted(conn)
+            alerts = store.alerts.counts(conn)
         yield _labelled(
             "tracenode_events", "Stored events by status.", "status", events, EventStatus
         )
@@ -90,14 +89,11 @@ class _NodeCollector(Collector):
             "1 if this process holds the commit lock for the node key.",
             value=1 if self.leader() else 0,
         )
-        severities = {
-            AlertSeverity(s): n for s, n in alerts.items() if s in AlertSeverity._value2member_map_
-        }
         yield _labelled(
             "tracenode_alerts",
             "Integrity alerts by severity.",
             "severity",
-            severities,
+            alerts,
             AlertSeverity,
         )
         head = GaugeMetricFamily("tracenode_chain_head_block", "The chain's latest block number.")

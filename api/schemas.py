@@ -12,6 +12,7 @@ from api.body import submission_schema
 from api.problems import Problem
 from node.proofs.bundle import schema as bundle_schema
 from node.proofs.verify import Check, Outcome
+from node.store.models import AlertSeverity, EventStatus, WindowStatus
 
 #: A 32-byte value (hash, batch id, Merkle root) as 0x + 64 hex digits.
 Hex32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
@@ -141,10 +142,32 @@ class BulkResult(Schema):
     results: list[EventResult]
 
 
+WindowStatusName = Literal["prepared", "confirmed", "failed"]
+EventStatusName = Literal["accepted", "anchored", "rejected"]
+SeverityName = Literal["low", "medium", "high", "critical"]
+#: Stored statuses by the names the API gives them.
+WINDOW_STATUS_NAMES: dict[WindowStatus, WindowStatusName] = {
+    WindowStatus.PREPARED: "prepared",
+    WindowStatus.CONFIRMED: "confirmed",
+    WindowStatus.FAILED: "failed",
+}
+EVENT_STATUS_NAMES: dict[EventStatus, EventStatusName] = {
+    EventStatus.ACCEPTED: "accepted",
+    EventStatus.ANCHORED: "anchored",
+    EventStatus.REJECTED: "rejected",
+}
+SEVERITY_NAMES: dict[AlertSeverity, SeverityName] = {
+    AlertSeverity.LOW: "low",
+    AlertSeverity.MEDIUM: "medium",
+    AlertSeverity.HIGH: "high",
+    AlertSeverity.CRITICAL: "critical",
+}
+
+
 class WindowRef(Schema):
     id: int
     root: Hex32
-    status: Literal["prepared", "confirmed", "failed"]
+    status: WindowStatusName
     tx_hash: Hex32
     block_number: int | None
     block_hash: Hex32 | None
@@ -172,7 +195,7 @@ class ProofOut(Schema):
 
 class EventOut(Schema):
     event_hash: Hex32
-    status: Literal["accepted", "anchored", "rejected"]
+    status: EventStatusName
     action: str
     event: TraceEventMessage = Field(description="The signed EIP-712 message.")
     signature: str
@@ -319,7 +342,7 @@ class AnchorPage(Schema):
 class AlertOut(Schema):
     id: int
     kind: str
-    severity: Literal["low", "medium", "high", "critical"]
+    severity: SeverityName
     batch_id: Hex32 | None
     event_hash: Hex32 | None
     detail: str

@@ -177,7 +177,7 @@ def _participants(node: Node, password: str) -> dict[str, bytes]:
     """The demo's participant keys, registering each participant the first time."""
     node.sync_participants()
     with node.store.read() as conn:
-        registered = {row["name"] for row in node.store.participants(conn)}
+        registered = {row.name for row in node.store.participants.all(conn)}
     admin = None
     keys: dict[str, bytes] = {}
     for slug, name, roles, prefix in PARTIES:

@@ -36,13 +36,13 @@ STEPS: list[tuple[str, list[tuple[str, str]]]] = [
     (
         "reads: signers, nonces, batches",
         [
-            ("store/store.py", "signers"),
-            ("store/store.py", "used_nonces"),
-            ("store/store.py", "load_batches"),
+            ("store/participants.py", "signers"),
+            ("store/events.py", "used_nonces"),
+            ("store/batches.py", "load"),
         ],
     ),
     ("rules: role, nonce, custody, chain", [("ingest/service.py", "_check")]),
-    ("inserts (store_accepted)", [("store/store.py", "store_accepted")]),
+    ("inserts (store_accepted)", [("store/events.py", "store_accepted")]),
     ("commit (WAL write + fsync)", [("~", "<method 'commit' of 'sqlite3.Connection' objects>")]),
 ]
 

@@ -39,7 +39,8 @@ from node.events.typed_data import Action, Domain, Role, TraceEvent
 from node.ingest.service import IngestService
 from node.participants.sync import sync_participants
 from node.store.models import EventStatus, WindowStatus
-from node.store.store import EVENTS, WINDOWS, Store, split32
+from node.store.store import Store
+from node.store.tables import EVENTS, WINDOWS, split32
 
 ANVIL_CHAIN_ID = 31337
 _ROOT = Path(__file__).resolve().parent.parent
@@ -284,7 +285,7 @@ class AnvilNode:
         """Sign ``action`` on ``batch_id`` as participant ``who`` and ingest it."""
         self.nonces[who] = self.nonces.get(who, 0) + 1
         with self.store.read() as conn:
-            state = self.store.batch(conn, batch_id)
+            state = self.store.batches.get(conn, batch_id)
         defaults: dict[str, Any] = {
             "batch_id": batch_id,
             "prev_event_hash": state.head if state else bytes(32),

@@ -1,22 +1,19 @@
-"""``GET /v1/alerts``: what the integrity monitor found (DESIGN.md §8), newest first.
+"""``GET /v1/alerts``: what the integrity monitor found (docs/design.md §8), newest first.
 
 The list stays empty until an integrity monitor writes alerts to the store."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
-from api.schemas import AlertOut, AlertPage
-from node.store import reports
+from api.schemas import SEVERITY_NAMES, AlertOut, AlertPage, SeverityName
 from node.store.models import AlertSeverity
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
-
-SeverityName = Literal["low", "medium", "high", "critical"]
 
 
 @router.get(
@@ -34,19 +31,19 @@ def alerts(
 ) -> AlertPage:
     size = min(limit, gateway.settings.max_page_size)
     with gateway.node.store.read() as conn:
-        rows = reports.alerts_page(
+        rows = gateway.node.store.alerts.page(
             conn, min_severity=int(AlertSeverity[severity.upper()]), before=before, limit=size
         )
     items = [
         AlertOut(
-            id=r["id"],
-            kind=r["kind"],
-            severity=AlertSeverity(r["severity"]).name.lower(),  # type: ignore[arg-type]
-            batch_id="0x" + bytes(r["batch_id"]).hex() if r["batch_id"] else None,
-            event_hash="0x" + bytes(r["event_hash"]).hex() if r["event_hash"] else None,
-            detail=r["detail"],
-            detected_at=r["detected_at"],
-            block_number=r["block_number"],
+            id=r.id,
+            kind=r.kind,
+            severity=SEVERITY_NAMES[r.severity],
+            batch_id="0x" + r.batch_id.hex() if r.batch_id is not None else None,
+            event_hash="0x" + r.event_hash.hex() if r.event_hash is not None else None,
+            detail=r.detail,
+            detected_at=r.detected_at,
+            block_number=r.block_number,
         )
         for r in rows
     ]

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.schemas import AnchorOut, AnchorPage
-from node.store import reports
 
 router = APIRouter(prefix="/v1", tags=["anchors"])
 
@@ -30,18 +29,18 @@ def anchors(
 ) -> AnchorPage:
     size = min(limit, gateway.settings.max_page_size)
     with gateway.node.store.read() as conn:
-        rows = reports.anchors_page(conn, before=before, limit=size)
+        rows = gateway.node.store.windows.page(conn, before=before, limit=size)
     items = [
         AnchorOut(
-            window_id=r["id"],
-            root="0x" + bytes(r["root"]).hex(),
-            first_seq=r["first_seq"],
-            last_seq=r["first_seq"] + r["event_count"] - 1,
-            event_count=r["event_count"],
-            tx_hash="0x" + bytes(r["tx_hash"]).hex(),
-            block_number=r["block_number"],
-            block_hash="0x" + bytes(r["block_hash"]).hex() if r["block_hash"] else None,
-            created_at=r["created_at"],
+            window_id=r.id,
+            root="0x" + r.root.hex(),
+            first_seq=r.first_seq,
+            last_seq=r.first_seq + r.event_count - 1,
+            event_count=r.event_count,
+            tx_hash="0x" + r.tx_hash.hex(),
+            block_number=r.block_number,
+            block_hash="0x" + r.block_hash.hex() if r.block_hash is not None else None,
+            created_at=r.created_at,
         )
         for r in rows
     ]

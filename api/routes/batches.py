@@ -19,7 +19,6 @@ from api.schemas import BatchOut, ParticipantRef
 from node.context import Node
 from node.events.identifiers import Identifier, parse_identifier
 from node.exceptions import BatchNotFoundError
-from node.store import reports
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
@@ -38,19 +37,19 @@ def batch_out(node: Node, identifier: Identifier) -> BatchOut:
     """The stored state of the batch ``identifier`` names; 404 if the node has none."""
     batch_id = bytes(identifier.batch_id)
     with node.store.read() as conn:
-        state = node.store.batch(conn, batch_id)
+        state = node.store.batches.get(conn, batch_id)
         if state is None:
             raise BatchNotFoundError(f"no batch {identifier.canonical}")
-        parents, children = reports.lineage_of(conn, batch_id)
+        parents, children = node.store.batches.lineage_of(conn, batch_id)
         ids = {state.producer_id, state.custodian_id, state.receiver_id} - {0}
-        people = {pid: node.store.participant(conn, pid) for pid in ids}
+        people = {pid: node.store.participants.get(conn, pid) for pid in ids}
 
     def ref(pid: int) -> ParticipantRef:
         row = people.get(pid)
         return ParticipantRef(
             id=pid,
-            name=row["name"] if row else None,
-            address=to_checksum_address(bytes(row["key"])) if row else None,
+            name=row.name if row else None,
+            address=to_checksum_address(row.key) if row else None,
         )
 
     hex_id = "0x" + batch_id.hex()

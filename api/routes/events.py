@@ -11,13 +11,20 @@ from starlette.concurrency import run_in_threadpool
 from api.body import read_json, submission_schema
 from api.deps import Gateway, GatewayDep, ParticipantKeyDep, ReaderDep
 from api.problems import Problem, problem_body, problem_responses
-from api.schemas import BulkResult, EventOut, EventResult, ProofOut, WindowRef
+from api.schemas import (
+    EVENT_STATUS_NAMES,
+    WINDOW_STATUS_NAMES,
+    BulkResult,
+    EventOut,
+    EventResult,
+    ProofOut,
+    WindowRef,
+)
 from node.chain.errors import decode_error
 from node.context import Node
 from node.events.merkle import leaf_hash
 from node.events.payload import load_canonical
 from node.events.submission import SignedEvent, parse_submission
-from node.events.typed_data import Action
 from node.exceptions import (
     EventNotFoundError,
     EventRejectedError,
@@ -27,8 +34,8 @@ from node.exceptions import (
     TraceNodeError,
 )
 from node.ingest.service import IngestResult
-from node.store.models import EventStatus, WindowStatus
-from node.store.store import event_from_row, split32
+from node.store.models import EventStatus
+from node.store.records import EventRecord, WindowRecord
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -166,23 +173,20 @@ def _count(gateway: Gateway, result: IngestResult) -> None:
 def get_event(event_hash: EventHash, gateway: GatewayDep, _reader: ReaderDep) -> EventOut:
     node = gateway.node
     row, window = _load(node, event_hash)
-    status = EventStatus(row["status"])
     rejection = None
-    if status is EventStatus.REJECTED and row.get("reason") is not None:
-        decoded = decode_error(bytes(row["reason"]))
-        rejection = _problem(decoded)
-    proof = _proof(node, row, window) if status is EventStatus.ANCHORED else None
-    event = event_from_row(row)
-    payload = load_canonical(bytes(row["payload"])) if row.get("payload") is not None else None
+    if row.status is EventStatus.REJECTED and row.reason is not None:
+        rejection = _problem(decode_error(row.reason))
+    proof = _proof(node, row, window) if row.status is EventStatus.ANCHORED else None
+    payload = load_canonical(row.payload) if row.payload is not None else None
     return EventOut(
-        event_hash=_hex(row["event_hash"]),
-        status=status.name.lower(),  # type: ignore[arg-type]
-        action=Action(row["action"]).name,
-        event=event.message(),
-        signature=_hex(row["signature"]),
-        signer=_address(row["signer"]),
-        participant_id=row["participant_id"],
-        received_at=row["received_at"],
+        event_hash=_hex(row.event_hash),
+        status=EVENT_STATUS_NAMES[row.status],
+        action=row.action.name,
+        event=row.event.message(),
+        signature=_hex(row.signature),
+        signer=_address(row.signer),
+        participant_id=row.participant_id,
+        received_at=row.received_at,
         payload=payload,
         window=_window_ref(window) if window is not None else None,
         proof=proof,
@@ -198,49 +202,55 @@ def get_event(event_hash: EventHash, gateway: GatewayDep, _reader: ReaderDep) ->
 )
 def get_proof(event_hash: EventHash, gateway: GatewayDep, _reader: ReaderDep) -> ProofOut:
     row, window = _load(gateway.node, event_hash)
-    if EventStatus(row["status"]) is not EventStatus.ANCHORED or window is None:
-        state = EventStatus(row["status"]).name.lower()
+    if row.status is not EventStatus.ANCHORED or window is None:
+        state = EVENT_STATUS_NAMES[row.status]
         raise NotAnchoredError(f"event {event_hash} is {state}, not anchored")
     return _proof(gateway.node, row, window)
 
 
-def _load(node: Node, event_hash: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _load(node: Node, event_hash: str) -> tuple[EventRecord, WindowRecord | None]:
     with node.store.read() as conn:
-        row = node.store.event(conn, bytes.fromhex(event_hash[2:]))
+        row = node.store.events.get(conn, bytes.fromhex(event_hash[2:]))
         if row is None:
             raise EventNotFoundError(f"no event {event_hash.lower()}")
-        window = node.store.window(conn, row["window_id"]) if row["window_id"] else None
+        window = None if row.window_id is None else node.store.windows.get(conn, row.window_id)
     return row, window
 
 
-def _proof(node: Node, row: dict[str, Any], window: dict[str, Any] | None) -> ProofOut:
-    assert window is not None
-    event_hash = bytes(row["event_hash"])
+def _proof(node: Node, row: EventRecord, window: WindowRecord | None) -> ProofOut:
+    if (
+        window is None
+        or window.block_number is None
+        or window.block_hash is None
+        or row.tree_index is None
+        or row.anchor_seq is None
+    ):
+        raise NotAnchoredError(f"event {_hex(row.event_hash)} has no confirmed window")
     return ProofOut(
-        event_hash=_hex(event_hash),
-        leaf=_hex(leaf_hash(event_hash)),
-        root=_hex(window["root"]),
-        proof=[_hex(p) for p in split32(bytes(row["proof"] or b""))],
-        tree_index=row["tree_index"],
-        anchor_seq=row["anchor_seq"],
-        window_id=window["id"],
-        tx_hash=_hex(window["tx_hash"]),
-        block_number=window["block_number"],
-        block_hash=_hex(window["block_hash"]),
+        event_hash=_hex(row.event_hash),
+        leaf=_hex(leaf_hash(row.event_hash)),
+        root=_hex(window.root),
+        proof=[_hex(p) for p in row.proof],
+        tree_index=row.tree_index,
+        anchor_seq=row.anchor_seq,
+        window_id=window.id,
+        tx_hash=_hex(window.tx_hash),
+        block_number=window.block_number,
+        block_hash=_hex(window.block_hash),
         chain_id=node.deployment.chain_id,
         anchor_registry=node.deployment.anchor_registry,
         verify_with="AnchorRegistry.verifyEvent(root, proof, eventHash)",
     )
 
 
-def _window_ref(window: dict[str, Any]) -> WindowRef:
+def _window_ref(window: WindowRecord) -> WindowRef:
     return WindowRef(
-        id=window["id"],
-        root=_hex(window["root"]),
-        status=WindowStatus(window["status"]).name.lower(),  # type: ignore[arg-type]
-        tx_hash=_hex(window["tx_hash"]),
-        block_number=window["block_number"],
-        block_hash=_hex(window["block_hash"]) if window["block_hash"] is not None else None,
+        id=window.id,
+        root=_hex(window.root),
+        status=WINDOW_STATUS_NAMES[window.status],
+        tx_hash=_hex(window.tx_hash),
+        block_number=window.block_number,
+        block_hash=_hex(window.block_hash) if window.block_hash is not None else None,
     )
 
 

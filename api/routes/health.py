@@ -10,7 +10,6 @@ from api.metrics import CONTENT_TYPE
 from api.problems import PROBLEM_JSON, problem_body, problem_responses
 from api.schemas import Health, Readiness
 from node.exceptions import NotReadyError
-from node.store import reports
 
 router = APIRouter(tags=["health"])
 
@@ -32,8 +31,7 @@ def readyz(gateway: GatewayDep) -> Readiness | JSONResponse:
     head: int | None = None
     problems: list[str] = []
     try:
-        with node.store.read() as conn:
-            reports.ping(conn)
+        node.store.ping()
         store_ok = True
     except Exception as exc:
         problems.append(f"store: {type(exc).__name__}")

@@ -22,7 +22,6 @@ from api.schemas import (
 from node.context import Node
 from node.events.typed_data import Role
 from node.exceptions import InvalidParametersError, ParticipantNotFoundError
-from node.store import reports
 from node.store.apikeys import ApiKeyRecord
 
 router = APIRouter(prefix="/v1", tags=["participants"])
@@ -115,10 +114,11 @@ def resolve_participant(node: Node, ref: str) -> int:
     """A participant id from an address (current or former key) or a decimal id."""
     with node.store.read() as conn:
         if ref.isascii() and ref.isdigit():
-            if node.store.participant(conn, int(ref)) is not None:
+            if node.store.participants.get(conn, int(ref)) is not None:
                 return int(ref)
         else:
-            view = node.store.signers(conn, [bytes.fromhex(ref[2:])]).get(bytes.fromhex(ref[2:]))
+            key = bytes.fromhex(ref[2:])
+            view = node.store.participants.signers(conn, [key]).get(key)
             if view is not None:
                 return view.participant_id
     raise ParticipantNotFoundError(f"no participant {ref}")
@@ -126,23 +126,23 @@ def resolve_participant(node: Node, ref: str) -> int:
 
 def participant_out(node: Node, pid: int) -> ParticipantOut:
     with node.store.read() as conn:
-        row = node.store.participant(conn, pid)
-        keys = reports.participant_keys(conn, pid)
+        row = node.store.participants.get(conn, pid)
+        keys = node.store.participants.keys(conn, pid)
     if row is None:
         raise ParticipantNotFoundError(f"no participant {pid}")
     return ParticipantOut(
-        id=row["id"],
-        name=row["name"],
-        address=to_checksum_address(bytes(row["key"])),
-        roles=[r.name.lower() for r in Role if r & row["roles"] and r.name],
-        prefix=row["prefix"],
-        active=row["active"],
-        updated_block=row["updated_block"],
+        id=row.id,
+        name=row.name,
+        address=to_checksum_address(row.key),
+        roles=[r.name.lower() for r in Role if r & row.roles and r.name],
+        prefix=row.prefix,
+        active=row.active,
+        updated_block=row.updated_block,
         keys=[
             KeyHistory(
-                address=to_checksum_address(bytes(k["key"])),
-                valid_from_block=k["valid_from"],
-                valid_until_block=k["valid_until"],
+                address=to_checksum_address(k.key),
+                valid_from_block=k.valid_from,
+                valid_until_block=k.valid_until,
             )
             for k in keys
         ],

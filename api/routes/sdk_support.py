@@ -88,8 +88,8 @@ def next_nonce(address: AddressPath, gateway: GatewayDep, _reader: ReaderDep) ->
     node = gateway.node
     key = bytes.fromhex(address[2:])
     with node.store.read() as conn:
-        nonce = node.store.next_nonce(conn, key)
-        view = node.store.signers(conn, [key]).get(key)
+        nonce = node.store.events.next_nonce(conn, key)
+        view = node.store.participants.signers(conn, [key]).get(key)
     current = view is not None and view.current
     return NonceOut(
         address=to_checksum_address(key),
@@ -110,8 +110,8 @@ def epcis_lookup(body: LookupIn, gateway: GatewayDep, _reader: ReaderDep) -> Loo
     URL."""
     node = gateway.node
     with node.store.read() as conn:
-        known = node.store.epcis_known(conn, body.hash_ids)
-        resolve = party_resolver(node.store.participants(conn))
+        known = node.store.epcis.known(conn, body.hash_ids)
+        resolve = party_resolver(node.store.participants.all(conn))
     return LookupOut(
         known={
             hash_id: ["0x" + hashes[i : i + 32].hex() for i in range(0, len(hashes), 32)]

@@ -75,7 +75,7 @@ def measure_commit(*, operations: int = 1200, window_events: int = 1000) -> Comm
 
             lot, head = signed[0].event.batch_id, None
             with store.read() as conn:
-                state = store.batch(conn, lot)
+                state = store.batches.get(conn, lot)
                 head = state.head if state else bytes(32)
             observations = []
             for nonce in range(window_events):

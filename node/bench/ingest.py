@@ -72,7 +72,7 @@ class EventFactory:
     def register(self, store: Store) -> None:
         with store.write() as conn:
             for index, key in enumerate(self.keys, start=1):
-                store.put_participant(
+                store.participants.put(
                     conn,
                     participant_id=index,
                     key=address_of(key),
@@ -135,8 +135,8 @@ def _lookup_p50(store: Store, batch_ids: list[bytes]) -> float:
     with store.read() as conn:
         for batch_id in batch_ids:
             start = time.perf_counter()
-            store.batch(conn, batch_id)
-            store.events_of_batch(conn, batch_id)
+            store.batches.get(conn, batch_id)
+            store.events.of_batches(conn, [batch_id])
             samples.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples)
 

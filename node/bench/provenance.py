@@ -158,11 +158,14 @@ def accept_to_proof(h: TraceNodeHarness, *, samples: int = 9) -> float:
             time.sleep(0.137 * (index % 7))  # arrive at different points of the interval
             began = time.perf_counter()
             event_hash = h.submit("lab", Action.OBSERVE, lot, payload={"n": index})
+            deadline = began + 60
             while True:
                 with h.node.store.read() as conn:
-                    row = h.node.store.event(conn, event_hash)
-                if row is not None and row["status"] == EventStatus.ANCHORED:
+                    row = h.node.store.events.get(conn, event_hash)
+                if row is not None and row.status == EventStatus.ANCHORED:
                     break
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"event {index} not anchored within 60 s")
                 time.sleep(0.005)
             waits.append(time.perf_counter() - began)
     finally:

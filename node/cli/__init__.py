@@ -21,7 +21,6 @@ from node.events.typed_data import Action, Domain, TraceEvent, typed_data
 from node.proofs.verify import verify_bundle
 from node.provenance.service import ProvenanceService
 from node.store.models import EventStatus
-from node.store.store import split32
 
 app = typer.Typer(
     name="tracenode",
@@ -128,23 +127,24 @@ def _demo_rows(node: Node, report: DemoReport) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     with node.store.read() as conn:
         for item in report.events:
-            row = node.store.event(conn, item.event_hash) or {}
-            window = node.store.window(conn, row["window_id"]) if row.get("window_id") else None
+            row = node.store.events.get(conn, item.event_hash)
+            window = None
+            if row is not None and row.window_id is not None:
+                window = node.store.windows.get(conn, row.window_id)
             proof_ok = "—"
-            if window is not None and row.get("proof") is not None:
-                proof = list(split32(bytes(row["proof"])))
+            if row is not None and window is not None:
                 verified = client.anchors.functions.verifyEvent(
-                    bytes(window["root"]), proof, item.event_hash
+                    window.root, list(row.proof), item.event_hash
                 ).call()
                 proof_ok = "[green]verified[/]" if verified else "[red]FAILED[/]"
-            status = EventStatus(row.get("status", EventStatus.ACCEPTED)).name.lower()
+            status = (row.status if row is not None else EventStatus.ACCEPTED).name.lower()
             rows.append(
                 (
                     item.label,
                     item.action.name,
                     item.batch.rsplit("/", 1)[-1],
                     status,
-                    str(window["block_number"]) if window else "",
+                    str(window.block_number) if window and window.block_number is not None else "",
                     proof_ok,
                 )
             )

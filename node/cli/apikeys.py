@@ -48,11 +48,11 @@ def _store(data_dir: Path, database_url: str | None) -> Iterator[Store]:
 
 def _participant_id(store: Store, ref: str) -> int:
     with store.read() as conn:
-        if ref.isdigit() and store.participant(conn, int(ref)) is not None:
+        if ref.isdigit() and store.participants.get(conn, int(ref)) is not None:
             return int(ref)
         if is_address(ref):
             key = bytes.fromhex(ref[2:])
-            view = store.signers(conn, [key]).get(key)
+            view = store.participants.signers(conn, [key]).get(key)
             if view is not None:
                 return view.participant_id
     raise ParticipantNotFoundError(f"no participant {ref} (see `tracenode participant list`)")

@@ -207,10 +207,10 @@ def _receiver(node: Node, conn: Any, to: str | None) -> bytes:
         return bytes.fromhex(to[2:])
     if not to.isdigit():
         raise ConfigurationError(f"--to {to!r} is neither a participant id nor an address")
-    row = node.store.participant(conn, int(to))
+    row = node.store.participants.get(conn, int(to))
     if row is None:
         raise ConfigurationError(f"no participant {to}")
-    return bytes(row["key"])
+    return row.key
 
 
 def _submit_remote(

@@ -101,18 +101,18 @@ def list_(
     with Node(data_dir) as node:
         node.sync_participants()
         with node.store.read() as conn:
-            rows = node.store.participants(conn)
+            rows = node.store.participants.all(conn)
     if as_json:
         typer.echo(
             json.dumps(
                 [
                     {
-                        "id": r["id"],
-                        "name": r["name"],
-                        "key": to_checksum_address(r["key"]),
-                        "roles": role_names(r["roles"]).split(","),
-                        "prefix": r["prefix"],
-                        "active": r["active"],
+                        "id": r.id,
+                        "name": r.name,
+                        "key": to_checksum_address(r.key),
+                        "roles": role_names(r.roles).split(","),
+                        "prefix": r.prefix,
+                        "active": r.active,
                     }
                     for r in rows
                 ],
@@ -124,14 +124,14 @@ def list_(
     for column in ("id", "name", "roles", "prefix", "status", "key"):
         table.add_column(column, no_wrap=column == "key")
     for r in rows:
-        status = "active" if r["active"] else "[red]suspended[/]"
+        status = "active" if r.active else "[red]suspended[/]"
         table.add_row(
-            str(r["id"]),
-            r["name"],
-            role_names(r["roles"]),
-            r["prefix"],
+            str(r.id),
+            r.name,
+            role_names(r.roles),
+            r.prefix,
             status,
-            to_checksum_address(r["key"]),
+            to_checksum_address(r.key),
         )
     console.print(table)
 
@@ -152,11 +152,11 @@ def rotate(
     with Node(data_dir) as node:
         node.sync_participants()
         with node.store.read() as conn:
-            row = node.store.participant(conn, participant_id)
+            row = node.store.participants.get(conn, participant_id)
         if row is None:
             raise ConfigurationError(f"no participant {participant_id}")
         address = (
-            _new_key(node, f"{row['name']}-{participant_id}-rotated", secret) if create_key else key
+            _new_key(node, f"{row.name}-{participant_id}-rotated", secret) if create_key else key
         )
         node.registry.rotate_key(
             node.admin(secret), participant_id, to_checksum_address(address or "")

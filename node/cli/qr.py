@@ -56,7 +56,7 @@ def qr(
     parsed = parse_identifier(identifier)
     if parsed.kind is IdentifierKind.BATCH_ID:
         with open_store(data_dir, None) as store, store.read() as conn:
-            state = store.batch(conn, bytes(parsed.batch_id))
+            state = store.batches.get(conn, bytes(parsed.batch_id))
         if state is None:
             raise BatchNotFoundError(f"{data_dir} holds no batch {parsed.canonical}")
         if state.identifier:

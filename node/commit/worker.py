@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from eth_account.signers.local import LocalAccount
 from web3.exceptions import Web3Exception
@@ -41,14 +41,15 @@ from web3.exceptions import Web3Exception
 from node.chain.commits import CommitClient, CommitReceipt, SignedTx
 from node.events.batch import BatchState
 from node.events.merkle import MerkleTree
-from node.events.typed_data import Action, BatchStatus
+from node.events.typed_data import BatchStatus
 from node.exceptions import (
     ChainError,
     CommitPendingError,
     CommitRevertedError,
     CommitTooLargeError,
 )
-from node.store.store import Store, event_from_row
+from node.store.records import EventRecord, WindowMember, WindowRecord
+from node.store.store import Store
 
 #: Lifecycle operations per transaction: ~67k gas each at most, under a 30M gas block.
 MAX_OPERATIONS: Final = 300
@@ -116,7 +117,7 @@ class CommitWorker:
         stop = stop if stop is not None else threading.Event()
         for _ in range(MAX_REBUILDS):
             with self.store.read() as conn:
-                window = self.store.prepared_window(conn)
+                window = self.store.windows.prepared(conn)
             resumed = window is not None
             if window is None:
                 window = self._prepare()
@@ -144,8 +145,8 @@ class CommitWorker:
         failures = 0
         while not stop.is_set():
             with self.store.read() as conn:
-                waiting = self.store.uncommitted_count(conn)
-                prepared = self.store.prepared_window(conn) is not None
+                waiting = self.store.events.uncommitted_count(conn)
+                prepared = self.store.windows.prepared(conn) is not None
             due = time.monotonic() - last >= self.policy.interval
             if not (prepared or waiting >= self.policy.max_events or (waiting and due)):
                 stop.wait(min(0.05, self.policy.interval))
@@ -164,21 +165,17 @@ class CommitWorker:
 
     # ----- one window -----
 
-    def _prepare(self) -> dict[str, Any] | None:
+    def _prepare(self) -> WindowRecord | None:
         """Choose the next window's events, sign its commit, and store both; None if idle."""
         with self.store.read() as conn:
-            rows = self.store.uncommitted_events(conn, self.policy.max_events)
+            rows = self.store.events.uncommitted(conn, self.policy.max_events)
         rows = _within_operations(rows, self.policy.max_operations)
         if not rows:
             return None
         while True:
-            tree = MerkleTree([bytes(r["event_hash"]) for r in rows])
+            tree = MerkleTree([r.event_hash for r in rows])
             first_seq = self.client.next_sequence(self.node.address)
-            operations = [
-                (event_from_row(r), bytes(r["signature"]))
-                for r in rows
-                if Action(r["action"]).on_chain
-            ]
+            operations = [(r.event, r.signature) for r in rows if r.action.on_chain]
             try:
                 tx = self.client.build_commit(
                     self.node,
@@ -194,11 +191,11 @@ class CommitWorker:
                 log.info("window of %d operations too large for one transaction", len(operations))
                 rows = _within_operations(rows, len(operations) // 2)
         members = [
-            {"id": r["id"], "tree_index": tree.tree_index(i), "proof": b"".join(tree.proof(i))}
+            WindowMember(id=r.id, tree_index=tree.tree_index(i), proof=b"".join(tree.proof(i)))
             for i, r in enumerate(rows)
         ]
         with self.store.write() as conn:
-            window_id = self.store.create_window(
+            return self.store.windows.create(
                 conn,
                 first_seq=first_seq,
                 root=tree.root,
@@ -207,12 +204,9 @@ class CommitWorker:
                 created_at=int(self.clock() * 1000),
                 members=members,
             )
-            window = self.store.window(conn, window_id)
-        assert window is not None
-        return window
 
     def _settle(
-        self, window: dict[str, Any], *, resumed: bool, stop: threading.Event
+        self, window: WindowRecord, *, resumed: bool, stop: threading.Event
     ) -> WindowResult | None:
         """Wait until the window's fate is final; None when it was abandoned (see above)."""
         tx = _signed(window)
@@ -228,11 +222,11 @@ class CommitWorker:
                 if head - receipt.block_number >= self.policy.confirmations:
                     if self.client.canonical(receipt):
                         return self._finish(window, receipt, resumed=resumed)
-                    log.warning("window %d: block %d reorged", window["id"], receipt.block_number)
+                    log.warning("window %d: block %d reorged", window.id, receipt.block_number)
             elif self._nonce_taken(window, nonce, head):
                 log.warning(
                     "window %d: nonce %d taken by another transaction; rebuilding",
-                    window["id"],
+                    window.id,
                     nonce,
                 )
                 self._abandon(window)
@@ -247,13 +241,13 @@ class CommitWorker:
                     replace_at = time.monotonic() + self.policy.replace_after
             if time.monotonic() >= deadline:
                 raise CommitPendingError(
-                    f"window {window['id']} (0x{tx.tx_hash.hex()}) not final after "
+                    f"window {window.id} (0x{tx.tx_hash.hex()}) not final after "
                     f"{self.policy.receipt_timeout} s; it will be resumed"
                 )
             if stop.wait(self.policy.poll_interval):
-                raise CommitPendingError(f"stopped while window {window['id']} was pending")
+                raise CommitPendingError(f"stopped while window {window.id} was pending")
 
-    def _nonce_taken(self, window: dict[str, Any], nonce: int, head: int) -> bool:
+    def _nonce_taken(self, window: WindowRecord, nonce: int, head: int) -> bool:
         """Whether the window's nonce is spent, ``confirmations`` (at least one) blocks
         deep, without the window being anchored.
 
@@ -272,68 +266,76 @@ class CommitWorker:
         before = self.client.block_hash(number)
         taken = self.client.nonce_spent(
             self.node.address, nonce, at=number
-        ) and not self.client.anchored(bytes(window["root"]), at=number)
+        ) and not self.client.anchored(window.root, at=number)
         return taken and self.client.block_hash(number) == before
 
-    def _send(self, window: dict[str, Any], tx: SignedTx, *, quiet: bool = False) -> bool:
+    def _send(self, window: WindowRecord, tx: SignedTx, *, quiet: bool = False) -> bool:
         try:
             self.client.send(tx)
         except ChainError as exc:
             # Not fatal: the window stays prepared and its fate is read from the chain.
-            log.log(logging.DEBUG if quiet else logging.WARNING, "window %d: %s", window["id"], exc)
+            log.log(logging.DEBUG if quiet else logging.WARNING, "window %d: %s", window.id, exc)
             return False
         return True
 
-    def _replace(self, window: dict[str, Any], outbid: SignedTx) -> SignedTx:
+    def _replace(self, window: WindowRecord, outbid: SignedTx) -> SignedTx:
         cancel = self.client.build_cancel(self.node, outbid)
         log.warning(
             "window %d not mined after %s s: sending 0x%s at its nonce to replace it",
-            window["id"],
+            window.id,
             self.policy.replace_after,
             cancel.tx_hash.hex(),
         )
         try:
             self.client.send(cancel)
         except ChainError as exc:
-            log.warning("window %d: %s", window["id"], exc)
+            log.warning("window %d: %s", window.id, exc)
             return outbid
         return cancel
 
-    def _abandon(self, window: dict[str, Any]) -> None:
+    def _abandon(self, window: WindowRecord) -> None:
         with self.store.write() as conn:
-            self.store.fail_window(conn, window["id"])
+            self.store.windows.fail(conn, window.id)
 
     def _finish(
-        self, window: dict[str, Any], receipt: CommitReceipt, *, resumed: bool
+        self, window: WindowRecord, receipt: CommitReceipt, *, resumed: bool
     ) -> WindowResult:
-        window_id = window["id"]
+        window_id = window.id
         if not receipt.succeeded:
             self._abandon(window)
             raise CommitRevertedError(
                 f"commit 0x{receipt.tx_hash.hex()} reverted; its events will be retried"
             )
+        # The chain is asked before the write transaction begins: a slow chain must never
+        # hold the store's write lock (ingest waits on it).
+        with self.store.read() as conn:
+            members = self.store.windows.events(conn, window_id)
+        touched = {
+            b for m in members if m.event_hash in receipt.rejected for b in m.event.batch_ids()
+        }
+        states = {batch_id: self.client.batch_state(batch_id) for batch_id in sorted(touched)}
         with self.store.write() as conn:
-            members = self.store.window_events(conn, window_id)
-            touched = {
-                b
-                for m in members
-                if bytes(m["event_hash"]) in receipt.rejected
-                for b in event_from_row(m).batch_ids()
-            }
-            self.store.confirm_window(
+            self.store.windows.confirm(
                 conn,
                 window_id,
                 block_number=receipt.block_number,
                 block_hash=receipt.block_hash,
                 rejected=receipt.rejected,
             )
-            self._refresh_batches(conn, touched)
-        count = int(window["event_count"])
+            for batch_id, (producer, custodian, receiver, status, head) in states.items():
+                if status is BatchStatus.NONE:
+                    self.store.batches.forget(conn, batch_id)
+                else:
+                    self.store.batches.replace(
+                        conn,
+                        BatchState(batch_id, producer, custodian, receiver, status, head, b""),
+                    )
+        count = window.event_count
         return WindowResult(
             window_id=window_id,
-            first_seq=int(window["first_seq"]),
+            first_seq=window.first_seq,
             event_count=count,
-            root=bytes(window["root"]),
+            root=window.root,
             tx_hash=receipt.tx_hash,
             block_number=receipt.block_number,
             anchored=count - len(receipt.rejected),
@@ -343,28 +345,16 @@ class CommitWorker:
             block_hash=receipt.block_hash,
         )
 
-    def _refresh_batches(self, conn: Any, batch_ids: set[bytes]) -> None:
-        """Replace the optimistic local view of batches a rejection touched with the chain's."""
-        for batch_id in batch_ids:
-            producer, custodian, receiver, status, head = self.client.batch_state(batch_id)
-            if status is BatchStatus.NONE:
-                self.store.forget_batch(conn, batch_id)
-                continue
-            self.store.replace_batch(
-                conn,
-                BatchState(batch_id, producer, custodian, receiver, status, head, b""),
-            )
+
+def _signed(window: WindowRecord) -> SignedTx:
+    return SignedTx(window.raw_tx, window.tx_hash)
 
 
-def _signed(window: dict[str, Any]) -> SignedTx:
-    return SignedTx(bytes(window["raw_tx"]), bytes(window["tx_hash"]))
-
-
-def _within_operations(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+def _within_operations(rows: list[EventRecord], limit: int) -> list[EventRecord]:
     """The longest prefix of ``rows`` with at most ``limit`` lifecycle operations."""
     operations = 0
     for index, row in enumerate(rows):
-        if Action(row["action"]).on_chain:
+        if row.action.on_chain:
             operations += 1
             if operations > limit:
                 return rows[:index]

@@ -27,7 +27,7 @@ nonces; :func:`capture` is the service the CLI and ``POST /v1/epcis/capture`` ca
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, TypeVar
@@ -60,6 +60,7 @@ from node.exceptions import (
     InvalidSignatureError,
 )
 from node.ingest.service import IngestResult, IngestService
+from node.store.records import EpcisEventRow, ParticipantRecord
 from node.store.store import Store
 
 ZERO32: Final = bytes(32)
@@ -155,15 +156,11 @@ def _prefixed(parse: Callable[[], _T], base: str) -> _T:
         raise
 
 
-def party_resolver(participants: Sequence[Mapping[str, Any]]) -> PartyResolver:
+def party_resolver(participants: Sequence[ParticipantRecord]) -> PartyResolver:
     """Names a party or location (PGLN, SGLN or their Digital Links, AI 417 / 414) by the
     participant whose GS1 company prefix begins its GLN (the longest such prefix)."""
     prefixes = sorted(
-        (
-            (str(p["prefix"]), bytes(p["key"]))
-            for p in participants
-            if str(p.get("prefix", "")).isdigit()
-        ),
+        ((p.prefix, p.key) for p in participants if p.prefix.isdigit()),
         key=lambda item: -len(item[0]),
     )
 
@@ -189,9 +186,9 @@ def party_resolver(participants: Sequence[Mapping[str, Any]]) -> PartyResolver:
 def map_request_document(store: Store, document: EpcisDocument) -> tuple[MappedDocument, set[str]]:
     """The document's mapping under the store's participants, and the hash IDs it holds."""
     with store.read() as conn:
-        parties = party_resolver(store.participants(conn))
+        parties = party_resolver(store.participants.all(conn))
         mapped = map_document(document.events, parties)
-        known = set(store.epcis_known(conn, list(mapped.hash_ids)))
+        known = set(store.epcis.known(conn, list(mapped.hash_ids)))
     return mapped, known
 
 
@@ -209,8 +206,8 @@ def compose_trace_events(
     in order) and numbered from the signer's next nonce."""
     wanted = {b for m in mapped for b in m.heads_needed()}
     with store.read() as conn:
-        nonce = store.next_nonce(conn, signer)
-        states: dict[bytes, BatchState] = store.load_batches(conn, wanted)
+        nonce = store.events.next_nonce(conn, signer)
+        states: dict[bytes, BatchState] = store.batches.load(conn, wanted)
     heads = {batch_id: state.head for batch_id, state in states.items()}
     events, _heads = chain_trace_events(mapped, heads=heads, nonce=nonce, domain=domain)
     return [event for event, _digest in events]
@@ -266,7 +263,7 @@ def capture(
     digests = [event.digest(domain) for event, _ in parsed.signed]
     if not expected:
         with store.read() as conn:
-            stored = store.known_events(conn, digests)
+            stored = store.events.known(conn, digests)
         if len(stored) != len(set(digests)):
             raise EpcisSignatureMismatchError(
                 "every event of the document was captured before; the signed TraceEvents "
@@ -296,13 +293,13 @@ def capture(
     def before_commit(conn: Connection, results: dict[int, IngestResult]) -> None:
         if any(results.get(k) is None or results[k].error for k in range(len(signed))):
             raise _Rollback(results)
-        raced = store.epcis_known(conn, [row["hash_id"] for row in rows])
+        raced = store.epcis.known(conn, [row["hash_id"] for row in rows])
         if raced:
             raise EpcisSignatureMismatchError(
                 "another capture stored events of this document meanwhile; sign it again",
                 pointer="/traceEvents",
             )
-        store.insert_epcis_events(conn, rows)
+        store.epcis.insert(conn, rows)
 
     try:
         ingest.submit_many(signed, as_participant=as_participant, before_commit=before_commit)
@@ -353,27 +350,25 @@ def _epcis_rows(
     expected: list[tuple[int, MappedEvent]],
     digests: list[bytes],
     received_at: int,
-) -> list[dict[str, Any]]:
+) -> list[EpcisEventRow]:
     by_event: dict[int, list[bytes]] = {}
     for (index, _), digest in zip(expected, digests, strict=True):
         by_event.setdefault(index, []).append(digest)
-    rows = []
+    rows: list[EpcisEventRow] = []
     for index in fresh:
         event = document.events[index]
         event_id = event.data.get("eventID")
         if not isinstance(event_id, str) or len(event_id) > 512:
             event_id = None
         rows.append(
-            {
-                "hash_id": mapped.hash_ids[index],
-                "event_id": event_id
-                if isinstance(event_id, str) and len(event_id) <= 512
-                else None,
-                "event_type": event.type[:64],
-                "trace_events": b"".join(by_event.get(index, [])),
-                "context": canonical_json(event.context) if event.context is not None else None,
-                "captured_at": received_at,
-            }
+            EpcisEventRow(
+                hash_id=mapped.hash_ids[index],
+                event_id=event_id,
+                event_type=event.type[:64],
+                trace_events=b"".join(by_event.get(index, [])),
+                context=canonical_json(event.context) if event.context is not None else None,
+                captured_at=received_at,
+            )
         )
     return rows
 

@@ -48,8 +48,8 @@ def compose_event(
         event_time=event_time,
     )
     with store.read() as conn:
-        nonce = store.next_nonce(conn, address_of(private_key))
-        stored = store.load_batches(conn, heads_needed(spec))
+        nonce = store.events.next_nonce(conn, address_of(private_key))
+        stored = store.batches.load(conn, heads_needed(spec))
     heads = {batch_id: state.head for batch_id, state in stored.items()}
     event, canonical, identifiers = compose(
         spec, counterparty=counterparty, heads=heads, nonce=nonce

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -36,7 +35,8 @@ from node.exceptions import (
 from node.ingest.rules import Actor, Receiver, apply, check_role
 from node.ingest.rules import Outcome as RuleOutcome
 from node.store.models import EventStatus
-from node.store.store import SignerView, Store
+from node.store.records import EventBatchRow, EventRow, LineageRow, SignerView
+from node.store.store import Store
 
 _WRITE_ATTEMPTS = 3
 
@@ -144,23 +144,23 @@ class IngestService:
     ) -> dict[int, IngestResult]:
         results: dict[int, IngestResult] = {}
         with self.store.write() as conn:
-            views = self.store.signers(
+            views = self.store.participants.signers(
                 conn,
                 [p.signer for p in live if p.signer] + [p.signed.event.counterparty for p in live],
             )
             # An event already stored is found by its (signer, nonce), the key that keeps
-            # it unique, rather than by its hash (node.store.store: epochs).
-            used = self.store.used_nonces(conn, [(p.signer or b"", _nonce(p)) for p in live])
+            # it unique, rather than by its hash (node.store.tables: epochs).
+            used = self.store.events.used_nonces(conn, [(p.signer or b"", _nonce(p)) for p in live])
             epochs: dict[bytes, int] = {}
-            batches = self.store.load_batches(
+            batches = self.store.batches.load(
                 conn,
                 {b for p in live for b in p.signed.event.batch_ids()},
                 for_update=True,
                 epochs=epochs,
             )
-            rows: list[dict[str, Any]] = []
-            lineage: list[dict[str, bytes]] = []
-            links: list[dict[str, bytes]] = []
+            rows: list[EventRow] = []
+            lineage: list[LineageRow] = []
+            links: list[EventBatchRow] = []
             created: dict[bytes, BatchState] = {}
             changed: dict[bytes, BatchState] = {}
             seen: set[bytes] = set()
@@ -186,18 +186,18 @@ class IngestService:
                     if state.batch_id not in created:
                         changed[state.batch_id] = state
                 lineage.extend(
-                    {"parent": p, "child": c, "event_hash": item.event_hash}
+                    LineageRow(parent=p, child=c, event_hash=item.event_hash)
                     for p, c in outcome.lineage
                 )
                 event = item.signed.event
                 links.extend(
-                    {"batch_id": b, "event_hash": item.event_hash}
+                    EventBatchRow(batch_id=b, event_hash=item.event_hash)
                     for b in event.batch_ids()
                     if b != event.batch_id
                 )
                 rows.append(self._row(item, views, received_at))
                 results[item.index] = IngestResult(item.index, Outcome.ACCEPTED, item.event_hash)
-            self.store.store_accepted(
+            self.store.events.store_accepted(
                 conn,
                 rows,
                 created=list(created.values()),
@@ -255,9 +255,7 @@ class IngestService:
                 receiver = Receiver(target.participant_id, target.roles, target.active)
         return apply(event, item.event_hash, actor, batches, receiver)
 
-    def _row(
-        self, item: _Pending, views: dict[bytes, SignerView], received_at: int
-    ) -> dict[str, Any]:
+    def _row(self, item: _Pending, views: dict[bytes, SignerView], received_at: int) -> EventRow:
         event = item.signed.event
         signer = item.signer or b""
         return {

@@ -23,7 +23,7 @@ class ChangeSource(Protocol):
 def sync_participants(*, store: Store, source: ChangeSource, head: int) -> int:
     """Apply every change up to block ``head``; returns how many were applied."""
     with store.write() as conn:
-        last = store.cursor(conn, CURSOR)
+        last = store.participants.cursor(conn, CURSOR)
         start = 0 if last is None else last + 1
         if start > head:
             return 0
@@ -31,7 +31,7 @@ def sync_participants(*, store: Store, source: ChangeSource, head: int) -> int:
         for change in changes:
             pid = change.participant_id
             if change.kind is ChangeKind.REGISTERED:
-                store.put_participant(
+                store.participants.put(
                     conn,
                     participant_id=pid,
                     key=_required(change.key),
@@ -43,7 +43,7 @@ def sync_participants(*, store: Store, source: ChangeSource, head: int) -> int:
                 )
                 continue
             if change.kind is ChangeKind.KEY_ROTATED:
-                store.rotate_key(
+                store.participants.rotate_key(
                     conn,
                     pid,
                     old=_required(change.old_key),
@@ -51,16 +51,16 @@ def sync_participants(*, store: Store, source: ChangeSource, head: int) -> int:
                     block=change.block,
                 )
                 continue
-            current = store.participant(conn, pid)
+            current = store.participants.get(conn, pid)
             if current is None:
                 continue  # cannot happen on a consistent chain: registration comes first
-            roles = change.roles if change.roles is not None else current["roles"]
+            roles = change.roles if change.roles is not None else current.roles
             active = {
                 ChangeKind.SUSPENDED: False,
                 ChangeKind.REACTIVATED: True,
-            }.get(change.kind, current["active"])
-            store.set_participant_status(conn, pid, roles=roles, active=active, block=change.block)
-        store.set_cursor(conn, CURSOR, head)
+            }.get(change.kind, current.active)
+            store.participants.set_status(conn, pid, roles=roles, active=active, block=change.block)
+        store.participants.set_cursor(conn, CURSOR, head)
         return len(changes)
 
 

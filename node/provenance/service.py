@@ -36,7 +36,8 @@ from node.proofs.bundle import (
 )
 from node.proofs.verify import Report, verify_bundle
 from node.store.models import EventStatus
-from node.store.store import Store, event_from_row, split32
+from node.store.records import BatchEvent
+from node.store.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ class ProvenanceService:
         node knows that batch; :class:`BatchNotFoundError` otherwise."""
         batch_id = bytes(parse_identifier(text).batch_id)
         with self.store.read() as conn:
-            if self.store.batch(conn, batch_id) is None and not self.store.events_of_batches(
+            if self.store.batches.get(conn, batch_id) is None and not self.store.events.of_batches(
                 conn, [batch_id]
             ):
                 raise BatchNotFoundError(f"this node knows no batch {text}")
@@ -122,17 +123,19 @@ class ProvenanceService:
         """The bundle, and the events of its batches the chain rejected (kept out of it),
         from one read of the store."""
         with self.store.read() as conn:
-            links = self.store.ancestry(conn, batch_id)
+            links = self.store.batches.ancestry(conn, batch_id)
             batch_ids = {batch_id} | {parent for parent, _, _ in links}
-            rows = self.store.events_of_batches(conn, sorted(batch_ids))
-            states = self.store.batches(conn, batch_ids)
+            rows = self.store.events.of_batches(conn, sorted(batch_ids))
+            states = self.store.batches.load(conn, batch_ids)
         if not rows and batch_id not in states:
             raise BatchNotFoundError(f"this node knows no batch 0x{batch_id.hex()}")
-        events = tuple(_bundle_event(row) for row in rows if row["status"] != EventStatus.REJECTED)
+        events = tuple(
+            _bundle_event(row) for row in rows if row.record.status != EventStatus.REJECTED
+        )
         rejected = tuple(
-            RejectedEvent(bytes(r["event_hash"]), r["action"], bytes(r["reason"] or b""))
-            for r in rows
-            if r["status"] == EventStatus.REJECTED
+            RejectedEvent(r.event_hash, r.action, r.reason or b"")
+            for r in (row.record for row in rows)
+            if r.status == EventStatus.REJECTED
         )
         ordered = [batch_id, *sorted(batch_ids - {batch_id})]
         bundle = Bundle(
@@ -157,9 +160,9 @@ class ProvenanceService:
         """The batch's ancestors (the subject first) and the lineage links between them, as
         JSON: the lineage only, without reading any event."""
         with self.store.read() as conn:
-            links = self.store.ancestry(conn, batch_id)
+            links = self.store.batches.ancestry(conn, batch_id)
             ids = {batch_id} | {parent for parent, _, _ in links}
-            states = self.store.batches(conn, ids)
+            states = self.store.batches.load(conn, ids)
         if batch_id not in states and not links:
             self.resolve("0x" + batch_id.hex())  # raises for a batch nobody knows
         ordered = [batch_id, *sorted(ids - {batch_id})]
@@ -189,8 +192,8 @@ class ProvenanceService:
     def trace(self, batch_id: bytes) -> Trace:
         """Every batch made from ``batch_id`` at any depth, where it stands, who had it."""
         with self.store.read() as conn:
-            found = self.store.downstream(conn, batch_id)
-            names = {p["id"]: p["name"] for p in self.store.participants(conn)}
+            found = self.store.batches.downstream(conn, batch_id)
+            names = {p.id: p.name for p in self.store.participants.all(conn)}
         if batch_id not in found.states and not found.links:
             self.resolve("0x" + batch_id.hex())  # raises for a batch nobody knows
         children: dict[bytes, list[tuple[bytes, bytes]]] = {}
@@ -214,15 +217,12 @@ class ProvenanceService:
         for item in traced.values():
             state = found.states.get(item.batch_id)
             if state is not None:
-                identifier, status, producer, custodian, receiver = state
-                item.identifier = identifier
-                item.status = BatchStatus(status)
-                item.producer_id, item.custodian_id, item.receiver_id = (
-                    producer,
-                    custodian,
-                    receiver,
-                )
-                mentioned.update((producer, custodian, receiver))
+                item.identifier = state.identifier
+                item.status = state.status
+                item.producer_id = state.producer_id
+                item.custodian_id = state.custodian_id
+                item.receiver_id = state.receiver_id
+                mentioned.update((state.producer_id, state.custodian_id, state.receiver_id))
             mentioned.update(item.received_by)
         return Trace(
             origin=batch_id,
@@ -231,23 +231,24 @@ class ProvenanceService:
         )
 
 
-def _bundle_event(row: dict[str, Any]) -> BundleEvent:
-    anchored = row["status"] == EventStatus.ANCHORED
+def _bundle_event(row: BatchEvent) -> BundleEvent:
+    record, window = row.record, row.anchor
     anchor = None
-    if anchored:
+    if record.status == EventStatus.ANCHORED:
+        if window is None or window.block_number is None or record.anchor_seq is None:
+            raise RuntimeError(f"anchored event 0x{record.event_hash.hex()} has no window")
         anchor = AnchorRef(
-            root=bytes(row["root"]),
-            proof=split32(bytes(row["proof"] or b"")),
-            seq=int(row["anchor_seq"]),
-            tx_hash=bytes(row["tx_hash"]),
-            block_number=int(row["block_number"]),
+            root=window.root,
+            proof=record.proof,
+            seq=record.anchor_seq,
+            tx_hash=window.tx_hash,
+            block_number=window.block_number,
         )
-    payload = row["payload"]
     return BundleEvent(
-        event_hash=bytes(row["event_hash"]),
-        event=event_from_row(row),
-        signature=bytes(row["signature"]),
-        payload=bytes(payload) if payload is not None else None,
+        event_hash=record.event_hash,
+        event=record.event,
+        signature=record.signature,
+        payload=record.payload,
         anchor=anchor,
     )
 

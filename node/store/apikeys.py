@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 
 from node.exceptions import (
     ApiKeyNotFoundError,
@@ -25,10 +25,9 @@ from node.exceptions import (
     ConfigurationError,
     ParticipantNotFoundError,
 )
-from node.store.models import ApiKey
 from node.store.store import Store
+from node.store.tables import API_KEYS
 
-API_KEYS: Table = ApiKey.__table__  # type: ignore[attr-defined]
 TOKEN_PREFIX: Final = "tn_"  # noqa: S105 - a prefix, not a secret
 MAX_LABEL_LENGTH: Final = 128
 _TOKEN: Final = re.compile(r"tn_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
@@ -89,7 +88,8 @@ class ApiKeys:
         token = f"{TOKEN_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         now = int(time.time() * 1000)
         with self.store.write() as conn:
-            if participant_id is not None and self.store.participant(conn, participant_id) is None:
+            known = participant_id is None or self.store.participants.get(conn, participant_id)
+            if not known:
                 raise ParticipantNotFoundError(f"no participant {participant_id}")
             conn.execute(
                 API_KEYS.insert().values(

@@ -70,7 +70,7 @@ class Event(SQLModel, table=True):
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("signer", "nonce", name="uq_events_signer_nonce"),
-        # Random 32-byte keys come after an epoch (see EPOCH_BITS in node.store.store), so
+        # Random 32-byte keys come after an epoch (see EPOCH_BITS in node.store.tables), so
         # new entries land in the last few pages of each index, however large the store.
         Index("ix_events_epoch_hash", "epoch", "event_hash"),
         Index("ix_events_batch", "batch_epoch", "batch_id", "id"),
@@ -85,7 +85,7 @@ class Event(SQLModel, table=True):
     # Unique without a unique index: one event per (signer, nonce), and the hash is a
     # function of both. Looked up through ix_events_epoch_hash.
     event_hash: bytes = Field(sa_type=LargeBinary(32))
-    #: The store's epoch when the event was stored (node.store.store.EPOCH_BITS).
+    #: The store's epoch when the event was stored (node.store.tables.EPOCH_BITS).
     epoch: int = Field(default=0, sa_type=BigInteger)
     action: int
     batch_id: bytes = Field(sa_type=LargeBinary(32))
@@ -247,7 +247,7 @@ class AlertSeverity(IntEnum):
 
 
 class Alert(SQLModel, table=True):
-    """Something the integrity monitor found (DESIGN.md §8): a fork, a double shipment, ..."""
+    """Something the integrity monitor found (docs/design.md §8): a fork, a double shipment."""
 
     __tablename__ = "alerts"
     __table_args__ = (Index("ix_alerts_severity", "severity", "id"),)

@@ -37,7 +37,6 @@ from node.proofs.bundle import Bundle
 from node.proofs.verify import Report, verify_bundle
 from node.provenance.service import Provenance, ProvenanceService, Trace
 from node.store.models import EventStatus
-from node.store.store import split32
 
 #: The participants every harness starts with: name -> (roles, identifier prefix).
 DEFAULT_PARTICIPANTS: Final[dict[str, tuple[Role, str]]] = {
@@ -129,12 +128,12 @@ class TraceNodeHarness:
 
     def participant_id(self, name: str) -> int:
         with self.node.store.read() as conn:
-            found = self.node.store.participant_by_key(
+            found = self.node.store.participants.by_key(
                 conn, bytes.fromhex(self.keys[name].address[2:])
             )
         if found is None:
             raise KeyError(name)
-        return int(found["id"])
+        return found.id
 
     def suspend(self, name: str) -> None:
         """Suspend participant ``name`` on-chain (as the registrar) and sync the mirror."""
@@ -209,24 +208,29 @@ class TraceNodeHarness:
         deadline = time.monotonic() + timeout
         while True:
             with self.node.store.read() as conn:
-                row = self.node.store.event(conn, event_hash)
+                row = self.node.store.events.get(conn, event_hash)
                 window = (
-                    self.node.store.window(conn, row["window_id"])
-                    if row and row["window_id"]
+                    self.node.store.windows.get(conn, row.window_id)
+                    if row is not None and row.window_id is not None
                     else None
                 )
             if row is None:
                 raise ProofTimeoutError(f"no event 0x{event_hash.hex()} was accepted")
-            if row["status"] == EventStatus.REJECTED:
+            if row.status == EventStatus.REJECTED:
                 raise ProofTimeoutError(f"the chain rejected 0x{event_hash.hex()}")
-            if row["status"] == EventStatus.ANCHORED and window is not None:
+            if (
+                row.status == EventStatus.ANCHORED
+                and window is not None
+                and window.block_number is not None
+                and row.anchor_seq is not None
+            ):
                 return EventProof(
                     event_hash=event_hash,
-                    root=bytes(window["root"]),
-                    proof=split32(bytes(row["proof"])),
-                    seq=int(row["anchor_seq"]),
-                    tx_hash=bytes(window["tx_hash"]),
-                    block_number=int(window["block_number"]),
+                    root=window.root,
+                    proof=row.proof,
+                    seq=row.anchor_seq,
+                    tx_hash=window.tx_hash,
+                    block_number=window.block_number,
                 )
             if time.monotonic() > deadline:
                 raise ProofTimeoutError(f"0x{event_hash.hex()} not anchored in {timeout} s")

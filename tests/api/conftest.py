@@ -149,9 +149,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         accounts = register_all(node, registrar)
         with node.store.read() as conn:
             pids = {
-                row["name"]: row["id"]
-                for row in node.store.participants(conn)
-                if row["name"] in ROLES
+                row.name: row.id for row in node.store.participants.all(conn) if row.name in ROLES
             }
         keys = ApiKeys(node.store)
         tokens = {name: keys.create(participant_id=pid).token for name, pid in pids.items()}

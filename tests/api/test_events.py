@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from node.events.merkle import verify_proof
 from node.events.submission import submission_document
 from node.events.typed_data import Action
-from node.store.store import EVENTS
+from node.store.tables import EVENTS
 from tests.api.conftest import Rig
 
 PROBLEM = "urn:tracenode:problem:"

@@ -24,7 +24,7 @@ from node.events.identifiers import parse_identifier
 from node.events.typed_data import Role
 from node.store.apikeys import ApiKeys
 from node.store.models import EventStatus
-from node.store.store import EVENTS
+from node.store.tables import EVENTS
 from tests.api.server import ROOT, Server, free_port
 from tests.api.test_server import full_document, message_from_info, wait_anchored
 
@@ -121,7 +121,7 @@ def test_another_process_takes_over_committing_when_the_leader_dies(
         )
         node.sync_participants()
         with node.store.read() as conn:
-            (pid,) = [p["id"] for p in node.store.participants(conn)]
+            (pid,) = [p.id for p in node.store.participants.all(conn)]
         token = ApiKeys(node.store).create(participant_id=pid).token
     servers = [Server(data_dir, PASSWORD, "--commit-interval", "0.2") for _ in range(3)]
     try:

@@ -32,11 +32,11 @@ def test_demo_anchors_every_event_with_a_proof_the_chain_accepts(tmp_path: Path)
         report = run_demo(node, PASSWORD)  # a second run reuses the participants
         with node.store.read() as conn:
             statuses = {
-                node.store.event(conn, e.event_hash)["status"]  # type: ignore[index]
+                getattr(node.store.events.get(conn, e.event_hash), "status", None)
                 for e in report.events
             }
-            participants = node.store.participants(conn)
-            recalled = node.store.batch_by_identifier(conn, report.lots["milk-2"])
+            participants = node.store.participants.all(conn)
+            recalled = node.store.batches.by_identifier(conn, report.lots["milk-2"])
 
     assert report.anchored == 16
     assert statuses == {EventStatus.ANCHORED}

@@ -92,7 +92,7 @@ class Gateway:
     def event_rows(self) -> int:
         store = self.harness.node.store
         with store.read() as conn:
-            return store.event_count(conn)
+            return store.events.count(conn)
 
 
 GatewayFactory = Callable[..., Gateway]

@@ -104,7 +104,7 @@ def test_participants_and_signed_events_through_the_cli(data_dir: Path) -> None:
     assert by_farm[0] == 1
     assert "[not-receiver]" in by_farm[1]
     with Node(data_dir) as node, node.store.read() as conn:
-        batch = node.store.batch_by_identifier(conn, LOT)
+        batch = node.store.batches.by_identifier(conn, LOT)
         assert batch is not None
         assert batch.receiver_id == parties["Carrier"]["id"]
 

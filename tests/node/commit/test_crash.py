@@ -22,7 +22,7 @@ from node.commit.worker import CommitPolicy, CommitWorker
 from node.context import Node, init_node
 from node.events.typed_data import Role
 from node.store.models import EventStatus
-from node.store.store import EVENTS
+from node.store.tables import EVENTS
 
 PASSWORD = "crash test"
 CHILD = """
@@ -93,7 +93,7 @@ def check(data_dir: Path, events: int) -> None:
         client = CommitClient(node.w3, node.deployment)
         with node.store.read() as conn:
             rows = [dict(r._mapping) for r in conn.execute(select(EVENTS))]
-            windows = {r["window_id"]: node.store.window(conn, r["window_id"]) for r in rows}
+            windows = {r["window_id"]: node.store.windows.get(conn, r["window_id"]) for r in rows}
         assert len(rows) == events
         assert {r["status"] for r in rows} == {EventStatus.ANCHORED}
         assert sorted(r["anchor_seq"] for r in rows) == list(range(1, events + 1))
@@ -104,7 +104,7 @@ def check(data_dir: Path, events: int) -> None:
             packed = bytes(row["proof"])
             proof = [packed[i : i + 32] for i in range(0, len(packed), 32)]
             assert client.anchors.functions.verifyEvent(
-                bytes(window["root"]), proof, bytes(row["event_hash"])
+                window.root, proof, bytes(row["event_hash"])
             ).call()
 
 

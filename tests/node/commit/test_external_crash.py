@@ -24,6 +24,7 @@ from node.commit.worker import CommitPolicy
 from node.events.hashing import keccak
 from node.events.typed_data import Action
 from node.store.models import WindowStatus
+from node.store.records import WindowRecord
 from tests.anvil import Anvil, AnvilNode, mining
 
 CHILD = """
@@ -92,9 +93,9 @@ def kill(child: Any) -> None:
     child.stdout.close()
 
 
-def prepared(rig: AnvilNode) -> dict[str, Any] | None:
+def prepared(rig: AnvilNode) -> WindowRecord | None:
     with rig.store.read() as conn:
-        return rig.store.prepared_window(conn)
+        return rig.store.windows.prepared(conn)
 
 
 def wait_until(condition: Any, timeout: float = 20.0) -> Any:
@@ -120,7 +121,7 @@ def test_a_node_killed_at_each_moment_of_a_window_resumes_it_exactly_once(
     kill(child)
     window = prepared(rig)
     assert window is not None
-    tx_hash = bytes(window["tx_hash"])
+    tx_hash = window.tx_hash
     assert not rig.client().known(tx_hash)
 
     # 2. Killed after re-sending it; then anvil drops it.
@@ -138,7 +139,7 @@ def test_a_node_killed_at_each_moment_of_a_window_resumes_it_exactly_once(
     kill(child)  # it was waiting for one confirmation
     window = prepared(rig)
     assert window is not None
-    assert bytes(window["tx_hash"]) == tx_hash  # the receipt is not stored
+    assert window.tx_hash == tx_hash  # the receipt is not stored
 
     worker = rig.worker(CommitPolicy(max_operations=3, confirmations=1, poll_interval=0.02))
     with mining(rig.anvil):

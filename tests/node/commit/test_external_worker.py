@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pytest
 from hexbytes import HexBytes
@@ -36,6 +36,7 @@ from node.exceptions import (
     SignerSuspendedError,
 )
 from node.store.models import EventStatus, WindowStatus
+from node.store.records import WindowRecord
 from tests.anvil import Anvil, AnvilNode, mining
 
 T = TypeVar("T")
@@ -64,7 +65,7 @@ def in_thread(function: Callable[[], T]) -> Future[T]:
     return future
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+def wait_until(condition: Callable[[], T | Literal[False] | None], timeout: float = 10.0) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
@@ -74,9 +75,9 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
     raise AssertionError(f"timed out waiting for {condition}")
 
 
-def prepared(rig: AnvilNode) -> dict[str, Any] | None:
+def prepared(rig: AnvilNode) -> WindowRecord | None:
     with rig.store.read() as conn:
-        return rig.store.prepared_window(conn)
+        return rig.store.windows.prepared(conn)
 
 
 def foreign_transfer(rig: AnvilNode, nonce: int, *, tip: int = 3 * 10**9) -> SignedTx:
@@ -266,7 +267,7 @@ def test_a_dropped_transaction_is_sent_again_and_anchored(rig: AnvilNode) -> Non
     rig.anvil.set_automine(False)
     running = in_thread(rig.worker().commit_once)
     window = wait_until(lambda: prepared(rig))
-    tx_hash = bytes(window["tx_hash"])
+    tx_hash = window.tx_hash
     wait_until(lambda: tx_hash in rig.anvil.pending_hashes())
 
     rig.anvil.drop_all()
@@ -289,7 +290,7 @@ def test_a_window_priced_out_by_a_base_fee_spike_is_replaced_and_rebuilt(
     worker = rig.worker(CommitPolicy(poll_interval=0.02, replace_after=0.5, receipt_timeout=20))
     running = in_thread(worker.commit_once)
     window = wait_until(lambda: prepared(rig))
-    stale = SignedTx(bytes(window["raw_tx"]), bytes(window["tx_hash"]))
+    stale = SignedTx(window.raw_tx, window.tx_hash)
     wait_until(lambda: stale.tx_hash in rig.anvil.pending_hashes())
 
     # The base fee jumps above what the commit offered: anvil evicts it and refuses it again.
@@ -298,13 +299,13 @@ def test_a_window_priced_out_by_a_base_fee_spike_is_replaced_and_rebuilt(
     cancel = wait_until(lambda: [h for h in rig.anvil.pending_hashes() if h != stale.tx_hash])
     rig.anvil.mine()  # the replacement at the commit's nonce
     rig.anvil.mine()  # and a block on top: the commit can never be mined now
-    rebuilt = wait_until(lambda: (w := prepared(rig)) and w["id"] != window["id"] and w)
-    wait_until(lambda: bytes(rebuilt["tx_hash"]) in rig.anvil.pending_hashes())
+    rebuilt = wait_until(lambda: (w := prepared(rig)) and w.id != window.id and w)
+    wait_until(lambda: rebuilt.tx_hash in rig.anvil.pending_hashes())
     rig.anvil.mine()
     result = running.result(timeout=10)
 
     assert result is not None
-    assert result.tx_hash == bytes(rebuilt["tx_hash"])
+    assert result.tx_hash == rebuilt.tx_hash
     replacement = rig.w3.eth.get_transaction(HexBytes(cancel[0]))
     assert (replacement["to"], replacement["value"]) == (rig.key.address, 0)
     assert replacement["nonce"] == stale.nonce
@@ -335,7 +336,7 @@ def test_a_commit_that_reverts_on_chain_returns_its_events_to_the_queue(rig: Anv
     rig.anvil.set_automine(False)
     running = in_thread(rig.worker().commit_once)
     window = wait_until(lambda: prepared(rig))
-    wait_until(lambda: bytes(window["tx_hash"]) in rig.anvil.pending_hashes())
+    wait_until(lambda: window.tx_hash in rig.anvil.pending_hashes())
 
     # In the same block, ahead of the commit (a higher tip), the admin revokes the node.
     admin_send(rig, anchors.revokeRole(node_role, rig.key.address), tip=50 * 10**9)
@@ -343,7 +344,7 @@ def test_a_commit_that_reverts_on_chain_returns_its_events_to_the_queue(rig: Anv
 
     with pytest.raises(CommitRevertedError):
         running.result(timeout=10)
-    assert rig.w3.eth.get_transaction_receipt(HexBytes(window["tx_hash"]))["status"] == 0
+    assert rig.w3.eth.get_transaction_receipt(HexBytes(window.tx_hash))["status"] == 0
     assert [w["status"] for w in rig.windows()] == [WindowStatus.FAILED]
     assert {(e["status"], e["window_id"]) for e in rig.events()} == {(EventStatus.ACCEPTED, None)}
 
@@ -389,14 +390,14 @@ def test_events_are_not_anchored_before_their_confirmations(rig: AnvilNode) -> N
     worker = rig.worker(CommitPolicy(confirmations=3, poll_interval=0.02, receipt_timeout=20))
     running = in_thread(worker.commit_once)
     window = wait_until(lambda: prepared(rig))
-    mined = wait_until(lambda: rig.client().receipt(bytes(window["tx_hash"])))
+    mined = wait_until(lambda: rig.client().receipt(window.tx_hash))
 
     for _ in range(2):
         rig.anvil.mine()
         time.sleep(0.2)  # many polls: room for a worker that would not wait
         assert not running.done()
         assert {(e["status"], e["window_id"]) for e in rig.events()} == {
-            (EventStatus.ACCEPTED, window["id"])
+            (EventStatus.ACCEPTED, window.id)
         }
     rig.anvil.mine()
     result = running.result(timeout=10)
@@ -457,7 +458,7 @@ def test_a_wait_times_out_or_stops_without_spinning_and_is_resumed(
     result = rig.worker().commit_once()
     assert result is not None
     assert result.resumed
-    assert result.tx_hash == bytes(window["tx_hash"])
+    assert result.tx_hash == window.tx_hash
     rig.check_each_event_anchored_once()
 
 
@@ -466,7 +467,7 @@ def test_a_window_reorged_out_before_its_confirmations_is_sent_again(rig: AnvilN
     worker = rig.worker(CommitPolicy(confirmations=2, poll_interval=0.02, receipt_timeout=20))
     running = in_thread(worker.commit_once)
     window = wait_until(lambda: prepared(rig))
-    tx_hash = bytes(window["tx_hash"])
+    tx_hash = window.tx_hash
     first = wait_until(lambda: rig.client().receipt(tx_hash))
     rig.anvil.set_automine(False)
     rig.anvil.mine()  # one block on top: not confirmed yet

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,8 @@ from node.exceptions import ChainError, SignerSuspendedError
 from node.ingest.service import IngestService
 from node.participants.sync import sync_participants
 from node.store.models import EventStatus, WindowStatus
-from node.store.store import EVENTS, Store
+from node.store.store import Store
+from node.store.tables import EVENTS
 from tests.conftest import Chain
 
 
@@ -47,7 +49,7 @@ class Rig:
     def submit(self, who: str, action: Action, batch_id: bytes, **fields: object) -> bytes:
         self.nonces[who] = self.nonces.get(who, 0) + 1
         with self.store.read() as conn:
-            state = self.store.batch(conn, batch_id)
+            state = self.store.batches.get(conn, batch_id)
         defaults: dict[str, object] = {
             "batch_id": batch_id,
             "prev_event_hash": state.head if state else bytes(32),
@@ -132,9 +134,47 @@ def test_a_rejection_on_chain_is_recorded_and_the_local_view_corrected(rig: Rig)
     assert shipped["status"] == EventStatus.REJECTED
     assert isinstance(decode_error(bytes(shipped["reason"])), SignerSuspendedError)
     with rig.store.read() as conn:
-        batch = rig.store.batch(conn, lot)
+        batch = rig.store.batches.get(conn, lot)
     assert batch is not None
     assert batch.status is BatchStatus.ACTIVE  # the chain's view, not the optimistic one
+
+
+class ProbingClient(CommitClient):
+    """The real client, which writes to the store from another thread each time the worker
+    asks the chain for a batch's state, and records whether that write went through."""
+
+    def __init__(self, rig: Rig) -> None:
+        super().__init__(rig.chain.w3, rig.chain.deployment)
+        self.store = rig.store
+        self.writes: list[bool] = []
+
+    def batch_state(self, batch_id: bytes) -> Any:
+        def write() -> None:
+            with self.store.write() as conn:
+                self.store.participants.set_cursor(conn, "probe", len(self.writes))
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        writer.join(timeout=3)  # the store's busy timeout is longer: a held lock shows
+        self.writes.append(not writer.is_alive())
+        return super().batch_state(batch_id)
+
+
+def test_the_chain_is_never_asked_inside_a_write_transaction(rig: Rig) -> None:
+    lot = keccak(b"lot-probe")
+    rig.submit("farm", Action.COMMISSION, lot)
+    rig.worker().commit_once()
+    rig.submit(
+        "farm", Action.SHIP, lot, counterparty=bytes.fromhex(rig.chain.keys["carrier"].address[2:])
+    )
+    ParticipantRegistryClient(rig.chain.w3, rig.chain.deployment).suspend(rig.chain.admin, 1)
+    probing = ProbingClient(rig)
+
+    result = CommitWorker(store=rig.store, client=probing, node=rig.node).commit_once()
+
+    assert result is not None
+    assert result.rejected == 1
+    assert probing.writes == [True]  # ingest could write while the chain was asked
 
 
 @pytest.mark.parametrize("sent", [False, True], ids=["killed-before-send", "killed-after-send"])
@@ -150,15 +190,15 @@ def test_a_crash_around_sending_neither_loses_nor_doubles_a_window(rig: Rig, sen
     with pytest.raises(SimulatedCrashError):
         rig.worker(before_send=die).commit_once()
     with rig.store.read() as conn:
-        prepared = rig.store.prepared_window(conn)
+        prepared = rig.store.windows.prepared(conn)
     assert prepared is not None
-    assert prepared["status"] == WindowStatus.PREPARED
+    assert prepared.status == WindowStatus.PREPARED
 
     resumed = rig.worker().commit_once()
 
     assert resumed is not None
     assert resumed.resumed
-    assert resumed.tx_hash == bytes(prepared["tx_hash"])
+    assert resumed.tx_hash == prepared.tx_hash
     assert rig.client.next_sequence(rig.node.address) == 2  # anchored exactly once
     assert [e["status"] for e in all_events(rig)] == [EventStatus.ANCHORED]
 

@@ -22,7 +22,7 @@ from node.exceptions import (
     EpcisSignatureMismatchError,
 )
 from node.store.models import EventStatus
-from node.store.store import EPCIS_EVENTS, EVENTS
+from node.store.tables import EPCIS_EVENTS, EVENTS
 from tests.node.epcis.conftest import (
     Rig,
     commissioning,
@@ -75,19 +75,19 @@ def test_a_supply_chain_captured_from_epcis_ends_anchored_and_re_hashable(rig: R
     originals = farm_doc["epcisBody"]["eventList"] + dairy_doc["epcisBody"]["eventList"]
     with rig.store.read() as conn:
         for result, original in zip(results, originals, strict=True):
-            stored = rig.store.epcis_event(conn, result.hash_id)
+            stored = rig.store.epcis.get(conn, result.hash_id)
             assert stored is not None
-            context = json.loads(stored["context"])
+            context = json.loads(stored.context or b"null")
             assert event_hash_id(original, context) == result.hash_id
             for trace_hash in result.trace_events:
-                row = rig.store.event(conn, trace_hash)
+                row = rig.store.events.get(conn, trace_hash)
                 assert row is not None
-                assert EventStatus(row["status"]) is EventStatus.ANCHORED
-                payload = json.loads(row["payload"])
+                assert row.status is EventStatus.ANCHORED
+                payload = json.loads(row.payload or b"null")
                 assert payload == original
-                assert payload_hash(payload) == bytes(row["payload_hash"])
+                assert payload_hash(payload) == row.event.payload_hash
                 assert event_hash_id(payload, context) == result.hash_id
-        milk_state = rig.store.batch_by_identifier(
+        milk_state = rig.store.batches.by_identifier(
             conn, "https://id.gs1.org/01/00614141123452/10/" + milk.rsplit(".", 1)[1]
         )
     assert milk_state is not None

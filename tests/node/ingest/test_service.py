@@ -73,7 +73,7 @@ class World:
             party = Party(pid, os.urandom(32), roles)
             self.parties[name] = party
             with store.write() as conn:
-                store.put_participant(
+                store.participants.put(
                     conn,
                     participant_id=pid,
                     key=party.address,
@@ -127,11 +127,11 @@ class World:
 
     def batch(self, batch_id: bytes = LOT) -> object:
         with self.store.read() as conn:
-            return self.store.batch(conn, batch_id)
+            return self.store.batches.get(conn, batch_id)
 
     def event_count(self) -> int:
         with self.store.read() as conn:
-            return self.store.event_count(conn)
+            return self.store.events.count(conn)
 
 
 @pytest.fixture
@@ -146,10 +146,10 @@ def test_commission_is_stored_under_its_eip712_hash(world: World) -> None:
 
     assert event_hash == event.digest(DOMAIN)
     with world.store.read() as conn:
-        row = world.store.event(conn, event_hash)
+        row = world.store.events.get(conn, event_hash)
     assert row is not None
-    assert row["signer"] == world["farm"].address
-    assert row["participant_id"] == 1
+    assert row.signer == world["farm"].address
+    assert row.participant_id == 1
     batch = world.batch()
     assert batch is not None
     assert (batch.status, batch.custodian_id, batch.producer_id, batch.head) == (  # type: ignore[attr-defined]
@@ -197,14 +197,18 @@ def test_a_signature_over_another_event_recovers_an_unknown_signer(world: World)
 def test_suspended_and_rotated_keys_are_refused(world: World) -> None:
     farm = world["farm"]
     with world.store.write() as conn:
-        world.store.set_participant_status(conn, 1, roles=int(Role.PRODUCER), active=False, block=5)
+        world.store.participants.set_status(
+            conn, 1, roles=int(Role.PRODUCER), active=False, block=5
+        )
     with pytest.raises(SignerSuspendedError):
         world.commission()
 
     new_key = os.urandom(32)
     with world.store.write() as conn:
-        world.store.set_participant_status(conn, 1, roles=int(Role.PRODUCER), active=True, block=6)
-        world.store.rotate_key(conn, 1, old=farm.address, new=address_of(new_key), block=7)
+        world.store.participants.set_status(conn, 1, roles=int(Role.PRODUCER), active=True, block=6)
+        world.store.participants.rotate_key(
+            conn, 1, old=farm.address, new=address_of(new_key), block=7
+        )
     with pytest.raises(UnknownSignerError):
         world.commission()
 
@@ -282,7 +286,7 @@ def test_transformation_consumes_inputs_and_links_outputs(world: World) -> None:
     assert world.batch(milk).status is BatchStatus.CONSUMED  # type: ignore[attr-defined]
     assert world.batch(cheese).producer_id == 2  # type: ignore[attr-defined]
     with world.store.read() as conn:
-        hashes = [row["event_hash"] for row in world.store.events_of_batch(conn, milk)]
+        hashes = [row.record.event_hash for row in world.store.events.of_batches(conn, [milk])]
     assert hashes[-1] == event_hash
     with pytest.raises(InvalidStatusError):
         world.ship(milk, "processor", "carrier")
@@ -319,9 +323,9 @@ def test_payload_must_hash_to_payload_hash_and_is_kept_canonical(world: World) -
     document["payload"] = payload
     accepted = world.ingest.submit(parse_submission(document))
     with world.store.read() as conn:
-        row = world.store.event(conn, accepted.event_hash)
+        row = world.store.events.get(conn, accepted.event_hash)
     assert row is not None
-    assert row["payload"] == b'{"sensor":"T-100","temperature":{"unit":"CEL","value":4.5}}'
+    assert row.payload == b'{"sensor":"T-100","temperature":{"unit":"CEL","value":4.5}}'
 
     document["payload"] = {**payload, "sensor": "T-101"}
     with pytest.raises(PayloadMismatchError):
@@ -335,7 +339,7 @@ def test_identifiers_name_the_event_batches(world: World) -> None:
     world.ingest.submit(world.sign(event, world["farm"], identifiers=(spelled,)))
 
     with world.store.read() as conn:
-        found = world.store.batch_by_identifier(conn, LOT_URI)
+        found = world.store.batches.by_identifier(conn, LOT_URI)
     assert found is not None
     assert found.batch_id == LOT
     other = world.event(Action.COMMISSION, world["farm"], keccak(b"x"))

@@ -32,13 +32,15 @@ def test_mirror_follows_registrations_status_roles_and_rotation(chain: Chain, st
     assert applied == 5 + 5  # the fixture's five participants, then this one's five changes
     assert again == 0
     with store.read() as conn:
-        row = store.participant(conn, pid)
-        signers = store.signers(conn, [bytes.fromhex(a.address[2:]) for a in (newcomer, rotated)])
-        at_suspension = store.status_at(conn, pid, suspended_at)
-        at_registration = store.status_at(conn, pid, registered_at)
+        row = store.participants.get(conn, pid)
+        signers = store.participants.signers(
+            conn, [bytes.fromhex(a.address[2:]) for a in (newcomer, rotated)]
+        )
+        at_suspension = store.participants.status_at(conn, pid, suspended_at)
+        at_registration = store.participants.status_at(conn, pid, registered_at)
     assert row is not None
-    assert (row["name"], row["prefix"], row["active"]) == ("Dairy Co", "0614999", True)
-    assert Role(row["roles"]) == Role.PROCESSOR | Role.RETAILER
+    assert (row.name, row.prefix, row.active) == ("Dairy Co", "0614999", True)
+    assert row.roles == Role.PROCESSOR | Role.RETAILER
     old, new = (signers[bytes.fromhex(a.address[2:])] for a in (newcomer, rotated))
     assert (old.current, new.current) == (False, True)
     assert old.participant_id == new.participant_id == pid

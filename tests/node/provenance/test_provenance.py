@@ -12,7 +12,7 @@ from node.chain.reader import ChainReader
 from node.events.typed_data import Action, BatchStatus
 from node.exceptions import BatchNotFoundError
 from node.proofs.verify import Check, Outcome, verify_bundle
-from node.store.store import EVENTS
+from node.store.tables import EVENTS
 from node.testing.harness import TraceNodeHarness
 from tests.node.provenance.conftest import PALLET, Story, run_story
 

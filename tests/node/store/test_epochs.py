@@ -11,22 +11,23 @@ from sqlalchemy import select, text
 
 from node.events.typed_data import Action, BatchStatus
 from node.ingest.service import Outcome
-from node.store import store as store_module
+from node.store import tables
 from node.store.engine import MIGRATIONS, make_engine, migrate
-from node.store.store import BATCHES, EVENT_BATCHES, EVENTS, Store
+from node.store.store import Store
+from node.store.tables import BATCHES, EVENT_BATCHES, EVENTS
 from tests.node.ingest.test_service import LOT, World
 
 
 @pytest.fixture
 def world(store: Store, monkeypatch: pytest.MonkeyPatch) -> World:
     # Two events an epoch: a handful of events spans many epochs.
-    monkeypatch.setattr(store_module, "EPOCH_BITS", 1)
+    monkeypatch.setattr(tables, "EPOCH_BITS", 1)
     return World(store)
 
 
 def _hashes(world: World, batch_id: bytes) -> list[bytes]:
     with world.store.read() as conn:
-        return [bytes(row["event_hash"]) for row in world.store.events_of_batch(conn, batch_id)]
+        return [row.record.event_hash for row in world.store.events.of_batches(conn, [batch_id])]
 
 
 def test_events_are_found_by_hash_and_by_batch_across_epochs(world: World) -> None:
@@ -39,10 +40,10 @@ def test_events_are_found_by_hash_and_by_batch_across_epochs(world: World) -> No
     with world.store.read() as conn:
         epochs = set(conn.execute(select(EVENTS.c.epoch)).scalars())
         every = [h for hashes in made.values() for h in hashes]
-        found = {h: world.store.event(conn, h) for h in every}
-        known = world.store.known_events(conn, [*every, keccak(b"never stored")])
+        found = {h: world.store.events.get(conn, h) for h in every}
+        known = world.store.events.known(conn, [*every, keccak(b"never stored")])
     assert len(epochs) >= 6
-    assert all(row is not None and bytes(row["event_hash"]) == h for h, row in found.items())
+    assert all(row is not None and row.event_hash == h for h, row in found.items())
     assert set(known) == set(every)
     for lot, hashes in made.items():
         assert _hashes(world, lot) == hashes
@@ -69,7 +70,7 @@ def test_a_forgotten_batch_keeps_its_events_and_can_be_created_again(world: Worl
     for n in range(4):
         world.commission(keccak(b"other %d" % n))
     with world.store.write() as conn:  # the chain rejected the creation (commit worker)
-        world.store.forget_batch(conn, LOT)
+        world.store.batches.forget(conn, LOT)
     assert world.batch() is None
     assert _hashes(world, LOT) == [first]
 
@@ -77,7 +78,7 @@ def test_a_forgotten_batch_keeps_its_events_and_can_be_created_again(world: Worl
     second = world.commission()
 
     with world.store.read() as conn:
-        batch = world.store.batch(conn, LOT)
+        batch = world.store.batches.get(conn, LOT)
     assert batch is not None
     assert batch.status is BatchStatus.ACTIVE
     assert batch.created_by == second
@@ -106,9 +107,9 @@ def test_a_pallet_has_events_but_no_batch_state(world: World) -> None:
     assert _hashes(world, LOT)[-1] == packed
     with world.store.read() as conn:
         link = conn.execute(select(EVENT_BATCHES)).one()
-        stored = world.store.event(conn, packed)
+        stored = world.store.events.get(conn, packed)
     assert stored is not None
-    assert (bytes(link.batch_id), link.event_id) == (LOT, stored["id"])
+    assert (bytes(link.batch_id), link.event_id) == (LOT, stored.id)
 
 
 def test_the_migration_gives_stored_events_their_epochs(store_url: str) -> None:
@@ -160,11 +161,11 @@ def test_the_migration_gives_stored_events_their_epochs(store_url: str) -> None:
     upgraded = Store(engine)
     try:
         with upgraded.read() as conn:
-            lot = [bytes(r["event_hash"]) for r in upgraded.events_of_batch(conn, LOT)]
-            packed = [bytes(r["event_hash"]) for r in upgraded.events_of_batch(conn, pallet)]
-            found = [upgraded.event(conn, h) for h in hashes]
-            state = upgraded.batch(conn, LOT)
-            none_row = upgraded.batch(conn, pallet)
+            lot = [r.record.event_hash for r in upgraded.events.of_batches(conn, [LOT])]
+            packed = [r.record.event_hash for r in upgraded.events.of_batches(conn, [pallet])]
+            found = [upgraded.events.get(conn, h) for h in hashes]
+            state = upgraded.batches.get(conn, LOT)
+            none_row = upgraded.batches.get(conn, pallet)
         assert lot == hashes
         assert packed == [hashes[2]]
         assert all(row is not None for row in found)

@@ -3,7 +3,7 @@
 Events were indexed by their hash and by their batch id, and batches by their identifier:
 random keys, so once those indexes outgrew a few thousand pages every stored event
 dirtied a page of its own in each of them, and SQLite's commits grew with the store.
-Now the hash and batch-id indexes lead with an epoch (node.store.store.EPOCH_BITS): the
+Now the hash and batch-id indexes lead with an epoch (node.store.tables.EPOCH_BITS): the
 event's own, and its subject batch's. The identifier index goes (the batch id is derived
 from the identifier, and the primary key already makes both unique), and every subject
 of a stored event gets a batches row (status NONE for pallets and for batches the chain
@@ -26,7 +26,7 @@ down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-EPOCH_BITS = 14  # node.store.store.EPOCH_BITS when this revision was written
+EPOCH_BITS = 14  # node.store.tables.EPOCH_BITS when this revision was written
 # SQLite reflects the unnamed UNIQUE constraints of revision 0001 without a name: name them.
 NAMING = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
 

@@ -1,0 +1,212 @@
+"""Stored signed events: the ingest's bulk write, lookups by hash, nonce and batch, and
+the queue the commit worker takes windows from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, func, select, union
+
+from node.events.batch import BatchState
+from node.store.batches import EVENTS_BY_BATCH, BatchRepository
+from node.store.models import EventStatus
+from node.store.records import (
+    BatchEvent,
+    EventBatchRow,
+    EventRecord,
+    EventRow,
+    LineageRow,
+    WindowAnchor,
+    event_record,
+)
+from node.store.tables import (
+    BATCHES,
+    EVENT_BATCHES,
+    EVENTS,
+    WINDOWS,
+    chunks,
+    current_epoch,
+    epochs,
+    insert_many,
+)
+
+
+class EventRepository:
+    """Events, and their links to the batches they name."""
+
+    def __init__(self, batches: BatchRepository) -> None:
+        self._batches = batches
+
+    def known(self, conn: Connection, hashes: Sequence[bytes]) -> dict[bytes, EventStatus]:
+        """Status of each event in ``hashes`` that is already stored (a search per epoch
+        and hash: for occasional lookups, not for ingest; see :meth:`used_nonces`)."""
+        found: dict[bytes, EventStatus] = {}
+        for group in epochs(conn):
+            for chunk in chunks(list(set(hashes) - found.keys())):
+                rows = conn.execute(
+                    select(EVENTS.c.event_hash, EVENTS.c.status).where(
+                        EVENTS.c.epoch.in_(group), EVENTS.c.event_hash.in_(chunk)
+                    )
+                )
+                found.update((bytes(h), EventStatus(s)) for h, s in rows)
+        return found
+
+    def used_nonces(
+        self, conn: Connection, pairs: Sequence[tuple[bytes, bytes]]
+    ) -> dict[tuple[bytes, bytes], bytes]:
+        """The (signer, nonce) pairs of ``pairs`` that stored events already use, with the
+        hash of the event using each: the same hash is the same event (a duplicate), any
+        other a reused nonce.
+
+        One indexed query per signer (``signer = ? AND nonce IN (...)``): a row-value
+        ``(signer, nonce) IN (...)`` makes SQLite scan the whole table, which is what it
+        did at first, and ingest fell to a fifth of its speed at a million events.
+        """
+        by_signer: dict[bytes, set[bytes]] = {}
+        for signer, nonce in pairs:
+            by_signer.setdefault(signer, set()).add(nonce)
+        used: dict[tuple[bytes, bytes], bytes] = {}
+        for signer, nonces in by_signer.items():
+            for chunk in chunks(sorted(nonces)):
+                rows = conn.execute(
+                    select(EVENTS.c.nonce, EVENTS.c.event_hash).where(
+                        EVENTS.c.signer == signer, EVENTS.c.nonce.in_(chunk)
+                    )
+                )
+                used.update(((signer, bytes(n)), bytes(h)) for n, h in rows)
+        return used
+
+    def next_nonce(self, conn: Connection, signer: bytes) -> int:
+        """One more than the largest nonce ``signer`` used in a stored event (0 for none)."""
+        query = select(func.max(EVENTS.c.nonce)).where(EVENTS.c.signer == signer)
+        top = conn.execute(query).scalar()
+        return 0 if top is None else int.from_bytes(bytes(top), "big") + 1
+
+    def store_accepted(
+        self,
+        conn: Connection,
+        events: Sequence[EventRow],
+        *,
+        created: Sequence[BatchState] = (),
+        changed: Sequence[BatchState] = (),
+        lineage: Sequence[LineageRow] = (),
+        links: Sequence[EventBatchRow] = (),
+        epochs: dict[bytes, int] | None = None,
+    ) -> None:
+        """Write one bulk of accepted events: their rows (without ``epoch`` and
+        ``batch_epoch``, which the store sets), the batches they create and change,
+        lineage links, and links (``batch_id``, ``event_hash``) to batches they name
+        other than as subject.
+
+        ``epochs`` is what :meth:`BatchRepository.load` filled in for the same transaction
+        (every row it saw, NONE rows too); without it the store looks the rows up again.
+        """
+        if not events:
+            return
+        epoch = current_epoch(conn)
+        if epochs is None:
+            epochs = {}
+            self._batches.load(conn, [b.batch_id for b in created], epochs=epochs)
+        self._batches.save_created(conn, created, epoch, dormant=epochs.keys())
+        self._batches.save_changed(conn, changed)
+        epochs = epochs | {b.batch_id: epoch for b in created if b.batch_id not in epochs}
+        subjects = {bytes(row["batch_id"]) for row in events}
+        if not subjects <= epochs.keys():
+            epochs |= self._batches.subject_epochs(conn, subjects - epochs.keys(), epoch)
+        insert_many(
+            conn,
+            EVENTS,
+            [row | {"epoch": epoch, "batch_epoch": epochs[row["batch_id"]]} for row in events],
+        )
+        self._batches.insert_lineage(conn, lineage)
+        if links:
+            hashes = list({link["event_hash"] for link in links})
+            ids: dict[bytes, int] = {}
+            for chunk in chunks(hashes):
+                rows = conn.execute(
+                    select(EVENTS.c.event_hash, EVENTS.c.id).where(
+                        EVENTS.c.epoch == epoch, EVENTS.c.event_hash.in_(chunk)
+                    )
+                )
+                ids.update((bytes(h), i) for h, i in rows)
+            insert_many(
+                conn,
+                EVENT_BATCHES,
+                [{**link, "event_id": ids[link["event_hash"]]} for link in links],
+            )
+
+    def count(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())
+
+    def counts(self, conn: Connection) -> dict[EventStatus, int]:
+        """How many events are in each status."""
+        rows = conn.execute(select(EVENTS.c.status, func.count()).group_by(EVENTS.c.status))
+        counts = dict.fromkeys(EventStatus, 0)
+        counts.update((EventStatus(status), int(n)) for status, n in rows)
+        return counts
+
+    def get(self, conn: Connection, event_hash: bytes) -> EventRecord | None:
+        for group in epochs(conn):
+            row = conn.execute(
+                select(EVENTS).where(EVENTS.c.epoch.in_(group), EVENTS.c.event_hash == event_hash)
+            ).first()
+            if row is not None:
+                return event_record(row)
+        return None
+
+    def of_batches(self, conn: Connection, batch_ids: Sequence[bytes]) -> list[BatchEvent]:
+        """Every event naming any of ``batch_ids`` (as subject, or in a transformation or
+        packing), in the order they were accepted, with their window's anchor."""
+        ids: set[int] = set()
+        for chunk in chunks(sorted(set(batch_ids))):
+            query = union(
+                select(EVENTS.c.id)
+                .select_from(EVENTS_BY_BATCH)
+                .where(BATCHES.c.batch_id.in_(chunk)),
+                select(EVENT_BATCHES.c.event_id).where(EVENT_BATCHES.c.batch_id.in_(chunk)),
+            )
+            ids.update(conn.execute(query).scalars())
+        found: list[BatchEvent] = []
+        for id_chunk in chunks(sorted(ids)):
+            rows_query = (
+                select(
+                    EVENTS,
+                    WINDOWS.c.tx_hash.label("w_tx_hash"),
+                    WINDOWS.c.block_number.label("w_block_number"),
+                    WINDOWS.c.root.label("w_root"),
+                )
+                .outerjoin(WINDOWS, WINDOWS.c.id == EVENTS.c.window_id)
+                .where(EVENTS.c.id.in_(id_chunk))
+                .order_by(EVENTS.c.id)
+            )
+            for row in conn.execute(rows_query):
+                anchor = None
+                if row.w_tx_hash is not None:
+                    block = None if row.w_block_number is None else int(row.w_block_number)
+                    anchor = WindowAnchor(bytes(row.w_tx_hash), block, bytes(row.w_root))
+                found.append(BatchEvent(event_record(row), anchor))
+        return found
+
+    def uncommitted(self, conn: Connection, limit: int) -> list[EventRecord]:
+        """Accepted events not yet in a window, in the order they were accepted."""
+        rows = conn.execute(
+            select(EVENTS)
+            .where(EVENTS.c.status == EventStatus.ACCEPTED, EVENTS.c.window_id.is_(None))
+            .order_by(EVENTS.c.id)
+            .limit(limit)
+        )
+        return [event_record(r) for r in rows]
+
+    def uncommitted_count(self, conn: Connection) -> int:
+        query = select(func.count()).where(
+            EVENTS.c.status == EventStatus.ACCEPTED, EVENTS.c.window_id.is_(None)
+        )
+        return int(conn.execute(query).scalar_one())
+
+    def oldest_uncommitted(self, conn: Connection) -> int | None:
+        """When (ms) the longest-waiting accepted event not yet in a window was received."""
+        query = select(func.min(EVENTS.c.received_at)).where(
+            EVENTS.c.status == int(EventStatus.ACCEPTED), EVENTS.c.window_id.is_(None)
+        )
+        value = conn.execute(query).scalar()
+        return None if value is None else int(value)

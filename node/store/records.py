@@ -1,0 +1,283 @@
+"""What the store's readers return: one frozen record per kind of row, typed, so that a
+renamed column fails mypy rather than a request. Writers take the row mappings below
+(``TypedDict``): the bulk paths insert them as they are (``node.store.tables.insert_many``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple, NotRequired, TypedDict
+
+from node.events.typed_data import Action, BatchStatus, Role, TraceEvent
+from node.store.models import AlertSeverity, EventStatus, WindowStatus
+from node.store.tables import split32
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRecord:
+    """A participant as the mirror of ParticipantRegistry holds it now."""
+
+    id: int
+    key: bytes  # the current signing key (20 bytes)
+    name: str
+    prefix: str
+    roles: Role
+    active: bool
+    updated_block: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantKeyRecord:
+    """A key a participant had: valid for blocks [valid_from, valid_until)."""
+
+    key: bytes
+    participant_id: int
+    valid_from: int
+    valid_until: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignerView:
+    """A key's participant as the mirror holds it now."""
+
+    participant_id: int
+    roles: Role
+    active: bool
+    current: bool  # False when the key was rotated out
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A stored signed event, with where it stands in the commit pipeline."""
+
+    id: int  # the order of acceptance
+    event_hash: bytes
+    event: TraceEvent
+    signer: bytes
+    participant_id: int
+    signature: bytes
+    payload: bytes | None  # RFC 8785 JSON
+    status: EventStatus
+    received_at: int  # ms since the Unix epoch
+    window_id: int | None
+    anchor_seq: int | None
+    tree_index: int | None
+    proof: tuple[bytes, ...]  # Merkle siblings, leaf first; () until in a window
+    reason: bytes | None  # the contract's error, for a REJECTED event
+
+    @property
+    def action(self) -> Action:
+        return self.event.action
+
+
+@dataclass(frozen=True, slots=True)
+class WindowAnchor:
+    """Where a window's root went on-chain."""
+
+    tx_hash: bytes
+    block_number: int | None  # None until the window is confirmed
+    root: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEvent:
+    """An event naming a batch, with its window's anchor (None before it has a window)."""
+
+    record: EventRecord
+    anchor: WindowAnchor | None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRecord:
+    """A window of events committed in one transaction under one Merkle root."""
+
+    id: int
+    first_seq: int
+    event_count: int
+    root: bytes
+    status: WindowStatus
+    raw_tx: bytes
+    tx_hash: bytes
+    block_number: int | None
+    block_hash: bytes | None
+    created_at: int  # ms since the Unix epoch
+
+
+class LineageLink(NamedTuple):
+    """``child`` was made from (or packed with) ``parent`` by the event ``event_hash``."""
+
+    parent: bytes
+    child: bytes
+    event_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSummary:
+    """A custody batch's state in the downstream trace."""
+
+    identifier: str | None
+    status: BatchStatus
+    producer_id: int
+    custodian_id: int
+    receiver_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Downstream:
+    """What :meth:`BatchRepository.downstream` found: links, the states of the batches
+    reached, and receptions (batch id, participant id) in the order they happened."""
+
+    links: list[LineageLink]
+    states: dict[bytes, BatchSummary]
+    received: list[tuple[bytes, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class EpcisEventRecord:
+    """A captured EPCIS event: its hash ID and the TraceEvents it was mapped to."""
+
+    id: int
+    hash_id: str
+    event_id: str | None
+    event_type: str
+    trace_events: tuple[bytes, ...]
+    context: bytes | None  # the @context it was read under (RFC 8785 JSON)
+    captured_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """Something the integrity monitor found."""
+
+    id: int
+    kind: str
+    severity: AlertSeverity
+    batch_id: bytes | None
+    event_hash: bytes | None
+    detail: str
+    detected_at: int
+    block_number: int | None
+
+
+# ----- rows the writers take -----
+
+
+class EventRow(TypedDict):
+    """An accepted event as ingest writes it (``epoch`` and ``batch_epoch`` are the store's)."""
+
+    event_hash: bytes
+    action: int
+    batch_id: bytes
+    prev_event_hash: bytes
+    inputs: bytes
+    input_prev_hashes: bytes
+    outputs: bytes
+    counterparty: bytes
+    product: bytes
+    quantity: str
+    event_time: int
+    location: bytes
+    payload_hash: bytes
+    nonce: bytes
+    signer: bytes
+    participant_id: int
+    signature: bytes
+    payload: bytes | None
+    status: int
+    received_at: int
+    epoch: NotRequired[int]
+    batch_epoch: NotRequired[int]
+
+
+class LineageRow(TypedDict):
+    parent: bytes
+    child: bytes
+    event_hash: bytes
+
+
+class EventBatchRow(TypedDict):
+    """An event naming ``batch_id`` other than as its subject."""
+
+    batch_id: bytes
+    event_hash: bytes
+
+
+class EpcisEventRow(TypedDict):
+    hash_id: str
+    event_id: str | None
+    event_type: str
+    trace_events: bytes
+    context: bytes | None
+    captured_at: int
+
+
+class WindowMember(TypedDict):
+    """An event's place in a new window."""
+
+    id: int
+    tree_index: int
+    proof: bytes
+
+
+# ----- from rows -----
+
+
+def event_record(row: Any) -> EventRecord:
+    """The record of an ``events`` row (any row with its columns)."""
+    return EventRecord(
+        id=int(row.id),
+        event_hash=bytes(row.event_hash),
+        event=TraceEvent(
+            action=Action(row.action),
+            batch_id=bytes(row.batch_id),
+            prev_event_hash=bytes(row.prev_event_hash),
+            inputs=split32(bytes(row.inputs)),
+            input_prev_hashes=split32(bytes(row.input_prev_hashes)),
+            outputs=split32(bytes(row.outputs)),
+            counterparty=bytes(row.counterparty),
+            product=bytes(row.product),
+            quantity=int(row.quantity),
+            event_time=int(row.event_time),
+            location=bytes(row.location),
+            payload_hash=bytes(row.payload_hash),
+            nonce=int.from_bytes(bytes(row.nonce), "big"),
+        ),
+        signer=bytes(row.signer),
+        participant_id=int(row.participant_id),
+        signature=bytes(row.signature),
+        payload=None if row.payload is None else bytes(row.payload),
+        status=EventStatus(row.status),
+        received_at=int(row.received_at),
+        window_id=None if row.window_id is None else int(row.window_id),
+        anchor_seq=None if row.anchor_seq is None else int(row.anchor_seq),
+        tree_index=None if row.tree_index is None else int(row.tree_index),
+        proof=split32(bytes(row.proof or b"")),
+        reason=None if row.reason is None else bytes(row.reason),
+    )
+
+
+def window_record(row: Any) -> WindowRecord:
+    return WindowRecord(
+        id=int(row.id),
+        first_seq=int(row.first_seq),
+        event_count=int(row.event_count),
+        root=bytes(row.root),
+        status=WindowStatus(row.status),
+        raw_tx=bytes(row.raw_tx),
+        tx_hash=bytes(row.tx_hash),
+        block_number=None if row.block_number is None else int(row.block_number),
+        block_hash=None if row.block_hash is None else bytes(row.block_hash),
+        created_at=int(row.created_at),
+    )
+
+
+def participant_record(row: Any) -> ParticipantRecord:
+    return ParticipantRecord(
+        id=int(row.id),
+        key=bytes(row.key),
+        name=str(row.name),
+        prefix=str(row.prefix),
+        roles=Role(row.roles),
+        active=bool(row.active),
+        updated_block=int(row.updated_block),
+    )

@@ -1,0 +1,154 @@
+"""Windows: the events committed in one transaction under one Merkle root, each event's
+place and proof in it, and the window's fate on-chain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, bindparam, func, select, update
+
+from node.store.models import EventStatus, WindowStatus
+from node.store.records import (
+    EventRecord,
+    WindowMember,
+    WindowRecord,
+    event_record,
+    window_record,
+)
+from node.store.tables import EVENTS, WINDOWS
+
+
+class WindowRepository:
+    """Windows and the proofs of their events."""
+
+    def prepared(self, conn: Connection) -> WindowRecord | None:
+        """The window whose transaction may or may not be mined (at most one)."""
+        row = conn.execute(
+            select(WINDOWS).where(WINDOWS.c.status == WindowStatus.PREPARED).order_by(WINDOWS.c.id)
+        ).first()
+        return window_record(row) if row else None
+
+    def get(self, conn: Connection, window_id: int) -> WindowRecord | None:
+        row = conn.execute(select(WINDOWS).where(WINDOWS.c.id == window_id)).first()
+        return window_record(row) if row else None
+
+    def create(
+        self,
+        conn: Connection,
+        *,
+        first_seq: int,
+        root: bytes,
+        raw_tx: bytes,
+        tx_hash: bytes,
+        created_at: int,
+        members: Sequence[WindowMember],
+    ) -> WindowRecord:
+        """Record a prepared window and assign its events their place and proof."""
+        inserted = conn.execute(
+            WINDOWS.insert().values(
+                first_seq=first_seq,
+                event_count=len(members),
+                root=root,
+                status=int(WindowStatus.PREPARED),
+                raw_tx=raw_tx,
+                tx_hash=tx_hash,
+                created_at=created_at,
+            )
+        ).inserted_primary_key
+        if inserted is None:
+            raise RuntimeError("the database returned no id for the new window")
+        window_id = int(inserted[0])
+        conn.execute(
+            update(EVENTS)
+            .where(EVENTS.c.id == bindparam("m_id"))
+            .values(
+                window_id=window_id,
+                anchor_seq=bindparam("m_seq"),
+                tree_index=bindparam("m_tree_index"),
+                proof=bindparam("m_proof"),
+            ),
+            [
+                {
+                    "m_id": m["id"],
+                    "m_seq": first_seq + i,
+                    "m_tree_index": m["tree_index"],
+                    "m_proof": m["proof"],
+                }
+                for i, m in enumerate(members)
+            ],
+        )
+        return WindowRecord(
+            id=window_id,
+            first_seq=first_seq,
+            event_count=len(members),
+            root=root,
+            status=WindowStatus.PREPARED,
+            raw_tx=raw_tx,
+            tx_hash=tx_hash,
+            block_number=None,
+            block_hash=None,
+            created_at=created_at,
+        )
+
+    def confirm(
+        self,
+        conn: Connection,
+        window_id: int,
+        *,
+        block_number: int,
+        block_hash: bytes,
+        rejected: dict[bytes, bytes],
+    ) -> None:
+        """Mark the window mined: its events ANCHORED, or REJECTED with the contract's reason."""
+        conn.execute(
+            update(WINDOWS)
+            .where(WINDOWS.c.id == window_id)
+            .values(
+                status=int(WindowStatus.CONFIRMED), block_number=block_number, block_hash=block_hash
+            )
+        )
+        conn.execute(
+            update(EVENTS)
+            .where(EVENTS.c.window_id == window_id)
+            .values(status=int(EventStatus.ANCHORED))
+        )
+        if rejected:
+            conn.execute(
+                update(EVENTS)
+                .where(EVENTS.c.window_id == window_id, EVENTS.c.event_hash == bindparam("r_hash"))
+                .values(status=int(EventStatus.REJECTED), reason=bindparam("r_reason")),
+                [{"r_hash": h, "r_reason": reason} for h, reason in rejected.items()],
+            )
+
+    def fail(self, conn: Connection, window_id: int) -> None:
+        """The window's transaction will never be mined: its events go back to the queue."""
+        conn.execute(
+            update(WINDOWS).where(WINDOWS.c.id == window_id).values(status=int(WindowStatus.FAILED))
+        )
+        conn.execute(
+            update(EVENTS)
+            .where(EVENTS.c.window_id == window_id)
+            .values(window_id=None, anchor_seq=None, tree_index=None, proof=None)
+        )
+
+    def events(self, conn: Connection, window_id: int) -> list[EventRecord]:
+        """The window's events in the order of their sequence numbers."""
+        rows = conn.execute(
+            select(EVENTS).where(EVENTS.c.window_id == window_id).order_by(EVENTS.c.anchor_seq)
+        )
+        return [event_record(r) for r in rows]
+
+    def page(self, conn: Connection, *, before: int | None, limit: int) -> list[WindowRecord]:
+        """Confirmed windows, newest first; ``before`` is a window id (exclusive) to page on."""
+        query = select(WINDOWS).where(WINDOWS.c.status == int(WindowStatus.CONFIRMED))
+        if before is not None:
+            query = query.where(WINDOWS.c.id < before)
+        rows = conn.execute(query.order_by(WINDOWS.c.id.desc()).limit(limit))
+        return [window_record(r) for r in rows]
+
+    def counts(self, conn: Connection) -> dict[WindowStatus, int]:
+        """How many windows are in each status."""
+        rows = conn.execute(select(WINDOWS.c.status, func.count()).group_by(WINDOWS.c.status))
+        counts = dict.fromkeys(WindowStatus, 0)
+        counts.update((WindowStatus(status), int(n)) for status, n in rows)
+        return counts

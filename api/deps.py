@@ -11,10 +11,11 @@ from fastapi import Depends, Path, Request
 from api.chain import RawRequest
 from api.limits import RateLimiter
 from api.metrics import Metrics
-from api.settings import ApiSettings
+from api.settings import ApiSettings, WebSettings
 from node.commit.worker import CommitPolicy
 from node.context import Node
 from node.exceptions import AuthenticationError, PermissionDeniedError, RegistrarUnavailableError
+from node.provenance.service import ProvenanceService
 from node.store.apikeys import ApiKeyRecord, ApiKeys
 
 
@@ -29,7 +30,8 @@ class CommitStatus:
 
 @dataclass
 class Gateway:
-    """Everything the routes use, built once by ``create_app``."""
+    """Everything the routes use, built once by ``create_app``: routes take it as
+    :data:`GatewayDep` and reach every part through it; nothing is attached later."""
 
     node: Node
     settings: ApiSettings
@@ -38,6 +40,11 @@ class Gateway:
     metrics: Metrics
     commit: CommitStatus
     chain_request: RawRequest
+    #: Provenance, traces and bundles; it keeps its chain answers between requests.
+    provenance: ProvenanceService
+    #: The page's settings, None when TRACENODE_WEB_* are wrong (``web_error`` says how).
+    web: WebSettings | None
+    web_error: str | None = None
     registrar: LocalAccount | None = None
 
 
@@ -47,18 +54,6 @@ def get_gateway(request: Request) -> Gateway:
 
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
-
-
-def get_node(gateway: GatewayDep) -> Node:
-    return gateway.node
-
-
-def get_settings(gateway: GatewayDep) -> ApiSettings:
-    return gateway.settings
-
-
-NodeDep = Annotated[Node, Depends(get_node)]
-SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
 def get_caller(request: Request, gateway: GatewayDep) -> ApiKeyRecord | None:

@@ -20,9 +20,10 @@ from api.limits import BodyLimits, RateLimiter
 from api.metrics import Metrics, RequestMetrics
 from api.openapi import openapi_document
 from api.problems import install
-from api.settings import ApiSettings
+from api.settings import ApiSettings, WebSettings, load_web_settings
 from node import __version__
 from node.context import Node
+from node.provenance.service import ProvenanceService
 from node.store.apikeys import ApiKeys
 
 #: Router modules under api/routes, in matching order (``batches`` is added after them).
@@ -57,14 +58,19 @@ def create_app(
     settings: ApiSettings | None = None,
     registrar: LocalAccount | None = None,
     commit: CommitStatus | None = None,
+    web: WebSettings | None = None,
 ) -> FastAPI:
     """The gateway over an opened ``node`` (the caller opens and closes it).
 
     ``registrar`` is the admin key that registers participants on-chain (without it,
     ``POST /v1/participants`` answers 503); ``commit`` is how this process takes part
-    in committing (``tracenode serve`` runs the commit worker and updates it).
+    in committing (``tracenode serve`` runs the commit worker and updates it); ``web`` the
+    page's settings (read from TRACENODE_WEB_* when not given).
     """
     settings = settings or ApiSettings()
+    web_error = None
+    if web is None:
+        web, web_error = load_web_settings()
     chain_request = serialize_requests(node.w3)
     metrics = Metrics()
     commit = commit or CommitStatus()
@@ -88,6 +94,9 @@ def create_app(
         metrics=metrics,
         commit=commit,
         chain_request=chain_request,
+        provenance=ProvenanceService(node.store, node.w3, node.deployment),
+        web=web,
+        web_error=web_error,
         registrar=registrar,
     )
     for name in ROUTERS + CATCH_ALL_ROUTERS:

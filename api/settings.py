@@ -1,9 +1,18 @@
-"""The gateway's settings: limits, rate, access; from TRACENODE_API_* environment variables."""
+"""The gateway's settings: limits, rate and access (TRACENODE_API_*), and the buyer page's
+public address and explorer link (TRACENODE_WEB_*)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from typing import Final
+
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from node.exceptions import ConfigurationError
+from node.labels import normalise_base_url
+
+_EXPLORER: Final = re.compile(r"(?i:https?)://[^\s\"'<>\\`{}]+")
 
 
 class ApiSettings(BaseSettings):
@@ -30,3 +39,45 @@ class ApiSettings(BaseSettings):
     max_rpc_batch: int = Field(default=50, ge=1, le=1000)
     #: Widest eth_getLogs block range served by /rpc.
     max_log_range: int = Field(default=10_000, ge=1)
+
+
+class WebSettings(BaseSettings):
+    """The page's settings, from TRACENODE_WEB_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACENODE_WEB_", frozen=True)
+
+    #: The node's public address, as labels carry it (e.g. https://trace.example.com).
+    public_url: str | None = None
+    #: A block explorer's transaction URL, ``{tx}`` standing for the 0x hash.
+    explorer_tx_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _base(cls, value: str | None) -> str | None:
+        return normalise_base_url(value) if value else None
+
+    @field_validator("explorer_tx_url")
+    @classmethod
+    def _explorer(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        template = value.strip()
+        if (
+            len(template) > 256
+            or template.count("{tx}") != 1
+            or not _EXPLORER.fullmatch(template.replace("{tx}", "0x"))
+        ):
+            raise ConfigurationError(
+                "TRACENODE_WEB_EXPLORER_TX_URL must be an http(s) URL with {tx} once, "
+                "e.g. https://explorer.example/tx/{tx}"
+            )
+        return template
+
+
+def load_web_settings() -> tuple[WebSettings | None, str | None]:
+    """The page's settings from the environment, or None and what is wrong with them."""
+    try:
+        return WebSettings(), None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        return None, f"TRACENODE_WEB_{str(error['loc'][0]).upper()}: {error['msg']}"

@@ -9,14 +9,14 @@ check a bundle against this node's chain. ``{id}`` may be any identifier form.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.body import read_json
-from api.deps import BatchRef, GatewayDep, ReaderDep
+from api.deps import BatchRef, Gateway, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.schemas import (
     BUNDLE_REF,
@@ -33,17 +33,12 @@ from node.provenance.service import ProvenanceService, trace_json
 router = APIRouter(tags=["provenance"])
 
 
-def service(gateway: Any) -> ProvenanceService:
-    """One provenance service per app: it keeps its chain answers between requests."""
-    found: ProvenanceService | None = getattr(gateway, "provenance", None)
-    if found is None:
-        node = gateway.node
-        found = ProvenanceService(node.store, node.w3, node.deployment)
-        gateway.provenance = found
-    return found
+def service(gateway: Gateway) -> ProvenanceService:
+    """The app's provenance service (one per app: it keeps its chain answers)."""
+    return gateway.provenance
 
 
-def _batch_id(gateway: Any, ref: str) -> bytes:
+def _batch_id(gateway: Gateway, ref: str) -> bytes:
     return service(gateway).resolve(parse_identifier(ref).canonical)
 
 

@@ -28,13 +28,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.deps import BatchRef, Gateway, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.routes.batches import batch_out
 from api.routes.provenance import service
+from api.settings import WebSettings
 from node.events.identifiers import parse_identifier
 from node.exceptions import (
     BatchNotFoundError,
@@ -83,55 +82,14 @@ _MEDIA_TYPES: Final = {
     ".svg": "image/svg+xml",
 }
 _STATIC_NAME: Final = re.compile(r"[a-z0-9][a-z0-9-]*\.(?:js|css|svg)")
-_EXPLORER: Final = re.compile(r"(?i:https?)://[^\s\"'<>\\`{}]+")
-
-
-class WebSettings(BaseSettings):
-    """The page's settings, from TRACENODE_WEB_* environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="TRACENODE_WEB_", frozen=True)
-
-    #: The node's public address, as labels carry it (e.g. https://trace.example.com).
-    public_url: str | None = None
-    #: A block explorer's transaction URL, ``{tx}`` standing for the 0x hash.
-    explorer_tx_url: str | None = None
-
-    @field_validator("public_url")
-    @classmethod
-    def _base(cls, value: str | None) -> str | None:
-        return normalise_base_url(value) if value else None
-
-    @field_validator("explorer_tx_url")
-    @classmethod
-    def _explorer(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        template = value.strip()
-        if (
-            len(template) > 256
-            or template.count("{tx}") != 1
-            or not _EXPLORER.fullmatch(template.replace("{tx}", "0x"))
-        ):
-            raise ConfigurationError(
-                "TRACENODE_WEB_EXPLORER_TX_URL must be an http(s) URL with {tx} once, "
-                "e.g. https://explorer.example/tx/{tx}"
-            )
-        return template
 
 
 def web_settings(gateway: Gateway) -> WebSettings:
-    """The app's page settings, read from the environment once (tests set ``gateway.web``)."""
-    found: WebSettings | None = getattr(gateway, "web", None)
-    if found is None:
-        try:
-            found = WebSettings()
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            raise NotReadyError(
-                f"TRACENODE_WEB_{str(error['loc'][0]).upper()}: {error['msg']}"
-            ) from None
-        gateway.web = found  # type: ignore[attr-defined]
-    return found
+    """The page's settings; a node whose TRACENODE_WEB_* settings are wrong serves the page
+    and answers what needs them with 503, naming the setting."""
+    if gateway.web is None:
+        raise NotReadyError(gateway.web_error or "the page's settings are not loaded")
+    return gateway.web
 
 
 def base_url(request: Request, gateway: Gateway) -> str:
@@ -234,7 +192,7 @@ def overview(
     canonical = bundle.batches[0].identifier or "0x" + batch_id.hex()
     mentioned = {bytes(b) for e in bundle.events for b in e.event.batch_ids()}
     with gateway.node.store.read() as conn:
-        states = gateway.node.store.batches(conn, mentioned)
+        states = gateway.node.store.batches.load(conn, mentioned)
     base = base_url(request, gateway)
     hex_id = "0x" + batch_id.hex()
     links = {

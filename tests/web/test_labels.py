@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli
 from api.main import create_app
-from api.routes.web import PAGE_CSP, WebSettings
+from api.routes.web import PAGE_CSP
+from api.settings import WebSettings
 from node.events.identifiers import CSET82, IdentifierKind, gtin_check_digit, parse_identifier
 from node.events.typed_data import Action
 from node.exceptions import ConfigurationError
@@ -268,10 +269,12 @@ def test_the_public_url_and_explorer_settings_shape_labels_and_links(
     lot = "88.123.45/SETTINGS-1"
     tracenode.submit("farm", Action.COMMISSION, lot, product="x", quantity=1)
     tracenode.commit()
-    app = create_app(tracenode.node)
-    app.state.gateway.web = WebSettings(
-        public_url="https://trace.example.com/node/",
-        explorer_tx_url="https://explorer.example/tx/{tx}?chain=1",
+    app = create_app(
+        tracenode.node,
+        web=WebSettings(
+            public_url="https://trace.example.com/node/",
+            explorer_tx_url="https://explorer.example/tx/{tx}?chain=1",
+        ),
     )
     client = AppClient(app)
     try:

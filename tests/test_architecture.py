@@ -1,4 +1,4 @@
-"""The dependency rules of DESIGN.md §2, checked on the source: one-way, by construction."""
+"""The dependency rules of docs/design.md §2, checked on the source: one-way, by construction."""
 
 from __future__ import annotations
 

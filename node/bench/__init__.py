@@ -1,1 +1,1 @@
-"""``tracenode bench``: the targets of DESIGN.md §9, measured on this machine."""
+"""``tracenode bench``: the targets of docs/design.md §9, measured on this machine."""

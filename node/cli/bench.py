@@ -1,4 +1,4 @@
-"""``tracenode bench``: measure the targets of DESIGN.md §9 on this machine."""
+"""``tracenode bench``: measure the targets of docs/design.md §9 on this machine."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def bench(
     table = Table(title="tracenode bench")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    table.add_column("target (DESIGN.md §9)")
+    table.add_column("target (docs/design.md §9)")
     table.add_row(
         "ingest, events/s (bulk, verified, durable)",
         f"{figures.ingest_events_per_s:,.0f}",

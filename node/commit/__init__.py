@@ -1,1 +1,2 @@
-"""The commit worker: accepted events become on-chain facts and Merkle proofs (DESIGN.md §5)."""
+"""The commit worker: accepted events become on-chain facts and Merkle proofs
+(docs/design.md §5)."""

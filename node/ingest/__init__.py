@@ -1,1 +1,1 @@
-"""The ingest service: signed events in, checked, durably stored (DESIGN.md §5)."""
+"""The ingest service: signed events in, checked, durably stored (docs/design.md §5)."""

@@ -1,5 +1,5 @@
 """SIGKILL the committing node at random moments, many times: no event is lost, none is
-anchored twice, and every stored proof verifies against the chain (DESIGN.md §5).
+anchored twice, and every stored proof verifies against the chain (docs/design.md §5).
 
 The node runs as a real child process on a real data directory (persistent embedded chain
 and SQLite store, both fsynced). The fast variant here kills it a few times; the long one

@@ -1,5 +1,5 @@
 """A committing node killed with SIGKILL mid-window on a real anvil, then restarted on the
-same store and chain: every event anchored exactly once (DESIGN.md §5).
+same store and chain: every event anchored exactly once (docs/design.md §5).
 
 The node runs as a real child process. It is killed at three moments of one window, each
 time by a fresh child that resumes the window the previous one left: after preparing it

@@ -48,7 +48,7 @@ from node.events.batch import BatchState
 from node.events.payload import canonical_json
 from node.events.signatures import address_of, recover_signer, sign_digest
 from node.events.submission import SignedEvent, parse_event, parse_hex
-from node.events.typed_data import Domain, TraceEvent
+from node.events.typed_data import ZERO32, Domain, TraceEvent
 from node.exceptions import (
     EpcisDocumentError,
     EpcisError,
@@ -63,7 +63,6 @@ from node.ingest.service import IngestResult, IngestService
 from node.store.records import EpcisEventRow, ParticipantRecord
 from node.store.store import Store
 
-ZERO32: Final = bytes(32)
 _T = TypeVar("_T")
 _REQUEST_FIELDS: Final = frozenset({"document", "traceEvents"})
 #: TraceEvent fields the document determines (the others are heads and the nonce).

@@ -55,7 +55,7 @@ from node.events.identifiers import (
     parse_logistic_unit,
 )
 from node.events.payload import canonical_json
-from node.events.typed_data import Action, Domain, TraceEvent
+from node.events.typed_data import MAX_LINKED_BATCHES, ZERO20, ZERO32, Action, Domain, TraceEvent
 from node.exceptions import (
     EpcisLimitError,
     EpcisMappingError,
@@ -63,10 +63,6 @@ from node.exceptions import (
     InvalidPayloadError,
 )
 
-ZERO32: Final = bytes(32)
-ZERO20: Final = bytes(20)
-#: BatchRegistry's bound on the batches of one TRANSFORM, and of one packing event.
-MAX_LINKED_BATCHES: Final = 64
 MAX_TRACE_EVENTS: Final = 1_000
 
 COMMISSION_STEPS: Final = frozenset({"commissioning", "creating_class_instance", "encoding"})

@@ -13,16 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from node.events.hashing import keccak
 from node.events.identifiers import IdentifierKind, parse_identifier
 from node.events.payload import canonical_json
-from node.events.typed_data import Action, TraceEvent
+from node.events.typed_data import ZERO32, Action, TraceEvent
 from node.exceptions import InvalidEventError
-
-ZERO32: Final = bytes(32)
-ZERO20: Final = bytes(20)
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,7 +118,12 @@ EIP712_DOMAIN_TYPEHASH: Final = keccak(_encode_type("EIP712Domain", EIP712_DOMAI
 _NAME_HASH: Final = keccak(DOMAIN_NAME.encode())
 _VERSION_HASH: Final = keccak(DOMAIN_VERSION.encode())
 _EMPTY_LIST_HASH: Final = keccak(b"")
-_ZERO32: Final = bytes(32)
+#: The zero hash and the zero address: "none" in the event's fields.
+ZERO32: Final = bytes(32)
+ZERO20: Final = bytes(20)
+#: BatchRegistry.MAX_TRANSFORM_BATCHES: the batches one TRANSFORM (inputs and outputs
+#: together), or one packing event, may name.
+MAX_LINKED_BATCHES: Final = 64
 _UINT64_MAX: Final = 2**64 - 1
 _UINT256_MAX: Final = 2**256 - 1
 
@@ -161,17 +166,17 @@ class TraceEvent:
     """One signed fact about one or more batches; field meanings as in IBatchRegistry."""
 
     action: Action
-    batch_id: bytes = _ZERO32
-    prev_event_hash: bytes = _ZERO32
+    batch_id: bytes = ZERO32
+    prev_event_hash: bytes = ZERO32
     inputs: tuple[bytes, ...] = ()
     input_prev_hashes: tuple[bytes, ...] = ()
     outputs: tuple[bytes, ...] = ()
     counterparty: bytes = bytes(20)
-    product: bytes = _ZERO32
+    product: bytes = ZERO32
     quantity: int = 0
     event_time: int = 0
-    location: bytes = _ZERO32
-    payload_hash: bytes = _ZERO32
+    location: bytes = ZERO32
+    payload_hash: bytes = ZERO32
     nonce: int = 0
 
     def __post_init__(self) -> None:
@@ -192,7 +197,7 @@ class TraceEvent:
 
     def batch_ids(self) -> frozenset[bytes]:
         """Every batch the event names: subject, inputs and outputs (never the zero id)."""
-        return frozenset((self.batch_id, *self.inputs, *self.outputs)) - {_ZERO32}
+        return frozenset((self.batch_id, *self.inputs, *self.outputs)) - {ZERO32}
 
     def struct_hash(self) -> bytes:
         """``hashStruct(TraceEvent)`` as EIP-712 defines it."""

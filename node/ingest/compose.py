@@ -12,8 +12,6 @@ from node.events.submission import SignedEvent
 from node.events.typed_data import Action, Domain
 from node.store.store import Store
 
-ZERO = bytes(32)
-
 
 def compose_event(
     *,

@@ -13,12 +13,14 @@ Pure: operates on :class:`BatchState` objects the caller loads and stores.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
 
 from node.events.batch import BatchState
 from node.events.typed_data import (
     CUSTODY_ROLES,
+    MAX_LINKED_BATCHES,
     REQUIRED_ROLES,
+    ZERO20,
+    ZERO32,
     Action,
     BatchStatus,
     Role,
@@ -37,10 +39,6 @@ from node.exceptions import (
     NotReceiverError,
     UnknownBatchError,
 )
-
-ZERO32: Final = bytes(32)
-ZERO20: Final = bytes(20)
-MAX_TRANSFORM_BATCHES: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +167,7 @@ def _transform(
     if (
         not inputs
         or not outputs
-        or len(inputs) + len(outputs) > MAX_TRANSFORM_BATCHES
+        or len(inputs) + len(outputs) > MAX_LINKED_BATCHES
         or len(event.input_prev_hashes) != len(inputs)
         or event.batch_id != ZERO32
         or event.prev_event_hash != ZERO32
@@ -204,7 +202,7 @@ def _pack(event: TraceEvent, actor: Actor, batches: dict[bytes, BatchState]) -> 
     if (
         event.batch_id == ZERO32
         or not event.inputs
-        or len(event.inputs) > MAX_TRANSFORM_BATCHES
+        or len(event.inputs) > MAX_LINKED_BATCHES
         or len(event.input_prev_hashes) != len(event.inputs)
         or len(set(event.inputs)) != len(event.inputs)
         or event.outputs

@@ -31,7 +31,7 @@ from node.events.compose import EventSpec
 from node.events.identifiers import parse_identifier
 from node.events.signatures import recover_signer, sign_digest
 from node.events.submission import SignedEvent, parse_event, parse_hex, submission_document
-from node.events.typed_data import Action, Domain, TraceEvent
+from node.events.typed_data import ZERO20, Action, Domain, TraceEvent
 from node.exceptions import (
     BatchNotFoundError,
     EpcisError,
@@ -394,7 +394,7 @@ class Client:
         if action is not Action.SHIP:
             if spec.to is not None:
                 raise InvalidEventError(f"{action.name} has no receiver (--to)", field="to")
-            return compose.ZERO20
+            return ZERO20
         if spec.to is None:
             raise InvalidEventError("SHIP needs a receiver: its address or id", field="to")
         text = str(spec.to)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +11,6 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from hypothesis import HealthCheck, settings
-from sqlalchemy import create_engine, make_url, text
 from web3 import Web3
 from web3.contract import Contract
 
@@ -22,6 +19,7 @@ from node.chain.embedded import embedded_web3
 from node.events.typed_data import Domain, Role
 from node.store.store import Store
 from tests.anvil import Anvil, AnvilUnavailableError, start_anvil, stop_anvil
+from tests.environment import postgres_database, unavailable
 
 # Property tests assert behaviour, never speed: on a shared 2-core machine the time a test
 # or its data generation takes says nothing, and Hypothesis's deadline and too-slow health
@@ -81,12 +79,6 @@ def chain() -> Chain:
 
 # ----- the store, on SQLite and on a real PostgreSQL -----
 
-POSTGRES_URL_ENV = "TRACENODE_TEST_POSTGRES_URL"
-
-
-def _postgres_admin_url() -> str | None:
-    return os.environ.get(POSTGRES_URL_ENV)
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
@@ -94,26 +86,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
     PostgreSQL comes from TRACENODE_TEST_POSTGRES_URL (scripts/test.sh starts a server and
     sets it). Without it the PostgreSQL variants are skipped — except in CI, where a
-    missing server is a failure.
+    missing server is a failure (tests/environment.py).
     """
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.sqlite3'}"
         return
-    admin_url = _postgres_admin_url()
-    if admin_url is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{POSTGRES_URL_ENV} is not set in CI")
-        pytest.skip(f"{POSTGRES_URL_ENV} not set (scripts/test.sh sets it)")
-    name = f"tracenode_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -135,9 +114,7 @@ def anvil() -> Iterator[Anvil]:
     try:
         started = start_anvil()
     except AnvilUnavailableError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"{exc} in CI")
-        pytest.skip(str(exc))
+        unavailable(str(exc))
     try:
         yield started
     finally:

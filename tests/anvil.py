@@ -305,6 +305,11 @@ class AnvilNode:
             rows = conn.execute(select(EVENTS).order_by(EVENTS.c.id))
             return [dict(r._mapping) for r in rows]
 
+    def prepared_window(self) -> dict[str, Any] | None:
+        """The window prepared and not yet confirmed, if any (the store's view)."""
+        with self.store.read() as conn:
+            return self.store.prepared_window(conn)
+
     def windows(self) -> list[dict[str, Any]]:
         with self.store.read() as conn:
             rows = conn.execute(select(WINDOWS).order_by(WINDOWS.c.id))

@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from typing import Any
 
 import httpx
@@ -22,6 +21,7 @@ from api.cli import app as cli
 from node.context import Node, init_node
 from node.events.typed_data import Role
 from tests.api.server import ROOT, Server
+from tests.wait import wait_until
 
 PASSWORD = "serve test"
 CAST = shutil.which("cast") or str(ROOT / "node_modules" / ".bin" / "cast")
@@ -47,13 +47,13 @@ def full_document(info: dict[str, Any], message: dict[str, Any]) -> dict[str, An
 
 
 def wait_anchored(url: str, event_hash: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """The event's document once it is no longer merely accepted (anchored, or rejected)."""
+
+    def settled() -> dict[str, Any] | None:
         document: dict[str, Any] = httpx.get(f"{url}/v1/events/{event_hash}").json()
-        if document["status"] != "accepted":
-            return document
-        time.sleep(0.2)
-    raise TimeoutError(f"{event_hash} not anchored after {timeout} s")
+        return document if document["status"] != "accepted" else None
+
+    return wait_until(settled, timeout, interval=0.2)
 
 
 def cast(*args: str) -> str:

@@ -4,7 +4,6 @@ exactly one commits; SIGKILL it and another takes over; every event is anchored 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from tests.anvil import Anvil
 from tests.api.server import Server
 from tests.api.test_server import full_document, message_from_info, wait_anchored
 from tests.environment import postgres_database
+from tests.wait import wait_until
 
 PASSWORD = "takeover test"
 
@@ -42,14 +42,12 @@ def is_leader(server: Server) -> bool:
 
 
 def wait_for_one_leader(servers: list[Server], timeout: float = 30) -> Server:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def the_leader() -> Server | None:
         leaders = [s for s in servers if is_leader(s)]
         assert len(leaders) <= 1
-        if leaders:
-            return leaders[0]
-        time.sleep(0.2)
-    raise TimeoutError("no process took the commit lock")
+        return leaders[0] if leaders else None
+
+    return wait_until(the_leader, timeout, interval=0.2)
 
 
 def submit(server: Server, token: str, farm: LocalAccount, lot: str, nonce: int) -> str:

@@ -37,6 +37,7 @@ from node.exceptions import (
 )
 from node.store.models import EventStatus, WindowStatus
 from tests.anvil import Anvil, AnvilNode, mining
+from tests.wait import wait_until
 
 T = TypeVar("T")
 
@@ -62,21 +63,6 @@ def in_thread(function: Callable[[], T]) -> Future[T]:
     future = pool.submit(function)
     pool.shutdown(wait=False)
     return future
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {condition}")
-
-
-def prepared(rig: AnvilNode) -> dict[str, Any] | None:
-    with rig.store.read() as conn:
-        return rig.store.prepared_window(conn)
 
 
 def foreign_transfer(rig: AnvilNode, nonce: int, *, tip: int = 3 * 10**9) -> SignedTx:
@@ -265,7 +251,7 @@ def test_a_dropped_transaction_is_sent_again_and_anchored(rig: AnvilNode) -> Non
     commission(rig, 3)
     rig.anvil.set_automine(False)
     running = in_thread(rig.worker().commit_once)
-    window = wait_until(lambda: prepared(rig))
+    window = wait_until(rig.prepared_window)
     tx_hash = bytes(window["tx_hash"])
     wait_until(lambda: tx_hash in rig.anvil.pending_hashes())
 
@@ -288,7 +274,7 @@ def test_a_window_priced_out_by_a_base_fee_spike_is_replaced_and_rebuilt(
     rig.anvil.set_automine(False)
     worker = rig.worker(CommitPolicy(poll_interval=0.02, replace_after=0.5, receipt_timeout=20))
     running = in_thread(worker.commit_once)
-    window = wait_until(lambda: prepared(rig))
+    window = wait_until(rig.prepared_window)
     stale = SignedTx(bytes(window["raw_tx"]), bytes(window["tx_hash"]))
     wait_until(lambda: stale.tx_hash in rig.anvil.pending_hashes())
 
@@ -298,7 +284,7 @@ def test_a_window_priced_out_by_a_base_fee_spike_is_replaced_and_rebuilt(
     cancel = wait_until(lambda: [h for h in rig.anvil.pending_hashes() if h != stale.tx_hash])
     rig.anvil.mine()  # the replacement at the commit's nonce
     rig.anvil.mine()  # and a block on top: the commit can never be mined now
-    rebuilt = wait_until(lambda: (w := prepared(rig)) and w["id"] != window["id"] and w)
+    rebuilt = wait_until(lambda: (w := rig.prepared_window()) and w["id"] != window["id"] and w)
     wait_until(lambda: bytes(rebuilt["tx_hash"]) in rig.anvil.pending_hashes())
     rig.anvil.mine()
     result = running.result(timeout=10)
@@ -334,7 +320,7 @@ def test_a_commit_that_reverts_on_chain_returns_its_events_to_the_queue(rig: Anv
     node_role = anchors.NODE_ROLE().call()
     rig.anvil.set_automine(False)
     running = in_thread(rig.worker().commit_once)
-    window = wait_until(lambda: prepared(rig))
+    window = wait_until(rig.prepared_window)
     wait_until(lambda: bytes(window["tx_hash"]) in rig.anvil.pending_hashes())
 
     # In the same block, ahead of the commit (a higher tip), the admin revokes the node.
@@ -388,7 +374,7 @@ def test_events_are_not_anchored_before_their_confirmations(rig: AnvilNode) -> N
     commission(rig, 2)
     worker = rig.worker(CommitPolicy(confirmations=3, poll_interval=0.02, receipt_timeout=20))
     running = in_thread(worker.commit_once)
-    window = wait_until(lambda: prepared(rig))
+    window = wait_until(rig.prepared_window)
     mined = wait_until(lambda: rig.client().receipt(bytes(window["tx_hash"])))
 
     for _ in range(2):
@@ -440,7 +426,7 @@ def test_a_wait_times_out_or_stops_without_spinning_and_is_resumed(
     # About ten looks at the chain in that second, a few requests each; a loop that
     # spun would have made thousands.
     assert requests.count < 100
-    window = prepared(rig)
+    window = rig.prepared_window()
     assert window is not None
     assert {e["status"] for e in rig.events()} == {EventStatus.ACCEPTED}
 
@@ -465,7 +451,7 @@ def test_a_window_reorged_out_before_its_confirmations_is_sent_again(rig: AnvilN
     commission(rig, 2)
     worker = rig.worker(CommitPolicy(confirmations=2, poll_interval=0.02, receipt_timeout=20))
     running = in_thread(worker.commit_once)
-    window = wait_until(lambda: prepared(rig))
+    window = wait_until(rig.prepared_window)
     tx_hash = bytes(window["tx_hash"])
     first = wait_until(lambda: rig.client().receipt(tx_hash))
     rig.anvil.set_automine(False)

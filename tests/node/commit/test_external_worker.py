@@ -11,7 +11,6 @@ every stored proof accepted by AnchorRegistry on anvil.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -370,29 +369,6 @@ def test_a_commit_that_would_revert_is_refused_before_it_is_signed(
 # ----- confirmations, timeouts, reorgs -----
 
 
-def test_events_are_not_anchored_before_their_confirmations(rig: AnvilNode) -> None:
-    commission(rig, 2)
-    worker = rig.worker(CommitPolicy(confirmations=3, poll_interval=0.02, receipt_timeout=20))
-    running = in_thread(worker.commit_once)
-    window = wait_until(rig.prepared_window)
-    mined = wait_until(lambda: rig.client().receipt(bytes(window["tx_hash"])))
-
-    for _ in range(2):
-        rig.anvil.mine()
-        time.sleep(0.2)  # many polls: room for a worker that would not wait
-        assert not running.done()
-        assert {(e["status"], e["window_id"]) for e in rig.events()} == {
-            (EventStatus.ACCEPTED, window["id"])
-        }
-    rig.anvil.mine()
-    result = running.result(timeout=10)
-
-    assert result is not None
-    assert result.block_number == mined.block_number
-    assert rig.w3.eth.block_number >= mined.block_number + 3
-    rig.check_each_event_anchored_once()
-
-
 class CountRequests:
     """Counts the JSON-RPC requests a web3 instance makes (a web3 middleware)."""
 
@@ -409,6 +385,37 @@ class CountRequests:
                 return counted
 
         w3.middleware_onion.add(Middleware, "count-requests")
+
+
+def let_it_look(requests: CountRequests, running: Future[Any], looks: int = 5) -> None:
+    """Wait until the worker has looked at the chain ``looks`` more times (the head and
+    the receipt: two requests a look at least), or has returned."""
+    until = requests.count + 2 * looks
+    wait_until(lambda: running.done() or requests.count >= until)
+
+
+def test_events_are_not_anchored_before_their_confirmations(rig: AnvilNode) -> None:
+    commission(rig, 2)
+    requests = CountRequests(rig.w3)
+    worker = rig.worker(CommitPolicy(confirmations=3, poll_interval=0.02, receipt_timeout=20))
+    running = in_thread(worker.commit_once)
+    window = wait_until(rig.prepared_window)
+    mined = wait_until(lambda: rig.client().receipt(bytes(window["tx_hash"])))
+
+    for _ in range(2):
+        rig.anvil.mine()
+        let_it_look(requests, running)  # room for a worker that would not wait
+        assert not running.done()
+        assert {(e["status"], e["window_id"]) for e in rig.events()} == {
+            (EventStatus.ACCEPTED, window["id"])
+        }
+    rig.anvil.mine()
+    result = running.result(timeout=10)
+
+    assert result is not None
+    assert result.block_number == mined.block_number
+    assert rig.w3.eth.block_number >= mined.block_number + 3
+    rig.check_each_event_anchored_once()
 
 
 def test_a_wait_times_out_or_stops_without_spinning_and_is_resumed(
@@ -432,8 +439,10 @@ def test_a_wait_times_out_or_stops_without_spinning_and_is_resumed(
 
     stop = threading.Event()
     runner = threading.Thread(target=rig.worker(CommitPolicy(interval=0.05)).run, args=(stop,))
+    seen = requests.count
     runner.start()
-    time.sleep(0.3)
+    # It resumes the window: its first look at the chain (the head and the receipt).
+    wait_until(lambda: not runner.is_alive() or requests.count >= seen + 2)
     assert runner.is_alive()  # waiting for the window, not failed
     stop.set()
     runner.join(timeout=5)

@@ -13,10 +13,13 @@ from eth_typing import ChecksumAddress
 from hypothesis import HealthCheck, settings
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import Wei
 
 from node.chain.deploy import Deployment, contract, deploy_contracts
 from node.chain.embedded import embedded_web3
+from node.chain.registry import ParticipantRegistryClient
 from node.events.typed_data import Domain, Role
+from node.participants.sync import sync_participants
 from node.store.store import Store
 from tests.anvil import Anvil, AnvilUnavailableError, start_anvil, stop_anvil
 from tests.environment import postgres_database, unavailable
@@ -51,6 +54,22 @@ class Chain:
         )
         self.keys[name] = account
         return account
+
+    def commit_key(self, store: Store) -> LocalAccount:
+        """Make ``store`` ready to commit to this chain: a fresh node key, funded and
+        granted NODE_ROLE on BatchRegistry and AnchorRegistry, and the registered
+        participants mirrored into the store. Returns the key, for a commit worker."""
+        node: LocalAccount = Account.create()
+        self.w3.eth.send_transaction({"from": self.admin, "to": node.address, "value": Wei(10**21)})
+        for registry in (self.batches, self.anchors):
+            role = registry.functions.NODE_ROLE().call()
+            registry.functions.grantRole(role, node.address).transact({"from": self.admin})
+        sync_participants(
+            store=store,
+            source=ParticipantRegistryClient(self.w3, self.deployment),
+            head=self.w3.eth.block_number,
+        )
+        return node
 
 
 @pytest.fixture

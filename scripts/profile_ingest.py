@@ -20,12 +20,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from node.bench.ingest import DOMAIN, EventFactory
-from node.events.signatures import SignatureVerifier
-from node.events.submission import SignedEvent
-from node.ingest.service import IngestService, Outcome
-from node.store.engine import sqlite_url
-from node.store.store import Store
+from node.bench.ingest import EventFactory, IngestStores, fill, ingest_all
+from node.ingest.service import IngestService
 
 #: Steps of the bulk path: a label, and the functions (file suffix, name) whose
 #: cumulative time makes it.
@@ -64,13 +60,6 @@ def _own(stats: pstats.Stats) -> dict[Key, float]:
     return {key: tt for key, (_cc, _nc, tt, _ct, _callers) in table.items()}
 
 
-def _ingest(service: IngestService, signed: Sequence[SignedEvent], bulk: int) -> None:
-    for start in range(0, len(signed), bulk):
-        results = service.submit_many(signed[start : start + bulk])
-        if any(r.outcome is not Outcome.ACCEPTED for r in results):
-            raise RuntimeError("a profiled event was not accepted")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preload", type=int, default=300_000)
@@ -81,35 +70,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     factory = EventFactory()
-    verifier = SignatureVerifier(workers=args.workers or None)
     profiles = {"small": cProfile.Profile(), "full": cProfile.Profile()}
     with tempfile.TemporaryDirectory() as tmp:
-        services: dict[str, IngestService] = {}
-        stores: list[Store] = []
-        for name in profiles:
-            directory = Path(tmp) / name
-            directory.mkdir()
-            store = Store.open(sqlite_url(directory))
-            stores.append(store)
-            factory.register(store)
-            services[name] = IngestService(store=store, domain=DOMAIN, verifier=verifier)
+        stores = IngestStores(Path(tmp), factory, workers=args.workers or None)
         try:
-            _ingest(services["small"], factory.make(args.bulk), args.bulk)  # start the workers
-            for done in range(0, args.preload, 10 * args.bulk):
-                chunk = factory.make(min(10 * args.bulk, args.preload - done))
-                _ingest(services["full"], chunk, args.bulk)
+            services: dict[str, IngestService] = {name: stores.open(name)[1] for name in profiles}
+            ingest_all(services["small"], factory.make(args.bulk), args.bulk)  # start the workers
+            fill(services["full"], factory, args.preload, args.bulk)
             per_round = max(args.bulk, args.events // args.rounds)
             for index in range(args.rounds):
                 order = ["small", "full"] if index % 2 else ["full", "small"]
                 for name in order:
                     signed = factory.make(per_round)  # signing is not ingest: not profiled
                     profiles[name].enable()
-                    _ingest(services[name], signed, args.bulk)
+                    ingest_all(services[name], signed, args.bulk)
                     profiles[name].disable()
         finally:
-            verifier.close()
-            for store in stores:
-                store.close()
+            stores.close()
 
     events = per_round * args.rounds
     stats = {name: pstats.Stats(profile) for name, profile in profiles.items()}

@@ -31,16 +31,17 @@ from node.chain.deploy import Deployment, deploy_contracts
 from node.chain.registry import ParticipantRegistryClient
 from node.commit.worker import CommitPolicy, CommitWorker
 from node.context import Node, init_node
-from node.events.hashing import keccak
 from node.events.merkle import verify_proof
 from node.events.signatures import sign_digest
 from node.events.submission import SignedEvent
-from node.events.typed_data import Action, Domain, Role, TraceEvent
+from node.events.typed_data import Action, Domain, Role
 from node.ingest.service import IngestService
 from node.participants.sync import sync_participants
 from node.store.models import EventStatus, WindowStatus
+from node.store.records import WindowRecord
 from node.store.store import Store
 from node.store.tables import EVENTS, WINDOWS, split32
+from tests.events import next_event
 
 ANVIL_CHAIN_ID = 31337
 _ROOT = Path(__file__).resolve().parent.parent
@@ -284,17 +285,7 @@ class AnvilNode:
     def submit(self, who: str, action: Action, batch_id: bytes, **fields: Any) -> bytes:
         """Sign ``action`` on ``batch_id`` as participant ``who`` and ingest it."""
         self.nonces[who] = self.nonces.get(who, 0) + 1
-        with self.store.read() as conn:
-            state = self.store.batches.get(conn, batch_id)
-        defaults: dict[str, Any] = {
-            "batch_id": batch_id,
-            "prev_event_hash": state.head if state else bytes(32),
-            "nonce": self.nonces[who],
-            "event_time": 1_732_000_000_000 + self.nonces[who],
-        }
-        if action is Action.COMMISSION:
-            defaults |= {"product": keccak(b"gtin"), "quantity": 10}
-        event = TraceEvent(action, **(defaults | fields))
+        event = next_event(self.store, action, batch_id, self.nonces[who], **fields)
         signature = sign_digest(event.digest(self.domain), self.keys[who].key)
         return self.ingest.submit(SignedEvent(event, signature)).event_hash
 
@@ -305,6 +296,11 @@ class AnvilNode:
         with self.store.read() as conn:
             rows = conn.execute(select(EVENTS).order_by(EVENTS.c.id))
             return [dict(r._mapping) for r in rows]
+
+    def prepared_window(self) -> WindowRecord | None:
+        """The window prepared and not yet confirmed, if any (the store's view)."""
+        with self.store.read() as conn:
+            return self.store.windows.prepared(conn)
 
     def windows(self) -> list[dict[str, Any]]:
         with self.store.read() as conn:

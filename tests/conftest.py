@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,15 +11,18 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from hypothesis import HealthCheck, settings
-from sqlalchemy import create_engine, make_url, text
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import Wei
 
 from node.chain.deploy import Deployment, contract, deploy_contracts
 from node.chain.embedded import embedded_web3
+from node.chain.registry import ParticipantRegistryClient
 from node.events.typed_data import Domain, Role
+from node.participants.sync import sync_participants
 from node.store.store import Store
 from tests.anvil import Anvil, AnvilUnavailableError, start_anvil, stop_anvil
+from tests.environment import postgres_database, unavailable
 
 # Property tests assert behaviour, never speed: on a shared 2-core machine the time a test
 # or its data generation takes says nothing, and Hypothesis's deadline and too-slow health
@@ -54,6 +55,22 @@ class Chain:
         self.keys[name] = account
         return account
 
+    def commit_key(self, store: Store) -> LocalAccount:
+        """Make ``store`` ready to commit to this chain: a fresh node key, funded and
+        granted NODE_ROLE on BatchRegistry and AnchorRegistry, and the registered
+        participants mirrored into the store. Returns the key, for a commit worker."""
+        node: LocalAccount = Account.create()
+        self.w3.eth.send_transaction({"from": self.admin, "to": node.address, "value": Wei(10**21)})
+        for registry in (self.batches, self.anchors):
+            role = registry.functions.NODE_ROLE().call()
+            registry.functions.grantRole(role, node.address).transact({"from": self.admin})
+        sync_participants(
+            store=store,
+            source=ParticipantRegistryClient(self.w3, self.deployment),
+            head=self.w3.eth.block_number,
+        )
+        return node
+
 
 @pytest.fixture
 def chain() -> Chain:
@@ -81,12 +98,6 @@ def chain() -> Chain:
 
 # ----- the store, on SQLite and on a real PostgreSQL -----
 
-POSTGRES_URL_ENV = "TRACENODE_TEST_POSTGRES_URL"
-
-
-def _postgres_admin_url() -> str | None:
-    return os.environ.get(POSTGRES_URL_ENV)
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
@@ -94,26 +105,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
     PostgreSQL comes from TRACENODE_TEST_POSTGRES_URL (scripts/test.sh starts a server and
     sets it). Without it the PostgreSQL variants are skipped — except in CI, where a
-    missing server is a failure.
+    missing server is a failure (tests/environment.py).
     """
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.sqlite3'}"
         return
-    admin_url = _postgres_admin_url()
-    if admin_url is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{POSTGRES_URL_ENV} is not set in CI")
-        pytest.skip(f"{POSTGRES_URL_ENV} not set (scripts/test.sh sets it)")
-    name = f"tracenode_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -135,9 +133,7 @@ def anvil() -> Iterator[Anvil]:
     try:
         started = start_anvil()
     except AnvilUnavailableError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"{exc} in CI")
-        pytest.skip(str(exc))
+        unavailable(str(exc))
     try:
         yield started
     finally:

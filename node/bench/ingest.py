@@ -13,7 +13,7 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,20 +113,68 @@ def raw_recover_rate(signed: list[SignedEvent]) -> float:
     return len(pairs) / (time.perf_counter() - start)
 
 
-def _bulks(items: list[SignedEvent], size: int) -> Iterator[list[SignedEvent]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+class IngestStores:
+    """Fresh SQLite stores for an ingest measurement, in folders under ``root``: each with
+    the factory's producers registered and an ``IngestService`` on one shared signature
+    verifier (``workers`` processes; None: one per core). ``close()`` closes them all.
+
+    ``tracenode bench`` (:func:`measure_ingest`) and scripts/profile_ingest.py compare a
+    small store with a full one this way."""
+
+    def __init__(self, root: Path, factory: EventFactory, *, workers: int | None) -> None:
+        self.root = root
+        self.factory = factory
+        self.verifier = SignatureVerifier(workers=workers)
+        self._stores: list[Store] = []
+
+    def open(self, name: str) -> tuple[Store, IngestService]:
+        directory = self.root / name
+        directory.mkdir(parents=True, exist_ok=True)
+        store = Store.open(sqlite_url(directory))
+        self._stores.append(store)
+        self.factory.register(store)
+        service = IngestService(store=store, domain=self.factory.domain, verifier=self.verifier)
+        return store, service
+
+    def close(self) -> None:
+        self.verifier.close()
+        for store in self._stores:
+            store.close()
+
+
+def ingest_all(service: IngestService, signed: Sequence[SignedEvent], bulk_size: int) -> None:
+    """Ingest ``signed`` in bulks of ``bulk_size``; every event must be accepted."""
+    accepted = 0
+    for start in range(0, len(signed), bulk_size):
+        results = service.submit_many(signed[start : start + bulk_size])
+        accepted += sum(r.outcome is Outcome.ACCEPTED for r in results)
+    if accepted != len(signed):
+        raise RuntimeError(f"only {accepted} of {len(signed)} benchmark events were accepted")
+
+
+def fill(
+    service: IngestService,
+    factory: EventFactory,
+    count: int,
+    bulk_size: int,
+    *,
+    after_chunk: Callable[[int], None] | None = None,
+) -> None:
+    """Fill ``service``'s store with ``count`` fresh events, signed and ingested ten bulks
+    at a time; ``after_chunk(done)`` after each chunk."""
+    done = 0
+    while done < count:
+        chunk = min(10 * bulk_size, count - done)
+        ingest_all(service, factory.make(chunk), bulk_size)
+        done += chunk
+        if after_chunk is not None:
+            after_chunk(done)
 
 
 def _timed_ingest(service: IngestService, signed: list[SignedEvent], bulk_size: int) -> float:
     start = time.perf_counter()
-    accepted = 0
-    for bulk in _bulks(signed, bulk_size):
-        accepted += sum(r.outcome is Outcome.ACCEPTED for r in service.submit_many(bulk))
-    elapsed = time.perf_counter() - start
-    if accepted != len(signed):
-        raise RuntimeError(f"only {accepted} of {len(signed)} benchmark events were accepted")
-    return len(signed) / elapsed
+    ingest_all(service, signed, bulk_size)
+    return len(signed) / (time.perf_counter() - start)
 
 
 def _lookup_p50(store: Store, batch_ids: list[bytes]) -> float:
@@ -176,20 +224,9 @@ def measure_ingest(
     rng = random.Random(7)  # noqa: S311 - picks benchmark samples, not secrets
     factory = EventFactory()
     with tempfile.TemporaryDirectory() as tmp:
-        root = data_dir or Path(tmp)
-        verifier = SignatureVerifier(workers=workers)
-        stores: list[Store] = []
-
-        def open_service(name: str) -> tuple[Store, IngestService]:
-            directory = root / name
-            directory.mkdir(parents=True, exist_ok=True)
-            store = Store.open(sqlite_url(directory))
-            stores.append(store)
-            factory.register(store)
-            return store, IngestService(store=store, domain=DOMAIN, verifier=verifier)
-
+        stores = IngestStores(data_dir or Path(tmp), factory, workers=workers)
         try:
-            store, service = open_service("empty")
+            store, service = stores.open("empty")
             signed = factory.make(events)
             raw = raw_recover_rate(signed[: min(len(signed), 5_000)])
             _timed_ingest(service, factory.make(bulk_size), bulk_size)  # start the workers
@@ -200,17 +237,18 @@ def measure_ingest(
             full_rate = small_rate = full_lookup = full_rss = ratio = None
             rss_tenth = rss_end = None
             if preload:
-                full_store, full_service = open_service("full")
-                done = 0
-                while done < preload:
-                    chunk = min(10 * bulk_size, preload - done)
-                    for bulk in _bulks(factory.make(chunk), bulk_size):
-                        full_service.submit_many(bulk)
-                    done += chunk
+                full_store, full_service = stores.open("full")
+                reported = 0
+
+                def preloaded(done: int) -> None:
+                    nonlocal rss_tenth, reported
                     if rss_tenth is None and done >= preload // 10:
                         rss_tenth = _rss_mb()
-                    if progress and done % 50_000 < chunk:
+                    if progress and done // 50_000 > reported // 50_000:
                         print(f"preloaded {done:,} events", flush=True)
+                    reported = done
+
+                fill(full_service, factory, preload, bulk_size, after_chunk=preloaded)
                 rss_end = _rss_mb()
                 per_round = max(bulk_size, events // rounds)
                 full_rates, empty_rates, ratios = [], [], []
@@ -235,9 +273,7 @@ def measure_ingest(
                 full_lookup = _lookup_p50(full_store, sample)
                 full_rss = _peak_rss_mb()
         finally:
-            verifier.close()
-            for opened in stores:
-                opened.close()
+            stores.close()
     return IngestFigures(
         events=events,
         bulk_size=bulk_size,

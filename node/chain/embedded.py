@@ -39,8 +39,6 @@ own block before ``send_transaction`` returns, so nothing is pending between cal
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +73,7 @@ from web3.types import RPCResponse
 
 from node.chain.kvstore import SqliteDB, Synchronous
 from node.exceptions import ChainLockedError, ChainStoreError
+from node.filelock import FileLock
 
 CHAIN_FILE: Final = "chain.sqlite3"
 LOCK_FILE: Final = "chain.lock"
@@ -189,7 +188,7 @@ class EmbeddedChain:
         *,
         path: Path | None,
         store: SqliteDB | None = None,
-        lock_fd: int | None = None,
+        lock: FileLock | None = None,
     ) -> None:
         self.path = path
         self.tester = EthereumTester(backend=_Backend(chain, in_memory=store is None))
@@ -197,7 +196,7 @@ class EmbeddedChain:
             EthereumTesterProvider(self.tester, api_endpoints=_endpoints(chain.chain_id))
         )
         self._store = store
-        self._lock_fd = lock_fd
+        self._lock = lock
 
     @property
     def chain_id(self) -> int:
@@ -214,9 +213,8 @@ class EmbeddedChain:
             if self._store is not None:
                 self._store.close()
         finally:
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)  # releases the flock
-                self._lock_fd = None
+            if self._lock is not None:
+                self._lock.release()
 
     def __enter__(self) -> EmbeddedChain:
         return self
@@ -252,16 +250,16 @@ def open_embedded_chain(
             _new_chain(AtomicDB(), DEFAULT_CHAIN_ID if chain_id is None else chain_id), path=None
         )
     path.mkdir(parents=True, exist_ok=True)
-    lock_fd = _lock(path)
+    lock = _lock(path)
     store: SqliteDB | None = None
     try:
         store = SqliteDB(path / CHAIN_FILE, synchronous=synchronous, commit_on=(_HEAD_KEY,))
         chain = _open_store(store, chain_id)
-        return EmbeddedChain(chain, path=path, store=store, lock_fd=lock_fd)
+        return EmbeddedChain(chain, path=path, store=store, lock=lock)
     except BaseException:
         if store is not None:
             store.close()
-        os.close(lock_fd)
+        lock.release()
         raise
 
 
@@ -311,20 +309,10 @@ def _hex(data: bytes) -> str:
     return "0x" + data.hex()
 
 
-def _lock(path: Path) -> int:
-    """Take the data directory's exclusive lock (released by closing the descriptor, or by
-    the kernel when the process dies, SIGKILL included)."""
-    lock_path = path / LOCK_FILE
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise ChainLockedError(path, holder) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
+def _lock(path: Path) -> FileLock:
+    """Take the data directory's exclusive lock (released by ``release``, or by the kernel
+    when the process dies, SIGKILL included)."""
+    lock = FileLock(path / LOCK_FILE)
+    if not lock.try_acquire():
+        raise ChainLockedError(path, lock.holder())
+    return lock

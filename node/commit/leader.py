@@ -16,9 +16,7 @@ process holds the lock, and hands over when it is lost.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Protocol
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
+from node.filelock import FileLock
 from node.store.engine import advisory_key
 from node.store.store import Store
 
@@ -97,34 +96,12 @@ class PostgresLeaderLock:
             conn.close()
 
 
-class FileLeaderLock:
-    """An exclusive ``flock`` on ``path``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def try_acquire(self) -> bool:
-        if self._fd is not None:
-            return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-        return True
+class FileLeaderLock(FileLock):
+    """An exclusive ``flock`` on ``path`` (node.filelock), held until released or the
+    process dies."""
 
     def alive(self) -> bool:
-        return self._fd is not None
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        return self.held
 
 
 class SoleLeaderLock:

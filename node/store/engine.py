@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 from pathlib import Path
@@ -14,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from node.exceptions import ConfigurationError
+from node.filelock import FileLock
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE).
@@ -93,8 +93,7 @@ def migrate(engine: Engine) -> None:
     if database and database != ":memory:":
         # A new file's first connection switches it to WAL, which fails at once (no busy
         # wait) while another process holds it: starters queue on a file lock first.
-        with open(f"{database}.migrate.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with FileLock(Path(f"{database}.migrate.lock")):
             _upgrade(engine, config)
         return
     _upgrade(engine, config)

@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from typing import Any
 
 import httpx
@@ -22,6 +21,7 @@ from api.cli import app as cli
 from node.context import Node, init_node
 from node.events.typed_data import Role
 from tests.api.server import ROOT, Server
+from tests.wait import wait_until
 
 PASSWORD = "serve test"
 CAST = shutil.which("cast") or str(ROOT / "node_modules" / ".bin" / "cast")
@@ -47,13 +47,13 @@ def full_document(info: dict[str, Any], message: dict[str, Any]) -> dict[str, An
 
 
 def wait_anchored(url: str, event_hash: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """The event's document once it is no longer merely accepted (anchored, or rejected)."""
+
+    def settled() -> dict[str, Any] | None:
         document: dict[str, Any] = httpx.get(f"{url}/v1/events/{event_hash}").json()
-        if document["status"] != "accepted":
-            return document
-        time.sleep(0.2)
-    raise TimeoutError(f"{event_hash} not anchored after {timeout} s")
+        return document if document["status"] != "accepted" else None
+
+    return wait_until(settled, timeout, interval=0.2)
 
 
 def cast(*args: str) -> str:
@@ -117,28 +117,22 @@ def test_a_client_with_only_info_and_a_key_gets_a_proof_that_cast_verifies(serve
 
     assert anchored["status"] == "anchored"
     rpc = f"{url}/rpc"
-    verified = cast(
-        "call",
-        "--rpc-url",
-        rpc,
-        info["contracts"]["anchorRegistry"],
-        "verifyEvent(bytes32,bytes32[],bytes32)(bool)",
-        proof["root"],
-        "[" + ",".join(proof["proof"]) + "]",
-        event_hash,
-    )
-    assert verified == "true"
-    tampered = cast(
-        "call",
-        "--rpc-url",
-        rpc,
-        info["contracts"]["anchorRegistry"],
-        "verifyEvent(bytes32,bytes32[],bytes32)(bool)",
-        proof["root"],
-        "[" + ",".join(proof["proof"]) + "]",
-        "0x" + "ab" * 32,
-    )
-    assert tampered == "false"
+
+    def verify_event(leaf: str) -> str:
+        """AnchorRegistry.verifyEvent(root, proof, leaf) through the node's /rpc."""
+        return cast(
+            "call",
+            "--rpc-url",
+            rpc,
+            info["contracts"]["anchorRegistry"],
+            "verifyEvent(bytes32,bytes32[],bytes32)(bool)",
+            proof["root"],
+            "[" + ",".join(proof["proof"]) + "]",
+            leaf,
+        )
+
+    assert verify_event(event_hash) == "true"
+    assert verify_event("0x" + "ab" * 32) == "false"  # tampered
     assert int(cast("chain-id", "--rpc-url", rpc)) == info["chainId"]
     assert int(cast("block-number", "--rpc-url", rpc)) >= proof["blockNumber"]
     receipt = json.loads(cast("receipt", "--rpc-url", rpc, proof["txHash"], "--json"))

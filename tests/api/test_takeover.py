@@ -3,12 +3,7 @@ exactly one commits; SIGKILL it and another takes over; every event is anchored 
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +12,7 @@ import httpx
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy import select
 
 from node.context import Node, init_node
 from node.events.identifiers import parse_identifier
@@ -25,49 +20,19 @@ from node.events.typed_data import Role
 from node.store.apikeys import ApiKeys
 from node.store.models import EventStatus
 from node.store.tables import EVENTS
-from tests.api.server import ROOT, Server, free_port
+from tests.anvil import Anvil
+from tests.api.server import Server
 from tests.api.test_server import full_document, message_from_info, wait_anchored
+from tests.environment import postgres_database
+from tests.wait import wait_until
 
 PASSWORD = "takeover test"
-ANVIL = shutil.which("anvil") or str(ROOT / "node_modules" / ".bin" / "anvil")
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    admin_url = os.environ.get("TRACENODE_TEST_POSTGRES_URL")
-    if admin_url is None:
-        if os.environ.get("CI"):
-            pytest.fail("TRACENODE_TEST_POSTGRES_URL is not set in CI")
-        pytest.skip("TRACENODE_TEST_POSTGRES_URL not set (scripts/test.sh sets it)")
-    name = f"tracenode_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture
-def anvil() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen([ANVIL, "--port", str(port), "--silent"])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"})
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with postgres_database() as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def is_leader(server: Server) -> bool:
@@ -77,14 +42,12 @@ def is_leader(server: Server) -> bool:
 
 
 def wait_for_one_leader(servers: list[Server], timeout: float = 30) -> Server:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def the_leader() -> Server | None:
         leaders = [s for s in servers if is_leader(s)]
         assert len(leaders) <= 1
-        if leaders:
-            return leaders[0]
-        time.sleep(0.2)
-    raise TimeoutError("no process took the commit lock")
+        return leaders[0] if leaders else None
+
+    return wait_until(the_leader, timeout, interval=0.2)
 
 
 def submit(server: Server, token: str, farm: LocalAccount, lot: str, nonce: int) -> str:
@@ -110,10 +73,10 @@ def submit(server: Server, token: str, farm: LocalAccount, lot: str, nonce: int)
 
 
 def test_another_process_takes_over_committing_when_the_leader_dies(
-    tmp_path: Path, postgres_url: str, anvil: str
+    tmp_path: Path, postgres_url: str, anvil: Anvil
 ) -> None:
     data_dir = tmp_path / "data"
-    init_node(data_dir, PASSWORD, chain_url=anvil, database_url=postgres_url)
+    init_node(data_dir, PASSWORD, chain_url=anvil.url, database_url=postgres_url)
     farm: LocalAccount = Account.create()
     with Node(data_dir) as node:
         node.registry.register(

@@ -11,9 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.api.server import ROOT
+from tests.environment import unavailable
 from tests.sdk.conftest import Gateway
 
 SECTION = "## From nothing to a verified proof"
@@ -38,24 +37,27 @@ def environment(gateway: Gateway) -> dict[str, str]:
     }
 
 
-def test_the_curl_session_goes_from_nothing_to_a_verified_bundle(
-    gateway: Gateway, tmp_path: Path
-) -> None:
-    if shutil.which("jq") is None:
-        if os.environ.get("CI"):
-            pytest.fail("jq is missing in CI (scripts/services.sh installs it)")
-        pytest.skip("jq is not installed (scripts/services.sh installs it)")
-    script = snippet("bash").replace(DOCUMENTED_URL, gateway.url)
-
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=tmp_path,
+def run(command: list[str], gateway: Gateway, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a snippet as a reader would, in ``cwd``, against ``gateway``."""
+    return subprocess.run(
+        command,
+        cwd=cwd,
         env=environment(gateway),
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
+
+
+def test_the_curl_session_goes_from_nothing_to_a_verified_bundle(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    if shutil.which("jq") is None:
+        unavailable("jq is not installed (scripts/services.sh installs it)")
+    script = snippet("bash").replace(DOCUMENTED_URL, gateway.url)
+
+    result = run(["bash", "-euo", "pipefail", "-c", script], gateway, tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
     status, provenance, verified = result.stdout.split()
@@ -71,15 +73,7 @@ def test_the_python_client_goes_from_nothing_to_a_verified_proof(
 ) -> None:
     code = snippet("python").replace(DOCUMENTED_URL, gateway.url)
 
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=environment(gateway),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result = run([sys.executable, "-c", code], gateway, tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
     block, outcome = result.stdout.split()

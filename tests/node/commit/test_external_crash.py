@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,8 +23,8 @@ from node.commit.worker import CommitPolicy
 from node.events.hashing import keccak
 from node.events.typed_data import Action
 from node.store.models import WindowStatus
-from node.store.records import WindowRecord
 from tests.anvil import Anvil, AnvilNode, mining
+from tests.wait import wait_until
 
 CHILD = """
 import json, sys, time
@@ -93,21 +92,6 @@ def kill(child: Any) -> None:
     child.stdout.close()
 
 
-def prepared(rig: AnvilNode) -> WindowRecord | None:
-    with rig.store.read() as conn:
-        return rig.store.windows.prepared(conn)
-
-
-def wait_until(condition: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {condition}")
-
-
 def test_a_node_killed_at_each_moment_of_a_window_resumes_it_exactly_once(
     rig: AnvilNode, store_url: str
 ) -> None:
@@ -119,25 +103,25 @@ def test_a_node_killed_at_each_moment_of_a_window_resumes_it_exactly_once(
     child = start_child(rig, store_url, hang_before_send=True)
     assert child.stdout.readline().strip() == "sending"
     kill(child)
-    window = prepared(rig)
+    window = rig.prepared_window()
     assert window is not None
     tx_hash = window.tx_hash
     assert not rig.client().known(tx_hash)
 
     # 2. Killed after re-sending it; then anvil drops it.
     child = start_child(rig, store_url, hang_before_send=False)
-    wait_until(lambda: tx_hash in rig.anvil.pending_hashes())
+    wait_until(lambda: tx_hash in rig.anvil.pending_hashes(), timeout=20)
     kill(child)
     rig.anvil.rpc("anvil_dropTransaction", "0x" + tx_hash.hex())
     assert not rig.client().known(tx_hash)
 
     # 3. Killed after it was mined, before storing its receipt.
     child = start_child(rig, store_url, hang_before_send=False)
-    wait_until(lambda: tx_hash in rig.anvil.pending_hashes())
+    wait_until(lambda: tx_hash in rig.anvil.pending_hashes(), timeout=20)
     rig.anvil.mine()
     receipt = rig.w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash))
     kill(child)  # it was waiting for one confirmation
-    window = prepared(rig)
+    window = rig.prepared_window()
     assert window is not None
     assert window.tx_hash == tx_hash  # the receipt is not stored
 

@@ -11,11 +11,10 @@ every stored proof accepted by AnchorRegistry on anvil.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from hexbytes import HexBytes
@@ -36,8 +35,8 @@ from node.exceptions import (
     SignerSuspendedError,
 )
 from node.store.models import EventStatus, WindowStatus
-from node.store.records import WindowRecord
 from tests.anvil import Anvil, AnvilNode, mining
+from tests.wait import wait_until
 
 T = TypeVar("T")
 
@@ -63,21 +62,6 @@ def in_thread(function: Callable[[], T]) -> Future[T]:
     future = pool.submit(function)
     pool.shutdown(wait=False)
     return future
-
-
-def wait_until(condition: Callable[[], T | Literal[False] | None], timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {condition}")
-
-
-def prepared(rig: AnvilNode) -> WindowRecord | None:
-    with rig.store.read() as conn:
-        return rig.store.windows.prepared(conn)
 
 
 def foreign_transfer(rig: AnvilNode, nonce: int, *, tip: int = 3 * 10**9) -> SignedTx:
@@ -266,7 +250,7 @@ def test_a_dropped_transaction_is_sent_again_and_anchored(rig: AnvilNode) -> Non
     commission(rig, 3)
     rig.anvil.set_automine(False)
     running = in_thread(rig.worker().commit_once)
-    window = wait_until(lambda: prepared(rig))
+    window = wait_until(rig.prepared_window)
     tx_hash = window.tx_hash
     wait_until(lambda: tx_hash in rig.anvil.pending_hashes())
 
@@ -289,7 +273,7 @@ def test_a_window_priced_out_by_a_base_fee_spike_is_replaced_and_rebuilt(
     rig.anvil.set_automine(False)
     worker = rig.worker(CommitPolicy(poll_interval=0.02, replace_after=0.5, receipt_timeout=20))
     running = in_thread(worker.commit_once)
-    window = wait_until(lambda: prepared(rig))
+    window = wait_until(rig.prepared_window)
     stale = SignedTx(window.raw_tx, window.tx_hash)
     wait_until(lambda: stale.tx_hash in rig.anvil.pending_hashes())
 
@@ -299,7 +283,7 @@ def test_a_window_priced_out_by_a_base_fee_spike_is_replaced_and_rebuilt(
     cancel = wait_until(lambda: [h for h in rig.anvil.pending_hashes() if h != stale.tx_hash])
     rig.anvil.mine()  # the replacement at the commit's nonce
     rig.anvil.mine()  # and a block on top: the commit can never be mined now
-    rebuilt = wait_until(lambda: (w := prepared(rig)) and w.id != window.id and w)
+    rebuilt = wait_until(lambda: (w := rig.prepared_window()) and w.id != window.id and w)
     wait_until(lambda: rebuilt.tx_hash in rig.anvil.pending_hashes())
     rig.anvil.mine()
     result = running.result(timeout=10)
@@ -335,7 +319,7 @@ def test_a_commit_that_reverts_on_chain_returns_its_events_to_the_queue(rig: Anv
     node_role = anchors.NODE_ROLE().call()
     rig.anvil.set_automine(False)
     running = in_thread(rig.worker().commit_once)
-    window = wait_until(lambda: prepared(rig))
+    window = wait_until(rig.prepared_window)
     wait_until(lambda: window.tx_hash in rig.anvil.pending_hashes())
 
     # In the same block, ahead of the commit (a higher tip), the admin revokes the node.
@@ -385,29 +369,6 @@ def test_a_commit_that_would_revert_is_refused_before_it_is_signed(
 # ----- confirmations, timeouts, reorgs -----
 
 
-def test_events_are_not_anchored_before_their_confirmations(rig: AnvilNode) -> None:
-    commission(rig, 2)
-    worker = rig.worker(CommitPolicy(confirmations=3, poll_interval=0.02, receipt_timeout=20))
-    running = in_thread(worker.commit_once)
-    window = wait_until(lambda: prepared(rig))
-    mined = wait_until(lambda: rig.client().receipt(window.tx_hash))
-
-    for _ in range(2):
-        rig.anvil.mine()
-        time.sleep(0.2)  # many polls: room for a worker that would not wait
-        assert not running.done()
-        assert {(e["status"], e["window_id"]) for e in rig.events()} == {
-            (EventStatus.ACCEPTED, window.id)
-        }
-    rig.anvil.mine()
-    result = running.result(timeout=10)
-
-    assert result is not None
-    assert result.block_number == mined.block_number
-    assert rig.w3.eth.block_number >= mined.block_number + 3
-    rig.check_each_event_anchored_once()
-
-
 class CountRequests:
     """Counts the JSON-RPC requests a web3 instance makes (a web3 middleware)."""
 
@@ -426,6 +387,37 @@ class CountRequests:
         w3.middleware_onion.add(Middleware, "count-requests")
 
 
+def let_it_look(requests: CountRequests, running: Future[Any], looks: int = 5) -> None:
+    """Wait until the worker has looked at the chain ``looks`` more times (the head and
+    the receipt: two requests a look at least), or has returned."""
+    until = requests.count + 2 * looks
+    wait_until(lambda: running.done() or requests.count >= until)
+
+
+def test_events_are_not_anchored_before_their_confirmations(rig: AnvilNode) -> None:
+    commission(rig, 2)
+    requests = CountRequests(rig.w3)
+    worker = rig.worker(CommitPolicy(confirmations=3, poll_interval=0.02, receipt_timeout=20))
+    running = in_thread(worker.commit_once)
+    window = wait_until(rig.prepared_window)
+    mined = wait_until(lambda: rig.client().receipt(window.tx_hash))
+
+    for _ in range(2):
+        rig.anvil.mine()
+        let_it_look(requests, running)  # room for a worker that would not wait
+        assert not running.done()
+        assert {(e["status"], e["window_id"]) for e in rig.events()} == {
+            (EventStatus.ACCEPTED, window.id)
+        }
+    rig.anvil.mine()
+    result = running.result(timeout=10)
+
+    assert result is not None
+    assert result.block_number == mined.block_number
+    assert rig.w3.eth.block_number >= mined.block_number + 3
+    rig.check_each_event_anchored_once()
+
+
 def test_a_wait_times_out_or_stops_without_spinning_and_is_resumed(
     sqlite_rig: AnvilNode,
 ) -> None:
@@ -441,14 +433,16 @@ def test_a_wait_times_out_or_stops_without_spinning_and_is_resumed(
     # About ten looks at the chain in that second, a few requests each; a loop that
     # spun would have made thousands.
     assert requests.count < 100
-    window = prepared(rig)
+    window = rig.prepared_window()
     assert window is not None
     assert {e["status"] for e in rig.events()} == {EventStatus.ACCEPTED}
 
     stop = threading.Event()
     runner = threading.Thread(target=rig.worker(CommitPolicy(interval=0.05)).run, args=(stop,))
+    seen = requests.count
     runner.start()
-    time.sleep(0.3)
+    # It resumes the window: its first look at the chain (the head and the receipt).
+    wait_until(lambda: not runner.is_alive() or requests.count >= seen + 2)
     assert runner.is_alive()  # waiting for the window, not failed
     stop.set()
     runner.join(timeout=5)
@@ -466,7 +460,7 @@ def test_a_window_reorged_out_before_its_confirmations_is_sent_again(rig: AnvilN
     commission(rig, 2)
     worker = rig.worker(CommitPolicy(confirmations=2, poll_interval=0.02, receipt_timeout=20))
     running = in_thread(worker.commit_once)
-    window = wait_until(lambda: prepared(rig))
+    window = wait_until(rig.prepared_window)
     tx_hash = window.tx_hash
     first = wait_until(lambda: rig.client().receipt(tx_hash))
     rig.anvil.set_automine(False)

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
-from web3.types import Wei
 
 from node.chain.commits import CommitClient, SignedTx
 from node.chain.errors import decode_error
@@ -23,11 +21,11 @@ from node.events.submission import SignedEvent
 from node.events.typed_data import Action, BatchStatus, TraceEvent
 from node.exceptions import ChainError, SignerSuspendedError
 from node.ingest.service import IngestService
-from node.participants.sync import sync_participants
 from node.store.models import EventStatus, WindowStatus
 from node.store.store import Store
 from node.store.tables import EVENTS
 from tests.conftest import Chain
+from tests.events import next_event
 
 
 class SimulatedCrashError(Exception):
@@ -48,34 +46,14 @@ class Rig:
 
     def submit(self, who: str, action: Action, batch_id: bytes, **fields: object) -> bytes:
         self.nonces[who] = self.nonces.get(who, 0) + 1
-        with self.store.read() as conn:
-            state = self.store.batches.get(conn, batch_id)
-        defaults: dict[str, object] = {
-            "batch_id": batch_id,
-            "prev_event_hash": state.head if state else bytes(32),
-            "nonce": self.nonces[who],
-            "event_time": 1_732_000_000_000,
-        }
-        if action is Action.COMMISSION:
-            defaults |= {"product": keccak(b"gtin"), "quantity": 10}
-        event = TraceEvent(action, **(defaults | fields))  # type: ignore[arg-type]
+        event = next_event(self.store, action, batch_id, self.nonces[who], **fields)
         signature = sign_digest(event.digest(self.chain.domain), self.chain.keys[who].key)
         return self.ingest.submit(SignedEvent(event, signature)).event_hash
 
 
 @pytest.fixture
 def rig(chain: Chain, store: Store) -> Rig:
-    node: LocalAccount = Account.create()
-    chain.w3.eth.send_transaction({"from": chain.admin, "to": node.address, "value": Wei(10**21)})
-    for contract in (chain.batches, chain.anchors):
-        contract.functions.grantRole(contract.functions.NODE_ROLE().call(), node.address).transact(
-            {"from": chain.admin}
-        )
-    sync_participants(
-        store=store,
-        source=ParticipantRegistryClient(chain.w3, chain.deployment),
-        head=chain.w3.eth.block_number,
-    )
+    node = chain.commit_key(store)
     return Rig(
         chain=chain,
         store=store,

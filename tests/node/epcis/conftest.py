@@ -11,16 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from web3.types import Wei
 
 from node.chain.commits import CommitClient
-from node.chain.registry import ParticipantRegistryClient
 from node.commit.worker import CommitWorker
 from node.epcis.capture import EpcisResult, capture, sign_document
 from node.ingest.service import IngestService
-from node.participants.sync import sync_participants
 from node.store.store import Store
 from tests.conftest import Chain
 
@@ -118,16 +114,6 @@ class Rig:
 @pytest.fixture
 def rig(chain: Chain, tmp_path: Path) -> Iterator[Rig]:
     store = Store.open(f"sqlite:///{tmp_path / 'store.sqlite3'}")
-    node: LocalAccount = Account.create()
-    chain.w3.eth.send_transaction({"from": chain.admin, "to": node.address, "value": Wei(10**21)})
-    for contract in (chain.batches, chain.anchors):
-        contract.functions.grantRole(contract.functions.NODE_ROLE().call(), node.address).transact(
-            {"from": chain.admin}
-        )
-    sync_participants(
-        store=store,
-        source=ParticipantRegistryClient(chain.w3, chain.deployment),
-        head=chain.w3.eth.block_number,
-    )
+    node = chain.commit_key(store)
     yield Rig(chain, store, IngestService(store=store, domain=chain.domain), node)
     store.close()

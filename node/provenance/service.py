@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from web3 import Web3
 
-from node import __version__
 from node.chain.deploy import Deployment
 from node.chain.reader import ChainReader, Contracts
 from node.events.identifiers import parse_identifier
@@ -148,8 +146,6 @@ class ProvenanceService:
             ),
             lineage=tuple(LineageLink(p, c, e) for p, c, e in sorted(links)),
             events=events,
-            exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            exported_by=f"TraceNode {__version__}",
         )
         return bundle, rejected
 
@@ -238,7 +234,6 @@ def _bundle_event(row: dict[str, Any]) -> BundleEvent:
         anchor = AnchorRef(
             root=bytes(row["root"]),
             proof=split32(bytes(row["proof"] or b"")),
-            seq=int(row["anchor_seq"]),
             tx_hash=bytes(row["tx_hash"]),
             block_number=int(row["block_number"]),
         )

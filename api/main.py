@@ -40,6 +40,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "provenance",
     "web",
     "sdk_support",
+    "docs",
 )
 #: Matched last (see the module docstring).
 CATCH_ALL_ROUTERS: Final[tuple[str, ...]] = ("batches",)
@@ -79,7 +80,9 @@ def create_app(
         title="TraceNode",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        # Swagger UI is served by api/routes/docs.py from the node's own files (FastAPI's
+        # loads it from a CDN, with an inline script); no ReDoc.
+        docs_url=None,
         redoc_url=None,
         redirect_slashes=False,
         # Every request is rate-limited (per key, or per address without one); a bad key

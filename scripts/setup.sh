@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # Set up everything the node and its tests need, from a fresh clone, idempotently:
-# npm packages (solc-js, Foundry binaries, OpenZeppelin) from package-lock.json, and a
-# Python virtual environment (.venv) with the versions pinned in scripts/constraints.txt.
+# npm packages (solc-js, Foundry binaries, OpenZeppelin, Swagger UI) from package-lock.json,
+# and a Python virtual environment (.venv) with the versions pinned in scripts/constraints.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x node_modules/.bin/forge ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "==> npm ci (solc-js, Foundry, OpenZeppelin)"
+if [ ! -x node_modules/.bin/forge ] || [ ! -f node_modules/swagger-ui-dist/package.json ] \
+  || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "==> npm ci (solc-js, Foundry, OpenZeppelin, Swagger UI)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# Swagger UI for the node's /docs (api/routes/docs.py): npm's swagger-ui-dist, copied into
+# the api package beside the buyer page's files so that the node serves it itself, offline.
+mkdir -p api/static/swagger-ui
+for file in swagger-ui-bundle.js swagger-ui.css LICENSE NOTICE; do
+  if ! cmp -s "node_modules/swagger-ui-dist/$file" "api/static/swagger-ui/$file"; then
+    cp "node_modules/swagger-ui-dist/$file" "api/static/swagger-ui/$file"
+  fi
+done
 
 if [ ! -x .venv/bin/python ]; then
   echo "==> python venv (.venv)"

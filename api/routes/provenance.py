@@ -86,7 +86,7 @@ def trace(
     response_class=JSONResponse,
     responses={
         200: {
-            "description": "A tracenode-bundle/1 document (docs/proofs.md)",
+            "description": "A tracenode-bundle/2 document (docs/proofs.md)",
             "content": {"application/json": {"schema": BUNDLE_REF}},
             "headers": {
                 "Content-Disposition": {

@@ -25,6 +25,7 @@ const ACTIONS = {
 
 // The verifier's checks (node/proofs/verify.py), as a buyer would name a failure.
 const CHECKS = {
+  chain: "Wrong chain or contracts",
   "event-hash": "Altered event",
   signature: "Bad signature",
   payload: "Altered details",

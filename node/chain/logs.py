@@ -6,6 +6,10 @@ bytes32 indexed eventHash, bytes reason)`` for every relayed event. The event ha
 topic in both, so a thousand-event receipt is read by comparing topics, with no ABI
 decoding but for the rejections' reasons (web3's generic log processing took a tenth of
 the commit path's time).
+
+AnchorRegistry emits ``RootAnchored(bytes32 indexed root, address indexed node, uint64
+firstSeq, uint32 eventCount)`` when a root is anchored (a root is anchored once, so the
+transaction with that log is *the* root's transaction).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from node.events.hashing import keccak
 
 EVENT_ACCEPTED: Final = keccak(b"EventAccepted(bytes32,address,uint32,uint256)")
 EVENT_REJECTED: Final = keccak(b"EventRejected(uint256,bytes32,bytes)")
+ROOT_ANCHORED: Final = keccak(b"RootAnchored(bytes32,address,uint64,uint32)")
 
 
 def relayed_outcomes(
@@ -41,3 +46,16 @@ def relayed_outcomes(
             (reason,) = decode(["bytes"], bytes(log["data"]))
             rejected[topics[2]] = bytes(reason)
     return frozenset(accepted), rejected
+
+
+def anchored_roots(logs: Iterable[Mapping[str, Any]], anchor_registry: str) -> frozenset[bytes]:
+    """The roots AnchorRegistry (at ``anchor_registry``) anchored, from a receipt's ``logs``."""
+    registry = anchor_registry.lower()
+    roots: set[bytes] = set()
+    for log in logs:
+        if str(log["address"]).lower() != registry:
+            continue
+        topics = [bytes(t) for t in log["topics"]]
+        if len(topics) == 3 and topics[0] == ROOT_ANCHORED:
+            roots.add(topics[1])
+    return frozenset(roots)

@@ -22,7 +22,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from node.chain.artifacts import load
 from node.chain.deploy import contract
-from node.chain.logs import relayed_outcomes
+from node.chain.logs import anchored_roots, relayed_outcomes
 from node.events.typed_data import BatchStatus, Role
 
 #: A view reverted: web3 raises ContractLogicError from a JSON-RPC node, eth-tester
@@ -77,12 +77,13 @@ class ChainBatch:
 
 @dataclass(frozen=True, slots=True)
 class CommitOutcome:
-    """What one commit transaction did to the events it relayed."""
+    """What one commit transaction did: the events it relayed, the roots it anchored."""
 
     block_number: int
     succeeded: bool
     accepted: frozenset[bytes]
     rejected: dict[bytes, bytes]  # event hash -> ABI-encoded custom error
+    roots: frozenset[bytes] = frozenset()  # anchored in AnchorRegistry by this transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +148,9 @@ class ChainReader:
     def lasting_answers(self) -> dict[tuple[Any, ...], Any]:
         """The answers no later block can change.
 
-        A root, once anchored, stays (AnchorRegistry never overwrites); a participant's
+        A root, once anchored, stays (AnchorRegistry never overwrites); so does a
+        contract's code (an address without code may get some later), and with it what
+        the contract answers (:meth:`registries_answer`); a participant's
         roles and status at a past block are history; a participant's name is set once;
         a mined transaction's receipt is final (on an external chain, past its
         confirmations: the node only anchors what it waited for).
@@ -155,8 +158,8 @@ class ChainReader:
         return {
             key: value
             for key, value in self._cache.items()
-            if key[0] in ("chain_id", "code", "status", "commit")
-            or (key[0] == "anchor" and value is not None)
+            if key[0] in ("chain_id", "status", "commit", "answers")
+            or (key[0] in ("anchor", "code") and value)
             or (key[0] == "participant" and value is not None)
         }
 
@@ -198,6 +201,10 @@ class ChainReader:
             *(self._participant_query(p) for p in participants),
             *(self._batch_query(b) for b in batches),
         ]
+        self._ask(queries)
+
+    def _ask(self, queries: Iterable[_Query]) -> None:
+        """Answer ``queries`` not answered yet, in ReadMany batches where the endpoint can."""
         pending = list({q.key: q for q in queries if q.key not in self._cache}.values())
         for start in range(0, len(pending), _CHUNK):
             chunk = pending[start : start + _CHUNK]
@@ -290,6 +297,33 @@ class ChainReader:
             _RAISE,
         )
 
+    def registries_answer(self) -> tuple[bool, bool]:
+        """Whether the contract at ``participant_registry`` answers as a ParticipantRegistry
+        (``keyRecord``) and the one at ``anchor_registry`` as an AnchorRegistry
+        (``nextSequence``): neither has the other's functions, so two registries named the
+        wrong way round are told apart before anything else is asked of them."""
+        nobody = Web3.to_checksum_address(bytes(20))
+        probes = [
+            _Query(
+                ("answers", "participants"),
+                self.participants,
+                "keyRecord",
+                (nobody,),
+                lambda _: True,
+                False,
+            ),
+            _Query(
+                ("answers", "anchors"),
+                self.anchors,
+                "nextSequence",
+                (nobody,),
+                lambda _: True,
+                False,
+            ),
+        ]
+        self._ask(probes)
+        return bool(self._cache[probes[0].key]), bool(self._cache[probes[1].key])
+
     def chain_id(self) -> int:
         return int(self._cached(("chain_id",), lambda: self.w3.eth.chain_id))
 
@@ -297,13 +331,16 @@ class ChainReader:
         """The block this reader reads at."""
         return self.block
 
-    def has_code(self, address: ChecksumAddress) -> bool:
-        return bool(
-            self._cached(
-                ("code", address),
-                lambda: len(self.w3.eth.get_code(address, block_identifier=self.block)),
-            )
+    def code(self, address: ChecksumAddress) -> bytes:
+        """The runtime code at ``address`` (empty: no contract)."""
+        result: bytes = self._cached(
+            ("code", address),
+            lambda: bytes(self.w3.eth.get_code(address, block_identifier=self.block)),
         )
+        return result
+
+    def has_code(self, address: ChecksumAddress) -> bool:
+        return bool(self.code(address))
 
     def anchor(self, root: bytes) -> AnchorInfo | None:
         """When and for which sequence numbers ``root`` was anchored; None if never."""
@@ -330,21 +367,22 @@ class ChainReader:
         return result
 
     def commit_outcome(self, tx_hash: bytes) -> CommitOutcome | None:
-        """What the commit ``tx_hash`` accepted and rejected; None if no such transaction."""
+        """What the commit ``tx_hash`` accepted and rejected, and the roots it anchored;
+        None if no such transaction."""
 
         def fetch() -> CommitOutcome | None:
             try:
                 receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
             except TransactionNotFound:
                 return None
+            block = int(receipt["blockNumber"])
+            roots = anchored_roots(receipt["logs"], self.contracts.anchor_registry)
             if receipt["to"] is None or Web3.to_checksum_address(receipt["to"]) != (
                 self.contracts.batch_registry
             ):
-                return CommitOutcome(int(receipt["blockNumber"]), False, frozenset(), {})
+                return CommitOutcome(block, False, frozenset(), {}, roots)
             accepted, rejected = relayed_outcomes(receipt["logs"], self.batches.address)
-            return CommitOutcome(
-                int(receipt["blockNumber"]), receipt["status"] == 1, accepted, rejected
-            )
+            return CommitOutcome(block, receipt["status"] == 1, accepted, rejected, roots)
 
         result: CommitOutcome | None = self._cached(("commit", tx_hash), fetch)
         return result

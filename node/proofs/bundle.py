@@ -3,8 +3,10 @@
 It holds everything a verifier needs besides the chain itself: the batch and its
 ancestors, the lineage links between them, and every event that names them — each with
 its EIP-712 fields, the signer's signature, the original payload (whose RFC 8785 form
-hashes to ``payloadHash``) and, once anchored, the Merkle proof, root, sequence number,
-commit transaction and block — plus the chain id and the registries' addresses.
+hashes to ``payloadHash``) and, once anchored, the Merkle proof, root, commit transaction
+and block — plus the chain id and the registries' addresses. Every field is checked by
+:mod:`node.proofs.verify`, against the chain or against other checked fields: a field no
+verifier could check (the export time, the window sequence number) is not in the format.
 docs/proofs.md describes it field by field; ``bundle.schema.json`` beside this module is
 its JSON Schema.
 
@@ -31,7 +33,12 @@ from node.events.submission import parse_event, parse_hex, parse_uint
 from node.events.typed_data import Domain, TraceEvent
 from node.exceptions import InvalidBundleError, RequestError, TraceNodeError
 
-FORMAT: Final = "tracenode-bundle/1"
+FORMAT: Final = "tracenode-bundle/2"
+#: Earlier formats, refused with the reason.
+RETIRED: Final = {
+    "tracenode-bundle/1": "it carried fields no verifier could check (anchor.seq, exportedAt, "
+    "exportedBy): export the bundle again",
+}
 #: A bundle larger than this is refused before parsing (a provenance of ~20,000 events).
 MAX_BUNDLE_BYTES: Final = 64 * 1024 * 1024
 #: Deepest JSON nesting accepted: the bundle's own structure plus payloads' own limit.
@@ -54,8 +61,7 @@ class ChainRef:
 class AnchorRef:
     root: bytes
     proof: tuple[bytes, ...]
-    seq: int
-    tx_hash: bytes
+    tx_hash: bytes  # the transaction that anchored root
     block_number: int
 
 
@@ -88,8 +94,6 @@ class Bundle:
     batches: tuple[BundleBatch, ...]
     lineage: tuple[LineageLink, ...]
     events: tuple[BundleEvent, ...]
-    exported_at: str = ""
-    exported_by: str = ""
 
     # ----- writing -----
 
@@ -97,8 +101,6 @@ class Bundle:
         return {
             "format": FORMAT,
             "subject": _hex(self.subject),
-            "exportedAt": self.exported_at,
-            "exportedBy": self.exported_by,
             "chain": {
                 "chainId": self.chain.chain_id,
                 "participantRegistry": self.chain.participant_registry,
@@ -142,7 +144,6 @@ def _event_json(item: BundleEvent) -> dict[str, Any]:
         out["anchor"] = {
             "root": _hex(item.anchor.root),
             "proof": [_hex(p) for p in item.anchor.proof],
-            "seq": item.anchor.seq,
             "txHash": _hex(item.anchor.tx_hash),
             "blockNumber": item.anchor.block_number,
         }
@@ -178,6 +179,9 @@ def loads(text: str | bytes) -> Bundle:
 def parse_bundle(document: Any) -> Bundle:
     """A :class:`Bundle` from its JSON document; :class:`InvalidBundleError` names the
     first field that is wrong."""
+    if isinstance(document, Mapping) and document.get("format") in RETIRED:
+        old = document["format"]
+        raise InvalidBundleError(f"/format: {old} is retired: {RETIRED[old]}", field="/format")
     error = best_match(Draft202012Validator(schema()).iter_errors(document))
     if error is not None:
         where = "/" + "/".join(str(p) for p in error.absolute_path)
@@ -212,8 +216,6 @@ def parse_bundle(document: Any) -> Bundle:
         batches=batches,
         lineage=lineage,
         events=events,
-        exported_at=document.get("exportedAt", ""),
-        exported_by=document.get("exportedBy", ""),
     )
 
 
@@ -251,7 +253,6 @@ def _event(item: Mapping[str, Any], index: int) -> BundleEvent:
             proof=tuple(
                 parse_hex(p, 32, f"{where}/anchor/proof/{k}") for k, p in enumerate(a["proof"])
             ),
-            seq=parse_uint(a["seq"], 64, f"{where}/anchor/seq"),
             tx_hash=parse_hex(a["txHash"], 32, f"{where}/anchor/txHash"),
             block_number=parse_uint(a["blockNumber"], 64, f"{where}/anchor/blockNumber"),
         )

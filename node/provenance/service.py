@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from web3 import Web3
 
-from node import __version__
 from node.chain.deploy import Deployment
 from node.chain.reader import ChainReader, Contracts
 from node.events.identifiers import parse_identifier
@@ -151,8 +149,6 @@ class ProvenanceService:
             ),
             lineage=tuple(LineageLink(p, c, e) for p, c, e in sorted(links)),
             events=events,
-            exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            exported_by=f"TraceNode {__version__}",
         )
         return bundle, rejected
 
@@ -235,12 +231,11 @@ def _bundle_event(row: BatchEvent) -> BundleEvent:
     record, window = row.record, row.anchor
     anchor = None
     if record.status == EventStatus.ANCHORED:
-        if window is None or window.block_number is None or record.anchor_seq is None:
+        if window is None or window.block_number is None:
             raise RuntimeError(f"anchored event 0x{record.event_hash.hex()} has no window")
         anchor = AnchorRef(
             root=window.root,
             proof=record.proof,
-            seq=record.anchor_seq,
             tx_hash=window.tx_hash,
             block_number=window.block_number,
         )

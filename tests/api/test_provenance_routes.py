@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -67,7 +68,7 @@ def test_trace_both_ways_and_the_bundle_round_trip(served: Served) -> None:
     assert response.status_code == 200
     assert "attachment" in response.headers["content-disposition"]
     bundle = response.json()
-    assert bundle["format"] == "tracenode-bundle/1"
+    assert bundle["format"] == "tracenode-bundle/2"
 
     verified = client.post("/v1/verify", json=bundle)
     assert verified.status_code == 200
@@ -77,7 +78,32 @@ def test_trace_both_ways_and_the_bundle_round_trip(served: Served) -> None:
     tampered["events"][3]["event"]["quantity"] = "123456"
     report = client.post("/v1/verify", json=tampered).json()
     assert report["outcome"] == "fail"
-    assert any("event-hash" in line for line in report["failures"])
+    assert [line.split(": ")[1] for line in report["failures"]] == ["event-hash"]
+
+
+@pytest.mark.parametrize(
+    ("change", "check"),
+    [
+        (lambda b: b["events"][3]["anchor"].update(blockNumber=0), "root-on-chain"),
+        (lambda b: b["events"][3]["anchor"]["proof"].reverse(), "merkle-proof"),
+        (
+            lambda b: b["chain"].update(
+                participantRegistry=b["chain"]["anchorRegistry"],
+                anchorRegistry=b["chain"]["participantRegistry"],
+            ),
+            "chain",
+        ),
+    ],
+)
+def test_verify_over_http_names_only_what_was_changed(
+    served: Served, change: Callable[[dict[str, Any]], None], check: str
+) -> None:
+    client = served.client
+    bundle = client.get(f"/v1/batches/{_path(served.story.slices)}/bundle").json()
+    change(bundle)
+    report = client.post("/v1/verify", json=bundle).json()
+    assert report["outcome"] == "fail"
+    assert [line.split(": ")[1] for line in report["failures"]] == [check], report["failures"]
 
 
 @pytest.mark.parametrize(

@@ -856,6 +856,62 @@ class Store:
         changes = {k: v for k, v in row.items() if k not in keys}
         conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
 
+    # ----- event identity: the store holds each event hash once (ingest) -----
+
+    def holders(
+        self,
+        conn: Connection,
+        events: Sequence[tuple[bytes, TraceEvent]],
+        epochs: dict[bytes, int],
+    ) -> dict[bytes, int]:
+        """The participant whose stored event has the hash of each (hash, event) of
+        ``events`` that is stored already, whichever key signed it.
+
+        The same hash is the same content, so a stored event with it names the same
+        batches: one that names batches besides its subject (a transformation, a packing)
+        is found by its link to the first of them (event_batches' key, one search each);
+        any other among its subject's events (ix_events_batch, under the epoch of the
+        subject's row). ``epochs`` is what :meth:`load_batches` filled in for the events'
+        batches: a subject without a row has no events. No search per epoch, as
+        :meth:`known_events` makes.
+        """
+        found: dict[bytes, int] = {}
+        linked: list[tuple[bytes, bytes]] = []
+        subjects: list[tuple[int, bytes, bytes]] = []
+        for event_hash, event in events:
+            others = sorted(event.batch_ids() - {event.batch_id})
+            if others:
+                linked.append((others[0], event_hash))
+            elif event.batch_id in epochs:
+                subjects.append((epochs[event.batch_id], event.batch_id, event_hash))
+        # Driver-level SQL with native values, as in _insert_many: SQLAlchemy's processing
+        # of expanding IN lists of bytes cost more than the searches. Names are our own.
+        marker = "?" if self.dialect == "sqlite" else "%s"
+        # Exact pairs, ORed: with an IN list on each column, SQLite would search every
+        # combination of the two.
+        for start in range(0, len(linked), 100):
+            pairs = linked[start : start + 100]
+            statement = (
+                f"SELECT l.event_hash, e.participant_id FROM {EVENT_BATCHES.name} l "  # noqa: S608
+                f"JOIN {EVENTS.name} e ON e.id = l.event_id WHERE "
+                + " OR ".join([f"(l.batch_id = {marker} AND l.event_hash = {marker})"] * len(pairs))
+            )
+            rows = conn.exec_driver_sql(statement, tuple(v for pair in pairs for v in pair))
+            found.update((bytes(h), int(p)) for h, p in rows)
+        for chunk in _chunks(subjects):
+            epochs_in = sorted({e for e, _, _ in chunk})
+            batches_in = sorted({b for _, b, _ in chunk})
+            statement = (
+                f"SELECT event_hash, participant_id FROM {EVENTS.name} "  # noqa: S608
+                f"WHERE batch_epoch IN ({', '.join([marker] * len(epochs_in))}) "
+                f"AND batch_id IN ({', '.join([marker] * len(batches_in))}) "
+                f"AND event_hash IN ({', '.join([marker] * len(chunk))})"
+            )
+            values = (*epochs_in, *batches_in, *(h for _, _, h in chunk))
+            rows = conn.exec_driver_sql(statement, values)
+            found.update((bytes(h), int(p)) for h, p in rows)
+        return found
+
 
 def _batch_row(batch: BatchState) -> dict[str, Any]:
     return {

@@ -9,6 +9,8 @@
     │   │   └── PayloadMismatchError
     │   ├── InvalidSignatureError (ValueError)
     │   ├── UnknownSignerError, SignerSuspendedError, MissingRoleError, NonceUsedError
+    │   ├── EventExistsError                the same event (hash) is held, signed by another
+    │   │                                   participant
     │   └── BatchExistsError, UnknownBatchError, HeadMismatchError, BatchRecalledError,
     │       InvalidStatusError, NotCustodianError, InvalidReceiverError,
     │       NotReceiverError, NotRecallerError
@@ -140,6 +142,16 @@ class MissingRoleError(EventRejectedError):
 class NonceUsedError(EventRejectedError):
     code = "nonce-used"
     contract_error = "BatchRegistryNonceUsed"
+
+
+class EventExistsError(EventRejectedError):
+    """The node already holds this event (the same hash: the same content and nonce),
+    signed by another participant. An event hash is an event's identity, held once and
+    signed by one participant; the same participant signing it again with another key
+    (after a rotation) gets ``duplicate`` instead. No contract error matches it: the
+    second signature never leaves the node."""
+
+    code = "event-exists"
 
 
 class BatchExistsError(EventRejectedError):

@@ -3,8 +3,13 @@ idempotency → batch rules on the local view → durable write → event hash.
 
 One transaction per call. A single event that breaks a rule raises its typed
 :class:`EventRejectedError`; a bulk call accepts the good events and reports each bad
-one, and nothing of a bad event is written. The same event submitted twice gives the
-same event hash and status ``duplicate``, never a second row.
+one, and nothing of a bad event is written.
+
+The event hash is an event's identity, and the store holds each hash once. The same
+event submitted again gives the same hash and status ``duplicate``, never a second row:
+signed by the same key, or by another key of the same participant (its content and nonce
+signed again after a key rotation). Signed by another participant, it is refused with
+:class:`EventExistsError`. The same holds inside one bulk.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from node.events.signatures import SignatureVerifier
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action, Domain
 from node.exceptions import (
+    EventExistsError,
     EventRejectedError,
     InvalidEventError,
     InvalidIdentifierError,
@@ -158,26 +164,41 @@ class IngestService:
                 for_update=True,
                 epochs=epochs,
             )
+            # The same hash under another key (rotated, or another participant's) is the
+            # same event all the same: found through the batches it names, after the lock
+            # on them, so a concurrent writer's copy is committed and seen (PostgreSQL).
+            held = self.store.events.holders(
+                conn,
+                [
+                    (p.event_hash, p.signed.event)
+                    for p in live
+                    if used.get((p.signer or b"", _nonce(p))) != p.event_hash
+                ],
+                epochs,
+            )
             rows: list[EventRow] = []
             lineage: list[LineageRow] = []
             links: list[EventBatchRow] = []
             created: dict[bytes, BatchState] = {}
             changed: dict[bytes, BatchState] = {}
-            seen: set[bytes] = set()
             received_at = int(self.clock() * 1000)
             for item in live:
                 key = (item.signer or b"", _nonce(item))
-                if used.get(key) == item.event_hash or item.event_hash in seen:
+                view = views.get(item.signer or b"")
+                holder = held.get(item.event_hash)
+                if used.get(key) == item.event_hash or (
+                    view is not None and holder == view.participant_id
+                ):
                     results[item.index] = IngestResult(
                         item.index, Outcome.DUPLICATE, item.event_hash
                     )
                     continue
                 try:
-                    outcome = self._check(item, views, used, batches, as_participant)
+                    outcome = self._check(item, views, used, held, batches, as_participant)
                 except EventRejectedError as error:
                     results[item.index] = _rejected(item, error)
                     continue
-                seen.add(item.event_hash)
+                held[item.event_hash] = views[item.signer or b""].participant_id
                 used[key] = item.event_hash
                 for state in outcome.created:
                     state.identifier = item.identifiers.get(state.batch_id)
@@ -224,6 +245,7 @@ class IngestService:
         item: _Pending,
         views: dict[bytes, SignerView],
         used: dict[tuple[bytes, bytes], bytes],
+        held: dict[bytes, int],
         batches: dict[bytes, BatchState],
         as_participant: int | None = None,
     ) -> RuleOutcome:
@@ -244,6 +266,12 @@ class IngestService:
             raise SignerSuspendedError("the signer's participant is suspended", signer=address)
         actor = Actor(signer, view.participant_id, view.roles)
         check_role(event, actor)
+        if item.event_hash in held:  # (the signer's own participant's copy is a duplicate)
+            raise EventExistsError(
+                "the node holds this event signed by another participant",
+                eventHash=item.event_hash,
+                signer=address,
+            )
         if (signer, _nonce(item)) in used:
             raise NonceUsedError(
                 "the signer already used this nonce", signer=address, nonce=event.nonce

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, func, select, union
 
 from node.events.batch import BatchState
+from node.events.typed_data import TraceEvent
 from node.store.batches import EVENTS_BY_BATCH, BatchRepository
 from node.store.models import EventStatus
 from node.store.records import (
@@ -77,8 +78,16 @@ class EventRepository:
         return used
 
     def next_nonce(self, conn: Connection, signer: bytes) -> int:
-        """One more than the largest nonce ``signer`` used in a stored event (0 for none)."""
-        query = select(func.max(EVENTS.c.nonce)).where(EVENTS.c.signer == signer)
+        """One more than the largest nonce ``signer`` used in a stored event (0 for none).
+
+        The last entry of the (signer, nonce) index: 32-byte big-endian nonces order as
+        their numbers do (PostgreSQL has no max() of bytea)."""
+        query = (
+            select(EVENTS.c.nonce)
+            .where(EVENTS.c.signer == signer)
+            .order_by(EVENTS.c.nonce.desc())
+            .limit(1)
+        )
         top = conn.execute(query).scalar()
         return 0 if top is None else int.from_bytes(bytes(top), "big") + 1
 
@@ -134,6 +143,60 @@ class EventRepository:
                 EVENT_BATCHES,
                 [{**link, "event_id": ids[link["event_hash"]]} for link in links],
             )
+
+    def holders(
+        self,
+        conn: Connection,
+        events: Sequence[tuple[bytes, TraceEvent]],
+        epochs: dict[bytes, int],
+    ) -> dict[bytes, int]:
+        """The participant whose stored event has the hash of each (hash, event) of
+        ``events`` that is stored already, whichever key signed it.
+
+        The same hash is the same content, so a stored event with it names the same
+        batches: one that names batches besides its subject (a transformation, a packing)
+        is found by its link to the first of them (event_batches' key, one search each);
+        any other among its subject's events (ix_events_batch, under the epoch of the
+        subject's row). ``epochs`` is what :meth:`BatchRepository.load` filled in for the
+        events' batches: a subject without a row has no events. No search per epoch, as
+        :meth:`known` makes.
+        """
+        found: dict[bytes, int] = {}
+        linked: list[tuple[bytes, bytes]] = []
+        subjects: list[tuple[int, bytes, bytes]] = []
+        for event_hash, event in events:
+            others = sorted(event.batch_ids() - {event.batch_id})
+            if others:
+                linked.append((others[0], event_hash))
+            elif event.batch_id in epochs:
+                subjects.append((epochs[event.batch_id], event.batch_id, event_hash))
+        # Driver-level SQL with native values, as in insert_many: SQLAlchemy's processing
+        # of expanding IN lists of bytes cost more than the searches. Names are our own.
+        marker = "?" if conn.dialect.name == "sqlite" else "%s"
+        # Exact pairs, ORed: with an IN list on each column, SQLite would search every
+        # combination of the two.
+        for start in range(0, len(linked), 100):
+            pairs = linked[start : start + 100]
+            statement = (
+                f"SELECT l.event_hash, e.participant_id FROM {EVENT_BATCHES.name} l "  # noqa: S608
+                f"JOIN {EVENTS.name} e ON e.id = l.event_id WHERE "
+                + " OR ".join([f"(l.batch_id = {marker} AND l.event_hash = {marker})"] * len(pairs))
+            )
+            rows = conn.exec_driver_sql(statement, tuple(v for pair in pairs for v in pair))
+            found.update((bytes(h), int(p)) for h, p in rows)
+        for chunk in chunks(subjects):
+            epochs_in = sorted({e for e, _, _ in chunk})
+            batches_in = sorted({b for _, b, _ in chunk})
+            statement = (
+                f"SELECT event_hash, participant_id FROM {EVENTS.name} "  # noqa: S608
+                f"WHERE batch_epoch IN ({', '.join([marker] * len(epochs_in))}) "
+                f"AND batch_id IN ({', '.join([marker] * len(batches_in))}) "
+                f"AND event_hash IN ({', '.join([marker] * len(chunk))})"
+            )
+            values = (*epochs_in, *batches_in, *(h for _, _, h in chunk))
+            rows = conn.exec_driver_sql(statement, values)
+            found.update((bytes(h), int(p)) for h, p in rows)
+        return found
 
     def count(self, conn: Connection) -> int:
         return int(conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())

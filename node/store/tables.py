@@ -11,7 +11,8 @@ subject batch's epoch (the batch row's, fixed when the row is first written) key
 batch's events, so they stay together and are found in one search from the batch row.
 A lookup by hash alone searches each epoch once: microseconds each, for the rare callers
 (the gateway's GET by hash, EPCIS re-capture); ingest finds duplicates through the
-(signer, nonce) key instead. Only the batches' primary key stays random.
+(signer, nonce) key, and the same event signed by another key through the batches it
+names (``EventRepository.holders``). Only the batches' primary key stays random.
 """
 
 from __future__ import annotations

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import func, select
 
 from node.events.merkle import verify_proof
-from node.events.submission import submission_document
-from node.events.typed_data import Action
+from node.events.signatures import sign_digest
+from node.events.submission import SignedEvent, submission_document
+from node.events.typed_data import Action, Role, TraceEvent
+from node.store.apikeys import ApiKeys
 from node.store.tables import EVENTS
 from tests.api.conftest import Rig
 
@@ -160,6 +166,75 @@ def test_a_rule_breaking_event_is_a_conflict_naming_the_rule(rig: Rig) -> None:
     assert problem["contractError"] == "BatchRegistryHeadMismatch"
     assert problem["status"] == 409
     assert problem["instance"] == "/v1/events"
+
+
+def test_an_event_signed_again_is_a_duplicate_for_its_participant_and_a_conflict_for_others(
+    rig: Rig,
+) -> None:
+    _, document = rig.commission()
+    commission = rig.client.post("/v1/events", json=document, headers=rig.auth("farm"))
+    first_key: LocalAccount = Account.create()
+    pid = rig.node.registry.register(
+        rig.registrar, key=first_key.address, name="inspector", roles=Role.AUDITOR, prefix=""
+    )
+    rig.node.sync_participants()
+    token = ApiKeys(rig.node.store).create(participant_id=pid).token
+    inspector = {"Authorization": f"Bearer {token}"}
+    event = TraceEvent(
+        Action.OBSERVE,
+        batch_id=bytes.fromhex(document["event"]["batchId"][2:]),
+        prev_event_hash=bytes.fromhex(commission.json()["eventHash"][2:]),
+        event_time=1_732_000_000_000,
+        nonce=7,
+    )
+
+    def signed_by(key: bytes) -> dict[str, Any]:
+        return submission_document(
+            SignedEvent(event, sign_digest(event.digest(rig.node.domain), key))
+        )
+
+    first = rig.client.post("/v1/events", json=signed_by(bytes(first_key.key)), headers=inspector)
+    second_key: LocalAccount = Account.create()
+    rig.node.registry.rotate_key(rig.registrar, pid, second_key.address)
+    rig.node.sync_participants()
+    before = stored_events(rig)
+    rotated = signed_by(bytes(second_key.key))
+    by_regulator = signed_by(bytes(rig.accounts["regulator"].key))
+
+    again = rig.client.post("/v1/events", json=rotated, headers=inspector)
+    again_in_a_list = rig.client.post("/v1/events", json=[rotated], headers=inspector)
+    other = rig.client.post("/v1/events", json=by_regulator, headers=rig.auth("regulator"))
+    other_in_a_list = rig.client.post(
+        "/v1/events", json=[by_regulator], headers=rig.auth("regulator")
+    )
+
+    event_hash = first.json()["eventHash"]
+    assert first.status_code == 202
+    assert first.json()["outcome"] == "accepted"
+    assert again.status_code == 202
+    assert again.json() == first.json() | {"outcome": "duplicate"}
+    assert again.headers["location"] == f"/v1/events/{event_hash}"
+    assert again_in_a_list.status_code == 202
+    assert again_in_a_list.json()["duplicate"] == 1
+    assert again_in_a_list.json()["results"][0]["eventHash"] == event_hash
+    assert other.status_code == 409
+    assert other.headers["content-type"] == "application/problem+json"
+    problem = other.json()
+    assert problem["type"] == PROBLEM + "event-exists"
+    assert (problem["code"], problem["status"], problem["eventHash"]) == (
+        "event-exists",
+        409,
+        event_hash,
+    )
+    assert problem["signer"] == rig.accounts["regulator"].address.lower()
+    assert "contractError" not in problem
+    assert other_in_a_list.status_code == 202
+    assert other_in_a_list.json()["rejected"] == 1
+    (result,) = other_in_a_list.json()["results"]
+    assert (result["outcome"], result["eventHash"]) == ("rejected", event_hash)
+    assert result["problem"] == problem | {"instance": None}
+    assert stored_events(rig) == before
+    assert rig.client.get(f"/v1/events/{event_hash}").json()["participantId"] == pid
 
 
 def test_unknown_and_malformed_event_hashes(rig: Rig) -> None:

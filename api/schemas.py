@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
 from api.body import submission_schema
 from api.problems import Problem
+from node.events.submission import parse_uint
 from node.proofs.bundle import schema as bundle_schema
 from node.proofs.verify import Check, Outcome
 from node.store.models import AlertSeverity, EventStatus, WindowStatus
@@ -18,6 +27,20 @@ from node.store.models import AlertSeverity, EventStatus, WindowStatus
 Hex32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
 #: An EVM address, EIP-55 checksummed.
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+
+def _uint(value: object) -> int:
+    return parse_uint(value, 256, "value")
+
+
+#: A uint256 or uint64 (nonce, chain id, block number, sequence number) on the wire: a
+#: decimal string, since JavaScript's JSON numbers lose precision past 2**53.
+DecimalInt = Annotated[
+    int,
+    BeforeValidator(_uint),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": "^(0|[1-9][0-9]{0,77})$"}),
+]
 #: The EIP-712 TraceEvent message; its schema is built from the typed data's field list.
 TraceEventMessage = Annotated[
     dict[str, Any], WithJsonSchema(submission_schema()["properties"]["event"])
@@ -58,7 +81,7 @@ class Readiness(Schema):
     status: Literal["ready", "unready"]
     store: bool
     chain: bool
-    chain_head: int | None = None
+    chain_head: DecimalInt | None = None
     detail: str | None = None
 
 
@@ -73,7 +96,7 @@ class TypedField(Schema):
 class Eip712Domain(Schema):
     name: str
     version: str
-    chain_id: int
+    chain_id: DecimalInt
     verifying_contract: Address
 
 
@@ -89,7 +112,7 @@ class Contracts(Schema):
     participant_registry: Address
     batch_registry: Address = Field(description="Also the EIP-712 verifying contract.")
     anchor_registry: Address
-    deployment_block: int
+    deployment_block: DecimalInt
 
 
 class CommitPolicyOut(Schema):
@@ -112,7 +135,7 @@ class Limits(Schema):
 
 
 class Info(Schema):
-    chain_id: int
+    chain_id: DecimalInt
     node_version: str
     node_address: Address = Field(description="The node key: relays and anchors.")
     contracts: Contracts
@@ -169,7 +192,7 @@ class WindowRef(Schema):
     root: Hex32
     status: WindowStatusName
     tx_hash: Hex32
-    block_number: int | None
+    block_number: DecimalInt | None
     block_hash: Hex32 | None
 
 
@@ -181,12 +204,12 @@ class ProofOut(Schema):
     root: Hex32
     proof: list[Hex32]
     tree_index: int
-    anchor_seq: int
+    anchor_seq: DecimalInt
     window_id: int
     tx_hash: Hex32
-    block_number: int
+    block_number: DecimalInt
     block_hash: Hex32
-    chain_id: int
+    chain_id: DecimalInt
     anchor_registry: Address
     verify_with: str = Field(
         description="The on-chain check: AnchorRegistry.verifyEvent(root, proof, eventHash)"
@@ -235,8 +258,8 @@ class ParticipantIn(StrictSchema):
 
 class KeyHistory(Schema):
     address: Address
-    valid_from_block: int
-    valid_until_block: int | None
+    valid_from_block: DecimalInt
+    valid_until_block: DecimalInt | None
 
 
 class ParticipantOut(Schema):
@@ -246,7 +269,7 @@ class ParticipantOut(Schema):
     roles: list[str]
     prefix: str
     active: bool
-    updated_block: int
+    updated_block: DecimalInt
     keys: list[KeyHistory]
 
 
@@ -325,11 +348,11 @@ class BatchOut(Schema):
 class AnchorOut(Schema):
     window_id: int
     root: Hex32
-    first_seq: int
-    last_seq: int
+    first_seq: DecimalInt
+    last_seq: DecimalInt
     event_count: int
     tx_hash: Hex32
-    block_number: int | None
+    block_number: DecimalInt | None
     block_hash: Hex32 | None
     created_at: int
 
@@ -347,7 +370,7 @@ class AlertOut(Schema):
     event_hash: Hex32 | None
     detail: str
     detected_at: int
-    block_number: int | None
+    block_number: DecimalInt | None
 
 
 class AlertPage(Schema):
@@ -390,10 +413,10 @@ class EventReportOut(Schema):
     event_hash: Hex32
     action: str
     batch_ids: list[Hex32]
-    event_time: int
+    event_time: DecimalInt
     signer: Address | None
     participant: PartyName
-    block_number: int | None
+    block_number: DecimalInt | None
     tx_hash: Hex32 | None
     root: Hex32 | None
     outcome: ReportOutcome
@@ -407,7 +430,7 @@ class VerificationReport(Schema):
     outcome: ReportOutcome = Field(
         description="fail if any check failed; else pending if an event is not anchored yet"
     )
-    chain_id: int
+    chain_id: DecimalInt
     contracts: dict[str, Address]
     checks: list[CheckOut] = Field(description="Checks about the bundle as a whole.")
     failures: list[str] = Field(description="One line per failed check.")

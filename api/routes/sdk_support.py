@@ -20,7 +20,7 @@ from pydantic import Field
 
 from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
-from api.schemas import Schema, StrictSchema, Text
+from api.schemas import DecimalInt, Schema, StrictSchema, Text
 from node.epcis.capture import party_resolver
 from node.epcis.mapping import MAX_TRACE_EVENTS
 
@@ -43,7 +43,7 @@ AddressPath = Annotated[
 
 class NonceOut(Schema):
     address: str = Field(description="The key, EIP-55.")
-    next_nonce: int = Field(
+    next_nonce: DecimalInt = Field(
         description="One more than the largest nonce this key used in an event the node "
         "holds (0 when none). Any unused nonce is valid; this one is never used."
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
@@ -69,13 +70,23 @@ def decode_error(data: bytes) -> EventRejectedError | ContractError:
     except DecodingError:
         return ContractError(spec.name, {"data": data[4:]}, selector)
     args = {
-        name: to_checksum_address(value) if kind == "address" else value
+        name: _arg(kind, value)
         for name, kind, value in zip(spec.arg_names, spec.arg_types, values, strict=True)
     }
     rejection = rejection_classes().get(spec.name)
     if rejection is not None:
         return rejection(ContractError(spec.name, args, selector).args[0], **args)
     return ContractError(spec.name, args, selector)
+
+
+def _arg(kind: str, value: Any) -> Any:
+    """An error argument as problem documents carry it: addresses checksummed, uint64 and
+    uint256 as decimal strings (as every such JSON value), smaller integers as numbers."""
+    if kind == "address":
+        return to_checksum_address(value)
+    if kind in ("uint64", "uint256"):
+        return str(value)
+    return value
 
 
 def _bytes_from_repr(text: str) -> bytes | None:

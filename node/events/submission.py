@@ -53,7 +53,8 @@ def parse_hex(value: object, length: int, field: str) -> bytes:
 
 
 def parse_uint(value: object, bits: int, field: str) -> int:
-    """A JSON number or decimal string holding an unsigned integer of ``bits`` bits."""
+    """A JSON integer or a decimal string (digits only: no sign, point or exponent)
+    holding an unsigned integer of ``bits`` bits."""
     if isinstance(value, bool):
         raise InvalidEventError(f"{field} must be an integer, not a boolean", field=field)
     if isinstance(value, str):

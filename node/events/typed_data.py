@@ -152,11 +152,12 @@ class Domain:
         )
 
     def as_json(self) -> dict[str, Any]:
-        """The domain as wallets and eth-account expect it."""
+        """The domain as wallets and eth-account expect it (``chainId`` a decimal string:
+        JSON numbers past 2**53 lose precision in JavaScript; signers accept both forms)."""
         return {
             "name": DOMAIN_NAME,
             "version": DOMAIN_VERSION,
-            "chainId": self.chain_id,
+            "chainId": str(self.chain_id),
             "verifyingContract": _checksum(self.verifying_contract),
         }
 
@@ -227,7 +228,9 @@ class TraceEvent:
         return eip712_digest(domain.separator, self.struct_hash())
 
     def message(self) -> dict[str, Any]:
-        """The event as an EIP-712 message (JSON-friendly: hex strings and integers)."""
+        """The event as an EIP-712 message in JSON: bytes as 0x hex, the uint256 and uint64
+        fields as decimal strings (a 128-bit nonce is no JSON number JavaScript can hold;
+        eth_signTypedData_v4 signers, eth-account and cast accept the strings)."""
         return {
             "action": int(self.action),
             "batchId": _hex(self.batch_id),
@@ -237,11 +240,11 @@ class TraceEvent:
             "outputs": [_hex(item) for item in self.outputs],
             "counterparty": _checksum(self.counterparty),
             "product": _hex(self.product),
-            "quantity": self.quantity,
-            "eventTime": self.event_time,
+            "quantity": str(self.quantity),
+            "eventTime": str(self.event_time),
             "location": _hex(self.location),
             "payloadHash": _hex(self.payload_hash),
-            "nonce": self.nonce,
+            "nonce": str(self.nonce),
         }
 
     def as_abi_tuple(self) -> tuple[Any, ...]:

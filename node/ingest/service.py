@@ -274,7 +274,7 @@ class IngestService:
             )
         if (signer, _nonce(item)) in used:
             raise NonceUsedError(
-                "the signer already used this nonce", signer=address, nonce=event.nonce
+                "the signer already used this nonce", signer=address, nonce=str(event.nonce)
             )
         receiver = None
         if event.action is Action.SHIP:

@@ -102,7 +102,7 @@ class Bundle:
             "format": FORMAT,
             "subject": _hex(self.subject),
             "chain": {
-                "chainId": self.chain.chain_id,
+                "chainId": str(self.chain.chain_id),
                 "participantRegistry": self.chain.participant_registry,
                 "batchRegistry": self.chain.batch_registry,
                 "anchorRegistry": self.chain.anchor_registry,
@@ -145,7 +145,7 @@ def _event_json(item: BundleEvent) -> dict[str, Any]:
             "root": _hex(item.anchor.root),
             "proof": [_hex(p) for p in item.anchor.proof],
             "txHash": _hex(item.anchor.tx_hash),
-            "blockNumber": item.anchor.block_number,
+            "blockNumber": str(item.anchor.block_number),
         }
     return out
 
@@ -179,8 +179,8 @@ def loads(text: str | bytes) -> Bundle:
 def parse_bundle(document: Any) -> Bundle:
     """A :class:`Bundle` from its JSON document; :class:`InvalidBundleError` names the
     first field that is wrong."""
-    if isinstance(document, Mapping) and document.get("format") in RETIRED:
-        old = document["format"]
+    old = document.get("format") if isinstance(document, Mapping) else None
+    if isinstance(old, str) and old in RETIRED:
         raise InvalidBundleError(f"/format: {old} is retired: {RETIRED[old]}", field="/format")
     error = best_match(Draft202012Validator(schema()).iter_errors(document))
     if error is not None:
@@ -189,7 +189,7 @@ def parse_bundle(document: Any) -> Bundle:
     try:
         chain = document["chain"]
         ref = ChainRef(
-            chain_id=chain["chainId"],
+            chain_id=parse_uint(chain["chainId"], 256, "/chain/chainId"),
             participant_registry=_address(chain["participantRegistry"]),
             batch_registry=_address(chain["batchRegistry"]),
             anchor_registry=_address(chain["anchorRegistry"]),

@@ -30,7 +30,13 @@ from node.events import compose
 from node.events.compose import EventSpec
 from node.events.identifiers import parse_identifier
 from node.events.signatures import recover_signer, sign_digest
-from node.events.submission import SignedEvent, parse_event, parse_hex, submission_document
+from node.events.submission import (
+    SignedEvent,
+    parse_event,
+    parse_hex,
+    parse_uint,
+    submission_document,
+)
 from node.events.typed_data import ZERO20, Action, Domain, TraceEvent
 from node.exceptions import (
     BatchNotFoundError,
@@ -135,15 +141,15 @@ class Proof:
                 root=str(document["root"]),
                 proof=tuple(str(p) for p in document["proof"]),
                 tree_index=int(document["treeIndex"]),
-                anchor_seq=int(document["anchorSeq"]),
+                anchor_seq=parse_uint(document["anchorSeq"], 64, "anchorSeq"),
                 window_id=int(document["windowId"]),
                 tx_hash=str(document["txHash"]),
-                block_number=int(document["blockNumber"]),
+                block_number=parse_uint(document["blockNumber"], 64, "blockNumber"),
                 block_hash=str(document["blockHash"]),
-                chain_id=int(document["chainId"]),
+                chain_id=parse_uint(document["chainId"], 256, "chainId"),
                 anchor_registry=str(document["anchorRegistry"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, InvalidEventError) as exc:
             raise GatewayError(f"the gateway's proof document is malformed: {exc}") from None
 
 
@@ -464,9 +470,10 @@ class Client:
             raise GatewayError(
                 "the gateway does not tell nonces (GET /v1/participants/{address}/nonce)"
             ) from None
-        remote = answer.get("nextNonce") if isinstance(answer, dict) else None
-        if type(remote) is not int or remote < 0:
-            raise GatewayError(f"the gateway's nonce answer is malformed: {answer!r}")
+        try:
+            remote = parse_uint(answer.get("nextNonce"), 256, "nextNonce")
+        except (AttributeError, InvalidEventError):
+            raise GatewayError(f"the gateway's nonce answer is malformed: {answer!r}") from None
         if answer.get("participantId") is None:
             raise UnknownSignerError(
                 f"{self.address} is not the current key of a participant of this node",

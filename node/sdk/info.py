@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from node.events.submission import parse_hex
+from node.events.submission import parse_hex, parse_uint
 from node.events.typed_data import (
     DOMAIN_NAME,
     DOMAIN_VERSION,
@@ -43,7 +43,7 @@ class GatewayInfo:
             eip712 = _object(document, "eip712")
             contracts = _object(document, "contracts")
             limits = _object(document, "limits")
-            chain_id = _int(document, "chainId")
+            chain_id = parse_uint(document["chainId"], 256, "chainId")
             batch_registry = _address(contracts, "batchRegistry")
             info = cls(
                 chain_id=chain_id,
@@ -86,8 +86,9 @@ def _same_domain(claimed: Mapping[str, Any], expected: Mapping[str, Any]) -> boo
     return (
         claimed["name"] == expected["name"]
         and claimed["version"] == expected["version"]
-        and type(claimed["chainId"]) is int
-        and claimed["chainId"] == expected["chainId"]
+        and isinstance(claimed["chainId"], str | int)
+        and not isinstance(claimed["chainId"], bool)
+        and str(claimed["chainId"]) == str(expected["chainId"])
         and isinstance(address, str)
         and address.lower() == str(expected["verifyingContract"]).lower()
     )

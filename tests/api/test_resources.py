@@ -170,7 +170,8 @@ def test_anchors_page_back_through_windows(rig: Rig) -> None:
     assert ids == sorted(ids, reverse=True)
     assert len(set(ids)) == len(ids)
     newest = first["items"][0]
-    assert newest["lastSeq"] == newest["firstSeq"] + newest["eventCount"] - 1
+    assert int(newest["lastSeq"]) == int(newest["firstSeq"]) + newest["eventCount"] - 1
+    assert isinstance(newest["firstSeq"], str)  # uint64: a decimal string on the wire
     assert rig.client.get("/v1/anchors?limit=0").status_code == 422
 
 
@@ -192,7 +193,7 @@ def test_health_readiness_and_metrics(rig: Rig) -> None:
 
     assert health.json() == {"status": "ok"}
     assert ready.json()["status"] == "ready"
-    assert ready.json()["chainHead"] == rig.node.w3.eth.block_number
+    assert ready.json()["chainHead"] == str(rig.node.w3.eth.block_number)
     text = metrics.text
     assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert 'tracenode_http_requests_total{method="POST",route="/v1/events",status="202"}' in text

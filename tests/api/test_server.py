@@ -133,10 +133,10 @@ def test_a_client_with_only_info_and_a_key_gets_a_proof_that_cast_verifies(serve
 
     assert verify_event(event_hash) == "true"
     assert verify_event("0x" + "ab" * 32) == "false"  # tampered
-    assert int(cast("chain-id", "--rpc-url", rpc)) == info["chainId"]
-    assert int(cast("block-number", "--rpc-url", rpc)) >= proof["blockNumber"]
+    assert cast("chain-id", "--rpc-url", rpc) == info["chainId"]  # decimal strings both
+    assert int(cast("block-number", "--rpc-url", rpc)) >= int(proof["blockNumber"])
     receipt = json.loads(cast("receipt", "--rpc-url", rpc, proof["txHash"], "--json"))
-    assert int(receipt["blockNumber"], 16) == proof["blockNumber"]
+    assert str(int(receipt["blockNumber"], 16)) == proof["blockNumber"]
     assert receipt["status"] == "0x1"
     block = json.loads(cast("block", str(proof["blockNumber"]), "--rpc-url", rpc, "--json"))
     assert block["hash"] == proof["blockHash"]

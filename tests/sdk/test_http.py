@@ -31,7 +31,7 @@ def info_document(**changes: Any) -> dict[str, Any]:
     domain = Domain(31337, bytes.fromhex(BATCH_REGISTRY[2:]))
     document = typed_data(TraceEvent(Action.COMMISSION), domain)
     return {
-        "chainId": 31337,
+        "chainId": "31337",
         "nodeVersion": "0.1.0",
         "contracts": {
             "participantRegistry": "0x" + "01" * 20,
@@ -143,7 +143,8 @@ def test_an_info_document_is_read_when_it_is_what_it_claims() -> None:
         ({"actions": {"COMMISSION": 2}}, GatewayMismatchError),
         ({"limits": {"maxEventsPerRequest": 0, "maxBodyBytes": 10}}, GatewayError),
         ({"eip712": "not an object"}, GatewayError),
-        ({"chainId": "31337"}, GatewayError),
+        ({"chainId": 31337.0}, GatewayError),
+        ({"chainId": "0x7a69"}, GatewayError),
     ],
 )
 def test_an_info_document_that_contradicts_itself_is_refused(
@@ -160,6 +161,7 @@ def test_a_domain_naming_another_contract_or_version_is_refused() -> None:
         {"version": "2"},
         {"name": "Other"},
         {"chainId": True},
+        {"chainId": "1"},
         {"salt": "0x00"},
     ):
         tampered = info_document(

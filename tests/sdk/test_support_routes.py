@@ -22,13 +22,18 @@ def test_the_next_nonce_is_one_past_the_largest_the_key_used(gateway: Gateway) -
 
     assert before == {
         "address": farm,
-        "nextNonce": 0,
+        "nextNonce": "0",
         "participantId": harness.participant_id("farm"),
         "active": True,
     }
-    assert after["nextNonce"] == 2
+    assert after["nextNonce"] == "2"
     assert after["address"] == farm
-    assert unknown == {"address": stranger, "nextNonce": 0, "participantId": None, "active": False}
+    assert unknown == {
+        "address": stranger,
+        "nextNonce": "0",
+        "participantId": None,
+        "active": False,
+    }
 
 
 def test_a_suspended_or_rotated_key_is_told_so(gateway: Gateway) -> None:

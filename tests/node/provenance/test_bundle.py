@@ -69,7 +69,8 @@ def _set_tx(d: Doc) -> None:
 
 
 def _set_block(d: Doc) -> None:
-    _first(d, Action.SHIP)["anchor"]["blockNumber"] -= 1
+    anchor = _first(d, Action.SHIP)["anchor"]
+    anchor["blockNumber"] = str(int(anchor["blockNumber"]) - 1)
 
 
 def _drop_middle(d: Doc) -> None:
@@ -162,7 +163,8 @@ def test_altering_what_matters_fails_naming_it(story: Story, document: Doc, what
         lambda d: d["events"][0]["event"].update(extra=1),
         lambda d: d["batches"][0].update(identifier="https://id.gs1.org/01/09506000134352/10/X"),
         lambda d: d["events"][0]["event"].update(action=42),
-        lambda d: d["chain"].update(chainId="1"),
+        lambda d: d["chain"].update(chainId="0x1"),
+        lambda d: d["chain"].update(chainId=1.0),
     ],
 )
 def test_malformed_bundles_are_refused_with_the_field(document: Doc, mutate: Any) -> None:

@@ -21,7 +21,7 @@ from api.problems import Problem
 from node.events.submission import parse_uint
 from node.proofs.bundle import schema as bundle_schema
 from node.proofs.verify import Check, Outcome
-from node.store.models import AlertSeverity, EventStatus, WindowStatus
+from node.store.models import AlertSeverity, AlertStatus, EventStatus, WindowStatus
 
 #: A 32-byte value (hash, batch id, Merkle root) as 0x + 64 hex digits.
 Hex32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
@@ -362,15 +362,40 @@ class AnchorPage(Schema):
     next: str | None = Field(description="The next (older) page, when there is one.")
 
 
+AlertStatusName = Literal["open", "acknowledged", "resolved", "false_positive"]
+ALERT_STATUS_NAMES: dict[AlertStatus, AlertStatusName] = {
+    AlertStatus.OPEN: "open",
+    AlertStatus.ACKNOWLEDGED: "acknowledged",
+    AlertStatus.RESOLVED: "resolved",
+    AlertStatus.FALSE_POSITIVE: "false_positive",
+}
+
+
 class AlertOut(Schema):
+    """One incident (docs/monitor.md): raised once, updated each time it is seen again."""
+
     id: int
-    kind: str
+    kind: str = Field(description="The rule that found it.")
     severity: SeverityName
+    score: int = Field(ge=0, le=100, description="From impact and confidence (the rubric).")
+    status: AlertStatusName
     batch_id: Hex32 | None
     event_hash: Hex32 | None
+    participant_id: int | None
     detail: str
-    detected_at: int
+    evidence: dict[str, Any] = Field(description="Hashes, roots, readings, the rule's inputs.")
+    detected_at: int = Field(description="First seen, ms since the Unix epoch.")
+    updated_at: int = Field(description="Last seen or handled, ms since the Unix epoch.")
+    occurrences: int
     block_number: DecimalInt | None
+    handled_by: str
+    note: str
+
+
+class AlertAction(StrictSchema):
+    """Acknowledging, resolving or dismissing an alert."""
+
+    why: Text = Field(default="", max_length=1024, description="Kept with the alert.")
 
 
 class AlertPage(Schema):

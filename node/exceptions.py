@@ -40,7 +40,8 @@
     │   the partner gateway's (each code is an HTTP problem type, docs/api.md):
     ├── (EventRejectedError) SignerMismatchError   signed by another participant than the key's
     ├── NotFoundError (LookupError)         EventNotFoundError, BatchNotFoundError,
-    │                                       ParticipantNotFoundError, ApiKeyNotFoundError
+    │                                       ParticipantNotFoundError, ApiKeyNotFoundError,
+    │                                       AlertNotFoundError
     ├── NotAnchoredError                    a proof asked for before the event is anchored
     ├── AuthenticationError                 no API key, or an unknown or revoked one
     ├── PermissionDeniedError               a valid key that may not do this
@@ -380,6 +381,10 @@ class ParticipantNotFoundError(NotFoundError):
 
 class ApiKeyNotFoundError(NotFoundError):
     code = "api-key-not-found"
+
+
+class AlertNotFoundError(NotFoundError):
+    code = "alert-not-found"
 
 
 class NotAnchoredError(TraceNodeError):

@@ -83,6 +83,18 @@ class BatchRepository:
                 )
         return found
 
+    def custody_page(self, conn: Connection, *, after: bytes, limit: int) -> list[BatchState]:
+        """Custody batches (not NONE rows) with ids above ``after``, in id order."""
+        rows = conn.execute(
+            select(BATCHES.c.batch_id)
+            .where(_CUSTODY_BATCH, BATCHES.c.batch_id > after)
+            .order_by(BATCHES.c.batch_id)
+            .limit(limit)
+        )
+        ids = [bytes(r[0]) for r in rows]
+        states = self.load(conn, ids)
+        return [states[b] for b in ids if b in states]
+
     def get(self, conn: Connection, batch_id: bytes) -> BatchState | None:
         return self.load(conn, [batch_id]).get(batch_id)
 

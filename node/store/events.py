@@ -260,6 +260,19 @@ class EventRepository:
         )
         return [event_record(r) for r in rows]
 
+    def unsettled_batches(self, conn: Connection) -> set[bytes]:
+        """Every batch an event not yet anchored (nor rejected) names: the batches whose
+        state in the store is rightly ahead of the chain's."""
+        pending = EVENTS.c.status == int(EventStatus.ACCEPTED)
+        subjects = conn.execute(select(EVENTS.c.batch_id).where(pending).distinct())
+        linked = conn.execute(
+            select(EVENT_BATCHES.c.batch_id)
+            .join(EVENTS, EVENTS.c.id == EVENT_BATCHES.c.event_id)
+            .where(pending)
+            .distinct()
+        )
+        return {bytes(b) for (b,) in subjects} | {bytes(b) for (b,) in linked}
+
     def uncommitted_count(self, conn: Connection) -> int:
         query = select(func.count()).where(
             EVENTS.c.status == EventStatus.ACCEPTED, EVENTS.c.window_id.is_(None)

@@ -246,19 +246,44 @@ class AlertSeverity(IntEnum):
     CRITICAL = 4
 
 
+class AlertStatus(IntEnum):
+    OPEN = 1
+    ACKNOWLEDGED = 2
+    RESOLVED = 3
+    FALSE_POSITIVE = 4
+
+
 class Alert(SQLModel, table=True):
-    """Something the integrity monitor found (docs/design.md §8): a fork, a double shipment."""
+    """One incident the integrity monitor found (docs/monitor.md): raised once, updated as
+    evidence grows (``incident`` is its key), and handled by people (``status``)."""
 
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_severity", "severity", "id"),)
+    __table_args__ = (
+        Index("ix_alerts_severity", "severity", "id"),
+        UniqueConstraint("incident", name="uq_alerts_incident"),
+    )
 
     id: int | None = Field(
         default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
     )
+    #: The rule that found it (docs/monitor.md lists them).
     kind: str = Field(max_length=64)
     severity: int
+    #: 0-100 from impact and confidence (docs/monitor.md's rubric).
+    score: int = Field(default=0)
+    #: What makes two findings one incident: the rule and what it is about.
+    incident: str = Field(max_length=256)
+    status: int = Field(default=AlertStatus.OPEN)
     batch_id: bytes | None = Field(default=None, sa_type=LargeBinary(32), index=True)
     event_hash: bytes | None = Field(default=None, sa_type=LargeBinary(32))
+    participant_id: int | None = Field(default=None, sa_type=BigInteger)
     detail: str = Field(default="", max_length=1024)
-    detected_at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch
+    #: The evidence (RFC 8785 JSON): hashes, roots, readings, the rule's parameters.
+    evidence: bytes = Field(default=b"{}", sa_type=LargeBinary)
+    detected_at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch: first seen
+    updated_at: int = Field(default=0, sa_type=BigInteger)  # ms: last seen or handled
+    occurrences: int = Field(default=1)
     block_number: int | None = Field(default=None, sa_type=BigInteger)
+    #: Who last changed ``status``, and why.
+    handled_by: str = Field(default="", max_length=128)
+    note: str = Field(default="", max_length=1024)

@@ -5,11 +5,12 @@ renamed column fails mypy rather than a request. Writers take the row mappings b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NotRequired, TypedDict
 
 from node.events.typed_data import Action, BatchStatus, Role, TraceEvent
-from node.store.models import AlertSeverity, EventStatus, WindowStatus
+from node.store.models import AlertSeverity, AlertStatus, EventStatus, WindowStatus
 from node.store.tables import split32
 
 
@@ -147,19 +148,45 @@ class EpcisEventRecord:
 
 @dataclass(frozen=True, slots=True)
 class AlertRecord:
-    """Something the integrity monitor found."""
+    """One incident the integrity monitor found, and how it has been handled."""
 
     id: int
     kind: str
     severity: AlertSeverity
+    score: int
+    incident: str
+    status: AlertStatus
     batch_id: bytes | None
     event_hash: bytes | None
+    participant_id: int | None
     detail: str
+    evidence: dict[str, Any]
     detected_at: int
+    updated_at: int
+    occurrences: int
     block_number: int | None
+    handled_by: str
+    note: str
 
 
 # ----- rows the writers take -----
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What a rule found, before it is an alert: ``incident`` keys the alert it raises or
+    updates."""
+
+    kind: str
+    severity: AlertSeverity
+    score: int
+    incident: str
+    detail: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    batch_id: bytes | None = None
+    event_hash: bytes | None = None
+    participant_id: int | None = None
+    block_number: int | None = None
 
 
 class EventRow(TypedDict):

@@ -15,7 +15,7 @@ from node.store.records import (
     event_record,
     window_record,
 )
-from node.store.tables import EVENTS, WINDOWS
+from node.store.tables import EVENTS, WINDOWS, chunks
 
 
 class WindowRepository:
@@ -137,6 +137,31 @@ class WindowRepository:
             select(EVENTS).where(EVENTS.c.window_id == window_id).order_by(EVENTS.c.anchor_seq)
         )
         return [event_record(r) for r in rows]
+
+    def confirmed(self, conn: Connection, *, after: int, limit: int) -> list[WindowRecord]:
+        """Confirmed windows with ids above ``after``, oldest first (the monitor's walk)."""
+        rows = conn.execute(
+            select(WINDOWS)
+            .where(WINDOWS.c.status == int(WindowStatus.CONFIRMED), WINDOWS.c.id > after)
+            .order_by(WINDOWS.c.id)
+            .limit(limit)
+        )
+        return [window_record(r) for r in rows]
+
+    def events_of(
+        self, conn: Connection, window_ids: Sequence[int]
+    ) -> dict[int, list[EventRecord]]:
+        """The events of each of ``window_ids``, in the order of their sequence numbers."""
+        found: dict[int, list[EventRecord]] = {w: [] for w in window_ids}
+        for chunk in chunks(sorted(set(window_ids))):
+            rows = conn.execute(
+                select(EVENTS)
+                .where(EVENTS.c.window_id.in_(chunk))
+                .order_by(EVENTS.c.window_id, EVENTS.c.anchor_seq)
+            )
+            for row in rows:
+                found[int(row.window_id)].append(event_record(row))
+        return found
 
     def page(self, conn: Connection, *, before: int | None, limit: int) -> list[WindowRecord]:
         """Confirmed windows, newest first; ``before`` is a window id (exclusive) to page on."""

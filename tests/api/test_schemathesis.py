@@ -54,6 +54,8 @@ from node.events.submission import submission_document
 from node.events.typed_data import Action
 from node.ingest.compose import compose_event
 from node.store.apikeys import ApiKeys
+from node.store.models import AlertSeverity
+from node.store.records import Finding
 from node.testing.harness import TraceNodeHarness
 from tests.api.conftest import TEST_SETTINGS
 from tests.node.epcis.conftest import commissioning, document, new_lot
@@ -65,7 +67,7 @@ MAX_EXAMPLES: Final = 20
 LEFT_OUT: Final = ("positive_data_acceptance",)
 #: Operations that answer invalid items inside a success (see invalid_items_are_refused).
 ITEMIZED: Final = frozenset({"POST /rpc", "POST /v1/events"})
-ADMIN_PATHS: Final = r"^/v1/(participants|apikeys)"
+ADMIN_PATHS: Final = r"^/v1/(participants|apikeys|alerts/)"
 PARTICIPANT_PATHS: Final = r"^/v1/(events|epcis/capture)$"
 PENDING_LOT: Final = "https://id.gs1.org/01/09506000134352/10/PENDING-1"
 
@@ -319,6 +321,24 @@ def _capture_request(s: Seeded) -> dict[str, Any]:
     )
 
 
+def _alert(s: Seeded) -> dict[str, Any]:
+    store = s.harness.node.store
+    with store.write() as conn:
+        alert_id, _ = store.alerts.record(
+            conn,
+            Finding(
+                kind="custody-mismatch",
+                severity=AlertSeverity.CRITICAL,
+                score=88,
+                incident=f"schemathesis:{time.monotonic_ns()}",
+                detail="a known alert",
+                evidence={"batchId": "0x" + "00" * 32},
+            ),
+            now=int(time.time() * 1000),
+        )
+    return {"path_parameters": {"id": alert_id}}
+
+
 def _revocable(s: Seeded) -> dict[str, Any]:
     record = ApiKeys(s.harness.node.store).create(admin=True, label="to revoke").record
     return {"path_parameters": {"key_id": record.key_id}}
@@ -400,6 +420,11 @@ KNOWN: Final = [
     Known("GET /v1/anchors", 200),
     Known("GET /v1/anchors", 200, lambda s: {"query": {"limit": 1}}),
     Known("GET /v1/alerts", 200, lambda s: {"query": {"severity": "high"}}),
+    Known("GET /v1/alerts/{id}", 200, _alert),
+    Known("POST /v1/alerts/{id}/ack", 200, lambda s: _alert(s) | {"body": {"why": "x"}}, "admin"),
+    Known("POST /v1/alerts/{id}/resolve", 200, lambda s: _alert(s) | {"body": {}}, "admin"),
+    Known("POST /v1/alerts/{id}/dismiss", 200, lambda s: _alert(s) | {"body": {}}, "admin"),
+    Known("POST /v1/alerts/{id}/ack", 403, lambda s: _alert(s) | {"body": {}}, "farm"),
     Known(
         "GET /01/{rest}",
         200,

@@ -1,0 +1,182 @@
+"""Integrity rules: the store disagrees with the chain or with itself, as after someone
+edited the database. Each is a pure function of what the store and the chain say, so it is
+tested on its own; :mod:`node.monitor.service` gathers the inputs.
+
+- ``window-root-mismatch``: a window's events do not rebuild the root it recorded;
+- ``root-not-on-chain``: a confirmed window whose root AnchorRegistry does not hold, or
+  holds for other sequence numbers;
+- ``anchored-event-missing``: the chain anchored more (or fewer) events under a root than
+  the store holds in that window;
+- ``event-altered``: a stored event whose fields no longer hash to its event hash, or
+  whose signature does not recover to its stored signer;
+- ``custody-mismatch``: a batch whose custodian, status or head in the store differ from
+  the chain's, with none of its events waiting to be anchored.
+
+All are critical: proven (hashes and the chain do not lie) and they mislead every buyer
+and auditor who reads the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from node.chain.reader import AnchorInfo, ChainBatch
+from node.events.batch import BatchState
+from node.events.merkle import MerkleTree
+from node.events.signatures import recover_signer
+from node.events.typed_data import Domain
+from node.exceptions import InvalidSignatureError
+from node.monitor.grading import Confidence, Impact, grade
+from node.store.records import EventRecord, Finding, WindowRecord
+
+#: Every integrity finding: proven, and the record misleads whoever reads it.
+SEVERITY, SCORE = grade(Impact(integrity=3, safety=1), Confidence.PROVEN)
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def check_window(
+    window: WindowRecord, events: Sequence[EventRecord], anchor: AnchorInfo | None
+) -> list[Finding]:
+    """A confirmed window against its events and the chain's record of its root."""
+    found: list[Finding] = []
+    where = {"windowId": window.id, "root": _hex(window.root), "txHash": _hex(window.tx_hash)}
+    rebuilt = MerkleTree([e.event_hash for e in events]).root if events else None
+    if rebuilt != window.root:
+        found.append(
+            Finding(
+                kind="window-root-mismatch",
+                severity=SEVERITY,
+                score=SCORE,
+                incident=f"window-root-mismatch:{window.id}",
+                detail=f"window {window.id}'s stored events do not rebuild its root",
+                evidence=where
+                | {
+                    "rebuiltRoot": _hex(rebuilt) if rebuilt else None,
+                    "events": [_hex(e.event_hash) for e in events],
+                },
+                block_number=window.block_number,
+            )
+        )
+    if anchor is None or anchor.first_seq != window.first_seq:
+        found.append(
+            Finding(
+                kind="root-not-on-chain",
+                severity=SEVERITY,
+                score=SCORE,
+                incident=f"root-not-on-chain:{window.id}",
+                detail=(
+                    f"window {window.id}'s root is not anchored on-chain"
+                    if anchor is None
+                    else f"window {window.id}'s root is anchored for other sequence numbers"
+                ),
+                evidence=where
+                | {
+                    "storedFirstSeq": str(window.first_seq),
+                    "chainFirstSeq": None if anchor is None else str(anchor.first_seq),
+                },
+                block_number=window.block_number,
+            )
+        )
+    elif anchor.event_count != len(events) or window.event_count != len(events):
+        found.append(
+            Finding(
+                kind="anchored-event-missing",
+                severity=SEVERITY,
+                score=SCORE,
+                incident=f"anchored-event-missing:{window.id}",
+                detail=(
+                    f"the chain anchored {anchor.event_count} events under window "
+                    f"{window.id}'s root; the store holds {len(events)}"
+                ),
+                evidence=where
+                | {"chainEventCount": anchor.event_count, "storedEventCount": len(events)},
+                block_number=anchor.block_number,
+            )
+        )
+    return found
+
+
+def check_events(events: Iterable[EventRecord], domain: Domain) -> list[Finding]:
+    """Stored events whose fields or signature no longer match their hash and signer."""
+    found: list[Finding] = []
+    for record in events:
+        digest = record.event.digest(domain)
+        problems: list[str] = []
+        if digest != record.event_hash:
+            problems.append("its fields do not hash to its event hash")
+        else:
+            try:
+                if recover_signer(digest, record.signature) != record.signer:
+                    problems.append("its signature recovers to another key than its signer")
+            except InvalidSignatureError:
+                problems.append("its signature does not recover")
+        if problems:
+            found.append(
+                Finding(
+                    kind="event-altered",
+                    severity=SEVERITY,
+                    score=SCORE,
+                    incident=f"event-altered:{_hex(record.event_hash)}",
+                    detail=f"stored event {_hex(record.event_hash)}: " + "; ".join(problems),
+                    evidence={
+                        "eventHash": _hex(record.event_hash),
+                        "fieldsHashTo": _hex(digest),
+                        "signer": _hex(record.signer),
+                        "windowId": record.window_id,
+                    },
+                    batch_id=record.event.batch_id,
+                    event_hash=record.event_hash,
+                    participant_id=record.participant_id,
+                )
+            )
+    return found
+
+
+def check_custody(
+    local: Iterable[BatchState], chain: Mapping[bytes, ChainBatch], unsettled: set[bytes]
+) -> list[Finding]:
+    """Batches whose custody in the store differs from the chain's (``unsettled``: batches
+    with events not yet anchored, where the store is rightly ahead of the chain)."""
+    found: list[Finding] = []
+    for state in local:
+        if state.batch_id in unsettled or state.batch_id not in chain:
+            continue
+        on_chain = chain[state.batch_id]
+        stored = (state.custodian_id, state.status, state.head, state.producer_id)
+        actual = (on_chain.custodian_id, on_chain.status, on_chain.head, on_chain.producer_id)
+        if stored == actual:
+            continue
+        found.append(
+            Finding(
+                kind="custody-mismatch",
+                severity=SEVERITY,
+                score=SCORE,
+                incident=f"custody-mismatch:{_hex(state.batch_id)}",
+                detail=(
+                    f"batch {state.identifier or _hex(state.batch_id)}: the store says "
+                    f"{state.status.name} with participant {state.custodian_id}, the chain "
+                    f"{on_chain.status.name} with participant {on_chain.custodian_id}"
+                ),
+                evidence={
+                    "batchId": _hex(state.batch_id),
+                    "stored": {
+                        "custodian": state.custodian_id,
+                        "status": state.status.name,
+                        "head": _hex(state.head),
+                        "producer": state.producer_id,
+                    },
+                    "chain": {
+                        "custodian": on_chain.custodian_id,
+                        "status": on_chain.status.name,
+                        "head": _hex(on_chain.head),
+                        "producer": on_chain.producer_id,
+                    },
+                },
+                batch_id=state.batch_id,
+                participant_id=state.custodian_id or None,
+            )
+        )
+    return found

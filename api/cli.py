@@ -42,6 +42,13 @@ def serve_command(
     confirmations: Annotated[
         int, typer.Option(help="Blocks to wait after a commit (external chains).", min=0)
     ] = 0,
+    monitor_interval: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between integrity-monitor cycles (docs/monitor.md); 0 turns it off.",
+            min=0,
+        ),
+    ] = 300.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the HTTP API (and commit, when this process holds the node key's lock)."""
@@ -53,6 +60,7 @@ def serve_command(
         policy=CommitPolicy(
             interval=commit_interval, max_events=commit_max_events, confirmations=confirmations
         ),
+        monitor_interval=monitor_interval,
         log_level=log_level,
     )
     with Node(data_dir, chain_url=chain_url, database_url=database_url) as node:

@@ -1,5 +1,5 @@
-"""``tracenode serve``: the gateway under uvicorn, with the commit worker and the
-participant mirror's sync in the same process.
+"""``tracenode serve``: the gateway under uvicorn, with the commit worker, the participant
+mirror's sync and the integrity monitor (docs/monitor.md) in the same process.
 
 The commit worker runs only while this process holds the commit lock for the node key
 (node.commit.leader): several processes may serve one PostgreSQL store, one of them
@@ -25,6 +25,7 @@ from node.chain.commits import CommitClient
 from node.commit.leader import lead, leader_lock
 from node.commit.worker import CommitPolicy, CommitWorker
 from node.context import Node
+from node.monitor.service import Monitor
 from node.runtime import settle_heap
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class ServeOptions:
     policy: CommitPolicy = field(default_factory=CommitPolicy)
     sync_interval: float = 2.0  # seconds between participant-mirror syncs
     leader_poll: float = 1.0  # seconds between tries for the commit lock
+    monitor_interval: float = 300.0  # seconds between integrity-monitor cycles (0: off)
     log_level: str = "info"
     settings: ApiSettings | None = None
 
@@ -68,6 +70,14 @@ def serve(node: Node, password: str, options: ServeOptions) -> None:
             )
 
         threads.append(_thread("commit-leader", commit))
+    if options.monitor_interval > 0:
+        monitor = Monitor.of(node)
+        threads.append(
+            _thread(
+                "integrity-monitor",
+                lambda: monitor.run(stop, interval=options.monitor_interval),
+            )
+        )
     for thread in threads:
         thread.start()
     settle_heap()  # the start-up heap is long-lived: keep the collector off it

@@ -15,13 +15,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy import Connection
 from web3 import Web3
 
 from node.chain.reader import ChainReader, Contracts
 from node.context import Node
-from node.events.typed_data import Domain
+from node.events.typed_data import Action, BatchStatus, Domain
+from node.monitor.custody import CustodyPolicy, check_recall, check_times, check_transit
 from node.monitor.integrity import check_custody, check_events, check_window
-from node.store.records import Finding
+from node.store.models import EventStatus
+from node.store.records import BatchEvent, EventRecord, Finding
 from node.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ class Monitor:
     w3: Web3
     contracts: Contracts
     domain: Domain
+    policy: CustodyPolicy = field(default_factory=CustodyPolicy)
     clock: Callable[[], float] = time.time
     page: int = PAGE
 
@@ -65,6 +69,9 @@ class Monitor:
         report = CycleReport()
         self._windows(report)
         self._custody(report)
+        self._history(report)
+        # One finding per incident: an event naming two batches is seen from both.
+        report.findings = list({f.incident: f for f in report.findings}.values())
         now = int(self.clock() * 1000)
         with self.store.write() as conn:
             for finding in report.findings:
@@ -105,6 +112,49 @@ class Monitor:
             report.windows += len(windows)
             after = windows[-1].id
 
+    def _history(self, report: CycleReport) -> None:
+        """The custody rules over each batch's events (node.monitor.custody)."""
+        now = int(self.clock() * 1000)
+        after = b""
+        while True:
+            with self.store.read() as conn:
+                local = self.store.batches.custody_page(conn, after=after, limit=self.page)
+                named = _by_batch(self.store.events.of_batches(conn, [b.batch_id for b in local]))
+                recalls = {
+                    b.batch_id: self._descendants(conn, b.batch_id)
+                    for b in local
+                    if b.status is BatchStatus.RECALLED
+                }
+            if not local:
+                return
+            for state in local:
+                events = named.get(state.batch_id, [])
+                report.findings += check_transit(state, events, now_ms=now, policy=self.policy)
+                report.findings += check_times(events, self.policy)
+                recall = next(
+                    (
+                        e
+                        for e in reversed(events)
+                        if e.action is Action.RECALL
+                        and e.event.batch_id == state.batch_id
+                        and e.status is not EventStatus.REJECTED
+                    ),
+                    None,
+                )
+                if recall is not None and state.batch_id in recalls:
+                    descendants, names = recalls[state.batch_id]
+                    report.findings += check_recall(state, recall, descendants, names)
+            after = local[-1].batch_id
+
+    def _descendants(
+        self, conn: Connection, batch_id: bytes
+    ) -> tuple[dict[bytes, list[EventRecord]], dict[bytes, str]]:
+        """The events of a batch and of everything made from it, by batch; their names."""
+        found = self.store.batches.downstream(conn, batch_id)
+        ids = {batch_id} | {link.child for link in found.links}
+        names = {b: s.identifier for b, s in found.states.items() if s.identifier}
+        return _by_batch(self.store.events.of_batches(conn, sorted(ids)), ids), names
+
     def _custody(self, report: CycleReport) -> None:
         reader = ChainReader(self.w3, self.contracts)
         after = b""
@@ -127,3 +177,15 @@ class Monitor:
                 report.findings += check_custody(fresh.values(), chain, unsettled)
             report.batches += len(local)
             after = local[-1].batch_id
+
+
+def _by_batch(
+    rows: list[BatchEvent], only: set[bytes] | None = None
+) -> dict[bytes, list[EventRecord]]:
+    """Events by each batch they name, in the order they were accepted."""
+    found: dict[bytes, list[EventRecord]] = {}
+    for row in rows:
+        for batch_id in row.record.event.batch_ids():
+            if only is None or batch_id in only:
+                found.setdefault(batch_id, []).append(row.record)
+    return found

@@ -129,7 +129,7 @@ def test_custody_moved_in_the_database_disagrees_with_the_chain(node: TraceNodeH
 
 def test_one_incident_is_one_alert_and_its_handling_is_kept(node: TraceNodeHarness) -> None:
     shipped = anchored_event(node, Action.SHIP)
-    set_event(node, shipped, event_time=1)
+    set_event(node, shipped, quantity="7")
     monitor = Monitor.of(node.node)
     store = node.node.store
 

@@ -34,6 +34,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "participants",
     "anchors",
     "alerts",
+    "webhooks",
     "resolve",
     "rpc",
     "epcis",

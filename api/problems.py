@@ -64,6 +64,7 @@ from node.exceptions import (
     UnknownBatchError,
     UnknownSignerError,
     UnsupportedMediaTypeError,
+    WebhookUrlError,
 )
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     NotAnchoredError: 409,
     InvalidIdentifierError: 422,
     InvalidBundleError: 422,
+    WebhookUrlError: 422,
     # EPCIS capture
     EpcisError: 422,
     EpcisLimitError: 413,

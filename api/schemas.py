@@ -398,6 +398,59 @@ class AlertAction(StrictSchema):
     why: Text = Field(default="", max_length=1024, description="Kept with the alert.")
 
 
+WebhookEventType = Literal["alert.raised", "alert.updated"]
+
+
+class WebhookIn(StrictSchema):
+    """A subscription: where, and to which messages."""
+
+    url: str = Field(min_length=8, max_length=2048, description="http(s); public addresses only")
+    events: list[WebhookEventType] = Field(min_length=1, max_length=8)
+    min_severity: SeverityName = "low"
+    batch: str | None = Field(
+        default=None, min_length=1, max_length=512, description="Only alerts about this batch."
+    )
+    label: Text = Field(default="", max_length=128)
+
+
+class WebhookOut(Schema):
+    id: int
+    url: str
+    events: list[str]
+    min_severity: SeverityName
+    batch_id: Hex32 | None
+    label: str
+    created_at: int
+    disabled_at: int | None
+    rotating_until: int | None = Field(
+        description="While a rotation's overlap lasts, the previous secret signs too (ms)."
+    )
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Shown once: verify signatures with it (whsec_...).")
+
+
+class RotateIn(StrictSchema):
+    overlap_seconds: int = Field(
+        default=86_400, ge=0, le=7 * 86_400, description="How long the old secret signs too."
+    )
+
+
+class DeliveryOut(Schema):
+    id: int
+    endpoint_id: int
+    message_id: str
+    event_type: str
+    status: Literal["pending", "delivered", "dead"]
+    attempts: int
+    next_attempt_at: int
+    created_at: int
+    delivered_at: int | None
+    last_status: int | None
+    last_error: str
+
+
 class AlertPage(Schema):
     items: list[AlertOut]
     next: str | None

@@ -1,5 +1,6 @@
 """``tracenode serve``: the gateway under uvicorn, with the commit worker, the participant
-mirror's sync and the integrity monitor (docs/monitor.md) in the same process.
+mirror's sync, the integrity monitor and webhook delivery (docs/monitor.md) in the same
+process.
 
 The commit worker runs only while this process holds the commit lock for the node key
 (node.commit.leader): several processes may serve one PostgreSQL store, one of them
@@ -27,6 +28,7 @@ from node.commit.worker import CommitPolicy, CommitWorker
 from node.context import Node
 from node.monitor.service import Monitor
 from node.runtime import settle_heap
+from node.webhooks.delivery import Deliverer, DeliveryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,12 @@ def serve(node: Node, password: str, options: ServeOptions) -> None:
             )
 
         threads.append(_thread("commit-leader", commit))
+    settings = options.settings or ApiSettings()
+    deliverer = Deliverer(
+        store=node.store,
+        policy=DeliveryPolicy(allow_loopback=settings.webhooks_allow_loopback),
+    )
+    threads.append(_thread("webhook-delivery", lambda: deliverer.run(stop)))
     if options.monitor_interval > 0:
         monitor = Monitor.of(node)
         threads.append(

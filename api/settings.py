@@ -39,6 +39,9 @@ class ApiSettings(BaseSettings):
     max_rpc_batch: int = Field(default=50, ge=1, le=1000)
     #: Widest eth_getLogs block range served by /rpc.
     max_log_range: int = Field(default=10_000, ge=1)
+    #: Whether webhooks may go to loopback addresses (local test receivers only: never in
+    #: production). Private, link-local and metadata addresses are refused regardless.
+    webhooks_allow_loopback: bool = False
 
 
 class WebSettings(BaseSettings):

@@ -41,7 +41,8 @@
     ├── (EventRejectedError) SignerMismatchError   signed by another participant than the key's
     ├── NotFoundError (LookupError)         EventNotFoundError, BatchNotFoundError,
     │                                       ParticipantNotFoundError, ApiKeyNotFoundError,
-    │                                       AlertNotFoundError
+    │                                       AlertNotFoundError, WebhookNotFoundError
+    ├── WebhookUrlError (ValueError)        a webhook URL the node will not send to
     ├── NotAnchoredError                    a proof asked for before the event is anchored
     ├── AuthenticationError                 no API key, or an unknown or revoked one
     ├── PermissionDeniedError               a valid key that may not do this
@@ -385,6 +386,17 @@ class ApiKeyNotFoundError(NotFoundError):
 
 class AlertNotFoundError(NotFoundError):
     code = "alert-not-found"
+
+
+class WebhookNotFoundError(NotFoundError):
+    code = "webhook-not-found"
+
+
+class WebhookUrlError(TraceNodeError, ValueError):
+    """A webhook URL the node will not send to: malformed, not http(s), or naming a
+    private, loopback, link-local or metadata address (docs/monitor.md)."""
+
+    code = "webhook-url-refused"
 
 
 class NotAnchoredError(TraceNodeError):

@@ -13,7 +13,17 @@ from node import __version__
 from node.chain.commits import CommitClient
 from node.chain.deploy import deploy_contracts
 from node.chain.embedded import embedded_web3
-from node.cli import apikeys, bench, epcis, events, monitor, participants, provenance, qr
+from node.cli import (
+    apikeys,
+    bench,
+    epcis,
+    events,
+    monitor,
+    participants,
+    provenance,
+    qr,
+    webhooks,
+)
 from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
 from node.context import Node, init_node
 from node.demo import DemoReport, run_demo
@@ -40,6 +50,7 @@ app.add_typer(epcis.app, name="epcis")
 app.command(name="qr")(qr.qr)
 app.command(name="monitor")(monitor.monitor)
 app.add_typer(monitor.app, name="alerts")
+app.add_typer(webhooks.app, name="webhook")
 
 
 @app.callback()

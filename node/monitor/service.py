@@ -26,6 +26,7 @@ from node.monitor.integrity import check_custody, check_events, check_window
 from node.store.models import EventStatus
 from node.store.records import BatchEvent, EventRecord, Finding
 from node.store.store import Store
+from node.webhooks.messages import enqueue_alert
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,26 @@ class Monitor:
         report.findings = list({f.incident: f for f in report.findings}.values())
         now = int(self.clock() * 1000)
         with self.store.write() as conn:
+            endpoints = self.store.webhooks.endpoints(conn)
             for finding in report.findings:
-                _, new = self.store.alerts.record(conn, finding, now=now)
-                if new:
+                alert_id, change = self.store.alerts.record(conn, finding, now=now)
+                if change == "raised":
                     report.raised += 1
                 else:
                     report.updated += 1
-        for finding in report.findings:
-            log.warning("integrity alert %s: %s", finding.kind, finding.detail)
+                if change is not None:  # seen again unchanged: already said
+                    log.warning("alert %s (%s): %s", change, finding.kind, finding.detail)
+                if change is not None and endpoints:
+                    alert = self.store.alerts.get(conn, alert_id)
+                    assert alert is not None
+                    enqueue_alert(
+                        conn,
+                        self.store.webhooks,
+                        alert,
+                        new=change == "raised",
+                        now=now,
+                        endpoints=endpoints,
+                    )
         return report
 
     def run(self, stop: threading.Event, *, interval: float) -> None:

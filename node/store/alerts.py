@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, func, select, update
 
@@ -27,13 +27,19 @@ class AlertFilter:
     since: int | None = None  # ms: updated at or after
 
 
+#: What recording a finding changed: a new incident, a higher severity, a resolved one
+#: found again; None when it was only seen again.
+Change = Literal["raised", "escalated", "reopened"] | None
+
+
 class AlertRepository:
     """Alerts, newest first."""
 
-    def record(self, conn: Connection, finding: Finding, *, now: int) -> tuple[int, bool]:
-        """Raise the alert ``finding`` is, or update the open incident it belongs to; its
-        id, and whether it is new. A resolved incident found again opens again; one marked
-        a false positive stays so (its evidence still grows)."""
+    def record(self, conn: Connection, finding: Finding, *, now: int) -> tuple[int, Change]:
+        """Raise the alert ``finding`` is, or update the incident it belongs to; its id,
+        and what changed that partners should hear of (``None``: only seen again). A
+        resolved incident found again opens again; one marked a false positive stays so
+        (its evidence still grows)."""
         row = conn.execute(select(ALERTS).where(ALERTS.c.incident == finding.incident)).first()
         evidence = canonical_json(dict(finding.evidence))
         if row is None:
@@ -59,10 +65,13 @@ class AlertRepository:
             ).inserted_primary_key
             if inserted is None:
                 raise RuntimeError("the database returned no id for the new alert")
-            return int(inserted[0]), True
+            return int(inserted[0]), "raised"
         status = AlertStatus(row.status)
+        change: Change = None
+        if int(finding.severity) > int(row.severity):
+            change = "escalated"
         if status is AlertStatus.RESOLVED:
-            status = AlertStatus.OPEN
+            status, change = AlertStatus.OPEN, "reopened"
         conn.execute(
             update(ALERTS)
             .where(ALERTS.c.id == row.id)
@@ -77,7 +86,7 @@ class AlertRepository:
                 block_number=finding.block_number,
             )
         )
-        return int(row.id), False
+        return int(row.id), change
 
     def set_status(
         self, conn: Connection, alert_id: int, status: AlertStatus, *, by: str, note: str, now: int

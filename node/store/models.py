@@ -287,3 +287,62 @@ class Alert(SQLModel, table=True):
     #: Who last changed ``status``, and why.
     handled_by: str = Field(default="", max_length=128)
     note: str = Field(default="", max_length=1024)
+
+
+class DeliveryStatus(IntEnum):
+    PENDING = 1  # waiting for its turn or its next attempt
+    DELIVERED = 2  # the receiver answered 2xx
+    DEAD = 3  # retried for a day without success: the dead-letter list
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A partner's webhook receiver (docs/monitor.md): what it wants, and its secrets.
+
+    ``secret`` signs every message (Standard Webhooks, HMAC-SHA256); after a rotation the
+    previous secret signs too until ``previous_until``, so the receiver can switch over.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    url: str = Field(max_length=2048)
+    #: Message types it subscribes to, comma-separated (docs/monitor.md lists them).
+    event_types: str = Field(max_length=512)
+    min_severity: int = Field(default=1)
+    #: Only alerts about this batch, when set.
+    batch_id: bytes | None = Field(default=None, sa_type=LargeBinary(32))
+    label: str = Field(default="", max_length=128)
+    secret: str = Field(max_length=128)
+    previous_secret: str | None = Field(default=None, max_length=128)
+    previous_until: int | None = Field(default=None, sa_type=BigInteger)  # ms
+    created_at: int = Field(sa_type=BigInteger)
+    disabled_at: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One message to one endpoint: the durable outbox, the delivery log and the
+    dead-letter list in one table."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "endpoint_id", "id"),
+        UniqueConstraint("message_id", name="uq_webhook_deliveries_message_id"),
+    )
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    endpoint_id: int = Field(sa_type=BigInteger)
+    #: The ``webhook-id`` header: the same on every attempt, so receivers deduplicate.
+    message_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=64)
+    payload: bytes = Field(sa_type=LargeBinary)  # the JSON body, exactly as sent
+    status: int = Field(default=DeliveryStatus.PENDING)
+    attempts: int = Field(default=0)
+    next_attempt_at: int = Field(sa_type=BigInteger)  # ms
+    created_at: int = Field(sa_type=BigInteger)  # ms
+    delivered_at: int | None = Field(default=None, sa_type=BigInteger)
+    last_status: int | None = Field(default=None)  # the receiver's HTTP status
+    last_error: str = Field(default="", max_length=512)

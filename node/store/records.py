@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NotRequired, TypedDict
 
 from node.events.typed_data import Action, BatchStatus, Role, TraceEvent
-from node.store.models import AlertSeverity, AlertStatus, EventStatus, WindowStatus
+from node.store.models import (
+    AlertSeverity,
+    AlertStatus,
+    DeliveryStatus,
+    EventStatus,
+    WindowStatus,
+)
 from node.store.tables import split32
 
 
@@ -167,6 +173,47 @@ class AlertRecord:
     block_number: int | None
     handled_by: str
     note: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRecord:
+    """A webhook endpoint, with its secrets (they sign; they are never served back)."""
+
+    id: int
+    url: str
+    event_types: tuple[str, ...]
+    min_severity: AlertSeverity
+    batch_id: bytes | None
+    label: str
+    secret: str
+    previous_secret: str | None
+    previous_until: int | None
+    created_at: int
+    disabled_at: int | None
+
+    def secrets(self, now: int) -> tuple[str, ...]:
+        """The secrets that sign a message sent at ``now`` (two during a rotation)."""
+        if self.previous_secret and self.previous_until and now < self.previous_until:
+            return (self.secret, self.previous_secret)
+        return (self.secret,)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One message to one endpoint, and how its delivery went."""
+
+    id: int
+    endpoint_id: int
+    message_id: str
+    event_type: str
+    payload: bytes
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: int
+    created_at: int
+    delivered_at: int | None
+    last_status: int | None
+    last_error: str
 
 
 # ----- rows the writers take -----

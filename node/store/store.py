@@ -24,6 +24,7 @@ from node.store.engine import WRITE_OPTION, open_engine
 from node.store.epcis import EpcisRepository
 from node.store.events import EventRepository
 from node.store.participants import ParticipantRepository
+from node.store.webhooks import WebhookRepository
 from node.store.windows import WindowRepository
 
 
@@ -39,6 +40,7 @@ class Store:
         self.windows = WindowRepository()
         self.epcis = EpcisRepository()
         self.alerts = AlertRepository()
+        self.webhooks = WebhookRepository()
 
     @classmethod
     def open(cls, url: str) -> Store:

@@ -36,6 +36,8 @@ from node.store.models import (
     ParticipantKey,
     ParticipantStatus,
     SyncCursor,
+    WebhookDelivery,
+    WebhookEndpoint,
     Window,
 )
 
@@ -59,6 +61,8 @@ WINDOWS: Final = _table(Window)
 EPCIS_EVENTS: Final = _table(EpcisEvent)
 API_KEYS: Final = _table(ApiKey)
 ALERTS: Final = _table(Alert)
+WEBHOOK_ENDPOINTS: Final = _table(WebhookEndpoint)
+WEBHOOK_DELIVERIES: Final = _table(WebhookDelivery)
 
 #: Rows per IN (...) query: well under SQLite's and PostgreSQL's parameter limits.
 CHUNK: Final = 900

@@ -38,7 +38,9 @@ ROLES = {
     "regulator": (Role.REGULATOR, ""),
 }
 #: Limits high enough that the shared app never rate-limits a test by accident.
-TEST_SETTINGS = ApiSettings(rate_per_second=10_000, rate_burst=100_000)
+TEST_SETTINGS = ApiSettings(
+    rate_per_second=10_000, rate_burst=100_000, webhooks_allow_loopback=True
+)
 
 
 class AppClient:

@@ -57,6 +57,7 @@ from node.store.apikeys import ApiKeys
 from node.store.models import AlertSeverity
 from node.store.records import Finding
 from node.testing.harness import TraceNodeHarness
+from node.webhooks.messages import new_secret
 from tests.api.conftest import TEST_SETTINGS
 from tests.node.epcis.conftest import commissioning, document, new_lot
 from tests.node.provenance.conftest import Story, run_story
@@ -67,7 +68,7 @@ MAX_EXAMPLES: Final = 20
 LEFT_OUT: Final = ("positive_data_acceptance",)
 #: Operations that answer invalid items inside a success (see invalid_items_are_refused).
 ITEMIZED: Final = frozenset({"POST /rpc", "POST /v1/events"})
-ADMIN_PATHS: Final = r"^/v1/(participants|apikeys|alerts/)"
+ADMIN_PATHS: Final = r"^/v1/(participants|apikeys|alerts/|webhooks)"
 PARTICIPANT_PATHS: Final = r"^/v1/(events|epcis/capture)$"
 PENDING_LOT: Final = "https://id.gs1.org/01/09506000134352/10/PENDING-1"
 
@@ -339,6 +340,37 @@ def _alert(s: Seeded) -> dict[str, Any]:
     return {"path_parameters": {"id": alert_id}}
 
 
+def _webhook(s: Seeded) -> int:
+    store = s.harness.node.store
+    with store.write() as conn:
+        endpoint = store.webhooks.add_endpoint(
+            conn,
+            url="http://127.0.0.1:9/hook",
+            event_types=["alert.raised"],
+            min_severity=AlertSeverity.HIGH,
+            batch_id=None,
+            label="known",
+            secret=new_secret(),
+            now=int(time.time() * 1000),
+        )
+    return endpoint.id
+
+
+def _delivery(s: Seeded) -> dict[str, Any]:
+    store, endpoint_id = s.harness.node.store, _webhook(s)
+    with store.write() as conn:
+        store.webhooks.enqueue(
+            conn,
+            endpoint_id=endpoint_id,
+            message_id=f"msg_known_{time.monotonic_ns()}",
+            event_type="alert.raised",
+            payload=b"{}",
+            now=int(time.time() * 1000),
+        )
+        (delivery,) = store.webhooks.log(conn, endpoint_id=endpoint_id)
+    return {"path_parameters": {"id": delivery.id}}
+
+
 def _revocable(s: Seeded) -> dict[str, Any]:
     record = ApiKeys(s.harness.node.store).create(admin=True, label="to revoke").record
     return {"path_parameters": {"key_id": record.key_id}}
@@ -425,6 +457,36 @@ KNOWN: Final = [
     Known("POST /v1/alerts/{id}/resolve", 200, lambda s: _alert(s) | {"body": {}}, "admin"),
     Known("POST /v1/alerts/{id}/dismiss", 200, lambda s: _alert(s) | {"body": {}}, "admin"),
     Known("POST /v1/alerts/{id}/ack", 403, lambda s: _alert(s) | {"body": {}}, "farm"),
+    Known(
+        "POST /v1/webhooks",
+        201,
+        lambda s: {"body": {"url": "http://127.0.0.1:9/hook", "events": ["alert.raised"]}},
+        "admin",
+    ),
+    Known(
+        "POST /v1/webhooks",
+        422,
+        lambda s: {"body": {"url": "http://169.254.169.254/", "events": ["alert.raised"]}},
+        "admin",
+    ),
+    Known("GET /v1/webhooks", 200, who="admin"),
+    Known("GET /v1/webhooks", 403, who="farm"),
+    Known(
+        "POST /v1/webhooks/{id}/rotate",
+        200,
+        lambda s: {"path_parameters": {"id": _webhook(s)}, "body": {"overlapSeconds": 60}},
+        "admin",
+    ),
+    Known(
+        "DELETE /v1/webhooks/{id}", 200, lambda s: {"path_parameters": {"id": _webhook(s)}}, "admin"
+    ),
+    Known(
+        "GET /v1/webhooks/{id}/deliveries",
+        200,
+        lambda s: {"path_parameters": {"id": _webhook(s)}},
+        "admin",
+    ),
+    Known("POST /v1/webhooks/deliveries/{id}/redeliver", 202, _delivery, "admin"),
     Known(
         "GET /01/{rest}",
         200,

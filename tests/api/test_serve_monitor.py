@@ -1,9 +1,17 @@
-"""``tracenode serve`` runs the integrity monitor: a database edited by hand while the node
-serves is a critical alert on /v1/alerts within one monitor cycle."""
+"""``tracenode serve`` runs the integrity monitor and webhook delivery: a database edited by
+hand while the node serves is a critical alert on /v1/alerts within one monitor cycle, and
+reaches a partner's receiver process, signed (checked with standardwebhooks), even across
+a kill -9 of the node while the receiver was down."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +24,22 @@ from typer.testing import CliRunner
 from api.cli import app as cli
 from node.context import Node, init_node
 from node.events.typed_data import Role
-from tests.api.server import Server
+from tests.api.server import ROOT, Server, free_port
 from tests.api.test_server import full_document, message_from_info, wait_anchored
 from tests.wait import wait_until
+from tests.webhook_receiver import Received, verify
 
 PASSWORD = "monitor test"
 LOT = "https://id.gs1.org/01/09506000134352/10/MONITORED-1"
 
 
-def test_a_hand_edited_database_is_a_critical_alert_while_serving(tmp_path: Path) -> None:
+def api_key(data_dir: Path, *args: str) -> dict[str, str]:
+    created = CliRunner().invoke(cli, ["apikey", "create", *args, "--data-dir", str(data_dir)])
+    assert created.exit_code == 0, created.output
+    return {"Authorization": f"Bearer {created.output.strip().splitlines()[-1]}"}
+
+
+def a_node(tmp_path: Path) -> tuple[Path, LocalAccount]:
     data_dir = tmp_path / "data"
     init_node(data_dir, PASSWORD)
     farm: LocalAccount = Account.create()
@@ -33,42 +48,123 @@ def test_a_hand_edited_database_is_a_critical_alert_while_serving(tmp_path: Path
             node.admin(PASSWORD), key=farm.address, name="farm", roles=Role.PRODUCER, prefix=""
         )
         node.sync_participants()
-    created = CliRunner().invoke(
-        cli, ["apikey", "create", "--participant", farm.address, "--data-dir", str(data_dir)]
+    return data_dir, farm
+
+
+def commission(url: str, farm: LocalAccount, auth: dict[str, str]) -> str:
+    """A lot commissioned through the API and anchored; its event hash."""
+    info = httpx.get(f"{url}/v1/info").json()
+    message = message_from_info(
+        info,
+        action=info["actions"]["COMMISSION"],
+        batchId="0x" + keccak(text=LOT).hex(),
+        quantity=5,
+        nonce=1,
+        eventTime=int(time.time() * 1000),
     )
-    assert created.exit_code == 0, created.output
-    auth = {"Authorization": f"Bearer {created.output.strip().splitlines()[-1]}"}
+    signed = Account.sign_typed_data(farm.key, full_message=full_document(info, message))
+    answer = httpx.post(
+        f"{url}/v1/events",
+        json={"event": message, "signature": "0x" + signed.signature.hex()},
+        headers=auth,
+    )
+    assert answer.status_code == 202, answer.text
+    event_hash: str = answer.json()["eventHash"]
+    assert wait_anchored(url, event_hash)["status"] == "anchored"
+    return event_hash
+
+
+def tamper(data_dir: Path) -> None:
+    with sqlite3.connect(data_dir / "tracenode.sqlite3") as db:  # behind the node's back
+        db.execute("UPDATE events SET quantity = '5000'")
+
+
+@contextmanager
+def receiver_process(port: int, out: Path) -> Iterator[None]:
+    """tests/webhook_receiver.py as a process of its own on ``port``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.webhook_receiver", "--port", str(port), "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def received(out: Path) -> list[Received]:
+    if not out.exists():
+        return []
+    return [Received(**json.loads(line)) for line in out.read_text().splitlines() if line]
+
+
+def test_an_alert_reaches_the_receiver_signed_across_a_kill_of_the_node(
+    tmp_path: Path,
+) -> None:
+    data_dir, farm = a_node(tmp_path)
+    auth, admin = api_key(data_dir, "--participant", farm.address), api_key(data_dir, "--admin")
+    port, out = free_port(), tmp_path / "received.jsonl"
+    env = {"TRACENODE_API_WEBHOOKS_ALLOW_LOOPBACK": "true"}
+    args = ("--commit-interval", "0.2", "--monitor-interval", "1")
+    server = Server(data_dir, PASSWORD, *args, env=env)
+    server.wait_ready()
+    subscribed = httpx.post(
+        f"{server.url}/v1/webhooks",
+        json={"url": f"http://127.0.0.1:{port}/hook", "events": ["alert.raised"]},
+        headers=admin,
+    )
+    assert subscribed.status_code == 201, subscribed.text
+    hook = subscribed.json()
+    event_hash = commission(server.url, farm, auth)
+
+    tamper(data_dir)  # the receiver is not running: the delivery fails and waits
+
+    def failed_once() -> list[Any] | None:
+        log: list[Any] = httpx.get(
+            f"{server.url}/v1/webhooks/{hook['id']}/deliveries", headers=admin
+        ).json()
+        return log if log and log[0]["attempts"] >= 1 else None
+
+    (waiting,) = wait_until(failed_once, timeout=30, interval=0.5)
+    server.kill()  # kill -9 while the message waits in the outbox
+    restarted = Server(data_dir, PASSWORD, *args, env=env)
+    try:
+        with receiver_process(port, out):
+            restarted.wait_ready()
+            (item,) = wait_until(lambda: received(out), timeout=60, interval=0.5)
+    finally:
+        code = restarted.stop()
+    assert code == 0, restarted.output()
+
+    assert waiting["status"] == "pending"
+    assert item.message_id == waiting["messageId"]
+    assert verify(item, hook["secret"])
+    assert (item.body["type"], item.body["data"]["kind"]) == ("alert.raised", "event-altered")
+    assert item.body["data"]["eventHash"] == event_hash
+    assert item.body["data"]["severity"] == "critical"
+
+
+def test_a_hand_edited_database_is_a_critical_alert_while_serving(tmp_path: Path) -> None:
+    data_dir, farm = a_node(tmp_path)
+    auth = api_key(data_dir, "--participant", farm.address)
     server = Server(data_dir, PASSWORD, "--commit-interval", "0.2", "--monitor-interval", "1")
     try:
         server.wait_ready()
-        url = server.url
-        info = httpx.get(f"{url}/v1/info").json()
-        message = message_from_info(
-            info,
-            action=info["actions"]["COMMISSION"],
-            batchId="0x" + keccak(text=LOT).hex(),
-            quantity=5,
-            nonce=1,
-            eventTime=1_732_000_000_000,
-        )
-        signed = Account.sign_typed_data(farm.key, full_message=full_document(info, message))
-        answer = httpx.post(
-            f"{url}/v1/events",
-            json={"event": message, "signature": "0x" + signed.signature.hex()},
-            headers=auth,
-        )
-        assert answer.status_code == 202, answer.text
-        event_hash = answer.json()["eventHash"]
-        assert wait_anchored(url, event_hash)["status"] == "anchored"
-        quiet = httpx.get(f"{url}/v1/alerts").json()["items"]
+        event_hash = commission(server.url, farm, auth)
+        quiet = httpx.get(f"{server.url}/v1/alerts").json()["items"]
 
-        with sqlite3.connect(data_dir / "tracenode.sqlite3") as db:  # behind the node's back
-            db.execute("UPDATE events SET quantity = '5000'")
+        tamper(data_dir)
 
         def critical() -> list[dict[str, Any]] | None:
-            items: list[dict[str, Any]] = httpx.get(f"{url}/v1/alerts?severity=critical").json()[
-                "items"
-            ]
+            answer = httpx.get(f"{server.url}/v1/alerts?severity=critical")
+            items: list[dict[str, Any]] = answer.json()["items"]
             return items or None
 
         alerts = wait_until(critical, timeout=30, interval=0.5)

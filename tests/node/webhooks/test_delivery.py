@@ -1,0 +1,239 @@
+"""Webhook delivery against a real local HTTP receiver: signed per Standard Webhooks
+(checked with the standardwebhooks package), in order per endpoint, retried with backoff,
+dead after a day, two valid secrets during a rotation, and never to a private address."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from api.cli import app
+from node.exceptions import WebhookUrlError
+from node.store.models import AlertSeverity, DeliveryStatus
+from node.store.records import DeliveryRecord, EndpointRecord
+from node.store.store import Store
+from node.testing.plugin import HarnessFactory
+from node.webhooks.addresses import check_url
+from node.webhooks.delivery import DAY_MS, Deliverer, DeliveryPolicy, backoff
+from node.webhooks.messages import new_secret
+from tests.webhook_receiver import Receiver, verify
+
+POLICY = DeliveryPolicy(allow_loopback=True, read_timeout=1.0, connect_timeout=1.0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def endpoint(store: Store, url: str) -> EndpointRecord:
+    with store.write() as conn:
+        return store.webhooks.add_endpoint(
+            conn,
+            url=url,
+            event_types=["alert.raised"],
+            min_severity=AlertSeverity.LOW,
+            batch_id=None,
+            label="test",
+            secret=new_secret(),
+            now=int(time.time() * 1000),
+        )
+
+
+def enqueue(store: Store, target: EndpointRecord, n: int, clock: Clock, first: int = 0) -> None:
+    with store.write() as conn:
+        for i in range(first, first + n):
+            store.webhooks.enqueue(
+                conn,
+                endpoint_id=target.id,
+                message_id=f"msg_{target.id}_{i}",
+                event_type="alert.raised",
+                payload=b'{"type":"alert.raised","n":%d}' % i,
+                now=int(clock() * 1000),
+            )
+
+
+def log(store: Store) -> list[DeliveryRecord]:
+    with store.read() as conn:
+        return sorted(store.webhooks.log(conn), key=lambda d: d.id)
+
+
+def test_messages_arrive_signed_in_order(store: Store) -> None:
+    receiver = Receiver()
+    clock = Clock()
+    with receiver.serving() as url:
+        target = endpoint(store, url)
+        enqueue(store, target, 3, clock)
+        deliverer = Deliverer(store, POLICY, clock=clock)
+        delivered = sum(deliverer.deliver_due() for _ in range(3))
+        deliverer.close()
+
+    assert delivered == 3
+    assert [r.body["n"] for r in receiver.got] == [0, 1, 2]
+    assert all(verify(r, target.secret) for r in receiver.got)
+    assert not any(verify(r, new_secret()) for r in receiver.got)
+    assert [r.message_id for r in receiver.got] == [f"msg_{target.id}_{i}" for i in range(3)]
+    assert {d.status for d in log(store)} == {DeliveryStatus.DELIVERED}
+
+
+def test_a_receiver_down_gets_everything_afterwards_in_order(store: Store) -> None:
+    receiver = Receiver(status=500)
+    clock = Clock()
+    with receiver.serving() as url:
+        target = endpoint(store, url)
+        enqueue(store, target, 3, clock)
+        deliverer = Deliverer(store, POLICY, clock=clock, rng=random.Random(7))
+        first = deliverer.deliver_due()
+        waiting = deliverer.deliver_due()  # the failed one waits for its backoff
+        after_failure = log(store)
+        receiver.status = 204
+        clock.now += 3600  # an hour later
+        delivered = sum(deliverer.deliver_due() for _ in range(3))
+        deliverer.close()
+
+    assert (first, waiting, delivered) == (0, 0, 3)
+    assert [d.attempts for d in after_failure] == [1, 0, 0]
+    assert after_failure[0].last_status == 500
+    retry_in = after_failure[0].next_attempt_at - after_failure[0].created_at
+    assert POLICY.first_retry * 500 <= retry_in <= POLICY.first_retry * 1000
+    assert [r.body["n"] for r in receiver.got] == [0, 1, 2]
+
+
+def test_a_message_undelivered_for_a_day_is_a_dead_letter(store: Store) -> None:
+    receiver = Receiver(status=503)
+    clock = Clock()
+    with receiver.serving() as url:
+        target = endpoint(store, url)
+        enqueue(store, target, 2, clock)
+        deliverer = Deliverer(store, POLICY, clock=clock)
+        deliverer.deliver_due()
+        clock.now += DAY_MS / 1000  # a day later
+        deliverer.deliver_due()  # the last try: dead
+        deliverer.deliver_due()  # the next message takes its turn
+        deliverer.close()
+
+    statuses = [d.status for d in log(store)]
+    assert statuses[0] is DeliveryStatus.DEAD
+    assert log(store)[1].attempts == 1
+
+
+def test_a_receiver_that_never_answers_costs_a_bounded_wait(store: Store) -> None:
+    receiver = Receiver(delay=3.0)
+    clock = Clock()
+    with receiver.serving() as url:
+        target = endpoint(store, url)
+        enqueue(store, target, 1, clock)
+        deliverer = Deliverer(store, POLICY, clock=clock)
+        began = time.monotonic()
+        deliverer.deliver_due()
+        took = time.monotonic() - began
+        deliverer.close()
+
+    assert took < 2.5
+    assert "Timeout" in log(store)[0].last_error
+
+
+def test_during_a_rotation_both_secrets_sign(store: Store) -> None:
+    receiver = Receiver()
+    clock = Clock()
+    with receiver.serving() as url:
+        target = endpoint(store, url)
+        with store.write() as conn:
+            rotated = store.webhooks.rotate(
+                conn, target.id, secret=new_secret(), overlap_until=int(clock() * 1000) + 60_000
+            )
+        assert rotated is not None
+        enqueue(store, target, 1, clock)
+        deliverer = Deliverer(store, POLICY, clock=clock)
+        deliverer.deliver_due()
+        clock.now += 120  # the overlap is over
+        enqueue(store, target, 1, clock, first=1)
+        deliverer.deliver_due()
+        deliverer.close()
+
+    during, after = receiver.got
+    assert verify(during, target.secret)
+    assert verify(during, rotated.secret)
+    assert verify(after, rotated.secret)
+    assert not verify(after, target.secret)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.7/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://192.168.1.1/",
+        "http://127.0.0.1:8080/",
+        "http://[::1]/",
+        "ftp://example.com/",
+        "http://user:pw@example.com/",
+        "not a url",
+        "http:///nohost",
+    ],
+)
+def test_private_and_malformed_addresses_are_refused(url: str) -> None:
+    with pytest.raises(WebhookUrlError):
+        check_url(url)
+
+
+def test_loopback_needs_the_explicit_setting() -> None:
+    assert check_url("http://127.0.0.1:9/hook", allow_loopback=True)
+    with pytest.raises(WebhookUrlError):
+        check_url("http://10.1.2.3/hook", allow_loopback=True)
+
+
+def test_backoff_doubles_with_jitter_up_to_its_ceiling() -> None:
+    rng = random.Random(1)
+    pauses = [backoff(n, POLICY, rng) for n in range(1, 20)]
+
+    assert POLICY.first_retry / 2 <= pauses[0] <= POLICY.first_retry
+    assert all(p <= POLICY.max_retry for p in pauses)
+    assert pauses[-1] >= POLICY.max_retry / 2
+
+
+def test_the_cli_adds_lists_rotates_and_redelivers(tracenode_factory: HarnessFactory) -> None:
+    h = tracenode_factory()
+    data_dir = str(h.node.data_dir)
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(app, [*args, "--data-dir", data_dir])
+
+    refused = run("webhook", "add", "http://10.0.0.1/hook")
+    added = run("webhook", "add", "http://127.0.0.1:9/hook", "--allow-loopback", "--label", "ops")
+    secret = added.stdout.strip().splitlines()[-1]
+    rotated = run("webhook", "rotate", "1", "--overlap", "60")
+    listed = run("webhook", "list", "--json")
+    with h.node.store.write() as conn:
+        h.node.store.webhooks.enqueue(
+            conn,
+            endpoint_id=1,
+            message_id="msg_cli",
+            event_type="alert.raised",
+            payload=b"{}",
+            now=0,
+        )
+    again = run("webhook", "redeliver", "1")
+    logged = run("webhook", "log", "1")
+    missing = run("webhook", "rotate", "99")
+
+    assert refused.exit_code == 1
+    assert "private" in refused.output
+    assert added.exit_code == 0, added.output
+    assert secret.startswith("whsec_")
+    new = rotated.stdout.strip()
+    assert new.startswith("whsec_")
+    assert new != secret
+    assert [(w["url"], w["label"]) for w in json.loads(listed.output)] == [
+        ("http://127.0.0.1:9/hook", "ops")
+    ]
+    assert again.exit_code == 0, again.output
+    assert "msg_cli-r1" in logged.output
+    assert missing.exit_code == 1

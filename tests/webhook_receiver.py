@@ -1,0 +1,100 @@
+"""A real HTTP webhook receiver for tests: it records every message exactly as it arrived
+(body bytes and headers), and :func:`verify` checks one with the ``standardwebhooks``
+package (the maintained reference, not our own code). Run in a thread (``Receiver``) or
+as a process (``python -m tests.webhook_receiver --port N --out FILE``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+
+@dataclass
+class Received:
+    message_id: str
+    raw: str  # the body as it arrived (UTF-8)
+    headers: dict[str, str]
+
+    @property
+    def body(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.raw)
+        return parsed
+
+
+def verify(item: Received, secret: str) -> bool:
+    """Whether ``secret`` signed ``item``, as standardwebhooks checks it."""
+    try:
+        Webhook(secret).verify(item.raw.encode(), item.headers)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
+@dataclass
+class Receiver:
+    """A receiver on a free loopback port; ``status`` is what it answers (500 to fail)."""
+
+    status: int = 204
+    delay: float = 0.0
+    got: list[Received] = field(default_factory=list)
+    out: Path | None = None
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                raw = self.rfile.read(length)
+                if receiver.delay:
+                    threading.Event().wait(receiver.delay)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if receiver.status < 300:
+                    item = Received(headers.get("webhook-id", ""), raw.decode(), headers)
+                    receiver.got.append(item)
+                    if receiver.out is not None:
+                        with receiver.out.open("a") as f:
+                            f.write(json.dumps(item.__dict__) + "\n")
+                self.send_response(receiver.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    @contextmanager
+    def serving(self, port: int = 0) -> Iterator[str]:
+        server = ThreadingHTTPServer(("127.0.0.1", port), self.handler())
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    receiver = Receiver(out=args.out)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), receiver.handler())
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

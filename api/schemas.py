@@ -305,10 +305,32 @@ BatchLinks = Annotated[
 ]
 
 
+class RecalledBatch(Schema):
+    batch_id: Hex32
+    identifier: str | None
+
+
+RecallState = Literal["recalled", "made-from-recalled", "none"]
+
+
+class RecallOut(Schema):
+    """Whether the batch, or anything it was made from, has been recalled."""
+
+    state: RecallState = Field(
+        description="recalled: this batch was recalled; made-from-recalled: it was not, but "
+        "a batch it was made from (at any depth, through transformations and aggregations) was; "
+        "none: no recall of it or its inputs is recorded on this node."
+    )
+    recalled_inputs: list[RecalledBatch] = Field(
+        description="Every recalled batch it was made from, at any depth."
+    )
+
+
 class BatchOut(Schema):
     batch_id: Hex32
     identifier: str | None
     status: str
+    recall: RecallOut
     producer: ParticipantRef
     custodian: ParticipantRef
     receiver: ParticipantRef | None

@@ -179,3 +179,44 @@ def test_a_lot_holding_a_slash_resolves_from_its_label_url(served: Served) -> No
     )
     assert response.status_code == 200, response.text
     assert response.json()["batchId"] == "0x" + h.batch_id(lot).hex()
+
+
+def test_a_recall_reaches_everything_made_from_the_lot_in_json_and_linkset(
+    served: Served,
+) -> None:
+    """Slices are made from cheese, made from two lots of milk: recalling one lot of milk
+    makes the cheese and the slices "made-from-recalled", in the batch's JSON and in the
+    title of its gs1:recallStatus link; the other lot stays clear."""
+    story, client = served.story, served.client
+    recall_status = "https://gs1.org/voc/recallStatus"
+
+    def state(identifier: str) -> dict[str, object]:
+        answer = client.get(f"/v1/batches/{_path(identifier)}")
+        assert answer.status_code == 200, answer.text
+        recall: dict[str, object] = answer.json()["recall"]
+        return recall
+
+    def status_title(identifier: str) -> str:
+        linkset = client.get(f"/v1/resolve/{_path(identifier)}?linkType=all").json()
+        (target,) = linkset["linkset"][0][recall_status]
+        assert target["href"].endswith("/v1/batches/0x" + h.batch_id(identifier).hex())
+        title: str = target["title"]
+        return title
+
+    h = story.harness
+    assert state(story.slices) == {"state": "none", "recalledInputs": []}
+    assert status_title(story.slices).startswith("none: no recall")
+
+    h.submit("regulator", Action.RECALL, story.milk[1], payload={"reason": "residue"})
+
+    milk2 = {"batchId": "0x" + h.batch_id(story.milk[1]).hex(), "identifier": story.milk[1]}
+    for derived, status in ((story.cheese, "CONSUMED"), (story.slices, "ACTIVE")):
+        assert state(derived) == {"state": "made-from-recalled", "recalledInputs": [milk2]}
+        title = status_title(derived)
+        assert title.startswith(f"made-from-recalled: made from a recalled batch ({story.milk[1]})")
+        assert "do not sell or consume" in title
+        assert title.endswith(f"(status {status})")
+    assert state(story.milk[1]) == {"state": "recalled", "recalledInputs": []}
+    assert status_title(story.milk[1]).startswith("recalled: ")
+    assert "do not sell or consume" in status_title(story.milk[1])
+    assert state(story.milk[0]) == {"state": "none", "recalledInputs": []}

@@ -328,10 +328,32 @@ BatchLinks = Annotated[
 ]
 
 
+class RecalledBatch(Schema):
+    batch_id: Hex32
+    identifier: str | None
+
+
+RecallState = Literal["recalled", "made-from-recalled", "none"]
+
+
+class RecallOut(Schema):
+    """Whether the batch, or anything it was made from, has been recalled."""
+
+    state: RecallState = Field(
+        description="recalled: this batch was recalled; made-from-recalled: it was not, but "
+        "a batch it was made from (at any depth, through transformations and aggregations) was; "
+        "none: no recall of it or its inputs is recorded on this node."
+    )
+    recalled_inputs: list[RecalledBatch] = Field(
+        description="Every recalled batch it was made from, at any depth."
+    )
+
+
 class BatchOut(Schema):
     batch_id: Hex32
     identifier: str | None
     status: str
+    recall: RecallOut
     producer: ParticipantRef
     custodian: ParticipantRef
     receiver: ParticipantRef | None
@@ -521,7 +543,39 @@ class RejectedOut(Schema):
     reason: str = Field(pattern=r"^0x([0-9a-fA-F]{2})*$", description="The revert data.")
 
 
+class AnchoredAt(Schema):
+    """When the block that anchored an event was mined (its timestamp, from the chain)."""
+
+    time: str = Field(description="ISO 8601, UTC, e.g. 2026-01-02T03:04:05Z.")
+    timestamp: str = Field(pattern=r"^[0-9]+$", description="Unix seconds, a decimal string.")
+
+
+class TimeGap(Schema):
+    """A large gap between when an event claims it happened and when it was anchored
+    (node/provenance/timing.py): a warning for the reader, not a failed check."""
+
+    kind: Literal["claimed-after-anchoring", "anchored-long-after"] = Field(
+        description="claimed-after-anchoring: the claimed time is after the anchoring "
+        "block (beyond a tolerance for clock skew); anchored-long-after: the claimed time "
+        "is long before it."
+    )
+    seconds: str = Field(pattern=r"^[0-9]+$", description="How far apart, decimal seconds.")
+    limit_seconds: str = Field(
+        pattern=r"^[0-9]+$", description="The threshold it exceeded, decimal seconds."
+    )
+
+
+class ProvenanceEventOut(EventReportOut):
+    anchored_at: AnchoredAt | None = Field(
+        description="When the block holding the event's root was mined; null until anchored."
+    )
+    time_gap: TimeGap | None = Field(
+        description="Set when the claimed eventTime is far from anchoredAt; else null."
+    )
+
+
 class ProvenanceReport(VerificationReport):
+    events: list[ProvenanceEventOut]  # type: ignore[assignment]
     rejected: list[RejectedOut] = Field(
         description="Events the chain refused after the node had accepted them."
     )

@@ -126,7 +126,12 @@ def run_demo(node: Node, password: str) -> DemoReport:
         product=f"https://id.gs1.org/01/{CHEESE_GTIN}",
         quantity=240,
         location="urn:epc:id:sgln:0614142.00001.0",
-        payload={"bizStep": "transforming", "outputQuantity": {"value": 240, "uom": "KGM"}},
+        payload={
+            "bizStep": "transforming",
+            "outputQuantity": {"value": 240, "uom": "KGM"},
+            # instance/lot master data: the buyer page shades a chilled product's safe range
+            "ilmd": {"tn:storage": "chilled"},
+        },
     )
     emit("to the carrier", "dairy", Action.SHIP, cheese, counterparty=to("carrier"))
     emit("picked up", "carrier", Action.RECEIVE, cheese)

@@ -15,9 +15,10 @@ from fastapi import APIRouter
 
 from api.deps import BatchRef, GatewayDep, ReaderDep
 from api.problems import problem_responses
-from api.schemas import BatchOut, ParticipantRef
+from api.schemas import BatchOut, ParticipantRef, RecalledBatch, RecallOut, RecallState
 from node.context import Node
 from node.events.identifiers import Identifier, parse_identifier
+from node.events.typed_data import BatchStatus
 from node.exceptions import BatchNotFoundError
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -41,8 +42,22 @@ def batch_out(node: Node, identifier: Identifier) -> BatchOut:
         if state is None:
             raise BatchNotFoundError(f"no batch {identifier.canonical}")
         parents, children = node.store.batches.lineage_of(conn, batch_id)
+        # Every ancestor at any depth: a recall of any of them reaches this batch.
+        ancestors = {p for p, _, _ in node.store.batches.ancestry(conn, batch_id)} - {batch_id}
+        recalled = sorted(
+            (
+                (a, s.identifier)
+                for a, s in node.store.batches.load(conn, ancestors).items()
+                if s.status == BatchStatus.RECALLED
+            ),
+            key=lambda item: item[0],
+        )
         ids = {state.producer_id, state.custodian_id, state.receiver_id} - {0}
         people = {pid: node.store.participants.get(conn, pid) for pid in ids}
+    if state.status == BatchStatus.RECALLED:
+        recall_state: RecallState = "recalled"
+    else:
+        recall_state = "made-from-recalled" if recalled else "none"
 
     def ref(pid: int) -> ParticipantRef:
         row = people.get(pid)
@@ -58,6 +73,12 @@ def batch_out(node: Node, identifier: Identifier) -> BatchOut:
         batch_id=hex_id,
         identifier=state.identifier,
         status=state.status.name,
+        recall=RecallOut(
+            state=recall_state,
+            recalled_inputs=[
+                RecalledBatch(batch_id="0x" + a.hex(), identifier=name) for a, name in recalled
+            ],
+        ),
         producer=ref(state.producer_id),
         custodian=ref(state.custodian_id),
         receiver=ref(state.receiver_id) if state.receiver_id else None,

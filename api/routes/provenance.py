@@ -9,7 +9,7 @@ check a bundle against this node's chain. ``{id}`` may be any identifier form.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -28,7 +28,8 @@ from api.schemas import (
 from node.events.identifiers import parse_identifier
 from node.proofs.bundle import parse_bundle
 from node.proofs.verify import report_json, verify_bundle
-from node.provenance.service import ProvenanceService, trace_json
+from node.provenance.service import Provenance, ProvenanceService, trace_json
+from node.provenance.timing import timing_json
 
 router = APIRouter(tags=["provenance"])
 
@@ -51,14 +52,27 @@ def _batch_id(gateway: Gateway, ref: str) -> bytes:
 def provenance(ref: BatchRef, gateway: GatewayDep, _reader: ReaderDep) -> ProvenanceReport:
     """``outcome`` is ``pass`` when every check of every event and batch holds, ``fail``
     (``failures`` names each) or ``pending`` (nothing failed, some events not anchored
-    yet). ``rejected`` lists events the chain refused after the node accepted them."""
+    yet). Each event says when the block that anchored it was mined (``anchoredAt``) and
+    flags a large gap from the time it claims (``timeGap``). ``rejected`` lists events
+    the chain refused after the node accepted them."""
     result = service(gateway).provenance(_batch_id(gateway, ref))
-    document = report_json(result.report)
+    return ProvenanceReport.model_validate(provenance_json(result))
+
+
+def provenance_json(result: Provenance) -> dict[str, Any]:
+    """The verification report, each event with when its block was mined
+    (``anchoredAt``) and any large gap from the time it claims (``timeGap``), and the
+    events the chain rejected."""
+    document: dict[str, Any] = report_json(result.report)
+    events: list[dict[str, Any]] = document["events"]
+    for entry, event in zip(events, result.report.events, strict=True):
+        block = None if event.block_number is None else result.block_times.get(event.block_number)
+        entry.update(timing_json(event.event_time, block))
     document["rejected"] = [
         {"eventHash": "0x" + r.event_hash.hex(), "reason": "0x" + r.reason.hex()}
         for r in result.rejected
     ]
-    return ProvenanceReport.model_validate(document)
+    return document
 
 
 @router.get(

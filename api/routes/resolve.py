@@ -143,12 +143,29 @@ def _linkset(identifier: Identifier, batch: BatchOut, base: str) -> dict[str, An
                 f"{GS1_VOC}defaultLink": link(links["page"], HTML, "Provenance of this batch"),
                 f"{GS1_VOC}traceability": link(links["provenance"], JSON, "Provenance (JSON)"),
                 "describedby": link(links["self"], JSON, "Batch state"),
-                f"{GS1_VOC}recallStatus": link(links["self"], JSON, f"Status: {batch.status}"),
+                f"{GS1_VOC}recallStatus": link(links["self"], JSON, recall_title(batch)),
                 "related": link(links["trace"], JSON, "Downstream trace"),
                 "alternate": link(links["bundle"], JSON, "Self-contained proof bundle"),
             }
         ]
     }
+
+
+def recall_title(batch: BatchOut) -> str:
+    """The ``gs1:recallStatus`` link's title: the batch's recall state in words, with the
+    advice, led by the machine-readable ``recall.state`` of the batch's JSON (the link's
+    target), e.g. ``made-from-recalled: made from a recalled batch (...)``."""
+    state = batch.recall.state
+    if state == "recalled":
+        return "recalled: this batch has been recalled; do not sell or consume it"
+    if state == "made-from-recalled":
+        names = ", ".join(r.identifier or r.batch_id for r in batch.recall.recalled_inputs)
+        return (
+            f"made-from-recalled: made from a recalled batch ({names}); do not sell or "
+            "consume it unless its producer or a food-safety authority clears it"
+            f" (status {batch.status})"
+        )
+    return f"none: no recall of this batch or its inputs is recorded here (status {batch.status})"
 
 
 def _preferred(request: Request) -> str:

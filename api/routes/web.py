@@ -32,7 +32,7 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import BatchRef, Gateway, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.routes.batches import batch_out
-from api.routes.provenance import service
+from api.routes.provenance import provenance_json, service
 from api.settings import WebSettings
 from node.events.identifiers import parse_identifier
 from node.exceptions import (
@@ -43,7 +43,6 @@ from node.exceptions import (
     RequestError,
 )
 from node.labels import QrFormat, label_url, normalise_base_url, render_qr
-from node.proofs.verify import report_json
 from node.provenance.service import trace_json
 
 router = APIRouter(tags=["buyer page"])
@@ -183,11 +182,7 @@ def overview(
         batch: dict[str, Any] | None = batch_out(gateway.node, identifier).model_dump(mode="json")
     except BatchNotFoundError:
         batch = None  # known from events only (a pallet)
-    report = report_json(result.report)
-    report["rejected"] = [
-        {"eventHash": "0x" + r.event_hash.hex(), "reason": "0x" + r.reason.hex()}
-        for r in result.rejected
-    ]
+    report = provenance_json(result)
     bundle = result.bundle
     canonical = bundle.batches[0].identifier or "0x" + batch_id.hex()
     mentioned = {bytes(b) for e in bundle.events for b in e.event.batch_ids()}

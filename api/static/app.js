@@ -114,13 +114,15 @@ function time(ms) {
   return { text: dateTime.format(date), iso: date.toISOString(), date };
 }
 
-function timeElement(ms) {
+function timeElement(ms, { sameDayAs = null } = {}) {
   const t = time(ms);
-  return h("time", { datetime: t.iso || null, title: t.iso ? `${t.iso} (UTC)` : null }, t.text);
+  const near = sameDayAs !== null ? time(sameDayAs) : null;
+  const text = t.date && near && near.date && t.date.toDateString() === near.date.toDateString() ? timeOnly.format(t.date) : t.text;
+  return h("time", { datetime: t.iso || null, title: t.iso ? `${t.iso} (UTC)` : null }, text);
 }
 
 function unit(uom) {
-  return UNITS[uom] || (uom ? String(uom) : "");
+  return Object.hasOwn(UNITS, uom) ? UNITS[uom] : uom ? String(uom) : "";
 }
 
 function quantity(q) {
@@ -162,7 +164,7 @@ function clip(text, max) {
   return value.length > max ? value.slice(0, max - 1) + "…" : value;
 }
 
-async function copy(text, button) {
+async function copy(text, button, what) {
   try {
     await navigator.clipboard.writeText(text);
   } catch {
@@ -173,37 +175,70 @@ async function copy(text, button) {
     document.execCommand("copy");
     area.remove();
   }
-  const before = button.textContent;
   button.textContent = "Copied";
+  document.getElementById("announce").textContent = `Copied ${what}.`;
   setTimeout(() => {
-    button.textContent = before;
+    button.textContent = "Copy";
   }, 1500);
 }
 
-function copyButton(text, label = "Copy") {
-  const button = h("button", { type: "button", class: "copy", "data-copy": text }, label);
-  button.addEventListener("click", () => copy(text, button));
+/** A "Copy" button whose accessible name says what it copies ("Copy the Merkle root of
+ * event 3, Shipped"): seventy buttons all named "Copy" tell a screen reader nothing. */
+function copyButton(text, what) {
+  const button = h("button", { type: "button", class: "copy", "data-copy": text, "aria-label": `Copy ${what}` }, "Copy");
+  button.addEventListener("click", () => copy(text, button, what));
   return button;
 }
 
-function codeLine(text, title) {
+function codeLine(text, title, what) {
   return h(
     "div",
     { class: "command" },
     title ? h("p", { class: "command-title" }, title) : null,
     h("pre", {}, h("code", {}, text)),
-    copyButton(text),
+    copyButton(text, what),
   );
 }
 
-function hashRow(label, value) {
+function hashRow(label, value, what) {
   return h(
     "div",
     { class: "hash-row" },
     h("span", { class: "hash-label" }, label),
     h("code", { class: "hash", title: value }, value),
-    copyButton(value),
+    copyButton(value, what),
   );
+}
+
+/** Whole seconds as words a buyer reads at a glance: "3 days", "5 hours", "12 minutes". */
+function duration(seconds) {
+  const s = Math.abs(Number(seconds));
+  const unitOf = (n, one) => `${n} ${one}${n === 1 ? "" : "s"}`;
+  if (s >= 36 * 3600) return unitOf(Math.round(s / 86400), "day");
+  if (s >= 90 * 60) return unitOf(Math.round(s / 3600), "hour");
+  if (s >= 90) return unitOf(Math.round(s / 60), "minute");
+  return unitOf(Math.round(s), "second");
+}
+
+/** The GS1 check digit of a GLN's first twelve digits. */
+function gs1Check(digits) {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) sum += Number(digits[digits.length - 1 - i]) * (i % 2 === 0 ? 3 : 1);
+  return String((10 - (sum % 10)) % 10);
+}
+
+/** A location code in a form a person reads: an SGLN URN (urn:epc:id:sgln:0614141.00001.0)
+ * or a GLN Digital Link becomes "GLN 0614141000012" (", extension 7" when there is one);
+ * anything else is shown as it is. */
+function shortLocation(text) {
+  const sgln = /^urn:epc:id:sgln:([0-9]+)\.([0-9]*)\.(.+)$/.exec(text);
+  if (sgln && sgln[1].length + sgln[2].length === 12) {
+    const body = sgln[1] + sgln[2];
+    return `GLN ${body}${gs1Check(body)}${sgln[3] !== "0" ? `, extension ${sgln[3]}` : ""}`;
+  }
+  const link = /^https?:\/\/[^/]+\/414\/([0-9]{13})(?:\/254\/([^/?#]+))?$/.exec(text);
+  if (link) return `GLN ${link[1]}${link[2] ? `, extension ${link[2]}` : ""}`;
+  return null;
 }
 
 // ----- reading the overview -----
@@ -239,6 +274,7 @@ function model(data) {
       payload: item && item.payload !== undefined ? item.payload : null,
       anchor: item ? item.anchor || null : null,
       storedHash: item ? item.eventHash : e.eventHash,
+      number: i + 1,
     };
   });
   return { data, report, bundle, subject, names, people, statuses, events };
@@ -257,11 +293,11 @@ function failingChecks(checks) {
   return (checks || []).filter((c) => c.outcome === "fail");
 }
 
-function badge(outcome, checks, { large = false } = {}) {
-  const cls = `badge ${outcome}${large ? " large" : ""}`;
-  if (outcome === "pass") return h("span", { class: cls }, large ? "✓ Every step verified" : "✓ Verified");
+function badge(outcome, checks, { summary = false } = {}) {
+  const cls = `badge ${outcome}`;
+  if (outcome === "pass") return h("span", { class: cls }, summary ? "✓ All checks passed" : "✓ Verified");
   if (outcome === "pending") return h("span", { class: cls }, "… Not yet anchored");
-  if (large) return h("span", { class: cls }, "✗ Verification failed");
+  if (summary) return h("span", { class: cls }, "✗ Verification failed");
   const first = failingChecks(checks)[0];
   const label = first ? CHECKS[first.check] || first.check : "Failed";
   return h("span", { class: cls, title: first ? first.detail : null }, `✗ ${label}`);
@@ -279,8 +315,12 @@ function payloadFacts(payload) {
     facts.push(["Certificate", parts + (cert.certificationIdentification ? ` (${cert.certificationIdentification})` : "")]);
   }
   for (const reading of sensorReadings(payload)) {
-    facts.push([reading.label, `${reading.value} ${reading.unit}`.trim()]);
+    const range = reading.range ? ` (safe range ${reading.range.min}–${reading.range.max} ${reading.unit})` : "";
+    facts.push([reading.label, `${reading.value} ${reading.unit}`.trim() + range]);
   }
+  const ilmd = payload.ilmd && typeof payload.ilmd === "object" ? payload.ilmd : {};
+  const storage = payload[STORAGE_KEY] || ilmd[STORAGE_KEY];
+  if (typeof storage === "string") facts.push(["Storage", storage]);
   if (payload.quantity) facts.push(["Quantity", quantity(payload.quantity)]);
   if (payload.outputQuantity) facts.push(["Output", quantity(payload.outputQuantity)]);
   if (typeof payload.reason === "string") facts.push(["Reason", payload.reason]);
@@ -310,7 +350,7 @@ function sensorReadings(payload) {
       const value = typeof r.value === "number" ? r.value : Number.parseFloat(r.value);
       if (!Number.isFinite(value)) continue;
       const type = typeof r.type === "string" ? r.type.replace(VOCABULARY_PREFIX, "") : "Reading";
-      out.push({ type, label: type, value, uom: r.uom || "", unit: unit(r.uom), time: r.time });
+      out.push({ type, label: type, value, uom: r.uom || "", unit: unit(r.uom), time: r.time, range: statedRange(r) });
     }
   }
   return out;
@@ -318,82 +358,125 @@ function sensorReadings(payload) {
 
 // ----- the sections -----
 
-function recallBanners(m) {
-  const banners = [];
-  const recallOf = (batchId) =>
-    m.events.find((e) => e.report.action === "RECALL" && e.report.batchIds.includes(batchId));
-  const recalled = m.report.batches.filter((b) => b.status === "RECALLED");
-  const own = m.data.batch && m.data.batch.status === "RECALLED";
-  for (const b of recalled) {
-    const isSubject = b.batchId === m.subject;
-    const recall = recallOf(b.batchId);
-    const who = recall ? recall.report.participant.name || short(recall.report.signer, 4) : null;
-    const reason = recall && recall.payload && typeof recall.payload.reason === "string" ? recall.payload.reason : null;
-    const name = batchName(m, b.batchId);
-    const when = recall ? time(recall.report.eventTime).text : null;
-    const details = h(
-      "p",
-      {},
-      who ? `Recalled by ${who}` : "Recalled",
-      when ? ` on ${when}` : "",
-      reason ? `: ${reason}` : ".",
+/** Every recalled batch this page is about: the chain's statuses (verified), the node's
+ * view (a recall waiting for its commit counts already), and the batch's own recall state. */
+function recalledBatches(m) {
+  const recalled = new Set(m.report.batches.filter((b) => b.status === "RECALLED").map((b) => b.batchId));
+  const batch = m.data.batch;
+  if (batch && batch.status === "RECALLED") recalled.add(m.subject);
+  if (batch && batch.recall) for (const r of batch.recall.recalledInputs) recalled.add(r.batchId);
+  return recalled;
+}
+
+function recallDetails(m, batchId) {
+  const recall = m.events.find((e) => e.report.action === "RECALL" && e.report.batchIds.includes(batchId));
+  if (!recall) return { text: "Recalled." };
+  const who = recall.report.participant.name || short(recall.report.signer, 4);
+  const reason = recall.payload && typeof recall.payload.reason === "string" ? recall.payload.reason : null;
+  return {
+    who,
+    reason,
+    text: [`Recalled by ${who} on ${time(recall.report.eventTime).text}`, reason ? `: ${reason}` : "."].join(""),
+  };
+}
+
+/** The page's first statement: is this batch safe to sell and eat, as far as this node
+ * knows — recalled, made from something recalled, or no recall recorded — and what to do. */
+function safety(m) {
+  const recalled = recalledBatches(m);
+  const self = recalled.has(m.subject);
+  const inputs = [...recalled].filter((id) => id !== m.subject);
+  const sections = [];
+  const buyerAdvice = "If you have bought it, take it back to the shop or throw it away.";
+  if (self) {
+    const made = m.data.trace.count;
+    sections.push(
+      h(
+        "section",
+        { class: "recall safety", role: "alert", "data-recall": "self", "data-safety": "recalled", id: "safety" },
+        h("h2", {}, "⚠ RECALLED — do not sell or consume this batch"),
+        h("p", {}, recallDetails(m, m.subject).text),
+        h("p", { class: "advice" }, h("strong", {}, "What to do: "), "do not sell, serve or eat it. ", buyerAdvice),
+        made > 0
+          ? h("p", {}, h("a", { href: "#downstream" }, `${made} batch${made === 1 ? " was" : "es were"} made from it`), " — see where it went below.")
+          : null,
+      ),
     );
-    if (isSubject) {
-      const made = m.data.trace.count;
-      banners.push(
-        h(
-          "section",
-          { class: "recall", role: "alert", "data-recall": "self" },
-          h("h2", {}, "⚠ RECALLED — do not sell or consume this batch"),
-          details,
-          made > 0
-            ? h("p", {}, h("a", { href: "#downstream" }, `${made} batch${made === 1 ? " was" : "es were"} made from it`), " — see where it went below.")
-            : null,
-        ),
-      );
-    } else {
-      banners.push(
-        h(
-          "section",
-          { class: "recall", role: "alert", "data-recall": "ancestor" },
-          h("h2", {}, "⚠ Made from a recalled batch"),
-          h(
+  }
+  if (inputs.length) {
+    const producer = m.data.batch && m.data.batch.producer && m.data.batch.producer.name;
+    const own = m.data.batch ? STATUS[m.data.batch.status] || m.data.batch.status : null;
+    sections.push(
+      h(
+        "section",
+        { class: "recall safety", role: "alert", "data-recall": "ancestor", "data-safety": "made-from-recalled", id: self ? null : "safety" },
+        h("h2", {}, "⚠ Made from a recalled batch — do not sell or consume it"),
+        inputs.map((id) => {
+          const name = batchName(m, id);
+          return h(
             "p",
-            {},
-            "This batch was made from ",
-            h("a", { href: pageHref(m.names.get(b.batchId) || b.batchId) }, name.title),
+            { class: "recalled-input" },
+            "It was made from ",
+            h("a", { href: pageHref(m.names.get(id) || id) }, name.title),
             name.sub ? ` (${name.sub})` : "",
-            ", which has been recalled.",
-          ),
-          details,
+            `, which has been recalled. ${recallDetails(m, id).text}`,
+          );
+        }),
+        h(
+          "p",
+          { class: "advice" },
+          h("strong", {}, "What to do: "),
+          `do not sell, serve or eat it until ${producer ? `its producer, ${producer},` : "its producer"} or a food-safety authority says it is safe. `,
+          buyerAdvice,
         ),
-      );
-    }
+        own && !self
+          ? h("p", { class: "recall-note" }, `Its own status on the chain is still “${own}”: a recall marks only the lot it names, not what was made from it.`)
+          : null,
+      ),
+    );
   }
-  if (own && !recalled.some((b) => b.batchId === m.subject)) {
-    banners.push(h("section", { class: "recall", role: "alert", "data-recall": "self" }, h("h2", {}, "⚠ RECALLED — do not sell or consume this batch")));
+  if (!sections.length) {
+    sections.push(
+      h(
+        "section",
+        { class: "safety safety-none", "data-safety": "none", id: "safety" },
+        h("h2", {}, "No recall recorded"),
+        h("p", {}, "This node records no recall of this batch or of anything it was made from."),
+      ),
+    );
   }
-  return banners;
+  if (m.report.outcome === "fail") {
+    sections.push(
+      h(
+        "p",
+        { class: "safety-warning", role: "alert" },
+        h("strong", {}, "Some records of this batch failed verification: "),
+        "what this page shows may not be what was signed. See “What was checked”.",
+      ),
+    );
+  }
+  return sections;
+}
+
+/** The event that created the batch (its commissioning or the transformation that made it). */
+function creatorOf(m) {
+  const created = m.data.batch && m.data.batch.createdBy;
+  return created ? m.events.find((e) => e.storedHash === created || e.report.eventHash === created) || null : null;
 }
 
 function summary(m) {
   const data = m.data;
   const name = describe(data.identifier, m.subject);
-  const report = m.report;
   const batch = data.batch;
-  const anchored = report.events.filter((e) => e.blockNumber !== null).length;
-  let verdict;
-  if (report.outcome === "pass") {
-    verdict = `Every signature, signer, Merkle proof and on-chain record checks out: ${report.events.length} events on ${report.batches.length} batch${report.batches.length === 1 ? "" : "es"}, all anchored on chain ${report.chainId}.`;
-  } else if (report.outcome === "pending") {
-    verdict = `Nothing failed; ${report.events.length - anchored} of ${report.events.length} events are not anchored on-chain yet.`;
-  } else {
-    verdict = `${report.failures.length} check${report.failures.length === 1 ? "" : "s"} failed:`;
-  }
   const facts = [];
   const status = batch ? batch.status : m.statuses.get(m.subject) || "NONE";
   const fact = (label, ...value) => facts.push(h("div", { class: "fact" }, h("dt", {}, label), h("dd", {}, ...value)));
-  fact("Status", h("span", { class: `chip status-${String(status).toLowerCase()}` }, STATUS[status] || status));
+  const derived = !recalledBatches(m).has(m.subject) && recalledBatches(m).size > 0;
+  fact(
+    "Status on the chain",
+    h("span", { class: `chip status-${String(status).toLowerCase()}` }, STATUS[status] || status),
+    derived ? [" ", h("span", { class: "chip status-recalled" }, "Made from a recalled batch")] : null,
+  );
   if (name.sub) fact(name.sub.startsWith("GTIN") ? "Product" : "Prefix", name.sub.replace(/^(GTIN|Handle) /, ""));
   if (batch && batch.producer && batch.producer.name) fact("Producer", batch.producer.name);
   if (batch && batch.custodian && batch.custodian.name) {
@@ -412,7 +495,7 @@ function summary(m) {
       batch.children.map((c, i) => [i ? ", " : "", h("a", { href: pageHref(m.names.get(c) || c) }, batchName(m, c).title)]),
     );
   }
-  fact("Batch id", h("code", { class: "hash", title: m.subject }, short(m.subject, 8)), copyButton(m.subject));
+  fact("Batch id", h("code", { class: "hash", title: m.subject }, short(m.subject, 8)), copyButton(m.subject, "the batch id"));
 
   const qr = h(
     "figure",
@@ -435,16 +518,126 @@ function summary(m) {
       h("p", { class: "eyebrow" }, name.sub || "Batch"),
       h("h1", { class: "batch-title" }, name.title),
       h("p", { class: "identifier" }, data.identifier),
-      h(
-        "div",
-        { class: `verdict ${report.outcome}`, "data-outcome": report.outcome },
-        badge(report.outcome, [], { large: true }),
-        h("p", {}, verdict),
-        report.outcome === "fail" ? h("ul", { class: "failures" }, report.failures.map((f) => h("li", {}, f))) : null,
-      ),
       h("dl", { class: "facts" }, facts),
     ),
     qr,
+  );
+}
+
+// The verifier's checks, grouped as a reader asks about them.
+const CHECK_GROUPS = [
+  { key: "signed", checks: ["event-hash", "signature", "payload", "signer"] },
+  { key: "anchored", checks: ["merkle-proof", "root-on-chain"] },
+  { key: "custody", checks: ["hash-chain", "accepted-on-chain", "custody", "lineage", "identifier"] },
+];
+
+function groupOutcome(m, checks) {
+  const all = [...m.report.checks, ...m.report.events.flatMap((e) => e.checks), ...m.report.batches.flatMap((b) => b.checks)].filter((c) =>
+    checks.includes(c.check),
+  );
+  if (all.some((c) => c.outcome === "fail")) return "fail";
+  if (all.some((c) => c.outcome === "pending")) return "pending";
+  return all.some((c) => c.outcome === "pass") ? "pass" : "skipped";
+}
+
+function contractRef(address) {
+  return h("code", { class: "address", title: address }, short(address, 4));
+}
+
+/** What was checked, against what — and what was not: a statement, not a headline. */
+function checked(m) {
+  const report = m.report;
+  const contracts = report.contracts;
+  const events = report.events.length;
+  const anchored = report.events.filter((e) => e.blockNumber !== null);
+  const roots = new Set(anchored.map((e) => e.root));
+  const blocks = [...new Set(anchored.map((e) => e.blockNumber))].sort((a, b) => a - b);
+  const mined = anchored.map((e) => e.anchoredAt).filter(Boolean).map((a) => Number(a.timestamp) * 1000);
+  const batches = report.batches.length;
+  let verdict;
+  if (report.outcome === "pass") {
+    verdict = `All checks passed for ${events} events on ${batches} batch${batches === 1 ? "" : "es"}:`;
+  } else if (report.outcome === "pending") {
+    verdict = `Nothing failed; ${events - anchored.length} of ${events} events are not anchored on-chain yet.`;
+  } else {
+    verdict = `${report.failures.length} check${report.failures.length === 1 ? "" : "s"} failed:`;
+  }
+  const mark = { pass: "✓", fail: "✗", pending: "…", skipped: "–" };
+  const item = (group, ...text) => {
+    const outcome = groupOutcome(m, CHECK_GROUPS.find((g) => g.key === group).checks);
+    return h("li", { class: `check-group ${outcome}`, "data-group": group }, h("span", { class: "check-mark", "aria-hidden": "true" }, mark[outcome]), h("span", {}, ...text));
+  };
+  const span = mined.length
+    ? (() => {
+        const [first, last] = [Math.min(...mined), Math.max(...mined)];
+        return first === last ? ` on ${time(first).text}` : ` between ${time(first).text} and ${time(last).text}`;
+      })()
+    : "";
+  const list = h(
+    "ul",
+    { class: "checked-list" },
+    item(
+      "signed",
+      `Signatures: each event is signed by a participant registered in ParticipantRegistry `,
+      contractRef(contracts.participantRegistry),
+      ", holding the role its action needs when it was anchored; its details hash to what was signed.",
+    ),
+    item(
+      "anchored",
+      `Anchoring: each event's Merkle proof leads to ${roots.size === 1 ? "a root" : `one of ${roots.size} roots`} that AnchorRegistry `,
+      contractRef(contracts.anchorRegistry),
+      ` holds on chain ${report.chainId}`,
+      blocks.length ? ` (block${blocks.length === 1 ? "" : "s"} ${blocks.length === 1 ? blocks[0] : `${blocks[0]}–${blocks[blocks.length - 1]}`}, mined${span})` : "",
+      ".",
+    ),
+    item(
+      "custody",
+      "History and custody: each event extends its batch's previous one; BatchRegistry ",
+      contractRef(contracts.batchRegistry),
+      " accepted every lifecycle event and holds the same custodian and status.",
+    ),
+  );
+  const notChecked = [];
+  const name = describe(m.data.identifier, m.subject);
+  const creator = creatorOf(m);
+  const who = creator ? creator.report.participant.name || short(creator.report.signer, 4) : m.data.batch && m.data.batch.producer.name;
+  if (name.sub) {
+    const owned = name.sub.startsWith("GTIN") ? "the GS1 company prefix of that GTIN" : `the handle prefix ${name.sub.replace(/^Handle /, "")}`;
+    notChecked.push(
+      h(
+        "li",
+        { "data-not-checked": "brand" },
+        h("strong", {}, "Brand ownership: "),
+        who ? `${who} created this batch under ${name.sub} (that much is signed), but ` : "",
+        `nothing proves ${who ? "it" : "its creator"} is the brand owner: that it owns ${owned}. This network does not yet check who may use an identifier, so any registered producer could put it on a batch.`,
+      ),
+    );
+  }
+  const gaps = report.events.filter((e) => e.timeGap).length;
+  notChecked.push(
+    h(
+      "li",
+      { "data-not-checked": "times" },
+      h("strong", {}, "Claimed times: "),
+      "the time each event states is the signer's word. The chain only proves when it was anchored, shown beside each event",
+      gaps ? `; ${gaps} event${gaps === 1 ? " claims a time" : "s claim times"} far from it (flagged below).` : ".",
+    ),
+  );
+  return h(
+    "section",
+    { class: "card checked", id: "checked" },
+    h("h2", {}, "What was checked"),
+    h(
+      "div",
+      { class: `verdict ${report.outcome}`, "data-outcome": report.outcome },
+      badge(report.outcome, [], { summary: true }),
+      h("p", {}, verdict),
+      report.outcome === "fail" ? h("ul", { class: "failures" }, report.failures.map((f) => h("li", {}, f))) : null,
+    ),
+    list,
+    h("h3", {}, "Not checked"),
+    h("ul", { class: "not-checked" }, notChecked),
+    h("p", { class: "muted" }, "The checks ran on this node with the verifier anyone can run: ", h("a", { href: "#verify" }, "check it yourself"), "."),
   );
 }
 
@@ -482,14 +675,22 @@ function castCommand(m, e) {
   return `cast call ${registry} "verifyEvent(bytes32,bytes32[],bytes32)(bool)" ${e.anchor.root} "${proof}" ${e.report.eventHash} --rpc-url ${m.data.links.rpc}`;
 }
 
+/** "event 3, Shipped": how a copy button or a flag names the event it belongs to. */
+function eventLabel(m, e) {
+  return `event ${e.number}, ${eventTitle(m, e)}`;
+}
+
 function eventProof(m, e) {
   const r = e.report;
   const rows = [];
-  if (r.blockNumber !== null) rows.push(h("p", {}, `Anchored in block ${r.blockNumber} on chain ${m.report.chainId}.`));
-  else if (!e.anchor) rows.push(h("p", {}, "Not anchored on-chain yet: the node commits waiting events every few seconds."));
-  rows.push(hashRow("Event", r.eventHash));
-  if (r.txHash) rows.push(hashRow("Transaction", r.txHash));
-  if (r.root) rows.push(hashRow("Merkle root", r.root));
+  const label = eventLabel(m, e);
+  if (r.blockNumber !== null) {
+    const mined = r.anchoredAt ? `, mined ${time(Number(r.anchoredAt.timestamp) * 1000).text}` : "";
+    rows.push(h("p", {}, `Anchored in block ${r.blockNumber} on chain ${m.report.chainId}${mined}.`));
+  } else if (!e.anchor) rows.push(h("p", {}, "Not anchored on-chain yet: the node commits waiting events every few seconds."));
+  rows.push(hashRow("Event", r.eventHash, `the event hash of ${label}`));
+  if (r.txHash) rows.push(hashRow("Transaction", r.txHash, `the transaction hash of ${label}`));
+  if (r.root) rows.push(hashRow("Merkle root", r.root, `the Merkle root of ${label}`));
   const links = [];
   if (e.anchor && HASH.test(e.storedHash)) links.push(h("a", { href: `/v1/events/${e.storedHash}/proof`, class: "proof-link" }, "Proof (JSON)"));
   if (HASH.test(e.storedHash)) links.push(h("a", { href: `/v1/events/${e.storedHash}` }, "Event (JSON)"));
@@ -499,7 +700,7 @@ function eventProof(m, e) {
   }
   if (links.length) rows.push(h("p", { class: "links" }, links.map((l, i) => [i ? " · " : "", l])));
   const cast = castCommand(m, e);
-  if (cast) rows.push(codeLine(cast, "Check this event's proof on the chain yourself:"));
+  if (cast) rows.push(codeLine(cast, "Check this event's proof on the chain yourself:", `the cast command checking ${label}`));
   rows.push(
     h(
       "ul",
@@ -518,6 +719,51 @@ function eventProof(m, e) {
   return h("details", { class: "proof" }, h("summary", {}, "Proof and checks"), rows);
 }
 
+/** When the event says it happened, when the chain first saw it, and a flag when the two
+ * are far apart (the node's thresholds: node/provenance/timing.py, docs/web.md). */
+function eventTimes(e) {
+  const r = e.report;
+  const lines = [h("span", { class: "claimed" }, "Claimed ", timeElement(r.eventTime))];
+  if (r.anchoredAt) {
+    const at = Number(r.anchoredAt.timestamp) * 1000;
+    lines.push(" · ", h("span", { class: "anchored-at" }, "anchored ", timeElement(at, { sameDayAs: Number(r.eventTime) }), ` (block ${r.blockNumber})`));
+  } else if (r.blockNumber === null) {
+    lines.push(" · ", h("span", { class: "anchored-at pending" }, "not anchored yet"));
+  }
+  const gap = r.timeGap;
+  let flag = null;
+  if (gap && r.anchoredAt) {
+    const by = time(Number(r.anchoredAt.timestamp) * 1000).text;
+    const far = duration(gap.seconds);
+    flag =
+      gap.kind === "claimed-after-anchoring"
+        ? h(
+            "p",
+            { class: "time-gap", "data-gap": gap.kind },
+            h("strong", {}, `⚠ Claims a time ${far} after it was anchored. `),
+            `That cannot be right: the chain shows this event existed by ${by}. The signer's clock, or the time it states, is wrong.`,
+          )
+        : h(
+            "p",
+            { class: "time-gap", "data-gap": gap.kind },
+            h("strong", {}, `⚠ Anchored ${far} after the time it claims. `),
+            `The chain only shows this event existed by ${by}; nothing confirms the earlier time. It may have been recorded late, or its time may be wrong.`,
+          );
+  }
+  return { line: h("p", { class: "event-times" }, lines), flag };
+}
+
+function placeFact(m, e, where) {
+  const readable = shortLocation(where);
+  if (!readable) return where;
+  return h(
+    "span",
+    { class: "place" },
+    h("span", { class: "place-name", title: where }, readable),
+    copyButton(where, `the location code of ${eventLabel(m, e)} (${where})`),
+  );
+}
+
 function timeline(m) {
   const items = m.events.map((e) => {
     const r = e.report;
@@ -525,7 +771,7 @@ function timeline(m) {
     const where = place(e.payload);
     const lines = [];
     if (r.action === "SHIP" && e.message) lines.push(["To", personName(m, e.message.counterparty)]);
-    if (where) lines.push(["Where", where]);
+    if (where) lines.push(["Where", placeFact(m, e, where)]);
     else if (e.message && e.message.location && e.message.location !== ZERO32) {
       lines.push(["Where", h("span", { title: `keccak-256 of the location the signer named: ${e.message.location}` }, `signed location ${short(e.message.location, 4)}`)]);
     }
@@ -534,16 +780,23 @@ function timeline(m) {
     }
     lines.push(...payloadFacts(e.payload));
     const failures = failingChecks(r.checks);
+    const times = eventTimes(e);
     return h(
       "li",
-      { class: `event ${r.outcome} action-${r.action.toLowerCase()}`, "data-event": r.eventHash, "data-outcome": r.outcome },
+      {
+        class: `event ${r.outcome} action-${r.action.toLowerCase()}${r.timeGap ? " gap" : ""}`,
+        "data-event": r.eventHash,
+        "data-outcome": r.outcome,
+      },
       h(
         "div",
         { class: "event-head" },
         h("div", { class: "event-what" }, h("h3", {}, eventTitle(m, e)), eventBatches(m, e)),
         badge(r.outcome, r.checks),
       ),
-      h("p", { class: "event-meta" }, timeElement(r.eventTime), " · ", h("span", { class: "who" }, who)),
+      h("p", { class: "event-meta" }, h("span", { class: "who" }, who)),
+      times.line,
+      times.flag,
       lines.length ? h("dl", { class: "event-facts" }, lines.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))) : null,
       failures.length
         ? h("ul", { class: "event-failures" }, failures.map((c) => h("li", {}, h("strong", {}, `${CHECKS[c.check] || c.check}: `), c.detail)))
@@ -556,7 +809,11 @@ function timeline(m) {
     "section",
     { class: "card", id: "timeline" },
     h("h2", {}, "What happened"),
-    h("p", { class: "muted" }, `${m.events.length} signed events on this batch and everything it was made from, oldest first.`),
+    h(
+      "p",
+      { class: "muted" },
+      `${m.events.length} signed events on this batch and everything it was made from, oldest first. Each shows the time its signer claims and when the chain anchored it.`,
+    ),
     h("ol", { class: "timeline" }, items),
     rejected.length
       ? h("p", { class: "muted" }, `${rejected.length} further event${rejected.length === 1 ? " was" : "s were"} refused by the chain and ${rejected.length === 1 ? "is" : "are"} not shown.`)
@@ -566,6 +823,39 @@ function timeline(m) {
 
 // ----- sensor chart -----
 
+/** A payload's own statement of a reading's safe range: {"tn:safeRange": {"min", "max"}} on
+ * the sensor report, in the report's unit (docs/web.md). */
+const RANGE_KEY = "tn:safeRange";
+/** A batch marked chilled by the event that created it: {"tn:storage": "chilled"} in its
+ * payload or in the payload's ilmd (EPCIS instance/lot master data). */
+const STORAGE_KEY = "tn:storage";
+/** The range shaded for a chilled product when no reading states one: 0–5 °C, a fridge's
+ * range as food-safety agencies advise it (e.g. the UK Food Standards Agency). */
+const CHILLED_CEL = { min: 0, max: 5 };
+/** The least span of a chart's y axis, by unit: a 0.6 °C drift is not drawn as a cliff. */
+const MIN_SPAN = { CEL: 10, KEL: 10, FAH: 18 };
+
+function statedRange(report) {
+  const range = report && report[RANGE_KEY];
+  if (!range || typeof range !== "object") return null;
+  const min = Number(range.min);
+  const max = Number(range.max);
+  return Number.isFinite(min) && Number.isFinite(max) && min < max ? { min, max } : null;
+}
+
+function chilledBatches(m) {
+  const chilled = new Set();
+  for (const e of m.events) {
+    const p = e.payload;
+    if (!p || typeof p !== "object") continue;
+    const ilmd = p.ilmd && typeof p.ilmd === "object" ? p.ilmd : {};
+    if (p[STORAGE_KEY] !== "chilled" && ilmd[STORAGE_KEY] !== "chilled") continue;
+    if (e.report.action === "COMMISSION") e.report.batchIds.forEach((b) => chilled.add(b));
+    if (e.report.action === "TRANSFORM" && e.message) e.message.outputs.forEach((b) => chilled.add(b));
+  }
+  return chilled;
+}
+
 function series(m) {
   const groups = new Map();
   for (const e of m.events) {
@@ -573,69 +863,171 @@ function series(m) {
       const at = Date.parse(reading.time);
       const x = Number.isFinite(at) && /^\d{4}-/.test(String(reading.time)) ? at : Number(e.report.eventTime);
       const key = `${reading.type}|${reading.uom}`;
-      if (!groups.has(key)) groups.set(key, { type: reading.type, unit: reading.unit, points: [] });
-      groups.get(key).points.push({ x, y: reading.value, failed: e.report.outcome === "fail" });
+      if (!groups.has(key)) groups.set(key, { type: reading.type, uom: reading.uom, unit: reading.unit, points: [] });
+      groups.get(key).points.push({
+        x,
+        y: reading.value,
+        failed: e.report.outcome === "fail",
+        range: reading.range,
+        batches: e.report.batchIds,
+        by: e.report.participant.name || short(e.report.signer, 4),
+      });
     }
   }
-  for (const g of groups.values()) g.points.sort((a, b) => a.x - b.x);
+  const chilled = chilledBatches(m);
+  for (const g of groups.values()) {
+    g.points.sort((a, b) => a.x - b.x);
+    const ranges = g.points.map((p) => p.range);
+    const first = ranges[0];
+    if (first && ranges.every((r) => r && r.min === first.min && r.max === first.max)) {
+      g.band = { ...first, source: "stated", by: [...new Set(g.points.map((p) => p.by))] };
+    } else if (g.uom === "CEL" && g.points.every((p) => p.batches.some((b) => chilled.has(b)))) {
+      g.band = { ...CHILLED_CEL, source: "chilled" };
+    } else {
+      g.band = null;
+    }
+    for (const p of g.points) p.outside = g.band !== null && (p.y < g.band.min || p.y > g.band.max);
+  }
   return [...groups.values()];
 }
 
-function chart(group) {
-  const W = 640;
-  const H = 220;
-  const pad = { left: 52, right: 16, top: 16, bottom: 34 };
+function niceStep(span, count) {
+  const raw = span / count;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  for (const f of [1, 2, 2.5, 5]) if (raw <= f * magnitude) return f * magnitude;
+  return 10 * magnitude;
+}
+
+const axisTime = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+
+function number(value) {
+  return String(Number(value.toFixed(2)));
+}
+
+/** The chart drawn for a width in CSS pixels (one SVG unit a pixel, so 13 px text is
+ * 13 px on a phone too), the y axis at least MIN_SPAN wide, the safe band shaded. */
+function chart(group, width) {
+  const W = Math.max(260, Math.floor(width));
+  const H = W < 480 ? 210 : 240;
+  const pad = { left: 46, right: 16, top: 24, bottom: 32 };
   const xs = group.points.map((p) => p.x);
   const ys = group.points.map((p) => p.y);
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
   if (x0 === x1) [x0, x1] = [x0 - 3600000, x1 + 3600000];
-  const span = y1 - y0 || Math.abs(y1) || 1;
-  y0 -= span * 0.25;
-  y1 += span * 0.25;
-  const px = (x) => pad.left + ((x - x0) / (x1 - x0)) * (W - pad.left - pad.right);
+  let [lo, hi] = [Math.min(...ys), Math.max(...ys)];
+  if (group.band) [lo, hi] = [Math.min(lo, group.band.min), Math.max(hi, group.band.max)];
+  const least = Object.hasOwn(MIN_SPAN, group.uom) ? MIN_SPAN[group.uom] : Math.max(1, Math.abs(hi) * 0.2, Math.abs(lo) * 0.2);
+  if (hi - lo < least) [lo, hi] = [(lo + hi) / 2 - least / 2, (lo + hi) / 2 + least / 2];
+  const step = niceStep(hi - lo, 4);
+  const y0 = Math.floor(lo / step) * step;
+  const y1 = Math.ceil(hi / step) * step;
+  const inset = 18; // the first and last points clear of the axis labels
+  const px = (x) => pad.left + inset + ((x - x0) / (x1 - x0)) * (W - pad.left - pad.right - 2 * inset);
   const py = (y) => H - pad.bottom - ((y - y0) / (y1 - y0)) * (H - pad.top - pad.bottom);
-  const ticks = [0, 1, 2, 3].map((i) => y0 + ((y1 - y0) * i) / 3);
-  const decimals = span < 5 ? 1 : 0;
-  const svg = s(
+  // A value's label goes above its point; of two points close together, the lower one's
+  // label goes below it, so the two never overlap.
+  const above = group.points.map(() => true);
+  for (let i = 1; i < group.points.length; i++) {
+    const [p, q] = [group.points[i], group.points[i - 1]];
+    if (Math.abs(px(p.x) - px(q.x)) >= 34) continue;
+    const higher = py(p.y) < py(q.y);
+    above[i] = higher;
+    above[i - 1] = !higher;
+  }
+  const ticks = [];
+  for (let v = y0; v <= y1 + step / 2; v += step) ticks.push(v);
+  const band = group.band;
+  const labels =
+    xs.length > 1
+      ? [
+          s("text", { class: "axis-label", x: pad.left, y: H - 8 }, axisTime.format(new Date(x0))),
+          s("text", { class: "axis-label", x: W - pad.right, y: H - 8, "text-anchor": "end" }, axisTime.format(new Date(x1))),
+        ]
+      : [s("text", { class: "axis-label", x: px(xs[0]), y: H - 8, "text-anchor": "middle" }, axisTime.format(new Date(xs[0])))];
+  return s(
     "svg",
-    { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": `${group.type} readings in ${group.unit}` },
+    { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "chart", role: "img", "aria-label": `${group.type} readings in ${group.unit}` },
     s("title", {}, `${group.type} (${group.unit}): ${group.points.map((p) => p.y).join(", ")}`),
-    ticks.map((t) =>
+    band
+      ? s(
+          "rect",
+          { class: "safe-band", x: pad.left, width: W - pad.left - pad.right, y: py(band.max), height: py(band.min) - py(band.max) },
+          s("title", {}, `Safe range ${band.min}–${band.max} ${group.unit}`),
+        )
+      : null,
+    ticks.map((v) =>
       s(
         "g",
         { class: "tick" },
-        s("line", { x1: pad.left, x2: W - pad.right, y1: py(t), y2: py(t) }),
-        s("text", { x: pad.left - 8, y: py(t) + 4, "text-anchor": "end" }, `${t.toFixed(decimals)}`),
+        s("line", { x1: pad.left, x2: W - pad.right, y1: py(v), y2: py(v) }),
+        s("text", { x: pad.left - 8, y: py(v) + 4, "text-anchor": "end" }, number(v)),
       ),
     ),
-    s("text", { class: "axis-label", x: pad.left, y: H - 10 }, time(x0 + (xs.length === 1 ? 3600000 : 0)).text),
-    xs.length > 1 ? s("text", { class: "axis-label", x: W - pad.right, y: H - 10, "text-anchor": "end" }, time(x1).text) : null,
+    labels,
     s("polyline", { class: "line", points: group.points.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(" ") }),
     group.points.map((p) =>
       s(
         "circle",
-        { class: p.failed ? "point failed" : "point", cx: px(p.x).toFixed(1), cy: py(p.y).toFixed(1), r: 5 },
-        s("title", {}, `${p.y} ${group.unit} — ${time(p.x).text}`),
+        { class: `point${p.failed ? " failed" : ""}${p.outside ? " outside" : ""}`, cx: px(p.x).toFixed(1), cy: py(p.y).toFixed(1), r: 5 },
+        s("title", {}, `${p.y} ${group.unit} — ${time(p.x).text}${p.outside ? " — outside the safe range" : ""}`),
       ),
     ),
-    group.points.map((p) =>
-      s("text", { class: "value", x: px(p.x).toFixed(1), y: (py(p.y) - 10).toFixed(1), "text-anchor": "middle" }, `${p.y}`),
+    group.points.map((p, i) =>
+      s(
+        "text",
+        { class: `value${p.outside ? " outside" : ""}`, x: px(p.x).toFixed(1), y: (py(p.y) + (above[i] ? -10 : 20)).toFixed(1), "text-anchor": "middle" },
+        `${p.y}`,
+      ),
     ),
   );
-  const values = group.points.map((p) => p.y);
+}
+
+const charts = new WeakMap(); // figure -> its series
+
+function bandNote(group) {
+  const band = group.band;
+  if (!band) return null;
+  const range = `${band.min}–${band.max} ${group.unit}`;
+  const outside = group.points.filter((p) => p.outside).length;
   return h(
-    "figure",
-    { class: "chart-figure", "data-series": group.type },
-    h("figcaption", {}, `${group.type} (${group.unit}) — ${values.length} reading${values.length === 1 ? "" : "s"}, min ${Math.min(...values)}, max ${Math.max(...values)}`),
-    svg,
+    "p",
+    { class: "band-note", "data-band": band.source },
+    band.source === "stated"
+      ? `Shaded: the safe range, ${range}, as the readings state it (signed by ${band.by.join(", ")}).`
+      : `Shaded: ${range}, the usual safe range for chilled food. The product is marked chilled; this range is TraceNode's default, not stated in the readings.`,
+    outside ? h("strong", {}, ` ${outside} reading${outside === 1 ? " is" : "s are"} outside it.`) : null,
   );
 }
 
 function sensors(m) {
   const groups = series(m);
   if (!groups.length) return null;
-  return h("section", { class: "card", id: "sensors" }, h("h2", {}, "Sensor readings"), groups.map(chart));
+  return h(
+    "section",
+    { class: "card", id: "sensors" },
+    h("h2", {}, "Sensor readings"),
+    groups.map((group) => {
+      const values = group.points.map((p) => p.y);
+      const figure = h(
+        "figure",
+        { class: "chart-figure", "data-series": group.type },
+        h("figcaption", {}, `${group.type} (${group.unit}) — ${values.length} reading${values.length === 1 ? "" : "s"}, min ${Math.min(...values)}, max ${Math.max(...values)}`),
+        bandNote(group),
+        h("div", { class: "chart-box" }),
+      );
+      charts.set(figure, group);
+      return figure;
+    }),
+  );
+}
+
+/** Draws (or redraws, for a new width) every chart on the page at its box's width. */
+function drawCharts() {
+  for (const figure of result.querySelectorAll("figure.chart-figure")) {
+    const group = charts.get(figure);
+    const box = figure.querySelector(".chart-box");
+    if (group && box) clear(box).append(chart(group, box.clientWidth));
+  }
 }
 
 // ----- lineage graph -----
@@ -720,6 +1112,17 @@ function lineageGraph(m) {
       paths.push(s("path", { class: "edge", d, "marker-end": "url(#arrow)" }));
     }
   }
+  // A batch made, at any depth in this graph, from a recalled one.
+  const tainted = new Map();
+  const fromRecalled = (id, seen = new Set()) => {
+    if (tainted.has(id)) return tainted.get(id);
+    if (seen.has(id)) return false;
+    seen.add(id);
+    const n = nodes.get(id);
+    const hit = [...n.preds].some((p) => (nodes.get(p).kind === "batch" && m.statuses.get(p) === "RECALLED") || fromRecalled(p, seen));
+    tainted.set(id, hit);
+    return hit;
+  };
   const boxes = [];
   for (const n of nodes.values()) {
     const { x, y } = pos.get(n.id);
@@ -740,12 +1143,17 @@ function lineageGraph(m) {
     }
     const name = batchName(m, n.id);
     const status = m.statuses.get(n.id) || "NONE";
-    const cls = `node batch-node status-${String(status).toLowerCase()}${n.id === m.subject ? " subject" : ""}`;
+    const derived = status !== "RECALLED" && fromRecalled(n.id);
+    const cls = `node batch-node status-${String(status).toLowerCase()}${n.id === m.subject ? " subject" : ""}${derived ? " from-recalled" : ""}`;
     const inner = [
-      s("title", {}, `${m.names.get(n.id) || n.id} — ${STATUS[status] || status}`),
+      s("title", {}, `${m.names.get(n.id) || n.id} — ${STATUS[status] || status}${derived ? ", made from a recalled batch" : ""}`),
       s("rect", { x: x - batchW / 2, y: y - 22, width: batchW, height: 44, rx: 8 }),
       s("text", { x, y: y - 4, "text-anchor": "middle", class: "node-title" }, clip(name.short, 20)),
-      s("text", { x, y: y + 13, "text-anchor": "middle", class: "node-sub" }, status === "RECALLED" ? "⚠ RECALLED" : STATUS[status] || status),
+      s(
+        "text",
+        { x, y: y + 13, "text-anchor": "middle", class: "node-sub" },
+        status === "RECALLED" ? "⚠ RECALLED" : derived ? "⚠ From a recalled lot" : STATUS[status] || status,
+      ),
     ];
     boxes.push(
       n.id === m.subject
@@ -820,7 +1228,7 @@ function verifyYourself(m) {
   const contracts = m.report.contracts;
   return h(
     "section",
-    { class: "card", id: "verify" },
+    { class: "card", id: "verify", tabindex: "-1" },
     h("h2", {}, "Check it yourself"),
     h(
       "p",
@@ -828,8 +1236,10 @@ function verifyYourself(m) {
       "The proof bundle holds every event above with its signature, its details and its Merkle proof. Check it against the chain with software that never sees this node's database:",
     ),
     h("p", {}, h("a", { class: "button", href: links.bundle, download: links.bundleFile, id: "bundle-download" }, `Download the proof bundle (${links.bundleFile})`)),
-    codeLine(verify, "With TraceNode's verifier, against this node's read-only JSON-RPC (or any RPC of the same chain):"),
-    last ? codeLine(castCommand(m, last), "One event's Merkle proof, straight from the AnchorRegistry contract with Foundry's cast:") : null,
+    codeLine(verify, "With TraceNode's verifier, against this node's read-only JSON-RPC (or any RPC of the same chain):", "the tracenode verify command"),
+    last
+      ? codeLine(castCommand(m, last), "One event's Merkle proof, straight from the AnchorRegistry contract with Foundry's cast:", `the cast command checking the proof of ${eventLabel(m, last)}`)
+      : null,
     h(
       "p",
       { class: "muted" },
@@ -837,9 +1247,9 @@ function verifyYourself(m) {
       h("a", { href: "/v1/info" }, "/v1/info"),
       "):",
     ),
-    hashRow("AnchorRegistry", contracts.anchorRegistry),
-    hashRow("BatchRegistry", contracts.batchRegistry),
-    hashRow("ParticipantRegistry", contracts.participantRegistry),
+    hashRow("AnchorRegistry", contracts.anchorRegistry, "the AnchorRegistry contract address"),
+    hashRow("BatchRegistry", contracts.batchRegistry, "the BatchRegistry contract address"),
+    hashRow("ParticipantRegistry", contracts.participantRegistry, "the ParticipantRegistry contract address"),
   );
 }
 
@@ -849,6 +1259,7 @@ const result = document.getElementById("result");
 const intro = document.getElementById("intro");
 const statusLine = document.getElementById("status");
 const input = document.getElementById("id-input");
+const skipToBundle = document.getElementById("skip-bundle");
 let loading = 0;
 
 function say(text, kind = "info") {
@@ -869,6 +1280,7 @@ async function load(id) {
   const ticket = ++loading;
   input.value = id;
   intro.hidden = true;
+  skipToBundle.hidden = true;
   clear(result).hidden = true;
   say("Checking every signature and proof against the chain…");
   let response;
@@ -901,8 +1313,9 @@ function render(m) {
   const name = describe(m.data.identifier, m.subject);
   document.title = `${name.title} — TraceNode`;
   append(clear(result), [
-    recallBanners(m),
+    safety(m),
     summary(m),
+    checked(m),
     timeline(m),
     sensors(m),
     lineageGraph(m),
@@ -911,6 +1324,8 @@ function render(m) {
   ]);
   result.hidden = false;
   result.dataset.outcome = m.report.outcome;
+  skipToBundle.hidden = false;
+  drawCharts();
   say("");
 }
 
@@ -937,6 +1352,22 @@ document.getElementById("lookup").addEventListener("submit", (event) => {
   if (id) openBatch(id);
 });
 
+/** Follows a link within the page by moving focus (and the view) to its target, without
+ * touching the URL: a keyboard user lands where the link said, and ?id= stays as it is. */
+function jumpTo(targetId) {
+  const target = document.getElementById(targetId);
+  if (!target) return false;
+  if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+  target.focus({ preventScroll: true });
+  target.scrollIntoView({ block: "start" });
+  return true;
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target instanceof Element ? event.target.closest("a[href^='#']") : null;
+  if (link && jumpTo(link.getAttribute("href").slice(1))) event.preventDefault();
+});
+
 result.addEventListener("click", (event) => {
   const link = event.target instanceof Element ? event.target.closest("a") : null;
   if (!link) return;
@@ -952,6 +1383,18 @@ result.addEventListener("click", (event) => {
 });
 
 window.addEventListener("popstate", fromLocation);
+
+// Charts are drawn at their box's width: draw them again when it changes (a phone turned).
+let drawnWidth = window.innerWidth;
+let redraw = null;
+window.addEventListener("resize", () => {
+  if (window.innerWidth === drawnWidth) return;
+  clearTimeout(redraw);
+  redraw = setTimeout(() => {
+    drawnWidth = window.innerWidth;
+    if (!result.hidden) drawCharts();
+  }, 150);
+});
 
 // ----- scanning -----
 

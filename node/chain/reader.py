@@ -141,6 +141,7 @@ class ChainReader:
         self.anchors: Contract = contract(w3, "AnchorRegistry", contracts.anchor_registry)
         self._cache: dict[tuple[Any, ...], Any] = {}
         self.calls = 0  # eth_calls made (for tests and benchmarks)
+        self.blocks_read = 0  # block headers fetched (block_times)
         self.batched = True  # False once the endpoint refused a ReadMany call
         if carry is not None and carry.contracts == contracts:
             self._cache.update(carry.lasting_answers())
@@ -152,13 +153,13 @@ class ChainReader:
         contract's code (an address without code may get some later), and with it what
         the contract answers (:meth:`registries_answer`); a participant's
         roles and status at a past block are history; a participant's name is set once;
-        a mined transaction's receipt is final (on an external chain, past its
-        confirmations: the node only anchors what it waited for).
+        a mined transaction's receipt and a mined block's timestamp are final (on an
+        external chain, past its confirmations: the node only anchors what it waited for).
         """
         return {
             key: value
             for key, value in self._cache.items()
-            if key[0] in ("chain_id", "status", "commit", "answers")
+            if key[0] in ("chain_id", "status", "commit", "answers", "block_time")
             or (key[0] in ("anchor", "code") and value)
             or (key[0] == "participant" and value is not None)
         }
@@ -365,6 +366,19 @@ class ChainReader:
     def batch(self, batch_id: bytes) -> ChainBatch:
         result: ChainBatch = self._get(self._batch_query(batch_id))
         return result
+
+    def block_times(self, numbers: Iterable[int]) -> dict[int, int]:
+        """The timestamp (Unix seconds) of each of the blocks ``numbers``: one header read
+        per distinct block this reader (or the one it carried answers from) has not read
+        yet, however many events were anchored in it. Blocks above :meth:`head` are left
+        out: this reader does not see them."""
+        wanted = {int(n) for n in numbers if 0 <= int(n) <= self.block}
+        for number in sorted(wanted):
+            key = ("block_time", number)
+            if key not in self._cache:
+                self.blocks_read += 1
+                self._cache[key] = int(self.w3.eth.get_block(number)["timestamp"])
+        return {number: int(self._cache[("block_time", number)]) for number in wanted}
 
     def commit_outcome(self, tx_hash: bytes) -> CommitOutcome | None:
         """What the commit ``tx_hash`` accepted and rejected, and the roots it anchored;

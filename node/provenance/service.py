@@ -52,6 +52,9 @@ class Provenance:
     bundle: Bundle
     report: Report
     rejected: tuple[RejectedEvent, ...] = ()
+    #: The timestamp (Unix seconds) of every block that anchored one of the report's
+    #: events, by block number, read from the chain (node/provenance/timing.py).
+    block_times: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -178,10 +181,14 @@ class ProvenanceService:
         }
 
     def provenance(self, batch_id: bytes) -> Provenance:
-        """The bundle of ``batch_id``, verified against the chain, and the events of its
-        batches that the chain rejected."""
+        """The bundle of ``batch_id``, verified against the chain, the events of its
+        batches that the chain rejected, and when each anchoring block was mined."""
         bundle, rejected = self._export(batch_id)
-        return Provenance(bundle, verify_bundle(bundle, self.reader()), rejected)
+        reader = self.reader()
+        report = verify_bundle(bundle, reader)
+        # The verifier read each event's block from AnchorRegistry; one header per block.
+        blocks = {e.block_number for e in report.events if e.block_number is not None}
+        return Provenance(bundle, report, rejected, reader.block_times(blocks))
 
     # ----- downstream -----
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from api import create_app
 from node.epcis.capture import sign_document
 from node.events.typed_data import Action
+from node.provenance.timing import iso_time
 from node.store.apikeys import ApiKeys
 from node.testing.harness import TraceNodeHarness
 from tests.api.conftest import TEST_SETTINGS, AppClient
@@ -205,3 +207,75 @@ def test_a_lot_holding_a_slash_resolves_from_its_label_url(served: Served) -> No
     )
     assert response.status_code == 200, response.text
     assert response.json()["batchId"] == "0x" + h.batch_id(lot).hex()
+
+
+def test_a_recall_reaches_everything_made_from_the_lot_in_json_and_linkset(
+    served: Served,
+) -> None:
+    """Slices are made from cheese, made from two lots of milk: recalling one lot of milk
+    makes the cheese and the slices "made-from-recalled", in the batch's JSON and in the
+    title of its gs1:recallStatus link; the other lot stays clear."""
+    story, client = served.story, served.client
+    recall_status = "https://gs1.org/voc/recallStatus"
+
+    def state(identifier: str) -> dict[str, object]:
+        answer = client.get(f"/v1/batches/{_path(identifier)}")
+        assert answer.status_code == 200, answer.text
+        recall: dict[str, object] = answer.json()["recall"]
+        return recall
+
+    def status_title(identifier: str) -> str:
+        linkset = client.get(f"/v1/resolve/{_path(identifier)}?linkType=all").json()
+        (target,) = linkset["linkset"][0][recall_status]
+        assert target["href"].endswith("/v1/batches/0x" + h.batch_id(identifier).hex())
+        title: str = target["title"]
+        return title
+
+    h = story.harness
+    assert state(story.slices) == {"state": "none", "recalledInputs": []}
+    assert status_title(story.slices).startswith("none: no recall")
+
+    h.submit("regulator", Action.RECALL, story.milk[1], payload={"reason": "residue"})
+
+    milk2 = {"batchId": "0x" + h.batch_id(story.milk[1]).hex(), "identifier": story.milk[1]}
+    for derived, status in ((story.cheese, "CONSUMED"), (story.slices, "ACTIVE")):
+        assert state(derived) == {"state": "made-from-recalled", "recalledInputs": [milk2]}
+        title = status_title(derived)
+        assert title.startswith(f"made-from-recalled: made from a recalled batch ({story.milk[1]})")
+        assert "do not sell or consume" in title
+        assert title.endswith(f"(status {status})")
+    assert state(story.milk[1]) == {"state": "recalled", "recalledInputs": []}
+    assert status_title(story.milk[1]).startswith("recalled: ")
+    assert "do not sell or consume" in status_title(story.milk[1])
+    assert state(story.milk[0]) == {"state": "none", "recalledInputs": []}
+
+
+def test_provenance_and_overview_say_when_each_event_was_anchored(served: Served) -> None:
+    story, client = served.story, served.client
+    h = story.harness
+    w3 = h.node.w3
+    claimed = int(time.time() * 1000) - 3 * 86_400_000  # three days before it is anchored
+    late = h.submit("carrier", Action.OBSERVE, story.slices, payload={"n": 1}, event_time=claimed)
+    waiting = h.submit("carrier", Action.OBSERVE, story.slices, payload={"n": 2})
+
+    report = client.get(f"/v1/batches/{_path(story.slices)}/provenance").json()
+    overview = client.get(f"/v1/batches/{_path(story.slices)}/overview").json()
+
+    assert overview["provenance"]["events"] == report["events"]
+    by_hash = {e["eventHash"]: e for e in report["events"]}
+    assert by_hash["0x" + waiting.hex()]["anchoredAt"] is None  # not committed
+    assert by_hash["0x" + late.hex()]["anchoredAt"] is None
+    anchored = [e for e in report["events"] if e["blockNumber"] is not None]
+    assert len(anchored) == 14
+    for event in anchored:
+        block = w3.eth.get_block(event["blockNumber"])
+        assert event["anchoredAt"]["timestamp"] == str(block["timestamp"])
+        assert event["anchoredAt"]["time"] == iso_time(block["timestamp"])
+        assert event["timeGap"] is None
+
+    h.commit()
+    flagged = client.get(f"/v1/batches/{_path(story.slices)}/provenance").json()
+    gap = {e["eventHash"]: e for e in flagged["events"]}["0x" + late.hex()]["timeGap"]
+    assert gap["kind"] == "anchored-long-after"
+    assert abs(int(gap["seconds"]) - 3 * 86_400) < 300
+    assert gap["limitSeconds"] == "86400"

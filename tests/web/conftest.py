@@ -74,6 +74,10 @@ HOSTILE_PAYLOAD: dict[str, Any] = {
     ],
 }
 SUSPECT_BATCH = "https://id.gs1.org/01/09506000134352/10/SUSPECT-1"
+#: A demo-like lot whose events claim times far from the blocks that anchored them, with
+#: readings that state their own safe range (one reading outside it).
+LATE_BATCH = "https://id.gs1.org/01/09506000134352/10/LATE-1"
+HOUR_MS = 3_600_000
 
 
 @dataclass
@@ -86,6 +90,7 @@ class Site:
     demo: DemoReport  # untouched
     spare: DemoReport  # for the tampering test
     suspect: str  # events by a suspended and a rotated signer
+    late: dict[str, bytes]  # the late batch's events: "made", "late", "early", "cold", "warm"
     hostile: str  # hostile text everywhere, one event not anchored
     pending_event: bytes
 
@@ -133,6 +138,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with TraceNodeHarness.create(data_dir, participants=participants) as harness:
         demo = run_demo(harness.node, harness.password)
         spare = run_demo(harness.node, harness.password)
+        late = _late_batch(harness)  # before the inspector is suspended, the carrier rotated
 
         harness.submit("farm", Action.COMMISSION, SUSPECT_BATCH, product="milk", quantity=5)
         harness.submit("inspector", Action.OBSERVE, SUSPECT_BATCH, payload={"note": "checked"})
@@ -168,12 +174,55 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             demo=demo,
             spare=spare,
             suspect=SUSPECT_BATCH,
+            late=late,
             hostile=HOSTILE_BATCH,
             pending_event=pending,
         )
     finally:
         code = server.stop()
         assert code == 0, server.output()
+
+
+def _late_batch(harness: TraceNodeHarness) -> dict[str, bytes]:
+    """LATE_BATCH: made now; an inspection claiming a time three days before it was
+    anchored; a reading claiming a time two hours after it; two readings that state a
+    safe range of 2-6 degrees C (one of them, 7.5, outside it). All anchored."""
+    now = int(time.time() * 1000)
+
+    def reading(value: float) -> dict[str, Any]:
+        report = {"type": "gs1:Temperature", "value": value, "uom": "CEL"}
+        return {"sensorElementList": [{"sensorReport": [report | {"tn:safeRange": SAFE}]}]}
+
+    events = {
+        "made": harness.submit(
+            "farm", Action.COMMISSION, LATE_BATCH, product="milk", quantity=50, event_time=now
+        ),
+        "late": harness.submit(
+            "inspector",
+            Action.OBSERVE,
+            LATE_BATCH,
+            payload={"certificationInfo": {"certificationStandard": "hygiene audit"}},
+            event_time=now - 72 * HOUR_MS,
+        ),
+        "early": harness.submit(
+            "carrier",
+            Action.OBSERVE,
+            LATE_BATCH,
+            payload=reading(4.0),
+            event_time=now + 2 * HOUR_MS,
+        ),
+        "cold": harness.submit(
+            "carrier", Action.OBSERVE, LATE_BATCH, payload=reading(3.5), event_time=now - 60_000
+        ),
+        "warm": harness.submit(
+            "carrier", Action.OBSERVE, LATE_BATCH, payload=reading(7.5), event_time=now
+        ),
+    }
+    harness.commit()
+    return events
+
+
+SAFE: dict[str, Any] = {"min": 2, "max": 6}
 
 
 class Browser:
@@ -217,9 +266,9 @@ class Browser:
         entries: list[dict[str, Any]] = self.driver.get_log("browser")  # type: ignore[no-untyped-call]
         return [e for e in entries if e["level"] == "SEVERE"]
 
-    def phone(self, on: bool) -> None:
+    def phone(self, on: bool, *, width: int = PHONE[0]) -> None:
         if on:
-            width, height = PHONE
+            height = PHONE[1]
             self.driver.execute_cdp_cmd(
                 "Emulation.setDeviceMetricsOverride",
                 {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": True},

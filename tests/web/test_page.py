@@ -10,17 +10,27 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
 from node.events.identifiers import GS1_RESOLVER, parse_identifier
 from tests.api.server import ROOT
-from tests.web.conftest import EXPLORER, HOSTILE_BATCH, HOSTILE_NAME, Browser, Site, decode_qr
+from tests.web.conftest import (
+    EXPLORER,
+    HOSTILE_BATCH,
+    HOSTILE_NAME,
+    LATE_BATCH,
+    Browser,
+    Site,
+    decode_qr,
+)
 from tests.web.conftest import event_hash_of as hash_of
 
 CAST = shutil.which("cast") or str(ROOT / "node_modules" / ".bin" / "cast")
@@ -62,7 +72,7 @@ def test_a_demo_batch_shows_its_timeline_lineage_and_green_badges(
     assert page.one(".batch-title").text == f"Lot {lot(cheese)}"
     verdict = page.one(".verdict")
     assert verdict.get_attribute("data-outcome") == "pass"
-    assert verdict.find_element("css selector", ".badge").text == "✓ Every step verified"
+    assert verdict.find_element("css selector", ".badge").text == "✓ All checks passed"
     assert "16 events on 3 batches" in verdict.text
     facts = page.one(".facts").text
     assert "Alpine Dairy Processing" in facts  # producer
@@ -376,3 +386,298 @@ def test_the_qr_code_on_the_page_scans_to_the_batch(
     assert decoded == [label]
     page.driver.get(decoded[0])
     wait_title(page, f"Lot {lot(cheese)}")
+
+
+# ----- safety first, what was checked, when it was anchored -----
+
+
+def is_green(css_color: str) -> bool:
+    """Whether a computed colour (rgb(...) / rgba(...)) reads as green."""
+    parts = [float(v) for v in css_color[css_color.index("(") + 1 : -1].split(",")]
+    red, green, blue = parts[:3]
+    alpha = parts[3] if len(parts) > 3 else 1.0
+    return alpha > 0 and green > red + 30 and green > blue + 30
+
+
+def test_a_product_made_from_a_recalled_lot_leads_with_what_to_do(
+    page: Browser, site: Site
+) -> None:
+    cheese, milk2 = site.demo.lots["cheese"], site.demo.lots["milk-2"]
+    page.open(page_of(cheese))
+
+    first = page.js("return document.getElementById('result').firstElementChild")
+    banner = page.one("#safety")
+    assert first == banner
+    assert banner.get_attribute("data-safety") == "made-from-recalled"
+    assert banner.find_element("css selector", "h2").text == (
+        "⚠ Made from a recalled batch — do not sell or consume it"
+    )
+    advice = banner.find_element("css selector", ".advice")
+    assert advice.is_displayed()
+    assert advice.text.startswith("What to do: do not sell, serve or eat it until its producer,")
+    assert "Alpine Dairy Processing" in advice.text
+    assert page.js("return arguments[0].getBoundingClientRect().bottom", advice) <= 900
+    assert f"Lot {lot(milk2)}" in banner.text
+    assert "Recalled by Food Safety Authority" in banner.text
+    assert "antibiotic residue" in banner.text
+    assert "Its own status on the chain is still “Active”" in banner.text
+
+    # Nothing above the safety statement but the search bar; nothing green says "verified"
+    # before it; what was checked comes after the batch, smaller than the safety heading.
+    above = page.js(
+        "const top = arguments[0].getBoundingClientRect().top;"
+        "return [...document.querySelectorAll('main *')]"
+        ".filter(e => e.getClientRects().length && e.getBoundingClientRect().bottom <= top"
+        " && e.textContent.trim()).map(e => e.textContent)",
+        banner,
+    )
+    assert above == []
+    verdict = page.one(".verdict")
+    badge = verdict.find_element("css selector", ".badge")
+    assert badge.text == "✓ All checks passed"
+    summary_bottom = page.js(
+        "return arguments[0].getBoundingClientRect().bottom", page.one("#summary")
+    )
+    assert page.js("return arguments[0].getBoundingClientRect().top", verdict) > summary_bottom
+    size = "return parseFloat(getComputedStyle(arguments[0]).fontSize)"
+    assert page.js(size, badge) < page.js(size, banner.find_element("css selector", "h2")) / 1.5
+    assert [h.text for h in page.css("h1, h2") if "verif" in h.text.lower()] == []
+    status = page.css(".summary .fact")[0].text.split("\n")
+    assert status == ["Status on the chain", "Active Made from a recalled batch"]
+    chip = page.one(".summary .chip.status-active")
+    assert not is_green(chip.value_of_css_property("background-color"))
+    document = httpx.get(f"{site.url}/v1/batches/{batch_id(cheese)}").json()
+    assert document["recall"]["state"] == "made-from-recalled"
+
+    page.open(page_of(milk2))
+    own = page.one("#safety")
+    assert own.get_attribute("data-safety") == "recalled"
+    assert own.find_element("css selector", ".advice").text.startswith(
+        "What to do: do not sell, serve or eat it."
+    )
+
+    page.open(page_of(LATE_BATCH))
+    clear = page.one("#safety")
+    assert clear.get_attribute("data-safety") == "none"
+    assert clear.text == (
+        "No recall recorded\n"
+        "This node records no recall of this batch or of anything it was made from."
+    )
+
+
+def test_what_was_checked_names_the_contracts_and_says_brand_ownership_is_not_checked(
+    page: Browser, site: Site
+) -> None:
+    cheese = site.demo.lots["cheese"]
+    page.open(page_of(cheese))
+    report = httpx.get(f"{site.url}/v1/batches/{batch_id(cheese)}/provenance").json()
+
+    checked = page.one("#checked")
+    groups = {
+        g.get_attribute("data-group"): g
+        for g in checked.find_elements("css selector", ".check-group")
+    }
+    assert set(groups) == {"signed", "anchored", "custody"}
+    assert all("pass" in (g.get_attribute("class") or "") for g in groups.values())
+    contracts = report["contracts"]
+    for group, name in (
+        ("signed", "participantRegistry"),
+        ("anchored", "anchorRegistry"),
+        ("custody", "batchRegistry"),
+    ):
+        address = groups[group].find_element("css selector", ".address")
+        assert address.get_attribute("title") == contracts[name]
+    blocks = sorted({e["blockNumber"] for e in report["events"]})
+    assert f"holds on chain {report['chainId']}" in groups["anchored"].text
+    span = f"block {blocks[0]}" if len(blocks) == 1 else f"blocks {blocks[0]}\u2013{blocks[-1]}"
+    assert f"({span}, mined " in groups["anchored"].text
+
+    brand = checked.find_element("css selector", '[data-not-checked="brand"]')
+    assert brand.text == (
+        "Brand ownership: Alpine Dairy Processing created this batch under GTIN "
+        "09506000134369 (that much is signed), but nothing proves it is the brand owner: "
+        "that it owns the GS1 company prefix of that GTIN. This network does not yet check "
+        "who may use an identifier, so any registered producer could put it on a batch."
+    )
+    page.open(page_of(HOSTILE_BATCH))  # a handle names its prefix
+    brand = page.one('#checked [data-not-checked="brand"]')
+    assert "owns the handle prefix 88.666.1" in brand.text
+
+
+def rpc_block(site: Site, number: int) -> dict[str, str]:
+    answer = httpx.post(
+        f"{site.url}/rpc",
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "eth_getBlockByNumber",
+            "params": [hex(number), False],
+        },
+    )
+    block: dict[str, str] = answer.json()["result"]
+    return block
+
+
+def test_every_event_shows_when_its_block_was_mined_and_far_off_claims_are_flagged(
+    page: Browser, site: Site
+) -> None:
+    page.open(page_of(LATE_BATCH))
+
+    for name, event_hash in site.late.items():
+        item = event_item(page, "0x" + event_hash.hex())
+        anchored = item.find_element("css selector", ".anchored-at")
+        block = int(anchored.text.rsplit("(block ", 1)[1].rstrip(")"))
+        mined = int(rpc_block(site, block)["timestamp"], 16)  # from the chain, not the page's JSON
+        shown = anchored.find_element("css selector", "time").get_attribute("datetime")
+        assert shown == datetime.fromtimestamp(mined, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        flags = item.find_elements("css selector", ".time-gap")
+        if name == "late":
+            (flag,) = flags
+            assert flag.get_attribute("data-gap") == "anchored-long-after"
+            assert flag.text.startswith("⚠ Anchored 3 days after the time it claims.")
+            assert "nothing confirms the earlier time" in flag.text
+            assert flag.is_displayed()
+        elif name == "early":
+            (flag,) = flags
+            assert flag.get_attribute("data-gap") == "claimed-after-anchoring"
+            assert flag.text.startswith("⚠ Claims a time 2 hours after it was anchored.")
+            assert "The signer's clock, or the time it states, is wrong." in flag.text
+        else:
+            assert flags == []
+    times = page.one('#checked [data-not-checked="times"]').text
+    assert "2 events claim times far from it (flagged below)" in times
+    page.element_screenshot("time-gap", event_item(page, "0x" + site.late["late"].hex()), docs=True)
+
+    page.open(page_of(site.demo.lots["cheese"]))  # claimed a few hours before: no flag
+    assert page.css(".time-gap") == []
+    assert len(page.css("#timeline .anchored-at time")) == 16
+
+
+def test_on_a_phone_every_text_is_at_least_12_pixels_and_the_chart_is_honest(
+    page: Browser, site: Site
+) -> None:
+    page.phone(True, width=375)
+    small_text = (
+        "const small = [];"
+        "const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);"
+        "while (walk.nextNode()) {"
+        "  const node = walk.currentNode; const el = node.parentElement;"
+        "  if (!node.textContent.trim() || !el || !el.getClientRects().length) continue;"
+        "  if (el.closest('title, .visually-hidden, .skip-link')) continue;"
+        "  let size = parseFloat(getComputedStyle(el).fontSize);"
+        "  if (el instanceof SVGElement) size *= el.getScreenCTM().a;"
+        "  if (size < 12) small.push(`${el.tagName}.${el.getAttribute('class')}: ${size} px`"
+        "    + ` ${node.textContent.trim().slice(0, 30)}`);"
+        "}"
+        "return small;"
+    )
+    chart_sizes = (
+        "return [...document.querySelectorAll('#sensors svg text')]"
+        ".map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a)"
+    )
+    for identifier, band in ((site.demo.lots["cheese"], "chilled"), (LATE_BATCH, "stated")):
+        page.open(page_of(identifier))
+        page.js("document.querySelectorAll('details').forEach(d => d.open = true)")
+
+        assert page.js("return window.innerWidth") == 375
+        assert page.js("return document.documentElement.scrollWidth") <= 375
+        assert page.js(small_text) == []
+        sizes = page.js(chart_sizes)
+        assert len(sizes) >= 8
+        assert min(sizes) >= 12
+        note = page.one("#sensors .band-note")
+        assert note.get_attribute("data-band") == band
+        assert len(page.css("#sensors rect.safe-band")) == 1
+        ticks = [float(t.text) for t in page.css("#sensors .tick text")]
+        assert max(ticks) - min(ticks) >= 10  # °C: a small drift is not drawn as a cliff
+    assert note.text == (
+        "Shaded: the safe range, 2\u20136 °C, as the readings state it (signed by carrier). "
+        "1 reading is outside it."
+    )
+    assert len(page.css("#sensors circle.point.outside")) == 1
+    page.screenshot("phone-late", full=True)
+
+    page.open(page_of(site.demo.lots["cheese"]))
+    assert page.one("#sensors .band-note").text.startswith(
+        "Shaded: 0\u20135 °C, the usual safe range for chilled food."
+    )
+    page.screenshot("phone-cheese", docs=True)
+    page.screenshot("phone-cheese-full", full=True)
+    page.open(page_of(HOSTILE_BATCH))  # a unit nobody knows: no range is made up
+    assert page.css("#sensors .band-note") == []
+    assert page.css("#sensors rect.safe-band") == []
+
+
+def test_locations_read_as_gln_with_the_full_code_kept_and_never_split(
+    page: Browser, site: Site
+) -> None:
+    page.phone(True, width=375)
+    page.open(page_of(site.demo.lots["cheese"]))
+
+    places = page.css("#timeline .place")
+    assert len(places) == 16
+    carrier = [p for p in places if "extension" in p.text]
+    farm = places[0]
+    name = farm.find_element("css selector", ".place-name")
+    assert name.text == "GLN 0614141000012"
+    assert name.get_attribute("title") == "urn:epc:id:sgln:0614141.00001.0"
+    button = farm.find_element("css selector", "button.copy")
+    assert button.get_attribute("data-copy") == "urn:epc:id:sgln:0614141.00001.0"
+    assert carrier
+    assert carrier[0].find_element("css selector", ".place-name").text == (
+        "GLN 0614142000097, extension 7"
+    )
+    split = page.js(
+        "return [...document.querySelectorAll('.place-name')].filter(e => {"
+        "  const text = e.firstChild; const at = text.textContent.search(/[0-9]{13}/);"
+        "  const range = document.createRange(); range.setStart(text, at);"
+        "  range.setEnd(text, at + 13); return range.getClientRects().length !== 1;"
+        "}).length"
+    )
+    assert split == 0
+
+
+def test_every_copy_button_says_what_it_copies(page: Browser, site: Site) -> None:
+    page.open(page_of(site.demo.lots["cheese"]))
+    page.js("document.querySelectorAll('details').forEach(d => d.open = true)")
+
+    buttons = page.css("button.copy")
+    names = [b.accessible_name for b in buttons]
+    assert len(buttons) > 60
+    assert len(set(names)) == len(names), [n for n in names if names.count(n) > 1]
+    assert all(n.startswith("Copy ") and len(n) > len("Copy the x") for n in names)
+    assert all(b.text == "Copy" for b in buttons)  # the visible label is in the name
+    assert "Copy the batch id" in names
+    assert "Copy the event hash of event 3, Certified" in names
+    assert "Copy the Merkle root of event 16, Recalled" in names
+    assert "Copy the tracenode verify command" in names
+    assert "Copy the AnchorRegistry contract address" in names
+
+
+def test_skip_links_move_focus_to_the_batch_and_the_bundle(page: Browser, site: Site) -> None:
+    cheese = site.demo.lots["cheese"]
+    focused = "return document.activeElement"
+
+    page.open(page_of(cheese))
+    ActionChains(page.driver).send_keys(Keys.TAB).perform()
+    skip = page.js(focused)
+    assert skip.text == "Skip to the batch"
+    assert page.js("return arguments[0].getBoundingClientRect().top", skip) >= 0  # shown
+    ActionChains(page.driver).send_keys(Keys.ENTER).perform()
+    assert page.js(focused).get_attribute("id") == "main"
+    ActionChains(page.driver).send_keys(Keys.TAB).perform()
+    first = page.js(focused)
+    assert page.js("return arguments[0].closest('#safety') !== null", first)
+    assert first.text == f"Lot {lot(site.demo.lots['milk-2'])}"
+
+    page.open(page_of(cheese))
+    ActionChains(page.driver).send_keys(Keys.TAB, Keys.TAB).perform()
+    assert page.js(focused).text == "Skip to the proof bundle"
+    ActionChains(page.driver).send_keys(Keys.ENTER).perform()
+    target = page.js(focused)
+    assert target.get_attribute("id") == "verify"
+    top = page.js("return arguments[0].getBoundingClientRect().top", target)
+    assert 0 <= top < page.js("return window.innerHeight") / 2  # scrolled to it
+    ActionChains(page.driver).send_keys(Keys.TAB).perform()
+    assert page.js(focused).get_attribute("id") == "bundle-download"
+    assert page.driver.current_url == site.url + page_of(cheese)  # the page stays put

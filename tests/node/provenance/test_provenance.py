@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +13,13 @@ from node.chain.reader import ChainReader
 from node.events.typed_data import Action, BatchStatus
 from node.exceptions import BatchNotFoundError
 from node.proofs.verify import Check, Outcome, verify_bundle
+from node.provenance.timing import (
+    ANCHORED_LATE_LIMIT,
+    CLAIMED_AFTER_TOLERANCE,
+    TimeGap,
+    time_gap,
+    timing_json,
+)
 from node.store.tables import EVENTS
 from node.testing.harness import TraceNodeHarness
 from tests.node.provenance.conftest import PALLET, Story, run_story
@@ -173,3 +181,78 @@ def test_a_reader_falls_back_to_single_calls_when_the_endpoint_refuses_readmany(
         w3.middleware_onion.remove("refuse-creation-calls")
     assert report.outcome is Outcome.PASS, report.failures()
     assert reader.batched is False
+
+
+def test_each_anchoring_block_is_read_once_and_far_claimed_times_are_flagged(
+    tracenode: TraceNodeHarness,
+) -> None:
+    """Three windows anchor six events: provenance reads three block headers (none on a
+    second look at the same chain), and gives every event its block's timestamp; a
+    claimed time two days before its block, or an hour after it, is flagged."""
+    h = tracenode
+    lot = "https://id.gs1.org/01/09506000134352/10/TIMES-1"
+    now_ms = int(time.time() * 1000)
+    h.submit("farm", Action.COMMISSION, lot, product="milk", quantity=5, event_time=now_ms)
+    h.submit("farm", Action.OBSERVE, lot, payload={"n": 1}, event_time=now_ms - 2 * 86_400_000)
+    h.commit()
+    h.submit("farm", Action.OBSERVE, lot, payload={"n": 2}, event_time=now_ms + 3_600_000)
+    h.submit("farm", Action.OBSERVE, lot, payload={"n": 3}, event_time=now_ms - 60_000)
+    h.commit()
+    h.submit("farm", Action.SHIP, lot, to="carrier")
+    h.submit("carrier", Action.RECEIVE, lot)
+    h.commit()
+
+    headers: list[int] = []
+
+    class CountHeaders(Web3Middleware):
+        def request_processor(self, method: Any, params: Any) -> Any:
+            if method == "eth_getBlockByNumber" and params[0] != "latest":
+                headers.append(int(params[0], 16))
+            return method, params
+
+    w3 = h.node.w3
+    w3.middleware_onion.add(CountHeaders, name="count-headers")
+    try:
+        first = h.provenance(lot)
+        again = h.provenance(lot)
+    finally:
+        w3.middleware_onion.remove("count-headers")
+
+    blocks = sorted({e.block_number for e in first.report.events if e.block_number is not None})
+    assert len(first.report.events) == 6
+    assert len(blocks) == 3
+    assert sorted(headers) == blocks  # one read per distinct block, none the second time
+    assert again.block_times == first.block_times
+    for block in blocks:
+        assert first.block_times[block] == w3.eth.get_block(block)["timestamp"]
+
+    gaps = [
+        time_gap(e.event_time, first.block_times[e.block_number])
+        for e in first.report.events
+        if e.block_number is not None
+    ]
+    kinds = [g.kind if g else None for g in gaps]
+    assert kinds == [None, "anchored-long-after", "claimed-after-anchoring", None, None, None]
+    late, early = gaps[1], gaps[2]
+    assert late is not None
+    assert early is not None
+    assert 2 * 86_400 - 120 <= late.seconds <= 2 * 86_400 + 120
+    assert late.limit == ANCHORED_LATE_LIMIT
+    assert 3_600 - 120 <= early.seconds <= 3_600 + 120
+    assert early.limit == CLAIMED_AFTER_TOLERANCE
+
+
+def test_time_gap_thresholds() -> None:
+    block = 1_800_000_000
+    assert time_gap(block * 1000, block) is None
+    assert time_gap((block + CLAIMED_AFTER_TOLERANCE) * 1000, block) is None
+    after = time_gap((block + CLAIMED_AFTER_TOLERANCE + 1) * 1000, block)
+    assert after == TimeGap("claimed-after-anchoring", CLAIMED_AFTER_TOLERANCE + 1, 300)
+    assert time_gap((block - ANCHORED_LATE_LIMIT) * 1000, block) is None
+    late = time_gap((block - ANCHORED_LATE_LIMIT) * 1000 - 1, block)
+    assert late == TimeGap("anchored-long-after", ANCHORED_LATE_LIMIT, ANCHORED_LATE_LIMIT)
+    assert timing_json(block * 1000, None) == {"anchoredAt": None, "timeGap": None}
+    assert timing_json((block - 3 * 86_400) * 1000, block) == {
+        "anchoredAt": {"time": "2027-01-15T08:00:00Z", "timestamp": "1800000000"},
+        "timeGap": {"kind": "anchored-long-after", "seconds": "259200", "limitSeconds": "86400"},
+    }

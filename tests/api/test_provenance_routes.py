@@ -268,7 +268,7 @@ def test_provenance_and_overview_say_when_each_event_was_anchored(served: Served
     anchored = [e for e in report["events"] if e["blockNumber"] is not None]
     assert len(anchored) == 14
     for event in anchored:
-        block = w3.eth.get_block(event["blockNumber"])
+        block = w3.eth.get_block(int(event["blockNumber"]))
         assert event["anchoredAt"]["timestamp"] == str(block["timestamp"])
         assert event["anchoredAt"]["time"] == iso_time(block["timestamp"])
         assert event["timeGap"] is None

@@ -115,7 +115,7 @@ def demo(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
         f"({len(bundle.events)} events, {mark}). Check it yourself:"
     )
     where = f"--data-dir {data_dir}"
-    console.print(f"  tracenode verify {bundle_path} --data {data_dir}", highlight=False)
+    console.print(f"  tracenode verify {bundle_path} --data-dir {data_dir}", highlight=False)
     console.print(f"  tracenode provenance {report.lots['cheese']} {where}", highlight=False)
     console.print(
         f"  tracenode trace {report.lots['milk-2']} --downstream {where}", highlight=False

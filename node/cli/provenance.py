@@ -154,23 +154,31 @@ def verify(
         str | None,
         typer.Option(help="Any EVM JSON-RPC URL serving the bundle's chain (e.g. a node's /rpc)."),
     ] = None,
-    data: Annotated[
+    data_dir: Annotated[
         Path | None,
         typer.Option(
-            "--data",
-            help="A node data directory: its chain (never its database), and its contract "
-            "addresses must be the bundle's.",
+            "--data-dir",
+            envvar="TRACENODE_DATA_DIR",
+            help="Without --rpc: a node data directory (default: tracenode-data), whose chain "
+            "is read (never its database); its contract addresses must be the bundle's.",
             file_okay=False,
         ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", hidden=True, file_okay=False, help="Deprecated: --data-dir."),
     ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Check a proof bundle against the chain: signatures, signers' roles at the time, hash
     chains, Merkle proofs, roots on-chain, custody. Exit 0 when everything holds, 1 when
     something failed (each failure named), 2 when some events are not anchored yet."""
+    if data is not None:
+        errors.print("--data is deprecated: use --data-dir", highlight=False)
+        data_dir = data
     text = sys.stdin.read() if str(bundle_file) == "-" else _read(bundle_file)
     bundle = loads(text)
-    report = _verify(bundle, rpc, data)
+    report = _verify(bundle, rpc, data_dir)
     if as_json:
         typer.echo(json.dumps(report_json(report), indent=2, ensure_ascii=False))
     else:

@@ -25,7 +25,7 @@ def test_demo_anchors_every_event_with_a_proof_the_chain_accepts(tmp_path: Path)
     assert "verified). Check it yourself" in first.output
     bundles = list((data_dir / "bundles").glob("CHEESE-*.json"))
     assert len(bundles) == 1
-    verified = CliRunner().invoke(app, ["verify", str(bundles[0]), "--data", str(data_dir)])
+    verified = CliRunner().invoke(app, ["verify", str(bundles[0]), "--data-dir", str(data_dir)])
     assert verified.exit_code == 0, verified.output
 
     with Node(data_dir) as node:

@@ -57,7 +57,10 @@ class DemoReport:
 
 
 def run_demo(node: Node, password: str) -> DemoReport:
-    """Register the demo participants (once), run one supply chain, and commit it."""
+    """Register the demo participants (once), run one supply chain, and commit it.
+
+    The node key is opened first: a wrong password fails before anything is written."""
+    node_key = node.node_key(password)
     keys = _participants(node, password)
     report = DemoReport()
     run = secrets.token_hex(3).upper()
@@ -164,7 +167,7 @@ def run_demo(node: Node, password: str) -> DemoReport:
     worker = CommitWorker(
         store=node.store,
         client=CommitClient(node.w3, node.deployment),
-        node=node.node_key(password),
+        node=node_key,
     )
     while (result := worker.commit_once()) is not None:
         report.windows += 1

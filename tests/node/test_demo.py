@@ -1,4 +1,5 @@
-"""The README's run command: the demo runs end to end, twice on the same node."""
+"""The README's run command: the demo runs end to end, twice on the same node, and a wrong
+password leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -16,6 +17,16 @@ PASSWORD = "demo password"
 
 def test_demo_anchors_every_event_with_a_proof_the_chain_accepts(tmp_path: Path) -> None:
     data_dir = tmp_path / "node"
+    init = CliRunner().invoke(
+        app, ["init", "--data-dir", str(data_dir)], env={"TRACENODE_PASSWORD": PASSWORD}
+    )
+    assert init.exit_code == 0, init.output
+    wrong = CliRunner().invoke(
+        app, ["demo", "--data-dir", str(data_dir)], env={"TRACENODE_PASSWORD": "not it"}
+    )
+    assert wrong.exit_code == 1
+    assert "[keystore-error]" in wrong.output
+    assert not (data_dir / "keystore" / "participants").exists()  # no key file to trip on
     first = CliRunner().invoke(
         app, ["demo", "--data-dir", str(data_dir)], env={"TRACENODE_PASSWORD": PASSWORD}
     )

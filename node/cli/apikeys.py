@@ -16,7 +16,7 @@ import typer
 from eth_utils.address import is_address
 from rich.table import Table
 
-from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, reports_errors
+from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, errors, reports_errors
 from node.context import DATABASE_URL_ENV, NodeConfig
 from node.exceptions import ConfigurationError, ParticipantNotFoundError
 from node.store.apikeys import ApiKeyRecord, ApiKeys
@@ -71,14 +71,18 @@ def create(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Create a key and print it: this is the only time it is shown."""
+    """Create a key and print it: this is the only time it is shown.
+
+    The key is the only line on stdout (what it is for goes to stderr), so
+    `TRACENODE_KEY=$(tracenode apikey create --participant 0xAbc…)` captures the key alone.
+    """
     if admin == (participant is not None):
         raise ConfigurationError("give exactly one of --participant ID|ADDRESS or --admin")
     with _store(data_dir, database_url) as store:
         pid = _participant_id(store, participant) if participant is not None else None
         created = ApiKeys(store).create(participant_id=pid, admin=admin, label=label)
     who = "admin" if admin else f"participant {pid}"
-    console.print(f"[green]created[/] API key {created.record.key_id} for {who}")
+    errors.print(f"[green]created[/] API key {created.record.key_id} for {who}")
     typer.echo(created.token)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,14 @@ def test_a_refused_registration_removes_its_new_key_file(data_dir: Path) -> None
     assert not exists_after_refusal
     assert retry[0] == 0, retry[1]
     assert (keys / "bakery.json").exists()
+
+
+def test_apikey_create_prints_only_the_key_on_stdout(data_dir: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["apikey", "create", "--admin", "--label", "ops", "--data-dir", str(data_dir)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(r"tn_[0-9a-f]{16}_[A-Za-z0-9_-]{43}\n", result.stdout)
+    key_id = result.stdout.split("_")[1]
+    assert f"created API key {key_id} for admin" in result.stderr

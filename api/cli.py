@@ -44,7 +44,8 @@ def serve_command(
     ] = 0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve the HTTP API (and commit, when this process holds the node key's lock)."""
+    """Serve the HTTP API (and commit, when this process holds the node key's lock). The
+    keystore password comes from TRACENODE_PASSWORD, else a prompt."""
     secret = password()
     options = ServeOptions(
         host=host,

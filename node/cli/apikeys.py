@@ -14,16 +14,28 @@ from typing import Annotated
 
 import typer
 from eth_utils.address import is_address
-from rich.table import Table
+from rich.markup import escape
 
-from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, errors, reports_errors
+from node.cli.common import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    commands,
+    console,
+    errors,
+    reports_errors,
+    show,
+    table,
+)
 from node.context import DATABASE_URL_ENV, NodeConfig
 from node.exceptions import ConfigurationError, ParticipantNotFoundError
 from node.store.apikeys import ApiKeyRecord, ApiKeys
 from node.store.engine import sqlite_url
 from node.store.store import Store
 
-app = typer.Typer(help="API keys for the HTTP gateway (stored hashed).", no_args_is_help=True)
+app = commands(
+    "API keys for the HTTP gateway (stored hashed). These open only the store: no password, "
+    "and they work while `tracenode serve` runs."
+)
 
 DatabaseUrl = Annotated[
     str | None,
@@ -112,13 +124,11 @@ def list_(
     if as_json:
         typer.echo(json.dumps([_json(r) for r in records], indent=2))
         return
-    table = Table(title="API keys")
-    for column in ("key id", "for", "label", "status"):
-        table.add_column(column)
+    listing = table("API keys", "key id", "for", "label", "status", whole={"key id"})
     for r in records:
         who = "admin" if r.admin else f"participant {r.participant_id}"
-        table.add_row(r.key_id, who, r.label, "active" if r.active else "[red]revoked[/]")
-    console.print(table)
+        listing.add_row(r.key_id, who, escape(r.label), "active" if r.active else "[red]revoked[/]")
+    show(listing)
 
 
 def _json(record: ApiKeyRecord) -> dict[str, object]:

@@ -11,23 +11,28 @@ from typing import Annotated
 import typer
 from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
-from rich.table import Table
+from rich.markup import escape
 
 from node.cli.common import (
     DEFAULT_DATA_DIR,
     DataDir,
+    commands,
     console,
     errors,
     password,
     reports_errors,
+    show,
+    table,
 )
 from node.context import Node
 from node.events.typed_data import Role
 from node.exceptions import ConfigurationError
 from node.keys.keystore import create_keystore
 
-app = typer.Typer(
-    help="Register and manage participants (needs the admin key).", no_args_is_help=True
+app = commands(
+    "Register and manage participants (the registrar key signs; it needs the chain, so a "
+    "`tracenode serve` on the embedded chain must be stopped first, or use its admin API: "
+    "POST /v1/participants)."
 )
 
 
@@ -108,7 +113,8 @@ def add(
     ] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Register a participant on-chain and in the node's mirror."""
+    """Register a participant on-chain and in the node's mirror. The keystore password
+    comes from TRACENODE_PASSWORD, else a prompt."""
     _key_option(key, create_key)
     role_set = parse_roles(roles)
     secret = password()
@@ -153,20 +159,18 @@ def list_(
             )
         )
         return
-    table = Table(title="Participants")
-    for column in ("id", "name", "roles", "prefix", "status", "key"):
-        table.add_column(column, no_wrap=column == "key")
+    listing = table("Participants", "id", "name", "roles", "prefix", "status", "key", whole={"key"})
     for r in rows:
         status = "active" if r.active else "[red]suspended[/]"
-        table.add_row(
+        listing.add_row(
             str(r.id),
-            r.name,
+            escape(r.name),
             role_names(r.roles),
-            r.prefix,
+            escape(r.prefix),
             status,
             to_checksum_address(r.key),
         )
-    console.print(table)
+    show(listing)
 
 
 @app.command()
@@ -179,7 +183,8 @@ def rotate(
     ] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Move a participant to a new key; its old key is refused from the next block on."""
+    """Move a participant to a new key; its old key is refused from the next block on.
+    The keystore password comes from TRACENODE_PASSWORD, else a prompt."""
     _key_option(key, create_key)
     secret = password()
     with Node(data_dir) as node:
@@ -201,7 +206,8 @@ def suspend(
     participant_id: Annotated[int, typer.Argument(help="The participant's id.")],
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Suspend a participant: its signatures are refused until it is reactivated."""
+    """Suspend a participant: its signatures are refused until it is reactivated.
+    The keystore password comes from TRACENODE_PASSWORD, else a prompt."""
     secret = password()
     with Node(data_dir) as node:
         node.registry.suspend(node.admin(secret), participant_id)
@@ -215,7 +221,8 @@ def reactivate(
     participant_id: Annotated[int, typer.Argument(help="The participant's id.")],
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Reactivate a suspended participant."""
+    """Reactivate a suspended participant. The keystore password comes from
+    TRACENODE_PASSWORD, else a prompt."""
     secret = password()
     with Node(data_dir) as node:
         node.registry.reactivate(node.admin(secret), participant_id)

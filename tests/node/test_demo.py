@@ -3,6 +3,7 @@ password leaves nothing behind."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -28,7 +29,9 @@ def test_demo_anchors_every_event_with_a_proof_the_chain_accepts(tmp_path: Path)
     assert "[keystore-error]" in wrong.output
     assert not (data_dir / "keystore" / "participants").exists()  # no key file to trip on
     first = CliRunner().invoke(
-        app, ["demo", "--data-dir", str(data_dir)], env={"TRACENODE_PASSWORD": PASSWORD}
+        app,
+        ["demo", "--data-dir", str(data_dir)],
+        env={"TRACENODE_PASSWORD": PASSWORD, "COLUMNS": "80"},  # a log's width
     )
     assert first.exit_code == 0, first.output
     assert "16 events anchored and 0 rejected" in first.output
@@ -36,8 +39,16 @@ def test_demo_anchors_every_event_with_a_proof_the_chain_accepts(tmp_path: Path)
     assert "verified). Check it yourself" in first.output
     bundles = list((data_dir / "bundles").glob("CHEESE-*.json"))
     assert len(bundles) == 1
-    verified = CliRunner().invoke(app, ["verify", str(bundles[0]), "--data-dir", str(data_dir)])
-    assert verified.exit_code == 0, verified.output
+    # The commands it prints run as printed: whole lines, however long.
+    printed = [
+        shlex.split(line) for line in first.stdout.splitlines() if line.startswith("  tracenode ")
+    ]
+    assert [command[1] for command in printed] == ["verify", "provenance", "trace"]
+    for command in printed:
+        assert command[-2:] == ["--data-dir", str(data_dir)], command
+        ran = CliRunner().invoke(app, command[1:])
+        assert ran.exit_code == 0, (command, ran.output)
+    assert str(bundles[0]) in printed[0]
 
     with Node(data_dir) as node:
         report = run_demo(node, PASSWORD)  # a second run reuses the participants

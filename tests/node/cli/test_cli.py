@@ -251,3 +251,14 @@ def test_apikey_create_prints_only_the_key_on_stdout(data_dir: Path) -> None:
     assert re.fullmatch(r"tn_[0-9a-f]{16}_[A-Za-z0-9_-]{43}\n", result.stdout)
     key_id = result.stdout.split("_")[1]
     assert f"created API key {key_id} for admin" in result.stderr
+
+
+def test_a_held_chain_says_why_and_what_works_instead(data_dir: Path) -> None:
+    with Node(data_dir):  # as `tracenode serve` holds it
+        code, output = run(data_dir, "participant", "list")
+
+    assert code == 1
+    assert "[chain-locked]" in output
+    assert "tracenode serve" in output
+    assert "POST /v1/participants" in output
+    assert "--rpc URL/rpc" in output

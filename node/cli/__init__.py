@@ -23,6 +23,7 @@ from node.cli.common import (
     password,
     reports_errors,
     show,
+    steps,
     table,
 )
 from node.context import Node, init_node
@@ -77,9 +78,10 @@ def init(
 ) -> None:
     """Create a data directory: encrypted node and admin keys, contracts deployed, store ready.
     The keystore password comes from TRACENODE_PASSWORD, else a prompt (asked twice)."""
-    with console.status("deploying contracts and preparing the store"):
+    secret = password(confirm=True)
+    with steps() as progress:
         config = init_node(
-            data_dir, password(confirm=True), chain_url=chain_url, database_url=database_url
+            data_dir, secret, chain_url=chain_url, database_url=database_url, progress=progress
         )
     console.print(f"[green]initialised[/] {data_dir} on chain {config.chain_id}")
     console.print(f"  node key   {config.node_address}")
@@ -95,27 +97,30 @@ def demo(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Run the demo supply chain on this node (initialising it first if needed). The
     keystore password comes from TRACENODE_PASSWORD, else a prompt."""
     secret = password(confirm=not (data_dir / "node.json").exists())
-    if not (data_dir / "node.json").exists():
-        with console.status("initialising the node: keys, contracts, store"):
-            init_node(data_dir, secret)
-    with Node(data_dir) as node, console.status("signing, checking, storing and committing"):
-        report = run_demo(node, secret)
-        rows = _demo_rows(node, report)
-        service = ProvenanceService(node.store, node.w3, node.deployment)
-        cheese = service.resolve(report.lots["cheese"])
-        bundle_path = data_dir / "bundles" / f"{report.lots['cheese'].rsplit('/', 1)[-1]}.json"
-        bundle_path.parent.mkdir(parents=True, exist_ok=True)
-        bundle = service.export(cheese)
-        bundle_path.write_text(bundle.dumps())
-        verdict = verify_bundle(bundle, service.reader())
-    steps = table(
+    with steps() as progress:
+        if not (data_dir / "node.json").exists():
+            init_node(data_dir, secret, progress=progress)
+        progress("opening the node: chain and store")
+        with Node(data_dir) as node:
+            report = run_demo(node, secret, progress)
+            progress("checking each event's Merkle proof on-chain")
+            rows = _demo_rows(node, report)
+            progress("exporting the cheese's proof bundle and verifying it against the chain")
+            service = ProvenanceService(node.store, node.w3, node.deployment)
+            cheese = service.resolve(report.lots["cheese"])
+            bundle_path = data_dir / "bundles" / f"{report.lots['cheese'].rsplit('/', 1)[-1]}.json"
+            bundle_path.parent.mkdir(parents=True, exist_ok=True)
+            bundle = service.export(cheese)
+            bundle_path.write_text(bundle.dumps())
+            verdict = verify_bundle(bundle, service.reader())
+    timeline = table(
         "Demo: farm → dairy → cold chain → shop, and a recall",
         *("step", "action", "batch", "status", "block", "proof on-chain"),
         whole={"batch"},
     )
     for row in rows:
-        steps.add_row(*row)
-    show(steps)
+        timeline.add_row(*row)
+    show(timeline)
     console.print(
         f"{report.anchored} events anchored and {report.rejected} rejected in "
         f"{report.windows} commit transaction(s) on chain {node.config.chain_id}."

@@ -12,7 +12,7 @@ import typer
 from node.bench.commit import measure_commit
 from node.bench.ingest import measure_ingest
 from node.bench.provenance import measure_provenance
-from node.cli.common import show, table
+from node.cli.common import show, steps, table
 
 
 def bench(
@@ -40,26 +40,29 @@ def bench(
         typer.Option(help="With --preload: rounds alternating the full and a small store.", min=1),
     ] = 5,
 ) -> None:
-    """Measure ingest (signed events verified and durably stored) against raw recovery."""
-    figures = measure_ingest(
-        events=events,
-        bulk_size=bulk,
-        workers=workers or os.cpu_count() or 1,
-        preload=preload,
-        rounds=rounds,
-        progress=preload > 0 and not as_json,
-    )
+    """Measure ingest (signed events verified and durably stored) against raw recovery,
+    commits on the embedded chain, and provenance queries. Each step is shown on stderr as
+    it starts; the figures go to stdout."""
+    with steps() as progress:
+        figures = measure_ingest(
+            events=events,
+            bulk_size=bulk,
+            workers=workers or os.cpu_count() or 1,
+            preload=preload,
+            rounds=rounds,
+            progress=progress,
+        )
+        commits = measure_commit(progress=progress) if commit else None
+        queries = measure_provenance(progress=progress) if provenance else None
     result: dict[str, object] = {
         key: round(value, 3) if isinstance(value, float) else value
         for key, value in asdict(figures).items()
     }
     result["ingest_vs_raw"] = round(figures.ingest_vs_raw, 3)
     result["cores"] = os.cpu_count()
-    commits = measure_commit() if commit else None
     if commits is not None:
         result["lifecycle_ops_per_s"] = round(commits.lifecycle_ops_per_s, 1)
         result["gas_per_anchored_event"] = round(commits.gas_per_anchored_event, 1)
-    queries = measure_provenance() if provenance else None
     if queries is not None:
         for key, value in asdict(queries).items():
             result[key] = round(value, 3) if isinstance(value, float) else value

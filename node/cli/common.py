@@ -8,18 +8,23 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Callable, Collection
+import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress as ProgressDisplay
+from rich.progress import SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
 from node.exceptions import ChainLockedError, TraceNodeError
 from node.keys.keystore import PASSWORD_ENV
+from node.runtime import Progress
 
 # Messages are never broken with hard newlines at the console's width (80 columns in a
 # log or a pipe): a path, a URL or a command must survive being copied. Only tables are
@@ -68,6 +73,42 @@ def table(title: str, *columns: str, whole: Collection[str] = ()) -> Table:
 def show(renderable: Table) -> None:
     """Print a table fitted to the console's width."""
     console.print(renderable, soft_wrap=False)
+
+
+@contextmanager
+def steps() -> Iterator[Progress]:
+    """Show a long command's steps as they start, on stderr (stdout stays the command's
+    output, e.g. `bench --json`). On a terminal, rich's progress display: one line per step,
+    a spinner while it runs, then its time. Elsewhere (a log, a pipe: scripts/run.sh) one
+    plain line per step as it starts, with the seconds since the command began, so a log
+    never goes quiet for the length of a slow step."""
+    if not errors.is_terminal:
+        began = time.monotonic()
+
+        def line(text: str) -> None:
+            elapsed = time.monotonic() - began
+            errors.print(f"{elapsed:6.1f} s  {text}", highlight=False, markup=False)
+
+        yield line
+        return
+    columns = (
+        SpinnerColumn(finished_text="[green]✓[/]"),
+        TextColumn("{task.description}", markup=False),
+        TimeElapsedColumn(),
+    )
+    with ProgressDisplay(*columns, console=errors) as progress:
+        running: list[TaskID] = []
+
+        def finish() -> None:
+            if running:
+                progress.update(running.pop(), total=1, completed=1)
+
+        def step(text: str) -> None:
+            finish()
+            running.append(progress.add_task(text, total=None))
+
+        yield step
+        finish()
 
 
 def program() -> str:

@@ -3,6 +3,7 @@ password leaves nothing behind."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -37,6 +38,13 @@ def test_demo_anchors_every_event_with_a_proof_the_chain_accepts(tmp_path: Path)
     assert "16 events anchored and 0 rejected" in first.output
     assert "FAILED" not in first.output
     assert "verified). Check it yourself" in first.output
+    progress = first.stderr.splitlines()  # a log hears of every step, never 50 s of silence
+    assert any(line.endswith("  creating Green Valley Farm's key (encrypted)") for line in progress)
+    assert any(
+        line.endswith("  committing on-chain: the events relayed and their Merkle root, per window")
+        for line in progress
+    )
+    assert all(re.fullmatch(r" *\d+\.\d s  .+", line) for line in progress), progress
     bundles = list((data_dir / "bundles").glob("CHEESE-*.json"))
     assert len(bundles) == 1
     # The commands it prints run as printed: whole lines, however long.

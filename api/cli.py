@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.serve import ServeOptions, serve
+from api.serve import DEFAULT_PORT, ServeOptions, serve
 from node.cli import app
 from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
 from node.commit.worker import CommitPolicy
@@ -21,7 +21,7 @@ __all__ = ["app"]
 def serve_command(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8080,
+    port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = DEFAULT_PORT,
     chain_url: Annotated[
         str | None,
         typer.Option(envvar="TRACENODE_CHAIN_URL", help="EVM JSON-RPC URL (default: embedded)."),
@@ -51,7 +51,8 @@ def serve_command(
     ] = 300.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve the HTTP API (and commit, when this process holds the node key's lock)."""
+    """Serve the HTTP API (and commit, when this process holds the node key's lock). The
+    keystore password comes from TRACENODE_PASSWORD, else a prompt."""
     secret = password()
     options = ServeOptions(
         host=host,
@@ -64,8 +65,11 @@ def serve_command(
         log_level=log_level,
     )
     with Node(data_dir, chain_url=chain_url, database_url=database_url) as node:
-        console.print(f"serving {data_dir} on http://{host}:{port} (chain {node.config.chain_id})")
-        serve(node, secret, options)
+
+        def listening(url: str) -> None:
+            console.print(f"serving {data_dir} on {url} (chain {node.config.chain_id})")
+
+        serve(node, secret, options, listening=listening)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ commits, and another takes over when it dies.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 import uvicorn
+from eth_account.signers.local import LocalAccount
 
 from api.deps import CommitStatus
 from api.main import create_app
@@ -26,6 +29,7 @@ from node.chain.commits import CommitClient
 from node.commit.leader import lead, leader_lock
 from node.commit.worker import CommitPolicy, CommitWorker
 from node.context import Node
+from node.exceptions import ConfigurationError
 from node.monitor.service import Monitor
 from node.runtime import settle_heap
 from node.webhooks.delivery import Deliverer, DeliveryPolicy
@@ -33,10 +37,14 @@ from node.webhooks.delivery import Deliverer, DeliveryPolicy
 log = logging.getLogger(__name__)
 
 
+#: Where ``tracenode serve`` listens unless told otherwise (scripts/run.sh uses it too).
+DEFAULT_PORT = 8000
+
+
 @dataclass
 class ServeOptions:
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = DEFAULT_PORT
     commit: bool = True  # compete for the commit lock and run the worker when held
     policy: CommitPolicy = field(default_factory=CommitPolicy)
     sync_interval: float = 2.0  # seconds between participant-mirror syncs
@@ -46,10 +54,55 @@ class ServeOptions:
     settings: ApiSettings | None = None
 
 
-def serve(node: Node, password: str, options: ServeOptions) -> None:
-    """Serve ``node`` until interrupted (SIGINT / SIGTERM); background threads stop with it."""
+def serve(
+    node: Node,
+    password: str,
+    options: ServeOptions,
+    *,
+    listening: Callable[[str], None] = lambda url: None,
+) -> None:
+    """Serve ``node`` until interrupted (SIGINT / SIGTERM); background threads stop with it.
+
+    Everything that can fail at start-up fails before ``listening`` is called with the
+    server's URL: the password opens both keys, and the port is bound and listened on.
+    """
     registrar = node.admin(password)
     node_key = node.node_key(password)
+    sock = listen(options.host, options.port)
+    try:
+        host, port = sock.getsockname()[:2]
+        listening(f"http://{f'[{host}]' if ':' in host else host}:{port}")
+        _serve(node, registrar, node_key, options, sock)
+    finally:
+        sock.close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening (as uvicorn would make it), or a
+    ``ConfigurationError`` that says why not (the port is taken, the address is not ours)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            + (" (another server? choose one with --port)" if exc.errno == errno.EADDRINUSE else "")
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve(
+    node: Node,
+    registrar: LocalAccount,
+    node_key: LocalAccount,
+    options: ServeOptions,
+    sock: socket.socket,
+) -> None:
     status = CommitStatus(policy=options.policy, runs_worker=options.commit)
     app = create_app(node, settings=options.settings, registrar=registrar, commit=status)
     stop = threading.Event()
@@ -92,7 +145,7 @@ def serve(node: Node, password: str, options: ServeOptions) -> None:
     config = uvicorn.Config(
         app,
         host=options.host,
-        port=options.port,
+        port=sock.getsockname()[1],
         log_level=options.log_level,
         lifespan="off",
         server_header=False,
@@ -100,7 +153,7 @@ def serve(node: Node, password: str, options: ServeOptions) -> None:
     )
     try:
         with _quiet_exit_signals():
-            uvicorn.Server(config).run()
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         stop.set()
         for thread in threads:

@@ -34,6 +34,7 @@ from node.exceptions import ConfigurationError
 from node.ingest.service import IngestService
 from node.keys.keystore import create_keystore, load_keystore
 from node.participants.sync import sync_participants
+from node.runtime import Progress, quiet
 from node.store.engine import sqlite_url
 from node.store.store import Store
 
@@ -79,6 +80,7 @@ def init_node(
     chain_url: str | None = None,
     database_url: str | None = None,
     pbkdf2_iterations: int | None = None,
+    progress: Progress = quiet,
 ) -> NodeConfig:
     """Create a data directory: keys, the contracts deployed, the store migrated.
 
@@ -90,12 +92,14 @@ def init_node(
     if (data_dir / "node.json").exists():
         raise ConfigurationError(f"{data_dir} is already initialised")
     data_dir.mkdir(parents=True, exist_ok=True)
+    progress("creating the node and admin keys (encrypted)")
     node_key = create_keystore(
         data_dir / "keystore" / "node.json", password, pbkdf2_iterations=pbkdf2_iterations
     )
     admin_key = create_keystore(
         data_dir / "keystore" / "admin.json", password, pbkdf2_iterations=pbkdf2_iterations
     )
+    progress("deploying the contracts")
     chain = _open_chain(data_dir, chain_url)
     try:
         w3 = chain.w3 if isinstance(chain, EmbeddedChain) else chain
@@ -112,6 +116,7 @@ def init_node(
     finally:
         if isinstance(chain, EmbeddedChain):
             chain.close()
+    progress("preparing the store")
     Store.open(database_url or sqlite_url(data_dir)).close()
     config.save(data_dir)
     return config

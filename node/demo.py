@@ -19,6 +19,7 @@ from node.events.signatures import address_of
 from node.events.typed_data import Action, Role
 from node.ingest.compose import compose_event
 from node.keys.keystore import create_keystore, load_keystore
+from node.runtime import Progress, quiet
 
 PARTIES: tuple[tuple[str, str, Role, str], ...] = (
     ("farm", "Green Valley Farm", Role.PRODUCER, "0614141"),
@@ -56,9 +57,13 @@ class DemoReport:
     lots: dict[str, str] = field(default_factory=dict)
 
 
-def run_demo(node: Node, password: str) -> DemoReport:
-    """Register the demo participants (once), run one supply chain, and commit it."""
-    keys = _participants(node, password)
+def run_demo(node: Node, password: str, progress: Progress = quiet) -> DemoReport:
+    """Register the demo participants (once), run one supply chain, and commit it.
+
+    The node key is opened first: a wrong password fails before anything is written."""
+    progress("opening the node key")
+    node_key = node.node_key(password)
+    keys = _participants(node, password, progress)
     report = DemoReport()
     run = secrets.token_hex(3).upper()
     milk = [f"https://id.gs1.org/01/{MILK_GTIN}/10/MILK-{run}-{i}" for i in (1, 2)]
@@ -88,6 +93,7 @@ def run_demo(node: Node, password: str) -> DemoReport:
     def to(who: str) -> bytes:
         return address_of(keys[who])
 
+    progress("signing, checking and storing the supply chain's events")
     farm_site = "urn:epc:id:sgln:0614141.00001.0"
     for lot in milk:
         emit(
@@ -169,8 +175,9 @@ def run_demo(node: Node, password: str) -> DemoReport:
     worker = CommitWorker(
         store=node.store,
         client=CommitClient(node.w3, node.deployment),
-        node=node.node_key(password),
+        node=node_key,
     )
+    progress("committing on-chain: the events relayed and their Merkle root, per window")
     while (result := worker.commit_once()) is not None:
         report.windows += 1
         report.anchored += result.anchored
@@ -178,7 +185,7 @@ def run_demo(node: Node, password: str) -> DemoReport:
     return report
 
 
-def _participants(node: Node, password: str) -> dict[str, bytes]:
+def _participants(node: Node, password: str, progress: Progress) -> dict[str, bytes]:
     """The demo's participant keys, registering each participant the first time."""
     node.sync_participants()
     with node.store.read() as conn:
@@ -187,11 +194,15 @@ def _participants(node: Node, password: str) -> dict[str, bytes]:
     keys: dict[str, bytes] = {}
     for slug, name, roles, prefix in PARTIES:
         path = node.data_dir / "keystore" / "participants" / f"demo-{slug}.json"
-        account = (
-            load_keystore(path, password) if path.exists() else create_keystore(path, password)
-        )
+        if path.exists():
+            progress(f"opening {name}'s key")
+            account = load_keystore(path, password)
+        else:
+            progress(f"creating {name}'s key (encrypted)")
+            account = create_keystore(path, password)
         keys[slug] = bytes(account.key)
         if name not in registered:
+            progress(f"registering {name} on-chain")
             admin = admin or node.admin(password)
             node.registry.register(
                 admin,

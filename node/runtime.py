@@ -1,8 +1,18 @@
-"""Process-level settings for long-running node processes."""
+"""Process-level settings for long-running node processes, and how long tasks report
+their progress."""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
+
+#: Told, as a long task goes, what it starts doing next ("signing 20,000 events"), so a
+#: command can show progress (node/cli/common.py: ``steps``).
+Progress = Callable[[str], None]
+
+
+def quiet(step: str) -> None:
+    """The ``Progress`` that shows nothing."""
 
 
 def settle_heap() -> None:

@@ -58,6 +58,7 @@ trap 'kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || tr
 if ! .venv/bin/python - "$base" "$data_dir" "$server" <<'EOF'
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -98,6 +99,11 @@ if bundles:
     for lot in recalled:
         print("The recalled milk, and where it went:")
         print(f"  {label_url(parse_identifier(lot), base)}")
+    # The demo's own commands open the chain, which the server now holds: these go
+    # through the server instead.
+    print("\nWhile it serves, check the cheese's proofs through it (from another shell):")
+    print(f"  .venv/bin/tracenode verify {shlex.quote(str(bundles[-1]))} --rpc {base}/rpc")
+    print(f"  curl -s {base}/v1/batches/{quote(cheese, safe='')}/provenance | jq .outcome")
 print(f"\nOr type any batch identifier at {base}/  ·  API: {base}/docs\n", flush=True)
 EOF
 then

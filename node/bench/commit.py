@@ -28,6 +28,7 @@ from node.events.submission import SignedEvent
 from node.events.typed_data import Action, Domain, Role, TraceEvent
 from node.ingest.service import IngestService
 from node.participants.sync import sync_participants
+from node.runtime import Progress, quiet
 from node.store.engine import sqlite_url
 from node.store.store import Store
 
@@ -40,7 +41,10 @@ class CommitFigures:
     gas_per_anchored_event: float
 
 
-def measure_commit(*, operations: int = 1200, window_events: int = 1000) -> CommitFigures:
+def measure_commit(
+    *, operations: int = 1200, window_events: int = 1000, progress: Progress = quiet
+) -> CommitFigures:
+    progress("commit: deploying on an in-memory chain, registering the signers")
     with tempfile.TemporaryDirectory() as tmp, open_embedded_chain(None) as chain:
         w3 = chain.w3
         admin = next(iter(w3.eth.accounts))
@@ -65,9 +69,11 @@ def measure_commit(*, operations: int = 1200, window_events: int = 1000) -> Comm
             sync_participants(store=store, source=registry, head=w3.eth.block_number)
             ingest = IngestService(store=store, domain=domain)
             worker = CommitWorker(store=store, client=CommitClient(w3, deployment), node=node)
+            progress(f"commit: signing and ingesting {operations:,} lifecycle events")
             signed = factory.make(operations)
             for start in range(0, operations, 1000):
                 ingest.submit_many(signed[start : start + 1000])
+            progress(f"commit: relaying and anchoring {operations:,} operations (timed)")
             began = time.perf_counter()
             while worker.commit_once() is not None:
                 pass
@@ -77,6 +83,7 @@ def measure_commit(*, operations: int = 1200, window_events: int = 1000) -> Comm
             with store.read() as conn:
                 state = store.batches.get(conn, lot)
                 head = state.head if state else bytes(32)
+            progress(f"commit: gas of a window of {window_events:,} observations")
             observations = []
             for nonce in range(window_events):
                 event = TraceEvent(

@@ -24,6 +24,7 @@ from node.events.signatures import SignatureVerifier, address_of, sign_digest
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action, Domain, Role, TraceEvent
 from node.ingest.service import IngestService, Outcome
+from node.runtime import Progress, quiet
 from node.store.engine import sqlite_url
 from node.store.store import Store
 
@@ -210,7 +211,7 @@ def measure_ingest(
     preload: int = 0,
     rounds: int = 5,
     data_dir: Path | None = None,
-    progress: bool = False,
+    progress: Progress = quiet,
 ) -> IngestFigures:
     """Ingest ``events`` signed events in bulks into a fresh SQLite store, timed.
 
@@ -226,11 +227,17 @@ def measure_ingest(
     with tempfile.TemporaryDirectory() as tmp:
         stores = IngestStores(data_dir or Path(tmp), factory, workers=workers)
         try:
+            progress("ingest: registering the signers in a fresh store")
             store, service = stores.open("empty")
+            progress(f"ingest: signing {events:,} events")
             signed = factory.make(events)
+            progress("ingest: raw secp256k1 recovery, one core")
             raw = raw_recover_rate(signed[: min(len(signed), 5_000)])
+            progress(f"ingest: starting {workers} verifier process(es)")
             _timed_ingest(service, factory.make(bulk_size), bulk_size)  # start the workers
+            progress(f"ingest: {events:,} events in bulks of {bulk_size:,} (timed)")
             empty_rate = _timed_ingest(service, signed, bulk_size)
+            progress("ingest: batch and event lookups")
             sample = [s.event.batch_id for s in rng.sample(signed, min(200, len(signed)))]
             empty_lookup = _lookup_p50(store, sample)
             empty_rss = _peak_rss_mb()
@@ -244,8 +251,8 @@ def measure_ingest(
                     nonlocal rss_tenth, reported
                     if rss_tenth is None and done >= preload // 10:
                         rss_tenth = _rss_mb()
-                    if progress and done // 50_000 > reported // 50_000:
-                        print(f"preloaded {done:,} events", flush=True)
+                    if done // 50_000 > reported // 50_000:
+                        progress(f"preload: {done:,} of {preload:,} events in the full store")
                     reported = done
 
                 fill(full_service, factory, preload, bulk_size, after_chunk=preloaded)
@@ -254,6 +261,7 @@ def measure_ingest(
                 full_rates, empty_rates, ratios = [], [], []
                 timed: list[SignedEvent] = []
                 for index in range(rounds):
+                    progress(f"preload: round {index + 1} of {rounds}, full and small store")
                     batch_full, batch_empty = factory.make(per_round), factory.make(per_round)
                     timed += batch_full
                     # Alternate which store goes first, so neither always follows the other.

@@ -30,7 +30,7 @@ from web3.types import Wei
 
 from node.events.typed_data import Action, Role
 from node.proofs.verify import Outcome
-from node.runtime import settle_heap
+from node.runtime import Progress, quiet, settle_heap
 from node.store.models import EventStatus
 from node.testing.harness import TraceNodeHarness
 
@@ -175,9 +175,14 @@ def accept_to_proof(h: TraceNodeHarness, *, samples: int = 9) -> float:
 
 
 def measure_provenance(
-    *, repeats: int = 15, trace_batches: int = 10_000, latency_samples: int = 9
+    *,
+    repeats: int = 15,
+    trace_batches: int = 10_000,
+    latency_samples: int = 9,
+    progress: Progress = quiet,
 ) -> ProvenanceFigures:
     with tempfile.TemporaryDirectory() as tmp:
+        progress("provenance: a node with 5 levels of lineage and 100 events, committed")
         with TraceNodeHarness.create(Path(tmp) / "lineage", participants=PARTIES) as h:
             subject = build_lineage(h)
             result = h.provenance(subject)
@@ -187,6 +192,7 @@ def measure_provenance(
             batch_id = h.batch_id(subject)
             service = h.provenance_service
             settle_heap()
+            progress(f"provenance: {repeats} verified queries, warm, after a block and cold")
             provenance_ms = _p50_ms(lambda: service.provenance(batch_id), repeats)
 
             def after_a_new_block() -> None:
@@ -207,11 +213,14 @@ def measure_provenance(
             for _ in range(repeats):
                 after_a_new_block()
                 cold()
+            progress(f"provenance: accepted → anchored with proof, {latency_samples} events")
             latency = accept_to_proof(h, samples=latency_samples)
+        progress(f"trace: a node with {trace_batches:,} batches made from one lot")
         with TraceNodeHarness.create(Path(tmp) / "fanout", participants=PARTIES) as h:
             origin = h.batch_id(build_fanout(h, batches=trace_batches))
             found = len(h.provenance_service.trace(origin).batches) - 1
             settle_heap()
+            progress(f"trace: {repeats} downstream traces")
             trace_ms = _p50_ms(lambda: h.provenance_service.trace(origin), repeats)
     return ProvenanceFigures(
         provenance_events=events,

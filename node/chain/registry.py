@@ -82,6 +82,11 @@ class ParticipantRegistryClient:
             self.w3, self.contract.functions.rotateKey(participant_id, new_key), sender
         )
 
+    def key_participant(self, key: ChecksumAddress) -> int:
+        """The id of the participant this key was ever registered for (0: never used)."""
+        record = self.contract.functions.keyRecord(key).call()
+        return int(record[0])
+
     def changes(self, from_block: int, to_block: int) -> list[ParticipantChange]:
         """Every participant change in blocks ``from_block`` .. ``to_block``, in chain order."""
         found: list[ParticipantChange] = []

@@ -6,7 +6,7 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 from web3 import Web3
 
 from node import __version__
@@ -24,7 +24,18 @@ from node.cli import (
     qr,
     webhooks,
 )
-from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
+from node.cli.common import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    command_line,
+    commands,
+    console,
+    password,
+    reports_errors,
+    show,
+    steps,
+    table,
+)
 from node.context import Node, init_node
 from node.demo import DemoReport, run_demo
 from node.events.typed_data import Action, Domain, TraceEvent, typed_data
@@ -32,10 +43,9 @@ from node.proofs.verify import verify_bundle
 from node.provenance.service import ProvenanceService
 from node.store.models import EventStatus
 
-app = typer.Typer(
+app = commands(
+    "TraceNode: signed supply-chain events, custody on-chain, proofs anyone can check.",
     name="tracenode",
-    help="TraceNode: signed supply-chain events, custody on-chain, proofs anyone can check.",
-    no_args_is_help=True,
     add_completion=False,
 )
 app.add_typer(participants.app, name="participant")
@@ -79,10 +89,12 @@ def init(
         typer.Option(envvar="TRACENODE_DATABASE_URL", help="PostgreSQL URL (default: SQLite)"),
     ] = None,
 ) -> None:
-    """Create a data directory: encrypted node and admin keys, contracts deployed, store ready."""
-    with console.status("deploying contracts and preparing the store"):
+    """Create a data directory: encrypted node and admin keys, contracts deployed, store ready.
+    The keystore password comes from TRACENODE_PASSWORD, else a prompt (asked twice)."""
+    secret = password(confirm=True)
+    with steps() as progress:
         config = init_node(
-            data_dir, password(confirm=True), chain_url=chain_url, database_url=database_url
+            data_dir, secret, chain_url=chain_url, database_url=database_url, progress=progress
         )
     console.print(f"[green]initialised[/] {data_dir} on chain {config.chain_id}")
     console.print(f"  node key   {config.node_address}")
@@ -95,44 +107,54 @@ def init(
 @app.command()
 @reports_errors
 def demo(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
-    """Run the demo supply chain on this node (initialising it first if needed)."""
+    """Run the demo supply chain on this node (initialising it first if needed). The
+    keystore password comes from TRACENODE_PASSWORD, else a prompt."""
     secret = password(confirm=not (data_dir / "node.json").exists())
-    if not (data_dir / "node.json").exists():
-        with console.status("initialising the node: keys, contracts, store"):
-            init_node(data_dir, secret)
-    with Node(data_dir) as node, console.status("signing, checking, storing and committing"):
-        report = run_demo(node, secret)
-        rows = _demo_rows(node, report)
-        service = ProvenanceService(node.store, node.w3, node.deployment)
-        cheese = service.resolve(report.lots["cheese"])
-        bundle_path = data_dir / "bundles" / f"{report.lots['cheese'].rsplit('/', 1)[-1]}.json"
-        bundle_path.parent.mkdir(parents=True, exist_ok=True)
-        bundle = service.export(cheese)
-        bundle_path.write_text(bundle.dumps())
-        verdict = verify_bundle(bundle, service.reader())
-    table = Table(title="Demo: farm → dairy → cold chain → shop, and a recall")
-    for column in ("step", "action", "batch", "status", "block", "proof on-chain"):
-        table.add_column(column)
+    with steps() as progress:
+        if not (data_dir / "node.json").exists():
+            init_node(data_dir, secret, progress=progress)
+        progress("opening the node: chain and store")
+        with Node(data_dir) as node:
+            report = run_demo(node, secret, progress)
+            progress("checking each event's Merkle proof on-chain")
+            rows = _demo_rows(node, report)
+            progress("exporting the cheese's proof bundle and verifying it against the chain")
+            service = ProvenanceService(node.store, node.w3, node.deployment)
+            cheese = service.resolve(report.lots["cheese"])
+            bundle_path = data_dir / "bundles" / f"{report.lots['cheese'].rsplit('/', 1)[-1]}.json"
+            bundle_path.parent.mkdir(parents=True, exist_ok=True)
+            bundle = service.export(cheese)
+            bundle_path.write_text(bundle.dumps())
+            verdict = verify_bundle(bundle, service.reader())
+    timeline = table(
+        "Demo: farm → dairy → cold chain → shop, and a recall",
+        *("step", "action", "batch", "status", "block", "proof on-chain"),
+        whole={"batch"},
+    )
     for row in rows:
-        table.add_row(*row)
-    console.print(table)
+        timeline.add_row(*row)
+    show(timeline)
     console.print(
         f"{report.anchored} events anchored and {report.rejected} rejected in "
         f"{report.windows} commit transaction(s) on chain {node.config.chain_id}."
     )
     for name, lot in report.lots.items():
-        console.print(f"  {name:7} {lot}")
+        console.print(f"  {name:7} {lot}", highlight=False)
     mark = "[green]verified[/]" if verdict.ok else "[red]NOT verified[/]"
     console.print(
-        f"\nProof bundle of the cheese and its milk: {bundle_path} "
-        f"({len(bundle.events)} events, {mark}). Check it yourself:"
+        f"\nProof bundle of the cheese and its milk: {escape(str(bundle_path))} "
+        f"({len(bundle.events)} events, {mark}). Check it yourself — these open the data "
+        "directory's chain, so run them while no `tracenode serve` holds it (with one "
+        "running, verify with --rpc URL/rpc instead of --data-dir):",
+        highlight=False,
     )
-    where = f"--data-dir {data_dir}"
-    console.print(f"  tracenode verify {bundle_path} --data {data_dir}", highlight=False)
-    console.print(f"  tracenode provenance {report.lots['cheese']} {where}", highlight=False)
-    console.print(
-        f"  tracenode trace {report.lots['milk-2']} --downstream {where}", highlight=False
-    )
+    where = ("--data-dir", str(data_dir))
+    for command in (
+        ("verify", str(bundle_path), *where),
+        ("provenance", report.lots["cheese"], *where),
+        ("trace", report.lots["milk-2"], "--downstream", *where),
+    ):
+        console.print("  " + command_line(*command), highlight=False, markup=False)
 
 
 def _demo_rows(node: Node, report: DemoReport) -> list[tuple[str, ...]]:
@@ -184,11 +206,14 @@ def deploy(
         }
         typer.echo(json.dumps(document, indent=2))
         return
-    table = Table(title=f"TraceNode contracts on chain {deployment.chain_id}")
-    table.add_column("contract")
-    table.add_column("address", no_wrap=True, min_width=42)
-    table.add_row("ParticipantRegistry", deployment.participant_registry)
-    table.add_row("BatchRegistry (EIP-712 verifier)", deployment.batch_registry)
-    table.add_row("AnchorRegistry", deployment.anchor_registry)
-    console.print(table)
-    console.print(f"EIP-712 domain: {json.dumps(domain.as_json())}")
+    contracts = table(
+        f"TraceNode contracts on chain {deployment.chain_id}",
+        "contract",
+        "address",
+        whole={"address"},
+    )
+    contracts.add_row("ParticipantRegistry", deployment.participant_registry)
+    contracts.add_row("BatchRegistry (EIP-712 verifier)", deployment.batch_registry)
+    contracts.add_row("AnchorRegistry", deployment.anchor_registry)
+    show(contracts)
+    console.print(f"EIP-712 domain: {json.dumps(domain.as_json())}", highlight=False, markup=False)

@@ -14,16 +14,28 @@ from typing import Annotated
 
 import typer
 from eth_utils.address import is_address
-from rich.table import Table
+from rich.markup import escape
 
-from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, reports_errors
+from node.cli.common import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    commands,
+    console,
+    errors,
+    reports_errors,
+    show,
+    table,
+)
 from node.context import DATABASE_URL_ENV, NodeConfig
 from node.exceptions import ConfigurationError, ParticipantNotFoundError
 from node.store.apikeys import ApiKeyRecord, ApiKeys
 from node.store.engine import sqlite_url
 from node.store.store import Store
 
-app = typer.Typer(help="API keys for the HTTP gateway (stored hashed).", no_args_is_help=True)
+app = commands(
+    "API keys for the HTTP gateway (stored hashed). These open only the store: no password, "
+    "and they work while `tracenode serve` runs."
+)
 
 DatabaseUrl = Annotated[
     str | None,
@@ -71,14 +83,18 @@ def create(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Create a key and print it: this is the only time it is shown."""
+    """Create a key and print it: this is the only time it is shown.
+
+    The key is the only line on stdout (what it is for goes to stderr), so
+    `TRACENODE_KEY=$(tracenode apikey create --participant 0xAbc…)` captures the key alone.
+    """
     if admin == (participant is not None):
         raise ConfigurationError("give exactly one of --participant ID|ADDRESS or --admin")
     with _store(data_dir, database_url) as store:
         pid = _participant_id(store, participant) if participant is not None else None
         created = ApiKeys(store).create(participant_id=pid, admin=admin, label=label)
     who = "admin" if admin else f"participant {pid}"
-    console.print(f"[green]created[/] API key {created.record.key_id} for {who}")
+    errors.print(f"[green]created[/] API key {created.record.key_id} for {who}")
     typer.echo(created.token)
 
 
@@ -108,13 +124,11 @@ def list_(
     if as_json:
         typer.echo(json.dumps([_json(r) for r in records], indent=2))
         return
-    table = Table(title="API keys")
-    for column in ("key id", "for", "label", "status"):
-        table.add_column(column)
+    listing = table("API keys", "key id", "for", "label", "status", whole={"key id"})
     for r in records:
         who = "admin" if r.admin else f"participant {r.participant_id}"
-        table.add_row(r.key_id, who, r.label, "active" if r.active else "[red]revoked[/]")
-    console.print(table)
+        listing.add_row(r.key_id, who, escape(r.label), "active" if r.active else "[red]revoked[/]")
+    show(listing)
 
 
 def _json(record: ApiKeyRecord) -> dict[str, object]:

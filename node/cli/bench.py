@@ -8,12 +8,11 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from node.bench.commit import measure_commit
 from node.bench.ingest import measure_ingest
 from node.bench.provenance import measure_provenance
-from node.cli.common import console
+from node.cli.common import show, steps, table
 
 
 def bench(
@@ -41,94 +40,99 @@ def bench(
         typer.Option(help="With --preload: rounds alternating the full and a small store.", min=1),
     ] = 5,
 ) -> None:
-    """Measure ingest (signed events verified and durably stored) against raw recovery."""
-    figures = measure_ingest(
-        events=events,
-        bulk_size=bulk,
-        workers=workers or os.cpu_count() or 1,
-        preload=preload,
-        rounds=rounds,
-        progress=preload > 0 and not as_json,
-    )
+    """Measure ingest (signed events verified and durably stored) against raw recovery,
+    commits on the embedded chain, and provenance queries. Each step is shown on stderr as
+    it starts; the figures go to stdout."""
+    with steps() as progress:
+        figures = measure_ingest(
+            events=events,
+            bulk_size=bulk,
+            workers=workers or os.cpu_count() or 1,
+            preload=preload,
+            rounds=rounds,
+            progress=progress,
+        )
+        commits = measure_commit(progress=progress) if commit else None
+        queries = measure_provenance(progress=progress) if provenance else None
     result: dict[str, object] = {
         key: round(value, 3) if isinstance(value, float) else value
         for key, value in asdict(figures).items()
     }
     result["ingest_vs_raw"] = round(figures.ingest_vs_raw, 3)
     result["cores"] = os.cpu_count()
-    commits = measure_commit() if commit else None
     if commits is not None:
         result["lifecycle_ops_per_s"] = round(commits.lifecycle_ops_per_s, 1)
         result["gas_per_anchored_event"] = round(commits.gas_per_anchored_event, 1)
-    queries = measure_provenance() if provenance else None
     if queries is not None:
         for key, value in asdict(queries).items():
             result[key] = round(value, 3) if isinstance(value, float) else value
     if as_json:
         typer.echo(json.dumps(result))
         return
-    table = Table(title="tracenode bench")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_column("target (docs/design.md §9)")
-    table.add_row(
+    figures_table = table("tracenode bench", "measure", "value", "target (docs/design.md §9)")
+    figures_table.columns[1].justify = "right"
+    figures_table.add_row(
         "ingest, events/s (bulk, verified, durable)",
         f"{figures.ingest_events_per_s:,.0f}",
         "≥ 10,000 on 2 cores",
     )
-    table.add_row("raw secp256k1 recovery, /s (1 core)", f"{figures.raw_recover_per_s:,.0f}", "")
-    table.add_row("ingest ÷ raw", f"{figures.ingest_vs_raw:.2f}", "≥ 0.5")
-    table.add_row("batch + events lookup, p50 ms", f"{figures.lookup_ms_p50:.2f}", "flat")
-    table.add_row("peak RSS, MB", f"{figures.peak_rss_mb:,.0f}", "flat")
+    figures_table.add_row(
+        "raw secp256k1 recovery, /s (1 core)", f"{figures.raw_recover_per_s:,.0f}", ""
+    )
+    figures_table.add_row("ingest ÷ raw", f"{figures.ingest_vs_raw:.2f}", "≥ 0.5")
+    figures_table.add_row("batch + events lookup, p50 ms", f"{figures.lookup_ms_p50:.2f}", "flat")
+    figures_table.add_row("peak RSS, MB", f"{figures.peak_rss_mb:,.0f}", "flat")
     if figures.full_vs_empty is not None:
         full = f"after {preload:,} events"
-        table.add_row(
+        figures_table.add_row(
             f"ingest {full} / beside it, small store, events/s",
             f"{figures.ingest_events_per_s_full:,.0f} / {figures.ingest_events_per_s_small:,.0f}",
             "",
         )
-        table.add_row(
+        figures_table.add_row(
             f"full ÷ small (median of {figures.rounds} side-by-side rounds)",
             f"{figures.full_vs_empty:.2f}",
             "≥ 0.8",
         )
-        table.add_row(f"lookup {full}, p50 ms", f"{figures.lookup_ms_p50_full:.2f}", "flat")
-        table.add_row(f"peak RSS {full}, MB", f"{figures.peak_rss_mb_full:,.0f}", "")
-        table.add_row(
+        figures_table.add_row(f"lookup {full}, p50 ms", f"{figures.lookup_ms_p50_full:.2f}", "flat")
+        figures_table.add_row(f"peak RSS {full}, MB", f"{figures.peak_rss_mb_full:,.0f}", "")
+        figures_table.add_row(
             "RSS after a tenth of the preload / all of it, MB",
             f"{figures.rss_mb_preload_tenth:,.0f} / {figures.rss_mb_preload_end:,.0f}",
             "flat",
         )
     if commits is not None:
-        table.add_row(
+        figures_table.add_row(
             "lifecycle ops committed, /s (embedded chain)",
             f"{commits.lifecycle_ops_per_s:,.0f}",
             "≥ 200",
         )
-        table.add_row(
+        figures_table.add_row(
             "gas per anchored event (1,000-event window)",
             f"{commits.gas_per_anchored_event:,.1f}",
             "≤ 100",
         )
     if queries is not None:
-        table.add_row(
+        figures_table.add_row(
             "accepted → anchored with proof, p50 s", f"{queries.accept_to_proof_s_p50:.2f}", "≤ 2"
         )
-        table.add_row(
+        figures_table.add_row(
             f"provenance ({queries.provenance_levels} levels, {queries.provenance_events} "
             "events, verified), p50 ms",
             f"{queries.provenance_ms_p50:.1f}",
             "≤ 50",
         )
-        table.add_row(
+        figures_table.add_row(
             "  the same just after a new block / first query, p50 ms",
             f"{queries.provenance_new_block_ms_p50:.0f} / {queries.provenance_cold_ms_p50:.0f}",
             "",
         )
-        table.add_row(
+        figures_table.add_row(
             f"downstream trace ({queries.trace_batches:,} batches), p50 ms",
             f"{queries.downstream_trace_ms_p50:.1f}",
             "≤ 100",
         )
-    table.add_row("events timed / bulk / workers", f"{events:,} / {bulk} / {figures.workers}", "")
-    console.print(table)
+    figures_table.add_row(
+        "events timed / bulk / workers", f"{events:,} / {bulk} / {figures.workers}", ""
+    )
+    show(figures_table)

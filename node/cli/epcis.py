@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
+from node.cli.common import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    commands,
+    console,
+    password,
+    reports_errors,
+)
 from node.cli.events import ApiKey, Gateway, OutboxDir, Retries, retry_policy
 from node.context import Node
 from node.epcis.capture import Outcome, capture, sign_document
@@ -18,7 +25,7 @@ from node.exceptions import ConfigurationError, EpcisEventRejectedError, Gateway
 from node.keys.keystore import load_keystore
 from node.sdk import Client
 
-app = typer.Typer(help="Sign and capture EPCIS 2.0 documents.", no_args_is_help=True)
+app = commands("Sign and capture EPCIS 2.0 documents.")
 
 
 def _read(path: Path, what: str) -> Any:
@@ -41,7 +48,8 @@ def sign(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Map DOCUMENT to TraceEvents against the node's batch heads and nonces, sign them,
-    and write the signed capture request."""
+    and write the signed capture request. The password of the --key file comes from
+    TRACENODE_PASSWORD, else a prompt."""
     signer = load_keystore(key, password())
     parsed = _read(document, "document")
     with Node(data_dir) as node:
@@ -83,7 +91,8 @@ def capture_command(
 ) -> None:
     """Capture a signed request on the local node: every event accepted, or none. With
     --gateway, send it to a remote gateway through the SDK instead; there REQUEST may
-    also be an EPCIS document, signed on the way with --key."""
+    also be an EPCIS document, signed on the way with --key. The password of the --key
+    file comes from TRACENODE_PASSWORD, else a prompt."""
     parsed = _read(request, "capture request")
     if gateway is not None:
         remote = _capture_remote(gateway, api_key, outbox, key, parsed, retries)

@@ -11,7 +11,14 @@ from eth_utils.address import is_address
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
+from node.cli.common import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    commands,
+    console,
+    password,
+    reports_errors,
+)
 from node.context import Node
 from node.events.jsonsafe import loads_bounded
 from node.events.submission import SignedEvent, parse_submission
@@ -27,7 +34,7 @@ from node.ingest.service import Outcome
 from node.keys.keystore import load_keystore
 from node.sdk import Client, Delivery, RetryPolicy
 
-app = typer.Typer(help="Sign and submit events.", no_args_is_help=True)
+app = commands("Sign and submit events.")
 
 Gateway = Annotated[
     str | None,
@@ -109,7 +116,8 @@ def submit(
     retries: Retries = 5,
 ) -> None:
     """Sign one event with --keystore and ingest it, or ingest a file of signed submissions.
-    With --gateway, both go to a remote gateway through the SDK instead (docs/sdk.md)."""
+    With --gateway, both go to a remote gateway through the SDK instead (docs/sdk.md).
+    The password of the --keystore file comes from TRACENODE_PASSWORD, else a prompt."""
     if gateway is not None:
         _submit_remote(
             gateway,

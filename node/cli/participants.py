@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Annotated
 
 import typer
+from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
-from rich.table import Table
+from rich.markup import escape
 
-from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
+from node.cli.common import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    commands,
+    console,
+    errors,
+    password,
+    reports_errors,
+    show,
+    table,
+)
 from node.context import Node
 from node.events.typed_data import Role
 from node.exceptions import ConfigurationError
 from node.keys.keystore import create_keystore
 
-app = typer.Typer(
-    help="Register and manage participants (needs the admin key).", no_args_is_help=True
+app = commands(
+    "Register and manage participants (the registrar key signs; it needs the chain, so a "
+    "`tracenode serve` on the embedded chain must be stopped first, or use its admin API: "
+    "POST /v1/participants)."
 )
 
 
@@ -38,12 +53,38 @@ def role_names(roles: int) -> str:
     return ",".join(r.name.lower() for r in Role if r & roles and r.name)
 
 
-def _new_key(node: Node, name: str, secret: str) -> str:
+@contextmanager
+def _new_key(node: Node, name: str, secret: str) -> Iterator[ChecksumAddress]:
+    """A new encrypted key file under ``keystore/participants/``, for the registration or
+    rotation run inside the block: if that fails and the chain never saw the key, the file
+    is removed again, so a retry starts from nothing (rather than from a key file it must
+    refuse to overwrite). Open the registrar key first: a wrong password then writes nothing.
+    """
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "participant"
     path = node.data_dir / "keystore" / "participants" / f"{slug}.json"
     account = create_keystore(path, secret)
-    console.print(f"new key {account.address} saved (encrypted) at {path}")
-    return account.address
+    try:
+        yield to_checksum_address(account.address)
+    except BaseException:
+        try:
+            used = node.registry.key_participant(to_checksum_address(account.address)) != 0
+        except Exception:  # the chain cannot say: keep the key, it may be registered
+            used = True
+        if used:
+            errors.print(f"kept {path}: the chain knows its key", highlight=False)
+        else:
+            path.unlink(missing_ok=True)
+        raise
+    console.print(f"new key {account.address} saved (encrypted) at {path}", highlight=False)
+
+
+def _key(
+    node: Node, key: str | None, name: str, secret: str
+) -> AbstractContextManager[ChecksumAddress]:
+    """The address given with --key, or a new key file's (--create-key)."""
+    if key is None:
+        return _new_key(node, name, secret)
+    return nullcontext(to_checksum_address(key))
 
 
 def _key_option(key: str | None, create_key: bool) -> None:
@@ -72,19 +113,17 @@ def add(
     ] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Register a participant on-chain and in the node's mirror."""
+    """Register a participant on-chain and in the node's mirror. The keystore password
+    comes from TRACENODE_PASSWORD, else a prompt."""
     _key_option(key, create_key)
     role_set = parse_roles(roles)
     secret = password()
     with Node(data_dir) as node:
-        address = _new_key(node, name, secret) if create_key else to_checksum_address(key or "")
-        pid = node.registry.register(
-            node.admin(secret),
-            key=to_checksum_address(address),
-            name=name,
-            roles=role_set,
-            prefix=prefix,
-        )
+        registrar = node.admin(secret)  # a wrong password stops here, before any key file
+        with _key(node, key, name, secret) as address:
+            pid = node.registry.register(
+                registrar, key=address, name=name, roles=role_set, prefix=prefix
+            )
         node.sync_participants()
     console.print(
         f"[green]registered[/] participant {pid}: {name} ({role_names(role_set)}) key {address}"
@@ -120,20 +159,18 @@ def list_(
             )
         )
         return
-    table = Table(title="Participants")
-    for column in ("id", "name", "roles", "prefix", "status", "key"):
-        table.add_column(column, no_wrap=column == "key")
+    listing = table("Participants", "id", "name", "roles", "prefix", "status", "key", whole={"key"})
     for r in rows:
         status = "active" if r.active else "[red]suspended[/]"
-        table.add_row(
+        listing.add_row(
             str(r.id),
-            r.name,
+            escape(r.name),
             role_names(r.roles),
-            r.prefix,
+            escape(r.prefix),
             status,
             to_checksum_address(r.key),
         )
-    console.print(table)
+    show(listing)
 
 
 @app.command()
@@ -146,7 +183,8 @@ def rotate(
     ] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Move a participant to a new key; its old key is refused from the next block on."""
+    """Move a participant to a new key; its old key is refused from the next block on.
+    The keystore password comes from TRACENODE_PASSWORD, else a prompt."""
     _key_option(key, create_key)
     secret = password()
     with Node(data_dir) as node:
@@ -155,12 +193,9 @@ def rotate(
             row = node.store.participants.get(conn, participant_id)
         if row is None:
             raise ConfigurationError(f"no participant {participant_id}")
-        address = (
-            _new_key(node, f"{row.name}-{participant_id}-rotated", secret) if create_key else key
-        )
-        node.registry.rotate_key(
-            node.admin(secret), participant_id, to_checksum_address(address or "")
-        )
+        registrar = node.admin(secret)  # a wrong password stops here, before any key file
+        with _key(node, key, f"{row.name}-{participant_id}-rotated", secret) as address:
+            node.registry.rotate_key(registrar, participant_id, address)
         node.sync_participants()
     console.print(f"[green]rotated[/] participant {participant_id} to key {address}")
 
@@ -171,7 +206,8 @@ def suspend(
     participant_id: Annotated[int, typer.Argument(help="The participant's id.")],
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Suspend a participant: its signatures are refused until it is reactivated."""
+    """Suspend a participant: its signatures are refused until it is reactivated.
+    The keystore password comes from TRACENODE_PASSWORD, else a prompt."""
     secret = password()
     with Node(data_dir) as node:
         node.registry.suspend(node.admin(secret), participant_id)
@@ -185,7 +221,8 @@ def reactivate(
     participant_id: Annotated[int, typer.Argument(help="The participant's id.")],
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Reactivate a suspended participant."""
+    """Reactivate a suspended participant. The keystore password comes from
+    TRACENODE_PASSWORD, else a prompt."""
     secret = password()
     with Node(data_dir) as node:
         node.registry.reactivate(node.admin(secret), participant_id)

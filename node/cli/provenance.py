@@ -12,12 +12,19 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 from web3 import Web3
 
 from node.chain.embedded import open_embedded_chain
 from node.chain.reader import ChainReader, Contracts
-from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, errors, reports_errors
+from node.cli.common import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    console,
+    errors,
+    reports_errors,
+    show,
+    table,
+)
 from node.context import CHAIN_URL_ENV, Node, NodeConfig
 from node.exceptions import ConfigurationError, InvalidBundleError
 from node.proofs.bundle import Bundle, loads
@@ -94,7 +101,7 @@ def trace(
                 typer.echo(json.dumps(upstream, indent=2, ensure_ascii=False))
             else:
                 for row in upstream["ancestors"]:
-                    console.print(f"{row['batchId']}  {escape(row['identifier'] or '')}")
+                    console.print(f"{row['batchId']}  {row['identifier'] or ''}", markup=False)
             return
         result = service.trace(batch_id)
     names = result.participants
@@ -105,9 +112,10 @@ def trace(
     if as_json:
         typer.echo(json.dumps(trace_json(result), indent=2, ensure_ascii=False))
         return
-    table = Table(title=f"Downstream of {identifier}: {len(result.batches) - 1} batch(es)")
-    for column in ("depth", "batch", "status", "held by", "received by"):
-        table.add_column(column)
+    listing = table(
+        f"Downstream of {identifier}: {len(result.batches) - 1} batch(es)",
+        *("depth", "batch", "status", "held by", "received by"),
+    )
     for t in result.batches:
         status = t.status.name if t.status.value else "pallet"
         if t.status.name == "RECALLED":
@@ -115,14 +123,14 @@ def trace(
         holder = who(t.custodian_id)
         if t.receiver_id:
             holder += f" → {who(t.receiver_id)} (in transit)"
-        table.add_row(
+        listing.add_row(
             str(t.depth),
             escape(t.identifier or "0x" + t.batch_id.hex()),
             status,
             escape(holder),
             escape(", ".join(who(p) for p in t.received_by)),
         )
-    console.print(table)
+    show(listing)
 
 
 @reports_errors
@@ -154,23 +162,31 @@ def verify(
         str | None,
         typer.Option(help="Any EVM JSON-RPC URL serving the bundle's chain (e.g. a node's /rpc)."),
     ] = None,
-    data: Annotated[
+    data_dir: Annotated[
         Path | None,
         typer.Option(
-            "--data",
-            help="A node data directory: its chain (never its database), and its contract "
-            "addresses must be the bundle's.",
+            "--data-dir",
+            envvar="TRACENODE_DATA_DIR",
+            help="Without --rpc: a node data directory (default: tracenode-data), whose chain "
+            "is read (never its database); its contract addresses must be the bundle's.",
             file_okay=False,
         ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", hidden=True, file_okay=False, help="Deprecated: --data-dir."),
     ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Check a proof bundle against the chain: signatures, signers' roles at the time, hash
     chains, Merkle proofs, roots on-chain, custody. Exit 0 when everything holds, 1 when
     something failed (each failure named), 2 when some events are not anchored yet."""
+    if data is not None:
+        errors.print("--data is deprecated: use --data-dir", highlight=False)
+        data_dir = data
     text = sys.stdin.read() if str(bundle_file) == "-" else _read(bundle_file)
     bundle = loads(text)
-    report = _verify(bundle, rpc, data)
+    report = _verify(bundle, rpc, data_dir)
     if as_json:
         typer.echo(json.dumps(report_json(report), indent=2, ensure_ascii=False))
     else:
@@ -221,9 +237,7 @@ def _verify(bundle: Bundle, rpc: str | None, data: Path | None) -> Report:
 def print_report(report: Report, *, title: str) -> None:
     """The report as a timeline of events and a table of batches."""
     names = {b.batch_id: b.identifier or "0x" + b.batch_id.hex()[:12] for b in report.batches}
-    events = Table(title=escape(title))
-    for column in ("#", "time (UTC)", "action", "batch", "by", "block", "result"):
-        events.add_column(column)
+    events = table(title, "#", "time (UTC)", "action", "batch", "by", "block", "result")
     for e in report.events:
         batches = ", ".join(_short(names.get(b, "0x" + b.hex()[:12])) for b in e.batch_ids)
         result = _MARK[e.outcome]
@@ -238,22 +252,20 @@ def print_report(report: Report, *, title: str) -> None:
             str(e.block_number or ""),
             result,
         )
-    console.print(events)
-    table = Table(title="Batches")
-    for column in ("batch", "on-chain status", "custodian", "result"):
-        table.add_column(column)
+    show(events)
+    states = table("Batches", "batch", "on-chain status", "custodian", "result")
     for b in report.batches:
         status = b.status.name
         if status == "RECALLED":
             status = f"[bold red]{status}[/]"
         detail = "; ".join(c.detail for c in b.checks if c.outcome is not Outcome.PASS and c.detail)
-        table.add_row(
+        states.add_row(
             escape(names[b.batch_id]),
             status,
             escape(b.custodian_name),
             _MARK[b.outcome] + (" " + escape(detail) if b.outcome is not Outcome.PASS else ""),
         )
-    console.print(table)
+    show(states)
     for b in report.batches:
         if b.status.name == "RECALLED":
             which = "this batch" if b.batch_id == report.subject else "an ancestor"

@@ -20,7 +20,7 @@ from node.exceptions import BatchNotFoundError, ConfigurationError
 from node.labels import QrFormat, label_url, render_qr
 
 #: ``tracenode serve``'s default address; labels for real use need the node's public URL.
-DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
 @reports_errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +22,15 @@ def test_bench_json_has_every_figure() -> None:
     )
 
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output)
+    figures = json.loads(result.stdout)  # stdout is the JSON alone; progress is on stderr
     for key in ("ingest_events_per_s", "raw_recover_per_s", "ingest_vs_raw", "peak_rss_mb"):
         assert figures[key] > 0
     assert figures["events"] == 1000
+    # Not a terminal: a plain line per step as it starts, with the seconds so far.
+    progress = result.stderr.splitlines()
+    assert all(re.fullmatch(r" *\d+\.\d s  ingest: .+", line) for line in progress), progress
+    assert any(line.endswith("ingest: signing 1,000 events") for line in progress)
+    assert any(line.endswith("in bulks of 1,000 (timed)") for line in progress)
 
 
 def test_bench_compares_a_full_store_with_a_small_one_side_by_side() -> None:

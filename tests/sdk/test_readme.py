@@ -1,5 +1,7 @@
-"""README.md's "From nothing to a verified proof": its curl session and its Python client,
-run as written (only the gateway's address changed) against a real gateway."""
+"""README.md's "From nothing to a verified proof": its bash session run verbatim, twice, as
+the README says to run it (`bash -e session.sh`, in a clone, beside a running
+`tracenode serve` on a fresh data directory); and its Python client against a real gateway
+(only the gateway's address changed)."""
 
 from __future__ import annotations
 
@@ -9,15 +11,21 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.api.server import ROOT
+import pytest
+
+from node.context import init_node
+from tests.api.server import ROOT, Server
 from tests.environment import unavailable
 from tests.sdk.conftest import Gateway
 
 SECTION = "## From nothing to a verified proof"
-DOCUMENTED_URL = "http://127.0.0.1:8080"
-TOOLS = str(ROOT / "node_modules" / ".bin")
+DOCUMENTED_URL = "http://127.0.0.1:8000"
+PASSWORD = "readme session password"
+TIMEOUT = 180  # seconds for one run of the session; it gives up waiting after 30 s
 
 
 def snippet(language: str) -> str:
@@ -25,55 +33,139 @@ def snippet(language: str) -> str:
     section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
     found = re.search(rf"```{language}\n(.*?)```", section, re.S)
     assert found is not None, f"no {language} block in the README's section"
-    assert DOCUMENTED_URL in found.group(1)
     return found.group(1)
 
 
-def environment(gateway: Gateway) -> dict[str, str]:
-    return os.environ | {
-        "KEY": "0x" + bytes(gateway.harness.keys["farm"].key).hex(),
-        "TRACENODE_KEY": gateway.tokens["farm"],
-        "PATH": TOOLS + os.pathsep + os.environ.get("PATH", ""),
-    }
+def needs_jq() -> None:
+    if shutil.which("jq") is None:
+        unavailable("jq is not installed (scripts/services.sh installs it)")
 
 
-def run(command: list[str], gateway: Gateway, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run a snippet as a reader would, in ``cwd``, against ``gateway``."""
+def make_clone(root: Path) -> Path:
+    """A directory laid out like a clone after scripts/setup.sh (its .venv and node_modules,
+    linked), with a fresh, initialised ./tracenode-data."""
+    root.mkdir()
+    (root / ".venv").symlink_to(ROOT / ".venv")
+    (root / "node_modules").symlink_to(ROOT / "node_modules")
+    init_node(root / "tracenode-data", PASSWORD, pbkdf2_iterations=1000)
+    return root
+
+
+def run_session(clone: Path, server: Server, script: str) -> subprocess.CompletedProcess[str]:
+    """The script as `bash -e session.sh` (with -u and pipefail too), with no TraceNode
+    setting but the port, no password, and no cast on PATH: the README must say all."""
+    (clone / "session.sh").write_text(script)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TRACENODE_")}
+    environment["PATH"] = os.pathsep.join(
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if not (Path(entry) / "cast").exists()
+    )
+    environment["TRACENODE_PORT"] = str(server.port)
     return subprocess.run(
-        command,
-        cwd=cwd,
-        env=environment(gateway),
+        ["bash", "-e", "-u", "-o", "pipefail", "session.sh"],
+        cwd=clone,
+        env=environment,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=TIMEOUT,
         check=False,
     )
 
 
-def test_the_curl_session_goes_from_nothing_to_a_verified_bundle(
-    gateway: Gateway, tmp_path: Path
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Server]]:
+    clone = make_clone(tmp_path_factory.mktemp("readme") / "clone")
+    server = Server(clone / "tracenode-data", PASSWORD, "--commit-interval", "0.2")
+    try:
+        server.wait_ready()
+        yield clone, server
+    finally:
+        code = server.stop()
+        assert code == 0, server.output()
+
+
+def test_the_curl_session_runs_verbatim_twice_from_a_fresh_node(
+    served: tuple[Path, Server],
 ) -> None:
-    if shutil.which("jq") is None:
-        unavailable("jq is not installed (scripts/services.sh installs it)")
-    script = snippet("bash").replace(DOCUMENTED_URL, gateway.url)
+    needs_jq()
+    clone, server = served
+    script = snippet("bash")
 
-    result = run(["bash", "-euo", "pipefail", "-c", script], gateway, tmp_path)
+    participants = []
+    for run in (1, 2):
+        result = run_session(clone, server, script)
 
+        assert result.returncode == 0, (run, result.stdout, result.stderr, server.output())
+        registered, status, provenance, verified = result.stdout.splitlines()
+        found = re.fullmatch(r"participant (\d+) (0x[0-9a-fA-F]{40})", registered)
+        assert found is not None, registered
+        participants.append(found.groups())
+        assert (status, provenance, verified) == ("anchored", "pass", "pass")
+        bundle = json.loads((clone / "bundle.json").read_text())
+        submitted = json.loads((clone / "submitted.json").read_text())
+        assert [e["eventHash"] for e in bundle["events"]] == [submitted["eventHash"]]
+        assert bundle["batches"][0]["identifier"].endswith(f"/10/LOT-{found.group(2)[2:10]}")
+    assert participants[0] != participants[1]
+
+
+def test_a_refused_submission_stops_the_session_with_the_problem(
+    served: tuple[Path, Server],
+) -> None:
+    needs_jq()
+    clone, server = served
+    script = snippet("bash")
+    signing = '--arg sig "$SIG"'
+    assert signing in script
+    broken = script.replace(signing, '--arg sig "${SIG}00"')  # a 66-byte signature
+
+    began = time.monotonic()
+    result = run_session(clone, server, broken)
+
+    assert result.returncode != 0
+    assert time.monotonic() - began < 60  # it stops; it does not wait for a proof
+    assert '"code": "invalid-signature"' in result.stdout
+    assert "pass" not in result.stdout
+
+
+def test_the_session_gives_up_waiting_when_nothing_commits(tmp_path: Path) -> None:
+    needs_jq()
+    clone = make_clone(tmp_path / "clone")
+    server = Server(clone / "tracenode-data", PASSWORD, "--no-commit")
+    try:
+        server.wait_ready()
+        began = time.monotonic()
+        result = run_session(clone, server, snippet("bash"))
+        took = time.monotonic() - began
+    finally:
+        code = server.stop()
+
+    assert code == 0, server.output()
     assert result.returncode == 0, result.stdout + result.stderr
-    status, provenance, verified = result.stdout.split()
-    assert status in ('"accepted"', '"anchored"')
-    assert (provenance, verified) == ('"pass"', '"pass"')
-    bundle = json.loads((tmp_path / "bundle.json").read_text())
-    assert len(bundle["events"]) == 1
-    assert gateway.event_rows() == 1
+    assert result.stdout.splitlines()[1:] == ["accepted", "pending", "pending"]
+    assert 30 <= took < TIMEOUT
 
 
 def test_the_python_client_goes_from_nothing_to_a_verified_proof(
     gateway: Gateway, tmp_path: Path
 ) -> None:
-    code = snippet("python").replace(DOCUMENTED_URL, gateway.url)
+    code = snippet("python")
+    assert DOCUMENTED_URL in code
+    code = code.replace(DOCUMENTED_URL, gateway.url)
 
-    result = run([sys.executable, "-c", code], gateway, tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=os.environ
+        | {
+            "KEY": "0x" + bytes(gateway.harness.keys["farm"].key).hex(),
+            "TRACENODE_KEY": gateway.tokens["farm"],
+        },
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     block, outcome = result.stdout.split()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,86 @@ def test_wrong_password_is_refused(data_dir: Path) -> None:
 
     assert result.exit_code == 1
     assert "[keystore-error]" in result.output
+
+
+def test_a_wrong_password_writes_no_key_file_and_a_retry_succeeds(data_dir: Path) -> None:
+    key_file = data_dir / "keystore" / "participants" / "orchard.json"
+    add = ("participant", "add", "Orchard", "--roles", "producer", "--create-key")
+
+    wrong = CliRunner().invoke(
+        app, [*add, "--data-dir", str(data_dir)], env={"TRACENODE_PASSWORD": "wrong"}
+    )
+    exists_after_wrong = key_file.exists()
+    retry = run(data_dir, *add)
+    orchard = next(
+        p["id"]
+        for p in json.loads(run(data_dir, "participant", "list", "--json")[1])
+        if p["name"] == "Orchard"
+    )
+    wrong_rotation = CliRunner().invoke(
+        app,
+        ["participant", "rotate", str(orchard), "--create-key", "--data-dir", str(data_dir)],
+        env={"TRACENODE_PASSWORD": "wrong"},
+    )
+
+    assert wrong.exit_code == 1
+    assert "[keystore-error]" in wrong.output
+    assert not exists_after_wrong
+    assert retry[0] == 0, retry[1]
+    assert key_file.exists()
+    names = [p["name"] for p in json.loads(run(data_dir, "participant", "list", "--json")[1])]
+    assert names.count("Orchard") == 1
+    assert wrong_rotation.exit_code == 1
+    assert list(key_file.parent.glob("orchard-*-rotated.json")) == []
+
+
+def test_a_refused_registration_removes_its_new_key_file(data_dir: Path) -> None:
+    keys = data_dir / "keystore" / "participants"
+    assert (
+        run(
+            data_dir,
+            "participant",
+            "add",
+            "Mill",
+            "--roles",
+            "processor",
+            "--prefix",
+            "4711",
+            "--key",
+            "0x" + "ab" * 20,
+        )[0]
+        == 0
+    )
+    add = ("participant", "add", "Bakery", "--roles", "processor", "--create-key")
+
+    taken = run(data_dir, *add, "--prefix", "4711")  # the prefix is the Mill's: reverted
+    exists_after_refusal = (keys / "bakery.json").exists()
+    retry = run(data_dir, *add, "--prefix", "4712")
+
+    assert taken[0] == 1
+    assert "PrefixTaken" in taken[1]
+    assert not exists_after_refusal
+    assert retry[0] == 0, retry[1]
+    assert (keys / "bakery.json").exists()
+
+
+def test_apikey_create_prints_only_the_key_on_stdout(data_dir: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["apikey", "create", "--admin", "--label", "ops", "--data-dir", str(data_dir)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(r"tn_[0-9a-f]{16}_[A-Za-z0-9_-]{43}\n", result.stdout)
+    key_id = result.stdout.split("_")[1]
+    assert f"created API key {key_id} for admin" in result.stderr
+
+
+def test_a_held_chain_says_why_and_what_works_instead(data_dir: Path) -> None:
+    with Node(data_dir):  # as `tracenode serve` holds it
+        code, output = run(data_dir, "participant", "list")
+
+    assert code == 1
+    assert "[chain-locked]" in output
+    assert "tracenode serve" in output
+    assert "POST /v1/participants" in output
+    assert "--rpc URL/rpc" in output

@@ -210,7 +210,7 @@ def test_tracenode_verify_checks_a_bundle_without_the_database(
     good = tmp_path / "bundle.json"
     good.write_text(json.dumps(document))
 
-    ok = _tracenode("verify", str(good), "--data", str(data_dir), "--json", cwd=tmp_path)
+    ok = _tracenode("verify", str(good), "--data-dir", str(data_dir), "--json", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr + ok.stdout
     assert json.loads(ok.stdout)["outcome"] == "pass"
     assert not database.exists()
@@ -219,7 +219,7 @@ def test_tracenode_verify_checks_a_bundle_without_the_database(
     _set_proof(altered)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(altered))
-    failed = _tracenode("verify", str(bad), "--data", str(data_dir), cwd=tmp_path)
+    failed = _tracenode("verify", str(bad), "--data-dir", str(data_dir), cwd=tmp_path)
     assert failed.returncode == 1
     assert "FAILED" in failed.stdout
     assert "merkle-proof" in failed.stdout

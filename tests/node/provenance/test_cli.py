@@ -55,9 +55,16 @@ def test_the_commands_on_a_recalled_supply_chain(story: Story, tmp_path: Path) -
     bundle = tmp_path / "bundle.json"
     code, out = _run("export", story.slices, "--data-dir", data, "-o", str(bundle))
     assert code == 0, out
-    code, out = _run("verify", str(bundle), "--data", data)
+    code, out = _run("verify", str(bundle), "--data-dir", data)
     assert code == 0, out
     assert "VERIFIED" in out
+    deprecated = CliRunner().invoke(app, ["verify", str(bundle), "--data", data], env=ENV)
+    assert deprecated.exit_code == 0, deprecated.output
+    assert "--data is deprecated: use --data-dir" in deprecated.stderr
+    assert "VERIFIED" in deprecated.stdout
+    help_text = _run("verify", "--help")[1]
+    assert "--data-dir" in help_text
+    assert "--data " not in help_text
 
 
 def test_pending_events_exit_2_and_unknown_batches_exit_1(story: Story) -> None:

@@ -180,7 +180,9 @@ def resolve(
     ] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Resolve an alert (it opens again if its rule finds it again), or dismiss it as a
-    false positive."""
+    """Resolve an alert, or dismiss it as a false positive.
+
+    A resolved alert opens again if its rule finds it again; a false positive stays closed.
+    """
     status = AlertStatus.FALSE_POSITIVE if false_positive else AlertStatus.RESOLVED
     _handle(data_dir, alert_id, status, by, why)

@@ -42,7 +42,10 @@ def add(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Subscribe a receiver; prints its signing secret, the only time it is shown."""
+    """Subscribe a receiver; print its signing secret.
+
+    This is the only time the secret is shown.
+    """
     types = sorted(set(event or EVENT_TYPES))
     unknown = set(types) - set(EVENT_TYPES)
     if unknown:
@@ -113,7 +116,10 @@ def rotate(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """A new signing secret (printed once); the old one signs too for --overlap seconds."""
+    """Print a new signing secret.
+
+    The old secret signs too for --overlap seconds, so the receiver can switch over.
+    """
     with _store(data_dir, database_url) as store, store.write() as conn:
         endpoint = store.webhooks.rotate(
             conn, webhook_id, secret=new_secret(), overlap_until=_now() + overlap * 1000

@@ -31,6 +31,7 @@ from node.exceptions import (
     EpcisLimitError,
     EpcisSignatureMismatchError,
     EventRejectedError,
+    EventTimeOutOfRangeError,
     HeadMismatchError,
     InvalidBundleError,
     InvalidEventError,
@@ -102,6 +103,7 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     # events refused
     EventRejectedError: 422,
     InvalidEventError: 422,
+    EventTimeOutOfRangeError: 422,
     InvalidSignatureError: 422,
     UnknownSignerError: 403,
     SignerSuspendedError: 403,

@@ -7,6 +7,7 @@
     │   │   ├── UnsupportedActionError
     │   │   ├── InvalidPayloadError
     │   │   └── PayloadMismatchError
+    │   ├── EventTimeOutOfRangeError (ValueError)  eventTime outside the node's window
     │   ├── InvalidSignatureError (ValueError)
     │   ├── UnknownSignerError, SignerSuspendedError, MissingRoleError, NonceUsedError
     │   └── BatchExistsError, UnknownBatchError, HeadMismatchError, BatchRecalledError,
@@ -113,6 +114,16 @@ class PayloadMismatchError(InvalidEventError):
     """The payload given with an event does not hash to its ``payloadHash``."""
 
     code = "payload-mismatch"
+
+
+class EventTimeOutOfRangeError(EventRejectedError, ValueError):
+    """``eventTime`` outside the window the node accepts at ingest (node.ingest.event_time):
+    before its earliest time, or further ahead of the node's clock than it allows (a time
+    ahead may become acceptable later, so this is not an :class:`InvalidEventError`). The
+    contract does not check times, so no custom error matches; verification of events
+    already accepted never applies the window."""
+
+    code = "event-time-out-of-range"
 
 
 class InvalidSignatureError(EventRejectedError, ValueError):

@@ -14,6 +14,7 @@ from api.metrics import Metrics
 from api.settings import ApiSettings, WebSettings
 from node.commit.worker import CommitPolicy
 from node.context import Node
+from node.events.identifiers import MAX_IDENTIFIER_LENGTH
 from node.exceptions import AuthenticationError, PermissionDeniedError, RegistrarUnavailableError
 from node.provenance.service import ProvenanceService
 from node.store.apikeys import ApiKeyRecord, ApiKeys
@@ -111,12 +112,14 @@ RegistrarDep = Annotated[LocalAccount, Depends(get_registrar)]
 
 
 #: A batch in a path: any identifier spelling or the 0x batch id (one path parameter).
+#: Its length bound is the identifier parser's (node.events.identifiers), so that the
+#: OpenAPI document allows exactly what the parser does not refuse for length.
 BatchRef = Annotated[
     str,
     Path(
         alias="id",
         min_length=1,
-        max_length=2048,
+        max_length=MAX_IDENTIFIER_LENGTH,
         description=(
             "A GS1 Digital Link, an EPC URN (lgtin / sgtin), a handle (88.123.45/lot) or "
             "the 0x batch id; percent-encode it as one path segment or write it as is."

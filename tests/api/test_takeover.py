@@ -25,8 +25,8 @@ from node.events.typed_data import Role
 from node.store.apikeys import ApiKeys
 from node.store.models import EventStatus
 from node.store.tables import EVENTS
-from tests.api.server import ROOT, Server, free_port
-from tests.api.test_server import full_document, message_from_info, wait_anchored
+from tests.api.server import ROOT, Server, free_port, full_document, message_from_info
+from tests.api.test_server import wait_anchored
 
 PASSWORD = "takeover test"
 ANVIL = shutil.which("anvil") or str(ROOT / "node_modules" / ".bin" / "anvil")

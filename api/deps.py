@@ -9,6 +9,7 @@ from eth_account.signers.local import LocalAccount
 from fastapi import Depends, Path, Request
 
 from api.chain import RawRequest
+from api.health import Health
 from api.limits import RateLimiter
 from api.metrics import Metrics
 from api.settings import ApiSettings, WebSettings
@@ -41,6 +42,8 @@ class Gateway:
     metrics: Metrics
     commit: CommitStatus
     chain_request: RawRequest
+    #: Bounded looks at the store and the chain (/readyz, /metrics).
+    health: Health
     #: Provenance, traces and bundles; it keeps its chain answers between requests.
     provenance: ProvenanceService
     #: The page's settings, None when TRACENODE_WEB_* are wrong (``web_error`` says how).

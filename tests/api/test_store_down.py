@@ -80,6 +80,7 @@ def test_a_stopped_database_is_503_with_retry_after_and_metrics_still_answer(
             assert problem["retryAfter"] == int(answer.headers["retry-after"]) > 0
             assert took < 10  # refused at once; bounded by the connect timeout (5 s) at worst
         assert metrics["tracenode_store_up"] == 0
+        assert metrics["tracenode_chain_up"] == 1
         assert "tracenode_commit_leader" in metrics
         assert not any(name.startswith("tracenode_events{") for name in metrics)
         assert ready.status_code == 503

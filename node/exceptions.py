@@ -48,7 +48,7 @@
     │                                       RequestTooLargeError, TooManyItemsError,
     │                                       UnsupportedMediaTypeError, InvalidParametersError,
     │                                       RateLimitedError, MethodNotAllowedError,
-    │                                       NotAcceptableError
+    │                                       NotAcceptableError, RequestTimeoutError
     └── DependencyUnavailableError          the store or the chain cannot be reached now
         ├── StoreUnavailableError           (``retry_after``: try again later)
         └── ChainUnavailableError
@@ -469,6 +469,12 @@ class NotReadyError(TraceNodeError):
     """The node cannot serve: its store or its chain does not answer."""
 
     code = "not-ready"
+
+
+class RequestTimeoutError(RequestError):
+    """The request's body did not arrive in time (a client that stalls or trickles)."""
+
+    code = "request-timeout"
 
 
 class DependencyUnavailableError(TraceNodeError):

@@ -9,11 +9,13 @@ from eth_account.signers.local import LocalAccount
 from fastapi import Depends, Path, Request
 
 from api.chain import RawRequest
+from api.health import Health
 from api.limits import RateLimiter
 from api.metrics import Metrics
 from api.settings import ApiSettings, WebSettings
 from node.commit.worker import CommitPolicy
 from node.context import Node
+from node.events.identifiers import MAX_IDENTIFIER_LENGTH
 from node.exceptions import AuthenticationError, PermissionDeniedError, RegistrarUnavailableError
 from node.provenance.service import ProvenanceService
 from node.store.apikeys import ApiKeyRecord, ApiKeys
@@ -40,6 +42,8 @@ class Gateway:
     metrics: Metrics
     commit: CommitStatus
     chain_request: RawRequest
+    #: Bounded looks at the store and the chain (/readyz, /metrics).
+    health: Health
     #: Provenance, traces and bundles; it keeps its chain answers between requests.
     provenance: ProvenanceService
     #: The page's settings, None when TRACENODE_WEB_* are wrong (``web_error`` says how).
@@ -111,12 +115,14 @@ RegistrarDep = Annotated[LocalAccount, Depends(get_registrar)]
 
 
 #: A batch in a path: any identifier spelling or the 0x batch id (one path parameter).
+#: Its length bound is the identifier parser's (node.events.identifiers), so that the
+#: OpenAPI document allows exactly what the parser does not refuse for length.
 BatchRef = Annotated[
     str,
     Path(
         alias="id",
         min_length=1,
-        max_length=2048,
+        max_length=MAX_IDENTIFIER_LENGTH,
         description=(
             "A GS1 Digital Link, an EPC URN (lgtin / sgtin), a handle (88.123.45/lot) or "
             "the 0x batch id; percent-encode it as one path segment or write it as is."

@@ -1,9 +1,16 @@
-"""Limits applied before any route runs: body size and JSON nesting (ASGI middleware), and
-a token-bucket rate per API key (per client address without a key).
+"""Limits applied before any route runs: body size, the time a body may take to arrive and
+JSON nesting (ASGI middleware), and a token-bucket rate per API key (per client address
+without a key).
 
 JSON nesting is bounded *before* the body is parsed: py-evm raises Python's recursion
 limit far above what the C stack survives, so a deeply nested body must never reach a
 JSON parser.
+
+A body is read here, whole, before any route, within two deadlines (``ApiSettings``):
+``body_idle_timeout`` between two pieces and ``body_timeout`` for all of it. uvicorn has
+no read timeout of its own once a request's headers are in, so a client sending 5 bytes
+of a 100-byte body and then nothing would otherwise hold its connection, and a task,
+forever: past either deadline it is answered 408 ``request-timeout`` and disconnected.
 """
 
 from __future__ import annotations
@@ -12,12 +19,18 @@ import threading
 import time
 from collections import OrderedDict
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem_response
 from api.settings import ApiSettings
 from node.events.jsonsafe import nesting_depth
-from node.exceptions import JsonTooDeepError, RateLimitedError, RequestTooLargeError
+from node.exceptions import (
+    JsonTooDeepError,
+    RateLimitedError,
+    RequestTimeoutError,
+    RequestTooLargeError,
+)
 
 
 def json_too_deep(body: bytes, limit: int) -> bool:
@@ -27,15 +40,21 @@ def json_too_deep(body: bytes, limit: int) -> bool:
 
 
 class BodyLimits:
-    """Refuse bodies over ``max_body_bytes`` (413) or nested over ``max_json_depth`` (400),
-    and hand the route the body it already read."""
+    """Refuse bodies over ``max_body_bytes`` (413), slower than the body deadlines (408) or
+    nested over ``max_json_depth`` (400), and hand the route the body it already read.
+
+    Every request that carries a body is read here, whatever its method; a GET, HEAD or
+    OPTIONS without one (no Content-Length, or 0, and no Transfer-Encoding) goes straight
+    on."""
 
     def __init__(self, app: ASGIApp, settings: ApiSettings) -> None:
         self.app = app
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http" or (
+            scope["method"] in ("GET", "HEAD", "OPTIONS") and not _has_body(scope)
+        ):
             await self.app(scope, receive, send)
             return
         limit = self.settings.max_body_bytes
@@ -47,8 +66,21 @@ class BodyLimits:
         chunks: list[bytes] = []
         size = 0
         more = True
+        idle = self.settings.body_idle_timeout
+        deadline = anyio.current_time() + self.settings.body_timeout
         while more:
-            message = await receive()
+            wait = min(idle, deadline - anyio.current_time())
+            message: Message | None = None
+            with anyio.move_on_after(wait):
+                message = await receive()
+            if message is None:
+                late = RequestTimeoutError(
+                    f"the request body did not arrive within {self.settings.body_timeout:g} s"
+                    if wait < idle
+                    else f"the request body paused for more than {idle:g} s"
+                )
+                await _refuse(scope, receive, send, late, path)
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
@@ -87,8 +119,16 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+def _has_body(scope: Scope) -> bool:
+    """Whether the request's headers announce a body (RFC 9112 §6.3)."""
+    for name, _ in scope.get("headers", []):
+        if name == b"transfer-encoding":
+            return True
+    return bool(_content_length(scope))
+
+
 async def _refuse(scope: Scope, receive: Receive, send: Send, error: Exception, path: str) -> None:
-    assert isinstance(error, RequestTooLargeError | JsonTooDeepError)
+    assert isinstance(error, RequestTooLargeError | JsonTooDeepError | RequestTimeoutError)
     response = problem_response(error, path)
     response.headers["Connection"] = "close"
     await response(scope, receive, send)

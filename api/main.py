@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI
 
 from api.chain import serialize_requests
 from api.deps import CommitStatus, Gateway, get_caller
+from api.health import Health
 from api.limits import BodyLimits, RateLimiter
 from api.metrics import Metrics, RequestMetrics
 from api.openapi import openapi_document
@@ -76,7 +77,8 @@ def create_app(
     chain_request = serialize_requests(node.w3)
     metrics = Metrics()
     commit = commit or CommitStatus()
-    metrics.watch(node, lambda: commit.leader)
+    health = Health(node)
+    metrics.watch(node, lambda: commit.leader, health)
     app = FastAPI(
         title="TraceNode",
         version=__version__,
@@ -98,6 +100,7 @@ def create_app(
         metrics=metrics,
         commit=commit,
         chain_request=chain_request,
+        health=health,
         provenance=ProvenanceService(node.store, node.w3, node.deployment),
         web=web,
         web_error=web_error,

@@ -1,11 +1,18 @@
 """Prometheus metrics: counters the gateway keeps, and gauges read from the store and the
-chain at scrape time. One registry per app (no global state)."""
+chain at scrape time. One registry per app (no global state).
+
+A scrape answers whatever is down: the chain is looked at within 1 s and the store's
+queries within 5 s (api/health.py); ``tracenode_chain_up`` and ``tracenode_store_up`` say
+whether they answered, the gauges read from one that did not are left out, and the
+rest — the request counters, ``tracenode_commit_leader`` — are rendered as always.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -13,7 +20,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.health import METRICS_STORE_TIMEOUT, BoundedCall, Health
 from node.context import Node
+from node.store.availability import store_unavailable
 from node.store.models import AlertSeverity, EventStatus, WindowStatus
 from node.store.store import Store
 
@@ -43,64 +52,104 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch(self, node: Node, leader: Callable[[], bool]) -> None:
-        self.registry.register(_NodeCollector(node, leader))
+    def watch(self, node: Node, leader: Callable[[], bool], health: Health) -> None:
+        self.registry.register(_NodeCollector(node, leader, health))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
-class _NodeCollector(Collector):
-    """Gauges read when scraped: stored events and windows, the queue, the chain's head."""
+@dataclass(frozen=True, slots=True)
+class _StoreFigures:
+    events: dict[EventStatus, int]
+    windows: dict[WindowStatus, int]
+    queue: int
+    oldest: int | None
+    alerts: dict[AlertSeverity, int]
 
-    def __init__(self, node: Node, leader: Callable[[], bool]) -> None:
-        self.node = node
+
+def _read_figures(store: Store) -> _StoreFigures:
+    with store.read() as conn:
+        return _StoreFigures(
+            events=store.events.counts(conn),
+            windows=store.windows.counts(conn),
+            queue=store.events.uncommitted_count(conn),
+            oldest=store.events.oldest_uncommitted(conn),
+            alerts=store.alerts.counts(conn),
+        )
+
+
+class _NodeCollector(Collector):
+    """Gauges read when scraped: stored events and windows, the queue, the chain's head,
+    and whether the store and the chain answered."""
+
+    def __init__(self, node: Node, leader: Callable[[], bool], health: Health) -> None:
         self.leader = leader
+        self.health = health
+        self._figures = BoundedCall("metrics-store", lambda: _read_figures(node.store))
 
     def collect(self) -> Iterator[Metric]:
-        store: Store = self.node.store
-        with store.read() as conn:
-            events = store.events.counts(conn)
-            windows = store.windows.counts(conn)
-            queue = store.events.uncommitted_count(conn)
-            oldest = store.events.oldest_uncommitted(conn)
-            alerts = store.alerts.counts(conn)
-        yield _labelled(
-            "tracenode_events", "Stored events by status.", "status", events, EventStatus
-        )
-        yield _labelled(
-            "tracenode_commit_windows",
-            "Commit windows by status (confirmed ones are anchored on-chain).",
-            "status",
-            windows,
-            WindowStatus,
+        self._figures.start()  # the store's queries and the chain's look run together
+        chain = self.health.chain()
+        figures: _StoreFigures | None = None
+        try:
+            figures = self._figures(METRICS_STORE_TIMEOUT)
+        except FutureTimeout:
+            pass  # the store did not answer in time: shown as down
+        except Exception as exc:
+            if store_unavailable(exc) is None:
+                raise  # a bug, not the store being down
+        yield GaugeMetricFamily(
+            "tracenode_store_up",
+            "1 if the store answered this scrape's queries in time, else 0 (and the "
+            "gauges read from it are left out).",
+            value=0 if figures is None else 1,
         )
         yield GaugeMetricFamily(
-            "tracenode_commit_queue_depth", "Accepted events not yet in a window.", value=queue
-        )
-        lag = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
-        yield GaugeMetricFamily(
-            "tracenode_commit_lag_seconds",
-            "Age of the oldest accepted event not yet in a window.",
-            value=lag,
+            "tracenode_chain_up",
+            "1 if the chain answered within the probe's timeout (1 s), else 0.",
+            value=1 if chain.up else 0,
         )
         yield GaugeMetricFamily(
             "tracenode_commit_leader",
             "1 if this process holds the commit lock for the node key.",
             value=1 if self.leader() else 0,
         )
+        head = GaugeMetricFamily("tracenode_chain_head_block", "The chain's latest block number.")
+        if chain.head is not None:  # an unreachable chain shows as a missing sample
+            head.add_metric([], chain.head)
+        yield head
+        if figures is None:
+            return
+        yield _labelled(
+            "tracenode_events", "Stored events by status.", "status", figures.events, EventStatus
+        )
+        yield _labelled(
+            "tracenode_commit_windows",
+            "Commit windows by status (confirmed ones are anchored on-chain).",
+            "status",
+            figures.windows,
+            WindowStatus,
+        )
+        yield GaugeMetricFamily(
+            "tracenode_commit_queue_depth",
+            "Accepted events not yet in a window.",
+            value=figures.queue,
+        )
+        oldest = figures.oldest
+        lag = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
+        yield GaugeMetricFamily(
+            "tracenode_commit_lag_seconds",
+            "Age of the oldest accepted event not yet in a window.",
+            value=lag,
+        )
         yield _labelled(
             "tracenode_alerts",
             "Integrity alerts by severity.",
             "severity",
-            alerts,
+            figures.alerts,
             AlertSeverity,
         )
-        head = GaugeMetricFamily("tracenode_chain_head_block", "The chain's latest block number.")
-        # An unreachable chain shows as a missing sample, not as a failed scrape.
-        with contextlib.suppress(Exception):
-            head.add_metric([], self.node.w3.eth.block_number)
-        yield head
 
 
 def _labelled(name: str, doc: str, label: str, counts: dict[Any, int], kinds: Any) -> Metric:

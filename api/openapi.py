@@ -5,8 +5,9 @@ not declare one by one.
   objects, the RFC 9264 linkset, and the proof bundle's JSON Schema
   (node/proofs/bundle.schema.json, the one definition).
 - Problems every operation may answer: 401 (a request carrying an invalid key is refused
-  on every route) and 429 (every caller is rate-limited), and for requests with a body
-  400 and 413 (the body limits run before any route).
+  on every route), 429 (every caller is rate-limited) and 503 (the key is checked in the
+  store, which may be unreachable), and for requests with a body 400, 408 and 413 (the
+  body limits run before any route).
 - 422 as a Problem, not FastAPI's own validation body.
 - The API key as an HTTP bearer security scheme, required by the operations whose
   dependencies demand a key (admin, participant, or reads when they are not public).
@@ -30,10 +31,11 @@ from api.problems import Problem, problem_response_doc
 from api.schemas import Linkset, bundle_components, json_rpc_components
 
 API_KEY: Final = "apiKey"
-#: Answered by every operation: a bad key is refused everywhere, every caller is rate-limited.
-EVERY_OPERATION: Final = (401, 429)
+#: Answered by every operation: a bad key is refused everywhere, every caller is
+#: rate-limited, and a key is looked up in a store that may be unreachable.
+EVERY_OPERATION: Final = (401, 429, 503)
 #: Answered by every operation with a request body (the body limits run before routes).
-WITH_BODY: Final = (400, 413)
+WITH_BODY: Final = (400, 408, 413)
 _BODY_METHODS: Final = frozenset({"post", "put", "patch", "delete"})
 
 

@@ -4,6 +4,11 @@ Each :class:`~node.exceptions.TraceNodeError` becomes a problem whose ``type`` i
 ``urn:tracenode:problem:{code}`` (the exception's stable ``code``) and whose HTTP status
 is chosen by its class here; request validation, unknown routes and unexpected failures
 get problem documents too. docs/api.md lists every type.
+
+A dependency that cannot be reached is not a bug: the database driver's and the chain
+client's connection errors are mapped here, once, to :class:`DependencyUnavailableError`
+(``store-unavailable``, ``chain-unavailable``): 503 with ``Retry-After`` and one log line,
+no traceback. Anything else unexpected is a 500 ``internal-error`` with its traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from node.chain.availability import CHAIN_CONNECTION_ERRORS, chain_unavailable
 from node.exceptions import (
     ApiKeyNotFoundError,
     AuthenticationError,
@@ -26,12 +32,14 @@ from node.exceptions import (
     BatchRecalledError,
     ChainError,
     ContractError,
+    DependencyUnavailableError,
     EpcisError,
     EpcisEventRejectedError,
     EpcisLimitError,
     EpcisSignatureMismatchError,
     EventExistsError,
     EventRejectedError,
+    EventTimeOutOfRangeError,
     HeadMismatchError,
     InvalidBundleError,
     InvalidEventError,
@@ -56,6 +64,7 @@ from node.exceptions import (
     RateLimitedError,
     RegistrarUnavailableError,
     RequestError,
+    RequestTimeoutError,
     RequestTooLargeError,
     SignerMismatchError,
     SignerSuspendedError,
@@ -66,6 +75,7 @@ from node.exceptions import (
     UnsupportedMediaTypeError,
     WebhookUrlError,
 )
+from node.store.availability import DATABASE_ERRORS, store_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +90,7 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     RequestError: 400,
     MalformedJsonError: 400,
     JsonTooDeepError: 400,
+    RequestTimeoutError: 408,
     RequestTooLargeError: 413,
     TooManyItemsError: 413,
     UnsupportedMediaTypeError: 415,
@@ -105,6 +116,7 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     # events refused
     EventRejectedError: 422,
     InvalidEventError: 422,
+    EventTimeOutOfRangeError: 422,
     InvalidSignatureError: 422,
     UnknownSignerError: 403,
     SignerSuspendedError: 403,
@@ -126,6 +138,7 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     ChainError: 503,
     RegistrarUnavailableError: 503,
     NotReadyError: 503,
+    DependencyUnavailableError: 503,
 }
 
 
@@ -190,6 +203,9 @@ def problem_body(error: TraceNodeError) -> dict[str, Any]:
         body["errors"] = error.errors
     if isinstance(error, RateLimitedError):
         body["retryAfter"] = error.retry_after
+    if isinstance(error, DependencyUnavailableError):
+        body["dependency"] = error.dependency
+        body["retryAfter"] = error.retry_after
     if isinstance(error, EpcisError):
         body["eventIndex"] = error.event_index
         body["pointer"] = error.pointer
@@ -210,6 +226,8 @@ def problem_response(
     extra = dict(headers or {})
     if isinstance(error, RateLimitedError):
         extra["Retry-After"] = str(max(1, round(error.retry_after + 0.5)))
+    if isinstance(error, DependencyUnavailableError):
+        extra["Retry-After"] = str(error.retry_after)
     if isinstance(error, AuthenticationError):
         extra["WWW-Authenticate"] = 'Bearer realm="tracenode"'
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=extra)
@@ -230,12 +248,37 @@ def validation_problem(errors: list[dict[str, Any]]) -> TraceNodeError:
     return InvalidParametersError(f"invalid request: {shown}", fields)
 
 
+def dependency_unavailable(error: BaseException) -> DependencyUnavailableError | None:
+    """``error`` as the store or the chain being unreachable, or None for anything else
+    (node/store/availability.py and node/chain/availability.py decide)."""
+    if isinstance(error, DependencyUnavailableError):
+        return error
+    return store_unavailable(error) or chain_unavailable(error)
+
+
+def unavailable_response(request: Request, error: DependencyUnavailableError) -> JSONResponse:
+    """503 with ``Retry-After``, and one line in the log: a dependency down is the
+    operator's news, not a bug's traceback."""
+    log.warning("%s %s: 503 %s: %s", request.method, request.url.path, error.code, str(error)[:300])
+    return problem_response(error, request.url.path)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every failure into a problem response."""
 
     async def on_node_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, TraceNodeError)
+        if isinstance(error, DependencyUnavailableError):
+            return unavailable_response(request, error)
         return problem_response(error, request.url.path)
+
+    async def on_dependency_error(request: Request, error: Exception) -> JSONResponse:
+        # The driver's or client's own classes: the store or the chain unreachable, or
+        # (a statement the database refused, an HTTP error of another kind) a bug.
+        mapped = dependency_unavailable(error)
+        if mapped is None:
+            return internal_error(request)
+        return unavailable_response(request, mapped)
 
     async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
@@ -259,21 +302,28 @@ def install(app: FastAPI) -> None:
         return response
 
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        body = {
-            "type": problem_type(INTERNAL_ERROR),
-            "title": title_of(INTERNAL_ERROR),
-            "status": 500,
-            "detail": "the node failed to handle this request; the operator's log has the cause",
-            "code": INTERNAL_ERROR,
-            "instance": request.url.path,
-        }
-        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+        return internal_error(request)
 
     app.add_exception_handler(TraceNodeError, on_node_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for cls in DATABASE_ERRORS + CHAIN_CONNECTION_ERRORS:
+        app.add_exception_handler(cls, on_dependency_error)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def internal_error(request: Request) -> JSONResponse:
+    """500 ``internal-error`` for the exception being handled, its traceback logged."""
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    body = {
+        "type": problem_type(INTERNAL_ERROR),
+        "title": title_of(INTERNAL_ERROR),
+        "status": 500,
+        "detail": "the node failed to handle this request; the operator's log has the cause",
+        "code": INTERNAL_ERROR,
+        "instance": request.url.path,
+    }
+    return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
 
 
 def allowed_methods(request: Request) -> set[str]:
@@ -310,12 +360,13 @@ _DESCRIPTIONS: Final = {
     403: "Not allowed (admin key needed, or the signer is not the key's participant)",
     404: "Not found",
     406: "None of the offered media types is acceptable",
+    408: "The request's body did not arrive in time",
     409: "Conflicts with the current state",
     413: "Body or list too large",
     415: "Unsupported media type",
     422: "Invalid fields (each named) or an invalid event",
     429: "Rate limit exceeded (see Retry-After)",
-    503: "The chain or the store cannot be reached",
+    503: "The chain or the store cannot be reached (see Retry-After)",
 }
 _HEADERS: Final[dict[int, dict[str, Any]]] = {
     401: {
@@ -329,6 +380,14 @@ _HEADERS: Final[dict[int, dict[str, Any]]] = {
         "Retry-After": {
             "required": True,
             "description": "Seconds to wait before the next request.",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "required": False,
+            "description": "Seconds to wait before trying again, when the store or the "
+            "chain cannot be reached (store-unavailable, chain-unavailable).",
             "schema": {"type": "string", "pattern": "^[0-9]+$"},
         }
     },

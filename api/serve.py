@@ -24,6 +24,7 @@ from eth_account.signers.local import LocalAccount
 
 from api.deps import CommitStatus
 from api.main import create_app
+from api.problems import dependency_unavailable
 from api.settings import ApiSettings
 from node.chain.commits import CommitClient
 from node.commit.leader import lead, leader_lock
@@ -189,8 +190,9 @@ def _sync_loop(node: Node, stop: threading.Event, interval: float) -> Callable[[
         while not stop.is_set():
             try:
                 node.sync_participants()
-            except Exception:
-                log.warning("participant sync failed; retrying", exc_info=True)
+            except Exception as exc:
+                down = dependency_unavailable(exc)  # the store or chain away: one line
+                log.warning("participant sync failed; retrying: %s", down, exc_info=down is None)
             stop.wait(interval)
 
     return run

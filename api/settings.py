@@ -22,6 +22,12 @@ class ApiSettings(BaseSettings):
 
     #: Largest request body, in bytes (413 beyond).
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    #: Seconds a request's body may pause between two pieces (408 beyond): a client that
+    #: sends part of a body and goes silent is answered and disconnected.
+    body_idle_timeout: float = Field(default=10.0, gt=0, le=600)
+    #: Seconds a request's whole body may take to arrive (408 beyond): a body trickling in
+    #: a byte at a time cannot hold a connection longer. 4 MiB in 60 s is ~560 kbit/s.
+    body_timeout: float = Field(default=60.0, gt=0, le=3600)
     #: Deepest nesting of arrays and objects in a JSON body (400 beyond), checked before
     #: the body is parsed.
     max_json_depth: int = Field(default=32, ge=4, le=256)

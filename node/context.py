@@ -31,6 +31,7 @@ from node.chain.registry import ParticipantRegistryClient
 from node.events.signatures import SignatureVerifier
 from node.events.typed_data import Domain
 from node.exceptions import ConfigurationError
+from node.ingest.event_time import EventTimeWindow
 from node.ingest.service import IngestService
 from node.keys.keystore import create_keystore, load_keystore
 from node.participants.sync import sync_participants
@@ -135,6 +136,7 @@ class Node:
     ) -> None:
         self.data_dir = data_dir
         self.config = NodeConfig.load(data_dir)
+        event_times = EventTimeWindow.from_env()  # a bad setting fails before anything opens
         chain_url = chain_url or os.environ.get(CHAIN_URL_ENV) or self.config.chain_url
         database_url = database_url or os.environ.get(DATABASE_URL_ENV) or self.config.database_url
         self._chain = _open_chain(data_dir, chain_url)
@@ -152,7 +154,9 @@ class Node:
         self.store = Store.open(database_url or sqlite_url(data_dir))
         self.registry = ParticipantRegistryClient(self.w3, self.deployment)
         self.verifier = SignatureVerifier(workers=workers)
-        self.ingest = IngestService(store=self.store, domain=self.domain, verifier=self.verifier)
+        self.ingest = IngestService(
+            store=self.store, domain=self.domain, verifier=self.verifier, event_times=event_times
+        )
 
     def sync_participants(self) -> int:
         """Bring the participant mirror up to the chain's head."""

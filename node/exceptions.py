@@ -7,6 +7,7 @@
     │   │   ├── UnsupportedActionError
     │   │   ├── InvalidPayloadError
     │   │   └── PayloadMismatchError
+    │   ├── EventTimeOutOfRangeError (ValueError)  eventTime outside the node's window
     │   ├── InvalidSignatureError (ValueError)
     │   ├── UnknownSignerError, SignerSuspendedError, MissingRoleError, NonceUsedError
     │   ├── EventExistsError                the same event (hash) is held, signed by another
@@ -19,6 +20,7 @@
     ├── KeystoreError (ValueError)          a key file missing, malformed, or the wrong password
     ├── ConfigurationError (ValueError)     a data directory or setting the node cannot use
     ├── ChainError (RuntimeError)           a transaction failed or the chain is unreachable
+    │   ├── ChainUnavailableError           (also a DependencyUnavailableError, below)
     │   ├── CommitRevertedError             a window's commit reverted as a whole (retried)
     │   ├── CommitTooLargeError             a window's commit would exceed the gas cap
     │   ├── CommitPendingError              a window not final when the wait ended
@@ -46,11 +48,14 @@
     ├── NotAnchoredError                    a proof asked for before the event is anchored
     ├── AuthenticationError                 no API key, or an unknown or revoked one
     ├── PermissionDeniedError               a valid key that may not do this
-    └── RequestError (ValueError)           MalformedJsonError, JsonTooDeepError,
-                                            RequestTooLargeError, TooManyItemsError,
-                                            UnsupportedMediaTypeError, InvalidParametersError,
-                                            RateLimitedError, MethodNotAllowedError,
-                                            NotAcceptableError
+    ├── RequestError (ValueError)           MalformedJsonError, JsonTooDeepError,
+    │                                       RequestTooLargeError, TooManyItemsError,
+    │                                       UnsupportedMediaTypeError, InvalidParametersError,
+    │                                       RateLimitedError, MethodNotAllowedError,
+    │                                       NotAcceptableError, RequestTimeoutError
+    └── DependencyUnavailableError          the store or the chain cannot be reached now
+        ├── StoreUnavailableError           (``retry_after``: try again later)
+        └── ChainUnavailableError
     (and RegistrarUnavailableError: the node runs without its registrar key;
      NotReadyError: its store or chain does not answer)
     │
@@ -117,6 +122,16 @@ class PayloadMismatchError(InvalidEventError):
     """The payload given with an event does not hash to its ``payloadHash``."""
 
     code = "payload-mismatch"
+
+
+class EventTimeOutOfRangeError(EventRejectedError, ValueError):
+    """``eventTime`` outside the window the node accepts at ingest (node.ingest.event_time):
+    before its earliest time, or further ahead of the node's clock than it allows (a time
+    ahead may become acceptable later, so this is not an :class:`InvalidEventError`). The
+    contract does not check times, so no custom error matches; verification of events
+    already accepted never applies the window."""
+
+    code = "event-time-out-of-range"
 
 
 class InvalidSignatureError(EventRejectedError, ValueError):
@@ -483,6 +498,43 @@ class NotReadyError(TraceNodeError):
     """The node cannot serve: its store or its chain does not answer."""
 
     code = "not-ready"
+
+
+class RequestTimeoutError(RequestError):
+    """The request's body did not arrive in time (a client that stalls or trickles)."""
+
+    code = "request-timeout"
+
+
+class DependencyUnavailableError(TraceNodeError):
+    """Something the node needs to answer — its store or its chain — cannot be reached now.
+    Nothing was done; the same request may succeed after ``retry_after`` seconds."""
+
+    code = "dependency-unavailable"
+    #: What is missing: "store" or "chain".
+    dependency: ClassVar[str] = "dependency"
+    #: Seconds a caller should wait before trying again (HTTP Retry-After).
+    RETRY_AFTER: ClassVar[int] = 5
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = self.RETRY_AFTER if retry_after is None else retry_after
+
+
+class StoreUnavailableError(DependencyUnavailableError):
+    """The database cannot be reached (refused, timed out, connection lost) or is busy
+    beyond its wait (node.store.availability classifies the driver's errors)."""
+
+    code = "store-unavailable"
+    dependency = "store"
+
+
+class ChainUnavailableError(DependencyUnavailableError, ChainError):
+    """The chain's JSON-RPC node cannot be reached, or did not answer in time
+    (node.chain.availability classifies the client's errors)."""
+
+    code = "chain-unavailable"
+    dependency = "chain"
 
 
 class CommitRevertedError(ChainError):

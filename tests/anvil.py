@@ -151,6 +151,18 @@ def start_anvil(extra: Sequence[str] = (), *, attempts: int = 3) -> Anvil:
     raise RuntimeError(f"anvil did not start: {last_error}")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, parents first. npm's ``anvil`` is a Node.js launcher
+    whose child is the anvil binary: a test that stops or kills "anvil" signals them all."""
+    found = [pid]
+    for parent in found:
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            children = task / "children"
+            if children.exists():
+                found.extend(int(child) for child in children.read_text().split())
+    return found
+
+
 def stop_anvil(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()

@@ -20,7 +20,12 @@ from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.routes.batches import batch_out
 from api.schemas import BatchOut
-from node.events.identifiers import GS1_RESOLVER, Identifier, parse_identifier
+from node.events.identifiers import (
+    GS1_RESOLVER,
+    MAX_IDENTIFIER_LENGTH,
+    Identifier,
+    parse_identifier,
+)
 from node.exceptions import NotAcceptableError
 
 router = APIRouter(tags=["resolution"])
@@ -73,7 +78,7 @@ LinkType = Annotated[
     responses=_RESPONSES,
 )
 def digital_link(
-    rest: Annotated[str, Path(max_length=2048)],
+    rest: Annotated[str, Path(max_length=MAX_IDENTIFIER_LENGTH - len(f"{GS1_RESOLVER}/01/"))],
     request: Request,
     gateway: GatewayDep,
     _reader: ReaderDep,
@@ -103,7 +108,7 @@ def _raw_rest(request: Request, rest: str) -> str:
     responses=_RESPONSES,
 )
 def resolve(
-    identifier: Annotated[str, Path(min_length=1, max_length=2048)],
+    identifier: Annotated[str, Path(min_length=1, max_length=MAX_IDENTIFIER_LENGTH)],
     request: Request,
     gateway: GatewayDep,
     _reader: ReaderDep,

@@ -24,6 +24,7 @@ from api.body import read_json
 from api.chain import RawRequest, is_embedded
 from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
+from node.chain.availability import chain_unavailable
 from node.chain.errors import revert_data
 from node.exceptions import TooManyItemsError
 
@@ -175,6 +176,8 @@ def _forward(w3: Web3, send: RawRequest, method: str, params: list[Any]) -> Any:
     try:
         response = send(method, params)
     except Exception as exc:
+        if chain_unavailable(exc) is not None:
+            raise  # the node behind is down: 503 chain-unavailable (api/problems.py)
         data = revert_data(exc)
         if data is not None:
             raise RpcError(EXECUTION_REVERTED, "execution reverted", "0x" + data.hex()) from None

@@ -90,7 +90,7 @@ def measure_commit(
                     Action.OBSERVE,
                     batch_id=lot,
                     prev_event_hash=head,
-                    event_time=nonce,
+                    event_time=1_732_000_000_000 + nonce,
                     payload_hash=nonce.to_bytes(32, "big"),
                     nonce=nonce,
                 )

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from node.filelock import FileLock
+from node.store.availability import store_unavailable
 from node.store.engine import advisory_key
 from node.store.store import Store
 
@@ -78,8 +79,8 @@ class PostgresLeaderLock:
         try:
             # A session-level lock lives as long as its session: a live session holds it.
             self._conn.execute(text("SELECT 1"))
-        except Exception:
-            log.warning("the commit leadership connection failed", exc_info=True)
+        except Exception as exc:
+            _failed("the commit leadership connection failed", exc)
             return False
         return True
 
@@ -88,9 +89,10 @@ class PostgresLeaderLock:
             return
         conn, self._conn = self._conn, None
         try:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-        except Exception:
-            log.warning("could not unlock; closing the session releases it", exc_info=True)
+            if not conn.invalidated:  # else the session, and with it the lock, is gone
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+        except Exception as exc:
+            _failed("could not unlock; closing the session releases it", exc)
         finally:
             conn.invalidate()  # never back to the pool: the session (and any lock) ends
             conn.close()
@@ -145,8 +147,8 @@ def lead(
     while not stop.is_set():
         try:
             acquired = lock.try_acquire()
-        except Exception:
-            log.warning("could not try the commit leadership lock", exc_info=True)
+        except Exception as exc:
+            _failed("could not try the commit leadership lock", exc)
             acquired = False
         if not acquired:
             stop.wait(poll)
@@ -161,8 +163,8 @@ def lead(
         watcher.start()
         try:
             work(term)
-        except Exception:
-            log.exception("the commit worker failed; it restarts in %s s", poll)
+        except Exception as exc:
+            _failed(f"the commit worker failed; it restarts in {poll} s", exc, logging.ERROR)
             stop.wait(poll)
         finally:
             term.set()
@@ -171,6 +173,16 @@ def lead(
             if on_change is not None:
                 on_change(False)
             log.info("this process no longer commits (leadership released)")
+
+
+def _failed(message: str, error: Exception, level: int = logging.WARNING) -> None:
+    """Log a failure: one warning line when the store cannot be reached (the operator's
+    news, on every try until it is back), with the traceback when it is anything else."""
+    unavailable = store_unavailable(error)
+    if unavailable is not None:
+        log.warning("%s: %s", message, unavailable)
+    else:
+        log.log(level, message, exc_info=error)
 
 
 def _watch(lock: LeaderLock, stop: threading.Event, term: threading.Event, poll: float) -> None:

@@ -383,12 +383,15 @@ def _rejection(
     cause = result.error if result is not None and result.error is not None else None
     if cause is None:
         cause = EventRejectedError("the event was refused before it could be checked")
+    pointer = f"/document{parsed.document.events[index].pointer}"
+    if cause.details.get("field") == "eventTime":
+        pointer += "/eventTime"  # the document's own member the TraceEvent's is mapped from
     return EpcisEventRejectedError(
         f"event {index}: its {item.action.name} TraceEvent (traceEvents[{k}]) was refused "
         f"[{cause.code}]: {cause}; nothing of the document was captured",
         cause=cause,
         event_index=index,
-        pointer=f"/document{parsed.document.events[index].pointer}",
+        pointer=pointer,
         results=tuple(results.get(i) for i in range(len(expected))),
     )
 

@@ -1,5 +1,6 @@
-"""Ingest: validate → recover signer → participant active with the role → nonce and
-idempotency → batch rules on the local view → durable write → event hash.
+"""Ingest: validate → recover signer → idempotency → event time in the node's window →
+participant active with the role → nonce → batch rules on the local view → durable
+write → event hash.
 
 One transaction per call. A single event that breaks a rule raises its typed
 :class:`EventRejectedError`; a bulk call accepts the good events and reports each bad
@@ -38,6 +39,7 @@ from node.exceptions import (
     SignerSuspendedError,
     UnknownSignerError,
 )
+from node.ingest.event_time import EventTimeWindow
 from node.ingest.rules import Actor, Receiver, apply, check_role
 from node.ingest.rules import Outcome as RuleOutcome
 from node.store.models import EventStatus
@@ -87,11 +89,14 @@ class IngestService:
         domain: Domain,
         verifier: SignatureVerifier | None = None,
         clock: Callable[[], float] = time.time,
+        event_times: EventTimeWindow | None = None,
     ) -> None:
         self.store = store
         self.domain = domain
         self.verifier = verifier or SignatureVerifier(workers=1)
         self.clock = clock
+        #: The eventTime window every event is checked against (node.ingest.event_time).
+        self.event_times = event_times or EventTimeWindow()
         self._separator = domain.separator
 
     def submit(self, signed: SignedEvent) -> IngestResult:
@@ -194,6 +199,8 @@ class IngestService:
                     )
                     continue
                 try:
+                    # An event already held stays a duplicate (above) whatever the window.
+                    self.event_times.check(item.signed.event.event_time, received_at / 1000)
                     outcome = self._check(item, views, used, held, batches, as_participant)
                 except EventRejectedError as error:
                     results[item.index] = _rejected(item, error)

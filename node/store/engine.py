@@ -18,6 +18,8 @@ from node.filelock import FileLock
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE).
 WRITE_OPTION = "tracenode_write"
+#: Seconds a new PostgreSQL connection may take (libpq's connect_timeout).
+CONNECT_TIMEOUT = 5
 
 
 def sqlite_cache_mb() -> int:
@@ -72,7 +74,11 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True)
+    # A server that does not answer (down, or packets dropped) fails a connection attempt
+    # after this many seconds instead of the operating system's minutes; the URL's own
+    # ?connect_timeout= wins.
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
 
 def advisory_key(purpose: str) -> int:

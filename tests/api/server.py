@@ -8,9 +8,18 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from node.context import Node, init_node
+from node.events.identifiers import parse_identifier
+from node.events.typed_data import Role
+from node.store.apikeys import ApiKeys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,3 +93,81 @@ class Server:
                 self.process.wait()
         self._log_file.close()
         return self.process.returncode
+
+
+def message_from_info(info: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """An EIP-712 TraceEvent message built from nothing but /v1/info's type list."""
+    zero32 = "0x" + "00" * 32
+    defaults = {"bytes32": zero32, "bytes32[]": [], "address": "0x" + "00" * 20}
+    message = {f["name"]: defaults.get(f["type"], 0) for f in info["eip712"]["types"]["TraceEvent"]}
+    return message | fields
+
+
+def full_document(info: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    eip712 = info["eip712"]
+    return {
+        "types": eip712["types"],
+        "primaryType": eip712["primaryType"],
+        "domain": eip712["domain"],
+        "message": message,
+    }
+
+
+def read_metrics(url: str, timeout: float = 10) -> dict[str, float]:
+    """The unlabelled samples of ``url``/metrics, by name (labelled ones under
+    ``name{labels}``)."""
+    answer = httpx.get(f"{url}/metrics", timeout=timeout)
+    answer.raise_for_status()
+    samples: dict[str, float] = {}
+    for line in answer.text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+#: The password of the data directories :func:`prepare` makes.
+SERVE_PASSWORD = "serve test"
+
+
+def prepare(
+    data_dir: Path, database_url: str | None = None, chain_url: str | None = None
+) -> tuple[LocalAccount, str]:
+    """A node with one producer and its API key."""
+    init_node(data_dir, SERVE_PASSWORD, chain_url=chain_url, database_url=database_url)
+    farm: LocalAccount = Account.create()
+    with Node(data_dir) as node:
+        node.registry.register(
+            node.admin(SERVE_PASSWORD),
+            key=farm.address,
+            name="farm",
+            roles=Role.PRODUCER,
+            prefix="",
+        )
+        node.sync_participants()
+        with node.store.read() as conn:
+            (pid,) = [p.id for p in node.store.participants.all(conn)]
+        token = ApiKeys(node.store).create(participant_id=pid).token
+    return farm, token
+
+
+def commission(url: str, farm: LocalAccount, lot: str, nonce: int) -> dict[str, Any]:
+    """A signed COMMISSION of ``lot``, built from /v1/info (which needs no store)."""
+    info: dict[str, Any] = httpx.get(f"{url}/v1/info", timeout=10).json()
+    message = message_from_info(
+        info,
+        action=info["actions"]["COMMISSION"],
+        batchId=parse_identifier(lot).batch_id_hex,
+        quantity=1,
+        nonce=nonce,
+        eventTime=int(time.time() * 1000),
+    )
+    signed = Account.sign_typed_data(farm.key, full_message=full_document(info, message))
+    return {"event": message, "signature": "0x" + signed.signature.hex()}
+
+
+def timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
+    """The answer of ``call`` and the seconds it took."""
+    began = time.monotonic()
+    answer = call()
+    return answer, time.monotonic() - began

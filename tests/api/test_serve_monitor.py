@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 from api.cli import app as cli
 from node.context import Node, init_node
 from node.events.typed_data import Role
-from tests.api.server import ROOT, Server, free_port
-from tests.api.test_server import full_document, message_from_info, wait_anchored
+from tests.api.server import ROOT, Server, free_port, full_document, message_from_info
+from tests.api.test_server import wait_anchored
 from tests.wait import wait_until
 from tests.webhook_receiver import Received, verify
 

@@ -20,30 +20,12 @@ from typer.testing import CliRunner
 from api.cli import app as cli
 from node.context import Node, init_node
 from node.events.typed_data import Role
-from tests.api.server import ROOT, Server
+from tests.api.server import ROOT, Server, full_document, message_from_info
 from tests.wait import wait_until
 
 PASSWORD = "serve test"
 CAST = shutil.which("cast") or str(ROOT / "node_modules" / ".bin" / "cast")
 GTIN = "09506000134352"
-
-
-def message_from_info(info: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """An EIP-712 TraceEvent message built from nothing but /v1/info's type list."""
-    zero32 = "0x" + "00" * 32
-    defaults = {"bytes32": zero32, "bytes32[]": [], "address": "0x" + "00" * 20}
-    message = {f["name"]: defaults.get(f["type"], 0) for f in info["eip712"]["types"]["TraceEvent"]}
-    return message | fields
-
-
-def full_document(info: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
-    eip712 = info["eip712"]
-    return {
-        "types": eip712["types"],
-        "primaryType": eip712["primaryType"],
-        "domain": eip712["domain"],
-        "message": message,
-    }
 
 
 def wait_anchored(url: str, event_hash: str, timeout: float = 60) -> dict[str, Any]:

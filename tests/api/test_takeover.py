@@ -21,8 +21,8 @@ from node.store.apikeys import ApiKeys
 from node.store.models import EventStatus
 from node.store.tables import EVENTS
 from tests.anvil import Anvil
-from tests.api.server import Server
-from tests.api.test_server import full_document, message_from_info, wait_anchored
+from tests.api.server import Server, full_document, message_from_info
+from tests.api.test_server import wait_anchored
 from tests.environment import postgres_database
 from tests.wait import wait_until
 

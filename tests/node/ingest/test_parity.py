@@ -79,7 +79,7 @@ class Parity:
         if who in named:
             who = self.by_id.get(named[who], "farm") if status != BatchStatus.NONE else "farm"
         nonce = self.salt * 1000 + self.number
-        fields: dict[str, object] = {"nonce": nonce, "event_time": 1, "quantity": 5}
+        fields: dict[str, object] = {"nonce": nonce, "event_time": 1_732_000_000_000, "quantity": 5}
         if action is Action.TRANSFORM:
             inputs = tuple(dict.fromkeys(self.lots[i] for i in picks))
             fields |= {

@@ -39,6 +39,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "epcis",
     "provenance",
     "web",
+    "verify_page",
     "sdk_support",
     "docs",
 )

@@ -827,6 +827,7 @@ function verifyYourself(m) {
       {},
       "The proof bundle holds every event above with its signature, its details and its Merkle proof. Check it against the chain with software that never sees this node's database:",
     ),
+    h("p", {}, h("a", { class: "button", href: `/verify?id=${encodeURIComponent(m.data.identifier)}`, id: "verify-in-browser" }, "Check it yourself in your browser"), " Nothing to install: the checks of the commands below, run by your browser against this node's JSON-RPC or any other of the same chain."),
     h("p", {}, h("a", { class: "button", href: links.bundle, download: links.bundleFile, id: "bundle-download" }, `Download the proof bundle (${links.bundleFile})`)),
     codeLine(verify, "With TraceNode's verifier, against this node's read-only JSON-RPC (or any RPC of the same chain):"),
     last ? codeLine(castCommand(m, last), "One event's Merkle proof, straight from the AnchorRegistry contract with Foundry's cast:") : null,

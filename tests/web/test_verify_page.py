@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import socket
 import threading
 import time
@@ -35,6 +36,7 @@ from node.proofs.bundle import loads
 from node.proofs.verify import report_json, verify_bundle
 from tests.web.conftest import Browser, Site
 from tests.web.test_docs import RECORD_VIOLATIONS
+from tests.web.test_labels import STATIC
 from tests.web.test_verify_core import _checks, _flip
 
 #: Every check the page shows, keyed as tests.web.test_verify_core._checks keys a report.
@@ -458,3 +460,28 @@ def test_the_page_is_served_under_its_policy_with_the_node_s_own_files(site: Sit
         "/static/package.json",
     ):
         assert httpx.get(site.url + missing).status_code == 404, missing
+
+
+def test_the_page_has_no_inline_code_and_no_script_parses_strings_as_html() -> None:
+    html = (STATIC / "verify.html").read_text()
+    assert re.findall(r"<script\b[^>]*>", html) == [
+        '<script type="module" src="/static/verify.js">'
+    ]
+    assert re.search(r"<script[^>]*>(?!</script>)", html) is None  # no inline body
+    assert re.search(r"\son[a-z]+\s*=", html) is None
+    assert re.search(r"\sstyle\s*=", html) is None
+    modules = [STATIC / "verify.js", STATIC / "verify-core.js", *(STATIC / "vendor").rglob("*.js")]
+    assert len(modules) > 10  # noble's modules are there (scripts/setup.sh copies them)
+    for module in modules:
+        code = module.read_text()
+        for sink in (
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+            'setAttribute("on',
+            "javascript:",
+        ):
+            assert sink not in code, (module, sink)

@@ -41,6 +41,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "epcis",
     "provenance",
     "web",
+    "verify_page",
     "sdk_support",
     "docs",
 )

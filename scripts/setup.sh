@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Set up everything the node and its tests need, from a fresh clone, idempotently:
-# npm packages (solc-js, Foundry binaries, OpenZeppelin, Swagger UI) from package-lock.json,
+# npm packages (solc-js, Foundry binaries, OpenZeppelin, Swagger UI, noble) from package-lock.json,
 # and a Python virtual environment (.venv) with the versions pinned in scripts/constraints.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -x node_modules/.bin/forge ] || [ ! -f node_modules/swagger-ui-dist/package.json ] \
   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "==> npm ci (solc-js, Foundry, OpenZeppelin, Swagger UI)"
+  echo "==> npm ci (solc-js, Foundry, OpenZeppelin, Swagger UI, noble)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
@@ -19,6 +19,11 @@ for file in swagger-ui-bundle.js swagger-ui.css LICENSE NOTICE; do
     cp "node_modules/swagger-ui-dist/$file" "api/static/swagger-ui/$file"
   fi
 done
+
+# The in-browser verifier's cryptography for /verify (api/routes/verify_page.py): npm's
+# @noble/hashes and @noble/curves (pinned exactly), their ESM files copied into the api
+# package with cross-package imports made relative, so that browsers load them from the node.
+node scripts/vendor_js.mjs
 
 if [ ! -x .venv/bin/python ]; then
   echo "==> python venv (.venv)"

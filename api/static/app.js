@@ -668,11 +668,17 @@ function eventBatches(m, e) {
   );
 }
 
+// The commands as they run in a clone of TraceNode's repository once `bash scripts/setup.sh`
+// has installed them (docs/web.md); where they are on the PATH, `tracenode` and `cast` alone.
+const TRACENODE = ".venv/bin/tracenode";
+const CAST = "node_modules/.bin/cast";
+const IN_A_CLONE = "Run it in a clone of TraceNode's repository, after bash scripts/setup.sh (which installs both tools there); with TraceNode or Foundry installed, tracenode and cast alone do the same.";
+
 function castCommand(m, e) {
   if (!e.anchor) return null;
   const registry = m.report.contracts.anchorRegistry;
   const proof = `[${e.anchor.proof.join(",")}]`;
-  return `cast call ${registry} "verifyEvent(bytes32,bytes32[],bytes32)(bool)" ${e.anchor.root} "${proof}" ${e.report.eventHash} --rpc-url ${m.data.links.rpc}`;
+  return `${CAST} call ${registry} "verifyEvent(bytes32,bytes32[],bytes32)(bool)" ${e.anchor.root} "${proof}" ${e.report.eventHash} --rpc-url ${m.data.links.rpc}`;
 }
 
 /** "event 3, Shipped": how a copy button or a flag names the event it belongs to. */
@@ -700,7 +706,7 @@ function eventProof(m, e) {
   }
   if (links.length) rows.push(h("p", { class: "links" }, links.map((l, i) => [i ? " · " : "", l])));
   const cast = castCommand(m, e);
-  if (cast) rows.push(codeLine(cast, "Check this event's proof on the chain yourself:", `the cast command checking ${label}`));
+  if (cast) rows.push(codeLine(cast, "Check this event's proof on the chain yourself (in a clone of TraceNode, after bash scripts/setup.sh; with Foundry installed, cast alone):", `the cast command checking ${label}`));
   rows.push(
     h(
       "ul",
@@ -1222,7 +1228,7 @@ function downstream(m) {
 
 function verifyYourself(m) {
   const links = m.data.links;
-  const verify = `tracenode verify ${links.bundleFile} --rpc ${links.rpc}`;
+  const verify = `${TRACENODE} verify ${links.bundleFile} --rpc ${links.rpc}`;
   const ownEvents = m.events.filter((e) => e.anchor && e.report.batchIds.includes(m.subject));
   const last = ownEvents[ownEvents.length - 1] || m.events.filter((e) => e.anchor).pop();
   const contracts = m.report.contracts;
@@ -1235,11 +1241,13 @@ function verifyYourself(m) {
       {},
       "The proof bundle holds every event above with its signature, its details and its Merkle proof. Check it against the chain with software that never sees this node's database:",
     ),
+    h("p", {}, h("a", { class: "button", href: `/verify?id=${encodeURIComponent(m.data.identifier)}`, id: "verify-in-browser" }, "Check it yourself in your browser"), " Nothing to install: the checks of the commands below, run by your browser against this node's JSON-RPC or any other of the same chain."),
     h("p", {}, h("a", { class: "button", href: links.bundle, download: links.bundleFile, id: "bundle-download" }, `Download the proof bundle (${links.bundleFile})`)),
-    codeLine(verify, "With TraceNode's verifier, against this node's read-only JSON-RPC (or any RPC of the same chain):", "the tracenode verify command"),
+    codeLine(verify, "With TraceNode's verifier, against this node's read-only JSON-RPC (or any RPC of the same chain), the downloaded bundle in the folder you run it in:", "the tracenode verify command"),
     last
       ? codeLine(castCommand(m, last), "One event's Merkle proof, straight from the AnchorRegistry contract with Foundry's cast:", `the cast command checking the proof of ${eventLabel(m, last)}`)
       : null,
+    h("p", { class: "muted", id: "commands-hint" }, IN_A_CLONE),
     h(
       "p",
       { class: "muted" },

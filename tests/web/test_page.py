@@ -6,7 +6,6 @@ QR code it shows scans to the batch."""
 from __future__ import annotations
 
 import shlex
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -32,9 +31,6 @@ from tests.web.conftest import (
     decode_qr,
 )
 from tests.web.conftest import event_hash_of as hash_of
-
-CAST = shutil.which("cast") or str(ROOT / "node_modules" / ".bin" / "cast")
-TRACENODE = str(Path(sys.executable).with_name("tracenode"))
 
 
 def batch_id(identifier: str) -> str:
@@ -197,28 +193,33 @@ def test_the_recalled_lot_is_unmistakable_and_shows_where_it_went(
 def test_the_commands_on_the_page_check_the_bundle_it_offers(
     page: Browser, site: Site, tmp_path: Path
 ) -> None:
+    """The commands run exactly as printed, in a folder laid out as a clone of the
+    repository after scripts/setup.sh (.venv, node_modules), with the downloaded bundle."""
     cheese = site.demo.lots["cheese"]
     page.open(page_of(cheese))
     commands = [b.get_attribute("data-copy") or "" for b in page.css("#verify .command .copy")]
     verify, cast = (shlex.split(c) for c in commands)
     download = page.one("#bundle-download")
+    clone = tmp_path / "tracenode"
+    clone.mkdir()
+    (clone / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    (clone / "node_modules").symlink_to(ROOT / "node_modules")
 
-    assert verify[:2] == ["tracenode", "verify"]
+    assert verify[:2] == [".venv/bin/tracenode", "verify"]
     assert verify[3:] == ["--rpc", f"{site.url}/rpc"]
+    assert "bash scripts/setup.sh" in page.one("#commands-hint").text
     assert download.get_attribute("download") == verify[2] == f"{lot(cheese)}.bundle.json"
     answer = httpx.get(download.get_attribute("href") or "")
     assert answer.status_code == 200
     assert f'filename="{verify[2]}"' in answer.headers["content-disposition"]
-    (tmp_path / verify[2]).write_bytes(answer.content)
-    checked = subprocess.run(
-        [TRACENODE, *verify[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
+    (clone / verify[2]).write_bytes(answer.content)
+    checked = subprocess.run(verify, cwd=clone, capture_output=True, text=True, timeout=120)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "VERIFIED" in checked.stdout
-    assert cast[:2] == ["cast", "call"]
+    assert cast[:2] == ["node_modules/.bin/cast", "call"]
     assert cast[-2:] == ["--rpc-url", f"{site.url}/rpc"]
     on_chain = subprocess.run(
-        [CAST, *cast[1:]], capture_output=True, text=True, timeout=60, check=False
+        cast, cwd=clone, capture_output=True, text=True, timeout=60, check=False
     )
     assert on_chain.returncode == 0, on_chain.stderr
     assert on_chain.stdout.strip() == "true"

@@ -1,0 +1,1254 @@
+// TraceNode's proof-bundle verifier, in the browser (and under Node, for tests).
+//
+// The same checks as `tracenode verify` (node/proofs/verify.py, the reference), against any
+// EVM JSON-RPC endpoint, with nothing from the node that served the page but the files:
+//
+//   chain             the RPC serves the bundle's chain id; there is code at the three
+//                     registries; ParticipantRegistry and AnchorRegistry answer as what they
+//                     are named; the BatchRegistry was built with those two (their addresses
+//                     are PUSH32 immutables in its runtime code)
+//   event-hash        the EIP-712 digest of the fields (domain: the bundle's chain id and
+//                     BatchRegistry) equals the stated eventHash
+//   signature         the signature recovers to a key (low-s, v 27/28: the contract's rules)
+//   payload           keccak256 of the payload's RFC 8785 form is payloadHash
+//   merkle-proof      the proof leads from the event's leaf to the stated root
+//                     (OpenZeppelin StandardMerkleTree: leaf = keccak256(keccak256(hash)))
+//   root-on-chain     AnchorRegistry.anchorOf(root) answers, in the stated block, and the
+//                     stated transaction's receipt has AnchorRegistry's RootAnchored(root)
+//   accepted-on-chain (lifecycle actions) that receipt has BatchRegistry's EventAccepted
+//   signer            ParticipantRegistry: the key's record (participant, valid from/until)
+//                     and the participant's roles and status at the root's block
+//   hash-chain        each event names its batch's previous event in the bundle
+//   identifier        keccak256(utf8(identifier)) is the batch id
+//   custody           BatchRegistry.batch(id): head, status and custodian are where the
+//                     batch's events lead
+//   lineage           the subject first, every batch its ancestor, every link backed by an
+//                     event of the bundle, no input of a transformation missing
+//
+// Cryptography is noble's (audited, pinned in package.json, served by the node from
+// api/static/vendor: scripts/vendor_js.mjs). ABI encoding is by hand, for six fixed view
+// calls and three event topics; their selectors are computed below with keccak256 from
+// the signatures, and tests/web/test_verify_core.py compares them with the contracts' ABIs.
+
+import { keccak_256 } from "./vendor/noble-hashes/sha3.js";
+import { secp256k1 } from "./vendor/noble-curves/secp256k1.js";
+
+export const FORMAT = "tracenode-bundle/2";
+const RETIRED = {
+  "tracenode-bundle/1":
+    "it carried fields no verifier could check (anchor.seq, exportedAt, exportedBy): export the bundle again",
+};
+export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
+const MAX_LIST_ITEMS = 64;
+const MAX_PROOF = 64;
+
+// ----- bytes -----
+
+const utf8 = new TextEncoder();
+const HEX = /^0x[0-9a-fA-F]*$/;
+
+export function hexToBytes(hex) {
+  const digits = hex.slice(2);
+  const out = new Uint8Array(digits.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.substr(2 * i, 2), 16);
+  return out;
+}
+
+export function bytesToHex(bytes) {
+  let out = "0x";
+  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function word(value) {
+  // a uint as a 32-byte big-endian word
+  let v = BigInt(value);
+  const out = new Uint8Array(32);
+  for (let i = 31; i >= 0 && v > 0n; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}
+
+function compareBytes(a, b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+export function keccak(bytes) {
+  return keccak_256(bytes);
+}
+
+export function keccakHex(bytes) {
+  return bytesToHex(keccak_256(bytes));
+}
+
+const ZERO32 = "0x" + "0".repeat(64);
+
+export function checksumAddress(hex) {
+  const lower = hex.slice(2).toLowerCase();
+  const hashed = keccakHex(utf8.encode(lower)).slice(2);
+  let out = "0x";
+  for (let i = 0; i < 40; i++) out += parseInt(hashed[i], 16) >= 8 ? lower[i].toUpperCase() : lower[i];
+  return out;
+}
+
+// ----- the event model (node/events/typed_data.py) -----
+
+export const ACTIONS = {
+  1: "COMMISSION",
+  2: "OBSERVE",
+  3: "SHIP",
+  4: "RECEIVE",
+  5: "TRANSFORM",
+  6: "AGGREGATE",
+  7: "DISAGGREGATE",
+  8: "RECALL",
+  9: "DESTROY",
+};
+const ON_CHAIN = new Set([1, 3, 4, 5, 8, 9]); // executed by BatchRegistry; the rest are anchored only
+const ROLES = { PRODUCER: 1, PROCESSOR: 2, LOGISTICS: 4, RETAILER: 8, AUDITOR: 16, REGULATOR: 32 };
+const CUSTODY_ROLES = 1 | 2 | 4 | 8;
+const REQUIRED_ROLES = { 1: 1, 3: CUSTODY_ROLES, 4: CUSTODY_ROLES, 9: CUSTODY_ROLES, 5: 1 | 2, 8: 63, 2: 63, 6: CUSTODY_ROLES, 7: CUSTODY_ROLES };
+const STATUSES = ["NONE", "ACTIVE", "IN_TRANSIT", "CONSUMED", "RECALLED", "DESTROYED"];
+const STATUS_AFTER = { 1: "ACTIVE", 3: "IN_TRANSIT", 4: "ACTIVE", 8: "RECALLED", 9: "DESTROYED" };
+
+export const TRACE_EVENT_FIELDS = [
+  ["action", "uint8"],
+  ["batchId", "bytes32"],
+  ["prevEventHash", "bytes32"],
+  ["inputs", "bytes32[]"],
+  ["inputPrevHashes", "bytes32[]"],
+  ["outputs", "bytes32[]"],
+  ["counterparty", "address"],
+  ["product", "bytes32"],
+  ["quantity", "uint256"],
+  ["eventTime", "uint64"],
+  ["location", "bytes32"],
+  ["payloadHash", "bytes32"],
+  ["nonce", "uint256"],
+];
+export const TRACE_EVENT_TYPE = `TraceEvent(${TRACE_EVENT_FIELDS.map(([k, t]) => `${t} ${k}`).join(",")})`;
+const TRACE_EVENT_TYPEHASH = keccak(utf8.encode(TRACE_EVENT_TYPE));
+const DOMAIN_TYPEHASH = keccak(
+  utf8.encode("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+);
+const NAME_HASH = keccak(utf8.encode("TraceNode"));
+const VERSION_HASH = keccak(utf8.encode("1"));
+
+/** The EIP-712 domain separator: TraceNode v1, the chain id, BatchRegistry. */
+export function domainSeparator(chainId, verifyingContract) {
+  return keccak(
+    concat(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, word(chainId), new Uint8Array(12), hexToBytes(verifyingContract)),
+  );
+}
+
+function listHash(items) {
+  return keccak(concat(...items.map(hexToBytes)));
+}
+
+/** hashStruct(TraceEvent) for a parsed event (hex strings, BigInt uints). */
+export function structHash(e) {
+  return keccak(
+    concat(
+      TRACE_EVENT_TYPEHASH,
+      word(e.action),
+      hexToBytes(e.batchId),
+      hexToBytes(e.prevEventHash),
+      listHash(e.inputs),
+      listHash(e.inputPrevHashes),
+      listHash(e.outputs),
+      new Uint8Array(12),
+      hexToBytes(e.counterparty),
+      hexToBytes(e.product),
+      word(e.quantity),
+      word(e.eventTime),
+      hexToBytes(e.location),
+      hexToBytes(e.payloadHash),
+      word(e.nonce),
+    ),
+  );
+}
+
+/** The event hash: keccak256("\x19\x01" ‖ domainSeparator ‖ hashStruct(event)), as 0x hex. */
+export function eventDigest(event, separator) {
+  return keccakHex(concat(new Uint8Array([0x19, 0x01]), separator, structHash(event)));
+}
+
+function batchIdsOf(e) {
+  return [...new Set([e.batchId, ...e.inputs, ...e.outputs])].filter((b) => b !== ZERO32);
+}
+
+// ----- Merkle proofs (node/events/merkle.py: OpenZeppelin StandardMerkleTree) -----
+
+export function leafHash(eventHash) {
+  return keccak(keccak(hexToBytes(eventHash)));
+}
+
+function hashPair(a, b) {
+  return keccak(compareBytes(a, b) < 0 ? concat(a, b) : concat(b, a));
+}
+
+/** The root `proof` leads to from the leaf of `eventHash` (0x hex in, 0x hex out). */
+export function processProof(eventHash, proof) {
+  let node = leafHash(eventHash);
+  for (const sibling of proof) node = hashPair(node, hexToBytes(sibling));
+  return bytesToHex(node);
+}
+
+// ----- signatures (node/events/signatures.py: OpenZeppelin ECDSA's rules) -----
+
+const N = secp256k1.CURVE.n;
+const HALF_N = N / 2n;
+
+export class SignatureError extends Error {}
+
+/** The address (0x, lowercase) that signed `digest` (0x hex), or a SignatureError. */
+export function recoverSigner(digest, signature) {
+  const sig = hexToBytes(signature);
+  if (sig.length !== 65) throw new SignatureError(`a signature is 65 bytes, not ${sig.length}`);
+  const v = sig[64];
+  const recid = v >= 27 ? v - 27 : v;
+  if (recid !== 0 && recid !== 1) throw new SignatureError(`signature v must be 27 or 28, not ${v}`);
+  const r = BigInt(bytesToHex(sig.subarray(0, 32)));
+  const s = BigInt(bytesToHex(sig.subarray(32, 64)));
+  if (!(r > 0n && r < N)) throw new SignatureError("signature r is out of range");
+  if (!(s > 0n && s <= HALF_N)) throw new SignatureError("signature s must be in the lower half of the curve order");
+  let point;
+  try {
+    point = new secp256k1.Signature(r, s).addRecoveryBit(recid).recoverPublicKey(hexToBytes(digest).slice());
+  } catch {
+    throw new SignatureError("the signature does not recover to a public key");
+  }
+  const uncompressed = point.toRawBytes(false);
+  return bytesToHex(keccak(uncompressed.subarray(1)).subarray(12));
+}
+
+// ----- RFC 8785 (JSON Canonicalization Scheme) -----
+
+/** The RFC 8785 form of a JSON value: ECMAScript's own number and string serialisation,
+ * object members sorted by UTF-16 code units, no whitespace. */
+export function canonicalJson(value) {
+  if (value === null || value === true || value === false) return JSON.stringify(value);
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new Error("a number that is not finite has no JSON form");
+    return JSON.stringify(value);
+  }
+  if (typeof value === "string") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (typeof value === "object") {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
+  }
+  throw new Error(`a ${typeof value} has no JSON form`);
+}
+
+export function payloadHash(payload) {
+  return keccakHex(utf8.encode(canonicalJson(payload)));
+}
+
+// ----- reading a bundle (node/proofs/bundle.py and its JSON Schema) -----
+
+export class BundleError extends Error {}
+
+function fail(where, message) {
+  throw new BundleError(`${where}: ${message}`);
+}
+
+function object(value, where, required, optional = []) {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) fail(where, "must be an object");
+  for (const key of required) if (!(key in value)) fail(where, `lacks ${key}`);
+  const extra = Object.keys(value).filter((k) => !required.includes(k) && !optional.includes(k));
+  if (extra.length) fail(where, `has unknown fields ${extra.sort().join(", ")}`);
+  return value;
+}
+
+function hex(value, length, where) {
+  if (typeof value !== "string" || !HEX.test(value) || value.length !== 2 + 2 * length) {
+    fail(where, `must be ${length} bytes of 0x-prefixed hex`);
+  }
+  return value.toLowerCase();
+}
+
+function uint(value, bits, where) {
+  let n;
+  if (typeof value === "string") {
+    if (!/^[0-9]{1,78}$/.test(value)) fail(where, "must be a decimal integer");
+    n = BigInt(value);
+  } else if (typeof value === "number" && Number.isInteger(value)) {
+    if (!Number.isSafeInteger(value)) fail(where, "is a JSON number beyond 2^53: write it as a decimal string");
+    n = BigInt(value);
+  } else {
+    fail(where, "must be an integer");
+  }
+  if (n < 0n || n >= 1n << BigInt(bits)) fail(where, `must fit in uint${bits}`);
+  return n;
+}
+
+function list(value, where, max) {
+  if (!Array.isArray(value)) fail(where, "must be a list");
+  if (value.length > max) fail(where, `has more than ${max} items`);
+  return value;
+}
+
+export function parseEvent(value, where = "event") {
+  object(value, where, TRACE_EVENT_FIELDS.map(([k]) => k));
+  const action = Number(uint(value.action, 8, `${where}/action`));
+  if (!ACTIONS[action]) fail(`${where}/action`, `${action} is not a TraceNode action`);
+  const hashes = (key) => list(value[key], `${where}/${key}`, MAX_LIST_ITEMS).map((h, i) => hex(h, 32, `${where}/${key}/${i}`));
+  return {
+    action,
+    batchId: hex(value.batchId, 32, `${where}/batchId`),
+    prevEventHash: hex(value.prevEventHash, 32, `${where}/prevEventHash`),
+    inputs: hashes("inputs"),
+    inputPrevHashes: hashes("inputPrevHashes"),
+    outputs: hashes("outputs"),
+    counterparty: hex(value.counterparty, 20, `${where}/counterparty`),
+    product: hex(value.product, 32, `${where}/product`),
+    quantity: uint(value.quantity, 256, `${where}/quantity`),
+    eventTime: uint(value.eventTime, 63, `${where}/eventTime`),
+    location: hex(value.location, 32, `${where}/location`),
+    payloadHash: hex(value.payloadHash, 32, `${where}/payloadHash`),
+    nonce: uint(value.nonce, 256, `${where}/nonce`),
+  };
+}
+
+/** A bundle from its parsed JSON document; a BundleError names the first wrong field. */
+export function parseBundle(doc) {
+  if (doc && typeof doc === "object" && typeof doc.format === "string" && RETIRED[doc.format]) {
+    fail("/format", `${doc.format} is retired: ${RETIRED[doc.format]}`);
+  }
+  object(doc, "the bundle", ["format", "subject", "chain", "batches", "lineage", "events"]);
+  if (doc.format !== FORMAT) fail("/format", `must be ${FORMAT}`);
+  const chain = object(doc.chain, "/chain", ["chainId", "participantRegistry", "batchRegistry", "anchorRegistry"]);
+  const batches = list(doc.batches, "/batches", 100000).map((b, i) => {
+    object(b, `/batches/${i}`, ["batchId"], ["identifier"]);
+    const identifier = b.identifier ?? null;
+    if (identifier !== null && (typeof identifier !== "string" || identifier.length > 512)) {
+      fail(`/batches/${i}/identifier`, "must be a string of at most 512 characters, or null");
+    }
+    return { batchId: hex(b.batchId, 32, `/batches/${i}/batchId`), identifier };
+  });
+  if (!batches.length) fail("/batches", "must name at least the subject");
+  return {
+    subject: hex(doc.subject, 32, "/subject"),
+    chain: {
+      chainId: uint(chain.chainId, 256, "/chain/chainId"),
+      participantRegistry: hex(chain.participantRegistry, 20, "/chain/participantRegistry"),
+      batchRegistry: hex(chain.batchRegistry, 20, "/chain/batchRegistry"),
+      anchorRegistry: hex(chain.anchorRegistry, 20, "/chain/anchorRegistry"),
+    },
+    batches,
+    lineage: list(doc.lineage, "/lineage", 1000000).map((l, i) => {
+      object(l, `/lineage/${i}`, ["parent", "child", "eventHash"]);
+      return {
+        parent: hex(l.parent, 32, `/lineage/${i}/parent`),
+        child: hex(l.child, 32, `/lineage/${i}/child`),
+        eventHash: hex(l.eventHash, 32, `/lineage/${i}/eventHash`),
+      };
+    }),
+    events: list(doc.events, "/events", 1000000).map((item, i) => {
+      const where = `/events/${i}`;
+      object(item, where, ["eventHash", "event", "signature"], ["payload", "anchor"]);
+      let anchor = null;
+      if ("anchor" in item) {
+        const a = object(item.anchor, `${where}/anchor`, ["root", "proof", "txHash", "blockNumber"]);
+        anchor = {
+          root: hex(a.root, 32, `${where}/anchor/root`),
+          proof: list(a.proof, `${where}/anchor/proof`, MAX_PROOF).map((p, k) => hex(p, 32, `${where}/anchor/proof/${k}`)),
+          txHash: hex(a.txHash, 32, `${where}/anchor/txHash`),
+          blockNumber: uint(a.blockNumber, 64, `${where}/anchor/blockNumber`),
+        };
+      }
+      return {
+        eventHash: hex(item.eventHash, 32, `${where}/eventHash`),
+        event: parseEvent(item.event, `${where}/event`),
+        signature: hex(item.signature, 65, `${where}/signature`),
+        hasPayload: "payload" in item,
+        payload: item.payload,
+        anchor,
+      };
+    }),
+  };
+}
+
+// ----- JSON-RPC -----
+
+export class RpcError extends Error {}
+
+class Reverted extends Error {}
+
+/**
+ * A JSON-RPC client: every HTTP request bounded by `timeoutMs` (AbortController); calls
+ * sent in batches of `batchSize` where the endpoint answers batches, one by one where it
+ * does not (some providers refuse them).
+ */
+export class Rpc {
+  constructor(url, { timeoutMs = 15000, batchSize = 20, fetch: fetchImpl = globalThis.fetch } = {}) {
+    this.url = url;
+    this.timeoutMs = timeoutMs;
+    this.batchSize = batchSize;
+    this.fetch = (...args) => fetchImpl.call(globalThis, ...args); // fetch needs its global as `this`
+    this.batched = true;
+    this.requests = 0; // HTTP requests made (tests read it)
+    this.nextId = 1;
+  }
+
+  async post(body) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    this.requests += 1;
+    let response;
+    try {
+      response = await this.fetch(this.url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(body),
+        signal: controller.signal,
+        credentials: "omit",
+        cache: "no-store",
+        referrerPolicy: "no-referrer",
+      });
+      const text = await response.text();
+      return { status: response.status, ok: response.ok, text };
+    } catch (error) {
+      if (controller.signal.aborted) {
+        throw new RpcError(`${this.url} did not answer within ${this.timeoutMs / 1000} s`);
+      }
+      if (!(error instanceof TypeError)) throw error; // fetch's network failures are TypeErrors
+      throw new RpcError(
+        `could not reach ${this.url}: it is down, the address is wrong, or it does not accept requests from this page (CORS)`,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Answers to `calls` ([method, params] pairs), in order: {result} or {error}. */
+  async many(calls) {
+    const answers = [];
+    for (let start = 0; start < calls.length; start += this.batchSize) {
+      const chunk = calls.slice(start, start + this.batchSize);
+      answers.push(...(await this.chunk(chunk)));
+    }
+    return answers;
+  }
+
+  async chunk(calls) {
+    if (this.batched && calls.length > 1) {
+      const requests = calls.map(([method, params]) => ({ jsonrpc: "2.0", id: this.nextId++, method, params }));
+      const reply = await this.post(requests);
+      const parsed = reply.ok ? parseJson(reply.text) : undefined;
+      if (Array.isArray(parsed)) {
+        const byId = new Map(parsed.filter((a) => a && typeof a === "object").map((a) => [a.id, a]));
+        if (requests.every((r) => byId.has(r.id))) return requests.map((r) => byId.get(r.id));
+      }
+      if (reply.status === 429) throw new RpcError(`${this.url} answered 429: too many requests, try again in a moment`);
+      this.batched = false; // no batches here: one call per request from now on
+    }
+    const answers = [];
+    for (const [method, params] of calls) {
+      const reply = await this.post({ jsonrpc: "2.0", id: this.nextId++, method, params });
+      if (!reply.ok) throw new RpcError(`${this.url} answered HTTP ${reply.status} to ${method}`);
+      const parsed = parseJson(reply.text);
+      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+        throw new RpcError(`${this.url} did not answer ${method} with JSON-RPC`);
+      }
+      answers.push(parsed);
+    }
+    return answers;
+  }
+}
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function reverted(error) {
+  return error && (error.code === 3 || /revert/i.test(String(error.message)));
+}
+
+function describeError(method, error) {
+  const message = error && typeof error === "object" ? String(error.message).slice(0, 200) : String(error);
+  return `${method}: the endpoint answered an error: ${message}`;
+}
+
+// ----- the contract calls (selectors from their signatures) -----
+
+export const SIGNATURES = {
+  keyRecord: "keyRecord(address)",
+  statusAt: "statusAt(uint32,uint48)",
+  participant: "participant(uint32)",
+  anchorOf: "anchorOf(bytes32)",
+  nextSequence: "nextSequence(address)",
+  batch: "batch(bytes32)",
+};
+export const SELECTORS = Object.fromEntries(
+  Object.entries(SIGNATURES).map(([name, sig]) => [name, keccakHex(utf8.encode(sig)).slice(0, 10)]),
+);
+export const TOPICS = {
+  EventAccepted: keccakHex(utf8.encode("EventAccepted(bytes32,address,uint32,uint256)")),
+  EventRejected: keccakHex(utf8.encode("EventRejected(uint256,bytes32,bytes)")),
+  RootAnchored: keccakHex(utf8.encode("RootAnchored(bytes32,address,uint64,uint32)")),
+};
+
+function callData(name, ...args) {
+  // every argument of these calls is a static 32-byte word
+  return SELECTORS[name] + args.map((a) => (typeof a === "string" ? a.slice(2).padStart(64, "0") : bytesToHex(word(a)).slice(2))).join("");
+}
+
+function words(data, count, what) {
+  if (typeof data !== "string" || !HEX.test(data) || data.length < 2 + 64 * count || data.length % 2) {
+    throw new RpcError(`the endpoint's answer to ${what} is not ABI data`);
+  }
+  const out = [];
+  for (let i = 0; i < (data.length - 2) / 64; i++) out.push(BigInt("0x" + data.slice(2 + 64 * i, 66 + 64 * i)));
+  return out;
+}
+
+function decodeString(data, offset) {
+  const bytes = hexToBytes(data);
+  const length = Number(BigInt(bytesToHex(bytes.subarray(offset, offset + 32))));
+  return new TextDecoder().decode(bytes.subarray(offset + 32, offset + 32 + Math.min(length, 1024)));
+}
+
+function decodeParticipant(data) {
+  const w = words(data, 7, "participant");
+  const base = Number(w[0]); // the tuple's offset
+  const at = (k) => w[base / 32 + k];
+  return {
+    id: Number(at(0)),
+    roles: Number(at(2)),
+    active: at(3) !== 0n,
+    name: decodeString(data, base + Number(at(4))),
+  };
+}
+
+function decodeBytes(data) {
+  const bytes = hexToBytes(data);
+  const offset = Number(BigInt(bytesToHex(bytes.subarray(0, 32))));
+  const length = Number(BigInt(bytesToHex(bytes.subarray(offset, offset + 32))));
+  return bytesToHex(bytes.subarray(offset + 32, offset + 32 + length));
+}
+
+/** What the chain says, pinned to one block, asked in few JSON-RPC round trips. */
+class ChainView {
+  constructor(rpc, contracts) {
+    this.rpc = rpc;
+    this.contracts = contracts;
+    this.answers = new Map();
+  }
+
+  async pin() {
+    const [chainId, block] = await this.rpc.many([
+      ["eth_chainId", []],
+      ["eth_getBlockByNumber", ["latest", false]],
+    ]);
+    if (chainId.error) throw new RpcError(describeError("eth_chainId", chainId.error));
+    if (block.error) throw new RpcError(describeError("eth_getBlockByNumber", block.error));
+    const number = block.result && block.result.number;
+    if (typeof chainId.result !== "string" || !HEX.test(chainId.result) || typeof number !== "string" || !HEX.test(number)) {
+      throw new RpcError("the endpoint's answers to eth_chainId and eth_getBlockByNumber are not JSON-RPC quantities");
+    }
+    this.chainId = BigInt(chainId.result);
+    this.head = BigInt(number);
+    this.tag = "0x" + this.head.toString(16);
+  }
+
+  /** Ask `queries` not answered yet: {key, method, params, convert(result), onRevert}. */
+  async ask(queries) {
+    const fresh = [...new Map(queries.filter((q) => !this.answers.has(q.key)).map((q) => [q.key, q])).values()];
+    const answers = await this.rpc.many(fresh.map((q) => [q.method, q.params]));
+    fresh.forEach((q, i) => {
+      const answer = answers[i];
+      if (answer.error) {
+        if (q.method === "eth_call" && reverted(answer.error) && "onRevert" in q) {
+          this.answers.set(q.key, q.onRevert);
+          return;
+        }
+        throw new RpcError(describeError(`${q.method} (${q.what})`, answer.error));
+      }
+      this.answers.set(q.key, q.convert(answer.result));
+    });
+  }
+
+  get(key) {
+    return this.answers.get(key);
+  }
+
+  call(key, to, data, what, convert, onRevert) {
+    const query = { key, what, method: "eth_call", params: [{ to, data }, this.tag], convert };
+    if (onRevert !== undefined) query.onRevert = onRevert;
+    return query;
+  }
+
+  code(address) {
+    return {
+      key: `code:${address}`,
+      what: "code",
+      method: "eth_getCode",
+      params: [checksumAddress(address), this.tag],
+      convert: (r) => {
+        if (typeof r !== "string" || !HEX.test(r)) throw new RpcError("the endpoint's answer to eth_getCode is not hex");
+        return r.toLowerCase();
+      },
+    };
+  }
+
+  probes() {
+    const nobody = "0x" + "0".repeat(40);
+    return [
+      this.call("answers:participants", this.contracts.participantRegistry, callData("keyRecord", nobody), "keyRecord", () => true, false),
+      this.call("answers:anchors", this.contracts.anchorRegistry, callData("nextSequence", nobody), "nextSequence", () => true, false),
+    ];
+  }
+
+  anchor(root) {
+    return this.call(
+      `anchor:${root}`,
+      this.contracts.anchorRegistry,
+      callData("anchorOf", root),
+      "anchorOf",
+      (r) => {
+        const w = words(r, 4, "anchorOf");
+        return { firstSeq: w[0], eventCount: w[1], blockNumber: w[2], timestamp: w[3] };
+      },
+      null, // AnchorRegistryUnknownRoot
+    );
+  }
+
+  key(address) {
+    return this.call(`key:${address}`, this.contracts.participantRegistry, callData("keyRecord", address), "keyRecord", (r) => {
+      const w = words(r, 3, "keyRecord");
+      return { participantId: Number(w[0]), validFrom: w[1], validUntil: w[2] };
+    });
+  }
+
+  status(participantId, block) {
+    return this.call(
+      `status:${participantId}:${block}`,
+      this.contracts.participantRegistry,
+      callData("statusAt", participantId, block),
+      "statusAt",
+      (r) => {
+        const w = words(r, 2, "statusAt");
+        return { roles: Number(w[0] & 0xffn), active: w[1] !== 0n };
+      },
+    );
+  }
+
+  participant(id) {
+    return this.call(`participant:${id}`, this.contracts.participantRegistry, callData("participant", id), "participant", decodeParticipant, null);
+  }
+
+  batch(batchId) {
+    return this.call(`batch:${batchId}`, this.contracts.batchRegistry, callData("batch", batchId), "batch", (r) => {
+      const w = words(r, 5, "batch");
+      return {
+        producerId: Number(w[0]),
+        custodianId: Number(w[1]),
+        receiverId: Number(w[2]),
+        status: STATUSES[Number(w[3])] || `status ${w[3]}`,
+        head: "0x" + w[4].toString(16).padStart(64, "0"),
+      };
+    });
+  }
+
+  receipt(txHash) {
+    return {
+      key: `commit:${txHash}`,
+      what: "receipt",
+      method: "eth_getTransactionReceipt",
+      params: [txHash],
+      convert: (r) => this.outcome(r),
+    };
+  }
+
+  /** What a commit transaction did (node/chain/logs.py): roots anchored, events accepted or rejected. */
+  outcome(receipt) {
+    if (receipt === null || receipt === undefined) return null;
+    if (typeof receipt !== "object" || !Array.isArray(receipt.logs)) throw new RpcError("the endpoint's receipt has no logs");
+    const logs = receipt.logs.map((log) => ({
+      address: String(log.address).toLowerCase(),
+      topics: (Array.isArray(log.topics) ? log.topics : []).map((t) => String(t).toLowerCase()),
+      data: String(log.data),
+    }));
+    const roots = new Set(
+      logs
+        .filter((l) => l.address === this.contracts.anchorRegistry && l.topics.length === 3 && l.topics[0] === TOPICS.RootAnchored)
+        .map((l) => l.topics[1]),
+    );
+    const blockNumber = BigInt(receipt.blockNumber);
+    const to = receipt.to ? String(receipt.to).toLowerCase() : null;
+    const accepted = new Set();
+    const rejected = new Map();
+    if (to === this.contracts.batchRegistry) {
+      for (const l of logs) {
+        if (l.address !== this.contracts.batchRegistry || !l.topics.length) continue;
+        if (l.topics[0] === TOPICS.EventAccepted && l.topics.length === 4) accepted.add(l.topics[1]);
+        else if (l.topics[0] === TOPICS.EventRejected && l.topics.length === 3) rejected.set(l.topics[2], decodeBytes(l.data));
+      }
+    }
+    return { blockNumber, roots, accepted, rejected };
+  }
+}
+
+// ----- the checks -----
+
+const RANK = { skipped: 0, pass: 0, pending: 1, fail: 2 };
+
+export function worst(outcomes) {
+  let out = "pass";
+  for (const o of outcomes) if (RANK[o] > RANK[out]) out = o;
+  return out;
+}
+
+const ALTERED = "not checked: the event's fields do not hash to its eventHash (event-hash)";
+const NO_CHAIN = "not checked: the bundle's chain or contracts are not the RPC's (chain)";
+
+/** The checks each event gets, in the order they are reported. */
+export function eventChecks(event) {
+  const checks = ["event-hash", "signature", "payload", "merkle-proof", "root-on-chain"];
+  if (ON_CHAIN.has(event.action)) checks.push("accepted-on-chain");
+  checks.push("signer", "hash-chain");
+  return checks;
+}
+
+function result(check, outcome, detail = "") {
+  return { check, outcome, detail };
+}
+
+function roleNames(roles) {
+  return Object.entries(ROLES)
+    .filter(([, bit]) => roles & bit)
+    .map(([name]) => name)
+    .join("/");
+}
+
+function pushCode(address) {
+  // how solc writes an immutable address into runtime code: PUSH32, left-padded
+  return "7f" + "0".repeat(24) + address.slice(2);
+}
+
+/**
+ * Check `bundle` (from parseBundle) against the chain behind `rpc`.
+ *
+ * `onCheck(scope, index, result)` is called as each result is known (scope "bundle",
+ * "event" or "batch"; index into bundle.events or bundle.batches): the checks that need no
+ * chain first, then the chain's. Returns the report, shaped as `tracenode verify --json`'s.
+ * An RpcError (the endpoint did not answer, or answered nonsense) propagates.
+ */
+export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
+  const chain = bundle.chain;
+  const separator = domainSeparator(chain.chainId, chain.batchRegistry);
+  const known = new Set(bundle.batches.map((b) => b.batchId));
+  const report = {
+    subject: bundle.subject,
+    outcome: "pass",
+    chainId: chain.chainId.toString(),
+    contracts: {
+      participantRegistry: checksumAddress(chain.participantRegistry),
+      batchRegistry: checksumAddress(chain.batchRegistry),
+      anchorRegistry: checksumAddress(chain.anchorRegistry),
+    },
+    block: null, // the block every answer of the chain is pinned to
+    checks: [],
+    failures: [],
+    batches: [],
+    events: [],
+  };
+  const emit = (scope, index, target, r) => {
+    target.checks.push(r);
+    onCheck(scope, index, r);
+  };
+
+  // --- what needs no chain: digests, signatures, payloads, proofs, hash chains, lineage
+  const heads = new Map();
+  const altered = new Map(); // stated and computed hashes of altered events -> index
+  const byBatch = new Map();
+  const local = bundle.events.map((item, index) => {
+    const event = item.event;
+    const digest = eventDigest(event, separator);
+    const entry = {
+      index,
+      eventHash: digest,
+      action: ACTIONS[event.action],
+      batchIds: batchIdsOf(event).sort(),
+      eventTime: event.eventTime.toString(),
+      signer: null,
+      participant: { id: 0, name: "" },
+      blockNumber: null,
+      txHash: item.anchor ? item.anchor.txHash : null,
+      root: item.anchor ? item.anchor.root : null,
+      outcome: "pass",
+      checks: [],
+    };
+    report.events.push(entry);
+    for (const b of batchIdsOf(event)) {
+      if (!byBatch.has(b)) byBatch.set(b, []);
+      byBatch.get(b).push(index);
+    }
+    const state = { entry, digest, signer: null, altered: false };
+    if (digest !== item.eventHash) {
+      emit("event", index, entry, result("event-hash", "fail", `the event's fields hash to ${digest}, not the stated ${item.eventHash}: a field was altered`));
+      altered.set(digest, index);
+      altered.set(item.eventHash, index);
+      state.altered = true;
+      for (const check of ["signature", "payload", "signer", "hash-chain"]) emit("event", index, entry, result(check, "skipped", ALTERED));
+      if (item.anchor) emit("event", index, entry, result("merkle-proof", "skipped", ALTERED));
+      else localPending(item, index, entry, emit);
+      return state;
+    }
+    emit("event", index, entry, result("event-hash", "pass"));
+    try {
+      state.signer = recoverSigner(digest, item.signature);
+      entry.signer = checksumAddress(state.signer);
+      emit("event", index, entry, result("signature", "pass", `signed by ${entry.signer}`));
+    } catch (error) {
+      if (!(error instanceof SignatureError)) throw error;
+      emit("event", index, entry, result("signature", "fail", `bad signature: ${error.message}`));
+    }
+    checkPayload(item, index, entry, emit);
+    if (!item.anchor) {
+      localPending(item, index, entry, emit);
+    } else if (processProof(digest, item.anchor.proof) === item.anchor.root) {
+      emit("event", index, entry, result("merkle-proof", "pass"));
+    } else {
+      emit("event", index, entry, result("merkle-proof", "fail", `the proof does not lead from the event to root ${item.anchor.root}`));
+    }
+    emit("event", index, entry, checkHashChain(event, digest, heads, known, altered));
+    return state;
+  });
+  bundle.batches.forEach((b, index) => {
+    const batch = {
+      batchId: b.batchId,
+      identifier: b.identifier,
+      outcome: "pass",
+      parents: [],
+      status: "NONE",
+      custodian: { id: 0, name: "" },
+      events: byBatch.get(b.batchId) || [],
+      checks: [],
+    };
+    report.batches.push(batch);
+    if (b.identifier === null) emit("batch", index, batch, result("identifier", "skipped", "no identifier"));
+    else if (keccakHex(utf8.encode(b.identifier)) === b.batchId) emit("batch", index, batch, result("identifier", "pass", b.identifier));
+    else emit("batch", index, batch, result("identifier", "fail", `keccak256 of ${JSON.stringify(b.identifier)} is not the batch id ${b.batchId}`));
+  });
+  const parents = checkLineage(bundle, report, local, altered);
+  report.batches.forEach((batch) => (batch.parents = parents.get(batch.batchId) || []));
+  onCheck("bundle", 0, report.checks[report.checks.length - 1]);
+
+  // --- the chain
+  const view = new ChainView(rpc, chain);
+  await view.pin();
+  report.block = view.head.toString();
+  const problem = await chainProblem(view, chain);
+  const chainResult = problem
+    ? result("chain", "fail", problem)
+    : result(
+        "chain",
+        "pass",
+        `chain ${chain.chainId}; BatchRegistry ${report.contracts.batchRegistry} calls ParticipantRegistry ${report.contracts.participantRegistry} and AnchorRegistry ${report.contracts.anchorRegistry}`,
+      );
+  report.checks.unshift(chainResult);
+  onCheck("bundle", 0, chainResult);
+  if (problem) {
+    // As tracenode verify: nothing else is checked (a wrong chain id alone makes every
+    // event's hash differ), so what was shown before the chain answered is withdrawn.
+    const withdraw = (scope, index, target, checks) => {
+      target.checks = [];
+      for (const check of checks) emit(scope, index, target, result(check, "skipped", NO_CHAIN));
+    };
+    bundle.events.forEach((item, index) => withdraw("event", index, report.events[index], eventChecks(item.event)));
+    report.batches.forEach((batch, index) => withdraw("batch", index, batch, ["identifier", "custody"]));
+    report.checks = [chainResult];
+    const lineage = result("lineage", "skipped", NO_CHAIN);
+    report.checks.push(lineage);
+    onCheck("bundle", 0, lineage);
+    return finish(report);
+  }
+
+  const signers = [...new Set(local.filter((s) => s.signer).map((s) => s.signer))];
+  await view.ask([
+    ...bundle.events.filter((e) => e.anchor).map((e) => view.anchor(e.anchor.root)),
+    ...signers.map((k) => view.key(k)),
+    ...bundle.batches.map((b) => view.batch(b.batchId)),
+    ...bundle.events.filter((e) => e.anchor).map((e) => view.receipt(e.anchor.txHash)),
+  ]);
+  const statuses = [];
+  const people = new Set();
+  local.forEach((state, index) => {
+    if (!state.signer) return;
+    const pid = view.get(`key:${state.signer}`).participantId;
+    if (pid === 0) return;
+    people.add(pid);
+    const anchor = bundle.events[index].anchor;
+    const anchored = anchor ? view.get(`anchor:${anchor.root}`) : null;
+    statuses.push(view.status(pid, anchored ? anchored.blockNumber : view.head));
+  });
+  for (const b of bundle.batches) people.add(view.get(`batch:${b.batchId}`).custodianId);
+  people.delete(0);
+  await view.ask([...statuses, ...[...people].map((p) => view.participant(p))]);
+
+  // --- per event: the anchor, the acceptance, the signer
+  const steps = new Map(); // batch id -> lifecycle steps
+  local.forEach((state, index) => {
+    const item = bundle.events[index];
+    const entry = state.entry;
+    const block = checkAnchor(item, state, view, index, emit);
+    if (state.altered) return;
+    checkSigner(item, state, block, view, index, emit);
+    advance(item, state.digest, entry, steps);
+  });
+
+  // --- per batch: custody
+  report.batches.forEach((batch, index) => {
+    let custody = checkCustody(batch, view, steps.get(batch.batchId) || []);
+    const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "hash-chain" && c.outcome === "fail"));
+    if (custody.outcome === "fail" && altered.size) {
+      custody = result("custody", "skipped", `not checked: ${alteredEvents(altered)}`);
+    } else if (custody.outcome === "fail" && broken.length) {
+      custody = result(
+        "custody",
+        "skipped",
+        `not checked: the batch's history in the bundle is broken at event ${broken.map((i) => `#${i}`).join(", ")} (hash-chain)`,
+      );
+    }
+    emit("batch", index, batch, custody);
+  });
+  return finish(report);
+}
+
+function localPending(item, index, entry, emit) {
+  emit("event", index, entry, result("merkle-proof", "pending", "not anchored yet"));
+  emit("event", index, entry, result("root-on-chain", "pending", "not anchored yet"));
+  if (ON_CHAIN.has(item.event.action)) emit("event", index, entry, result("accepted-on-chain", "pending", "not anchored yet"));
+}
+
+function checkPayload(item, index, entry, emit) {
+  const event = item.event;
+  if (!item.hasPayload) {
+    emit("event", index, entry, result("payload", "skipped", event.payloadHash === ZERO32 ? "no payload" : "payload withheld"));
+    return;
+  }
+  let hash;
+  try {
+    hash = payloadHash(item.payload);
+  } catch (error) {
+    emit("event", index, entry, result("payload", "fail", `the payload has no canonical JSON form: ${error.message}`));
+    return;
+  }
+  if (hash === event.payloadHash) emit("event", index, entry, result("payload", "pass"));
+  else emit("event", index, entry, result("payload", "fail", "the payload does not hash to payloadHash (keccak256 of its RFC 8785 form)"));
+}
+
+async function chainProblem(view, chain) {
+  if (view.chainId !== chain.chainId) return `the bundle is for chain ${chain.chainId}, the RPC serves chain ${view.chainId}`;
+  const named = [
+    ["participantRegistry", chain.participantRegistry],
+    ["batchRegistry", chain.batchRegistry],
+    ["anchorRegistry", chain.anchorRegistry],
+  ];
+  await view.ask([...named.map(([, a]) => view.code(a)), ...view.probes()]);
+  const missing = named.filter(([, a]) => view.get(`code:${a}`) === "0x");
+  if (missing.length) return "no contract at " + missing.map(([n, a]) => `${n} ${checksumAddress(a)}`).join(", ");
+  const registries = [named[0], named[2]];
+  const strangers = registries.filter((_, i) => !view.get(i === 0 ? "answers:participants" : "answers:anchors"));
+  if (strangers.length) return strangers.map(([n, a]) => `the contract at ${n} ${checksumAddress(a)} does not answer as one`).join("; ");
+  const code = view.get(`code:${chain.batchRegistry}`);
+  const unwired = registries.filter(([, a]) => !code.includes(pushCode(a)));
+  if (unwired.length) {
+    return `the BatchRegistry at ${checksumAddress(chain.batchRegistry)} was not built with ${unwired
+      .map(([n, a]) => `${n} ${checksumAddress(a)}`)
+      .join(" or ")} (its code holds the registries it calls)`;
+  }
+  return "";
+}
+
+function checkAnchor(item, state, view, index, emit) {
+  const anchor = item.anchor;
+  const entry = state.entry;
+  if (!anchor) return null;
+  const lifecycle = ON_CHAIN.has(item.event.action);
+  const info = view.get(`anchor:${anchor.root}`);
+  if (info === null) {
+    emit("event", index, entry, result("root-on-chain", "fail", `AnchorRegistry holds no root ${anchor.root}`));
+    if (lifecycle) emit("event", index, entry, result("accepted-on-chain", "skipped", "not checked: the root is not on the chain (root-on-chain)"));
+    return null;
+  }
+  entry.blockNumber = info.blockNumber.toString();
+  const outcome = view.get(`commit:${anchor.txHash}`);
+  const problems = [];
+  if (anchor.blockNumber !== info.blockNumber) {
+    problems.push(`the bundle says block ${anchor.blockNumber}, AnchorRegistry anchored the root in block ${info.blockNumber}`);
+  }
+  if (outcome === null) problems.push(`there is no transaction ${anchor.txHash} on the chain`);
+  else if (!outcome.roots.has(anchor.root)) {
+    problems.push(
+      `transaction ${anchor.txHash} (block ${outcome.blockNumber}) did not anchor the root (AnchorRegistry anchored it in block ${info.blockNumber})`,
+    );
+  }
+  emit(
+    "event",
+    index,
+    entry,
+    problems.length
+      ? result("root-on-chain", "fail", problems.join("; "))
+      : result("root-on-chain", "pass", `anchored in block ${info.blockNumber} by transaction ${anchor.txHash} (a window of ${info.eventCount} events)`),
+  );
+  if (!lifecycle) return info.blockNumber;
+  if (outcome === null || !outcome.roots.has(anchor.root)) {
+    emit("event", index, entry, result("accepted-on-chain", "skipped", "not checked: the transaction is not the root's (root-on-chain)"));
+  } else if (state.altered) {
+    emit("event", index, entry, result("accepted-on-chain", "skipped", ALTERED));
+  } else if (outcome.accepted.has(state.digest)) {
+    emit("event", index, entry, result("accepted-on-chain", "pass", `BatchRegistry accepted it in ${anchor.txHash}`));
+  } else if (outcome.rejected.has(state.digest)) {
+    emit("event", index, entry, result("accepted-on-chain", "fail", `BatchRegistry rejected it: error ${outcome.rejected.get(state.digest)}`));
+  } else {
+    emit("event", index, entry, result("accepted-on-chain", "fail", `BatchRegistry did not execute it in transaction ${anchor.txHash}`));
+  }
+  return info.blockNumber;
+}
+
+function checkSigner(item, state, block, view, index, emit) {
+  const entry = state.entry;
+  if (!state.signer) {
+    emit("event", index, entry, result("signer", "skipped", "not checked: no key (signature)"));
+    return;
+  }
+  const at = block !== null ? block : view.head;
+  const key = view.get(`key:${state.signer}`);
+  const address = checksumAddress(state.signer);
+  if (key.participantId === 0) {
+    emit("event", index, entry, result("signer", "fail", `${address} is not a registered key`));
+    return;
+  }
+  entry.participant.id = key.participantId;
+  const info = view.get(`participant:${key.participantId}`);
+  entry.participant.name = info ? info.name : "";
+  const who = `${entry.participant.name || "participant " + key.participantId} (${address})`;
+  let detail;
+  if (at < key.validFrom) detail = `${who}: the key was registered at block ${key.validFrom}, after block ${at}`;
+  else if (key.validUntil && at >= key.validUntil) detail = `${who}: the key was rotated out at block ${key.validUntil}, before block ${at}`;
+  else {
+    const { roles, active } = view.get(`status:${key.participantId}:${at}`);
+    const needed = REQUIRED_ROLES[item.event.action];
+    if (!active) detail = `${who} was suspended at block ${at}`;
+    else if (!(roles & needed)) detail = `${who} lacked the role for ${ACTIONS[item.event.action]} at block ${at}`;
+    else {
+      emit("event", index, entry, result("signer", "pass", `${who}, active ${roleNames(roles & needed)} at block ${at}`));
+      return;
+    }
+  }
+  emit("event", index, entry, result("signer", "fail", detail));
+}
+
+function checkHashChain(event, digest, heads, known, altered) {
+  const problems = [];
+  const depends = new Set();
+  const expect = (batchId, prev) => {
+    if (!known.has(batchId)) return;
+    if (altered.has(prev)) {
+      depends.add(altered.get(prev));
+      return;
+    }
+    const head = heads.get(batchId);
+    if (head === undefined) problems.push(`batch ${batchId} has no earlier event in the bundle`);
+    else if (head !== prev) problems.push(`batch ${batchId}: names previous event ${prev}, the bundle's last is ${head}`);
+  };
+  const updates = new Map();
+  const pairs = () => event.inputs.slice(0, Math.min(event.inputs.length, event.inputPrevHashes.length)).map((b, i) => [b, event.inputPrevHashes[i]]);
+  if (event.action === 1) {
+    if (event.prevEventHash !== ZERO32) problems.push("a COMMISSION names no previous event");
+    if (heads.has(event.batchId)) problems.push(`batch ${event.batchId} was created twice`);
+    updates.set(event.batchId, digest);
+  } else if (event.action === 5) {
+    for (const [batchId, prev] of pairs()) {
+      expect(batchId, prev);
+      updates.set(batchId, digest);
+    }
+    for (const batchId of event.outputs) {
+      if (heads.has(batchId)) problems.push(`output ${batchId} existed before`);
+      updates.set(batchId, digest);
+    }
+  } else if (event.action === 6 || event.action === 7) {
+    for (const [batchId, prev] of pairs()) expect(batchId, prev);
+  } else {
+    expect(event.batchId, event.prevEventHash);
+    if (event.action !== 2) updates.set(event.batchId, digest);
+  }
+  for (const [k, v] of updates) heads.set(k, v);
+  if (problems.length) return result("hash-chain", "fail", problems.join("; "));
+  if (depends.size) {
+    const which = [...depends].sort((a, b) => a - b).map((i) => `#${i}`).join(", ");
+    return result("hash-chain", "skipped", `not checked: it extends event ${which}, whose fields were altered`);
+  }
+  return result("hash-chain", "pass");
+}
+
+function advance(item, digest, entry, steps) {
+  const event = item.event;
+  if (!ON_CHAIN.has(event.action)) return;
+  const anchored = item.anchor !== null;
+  const history = (b) => {
+    if (!steps.has(b)) steps.set(b, []);
+    return steps.get(b);
+  };
+  if (event.action === 5) {
+    for (const b of event.inputs) {
+      const h = history(b);
+      const before = h.length ? h[h.length - 1].custodian : 0;
+      h.push({ eventHash: digest, status: "CONSUMED", custodian: before, anchored });
+    }
+    for (const b of event.outputs) history(b).push({ eventHash: digest, status: "ACTIVE", custodian: entry.participant.id, anchored });
+    return;
+  }
+  const h = history(event.batchId);
+  const before = h.length ? h[h.length - 1].custodian : 0;
+  const custodian = event.action === 1 || event.action === 4 ? entry.participant.id : before;
+  h.push({ eventHash: digest, status: STATUS_AFTER[event.action], custodian, anchored });
+}
+
+function alteredEvents(altered) {
+  const indexes = [...new Set(altered.values())].sort((a, b) => a - b);
+  return "the fields of event " + indexes.map((i) => `#${i}`).join(", ") + " were altered";
+}
+
+function links(event, parent, child) {
+  if (!event) return false;
+  if (event.action === 5) return event.inputs.includes(parent) && event.outputs.includes(child);
+  if (event.action === 6) return event.inputs.includes(parent) && child === event.batchId;
+  return false;
+}
+
+function checkLineage(bundle, report, local, altered) {
+  const bundleEvents = new Map();
+  local.forEach((s, i) => {
+    if (!altered.has(s.digest)) bundleEvents.set(s.digest, bundle.events[i].event);
+  });
+  const known = bundle.batches.map((b) => b.batchId);
+  const members = new Set(known);
+  const parents = new Map();
+  const problems = [];
+  let unchecked = 0;
+  if (known[0] !== bundle.subject) problems.push(`the subject ${bundle.subject} is not the bundle's first batch ${known[0]}`);
+  if (members.size !== known.length) problems.push("a batch is listed twice");
+  for (const link of bundle.lineage) {
+    if (!parents.has(link.child)) parents.set(link.child, []);
+    parents.get(link.child).push(link.parent);
+    if (!members.has(link.parent) || !members.has(link.child)) {
+      problems.push(`link ${link.parent} -> ${link.child} names a batch that is not in the bundle`);
+    } else if (altered.has(link.eventHash)) {
+      unchecked += 1;
+    } else if (!links(bundleEvents.get(link.eventHash), link.parent, link.child)) {
+      problems.push(`link ${link.parent} -> ${link.child} is not backed by a transformation or packing event of the bundle`);
+    }
+  }
+  const reached = new Set([bundle.subject]);
+  const queue = [bundle.subject];
+  while (queue.length) {
+    for (const parent of parents.get(queue.pop()) || []) {
+      if (!reached.has(parent)) {
+        reached.add(parent);
+        queue.push(parent);
+      }
+    }
+  }
+  const strays = known.filter((b) => !reached.has(b));
+  if (strays.length) {
+    problems.push(`${strays.length} batch(es) are not ancestors of the subject through the lineage links: ${strays.join(", ")}`);
+  }
+  for (const [eventHash, event] of bundleEvents) {
+    if (event.action === 5 && event.outputs.some((b) => members.has(b))) {
+      const missing = event.inputs.filter((b) => !members.has(b));
+      if (missing.length) problems.push(`transformation ${eventHash} consumed ${missing.length} batch(es) missing from the bundle`);
+    }
+  }
+  let r;
+  if (problems.length) r = result("lineage", "fail", problems.join("; "));
+  else if (unchecked) r = result("lineage", "skipped", `${unchecked} link(s) not checked: ${alteredEvents(altered)}`);
+  else r = result("lineage", "pass", `${bundle.lineage.length} link(s)`);
+  report.checks.push(r);
+  return parents;
+}
+
+function checkCustody(batch, view, history) {
+  const onChain = view.get(`batch:${batch.batchId}`);
+  batch.status = onChain.status;
+  batch.custodian.id = onChain.custodianId;
+  if (onChain.custodianId) {
+    const info = view.get(`participant:${onChain.custodianId}`);
+    batch.custodian.name = info ? info.name : "";
+  }
+  if (!history.length) {
+    if (onChain.status === "NONE") return result("custody", "skipped", "not a custody unit (a pallet)");
+    return result("custody", "fail", "the chain holds this batch, the bundle has no event that made it");
+  }
+  const position = history.findIndex((step) => step.eventHash === onChain.head);
+  if (position < 0) {
+    if (onChain.status === "NONE" && !history.some((s) => s.anchored)) return result("custody", "pending", "not on the chain yet");
+    return result(
+      "custody",
+      "fail",
+      `the chain's last event for this batch, ${onChain.head}, is not in the bundle: the bundle is older than the chain or leaves events out`,
+    );
+  }
+  const later = history.slice(position + 1);
+  if (later.some((s) => s.anchored)) {
+    return result("custody", "fail", `the chain's last event for this batch is ${onChain.head}; the bundle's later events were never executed on-chain`);
+  }
+  const step = history[position];
+  if (onChain.status !== step.status || (step.custodian && onChain.custodianId !== step.custodian)) {
+    return result(
+      "custody",
+      "fail",
+      `on-chain ${onChain.status}, custodian ${onChain.custodianId}; the events lead to ${step.status}, custodian ${step.custodian}`,
+    );
+  }
+  if (later.length) return result("custody", "pending", `${later.length} event(s) not committed yet`);
+  return result("custody", "pass", `${onChain.status}, held by ${batch.custodian.name || onChain.custodianId}`);
+}
+
+function finish(report) {
+  for (const e of report.events) e.outcome = worst(e.checks.map((c) => c.outcome));
+  for (const b of report.batches) b.outcome = worst(b.checks.map((c) => c.outcome));
+  report.outcome = worst([...report.checks.map((c) => c.outcome), ...report.events.map((e) => e.outcome), ...report.batches.map((b) => b.outcome)]);
+  const lines = report.checks.filter((c) => c.outcome === "fail").map((c) => `bundle: ${c.check}: ${c.detail}`);
+  for (const e of report.events) {
+    for (const c of e.checks) if (c.outcome === "fail") lines.push(`event #${e.index} ${e.eventHash} (${e.action}): ${c.check}: ${c.detail}`);
+  }
+  for (const b of report.batches) {
+    for (const c of b.checks) if (c.outcome === "fail") lines.push(`batch ${b.identifier || b.batchId}: ${c.check}: ${c.detail}`);
+  }
+  report.failures = lines;
+  return report;
+}
+
+/** Read a bundle from text: size, JSON, then every field. */
+export function readBundle(text) {
+  if (text.length > MAX_BUNDLE_BYTES) throw new BundleError(`the bundle is larger than ${MAX_BUNDLE_BYTES} bytes`);
+  let doc;
+  try {
+    doc = JSON.parse(text);
+  } catch (error) {
+    throw new BundleError(`the bundle is not JSON: ${error.message}`);
+  }
+  return parseBundle(doc);
+}

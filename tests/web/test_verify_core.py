@@ -1,0 +1,411 @@
+"""The browser's verifier (api/static/verify-core.js) agrees with the Python one, run under
+Node on the very files the node serves: EIP-712 digests, Merkle proofs, signer recovery
+and RFC 8785 payload hashes on random inputs; the contract selectors and log topics it
+encodes by hand against the contracts' ABIs; and whole verification reports — every check
+of every event and batch, outcome and detail — against ``tracenode verify``'s for a real
+node's bundle and for that bundle tampered field by field."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from web3 import Web3
+
+from node.chain.artifacts import load
+from node.chain.reader import ChainReader, Contracts
+from node.events.hashing import keccak
+from node.events.merkle import MerkleTree, leaf_hash
+from node.events.payload import payload_hash
+from node.events.signatures import SECP256K1_N, recover_signer, sign_digest
+from node.events.typed_data import TRACE_EVENT_TYPE, Action, Domain, TraceEvent
+from node.exceptions import InvalidPayloadError, InvalidSignatureError
+from node.proofs.bundle import loads
+from node.proofs.verify import report_json, verify_bundle
+from tests.api.server import ROOT
+from tests.web.conftest import Site
+
+CORE = (ROOT / "api" / "static" / "verify-core.js").as_uri()
+
+
+def node_js(body: str, data: Any) -> Any:
+    """Run ``body`` as an ES module under Node with ``core`` (verify-core.js) imported and
+    ``data`` (JSON from stdin) in scope; its last ``console.log`` is the answer."""
+    script = (
+        f"import * as core from {json.dumps(CORE)};\n"
+        'import { readFileSync } from "node:fs";\n'
+        'const data = JSON.parse(readFileSync(0, "utf8"));\n' + body
+    )
+    result = subprocess.run(
+        ["node", "--input-type=module", "-e", script],
+        input=json.dumps(data),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# ----- random inputs -----
+
+hash32 = st.binary(min_size=32, max_size=32)
+events = st.builds(
+    TraceEvent,
+    action=st.sampled_from(list(Action)),
+    batch_id=hash32,
+    prev_event_hash=hash32,
+    inputs=st.lists(hash32, max_size=3).map(tuple),
+    input_prev_hashes=st.lists(hash32, max_size=3).map(tuple),
+    outputs=st.lists(hash32, max_size=3).map(tuple),
+    counterparty=st.binary(min_size=20, max_size=20),
+    product=hash32,
+    quantity=st.integers(0, 2**256 - 1),
+    event_time=st.integers(0, 2**63 - 1),
+    location=hash32,
+    payload_hash=hash32,
+    nonce=st.integers(0, 2**256 - 1),
+)
+domains = st.builds(
+    Domain,
+    chain_id=st.integers(0, 2**256 - 1),
+    verifying_contract=st.binary(min_size=20, max_size=20),
+)
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.lists(st.tuples(events, domains), min_size=1, max_size=40))
+def test_event_digests_agree_with_python(cases: list[tuple[TraceEvent, Domain]]) -> None:
+    theirs = node_js(
+        """
+        console.log(JSON.stringify(data.map(([message, domain]) => {
+          const event = core.parseEvent(message);
+          const contract = domain.verifyingContract.toLowerCase();
+          const separator = core.domainSeparator(BigInt(domain.chainId), contract);
+          return [core.bytesToHex(core.structHash(event)), core.eventDigest(event, separator)];
+        })));
+        """,
+        [[event.message(), domain.as_json()] for event, domain in cases],
+    )
+    ours = [["0x" + e.struct_hash().hex(), "0x" + e.digest(d).hex()] for e, d in cases]
+    assert theirs == ours
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.lists(st.lists(hash32, min_size=1, max_size=40, unique=True), min_size=1, max_size=8))
+def test_merkle_proofs_agree_with_python(trees: list[list[bytes]]) -> None:
+    cases = []
+    for values in trees:
+        tree = MerkleTree(values)
+        for i, value in enumerate(values):
+            cases.append(
+                {
+                    "hash": "0x" + value.hex(),
+                    "proof": ["0x" + p.hex() for p in tree.proof(i)],
+                    "root": "0x" + tree.root.hex(),
+                    "leaf": "0x" + leaf_hash(value).hex(),
+                }
+            )
+    theirs = node_js(
+        """
+        const flip = (h) => h.slice(0, 2) + (h[2] === "0" ? "1" : "0") + h.slice(3);
+        console.log(JSON.stringify(data.map((c) => [
+          core.bytesToHex(core.leafHash(c.hash)),
+          core.processProof(c.hash, c.proof),
+          // a proof with one digit changed leads elsewhere
+          c.proof.length && core.processProof(c.hash, [flip(c.proof[0]), ...c.proof.slice(1)]),
+        ])));
+        """,
+        cases,
+    )
+    for case, (leaf, root, forged) in zip(cases, theirs, strict=True):
+        assert leaf == case["leaf"]
+        assert root == case["root"]
+        assert forged != case["root"]
+
+
+def _signature_cases(count: int) -> list[tuple[str, str]]:
+    cases = []
+    for i in range(count):
+        digest = os.urandom(32)
+        signature = sign_digest(digest, os.urandom(32))
+        r, s, v = signature[:32], int.from_bytes(signature[32:64], "big"), signature[64]
+        variants = [signature]
+        if i % 4 == 1:  # the malleated twin: high s, flipped v
+            variants = [r + (SECP256K1_N - s).to_bytes(32, "big") + bytes((55 - v,))]
+        elif i % 4 == 2:
+            variants = [signature[:64] + bytes((v - 27,)), signature[:64] + bytes((29,))]
+        elif i % 4 == 3:
+            variants = [bytes(32) + signature[32:], os.urandom(65)]
+        cases += [("0x" + digest.hex(), "0x" + sig.hex()) for sig in variants]
+    return cases
+
+
+def test_signer_recovery_agrees_with_python_including_refusals() -> None:
+    cases = _signature_cases(80)
+    theirs = node_js(
+        """
+        console.log(JSON.stringify(data.map(([digest, signature]) => {
+          try { return ["ok", core.recoverSigner(digest, signature)]; }
+          catch (error) {
+            return [error instanceof core.SignatureError ? "refused" : "crashed", error.message];
+          }
+        })));
+        """,
+        cases,
+    )
+    outcomes = set()
+    for (digest, signature), answer in zip(cases, theirs, strict=True):
+        try:
+            ours = [
+                "ok",
+                "0x"
+                + recover_signer(bytes.fromhex(digest[2:]), bytes.fromhex(signature[2:])).hex(),
+            ]
+        except InvalidSignatureError as exc:
+            ours = ["refused", str(exc)]
+        assert answer == ours, (digest, signature)
+        outcomes.add(ours[0])
+    assert outcomes == {"ok", "refused"}
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(json_values, min_size=1, max_size=40))
+def test_payload_hashes_agree_with_python(payloads: list[Any]) -> None:
+    cases = []
+    for payload in payloads:
+        try:
+            expected = "0x" + payload_hash(payload).hex()
+        except InvalidPayloadError:
+            continue  # no canonical form (a whole float beyond 2^53): never in a bundle
+        cases.append([json.dumps(payload), expected])
+    theirs = node_js(
+        "console.log(JSON.stringify(data.map(([text]) => core.payloadHash(JSON.parse(text)))));",
+        cases,
+    )
+    assert theirs == [expected for _, expected in cases]
+
+
+def test_selectors_topics_and_the_type_are_the_contracts() -> None:
+    theirs = node_js(
+        """console.log(JSON.stringify({
+          selectors: core.SELECTORS, signatures: core.SIGNATURES, topics: core.TOPICS,
+          type: core.TRACE_EVENT_TYPE,
+        }));""",
+        None,
+    )
+    abis = {
+        name: load(name).abi for name in ("ParticipantRegistry", "AnchorRegistry", "BatchRegistry")
+    }
+
+    def signature(entry: dict[str, Any]) -> str:
+        return f"{entry['name']}({','.join(i['type'] for i in entry['inputs'])})"
+
+    functions = {
+        signature(e): keccak(signature(e).encode())[:4]
+        for abi in abis.values()
+        for e in abi
+        if e["type"] == "function"
+    }
+    events_by_name = {
+        e["name"]: "0x" + keccak(signature(e).encode()).hex()
+        for abi in abis.values()
+        for e in abi
+        if e["type"] == "event"
+    }
+    assert set(theirs["selectors"]) == {
+        "keyRecord",
+        "statusAt",
+        "participant",
+        "anchorOf",
+        "nextSequence",
+        "batch",
+    }
+    for name, selector in theirs["selectors"].items():
+        assert selector == "0x" + functions[theirs["signatures"][name]].hex(), name
+    assert theirs["topics"] == {name: events_by_name[name] for name in theirs["topics"]}
+    assert theirs["type"] == TRACE_EVENT_TYPE
+
+
+# ----- whole reports, against a real node -----
+
+
+def _flip(value: str, position: int) -> str:
+    data = bytearray.fromhex(value[2:])
+    data[position] ^= 1
+    return "0x" + data.hex()
+
+
+def _tampered(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The bundle, and one copy per kind of change (tests/node/provenance/test_tampering.py
+    has the full list for the Python verifier)."""
+    events = bundle["events"]
+    anchored = [i for i, e in enumerate(events) if "anchor" in e]
+    with_payload = next(i for i, e in enumerate(events) if "payload" in e)
+    changes: dict[str, Any] = {
+        "untouched": lambda b: None,
+        "signature s": lambda b: b["events"][3].update(
+            signature=_flip(b["events"][3]["signature"], 40)
+        ),
+        "signature v": lambda b: b["events"][3].update(
+            signature=b["events"][3]["signature"][:-2] + "1d"
+        ),
+        "proof": lambda b: b["events"][anchored[1]]["anchor"]["proof"].__setitem__(
+            0, _flip(b["events"][anchored[1]]["anchor"]["proof"][0], 0)
+        ),
+        "nonce": lambda b: b["events"][2]["event"].update(
+            nonce=str(int(b["events"][2]["event"]["nonce"]) + 1)
+        ),
+        "payload": lambda b: b["events"][with_payload].update(payload={"altered": True}),
+        "root": lambda b: b["events"][anchored[2]]["anchor"].update(
+            root=_flip(b["events"][anchored[2]]["anchor"]["root"], 3)
+        ),
+        "transaction": lambda b: b["events"][anchored[2]]["anchor"].update(
+            txHash=_flip(b["events"][anchored[2]]["anchor"]["txHash"], 3)
+        ),
+        "block": lambda b: b["events"][anchored[2]]["anchor"].update(
+            blockNumber=str(int(b["events"][anchored[2]]["anchor"]["blockNumber"]) + 1)
+        ),
+        "event hash": lambda b: b["events"][1].update(
+            eventHash=_flip(b["events"][1]["eventHash"], 1)
+        ),
+        "a middle event removed": lambda b: b["events"].pop(len(b["events"]) // 2),
+        "the last event removed": lambda b: b["events"].pop(),
+        "subject": lambda b: b.update(subject=b["batches"][-1]["batchId"]),
+        "lineage link": lambda b: b["lineage"][0].update(
+            eventHash=_flip(b["lineage"][0]["eventHash"], 1)
+        ),
+        "registries swapped": lambda b: b["chain"].update(
+            participantRegistry=b["chain"]["anchorRegistry"],
+            anchorRegistry=b["chain"]["participantRegistry"],
+        ),
+        "chain id": lambda b: b["chain"].update(chainId=str(int(b["chain"]["chainId"]) + 1)),
+    }
+    out = {}
+    for name, change in changes.items():
+        copied = copy.deepcopy(bundle)
+        change(copied)
+        out[name] = copied
+    return out
+
+
+def _checks(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    flat = {f"bundle {c['check']}": (c["outcome"], c["detail"]) for c in report["checks"]}
+    for e in report["events"]:
+        for c in e["checks"]:
+            flat[f"event #{e['index']} {c['check']}"] = (c["outcome"], c["detail"])
+    for b in report["batches"]:
+        for c in b["checks"]:
+            flat[f"batch {b['batchId']} {c['check']}"] = (c["outcome"], c["detail"])
+    return flat
+
+
+def test_whole_reports_agree_with_tracenode_verify_on_a_real_and_tampered_bundles(
+    site: Site,
+) -> None:
+    cheese = site.demo.lots["cheese"]
+    bundle = httpx.get(f"{site.url}/v1/batches/{cheese}/bundle", timeout=60).json()
+    cases = _tampered(bundle)
+    rpc = f"{site.url}/rpc"
+    theirs = node_js(
+        """
+        const out = {};
+        for (const [name, doc] of Object.entries(data.cases)) {
+          const report = await core.verifyBundle(core.parseBundle(doc), new core.Rpc(data.rpc));
+          out[name] = report;
+        }
+        console.log(JSON.stringify(out));
+        """,
+        {"cases": cases, "rpc": rpc},
+    )
+    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 60}))
+    for name, document in cases.items():
+        parsed = loads(json.dumps(document))
+        contracts = Contracts(
+            Web3.to_checksum_address(parsed.chain.participant_registry),
+            Web3.to_checksum_address(parsed.chain.batch_registry),
+            Web3.to_checksum_address(parsed.chain.anchor_registry),
+        )
+        ours: dict[str, Any] = report_json(verify_bundle(parsed, ChainReader(w3, contracts)))
+        js = theirs[name]
+        assert js["outcome"] == ours["outcome"] == ("pass" if name == "untouched" else "fail"), name
+        mine, reference = _checks(js), _checks(ours)
+        if ours["checks"][0]["outcome"] == "fail":
+            # chain: nothing else is checked (Python's report has no other check at all)
+            assert {k: mine[k] for k in reference} == reference, name
+            assert {o for k, (o, _) in mine.items() if k not in reference} == {"skipped"}, name
+            assert js["failures"] == ours["failures"], name
+            continue
+        assert mine == reference, name
+        assert js["failures"] == ours["failures"], name
+        assert [_summary(e) for e in js["events"]] == [_summary(e) for e in ours["events"]], name
+        assert [_summary(b) for b in js["batches"]] == [_summary(b) for b in ours["batches"]], name
+
+
+def _summary(item: dict[str, Any]) -> dict[str, Any]:
+    """What a report says of an event or a batch besides its checks."""
+    return {k: v for k, v in item.items() if k != "checks"}
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([], "the bundle: must be an object"),
+        ({"format": "tracenode-bundle/1"}, "/format: tracenode-bundle/1 is retired"),
+        ({"format": "tracenode-bundle/3"}, "lacks subject"),
+        (
+            {
+                "format": "tracenode-bundle/2",
+                "subject": "0x" + "11" * 32,
+                "chain": {
+                    "chainId": "1",
+                    "participantRegistry": "0x" + "22" * 20,
+                    "batchRegistry": "0x" + "33" * 20,
+                    "anchorRegistry": "0x" + "44" * 20,
+                },
+                "batches": [{"batchId": "0x" + "11" * 32}],
+                "lineage": [],
+                "events": [
+                    {
+                        "eventHash": "0x" + "55" * 32,
+                        "event": TraceEvent(Action.COMMISSION).message(),
+                        "signature": "0x" + "66" * 64,
+                    }
+                ],
+            },
+            "/events/0/signature: must be 65 bytes",
+        ),
+    ],
+)
+def test_malformed_bundles_are_refused_naming_the_field(document: Any, message: str) -> None:
+    answer = node_js(
+        """
+        try { core.parseBundle(data); console.log(JSON.stringify(["accepted", ""])); }
+        catch (error) { console.log(JSON.stringify([error.constructor.name, error.message])); }
+        """,
+        document,
+    )
+    assert answer[0] == "BundleError"
+    assert message in answer[1]

@@ -185,8 +185,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 def _late_batch(harness: TraceNodeHarness) -> dict[str, bytes]:
     """LATE_BATCH: made now; an inspection claiming a time three days before it was
-    anchored; a reading claiming a time two hours after it; two readings that state a
-    safe range of 2-6 degrees C (one of them, 7.5, outside it). All anchored."""
+        anchored; a reading claiming a time 45 minutes after it (ingest refuses more than an
+    hour ahead of the node's clock); two readings that state a
+        safe range of 2-6 degrees C (one of them, 7.5, outside it). All anchored."""
     now = int(time.time() * 1000)
 
     def reading(value: float) -> dict[str, Any]:
@@ -209,7 +210,7 @@ def _late_batch(harness: TraceNodeHarness) -> dict[str, bytes]:
             Action.OBSERVE,
             LATE_BATCH,
             payload=reading(4.0),
-            event_time=now + 2 * HOUR_MS,
+            event_time=now + 45 * 60_000,
         ),
         "cold": harness.submit(
             "carrier", Action.OBSERVE, LATE_BATCH, payload=reading(3.5), event_time=now - 60_000

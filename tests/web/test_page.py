@@ -364,7 +364,7 @@ def test_unknown_and_invalid_identifiers_are_explained(page: Browser, site: Site
 
     page.open(page_of("hello"))
     assert "That is not a batch identifier this node understands." in page.one("#status").text
-    assert "unrecognised identifier" in page.one("#status").text
+    assert "'hello' is in none of the accepted forms" in page.one("#status").text
     errors = page.console_errors()
     assert len(errors) == 2
     assert "404" in errors[0]["message"]

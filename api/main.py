@@ -36,6 +36,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "alerts",
     "webhooks",
     "resolve",
+    "search",
     "rpc",
     "epcis",
     "provenance",

@@ -227,7 +227,7 @@ def validation_problem(errors: list[dict[str, Any]]) -> TraceNodeError:
         for e in errors[:20]
     ]
     shown = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:3])
-    return InvalidParametersError(f"invalid request: {shown}", fields)
+    return InvalidParametersError(shown, fields)
 
 
 def install(app: FastAPI) -> None:

@@ -237,4 +237,4 @@ def _preferred(request: Request) -> str:
             return LINKSET
         if media in (HTML, "application/xhtml+xml", "text/*"):
             return HTML
-    raise NotAcceptableError(f"offered: {JSON}, {LINKSET}, {HTML}")
+    raise NotAcceptableError(f"this is served as {JSON}, {LINKSET} or {HTML}")

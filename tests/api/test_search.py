@@ -1,5 +1,5 @@
 """Looking batches up as people do, at the API: a product's Digital Link listing its
-lots, and ``GET /v1/search`` reading what was typed."""
+lots, ``GET /v1/search`` reading what was typed, and problems that say things once."""
 
 from __future__ import annotations
 
@@ -13,6 +13,26 @@ CHROMIUM = (
     "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
     "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
 )
+
+
+def test_not_found_and_refused_identifiers_say_it_once(rig: Rig) -> None:
+    missing = rig.client.get("/v1/batches/88.123.45%2FNO-SUCH-LOT").json()
+    overview = rig.client.get("/v1/batches/88.123.45%2FNO-SUCH-LOT/overview").json()
+    unacceptable = rig.client.get("/v1/resolve/88.123.45/X", headers={"Accept": "image/png"})
+
+    assert (missing["title"], missing["detail"]) == (
+        "Batch not found",
+        "this node holds no batch 88.123.45/NO-SUCH-LOT",
+    )
+    assert overview["detail"] == "no event on this node names 88.123.45/NO-SUCH-LOT"
+    assert unacceptable.json()["detail"] == (
+        "this is served as application/json, application/linkset+json or text/html"
+    )
+    limit = rig.client.get("/v1/search?q=x&limit=0").json()
+    assert (limit["title"], limit["detail"]) == (
+        "Validation error",
+        "query.limit: Input should be greater than or equal to 1",
+    )
 
 
 def commissioned(rig: Rig, count: int) -> list[str]:

@@ -10,7 +10,7 @@ Content negotiation, by the ``Accept`` header:
 A GTIN alone (``/01/{gtin}``, a product) names no batch: it is answered with the
 product's lots and items this node holds (``GET /v1/search``'s document), a browser is
 sent to the page's list of them (``/?q={product's Digital Link}``), and its linkset links
-the two.
+the two. Errors go to browsers as HTML pages (api/html_errors.py).
 """
 
 from __future__ import annotations

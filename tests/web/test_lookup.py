@@ -1,18 +1,27 @@
 """Finding a batch the way people do, in a real headless Chromium against a real
-``tracenode serve``: a product's link listing its lots, and the lookup box reading the
-text under a barcode, a URL pasted with spaces, and a bare lot code."""
+``tracenode serve``: a malformed Digital Link explained as a page (not a problem
+document), a product's link listing its lots, and the lookup box reading the text under
+a barcode, a URL pasted with spaces, and a bare lot code."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
+import httpx
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
+from api.routes.web import PAGE_CSP
 from node.demo import CHEESE_GTIN, MILK_GTIN
 from node.events.identifiers import GS1_RESOLVER, parse_identifier
 from tests.web.conftest import LATE_BATCH, SUSPECT_BATCH, Browser, Site
+
+#: What Chromium sends when it opens an address (its navigation Accept header).
+NAVIGATION = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
+    "image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+}
 
 
 def batch_id(identifier: str) -> str:
@@ -63,6 +72,85 @@ def failed_loads(page: Browser) -> list[str]:
         if path != "/favicon.ico":
             reported.append(f"{path} {status}")
     return reported
+
+
+MALFORMED = [
+    ("/01/123/10/X", "a GTIN must be 8, 12, 13 or 14 digits, got '123'"),
+    ("/01/09506000134353/10/LOT-7", "bad check digit in GTIN 09506000134353: expected 2, found 3"),
+    ("/01/09506000134352/10/", "empty lot"),
+    ("/01/09506000134352/10/LOT%C3%A9", "lot contains 'é' (U+00E9), outside GS1's CSET 82"),
+]
+
+
+def test_a_malformed_digital_link_is_explained_as_a_page_under_the_pages_csp(
+    page: Browser, site: Site
+) -> None:
+    for path, detail in MALFORMED:
+        page.driver.get(site.url + path)
+        problem = wait_for(page, "#problem")
+
+        assert page.js("return document.contentType") == "text/html"
+        assert not page.js("return document.body.innerText").lstrip().startswith("{")
+        assert page.driver.title == "This code names no batch — TraceNode"
+        assert problem.find_element("css selector", "h1").text == "This code names no batch"
+        assert problem.get_attribute("data-code") == "invalid-identifier"
+        assert problem.find_element("css selector", ".problem-detail").text.startswith(detail)
+        assert problem.find_element("css selector", ".problem-code").text == (
+            "Error code for support: invalid-identifier (HTTP 422)"
+        )
+        assert page.one("#id-input").get_attribute("value") == site.url + path
+        assert page.js("return document.scripts.length") == 0
+        # style.css applied (style-src 'self'): the header's brand green, the card's border
+        brand = page.one("header.top").value_of_css_property("background-color")
+        assert brand == "rgba(20, 83, 45, 1)"
+        assert page.one("#problem a[href='/']").text == "Start again"
+        answer = httpx.get(site.url + path, headers=NAVIGATION)
+        assert answer.status_code == 422
+        assert answer.headers["content-type"] == "text/html; charset=utf-8"
+        assert answer.headers["content-security-policy"] == PAGE_CSP
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert failed_loads(page) == [f"{path} 422 (Unprocessable Entity)"]
+    page.screenshot("problem-page", docs=True)
+
+    # The way back: the lookup box holds what was opened, to correct it.
+    cheese = site.demo.lots["cheese"]
+    look_up(page, site.url + cheese.removeprefix(GS1_RESOLVER))
+    wait_title(page, f"Lot {lot(cheese)}")
+    assert page.driver.current_url == site.url + page_of(cheese)
+
+
+def test_hostile_text_in_an_error_page_is_shown_as_text(page: Browser, site: Site) -> None:
+    hostile = "<img src=x onerror=window.__pwned=1>"
+    page.driver.get(f"{site.url}/v1/resolve/{quote(hostile, safe='')}")
+    problem = wait_for(page, "#problem")
+
+    assert problem.find_element("css selector", ".problem-detail").text.startswith(
+        f"'{hostile}' is in none of the accepted forms"
+    )
+    assert page.one("#id-input").get_attribute("value") == hostile
+    assert page.js("return [...document.images].map(i => i.getAttribute('src'))") == [
+        "/static/icon.svg"
+    ]
+    assert page.js("return window.__pwned") is None
+    assert page.js("return document.scripts.length") == 0
+    assert failed_loads(page) == [
+        f"/v1/resolve/{quote(hostile, safe='')} 422 (Unprocessable Entity)"
+    ]
+
+
+def test_an_unknown_address_is_a_page_for_a_browser_and_json_for_the_api(
+    page: Browser, site: Site
+) -> None:
+    page.driver.get(site.url + "/02/nothing-here")
+    problem = wait_for(page, "#problem")
+    assert problem.find_element("css selector", "h1").text == "There is no page at this address"
+    assert problem.get_attribute("data-status") == "404"
+    assert failed_loads(page) == ["/02/nothing-here 404 (Not Found)"]
+
+    page.driver.get(site.url + "/v1/batches/hello")  # the JSON API stays JSON, even here
+    assert page.css("#problem") == []
+    assert page.js("return JSON.parse(document.body.innerText).code") == "invalid-identifier"
+    assert failed_loads(page) == ["/v1/batches/hello 422 (Unprocessable Entity)"]
 
 
 def listed(page: Browser) -> dict[str, WebElement]:

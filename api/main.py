@@ -1,4 +1,5 @@
-"""The app factory: routers, middleware, problem handlers. Nothing is built at import time.
+"""The app factory: routers, middleware, problem handlers (api/problems.py, their answers to
+browsers' navigations as pages by api/html_errors.py). Nothing is built at import time.
 
 Routers are the modules of ``api/routes``; each is an ``APIRouter``. To add one (the
 EPCIS capture, provenance, the buyer page ...), add its module to :data:`ROUTERS`.
@@ -14,6 +15,7 @@ from typing import Final
 from eth_account.signers.local import LocalAccount
 from fastapi import Depends, FastAPI
 
+from api import html_errors
 from api.chain import serialize_requests
 from api.deps import CommitStatus, Gateway, get_caller
 from api.health import Health
@@ -37,6 +39,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "alerts",
     "webhooks",
     "resolve",
+    "search",
     "rpc",
     "epcis",
     "provenance",
@@ -110,6 +113,7 @@ def create_app(
     for name in ROUTERS + CATCH_ALL_ROUTERS:
         app.include_router(import_module(f"api.routes.{name}").router)
     install(app)
+    html_errors.install(app)  # after install: browsers get the same problems as pages
     # Outermost first: metrics see every answer, limits run before any route.
     app.add_middleware(BodyLimits, settings=settings)
     app.add_middleware(RequestMetrics, metrics=metrics)

@@ -245,7 +245,7 @@ def validation_problem(errors: list[dict[str, Any]]) -> TraceNodeError:
         for e in errors[:20]
     ]
     shown = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:3])
-    return InvalidParametersError(f"invalid request: {shown}", fields)
+    return InvalidParametersError(shown, fields)
 
 
 def dependency_unavailable(error: BaseException) -> DependencyUnavailableError | None:

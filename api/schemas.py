@@ -364,6 +364,45 @@ class BatchOut(Schema):
     links: BatchLinks
 
 
+# ----- search: what a person typed, and the batches it names -----
+
+
+class SearchMatch(Schema):
+    """A batch a search found."""
+
+    batch_id: Hex32
+    identifier: str = Field(description="Its canonical identifier.")
+    status: str = Field(description="ACTIVE, IN_TRANSIT, CONSUMED, RECALLED or DESTROYED.")
+    producer: ParticipantRef
+    page: str = Field(description="The buyer page of the batch (/?id=...).")
+
+
+SearchKind = Literal["batch", "product", "lot"]
+
+
+class SearchOut(Schema):
+    """What a query names, and the batches this node holds of it."""
+
+    query: str = Field(description="The text as read, without surrounding whitespace.")
+    kind: SearchKind = Field(
+        description="batch: the query names one batch (``identifier``); product: a GTIN "
+        "alone, its lots and items are listed; lot: a lot code alone, the lots of that code "
+        "of any product are listed."
+    )
+    identifier: str | None = Field(
+        description="The batch's canonical identifier, or the product's Digital Link; "
+        "null for a lot code."
+    )
+    gtin: str | None = Field(description="The GTIN-14, when the query names one.")
+    lot: str | None = Field(description="The lot code, when the query names one.")
+    batches: list[SearchMatch] = Field(
+        description="The matching batches this node holds: the first ``limit``, in "
+        "identifier order (for a batch: it, when held)."
+    )
+    limit: int
+    truncated: bool = Field(description="More batches match than ``batches`` lists.")
+
+
 # ----- anchors and alerts -----
 
 

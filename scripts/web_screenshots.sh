@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
-TRACENODE_DOCS_IMG=docs/img .venv/bin/pytest tests/web/test_page.py tests/web/test_verify_page.py -q "$@"
+TRACENODE_DOCS_IMG=docs/img .venv/bin/pytest tests/web/test_page.py tests/web/test_verify_page.py tests/web/test_lookup.py -q "$@"
 ls -l docs/img/web-*.png

@@ -40,7 +40,7 @@ def batch_out(node: Node, identifier: Identifier) -> BatchOut:
     with node.store.read() as conn:
         state = node.store.batches.get(conn, batch_id)
         if state is None:
-            raise BatchNotFoundError(f"no batch {identifier.canonical}")
+            raise BatchNotFoundError(f"this node holds no batch {identifier.canonical}")
         parents, children = node.store.batches.lineage_of(conn, batch_id)
         # Every ancestor at any depth: a recall of any of them reaches this batch.
         ancestors = {p for p, _, _ in node.store.batches.ancestry(conn, batch_id)} - {batch_id}

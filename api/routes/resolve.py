@@ -6,6 +6,11 @@ Content negotiation, by the ``Accept`` header:
 - ``application/linkset+json`` (or ``?linkType=all``): an RFC 9264 linkset of the
   batch's links (buyer page, state, provenance, trace, bundle);
 - ``text/html`` (browsers): ``303 See Other`` to the buyer page, ``/?id={canonical}``.
+
+A GTIN alone (``/01/{gtin}``, a product) names no batch: it is answered with the
+product's lots and items this node holds (``GET /v1/search``'s document), a browser is
+sent to the page's list of them (``/?q={product's Digital Link}``), and its linkset links
+the two. Errors go to browsers as HTML pages (api/html_errors.py).
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.routes.batches import batch_out
+from api.routes.search import DEFAULT_LIMIT, search_out
 from api.schemas import BatchOut
 from node.events.identifiers import (
     GS1_RESOLVER,
     MAX_IDENTIFIER_LENGTH,
     Identifier,
-    parse_identifier,
+    Product,
+    parse_key,
 )
 from node.exceptions import NotAcceptableError
 
@@ -37,8 +44,19 @@ GS1_VOC: Final = "https://gs1.org/voc/"
 
 _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     200: {
-        "description": "The batch (JSON), or its linkset (application/linkset+json)",
-        "content": {LINKSET: {"schema": {"$ref": "#/components/schemas/Linkset"}}},
+        "description": "The batch (JSON), or its linkset (application/linkset+json); for a "
+        "GTIN alone, the product's lots and items this node holds (as GET /v1/search)",
+        "content": {
+            JSON: {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/BatchOut"},
+                        {"$ref": "#/components/schemas/SearchOut"},
+                    ]
+                }
+            },
+            LINKSET: {"schema": {"$ref": "#/components/schemas/Linkset"}},
+        },
         "headers": {
             "Link": {
                 "required": True,
@@ -49,12 +67,13 @@ _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         },
     },
     303: {
-        "description": "Browsers (Accept: text/html) go to the buyer page /?id=...",
+        "description": "Browsers (Accept: text/html) go to the buyer page: /?id=... for a "
+        "batch, /?q=... (the list of its lots) for a product",
         "headers": {
             "Location": {
                 "required": True,
                 "description": "The buyer page of the identifier",
-                "schema": {"type": "string", "pattern": "^/\\?id="},
+                "schema": {"type": "string", "pattern": "^/\\?(id|q)="},
             }
         },
     },
@@ -73,8 +92,7 @@ LinkType = Annotated[
 
 @router.get(
     "/01/{rest:path}",
-    response_model=BatchOut,
-    summary="Resolve a GS1 Digital Link path (/01/{gtin}/10/{lot})",
+    summary="Resolve a GS1 Digital Link path (/01/{gtin}/10/{lot}, or a product's /01/{gtin})",
     responses=_RESPONSES,
 )
 def digital_link(
@@ -84,8 +102,8 @@ def digital_link(
     _reader: ReaderDep,
     link_type: LinkType = None,
 ) -> Response:
-    identifier = parse_identifier(f"{GS1_RESOLVER}/01/{_raw_rest(request, rest)}")
-    return _negotiate(request, gateway, identifier, link_type)
+    key = parse_key(f"{GS1_RESOLVER}/01/{_raw_rest(request, rest)}")
+    return _negotiate(request, gateway, key, link_type)
 
 
 def _raw_rest(request: Request, rest: str) -> str:
@@ -103,8 +121,7 @@ def _raw_rest(request: Request, rest: str) -> str:
 
 @router.get(
     "/v1/resolve/{identifier:path}",
-    response_model=BatchOut,
-    summary="Resolve any identifier (handle, Digital Link, EPC URN, 0x batch id)",
+    summary="Resolve any identifier (handle, Digital Link, EPC URN, 0x batch id, a GTIN)",
     responses=_RESPONSES,
 )
 def resolve(
@@ -114,22 +131,50 @@ def resolve(
     _reader: ReaderDep,
     link_type: LinkType = None,
 ) -> Response:
-    return _negotiate(request, gateway, parse_identifier(identifier), link_type)
+    return _negotiate(request, gateway, parse_key(identifier), link_type)
 
 
 def _negotiate(
-    request: Request, gateway: GatewayDep, identifier: Identifier, link_type: str | None
+    request: Request, gateway: GatewayDep, key: Identifier | Product, link_type: str | None
 ) -> Response:
     wanted = LINKSET if link_type in ("all", "linkset") else _preferred(request)
+    page = "q" if isinstance(key, Product) else "id"
     if wanted == HTML:
-        return RedirectResponse(f"/?id={quote(identifier.canonical, safe='')}", status_code=303)
-    batch = batch_out(gateway.node, identifier)
+        return RedirectResponse(f"/?{page}={quote(key.canonical, safe='')}", status_code=303)
     base = str(request.base_url).rstrip("/")
-    linkset_url = f"{base}/v1/resolve/{quote(identifier.canonical, safe='')}?linkType=all"
+    linkset_url = f"{base}/v1/resolve/{quote(key.canonical, safe='')}?linkType=all"
     headers = {"Link": f'<{linkset_url}>; rel="linkset"; type="{LINKSET}"', "Vary": "Accept"}
+    if isinstance(key, Product):
+        if wanted == LINKSET:
+            return JSONResponse(_product_linkset(key, base), media_type=LINKSET, headers=headers)
+        found = search_out(gateway, key.canonical, key, DEFAULT_LIMIT)
+        return JSONResponse(found.model_dump(mode="json"), headers=headers)
+    batch = batch_out(gateway.node, key)
     if wanted == LINKSET:
-        return JSONResponse(_linkset(identifier, batch, base), media_type=LINKSET, headers=headers)
+        return JSONResponse(_linkset(key, batch, base), media_type=LINKSET, headers=headers)
     return JSONResponse(batch.model_dump(mode="json"), headers=headers)
+
+
+def _product_linkset(product: Product, base: str) -> dict[str, Any]:
+    """A product's linkset: the page listing its lots on this node, and the same as JSON."""
+    query = quote(product.canonical, safe="")
+    return {
+        "linkset": [
+            {
+                "anchor": product.canonical,
+                f"{GS1_VOC}defaultLink": [
+                    {"href": f"{base}/?q={query}", "type": HTML, "title": "Lots on this node"}
+                ],
+                "describedby": [
+                    {
+                        "href": f"{base}/v1/search?q={query}",
+                        "type": JSON,
+                        "title": "Lots and items on this node (JSON)",
+                    }
+                ],
+            }
+        ]
+    }
 
 
 def _linkset(identifier: Identifier, batch: BatchOut, base: str) -> dict[str, Any]:
@@ -198,4 +243,4 @@ def _preferred(request: Request) -> str:
             return LINKSET
         if media in (HTML, "application/xhtml+xml", "text/*"):
             return HTML
-    raise NotAcceptableError(f"offered: {JSON}, {LINKSET}, {HTML}")
+    raise NotAcceptableError(f"this is served as {JSON}, {LINKSET} or {HTML}")

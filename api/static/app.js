@@ -1278,43 +1278,132 @@ function say(text, kind = "info") {
 async function problemOf(response) {
   try {
     const body = await response.json();
-    return typeof body.detail === "string" ? body : { detail: response.statusText };
+    if (typeof body.detail === "string") return body;
   } catch {
-    return { detail: `${response.status} ${response.statusText}` };
+    /* not a problem document */
   }
+  return { detail: "", code: null };
 }
 
-async function load(id) {
+/** What went wrong, said once: the node's own detail only where it adds to the sentence. */
+function problemText(response, problem, asked) {
+  const code = problem.code || String(response.status);
+  switch (problem.code) {
+    case "batch-not-found":
+      return `This node has no record of ${asked}. It may be recorded on another node, or not recorded yet.`;
+    case "invalid-identifier":
+      return asked === null ? problem.detail : `Not a batch identifier: ${problem.detail}`;
+    case "unauthenticated":
+      return "This node shows batches to API key holders only.";
+    case "rate-limited":
+      return "Too many requests: wait a moment and try again.";
+    default:
+      break;
+  }
+  const said = problem.detail ? `: ${problem.detail}` : ".";
+  if (response.status >= 500) return `The node cannot answer right now${said} (error code ${code})`;
+  return `The node refused this${said} (error code ${code})`;
+}
+
+async function fetchJson(url, ticket) {
+  let response;
+  try {
+    response = await fetch(url, { headers: { Accept: "application/json" } });
+  } catch {
+    if (ticket === loading) say("The node did not answer. Try again in a moment.", "error");
+    return null;
+  }
+  if (ticket !== loading) return null;
+  if (!response.ok) return { response, problem: await problemOf(response) };
+  return { response, data: await response.json() };
+}
+
+function failed(text) {
+  say(text, "error");
+  document.title = "TraceNode — not found";
+}
+
+function startLoading(text, message) {
   const ticket = ++loading;
-  input.value = id;
+  input.value = text;
   intro.hidden = true;
   skipToBundle.hidden = true;
   clear(result).hidden = true;
-  say("Checking every signature and proof against the chain…");
-  let response;
-  try {
-    response = await fetch(`/v1/batches/${encodeURIComponent(id)}/overview`, { headers: { Accept: "application/json" } });
-  } catch {
-    if (ticket === loading) say("The node did not answer. Try again in a moment.", "error");
+  say(message);
+  return ticket;
+}
+
+async function load(id) {
+  const ticket = startLoading(id, "Checking every signature and proof against the chain…");
+  const answer = await fetchJson(`/v1/batches/${encodeURIComponent(id)}/overview`, ticket);
+  if (answer === null || ticket !== loading) return;
+  if (answer.problem) {
+    failed(problemText(answer.response, answer.problem, id));
     return;
   }
-  if (ticket !== loading) return;
-  if (!response.ok) {
-    const problem = await problemOf(response);
-    if (ticket !== loading) return;
-    const messages = {
-      404: "This node has no batch by that identifier.",
-      422: "That is not a batch identifier this node understands.",
-      401: "This node shows batches to API key holders only.",
-      429: "Too many requests: wait a moment and try again.",
-    };
-    say(`${messages[response.status] || "The node could not answer."} ${problem.detail}`, "error");
-    document.title = "TraceNode — not found";
+  render(model(answer.data));
+}
+
+/** Whatever was typed, pasted or scanned, read by the node (GET /v1/search, one parser for
+ * every spelling): one batch opens its page; a product or a lot code lists its batches. */
+async function search(text) {
+  const ticket = startLoading(text, "Looking it up…");
+  const answer = await fetchJson(`/v1/search?q=${encodeURIComponent(text)}`, ticket);
+  if (answer === null || ticket !== loading) return;
+  if (answer.problem) {
+    failed(problemText(answer.response, answer.problem, null));
     return;
   }
-  const data = await response.json();
-  if (ticket !== loading) return;
-  render(model(data));
+  const found = answer.data;
+  if (found.kind === "batch") {
+    history.replaceState(null, "", pageHref(found.identifier));
+    load(found.identifier);
+    return;
+  }
+  renderMatches(found);
+}
+
+function renderMatches(found) {
+  const product = found.kind === "product";
+  const what = product ? `GTIN ${found.gtin}` : `lot ${found.lot}`;
+  const n = found.batches.length;
+  document.title = `${product ? "GTIN" : "Lot"} ${product ? found.gtin : found.lot} — TraceNode`;
+  const items = found.batches.map((b) => {
+    const name = describe(b.identifier, b.batchId);
+    const status = String(b.status).toLowerCase();
+    return h(
+      "li",
+      { class: `match status-${status}`, "data-batch": b.batchId },
+      h("a", { href: b.page }, name.title),
+      name.sub && !product ? h("span", { class: "muted" }, ` ${name.sub}`) : null, // a product's: said above
+      " ",
+      h("span", { class: `chip status-${status}` }, STATUS[b.status] || b.status),
+      b.producer && b.producer.name ? h("p", { class: "muted" }, `Produced by ${b.producer.name}.`) : null,
+    );
+  });
+  let count;
+  if (n === 0) {
+    count = product ? "This node holds no lot or item of this product." : "This node holds no batch with this lot code.";
+  } else {
+    const batches = `${n} batch${n === 1 ? "" : "es"}`;
+    count = found.truncated
+      ? `The first ${batches}, in order of their identifiers: more match. Type the whole identifier from the label to find one.`
+      : `${batches} on this node:`;
+  }
+  append(clear(result), [
+    h(
+      "section",
+      { class: "card", id: "matches", "data-kind": found.kind },
+      h("h1", {}, product ? `Lots and items of ${what}` : `Batches with ${what}`),
+      h("p", { class: "match-count" }, count),
+      n ? h("ul", { class: "matches" }, items) : null,
+      n === 0
+        ? h("p", { class: "muted" }, "Check the code against the pack, or type the whole identifier from the label: its link, or the text under its barcode.")
+        : null,
+    ),
+  ]);
+  result.hidden = false;
+  say("");
 }
 
 function render(m) {
@@ -1338,9 +1427,13 @@ function render(m) {
 }
 
 function fromLocation() {
-  const id = new URLSearchParams(window.location.search).get("id");
-  if (id && id.trim()) {
-    load(id.trim());
+  const params = new URLSearchParams(window.location.search);
+  const id = (params.get("id") || "").trim();
+  const query = (params.get("q") || "").trim();
+  if (id) {
+    load(id);
+  } else if (query) {
+    search(query);
   } else {
     intro.hidden = false;
     clear(result).hidden = true;
@@ -1349,15 +1442,22 @@ function fromLocation() {
 }
 
 function openBatch(id) {
-  const target = `?id=${encodeURIComponent(id)}`;
+  const target = pageHref(id);
   if (window.location.search !== target) history.pushState(null, "", target);
   load(id);
 }
 
+/** Looks up what was typed or scanned, as it was: the node reads it. */
+function openQuery(text) {
+  const target = `?q=${encodeURIComponent(text)}`;
+  if (window.location.search !== target) history.pushState(null, "", target);
+  search(text);
+}
+
 document.getElementById("lookup").addEventListener("submit", (event) => {
   event.preventDefault();
-  const id = input.value.trim();
-  if (id) openBatch(id);
+  const text = input.value.trim();
+  if (text) openQuery(text);
 });
 
 /** Follows a link within the page by moving focus (and the view) to its target, without
@@ -1380,9 +1480,9 @@ result.addEventListener("click", (event) => {
   const link = event.target instanceof Element ? event.target.closest("a") : null;
   if (!link) return;
   const href = link.getAttribute("href") || "";
-  if (href.startsWith("?id=") && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+  if (/^\/?\?id=/.test(href) && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
     event.preventDefault();
-    const id = new URLSearchParams(href.slice(1)).get("id");
+    const id = new URLSearchParams(href.slice(href.indexOf("?") + 1)).get("id");
     if (id) {
       openBatch(id);
       window.scrollTo(0, 0);
@@ -1406,22 +1506,21 @@ window.addEventListener("resize", () => {
 
 // ----- scanning -----
 
-/** What a scanned code names: this page's ?id=, a Digital Link, a GS1 element string. */
-function fromScanned(raw) {
+/** A scanned code: this node's own page URL opens its batch; anything else (a Digital Link,
+ * raw GS1 barcode data) goes to the node to read. */
+function openScanned(raw) {
   const text = String(raw).trim();
   try {
     const url = new URL(text);
     const id = url.searchParams.get("id");
-    if (url.origin === window.location.origin && id) return id;
-    return text;
+    if (url.origin === window.location.origin && id) {
+      openBatch(id);
+      return;
+    }
   } catch {
     /* not a URL */
   }
-  const bracketed = /^\(01\)([0-9]{14})\((10|21)\)(.+)$/.exec(text);
-  const plain = /^01([0-9]{14})(10|21)([^\x1d]+)$/.exec(text.replace(/^\]Q3|^\]d2/, ""));
-  const parts = bracketed || plain;
-  if (parts) return `https://id.gs1.org/01/${parts[1]}/${parts[2]}/${encodeURIComponent(parts[3])}`;
-  return text;
+  openQuery(text);
 }
 
 const scanButton = document.getElementById("scan");
@@ -1458,7 +1557,7 @@ async function scan() {
       const codes = await detector.detect(video);
       if (codes.length) {
         stopScanning();
-        openBatch(fromScanned(codes[0].rawValue));
+        openScanned(codes[0].rawValue);
         return;
       }
     } catch {

@@ -28,10 +28,29 @@
 - **Batch ids** ``0x`` + 64 hex digits are the batch id itself, canonically in lowercase,
   and are not hashed again.
 
-Refused, each with an :class:`~node.exceptions.InvalidIdentifierError` that says why: a
-GTIN alone (it names a product, not a batch), a consumer product variant (AI 22: no EPC
-URN can carry it), other GS1 keys and EPC schemes, empty input and input over 512
-characters.
+- **GS1 element strings** as printed under a barcode, ``(01)09506000134352(10)LOT-7``:
+  each AI in brackets, then its value. Whitespace is layout (``(01) 09506000134352
+  (10) LOT-7``) and dropped, since no GS1 value may hold it. The same rules as a
+  Digital Link's path apply (further AIs are data attributes), hence the same canonical
+  forms. A value holding a bracketed number of 2-4 digits (a lot ``A(12)``) cannot be
+  told from the next AI: write such a lot as a Digital Link.
+
+Refused by :func:`parse_identifier`, each with an
+:class:`~node.exceptions.InvalidIdentifierError` that says why: a GTIN alone (it names a
+product, not a batch), a consumer product variant (AI 22: no EPC URN can carry it),
+other GS1 keys and EPC schemes, empty input and input over 512 characters.
+
+Three entry points, one set of rules:
+
+- :func:`parse_identifier`: a batch (what events, the store and the API's ``{id}`` take);
+- :func:`parse_key`: a batch, or a :class:`Product` for a GTIN alone (a Digital Link
+  without lot or serial, ``(01){gtin}``, or the bare GTIN): what resolution takes;
+- :func:`parse_lookup`: what a person typed, pasted or scanned into a lookup box. On top
+  of :func:`parse_key` it drops whitespace inside a URL (where a line was wrapped), reads
+  the identifier a TraceNode page URL carries (``/?id=...``), reads raw barcode data
+  (``01{gtin}10{lot}``, with a symbology identifier such as ``]d2`` and GS separators),
+  and takes anything else that is a GS1 lot code (1-20 characters of CSET 82) as a
+  :class:`LotCode`: the lots of that code, of any product.
 """
 
 from __future__ import annotations
@@ -41,7 +60,7 @@ import string
 from dataclasses import dataclass, field
 from enum import StrEnum, auto
 from typing import Final
-from urllib.parse import unquote
+from urllib.parse import parse_qs, quote, unquote
 
 from node.events.hashing import keccak
 from node.events.typed_data import BatchId
@@ -75,11 +94,23 @@ _HANDLE_PREFIX: Final = re.compile(r"[0-9]+(?:\.[0-9]+)+")
 _EPC_BODY: Final = re.compile(r"([0-9]+)\.([0-9]+)\.(.*)", re.DOTALL)
 _EPC_SCHEMES: Final = {"class:lgtin:": "lot", "id:sgtin:": "serial"}
 _QUALIFIER_RANK: Final = {"22": 1, "10": 2, "21": 3}
-_EXPECTED: Final = (
-    "expected a GS1 Digital Link (https://id.gs1.org/01/{gtin}/10/{lot}), an EPC URN "
-    "(urn:epc:class:lgtin:... or urn:epc:id:sgtin:...), a handle (88.123.45/{suffix}) "
-    "or a 0x batch id"
+#: Whitespace, but not the information separators U+001C-U+001F (str.isspace counts
+#: them): GS, U+001D, ends a value in raw barcode data.
+_WHITESPACE: Final = re.compile(r"[^\S\x1c-\x1f]+")
+_ELEMENT_AI: Final = re.compile(r"\(([0-9]{2,4})\)")
+#: Symbology identifiers a scanner may put before GS1 data (DataMatrix, QR, 128, DataBar).
+_SYMBOLOGY: Final = re.compile(r"\](?:d2|Q3|C1|e0)")
+_GROUP_SEPARATOR: Final = "\x1d"
+#: Fixed-length AIs of raw barcode data (dates): their values run 6 digits, no separator.
+_DATE_AIS: Final = frozenset({"11", "13", "15", "16", "17"})
+_FORMS: Final = (
+    "a GS1 Digital Link (https://id.gs1.org/01/{gtin}/10/{lot}), the text under a barcode "
+    "((01){gtin}(10){lot}), an EPC URN (urn:epc:class:lgtin:... or urn:epc:id:sgtin:...), "
+    "a handle (88.123.45/{suffix}) or a 0x batch id"
 )
+_EXPECTED: Final = "expected " + _FORMS
+#: What every canonical GS1 identifier starts with: the resolver and AI 01.
+GS1_KEY_PREFIX: Final = f"{GS1_RESOLVER}/01/"
 
 
 class IdentifierKind(StrEnum):
@@ -133,15 +164,55 @@ class Identifier:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A GTIN alone: it names a product (a trade item), not a batch. Resolution lists the
+    product's lots and items this node holds."""
+
+    gtin: str  # GTIN-14
+
+    @property
+    def canonical(self) -> str:
+        """The product's Digital Link, ``https://id.gs1.org/01/{GTIN-14}``."""
+        return GS1_KEY_PREFIX + self.gtin
+
+    @property
+    def batch_prefix(self) -> str:
+        """What the canonical identifier of each of its lots and items starts with."""
+        return self.canonical + "/"
+
+    def not_a_batch(self) -> InvalidIdentifierError:
+        return InvalidIdentifierError(
+            f"GTIN {self.gtin} alone names a product, not a batch: add its lot or serial "
+            "(/10/{lot} or /21/{serial} in a Digital Link)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LotCode:
+    """A lot code on its own (``LOT-7``, as printed on a pack): it names the lots of that
+    code, of any product (GS1 lots, AI 10; not serials, not handles)."""
+
+    lot: str
+
+    @property
+    def canonical_suffix(self) -> str:
+        """How every canonical identifier of such a lot ends: ``/10/{lot}``, escaped."""
+        return "/10/" + self.lot.translate(_DIGITAL_LINK_ESCAPES)
+
+
 def parse_identifier(text: str) -> Identifier:
     """Parse any accepted spelling of a batch identifier (see the module docstring)."""
-    text = text.strip()
-    if not text:
-        raise InvalidIdentifierError("empty identifier")
-    if len(text) > MAX_IDENTIFIER_LENGTH:
-        raise InvalidIdentifierError(
-            f"identifier too long: {len(text)} characters (at most {MAX_IDENTIFIER_LENGTH})"
-        )
+    key = parse_key(text)
+    if isinstance(key, Product):
+        raise key.not_a_batch()
+    return key
+
+
+def parse_key(text: str) -> Identifier | Product:
+    """A batch identifier (:func:`parse_identifier`'s spellings), or a GTIN alone (a Digital
+    Link without lot or serial, ``(01){gtin}``, or the bare GTIN) as its :class:`Product`."""
+    text = _bounded(text)
     head = text[:8].lower()
     if head.startswith(("http://", "https://")):
         return _parse_url(text)
@@ -151,14 +222,126 @@ def parse_identifier(text: str) -> Identifier:
         return _parse_handle(text[4:])
     if head.startswith("0x"):
         return _parse_batch_id(text)
+    if text.startswith("("):
+        return _parse_element_string(text)
     if _DIGITS.fullmatch(text):
-        raise InvalidIdentifierError(
-            f"a bare number ({_show(text)}) is not a batch identifier "
-            f"(a GTIN names a product, not a batch): {_EXPECTED}"
-        )
+        if _GTIN_SHAPE.fullmatch(text):
+            return Product(_gtin14(text))
+        raise InvalidIdentifierError(f"a number alone ({_show(text)}) names no batch: {_EXPECTED}")
     if "0" <= text[0] <= "9":
         return _parse_handle(text)
-    raise InvalidIdentifierError(f"unrecognised identifier {_show(text)}: {_EXPECTED}")
+    raise InvalidIdentifierError(f"{_show(text)} is in none of the accepted forms: {_FORMS}")
+
+
+def parse_lookup(text: str) -> Identifier | Product | LotCode:
+    """What a person typed, pasted or scanned into a lookup box (see the module
+    docstring): a batch, a product, or a lot code to search for."""
+    text = _bounded(text)
+    compact = _WHITESPACE.sub("", text)
+    if compact[:8].lower().startswith(("http://", "https://")):
+        carried = _page_identifier(compact)
+        return parse_lookup(carried) if carried is not None else parse_key(compact)
+    if compact.startswith("("):
+        return _parse_element_string(compact)
+    scanned = _parse_barcode_data(compact)
+    if scanned is not None:
+        return scanned
+    if _DIGITS.fullmatch(compact):  # a GTIN as printed under an EAN-13: 5 012345 678900
+        if _GTIN_SHAPE.fullmatch(compact) and int(compact[-1]) == gs1_check_digit(compact[:-1]):
+            return Product(compact.zfill(14))
+    elif text[:4].lower() in ("urn:", "hdl:") or text[:2].lower() == "0x" or _HANDLE.match(text):
+        return parse_key(text)
+    if len(text) <= MAX_GS1_VALUE_LENGTH and _CSET82_VALUE.fullmatch(text):
+        return LotCode(text)
+    raise InvalidIdentifierError(
+        f"{_show(text)} is neither an identifier nor a lot code (1 to {MAX_GS1_VALUE_LENGTH} "
+        f"of GS1's characters, no spaces); identifiers are {_FORMS}"
+    )
+
+
+def _bounded(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise InvalidIdentifierError("empty identifier")
+    if len(text) > MAX_IDENTIFIER_LENGTH:
+        raise InvalidIdentifierError(
+            f"identifier too long: {len(text)} characters (at most {MAX_IDENTIFIER_LENGTH})"
+        )
+    return text
+
+
+def _page_identifier(url: str) -> str | None:
+    """What a TraceNode page URL (``https://{node}/?id=...`` or ``?q=...``) carries."""
+    match = _HTTP_URL.fullmatch(url)
+    if match is None or match.group(3) not in ("", "/") or "?" not in url:
+        return None
+    query = parse_qs(url.split("?", 1)[1].split("#", 1)[0])
+    for name in ("id", "q"):
+        values = query.get(name)
+        if values and values[0].strip():
+            return values[0]
+    return None
+
+
+def _parse_element_string(text: str) -> Identifier | Product:
+    """``(01){gtin}(10){lot}...``: read as the Digital Link path with the same AIs."""
+    parts = _ELEMENT_AI.split(_WHITESPACE.sub("", text))
+    if parts[0]:
+        raise InvalidIdentifierError(
+            f"a GS1 element string starts with an AI in brackets, (01), not {_show(parts[0])}"
+        )
+    return _from_elements(list(zip(parts[1::2], parts[2::2], strict=True)))
+
+
+def _parse_barcode_data(text: str) -> Identifier | Product | None:
+    """Raw GS1 barcode data, as a scanner reads a DataMatrix or a GS1 QR code: an optional
+    symbology identifier, ``01`` and 14 digits, then lots (10), serials (21) and dates
+    (11, 13, 15, 16, 17); a lot or serial runs to a GS separator or the end. None when
+    ``text`` does not start that way."""
+    data = text[3:] if _SYMBOLOGY.match(text) else text
+    if not re.match(r"01[0-9]{14}", data):
+        return None
+    pairs = [("01", data[2:16])]
+    at = 16
+    while at < len(data):
+        if data[at] == _GROUP_SEPARATOR:
+            at += 1
+            continue
+        ai = data[at : at + 2]
+        if ai in _DATE_AIS:
+            pairs.append((ai, data[at + 2 : at + 8]))
+            at += 8
+        elif ai in ("10", "21"):
+            end = data.find(_GROUP_SEPARATOR, at)
+            end = len(data) if end < 0 else end
+            pairs.append((ai, data[at + 2 : end]))
+            at = end
+        else:
+            raise InvalidIdentifierError(
+                f"barcode data with AI {_show(ai)} after the GTIN: only lots (10), serials "
+                "(21) and dates are read here; use the label's Digital Link"
+            )
+    return _from_elements(pairs)
+
+
+def _from_elements(pairs: list[tuple[str, str]]) -> Identifier | Product:
+    """(AI, value) pairs of an element string, as the Digital Link path of the same AIs:
+    key qualifiers in GS1's order, values percent-encoded for the path's decoder."""
+    gtins = [value for ai, value in pairs if ai == "01"]
+    if len(gtins) != 1:
+        raise InvalidIdentifierError(
+            "a GS1 element string needs one GTIN, (01) and 14 digits"
+            if not gtins
+            else "more than one GTIN (AI 01) in the element string"
+        )
+    rest = sorted(
+        ((ai, value) for ai, value in pairs if ai != "01"),
+        key=lambda pair: _QUALIFIER_RANK.get(pair[0], 9),
+    )
+    segments = ["01", gtins[0]]
+    for ai, value in rest:
+        segments += [ai, quote(value, safe="")]
+    return _parse_digital_link(segments)
 
 
 _SSCC_URN: Final = re.compile(r"urn:epc:id:sscc:([0-9]{6,12})\.([0-9]+)", re.IGNORECASE)
@@ -230,10 +413,7 @@ def _gs1(gtin: str, *, lot: str | None, serial: str | None, cp_length: int | Non
         canonical = f"{GS1_RESOLVER}/01/{gtin}/10/{lot.translate(_DIGITAL_LINK_ESCAPES)}"
         kind = IdentifierKind.DIGITAL_LINK_LOT
     else:
-        raise InvalidIdentifierError(
-            f"GTIN {gtin} alone names a product, not a batch: "
-            "add a lot (/10/{lot}) or a serial (/21/{serial})"
-        )
+        raise Product(gtin).not_a_batch()
     return Identifier(
         kind,
         canonical,
@@ -245,7 +425,7 @@ def _gs1(gtin: str, *, lot: str | None, serial: str | None, cp_length: int | Non
     )
 
 
-def _parse_url(text: str) -> Identifier:
+def _parse_url(text: str) -> Identifier | Product:
     bad = _URL_FORBIDDEN.search(text)
     if bad is not None:
         raise InvalidIdentifierError(
@@ -261,7 +441,7 @@ def _parse_url(text: str) -> Identifier:
     return _parse_digital_link(segments)
 
 
-def _parse_digital_link(segments: list[str]) -> Identifier:
+def _parse_digital_link(segments: list[str]) -> Identifier | Product:
     start = _primary_key_index(segments)
     gtin = _gtin14(segments[start + 1])
     rest = segments[start + 2 :]
@@ -293,6 +473,8 @@ def _parse_digital_link(segments: list[str]) -> Identifier:
         last_rank = rank
         what = "lot" if ai == "10" else "serial"
         values[ai] = _gs1_value(_percent_decode(rest[i + 1], what), what)
+    if not values:
+        return Product(gtin)  # no lot, no serial: the product itself
     return _gs1(gtin, lot=values.get("10"), serial=values.get("21"), cp_length=None)
 
 

@@ -106,12 +106,13 @@ class ProvenanceService:
     def resolve(self, text: str) -> bytes:
         """The batch id that ``text`` (any identifier form, or 0x batch id) names, if this
         node knows that batch; :class:`BatchNotFoundError` otherwise."""
-        batch_id = bytes(parse_identifier(text).batch_id)
+        identifier = parse_identifier(text)
+        batch_id = bytes(identifier.batch_id)
         with self.store.read() as conn:
             if self.store.batches.get(conn, batch_id) is None and not self.store.events.of_batches(
                 conn, [batch_id]
             ):
-                raise BatchNotFoundError(f"this node knows no batch {text}")
+                raise BatchNotFoundError(f"no event on this node names {identifier.canonical}")
         return batch_id
 
     # ----- provenance -----
@@ -129,7 +130,7 @@ class ProvenanceService:
             rows = self.store.events.of_batches(conn, sorted(batch_ids))
             states = self.store.batches.load(conn, batch_ids)
         if not rows and batch_id not in states:
-            raise BatchNotFoundError(f"this node knows no batch 0x{batch_id.hex()}")
+            raise BatchNotFoundError(f"no event on this node names 0x{batch_id.hex()}")
         events = tuple(
             _bundle_event(row) for row in rows if row.record.status != EventStatus.REJECTED
         )

@@ -26,10 +26,17 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from node.events.batch import BatchState
-from node.events.identifiers import parse_identifier
+from node.events.identifiers import GS1_KEY_PREFIX, LotCode, Product, parse_identifier
 from node.events.typed_data import Action, BatchStatus
 from node.store.models import EventStatus
-from node.store.records import BatchSummary, Downstream, LineageLink, LineageRow
+from node.store.records import (
+    BatchListing,
+    BatchMatches,
+    BatchSummary,
+    Downstream,
+    LineageLink,
+    LineageRow,
+)
 from node.store.tables import BATCHES, EVENTS, LINEAGE, chunks, insert_many
 
 #: Events joined to their subject batch's row: the way to a batch's events
@@ -40,6 +47,7 @@ EVENTS_BY_BATCH = EVENTS.join(
 )
 #: Rows that are custody batches (not NONE rows).
 _CUSTODY_BATCH = BATCHES.c.status != int(BatchStatus.NONE)
+_GTIN14 = 14
 
 
 class BatchRepository:
@@ -101,6 +109,40 @@ class BatchRepository:
     def by_identifier(self, conn: Connection, identifier: str) -> BatchState | None:
         """The batch that ``identifier`` (any accepted spelling) names, if stored."""
         return self.get(conn, bytes(parse_identifier(identifier).batch_id))
+
+    def matching(self, conn: Connection, query: Product | LotCode, *, limit: int) -> BatchMatches:
+        """The custody batches ``query`` names, by their canonical identifiers: a product's
+        lots and items, or the lots (AI 10) of that code of any product. The first
+        ``limit`` in identifier order, and whether more matched.
+
+        Exact and case-sensitive on both databases (``substr`` equality, not ``LIKE``). No
+        index serves it: identifiers are not indexed (node/store/tables.py: an index on
+        them would take writes out of the newest epoch's pages), so it reads the batches
+        table through, which docs/api.md measures (``GET /v1/search``); the limit bounds
+        what it returns, not what it reads.
+        """
+        identifier = BATCHES.c.identifier
+        if isinstance(query, Product):
+            prefix = query.batch_prefix
+            where = func.substr(identifier, 1, len(prefix)) == prefix
+        else:
+            # https://id.gs1.org/01/{GTIN-14}/10/{lot}: the lot's part starts after the GTIN.
+            after_gtin = len(GS1_KEY_PREFIX) + _GTIN14 + 1
+            where = and_(
+                func.substr(identifier, 1, len(GS1_KEY_PREFIX)) == GS1_KEY_PREFIX,
+                func.substr(identifier, after_gtin) == query.canonical_suffix,
+            )
+        rows = conn.execute(
+            select(BATCHES.c.batch_id, identifier, BATCHES.c.status, BATCHES.c.producer_id)
+            .where(where, _CUSTODY_BATCH)
+            .order_by(identifier)
+            .limit(limit + 1)
+        ).all()
+        found = [
+            BatchListing(bytes(batch_id), name, BatchStatus(status), producer)
+            for batch_id, name, status, producer in rows[:limit]
+        ]
+        return BatchMatches(found, more=len(rows) > limit)
 
     def replace(self, conn: Connection, state: BatchState) -> None:
         """Overwrite the local view of a batch with ``state`` (e.g. the chain's, after a

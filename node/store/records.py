@@ -130,6 +130,24 @@ class BatchSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchListing:
+    """A custody batch as a search lists it (:meth:`BatchRepository.matching`)."""
+
+    batch_id: bytes
+    identifier: str  # canonical
+    status: BatchStatus
+    producer_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchMatches:
+    """The first batches a search found, in identifier order, and whether more matched."""
+
+    batches: list[BatchListing]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Downstream:
     """What :meth:`BatchRepository.downstream` found: links, the states of the batches
     reached, and receptions (batch id, participant id) in the order they happened."""

@@ -50,6 +50,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from api import create_app
 from node.epcis.capture import capture, sign_document
+from node.events.identifiers import parse_identifier
 from node.events.submission import submission_document
 from node.events.typed_data import Action
 from node.ingest.compose import compose_event
@@ -376,6 +377,23 @@ def _revocable(s: Seeded) -> dict[str, Any]:
     return {"path_parameters": {"key_id": record.key_id}}
 
 
+def _gtin(identifier: str) -> str:
+    gtin = parse_identifier(identifier).gtin
+    assert gtin is not None
+    return gtin
+
+
+def _lot_code(identifier: str) -> str:
+    lot = parse_identifier(identifier).lot
+    assert lot is not None
+    return lot
+
+
+def _element_string(identifier: str) -> str:
+    """The text under the lot's barcode, spaced as labels print it."""
+    return f"(01) {_gtin(identifier)} (10) {_lot_code(identifier)}"
+
+
 def _rpc(method: str, *params: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
 
@@ -529,6 +547,31 @@ KNOWN: Final = [
             "headers": {"Accept": "image/png"},
         },
     ),
+    Known(  # a product: its lots
+        "GET /01/{rest}",
+        200,
+        lambda s: {"path_parameters": {"rest": _gtin(s.story.milk[0])}},
+    ),
+    Known(
+        "GET /01/{rest}",
+        303,
+        lambda s: {
+            "path_parameters": {"rest": _gtin(s.story.cheese)},
+            "headers": {"Accept": "text/html"},
+        },
+    ),
+    Known(
+        "GET /v1/resolve/{identifier}",
+        200,
+        lambda s: {
+            "path_parameters": {"identifier": _gtin(s.story.milk[0])},
+            "query": {"linkType": "all"},
+        },
+    ),
+    Known("GET /v1/search", 200, lambda s: {"query": {"q": _element_string(s.story.slices)}}),
+    Known("GET /v1/search", 200, lambda s: {"query": {"q": _lot_code(s.story.milk[1])}}),
+    Known("GET /v1/search", 200, lambda s: {"query": {"q": _gtin(s.story.milk[0]), "limit": 1}}),
+    Known("GET /v1/search", 422, lambda s: {"query": {"q": "LOT 7"}}),
     Known("POST /rpc", 200, lambda s: {"body": _rpc("eth_chainId")}),
     Known(
         "POST /rpc",

@@ -360,12 +360,14 @@ def test_hostile_text_is_shown_as_text_and_never_runs(page: Browser, site: Site)
 def test_unknown_and_invalid_identifiers_are_explained(page: Browser, site: Site) -> None:
     page.open(page_of("88.123.45/NO-SUCH-LOT"))
     status = page.one("#status")
-    assert "This node has no batch by that identifier." in status.text
+    assert status.text == (
+        "This node has no record of 88.123.45/NO-SUCH-LOT. It may be recorded on another node, "
+        "or not recorded yet."
+    )
     assert page.one("#result").is_displayed() is False
 
     page.open(page_of("hello"))
-    assert "That is not a batch identifier this node understands." in page.one("#status").text
-    assert "unrecognised identifier" in page.one("#status").text
+    assert page.one("#status").text.startswith("Not a batch identifier: 'hello' is in none of")
     errors = page.console_errors()
     assert len(errors) == 2
     assert "404" in errors[0]["message"]

@@ -15,9 +15,13 @@ from node.events import identifiers
 from node.events.identifiers import (
     Identifier,
     IdentifierKind,
+    LotCode,
+    Product,
     batch_id_of,
     gtin_check_digit,
     parse_identifier,
+    parse_key,
+    parse_lookup,
 )
 from node.events.typed_data import BatchId
 from node.exceptions import InvalidIdentifierError, TraceNodeError
@@ -113,6 +117,10 @@ def test_a_single_changed_digit_fails_the_check(gtin: str, position: int, shift:
         "URN:EPC:class:lgtin:9506000.013435.ABC1",
         "urn:epc:class:lgtin:950600.0013435.ABC1",
         "urn:epc:class:lgtin:950600013435.0.ABC1",
+        "(01)09506000134352(10)ABC1",
+        "(01) 09506000134352 (10) ABC1",
+        " (01)9506000134352\n(10)ABC1(17)250101 ",
+        "(10)ABC1(01)09506000134352",
     ],
 )
 def test_spellings_of_one_lot_give_one_canonical_string_and_batch_id(spelling: str) -> None:
@@ -342,8 +350,17 @@ GTIN = "https://id.gs1.org/01/09506000134352"
         # batch ids and garbage
         ("0x1234", "64 hex digits"),
         ("0x" + "g" * 64, "64 hex digits"),
-        ("random garbage", "unrecognised identifier"),
-        ("ftp://id.gs1.org/01/09506000134352/10/ABC1", "unrecognised identifier"),
+        ("random garbage", "'random garbage' is in none of the accepted forms: a GS1"),
+        ("ftp://id.gs1.org/01/09506000134352/10/ABC1", "is in none of the accepted forms"),
+        ("12345", "a number alone ('12345') names no batch"),
+        # element strings
+        ("(01)09506000134352", "names a product, not a batch"),
+        ("(10)ABC1", "needs one GTIN, (01) and 14 digits"),
+        ("(01)09506000134352(01)09506000134352(10)A", "more than one GTIN"),
+        ("(01)09506000134353(10)ABC1", "expected 2, found 3"),
+        ("(01)09506000134352(10)", "empty lot"),
+        ("(01)09506000134352(10)AB~C", "'~' (U+007E), outside GS1's CSET 82"),
+        ("(01)09506000134352(22)V1(10)ABC1", "consumer product variant (AI 22)"),
     ],
 )
 def test_bad_identifiers_are_refused_with_a_message_naming_the_problem(
@@ -565,3 +582,120 @@ def test_equal_identifiers_hash_alike() -> None:
 def test_an_identifier_refuses_a_batch_id_that_is_not_32_bytes() -> None:
     with pytest.raises(InvalidIdentifierError, match="32 bytes"):
         Identifier(IdentifierKind.HANDLE, HANDLE_CANONICAL, BatchId(bytes(31)))
+
+
+# --- products and lookups ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "https://id.gs1.org/01/09506000134352",
+        "https://example.com/01/9506000134352/?17=250101",
+        "(01)09506000134352",
+        "09506000134352",
+        "9506000134352",
+    ],
+)
+def test_a_gtin_alone_is_a_product_to_parse_key_and_refused_as_a_batch(spelling: str) -> None:
+    assert parse_key(spelling) == Product("09506000134352")
+    assert parse_key(spelling).canonical == "https://id.gs1.org/01/09506000134352"
+    with pytest.raises(InvalidIdentifierError, match="GTIN 09506000134352 alone names a product"):
+        parse_identifier(spelling)
+
+
+def test_parse_key_names_a_batch_as_parse_identifier_does() -> None:
+    for spelling in (LOT_CANONICAL, ITEM_CANONICAL, HANDLE_CANONICAL, "0x" + "ab" * 32):
+        assert parse_key(spelling) == parse_identifier(spelling)
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        # what a person types, pastes or scans
+        ("(01)09506000134352(10)ABC1", LOT_CANONICAL),
+        ("  (01) 09506000134352 (10) ABC1  ", LOT_CANONICAL),
+        ("\n https://id.gs1.org/01/09506000134352/10/ABC1 \n", LOT_CANONICAL),
+        ("https://id.gs1.org/01/09506000134352/\n10/ABC1", LOT_CANONICAL),  # a wrapped line
+        ("https://id.gs1.org/01/ 09506000134352/10/ABC1", LOT_CANONICAL),
+        ("http://node.example:8000/?id=" + quote(LOT_CANONICAL, safe=""), LOT_CANONICAL),
+        ("https://node.example/?q=%2801%2909506000134352%2810%29ABC1", LOT_CANONICAL),
+        # raw barcode data: a DataMatrix, with and without its symbology identifier
+        ("0109506000134352" + "10ABC1", LOT_CANONICAL),
+        ("]d20109506000134352" + "17250101" + "10ABC1\x1d", LOT_CANONICAL),
+        ("]Q30109506000134352" + "10ABC1\x1d17250101", LOT_CANONICAL),
+        ("0180614141123458" + "216789", ITEM_CANONICAL),
+        ("88.123.45/lot-1", HANDLE_CANONICAL),
+        ("urn:epc:class:lgtin:9506000.013435.ABC1", LOT_CANONICAL),
+    ],
+)
+def test_a_lookup_reads_what_people_type_as_the_batch_it_names(typed: str, meant: str) -> None:
+    found = parse_lookup(typed)
+
+    assert isinstance(found, Identifier)
+    assert found.canonical == meant
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("LOT-7", LotCode("LOT-7")),
+        ("  ABC1 ", LotCode("ABC1")),
+        ("12345", LotCode("12345")),  # a number that is no GTIN is a lot code
+        ("09506000134353", LotCode("09506000134353")),  # a GTIN's shape, a wrong check digit
+        ("A/B%C", LotCode("A/B%C")),
+        ("09506000134352", Product("09506000134352")),
+        ("0 9506000 13435 2", Product("09506000134352")),  # as printed under an EAN-13
+        ("(01)09506000134352", Product("09506000134352")),
+        ("https://id.gs1.org/01/09506000134352", Product("09506000134352")),
+        ("0109506000134352", Product("09506000134352")),
+    ],
+)
+def test_a_lookup_reads_a_lot_code_or_a_product(typed: str, meant: LotCode | Product) -> None:
+    assert parse_lookup(typed) == meant
+
+
+def test_a_lot_code_matches_the_canonical_spelling_of_its_lot() -> None:
+    for lot in ("LOT-7", "A/B%C", "x(1)'\""):
+        canonical = digital_link("09506000134352", "10", lot)
+        assert canonical.endswith(LotCode(lot).canonical_suffix)
+        assert canonical.startswith(Product("09506000134352").batch_prefix)
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("", "empty identifier"),
+        ("LOT 7", "'LOT 7' is neither an identifier nor a lot code (1 to 20 of GS1's"),
+        ("L" * 21, "is neither an identifier nor a lot code"),
+        ("ab~c", "is neither an identifier nor a lot code"),
+        ("(01)09506000134353(10)ABC1", "expected 2, found 3"),
+        ("https://id.gs1.org/01/09506000134352/10/", "empty lot"),
+        ("88.123.45/", "empty handle suffix"),
+        ("0x1234", "64 hex digits"),
+        ("0109506000134352" + "99X", "barcode data with AI '99' after the GTIN"),
+    ],
+)
+def test_a_lookup_refuses_what_names_nothing_and_says_why(typed: str, message: str) -> None:
+    with pytest.raises(InvalidIdentifierError) as caught:
+        parse_lookup(typed)
+
+    assert message in str(caught.value)
+
+
+@settings(deadline=None)
+@given(text=garbage)
+def test_any_text_is_a_batch_a_product_a_lot_code_or_refused(text: str) -> None:
+    try:
+        found = parse_lookup(text)
+    except InvalidIdentifierError:
+        return
+
+    if isinstance(found, Identifier):
+        assert parse_identifier(found.canonical) == found
+    elif isinstance(found, Product):
+        assert parse_key(found.canonical) == found
+    else:
+        assert 1 <= len(found.lot) <= 20
+        assert set(found.lot) <= set(CSET82)
+        assert parse_lookup(found.lot) == found

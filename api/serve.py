@@ -23,6 +23,7 @@ import uvicorn
 from eth_account.signers.local import LocalAccount
 
 from api.deps import CommitStatus
+from api.headers_timeout import headers_timeout_protocol
 from api.main import create_app
 from api.problems import dependency_unavailable
 from api.settings import ApiSettings
@@ -151,6 +152,7 @@ def _serve(
         lifespan="off",
         server_header=False,
         timeout_graceful_shutdown=10,
+        http=headers_timeout_protocol(settings.headers_timeout),
     )
     try:
         with _quiet_exit_signals():

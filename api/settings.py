@@ -22,6 +22,10 @@ class ApiSettings(BaseSettings):
 
     #: Largest request body, in bytes (413 beyond).
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    #: Seconds a request line and its headers may take to arrive, from the connection's
+    #: opening or its previous answer (408 and disconnected beyond; an idle connection is
+    #: just closed): uvicorn has no such deadline (api/headers_timeout.py).
+    headers_timeout: float = Field(default=10.0, gt=0, le=600)
     #: Seconds a request's body may pause between two pieces (408 beyond): a client that
     #: sends part of a body and goes silent is answered and disconnected.
     body_idle_timeout: float = Field(default=10.0, gt=0, le=600)

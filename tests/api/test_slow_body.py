@@ -1,7 +1,8 @@
-"""Bodies that stall or trickle, over raw sockets against a real ``tracenode serve``: past
-the body's idle deadline (1 s here) or its whole deadline (3 s here) the server answers
-408 ``request-timeout`` as a problem and closes the connection; a body that keeps within
-both is read as usual."""
+"""Requests that stall or trickle, over raw sockets against a real ``tracenode serve``: past
+the body's idle deadline (1 s here) or its whole deadline (3 s here), or the headers'
+deadline (2 s here), the server answers 408 ``request-timeout`` as a problem and closes the
+connection; a connection that sends nothing is closed; a request that keeps within the
+deadlines is read as usual."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.api.server import SERVE_PASSWORD, Server
 
 IDLE = 1.0  # TRACENODE_API_BODY_IDLE_TIMEOUT
 WHOLE = 3.0  # TRACENODE_API_BODY_TIMEOUT
+HEADERS = 2.0  # TRACENODE_API_HEADERS_TIMEOUT
 #: How much later than its deadline an answer may come, on a loaded machine.
 SLACK = 2.0
 
@@ -33,6 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         env={
             "TRACENODE_API_BODY_IDLE_TIMEOUT": str(IDLE),
             "TRACENODE_API_BODY_TIMEOUT": str(WHOLE),
+            "TRACENODE_API_HEADERS_TIMEOUT": str(HEADERS),
         },
     )
     try:
@@ -164,3 +167,89 @@ def test_a_body_sent_in_pieces_within_the_deadlines_is_read_as_usual(server: Ser
     # the request for what it is, a submission without an API key.
     assert answer.status == 401, answer
     assert json.loads(answer.body)["code"] == "unauthenticated"
+
+
+def drip(sock: socket.socket, data: bytes, every: float, stop: threading.Event) -> threading.Thread:
+    """Send ``data`` a byte every ``every`` seconds, in a thread, until done or stopped."""
+
+    def run() -> None:
+        for byte in data:
+            if stop.wait(every):
+                return
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        pytest.param(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n", id="half the headers"),
+        pytest.param(b"POST /v1/ev", id="half a request line"),
+    ],
+)
+def test_headers_that_stop_are_answered_408_after_the_headers_deadline(
+    server: Server, sent: bytes
+) -> None:
+    with connect(server) as sock:
+        sock.sendall(sent)
+        answer = read_answer(sock, time.monotonic())
+
+    check_timed_out(answer)
+    assert "headers did not arrive within 2 s" in json.loads(answer.body)["detail"]
+    assert HEADERS - 0.2 < answer.after < HEADERS + SLACK
+
+
+def test_headers_trickling_a_byte_at_a_time_are_cut_at_the_headers_deadline(
+    server: Server,
+) -> None:
+    stop = threading.Event()
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Pad: " + b"a" * 200
+    with connect(server) as sock:
+        began = time.monotonic()
+        dripping = drip(sock, request, 0.3, stop)  # never idle long, never finished
+        try:
+            answer = read_answer(sock, began)
+        finally:
+            stop.set()
+            dripping.join(timeout=10)
+
+    check_timed_out(answer)
+    assert HEADERS - 0.2 < answer.after < HEADERS + SLACK
+
+
+def test_a_connection_that_sends_nothing_is_closed(server: Server) -> None:
+    with connect(server) as sock:
+        answer = read_answer(sock, time.monotonic())
+
+    assert answer.closed, answer
+    assert answer.body == b"", answer
+    assert answer.status == 0, answer
+    assert HEADERS - 0.2 < answer.after < HEADERS + SLACK
+
+
+def test_a_kept_alive_connection_gets_a_fresh_deadline_for_each_request(server: Server) -> None:
+    """Requests 0.8 s apart on one connection, for longer than one deadline, are all
+    answered; a half request after them is cut at its own deadline."""
+    ask = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with connect(server) as sock:
+        sock.settimeout(10)
+        for _ in range(4):  # 3.2 s in all, over the 2 s deadline
+            sock.sendall(ask)
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                chunk = sock.recv(65536)
+                assert chunk, "the connection closed between requests"
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer
+            time.sleep(0.8)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        late = read_answer(sock, time.monotonic())
+
+    check_timed_out(late)
+    assert HEADERS - 0.2 - 0.8 < late.after < HEADERS + SLACK

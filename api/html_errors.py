@@ -225,6 +225,7 @@ _PAGE: Final = """<!doctype html>
 <meta name="referrer" content="no-referrer">
 <title>{headline} — TraceNode</title>
 <link rel="icon" href="/static/icon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/base.css">
 <link rel="stylesheet" href="/static/style.css">
 </head>
 <body>

@@ -98,6 +98,7 @@ def test_a_browser_gets_the_problem_as_a_page_with_its_status_and_code(
         assert f'<p class="problem-detail">{escape(detail)}' in page
         assert "<script" not in page
         assert "style=" not in page
+        assert '<link rel="stylesheet" href="/static/base.css">' in page
         assert '<link rel="stylesheet" href="/static/style.css">' in page
 
 

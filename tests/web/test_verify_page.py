@@ -439,6 +439,7 @@ def test_the_page_is_served_under_its_policy_with_the_node_s_own_files(site: Sit
     for path in (
         "/static/verify.js",
         "/static/verify-core.js",
+        "/static/base.css",
         "/static/verify.css",
         "/static/vendor/noble-hashes/sha3.js",
         "/static/vendor/noble-curves/secp256k1.js",

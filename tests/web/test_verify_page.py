@@ -415,7 +415,7 @@ def test_a_phone_sees_the_verdict_and_nothing_scrolls_sideways(
     assert overflowing == []
     top = verifier.js("return document.getElementById('verdict').getBoundingClientRect().top")
     assert 0 <= top < 844  # the verdict is on screen, not below the form
-    verifier.screenshot("verify-browser-phone")
+    verifier.screenshot("verify-browser-phone", docs=True)
 
 
 def test_the_page_is_served_under_its_policy_with_the_node_s_own_files(site: Site) -> None:

@@ -34,6 +34,7 @@ from node.exceptions import (
     ContractError,
     DependencyUnavailableError,
     EpcisError,
+    EpcisEventIdConflictError,
     EpcisEventRejectedError,
     EpcisLimitError,
     EpcisSignatureMismatchError,
@@ -113,6 +114,7 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     EpcisLimitError: 413,
     EpcisSignatureMismatchError: 422,
     EpcisEventRejectedError: 409,
+    EpcisEventIdConflictError: 409,
     # events refused
     EventRejectedError: 422,
     InvalidEventError: 422,

@@ -342,6 +342,14 @@ class EpcisMappingError(EpcisError):
     code = "epcis-unmappable"
 
 
+class EpcisEventIdConflictError(EpcisError):
+    """An ``eventID`` that already names another event (with another hash ID), earlier in the
+    same document or captured before: EPCIS event IDs are unique, so one of the two is
+    wrong."""
+
+    code = "epcis-event-id-conflict"
+
+
 class EpcisSignatureMismatchError(EpcisError):
     """The signed TraceEvents of a capture request are not the ones the document maps to."""
 

@@ -42,6 +42,8 @@ from node.epcis.mapping import (
     MappedEvent,
     PartyResolver,
     chain_trace_events,
+    check_event_ids,
+    event_id_of,
     map_document,
 )
 from node.events.batch import BatchState
@@ -188,6 +190,9 @@ def map_request_document(store: Store, document: EpcisDocument) -> tuple[MappedD
         parties = party_resolver(store.participants.all(conn))
         mapped = map_document(document.events, parties)
         known = set(store.epcis.known(conn, list(mapped.hash_ids)))
+        ids = [i for i in map(event_id_of, document.events) if i is not None]
+        stored = store.epcis.hash_ids_of(conn, ids)
+    check_event_ids(document.events, mapped.hash_ids, stored)
     return mapped, known
 
 
@@ -298,6 +303,10 @@ def capture(
                 "another capture stored events of this document meanwhile; sign it again",
                 pointer="/traceEvents",
             )
+        ids = [row["event_id"] for row in rows if row["event_id"] is not None]
+        stored = store.epcis.hash_ids_of(conn, ids)
+        events = parsed.document.events
+        _prefixed(lambda: check_event_ids(events, mapped.hash_ids, stored), "/document")
         store.epcis.insert(conn, rows)
 
     try:
@@ -356,9 +365,7 @@ def _epcis_rows(
     rows: list[EpcisEventRow] = []
     for index in fresh:
         event = document.events[index]
-        event_id = event.data.get("eventID")
-        if not isinstance(event_id, str) or len(event_id) > 512:
-            event_id = None
+        event_id = event_id_of(event)
         rows.append(
             EpcisEventRow(
                 hash_id=mapped.hash_ids[index],

@@ -31,7 +31,8 @@ departing, arriving, ...)
 ``quantityList`` classes, as :mod:`node.events.identifiers` reads them: LGTIN lots,
 SGTIN items, handles); other identifiers (SSCCs, GRAIs, GIAIs, product classes without
 a lot) stay in the payload but name no batch. Every TraceEvent of one EPCIS event
-carries that event's original JSON as its payload.
+carries that event's original JSON as its payload, with the ``@context`` it was read under
+(:func:`payload_of`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from node.events.identifiers import (
 from node.events.payload import canonical_json
 from node.events.typed_data import MAX_LINKED_BATCHES, ZERO20, ZERO32, Action, Domain, TraceEvent
 from node.exceptions import (
+    EpcisEventIdConflictError,
     EpcisLimitError,
     EpcisMappingError,
     InvalidIdentifierError,
@@ -279,7 +281,50 @@ def map_document(events: Sequence[EpcisEvent], parties: PartyResolver) -> Mapped
             )
         mapped.append(trace)
     hash_ids = tuple(event_hash_id(e.data, e.context) for e in events)
+    check_event_ids(events, hash_ids, {})
     return MappedDocument(tuple(events), hash_ids, tuple(mapped))
+
+
+#: The longest eventID kept (longer ones are not stored, so not compared either).
+MAX_EVENT_ID: Final = 512
+
+
+def event_id_of(event: EpcisEvent) -> str | None:
+    """The event's ``eventID`` as stored, or None (absent, or too long to keep)."""
+    raw = event.data.get("eventID")
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_EVENT_ID:
+        return None
+    return raw
+
+
+def check_event_ids(
+    events: Sequence[EpcisEvent], hash_ids: Sequence[str], stored: Mapping[str, str]
+) -> None:
+    """Refuse an ``eventID`` that names two different events: two events of the document
+    with other hash IDs, or one whose ID ``stored`` (event ID → hash ID) gives to another.
+    The same event sent twice (one hash ID) is a duplicate, not a conflict."""
+    first: dict[str, tuple[int, str]] = {}
+    for event, hash_id in zip(events, hash_ids, strict=True):
+        event_id = event_id_of(event)
+        if event_id is None:
+            continue
+        pointer = f"{event.pointer}/eventID"
+        other = stored.get(event_id)
+        if other is not None and other != hash_id:
+            raise EpcisEventIdConflictError(
+                f"event {event.index}: eventID {event_id!r} names another event this node "
+                f"captured before ({other}); this one hashes to {hash_id}",
+                event_index=event.index,
+                pointer=pointer,
+            )
+        seen = first.setdefault(event_id, (event.index, hash_id))
+        if seen[1] != hash_id:
+            raise EpcisEventIdConflictError(
+                f"events {seen[0]} and {event.index} share eventID {event_id!r} but are "
+                "different events",
+                event_index=event.index,
+                pointer=pointer,
+            )
 
 
 # ----- the parts of a TraceEvent -----
@@ -313,9 +358,19 @@ def _product(identifier: Identifier) -> bytes:
     return keccak(f"https://id.gs1.org/01/{identifier.gtin}".encode())
 
 
+def payload_of(event: EpcisEvent) -> dict[str, Any]:
+    """What a TraceEvent keeps of an EPCIS event: the event as given, with the ``@context``
+    it was read under (the document's, then its own) as its own ``@context``: a bare
+    EPCIS 2.0 event that stands alone, whose hash ID anyone can re-derive from it
+    (``event_hash_id(payload, payload["@context"])``; the hash ID ignores ``@context``)."""
+    if event.context is None:
+        return dict(event.data)
+    return {"@context": event.context} | {k: v for k, v in event.data.items() if k != "@context"}
+
+
 def _payload(event: EpcisEvent) -> bytes:
     try:
-        return canonical_json(event.data)
+        return canonical_json(payload_of(event))
     except InvalidPayloadError as exc:
         raise EpcisLimitError(
             f"event {event.index} cannot be kept as a payload: {exc}",

@@ -25,6 +25,18 @@ class EpcisRepository:
             found.update((h, bytes(t)) for h, t in rows)
         return found
 
+    def hash_ids_of(self, conn: Connection, event_ids: Sequence[str]) -> dict[str, str]:
+        """The hash ID stored under each of ``event_ids`` that names a captured event."""
+        found: dict[str, str] = {}
+        for chunk in chunks(sorted(set(event_ids))):
+            rows = conn.execute(
+                select(EPCIS_EVENTS.c.event_id, EPCIS_EVENTS.c.hash_id).where(
+                    EPCIS_EVENTS.c.event_id.in_(chunk)
+                )
+            )
+            found.update((str(e), str(h)) for e, h in rows)
+        return found
+
     def insert(self, conn: Connection, rows: Sequence[EpcisEventRow]) -> None:
         insert_many(conn, EPCIS_EVENTS, rows)
 

@@ -17,6 +17,7 @@ from node.events.submission import parse_event
 from node.events.typed_data import BatchStatus
 from node.exceptions import (
     EpcisDocumentError,
+    EpcisEventIdConflictError,
     EpcisEventRejectedError,
     EpcisLimitError,
     EpcisSignatureMismatchError,
@@ -84,9 +85,10 @@ def test_a_supply_chain_captured_from_epcis_ends_anchored_and_re_hashable(rig: R
                 assert row is not None
                 assert row.status is EventStatus.ANCHORED
                 payload = json.loads(row.payload or b"null")
-                assert payload == original
+                assert payload == {"@context": context} | original
                 assert payload_hash(payload) == row.event.payload_hash
-                assert event_hash_id(payload, context) == result.hash_id
+                # The payload stands alone: its hash ID from it and nothing else.
+                assert event_hash_id(payload, payload["@context"]) == result.hash_id
         milk_state = rig.store.batches.by_identifier(
             conn, "https://id.gs1.org/01/00614141123452/10/" + milk.rsplit(".", 1)[1]
         )
@@ -146,6 +148,55 @@ def test_capturing_again_is_idempotent_and_known_events_are_skipped(rig: Rig) ->
     assert before == (1, 1)
     assert len(resigned["traceEvents"]) == 1  # the commissioning was captured already
     assert [r.outcome for r in both] == [Outcome.DUPLICATE, Outcome.ACCEPTED]
+
+
+def test_an_event_id_naming_two_events_in_one_document_is_refused(rig: Rig) -> None:
+    first, second = new_lot(), new_lot()
+    doc = document(
+        commissioning(first) | {"eventID": "urn:uuid:6d2b4f2e-1111-4c1a-9d55-0a1b2c3d4e5f"},
+        commissioning(second) | {"eventID": "urn:uuid:6d2b4f2e-1111-4c1a-9d55-0a1b2c3d4e5f"},
+    )
+
+    with pytest.raises(EpcisEventIdConflictError) as refused:
+        rig.sign("farm", doc)  # the signer's side refuses it as the node does
+
+    assert refused.value.event_index == 1
+    assert refused.value.pointer == "/document/epcisBody/eventList/1/eventID"
+    assert "events 0 and 1 share eventID" in str(refused.value)
+    assert counts(rig) == (0, 0)
+
+
+def test_the_same_event_twice_under_one_event_id_is_a_duplicate_not_a_conflict(
+    rig: Rig,
+) -> None:
+    lot = new_lot()
+    once = commissioning(lot) | {"eventID": "urn:uuid:0e7c1a55-2222-4b2b-8c44-1a2b3c4d5e6f"}
+
+    results = rig.capture("farm", document(once, once))
+    again = rig.capture("farm", document(once))
+
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.DUPLICATE]
+    assert [r.outcome for r in again] == [Outcome.DUPLICATE]
+
+
+def test_an_event_id_captured_before_for_another_event_is_refused(rig: Rig) -> None:
+    event_id = "urn:uuid:3f9d8e7c-3333-4d3d-9e33-2b3c4d5e6f70"
+    first = document(commissioning(new_lot()) | {"eventID": event_id})
+    other = document(commissioning(new_lot()) | {"eventID": event_id})
+    # Both signed while the node holds neither, so only the node can catch the reuse.
+    requests = [rig.sign("farm", first), rig.sign("farm", other)]
+
+    (captured,) = capture(ingest=rig.ingest, request=requests[0])
+    before = counts(rig)
+    with pytest.raises(EpcisEventIdConflictError) as refused:
+        capture(ingest=rig.ingest, request=requests[1])
+
+    assert counts(rig) == before
+    assert refused.value.event_index == 0
+    assert refused.value.pointer == "/document/epcisBody/eventList/0/eventID"
+    assert captured.hash_id in str(refused.value)
+    with pytest.raises(EpcisEventIdConflictError):
+        rig.sign("farm", other)
 
 
 @pytest.mark.parametrize(

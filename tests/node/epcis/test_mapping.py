@@ -103,6 +103,7 @@ def test_mixed_identifier_forms_name_each_batch_once() -> None:
 
 
 def test_a_commission_carries_product_quantity_time_location_and_the_original_json() -> None:
+    """The payload is the event as given, with the document's ``@context`` as its own."""
     doc = fixture("commissioning.jsonld")
 
     (commission,) = mapped(doc)[0]
@@ -113,7 +114,7 @@ def test_a_commission_carries_product_quantity_time_location_and_the_original_js
     assert commission.quantity == 1200
     assert commission.event_time == 1_714_969_800_000  # 2024-05-06T06:30:00+02:00
     assert commission.location == keccak(b"https://id.gs1.org/414/0614141000012")
-    assert commission.payload == canonical_json(original)
+    assert commission.payload == canonical_json({"@context": doc["@context"]} | original)
     assert commission.created() == ("https://id.gs1.org/01/00614141123452/10/MILK-0506",)
 
 

@@ -206,3 +206,29 @@ def test_extensions_hash_the_same_in_any_member_order(extensions: dict[str, Any]
     reordered = dict(reversed(list(event.items())))
 
     assert pre_hash_string(reordered, CONTEXT) == pre_hash_string(event, CONTEXT)
+
+
+def test_an_events_own_context_expands_its_extension_keys_as_the_documents_would() -> None:
+    """A deliberate difference from the reference 1.9.3, which writes an event's own
+    ``@context`` into the pre-hash as if it were an extension and leaves its prefixes
+    unexpanded: the prefixes of the context in force expand, wherever they are declared."""
+    base = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+    prefix = {"evctx": "http://evctx.example.org/"}
+    fields = {
+        "type": "ObjectEvent",
+        "eventTime": "2024-01-01T10:00:00.000Z",
+        "eventTimeZoneOffset": "+01:00",
+        "epcList": ["urn:epc:id:sgtin:9506000.134352.1"],
+        "action": "OBSERVE",
+        "readPoint": {"id": "urn:epc:id:sgln:9506000.00001.0", "evctx:y": "yy"},
+        "evctx:top": {"inner": "i"},
+    }
+    own = {"@context": prefix} | fields
+
+    in_force = [base, prefix]
+    prehash = pre_hash_string(own, in_force)
+
+    assert "{http://evctx.example.org/}y=yy" in prehash
+    assert "{http://evctx.example.org/}topinner=i" in prehash
+    assert "@context" not in prehash
+    assert event_hash_id(own, in_force) == event_hash_id(fields, [base, prefix])

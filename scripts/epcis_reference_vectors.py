@@ -1,0 +1,52 @@
+"""Recompute tests/node/epcis/vectors/reference_1_9_3.json with GS1's exemplary
+implementation of the EPCIS event hash ID (PyPI ``epcis-event-hash-generator`` 1.9.3, MIT),
+run on every fixture document it can read.
+
+The reference is not a dependency of TraceNode: run this with the Python of a separate
+virtual environment that holds it (and nothing of ours)::
+
+    python3 -m venv /tmp/refvenv
+    /tmp/refvenv/bin/pip install epcis-event-hash-generator==1.9.3
+    /tmp/refvenv/bin/python scripts/epcis_reference_vectors.py
+
+It writes the vectors file in place; ``git diff`` shows what changed. Documents the
+reference cannot read (tests/node/epcis/test_hashid.py names them) are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from epcis_event_hash_generator import hash_generator, json_to_py  # type: ignore[import-not-found]
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "node" / "epcis" / "fixtures"
+VECTORS = ROOT / "tests" / "node" / "epcis" / "vectors" / "reference_1_9_3.json"
+#: What the reference cannot read: a query document, a bare event, a typed list item
+#: without a type.
+UNREADABLE = {"query.jsonld", "bare_event.jsonld", "transaction.jsonld"}
+
+
+def vectors(path: Path) -> dict[str, list[str]]:
+    events = json_to_py.event_list_from_epcis_document_str(path.read_text())
+    prehashes = hash_generator.derive_prehashes_from_events(events)
+    hashes = hash_generator.calculate_hashes_from_pre_hashes(prehashes)
+    return {"prehashes": list(prehashes), "hashes": list(hashes)}
+
+
+def main() -> int:
+    data = json.loads(VECTORS.read_text())
+    data["fixtures"] = {
+        path.name: vectors(path)
+        for path in sorted(FIXTURES.glob("*.jsonld"))
+        if path.name not in UNREADABLE
+    }
+    VECTORS.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    print(f"{len(data['fixtures'])} fixtures written to {VECTORS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -42,6 +42,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "search",
     "rpc",
     "epcis",
+    "epcis_query",
     "provenance",
     "web",
     "verify_page",

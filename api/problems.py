@@ -37,6 +37,7 @@ from node.exceptions import (
     EpcisEventIdConflictError,
     EpcisEventRejectedError,
     EpcisLimitError,
+    EpcisQueryError,
     EpcisSignatureMismatchError,
     EventExistsError,
     EventRejectedError,
@@ -115,6 +116,7 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     EpcisSignatureMismatchError: 422,
     EpcisEventRejectedError: 409,
     EpcisEventIdConflictError: 409,
+    EpcisQueryError: 400,
     # events refused
     EventRejectedError: 422,
     InvalidEventError: 422,
@@ -214,6 +216,8 @@ def problem_body(error: TraceNodeError) -> dict[str, Any]:
         cause = getattr(error, "cause", None)
         if isinstance(cause, TraceNodeError):
             body["cause"] = {"code": cause.code, "detail": str(cause)}
+    if isinstance(error, EpcisQueryError):
+        body["parameter"] = error.parameter
     if isinstance(error, InvalidBundleError) and error.field:
         body["pointer"] = error.field
     return body

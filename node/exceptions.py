@@ -37,13 +37,16 @@
         ├── EpcisLimitError                 too large, too deep, too many events
         ├── EpcisMappingError               valid EPCIS that names nothing TraceNode can record
         ├── EpcisSignatureMismatchError     signed TraceEvents that the document does not map to
+        ├── EpcisEventIdConflictError       an eventID that names another event
         └── EpcisEventRejectedError         a mapped TraceEvent refused by a rule (``cause``)
+    (and EpcisQueryError (ValueError): an EPCIS query parameter the node does not answer)
     │
     │   the partner gateway's (each code is an HTTP problem type, docs/api.md):
     ├── (EventRejectedError) SignerMismatchError   signed by another participant than the key's
     ├── NotFoundError (LookupError)         EventNotFoundError, BatchNotFoundError,
     │                                       ParticipantNotFoundError, ApiKeyNotFoundError,
-    │                                       AlertNotFoundError, WebhookNotFoundError
+    │                                       AlertNotFoundError, WebhookNotFoundError,
+    │                                       EpcisEventNotFoundError
     ├── WebhookUrlError (ValueError)        a webhook URL the node will not send to
     ├── NotAnchoredError                    a proof asked for before the event is anchored
     ├── AuthenticationError                 no API key, or an unknown or revoked one
@@ -324,6 +327,17 @@ class EpcisError(TraceNodeError, ValueError):
         self.pointer = pointer
 
 
+class EpcisQueryError(TraceNodeError, ValueError):
+    """An EPCIS query the node does not answer: an unknown or malformed parameter (EPCIS
+    2.0 QueryParameterException). ``parameter`` names it."""
+
+    code = "epcis-query-invalid"
+
+    def __init__(self, message: str, parameter: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
 class EpcisDocumentError(EpcisError):
     """Not JSON, not an EPCIS 2.0 document, or not valid against GS1's JSON Schema."""
 
@@ -413,6 +427,10 @@ class AlertNotFoundError(NotFoundError):
 
 class WebhookNotFoundError(NotFoundError):
     code = "webhook-not-found"
+
+
+class EpcisEventNotFoundError(NotFoundError):
+    code = "epcis-event-not-found"
 
 
 class WebhookUrlError(TraceNodeError, ValueError):

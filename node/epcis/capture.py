@@ -46,6 +46,7 @@ from node.epcis.mapping import (
     event_id_of,
     map_document,
 )
+from node.epcis.query import index_terms
 from node.events.batch import BatchState
 from node.events.payload import canonical_json
 from node.events.signatures import address_of, recover_signer, sign_digest
@@ -293,6 +294,7 @@ def capture(
     ]
     received_at = int(clock() * 1000)
     rows = _epcis_rows(parsed.document, mapped, fresh, expected, digests, received_at)
+    terms = _terms(parsed.document, mapped, fresh)
 
     def before_commit(conn: Connection, results: dict[int, IngestResult]) -> None:
         if any(results.get(k) is None or results[k].error for k in range(len(signed))):
@@ -307,7 +309,7 @@ def capture(
         stored = store.epcis.hash_ids_of(conn, ids)
         events = parsed.document.events
         _prefixed(lambda: check_event_ids(events, mapped.hash_ids, stored), "/document")
-        store.epcis.insert(conn, rows)
+        store.epcis.insert(conn, rows, terms)
 
     try:
         ingest.submit_many(signed, as_participant=as_participant, before_commit=before_commit)
@@ -374,9 +376,22 @@ def _epcis_rows(
                 trace_events=b"".join(by_event.get(index, [])),
                 context=canonical_json(event.context) if event.context is not None else None,
                 captured_at=received_at,
+                event_time=mapped.trace_events[index][0].event_time
+                if mapped.trace_events[index]
+                else None,
             )
         )
     return rows
+
+
+def _terms(
+    document: EpcisDocument, mapped: MappedDocument, fresh: list[int]
+) -> list[list[tuple[str, str]]]:
+    """What a query finds each captured event by (node.epcis.query)."""
+    return [
+        index_terms(document.events[i].data, document.events[i].context, mapped.hash_ids[i])
+        for i in fresh
+    ]
 
 
 def _rejection(

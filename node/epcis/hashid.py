@@ -332,6 +332,28 @@ def _numeric_text(text: str) -> str:
     return _number(number) if math.isfinite(number) else text
 
 
+_HASH_ID: Final = re.compile(r"ni:/{1,3}sha-256;([0-9a-fA-F]{64})(?:\?ver=CBV2\.0)?")
+
+
+def as_hash_id(text: str) -> str | None:
+    """``text`` as a CBV 2.0 hash ID in its one spelling, when it is one: a path may fold
+    its ``///`` (as HTTP clients fold ``//``) or lose ``?ver=CBV2.0`` to an unencoded
+    ``?``, and hex digits may be upper case. None when it is no hash ID."""
+    match = _HASH_ID.fullmatch(text.strip())
+    if match is None:
+        return None
+    return f"ni:///sha-256;{match.group(1).lower()}?ver={HASH_ID_VERSION}"
+
+
+def canonical_value(raw: Any, path: tuple[str, ...], context: Any = None) -> str:
+    """One value as the hash ID writes it, under ``context``: a bare CBV word at ``path``
+    (``("bizStep",)``) or a CBV 1.x URN as its web URI, a CURIE expanded, an EPC URI as its
+    constrained canonical Digital Link, a number without trailing zeros. Two spellings of
+    one value give one string (the query interface compares these)."""
+    inline = inline_prefixes(context)
+    return _PreHash({**gs1_prefixes(), **inline}, inline).value(raw, path)
+
+
 def pre_hash_string(event: Mapping[str, Any], context: Any = None) -> str:
     """The canonical pre-hash string of one EPCIS 2.0 JSON event under ``context`` (the
     ``@context`` in force: the document's, followed by the event's own)."""

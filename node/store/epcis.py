@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, and_, or_, select
 
+from node.epcis.query import Cursor, EventQuery, Order
 from node.store.records import EpcisEventRecord, EpcisEventRow
-from node.store.tables import EPCIS_EVENTS, chunks, insert_many, split32
+from node.store.tables import EPCIS_EVENTS, EPCIS_TERMS, chunks, insert_many, split32
 
 
 class EpcisRepository:
@@ -37,19 +39,92 @@ class EpcisRepository:
             found.update((str(e), str(h)) for e, h in rows)
         return found
 
-    def insert(self, conn: Connection, rows: Sequence[EpcisEventRow]) -> None:
+    def insert(
+        self,
+        conn: Connection,
+        rows: Sequence[EpcisEventRow],
+        terms: Sequence[Sequence[tuple[str, str]]] = (),
+    ) -> None:
+        """Store captured events and, for each (``terms[i]`` for ``rows[i]``), the terms a
+        query finds it by (node.epcis.query.index_terms)."""
         insert_many(conn, EPCIS_EVENTS, rows)
+        if not terms:
+            return
+        ids: dict[str, int] = {}
+        for chunk in chunks([row["hash_id"] for row in rows]):
+            found = conn.execute(
+                select(EPCIS_EVENTS.c.hash_id, EPCIS_EVENTS.c.id).where(
+                    EPCIS_EVENTS.c.hash_id.in_(chunk)
+                )
+            )
+            ids.update((str(h), int(i)) for h, i in found)
+        insert_many(
+            conn,
+            EPCIS_TERMS,
+            [
+                {"kind": kind, "value": value, "epcis_event_id": ids[row["hash_id"]]}
+                for row, row_terms in zip(rows, terms, strict=True)
+                for kind, value in row_terms
+            ],
+        )
+
+    def query(self, conn: Connection, query: EventQuery, *, limit: int) -> list[EpcisEventRecord]:
+        """Up to ``limit`` captured events matching ``query``, in its order, after its
+        page cursor."""
+        e = EPCIS_EVENTS.c
+        conditions: list[ColumnElement[bool]] = []
+        if query.event_types:
+            conditions.append(e.event_type.in_(sorted(query.event_types)))
+        for column, (low, high) in (
+            (e.event_time, query.event_time),
+            (e.captured_at, query.record_time),
+        ):
+            if low is not None:
+                conditions.append(column >= low)
+            if high is not None:
+                conditions.append(column < high)
+        for match in query.matches:
+            t = EPCIS_TERMS.c
+            conditions.append(
+                e.id.in_(
+                    select(t.epcis_event_id).where(
+                        t.kind.in_(sorted(match.kinds)), t.value.in_(sorted(match.values))
+                    )
+                )
+            )
+        key = e.event_time if query.order is Order.EVENT_TIME else e.captured_at
+        if query.page is not None:
+            conditions.append(_after(key, e.id, query.page, descending=query.descending))
+        order: list[Any] = (
+            [key.desc(), e.id.desc()] if query.descending else [key.asc(), e.id.asc()]
+        )
+        if query.order is Order.EVENT_TIME:
+            conditions.append(key.is_not(None))
+        rows = conn.execute(
+            select(EPCIS_EVENTS).where(and_(True, *conditions)).order_by(*order).limit(limit)
+        )
+        return [_record(row) for row in rows]
 
     def get(self, conn: Connection, hash_id: str) -> EpcisEventRecord | None:
         row = conn.execute(select(EPCIS_EVENTS).where(EPCIS_EVENTS.c.hash_id == hash_id)).first()
-        if row is None:
-            return None
-        return EpcisEventRecord(
-            id=int(row.id),
-            hash_id=str(row.hash_id),
-            event_id=row.event_id,
-            event_type=str(row.event_type),
-            trace_events=split32(bytes(row.trace_events)),
-            context=None if row.context is None else bytes(row.context),
-            captured_at=int(row.captured_at),
-        )
+        return None if row is None else _record(row)
+
+
+def _record(row: Any) -> EpcisEventRecord:
+    return EpcisEventRecord(
+        id=int(row.id),
+        hash_id=str(row.hash_id),
+        event_id=row.event_id,
+        event_type=str(row.event_type),
+        trace_events=split32(bytes(row.trace_events)),
+        context=None if row.context is None else bytes(row.context),
+        captured_at=int(row.captured_at),
+        event_time=None if row.event_time is None else int(row.event_time),
+    )
+
+
+def _after(key: Any, id_: Any, cursor: Cursor, *, descending: bool) -> ColumnElement[bool]:
+    """Rows past ``cursor`` in (key, id) order."""
+    if descending:
+        return or_(key < cursor.key, and_(key == cursor.key, id_ < cursor.id))
+    return or_(key > cursor.key, and_(key == cursor.key, id_ > cursor.id))

@@ -52,6 +52,22 @@ class EventRepository:
                 found.update((bytes(h), EventStatus(s)) for h, s in rows)
         return found
 
+    def payloads(self, conn: Connection, hashes: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The payload of each event in ``hashes`` that is stored with one (a search per
+        epoch and hash, as :meth:`known`)."""
+        found: dict[bytes, bytes] = {}
+        for group in epochs(conn):
+            for chunk in chunks(list(set(hashes) - found.keys())):
+                rows = conn.execute(
+                    select(EVENTS.c.event_hash, EVENTS.c.payload).where(
+                        EVENTS.c.epoch.in_(group),
+                        EVENTS.c.event_hash.in_(chunk),
+                        EVENTS.c.payload.is_not(None),
+                    )
+                )
+                found.update((bytes(h), bytes(p)) for h, p in rows)
+        return found
+
     def used_nonces(
         self, conn: Connection, pairs: Sequence[tuple[bytes, bytes]]
     ) -> dict[tuple[bytes, bytes], bytes]:

@@ -215,7 +215,25 @@ class EpcisEvent(SQLModel, table=True):
     event_type: str = Field(max_length=64)
     trace_events: bytes = Field(sa_type=LargeBinary)  # 32-byte TraceEvent hashes, in order
     context: bytes | None = Field(default=None, sa_type=LargeBinary)
-    captured_at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch
+    captured_at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch (recordTime)
+    #: eventTime in ms since the Unix epoch, for queries (None for rows from before 0014).
+    event_time: int | None = Field(default=None, sa_type=BigInteger, index=True)
+
+
+class EpcisTerm(SQLModel, table=True):
+    """A value a captured EPCIS event is found by (node.epcis.query): its bizStep, an EPC
+    of its epcList, its read point... written as the hash ID writes it, so every spelling
+    of a value finds it. The primary key is the index queries use."""
+
+    __tablename__ = "epcis_terms"
+
+    kind: str = Field(max_length=32, primary_key=True)
+    value: str = Field(max_length=512, primary_key=True)
+    epcis_event_id: int = Field(
+        sa_type=BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        foreign_key="epcis_events.id",
+    )
 
 
 class ApiKey(SQLModel, table=True):

@@ -168,6 +168,7 @@ class EpcisEventRecord:
     trace_events: tuple[bytes, ...]
     context: bytes | None  # the @context it was read under (RFC 8785 JSON)
     captured_at: int
+    event_time: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +302,7 @@ class EpcisEventRow(TypedDict):
     trace_events: bytes
     context: bytes | None
     captured_at: int
+    event_time: int | None
 
 
 class WindowMember(TypedDict):

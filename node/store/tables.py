@@ -29,6 +29,7 @@ from node.store.models import (
     ApiKey,
     Batch,
     EpcisEvent,
+    EpcisTerm,
     Event,
     EventBatch,
     Lineage,
@@ -59,6 +60,7 @@ PARTICIPANT_STATUS: Final = _table(ParticipantStatus)
 SYNC_CURSORS: Final = _table(SyncCursor)
 WINDOWS: Final = _table(Window)
 EPCIS_EVENTS: Final = _table(EpcisEvent)
+EPCIS_TERMS: Final = _table(EpcisTerm)
 API_KEYS: Final = _table(ApiKey)
 ALERTS: Final = _table(Alert)
 WEBHOOK_ENDPOINTS: Final = _table(WebhookEndpoint)

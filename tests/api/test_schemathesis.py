@@ -323,6 +323,12 @@ def _capture_request(s: Seeded) -> dict[str, Any]:
     )
 
 
+def _captured_event(s: Seeded) -> dict[str, Any]:
+    """A captured EPCIS event's hash ID, as the path of GET /v1/epcis/events/{event_id}."""
+    (result,) = capture(ingest=s.harness.node.ingest, request=_capture_request(s))
+    return {"path_parameters": {"event_id": result.hash_id}}
+
+
 def _alert(s: Seeded) -> dict[str, Any]:
     store = s.harness.node.store
     with store.write() as conn:
@@ -589,6 +595,15 @@ KNOWN: Final = [
         202,
         lambda s: {"body": _capture_request(s), "media_type": "application/ld+json"},
         "farm",
+    ),
+    Known("GET /v1/epcis/events", 200, lambda s: {"query": {"EQ_bizStep": "commissioning"}}),
+    Known("GET /v1/epcis/events", 400, lambda s: {"query": {"EQ_ex:x": "1"}}),
+    Known("GET /v1/epcis/events/{event_id}", 200, lambda s: _captured_event(s)),
+    Known("GET /v1/epcis/eventTypes", 200),
+    Known(
+        "GET /v1/epcis/eventTypes/{event_type}/events",
+        200,
+        lambda s: {"path_parameters": {"event_type": "ObjectEvent"}},
     ),
     Known("GET /v1/batches/{id}/provenance", 200, lambda s: _lot(s.story.slices)),
     Known("GET /v1/batches/{id}/provenance", 200, lambda s: _lot(PENDING_LOT)),

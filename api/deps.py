@@ -8,6 +8,7 @@ from typing import Annotated
 from eth_account.signers.local import LocalAccount
 from fastapi import Depends, Path, Request
 
+from api.backpressure import BacklogWatch
 from api.chain import RawRequest
 from api.health import Health
 from api.limits import RateLimiter
@@ -44,6 +45,8 @@ class Gateway:
     chain_request: RawRequest
     #: Bounded looks at the store and the chain (/readyz, /metrics).
     health: Health
+    #: The commit backlog, for backpressure on submissions, /v1/info and /metrics.
+    backlog: BacklogWatch
     #: Provenance, traces and bundles; it keeps its chain answers between requests.
     provenance: ProvenanceService
     #: The page's settings, None when TRACENODE_WEB_* are wrong (``web_error`` says how).

@@ -16,6 +16,7 @@ from eth_account.signers.local import LocalAccount
 from fastapi import Depends, FastAPI
 
 from api import html_errors
+from api.backpressure import BacklogWatch
 from api.chain import serialize_requests
 from api.deps import CommitStatus, Gateway, get_caller
 from api.health import Health
@@ -83,7 +84,8 @@ def create_app(
     metrics = Metrics()
     commit = commit or CommitStatus()
     health = Health(node)
-    metrics.watch(node, lambda: commit.leader, health)
+    backlog = BacklogWatch(node.store, interval=commit.policy.interval)
+    metrics.watch(node, lambda: commit.leader, health, backlog)
     app = FastAPI(
         title="TraceNode",
         version=__version__,
@@ -106,6 +108,7 @@ def create_app(
         commit=commit,
         chain_request=chain_request,
         health=health,
+        backlog=backlog,
         provenance=ProvenanceService(node.store, node.w3, node.deployment),
         web=web,
         web_error=web_error,

@@ -20,7 +20,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.backpressure import BacklogWatch
 from api.health import METRICS_STORE_TIMEOUT, BoundedCall, Health
+from node.commit.backlog import Backlog
 from node.context import Node
 from node.store.availability import store_unavailable
 from node.store.models import AlertSeverity, EventStatus, WindowStatus
@@ -52,8 +54,10 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch(self, node: Node, leader: Callable[[], bool], health: Health) -> None:
-        self.registry.register(_NodeCollector(node, leader, health))
+    def watch(
+        self, node: Node, leader: Callable[[], bool], health: Health, backlog: BacklogWatch
+    ) -> None:
+        self.registry.register(_NodeCollector(node, leader, health, backlog))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -66,27 +70,31 @@ class _StoreFigures:
     queue: int
     oldest: int | None
     alerts: dict[AlertSeverity, int]
+    backlog: Backlog
 
 
-def _read_figures(store: Store) -> _StoreFigures:
+def _read_figures(store: Store, backlog: BacklogWatch) -> _StoreFigures:
     with store.read() as conn:
-        return _StoreFigures(
-            events=store.events.counts(conn),
-            windows=store.windows.counts(conn),
-            queue=store.events.uncommitted_count(conn),
-            oldest=store.events.oldest_uncommitted(conn),
-            alerts=store.alerts.counts(conn),
+        counts = (
+            store.events.counts(conn),
+            store.windows.counts(conn),
+            store.events.uncommitted_count(conn),
+            store.events.oldest_uncommitted(conn),
+            store.alerts.counts(conn),
         )
+    return _StoreFigures(*counts, backlog=backlog.current())
 
 
 class _NodeCollector(Collector):
     """Gauges read when scraped: stored events and windows, the queue, the chain's head,
     and whether the store and the chain answered."""
 
-    def __init__(self, node: Node, leader: Callable[[], bool], health: Health) -> None:
+    def __init__(
+        self, node: Node, leader: Callable[[], bool], health: Health, backlog: BacklogWatch
+    ) -> None:
         self.leader = leader
         self.health = health
-        self._figures = BoundedCall("metrics-store", lambda: _read_figures(node.store))
+        self._figures = BoundedCall("metrics-store", lambda: _read_figures(node.store, backlog))
 
     def collect(self) -> Iterator[Metric]:
         self._figures.start()  # the store's queries and the chain's look run together
@@ -143,6 +151,19 @@ class _NodeCollector(Collector):
             "Age of the oldest accepted event not yet in a window.",
             value=lag,
         )
+        yield GaugeMetricFamily(
+            "tracenode_commit_predicted_proof_seconds",
+            "Predicted wait for a new event's proof (node/commit/backlog.py); submissions "
+            "are refused above TRACENODE_API_MAX_PROOF_DELAY.",
+            value=figures.backlog.predicted_seconds,
+        )
+        capacity = GaugeMetricFamily(
+            "tracenode_commit_capacity_events_per_second",
+            "The most events per second anchored lately (back-to-back windows).",
+        )
+        if figures.backlog.capacity is not None:
+            capacity.add_metric([], figures.backlog.capacity)
+        yield capacity
         yield _labelled(
             "tracenode_alerts",
             "Integrity alerts by severity.",

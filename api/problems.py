@@ -28,6 +28,7 @@ from node.chain.availability import CHAIN_CONNECTION_ERRORS, chain_unavailable
 from node.exceptions import (
     ApiKeyNotFoundError,
     AuthenticationError,
+    BackloggedError,
     BatchExistsError,
     BatchRecalledError,
     ChainError,
@@ -210,6 +211,8 @@ def problem_body(error: TraceNodeError) -> dict[str, Any]:
     if isinstance(error, DependencyUnavailableError):
         body["dependency"] = error.dependency
         body["retryAfter"] = error.retry_after
+    if isinstance(error, BackloggedError):
+        body["predictedSeconds"] = round(error.predicted_seconds, 1)
     if isinstance(error, EpcisError):
         body["eventIndex"] = error.event_index
         body["pointer"] = error.pointer

@@ -122,6 +122,20 @@ class CommitPolicyOut(Schema):
     confirmations: int
 
 
+class BacklogOut(Schema):
+    queued: int = Field(description="Accepted events not yet in a window.")
+    predicted_seconds: float = Field(
+        description="Predicted wait for a new event's proof (docs/api.md, Backpressure)."
+    )
+    capacity_events_per_second: float | None = Field(
+        description="The most events per second anchored lately; null before two windows."
+    )
+    stalled: bool = Field(description="Events wait and nothing was anchored for a minute.")
+    max_proof_delay_seconds: float = Field(
+        description="Above this prediction submissions are refused (0: never)."
+    )
+
+
 class Limits(Schema):
     max_body_bytes: int
     max_json_depth: int
@@ -140,6 +154,7 @@ class Info(Schema):
     node_address: Address = Field(description="The node key: relays and anchors.")
     contracts: Contracts
     commit_policy: CommitPolicyOut
+    backlog: BacklogOut
     eip712: Eip712
     actions: dict[str, int]
     roles: dict[str, int]

@@ -37,6 +37,9 @@ class ApiSettings(BaseSettings):
     max_json_depth: int = Field(default=32, ge=4, le=256)
     #: Events in one POST /v1/events (413 beyond).
     max_events_per_request: int = Field(default=1000, ge=1, le=10_000)
+    #: Seconds a new event may be predicted to wait for its proof before submissions are
+    #: refused (503 backlogged, with Retry-After); 0 turns backpressure off.
+    max_proof_delay: float = Field(default=300.0, ge=0, le=86_400)
     #: Requests per second allowed per API key (per client address without a key).
     rate_per_second: float = Field(default=50.0, gt=0)
     #: Requests a key may make at once before the rate applies (token-bucket size).

@@ -58,7 +58,8 @@
     │                                       NotAcceptableError, RequestTimeoutError
     └── DependencyUnavailableError          the store or the chain cannot be reached now
         ├── StoreUnavailableError           (``retry_after``: try again later)
-        └── ChainUnavailableError
+        ├── ChainUnavailableError
+        └── BackloggedError                 anchoring cannot keep up: submit later
     (and RegistrarUnavailableError: the node runs without its registrar key;
      NotReadyError: its store or chain does not answer)
     │
@@ -545,6 +546,19 @@ class DependencyUnavailableError(TraceNodeError):
     def __init__(self, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = self.RETRY_AFTER if retry_after is None else retry_after
+
+
+class BackloggedError(DependencyUnavailableError):
+    """Anchoring cannot keep up: a new event's predicted wait for its proof passes the
+    gateway's bound (node.commit.backlog). Nothing was done; send it again after
+    ``retry_after`` seconds."""
+
+    code = "backlogged"
+    dependency = "commit"
+
+    def __init__(self, message: str, *, retry_after: int, predicted_seconds: float) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.predicted_seconds = predicted_seconds
 
 
 class StoreUnavailableError(DependencyUnavailableError):

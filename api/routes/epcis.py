@@ -69,11 +69,12 @@ CAPTURE_REQUEST: Final[dict[str, Any]] = {
             },
         }
     },
-    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 429),
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
 )
 async def capture_document(
     request: Request, gateway: GatewayDep, key: ParticipantKeyDep
 ) -> CaptureResult:
+    await run_in_threadpool(gateway.backlog.admit, gateway.settings.max_proof_delay)
     document = await read_json(request)
     results = await run_in_threadpool(
         lambda: capture(

@@ -83,7 +83,7 @@ def _request_body_doc() -> dict[str, Any]:
                 }
             },
         },
-        **problem_responses(400, 401, 403, 409, 413, 415, 422, 429),
+        **problem_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
     },
 )
 async def submit_events(
@@ -98,6 +98,7 @@ async def submit_events(
     the same hash, nothing written twice) or rejected with its problem; the accepted
     ones are stored even when others are refused.
     """
+    await run_in_threadpool(gateway.backlog.admit, gateway.settings.max_proof_delay)
     document = await read_json(request)
     limit = gateway.settings.max_events_per_request
     participant = key.participant_id

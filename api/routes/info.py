@@ -15,11 +15,16 @@ from node.events.typed_data import Action, BatchStatus, Role, TraceEvent, typed_
 router = APIRouter(prefix="/v1", tags=["info"])
 
 
-@router.get("/info", response_model=Info, summary="Chain, contracts, EIP-712 domain and types")
+@router.get(
+    "/info",
+    response_model=Info,
+    summary="Chain, contracts, EIP-712 domain and types, limits and the commit backlog",
+)
 def info(gateway: GatewayDep) -> Info:
     """The EIP-712 ``domain``, ``types`` and ``primaryType`` are exactly those the contracts
     verify: add an event as ``message`` and sign the whole with ``eth_signTypedData_v4``."""
     node, settings, policy = gateway.node, gateway.settings, gateway.commit.policy
+    backlog = gateway.backlog.current()
     document = typed_data(TraceEvent(Action.COMMISSION), node.domain)
     deployment = node.deployment
     return Info.model_validate(
@@ -32,6 +37,13 @@ def info(gateway: GatewayDep) -> Info:
                 "batchRegistry": deployment.batch_registry,
                 "anchorRegistry": deployment.anchor_registry,
                 "deploymentBlock": deployment.block_number,
+            },
+            "backlog": {
+                "queued": backlog.queued,
+                "predictedSeconds": round(backlog.predicted_seconds, 1),
+                "capacityEventsPerSecond": backlog.capacity,
+                "stalled": backlog.stalled,
+                "maxProofDelaySeconds": settings.max_proof_delay,
             },
             "commitPolicy": {
                 "intervalSeconds": policy.interval,

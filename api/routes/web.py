@@ -214,6 +214,11 @@ def overview(
                 if state.identifier
             },
             "links": links,
+            # The node's predicted wait for a proof (docs/api.md, Backpressure), while
+            # some event is not anchored yet.
+            "anchoring": {"predictedSeconds": round(gateway.backlog.current().predicted_seconds, 1)}
+            if any(e.anchor is None for e in bundle.events)
+            else None,
         },
         headers={"Cache-Control": "no-store"},
     )

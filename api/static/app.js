@@ -274,6 +274,8 @@ function model(data) {
       payload: item && item.payload !== undefined ? item.payload : null,
       anchor: item ? item.anchor || null : null,
       storedHash: item ? item.eventHash : e.eventHash,
+      // The node's prediction of the wait for a proof, for events not anchored yet.
+      anchoringSeconds: data.anchoring ? Number(data.anchoring.predictedSeconds) : null,
       number: i + 1,
     };
   });
@@ -734,7 +736,9 @@ function eventTimes(e) {
     const at = Number(r.anchoredAt.timestamp) * 1000;
     lines.push(" · ", h("span", { class: "anchored-at" }, "anchored ", timeElement(at, { sameDayAs: Number(r.eventTime) }), ` (block ${r.blockNumber})`));
   } else if (r.blockNumber === null) {
-    lines.push(" · ", h("span", { class: "anchored-at pending" }, "not anchored yet"));
+    const wait = e.anchoringSeconds;
+    const text = wait !== null && Number.isFinite(wait) ? `anchoring, about ${duration(Math.max(1, Math.round(wait)))}` : "not anchored yet";
+    lines.push(" · ", h("span", { class: "anchored-at pending" }, text));
   }
   const gap = r.timeGap;
   let flag = null;

@@ -5,6 +5,7 @@ QR code it shows scans to the batch."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import sqlite3
 import subprocess
@@ -345,6 +346,9 @@ def test_hostile_text_is_shown_as_text_and_never_runs(page: Browser, site: Site)
     assert verdict.get_attribute("data-outcome") == "pending"
     pending = event_item(page, "0x" + site.pending_event.hex())
     assert pending.find_element("css selector", ".badge").text == "… Not yet anchored"
+    # The node's predicted wait for its proof (docs/api.md, Backpressure).
+    waiting = pending.find_element("css selector", ".anchored-at.pending").text
+    assert re.fullmatch(r"anchoring, about \d+ (second|minute|hour|day)s?", waiting), waiting
     page.screenshot("hostile", full=True)
 
     refused = page.js(

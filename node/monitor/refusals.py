@@ -9,9 +9,9 @@ into a 5xx nor make a flood of refusals a flood of writes:
 - per caller (API key or client address) and problem code, the first ``sample``
   refusals of each minute are written in full; beyond that they are counted, and the
   count is written as a summary row (no event fields) each time it doubles (1, 2, 4, …)
-  and, for the rest, when the caller is next refused: at most ``sample`` + log2(n) + 1
-  rows for n refusals; at least half of each caller's refusals of a minute are counted
-  as they happen, the rest when that caller is next refused;
+  and, for the rest, with the first refusal of a later minute (anyone's): at most
+  ``sample`` + log2(n) + 1 rows for n refusals; at least half of each caller's refusals
+  of a minute are counted as they happen, all of them once refusals go on;
 - at most ``rows_per_minute`` rows are written per minute by one process whatever the
   callers; beyond, refusals are only counted, and the count logged once a minute;
 - the state is bounded: at most ``max_callers`` (caller, code) pairs are remembered.
@@ -53,6 +53,7 @@ class Attempt:
 
 @dataclass(slots=True)
 class _Caller:
+    first: Attempt  # who, for the summary rows
     minute: int
     full: int = 0  # rows written in full this minute
     over: int = 0  # refusals beyond the sample this minute
@@ -111,12 +112,16 @@ class RefusalLog:
                         self.rows_per_minute,
                     )
                 self._minute, self._rows, self._unrecorded = minute, 0, 0
+                # The minute ended: every caller's uncounted rest, in a row each.
+                for ended in self._callers.values():
+                    if ended.over > ended.reported:
+                        last = (ended.minute + 1) * MINUTE_MS - 1  # counted in its own minute
+                        rows.append(_summary(ended.first, last, ended.over - ended.reported))
+                        ended.reported = ended.over
             key = (attempt.caller, attempt.code)
             state = self._callers.pop(key, None)
-            if state is not None and state.minute != minute and state.over > state.reported:
-                rows.append(_summary(attempt, now, state.over - state.reported))
             if state is None or state.minute != minute:
-                state = _Caller(minute)
+                state = _Caller(attempt, minute)
             self._callers[key] = state
             while len(self._callers) > self.max_callers:
                 self._callers.popitem(last=False)

@@ -56,7 +56,7 @@ def watch_refusals(
         if not new:
             return report
         # The window rules count every refusal of the windows the new ones fall in.
-        start = new[0].at // policy.window_ms * policy.window_ms
+        start = min(r.at for r in new) // policy.window_ms * policy.window_ms
         windowed = store.refusals.between(
             conn, start, now + 1, codes=sorted(WINDOW_CODES), limit=limit * 4
         )

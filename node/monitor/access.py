@@ -25,7 +25,7 @@ incident each, so a long flood updates one alert per window instead of one per r
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -72,6 +72,14 @@ SUSPENDED_SIGNER = grade(Impact(integrity=3), Confidence.LIKELY)
 NONCE_REUSE = grade(Impact(integrity=2), Confidence.LIKELY)
 RATE_LIMIT = grade(Impact(money=2), Confidence.LIKELY)
 RPC_ABUSE = grade(Impact(money=2), Confidence.LIKELY)
+GRADES: Final = {
+    "refused-signatures": REFUSED_SIGNATURES,
+    "rotated-key-used": ROTATED_KEY,
+    "suspended-signer": SUSPENDED_SIGNER,
+    "nonce-reuse": NONCE_REUSE,
+    "rate-limited": RATE_LIMIT,
+    "rpc-abuse": RPC_ABUSE,
+}
 
 
 def _hex(data: bytes) -> str:
@@ -136,40 +144,71 @@ def check_refused_signatures(rows: Sequence[RefusalRecord], policy: AccessPolicy
     return found
 
 
-def check_rotated_keys(
-    rows: Sequence[RefusalRecord], keys: Mapping[bytes, SignerView]
+def _signed(
+    kind: str,
+    rows: Sequence[RefusalRecord],
+    keys: Mapping[bytes, SignerView],
+    counts: Callable[[RefusalRecord, SignerView], bool],
+    subject: Callable[[bytes, SignerView], str],
+    detail: Callable[[bytes, SignerView], str],
+    listed: tuple[str, Callable[[RefusalRecord], str | None]],
 ) -> list[Finding]:
-    """Events signed by a key that its participant rotated out (one incident per key and
-    day)."""
-    severity, points = ROTATED_KEY
+    """One ``kind`` finding per subject and day for the refused events signed by a
+    participant's key that ``counts``; its evidence lists up to 20 of ``listed``."""
+    severity, points = GRADES[kind]
+    name, item = listed
     found: dict[str, Finding] = {}
     for row in rows:
         view = keys.get(row.signer or b"")
-        if row.signer is None or view is None or view.current:
+        if row.signer is None or view is None or not counts(row, view):
             continue
-        incident = f"rotated-key-used:{_hex(row.signer)}:{row.at // DAY_MS}"
+        incident = f"{kind}:{subject(row.signer, view)}:{row.at // DAY_MS}"
+        previous = found.get(incident)
+        items = [] if previous is None else list(previous.evidence[name])
+        value = item(row)
+        if value is not None and len(items) < 20:
+            items.append(value)
         found[incident] = Finding(
-            kind="rotated-key-used",
+            kind=kind,
             severity=severity,
             score=points,
             incident=incident,
-            detail=(
-                f"an event was signed with a key participant {view.participant_id} rotated "
-                f"out ({_hex(row.signer)})"
-            ),
+            detail=detail(row.signer, view),
             evidence={
                 "signer": _hex(row.signer),
                 "refused": row.code,
-                "eventHash": _hex(row.event_hash) if row.event_hash else None,
+                name: items,
                 "apiKey": row.key_id,
                 "client": row.client,
-                "at": row.at,
             },
             batch_id=row.batch_ids[0] if row.batch_ids else None,
             event_hash=row.event_hash,
             participant_id=view.participant_id,
         )
     return list(found.values())
+
+
+def _event_hash(row: RefusalRecord) -> str | None:
+    return None if row.event_hash is None else _hex(row.event_hash)
+
+
+def check_rotated_keys(
+    rows: Sequence[RefusalRecord], keys: Mapping[bytes, SignerView]
+) -> list[Finding]:
+    """Events signed by a key that its participant rotated out (one incident per key and
+    day)."""
+    return _signed(
+        "rotated-key-used",
+        rows,
+        keys,
+        lambda row, view: not view.current,
+        lambda key, view: _hex(key),
+        lambda key, view: (
+            f"an event was signed with a key participant {view.participant_id} rotated out "
+            f"({_hex(key)})"
+        ),
+        ("eventHashes", _event_hash),
+    )
 
 
 def check_suspended_signers(
@@ -177,34 +216,15 @@ def check_suspended_signers(
 ) -> list[Finding]:
     """Events refused because their signer's participant is suspended (one incident per
     participant and day)."""
-    severity, points = SUSPENDED_SIGNER
-    found: dict[str, Finding] = {}
-    for row in rows:
-        view = keys.get(row.signer or b"")
-        if row.code != "signer-suspended" or row.signer is None or view is None:
-            continue
-        incident = f"suspended-signer:{view.participant_id}:{row.at // DAY_MS}"
-        previous = found.get(incident)
-        events = [] if previous is None else list(previous.evidence["eventHashes"])
-        if row.event_hash is not None and len(events) < 20:
-            events.append(_hex(row.event_hash))
-        found[incident] = Finding(
-            kind="suspended-signer",
-            severity=severity,
-            score=points,
-            incident=incident,
-            detail=f"suspended participant {view.participant_id}'s key signed an event",
-            evidence={
-                "signer": _hex(row.signer),
-                "eventHashes": events,
-                "apiKey": row.key_id,
-                "client": row.client,
-            },
-            batch_id=row.batch_ids[0] if row.batch_ids else None,
-            event_hash=row.event_hash,
-            participant_id=view.participant_id,
-        )
-    return list(found.values())
+    return _signed(
+        "suspended-signer",
+        rows,
+        keys,
+        lambda row, view: row.code == "signer-suspended",
+        lambda key, view: str(view.participant_id),
+        lambda key, view: f"suspended participant {view.participant_id}'s key signed an event",
+        ("eventHashes", _event_hash),
+    )
 
 
 def check_nonce_reuse(
@@ -212,36 +232,21 @@ def check_nonce_reuse(
 ) -> list[Finding]:
     """Events refused because their signer (a participant's key) already used the nonce for
     another event (one incident per key and day)."""
-    severity, points = NONCE_REUSE
-    found: dict[str, Finding] = {}
-    for row in rows:
-        view = keys.get(row.signer or b"")
-        if row.code != "nonce-used" or row.signer is None or view is None:
-            continue
-        incident = f"nonce-reuse:{_hex(row.signer)}:{row.at // DAY_MS}"
-        previous = found.get(incident)
-        nonces = [] if previous is None else list(previous.evidence["nonces"])
-        if row.nonce is not None and len(nonces) < 20:
-            nonces.append(str(int.from_bytes(row.nonce, "big")))
-        found[incident] = Finding(
-            kind="nonce-reuse",
-            severity=severity,
-            score=points,
-            incident=incident,
-            detail=(
-                f"participant {view.participant_id}'s key signed another event under a "
-                "nonce it had already used"
-            ),
-            evidence={
-                "signer": _hex(row.signer),
-                "nonces": nonces,
-                "eventHash": _hex(row.event_hash) if row.event_hash else None,
-                "apiKey": row.key_id,
-            },
-            event_hash=row.event_hash,
-            participant_id=view.participant_id,
-        )
-    return list(found.values())
+    return _signed(
+        "nonce-reuse",
+        rows,
+        keys,
+        lambda row, view: row.code == "nonce-used",
+        lambda key, view: _hex(key),
+        lambda key, view: (
+            f"participant {view.participant_id}'s key signed another event under a nonce it "
+            "had already used"
+        ),
+        (
+            "nonces",
+            lambda row: None if row.nonce is None else str(int.from_bytes(row.nonce, "big")),
+        ),
+    )
 
 
 def _caller_bursts(
@@ -254,7 +259,7 @@ def _caller_bursts(
 ) -> list[Finding]:
     """Findings of ``kind`` for subjects (by row id) with ``threshold`` refusals or more in
     a window."""
-    severity, points = RATE_LIMIT if kind == "rate-limited" else RPC_ABUSE
+    severity, points = GRADES[kind]
     found: list[Finding] = []
     for (who, bucket), burst in sorted(_bursts(rows, subjects, window_ms).items()):
         total = sum(r.count for r in burst)

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from node.events.typed_data import TraceEvent
 from node.monitor.equivocation import advanced_heads
@@ -164,19 +164,7 @@ def _row(attempt: Attempt, now: int) -> RefusalRow:
 
 def _summary(attempt: Attempt, now: int, count: int) -> RefusalRow:
     """A row standing for ``count`` refusals of one caller and code, without their events."""
-    return RefusalRow(
-        at=now,
-        code=attempt.code[:64],
-        caller=attempt.caller[:96],
-        key_id=attempt.key_id,
-        client=attempt.client[:64],
-        claimed_participant=attempt.claimed_participant,
-        signer=None,
-        action=None,
-        event_hash=None,
-        nonce=None,
-        batch_ids=b"",
-        heads=b"",
-        detail="coalesced",
-        count=count,
-    )
+    bare = replace(attempt, event=None, event_hash=None, signer=None, detail="coalesced")
+    row = _row(bare, now)
+    row["count"] = count
+    return row

@@ -25,10 +25,9 @@ from node.store.records import Finding
 from node.store.store import Store
 from node.testing.harness import TraceNodeHarness
 from node.testing.plugin import HarnessFactory
+from tests.node.monitor.test_custody import CHEESE, MILK, cheese_from_milk
 
 LOT = "https://id.gs1.org/01/09506000134352/10/WATCH-1"
-MILK = "https://id.gs1.org/01/09506000134352/10/WATCH-MILK"
-CHEESE = "https://id.gs1.org/01/09506000134352/10/WATCH-CHEESE"
 
 
 @pytest.fixture
@@ -130,17 +129,7 @@ def test_refused_moves_of_a_recalled_lot_and_of_what_it_made_are_critical(
     h: TraceNodeHarness,
 ) -> None:
     gateway = Gateway(h)
-    h.submit("farm", Action.COMMISSION, MILK, product="milk", quantity=500)
-    h.submit("farm", Action.SHIP, MILK, to="processor")
-    h.submit("processor", Action.RECEIVE, MILK)
-    h.submit(
-        "processor",
-        Action.TRANSFORM,
-        inputs=[MILK],
-        outputs=[CHEESE],
-        product="cheese",
-        quantity=50,
-    )
+    cheese_from_milk(h)
     cheese, milk = h.batch_id(CHEESE), h.batch_id(MILK)
     # near-miss: refused before the recall (to a receiver without custody)
     gateway.refuse(

@@ -83,8 +83,8 @@ class Monitor:
         now = int(self.clock() * 1000)
         with self.store.write() as conn:
             endpoints = self.store.webhooks.endpoints(conn)
-            if stream.cursor is not None:  # read once: saved with the alerts they raised
-                self.store.refusals.set_cursor(conn, stream.cursor)
+            for name, last in stream.cursors.items():  # read once: saved with their alerts
+                self.store.refusals.set_cursor(conn, last, name)
             for finding in report.findings:
                 alert_id, change = self.store.alerts.record(conn, finding, now=now)
                 if change == "raised":

@@ -60,14 +60,15 @@ class RefusalRepository:
         result = conn.execute(delete(REFUSALS).where(REFUSALS.c.id.in_(ids)))
         return int(result.rowcount or 0)
 
-    def cursor(self, conn: Connection) -> int:
-        """The last refusal id the monitor read (0 before its first cycle)."""
-        value = conn.execute(select(SYNC_CURSORS.c.block).where(SYNC_CURSORS.c.name == CURSOR))
+    def cursor(self, conn: Connection, name: str = CURSOR) -> int:
+        """The last id the monitor read with the cursor ``name`` (0 before its first
+        cycle): the refusals', or another stream's it reads with them."""
+        value = conn.execute(select(SYNC_CURSORS.c.block).where(SYNC_CURSORS.c.name == name))
         found = value.scalar()
         return 0 if found is None else int(found)
 
-    def set_cursor(self, conn: Connection, last_id: int) -> None:
-        upsert(conn, SYNC_CURSORS, {"name": CURSOR, "block": last_id}, ["name"])
+    def set_cursor(self, conn: Connection, last_id: int, name: str = CURSOR) -> None:
+        upsert(conn, SYNC_CURSORS, {"name": name, "block": last_id}, ["name"])
 
 
 def _record(r: Any) -> RefusalRecord:

@@ -207,6 +207,29 @@ def test_rotated_out_and_suspended_keys(h: TraceNodeHarness) -> None:
     assert all(f.severity is AlertSeverity.HIGH for f in found.values())
 
 
+def test_a_suspended_participants_event_refused_by_the_chain_is_found_too(
+    h: TraceNodeHarness,
+) -> None:
+    h.submit("processor", Action.COMMISSION, CHEESE, product="cheese", quantity=5)
+    h.commit()
+    # suspended on-chain; the node's mirror does not know yet, so the node accepts
+    h.node.registry.suspend(h.node.admin(h.password), h.participant_id("processor"))
+    shipped = h.submit("processor", Action.SHIP, CHEESE, to="shop")
+    h.commit()
+    monitor = Monitor.of(h.node)
+
+    first, again = monitor.cycle(), monitor.cycle()
+
+    with h.node.store.read() as conn:
+        stored = h.node.store.events.get(conn, shipped)
+    assert stored is not None
+    assert stored.status.name == "REJECTED"
+    (found,) = [f for f in first.findings if f.kind == "suspended-signer"]
+    assert (found.participant_id, found.event_hash) == (h.participant_id("processor"), shipped)
+    assert found.evidence["refused"] == "signer-suspended"
+    assert again.refusals == 0  # the window is read once
+
+
 def test_the_cursor_reads_each_refusal_once_and_old_ones_are_pruned(h: TraceNodeHarness) -> None:
     gateway = Gateway(h)
     stranger = h.new_key()

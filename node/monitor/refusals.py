@@ -14,7 +14,10 @@ into a 5xx nor make a flood of refusals a flood of writes:
   of a minute are counted as they happen, all of them once refusals go on;
 - at most ``rows_per_minute`` rows are written per minute by one process whatever the
   callers; beyond, refusals are only counted, and the count logged once a minute;
-- the state is bounded: at most ``max_callers`` (caller, code) pairs are remembered.
+- the state is bounded: at most ``max_callers`` (caller, code) pairs are remembered;
+- a store that failed is left alone for ``pause`` seconds (refusals meanwhile are only
+  counted and logged), so that a flood of refusals while the database is down does not
+  wait on its connection timeout, and the gateway's threads with it, once per refusal.
 """
 
 from __future__ import annotations
@@ -70,13 +73,16 @@ class RefusalLog:
         sample: int = 10,
         rows_per_minute: int = 600,
         max_callers: int = 10_000,
+        pause: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.sample = sample
         self.rows_per_minute = rows_per_minute
         self.max_callers = max_callers
+        self.pause = pause
         self.clock = clock
+        self._down_until = 0.0  # clock time: the store failed; leave it alone until then
         self._callers: OrderedDict[tuple[str, str], _Caller] = OrderedDict()
         self._lock = threading.Lock()
         self._minute = 0
@@ -87,15 +93,21 @@ class RefusalLog:
         """Record ``attempt`` as the sampling allows; never raises."""
         try:
             rows = self._plan(attempt)
+            if rows and self.clock() < self._down_until:
+                with self._lock:
+                    self._unrecorded += sum(r["count"] for r in rows)
+                return
             for row in rows:
                 with self.store.write() as conn:
                     self.store.refusals.add(conn, row)
         except Exception as exc:  # the refusal's answer stands whatever the store does
+            self._down_until = self.clock() + self.pause
             log.warning(
-                "refusal %s by %s not recorded: %s",
+                "refusal %s by %s not recorded: %s; not recording for %g s",
                 attempt.code,
                 attempt.caller,
                 type(exc).__name__,
+                self.pause,
             )
 
     def _plan(self, attempt: Attempt) -> list[RefusalRow]:

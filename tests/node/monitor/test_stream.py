@@ -294,6 +294,10 @@ def test_a_store_that_is_down_never_fails_a_refusal(
 ) -> None:
     down = Store(make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2"))
 
-    RefusalLog(down).note(Attempt(code="invalid-signature", caller="key:tn_x"))
+    log = RefusalLog(down)
+
+    log.note(Attempt(code="invalid-signature", caller="key:tn_x"))
+    log.note(Attempt(code="invalid-signature", caller="key:tn_y"))  # not tried: paused
 
     assert "refusal invalid-signature by key:tn_x not recorded" in caplog.text
+    assert "tn_y" not in caplog.text

@@ -172,11 +172,19 @@ def test_refused_moves_of_a_recalled_lot_and_of_what_it_made_are_critical(
     assert "made from" in on_cheese.detail
 
 
-def test_rotated_out_and_suspended_keys(h: TraceNodeHarness) -> None:
+def test_rotated_out_and_suspended_keys_refused_by_the_node_or_the_chain(
+    h: TraceNodeHarness,
+) -> None:
     gateway = Gateway(h)
+    h.submit("processor", Action.COMMISSION, CHEESE, product="cheese", quantity=5)
+    h.commit()
     old = h.keys["farm"]
     h.rotate("farm")
     h.suspend("carrier")
+    # suspended on-chain; the node's mirror does not know yet, so the node accepts
+    h.node.registry.suspend(h.node.admin(h.password), h.participant_id("processor"))
+    shipped = h.submit("processor", Action.SHIP, CHEESE, to="shop")
+    h.commit()
 
     codes = [
         gateway.refuse(
@@ -198,36 +206,24 @@ def test_rotated_out_and_suspended_keys(h: TraceNodeHarness) -> None:
             quantity=1,
         ),
     ]
-    found = {f.kind: f for f in cycle(h)}
+    monitor = Monitor.of(h.node)
+    first, again = monitor.cycle(), monitor.cycle()
+    found = {(f.kind, f.participant_id): f for f in first.findings}
 
     assert codes == ["unknown-signer", "signer-suspended", "unknown-signer"]
-    assert set(found) == {"rotated-key-used", "suspended-signer"}
-    assert found["rotated-key-used"].participant_id == h.participant_id("farm")
-    assert found["suspended-signer"].participant_id == h.participant_id("carrier")
-    assert all(f.severity is AlertSeverity.HIGH for f in found.values())
-
-
-def test_a_suspended_participants_event_refused_by_the_chain_is_found_too(
-    h: TraceNodeHarness,
-) -> None:
-    h.submit("processor", Action.COMMISSION, CHEESE, product="cheese", quantity=5)
-    h.commit()
-    # suspended on-chain; the node's mirror does not know yet, so the node accepts
-    h.node.registry.suspend(h.node.admin(h.password), h.participant_id("processor"))
-    shipped = h.submit("processor", Action.SHIP, CHEESE, to="shop")
-    h.commit()
-    monitor = Monitor.of(h.node)
-
-    first, again = monitor.cycle(), monitor.cycle()
-
     with h.node.store.read() as conn:
         stored = h.node.store.events.get(conn, shipped)
     assert stored is not None
-    assert stored.status.name == "REJECTED"
-    (found,) = [f for f in first.findings if f.kind == "suspended-signer"]
-    assert (found.participant_id, found.event_hash) == (h.participant_id("processor"), shipped)
-    assert found.evidence["refused"] == "signer-suspended"
-    assert again.refusals == 0  # the window is read once
+    assert stored.status.name == "REJECTED"  # by the chain
+    farm, carrier, processor = (h.participant_id(p) for p in ("farm", "carrier", "processor"))
+    assert set(found) == {
+        ("rotated-key-used", farm),
+        ("suspended-signer", carrier),
+        ("suspended-signer", processor),
+    }
+    assert found[("suspended-signer", processor)].event_hash == shipped
+    assert all(f.severity is AlertSeverity.HIGH for f in found.values())
+    assert again.refusals == 0  # each refusal and each window read once
 
 
 def test_the_cursor_reads_each_refusal_once_and_old_ones_are_pruned(h: TraceNodeHarness) -> None:

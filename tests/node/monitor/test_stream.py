@@ -65,6 +65,19 @@ class Gateway:
         return result.error.code
 
 
+def ship(gateway: Gateway, who: str, batch_id: bytes, prev: bytes, to: str) -> str:
+    """``who`` signs a shipment of ``batch_id`` from ``prev`` to ``to``: its refusal's code."""
+    h = gateway.h
+    return gateway.refuse(
+        who,
+        h.keys[who],
+        Action.SHIP,
+        batch_id=batch_id,
+        prev_event_hash=prev,
+        counterparty=address(h, to),
+    )
+
+
 def head(h: TraceNodeHarness, identifier: str) -> bytes:
     with h.node.store.read() as conn:
         state = h.node.store.batches.get(conn, h.batch_id(identifier))
@@ -89,28 +102,14 @@ def test_a_participant_signing_two_branches_of_one_head_is_critical(h: TraceNode
     lot, milk = h.batch_id(LOT), h.batch_id(MILK)
 
     # the farm signs a second shipment of the head it already shipped from
-    refused = gateway.refuse(
-        "farm",
-        h.keys["farm"],
-        Action.SHIP,
-        batch_id=lot,
-        prev_event_hash=created,
-        counterparty=address(h, "shop"),
-    )
+    refused = ship(gateway, "farm", lot, created, "shop")
     # near-miss: a regulator's recall of the same (stale) head is another participant's
     gateway.refuse(
         "regulator", h.keys["regulator"], Action.RECALL, batch_id=lot, prev_event_hash=created
     )
     # near-miss: refused (to the regulator, who holds no custody), then signed again
     # correctly on the same head: the first was never a valid branch
-    wrong = gateway.refuse(
-        "farm",
-        h.keys["farm"],
-        Action.SHIP,
-        batch_id=milk,
-        prev_event_hash=other,
-        counterparty=address(h, "regulator"),
-    )
+    wrong = ship(gateway, "farm", milk, other, "regulator")
     h.submit("farm", Action.SHIP, MILK, to="processor")
 
     (found,) = cycle(h)
@@ -132,35 +131,14 @@ def test_refused_moves_of_a_recalled_lot_and_of_what_it_made_are_critical(
     cheese_from_milk(h)
     cheese, milk = h.batch_id(CHEESE), h.batch_id(MILK)
     # near-miss: refused before the recall (to a receiver without custody)
-    gateway.refuse(
-        "processor",
-        h.keys["processor"],
-        Action.SHIP,
-        batch_id=cheese,
-        prev_event_hash=head(h, CHEESE),
-        counterparty=address(h, "regulator"),
-    )
+    ship(gateway, "processor", cheese, head(h, CHEESE), "regulator")
     time.sleep(0.01)
     h.submit("regulator", Action.RECALL, MILK)
     time.sleep(0.01)
 
     after = [
-        gateway.refuse(
-            "processor",
-            h.keys["processor"],
-            Action.SHIP,
-            batch_id=cheese,
-            prev_event_hash=head(h, CHEESE),
-            counterparty=address(h, "regulator"),
-        ),
-        gateway.refuse(
-            "processor",
-            h.keys["processor"],
-            Action.SHIP,
-            batch_id=milk,
-            prev_event_hash=head(h, MILK),
-            counterparty=address(h, "shop"),
-        ),
+        ship(gateway, "processor", cheese, head(h, CHEESE), "regulator"),
+        ship(gateway, "processor", milk, head(h, MILK), "shop"),
     ]
     found = [f for f in cycle(h) if f.kind == "recall-breach-refused"]
 

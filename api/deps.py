@@ -18,6 +18,7 @@ from node.commit.worker import CommitPolicy
 from node.context import Node
 from node.events.identifiers import MAX_IDENTIFIER_LENGTH
 from node.exceptions import AuthenticationError, PermissionDeniedError, RegistrarUnavailableError
+from node.monitor.refusals import RefusalLog
 from node.provenance.service import ProvenanceService
 from node.store.apikeys import ApiKeyRecord, ApiKeys
 
@@ -49,6 +50,8 @@ class Gateway:
     backlog: BacklogWatch
     #: Provenance, traces and bundles; it keeps its chain answers between requests.
     provenance: ProvenanceService
+    #: What the gateway refuses, for the monitor (api/refusals.py).
+    refusals: RefusalLog
     #: The page's settings, None when TRACENODE_WEB_* are wrong (``web_error`` says how).
     web: WebSettings | None
     web_error: str | None = None
@@ -75,6 +78,9 @@ def get_caller(request: Request, gateway: GatewayDep) -> ApiKeyRecord | None:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("use 'Authorization: Bearer <API key>'")
     record = gateway.keys.authenticate(token.strip())
+    # Who asked, for the refusal record (api/refusals.py): the key's public id only.
+    request.state.api_key_id = record.key_id
+    request.state.api_participant = record.participant_id
     gateway.limiter.check(f"key:{record.key_id}")
     return record
 

@@ -27,6 +27,7 @@ from api.problems import install
 from api.settings import ApiSettings, WebSettings, load_web_settings
 from node import __version__
 from node.context import Node
+from node.monitor.refusals import RefusalLog
 from node.provenance.service import ProvenanceService
 from node.store.apikeys import ApiKeys
 
@@ -110,6 +111,11 @@ def create_app(
         health=health,
         backlog=backlog,
         provenance=ProvenanceService(node.store, node.w3, node.deployment),
+        refusals=RefusalLog(
+            node.store,
+            sample=settings.refusal_sample_per_minute,
+            rows_per_minute=settings.refusal_rows_per_minute,
+        ),
         web=web,
         web_error=web_error,
         registrar=registrar,

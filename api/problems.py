@@ -21,9 +21,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from api import refusals
 from node.chain.availability import CHAIN_CONNECTION_ERRORS, chain_unavailable
 from node.exceptions import (
     ApiKeyNotFoundError,
@@ -279,6 +281,9 @@ def install(app: FastAPI) -> None:
         assert isinstance(error, TraceNodeError)
         if isinstance(error, DependencyUnavailableError):
             return unavailable_response(request, error)
+        refused, log = refusals.raised(request, error), refusals.refusal_log(request)
+        if refused is not None and log is not None:  # the monitor's record; never fails
+            await run_in_threadpool(log.note, refused)
         return problem_response(error, request.url.path)
 
     async def on_dependency_error(request: Request, error: Exception) -> JSONResponse:

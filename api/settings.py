@@ -52,6 +52,11 @@ class ApiSettings(BaseSettings):
     max_rpc_batch: int = Field(default=50, ge=1, le=1000)
     #: Widest eth_getLogs block range served by /rpc.
     max_log_range: int = Field(default=10_000, ge=1)
+    #: Refusals of one caller and problem code written in full per minute to the
+    #: monitor's refusal record; beyond, they are counted (docs/monitor.md).
+    refusal_sample_per_minute: int = Field(default=10, ge=1, le=1000)
+    #: Rows the refusal record takes per minute from this process, whatever the callers.
+    refusal_rows_per_minute: int = Field(default=600, ge=10, le=100_000)
     #: Whether webhooks may go to loopback addresses (local test receivers only: never in
     #: production). Private, link-local and metadata addresses are refused regardless.
     webhooks_allow_loopback: bool = False

@@ -8,6 +8,7 @@ from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from api import refusals
 from api.body import read_json, submission_schema
 from api.deps import Gateway, GatewayDep, ParticipantKeyDep, ReaderDep
 from api.problems import Problem, problem_body, problem_responses
@@ -34,6 +35,7 @@ from node.exceptions import (
     TraceNodeError,
 )
 from node.ingest.service import IngestResult
+from node.monitor.refusals import Attempt
 from node.store.models import EventStatus
 from node.store.records import EventRecord, WindowRecord
 
@@ -109,6 +111,7 @@ async def submit_events(
         )
         _count(gateway, result)
         if result.error is not None:
+            setattr(request.state, refusals.SUBMISSION, (signed, result))  # for the record
             raise result.error
         response.headers["Location"] = f"/v1/events/0x{result.event_hash.hex()}"
         return EventResult(
@@ -126,10 +129,13 @@ async def submit_events(
     if len(document) > limit:
         raise TooManyItemsError(f"{len(document)} events in one request; at most {limit}")
     # Parsing and checking a thousand signed events is CPU work: off the event loop.
-    return await run_in_threadpool(_submit_list, gateway, document, participant)
+    who = refusals.origin(request)
+    return await run_in_threadpool(_submit_list, gateway, document, participant, who)
 
 
-def _submit_list(gateway: Gateway, document: list[Any], participant: int | None) -> BulkResult:
+def _submit_list(
+    gateway: Gateway, document: list[Any], participant: int | None, who: Attempt
+) -> BulkResult:
     results: dict[int, EventResult] = {}
     parsed: list[SignedEvent] = []
     positions: list[int] = []
@@ -139,12 +145,16 @@ def _submit_list(gateway: Gateway, document: list[Any], participant: int | None)
             positions.append(index)
         except EventRejectedError as error:
             gateway.metrics.submitted.labels("rejected", error.code).inc()
+            gateway.refusals.note(refusals.attempt(who, error.code))
             results[index] = EventResult(
                 index=index, outcome="rejected", event_hash=None, problem=_problem(error)
             )
     ingested = gateway.node.ingest.submit_many(parsed, as_participant=participant) if parsed else []
-    for position, result in zip(positions, ingested, strict=True):
+    for position, result, signed in zip(positions, ingested, parsed, strict=True):
         _count(gateway, result)
+        if result.error is not None:
+            refused = refusals.attempt(who, result.error.code, signed=signed, result=result)
+            gateway.refusals.note(refused)
         results[position] = EventResult(
             index=position,
             outcome=result.outcome.value,

@@ -20,9 +20,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from web3 import Web3
 
+from api import refusals
 from api.body import read_json
 from api.chain import RawRequest, is_embedded
-from api.deps import GatewayDep, ReaderDep
+from api.deps import Gateway, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from node.chain.availability import chain_unavailable
 from node.chain.errors import revert_data
@@ -52,6 +53,8 @@ METHOD_NOT_FOUND: Final = -32601
 INVALID_PARAMS: Final = -32602
 SERVER_ERROR: Final = -32000
 EXECUTION_REVERTED: Final = 3
+#: An eth_getLogs answering more logs than this is an expensive call (docs/monitor.md).
+EXPENSIVE_LOGS: Final = 1000
 _BLOCK_TAGS: Final = frozenset({"latest", "earliest", "pending", "safe", "finalized"})
 _QUANTITY: Final = re.compile(r"0x(0|[1-9a-fA-F][0-9a-fA-F]{0,15})")
 _DATA: Final = re.compile(r"0x([0-9a-fA-F]{2})*")
@@ -127,9 +130,31 @@ async def rpc(request: Request, gateway: GatewayDep, _reader: ReaderDep) -> JSON
             await run_in_threadpool(_answer, w3, send, item, settings.max_log_range)
             for item in document
         ]
+        await _record(request, gateway, list(zip(document, answers, strict=True)))
         return JSONResponse(answers)
     answer = await run_in_threadpool(_answer, w3, send, document, settings.max_log_range)
+    await _record(request, gateway, [(document, answer)])
     return JSONResponse(answer)
+
+
+async def _record(
+    request: Request, gateway: Gateway, calls: list[tuple[Any, dict[str, Any]]]
+) -> None:
+    """Refused calls (anything but a revert) and expensive ones, for the monitor's record
+    (api/refusals.py): the method's name is kept, never the params."""
+    who = refusals.origin(request)
+    for call, answer in calls:
+        method = call.get("method") if isinstance(call, dict) else None
+        name = method[:64] if isinstance(method, str) else ""
+        error = answer.get("error")
+        if isinstance(error, dict) and error.get("code") != EXECUTION_REVERTED:
+            code = "rpc-refused"
+        elif name == "eth_getLogs" and len(answer.get("result") or ()) > EXPENSIVE_LOGS:
+            code = "rpc-expensive"
+        else:
+            continue
+        attempt = refusals.attempt(who, code, detail=name)
+        await run_in_threadpool(gateway.refusals.note, attempt)
 
 
 def _answer(w3: Web3, send: RawRequest, call: Any, max_log_range: int) -> dict[str, Any]:

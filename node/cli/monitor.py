@@ -47,9 +47,9 @@ def monitor(
         if once:
             report = watcher.cycle()
             console.print(
-                f"checked {report.windows} windows, {report.events} events and "
-                f"{report.batches} batches: {report.raised} new and {report.updated} "
-                "recurring incidents",
+                f"checked {report.windows} windows, {report.events} events, "
+                f"{report.batches} batches and {report.refusals} refusals: {report.raised} "
+                f"new and {report.updated} recurring incidents",
                 highlight=False,
             )
             if any(f.severity is AlertSeverity.CRITICAL for f in report.findings):

@@ -63,6 +63,9 @@ class IngestResult:
     outcome: Outcome
     event_hash: bytes
     error: EventRejectedError | None = None
+    #: The key a refused event's signature recovers to (None: it does not recover, or
+    #: the event was refused before its signature was checked).
+    signer: bytes | None = None
 
 
 #: A hook run inside the ingest transaction before it commits (see ``submit_many``).
@@ -342,4 +345,4 @@ def _identifiers(signed: SignedEvent) -> dict[bytes, str]:
 
 
 def _rejected(item: _Pending, error: EventRejectedError) -> IngestResult:
-    return IngestResult(item.index, Outcome.REJECTED, item.event_hash, error)
+    return IngestResult(item.index, Outcome.REJECTED, item.event_hash, error, item.signer)

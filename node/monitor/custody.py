@@ -6,6 +6,9 @@ tested on its own; :mod:`node.monitor.service` gathers the inputs.
 - ``recall-breach`` (critical): an event accepted for a recalled lot, or for anything
   made from it at any depth, after the recall (the contract refuses moves of the recalled
   lot itself, but a cheese made from recalled milk is a lot of its own);
+- ``recall-breach-refused`` (critical): an attempt the gateway refused (the refusal
+  record, node.monitor.refusals) to move a recalled lot or anything made from it, signed
+  by a participant, after the recall;
 - ``in-transit-too-long`` (medium): shipped and not received within the policy's time;
 - ``event-time-skew`` (low): an event claiming a time far before, or after, the moment
   the node received it (backfills happen: suspected, not proven);
@@ -22,7 +25,7 @@ from node.events.batch import BatchState
 from node.events.typed_data import Action, BatchStatus
 from node.monitor.grading import Confidence, Impact, grade
 from node.store.models import EventStatus
-from node.store.records import EventRecord, Finding
+from node.store.records import EventRecord, Finding, RefusalRecord, SignerView
 
 HOUR_MS = 3_600_000
 
@@ -103,6 +106,70 @@ def check_recall(
             )
             break  # one incident per batch; its evidence lists every event
     return found
+
+
+#: What moves a lot: shipping, receiving, transforming, packing or unpacking it (selling
+#: is a retailer's shipment or transformation). Recalling, destroying and observing do not.
+MOVES = frozenset(
+    {Action.SHIP, Action.RECEIVE, Action.TRANSFORM, Action.AGGREGATE, Action.DISAGGREGATE}
+)
+
+
+def check_refused_recall(
+    rows: Sequence[RefusalRecord],
+    recalls: Mapping[bytes, tuple[bytes, EventRecord]],
+    keys: Mapping[bytes, SignerView],
+    names: Mapping[bytes, str],
+) -> list[Finding]:
+    """Refused attempts to move a batch after a recall covering it: ``recalls`` gives, for
+    each batch the refusals name that is recalled or made from a recalled lot, that lot and
+    its recall event. Only attempts signed by a participant count (a signature that does
+    not recover proves nobody's attempt; ``refused-signatures`` counts those)."""
+    severity, points = RECALL_BREACH
+    found: dict[str, Finding] = {}
+    for row in rows:
+        view = keys.get(row.signer or b"")
+        if view is None or row.action is None or row.action not in MOVES:
+            continue
+        for batch_id in row.batch_ids:
+            covered = recalls.get(batch_id)
+            if covered is None or row.at < covered[1].received_at:
+                continue
+            recalled, recall = covered
+            incident = f"recall-breach-refused:{_hex(recall.event_hash)}:{_hex(batch_id)}"
+            previous = found.get(incident)
+            attempts = [] if previous is None else list(previous.evidence["attempts"])
+            if row.event_hash is not None and len(attempts) < 20:
+                attempts.append(_hex(row.event_hash))
+            name = names.get(batch_id, _hex(batch_id))
+            found[incident] = Finding(
+                kind="recall-breach-refused",
+                severity=severity,
+                score=points,
+                incident=incident,
+                detail=(
+                    f"participant {view.participant_id} tried to {row.action.name} {name} "
+                    + (
+                        "after its recall"
+                        if recalled == batch_id
+                        else f"after {names.get(recalled, _hex(recalled))}, which it is "
+                        "made from, was recalled"
+                    )
+                    + f" (refused: {row.code})"
+                ),
+                evidence={
+                    "recalled": _hex(recalled),
+                    "recall": _hex(recall.event_hash),
+                    "batch": _hex(batch_id),
+                    "attempts": attempts,
+                    "refused": row.code,
+                    "signer": _hex(row.signer or b""),
+                },
+                batch_id=batch_id,
+                event_hash=row.event_hash,
+                participant_id=view.participant_id,
+            )
+    return list(found.values())
 
 
 def check_transit(

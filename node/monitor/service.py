@@ -21,8 +21,10 @@ from web3 import Web3
 from node.chain.reader import ChainReader, Contracts
 from node.context import Node
 from node.events.typed_data import Action, BatchStatus, Domain
+from node.monitor.access import AccessPolicy
 from node.monitor.custody import CustodyPolicy, check_recall, check_times, check_transit
 from node.monitor.integrity import check_custody, check_events, check_window
+from node.monitor.stream import watch_refusals
 from node.store.models import EventStatus
 from node.store.records import BatchEvent, EventRecord, Finding
 from node.store.store import Store
@@ -41,6 +43,7 @@ class CycleReport:
     windows: int = 0
     events: int = 0
     batches: int = 0
+    refusals: int = 0  # refusals read from the record
     raised: int = 0  # new incidents
     updated: int = 0  # incidents seen again
     findings: list[Finding] = field(default_factory=list)
@@ -62,6 +65,7 @@ class Monitor:
     contracts: Contracts
     domain: Domain
     policy: CustodyPolicy = field(default_factory=CustodyPolicy)
+    access: AccessPolicy = field(default_factory=AccessPolicy)
     clock: Callable[[], float] = time.time
     page: int = PAGE
 
@@ -71,11 +75,16 @@ class Monitor:
         self._windows(report)
         self._custody(report)
         self._history(report)
+        stream = watch_refusals(self.store, self.access, now=int(self.clock() * 1000))
+        report.findings += stream.findings
+        report.refusals = stream.refusals
         # One finding per incident: an event naming two batches is seen from both.
         report.findings = list({f.incident: f for f in report.findings}.values())
         now = int(self.clock() * 1000)
         with self.store.write() as conn:
             endpoints = self.store.webhooks.endpoints(conn)
+            for name, last in stream.cursors.items():  # read once: saved with their alerts
+                self.store.refusals.set_cursor(conn, last, name)
             for finding in report.findings:
                 alert_id, change = self.store.alerts.record(conn, finding, now=now)
                 if change == "raised":

@@ -364,3 +364,41 @@ class WebhookDelivery(SQLModel, table=True):
     delivered_at: int | None = Field(default=None, sa_type=BigInteger)
     last_status: int | None = Field(default=None)  # the receiver's HTTP status
     last_error: str = Field(default="", max_length=512)
+
+
+class Refusal(SQLModel, table=True):
+    """Something the gateway refused (docs/monitor.md, "The refusal record"): who asked,
+    what was refused and why, for the monitor's rules over the ingest stream.
+
+    Never the API key's secret, never a request body: the key's public id, the recovered
+    signer, the batches and the event hash. ``count`` is how many refusals the row stands
+    for: a flood is sampled, the rest counted in summary rows (node.monitor.refusals).
+    """
+
+    __tablename__ = "refusals"
+    __table_args__ = (Index("ix_refusals_at", "at"),)
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch
+    #: The problem's code (docs/api.md), or ``rpc-refused`` / ``rpc-expensive`` for /rpc.
+    code: str = Field(max_length=64)
+    #: The caller: ``key:<keyId>`` or ``addr:<client address>`` (the rate limiter's key).
+    caller: str = Field(max_length=96)
+    key_id: str | None = Field(default=None, max_length=32)
+    client: str = Field(default="", max_length=64)
+    #: The API key's participant: who claims to have signed.
+    claimed_participant: int | None = Field(default=None, sa_type=BigInteger)
+    #: The key the event's signature recovers to (None: no event, or it does not recover).
+    signer: bytes | None = Field(default=None, sa_type=LargeBinary(20))
+    action: int | None = Field(default=None)
+    event_hash: bytes | None = Field(default=None, sa_type=LargeBinary(32))
+    nonce: bytes | None = Field(default=None, sa_type=LargeBinary(32))
+    #: Every batch the event names, 32-byte items concatenated.
+    batch_ids: bytes = Field(default=b"", sa_type=LargeBinary)
+    #: The heads the event extends: (batch id, previous event hash) pairs, 64 bytes each.
+    heads: bytes = Field(default=b"", sa_type=LargeBinary)
+    #: What was refused, briefly (an /rpc method); never a secret or a body.
+    detail: str = Field(default="", max_length=256)
+    count: int = Field(default=1)

@@ -235,6 +235,27 @@ class DeliveryRecord:
     last_error: str
 
 
+@dataclass(frozen=True, slots=True)
+class RefusalRecord:
+    """Something the gateway refused (``node.store.models.Refusal``); ``count`` refusals."""
+
+    id: int
+    at: int  # ms since the Unix epoch
+    code: str
+    caller: str  # key:<keyId> or addr:<client address>
+    key_id: str | None
+    client: str
+    claimed_participant: int | None
+    signer: bytes | None
+    action: Action | None
+    event_hash: bytes | None
+    nonce: bytes | None
+    batch_ids: tuple[bytes, ...]
+    heads: tuple[tuple[bytes, bytes], ...]  # (batch id, previous event hash)
+    detail: str
+    count: int
+
+
 # ----- rows the writers take -----
 
 
@@ -280,6 +301,25 @@ class EventRow(TypedDict):
     received_at: int
     epoch: NotRequired[int]
     batch_epoch: NotRequired[int]
+
+
+class RefusalRow(TypedDict):
+    """A refusal as the refusal log writes it (``node.monitor.refusals``)."""
+
+    at: int
+    code: str
+    caller: str
+    key_id: str | None
+    client: str
+    claimed_participant: int | None
+    signer: bytes | None
+    action: int | None
+    event_hash: bytes | None
+    nonce: bytes | None
+    batch_ids: bytes
+    heads: bytes
+    detail: str
+    count: int
 
 
 class LineageRow(TypedDict):

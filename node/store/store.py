@@ -24,6 +24,7 @@ from node.store.engine import WRITE_OPTION, open_engine
 from node.store.epcis import EpcisRepository
 from node.store.events import EventRepository
 from node.store.participants import ParticipantRepository
+from node.store.refusals import RefusalRepository
 from node.store.webhooks import WebhookRepository
 from node.store.windows import WindowRepository
 
@@ -41,6 +42,7 @@ class Store:
         self.epcis = EpcisRepository()
         self.alerts = AlertRepository()
         self.webhooks = WebhookRepository()
+        self.refusals = RefusalRepository()
 
     @classmethod
     def open(cls, url: str) -> Store:

@@ -36,6 +36,7 @@ from node.store.models import (
     Participant,
     ParticipantKey,
     ParticipantStatus,
+    Refusal,
     SyncCursor,
     WebhookDelivery,
     WebhookEndpoint,
@@ -65,6 +66,7 @@ API_KEYS: Final = _table(ApiKey)
 ALERTS: Final = _table(Alert)
 WEBHOOK_ENDPOINTS: Final = _table(WebhookEndpoint)
 WEBHOOK_DELIVERIES: Final = _table(WebhookDelivery)
+REFUSALS: Final = _table(Refusal)
 
 #: Rows per IN (...) query: well under SQLite's and PostgreSQL's parameter limits.
 CHUNK: Final = 900

@@ -1,6 +1,7 @@
 """Hostile input at every route: wrong types, huge bodies, deep nesting, invalid hex,
 unknown fields, Unicode junk. Every answer is a 4xx problem (never a 5xx), and nothing is
-written: not a row in the store, not a block on the chain."""
+written: not a row in the store, not a block on the chain — but the refusal record, which
+is there to keep what the gateway refused (docs/monitor.md)."""
 
 from __future__ import annotations
 
@@ -88,11 +89,20 @@ RAW_BODIES: list[bytes] = [
 
 
 def snapshot(rig: Rig) -> tuple[dict[str, int], int]:
+    """Rows of every table but the refusal record, and the chain's height."""
     counts: dict[str, int] = {}
     with rig.node.store.read() as conn:
         for name, table in SQLModel.metadata.tables.items():
-            counts[name] = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            if name != "refusals":
+                counts[name] = int(
+                    conn.execute(select(func.count()).select_from(table)).scalar_one()
+                )
     return counts, rig.node.w3.eth.block_number
+
+
+def refusals(rig: Rig) -> int:
+    with rig.node.store.read() as conn:
+        return len(rig.node.store.refusals.after(conn, 0, limit=100_000))
 
 
 def assert_refused(answer: httpx.Response, what: str) -> None:
@@ -119,7 +129,7 @@ def auth_for(path: str, rig: Rig) -> dict[str, str]:
 
 
 def test_hostile_input_at_every_route_is_a_4xx_problem_and_writes_nothing(rig: Rig) -> None:
-    before = snapshot(rig)
+    before, recorded = snapshot(rig), refusals(rig)
     every = routes(rig)
     assert len(every) >= 15
 
@@ -170,6 +180,7 @@ def test_hostile_input_at_every_route_is_a_4xx_problem_and_writes_nothing(rig: R
         assert_refused(wrong_type, f"POST {path} as XML")
 
     assert snapshot(rig) == before
+    assert refusals(rig) > recorded  # the refused events and keys, for the monitor
 
 
 def test_hostile_events_in_a_list_are_each_rejected_with_their_problem(rig: Rig) -> None:
@@ -200,7 +211,7 @@ def test_hostile_events_in_a_list_are_each_rejected_with_their_problem(rig: Rig)
     broken.append(dict(good, identifiers=["88.1/\u0000"]))
     broken.append(dict(good, identifiers=["x"] * 65))
     broken.append(dict(good, unknown=True))
-    before = snapshot(rig)
+    before, recorded = snapshot(rig), refusals(rig)
 
     answer = rig.client.post("/v1/events", json=broken, headers=rig.auth("farm"))
 
@@ -209,3 +220,4 @@ def test_hostile_events_in_a_list_are_each_rejected_with_their_problem(rig: Rig)
     assert [r["outcome"] for r in results] == ["rejected"] * len(broken)
     assert all(r["problem"]["type"].startswith("urn:tracenode:problem:") for r in results)
     assert snapshot(rig) == before
+    assert refusals(rig) > recorded  # sampled per caller, code and minute

@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from node.monitor.products import ProductTable  # noqa: E402
-from node.testing.harness import TraceNodeHarness  # noqa: E402
 from node.testing.scenarios import PRODUCTS_FILE, load_library, run_library, scores  # noqa: E402
 
 TARGET = 0.95
@@ -36,15 +35,13 @@ def main() -> int:
     table = ProductTable.load(args.library / PRODUCTS_FILE)
     labels = Counter(s.label for s in scenarios)
     started = time.monotonic()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        TraceNodeHarness.create(Path(tmp) / "node") as harness,
-    ):
-        outcomes = run_library(harness, scenarios, table)
+    with tempfile.TemporaryDirectory() as tmp:
+        outcomes = run_library(scenarios, table, workdir=Path(tmp))
     took = time.monotonic() - started
     print(
         f"{len(scenarios)} scenarios ({', '.join(f'{n} {k}' for k, n in sorted(labels.items()))})"
-        f" from {args.library}, one monitor cycle each on one embedded-chain node: {took:.1f} s;"
+        f" from {args.library}, each on a node of its own (embedded chain, SQLite) judged by"
+        f" one monitor cycle: {took:.1f} s;"
         f" load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
     failed = [o for o in outcomes if not o.passed]

@@ -34,17 +34,17 @@ Steps (one kind each, its keys checked strictly):
   ``participant:NAME`` and ``hex:…`` stand for an event's hash, a lot's batch id, the
   window an event was committed in, a participant's id and bytes.
 
-Scenarios share one node (a node takes seconds to make): each uses lots and events of its
-own, and a finding is its scenario's when it names one of them (its batch, its event, a
-window its events were committed in, a participant it made). Scenarios that tamper with
-the store run after the others. More step kinds are added to :data:`STEPS`; more
-scenarios by adding data.
+Each scenario runs on a node of its own, copied from one made for the library (a node
+takes seconds to make, a copy of its closed data directory milliseconds): the findings of
+its cycle are all its own. More step kinds are added to :data:`STEPS`; more scenarios by
+adding data.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import shutil
 import time
 import tomllib
 from collections import Counter
@@ -57,13 +57,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, text
 
+from node.context import Node
 from node.events.typed_data import Action, Role
 from node.exceptions import TraceNodeError
 from node.monitor.products import ProductTable
 from node.monitor.service import Monitor
-from node.store.records import Finding
 from node.store.tables import EVENTS
-from node.testing.harness import TraceNodeHarness
+from node.testing.harness import TEST_PASSWORD, TraceNodeHarness
 
 HOUR_MS = 3_600_000
 #: The library's product table, beside its scenario files.
@@ -131,10 +131,6 @@ class Scenario(_Strict):
     steps: list[dict[str, Any]] = Field(min_length=1)
     source: str = ""
 
-    @property
-    def tampers(self) -> bool:
-        return any("tamper" in step for step in self.steps)
-
 
 def load_library(folder: Path) -> list[Scenario]:
     """Every scenario of the ``*.toml`` files in ``folder`` (but its product table,
@@ -168,7 +164,7 @@ def load_library(folder: Path) -> list[Scenario]:
 
 @dataclass
 class Run:
-    """One scenario being built on the shared node: what it made, to attribute findings."""
+    """One scenario being built on its node."""
 
     harness: TraceNodeHarness
     table: ProductTable
@@ -178,10 +174,6 @@ class Run:
     clock_ms: int = 0
     lots: dict[str, str] = field(default_factory=dict)  # name -> identifier
     events: dict[str, bytes] = field(default_factory=dict)  # id -> hash
-    hashes: set[bytes] = field(default_factory=set)
-    windows: set[int] = field(default_factory=set)
-    names: dict[str, str] = field(default_factory=dict)  # participant name -> harness name
-    participants: set[int] = field(default_factory=set)
 
     def time(self, at: float | None) -> int:
         self.clock_ms = (
@@ -198,26 +190,12 @@ class Run:
             self.lots[name] = f"https://id.gs1.org/01/{gtin}/10/{self.tag}-{name.upper()}"
         return self.lots[name]
 
-    def who(self, name: str) -> str:
-        return self.names.get(name, name)
-
     def product(self, name: str | None) -> str:
         """The text signed as the product: a table product's first id, else ``name``."""
         if name is None:
             return ""
         known = self.table.products.get(name)
         return known.ids[0] if known is not None else name
-
-    def mine(self, finding: Finding) -> bool:
-        """Whether the finding names something this scenario made."""
-        batches = {self.harness.batch_id(i) for i in self.lots.values()}
-        window = finding.evidence.get("windowId")
-        return (
-            finding.batch_id in batches
-            or finding.event_hash in self.hashes
-            or finding.participant_id in self.participants
-            or (isinstance(window, int) and window in self.windows)
-        )
 
 
 def _submit(run: Run, step: SubmitStep) -> None:
@@ -244,10 +222,10 @@ def _submit(run: Run, step: SubmitStep) -> None:
     creates_batch = action is Action.COMMISSION
     try:
         event_hash = run.harness.submit(
-            run.who(step.by),
+            step.by,
             action,
             run.lot(step.batch, product if creates_batch else None) if step.batch else None,
-            to=run.who(step.to) if step.to else None,
+            to=step.to,
             inputs=[run.lot(i) for i in step.inputs],
             outputs=[run.lot(o, product) for o in step.outputs],
             **fields,
@@ -258,7 +236,6 @@ def _submit(run: Run, step: SubmitStep) -> None:
         raise ScenarioError(f"{run.scenario.name}: {action.name} was refused ({exc})") from exc
     if step.refused is not None:
         raise ScenarioError(f"{run.scenario.name}: {action.name} was not refused")
-    run.hashes.add(event_hash)
     if step.id is not None:
         run.events[step.id] = event_hash
 
@@ -275,24 +252,19 @@ def _sense(run: Run, step: SenseStep) -> None:
     if not step.upload:
         batches = [(t, [report(v, t)]) for v, t in zip(step.celsius, times, strict=True)]
     for at, reports in batches:
-        event_hash = run.harness.submit(
-            run.who(step.by),
+        run.harness.submit(
+            step.by,
             Action.OBSERVE,
             run.lot(step.sense),
             event_time=at,
             payload={"sensorElementList": [{"sensorReport": reports}]},
         )
-        run.hashes.add(event_hash)
     run.clock_ms = times[-1]
 
 
 def _commit(run: Run, step: CommitStep) -> None:
+    del step
     run.harness.commit()
-    with run.harness.node.store.read() as conn:
-        rows = conn.execute(
-            select(EVENTS.c.window_id).where(EVENTS.c.event_hash.in_(sorted(run.hashes)))
-        )
-        run.windows |= {int(w) for (w,) in rows if w is not None}
 
 
 def _tamper(run: Run, step: TamperStep) -> None:
@@ -304,7 +276,7 @@ def _tamper(run: Run, step: TamperStep) -> None:
         elif kind == "batch":
             values[key] = run.harness.batch_id(run.lots[ref])
         elif kind == "participant":
-            values[key] = run.harness.participant_id(run.who(ref))
+            values[key] = run.harness.participant_id(ref)
         elif kind == "hex":
             values[key] = bytes.fromhex(ref.removeprefix("0x"))
         elif kind == "window":
@@ -369,38 +341,39 @@ def judge(expected: Sequence[str], found: Sequence[str]) -> tuple[list[str], lis
 
 
 def run_library(
-    harness: TraceNodeHarness, scenarios: Iterable[Scenario], table: ProductTable
+    scenarios: Iterable[Scenario], table: ProductTable, *, workdir: Path
 ) -> list[Outcome]:
-    """Build each scenario on ``harness``'s node and judge it by one monitor cycle; those
-    that tamper with the store go last."""
+    """Build each scenario on a node of its own (in ``workdir``) and judge it by one
+    monitor cycle."""
+    template = workdir / "template"
+    with TraceNodeHarness.create(template) as made:
+        keys = dict(made.keys)
+    outcomes: list[Outcome] = []
+    for index, scenario in enumerate(scenarios):
+        data_dir = workdir / f"s{index:03d}"
+        shutil.copytree(template, data_dir)
+        # the copy's participants are the template's: their keys are already open
+        with TraceNodeHarness(Node(data_dir), TEST_PASSWORD, dict(keys)) as harness:
+            outcomes.append(_run(harness, scenario, table, tag=f"S{index:03d}"))
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return outcomes
+
+
+def _run(harness: TraceNodeHarness, scenario: Scenario, table: ProductTable, tag: str) -> Outcome:
+    start = int(time.time() * 1000) - 72 * HOUR_MS
+    run = Run(harness=harness, table=table, scenario=scenario, tag=tag, start_ms=start)
+    run.clock_ms = start
+    for name, roles in scenario.participants.items():
+        harness.add_participant(name, _roles(roles))
+    for step in scenario.steps:
+        model, action = _step_kind(step)
+        action(run, model.model_validate(step))
     monitor = Monitor.of(harness.node)
     monitor.products = table
-    now = time.time()
-    outcomes: list[Outcome] = []
-    ordered = sorted(enumerate(scenarios), key=lambda p: p[1].tampers)
-    for index, scenario in ordered:
-        run = Run(
-            harness=harness,
-            table=table,
-            scenario=scenario,
-            tag=f"S{index:03d}",
-            start_ms=int(now * 1000) - 72 * HOUR_MS,
-        )
-        run.clock_ms = run.start_ms
-        for name, roles in scenario.participants.items():
-            own = f"{run.tag.lower()}-{name}"
-            harness.add_participant(own, _roles(roles))
-            run.names[name] = own
-            run.participants.add(harness.participant_id(own))
-        for step in scenario.steps:
-            model, action = _step_kind(step)
-            action(run, model.model_validate(step))
-        monitor.clock = _clock(scenario.hours_later)
-        findings = monitor.cycle().findings
-        found = [f"{f.kind}:{f.severity.name.lower()}" for f in findings if run.mine(f)]
-        missed, unexpected = judge(scenario.expect, found)
-        outcomes.append(Outcome(scenario, tuple(sorted(found)), tuple(missed), tuple(unexpected)))
-    return outcomes
+    monitor.clock = _clock(scenario.hours_later)
+    found = [f"{f.kind}:{f.severity.name.lower()}" for f in monitor.cycle().findings]
+    missed, unexpected = judge(scenario.expect, found)
+    return Outcome(scenario, tuple(sorted(found)), tuple(missed), tuple(unexpected))
 
 
 def _clock(hours_later: float) -> Callable[[], float]:

@@ -174,7 +174,9 @@ def check_times(events: Sequence[EventRecord], policy: CustodyPolicy) -> list[Fi
                     participant_id=record.participant_id,
                 )
             )
-        previous = by_hash.get(record.event.prev_event_hash)
+        # An observation attaches to the head without extending the lifecycle: a reading
+        # or a note entered late is no event out of order.
+        previous = by_hash.get(record.event.prev_event_hash) if record.action.on_chain else None
         if previous is not None and claimed < previous.event.event_time:
             severity, points = TIME_ORDER
             found.append(

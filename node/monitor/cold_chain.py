@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from node.events.batch import BatchState
 from node.events.typed_data import Action
 from node.monitor.grading import Confidence, Impact, grade
-from node.monitor.payloads import Reading, live, temperatures
+from node.monitor.payloads import Reading, batch_name, hexed, live, temperatures
 from node.monitor.products import ColdChainPolicy, Product
 from node.store.records import EventRecord, Finding
 
@@ -28,10 +28,6 @@ HOUR_MS = 3_600_000
 HIGH = grade(Impact(safety=3, money=1), Confidence.LIKELY)
 #: A short or single excursion: often a door opened, a probe touched; still to check.
 MEDIUM = grade(Impact(safety=2, money=1), Confidence.LIKELY)
-
-
-def _hex(data: bytes) -> str:
-    return "0x" + data.hex()
 
 
 def beyond(reading: Reading, safe: tuple[float, float]) -> float:
@@ -95,22 +91,22 @@ def _finding(
         if len(run) == 1
         else f"for {minutes // 60} h {minutes % 60:02d} min ({len(run)} readings)"
     )
-    name = state.identifier or _hex(state.batch_id)
+    name = batch_name(state)
     return Finding(
         kind="cold-chain",
         severity=severity,
         score=points,
-        incident=f"cold-chain:{_hex(state.batch_id)}:{_hex(run[0].event_hash)}:{run[0].at}",
+        incident=f"cold-chain:{hexed(state.batch_id)}:{hexed(run[0].event_hash)}:{run[0].at}",
         detail=(
             f"{name} ({product.name}) was at {peak:.1f} °C {how_long}; its safe range is "
             f"{safe[0]:g} to {safe[1]:g} °C"
         ),
         evidence={
-            "batch": _hex(state.batch_id),
+            "batch": hexed(state.batch_id),
             "product": product.name,
             "safeRange": {"min": safe[0], "max": safe[1], "unit": "CEL"},
             "readings": [
-                {"eventHash": _hex(r.event_hash), "at": r.at, "min": r.low, "max": r.high}
+                {"eventHash": hexed(r.event_hash), "at": r.at, "min": r.low, "max": r.high}
                 for r in run
             ],
             "peak": peak,

@@ -20,7 +20,7 @@ from typing import Any
 from node.events.batch import BatchState
 from node.events.typed_data import Action
 from node.monitor.grading import Confidence, Impact, grade
-from node.monitor.payloads import batch_amount, live, output_total
+from node.monitor.payloads import batch_amount, batch_name, hexed, live, output_total
 from node.monitor.products import Product, ProductTable, symbol
 from node.store.records import EventRecord, Finding
 
@@ -28,14 +28,6 @@ from node.store.records import EventRecord, Finding
 #: about provenance, and food of unknown origin. Yields vary: likely, not proven.
 MASS_BALANCE = grade(Impact(money=3, integrity=2, safety=1), Confidence.LIKELY)
 SHIPPED = grade(Impact(money=3, integrity=1), Confidence.LIKELY)
-
-
-def _hex(data: bytes) -> str:
-    return "0x" + data.hex()
-
-
-def _name(state: BatchState) -> str:
-    return state.identifier or _hex(state.batch_id)
 
 
 def _show(value: float) -> str:
@@ -86,7 +78,7 @@ def check_transform(
         conversion = made_as.made_from.get(product.name)
         inputs.append(
             {
-                "batch": _hex(batch_id),
+                "batch": hexed(batch_id),
                 "product": product.name,
                 "quantity": round(quantity, 3),
                 "unit": product.unit,
@@ -112,7 +104,7 @@ def check_transform(
             kind="mass-balance",
             severity=severity,
             score=points,
-            incident=f"mass-balance:{_hex(transform.event_hash)}",
+            incident=f"mass-balance:{hexed(transform.event_hash)}",
             detail=(
                 f"{_show(made)} {symbol(made_as.unit)} of {made_as.name} were made from "
                 f"{used}, which yield about {_show(nominal)} {symbol(made_as.unit)}: "
@@ -123,7 +115,7 @@ def check_transform(
                 )
             ),
             evidence={
-                "transform": _hex(transform.event_hash),
+                "transform": hexed(transform.event_hash),
                 "made": {"quantity": round(made, 3), "unit": made_as.unit, "product": made_as.name},
                 "inputs": inputs,
                 "yield": round(nominal, 3),
@@ -173,18 +165,18 @@ def check_shipments(
                     kind="shipped-exceeds-held",
                     severity=severity,
                     score=points,
-                    incident=f"shipped-exceeds-held:{_hex(leg[0].event_hash)}",
+                    incident=f"shipped-exceeds-held:{hexed(leg[0].event_hash)}",
                     detail=(
-                        f"{_show(shipped)} {symbol(product.unit)} of {_name(state)} were "
+                        f"{_show(shipped)} {symbol(product.unit)} of {batch_name(state)} were "
                         f"shipped; the batch holds {_show(holds)} {symbol(product.unit)}"
                     ),
                     evidence={
-                        "batch": _hex(state.batch_id),
-                        "created": _hex(creation.event_hash),
+                        "batch": hexed(state.batch_id),
+                        "created": hexed(creation.event_hash),
                         "holds": round(holds, 3),
                         "shipped": round(shipped, 3),
                         "unit": product.unit,
-                        "shipments": [_hex(r.event_hash) for r in leg],
+                        "shipments": [hexed(r.event_hash) for r in leg],
                         "tolerance": table.quantity_tolerance,
                     },
                     batch_id=state.batch_id,

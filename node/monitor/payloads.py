@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from node.epcis.hashid import epoch_millis
 from node.epcis.vocabulary import expand_curie, gs1_prefixes
+from node.events.batch import BatchState
 from node.events.identifiers import parse_identifier
 from node.events.typed_data import Action
 from node.exceptions import InvalidIdentifierError
@@ -75,6 +76,16 @@ class Place:
 
     coordinates: Coordinates
     source: str
+
+
+def hexed(data: bytes) -> str:
+    """Bytes as evidence and incident keys show them: ``0x``-prefixed hex."""
+    return "0x" + data.hex()
+
+
+def batch_name(state: BatchState) -> str:
+    """A batch as an alert names it: its identifier, else its id."""
+    return state.identifier or hexed(state.batch_id)
 
 
 def payload_of(record: EventRecord) -> dict[str, Any]:

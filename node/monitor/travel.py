@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from node.events.batch import BatchState
 from node.monitor.grading import Confidence, Impact, grade
-from node.monitor.payloads import Place, live, place
+from node.monitor.payloads import Place, batch_name, hexed, live, place
 from node.monitor.products import Coordinates, Product, ProductTable
 from node.store.records import EventRecord, Finding
 
@@ -27,16 +27,22 @@ HOUR_MS = 3_600_000
 TRAVEL = grade(Impact(integrity=2, money=1), Confidence.LIKELY)
 
 
-def _hex(data: bytes) -> str:
-    return "0x" + data.hex()
-
-
 def distance_km(a: Coordinates, b: Coordinates) -> float:
     """The great-circle distance (haversine, on the mean Earth radius)."""
     lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
     dlat, dlon = lat2 - lat1, math.radians(b.lon - a.lon)
     h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _where(record: EventRecord, where: Place) -> dict[str, str | float]:
+    return {
+        "eventHash": hexed(record.event_hash),
+        "eventTime": str(record.event.event_time),
+        "place": where.source,
+        "lat": where.coordinates.lat,
+        "lon": where.coordinates.lon,
+    }
 
 
 def check_travel(
@@ -64,9 +70,9 @@ def check_travel(
                 kind="impossible-travel",
                 severity=severity,
                 score=points,
-                incident=f"impossible-travel:{_hex(a.event_hash)}:{_hex(b.event_hash)}",
+                incident=f"impossible-travel:{hexed(a.event_hash)}:{hexed(b.event_hash)}",
                 detail=(
-                    f"{state.identifier or _hex(state.batch_id)} was {km:,.0f} km away "
+                    f"{batch_name(state)} was {km:,.0f} km away "
                     f"{hours * 60:.0f} min after its {a.action.name}: "
                     + (
                         f"{km / hours:,.0f} km/h, faster than the {speed:g} km/h allowed"
@@ -75,21 +81,9 @@ def check_travel(
                     )
                 ),
                 evidence={
-                    "batch": _hex(state.batch_id),
-                    "from": {
-                        "eventHash": _hex(a.event_hash),
-                        "eventTime": str(a.event.event_time),
-                        "place": at_a.source,
-                        "lat": at_a.coordinates.lat,
-                        "lon": at_a.coordinates.lon,
-                    },
-                    "to": {
-                        "eventHash": _hex(b.event_hash),
-                        "eventTime": str(b.event.event_time),
-                        "place": at_b.source,
-                        "lat": at_b.coordinates.lat,
-                        "lon": at_b.coordinates.lon,
-                    },
+                    "batch": hexed(state.batch_id),
+                    "from": _where(a, at_a),
+                    "to": _where(b, at_b),
                     "km": round(km, 1),
                     "hours": round(hours, 3),
                     "maxSpeedKmh": speed,

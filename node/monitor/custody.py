@@ -161,8 +161,13 @@ def check_times(events: Sequence[EventRecord], policy: CustodyPolicy) -> list[Fi
                     score=points,
                     incident=f"event-time-skew:{_hex(record.event_hash)}",
                     detail=(
-                        f"{record.action.name} claims a time {abs(hours):.0f} h "
-                        f"{'after' if hours > 0 else 'before'} the node received it"
+                        f"{record.action.name} claims a time "
+                        + (
+                            f"{abs(hours):.0f} h"
+                            if abs(hours) >= 1
+                            else f"{abs(hours) * 60:.0f} min"
+                        )
+                        + f" {'after' if hours > 0 else 'before'} the node received it"
                     ),
                     evidence={
                         "eventHash": _hex(record.event_hash),

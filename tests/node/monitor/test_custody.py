@@ -111,7 +111,11 @@ def test_claimed_times_far_from_record_times(
         event_time=NOW + int(offset_hours * HOUR_MS),
     )
 
-    assert [f.kind for f in findings(tracenode)] == kinds
+    found = findings(tracenode)
+
+    assert [f.kind for f in found] == kinds
+    if offset_hours == 0.5:  # said in minutes, not "0 h"
+        assert "claims a time 30 min after the node received it" in found[0].detail
 
 
 def test_an_event_claiming_to_precede_the_one_it_extends_is_out_of_order(

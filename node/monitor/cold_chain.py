@@ -106,7 +106,7 @@ def _finding(
             "product": product.name,
             "safeRange": {"min": safe[0], "max": safe[1], "unit": "CEL"},
             "readings": [
-                {"eventHash": hexed(r.event_hash), "at": r.at, "min": r.low, "max": r.high}
+                {"eventHash": hexed(r.event_hash), "at": str(r.at), "min": r.low, "max": r.high}
                 for r in run
             ],
             "peak": peak,

@@ -14,6 +14,7 @@ from the table.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,13 +48,23 @@ def held(
     return None if value is None else (product, value)
 
 
+def _excess(made: float, nominal: float) -> str:
+    ratio = made / nominal - 1 if nominal > 0 else math.inf
+    if not math.isfinite(ratio * 100):
+        return "more than the inputs allow"
+    return f"{round(ratio * 100)} % more than the inputs allow"
+
+
 def _made(transform: EventRecord, product: Product) -> float | None:
     """What a TRANSFORM made, in the product's unit: the sum of its outputs when each is
     stated, else the total it states."""
     each = [batch_amount(transform, output) for output in transform.event.outputs]
     amounts = each if all(a is not None for a in each) else [output_total(transform)]
     values = [None if a is None else product.amount(a.value, a.uom) for a in amounts]
-    return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+    if any(v is None for v in values):
+        return None
+    total = math.fsum(v for v in values if v is not None)
+    return total if math.isfinite(total) else None
 
 
 def check_transform(
@@ -88,6 +99,8 @@ def check_transform(
         if conversion is not None:
             nominal += quantity / conversion.ratio
             allowed += quantity / conversion.ratio * (1 + conversion.tolerance)
+    if not math.isfinite(allowed):
+        return []  # quantities beyond any real lot: nothing to weigh them against
     counted: dict[str, float] = {}
     for item in inputs:
         if item["counted"]:
@@ -108,11 +121,7 @@ def check_transform(
             detail=(
                 f"{_show(made)} {symbol(made_as.unit)} of {made_as.name} were made from "
                 f"{used}, which yield about {_show(nominal)} {symbol(made_as.unit)}: "
-                + (
-                    f"{round((made / nominal - 1) * 100)} % more than the inputs allow"
-                    if nominal > 0
-                    else "more than the inputs allow"
-                )
+                + _excess(made, nominal)
             ),
             evidence={
                 "transform": hexed(transform.event_hash),
@@ -155,6 +164,8 @@ def check_shipments(
         amount = batch_amount(record, state.batch_id)
         value = None if amount is None else product.amount(amount.value, amount.uom)
         if value is None:
+            continue
+        if not math.isfinite(shipped + value):
             continue
         shipped += value
         leg.append(record)

@@ -33,6 +33,7 @@ from node.epcis.hashid import epoch_millis
 from node.epcis.vocabulary import expand_curie, gs1_prefixes
 from node.events.batch import BatchState
 from node.events.identifiers import parse_identifier
+from node.events.payload import MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH
 from node.events.typed_data import Action
 from node.exceptions import InvalidIdentifierError
 from node.monitor.products import Coordinates, ProductTable, convert_temperature
@@ -90,13 +91,39 @@ def batch_name(state: BatchState) -> str:
 
 def payload_of(record: EventRecord) -> dict[str, Any]:
     """The event's payload as an object; {} when it has none or it is not an object."""
-    if record.payload is None:
-        return {}
+    raw = record.payload
+    if raw is None or len(raw) > MAX_PAYLOAD_BYTES or _nested_deeper(raw, MAX_PAYLOAD_DEPTH):
+        return {}  # ingest never stores these: an edited store may hold anything
     try:
-        data = json.loads(record.payload)
-    except ValueError:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _nested_deeper(raw: bytes, limit: int) -> bool:
+    """Whether JSON text nests arrays and objects deeper than ``limit`` (the parser
+    recurses: a deep enough nesting overflows the C stack before Python can stop it)."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
 
 
 def live(record: EventRecord) -> bool:
@@ -112,11 +139,21 @@ def creates(record: EventRecord, batch_id: bytes) -> bool:
     return event.action is Action.TRANSFORM and batch_id in event.outputs
 
 
-def _number(raw: Any) -> float | None:
+def _finite(raw: Any) -> float | None:
+    """A JSON number as a finite float; None for anything else (an integer beyond a
+    float's range, a string, a bool)."""
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         return None
-    value = float(raw)
-    return value if math.isfinite(value) and value >= 0 else None
+    try:
+        value = float(raw)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _number(raw: Any) -> float | None:
+    value = _finite(raw)
+    return value if value is not None and value >= 0 else None
 
 
 def _unit(raw: Any) -> str | None:
@@ -182,11 +219,11 @@ def temperatures(record: EventRecord) -> list[Reading]:
             continue
         unit = _unit(report.get("uom")) or "CEL"
         values = [
-            report[key]
-            for key in ("value", "minValue", "maxValue", "meanValue")
-            if not isinstance(report.get(key), bool) and isinstance(report.get(key), int | float)
+            _finite(report.get(key)) for key in ("value", "minValue", "maxValue", "meanValue")
         ]
-        celsius = [c for v in values if (c := convert_temperature(float(v), unit)) is not None]
+        celsius = [
+            c for v in values if v is not None and (c := convert_temperature(v, unit)) is not None
+        ]
         celsius = [c for c in celsius if math.isfinite(c)]
         if not celsius:
             continue

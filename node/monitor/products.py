@@ -16,6 +16,7 @@ as written and in its canonical GS1 form.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -205,7 +206,11 @@ class Product:
     def amount(self, value: float, uom: str | None) -> float | None:
         """``value`` in ``uom`` (None: the product's own unit) counted in the product's
         unit; None when the units do not convert (a count and a weight, a volume without a
-        density)."""
+        density) or the result is no finite number."""
+        found = self._convert(value, uom)
+        return found if found is not None and math.isfinite(found) else None
+
+    def _convert(self, value: float, uom: str | None) -> float | None:
         if uom is None or uom == self.unit:
             return value
         for dimension in _DIMENSIONS:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from node.events.batch import BatchState
 from node.events.hashing import keccak
+from node.events.payload import canonical_json
 from node.events.typed_data import ZERO32, Action, BatchStatus, TraceEvent
 from node.monitor.cold_chain import check_cold_chain
 from node.monitor.goods import check_goods, creation
@@ -416,3 +418,59 @@ def test_geo_uris(uri: str, expected: tuple[float, float] | None) -> None:
     found = parse_geo(uri)
 
     assert (None if found is None else (found.lat, found.lon)) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [10**400, 1e308, -(10**400), "12", True, None, [], {"value": 1}],
+)
+def test_numbers_no_real_lot_or_reading_could_have_raise_nothing_and_never_fail(
+    value: Any,
+) -> None:
+    """A signer may put an integer beyond any float, or a float that overflows once
+    converted, where a quantity or a reading goes: the rules ignore it (a failing rule
+    would stop the whole cycle, and every other rule with it)."""
+    made = record(
+        1,
+        Action.COMMISSION,
+        batch_id=LOT_A,
+        product=MILK,
+        quantity=2**256 - 1,
+        payload={"quantity": {"value": value, "uom": "MTQ"}},
+    )
+    transform = record(
+        2,
+        Action.TRANSFORM,
+        inputs=(LOT_A,),
+        outputs=(OUT,),
+        product=CHEESE,
+        quantity=1,
+        payload={"outputQuantity": {"value": value, "uom": "TNE"}},
+    )
+    reading = record(
+        3,
+        Action.OBSERVE,
+        batch_id=LOT_A,
+        payload={
+            "sensorElementList": [{"sensorReport": [{"type": "gs1:Temperature", "value": value}]}]
+        },
+    )
+    ship = record(4, Action.SHIP, batch_id=LOT_A, payload={"quantity": {"value": value}})
+
+    for events, batch in (([made, reading, ship], LOT_A), ([transform], OUT)):
+        check_goods(state(batch), events, {LOT_A: made}, TABLE)  # no exception
+
+    spikes = check_cold_chain(state(LOT_A), [reading], TABLE.products["milk"], TABLE.cold_chain)
+
+    assert check_transform(transform, {LOT_A: made}, TABLE) == []
+    assert len(spikes) == (1 if value == 1e308 else 0)  # a finite reading is a reading
+    assert all(canonical_json(dict(f.evidence)) for f in spikes)  # the store can keep it
+
+
+def test_a_stored_payload_no_reader_can_parse_reads_as_nothing() -> None:
+    deep = record(1, Action.OBSERVE, batch_id=LOT_A)
+    nested = b"[" * 100_000 + b"]" * 100_000  # only an edited store could hold it
+
+    assert temperatures(replace(deep, payload=nested)) == []
+    assert temperatures(replace(deep, payload=b"NaN")) == []
+    assert batch_amount(replace(deep, payload=b"{not json"), LOT_A) is None

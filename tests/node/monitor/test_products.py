@@ -4,6 +4,7 @@ the middle of a monitor cycle)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,13 @@ def test_a_file_that_is_not_toml_missing_or_huge_is_a_typed_error(tmp_path: Path
     ]:
         with pytest.raises(ProductTableError, match=says):
             ProductTable.from_env({PRODUCTS_ENV: str(path)})
+
+
+def test_the_format_shown_in_the_docs_is_a_table_the_monitor_reads() -> None:
+    page = (Path(__file__).parents[3] / "docs" / "monitor.md").read_text()
+    (example,) = re.findall(r"```toml\n(.*?)```", page, re.DOTALL)
+
+    table = ProductTable.parse(example, source="docs/monitor.md")
+
+    assert set(table.products) == {"milk", "cheese"}
+    assert table.place("https://id.gs1.org/414/0614141000012") is not None  # the SGLN's link

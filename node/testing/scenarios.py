@@ -15,6 +15,10 @@ A file holds ``[[scenario]]`` tables::
       { commit = true },
     ]
 
+Every node has the harness's participants (farm, processor, carrier, shop, regulator);
+``participants = { farm-2 = ["producer"] }`` registers more, by name and roles, before
+the steps.
+
 Steps (one kind each, its keys checked strictly):
 
 - ``submit``: an event signed by participant ``by`` and ingested. ``batch``, ``inputs``,

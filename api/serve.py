@@ -70,11 +70,12 @@ def serve(
     """
     registrar = node.admin(password)
     node_key = node.node_key(password)
+    monitor = Monitor.of(node) if options.monitor_interval > 0 else None  # its product table
     sock = listen(options.host, options.port)
     try:
         host, port = sock.getsockname()[:2]
         listening(f"http://{f'[{host}]' if ':' in host else host}:{port}")
-        _serve(node, registrar, node_key, options, sock)
+        _serve(node, registrar, node_key, options, sock, monitor)
     finally:
         sock.close()
 
@@ -104,6 +105,7 @@ def _serve(
     node_key: LocalAccount,
     options: ServeOptions,
     sock: socket.socket,
+    monitor: Monitor | None,
 ) -> None:
     status = CommitStatus(policy=options.policy, runs_worker=options.commit)
     app = create_app(node, settings=options.settings, registrar=registrar, commit=status)
@@ -133,8 +135,7 @@ def _serve(
         policy=DeliveryPolicy(allow_loopback=settings.webhooks_allow_loopback),
     )
     threads.append(_thread("webhook-delivery", lambda: deliverer.run(stop)))
-    if options.monitor_interval > 0:
-        monitor = Monitor.of(node)
+    if monitor is not None:
         threads.append(
             _thread(
                 "integrity-monitor",

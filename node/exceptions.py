@@ -19,6 +19,7 @@
     │                                       (bad GTIN check digit, lot outside CSET 82, ...)
     ├── KeystoreError (ValueError)          a key file missing, malformed, or the wrong password
     ├── ConfigurationError (ValueError)     a data directory or setting the node cannot use
+    │   └── ProductTableError               the monitor's product table (docs/monitor.md)
     ├── ChainError (RuntimeError)           a transaction failed or the chain is unreachable
     │   ├── ChainUnavailableError           (also a DependencyUnavailableError, below)
     │   ├── CommitRevertedError             a window's commit reverted as a whole (retried)
@@ -251,6 +252,18 @@ class ConfigurationError(TraceNodeError, ValueError):
     """A data directory or setting that the node cannot run with."""
 
     code = "configuration-error"
+
+
+class ProductTableError(ConfigurationError):
+    """The monitor's product table is unreadable or invalid: ``source`` names the file and
+    ``key`` the first bad entry (dotted, as in the TOML)."""
+
+    code = "product-table-invalid"
+
+    def __init__(self, message: str, *, source: str, key: str = "") -> None:
+        super().__init__(message)
+        self.source = source
+        self.key = key
 
 
 class ChainError(TraceNodeError, RuntimeError):

@@ -228,8 +228,13 @@ def check_times(events: Sequence[EventRecord], policy: CustodyPolicy) -> list[Fi
                     score=points,
                     incident=f"event-time-skew:{_hex(record.event_hash)}",
                     detail=(
-                        f"{record.action.name} claims a time {abs(hours):.0f} h "
-                        f"{'after' if hours > 0 else 'before'} the node received it"
+                        f"{record.action.name} claims a time "
+                        + (
+                            f"{abs(hours):.0f} h"
+                            if abs(hours) >= 1
+                            else f"{abs(hours) * 60:.0f} min"
+                        )
+                        + f" {'after' if hours > 0 else 'before'} the node received it"
                     ),
                     evidence={
                         "eventHash": _hex(record.event_hash),
@@ -241,7 +246,9 @@ def check_times(events: Sequence[EventRecord], policy: CustodyPolicy) -> list[Fi
                     participant_id=record.participant_id,
                 )
             )
-        previous = by_hash.get(record.event.prev_event_hash)
+        # An observation attaches to the head without extending the lifecycle: a reading
+        # or a note entered late is no event out of order.
+        previous = by_hash.get(record.event.prev_event_hash) if record.action.on_chain else None
         if previous is not None and claimed < previous.event.event_time:
             severity, points = TIME_ORDER
             found.append(

@@ -23,8 +23,10 @@ from node.context import Node
 from node.events.typed_data import Action, BatchStatus, Domain
 from node.monitor.access import AccessPolicy
 from node.monitor.custody import CustodyPolicy, check_recall, check_times, check_transit
+from node.monitor.goods import check_goods, sources
 from node.monitor.integrity import check_custody, check_events, check_window
 from node.monitor.stream import watch_refusals
+from node.monitor.products import ProductTable
 from node.store.models import EventStatus
 from node.store.records import BatchEvent, EventRecord, Finding
 from node.store.store import Store
@@ -58,7 +60,13 @@ class Monitor:
         """The monitor of an opened node."""
         d = node.deployment
         contracts = Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
-        return cls(store=node.store, w3=node.w3, contracts=contracts, domain=node.domain)
+        return cls(
+            store=node.store,
+            w3=node.w3,
+            contracts=contracts,
+            domain=node.domain,
+            products=ProductTable.from_env(),  # a bad table fails here, at start-up
+        )
 
     store: Store
     w3: Web3
@@ -66,6 +74,7 @@ class Monitor:
     domain: Domain
     policy: CustodyPolicy = field(default_factory=CustodyPolicy)
     access: AccessPolicy = field(default_factory=AccessPolicy)
+    products: ProductTable = field(default_factory=ProductTable.default)
     clock: Callable[[], float] = time.time
     page: int = PAGE
 
@@ -135,7 +144,8 @@ class Monitor:
             after = windows[-1].id
 
     def _history(self, report: CycleReport) -> None:
-        """The custody rules over each batch's events (node.monitor.custody)."""
+        """The custody and goods rules over each batch's events (node.monitor.custody,
+        node.monitor.goods)."""
         now = int(self.clock() * 1000)
         after = b""
         while True:
@@ -147,12 +157,14 @@ class Monitor:
                     for b in local
                     if b.status is BatchStatus.RECALLED
                 }
+                made_from = sources(conn, self.store, named)
             if not local:
                 return
             for state in local:
                 events = named.get(state.batch_id, [])
                 report.findings += check_transit(state, events, now_ms=now, policy=self.policy)
                 report.findings += check_times(events, self.policy)
+                report.findings += check_goods(state, events, made_from, self.products)
                 recall = next(
                     (
                         e

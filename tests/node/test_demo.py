@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from node.cli import app
 from node.context import Node
 from node.demo import run_demo
+from node.monitor.service import Monitor
 from node.store.models import EventStatus
 
 PASSWORD = "demo password"
@@ -67,9 +68,13 @@ def test_demo_anchors_every_event_with_a_proof_the_chain_accepts(tmp_path: Path)
             }
             participants = node.store.participants.all(conn)
             recalled = node.store.batches.by_identifier(conn, report.lots["milk-2"])
+        # The demo is an honest chain by the built-in product table too: its milk counted
+        # in litres makes a plausible weight of cheese, kept within 0-5 °C.
+        findings = Monitor.of(node).cycle().findings
 
     assert report.anchored == 16
     assert statuses == {EventStatus.ANCHORED}
     assert len(participants) == 5
     assert recalled is not None
     assert recalled.status.name == "RECALLED"
+    assert findings == []

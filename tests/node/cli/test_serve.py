@@ -14,8 +14,14 @@ from typing import IO
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
-from node.context import init_node
+from api.cli import app
+from api.serve import ServeOptions
+from api.serve import serve as serve_node
+from node.context import Node, init_node
+from node.exceptions import ProductTableError
+from node.monitor.products import PRODUCTS_ENV
 from tests.api.server import ROOT
 
 PASSWORD = "serve test password"
@@ -71,6 +77,23 @@ def test_a_wrong_password_fails_without_claiming_to_serve(data_dir: Path) -> Non
     assert code == 1
     assert "serving" not in stdout + stderr
     assert "[keystore-error]" in stderr
+
+
+def test_a_bad_product_table_fails_serve_and_monitor_before_they_start(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = tmp_path / "products.toml"
+    table.write_text('version = 1\n[products.milk]\nids = ["milk"]\nunit = "gallons"\n')
+    monkeypatch.setenv(PRODUCTS_ENV, str(table))
+    heard: list[str] = []
+
+    with Node(data_dir) as node, pytest.raises(ProductTableError, match=r"products\.milk"):
+        serve_node(node, PASSWORD, ServeOptions(port=0), listening=heard.append)
+    monitor = CliRunner().invoke(app, ["monitor", "--once", "--data-dir", str(data_dir)])
+
+    assert heard == []  # it never said it was serving
+    assert monitor.exit_code == 1
+    assert "[product-table-invalid]" in monitor.output
 
 
 def test_serving_is_said_once_the_port_is_bound_and_names_the_real_port(

@@ -3,6 +3,7 @@ the near-miss beside it."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -111,7 +112,13 @@ def test_claimed_times_far_from_record_times(
         event_time=NOW + int(offset_hours * HOUR_MS),
     )
 
-    assert [f.kind for f in findings(tracenode)] == kinds
+    found = findings(tracenode)
+
+    assert [f.kind for f in found] == kinds
+    if offset_hours == 0.5:  # said in minutes (NOW is the module's import), not "0 h"
+        assert re.fullmatch(
+            r"COMMISSION claims a time \d+ min after the node received it", found[0].detail
+        )
 
 
 def test_an_event_claiming_to_precede_the_one_it_extends_is_out_of_order(

@@ -25,8 +25,8 @@ from node.monitor.access import AccessPolicy
 from node.monitor.custody import CustodyPolicy, check_recall, check_times, check_transit
 from node.monitor.goods import check_goods, sources
 from node.monitor.integrity import check_custody, check_events, check_window
-from node.monitor.stream import watch_refusals
 from node.monitor.products import ProductTable
+from node.monitor.stream import watch_refusals
 from node.store.models import EventStatus
 from node.store.records import BatchEvent, EventRecord, Finding
 from node.store.store import Store

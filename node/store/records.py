@@ -201,7 +201,8 @@ class EndpointRecord:
     url: str
     event_types: tuple[str, ...]
     min_severity: AlertSeverity
-    batch_id: bytes | None
+    batch_ids: tuple[bytes, ...]  # its scope: these batches, and
+    prefixes: tuple[str, ...]  # those whose identifiers start so (canonical prefixes)
     label: str
     secret: str
     previous_secret: str | None

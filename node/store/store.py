@@ -40,7 +40,7 @@ class Store:
         self.windows = WindowRepository()
         self.epcis = EpcisRepository()
         self.alerts = AlertRepository()
-        self.webhooks = WebhookRepository()
+        self.webhooks = WebhookRepository(self.batches)
 
     @classmethod
     def open(cls, url: str) -> Store:

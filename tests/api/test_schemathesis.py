@@ -349,7 +349,6 @@ def _webhook(s: Seeded) -> int:
             url="http://127.0.0.1:9/hook",
             event_types=["alert.raised"],
             min_severity=AlertSeverity.HIGH,
-            batch_id=None,
             label="known",
             secret=new_secret(),
             now=int(time.time() * 1000),
@@ -493,6 +492,15 @@ KNOWN: Final = [
         "POST /v1/webhooks/{id}/rotate",
         200,
         lambda s: {"path_parameters": {"id": _webhook(s)}, "body": {"overlapSeconds": 60}},
+        "admin",
+    ),
+    Known(
+        "PATCH /v1/webhooks/{id}",
+        200,
+        lambda s: {
+            "path_parameters": {"id": _webhook(s)},
+            "body": {"events": ["event.anchored"], "prefixes": ["9506000"]},
+        },
         "admin",
     ),
     Known(

@@ -40,7 +40,6 @@ def endpoint(store: Store, url: str) -> EndpointRecord:
             url=url,
             event_types=["alert.raised"],
             min_severity=AlertSeverity.LOW,
-            batch_id=None,
             label="test",
             secret=new_secret(),
             now=int(time.time() * 1000),

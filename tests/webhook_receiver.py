@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ class Received:
     message_id: str
     raw: str  # the body as it arrived (UTF-8)
     headers: dict[str, str]
+    at: float = 0.0  # when it arrived (time.time())
 
     @property
     def body(self) -> dict[str, Any]:
@@ -52,6 +54,8 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps the connection, as real receivers do
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 raw = self.rfile.read(length)
@@ -59,7 +63,9 @@ class Receiver:
                     threading.Event().wait(receiver.delay)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if receiver.status < 300:
-                    item = Received(headers.get("webhook-id", ""), raw.decode(), headers)
+                    item = Received(
+                        headers.get("webhook-id", ""), raw.decode(), headers, time.time()
+                    )
                     receiver.got.append(item)
                     if receiver.out is not None:
                         with receiver.out.open("a") as f:

@@ -35,7 +35,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,14 +50,19 @@ from node.commit.worker import CommitPolicy
 from node.events.typed_data import Action
 from node.monitor.service import Monitor
 from node.store.models import AlertSeverity
+from node.store.records import Subscription
 from node.store.store import Store
 from node.store.webhooks import Outgoing
+from node.testing.chains import cheese_from_milk
 from node.testing.harness import TraceNodeHarness
 from node.webhooks.delivery import Deliverer, DeliveryPolicy
 from node.webhooks.messages import new_message_id, new_secret
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the receiver is the tests' own (tests/webhook_receiver.py)
+from tests.webhook_receiver import Received, received, receiver_process  # noqa: E402
+
 PAYLOAD_BYTES = 700
 SETTLE_TIMEOUT = 120.0  # seconds a run may take before the bench gives up on it
 
@@ -123,34 +127,8 @@ def free_port() -> int:
 def receiver(out: Path) -> Iterator[str]:
     """tests/webhook_receiver.py in a process of its own; its URL."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.webhook_receiver", "--port", str(port), "--out", str(out)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        if process.stdout.readline().strip() != "ready":
-            raise RuntimeError("the receiver did not start")
+    with receiver_process(port, out):
         yield f"http://127.0.0.1:{port}/hook"
-    finally:
-        process.kill()
-        process.wait(timeout=30)
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def arrivals(out: Path) -> list[dict[str, Any]]:
-    if not out.exists():
-        return []
-    found = []
-    for line in out.read_text().splitlines():
-        try:
-            found.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a line being written
-    return found
 
 
 # ----- throughput -----
@@ -203,8 +181,7 @@ def one_run(store: Store, hook: str, out: Path, config: Config, messages: int) -
             store.webhooks.add_endpoint(
                 conn,
                 url=hook,
-                event_types=["event.anchored"],
-                min_severity=AlertSeverity.LOW,
+                subscription=Subscription(("event.anchored",), AlertSeverity.LOW),
                 label="bench",
                 secret=new_secret(),
                 now=now,
@@ -239,11 +216,11 @@ def one_run(store: Store, hook: str, out: Path, config: Config, messages: int) -
         for endpoint_id in ids:
             store.webhooks.disable(conn, endpoint_id, now=int(time.time() * 1000))
     got = wait(partial(_all, out, messages), 30, "the receiver's file")
-    return messages / (max(float(item["at"]) for item in got) - began)
+    return messages / (max(item.at for item in got) - began)
 
 
-def _all(out: Path, messages: int) -> list[dict[str, Any]] | None:
-    got = arrivals(out)
+def _all(out: Path, messages: int) -> list[Received] | None:
+    got = received(out)
     return got if len(got) >= messages else None
 
 
@@ -286,12 +263,11 @@ def latency(work: Path, samples: int, monitor_interval: float) -> dict[str, Any]
     with TraceNodeHarness.create(work / "node") as h, receiver(out) as hook:
         store = h.node.store
         with store.write() as conn:
-            for types in (["alert.raised"], ["event.anchored"]):
+            for types in (("alert.raised",), ("event.anchored",)):
                 store.webhooks.add_endpoint(
                     conn,
                     url=hook,
-                    event_types=types,
-                    min_severity=AlertSeverity.LOW,
+                    subscription=Subscription(types, AlertSeverity.LOW),
                     label="bench",
                     secret=new_secret(),
                     now=int(time.time() * 1000),
@@ -359,17 +335,7 @@ CHEESE = "https://id.gs1.org/01/09506000134352/10/BC{n}"
 def breach(h: TraceNodeHarness, n: int) -> tuple[str, float]:
     """A recall breach: the triggering event's hash (0x) and when ingest accepted it."""
     milk, cheese = MILK.format(n=n), CHEESE.format(n=n)
-    h.submit("farm", Action.COMMISSION, milk, product="milk", quantity=500)
-    h.submit("farm", Action.SHIP, milk, to="processor")
-    h.submit("processor", Action.RECEIVE, milk)
-    h.submit(
-        "processor",
-        Action.TRANSFORM,
-        inputs=[milk],
-        outputs=[cheese],
-        product="cheese",
-        quantity=50,
-    )
+    cheese_from_milk(h, milk, cheese)
     h.submit("regulator", Action.RECALL, milk)
     shipped = h.submit("processor", Action.SHIP, cheese, to="shop")
     return "0x" + shipped.hex(), time.time()
@@ -377,14 +343,14 @@ def breach(h: TraceNodeHarness, n: int) -> tuple[str, float]:
 
 def _arrival(out: Path, message_type: str, event_hash: str) -> tuple[float, float] | None:
     """When the message naming ``event_hash`` arrived, and (alerts) when it was detected."""
-    for item in arrivals(out):
-        body = json.loads(item["raw"])
+    for item in received(out):
+        body = item.body
         if body["type"] != message_type:
             continue
         data = body["data"]
         named = [data.get("eventHash")] + [e["eventHash"] for e in data.get("events", [])]
         if event_hash in named:
-            return float(item["at"]), int(data.get("detectedAt") or 0) / 1000
+            return item.at, int(data.get("detectedAt") or 0) / 1000
     return None
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -89,6 +93,40 @@ class Receiver:
         finally:
             server.shutdown()
             server.server_close()
+
+
+@contextmanager
+def receiver_process(port: int, out: Path) -> Iterator[None]:
+    """This module as a process of its own on ``port``, recording to ``out``; killed after."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.webhook_receiver", "--port", str(port), "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the webhook receiver process did not start")
+        yield
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def received(out: Path) -> list[Received]:
+    """What a receiver process recorded in ``out`` so far (a line being written is left)."""
+    if not out.exists():
+        return []
+    found = []
+    for line in out.read_text().splitlines():
+        try:
+            found.append(Received(**json.loads(line)))
+        except json.JSONDecodeError:
+            break
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> None:

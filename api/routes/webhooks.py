@@ -45,10 +45,10 @@ def webhook_out(e: EndpointRecord, now: int) -> WebhookOut:
     return WebhookOut(
         id=e.id,
         url=e.url,
-        events=list(e.event_types),
-        min_severity=SEVERITY_NAMES[e.min_severity],
-        batches=["0x" + b.hex() for b in e.batch_ids],
-        prefixes=list(e.prefixes),
+        events=list(e.subscription.types),
+        min_severity=SEVERITY_NAMES[e.subscription.min_severity],
+        batches=["0x" + b.hex() for b in e.subscription.batch_ids],
+        prefixes=list(e.subscription.prefixes),
         label=e.label,
         created_at=e.created_at,
         disabled_at=e.disabled_at,
@@ -96,10 +96,7 @@ async def add(body: WebhookIn, gateway: GatewayDep, _admin: AdminDep) -> Webhook
         endpoint = gateway.node.store.webhooks.add_endpoint(
             conn,
             url=url,
-            event_types=wanted.types,
-            min_severity=wanted.min_severity,
-            batch_ids=wanted.batch_ids,
-            prefixes=wanted.prefixes,
+            subscription=wanted,
             label=body.label,
             secret=new_secret(),
             now=_now(),
@@ -137,11 +134,8 @@ async def change(
         endpoint = store.webhooks.update_endpoint(
             conn,
             endpoint_id,
+            subscription=wanted,
             url=url,
-            event_types=wanted.types,
-            min_severity=wanted.min_severity,
-            batch_ids=wanted.batch_ids,
-            prefixes=wanted.prefixes,
             label=body.label,
         )
     if endpoint is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -15,6 +14,7 @@ from node.cli.apikeys import DatabaseUrl, _store
 from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, reports_errors
 from node.exceptions import WebhookNotFoundError, WebhookSubscriptionError
 from node.store.models import DeliveryStatus
+from node.store.records import Subscription
 from node.webhooks.addresses import check_url
 from node.webhooks.messages import MESSAGE_TYPES, new_secret
 from node.webhooks.subscriptions import changed, subscription
@@ -83,10 +83,7 @@ def add(
         endpoint = store.webhooks.add_endpoint(
             conn,
             url=checked,
-            event_types=wanted.types,
-            min_severity=wanted.min_severity,
-            batch_ids=wanted.batch_ids,
-            prefixes=wanted.prefixes,
+            subscription=wanted,
             label=label,
             secret=new_secret(),
             now=_now(),
@@ -128,19 +125,17 @@ def update(
         store.webhooks.update_endpoint(
             conn,
             webhook_id,
-            event_types=wanted.types,
-            min_severity=wanted.min_severity,
-            batch_ids=wanted.batch_ids,
-            prefixes=wanted.prefixes,
+            subscription=wanted,
             label=label,
         )
-    console.print(f"webhook {webhook_id}: {_scope_text(wanted.batch_ids, wanted.prefixes)}")
+    console.print(f"webhook {webhook_id}: {_scope_text(wanted)}")
 
 
-def _scope_text(batch_ids: Sequence[bytes], prefixes: Sequence[str]) -> str:
-    if not batch_ids and not prefixes:
+def _scope_text(wanted: Subscription) -> str:
+    if not wanted.batch_ids and not wanted.prefixes:
         return "every batch"
-    return ", ".join(["0x" + b.hex() for b in batch_ids] + [f"{p}*" for p in prefixes])
+    batches = ["0x" + b.hex() for b in wanted.batch_ids]
+    return ", ".join(batches + [f"{p}*" for p in wanted.prefixes])
 
 
 @app.command(name="list")
@@ -158,10 +153,10 @@ def list_webhooks(
             {
                 "id": e.id,
                 "url": e.url,
-                "events": list(e.event_types),
-                "minSeverity": e.min_severity.name.lower(),
-                "batches": ["0x" + b.hex() for b in e.batch_ids],
-                "prefixes": list(e.prefixes),
+                "events": list(e.subscription.types),
+                "minSeverity": e.subscription.min_severity.name.lower(),
+                "batches": ["0x" + b.hex() for b in e.subscription.batch_ids],
+                "prefixes": list(e.subscription.prefixes),
                 "label": e.label,
                 "disabledAt": e.disabled_at,
             }
@@ -177,9 +172,9 @@ def list_webhooks(
         table.add_row(
             str(e.id),
             e.url,
-            ",".join(e.event_types),
-            e.min_severity.name.lower(),
-            _scope_text(e.batch_ids, e.prefixes),
+            ",".join(e.subscription.types),
+            e.subscription.min_severity.name.lower(),
+            _scope_text(e.subscription),
             e.label,
             state,
         )

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, bindparam, func, select, update
 
 from node.store.batches import BatchRepository
 from node.store.models import AlertSeverity, DeliveryStatus
-from node.store.records import DeliveryRecord, EndpointRecord
+from node.store.records import DeliveryRecord, EndpointRecord, Subscription
 from node.store.tables import WEBHOOK_DELIVERIES, WEBHOOK_ENDPOINTS
 
 
@@ -39,10 +39,7 @@ class WebhookRepository:
         conn: Connection,
         *,
         url: str,
-        event_types: Sequence[str],
-        min_severity: AlertSeverity,
-        batch_ids: Sequence[bytes] = (),
-        prefixes: Sequence[str] = (),
+        subscription: Subscription,
         label: str,
         secret: str,
         now: int,
@@ -50,7 +47,7 @@ class WebhookRepository:
         inserted = conn.execute(
             WEBHOOK_ENDPOINTS.insert().values(
                 url=url,
-                **_scope(event_types, min_severity, batch_ids, prefixes),
+                **_columns(subscription),
                 label=label,
                 secret=secret,
                 created_at=now,
@@ -79,16 +76,13 @@ class WebhookRepository:
         conn: Connection,
         endpoint_id: int,
         *,
+        subscription: Subscription,
         url: str | None = None,
-        event_types: Sequence[str],
-        min_severity: AlertSeverity,
-        batch_ids: Sequence[bytes],
-        prefixes: Sequence[str],
         label: str | None = None,
     ) -> EndpointRecord | None:
         """Replace what the endpoint subscribes to (and its URL or label, when given);
         messages already in its outbox are sent as they are."""
-        values = _scope(event_types, min_severity, batch_ids, prefixes)
+        values = _columns(subscription)
         if url is not None:
             values["url"] = url
         if label is not None:
@@ -294,19 +288,14 @@ class WebhookRepository:
         return [_delivery(r) for r in rows]
 
 
-def _scope(
-    event_types: Sequence[str],
-    min_severity: AlertSeverity,
-    batch_ids: Sequence[bytes],
-    prefixes: Sequence[str],
-) -> dict[str, Any]:
-    """The subscription columns (lists comma-separated: no type, 0x id or canonical prefix
-    holds a comma)."""
+def _columns(subscription: Subscription) -> dict[str, Any]:
+    """The subscription's columns (lists comma-separated: no type, 0x id or canonical
+    prefix holds a comma)."""
     return {
-        "event_types": ",".join(event_types),
-        "min_severity": int(min_severity),
-        "batch_ids": ",".join("0x" + b.hex() for b in batch_ids),
-        "prefixes": ",".join(prefixes),
+        "event_types": ",".join(subscription.types),
+        "min_severity": int(subscription.min_severity),
+        "batch_ids": ",".join("0x" + b.hex() for b in subscription.batch_ids),
+        "prefixes": ",".join(subscription.prefixes),
     }
 
 
@@ -314,10 +303,12 @@ def _endpoint(r: Any) -> EndpointRecord:
     return EndpointRecord(
         id=int(r.id),
         url=str(r.url),
-        event_types=tuple(t for t in str(r.event_types).split(",") if t),
-        min_severity=AlertSeverity(r.min_severity),
-        batch_ids=tuple(bytes.fromhex(b[2:]) for b in str(r.batch_ids).split(",") if b),
-        prefixes=tuple(p for p in str(r.prefixes).split(",") if p),
+        subscription=Subscription(
+            types=tuple(t for t in str(r.event_types).split(",") if t),
+            min_severity=AlertSeverity(r.min_severity),
+            batch_ids=tuple(bytes.fromhex(b[2:]) for b in str(r.batch_ids).split(",") if b),
+            prefixes=tuple(p for p in str(r.prefixes).split(",") if p),
+        ),
         label=str(r.label),
         secret=str(r.secret),
         previous_secret=r.previous_secret,

@@ -101,15 +101,16 @@ def wants(endpoint: EndpointRecord, message: Message) -> bool:
     """Whether ``endpoint`` subscribes to ``message``: its type, its least severity (alerts),
     and its scope (no batches and no prefixes: every message; else a message about one of
     its batches, or about a batch whose identifier starts with one of its prefixes)."""
-    if message.type not in endpoint.event_types:
+    wanted = endpoint.subscription
+    if message.type not in wanted.types:
         return False
-    if message.severity is not None and message.severity < endpoint.min_severity:
+    if message.severity is not None and message.severity < wanted.min_severity:
         return False
-    if not endpoint.batch_ids and not endpoint.prefixes:
+    if not wanted.batch_ids and not wanted.prefixes:
         return True
-    if any(b in message.batches for b in endpoint.batch_ids):
+    if any(b in message.batches for b in wanted.batch_ids):
         return True
-    prefixes = [_prefix(p) for p in endpoint.prefixes]
+    prefixes = [_prefix(p) for p in wanted.prefixes]
     return any(p.matches(i) for i in message.batches.values() if i for p in prefixes)
 
 
@@ -150,7 +151,7 @@ def enqueue_alert(
     targets = endpoints if endpoints is not None else repo.endpoints(conn)
     batches: dict[bytes, str | None] = {}
     if alert.batch_id is not None:
-        scoped = any(e.prefixes for e in targets)
+        scoped = any(e.subscription.prefixes for e in targets)
         batches = repo.identifiers(conn, [alert.batch_id]) if scoped else {alert.batch_id: None}
     message = Message(event_type, alert_body(alert, event_type, now), batches, alert.severity)
     return enqueue(conn, repo, [message], now=now, endpoints=targets)
@@ -174,7 +175,7 @@ def enqueue_window(
     endpoints = [
         e
         for e in store.webhooks.endpoints(conn)
-        if {EVENT_ANCHORED, BATCH_RECALLED} & set(e.event_types)
+        if {EVENT_ANCHORED, BATCH_RECALLED} & set(e.subscription.types)
     ]
     if not endpoints:
         return 0
@@ -194,7 +195,7 @@ def enqueue_window(
         "blockHash": _hex(block_hash),
     }
     messages: list[Message] = []
-    if any(EVENT_ANCHORED in e.event_types for e in endpoints):
+    if any(EVENT_ANCHORED in e.subscription.types for e in endpoints):
         for batch_id, records in by_batch.items():
             data = {
                 "batchId": _hex(batch_id),
@@ -209,7 +210,7 @@ def enqueue_window(
                     {batch_id: identifiers.get(batch_id)},
                 )
             )
-    if any(BATCH_RECALLED in e.event_types for e in endpoints):
+    if any(BATCH_RECALLED in e.subscription.types for e in endpoints):
         for record in anchored:
             if record.action is Action.RECALL:
                 messages.append(_recall(conn, store, record, identifiers, place, now))
@@ -248,7 +249,7 @@ def _recall(
         "identifier": identifiers.get(recalled),
         "eventHash": _hex(record.event_hash),
         "recalledBy": record.participant_id,
-        "eventTime": record.event.event_time,
+        "eventTime": str(record.event.event_time),
         "affected": affected,
         "window": place,
     }

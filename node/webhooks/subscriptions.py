@@ -6,31 +6,18 @@ scope of batches and identifier prefixes. Anything it cannot use is a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final
 
 from node.events.identifiers import parse_identifier, parse_identifier_prefix
 from node.exceptions import InvalidIdentifierError, WebhookSubscriptionError
 from node.store.models import AlertSeverity
-from node.store.records import EndpointRecord
-from node.webhooks.messages import MESSAGE_TYPES, MessageType
+from node.store.records import EndpointRecord, Subscription
+from node.webhooks.messages import MESSAGE_TYPES
 
 #: The most batches, and identifier prefixes, one endpoint may name.
 MAX_BATCHES: Final = 100
 MAX_PREFIXES: Final = 20
 SEVERITIES: Final = tuple(s.name.lower() for s in AlertSeverity)
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """Message types, the least severity of the alerts sent, and the scope: these batches
-    and the batches whose identifiers start with these (canonical) prefixes; both empty:
-    every batch, and messages about none."""
-
-    types: tuple[MessageType, ...]
-    min_severity: AlertSeverity
-    batch_ids: tuple[bytes, ...] = ()
-    prefixes: tuple[str, ...] = ()
 
 
 def subscription(
@@ -92,9 +79,10 @@ def changed(
 ) -> Subscription:
     """``endpoint``'s subscription with each filter given replaced (a list as a whole),
     checked as :func:`subscription` checks a new one."""
+    was = endpoint.subscription
     return subscription(
-        types=endpoint.event_types if types is None else types,
-        min_severity=endpoint.min_severity.name if min_severity is None else min_severity,
-        batches=["0x" + b.hex() for b in endpoint.batch_ids] if batches is None else batches,
-        prefixes=endpoint.prefixes if prefixes is None else prefixes,
+        types=was.types if types is None else types,
+        min_severity=was.min_severity.name if min_severity is None else min_severity,
+        batches=["0x" + b.hex() for b in was.batch_ids] if batches is None else batches,
+        prefixes=was.prefixes if prefixes is None else prefixes,
     )

@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 from api.cli import app
 from node.exceptions import WebhookUrlError
 from node.store.models import AlertSeverity, DeliveryStatus
-from node.store.records import DeliveryRecord, EndpointRecord
+from node.store.records import DeliveryRecord, EndpointRecord, Subscription
 from node.store.store import Store
 from node.testing.plugin import HarnessFactory
 from node.webhooks.addresses import check_url
@@ -40,8 +40,7 @@ def endpoint(store: Store, url: str) -> EndpointRecord:
         return store.webhooks.add_endpoint(
             conn,
             url=url,
-            event_types=["alert.raised"],
-            min_severity=AlertSeverity.LOW,
+            subscription=Subscription(("alert.raised",), AlertSeverity.LOW),
             label="test",
             secret=new_secret(),
             now=int(time.time() * 1000),

@@ -13,6 +13,7 @@ from node.events.typed_data import Action
 from node.monitor.service import Monitor
 from node.store.models import AlertSeverity
 from node.store.records import EndpointRecord
+from node.testing.chains import cheese_from_milk
 from node.testing.harness import TraceNodeHarness
 from node.webhooks.delivery import Deliverer, DeliveryPolicy
 from node.webhooks.messages import new_secret
@@ -42,10 +43,7 @@ def subscribe(
         return store.webhooks.add_endpoint(
             conn,
             url=url,
-            event_types=wanted.types,
-            min_severity=wanted.min_severity,
-            batch_ids=wanted.batch_ids,
-            prefixes=wanted.prefixes,
+            subscription=wanted,
             label="",
             secret=new_secret(),
             now=0,
@@ -68,20 +66,6 @@ def deliver(h: TraceNodeHarness) -> None:
         deliverer.close()
 
 
-def cheese_from_milk(h: TraceNodeHarness) -> None:
-    h.submit("farm", Action.COMMISSION, MILK, product="milk", quantity=500)
-    h.submit("farm", Action.SHIP, MILK, to="processor")
-    h.submit("processor", Action.RECEIVE, MILK)
-    h.submit(
-        "processor",
-        Action.TRANSFORM,
-        inputs=[MILK],
-        outputs=[CHEESE],
-        product="cheese",
-        quantity=50,
-    )
-
-
 def test_a_confirmed_window_tells_each_subscriber_of_its_batches_events(
     tracenode: TraceNodeHarness,
 ) -> None:
@@ -91,7 +75,7 @@ def test_a_confirmed_window_tells_each_subscriber_of_its_batches_events(
         company_hook = subscribe(h, u2, "event.anchored", prefixes=("9506000",))
         subscribe(h, u3, "event.anchored", prefixes=("88.123",))
         subscribe(h, u4, "alert.raised")
-        cheese_from_milk(h)
+        cheese_from_milk(h, MILK, CHEESE)
         h.submit("farm", Action.COMMISSION, HANDLE_LOT, product="x", quantity=1)
         (window,) = h.commit()
         deliver(h)
@@ -129,7 +113,7 @@ def test_a_recall_tells_the_subscribers_of_the_lot_and_of_everything_made_from_i
         subscribe(h, u1, "batch.recalled", batches=(CHEESE,))
         subscribe(h, u2, "batch.recalled", prefixes=("https://id.gs1.org/01/09506000134369",))
         subscribe(h, u3, "event.anchored", batches=(CHEESE,))
-        cheese_from_milk(h)
+        cheese_from_milk(h, MILK, CHEESE)
         h.commit()
         recall = h.submit("regulator", Action.RECALL, MILK)
         h.commit()
@@ -143,6 +127,7 @@ def test_a_recall_tells_the_subscribers_of_the_lot_and_of_everything_made_from_i
     assert affected["identifier"] == CHEESE
     assert affected["madeFrom"] == "0x" + parse_identifier(MILK).batch_id.hex()
     assert data["window"]["blockNumber"].isdigit()
+    assert data["eventTime"].isdigit()  # a uint64: a decimal string
     assert other_product.got == []
     # The cheese's own event (its TRANSFORM) was anchored in the first window only.
     assert [m.body["type"] for m in anchored_only.got] == ["event.anchored"]
@@ -156,7 +141,7 @@ def test_alerts_reach_the_endpoints_whose_severity_and_prefix_select_them(
         subscribe(h, u1, "alert.raised", prefixes=("9506000",), min_severity="critical")
         subscribe(h, u2, "alert.raised", prefixes=("88.123",), min_severity="critical")
         subscribe(h, u3, "alert.raised", min_severity="high")
-        cheese_from_milk(h)
+        cheese_from_milk(h, MILK, CHEESE)
         h.submit("regulator", Action.RECALL, MILK)
         h.submit("processor", Action.SHIP, CHEESE, to="shop")  # a recall breach: critical
         h.commit()
@@ -173,7 +158,7 @@ def test_alerts_reach_the_endpoints_whose_severity_and_prefix_select_them(
 def test_no_subscriber_no_outbox_rows(tracenode: TraceNodeHarness) -> None:
     h = tracenode
     subscribe(h, "http://127.0.0.1:9/hook", "alert.raised")
-    cheese_from_milk(h)
+    cheese_from_milk(h, MILK, CHEESE)
     h.commit()
 
     with h.node.store.read() as conn:

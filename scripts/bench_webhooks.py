@@ -323,6 +323,8 @@ def latency(work: Path, samples: int, monitor_interval: float) -> dict[str, Any]
         "alert_raised": summary(alert_s),
         "alert_raised_detected": summary(detected_s)
         | {"meaning": "the part of it until the monitor recorded the alert (detectedAt)"},
+        "alert_raised_delivered": summary([a - d for a, d in zip(alert_s, detected_s, strict=True)])
+        | {"meaning": "the part of it from the alert's record to the webhook's arrival"},
         "event_anchored": summary(anchored_s),
         "target_p99_s": 2.0,
     }

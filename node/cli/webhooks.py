@@ -16,7 +16,7 @@ from node.exceptions import WebhookNotFoundError, WebhookSubscriptionError
 from node.store.models import DeliveryStatus
 from node.store.records import Subscription
 from node.webhooks.addresses import check_url
-from node.webhooks.messages import MESSAGE_TYPES, new_secret
+from node.webhooks.messages import ALERT_TYPES, MESSAGE_TYPES, new_secret
 from node.webhooks.subscriptions import changed, subscription
 
 app = typer.Typer(help="Webhooks: who is told of what, and how it went.", no_args_is_help=True)
@@ -69,11 +69,11 @@ def add(
 ) -> None:
     """Subscribe a receiver; print its signing secret.
 
-    Without --type it gets every message type; without --batch or --prefix, messages about
-    every batch. This is the only time the secret is shown.
+    Without --type it gets alerts (raised and updated); without --batch or --prefix,
+    messages about every batch. This is the only time the secret is shown.
     """
     wanted = subscription(
-        types=event_type or MESSAGE_TYPES,
+        types=event_type or ALERT_TYPES,
         min_severity=min_severity or "low",
         batches=batch or (),
         prefixes=prefix or (),

@@ -81,6 +81,7 @@ class Deliverer:
         self._busy: set[int] = set()  # endpoints with a run in flight
         self._lock = threading.Lock()
         self._finished = threading.Event()  # a run ended: its endpoint may have more
+        self._trouble = threading.Event()  # a run failed (the store away): pause a while
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -100,6 +101,9 @@ class Deliverer:
                 self._finished.wait(self.policy.poll_interval)
             except Exception as exc:  # the store away: try again shortly
                 log.warning("webhook delivery failed (%s); retrying", exc)
+                self._trouble.set()
+            if self._trouble.is_set():
+                self._trouble.clear()
                 stop.wait(max(1.0, self.policy.poll_interval))
         self.close()
 
@@ -121,13 +125,18 @@ class Deliverer:
 
     def _serve(self, endpoint: EndpointRecord) -> int:
         """One run for ``endpoint``: its due messages in order until one fails; how many
-        were delivered."""
+        were delivered. A failure of the store is logged: the run's messages stay pending
+        and are sent again (at least once)."""
         try:
             with self.store.read() as conn:
                 run = self.store.webhooks.run(
                     conn, endpoint.id, now=self._now(), limit=self.policy.batch
                 )
             return self._send(endpoint, run)
+        except Exception as exc:  # the store away: the run is retried after a pause
+            log.warning("webhook delivery to endpoint %d failed (%s); retrying", endpoint.id, exc)
+            self._trouble.set()
+            return 0
         finally:
             with self._lock:
                 self._busy.discard(endpoint.id)

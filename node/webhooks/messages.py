@@ -37,6 +37,8 @@ ALERT_UPDATED: Final = "alert.updated"
 EVENT_ANCHORED: Final = "event.anchored"
 BATCH_RECALLED: Final = "batch.recalled"
 MESSAGE_TYPES: Final[tuple[MessageType, ...]] = get_args(MessageType)
+#: What ``tracenode webhook add`` subscribes to when no type is named.
+ALERT_TYPES: Final[tuple[MessageType, ...]] = (ALERT_RAISED, ALERT_UPDATED)
 SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - a prefix, not a secret
 
 

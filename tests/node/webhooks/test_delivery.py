@@ -289,8 +289,8 @@ def test_the_cli_adds_lists_rotates_and_redelivers(tracenode_factory: HarnessFac
     new = rotated.stdout.strip()
     assert new.startswith("whsec_")
     assert new != secret
-    assert [(w["url"], w["label"]) for w in json.loads(listed.output)] == [
-        ("http://127.0.0.1:9/hook", "ops")
+    assert [(w["url"], w["label"], w["events"]) for w in json.loads(listed.output)] == [
+        ("http://127.0.0.1:9/hook", "ops", ["alert.raised", "alert.updated"])  # by default
     ]
     assert again.exit_code == 0, again.output
     assert "msg_cli-r1" in logged.output

@@ -172,8 +172,8 @@ def enqueue_window(
 ) -> int:
     """The messages of a window just confirmed on chain, in the transaction that records
     it: ``event.anchored`` for each batch its anchored events name, ``batch.recalled`` for
-    each RECALL among them (with everything made from the recalled lot). Nothing is read
-    or built when no endpoint subscribes to either."""
+    each RECALL among them (with everything made from the recalled lot). Only the endpoints
+    are read when none subscribes to either."""
     endpoints = [
         e
         for e in store.webhooks.endpoints(conn)

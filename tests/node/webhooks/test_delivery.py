@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
 from api.cli import app
@@ -162,6 +163,32 @@ def test_a_receiver_that_never_answers_holds_up_only_itself(store: Store) -> Non
     assert not worker.is_alive()
     assert meanwhile[f"msg_{stuck.id}_0"] == 0  # its first attempt still waiting for an answer
     assert [r.body["n"] for r in fast.got] == list(range(50))
+
+
+def test_delivery_waits_out_a_store_that_went_away_and_resumes(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver = Receiver()
+    with receiver.serving() as url:
+        target = endpoint(store, url)
+        deliverer = Deliverer(store, DeliveryPolicy(allow_loopback=True, poll_interval=0.05))
+        stop = threading.Event()
+        worker = threading.Thread(target=deliverer.run, args=(stop,))
+        worker.start()
+        try:
+            with store.write() as conn:  # the outbox gone from under the deliverer
+                conn.execute(text("ALTER TABLE webhook_deliveries RENAME TO deliveries_away"))
+            wait_until(lambda: "webhook delivery failed" in caplog.text, timeout=15)
+            with store.write() as conn:
+                conn.execute(text("ALTER TABLE deliveries_away RENAME TO webhook_deliveries"))
+            enqueue(store, target, 3, Clock())
+            wait_until(lambda: len(receiver.got) == 3, timeout=15)
+        finally:
+            stop.set()
+            worker.join(timeout=15)
+
+    assert not worker.is_alive()
+    assert [r.body["n"] for r in receiver.got] == [0, 1, 2]
 
 
 def test_a_message_undelivered_for_a_day_is_a_dead_letter(store: Store) -> None:

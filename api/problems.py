@@ -78,6 +78,7 @@ from node.exceptions import (
     UnknownBatchError,
     UnknownSignerError,
     UnsupportedMediaTypeError,
+    WebhookSubscriptionError,
     WebhookUrlError,
 )
 from node.store.availability import DATABASE_ERRORS, store_unavailable
@@ -113,6 +114,7 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     InvalidIdentifierError: 422,
     InvalidBundleError: 422,
     WebhookUrlError: 422,
+    WebhookSubscriptionError: 422,
     # EPCIS capture
     EpcisError: 422,
     EpcisLimitError: 413,

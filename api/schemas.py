@@ -22,6 +22,8 @@ from node.events.submission import parse_uint
 from node.proofs.bundle import schema as bundle_schema
 from node.proofs.verify import Check, Outcome
 from node.store.models import AlertSeverity, AlertStatus, EventStatus, WindowStatus
+from node.webhooks.messages import MESSAGE_TYPES, MessageType
+from node.webhooks.subscriptions import MAX_BATCHES, MAX_PREFIXES
 
 #: A 32-byte value (hash, batch id, Merkle root) as 0x + 64 hex digits.
 Hex32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
@@ -474,19 +476,41 @@ class AlertAction(StrictSchema):
     why: Text = Field(default="", max_length=1024, description="Kept with the alert.")
 
 
-WebhookEventType = Literal["alert.raised", "alert.updated"]
+Identifier = Annotated[str, Field(min_length=1, max_length=512)]
 
 
 class WebhookIn(StrictSchema):
-    """A subscription: where, and to which messages."""
+    """A subscription: where, and to which messages (docs/monitor.md, "Subscriptions")."""
 
     url: str = Field(min_length=8, max_length=2048, description="http(s); public addresses only")
-    events: list[WebhookEventType] = Field(min_length=1, max_length=8)
-    min_severity: SeverityName = "low"
-    batch: str | None = Field(
-        default=None, min_length=1, max_length=512, description="Only alerts about this batch."
+    events: list[MessageType] = Field(min_length=1, max_length=len(MESSAGE_TYPES))
+    min_severity: SeverityName = Field(default="low", description="Alerts of this grade and up.")
+    batches: list[Identifier] = Field(
+        default_factory=list,
+        max_length=MAX_BATCHES,
+        description="Only messages about these batches (any identifier spelling) ...",
+    )
+    prefixes: list[Identifier] = Field(
+        default_factory=list,
+        max_length=MAX_PREFIXES,
+        description="... or about batches whose identifiers start so: a GS1 company prefix "
+        "(digits), a product (its GTIN's Digital Link) or a handle prefix (88.123). "
+        "Neither batches nor prefixes: every message.",
     )
     label: Text = Field(default="", max_length=128)
+
+
+class WebhookUpdate(StrictSchema):
+    """A change of subscription: each field given replaces the endpoint's (lists whole)."""
+
+    url: str | None = Field(default=None, min_length=8, max_length=2048)
+    events: list[MessageType] | None = Field(
+        default=None, min_length=1, max_length=len(MESSAGE_TYPES)
+    )
+    min_severity: SeverityName | None = None
+    batches: list[Identifier] | None = Field(default=None, max_length=MAX_BATCHES)
+    prefixes: list[Identifier] | None = Field(default=None, max_length=MAX_PREFIXES)
+    label: Text | None = Field(default=None, max_length=128)
 
 
 class WebhookOut(Schema):
@@ -494,7 +518,8 @@ class WebhookOut(Schema):
     url: str
     events: list[str]
     min_severity: SeverityName
-    batch_id: Hex32 | None
+    batches: list[Hex32] = Field(description="Batch ids of its scope.")
+    prefixes: list[str] = Field(description="Identifier prefixes of its scope (canonical).")
     label: str
     created_at: int
     disabled_at: int | None

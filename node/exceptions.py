@@ -49,6 +49,8 @@
     │                                       AlertNotFoundError, WebhookNotFoundError,
     │                                       EpcisEventNotFoundError
     ├── WebhookUrlError (ValueError)        a webhook URL the node will not send to
+    ├── WebhookSubscriptionError (ValueError)  a subscription's filters that name nothing
+    │                                       valid (a message type, severity, batch, prefix)
     ├── NotAnchoredError                    a proof asked for before the event is anchored
     ├── AuthenticationError                 no API key, or an unknown or revoked one
     ├── PermissionDeniedError               a valid key that may not do this
@@ -452,6 +454,14 @@ class WebhookUrlError(TraceNodeError, ValueError):
     private, loopback, link-local or metadata address (docs/monitor.md)."""
 
     code = "webhook-url-refused"
+
+
+class WebhookSubscriptionError(TraceNodeError, ValueError):
+    """A webhook subscription's filters the node cannot use: an unknown message type or
+    severity, a batch or identifier prefix in no accepted spelling, too many of them
+    (docs/monitor.md, "Subscriptions")."""
+
+    code = "webhook-subscription-invalid"
 
 
 class NotAnchoredError(TraceNodeError):

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,12 +20,15 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 @dataclass
 class Received:
     message_id: str
     raw: str  # the body as it arrived (UTF-8)
     headers: dict[str, str]
+    at: float = 0.0  # when it arrived (time.time())
 
     @property
     def body(self) -> dict[str, Any]:
@@ -52,6 +58,8 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps the connection, as real receivers do
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 raw = self.rfile.read(length)
@@ -59,7 +67,9 @@ class Receiver:
                     threading.Event().wait(receiver.delay)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if receiver.status < 300:
-                    item = Received(headers.get("webhook-id", ""), raw.decode(), headers)
+                    item = Received(
+                        headers.get("webhook-id", ""), raw.decode(), headers, time.time()
+                    )
                     receiver.got.append(item)
                     if receiver.out is not None:
                         with receiver.out.open("a") as f:
@@ -83,6 +93,40 @@ class Receiver:
         finally:
             server.shutdown()
             server.server_close()
+
+
+@contextmanager
+def receiver_process(port: int, out: Path) -> Iterator[None]:
+    """This module as a process of its own on ``port``, recording to ``out``; killed after."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.webhook_receiver", "--port", str(port), "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the webhook receiver process did not start")
+        yield
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def received(out: Path) -> list[Received]:
+    """What a receiver process recorded in ``out`` so far (a line being written is left)."""
+    if not out.exists():
+        return []
+    found = []
+    for line in out.read_text().splitlines():
+        try:
+            found.append(Received(**json.loads(line)))
+        except json.JSONDecodeError:
+            break
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> None:

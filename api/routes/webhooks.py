@@ -1,5 +1,6 @@
-"""``/v1/webhooks`` (admin key): partners' subscriptions to alerts, secret rotation, the
-delivery log and redelivery (docs/monitor.md, "Webhooks")."""
+"""``/v1/webhooks`` (admin key): partners' subscriptions (message types, least severity,
+batches, identifier prefixes), secret rotation, the delivery log and redelivery
+(docs/monitor.md, "Webhooks")."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ from api.schemas import (
     WebhookCreated,
     WebhookIn,
     WebhookOut,
+    WebhookUpdate,
 )
-from node.events.identifiers import parse_identifier
 from node.exceptions import WebhookNotFoundError
-from node.store.models import AlertSeverity, DeliveryStatus
+from node.store.models import DeliveryStatus
 from node.store.records import DeliveryRecord, EndpointRecord
 from node.webhooks.addresses import check_url
 from node.webhooks.messages import new_secret
+from node.webhooks.subscriptions import changed, subscription
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -43,9 +45,10 @@ def webhook_out(e: EndpointRecord, now: int) -> WebhookOut:
     return WebhookOut(
         id=e.id,
         url=e.url,
-        events=list(e.event_types),
-        min_severity=SEVERITY_NAMES[e.min_severity],
-        batch_id="0x" + e.batch_id.hex() if e.batch_id is not None else None,
+        events=list(e.subscription.types),
+        min_severity=SEVERITY_NAMES[e.subscription.min_severity],
+        batches=["0x" + b.hex() for b in e.subscription.batch_ids],
+        prefixes=list(e.subscription.prefixes),
         label=e.label,
         created_at=e.created_at,
         disabled_at=e.disabled_at,
@@ -77,26 +80,67 @@ def _now() -> int:
     "",
     status_code=201,
     response_model=WebhookCreated,
-    summary="Subscribe a receiver to alerts; its signing secret is shown this once",
+    summary="Subscribe a receiver; its signing secret is shown this once",
     responses=_ADMIN,
 )
 async def add(body: WebhookIn, gateway: GatewayDep, _admin: AdminDep) -> WebhookCreated:
+    wanted = subscription(
+        types=body.events,
+        min_severity=body.min_severity,
+        batches=body.batches,
+        prefixes=body.prefixes,
+    )
     allow = gateway.settings.webhooks_allow_loopback
     url = await run_in_threadpool(check_url, body.url, allow_loopback=allow)  # resolves DNS
-    batch_id = bytes(parse_identifier(body.batch).batch_id) if body.batch else None
     with gateway.node.store.write() as conn:
         endpoint = gateway.node.store.webhooks.add_endpoint(
             conn,
             url=url,
-            event_types=sorted(set(body.events)),
-            min_severity=AlertSeverity[body.min_severity.upper()],
-            batch_id=batch_id,
+            subscription=wanted,
             label=body.label,
             secret=new_secret(),
             now=_now(),
         )
     shown = webhook_out(endpoint, _now())
     return WebhookCreated(**shown.model_dump(), secret=endpoint.secret)
+
+
+@router.patch(
+    "/{id}",
+    response_model=WebhookOut,
+    summary="Change what a receiver subscribes to (each field given replaces the current)",
+    responses=_ADMIN,
+)
+async def change(
+    endpoint_id: WebhookId, body: WebhookUpdate, gateway: GatewayDep, _admin: AdminDep
+) -> WebhookOut:
+    store = gateway.node.store
+    with store.read() as conn:
+        current = store.webhooks.endpoint(conn, endpoint_id)
+    if current is None:
+        raise WebhookNotFoundError(f"no webhook {endpoint_id}")
+    wanted = changed(
+        current,
+        types=body.events,
+        min_severity=body.min_severity,
+        batches=body.batches,
+        prefixes=body.prefixes,
+    )
+    url = None
+    if body.url is not None:
+        allow = gateway.settings.webhooks_allow_loopback
+        url = await run_in_threadpool(check_url, body.url, allow_loopback=allow)
+    with store.write() as conn:
+        endpoint = store.webhooks.update_endpoint(
+            conn,
+            endpoint_id,
+            subscription=wanted,
+            url=url,
+            label=body.label,
+        )
+    if endpoint is None:
+        raise WebhookNotFoundError(f"no webhook {endpoint_id}")
+    return webhook_out(endpoint, _now())
 
 
 @router.get("", response_model=list[WebhookOut], summary="Subscriptions", responses=_ADMIN)

@@ -1,4 +1,4 @@
-"""``tracenode webhook add|list|rotate|log|redeliver``: partners' webhook subscriptions, in
+"""``tracenode webhook add|update|list|rotate|log|redeliver``: partners' webhook subscriptions, in
 the node's store (works while ``serve`` runs: it opens the store, not the chain)."""
 
 from __future__ import annotations
@@ -12,63 +12,130 @@ from rich.table import Table
 
 from node.cli.apikeys import DatabaseUrl, _store
 from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, reports_errors
-from node.events.identifiers import parse_identifier
-from node.exceptions import ConfigurationError, WebhookNotFoundError
-from node.store.models import AlertSeverity, DeliveryStatus
+from node.exceptions import WebhookNotFoundError, WebhookSubscriptionError
+from node.store.models import DeliveryStatus
+from node.store.records import Subscription
 from node.webhooks.addresses import check_url
-from node.webhooks.messages import EVENT_TYPES, new_secret
+from node.webhooks.messages import ALERT_TYPES, MESSAGE_TYPES, new_secret
+from node.webhooks.subscriptions import changed, subscription
 
-app = typer.Typer(help="Webhooks: who is told of alerts, and how it went.", no_args_is_help=True)
+app = typer.Typer(help="Webhooks: who is told of what, and how it went.", no_args_is_help=True)
 
 
 def _now() -> int:
     return int(time.time() * 1000)
 
 
+TypeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--type",
+        "--event",
+        help=f"A message type to send (repeatable): {', '.join(MESSAGE_TYPES)}.",
+    ),
+]
+BatchOption = Annotated[
+    list[str] | None,
+    typer.Option("--batch", help="Only messages about this batch, any spelling (repeatable)."),
+]
+PrefixOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--prefix",
+        help="... or about batches whose identifiers start so (repeatable): a GS1 company "
+        "prefix (digits), a product (its GTIN's Digital Link) or a handle prefix (88.123).",
+    ),
+]
+SeverityOption = Annotated[
+    str | None, typer.Option(help="Alerts of this grade and up: low, medium, high or critical.")
+]
+LoopbackOption = Annotated[
+    bool, typer.Option("--allow-loopback", help="Allow a loopback receiver (testing only).")
+]
+
+
 @app.command()
 @reports_errors
 def add(
     url: Annotated[str, typer.Argument(help="The receiver: http(s), a public address.")],
-    event: Annotated[
-        list[str] | None,
-        typer.Option(help=f"A message type to send (repeatable): {', '.join(EVENT_TYPES)}."),
-    ] = None,
-    min_severity: Annotated[str, typer.Option(help="low, medium, high or critical.")] = "low",
-    batch: Annotated[str | None, typer.Option(help="Only alerts about this batch.")] = None,
+    event_type: TypeOption = None,
+    min_severity: SeverityOption = None,
+    batch: BatchOption = None,
+    prefix: PrefixOption = None,
     label: Annotated[str, typer.Option(help="A note for listings.")] = "",
-    allow_loopback: Annotated[
-        bool, typer.Option("--allow-loopback", help="Allow a loopback receiver (testing only).")
-    ] = False,
+    allow_loopback: LoopbackOption = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Subscribe a receiver; print its signing secret.
 
-    This is the only time the secret is shown.
+    Without --type it gets alerts (raised and updated); without --batch or --prefix,
+    messages about every batch. This is the only time the secret is shown.
     """
-    types = sorted(set(event or EVENT_TYPES))
-    unknown = set(types) - set(EVENT_TYPES)
-    if unknown:
-        raise ConfigurationError(f"unknown message types {sorted(unknown)}: {EVENT_TYPES}")
-    try:
-        severity = AlertSeverity[min_severity.upper()]
-    except KeyError:
-        raise ConfigurationError(f"--min-severity {min_severity!r}: low ... critical") from None
+    wanted = subscription(
+        types=event_type or ALERT_TYPES,
+        min_severity=min_severity or "low",
+        batches=batch or (),
+        prefixes=prefix or (),
+    )
     checked = check_url(url, allow_loopback=allow_loopback)
-    batch_id = bytes(parse_identifier(batch).batch_id) if batch else None
     with _store(data_dir, database_url) as store, store.write() as conn:
         endpoint = store.webhooks.add_endpoint(
             conn,
             url=checked,
-            event_types=types,
-            min_severity=severity,
-            batch_id=batch_id,
+            subscription=wanted,
             label=label,
             secret=new_secret(),
             now=_now(),
         )
     console.print(f"[green]added[/] webhook {endpoint.id} → {endpoint.url}", highlight=False)
     typer.echo(endpoint.secret)
+
+
+@app.command()
+@reports_errors
+def update(
+    webhook_id: Annotated[int, typer.Argument(help="The webhook's id.")],
+    event_type: TypeOption = None,
+    min_severity: SeverityOption = None,
+    batch: BatchOption = None,
+    prefix: PrefixOption = None,
+    every_batch: Annotated[
+        bool, typer.Option("--every-batch", help="Drop its batches and prefixes.")
+    ] = False,
+    label: Annotated[str | None, typer.Option(help="A note for listings.")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change what a receiver subscribes to: each option given replaces the current one
+    (--type, --batch and --prefix as a whole list)."""
+    if every_batch and (batch or prefix):
+        raise WebhookSubscriptionError("--every-batch drops batches and prefixes: give neither")
+    with _store(data_dir, database_url) as store, store.write() as conn:
+        current = store.webhooks.endpoint(conn, webhook_id)
+        if current is None:
+            raise WebhookNotFoundError(f"no webhook {webhook_id}")
+        wanted = changed(
+            current,
+            types=event_type,
+            min_severity=min_severity,
+            batches=[] if every_batch else batch,
+            prefixes=[] if every_batch else prefix,
+        )
+        store.webhooks.update_endpoint(
+            conn,
+            webhook_id,
+            subscription=wanted,
+            label=label,
+        )
+    console.print(f"webhook {webhook_id}: {_scope_text(wanted)}")
+
+
+def _scope_text(wanted: Subscription) -> str:
+    if not wanted.batch_ids and not wanted.prefixes:
+        return "every batch"
+    batches = ["0x" + b.hex() for b in wanted.batch_ids]
+    return ", ".join(batches + [f"{p}*" for p in wanted.prefixes])
 
 
 @app.command(name="list")
@@ -86,8 +153,10 @@ def list_webhooks(
             {
                 "id": e.id,
                 "url": e.url,
-                "events": list(e.event_types),
-                "minSeverity": e.min_severity.name.lower(),
+                "events": list(e.subscription.types),
+                "minSeverity": e.subscription.min_severity.name.lower(),
+                "batches": ["0x" + b.hex() for b in e.subscription.batch_ids],
+                "prefixes": list(e.subscription.prefixes),
                 "label": e.label,
                 "disabledAt": e.disabled_at,
             }
@@ -96,12 +165,18 @@ def list_webhooks(
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="Webhooks")
-    for column in ("id", "url", "events", "min severity", "label", "state"):
+    for column in ("id", "url", "events", "min severity", "scope", "label", "state"):
         table.add_column(column, overflow="fold")
     for e in endpoints:
         state = "disabled" if e.disabled_at else "active"
         table.add_row(
-            str(e.id), e.url, ",".join(e.event_types), e.min_severity.name.lower(), e.label, state
+            str(e.id),
+            e.url,
+            ",".join(e.subscription.types),
+            e.subscription.min_severity.name.lower(),
+            _scope_text(e.subscription),
+            e.label,
+            state,
         )
     console.print(table)
 

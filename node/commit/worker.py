@@ -50,6 +50,7 @@ from node.exceptions import (
 )
 from node.store.records import EventRecord, WindowMember, WindowRecord
 from node.store.store import Store
+from node.webhooks.messages import enqueue_window
 
 #: Lifecycle operations per transaction: ~67k gas each at most, under a 30M gas block.
 MAX_OPERATIONS: Final = 300
@@ -330,6 +331,17 @@ class CommitWorker:
                         conn,
                         BatchState(batch_id, producer, custodian, receiver, status, head, b""),
                     )
+            # The webhook outbox, in the transaction that records the fact (never later).
+            enqueue_window(
+                conn,
+                self.store,
+                window,
+                members,
+                rejected=receipt.rejected,
+                block_number=receipt.block_number,
+                block_hash=receipt.block_hash,
+                now=int(self.clock() * 1000),
+            )
         count = window.event_count
         return WindowResult(
             window_id=window_id,

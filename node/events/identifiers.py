@@ -40,7 +40,7 @@ Refused by :func:`parse_identifier`, each with an
 product, not a batch), a consumer product variant (AI 22: no EPC URN can carry it),
 other GS1 keys and EPC schemes, empty input and input over 512 characters.
 
-Three entry points, one set of rules:
+Four entry points, one set of rules:
 
 - :func:`parse_identifier`: a batch (what events, the store and the API's ``{id}`` take);
 - :func:`parse_key`: a batch, or a :class:`Product` for a GTIN alone (a Digital Link
@@ -51,6 +51,8 @@ Three entry points, one set of rules:
   (``01{gtin}10{lot}``, with a symbology identifier such as ``]d2`` and GS separators),
   and takes anything else that is a GS1 lot code (1-20 characters of CSET 82) as a
   :class:`LotCode`: the lots of that code, of any product.
+- :func:`parse_identifier_prefix`: a family of batches by the start of their identifiers
+  (a GS1 company prefix, a product, a handle prefix), as webhook subscriptions name them.
 """
 
 from __future__ import annotations
@@ -199,6 +201,68 @@ class LotCode:
     def canonical_suffix(self) -> str:
         """How every canonical identifier of such a lot ends: ``/10/{lot}``, escaped."""
         return "/10/" + self.lot.translate(_DIGITAL_LINK_ESCAPES)
+
+
+class PrefixKind(StrEnum):
+    """What family of batches an :class:`IdentifierPrefix` names."""
+
+    COMPANY = auto()  # a GS1 company prefix: every GTIN it allocated
+    PRODUCT = auto()  # a GTIN: its lots and items
+    HANDLE = auto()  # a handle prefix: its handles and those of its sub-prefixes
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierPrefix:
+    """The start of a family of batch identifiers (what a webhook subscription names):
+
+    - a GS1 **company prefix**, 6 to 12 digits (``9506000``): every lot and item of a GTIN
+      that prefix allocated, i.e. whose GTIN-14 holds it after the indicator digit;
+    - a **product**, as a GTIN's Digital Link or element string
+      (``https://id.gs1.org/01/09506000134352``, ``(01)09506000134352``): its lots and items
+      (a bare GTIN is read as digits, so as a company prefix: spell the product as a link);
+    - a **handle prefix**, dot-separated digits (``88.123``, ``hdl:`` allowed): its handles
+      and those of the prefixes under it (``88.123.45/x``), segment by segment, so
+      ``88.123`` does not take ``88.1234/x``.
+
+    ``text`` is the canonical spelling (what :func:`parse_identifier_prefix` reads back).
+    """
+
+    kind: PrefixKind
+    text: str
+
+    def matches(self, canonical: str) -> bool:
+        """Whether the batch whose canonical identifier is ``canonical`` is in the family."""
+        if self.kind is PrefixKind.HANDLE:
+            return canonical.startswith((self.text + "/", self.text + "."))
+        if self.kind is PrefixKind.PRODUCT:
+            return canonical.startswith(self.text + "/")
+        gtin = canonical[len(GS1_KEY_PREFIX) : len(GS1_KEY_PREFIX) + 14]
+        return canonical.startswith(GS1_KEY_PREFIX) and gtin[1:].startswith(self.text)
+
+
+def parse_identifier_prefix(text: str) -> IdentifierPrefix:
+    """Parse a company prefix, a product or a handle prefix (:class:`IdentifierPrefix`);
+    :class:`InvalidIdentifierError` naming what is wrong otherwise, a whole batch
+    identifier included (it names one batch, not a family)."""
+    text = _bounded(text)
+    if _DIGITS.fullmatch(text):
+        if not 6 <= len(text) <= 12:
+            raise InvalidIdentifierError(
+                f"a GS1 company prefix is 6 to 12 digits, got {len(text)}; spell a product "
+                "as its Digital Link (https://id.gs1.org/01/{gtin})"
+            )
+        return IdentifierPrefix(PrefixKind.COMPANY, text)
+    handle = text[4:] if text[:4].lower() == "hdl:" else text
+    if _HANDLE_PREFIX.fullmatch(handle):
+        return IdentifierPrefix(PrefixKind.HANDLE, handle)
+    key = parse_key(text)
+    if isinstance(key, Identifier):
+        raise InvalidIdentifierError(
+            f"{_show(text)} names one batch, not a family of them: subscribe to the batch "
+            "itself, or give a company prefix (digits), a product (its GTIN's Digital Link) "
+            "or a handle prefix (88.123)"
+        )
+    return IdentifierPrefix(PrefixKind.PRODUCT, key.canonical)
 
 
 def parse_identifier(text: str) -> Identifier:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -329,8 +329,10 @@ class WebhookEndpoint(SQLModel, table=True):
     #: Message types it subscribes to, comma-separated (docs/monitor.md lists them).
     event_types: str = Field(max_length=512)
     min_severity: int = Field(default=1)
-    #: Only alerts about this batch, when set.
-    batch_id: bytes | None = Field(default=None, sa_type=LargeBinary(32))
+    #: Its scope: these batches (0x ids, comma-separated) and the batches whose identifiers
+    #: start with these prefixes (canonical, comma-separated); both empty: every batch.
+    batch_ids: str = Field(default="", sa_type=Text)
+    prefixes: str = Field(default="", sa_type=Text)
     label: str = Field(default="", max_length=128)
     secret: str = Field(max_length=128)
     previous_secret: str | None = Field(default=None, max_length=128)

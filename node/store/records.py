@@ -195,14 +195,25 @@ class AlertRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Subscription:
+    """What a webhook endpoint subscribes to: message types, the least severity of the
+    alerts sent, and the scope: these batches and the batches whose identifiers start
+    with these (canonical) prefixes; both empty: every batch, and messages about none.
+    (node/webhooks/subscriptions.py reads and checks one.)"""
+
+    types: tuple[str, ...]
+    min_severity: AlertSeverity
+    batch_ids: tuple[bytes, ...] = ()
+    prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class EndpointRecord:
     """A webhook endpoint, with its secrets (they sign; they are never served back)."""
 
     id: int
     url: str
-    event_types: tuple[str, ...]
-    min_severity: AlertSeverity
-    batch_id: bytes | None
+    subscription: Subscription
     label: str
     secret: str
     previous_secret: str | None

@@ -41,7 +41,7 @@ class Store:
         self.windows = WindowRepository()
         self.epcis = EpcisRepository()
         self.alerts = AlertRepository()
-        self.webhooks = WebhookRepository()
+        self.webhooks = WebhookRepository(self.batches)
         self.refusals = RefusalRepository()
 
     @classmethod

@@ -9,26 +9,37 @@ in the order they were written, however long it was down.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, update
 
+from node.store.batches import BatchRepository
 from node.store.models import AlertSeverity, DeliveryStatus
-from node.store.records import DeliveryRecord, EndpointRecord
+from node.store.records import DeliveryRecord, EndpointRecord, Subscription
 from node.store.tables import WEBHOOK_DELIVERIES, WEBHOOK_ENDPOINTS
+
+
+class Outgoing(NamedTuple):
+    """A message for one endpoint, as the outbox takes it."""
+
+    endpoint_id: int
+    message_id: str
+    event_type: str
+    payload: bytes
 
 
 class WebhookRepository:
     """Endpoints, and deliveries by endpoint in the order they were written."""
+
+    def __init__(self, batches: BatchRepository) -> None:
+        self._batches = batches
 
     def add_endpoint(
         self,
         conn: Connection,
         *,
         url: str,
-        event_types: Sequence[str],
-        min_severity: AlertSeverity,
-        batch_id: bytes | None,
+        subscription: Subscription,
         label: str,
         secret: str,
         now: int,
@@ -36,9 +47,7 @@ class WebhookRepository:
         inserted = conn.execute(
             WEBHOOK_ENDPOINTS.insert().values(
                 url=url,
-                event_types=",".join(event_types),
-                min_severity=int(min_severity),
-                batch_id=batch_id,
+                **_columns(subscription),
                 label=label,
                 secret=secret,
                 created_at=now,
@@ -61,6 +70,27 @@ class WebhookRepository:
         if active:
             query = query.where(WEBHOOK_ENDPOINTS.c.disabled_at.is_(None))
         return [_endpoint(r) for r in conn.execute(query)]
+
+    def update_endpoint(
+        self,
+        conn: Connection,
+        endpoint_id: int,
+        *,
+        subscription: Subscription,
+        url: str | None = None,
+        label: str | None = None,
+    ) -> EndpointRecord | None:
+        """Replace what the endpoint subscribes to (and its URL or label, when given);
+        messages already in its outbox are sent as they are."""
+        values = _columns(subscription)
+        if url is not None:
+            values["url"] = url
+        if label is not None:
+            values["label"] = label
+        conn.execute(
+            update(WEBHOOK_ENDPOINTS).where(WEBHOOK_ENDPOINTS.c.id == endpoint_id).values(values)
+        )
+        return self.endpoint(conn, endpoint_id)
 
     def rotate(
         self, conn: Connection, endpoint_id: int, *, secret: str, overlap_until: int
@@ -95,19 +125,35 @@ class WebhookRepository:
         payload: bytes,
         now: int,
     ) -> None:
+        self.enqueue_many(conn, [Outgoing(endpoint_id, message_id, event_type, payload)], now=now)
+
+    def enqueue_many(self, conn: Connection, rows: Sequence[Outgoing], *, now: int) -> None:
+        """Write ``rows`` to the outbox in this order (one statement)."""
+        if not rows:
+            return
         conn.execute(
-            WEBHOOK_DELIVERIES.insert().values(
-                endpoint_id=endpoint_id,
-                message_id=message_id,
-                event_type=event_type,
-                payload=payload,
-                status=int(DeliveryStatus.PENDING),
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-                last_error="",
-            )
+            WEBHOOK_DELIVERIES.insert(),
+            [
+                {
+                    "endpoint_id": r.endpoint_id,
+                    "message_id": r.message_id,
+                    "event_type": r.event_type,
+                    "payload": r.payload,
+                    "status": int(DeliveryStatus.PENDING),
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "last_error": "",
+                }
+                for r in rows
+            ],
         )
+
+    def identifiers(self, conn: Connection, batch_ids: Sequence[bytes]) -> dict[bytes, str | None]:
+        """The canonical identifier of each of ``batch_ids`` (None when the node knows none):
+        what subscriptions by identifier prefix match."""
+        states = self._batches.load(conn, batch_ids)
+        return {b: states[b].identifier if b in states else None for b in batch_ids}
 
     def heads(self, conn: Connection, *, now: int, limit: int) -> list[DeliveryRecord]:
         """For each active endpoint, its oldest pending delivery, when that one is due."""
@@ -135,17 +181,46 @@ class WebhookRepository:
         )
         return [_delivery(r) for r in rows]
 
+    def run(
+        self, conn: Connection, endpoint_id: int, *, now: int, limit: int
+    ) -> list[DeliveryRecord]:
+        """The endpoint's oldest pending deliveries, in the order they were written, as long
+        as they are due (none when its oldest waits for a retry): what the deliverer sends
+        next, in this order, stopping at the first failure."""
+        rows = conn.execute(
+            select(WEBHOOK_DELIVERIES)
+            .where(
+                WEBHOOK_DELIVERIES.c.status == int(DeliveryStatus.PENDING),
+                WEBHOOK_DELIVERIES.c.endpoint_id == endpoint_id,
+            )
+            .order_by(WEBHOOK_DELIVERIES.c.id)
+            .limit(limit)
+        )
+        due: list[DeliveryRecord] = []
+        for row in rows:
+            if row.next_attempt_at > now:
+                break
+            due.append(_delivery(row))
+        return due
+
     def delivered(self, conn: Connection, delivery_id: int, *, status: int, now: int) -> None:
+        self.delivered_many(conn, [(delivery_id, status, now)])
+
+    def delivered_many(self, conn: Connection, done: Sequence[tuple[int, int, int]]) -> None:
+        """Deliveries the receiver took: (delivery id, HTTP status, when in ms) each."""
+        if not done:
+            return
         conn.execute(
             update(WEBHOOK_DELIVERIES)
-            .where(WEBHOOK_DELIVERIES.c.id == delivery_id)
+            .where(WEBHOOK_DELIVERIES.c.id == bindparam("d_id"))
             .values(
                 status=int(DeliveryStatus.DELIVERED),
                 attempts=WEBHOOK_DELIVERIES.c.attempts + 1,
-                delivered_at=now,
-                last_status=status,
+                delivered_at=bindparam("d_at"),
+                last_status=bindparam("d_status"),
                 last_error="",
-            )
+            ),
+            [{"d_id": i, "d_status": status, "d_at": at} for i, status, at in done],
         )
 
     def failed(
@@ -213,13 +288,27 @@ class WebhookRepository:
         return [_delivery(r) for r in rows]
 
 
+def _columns(subscription: Subscription) -> dict[str, Any]:
+    """The subscription's columns (lists comma-separated: no type, 0x id or canonical
+    prefix holds a comma)."""
+    return {
+        "event_types": ",".join(subscription.types),
+        "min_severity": int(subscription.min_severity),
+        "batch_ids": ",".join("0x" + b.hex() for b in subscription.batch_ids),
+        "prefixes": ",".join(subscription.prefixes),
+    }
+
+
 def _endpoint(r: Any) -> EndpointRecord:
     return EndpointRecord(
         id=int(r.id),
         url=str(r.url),
-        event_types=tuple(t for t in str(r.event_types).split(",") if t),
-        min_severity=AlertSeverity(r.min_severity),
-        batch_id=None if r.batch_id is None else bytes(r.batch_id),
+        subscription=Subscription(
+            types=tuple(t for t in str(r.event_types).split(",") if t),
+            min_severity=AlertSeverity(r.min_severity),
+            batch_ids=tuple(bytes.fromhex(b[2:]) for b in str(r.batch_ids).split(",") if b),
+            prefixes=tuple(p for p in str(r.prefixes).split(",") if p),
+        ),
         label=str(r.label),
         secret=str(r.secret),
         previous_secret=r.previous_secret,

@@ -6,6 +6,11 @@ An attempt that fails (no answer within the timeout, a non-2xx status, a refused
 address) is retried with exponential backoff and jitter; a message still undelivered a
 day after it was written goes to the dead-letter list. A receiver that was down gets
 everything afterwards, in order: later messages wait behind the endpoint's oldest one.
+
+Throughput: an endpoint is served in runs, its oldest due messages (at most ``batch``)
+sent one after another on a kept-alive connection, stopping at the first failure, and
+their outcomes written in one transaction; up to ``concurrency`` endpoints are served at
+once, each by one thread, so a receiver that never answers holds up only itself.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -41,6 +47,8 @@ class DeliveryPolicy:
     max_retry: float = 3600.0  # the longest pause between attempts
     give_up_after_ms: int = DAY_MS
     poll_interval: float = 0.2  # seconds between looks at the outbox when idle
+    batch: int = 100  # messages sent to one endpoint in a run, outcomes written at once
+    concurrency: int = 8  # endpoints served at once (a thread and a connection each)
     allow_loopback: bool = False  # tests' local receivers; never in production
 
 
@@ -64,67 +72,122 @@ class Deliverer:
         self._client = httpx.Client(
             timeout=httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout),
             follow_redirects=False,
+            limits=httpx.Limits(
+                max_connections=self.policy.concurrency,
+                max_keepalive_connections=self.policy.concurrency,
+            ),
         )
+        self._pool = ThreadPoolExecutor(self.policy.concurrency, "webhook-endpoint")
+        self._busy: set[int] = set()  # endpoints with a run in flight
+        self._lock = threading.Lock()
+        self._finished = threading.Event()  # a run ended: its endpoint may have more
+        self._trouble = threading.Event()  # a run failed (the store away): pause a while
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         self._client.close()
 
     def deliver_due(self, limit: int = 100) -> int:
-        """One attempt at each endpoint's oldest pending message that is due; how many
-        were delivered."""
-        now = self._now()
-        with self.store.read() as conn:
-            heads = self.store.webhooks.heads(conn, now=now, limit=limit)
-            endpoints = {e.id: e for e in self.store.webhooks.endpoints(conn)}
-        delivered = 0
-        for delivery in heads:
-            endpoint = endpoints.get(delivery.endpoint_id)
-            if endpoint is not None and self._attempt(endpoint, delivery):
-                delivered += 1
-        return delivered
+        """One run for each endpoint whose oldest pending message is due (up to ``limit``
+        endpoints); how many messages were delivered."""
+        return sum(run.result() for run in self._start(limit))
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set; a failure of the store is logged and retried."""
         while not stop.is_set():
             try:
-                if self.deliver_due() == 0:
-                    stop.wait(self.policy.poll_interval)
+                self._finished.clear()
+                self._start(limit=1000)
+                self._finished.wait(self.policy.poll_interval)
             except Exception as exc:  # the store away: try again shortly
                 log.warning("webhook delivery failed (%s); retrying", exc)
+                self._trouble.set()
+            if self._trouble.is_set():
+                self._trouble.clear()
                 stop.wait(max(1.0, self.policy.poll_interval))
         self.close()
 
-    def _attempt(self, endpoint: EndpointRecord, delivery: DeliveryRecord) -> bool:
+    def _start(self, limit: int) -> list[Future[int]]:
+        """A run for each endpoint with a due message and no run in flight."""
         now = self._now()
-        status: int | None = None
+        with self.store.read() as conn:
+            heads = self.store.webhooks.heads(conn, now=now, limit=limit)
+            endpoints = {e.id: e for e in self.store.webhooks.endpoints(conn)}
+        started = []
+        for head in heads:
+            endpoint = endpoints.get(head.endpoint_id)
+            with self._lock:
+                if endpoint is None or endpoint.id in self._busy:
+                    continue
+                self._busy.add(endpoint.id)
+            started.append(self._pool.submit(self._serve, endpoint))
+        return started
+
+    def _serve(self, endpoint: EndpointRecord) -> int:
+        """One run for ``endpoint``: its due messages in order until one fails; how many
+        were delivered. A failure of the store is logged: the run's messages stay pending
+        and are sent again (at least once)."""
+        try:
+            with self.store.read() as conn:
+                run = self.store.webhooks.run(
+                    conn, endpoint.id, now=self._now(), limit=self.policy.batch
+                )
+            return self._send(endpoint, run)
+        except Exception as exc:  # the store away: the run is retried after a pause
+            log.warning("webhook delivery to endpoint %d failed (%s); retrying", endpoint.id, exc)
+            self._trouble.set()
+            return 0
+        finally:
+            with self._lock:
+                self._busy.discard(endpoint.id)
+            self._finished.set()
+
+    def _send(self, endpoint: EndpointRecord, run: list[DeliveryRecord]) -> int:
+        done: list[tuple[int, int, int]] = []
+        failure: tuple[DeliveryRecord, int | None, str, int] | None = None
         try:
             check_url(endpoint.url, allow_loopback=self.policy.allow_loopback)
-            answer = self._client.post(
-                endpoint.url, content=delivery.payload, headers=self._headers(endpoint, delivery)
-            )
-            status = answer.status_code
-            error = "" if 200 <= status < 300 else f"the receiver answered {status}"
-        except (httpx.HTTPError, WebhookUrlError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        except WebhookUrlError as exc:
+            if run:
+                failure = (run[0], None, f"{type(exc).__name__}: {exc}", self._now())
+            run = []
+        signers = [Webhook(secret) for secret in endpoint.secrets(self._now())]
+        for delivery in run:
+            status: int | None = None
+            try:
+                answer = self._client.post(
+                    endpoint.url, content=delivery.payload, headers=self._headers(signers, delivery)
+                )
+                status = answer.status_code
+                error = "" if 200 <= status < 300 else f"the receiver answered {status}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            if error:
+                failure = (delivery, status, error, self._now())
+                break
+            assert status is not None
+            done.append((delivery.id, status, self._now()))
         with self.store.write() as conn:
-            if not error and status is not None:
-                self.store.webhooks.delivered(conn, delivery.id, status=status, now=now)
-                return True
-            pause = backoff(delivery.attempts + 1, self.policy, self.rng)
-            retry_at: int | None = now + int(pause * 1000)
-            if now + pause * 1000 - delivery.created_at > self.policy.give_up_after_ms:
-                retry_at = None  # a day of trying: the dead-letter list
-            self.store.webhooks.failed(
-                conn, delivery.id, status=status, error=error, retry_at=retry_at
+            self.store.webhooks.delivered_many(conn, done)
+            if failure is not None:
+                delivery, status, error, now = failure
+                pause = backoff(delivery.attempts + 1, self.policy, self.rng)
+                retry_at: int | None = now + int(pause * 1000)
+                if now + pause * 1000 - delivery.created_at > self.policy.give_up_after_ms:
+                    retry_at = None  # a day of trying: the dead-letter list
+                self.store.webhooks.failed(
+                    conn, delivery.id, status=status, error=error, retry_at=retry_at
+                )
+        if failure is not None:
+            log.info(
+                "webhook %s to endpoint %d: %s", failure[0].message_id, endpoint.id, failure[2]
             )
-        log.info("webhook %s to endpoint %d: %s", delivery.message_id, endpoint.id, error)
-        return False
+        return len(done)
 
-    def _headers(self, endpoint: EndpointRecord, delivery: DeliveryRecord) -> dict[str, str]:
+    def _headers(self, signers: list[Webhook], delivery: DeliveryRecord) -> dict[str, str]:
         sent_at = datetime.fromtimestamp(self.clock(), tz=UTC)
         signatures = " ".join(
-            Webhook(secret).sign(delivery.message_id, sent_at, delivery.payload)
-            for secret in endpoint.secrets(self._now())
+            signer.sign(delivery.message_id, sent_at, delivery.payload) for signer in signers
         )
         return {
             "content-type": "application/json",

@@ -269,9 +269,11 @@ def test_another_epcis_version_is_not_acceptable(captured: Captured) -> None:
 
 def test_the_upgrade_indexes_events_captured_before_it(captured: Captured) -> None:
     """Migration 0014 indexes what was captured before it, with the code capture uses: a
-    store taken back to 0008 and up again answers every query as before."""
+    store taken back to the revision before it and up again answers every query as
+    before."""
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     from node.store.engine import MIGRATIONS
 
@@ -280,7 +282,8 @@ def test_the_upgrade_indexes_events_captured_before_it(captured: Captured) -> No
     config.set_main_option("script_location", str(MIGRATIONS))
     with captured.store.engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "0008")
+        before_0014 = ScriptDirectory.from_config(config).get_revision("0014").down_revision
+        command.downgrade(config, str(before_0014))
         command.upgrade(config, "head")
 
     assert {q: found(captured, q) for q in before} == before

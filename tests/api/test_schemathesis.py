@@ -56,7 +56,7 @@ from node.events.typed_data import Action
 from node.ingest.compose import compose_event
 from node.store.apikeys import ApiKeys
 from node.store.models import AlertSeverity
-from node.store.records import Finding
+from node.store.records import Finding, Subscription
 from node.testing.harness import TraceNodeHarness
 from node.webhooks.messages import new_secret
 from tests.api.conftest import TEST_SETTINGS
@@ -353,9 +353,7 @@ def _webhook(s: Seeded) -> int:
         endpoint = store.webhooks.add_endpoint(
             conn,
             url="http://127.0.0.1:9/hook",
-            event_types=["alert.raised"],
-            min_severity=AlertSeverity.HIGH,
-            batch_id=None,
+            subscription=Subscription(("alert.raised",), AlertSeverity.HIGH),
             label="known",
             secret=new_secret(),
             now=int(time.time() * 1000),
@@ -499,6 +497,15 @@ KNOWN: Final = [
         "POST /v1/webhooks/{id}/rotate",
         200,
         lambda s: {"path_parameters": {"id": _webhook(s)}, "body": {"overlapSeconds": 60}},
+        "admin",
+    ),
+    Known(
+        "PATCH /v1/webhooks/{id}",
+        200,
+        lambda s: {
+            "path_parameters": {"id": _webhook(s)},
+            "body": {"events": ["event.anchored"], "prefixes": ["9506000"]},
+        },
         "admin",
     ),
     Known(

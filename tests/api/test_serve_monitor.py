@@ -5,13 +5,8 @@ a kill -9 of the node while the receiver was down."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +19,10 @@ from typer.testing import CliRunner
 from api.cli import app as cli
 from node.context import Node, init_node
 from node.events.typed_data import Role
-from tests.api.server import ROOT, Server, free_port, full_document, message_from_info
+from tests.api.server import Server, free_port, full_document, message_from_info
 from tests.api.test_server import wait_anchored
 from tests.wait import wait_until
-from tests.webhook_receiver import Received, verify
+from tests.webhook_receiver import received, receiver_process, verify
 
 PASSWORD = "monitor test"
 LOT = "https://id.gs1.org/01/09506000134352/10/MONITORED-1"
@@ -77,32 +72,6 @@ def commission(url: str, farm: LocalAccount, auth: dict[str, str]) -> str:
 def tamper(data_dir: Path) -> None:
     with sqlite3.connect(data_dir / "tracenode.sqlite3") as db:  # behind the node's back
         db.execute("UPDATE events SET quantity = '5000'")
-
-
-@contextmanager
-def receiver_process(port: int, out: Path) -> Iterator[None]:
-    """tests/webhook_receiver.py as a process of its own on ``port``."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.webhook_receiver", "--port", str(port), "--out", str(out)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "ready"
-        yield
-    finally:
-        process.kill()
-        process.wait(timeout=30)
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def received(out: Path) -> list[Received]:
-    if not out.exists():
-        return []
-    return [Received(**json.loads(line)) for line in out.read_text().splitlines() if line]
 
 
 def test_an_alert_reaches_the_receiver_signed_across_a_kill_of_the_node(

@@ -13,6 +13,7 @@ from node.monitor.custody import HOUR_MS
 from node.monitor.service import Monitor
 from node.store.models import AlertSeverity
 from node.store.records import Finding
+from node.testing import chains
 from node.testing.harness import TraceNodeHarness
 
 MILK = "https://id.gs1.org/01/09506000134352/10/RB-MILK"
@@ -27,17 +28,7 @@ def findings(h: TraceNodeHarness, *, hours_later: float = 0) -> list[Finding]:
 
 
 def cheese_from_milk(h: TraceNodeHarness) -> None:
-    h.submit("farm", Action.COMMISSION, MILK, product="milk", quantity=500)
-    h.submit("farm", Action.SHIP, MILK, to="processor")
-    h.submit("processor", Action.RECEIVE, MILK)
-    h.submit(
-        "processor",
-        Action.TRANSFORM,
-        inputs=[MILK],
-        outputs=[CHEESE],
-        product="cheese",
-        quantity=50,
-    )
+    chains.cheese_from_milk(h, MILK, CHEESE)
 
 
 def test_a_product_of_a_recalled_lot_moved_after_the_recall_is_a_critical_breach(

@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
 from api.cli import app
 from node.exceptions import WebhookUrlError
 from node.store.models import AlertSeverity, DeliveryStatus
-from node.store.records import DeliveryRecord, EndpointRecord
+from node.store.records import DeliveryRecord, EndpointRecord, Subscription
 from node.store.store import Store
 from node.testing.plugin import HarnessFactory
 from node.webhooks.addresses import check_url
 from node.webhooks.delivery import DAY_MS, Deliverer, DeliveryPolicy, backoff
 from node.webhooks.messages import new_secret
+from tests.wait import wait_until
 from tests.webhook_receiver import Receiver, verify
 
 POLICY = DeliveryPolicy(allow_loopback=True, read_timeout=1.0, connect_timeout=1.0)
@@ -38,9 +41,7 @@ def endpoint(store: Store, url: str) -> EndpointRecord:
         return store.webhooks.add_endpoint(
             conn,
             url=url,
-            event_types=["alert.raised"],
-            min_severity=AlertSeverity.LOW,
-            batch_id=None,
+            subscription=Subscription(("alert.raised",), AlertSeverity.LOW),
             label="test",
             secret=new_secret(),
             now=int(time.time() * 1000),
@@ -62,7 +63,7 @@ def enqueue(store: Store, target: EndpointRecord, n: int, clock: Clock, first: i
 
 def log(store: Store) -> list[DeliveryRecord]:
     with store.read() as conn:
-        return sorted(store.webhooks.log(conn), key=lambda d: d.id)
+        return sorted(store.webhooks.log(conn, limit=10_000), key=lambda d: d.id)
 
 
 def test_messages_arrive_signed_in_order(store: Store) -> None:
@@ -103,6 +104,90 @@ def test_a_receiver_down_gets_everything_afterwards_in_order(store: Store) -> No
     assert after_failure[0].last_status == 500
     retry_in = after_failure[0].next_attempt_at - after_failure[0].created_at
     assert POLICY.first_retry * 500 <= retry_in <= POLICY.first_retry * 1000
+    assert [r.body["n"] for r in receiver.got] == [0, 1, 2]
+
+
+def test_a_receiver_down_for_an_hour_gets_every_message_afterwards_in_order(
+    store: Store,
+) -> None:
+    # An hour on a fake clock, a minute at a time: messages keep coming for two
+    # subscriptions, one of whose receivers answers 503 throughout.
+    down, up = Receiver(status=503), Receiver()
+    clock = Clock()
+    with down.serving() as down_url, up.serving() as up_url:
+        first, second = endpoint(store, down_url), endpoint(store, up_url)
+        deliverer = Deliverer(store, POLICY, clock=clock, rng=random.Random(3))
+        for minute in range(60):
+            enqueue(store, first, 2, clock, first=2 * minute)
+            enqueue(store, second, 2, clock, first=2 * minute)
+            deliverer.deliver_due()
+            clock.now += 60
+        during = {d.message_id: d for d in log(store)}
+        delivered_during = len(up.got)
+        down.status = 204
+        for _ in range(120):  # at most an hour more: the longest pause between attempts
+            clock.now += 60
+            deliverer.deliver_due()
+            if len(down.got) == 120:
+                break
+        deliverer.close()
+
+    head = during[f"msg_{first.id}_0"]
+    assert delivered_during == 120  # the other subscription was never held up
+    assert [r.body["n"] for r in up.got] == list(range(120))
+    assert [r.body["n"] for r in down.got] == list(range(120))  # every one, in order
+    assert 5 <= head.attempts <= 12  # it backed off instead of hammering the receiver
+    assert all(during[f"msg_{first.id}_{n}"].attempts == 0 for n in range(1, 120))
+    assert {d.status for d in log(store)} == {DeliveryStatus.DELIVERED}
+
+
+def test_a_receiver_that_never_answers_holds_up_only_itself(store: Store) -> None:
+    slow, fast = Receiver(delay=3.0), Receiver()
+    policy = DeliveryPolicy(allow_loopback=True, read_timeout=2.0, poll_interval=0.05)
+    with slow.serving() as slow_url, fast.serving() as fast_url:
+        stuck, quick = endpoint(store, slow_url), endpoint(store, fast_url)
+        clock = Clock()
+        enqueue(store, stuck, 3, clock)
+        enqueue(store, quick, 50, clock)
+        deliverer = Deliverer(store, policy)
+        stop = threading.Event()
+        worker = threading.Thread(target=deliverer.run, args=(stop,))
+        worker.start()
+        try:
+            wait_until(lambda: len(fast.got) == 50, timeout=30)
+            meanwhile = {d.message_id: d.attempts for d in log(store)}
+        finally:
+            stop.set()
+            worker.join(timeout=30)
+
+    assert not worker.is_alive()
+    assert meanwhile[f"msg_{stuck.id}_0"] == 0  # its first attempt still waiting for an answer
+    assert [r.body["n"] for r in fast.got] == list(range(50))
+
+
+def test_delivery_waits_out_a_store_that_went_away_and_resumes(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver = Receiver()
+    with receiver.serving() as url:
+        target = endpoint(store, url)
+        deliverer = Deliverer(store, DeliveryPolicy(allow_loopback=True, poll_interval=0.05))
+        stop = threading.Event()
+        worker = threading.Thread(target=deliverer.run, args=(stop,))
+        worker.start()
+        try:
+            with store.write() as conn:  # the outbox gone from under the deliverer
+                conn.execute(text("ALTER TABLE webhook_deliveries RENAME TO deliveries_away"))
+            wait_until(lambda: "webhook delivery failed" in caplog.text, timeout=15)
+            with store.write() as conn:
+                conn.execute(text("ALTER TABLE deliveries_away RENAME TO webhook_deliveries"))
+            enqueue(store, target, 3, Clock())
+            wait_until(lambda: len(receiver.got) == 3, timeout=15)
+        finally:
+            stop.set()
+            worker.join(timeout=15)
+
+    assert not worker.is_alive()
     assert [r.body["n"] for r in receiver.got] == [0, 1, 2]
 
 
@@ -231,8 +316,8 @@ def test_the_cli_adds_lists_rotates_and_redelivers(tracenode_factory: HarnessFac
     new = rotated.stdout.strip()
     assert new.startswith("whsec_")
     assert new != secret
-    assert [(w["url"], w["label"]) for w in json.loads(listed.output)] == [
-        ("http://127.0.0.1:9/hook", "ops")
+    assert [(w["url"], w["label"], w["events"]) for w in json.loads(listed.output)] == [
+        ("http://127.0.0.1:9/hook", "ops", ["alert.raised", "alert.updated"])  # by default
     ]
     assert again.exit_code == 0, again.output
     assert "msg_cli-r1" in logged.output

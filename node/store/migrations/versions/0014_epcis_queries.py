@@ -5,7 +5,7 @@ the context they were read under, with the same code capture uses (node.epcis.qu
 a query finds them as it finds new ones.
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0012
 Create Date: 2026-12-04
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,7 +13,6 @@ from api.deps import AdminDep, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.schemas import (
     ALERT_STATUS_NAMES,
-    SEVERITY_NAMES,
     AlertAction,
     AlertOut,
     AlertPage,
@@ -22,7 +21,7 @@ from api.schemas import (
 )
 from node.events.identifiers import parse_identifier
 from node.exceptions import AlertNotFoundError
-from node.store.alerts import AlertFilter
+from node.store.alerts import AlertFilter, alert_document
 from node.store.models import AlertSeverity, AlertStatus
 from node.store.records import AlertRecord
 
@@ -33,24 +32,7 @@ _BY_NAME = {name: status for status, name in ALERT_STATUS_NAMES.items()}
 
 
 def alert_out(a: AlertRecord) -> AlertOut:
-    return AlertOut(
-        id=a.id,
-        kind=a.kind,
-        severity=SEVERITY_NAMES[a.severity],
-        score=a.score,
-        status=ALERT_STATUS_NAMES[a.status],
-        batch_id="0x" + a.batch_id.hex() if a.batch_id is not None else None,
-        event_hash="0x" + a.event_hash.hex() if a.event_hash is not None else None,
-        participant_id=a.participant_id,
-        detail=a.detail,
-        evidence=a.evidence,
-        detected_at=a.detected_at,
-        updated_at=a.updated_at,
-        occurrences=a.occurrences,
-        block_number=a.block_number,
-        handled_by=a.handled_by,
-        note=a.note,
-    )
+    return AlertOut.model_validate(alert_document(a))
 
 
 @router.get(

@@ -16,7 +16,7 @@ from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, reports_errors
 from node.context import Node
 from node.exceptions import AlertNotFoundError, ConfigurationError
 from node.monitor.service import Monitor
-from node.store.alerts import AlertFilter
+from node.store.alerts import AlertFilter, alert_document
 from node.store.models import AlertSeverity, AlertStatus
 from node.store.records import AlertRecord
 
@@ -71,26 +71,6 @@ def _severity(name: str) -> AlertSeverity:
         ) from None
 
 
-def _json(alert: AlertRecord) -> dict[str, object]:
-    return {
-        "id": alert.id,
-        "kind": alert.kind,
-        "severity": alert.severity.name.lower(),
-        "score": alert.score,
-        "status": alert.status.name.lower(),
-        "detail": alert.detail,
-        "batchId": "0x" + alert.batch_id.hex() if alert.batch_id else None,
-        "eventHash": "0x" + alert.event_hash.hex() if alert.event_hash else None,
-        "participantId": alert.participant_id,
-        "evidence": alert.evidence,
-        "detectedAt": alert.detected_at,
-        "updatedAt": alert.updated_at,
-        "occurrences": alert.occurrences,
-        "handledBy": alert.handled_by,
-        "note": alert.note,
-    }
-
-
 @app.command(name="list")
 @reports_errors
 def list_alerts(
@@ -106,7 +86,7 @@ def list_alerts(
     with Node(data_dir) as node, node.store.read() as conn:
         alerts = node.store.alerts.page(conn, where=where, before=None, limit=1000)
     if as_json:
-        typer.echo(json.dumps([_json(a) for a in alerts], indent=2))
+        typer.echo(json.dumps([alert_document(a) for a in alerts], indent=2))
         return
     table = Table(title="Alerts")
     for column in ("id", "severity", "score", "status", "kind", "seen", "detail"):
@@ -139,7 +119,7 @@ def show(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """One alert with its evidence, as JSON."""
-    typer.echo(json.dumps(_json(_one(data_dir, alert_id)), indent=2))
+    typer.echo(json.dumps(alert_document(_one(data_dir, alert_id)), indent=2))
 
 
 def _handle(data_dir: DataDir, alert_id: int, status: AlertStatus, by: str, why: str) -> None:

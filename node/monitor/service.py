@@ -21,6 +21,12 @@ from web3 import Web3
 from node.chain.reader import ChainReader, Contracts
 from node.context import Node
 from node.events.typed_data import Action, BatchStatus, Domain
+from node.monitor.alertlog import (
+    alert_log_domain,
+    anchored_log,
+    check_alerts,
+    check_log,
+)
 from node.monitor.custody import CustodyPolicy, check_recall, check_times, check_transit
 from node.monitor.integrity import check_custody, check_events, check_window
 from node.store.models import EventStatus
@@ -55,7 +61,13 @@ class Monitor:
         """The monitor of an opened node."""
         d = node.deployment
         contracts = Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
-        return cls(store=node.store, w3=node.w3, contracts=contracts, domain=node.domain)
+        return cls(
+            store=node.store,
+            w3=node.w3,
+            contracts=contracts,
+            domain=node.domain,
+            node_address=bytes.fromhex(node.config.node_address.removeprefix("0x")),
+        )
 
     store: Store
     w3: Web3
@@ -64,10 +76,13 @@ class Monitor:
     policy: CustodyPolicy = field(default_factory=CustodyPolicy)
     clock: Callable[[], float] = time.time
     page: int = PAGE
+    #: The node key's address, which signs and anchors the alert log (None: not checked).
+    node_address: bytes | None = None
 
     def cycle(self) -> CycleReport:
         """One full pass over the store; every finding recorded as an alert."""
         report = CycleReport()
+        self._alert_log(report)
         self._windows(report)
         self._custody(report)
         self._history(report)
@@ -106,6 +121,31 @@ class Monitor:
             except Exception as exc:  # any failure waits for the next turn
                 log.warning("monitor cycle failed (%s); retrying in %.0f s", exc, interval)
             stop.wait(interval)
+
+    def _alert_log(self, report: CycleReport) -> None:
+        """The alerts and the alert log against what the node signed and the chain holds
+        (node.monitor.alertlog); a store that had no log yet adopts its alerts first."""
+        if self.node_address is None:
+            return
+        with self.store.write() as conn:
+            self.store.alerts.adopt(conn, now=int(self.clock() * 1000))
+        domain = alert_log_domain(self.domain.chain_id, self.contracts.anchor_registry)
+        anchored = anchored_log(self.w3, self.contracts.anchor_registry, self.node_address)
+
+        def check() -> list[Finding]:
+            with self.store.read() as conn:
+                alerts = self.store.alerts.all_logged(conn)
+                entries = self.store.alert_log.entries(conn, after=0, limit=2**62)
+            return check_log(entries, anchored, self.node_address or b"", domain) + (
+                check_alerts(alerts, entries)
+            )
+
+        candidates = check()
+        if candidates:
+            # An alert handled while the store was read is no finding: keep only what a
+            # fresh read still finds.
+            again = {f.incident for f in check()}
+            report.findings += [f for f in candidates if f.incident in again]
 
     def _windows(self, report: CycleReport) -> None:
         reader = ChainReader(self.w3, self.contracts)

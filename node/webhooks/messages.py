@@ -11,6 +11,7 @@ from typing import Any, Final
 from sqlalchemy import Connection
 
 from node.events.payload import canonical_json
+from node.store.alerts import alert_document
 from node.store.records import AlertRecord, EndpointRecord
 from node.store.webhooks import WebhookRepository
 
@@ -35,21 +36,7 @@ def alert_body(alert: AlertRecord, event_type: str, now: int) -> dict[str, Any]:
     return {
         "type": event_type,
         "timestamp": now,
-        "data": {
-            "id": alert.id,
-            "kind": alert.kind,
-            "severity": alert.severity.name.lower(),
-            "score": alert.score,
-            "status": alert.status.name.lower(),
-            "detail": alert.detail,
-            "batchId": "0x" + alert.batch_id.hex() if alert.batch_id else None,
-            "eventHash": "0x" + alert.event_hash.hex() if alert.event_hash else None,
-            "participantId": alert.participant_id,
-            "evidence": alert.evidence,
-            "occurrences": alert.occurrences,
-            "detectedAt": alert.detected_at,
-            "updatedAt": alert.updated_at,
-        },
+        "data": alert_document(alert),
     }
 
 

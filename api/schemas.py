@@ -441,22 +441,41 @@ class AlertLogAnchorOut(Schema):
     tx_hash: Hex32
 
 
-class AlertLogOut(Schema):
-    """Where the alert log holds the alert's current revision (docs/monitor.md)."""
+class AlertLogEntryOut(Schema):
+    """An entry of the node's alert log: revision ``revision`` of alert ``alertId``
+    (docs/monitor.md, "The alert log")."""
 
     seq: DecimalInt = Field(description="The entry's position in the log, from 1.")
+    alert_id: int
+    revision: int
     prev: Hex32 = Field(description="The previous entry's hash (zero for the first).")
+    content: Hex32 = Field(description="keccak256 of the RFC 8785 JSON of the signed fields.")
     hash: Hex32 = Field(
         description="hashStruct(AlertRevision(seq, prev, alertId, revision, content))."
     )
-    content: Hex32 = Field(description="keccak256 of the RFC 8785 JSON of the signed fields.")
     digest: Hex32 | None = Field(description="The EIP-712 digest the node key signed.")
     signature: str | None = Field(
         pattern=r"^0x[0-9a-f]{130}$", description="The node key's signature (once sealed)."
     )
+
+
+class AlertLogOut(AlertLogEntryOut):
+    """Where the alert log holds the alert's current revision."""
+
     anchor: AlertLogAnchorOut | None = Field(
         description="The anchored head that covers the entry (None until anchored)."
     )
+
+
+class AlertLogPage(Schema):
+    """A page of the alert log, with what checking it needs: the node key's address (the
+    signer and anchorer), the EIP-712 domain, and the latest anchored head."""
+
+    node: Address
+    domain: dict[str, str]
+    entries: list[AlertLogEntryOut]
+    anchor: AlertLogAnchorOut | None
+    next: str | None
 
 
 class AlertOut(Schema):

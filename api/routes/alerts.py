@@ -14,6 +14,7 @@ from api.problems import problem_responses
 from api.schemas import (
     ALERT_STATUS_NAMES,
     AlertAction,
+    AlertLogPage,
     AlertOut,
     AlertPage,
     AlertStatusName,
@@ -21,6 +22,8 @@ from api.schemas import (
 )
 from node.events.identifiers import parse_identifier
 from node.exceptions import AlertNotFoundError
+from node.monitor.alertlog import alert_log_domain
+from node.store.alertlog import anchor_document, entry_document
 from node.store.alerts import AlertFilter, alert_document
 from node.store.models import AlertSeverity, AlertStatus
 from node.store.records import AlertRecord
@@ -79,6 +82,36 @@ def alerts(
         query += f"&batch=0x{where.batch_id.hex()}"
     return AlertPage(
         items=items, next=f"/v1/alerts?{query}&before={items[-1].id}" if more else None
+    )
+
+
+@router.get(
+    "/alert-log",
+    response_model=AlertLogPage,
+    summary="The alert log: every revision of every alert, signed and anchored",
+    responses=problem_responses(401, 422, 429),
+)
+def alert_log(
+    gateway: GatewayDep,
+    _reader: ReaderDep,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Entries after this position.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> AlertLogPage:
+    node = gateway.node
+    size = min(limit, gateway.settings.max_page_size)
+    with node.store.read() as conn:
+        entries = node.store.alert_log.entries(conn, after=after, limit=size)
+        state = node.store.alert_log.state(conn)
+    domain = alert_log_domain(node.deployment.chain_id, node.deployment.anchor_registry)
+    more = len(entries) == size
+    return AlertLogPage.model_validate(
+        {
+            "node": node.config.node_address,
+            "domain": domain.as_json(),
+            "entries": [entry_document(e) for e in entries],
+            "anchor": anchor_document(state.anchor),
+            "next": f"/v1/alert-log?after={entries[-1].seq}&limit={size}" if more else None,
+        }
     )
 
 

@@ -127,6 +127,36 @@ class AlertLogRepository:
         )
 
 
+def entry_document(e: AlertLogRecord) -> dict[str, Any]:
+    """The JSON of a log entry (``seq`` a decimal string, as every uint64 on the wire): what
+    a verifier needs to rebuild its struct hash and digest and recover its signer."""
+
+    def hexed(data: bytes | None) -> str | None:
+        return None if data is None else "0x" + data.hex()
+
+    return {
+        "seq": str(e.seq),
+        "alertId": e.alert_id,
+        "revision": e.revision,
+        "prev": hexed(e.prev),
+        "content": hexed(e.content),
+        "hash": hexed(e.hash),
+        "digest": hexed(e.digest),
+        "signature": hexed(e.signature),
+    }
+
+
+def anchor_document(anchor: LogAnchor | None) -> dict[str, Any] | None:
+    if anchor is None:
+        return None
+    return {
+        "head": "0x" + anchor.head.hex(),
+        "count": str(anchor.count),
+        "blockNumber": str(anchor.block_number),
+        "txHash": "0x" + anchor.tx_hash.hex(),
+    }
+
+
 def log_record(r: Any) -> AlertLogRecord:
     return AlertLogRecord(
         seq=int(r.seq),

@@ -17,7 +17,12 @@ from sqlalchemy import Connection, func, select, update
 
 from node.events.hashing import keccak
 from node.events.payload import canonical_json
-from node.store.alertlog import AlertLogRepository, log_record
+from node.store.alertlog import (
+    AlertLogRepository,
+    anchor_document,
+    entry_document,
+    log_record,
+)
 from node.store.models import AlertSeverity, AlertStatus
 from node.store.records import AlertLogState, AlertRecord, Finding
 from node.store.tables import ALERT_LOG, ALERTS, chunks
@@ -60,23 +65,7 @@ def alert_document(alert: AlertRecord) -> dict[str, Any]:
     strings): its signed content, its sightings, and where the alert log holds it."""
     log = None
     if alert.log is not None:
-        entry, anchor = alert.log, alert.anchor
-        log = {
-            "seq": str(entry.seq),
-            "prev": _hex(entry.prev),
-            "hash": _hex(entry.hash),
-            "content": _hex(entry.content),
-            "digest": _hex(entry.digest),
-            "signature": _hex(entry.signature),
-            "anchor": None
-            if anchor is None
-            else {
-                "head": _hex(anchor.head),
-                "count": str(anchor.count),
-                "blockNumber": str(anchor.block_number),
-                "txHash": _hex(anchor.tx_hash),
-            },
-        }
+        log = entry_document(alert.log) | {"anchor": anchor_document(alert.anchor)}
     return alert_content(alert) | {
         "occurrences": alert.occurrences,
         "updatedAt": alert.updated_at,

@@ -84,6 +84,19 @@ class AlertFilter:
     since: int | None = None  # ms: updated at or after
 
 
+@dataclass(frozen=True, slots=True)
+class RuleFigures:
+    """Alerts of one rule at one severity and status: how many, their revisions in all
+    (1 when raised, one more each time their signed content changed), their sightings."""
+
+    kind: str
+    severity: AlertSeverity
+    status: AlertStatus
+    alerts: int
+    revisions: int
+    sightings: int
+
+
 #: What recording a finding changed: a new incident, a higher severity, a resolved one
 #: found again; None when it was only seen again.
 Change = Literal["raised", "escalated", "reopened"] | None
@@ -255,6 +268,31 @@ class AlertRepository:
         counts = dict.fromkeys(AlertSeverity, 0)
         counts.update((AlertSeverity(severity), int(n)) for severity, n in rows)
         return counts
+
+    def by_rule(self, conn: Connection) -> list[RuleFigures]:
+        """Per rule, severity and status: how many alerts, their revisions and sightings
+        (the Prometheus figures per rule: docs/monitor.md)."""
+        rows = conn.execute(
+            select(
+                ALERTS.c.kind,
+                ALERTS.c.severity,
+                ALERTS.c.status,
+                func.count(),
+                func.coalesce(func.sum(ALERTS.c.revision), 0),
+                func.coalesce(func.sum(ALERTS.c.occurrences), 0),
+            ).group_by(ALERTS.c.kind, ALERTS.c.severity, ALERTS.c.status)
+        )
+        return [
+            RuleFigures(
+                kind=str(kind),
+                severity=AlertSeverity(severity),
+                status=AlertStatus(status),
+                alerts=int(n),
+                revisions=int(revisions),
+                sightings=int(sightings),
+            )
+            for kind, severity, status, n, revisions, sightings in rows
+        ]
 
 
 def _record(r: Any) -> AlertRecord:

@@ -163,3 +163,58 @@ def test_the_alert_log_links_an_alert_to_its_anchored_head(rig: Rig) -> None:
     assert "0x" + prev.hex() == head["head"] == page["anchor"]["head"]
     assert page["entries"][0]["hash"] == alert["log"]["hash"]
     assert rig.client.get("/v1/alert-log?after=-1").status_code == 422
+
+
+def test_metrics_count_alerts_per_rule_and_severity(rig: Rig) -> None:
+    def samples() -> dict[str, float]:
+        text = rig.client.get("/metrics").text
+        return {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("tracenode_alert")
+        }
+
+    before = samples()
+    critical, _ = raise_alerts(rig)  # seen again if an earlier test raised them
+    store = rig.node.store
+    with store.write() as conn:
+        store.alerts.record(
+            conn,
+            Finding(
+                kind="metrics-test",
+                severity=AlertSeverity.HIGH,
+                score=70,
+                incident=f"metrics:{critical}",
+                detail="a rule of its own, for this test",
+            ),
+            now=4_000,
+        )
+    after_raise = samples()
+    with store.write() as conn:
+        store.alerts.record(  # escalated: an update, still one incident
+            conn,
+            Finding(
+                kind="metrics-test",
+                severity=AlertSeverity.CRITICAL,
+                score=90,
+                incident=f"metrics:{critical}",
+                detail="a rule of its own, escalated",
+            ),
+            now=5_000,
+        )
+    after_update = samples()
+
+    def delta(name: str, since: dict[str, float], now: dict[str, float]) -> float:
+        return now.get(name, 0.0) - since.get(name, 0.0)
+
+    raised = 'tracenode_alerts_raised_total{rule="metrics-test"}'
+    updated = 'tracenode_alerts_updated_total{rule="metrics-test"}'
+    high = 'tracenode_alerts_open{rule="metrics-test",severity="high"}'
+    top = 'tracenode_alerts_open{rule="metrics-test",severity="critical"}'
+    assert delta(raised, before, after_raise) == 1
+    assert delta(updated, after_raise, after_update) == 1
+    assert delta(raised, after_raise, after_update) == 0
+    assert (after_raise[high], after_raise[top]) == (1 + before.get(high, 0), before.get(top, 0))
+    assert after_update[high] == before.get(high, 0)
+    assert after_update[top] == before.get(top, 0) + 1
+    assert 'tracenode_alert_sightings_total{rule="event-altered"}' in after_update

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
@@ -133,6 +133,11 @@ class AlertLogSealer:
                 self.anchor()
         except Exception as exc:  # the chain or the store away: the next turn tries again
             log.warning("alert log not sealed or anchored (%s); trying again", exc)
+
+
+def say_alert_log(evidence: Mapping[str, object]) -> str:
+    """``alert-log-mismatch`` in plain words."""
+    return "The node's record of its own warnings was altered."
 
 
 def _finding(detail: str, incident: str, evidence: dict[str, object]) -> Finding:

@@ -128,9 +128,8 @@ class AlertLogSealer:
         self._sealed = now
         try:
             self.seal()
-            if now - self._anchored >= self.anchor_interval:
+            if now - self._anchored >= self.anchor_interval and self.anchor() is not None:
                 self._anchored = now
-                self.anchor()
         except Exception as exc:  # the chain or the store away: the next turn tries again
             log.warning("alert log not sealed or anchored (%s); trying again", exc)
 

@@ -273,14 +273,20 @@ def eip712_digest(domain_separator: bytes, struct_hash: bytes) -> bytes:
 
 def typed_data(event: TraceEvent, domain: Domain) -> dict[str, Any]:
     """The full EIP-712 document, as ``eth_signTypedData_v4`` and eth-account take it."""
+    return _document("TraceEvent", TRACE_EVENT_FIELDS, event.message(), domain)
+
+
+def _document(
+    primary: str, fields: tuple[tuple[str, str], ...], message: dict[str, Any], domain: Domain
+) -> dict[str, Any]:
     return {
         "types": {
             "EIP712Domain": [{"name": k, "type": t} for k, t in EIP712_DOMAIN_FIELDS],
-            "TraceEvent": [{"name": k, "type": t} for k, t in TRACE_EVENT_FIELDS],
+            primary: [{"name": k, "type": t} for k, t in fields],
         },
-        "primaryType": "TraceEvent",
+        "primaryType": primary,
         "domain": domain.as_json(),
-        "message": event.message(),
+        "message": message,
     }
 
 
@@ -362,12 +368,4 @@ class AlertRevision:
 def alert_revision_typed_data(revision: AlertRevision, domain: Domain) -> dict[str, Any]:
     """The full EIP-712 document of an alert log entry (any EIP-712 library recovers the
     node's address from it and the entry's signature)."""
-    return {
-        "types": {
-            "EIP712Domain": [{"name": k, "type": t} for k, t in EIP712_DOMAIN_FIELDS],
-            "AlertRevision": [{"name": k, "type": t} for k, t in ALERT_REVISION_FIELDS],
-        },
-        "primaryType": "AlertRevision",
-        "domain": domain.as_json(),
-        "message": revision.message(),
-    }
+    return _document("AlertRevision", ALERT_REVISION_FIELDS, revision.message(), domain)

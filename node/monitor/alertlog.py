@@ -79,20 +79,33 @@ class AlertLogSealer:
     _sealed: float = field(default=float("-inf"), init=False)
 
     def seal(self) -> int:
-        """Sign every unsigned entry; how many were signed."""
+        """Sign every unsigned entry that extends the log as it should (each naming the one
+        before it and hashing to its hash); how many were signed. A broken entry stops the
+        signing there: the monitor reports it (``alert-log-mismatch``)."""
         domain = alert_log_domain(self.deployment.chain_id, self.deployment.anchor_registry)
         signed = 0
         while True:
             with self.store.read() as conn:
                 pending = self.store.alert_log.unsealed(conn, limit=PAGE)
+                before = self.store.alert_log.get(conn, pending[0].seq - 1) if pending else None
             if not pending:
                 return signed
+            prev = before.hash if before is not None else ZERO32
+            sound = []
+            for e in pending:
+                if e.prev != prev or _entry(e).struct_hash() != e.hash:
+                    log.error("alert-log entry %d does not extend the log: not signed", e.seq)
+                    break
+                sound.append(e)
+                prev = e.hash
             with self.store.write() as conn:
-                for e in pending:
+                for e in sound:
                     digest = _entry(e).digest(domain)
                     signature = sign_digest(digest, bytes(self.node.key))
                     self.store.alert_log.seal(conn, e.seq, digest=digest, signature=signature)
-            signed += len(pending)
+            signed += len(sound)
+            if len(sound) < len(pending):
+                return signed
 
     def anchor(self) -> LogAnchor | None:
         """Anchor the log's head if it grew since the last anchor; the new anchor, or None.

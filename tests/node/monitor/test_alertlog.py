@@ -25,10 +25,8 @@ from node.testing.harness import TraceNodeHarness
 from node.testing.plugin import HarnessFactory
 
 
-@pytest.fixture
-def node(tracenode_factory: HarnessFactory, store_url: str) -> TraceNodeHarness:
-    """A node on SQLite or PostgreSQL with two alerts, their revisions signed and anchored."""
-    h = tracenode_factory(database_url=store_url)
+def two_alerts(h: TraceNodeHarness) -> TraceNodeHarness:
+    """``h`` with two alerts, their revisions signed and anchored."""
     with h.node.store.write() as conn:
         for n in (1, 2):
             h.node.store.alerts.record(
@@ -48,13 +46,29 @@ def node(tracenode_factory: HarnessFactory, store_url: str) -> TraceNodeHarness:
     return h
 
 
-def seal(h: TraceNodeHarness) -> None:
-    sealer = AlertLogSealer(
+@pytest.fixture
+def both(tracenode_factory: HarnessFactory, store_url: str) -> TraceNodeHarness:
+    """On SQLite and on PostgreSQL (where appending locks the log's state row)."""
+    return two_alerts(tracenode_factory(database_url=store_url))
+
+
+@pytest.fixture
+def node(tracenode_factory: HarnessFactory) -> TraceNodeHarness:
+    """On SQLite only: what does not depend on the database (the default suite's time)."""
+    return two_alerts(tracenode_factory())
+
+
+def sealer_of(h: TraceNodeHarness) -> AlertLogSealer:
+    return AlertLogSealer(
         store=h.node.store,
         w3=h.node.w3,
         deployment=h.node.deployment,
         node=h.node.node_key(h.password),
     )
+
+
+def seal(h: TraceNodeHarness) -> None:
+    sealer = sealer_of(h)
     sealer.seal()
     sealer.anchor()
 
@@ -70,25 +84,25 @@ def edit(h: TraceNodeHarness, change: Callable[..., object]) -> None:
         change(conn)
 
 
-def first_alert(h: TraceNodeHarness) -> int:
+def alert_ids(h: TraceNodeHarness) -> list[int]:
     with h.node.store.read() as conn:
-        return min(a.id for a in h.node.store.alerts.all_logged(conn))
+        return [a.id for a in h.node.store.alerts.all_logged(conn)]
 
 
-def test_revisions_are_signed_and_the_head_is_anchored(node: TraceNodeHarness) -> None:
+def first_alert(h: TraceNodeHarness) -> int:
+    return min(alert_ids(h))
+
+
+def test_revisions_are_signed_anchored_and_honest_handling_raises_nothing(
+    both: TraceNodeHarness,
+) -> None:
+    node = both
     d = node.node.deployment
     head, count = anchored_log(
         node.node.w3, d.anchor_registry, bytes.fromhex(node.node.config.node_address[2:])
     )
     with node.node.store.read() as conn:
-        entries = node.node.store.alert_log.entries(conn, after=0, limit=100)
-
-    assert (head, count) == (entries[-1].hash, 2)
-    assert [e.signature is not None for e in entries] == [True, True]
-    assert findings(node) == []
-
-
-def test_handling_an_alert_is_a_new_revision_and_no_finding(node: TraceNodeHarness) -> None:
+        sealed = node.node.store.alert_log.entries(conn, after=0, limit=100)
     alert_id = first_alert(node)
     store = node.node.store
     with store.write() as conn:
@@ -111,39 +125,38 @@ def test_handling_an_alert_is_a_new_revision_and_no_finding(node: TraceNodeHarne
         )
     with store.read() as conn:
         alert = store.alerts.get(conn, alert_id)
-        count = store.alert_log.count(conn)
+        count_now = store.alert_log.count(conn)
 
+    assert (head, count) == (sealed[-1].hash, 2)
+    assert [e.signature is not None for e in sealed] == [True, True]
     assert alert is not None
-    assert (alert.revision, alert.occurrences, count) == (2, 2, 3)
+    assert (alert.revision, alert.occurrences, count_now) == (2, 2, 3)
     assert findings(node) == []  # before sealing
     seal(node)
     assert findings(node) == []  # and after
 
 
-def test_an_alert_edited_in_the_database_is_critical(node: TraceNodeHarness) -> None:
-    alert_id = first_alert(node)
-    edit(
-        node,
-        lambda c: c.execute(
-            update(ALERTS).where(ALERTS.c.id == alert_id).values(status=int(AlertStatus.RESOLVED))
-        ),
+def test_an_alert_edited_and_one_deleted_in_the_database_are_critical(
+    both: TraceNodeHarness,
+) -> None:
+    edited, deleted = sorted(alert_ids(both))
+    resolve = update(ALERTS).where(ALERTS.c.id == edited).values(status=int(AlertStatus.RESOLVED))
+    edit(both, lambda c: c.execute(resolve))
+    edit(both, lambda c: c.execute(delete(ALERTS).where(ALERTS.c.id == deleted)))
+
+    found = {f.incident: f for f in findings(both)}
+
+    assert set(found) == {
+        f"alert-log-mismatch:alert:{edited}",
+        f"alert-log-mismatch:alert:{deleted}",
+    }
+    assert {f.severity for f in found.values()} == {AlertSeverity.CRITICAL}
+    assert found[f"alert-log-mismatch:alert:{edited}"].detail == (
+        f"alert {edited} was edited after revision 1 was logged"
     )
-
-    (found,) = findings(node)
-
-    assert found.severity is AlertSeverity.CRITICAL
-    assert found.incident == f"alert-log-mismatch:alert:{alert_id}"
-    assert "edited" in found.detail
-
-
-def test_an_alert_deleted_from_the_database_is_critical(node: TraceNodeHarness) -> None:
-    alert_id = first_alert(node)
-    edit(node, lambda c: c.execute(delete(ALERTS).where(ALERTS.c.id == alert_id)))
-
-    (found,) = findings(node)
-
-    assert found.severity is AlertSeverity.CRITICAL
-    assert "deleted" in found.detail
+    assert found[f"alert-log-mismatch:alert:{deleted}"].detail == (
+        f"alert {deleted} was deleted (the log holds its revision 1)"
+    )
 
 
 def test_an_alert_rolled_back_to_an_earlier_revision_is_critical(
@@ -234,3 +247,19 @@ def test_anyone_checks_an_alert_from_its_json_and_the_chain(node: TraceNodeHarne
     assert (str(count), str(block)) == (log["anchor"]["count"], log["anchor"]["blockNumber"])
     assert int(log["seq"]) <= count
     assert isinstance(document["blockNumber"], str)
+
+
+def test_an_entry_rewritten_before_it_was_signed_is_not_signed(node: TraceNodeHarness) -> None:
+    store = node.node.store
+    with store.write() as conn:
+        store.alerts.set_status(
+            conn, first_alert(node), AlertStatus.RESOLVED, by="ops", note="fixed", now=5_000
+        )
+    rewrite = update(ALERT_LOG).where(ALERT_LOG.c.seq == 3).values(content=b"\1" * 32)
+    edit(node, lambda c: c.execute(rewrite))
+
+    signed = sealer_of(node).seal()
+    details = [f.detail for f in findings(node)]
+
+    assert signed == 0
+    assert "the alert log was rewritten: entry 3's fields no longer hash to its hash" in details

@@ -24,6 +24,7 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 
 from node.chain.deploy import Deployment, contract
+from node.chain.errors import call_reverted
 from node.chain.transact import send_transaction
 from node.events.signatures import recover_signer, sign_digest
 from node.events.typed_data import ZERO32, AlertRevision, Domain
@@ -48,11 +49,19 @@ def alert_log_domain(chain_id: int, anchor_registry: str) -> Domain:
     return Domain(chain_id, bytes.fromhex(anchor_registry.removeprefix("0x")))
 
 
-def anchored_log(w3: Web3, anchor_registry: ChecksumAddress, node: bytes) -> tuple[bytes, int]:
+def anchored_log(
+    w3: Web3, anchor_registry: ChecksumAddress, node: bytes
+) -> tuple[bytes, int] | None:
     """The latest head of ``node``'s alert log on AnchorRegistry, and its count (zero, 0
-    before the first anchor)."""
+    before the first anchor); None when the AnchorRegistry was deployed before it kept
+    alert logs (a node made by an earlier version: its log is signed, not anchored)."""
     registry = contract(w3, "AnchorRegistry", anchor_registry)
-    head, count = registry.functions.alertLogOf(Web3.to_checksum_address(node)).call()
+    try:
+        head, count = registry.functions.alertLogOf(Web3.to_checksum_address(node)).call()
+    except Exception as exc:
+        if call_reverted(exc):
+            return None
+        raise
     return bytes(head), int(count)
 
 
@@ -77,6 +86,7 @@ class AlertLogSealer:
     clock: Callable[[], float] = time.monotonic
     _anchored: float = field(default=float("-inf"), init=False)
     _sealed: float = field(default=float("-inf"), init=False)
+    _unanchorable: bool = field(default=False, init=False)
 
     def seal(self) -> int:
         """Sign every unsigned entry that extends the log as it should (each naming the one
@@ -116,6 +126,12 @@ class AlertLogSealer:
             head = self.store.alert_log.get(conn, state.seq) if state.seq else None
         anchored = state.anchor.count if state.anchor is not None else 0
         if head is None or head.signature is None or head.seq <= anchored:
+            return None
+        node = bytes.fromhex(self.node.address[2:])
+        if anchored_log(self.w3, self.deployment.anchor_registry, node) is None:
+            if not self._unanchorable:
+                log.warning("this AnchorRegistry keeps no alert logs: the log is signed only")
+            self._unanchorable = True
             return None
         registry = contract(self.w3, "AnchorRegistry", self.deployment.anchor_registry)
         receipt = send_transaction(
@@ -168,7 +184,10 @@ def _hex(data: bytes | None) -> str | None:
 
 
 def check_log(
-    entries: Sequence[AlertLogRecord], anchored: tuple[bytes, int], node: bytes, domain: Domain
+    entries: Sequence[AlertLogRecord],
+    anchored: tuple[bytes, int] | None,
+    node: bytes,
+    domain: Domain,
 ) -> list[Finding]:
     """The log against itself (each entry names the one before, hashes to its hash, and is
     signed by the node key), and against its head on the chain."""
@@ -199,7 +218,7 @@ def check_log(
             )
             break
         prev = e.hash
-    head, count = anchored
+    head, count = anchored if anchored is not None else (ZERO32, 0)
     if count > len(entries):
         found.append(
             _finding(

@@ -81,8 +81,8 @@ LATE_BATCH = "https://id.gs1.org/01/09506000134352/10/LATE-1"
 HOUR_MS = 3_600_000
 #: A milk lot made into cheese and then recalled; the cheese shipped after the recall: the
 #: monitor's recall-breach, critical, shown on the cheese's page in plain words.
-BREACH_MILK = "https://id.gs1.org/01/09506000134352/10/BREACH-MILK"
-BREACH_CHEESE = "https://id.gs1.org/01/09506000134369/10/BREACH-CHEESE"
+BREACH_MILK = "https://id.gs1.org/01/09506000134383/10/BREACH-MILK"
+BREACH_CHEESE = "https://id.gs1.org/01/09506000134376/10/BREACH-CHEESE"
 
 
 @dataclass

@@ -153,6 +153,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         harness.rotate("carrier")
         harness.commit()
 
+        _recall_breach(harness)  # commits: before the hostile batch's pending event
+
         harness.add_participant(HOSTILE_NAME, Role.PRODUCER, "88.666.1")
         harness.submit(
             HOSTILE_NAME,
@@ -166,7 +168,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         pending = harness.submit(
             HOSTILE_NAME, Action.OBSERVE, HOSTILE_BATCH, payload=HOSTILE_PAYLOAD
         )
-        _recall_breach(harness)
         password = harness.password
     # No commit worker: the hostile batch's last event stays "not yet anchored".
     server = Server(

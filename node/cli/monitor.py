@@ -12,9 +12,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, reports_errors
+from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
 from node.context import Node
 from node.exceptions import AlertNotFoundError, ConfigurationError
+from node.monitor.alertlog import AlertLogSealer
 from node.monitor.service import Monitor
 from node.store.alerts import AlertFilter, alert_document
 from node.store.models import AlertSeverity, AlertStatus
@@ -36,16 +37,38 @@ def monitor(
     interval: Annotated[
         float, typer.Option(help="Seconds between cycles.", min=1.0, max=86_400.0)
     ] = 60.0,
+    seal: Annotated[
+        bool,
+        typer.Option(
+            "--seal",
+            help="Also sign the alert log's new entries with the node key and anchor its "
+            "head (needs the keystore password; not while `serve` commits with that key).",
+        ),
+    ] = False,
 ) -> None:
     """Compare the store with the chain and with itself; raise an alert for each incident.
 
     With the embedded chain, run it while `serve` is stopped (one process holds the chain).
     Exits with status 2 when a cycle found critical incidents (with --once).
     """
+    secret = password() if seal else None
     with Node(data_dir) as node:
         watcher = Monitor.of(node)
+        sealer = (
+            AlertLogSealer(
+                store=node.store,
+                w3=node.w3,
+                deployment=node.deployment,
+                node=node.node_key(secret),
+            )
+            if secret is not None
+            else None
+        )
         if once:
             report = watcher.cycle()
+            if sealer is not None:
+                sealer.seal()
+                sealer.anchor()
             console.print(
                 f"checked {report.windows} windows, {report.events} events and "
                 f"{report.batches} batches: {report.raised} new and {report.updated} "
@@ -57,7 +80,7 @@ def monitor(
             return
         stop = threading.Event()
         try:
-            watcher.run(stop, interval=interval)
+            watcher.run(stop, interval=interval, after=sealer.tick if sealer else None)
         except KeyboardInterrupt:
             stop.set()
 

@@ -112,12 +112,21 @@ class Monitor:
                     )
         return report
 
-    def run(self, stop: threading.Event, *, interval: float) -> None:
-        """Cycle every ``interval`` seconds until ``stop`` is set; a failed cycle (the chain
-        or the store unreachable) is logged and retried at the next turn."""
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        interval: float,
+        after: Callable[[], None] | None = None,
+    ) -> None:
+        """Cycle every ``interval`` seconds until ``stop`` is set, calling ``after`` after
+        each (``tracenode monitor --seal``: the alert log's sealer); a failed cycle (the
+        chain or the store unreachable) is logged and retried at the next turn."""
         while not stop.is_set():
             try:
                 self.cycle()
+                if after is not None:
+                    after()
             except Exception as exc:  # any failure waits for the next turn
                 log.warning("monitor cycle failed (%s); retrying in %.0f s", exc, interval)
             stop.wait(interval)

@@ -233,7 +233,7 @@ def test_the_cli_runs_a_cycle_lists_and_handles_the_alert(
     assert shown["log"]["seq"] == "2"  # raised, then acknowledged: two revisions
 
 
-def test_the_cli_prints_block_numbers_as_decimal_strings(
+def test_the_cli_seals_the_log_and_prints_block_numbers_as_decimal_strings(
     tracenode_factory: HarnessFactory, tmp_path: Path
 ) -> None:
     h = tracenode_factory(data_dir=tmp_path / "node")
@@ -251,11 +251,17 @@ def test_the_cli_prints_block_numbers_as_decimal_strings(
             now=1_000,
         )
     h.close()
+    where = ["--data-dir", str(tmp_path / "node")]
 
-    shown = CliRunner().invoke(
-        app, ["alerts", "show", str(alert_id), "--data-dir", str(tmp_path / "node")]
+    sealed = CliRunner().invoke(
+        app, ["monitor", "--once", "--seal", *where], env={"TRACENODE_PASSWORD": h.password}
     )
+    shown = CliRunner().invoke(app, ["alerts", "show", str(alert_id), *where])
 
+    assert sealed.exit_code == 0, sealed.output  # the node itself is sound
     assert shown.exit_code == 0, shown.output
+    log = json.loads(shown.output)["log"]
+    assert log["signature"] is not None
+    assert log["anchor"]["count"] == "1"
     assert json.loads(shown.output)["blockNumber"] == str(2**53 + 1)
     assert f'"blockNumber": "{2**53 + 1}"' in shown.output

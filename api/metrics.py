@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,8 +24,9 @@ from api.backpressure import BacklogWatch
 from api.health import METRICS_STORE_TIMEOUT, BoundedCall, Health
 from node.commit.backlog import Backlog
 from node.context import Node
+from node.store.alerts import RuleFigures
 from node.store.availability import store_unavailable
-from node.store.models import AlertSeverity, EventStatus, WindowStatus
+from node.store.models import AlertSeverity, AlertStatus, EventStatus, WindowStatus
 from node.store.store import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -71,18 +72,26 @@ class _StoreFigures:
     oldest: int | None
     alerts: dict[AlertSeverity, int]
     backlog: Backlog
+    rules: list[RuleFigures]
 
 
 def _read_figures(store: Store, backlog: BacklogWatch) -> _StoreFigures:
     with store.read() as conn:
-        counts = (
-            store.events.counts(conn),
-            store.windows.counts(conn),
-            store.events.uncommitted_count(conn),
-            store.events.oldest_uncommitted(conn),
-            store.alerts.counts(conn),
-        )
-    return _StoreFigures(*counts, backlog=backlog.current())
+        events = store.events.counts(conn)
+        windows = store.windows.counts(conn)
+        queue = store.events.uncommitted_count(conn)
+        oldest = store.events.oldest_uncommitted(conn)
+        alerts = store.alerts.counts(conn)
+        rules = store.alerts.by_rule(conn)
+    return _StoreFigures(
+        events=events,
+        windows=windows,
+        queue=queue,
+        oldest=oldest,
+        alerts=alerts,
+        backlog=backlog.current(),
+        rules=rules,
+    )
 
 
 class _NodeCollector(Collector):
@@ -171,6 +180,47 @@ class _NodeCollector(Collector):
             figures.alerts,
             AlertSeverity,
         )
+        yield from _rule_metrics(figures.rules)
+
+
+def _rule_metrics(rules: list[RuleFigures]) -> Iterator[Metric]:
+    """Per monitor rule, from the store (alerts are never deleted, and revisions and
+    sightings only grow, so the counters never go down, whichever process raised them)."""
+    raised = CounterMetricFamily(
+        "tracenode_alerts_raised", "Alerts (incidents) raised, by rule.", labels=["rule"]
+    )
+    updated = CounterMetricFamily(
+        "tracenode_alerts_updated",
+        "Revisions of alerts after they were raised (escalated, reopened, evidence grown, "
+        "handled), by rule.",
+        labels=["rule"],
+    )
+    seen = CounterMetricFamily(
+        "tracenode_alert_sightings", "Times a rule found its incidents, by rule.", labels=["rule"]
+    )
+    live = GaugeMetricFamily(
+        "tracenode_alerts_open",
+        "Open or acknowledged alerts, by rule and severity.",
+        labels=["rule", "severity"],
+    )
+    totals: dict[str, list[int]] = {}
+    open_by: dict[tuple[str, str], int] = {}
+    for r in rules:
+        t = totals.setdefault(r.kind, [0, 0, 0])
+        t[0] += r.alerts
+        t[1] += r.revisions - r.alerts
+        t[2] += r.sightings
+        if r.status in (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED):
+            key = (r.kind, r.severity.name.lower())
+            open_by[key] = open_by.get(key, 0) + r.alerts
+    for kind, (n, revisions, sightings) in sorted(totals.items()):
+        raised.add_metric([kind], n)
+        updated.add_metric([kind], max(0, revisions))
+        seen.add_metric([kind], sightings)
+        for level in AlertSeverity:  # every rule that ever fired, at every severity
+            name = level.name.lower()
+            live.add_metric([kind, name], open_by.get((kind, name), 0))
+    yield from (raised, updated, seen, live)
 
 
 def _labelled(name: str, doc: str, label: str, counts: dict[Any, int], kinds: Any) -> Metric:

@@ -449,8 +449,57 @@ ALERT_STATUS_NAMES: dict[AlertStatus, AlertStatusName] = {
 }
 
 
+class AlertLogAnchorOut(Schema):
+    """The alert log's head as AnchorRegistry holds it (``alertLogAnchorOf(node, head)``)."""
+
+    head: Hex32 = Field(description="The struct hash of log entry `count`.")
+    count: DecimalInt = Field(description="Log entries the head covers.")
+    block_number: DecimalInt
+    tx_hash: Hex32
+
+
+class AlertLogEntryOut(Schema):
+    """An entry of the node's alert log: revision ``revision`` of alert ``alertId``
+    (docs/monitor.md, "The alert log")."""
+
+    seq: DecimalInt = Field(description="The entry's position in the log, from 1.")
+    alert_id: int
+    revision: int
+    prev: Hex32 = Field(description="The previous entry's hash (zero for the first).")
+    content: Hex32 = Field(description="keccak256 of the RFC 8785 JSON of the signed fields.")
+    hash: Hex32 = Field(
+        description="hashStruct(AlertRevision(seq, prev, alertId, revision, content))."
+    )
+    digest: Hex32 | None = Field(description="The EIP-712 digest the node key signed.")
+    signature: str | None = Field(
+        pattern=r"^0x[0-9a-f]{130}$", description="The node key's signature (once sealed)."
+    )
+
+
+class AlertLogOut(AlertLogEntryOut):
+    """Where the alert log holds the alert's current revision."""
+
+    anchor: AlertLogAnchorOut | None = Field(
+        description="The anchored head that covers the entry (None until anchored)."
+    )
+
+
+class AlertLogPage(Schema):
+    """A page of the alert log, with what checking it needs: the node key's address (the
+    signer and anchorer), the EIP-712 domain, and the latest anchored head."""
+
+    node: Address
+    domain: dict[str, str]
+    entries: list[AlertLogEntryOut]
+    anchor: AlertLogAnchorOut | None
+    next: str | None
+
+
 class AlertOut(Schema):
-    """One incident (docs/monitor.md): raised once, updated each time it is seen again."""
+    """One incident (docs/monitor.md): raised once, updated each time it is seen again.
+
+    Mirrors node.store.alerts.alert_document, the one JSON of an alert (the CLI prints it,
+    webhooks send it): a test holds the two to the same fields."""
 
     id: int
     kind: str = Field(description="The rule that found it.")
@@ -463,11 +512,13 @@ class AlertOut(Schema):
     detail: str
     evidence: dict[str, Any] = Field(description="Hashes, roots, readings, the rule's inputs.")
     detected_at: int = Field(description="First seen, ms since the Unix epoch.")
-    updated_at: int = Field(description="Last seen or handled, ms since the Unix epoch.")
-    occurrences: int
     block_number: DecimalInt | None
     handled_by: str
     note: str
+    revision: int = Field(description="Its signed content's revision, from 1.")
+    occurrences: int
+    updated_at: int = Field(description="Last seen or handled, ms since the Unix epoch.")
+    log: AlertLogOut | None = Field(description="Its current revision in the alert log.")
 
 
 class AlertAction(StrictSchema):

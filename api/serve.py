@@ -32,6 +32,7 @@ from node.commit.leader import lead, leader_lock
 from node.commit.worker import CommitPolicy, CommitWorker
 from node.context import Node
 from node.exceptions import ConfigurationError
+from node.monitor.alertlog import AlertLogSealer
 from node.monitor.service import Monitor
 from node.runtime import settle_heap
 from node.webhooks.delivery import Deliverer, DeliveryPolicy
@@ -117,6 +118,9 @@ def _serve(
             client=CommitClient(node.w3, node.deployment),
             node=node_key,
             policy=options.policy,
+            idle=AlertLogSealer(
+                store=node.store, w3=node.w3, deployment=node.deployment, node=node_key
+            ).tick,
         )
 
         def commit() -> None:

@@ -13,8 +13,8 @@ from api.deps import AdminDep, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.schemas import (
     ALERT_STATUS_NAMES,
-    SEVERITY_NAMES,
     AlertAction,
+    AlertLogPage,
     AlertOut,
     AlertPage,
     AlertStatusName,
@@ -22,7 +22,9 @@ from api.schemas import (
 )
 from node.events.identifiers import parse_identifier
 from node.exceptions import AlertNotFoundError
-from node.store.alerts import AlertFilter
+from node.monitor.alertlog import alert_log_domain
+from node.store.alertlog import anchor_document, entry_document
+from node.store.alerts import AlertFilter, alert_document
 from node.store.models import AlertSeverity, AlertStatus
 from node.store.records import AlertRecord
 
@@ -33,24 +35,7 @@ _BY_NAME = {name: status for status, name in ALERT_STATUS_NAMES.items()}
 
 
 def alert_out(a: AlertRecord) -> AlertOut:
-    return AlertOut(
-        id=a.id,
-        kind=a.kind,
-        severity=SEVERITY_NAMES[a.severity],
-        score=a.score,
-        status=ALERT_STATUS_NAMES[a.status],
-        batch_id="0x" + a.batch_id.hex() if a.batch_id is not None else None,
-        event_hash="0x" + a.event_hash.hex() if a.event_hash is not None else None,
-        participant_id=a.participant_id,
-        detail=a.detail,
-        evidence=a.evidence,
-        detected_at=a.detected_at,
-        updated_at=a.updated_at,
-        occurrences=a.occurrences,
-        block_number=a.block_number,
-        handled_by=a.handled_by,
-        note=a.note,
-    )
+    return AlertOut.model_validate(alert_document(a))
 
 
 @router.get(
@@ -97,6 +82,36 @@ def alerts(
         query += f"&batch=0x{where.batch_id.hex()}"
     return AlertPage(
         items=items, next=f"/v1/alerts?{query}&before={items[-1].id}" if more else None
+    )
+
+
+@router.get(
+    "/alert-log",
+    response_model=AlertLogPage,
+    summary="The alert log: every revision of every alert, signed and anchored",
+    responses=problem_responses(401, 422, 429),
+)
+def alert_log(
+    gateway: GatewayDep,
+    _reader: ReaderDep,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Entries after this position.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> AlertLogPage:
+    node = gateway.node
+    size = min(limit, gateway.settings.max_page_size)
+    with node.store.read() as conn:
+        entries = node.store.alert_log.entries(conn, after=after, limit=size)
+        state = node.store.alert_log.state(conn)
+    domain = alert_log_domain(node.deployment.chain_id, node.deployment.anchor_registry)
+    more = len(entries) == size
+    return AlertLogPage.model_validate(
+        {
+            "node": node.config.node_address,
+            "domain": domain.as_json(),
+            "entries": [entry_document(e) for e in entries],
+            "anchor": anchor_document(state.anchor),
+            "next": f"/v1/alert-log?after={entries[-1].seq}&limit={size}" if more else None,
+        }
     )
 
 

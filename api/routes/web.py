@@ -43,7 +43,9 @@ from node.exceptions import (
     RequestError,
 )
 from node.labels import QrFormat, label_url, normalise_base_url, render_qr
+from node.monitor.words import PAGE_SEVERITY, page_alerts
 from node.provenance.service import trace_json
+from node.store.alerts import AlertFilter
 
 router = APIRouter(tags=["buyer page"])
 
@@ -153,6 +155,8 @@ def static(name: Annotated[str, Path(max_length=64)], request: Request) -> Respo
 # ----- a batch's overview -----
 
 _OBJECT = {"type": "object", "additionalProperties": True}
+#: The most alerts the page lists for one batch (newest first).
+PAGE_ALERTS: Final = 20
 
 
 @router.get(
@@ -163,7 +167,9 @@ _OBJECT = {"type": "object", "additionalProperties": True}
             "description": "``batch`` (as GET /v1/batches/{id}, null for a pallet), "
             "``provenance`` (the verification report), ``bundle`` (the proof bundle the "
             "report checked, events in the same order), ``trace`` (downstream), ``names`` "
-            "(the identifier of every batch the events name) and ``links``",
+            "(the identifier of every batch the events name), ``links`` and ``alerts`` "
+            "(its open high and critical alerts in plain words: rule, severity, status, "
+            "since, says)",
             "content": {"application/json": {"schema": _OBJECT}},
         },
         **problem_responses(400, 401, 404, 422, 429),
@@ -188,6 +194,12 @@ def overview(
     mentioned = {bytes(b) for e in bundle.events for b in e.event.batch_ids()}
     with gateway.node.store.read() as conn:
         states = gateway.node.store.batches.load(conn, mentioned)
+        alerts = gateway.node.store.alerts.page(
+            conn,
+            where=AlertFilter(min_severity=PAGE_SEVERITY, batch_id=batch_id),
+            before=None,
+            limit=PAGE_ALERTS,
+        )
     base = base_url(request, gateway)
     hex_id = "0x" + batch_id.hex()
     links = {
@@ -219,6 +231,8 @@ def overview(
             "anchoring": {"predictedSeconds": round(gateway.backlog.current().predicted_seconds, 1)}
             if any(e.anchor is None for e in bundle.events)
             else None,
+            # its open high and critical alerts, in plain words only (node.monitor.words)
+            "alerts": page_alerts(alerts),
         },
         headers={"Cache-Control": "no-store"},
     )

@@ -461,6 +461,37 @@ function safety(m) {
 }
 
 /** The event that created the batch (its commissioning or the transformation that made it). */
+/** The lot's open critical and high alerts from this node's integrity monitor, in the plain
+ * words each rule says (the overview's `alerts`: no evidence, no participant, no key). */
+function monitorAlerts(m) {
+  const alerts = Array.isArray(m.data.alerts) ? m.data.alerts : [];
+  if (!alerts.length) return null;
+  const items = alerts.map((a) => {
+    const severity = a.severity === "critical" ? "critical" : "high";
+    return h(
+      "li",
+      { class: `monitor-alert severity-${severity}`, "data-rule": String(a.rule), "data-severity": severity },
+      h("span", { class: `chip severity-${severity}` }, severity === "critical" ? "Critical" : "High"),
+      " ",
+      h("span", { class: "alert-says" }, String(a.says)),
+      h(
+        "p",
+        { class: "muted" },
+        "Found ",
+        timeElement(a.since),
+        a.status === "acknowledged" ? "; the node's operator is looking into it." : "; not yet looked into.",
+      ),
+    );
+  });
+  return h(
+    "section",
+    { class: "monitor-alerts", id: "alerts", role: "alert" },
+    h("h2", {}, `⚠ This node's monitor warns about this lot (${alerts.length})`),
+    h("ul", {}, items),
+    h("p", { class: "muted" }, "Warnings are the node's own checks of its records; they are not a recall."),
+  );
+}
+
 function creatorOf(m) {
   const created = m.data.batch && m.data.batch.createdBy;
   return created ? m.events.find((e) => e.storedHash === created || e.report.eventHash === created) || null : null;
@@ -1415,6 +1446,7 @@ function render(m) {
   document.title = `${name.title} — TraceNode`;
   append(clear(result), [
     safety(m),
+    monitorAlerts(m),
     summary(m),
     checked(m),
     timeline(m),

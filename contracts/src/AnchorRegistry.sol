@@ -16,6 +16,9 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     mapping(bytes32 root => Anchor) private _anchors;
     /// @dev Per node, the first sequence number of its next window, minus one.
     mapping(address node => uint64) private _lastSequence;
+    /// @dev Per node, every head of its alert log it anchored, and the latest one.
+    mapping(address node => mapping(bytes32 head => AlertLogAnchor)) private _logAnchors;
+    mapping(address node => bytes32) private _logHeads;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE and grants NODE_ROLE and COMMITTER_ROLE.
     constructor(address admin) {
@@ -63,6 +66,32 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
         if (!isAnchored(root)) return false;
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(eventHash))));
         return MerkleProof.verifyCalldata(proof, root, leaf);
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function anchorAlertLog(bytes32 head, uint64 count) external onlyRole(NODE_ROLE) {
+        if (head == bytes32(0)) revert AnchorRegistryZeroLogHead();
+        uint64 anchored = _logAnchors[msg.sender][_logHeads[msg.sender]].count;
+        if (count <= anchored) revert AnchorRegistryLogNotGrowing(msg.sender, anchored, count);
+
+        _logAnchors[msg.sender][head] =
+            AlertLogAnchor({count: count, blockNumber: uint48(block.number), timestamp: uint40(block.timestamp)});
+        _logHeads[msg.sender] = head;
+        emit AlertLogAnchored(msg.sender, head, count);
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function alertLogOf(address node) external view returns (bytes32 head, uint64 count) {
+        head = _logHeads[node];
+        count = _logAnchors[node][head].count;
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function alertLogAnchorOf(address node, bytes32 head) external view returns (AlertLogAnchor memory stored) {
+        stored = _logAnchors[node][head];
+        // An existence test on a record this contract writes, not a balance (docs/slither.md).
+        // slither-disable-next-line incorrect-equality
+        if (stored.count == 0) revert AnchorRegistryUnknownLogHead(node, head);
     }
 
     function _anchor(address node, bytes32 root, uint64 firstSeq, uint32 eventCount) private {

@@ -823,4 +823,121 @@ contract AnchorRegistryTest is TraceNodeTest {
             index = (index - 1) / 2;
         }
     }
+
+    // ----- anchorAlertLog -----
+
+    bytes32 internal constant LOG_HEAD = keccak256("log-head-3");
+    bytes32 internal constant LOG_HEAD_2 = keccak256("log-head-7");
+
+    function test_anchorAlertLog_StoresTheHeadAndItsCount() public {
+        vm.roll(321);
+        vm.warp(1_700_000_123);
+
+        vm.prank(node);
+        anchors.anchorAlertLog(LOG_HEAD, 3);
+
+        (bytes32 head, uint64 count) = anchors.alertLogOf(node);
+        IAnchorRegistry.AlertLogAnchor memory stored = anchors.alertLogAnchorOf(node, LOG_HEAD);
+        vm.assertEq(head, LOG_HEAD);
+        vm.assertEq(count, 3);
+        vm.assertEq(stored.count, 3);
+        vm.assertEq(stored.blockNumber, 321);
+        vm.assertEq(stored.timestamp, 1_700_000_123);
+    }
+
+    function test_anchorAlertLog_KeepsEveryEarlierHead() public {
+        vm.prank(node);
+        anchors.anchorAlertLog(LOG_HEAD, 3);
+        vm.roll(block.number + 5);
+
+        vm.prank(node);
+        anchors.anchorAlertLog(LOG_HEAD_2, 7);
+
+        (bytes32 head, uint64 count) = anchors.alertLogOf(node);
+        vm.assertEq(head, LOG_HEAD_2);
+        vm.assertEq(count, 7);
+        vm.assertEq(anchors.alertLogAnchorOf(node, LOG_HEAD).count, 3);
+        vm.assertEq(anchors.alertLogAnchorOf(node, LOG_HEAD_2).count, 7);
+    }
+
+    function test_anchorAlertLog_EmitsAlertLogAnchored() public {
+        vm.expectEmit(address(anchors));
+        emit IAnchorRegistry.AlertLogAnchored(node, LOG_HEAD, 3);
+
+        vm.prank(node);
+        anchors.anchorAlertLog(LOG_HEAD, 3);
+    }
+
+    function test_anchorAlertLog_NodesHaveLogsOfTheirOwn() public {
+        vm.prank(node);
+        anchors.anchorAlertLog(LOG_HEAD, 3);
+
+        vm.prank(otherNode);
+        anchors.anchorAlertLog(LOG_HEAD, 1);
+
+        (, uint64 count) = anchors.alertLogOf(node);
+        (, uint64 otherCount) = anchors.alertLogOf(otherNode);
+        vm.assertEq(count, 3);
+        vm.assertEq(otherCount, 1);
+    }
+
+    function test_alertLogOf_IsEmptyBeforeAnyAnchor() public view {
+        (bytes32 head, uint64 count) = anchors.alertLogOf(node);
+
+        vm.assertEq(head, bytes32(0));
+        vm.assertEq(count, 0);
+    }
+
+    function test_RevertWhen_AlertLogAnchorerIsNotNode() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, anchors.NODE_ROLE()
+            )
+        );
+        vm.prank(stranger);
+        anchors.anchorAlertLog(LOG_HEAD, 3);
+    }
+
+    function test_RevertWhen_AlertLogHeadIsZero() public {
+        vm.expectRevert(IAnchorRegistry.AnchorRegistryZeroLogHead.selector);
+        vm.prank(node);
+        anchors.anchorAlertLog(bytes32(0), 3);
+    }
+
+    function test_RevertWhen_AlertLogDoesNotGrow() public {
+        vm.prank(node);
+        anchors.anchorAlertLog(LOG_HEAD, 3);
+
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryLogNotGrowing.selector, node, 3, 3));
+        vm.prank(node);
+        anchors.anchorAlertLog(LOG_HEAD_2, 3);
+    }
+
+    function test_RevertWhen_AlertLogCountIsZero() public {
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryLogNotGrowing.selector, node, 0, 0));
+        vm.prank(node);
+        anchors.anchorAlertLog(LOG_HEAD, 0);
+    }
+
+    function test_RevertWhen_AlertLogHeadIsUnknown() public {
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryUnknownLogHead.selector, node, LOG_HEAD));
+        anchors.alertLogAnchorOf(node, LOG_HEAD);
+    }
+
+    function testFuzz_anchorAlertLog_CountOnlyGrows(uint64 first, uint64 second) public {
+        first = uint64(bound(first, 1, type(uint64).max));
+        vm.prank(node);
+        anchors.anchorAlertLog(LOG_HEAD, first);
+
+        if (second <= first) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryLogNotGrowing.selector, node, first, second)
+            );
+        }
+        vm.prank(node);
+        anchors.anchorAlertLog(LOG_HEAD_2, second);
+
+        (, uint64 count) = anchors.alertLogOf(node);
+        vm.assertEq(count, second > first ? second : first);
+    }
 }

@@ -16,7 +16,7 @@ from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 from eth_tester.exceptions import TransactionFailed
 from eth_utils.address import to_checksum_address
-from web3.exceptions import ContractCustomError
+from web3.exceptions import BadFunctionCallOutput, ContractCustomError, ContractLogicError
 
 from node.chain.artifacts import CONTRACT_NAMES, load
 from node.events.hashing import keccak
@@ -99,6 +99,17 @@ def _bytes_from_repr(text: str) -> bytes | None:
     except (ValueError, SyntaxError):
         return None
     return value if isinstance(value, bytes) else None
+
+
+def call_reverted(exc: BaseException) -> bool:
+    """Whether a failed call reverted (with or without data: a function the contract does
+    not have reverts empty), rather than the chain failing to answer."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ContractLogicError | BadFunctionCallOutput | TransactionFailed):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def revert_data(exc: BaseException) -> bytes | None:

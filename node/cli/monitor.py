@@ -12,11 +12,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, reports_errors
+from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
 from node.context import Node
 from node.exceptions import AlertNotFoundError, ConfigurationError
+from node.monitor.alertlog import AlertLogSealer
 from node.monitor.service import Monitor
-from node.store.alerts import AlertFilter
+from node.store.alerts import AlertFilter, alert_document
 from node.store.models import AlertSeverity, AlertStatus
 from node.store.records import AlertRecord
 
@@ -36,16 +37,38 @@ def monitor(
     interval: Annotated[
         float, typer.Option(help="Seconds between cycles.", min=1.0, max=86_400.0)
     ] = 60.0,
+    seal: Annotated[
+        bool,
+        typer.Option(
+            "--seal",
+            help="Also sign the alert log's new entries with the node key and anchor its "
+            "head (needs the keystore password; not while `serve` commits with that key).",
+        ),
+    ] = False,
 ) -> None:
     """Compare the store with the chain and with itself; raise an alert for each incident.
 
     With the embedded chain, run it while `serve` is stopped (one process holds the chain).
     Exits with status 2 when a cycle found critical incidents (with --once).
     """
+    secret = password() if seal else None
     with Node(data_dir) as node:
         watcher = Monitor.of(node)
+        sealer = (
+            AlertLogSealer(
+                store=node.store,
+                w3=node.w3,
+                deployment=node.deployment,
+                node=node.node_key(secret),
+            )
+            if secret is not None
+            else None
+        )
         if once:
             report = watcher.cycle()
+            if sealer is not None:
+                sealer.seal()
+                sealer.anchor()
             console.print(
                 f"checked {report.windows} windows, {report.events} events, "
                 f"{report.batches} batches and {report.refusals} refusals: {report.raised} "
@@ -57,7 +80,7 @@ def monitor(
             return
         stop = threading.Event()
         try:
-            watcher.run(stop, interval=interval)
+            watcher.run(stop, interval=interval, after=sealer.tick if sealer else None)
         except KeyboardInterrupt:
             stop.set()
 
@@ -69,26 +92,6 @@ def _severity(name: str) -> AlertSeverity:
         raise ConfigurationError(
             f"--severity {name!r}: one of low, medium, high, critical"
         ) from None
-
-
-def _json(alert: AlertRecord) -> dict[str, object]:
-    return {
-        "id": alert.id,
-        "kind": alert.kind,
-        "severity": alert.severity.name.lower(),
-        "score": alert.score,
-        "status": alert.status.name.lower(),
-        "detail": alert.detail,
-        "batchId": "0x" + alert.batch_id.hex() if alert.batch_id else None,
-        "eventHash": "0x" + alert.event_hash.hex() if alert.event_hash else None,
-        "participantId": alert.participant_id,
-        "evidence": alert.evidence,
-        "detectedAt": alert.detected_at,
-        "updatedAt": alert.updated_at,
-        "occurrences": alert.occurrences,
-        "handledBy": alert.handled_by,
-        "note": alert.note,
-    }
 
 
 @app.command(name="list")
@@ -106,7 +109,7 @@ def list_alerts(
     with Node(data_dir) as node, node.store.read() as conn:
         alerts = node.store.alerts.page(conn, where=where, before=None, limit=1000)
     if as_json:
-        typer.echo(json.dumps([_json(a) for a in alerts], indent=2))
+        typer.echo(json.dumps([alert_document(a) for a in alerts], indent=2))
         return
     table = Table(title="Alerts")
     for column in ("id", "severity", "score", "status", "kind", "seen", "detail"):
@@ -139,7 +142,7 @@ def show(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """One alert with its evidence, as JSON."""
-    typer.echo(json.dumps(_json(_one(data_dir, alert_id)), indent=2))
+    typer.echo(json.dumps(alert_document(_one(data_dir, alert_id)), indent=2))
 
 
 def _handle(data_dir: DataDir, alert_id: int, status: AlertStatus, by: str, why: str) -> None:

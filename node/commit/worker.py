@@ -107,6 +107,9 @@ class CommitWorker:
     clock: Callable[[], float] = time.time
     #: Called after the window is prepared and before it is sent (tests use it to crash).
     before_send: Callable[[SignedTx], None] | None = None
+    #: Called on ``run``'s idle turns, where the node key may send a transaction of its own
+    #: without racing a window for its nonce (the alert log's anchor, node.monitor.alertlog).
+    idle: Callable[[], None] | None = None
 
     def commit_once(self, stop: threading.Event | None = None) -> WindowResult | None:
         """Settle the prepared window if there is one, else commit the next; None when idle.
@@ -150,6 +153,8 @@ class CommitWorker:
                 prepared = self.store.windows.prepared(conn) is not None
             due = time.monotonic() - last >= self.policy.interval
             if not (prepared or waiting >= self.policy.max_events or (waiting and due)):
+                if self.idle is not None and not prepared:
+                    self.idle()
                 stop.wait(min(0.05, self.policy.interval))
                 continue
             try:

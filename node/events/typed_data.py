@@ -273,14 +273,20 @@ def eip712_digest(domain_separator: bytes, struct_hash: bytes) -> bytes:
 
 def typed_data(event: TraceEvent, domain: Domain) -> dict[str, Any]:
     """The full EIP-712 document, as ``eth_signTypedData_v4`` and eth-account take it."""
+    return _document("TraceEvent", TRACE_EVENT_FIELDS, event.message(), domain)
+
+
+def _document(
+    primary: str, fields: tuple[tuple[str, str], ...], message: dict[str, Any], domain: Domain
+) -> dict[str, Any]:
     return {
         "types": {
             "EIP712Domain": [{"name": k, "type": t} for k, t in EIP712_DOMAIN_FIELDS],
-            "TraceEvent": [{"name": k, "type": t} for k, t in TRACE_EVENT_FIELDS],
+            primary: [{"name": k, "type": t} for k, t in fields],
         },
-        "primaryType": "TraceEvent",
+        "primaryType": primary,
         "domain": domain.as_json(),
-        "message": event.message(),
+        "message": message,
     }
 
 
@@ -297,3 +303,69 @@ def _checksum(address: bytes) -> str:
     lower = address.hex()
     hashed = keccak(lower.encode()).hex()
     return "0x" + "".join(c.upper() if int(hashed[i], 16) >= 8 else c for i, c in enumerate(lower))
+
+
+# ----- the alert log (docs/monitor.md, "The alert log") -----
+
+ALERT_REVISION_FIELDS: Final[tuple[tuple[str, str], ...]] = (
+    ("seq", "uint64"),
+    ("prev", "bytes32"),
+    ("alertId", "uint64"),
+    ("revision", "uint32"),
+    ("content", "bytes32"),
+)
+ALERT_REVISION_TYPE: Final = _encode_type("AlertRevision", ALERT_REVISION_FIELDS)
+ALERT_REVISION_TYPEHASH: Final = keccak(ALERT_REVISION_TYPE.encode())
+_UINT32_MAX: Final = 2**32 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRevision:
+    """One entry of a node's alert log: revision ``revision`` of alert ``alert_id``, whose
+    signed content hashes to ``content``, at position ``seq`` after the entry whose struct
+    hash is ``prev`` (zero for the first). The struct hash chains the log; the digest, in
+    the domain of the node's AnchorRegistry, is what the node key signs."""
+
+    seq: int
+    prev: bytes
+    alert_id: int
+    revision: int
+    content: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.prev) != 32 or len(self.content) != 32:
+            raise InvalidEventError("prev and content must be 32 bytes")
+        if not (0 < self.seq <= _UINT64_MAX and 0 < self.alert_id <= _UINT64_MAX):
+            raise InvalidEventError("seq and alertId must fit in uint64 and be positive")
+        if not 0 < self.revision <= _UINT32_MAX:
+            raise InvalidEventError("revision must fit in uint32 and be positive")
+
+    def struct_hash(self) -> bytes:
+        """``hashStruct(AlertRevision)``: the log entry's hash, which the next one names."""
+        return keccak(
+            ALERT_REVISION_TYPEHASH
+            + self.seq.to_bytes(32, "big")
+            + self.prev
+            + self.alert_id.to_bytes(32, "big")
+            + self.revision.to_bytes(32, "big")
+            + self.content
+        )
+
+    def digest(self, domain: Domain) -> bytes:
+        """What the node key signs; ``domain`` names the node's AnchorRegistry."""
+        return eip712_digest(domain.separator, self.struct_hash())
+
+    def message(self) -> dict[str, Any]:
+        return {
+            "seq": str(self.seq),
+            "prev": _hex(self.prev),
+            "alertId": str(self.alert_id),
+            "revision": self.revision,
+            "content": _hex(self.content),
+        }
+
+
+def alert_revision_typed_data(revision: AlertRevision, domain: Domain) -> dict[str, Any]:
+    """The full EIP-712 document of an alert log entry (any EIP-712 library recovers the
+    node's address from it and the entry's signature)."""
+    return _document("AlertRevision", ALERT_REVISION_FIELDS, revision.message(), domain)

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from node.monitor.grading import Confidence, Impact, grade
 from node.store.records import Finding, RefusalRecord, SignerView
@@ -313,3 +313,20 @@ def check_rpc_abuse(rows: Sequence[RefusalRecord], policy: AccessPolicy) -> list
         policy.window_ms,
         "refused or expensive /rpc calls",
     )
+
+
+#: Each key-and-access rule in plain words, for the buyer's page (they name no party).
+_SAYINGS: Final[Mapping[str, str]] = {
+    "refused-signatures": "Many events with signatures that do not check were refused.",
+    "rotated-key-used": "An event for this lot was signed with a key that had been replaced.",
+    "suspended-signer": "An event for this lot was signed by a party that had been suspended.",
+    "nonce-reuse": "Two different events were signed under one sequence number by one key.",
+    "rate-limited": "A client sent far more requests than it is allowed.",
+    "rpc-abuse": "A client sent many refused or costly requests to the chain interface.",
+}
+
+
+def say_access(kind: str) -> Callable[[Mapping[str, Any]], str]:
+    """The plain-words sentence of key-and-access rule ``kind``."""
+    sentence = _SAYINGS[kind]
+    return lambda _evidence: sentence

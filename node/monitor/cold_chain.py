@@ -14,7 +14,8 @@ the batch's events and its product (:mod:`node.monitor.products`);
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from node.events.batch import BatchState
 from node.events.typed_data import Action
@@ -117,4 +118,15 @@ def _finding(
         batch_id=state.batch_id,
         event_hash=worst.event_hash,
         participant_id=worst.participant_id,
+    )
+
+
+def say_cold_chain(evidence: Mapping[str, Any]) -> str:
+    """``cold-chain`` in plain words, for the buyer's page."""
+    safe = evidence["safeRange"]
+    minutes = int(evidence["minutes"])
+    how_long = f"about {minutes} minutes" if minutes < 120 else f"about {round(minutes / 60)} hours"
+    return (
+        f"This lot was recorded outside its safe temperature range ({safe['min']} to "
+        f"{safe['max']} °C) for {how_long}, reaching {evidence['peak']} °C."
     )

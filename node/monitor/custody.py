@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Final
 
 from node.events.batch import BatchState
 from node.events.typed_data import Action, BatchStatus
@@ -98,6 +99,13 @@ def check_recall(
                             for e in events
                             if e.id > recall.id and e.status is not EventStatus.REJECTED
                         ],
+                        "actions": sorted(
+                            {
+                                e.action.name
+                                for e in events
+                                if e.id > recall.id and e.status is not EventStatus.REJECTED
+                            }
+                        ),
                     },
                     batch_id=batch_id,
                     event_hash=record.event_hash,
@@ -172,6 +180,27 @@ def check_refused_recall(
     return list(found.values())
 
 
+#: What each action did to a lot, in words a buyer reads.
+_DONE: Final = {
+    "SHIP": "shipped",
+    "RECEIVE": "received",
+    "TRANSFORM": "made into something else",
+    "OBSERVE": "inspected",
+    "AGGREGATE": "packed",
+    "DISAGGREGATE": "unpacked",
+}
+
+
+def say_recall_breach(evidence: Mapping[str, Any]) -> str:
+    """``recall-breach`` in plain words, for the buyer's page."""
+    actions = evidence.get("actions")
+    done = [_DONE[a] for a in actions if a in _DONE] if isinstance(actions, list) else []
+    what = " and ".join(done) if done else "handled"
+    if evidence.get("batch") == evidence.get("recalled"):
+        return f"This lot was {what} after it was recalled."
+    return f"This lot is made from a recalled lot, and was {what} after that recall."
+
+
 def check_transit(
     state: BatchState, events: Sequence[EventRecord], *, now_ms: int, policy: CustodyPolicy
 ) -> list[Finding]:
@@ -209,6 +238,23 @@ def check_transit(
             participant_id=shipped.participant_id,
         )
     ]
+
+
+def say_in_transit(evidence: Mapping[str, Any]) -> str:
+    """``in-transit-too-long`` in plain words."""
+    hours = evidence.get("policyHours")
+    within = f"within {hours} hours" if isinstance(hours, int) else "in the time allowed"
+    return f"This lot was shipped and not received {within}."
+
+
+def say_time_skew(evidence: Mapping[str, Any]) -> str:
+    """``event-time-skew`` in plain words."""
+    return "A record of this lot claims a time far from when the node received it."
+
+
+def say_time_order(evidence: Mapping[str, Any]) -> str:
+    """``event-time-order`` in plain words."""
+    return "A record of this lot claims a time earlier than the step before it."
 
 
 def check_times(events: Sequence[EventRecord], policy: CustodyPolicy) -> list[Finding]:
@@ -273,3 +319,12 @@ def check_times(events: Sequence[EventRecord], policy: CustodyPolicy) -> list[Fi
                 )
             )
     return found
+
+
+def say_refused_recall(evidence: Mapping[str, Any]) -> str:
+    """``recall-breach-refused`` in plain words, for the buyer's page."""
+    if evidence.get("batch") == evidence.get("recalled"):
+        return "Someone tried to move this lot after it was recalled; the node refused."
+    return (
+        "Someone tried to move this lot after a lot it is made from was recalled; the node refused."
+    )

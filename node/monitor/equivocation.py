@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from node.events.typed_data import Action, TraceEvent
 from node.monitor.grading import Confidence, Impact, grade
@@ -112,3 +113,11 @@ def check_equivocation(
             )
         )
     return found
+
+
+def say_equivocation(evidence: Mapping[str, Any]) -> str:
+    """``equivocation`` in plain words, for the buyer's page."""
+    return (
+        "One party signed two different next steps for this lot: its recorded history "
+        "forks, and only one branch can be true."
+    )

@@ -180,3 +180,29 @@ def check_custody(
             )
         )
     return found
+
+
+# ----- in plain words, for the buyer's page (node.monitor.words) -----
+
+
+def say_window_root(evidence: Mapping[str, object]) -> str:
+    return (
+        "Records stored with this lot no longer match the fingerprint the blockchain "
+        "holds for them: the node's copy was changed."
+    )
+
+
+def say_root_not_on_chain(evidence: Mapping[str, object]) -> str:
+    return "The node says records are on the blockchain that the blockchain does not hold."
+
+
+def say_event_missing(evidence: Mapping[str, object]) -> str:
+    return "The blockchain anchored records that the node's copy no longer holds as they were."
+
+
+def say_event_altered(evidence: Mapping[str, object]) -> str:
+    return "A record about this lot was changed after it was signed."
+
+
+def say_custody(evidence: Mapping[str, object]) -> str:
+    return "The node's record of who holds this lot disagrees with the blockchain."

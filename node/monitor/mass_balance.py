@@ -196,3 +196,24 @@ def check_shipments(
                 )
             ]
     return []
+
+
+def say_mass_balance(evidence: Mapping[str, Any]) -> str:
+    """``mass-balance`` in plain words, for the buyer's page."""
+    made = evidence["made"]
+    quantity, expected = float(made["quantity"]), float(evidence["yield"])
+    unit = symbol(str(made["unit"]))
+    more = f", {round((quantity / expected - 1) * 100)} % more" if expected > 0 else ""
+    return (
+        f"More {made['product']} was recorded as made ({_show(quantity)} {unit}) than its "
+        f"inputs can yield (about {_show(expected)} {unit}{more})."
+    )
+
+
+def say_shipped_exceeds_held(evidence: Mapping[str, Any]) -> str:
+    """``shipped-exceeds-held`` in plain words, for the buyer's page."""
+    unit = symbol(str(evidence["unit"]))
+    return (
+        f"More of this lot was recorded as shipped ({_show(float(evidence['shipped']))} "
+        f"{unit}) than it held ({_show(float(evidence['holds']))} {unit})."
+    )

@@ -22,6 +22,12 @@ from node.chain.reader import ChainReader, Contracts
 from node.context import Node
 from node.events.typed_data import Action, BatchStatus, Domain
 from node.monitor.access import AccessPolicy
+from node.monitor.alertlog import (
+    alert_log_domain,
+    anchored_log,
+    check_alerts,
+    check_log,
+)
 from node.monitor.custody import CustodyPolicy, check_recall, check_times, check_transit
 from node.monitor.goods import check_goods, sources
 from node.monitor.integrity import check_custody, check_events, check_window
@@ -66,6 +72,7 @@ class Monitor:
             contracts=contracts,
             domain=node.domain,
             products=ProductTable.from_env(),  # a bad table fails here, at start-up
+            node_address=bytes.fromhex(node.config.node_address.removeprefix("0x")),
         )
 
     store: Store
@@ -77,10 +84,13 @@ class Monitor:
     products: ProductTable = field(default_factory=ProductTable.default)
     clock: Callable[[], float] = time.time
     page: int = PAGE
+    #: The node key's address, which signs and anchors the alert log (None: not checked).
+    node_address: bytes | None = None
 
     def cycle(self) -> CycleReport:
         """One full pass over the store; every finding recorded as an alert."""
         report = CycleReport()
+        self._alert_log(report)
         self._windows(report)
         self._custody(report)
         self._history(report)
@@ -115,15 +125,49 @@ class Monitor:
                     )
         return report
 
-    def run(self, stop: threading.Event, *, interval: float) -> None:
-        """Cycle every ``interval`` seconds until ``stop`` is set; a failed cycle (the chain
-        or the store unreachable) is logged and retried at the next turn."""
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        interval: float,
+        after: Callable[[], None] | None = None,
+    ) -> None:
+        """Cycle every ``interval`` seconds until ``stop`` is set, calling ``after`` after
+        each (``tracenode monitor --seal``: the alert log's sealer); a failed cycle (the
+        chain or the store unreachable) is logged and retried at the next turn."""
         while not stop.is_set():
             try:
                 self.cycle()
+                if after is not None:
+                    after()
             except Exception as exc:  # any failure waits for the next turn
                 log.warning("monitor cycle failed (%s); retrying in %.0f s", exc, interval)
             stop.wait(interval)
+
+    def _alert_log(self, report: CycleReport) -> None:
+        """The alerts and the alert log against what the node signed and the chain holds
+        (node.monitor.alertlog); a store that had no log yet adopts its alerts first."""
+        if self.node_address is None:
+            return
+        with self.store.write() as conn:
+            self.store.alerts.adopt(conn, now=int(self.clock() * 1000))
+        domain = alert_log_domain(self.domain.chain_id, self.contracts.anchor_registry)
+        anchored = anchored_log(self.w3, self.contracts.anchor_registry, self.node_address)
+
+        def check() -> list[Finding]:
+            with self.store.read() as conn:
+                alerts = self.store.alerts.all_logged(conn)
+                entries = self.store.alert_log.entries(conn, after=0, limit=2**62)
+            return check_log(entries, anchored, self.node_address or b"", domain) + (
+                check_alerts(alerts, entries)
+            )
+
+        candidates = check()
+        if candidates:
+            # An alert handled while the store was read is no finding: keep only what a
+            # fresh read still finds.
+            again = {f.incident for f in check()}
+            report.findings += [f for f in candidates if f.incident in again]
 
     def _windows(self, report: CycleReport) -> None:
         reader = ChainReader(self.w3, self.contracts)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from node.events.batch import BatchState
 from node.monitor.grading import Confidence, Impact, grade
@@ -94,3 +95,11 @@ def check_travel(
             )
         )
     return found
+
+
+def say_travel(evidence: Mapping[str, Any]) -> str:
+    """``impossible-travel`` in plain words, for the buyer's page."""
+    return (
+        f"This lot is recorded at two places {evidence['km']} km apart within "
+        f"{round(float(evidence['hours']) * 60)} minutes, faster than it can travel."
+    )

@@ -305,6 +305,49 @@ class Alert(SQLModel, table=True):
     #: Who last changed ``status``, and why.
     handled_by: str = Field(default="", max_length=128)
     note: str = Field(default="", max_length=1024)
+    #: How many times its signed content changed (1 when raised); the alert log's entry
+    #: that holds the current revision (docs/monitor.md, "The alert log").
+    revision: int = Field(default=0)
+    log_seq: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class AlertLogEntry(SQLModel, table=True):
+    """One revision of one alert in the node's append-only alert log (docs/monitor.md):
+    ``hash`` is the EIP-712 struct hash of ``AlertRevision(seq, prev, alertId, revision,
+    content)``, ``prev`` the previous entry's hash, so each entry commits to the whole log
+    before it. ``digest`` and ``signature`` (the node key's) are added when the entry is
+    sealed; the head is anchored on AnchorRegistry."""
+
+    __tablename__ = "alert_log"
+    __table_args__ = (Index("ix_alert_log_alert", "alert_id", "seq"),)
+
+    seq: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    alert_id: int = Field(sa_type=BigInteger)
+    revision: int
+    #: keccak256 of the revision's signed content (RFC 8785 JSON: node.store.alerts).
+    content: bytes = Field(sa_type=LargeBinary(32))
+    prev: bytes = Field(sa_type=LargeBinary(32))
+    hash: bytes = Field(sa_type=LargeBinary(32), unique=True)
+    digest: bytes | None = Field(default=None, sa_type=LargeBinary(32))
+    signature: bytes | None = Field(default=None, sa_type=LargeBinary(65))
+    created_at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch
+
+
+class AlertLogState(SQLModel, table=True):
+    """The alert log's head (one row, ``id`` 1: writers lock it, so the log stays a chain)
+    and its latest anchor on AnchorRegistry."""
+
+    __tablename__ = "alert_log_state"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = Field(default=0, sa_type=BigInteger)  # entries in the log
+    head: bytes = Field(sa_type=LargeBinary(32))  # the last entry's hash (zero: none)
+    anchored_count: int = Field(default=0, sa_type=BigInteger)
+    anchored_head: bytes | None = Field(default=None, sa_type=LargeBinary(32))
+    anchored_block: int | None = Field(default=None, sa_type=BigInteger)
+    anchored_tx: bytes | None = Field(default=None, sa_type=LargeBinary(32))
 
 
 class DeliveryStatus(IntEnum):

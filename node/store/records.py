@@ -192,6 +192,46 @@ class AlertRecord:
     block_number: int | None
     handled_by: str
     note: str
+    #: Its current revision (0: not yet in the alert log) and that revision's log entry,
+    #: with the log's anchor when it covers the entry.
+    revision: int = 0
+    log: AlertLogRecord | None = None
+    anchor: LogAnchor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertLogRecord:
+    """An entry of the alert log (docs/monitor.md, "The alert log")."""
+
+    seq: int
+    alert_id: int
+    revision: int
+    content: bytes
+    prev: bytes
+    hash: bytes
+    digest: bytes | None  # None until sealed
+    signature: bytes | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogAnchor:
+    """The alert log's head as anchored on AnchorRegistry: ``head`` is the hash of entry
+    ``count``, written in block ``block_number`` by ``tx_hash``."""
+
+    head: bytes
+    count: int
+    block_number: int
+    tx_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AlertLogState:
+    """The alert log's length and head, and its latest anchor (None before the first)."""
+
+    seq: int
+    head: bytes
+    anchor: LogAnchor | None
 
 
 @dataclass(frozen=True, slots=True)

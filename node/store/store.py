@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, select
 
+from node.store.alertlog import AlertLogRepository
 from node.store.alerts import AlertRepository
 from node.store.batches import BatchRepository
 from node.store.engine import WRITE_OPTION, open_engine
@@ -40,7 +41,8 @@ class Store:
         self.events = EventRepository(self.batches)
         self.windows = WindowRepository()
         self.epcis = EpcisRepository()
-        self.alerts = AlertRepository()
+        self.alert_log = AlertLogRepository()
+        self.alerts = AlertRepository(self.alert_log)
         self.webhooks = WebhookRepository(self.batches)
         self.refusals = RefusalRepository()
 

@@ -26,6 +26,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from node.store.models import (
     Alert,
+    AlertLogEntry,
+    AlertLogState,
     ApiKey,
     Batch,
     EpcisEvent,
@@ -64,6 +66,8 @@ EPCIS_EVENTS: Final = _table(EpcisEvent)
 EPCIS_TERMS: Final = _table(EpcisTerm)
 API_KEYS: Final = _table(ApiKey)
 ALERTS: Final = _table(Alert)
+ALERT_LOG: Final = _table(AlertLogEntry)
+ALERT_LOG_STATE: Final = _table(AlertLogState)
 WEBHOOK_ENDPOINTS: Final = _table(WebhookEndpoint)
 WEBHOOK_DELIVERIES: Final = _table(WebhookDelivery)
 REFUSALS: Final = _table(Refusal)

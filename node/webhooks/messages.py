@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 from node.events.identifiers import IdentifierPrefix, parse_identifier_prefix
 from node.events.payload import canonical_json
 from node.events.typed_data import Action
+from node.store.alerts import alert_document
 from node.store.models import AlertSeverity
 from node.store.records import AlertRecord, EndpointRecord, EventRecord, WindowRecord
 from node.store.webhooks import Outgoing, WebhookRepository
@@ -66,27 +67,9 @@ def new_message_id() -> str:
     return "msg_" + secrets.token_hex(16)
 
 
-def alert_body(alert: AlertRecord, event_type: str, now: int) -> dict[str, Any]:
-    """The JSON of an alert message: Standard Webhooks' ``type``, ``timestamp``, ``data``."""
-    return {
-        "type": event_type,
-        "timestamp": now,
-        "data": {
-            "id": alert.id,
-            "kind": alert.kind,
-            "severity": alert.severity.name.lower(),
-            "score": alert.score,
-            "status": alert.status.name.lower(),
-            "detail": alert.detail,
-            "batchId": "0x" + alert.batch_id.hex() if alert.batch_id else None,
-            "eventHash": "0x" + alert.event_hash.hex() if alert.event_hash else None,
-            "participantId": alert.participant_id,
-            "evidence": alert.evidence,
-            "occurrences": alert.occurrences,
-            "detectedAt": alert.detected_at,
-            "updatedAt": alert.updated_at,
-        },
-    }
+def alert_body(alert: AlertRecord, event_type: MessageType, now: int) -> dict[str, Any]:
+    """The JSON of an alert message: its ``data`` is the one alert document."""
+    return envelope(event_type, alert_document(alert), now)
 
 
 def envelope(message_type: MessageType, data: Mapping[str, Any], now: int) -> dict[str, Any]:

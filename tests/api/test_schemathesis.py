@@ -329,6 +329,12 @@ def _captured_event(s: Seeded) -> dict[str, Any]:
     return {"path_parameters": {"event_id": result.hash_id}}
 
 
+def _logged(s: Seeded) -> dict[str, Any]:
+    """The alert log from its start, with at least the known alert's revision in it."""
+    _alert(s)
+    return {"query": {"after": 0}}
+
+
 def _alert(s: Seeded) -> dict[str, Any]:
     store = s.harness.node.store
     with store.write() as conn:
@@ -475,6 +481,8 @@ KNOWN: Final = [
     Known("GET /v1/anchors", 200, lambda s: {"query": {"limit": 1}}),
     Known("GET /v1/alerts", 200, lambda s: {"query": {"severity": "high"}}),
     Known("GET /v1/alerts/{id}", 200, _alert),
+    Known("GET /v1/alert-log", 200, lambda s: _logged(s)),
+    Known("GET /v1/alert-log", 422, lambda s: {"query": {"limit": 0}}),
     Known("POST /v1/alerts/{id}/ack", 200, lambda s: _alert(s) | {"body": {"why": "x"}}, "admin"),
     Known("POST /v1/alerts/{id}/resolve", 200, lambda s: _alert(s) | {"body": {}}, "admin"),
     Known("POST /v1/alerts/{id}/dismiss", 200, lambda s: _alert(s) | {"body": {}}, "admin"),

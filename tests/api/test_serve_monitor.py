@@ -137,9 +137,28 @@ def test_a_hand_edited_database_is_a_critical_alert_while_serving(tmp_path: Path
             return items or None
 
         alerts = wait_until(critical, timeout=30, interval=0.5)
+
+        def sealed() -> dict[str, Any] | None:  # serve signs the alert and anchors it
+            alert: dict[str, Any] = httpx.get(f"{server.url}/v1/alerts/{alerts[0]['id']}").json()
+            return alert if alert["log"]["signature"] and alert["log"]["anchor"] else None
+
+        anchored = wait_until(sealed, timeout=30, interval=0.5)
+        with sqlite3.connect(data_dir / "tracenode.sqlite3") as db:  # hide the alert
+            db.execute("DELETE FROM alerts WHERE id = ?", (alerts[0]["id"],))
+
+        def deletion() -> list[dict[str, Any]] | None:
+            answer = httpx.get(f"{server.url}/v1/alerts?severity=critical")
+            items = [a for a in answer.json()["items"] if a["kind"] == "alert-log-mismatch"]
+            return items or None
+
+        caught = wait_until(deletion, timeout=30, interval=0.5)
     finally:
         code = server.stop()
     assert code == 0, server.output()
 
     assert quiet == []
     assert [(a["kind"], a["eventHash"]) for a in alerts] == [("event-altered", event_hash)]
+    assert int(anchored["log"]["anchor"]["count"]) >= int(anchored["log"]["seq"])
+    assert [a["detail"] for a in caught] == [
+        f"alert {alerts[0]['id']} was deleted (the log holds its revision 1)"
+    ]

@@ -32,6 +32,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from node.demo import DemoReport, run_demo
 from node.events.typed_data import Action, Role
+from node.monitor.service import Monitor
 from node.testing.harness import TraceNodeHarness
 from tests.api.server import ROOT, Server
 from tests.environment import unavailable
@@ -78,6 +79,10 @@ SUSPECT_BATCH = "https://id.gs1.org/01/09506000134352/10/SUSPECT-1"
 #: readings that state their own safe range (one reading outside it).
 LATE_BATCH = "https://id.gs1.org/01/09506000134352/10/LATE-1"
 HOUR_MS = 3_600_000
+#: A milk lot made into cheese and then recalled; the cheese shipped after the recall: the
+#: monitor's recall-breach, critical, shown on the cheese's page in plain words.
+BREACH_MILK = "https://id.gs1.org/01/09506000134383/10/BREACH-MILK"
+BREACH_CHEESE = "https://id.gs1.org/01/09506000134376/10/BREACH-CHEESE"
 
 
 @dataclass
@@ -93,6 +98,7 @@ class Site:
     late: dict[str, bytes]  # the late batch's events: "made", "late", "early", "cold", "warm"
     hostile: str  # hostile text everywhere, one event not anchored
     pending_event: bytes
+    breach: str  # a cheese shipped after the milk it is made from was recalled
 
 
 def _browser_tools() -> tuple[str, str]:
@@ -147,6 +153,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         harness.rotate("carrier")
         harness.commit()
 
+        _recall_breach(harness)  # commits: before the hostile batch's pending event
+
         harness.add_participant(HOSTILE_NAME, Role.PRODUCER, "88.666.1")
         harness.submit(
             HOSTILE_NAME,
@@ -177,10 +185,29 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             late=late,
             hostile=HOSTILE_BATCH,
             pending_event=pending,
+            breach=BREACH_CHEESE,
         )
     finally:
         code = server.stop()
         assert code == 0, server.output()
+
+
+def _recall_breach(harness: TraceNodeHarness) -> None:
+    """BREACH_CHEESE, made from BREACH_MILK, shipped after the milk's recall; one monitor
+    cycle raises the recall breach (and the alerts of the other batches here)."""
+    harness.submit("farm", Action.COMMISSION, BREACH_MILK, product="milk", quantity=400)
+    harness.submit(
+        "farm",
+        Action.TRANSFORM,
+        inputs=[BREACH_MILK],
+        outputs=[BREACH_CHEESE],
+        product="cheese",
+        quantity=40,
+    )
+    harness.submit("farm", Action.RECALL, BREACH_MILK, payload={"reason": "listeria"})
+    harness.submit("farm", Action.SHIP, BREACH_CHEESE, to="carrier")
+    harness.commit()
+    Monitor.of(harness.node).cycle()
 
 
 def _late_batch(harness: TraceNodeHarness) -> dict[str, bytes]:

@@ -16,6 +16,13 @@ interface IAnchorRegistry {
         uint40 timestamp;
     }
 
+    /// @notice What is stored for an anchored head of a node's alert log.
+    struct AlertLogAnchor {
+        uint64 count;
+        uint48 blockNumber;
+        uint40 timestamp;
+    }
+
     /// @dev The admin cannot be the zero address.
     error AnchorRegistryZeroAddress();
     /// @dev A zero root cannot be anchored.
@@ -32,6 +39,17 @@ interface IAnchorRegistry {
     error AnchorRegistryNotNode(address node);
     /// @dev `root` was never anchored.
     error AnchorRegistryUnknownRoot(bytes32 root);
+
+    /// @dev A zero alert-log head cannot be anchored.
+    error AnchorRegistryZeroLogHead();
+    /// @dev An alert log only grows: `count` must exceed the `anchoredCount` last anchored.
+    error AnchorRegistryLogNotGrowing(address node, uint64 anchoredCount, uint64 count);
+    /// @dev `node` never anchored `head` as its alert log's head.
+    error AnchorRegistryUnknownLogHead(address node, bytes32 head);
+
+    /// @notice `node` anchored `head`, the hash of entry `count` of its alert log (every entry
+    /// names the one before it, so the head commits to the whole log up to `count`).
+    event AlertLogAnchored(address indexed node, bytes32 indexed head, uint64 count);
 
     /// @notice `node` anchored `root`, covering its events `firstSeq` .. `firstSeq + eventCount - 1`.
     event RootAnchored(bytes32 indexed root, address indexed node, uint64 firstSeq, uint32 eventCount);
@@ -60,4 +78,17 @@ interface IAnchorRegistry {
 
     /// @notice Whether `proof` proves `eventHash` to be a leaf of the anchored `root`.
     function verifyEvent(bytes32 root, bytes32[] calldata proof, bytes32 eventHash) external view returns (bool);
+
+    /// @notice Anchors the head of the caller's alert log: `head` is the hash of its entry
+    /// `count` (docs/monitor.md, "The alert log").
+    /// Requirements: caller has NODE_ROLE; `head` not zero; `count` greater than the count
+    /// the caller last anchored.
+    /// Emits: {AlertLogAnchored}.
+    function anchorAlertLog(bytes32 head, uint64 count) external;
+
+    /// @notice The latest alert-log head `node` anchored and its count (zero and 0 before any).
+    function alertLogOf(address node) external view returns (bytes32 head, uint64 count);
+
+    /// @notice When `node` anchored `head` as its alert log's head (reverts when it never did).
+    function alertLogAnchorOf(address node, bytes32 head) external view returns (AlertLogAnchor memory);
 }

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select, update
 from typer.testing import CliRunner, Result
 
 from api.cli import app
+from api.schemas import AlertOut
 from node.chain.reader import ChainBatch
 from node.events.batch import BatchState
 from node.events.typed_data import Action, BatchStatus
@@ -20,6 +21,7 @@ from node.monitor.grading import Confidence, Impact, grade
 from node.monitor.integrity import check_custody
 from node.monitor.service import Monitor
 from node.store.models import AlertSeverity, AlertStatus
+from node.store.records import Finding
 from node.store.tables import ALERTS, BATCHES, EVENTS, WINDOWS
 from node.testing.harness import TraceNodeHarness
 from node.testing.plugin import HarnessFactory
@@ -226,3 +228,40 @@ def test_the_cli_runs_a_cycle_lists_and_handles_the_alert(
     )
     assert missing.exit_code == 1
     assert "no alert 999" in missing.output
+    # The CLI prints the one alert JSON, as the API serves it (block numbers as strings).
+    assert AlertOut.model_validate(shown).model_dump(mode="json") == shown
+    assert shown["log"]["seq"] == "2"  # raised, then acknowledged: two revisions
+
+
+def test_the_cli_seals_the_log_and_prints_block_numbers_as_decimal_strings(
+    tracenode_factory: HarnessFactory, tmp_path: Path
+) -> None:
+    h = tracenode_factory(data_dir=tmp_path / "node")
+    with h.node.store.write() as conn:
+        alert_id, _ = h.node.store.alerts.record(
+            conn,
+            Finding(
+                kind="root-not-on-chain",
+                severity=AlertSeverity.CRITICAL,
+                score=88,
+                incident="test:block",
+                detail="a window's root is not anchored",
+                block_number=2**53 + 1,  # past what a JSON number holds in JavaScript
+            ),
+            now=1_000,
+        )
+    h.close()
+    where = ["--data-dir", str(tmp_path / "node")]
+
+    sealed = CliRunner().invoke(
+        app, ["monitor", "--once", "--seal", *where], env={"TRACENODE_PASSWORD": h.password}
+    )
+    shown = CliRunner().invoke(app, ["alerts", "show", str(alert_id), *where])
+
+    assert sealed.exit_code == 0, sealed.output  # the node itself is sound
+    assert shown.exit_code == 0, shown.output
+    log = json.loads(shown.output)["log"]
+    assert log["signature"] is not None
+    assert log["anchor"]["count"] == "1"
+    assert json.loads(shown.output)["blockNumber"] == str(2**53 + 1)
+    assert f'"blockNumber": "{2**53 + 1}"' in shown.output

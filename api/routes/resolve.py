@@ -201,7 +201,7 @@ def resolve(
     "/.well-known/gs1resolver",
     response_model=ResolverDescription,
     summary="The GS1 resolver description file: this resolver's root, keys and link types",
-    responses=problem_responses(429),
+    responses=problem_responses(400, 429, 503),
 )
 def description_file(request: Request, gateway: GatewayDep) -> ResolverDescription:
     """What GS1's description-file schema asks for. ``resolverRoot`` is the node's public

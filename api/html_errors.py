@@ -55,6 +55,11 @@ _PLAIN: Final[dict[str, tuple[str, str]]] = {
         "Nothing recorded on this node names it. It may be recorded on another node, or "
         "not recorded yet.",
     ),
+    "link-type-not-found": (
+        "This link asks for something this batch does not have",
+        "The address asks for a kind of information this node does not hold for this code "
+        "(its linkType). Look the code up below to see everything the node holds for it.",
+    ),
     "not-found": (
         "There is no page at this address",
         "Check the address, or look the batch up below.",

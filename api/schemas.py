@@ -792,6 +792,23 @@ class Linkset(Schema):
     linkset: list[LinksetContext]
 
 
+class LinkTypeNamespace(Schema):
+    namespace: str
+    prefix: str
+
+
+class ResolverDescription(Schema):
+    """The GS1 resolver description file (``/.well-known/gs1resolver``), as GS1's
+    description-file schema defines it."""
+
+    name: str
+    resolver_root: str
+    supported_primary_keys: list[str]
+    supported_link_type: list[LinkTypeNamespace]
+    link_type_default_can_be_linkset: bool
+    json_ld_context_location: str
+
+
 # ----- JSON Schema components that are not pydantic models -----
 
 _ID = {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]}

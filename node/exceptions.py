@@ -47,7 +47,7 @@
     ├── NotFoundError (LookupError)         EventNotFoundError, BatchNotFoundError,
     │                                       ParticipantNotFoundError, ApiKeyNotFoundError,
     │                                       AlertNotFoundError, WebhookNotFoundError,
-    │                                       EpcisEventNotFoundError
+    │                                       EpcisEventNotFoundError, LinkTypeNotFoundError
     ├── WebhookUrlError (ValueError)        a webhook URL the node will not send to
     ├── WebhookSubscriptionError (ValueError)  a subscription's filters that name nothing
     │                                       valid (a message type, severity, batch, prefix)
@@ -447,6 +447,12 @@ class WebhookNotFoundError(NotFoundError):
 
 class EpcisEventNotFoundError(NotFoundError):
     code = "epcis-event-not-found"
+
+
+class LinkTypeNotFoundError(NotFoundError):
+    """Resolution: ``?linkType=`` names no link the identifier has on this node."""
+
+    code = "link-type-not-found"
 
 
 class WebhookUrlError(TraceNodeError, ValueError):

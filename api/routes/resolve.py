@@ -1,20 +1,31 @@
-"""Identifier resolution: GS1 Digital Link paths on this host (``/01/{gtin}/10/{lot}``,
-further AIs and a query string tolerated) and ``/v1/resolve/{identifier}`` for any form.
+"""Identifier resolution, as a GS1-Conformant resolver (GS1-Conformant Resolver 1.2):
+GS1 Digital Link paths on this host (``/01/{gtin}/10/{lot}``, further AIs and a query
+string tolerated) and ``/v1/resolve/{identifier}`` for any form (handles, EPC URNs, 0x ids).
 
 Content negotiation, by the ``Accept`` header:
 - ``application/json`` (and ``*/*``): the batch's state (as ``GET /v1/batches/{id}``);
-- ``application/linkset+json`` (or ``?linkType=all``): an RFC 9264 linkset of the
-  batch's links (buyer page, state, provenance, trace, bundle);
-- ``text/html`` (browsers): ``303 See Other`` to the buyer page, ``/?id={canonical}``.
+- ``application/linkset+json`` (or ``?linkType=linkset``, ``?linkType=all``): an RFC 9264
+  linkset of the batch's links, valid against GS1's linkset schema (api/gs1resolver);
+- ``text/html`` (browsers): ``303 See Other`` to the default link, the buyer page
+  ``/?id={canonical}``.
+
+``?linkType={type}`` (a CURIE ``gs1:traceability``, the full URI, or an IANA relation such
+as ``describedby``) asks for one link: ``307 Temporary Redirect`` to it, the request's query
+string passed on; a type the identifier has no link of is a 404 ``link-type-not-found``.
+:data:`BATCH_LINK_TYPES` and :data:`PRODUCT_LINK_TYPES` are the one definition of the link
+types: the linkset, the redirects and the description file all read them.
 
 A GTIN alone (``/01/{gtin}``, a product) names no batch: it is answered with the
 product's lots and items this node holds (``GET /v1/search``'s document), a browser is
 sent to the page's list of them (``/?q={product's Digital Link}``), and its linkset links
-the two. Errors go to browsers as HTML pages (api/html_errors.py).
+the two. ``GET /.well-known/gs1resolver`` is the resolver description file. Errors go to
+browsers as HTML pages (api/html_errors.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -25,7 +36,8 @@ from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.routes.batches import batch_out
 from api.routes.search import DEFAULT_LIMIT, search_out
-from api.schemas import BatchOut
+from api.routes.web import base_url
+from api.schemas import BatchOut, LinkTypeNamespace, ResolverDescription
 from node.events.identifiers import (
     GS1_RESOLVER,
     MAX_IDENTIFIER_LENGTH,
@@ -33,14 +45,51 @@ from node.events.identifiers import (
     Product,
     parse_key,
 )
-from node.exceptions import NotAcceptableError
+from node.exceptions import LinkTypeNotFoundError, NotAcceptableError
 
 router = APIRouter(tags=["resolution"])
 
 JSON: Final = "application/json"
 LINKSET: Final = "application/linkset+json"
 HTML: Final = "text/html"
+#: The GS1 Web Vocabulary, the namespace of the ``gs1:`` link types, as linksets write it.
 GS1_VOC: Final = "https://gs1.org/voc/"
+#: Other spellings of that namespace a ``?linkType=`` may use.
+_GS1_VOC_ALIASES: Final = ("https://ref.gs1.org/voc/", "https://www.gs1.org/voc/")
+#: GS1's JSON-LD context for linksets (GS1-Conformant Resolver 1.2.0, artefacts).
+LINKSET_CONTEXT: Final = "https://ref.gs1.org/standards/resolver/linkset-context"
+#: The ``?linkType=`` values that ask for the linkset itself (``all`` is the older one).
+_LINKSET_TYPES: Final = frozenset({"linkset", "all"})
+
+
+@dataclass(frozen=True, slots=True)
+class LinkType:
+    """One link of a linkset: its relation type, which of the identifier's links
+    (``BatchOut.links``, or a product's) it points to, the target's media type, a title."""
+
+    rel: str
+    link: str
+    media: str
+    title: str
+
+
+#: A batch's links, in linkset order; the default link first.
+BATCH_LINK_TYPES: Final[tuple[LinkType, ...]] = (
+    LinkType(GS1_VOC + "defaultLink", "page", HTML, "Provenance of this batch"),
+    LinkType(GS1_VOC + "pip", "page", HTML, "Provenance of this batch: the buyer page"),
+    LinkType(GS1_VOC + "traceability", "provenance", JSON, "Provenance (JSON)"),
+    # Its title is the batch's recall state in words (recall_title).
+    LinkType(GS1_VOC + "recallStatus", "self", JSON, "Recall status"),
+    LinkType("describedby", "self", JSON, "Batch state"),
+    LinkType("related", "trace", JSON, "Downstream trace"),
+    LinkType("alternate", "bundle", JSON, "Self-contained proof bundle"),
+)
+#: A product's (a GTIN alone) links: the page listing its lots here, and the same as JSON.
+PRODUCT_LINK_TYPES: Final[tuple[LinkType, ...]] = (
+    LinkType(GS1_VOC + "defaultLink", "page", HTML, "Lots on this node"),
+    LinkType(GS1_VOC + "pip", "page", HTML, "Lots of this product on this node"),
+    LinkType("describedby", "search", JSON, "Lots and items on this node (JSON)"),
+)
 
 _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     200: {
@@ -60,7 +109,8 @@ _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         "headers": {
             "Link": {
                 "required": True,
-                "description": 'The linkset: <...?linkType=all>; rel="linkset"',
+                "description": 'The linkset: <...?linkType=linkset>; rel="linkset" (and, on '
+                "a linkset, GS1's JSON-LD context)",
                 "schema": {"type": "string"},
             },
             "Vary": {"required": True, "schema": {"const": "Accept"}},
@@ -77,15 +127,28 @@ _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
             }
         },
     },
+    307: {
+        "description": "?linkType= names one of the identifier's link types: its link, the "
+        "request's query string passed on",
+        "headers": {
+            "Location": {
+                "required": True,
+                "description": "The link of that type",
+                "schema": {"type": "string", "pattern": "^https?://"},
+            }
+        },
+    },
     **problem_responses(401, 404, 406, 422, 429),
 }
 
-LinkType = Annotated[
+LinkTypeParam = Annotated[
     str | None,
     Query(
         alias="linkType",
         max_length=64,
-        description="GS1 resolver convention: 'all' (or 'linkset') asks for the linkset.",
+        description="'linkset' (or 'all') asks for the linkset; a link type (gs1:pip, "
+        "gs1:traceability, its https://gs1.org/voc/ URI, describedby, ...) for a redirect "
+        "to that link.",
     ),
 ]
 
@@ -100,7 +163,7 @@ def digital_link(
     request: Request,
     gateway: GatewayDep,
     _reader: ReaderDep,
-    link_type: LinkType = None,
+    link_type: LinkTypeParam = None,
 ) -> Response:
     key = parse_key(f"{GS1_RESOLVER}/01/{_raw_rest(request, rest)}")
     return _negotiate(request, gateway, key, link_type)
@@ -129,76 +192,121 @@ def resolve(
     request: Request,
     gateway: GatewayDep,
     _reader: ReaderDep,
-    link_type: LinkType = None,
+    link_type: LinkTypeParam = None,
 ) -> Response:
     return _negotiate(request, gateway, parse_key(identifier), link_type)
+
+
+@router.get(
+    "/.well-known/gs1resolver",
+    response_model=ResolverDescription,
+    summary="The GS1 resolver description file: this resolver's root, keys and link types",
+    responses=problem_responses(400, 429, 503),
+)
+def description_file(request: Request, gateway: GatewayDep) -> ResolverDescription:
+    """What GS1's description-file schema asks for. ``resolverRoot`` is the node's public
+    address (``TRACENODE_WEB_PUBLIC_URL``, else the address the request came to); Digital
+    Links of GTINs (AI 01, with a lot or a serial) resolve under it."""
+    return ResolverDescription(
+        name="TraceNode",
+        resolver_root=base_url(request, gateway),
+        supported_primary_keys=["01"],
+        supported_link_type=[LinkTypeNamespace(namespace=GS1_VOC, prefix="gs1:")],
+        link_type_default_can_be_linkset=False,
+        json_ld_context_location=LINKSET_CONTEXT,
+    )
 
 
 def _negotiate(
     request: Request, gateway: GatewayDep, key: Identifier | Product, link_type: str | None
 ) -> Response:
-    wanted = LINKSET if link_type in ("all", "linkset") else _preferred(request)
-    page = "q" if isinstance(key, Product) else "id"
+    rel = _link_type(link_type)
+    wanted = _preferred(request) if rel is None else LINKSET
     if wanted == HTML:
+        page = "q" if isinstance(key, Product) else "id"
         return RedirectResponse(f"/?{page}={quote(key.canonical, safe='')}", status_code=303)
     base = str(request.base_url).rstrip("/")
-    linkset_url = f"{base}/v1/resolve/{quote(key.canonical, safe='')}?linkType=all"
+    linkset_url = f"{base}/v1/resolve/{quote(key.canonical, safe='')}?linkType=linkset"
     headers = {"Link": f'<{linkset_url}>; rel="linkset"; type="{LINKSET}"', "Vary": "Accept"}
-    if isinstance(key, Product):
-        if wanted == LINKSET:
-            return JSONResponse(_product_linkset(key, base), media_type=LINKSET, headers=headers)
+    batch = None if isinstance(key, Product) else batch_out(gateway.node, key)
+    if wanted == JSON:
+        if batch is not None:
+            return JSONResponse(batch.model_dump(mode="json"), headers=headers)
+        assert isinstance(key, Product)
         found = search_out(gateway, key.canonical, key, DEFAULT_LIMIT)
         return JSONResponse(found.model_dump(mode="json"), headers=headers)
-    batch = batch_out(gateway.node, key)
-    if wanted == LINKSET:
-        return JSONResponse(_linkset(key, batch, base), media_type=LINKSET, headers=headers)
-    return JSONResponse(batch.model_dump(mode="json"), headers=headers)
+    links = _links(key, batch, base)
+    if rel not in (None, "linkset"):
+        return _redirect(request, key, links, rel)
+    headers["Link"] += (
+        f', <{LINKSET_CONTEXT}>; rel="http://www.w3.org/ns/json-ld#context"; '
+        'type="application/ld+json"'
+    )
+    return JSONResponse({"linkset": [links]}, media_type=LINKSET, headers=headers)
 
 
-def _product_linkset(product: Product, base: str) -> dict[str, Any]:
-    """A product's linkset: the page listing its lots on this node, and the same as JSON."""
-    query = quote(product.canonical, safe="")
-    return {
-        "linkset": [
-            {
-                "anchor": product.canonical,
-                f"{GS1_VOC}defaultLink": [
-                    {"href": f"{base}/?q={query}", "type": HTML, "title": "Lots on this node"}
-                ],
-                "describedby": [
-                    {
-                        "href": f"{base}/v1/search?q={query}",
-                        "type": JSON,
-                        "title": "Lots and items on this node (JSON)",
-                    }
-                ],
-            }
-        ]
-    }
+def _link_type(value: str | None) -> str | None:
+    """What ``?linkType=`` asks for: None (nothing), ``"linkset"``, or a relation type as
+    linksets write it (``gs1:pip`` and GS1's other namespace spellings become
+    ``https://gs1.org/voc/pip``)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value in _LINKSET_TYPES:
+        return "linkset"
+    if value.startswith("gs1:"):
+        return GS1_VOC + value.removeprefix("gs1:")
+    for alias in _GS1_VOC_ALIASES:
+        if value.startswith(alias):
+            return GS1_VOC + value.removeprefix(alias)
+    return value
 
 
-def _linkset(identifier: Identifier, batch: BatchOut, base: str) -> dict[str, Any]:
-    links = batch.links
+def _redirect(
+    request: Request, key: Identifier | Product, links: Mapping[str, Any], rel: str
+) -> Response:
+    """``307`` to the link of type ``rel``, with the request's query string (GS1-Conformant
+    Resolver: a resolver passes the query string on when it redirects)."""
+    targets = links.get(rel) if rel != "anchor" else None
+    if not targets:
+        offered = ", ".join(_curie(r) for r in links if r != "anchor")
+        raise LinkTypeNotFoundError(
+            f"{key.canonical} has no link of type {_curie(rel)[:80]} on this node; "
+            f"it has: {offered}"
+        )
+    href: str = targets[0]["href"]
+    query = request.url.query
+    if query:
+        href += ("&" if "?" in href else "?") + query
+    return RedirectResponse(href, status_code=307, headers={"Vary": "Accept"})
 
-    def link(path: str, kind: str, title: str) -> list[dict[str, str]]:
-        return [{"href": base + path, "type": kind, "title": title}]
 
-    anchor = identifier.canonical
+def _curie(rel: str) -> str:
+    return "gs1:" + rel.removeprefix(GS1_VOC) if rel.startswith(GS1_VOC) else rel
+
+
+def _links(key: Identifier | Product, batch: BatchOut | None, base: str) -> dict[str, Any]:
+    """The link context object of the identifier's linkset (RFC 9264, GS1's linkset
+    schema): its anchor and, per link type, one target with its media type and title."""
+    if batch is None:
+        assert isinstance(key, Product)
+        query = quote(key.canonical, safe="")
+        table, paths = (
+            PRODUCT_LINK_TYPES,
+            {"page": f"/?q={query}", "search": f"/v1/search?q={query}"},
+        )
+        titles: dict[str, str] = {}
+    else:
+        table, paths = BATCH_LINK_TYPES, batch.links
+        titles = {GS1_VOC + "recallStatus": recall_title(batch)}
+    anchor = key.canonical
     if "://" not in anchor:
         anchor = f"{base}/v1/resolve/{quote(anchor, safe='')}"
-    return {
-        "linkset": [
-            {
-                "anchor": anchor,
-                f"{GS1_VOC}defaultLink": link(links["page"], HTML, "Provenance of this batch"),
-                f"{GS1_VOC}traceability": link(links["provenance"], JSON, "Provenance (JSON)"),
-                "describedby": link(links["self"], JSON, "Batch state"),
-                f"{GS1_VOC}recallStatus": link(links["self"], JSON, recall_title(batch)),
-                "related": link(links["trace"], JSON, "Downstream trace"),
-                "alternate": link(links["bundle"], JSON, "Self-contained proof bundle"),
-            }
-        ]
-    }
+    context: dict[str, Any] = {"anchor": anchor}
+    for kind in table:
+        title = titles.get(kind.rel, kind.title)
+        context[kind.rel] = [{"href": base + paths[kind.link], "type": kind.media, "title": title}]
+    return context
 
 
 def recall_title(batch: BatchOut) -> str:

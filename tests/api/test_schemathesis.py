@@ -589,6 +589,31 @@ KNOWN: Final = [
             "query": {"linkType": "all"},
         },
     ),
+    Known(  # ?linkType=: a redirect to that link (GS1-Conformant Resolver)
+        "GET /01/{rest}",
+        307,
+        lambda s: {
+            "path_parameters": {"rest": s.story.cheese.split("/01/", 1)[1]},
+            "query": {"linkType": "gs1:traceability"},
+        },
+    ),
+    Known(
+        "GET /v1/resolve/{identifier}",
+        307,
+        lambda s: {
+            "path_parameters": {"identifier": s.epcis_lot},
+            "query": {"linkType": "gs1:pip"},
+        },
+    ),
+    Known(
+        "GET /v1/resolve/{identifier}",
+        404,
+        lambda s: {
+            "path_parameters": {"identifier": quote(s.story.slices, safe="")},
+            "query": {"linkType": "gs1:nutritionalInfo"},
+        },
+    ),
+    Known("GET /.well-known/gs1resolver", 200),
     Known("GET /v1/search", 200, lambda s: {"query": {"q": _element_string(s.story.slices)}}),
     Known("GET /v1/search", 200, lambda s: {"query": {"q": _lot_code(s.story.milk[1])}}),
     Known("GET /v1/search", 200, lambda s: {"query": {"q": _gtin(s.story.milk[0]), "limit": 1}}),

@@ -1,0 +1,238 @@
+"""GS1-Conformant resolver behaviour (GS1-Conformant Resolver 1.2): the description file
+at ``/.well-known/gs1resolver`` and every linkset the node answers validate against GS1's
+own JSON schemas (vendored in api/gs1resolver), and ``?linkType=`` redirects to one link
+or answers 404, as the standard says."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from jsonschema import Draft7Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from api.routes.resolve import BATCH_LINK_TYPES, GS1_VOC
+from node.events.identifiers import parse_identifier
+from node.events.submission import submission_document
+from node.events.typed_data import Action
+from tests.api.conftest import GTIN, Rig
+from tests.api.test_search import CHROMIUM
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "api" / "gs1resolver"
+PROBLEM = "urn:tracenode:problem:"
+BASE = "http://testserver"
+LINKSET = "application/linkset+json"
+
+
+@cache
+def validator(name: str) -> Draft7Validator:
+    schema = json.loads((SCHEMAS / name).read_text())
+    Draft7Validator.check_schema(schema)
+    return Draft7Validator(schema, format_checker=FormatChecker())
+
+
+def gs1_linkset(document: Any) -> None:
+    validator("linkset-schema.json").validate(document)
+
+
+def commissioned(rig: Rig, identifier: str, who: str = "farm") -> str:
+    signed = rig.sign(who, Action.COMMISSION, batch_id=bytes(parse_identifier(identifier).batch_id))
+    document = submission_document(signed) | {"identifiers": [identifier]}
+    answer = rig.client.post("/v1/events", json=document, headers=rig.auth(who))
+    assert answer.status_code == 202, answer.text
+    return identifier
+
+
+@pytest.fixture(scope="module")
+def held(rig: Rig) -> dict[str, str]:
+    """A lot, an item and a handle this node holds."""
+    tag = secrets.token_hex(3).upper()
+    return {
+        "lot": commissioned(rig, f"https://id.gs1.org/01/{GTIN}/10/R{tag}"),
+        "item": commissioned(rig, f"https://id.gs1.org/01/{GTIN}/21/S{tag}"),
+        "handle": commissioned(rig, f"88.123.45/H-{tag}"),
+    }
+
+
+def test_the_vendored_description_file_schema_is_the_one_gs1_serves() -> None:
+    data = (SCHEMAS / "description-file-schema.json").read_bytes()
+
+    assert len(data) == 3593
+    assert hashlib.sha256(data).hexdigest() == (
+        "99d505c7aa2004cde3277651e8db0e019eab61d2746b2631ddab3fec8a13617e"
+    )
+
+
+def test_the_description_file_validates_against_gs1s_schema(rig: Rig) -> None:
+    answer = rig.client.get("/.well-known/gs1resolver")
+
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    description = answer.json()
+    validator("description-file-schema.json").validate(description)
+    assert description["resolverRoot"] == BASE
+    assert description["supportedPrimaryKeys"] == ["01"]
+    assert {"namespace": GS1_VOC, "prefix": "gs1:"} in description["supportedLinkType"]
+    assert description["linkTypeDefaultCanBeLinkset"] is False
+    # and the schema does refuse what it should: a key that is no GS1 primary key
+    with pytest.raises(ValidationError):
+        validator("description-file-schema.json").validate(
+            description | {"supportedPrimaryKeys": ["10"]}
+        )
+
+
+def _linksets(rig: Rig, held: dict[str, str]) -> dict[str, Any]:
+    lot_path = held["lot"].removeprefix("https://id.gs1.org")
+    item_path = held["item"].removeprefix("https://id.gs1.org")
+    batch_id = parse_identifier(held["lot"]).batch_id_hex
+    requests = {
+        "lot (Accept)": (lot_path, {"Accept": LINKSET}),
+        "lot (linkType=linkset)": (lot_path + "?linkType=linkset", {}),
+        "lot (linkType=all)": (lot_path + "?linkType=all", {}),
+        "item": (item_path, {"Accept": LINKSET}),
+        "product": (f"/01/{GTIN}?linkType=linkset", {}),
+        "handle": (f"/v1/resolve/{held['handle']}", {"Accept": LINKSET}),
+        "batch id": (f"/v1/resolve/{batch_id}?linkType=linkset", {}),
+    }
+    answers = {}
+    for name, (url, headers) in requests.items():
+        answer = rig.client.get(url, headers=headers)
+        assert answer.status_code == 200, (name, answer.text)
+        assert answer.headers["content-type"] == LINKSET, name
+        assert 'rel="http://www.w3.org/ns/json-ld#context"' in answer.headers["link"], name
+        answers[name] = answer.json()
+    return answers
+
+
+def test_every_linkset_validates_against_gs1s_linkset_schema(
+    rig: Rig, held: dict[str, str]
+) -> None:
+    linksets = _linksets(rig, held)
+
+    for name, document in linksets.items():
+        try:
+            gs1_linkset(document)
+        except ValidationError as error:
+            pytest.fail(f"{name}: {error.message} at {list(error.absolute_path)}")
+    lot = linksets["lot (Accept)"]["linkset"][0]
+    assert lot == linksets["lot (linkType=linkset)"]["linkset"][0]
+    assert lot == linksets["lot (linkType=all)"]["linkset"][0]
+    assert lot["anchor"] == held["lot"]
+    batch_id = parse_identifier(held["lot"]).batch_id_hex
+    assert [lot[t.rel][0]["href"] for t in BATCH_LINK_TYPES] == [
+        f"{BASE}/?id={quote(held['lot'], safe='')}",  # gs1:defaultLink: the buyer page
+        f"{BASE}/?id={quote(held['lot'], safe='')}",  # gs1:pip: the same
+        f"{BASE}/v1/batches/{batch_id}/provenance",  # gs1:traceability
+        f"{BASE}/v1/batches/{batch_id}",  # gs1:recallStatus
+        f"{BASE}/v1/batches/{batch_id}",  # describedby
+        f"{BASE}/v1/batches/{batch_id}/trace?direction=downstream",  # related
+        f"{BASE}/v1/batches/{batch_id}/bundle",  # alternate: the proof bundle
+    ]
+    assert lot[GS1_VOC + "pip"][0]["type"] == "text/html"
+    assert lot[GS1_VOC + "recallStatus"][0]["title"].startswith("none: no recall")
+    handle = linksets["handle"]["linkset"][0]
+    assert handle["anchor"] == f"{BASE}/v1/resolve/{quote(held['handle'], safe='')}"
+    assert handle[GS1_VOC + "traceability"][0]["href"].endswith("/provenance")
+    assert linksets["batch id"]["linkset"][0]["anchor"] == f"{BASE}/v1/resolve/{batch_id}"
+    product = linksets["product"]["linkset"][0]
+    assert product["anchor"] == f"https://id.gs1.org/01/{GTIN}"
+    assert set(product) == {"anchor", GS1_VOC + "defaultLink", GS1_VOC + "pip", "describedby"}
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"gs1:pip": [{"href": f"{BASE}/", "title": "a CURIE is no relation type here"}]},
+        {"describedby": [{"href": f"{BASE}/"}]},  # no title
+        {"describedby": [{"href": "/relative", "title": "relative"}]},
+        {"describedby": {"href": f"{BASE}/", "title": "not in an array"}},
+    ],
+)
+def test_the_linkset_schema_refuses_what_gs1_refuses(broken: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        gs1_linkset({"linkset": [{"anchor": "https://id.gs1.org/01/09506000134352"} | broken]})
+
+
+@pytest.mark.parametrize(
+    "link_type",
+    ["gs1:traceability", GS1_VOC + "traceability", "https://ref.gs1.org/voc/traceability"],
+)
+def test_a_link_type_redirects_to_its_link_with_the_query_string(
+    rig: Rig, held: dict[str, str], link_type: str
+) -> None:
+    path = held["lot"].removeprefix("https://id.gs1.org")
+    batch_id = parse_identifier(held["lot"]).batch_id_hex
+
+    answer = rig.client.get(path, params={"linkType": link_type, "11": "240101"})
+
+    assert answer.status_code == 307
+    location = answer.headers["location"]
+    target, _, query = location.partition("?")
+    assert target == f"{BASE}/v1/batches/{batch_id}/provenance"
+    assert query == answer.request.url.query.decode()  # passed on whole
+    followed = rig.client.get(location)
+    assert followed.status_code == 200, followed.text
+    assert followed.json()["subject"] == batch_id  # the provenance report of the lot
+
+
+def test_every_link_type_of_the_linkset_redirects_to_its_link(
+    rig: Rig, held: dict[str, str]
+) -> None:
+    for name in ("lot", "item", "handle"):
+        url = f"/v1/resolve/{quote(held[name], safe='')}"
+        links = rig.client.get(url, headers={"Accept": LINKSET}).json()["linkset"][0]
+        for rel, (target,) in ((r, t) for r, t in links.items() if r != "anchor"):
+            curie = "gs1:" + rel.removeprefix(GS1_VOC) if rel.startswith(GS1_VOC) else rel
+            answer = rig.client.get(url, params={"linkType": curie})
+            assert answer.status_code == 307, (name, curie, answer.text)
+            assert answer.headers["location"].startswith(target["href"]), (name, curie)
+
+
+def test_browsers_follow_a_link_type_and_the_default_link(rig: Rig, held: dict[str, str]) -> None:
+    path = f"/v1/resolve/{held['handle']}"
+
+    pip = rig.client.get(path, params={"linkType": "gs1:pip"}, headers={"Accept": CHROMIUM})
+    default = rig.client.get(path, headers={"Accept": CHROMIUM})
+
+    assert pip.status_code == 307
+    assert pip.headers["location"].startswith(f"{BASE}/?id={quote(held['handle'], safe='')}&")
+    assert default.status_code == 303
+    assert default.headers["location"] == f"/?id={quote(held['handle'], safe='')}"
+
+
+def test_a_link_type_the_identifier_lacks_is_a_404_problem_or_page(
+    rig: Rig, held: dict[str, str]
+) -> None:
+    path = held["lot"].removeprefix("https://id.gs1.org")
+
+    unknown = rig.client.get(path, params={"linkType": "gs1:nutritionalInfo"})
+    product = rig.client.get(f"/01/{GTIN}", params={"linkType": "gs1:traceability"})
+    anchor = rig.client.get(path, params={"linkType": "anchor"})
+    page = rig.client.get(
+        path, params={"linkType": "gs1:nutritionalInfo"}, headers={"Accept": CHROMIUM}
+    )
+    not_held = rig.client.get(
+        f"/01/{GTIN}/10/NOT-HELD-{secrets.token_hex(3)}", params={"linkType": "gs1:pip"}
+    )
+
+    for answer in (unknown, product, anchor):
+        assert answer.status_code == 404
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"] == PROBLEM + "link-type-not-found"
+    assert unknown.json()["detail"] == (
+        f"{held['lot']} has no link of type gs1:nutritionalInfo on this node; it has: "
+        "gs1:defaultLink, gs1:pip, gs1:traceability, gs1:recallStatus, describedby, "
+        "related, alternate"
+    )
+    assert "it has: gs1:defaultLink, gs1:pip, describedby" in product.json()["detail"]
+    assert page.status_code == 404
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert 'data-code="link-type-not-found"' in page.text
+    assert not_held.status_code == 404
+    assert not_held.json()["type"] == PROBLEM + "batch-not-found"

@@ -46,10 +46,23 @@ def serialize_requests(w3: Web3) -> RawRequest:
         w3.middleware_onion.add(Serialized, name=MIDDLEWARE_NAME)
     serialized = w3.middleware_onion.get(MIDDLEWARE_NAME)
     assert serialized is not None
-    # Only the lock and eth-tester's own formatting (not the ENS and validation layers
+    return _raw(w3, provider, (serialized,))
+
+
+def raw_requests(w3: Web3) -> RawRequest:
+    """A function sending a raw JSON-RPC request through ``w3``'s provider, without web3's
+    request and result formatting (nor any lock: for a ``w3`` only one thread uses)."""
+    provider = w3.provider
+    if not isinstance(provider, EthereumTesterProvider):
+        return lambda method, params: provider.make_request(RPCEndpoint(method), params)
+    return _raw(w3, provider, ())
+
+
+def _raw(w3: Web3, provider: EthereumTesterProvider, outer: tuple[Any, ...]) -> RawRequest:
+    # Only ``outer`` and eth-tester's own formatting (not the ENS and validation layers
     # web3 adds for its Python API, which choke on raw JSON-RPC filter params).
     request = combine_middleware(
-        middleware=(serialized, *provider._middleware),
+        middleware=(*outer, *provider._middleware),
         w3=w3,
         provider_request_fn=provider.make_request,
     )

@@ -8,10 +8,10 @@ from typing import Annotated
 from eth_account.signers.local import LocalAccount
 from fastapi import Depends, Path, Request
 
-from api.chain import RawRequest
 from api.health import Health
 from api.limits import RateLimiter
 from api.metrics import Metrics
+from api.rpc_readers import RpcExecutor
 from api.settings import ApiSettings, WebSettings
 from node.commit.worker import CommitPolicy
 from node.context import Node
@@ -41,7 +41,9 @@ class Gateway:
     limiter: RateLimiter
     metrics: Metrics
     commit: CommitStatus
-    chain_request: RawRequest
+    #: Where /rpc calls run (reader processes, or the external node), and their limiter.
+    rpc: RpcExecutor
+    rpc_limiter: RateLimiter
     #: Bounded looks at the store and the chain (/readyz, /metrics).
     health: Health
     #: Provenance, traces and bundles; it keeps its chain answers between requests.
@@ -65,15 +67,21 @@ def get_caller(request: Request, gateway: GatewayDep) -> ApiKeyRecord | None:
     keyed or not, is rate-limited here."""
     header = request.headers.get("authorization")
     if header is None:
-        client = request.client.host if request.client else "unknown"
-        gateway.limiter.check(f"addr:{client}")
+        gateway.limiter.check(caller_key(request, None))
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("use 'Authorization: Bearer <API key>'")
     record = gateway.keys.authenticate(token.strip())
-    gateway.limiter.check(f"key:{record.key_id}")
+    gateway.limiter.check(caller_key(request, record))
     return record
+
+
+def caller_key(request: Request, record: ApiKeyRecord | None) -> str:
+    """Whom a rate applies to: the API key, or the client's address without one."""
+    if record is not None:
+        return f"key:{record.key_id}"
+    return f"addr:{request.client.host if request.client else 'unknown'}"
 
 
 CallerDep = Annotated[ApiKeyRecord | None, Depends(get_caller)]

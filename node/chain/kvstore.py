@@ -18,6 +18,12 @@ standard library's ``sqlite3``:
   crash loses only data that no committed pointer refers to;
 - a small ``meta`` table holds the store's own facts (format, chain id, genesis hash).
 
+``SqliteSnapshot`` reads the same file from another process (the ``/rpc`` readers,
+api/rpc_readers.py): read-only at the SQLite level (``mode=ro``), every read of one
+``snapshot()`` inside one read transaction (WAL: one consistent state, the last committed
+block's, while the writer goes on), and whatever py-evm writes while it executes a call
+kept in memory and dropped when the snapshot ends.
+
 The connection is opened with ``check_same_thread=False`` and guarded by a lock, so the
 store may be used from whichever thread holds the chain; it does not make py-evm
 thread-safe. One process at a time: the caller (``node.chain.embedded``) holds an
@@ -241,11 +247,79 @@ class SqliteDB(BaseAtomicDB):
         return f"SqliteDB({str(self.path)!r})"
 
 
-class _WriteBatch(BaseDB, AtomicWriteBatchAPI):
-    """The view of a ``SqliteDB`` inside ``atomic_batch()``: pending writes over the store."""
+class SqliteSnapshot(BaseAtomicDB):
+    """A read-only view of a ``SqliteDB`` file that another process writes: reads inside
+    :meth:`snapshot` see one committed state; writes stay in memory until it ends."""
 
-    def __init__(self, target: SqliteDB) -> None:
-        self._target: SqliteDB | None = target
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+        )
+        self._overlay: dict[bytes, bytes | None] = {}  # None marks a deletion
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read one committed state throughout (a SQLite read transaction), and forget
+        every write made meanwhile at the end."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._overlay.clear()
+            self._conn.execute("ROLLBACK")
+
+    def get_meta(self, name: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def __getitem__(self, key: bytes) -> bytes:
+        key = bytes(key)
+        if key in self._overlay:
+            value = self._overlay[key]
+            if value is None:
+                raise KeyError(key)
+            return value
+        row = self._conn.execute(_GET, (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        found: bytes = row[0]
+        return found
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._overlay[bytes(key)] = bytes(value)
+
+    def __delitem__(self, key: bytes) -> None:
+        if not self._exists(key):
+            raise KeyError(key)
+        self._overlay[bytes(key)] = None
+
+    def _exists(self, key: bytes) -> bool:
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
+
+    @contextmanager
+    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
+        batch = _WriteBatch(self)
+        try:
+            yield batch
+            changes = batch.changes
+        finally:
+            batch.close()
+        self._overlay.update(changes)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _WriteBatch(BaseDB, AtomicWriteBatchAPI):
+    """The view of a store inside ``atomic_batch()``: pending writes over the store."""
+
+    def __init__(self, target: SqliteDB | SqliteSnapshot) -> None:
+        self._target: SqliteDB | SqliteSnapshot | None = target
         self.changes: dict[bytes, bytes | None] = {}  # None marks a deletion
 
     def __getitem__(self, key: bytes) -> bytes:
@@ -278,7 +352,7 @@ class _WriteBatch(BaseDB, AtomicWriteBatchAPI):
     def close(self) -> None:
         self._target = None
 
-    def _open(self) -> SqliteDB:
+    def _open(self) -> SqliteDB | SqliteSnapshot:
         if self._target is None:
             raise ValidationError("the atomic batch was used outside its context")
         return self._target

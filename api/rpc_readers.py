@@ -1,0 +1,356 @@
+"""Where ``/rpc`` calls run, so that no call, however costly, can stall anchoring.
+
+On the embedded chain the calls run in **reader processes** (:class:`ReaderPool`), never on
+the chain the commit worker writes: each reader opens the chain's file read-only
+(``node.chain.embedded.ChainSnapshot``) and answers a request's calls on the last block
+committed when the request arrived, with its own py-evm. So a call never takes the
+chain's lock (api/chain.py), never holds the GIL of the gateway's process, and runs at a
+lower CPU priority (``nice`` +10) than the gateway and its commit worker.
+
+On an external chain the calls are forwarded to its node (:class:`Forwarder`) over a
+connection of their own, whose every request times out.
+
+What bounds a request (``ApiSettings``; docs/api.md lists them):
+
+- every eth_call gets at most ``rpc_call_gas`` gas (api/jsonrpc.py);
+- a request — one call or a whole batch — has ``rpc_timeout`` seconds. In a reader a
+  timer interrupts py-evm at that deadline (a thread could not be interrupted; a process
+  can), and the calls not answered by then are answered with error -32005. A reader that
+  does not answer ``GRACE`` seconds after the deadline is killed and replaced;
+- at most ``rpc_readers`` requests run at once; ``rpc_queue`` more may wait for a reader,
+  each at most ``rpc_queue_wait`` seconds; beyond, error -32005 ("busy, retry");
+- per client (API key, or address without one): ``rpc_client_concurrency`` requests at
+  once, and ``rpc_rate_per_second`` calls per second (a batch counts its calls), else 429
+  ``rate-limited`` with ``Retry-After`` (api/routes/rpc.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final, Protocol
+
+import anyio
+from web3 import Web3
+
+from api.chain import raw_requests
+from api.jsonrpc import LIMIT_EXCEEDED, RpcLimits, answer, error
+from api.settings import ApiSettings
+from node.exceptions import ChainUnavailableError, RateLimitedError
+
+log = logging.getLogger(__name__)
+
+#: Seconds a reader may overrun a request's deadline before it is killed and replaced.
+GRACE: Final = 1.0
+#: Seconds a new reader may take to start (import py-evm, open the chain).
+START_TIMEOUT: Final = 60.0
+#: How much lower the readers' CPU priority is than the gateway's (``nice``).
+READER_NICENESS: Final = 10
+
+
+@dataclass(frozen=True, slots=True)
+class RpcBounds:
+    """What ``/rpc`` allows (from ``ApiSettings``)."""
+
+    limits: RpcLimits
+    timeout: float = 5.0
+    readers: int = 2
+    queue: int = 8
+    queue_wait: float = 2.0
+    client_concurrency: int = 2
+
+
+class Executor(Protocol):
+    def run(self, calls: list[Any], timeout: float) -> list[dict[str, Any]]:
+        """The answers to ``calls``, in order, within ``timeout`` (+ ``GRACE``) seconds."""
+
+    def warm(self) -> None:
+        """Get ready to answer (start what starting takes) without being asked."""
+
+    def close(self) -> None: ...
+
+
+def timed_out(call: Any, timeout: float) -> dict[str, Any]:
+    """The answer to a call that its request's deadline cut off (or never let start)."""
+    return error(
+        call_id(call),
+        LIMIT_EXCEEDED,
+        f"the request ran past its {timeout:g} s limit (TRACENODE_API_RPC_TIMEOUT); this "
+        "call was cut off",
+    )
+
+
+def call_id(call: Any) -> Any:
+    """A call's id if it has a valid one, else None (as JSON-RPC answers it)."""
+    if not isinstance(call, dict):
+        return None
+    value = call.get("id")
+    valid = value is None or (isinstance(value, str | int) and not isinstance(value, bool))
+    return value if valid else None
+
+
+class RpcExecutor:
+    """The front of ``/rpc``: the concurrency bounds, then the calls run by ``executor``
+    on a worker thread (which only waits: the work is in a reader or behind the socket)."""
+
+    def __init__(self, executor: Executor, bounds: RpcBounds) -> None:
+        self.executor = executor
+        self.bounds = bounds
+        self._slots = anyio.Semaphore(bounds.readers)
+        self._waiting = 0
+        self._clients: Counter[str] = Counter()
+
+    @asynccontextmanager
+    async def client_slot(self, client: str) -> AsyncIterator[None]:
+        """One of ``client``'s concurrent requests; 429 when it has too many running."""
+        if self._clients[client] >= self.bounds.client_concurrency:
+            raise RateLimitedError(
+                f"at most {self.bounds.client_concurrency} /rpc requests at once per client",
+                retry_after=1.0,
+            )
+        self._clients[client] += 1
+        try:
+            yield
+        finally:
+            self._clients[client] -= 1
+            if not self._clients[client]:
+                del self._clients[client]
+
+    async def answer(self, calls: list[Any]) -> list[dict[str, Any]]:
+        """The answers to ``calls``; every call answered -32005 when the node is too busy."""
+        bounds = self.bounds
+        if self._waiting >= bounds.queue:
+            return [busy(call, bounds) for call in calls]
+        self._waiting += 1
+        acquired = False
+        try:
+            with anyio.move_on_after(bounds.queue_wait):
+                await self._slots.acquire()
+                acquired = True  # no await in between: a late cancel cannot interleave
+        finally:
+            self._waiting -= 1
+        if not acquired:
+            return [busy(call, bounds) for call in calls]
+        try:
+            return await anyio.to_thread.run_sync(self.executor.run, calls, bounds.timeout)
+        finally:
+            self._slots.release()
+
+    def warm(self) -> None:
+        self.executor.warm()
+
+    def close(self) -> None:
+        self.executor.close()
+
+
+def busy(call: Any, bounds: RpcBounds) -> dict[str, Any]:
+    return error(
+        call_id(call),
+        LIMIT_EXCEEDED,
+        f"the node is busy with other /rpc calls ({bounds.readers} at once); retry in a second",
+    )
+
+
+class Forwarder:
+    """An external chain's node, asked over a connection of its own whose every request
+    times out after ``timeout`` seconds (a request past its deadline stops asking)."""
+
+    def __init__(self, endpoint: str, limits: RpcLimits, timeout: float) -> None:
+        self.w3 = Web3(Web3.HTTPProvider(endpoint, request_kwargs={"timeout": timeout}))
+        self.send = raw_requests(self.w3)
+        self.limits = limits
+
+    def run(self, calls: list[Any], timeout: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        answers = []
+        for call in calls:
+            if time.monotonic() >= deadline:
+                answers.append(timed_out(call, timeout))
+            else:
+                answers.append(answer(self.w3, self.send, call, self.limits))
+        return answers
+
+    def warm(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class _Reader:
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+
+    def stop(self) -> None:
+        self.conn.close()
+        self.process.kill()
+        self.process.join(timeout=10)
+
+
+class ReaderPool:
+    """Reader processes over the embedded chain stored at ``chain_path``, started when
+    first needed and kept; one request at a time each."""
+
+    def __init__(self, chain_path: Path, limits: RpcLimits, size: int) -> None:
+        self.chain_path = chain_path
+        self.limits = limits
+        self.size = size
+        self._idle: list[_Reader] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.killed = 0  # readers killed for overrunning their deadline
+
+    def run(self, calls: list[Any], timeout: float) -> list[dict[str, Any]]:
+        reader = self._take()
+        try:
+            reader.conn.send((calls, timeout))
+            outcome = reader.conn.recv() if reader.conn.poll(timeout + GRACE) else None
+        except (OSError, EOFError):
+            outcome = None
+        if outcome is None:
+            self.killed += 1
+            log.warning("an /rpc reader overran its %g s deadline; replacing it", timeout)
+            reader.stop()
+            self._replace()
+            return [timed_out(call, timeout) for call in calls]
+        self._give(reader)
+        if isinstance(outcome, str):
+            raise ChainUnavailableError(f"the chain reader failed: {outcome}", retry_after=1)
+        answers: list[dict[str, Any]] = outcome
+        return answers + [timed_out(call, timeout) for call in calls[len(answers) :]]
+
+    def warm(self) -> None:
+        """Start the readers in the background (serve calls it as it starts)."""
+        threading.Thread(target=self._fill, name="rpc-readers", daemon=True).start()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            readers, self._idle = self._idle, []
+        for reader in readers:
+            reader.stop()
+
+    def _fill(self) -> None:
+        with suppress(ChainUnavailableError):
+            while True:
+                with self._lock:
+                    if self._closed or len(self._idle) >= self.size:
+                        return
+                reader = self._start()
+                self._give(reader)
+
+    def _replace(self) -> None:
+        threading.Thread(target=self._fill, name="rpc-readers", daemon=True).start()
+
+    def _take(self) -> _Reader:
+        with self._lock:
+            while self._idle:
+                reader = self._idle.pop()
+                if reader.process.is_alive():
+                    return reader
+                reader.stop()
+        return self._start()
+
+    def _give(self, reader: _Reader) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < self.size:
+                self._idle.append(reader)
+                return
+        reader.stop()
+
+    def _start(self) -> _Reader:
+        context = multiprocessing.get_context("spawn")  # the gateway has threads: no fork
+        parent, child = context.Pipe()
+        process = context.Process(
+            target=_reader_main,
+            args=(child, str(self.chain_path), self.limits),
+            name="tracenode-rpc-reader",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        reader = _Reader(process, parent)
+        try:
+            ready = parent.recv() if parent.poll(START_TIMEOUT) else "did not start in time"
+        except EOFError:
+            ready = "exited as it started"
+        if ready != "ready":
+            reader.stop()
+            raise ChainUnavailableError(f"the chain reader failed: {ready}", retry_after=1)
+        return reader
+
+
+class _Late(BaseException):
+    """The request's deadline passed (raised by the reader's timer, inside py-evm)."""
+
+
+def _late(signum: int, frame: FrameType | None) -> None:
+    raise _Late
+
+
+def _reader_main(conn: Connection, chain_path: str, limits: RpcLimits) -> None:
+    """A reader process: answer each request's calls on one snapshot of the chain, cut off
+    by a timer at the request's deadline."""
+    from node.chain.embedded import ChainSnapshot  # in the reader only
+
+    os.nice(READER_NICENESS)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway stops us, not Ctrl-C
+    signal.signal(signal.SIGALRM, _late)
+    try:
+        snapshot = ChainSnapshot(Path(chain_path))
+    except Exception as exc:
+        conn.send(f"{type(exc).__name__}: {exc}")
+        return
+    send = raw_requests(snapshot.w3)
+    conn.send("ready")
+    while True:
+        try:
+            calls, timeout = conn.recv()
+        except EOFError:
+            return
+        answers: list[dict[str, Any]] = []
+        outcome: list[dict[str, Any]] | str = answers
+        try:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+            with snapshot.latest() as w3:
+                try:
+                    for call in calls:
+                        answers.append(answer(w3, send, call, limits))
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+        except _Late:
+            pass
+        except Exception as exc:
+            outcome = f"{type(exc).__name__}: {str(exc)[:200]}"
+        conn.send(outcome)
+
+
+def executor_for(w3: Web3, chain_path: Path | None, bounds: RpcBounds) -> RpcExecutor:
+    """Readers over the embedded chain at ``chain_path``, or a forwarder to ``w3``'s node."""
+    if chain_path is not None:
+        return RpcExecutor(ReaderPool(chain_path, bounds.limits, bounds.readers), bounds)
+    endpoint = str(getattr(w3.provider, "endpoint_uri", ""))
+    return RpcExecutor(Forwarder(endpoint, bounds.limits, bounds.timeout), bounds)
+
+
+def rpc_bounds(settings: ApiSettings) -> RpcBounds:
+    return RpcBounds(
+        limits=RpcLimits(call_gas=settings.rpc_call_gas, max_log_range=settings.max_log_range),
+        timeout=settings.rpc_timeout,
+        readers=settings.rpc_readers,
+        queue=settings.rpc_queue,
+        queue_wait=settings.rpc_queue_wait,
+        client_concurrency=settings.rpc_client_concurrency,
+    )

@@ -39,8 +39,12 @@ READ_METHODS: Final = frozenset(
         "eth_gasPrice",
     }
 )
-#: The gas an eth_call gets at most (TRACENODE_API_RPC_CALL_GAS): see docs/api.md for why.
-DEFAULT_CALL_GAS: Final = 2_000_000
+#: The gas an eth_call gets at most (TRACENODE_API_RPC_CALL_GAS). The costliest read of
+#: ours is the verifier's ReadMany call of 12 questions (node/chain/reader.py): ~1.3M gas
+#: at worst (measured: docs/api.md); single view calls (cast, ethers, the page's
+#: verifier) need ~60-210k. 3M is over twice the most. Gas does not bound time (py-evm's
+#: pure-Python precompiles run ~4 us a gas): the request's deadline does (rpc_readers.py).
+DEFAULT_CALL_GAS: Final = 3_000_000
 INVALID_REQUEST: Final = -32600
 METHOD_NOT_FOUND: Final = -32601
 INVALID_PARAMS: Final = -32602
@@ -167,6 +171,8 @@ def _check_params(method: str, params: list[Any], w3: Web3, limits: RpcLimits) -
         params = _call_params(params, limits.call_gas)
     elif method == "eth_getLogs":
         _log_filter(params[0], w3, limits.max_log_range)
+    if arity == (1, 2) and len(params) == 1:
+        params = [*params, "latest"]  # the block is optional; eth-tester's formatters need it
     return params
 
 

@@ -26,17 +26,19 @@ What bounds a request (``ApiSettings``; docs/api.md lists them):
 
 from __future__ import annotations
 
+import json
 import logging
-import multiprocessing
 import os
+import select
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final, Protocol
@@ -130,7 +132,7 @@ class RpcExecutor:
     async def answer(self, calls: list[Any]) -> list[dict[str, Any]]:
         """The answers to ``calls``; every call answered -32005 when the node is too busy."""
         bounds = self.bounds
-        if self._waiting >= bounds.queue:
+        if self._slots.value == 0 and self._waiting >= bounds.queue:
             return [busy(call, bounds) for call in calls]
         self._waiting += 1
         acquired = False
@@ -167,7 +169,10 @@ class Forwarder:
     times out after ``timeout`` seconds (a request past its deadline stops asking)."""
 
     def __init__(self, endpoint: str, limits: RpcLimits, timeout: float) -> None:
-        self.w3 = Web3(Web3.HTTPProvider(endpoint, request_kwargs={"timeout": timeout}))
+        provider = Web3.HTTPProvider(
+            endpoint, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
+        )
+        self.w3 = Web3(provider)
         self.send = raw_requests(self.w3)
         self.limits = limits
 
@@ -188,107 +193,192 @@ class Forwarder:
         pass
 
 
-@dataclass
 class _Reader:
-    process: multiprocessing.process.BaseProcess
-    conn: Connection
+    """A reader process, spoken to in JSON lines over its stdin and stdout."""
+
+    def __init__(self, chain_path: Path, limits: RpcLimits) -> None:
+        command = [
+            sys.executable,
+            "-c",
+            "import sys; from api.rpc_readers import reader_main; reader_main(sys.argv[1:])",
+            str(chain_path),
+            str(limits.call_gas),
+            str(limits.max_log_range),
+        ]
+        # Our own interpreter and module, with our own arguments; stderr is the gateway's.
+        self.process = subprocess.Popen(  # noqa: S603
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
+        )
+        self._buffer = b""
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def send(self, message: Any) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def receive(self, timeout: float) -> Any:
+        """The next message, or None if none came within ``timeout`` seconds (or the
+        process ended)."""
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return json.loads(line)
 
     def stop(self) -> None:
-        self.conn.close()
-        self.process.kill()
-        self.process.join(timeout=10)
+        with suppress(OSError):
+            self.process.kill()
+        self.process.wait(timeout=10)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with suppress(OSError):
+                    stream.close()
 
 
 class ReaderPool:
-    """Reader processes over the embedded chain stored at ``chain_path``, started when
-    first needed and kept; one request at a time each."""
+    """Reader processes over the embedded chain stored at ``chain_path``, one request at a
+    time each. They are started in the background, as needed: a request waits for one at
+    most its own deadline."""
 
     def __init__(self, chain_path: Path, limits: RpcLimits, size: int) -> None:
         self.chain_path = chain_path
         self.limits = limits
         self.size = size
         self._idle: list[_Reader] = []
-        self._lock = threading.Lock()
+        self._live = 0  # readers idle, busy or starting
+        self._filling = False
+        self._failure: str | None = None  # why the last reader could not start
+        self._ready = threading.Condition()
         self._closed = False
         self.killed = 0  # readers killed for overrunning their deadline
 
     def run(self, calls: list[Any], timeout: float) -> list[dict[str, Any]]:
-        reader = self._take()
+        reader = self._take(timeout)
+        if reader is None:
+            if self._failure is not None:
+                raise ChainUnavailableError(
+                    f"the chain reader failed: {self._failure}", retry_after=1
+                )
+            return [timed_out(call, timeout) for call in calls]
         try:
-            reader.conn.send((calls, timeout))
-            outcome = reader.conn.recv() if reader.conn.poll(timeout + GRACE) else None
-        except (OSError, EOFError):
+            reader.send({"calls": calls, "timeout": timeout})
+            outcome = reader.receive(timeout + GRACE)
+        except OSError:
             outcome = None
         if outcome is None:
             self.killed += 1
             log.warning("an /rpc reader overran its %g s deadline; replacing it", timeout)
-            reader.stop()
-            self._replace()
+            self._drop(reader)
             return [timed_out(call, timeout) for call in calls]
         self._give(reader)
-        if isinstance(outcome, str):
-            raise ChainUnavailableError(f"the chain reader failed: {outcome}", retry_after=1)
-        answers: list[dict[str, Any]] = outcome
+        if "failed" in outcome:
+            raise ChainUnavailableError(
+                f"the chain reader failed: {outcome['failed']}", retry_after=1
+            )
+        answers: list[dict[str, Any]] = outcome["answers"]
         return answers + [timed_out(call, timeout) for call in calls[len(answers) :]]
 
     def warm(self) -> None:
         """Start the readers in the background (serve calls it as it starts)."""
-        threading.Thread(target=self._fill, name="rpc-readers", daemon=True).start()
+        with self._ready:
+            self._fill_locked()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether all the readers have started, waiting at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._ready:
+            self._fill_locked()
+            while len(self._idle) < self.size and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._ready.wait(remaining)
+            return not self._closed
 
     def close(self) -> None:
-        with self._lock:
+        with self._ready:
             self._closed = True
             readers, self._idle = self._idle, []
+            self._ready.notify_all()
         for reader in readers:
             reader.stop()
 
-    def _fill(self) -> None:
-        with suppress(ChainUnavailableError):
-            while True:
-                with self._lock:
-                    if self._closed or len(self._idle) >= self.size:
-                        return
-                reader = self._start()
-                self._give(reader)
-
-    def _replace(self) -> None:
-        threading.Thread(target=self._fill, name="rpc-readers", daemon=True).start()
-
-    def _take(self) -> _Reader:
-        with self._lock:
-            while self._idle:
-                reader = self._idle.pop()
-                if reader.process.is_alive():
-                    return reader
-                reader.stop()
-        return self._start()
+    def _take(self, timeout: float) -> _Reader | None:
+        """An idle reader, waiting at most ``timeout`` seconds for one to be free or start."""
+        deadline = time.monotonic() + timeout
+        with self._ready:
+            while not self._closed:
+                while self._idle:
+                    reader = self._idle.pop()
+                    if reader.alive:
+                        return reader
+                    self._live -= 1
+                    reader.stop()
+                self._fill_locked()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._ready.wait(remaining)
+        return None
 
     def _give(self, reader: _Reader) -> None:
-        with self._lock:
-            if not self._closed and len(self._idle) < self.size:
+        with self._ready:
+            if not self._closed:
                 self._idle.append(reader)
+                self._ready.notify_all()
                 return
         reader.stop()
 
+    def _drop(self, reader: _Reader) -> None:
+        reader.stop()
+        with self._ready:
+            self._live -= 1
+            self._fill_locked()
+
+    def _fill_locked(self) -> None:
+        if not self._filling and not self._closed and self._live < self.size:
+            self._filling = True
+            threading.Thread(target=self._fill, name="rpc-readers", daemon=True).start()
+
+    def _fill(self) -> None:
+        while True:
+            with self._ready:
+                if self._closed or self._live >= self.size:
+                    self._filling = False
+                    return
+                self._live += 1
+            try:
+                reader = self._start()
+            except ChainUnavailableError as exc:
+                with self._ready:
+                    self._live -= 1
+                    self._failure = str(exc)
+                    self._filling = False
+                    self._ready.notify_all()
+                log.warning("%s", exc)
+                return
+            self._failure = None
+            self._give(reader)
+
     def _start(self) -> _Reader:
-        context = multiprocessing.get_context("spawn")  # the gateway has threads: no fork
-        parent, child = context.Pipe()
-        process = context.Process(
-            target=_reader_main,
-            args=(child, str(self.chain_path), self.limits),
-            name="tracenode-rpc-reader",
-            daemon=True,
-        )
-        process.start()
-        child.close()
-        reader = _Reader(process, parent)
-        try:
-            ready = parent.recv() if parent.poll(START_TIMEOUT) else "did not start in time"
-        except EOFError:
-            ready = "exited as it started"
-        if ready != "ready":
+        reader = _Reader(self.chain_path, self.limits)
+        ready = reader.receive(START_TIMEOUT)
+        if ready != {"ready": True}:
             reader.stop()
-            raise ChainUnavailableError(f"the chain reader failed: {ready}", retry_after=1)
+            why = "did not start in time" if ready is None else ready.get("failed")
+            raise ChainUnavailableError(f"the chain reader failed: {why}", retry_after=1)
         return reader
 
 
@@ -300,41 +390,46 @@ def _late(signum: int, frame: FrameType | None) -> None:
     raise _Late
 
 
-def _reader_main(conn: Connection, chain_path: str, limits: RpcLimits) -> None:
+def _reader_main(chain_path: Path, limits: RpcLimits) -> None:
     """A reader process: answer each request's calls on one snapshot of the chain, cut off
-    by a timer at the request's deadline."""
+    by a timer at the request's deadline. Requests come as JSON lines on stdin, answers go
+    as JSON lines to stdout; it ends when stdin does."""
     from node.chain.embedded import ChainSnapshot  # in the reader only
 
     os.nice(READER_NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway stops us, not Ctrl-C
     signal.signal(signal.SIGALRM, _late)
+    out = os.fdopen(os.dup(1), "wb")  # answers only: anything else printed goes to stderr
+    os.dup2(2, 1)
+
+    def say(message: Any) -> None:
+        out.write(json.dumps(message).encode() + b"\n")
+        out.flush()
+
     try:
-        snapshot = ChainSnapshot(Path(chain_path))
+        snapshot = ChainSnapshot(chain_path)
     except Exception as exc:
-        conn.send(f"{type(exc).__name__}: {exc}")
+        say({"failed": f"{type(exc).__name__}: {exc}"})
         return
     send = raw_requests(snapshot.w3)
-    conn.send("ready")
-    while True:
-        try:
-            calls, timeout = conn.recv()
-        except EOFError:
-            return
+    say({"ready": True})
+    for line in sys.stdin.buffer:
+        job = json.loads(line)
         answers: list[dict[str, Any]] = []
-        outcome: list[dict[str, Any]] | str = answers
+        outcome: dict[str, Any] = {"answers": answers}
         try:
-            signal.setitimer(signal.ITIMER_REAL, timeout)
+            signal.setitimer(signal.ITIMER_REAL, float(job["timeout"]))
             with snapshot.latest() as w3:
                 try:
-                    for call in calls:
+                    for call in job["calls"]:
                         answers.append(answer(w3, send, call, limits))
                 finally:
                     signal.setitimer(signal.ITIMER_REAL, 0)
         except _Late:
             pass
         except Exception as exc:
-            outcome = f"{type(exc).__name__}: {str(exc)[:200]}"
-        conn.send(outcome)
+            outcome = {"failed": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        say(outcome)
 
 
 def executor_for(w3: Web3, chain_path: Path | None, bounds: RpcBounds) -> RpcExecutor:
@@ -354,3 +449,9 @@ def rpc_bounds(settings: ApiSettings) -> RpcBounds:
         queue_wait=settings.rpc_queue_wait,
         client_concurrency=settings.rpc_client_concurrency,
     )
+
+
+def reader_main(argv: list[str]) -> None:
+    """The reader process's entry point: ``CHAIN_PATH CALL_GAS MAX_LOG_RANGE``."""
+    path, gas, log_range = argv
+    _reader_main(Path(path), RpcLimits(call_gas=int(gas), max_log_range=int(log_range)))

@@ -79,7 +79,7 @@ def create_app(
     web_error = None
     if web is None:
         web, web_error = load_web_settings()
-    serialize_requests(node.w3)  # the routes and the commit worker share node.w3: one lock
+    serialize_requests(node.w3)  # the routes and the commit worker share node.w3
     metrics = Metrics()
     commit = commit or CommitStatus()
     health = Health(node)

@@ -12,7 +12,7 @@ connection of their own, whose every request times out.
 
 What bounds a request (``ApiSettings``; docs/api.md lists them):
 
-- every eth_call gets at most ``rpc_call_gas`` gas (api/jsonrpc.py);
+- every eth_call gets at most ``rpc_call_gas`` gas (node/chain/jsonrpc.py);
 - a request — one call or a whole batch — has ``rpc_timeout`` seconds. In a reader a
   timer interrupts py-evm at that deadline (a thread could not be interrupted; a process
   can), and the calls not answered by then are answered with error -32005. A reader that
@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import select
-import signal
 import subprocess
 import sys
 import threading
@@ -40,15 +39,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, Final, Protocol
 
 import anyio
 from web3 import Web3
 
-from api.chain import raw_requests
-from api.jsonrpc import LIMIT_EXCEEDED, RpcLimits, answer, error
 from api.settings import ApiSettings
+from node.chain.jsonrpc import LIMIT_EXCEEDED, RpcLimits, answer, error, raw_requests
 from node.exceptions import ChainUnavailableError, RateLimitedError
 
 log = logging.getLogger(__name__)
@@ -57,8 +54,6 @@ log = logging.getLogger(__name__)
 GRACE: Final = 1.0
 #: Seconds a new reader may take to start (import py-evm, open the chain).
 START_TIMEOUT: Final = 60.0
-#: How much lower the readers' CPU priority is than the gateway's (``nice``).
-READER_NICENESS: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +195,7 @@ class _Reader:
         command = [
             sys.executable,
             "-c",
-            "import sys; from api.rpc_readers import reader_main; reader_main(sys.argv[1:])",
+            "import sys; from node.chain.rpc_reader import main; main(sys.argv[1:])",
             str(chain_path),
             str(limits.call_gas),
             str(limits.max_log_range),
@@ -382,56 +377,6 @@ class ReaderPool:
         return reader
 
 
-class _Late(BaseException):
-    """The request's deadline passed (raised by the reader's timer, inside py-evm)."""
-
-
-def _late(signum: int, frame: FrameType | None) -> None:
-    raise _Late
-
-
-def _reader_main(chain_path: Path, limits: RpcLimits) -> None:
-    """A reader process: answer each request's calls on one snapshot of the chain, cut off
-    by a timer at the request's deadline. Requests come as JSON lines on stdin, answers go
-    as JSON lines to stdout; it ends when stdin does."""
-    from node.chain.embedded import ChainSnapshot  # in the reader only
-
-    os.nice(READER_NICENESS)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway stops us, not Ctrl-C
-    signal.signal(signal.SIGALRM, _late)
-    out = os.fdopen(os.dup(1), "wb")  # answers only: anything else printed goes to stderr
-    os.dup2(2, 1)
-
-    def say(message: Any) -> None:
-        out.write(json.dumps(message).encode() + b"\n")
-        out.flush()
-
-    try:
-        snapshot = ChainSnapshot(chain_path)
-    except Exception as exc:
-        say({"failed": f"{type(exc).__name__}: {exc}"})
-        return
-    send = raw_requests(snapshot.w3)
-    say({"ready": True})
-    for line in sys.stdin.buffer:
-        job = json.loads(line)
-        answers: list[dict[str, Any]] = []
-        outcome: dict[str, Any] = {"answers": answers}
-        try:
-            signal.setitimer(signal.ITIMER_REAL, float(job["timeout"]))
-            with snapshot.latest() as w3:
-                try:
-                    for call in job["calls"]:
-                        answers.append(answer(w3, send, call, limits))
-                finally:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-        except _Late:
-            pass
-        except Exception as exc:
-            outcome = {"failed": f"{type(exc).__name__}: {str(exc)[:200]}"}
-        say(outcome)
-
-
 def executor_for(w3: Web3, chain_path: Path | None, bounds: RpcBounds) -> RpcExecutor:
     """Readers over the embedded chain at ``chain_path``, or a forwarder to ``w3``'s node."""
     if chain_path is not None:
@@ -449,9 +394,3 @@ def rpc_bounds(settings: ApiSettings) -> RpcBounds:
         queue_wait=settings.rpc_queue_wait,
         client_concurrency=settings.rpc_client_concurrency,
     )
-
-
-def reader_main(argv: list[str]) -> None:
-    """The reader process's entry point: ``CHAIN_PATH CALL_GAS MAX_LOG_RANGE``."""
-    path, gas, log_range = argv
-    _reader_main(Path(path), RpcLimits(call_gas=int(gas), max_log_range=int(log_range)))

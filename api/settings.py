@@ -9,7 +9,7 @@ from typing import Final
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.jsonrpc import DEFAULT_CALL_GAS
+from node.chain.jsonrpc import DEFAULT_CALL_GAS
 from node.exceptions import ConfigurationError
 from node.labels import normalise_base_url
 

@@ -35,7 +35,7 @@ import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from api.jsonrpc import LIMIT_EXCEEDED
+from node.chain.jsonrpc import LIMIT_EXCEEDED
 from node.context import Node, init_node
 from node.events.typed_data import Role
 from node.sdk.client import Client

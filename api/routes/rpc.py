@@ -2,7 +2,7 @@
 tools (cast, ethers, web3) can check anchored roots and custody without trusting the node's
 own answers about them.
 
-The methods and their checks are api/jsonrpc.py's; where the calls run, and every bound
+The methods and their checks are node/chain/jsonrpc.py's; where the calls run, and every bound
 that keeps them from stalling anchoring, api/rpc_readers.py's. Errors follow JSON-RPC 2.0
 (HTTP 200 with an ``error`` member), as clients expect; the rate limit is HTTP 429 with
 ``Retry-After``, as on every route.
@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse
 
 from api.body import read_json
 from api.deps import GatewayDep, ReaderDep, caller_key
-from api.jsonrpc import INVALID_REQUEST, error
 from api.problems import problem_responses
+from node.chain.jsonrpc import INVALID_REQUEST, error
 from node.exceptions import TooManyItemsError
 
 router = APIRouter(tags=["chain"])

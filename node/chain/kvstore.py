@@ -262,6 +262,8 @@ class SqliteSnapshot(BaseAtomicDB):
     def snapshot(self) -> Iterator[None]:
         """Read one committed state throughout (a SQLite read transaction), and forget
         every write made meanwhile at the end."""
+        if self._conn.in_transaction:  # one an interrupted snapshot left open
+            self._conn.execute("ROLLBACK")
         self._conn.execute("BEGIN")
         try:
             yield

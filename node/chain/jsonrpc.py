@@ -6,22 +6,28 @@ net_version. Every other method — every write among them — is refused with J
 -32601. Errors follow JSON-RPC 2.0 (an ``error`` member), as clients expect.
 
 :func:`answer` runs wherever the chain is read: in a ``/rpc`` reader process on the
-embedded chain, in the gateway when it forwards to an external node (api/rpc_readers.py).
+embedded chain (node/chain/rpc_reader.py), in the gateway when it forwards to an external
+node (api/rpc_readers.py). It imports no web framework: a reader starts on py-evm alone.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from eth_bloom.bloom import BloomFilter
 from eth_tester.exceptions import TransactionFailed
-from web3 import Web3
+from web3 import EthereumTesterProvider, Web3
+from web3.middleware import combine_middleware
+from web3.types import RPCEndpoint, RPCResponse
 
-from api.chain import RawRequest, is_embedded
 from node.chain.availability import chain_unavailable
 from node.chain.errors import revert_data
+
+#: Sends one raw JSON-RPC request, answers the raw JSON-RPC response.
+RawRequest = Callable[[str, list[Any]], RPCResponse]
 
 READ_METHODS: Final = frozenset(
     {
@@ -58,6 +64,27 @@ _DATA: Final = re.compile(r"0x([0-9a-fA-F]{2})*")
 _SNAKE: Final = re.compile(r"_([a-z])")
 #: Keys eth-tester adds that JSON-RPC does not have (receipts carry status, not a root).
 _DROPPED: Final = frozenset({"state_root", "type"})
+
+
+def is_embedded(w3: Web3) -> bool:
+    return isinstance(w3.provider, EthereumTesterProvider)
+
+
+def raw_requests(w3: Web3, *, outer: tuple[Any, ...] = ()) -> RawRequest:
+    """A function sending a raw JSON-RPC request through ``w3``'s provider, through the
+    middleware ``outer`` but without web3's request and result formatting (/rpc serves
+    what the chain says)."""
+    provider = w3.provider
+    if not isinstance(provider, EthereumTesterProvider):
+        return lambda method, params: provider.make_request(RPCEndpoint(method), params)
+    # Only ``outer`` and eth-tester's own formatting (not the ENS and validation layers
+    # web3 adds for its Python API, which choke on raw JSON-RPC filter params).
+    request = combine_middleware(
+        middleware=(*outer, *provider._middleware),
+        w3=w3,
+        provider_request_fn=provider.make_request,
+    )
+    return lambda method, params: request(RPCEndpoint(method), params)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,10 +55,12 @@ class ApiSettings(BaseSettings):
     #: /rpc requests that may wait for a reader, and for how many seconds (-32005 beyond).
     rpc_queue: int = Field(default=8, ge=0, le=1000)
     rpc_queue_wait: float = Field(default=2.0, ge=0, le=60)
-    #: /rpc calls per second per client (a batch counts its calls); 429 beyond.
-    rpc_rate_per_second: float = Field(default=20.0, gt=0)
+    #: /rpc calls per second per client (a batch counts its calls); 429 beyond. What a
+    #: request costs the readers is bounded by its deadline and the client's concurrency;
+    #: this bounds the volume (the verifier page asks one call per question, 20 a batch).
+    rpc_rate_per_second: float = Field(default=50.0, gt=0)
     #: /rpc calls a client may make at once before the rate applies (at least a batch).
-    rpc_rate_burst: int = Field(default=100, ge=1)
+    rpc_rate_burst: int = Field(default=500, ge=1)
     #: /rpc requests one client may have running at once; 429 beyond.
     rpc_client_concurrency: int = Field(default=2, ge=1, le=100)
     #: Whether webhooks may go to loopback addresses (local test receivers only: never in

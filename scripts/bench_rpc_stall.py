@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,15 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from node.chain.jsonrpc import LIMIT_EXCEEDED
-from node.context import Node, init_node
-from node.events.typed_data import Role
+from node.context import Node
 from node.sdk.client import Client
 from node.store.apikeys import ApiKeys
 from node.testing.costly import pairing_loop_code
+from node.testing.serving import free_port, producer_node
 
 PASSWORD = "bench rpc stall"  # noqa: S105 (a throwaway data directory's)
 ATTACKERS = 10
@@ -137,17 +135,9 @@ def run(tmp: Path, *, rounds: int, events: int, quiet: bool) -> dict[str, Any]:
 
 def prepare(data_dir: Path) -> tuple[LocalAccount, str, list[str]]:
     """A node with one producer and its API key, and an API key per attacker."""
-    init_node(data_dir, PASSWORD)
-    farm: LocalAccount = Account.create()
+    farm, token = producer_node(data_dir, PASSWORD)
     with Node(data_dir) as node:
-        node.registry.register(
-            node.admin(PASSWORD), key=farm.address, name="farm", roles=Role.PRODUCER, prefix=""
-        )
-        node.sync_participants()
-        with node.store.read() as conn:
-            (pid,) = [p.id for p in node.store.participants.all(conn)]
         keys = ApiKeys(node.store)
-        token = keys.create(participant_id=pid).token
         attackers = [keys.create(admin=True, label=f"attacker {i}").token for i in range(ATTACKERS)]
     return farm, token, attackers
 
@@ -238,13 +228,6 @@ def wait_ready(url: str, timeout: float = 120) -> None:
             pass
         time.sleep(0.5)
     raise TimeoutError(f"serve at {url} not ready in {timeout} s")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def say(quiet: bool, message: str) -> None:

@@ -247,7 +247,46 @@ class SqliteDB(BaseAtomicDB):
         return f"SqliteDB({str(self.path)!r})"
 
 
-class SqliteSnapshot(BaseAtomicDB):
+class _Overlaid(BaseDB):
+    """Writes kept in ``changes`` (None marks a deletion) over what :meth:`_below` reads."""
+
+    changes: dict[bytes, bytes | None]
+
+    def _below(self, key: bytes) -> bytes:
+        raise NotImplementedError
+
+    def _usable(self) -> None:
+        """Raise if the view may not be used now."""
+
+    def __getitem__(self, key: bytes) -> bytes:
+        self._usable()
+        key = bytes(key)
+        if key in self.changes:
+            value = self.changes[key]
+            if value is None:
+                raise KeyError(key)
+            return value
+        return self._below(key)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._usable()
+        self.changes[bytes(key)] = bytes(value)
+
+    def __delitem__(self, key: bytes) -> None:
+        self._usable()
+        if not self._exists(key):
+            raise KeyError(key)
+        self.changes[bytes(key)] = None
+
+    def _exists(self, key: bytes) -> bool:
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
+
+
+class SqliteSnapshot(_Overlaid, BaseAtomicDB):
     """A read-only view of a ``SqliteDB`` file that another process writes: reads inside
     :meth:`snapshot` see one committed state; writes stay in memory until it ends."""
 
@@ -256,7 +295,7 @@ class SqliteSnapshot(BaseAtomicDB):
         self._conn = sqlite3.connect(
             f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
         )
-        self._overlay: dict[bytes, bytes | None] = {}  # None marks a deletion
+        self.changes = {}
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -268,40 +307,19 @@ class SqliteSnapshot(BaseAtomicDB):
         try:
             yield
         finally:
-            self._overlay.clear()
+            self.changes.clear()
             self._conn.execute("ROLLBACK")
 
     def get_meta(self, name: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return None if row is None else str(row[0])
 
-    def __getitem__(self, key: bytes) -> bytes:
-        key = bytes(key)
-        if key in self._overlay:
-            value = self._overlay[key]
-            if value is None:
-                raise KeyError(key)
-            return value
+    def _below(self, key: bytes) -> bytes:
         row = self._conn.execute(_GET, (key,)).fetchone()
         if row is None:
             raise KeyError(key)
         found: bytes = row[0]
         return found
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self._overlay[bytes(key)] = bytes(value)
-
-    def __delitem__(self, key: bytes) -> None:
-        if not self._exists(key):
-            raise KeyError(key)
-        self._overlay[bytes(key)] = None
-
-    def _exists(self, key: bytes) -> bool:
-        try:
-            self[key]
-        except KeyError:
-            return False
-        return True
 
     @contextmanager
     def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
@@ -311,45 +329,24 @@ class SqliteSnapshot(BaseAtomicDB):
             changes = batch.changes
         finally:
             batch.close()
-        self._overlay.update(changes)
+        self.changes.update(changes)
 
     def close(self) -> None:
         self._conn.close()
 
 
-class _WriteBatch(BaseDB, AtomicWriteBatchAPI):
+class _WriteBatch(_Overlaid, AtomicWriteBatchAPI):
     """The view of a store inside ``atomic_batch()``: pending writes over the store."""
 
     def __init__(self, target: SqliteDB | SqliteSnapshot) -> None:
         self._target: SqliteDB | SqliteSnapshot | None = target
-        self.changes: dict[bytes, bytes | None] = {}  # None marks a deletion
+        self.changes = {}
 
-    def __getitem__(self, key: bytes) -> bytes:
-        target = self._open()
-        key = bytes(key)
-        if key in self.changes:
-            value = self.changes[key]
-            if value is None:
-                raise KeyError(key)
-            return value
-        return target[key]
+    def _below(self, key: bytes) -> bytes:
+        return self._open()[key]
 
-    def __setitem__(self, key: bytes, value: bytes) -> None:
+    def _usable(self) -> None:
         self._open()
-        self.changes[bytes(key)] = bytes(value)
-
-    def __delitem__(self, key: bytes) -> None:
-        self._open()
-        if not self._exists(key):
-            raise KeyError(key)
-        self.changes[bytes(key)] = None
-
-    def _exists(self, key: bytes) -> bool:
-        try:
-            self[key]
-        except KeyError:
-            return False
-        return True
 
     def close(self) -> None:
         self._target = None

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -242,6 +243,11 @@ class _Reader:
                     stream.close()
 
 
+def _stop_all(readers: list[_Reader]) -> None:
+    while readers:
+        readers.pop().stop()
+
+
 class ReaderPool:
     """Reader processes over the embedded chain stored at ``chain_path``, one request at a
     time each. They are started in the background, as needed: a request waits for one at
@@ -258,6 +264,8 @@ class ReaderPool:
         self._ready = threading.Condition()
         self._closed = False
         self.killed = 0  # readers killed for overrunning their deadline
+        # A pool dropped without close() (an app a test made) still stops its readers.
+        self._finalizer = weakref.finalize(self, _stop_all, self._idle)
 
     def run(self, calls: list[Any], timeout: float) -> list[dict[str, Any]]:
         reader = self._take(timeout)
@@ -305,10 +313,8 @@ class ReaderPool:
     def close(self) -> None:
         with self._ready:
             self._closed = True
-            readers, self._idle = self._idle, []
             self._ready.notify_all()
-        for reader in readers:
-            reader.stop()
+        self._finalizer()
 
     def _take(self, timeout: float) -> _Reader | None:
         """An idle reader, waiting at most ``timeout`` seconds for one to be free or start."""

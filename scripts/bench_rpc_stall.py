@@ -50,14 +50,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--events", type=int, default=10, help="events per phase")
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=None,
+        help="serve this checkout's code (e.g. an older commit's worktree), to compare",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-rpc-stall-") as tmp:
-        result = run(Path(tmp), rounds=args.rounds, events=args.events, quiet=args.json)
+        result = run(
+            Path(tmp),
+            rounds=args.rounds,
+            events=args.events,
+            quiet=args.json,
+            checkout=args.checkout,
+        )
     print(json.dumps(result, indent=2) if args.json else report(result))
     return 0
 
 
-def run(tmp: Path, *, rounds: int, events: int, quiet: bool) -> dict[str, Any]:
+def run(
+    tmp: Path, *, rounds: int, events: int, quiet: bool, checkout: Path | None = None
+) -> dict[str, Any]:
     data_dir = tmp / "data"
     farm, token, attackers = prepare(data_dir)
     port = free_port()
@@ -69,8 +83,9 @@ def run(tmp: Path, *, rounds: int, events: int, quiet: bool) -> dict[str, Any]:
         "TRACENODE_API_RATE_BURST": "100000",
     }
     command = [sys.executable, "-m", "api.cli", "serve", "--data-dir", str(data_dir)]
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # python -m finds `api` in its working directory first
         [*command, "--port", str(port), "--log-level", "warning"],
+        cwd=checkout,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -123,6 +138,7 @@ def run(tmp: Path, *, rounds: int, events: int, quiet: bool) -> dict[str, Any]:
             "loop back to back",
             "node": "tracenode serve, fresh data dir: embedded persistent chain, SQLite, "
             "default commit policy and /rpc limits",
+            "checkout": str(checkout.resolve()) if checkout else "this one",
             "poll": f"GET /v1/events/{{hash}} every {POLL * 1000:g} ms",
         },
         "machine": {

@@ -159,7 +159,7 @@ def prepare(data_dir: Path) -> tuple[LocalAccount, str, list[str]]:
 
 
 def attack(url: str, key: str, stop: threading.Event, answers: Counter[str]) -> None:
-    call = {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [{"data": COSTLY}]}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [{"data": COSTLY}, "latest"]}
     with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
         while not stop.is_set():
             reply = http.post(f"{url}/rpc", json=call)

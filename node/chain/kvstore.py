@@ -132,12 +132,9 @@ class SqliteDB(BaseAtomicDB):
     def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
         """Writes inside are seen only through the batch; at a normal exit they are
         applied together (and committed, see ``commit_on``), on an exception dropped."""
-        batch = _WriteBatch(self)
-        try:
+        with _open_batch(self) as batch:
             yield batch
-            changes = batch.changes
-        finally:
-            batch.close()
+        changes = batch.changes
         if changes:
             with self._writing() as db:
                 db.executemany(_PUT, [(k, v) for k, v in changes.items() if v is not None])
@@ -323,13 +320,9 @@ class SqliteSnapshot(_Overlaid, BaseAtomicDB):
 
     @contextmanager
     def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
-        batch = _WriteBatch(self)
-        try:
+        with _open_batch(self) as batch:
             yield batch
-            changes = batch.changes
-        finally:
-            batch.close()
-        self.changes.update(changes)
+        self.changes.update(batch.changes)
 
     def close(self) -> None:
         self._conn.close()
@@ -355,3 +348,13 @@ class _WriteBatch(_Overlaid, AtomicWriteBatchAPI):
         if self._target is None:
             raise ValidationError("the atomic batch was used outside its context")
         return self._target
+
+
+@contextmanager
+def _open_batch(target: SqliteDB | SqliteSnapshot) -> Iterator[_WriteBatch]:
+    """A write batch over ``target``, unusable after the block (its ``changes`` stay)."""
+    batch = _WriteBatch(target)
+    try:
+        yield batch
+    finally:
+        batch.close()

@@ -16,7 +16,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from node.events.identifiers import parse_identifier
-from node.testing.serving import free_port, producer_node
+from node.testing.serving import free_port as free_port  # imported from here by tests
+from node.testing.serving import producer_node
 
 ROOT = Path(__file__).resolve().parents[2]
 

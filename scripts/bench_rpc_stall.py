@@ -162,10 +162,13 @@ def attack(url: str, key: str, stop: threading.Event, answers: Counter[str]) -> 
     call = {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [{"data": COSTLY}, "latest"]}
     with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
         while not stop.is_set():
-            reply = http.post(f"{url}/rpc", json=call)
+            try:
+                reply = http.post(f"{url}/rpc", json=call)
+            except httpx.TimeoutException:
+                answers["no answer within 60 s"] += 1
+                continue
             if reply.status_code == 200:
-                body = reply.json()
-                answers[answered(body)] += 1
+                answers[answered(reply.json())] += 1
             else:
                 answers[f"HTTP {reply.status_code}"] += 1
                 time.sleep(float(reply.headers.get("retry-after", "1")))

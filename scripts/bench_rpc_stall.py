@@ -118,7 +118,11 @@ def run(
                         thread.join(timeout=60)
     finally:
         server.terminate()
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # stuck behind calls it cannot interrupt (before)
+            server.kill()
+            server.wait(timeout=60)
         log.close()
     load_after = os.getloadavg()
     idle, attacked = p99(samples["idle"]), p99(samples["attack"])

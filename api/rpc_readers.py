@@ -128,16 +128,20 @@ class RpcExecutor:
     async def answer(self, calls: list[Any]) -> list[dict[str, Any]]:
         """The answers to ``calls``; every call answered -32005 when the node is too busy."""
         bounds = self.bounds
-        if self._slots.value == 0 and self._waiting >= bounds.queue:
-            return [busy(call, bounds) for call in calls]
-        self._waiting += 1
         acquired = False
         try:
-            with anyio.move_on_after(bounds.queue_wait):
-                await self._slots.acquire()
-                acquired = True  # no await in between: a late cancel cannot interleave
-        finally:
-            self._waiting -= 1
+            self._slots.acquire_nowait()
+            acquired = True
+        except anyio.WouldBlock:
+            if self._waiting >= bounds.queue:
+                return [busy(call, bounds) for call in calls]
+            self._waiting += 1
+            try:
+                with anyio.move_on_after(bounds.queue_wait):
+                    await self._slots.acquire()
+                    acquired = True  # no await in between: a late cancel cannot interleave
+            finally:
+                self._waiting -= 1
         if not acquired:
             return [busy(call, bounds) for call in calls]
         try:

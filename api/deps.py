@@ -9,10 +9,10 @@ from eth_account.signers.local import LocalAccount
 from fastapi import Depends, Path, Request
 
 from api.backpressure import BacklogWatch
-from api.chain import RawRequest
 from api.health import Health
 from api.limits import RateLimiter
 from api.metrics import Metrics
+from api.rpc_readers import RpcExecutor
 from api.settings import ApiSettings, WebSettings
 from node.commit.worker import CommitPolicy
 from node.context import Node
@@ -43,7 +43,9 @@ class Gateway:
     limiter: RateLimiter
     metrics: Metrics
     commit: CommitStatus
-    chain_request: RawRequest
+    #: Where /rpc calls run (reader processes, or the external node), and their limiter.
+    rpc: RpcExecutor
+    rpc_limiter: RateLimiter
     #: Bounded looks at the store and the chain (/readyz, /metrics).
     health: Health
     #: The commit backlog, for backpressure on submissions, /v1/info and /metrics.
@@ -71,8 +73,7 @@ def get_caller(request: Request, gateway: GatewayDep) -> ApiKeyRecord | None:
     keyed or not, is rate-limited here."""
     header = request.headers.get("authorization")
     if header is None:
-        client = request.client.host if request.client else "unknown"
-        gateway.limiter.check(f"addr:{client}")
+        gateway.limiter.check(caller_key(request, None))
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -81,8 +82,15 @@ def get_caller(request: Request, gateway: GatewayDep) -> ApiKeyRecord | None:
     # Who asked, for the refusal record (api/refusals.py): the key's public id only.
     request.state.api_key_id = record.key_id
     request.state.api_participant = record.participant_id
-    gateway.limiter.check(f"key:{record.key_id}")
+    gateway.limiter.check(caller_key(request, record))
     return record
+
+
+def caller_key(request: Request, record: ApiKeyRecord | None) -> str:
+    """Whom a rate applies to: the API key, or the client's address without one."""
+    if record is not None:
+        return f"key:{record.key_id}"
+    return f"addr:{request.client.host if request.client else 'unknown'}"
 
 
 CallerDep = Annotated[ApiKeyRecord | None, Depends(get_caller)]

@@ -147,16 +147,19 @@ class RateLimiter:
         burst: int,
         *,
         max_callers: int = 100_000,
+        unit: str = "requests",
     ) -> None:
         self.rate = rate
+        self.unit = unit
         self.burst = float(burst)
         self.max_callers = max_callers
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def check(self, caller: str) -> None:
-        """Take a token from ``caller``'s bucket; :class:`RateLimitedError` if it is empty."""
-        cost = 1.0
+    def check(self, caller: str, cost: float = 1.0) -> None:
+        """Take ``cost`` tokens (at most a full bucket) from ``caller``'s bucket;
+        :class:`RateLimitedError` if it holds fewer."""
+        cost = min(cost, self.burst)
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.pop(caller, (self.burst, now))
@@ -165,7 +168,7 @@ class RateLimiter:
                 self._buckets[caller] = (tokens, now)
                 wait = (cost - tokens) / self.rate
                 raise RateLimitedError(
-                    f"rate limit of {self.rate:g} requests/s exceeded; retry in {wait:.1f} s",
+                    f"rate limit of {self.rate:g} {self.unit}/s exceeded; retry in {wait:.1f} s",
                     retry_after=wait,
                 )
             self._buckets[caller] = (tokens - cost, now)

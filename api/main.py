@@ -24,6 +24,7 @@ from api.limits import BodyLimits, RateLimiter
 from api.metrics import Metrics, RequestMetrics
 from api.openapi import openapi_document
 from api.problems import install
+from api.rpc_readers import executor_for, rpc_bounds
 from api.settings import ApiSettings, WebSettings, load_web_settings
 from node import __version__
 from node.context import Node
@@ -81,7 +82,7 @@ def create_app(
     web_error = None
     if web is None:
         web, web_error = load_web_settings()
-    chain_request = serialize_requests(node.w3)
+    serialize_requests(node.w3)  # the routes and the commit worker share node.w3
     metrics = Metrics()
     commit = commit or CommitStatus()
     health = Health(node)
@@ -107,7 +108,10 @@ def create_app(
         limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
         metrics=metrics,
         commit=commit,
-        chain_request=chain_request,
+        rpc=executor_for(node.w3, node.chain_path, rpc_bounds(settings)),
+        rpc_limiter=RateLimiter(
+            settings.rpc_rate_per_second, settings.rpc_rate_burst, unit="JSON-RPC calls"
+        ),
         health=health,
         backlog=backlog,
         provenance=ProvenanceService(node.store, node.w3, node.deployment),

@@ -110,6 +110,8 @@ def _serve(
 ) -> None:
     status = CommitStatus(policy=options.policy, runs_worker=options.commit)
     app = create_app(node, settings=options.settings, registrar=registrar, commit=status)
+    rpc = app.state.gateway.rpc
+    rpc.warm()  # the /rpc readers start in the background
     stop = threading.Event()
     threads = [_thread("participant-sync", _sync_loop(node, stop, options.sync_interval))]
     if options.commit:
@@ -164,6 +166,7 @@ def _serve(
             uvicorn.Server(config).run(sockets=[sock])
     finally:
         stop.set()
+        rpc.close()
         for thread in threads:
             thread.join(timeout=30)
 

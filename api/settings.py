@@ -9,6 +9,7 @@ from typing import Final
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from node.chain.jsonrpc import DEFAULT_CALL_GAS
 from node.exceptions import ConfigurationError
 from node.labels import normalise_base_url
 
@@ -57,6 +58,23 @@ class ApiSettings(BaseSettings):
     refusal_sample_per_minute: int = Field(default=10, ge=1, le=1000)
     #: Rows the refusal record takes per minute from this process, whatever the callers.
     refusal_rows_per_minute: int = Field(default=600, ge=10, le=100_000)
+    #: Gas an /rpc eth_call gets at most: twice the most any read of ours needs (docs/api.md).
+    rpc_call_gas: int = Field(default=DEFAULT_CALL_GAS, ge=100_000, le=30_000_000)
+    #: Seconds an /rpc request (one call or a whole batch) may run; then cut off (-32005).
+    rpc_timeout: float = Field(default=5.0, gt=0, le=60)
+    #: /rpc requests running at once (reader processes, on the embedded chain).
+    rpc_readers: int = Field(default=2, ge=1, le=16)
+    #: /rpc requests that may wait for a reader, and for how many seconds (-32005 beyond).
+    rpc_queue: int = Field(default=8, ge=0, le=1000)
+    rpc_queue_wait: float = Field(default=2.0, ge=0, le=60)
+    #: /rpc calls per second per client (a batch counts its calls); 429 beyond. What a
+    #: request costs the readers is bounded by its deadline and the client's concurrency;
+    #: this bounds the volume (the verifier page asks one call per question, 20 a batch).
+    rpc_rate_per_second: float = Field(default=50.0, gt=0)
+    #: /rpc calls a client may make at once before the rate applies (at least a batch).
+    rpc_rate_burst: int = Field(default=500, ge=1)
+    #: /rpc requests one client may have running at once; 429 beyond.
+    rpc_client_concurrency: int = Field(default=2, ge=1, le=100)
     #: Whether webhooks may go to loopback addresses (local test receivers only: never in
     #: production). Private, link-local and metadata addresses are refused regardless.
     webhooks_allow_loopback: bool = False

@@ -164,6 +164,11 @@ class Node:
             store=self.store, source=self.registry, head=self.w3.eth.block_number
         )
 
+    @property
+    def chain_path(self) -> Path | None:
+        """Where the embedded chain is stored; None on an external chain."""
+        return self._chain.path if isinstance(self._chain, EmbeddedChain) else None
+
     def admin(self, password: str) -> LocalAccount:
         return load_keystore(self.data_dir / "keystore" / "admin.json", password)
 

@@ -31,6 +31,10 @@ How it is built, and which internals it relies on:
   one block a second, block time runs ahead of the clock (a second per block) until the
   rate drops again.
 
+``ChainSnapshot(path)`` reads a chain that another process holds open, as of its
+last committed block (``ChainSnapshot``): read-only, nothing it does reaches the file.
+The ``/rpc`` reader processes run calls on it, off the commit worker's chain and lock.
+
 Not persisted (they live in eth-tester's memory): filters (``eth_newFilter`` and friends),
 snapshots, accounts added at run time, and a pending block's transactions when
 auto-mining is off. With auto-mining on (the default) every transaction is mined into its
@@ -40,7 +44,8 @@ own block before ``send_transaction`` returns, so nothing is pending between cal
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, cast
@@ -71,7 +76,7 @@ from web3 import EthereumTesterProvider, Web3
 from web3.providers.eth_tester.defaults import API_ENDPOINTS, static_return
 from web3.types import RPCResponse
 
-from node.chain.kvstore import SqliteDB, Synchronous
+from node.chain.kvstore import SqliteDB, SqliteSnapshot, Synchronous
 from node.exceptions import ChainLockedError, ChainStoreError
 from node.filelock import FileLock
 
@@ -261,6 +266,39 @@ def open_embedded_chain(
             store.close()
         lock.release()
         raise
+
+
+class ChainSnapshot:
+    """An embedded chain that another process has open, read as of its last committed
+    block: ``latest()`` gives a ``Web3`` over that state, with its own eth-tester and
+    py-evm objects (nothing shared with the writer but the file)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = SqliteSnapshot(path / CHAIN_FILE)
+        try:
+            if self._db.get_meta("format") != STORE_FORMAT:
+                raise ChainStoreError(f"{self._db.path} holds no chain this node wrote")
+            self._chain_class = _chain_class(int(self._db.get_meta("chain_id") or 0))
+            with self._db.snapshot():
+                chain = self._chain_class(self._db)
+            self.tester = EthereumTester(backend=_Backend(chain, in_memory=False))
+        except BaseException:
+            self._db.close()
+            raise
+        self.w3 = Web3(
+            EthereumTesterProvider(self.tester, api_endpoints=_endpoints(chain.chain_id))
+        )
+
+    @contextmanager
+    def latest(self) -> Iterator[Web3]:
+        """``w3`` at the last block committed now, the same state throughout."""
+        with self._db.snapshot():
+            self.tester.backend.chain = self._chain_class(self._db)
+            yield self.w3
+
+    def close(self) -> None:
+        self._db.close()
 
 
 def embedded_web3() -> Web3:

@@ -18,6 +18,12 @@ standard library's ``sqlite3``:
   crash loses only data that no committed pointer refers to;
 - a small ``meta`` table holds the store's own facts (format, chain id, genesis hash).
 
+``SqliteSnapshot`` reads the same file from another process (the ``/rpc`` readers,
+api/rpc_readers.py): read-only at the SQLite level (``mode=ro``), every read of one
+``snapshot()`` inside one read transaction (WAL: one consistent state, the last committed
+block's, while the writer goes on), and whatever py-evm writes while it executes a call
+kept in memory and dropped when the snapshot ends.
+
 The connection is opened with ``check_same_thread=False`` and guarded by a lock, so the
 store may be used from whichever thread holds the chain; it does not make py-evm
 thread-safe. One process at a time: the caller (``node.chain.embedded``) holds an
@@ -126,12 +132,9 @@ class SqliteDB(BaseAtomicDB):
     def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
         """Writes inside are seen only through the batch; at a normal exit they are
         applied together (and committed, see ``commit_on``), on an exception dropped."""
-        batch = _WriteBatch(self)
-        try:
+        with _open_batch(self) as batch:
             yield batch
-            changes = batch.changes
-        finally:
-            batch.close()
+        changes = batch.changes
         if changes:
             with self._writing() as db:
                 db.executemany(_PUT, [(k, v) for k, v in changes.items() if v is not None])
@@ -241,29 +244,33 @@ class SqliteDB(BaseAtomicDB):
         return f"SqliteDB({str(self.path)!r})"
 
 
-class _WriteBatch(BaseDB, AtomicWriteBatchAPI):
-    """The view of a ``SqliteDB`` inside ``atomic_batch()``: pending writes over the store."""
+class _Overlaid(BaseDB):
+    """Writes kept in ``changes`` (None marks a deletion) over what :meth:`_below` reads."""
 
-    def __init__(self, target: SqliteDB) -> None:
-        self._target: SqliteDB | None = target
-        self.changes: dict[bytes, bytes | None] = {}  # None marks a deletion
+    changes: dict[bytes, bytes | None]
+
+    def _below(self, key: bytes) -> bytes:
+        raise NotImplementedError
+
+    def _usable(self) -> None:
+        """Raise if the view may not be used now."""
 
     def __getitem__(self, key: bytes) -> bytes:
-        target = self._open()
+        self._usable()
         key = bytes(key)
         if key in self.changes:
             value = self.changes[key]
             if value is None:
                 raise KeyError(key)
             return value
-        return target[key]
+        return self._below(key)
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        self._open()
+        self._usable()
         self.changes[bytes(key)] = bytes(value)
 
     def __delitem__(self, key: bytes) -> None:
-        self._open()
+        self._usable()
         if not self._exists(key):
             raise KeyError(key)
         self.changes[bytes(key)] = None
@@ -275,10 +282,79 @@ class _WriteBatch(BaseDB, AtomicWriteBatchAPI):
             return False
         return True
 
+
+class SqliteSnapshot(_Overlaid, BaseAtomicDB):
+    """A read-only view of a ``SqliteDB`` file that another process writes: reads inside
+    :meth:`snapshot` see one committed state; writes stay in memory until it ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+        )
+        self.changes = {}
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read one committed state throughout (a SQLite read transaction), and forget
+        every write made meanwhile at the end."""
+        if self._conn.in_transaction:  # one an interrupted snapshot left open
+            self._conn.execute("ROLLBACK")
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.changes.clear()
+            self._conn.execute("ROLLBACK")
+
+    def get_meta(self, name: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _below(self, key: bytes) -> bytes:
+        row = self._conn.execute(_GET, (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        found: bytes = row[0]
+        return found
+
+    @contextmanager
+    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
+        with _open_batch(self) as batch:
+            yield batch
+        self.changes.update(batch.changes)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _WriteBatch(_Overlaid, AtomicWriteBatchAPI):
+    """The view of a store inside ``atomic_batch()``: pending writes over the store."""
+
+    def __init__(self, target: SqliteDB | SqliteSnapshot) -> None:
+        self._target: SqliteDB | SqliteSnapshot | None = target
+        self.changes = {}
+
+    def _below(self, key: bytes) -> bytes:
+        return self._open()[key]
+
+    def _usable(self) -> None:
+        self._open()
+
     def close(self) -> None:
         self._target = None
 
-    def _open(self) -> SqliteDB:
+    def _open(self) -> SqliteDB | SqliteSnapshot:
         if self._target is None:
             raise ValidationError("the atomic batch was used outside its context")
         return self._target
+
+
+@contextmanager
+def _open_batch(target: SqliteDB | SqliteSnapshot) -> Iterator[_WriteBatch]:
+    """A write batch over ``target``, unusable after the block (its ``changes`` stay)."""
+    batch = _WriteBatch(target)
+    try:
+        yield batch
+    finally:
+        batch.close()

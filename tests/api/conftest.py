@@ -171,5 +171,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             )
         finally:
             client.close()
+            app.state.gateway.rpc.close()
     finally:
         node.close()

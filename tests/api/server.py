@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,19 +15,11 @@ import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from node.context import Node, init_node
 from node.events.identifiers import parse_identifier
-from node.events.typed_data import Role
-from node.store.apikeys import ApiKeys
+from node.testing.serving import free_port as free_port  # imported from here by tests
+from node.testing.serving import producer_node
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Server:
@@ -134,21 +125,7 @@ def prepare(
     data_dir: Path, database_url: str | None = None, chain_url: str | None = None
 ) -> tuple[LocalAccount, str]:
     """A node with one producer and its API key."""
-    init_node(data_dir, SERVE_PASSWORD, chain_url=chain_url, database_url=database_url)
-    farm: LocalAccount = Account.create()
-    with Node(data_dir) as node:
-        node.registry.register(
-            node.admin(SERVE_PASSWORD),
-            key=farm.address,
-            name="farm",
-            roles=Role.PRODUCER,
-            prefix="",
-        )
-        node.sync_participants()
-        with node.store.read() as conn:
-            (pid,) = [p.id for p in node.store.participants.all(conn)]
-        token = ApiKeys(node.store).create(participant_id=pid).token
-    return farm, token
+    return producer_node(data_dir, SERVE_PASSWORD, database_url=database_url, chain_url=chain_url)
 
 
 def commission(url: str, farm: LocalAccount, lot: str, nonce: int) -> dict[str, Any]:

@@ -14,12 +14,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
-from node.context import Node, init_node
+from node.context import Node
 from node.events.identifiers import parse_identifier
-from node.events.typed_data import Role
-from node.store.apikeys import ApiKeys
 from node.store.models import EventStatus
 from node.store.tables import EVENTS
+from node.testing.serving import producer_node
 from tests.anvil import Anvil
 from tests.api.server import Server, full_document, message_from_info
 from tests.api.test_server import wait_anchored
@@ -76,16 +75,7 @@ def test_another_process_takes_over_committing_when_the_leader_dies(
     tmp_path: Path, postgres_url: str, anvil: Anvil
 ) -> None:
     data_dir = tmp_path / "data"
-    init_node(data_dir, PASSWORD, chain_url=anvil.url, database_url=postgres_url)
-    farm: LocalAccount = Account.create()
-    with Node(data_dir) as node:
-        node.registry.register(
-            node.admin(PASSWORD), key=farm.address, name="farm", roles=Role.PRODUCER, prefix=""
-        )
-        node.sync_participants()
-        with node.store.read() as conn:
-            (pid,) = [p.id for p in node.store.participants.all(conn)]
-        token = ApiKeys(node.store).create(participant_id=pid).token
+    farm, token = producer_node(data_dir, PASSWORD, chain_url=anvil.url, database_url=postgres_url)
     servers = [Server(data_dir, PASSWORD, "--commit-interval", "0.2") for _ in range(3)]
     try:
         for server in servers:

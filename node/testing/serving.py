@@ -1,0 +1,42 @@
+"""What tests and benchmarks of a real ``tracenode serve`` start from: a data directory
+with one producer and its API key, and a free port to serve it on."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from node.context import Node, init_node
+from node.events.typed_data import Role
+from node.store.apikeys import ApiKeys
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def producer_node(
+    data_dir: Path,
+    password: str,
+    *,
+    database_url: str | None = None,
+    chain_url: str | None = None,
+) -> tuple[LocalAccount, str]:
+    """A new node in ``data_dir`` with one producer ("farm"): its key and its API key."""
+    init_node(data_dir, password, chain_url=chain_url, database_url=database_url)
+    farm: LocalAccount = Account.create()
+    with Node(data_dir) as node:
+        node.registry.register(
+            node.admin(password), key=farm.address, name="farm", roles=Role.PRODUCER, prefix=""
+        )
+        node.sync_participants()
+        with node.store.read() as conn:
+            (pid,) = [p.id for p in node.store.participants.all(conn)]
+        token = ApiKeys(node.store).create(participant_id=pid).token
+    return farm, token

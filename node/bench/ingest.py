@@ -85,7 +85,7 @@ class IngestStores:
     the factory's producers registered and an ``IngestService`` on one shared signature
     verifier (``workers`` processes; None: one per core). ``close()`` closes them all.
 
-    ``tracenode bench`` (:func:`measure_ingest`) and scripts/profile_ingest.py compare a
+    ``tracenode bench`` (:func:`measure_store_growth`) and scripts/profile_ingest.py compare a
     small store with a full one this way."""
 
     def __init__(self, root: Path, factory: EventFactory, *, workers: int | None) -> None:
@@ -228,8 +228,8 @@ def measure_ingest(
     """Ingest in serve's configuration with its commit thread running, the easy and the
     mixed workload, against bare recovery on all cores: ``rounds`` interleaved rounds of
     ``events / rounds`` events of each workload (signing not timed)."""
-    per_round = max(bulk_size, events // rounds)
-    lots = max(1, per_round // len(MIXED_STEPS))
+    per_round = max(len(MIXED_STEPS), events // rounds)
+    lots = per_round // len(MIXED_STEPS)
     section: dict[str, Any] = {}
     with loads(section), tempfile.TemporaryDirectory() as tmp:
         progress("ingest: a node as serve runs it (persistent chain, SQLite), participants")

@@ -124,7 +124,7 @@ class MixedWorkload:
             "per_lot": [step.name for step in MIXED_STEPS],
             "lifecycle_share": sum(s.on_chain for s in MIXED_STEPS) / len(MIXED_STEPS),
             "identifiers": "GS1 Digital Link on every COMMISSION and TRANSFORM output",
-            "payload_bytes": "about 200-500 (RFC 8785 JSON) on every event",
+            "payload_bytes": "120-530 bytes of RFC 8785 JSON on every event (OBSERVE the largest)",
             "request": f"one participant's events, at most {self.bulk} a request",
         }
 
@@ -204,7 +204,7 @@ class MixedWorkload:
                 EventSpec(
                     Action.RECEIVE,
                     lot,
-                    payload={"receipt": {"temperatureC": 3.5 + serial % 4, "ok": True}},
+                    payload=_receipt(serial, rng),
                     event_time=time0 + serial * 10 + 2,
                 ),
                 heads,
@@ -281,6 +281,18 @@ def _despatch(serial: int, rng: random.Random) -> dict[str, Any]:
             "vehicle": f"TRK-{rng.randrange(1000):03d}",
             "sealNumbers": [f"S{rng.randrange(10**6):06d}" for _ in range(2)],
             "temperatureSetpointC": 4,
+        }
+    }
+
+
+def _receipt(serial: int, rng: random.Random) -> dict[str, Any]:
+    return {
+        "receivingAdvice": {
+            "despatchAdvice": f"DA-{serial:08d}",
+            "receivedLitres": 1000 + serial % 500 - rng.randrange(3),
+            "temperatureC": round(3 + rng.random() * 2, 1),
+            "sealsIntact": True,
+            "dock": f"dock {rng.randrange(1, 9)}",
         }
     }
 

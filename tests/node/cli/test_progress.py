@@ -13,8 +13,10 @@ import time
 
 from tests.api.server import ROOT
 
-BENCH = ("bench", "--json", "--no-ingest", "--no-commit", "--burst", "0", "--no-provenance")
-BENCH += ("--no-whole-path", "--preload", "1000", "--events", "100", "--bulk", "100")
+BENCH = [
+    *("bench", "--json", "--no-ingest", "--no-commit", "--burst", "0", "--no-provenance"),
+    *("--no-whole-path", "--preload", "1000", "--events", "100", "--bulk", "100"),
+]
 
 
 def test_bench_on_a_terminal_shows_each_step_done_with_its_time() -> None:

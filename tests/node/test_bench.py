@@ -229,3 +229,27 @@ def test_the_ingest_profile_script_reports_every_step() -> None:
         small, full, _growth = (float(value) for value in line[len(label) :].split())
         assert small > 0
         assert full > 0
+
+
+def test_the_table_script_shows_every_run_with_its_load(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_table.py"
+    machine = {"cores": 2, "load_average_start": [1.0, 2.0, 3.0], "load_average_end": [4, 5, 6]}
+    ingest = {"load_average_start": [7, 8, 9], "mixed_vs_raw": 0.25, "mixed_events_per_s": 2000}
+    (tmp_path / "one.json").write_text(json.dumps({"machine": machine, "ingest": ingest}))
+    (tmp_path / "two.json").write_text(json.dumps({"machine": machine}))
+
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "one.json"), str(tmp_path / "two.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    lines = done.stdout.splitlines()
+    assert lines[0] == "| figure | one | two |"
+    assert "| load average (1/5/15 min) at start → end | 1.0/2.0/3.0 → 4.0/5.0/6.0 |" in lines[2]
+    assert "| *ingest: load at start* | 7.0/8.0/9.0 | — |" in lines
+    assert "| ingest mixed ÷ raw (target ≥ 0.5) | 0.25 | — |" in lines
+    assert "| ingest, mixed, events/s (commit running) | 2,000 | — |" in lines
+    assert not any(line.startswith("| *commit") for line in lines)  # no run measured it

@@ -3,9 +3,10 @@
     .venv/bin/tracenode bench --json > run1.json   # once per run, as many runs as wanted
     .venv/bin/python scripts/bench_table.py run1.json run2.json ...
 
-Prints a Markdown table: a column per run, a row per headline figure (a figure a run
-did not measure is "—"), and the machine's load average at the start and end of the run
-and of each section, so that no figure is read without the load it was measured under.
+Prints two Markdown tables, a column per run: a row per headline figure (a figure a run
+did not measure is "—") with the machine's load average at the start and end of the run
+and of each section, so that no figure is read without the load it was measured under;
+then issue 12's targets, each run's figure and whether it met the target.
 """
 
 from __future__ import annotations
@@ -80,12 +81,38 @@ def table(runs: list[dict[str, Any]], names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def targets(runs: list[dict[str, Any]], names: list[str]) -> str:
+    """issue 12's targets (the runs' ``targets``): each run's figure, and whether it met it."""
+    labels: dict[str, tuple[str, str]] = {}
+    for run in runs:
+        for row in run.get("targets", []):
+            labels.setdefault(row["figure"], (row["label"], row["target"]))
+    lines = [
+        "| figure | target | " + " | ".join(names) + " |",
+        "|---|---|" + "---:|" * len(runs),
+    ]
+    for figure, (label, target) in labels.items():
+        cells = []
+        for run in runs:
+            found = [row for row in run.get("targets", []) if row["figure"] == figure]
+            cells.append(
+                f"{found[0]['measured']:,} ({'met' if found[0]['met'] else 'not met'})"
+                if found
+                else "—"
+            )
+        lines.append(f"| {label} | {target} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+", type=Path, help="`tracenode bench --json` outputs")
     args = parser.parse_args()
     runs = [json.loads(path.read_text()) for path in args.runs]
-    print(table(runs, [path.stem for path in args.runs]))
+    names = [path.stem for path in args.runs]
+    print(table(runs, names))
+    print()
+    print(targets(runs, names))
 
 
 if __name__ == "__main__":

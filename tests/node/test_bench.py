@@ -235,7 +235,13 @@ def test_the_table_script_shows_every_run_with_its_load(tmp_path: Path) -> None:
     script = Path(__file__).resolve().parents[2] / "scripts" / "bench_table.py"
     machine = {"cores": 2, "load_average_start": [1.0, 2.0, 3.0], "load_average_end": [4, 5, 6]}
     ingest = {"load_average_start": [7, 8, 9], "mixed_vs_raw": 0.25, "mixed_events_per_s": 2000}
-    (tmp_path / "one.json").write_text(json.dumps({"machine": machine, "ingest": ingest}))
+    target = {"figure": "ingest.mixed_vs_raw", "label": "ingest ÷ raw", "target": "≥ 0.5"}
+    one = {
+        "machine": machine,
+        "ingest": ingest,
+        "targets": [target | {"measured": 0.25, "met": False}],
+    }
+    (tmp_path / "one.json").write_text(json.dumps(one))
     (tmp_path / "two.json").write_text(json.dumps({"machine": machine}))
 
     done = subprocess.run(
@@ -253,3 +259,4 @@ def test_the_table_script_shows_every_run_with_its_load(tmp_path: Path) -> None:
     assert "| ingest mixed ÷ raw (target ≥ 0.5) | 0.25 | — |" in lines
     assert "| ingest, mixed, events/s (commit running) | 2,000 | — |" in lines
     assert not any(line.startswith("| *commit") for line in lines)  # no run measured it
+    assert "| ingest ÷ raw | ≥ 0.5 | 0.25 (not met) | — |" in lines

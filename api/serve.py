@@ -28,8 +28,8 @@ from api.main import create_app
 from api.problems import dependency_unavailable
 from api.settings import ApiSettings
 from node.chain.commits import CommitClient
-from node.commit.leader import lead, leader_lock
-from node.commit.worker import CommitPolicy, CommitWorker
+from node.commit.leader import committing
+from node.commit.worker import CommitPolicy
 from node.context import Node
 from node.exceptions import ConfigurationError
 from node.monitor.alertlog import AlertLogSealer
@@ -115,25 +115,18 @@ def _serve(
     stop = threading.Event()
     threads = [_thread("participant-sync", _sync_loop(node, stop, options.sync_interval))]
     if options.commit:
-        worker = CommitWorker(
+        commit = committing(
             store=node.store,
             client=CommitClient(node.w3, node.deployment),
-            node=node_key,
+            node_key=node_key,
             policy=options.policy,
+            stop=stop,
+            poll=options.leader_poll,
+            on_change=lambda held: setattr(status, "leader", held),
             idle=AlertLogSealer(
                 store=node.store, w3=node.w3, deployment=node.deployment, node=node_key
             ).tick,
         )
-
-        def commit() -> None:
-            lead(
-                lock=leader_lock(node.store, node_key.address),
-                work=worker.run,
-                stop=stop,
-                poll=options.leader_poll,
-                on_change=lambda held: setattr(status, "leader", held),
-            )
-
         threads.append(_thread("commit-leader", commit))
     settings = options.settings or ApiSettings()
     deliverer = Deliverer(

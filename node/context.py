@@ -43,6 +43,9 @@ CONFIG_VERSION: Final = 1
 CHAIN_URL_ENV: Final = "TRACENODE_CHAIN_URL"
 DATABASE_URL_ENV: Final = "TRACENODE_DATABASE_URL"
 FUNDING_WEI: Final = 1000 * 10**18
+#: Processes recovering signers in a node (``tracenode serve``'s, and so ``tracenode
+#: bench``'s): 1 recovers in the ingesting process itself.
+RECOVERY_WORKERS: Final = 1
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ class Node:
         *,
         chain_url: str | None = None,
         database_url: str | None = None,
-        workers: int = 1,
+        workers: int = RECOVERY_WORKERS,
     ) -> None:
         self.data_dir = data_dir
         self.config = NodeConfig.load(data_dir)

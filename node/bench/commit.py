@@ -1,107 +1,151 @@
-"""Commit throughput and anchoring cost on the embedded chain (issue #4's figures).
+"""Commit throughput and anchoring cost, in serve's configuration (node.bench.serving).
 
-``lifecycle_ops_per_s``: signed COMMISSION events, already accepted, committed by the
-commit worker (relayed to BatchRegistry in transactions of up to 300 operations, each
-window anchored in the same transaction) until none is left. ``gas_per_anchored_event``:
-gas of one commit transaction anchoring a window of 1,000 observations, per event.
+``lifecycle_ops_per_s``: accepted events committed by serve's commit worker on the
+persistent embedded chain (relayed to BatchRegistry in transactions of up to 300
+operations, each window anchored in the same transaction) until none is left; the
+mixed workload and the easy one (COMMISSIONs only) in rounds that alternate.
+``gas_per_event``: the commit transactions' gas over the events they anchored, for each
+workload; ``gas_per_event_observations``: one window of 1,000 observations alone, the
+cheapest there is (labelled as such).
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from web3.types import Wei
-
-from node.bench.ingest import EventFactory
-from node.chain.commits import CommitClient
-from node.chain.deploy import deploy_contracts
-from node.chain.embedded import open_embedded_chain
-from node.chain.registry import ParticipantRegistryClient
+from node.bench.ingest import EventFactory, describe_easy, ingest_all, producers_of
+from node.bench.ingest import submit_requests as submit_mixed
+from node.bench.machine import load_average, loads, median_of, rotated
+from node.bench.serving import BenchNode
+from node.bench.workload import MIXED_STEPS, MixedWorkload, Participant
 from node.commit.worker import CommitWorker
 from node.events.signatures import sign_digest
 from node.events.submission import SignedEvent
-from node.events.typed_data import Action, Domain, Role, TraceEvent
-from node.ingest.service import IngestService
-from node.participants.sync import sync_participants
+from node.events.typed_data import Action, Role, TraceEvent
 from node.runtime import Progress, quiet
-from node.store.engine import sqlite_url
-from node.store.store import Store
 
 
-@dataclass(frozen=True, slots=True)
-class CommitFigures:
-    operations: int
-    lifecycle_ops_per_s: float
-    window_events: int
-    gas_per_anchored_event: float
+def _drain(worker: CommitWorker) -> dict[str, float]:
+    """Commit until idle, timed; the windows' events, operations and gas."""
+    events = gas = 0
+    began = time.perf_counter()
+    while (result := worker.commit_once()) is not None:
+        if result.rejected:
+            raise RuntimeError(f"{result.rejected} bench events were rejected by the chain")
+        events += result.event_count
+        gas += result.gas_used
+    return {"events": events, "gas": gas, "seconds": time.perf_counter() - began}
 
 
 def measure_commit(
-    *, operations: int = 1200, window_events: int = 1000, progress: Progress = quiet
-) -> CommitFigures:
-    progress("commit: deploying on an in-memory chain, registering the signers")
-    with tempfile.TemporaryDirectory() as tmp, open_embedded_chain(None) as chain:
-        w3 = chain.w3
-        admin = next(iter(w3.eth.accounts))
-        node: LocalAccount = Account.create()
-        w3.eth.send_transaction({"from": admin, "to": node.address, "value": Wei(10**22)})
-        deployment = deploy_contracts(w3, admin=admin, node=node.address)
-        domain = Domain(deployment.chain_id, bytes.fromhex(deployment.batch_registry[2:]))
-        registry = ParticipantRegistryClient(w3, deployment)
-        factory = EventFactory(domain=domain)
-        for index, key in enumerate(factory.keys):
-            registry.register(
-                admin,
-                key=Account.from_key(key).address,
-                name=f"producer {index}",
-                roles=Role.PRODUCER,
-                prefix="",
-            )
-        auditor: LocalAccount = Account.create()
-        registry.register(admin, key=auditor.address, name="auditor", roles=Role.AUDITOR, prefix="")
-        store = Store.open(sqlite_url(Path(tmp)))
-        try:
-            sync_participants(store=store, source=registry, head=w3.eth.block_number)
-            ingest = IngestService(store=store, domain=domain)
-            worker = CommitWorker(store=store, client=CommitClient(w3, deployment), node=node)
-            progress(f"commit: signing and ingesting {operations:,} lifecycle events")
-            signed = factory.make(operations)
-            for start in range(0, operations, 1000):
-                ingest.submit_many(signed[start : start + 1000])
-            progress(f"commit: relaying and anchoring {operations:,} operations (timed)")
-            began = time.perf_counter()
-            while worker.commit_once() is not None:
-                pass
-            ops_per_s = operations / (time.perf_counter() - began)
+    *,
+    operations: int = 600,
+    rounds: int = 3,
+    window_events: int = 1000,
+    participants: int = 100,
+    progress: Progress = quiet,
+) -> dict[str, Any]:
+    section: dict[str, Any] = {}
+    lots = max(1, operations // sum(s.on_chain for s in MIXED_STEPS))
+    mixed_ops = lots * sum(s.on_chain for s in MIXED_STEPS)
+    with loads(section), tempfile.TemporaryDirectory() as tmp:
+        progress("commit: a node as serve runs it (persistent chain, SQLite), participants")
+        with BenchNode(Path(tmp) / "node") as bench:
+            node = bench.node
+            easy = EventFactory(domain=node.domain)
+            bench.register(producers_of(easy))
+            mixed = MixedWorkload(node.domain, participants_count=participants)
+            ids = bench.register(mixed.participants)
+            auditor = Participant("bench auditor", os.urandom(32), Role.AUDITOR, "")
+            bench.register([auditor])
+            worker = bench.worker()
 
-            lot, head = signed[0].event.batch_id, None
-            with store.read() as conn:
-                state = store.batches.get(conn, lot)
-                head = state.head if state else bytes(32)
-            progress(f"commit: gas of a window of {window_events:,} observations")
-            observations = []
-            for nonce in range(window_events):
-                event = TraceEvent(
-                    Action.OBSERVE,
-                    batch_id=lot,
-                    prev_event_hash=head,
-                    event_time=1_732_000_000_000 + nonce,
-                    payload_hash=nonce.to_bytes(32, "big"),
-                    nonce=nonce,
+            def easy_round() -> dict[str, float]:
+                ingest_all(node.ingest, easy.make(operations), 1000)
+                drained = _drain(worker)
+                drained["operations"] = operations
+                return drained
+
+            def mixed_round() -> dict[str, float]:
+                submit_mixed(node, ids, mixed.make(lots))
+                drained = _drain(worker)
+                drained["operations"] = mixed_ops
+                return drained
+
+            by_round = []
+            for index in range(rounds):
+                progress(f"commit: round {index + 1} of {rounds}: easy and mixed (timed)")
+                load = load_average()
+                easy_done, mixed_done = rotated(index, [easy_round, mixed_round])
+                by_round.append(
+                    {
+                        "easy_ops_per_s": round(easy_done["operations"] / easy_done["seconds"], 1),
+                        "mixed_ops_per_s": round(
+                            mixed_done["operations"] / mixed_done["seconds"], 1
+                        ),
+                        "mixed_events_per_s": round(
+                            mixed_done["events"] / mixed_done["seconds"], 1
+                        ),
+                        "easy_gas_per_event": round(easy_done["gas"] / easy_done["events"], 1),
+                        "mixed_gas_per_event": round(mixed_done["gas"] / mixed_done["events"], 1),
+                        "load_average": load,
+                    }
                 )
-                observations.append(
-                    SignedEvent(event, sign_digest(event.digest(domain), bytes(auditor.key)))
-                )
-            ingest.submit_many(observations)
-            result = worker.commit_once()
-            if result is None or result.event_count != window_events:
-                raise RuntimeError("the observation window was not committed whole")
-            gas = result.gas_used / window_events
-        finally:
-            store.close()
-    return CommitFigures(operations, ops_per_s, window_events, gas)
+            progress(f"commit: gas of a window of {window_events:,} observations alone")
+            observations_gas = _observation_window(bench, easy, auditor, window_events)
+            configuration = bench.configuration(commit=False) | {
+                "commit_worker": "serve's, driven by commit_once until idle (timed)"
+            }
+    section.update(
+        {
+            "what": "accepted events committed (relayed and anchored) by serve's commit "
+            "worker on the persistent chain until none is left; ingest not timed",
+            "workloads": {"easy": describe_easy(easy, 1000), "mixed": mixed.describe()},
+            "configuration": configuration,
+            "rounds": rounds,
+            "operations_per_round": {"easy": operations, "mixed": mixed_ops},
+            "by_round": by_round,
+            "lifecycle_ops_per_s": median_of(by_round, "mixed_ops_per_s"),
+            "lifecycle_ops_per_s_easy": median_of(by_round, "easy_ops_per_s"),
+            "events_per_s": median_of(by_round, "mixed_events_per_s"),
+            "gas_per_event": median_of(by_round, "mixed_gas_per_event"),
+            "gas_per_event_easy": median_of(by_round, "easy_gas_per_event"),
+            "gas_per_event_observations": round(observations_gas, 1),
+            "observation_window_events": window_events,
+        }
+    )
+    return section
+
+
+def _observation_window(
+    bench: BenchNode, easy: EventFactory, auditor: Participant, window_events: int
+) -> float:
+    """Gas per event of one commit of ``window_events`` observations of one lot."""
+    node = bench.node
+    lot = easy.make(1)
+    ingest_all(node.ingest, lot, 1)
+    worker = bench.worker()
+    _drain(worker)
+    with node.store.read() as conn:
+        state = node.store.batches.get(conn, lot[0].event.batch_id)
+    head = state.head if state else bytes(32)
+    observations = []
+    for nonce in range(1, window_events + 1):
+        event = TraceEvent(
+            Action.OBSERVE,
+            batch_id=lot[0].event.batch_id,
+            prev_event_hash=head,
+            event_time=1_732_000_000_000 + nonce,
+            payload_hash=nonce.to_bytes(32, "big"),
+            nonce=nonce,
+        )
+        observations.append(SignedEvent(event, sign_digest(event.digest(node.domain), auditor.key)))
+    ingest_all(node.ingest, observations, window_events)
+    result = worker.commit_once()
+    if result is None or result.event_count != window_events:
+        raise RuntimeError("the observation window was not committed whole")
+    return result.gas_used / window_events

@@ -1,8 +1,11 @@
 """Ingest throughput: signed events verified and durably stored through the bulk path.
 
-Reports next to it the bare coincurve recovery rate measured in the same run, so the
-ratio says how close ingest comes to the cost of its one unavoidable cryptographic step
-on this machine, whatever else the machine is doing.
+``measure_ingest`` runs in serve's configuration (node.bench.serving) with the commit
+thread running, the easy and the mixed workload (node.bench.workload), against bare
+coincurve recovery on all cores, in rounds interleaved in the same run: the ratio says
+how close ingest comes to the cost of its one unavoidable cryptographic step on this
+machine, whatever else the machine is doing. ``measure_store_growth`` compares a store
+holding a million events with a small one, side by side.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from coincurve import PublicKey
-
+from node.bench.machine import RawRecovery, load_average, loads, median_of, rotated
+from node.bench.serving import BenchNode
+from node.bench.workload import MIXED_STEPS, MixedWorkload, Participant, Request
+from node.context import RECOVERY_WORKERS, Node
 from node.events.hashing import keccak
 from node.events.signatures import SignatureVerifier, address_of, sign_digest
 from node.events.submission import SignedEvent
@@ -30,35 +36,6 @@ from node.store.store import Store
 
 DOMAIN = Domain(31337, bytes.fromhex("5FbDB2315678afecb367f032d93F642f64180aa3"))
 PRODUCT = keccak(b"https://id.gs1.org/01/09506000134352")
-
-
-@dataclass(frozen=True, slots=True)
-class IngestFigures:
-    events: int
-    bulk_size: int
-    workers: int
-    preloaded: int
-    ingest_events_per_s: float
-    raw_recover_per_s: float
-    peak_rss_mb: float
-    lookup_ms_p50: float
-    #: With a preload: the same measures on the full store.
-    ingest_events_per_s_full: float | None = None
-    lookup_ms_p50_full: float | None = None
-    peak_rss_mb_full: float | None = None
-    #: The small store's rounds, timed beside the full store's (median).
-    ingest_events_per_s_small: float | None = None
-    #: Resident memory (MB) after a tenth of the preload and after all of it: flat when
-    #: nothing grows with the store.
-    rss_mb_preload_tenth: float | None = None
-    rss_mb_preload_end: float | None = None
-    #: Median of the ratios of rounds timed back to back on the full and the small store.
-    full_vs_empty: float | None = None
-    rounds: int = 1
-
-    @property
-    def ingest_vs_raw(self) -> float:
-        return self.ingest_events_per_s / self.raw_recover_per_s
 
 
 class EventFactory:
@@ -103,23 +80,12 @@ class EventFactory:
         return made
 
 
-def raw_recover_rate(signed: list[SignedEvent]) -> float:
-    """Bare coincurve recoveries per second, one core, over digests computed beforehand."""
-    pairs = [
-        (s.event.digest(DOMAIN), s.signature[:64] + bytes((s.signature[64] - 27,))) for s in signed
-    ]
-    start = time.perf_counter()
-    for digest, signature in pairs:
-        PublicKey.from_signature_and_message(signature, digest, hasher=None)
-    return len(pairs) / (time.perf_counter() - start)
-
-
 class IngestStores:
     """Fresh SQLite stores for an ingest measurement, in folders under ``root``: each with
     the factory's producers registered and an ``IngestService`` on one shared signature
     verifier (``workers`` processes; None: one per core). ``close()`` closes them all.
 
-    ``tracenode bench`` (:func:`measure_ingest`) and scripts/profile_ingest.py compare a
+    ``tracenode bench`` (:func:`measure_store_growth`) and scripts/profile_ingest.py compare a
     small store with a full one this way."""
 
     def __init__(self, root: Path, factory: EventFactory, *, workers: int | None) -> None:
@@ -203,100 +169,227 @@ def _rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
+def producers_of(factory: EventFactory) -> list[Participant]:
+    """The easy workload's producers, to register on a chain."""
+    return [
+        Participant(name=f"bench producer {i + 1}", key=key, roles=Role.PRODUCER, company_prefix="")
+        for i, key in enumerate(factory.keys)
+    ]
+
+
+def describe_easy(factory: EventFactory, bulk_size: int) -> dict[str, Any]:
+    return {
+        "name": "easy (today's: the easiest there is)",
+        "participants": len(factory.keys),
+        "per_lot": ["COMMISSION"],
+        "lifecycle_share": 1.0,
+        "identifiers": "none",
+        "payload_bytes": "none (a payload hash only)",
+        "request": f"{bulk_size} events of all producers in one submit_many",
+    }
+
+
+def submit_requests(
+    node: Node, ids: Sequence[int], phases: Sequence[Sequence[Request]]
+) -> dict[bytes, float]:
+    """Submit the mixed workload's requests as the gateway does (each as its API key's
+    participant), phase after phase; every event must be accepted. Returns each event's
+    hash with the ``time.monotonic()`` at which its request returned."""
+    accepted: dict[bytes, float] = {}
+    for phase in phases:
+        for request in phase:
+            results = node.ingest.submit_many(
+                request.events, as_participant=ids[request.participant]
+            )
+            now = time.monotonic()
+            for result in results:
+                if result.outcome is not Outcome.ACCEPTED:
+                    raise RuntimeError(
+                        f"a bench event was not accepted: {result.outcome.value} {result.error}"
+                    )
+                accepted[result.event_hash] = now
+    return accepted
+
+
+def _timed_requests(node: Node, ids: Sequence[int], phases: Sequence[Sequence[Request]]) -> float:
+    began = time.perf_counter()
+    done = len(submit_requests(node, ids, phases))
+    return done / (time.perf_counter() - began)
+
+
 def measure_ingest(
     *,
     events: int = 20_000,
-    bulk_size: int = 1_000,
-    workers: int | None = None,
-    preload: int = 0,
     rounds: int = 5,
-    data_dir: Path | None = None,
+    bulk_size: int = 1_000,
+    participants: int = 100,
     progress: Progress = quiet,
-) -> IngestFigures:
-    """Ingest ``events`` signed events in bulks into a fresh SQLite store, timed.
+) -> dict[str, Any]:
+    """Ingest in serve's configuration with its commit thread running, the easy and the
+    mixed workload, against bare recovery on all cores: ``rounds`` interleaved rounds of
+    ``events / rounds`` events of each workload (signing not timed)."""
+    per_round = max(len(MIXED_STEPS), events // rounds)
+    lots = per_round // len(MIXED_STEPS)
+    section: dict[str, Any] = {}
+    with loads(section), tempfile.TemporaryDirectory() as tmp:
+        progress("ingest: a node as serve runs it (persistent chain, SQLite), participants")
+        raw = RawRecovery()
+        bench = BenchNode(Path(tmp) / "node")
+        try:
+            node = bench.node
+            easy = EventFactory(domain=node.domain)
+            bench.register(producers_of(easy))
+            mixed = MixedWorkload(node.domain, participants_count=participants)
+            ids = bench.register(mixed.participants)
+            progress(f"ingest: signing {rounds} x {per_round:,} easy and mixed events")
+            easy_rounds = [easy.make(per_round) for _ in range(rounds)]
+            mixed_rounds = [mixed.make(lots) for _ in range(rounds)]
+            warm_easy, warm_mixed = easy.make(min(bulk_size, 200)), mixed.make(10)
+            with bench.committing():
+                ingest_all(node.ingest, warm_easy, bulk_size)
+                submit_requests(node, ids, warm_mixed)
+                results = []
+                for index in range(rounds):
+                    progress(f"ingest: round {index + 1} of {rounds}: raw, easy, mixed (timed)")
+                    load = load_average()
+                    raw_rate, easy_rate, mixed_rate = rotated(
+                        index,
+                        [
+                            partial(raw.rate, easy_rounds[index], node.domain),
+                            partial(_timed_ingest, node.ingest, easy_rounds[index], bulk_size),
+                            partial(_timed_requests, node, ids, mixed_rounds[index]),
+                        ],
+                    )
+                    results.append(
+                        {
+                            "raw_recover_all_cores_per_s": round(raw_rate, 1),
+                            "easy_events_per_s": round(easy_rate, 1),
+                            "mixed_events_per_s": round(mixed_rate, 1),
+                            "easy_vs_raw": round(easy_rate / raw_rate, 3),
+                            "mixed_vs_raw": round(mixed_rate / raw_rate, 3),
+                            "load_average": load,
+                        }
+                    )
+                progress("ingest: stopping the commit worker")
+            configuration = bench.configuration(commit=True)
+        finally:
+            bench.close()
+            raw.close()
+    section.update(
+        {
+            "what": "signed events verified and durably stored by IngestService.submit_many "
+            "in a node opened as serve opens it, its commit thread running; signing not "
+            "timed. raw: bare coincurve recovery of the same round's signatures on every "
+            "core (a process each). Steps rotate each round.",
+            "workloads": {
+                "easy": describe_easy(easy, bulk_size),
+                "mixed": mixed.describe(),
+            },
+            "configuration": configuration,
+            "rounds": rounds,
+            "events_per_round": {"easy": per_round, "mixed": lots * len(MIXED_STEPS)},
+            "by_round": results,
+            "mixed_events_per_s": median_of(results, "mixed_events_per_s"),
+            "easy_events_per_s": median_of(results, "easy_events_per_s"),
+            "raw_recover_all_cores_per_s": median_of(results, "raw_recover_all_cores_per_s"),
+            "mixed_vs_raw": median_of(results, "mixed_vs_raw"),
+            "easy_vs_raw": median_of(results, "easy_vs_raw"),
+        }
+    )
+    return section
 
-    With ``preload``, a second store is filled with ``preload`` events through the same
-    path, then ``events`` more go to each store in ``rounds`` rounds that alternate
-    between them. Each full-store round is compared with the small-store round timed
-    right next to it, and the median of those ratios is reported: on a shared machine
-    the load changes over minutes, and only figures measured side by side compare.
+
+def measure_store_growth(
+    *,
+    events: int = 20_000,
+    bulk_size: int = 1_000,
+    preload: int = 1_000_000,
+    rounds: int = 7,
+    progress: Progress = quiet,
+) -> dict[str, Any]:
+    """A store holding ``preload`` events against a small one, side by side.
+
+    One store is filled with ``preload`` easy events through the bulk path; then
+    ``events`` more go to it and as many to a small store, in ``rounds`` rounds that
+    alternate which store goes first. Each full-store round is compared with the
+    small-store round timed next to it, and the median of those ratios is reported, with
+    every round's. Store only (no chain, no commit), recovery as serve's.
     """
-    workers = workers or os.cpu_count() or 1
+    workers = RECOVERY_WORKERS
     rng = random.Random(7)  # noqa: S311 - picks benchmark samples, not secrets
     factory = EventFactory()
-    with tempfile.TemporaryDirectory() as tmp:
-        stores = IngestStores(data_dir or Path(tmp), factory, workers=workers)
+    section: dict[str, Any] = {}
+    with loads(section), tempfile.TemporaryDirectory() as tmp:
+        stores = IngestStores(Path(tmp), factory, workers=workers)
         try:
-            progress("ingest: registering the signers in a fresh store")
-            store, service = stores.open("empty")
-            progress(f"ingest: signing {events:,} events")
-            signed = factory.make(events)
-            progress("ingest: raw secp256k1 recovery, one core")
-            raw = raw_recover_rate(signed[: min(len(signed), 5_000)])
-            progress(f"ingest: starting {workers} verifier process(es)")
-            _timed_ingest(service, factory.make(bulk_size), bulk_size)  # start the workers
-            progress(f"ingest: {events:,} events in bulks of {bulk_size:,} (timed)")
-            empty_rate = _timed_ingest(service, signed, bulk_size)
-            progress("ingest: batch and event lookups")
-            sample = [s.event.batch_id for s in rng.sample(signed, min(200, len(signed)))]
-            empty_lookup = _lookup_p50(store, sample)
-            empty_rss = _peak_rss_mb()
-            full_rate = small_rate = full_lookup = full_rss = ratio = None
-            rss_tenth = rss_end = None
-            if preload:
-                full_store, full_service = stores.open("full")
-                reported = 0
+            store, service = stores.open("small")
+            full_store, full_service = stores.open("full")
+            ingest_all(service, factory.make(bulk_size), bulk_size)
+            reported = 0
+            rss_tenth: float | None = None
 
-                def preloaded(done: int) -> None:
-                    nonlocal rss_tenth, reported
-                    if rss_tenth is None and done >= preload // 10:
-                        rss_tenth = _rss_mb()
-                    if done // 50_000 > reported // 50_000:
-                        progress(f"preload: {done:,} of {preload:,} events in the full store")
-                    reported = done
+            def preloaded(done: int) -> None:
+                nonlocal rss_tenth, reported
+                if rss_tenth is None and done >= preload // 10:
+                    rss_tenth = _rss_mb()
+                if done // 50_000 > reported // 50_000:
+                    progress(f"store growth: {done:,} of {preload:,} events in the full store")
+                reported = done
 
-                fill(full_service, factory, preload, bulk_size, after_chunk=preloaded)
-                rss_end = _rss_mb()
-                per_round = max(bulk_size, events // rounds)
-                full_rates, empty_rates, ratios = [], [], []
-                timed: list[SignedEvent] = []
-                for index in range(rounds):
-                    progress(f"preload: round {index + 1} of {rounds}, full and small store")
-                    batch_full, batch_empty = factory.make(per_round), factory.make(per_round)
-                    timed += batch_full
-                    # Alternate which store goes first, so neither always follows the other.
-                    if index % 2:
-                        e = _timed_ingest(service, batch_empty, bulk_size)
-                        f = _timed_ingest(full_service, batch_full, bulk_size)
-                    else:
-                        f = _timed_ingest(full_service, batch_full, bulk_size)
-                        e = _timed_ingest(service, batch_empty, bulk_size)
-                    full_rates.append(f)
-                    empty_rates.append(e)
-                    ratios.append(f / e)
-                full_rate = statistics.median(full_rates)
-                small_rate = statistics.median(empty_rates)
-                ratio = statistics.median(ratios)
-                sample = [s.event.batch_id for s in rng.sample(timed, min(200, len(timed)))]
-                full_lookup = _lookup_p50(full_store, sample)
-                full_rss = _peak_rss_mb()
+            progress(f"store growth: filling a store with {preload:,} events")
+            fill(full_service, factory, preload, bulk_size, after_chunk=preloaded)
+            rss_end = _rss_mb()
+            per_round = max(bulk_size, events // rounds)
+            by_round = []
+            timed: list[SignedEvent] = []
+            for index in range(rounds):
+                progress(f"store growth: round {index + 1} of {rounds}, full and small store")
+                batch_full, batch_small = factory.make(per_round), factory.make(per_round)
+                timed += batch_full
+                load = load_average()
+                if index % 2:
+                    small = _timed_ingest(service, batch_small, bulk_size)
+                    full = _timed_ingest(full_service, batch_full, bulk_size)
+                else:
+                    full = _timed_ingest(full_service, batch_full, bulk_size)
+                    small = _timed_ingest(service, batch_small, bulk_size)
+                by_round.append(
+                    {
+                        "full_events_per_s": round(full, 1),
+                        "small_events_per_s": round(small, 1),
+                        "full_vs_small": round(full / small, 3),
+                        "load_average": load,
+                    }
+                )
+            sample = [s.event.batch_id for s in rng.sample(timed, min(200, len(timed)))]
+            full_lookup = _lookup_p50(full_store, sample)
+            with store.read() as conn:
+                small_count = store.events.count(conn)
         finally:
             stores.close()
-    return IngestFigures(
-        events=events,
-        bulk_size=bulk_size,
-        workers=workers,
-        preloaded=preload,
-        ingest_events_per_s=empty_rate,
-        raw_recover_per_s=raw,
-        peak_rss_mb=empty_rss,
-        lookup_ms_p50=empty_lookup,
-        ingest_events_per_s_full=full_rate,
-        lookup_ms_p50_full=full_lookup,
-        peak_rss_mb_full=full_rss,
-        ingest_events_per_s_small=small_rate,
-        rss_mb_preload_tenth=rss_tenth,
-        rss_mb_preload_end=rss_end,
-        full_vs_empty=ratio,
-        rounds=rounds if preload else 1,
+    section.update(
+        {
+            "what": "easy events ingested into a store holding the preload and into a small "
+            "one beside it, rounds alternating which goes first; store only (no chain, no "
+            "commit)",
+            "workload": describe_easy(factory, bulk_size),
+            "configuration": {
+                "store": "sqlite",
+                "recovery_workers": workers,
+                "chain": "none",
+                "commit_worker": "off",
+            },
+            "preloaded": preload,
+            "small_store_events_at_end": small_count,
+            "rounds": rounds,
+            "events_per_round": per_round,
+            "by_round": by_round,
+            "full_vs_small": median_of(by_round, "full_vs_small"),
+            "full_events_per_s": median_of(by_round, "full_events_per_s"),
+            "small_events_per_s": median_of(by_round, "small_events_per_s"),
+            "lookup_ms_p50_full": round(full_lookup, 3),
+            "rss_mb_preload_tenth": round(rss_tenth or 0.0, 1),
+            "rss_mb_preload_end": round(rss_end, 1),
+        }
     )
+    return section

@@ -1,138 +1,210 @@
-"""``tracenode bench``: measure the targets of docs/design.md §9 on this machine."""
+"""``tracenode bench``: measure issue 12's targets on this machine, as serve runs."""
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
+from node.bench.burst import measure_burst
 from node.bench.commit import measure_commit
-from node.bench.ingest import measure_ingest
+from node.bench.ingest import measure_ingest, measure_store_growth
+from node.bench.machine import load_average, machine
 from node.bench.provenance import measure_provenance
+from node.bench.whole_path import measure_whole_path
 from node.cli.common import show, steps, table
+
+#: issue 12's targets that a bench section measures: (section, figure, label, target,
+#: whether the figure meets it).
+TARGETS: list[tuple[str, str, str, str, Callable[[float], bool]]] = [
+    (
+        "whole_path",
+        "whole_vs_ingest_only",
+        "whole path ÷ HTTP ingest-only",
+        "≥ 0.4 enforced mode (≥ 0.8 anchor-only mode)",
+        lambda v: v >= 0.4,
+    ),
+    (
+        "whole_path",
+        "committing_vs_ingest_only",
+        "gateway ingest with commit running ÷ without",
+        "≥ 0.9",
+        lambda v: v >= 0.9,
+    ),
+    (
+        "whole_path",
+        "accepted_to_anchored_s_p99",
+        "accepted → anchored p99 over HTTP, s",
+        "≤ 5 (for a 20,000-event burst, anchor-only mode)",
+        lambda v: v <= 5,
+    ),
+    (
+        "burst",
+        "accepted_to_anchored_s_p99",
+        "accepted → anchored p99, burst, s",
+        "≤ 5 (for a 20,000-event burst, anchor-only mode)",
+        lambda v: v <= 5,
+    ),
+    (
+        "commit",
+        "lifecycle_ops_per_s",
+        "relayed lifecycle ops/s, persistent chain (mixed)",
+        "≥ 400",
+        lambda v: v >= 400,
+    ),
+    (
+        "commit",
+        "gas_per_event",
+        "gas per event, mixed windows",
+        "≤ 100 (anchor-only mode)",
+        lambda v: v <= 100,
+    ),
+    (
+        "ingest",
+        "mixed_vs_raw",
+        "ingest (mixed) ÷ raw recovery on all cores",
+        "≥ 0.5",
+        lambda v: v >= 0.5,
+    ),
+    (
+        "provenance",
+        "provenance_new_block_ms_p50",
+        "provenance p50 after a new block, ms",
+        "≤ 50",
+        lambda v: v <= 50,
+    ),
+    (
+        "provenance",
+        "provenance_cold_ms_p50",
+        "provenance p50 cold, ms",
+        "≤ 150",
+        lambda v: v <= 150,
+    ),
+    (
+        "provenance",
+        "downstream_trace_ms_p50",
+        "downstream trace over 10,000 batches p50, ms",
+        "≤ 100",
+        lambda v: v <= 100,
+    ),
+    (
+        "store_growth",
+        "full_vs_small",
+        "ingest with the preload stored ÷ small store",
+        "≥ 0.8",
+        lambda v: v >= 0.8,
+    ),
+]
 
 
 def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     events: Annotated[
-        int, typer.Option(help="Signed events to ingest (timed).", min=1000)
+        int, typer.Option(help="Ingest: events of each workload, over all rounds.", min=50)
     ] = 20_000,
-    bulk: Annotated[int, typer.Option(help="Events per bulk call.", min=1)] = 1_000,
-    workers: Annotated[
-        int, typer.Option(help="Processes verifying signatures (0: all cores).", min=0)
-    ] = 0,
+    rounds: Annotated[
+        int, typer.Option(help="Interleaved rounds of each section that compares.", min=1)
+    ] = 3,
+    participants: Annotated[
+        int, typer.Option(help="Participants of the mixed workload.", min=4)
+    ] = 100,
+    bulk: Annotated[int, typer.Option(help="Easy workload: events per bulk call.", min=1)] = 1_000,
+    ingest: Annotated[bool, typer.Option(help="Measure ingest against raw recovery.")] = True,
     commit: Annotated[
-        bool, typer.Option(help="Also measure commits and anchoring on the embedded chain.")
+        bool, typer.Option(help="Measure commits (relay and anchor) on the persistent chain.")
     ] = True,
+    commit_ops: Annotated[
+        int, typer.Option(help="Commit: lifecycle operations of each workload a round.", min=4)
+    ] = 600,
+    burst: Annotated[
+        int, typer.Option(help="Accepted → anchored under a burst of this many events (0: off).")
+    ] = 2_000,
     provenance: Annotated[
         bool,
-        typer.Option(help="Also measure provenance, downstream trace and accept-to-proof."),
+        typer.Option(help="Measure provenance (new block, cold, warm) and downstream trace."),
     ] = True,
+    whole_path: Annotated[
+        bool, typer.Option(help="Measure the whole path: a serve process over HTTP.")
+    ] = True,
+    whole_path_events: Annotated[
+        int, typer.Option(help="Whole path: events a round a server.", min=5)
+    ] = 4_000,
+    clients: Annotated[int, typer.Option(help="Whole path: concurrent HTTP clients.", min=1)] = 4,
     preload: Annotated[
         int,
-        typer.Option(help="Fill a second store with this many events, then compare.", min=0),
+        typer.Option(help="Also compare a store holding this many events with a small one.", min=0),
     ] = 0,
-    rounds: Annotated[
-        int,
-        typer.Option(help="With --preload: rounds alternating the full and a small store.", min=1),
-    ] = 5,
 ) -> None:
-    """Measure ingest (signed events verified and durably stored) against raw recovery,
-    commits on the embedded chain, and provenance queries. Each step is shown on stderr as
-    it starts; the figures go to stdout."""
+    """Measure what a user gets, in the configuration `tracenode serve` runs: ingest of
+    the mixed and the easy workload against raw recovery on all cores, commits on the
+    persistent chain, accepted → anchored under a burst, provenance, and the whole path
+    over HTTP to a serve process. Every figure comes with its workload, configuration and
+    the machine's load; steps are shown on stderr, the figures go to stdout."""
+    result: dict[str, Any] = {"machine": machine() | {"load_average_start": load_average()}}
     with steps() as progress:
-        figures = measure_ingest(
-            events=events,
-            bulk_size=bulk,
-            workers=workers or os.cpu_count() or 1,
-            preload=preload,
-            rounds=rounds,
-            progress=progress,
-        )
-        commits = measure_commit(progress=progress) if commit else None
-        queries = measure_provenance(progress=progress) if provenance else None
-    result: dict[str, object] = {
-        key: round(value, 3) if isinstance(value, float) else value
-        for key, value in asdict(figures).items()
-    }
-    result["ingest_vs_raw"] = round(figures.ingest_vs_raw, 3)
-    result["cores"] = os.cpu_count()
-    if commits is not None:
-        result["lifecycle_ops_per_s"] = round(commits.lifecycle_ops_per_s, 1)
-        result["gas_per_anchored_event"] = round(commits.gas_per_anchored_event, 1)
-    if queries is not None:
-        for key, value in asdict(queries).items():
-            result[key] = round(value, 3) if isinstance(value, float) else value
+        if ingest:
+            result["ingest"] = measure_ingest(
+                events=events,
+                rounds=rounds,
+                bulk_size=bulk,
+                participants=participants,
+                progress=progress,
+            )
+        if commit:
+            result["commit"] = measure_commit(
+                operations=commit_ops, rounds=rounds, participants=participants, progress=progress
+            )
+        if burst:
+            result["burst"] = measure_burst(
+                events=burst, participants=participants, progress=progress
+            )
+        if provenance:
+            result["provenance"] = measure_provenance(progress=progress)
+        if whole_path:
+            result["whole_path"] = measure_whole_path(
+                events=whole_path_events,
+                rounds=rounds,
+                clients=clients,
+                participants=participants,
+                progress=progress,
+            )
+        if preload:
+            result["store_growth"] = measure_store_growth(
+                events=events,
+                bulk_size=bulk,
+                preload=preload,
+                rounds=max(rounds, 2),
+                progress=progress,
+            )
+    result["machine"]["load_average_end"] = load_average()
+    result["targets"] = [
+        {
+            "figure": f"{section}.{key}",
+            "label": label,
+            "target": target,
+            "measured": result[section][key],
+            "met": met(result[section][key]),
+        }
+        for section, key, label, target, met in TARGETS
+        if section in result
+    ]
     if as_json:
         typer.echo(json.dumps(result))
         return
-    figures_table = table("tracenode bench", "measure", "value", "target (docs/design.md §9)")
-    figures_table.columns[1].justify = "right"
-    figures_table.add_row(
-        "ingest, events/s (bulk, verified, durable)",
-        f"{figures.ingest_events_per_s:,.0f}",
-        "≥ 10,000 on 2 cores",
-    )
-    figures_table.add_row(
-        "raw secp256k1 recovery, /s (1 core)", f"{figures.raw_recover_per_s:,.0f}", ""
-    )
-    figures_table.add_row("ingest ÷ raw", f"{figures.ingest_vs_raw:.2f}", "≥ 0.5")
-    figures_table.add_row("batch + events lookup, p50 ms", f"{figures.lookup_ms_p50:.2f}", "flat")
-    figures_table.add_row("peak RSS, MB", f"{figures.peak_rss_mb:,.0f}", "flat")
-    if figures.full_vs_empty is not None:
-        full = f"after {preload:,} events"
-        figures_table.add_row(
-            f"ingest {full} / beside it, small store, events/s",
-            f"{figures.ingest_events_per_s_full:,.0f} / {figures.ingest_events_per_s_small:,.0f}",
-            "",
+    figures = table("tracenode bench (issue 12's targets)", "figure", "measured", "target", "met")
+    figures.columns[1].justify = "right"
+    for row in result["targets"]:
+        figures.add_row(
+            row["label"], f"{row['measured']:,}", row["target"], "yes" if row["met"] else "no"
         )
-        figures_table.add_row(
-            f"full ÷ small (median of {figures.rounds} side-by-side rounds)",
-            f"{figures.full_vs_empty:.2f}",
-            "≥ 0.8",
-        )
-        figures_table.add_row(f"lookup {full}, p50 ms", f"{figures.lookup_ms_p50_full:.2f}", "flat")
-        figures_table.add_row(f"peak RSS {full}, MB", f"{figures.peak_rss_mb_full:,.0f}", "")
-        figures_table.add_row(
-            "RSS after a tenth of the preload / all of it, MB",
-            f"{figures.rss_mb_preload_tenth:,.0f} / {figures.rss_mb_preload_end:,.0f}",
-            "flat",
-        )
-    if commits is not None:
-        figures_table.add_row(
-            "lifecycle ops committed, /s (embedded chain)",
-            f"{commits.lifecycle_ops_per_s:,.0f}",
-            "≥ 200",
-        )
-        figures_table.add_row(
-            "gas per anchored event (1,000-event window)",
-            f"{commits.gas_per_anchored_event:,.1f}",
-            "≤ 100",
-        )
-    if queries is not None:
-        figures_table.add_row(
-            "accepted → anchored with proof, p50 s", f"{queries.accept_to_proof_s_p50:.2f}", "≤ 2"
-        )
-        figures_table.add_row(
-            f"provenance ({queries.provenance_levels} levels, {queries.provenance_events} "
-            "events, verified), p50 ms",
-            f"{queries.provenance_ms_p50:.1f}",
-            "≤ 50",
-        )
-        figures_table.add_row(
-            "  the same just after a new block / first query, p50 ms",
-            f"{queries.provenance_new_block_ms_p50:.0f} / {queries.provenance_cold_ms_p50:.0f}",
-            "",
-        )
-        figures_table.add_row(
-            f"downstream trace ({queries.trace_batches:,} batches), p50 ms",
-            f"{queries.downstream_trace_ms_p50:.1f}",
-            "≤ 100",
-        )
-    figures_table.add_row(
-        "events timed / bulk / workers", f"{events:,} / {bulk} / {figures.workers}", ""
-    )
-    show(figures_table)
+    show(figures)
+    details = table("figures", "section", "figure", "value")
+    for section, values in result.items():
+        if section == "targets" or not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            if isinstance(value, (int, float, str)) or key.startswith("load_average"):
+                details.add_row(section, key, str(value))
+    show(details)

@@ -22,9 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
+from node.chain.commits import CommitClient
+from node.commit.worker import CommitPolicy, CommitWorker
 from node.filelock import FileLock
 from node.store.availability import store_unavailable
 from node.store.engine import advisory_key
@@ -173,6 +176,35 @@ def lead(
             if on_change is not None:
                 on_change(False)
             log.info("this process no longer commits (leadership released)")
+
+
+def committing(
+    *,
+    store: Store,
+    client: CommitClient,
+    node_key: LocalAccount,
+    policy: CommitPolicy,
+    stop: threading.Event,
+    poll: float = 1.0,
+    on_change: Callable[[bool], None] | None = None,
+    idle: Callable[[], None] | None = None,
+) -> Callable[[], None]:
+    """What a node's commit thread runs (``tracenode serve``'s, and ``tracenode bench``'s
+    so that it measures the same): the commit worker, while this process holds the node
+    key's commit lock, until ``stop`` is set; ``idle`` runs on its idle turns (serve seals
+    the alert log there)."""
+    worker = CommitWorker(store=store, client=client, node=node_key, policy=policy, idle=idle)
+
+    def run() -> None:
+        lead(
+            lock=leader_lock(store, node_key.address),
+            work=worker.run,
+            stop=stop,
+            poll=poll,
+            on_change=on_change,
+        )
+
+    return run
 
 
 def _failed(message: str, error: Exception, level: int = logging.WARNING) -> None:

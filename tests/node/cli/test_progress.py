@@ -13,7 +13,10 @@ import time
 
 from tests.api.server import ROOT
 
-BENCH = ("bench", "--json", "--events", "1000", "--no-commit", "--no-provenance", "--workers", "1")
+BENCH = [
+    *("bench", "--json", "--no-ingest", "--no-commit", "--burst", "0", "--no-provenance"),
+    *("--no-whole-path", "--preload", "1000", "--events", "100", "--bulk", "100"),
+]
 
 
 def test_bench_on_a_terminal_shows_each_step_done_with_its_time() -> None:
@@ -51,8 +54,8 @@ def test_bench_on_a_terminal_shows_each_step_done_with_its_time() -> None:
 
     text = shown.decode(errors="replace")
     assert process.returncode == 0, text
-    assert json.loads(stdout)["events"] == 1000  # stdout stays the figures alone
-    assert "ingest: signing 1,000 events" in text
+    assert json.loads(stdout)["store_growth"]["preloaded"] == 1000  # stdout: the figures alone
+    assert "store growth: filling a store with 1,000 events" in text
     assert "✓" in text  # a finished step
     assert "\x1b[" in text  # drawn as a live display, not printed as log lines
-    assert " s  ingest:" not in text
+    assert " s  store growth:" not in text

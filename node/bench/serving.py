@@ -1,0 +1,111 @@
+"""A node as ``tracenode serve`` runs it, in a temporary data directory, for the bench.
+
+The data directory is made by ``init_node`` and opened by ``Node`` exactly as serve
+opens it: the persistent embedded chain (py-evm on its on-disk database), the SQLite
+store, serve's signature-recovery worker count (``node.context.RECOVERY_WORKERS``), and
+the commit worker run by the same function serve's commit thread runs
+(``node.commit.leader.committing``) at serve's default policy. Participants are
+registered on the chain by the admin key, so the contracts execute their events.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Final
+
+from eth_account import Account
+
+from node.bench.workload import Participant
+from node.chain.commits import CommitClient
+from node.commit.leader import committing
+from node.commit.worker import CommitPolicy, CommitWorker
+from node.context import Node, init_node
+from node.store.apikeys import ApiKeys
+
+#: The keystore password of a bench node's throwaway keys.
+BENCH_PASSWORD: Final = "tracenode-bench"  # noqa: S105 - keys of a temporary node
+
+
+class BenchNode:
+    """A fresh node in ``data_dir``, opened as serve opens one."""
+
+    def __init__(self, data_dir: Path, *, database_url: str | None = None) -> None:
+        init_node(data_dir, BENCH_PASSWORD, database_url=database_url, pbkdf2_iterations=1000)
+        self.data_dir = data_dir
+        self.node = Node(data_dir, database_url=database_url)
+        self.node_key = self.node.node_key(BENCH_PASSWORD)
+        self.policy = CommitPolicy()  # `tracenode serve`'s defaults (api/cli.py)
+
+    def close(self) -> None:
+        self.node.close()
+
+    def __enter__(self) -> BenchNode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def register(self, participants: Sequence[Participant]) -> list[int]:
+        """Register ``participants`` on the chain (the registrar's transactions) and in the
+        mirror; returns their participant ids, in order."""
+        admin = self.node.admin(BENCH_PASSWORD)
+        ids = [
+            self.node.registry.register(
+                admin,
+                key=Account.from_key(p.key).address,
+                name=p.name,
+                roles=p.roles,
+                prefix="",
+            )
+            for p in participants
+        ]
+        self.node.sync_participants()
+        return ids
+
+    def api_keys(self, ids: Sequence[int]) -> list[str]:
+        """An API key for each participant id."""
+        keys = ApiKeys(self.node.store)
+        return [keys.create(participant_id=pid, label="bench").token for pid in ids]
+
+    def worker(self) -> CommitWorker:
+        """A commit worker at serve's policy, to drive by hand (``commit_once``)."""
+        return CommitWorker(
+            store=self.node.store,
+            client=CommitClient(self.node.w3, self.node.deployment),
+            node=self.node_key,
+            policy=self.policy,
+        )
+
+    @contextmanager
+    def committing(self) -> Iterator[None]:
+        """serve's commit thread, running while the block runs (stopped and joined after)."""
+        stop = threading.Event()
+        run = committing(
+            store=self.node.store,
+            client=CommitClient(self.node.w3, self.node.deployment),
+            node_key=self.node_key,
+            policy=self.policy,
+            stop=stop,
+        )
+        thread = threading.Thread(target=run, name="commit-leader", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=120)
+
+    def configuration(self, *, commit: bool) -> dict[str, Any]:
+        """What the figures measured with this node ran on, for the JSON."""
+        return {
+            "as": "tracenode serve (in process)",
+            "chain": "embedded py-evm, persistent (on disk)",
+            "store": self.node.store.dialect,
+            "recovery_workers": self.node.verifier.workers,
+            "commit_worker": "running (serve's commit thread)" if commit else "off",
+            "commit_policy": asdict(self.policy),
+        }

@@ -1,0 +1,378 @@
+"""The whole path as a user runs it: a real ``tracenode serve`` process, real HTTP clients.
+
+Two data directories are made (node.bench.serving: participants registered on the
+chain, an API key each); then, in rounds that alternate which goes first, each is served
+by ``tracenode serve`` in a child process of its own — one as it starts by default
+(committing), one with ``--no-commit`` (HTTP ingest only) — and sent the round's signed
+mixed-workload events by ``clients`` concurrent keep-alive HTTP clients, each request
+one participant's events under its own API key (node.bench.workload), bodies serialised
+before the clock starts. Only one server runs at a time; it is stopped (SIGTERM, then
+killed) after each round and started again (not timed) for the next.
+
+- ingest only: from the first request sent until the last event is accepted;
+- whole path: from the first request sent until every event is anchored. The client
+  polls ``GET /v1/anchors`` every ``POLL_S`` seconds and notes when each window first
+  shows; once the windows hold every event, every event's proof is fetched
+  (``GET /v1/events/{hash}/proof``, not timed) and its window tells when it was
+  anchored. accepted → anchored is that time less the time its request returned.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+
+from node.bench.burst import latencies
+from node.bench.machine import load_average, loads, median_of, rotated
+from node.bench.serving import BENCH_PASSWORD, BenchNode
+from node.bench.workload import MIXED_STEPS, MixedWorkload, Request
+from node.events.submission import submission_document
+from node.keys.keystore import PASSWORD_ENV
+from node.runtime import Progress, quiet
+
+#: Seconds between two looks at /v1/anchors.
+POLL_S: Final = 0.1
+#: Seconds a request may take (a thousand-event list on a loaded machine included).
+REQUEST_TIMEOUT_S: Final = 120.0
+_LISTENING = re.compile(r"serving\s.*?\son\s+(http://\S+)\s+\(chain", re.DOTALL)
+_STARTS = itertools.count(1)
+
+
+class ServeProcess:
+    """``tracenode serve`` on ``data_dir`` as a child process, on a port the OS picks.
+
+    Ready once it answers ``/readyz`` (within ``startup_timeout`` seconds, or it is
+    killed and TimeoutError raised); ``stop()`` sends SIGTERM and kills it if it has not
+    exited within ``stop_timeout`` seconds."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *args: str,
+        startup_timeout: float = 180.0,
+        stop_timeout: float = 30.0,
+    ) -> None:
+        self.command = [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            "0",
+            "--log-level",
+            "warning",
+            *args,
+        ]
+        self.stop_timeout = stop_timeout
+        self.log = data_dir.parent / f"{data_dir.name}-serve-{next(_STARTS)}.log"
+        self._log_file = self.log.open("wb")
+        self.process = subprocess.Popen(  # noqa: S603 - our own command, no shell
+            self.command,
+            env=os.environ | {PASSWORD_ENV: BENCH_PASSWORD},
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            self.url = self._wait_ready(startup_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        url = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"serve exited {self.process.returncode}: {self.output()}")
+            if url is None:
+                self._log_file.flush()
+                found = _LISTENING.search(self.log.read_text(errors="replace"))
+                url = found.group(1) if found else None
+            if url is not None:
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                        return url
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.2)
+        raise TimeoutError(f"serve not ready within {timeout:.0f} s: {self.output()}")
+
+    def output(self) -> str:
+        self._log_file.flush()
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+        self._log_file.close()
+
+    def __enter__(self) -> ServeProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class Site:
+    """A data directory to serve, its workload and its participants' API keys."""
+
+    data_dir: Path
+    workload: MixedWorkload
+    tokens: list[str]
+    args: tuple[str, ...]
+    rounds: list[list[list[Request]]] = field(default_factory=list)
+
+
+def _prepare(
+    data_dir: Path, participants: int, bulk: int, args: tuple[str, ...]
+) -> tuple[Site, dict[str, Any]]:
+    with BenchNode(data_dir) as bench:
+        workload = MixedWorkload(bench.node.domain, participants_count=participants, bulk=bulk)
+        ids = bench.register(workload.participants)
+        tokens = [bench.api_keys([pid])[0] for pid in ids]
+        configuration = bench.configuration(commit="--no-commit" not in args)
+    return Site(data_dir, workload, tokens, args), configuration
+
+
+def send(
+    url: str, site: Site, phases: Sequence[Sequence[Request]], clients: int
+) -> tuple[float, dict[bytes, float]]:
+    """Send ``phases`` to ``url`` over ``clients`` concurrent keep-alive connections;
+    returns when the first request went out and each event's hash with the time its
+    request returned (``time.monotonic()``). Every event must be accepted."""
+    bodies = [
+        [
+            (
+                request.participant,
+                json.dumps([submission_document(e) for e in request.events]).encode(),
+            )
+            for request in phase
+        ]
+        for phase in phases
+    ]
+    accepted: dict[bytes, float] = {}
+    errors: list[str] = []
+    lock = threading.Lock()
+    sessions = [httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) for _ in range(clients)]
+    began = time.monotonic()
+    try:
+        for phase in bodies:
+            work: queue.SimpleQueue[tuple[int, bytes]] = queue.SimpleQueue()
+            for item in phase:
+                work.put(item)
+
+            def client(session: httpx.Client, work: queue.SimpleQueue[tuple[int, bytes]]) -> None:
+                while True:
+                    try:
+                        who, body = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    headers = {
+                        "Authorization": f"Bearer {site.tokens[who]}",
+                        "Content-Type": "application/json",
+                    }
+                    try:
+                        answer = session.post("/v1/events", content=body, headers=headers)
+                    except httpx.HTTPError as exc:
+                        with lock:
+                            errors.append(f"{type(exc).__name__}: {exc}")
+                        return
+                    now = time.monotonic()
+                    if answer.status_code != 202:
+                        with lock:
+                            errors.append(f"{answer.status_code}: {answer.text[:300]}")
+                        return
+                    results = answer.json()["results"]
+                    with lock:
+                        for result in results:
+                            if result["outcome"] != "accepted":
+                                errors.append(json.dumps(result)[:300])
+                            else:
+                                accepted[bytes.fromhex(result["eventHash"][2:])] = now
+
+            threads = [
+                threading.Thread(target=client, args=(session, work), daemon=True)
+                for session in sessions
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=REQUEST_TIMEOUT_S * (len(phase) + 1))
+            if errors:
+                raise RuntimeError(f"the gateway refused bench events: {errors[:3]}")
+    finally:
+        for session in sessions:
+            session.close()
+    return began, accepted
+
+
+def wait_anchored(
+    url: str, accepted: dict[bytes, float], *, known: set[int], timeout: float
+) -> dict[bytes, float]:
+    """Poll ``/v1/anchors`` until the new windows hold every event of ``accepted``, then
+    fetch every event's proof; returns when each was anchored (its window first seen)."""
+    seen: dict[int, float] = {}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
+        while sum(count for count in _window_counts(client, seen, known).values()) < len(accepted):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"bench events not anchored within {timeout:.0f} s")
+            time.sleep(POLL_S)
+        anchored: dict[bytes, float] = {}
+        for event_hash in accepted:
+            answer = client.get(f"/v1/events/0x{event_hash.hex()}/proof")
+            if answer.status_code != 200:
+                raise RuntimeError(f"no proof for a bench event: {answer.text[:300]}")
+            anchored[event_hash] = seen[int(answer.json()["windowId"])]
+    known.update(seen)
+    return anchored
+
+
+def _window_counts(client: httpx.Client, seen: dict[int, float], known: set[int]) -> dict[int, int]:
+    """Note the first-seen time of every new window; the event counts of the new ones."""
+    counts: dict[int, int] = {}
+    page: str | None = "/v1/anchors?limit=500"
+    now = time.monotonic()
+    while page is not None:
+        answer = client.get(page)
+        answer.raise_for_status()
+        document = answer.json()
+        fresh = [w for w in document["items"] if int(w["windowId"]) not in known]
+        for window in fresh:
+            seen.setdefault(int(window["windowId"]), now)
+            counts[int(window["windowId"])] = int(window["eventCount"])
+        page = document["next"] if len(fresh) == len(document["items"]) else None
+    return counts
+
+
+def measure_whole_path(
+    *,
+    events: int = 4_000,
+    rounds: int = 3,
+    clients: int = 4,
+    bulk: int = 100,
+    participants: int = 100,
+    progress: Progress = quiet,
+) -> dict[str, Any]:
+    lots = max(1, events // len(MIXED_STEPS))
+    section: dict[str, Any] = {}
+    with loads(section), tempfile.TemporaryDirectory() as tmp:
+        progress("whole path: two data directories, participants and API keys")
+        whole, whole_config = _prepare(Path(tmp) / "committing", participants, bulk, ())
+        ingest, ingest_config = _prepare(
+            Path(tmp) / "ingest-only", participants, bulk, ("--no-commit",)
+        )
+        progress(f"whole path: signing {rounds} x {lots * len(MIXED_STEPS):,} events a server")
+        for site in (whole, ingest):
+            site.rounds = [site.workload.make(lots) for _ in range(rounds)]
+        known: set[int] = set()
+        by_round = []
+        commands = {}
+
+        def ingest_only(index: int) -> dict[str, float]:
+            with ServeProcess(ingest.data_dir, *ingest.args) as server:
+                commands["ingest_only"] = server.command
+                began, accepted = send(server.url, ingest, ingest.rounds[index], clients)
+                return {"ingest_events_per_s": len(accepted) / (max(accepted.values()) - began)}
+
+        def whole_path(index: int) -> dict[str, float]:
+            with ServeProcess(whole.data_dir, *whole.args) as server:
+                commands["whole_path"] = server.command
+                began, accepted = send(server.url, whole, whole.rounds[index], clients)
+                ingested = max(accepted.values()) - began
+                anchored = wait_anchored(
+                    server.url, accepted, known=known, timeout=120 + len(accepted)
+                )
+                done = max(anchored.values()) - began
+                return {
+                    "committing_ingest_events_per_s": len(accepted) / ingested,
+                    "whole_path_events_per_s": len(accepted) / done,
+                    **latencies(accepted, anchored),
+                }
+
+        for index in range(rounds):
+            progress(f"whole path: round {index + 1} of {rounds}: serve, serve --no-commit")
+            load = load_average()
+            measured, only = rotated(
+                index, [partial(whole_path, index), partial(ingest_only, index)]
+            )
+            by_round.append(
+                {key: round(value, 3) for key, value in (measured | only).items()}
+                | {
+                    "whole_vs_ingest_only": round(
+                        measured["whole_path_events_per_s"] / only["ingest_events_per_s"], 3
+                    ),
+                    "committing_vs_ingest_only": round(
+                        measured["committing_ingest_events_per_s"] / only["ingest_events_per_s"],
+                        3,
+                    ),
+                    "load_average": load,
+                }
+            )
+    section.update(
+        {
+            "what": "signed mixed events over HTTP to a real `tracenode serve` process until "
+            "every one is anchored (its proof fetched), next to the same over HTTP to "
+            "`tracenode serve --no-commit` (ingest only), in the same run, rounds "
+            "alternating which goes first",
+            "workload": whole.workload.describe() | {"events_per_round": lots * len(MIXED_STEPS)},
+            "configuration": {
+                "whole_path": whole_config
+                | {
+                    "as": "tracenode serve (a child process)",
+                    "command": _shown(commands.get("whole_path")),
+                },
+                "ingest_only": ingest_config
+                | {
+                    "as": "tracenode serve --no-commit (a child process)",
+                    "command": _shown(commands.get("ingest_only")),
+                },
+                "http_clients": clients,
+                "keep_alive": True,
+                "poll_s": POLL_S,
+            },
+            "rounds": rounds,
+            "by_round": by_round,
+            "whole_path_events_per_s": median_of(by_round, "whole_path_events_per_s"),
+            "ingest_only_events_per_s": median_of(by_round, "ingest_events_per_s"),
+            "whole_vs_ingest_only": median_of(by_round, "whole_vs_ingest_only"),
+            "committing_vs_ingest_only": median_of(by_round, "committing_vs_ingest_only"),
+            "accepted_to_anchored_s_p50": median_of(by_round, "accepted_to_anchored_s_p50"),
+            "accepted_to_anchored_s_p99": median_of(by_round, "accepted_to_anchored_s_p99"),
+        }
+    )
+    return section
+
+
+def _shown(command: list[str] | None) -> str:
+    if command is None:
+        return ""
+    parts = ["tracenode", *command[3:]]
+    return " ".join(
+        "DATA_DIR" if "/" in part and Path(part).is_absolute() else part for part in parts
+    )

@@ -49,7 +49,8 @@ def monitor(
     """Compare the store with the chain and with itself; raise an alert for each incident.
 
     With the embedded chain, run it while `serve` is stopped (one process holds the chain).
-    Exits with status 2 when a cycle found critical incidents (with --once).
+    Exits with status 2 when a cycle found critical incidents (with --once). With --seal,
+    the keystore password comes from TRACENODE_PASSWORD, else a prompt.
     """
     secret = password() if seal else None
     with Node(data_dir) as node:

@@ -107,8 +107,10 @@ def update(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Change what a receiver subscribes to: each option given replaces the current one
-    (--type, --batch and --prefix as a whole list)."""
+    """Change what a receiver subscribes to.
+
+    Each option given replaces the current one (--type, --batch and --prefix as a whole
+    list)."""
     if every_batch and (batch or prefix):
         raise WebhookSubscriptionError("--every-batch drops batches and prefixes: give neither")
     with _store(data_dir, database_url) as store, store.write() as conn:

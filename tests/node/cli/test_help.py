@@ -19,6 +19,7 @@ from api.cli import app
 ASKING = {
     "init",
     "demo",
+    "monitor",
     "serve",
     "participant add",
     "participant rotate",

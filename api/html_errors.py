@@ -151,12 +151,14 @@ def prefers_html(accept: str | None) -> bool:
     """Whether an ``Accept`` header ranks HTML above JSON (RFC 9110 §12.5.1: each type
     takes the quality of the most specific range that matches it). A tie — ``*/*``,
     ``text/html, application/json`` — or no header goes to JSON."""
-    ranges = _ranges(accept or "")
+    ranges = accept_ranges(accept or "")
     html = max(_quality(ranges, media) for media in _HTML)
     return html > max(_quality(ranges, media) for media in _JSON)
 
 
-def _ranges(header: str) -> list[tuple[str, float]]:
+def accept_ranges(header: str) -> list[tuple[str, float]]:
+    """An ``Accept`` header's media ranges with their qualities (0 to 1), in the order
+    given (at most 32): the one reading of the header (resolution negotiates with it too)."""
     ranges = []
     for part in header.split(",")[:32]:
         media, *params = (p.strip() for p in part.split(";"))

@@ -33,6 +33,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from api.deps import GatewayDep, ReaderDep
+from api.html_errors import accept_ranges
 from api.problems import problem_responses
 from api.routes.batches import batch_out
 from api.routes.search import DEFAULT_LIMIT, search_out
@@ -331,19 +332,9 @@ def _preferred(request: Request) -> str:
     header = request.headers.get("accept", "")
     if not header.strip():
         return JSON
-    offers: list[tuple[float, int, str]] = []
-    for position, part in enumerate(header.split(",")[:32]):
-        media, *params = (p.strip() for p in part.split(";"))
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if q > 0:
-            offers.append((-q, position, media.lower()))
+    offers = [
+        (-q, position, media) for position, (media, q) in enumerate(accept_ranges(header)) if q > 0
+    ]
     for _, _, media in sorted(offers):
         if media in (JSON, "*/*", "application/*"):
             return JSON

@@ -26,7 +26,6 @@ import queue
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -45,6 +44,7 @@ from node.bench.workload import MIXED_STEPS, MixedWorkload, Request
 from node.events.submission import submission_document
 from node.keys.keystore import PASSWORD_ENV
 from node.runtime import Progress, quiet
+from node.testing.serving import serve_command
 
 #: Seconds between two looks at /v1/anchors.
 POLL_S: Final = 0.1
@@ -68,19 +68,7 @@ class ServeProcess:
         startup_timeout: float = 180.0,
         stop_timeout: float = 30.0,
     ) -> None:
-        self.command = [
-            sys.executable,
-            "-m",
-            "api.cli",
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            "0",
-            "--log-level",
-            "warning",
-            *args,
-        ]
+        self.command = serve_command(data_dir, 0, *args)
         self.stop_timeout = stop_timeout
         self.log = data_dir.parent / f"{data_dir.name}-serve-{next(_STARTS)}.log"
         self._log_file = self.log.open("wb")

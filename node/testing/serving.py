@@ -4,6 +4,7 @@ with one producer and its API key, and a free port to serve it on."""
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 
 from eth_account import Account
@@ -12,6 +13,23 @@ from eth_account.signers.local import LocalAccount
 from node.context import Node, init_node
 from node.events.typed_data import Role
 from node.store.apikeys import ApiKeys
+
+
+def serve_command(data_dir: Path, port: int | str, *args: str) -> list[str]:
+    """The command line of a ``tracenode serve`` child process (tests, the bench)."""
+    return [
+        sys.executable,
+        "-m",
+        "api.cli",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *args,
+    ]
 
 
 def free_port() -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 
 from node.events.identifiers import parse_identifier
 from node.testing.serving import free_port as free_port  # imported from here by tests
-from node.testing.serving import producer_node
+from node.testing.serving import producer_node, serve_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,19 +29,7 @@ class Server:
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [
-            sys.executable,
-            "-m",
-            "api.cli",
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            *args,
-        ]
+        command = serve_command(data_dir, self.port, *args)
         environment = os.environ | {"TRACENODE_PASSWORD": password} | (env or {})
         self.log = data_dir.parent / f"serve-{self.port}.log"
         self._log_file = self.log.open("wb")

@@ -18,9 +18,12 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+
+from tests.environment import unavailable
 
 
 def _free_port() -> int:
@@ -134,3 +137,17 @@ class ThrowawayPostgres:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def started_postgres() -> Iterator[ThrowawayPostgres]:
+    """A started throwaway server for a fixture to yield, closed after it; one that cannot
+    be made is :func:`tests.environment.unavailable` (skipped locally, failed in CI)."""
+    try:
+        server = ThrowawayPostgres()
+    except PostgresUnavailableError as exc:
+        unavailable(str(exc))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -5,7 +5,6 @@ leader's gauge, ``/readyz`` is 503; once the database is back, everything is."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,24 +14,14 @@ import pytest
 
 from tests.api.server import SERVE_PASSWORD, Server, commission, prepare, read_metrics, timed
 from tests.api.test_server import wait_anchored
-from tests.postgres import PostgresUnavailableError, ThrowawayPostgres
+from tests.postgres import ThrowawayPostgres, started_postgres
 
 PROBLEM_JSON = "application/problem+json"
 
 
 @pytest.fixture
 def postgres() -> Iterator[ThrowawayPostgres]:
-    try:
-        server = ThrowawayPostgres()
-    except PostgresUnavailableError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"{exc} in CI")
-        pytest.skip(str(exc))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from started_postgres()
 
 
 def test_a_stopped_database_is_503_with_retry_after_and_metrics_still_answer(

@@ -4,7 +4,6 @@ test's own that is stopped."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from node.exceptions import StoreUnavailableError
 from node.store.availability import store_unavailable
-from tests.postgres import PostgresUnavailableError, ThrowawayPostgres
+from tests.postgres import ThrowawayPostgres, started_postgres
 
 
 def raised(statement: str, url: str, **engine: object) -> SQLAlchemyError:
@@ -65,17 +64,7 @@ def test_no_pooled_connection_free_in_time_is_unavailable(tmp_path: Path) -> Non
 
 @pytest.fixture
 def postgres() -> Iterator[ThrowawayPostgres]:
-    try:
-        server = ThrowawayPostgres()
-    except PostgresUnavailableError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"{exc} in CI")
-        pytest.skip(str(exc))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from started_postgres()
 
 
 def test_postgresql_stopped_is_unavailable_and_a_bad_statement_is_not(

@@ -60,7 +60,7 @@ def measure_commit(
                 key=Account.from_key(key).address,
                 name=f"producer {index}",
                 roles=Role.PRODUCER,
-                prefix="",
+                prefix=factory.prefixes[index],
             )
         auditor: LocalAccount = Account.create()
         registry.register(admin, key=auditor.address, name="auditor", roles=Role.AUDITOR, prefix="")

@@ -43,14 +43,25 @@ from web3.types import BlockData, BlockIdentifier
 from node.chain.deploy import Deployment, contract
 from node.chain.errors import decode_error, revert_data
 from node.chain.logs import relayed_outcomes
+from node.chain.registry import Licence, ParticipantRegistryClient
 from node.events.hashing import keccak
-from node.events.typed_data import BatchStatus, TraceEvent
+from node.events.identifiers import PrefixKind, identifier_split, parse_identifier
+from node.events.typed_data import Action, BatchStatus, TraceEvent
 from node.exceptions import (
     ChainError,
     CommitRevertedError,
     CommitTooLargeError,
     InsufficientFundsError,
 )
+
+#: The proof that a new batch's id derives from an identifier under a prefix, as
+#: BatchRegistry's IdentifierProof: (canonical identifier, UTF-8; prefix length).
+IdentifierProof = tuple[bytes, int]
+#: One relayed operation: the event, its signature, and the proofs of the batches it creates.
+Operation = tuple[TraceEvent, bytes, Sequence[IdentifierProof]]
+#: What the contract makes of an identifier the node cannot prove (unknown, or a bare
+#: batch id): BatchRegistryInvalidIdentifierProof, so the event is rejected on-chain.
+NO_PROOF: Final[IdentifierProof] = (b"", 0)
 
 #: Gas the node allows one commit on the embedded chain: under its 30M block, ~400 operations.
 COMMIT_GAS_LIMIT: Final = 29_000_000
@@ -107,6 +118,7 @@ class CommitClient:
         self.w3 = w3
         self.batches: Contract = contract(w3, "BatchRegistry", deployment.batch_registry)
         self.anchors: Contract = contract(w3, "AnchorRegistry", deployment.anchor_registry)
+        self.participants = ParticipantRegistryClient(w3, deployment)
         if estimate_gas is None:
             estimate_gas = not isinstance(w3.provider, EthereumTesterProvider)
         self.estimate_gas = estimate_gas
@@ -118,18 +130,68 @@ class CommitClient:
         producer, custodian, receiver, status, head = self.batches.functions.batch(batch_id).call()
         return int(producer), int(custodian), int(receiver), BatchStatus(status), bytes(head)
 
+    # ----- identifier proofs -----
+
+    def identifier_proofs(
+        self,
+        event: TraceEvent,
+        producer: int,
+        identifiers: dict[bytes, str | None],
+        licences: dict[tuple[PrefixKind, str], Licence],
+    ) -> tuple[IdentifierProof, ...]:
+        """The proofs of the batches ``event`` creates (its batch for a COMMISSION, its
+        outputs for a TRANSFORM), signed by participant ``producer``; ``identifiers`` maps
+        batch ids to their canonical identifiers, ``licences`` caches the chain's current
+        licences over one window. The prefix chosen is the candidate ``producer`` holds;
+        when it holds none, the first one held by anyone (or the longest), so that the
+        contract names the refusal."""
+        if event.action is Action.COMMISSION:
+            created: tuple[bytes, ...] = (event.batch_id,)
+        elif event.action is Action.TRANSFORM:
+            created = tuple(event.outputs)
+        else:
+            return ()
+        return tuple(self._proof(identifiers.get(b), producer, licences) for b in created)
+
+    def _proof(
+        self,
+        identifier: str | None,
+        producer: int,
+        licences: dict[tuple[PrefixKind, str], Licence],
+    ) -> IdentifierProof:
+        if identifier is None:
+            return NO_PROOF
+        try:
+            split = identifier_split(parse_identifier(identifier))
+        except ValueError:
+            return NO_PROOF
+        if split.kind is PrefixKind.OTHER:
+            return split.proof(None)
+        fallback = None
+        for candidate in split.candidates:
+            licence = licences.get((split.kind, candidate))
+            if licence is None:
+                licence = self.participants.current_licence(split.kind, candidate)
+                licences[(split.kind, candidate)] = licence
+            if licence.holder == producer:
+                return split.proof(candidate)
+            if fallback is None and licence.holder != 0:
+                fallback = candidate
+        return split.proof(fallback or split.candidates[0])
+
     # ----- building -----
 
     def build_commit(
         self,
         node: LocalAccount,
-        events: Sequence[tuple[TraceEvent, bytes]],
+        events: Sequence[Operation],
         *,
         root: bytes,
         first_seq: int,
         event_count: int,
     ) -> SignedTx:
-        """Sign (without sending) the commit of ``events`` (event, signature) and a root.
+        """Sign (without sending) the commit of ``events`` (event, signature, identifier
+        proofs) and a root.
 
         Raises CommitRevertedError when estimation shows the commit would revert as a
         whole, CommitTooLargeError when it needs more gas than a transaction may use,
@@ -277,7 +339,7 @@ class CommitClient:
 
 _COMMIT_TYPES: Final = (
     "((uint8,bytes32,bytes32,bytes32[],bytes32[],bytes32[],address,bytes32,uint256,uint64,"
-    "bytes32,bytes32,uint256),uint8,bytes32,bytes32)[]",
+    "bytes32,bytes32,uint256),uint8,bytes32,bytes32,(bytes,uint8)[])[]",
     "bytes32",
     "uint64",
     "uint32",
@@ -286,14 +348,14 @@ COMMIT_SELECTOR: Final = keccak(("commit(" + ",".join(_COMMIT_TYPES) + ")").enco
 
 
 def commit_calldata(
-    events: Sequence[tuple[TraceEvent, bytes]], *, root: bytes, first_seq: int, event_count: int
+    events: Sequence[Operation], *, root: bytes, first_seq: int, event_count: int
 ) -> bytes:
     """``BatchRegistry.commit(SignedEvent[], root, firstSeq, eventCount)`` calldata, encoded
     directly with eth-abi (web3's generic contract encoder spent a tenth of the commit
     path's time walking a thousand events); a test checks it against the ABI."""
     signed = [
-        (event.as_abi_tuple(), signature[64], signature[:32], signature[32:64])
-        for event, signature in events
+        (event.as_abi_tuple(), signature[64], signature[:32], signature[32:64], list(proofs))
+        for event, signature, proofs in events
     ]
     return COMMIT_SELECTOR + encode(list(_COMMIT_TYPES), [signed, root, first_seq, event_count])
 

@@ -227,12 +227,14 @@ def test_commit_calldata_is_what_the_abi_encodes(chain: Chain) -> None:
             event_time=2**63 - 1,
             nonce=nonce,
         )
-        events.append((event, sign_digest(event.digest(chain.domain), chain.keys["processor"].key)))
+        signature = sign_digest(event.digest(chain.domain), chain.keys["processor"].key)
+        proofs = [(b"https://id.gs1.org/01/09506000134352/10/L%d" % i, 7) for i in range(2)]
+        events.append((event, signature, proofs))
     root = keccak(b"root")
     expected = chain.batches.encode_abi(
         "commit",
         args=[
-            [(e.as_abi_tuple(), s[64], s[:32], s[32:64]) for e, s in events],
+            [(e.as_abi_tuple(), s[64], s[:32], s[32:64], p) for e, s, p in events],
             root,
             7,
             3,

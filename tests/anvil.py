@@ -41,6 +41,7 @@ from node.store.models import EventStatus, WindowStatus
 from node.store.records import WindowRecord
 from node.store.store import Store
 from node.store.tables import EVENTS, WINDOWS, split32
+from node.testing.harness import DEFAULT_LICENCES
 from tests.events import next_event
 
 ANVIL_CHAIN_ID = 31337
@@ -199,7 +200,7 @@ def mining(anvil: Anvil, every: float = 0.05) -> Iterator[None]:
 
 PASSWORD = "anvil test"
 PARTICIPANTS = {
-    "farm": (Role.PRODUCER, "0614141"),
+    "farm": (Role.PRODUCER, "9506000"),
     "carrier": (Role.LOGISTICS, ""),
     "shop": (Role.RETAILER, "88.123.45"),
 }
@@ -278,7 +279,12 @@ class AnvilNode:
             account: LocalAccount = Account.create()
             self.keys[name] = account
             self.ids[name] = self.registry.register(
-                self.admin, key=account.address, name=name, roles=roles, prefix=prefix
+                self.admin,
+                key=account.address,
+                name=name,
+                roles=roles,
+                prefix=prefix,
+                licences=DEFAULT_LICENCES.get(name, ()),
             )
         sync_participants(store=self.store, source=self.registry, head=self.w3.eth.block_number)
 

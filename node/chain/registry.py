@@ -3,6 +3,7 @@ authority's ranges and licences), and its history read from logs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -14,7 +15,7 @@ from web3.logs import DISCARD
 
 from node.chain.deploy import Deployment, contract
 from node.chain.transact import Sender, send_transaction
-from node.events.identifiers import PrefixKind, prefix_key
+from node.events.identifiers import PrefixKind, prefix_key, prefix_kind
 from node.events.typed_data import Role
 
 
@@ -84,16 +85,27 @@ class ParticipantRegistryClient:
         )
 
     def register(
-        self, sender: Sender, *, key: ChecksumAddress, name: str, roles: Role, prefix: str
+        self,
+        sender: Sender,
+        *,
+        key: ChecksumAddress,
+        name: str,
+        roles: Role,
+        prefix: str,
+        licences: Sequence[str] = (),
     ) -> int:
-        """Register a participant; returns its id."""
+        """Register a participant of the sender's node, licensed ``prefix`` (if not empty)
+        and each of ``licences`` from this block on; returns its id."""
         receipt = send_transaction(
             self.w3, self.contract.functions.register(key, name, int(roles), prefix), sender
         )
         # The receipt also holds the PrefixLicensed of a registration prefix.
         registered = self.contract.events.ParticipantRegistered()
         (log,) = registered.process_receipt(receipt, errors=DISCARD)
-        return int(log.args.id)
+        participant_id = int(log.args.id)
+        for extra in licences:
+            self.license(sender, participant_id, kind=prefix_kind(extra), prefix=extra)
+        return participant_id
 
     def set_roles(self, sender: Sender, participant_id: int, roles: Role) -> None:
         send_transaction(

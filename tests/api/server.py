@@ -142,7 +142,7 @@ def prepare(
             key=farm.address,
             name="farm",
             roles=Role.PRODUCER,
-            prefix="",
+            prefix="9506000",
         )
         node.sync_participants()
         with node.store.read() as conn:

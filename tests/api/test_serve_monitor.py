@@ -45,7 +45,11 @@ def a_node(tmp_path: Path) -> tuple[Path, LocalAccount]:
     farm: LocalAccount = Account.create()
     with Node(data_dir) as node:
         node.registry.register(
-            node.admin(PASSWORD), key=farm.address, name="farm", roles=Role.PRODUCER, prefix=""
+            node.admin(PASSWORD),
+            key=farm.address,
+            name="farm",
+            roles=Role.PRODUCER,
+            prefix="9506000",
         )
         node.sync_participants()
     return data_dir, farm

@@ -80,7 +80,11 @@ def test_another_process_takes_over_committing_when_the_leader_dies(
     farm: LocalAccount = Account.create()
     with Node(data_dir) as node:
         node.registry.register(
-            node.admin(PASSWORD), key=farm.address, name="farm", roles=Role.PRODUCER, prefix=""
+            node.admin(PASSWORD),
+            key=farm.address,
+            name="farm",
+            roles=Role.PRODUCER,
+            prefix="9506000",
         )
         node.sync_participants()
         with node.store.read() as conn:

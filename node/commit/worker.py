@@ -43,7 +43,7 @@ from node.chain.registry import Licence
 from node.events.batch import BatchState
 from node.events.identifiers import PrefixKind
 from node.events.merkle import MerkleTree
-from node.events.typed_data import Action, BatchStatus
+from node.events.typed_data import BatchStatus
 from node.exceptions import (
     ChainError,
     CommitPendingError,
@@ -171,11 +171,7 @@ class CommitWorker:
         """The window's on-chain operations, each with the proofs of the batches it creates
         (from the identifiers the store holds; licences read once per prefix)."""
         lifecycle = [r for r in rows if r.action.on_chain]
-        created = [
-            b
-            for r in lifecycle
-            for b in ((r.event.batch_id,) if r.action is Action.COMMISSION else r.event.outputs)
-        ]
+        created = [b for r in lifecycle for b in r.event.created_batch_ids()]
         with self.store.read() as conn:
             states = self.store.batches.load(conn, created)
         identifiers = {b: state.identifier for b, state in states.items()}

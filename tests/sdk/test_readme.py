@@ -106,7 +106,8 @@ def test_the_curl_session_runs_verbatim_twice_from_a_fresh_node(
         bundle = json.loads((clone / "bundle.json").read_text())
         submitted = json.loads((clone / "submitted.json").read_text())
         assert [e["eventHash"] for e in bundle["events"]] == [submitted["eventHash"]]
-        assert bundle["batches"][0]["identifier"].endswith(f"/10/LOT-{found.group(2)[2:10]}")
+        prefix = f"88.{int(found.group(2)[2:10], 16)}"  # the session's own handle prefix
+        assert bundle["batches"][0]["identifier"] == f"{prefix}/LOT-1"
     assert participants[0] != participants[1]
 
 

@@ -69,7 +69,8 @@ def license_(
 @app.command()
 @reports_errors
 def revoke(prefix: Prefix, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
-    """Revoke a prefix's licence from the next block on; the prefix may be licensed again."""
+    """Revoke a prefix's licence from the next block on; the prefix may be licensed again.
+    The keystore password comes from TRACENODE_PASSWORD, else a prompt."""
     secret = password()
     kind = prefix_kind(prefix)
     with Node(data_dir) as node:

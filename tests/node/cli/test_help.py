@@ -24,6 +24,8 @@ ASKING = {
     "participant rotate",
     "participant suspend",
     "participant reactivate",
+    "prefix license",
+    "prefix revoke",
     "event submit",
     "epcis sign",
     "epcis capture",

@@ -142,7 +142,8 @@ def prepare(
             key=farm.address,
             name="farm",
             roles=Role.PRODUCER,
-            prefix="9506000",
+            prefix="88.123.45",
+            licences=("9506000",),
         )
         node.sync_participants()
         with node.store.read() as conn:
@@ -163,7 +164,7 @@ def commission(url: str, farm: LocalAccount, lot: str, nonce: int) -> dict[str, 
         eventTime=int(time.time() * 1000),
     )
     signed = Account.sign_typed_data(farm.key, full_message=full_document(info, message))
-    return {"event": message, "signature": "0x" + signed.signature.hex()}
+    return {"event": message, "signature": "0x" + signed.signature.hex(), "identifiers": [lot]}
 
 
 def timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:

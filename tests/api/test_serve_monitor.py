@@ -49,7 +49,8 @@ def a_node(tmp_path: Path) -> tuple[Path, LocalAccount]:
             key=farm.address,
             name="farm",
             roles=Role.PRODUCER,
-            prefix="9506000",
+            prefix="88.123.45",
+            licences=("9506000",),
         )
         node.sync_participants()
     return data_dir, farm
@@ -69,7 +70,7 @@ def commission(url: str, farm: LocalAccount, auth: dict[str, str]) -> str:
     signed = Account.sign_typed_data(farm.key, full_message=full_document(info, message))
     answer = httpx.post(
         f"{url}/v1/events",
-        json={"event": message, "signature": "0x" + signed.signature.hex()},
+        json={"event": message, "signature": "0x" + signed.signature.hex(), "identifiers": [LOT]},
         headers=auth,
     )
     assert answer.status_code == 202, answer.text

@@ -55,7 +55,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
             key=farm.address,
             name="farm",
             roles=Role.PRODUCER,
-            prefix="9506000",
+            prefix="88.123.45",
+            licences=("9506000",),
         )
         node.sync_participants()
     created = CliRunner().invoke(

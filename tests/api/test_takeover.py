@@ -63,7 +63,7 @@ def submit(server: Server, token: str, farm: LocalAccount, lot: str, nonce: int)
     signed = Account.sign_typed_data(farm.key, full_message=full_document(info, message))
     answer = httpx.post(
         f"{server.url}/v1/events",
-        json={"event": message, "signature": "0x" + signed.signature.hex()},
+        json={"event": message, "signature": "0x" + signed.signature.hex(), "identifiers": [lot]},
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )
@@ -84,7 +84,8 @@ def test_another_process_takes_over_committing_when_the_leader_dies(
             key=farm.address,
             name="farm",
             roles=Role.PRODUCER,
-            prefix="9506000",
+            prefix="88.123.45",
+            licences=("9506000",),
         )
         node.sync_participants()
         with node.store.read() as conn:

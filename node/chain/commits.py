@@ -43,10 +43,15 @@ from web3.types import BlockData, BlockIdentifier
 from node.chain.deploy import Deployment, contract
 from node.chain.errors import decode_error, revert_data
 from node.chain.logs import relayed_outcomes
-from node.chain.registry import Licence, ParticipantRegistryClient
+from node.chain.reader import ChainReader, Contracts
 from node.events.hashing import keccak
-from node.events.identifiers import PrefixKind, identifier_split, parse_identifier
-from node.events.typed_data import Action, BatchStatus, TraceEvent
+from node.events.identifiers import (
+    IdentifierSplit,
+    PrefixKind,
+    identifier_split,
+    parse_identifier,
+)
+from node.events.typed_data import BatchStatus, TraceEvent
 from node.exceptions import (
     ChainError,
     CommitRevertedError,
@@ -118,7 +123,9 @@ class CommitClient:
         self.w3 = w3
         self.batches: Contract = contract(w3, "BatchRegistry", deployment.batch_registry)
         self.anchors: Contract = contract(w3, "AnchorRegistry", deployment.anchor_registry)
-        self.participants = ParticipantRegistryClient(w3, deployment)
+        self.contracts = Contracts(
+            deployment.participant_registry, deployment.batch_registry, deployment.anchor_registry
+        )
         if estimate_gas is None:
             estimate_gas = not isinstance(w3.provider, EthereumTesterProvider)
         self.estimate_gas = estimate_gas
@@ -133,51 +140,30 @@ class CommitClient:
     # ----- identifier proofs -----
 
     def identifier_proofs(
-        self,
-        event: TraceEvent,
-        producer: int,
-        identifiers: dict[bytes, str | None],
-        licences: dict[tuple[PrefixKind, str], Licence],
-    ) -> tuple[IdentifierProof, ...]:
-        """The proofs of the batches ``event`` creates (its batch for a COMMISSION, its
-        outputs for a TRANSFORM), signed by participant ``producer``; ``identifiers`` maps
-        batch ids to their canonical identifiers, ``licences`` caches the chain's current
-        licences over one window. The prefix chosen is the candidate ``producer`` holds;
-        when it holds none, the first one held by anyone (or the longest), so that the
+        self, events: Sequence[tuple[TraceEvent, int]], identifiers: dict[bytes, str | None]
+    ) -> list[tuple[IdentifierProof, ...]]:
+        """For each (event, signer's participant id), the proofs of the batches the event
+        creates (node/events/identifiers.py's split); ``identifiers`` maps batch ids to
+        their canonical identifiers. The licences of every candidate prefix are read in
+        one ReadMany call; the prefix chosen is the candidate the producer holds, or when
+        it holds none the first one held by anyone (else the longest), so that the
         contract names the refusal."""
-        if event.action is Action.COMMISSION:
-            created: tuple[bytes, ...] = (event.batch_id,)
-        elif event.action is Action.TRANSFORM:
-            created = tuple(event.outputs)
-        else:
-            return ()
-        return tuple(self._proof(identifiers.get(b), producer, licences) for b in created)
-
-    def _proof(
-        self,
-        identifier: str | None,
-        producer: int,
-        licences: dict[tuple[PrefixKind, str], Licence],
-    ) -> IdentifierProof:
-        if identifier is None:
-            return NO_PROOF
-        try:
-            split = identifier_split(parse_identifier(identifier))
-        except ValueError:
-            return NO_PROOF
-        if split.kind is PrefixKind.OTHER:
-            return split.proof(None)
-        fallback = None
-        for candidate in split.candidates:
-            licence = licences.get((split.kind, candidate))
-            if licence is None:
-                licence = self.participants.current_licence(split.kind, candidate)
-                licences[(split.kind, candidate)] = licence
-            if licence.holder == producer:
-                return split.proof(candidate)
-            if fallback is None and licence.holder != 0:
-                fallback = candidate
-        return split.proof(fallback or split.candidates[0])
+        splits = {}
+        for event, _ in events:
+            for batch_id in event.created_batch_ids():
+                text = identifiers.get(batch_id)
+                try:
+                    splits[batch_id] = identifier_split(parse_identifier(text)) if text else None
+                except ValueError:
+                    splits[batch_id] = None
+        reader = ChainReader(self.w3, self.contracts)
+        reader.prefetch(
+            licences={(s.kind, c) for s in splits.values() if s is not None for c in s.candidates}
+        )
+        return [
+            tuple(_proof(splits[b], producer, reader) for b in event.created_batch_ids())
+            for event, producer in events
+        ]
 
     # ----- building -----
 
@@ -362,3 +348,18 @@ def commit_calldata(
 
 def _bumped(fee: int) -> int:
     return math.ceil(fee * REPLACEMENT_BUMP_PERCENT / 100) + 1
+
+
+def _proof(split: IdentifierSplit | None, producer: int, reader: ChainReader) -> IdentifierProof:
+    if split is None:
+        return NO_PROOF
+    if split.kind is PrefixKind.OTHER:
+        return split.proof(None)
+    fallback = None
+    for candidate in split.candidates:
+        holder = reader.licence(split.kind, candidate).holder
+        if holder == producer:
+            return split.proof(candidate)
+        if fallback is None and holder != 0:
+            fallback = candidate
+    return split.proof(fallback or split.candidates[0])

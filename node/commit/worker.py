@@ -39,9 +39,7 @@ from eth_account.signers.local import LocalAccount
 from web3.exceptions import Web3Exception
 
 from node.chain.commits import CommitClient, CommitReceipt, Operation, SignedTx
-from node.chain.registry import Licence
 from node.events.batch import BatchState
-from node.events.identifiers import PrefixKind
 from node.events.merkle import MerkleTree
 from node.events.typed_data import BatchStatus
 from node.exceptions import (
@@ -175,15 +173,10 @@ class CommitWorker:
         with self.store.read() as conn:
             states = self.store.batches.load(conn, created)
         identifiers = {b: state.identifier for b, state in states.items()}
-        licences: dict[tuple[PrefixKind, str], Licence] = {}
-        return [
-            (
-                r.event,
-                r.signature,
-                self.client.identifier_proofs(r.event, r.participant_id, identifiers, licences),
-            )
-            for r in lifecycle
-        ]
+        proofs = self.client.identifier_proofs(
+            [(r.event, r.participant_id) for r in lifecycle], identifiers
+        )
+        return [(r.event, r.signature, p) for r, p in zip(lifecycle, proofs, strict=True)]
 
     def _prepare(self) -> WindowRecord | None:
         """Choose the next window's events, sign its commit, and store both; None if idle."""

@@ -273,7 +273,9 @@ def test_the_nodes_split_is_what_the_contract_accepts(chain: Chain, item: int, l
     assert identifier.gtin == gtin
     client = CommitClient(chain.w3, chain.deployment)
     event = commission(identifier.batch_id, nonce=int.from_bytes(os.urandom(8)))
-    (proof,) = client.identifier_proofs(event, 1, {identifier.batch_id: identifier.canonical}, {})
+    ((proof,),) = client.identifier_proofs(
+        [(event, 1)], {identifier.batch_id: identifier.canonical}
+    )
 
     chain.batches.functions.submit(signed(event, chain.keys["farm"], chain, proof)).transact(
         {"from": chain.node}

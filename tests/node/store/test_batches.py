@@ -12,7 +12,7 @@ from node.store.records import BatchListing
 from node.store.store import Store
 
 MILK = "09506000134352"
-CHEESE = "00614142000011"
+CHEESE = "09506000134369"
 
 
 def batch(identifier: str, status: BatchStatus = BatchStatus.ACTIVE) -> BatchState:

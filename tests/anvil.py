@@ -199,7 +199,7 @@ def mining(anvil: Anvil, every: float = 0.05) -> Iterator[None]:
 
 PASSWORD = "anvil test"
 PARTICIPANTS = {
-    "farm": (Role.PRODUCER, "9506000"),
+    "farm": (Role.PRODUCER, "0614141"),
     "carrier": (Role.LOGISTICS, ""),
     "shop": (Role.RETAILER, "88.123.45"),
 }

@@ -1,6 +1,6 @@
 """Events for tests that sign and ingest their own: the next event of a batch, and the
 identifiers of the lots they create (a new batch needs its identifier, under a prefix its
-producer holds: the fixtures' farm holds 0614141)."""
+producer holds: the fixtures' farm holds 0614141 and 9506000)."""
 
 from __future__ import annotations
 

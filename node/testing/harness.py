@@ -40,15 +40,16 @@ from node.store.models import EventStatus
 
 #: The participants every harness starts with: name -> (roles, identifier prefix).
 DEFAULT_PARTICIPANTS: Final[dict[str, tuple[Role, str]]] = {
-    "farm": (Role.PRODUCER, "9506000"),
+    "farm": (Role.PRODUCER, "0614141"),
     "processor": (Role.PROCESSOR | Role.PRODUCER, "0614142"),
     "carrier": (Role.LOGISTICS, ""),
     "shop": (Role.RETAILER, "88.123.45"),
     "regulator": (Role.REGULATOR | Role.AUDITOR, ""),
 }
-#: Further prefixes licensed to default participants: the farm also speaks for GS1's
-#: example company prefix 0614141 (the GTINs of GS1's EPCIS examples).
-DEFAULT_LICENCES: Final[dict[str, tuple[str, ...]]] = {"farm": ("0614141",)}
+#: Further prefixes licensed to default participants: the farm, registered with GS1's
+#: example company prefix 0614141 (EPCIS documents name it by that), also holds 9506000,
+#: the prefix of the GTIN 09506000134352 its milk lots carry.
+DEFAULT_LICENCES: Final[dict[str, tuple[str, ...]]] = {"farm": ("9506000",)}
 TEST_PASSWORD: Final = "tracenode-test-password"  # noqa: S105 - throwaway test keys
 
 

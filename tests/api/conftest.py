@@ -32,7 +32,7 @@ from node.testing.harness import DEFAULT_LICENCES
 PASSWORD = "gateway test"
 GTIN = "09506000134352"
 ROLES = {
-    "farm": (Role.PRODUCER, "9506000"),
+    "farm": (Role.PRODUCER, "0614141"),
     "processor": (Role.PROCESSOR, "0614142"),
     "carrier": (Role.LOGISTICS, ""),
     "shop": (Role.RETAILER, "88.123.45"),

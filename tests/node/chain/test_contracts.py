@@ -261,7 +261,7 @@ def test_revoked_licence_refuses_new_lots(chain: Chain) -> None:
 
 
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(item=st.integers(0, 99_999), lot=st.text(alphabet="ABCXYZ019-", min_size=1, max_size=20))
 def test_the_nodes_split_is_what_the_contract_accepts(chain: Chain, item: int, lot: str) -> None:

@@ -22,7 +22,7 @@ from node.keys.keystore import create_keystore, load_keystore
 from node.runtime import Progress, quiet
 
 PARTIES: tuple[tuple[str, str, Role, str], ...] = (
-    ("farm", "Green Valley Farm", Role.PRODUCER, "0614141"),
+    ("farm", "Green Valley Farm", Role.PRODUCER, "9506000"),
     ("dairy", "Alpine Dairy Processing", Role.PROCESSOR, "0614142"),
     ("carrier", "ColdChain Logistics", Role.LOGISTICS, ""),
     ("shop", "Corner Grocer", Role.RETAILER, "88.123.45"),
@@ -37,7 +37,7 @@ SITES: dict[str, str] = {
     "authority": "urn:epc:id:sgln:0614141.00099.0",
 }
 MILK_GTIN = "09506000134352"
-CHEESE_GTIN = "09506000134369"
+CHEESE_GTIN = "00614142000011"
 
 
 @dataclass

@@ -10,6 +10,9 @@
     │   ├── EventTimeOutOfRangeError (ValueError)  eventTime outside the node's window
     │   ├── InvalidSignatureError (ValueError)
     │   ├── UnknownSignerError, SignerSuspendedError, MissingRoleError, NonceUsedError
+    │   ├── UnlicensedIdentifierError       a batch created under a prefix its producer does
+    │   │   │                               not hold
+    │   │   └── LicenceNotValidError, InvalidIdentifierProofError, OpenIdentifierRefusedError
     │   ├── EventExistsError                the same event (hash) is held, signed by another
     │   │                                   participant
     │   └── BatchExistsError, UnknownBatchError, HeadMismatchError, BatchRecalledError,
@@ -223,6 +226,39 @@ class NotReceiverError(EventRejectedError):
 class NotRecallerError(EventRejectedError):
     code = "not-recaller"
     contract_error = "BatchRegistryNotRecaller"
+
+
+class UnlicensedIdentifierError(EventRejectedError):
+    """A batch created under an identifier prefix its producer does not hold: the licence
+    of the prefix is someone else's, or nobody's (docs/contracts.md, "Identifier
+    authority"). Its subclasses say what else was wrong with the identifier."""
+
+    code = "unlicensed-identifier"
+    contract_error = "BatchRegistryUnlicensedIdentifier"
+
+
+class LicenceNotValidError(UnlicensedIdentifierError):
+    """The producer's licence of the prefix is not valid at that block: not yet, expired,
+    or revoked."""
+
+    code = "licence-not-valid"
+    contract_error = "BatchRegistryLicenceNotValid"
+
+
+class InvalidIdentifierProofError(UnlicensedIdentifierError):
+    """No identifier that hashes to the new batch's id, with its prefix where the
+    identifier's kind puts it, was given (a bare batch id can never create a batch)."""
+
+    code = "invalid-identifier-proof"
+    contract_error = "BatchRegistryInvalidIdentifierProof"
+
+
+class OpenIdentifierRefusedError(UnlicensedIdentifierError):
+    """An identifier that is neither GS1 nor a handle, from a node whose policy does not
+    allow those."""
+
+    code = "open-identifier-refused"
+    contract_error = "BatchRegistryOpenIdentifierRefused"
 
 
 def rejection_classes() -> dict[str, type[EventRejectedError]]:

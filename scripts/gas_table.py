@@ -22,9 +22,11 @@ from web3.logs import DISCARD
 
 from node.chain.deploy import contract, deploy_contracts
 from node.chain.embedded import embedded_web3
+from node.events.identifiers import identifier_split, parse_identifier
 from node.events.typed_data import Action, Domain, Role, TraceEvent
 
 PRODUCT = keccak(b"https://id.gs1.org/01/09506000134352")
+LOT_BASE = "https://id.gs1.org/01/09506000134352/10/L"
 
 
 class Bench:
@@ -36,21 +38,24 @@ class Bench:
         registry = deployment.participant_registry
         self.participants = contract(self.w3, "ParticipantRegistry", registry)
         self.domain = Domain(deployment.chain_id, bytes.fromhex(deployment.batch_registry[2:]))
-        self.farm = self._register("farm", Role.PRODUCER)
+        self.farm = self._register("farm", Role.PRODUCER, "9506000")
         self.carrier = self._register("carrier", Role.LOGISTICS)
         self.processor = self._register("processor", Role.PROCESSOR)
         self.nonces: dict[str, int] = {}
         self.heads: dict[bytes, bytes] = {}
         self.seq = 1
 
-    def _register(self, name: str, roles: Role) -> LocalAccount:
+    def _register(self, name: str, roles: Role, prefix: str = "") -> LocalAccount:
         account: LocalAccount = Account.create()
-        self.participants.functions.register(account.address, name, int(roles), "").transact(
+        self.participants.functions.register(account.address, name, int(roles), prefix).transact(
             {"from": self.admin}
         )
         return account
 
-    def sign(self, event: TraceEvent, account: LocalAccount) -> tuple[Any, ...]:
+    def sign(
+        self, event: TraceEvent, account: LocalAccount, proofs: Sequence[tuple[bytes, int]] = ()
+    ) -> tuple[Any, ...]:
+        """The ABI tuple of a SignedEvent, with the identifier proofs of the batches it creates."""
         digest = event.digest(self.domain)
         signature = Account.unsafe_sign_hash(digest, account.key)
         for batch_id in (event.batch_id, *event.inputs, *event.outputs):
@@ -61,6 +66,7 @@ class Bench:
             signature.v,
             signature.r.to_bytes(32, "big"),
             signature.s.to_bytes(32, "big"),
+            list(proofs),
         )
 
     def nonce(self, account: LocalAccount) -> int:
@@ -86,21 +92,22 @@ class Bench:
     # -- operations, each building n signed events on batches made beforehand --
 
     def commission(self, n: int) -> list[tuple[Any, ...]]:
-        return [
-            self.sign(
-                TraceEvent(
-                    Action.COMMISSION,
-                    batch_id=os.urandom(32),
-                    product=PRODUCT,
-                    quantity=1000,
-                    event_time=1_732_000_000_000,
-                    payload_hash=os.urandom(32),
-                    nonce=self.nonce(self.farm),
-                ),
-                self.farm,
+        """COMMISSIONs of new lots of GTIN 09506000134352, each with its identifier proof
+        (the farm holds company prefix 9506000), as the commit worker relays them."""
+        signed = []
+        for _ in range(n):
+            lot = parse_identifier(f"{LOT_BASE}{os.urandom(6).hex().upper()}")
+            event = TraceEvent(
+                Action.COMMISSION,
+                batch_id=lot.batch_id,
+                product=PRODUCT,
+                quantity=1000,
+                event_time=1_732_000_000_000,
+                payload_hash=os.urandom(32),
+                nonce=self.nonce(self.farm),
             )
-            for _ in range(n)
-        ]
+            signed.append(self.sign(event, self.farm, [identifier_split(lot).proof("9506000")]))
+        return signed
 
     def fresh_lots(self, n: int) -> list[bytes]:
         signed = self.commission(n)

@@ -33,7 +33,6 @@ from node.commit.worker import CommitPolicy, CommitWorker
 from node.context import Node, init_node
 from node.events.merkle import verify_proof
 from node.events.signatures import sign_digest
-from node.events.submission import SignedEvent
 from node.events.typed_data import Action, Domain, Role
 from node.ingest.service import IngestService
 from node.participants.sync import sync_participants
@@ -41,7 +40,8 @@ from node.store.models import EventStatus, WindowStatus
 from node.store.records import WindowRecord
 from node.store.store import Store
 from node.store.tables import EVENTS, WINDOWS, split32
-from tests.events import next_event
+from node.testing.harness import DEFAULT_LICENCES
+from tests.events import next_event, signed
 
 ANVIL_CHAIN_ID = 31337
 _ROOT = Path(__file__).resolve().parent.parent
@@ -278,7 +278,12 @@ class AnvilNode:
             account: LocalAccount = Account.create()
             self.keys[name] = account
             self.ids[name] = self.registry.register(
-                self.admin, key=account.address, name=name, roles=roles, prefix=prefix
+                self.admin,
+                key=account.address,
+                name=name,
+                roles=roles,
+                prefix=prefix,
+                licences=DEFAULT_LICENCES.get(name, ()),
             )
         sync_participants(store=self.store, source=self.registry, head=self.w3.eth.block_number)
 
@@ -299,7 +304,7 @@ class AnvilNode:
         self.nonces[who] = self.nonces.get(who, 0) + 1
         event = next_event(self.store, action, batch_id, self.nonces[who], **fields)
         signature = sign_digest(event.digest(self.domain), self.keys[who].key)
-        return self.ingest.submit(SignedEvent(event, signature)).event_hash
+        return self.ingest.submit(signed(event, signature)).event_hash
 
     def address(self, who: str) -> bytes:
         return bytes.fromhex(self.keys[who].address[2:])

@@ -7,12 +7,14 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IAnchorRegistry} from "./interfaces/IAnchorRegistry.sol";
 import {IBatchRegistry} from "./interfaces/IBatchRegistry.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {Identifiers} from "./libraries/Identifiers.sol";
 import {Roles} from "./libraries/Roles.sol";
 
 /// @title BatchRegistry
 /// @notice Executes participants' signed lifecycle events and enforces custody: only the
 /// custodian ships, only the named receiver receives, recalled or consumed lots never move,
-/// only the producer or a regulator recalls, and no signer's nonce is accepted twice.
+/// only the producer or a regulator recalls, no signer's nonce is accepted twice, and a batch is
+/// created only under an identifier prefix its producer is licensed.
 /// @dev Validation and execution are one pass per event: every rule is checked before any
 /// state is written, and a failed rule is returned as the ABI-encoded custom error, which
 /// {submit} reverts with and {relay} emits in {EventRejected}.
@@ -145,10 +147,12 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         if (reason.length != 0) return (eventHash, reason);
 
         uint8 action = ev.action;
-        if (action == uint8(Action.SHIP)) reason = _ship(ev, eventHash, actor);
+        IdentifierProof[] calldata proofs = signed.identifiers;
+        if (action == uint8(Action.COMMISSION)) reason = _commission(ev, proofs, eventHash, actor);
+        else if (action == uint8(Action.TRANSFORM)) reason = _transform(ev, proofs, eventHash, actor);
+        else if (proofs.length != 0) reason = _malformed(eventHash);
+        else if (action == uint8(Action.SHIP)) reason = _ship(ev, eventHash, actor);
         else if (action == uint8(Action.RECEIVE)) reason = _receive(ev, eventHash, actor);
-        else if (action == uint8(Action.COMMISSION)) reason = _commission(ev, eventHash, actor);
-        else if (action == uint8(Action.TRANSFORM)) reason = _transform(ev, eventHash, actor);
         else if (action == uint8(Action.RECALL)) reason = _recall(ev, eventHash, actor);
         else reason = _destroy(ev, eventHash, actor);
         if (reason.length != 0) return (eventHash, reason);
@@ -222,20 +226,67 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         return 0;
     }
 
-    function _commission(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor) private returns (bytes memory) {
+    function _commission(
+        TraceEvent calldata ev,
+        IdentifierProof[] calldata proofs,
+        bytes32 eventHash,
+        Actor memory actor
+    ) private returns (bytes memory reason) {
         bytes32 batchId = ev.batchId;
-        if (batchId == bytes32(0) || ev.quantity == 0 || !_isSingle(ev, false)) return _malformed(eventHash);
+        if (batchId == bytes32(0) || ev.quantity == 0 || !_isSingle(ev, false) || proofs.length != 1) {
+            return _malformed(eventHash);
+        }
         if (_batches[batchId].status != Status.NONE) {
             return abi.encodeWithSelector(BatchRegistryBatchExists.selector, batchId);
         }
         if (ev.prevEventHash != bytes32(0)) {
             return abi.encodeWithSelector(BatchRegistryHeadMismatch.selector, batchId, bytes32(0), ev.prevEventHash);
         }
+        bool open;
+        (reason, open) = _checkIdentifier(batchId, proofs[0], actor.id);
+        if (reason.length != 0) return reason;
 
         _batches[batchId] =
             Batch({producer: actor.id, custodian: actor.id, receiver: 0, status: Status.ACTIVE, head: eventHash});
+        if (open) emit BatchIdentifierOpen(batchId);
         emit BatchCommissioned(batchId, eventHash, ev.product, ev.quantity);
         return "";
+    }
+
+    /// @dev That the signer's participant `holder` may create batch `batchId` under `proof`'s
+    /// identifier: the identifier hashes to the batch id, its split obeys its kind's rule, and
+    /// `holder` holds a licence of its prefix valid at this block, or, for an identifier of no
+    /// prefix kind, its node allows those (`open`).
+    function _checkIdentifier(bytes32 batchId, IdentifierProof calldata proof, uint32 holder)
+        private
+        view
+        returns (bytes memory reason, bool open)
+    {
+        bytes calldata identifier = proof.identifier;
+        uint256 prefixLength = proof.prefixLength;
+        (uint8 kind, uint256 start, bool valid) = Identifiers.split(identifier, prefixLength);
+        if (!valid || keccak256(identifier) != batchId) {
+            return (abi.encodeWithSelector(BatchRegistryInvalidIdentifierProof.selector, batchId), false);
+        }
+        if (kind == Identifiers.OTHER) {
+            if (_participants.openIdentifiers(holder)) return ("", true);
+            return (abi.encodeWithSelector(BatchRegistryOpenIdentifierRefused.selector, batchId), false);
+        }
+        IParticipantRegistry.Licence memory licence =
+            _participants.currentLicence(Identifiers.key(kind, identifier[start:start + prefixLength]));
+        if (licence.holder != holder) {
+            return (abi.encodeWithSelector(BatchRegistryUnlicensedIdentifier.selector, batchId, holder), false);
+        }
+        uint48 blockNumber = uint48(block.number);
+        if (blockNumber < licence.validFrom || (licence.validUntil != 0 && blockNumber >= licence.validUntil)) {
+            return (
+                abi.encodeWithSelector(
+                    BatchRegistryLicenceNotValid.selector, batchId, licence.validFrom, licence.validUntil
+                ),
+                false
+            );
+        }
+        return ("", false);
     }
 
     function _ship(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor) private returns (bytes memory) {
@@ -279,13 +330,24 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         return "";
     }
 
-    function _transform(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor)
-        private
-        returns (bytes memory reason)
-    {
+    function _transform(
+        TraceEvent calldata ev,
+        IdentifierProof[] calldata proofs,
+        bytes32 eventHash,
+        Actor memory actor
+    ) private returns (bytes memory reason) {
         reason = _checkTransform(ev, eventHash, actor);
         if (reason.length != 0) return reason;
+        if (proofs.length != ev.outputs.length) return _malformed(eventHash);
+        uint256 openOutputs;
+        (reason, openOutputs) = _checkOutputs(ev.outputs, proofs, actor.id);
+        if (reason.length != 0) return reason;
+        _applyTransform(ev, eventHash, actor.id, openOutputs);
+        return "";
+    }
 
+    /// @dev Consumes a checked TRANSFORM's inputs and creates its outputs, produced by `producer`.
+    function _applyTransform(TraceEvent calldata ev, bytes32 eventHash, uint32 producer, uint256 openOutputs) private {
         bytes32[] calldata inputs = ev.inputs;
         bytes32[] calldata outputs = ev.outputs;
         for (uint256 i; i < inputs.length; ++i) {
@@ -295,10 +357,25 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         }
         for (uint256 i; i < outputs.length; ++i) {
             _batches[outputs[i]] =
-                Batch({producer: actor.id, custodian: actor.id, receiver: 0, status: Status.ACTIVE, head: eventHash});
+                Batch({producer: producer, custodian: producer, receiver: 0, status: Status.ACTIVE, head: eventHash});
+            if (openOutputs & (1 << i) != 0) emit BatchIdentifierOpen(outputs[i]);
         }
         emit BatchTransformed(eventHash, inputs, outputs, ev.product, ev.quantity);
-        return "";
+    }
+
+    /// @dev {_checkIdentifier} for each output; bit i of `openOutputs`: output i is created under
+    /// its node's open-identifier policy.
+    function _checkOutputs(bytes32[] calldata outputs, IdentifierProof[] calldata proofs, uint32 holder)
+        private
+        view
+        returns (bytes memory reason, uint256 openOutputs)
+    {
+        for (uint256 i; i < outputs.length; ++i) {
+            bool open;
+            (reason, open) = _checkIdentifier(outputs[i], proofs[i], holder);
+            if (reason.length != 0) return (reason, 0);
+            if (open) openOutputs |= 1 << i;
+        }
     }
 
     /// @dev Inputs distinct, each at its named head, active and held by the signer; outputs

@@ -4,11 +4,17 @@ pragma solidity 0.8.30;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {Identifiers} from "./libraries/Identifiers.sol";
 import {Roles} from "./libraries/Roles.sol";
 
 /// @title ParticipantRegistry
 /// @notice Admin-governed registry of supply-chain participants, their keys, roles and status,
-/// with the history needed to judge a signature made at any past block.
+/// with the history needed to judge a signature made at any past block; and the identifier
+/// authority: prefix ranges delegated to nodes, prefixes licensed to participants.
+/// @dev Licences never overlap: no held licence is a prefix of another (GS1: any shorter digit
+/// string; handles: whole dot-separated groups). Each prefix counts the held licences strictly
+/// under it, so granting checks the prefix's ancestors and its own counter, O(prefix length)
+/// and not O(licences). Ranges obey the same rule with counters of their own.
 contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     using Checkpoints for Checkpoints.Trace208;
 
@@ -30,9 +36,24 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     mapping(uint32 id => string) private _names;
     mapping(uint32 id => string) private _prefixes;
     mapping(address key => KeyRecord) private _keys;
-    mapping(bytes32 prefixHash => uint32 id) private _prefixOwners;
     /// @dev Per participant, block number => `roles | active << 8`.
     mapping(uint32 id => Checkpoints.Trace208) private _history;
+    /// @dev The registrar (node) that registered each participant.
+    mapping(uint32 id => address) private _registrars;
+    /// @dev Per prefix key ({Identifiers-key}): its latest licence, one slot read per new batch.
+    mapping(bytes32 prefixKey => Licence) private _currentLicences;
+    /// @dev Per prefix key: every licence, oldest first (the last one is the current one).
+    mapping(bytes32 prefixKey => Licence[]) private _licenceHistory;
+    /// @dev Per prefix key: the registrar that granted its held licence.
+    mapping(bytes32 prefixKey => address) private _licensors;
+    /// @dev Per prefix key: how many held licences lie strictly under it.
+    mapping(bytes32 prefixKey => uint256) private _licencesUnder;
+    /// @dev Per prefix key: the registrar holding it as a range.
+    mapping(bytes32 prefixKey => address) private _ranges;
+    /// @dev Per prefix key: how many delegated ranges lie strictly under it.
+    mapping(bytes32 prefixKey => uint256) private _rangesUnder;
+    /// @dev Registrars whose participants may create batches with identifiers of no prefix kind.
+    mapping(address registrar => bool) private _open;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE and REGISTRAR_ROLE.
     constructor(address admin) {
@@ -51,22 +72,83 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         _requireValidRoles(roles);
         uint256 nameLength = bytes(name).length;
         if (nameLength == 0 || nameLength > MAX_NAME_LENGTH) revert ParticipantRegistryInvalidName(nameLength);
-        uint256 prefixLength = bytes(prefix).length;
-        if (prefixLength > MAX_PREFIX_LENGTH) revert ParticipantRegistryInvalidPrefix(prefixLength);
 
         id = ++_count;
-        if (prefixLength != 0) {
-            bytes32 prefixHash = keccak256(bytes(prefix));
-            uint32 owner = _prefixOwners[prefixHash];
-            if (owner != 0) revert ParticipantRegistryPrefixTaken(owner);
-            _prefixOwners[prefixHash] = id;
-            _prefixes[id] = prefix;
-        }
         _names[id] = name;
         _states[id] = State({key: key, roles: roles, active: true});
         _keys[key] = KeyRecord({participantId: id, validFrom: uint48(block.number), validUntil: 0});
+        _registrars[id] = msg.sender;
         _checkpoint(id, roles, true);
         emit ParticipantRegistered(id, key, roles, name, prefix);
+        if (bytes(prefix).length != 0) {
+            _prefixes[id] = prefix;
+            _license(id, _kindOf(bytes(prefix)), prefix, 0, 0);
+        }
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function delegate(address registrar, uint8 kind, string calldata prefix) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (registrar == address(0)) revert ParticipantRegistryZeroAddress();
+        bytes calldata raw = bytes(prefix);
+        if (!Identifiers.isValidPrefix(kind, raw, true)) revert ParticipantRegistryInvalidPrefix(kind, prefix);
+        bytes32 rangeKey = Identifiers.key(kind, raw);
+        if (_rangesUnder[rangeKey] != 0) revert ParticipantRegistryRangeOverlap(kind, prefix);
+        uint256 length = raw.length;
+        for (uint256 i; i <= length; ++i) {
+            if (Identifiers.isBoundary(kind, raw, i) && _ranges[Identifiers.key(kind, raw[:i])] != address(0)) {
+                revert ParticipantRegistryRangeOverlap(kind, prefix);
+            }
+        }
+        _ranges[rangeKey] = registrar;
+        _countUnder(_rangesUnder, kind, raw, 0, true);
+        emit RangeDelegated(kind, prefix, registrar);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function withdraw(uint8 kind, string calldata prefix) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        bytes calldata raw = bytes(prefix);
+        bytes32 rangeKey = Identifiers.key(kind, raw);
+        address registrar = _ranges[rangeKey];
+        if (registrar == address(0)) revert ParticipantRegistryNotDelegated(kind, prefix);
+        delete _ranges[rangeKey];
+        _countUnder(_rangesUnder, kind, raw, 0, false);
+        emit RangeWithdrawn(kind, prefix, registrar);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function license(uint32 id, uint8 kind, string calldata prefix, uint48 validFrom, uint48 validUntil)
+        external
+        onlyRole(REGISTRAR_ROLE)
+    {
+        _existing(id);
+        _license(id, kind, prefix, validFrom, validUntil);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function revoke(uint8 kind, string calldata prefix) external {
+        bytes calldata raw = bytes(prefix);
+        bytes32 prefixKey = Identifiers.key(kind, raw);
+        Licence storage current = _currentLicences[prefixKey];
+        if (!current.held) revert ParticipantRegistryNotLicensed(kind, prefix);
+        if (msg.sender != _licensors[prefixKey] && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
+            revert ParticipantRegistryUnauthorizedRevocation(msg.sender);
+        }
+        uint48 now_ = uint48(block.number);
+        uint48 until = current.validUntil;
+        if (until == 0 || until > now_) until = now_;
+        current.validUntil = until;
+        current.held = false;
+        Licence[] storage history = _licenceHistory[prefixKey];
+        history[history.length - 1] = current;
+        delete _licensors[prefixKey];
+        _countUnder(_licencesUnder, kind, raw, _licenceFloor(kind), false);
+        emit PrefixRevoked(kind, prefix, current.holder, until);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function setOpenIdentifiers(address registrar, bool allowed) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _open[registrar] = allowed;
+        emit OpenIdentifiersSet(registrar, allowed);
     }
 
     /// @inheritdoc IParticipantRegistry
@@ -159,7 +241,122 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
 
     /// @inheritdoc IParticipantRegistry
     function prefixOwner(string calldata prefix) external view returns (uint32) {
-        return _prefixOwners[keccak256(bytes(prefix))];
+        Licence storage current = _currentLicences[Identifiers.key(_kindOf(bytes(prefix)), bytes(prefix))];
+        return current.held ? current.holder : 0;
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function currentLicence(bytes32 prefixKey) external view returns (Licence memory) {
+        return _currentLicences[prefixKey];
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function licences(uint8 kind, string calldata prefix) external view returns (Licence[] memory) {
+        return _licenceHistory[Identifiers.key(kind, bytes(prefix))];
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function licenceAt(uint8 kind, string calldata prefix, uint48 blockNumber)
+        external
+        view
+        returns (Licence memory found)
+    {
+        Licence[] storage history = _licenceHistory[Identifiers.key(kind, bytes(prefix))];
+        // Licences of one prefix follow each other without overlap: at most one is valid at a block.
+        for (uint256 i = history.length; i > 0; --i) {
+            Licence storage candidate = history[i - 1];
+            if (_validAt(candidate, blockNumber)) return candidate;
+        }
+        return found;
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function rangeHolder(uint8 kind, string calldata prefix) external view returns (address) {
+        return _ranges[Identifiers.key(kind, bytes(prefix))];
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function registrarOf(uint32 id) external view returns (address) {
+        return _registrars[id];
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function openIdentifiers(uint32 id) external view returns (bool) {
+        return _open[_registrars[id]];
+    }
+
+    /// @dev Grants a licence after every rule of {license} but the caller's role and `id`'s existence.
+    function _license(uint32 id, uint8 kind, string calldata prefix, uint48 validFrom, uint48 validUntil) private {
+        if (_registrars[id] != msg.sender) revert ParticipantRegistryForeignParticipant(id, msg.sender);
+        uint48 now_ = uint48(block.number);
+        if (validFrom == 0) validFrom = now_;
+        if (validFrom < now_ || (validUntil != 0 && validUntil <= validFrom)) {
+            revert ParticipantRegistryInvalidValidity(validFrom, validUntil);
+        }
+        bytes32 prefixKey = _requireLicensable(kind, prefix);
+
+        Licence memory granted = Licence({holder: id, validFrom: validFrom, validUntil: validUntil, held: true});
+        _currentLicences[prefixKey] = granted;
+        _licenceHistory[prefixKey].push(granted);
+        _licensors[prefixKey] = msg.sender;
+        _countUnder(_licencesUnder, kind, bytes(prefix), _licenceFloor(kind), true);
+        emit PrefixLicensed(kind, prefix, id, validFrom, validUntil);
+    }
+
+    /// @dev `prefix` is a valid licence prefix inside a range of the caller, and no held licence is
+    /// it, contains it or lies inside it. Returns its key.
+    function _requireLicensable(uint8 kind, string calldata prefix) private view returns (bytes32 prefixKey) {
+        bytes calldata raw = bytes(prefix);
+        if (!Identifiers.isValidPrefix(kind, raw, false)) revert ParticipantRegistryInvalidPrefix(kind, prefix);
+        prefixKey = Identifiers.key(kind, raw);
+        if (_licencesUnder[prefixKey] != 0) revert ParticipantRegistryPrefixOverlap(kind, prefix);
+        bool inRange;
+        uint256 length = raw.length;
+        for (uint256 i; i <= length; ++i) {
+            if (!Identifiers.isBoundary(kind, raw, i)) continue;
+            bytes32 ancestor = i == length ? prefixKey : Identifiers.key(kind, raw[:i]);
+            if (_currentLicences[ancestor].held) revert ParticipantRegistryPrefixOverlap(kind, prefix);
+            if (_ranges[ancestor] == msg.sender) inRange = true;
+        }
+        if (!inRange) revert ParticipantRegistryOutsideRange(msg.sender, kind, prefix);
+    }
+
+    /// @dev Adds one to (or takes one from) the counters of `prefix`'s proper ancestors no shorter than `floor`.
+    function _countUnder(
+        mapping(bytes32 => uint256) storage counters,
+        uint8 kind,
+        bytes calldata prefix,
+        uint256 floor,
+        bool add
+    ) private {
+        uint256 length = prefix.length;
+        for (uint256 i = floor; i < length; ++i) {
+            if (!Identifiers.isBoundary(kind, prefix, i)) continue;
+            bytes32 ancestor = Identifiers.key(kind, prefix[:i]);
+            // Cannot overflow or underflow: one count per held prefix under it, taken back once.
+            unchecked {
+                if (add) ++counters[ancestor];
+                else --counters[ancestor];
+            }
+        }
+    }
+
+    /// @dev The shortest ancestor that can itself be licensed: only those ancestors' counters are read.
+    function _licenceFloor(uint8 kind) private pure returns (uint256) {
+        return kind == Identifiers.GS1 ? Identifiers.GS1_MIN_LICENCE : 1;
+    }
+
+    /// @dev The kind {register} reads a prefix as: a handle when it holds a dot, GS1 otherwise.
+    function _kindOf(bytes calldata prefix) private pure returns (uint8) {
+        for (uint256 i; i < prefix.length; ++i) {
+            if (prefix[i] == ".") return Identifiers.HANDLE;
+        }
+        return Identifiers.GS1;
+    }
+
+    function _validAt(Licence storage licence, uint48 blockNumber) private view returns (bool) {
+        return licence.holder != 0 && licence.validFrom <= blockNumber
+            && (licence.validUntil == 0 || blockNumber < licence.validUntil);
     }
 
     function _existing(uint32 id) private view returns (State storage state) {

@@ -13,6 +13,11 @@ contract BatchRegistryFuzzTest is TraceNodeTest {
     /// @dev Fields of {IBatchRegistry.TraceEvent}, in declaration order.
     uint256 internal constant FIELD_COUNT = 13;
 
+    function setUp() public override {
+        super.setUp();
+        _known("lot-1");
+    }
+
     // =====================================================================
     // signatures
     // =====================================================================
@@ -38,7 +43,8 @@ contract BatchRegistryFuzzTest is TraceNodeTest {
             ev: _changeField(original.ev, bound(field, 0, FIELD_COUNT - 1), seed),
             v: original.v,
             r: original.r,
-            s: original.s
+            s: original.s,
+            identifiers: original.identifiers
         });
         bytes32 tamperedHash = batches.hashEvent(tampered.ev);
         address recovered = ecrecover(tamperedHash, tampered.v, tampered.r, tampered.s);
@@ -93,7 +99,7 @@ contract BatchRegistryFuzzTest is TraceNodeTest {
     function testFuzz_submit_AcceptsNonceOnceAndRefusesItTheSecondTime(uint256 nonce) public {
         IBatchRegistry.TraceEvent memory first = _commissionEvent(farm, LOT);
         first.nonce = nonce;
-        IBatchRegistry.TraceEvent memory second = _commissionEvent(farm, keccak256("lot-2"));
+        IBatchRegistry.TraceEvent memory second = _commissionEvent(farm, _known("lot-2"));
         second.nonce = nonce;
         IBatchRegistry.SignedEvent memory signedSecond = _sign(FARM_PK, second);
 
@@ -115,7 +121,7 @@ contract BatchRegistryFuzzTest is TraceNodeTest {
         }
 
         for (uint256 i; i < nonces.length; ++i) {
-            IBatchRegistry.TraceEvent memory ev = _commissionEvent(farm, keccak256(abi.encode("lot", i)));
+            IBatchRegistry.TraceEvent memory ev = _commissionEvent(farm, _known(abi.encode("lot", i), 0));
             ev.nonce = nonces[i];
             IBatchRegistry.SignedEvent memory signed = _sign(FARM_PK, ev);
             if (_containsBefore(nonces, i, nonces[i])) {
@@ -140,7 +146,7 @@ contract BatchRegistryFuzzTest is TraceNodeTest {
     // =====================================================================
 
     function testFuzz_commission_AcceptsAnyNonZeroBatchIdOnce(bytes32 batchId) public {
-        batchId = bytes32(bound(uint256(batchId), 1, type(uint256).max));
+        batchId = _known(abi.encodePacked("lot:", batchId), 0);
         IBatchRegistry.SignedEvent memory again = _sign(FARM_PK, _commissionEvent(farm, batchId));
 
         bytes32 eventHash = _commission(FARM_PK, batchId);
@@ -159,7 +165,7 @@ contract BatchRegistryFuzzTest is TraceNodeTest {
     /// ship the shipper still holds it and only the named receiver can take it, after every receive
     /// the receiver holds it.
     function testFuzz_shipAndReceive_KeepCustodyConsistent(bytes32 batchId, uint256 route, uint8 hops) public {
-        batchId = bytes32(bound(uint256(batchId), 1, type(uint256).max));
+        batchId = _known(abi.encodePacked("lot:", batchId), 0);
         hops = uint8(bound(hops, 1, 12));
         uint256[4] memory keys = [FARM_PK, PROCESSOR_PK, CARRIER_PK, SHOP_PK];
         uint32[4] memory ids = [farmId, processorId, carrierId, shopId];

@@ -23,6 +23,14 @@ contract BatchRegistryTest is TraceNodeTest {
     uint8 internal constant RECEIVE = uint8(IBatchRegistry.Action.RECEIVE);
     uint8 internal constant TRANSFORM = uint8(IBatchRegistry.Action.TRANSFORM);
 
+    function setUp() public override {
+        super.setUp();
+        _known("lot-1");
+        _known("lot-2");
+        _known("lot-out-1");
+        _known("lot-out-2");
+    }
+
     // =====================================================================
     // hashEvent: the EIP-712 digest
     // =====================================================================
@@ -1292,14 +1300,14 @@ contract BatchRegistryTest is TraceNodeTest {
         IBatchRegistry.SignedEvent[] memory events = new IBatchRegistry.SignedEvent[](2 * producers + 2);
         for (uint256 round; round < 2; ++round) {
             for (uint256 p; p < producers; ++p) {
-                bytes32 lot = keccak256(abi.encode("cache lot", round, p));
+                bytes32 lot = _known(abi.encode("cache lot", round, p), 0);
                 events[round * producers + p] = _sign(keys[p], _commissionEvent(vm.addr(keys[p]), lot));
             }
         }
         uint256 strangerKey = 0xDEAD;
         address stranger = vm.addr(strangerKey);
-        events[2 * producers] = _sign(strangerKey, _commissionEvent(stranger, keccak256("stranger 1")));
-        events[2 * producers + 1] = _sign(strangerKey, _commissionEvent(stranger, keccak256("stranger 2")));
+        events[2 * producers] = _sign(strangerKey, _commissionEvent(stranger, _known("stranger 1")));
+        events[2 * producers + 1] = _sign(strangerKey, _commissionEvent(stranger, _known("stranger 2")));
 
         for (uint256 k; k < 2; ++k) {
             vm.expectEmit(address(batches));
@@ -1502,10 +1510,10 @@ contract BatchRegistryTest is TraceNodeTest {
         return _submit(privateKey, _simpleEvent(IBatchRegistry.Action.DESTROY, vm.addr(privateKey), batchId));
     }
 
-    function _outputs(uint256 count) internal pure returns (bytes32[] memory outputs) {
+    function _outputs(uint256 count) internal returns (bytes32[] memory outputs) {
         outputs = new bytes32[](count);
         for (uint256 i; i < count; ++i) {
-            outputs[i] = keccak256(abi.encode("output", i));
+            outputs[i] = _known(abi.encode("output", i), 0);
         }
     }
 

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {ParticipantRegistry} from "../src/ParticipantRegistry.sol";
 import {IParticipantRegistry} from "../src/interfaces/IParticipantRegistry.sol";
+import {Identifiers} from "../src/libraries/Identifiers.sol";
 import {Roles} from "../src/libraries/Roles.sol";
 import {TraceNodeTest} from "./utils/TraceNodeTest.sol";
 
@@ -125,7 +126,7 @@ contract ParticipantRegistryTest is TraceNodeTest {
     }
 
     function test_register_AcceptsPrefixOf64Bytes() public {
-        string memory prefix = _repeat("p", 64);
+        string memory prefix = _handleOf(64);
 
         vm.prank(admin);
         uint32 id = participants.register(newcomer, "Harbour Fisheries", Roles.PRODUCER, prefix);
@@ -180,15 +181,23 @@ contract ParticipantRegistryTest is TraceNodeTest {
     }
 
     function test_RevertWhen_PrefixIs65Bytes() public {
-        string memory prefix = _repeat("p", 65);
+        string memory prefix = _handleOf(65);
 
-        vm.expectRevert(abi.encodeWithSelector(IParticipantRegistry.ParticipantRegistryInvalidPrefix.selector, 65));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IParticipantRegistry.ParticipantRegistryInvalidPrefix.selector, Identifiers.HANDLE, prefix
+            )
+        );
         vm.prank(admin);
         participants.register(newcomer, "Harbour Fisheries", Roles.PRODUCER, prefix);
     }
 
     function test_RevertWhen_PrefixTaken() public {
-        vm.expectRevert(abi.encodeWithSelector(IParticipantRegistry.ParticipantRegistryPrefixTaken.selector, farmId));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IParticipantRegistry.ParticipantRegistryPrefixOverlap.selector, Identifiers.GS1, "0614141"
+            )
+        );
         vm.prank(admin);
         participants.register(newcomer, "Harbour Fisheries", Roles.PRODUCER, "0614141");
     }
@@ -832,9 +841,11 @@ contract ParticipantRegistryTest is TraceNodeTest {
 
     function testFuzz_register_StoresNameAndPrefixOfAnyAllowedLength(uint256 nameLength, uint256 prefixLength) public {
         nameLength = bound(nameLength, 1, 64);
-        prefixLength = bound(prefixLength, 0, 64);
+        // Handle prefixes of 3 to 64 bytes ("8.8", "88.8", ...), or none.
+        prefixLength = bound(prefixLength, 2, 64);
+        if (prefixLength == 2) prefixLength = 0;
         string memory name = _repeat("n", nameLength);
-        string memory prefix = _repeat("z", prefixLength);
+        string memory prefix = prefixLength == 0 ? "" : _handleOf(prefixLength);
 
         vm.prank(admin);
         uint32 id = participants.register(newcomer, name, Roles.PRODUCER, prefix);
@@ -858,10 +869,12 @@ contract ParticipantRegistryTest is TraceNodeTest {
 
     function testFuzz_RevertWhen_PrefixTooLong(uint256 prefixLength) public {
         prefixLength = bound(prefixLength, 65, 1024);
-        string memory prefix = _repeat("z", prefixLength);
+        string memory prefix = _handleOf(prefixLength);
 
         vm.expectRevert(
-            abi.encodeWithSelector(IParticipantRegistry.ParticipantRegistryInvalidPrefix.selector, prefixLength)
+            abi.encodeWithSelector(
+                IParticipantRegistry.ParticipantRegistryInvalidPrefix.selector, Identifiers.HANDLE, prefix
+            )
         );
         vm.prank(admin);
         participants.register(newcomer, "Harbour Fisheries", Roles.PRODUCER, prefix);
@@ -1004,6 +1017,15 @@ contract ParticipantRegistryTest is TraceNodeTest {
         }
         vm.stopPrank();
         return (roles, active);
+    }
+
+    /// @dev A handle prefix of `length` bytes: "8.8.8..." (with "88" first when `length` is even).
+    function _handleOf(uint256 length) internal pure returns (string memory) {
+        bytes memory out = bytes(_repeat("8", length));
+        for (uint256 i = length % 2 == 0 ? 2 : 1; i < length; i += 2) {
+            out[i] = ".";
+        }
+        return string(out);
     }
 
     function _repeat(bytes1 char, uint256 length) internal pure returns (string memory) {

@@ -26,6 +26,7 @@ from node.bench.serving import BenchNode
 from node.bench.workload import MIXED_STEPS, MixedWorkload, Participant, Request
 from node.context import RECOVERY_WORKERS, Node
 from node.events.hashing import keccak
+from node.events.identifiers import parse_identifier
 from node.events.signatures import SignatureVerifier, address_of, sign_digest
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action, Domain, Role, TraceEvent
@@ -39,11 +40,13 @@ PRODUCT = keccak(b"https://id.gs1.org/01/09506000134352")
 
 
 class EventFactory:
-    """Signed COMMISSION events of fresh lots, from a few producers."""
+    """Signed COMMISSION events of fresh lots, from a few producers, each lot a handle
+    under its producer's own prefix (``prefixes``: register each producer with its own)."""
 
     def __init__(self, producers: int = 8, domain: Domain = DOMAIN) -> None:
         self.domain = domain
         self.keys = [os.urandom(32) for _ in range(producers)]
+        self.prefixes = [f"88.{int.from_bytes(os.urandom(4))}.{i}" for i in range(producers)]
         self.nonces = [0] * producers
         self.serial = 0
 
@@ -55,7 +58,7 @@ class EventFactory:
                     participant_id=index,
                     key=address_of(key),
                     name=f"producer {index}",
-                    prefix="",
+                    prefix=self.prefixes[index - 1],
                     roles=int(Role.PRODUCER),
                     active=True,
                     block=1,
@@ -67,16 +70,18 @@ class EventFactory:
             self.serial += 1
             who = self.serial % len(self.keys)
             self.nonces[who] += 1
+            lot = parse_identifier(f"{self.prefixes[who]}/bench-lot-{self.serial}")
             event = TraceEvent(
                 Action.COMMISSION,
-                batch_id=keccak(b"bench-lot-%d" % self.serial),
+                batch_id=lot.batch_id,
                 product=PRODUCT,
                 quantity=1000,
                 event_time=1_732_000_000_000 + self.serial,
                 payload_hash=keccak(b"payload-%d" % self.serial),
                 nonce=self.nonces[who],
             )
-            made.append(SignedEvent(event, sign_digest(event.digest(self.domain), self.keys[who])))
+            signature = sign_digest(event.digest(self.domain), self.keys[who])
+            made.append(SignedEvent(event, signature, identifiers=(lot.canonical,)))
         return made
 
 
@@ -172,7 +177,12 @@ def _rss_mb() -> float:
 def producers_of(factory: EventFactory) -> list[Participant]:
     """The easy workload's producers, to register on a chain."""
     return [
-        Participant(name=f"bench producer {i + 1}", key=key, roles=Role.PRODUCER, company_prefix="")
+        Participant(
+            name=f"bench producer {i + 1}",
+            key=key,
+            roles=Role.PRODUCER,
+            company_prefix=factory.prefixes[i],
+        )
         for i, key in enumerate(factory.keys)
     ]
 
@@ -183,7 +193,7 @@ def describe_easy(factory: EventFactory, bulk_size: int) -> dict[str, Any]:
         "participants": len(factory.keys),
         "per_lot": ["COMMISSION"],
         "lifecycle_share": 1.0,
-        "identifiers": "none",
+        "identifiers": "a handle under its producer's own prefix on every COMMISSION",
         "payload_bytes": "none (a payload hash only)",
         "request": f"{bulk_size} events of all producers in one submit_many",
     }

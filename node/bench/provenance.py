@@ -37,16 +37,17 @@ from node.runtime import Progress, quiet, settle_heap
 from node.store.models import EventStatus
 from node.testing.harness import TraceNodeHarness
 
+#: Each maker creates its lots under its own handle prefix (the contracts check it).
 PARTIES = {
-    "farm": (Role.PRODUCER, ""),
-    "processor": (Role.PROCESSOR, ""),
+    "farm": (Role.PRODUCER, "88.900.1"),
+    "processor": (Role.PROCESSOR, "88.900.2"),
     "carrier": (Role.LOGISTICS, ""),
     "lab": (Role.AUDITOR, ""),
 }
 
 
-def _lot(name: str) -> str:
-    return f"88.900.1/{name}"
+def _lot(name: str, maker: str = "farm") -> str:
+    return f"{PARTIES[maker][1]}/{name}"
 
 
 def build_lineage(h: TraceNodeHarness, *, levels: int = 5, events: int = 100) -> str:
@@ -62,7 +63,7 @@ def build_lineage(h: TraceNodeHarness, *, levels: int = 5, events: int = 100) ->
             if level == 1 or lot == raw:
                 h.submit("farm", Action.SHIP, lot, to="processor")
                 h.submit("processor", Action.RECEIVE, lot)
-        output = _lot(f"L{level}")
+        output = _lot(f"L{level}", "processor")
         h.submit(
             "processor",
             Action.TRANSFORM,
@@ -103,7 +104,7 @@ def build_fanout(h: TraceNodeHarness, *, batches: int = 10_000) -> str:
             count = min(63, batches - made)
             if count <= 0:
                 break
-            outputs = [_lot(f"F{serial + i}") for i in range(count)]
+            outputs = [_lot(f"F{serial + i}", "processor") for i in range(count)]
             serial += count
             h.submit(
                 "processor",

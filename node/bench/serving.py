@@ -59,7 +59,7 @@ class BenchNode:
                 key=Account.from_key(p.key).address,
                 name=p.name,
                 roles=p.roles,
-                prefix="",
+                prefix=p.company_prefix,
             )
             for p in participants
         ]

@@ -43,7 +43,14 @@ from web3.types import BlockData, BlockIdentifier
 from node.chain.deploy import Deployment, contract
 from node.chain.errors import decode_error, revert_data
 from node.chain.logs import relayed_outcomes
+from node.chain.reader import ChainReader, Contracts
 from node.events.hashing import keccak
+from node.events.identifiers import (
+    IdentifierSplit,
+    PrefixKind,
+    identifier_split,
+    parse_identifier,
+)
 from node.events.typed_data import BatchStatus, TraceEvent
 from node.exceptions import (
     ChainError,
@@ -51,6 +58,15 @@ from node.exceptions import (
     CommitTooLargeError,
     InsufficientFundsError,
 )
+
+#: The proof that a new batch's id derives from an identifier under a prefix, as
+#: BatchRegistry's IdentifierProof: (canonical identifier, UTF-8; prefix length).
+IdentifierProof = tuple[bytes, int]
+#: One relayed operation: the event, its signature, and the proofs of the batches it creates.
+Operation = tuple[TraceEvent, bytes, Sequence[IdentifierProof]]
+#: What the contract makes of an identifier the node cannot prove (unknown, or a bare
+#: batch id): BatchRegistryInvalidIdentifierProof, so the event is rejected on-chain.
+NO_PROOF: Final[IdentifierProof] = (b"", 0)
 
 #: Gas the node allows one commit on the embedded chain: under its 30M block, ~400 operations.
 COMMIT_GAS_LIMIT: Final = 29_000_000
@@ -107,6 +123,9 @@ class CommitClient:
         self.w3 = w3
         self.batches: Contract = contract(w3, "BatchRegistry", deployment.batch_registry)
         self.anchors: Contract = contract(w3, "AnchorRegistry", deployment.anchor_registry)
+        self.contracts = Contracts(
+            deployment.participant_registry, deployment.batch_registry, deployment.anchor_registry
+        )
         if estimate_gas is None:
             estimate_gas = not isinstance(w3.provider, EthereumTesterProvider)
         self.estimate_gas = estimate_gas
@@ -118,18 +137,47 @@ class CommitClient:
         producer, custodian, receiver, status, head = self.batches.functions.batch(batch_id).call()
         return int(producer), int(custodian), int(receiver), BatchStatus(status), bytes(head)
 
+    # ----- identifier proofs -----
+
+    def identifier_proofs(
+        self, events: Sequence[tuple[TraceEvent, int]], identifiers: dict[bytes, str | None]
+    ) -> list[tuple[IdentifierProof, ...]]:
+        """For each (event, signer's participant id), the proofs of the batches the event
+        creates (node/events/identifiers.py's split); ``identifiers`` maps batch ids to
+        their canonical identifiers. The licences of every candidate prefix are read in
+        one ReadMany call; the prefix chosen is the candidate the producer holds, or when
+        it holds none the first one held by anyone (else the longest), so that the
+        contract names the refusal."""
+        splits = {}
+        for event, _ in events:
+            for batch_id in event.created_batch_ids():
+                text = identifiers.get(batch_id)
+                try:
+                    splits[batch_id] = identifier_split(parse_identifier(text)) if text else None
+                except ValueError:
+                    splits[batch_id] = None
+        reader = ChainReader(self.w3, self.contracts)
+        reader.prefetch(
+            licences={(s.kind, c) for s in splits.values() if s is not None for c in s.candidates}
+        )
+        return [
+            tuple(_proof(splits[b], producer, reader) for b in event.created_batch_ids())
+            for event, producer in events
+        ]
+
     # ----- building -----
 
     def build_commit(
         self,
         node: LocalAccount,
-        events: Sequence[tuple[TraceEvent, bytes]],
+        events: Sequence[Operation],
         *,
         root: bytes,
         first_seq: int,
         event_count: int,
     ) -> SignedTx:
-        """Sign (without sending) the commit of ``events`` (event, signature) and a root.
+        """Sign (without sending) the commit of ``events`` (event, signature, identifier
+        proofs) and a root.
 
         Raises CommitRevertedError when estimation shows the commit would revert as a
         whole, CommitTooLargeError when it needs more gas than a transaction may use,
@@ -277,7 +325,7 @@ class CommitClient:
 
 _COMMIT_TYPES: Final = (
     "((uint8,bytes32,bytes32,bytes32[],bytes32[],bytes32[],address,bytes32,uint256,uint64,"
-    "bytes32,bytes32,uint256),uint8,bytes32,bytes32)[]",
+    "bytes32,bytes32,uint256),uint8,bytes32,bytes32,(bytes,uint8)[])[]",
     "bytes32",
     "uint64",
     "uint32",
@@ -286,17 +334,32 @@ COMMIT_SELECTOR: Final = keccak(("commit(" + ",".join(_COMMIT_TYPES) + ")").enco
 
 
 def commit_calldata(
-    events: Sequence[tuple[TraceEvent, bytes]], *, root: bytes, first_seq: int, event_count: int
+    events: Sequence[Operation], *, root: bytes, first_seq: int, event_count: int
 ) -> bytes:
     """``BatchRegistry.commit(SignedEvent[], root, firstSeq, eventCount)`` calldata, encoded
     directly with eth-abi (web3's generic contract encoder spent a tenth of the commit
     path's time walking a thousand events); a test checks it against the ABI."""
     signed = [
-        (event.as_abi_tuple(), signature[64], signature[:32], signature[32:64])
-        for event, signature in events
+        (event.as_abi_tuple(), signature[64], signature[:32], signature[32:64], list(proofs))
+        for event, signature, proofs in events
     ]
     return COMMIT_SELECTOR + encode(list(_COMMIT_TYPES), [signed, root, first_seq, event_count])
 
 
 def _bumped(fee: int) -> int:
     return math.ceil(fee * REPLACEMENT_BUMP_PERCENT / 100) + 1
+
+
+def _proof(split: IdentifierSplit | None, producer: int, reader: ChainReader) -> IdentifierProof:
+    if split is None:
+        return NO_PROOF
+    if split.kind is PrefixKind.OTHER:
+        return split.proof(None)
+    fallback = None
+    for candidate in split.candidates:
+        holder = reader.licence(split.kind, candidate).holder
+        if holder == producer:
+            return split.proof(candidate)
+        if fallback is None and holder != 0:
+            fallback = candidate
+    return split.proof(fallback or split.candidates[0])

@@ -11,6 +11,7 @@ from web3.contract import Contract
 
 from node.chain.artifacts import ContractName, load
 from node.chain.transact import Sender, send_transaction, sender_address
+from node.events.identifiers import PrefixKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,10 @@ def deploy_contracts(w3: Web3, *, admin: Sender, node: ChecksumAddress) -> Deplo
     ``admin`` governs participants and roles; ``node`` may relay events and anchor roots.
     The BatchRegistry is allowed to anchor on a node's behalf, so that one commit
     transaction carries a window's operations and its root.
+
+    ``admin`` is also the root of the identifier authority and, this deployment being one
+    node, that node's registrar: it delegates itself the whole GS1 and handle namespaces,
+    so it may license any prefix to the participants it registers (docs/contracts.md).
     """
 
     def send(call: Any) -> Any:
@@ -56,6 +61,8 @@ def deploy_contracts(w3: Web3, *, admin: Sender, node: ChecksumAddress) -> Deplo
     send(anchors.functions.grantRole(anchors.functions.COMMITTER_ROLE().call(), batches.address))
     send(anchors.functions.grantRole(anchors.functions.NODE_ROLE().call(), node))
     send(batches.functions.grantRole(batches.functions.NODE_ROLE().call(), node))
+    for kind in (PrefixKind.GS1, PrefixKind.HANDLE):
+        send(participants.functions.delegate(owner, int(kind), ""))
     return Deployment(
         chain_id=w3.eth.chain_id,
         participant_registry=participants.address,

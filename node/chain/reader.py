@@ -23,6 +23,8 @@ from web3.exceptions import ContractLogicError, TransactionNotFound
 from node.chain.artifacts import load
 from node.chain.deploy import contract
 from node.chain.logs import anchored_roots, relayed_outcomes
+from node.chain.registry import Licence
+from node.events.identifiers import PrefixKind, prefix_key
 from node.events.typed_data import BatchStatus, Role
 
 #: A view reverted: web3 raises ContractLogicError from a JSON-RPC node, eth-tester
@@ -195,6 +197,7 @@ class ChainReader:
         statuses: Iterable[tuple[int, int]] = (),
         participants: Iterable[int] = (),
         batches: Iterable[bytes] = (),
+        licences: Iterable[tuple[PrefixKind, str]] = (),
     ) -> None:
         """Answer many questions at once (in ReadMany batches) and remember the answers."""
         queries = [
@@ -203,8 +206,13 @@ class ChainReader:
             *(self._status_query(p, b) for p, b in statuses),
             *(self._participant_query(p) for p in participants),
             *(self._batch_query(b) for b in batches),
+            *(self._licence_query(kind, prefix) for kind, prefix in licences),
         ]
         self._ask(queries)
+
+    def licence(self, kind: PrefixKind, prefix: str) -> Licence:
+        """The latest licence of ``prefix`` (holder 0 when it was never licensed)."""
+        return self._get(self._licence_query(kind, prefix))  # type: ignore[no-any-return]
 
     def _ask(self, queries: Iterable[_Query]) -> None:
         """Answer ``queries`` not answered yet, in ReadMany batches where the endpoint can."""
@@ -247,6 +255,16 @@ class ChainReader:
             self._cache[query.key] = query.convert(decoded[0] if len(types) == 1 else decoded)
 
     # ----- the questions -----
+
+    def _licence_query(self, kind: PrefixKind, prefix: str) -> _Query:
+        return _Query(
+            ("licence", int(kind), prefix),
+            self.participants,
+            "currentLicence",
+            (prefix_key(kind, prefix),),
+            Licence.from_abi,
+            _RAISE,
+        )
 
     def _anchor_query(self, root: bytes) -> _Query:
         return _Query(

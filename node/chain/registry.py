@@ -1,7 +1,9 @@
-"""ParticipantRegistry on any chain: admin transactions, and its history read from logs."""
+"""ParticipantRegistry on any chain: admin transactions (participants, and the identifier
+authority's ranges and licences), and its history read from logs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -9,10 +11,36 @@ from typing import Any
 from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from node.chain.deploy import Deployment, contract
 from node.chain.transact import Sender, send_transaction
+from node.events.identifiers import PrefixKind, prefix_key, prefix_kind
 from node.events.typed_data import Role
+
+
+@dataclass(frozen=True, slots=True)
+class Licence:
+    """One licence of a prefix (ParticipantRegistry.Licence): ``holder`` speaks for the
+    identifiers under it at blocks ``valid_from`` .. ``valid_until - 1`` (``valid_until``
+    0: no end); ``held`` until revoked. ``holder`` 0: never licensed."""
+
+    holder: int
+    valid_from: int
+    valid_until: int
+    held: bool
+
+    def valid_at(self, block: int) -> bool:
+        return (
+            self.holder != 0
+            and self.valid_from <= block
+            and (self.valid_until == 0 or block < self.valid_until)
+        )
+
+    @classmethod
+    def from_abi(cls, value: Any) -> Licence:
+        holder, valid_from, valid_until, held = value
+        return cls(int(holder), int(valid_from), int(valid_until), bool(held))
 
 
 class ChangeKind(StrEnum):
@@ -57,14 +85,27 @@ class ParticipantRegistryClient:
         )
 
     def register(
-        self, sender: Sender, *, key: ChecksumAddress, name: str, roles: Role, prefix: str
+        self,
+        sender: Sender,
+        *,
+        key: ChecksumAddress,
+        name: str,
+        roles: Role,
+        prefix: str,
+        licences: Sequence[str] = (),
     ) -> int:
-        """Register a participant; returns its id."""
+        """Register a participant of the sender's node, licensed ``prefix`` (if not empty)
+        and each of ``licences`` from this block on; returns its id."""
         receipt = send_transaction(
             self.w3, self.contract.functions.register(key, name, int(roles), prefix), sender
         )
-        (log,) = self.contract.events.ParticipantRegistered().process_receipt(receipt)
-        return int(log.args.id)
+        # The receipt also holds the PrefixLicensed of a registration prefix.
+        registered = self.contract.events.ParticipantRegistered()
+        (log,) = registered.process_receipt(receipt, errors=DISCARD)
+        participant_id = int(log.args.id)
+        for extra in licences:
+            self.license(sender, participant_id, kind=prefix_kind(extra), prefix=extra)
+        return participant_id
 
     def set_roles(self, sender: Sender, participant_id: int, roles: Role) -> None:
         send_transaction(
@@ -81,6 +122,53 @@ class ParticipantRegistryClient:
         send_transaction(
             self.w3, self.contract.functions.rotateKey(participant_id, new_key), sender
         )
+
+    # ----- identifier authority -----
+
+    def delegate(
+        self, sender: Sender, *, registrar: ChecksumAddress, kind: PrefixKind, prefix: str
+    ) -> None:
+        """Delegate range ``prefix`` of ``kind`` ("": the whole kind) to a registrar (root)."""
+        send_transaction(
+            self.w3, self.contract.functions.delegate(registrar, int(kind), prefix), sender
+        )
+
+    def license(
+        self,
+        sender: Sender,
+        participant_id: int,
+        *,
+        kind: PrefixKind,
+        prefix: str,
+        valid_from: int = 0,
+        valid_until: int = 0,
+    ) -> None:
+        """License ``prefix`` to a participant of the sender's node (0: from this block; no end)."""
+        send_transaction(
+            self.w3,
+            self.contract.functions.license(
+                participant_id, int(kind), prefix, valid_from, valid_until
+            ),
+            sender,
+        )
+
+    def revoke(self, sender: Sender, *, kind: PrefixKind, prefix: str) -> None:
+        send_transaction(self.w3, self.contract.functions.revoke(int(kind), prefix), sender)
+
+    def current_licence(self, kind: PrefixKind, prefix: str) -> Licence:
+        """The latest licence of ``prefix`` (holder 0 when it was never licensed)."""
+        value = self.contract.functions.currentLicence(prefix_key(kind, prefix)).call()
+        return Licence.from_abi(value)
+
+    def licence_at(self, kind: PrefixKind, prefix: str, block: int) -> Licence:
+        """The licence of ``prefix`` valid at ``block`` (holder 0 when none was)."""
+        return Licence.from_abi(self.contract.functions.licenceAt(int(kind), prefix, block).call())
+
+    def licences(self, kind: PrefixKind, prefix: str) -> list[Licence]:
+        """Every licence of ``prefix``, oldest first."""
+        return [
+            Licence.from_abi(v) for v in self.contract.functions.licences(int(kind), prefix).call()
+        ]
 
     def key_participant(self, key: ChecksumAddress) -> int:
         """The id of the participant this key was ever registered for (0: never used)."""

@@ -20,6 +20,7 @@ from node.cli import (
     events,
     monitor,
     participants,
+    prefixes,
     provenance,
     qr,
     webhooks,
@@ -49,6 +50,7 @@ app = commands(
     add_completion=False,
 )
 app.add_typer(participants.app, name="participant")
+app.add_typer(prefixes.app, name="prefix")
 app.add_typer(events.app, name="event")
 app.add_typer(apikeys.app, name="apikey")
 app.command(name="bench")(bench.bench)

@@ -38,7 +38,7 @@ from typing import Final
 from eth_account.signers.local import LocalAccount
 from web3.exceptions import Web3Exception
 
-from node.chain.commits import CommitClient, CommitReceipt, SignedTx
+from node.chain.commits import CommitClient, CommitReceipt, Operation, SignedTx
 from node.events.batch import BatchState
 from node.events.merkle import MerkleTree
 from node.events.typed_data import BatchStatus
@@ -171,6 +171,19 @@ class CommitWorker:
 
     # ----- one window -----
 
+    def _operations(self, rows: list[EventRecord]) -> list[Operation]:
+        """The window's on-chain operations, each with the proofs of the batches it creates
+        (from the identifiers the store holds; licences read once per prefix)."""
+        lifecycle = [r for r in rows if r.action.on_chain]
+        created = [b for r in lifecycle for b in r.event.created_batch_ids()]
+        with self.store.read() as conn:
+            states = self.store.batches.load(conn, created)
+        identifiers = {b: state.identifier for b, state in states.items()}
+        proofs = self.client.identifier_proofs(
+            [(r.event, r.participant_id) for r in lifecycle], identifiers
+        )
+        return [(r.event, r.signature, p) for r, p in zip(lifecycle, proofs, strict=True)]
+
     def _prepare(self) -> WindowRecord | None:
         """Choose the next window's events, sign its commit, and store both; None if idle."""
         with self.store.read() as conn:
@@ -181,7 +194,7 @@ class CommitWorker:
         while True:
             tree = MerkleTree([r.event_hash for r in rows])
             first_seq = self.client.next_sequence(self.node.address)
-            operations = [(r.event, r.signature) for r in rows if r.action.on_chain]
+            operations = self._operations(rows)
             try:
                 tx = self.client.build_commit(
                     self.node,

@@ -40,6 +40,15 @@ Refused by :func:`parse_identifier`, each with an
 product, not a batch), a consumer product variant (AI 22: no EPC URN can carry it),
 other GS1 keys and EPC schemes, empty input and input over 512 characters.
 
+**Who may create a batch** (the contracts check it: docs/contracts.md, "Identifier
+authority"): a batch is created only under an identifier prefix its producer is licensed.
+:func:`identifier_split` is the one definition, on this side, of where a canonical
+identifier's prefix sits (``contracts/src/libraries/Identifiers.sol`` is the other, and
+a test holds them together): GS1 identifiers ``https://id.gs1.org/01/{indicator}`` +
+company prefix (4-12 digits) + the rest of the GTIN; handles: the handle prefix or one of
+its dot-ancestors, then ``/`` or ``.``; anything else has no prefix (allowed only by a
+node's policy). A bare batch id names no identifier and so cannot create a batch.
+
 Four entry points, one set of rules:
 
 - :func:`parse_identifier`: a batch (what events, the store and the API's ``{id}`` take);
@@ -60,7 +69,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, field
-from enum import StrEnum, auto
+from enum import IntEnum, StrEnum, auto
 from typing import Final
 from urllib.parse import parse_qs, quote, unquote
 
@@ -113,6 +122,83 @@ _FORMS: Final = (
 _EXPECTED: Final = "expected " + _FORMS
 #: What every canonical GS1 identifier starts with: the resolver and AI 01.
 GS1_KEY_PREFIX: Final = f"{GS1_RESOLVER}/01/"
+
+
+class PrefixKind(IntEnum):
+    """Kinds of identifier prefix, as the contracts number them (Identifiers.sol)."""
+
+    GS1 = 1  # GS1 company prefixes: licences 4-12 digits
+    HANDLE = 2  # handle prefixes: dot-separated digit groups
+    OTHER = 3  # identifiers of neither form: no prefix
+
+
+GS1_MIN_PREFIX: Final = 4
+GS1_MAX_PREFIX: Final = 12
+MAX_HANDLE_PREFIX: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierSplit:
+    """Where the prefix of a canonical identifier can sit: ``head ‖ prefix ‖ tail``.
+
+    ``candidates`` are the prefixes that could be licensed for it, longest first (licences
+    never overlap, so at most one of them is held at any block); the contract takes the
+    identifier and the chosen prefix's length (:meth:`proof`).
+    """
+
+    kind: PrefixKind
+    canonical: str
+    head: str
+    candidates: tuple[str, ...]
+
+    def proof(self, prefix: str | None) -> tuple[bytes, int]:
+        """The ``IdentifierProof`` (identifier bytes, prefix length) naming ``prefix``, one
+        of :attr:`candidates` (None for an identifier of no prefix kind)."""
+        if prefix is None:
+            if self.kind is not PrefixKind.OTHER:
+                raise InvalidIdentifierError(f"{_show(self.canonical)} needs its prefix")
+            return self.canonical.encode(), 0
+        if prefix not in self.candidates:
+            raise InvalidIdentifierError(
+                f"{_show(prefix)} is not where the prefix of {_show(self.canonical)} sits"
+            )
+        return self.canonical.encode(), len(prefix)
+
+
+def identifier_split(identifier: Identifier) -> IdentifierSplit:
+    """The prefix candidates of a batch identifier (see the module docstring)."""
+    canonical = identifier.canonical
+    if identifier.kind is IdentifierKind.BATCH_ID:
+        raise InvalidIdentifierError(
+            f"a bare batch id ({canonical}) names no identifier, so no licence can cover it: "
+            f"create the batch under its identifier ({_FORMS})"
+        )
+    if identifier.gtin is not None:
+        gtin = identifier.gtin
+        candidates = tuple(
+            gtin[1 : 1 + length] for length in range(GS1_MAX_PREFIX, GS1_MIN_PREFIX - 1, -1)
+        )
+        return IdentifierSplit(PrefixKind.GS1, canonical, GS1_KEY_PREFIX + gtin[0], candidates)
+    if identifier.prefix is not None:
+        groups = identifier.prefix.split(".")
+        candidates = tuple(
+            ".".join(groups[:count])
+            for count in range(len(groups), 0, -1)
+            if len(".".join(groups[:count])) <= MAX_HANDLE_PREFIX
+        )
+        return IdentifierSplit(PrefixKind.HANDLE, canonical, "", candidates)
+    return IdentifierSplit(PrefixKind.OTHER, canonical, "", ())
+
+
+def prefix_kind(prefix: str) -> PrefixKind:
+    """The kind of a licence prefix as ParticipantRegistry.register reads it: a handle
+    when it holds a dot, a GS1 company prefix otherwise."""
+    return PrefixKind.HANDLE if "." in prefix else PrefixKind.GS1
+
+
+def prefix_key(kind: PrefixKind, prefix: str) -> bytes:
+    """The key under which ParticipantRegistry stores a prefix: keccak256(kind ‖ prefix)."""
+    return keccak(bytes([int(kind)]) + prefix.encode())
 
 
 class IdentifierKind(StrEnum):

@@ -200,6 +200,15 @@ class TraceEvent:
         """Every batch the event names: subject, inputs and outputs (never the zero id)."""
         return frozenset((self.batch_id, *self.inputs, *self.outputs)) - {ZERO32}
 
+    def created_batch_ids(self) -> tuple[bytes, ...]:
+        """The batches the event creates, in order: a COMMISSION's batch, a TRANSFORM's
+        outputs. Each needs its identifier, under a prefix its signer holds."""
+        if self.action is Action.COMMISSION:
+            return (self.batch_id,)
+        if self.action is Action.TRANSFORM:
+            return tuple(self.outputs)
+        return ()
+
     def struct_hash(self) -> bytes:
         """``hashStruct(TraceEvent)`` as EIP-712 defines it."""
         return keccak(

@@ -33,6 +33,7 @@ from node.exceptions import (
     EventRejectedError,
     InvalidEventError,
     InvalidIdentifierError,
+    InvalidIdentifierProofError,
     InvalidSignatureError,
     NonceUsedError,
     SignerMismatchError,
@@ -325,7 +326,8 @@ def _nonce(item: _Pending) -> bytes:
 
 
 def _identifiers(signed: SignedEvent) -> dict[bytes, str]:
-    """Canonical identifiers by batch id; each must name a batch of the event."""
+    """Canonical identifiers by batch id; each must name a batch of the event, and every
+    batch the event creates must have one."""
     named = signed.event.batch_ids()
     found: dict[bytes, str] = {}
     for text in signed.identifiers:
@@ -341,6 +343,14 @@ def _identifiers(signed: SignedEvent) -> dict[bytes, str]:
                 field="identifiers",
             )
         found[identifier.batch_id] = identifier.canonical
+    for created in signed.event.created_batch_ids():
+        if created not in found:
+            raise InvalidIdentifierProofError(
+                "a new batch needs its identifier (a GS1 Digital Link, EPC URN or handle) in "
+                "the submission's identifiers: the contract lets only the holder of the "
+                "identifier's prefix create it, and a bare batch id names no prefix",
+                batchId="0x" + created.hex(),
+            )
     return found
 
 

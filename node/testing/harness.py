@@ -46,6 +46,10 @@ DEFAULT_PARTICIPANTS: Final[dict[str, tuple[Role, str]]] = {
     "shop": (Role.RETAILER, "88.123.45"),
     "regulator": (Role.REGULATOR | Role.AUDITOR, ""),
 }
+#: Further prefixes licensed to default participants: the farm, registered with GS1's
+#: example company prefix 0614141 (EPCIS documents name it by that), also holds 9506000,
+#: the prefix of the GTIN 09506000134352 its milk lots carry.
+DEFAULT_LICENCES: Final[dict[str, tuple[str, ...]]] = {"farm": ("9506000",)}
 TEST_PASSWORD: Final = "tracenode-test-password"  # noqa: S105 - throwaway test keys
 
 
@@ -91,7 +95,8 @@ class TraceNodeHarness:
             init_node(data_dir, password, database_url=database_url, pbkdf2_iterations=1000)
         harness = cls(Node(data_dir, database_url=database_url), password, {})
         for name, (roles, prefix) in (participants or DEFAULT_PARTICIPANTS).items():
-            harness.add_participant(name, roles, prefix)
+            extra = DEFAULT_LICENCES.get(name, ()) if participants is None else ()
+            harness.add_participant(name, roles, prefix, licences=extra)
         return harness
 
     def close(self) -> None:
@@ -105,9 +110,12 @@ class TraceNodeHarness:
 
     # ----- participants -----
 
-    def add_participant(self, name: str, roles: Role, prefix: str = "") -> LocalAccount:
+    def add_participant(
+        self, name: str, roles: Role, prefix: str = "", *, licences: Sequence[str] = ()
+    ) -> LocalAccount:
         """Register a participant with a new funded key (its key file kept in the data
-        directory, so a reopened harness has the same participants)."""
+        directory, so a reopened harness has the same participants), licensed ``prefix``
+        and ``licences``: only under those may it create batches."""
         path = self.node.data_dir / "keystore" / "participants" / f"test-{name}.json"
         if path.exists():
             account = load_keystore(path, self.password)
@@ -115,7 +123,12 @@ class TraceNodeHarness:
             account = create_keystore(path, self.password, pbkdf2_iterations=1000)
             admin = self.node.admin(self.password)
             self.node.registry.register(
-                admin, key=account.address, name=name, roles=roles, prefix=prefix
+                admin,
+                key=account.address,
+                name=name,
+                roles=roles,
+                prefix=prefix,
+                licences=licences,
             )
             funder = self.node.w3.eth.accounts[0]
             tx = self.node.w3.eth.send_transaction(

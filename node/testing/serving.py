@@ -46,12 +46,18 @@ def producer_node(
     database_url: str | None = None,
     chain_url: str | None = None,
 ) -> tuple[LocalAccount, str]:
-    """A new node in ``data_dir`` with one producer ("farm"): its key and its API key."""
+    """A new node in ``data_dir`` with one producer ("farm", holding handle prefix
+    ``88.123.45`` and GS1 company prefix ``9506000``): its key and its API key."""
     init_node(data_dir, password, chain_url=chain_url, database_url=database_url)
     farm: LocalAccount = Account.create()
     with Node(data_dir) as node:
         node.registry.register(
-            node.admin(password), key=farm.address, name="farm", roles=Role.PRODUCER, prefix=""
+            node.admin(password),
+            key=farm.address,
+            name="farm",
+            roles=Role.PRODUCER,
+            prefix="88.123.45",
+            licences=("9506000",),
         )
         node.sync_participants()
         with node.store.read() as conn:

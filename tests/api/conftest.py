@@ -27,6 +27,7 @@ from node.events.signatures import sign_digest
 from node.events.submission import SignedEvent, submission_document
 from node.events.typed_data import Action, Role, TraceEvent
 from node.store.apikeys import ApiKeys
+from node.testing.harness import DEFAULT_LICENCES
 
 PASSWORD = "gateway test"
 GTIN = "09506000134352"
@@ -136,7 +137,12 @@ def register_all(node: Node, registrar: LocalAccount) -> dict[str, LocalAccount]
     for name, (roles, prefix) in ROLES.items():
         account: LocalAccount = Account.create()
         node.registry.register(
-            registrar, key=account.address, name=name, roles=roles, prefix=prefix
+            registrar,
+            key=account.address,
+            name=name,
+            roles=roles,
+            prefix=prefix,
+            licences=DEFAULT_LICENCES.get(name, ()),
         )
         accounts[name] = account
     node.sync_participants()

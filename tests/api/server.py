@@ -127,7 +127,7 @@ def commission(url: str, farm: LocalAccount, lot: str, nonce: int) -> dict[str, 
         eventTime=int(time.time() * 1000),
     )
     signed = Account.sign_typed_data(farm.key, full_message=full_document(info, message))
-    return {"event": message, "signature": "0x" + signed.signature.hex()}
+    return {"event": message, "signature": "0x" + signed.signature.hex(), "identifiers": [lot]}
 
 
 def timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:

@@ -39,7 +39,7 @@ def commission_at(rig: Rig, event_time: int) -> dict[str, Any]:
         batch_id=bytes(parse_identifier(lot).batch_id),
         event_time=event_time,
     )
-    return submission_document(signed)
+    return submission_document(signed) | {"identifiers": [lot]}
 
 
 @pytest.mark.parametrize(

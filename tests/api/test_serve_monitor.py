@@ -40,7 +40,12 @@ def a_node(tmp_path: Path) -> tuple[Path, LocalAccount]:
     farm: LocalAccount = Account.create()
     with Node(data_dir) as node:
         node.registry.register(
-            node.admin(PASSWORD), key=farm.address, name="farm", roles=Role.PRODUCER, prefix=""
+            node.admin(PASSWORD),
+            key=farm.address,
+            name="farm",
+            roles=Role.PRODUCER,
+            prefix="88.123.45",
+            licences=("9506000",),
         )
         node.sync_participants()
     return data_dir, farm
@@ -60,7 +65,7 @@ def commission(url: str, farm: LocalAccount, auth: dict[str, str]) -> str:
     signed = Account.sign_typed_data(farm.key, full_message=full_document(info, message))
     answer = httpx.post(
         f"{url}/v1/events",
-        json={"event": message, "signature": "0x" + signed.signature.hex()},
+        json={"event": message, "signature": "0x" + signed.signature.hex(), "identifiers": [LOT]},
         headers=auth,
     )
     assert answer.status_code == 202, answer.text

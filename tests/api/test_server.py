@@ -51,7 +51,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
     farm: LocalAccount = Account.create()
     with Node(data_dir) as node:
         node.registry.register(
-            node.admin(PASSWORD), key=farm.address, name="farm", roles=Role.PRODUCER, prefix=""
+            node.admin(PASSWORD),
+            key=farm.address,
+            name="farm",
+            roles=Role.PRODUCER,
+            prefix="88.123.45",
+            licences=("9506000",),
         )
         node.sync_participants()
     created = CliRunner().invoke(

@@ -62,7 +62,7 @@ def submit(server: Server, token: str, farm: LocalAccount, lot: str, nonce: int)
     signed = Account.sign_typed_data(farm.key, full_message=full_document(info, message))
     answer = httpx.post(
         f"{server.url}/v1/events",
-        json={"event": message, "signature": "0x" + signed.signature.hex()},
+        json={"event": message, "signature": "0x" + signed.signature.hex(), "identifiers": [lot]},
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )

@@ -164,15 +164,19 @@ def test_a_gateway_failing_mid_request_is_retried_without_duplicates(
     assert gateway.event_rows() == 5
 
 
+#: A lot of the processor's (under its own company prefix, 0614142).
+THEIRS = "https://id.gs1.org/01/00614142000011/10/THEIRS"
+
+
 def test_a_refused_event_is_kept_aside_with_its_problem(gateway: Gateway, tmp_path: Path) -> None:
-    gateway.harness.submit("processor", Action.COMMISSION, lot("THEIRS"), product="x", quantity=1)
+    gateway.harness.submit("processor", Action.COMMISSION, THEIRS, product="x", quantity=1)
     processor = gateway.harness.keys["processor"].address
     with client_for(gateway, "farm", tmp_path / "outbox") as client:
         client.submit("commission", lot("OURS"), product="milk", quantity=3)
         with pytest.raises(NotCustodianError):
-            client.submit("ship", lot("THEIRS"), to=processor)
+            client.submit("ship", THEIRS, to=processor)
         mixed = client.submit_many(
-            [EventSpec("observe", lot("OURS")), EventSpec("destroy", lot("THEIRS"))]
+            [EventSpec("observe", lot("OURS")), EventSpec("destroy", THEIRS)]
         )
         later = client.submit("ship", lot("OURS"), to=processor)
         rejected = client.outbox.rejected()

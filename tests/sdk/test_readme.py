@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from node.context import init_node
+from node.events.identifiers import prefix_kind
 from tests.api.server import ROOT, Server
 from tests.environment import unavailable
 from tests.sdk.conftest import Gateway
@@ -105,7 +106,8 @@ def test_the_curl_session_runs_verbatim_twice_from_a_fresh_node(
         bundle = json.loads((clone / "bundle.json").read_text())
         submitted = json.loads((clone / "submitted.json").read_text())
         assert [e["eventHash"] for e in bundle["events"]] == [submitted["eventHash"]]
-        assert bundle["batches"][0]["identifier"].endswith(f"/10/LOT-{found.group(2)[2:10]}")
+        prefix = f"88.{int(found.group(2)[2:10], 16)}"  # the session's own handle prefix
+        assert bundle["batches"][0]["identifier"] == f"{prefix}/LOT-1"
     assert participants[0] != participants[1]
 
 
@@ -153,13 +155,23 @@ def test_the_python_client_goes_from_nothing_to_a_verified_proof(
     assert DOCUMENTED_URL in code
     code = code.replace(DOCUMENTED_URL, gateway.url)
 
+    harness = gateway.harness
+    prefix = "88.808"  # the README's session gives its participant a handle prefix of its own
+    harness.node.registry.license(
+        harness.node.admin(harness.password),
+        harness.participant_id("farm"),
+        kind=prefix_kind(prefix),
+        prefix=prefix,
+    )
+
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,
         env=os.environ
         | {
-            "KEY": "0x" + bytes(gateway.harness.keys["farm"].key).hex(),
+            "KEY": "0x" + bytes(harness.keys["farm"].key).hex(),
             "TRACENODE_KEY": gateway.tokens["farm"],
+            "PREFIX": prefix,
         },
         capture_output=True,
         text=True,

@@ -33,6 +33,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 from node.demo import DemoReport, run_demo
 from node.events.typed_data import Action, Role
 from node.monitor.service import Monitor
+from node.keys.keystore import load_keystore
 from node.testing.harness import TraceNodeHarness
 from tests.api.server import ROOT, Server
 from tests.environment import unavailable
@@ -137,13 +138,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data_dir = tmp_path_factory.mktemp("web") / "data"
     # The demo registers its own participants (and their identifier prefixes).
     participants = {
-        "farm": (Role.PRODUCER, ""),
         "carrier": (Role.LOGISTICS, ""),
         "inspector": (Role.AUDITOR, ""),
     }
     with TraceNodeHarness.create(data_dir, participants=participants) as harness:
         demo = run_demo(harness.node, harness.password)
         spare = run_demo(harness.node, harness.password)
+        # The demo's farm holds the milk GTIN's company prefix: only it may make more lots.
+        harness.keys["farm"] = load_keystore(
+            data_dir / "keystore" / "participants" / "demo-farm.json", harness.password
+        )
         late = _late_batch(harness)  # before the inspector is suspended, the carrier rotated
 
         harness.submit("farm", Action.COMMISSION, SUSPECT_BATCH, product="milk", quantity=5)

@@ -19,7 +19,13 @@ from api.cli import app as cli
 from api.main import create_app
 from api.routes.web import PAGE_CSP
 from api.settings import WebSettings
-from node.events.identifiers import CSET82, IdentifierKind, gtin_check_digit, parse_identifier
+from node.events.identifiers import (
+    CSET82,
+    IdentifierKind,
+    PrefixKind,
+    gtin_check_digit,
+    parse_identifier,
+)
 from node.events.typed_data import Action
 from node.exceptions import ConfigurationError
 from node.labels import QrFormat, label_url, normalise_base_url, render_qr
@@ -266,7 +272,13 @@ def test_the_overview_is_one_consistent_view_of_a_batch(site: Site) -> None:
 def test_the_public_url_and_explorer_settings_shape_labels_and_links(
     tracenode: TraceNodeHarness, tmp_path: Path
 ) -> None:
-    lot = "88.123.45/SETTINGS-1"
+    lot = "88.124/SETTINGS-1"  # a handle of the farm's own (88.123.45 is the shop's)
+    tracenode.node.registry.license(
+        tracenode.node.admin(tracenode.password),
+        tracenode.participant_id("farm"),
+        kind=PrefixKind.HANDLE,
+        prefix="88.124",
+    )
     tracenode.submit("farm", Action.COMMISSION, lot, product="x", quantity=1)
     tracenode.commit()
     app = create_app(
@@ -284,8 +296,7 @@ def test_the_public_url_and_explorer_settings_shape_labels_and_links(
         client.close()
 
     assert (
-        document["links"]["label"]
-        == "https://trace.example.com/node/v1/resolve/88.123.45/SETTINGS-1"
+        document["links"]["label"] == "https://trace.example.com/node/v1/resolve/88.124/SETTINGS-1"
     )
     assert document["links"]["rpc"] == "https://trace.example.com/node/rpc"
     assert document["links"]["explorerTx"] == "https://explorer.example/tx/{tx}?chain=1"

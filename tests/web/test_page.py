@@ -502,7 +502,7 @@ def test_what_was_checked_names_the_contracts_and_says_brand_ownership_is_not_ch
     brand = checked.find_element("css selector", '[data-not-checked="brand"]')
     assert brand.text == (
         "Brand ownership: Alpine Dairy Processing created this batch under GTIN "
-        "09506000134369 (that much is signed), but nothing proves it is the brand owner: "
+        "00614142000011 (that much is signed), but nothing proves it is the brand owner: "
         "that it owns the GS1 company prefix of that GTIN. This network does not yet check "
         "who may use an identifier, so any registered producer could put it on a batch."
     )

@@ -36,7 +36,8 @@ interface IBatchRegistry {
     }
 
     /// @notice The signed event. Field meanings by action:
-    /// COMMISSION: `batchId` new, `prevEventHash` zero, `product`, `quantity` > 0.
+    /// COMMISSION: `batchId` new, `prevEventHash` zero, `product`, `quantity` > 0; the batch's
+    /// identifier under a prefix the signer is licensed (see {IdentifierProof}).
     /// SHIP: `counterparty` is the receiver's current key. RECEIVE, RECALL, DESTROY: `batchId`.
     /// TRANSFORM: `batchId` and `prevEventHash` zero; `inputs` consumed (each naming its head in
     /// `inputPrevHashes`), `outputs` created with `product`; `quantity` is the total output.
@@ -58,12 +59,24 @@ interface IBatchRegistry {
         uint256 nonce;
     }
 
-    /// @notice An event with its signer's secp256k1 signature.
+    /// @notice That a new batch's id derives from an identifier under a prefix:
+    /// `keccak256(identifier)` is the batch id and its first `prefixLength` bytes after the head
+    /// its kind fixes are the prefix (see {Identifiers-split}). Not signed: the signature covers
+    /// the batch id, and the identifier is its preimage.
+    struct IdentifierProof {
+        bytes identifier;
+        uint8 prefixLength;
+    }
+
+    /// @notice An event with its signer's secp256k1 signature, and for each batch it creates (the
+    /// batch of a COMMISSION, the outputs of a TRANSFORM, in order) the proof of its identifier;
+    /// empty for the other actions.
     struct SignedEvent {
         TraceEvent ev;
         uint8 v;
         bytes32 r;
         bytes32 s;
+        IdentifierProof[] identifiers;
     }
 
     /// @notice A batch as the registry keeps it. Parties are participant ids, not keys, so
@@ -109,6 +122,16 @@ interface IBatchRegistry {
     error BatchRegistryNotReceiver(bytes32 batchId, address signer);
     /// @dev The signer is neither the batch's producer nor a REGULATOR.
     error BatchRegistryNotRecaller(bytes32 batchId, address signer);
+    /// @dev The identifier supplied for new batch `batchId` does not hash to it, or its prefix
+    /// split breaks its kind's rule (see {Identifiers-split}).
+    error BatchRegistryInvalidIdentifierProof(bytes32 batchId);
+    /// @dev The signer's participant holds no licence of the prefix of new batch `batchId`'s identifier.
+    error BatchRegistryUnlicensedIdentifier(bytes32 batchId, uint32 participant);
+    /// @dev The signer's licence of the prefix is not valid at this block (not yet, expired or revoked).
+    error BatchRegistryLicenceNotValid(bytes32 batchId, uint48 validFrom, uint48 validUntil);
+    /// @dev New batch `batchId`'s identifier is neither GS1 nor a handle, and the signer's node
+    /// may not create such batches.
+    error BatchRegistryOpenIdentifierRefused(bytes32 batchId);
     /// @dev More events in one call than {MAX_EVENTS_PER_CALL}.
     error BatchRegistryTooManyEvents(uint256 count);
 
@@ -118,6 +141,9 @@ interface IBatchRegistry {
     event EventRejected(uint256 indexed index, bytes32 indexed eventHash, bytes reason);
     /// @notice A batch was created by `producer`.
     event BatchCommissioned(bytes32 indexed batchId, bytes32 indexed eventHash, bytes32 product, uint256 quantity);
+    /// @notice The batch was created under its node's policy for identifiers that are neither GS1
+    /// nor handles: no licence names its brand owner.
+    event BatchIdentifierOpen(bytes32 indexed batchId);
     /// @notice Custodian `from` shipped the batch to participant `to`.
     event BatchShipped(bytes32 indexed batchId, bytes32 indexed eventHash, uint32 from, uint32 to);
     /// @notice The named receiver took custody of the batch.

@@ -4,7 +4,9 @@ pragma solidity ^0.8.24;
 /// @title IParticipantRegistry
 /// @notice Who may act in the supply chain: organisations with a signing key, roles, an
 /// identifier prefix and a status, and the history of all three so that anyone can ask
-/// "was this key an active PRODUCER at block N?".
+/// "was this key an active PRODUCER at block N?". And who may speak for an identifier: the
+/// root authority (DEFAULT_ADMIN_ROLE) delegates prefix ranges to nodes' registrars, which
+/// license prefixes inside them to their participants, with history; licences never overlap.
 /// @dev Roles are a bit set (see {Roles}). A participant
 /// is named by a stable `uint32` id; its key may be rotated, its id never changes, so custody
 /// held by an organisation survives a key rotation.
@@ -37,16 +39,40 @@ interface IParticipantRegistry {
     error ParticipantRegistryInvalidRoles(uint8 roles);
     /// @dev The name is empty or longer than the registry allows.
     error ParticipantRegistryInvalidName(uint256 length);
-    /// @dev The identifier prefix is longer than the registry allows.
-    error ParticipantRegistryInvalidPrefix(uint256 length);
-    /// @dev The identifier prefix is already owned by participant `owner`.
-    error ParticipantRegistryPrefixTaken(uint32 owner);
+    /// @dev `prefix` is not a well-formed prefix of `kind` (see {Identifiers-isValidPrefix}).
+    error ParticipantRegistryInvalidPrefix(uint8 kind, string prefix);
+    /// @dev A held licence is `prefix`, contains it, or lies inside it: licences never overlap.
+    error ParticipantRegistryPrefixOverlap(uint8 kind, string prefix);
+    /// @dev A delegated range is `prefix`, contains it, or lies inside it: ranges never overlap.
+    error ParticipantRegistryRangeOverlap(uint8 kind, string prefix);
+    /// @dev `registrar` holds no range containing `prefix`.
+    error ParticipantRegistryOutsideRange(address registrar, uint8 kind, string prefix);
+    /// @dev No licence of `prefix` is held (nothing to revoke).
+    error ParticipantRegistryNotLicensed(uint8 kind, string prefix);
+    /// @dev `prefix` is not a delegated range (nothing to withdraw).
+    error ParticipantRegistryNotDelegated(uint8 kind, string prefix);
+    /// @dev `caller` is neither the root authority nor the registrar that granted the licence.
+    error ParticipantRegistryUnauthorizedRevocation(address caller);
+    /// @dev A licence must start at this block or later and end after it starts (0: no end).
+    error ParticipantRegistryInvalidValidity(uint48 validFrom, uint48 validUntil);
+    /// @dev Participant `id` was registered by another node's registrar than `registrar`.
+    error ParticipantRegistryForeignParticipant(uint32 id, address registrar);
     /// @dev The participant is already suspended.
     error ParticipantRegistryAlreadySuspended(uint32 id);
     /// @dev The participant is not suspended.
     error ParticipantRegistryNotSuspended(uint32 id);
     /// @dev `caller` is neither a registrar nor the current key of the active participant.
     error ParticipantRegistryUnauthorizedRotation(uint32 id, address caller);
+
+    /// @notice One licence of a prefix: participant `holder` speaks for the identifiers under it at
+    /// blocks `validFrom` to `validUntil - 1` (`validUntil` zero: no end). `held` until revoked:
+    /// a held licence, even expired, keeps its prefix from being licensed again.
+    struct Licence {
+        uint32 holder;
+        uint48 validFrom;
+        uint48 validUntil;
+        bool held;
+    }
 
     /// @notice A participant was registered.
     event ParticipantRegistered(uint32 indexed id, address indexed key, uint8 roles, string name, string prefix);
@@ -58,11 +84,24 @@ interface IParticipantRegistry {
     event ParticipantReactivated(uint32 indexed id);
     /// @notice `newKey` took over from `oldKey`; signatures by `oldKey` are refused from now on.
     event KeyRotated(uint32 indexed id, address indexed oldKey, address indexed newKey);
+    /// @notice The root authority delegated range `prefix` of `kind` to the node of `registrar`.
+    event RangeDelegated(uint8 indexed kind, string prefix, address indexed registrar);
+    /// @notice The root authority withdrew range `prefix` from `registrar` (its licences stand).
+    event RangeWithdrawn(uint8 indexed kind, string prefix, address indexed registrar);
+    /// @notice Participant `holder` was licensed `prefix` of `kind` for blocks `validFrom` to `validUntil - 1`.
+    event PrefixLicensed(uint8 indexed kind, string prefix, uint32 indexed holder, uint48 validFrom, uint48 validUntil);
+    /// @notice The licence of `prefix` held by `holder` was revoked; it is invalid from block `validUntil`.
+    event PrefixRevoked(uint8 indexed kind, string prefix, uint32 indexed holder, uint48 validUntil);
+    /// @notice The root authority allowed (or stopped allowing) the participants of `registrar`'s
+    /// node to create batches whose identifiers are neither GS1 nor handles.
+    event OpenIdentifiersSet(address indexed registrar, bool allowed);
 
-    /// @notice Registers a participant and returns its id.
+    /// @notice Registers a participant of the caller's node and returns its id. A non-empty
+    /// `prefix` is licensed to it from this block on, as {license} would: a handle prefix when it
+    /// holds a dot, a GS1 company prefix otherwise.
     /// Requirements: caller has REGISTRAR_ROLE; `key` is new and not zero; `roles` valid;
-    /// `name` 1..64 bytes; `prefix` at most 64 bytes and, when not empty, not owned yet.
-    /// Emits: {ParticipantRegistered}.
+    /// `name` 1..64 bytes; `prefix` empty or licensable by the caller (see {license}).
+    /// Emits: {ParticipantRegistered}, and {PrefixLicensed} for a prefix.
     function register(address key, string calldata name, uint8 roles, string calldata prefix)
         external
         returns (uint32 id);
@@ -108,6 +147,60 @@ interface IParticipantRegistry {
     /// participant holding every role in `roles`.
     function wasAuthorized(address key, uint8 roles, uint48 blockNumber) external view returns (bool);
 
-    /// @notice The id of the participant owning identifier prefix `prefix` (zero when none).
+    /// @notice The participant holding a licence of `prefix` (kind as {register} reads it; zero when none).
     function prefixOwner(string calldata prefix) external view returns (uint32);
+
+    /// @notice Delegates range `prefix` of `kind` to the node of `registrar`, whose registrar may
+    /// then license prefixes inside it. The empty prefix is the whole kind.
+    /// Requirements: caller has DEFAULT_ADMIN_ROLE; `registrar` not zero; `prefix` a valid range;
+    /// no delegated range is `prefix`, contains it or lies inside it.
+    /// Emits: {RangeDelegated}.
+    function delegate(address registrar, uint8 kind, string calldata prefix) external;
+
+    /// @notice Withdraws range `prefix` of `kind`; licences granted inside it stand until revoked.
+    /// Requirements: caller has DEFAULT_ADMIN_ROLE; `prefix` is a delegated range.
+    /// Emits: {RangeWithdrawn}.
+    function withdraw(uint8 kind, string calldata prefix) external;
+
+    /// @notice Licenses `prefix` of `kind` to participant `id` for blocks `validFrom` (zero: this
+    /// block) to `validUntil - 1` (`validUntil` zero: no end).
+    /// Requirements: caller has REGISTRAR_ROLE and registered `id`; `prefix` a valid licence prefix
+    /// inside a range delegated to the caller; no held licence is `prefix`, contains it or lies
+    /// inside it; `validFrom` not before this block; `validUntil` zero or after `validFrom`.
+    /// Emits: {PrefixLicensed}.
+    function license(uint32 id, uint8 kind, string calldata prefix, uint48 validFrom, uint48 validUntil) external;
+
+    /// @notice Revokes the held licence of `prefix`: invalid from this block on (or from its end, if
+    /// earlier), and the prefix may be licensed again.
+    /// Requirements: caller has DEFAULT_ADMIN_ROLE or is the registrar that granted the licence;
+    /// a licence of `prefix` is held.
+    /// Emits: {PrefixRevoked}.
+    function revoke(uint8 kind, string calldata prefix) external;
+
+    /// @notice Allows, or stops allowing, the participants of `registrar`'s node to create
+    /// batches whose identifiers are neither GS1 nor handles (such batches are labelled by
+    /// {IBatchRegistry-BatchIdentifierOpen}).
+    /// Requirements: caller has DEFAULT_ADMIN_ROLE.
+    /// Emits: {OpenIdentifiersSet}.
+    function setOpenIdentifiers(address registrar, bool allowed) external;
+
+    /// @notice The latest licence of the prefix stored under `prefixKey` ({Identifiers-key}); all
+    /// zero when it was never licensed. What {IBatchRegistry} checks a new batch against.
+    function currentLicence(bytes32 prefixKey) external view returns (Licence memory);
+
+    /// @notice The licences of `prefix` of `kind`, oldest first.
+    function licences(uint8 kind, string calldata prefix) external view returns (Licence[] memory);
+
+    /// @notice The licence of `prefix` valid at block `blockNumber` (all zero when none was).
+    function licenceAt(uint8 kind, string calldata prefix, uint48 blockNumber) external view returns (Licence memory);
+
+    /// @notice The registrar holding range `prefix` of `kind` (zero when it is not delegated).
+    function rangeHolder(uint8 kind, string calldata prefix) external view returns (address);
+
+    /// @notice The registrar that registered participant `id`: the node it belongs to.
+    function registrarOf(uint32 id) external view returns (address);
+
+    /// @notice Whether participant `id`'s node may create batches with identifiers that are
+    /// neither GS1 nor handles.
+    function openIdentifiers(uint32 id) external view returns (bool);
 }

@@ -151,6 +151,7 @@ contract BatchHandler is Test {
     bytes32[] internal _lotIds;
     mapping(bytes32 batchId => Lot) internal _lots;
     uint256 internal _lotCounter;
+    mapping(bytes32 batchId => bytes) internal _preimages;
     uint256 internal _payloadCounter;
 
     /// @dev Custodian observed on-chain when a batch first showed a terminal status.
@@ -735,7 +736,7 @@ contract BatchHandler is Test {
         address signer = vm.addr(pk);
         ev.nonce = _nonceFor(signer, nonceSeed);
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(pk, _digest(ev));
-        _enqueue(IBatchRegistry.SignedEvent({ev: ev, v: v, r: r, s: s}), signer, true);
+        _enqueue(IBatchRegistry.SignedEvent({ev: ev, v: v, r: r, s: s, identifiers: _proofs(ev)}), signer, true);
     }
 
     /// @dev Takes the model's verdict on `signed` (by `signer`), applies it to the model when the
@@ -1438,8 +1439,28 @@ contract BatchHandler is Test {
         list[0] = value;
     }
 
-    function _newLotId() internal returns (bytes32) {
-        return keccak256(abi.encode("tracenode.invariant.lot", ++_lotCounter));
+    /// @dev A new lot named by an identifier of no prefix kind (the test node's policy allows them).
+    function _newLotId() internal returns (bytes32 batchId) {
+        bytes memory identifier = abi.encode("tracenode.invariant.lot", ++_lotCounter);
+        batchId = keccak256(identifier);
+        _preimages[batchId] = identifier;
+    }
+
+    /// @dev The identifier proofs of the batches `ev` creates.
+    function _proofs(IBatchRegistry.TraceEvent memory ev)
+        internal
+        view
+        returns (IBatchRegistry.IdentifierProof[] memory proofs)
+    {
+        if (ev.action == uint8(IBatchRegistry.Action.COMMISSION)) {
+            proofs = new IBatchRegistry.IdentifierProof[](1);
+            proofs[0].identifier = _preimages[ev.batchId];
+        } else if (ev.action == uint8(IBatchRegistry.Action.TRANSFORM)) {
+            proofs = new IBatchRegistry.IdentifierProof[](ev.outputs.length);
+            for (uint256 i; i < ev.outputs.length; ++i) {
+                proofs[i].identifier = _preimages[ev.outputs[i]];
+            }
+        }
     }
 
     function _unknownLot(uint256 seed) internal pure returns (bytes32) {

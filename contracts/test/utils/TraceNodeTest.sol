@@ -5,11 +5,16 @@ import {AnchorRegistry} from "../../src/AnchorRegistry.sol";
 import {BatchRegistry} from "../../src/BatchRegistry.sol";
 import {ParticipantRegistry} from "../../src/ParticipantRegistry.sol";
 import {IBatchRegistry} from "../../src/interfaces/IBatchRegistry.sol";
+import {Identifiers} from "../../src/libraries/Identifiers.sol";
 import {Roles} from "../../src/libraries/Roles.sol";
 import {Test} from "./Test.sol";
 
 /// @notice Shared base: deploys the three registries wired together and registers one
 /// participant per role, each with a known private key, plus helpers to build and sign events.
+/// The admin is the root authority and the node's registrar: it holds the whole GS1 and handle
+/// namespaces as ranges, and its node may create batches with identifiers of no prefix kind, so
+/// that custody tests can name batches by any string ({_known}); the identifier rules themselves
+/// are tested from a stricter setup in Licences.t.sol.
 abstract contract TraceNodeTest is Test {
     ParticipantRegistry internal participants;
     AnchorRegistry internal anchors;
@@ -42,6 +47,11 @@ abstract contract TraceNodeTest is Test {
     /// @dev Next unused nonce per signer, so helpers never collide.
     mapping(address signer => uint256) internal nextNonce;
 
+    /// @dev The identifier each batch id of a test was made from, and its prefix length: the
+    /// proofs {_sign} attaches to the batches an event creates.
+    mapping(bytes32 batchId => bytes) internal preimages;
+    mapping(bytes32 batchId => uint8) internal prefixLengths;
+
     function setUp() public virtual {
         participants = new ParticipantRegistry(admin);
         anchors = new AnchorRegistry(admin);
@@ -51,6 +61,9 @@ abstract contract TraceNodeTest is Test {
         anchors.grantRole(anchors.COMMITTER_ROLE(), address(batches));
         anchors.grantRole(anchors.NODE_ROLE(), node);
         batches.grantRole(batches.NODE_ROLE(), node);
+        participants.delegate(admin, Identifiers.GS1, "");
+        participants.delegate(admin, Identifiers.HANDLE, "");
+        participants.setOpenIdentifiers(admin, true);
         farm = vm.addr(FARM_PK);
         processor = vm.addr(PROCESSOR_PK);
         carrier = vm.addr(CARRIER_PK);
@@ -64,6 +77,41 @@ abstract contract TraceNodeTest is Test {
         auditorId = participants.register(auditor, "Food Audit Ltd", Roles.AUDITOR, "");
         regulatorId = participants.register(regulator, "Food Safety Authority", Roles.REGULATOR, "");
         vm.stopPrank();
+    }
+
+    // ----- identifiers -----
+
+    /// @dev The batch id of `identifier`, remembered with its prefix length for {_sign}.
+    function _known(bytes memory identifier, uint8 prefixLength) internal returns (bytes32 batchId) {
+        batchId = keccak256(identifier);
+        preimages[batchId] = identifier;
+        prefixLengths[batchId] = prefixLength;
+    }
+
+    /// @dev The batch id of `identifier`, an identifier of no prefix kind (its node's policy allows them).
+    function _known(string memory identifier) internal returns (bytes32) {
+        return _known(bytes(identifier), 0);
+    }
+
+    /// @dev The proofs of the batches `ev` creates, from the identifiers {_known} remembers.
+    function _proofs(IBatchRegistry.TraceEvent memory ev)
+        internal
+        view
+        returns (IBatchRegistry.IdentifierProof[] memory proofs)
+    {
+        if (ev.action == uint8(IBatchRegistry.Action.COMMISSION)) {
+            proofs = new IBatchRegistry.IdentifierProof[](1);
+            proofs[0] = _proof(ev.batchId);
+        } else if (ev.action == uint8(IBatchRegistry.Action.TRANSFORM)) {
+            proofs = new IBatchRegistry.IdentifierProof[](ev.outputs.length);
+            for (uint256 i; i < ev.outputs.length; ++i) {
+                proofs[i] = _proof(ev.outputs[i]);
+            }
+        }
+    }
+
+    function _proof(bytes32 batchId) internal view returns (IBatchRegistry.IdentifierProof memory) {
+        return IBatchRegistry.IdentifierProof({identifier: preimages[batchId], prefixLength: prefixLengths[batchId]});
     }
 
     // ----- building events -----
@@ -159,7 +207,7 @@ abstract contract TraceNodeTest is Test {
         returns (IBatchRegistry.SignedEvent memory signed)
     {
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(privateKey, batches.hashEvent(ev));
-        signed = IBatchRegistry.SignedEvent({ev: ev, v: v, r: r, s: s});
+        signed = IBatchRegistry.SignedEvent({ev: ev, v: v, r: r, s: s, identifiers: _proofs(ev)});
     }
 
     function _submit(uint256 privateKey, IBatchRegistry.TraceEvent memory ev) internal returns (bytes32) {

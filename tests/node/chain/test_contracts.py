@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3.logs import DISCARD
 
+from node.chain.commits import NO_PROOF, CommitClient, IdentifierProof
 from node.chain.errors import decode_error, revert_data
+from node.events.identifiers import gtin_check_digit, identifier_split, parse_identifier
 from node.events.typed_data import (
     TRACE_EVENT_TYPEHASH,
     Action,
@@ -20,20 +22,42 @@ from node.events.typed_data import (
     TraceEvent,
     typed_data,
 )
-from node.exceptions import BatchExistsError, ContractError, MissingRoleError
+from node.exceptions import (
+    BatchExistsError,
+    ContractError,
+    InvalidEventError,
+    InvalidIdentifierProofError,
+    LicenceNotValidError,
+    MissingRoleError,
+    UnlicensedIdentifierError,
+)
 from tests.conftest import Chain
 
 GTIN_PRODUCT = keccak(b"https://id.gs1.org/01/09506000134352")
+#: A GTIN under the fixture farm's company prefix, 0614141.
+FARM_GTIN = "00614141123452"
 
 
-def signed(event: TraceEvent, account: LocalAccount, chain: Chain) -> tuple[object, ...]:
-    """The ABI tuple of a SignedEvent, signed with a raw hash signature (the node's fast path)."""
+def farm_lot(name: str | None = None) -> tuple[bytes, IdentifierProof]:
+    """A lot of the farm's GTIN (a random one by default): its batch id, and its proof."""
+    identifier = parse_identifier(
+        f"https://id.gs1.org/01/{FARM_GTIN}/10/{name or os.urandom(6).hex()}"
+    )
+    return identifier.batch_id, identifier_split(identifier).proof("0614141")
+
+
+def signed(
+    event: TraceEvent, account: LocalAccount, chain: Chain, *proofs: IdentifierProof
+) -> tuple[object, ...]:
+    """The ABI tuple of a SignedEvent, signed with a raw hash signature (the node's fast
+    path), with the identifier proofs of the batches it creates."""
     signature = Account.unsafe_sign_hash(event.digest(chain.domain), account.key)
     return (
         event.as_abi_tuple(),
         signature.v,
         signature.r.to_bytes(32, "big"),
         signature.s.to_bytes(32, "big"),
+        list(proofs),
     )
 
 
@@ -85,7 +109,8 @@ def test_contract_and_python_hash_events_alike(chain: Chain, event: TraceEvent) 
 def test_wallet_signature_is_accepted_by_the_contract(chain: Chain) -> None:
     """A signature made by eth-account's sign_typed_data (signTypedData_v4) executes on-chain."""
     farm = chain.keys["farm"]
-    event = commission(os.urandom(32))
+    lot, proof = farm_lot()
+    event = commission(lot)
     wallet = Account.sign_typed_data(farm.key, full_message=typed_data(event, chain.domain))
 
     chain.batches.functions.submit(
@@ -94,6 +119,7 @@ def test_wallet_signature_is_accepted_by_the_contract(chain: Chain) -> None:
             wallet.v,
             wallet.r.to_bytes(32, "big"),
             wallet.s.to_bytes(32, "big"),
+            [proof],
         )
     ).transact({"from": chain.node})
 
@@ -105,9 +131,10 @@ def test_wallet_signature_is_accepted_by_the_contract(chain: Chain) -> None:
 
 def test_relay_applies_good_events_and_reports_bad_ones(chain: Chain) -> None:
     farm, carrier = chain.keys["farm"], chain.keys["carrier"]
-    lot = os.urandom(32)
+    lot, proof = farm_lot()
+    other, other_proof = farm_lot()
     first = commission(lot, nonce=1)
-    by_carrier = commission(os.urandom(32), nonce=1)
+    by_carrier = commission(other, nonce=1)
     ship = TraceEvent(
         Action.SHIP,
         batch_id=lot,
@@ -117,7 +144,11 @@ def test_relay_applies_good_events_and_reports_bad_ones(chain: Chain) -> None:
     )
 
     tx = chain.batches.functions.relay(
-        [signed(first, farm, chain), signed(by_carrier, carrier, chain), signed(ship, farm, chain)]
+        [
+            signed(first, farm, chain, proof),
+            signed(by_carrier, carrier, chain, other_proof),
+            signed(ship, farm, chain),
+        ]
     ).transact({"from": chain.node})
     receipt = chain.w3.eth.wait_for_transaction_receipt(tx)
 
@@ -131,12 +162,12 @@ def test_relay_applies_good_events_and_reports_bad_ones(chain: Chain) -> None:
 
 def test_submit_revert_decodes_to_a_typed_error(chain: Chain) -> None:
     farm = chain.keys["farm"]
-    lot = os.urandom(32)
+    lot, proof = farm_lot()
     event = commission(lot)
-    chain.batches.functions.submit(signed(event, farm, chain)).transact({"from": chain.node})
+    chain.batches.functions.submit(signed(event, farm, chain, proof)).transact({"from": chain.node})
 
     with pytest.raises(Exception) as raised:  # noqa: PT011 - its type depends on the backend
-        chain.batches.functions.submit(signed(commission(lot, nonce=7), farm, chain)).call()
+        chain.batches.functions.submit(signed(commission(lot, nonce=7), farm, chain, proof)).call()
 
     data = revert_data(raised.value)
     assert data is not None
@@ -147,12 +178,13 @@ def test_submit_revert_decodes_to_a_typed_error(chain: Chain) -> None:
 
 def test_commit_relays_and_anchors_in_one_transaction(chain: Chain) -> None:
     farm = chain.keys["farm"]
-    event = commission(os.urandom(32))
+    lot, proof = farm_lot()
+    event = commission(lot)
     event_hash = event.digest(chain.domain)
     leaf = keccak(keccak(event_hash))  # StandardMerkleTree leaf of a single bytes32 value
     root = leaf  # a one-leaf tree's root is its leaf
 
-    tx = chain.batches.functions.commit([signed(event, farm, chain)], root, 1, 1).transact(
+    tx = chain.batches.functions.commit([signed(event, farm, chain, proof)], root, 1, 1).transact(
         {"from": chain.node}
     )
     receipt = chain.w3.eth.wait_for_transaction_receipt(tx)
@@ -173,3 +205,81 @@ def test_errors_outside_the_rules_decode_to_contract_error(chain: Chain) -> None
     error = decode_error(data)
     assert isinstance(error, ContractError)
     assert error.name == "AnchorRegistryUnknownRoot"
+
+
+# ----- identifier authority -----
+
+
+def submit_error(
+    chain: Chain, account: LocalAccount, event: TraceEvent, *proofs: IdentifierProof
+) -> Exception:
+    """The typed error the contract reverts ``event``'s submission with."""
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - its type depends on the backend
+        chain.batches.functions.submit(signed(event, account, chain, *proofs)).call()
+    data = revert_data(raised.value)
+    assert data is not None
+    return decode_error(data)
+
+
+def test_commission_under_another_companys_prefix_is_refused(chain: Chain) -> None:
+    """The processor (prefix 0614142) cannot create a lot of the farm's GTIN, whatever
+    prefix the relayer names; the farm then can."""
+    processor = chain.keys["processor"]
+    chain.participants.functions.setRoles(2, 3).transact({"from": chain.admin})  # + PRODUCER
+    lot, proof = farm_lot("SQUAT")
+    identifier = proof[0]
+    event = commission(lot)
+
+    for length in (7, 8, 6):
+        error = submit_error(chain, processor, event, (identifier, length))
+        assert type(error) is UnlicensedIdentifierError
+        assert error.details == {"batchId": lot, "participant": 2}
+    chain.batches.functions.submit(signed(event, chain.keys["farm"], chain, proof)).transact(
+        {"from": chain.node}
+    )
+    assert chain.batches.functions.batch(lot).call()[0] == 1
+
+
+def test_bare_batch_id_and_wrong_preimage_cannot_create_a_batch(chain: Chain) -> None:
+    farm = chain.keys["farm"]
+    lot, proof = farm_lot()
+    other, _ = farm_lot()
+
+    assert type(submit_error(chain, farm, commission(lot), NO_PROOF)) is InvalidIdentifierProofError
+    assert type(submit_error(chain, farm, commission(other), proof)) is InvalidIdentifierProofError
+    assert type(submit_error(chain, farm, commission(lot))) is InvalidEventError
+
+
+def test_revoked_licence_refuses_new_lots(chain: Chain) -> None:
+    farm = chain.keys["farm"]
+    chain.participants.functions.revoke(1, "0614141").transact({"from": chain.admin})
+    lot, proof = farm_lot()
+
+    error = submit_error(chain, farm, commission(lot), proof)
+
+    assert type(error) is LicenceNotValidError
+
+
+@settings(
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(item=st.integers(0, 99_999), lot=st.text(alphabet="ABCXYZ019-", min_size=1, max_size=20))
+def test_the_nodes_split_is_what_the_contract_accepts(chain: Chain, item: int, lot: str) -> None:
+    """For any lot of a GTIN under the farm's prefix, in any spelling, the proof the commit
+    client builds (node/events/identifiers.py's split) is accepted by the contract."""
+    body = f"0614141{item:05d}"
+    gtin = "0" + body + str(gtin_check_digit("0" + body))
+    identifier = parse_identifier(f"urn:epc:class:lgtin:0614141.0{item:05d}.{lot}")
+    assert identifier.gtin == gtin
+    client = CommitClient(chain.w3, chain.deployment)
+    event = commission(identifier.batch_id, nonce=int.from_bytes(os.urandom(8)))
+    ((proof,),) = client.identifier_proofs(
+        [(event, 1)], {identifier.batch_id: identifier.canonical}
+    )
+
+    chain.batches.functions.submit(signed(event, chain.keys["farm"], chain, proof)).transact(
+        {"from": chain.node}
+    )
+
+    assert proof == (identifier.canonical.encode(), 7)
+    assert chain.batches.functions.batch(identifier.batch_id).call()[0] == 1

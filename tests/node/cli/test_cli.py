@@ -236,7 +236,7 @@ def test_a_refused_registration_removes_its_new_key_file(data_dir: Path) -> None
     retry = run(data_dir, *add, "--prefix", "4712")
 
     assert taken[0] == 1
-    assert "PrefixTaken" in taken[1]
+    assert "PrefixOverlap" in taken[1]
     assert not exists_after_refusal
     assert retry[0] == 0, retry[1]
     assert (keys / "bakery.json").exists()

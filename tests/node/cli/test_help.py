@@ -25,6 +25,8 @@ ASKING = {
     "participant rotate",
     "participant suspend",
     "participant reactivate",
+    "prefix license",
+    "prefix revoke",
     "event submit",
     "epcis sign",
     "epcis capture",

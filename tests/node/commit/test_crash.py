@@ -52,7 +52,11 @@ def prepare(data_dir: Path, events: int) -> None:
         for index, key in enumerate(factory.keys):
             address = to_checksum_address(factory_address(key))
             node.registry.register(
-                admin, key=address, name=f"p{index}", roles=Role.PRODUCER, prefix=""
+                admin,
+                key=address,
+                name=f"p{index}",
+                roles=Role.PRODUCER,
+                prefix=factory.prefixes[index],
             )
         node.sync_participants()
         node.ingest.submit_many(factory.make(events))

@@ -20,10 +20,10 @@ import pytest
 from hexbytes import HexBytes
 
 from node.commit.worker import CommitPolicy
-from node.events.hashing import keccak
 from node.events.typed_data import Action
 from node.store.models import WindowStatus
 from tests.anvil import Anvil, AnvilNode, mining
+from tests.events import lot_id
 from tests.wait import wait_until
 
 CHILD = """
@@ -96,7 +96,7 @@ def test_a_node_killed_at_each_moment_of_a_window_resumes_it_exactly_once(
     rig: AnvilNode, store_url: str
 ) -> None:
     for i in range(5):
-        rig.submit("farm", Action.COMMISSION, keccak(b"lot-%d" % i))
+        rig.submit("farm", Action.COMMISSION, lot_id(f"lot-{i}"))
     rig.anvil.set_automine(False)
 
     # 1. Killed after preparing the window, before sending it.

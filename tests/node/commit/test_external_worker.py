@@ -36,6 +36,7 @@ from node.exceptions import (
 )
 from node.store.models import EventStatus, WindowStatus
 from tests.anvil import Anvil, AnvilNode, mining
+from tests.events import lot_id
 from tests.wait import wait_until
 
 T = TypeVar("T")
@@ -82,7 +83,7 @@ def foreign_transfer(rig: AnvilNode, nonce: int, *, tip: int = 3 * 10**9) -> Sig
 
 
 def commission(rig: AnvilNode, count: int) -> list[bytes]:
-    return [rig.submit("farm", Action.COMMISSION, keccak(b"lot-%d" % i)) for i in range(count)]
+    return [rig.submit("farm", Action.COMMISSION, lot_id(f"lot-{i}")) for i in range(count)]
 
 
 # ----- the end-to-end scenario -----
@@ -100,7 +101,7 @@ def test_an_initialised_node_anchors_events_on_anvil_with_proofs_that_verify(
     initialised: AnvilNode,
 ) -> None:
     rig = initialised
-    cheese, milk = keccak(b"cheese-7"), keccak(b"milk-3")
+    cheese, milk = lot_id("cheese-7"), lot_id("milk-3")
     rig.submit("farm", Action.COMMISSION, cheese)
     rig.submit("farm", Action.COMMISSION, milk)
     rig.submit("farm", Action.SHIP, cheese, counterparty=rig.address("carrier"))

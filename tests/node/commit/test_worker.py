@@ -17,7 +17,6 @@ from node.commit.worker import CommitPolicy, CommitWorker
 from node.events.hashing import keccak
 from node.events.merkle import verify_proof
 from node.events.signatures import sign_digest
-from node.events.submission import SignedEvent
 from node.events.typed_data import Action, BatchStatus, TraceEvent
 from node.exceptions import ChainError, SignerSuspendedError
 from node.ingest.service import IngestService
@@ -25,7 +24,7 @@ from node.store.models import EventStatus, WindowStatus
 from node.store.store import Store
 from node.store.tables import EVENTS
 from tests.conftest import Chain
-from tests.events import next_event
+from tests.events import lot_id, next_event, signed
 
 
 class SimulatedCrashError(Exception):
@@ -48,7 +47,7 @@ class Rig:
         self.nonces[who] = self.nonces.get(who, 0) + 1
         event = next_event(self.store, action, batch_id, self.nonces[who], **fields)
         signature = sign_digest(event.digest(self.chain.domain), self.chain.keys[who].key)
-        return self.ingest.submit(SignedEvent(event, signature)).event_hash
+        return self.ingest.submit(signed(event, signature)).event_hash
 
 
 @pytest.fixture
@@ -70,7 +69,7 @@ def all_events(rig: Rig) -> list[dict[str, Any]]:
 
 
 def test_a_window_is_relayed_anchored_and_proven(rig: Rig) -> None:
-    lot = keccak(b"lot-1")
+    lot = lot_id("lot-1")
     rig.submit("farm", Action.COMMISSION, lot)
     rig.submit(
         "farm", Action.SHIP, lot, counterparty=bytes.fromhex(rig.chain.keys["carrier"].address[2:])
@@ -95,7 +94,7 @@ def test_a_window_is_relayed_anchored_and_proven(rig: Rig) -> None:
 
 
 def test_a_rejection_on_chain_is_recorded_and_the_local_view_corrected(rig: Rig) -> None:
-    lot = keccak(b"lot-2")
+    lot = lot_id("lot-2")
     rig.submit("farm", Action.COMMISSION, lot)
     rig.worker().commit_once()
     rig.submit(
@@ -139,7 +138,7 @@ class ProbingClient(CommitClient):
 
 
 def test_the_chain_is_never_asked_inside_a_write_transaction(rig: Rig) -> None:
-    lot = keccak(b"lot-probe")
+    lot = lot_id("lot-probe")
     rig.submit("farm", Action.COMMISSION, lot)
     rig.worker().commit_once()
     rig.submit(
@@ -157,7 +156,7 @@ def test_the_chain_is_never_asked_inside_a_write_transaction(rig: Rig) -> None:
 
 @pytest.mark.parametrize("sent", [False, True], ids=["killed-before-send", "killed-after-send"])
 def test_a_crash_around_sending_neither_loses_nor_doubles_a_window(rig: Rig, sent: bool) -> None:
-    lot = keccak(b"lot-3")
+    lot = lot_id("lot-3")
     rig.submit("farm", Action.COMMISSION, lot)
 
     def die(tx: SignedTx) -> None:
@@ -183,7 +182,7 @@ def test_a_crash_around_sending_neither_loses_nor_doubles_a_window(rig: Rig, sen
 
 def test_windows_follow_each_other_and_respect_the_operation_cap(rig: Rig) -> None:
     for i in range(7):
-        rig.submit("farm", Action.COMMISSION, keccak(b"lot-cap-%d" % i))
+        rig.submit("farm", Action.COMMISSION, lot_id(f"lot-cap-{i}"))
     worker = rig.worker(policy=CommitPolicy(max_events=1000, max_operations=3))
 
     results = [worker.commit_once() for _ in range(4)]
@@ -195,7 +194,7 @@ def test_windows_follow_each_other_and_respect_the_operation_cap(rig: Rig) -> No
 
 
 def test_a_commit_that_reverts_as_a_whole_returns_its_events_to_the_queue(rig: Rig) -> None:
-    rig.submit("farm", Action.COMMISSION, keccak(b"lot-revert"))
+    rig.submit("farm", Action.COMMISSION, lot_id("lot-revert"))
     anchors = rig.chain.anchors.functions
     node_role = anchors.NODE_ROLE().call()
     anchors.revokeRole(node_role, rig.node.address).transact({"from": rig.chain.admin})
@@ -227,12 +226,14 @@ def test_commit_calldata_is_what_the_abi_encodes(chain: Chain) -> None:
             event_time=2**63 - 1,
             nonce=nonce,
         )
-        events.append((event, sign_digest(event.digest(chain.domain), chain.keys["processor"].key)))
+        signature = sign_digest(event.digest(chain.domain), chain.keys["processor"].key)
+        proofs = [(b"https://id.gs1.org/01/09506000134352/10/L%d" % i, 7) for i in range(2)]
+        events.append((event, signature, proofs))
     root = keccak(b"root")
     expected = chain.batches.encode_abi(
         "commit",
         args=[
-            [(e.as_abi_tuple(), s[64], s[:32], s[32:64]) for e, s in events],
+            [(e.as_abi_tuple(), s[64], s[:32], s[32:64], p) for e, s, p in events],
             root,
             7,
             3,

@@ -699,3 +699,82 @@ def test_any_text_is_a_batch_a_product_a_lot_code_or_refused(text: str) -> None:
         assert 1 <= len(found.lot) <= 20
         assert set(found.lot) <= set(CSET82)
         assert parse_lookup(found.lot) == found
+
+
+# ----- where the prefix sits (the contract checks the same rule: Identifiers.sol) -----
+
+
+def test_split_of_a_gs1_lot_is_the_same_for_every_spelling() -> None:
+    spellings = [
+        "https://example.com/01/9506000134352/10/LOT-7",
+        "(01)09506000134352(10)LOT-7",
+        "urn:epc:class:lgtin:9506000.013435.LOT-7",
+        "]d201095060001343521" + "0LOT-7",
+    ]
+    splits = {identifiers.identifier_split(parse_lookup_identifier(s)) for s in spellings}
+
+    (split,) = splits
+    assert split.kind is identifiers.PrefixKind.GS1
+    assert split.head == "https://id.gs1.org/01/0"
+    assert split.candidates[0] == "950600013435"
+    assert split.candidates[-1] == "9506"
+    assert "9506000" in split.candidates
+    assert split.proof("9506000") == (
+        b"https://id.gs1.org/01/09506000134352/10/LOT-7",
+        7,
+    )
+
+
+def test_split_of_a_handle_offers_the_prefix_and_its_dot_ancestors() -> None:
+    split = identifiers.identifier_split(parse_identifier("hdl:88.123.45/Lot-1"))
+
+    assert split.kind is identifiers.PrefixKind.HANDLE
+    assert split.head == ""
+    assert split.candidates == ("88.123.45", "88.123", "88")
+    assert split.proof("88.123") == (b"88.123.45/Lot-1", 6)
+
+
+def test_split_refuses_a_bare_batch_id_and_a_prefix_that_is_not_a_candidate() -> None:
+    lot = parse_identifier("https://id.gs1.org/01/09506000134352/10/LOT-7")
+
+    with pytest.raises(InvalidIdentifierError, match="bare batch id"):
+        identifiers.identifier_split(parse_identifier(lot.batch_id_hex))
+    with pytest.raises(InvalidIdentifierError, match="is not where the prefix"):
+        identifiers.identifier_split(lot).proof("0614141")
+    with pytest.raises(InvalidIdentifierError, match="needs its prefix"):
+        identifiers.identifier_split(lot).proof(None)
+
+
+def test_prefix_kind_and_key_are_the_contracts() -> None:
+    assert identifiers.prefix_kind("9506000") is identifiers.PrefixKind.GS1
+    assert identifiers.prefix_kind("88.123") is identifiers.PrefixKind.HANDLE
+    assert identifiers.prefix_key(identifiers.PrefixKind.GS1, "9506000") == keccak(
+        b"\x01" + b"9506000"
+    )
+
+
+@given(
+    gtin_body=st.text(alphabet="0123456789", min_size=13, max_size=13),
+    lot=st.text(alphabet=CSET82, min_size=1, max_size=20),
+)
+def test_every_gs1_candidate_sits_where_the_contract_reads_it(gtin_body: str, lot: str) -> None:
+    """head ‖ prefix ‖ tail is the canonical identifier, the head is 23 bytes, and the
+    tail starts with the rest of the GTIN-14 and a slash."""
+    gtin = gtin_body + str(gtin_check_digit(gtin_body))
+    identifier = parse_identifier(f"https://id.gs1.org/01/{gtin}/10/{quote(lot, safe='')}")
+    split = identifiers.identifier_split(identifier)
+
+    assert len(split.head.encode()) == 23
+    for prefix in split.candidates:
+        data, length = split.proof(prefix)
+        tail = data[23 + length :]
+        assert data[: 23 + length] == (split.head + prefix).encode()
+        assert tail[: 13 - length].isdigit()
+        assert tail[13 - length : 14 - length] == b"/"
+        assert keccak(data) == identifier.batch_id
+
+
+def parse_lookup_identifier(text: str) -> Identifier:
+    found = parse_lookup(text)
+    assert isinstance(found, Identifier)
+    return found

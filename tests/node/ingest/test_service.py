@@ -18,6 +18,7 @@ from node.exceptions import (
     BatchRecalledError,
     HeadMismatchError,
     InvalidEventError,
+    InvalidIdentifierProofError,
     InvalidReceiverError,
     InvalidSignatureError,
     InvalidStatusError,
@@ -35,8 +36,19 @@ from node.ingest.service import IngestService, Outcome
 from node.store.store import Store
 
 DOMAIN = Domain(31337, bytes.fromhex("5FbDB2315678afecb367f032d93F642f64180aa3"))
+#: Identifiers of the lots these tests create, by batch id: a new batch needs its own.
+KNOWN: dict[bytes, str] = {}
+
+
+def lot_id(name: str) -> bytes:
+    """The batch id of lot ``name`` of GTIN 09506000134352 (remembered for :meth:`World.sign`)."""
+    uri = f"https://id.gs1.org/01/09506000134352/10/{name}"
+    KNOWN[keccak(uri.encode())] = uri
+    return keccak(uri.encode())
+
+
 LOT_URI = "https://id.gs1.org/01/09506000134352/10/ABC1"
-LOT = keccak(LOT_URI.encode())
+LOT = lot_id("ABC1")
 
 
 @dataclass
@@ -105,7 +117,11 @@ class World:
         return TraceEvent(action, **defaults)  # type: ignore[arg-type]
 
     def sign(self, event: TraceEvent, party: Party, **extra: object) -> SignedEvent:
+        """``event`` signed by ``party``, naming the identifiers of the batches it creates
+        (unless ``extra`` gives them)."""
         signature = sign_digest(event.digest(DOMAIN), party.key)
+        created = tuple(KNOWN[b] for b in event.created_batch_ids() if b in KNOWN)
+        extra = {"identifiers": created} | extra
         return SignedEvent(event, signature, **extra)  # type: ignore[arg-type]
 
     def submit(self, event: TraceEvent, party: Party) -> bytes:
@@ -228,11 +244,11 @@ def test_role_is_required_for_the_action(world: World) -> None:
 def test_a_nonce_is_never_accepted_twice(world: World) -> None:
     farm = world["farm"]
     world.submit(world.event(Action.COMMISSION, farm, nonce=7), farm)
-    other = world.event(Action.COMMISSION, farm, keccak(b"other lot"), nonce=7)
+    other = world.event(Action.COMMISSION, farm, lot_id("other-lot"), nonce=7)
 
     with pytest.raises(NonceUsedError):
         world.submit(other, farm)
-    assert world.batch(keccak(b"other lot")) is None
+    assert world.batch(lot_id("other-lot")) is None
 
 
 def test_custody_moves_only_as_the_rules_allow(world: World) -> None:
@@ -263,8 +279,8 @@ def test_a_fork_of_the_hash_chain_is_refused(world: World) -> None:
 
 
 def test_transformation_consumes_inputs_and_links_outputs(world: World) -> None:
-    milk, cream = keccak(b"milk"), keccak(b"cream")
-    cheese = keccak(b"cheese")
+    milk, cream = lot_id("milk"), lot_id("cream")
+    cheese = lot_id("cheese")
     for lot in (milk, cream):
         world.commission(lot)
         world.ship(lot, "farm", "processor")
@@ -359,9 +375,9 @@ def test_bulk_accepts_the_good_reports_the_bad_and_writes_nothing_of_them(world:
     ship = world.event(
         Action.SHIP, farm, prev_event_hash=first.digest(DOMAIN), counterparty=carrier.address
     )
-    by_carrier = world.event(Action.COMMISSION, carrier, keccak(b"lot-2"))
+    by_carrier = world.event(Action.COMMISSION, carrier, lot_id("lot-2"))
     again = world.event(Action.COMMISSION, farm)  # the same batch id again
-    broken = world.sign(world.event(Action.COMMISSION, farm, keccak(b"lot-3")), farm)
+    broken = world.sign(world.event(Action.COMMISSION, farm, lot_id("lot-3")), farm)
     broken = replace(broken, signature=broken.signature[:64] + b"\x05")
 
     results = world.ingest.submit_many(
@@ -386,7 +402,7 @@ def test_bulk_accepts_the_good_reports_the_bad_and_writes_nothing_of_them(world:
     assert isinstance(results[4].error, InvalidSignatureError)
     assert world.event_count() == 2
     assert world.batch().status is BatchStatus.IN_TRANSIT  # type: ignore[attr-defined]
-    assert world.batch(keccak(b"lot-2")) is None
+    assert world.batch(lot_id("lot-2")) is None
 
 
 def test_concurrent_writers_never_both_create_a_batch(world: World) -> None:
@@ -407,3 +423,17 @@ def test_concurrent_writers_never_both_create_a_batch(world: World) -> None:
 
     assert sorted(results) == sorted([Outcome.ACCEPTED] + [Outcome.REJECTED] * 3)
     assert world.event_count() == 1
+
+
+def test_a_new_batch_without_its_identifier_is_refused_and_nothing_stored(world: World) -> None:
+    """A bare batch id names no prefix, so the contract could never let it be created:
+    ingest refuses it first (invalid-identifier-proof)."""
+    farm = world["farm"]
+    bare = keccak(b"a lot with no identifier")
+    commission = world.sign(world.event(Action.COMMISSION, farm, bare), farm)
+
+    with pytest.raises(InvalidIdentifierProofError) as refused:
+        world.ingest.submit(commission)
+
+    assert refused.value.details == {"batchId": "0x" + bare.hex()}
+    assert world.batch(bare) is None

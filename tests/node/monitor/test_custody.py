@@ -17,7 +17,7 @@ from node.testing import chains
 from node.testing.harness import TraceNodeHarness
 
 MILK = "https://id.gs1.org/01/09506000134352/10/RB-MILK"
-CHEESE = "https://id.gs1.org/01/09506000134352/10/RB-CHEESE"
+CHEESE = "https://id.gs1.org/01/00614142000011/10/RB-CHEESE"
 NOW = int(time.time() * 1000)
 
 

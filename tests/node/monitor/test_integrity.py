@@ -27,7 +27,7 @@ from node.testing.harness import TraceNodeHarness
 from node.testing.plugin import HarnessFactory
 
 LOT = "https://id.gs1.org/01/09506000134352/10/MON-1"
-CHEESE = "https://id.gs1.org/01/09506000134352/10/MON-CHEESE"
+CHEESE = "https://id.gs1.org/01/00614142000011/10/MON-CHEESE"
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from node.events.typed_data import Action
 from node.testing.harness import TraceNodeHarness
 
 MILK = [f"https://id.gs1.org/01/09506000134352/10/MILK-{i}" for i in (1, 2)]
-CHEESE = "https://id.gs1.org/01/09506000134369/10/CHEESE-1"
-SLICES = "https://id.gs1.org/01/09506000134376/10/SLICES-1"
+CHEESE = "https://id.gs1.org/01/00614142000011/10/CHEESE-1"
+SLICES = "https://id.gs1.org/01/00614142000028/10/SLICES-1"
 PALLET = "88.100.7/PALLET-1"
 
 

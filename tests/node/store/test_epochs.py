@@ -15,7 +15,7 @@ from node.store import tables
 from node.store.engine import MIGRATIONS, make_engine, migrate
 from node.store.store import Store
 from node.store.tables import BATCHES, EVENT_BATCHES, EVENTS
-from tests.node.ingest.test_service import LOT, World
+from tests.node.ingest.test_service import LOT, World, lot_id
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def _hashes(world: World, batch_id: bytes) -> list[bytes]:
 
 
 def test_events_are_found_by_hash_and_by_batch_across_epochs(world: World) -> None:
-    lots = [keccak(b"lot %d" % n) for n in range(5)]
+    lots = [lot_id(f"lot-{n}") for n in range(5)]
     made = {lot: [world.commission(lot)] for lot in lots}
     for lot in lots:  # later epochs than the lots' own
         made[lot].append(world.ship(lot, "farm", "carrier"))
@@ -54,7 +54,7 @@ def test_a_duplicate_is_found_by_signer_and_nonce_in_an_old_epoch(world: World) 
     signed = world.sign(world.event(Action.COMMISSION, farm), farm)
     first = world.ingest.submit(signed)
     for n in range(6):
-        world.commission(keccak(b"later %d" % n))
+        world.commission(lot_id(f"later-{n}"))
 
     again = world.ingest.submit_many([signed])
 
@@ -68,7 +68,7 @@ def test_a_forgotten_batch_keeps_its_events_and_can_be_created_again(world: Worl
     with world.store.read() as conn:
         (epoch,) = conn.execute(select(BATCHES.c.epoch).where(BATCHES.c.batch_id == LOT)).one()
     for n in range(4):
-        world.commission(keccak(b"other %d" % n))
+        world.commission(lot_id(f"other-{n}"))
     with world.store.write() as conn:  # the chain rejected the creation (commit worker)
         world.store.batches.forget(conn, LOT)
     assert world.batch() is None

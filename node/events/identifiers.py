@@ -289,7 +289,7 @@ class LotCode:
         return "/10/" + self.lot.translate(_DIGITAL_LINK_ESCAPES)
 
 
-class PrefixKind(StrEnum):
+class PrefixFamily(StrEnum):
     """What family of batches an :class:`IdentifierPrefix` names."""
 
     COMPANY = auto()  # a GS1 company prefix: every GTIN it allocated
@@ -313,14 +313,14 @@ class IdentifierPrefix:
     ``text`` is the canonical spelling (what :func:`parse_identifier_prefix` reads back).
     """
 
-    kind: PrefixKind
+    kind: PrefixFamily
     text: str
 
     def matches(self, canonical: str) -> bool:
         """Whether the batch whose canonical identifier is ``canonical`` is in the family."""
-        if self.kind is PrefixKind.HANDLE:
+        if self.kind is PrefixFamily.HANDLE:
             return canonical.startswith((self.text + "/", self.text + "."))
-        if self.kind is PrefixKind.PRODUCT:
+        if self.kind is PrefixFamily.PRODUCT:
             return canonical.startswith(self.text + "/")
         gtin = canonical[len(GS1_KEY_PREFIX) : len(GS1_KEY_PREFIX) + 14]
         return canonical.startswith(GS1_KEY_PREFIX) and gtin[1:].startswith(self.text)
@@ -337,10 +337,10 @@ def parse_identifier_prefix(text: str) -> IdentifierPrefix:
                 f"a GS1 company prefix is 6 to 12 digits, got {len(text)}; spell a product "
                 "as its Digital Link (https://id.gs1.org/01/{gtin})"
             )
-        return IdentifierPrefix(PrefixKind.COMPANY, text)
+        return IdentifierPrefix(PrefixFamily.COMPANY, text)
     handle = text[4:] if text[:4].lower() == "hdl:" else text
     if _HANDLE_PREFIX.fullmatch(handle):
-        return IdentifierPrefix(PrefixKind.HANDLE, handle)
+        return IdentifierPrefix(PrefixFamily.HANDLE, handle)
     key = parse_key(text)
     if isinstance(key, Identifier):
         raise InvalidIdentifierError(
@@ -348,7 +348,7 @@ def parse_identifier_prefix(text: str) -> IdentifierPrefix:
             "itself, or give a company prefix (digits), a product (its GTIN's Digital Link) "
             "or a handle prefix (88.123)"
         )
-    return IdentifierPrefix(PrefixKind.PRODUCT, key.canonical)
+    return IdentifierPrefix(PrefixFamily.PRODUCT, key.canonical)
 
 
 def parse_identifier(text: str) -> Identifier:

@@ -32,8 +32,8 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from node.demo import DemoReport, run_demo
 from node.events.typed_data import Action, Role
-from node.monitor.service import Monitor
 from node.keys.keystore import load_keystore
+from node.monitor.service import Monitor
 from node.testing.harness import TraceNodeHarness
 from tests.api.server import ROOT, Server
 from tests.environment import unavailable

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.events.identifiers import (
-    PrefixKind,
+    PrefixFamily,
     gtin_check_digit,
     parse_identifier,
     parse_identifier_prefix,
@@ -21,16 +21,16 @@ LOT = "https://id.gs1.org/01/09506000134352/10/LOT-1"
 @pytest.mark.parametrize(
     ("text", "kind", "canonical"),
     [
-        ("9506000", PrefixKind.COMPANY, "9506000"),
-        (" 950600 ", PrefixKind.COMPANY, "950600"),
-        ("88.123", PrefixKind.HANDLE, "88.123"),
-        ("hdl:88.123.45", PrefixKind.HANDLE, "88.123.45"),
-        ("https://example.com/01/9506000134352", PrefixKind.PRODUCT, LOT.rsplit("/10/", 1)[0]),
-        ("(01)09506000134352", PrefixKind.PRODUCT, "https://id.gs1.org/01/09506000134352"),
+        ("9506000", PrefixFamily.COMPANY, "9506000"),
+        (" 950600 ", PrefixFamily.COMPANY, "950600"),
+        ("88.123", PrefixFamily.HANDLE, "88.123"),
+        ("hdl:88.123.45", PrefixFamily.HANDLE, "88.123.45"),
+        ("https://example.com/01/9506000134352", PrefixFamily.PRODUCT, LOT.rsplit("/10/", 1)[0]),
+        ("(01)09506000134352", PrefixFamily.PRODUCT, "https://id.gs1.org/01/09506000134352"),
     ],
 )
 def test_each_spelling_reads_to_its_canonical_prefix(
-    text: str, kind: PrefixKind, canonical: str
+    text: str, kind: PrefixFamily, canonical: str
 ) -> None:
     prefix = parse_identifier_prefix(text)
 

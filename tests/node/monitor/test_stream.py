@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
@@ -46,11 +47,20 @@ class Gateway:
     def sign(self, key: LocalAccount, event: TraceEvent) -> SignedEvent:
         return SignedEvent(event, sign_digest(event.digest(self.h.node.domain), bytes(key.key)))
 
-    def refuse(self, who: str, key: LocalAccount, action: Action, **fields: object) -> str:
-        """Submit an event signed by ``key`` with ``who``'s API key; it must be refused."""
+    def refuse(
+        self,
+        who: str,
+        key: LocalAccount,
+        action: Action,
+        identifiers: tuple[str, ...] = (),
+        **fields: object,
+    ) -> str:
+        """Submit an event signed by ``key`` with ``who``'s API key, naming ``identifiers``
+        (what a new batch needs); it must be refused."""
         self.nonce += 1
         event = TraceEvent(action, event_time=int(time.time() * 1000), nonce=self.nonce, **fields)  # type: ignore[arg-type]
         signed = self.sign(key, event)
+        signed = SignedEvent(signed.event, signed.signature, identifiers=identifiers)
         pid = self.h.participant_id(who)
         (result,) = self.h.node.ingest.submit_many([signed], as_participant=pid)
         assert result.error is not None, "the node accepted it"
@@ -169,6 +179,7 @@ def test_rotated_out_and_suspended_keys_refused_by_the_node_or_the_chain(
             "farm",
             old,
             Action.COMMISSION,
+            (LOT,),
             batch_id=h.batch_id(LOT),
             product=b"\x01" * 32,
             quantity=1,
@@ -179,6 +190,7 @@ def test_rotated_out_and_suspended_keys_refused_by_the_node_or_the_chain(
             "farm",
             h.new_key(),
             Action.COMMISSION,
+            (MILK,),
             batch_id=h.batch_id(MILK),
             product=b"\x01" * 32,
             quantity=1,
@@ -207,7 +219,12 @@ def test_rotated_out_and_suspended_keys_refused_by_the_node_or_the_chain(
 def test_the_cursor_reads_each_refusal_once_and_old_ones_are_pruned(h: TraceNodeHarness) -> None:
     gateway = Gateway(h)
     stranger = h.new_key()
-    fields = {"batch_id": h.batch_id(LOT), "product": b"\x01" * 32, "quantity": 1}
+    fields: dict[str, Any] = {
+        "identifiers": (LOT,),
+        "batch_id": h.batch_id(LOT),
+        "product": b"\x01" * 32,
+        "quantity": 1,
+    }
     # past the retention (14 days): pruned by the next cycle, never read
     Gateway(h, clock=lambda: time.time() - 15 * DAY_MS / 1000).refuse(
         "farm", stranger, Action.COMMISSION, **fields

@@ -12,6 +12,7 @@ from node.cli import app
 from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, reports_errors
 from node.commit.worker import CommitPolicy
 from node.context import Node
+from node.monitor.service import WATCH_INTERVAL
 
 __all__ = ["app"]
 
@@ -49,6 +50,15 @@ def serve_command(
             min=0,
         ),
     ] = 300.0,
+    monitor_watch_interval: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between the monitor's looks at what is new, between its cycles "
+            "(docs/monitor.md); 0: cycles only.",
+            min=0,
+            max=3_600,
+        ),
+    ] = WATCH_INTERVAL,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the HTTP API (and commit, when this process holds the node key's lock). The
@@ -62,6 +72,7 @@ def serve_command(
             interval=commit_interval, max_events=commit_max_events, confirmations=confirmations
         ),
         monitor_interval=monitor_interval,
+        monitor_watch_interval=monitor_watch_interval,
         log_level=log_level,
     )
     with Node(data_dir, chain_url=chain_url, database_url=database_url) as node:

@@ -33,7 +33,7 @@ from node.commit.worker import CommitPolicy
 from node.context import Node
 from node.exceptions import ConfigurationError
 from node.monitor.alertlog import AlertLogSealer
-from node.monitor.service import Monitor
+from node.monitor.service import WATCH_INTERVAL, Monitor
 from node.runtime import settle_heap
 from node.webhooks.delivery import Deliverer, DeliveryPolicy
 
@@ -53,6 +53,7 @@ class ServeOptions:
     sync_interval: float = 2.0  # seconds between participant-mirror syncs
     leader_poll: float = 1.0  # seconds between tries for the commit lock
     monitor_interval: float = 300.0  # seconds between integrity-monitor cycles (0: off)
+    monitor_watch_interval: float = WATCH_INTERVAL  # seconds between looks at what is new
     log_level: str = "info"
     settings: ApiSettings | None = None
 
@@ -138,7 +139,11 @@ def _serve(
         threads.append(
             _thread(
                 "integrity-monitor",
-                lambda: monitor.run(stop, interval=options.monitor_interval),
+                lambda: monitor.run(
+                    stop,
+                    interval=options.monitor_interval,
+                    watch_interval=options.monitor_watch_interval,
+                ),
             )
         )
     for thread in threads:

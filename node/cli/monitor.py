@@ -16,7 +16,7 @@ from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, report
 from node.context import Node
 from node.exceptions import AlertNotFoundError, ConfigurationError
 from node.monitor.alertlog import AlertLogSealer
-from node.monitor.service import Monitor
+from node.monitor.service import WATCH_INTERVAL, Monitor
 from node.store.alerts import AlertFilter, alert_document
 from node.store.models import AlertSeverity, AlertStatus
 from node.store.records import AlertRecord
@@ -37,6 +37,14 @@ def monitor(
     interval: Annotated[
         float, typer.Option(help="Seconds between cycles.", min=1.0, max=86_400.0)
     ] = 60.0,
+    watch_interval: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between looks at what is new, between cycles (0: cycles only).",
+            min=0.0,
+            max=3_600.0,
+        ),
+    ] = WATCH_INTERVAL,
     seal: Annotated[
         bool,
         typer.Option(
@@ -47,6 +55,7 @@ def monitor(
     ] = False,
 ) -> None:
     """Compare the store with the chain and with itself; raise an alert for each incident.
+    Between full cycles, look at what is new every --watch-interval seconds.
 
     With the embedded chain, run it while `serve` is stopped (one process holds the chain).
     Exits with status 2 when a cycle found critical incidents (with --once). With --seal,
@@ -81,7 +90,12 @@ def monitor(
             return
         stop = threading.Event()
         try:
-            watcher.run(stop, interval=interval, after=sealer.tick if sealer else None)
+            watcher.run(
+                stop,
+                interval=interval,
+                watch_interval=watch_interval,
+                after=sealer.tick if sealer else None,
+            )
         except KeyboardInterrupt:
             stop.set()
 

@@ -1,10 +1,20 @@
 """The monitor's cycle: walk the store, ask the chain in batches, run the rules, and record
 each finding as an alert (raised once per incident, updated as it recurs).
 
-One cycle reads every confirmed window with its events and every custody batch, page by
-page, so a database edited by hand anywhere is caught within one cycle. The chain is asked
-through :class:`node.chain.reader.ChainReader`'s batched calls (one per page of roots or
-batches), never inside a store transaction.
+Two passes, one set of rules:
+
+- a **cycle** reads every confirmed window with its events and every custody batch, page
+  by page, so a database edited by hand anywhere is caught within one cycle (serve: every
+  ``--monitor-interval`` seconds, 300 by default). The chain is asked through
+  :class:`node.chain.reader.ChainReader`'s batched calls (one per page of roots or
+  batches), never inside a store transaction;
+- a **watch** looks only at what is new since the last pass (every ``watch_interval``
+  seconds, half a second by default): the events accepted since (and the rules over the
+  batches they name, and over the recalled lots those batches descend from), the windows
+  confirmed since, the refusals recorded since. Its cost follows what arrives, not the
+  size of the store, so a rule fires within about a second of its triggering event. It
+  does not compare the store with the chain (tampering is the cycle's to find), and rules
+  that need time to pass (a shipment never received) fire at the next cycle.
 """
 
 from __future__ import annotations
@@ -42,6 +52,10 @@ log = logging.getLogger(__name__)
 
 #: Windows or batches read per page (and asked of the chain in one batched call).
 PAGE = 500
+#: Seconds between two looks at what is new (:meth:`Monitor.watch`).
+WATCH_INTERVAL = 0.5
+#: Events one watch reads at most; more wait for the next, taken at once.
+WATCH_EVENTS = 2000
 
 
 @dataclass(slots=True)
@@ -52,6 +66,7 @@ class CycleReport:
     events: int = 0
     batches: int = 0
     refusals: int = 0  # refusals read from the record
+    fresh: int = 0  # events accepted since the last pass (a watch)
     raised: int = 0  # new incidents
     updated: int = 0  # incidents seen again
     findings: list[Finding] = field(default_factory=list)
@@ -86,20 +101,76 @@ class Monitor:
     page: int = PAGE
     #: The node key's address, which signs and anchors the alert log (None: not checked).
     node_address: bytes | None = None
+    #: Where the next watch goes on from: the last event and confirmed window looked at
+    #: (-1: no cycle yet, so the next watch is a cycle).
+    _events_seen: int = field(default=-1, init=False)
+    _windows_seen: int = field(default=0, init=False)
+    #: Each recalled lot the monitor knows of, with every batch made from it (the lots a
+    #: new event can breach the recall through); None: to be read again.
+    _recalled: dict[bytes, frozenset[bytes] | None] = field(default_factory=dict, init=False)
 
     def cycle(self) -> CycleReport:
         """One full pass over the store; every finding recorded as an alert."""
         report = CycleReport()
+        with self.store.read() as conn:  # what a watch goes on from, once this pass is done
+            events_seen = self.store.events.last_id(conn)
+            windows_seen = self.store.windows.last_confirmed(conn)
+        self._recalled = {}
         self._alert_log(report)
-        self._windows(report)
+        self._windows(report, after=0)
         self._custody(report)
         self._history(report)
-        stream = watch_refusals(self.store, self.access, now=int(self.clock() * 1000))
+        self._record(report, prune=True)
+        self._events_seen = max(self._events_seen, events_seen)
+        self._windows_seen = max(self._windows_seen, windows_seen)
+        return report
+
+    def watch(self) -> CycleReport:
+        """A look at what is new since the last pass (see the module docstring); a cycle
+        when none has run yet. ``report.fresh`` counts the new events read: when it is
+        :data:`WATCH_EVENTS`, more are waiting."""
+        if self._events_seen < 0:
+            return self.cycle()
+        report = CycleReport()
+        with self.store.read() as conn:
+            new = self.store.events.after(conn, after=self._events_seen, limit=WATCH_EVENTS)
+        touched: set[bytes] = set()
+        for record in new:
+            event = record.event
+            touched |= event.batch_ids()
+            if record.action is Action.RECALL and record.status is not EventStatus.REJECTED:
+                self._recalled[event.batch_id] = None
+            elif record.action is Action.TRANSFORM:
+                inputs = set(event.inputs)
+                for lot, reach in self._recalled.items():
+                    if reach is None or reach & inputs:
+                        self._recalled[lot] = None  # made into more: read its reach again
+        if new:
+            with self.store.read() as conn:
+                for lot, reach in self._recalled.items():
+                    if reach is None:
+                        found = self.store.batches.downstream(conn, lot)
+                        self._recalled[lot] = frozenset({lot} | {k.child for k in found.links})
+            touched |= {lot for lot, reach in self._recalled.items() if reach and reach & touched}
+            self._history(report, only=touched)
+        self._windows_seen = self._windows(report, after=self._windows_seen)
+        self._record(report, prune=False)
+        if new:
+            self._events_seen = new[-1].id
+        report.fresh = len(new)
+        return report
+
+    def _record(self, report: CycleReport, *, prune: bool) -> None:
+        """Read the refusal record from where the last pass left it, and record every
+        finding as an alert (raised, or updated) with its webhook messages."""
+        now = int(self.clock() * 1000)
+        stream = watch_refusals(self.store, self.access, now=now, prune=prune)
         report.findings += stream.findings
         report.refusals = stream.refusals
         # One finding per incident: an event naming two batches is seen from both.
         report.findings = list({f.incident: f for f in report.findings}.values())
-        now = int(self.clock() * 1000)
+        if not report.findings and not stream.cursors:
+            return  # nothing to write: no transaction (a watch runs twice a second)
         with self.store.write() as conn:
             endpoints = self.store.webhooks.endpoints(conn)
             for name, last in stream.cursors.items():  # read once: saved with their alerts
@@ -123,26 +194,39 @@ class Monitor:
                         now=now,
                         endpoints=endpoints,
                     )
-        return report
 
     def run(
         self,
         stop: threading.Event,
         *,
         interval: float,
+        watch_interval: float = WATCH_INTERVAL,
         after: Callable[[], None] | None = None,
     ) -> None:
-        """Cycle every ``interval`` seconds until ``stop`` is set, calling ``after`` after
-        each (``tracenode monitor --seal``: the alert log's sealer); a failed cycle (the
-        chain or the store unreachable) is logged and retried at the next turn."""
+        """Cycle every ``interval`` seconds and watch every ``watch_interval`` seconds
+        between cycles (0: cycles only) until ``stop`` is set, calling ``after`` after each
+        pass that recorded anything and after each cycle (``tracenode monitor --seal``: the
+        alert log's sealer). A failed pass (the chain or the store unreachable) is logged
+        and retried after ``interval`` or 30 s, whichever is shorter."""
+        next_cycle = time.monotonic()
         while not stop.is_set():
+            pause = watch_interval if watch_interval > 0 else interval
             try:
-                self.cycle()
-                if after is not None:
-                    after()
-            except Exception as exc:  # any failure waits for the next turn
-                log.warning("monitor cycle failed (%s); retrying in %.0f s", exc, interval)
-            stop.wait(interval)
+                if time.monotonic() >= next_cycle or watch_interval <= 0:
+                    self.cycle()
+                    next_cycle = time.monotonic() + interval
+                    if after is not None:
+                        after()
+                else:
+                    report = self.watch()
+                    if after is not None and (report.raised or report.updated):
+                        after()
+                    if report.fresh >= WATCH_EVENTS:
+                        pause = 0  # more are waiting
+            except Exception as exc:  # any failure waits for a later turn
+                pause = min(interval, 30.0)
+                log.warning("monitor pass failed (%s); retrying in %.0f s", exc, pause)
+            stop.wait(min(pause, max(0.0, next_cycle - time.monotonic())) if pause else 0)
 
     def _alert_log(self, report: CycleReport) -> None:
         """The alerts and the alert log against what the node signed and the chain holds
@@ -169,15 +253,16 @@ class Monitor:
             again = {f.incident for f in check()}
             report.findings += [f for f in candidates if f.incident in again]
 
-    def _windows(self, report: CycleReport) -> None:
+    def _windows(self, report: CycleReport, *, after: int) -> int:
+        """The integrity rules over each confirmed window above id ``after``; the last
+        window's id (``after`` when there was none)."""
         reader = ChainReader(self.w3, self.contracts)
-        after = 0
         while True:
             with self.store.read() as conn:
                 windows = self.store.windows.confirmed(conn, after=after, limit=self.page)
                 members = self.store.windows.events_of(conn, [w.id for w in windows])
             if not windows:
-                return
+                return after
             reader.prefetch(roots=[w.root for w in windows])
             for window in windows:
                 events = members[window.id]
@@ -187,14 +272,21 @@ class Monitor:
             report.windows += len(windows)
             after = windows[-1].id
 
-    def _history(self, report: CycleReport) -> None:
+    def _history(self, report: CycleReport, *, only: set[bytes] | None = None) -> None:
         """The custody and goods rules over each batch's events (node.monitor.custody,
-        node.monitor.goods)."""
+        node.monitor.goods): of every batch, or of those in ``only``."""
         now = int(self.clock() * 1000)
         after = b""
+        todo = sorted(only) if only is not None else []
         while True:
             with self.store.read() as conn:
-                local = self.store.batches.custody_page(conn, after=after, limit=self.page)
+                if only is None:
+                    local = self.store.batches.custody_page(conn, after=after, limit=self.page)
+                else:
+                    chunk, todo = todo[: self.page], todo[self.page :]
+                    local = list(self.store.batches.load(conn, chunk).values())
+                    if chunk and not local:
+                        continue  # none of these is a custody batch: on to the next
                 named = _by_batch(self.store.events.of_batches(conn, [b.batch_id for b in local]))
                 recalls = {
                     b.batch_id: self._descendants(conn, b.batch_id)
@@ -221,6 +313,7 @@ class Monitor:
                 )
                 if recall is not None and state.batch_id in recalls:
                     descendants, names = recalls[state.batch_id]
+                    self._recalled[state.batch_id] = frozenset(descendants)
                     report.findings += check_recall(state, recall, descendants, names)
             after = local[-1].batch_id
 

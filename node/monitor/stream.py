@@ -59,12 +59,15 @@ class StreamReport:
 
 
 def watch_refusals(
-    store: Store, policy: AccessPolicy, *, now: int, limit: int = LIMIT
+    store: Store, policy: AccessPolicy, *, now: int, limit: int = LIMIT, prune: bool = True
 ) -> StreamReport:
-    """The rules over the refusals recorded after the monitor's cursor."""
+    """The rules over the refusals recorded after the monitor's cursor; ``prune``: first
+    drop those past the policy's retention (a write: the monitor's cycles do it, not its
+    frequent watches)."""
     report = StreamReport()
-    with store.write() as conn:  # a short transaction of its own
-        store.refusals.prune(conn, before=now - policy.retention_ms, limit=PRUNE)
+    if prune:
+        with store.write() as conn:  # a short transaction of its own
+            store.refusals.prune(conn, before=now - policy.retention_ms, limit=PRUNE)
     with store.read() as conn:
         recorded = store.refusals.after(conn, store.refusals.cursor(conn), limit=limit)
         windows = store.windows.confirmed(

@@ -217,6 +217,18 @@ class EventRepository:
     def count(self, conn: Connection) -> int:
         return int(conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())
 
+    def last_id(self, conn: Connection) -> int:
+        """The id of the event accepted last (0: none yet)."""
+        return int(conn.execute(select(func.coalesce(func.max(EVENTS.c.id), 0))).scalar_one())
+
+    def after(self, conn: Connection, *, after: int, limit: int) -> list[EventRecord]:
+        """Events accepted after the one of id ``after``, in that order, at most ``limit``
+        (the monitor's look at what is new)."""
+        rows = conn.execute(
+            select(EVENTS).where(EVENTS.c.id > after).order_by(EVENTS.c.id).limit(limit)
+        )
+        return [event_record(r) for r in rows]
+
     def counts(self, conn: Connection) -> dict[EventStatus, int]:
         """How many events are in each status."""
         rows = conn.execute(select(EVENTS.c.status, func.count()).group_by(EVENTS.c.status))

@@ -148,6 +148,13 @@ class WindowRepository:
         )
         return [window_record(r) for r in rows]
 
+    def last_confirmed(self, conn: Connection) -> int:
+        """The id of the newest confirmed window (0: none yet)."""
+        query = select(func.coalesce(func.max(WINDOWS.c.id), 0)).where(
+            WINDOWS.c.status == int(WindowStatus.CONFIRMED)
+        )
+        return int(conn.execute(query).scalar_one())
+
     def events_of(
         self, conn: Connection, window_ids: Sequence[int]
     ) -> dict[int, list[EventRecord]]:

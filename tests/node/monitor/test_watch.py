@@ -1,0 +1,93 @@
+"""The monitor's watch: between full cycles it reads only what is new (events, windows,
+refusals) and runs the rules over the batches those events name, and over the recalled
+lots they descend from, so that a rule fires within about a second of its trigger."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from node.events.typed_data import Action
+from node.monitor.service import Monitor
+from node.testing import chains
+from node.testing.harness import TraceNodeHarness
+
+MILK = "https://id.gs1.org/01/09506000134352/10/W-MILK"
+CHEESE = "https://id.gs1.org/01/00614142000011/10/W-CHEESE"
+WHEY = "https://id.gs1.org/01/00614142000011/10/W-WHEY"
+
+
+def test_a_watch_finds_a_breach_through_a_lot_made_after_it_last_looked(
+    tracenode: TraceNodeHarness,
+) -> None:
+    monitor = Monitor.of(tracenode.node)
+    chains.cheese_from_milk(tracenode, MILK, CHEESE)
+    tracenode.submit("regulator", Action.RECALL, MILK)
+    tracenode.commit()
+    assert monitor.cycle().findings == []  # recalled, nothing moved since: no breach
+
+    # Made from the recalled milk's cheese after the cycle (the lineage grows), then moved:
+    tracenode.submit(
+        "processor", Action.TRANSFORM, inputs=[CHEESE], outputs=[WHEY], product="whey", quantity=10
+    )
+    made = monitor.watch()
+    shipped = tracenode.submit("processor", Action.SHIP, WHEY, to="shop")
+    report = monitor.watch()
+
+    # The transformation handled the cheese and made the whey after the milk's recall: one
+    # incident per lot, found as it arrived.
+    assert sorted(f.detail.split(" was ")[0] for f in made.findings) == [CHEESE, WHEY]
+    assert made.raised == 2
+    # The whey's shipment: the same incident, its evidence grown; read alone.
+    assert report.fresh == 1
+    (whey,) = [f for f in report.findings if f.batch_id == tracenode.batch_id(WHEY)]
+    assert "0x" + shipped.hex() in whey.evidence["after"]
+    assert report.raised == 0
+    assert monitor.watch().fresh == 0  # nothing new: nothing read
+
+
+def test_a_watch_before_any_cycle_is_a_cycle_and_a_recall_it_sees_arrive_counts(
+    tracenode: TraceNodeHarness,
+) -> None:
+    monitor = Monitor.of(tracenode.node)
+    chains.cheese_from_milk(tracenode, MILK, CHEESE)
+    first = monitor.watch()  # no cycle yet: this one is
+    assert first.batches == 2
+    assert first.fresh == 0
+
+    tracenode.submit("regulator", Action.RECALL, MILK)
+    assert monitor.watch().findings == []
+    shipped = tracenode.submit("processor", Action.SHIP, CHEESE, to="shop")
+
+    (breach,) = monitor.watch().findings
+    assert (breach.kind, breach.event_hash) == ("recall-breach", shipped)
+
+
+def test_serve_s_loop_raises_an_alert_long_before_the_next_cycle(
+    tracenode: TraceNodeHarness,
+) -> None:
+    monitor = Monitor.of(tracenode.node)
+    chains.cheese_from_milk(tracenode, MILK, CHEESE)
+    tracenode.submit("regulator", Action.RECALL, MILK)
+    stop = threading.Event()
+    loop = threading.Thread(
+        target=lambda: monitor.run(stop, interval=3600, watch_interval=0.1), daemon=True
+    )
+    loop.start()
+    try:
+        deadline = time.monotonic() + 30
+        while monitor._events_seen < 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first cycle has run
+        shipped = tracenode.submit("processor", Action.SHIP, CHEESE, to="shop")
+        found = None
+        while found is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with tracenode.node.store.read() as conn:
+                alerts = tracenode.node.store.alerts.page(conn, before=None, limit=10)
+            found = next((a for a in alerts if a.event_hash == shipped), None)
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+    assert not loop.is_alive()
+    assert found is not None
+    assert found.kind == "recall-breach"

@@ -136,9 +136,11 @@ class Site:
     rounds: list[list[list[Request]]] = field(default_factory=list)
 
 
-def _prepare(
+def prepare_site(
     data_dir: Path, participants: int, bulk: int, args: tuple[str, ...]
 ) -> tuple[Site, dict[str, Any]]:
+    """A data directory with the mixed workload's participants registered and an API key each,
+    to serve with ``args``; and its configuration (for a bench's JSON)."""
     with BenchNode(data_dir) as bench:
         workload = MixedWorkload(bench.node.domain, participants_count=participants, bulk=bulk)
         ids = bench.register(workload.participants)
@@ -271,8 +273,8 @@ def measure_whole_path(
     section: dict[str, Any] = {}
     with loads(section), tempfile.TemporaryDirectory() as tmp:
         progress("whole path: two data directories, participants and API keys")
-        whole, whole_config = _prepare(Path(tmp) / "committing", participants, bulk, ())
-        ingest, ingest_config = _prepare(
+        whole, whole_config = prepare_site(Path(tmp) / "committing", participants, bulk, ())
+        ingest, ingest_config = prepare_site(
             Path(tmp) / "ingest-only", participants, bulk, ("--no-commit",)
         )
         progress(f"whole path: signing {rounds} x {lots * len(MIXED_STEPS):,} events a server")

@@ -71,7 +71,7 @@ from eth_tester.backends.pyevm.serializers import (
     serialize_transaction_receipt,
 )
 from eth_tester.exceptions import TransactionNotFound
-from eth_typing import BlockNumber, Hash32
+from eth_typing import Address, BlockNumber, Hash32
 from web3 import EthereumTesterProvider, Web3
 from web3.providers.eth_tester.defaults import API_ENDPOINTS, static_return
 from web3.types import RPCResponse
@@ -140,6 +140,15 @@ class _Backend(PyEVMBackend):  # type: ignore[misc]
         self.chain = chain
         self.account_keys = get_default_account_keys()
         self._in_memory = in_memory
+
+    def get_storage_many(self, account: bytes, slots: list[int], block_number: int) -> list[int]:
+        """The values of ``slots`` of ``account`` after mined block ``block_number``, read
+        from the state trie at that block's header: no EVM execution."""
+        if not 0 <= block_number < self.chain.get_block().number:
+            raise ValueError(f"block {block_number} is not mined")
+        header = self.chain.get_canonical_block_header_by_number(BlockNumber(block_number))
+        state = self.chain.get_vm(header).state
+        return [int(state.get_storage(Address(account), slot)) for slot in slots]
 
     def reset_to_genesis(self, *args: Any, **kwargs: Any) -> None:
         if args or kwargs:
@@ -335,11 +344,28 @@ def _open_store(store: SqliteDB, chain_id: int | None) -> _TesterChain:
     return chain
 
 
+#: The embedded chain's one method of its own (in-process only: never served on /rpc):
+#: many storage slots of one contract at one mined block, in one request (ChainReader).
+STORAGE_MANY: Final = "tracenode_getStorageMany"
+
+
+def _storage_many(tester: EthereumTester, params: Any) -> list[str]:
+    address, slots, block = params
+    backend: _Backend = tester.backend
+    values = backend.get_storage_many(
+        bytes.fromhex(str(address).removeprefix("0x")),
+        [int(slot, 16) for slot in slots],
+        int(block),
+    )
+    return ["0x" + value.to_bytes(32, "big").hex() for value in values]
+
+
 def _endpoints(chain_id: int) -> dict[str, dict[str, Callable[..., RPCResponse]]]:
     """web3's eth-tester endpoints, but ``eth_chainId`` answers this chain's id (web3
-    hard-codes eth-tester's default)."""
+    hard-codes eth-tester's default), and :data:`STORAGE_MANY`."""
     endpoints = {namespace: dict(methods) for namespace, methods in API_ENDPOINTS.items()}
     endpoints["eth"]["chainId"] = static_return(chain_id)
+    endpoints["tracenode"] = {"getStorageMany": _storage_many}
     return cast("dict[str, dict[str, Callable[..., RPCResponse]]]", endpoints)
 
 

@@ -16,14 +16,17 @@ from typing import Any, Final
 from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
-from web3 import Web3
+from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.types import RPCEndpoint
 
 from node.chain.artifacts import load
 from node.chain.deploy import contract
+from node.chain.embedded import STORAGE_MANY
 from node.chain.logs import anchored_roots, relayed_outcomes
 from node.chain.registry import Licence
+from node.events.hashing import keccak
 from node.events.identifiers import PrefixKind, prefix_key
 from node.events.typed_data import BatchStatus, Role
 
@@ -102,6 +105,9 @@ class _Query:
 
 
 _RAISE: Final = object()
+#: BatchRegistry's storage slot of ``_batches`` (``forge inspect BatchRegistry
+#: storage-layout``; held to ``batch()`` by tests/node/chain/test_reader.py).
+BATCHES_SLOT: Final = 3
 #: Calls per ReadMany execution. Its gas must stay well under what a public endpoint
 #: gives an eth_call (this node's /rpc: node/chain/jsonrpc.py DEFAULT_CALL_GAS, 3M): the costliest
 #: question, ``participant``, needs ~100k gas each (1,652,407 for 16 in one call, measured),
@@ -147,6 +153,8 @@ class ChainReader:
         self.calls = 0  # eth_calls made (for tests and benchmarks)
         self.blocks_read = 0  # block headers fetched (block_times)
         self.batched = True  # False once the endpoint refused a ReadMany call
+        #: The embedded chain: batches' records are read from storage (_batches_stored).
+        self.storage = isinstance(w3.provider, EthereumTesterProvider)
         if carry is not None and carry.contracts == contracts:
             self._cache.update(carry.lasting_answers())
 
@@ -215,8 +223,14 @@ class ChainReader:
         return self._get(self._licence_query(kind, prefix))  # type: ignore[no-any-return]
 
     def _ask(self, queries: Iterable[_Query]) -> None:
-        """Answer ``queries`` not answered yet, in ReadMany batches where the endpoint can."""
+        """Answer ``queries`` not answered yet, in ReadMany batches where the endpoint can
+        (batches' custody on the embedded chain: from storage, :meth:`_batches_stored`)."""
         pending = list({q.key: q for q in queries if q.key not in self._cache}.values())
+        if self.storage:
+            stored = [q for q in pending if q.key[0] == "batch"]
+            if stored:
+                self._batches_stored([q.key[1] for q in stored])
+                pending = [q for q in pending if q.key[0] != "batch"]
         for start in range(0, len(pending), _CHUNK):
             chunk = pending[start : start + _CHUNK]
             if self.batched:
@@ -229,6 +243,36 @@ class ChainReader:
                     self.batched = False
             for query in chunk:
                 self._get(query)
+
+    def _batches_stored(self, batch_ids: list[bytes]) -> None:
+        """BatchRegistry's record of each of ``batch_ids`` read from its storage at this
+        reader's block, in one request, without running the EVM: on the embedded chain,
+        running ``batch()`` in py-evm costs milliseconds per batch (the monitor reads every
+        custody batch each cycle). The layout is ``_batches`` (slot :data:`BATCHES_SLOT`,
+        ``forge inspect BatchRegistry storage-layout``): a batch's first slot packs
+        producer, custodian, receiver (uint32 each) and status (uint8) from the low-order
+        end, the next holds its head. tests/node/chain/test_reader.py holds it to
+        ``batch()``'s answers."""
+        slots = []
+        for batch_id in batch_ids:
+            base = int.from_bytes(keccak(batch_id + BATCHES_SLOT.to_bytes(32, "big")))
+            slots += [hex(base), hex(base + 1)]
+        self.calls += 1
+        # Through the manager, so through the middleware that serialises the embedded
+        # chain's requests (api/chain.py).
+        answer = self.w3.manager.request_blocking(
+            RPCEndpoint(STORAGE_MANY), [self.contracts.batch_registry, slots, self.block]
+        )
+        values = [int(v, 16) for v in answer]
+        for index, batch_id in enumerate(batch_ids):
+            packed, head = values[2 * index], values[2 * index + 1]
+            self._cache[("batch", batch_id)] = ChainBatch(
+                packed & 0xFFFFFFFF,
+                (packed >> 32) & 0xFFFFFFFF,
+                (packed >> 64) & 0xFFFFFFFF,
+                BatchStatus((packed >> 96) & 0xFF),
+                head.to_bytes(32, "big"),
+            )
 
     def _read_many(self, queries: list[_Query]) -> None:
         reader = load("ReadMany")

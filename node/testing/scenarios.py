@@ -62,12 +62,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, text
 
 from node.context import Node
+from node.events.identifiers import gtin_check_digit
 from node.events.typed_data import Action, Role
 from node.exceptions import TraceNodeError
 from node.monitor.products import ProductTable
 from node.monitor.service import Monitor
 from node.store.tables import EVENTS
-from node.testing.harness import TEST_PASSWORD, TraceNodeHarness
+from node.testing.harness import (
+    DEFAULT_LICENCES,
+    DEFAULT_PARTICIPANTS,
+    TEST_PASSWORD,
+    TraceNodeHarness,
+)
 
 HOUR_MS = 3_600_000
 #: The library's product table, beside its scenario files.
@@ -177,6 +183,14 @@ class Run:
     start_ms: int
     clock_ms: int = 0
     lots: dict[str, str] = field(default_factory=dict)  # name -> identifier
+    #: The prefixes each participant holds (a GS1 company prefix, or a handle's).
+    prefixes: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {
+            name: (prefix, *DEFAULT_LICENCES.get(name, ()))
+            for name, (_, prefix) in DEFAULT_PARTICIPANTS.items()
+            if prefix
+        }
+    )
     events: dict[str, bytes] = field(default_factory=dict)  # id -> hash
 
     def time(self, at: float | None) -> int:
@@ -185,13 +199,27 @@ class Run:
         )
         return self.clock_ms
 
-    def lot(self, name: str, product_text: str | None = None) -> str:
-        """The identifier of the scenario's lot ``name`` (its GTIN the product's, when the
-        product is a GTIN)."""
+    def lot(self, name: str, product_text: str | None = None, maker: str | None = None) -> str:
+        """The identifier of the scenario's lot ``name``, made by ``maker`` when it is
+        created here: its GTIN the product's when the product is a GTIN whose company
+        prefix the maker holds (the contracts let only the prefix's holder create its
+        lots), else a GTIN under the maker's own company prefix, else a handle under its
+        handle prefix."""
         if name not in self.lots:
             match = _GTIN_LINK.fullmatch(product_text or "")
             gtin = match.group(1) if match else GENERIC_GTIN
-            self.lots[name] = f"https://id.gs1.org/01/{gtin}/10/{self.tag}-{name.upper()}"
+            suffix = f"{self.tag}-{name.upper()}"
+            held = self.prefixes.get(maker, ()) if maker is not None else ()
+            own = [p for p in held if p.isdigit()]
+            if maker is not None and not any(gtin[1:].startswith(p) for p in own):
+                if own:
+                    body = "0" + own[0] + "1".zfill(12 - len(own[0]))
+                    gtin = body + str(gtin_check_digit(body))
+                else:
+                    handle = next(p for p in held if "." in p)
+                    self.lots[name] = f"{handle}/{suffix}"
+                    return self.lots[name]
+            self.lots[name] = f"https://id.gs1.org/01/{gtin}/10/{suffix}"
         return self.lots[name]
 
     def product(self, name: str | None) -> str:
@@ -223,15 +251,21 @@ def _submit(run: Run, step: SubmitStep) -> None:
     }
     if payload:
         fields["payload"] = payload
-    creates_batch = action is Action.COMMISSION
+    batch = None
+    if step.batch:
+        batch = (
+            run.lot(step.batch, product, step.by)
+            if action is Action.COMMISSION
+            else (run.lot(step.batch))
+        )
     try:
         event_hash = run.harness.submit(
             step.by,
             action,
-            run.lot(step.batch, product if creates_batch else None) if step.batch else None,
+            batch,
             to=step.to,
             inputs=[run.lot(i) for i in step.inputs],
-            outputs=[run.lot(o, product) for o in step.outputs],
+            outputs=[run.lot(o, product, step.by) for o in step.outputs],
             **fields,
         )
     except TraceNodeError as exc:
@@ -367,8 +401,9 @@ def _run(harness: TraceNodeHarness, scenario: Scenario, table: ProductTable, tag
     start = int(time.time() * 1000) - 72 * HOUR_MS
     run = Run(harness=harness, table=table, scenario=scenario, tag=tag, start_ms=start)
     run.clock_ms = start
-    for name, roles in scenario.participants.items():
-        harness.add_participant(name, _roles(roles))
+    for index, (name, roles) in enumerate(scenario.participants.items()):
+        run.prefixes[name] = (f"88.700.{index + 1}",)  # a handle prefix of its own
+        harness.add_participant(name, _roles(roles), run.prefixes[name][0])
     for step in scenario.steps:
         model, action = _step_kind(step)
         action(run, model.model_validate(step))

@@ -19,12 +19,13 @@ from node.monitor.service import Monitor
 from tests.api.conftest import AppClient, Rig
 
 
-def forged(rig: Rig, batch_id: bytes) -> dict[str, Any]:
-    """The farm's commission of ``batch_id``, signed by a key that is nobody's."""
-    signed = rig.sign("farm", Action.COMMISSION, batch_id=batch_id)
+def forged(rig: Rig, lot: str) -> dict[str, Any]:
+    """The farm's commission of ``lot`` (named, as a new batch must be), signed by a key
+    that is nobody's."""
+    signed = rig.sign("farm", Action.COMMISSION, batch_id=bytes(parse_identifier(lot).batch_id))
     stranger = Account.create()
     signature = sign_digest(signed.event.digest(rig.node.domain), bytes(stranger.key))
-    return submission_document(SignedEvent(signed.event, signature))
+    return submission_document(SignedEvent(signed.event, signature, identifiers=(lot,)))
 
 
 def alerts(rig: Rig, query: str) -> dict[str, dict[str, Any]]:
@@ -39,20 +40,19 @@ def test_forged_signatures_a_reused_nonce_and_a_recalled_lot_move_raise_alerts(
     farm = rig.auth("farm")
     post = rig.client.post
     # forged signatures: ten, one by one and in a list
-    lots = [bytes([i]) * 32 for i in range(1, 11)]
+    lots = [f"https://id.gs1.org/01/09506000134352/10/FORGED-{i}" for i in range(1, 11)]
     singles = [post("/v1/events", json=forged(rig, b), headers=farm) for b in lots[:5]]
     bulk = post("/v1/events", json=[forged(rig, b) for b in lots[5:]], headers=farm)
     # a replay is a duplicate (no refusal); a nonce signed again for other content is not
     lot, commission = rig.commission()
     replays = [post("/v1/events", json=commission, headers=farm) for _ in range(2)]
-    reuse = submission_document(
-        rig.sign(
-            "farm",
-            Action.COMMISSION,
-            batch_id=bytes(parse_identifier(lot + "X").batch_id),
-            nonce=int(commission["event"]["nonce"]),
-        )
+    again = rig.sign(
+        "farm",
+        Action.COMMISSION,
+        batch_id=bytes(parse_identifier(lot + "X").batch_id),
+        nonce=int(commission["event"]["nonce"]),
     )
+    reuse = submission_document(SignedEvent(again.event, again.signature, identifiers=(lot + "X",)))
     reused = post("/v1/events", json=reuse, headers=farm)
     # a recalled lot shipped
     batch_id = bytes(parse_identifier(lot).batch_id)

@@ -8,7 +8,6 @@ Who asked is the request's: its API key's public id and participant (set by
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 from fastapi import Request
@@ -23,7 +22,7 @@ from node.exceptions import (
     TraceNodeError,
 )
 from node.ingest.service import IngestResult
-from node.monitor.refusals import Attempt, RefusalLog
+from node.monitor.refusals import Attempt, RefusalLog, attempt
 
 if TYPE_CHECKING:
     from api.deps import Gateway
@@ -51,25 +50,6 @@ def origin(request: Request) -> Attempt:
         client=client,
         key_id=key_id,
         claimed_participant=getattr(request.state, "api_participant", None),
-    )
-
-
-def attempt(
-    who: Attempt,
-    code: str,
-    *,
-    signed: SignedEvent | None = None,
-    result: IngestResult | None = None,
-    detail: str = "",
-) -> Attempt:
-    """``who``'s refusal with ``code``, about the event ``signed`` and its ``result``."""
-    return replace(
-        who,
-        code=code,
-        event=None if signed is None else signed.event,
-        event_hash=None if result is None else result.event_hash,
-        signer=None if result is None else result.signer,
-        detail=detail,
     )
 
 

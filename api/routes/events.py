@@ -35,7 +35,7 @@ from node.exceptions import (
     TraceNodeError,
 )
 from node.ingest.service import IngestResult
-from node.monitor.refusals import Attempt
+from node.monitor.refusals import Attempt, attempt
 from node.store.models import EventStatus
 from node.store.records import EventRecord, WindowRecord
 
@@ -145,7 +145,7 @@ def _submit_list(
             positions.append(index)
         except EventRejectedError as error:
             gateway.metrics.submitted.labels("rejected", error.code).inc()
-            gateway.refusals.note(refusals.attempt(who, error.code))
+            gateway.refusals.note(attempt(who, error.code))
             results[index] = EventResult(
                 index=index, outcome="rejected", event_hash=None, problem=_problem(error)
             )
@@ -153,7 +153,7 @@ def _submit_list(
     for position, result, signed in zip(positions, ingested, parsed, strict=True):
         _count(gateway, result)
         if result.error is not None:
-            refused = refusals.attempt(who, result.error.code, signed=signed, result=result)
+            refused = attempt(who, result.error.code, signed=signed, result=result)
             gateway.refusals.note(refused)
         results[position] = EventResult(
             index=position,

@@ -22,6 +22,7 @@ from api.deps import Gateway, GatewayDep, ReaderDep, caller_key
 from api.problems import problem_responses
 from node.chain.jsonrpc import EXECUTION_REVERTED, INVALID_REQUEST, error
 from node.exceptions import TooManyItemsError
+from node.monitor.refusals import attempt
 
 router = APIRouter(tags=["chain"])
 
@@ -106,5 +107,5 @@ async def _record(
             code = "rpc-expensive"
         else:
             continue
-        attempt = refusals.attempt(who, code, detail=name)
-        await run_in_threadpool(gateway.refusals.note, attempt)
+        refused = attempt(who, code, detail=name)
+        await run_in_threadpool(gateway.refusals.note, refused)

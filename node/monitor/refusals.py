@@ -29,7 +29,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from node.events.submission import SignedEvent
 from node.events.typed_data import TraceEvent
+from node.ingest.service import IngestResult
 from node.monitor.equivocation import advanced_heads
 from node.store.records import RefusalRow
 from node.store.store import Store
@@ -52,6 +54,25 @@ class Attempt:
     event_hash: bytes | None = None
     signer: bytes | None = None  # the key the signature recovers to
     detail: str = ""
+
+
+def attempt(
+    who: Attempt,
+    code: str,
+    *,
+    signed: SignedEvent | None = None,
+    result: IngestResult | None = None,
+    detail: str = "",
+) -> Attempt:
+    """``who``'s refusal with ``code``, about the event ``signed`` and its ``result``."""
+    return replace(
+        who,
+        code=code,
+        event=None if signed is None else signed.event,
+        event_hash=None if result is None else result.event_hash,
+        signer=None if result is None else result.signer,
+        detail=detail,
+    )
 
 
 @dataclass(slots=True)

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from api.refusals import attempt
 from node.events.signatures import sign_digest
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action, TraceEvent
 from node.monitor.access import DAY_MS
-from node.monitor.refusals import Attempt, RefusalLog
+from node.monitor.refusals import Attempt, RefusalLog, attempt
 from node.monitor.service import Monitor
 from node.store.engine import make_engine
 from node.store.models import AlertSeverity

@@ -53,19 +53,24 @@ import time
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, text
 
 from node.context import Node
 from node.events.identifiers import gtin_check_digit
+from node.events.signatures import sign_digest
+from node.events.submission import SignedEvent
 from node.events.typed_data import Action, Role
-from node.exceptions import TraceNodeError
+from node.ingest.compose import compose_event
 from node.monitor.products import ProductTable
+from node.monitor.refusals import Attempt, RefusalLog, attempt
 from node.monitor.service import Monitor
 from node.store.tables import EVENTS
 from node.testing.harness import (
@@ -110,6 +115,10 @@ class SubmitStep(_Strict):
     at: float | None = None
     id: str | None = None
     refused: str | None = None
+    key: Literal["own", "stranger", "rotated-out"] = "own"
+    nonce_of: str | None = None
+    head_of: str | None = None
+    times: int = Field(default=1, ge=1, le=500)
 
 
 class SenseStep(_Strict):
@@ -129,6 +138,20 @@ class CommitStep(_Strict):
 class TamperStep(_Strict):
     tamper: str
     params: dict[str, str] = Field(default_factory=dict)
+
+
+class RotateStep(_Strict):
+    rotate: str
+
+
+class SuspendStep(_Strict):
+    suspend: str
+
+
+class FloodStep(_Strict):
+    flood: Literal["rate-limited", "rpc-refused", "rpc-expensive"]
+    by: str | None = None  # whose API key (rate-limited); else a client address (/rpc)
+    times: int = Field(ge=1, le=10_000)
 
 
 class Scenario(_Strict):
@@ -183,6 +206,11 @@ class Run:
     start_ms: int
     clock_ms: int = 0
     lots: dict[str, str] = field(default_factory=dict)  # name -> identifier
+    #: The gateway's refusal record, as serve makes it (api/main.py).
+    refusals: RefusalLog | None = None
+    #: Keys rotated out, by participant; a key nobody holds.
+    retired: dict[str, LocalAccount] = field(default_factory=dict)
+    stranger: LocalAccount = field(default_factory=Account.create)
     #: The prefixes each participant holds (a GS1 company prefix, or a handle's).
     prefixes: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: {
@@ -192,6 +220,13 @@ class Run:
         }
     )
     events: dict[str, bytes] = field(default_factory=dict)  # id -> hash
+
+    def gateway(self) -> RefusalLog:
+        """The refusal record the gateway would write to, sampled as serve's is by default
+        (RefusalLog's defaults are api/settings.py's)."""
+        if self.refusals is None:
+            self.refusals = RefusalLog(self.harness.node.store)
+        return self.refusals
 
     def time(self, at: float | None) -> int:
         self.clock_ms = (
@@ -251,31 +286,115 @@ def _submit(run: Run, step: SubmitStep) -> None:
     }
     if payload:
         fields["payload"] = payload
-    batch = None
-    if step.batch:
-        batch = (
-            run.lot(step.batch, product, step.by)
-            if action is Action.COMMISSION
-            else (run.lot(step.batch))
-        )
-    try:
-        event_hash = run.harness.submit(
-            step.by,
+    for turn in range(step.times):
+        if turn:
+            fields["event_time"] = run.time(None)
+        batch = None
+        if step.batch:
+            batch = (
+                run.lot(step.batch, product, step.by)
+                if action is Action.COMMISSION
+                else run.lot(step.batch)
+            )
+        signed = _signed(
+            run,
+            step,
             action,
-            batch,
-            to=step.to,
+            batch=batch,
             inputs=[run.lot(i) for i in step.inputs],
             outputs=[run.lot(o, product, step.by) for o in step.outputs],
+            counterparty=bytes.fromhex(run.harness.keys[step.to].address[2:])
+            if step.to
+            else bytes(20),
             **fields,
         )
-    except TraceNodeError as exc:
-        if step.refused == exc.code:
-            return
-        raise ScenarioError(f"{run.scenario.name}: {action.name} was refused ({exc})") from exc
-    if step.refused is not None:
-        raise ScenarioError(f"{run.scenario.name}: {action.name} was not refused")
-    if step.id is not None:
-        run.events[step.id] = event_hash
+        (result,) = run.harness.node.ingest.submit_many(
+            [signed], as_participant=run.harness.participant_id(step.by)
+        )
+        if result.error is not None:
+            # As the gateway records it (api/routes/events.py), under the API key of `by`.
+            run.gateway().note(
+                attempt(_caller(run, step.by), result.error.code, signed=signed, result=result)
+            )
+            if step.refused == result.error.code:
+                continue
+            raise ScenarioError(
+                f"{run.scenario.name}: {action.name} was refused ({result.error.code}: "
+                f"{result.error})"
+            )
+        if step.refused is not None:
+            raise ScenarioError(f"{run.scenario.name}: {action.name} was not refused")
+        if step.id is not None:
+            run.events[step.id] = result.event_hash
+
+
+def _signed(
+    run: Run, step: SubmitStep, action: Action, *, batch: str | None, **fields: Any
+) -> SignedEvent:
+    """The event of ``step``, composed on the current heads, signed by the key it names;
+    with another event's nonce (``nonce_of``) or on the head another extended
+    (``head_of``: a second branch) when it says so."""
+    who = step.by
+    key = {
+        "own": lambda: run.harness.keys[who],
+        "stranger": lambda: run.stranger,
+        "rotated-out": lambda: run.retired[who],
+    }[step.key]()
+    node = run.harness.node
+    signed = compose_event(
+        store=node.store,
+        domain=node.domain,
+        private_key=bytes(key.key),
+        action=action,
+        batch=batch,
+        **fields,
+    )
+    event = signed.event
+    with node.store.read() as conn:
+        if step.nonce_of is not None:
+            earlier = node.store.events.get(conn, run.events[step.nonce_of])
+            assert earlier is not None
+            event = replace(event, nonce=earlier.event.nonce)
+        if step.head_of is not None:
+            earlier = node.store.events.get(conn, run.events[step.head_of])
+            assert earlier is not None
+            event = replace(event, prev_event_hash=earlier.event.prev_event_hash)
+    if event is signed.event:
+        return signed
+    signature = sign_digest(event.digest(node.domain), bytes(key.key))
+    return SignedEvent(event, signature, signed.payload, signed.identifiers)
+
+
+def _caller(run: Run, who: str | None) -> Attempt:
+    """Who the gateway would say asked: ``who``'s API key, or (None) an anonymous client."""
+    if who is None:
+        return Attempt(code="", caller="addr:198.51.100.7", client="198.51.100.7")
+    key_id = f"tn_scenario_{who}"
+    return Attempt(
+        code="",
+        caller=f"key:{key_id}",
+        client="203.0.113.7",
+        key_id=key_id,
+        claimed_participant=run.harness.participant_id(who),
+    )
+
+
+def _rotate(run: Run, step: RotateStep) -> None:
+    run.retired[step.rotate] = run.harness.keys[step.rotate]
+    run.harness.rotate(step.rotate)
+
+
+def _suspend(run: Run, step: SuspendStep) -> None:
+    run.harness.suspend(step.suspend)
+
+
+def _flood(run: Run, step: FloodStep) -> None:
+    """``times`` refusals of one code from one caller, as the gateway records them (the
+    rate limiter's 429s, /rpc's refused or expensive calls)."""
+    who = _caller(run, step.by)
+    detail = "" if step.flood == "rate-limited" else "eth_call"
+    for _ in range(step.times):
+        run.gateway().note(attempt(who, step.flood, detail=detail))
 
 
 def _sense(run: Run, step: SenseStep) -> None:
@@ -334,6 +453,9 @@ STEPS: dict[str, tuple[type[_Strict], Callable[[Run, Any], None]]] = {
     "sense": (SenseStep, _sense),
     "commit": (CommitStep, _commit),
     "tamper": (TamperStep, _tamper),
+    "rotate": (RotateStep, _rotate),
+    "suspend": (SuspendStep, _suspend),
+    "flood": (FloodStep, _flood),
 }
 
 

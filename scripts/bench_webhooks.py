@@ -342,7 +342,7 @@ def latency(
 
 
 MILK = "https://id.gs1.org/01/09506000134352/10/BM{n}"
-CHEESE = "https://id.gs1.org/01/09506000134352/10/BC{n}"
+CHEESE = "https://id.gs1.org/01/00614142000011/10/BC{n}"  # the processor's prefix
 
 
 def breach(h: TraceNodeHarness, n: int) -> tuple[str, float]:

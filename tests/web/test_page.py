@@ -514,12 +514,12 @@ def test_what_was_checked_names_the_contracts_and_the_brand_owner(
     assert "does not yet check" not in checked.text
 
     page.open(page_of(HOSTILE_BATCH))  # a handle names its prefix; the name is text
-    brand = page.one('#checked [data-group="brand"]')
-    assert "pass" in (brand.get_attribute("class") or "")
+    handle = page.one('#checked [data-group="brand"]')
+    assert "pass" in (handle.get_attribute("class") or "")
     assert (
         f"Brand ownership: {HOSTILE_NAME} created this batch under Handle 88.666.1 holding "
         "the licence of its handle prefix 88.666.1 (ParticipantRegistry "
-    ) in brand.text
+    ) in handle.text
 
 
 def rpc_block(site: Site, number: int) -> dict[str, str]:

@@ -33,7 +33,7 @@ from node.events.identifiers import (
 from node.events.merkle import MerkleTree, leaf_hash
 from node.events.payload import payload_hash
 from node.events.signatures import SECP256K1_N, recover_signer, sign_digest
-from node.events.typed_data import TRACE_EVENT_TYPE, Action, Domain, TraceEvent
+from node.events.typed_data import TRACE_EVENT_TYPE, Action, BatchId, Domain, TraceEvent
 from node.exceptions import InvalidIdentifierError, InvalidPayloadError, InvalidSignatureError
 from node.proofs.bundle import loads
 from node.proofs.verify import report_json, verify_bundle
@@ -307,7 +307,7 @@ def test_identifier_splits_agree_with_python() -> None:
     # Identifiers of no prefix kind (a node-local urn:, allowed by a node's policy): no
     # parser reads them, so they are made here as the contracts see them.
     for text in ("urn:tracenode:lot-1", "urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427", "x/1.2/y"):
-        identifiers.append(Identifier(IdentifierKind.HANDLE, text, keccak(text.encode())))
+        identifiers.append(Identifier(IdentifierKind.HANDLE, text, BatchId(keccak(text.encode()))))
     ours: list[Any] = []
     for identifier in identifiers:
         try:

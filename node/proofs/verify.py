@@ -407,10 +407,19 @@ def _check_signature(entry: EventReport, signer: bytes | str) -> bytes | None:
 def _prefetch(bundle: Bundle, reader: ChainReader, signers: list[bytes | str]) -> None:
     """Ask the chain everything the checks will ask, in two batched rounds."""
     keys = {s for s in signers if isinstance(s, bytes)}
+    creators = _creators(bundle)
+    splits = {
+        b.batch_id: split
+        for b in bundle.batches
+        if isinstance(split := _split(b.identifier), IdentifierSplit)
+        and b.batch_id in creators
+        and bundle.events[creators[b.batch_id]].anchor is not None
+    }
     reader.prefetch(
         roots={e.anchor.root for e in bundle.events if e.anchor is not None},
         keys=keys,
         batches=[b.batch_id for b in bundle.batches],
+        licences={(s.kind, c) for s in splits.values() for c in s.candidates},
     )
     statuses: set[tuple[int, int]] = set()
     for item, signer in zip(bundle.events, signers, strict=True):
@@ -424,14 +433,15 @@ def _prefetch(bundle: Bundle, reader: ChainReader, signers: list[bytes | str]) -
     owners = {reader.key(k).participant_id for k in keys}
     custodians = {reader.batch(b.batch_id).custodian_id for b in bundle.batches}
     licences: set[tuple[PrefixKind, str, int]] = set()
-    creators = _creators(bundle)
-    for batch in bundle.batches:
-        split = _split(batch.identifier)
-        index = creators.get(batch.batch_id)
-        anchor = bundle.events[index].anchor if index is not None else None
+    for batch_id, split in splits.items():
+        anchor = bundle.events[creators[batch_id]].anchor
         anchored = reader.anchor(anchor.root) if anchor is not None else None
-        if isinstance(split, IdentifierSplit) and anchored is not None:
-            licences.update((split.kind, c, anchored.block_number) for c in split.candidates)
+        if anchored is None:
+            continue
+        for candidate in split.candidates:
+            current = reader.licence(split.kind, candidate)
+            if current.holder and not current.valid_at(anchored.block_number):
+                licences.add((split.kind, candidate, anchored.block_number))
     reader.prefetch(
         statuses=statuses, participants=(owners | custodians) - {0}, licences_at=licences
     )
@@ -817,6 +827,18 @@ def _who(participant_id: int, reader: ChainReader) -> str:
     return info.name if info and info.name else f"participant {participant_id}"
 
 
+def _licence_at(reader: ChainReader, kind: PrefixKind, prefix: str, block: int) -> Licence:
+    """``licenceAt(kind, prefix, block)``, asked only when the prefix's current licence does
+    not answer it: a prefix never licensed has no licence at any block, and one whose
+    latest licence is valid at ``block`` has that one (licences of a prefix never overlap
+    and are never granted for past blocks). The current licences are asked for every
+    candidate at once, the same for every block; most candidates were never licensed."""
+    current = reader.licence(kind, prefix)
+    if current.holder == 0 or current.valid_at(block):
+        return current
+    return reader.licence_at(kind, prefix, block)
+
+
 def _check_licence(
     bundle: Bundle,
     report: Report,
@@ -877,7 +899,7 @@ def _check_licence(
     named = _named(batch.identifier or "", split)
     held: tuple[str, Licence] | None = None
     for prefix in split.candidates:
-        licence = reader.licence_at(split.kind, prefix, block)
+        licence = _licence_at(reader, split.kind, prefix, block)
         if licence.holder == entry.participant_id:
             held = (prefix, licence)
             break

@@ -67,6 +67,7 @@ from node.chain.reader import ChainReader, CommitOutcome, Contracts
 from node.chain.registry import Licence
 from node.events.hashing import keccak
 from node.events.identifiers import (
+    IdentifierKind,
     IdentifierSplit,
     PrefixKind,
     identifier_split,
@@ -82,7 +83,7 @@ from node.events.typed_data import (
     Role,
     TraceEvent,
 )
-from node.exceptions import InvalidIdentifierError, InvalidSignatureError
+from node.exceptions import InvalidSignatureError
 from node.proofs.bundle import Bundle, BundleEvent
 
 
@@ -809,10 +810,10 @@ def _split(identifier: str | None) -> IdentifierSplit | str:
     apply to it."""
     if identifier is None:
         return "no identifier"
-    try:
-        return identifier_split(parse_identifier(identifier))
-    except InvalidIdentifierError:
+    parsed = parse_identifier(identifier)  # as the bundle reader did: it parses
+    if parsed.kind is IdentifierKind.BATCH_ID:
         return f"{identifier} is a bare batch id: it names no identifier, no licence covers it"
+    return identifier_split(parsed)
 
 
 def _named(identifier: str, split: IdentifierSplit) -> str:

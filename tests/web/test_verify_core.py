@@ -440,6 +440,37 @@ def test_whole_reports_agree_with_tracenode_verify_on_a_real_and_tampered_bundle
         assert [_summary(b) for b in js["batches"]] == [_summary(b) for b in ours["batches"]], name
 
 
+def test_a_lot_made_without_the_licence_fails_alike_naming_the_holder(site: Site) -> None:
+    """The hostile participant's COMMISSION of a lot under the demo farm's prefix, refused
+    by the chain: both verifiers fail its licence, naming the farm (a holder that signed
+    nothing in the bundle), and agree on every other check."""
+    rpc = f"{site.url}/rpc"
+    js = node_js(
+        "console.log(JSON.stringify(await core.verifyBundle(core.parseBundle(data.bundle), "
+        "new core.Rpc(data.rpc))));",
+        {"bundle": site.squat, "rpc": rpc},
+    )
+    parsed = loads(json.dumps(site.squat))
+    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 60}))
+    contracts = Contracts(
+        Web3.to_checksum_address(parsed.chain.participant_registry),
+        Web3.to_checksum_address(parsed.chain.batch_registry),
+        Web3.to_checksum_address(parsed.chain.anchor_registry),
+    )
+    ours: dict[str, Any] = report_json(verify_bundle(parsed, ChainReader(w3, contracts)))
+
+    mine, reference = _checks(js), _checks(ours)
+    # The browser shows a rejection as the contract's raw error data (docs/proofs.md).
+    rejected = "event #0 accepted-on-chain"
+    assert mine.pop(rejected)[0] == reference.pop(rejected)[0] == "fail"
+    assert mine == reference
+    assert [_summary(b) for b in js["batches"]] == [_summary(b) for b in ours["batches"]]
+    (licence,) = [c for c in ours["batches"][0]["checks"] if c["check"] == "licence"]
+    assert licence["outcome"] == "fail"
+    assert "prefix 9506000 was licensed to Green Valley Farm at block " in licence["detail"]
+    assert ours["batches"][0]["licence"]["holder"]["name"] == "Green Valley Farm"
+
+
 def _summary(item: dict[str, Any]) -> dict[str, Any]:
     """What a report says of an event or a batch besides its checks."""
     return {k: v for k, v in item.items() if k != "checks"}

@@ -3,7 +3,7 @@ was created, who held its identifier's prefix (ParticipantRegistry.licenceAt), n
 holds it now. One chain for the module: the farm's prefix 9506000 is revoked and licensed
 to the processor after the farm made its milk and after the processor tried to make a lot
 under it while the farm held it (the chain refused that COMMISSION; its bundle is built
-here from the commit that anchored it)."""
+by tests/licences.py from the commit that anchored it)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from web3.logs import DISCARD
 
 from api.schemas import VerificationReport
-from node.chain.deploy import contract
 from node.chain.reader import ChainReader
-from node.chain.transact import send_transaction
-from node.events.hashing import keccak
-from node.events.identifiers import PrefixKind, identifier_split, parse_identifier
-from node.events.signatures import sign_digest
-from node.events.typed_data import Action, Role, TraceEvent
-from node.proofs.bundle import AnchorRef, Bundle, BundleBatch, BundleEvent
+from node.events.identifiers import PrefixKind
+from node.events.typed_data import Action, Role
+from node.proofs.bundle import Bundle, BundleBatch
 from node.proofs.verify import CheckResult, Outcome, Report, report_json, verify_bundle
 from node.testing.harness import TraceNodeHarness
+from tests.licences import refused_commission
 
 MILK = "https://id.gs1.org/01/09506000134352/10/BRAND-MILK"
 CHEESE = "https://id.gs1.org/01/00614142000011/10/BRAND-CHEESE"
@@ -53,7 +49,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
         h.submit("processor", Action.TRANSFORM, inputs=[MILK], outputs=[CHEESE], quantity=2)
         h.submit("maker", Action.COMMISSION, HANDLE, product="bolts", quantity=5)
         h.commit()
-        squat, squat_block = _refused_commission(h)
+        squat = refused_commission(h, "processor", SQUAT, "9506000")
+        squat_block = squat.events[0].anchor.block_number  # type: ignore[union-attr]
         admin = h.node.admin(h.password)
         h.node.registry.revoke(admin, kind=PrefixKind.GS1, prefix="9506000")
         revoked = h.node.w3.eth.block_number
@@ -62,40 +59,6 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
         )
         h.submit("maker", Action.COMMISSION, PENDING, product="bolts", quantity=1)
         yield Chain(h, licensed, revoked, squat_block, squat)
-
-
-def _refused_commission(h: TraceNodeHarness) -> tuple[Bundle, int]:
-    """The processor's COMMISSION of a lot under the farm's prefix, committed straight to
-    BatchRegistry (one event, so its leaf is the window's root) and refused there; and its
-    bundle, which the node would not export."""
-    node = h.node
-    identifier = parse_identifier(SQUAT)
-    event = TraceEvent(
-        Action.COMMISSION, batch_id=identifier.batch_id, product=keccak(b"milk"), quantity=1
-    )
-    digest = event.digest(node.domain)
-    signature = sign_digest(digest, bytes(h.keys["processor"].key))
-    proof = identifier_split(identifier).proof("9506000")
-    root = keccak(keccak(digest))
-    account = node.node_key(h.password)
-    anchors = contract(node.w3, "AnchorRegistry", node.deployment.anchor_registry)
-    batches = contract(node.w3, "BatchRegistry", node.deployment.batch_registry)
-    first = int(anchors.functions.nextSequence(account.address).call())
-    signed = (event.as_abi_tuple(), signature[64], signature[:32], signature[32:64], [proof])
-    receipt = send_transaction(node.w3, batches.functions.commit([signed], root, first, 1), account)
-    rejected = batches.events.EventRejected().process_receipt(receipt, errors=DISCARD)
-    assert [bytes(log.args.eventHash) for log in rejected] == [digest]
-    block = int(receipt["blockNumber"])
-    anchor = AnchorRef(root, (), bytes(receipt["transactionHash"]), block)
-    chain_ref = h.export(MILK).chain
-    bundle = Bundle(
-        subject=identifier.batch_id,
-        chain=chain_ref,
-        batches=(BundleBatch(identifier.batch_id, identifier.canonical),),
-        lineage=(),
-        events=(BundleEvent(digest, event, signature, None, anchor),),
-    )
-    return bundle, block
 
 
 def _licence(report: Report, identifier: str) -> CheckResult:

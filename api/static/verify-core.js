@@ -1327,7 +1327,7 @@ function checkLicence(batch, bundle, report, local, creators, view) {
   batch.licence = {
     kind: split.kind,
     prefix,
-    holder: { id: licence.holder, name: holder },
+    holder: { id: licence.holder, name: (view.get(`participant:${licence.holder}`) || { name: "" }).name },
     validFrom: licence.validFrom.toString(),
     validUntil: licence.validUntil ? licence.validUntil.toString() : null,
   };

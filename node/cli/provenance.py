@@ -260,7 +260,10 @@ def print_report(report: Report, *, title: str) -> None:
             status = f"[bold red]{status}[/]"
         detail = "; ".join(c.detail for c in b.checks if c.outcome is not Outcome.PASS and c.detail)
         licensed = any(c.check is Check.LICENCE and c.outcome is Outcome.PASS for c in b.checks)
-        owner = f"{b.licence.holder_name} ({b.licence.prefix})" if licensed and b.licence else ""
+        owner = ""
+        if licensed and b.licence:
+            holder = b.licence.holder_name or f"participant {b.licence.holder_id}"
+            owner = f"{holder} ({b.licence.prefix})"
         states.add_row(
             escape(names[b.batch_id]),
             status,

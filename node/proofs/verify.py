@@ -915,8 +915,14 @@ def _check_licence(
         )
     prefix, licence = held
     holder = _who(licence.holder, reader)
+    info = reader.participant(licence.holder)
     batch.licence = BatchLicence(
-        split.kind, prefix, licence.holder, holder, licence.valid_from, licence.valid_until
+        split.kind,
+        prefix,
+        licence.holder,
+        info.name if info else "",
+        licence.valid_from,
+        licence.valid_until,
     )
     if licence.holder != entry.participant_id:
         return CheckResult(

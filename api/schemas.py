@@ -627,6 +627,16 @@ class PartyName(Schema):
     name: str
 
 
+class LicenceOut(Schema):
+    """The licence the ``licence`` check found (docs/proofs.md)."""
+
+    kind: Literal["GS1", "HANDLE"]
+    prefix: str
+    holder: PartyName
+    valid_from: DecimalInt = Field(description="The first block it is valid at.")
+    valid_until: DecimalInt | None = Field(description="Its end (exclusive); null: none.")
+
+
 class BatchReportOut(Schema):
     batch_id: Hex32
     identifier: str | None
@@ -634,6 +644,10 @@ class BatchReportOut(Schema):
     parents: list[Hex32]
     status: str = Field(description="The batch's status on-chain (BatchStatus name).")
     custodian: PartyName
+    licence: LicenceOut | None = Field(
+        description="Who held the identifier's prefix when the batch was created; null "
+        "when the licence check did not find one."
+    )
     events: list[int] = Field(description="Indexes into the report's events.")
     checks: list[CheckOut]
 

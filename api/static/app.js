@@ -492,11 +492,6 @@ function monitorAlerts(m) {
   );
 }
 
-function creatorOf(m) {
-  const created = m.data.batch && m.data.batch.createdBy;
-  return created ? m.events.find((e) => e.storedHash === created || e.report.eventHash === created) || null : null;
-}
-
 function summary(m) {
   const data = m.data;
   const name = describe(data.identifier, m.subject);
@@ -562,6 +557,7 @@ const CHECK_GROUPS = [
   { key: "signed", checks: ["event-hash", "signature", "payload", "signer"] },
   { key: "anchored", checks: ["merkle-proof", "root-on-chain"] },
   { key: "custody", checks: ["hash-chain", "accepted-on-chain", "custody", "lineage", "identifier"] },
+  { key: "brand", checks: ["licence"] },
 ];
 
 function groupOutcome(m, checks) {
@@ -575,6 +571,43 @@ function groupOutcome(m, checks) {
 
 function contractRef(address) {
   return h("code", { class: "address", title: address }, short(address, 4));
+}
+
+/**
+ * Brand ownership, from the subject's `licence` check (node/proofs/verify.py): who held
+ * the identifier's prefix at the block the batch was created. {checked: [text…]} for the
+ * "What was checked" list, or {notChecked: text} saying why it could not be checked.
+ */
+function brandOwnership(m, contracts) {
+  const batch = m.report.batches.find((b) => b.batchId === m.subject);
+  const check = batch && batch.checks.find((c) => c.check === "licence");
+  if (!check) return {};
+  const name = describe(batch.identifier, m.subject);
+  const licence = batch.licence;
+  if (check.outcome === "pass" && licence) {
+    const kind = licence.kind === "GS1" ? "GS1 company prefix" : "handle prefix";
+    const until = licence.validUntil ? `, until block ${licence.validUntil}` : "";
+    return {
+      checked: [
+        `Brand ownership: ${licence.holder.name || `participant ${licence.holder.id}`} created this batch under ${name.sub} holding the licence of its ${kind} ${licence.prefix} (ParticipantRegistry `,
+        contractRef(contracts.participantRegistry),
+        `: since block ${licence.validFrom}${until}).`,
+      ],
+    };
+  }
+  if (check.outcome === "fail") return { checked: [`Brand ownership: its creator did not hold the licence of its prefix when it created it. ${check.detail}.`] };
+  if (check.outcome === "pending") {
+    return { checked: ["Brand ownership: the event that created this batch is not anchored yet; who held its prefix at that block is checked once it is."] };
+  }
+  if (/ is an open identifier: /.test(check.detail)) {
+    return {
+      notChecked: `${batch.identifier} is an open identifier: it has no prefix, so no licence covers it and nothing says who owns the brand. The node that created it allows such identifiers; that is its policy, not a licence.`,
+    };
+  }
+  if (/the event that created the batch is not in the bundle/.test(check.detail)) {
+    return { notChecked: "the event that created this batch is not in its proof, so who held its prefix when it was created cannot be checked." };
+  }
+  return { notChecked: check.detail.replace(/^not checked: /, "") + "." };
 }
 
 /** What was checked, against what — and what was not: a statement, not a headline. */
@@ -631,21 +664,9 @@ function checked(m) {
     ),
   );
   const notChecked = [];
-  const name = describe(m.data.identifier, m.subject);
-  const creator = creatorOf(m);
-  const who = creator ? creator.report.participant.name || short(creator.report.signer, 4) : m.data.batch && m.data.batch.producer.name;
-  if (name.sub) {
-    const owned = name.sub.startsWith("GTIN") ? "the GS1 company prefix of that GTIN" : `the handle prefix ${name.sub.replace(/^Handle /, "")}`;
-    notChecked.push(
-      h(
-        "li",
-        { "data-not-checked": "brand" },
-        h("strong", {}, "Brand ownership: "),
-        who ? `${who} created this batch under ${name.sub} (that much is signed), but ` : "",
-        `nothing proves ${who ? "it" : "its creator"} is the brand owner: that it owns ${owned}. This network does not yet check who may use an identifier, so any registered producer could put it on a batch.`,
-      ),
-    );
-  }
+  const brand = brandOwnership(m, contracts);
+  if (brand.checked) list.append(item("brand", ...brand.checked));
+  if (brand.notChecked) notChecked.push(h("li", { "data-not-checked": "brand" }, h("strong", {}, "Brand ownership: "), brand.notChecked));
   const gaps = report.events.filter((e) => e.timeGap).length;
   notChecked.push(
     h(

@@ -20,13 +20,16 @@
 //                     and the participant's roles and status at the root's block
 //   hash-chain        each event names its batch's previous event in the bundle
 //   identifier        keccak256(utf8(identifier)) is the batch id
+//   licence           ParticipantRegistry.licenceAt(kind, prefix, block): the participant
+//                     whose event created the batch held its identifier's prefix at the
+//                     block that event was anchored in (the brand owner, named)
 //   custody           BatchRegistry.batch(id): head, status and custodian are where the
 //                     batch's events lead
 //   lineage           the subject first, every batch its ancestor, every link backed by an
 //                     event of the bundle, no input of a transformation missing
 //
 // Cryptography is noble's (audited, pinned in package.json, served by the node from
-// api/static/vendor: scripts/vendor_js.mjs). ABI encoding is by hand, for six fixed view
+// api/static/vendor: scripts/vendor_js.mjs). ABI encoding is by hand, for seven fixed view
 // calls and three event topics; their selectors are computed below with keccak256 from
 // the signatures, and tests/web/test_verify_core.py compares them with the contracts' ABIs.
 
@@ -188,6 +191,43 @@ export function eventDigest(event, separator) {
 
 function batchIdsOf(e) {
   return [...new Set([e.batchId, ...e.inputs, ...e.outputs])].filter((b) => b !== ZERO32);
+}
+
+// ----- identifier prefixes (node/events/identifiers.py identifier_split) -----
+
+const GS1_KEY_PREFIX = "https://id.gs1.org/01/";
+const GS1_MIN_PREFIX = 4;
+const GS1_MAX_PREFIX = 12;
+const MAX_HANDLE_PREFIX = 64;
+const GS1_CANONICAL = /^https:\/\/id\.gs1\.org\/01\/([0-9]{14})\//;
+const HANDLE_CANONICAL = /^([0-9]+(?:\.[0-9]+)+)\//;
+const BARE_BATCH_ID = /^0[xX][0-9a-fA-F]{64}$/;
+export const PREFIX_KINDS = { GS1: 1, HANDLE: 2, OTHER: 3 };
+
+/**
+ * Where the prefix of a canonical identifier can sit, as identifier_split says:
+ * {kind: "GS1" | "HANDLE" | "OTHER", candidates} (longest first), or null for a bare batch
+ * id (it names no identifier). tests/web/test_verify_core.py holds it to the Python.
+ */
+export function identifierSplit(identifier) {
+  if (BARE_BATCH_ID.test(identifier)) return null;
+  const gs1 = GS1_CANONICAL.exec(identifier);
+  if (gs1) {
+    const candidates = [];
+    for (let length = GS1_MAX_PREFIX; length >= GS1_MIN_PREFIX; length--) candidates.push(gs1[1].slice(1, 1 + length));
+    return { kind: "GS1", candidates };
+  }
+  const handle = HANDLE_CANONICAL.exec(identifier);
+  if (handle) {
+    const groups = handle[1].split(".");
+    const candidates = [];
+    for (let count = groups.length; count > 0; count--) {
+      const prefix = groups.slice(0, count).join(".");
+      if (prefix.length <= MAX_HANDLE_PREFIX) candidates.push(prefix);
+    }
+    return { kind: "HANDLE", candidates };
+  }
+  return { kind: "OTHER", candidates: [] };
 }
 
 // ----- Merkle proofs (node/events/merkle.py: OpenZeppelin StandardMerkleTree) -----
@@ -497,6 +537,7 @@ export const SIGNATURES = {
   anchorOf: "anchorOf(bytes32)",
   nextSequence: "nextSequence(address)",
   batch: "batch(bytes32)",
+  licenceAt: "licenceAt(uint8,string,uint48)",
 };
 export const SELECTORS = Object.fromEntries(
   Object.entries(SIGNATURES).map(([name, sig]) => [name, keccakHex(utf8.encode(sig)).slice(0, 10)]),
@@ -510,6 +551,14 @@ export const TOPICS = {
 function callData(name, ...args) {
   // every argument of these calls is a static 32-byte word
   return SELECTORS[name] + args.map((a) => (typeof a === "string" ? a.slice(2).padStart(64, "0") : bytesToHex(word(a)).slice(2))).join("");
+}
+
+function licenceAtData(kind, prefix, block) {
+  // (uint8 kind, string prefix, uint48 block): the string's offset, then its length and bytes
+  const bytes = utf8.encode(prefix);
+  const padded = new Uint8Array(Math.ceil(bytes.length / 32) * 32);
+  padded.set(bytes);
+  return SELECTORS.licenceAt + [word(kind), word(96), word(block), word(bytes.length), padded].map((w) => bytesToHex(w).slice(2)).join("");
 }
 
 function words(data, count, what) {
@@ -667,6 +716,19 @@ class ChainView {
         head: "0x" + w[4].toString(16).padStart(64, "0"),
       };
     });
+  }
+
+  licenceAt(kind, prefix, block) {
+    return this.call(
+      `licence:${kind}:${prefix}:${block}`,
+      this.contracts.participantRegistry,
+      licenceAtData(PREFIX_KINDS[kind], prefix, block),
+      "licenceAt",
+      (r) => {
+        const w = words(r, 4, "licenceAt");
+        return { holder: Number(w[0]), validFrom: w[1], validUntil: w[2], held: w[3] !== 0n };
+      },
+    );
   }
 
   receipt(txHash) {
@@ -842,6 +904,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
       parents: [],
       status: "NONE",
       custodian: { id: 0, name: "" },
+      licence: null,
       events: byBatch.get(b.batchId) || [],
       checks: [],
     };
@@ -876,7 +939,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
       for (const check of checks) emit(scope, index, target, result(check, "skipped", NO_CHAIN));
     };
     bundle.events.forEach((item, index) => withdraw("event", index, report.events[index], eventChecks(item.event)));
-    report.batches.forEach((batch, index) => withdraw("batch", index, batch, ["identifier", "custody"]));
+    report.batches.forEach((batch, index) => withdraw("batch", index, batch, ["identifier", "licence", "custody"]));
     report.checks = [chainResult];
     const lineage = result("lineage", "skipped", NO_CHAIN);
     report.checks.push(lineage);
@@ -904,7 +967,19 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
   });
   for (const b of bundle.batches) people.add(view.get(`batch:${b.batchId}`).custodianId);
   people.delete(0);
-  await view.ask([...statuses, ...[...people].map((p) => view.participant(p))]);
+  const creators = creatorsOf(bundle);
+  const licences = [];
+  for (const b of bundle.batches) {
+    const split = b.identifier === null ? null : identifierSplit(b.identifier);
+    const index = creators.get(b.batchId);
+    const anchor = index === undefined ? null : bundle.events[index].anchor;
+    const anchored = anchor ? view.get(`anchor:${anchor.root}`) : null;
+    if (split && anchored) for (const c of split.candidates) licences.push(view.licenceAt(split.kind, c, anchored.blockNumber));
+  }
+  await view.ask([...statuses, ...[...people].map((p) => view.participant(p)), ...licences]);
+  // the names of licence holders who are not the creators (a failed licence check)
+  const holders = licences.map((q) => view.get(q.key).holder).filter((h) => h !== 0 && view.get(`participant:${h}`) === undefined);
+  await view.ask([...new Set(holders)].map((h) => view.participant(h)));
 
   // --- per event: the anchor, the acceptance, the signer
   const steps = new Map(); // batch id -> lifecycle steps
@@ -919,6 +994,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
 
   // --- per batch: custody
   report.batches.forEach((batch, index) => {
+    emit("batch", index, batch, checkLicence(batch, bundle, report, local, creators, view));
     let custody = checkCustody(batch, view, steps.get(batch.batchId) || []);
     const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "hash-chain" && c.outcome === "fail"));
     if (custody.outcome === "fail" && altered.size) {
@@ -1187,6 +1263,79 @@ function checkLineage(bundle, report, local, altered) {
   else r = result("lineage", "pass", `${bundle.lineage.length} link(s)`);
   report.checks.push(r);
   return parents;
+}
+
+/** For each batch, the first event of the bundle that creates it (index into its events). */
+function creatorsOf(bundle) {
+  const creators = new Map();
+  bundle.events.forEach((item, index) => {
+    const e = item.event;
+    const created = e.action === 1 ? [e.batchId] : e.action === 5 ? e.outputs : [];
+    for (const b of created) if (!creators.has(b)) creators.set(b, index);
+  });
+  return creators;
+}
+
+function who(view, id) {
+  const info = view.get(`participant:${id}`);
+  return info && info.name ? info.name : `participant ${id}`;
+}
+
+function checkLicence(batch, bundle, report, local, creators, view) {
+  const identifier = batch.identifier;
+  if (identifier === null) return result("licence", "skipped", "no identifier");
+  if (batch.checks.some((c) => c.check === "identifier" && c.outcome === "fail")) {
+    return result("licence", "skipped", "not checked: the identifier does not name the batch (identifier)");
+  }
+  const split = identifierSplit(identifier);
+  if (split === null) return result("licence", "skipped", `${identifier} is a bare batch id: it names no identifier, no licence covers it`);
+  if (split.kind === "OTHER") {
+    return result(
+      "licence",
+      "skipped",
+      `${identifier} is an open identifier: it has no prefix, so no licence covers it and it says nothing of who owns the brand; the node that created it allows such identifiers (its policy, not a licence)`,
+    );
+  }
+  const index = creators.get(batch.batchId);
+  if (index === undefined) return result("licence", "skipped", "not checked: the event that created the batch is not in the bundle");
+  const entry = report.events[index];
+  if (local[index].altered) {
+    return result("licence", "skipped", `not checked: the fields of event #${index}, which created the batch, were altered (event-hash)`);
+  }
+  if (!bundle.events[index].anchor) return result("licence", "pending", `event #${index}, which created the batch, is not anchored yet`);
+  if (entry.blockNumber === null) {
+    return result("licence", "skipped", `not checked: the root of event #${index}, which created the batch, is not on the chain (root-on-chain)`);
+  }
+  if (entry.participant.id === 0) {
+    return result("licence", "skipped", `not checked: event #${index}, which created the batch, has no registered signer (signer)`);
+  }
+  const block = entry.blockNumber;
+  const named = split.kind === "GS1" ? `GTIN ${identifier.slice(GS1_KEY_PREFIX.length, GS1_KEY_PREFIX.length + 14)}` : `handle ${identifier}`;
+  let held = null;
+  for (const prefix of split.candidates) {
+    const licence = view.get(`licence:${split.kind}:${prefix}:${block}`);
+    if (licence.holder === entry.participant.id) {
+      held = [prefix, licence];
+      break;
+    }
+    if (held === null && licence.holder !== 0) held = [prefix, licence];
+  }
+  const creator = who(view, entry.participant.id);
+  if (held === null) return result("licence", "fail", `${named}: no prefix of it was licensed to anyone at block ${block}, when ${creator} created the batch`);
+  const [prefix, licence] = held;
+  const holder = who(view, licence.holder);
+  batch.licence = {
+    kind: split.kind,
+    prefix,
+    holder: { id: licence.holder, name: (view.get(`participant:${licence.holder}`) || { name: "" }).name },
+    validFrom: licence.validFrom.toString(),
+    validUntil: licence.validUntil ? licence.validUntil.toString() : null,
+  };
+  if (licence.holder !== entry.participant.id) {
+    return result("licence", "fail", `${named}: prefix ${prefix} was licensed to ${holder} at block ${block}, not to ${creator}, who created the batch`);
+  }
+  const until = licence.validUntil ? ` until block ${licence.validUntil}` : "";
+  return result("licence", "pass", `${named}: prefix ${prefix}, licensed to ${holder} since block ${licence.validFrom}${until}`);
 }
 
 function checkCustody(batch, view, history) {

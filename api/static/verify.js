@@ -21,6 +21,7 @@ const PLAIN = {
   signer: "The signer was a registered participant, active, with the right role, at that block",
   "hash-chain": "It follows its batch's previous event: no gap, no fork",
   identifier: "The identifier names this batch",
+  licence: "Whoever made the batch held its identifier's prefix (the brand) at that block",
   custody: "Where the batch stands on the chain is where its events lead",
 };
 const MARKS = { pass: "✓", fail: "✗", pending: "…", skipped: "–", checking: "○", unchecked: "?" };
@@ -160,7 +161,7 @@ function skeleton(bundle, rpcUrl, source) {
         "li",
         { class: "batch", "data-index": index, "data-batch": b.batchId, "data-outcome": "checking" },
         h("p", { class: "batch-title" }, h("strong", {}, b.identifier || b.batchId)),
-        h("ul", { class: "checks" }, checkItem("identifier"), checkItem("custody")),
+        h("ul", { class: "checks" }, checkItem("identifier"), checkItem("licence"), checkItem("custody")),
       ),
     ),
   );

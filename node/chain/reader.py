@@ -206,6 +206,7 @@ class ChainReader:
         participants: Iterable[int] = (),
         batches: Iterable[bytes] = (),
         licences: Iterable[tuple[PrefixKind, str]] = (),
+        licences_at: Iterable[tuple[PrefixKind, str, int]] = (),
     ) -> None:
         """Answer many questions at once (in ReadMany batches) and remember the answers."""
         queries = [
@@ -215,12 +216,18 @@ class ChainReader:
             *(self._participant_query(p) for p in participants),
             *(self._batch_query(b) for b in batches),
             *(self._licence_query(kind, prefix) for kind, prefix in licences),
+            *(self._licence_at_query(kind, prefix, block) for kind, prefix, block in licences_at),
         ]
         self._ask(queries)
 
     def licence(self, kind: PrefixKind, prefix: str) -> Licence:
         """The latest licence of ``prefix`` (holder 0 when it was never licensed)."""
         return self._get(self._licence_query(kind, prefix))  # type: ignore[no-any-return]
+
+    def licence_at(self, kind: PrefixKind, prefix: str, block: int) -> Licence:
+        """The licence of ``prefix`` valid at ``block`` (holder 0 when none was), as it
+        stands now: a later revocation shows in its ``valid_until`` and ``held``."""
+        return self._get(self._licence_at_query(kind, prefix, block))  # type: ignore[no-any-return]
 
     def _ask(self, queries: Iterable[_Query]) -> None:
         """Answer ``queries`` not answered yet, in ReadMany batches where the endpoint can
@@ -306,6 +313,16 @@ class ChainReader:
             self.participants,
             "currentLicence",
             (prefix_key(kind, prefix),),
+            Licence.from_abi,
+            _RAISE,
+        )
+
+    def _licence_at_query(self, kind: PrefixKind, prefix: str, block: int) -> _Query:
+        return _Query(
+            ("licence_at", int(kind), prefix, block),
+            self.participants,
+            "licenceAt",
+            (int(kind), prefix, block),
             Licence.from_abi,
             _RAISE,
         )

@@ -28,7 +28,7 @@ from node.cli.common import (
 from node.context import CHAIN_URL_ENV, Node, NodeConfig
 from node.exceptions import ConfigurationError, InvalidBundleError
 from node.proofs.bundle import Bundle, loads
-from node.proofs.verify import Outcome, Report, report_json, verify_bundle
+from node.proofs.verify import Check, Outcome, Report, report_json, verify_bundle
 from node.provenance.service import ProvenanceService, trace_json
 
 Identifier = Annotated[
@@ -253,16 +253,22 @@ def print_report(report: Report, *, title: str) -> None:
             result,
         )
     show(events)
-    states = table("Batches", "batch", "on-chain status", "custodian", "result")
+    states = table("Batches", "batch", "on-chain status", "custodian", "brand owner", "result")
     for b in report.batches:
         status = b.status.name
         if status == "RECALLED":
             status = f"[bold red]{status}[/]"
         detail = "; ".join(c.detail for c in b.checks if c.outcome is not Outcome.PASS and c.detail)
+        licensed = any(c.check is Check.LICENCE and c.outcome is Outcome.PASS for c in b.checks)
+        owner = ""
+        if licensed and b.licence:
+            holder = b.licence.holder_name or f"participant {b.licence.holder_id}"
+            owner = f"{holder} ({b.licence.prefix})"
         states.add_row(
             escape(names[b.batch_id]),
             status,
             escape(b.custodian_name),
+            escape(owner),
             _MARK[b.outcome] + (" " + escape(detail) if b.outcome is not Outcome.PASS else ""),
         )
     show(states)

@@ -38,9 +38,12 @@ Per event, in this order:
     the event extends its batch's previous event (``prevEventHash``, ``inputPrevHashes``)
     as the bundle orders them: no gap, no fork.
 
-Per batch: the identifier names the batch id (checked when the bundle is read); and
-``custody``: the batch's head and status on-chain are the ones its events lead to (a
-chain that has moved on since the export is reported as such). For the bundle:
+Per batch: the identifier names the batch id (checked when the bundle is read);
+``licence``: the participant whose event created the batch (its COMMISSION, or the
+TRANSFORM that output it) held a licence of the identifier's prefix valid at the block
+that event was accepted in (``licenceAt``: the holder then, not now), naming the brand
+owner; and ``custody``: the batch's head and status on-chain are the ones its events lead
+to (a chain that has moved on since the export is reported as such). For the bundle:
 ``lineage``: the subject is the first batch and every other one its ancestor through the
 lineage links, each link backed by a transformation or packing event of the bundle, and
 no ancestor missing.
@@ -61,7 +64,15 @@ from eth_utils.address import to_checksum_address
 
 from node.chain.errors import decode_error
 from node.chain.reader import ChainReader, CommitOutcome, Contracts
+from node.chain.registry import Licence
 from node.events.hashing import keccak
+from node.events.identifiers import (
+    IdentifierKind,
+    IdentifierSplit,
+    PrefixKind,
+    identifier_split,
+    parse_identifier,
+)
 from node.events.merkle import process_proof
 from node.events.signatures import recover_signer
 from node.events.typed_data import (
@@ -94,6 +105,7 @@ class Check(StrEnum):
     ACCEPTED_ON_CHAIN = "accepted-on-chain"
     CHAIN = "chain"
     IDENTIFIER = "identifier"
+    LICENCE = "licence"
     LINEAGE = "lineage"
     CUSTODY = "custody"
 
@@ -129,6 +141,19 @@ class EventReport:
         return [c for c in self.checks if c.outcome is Outcome.FAIL]
 
 
+@dataclass(frozen=True, slots=True)
+class BatchLicence:
+    """The licence a ``licence`` check found: of ``prefix``, held by ``holder_id`` at the
+    block the batch was created (the creator's, when the check passed)."""
+
+    kind: PrefixKind
+    prefix: str
+    holder_id: int
+    holder_name: str
+    valid_from: int
+    valid_until: int  # 0: no end
+
+
 @dataclass(slots=True)
 class BatchReport:
     batch_id: bytes
@@ -137,6 +162,7 @@ class BatchReport:
     status: BatchStatus = BatchStatus.NONE  # on-chain
     custodian_id: int = 0
     custodian_name: str = ""
+    licence: BatchLicence | None = None
     checks: list[CheckResult] = field(default_factory=list)
     events: list[int] = field(default_factory=list)  # indexes into Report.events
 
@@ -382,10 +408,19 @@ def _check_signature(entry: EventReport, signer: bytes | str) -> bytes | None:
 def _prefetch(bundle: Bundle, reader: ChainReader, signers: list[bytes | str]) -> None:
     """Ask the chain everything the checks will ask, in two batched rounds."""
     keys = {s for s in signers if isinstance(s, bytes)}
+    creators = _creators(bundle)
+    splits = {
+        b.batch_id: split
+        for b in bundle.batches
+        if isinstance(split := _split(b.identifier), IdentifierSplit)
+        and b.batch_id in creators
+        and bundle.events[creators[b.batch_id]].anchor is not None
+    }
     reader.prefetch(
         roots={e.anchor.root for e in bundle.events if e.anchor is not None},
         keys=keys,
         batches=[b.batch_id for b in bundle.batches],
+        licences={(s.kind, c) for s in splits.values() for c in s.candidates},
     )
     statuses: set[tuple[int, int]] = set()
     for item, signer in zip(bundle.events, signers, strict=True):
@@ -398,7 +433,19 @@ def _prefetch(bundle: Bundle, reader: ChainReader, signers: list[bytes | str]) -
         statuses.add((participant, anchored.block_number if anchored else reader.head()))
     owners = {reader.key(k).participant_id for k in keys}
     custodians = {reader.batch(b.batch_id).custodian_id for b in bundle.batches}
-    reader.prefetch(statuses=statuses, participants=(owners | custodians) - {0})
+    licences: set[tuple[PrefixKind, str, int]] = set()
+    for batch_id, split in splits.items():
+        anchor = bundle.events[creators[batch_id]].anchor
+        anchored = reader.anchor(anchor.root) if anchor is not None else None
+        if anchored is None:
+            continue
+        for candidate in split.candidates:
+            current = reader.licence(split.kind, candidate)
+            if current.holder and not current.valid_at(anchored.block_number):
+                licences.add((split.kind, candidate, anchored.block_number))
+    reader.prefetch(
+        statuses=statuses, participants=(owners | custodians) - {0}, licences_at=licences
+    )
 
 
 def _check_payload(entry: EventReport, item: BundleEvent) -> None:
@@ -704,6 +751,7 @@ def _check_batches(
     altered: dict[bytes, int],
 ) -> None:
     parents = _check_lineage(bundle, report, altered)
+    creators = _creators(bundle)
     for item in bundle.batches:
         batch = BatchReport(
             batch_id=item.batch_id,
@@ -718,6 +766,7 @@ def _check_batches(
                 item.identifier or "no identifier",
             )
         )
+        batch.checks.append(_check_licence(bundle, report, reader, batch, creators, altered))
         custody = _custody(item.batch_id, reader, batch, steps.get(item.batch_id, []))
         broken = [
             i
@@ -744,6 +793,150 @@ def _check_batches(
             )
         batch.checks.append(custody)
         report.batches.append(batch)
+
+
+def _creators(bundle: Bundle) -> dict[bytes, int]:
+    """For each batch, the first event of the bundle that creates it (its COMMISSION, or
+    the TRANSFORM that output it), as an index into the bundle's events."""
+    creators: dict[bytes, int] = {}
+    for index, item in enumerate(bundle.events):
+        for batch_id in item.event.created_batch_ids():
+            creators.setdefault(batch_id, index)
+    return creators
+
+
+def _split(identifier: str | None) -> IdentifierSplit | str:
+    """Where the prefix of ``identifier`` can sit, or why the ``licence`` check does not
+    apply to it."""
+    if identifier is None:
+        return "no identifier"
+    parsed = parse_identifier(identifier)  # as the bundle reader did: it parses
+    if parsed.kind is IdentifierKind.BATCH_ID:
+        return f"{identifier} is a bare batch id: it names no identifier, no licence covers it"
+    return identifier_split(parsed)
+
+
+def _named(identifier: str, split: IdentifierSplit) -> str:
+    """How a licence check names the identifier: the GTIN of a GS1 one, else the handle."""
+    if split.kind is PrefixKind.GS1:
+        return "GTIN " + split.canonical[len(split.head) - 1 :][:14]
+    return "handle " + identifier
+
+
+def _who(participant_id: int, reader: ChainReader) -> str:
+    info = reader.participant(participant_id)
+    return info.name if info and info.name else f"participant {participant_id}"
+
+
+def _licence_at(reader: ChainReader, kind: PrefixKind, prefix: str, block: int) -> Licence:
+    """``licenceAt(kind, prefix, block)``, asked only when the prefix's current licence does
+    not answer it: a prefix never licensed has no licence at any block, and one whose
+    latest licence is valid at ``block`` has that one (licences of a prefix never overlap
+    and are never granted for past blocks). The current licences are asked for every
+    candidate at once, the same for every block; most candidates were never licensed."""
+    current = reader.licence(kind, prefix)
+    if current.holder == 0 or current.valid_at(block):
+        return current
+    return reader.licence_at(kind, prefix, block)
+
+
+def _check_licence(
+    bundle: Bundle,
+    report: Report,
+    reader: ChainReader,
+    batch: BatchReport,
+    creators: dict[bytes, int],
+    altered: dict[bytes, int],
+) -> CheckResult:
+    """``licence``: the creator of the batch held its identifier's prefix at the block its
+    creating event was accepted in (see the module docstring)."""
+    split = _split(batch.identifier)
+    if isinstance(split, str):
+        return CheckResult(Check.LICENCE, Outcome.SKIPPED, split)
+    if split.kind is PrefixKind.OTHER:
+        return CheckResult(
+            Check.LICENCE,
+            Outcome.SKIPPED,
+            f"{split.canonical} is an open identifier: it has no prefix, so no licence covers "
+            "it and it says nothing of who owns the brand; the node that created it allows "
+            "such identifiers (its policy, not a licence)",
+        )
+    index = creators.get(batch.batch_id)
+    if index is None:
+        return CheckResult(
+            Check.LICENCE,
+            Outcome.SKIPPED,
+            "not checked: the event that created the batch is not in the bundle",
+        )
+    entry = report.events[index]
+    if entry.event_hash in altered:
+        return CheckResult(
+            Check.LICENCE,
+            Outcome.SKIPPED,
+            f"not checked: the fields of event #{index}, which created the batch, were altered "
+            "(event-hash)",
+        )
+    if bundle.events[index].anchor is None:
+        return CheckResult(
+            Check.LICENCE,
+            Outcome.PENDING,
+            f"event #{index}, which created the batch, is not anchored yet",
+        )
+    block = entry.block_number
+    if block is None:
+        return CheckResult(
+            Check.LICENCE,
+            Outcome.SKIPPED,
+            f"not checked: the root of event #{index}, which created the batch, is not on the "
+            "chain (root-on-chain)",
+        )
+    if entry.participant_id == 0:
+        return CheckResult(
+            Check.LICENCE,
+            Outcome.SKIPPED,
+            f"not checked: event #{index}, which created the batch, has no registered signer "
+            "(signer)",
+        )
+    named = _named(batch.identifier or "", split)
+    held: tuple[str, Licence] | None = None
+    for prefix in split.candidates:
+        licence = _licence_at(reader, split.kind, prefix, block)
+        if licence.holder == entry.participant_id:
+            held = (prefix, licence)
+            break
+        if held is None and licence.holder != 0:
+            held = (prefix, licence)
+    if held is None:
+        return CheckResult(
+            Check.LICENCE,
+            Outcome.FAIL,
+            f"{named}: no prefix of it was licensed to anyone at block {block}, when "
+            f"{_who(entry.participant_id, reader)} created the batch",
+        )
+    prefix, licence = held
+    holder = _who(licence.holder, reader)
+    info = reader.participant(licence.holder)
+    batch.licence = BatchLicence(
+        split.kind,
+        prefix,
+        licence.holder,
+        info.name if info else "",
+        licence.valid_from,
+        licence.valid_until,
+    )
+    if licence.holder != entry.participant_id:
+        return CheckResult(
+            Check.LICENCE,
+            Outcome.FAIL,
+            f"{named}: prefix {prefix} was licensed to {holder} at block {block}, not to "
+            f"{_who(entry.participant_id, reader)}, who created the batch",
+        )
+    until = f" until block {licence.valid_until}" if licence.valid_until else ""
+    return CheckResult(
+        Check.LICENCE,
+        Outcome.PASS,
+        f"{named}: prefix {prefix}, licensed to {holder} since block {licence.valid_from}{until}",
+    )
 
 
 def _altered_events(altered: dict[bytes, int]) -> str:
@@ -900,6 +1093,18 @@ def _checks_json(checks: list[CheckResult]) -> list[dict[str, str]]:
     ]
 
 
+def _licence_json(licence: BatchLicence | None) -> dict[str, object] | None:
+    if licence is None:
+        return None
+    return {
+        "kind": licence.kind.name,
+        "prefix": licence.prefix,
+        "holder": {"id": licence.holder_id, "name": licence.holder_name},
+        "validFrom": str(licence.valid_from),
+        "validUntil": str(licence.valid_until) if licence.valid_until else None,
+    }
+
+
 def report_json(report: Report) -> dict[str, object]:
     """The verification report as one JSON document (docs/proofs.md)."""
     return {
@@ -917,6 +1122,7 @@ def report_json(report: Report) -> dict[str, object]:
                 "parents": ["0x" + p.hex() for p in b.parents],
                 "status": b.status.name,
                 "custodian": {"id": b.custodian_id, "name": b.custodian_name},
+                "licence": _licence_json(b.licence),
                 "events": b.events,
                 "checks": _checks_json(b.checks),
             }

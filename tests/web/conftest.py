@@ -37,6 +37,7 @@ from node.monitor.service import Monitor
 from node.testing.harness import TraceNodeHarness
 from tests.api.server import ROOT, Server
 from tests.environment import unavailable
+from tests.licences import refused_commission
 
 EXPLORER = "https://explorer.example/tx/{tx}"
 #: Chromium flags that work on this project's machines (docs/web.md).
@@ -84,6 +85,8 @@ HOUR_MS = 3_600_000
 #: monitor's recall-breach, critical, shown on the cheese's page in plain words.
 BREACH_MILK = "https://id.gs1.org/01/09506000134383/10/BREACH-MILK"
 BREACH_CHEESE = "https://id.gs1.org/01/09506000134376/10/BREACH-CHEESE"
+#: A lot of the demo farm's GTIN that the hostile participant tried to make (tests/licences.py).
+SQUAT_BATCH = "https://id.gs1.org/01/09506000134352/10/SQUAT-1"
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Site:
     hostile: str  # hostile text everywhere, one event not anchored
     pending_event: bytes
     breach: str  # a cheese shipped after the milk it is made from was recalled
+    squat: dict[str, Any]  # the bundle of a lot the chain refused: its creator held no licence
 
 
 def _browser_tools() -> tuple[str, str]:
@@ -169,6 +173,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             payload=HOSTILE_PAYLOAD,
         )
         harness.commit()
+        # The hostile participant tries a lot under the demo farm's prefix: refused.
+        squat = refused_commission(harness, HOSTILE_NAME, SQUAT_BATCH, "9506000").as_json()
         pending = harness.submit(
             HOSTILE_NAME, Action.OBSERVE, HOSTILE_BATCH, payload=HOSTILE_PAYLOAD
         )
@@ -190,6 +196,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             hostile=HOSTILE_BATCH,
             pending_event=pending,
             breach=BREACH_CHEESE,
+            squat=squat,
         )
     finally:
         code = server.stop()

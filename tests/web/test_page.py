@@ -472,7 +472,7 @@ def test_a_product_made_from_a_recalled_lot_leads_with_what_to_do(
     )
 
 
-def test_what_was_checked_names_the_contracts_and_says_brand_ownership_is_not_checked(
+def test_what_was_checked_names_the_contracts_and_the_brand_owner(
     page: Browser, site: Site
 ) -> None:
     cheese = site.demo.lots["cheese"]
@@ -484,13 +484,14 @@ def test_what_was_checked_names_the_contracts_and_says_brand_ownership_is_not_ch
         g.get_attribute("data-group"): g
         for g in checked.find_elements("css selector", ".check-group")
     }
-    assert set(groups) == {"signed", "anchored", "custody"}
+    assert set(groups) == {"signed", "anchored", "custody", "brand"}
     assert all("pass" in (g.get_attribute("class") or "") for g in groups.values())
     contracts = report["contracts"]
     for group, name in (
         ("signed", "participantRegistry"),
         ("anchored", "anchorRegistry"),
         ("custody", "batchRegistry"),
+        ("brand", "participantRegistry"),
     ):
         address = groups[group].find_element("css selector", ".address")
         assert address.get_attribute("title") == contracts[name]
@@ -499,16 +500,26 @@ def test_what_was_checked_names_the_contracts_and_says_brand_ownership_is_not_ch
     span = f"block {blocks[0]}" if len(blocks) == 1 else f"blocks {blocks[0]}\u2013{blocks[-1]}"
     assert f"({span}, mined " in groups["anchored"].text
 
-    brand = checked.find_element("css selector", '[data-not-checked="brand"]')
-    assert brand.text == (
+    licence = report["batches"][0]["licence"]  # the subject's, from the verifier
+    assert (licence["kind"], licence["prefix"], licence["validUntil"]) == ("GS1", "0614142", None)
+    assert licence["holder"]["name"] == "Alpine Dairy Processing"
+    brand = groups["brand"].text.removeprefix("\u2713\n")  # the mark, then the statement
+    assert brand.startswith(
         "Brand ownership: Alpine Dairy Processing created this batch under GTIN "
-        "00614142000011 (that much is signed), but nothing proves it is the brand owner: "
-        "that it owns the GS1 company prefix of that GTIN. This network does not yet check "
-        "who may use an identifier, so any registered producer could put it on a batch."
+        "00614142000011 holding the licence of its GS1 company prefix 0614142 "
+        "(ParticipantRegistry "
     )
-    page.open(page_of(HOSTILE_BATCH))  # a handle names its prefix
-    brand = page.one('#checked [data-not-checked="brand"]')
-    assert "owns the handle prefix 88.666.1" in brand.text
+    assert brand.endswith(f": since block {licence['validFrom']}).")
+    assert not checked.find_elements("css selector", '[data-not-checked="brand"]')
+    assert "does not yet check" not in checked.text
+
+    page.open(page_of(HOSTILE_BATCH))  # a handle names its prefix; the name is text
+    handle = page.one('#checked [data-group="brand"]')
+    assert "pass" in (handle.get_attribute("class") or "")
+    assert (
+        f"Brand ownership: {HOSTILE_NAME} created this batch under Handle 88.666.1 holding "
+        "the licence of its handle prefix 88.666.1 (ParticipantRegistry "
+    ) in handle.text
 
 
 def rpc_block(site: Site, number: int) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import random
 import subprocess
 from typing import Any
 
@@ -22,11 +23,18 @@ from web3 import Web3
 from node.chain.artifacts import load
 from node.chain.reader import ChainReader, Contracts
 from node.events.hashing import keccak
+from node.events.identifiers import (
+    Identifier,
+    IdentifierKind,
+    gs1_check_digit,
+    identifier_split,
+    parse_identifier,
+)
 from node.events.merkle import MerkleTree, leaf_hash
 from node.events.payload import payload_hash
 from node.events.signatures import SECP256K1_N, recover_signer, sign_digest
-from node.events.typed_data import TRACE_EVENT_TYPE, Action, Domain, TraceEvent
-from node.exceptions import InvalidPayloadError, InvalidSignatureError
+from node.events.typed_data import TRACE_EVENT_TYPE, Action, BatchId, Domain, TraceEvent
+from node.exceptions import InvalidIdentifierError, InvalidPayloadError, InvalidSignatureError
 from node.proofs.bundle import loads
 from node.proofs.verify import report_json, verify_bundle
 from tests.api.server import ROOT
@@ -242,11 +250,79 @@ def test_selectors_topics_and_the_type_are_the_contracts() -> None:
         "anchorOf",
         "nextSequence",
         "batch",
+        "licenceAt",
     }
     for name, selector in theirs["selectors"].items():
         assert selector == "0x" + functions[theirs["signatures"][name]].hex(), name
     assert theirs["topics"] == {name: events_by_name[name] for name in theirs["topics"]}
     assert theirs["type"] == TRACE_EVENT_TYPE
+
+
+def _gtin(digits: int, rng: random.Random) -> str:
+    body = "".join(rng.choice("0123456789") for _ in range(digits - 1))
+    return body + str(gs1_check_digit(body))
+
+
+def _spellings(rng: random.Random) -> list[str]:
+    """Identifiers in every form the node reads, canonicalised by it below."""
+    texts = []
+    for digits in (8, 12, 13, 14):
+        for _ in range(4):
+            gtin = _gtin(digits, rng)
+            texts += [
+                f"https://example.com/shop/01/{gtin}/10/L%2F{rng.randrange(10**6)}",
+                f"https://id.gs1.org/01/{gtin}/21/S-{rng.randrange(10**6)}?17=261231",
+                f"(01){gtin.zfill(14)}(10)A.B-{rng.randrange(100)}",
+            ]
+    for length in range(6, 13):  # EPC URNs: every company prefix length
+        company = "".join(rng.choice("0123456789") for _ in range(length))
+        reference = "".join(rng.choice("0123456789") for _ in range(13 - length))
+        texts += [
+            f"urn:epc:class:lgtin:{company}.{reference}.LOT{length}",
+            f"urn:epc:id:sgtin:{company}.{reference}.{length}%2F1",
+        ]
+    texts += [
+        "88.1/x",
+        "88.123.45/Lot-1",
+        "88.0123.45/lot-1",
+        "88.123.45.6.7/a/b.c",
+        "hdl:20.500.12345/x",
+        "https://hdl.handle.net/88.123/%C3%A9t%C3%A9",
+        "0.0/a",
+        ".".join(str(i) for i in range(40)) + "/deep",  # longer than 64: only its ancestors
+        "1" * 70 + ".5/x",  # no group short enough: no candidate at all
+        "9" * 30 + "." + "8" * 33 + "/edge",  # exactly 64
+        "9" * 30 + "." + "8" * 34 + "/edge",  # 65
+        "0x" + "ab" * 32,  # a bare batch id: no identifier
+        "0X" + "CD" * 32,
+    ]
+    return texts
+
+
+def test_identifier_splits_agree_with_python() -> None:
+    """verify-core.js's identifierSplit reads every canonical identifier as
+    identifier_split does: the kind and the prefix candidates, longest first."""
+    rng = random.Random(20261204)
+    identifiers = [parse_identifier(text) for text in _spellings(rng)]
+    # Identifiers of no prefix kind (a node-local urn:, allowed by a node's policy): no
+    # parser reads them, so they are made here as the contracts see them.
+    for text in ("urn:tracenode:lot-1", "urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427", "x/1.2/y"):
+        identifiers.append(Identifier(IdentifierKind.HANDLE, text, BatchId(keccak(text.encode()))))
+    ours: list[Any] = []
+    for identifier in identifiers:
+        try:
+            split = identifier_split(identifier)
+        except InvalidIdentifierError:
+            ours.append(None)
+            continue
+        ours.append({"kind": split.kind.name, "candidates": list(split.candidates)})
+    theirs = node_js(
+        "console.log(JSON.stringify(data.map((i) => core.identifierSplit(i))));",
+        [i.canonical for i in identifiers],
+    )
+    assert theirs == ours
+    assert {o["kind"] if o else None for o in ours} == {"GS1", "HANDLE", "OTHER", None}
+    assert {len(o["candidates"]) for o in ours if o} >= {0, 1, 2, 3, 5, 9}
 
 
 # ----- whole reports, against a real node -----
@@ -362,6 +438,37 @@ def test_whole_reports_agree_with_tracenode_verify_on_a_real_and_tampered_bundle
         assert js["failures"] == ours["failures"], name
         assert [_summary(e) for e in js["events"]] == [_summary(e) for e in ours["events"]], name
         assert [_summary(b) for b in js["batches"]] == [_summary(b) for b in ours["batches"]], name
+
+
+def test_a_lot_made_without_the_licence_fails_alike_naming_the_holder(site: Site) -> None:
+    """The hostile participant's COMMISSION of a lot under the demo farm's prefix, refused
+    by the chain: both verifiers fail its licence, naming the farm (a holder that signed
+    nothing in the bundle), and agree on every other check."""
+    rpc = f"{site.url}/rpc"
+    js = node_js(
+        "console.log(JSON.stringify(await core.verifyBundle(core.parseBundle(data.bundle), "
+        "new core.Rpc(data.rpc))));",
+        {"bundle": site.squat, "rpc": rpc},
+    )
+    parsed = loads(json.dumps(site.squat))
+    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 60}))
+    contracts = Contracts(
+        Web3.to_checksum_address(parsed.chain.participant_registry),
+        Web3.to_checksum_address(parsed.chain.batch_registry),
+        Web3.to_checksum_address(parsed.chain.anchor_registry),
+    )
+    ours: dict[str, Any] = report_json(verify_bundle(parsed, ChainReader(w3, contracts)))
+
+    mine, reference = _checks(js), _checks(ours)
+    # The browser shows a rejection as the contract's raw error data (docs/proofs.md).
+    rejected = "event #0 accepted-on-chain"
+    assert mine.pop(rejected)[0] == reference.pop(rejected)[0] == "fail"
+    assert mine == reference
+    assert [_summary(b) for b in js["batches"]] == [_summary(b) for b in ours["batches"]]
+    (licence,) = [c for c in ours["batches"][0]["checks"] if c["check"] == "licence"]
+    assert licence["outcome"] == "fail"
+    assert "prefix 9506000 was licensed to Green Valley Farm at block " in licence["detail"]
+    assert ours["batches"][0]["licence"]["holder"]["name"] == "Green Valley Farm"
 
 
 def _summary(item: dict[str, Any]) -> dict[str, Any]:

@@ -266,6 +266,7 @@ def test_an_rpc_that_does_not_answer_stops_at_the_timeout_with_a_clear_message(
     assert checks["event #0 signature"][0] == "pass"
     assert {checks[k][0] for k in checks if k.endswith(" signer")} == {"unchecked"}
     assert {checks[k][0] for k in checks if k.endswith(" custody")} == {"unchecked"}
+    assert {checks[k][0] for k in checks if k.endswith(" licence")} == {"unchecked"}
     assert "fail" not in {outcome for outcome, _ in checks.values()}
     _network_errors(verifier, silent)
 

@@ -58,6 +58,8 @@ def test_the_commands_on_a_recalled_supply_chain(story: Story, tmp_path: Path) -
     code, out = _run("verify", str(bundle), "--data-dir", data)
     assert code == 0, out
     assert "VERIFIED" in out
+    assert "brand owner" in out
+    assert "farm (9506000)" in out  # the milk's licence holder, when it was made
     deprecated = CliRunner().invoke(app, ["verify", str(bundle), "--data", data], env=ENV)
     assert deprecated.exit_code == 0, deprecated.output
     assert "--data is deprecated: use --data-dir" in deprecated.stderr

@@ -66,10 +66,18 @@ class AccessPolicy:
             raise ValueError("thresholds are at least 1")
 
 
+#: The impact and confidence of the rules over one signer's refused events (``_signed``).
+SIGNED_IMPACTS: Final = {
+    "rotated-key-used": (Impact(integrity=3), Confidence.LIKELY),
+    "suspended-signer": (Impact(integrity=3), Confidence.LIKELY),
+    "nonce-reuse": (Impact(integrity=2), Confidence.LIKELY),
+}
+#: The caller of a refusal made by the chain (node.monitor.stream).
+CHAIN_CALLER: Final = "chain"
 REFUSED_SIGNATURES = grade(Impact(integrity=2), Confidence.LIKELY)
-ROTATED_KEY = grade(Impact(integrity=3), Confidence.LIKELY)
-SUSPENDED_SIGNER = grade(Impact(integrity=3), Confidence.LIKELY)
-NONCE_REUSE = grade(Impact(integrity=2), Confidence.LIKELY)
+ROTATED_KEY = grade(*SIGNED_IMPACTS["rotated-key-used"])
+SUSPENDED_SIGNER = grade(*SIGNED_IMPACTS["suspended-signer"])
+NONCE_REUSE = grade(*SIGNED_IMPACTS["nonce-reuse"])
 RATE_LIMIT = grade(Impact(money=2), Confidence.LIKELY)
 RPC_ABUSE = grade(Impact(money=2), Confidence.LIKELY)
 GRADES: Final = {
@@ -154,29 +162,48 @@ def _signed(
     listed: tuple[str, Callable[[RefusalRecord], str | None]],
 ) -> list[Finding]:
     """One ``kind`` finding per subject and day for the refused events signed by a
-    participant's key that ``counts``; its evidence lists up to 20 of ``listed``."""
-    severity, points = GRADES[kind]
+    participant's key that ``counts``; its evidence lists up to 20 of ``listed``.
+
+    A refusal by the chain alone (``caller`` "chain": the node accepted the event, its
+    mirror showing the key current and the participant active) is graded *suspected*: the
+    rotation or suspension may have come after the event was signed, the event lost when
+    the chain executed it later, or in the mirror's lag before the node knew; nothing in
+    the refusal tells which. One refusal by the node itself makes the incident *likely*.
+    """
     name, item = listed
     found: dict[str, Finding] = {}
+    by_node: set[str] = set()  # incidents with a refusal the node itself made
     for row in rows:
         view = keys.get(row.signer or b"")
         if row.signer is None or view is None or not counts(row, view):
             continue
         incident = f"{kind}:{subject(row.signer, view)}:{row.at // DAY_MS}"
+        if row.caller != CHAIN_CALLER:
+            by_node.add(incident)
         previous = found.get(incident)
         items = [] if previous is None else list(previous.evidence[name])
         value = item(row)
         if value is not None and len(items) < 20:
             items.append(value)
+        certain = incident in by_node
+        impact, _ = SIGNED_IMPACTS[kind]
+        severity, points = GRADES[kind] if certain else grade(impact, Confidence.SUSPECTED)
         found[incident] = Finding(
             kind=kind,
             severity=severity,
             score=points,
             incident=incident,
-            detail=detail(row.signer, view),
+            detail=detail(row.signer, view)
+            + (
+                ""
+                if certain
+                else " (refused by the chain only: the node had accepted it while the key "
+                "was current to it, so it may have been signed before the change and lost)"
+            ),
             evidence={
                 "signer": _hex(row.signer),
                 "refused": row.code,
+                "refusedBy": "node" if certain else "chain",
                 name: items,
                 "apiKey": row.key_id,
                 "client": row.client,

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from node.chain.errors import decode_error
 from node.events.typed_data import Action, BatchStatus
 from node.monitor.access import (
+    CHAIN_CALLER,
     WINDOW_CODES,
     AccessPolicy,
     check_nonce_reuse,
@@ -118,7 +119,7 @@ def _refused_on_chain(record: EventRecord) -> RefusalRecord:
         id=-record.id,  # not a row of the refusal record
         at=record.received_at,
         code=decode_error(record.reason or b"").code,
-        caller="chain",
+        caller=CHAIN_CALLER,
         key_id=None,
         client="",
         claimed_participant=record.participant_id,

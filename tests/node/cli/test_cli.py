@@ -49,7 +49,18 @@ def test_init_writes_encrypted_keys_and_refuses_a_second_init(data_dir: Path) ->
 def test_participants_and_signed_events_through_the_cli(data_dir: Path) -> None:
     keys = data_dir / "keystore" / "participants"
     assert (
-        run(data_dir, "participant", "add", "Farm", "--roles", "producer", "--create-key")[0] == 0
+        run(
+            data_dir,
+            "participant",
+            "add",
+            "Farm",
+            "--roles",
+            "producer",
+            "--prefix",
+            "9506000",
+            "--create-key",
+        )[0]
+        == 0
     )
     assert (
         run(data_dir, "participant", "add", "Carrier", "--roles", "logistics", "--create-key")[0]

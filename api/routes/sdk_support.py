@@ -111,7 +111,7 @@ def epcis_lookup(body: LookupIn, gateway: GatewayDep, _reader: ReaderDep) -> Loo
     node = gateway.node
     with node.store.read() as conn:
         known = node.store.epcis.known(conn, body.hash_ids)
-        resolve = party_resolver(node.store.participants.all(conn))
+        resolve = party_resolver(node.store, conn)
     return LookupOut(
         known={
             hash_id: ["0x" + hashes[i : i + 32].hex() for i in range(0, len(hashes), 32)]

@@ -74,7 +74,8 @@ def test_licence_mirror_follows_grants_revocations_and_history(chain: Chain, sto
     # The mirror says what the chain says, licence for licence.
     assert [r.licence for r in history] == client.licences(PrefixKind.GS1, "9506000")
     assert [r.revoked_block is not None for r in history] == [True, False]
-    assert history[0].licence.holder == farm and not history[0].licence.held
+    assert history[0].licence.holder == farm
+    assert not history[0].licence.held
     assert current[(PrefixKind.GS1, "9506000")] == Licence(shop, head - 1, 0, True)
     assert current[(PrefixKind.GS1, "0614141")].holder == farm
     assert (PrefixKind.GS1, "1") not in current

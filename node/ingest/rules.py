@@ -94,7 +94,9 @@ def check_licence(
     (``licences``: the latest of each candidate, as ``currentLicence`` answers) it holds,
     valid at ``block``. The prefix judged is the one the commit path's proof names
     (:meth:`IdentifierSplit.choose`). An identifier of no prefix kind is the node's policy
-    (``setOpenIdentifiers``), which only the chain judges."""
+    (``setOpenIdentifiers``), which only the chain judges; none reaches here today, since
+    every spelling :func:`~node.events.identifiers.parse_identifier` accepts is GS1 or a
+    handle."""
     if split.kind is PrefixKind.OTHER:
         return
     chosen = split.choose(lambda c: _holder(licences.get((split.kind, c))), producer)

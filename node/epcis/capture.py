@@ -164,7 +164,8 @@ def party_resolver(store: Store, conn: Connection) -> PartyResolver:
     """Names a party or location (PGLN, SGLN or their Digital Links, AI 417 / 414) by the
     participant holding, at the licence mirror's head, the GS1 company prefix licence its
     GLN begins with (licences never overlap: at most one does), so a participant holding
-    several company prefixes is found by any of them. One indexed lookup per GLN."""
+    several company prefixes is found by any of them. One indexed lookup per GLN, in
+    ``conn``'s transaction: use the resolver only while it is open."""
     head = store.participants.cursor(conn, PARTICIPANTS_CURSOR) or 0
     found: dict[str, bytes | None] = {}
 

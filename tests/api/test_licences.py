@@ -156,3 +156,33 @@ def test_bad_licence_requests_are_problems_and_change_nothing(rig: Rig) -> None:
     held = client.get(f"/v1/participants/{farm}/licences").json()
     assert ("0614141", True) in [(lic["prefix"], lic["held"]) for lic in held]
     assert "5012345" not in [lic["prefix"] for lic in held]
+
+
+def test_epcis_parties_are_found_by_any_gs1_licence_their_participant_holds(rig: Rig) -> None:
+    admin, client = rig.auth("admin"), rig.client
+    processor = rig.pids["processor"]
+    parties = [
+        "urn:epc:id:pgln:0614142.00000",  # the processor's registration prefix
+        "urn:epc:id:pgln:4012347.00000",  # its second licence
+        "urn:epc:id:sgln:4012347.00001.0",  # a location under it
+        "urn:epc:id:pgln:7012345.00000",  # nobody's
+    ]
+
+    def lookup() -> list[str | None]:
+        answer = client.post("/v1/epcis/lookup", json={"hashIds": [], "parties": parties})
+        assert answer.status_code == 200, answer.text
+        return [answer.json()["parties"][party] for party in parties]
+
+    before = lookup()
+    granted = client.post(
+        f"/v1/participants/{processor}/licences", json={"prefix": "4012347"}, headers=admin
+    )
+    assert granted.status_code == 201, granted.text
+    licensed = lookup()
+    assert client.delete("/v1/prefixes/4012347", headers=admin).status_code == 200
+    revoked = lookup()
+
+    address = rig.accounts["processor"].address
+    assert before == [address, None, None, None]
+    assert licensed == [address, address, address, None]
+    assert revoked == before

@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from node.chain.registry import ParticipantRegistryClient
-from node.epcis.capture import Outcome, capture, party_resolver
+from node.epcis.capture import Outcome, capture
 from node.epcis.hashid import event_hash_id
-from node.events.identifiers import PrefixKind
 from node.events.payload import payload_hash
 from node.events.signatures import sign_digest
 from node.events.submission import parse_event
@@ -24,11 +22,8 @@ from node.exceptions import (
     EpcisLimitError,
     EpcisSignatureMismatchError,
 )
-from node.participants.sync import sync_participants
 from node.store.models import EventStatus
-from node.store.store import Store
 from node.store.tables import EPCIS_EVENTS, EVENTS
-from tests.conftest import Chain
 from tests.node.epcis.conftest import (
     Rig,
     commissioning,
@@ -319,29 +314,3 @@ def test_huge_lists_are_bounded_with_a_typed_error_and_nothing_written(rig: Rig)
 
     assert caught.value.pointer.startswith("/document/epcisBody/eventList/0")
     assert counts(rig) == (0, 0)
-
-
-def test_a_party_is_found_by_any_gs1_licence_its_participant_holds(
-    chain: Chain, store: Store
-) -> None:
-    client = ParticipantRegistryClient(chain.w3, chain.deployment)
-    processor = client.key_participant(chain.keys["processor"].address)
-    client.license(chain.admin, processor, kind=PrefixKind.GS1, prefix="4012345")
-    sync_participants(store=store, source=client, head=chain.w3.eth.block_number)
-    key = bytes.fromhex(chain.keys["processor"].address[2:])
-
-    with store.read() as conn:
-        resolve = party_resolver(store, conn)
-        found = [
-            resolve("urn:epc:id:pgln:0614142.00000"),  # its registration prefix
-            resolve("urn:epc:id:pgln:4012345.00000"),  # its second licence
-            resolve("urn:epc:id:sgln:4012345.00001.0"),  # a location under it
-            resolve("urn:epc:id:pgln:7012345.00000"),  # nobody's
-        ]
-    client.revoke(chain.admin, kind=PrefixKind.GS1, prefix="4012345")
-    sync_participants(store=store, source=client, head=chain.w3.eth.block_number)
-    with store.read() as conn:
-        revoked = party_resolver(store, conn)("urn:epc:id:pgln:4012345.00000")
-
-    assert found == [key, key, key, None]
-    assert revoked is None

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from alembic import command
+from alembic.config import Config
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import text
 
 from node.chain.registry import ParticipantRegistryClient
 from node.events.identifiers import Licence, PrefixKind
 from node.events.typed_data import Role
 from node.participants.sync import sync_participants
+from node.store.engine import MIGRATIONS, make_engine
 from node.store.store import Store
 from tests.conftest import Chain
 
@@ -85,3 +89,38 @@ def test_licence_mirror_follows_grants_revocations_and_history(chain: Chain, sto
         (PrefixKind.HANDLE, "88.7"),
     ]
     assert holder_now == shop
+
+
+def test_an_upgraded_store_reads_the_registry_again_and_keeps_its_licences(
+    chain: Chain, store_url: str
+) -> None:
+    # A store of revision 0014 whose participants' mirror had read the chain to its head.
+    head = chain.w3.eth.block_number
+    engine = make_engine(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect() as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0014")
+        conn.execute(
+            text("INSERT INTO sync_cursors (name, block) VALUES ('participants', :b)"), {"b": head}
+        )
+    engine.dispose()
+    client = ParticipantRegistryClient(chain.w3, chain.deployment)
+
+    upgraded = Store.open(store_url)
+    try:
+        applied = sync_participants(store=upgraded, source=client, head=head)
+    finally:
+        upgraded.close()
+    reopened = Store.open(store_url)  # a restart: the mirror stays, nothing is read twice
+    try:
+        again = sync_participants(store=reopened, source=client, head=head)
+        with reopened.read() as conn:
+            held = reopened.licences.of_prefix(conn, PrefixKind.HANDLE, "88.123.45")
+    finally:
+        reopened.close()
+
+    assert (applied, again) == (5 + 3, 0)
+    assert [(r.licence.held, r.block) for r in held] == [(True, r.licence.valid_from) for r in held]
+    assert len(held) == 1

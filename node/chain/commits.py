@@ -352,6 +352,5 @@ def _bumped(fee: int) -> int:
 def _proof(split: IdentifierSplit | None, producer: int, reader: ChainReader) -> IdentifierProof:
     if split is None:
         return NO_PROOF
-    return split.proof(
-        split.choose(lambda candidate: reader.licence(split.kind, candidate).holder, producer)
-    )
+    holders = {c: reader.licence(split.kind, c).holder for c in split.candidates}
+    return split.proof(split.choose(holders, producer))

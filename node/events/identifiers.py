@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum, auto
 from typing import Any, Final
@@ -176,16 +175,16 @@ class IdentifierSplit:
     head: str
     candidates: tuple[str, ...]
 
-    def choose(self, holder_of: Callable[[str], int], producer: int) -> str | None:
+    def choose(self, holders: dict[str, int], producer: int) -> str | None:
         """The candidate an ``IdentifierProof`` names for ``producer``, given the holder of
-        each candidate's current licence (0: none): the one the producer holds, else the
-        first held by anyone, else the longest, so that the contract names the refusal.
-        None for an identifier of no prefix kind."""
+        each candidate's current licence (absent or 0: none): the one the producer holds,
+        else the first held by anyone, else the longest, so that the contract names the
+        refusal. None for an identifier of no prefix kind."""
         if self.kind is PrefixKind.OTHER:
             return None
         fallback = None
         for candidate in self.candidates:
-            holder = holder_of(candidate)
+            holder = holders.get(candidate, 0)
             if holder == producer:
                 return candidate
             if fallback is None and holder != 0:

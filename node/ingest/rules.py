@@ -99,7 +99,10 @@ def check_licence(
     handle."""
     if split.kind is PrefixKind.OTHER:
         return
-    chosen = split.choose(lambda c: _holder(licences.get((split.kind, c))), producer)
+    holders = {
+        c: licences[(split.kind, c)].holder for c in split.candidates if (split.kind, c) in licences
+    }
+    chosen = split.choose(holders, producer)
     licence = licences.get((split.kind, chosen or ""))
     if licence is None or licence.holder != producer:
         raise UnlicensedIdentifierError(
@@ -114,10 +117,6 @@ def check_licence(
             validFrom=licence.valid_from,
             validUntil=licence.valid_until,
         )
-
-
-def _holder(licence: Licence | None) -> int:
-    return 0 if licence is None else licence.holder
 
 
 def apply(

@@ -17,7 +17,10 @@ A file holds ``[[scenario]]`` tables::
 
 Every node has the harness's participants (farm, processor, carrier, shop, regulator);
 ``participants = { farm-2 = ["producer"] }`` registers more, by name and roles, before
-the steps.
+the steps, each licensed a GS1 company prefix of its own (``07`` and its place in the
+list). A lot a step creates is named under a company prefix its maker holds: the
+product's GTIN when the maker holds its prefix, else the same item reference under the
+maker's first prefix (the contracts let only a prefix's holder create lots under it).
 
 Steps (one kind each, its keys checked strictly):
 
@@ -62,6 +65,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, text
 
 from node.context import Node
+from node.events.identifiers import PrefixKind, gtin_check_digit
 from node.events.typed_data import Action, Role
 from node.exceptions import TraceNodeError
 from node.monitor.products import ProductTable
@@ -185,14 +189,32 @@ class Run:
         )
         return self.clock_ms
 
-    def lot(self, name: str, product_text: str | None = None) -> str:
+    def lot(self, name: str, product_text: str | None = None, maker: str | None = None) -> str:
         """The identifier of the scenario's lot ``name`` (its GTIN the product's, when the
-        product is a GTIN)."""
+        product is a GTIN), made by participant ``maker``: under a company prefix the maker
+        holds, as the contracts require (the product's own when it holds that)."""
         if name not in self.lots:
             match = _GTIN_LINK.fullmatch(product_text or "")
             gtin = match.group(1) if match else GENERIC_GTIN
+            if maker is not None:
+                gtin = self._maker_gtin(maker, gtin)
             self.lots[name] = f"https://id.gs1.org/01/{gtin}/10/{self.tag}-{name.upper()}"
         return self.lots[name]
+
+    def _maker_gtin(self, maker: str, gtin: str) -> str:
+        """``gtin`` when ``maker`` holds its company prefix; else the same item reference
+        under the first GS1 company prefix ``maker`` holds (``gtin`` when it holds none)."""
+        store = self.harness.node.store
+        with store.read() as conn:
+            held = [
+                r.prefix
+                for r in store.licences.of_holder(conn, self.harness.participant_id(maker))
+                if r.kind is PrefixKind.GS1 and r.licence.held
+            ]
+        if not held or any(gtin[1:].startswith(prefix) for prefix in held):
+            return gtin
+        body = gtin[0] + held[0] + gtin[1:13][len(held[0]) :]
+        return body + str(gtin_check_digit(body))
 
     def product(self, name: str | None) -> str:
         """The text signed as the product: a table product's first id, else ``name``."""
@@ -223,15 +245,18 @@ def _submit(run: Run, step: SubmitStep) -> None:
     }
     if payload:
         fields["payload"] = payload
-    creates_batch = action is Action.COMMISSION
+    batch = None
+    if step.batch is not None:  # a COMMISSION makes its batch
+        maker = step.by if action is Action.COMMISSION else None
+        batch = run.lot(step.batch, product if maker else None, maker)
     try:
         event_hash = run.harness.submit(
             step.by,
             action,
-            run.lot(step.batch, product if creates_batch else None) if step.batch else None,
+            batch,
             to=step.to,
             inputs=[run.lot(i) for i in step.inputs],
-            outputs=[run.lot(o, product) for o in step.outputs],
+            outputs=[run.lot(o, product, step.by) for o in step.outputs],
             **fields,
         )
     except TraceNodeError as exc:
@@ -367,8 +392,9 @@ def _run(harness: TraceNodeHarness, scenario: Scenario, table: ProductTable, tag
     start = int(time.time() * 1000) - 72 * HOUR_MS
     run = Run(harness=harness, table=table, scenario=scenario, tag=tag, start_ms=start)
     run.clock_ms = start
-    for name, roles in scenario.participants.items():
-        harness.add_participant(name, _roles(roles))
+    for index, (name, roles) in enumerate(scenario.participants.items(), start=1):
+        # Each licensed a company prefix of its own, for the lots it makes (Run.lot).
+        harness.add_participant(name, _roles(roles), f"07{index:05d}")
     for step in scenario.steps:
         model, action = _step_kind(step)
         action(run, model.model_validate(step))

@@ -20,10 +20,12 @@ from node.webhooks.messages import new_secret
 from node.webhooks.subscriptions import subscription
 from tests.webhook_receiver import Receiver, verify
 
-GTIN = "09506000134352"  # company prefix 9506000
+GTIN = "09506000134352"  # company prefix 9506000, the farm's
 MILK = f"https://id.gs1.org/01/{GTIN}/10/WH-MILK"
-CHEESE = f"https://id.gs1.org/01/{GTIN}/10/WH-CHEESE"
-HANDLE_LOT = "88.123.45/lot-7"
+# Made by the processor, so under its company prefix 0614142 (only a prefix's holder
+# creates lots under it); the handle under the farm's 88.456.
+CHEESE = "https://id.gs1.org/01/00614142000011/10/WH-CHEESE"
+HANDLE_LOT = "88.456/lot-7"
 POLICY = DeliveryPolicy(allow_loopback=True, read_timeout=2.0, connect_timeout=2.0)
 
 
@@ -72,8 +74,8 @@ def test_a_confirmed_window_tells_each_subscriber_of_its_batches_events(
     h = tracenode
     with receivers(4) as [(by_batch, u1), (by_company, u2), (by_handle, u3), (alerts_only, u4)]:
         milk_hook = subscribe(h, u1, "event.anchored", batches=(MILK,))
-        company_hook = subscribe(h, u2, "event.anchored", prefixes=("9506000",))
-        subscribe(h, u3, "event.anchored", prefixes=("88.123",))
+        company_hook = subscribe(h, u2, "event.anchored", prefixes=("9506000", "0614142"))
+        subscribe(h, u3, "event.anchored", prefixes=("88.456",))
         subscribe(h, u4, "alert.raised")
         cheese_from_milk(h, MILK, CHEESE)
         h.submit("farm", Action.COMMISSION, HANDLE_LOT, product="x", quantity=1)
@@ -98,7 +100,7 @@ def test_a_confirmed_window_tells_each_subscriber_of_its_batches_events(
     assert place["blockNumber"] == str(window.block_number)  # a decimal string
     assert place["txHash"] == "0x" + window.tx_hash.hex()
     assert all(isinstance(e["anchorSeq"], str) for e in body["data"]["events"])
-    # The company prefix takes both GS1 lots, not the handle; the handle prefix takes it.
+    # The company prefixes take both GS1 lots, not the handle; the handle prefix takes it.
     assert sorted(m.body["data"]["batchId"] for m in by_company.got) == sorted([milk, cheese])
     assert all(verify(m, company_hook.secret) for m in by_company.got)
     assert [m.body["data"]["identifier"] for m in by_handle.got] == [HANDLE_LOT]
@@ -138,8 +140,8 @@ def test_alerts_reach_the_endpoints_whose_severity_and_prefix_select_them(
 ) -> None:
     h = tracenode
     with receivers(3) as [(critical_gs1, u1), (critical_handles, u2), (high_any, u3)]:
-        subscribe(h, u1, "alert.raised", prefixes=("9506000",), min_severity="critical")
-        subscribe(h, u2, "alert.raised", prefixes=("88.123",), min_severity="critical")
+        subscribe(h, u1, "alert.raised", prefixes=("0614142",), min_severity="critical")
+        subscribe(h, u2, "alert.raised", prefixes=("88.456",), min_severity="critical")
         subscribe(h, u3, "alert.raised", min_severity="high")
         cheese_from_milk(h, MILK, CHEESE)
         h.submit("regulator", Action.RECALL, MILK)

@@ -327,6 +327,8 @@ class IngestService:
                 receiver = Receiver(target.participant_id, target.roles, target.active)
 
         def may_create(batch_id: bytes) -> None:
+            if batch_id not in item.splits:
+                raise _unproven(batch_id)
             check_licence(
                 item.splits[batch_id],
                 batch_id,
@@ -369,8 +371,9 @@ def _nonce(item: _Pending) -> bytes:
 
 
 def _identifiers(signed: SignedEvent) -> tuple[dict[bytes, str], dict[bytes, IdentifierSplit]]:
-    """Canonical identifiers by batch id; each must name a batch of the event, and every
-    batch the event creates must have one: with the split of each of those."""
+    """Canonical identifiers by batch id, each naming a batch of the event; and the split
+    of each the event creates. A batch created without one is refused where the contract
+    checks it, after the signer and the batch rules (``may_create``)."""
     named = signed.event.batch_ids()
     found: dict[bytes, str] = {}
     parsed: dict[bytes, Identifier] = {}
@@ -388,17 +391,21 @@ def _identifiers(signed: SignedEvent) -> tuple[dict[bytes, str], dict[bytes, Ide
             )
         found[identifier.batch_id] = identifier.canonical
         parsed[identifier.batch_id] = identifier
-    splits: dict[bytes, IdentifierSplit] = {}
-    for created in signed.event.created_batch_ids():
-        if created not in found:
-            raise InvalidIdentifierProofError(
-                "a new batch needs its identifier (a GS1 Digital Link, EPC URN or handle) in "
-                "the submission's identifiers: the contract lets only the holder of the "
-                "identifier's prefix create it, and a bare batch id names no prefix",
-                batchId="0x" + created.hex(),
-            )
-        splits[created] = identifier_split(parsed[created])
+    splits = {
+        created: identifier_split(parsed[created])
+        for created in signed.event.created_batch_ids()
+        if created in parsed
+    }
     return found, splits
+
+
+def _unproven(batch_id: bytes) -> InvalidIdentifierProofError:
+    return InvalidIdentifierProofError(
+        "a new batch needs its identifier (a GS1 Digital Link, EPC URN or handle) in "
+        "the submission's identifiers: the contract lets only the holder of the "
+        "identifier's prefix create it, and a bare batch id names no prefix",
+        batchId="0x" + batch_id.hex(),
+    )
 
 
 def _rejected(item: _Pending, error: EventRejectedError) -> IngestResult:

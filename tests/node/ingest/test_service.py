@@ -571,3 +571,33 @@ def test_a_bulk_refuses_the_unlicensed_and_accepts_the_rest(world: World) -> Non
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.REJECTED]
     assert isinstance(results[1].error, UnlicensedIdentifierError)
     assert world.batch(lot_id("bulk-2")) is None
+
+
+def test_a_missing_identifier_is_judged_where_the_contract_judges_it(world: World) -> None:
+    # The contract recovers the signer and checks it before the identifier proof: a
+    # forged or unknown signature, or a batch that exists, is refused as such even when
+    # the new batch has no identifier (the monitor counts forged signatures by this).
+    bare = world.event(Action.COMMISSION, world["farm"], keccak(b"bare lot"))
+    signed = world.sign(bare, world["farm"])
+    forged = replace(signed, signature=signed.signature[:64] + b"\x05")  # recovers to nobody
+    stranger = Party(99, os.urandom(32), Role.PRODUCER)
+    world.commission()
+
+    results = world.ingest.submit_many(
+        [
+            forged,
+            world.sign(bare, stranger, identifiers=()),
+            world.sign(
+                world.event(Action.COMMISSION, world["farm"]), world["farm"], identifiers=()
+            ),
+            world.sign(bare, world["farm"], identifiers=()),
+        ]
+    )
+
+    assert [r.error.code if r.error else None for r in results] == [
+        "invalid-signature",
+        "unknown-signer",
+        "batch-exists",
+        "invalid-identifier-proof",
+    ]
+    assert results[3].signer == world["farm"].address  # refused after its signer was known

@@ -159,6 +159,20 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
 }
 
 
+#: ParticipantRegistry's refusals of the registrar's requests (a licence, a revocation),
+#: by custom error: the request was wrong, not the node. Other contract errors are 409.
+CONTRACT_ERROR_STATUS: Final[dict[str, int]] = {
+    "ParticipantRegistryUnknownParticipant": 404,
+    "ParticipantRegistryNotLicensed": 404,
+    "ParticipantRegistryInvalidPrefix": 422,
+    "ParticipantRegistryInvalidValidity": 422,
+    "ParticipantRegistryOutsideRange": 403,
+    "ParticipantRegistryForeignParticipant": 403,
+    "ParticipantRegistryUnauthorizedRevocation": 403,
+    "ParticipantRegistryPrefixOverlap": 409,
+}
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem document (``application/problem+json``)."""
 
@@ -177,6 +191,8 @@ def problem_type(code: str) -> str:
 
 
 def status_of(error: TraceNodeError) -> int:
+    if isinstance(error, ContractError) and error.name in CONTRACT_ERROR_STATUS:
+        return CONTRACT_ERROR_STATUS[error.name]
     for cls in type(error).__mro__:
         if cls in STATUS:
             return STATUS[cls]

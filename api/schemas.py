@@ -3,7 +3,7 @@ store as they are: routes build these from store rows."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -279,6 +279,51 @@ class KeyHistory(Schema):
     valid_until_block: DecimalInt | None
 
 
+#: A licence's prefix: a GS1 company prefix (4-12 digits) or a handle prefix (digit groups
+#: joined by dots), as ParticipantRegistry takes it (docs/contracts.md).
+PREFIX_PATTERN: Final = r"^([0-9]{4,12}|[0-9]+(\.[0-9]+)+)$"
+
+
+class LicenceIn(StrictSchema):
+    """A licence of ``prefix`` for a participant of this node, valid for blocks
+    ``validFrom`` .. ``validUntil - 1``."""
+
+    prefix: str = Field(max_length=64, pattern=PREFIX_PATTERN)
+    valid_from: DecimalInt = Field(
+        default=0, description="First block it is valid at (0: the block that grants it)."
+    )
+    valid_until: DecimalInt = Field(
+        default=0, description="First block it is no longer valid at (0: no end)."
+    )
+
+
+class LicenceOut(Schema):
+    """One licence of a prefix, as the node's mirror of ParticipantRegistry holds it."""
+
+    prefix: str
+    kind: Literal["gs1", "handle"]
+    holder: int = Field(description="The participant licensed.")
+    holder_name: str | None
+    valid_from: DecimalInt
+    valid_until: DecimalInt | None = Field(description="None: no end.")
+    held: bool = Field(description="False once revoked.")
+    valid: bool = Field(description="Whether it is valid at the mirror's head (validAt).")
+    valid_at: DecimalInt = Field(description="The block the mirror has read the chain to.")
+    granted_block: DecimalInt
+    revoked_block: DecimalInt | None
+
+
+class PrefixOut(Schema):
+    """Who holds a prefix now, and every licence it ever had, oldest first."""
+
+    prefix: str
+    kind: Literal["gs1", "handle"]
+    current: LicenceOut | None = Field(
+        description="The licence valid at the mirror's head (None: nobody may use it now)."
+    )
+    licences: list[LicenceOut]
+
+
 class ParticipantOut(Schema):
     id: int
     name: str
@@ -288,6 +333,7 @@ class ParticipantOut(Schema):
     active: bool
     updated_block: DecimalInt
     keys: list[KeyHistory]
+    licences: list[LicenceOut] = Field(description="Every licence it was granted, oldest first.")
 
 
 class ApiKeyIn(StrictSchema):
@@ -627,10 +673,10 @@ class PartyName(Schema):
     name: str
 
 
-class LicenceOut(Schema):
+class ReportLicenceOut(Schema):
     """The licence the ``licence`` check found (docs/proofs.md)."""
 
-    kind: Literal["GS1", "HANDLE"]
+    kind: Literal["gs1", "handle"]
     prefix: str
     holder: PartyName
     valid_from: DecimalInt = Field(description="The first block it is valid at.")
@@ -644,7 +690,7 @@ class BatchReportOut(Schema):
     parents: list[Hex32]
     status: str = Field(description="The batch's status on-chain (BatchStatus name).")
     custodian: PartyName
-    licence: LicenceOut | None = Field(
+    licence: ReportLicenceOut | None = Field(
         description="Who held the identifier's prefix when the batch was created; null "
         "when the licence check did not find one."
     )

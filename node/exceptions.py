@@ -48,7 +48,8 @@
     │   the partner gateway's (each code is an HTTP problem type, docs/api.md):
     ├── (EventRejectedError) SignerMismatchError   signed by another participant than the key's
     ├── NotFoundError (LookupError)         EventNotFoundError, BatchNotFoundError,
-    │                                       ParticipantNotFoundError, ApiKeyNotFoundError,
+    │                                       ParticipantNotFoundError, PrefixNotFoundError,
+    │                                       ApiKeyNotFoundError,
     │                                       AlertNotFoundError, WebhookNotFoundError,
     │                                       EpcisEventNotFoundError, LinkTypeNotFoundError
     ├── WebhookUrlError (ValueError)        a webhook URL the node will not send to
@@ -467,6 +468,12 @@ class BatchNotFoundError(NotFoundError):
 
 class ParticipantNotFoundError(NotFoundError):
     code = "participant-not-found"
+
+
+class PrefixNotFoundError(NotFoundError):
+    """An identifier prefix that no licence was ever granted for."""
+
+    code = "prefix-not-found"
 
 
 class ApiKeyNotFoundError(NotFoundError):

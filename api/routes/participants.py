@@ -1,4 +1,6 @@
-"""Participants (registered on-chain by the admin) and their API keys."""
+"""Participants (registered on-chain by the admin), the identifier prefixes they are
+licensed (licensed and revoked by the admin, read by anyone from the licence mirror), and
+their API keys."""
 
 from __future__ import annotations
 
@@ -12,22 +14,33 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AdminDep, GatewayDep, ReaderDep, RegistrarDep
 from api.problems import problem_responses
 from api.schemas import (
+    PREFIX_PATTERN,
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,
     KeyHistory,
+    LicenceIn,
+    LicenceOut,
     ParticipantIn,
     ParticipantOut,
+    PrefixOut,
 )
 from node.context import Node
+from node.events.identifiers import PrefixKind, prefix_kind
 from node.events.typed_data import Role
-from node.exceptions import InvalidParametersError, ParticipantNotFoundError
+from node.exceptions import (
+    InvalidParametersError,
+    ParticipantNotFoundError,
+    PrefixNotFoundError,
+)
+from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
 from node.store.apikeys import ApiKeyRecord
+from node.store.records import LicenceRecord
 
 router = APIRouter(prefix="/v1", tags=["participants"])
 
 #: One registrar transaction at a time (they share the admin key's nonce).
-_REGISTRAR = threading.Lock()
+REGISTRAR_LOCK = threading.Lock()
 
 ParticipantRefPath = Annotated[
     str,
@@ -83,7 +96,7 @@ async def register_participant(
     node = gateway.node
 
     def register() -> int:
-        with _REGISTRAR:
+        with REGISTRAR_LOCK:
             pid = node.registry.register(
                 registrar,
                 key=to_checksum_address(body.address),
@@ -128,6 +141,7 @@ def participant_out(node: Node, pid: int) -> ParticipantOut:
     with node.store.read() as conn:
         row = node.store.participants.get(conn, pid)
         keys = node.store.participants.keys(conn, pid)
+        licences = node.store.licences.of_holder(conn, pid)
     if row is None:
         raise ParticipantNotFoundError(f"no participant {pid}")
     return ParticipantOut(
@@ -146,7 +160,163 @@ def participant_out(node: Node, pid: int) -> ParticipantOut:
             )
             for k in keys
         ],
+        licences=licence_outs(node, licences),
     )
+
+
+# ----- identifier prefixes' licences -----
+
+PrefixPath = Annotated[
+    str,
+    Path(
+        max_length=64,
+        pattern=PREFIX_PATTERN,
+        description="A GS1 company prefix (4-12 digits) or a handle prefix (88.123.45).",
+    ),
+]
+
+
+@router.post(
+    "/participants/{address}/licences",
+    status_code=201,
+    response_model=LicenceOut,
+    summary="License an identifier prefix to a participant of this node (admin)",
+    responses={
+        201: {
+            "description": "Licensed and mirrored",
+            "headers": {
+                "Location": {
+                    "required": True,
+                    "description": "/v1/prefixes/{prefix}",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
+    },
+)
+async def license_prefix(
+    ref: ParticipantRefPath,
+    body: LicenceIn,
+    response: Response,
+    gateway: GatewayDep,
+    _admin: AdminDep,
+    registrar: RegistrarDep,
+) -> LicenceOut:
+    """Sends ParticipantRegistry.license from the node's registrar key and waits for it.
+    The prefix must lie in a range delegated to this node (403 otherwise), overlap no
+    held licence (409) and be licensed to a participant this node registered (403);
+    ``validUntil`` 0 or after ``validFrom`` (422)."""
+    node = gateway.node
+    pid = resolve_participant(node, ref)
+    if body.valid_until and body.valid_until <= body.valid_from:
+        raise InvalidParametersError(
+            "validUntil must be 0 (no end) or after validFrom",
+            [{"field": "body.validUntil", "message": "not after validFrom"}],
+        )
+    kind = prefix_kind(body.prefix)
+
+    def license_() -> None:
+        with REGISTRAR_LOCK:
+            node.registry.license(
+                registrar,
+                pid,
+                kind=kind,
+                prefix=body.prefix,
+                valid_from=body.valid_from,
+                valid_until=body.valid_until,
+            )
+            node.sync_participants()
+
+    await run_in_threadpool(license_)
+    response.headers["Location"] = f"/v1/prefixes/{body.prefix}"
+    return prefix_out(node, body.prefix).licences[-1]
+
+
+@router.get(
+    "/participants/{address}/licences",
+    response_model=list[LicenceOut],
+    summary="Every licence a participant was granted, oldest first",
+    responses=problem_responses(401, 404, 422, 429),
+)
+def participant_licences(
+    ref: ParticipantRefPath, gateway: GatewayDep, _r: ReaderDep
+) -> list[LicenceOut]:
+    node = gateway.node
+    pid = resolve_participant(node, ref)
+    with node.store.read() as conn:
+        licences = node.store.licences.of_holder(conn, pid)
+    return licence_outs(node, licences)
+
+
+@router.get(
+    "/prefixes/{prefix}",
+    response_model=PrefixOut,
+    summary="Who holds an identifier prefix, and every licence it had",
+    responses=problem_responses(401, 404, 422, 429),
+)
+def get_prefix(prefix: PrefixPath, gateway: GatewayDep, _r: ReaderDep) -> PrefixOut:
+    return prefix_out(gateway.node, prefix)
+
+
+@router.delete(
+    "/prefixes/{prefix}",
+    response_model=PrefixOut,
+    summary="Revoke a prefix's held licence (admin)",
+    responses=problem_responses(401, 403, 404, 422, 429, 503),
+)
+async def revoke_prefix(
+    prefix: PrefixPath, gateway: GatewayDep, _admin: AdminDep, registrar: RegistrarDep
+) -> PrefixOut:
+    """Sends ParticipantRegistry.revoke from the node's registrar key: the licence ends at
+    that block and the prefix may be licensed again. 404 when no licence of it is held;
+    403 when another node's registrar granted it."""
+    node = gateway.node
+
+    def revoke() -> None:
+        with REGISTRAR_LOCK:
+            node.registry.revoke(registrar, kind=prefix_kind(prefix), prefix=prefix)
+            node.sync_participants()
+
+    await run_in_threadpool(revoke)
+    return prefix_out(node, prefix)
+
+
+def prefix_out(node: Node, prefix: str) -> PrefixOut:
+    kind = prefix_kind(prefix)
+    with node.store.read() as conn:
+        records = node.store.licences.of_prefix(conn, kind, prefix)
+    licences = licence_outs(node, records)
+    if not licences:
+        raise PrefixNotFoundError(f"no licence of {prefix} was ever granted")
+    current = next((out for out in reversed(licences) if out.valid), None)
+    return PrefixOut(prefix=prefix, kind=licences[0].kind, current=current, licences=licences)
+
+
+def licence_outs(node: Node, records: list[LicenceRecord]) -> list[LicenceOut]:
+    """``records`` as the API shows them, judged at the mirror's head."""
+    names: dict[int, str | None] = {}
+    with node.store.read() as conn:
+        head = node.store.participants.cursor(conn, PARTICIPANTS_CURSOR) or 0
+        for holder in {r.licence.holder for r in records}:
+            row = node.store.participants.get(conn, holder)
+            names[holder] = row.name if row else None
+    return [
+        LicenceOut(
+            prefix=r.prefix,
+            kind="gs1" if r.kind is PrefixKind.GS1 else "handle",
+            holder=r.licence.holder,
+            holder_name=names[r.licence.holder],
+            valid_from=r.licence.valid_from,
+            valid_until=r.licence.valid_until or None,
+            held=r.licence.held,
+            valid=r.licence.valid_at(head),
+            valid_at=head,
+            granted_block=r.block,
+            revoked_block=r.revoked_block,
+        )
+        for r in records
+    ]
 
 
 # ----- API keys -----

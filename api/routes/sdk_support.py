@@ -111,14 +111,15 @@ def epcis_lookup(body: LookupIn, gateway: GatewayDep, _reader: ReaderDep) -> Loo
     node = gateway.node
     with node.store.read() as conn:
         known = node.store.epcis.known(conn, body.hash_ids)
-        resolve = party_resolver(node.store.participants.all(conn))
+        resolve = party_resolver(node.store, conn)  # reads in this transaction
+        parties = {party: resolve(party) for party in dict.fromkeys(body.parties)}
     return LookupOut(
         known={
             hash_id: ["0x" + hashes[i : i + 32].hex() for i in range(0, len(hashes), 32)]
             for hash_id, hashes in known.items()
         },
         parties={
-            party: to_checksum_address(key) if (key := resolve(party)) is not None else None
-            for party in dict.fromkeys(body.parties)
+            party: to_checksum_address(key) if key is not None else None
+            for party, key in parties.items()
         },
     )

@@ -585,7 +585,7 @@ function brandOwnership(m, contracts) {
   const name = describe(batch.identifier, m.subject);
   const licence = batch.licence;
   if (check.outcome === "pass" && licence) {
-    const kind = licence.kind === "GS1" ? "GS1 company prefix" : "handle prefix";
+    const kind = licence.kind === "gs1" ? "GS1 company prefix" : "handle prefix";
     const until = licence.validUntil ? `, until block ${licence.validUntil}` : "";
     return {
       checked: [

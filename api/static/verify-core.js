@@ -1325,7 +1325,7 @@ function checkLicence(batch, bundle, report, local, creators, view) {
   const [prefix, licence] = held;
   const holder = who(view, licence.holder);
   batch.licence = {
-    kind: split.kind,
+    kind: split.kind.toLowerCase(),
     prefix,
     holder: { id: licence.holder, name: (view.get(`participant:${licence.holder}`) || { name: "" }).name },
     validFrom: licence.validFrom.toString(),

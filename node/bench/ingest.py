@@ -26,11 +26,12 @@ from node.bench.serving import BenchNode
 from node.bench.workload import MIXED_STEPS, MixedWorkload, Participant, Request
 from node.context import RECOVERY_WORKERS, Node
 from node.events.hashing import keccak
-from node.events.identifiers import parse_identifier
+from node.events.identifiers import PrefixKind, parse_identifier
 from node.events.signatures import SignatureVerifier, address_of, sign_digest
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action, Domain, Role, TraceEvent
 from node.ingest.service import IngestService, Outcome
+from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
 from node.runtime import Progress, quiet
 from node.store.engine import sqlite_url
 from node.store.store import Store
@@ -51,6 +52,7 @@ class EventFactory:
         self.serial = 0
 
     def register(self, store: Store) -> None:
+        """Mirror the producers into ``store``, each licensed its prefix."""
         with store.write() as conn:
             for index, key in enumerate(self.keys, start=1):
                 store.participants.put(
@@ -63,6 +65,18 @@ class EventFactory:
                     active=True,
                     block=1,
                 )
+                store.licences.grant(
+                    conn,
+                    kind=PrefixKind.HANDLE,
+                    prefix=self.prefixes[index - 1],
+                    holder=index,
+                    valid_from=1,
+                    valid_until=0,
+                    block=1,
+                    log_index=index,
+                )
+            # The mirror has read the chain to block 1, where the licences were granted.
+            store.participants.set_cursor(conn, PARTICIPANTS_CURSOR, 1)
 
     def make(self, count: int) -> list[SignedEvent]:
         made = []

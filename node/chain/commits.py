@@ -47,7 +47,6 @@ from node.chain.reader import ChainReader, Contracts
 from node.events.hashing import keccak
 from node.events.identifiers import (
     IdentifierSplit,
-    PrefixKind,
     identifier_split,
     parse_identifier,
 )
@@ -353,13 +352,5 @@ def _bumped(fee: int) -> int:
 def _proof(split: IdentifierSplit | None, producer: int, reader: ChainReader) -> IdentifierProof:
     if split is None:
         return NO_PROOF
-    if split.kind is PrefixKind.OTHER:
-        return split.proof(None)
-    fallback = None
-    for candidate in split.candidates:
-        holder = reader.licence(split.kind, candidate).holder
-        if holder == producer:
-            return split.proof(candidate)
-        if fallback is None and holder != 0:
-            fallback = candidate
-    return split.proof(fallback or split.candidates[0])
+    holders = {c: reader.licence(split.kind, c).holder for c in split.candidates}
+    return split.proof(split.choose(holders, producer))

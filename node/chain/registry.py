@@ -15,32 +15,9 @@ from web3.logs import DISCARD
 
 from node.chain.deploy import Deployment, contract
 from node.chain.transact import Sender, send_transaction
+from node.events.identifiers import Licence as Licence  # re-exported: its old home
 from node.events.identifiers import PrefixKind, prefix_key, prefix_kind
 from node.events.typed_data import Role
-
-
-@dataclass(frozen=True, slots=True)
-class Licence:
-    """One licence of a prefix (ParticipantRegistry.Licence): ``holder`` speaks for the
-    identifiers under it at blocks ``valid_from`` .. ``valid_until - 1`` (``valid_until``
-    0: no end); ``held`` until revoked. ``holder`` 0: never licensed."""
-
-    holder: int
-    valid_from: int
-    valid_until: int
-    held: bool
-
-    def valid_at(self, block: int) -> bool:
-        return (
-            self.holder != 0
-            and self.valid_from <= block
-            and (self.valid_until == 0 or block < self.valid_until)
-        )
-
-    @classmethod
-    def from_abi(cls, value: Any) -> Licence:
-        holder, valid_from, valid_until, held = value
-        return cls(int(holder), int(valid_from), int(valid_until), bool(held))
 
 
 class ChangeKind(StrEnum):
@@ -49,6 +26,8 @@ class ChangeKind(StrEnum):
     SUSPENDED = "suspended"
     REACTIVATED = "reactivated"
     KEY_ROTATED = "key-rotated"
+    LICENSED = "licensed"  # a prefix licensed to the participant
+    REVOKED = "revoked"  # the participant's licence of a prefix revoked
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +42,10 @@ class ParticipantChange:
     old_key: bytes | None = None
     roles: int | None = None
     name: str | None = None
-    prefix: str | None = None
+    prefix: str | None = None  # REGISTERED: its prefix; LICENSED, REVOKED: the prefix
+    prefix_kind: PrefixKind | None = None  # LICENSED, REVOKED
+    valid_from: int | None = None  # LICENSED
+    valid_until: int | None = None  # LICENSED, REVOKED (REVOKED: the revocation's block)
 
 
 _EVENTS = {
@@ -72,6 +54,8 @@ _EVENTS = {
     "ParticipantSuspended": ChangeKind.SUSPENDED,
     "ParticipantReactivated": ChangeKind.REACTIVATED,
     "KeyRotated": ChangeKind.KEY_ROTATED,
+    "PrefixLicensed": ChangeKind.LICENSED,
+    "PrefixRevoked": ChangeKind.REVOKED,
 }
 
 
@@ -176,7 +160,8 @@ class ParticipantRegistryClient:
         return int(record[0])
 
     def changes(self, from_block: int, to_block: int) -> list[ParticipantChange]:
-        """Every participant change in blocks ``from_block`` .. ``to_block``, in chain order."""
+        """Every participant change in blocks ``from_block`` .. ``to_block``, in chain order
+        (licences granted and revoked included)."""
         found: list[ParticipantChange] = []
         for event_name, kind in _EVENTS.items():
             event = getattr(self.contract.events, event_name)()
@@ -192,7 +177,7 @@ def _change(kind: ChangeKind, log: Any) -> ParticipantChange:
         "kind": kind,
         "block": int(log["blockNumber"]),
         "log_index": int(log["logIndex"]),
-        "participant_id": int(args["id"]),
+        "participant_id": int(args["holder" if "holder" in args else "id"]),
     }
     if kind is ChangeKind.REGISTERED:
         base |= {
@@ -205,6 +190,14 @@ def _change(kind: ChangeKind, log: Any) -> ParticipantChange:
         base["roles"] = int(args["roles"])
     elif kind is ChangeKind.KEY_ROTATED:
         base |= {"key": _address(args["newKey"]), "old_key": _address(args["oldKey"])}
+    elif kind in (ChangeKind.LICENSED, ChangeKind.REVOKED):
+        base |= {
+            "prefix": str(args["prefix"]),
+            "prefix_kind": PrefixKind(int(args["kind"])),
+            "valid_until": int(args["validUntil"]),
+        }
+        if kind is ChangeKind.LICENSED:
+            base["valid_from"] = int(args["validFrom"])
     return ParticipantChange(**base)
 
 

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from node.chain.registry import Licence
 from node.cli.common import (
     DEFAULT_DATA_DIR,
     DataDir,
@@ -21,7 +20,7 @@ from node.cli.common import (
     table,
 )
 from node.context import Node
-from node.events.identifiers import prefix_kind
+from node.events.identifiers import Licence, prefix_kind
 
 app = commands(
     "License identifier prefixes to participants: only the holder of a prefix's licence "

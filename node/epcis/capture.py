@@ -48,6 +48,7 @@ from node.epcis.mapping import (
 )
 from node.epcis.query import index_terms
 from node.events.batch import BatchState
+from node.events.identifiers import GS1_MAX_PREFIX, GS1_MIN_PREFIX, PrefixKind
 from node.events.payload import canonical_json
 from node.events.signatures import address_of, recover_signer, sign_digest
 from node.events.submission import SignedEvent, parse_event, parse_hex
@@ -63,7 +64,8 @@ from node.exceptions import (
     InvalidSignatureError,
 )
 from node.ingest.service import IngestResult, IngestService
-from node.store.records import EpcisEventRow, ParticipantRecord
+from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
+from node.store.records import EpcisEventRow
 from node.store.store import Store
 
 _T = TypeVar("_T")
@@ -158,28 +160,30 @@ def _prefixed(parse: Callable[[], _T], base: str) -> _T:
         raise
 
 
-def party_resolver(participants: Sequence[ParticipantRecord]) -> PartyResolver:
+def party_resolver(store: Store, conn: Connection) -> PartyResolver:
     """Names a party or location (PGLN, SGLN or their Digital Links, AI 417 / 414) by the
-    participant whose GS1 company prefix begins its GLN (the longest such prefix)."""
-    prefixes = sorted(
-        ((p.prefix, p.key) for p in participants if p.prefix.isdigit()),
-        key=lambda item: -len(item[0]),
-    )
+    participant holding, at the licence mirror's head, the GS1 company prefix licence its
+    GLN begins with (licences never overlap: at most one does), so a participant holding
+    several company prefixes is found by any of them. One indexed lookup per GLN, in
+    ``conn``'s transaction: use the resolver only while it is open."""
+    head = store.participants.cursor(conn, PARTICIPANTS_CURSOR) or 0
+    found: dict[str, bytes | None] = {}
+
+    def by_gln(gln: str) -> bytes | None:
+        candidates = [gln[:length] for length in range(GS1_MIN_PREFIX, GS1_MAX_PREFIX + 1)]
+        holder = store.licences.holder_at(conn, PrefixKind.GS1, candidates, head)
+        record = None if holder is None else store.participants.get(conn, holder)
+        return None if record is None else record.key
 
     def resolve(identifier: str) -> bytes | None:
-        text = identifier.strip()
-        explicit = None
-        for scheme in ("urn:epc:id:pgln:", "urn:epc:id:sgln:"):
-            if text.startswith(scheme):
-                explicit = text[len(scheme) :].split(".", 1)[0]
-        canonical = normalise_gs1_uri(text)
+        canonical = normalise_gs1_uri(identifier.strip())
         for ai in ("/417/", "/414/"):
-            head = "https://id.gs1.org" + ai
-            if canonical.startswith(head):
-                gln = canonical[len(head) :].split("/", 1)[0]
-                for prefix, key in prefixes:
-                    if (explicit == prefix) if explicit is not None else gln.startswith(prefix):
-                        return key
+            head_of = "https://id.gs1.org" + ai
+            if canonical.startswith(head_of):
+                gln = canonical[len(head_of) :].split("/", 1)[0]
+                if gln not in found:
+                    found[gln] = by_gln(gln)
+                return found[gln]
         return None
 
     return resolve
@@ -188,7 +192,7 @@ def party_resolver(participants: Sequence[ParticipantRecord]) -> PartyResolver:
 def map_request_document(store: Store, document: EpcisDocument) -> tuple[MappedDocument, set[str]]:
     """The document's mapping under the store's participants, and the hash IDs it holds."""
     with store.read() as conn:
-        parties = party_resolver(store.participants.all(conn))
+        parties = party_resolver(store, conn)
         mapped = map_document(document.events, parties)
         known = set(store.epcis.known(conn, list(mapped.hash_ids)))
         ids = [i for i in map(event_id_of, document.events) if i is not None]

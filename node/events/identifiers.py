@@ -70,7 +70,7 @@ import re
 import string
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum, auto
-from typing import Final
+from typing import Any, Final
 from urllib.parse import parse_qs, quote, unquote
 
 from node.events.hashing import keccak
@@ -131,10 +131,39 @@ class PrefixKind(IntEnum):
     HANDLE = 2  # handle prefixes: dot-separated digit groups
     OTHER = 3  # identifiers of neither form: no prefix
 
+    @property
+    def label(self) -> str:
+        """How JSON spells the kind (``gs1``, ``handle``, ``other``)."""
+        return self.name.lower()
+
 
 GS1_MIN_PREFIX: Final = 4
 GS1_MAX_PREFIX: Final = 12
 MAX_HANDLE_PREFIX: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Licence:
+    """One licence of a prefix (ParticipantRegistry.Licence): ``holder`` speaks for the
+    identifiers under it at blocks ``valid_from`` .. ``valid_until - 1`` (``valid_until``
+    0: no end); ``held`` until revoked. ``holder`` 0: never licensed."""
+
+    holder: int
+    valid_from: int
+    valid_until: int
+    held: bool
+
+    def valid_at(self, block: int) -> bool:
+        return (
+            self.holder != 0
+            and self.valid_from <= block
+            and (self.valid_until == 0 or block < self.valid_until)
+        )
+
+    @classmethod
+    def from_abi(cls, value: Any) -> Licence:
+        holder, valid_from, valid_until, held = value
+        return cls(int(holder), int(valid_from), int(valid_until), bool(held))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +179,22 @@ class IdentifierSplit:
     canonical: str
     head: str
     candidates: tuple[str, ...]
+
+    def choose(self, holders: dict[str, int], producer: int) -> str | None:
+        """The candidate an ``IdentifierProof`` names for ``producer``, given the holder of
+        each candidate's current licence (absent or 0: none): the one the producer holds,
+        else the first held by anyone, else the longest, so that the contract names the
+        refusal. None for an identifier of no prefix kind."""
+        if self.kind is PrefixKind.OTHER:
+            return None
+        fallback = None
+        for candidate in self.candidates:
+            holder = holders.get(candidate, 0)
+            if holder == producer:
+                return candidate
+            if fallback is None and holder != 0:
+                fallback = candidate
+        return fallback or self.candidates[0]
 
     def proof(self, prefix: str | None) -> tuple[bytes, int]:
         """The ``IdentifierProof`` (identifier bytes, prefix length) naming ``prefix``, one

@@ -12,9 +12,11 @@ Pure: operates on :class:`BatchState` objects the caller loads and stores.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from node.events.batch import BatchState
+from node.events.identifiers import IdentifierSplit, Licence, PrefixKind
 from node.events.typed_data import (
     CUSTODY_ROLES,
     MAX_LINKED_BATCHES,
@@ -33,12 +35,17 @@ from node.exceptions import (
     InvalidEventError,
     InvalidReceiverError,
     InvalidStatusError,
+    LicenceNotValidError,
     MissingRoleError,
     NotCustodianError,
     NotRecallerError,
     NotReceiverError,
     UnknownBatchError,
+    UnlicensedIdentifierError,
 )
+
+#: Whether the actor may create a batch: raises the identifier rule's refusal when not.
+MayCreate = Callable[[bytes], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,24 +82,64 @@ def check_role(event: TraceEvent, actor: Actor) -> None:
         )
 
 
+def check_licence(
+    split: IdentifierSplit,
+    batch_id: bytes,
+    producer: int,
+    licences: Mapping[tuple[PrefixKind, str], Licence],
+    block: int,
+) -> None:
+    """BatchRegistry's identifier rule on the licence mirror: ``producer`` may create the
+    batch whose identifier splits as ``split`` only under a prefix whose current licence
+    (``licences``: the latest of each candidate, as ``currentLicence`` answers) it holds,
+    valid at ``block``. The prefix judged is the one the commit path's proof names
+    (:meth:`IdentifierSplit.choose`). An identifier of no prefix kind is the node's policy
+    (``setOpenIdentifiers``), which only the chain judges; none reaches here today, since
+    every spelling :func:`~node.events.identifiers.parse_identifier` accepts is GS1 or a
+    handle."""
+    if split.kind is PrefixKind.OTHER:
+        return
+    holders = {
+        c: licences[(split.kind, c)].holder for c in split.candidates if (split.kind, c) in licences
+    }
+    chosen = split.choose(holders, producer)
+    licence = licences.get((split.kind, chosen or ""))
+    if licence is None or licence.holder != producer:
+        raise UnlicensedIdentifierError(
+            f"participant {producer} holds no licence of a prefix of {split.canonical}",
+            batchId=batch_id,
+            participant=producer,
+        )
+    if not licence.valid_at(block):
+        raise LicenceNotValidError(
+            f"participant {producer}'s licence of {chosen} is not valid at block {block}",
+            batchId=batch_id,
+            validFrom=licence.valid_from,
+            validUntil=licence.valid_until,
+        )
+
+
 def apply(
     event: TraceEvent,
     event_hash: bytes,
     actor: Actor,
     batches: dict[bytes, BatchState],
     receiver: Receiver | None,
+    may_create: MayCreate | None = None,
 ) -> Outcome:
     """Check ``event`` against ``batches`` and apply it to them in place.
 
     ``batches`` holds at least every batch the event names that exists; ``receiver`` is
-    the participant whose current key is ``event.counterparty`` (None when unknown).
+    the participant whose current key is ``event.counterparty`` (None when unknown);
+    ``may_create`` judges the identifier of each batch the event would create, where the
+    contract does (None: not judged here).
     Raises the rule's :class:`EventRejectedError` and changes nothing when a rule fails.
     """
     action = event.action
     if action is Action.COMMISSION:
-        return _commission(event, event_hash, actor, batches)
+        return _commission(event, event_hash, actor, batches, may_create)
     if action is Action.TRANSFORM:
-        return _transform(event, event_hash, actor, batches)
+        return _transform(event, event_hash, actor, batches, may_create)
     if action in (Action.AGGREGATE, Action.DISAGGREGATE):
         return _pack(event, actor, batches)
     if not _is_single(event, with_counterparty=action is Action.SHIP):
@@ -147,7 +194,11 @@ def apply(
 
 
 def _commission(
-    event: TraceEvent, event_hash: bytes, actor: Actor, batches: dict[bytes, BatchState]
+    event: TraceEvent,
+    event_hash: bytes,
+    actor: Actor,
+    batches: dict[bytes, BatchState],
+    may_create: MayCreate | None,
 ) -> Outcome:
     if event.batch_id == ZERO32 or event.quantity == 0 or not _is_single(event, False):
         raise InvalidEventError("malformed COMMISSION event", event_hash=event_hash)
@@ -155,13 +206,19 @@ def _commission(
         raise BatchExistsError("the batch already exists", batchId=event.batch_id)
     if event.prev_event_hash != ZERO32:
         raise _head_mismatch(event.batch_id, ZERO32, event.prev_event_hash)
+    if may_create is not None:
+        may_create(event.batch_id)
     created = _new_batch(event.batch_id, actor, event_hash)
     batches[event.batch_id] = created
     return Outcome([], [created], [])
 
 
 def _transform(
-    event: TraceEvent, event_hash: bytes, actor: Actor, batches: dict[bytes, BatchState]
+    event: TraceEvent,
+    event_hash: bytes,
+    actor: Actor,
+    batches: dict[bytes, BatchState],
+    may_create: MayCreate | None,
 ) -> Outcome:
     inputs, outputs = event.inputs, event.outputs
     if (
@@ -188,6 +245,9 @@ def _transform(
             raise InvalidEventError("a TRANSFORM output is zero or repeated", event_hash=event_hash)
         if batch_id in batches:
             raise BatchExistsError("a transformation output already exists", batchId=batch_id)
+    if may_create is not None:
+        for batch_id in outputs:
+            may_create(batch_id)
 
     for stored in consumed:
         stored.status = BatchStatus.CONSUMED

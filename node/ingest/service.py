@@ -1,6 +1,7 @@
 """Ingest: validate → recover signer → idempotency → event time in the node's window →
-participant active with the role → nonce → batch rules on the local view → durable
-write → event hash.
+participant active with the role → nonce → batch rules on the local view (a batch created
+only under a prefix the signer's participant is licensed, on the licence mirror) →
+durable write → event hash.
 
 One transaction per call. A single event that breaks a rule raises its typed
 :class:`EventRejectedError`; a bulk call accepts the good events and reports each bad
@@ -24,7 +25,15 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from node.events.batch import BatchState
-from node.events.identifiers import IdentifierKind, parse_identifier
+from node.events.identifiers import (
+    Identifier,
+    IdentifierKind,
+    IdentifierSplit,
+    Licence,
+    PrefixKind,
+    identifier_split,
+    parse_identifier,
+)
 from node.events.signatures import SignatureVerifier
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action, Domain
@@ -41,8 +50,9 @@ from node.exceptions import (
     UnknownSignerError,
 )
 from node.ingest.event_time import EventTimeWindow
-from node.ingest.rules import Actor, Receiver, apply, check_role
+from node.ingest.rules import Actor, Receiver, apply, check_licence, check_role
 from node.ingest.rules import Outcome as RuleOutcome
+from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
 from node.store.models import EventStatus
 from node.store.records import EventBatchRow, EventRow, LineageRow, SignerView
 from node.store.store import Store
@@ -81,6 +91,17 @@ class _Pending:
     signer: bytes | None = None
     result: IngestResult | None = None
     identifiers: dict[bytes, str] = field(default_factory=dict)
+    #: Where the prefix of each batch it creates may sit.
+    splits: dict[bytes, IdentifierSplit] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Licences:
+    """The licence mirror as one ingest call reads it: the current licence of every
+    candidate prefix of the batches the call's events create, and the mirror's head."""
+
+    current: dict[tuple[PrefixKind, str], Licence]
+    head: int
 
 
 class IngestService:
@@ -185,6 +206,7 @@ class IngestService:
                 ],
                 epochs,
             )
+            licences = self._licences(conn, live)
             rows: list[EventRow] = []
             lineage: list[LineageRow] = []
             links: list[EventBatchRow] = []
@@ -205,7 +227,9 @@ class IngestService:
                 try:
                     # An event already held stays a duplicate (above) whatever the window.
                     self.event_times.check(item.signed.event.event_time, received_at / 1000)
-                    outcome = self._check(item, views, used, held, batches, as_participant)
+                    outcome = self._check(
+                        item, views, used, held, batches, licences, as_participant
+                    )
                 except EventRejectedError as error:
                     results[item.index] = _rejected(item, error)
                     continue
@@ -246,10 +270,18 @@ class IngestService:
         event_hash = signed.event.digest(self.domain)
         item = _Pending(index, signed, event_hash)
         try:
-            item.identifiers = _identifiers(signed)
+            item.identifiers, item.splits = _identifiers(signed)
         except EventRejectedError as error:
             item.result = _rejected(item, error)
         return item
+
+    def _licences(self, conn: Connection, live: list[_Pending]) -> _Licences:
+        """One indexed lookup of the licence mirror for every batch ``live`` creates."""
+        wanted = {(s.kind, c) for p in live for s in p.splits.values() for c in s.candidates}
+        if not wanted:
+            return _Licences({}, 0)
+        head = self.store.participants.cursor(conn, PARTICIPANTS_CURSOR)
+        return _Licences(self.store.licences.current(conn, wanted), head or 0)
 
     def _check(
         self,
@@ -258,6 +290,7 @@ class IngestService:
         used: dict[tuple[bytes, bytes], bytes],
         held: dict[bytes, int],
         batches: dict[bytes, BatchState],
+        licences: _Licences,
         as_participant: int | None = None,
     ) -> RuleOutcome:
         event = item.signed.event
@@ -292,7 +325,19 @@ class IngestService:
             target = views.get(event.counterparty)
             if target is not None and target.current:
                 receiver = Receiver(target.participant_id, target.roles, target.active)
-        return apply(event, item.event_hash, actor, batches, receiver)
+
+        def may_create(batch_id: bytes) -> None:
+            if batch_id not in item.splits:
+                raise _unproven(batch_id)
+            check_licence(
+                item.splits[batch_id],
+                batch_id,
+                actor.participant_id,
+                licences.current,
+                licences.head,
+            )
+
+        return apply(event, item.event_hash, actor, batches, receiver, may_create)
 
     def _row(self, item: _Pending, views: dict[bytes, SignerView], received_at: int) -> EventRow:
         event = item.signed.event
@@ -325,11 +370,13 @@ def _nonce(item: _Pending) -> bytes:
     return item.signed.event.nonce.to_bytes(32, "big")
 
 
-def _identifiers(signed: SignedEvent) -> dict[bytes, str]:
-    """Canonical identifiers by batch id; each must name a batch of the event, and every
-    batch the event creates must have one."""
+def _identifiers(signed: SignedEvent) -> tuple[dict[bytes, str], dict[bytes, IdentifierSplit]]:
+    """Canonical identifiers by batch id, each naming a batch of the event; and the split
+    of each the event creates. A batch created without one is refused where the contract
+    checks it, after the signer and the batch rules (``may_create``)."""
     named = signed.event.batch_ids()
     found: dict[bytes, str] = {}
+    parsed: dict[bytes, Identifier] = {}
     for text in signed.identifiers:
         try:
             identifier = parse_identifier(text)
@@ -343,15 +390,22 @@ def _identifiers(signed: SignedEvent) -> dict[bytes, str]:
                 field="identifiers",
             )
         found[identifier.batch_id] = identifier.canonical
-    for created in signed.event.created_batch_ids():
-        if created not in found:
-            raise InvalidIdentifierProofError(
-                "a new batch needs its identifier (a GS1 Digital Link, EPC URN or handle) in "
-                "the submission's identifiers: the contract lets only the holder of the "
-                "identifier's prefix create it, and a bare batch id names no prefix",
-                batchId="0x" + created.hex(),
-            )
-    return found
+        parsed[identifier.batch_id] = identifier
+    splits = {
+        created: identifier_split(parsed[created])
+        for created in signed.event.created_batch_ids()
+        if created in parsed
+    }
+    return found, splits
+
+
+def _unproven(batch_id: bytes) -> InvalidIdentifierProofError:
+    return InvalidIdentifierProofError(
+        "a new batch needs its identifier (a GS1 Digital Link, EPC URN or handle) in "
+        "the submission's identifiers: the contract lets only the holder of the "
+        "identifier's prefix create it, and a bare batch id names no prefix",
+        batchId="0x" + batch_id.hex(),
+    )
 
 
 def _rejected(item: _Pending, error: EventRejectedError) -> IngestResult:

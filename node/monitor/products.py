@@ -64,7 +64,7 @@ density = 1.03                      # kg per litre: milk counted in litres is we
 temperature = { min = 0.0, max = 6.0 }
 
 [products.cheese]
-ids = ["https://id.gs1.org/01/00614142000011"]
+ids = ["https://id.gs1.org/01/00614142000011"]  # the dairy's GTIN: it makes the cheese
 unit = "KGM"
 temperature = { min = 0.0, max = 5.0 }
 made_from.milk = { ratio = 10.0, tolerance = 0.15 }   # ~10 kg of milk per kg of cheese

@@ -1,12 +1,15 @@
 """Bring the store's participant mirror up to date with ParticipantRegistry.
 
-Applies the registry's events in chain order from the block after the last one applied;
+Applies the registry's events (participants' changes, and the licences of identifier
+prefixes granted and revoked) in chain order from the block after the last one applied;
 idempotent and restartable (the cursor moves in the same transaction as the changes).
 """
 
 from __future__ import annotations
 
 from typing import Protocol, TypeVar
+
+from sqlalchemy import Connection
 
 from node.chain.registry import ChangeKind, ParticipantChange
 from node.exceptions import ChainError
@@ -42,6 +45,9 @@ def sync_participants(*, store: Store, source: ChangeSource, head: int) -> int:
                     block=change.block,
                 )
                 continue
+            if change.kind in (ChangeKind.LICENSED, ChangeKind.REVOKED):
+                _licence(store, conn, change)
+                continue
             if change.kind is ChangeKind.KEY_ROTATED:
                 store.participants.rotate_key(
                     conn,
@@ -62,6 +68,33 @@ def sync_participants(*, store: Store, source: ChangeSource, head: int) -> int:
             store.participants.set_status(conn, pid, roles=roles, active=active, block=change.block)
         store.participants.set_cursor(conn, CURSOR, head)
         return len(changes)
+
+
+def _licence(store: Store, conn: Connection, change: ParticipantChange) -> None:
+    """A prefix licensed to, or revoked from, ``change.participant_id``."""
+    kind, prefix = _required(change.prefix_kind), _required(change.prefix)
+    valid_until, at = _required(change.valid_until), (change.block, change.log_index)
+    if change.kind is ChangeKind.LICENSED:
+        store.licences.grant(
+            conn,
+            kind=kind,
+            prefix=prefix,
+            holder=change.participant_id,
+            valid_from=_required(change.valid_from),
+            valid_until=valid_until,
+            block=at[0],
+            log_index=at[1],
+        )
+    else:
+        store.licences.revoke(
+            conn,
+            kind=kind,
+            prefix=prefix,
+            holder=change.participant_id,
+            valid_until=valid_until,
+            block=at[0],
+            log_index=at[1],
+        )
 
 
 def _required(value: _T | None) -> _T:

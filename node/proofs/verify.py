@@ -1097,7 +1097,7 @@ def _licence_json(licence: BatchLicence | None) -> dict[str, object] | None:
     if licence is None:
         return None
     return {
-        "kind": licence.kind.name,
+        "kind": licence.kind.label,
         "prefix": licence.prefix,
         "holder": {"id": licence.holder_id, "name": licence.holder_name},
         "validFrom": str(licence.valid_from),

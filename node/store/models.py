@@ -55,6 +55,26 @@ class ParticipantStatus(SQLModel, table=True):
     active: bool
 
 
+class PrefixLicence(SQLModel, table=True):
+    """Every licence of every identifier prefix, as ParticipantRegistry's ``PrefixLicensed``
+    and ``PrefixRevoked`` logs tell it (docs/contracts.md, "Identifier authority"): keyed by
+    the grant's log, so a prefix's licences are in chain order and a replay changes nothing.
+    ``valid_until`` 0: no end; a revocation sets it, clears ``held`` and notes its block."""
+
+    __tablename__ = "licences"
+    __table_args__ = (Index("ix_licences_holder", "holder"),)
+
+    kind: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    prefix: str = Field(primary_key=True, max_length=64)
+    block: int = Field(sa_type=BigInteger, primary_key=True)
+    log_index: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    holder: int = Field(sa_type=BigInteger)
+    valid_from: int = Field(sa_type=BigInteger)
+    valid_until: int = Field(sa_type=BigInteger)
+    held: bool
+    revoked_block: int | None = Field(default=None, sa_type=BigInteger)
+
+
 class SyncCursor(SQLModel, table=True):
     """How far a mirror has read the chain (last block fully applied)."""
 

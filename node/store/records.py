@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NotRequired, TypedDict
 
+from node.events.identifiers import Licence, PrefixKind
 from node.events.typed_data import Action, BatchStatus, Role, TraceEvent
 from node.store.models import (
     AlertSeverity,
@@ -41,6 +42,18 @@ class ParticipantKeyRecord:
     participant_id: int
     valid_from: int
     valid_until: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceRecord:
+    """One licence of a prefix as the mirror holds it: the licence itself, the block it
+    was granted at and, once revoked, the block of the revocation."""
+
+    kind: PrefixKind
+    prefix: str
+    licence: Licence
+    block: int
+    revoked_block: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from node.store.batches import BatchRepository
 from node.store.engine import WRITE_OPTION, open_engine
 from node.store.epcis import EpcisRepository
 from node.store.events import EventRepository
+from node.store.licences import LicenceRepository
 from node.store.participants import ParticipantRepository
 from node.store.refusals import RefusalRepository
 from node.store.webhooks import WebhookRepository
@@ -37,6 +38,7 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.participants = ParticipantRepository()
+        self.licences = LicenceRepository()
         self.batches = BatchRepository()
         self.events = EventRepository(self.batches)
         self.windows = WindowRepository()

@@ -38,6 +38,7 @@ from node.store.models import (
     Participant,
     ParticipantKey,
     ParticipantStatus,
+    PrefixLicence,
     Refusal,
     SyncCursor,
     WebhookDelivery,
@@ -61,6 +62,7 @@ PARTICIPANTS: Final = _table(Participant)
 PARTICIPANT_KEYS: Final = _table(ParticipantKey)
 PARTICIPANT_STATUS: Final = _table(ParticipantStatus)
 SYNC_CURSORS: Final = _table(SyncCursor)
+LICENCES: Final = _table(PrefixLicence)
 WINDOWS: Final = _table(Window)
 EPCIS_EVENTS: Final = _table(EpcisEvent)
 EPCIS_TERMS: Final = _table(EpcisTerm)

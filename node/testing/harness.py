@@ -48,8 +48,9 @@ DEFAULT_PARTICIPANTS: Final[dict[str, tuple[Role, str]]] = {
 }
 #: Further prefixes licensed to default participants: the farm, registered with GS1's
 #: example company prefix 0614141 (EPCIS documents name it by that), also holds 9506000,
-#: the prefix of the GTIN 09506000134352 its milk lots carry.
-DEFAULT_LICENCES: Final[dict[str, tuple[str, ...]]] = {"farm": ("9506000",)}
+#: the prefix of the GTIN 09506000134352 its milk lots carry, and handle prefix 88.456 for
+#: lots named by handles (the shop's 88.123.45 is a retailer's: it commissions nothing).
+DEFAULT_LICENCES: Final[dict[str, tuple[str, ...]]] = {"farm": ("9506000", "88.456")}
 TEST_PASSWORD: Final = "tracenode-test-password"  # noqa: S105 - throwaway test keys
 
 

@@ -17,7 +17,10 @@ A file holds ``[[scenario]]`` tables::
 
 Every node has the harness's participants (farm, processor, carrier, shop, regulator);
 ``participants = { farm-2 = ["producer"] }`` registers more, by name and roles, before
-the steps.
+the steps, each licensed a GS1 company prefix of its own (``07`` and its place in the
+list). A lot a step creates is named under a company prefix its maker holds: the
+product's GTIN when the maker holds its prefix, else the same item reference under the
+maker's first prefix (the contracts let only a prefix's holder create lots under it).
 
 Steps (one kind each, its keys checked strictly):
 
@@ -64,7 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, text
 
 from node.context import Node
-from node.events.identifiers import gtin_check_digit
+from node.events.identifiers import PrefixKind, gtin_check_digit
 from node.events.signatures import sign_digest
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action, Role
@@ -73,12 +76,7 @@ from node.monitor.products import ProductTable
 from node.monitor.refusals import Attempt, RefusalLog, attempt
 from node.monitor.service import Monitor
 from node.store.tables import EVENTS
-from node.testing.harness import (
-    DEFAULT_LICENCES,
-    DEFAULT_PARTICIPANTS,
-    TEST_PASSWORD,
-    TraceNodeHarness,
-)
+from node.testing.harness import TEST_PASSWORD, TraceNodeHarness
 
 HOUR_MS = 3_600_000
 #: The library's product table, beside its scenario files.
@@ -211,14 +209,6 @@ class Run:
     #: Keys rotated out, by participant; a key nobody holds.
     retired: dict[str, LocalAccount] = field(default_factory=dict)
     stranger: LocalAccount = field(default_factory=Account.create)
-    #: The prefixes each participant holds (a GS1 company prefix, or a handle's).
-    prefixes: dict[str, tuple[str, ...]] = field(
-        default_factory=lambda: {
-            name: (prefix, *DEFAULT_LICENCES.get(name, ()))
-            for name, (_, prefix) in DEFAULT_PARTICIPANTS.items()
-            if prefix
-        }
-    )
     events: dict[str, bytes] = field(default_factory=dict)  # id -> hash
 
     def gateway(self) -> RefusalLog:
@@ -235,27 +225,31 @@ class Run:
         return self.clock_ms
 
     def lot(self, name: str, product_text: str | None = None, maker: str | None = None) -> str:
-        """The identifier of the scenario's lot ``name``, made by ``maker`` when it is
-        created here: its GTIN the product's when the product is a GTIN whose company
-        prefix the maker holds (the contracts let only the prefix's holder create its
-        lots), else a GTIN under the maker's own company prefix, else a handle under its
-        handle prefix."""
+        """The identifier of the scenario's lot ``name`` (its GTIN the product's, when the
+        product is a GTIN), made by participant ``maker``: under a company prefix the maker
+        holds, as the contracts require (the product's own when it holds that)."""
         if name not in self.lots:
             match = _GTIN_LINK.fullmatch(product_text or "")
             gtin = match.group(1) if match else GENERIC_GTIN
-            suffix = f"{self.tag}-{name.upper()}"
-            held = self.prefixes.get(maker, ()) if maker is not None else ()
-            own = [p for p in held if p.isdigit()]
-            if maker is not None and not any(gtin[1:].startswith(p) for p in own):
-                if own:
-                    body = "0" + own[0] + "1".zfill(12 - len(own[0]))
-                    gtin = body + str(gtin_check_digit(body))
-                else:
-                    handle = next(p for p in held if "." in p)
-                    self.lots[name] = f"{handle}/{suffix}"
-                    return self.lots[name]
-            self.lots[name] = f"https://id.gs1.org/01/{gtin}/10/{suffix}"
+            if maker is not None:
+                gtin = self._maker_gtin(maker, gtin)
+            self.lots[name] = f"https://id.gs1.org/01/{gtin}/10/{self.tag}-{name.upper()}"
         return self.lots[name]
+
+    def _maker_gtin(self, maker: str, gtin: str) -> str:
+        """``gtin`` when ``maker`` holds its company prefix; else the same item reference
+        under the first GS1 company prefix ``maker`` holds (``gtin`` when it holds none)."""
+        store = self.harness.node.store
+        with store.read() as conn:
+            held = [
+                r.prefix
+                for r in store.licences.of_holder(conn, self.harness.participant_id(maker))
+                if r.kind is PrefixKind.GS1 and r.licence.held
+            ]
+        if not held or any(gtin[1:].startswith(prefix) for prefix in held):
+            return gtin
+        body = gtin[0] + held[0] + gtin[1:13][len(held[0]) :]
+        return body + str(gtin_check_digit(body))
 
     def product(self, name: str | None) -> str:
         """The text signed as the product: a table product's first id, else ``name``."""
@@ -523,9 +517,9 @@ def _run(harness: TraceNodeHarness, scenario: Scenario, table: ProductTable, tag
     start = int(time.time() * 1000) - 72 * HOUR_MS
     run = Run(harness=harness, table=table, scenario=scenario, tag=tag, start_ms=start)
     run.clock_ms = start
-    for index, (name, roles) in enumerate(scenario.participants.items()):
-        run.prefixes[name] = (f"88.700.{index + 1}",)  # a handle prefix of its own
-        harness.add_participant(name, _roles(roles), run.prefixes[name][0])
+    for index, (name, roles) in enumerate(scenario.participants.items(), start=1):
+        # Each licensed a company prefix of its own, for the lots it makes (Run.lot).
+        harness.add_participant(name, _roles(roles), f"07{index:05d}")
     for step in scenario.steps:
         model, action = _step_kind(step)
         action(run, model.model_validate(step))

@@ -66,11 +66,11 @@ def rig(tracenode: TraceNodeHarness) -> Iterator[Rig]:
 
 def test_a_stalled_queue_refuses_submissions_until_anchoring_catches_up(rig: Rig) -> None:
     rig.now[0] = time.time()
-    status, _, _ = rig.submit("88.123.45/BP-1")
+    status, _, _ = rig.submit("88.456/BP-1")
     assert status == 202  # nothing waits yet
 
     rig.later(BOUND + 5)  # the event waited past the bound, nothing anchored
-    status, problem, headers = rig.submit("88.123.45/BP-2")
+    status, problem, headers = rig.submit("88.456/BP-2")
 
     assert status == 503
     assert problem["code"] == "backlogged"
@@ -88,7 +88,7 @@ def test_a_stalled_queue_refuses_submissions_until_anchoring_catches_up(rig: Rig
 
     rig.harness.commit()
     rig.later(FRESH_FOR)  # the watch reads the store again
-    status, _, _ = rig.submit("88.123.45/BP-3")
+    status, _, _ = rig.submit("88.456/BP-3")
     assert status == 202
     rig.later(FRESH_FOR)
     assert rig.client.get("/v1/info").json()["backlog"]["queued"] == 1
@@ -106,13 +106,13 @@ def test_a_bound_of_zero_turns_backpressure_off(tracenode: TraceNodeHarness) -> 
         app.state.gateway.backlog = BacklogWatch(
             tracenode.node.store, interval=1.0, clock=lambda: now[0]
         )
-        tracenode.submit("farm", Action.COMMISSION, "88.123.45/OFF-1", quantity=1)
+        tracenode.submit("farm", Action.COMMISSION, "88.456/OFF-1", quantity=1)
         signed = compose_event(
             store=tracenode.node.store,
             domain=tracenode.node.domain,
             private_key=bytes(tracenode.keys["farm"].key),
             action=Action.COMMISSION,
-            batch="88.123.45/OFF-2",
+            batch="88.456/OFF-2",
             quantity=1,
         )
         answer = client.post(

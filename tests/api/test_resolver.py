@@ -56,7 +56,7 @@ def held(rig: Rig) -> dict[str, str]:
     return {
         "lot": commissioned(rig, f"https://id.gs1.org/01/{GTIN}/10/R{tag}"),
         "item": commissioned(rig, f"https://id.gs1.org/01/{GTIN}/21/S{tag}"),
-        "handle": commissioned(rig, f"88.123.45/H-{tag}"),
+        "handle": commissioned(rig, f"88.456/H-{tag}"),
     }
 
 

@@ -50,7 +50,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from api import create_app
 from node.epcis.capture import capture, sign_document
-from node.events.identifiers import parse_identifier
+from node.events.identifiers import PrefixKind, parse_identifier
 from node.events.submission import submission_document
 from node.events.typed_data import Action
 from node.ingest.compose import compose_event
@@ -387,6 +387,20 @@ def _revocable(s: Seeded) -> dict[str, Any]:
     return {"path_parameters": {"key_id": record.key_id}}
 
 
+def _fresh_prefix() -> str:
+    """A GS1 company prefix nobody holds (10 digits, under no seeded licence)."""
+    return f"41{time.monotonic_ns() % 10**8:08d}"
+
+
+def _revocable_prefix(s: Seeded) -> dict[str, Any]:
+    """A prefix licensed to the shop for the purpose, as the path of DELETE /v1/prefixes."""
+    prefix, node = _fresh_prefix(), s.harness.node
+    shop = node.registry.key_participant(s.harness.keys["shop"].address)
+    node.registry.license(node.admin(s.harness.password), shop, kind=PrefixKind.GS1, prefix=prefix)
+    node.sync_participants()
+    return {"path_parameters": {"prefix": prefix}}
+
+
 def _gtin(identifier: str) -> str:
     gtin = parse_identifier(identifier).gtin
     assert gtin is not None
@@ -455,6 +469,29 @@ KNOWN: Final = [
         "GET /v1/participants/{address}/nonce",
         200,
         lambda s: {"path_parameters": {"address": s.harness.keys["farm"].address}},
+    ),
+    Known(
+        "POST /v1/participants/{address}/licences",
+        201,
+        lambda s: {
+            "path_parameters": {"address": s.harness.keys["shop"].address},
+            "body": {"prefix": _fresh_prefix(), "validUntil": "1000000"},
+        },
+        "admin",
+    ),
+    Known(
+        "GET /v1/participants/{address}/licences",
+        200,
+        lambda s: {"path_parameters": {"address": s.harness.keys["farm"].address}},
+    ),
+    Known("GET /v1/prefixes/{prefix}", 200, lambda s: {"path_parameters": {"prefix": "0614141"}}),
+    Known("GET /v1/prefixes/{prefix}", 404, lambda s: {"path_parameters": {"prefix": "7777777"}}),
+    Known("DELETE /v1/prefixes/{prefix}", 200, _revocable_prefix, "admin"),
+    Known(
+        "DELETE /v1/prefixes/{prefix}",
+        404,
+        lambda s: {"path_parameters": {"prefix": "7777777"}},
+        "admin",
     ),
     Known(
         "POST /v1/epcis/lookup",

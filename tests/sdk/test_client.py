@@ -293,7 +293,9 @@ def test_an_event_the_chain_refuses_is_raised_with_the_contracts_reason(
         with pytest.raises(EventNotFoundError):
             client.wait_for_proof("0x" + "ab" * 32, timeout=30)
     with client_for(gateway, "processor", tmp_path / "processor") as client:
-        waiting = client.submit("commission", lot("UNCOMMITTED"), product="milk", quantity=1)
+        # Under the processor's own company prefix (the milk GTIN's, 9506000, is the farm's).
+        cheese = "https://id.gs1.org/01/00614142000011/10/UNCOMMITTED"
+        waiting = client.submit("commission", cheese, product="cheese", quantity=1)
         with pytest.raises(ProofTimeoutError):
             client.wait_for_proof(waiting.event_hash, timeout=0.5, poll=0.1)
 

@@ -169,6 +169,7 @@ def test_the_python_client_goes_from_nothing_to_a_verified_proof(
         kind=prefix_kind(prefix),
         prefix=prefix,
     )
+    harness.node.sync_participants()  # the gateway refuses lots under licences it has not read
 
     result = subprocess.run(
         [sys.executable, "-c", code],

@@ -14,8 +14,8 @@ def test_the_next_nonce_is_one_past_the_largest_the_key_used(gateway: Gateway) -
     harness = gateway.harness
     farm = harness.keys["farm"].address
     before = httpx.get(f"{gateway.url}/v1/participants/{farm}/nonce").json()
-    harness.submit("farm", Action.COMMISSION, "88.123.45/NONCE-1", product="x", quantity=1)
-    harness.submit("farm", Action.OBSERVE, "88.123.45/NONCE-1")
+    harness.submit("farm", Action.COMMISSION, "88.456/NONCE-1", product="x", quantity=1)
+    harness.submit("farm", Action.OBSERVE, "88.456/NONCE-1")
     after = httpx.get(f"{gateway.url}/v1/participants/{farm.lower()}/nonce").json()
     stranger = harness.new_key().address
     unknown = httpx.get(f"{gateway.url}/v1/participants/{stranger}/nonce").json()

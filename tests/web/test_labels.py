@@ -279,6 +279,7 @@ def test_the_public_url_and_explorer_settings_shape_labels_and_links(
         kind=PrefixKind.HANDLE,
         prefix="88.124",
     )
+    tracenode.node.sync_participants()  # the node refuses lots under licences it has not read
     tracenode.submit("farm", Action.COMMISSION, lot, product="x", quantity=1)
     tracenode.commit()
     app = create_app(

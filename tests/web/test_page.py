@@ -501,7 +501,7 @@ def test_what_was_checked_names_the_contracts_and_the_brand_owner(
     assert f"({span}, mined " in groups["anchored"].text
 
     licence = report["batches"][0]["licence"]  # the subject's, from the verifier
-    assert (licence["kind"], licence["prefix"], licence["validUntil"]) == ("GS1", "0614142", None)
+    assert (licence["kind"], licence["prefix"], licence["validUntil"]) == ("gs1", "0614142", None)
     assert licence["holder"]["name"] == "Alpine Dairy Processing"
     brand = groups["brand"].text.removeprefix("\u2713\n")  # the mark, then the statement
     assert brand.startswith(

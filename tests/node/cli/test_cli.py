@@ -49,7 +49,18 @@ def test_init_writes_encrypted_keys_and_refuses_a_second_init(data_dir: Path) ->
 def test_participants_and_signed_events_through_the_cli(data_dir: Path) -> None:
     keys = data_dir / "keystore" / "participants"
     assert (
-        run(data_dir, "participant", "add", "Farm", "--roles", "producer", "--create-key")[0] == 0
+        run(
+            data_dir,
+            "participant",
+            "add",
+            "Farm",
+            "--roles",
+            "producer",
+            "--prefix",
+            "9506000",
+            "--create-key",
+        )[0]
+        == 0
     )
     assert (
         run(data_dir, "participant", "add", "Carrier", "--roles", "logistics", "--create-key")[0]
@@ -112,7 +123,17 @@ def test_participants_and_signed_events_through_the_cli(data_dir: Path) -> None:
 
 def test_suspension_and_rotation_take_effect(data_dir: Path) -> None:
     keys = data_dir / "keystore" / "participants"
-    run(data_dir, "participant", "add", "Dairy", "--roles", "producer,processor", "--create-key")
+    run(
+        data_dir,
+        "participant",
+        "add",
+        "Dairy",
+        "--roles",
+        "producer,processor",
+        "--prefix",
+        "88.123.45",
+        "--create-key",
+    )
     parties = {p["name"]: p for p in json.loads(run(data_dir, "participant", "list", "--json")[1])}
     dairy = str(parties["Dairy"]["id"])
     commission = (

@@ -13,6 +13,8 @@ from node.store.tables import WINDOWS
 from node.testing.harness import TraceNodeHarness
 
 INTERVAL = 1.0
+#: Under the farm's licence of 9506000 (node.testing.harness.DEFAULT_LICENCES).
+GTIN = "09506000134352"
 
 
 @pytest.fixture
@@ -22,7 +24,9 @@ def harness(tracenode: TraceNodeHarness) -> TraceNodeHarness:
 
 def commission(h: TraceNodeHarness, count: int, tag: str) -> None:
     for i in range(count):
-        h.submit("farm", Action.COMMISSION, f"88.123.45/{tag}-{i}", quantity=1)
+        h.submit(
+            "farm", Action.COMMISSION, f"https://id.gs1.org/01/{GTIN}/10/{tag}-{i}", quantity=1
+        )
 
 
 def oldest(h: TraceNodeHarness) -> int:

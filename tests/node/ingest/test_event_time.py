@@ -134,7 +134,9 @@ def test_the_cli_refuses_an_event_time_outside_the_window(tmp_path: Path) -> Non
         return result.exit_code, result.output
 
     assert run("init")[0] == 0
-    added = run("participant", "add", "Farm", "--roles", "producer", "--create-key")
+    added = run(
+        "participant", "add", "Farm", "--roles", "producer", "--prefix", "88.123.45", "--create-key"
+    )
     assert added[0] == 0, added[1]
     submit = (
         "event",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 import pytest
 from eth_hash.auto import keccak
 
+from node.events.identifiers import gtin_check_digit, prefix_kind
 from node.events.payload import payload_hash
 from node.events.signatures import SECP256K1_N, address_of, sign_digest
 from node.events.submission import SignedEvent, parse_submission, submission_document
@@ -22,6 +23,7 @@ from node.exceptions import (
     InvalidReceiverError,
     InvalidSignatureError,
     InvalidStatusError,
+    LicenceNotValidError,
     MissingRoleError,
     NonceUsedError,
     NotCustodianError,
@@ -31,8 +33,10 @@ from node.exceptions import (
     SignerSuspendedError,
     UnknownBatchError,
     UnknownSignerError,
+    UnlicensedIdentifierError,
 )
 from node.ingest.service import IngestService, Outcome
+from node.participants.sync import CURSOR
 from node.store.store import Store
 
 DOMAIN = Domain(31337, bytes.fromhex("5FbDB2315678afecb367f032d93F642f64180aa3"))
@@ -40,15 +44,21 @@ DOMAIN = Domain(31337, bytes.fromhex("5FbDB2315678afecb367f032d93F642f64180aa3")
 KNOWN: dict[bytes, str] = {}
 
 
-def lot_id(name: str) -> bytes:
-    """The batch id of lot ``name`` of GTIN 09506000134352 (remembered for :meth:`World.sign`)."""
-    uri = f"https://id.gs1.org/01/09506000134352/10/{name}"
+def lot_id(name: str, gtin: str = "09506000134352") -> bytes:
+    """The batch id of lot ``name`` of ``gtin`` (by default under the farm's licence of
+    9506000), remembered for :meth:`World.sign`."""
+    uri = f"https://id.gs1.org/01/{gtin}/10/{name}"
     KNOWN[keccak(uri.encode())] = uri
     return keccak(uri.encode())
 
 
 LOT_URI = "https://id.gs1.org/01/09506000134352/10/ABC1"
 LOT = lot_id("ABC1")
+#: A GTIN under the processor's licence of 9506001.
+PROCESSOR_GTIN = "095060010000" + "1"
+PROCESSOR_GTIN += str(gtin_check_digit(PROCESSOR_GTIN))
+#: The licence mirror's head in these tests (World sets the participants' cursor to it).
+HEAD = 10
 
 
 @dataclass
@@ -79,6 +89,7 @@ class World:
                 ("shop", Role.RETAILER),
                 ("regulator", Role.REGULATOR),
                 ("auditor", Role.AUDITOR),
+                ("grower", Role.PRODUCER),  # licensed nothing unless a test licenses it
             ],
             start=1,
         ):
@@ -95,6 +106,41 @@ class World:
                     active=True,
                     block=1,
                 )
+        self.grants = 0
+        self.license("farm", "9506000")
+        self.license("processor", "9506001")
+        with store.write() as conn:
+            store.participants.set_cursor(conn, CURSOR, HEAD)
+
+    def license(
+        self, party: str, prefix: str, *, valid_from: int = 1, valid_until: int = 0, block: int = 1
+    ) -> None:
+        """Mirror a licence of ``prefix`` to ``party`` granted at ``block``."""
+        self.grants += 1
+        with self.store.write() as conn:
+            self.store.licences.grant(
+                conn,
+                kind=prefix_kind(prefix),
+                prefix=prefix,
+                holder=self[party].participant_id,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                block=block,
+                log_index=self.grants,
+            )
+
+    def revoke(self, party: str, prefix: str, *, block: int) -> None:
+        """Mirror the revocation of ``party``'s licence of ``prefix`` at ``block``."""
+        with self.store.write() as conn:
+            self.store.licences.revoke(
+                conn,
+                kind=prefix_kind(prefix),
+                prefix=prefix,
+                holder=self[party].participant_id,
+                valid_until=block,
+                block=block,
+                log_index=0,
+            )
 
     def __getitem__(self, name: str) -> Party:
         return self.parties[name]
@@ -280,7 +326,7 @@ def test_a_fork_of_the_hash_chain_is_refused(world: World) -> None:
 
 def test_transformation_consumes_inputs_and_links_outputs(world: World) -> None:
     milk, cream = lot_id("milk"), lot_id("cream")
-    cheese = lot_id("cheese")
+    cheese = lot_id("cheese", PROCESSOR_GTIN)
     for lot in (milk, cream):
         world.commission(lot)
         world.ship(lot, "farm", "processor")
@@ -437,3 +483,121 @@ def test_a_new_batch_without_its_identifier_is_refused_and_nothing_stored(world:
 
     assert refused.value.details == {"batchId": "0x" + bare.hex()}
     assert world.batch(bare) is None
+
+
+# ----- identifier authority: the licence mirror, before the chain -----
+
+
+def test_a_batch_under_a_prefix_the_signer_does_not_hold_is_refused_and_not_stored(
+    world: World,
+) -> None:
+    grower = world["grower"]
+    before = world.event_count()
+
+    with pytest.raises(UnlicensedIdentifierError) as raised:
+        world.submit(world.event(Action.COMMISSION, grower, lot_id("grown")), grower)
+
+    assert type(raised.value) is UnlicensedIdentifierError  # the contract's own refusal
+    assert raised.value.details == {"batchId": lot_id("grown"), "participant": 7}
+    assert world.batch(lot_id("grown")) is None
+    assert world.event_count() == before
+
+
+def test_a_licence_not_valid_at_the_mirror_head_is_refused_as_the_chain_would(
+    world: World,
+) -> None:
+    world.license("grower", "9506002", valid_from=HEAD + 5)  # not yet
+    world.license("grower", "9506003", valid_from=1, valid_until=HEAD)  # over
+    gtins = [f"0{prefix}00001" for prefix in ("9506002", "9506003")]
+    lots = [lot_id("later", g + str(gtin_check_digit(g))) for g in gtins[:1]]
+    lots += [lot_id("gone", g + str(gtin_check_digit(g))) for g in gtins[1:]]
+
+    for lot, valid in zip(lots, [(HEAD + 5, 0), (1, HEAD)], strict=True):
+        with pytest.raises(LicenceNotValidError) as raised:
+            world.submit(world.event(Action.COMMISSION, world["grower"], lot), world["grower"])
+        assert (raised.value.details["validFrom"], raised.value.details["validUntil"]) == valid
+        assert world.batch(lot) is None
+
+
+def test_revoked_then_refused(world: World) -> None:
+    world.license("grower", "88.7")
+    first, second = "88.7.1/first", "88.7.1/second"
+    for text in (first, second):  # remembered for World.sign, as lot_id does
+        KNOWN[keccak(text.encode())] = text
+
+    world.commission(keccak(first.encode()), "grower")  # under a dot-ancestor of 88.7.1
+    world.revoke("grower", "88.7", block=HEAD)
+    with pytest.raises(LicenceNotValidError):
+        world.commission(keccak(second.encode()), "grower")
+
+    assert world.batch(keccak(first.encode())) is not None
+    assert world.batch(keccak(second.encode())) is None
+
+
+def test_a_transform_output_under_another_participants_prefix_is_refused(world: World) -> None:
+    milk = lot_id("milk-2")
+    world.commission(milk)
+    world.ship(milk, "farm", "processor")
+    world.receive(milk, "processor")
+    head = world.heads[milk]
+    event = world.event(
+        Action.TRANSFORM,
+        world["processor"],
+        bytes(32),
+        inputs=(milk,),
+        input_prev_hashes=(head,),
+        outputs=(lot_id("butter", PROCESSOR_GTIN), lot_id("whey")),  # whey: the farm's prefix
+        product=keccak(b"butter gtin"),
+        quantity=5,
+    )
+
+    with pytest.raises(UnlicensedIdentifierError) as raised:
+        world.submit(event, world["processor"])
+
+    assert raised.value.details["batchId"] == lot_id("whey")
+    assert world.batch(lot_id("butter", PROCESSOR_GTIN)) is None
+    state = world.batch(milk)
+    assert state is not None
+    assert state.head == head  # type: ignore[attr-defined]
+
+
+def test_a_bulk_refuses_the_unlicensed_and_accepts_the_rest(world: World) -> None:
+    farm, grower = world["farm"], world["grower"]
+    good = world.sign(world.event(Action.COMMISSION, farm, lot_id("bulk-1")), farm)
+    bad = world.sign(world.event(Action.COMMISSION, grower, lot_id("bulk-2")), grower)
+
+    results = world.ingest.submit_many([good, bad])
+
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.REJECTED]
+    assert isinstance(results[1].error, UnlicensedIdentifierError)
+    assert world.batch(lot_id("bulk-2")) is None
+
+
+def test_a_missing_identifier_is_judged_where_the_contract_judges_it(world: World) -> None:
+    # The contract recovers the signer and checks it before the identifier proof: a
+    # forged or unknown signature, or a batch that exists, is refused as such even when
+    # the new batch has no identifier (the monitor counts forged signatures by this).
+    bare = world.event(Action.COMMISSION, world["farm"], keccak(b"bare lot"))
+    signed = world.sign(bare, world["farm"])
+    forged = replace(signed, signature=signed.signature[:64] + b"\x05")  # recovers to nobody
+    stranger = Party(99, os.urandom(32), Role.PRODUCER)
+    world.commission()
+
+    results = world.ingest.submit_many(
+        [
+            forged,
+            world.sign(bare, stranger, identifiers=()),
+            world.sign(
+                world.event(Action.COMMISSION, world["farm"]), world["farm"], identifiers=()
+            ),
+            world.sign(bare, world["farm"], identifiers=()),
+        ]
+    )
+
+    assert [r.error.code if r.error else None for r in results] == [
+        "invalid-signature",
+        "unknown-signer",
+        "batch-exists",
+        "invalid-identifier-proof",
+    ]
+    assert results[3].signer == world["farm"].address  # refused after its signer was known

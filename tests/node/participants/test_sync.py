@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from alembic import command
+from alembic.config import Config
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import text
 
 from node.chain.registry import ParticipantRegistryClient
+from node.events.identifiers import Licence, PrefixKind
 from node.events.typed_data import Role
 from node.participants.sync import sync_participants
+from node.store.engine import MIGRATIONS, make_engine
 from node.store.store import Store
 from tests.conftest import Chain
 
@@ -29,7 +34,9 @@ def test_mirror_follows_registrations_status_roles_and_rotation(chain: Chain, st
     applied = sync_participants(store=store, source=client, head=chain.w3.eth.block_number)
     again = sync_participants(store=store, source=client, head=chain.w3.eth.block_number)
 
-    assert applied == 5 + 5  # the fixture's five participants, then this one's five changes
+    # The fixture's five participants and the licences of its three prefixes, then this
+    # one's five changes and its prefix's licence.
+    assert applied == 5 + 3 + 5 + 1
     assert again == 0
     with store.read() as conn:
         row = store.participants.get(conn, pid)
@@ -46,3 +53,74 @@ def test_mirror_follows_registrations_status_roles_and_rotation(chain: Chain, st
     assert old.participant_id == new.participant_id == pid
     assert at_suspension == (Role.PROCESSOR, False)
     assert at_registration == (Role.PROCESSOR, True)
+
+
+def test_licence_mirror_follows_grants_revocations_and_history(chain: Chain, store: Store) -> None:
+    client = ParticipantRegistryClient(chain.w3, chain.deployment)
+    farm = chain.participants.functions.keyRecord(chain.keys["farm"].address).call()[0]
+    shop = chain.participants.functions.keyRecord(chain.keys["shop"].address).call()[0]
+    client.license(chain.admin, farm, kind=PrefixKind.GS1, prefix="9506000", valid_until=10**6)
+    sync_participants(store=store, source=client, head=chain.w3.eth.block_number)
+    client.revoke(chain.admin, kind=PrefixKind.GS1, prefix="9506000")
+    client.license(chain.admin, shop, kind=PrefixKind.GS1, prefix="9506000")
+    client.license(chain.admin, shop, kind=PrefixKind.HANDLE, prefix="88.7")
+    head = chain.w3.eth.block_number
+    sync_participants(store=store, source=client, head=head)
+    sync_participants(store=store, source=client, head=head)  # nothing new: nothing changes
+
+    with store.read() as conn:
+        history = store.licences.of_prefix(conn, PrefixKind.GS1, "9506000")
+        current = store.licences.current(
+            conn, [(PrefixKind.GS1, "9506000"), (PrefixKind.GS1, "0614141"), (PrefixKind.GS1, "1")]
+        )
+        shops = store.licences.of_holder(conn, shop)
+        holder_now = store.licences.holder_at(conn, PrefixKind.GS1, ["95060001", "9506000"], head)
+    # The mirror says what the chain says, licence for licence.
+    assert [r.licence for r in history] == client.licences(PrefixKind.GS1, "9506000")
+    assert [r.revoked_block is not None for r in history] == [True, False]
+    assert history[0].licence.holder == farm
+    assert not history[0].licence.held
+    assert current[(PrefixKind.GS1, "9506000")] == Licence(shop, head - 1, 0, True)
+    assert current[(PrefixKind.GS1, "0614141")].holder == farm
+    assert (PrefixKind.GS1, "1") not in current
+    assert [(r.kind, r.prefix) for r in shops] == [
+        (PrefixKind.HANDLE, "88.123.45"),
+        (PrefixKind.GS1, "9506000"),
+        (PrefixKind.HANDLE, "88.7"),
+    ]
+    assert holder_now == shop
+
+
+def test_an_upgraded_store_reads_the_registry_again_and_keeps_its_licences(
+    chain: Chain, store_url: str
+) -> None:
+    # A store of revision 0014 whose participants' mirror had read the chain to its head.
+    head = chain.w3.eth.block_number
+    engine = make_engine(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect() as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0014")
+        conn.execute(
+            text("INSERT INTO sync_cursors (name, block) VALUES ('participants', :b)"), {"b": head}
+        )
+    engine.dispose()
+    client = ParticipantRegistryClient(chain.w3, chain.deployment)
+
+    upgraded = Store.open(store_url)
+    try:
+        applied = sync_participants(store=upgraded, source=client, head=head)
+    finally:
+        upgraded.close()
+    reopened = Store.open(store_url)  # a restart: the mirror stays, nothing is read twice
+    try:
+        again = sync_participants(store=reopened, source=client, head=head)
+        with reopened.read() as conn:
+            held = reopened.licences.of_prefix(conn, PrefixKind.HANDLE, "88.123.45")
+    finally:
+        reopened.close()
+
+    assert (applied, again) == (5 + 3, 0)
+    assert [(r.licence.held, r.block) for r in held] == [(True, r.licence.valid_from) for r in held]
+    assert len(held) == 1

@@ -91,7 +91,7 @@ def test_a_lot_names_the_brand_owner_at_its_creation_not_the_holder_now(chain: C
         f"{granted.valid_from} until block {chain.revoked}"
     )
     assert _batch_json(report, MILK)["licence"] == {
-        "kind": "GS1",
+        "kind": "gs1",
         "prefix": "9506000",
         "holder": {"id": farm, "name": "farm"},
         "validFrom": str(granted.valid_from),
@@ -116,7 +116,7 @@ def test_a_handle_names_the_dot_ancestor_licensed(chain: Chain) -> None:
         f"handle {HANDLE}: prefix 88.321, licensed to maker since block {chain.licensed}",
     )
     assert _batch_json(report, HANDLE)["licence"] == {
-        "kind": "HANDLE",
+        "kind": "handle",
         "prefix": "88.321",
         "holder": {"id": h.participant_id("maker"), "name": "maker"},
         "validFrom": str(chain.licensed),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from node.events.identifiers import parse_identifier, prefix_kind
+from node.events.identifiers import parse_identifier
 from node.events.typed_data import Action
 from node.monitor.service import Monitor
 from node.store.models import AlertSeverity
@@ -20,10 +20,12 @@ from node.webhooks.messages import new_secret
 from node.webhooks.subscriptions import subscription
 from tests.webhook_receiver import Receiver, verify
 
-MILK = "https://id.gs1.org/01/09506000134352/10/WH-MILK"  # the farm's prefix 9506000
-CHEESE = "https://id.gs1.org/01/00614142000011/10/WH-CHEESE"  # the processor's 0614142
-HANDLE = "88.123.46"  # licensed to the farm by the test that uses it
-HANDLE_LOT = f"{HANDLE}/lot-7"
+GTIN = "09506000134352"  # company prefix 9506000, the farm's
+MILK = f"https://id.gs1.org/01/{GTIN}/10/WH-MILK"
+# Made by the processor, so under its company prefix 0614142 (only a prefix's holder
+# creates lots under it); the handle under the farm's 88.456.
+CHEESE = "https://id.gs1.org/01/00614142000011/10/WH-CHEESE"
+HANDLE_LOT = "88.456/lot-7"
 POLICY = DeliveryPolicy(allow_loopback=True, read_timeout=2.0, connect_timeout=2.0)
 
 
@@ -72,21 +74,16 @@ def test_a_confirmed_window_tells_each_subscriber_of_its_batches_events(
     h = tracenode
     with receivers(4) as [(by_batch, u1), (by_company, u2), (by_handle, u3), (alerts_only, u4)]:
         milk_hook = subscribe(h, u1, "event.anchored", batches=(MILK,))
-        company_hook = subscribe(h, u2, "event.anchored", prefixes=("9506000",))
-        subscribe(h, u3, "event.anchored", prefixes=("88.123",))
+        company_hook = subscribe(h, u2, "event.anchored", prefixes=("9506000", "0614142"))
+        subscribe(h, u3, "event.anchored", prefixes=("88.456",))
         subscribe(h, u4, "alert.raised")
-        h.node.registry.license(
-            h.node.admin(h.password),
-            h.participant_id("farm"),
-            kind=prefix_kind(HANDLE),
-            prefix=HANDLE,
-        )
         cheese_from_milk(h, MILK, CHEESE)
         h.submit("farm", Action.COMMISSION, HANDLE_LOT, product="x", quantity=1)
         (window,) = h.commit()
         deliver(h)
 
     milk = "0x" + parse_identifier(MILK).batch_id.hex()
+    cheese = "0x" + parse_identifier(CHEESE).batch_id.hex()
     (message,) = by_batch.got
     assert verify(message, milk_hook.secret)
     body = message.body
@@ -103,9 +100,8 @@ def test_a_confirmed_window_tells_each_subscriber_of_its_batches_events(
     assert place["blockNumber"] == str(window.block_number)  # a decimal string
     assert place["txHash"] == "0x" + window.tx_hash.hex()
     assert all(isinstance(e["anchorSeq"], str) for e in body["data"]["events"])
-    # The company prefix takes its GS1 lot (the milk; the cheese is under the processor's
-    # prefix), not the handle; the handle prefix takes it.
-    assert [m.body["data"]["batchId"] for m in by_company.got] == [milk]
+    # The company prefixes take both GS1 lots, not the handle; the handle prefix takes it.
+    assert sorted(m.body["data"]["batchId"] for m in by_company.got) == sorted([milk, cheese])
     assert all(verify(m, company_hook.secret) for m in by_company.got)
     assert [m.body["data"]["identifier"] for m in by_handle.got] == [HANDLE_LOT]
     assert alerts_only.got == []
@@ -145,7 +141,7 @@ def test_alerts_reach_the_endpoints_whose_severity_and_prefix_select_them(
     h = tracenode
     with receivers(3) as [(critical_gs1, u1), (critical_handles, u2), (high_any, u3)]:
         subscribe(h, u1, "alert.raised", prefixes=("0614142",), min_severity="critical")
-        subscribe(h, u2, "alert.raised", prefixes=("88.123",), min_severity="critical")
+        subscribe(h, u2, "alert.raised", prefixes=("88.456",), min_severity="critical")
         subscribe(h, u3, "alert.raised", min_severity="high")
         cheese_from_milk(h, MILK, CHEESE)
         h.submit("regulator", Action.RECALL, MILK)

@@ -310,7 +310,7 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         if (!Identifiers.isValidPrefix(kind, raw, false)) revert ParticipantRegistryInvalidPrefix(kind, prefix);
         prefixKey = Identifiers.key(kind, raw);
         if (_licencesUnder[prefixKey] != 0) revert ParticipantRegistryPrefixOverlap(kind, prefix);
-        bool inRange;
+        bool inRange = false;
         uint256 length = raw.length;
         for (uint256 i; i <= length; ++i) {
             if (!Identifiers.isBoundary(kind, raw, i)) continue;

@@ -45,7 +45,7 @@ library Identifiers {
         if (kind != HANDLE || length > HANDLE_MAX) return false;
         if (length == 0) return range;
         // Digit groups separated by single dots: no leading, trailing or doubled dot.
-        bool afterDigit;
+        bool afterDigit = false;
         for (uint256 i; i < length; ++i) {
             bytes1 c = prefix[i];
             if (_isDigit(c)) {

@@ -150,6 +150,7 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         IdentifierProof[] calldata proofs = signed.identifiers;
         if (action == uint8(Action.COMMISSION)) reason = _commission(ev, proofs, eventHash, actor);
         else if (action == uint8(Action.TRANSFORM)) reason = _transform(ev, proofs, eventHash, actor);
+        else if (action == uint8(Action.RECEIVE) && _adopts(ev.batchId)) reason = _adopt(ev, proofs, eventHash, actor);
         else if (proofs.length != 0) reason = _malformed(eventHash);
         else if (action == uint8(Action.SHIP)) reason = _ship(ev, eventHash, actor);
         else if (action == uint8(Action.RECEIVE)) reason = _receive(ev, eventHash, actor);
@@ -290,7 +291,8 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
     }
 
     function _ship(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor) private returns (bytes memory) {
-        if (!_isSingle(ev, true)) return _malformed(eventHash);
+        bool outside = ev.counterparty == address(0);
+        if (!_isSingle(ev, !outside)) return _malformed(eventHash);
         bytes32 batchId = ev.batchId;
         Batch storage stored = _batches[batchId];
         bytes memory reason = _checkMovable(stored, batchId, ev.prevEventHash, Status.ACTIVE);
@@ -298,6 +300,13 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         uint32 custodian = stored.custodian;
         if (custodian != actor.id) {
             return abi.encodeWithSelector(BatchRegistryNotCustodian.selector, batchId, actor.key);
+        }
+        if (outside) {
+            // Custody leaves the network: the last custodian stays named, nobody receives.
+            stored.status = Status.EXPORTED;
+            stored.head = eventHash;
+            emit BatchExported(batchId, eventHash, custodian);
+            return "";
         }
         address receiverKey = ev.counterparty;
         (uint32 receiver, uint8 receiverRoles, bool receiverActive) = _participants.authorize(receiverKey);
@@ -327,6 +336,73 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         stored.status = Status.ACTIVE;
         stored.head = eventHash;
         emit BatchReceived(batchId, eventHash, actor.id);
+        return "";
+    }
+
+    /// @dev Whether a RECEIVE of `batchId` adopts it: the network does not hold it (never
+    /// seen, or exported).
+    function _adopts(bytes32 batchId) private view returns (bool) {
+        Status status = _batches[batchId].status;
+        return status == Status.NONE || status == Status.EXPORTED;
+    }
+
+    /// @dev A RECEIVE of a batch from outside the network. A batch never seen is named by its
+    /// identifier (one proof), which nobody else may hold a licence for: a brand owner in the
+    /// network creates its own lots, so nobody can adopt one first and block its COMMISSION.
+    /// Its producer is unknown (0). A batch exported earlier comes back (no proof), extending
+    /// its export's head, unless it was recalled meanwhile (then it is not EXPORTED).
+    function _adopt(TraceEvent calldata ev, IdentifierProof[] calldata proofs, bytes32 eventHash, Actor memory actor)
+        private
+        returns (bytes memory reason)
+    {
+        bytes32 batchId = ev.batchId;
+        if (batchId == bytes32(0) || !_isSingle(ev, false)) return _malformed(eventHash);
+        Batch storage stored = _batches[batchId];
+        bool returning = stored.status == Status.EXPORTED;
+        // A batch never seen, received without its identifier: a receipt, not an adoption.
+        if (!returning && proofs.length == 0) {
+            return abi.encodeWithSelector(BatchRegistryUnknownBatch.selector, batchId);
+        }
+        if (proofs.length != (returning ? 0 : 1)) return _malformed(eventHash);
+        if (ev.prevEventHash != stored.head) {
+            return abi.encodeWithSelector(BatchRegistryHeadMismatch.selector, batchId, stored.head, ev.prevEventHash);
+        }
+        if (!returning) {
+            reason = _checkAdoptable(batchId, proofs[0], actor.id);
+            if (reason.length != 0) return reason;
+            stored.producer = 0;
+        }
+        stored.custodian = actor.id;
+        stored.receiver = 0;
+        stored.status = Status.ACTIVE;
+        stored.head = eventHash;
+        emit BatchAdopted(batchId, eventHash, actor.id, returning);
+        return "";
+    }
+
+    /// @dev That `adopter` may bring batch `batchId`, never seen here, into the network under
+    /// `proof`'s identifier: the proof is valid and no participant but `adopter` holds a
+    /// licence of its prefix (identifiers of no prefix kind: under the node's open policy).
+    function _checkAdoptable(bytes32 batchId, IdentifierProof calldata proof, uint32 adopter)
+        private
+        view
+        returns (bytes memory)
+    {
+        bytes calldata identifier = proof.identifier;
+        uint256 prefixLength = proof.prefixLength;
+        (uint8 kind, uint256 start, bool valid) = Identifiers.split(identifier, prefixLength);
+        if (!valid || keccak256(identifier) != batchId) {
+            return abi.encodeWithSelector(BatchRegistryInvalidIdentifierProof.selector, batchId);
+        }
+        if (kind == Identifiers.OTHER) {
+            if (_participants.openIdentifiers(adopter)) return "";
+            return abi.encodeWithSelector(BatchRegistryOpenIdentifierRefused.selector, batchId);
+        }
+        IParticipantRegistry.Licence memory licence =
+            _participants.currentLicence(Identifiers.key(kind, identifier[start:start + prefixLength]));
+        if (licence.held && licence.holder != adopter) {
+            return abi.encodeWithSelector(BatchRegistryLicensedElsewhere.selector, batchId, licence.holder);
+        }
         return "";
     }
 

@@ -403,11 +403,6 @@ contract BatchRegistryTest is TraceNodeTest {
     // MalformedEvent: SHIP, RECEIVE, RECALL, DESTROY
     // =====================================================================
 
-    function test_RevertWhen_ShipHasNoCounterparty() public {
-        _commission(FARM_PK, LOT);
-        _assertMalformed(FARM_PK, _shipEvent(farm, LOT, address(0)));
-    }
-
     function test_RevertWhen_ShipHasOutputs() public {
         _commission(FARM_PK, LOT);
         IBatchRegistry.TraceEvent memory ev = _shipEvent(farm, LOT, carrier);

@@ -32,13 +32,17 @@ interface IBatchRegistry {
         IN_TRANSIT,
         CONSUMED,
         RECALLED,
-        DESTROYED
+        DESTROYED,
+        EXPORTED
     }
 
     /// @notice The signed event. Field meanings by action:
     /// COMMISSION: `batchId` new, `prevEventHash` zero, `product`, `quantity` > 0; the batch's
     /// identifier under a prefix the signer is licensed (see {IdentifierProof}).
-    /// SHIP: `counterparty` is the receiver's current key. RECEIVE, RECALL, DESTROY: `batchId`.
+    /// SHIP: `counterparty` is the receiver's current key, or zero for a party outside the
+    /// network (named in the payload): the batch is EXPORTED. RECEIVE, RECALL, DESTROY:
+    /// `batchId`. A RECEIVE of a batch the network does not hold (never seen: with its
+    /// {IdentifierProof}; or EXPORTED) adopts it: its history before lies outside.
     /// TRANSFORM: `batchId` and `prevEventHash` zero; `inputs` consumed (each naming its head in
     /// `inputPrevHashes`), `outputs` created with `product`; `quantity` is the total output.
     /// `eventTime` is milliseconds since the Unix epoch; `location` and `product` are hashes of
@@ -129,6 +133,9 @@ interface IBatchRegistry {
     error BatchRegistryUnlicensedIdentifier(bytes32 batchId, uint32 participant);
     /// @dev The signer's licence of the prefix is not valid at this block (not yet, expired or revoked).
     error BatchRegistryLicenceNotValid(bytes32 batchId, uint48 validFrom, uint48 validUntil);
+    /// @dev A batch from outside the network names an identifier under a prefix another
+    /// participant holds: its brand owner is in the network and creates its lots itself.
+    error BatchRegistryLicensedElsewhere(bytes32 batchId, uint32 holder);
     /// @dev New batch `batchId`'s identifier is neither GS1 nor a handle, and the signer's node
     /// may not create such batches.
     error BatchRegistryOpenIdentifierRefused(bytes32 batchId);
@@ -156,6 +163,12 @@ interface IBatchRegistry {
     event BatchRecalled(bytes32 indexed batchId, bytes32 indexed eventHash);
     /// @notice The batch was destroyed by its custodian.
     event BatchDestroyed(bytes32 indexed batchId, bytes32 indexed eventHash);
+    /// @notice Custodian `from` shipped the batch to a party outside the network.
+    event BatchExported(bytes32 indexed batchId, bytes32 indexed eventHash, uint32 from);
+    /// @notice `custodian` received a batch from outside the network: one never seen in it
+    /// (`returning` false: its producer is unknown, 0) or one exported earlier (`returning`
+    /// true); what happened to it outside is not recorded here.
+    event BatchAdopted(bytes32 indexed batchId, bytes32 indexed eventHash, uint32 custodian, bool returning);
 
     /// @notice Executes one signed event, reverting with the reason when it is invalid.
     /// Anyone may submit: the signature, not the sender, says who acts.

@@ -435,7 +435,10 @@ class SearchMatch(Schema):
 
     batch_id: Hex32
     identifier: str = Field(description="Its canonical identifier.")
-    status: str = Field(description="ACTIVE, IN_TRANSIT, CONSUMED, RECALLED or DESTROYED.")
+    status: str = Field(
+        description="ACTIVE, IN_TRANSIT, CONSUMED, RECALLED, DESTROYED or EXPORTED (shipped to "
+        "a party outside the network)."
+    )
     producer: ParticipantRef
     page: str = Field(description="The buyer page of the batch (/?id=...).")
 

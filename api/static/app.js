@@ -45,6 +45,7 @@ const STATUS = {
   CONSUMED: "Used up",
   RECALLED: "Recalled",
   DESTROYED: "Destroyed",
+  EXPORTED: "Shipped out of the network",
   PALLET: "Pallet",
   NONE: "Not on chain yet",
 };

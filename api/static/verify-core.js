@@ -124,7 +124,7 @@ const ON_CHAIN = new Set([1, 3, 4, 5, 8, 9]); // executed by BatchRegistry; the 
 const ROLES = { PRODUCER: 1, PROCESSOR: 2, LOGISTICS: 4, RETAILER: 8, AUDITOR: 16, REGULATOR: 32 };
 const CUSTODY_ROLES = 1 | 2 | 4 | 8;
 const REQUIRED_ROLES = { 1: 1, 3: CUSTODY_ROLES, 4: CUSTODY_ROLES, 9: CUSTODY_ROLES, 5: 1 | 2, 8: 63, 2: 63, 6: CUSTODY_ROLES, 7: CUSTODY_ROLES };
-const STATUSES = ["NONE", "ACTIVE", "IN_TRANSIT", "CONSUMED", "RECALLED", "DESTROYED"];
+const STATUSES = ["NONE", "ACTIVE", "IN_TRANSIT", "CONSUMED", "RECALLED", "DESTROYED", "EXPORTED"];
 const STATUS_AFTER = { 1: "ACTIVE", 3: "IN_TRANSIT", 4: "ACTIVE", 8: "RECALLED", 9: "DESTROYED" };
 
 export const TRACE_EVENT_FIELDS = [
@@ -1199,7 +1199,9 @@ function advance(item, digest, entry, steps) {
   const h = history(event.batchId);
   const before = h.length ? h[h.length - 1].custodian : 0;
   const custodian = event.action === 1 || event.action === 4 ? entry.participant.id : before;
-  h.push({ eventHash: digest, status: STATUS_AFTER[event.action], custodian, anchored });
+  // A SHIP to counterparty zero leaves the network (docs/contracts.md).
+  const exported = event.action === 3 && /^0x0{40}$/.test(event.counterparty);
+  h.push({ eventHash: digest, status: exported ? "EXPORTED" : STATUS_AFTER[event.action], custodian, anchored });
 }
 
 function alteredEvents(altered) {

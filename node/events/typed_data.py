@@ -83,6 +83,7 @@ class BatchStatus(IntEnum):
     CONSUMED = 3
     RECALLED = 4
     DESTROYED = 5
+    EXPORTED = 6  # shipped to a party outside the network
 
 
 TRACE_EVENT_FIELDS: Final[tuple[tuple[str, str], ...]] = (

@@ -142,10 +142,17 @@ def apply(
         return _transform(event, event_hash, actor, batches, may_create)
     if action in (Action.AGGREGATE, Action.DISAGGREGATE):
         return _pack(event, actor, batches)
-    if not _is_single(event, with_counterparty=action is Action.SHIP):
+    # A SHIP to counterparty zero leaves the network (docs/contracts.md, "Parties outside
+    # the network"); any other SHIP names its receiver.
+    outside = action is Action.SHIP and event.counterparty == ZERO20
+    if not _is_single(event, with_counterparty=action is Action.SHIP and not outside):
         raise InvalidEventError(f"malformed {action.name} event", event_hash=event_hash)
     stored = _existing(batches, event.batch_id, event.prev_event_hash)
-    if action is Action.SHIP:
+    if outside:
+        _require_movable(stored, Action.SHIP, BatchStatus.ACTIVE)
+        _require_custodian(stored, actor)
+        stored.status = BatchStatus.EXPORTED
+    elif action is Action.SHIP:
         _require_movable(stored, Action.SHIP, BatchStatus.ACTIVE)
         _require_custodian(stored, actor)
         if (

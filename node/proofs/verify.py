@@ -736,7 +736,10 @@ def _advance(
     custodian = (
         entry.participant_id if event.action in (Action.COMMISSION, Action.RECEIVE) else before
     )
-    history.append(_Step(digest, _STATUS_AFTER[event.action], custodian, anchored))
+    status = _STATUS_AFTER[event.action]
+    if event.action is Action.SHIP and event.counterparty == bytes(20):
+        status = BatchStatus.EXPORTED  # to a party outside the network
+    history.append(_Step(digest, status, custodian, anchored))
 
 
 # ----- batches -----

@@ -28,13 +28,15 @@ from tests.conftest import Chain
 
 PARTIES = ["farm", "processor", "carrier", "shop", "regulator"]
 ROLES_OF_BATCH = ["custodian", "custodian", "receiver", "producer"]
+#: A SHIP's receiver outside the network: counterparty zero (the batch is EXPORTED).
+OUTSIDE = "outside"
 _salt = itertools.count()
 
 steps = st.lists(
     st.tuples(
         st.sampled_from([a for a in Action if a.on_chain]),
         st.sampled_from(ROLES_OF_BATCH + PARTIES),  # who signs
-        st.sampled_from(PARTIES),  # receiver, for SHIP
+        st.sampled_from([*PARTIES, OUTSIDE]),  # receiver, for SHIP
         st.lists(st.integers(0, 3), min_size=1, max_size=3),  # lots (subject / inputs)
         st.sampled_from(["head"] * 6 + ["zero", "stale"]),
     ),
@@ -105,7 +107,11 @@ class Parity:
         else:
             fields |= {"batch_id": subject, "prev_event_hash": self.head(subject, how)}
             if action is Action.SHIP:
-                fields["counterparty"] = bytes.fromhex(chain.keys[receiver].address[2:])
+                fields["counterparty"] = (
+                    bytes(20)
+                    if receiver == OUTSIDE
+                    else bytes.fromhex(chain.keys[receiver].address[2:])
+                )
         event = TraceEvent(action, **fields)  # type: ignore[arg-type]
         signature = sign_digest(event.digest(chain.domain), chain.keys[who].key)
 
@@ -168,7 +174,9 @@ def test_node_and_contract_agree_through_a_whole_lifecycle(chain: Chain, store: 
         (Action.DESTROY, "custodian", "farm", [2], "head"),
         (Action.COMMISSION, "farm", "farm", [3], "zero"),
         (Action.SHIP, "custodian", "regulator", [3], "head"),  # invalid receiver
-        (Action.RECALL, "producer", "farm", [3], "head"),
+        (Action.SHIP, "custodian", OUTSIDE, [3], "head"),  # out of the network: EXPORTED
+        (Action.SHIP, "custodian", "processor", [3], "head"),  # exported: not movable here
+        (Action.RECALL, "producer", "farm", [3], "head"),  # an exported lot can be recalled
     ]
     for step in plan:
         parity.step(*step)
@@ -177,5 +185,6 @@ def test_node_and_contract_agree_through_a_whole_lifecycle(chain: Chain, store: 
         key.split(":")[0] for key, count in parity.seen.items() if key.endswith(":accepted")
     }
     assert accepted == {"COMMISSION", "SHIP", "RECEIVE", "TRANSFORM", "RECALL", "DESTROY"}
+    assert parity.seen["SHIP:accepted"] == 3  # two within the network, one out of it
     refusals = {key.split(":")[1] for key in parity.seen if not key.endswith(":accepted")}
     assert len(refusals) >= 7, refusals

@@ -256,3 +256,19 @@ def test_time_gap_thresholds() -> None:
         "anchoredAt": {"time": "2027-01-15T08:00:00Z", "timestamp": "1800000000"},
         "timeGap": {"kind": "anchored-long-after", "seconds": "259200", "limitSeconds": "86400"},
     }
+
+
+def test_a_lot_shipped_out_of_the_network_verifies_as_exported(
+    tracenode: TraceNodeHarness,
+) -> None:
+    lot = "https://id.gs1.org/01/09506000134352/10/EXPORT"
+    tracenode.submit("farm", Action.COMMISSION, lot, product="milk", quantity=5)
+    tracenode.submit("farm", Action.SHIP, lot)  # to nobody in the network: counterparty zero
+    tracenode.commit()
+
+    report = tracenode.provenance(lot).report
+
+    assert report.outcome is Outcome.PASS, report.failures()
+    (batch,) = report.batches
+    assert batch.status is BatchStatus.EXPORTED
+    assert batch.custodian_id == tracenode.participant_id("farm")  # the last one in the network

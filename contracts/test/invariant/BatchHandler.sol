@@ -563,12 +563,17 @@ contract BatchHandler is Test {
         if (m == 0) signerId = _otherParty(custodian, actorSeed);
         else signerId = custodian != 0 ? custodian : _partyWith(Roles.CUSTODY, true, 0, actorSeed);
         IBatchRegistry.TraceEvent memory ev = _blank(SHIP, batchId, lot.head);
-        ev.counterparty = m == 1 ? _invalidReceiver(custodian, actorSeed >> 8) : _receiverFor(custodian, actorSeed >> 8);
+        // m == 7: to a party outside the network (counterparty zero): exported.
+        ev.counterparty = m == 1
+            ? _invalidReceiver(custodian, actorSeed >> 8)
+            : m == 7 ? address(0) : _receiverFor(custodian, actorSeed >> 8);
         _queue(ev, _pkOf(signerId, actorSeed >> 128), mode >> 8);
     }
 
     function _buildReceive(uint256 batchSeed, uint256 actorSeed, uint256 mode) internal {
-        bytes32 batchId = _pickLot(batchSeed, _bit(IBatchRegistry.Status.IN_TRANSIT), 0);
+        // In transit to a receiver, or exported and coming back (received by anyone).
+        bytes32 batchId =
+            _pickLot(batchSeed, _bit(IBatchRegistry.Status.IN_TRANSIT) | _bit(IBatchRegistry.Status.EXPORTED), 0);
         Lot storage lot = _lots[batchId];
         uint32 signerId;
         if (mode % 8 == 0) signerId = _otherParty(lot.receiver, actorSeed);
@@ -863,13 +868,15 @@ contract BatchHandler is Test {
         view
         returns (bytes memory reason)
     {
-        if (!_single(ev, true)) return _malformed(hash);
+        bool outside = ev.counterparty == address(0);
+        if (!_single(ev, !outside)) return _malformed(hash);
         Lot storage lot = _lots[ev.batchId];
         reason = _evalMovable(lot, ev.batchId, ev.prevEventHash, IBatchRegistry.Status.ACTIVE);
         if (reason.length != 0) return reason;
         if (lot.custodian != id) {
             return abi.encodeWithSelector(IBatchRegistry.BatchRegistryNotCustodian.selector, ev.batchId, signer);
         }
+        if (outside) return "";
         address to = ev.counterparty;
         uint32 receiver = _keyOwner[to];
         Party storage party = _parties[receiver];
@@ -887,6 +894,16 @@ contract BatchHandler is Test {
     {
         if (!_single(ev, false)) return _malformed(hash);
         Lot storage lot = _lots[ev.batchId];
+        if (lot.status == IBatchRegistry.Status.EXPORTED) {
+            // Coming back into the network: anyone with custody roles receives it on its head.
+            if (ev.batchId == bytes32(0)) return _malformed(hash);
+            if (ev.prevEventHash != lot.head) {
+                return abi.encodeWithSelector(
+                    IBatchRegistry.BatchRegistryHeadMismatch.selector, ev.batchId, lot.head, ev.prevEventHash
+                );
+            }
+            return "";
+        }
         reason = _evalMovable(lot, ev.batchId, ev.prevEventHash, IBatchRegistry.Status.IN_TRANSIT);
         if (reason.length != 0) return reason;
         if (lot.receiver != id) {
@@ -1008,7 +1025,9 @@ contract BatchHandler is Test {
             Lot storage lot = _lots[ev.batchId];
             lot.staleHead = lot.head;
             lot.head = hash;
-            if (action == SHIP) {
+            if (action == SHIP && ev.counterparty == address(0)) {
+                lot.status = IBatchRegistry.Status.EXPORTED;
+            } else if (action == SHIP) {
                 lot.receiver = _keyOwner[ev.counterparty];
                 lot.status = IBatchRegistry.Status.IN_TRANSIT;
             } else if (action == RECEIVE) {

@@ -256,13 +256,14 @@ class Monitor:
     def _windows(self, report: CycleReport, *, after: int) -> int:
         """The integrity rules over each confirmed window above id ``after``; the last
         window's id (``after`` when there was none)."""
-        reader = ChainReader(self.w3, self.contracts)
+        reader: ChainReader | None = None  # asked for only when there are windows (a watch)
         while True:
             with self.store.read() as conn:
                 windows = self.store.windows.confirmed(conn, after=after, limit=self.page)
                 members = self.store.windows.events_of(conn, [w.id for w in windows])
             if not windows:
                 return after
+            reader = reader or ChainReader(self.w3, self.contracts)
             reader.prefetch(roots=[w.root for w in windows])
             for window in windows:
                 events = members[window.id]

@@ -17,8 +17,7 @@ from eth_utils.crypto import keccak
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from node.context import Node, init_node
-from node.events.typed_data import Role
+from node.testing.serving import producer_node
 from tests.api.server import Server, free_port, full_document, message_from_info
 from tests.api.test_server import wait_anchored
 from tests.wait import wait_until
@@ -36,18 +35,7 @@ def api_key(data_dir: Path, *args: str) -> dict[str, str]:
 
 def a_node(tmp_path: Path) -> tuple[Path, LocalAccount]:
     data_dir = tmp_path / "data"
-    init_node(data_dir, PASSWORD)
-    farm: LocalAccount = Account.create()
-    with Node(data_dir) as node:
-        node.registry.register(
-            node.admin(PASSWORD),
-            key=farm.address,
-            name="farm",
-            roles=Role.PRODUCER,
-            prefix="88.123.45",
-            licences=("9506000",),
-        )
-        node.sync_participants()
+    farm, _ = producer_node(data_dir, PASSWORD)
     return data_dir, farm
 
 

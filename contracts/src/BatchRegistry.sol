@@ -150,7 +150,7 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         IdentifierProof[] calldata proofs = signed.identifiers;
         if (action == uint8(Action.COMMISSION)) reason = _commission(ev, proofs, eventHash, actor);
         else if (action == uint8(Action.TRANSFORM)) reason = _transform(ev, proofs, eventHash, actor);
-        else if (action == uint8(Action.RECEIVE) && _adopts(ev.batchId)) reason = _adopt(ev, proofs, eventHash, actor);
+        else if (action == uint8(Action.RECEIVE) && _adopts(ev)) reason = _adopt(ev, proofs, eventHash, actor);
         else if (proofs.length != 0) reason = _malformed(eventHash);
         else if (action == uint8(Action.SHIP)) reason = _ship(ev, eventHash, actor);
         else if (action == uint8(Action.RECEIVE)) reason = _receive(ev, eventHash, actor);
@@ -339,18 +339,18 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         return "";
     }
 
-    /// @dev Whether a RECEIVE of `batchId` adopts it: the network does not hold it (never
-    /// seen, or exported).
-    function _adopts(bytes32 batchId) private view returns (bool) {
-        Status status = _batches[batchId].status;
-        return status == Status.NONE || status == Status.EXPORTED;
+    /// @dev Whether a RECEIVE adopts its batch: one that names no previous event (a batch
+    /// never seen has no head), or the receipt of a batch exported earlier.
+    function _adopts(TraceEvent calldata ev) private view returns (bool) {
+        return ev.prevEventHash == bytes32(0) || _batches[ev.batchId].status == Status.EXPORTED;
     }
 
     /// @dev A RECEIVE of a batch from outside the network. A batch never seen is named by its
     /// identifier (one proof), which nobody else may hold a licence for: a brand owner in the
     /// network creates its own lots, so nobody can adopt one first and block its COMMISSION.
     /// Its producer is unknown (0). A batch exported earlier comes back (no proof), extending
-    /// its export's head, unless it was recalled meanwhile (then it is not EXPORTED).
+    /// its export's head, unless it was recalled meanwhile (then it is not EXPORTED). A batch
+    /// the network holds is never adopted: it has one custodian.
     function _adopt(TraceEvent calldata ev, IdentifierProof[] calldata proofs, bytes32 eventHash, Actor memory actor)
         private
         returns (bytes memory reason)
@@ -358,15 +358,19 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         bytes32 batchId = ev.batchId;
         if (batchId == bytes32(0) || !_isSingle(ev, false)) return _malformed(eventHash);
         Batch storage stored = _batches[batchId];
-        bool returning = stored.status == Status.EXPORTED;
+        Status status = stored.status;
+        bool returning = status == Status.EXPORTED;
+        if (!returning && status != Status.NONE) {
+            return abi.encodeWithSelector(BatchRegistryBatchInNetwork.selector, batchId, status);
+        }
+        if (ev.prevEventHash != stored.head) {
+            return abi.encodeWithSelector(BatchRegistryHeadMismatch.selector, batchId, stored.head, ev.prevEventHash);
+        }
         // A batch never seen, received without its identifier: a receipt, not an adoption.
         if (!returning && proofs.length == 0) {
             return abi.encodeWithSelector(BatchRegistryUnknownBatch.selector, batchId);
         }
         if (proofs.length != (returning ? 0 : 1)) return _malformed(eventHash);
-        if (ev.prevEventHash != stored.head) {
-            return abi.encodeWithSelector(BatchRegistryHeadMismatch.selector, batchId, stored.head, ev.prevEventHash);
-        }
         if (!returning) {
             reason = _checkAdoptable(batchId, proofs[0], actor.id);
             if (reason.length != 0) return reason;

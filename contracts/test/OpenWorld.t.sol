@@ -110,12 +110,45 @@ contract OpenWorldTest is TraceNodeTest {
 
     function test_RevertWhen_ABatchInTheNetworkIsAdopted() public {
         _commission(FARM_PK, FARMS);
-        IBatchRegistry.SignedEvent memory signed = _adopting(SHOP_PK, FARMS);
+        // Named as never seen (no previous event): the network holds it, ACTIVE.
+        IBatchRegistry.TraceEvent memory ev = _adoptEvent(shop, FARMS);
+        ev.prevEventHash = bytes32(0);
+        IBatchRegistry.SignedEvent memory signed = _sign(SHOP_PK, ev);
+        signed.identifiers = new IBatchRegistry.IdentifierProof[](1);
+        signed.identifiers[0] = _proof(FARMS);
 
-        // An ACTIVE batch is received as a shipment, which names nobody here: not adopted.
-        vm.expectRevert();
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IBatchRegistry.BatchRegistryBatchInNetwork.selector, FARMS, IBatchRegistry.Status.ACTIVE
+            )
+        );
         batches.submit(signed);
         vm.assertEq(batches.batch(FARMS).custodian, farmId);
+    }
+
+    function test_RevertWhen_ALotInTransitIsAdoptedByAnotherThanItsReceiver() public {
+        _commission(FARM_PK, LOT);
+        _ship(FARM_PK, LOT, carrier);
+        IBatchRegistry.TraceEvent memory ev = _adoptEvent(shop, LOT);
+        ev.prevEventHash = bytes32(0);
+        IBatchRegistry.SignedEvent memory signed = _sign(SHOP_PK, ev);
+
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IBatchRegistry.BatchRegistryBatchInNetwork.selector, LOT, IBatchRegistry.Status.IN_TRANSIT
+            )
+        );
+        batches.submit(signed);
+        vm.assertEq(uint8(_status(LOT)), uint8(IBatchRegistry.Status.IN_TRANSIT));
+    }
+
+    function test_RevertWhen_AReceiptNamesAPreviousEventOfABatchNeverSeen() public {
+        IBatchRegistry.TraceEvent memory ev = _adoptEvent(shop, FOREIGN);
+        ev.prevEventHash = bytes32(uint256(1));
+        IBatchRegistry.SignedEvent memory signed = _sign(SHOP_PK, ev);
+
+        vm.expectRevert(abi.encodeWithSelector(IBatchRegistry.BatchRegistryUnknownBatch.selector, FOREIGN));
+        batches.submit(signed);
     }
 
     function test_AnExportedBatchReturnsKeepingItsProducer() public {

@@ -136,6 +136,10 @@ interface IBatchRegistry {
     /// @dev A batch from outside the network names an identifier under a prefix another
     /// participant holds: its brand owner is in the network and creates its lots itself.
     error BatchRegistryLicensedElsewhere(bytes32 batchId, uint32 holder);
+    /// @dev A RECEIVE with no previous event adopts a batch from outside the network, but the
+    /// network holds batch `batchId` (with `status`): it is received from its custodian's
+    /// shipment, never adopted.
+    error BatchRegistryBatchInNetwork(bytes32 batchId, Status status);
     /// @dev New batch `batchId`'s identifier is neither GS1 nor a handle, and the signer's node
     /// may not create such batches.
     error BatchRegistryOpenIdentifierRefused(bytes32 batchId);

@@ -189,6 +189,8 @@ contract BatchHandler is Test {
 
     uint256[10] public acceptedByAction;
     uint256 public anchorsAccepted;
+    /// @notice Lots never seen that a RECEIVE brought into the network.
+    uint256 public adoptedFromOutside;
     uint256 public relays;
     uint256 public relayedEvents;
     uint256 public suspensions;
@@ -504,6 +506,7 @@ contract BatchHandler is Test {
         for (uint256 i; i < _reasonsSeen.length; ++i) {
             console.log(string.concat("rejected.", _reasonName(_reasonsSeen[i])), rejectedByReason[_reasonsSeen[i]]);
         }
+        console.log("adopted from outside", adoptedFromOutside);
         console.log("anchors.accepted", anchorsAccepted);
         console.log("anchors.anchoredEvents", anchoredEvents);
         for (uint256 i; i < _anchorReasonsSeen.length; ++i) {
@@ -571,12 +574,21 @@ contract BatchHandler is Test {
     }
 
     function _buildReceive(uint256 batchSeed, uint256 actorSeed, uint256 mode) internal {
+        uint256 m = mode % 8;
+        if (m == 6 || m == 5) {
+            // Adoption from outside (no previous event, with the identifier): of a lot never
+            // seen, or (m == 5) of one the network holds, which is never adopted.
+            bytes32 adopted = m == 6 ? _newLotId() : _pickLot(batchSeed, ~_bit(IBatchRegistry.Status.NONE), 0);
+            uint32 adopter = _partyWith(Roles.CUSTODY, true, 0, actorSeed);
+            _queue(_blank(RECEIVE, adopted, bytes32(0)), _pkOf(adopter, actorSeed >> 128), mode >> 8);
+            return;
+        }
         // In transit to a receiver, or exported and coming back (received by anyone).
         bytes32 batchId =
             _pickLot(batchSeed, _bit(IBatchRegistry.Status.IN_TRANSIT) | _bit(IBatchRegistry.Status.EXPORTED), 0);
         Lot storage lot = _lots[batchId];
         uint32 signerId;
-        if (mode % 8 == 0) signerId = _otherParty(lot.receiver, actorSeed);
+        if (m == 0) signerId = _otherParty(lot.receiver, actorSeed);
         else signerId = lot.receiver != 0 ? lot.receiver : _partyWith(Roles.CUSTODY, true, 0, actorSeed);
         _queue(_blank(RECEIVE, batchId, lot.head), _pkOf(signerId, actorSeed >> 128), mode >> 8);
     }
@@ -894,15 +906,22 @@ contract BatchHandler is Test {
     {
         if (!_single(ev, false)) return _malformed(hash);
         Lot storage lot = _lots[ev.batchId];
-        if (lot.status == IBatchRegistry.Status.EXPORTED) {
-            // Coming back into the network: anyone with custody roles receives it on its head.
+        IBatchRegistry.Status status = lot.status;
+        if (ev.prevEventHash == bytes32(0) || status == IBatchRegistry.Status.EXPORTED) {
+            // Adoption: a lot never seen (with its identifier) or exported, coming into the network.
             if (ev.batchId == bytes32(0)) return _malformed(hash);
+            if (status != IBatchRegistry.Status.NONE && status != IBatchRegistry.Status.EXPORTED) {
+                return abi.encodeWithSelector(IBatchRegistry.BatchRegistryBatchInNetwork.selector, ev.batchId, status);
+            }
             if (ev.prevEventHash != lot.head) {
                 return abi.encodeWithSelector(
                     IBatchRegistry.BatchRegistryHeadMismatch.selector, ev.batchId, lot.head, ev.prevEventHash
                 );
             }
-            return "";
+            if (status == IBatchRegistry.Status.NONE && _preimages[ev.batchId].length == 0) {
+                return abi.encodeWithSelector(IBatchRegistry.BatchRegistryUnknownBatch.selector, ev.batchId);
+            }
+            return ""; // (the handler's identifiers are of no prefix kind, under an open policy)
         }
         reason = _evalMovable(lot, ev.batchId, ev.prevEventHash, IBatchRegistry.Status.IN_TRANSIT);
         if (reason.length != 0) return reason;
@@ -1021,6 +1040,10 @@ contract BatchHandler is Test {
             for (uint256 i; i < ev.outputs.length; ++i) {
                 _addLot(ev.outputs[i], id, hash);
             }
+        } else if (action == RECEIVE && _lots[ev.batchId].status == IBatchRegistry.Status.NONE) {
+            _addLot(ev.batchId, id, hash);
+            _lots[ev.batchId].producer = 0; // adopted: its history lies outside the network
+            ++adoptedFromOutside;
         } else {
             Lot storage lot = _lots[ev.batchId];
             lot.staleHead = lot.head;
@@ -1474,6 +1497,13 @@ contract BatchHandler is Test {
         if (ev.action == uint8(IBatchRegistry.Action.COMMISSION)) {
             proofs = new IBatchRegistry.IdentifierProof[](1);
             proofs[0].identifier = _preimages[ev.batchId];
+        } else if (
+            ev.action == uint8(IBatchRegistry.Action.RECEIVE) && ev.prevEventHash == bytes32(0)
+                && _preimages[ev.batchId].length != 0
+        ) {
+            // An adoption names its batch's identifier, like a COMMISSION.
+            proofs = new IBatchRegistry.IdentifierProof[](1);
+            proofs[0].identifier = _preimages[ev.batchId];
         } else if (ev.action == uint8(IBatchRegistry.Action.TRANSFORM)) {
             proofs = new IBatchRegistry.IdentifierProof[](ev.outputs.length);
             for (uint256 i; i < ev.outputs.length; ++i) {
@@ -1522,6 +1552,7 @@ contract BatchHandler is Test {
         if (selector == IBatchRegistry.BatchRegistryNotReceiver.selector) return "NotReceiver";
         if (selector == IBatchRegistry.BatchRegistryNotRecaller.selector) return "NotRecaller";
         if (selector == IBatchRegistry.BatchRegistryTooManyEvents.selector) return "TooManyEvents";
+        if (selector == IBatchRegistry.BatchRegistryBatchInNetwork.selector) return "BatchInNetwork";
         if (selector == IAnchorRegistry.AnchorRegistryZeroRoot.selector) return "ZeroRoot";
         if (selector == IAnchorRegistry.AnchorRegistryRootExists.selector) return "RootExists";
         if (selector == IAnchorRegistry.AnchorRegistryEmptyWindow.selector) return "EmptyWindow";

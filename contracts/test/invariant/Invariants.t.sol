@@ -206,6 +206,11 @@ contract InvariantsTest is TraceNodeTest {
         handler.commission(0, 2);
         handler.rotateKey(1, 1);
         handler.ship(3, 0, 2);
+        // Out of the network and in: an export, a lot never seen adopted, a lot in the network
+        // (L1, destroyed) that may not be.
+        handler.ship(0, 0, 7);
+        handler.receiveBatch(0, 0, 6);
+        handler.receiveBatch(0, 0, 5); // BatchInNetwork
         // Anchors: windows of earlier events, a commit with its events, then four invalid windows.
         handler.anchor(0, 4);
         handler.anchor(0, 6);
@@ -229,7 +234,8 @@ contract InvariantsTest is TraceNodeTest {
             ) continue;
             vm.assertTrue(handler.acceptedByAction(action) > 0, "an action was never accepted");
         }
-        bytes4[15] memory reasons = [
+        vm.assertTrue(handler.adoptedFromOutside() > 0, "no lot was adopted from outside");
+        bytes4[16] memory reasons = [
             IBatchRegistry.BatchRegistryMissingRole.selector,
             IBatchRegistry.BatchRegistryUnknownSigner.selector,
             IBatchRegistry.BatchRegistrySignerSuspended.selector,
@@ -244,7 +250,8 @@ contract InvariantsTest is TraceNodeTest {
             IBatchRegistry.BatchRegistryNotCustodian.selector,
             IBatchRegistry.BatchRegistryInvalidReceiver.selector,
             IBatchRegistry.BatchRegistryNotReceiver.selector,
-            IBatchRegistry.BatchRegistryNotRecaller.selector
+            IBatchRegistry.BatchRegistryNotRecaller.selector,
+            IBatchRegistry.BatchRegistryBatchInNetwork.selector
         ];
         for (uint256 i; i < reasons.length; ++i) {
             vm.assertTrue(handler.rejectedByReason(reasons[i]) > 0, "a rejection reason was never reached");

@@ -12,12 +12,13 @@
     │   ├── UnknownSignerError, SignerSuspendedError, MissingRoleError, NonceUsedError
     │   ├── UnlicensedIdentifierError       a batch created under a prefix its producer does
     │   │   │                               not hold
-    │   │   └── LicenceNotValidError, InvalidIdentifierProofError, OpenIdentifierRefusedError
+    │   │   └── LicenceNotValidError, InvalidIdentifierProofError, OpenIdentifierRefusedError,
+    │   │       LicensedElsewhereError
     │   ├── EventExistsError                the same event (hash) is held, signed by another
     │   │                                   participant
     │   └── BatchExistsError, UnknownBatchError, HeadMismatchError, BatchRecalledError,
     │       InvalidStatusError, NotCustodianError, InvalidReceiverError,
-    │       NotReceiverError, NotRecallerError
+    │       NotReceiverError, NotRecallerError, BatchInNetworkError
     ├── InvalidIdentifierError (ValueError) a batch identifier in no accepted spelling
     │                                       (bad GTIN check digit, lot outside CSET 82, ...)
     ├── KeystoreError (ValueError)          a key file missing, malformed, or the wrong password
@@ -229,6 +230,15 @@ class NotRecallerError(EventRejectedError):
     contract_error = "BatchRegistryNotRecaller"
 
 
+class BatchInNetworkError(EventRejectedError):
+    """A RECEIVE with no previous event adopts a lot from outside the network, but the
+    network holds that lot: it is received from its custodian's shipment, never adopted
+    (docs/contracts.md, "Parties outside the network")."""
+
+    code = "batch-in-network"
+    contract_error = "BatchRegistryBatchInNetwork"
+
+
 class UnlicensedIdentifierError(EventRejectedError):
     """A batch created under an identifier prefix its producer does not hold: the licence
     of the prefix is someone else's, or nobody's (docs/contracts.md, "Identifier
@@ -260,6 +270,14 @@ class OpenIdentifierRefusedError(UnlicensedIdentifierError):
 
     code = "open-identifier-refused"
     contract_error = "BatchRegistryOpenIdentifierRefused"
+
+
+class LicensedElsewhereError(UnlicensedIdentifierError):
+    """A lot adopted from outside the network under an identifier whose prefix another
+    participant holds: its brand owner is in the network and creates its lots itself."""
+
+    code = "licensed-elsewhere"
+    contract_error = "BatchRegistryLicensedElsewhere"
 
 
 def rejection_classes() -> dict[str, type[EventRejectedError]]:

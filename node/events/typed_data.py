@@ -202,13 +202,21 @@ class TraceEvent:
         return frozenset((self.batch_id, *self.inputs, *self.outputs)) - {ZERO32}
 
     def created_batch_ids(self) -> tuple[bytes, ...]:
-        """The batches the event creates, in order: a COMMISSION's batch, a TRANSFORM's
-        outputs. Each needs its identifier, under a prefix its signer holds."""
-        if self.action is Action.COMMISSION:
+        """The batches the event brings into the network, in order: a COMMISSION's batch,
+        a TRANSFORM's outputs, and the batch a RECEIVE with no previous event adopts from
+        outside (docs/contracts.md, "Parties outside the network"). Each needs its
+        identifier: a created batch under a prefix its signer holds, an adopted one under
+        a prefix nobody else holds."""
+        if self.action is Action.COMMISSION or self.adopts():
             return (self.batch_id,)
         if self.action is Action.TRANSFORM:
             return tuple(self.outputs)
         return ()
+
+    def adopts(self) -> bool:
+        """Whether the event is a RECEIVE of a lot never seen in the network (it names no
+        previous event): an adoption from outside, which carries the lot's identifier."""
+        return self.action is Action.RECEIVE and self.prev_event_hash == ZERO32
 
     def struct_hash(self) -> bytes:
         """``hashStruct(TraceEvent)`` as EIP-712 defines it."""

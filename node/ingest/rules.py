@@ -30,12 +30,14 @@ from node.events.typed_data import (
 )
 from node.exceptions import (
     BatchExistsError,
+    BatchInNetworkError,
     BatchRecalledError,
     HeadMismatchError,
     InvalidEventError,
     InvalidReceiverError,
     InvalidStatusError,
     LicenceNotValidError,
+    LicensedElsewhereError,
     MissingRoleError,
     NotCustodianError,
     NotRecallerError,
@@ -44,7 +46,8 @@ from node.exceptions import (
     UnlicensedIdentifierError,
 )
 
-#: Whether the actor may create a batch: raises the identifier rule's refusal when not.
+#: Whether the actor may create (or adopt) a batch: raises the identifier rule's refusal
+#: when not.
 MayCreate = Callable[[bytes], None]
 
 
@@ -119,6 +122,32 @@ def check_licence(
         )
 
 
+def check_adoptable(
+    split: IdentifierSplit,
+    batch_id: bytes,
+    adopter: int,
+    licences: Mapping[tuple[PrefixKind, str], Licence],
+) -> None:
+    """BatchRegistry's rule for a lot adopted from outside the network, on the licence
+    mirror: nobody but ``adopter`` may hold the current licence of the prefix the commit
+    path's proof names (a brand owner in the network creates its own lots, and nobody may
+    take a lot's id first). Nobody holding it is fine: the lot comes from a brand outside."""
+    if split.kind is PrefixKind.OTHER:
+        return
+    holders = {
+        c: licences[(split.kind, c)].holder for c in split.candidates if (split.kind, c) in licences
+    }
+    chosen = split.choose(holders, adopter)
+    licence = licences.get((split.kind, chosen or ""))
+    if licence is not None and licence.held and licence.holder != adopter:
+        raise LicensedElsewhereError(
+            f"{split.canonical} is under prefix {chosen}, licensed to participant "
+            f"{licence.holder}: its brand owner is in the network and creates its lots itself",
+            batchId=batch_id,
+            holder=licence.holder,
+        )
+
+
 def apply(
     event: TraceEvent,
     event_hash: bytes,
@@ -126,13 +155,15 @@ def apply(
     batches: dict[bytes, BatchState],
     receiver: Receiver | None,
     may_create: MayCreate | None = None,
+    may_adopt: MayCreate | None = None,
 ) -> Outcome:
     """Check ``event`` against ``batches`` and apply it to them in place.
 
     ``batches`` holds at least every batch the event names that exists; ``receiver`` is
     the participant whose current key is ``event.counterparty`` (None when unknown);
-    ``may_create`` judges the identifier of each batch the event would create, where the
-    contract does (None: not judged here).
+    ``may_create`` judges the identifier of each batch the event would create, and
+    ``may_adopt`` that of a lot a RECEIVE adopts from outside, where the contract does
+    (None: not judged here).
     Raises the rule's :class:`EventRejectedError` and changes nothing when a rule fails.
     """
     action = event.action
@@ -142,6 +173,10 @@ def apply(
         return _transform(event, event_hash, actor, batches, may_create)
     if action in (Action.AGGREGATE, Action.DISAGGREGATE):
         return _pack(event, actor, batches)
+    if action is Action.RECEIVE and (
+        event.adopts() or _status(batches, event.batch_id) is BatchStatus.EXPORTED
+    ):
+        return _adopt(event, event_hash, actor, batches, may_adopt)
     # A SHIP to counterparty zero leaves the network (docs/contracts.md, "Parties outside
     # the network"); any other SHIP names its receiver.
     outside = action is Action.SHIP and event.counterparty == ZERO20
@@ -218,6 +253,56 @@ def _commission(
     created = _new_batch(event.batch_id, actor, event_hash)
     batches[event.batch_id] = created
     return Outcome([], [created], [])
+
+
+def _adopt(
+    event: TraceEvent,
+    event_hash: bytes,
+    actor: Actor,
+    batches: dict[bytes, BatchState],
+    may_adopt: MayCreate | None,
+) -> Outcome:
+    """A RECEIVE of a lot from outside the network: never seen (no previous event; its
+    identifier under a prefix nobody else holds; no known producer), or exported earlier
+    and coming back (extending the export). A lot the network holds is never adopted."""
+    batch_id = event.batch_id
+    if batch_id == ZERO32 or not _is_single(event, False):
+        raise InvalidEventError("malformed RECEIVE event", event_hash=event_hash)
+    stored = batches.get(batch_id)
+    if stored is not None and stored.status is not BatchStatus.EXPORTED:
+        raise BatchInNetworkError(
+            f"the network holds this batch ({stored.status.name}): it is received from its "
+            "custodian's shipment, never adopted from outside",
+            batchId=batch_id,
+            status=int(stored.status),
+        )
+    head = ZERO32 if stored is None else stored.head
+    if event.prev_event_hash != head:
+        raise _head_mismatch(batch_id, head, event.prev_event_hash)
+    if stored is None:
+        if may_adopt is not None:
+            may_adopt(batch_id)
+        adopted = BatchState(
+            batch_id=batch_id,
+            producer_id=0,  # its history before lies outside the network
+            custodian_id=actor.participant_id,
+            receiver_id=0,
+            status=BatchStatus.ACTIVE,
+            head=event_hash,
+            created_by=event_hash,
+        )
+        batches[batch_id] = adopted
+        return Outcome([], [adopted], [])
+    stored.custodian_id = actor.participant_id
+    stored.receiver_id = 0
+    stored.status = BatchStatus.ACTIVE
+    stored.head = event_hash
+    return Outcome([stored], [], [])
+
+
+def _status(batches: dict[bytes, BatchState], batch_id: bytes) -> BatchStatus | None:
+    stored = batches.get(batch_id)
+    return None if stored is None else stored.status
 
 
 def _transform(

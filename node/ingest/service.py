@@ -47,10 +47,11 @@ from node.exceptions import (
     NonceUsedError,
     SignerMismatchError,
     SignerSuspendedError,
+    UnknownBatchError,
     UnknownSignerError,
 )
 from node.ingest.event_time import EventTimeWindow
-from node.ingest.rules import Actor, Receiver, apply, check_licence, check_role
+from node.ingest.rules import Actor, Receiver, apply, check_adoptable, check_licence, check_role
 from node.ingest.rules import Outcome as RuleOutcome
 from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
 from node.store.models import EventStatus
@@ -337,7 +338,17 @@ class IngestService:
                 licences.head,
             )
 
-        return apply(event, item.event_hash, actor, batches, receiver, may_create)
+        def may_adopt(batch_id: bytes) -> None:
+            if batch_id not in item.splits:
+                raise UnknownBatchError(
+                    "no such batch: to receive a lot from outside the network, give its "
+                    "identifier (a GS1 Digital Link, EPC URN or handle) in the submission's "
+                    "identifiers",
+                    batchId=batch_id,
+                )
+            check_adoptable(item.splits[batch_id], batch_id, actor.participant_id, licences.current)
+
+        return apply(event, item.event_hash, actor, batches, receiver, may_create, may_adopt)
 
     def _row(self, item: _Pending, views: dict[bytes, SignerView], received_at: int) -> EventRow:
         event = item.signed.event

@@ -37,7 +37,7 @@ steps = st.lists(
         st.sampled_from([a for a in Action if a.on_chain]),
         st.sampled_from(ROLES_OF_BATCH + PARTIES),  # who signs
         st.sampled_from([*PARTIES, OUTSIDE]),  # receiver, for SHIP
-        st.lists(st.integers(0, 3), min_size=1, max_size=3),  # lots (subject / inputs)
+        st.lists(st.integers(0, 4), min_size=1, max_size=3),  # lots (subject / inputs)
         st.sampled_from(["head"] * 6 + ["zero", "stale"]),
     ),
     min_size=8,
@@ -55,7 +55,9 @@ class Parity:
         self.ingest = IngestService(store=store, domain=chain.domain)
         self.salt = next(_salt)
         self.names: dict[bytes, str] = {}
+        # four lots of the farm's, and one under a prefix nobody holds (adopted from outside)
         self.lots = [self.lot("0614141", f"L{self.salt}-{i}") for i in range(4)]
+        self.lots.append(self.lot("4012345", f"F{self.salt}"))
         self.by_id = {
             int(chain.participants.functions.authorize(account.address).call()[0]): name
             for name, account in chain.keys.items()
@@ -65,8 +67,13 @@ class Parity:
         self.number = 0
 
     def lot(self, prefix: str, name: str) -> bytes:
-        """A lot of a GTIN under ``prefix`` (the farm's 0614141 or the processor's 0614142)."""
-        gtin = {"0614141": "00614141123452", "0614142": "00614142000011"}[prefix]
+        """A lot of a GTIN under ``prefix`` (the farm's 0614141, the processor's 0614142, or
+        4012345, which nobody holds)."""
+        gtin = {
+            "0614141": "00614141123452",
+            "0614142": "00614142000011",
+            "4012345": "04012345000016",
+        }[prefix]
         identifier = parse_identifier(f"https://id.gs1.org/01/{gtin}/10/{name}")
         self.names[identifier.batch_id] = identifier.canonical
         return identifier.batch_id
@@ -177,6 +184,13 @@ def test_node_and_contract_agree_through_a_whole_lifecycle(chain: Chain, store: 
         (Action.SHIP, "custodian", OUTSIDE, [3], "head"),  # out of the network: EXPORTED
         (Action.SHIP, "custodian", "processor", [3], "head"),  # exported: not movable here
         (Action.RECALL, "producer", "farm", [3], "head"),  # an exported lot can be recalled
+        (Action.RECEIVE, "processor", "farm", [3], "head"),  # recalled while outside
+        (Action.RECEIVE, "shop", "farm", [4], "zero"),  # never seen: adopted from outside
+        (Action.RECEIVE, "carrier", "farm", [4], "zero"),  # now in the network: not adoptable
+        (Action.RECEIVE, "shop", "farm", [0], "zero"),  # consumed, in the network
+        (Action.SHIP, "custodian", OUTSIDE, [4], "head"),  # out again
+        (Action.RECEIVE, "carrier", "farm", [4], "zero"),  # back, but not on the export's head
+        (Action.RECEIVE, "carrier", "farm", [4], "head"),  # back into the network
     ]
     for step in plan:
         parity.step(*step)
@@ -185,6 +199,9 @@ def test_node_and_contract_agree_through_a_whole_lifecycle(chain: Chain, store: 
         key.split(":")[0] for key, count in parity.seen.items() if key.endswith(":accepted")
     }
     assert accepted == {"COMMISSION", "SHIP", "RECEIVE", "TRANSFORM", "RECALL", "DESTROY"}
-    assert parity.seen["SHIP:accepted"] == 3  # two within the network, one out of it
+    assert parity.seen["SHIP:accepted"] == 4  # two within the network, two out of it
+    assert parity.seen["RECEIVE:accepted"] == 4  # two shipments, an adoption, a return
+    assert parity.seen["RECEIVE:BatchInNetworkError"] == 2
+    assert parity.seen["RECEIVE:BatchRecalledError"] == 1
     refusals = {key.split(":")[1] for key in parity.seen if not key.endswith(":accepted")}
     assert len(refusals) >= 7, refusals

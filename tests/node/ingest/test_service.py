@@ -16,6 +16,7 @@ from node.events.submission import SignedEvent, parse_submission, submission_doc
 from node.events.typed_data import Action, BatchStatus, Domain, Role, TraceEvent
 from node.exceptions import (
     BatchExistsError,
+    BatchInNetworkError,
     BatchRecalledError,
     HeadMismatchError,
     InvalidEventError,
@@ -23,6 +24,7 @@ from node.exceptions import (
     InvalidReceiverError,
     InvalidSignatureError,
     InvalidStatusError,
+    LicensedElsewhereError,
     LicenceNotValidError,
     MissingRoleError,
     NonceUsedError,
@@ -310,6 +312,77 @@ def test_custody_moves_only_as_the_rules_allow(world: World) -> None:
 
     batch = world.batch()
     assert (batch.custodian_id, batch.status, batch.receiver_id) == (3, BatchStatus.ACTIVE, 0)  # type: ignore[attr-defined]
+
+
+# ----- parties outside the network (docs/contracts.md) -----
+
+#: A GTIN under company prefix 4012345, which nobody in these tests holds.
+FOREIGN_GTIN = "040123450000" + "1"
+FOREIGN_GTIN += str(gtin_check_digit(FOREIGN_GTIN))
+
+
+def test_a_lot_shipped_out_of_the_network_and_back_keeps_its_producer(world: World) -> None:
+    world.commission()
+    world.ship(LOT, "farm", "carrier")
+    world.receive(LOT, "carrier")
+    out = world.event(Action.SHIP, world["carrier"], LOT)  # counterparty zero: outside
+    world.submit(out, world["carrier"])
+    exported = world.batch()
+    assert (exported.status, exported.custodian_id, exported.receiver_id) == (  # type: ignore[attr-defined]
+        BatchStatus.EXPORTED,
+        3,
+        0,
+    )
+    with pytest.raises(InvalidStatusError):
+        world.ship(LOT, "carrier", "shop")
+
+    world.receive(LOT, "shop")  # anyone with custody receives it back, on the export's head
+
+    back = world.batch()
+    assert (back.status, back.custodian_id, back.producer_id) == (BatchStatus.ACTIVE, 4, 1)  # type: ignore[attr-defined]
+
+
+def test_a_lot_never_seen_is_adopted_with_its_identifier_and_no_known_producer(
+    world: World,
+) -> None:
+    imported = lot_id("IMPORT-1", FOREIGN_GTIN)
+    received = world.receive(imported, "shop")  # no previous event: from outside
+
+    batch = world.batch(imported)
+    assert batch is not None
+    assert (batch.status, batch.custodian_id, batch.producer_id, batch.head) == (  # type: ignore[attr-defined]
+        BatchStatus.ACTIVE,
+        4,
+        0,
+        received,
+    )
+    assert batch.identifier == KNOWN[imported]  # type: ignore[attr-defined]
+    world.ship(imported, "shop", "carrier")  # and it moves like any other lot
+
+
+def test_an_adoption_is_refused_as_the_contract_refuses_it_and_nothing_stored(
+    world: World,
+) -> None:
+    shop = world["shop"]
+    before = world.event_count()
+    farms = lot_id("FARM-OWN")  # under the farm's licence of 9506000
+    with pytest.raises(LicensedElsewhereError) as elsewhere:
+        world.receive(farms, "shop")
+    assert elsewhere.value.details == {"batchId": farms, "holder": 1}
+
+    bare = world.event(Action.RECEIVE, shop, lot_id("IMPORT-2", FOREIGN_GTIN))
+    with pytest.raises(UnknownBatchError):  # without its identifier: a receipt of nothing
+        world.ingest.submit(world.sign(bare, shop, identifiers=()))
+
+    world.commission()
+    with pytest.raises(BatchInNetworkError) as held:  # named as never seen, but held here
+        world.submit(world.event(Action.RECEIVE, shop, LOT, prev_event_hash=bytes(32)), shop)
+    assert held.value.details["status"] == int(BatchStatus.ACTIVE)
+
+    assert world.event_count() == before + 1
+    assert world.batch(farms) is None
+    assert world.batch().custodian_id == 1  # type: ignore[attr-defined]
+    world.receive(farms, "farm")  # the brand owner itself may bring its own lot in
 
 
 def test_a_fork_of_the_hash_chain_is_refused(world: World) -> None:

@@ -698,6 +698,11 @@ class BatchReportOut(Schema):
         "when the licence check did not find one."
     )
     events: list[int] = Field(description="Indexes into the report's events.")
+    adopted_at: int | None = Field(
+        description="The index of the event that received the batch from outside TraceNode "
+        "(a RECEIVE of a lot the network never held): its history before lies outside. "
+        "null: the network made it."
+    )
     checks: list[CheckOut]
 
 

@@ -7,6 +7,7 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const ZERO32 = "0x" + "0".repeat(64);
+const ZERO20 = "0x" + "0".repeat(40);
 const HASH = /^0x[0-9a-f]{64}$/;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const GS1 = /^https:\/\/id\.gs1\.org\/01\/([0-9]{14})\/(10|21)\/(.+)$/;
@@ -45,7 +46,7 @@ const STATUS = {
   CONSUMED: "Used up",
   RECALLED: "Recalled",
   DESTROYED: "Destroyed",
-  EXPORTED: "Shipped out of the network",
+  EXPORTED: "Shipped out of TraceNode",
   PALLET: "Pallet",
   NONE: "Not on chain yet",
 };
@@ -327,6 +328,9 @@ function payloadFacts(payload) {
   if (payload.quantity) facts.push(["Quantity", quantity(payload.quantity)]);
   if (payload.outputQuantity) facts.push(["Output", quantity(payload.outputQuantity)]);
   if (typeof payload.reason === "string") facts.push(["Reason", payload.reason]);
+  // a party outside the network (docs/events.md): where a lot went, or came from
+  if (typeof payload.destination === "string") facts.push(["Destination", payload.destination]);
+  if (typeof payload.source === "string") facts.push(["Came from", payload.source]);
   if (typeof payload.bizStep === "string") {
     facts.push(["Business step", payload.bizStep.replace(VOCABULARY_PREFIX, "")]);
   }
@@ -508,6 +512,7 @@ function summary(m) {
   );
   if (name.sub) fact(name.sub.startsWith("GTIN") ? "Product" : "Prefix", name.sub.replace(/^(GTIN|Handle) /, ""));
   if (batch && batch.producer && batch.producer.name) fact("Producer", batch.producer.name);
+  else if (adoptedHere(m)) fact("Producer", "Not known here: it came from outside TraceNode");
   if (batch && batch.custodian && batch.custodian.name) {
     fact(status === "CONSUMED" ? "Last held by" : "Held by", batch.custodian.name);
   }
@@ -570,6 +575,12 @@ function groupOutcome(m, checks) {
   return all.some((c) => c.outcome === "pass") ? "pass" : "skipped";
 }
 
+/** Whether the page's batch was received from outside TraceNode (its report's adoptedAt). */
+function adoptedHere(m) {
+  const b = m.report && m.report.batches.find((x) => x.batchId === m.subject);
+  return Boolean(b && b.adoptedAt !== null && b.adoptedAt !== undefined);
+}
+
 function contractRef(address) {
   return h("code", { class: "address", title: address }, short(address, 4));
 }
@@ -585,6 +596,22 @@ function brandOwnership(m, contracts) {
   if (!check) return {};
   const name = describe(batch.identifier, m.subject);
   const licence = batch.licence;
+  const adopted = batch.adoptedAt !== null && batch.adoptedAt !== undefined;
+  if (check.outcome === "pass" && adopted && !licence) {
+    return {
+      notChecked: `no prefix of ${name.sub} is licensed in this network, so who owns its brand is not known here: the batch was received from outside TraceNode.`,
+    };
+  }
+  if (check.outcome === "pass" && licence && adopted) {
+    const kind = licence.kind === "gs1" ? "GS1 company prefix" : "handle prefix";
+    return {
+      checked: [
+        `Brand ownership: ${licence.holder.name || `participant ${licence.holder.id}`}, who received this batch from outside TraceNode, holds the licence of its ${kind} ${licence.prefix} (ParticipantRegistry `,
+        contractRef(contracts.participantRegistry),
+        `: since block ${licence.validFrom}).`,
+      ],
+    };
+  }
   if (check.outcome === "pass" && licence) {
     const kind = licence.kind === "gs1" ? "GS1 company prefix" : "handle prefix";
     const until = licence.validUntil ? `, until block ${licence.validUntil}` : "";
@@ -668,6 +695,31 @@ function checked(m) {
   const brand = brandOwnership(m, contracts);
   if (brand.checked) list.append(item("brand", ...brand.checked));
   if (brand.notChecked) notChecked.push(h("li", { "data-not-checked": "brand" }, h("strong", {}, "Brand ownership: "), brand.notChecked));
+  for (const b of report.batches) {
+    const name = batchName(m, b.batchId).short;
+    if (b.adoptedAt !== null && b.adoptedAt !== undefined) {
+      const e = report.events[b.adoptedAt];
+      const by = (e.participant && e.participant.name) || short(e.signer || "", 4);
+      notChecked.push(
+        h(
+          "li",
+          { "data-not-checked": "outside", "data-batch": b.batchId },
+          h("strong", {}, "History outside TraceNode: "),
+          `${name} was received from outside TraceNode by ${by} (event #${b.adoptedAt}). What happened to it before, and who made it, is not recorded here and not checked.`,
+        ),
+      );
+    }
+    if (b.status === "EXPORTED") {
+      notChecked.push(
+        h(
+          "li",
+          { "data-not-checked": "exported", "data-batch": b.batchId },
+          h("strong", {}, "Left TraceNode: "),
+          `${name} was shipped out of TraceNode to a party outside the network. What happened to it after is not recorded here.`,
+        ),
+      );
+    }
+  }
   const gaps = report.events.filter((e) => e.timeGap).length;
   notChecked.push(
     h(
@@ -705,6 +757,8 @@ function eventTitle(m, e) {
     const outs = e.message.outputs.map((o) => batchName(m, o).short).join(", ");
     return `Made ${outs}`;
   }
+  if (r.action === "SHIP" && e.message && e.message.counterparty === ZERO20) return "Shipped out of TraceNode";
+  if (r.action === "RECEIVE" && e.message && e.message.prevEventHash === ZERO32) return "Received from outside TraceNode";
   return ACTIONS[r.action] || r.action;
 }
 

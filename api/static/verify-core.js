@@ -906,6 +906,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
       custodian: { id: 0, name: "" },
       licence: null,
       events: byBatch.get(b.batchId) || [],
+      adoptedAt: null,
       checks: [],
     };
     report.batches.push(batch);
@@ -994,6 +995,8 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
 
   // --- per batch: custody
   report.batches.forEach((batch, index) => {
+    const createdAt = creators.get(batch.batchId);
+    if (createdAt !== undefined && adopts(bundle.events[createdAt].event)) batch.adoptedAt = createdAt;
     emit("batch", index, batch, checkLicence(batch, bundle, report, local, creators, view));
     let custody = checkCustody(batch, view, steps.get(batch.batchId) || []);
     const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "hash-chain" && c.outcome === "fail"));
@@ -1155,6 +1158,10 @@ function checkHashChain(event, digest, heads, known, altered) {
     if (event.prevEventHash !== ZERO32) problems.push("a COMMISSION names no previous event");
     if (heads.has(event.batchId)) problems.push(`batch ${event.batchId} was created twice`);
     updates.set(event.batchId, digest);
+  } else if (adopts(event)) {
+    // a lot received from outside: its history here starts with it
+    if (heads.has(event.batchId)) problems.push(`batch ${event.batchId} is received from outside TraceNode, but the bundle holds earlier events of it`);
+    updates.set(event.batchId, digest);
   } else if (event.action === 5) {
     for (const [batchId, prev] of pairs()) {
       expect(batchId, prev);
@@ -1267,12 +1274,18 @@ function checkLineage(bundle, report, local, altered) {
   return parents;
 }
 
-/** For each batch, the first event of the bundle that creates it (index into its events). */
+/** Whether an event is a RECEIVE of a lot never seen: adopted from outside the network. */
+function adopts(e) {
+  return e.action === 4 && e.prevEventHash === ZERO32;
+}
+
+/** For each batch, the first event of the bundle that creates it (its COMMISSION, the
+ * TRANSFORM that output it, or the RECEIVE that adopted it from outside; index into its events). */
 function creatorsOf(bundle) {
   const creators = new Map();
   bundle.events.forEach((item, index) => {
     const e = item.event;
-    const created = e.action === 1 ? [e.batchId] : e.action === 5 ? e.outputs : [];
+    const created = e.action === 1 || adopts(e) ? [e.batchId] : e.action === 5 ? e.outputs : [];
     for (const b of created) if (!creators.has(b)) creators.set(b, index);
   });
   return creators;
@@ -1323,6 +1336,14 @@ function checkLicence(batch, bundle, report, local, creators, view) {
     if (held === null && licence.holder !== 0) held = [prefix, licence];
   }
   const creator = who(view, entry.participant.id);
+  const adopted = adopts(bundle.events[index].event);
+  if (held === null && adopted) {
+    return result(
+      "licence",
+      "pass",
+      `${named}: received from outside TraceNode by ${creator} at block ${block}; no prefix of it is licensed in the network, so its brand owner is outside it`,
+    );
+  }
   if (held === null) return result("licence", "fail", `${named}: no prefix of it was licensed to anyone at block ${block}, when ${creator} created the batch`);
   const [prefix, licence] = held;
   const holder = who(view, licence.holder);
@@ -1334,7 +1355,8 @@ function checkLicence(batch, bundle, report, local, creators, view) {
     validUntil: licence.validUntil ? licence.validUntil.toString() : null,
   };
   if (licence.holder !== entry.participant.id) {
-    return result("licence", "fail", `${named}: prefix ${prefix} was licensed to ${holder} at block ${block}, not to ${creator}, who created the batch`);
+    const did = adopted ? "received it from outside" : "created the batch";
+    return result("licence", "fail", `${named}: prefix ${prefix} was licensed to ${holder} at block ${block}, not to ${creator}, who ${did}`);
   }
   const until = licence.validUntil ? ` until block ${licence.validUntil}` : "";
   return result("licence", "pass", `${named}: prefix ${prefix}, licensed to ${holder} since block ${licence.validFrom}${until}`);

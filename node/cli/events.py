@@ -20,6 +20,7 @@ from node.cli.common import (
     reports_errors,
 )
 from node.context import Node
+from node.events.compose import OUTSIDE
 from node.events.jsonsafe import loads_bounded
 from node.events.submission import SignedEvent, parse_submission
 from node.events.typed_data import Action
@@ -86,7 +87,11 @@ def submit(
         str | None, typer.Option(help="The batch: Digital Link, EPC URN, handle or 0x id.")
     ] = None,
     to: Annotated[
-        str | None, typer.Option(help="SHIP: the receiver's participant id or address.")
+        str | None,
+        typer.Option(
+            help="SHIP: the receiver's participant id or address, or 'outside' for a party "
+            "outside the network (name it in the payload's destination)."
+        ),
     ] = None,
     inputs: Annotated[
         list[str] | None, typer.Option("--input", help="TRANSFORM / AGGREGATE: an input batch.")
@@ -210,7 +215,11 @@ def _submit_file(file: Path, data_dir: Path) -> None:
 
 def _receiver(node: Node, conn: Any, to: str | None) -> bytes:
     if to is None:
-        raise ConfigurationError("SHIP needs --to (the receiver's participant id or address)")
+        raise ConfigurationError(
+            "SHIP needs --to (the receiver's participant id or address, or 'outside')"
+        )
+    if to == OUTSIDE:
+        return bytes(20)
     if is_address(to):
         return bytes.fromhex(to[2:])
     if not to.isdigit():

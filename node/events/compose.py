@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from node.events.hashing import keccak
 from node.events.identifiers import IdentifierKind, parse_identifier
@@ -41,6 +41,12 @@ class EventSpec:
     location: str = ""
     payload: Any = None
     event_time: int | None = None
+
+
+#: The receiver a SHIP names for a party outside the network (``--to outside``): the
+#: counterparty zero, which exports the lot (docs/contracts.md, "Parties outside the
+#: network"). Only this word does: no receiver at all is an error, never an export.
+OUTSIDE: Final = "outside"
 
 
 def parse_action(value: Action | str | int) -> Action:

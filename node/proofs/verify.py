@@ -165,6 +165,9 @@ class BatchReport:
     licence: BatchLicence | None = None
     checks: list[CheckResult] = field(default_factory=list)
     events: list[int] = field(default_factory=list)  # indexes into Report.events
+    #: The event that brought the batch into the network from outside (a RECEIVE of a lot
+    #: never seen, docs/contracts.md): its history before lies outside TraceNode.
+    adopted_at: int | None = None
 
     @property
     def outcome(self) -> Outcome:
@@ -664,6 +667,13 @@ def _check_hash_chain(
         if event.batch_id in heads:
             problems.append(f"batch 0x{event.batch_id.hex()} was created twice")
         updates[event.batch_id] = digest
+    elif event.adopts():  # a lot received from outside: its history here starts with it
+        if event.batch_id in heads:
+            problems.append(
+                f"batch 0x{event.batch_id.hex()} is received from outside TraceNode, but the "
+                "bundle holds earlier events of it"
+            )
+        updates[event.batch_id] = digest
     elif action is Action.TRANSFORM:
         for batch_id, prev in zip(event.inputs, event.input_prev_hashes, strict=False):
             expect(batch_id, prev)
@@ -762,6 +772,9 @@ def _check_batches(
             parents=tuple(parents.get(item.batch_id, ())),
             events=by_batch.get(item.batch_id, []),
         )
+        created_at = creators.get(item.batch_id)
+        if created_at is not None and bundle.events[created_at].event.adopts():
+            batch.adopted_at = created_at
         batch.checks.append(
             CheckResult(
                 Check.IDENTIFIER,
@@ -799,8 +812,9 @@ def _check_batches(
 
 
 def _creators(bundle: Bundle) -> dict[bytes, int]:
-    """For each batch, the first event of the bundle that creates it (its COMMISSION, or
-    the TRANSFORM that output it), as an index into the bundle's events."""
+    """For each batch, the first event of the bundle that creates it (its COMMISSION, the
+    TRANSFORM that output it, or the RECEIVE that adopted it from outside), as an index
+    into the bundle's events."""
     creators: dict[bytes, int] = {}
     for index, item in enumerate(bundle.events):
         for batch_id in item.event.created_batch_ids():
@@ -909,12 +923,23 @@ def _check_licence(
             break
         if held is None and licence.holder != 0:
             held = (prefix, licence)
+    creator = _who(entry.participant_id, reader)
+    adopted = bundle.events[index].event.adopts()
+    if held is None and adopted:
+        # A lot from outside under a prefix nobody in the network holds: what the contract
+        # lets any participant receive (no one here speaks for its brand).
+        return CheckResult(
+            Check.LICENCE,
+            Outcome.PASS,
+            f"{named}: received from outside TraceNode by {creator} at block {block}; no "
+            "prefix of it is licensed in the network, so its brand owner is outside it",
+        )
     if held is None:
         return CheckResult(
             Check.LICENCE,
             Outcome.FAIL,
             f"{named}: no prefix of it was licensed to anyone at block {block}, when "
-            f"{_who(entry.participant_id, reader)} created the batch",
+            f"{creator} created the batch",
         )
     prefix, licence = held
     holder = _who(licence.holder, reader)
@@ -928,11 +953,12 @@ def _check_licence(
         licence.valid_until,
     )
     if licence.holder != entry.participant_id:
+        did = "received it from outside" if adopted else "created the batch"
         return CheckResult(
             Check.LICENCE,
             Outcome.FAIL,
             f"{named}: prefix {prefix} was licensed to {holder} at block {block}, not to "
-            f"{_who(entry.participant_id, reader)}, who created the batch",
+            f"{creator}, who {did}",
         )
     until = f" until block {licence.valid_until}" if licence.valid_until else ""
     return CheckResult(
@@ -1127,6 +1153,7 @@ def report_json(report: Report) -> dict[str, object]:
                 "custodian": {"id": b.custodian_id, "name": b.custodian_name},
                 "licence": _licence_json(b.licence),
                 "events": b.events,
+                "adoptedAt": b.adopted_at,
                 "checks": _checks_json(b.checks),
             }
             for b in report.batches

@@ -404,6 +404,8 @@ class Client:
         if spec.to is None:
             raise InvalidEventError("SHIP needs a receiver: its address or id", field="to")
         text = str(spec.to)
+        if text == compose.OUTSIDE:  # a party outside the network: the lot is exported
+            return ZERO20
         if text.startswith(("0x", "0X")):
             return parse_hex(text, 20, "to")
         if not text.isdigit():

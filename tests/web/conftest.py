@@ -87,6 +87,11 @@ BREACH_MILK = "https://id.gs1.org/01/09506000134383/10/BREACH-MILK"
 BREACH_CHEESE = "https://id.gs1.org/01/09506000134376/10/BREACH-CHEESE"
 #: A lot of the demo farm's GTIN that the hostile participant tried to make (tests/licences.py).
 SQUAT_BATCH = "https://id.gs1.org/01/09506000134352/10/SQUAT-1"
+#: A lot under company prefix 4012345, which nobody in the network holds: received from
+#: outside by the carrier, then shipped out of the network again.
+OUTSIDE_LOT = "https://id.gs1.org/01/04012345000016/10/IMPORT-7"
+OUTSIDE_SOURCE = "urn:epc:id:pgln:4012345.00000"
+OUTSIDE_DESTINATION = "urn:epc:id:sgln:4000001.00000.0"
 
 
 @dataclass
@@ -104,6 +109,7 @@ class Site:
     pending_event: bytes
     breach: str  # a cheese shipped after the milk it is made from was recalled
     squat: dict[str, Any]  # the bundle of a lot the chain refused: its creator held no licence
+    outside: str  # a lot received from outside the network and shipped out of it again
 
 
 def _browser_tools() -> tuple[str, str]:
@@ -161,6 +167,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         harness.rotate("carrier")
         harness.commit()
 
+        # A lot from outside the network, and out of it again (docs/contracts.md).
+        harness.submit("carrier", Action.RECEIVE, OUTSIDE_LOT, payload={"source": OUTSIDE_SOURCE})
+        harness.submit(
+            "carrier", Action.SHIP, OUTSIDE_LOT, payload={"destination": OUTSIDE_DESTINATION}
+        )
         _recall_breach(harness)  # commits: before the hostile batch's pending event
 
         harness.add_participant(HOSTILE_NAME, Role.PRODUCER, "88.666.1")
@@ -197,6 +208,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             pending_event=pending,
             breach=BREACH_CHEESE,
             squat=squat,
+            outside=OUTSIDE_LOT,
         )
     finally:
         code = server.stop()

@@ -27,6 +27,8 @@ from tests.web.conftest import (
     HOSTILE_BATCH,
     HOSTILE_NAME,
     LATE_BATCH,
+    OUTSIDE_DESTINATION,
+    OUTSIDE_SOURCE,
     Browser,
     Site,
     decode_qr,
@@ -520,6 +522,32 @@ def test_what_was_checked_names_the_contracts_and_the_brand_owner(
         f"Brand ownership: {HOSTILE_NAME} created this batch under Handle 88.666.1 holding "
         "the licence of its handle prefix 88.666.1 (ParticipantRegistry "
     ) in handle.text
+
+
+def test_a_lot_from_outside_says_where_its_history_here_starts_and_ends(
+    page: Browser, site: Site
+) -> None:
+    page.open(page_of(site.outside))
+    verdict = page.one(".verdict")
+    assert verdict.get_attribute("data-outcome") == "pass"
+
+    titles = [e.find_element("css selector", "h3").text for e in page.css("#timeline li.event")]
+    assert titles == ["Received from outside TraceNode", "Shipped out of TraceNode"]
+    timeline = page.one("#timeline").text
+    assert OUTSIDE_SOURCE in timeline
+    assert OUTSIDE_DESTINATION in timeline
+    facts = page.one(".facts").text
+    assert "Shipped out of TraceNode" in facts  # its status on the chain
+    assert "Not known here: it came from outside TraceNode" in facts  # no producer here
+
+    checked = page.one("#checked")
+    outside = checked.find_element("css selector", '[data-not-checked="outside"]').text
+    assert outside.startswith("History outside TraceNode: ")
+    assert "is not recorded here and not checked" in outside
+    left = checked.find_element("css selector", '[data-not-checked="exported"]').text
+    assert left.startswith("Left TraceNode: ")
+    brand = checked.find_element("css selector", '[data-not-checked="brand"]').text
+    assert "no prefix of GTIN 04012345000016 is licensed in this network" in brand
 
 
 def rpc_block(site: Site, number: int) -> dict[str, str]:

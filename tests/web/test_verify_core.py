@@ -471,6 +471,36 @@ def test_a_lot_made_without_the_licence_fails_alike_naming_the_holder(site: Site
     assert ours["batches"][0]["licence"]["holder"]["name"] == "Green Valley Farm"
 
 
+def test_a_lot_from_outside_and_out_again_verifies_alike(site: Site) -> None:
+    """A lot received from outside the network (no producer here, under a prefix nobody
+    in it holds) and shipped out again: both verifiers pass it, mark where its history
+    here starts, and call it EXPORTED."""
+    lot = parse_identifier(site.outside).batch_id_hex
+    bundle = httpx.get(f"{site.url}/v1/batches/{lot}/bundle", timeout=60).json()
+    rpc = f"{site.url}/rpc"
+    js = node_js(
+        "console.log(JSON.stringify(await core.verifyBundle(core.parseBundle(data.bundle), "
+        "new core.Rpc(data.rpc))));",
+        {"bundle": bundle, "rpc": rpc},
+    )
+    parsed = loads(json.dumps(bundle))
+    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 60}))
+    contracts = Contracts(
+        Web3.to_checksum_address(parsed.chain.participant_registry),
+        Web3.to_checksum_address(parsed.chain.batch_registry),
+        Web3.to_checksum_address(parsed.chain.anchor_registry),
+    )
+    ours: dict[str, Any] = report_json(verify_bundle(parsed, ChainReader(w3, contracts)))
+
+    assert js["outcome"] == ours["outcome"] == "pass", ours["failures"]
+    assert _checks(js) == _checks(ours)
+    assert [_summary(b) for b in js["batches"]] == [_summary(b) for b in ours["batches"]]
+    (batch,) = ours["batches"]
+    assert (batch["adoptedAt"], batch["status"], batch["licence"]) == (0, "EXPORTED", None)
+    (licence,) = [c for c in batch["checks"] if c["check"] == "licence"]
+    assert licence["detail"].startswith("GTIN 04012345000016: received from outside TraceNode by ")
+
+
 def _summary(item: dict[str, Any]) -> dict[str, Any]:
     """What a report says of an event or a batch besides its checks."""
     return {k: v for k, v in item.items() if k != "checks"}

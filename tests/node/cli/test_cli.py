@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from node.cli import app
 from node.context import Node
+from node.events.typed_data import BatchStatus
 
 PASSWORD = "correct horse battery staple"
 LOT = "https://id.gs1.org/01/09506000134352/10/LOT-7"
@@ -119,6 +120,27 @@ def test_participants_and_signed_events_through_the_cli(data_dir: Path) -> None:
         batch = node.store.batches.by_identifier(conn, LOT)
         assert batch is not None
         assert batch.receiver_id == parties["Carrier"]["id"]
+
+    # Out of the network (only the word "outside" says so) and a lot from outside in.
+    carrier = ("event", "submit", "--keystore", str(keys / "carrier.json"), "--batch", LOT)
+    assert run(data_dir, *carrier, "--action", "receive")[0] == 0
+    destination = data_dir / "destination.json"
+    destination.write_text('{"destination": "urn:epc:id:sgln:4000001.00000.0"}')
+    assert run(data_dir, *carrier, "--action", "ship")[0] == 1  # no receiver: an error
+    out = run(data_dir, *carrier, "--action", "ship", "--to", "outside",
+              "--payload", str(destination))  # fmt: skip
+    assert out[0] == 0, out[1]
+    foreign = "https://id.gs1.org/01/04012345000016/10/IMPORT-1"
+    adopted = run(data_dir, "event", "submit", "--keystore", str(keys / "carrier.json"),
+                  "--action", "receive", "--batch", foreign)  # fmt: skip
+    assert adopted[0] == 0, adopted[1]
+    with Node(data_dir) as node, node.store.read() as conn:
+        exported = node.store.batches.by_identifier(conn, LOT)
+        assert exported is not None
+        assert exported.status is BatchStatus.EXPORTED
+        state = node.store.batches.by_identifier(conn, foreign)
+        assert state is not None
+        assert (state.producer_id, state.custodian_id) == (0, parties["Carrier"]["id"])
 
 
 def test_suspension_and_rotation_take_effect(data_dir: Path) -> None:

@@ -393,7 +393,7 @@ class _Plan:
                 ):
                     found[index] = (origin, batch)
             producer[digest] = index
-        return {i: v for i, v in found.items() if i not in refused}
+        return found
 
 
 def _ingest(
@@ -462,7 +462,8 @@ class _Round:
                 bad.setdefault(plan.expected[k][0], _rejection(plan, k, result))
         if bad:
             for index, (origin, batch) in plan.dependents({*self.refused, *bad}).items():
-                bad[index] = _dependency(plan, index, origin, batch, {**self.refused, **bad})
+                if index not in self.refused:
+                    bad[index] = _dependency(plan, index, origin, batch, {**self.refused, **bad})
             partial = any(
                 (result := results.get(position)) is not None
                 and result.error is None

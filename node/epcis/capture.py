@@ -9,8 +9,8 @@ signatures over the TraceEvents the document maps to (node/epcis/mapping.py)::
     }
 
 ``traceEvents`` lists, in document order, the TraceEvents of every EPCIS event not
-captured before (an event whose CBV 2.0 hash ID the node already holds is a duplicate and
-maps to nothing new). Each TraceEvent's ``payloadHash`` is keccak-256 of the RFC 8785
+captured before and not refused by the mapping (an event whose CBV 2.0 hash ID the node
+already holds is a duplicate and maps to nothing new). Each TraceEvent's ``payloadHash`` is keccak-256 of the RFC 8785
 form of its EPCIS event's JSON, exactly as the document carries it.
 
 The node trusts nothing in ``traceEvents`` but the signatures: it re-derives the mapping
@@ -18,7 +18,9 @@ from the document and refuses the request (:class:`~node.exceptions.EpcisSignatu
 unless every signed TraceEvent is the one the document maps to — same action, batches,
 receiver, product, quantity, time, location and payload hash. Only the links to the
 batches' heads and the nonce are the signer's to choose, and the ingest rules check them.
-Capture is all or nothing: one refused TraceEvent rolls the whole request back.
+Capture gives every event an outcome (:class:`Outcome`): one refused event writes nothing
+of itself or of the events depending on it, and the rest is captured, unless the client
+asks for all or nothing (:class:`CaptureErrorBehaviour`, docs/epcis.md "Outcomes").
 
 :func:`sign_document` builds such a request against the store's current heads and
 nonces; :func:`capture` is the service the CLI and ``POST /v1/epcis/capture`` call.

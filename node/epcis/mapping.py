@@ -8,6 +8,10 @@ The table (docs/epcis.md), first rule that applies:
 ========================================================  ===============================
 EPCIS event                                               TraceNode events
 ========================================================  ===============================
+an event that names no lot, item or handle                an anchored-only record
+                                                          (OBSERVE, no head) of each
+                                                          identifier it names, or of its
+                                                          hash ID when it names none
 any event with ``errorDeclaration``                       OBSERVE each batch (the chain
                                                           is append-only: the correction
                                                           is recorded, nothing undone)
@@ -29,8 +33,9 @@ departing, arriving, ...)
 
 *Batches* are the lots and items an event names (``epcList`` / ``childEPCs`` items and
 ``quantityList`` classes, as :mod:`node.events.identifiers` reads them: LGTIN lots,
-SGTIN items, handles); other identifiers (SSCCs, GRAIs, GIAIs, product classes without
-a lot) stay in the payload but name no batch. Every TraceEvent of one EPCIS event
+SGTIN items, handles); other identifiers (SSCCs, GRAIs, GIAIs, GSRNs, product classes
+without a lot, other URIs) name no batch: beside batches they stay in the payload, alone
+they are the event's records (:func:`~node.events.identifiers.parse_record`). Every TraceEvent of one EPCIS event
 carries that event's original JSON as its payload, with the ``@context`` it was read under
 (:func:`payload_of`).
 """

@@ -10,8 +10,9 @@ signatures over the TraceEvents the document maps to (node/epcis/mapping.py)::
 
 ``traceEvents`` lists, in document order, the TraceEvents of every EPCIS event not
 captured before and not refused by the mapping (an event whose CBV 2.0 hash ID the node
-already holds is a duplicate and maps to nothing new). Each TraceEvent's ``payloadHash`` is keccak-256 of the RFC 8785
-form of its EPCIS event's JSON, exactly as the document carries it.
+already holds is a duplicate and maps to nothing new). Each TraceEvent's ``payloadHash``
+is keccak-256 of the RFC 8785 form of its EPCIS event's JSON, exactly as the document
+carries it.
 
 The node trusts nothing in ``traceEvents`` but the signatures: it re-derives the mapping
 from the document and refuses the request (:class:`~node.exceptions.EpcisSignatureMismatchError`)

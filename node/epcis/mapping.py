@@ -35,9 +35,9 @@ departing, arriving, ...)
 ``quantityList`` classes, as :mod:`node.events.identifiers` reads them: LGTIN lots,
 SGTIN items, handles); other identifiers (SSCCs, GRAIs, GIAIs, GSRNs, product classes
 without a lot, other URIs) name no batch: beside batches they stay in the payload, alone
-they are the event's records (:func:`~node.events.identifiers.parse_record`). Every TraceEvent of one EPCIS event
-carries that event's original JSON as its payload, with the ``@context`` it was read under
-(:func:`payload_of`).
+they are the event's records (:func:`~node.events.identifiers.parse_record`). Every
+TraceEvent of one EPCIS event carries that event's original JSON as its payload, with the
+``@context`` it was read under (:func:`payload_of`).
 """
 
 from __future__ import annotations

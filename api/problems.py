@@ -37,11 +37,13 @@ from node.exceptions import (
     ChainError,
     ContractError,
     DependencyUnavailableError,
+    EpcisDependencyError,
     EpcisError,
     EpcisEventIdConflictError,
     EpcisEventRejectedError,
     EpcisLimitError,
     EpcisQueryError,
+    EpcisRolledBackError,
     EpcisSignatureMismatchError,
     EventExistsError,
     EventRejectedError,
@@ -127,6 +129,8 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     EpcisSignatureMismatchError: 422,
     EpcisEventRejectedError: 409,
     EpcisEventIdConflictError: 409,
+    EpcisDependencyError: 424,
+    EpcisRolledBackError: 424,
     EpcisQueryError: 400,
     # events refused
     EventRejectedError: 422,
@@ -251,6 +255,8 @@ def problem_body(error: TraceNodeError) -> dict[str, Any]:
         cause = getattr(error, "cause", None)
         if isinstance(cause, TraceNodeError):
             body["cause"] = {"code": cause.code, "detail": str(cause)}
+        if isinstance(error, EpcisDependencyError):
+            body["dependsOn"] = error.depends_on
     if isinstance(error, EpcisQueryError):
         body["parameter"] = error.parameter
     if isinstance(error, InvalidBundleError) and error.field:
@@ -409,6 +415,7 @@ _DESCRIPTIONS: Final = {
     413: "Body or list too large",
     415: "Unsupported media type",
     422: "Invalid fields (each named) or an invalid event",
+    424: "Not done because something it depends on was refused",
     429: "Rate limit exceeded (see Retry-After)",
     503: "The chain or the store cannot be reached (see Retry-After)",
 }

@@ -828,13 +828,28 @@ class EpcisEventResult(Schema):
         pattern=r"^ni:///sha-256;[0-9a-f]{64}\?ver=CBV2\.0$",
         description="The CBV 2.0 event hash ID.",
     )
-    outcome: Literal["accepted", "duplicate"]
-    trace_events: list[Hex32] = Field(description="The TraceEvents it maps to.")
+    outcome: Literal["captured", "anchored-only", "duplicate", "refused"] = Field(
+        description="captured: ingested, anchored and (lifecycle events) enforced on-chain; "
+        "anchored-only: recorded and anchored, no custody-tracked batch; duplicate: held "
+        "already; refused: nothing of it written (see problem)."
+    )
+    trace_events: list[Hex32] = Field(description="The TraceEvents written for it.")
+    problem: dict[str, Any] | None = Field(
+        default=None,
+        description="Why it was refused: an RFC 9457 problem naming the event (eventIndex) "
+        "and field (pointer).",
+    )
 
 
 class CaptureResult(Schema):
-    accepted: int
+    success: bool = Field(description="Whether no event was refused.")
+    capture_error_behaviour: Literal["proceed", "rollback"] = Field(
+        description="What a refused event did to the others (GS1-Capture-Error-Behaviour)."
+    )
+    captured: int
+    anchored_only: int
     duplicate: int
+    refused: int
     results: list[EpcisEventResult]
 
 

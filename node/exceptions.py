@@ -36,14 +36,17 @@
     ├── InvalidBundleError (ValueError)     a proof bundle that is not JSON or breaks its schema
     ├── ContractError                       a contract refused a call with a custom error
     │   (``name`` and ``args`` decoded from the selector by ``node.chain.errors``)
-    └── EpcisError (ValueError)             an EPCIS capture refused; carries the event index
+    └── EpcisError (ValueError)             an EPCIS capture or event refused; its event index
         │                                   and the JSON pointer of the bad field
         ├── EpcisDocumentError              not an EPCIS 2.0 document, or fails GS1's schema
         ├── EpcisLimitError                 too large, too deep, too many events
-        ├── EpcisMappingError               valid EPCIS that names nothing TraceNode can record
+        ├── EpcisMappingError               a valid EPCIS event TraceNode cannot map (a
+        │                                   malformed lot, a shipment to no known party)
         ├── EpcisSignatureMismatchError     signed TraceEvents that the document does not map to
         ├── EpcisEventIdConflictError       an eventID that names another event
-        └── EpcisEventRejectedError         a mapped TraceEvent refused by a rule (``cause``)
+        ├── EpcisEventRejectedError         a mapped TraceEvent refused by a rule (``cause``)
+        ├── EpcisDependencyError            an event extending a refused event's head
+        └── EpcisRolledBackError            an event left out by an all-or-nothing capture
     (and EpcisQueryError (ValueError): an EPCIS query parameter the node does not answer)
     │
     │   the partner gateway's (each code is an HTTP problem type, docs/api.md):
@@ -383,11 +386,13 @@ class InvalidBundleError(TraceNodeError, ValueError):
 
 
 class EpcisError(TraceNodeError, ValueError):
-    """An EPCIS capture refused as a whole: nothing of the document was written.
+    """An EPCIS capture, or one event of it, refused: nothing of it was written.
 
     ``event_index`` is the position of the offending EPCIS event in the document's event
     list (None for a document-level problem); ``pointer`` is the RFC 6901 JSON pointer of
-    the bad field, from the root of the document (or of the capture request).
+    the bad field, from the root of the document (or of the capture request). Raised for a
+    whole capture that wrote nothing, ``outcomes`` holds what became of every event
+    (``node.epcis.capture.EpcisResult``), when they are known.
     """
 
     code = "epcis-invalid"
@@ -396,6 +401,7 @@ class EpcisError(TraceNodeError, ValueError):
         super().__init__(message)
         self.event_index = event_index
         self.pointer = pointer
+        self.outcomes: tuple[Any, ...] = ()
 
 
 class EpcisQueryError(TraceNodeError, ValueError):
@@ -433,6 +439,26 @@ class EpcisEventIdConflictError(EpcisError):
     wrong."""
 
     code = "epcis-event-id-conflict"
+
+
+class EpcisDependencyError(EpcisError):
+    """An event that extends a head an earlier, refused event of the same capture would
+    have set (``depends_on`` is that event's index): it cannot be captured without it."""
+
+    code = "epcis-dependency-refused"
+
+    def __init__(
+        self, message: str, *, depends_on: int, event_index: int | None = None, pointer: str = ""
+    ) -> None:
+        super().__init__(message, event_index=event_index, pointer=pointer)
+        self.depends_on = depends_on
+
+
+class EpcisRolledBackError(EpcisError):
+    """An event not captured only because another was refused and the capture asked for
+    all or nothing (``GS1-Capture-Error-Behaviour: rollback``)."""
+
+    code = "epcis-capture-rolled-back"
 
 
 class EpcisSignatureMismatchError(EpcisError):

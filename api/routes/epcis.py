@@ -4,23 +4,29 @@ The body is ``{"document": <EPCISDocument | EPCISQueryDocument | bare event>,
 "traceEvents": [{"event": ..., "signature": ...}, ...]}``, made by `tracenode epcis sign`
 (or any client following docs/epcis.md). The node maps the document itself and refuses
 TraceEvents that differ from its mapping; every TraceEvent must be signed by the API
-key's participant. All or nothing: 202 with a result per EPCIS event (its CBV 2.0 event
-hash ID and TraceEvent hashes), or a problem naming the event and field.
+key's participant. An outcome per EPCIS event (docs/epcis.md, "Outcomes"): 202 with each
+event's outcome (captured, anchored-only, duplicate, or refused with its problem) when
+the node holds any of the document afterwards; when it holds none (every event refused,
+or ``GS1-Capture-Error-Behaviour: rollback`` and one refused), the first refused event's
+problem, with every event's outcome in ``events``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.body import read_json, submission_schema
 from api.deps import GatewayDep, ParticipantKeyDep
-from api.problems import problem_responses
+from api.problems import PROBLEM_JSON, problem_body, problem_responses
 from api.schemas import CaptureResult
-from node.epcis.capture import capture
+from node.epcis.capture import CaptureErrorBehaviour, EpcisResult, Outcome, capture
 from node.epcis.mapping import MAX_TRACE_EVENTS
+from node.exceptions import EpcisError, InvalidParametersError
 
 router = APIRouter(prefix="/v1/epcis", tags=["epcis"])
 
@@ -55,10 +61,14 @@ CAPTURE_REQUEST: Final[dict[str, Any]] = {
 }
 
 
+#: The EPCIS 2.0 REST bindings' header choosing what a refused event does to the others.
+BEHAVIOUR_HEADER: Final = "GS1-Capture-Error-Behaviour"
+
+
 @router.post(
     "/capture",
     status_code=202,
-    summary="Capture a signed EPCIS 2.0 document (all five event types)",
+    summary="Capture a signed EPCIS 2.0 document (all five event types), an outcome per event",
     response_model=CaptureResult,
     openapi_extra={
         "requestBody": {
@@ -67,24 +77,86 @@ CAPTURE_REQUEST: Final[dict[str, Any]] = {
                 "application/json": {"schema": CAPTURE_REQUEST},
                 "application/ld+json": {"schema": CAPTURE_REQUEST},
             },
-        }
+        },
+        "parameters": [
+            {
+                "name": BEHAVIOUR_HEADER,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "enum": ["proceed", "rollback"]},
+                "description": "proceed (default): a refused event is reported and the others "
+                "are captured; rollback: all or nothing.",
+            }
+        ],
     },
-    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 424, 429, 503),
 )
 async def capture_document(
     request: Request, gateway: GatewayDep, key: ParticipantKeyDep
-) -> CaptureResult:
+) -> JSONResponse:
+    behaviour = _behaviour(request.headers.get(BEHAVIOUR_HEADER))
+    headers = {BEHAVIOUR_HEADER: str(behaviour)}
     await run_in_threadpool(gateway.backlog.admit, gateway.settings.max_proof_delay)
     document = await read_json(request)
-    results = await run_in_threadpool(
-        lambda: capture(
-            ingest=gateway.node.ingest, request=document, as_participant=key.participant_id
+    try:
+        results = await run_in_threadpool(
+            lambda: capture(
+                ingest=gateway.node.ingest,
+                request=document,
+                as_participant=key.participant_id,
+                behaviour=behaviour,
+            )
         )
-    )
-    return CaptureResult.model_validate(
+    except EpcisError as error:
+        if not error.outcomes:
+            raise
+        return _nothing_captured(error, error.outcomes, request, headers)
+    if results and not any(r.stored for r in results):
+        first = next(r.refusal for r in results if r.refusal is not None)
+        return _nothing_captured(first, tuple(results), request, headers)
+    body = CaptureResult.model_validate(
         {
-            "accepted": sum(r.outcome == "accepted" for r in results),
-            "duplicate": sum(r.outcome == "duplicate" for r in results),
-            "results": [r.as_json() for r in results],
+            "success": not any(r.outcome is Outcome.REFUSED for r in results),
+            "captureErrorBehaviour": str(behaviour),
+            "captured": _count(results, Outcome.CAPTURED),
+            "anchoredOnly": _count(results, Outcome.ANCHORED_ONLY),
+            "duplicate": _count(results, Outcome.DUPLICATE),
+            "refused": _count(results, Outcome.REFUSED),
+            "results": [_result(r) for r in results],
         }
     )
+    return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+def _behaviour(value: str | None) -> CaptureErrorBehaviour:
+    if value is None:
+        return CaptureErrorBehaviour.PROCEED
+    try:
+        return CaptureErrorBehaviour(value.strip().lower())
+    except ValueError:
+        raise InvalidParametersError(
+            f"{BEHAVIOUR_HEADER} is proceed or rollback, not {value[:40]!r}",
+            [{"field": f"header.{BEHAVIOUR_HEADER}", "message": "expected proceed or rollback"}],
+        ) from None
+
+
+def _count(results: Sequence[EpcisResult], outcome: Outcome) -> int:
+    return sum(1 for r in results if r.outcome is outcome)
+
+
+def _result(result: EpcisResult) -> dict[str, Any]:
+    found = result.as_json()
+    found.pop("refusal", None)
+    if result.refusal is not None:
+        found["problem"] = problem_body(result.refusal)
+    return found
+
+
+def _nothing_captured(
+    error: EpcisError, outcomes: Sequence[Any], request: Request, headers: dict[str, str]
+) -> JSONResponse:
+    """Nothing of the document is held: the first refused event's problem, with every
+    event's outcome beside it (``events``)."""
+    body = problem_body(error) | {"instance": request.url.path}
+    body["events"] = [_result(r) for r in outcomes if isinstance(r, EpcisResult)]
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 from rich.markup import escape
@@ -14,14 +14,21 @@ from node.cli.common import (
     DataDir,
     commands,
     console,
+    errors,
     password,
     reports_errors,
 )
 from node.cli.events import ApiKey, Gateway, OutboxDir, Retries, retry_policy
 from node.context import Node
-from node.epcis.capture import Outcome, capture, sign_document
+from node.epcis.capture import (
+    CaptureErrorBehaviour,
+    EpcisResult,
+    Outcome,
+    capture,
+    sign_capture,
+)
 from node.epcis.document import load_json
-from node.exceptions import ConfigurationError, EpcisEventRejectedError, GatewayUnavailableError
+from node.exceptions import ConfigurationError, EpcisError, GatewayUnavailableError
 from node.keys.keystore import load_keystore
 from node.sdk import Client
 
@@ -54,8 +61,15 @@ def sign(
     parsed = _read(document, "document")
     with Node(data_dir) as node:
         node.sync_participants()
-        request = sign_document(
+        signed = sign_capture(
             store=node.store, domain=node.domain, private_key=bytes(signer.key), document=parsed
+        )
+    request = signed.request
+    for error in signed.refused:
+        errors.print(
+            f"[yellow]skipped[/] event {error.event_index} {escape(f'[{error.code}]')} "
+            f"{escape(str(error))} ({escape(error.pointer)})",
+            highlight=False,
         )
     text = json.dumps(request, indent=2, ensure_ascii=False) + "\n"
     if output is None:
@@ -74,6 +88,14 @@ def capture_command(
         Path, typer.Argument(help="A signed request (from tracenode epcis sign).", dir_okay=False)
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    rollback: Annotated[
+        bool,
+        typer.Option(
+            "--rollback",
+            help="All or nothing: one refused event refuses the whole document "
+            "(GS1-Capture-Error-Behaviour: rollback). Local node only.",
+        ),
+    ] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     gateway: Gateway = None,
     api_key: ApiKey = None,
@@ -89,7 +111,9 @@ def capture_command(
         ),
     ] = None,
 ) -> None:
-    """Capture a signed request on the local node: every event accepted, or none. With
+    """Capture a signed request on the local node: an outcome per event (captured,
+    anchored-only, duplicate, or refused with its reason; the others are captured all the
+    same unless --rollback). Exit status 1 when nothing of the document is held. With
     --gateway, send it to a remote gateway through the SDK instead; there REQUEST may
     also be an EPCIS document, signed on the way with --key. The password of the --key
     file comes from TRACENODE_PASSWORD, else a prompt."""
@@ -100,33 +124,49 @@ def capture_command(
             typer.echo(json.dumps(remote, indent=2))
             return
         for item in remote:
-            colour = "green" if item.get("outcome") == "accepted" else "yellow"
-            hashes = ", ".join(str(h)[:18] + "…" for h in item.get("traceEvents", []))
-            console.print(
-                f"[{colour}]{escape(str(item.get('outcome')))}[/] event {item.get('index')} "
-                f"{escape(str(item.get('eventHashId')))} {hashes}"
-            )
+            _show(item)
         return
+    behaviour = CaptureErrorBehaviour.ROLLBACK if rollback else CaptureErrorBehaviour.PROCEED
     with Node(data_dir) as node:
         node.sync_participants()
         try:
-            results = capture(ingest=node.ingest, request=parsed)
-        except EpcisEventRejectedError as error:
-            cause = error.cause
-            console.print(
-                f"[red]rejected[/] event {error.event_index} "
-                f"{escape(f'[{cause.code}]')} {escape(str(cause))}"
-            )
+            results = capture(ingest=node.ingest, request=parsed, behaviour=behaviour)
+        except EpcisError as error:
+            for outcome in error.outcomes:
+                if isinstance(outcome, EpcisResult):
+                    _show(outcome.as_json())
             raise
     if as_json:
         typer.echo(json.dumps([r.as_json() for r in results], indent=2))
-        return
-    for result in results:
-        colour = "green" if result.outcome is Outcome.ACCEPTED else "yellow"
-        hashes = ", ".join("0x" + h.hex()[:16] + "…" for h in result.trace_events)
-        console.print(
-            f"[{colour}]{result.outcome}[/] event {result.index} {result.hash_id} {hashes}"
+    else:
+        for result in results:
+            _show(result.as_json())
+    if results and not any(r.stored for r in results):
+        raise next(r.refusal for r in results if r.refusal is not None)
+
+
+_COLOURS: Final = {
+    str(Outcome.CAPTURED): "green",
+    str(Outcome.ANCHORED_ONLY): "cyan",
+    str(Outcome.DUPLICATE): "yellow",
+    str(Outcome.REFUSED): "red",
+}
+
+
+def _show(item: dict[str, Any]) -> None:
+    """One event's outcome, as the node's or the gateway's JSON gives it."""
+    outcome = str(item.get("outcome"))
+    hashes = ", ".join(str(h)[:18] + "…" for h in item.get("traceEvents", []))
+    line = (
+        f"[{_COLOURS.get(outcome, 'yellow')}]{escape(outcome)}[/] event {item.get('index')} "
+        f"{escape(str(item.get('eventHashId')))} {hashes}"
+    )
+    reason = item.get("refusal") or item.get("problem")
+    if isinstance(reason, dict):
+        line += (
+            f" {escape('[' + str(reason.get('code')) + ']')} {escape(str(reason.get('detail')))}"
         )
+    console.print(line)
 
 
 def _capture_remote(

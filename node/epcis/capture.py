@@ -9,16 +9,19 @@ signatures over the TraceEvents the document maps to (node/epcis/mapping.py)::
     }
 
 ``traceEvents`` lists, in document order, the TraceEvents of every EPCIS event not
-captured before (an event whose CBV 2.0 hash ID the node already holds is a duplicate and
-maps to nothing new). Each TraceEvent's ``payloadHash`` is keccak-256 of the RFC 8785
-form of its EPCIS event's JSON, exactly as the document carries it.
+captured before and not refused by the mapping (an event whose CBV 2.0 hash ID the node
+already holds is a duplicate and maps to nothing new). Each TraceEvent's ``payloadHash``
+is keccak-256 of the RFC 8785 form of its EPCIS event's JSON, exactly as the document
+carries it.
 
 The node trusts nothing in ``traceEvents`` but the signatures: it re-derives the mapping
 from the document and refuses the request (:class:`~node.exceptions.EpcisSignatureMismatchError`)
 unless every signed TraceEvent is the one the document maps to — same action, batches,
 receiver, product, quantity, time, location and payload hash. Only the links to the
 batches' heads and the nonce are the signer's to choose, and the ingest rules check them.
-Capture is all or nothing: one refused TraceEvent rolls the whole request back.
+Capture gives every event an outcome (:class:`Outcome`): one refused event writes nothing
+of itself or of the events depending on it, and the rest is captured, unless the client
+asks for all or nothing (:class:`CaptureErrorBehaviour`, docs/epcis.md "Outcomes").
 
 :func:`sign_document` builds such a request against the store's current heads and
 nonces; :func:`capture` is the service the CLI and ``POST /v1/epcis/capture`` call.
@@ -27,7 +30,7 @@ nonces; :func:`capture` is the service the CLI and ``POST /v1/epcis/capture`` ca
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, TypeVar
@@ -43,8 +46,10 @@ from node.epcis.mapping import (
     PartyResolver,
     chain_trace_events,
     check_event_ids,
+    event_id_conflicts,
     event_id_of,
     map_document,
+    with_refusals,
 )
 from node.epcis.query import index_terms
 from node.events.batch import BatchState
@@ -54,14 +59,17 @@ from node.events.signatures import address_of, recover_signer, sign_digest
 from node.events.submission import SignedEvent, parse_event, parse_hex
 from node.events.typed_data import ZERO32, Domain, TraceEvent
 from node.exceptions import (
+    EpcisDependencyError,
     EpcisDocumentError,
     EpcisError,
     EpcisEventRejectedError,
     EpcisLimitError,
+    EpcisRolledBackError,
     EpcisSignatureMismatchError,
     EventRejectedError,
     InvalidEventError,
     InvalidSignatureError,
+    TraceNodeError,
 )
 from node.ingest.service import IngestResult, IngestService
 from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
@@ -86,8 +94,21 @@ _DERIVED_FIELDS: Final = (
 
 
 class Outcome(StrEnum):
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
+    """What became of one EPCIS event of a capture (docs/epcis.md, "Outcomes")."""
+
+    CAPTURED = "captured"  # ingested: anchored, and lifecycle events enforced on-chain
+    ANCHORED_ONLY = "anchored-only"  # recorded and anchored; no custody-tracked batch
+    DUPLICATE = "duplicate"  # its hash ID was held already: nothing written
+    REFUSED = "refused"  # nothing of it written; ``refusal`` says why
+
+
+class CaptureErrorBehaviour(StrEnum):
+    """What one refused event does to the others (EPCIS 2.0 REST bindings'
+    ``GS1-Capture-Error-Behaviour``): ``proceed``, TraceNode's default, captures the rest;
+    ``rollback`` captures all or nothing."""
+
+    PROCEED = "proceed"
+    ROLLBACK = "rollback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +119,33 @@ class EpcisResult:
     hash_id: str  # the CBV 2.0 event hash ID
     outcome: Outcome
     trace_events: tuple[bytes, ...]  # the TraceEvent hashes it maps to (empty if known)
+    #: Why it was refused: a typed error naming the event and field (REFUSED only).
+    refusal: EpcisError | None = None
+
+    @property
+    def stored(self) -> bool:
+        """Whether the node holds the event after the capture (written now or before)."""
+        return self.outcome is not Outcome.REFUSED
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "index": self.index,
             "eventHashId": self.hash_id,
             "outcome": str(self.outcome),
             "traceEvents": ["0x" + h.hex() for h in self.trace_events],
         }
+        if self.refusal is not None:
+            found["refusal"] = refusal_json(self.refusal)
+        return found
+
+
+def refusal_json(error: EpcisError) -> dict[str, Any]:
+    """An event's refusal in the node's own terms (the gateway makes it a problem)."""
+    found: dict[str, Any] = {"code": error.code, "detail": str(error), "pointer": error.pointer}
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, TraceNodeError):
+        found["cause"] = {"code": cause.code, "detail": str(cause)}
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,15 +230,16 @@ def party_resolver(store: Store, conn: Connection) -> PartyResolver:
 
 
 def map_request_document(store: Store, document: EpcisDocument) -> tuple[MappedDocument, set[str]]:
-    """The document's mapping under the store's participants, and the hash IDs it holds."""
+    """The document's mapping under the store's participants (events whose ``eventID``
+    names another stored event refused), and the hash IDs it holds."""
     with store.read() as conn:
         parties = party_resolver(store, conn)
         mapped = map_document(document.events, parties)
         known = set(store.epcis.known(conn, list(mapped.hash_ids)))
         ids = [i for i in map(event_id_of, document.events) if i is not None]
         stored = store.epcis.hash_ids_of(conn, ids)
-    check_event_ids(document.events, mapped.hash_ids, stored)
-    return mapped, known
+    conflicts = event_id_conflicts(document.events, mapped.hash_ids, stored)
+    return with_refusals(mapped, conflicts), known
 
 
 # ----- signing (the participant's side) -----
@@ -222,17 +263,27 @@ def compose_trace_events(
     return [event for event, _digest in events]
 
 
-def sign_document(
+@dataclass(frozen=True, slots=True)
+class SignedCapture:
+    """A signed capture request, and the events left unsigned because the mapping (or an
+    ``eventID`` held for another event) refuses them: the node would refuse them too."""
+
+    request: dict[str, Any]
+    refused: tuple[EpcisError, ...]
+
+
+def sign_capture(
     *, store: Store, domain: Domain, private_key: bytes, document: Any
-) -> dict[str, Any]:
-    """A capture request for ``document``, signed with ``private_key``."""
+) -> SignedCapture:
+    """A capture request for ``document``, signed with ``private_key``: the TraceEvents of
+    every new event that maps (captured or anchored-only); refused events are skipped."""
     parsed = _prefixed(lambda: parse_document(document), "/document")
     mapped, known = _prefixed(lambda: map_request_document(store, parsed), "/document")
-    todo = [m for i in mapped.new_events(known) for m in mapped.trace_events[i]]
+    todo = [m for i in mapped.to_sign(known) for m in mapped.trace_events[i]]
     events = compose_trace_events(
         store=store, domain=domain, signer=address_of(private_key), mapped=todo
     )
-    return {
+    request = {
         "document": document,
         "traceEvents": [
             {
@@ -242,15 +293,28 @@ def sign_document(
             for event in events
         ],
     }
+    refused = tuple(_document_refusal(mapped.refused[i]) for i in sorted(mapped.refused))
+    return SignedCapture(request, refused)
+
+
+def sign_document(
+    *, store: Store, domain: Domain, private_key: bytes, document: Any
+) -> dict[str, Any]:
+    """A capture request for ``document``, signed with ``private_key`` (:func:`sign_capture`)."""
+    return sign_capture(
+        store=store, domain=domain, private_key=private_key, document=document
+    ).request
 
 
 # ----- capture (the node's side) -----
 
 
-class _Rollback(Exception):  # noqa: N818 - control flow inside the ingest transaction
-    def __init__(self, results: dict[int, IngestResult]) -> None:
+class _Undo(Exception):  # noqa: N818 - control flow inside the ingest transaction
+    """Roll the ingest transaction back: ``refused`` events must be left out first."""
+
+    def __init__(self, refused: dict[int, EpcisError]) -> None:
         super().__init__("capture rolled back")
-        self.results = results
+        self.refused = refused
 
 
 def capture(
@@ -259,176 +323,378 @@ def capture(
     request: Any,
     clock: Callable[[], float] = time.time,
     as_participant: int | None = None,
+    behaviour: CaptureErrorBehaviour = CaptureErrorBehaviour.PROCEED,
 ) -> list[EpcisResult]:
-    """Capture a signed request (parsed JSON or :class:`CaptureRequest`): every EPCIS event
-    accepted or a duplicate, or a typed :class:`~node.exceptions.EpcisError` and nothing
-    written. ``as_participant`` (the gateway: the API key's participant) refuses
-    TraceEvents signed by anyone else."""
+    """Capture a signed request (parsed JSON or :class:`CaptureRequest`): an outcome for
+    every EPCIS event (captured, anchored-only, duplicate or refused with its reason).
+
+    A refused event writes nothing, and neither does an event that depends on it (extends
+    a head one of its TraceEvents would have set); every TraceEvent of one EPCIS event is
+    written or none is. With ``behaviour`` ROLLBACK, any refusal writes nothing at all and
+    raises the first event's refusal (``outcomes`` holds every event's). A request that
+    is malformed, over the limits, or signs other TraceEvents than the document maps to
+    raises its typed :class:`~node.exceptions.EpcisError` and writes nothing.
+    ``as_participant`` (the gateway: the API key's participant) refuses TraceEvents signed
+    by anyone else."""
     parsed = request if isinstance(request, CaptureRequest) else parse_capture_request(request)
     store, domain = ingest.store, ingest.domain
     mapped, known = _prefixed(lambda: map_request_document(store, parsed.document), "/document")
     fresh = mapped.new_events(known)
-    expected = [(i, m) for i in fresh for m in mapped.trace_events[i]]
     digests = [event.digest(domain) for event, _ in parsed.signed]
-    if not expected:
-        with store.read() as conn:
-            stored = store.events.known(conn, digests)
-        if len(stored) != len(set(digests)):
-            raise EpcisSignatureMismatchError(
-                "every event of the document was captured before; the signed TraceEvents "
-                "are not the ones stored for it",
-                pointer="/traceEvents",
-            )
-        return [_duplicate(mapped, i) for i in range(len(mapped.hash_ids))]
-    _check_matches(parsed, expected)
-    for k, ((_event, signature), digest) in enumerate(zip(parsed.signed, digests, strict=True)):
-        try:
-            recover_signer(digest, signature)
-        except InvalidSignatureError as exc:
-            index, _ = expected[k]
-            raise EpcisEventRejectedError(
-                f"event {index}: traceEvents[{k}] {exc}",
-                cause=exc,
-                event_index=index,
-                pointer=f"/traceEvents/{k}/signature",
-            ) from None
-    signed = [
-        SignedEvent(event, signature, item.payload, item.created())
-        for (event, signature), (_, item) in zip(parsed.signed, expected, strict=True)
-    ]
-    received_at = int(clock() * 1000)
-    rows = _epcis_rows(parsed.document, mapped, fresh, expected, digests, received_at)
-    terms = _terms(parsed.document, mapped, fresh)
+    with store.read() as conn:
+        held = store.events.known(conn, digests) if digests else set()
+    # A request sent again after part of it was captured: what the node holds is skipped.
+    pairs = _align(parsed, [k for k, d in enumerate(digests) if d not in held], mapped, fresh)
+    refused = {i: _document_refusal(mapped.refused[i]) for i in fresh if i in mapped.refused}
+    written: dict[int, list[bytes]] = {}
+    if pairs:
+        plan = _Plan(
+            parsed,
+            mapped,
+            [(index, item) for _k, index, item in pairs],
+            [digests[k] for k, _i, _m in pairs],
+            [parsed.signed[k] for k, _i, _m in pairs],
+        )
+        refused |= _bad_signatures(plan, [k for k, _i, _m in pairs])
+        if not refused or behaviour is CaptureErrorBehaviour.PROCEED:
+            written = _ingest(ingest, plan, refused, clock, as_participant, behaviour)
+    results = _results(mapped, fresh, refused, written)
+    if behaviour is CaptureErrorBehaviour.ROLLBACK and refused:
+        first = refused[min(refused)]
+        first.outcomes = tuple(results)
+        raise first
+    return results
 
-    def before_commit(conn: Connection, results: dict[int, IngestResult]) -> None:
-        if any(results.get(k) is None or results[k].error for k in range(len(signed))):
-            raise _Rollback(results)
-        raced = store.epcis.known(conn, [row["hash_id"] for row in rows])
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The TraceEvents one capture ingests: ``expected[k]`` is signed as ``signed[k]``."""
+
+    parsed: CaptureRequest
+    mapped: MappedDocument
+    expected: list[tuple[int, MappedEvent]]
+    digests: list[bytes]
+    signed: list[tuple[TraceEvent, bytes]]
+
+    def dependents(self, refused: Collection[int]) -> dict[int, tuple[int, bytes]]:
+        """Events that extend a head a TraceEvent of a ``refused`` event (or of one of
+        these) would have set, each with the event it depends on and the batch."""
+        producer: dict[bytes, int] = {}
+        found: dict[int, tuple[int, bytes]] = {}
+        for (index, _item), digest, (event, _) in zip(
+            self.expected, self.digests, self.signed, strict=True
+        ):
+            links = [(event.prev_event_hash, event.batch_id)]
+            links += list(zip(event.input_prev_hashes, event.inputs, strict=True))
+            for prev, batch in links:
+                origin = producer.get(prev)
+                if (
+                    origin is not None
+                    and origin != index
+                    and index not in found
+                    and (origin in refused or origin in found)
+                ):
+                    found[index] = (origin, batch)
+            producer[digest] = index
+        return found
+
+
+def _ingest(
+    ingest: IngestService,
+    plan: _Plan,
+    refused: dict[int, EpcisError],
+    clock: Callable[[], float],
+    as_participant: int | None,
+    behaviour: CaptureErrorBehaviour,
+) -> dict[int, list[bytes]]:
+    """Ingest the plan's TraceEvents, leaving refused events (and their dependents) out,
+    in one transaction that writes the ``epcis_events`` rows too; the TraceEvent hashes
+    written, by event. A round in which a rule refuses part of an event is rolled back and
+    run again without that event and its dependents: at most one round per event."""
+    for _round in range(len(plan.parsed.document.events) + 1):
+        chosen = [k for k, (i, _) in enumerate(plan.expected) if i not in refused]
+        if not chosen:
+            return {}
+        submitted = [
+            SignedEvent(
+                plan.signed[k][0],
+                plan.signed[k][1],
+                plan.expected[k][1].payload,
+                plan.expected[k][1].identifiers(),
+            )
+            for k in chosen
+        ]
+        by_event: dict[int, list[bytes]] = {}
+        for k in chosen:
+            by_event.setdefault(plan.expected[k][0], []).append(plan.digests[k])
+        round_ = _Round(ingest.store, plan, chosen, by_event, refused, behaviour, clock())
+        try:
+            ingest.submit_many(
+                submitted, as_participant=as_participant, before_commit=round_.before_commit
+            )
+        except _Undo as undo:
+            refused.update(undo.refused)
+            if behaviour is CaptureErrorBehaviour.ROLLBACK:
+                return {}
+            continue
+        return {i: d for i, d in by_event.items() if i not in refused}
+    raise AssertionError("unreachable: each round refuses at least one more event")
+
+
+@dataclass(frozen=True, slots=True)
+class _Round:
+    """One ingest attempt of a capture: ``chosen`` positions of the plan, by event."""
+
+    store: Store
+    plan: _Plan
+    chosen: list[int]
+    by_event: dict[int, list[bytes]]
+    refused: dict[int, EpcisError]
+    behaviour: CaptureErrorBehaviour
+    now: float
+
+    def before_commit(self, conn: Connection, results: dict[int, IngestResult]) -> None:
+        """Inside the ingest transaction: keep the refusals and commit with the
+        ``epcis_events`` rows of the captured events, or roll back (:class:`_Undo`) when a
+        refused event would be written in part, or when the capture is all or nothing."""
+        plan, document = self.plan, self.plan.parsed.document
+        bad: dict[int, EpcisError] = {}
+        for position, k in enumerate(self.chosen):
+            result = results.get(position)
+            if result is None or result.error is not None:
+                bad.setdefault(plan.expected[k][0], _rejection(plan, k, result))
+        if bad:
+            for index, (origin, batch) in plan.dependents({*self.refused, *bad}).items():
+                if index not in self.refused:
+                    bad[index] = _dependency(plan, index, origin, batch, {**self.refused, **bad})
+            partial = any(
+                (result := results.get(position)) is not None
+                and result.error is None
+                and plan.expected[k][0] in bad
+                for position, k in enumerate(self.chosen)
+            )
+            if partial or self.behaviour is CaptureErrorBehaviour.ROLLBACK:
+                raise _Undo(bad)
+            self.refused.update(bad)
+        captured = [i for i in self.by_event if i not in self.refused]
+        rows = _epcis_rows(document, plan.mapped, captured, self.by_event, int(self.now * 1000))
+        raced = self.store.epcis.known(conn, [row["hash_id"] for row in rows])
         if raced:
             raise EpcisSignatureMismatchError(
                 "another capture stored events of this document meanwhile; sign it again",
                 pointer="/traceEvents",
             )
         ids = [row["event_id"] for row in rows if row["event_id"] is not None]
-        stored = store.epcis.hash_ids_of(conn, ids)
-        events = parsed.document.events
-        _prefixed(lambda: check_event_ids(events, mapped.hash_ids, stored), "/document")
-        store.epcis.insert(conn, rows, terms)
-
-    try:
-        ingest.submit_many(signed, as_participant=as_participant, before_commit=before_commit)
-    except _Rollback as rollback:
-        raise _rejection(parsed, expected, rollback.results) from None
-    results = [_duplicate(mapped, i) for i in range(len(mapped.hash_ids))]
-    for row, index in zip(rows, fresh, strict=True):
-        results[index] = EpcisResult(
-            index, row["hash_id"], Outcome.ACCEPTED, tuple(_split(row["trace_events"]))
-        )
-    return results
+        stored = self.store.epcis.hash_ids_of(conn, ids)
+        events = [document.events[i] for i in captured]
+        hash_ids = [plan.mapped.hash_ids[i] for i in captured]
+        _prefixed(lambda: check_event_ids(events, hash_ids, stored), "/document")
+        self.store.epcis.insert(conn, rows, _terms(document, plan.mapped, captured))
 
 
-def _check_matches(parsed: CaptureRequest, expected: list[tuple[int, MappedEvent]]) -> None:
-    if len(parsed.signed) != len(expected):
-        raise EpcisSignatureMismatchError(
-            f"the document maps to {len(expected)} TraceEvents not captured before; the "
-            f"request signs {len(parsed.signed)}",
-            pointer="/traceEvents",
-        )
-    for k, ((event, _), (index, item)) in enumerate(zip(parsed.signed, expected, strict=True)):
-        derived = {
-            "action": item.action,
-            "batch_id": item.batch.batch_id if item.batch is not None else ZERO32,
-            "inputs": tuple(i.batch_id for i in item.inputs),
-            "outputs": tuple(o.batch_id for o in item.outputs),
-            "counterparty": item.counterparty,
-            "product": item.product,
-            "quantity": item.quantity,
-            "event_time": item.event_time,
-            "location": item.location,
-            "payload_hash": item.payload_hash,
-        }
-        for name, attribute in _DERIVED_FIELDS:
-            if getattr(event, attribute) != derived[attribute]:
+def _bad_signatures(plan: _Plan, positions: list[int]) -> dict[int, EpcisError]:
+    """Events with a signature that recovers to no key (named by its place in the
+    request), and the events that depend on them."""
+    bad: dict[int, EpcisError] = {}
+    for k, (index, _item), digest, (_event, signature) in zip(
+        positions, plan.expected, plan.digests, plan.signed, strict=True
+    ):
+        try:
+            recover_signer(digest, signature)
+        except InvalidSignatureError as exc:
+            bad.setdefault(
+                index,
+                EpcisEventRejectedError(
+                    f"event {index}: traceEvents[{k}] {exc}; nothing of the event was captured",
+                    cause=exc,
+                    event_index=index,
+                    pointer=f"/traceEvents/{k}/signature",
+                ),
+            )
+    for index, (origin, batch) in plan.dependents(bad).items():
+        bad[index] = _dependency(plan, index, origin, batch, bad)
+    return bad
+
+
+def _align(
+    parsed: CaptureRequest, signed: list[int], mapped: MappedDocument, fresh: Sequence[int]
+) -> list[tuple[int, int, MappedEvent]]:
+    """Pair each signed TraceEvent the node does not hold (``signed``: positions in the
+    request, in order) with the one the document maps to, in document order: (position,
+    event index, mapped TraceEvent) for every event to ingest. The TraceEvents of an event
+    the node refuses after mapping it (an ``eventID`` it holds for another event: the
+    signer could not know) may be signed or not, and are left out; anything else that
+    differs is :class:`~node.exceptions.EpcisSignatureMismatchError`."""
+    pairs: list[tuple[int, int, MappedEvent]] = []
+    position = 0
+    for index in fresh:
+        items = mapped.trace_events[index]
+        if index in mapped.refused:
+            if (
+                items
+                and position < len(signed)
+                and _differs(parsed, signed[position], items[0]) is None
+            ):
+                for item in items:
+                    if position >= len(signed) or _differs(parsed, signed[position], item):
+                        break
+                    position += 1
+            continue
+        for item in items:
+            if position >= len(signed):
+                raise _count_mismatch(mapped, fresh, signed)
+            name = _differs(parsed, signed[position], item)
+            if name is not None:
+                k = signed[position]
                 raise EpcisSignatureMismatchError(
                     f"traceEvents[{k}] does not match EPCIS event {index}: its {name} is not "
                     "the one the document maps to",
                     event_index=index,
                     pointer=f"/traceEvents/{k}/event/{name}",
                 )
+            pairs.append((signed[position], index, item))
+            position += 1
+    if position != len(signed):
+        raise _count_mismatch(mapped, fresh, signed)
+    return pairs
+
+
+def _count_mismatch(
+    mapped: MappedDocument, fresh: Sequence[int], signed: list[int]
+) -> EpcisSignatureMismatchError:
+    wanted = sum(len(mapped.trace_events[i]) for i in fresh if i not in mapped.refused)
+    return EpcisSignatureMismatchError(
+        f"the document maps to {wanted} TraceEvents of events not captured before and not "
+        f"refused; the request signs {len(signed)} the node does not hold",
+        pointer="/traceEvents",
+    )
+
+
+def _differs(parsed: CaptureRequest, k: int, item: MappedEvent) -> str | None:
+    """The first field (its JSON name) in which signed TraceEvent ``k`` differs from what
+    the document maps to, or None."""
+    event = parsed.signed[k][0]
+    derived = {
+        "action": item.action,
+        "batch_id": item.batch.batch_id if item.batch is not None else ZERO32,
+        "inputs": tuple(i.batch_id for i in item.inputs),
+        "outputs": tuple(o.batch_id for o in item.outputs),
+        "counterparty": item.counterparty,
+        "product": item.product,
+        "quantity": item.quantity,
+        "event_time": item.event_time,
+        "location": item.location,
+        "payload_hash": item.payload_hash,
+    }
+    for name, attribute in _DERIVED_FIELDS:
+        if getattr(event, attribute) != derived[attribute]:
+            return name
+    return None
 
 
 def _epcis_rows(
     document: EpcisDocument,
     mapped: MappedDocument,
-    fresh: list[int],
-    expected: list[tuple[int, MappedEvent]],
-    digests: list[bytes],
+    captured: list[int],
+    by_event: dict[int, list[bytes]],
     received_at: int,
 ) -> list[EpcisEventRow]:
-    by_event: dict[int, list[bytes]] = {}
-    for (index, _), digest in zip(expected, digests, strict=True):
-        by_event.setdefault(index, []).append(digest)
     rows: list[EpcisEventRow] = []
-    for index in fresh:
+    for index in captured:
         event = document.events[index]
-        event_id = event_id_of(event)
         rows.append(
             EpcisEventRow(
                 hash_id=mapped.hash_ids[index],
-                event_id=event_id,
+                event_id=event_id_of(event),
                 event_type=event.type[:64],
-                trace_events=b"".join(by_event.get(index, [])),
+                trace_events=b"".join(by_event[index]),
                 context=canonical_json(event.context) if event.context is not None else None,
                 captured_at=received_at,
-                event_time=mapped.trace_events[index][0].event_time
-                if mapped.trace_events[index]
-                else None,
+                event_time=mapped.trace_events[index][0].event_time,
             )
         )
     return rows
 
 
 def _terms(
-    document: EpcisDocument, mapped: MappedDocument, fresh: list[int]
+    document: EpcisDocument, mapped: MappedDocument, captured: list[int]
 ) -> list[list[tuple[str, str]]]:
     """What a query finds each captured event by (node.epcis.query)."""
     return [
         index_terms(document.events[i].data, document.events[i].context, mapped.hash_ids[i])
-        for i in fresh
+        for i in captured
     ]
 
 
-def _rejection(
-    parsed: CaptureRequest,
-    expected: list[tuple[int, MappedEvent]],
-    results: dict[int, IngestResult],
-) -> EpcisEventRejectedError:
-    k = next(k for k in range(len(expected)) if results.get(k) is None or results[k].error)
-    index, item = expected[k]
-    result = results.get(k)
+def _document_refusal(error: EpcisError) -> EpcisError:
+    """A refusal from the document's mapping, its pointer made relative to the request."""
+    if not error.pointer.startswith("/document"):
+        error.pointer = "/document" + error.pointer
+    return error
+
+
+def _rejection(plan: _Plan, k: int, result: IngestResult | None) -> EpcisEventRejectedError:
+    """The refusal of the event whose TraceEvent ``plan.expected[k]`` a rule refused."""
+    index, item = plan.expected[k]
     cause = result.error if result is not None and result.error is not None else None
     if cause is None:
         cause = EventRejectedError("the event was refused before it could be checked")
-    pointer = f"/document{parsed.document.events[index].pointer}"
+    pointer = f"/document{plan.parsed.document.events[index].pointer}"
     if cause.details.get("field") == "eventTime":
         pointer += "/eventTime"  # the document's own member the TraceEvent's is mapped from
     return EpcisEventRejectedError(
-        f"event {index}: its {item.action.name} TraceEvent (traceEvents[{k}]) was refused "
-        f"[{cause.code}]: {cause}; nothing of the document was captured",
+        f"event {index}: its {item.action.name} TraceEvent was refused [{cause.code}]: "
+        f"{cause}; nothing of the event was captured",
         cause=cause,
         event_index=index,
         pointer=pointer,
-        results=tuple(results.get(i) for i in range(len(expected))),
     )
 
 
-def _duplicate(mapped: MappedDocument, index: int) -> EpcisResult:
-    return EpcisResult(index, mapped.hash_ids[index], Outcome.DUPLICATE, ())
+def _dependency(
+    plan: _Plan, index: int, origin: int, batch: bytes, refused: Mapping[int, EpcisError]
+) -> EpcisDependencyError:
+    """The refusal of event ``index``, which extends the head of ``batch`` that refused
+    event ``origin`` would have set."""
+    reason = refused.get(origin)
+    cause = getattr(reason, "cause", None)
+    code = cause.code if isinstance(cause, TraceNodeError) else (reason.code if reason else "")
+    return EpcisDependencyError(
+        f"event {index} depends on event {origin} (it extends the head event {origin} would "
+        f"have set for batch 0x{batch.hex()}), which was refused [{code}]: nothing of "
+        f"event {index} was captured",
+        depends_on=origin,
+        event_index=index,
+        pointer=f"/document{plan.parsed.document.events[index].pointer}",
+    )
 
 
-def _split(data: bytes) -> list[bytes]:
-    return [data[i : i + 32] for i in range(0, len(data), 32)]
+def _results(
+    mapped: MappedDocument,
+    fresh: Sequence[int],
+    refused: Mapping[int, EpcisError],
+    written: Mapping[int, list[bytes]],
+) -> list[EpcisResult]:
+    new = set(fresh)
+    first = min(refused, default=None)
+    results: list[EpcisResult] = []
+    for index, hash_id in enumerate(mapped.hash_ids):
+        if index not in new:
+            results.append(EpcisResult(index, hash_id, Outcome.DUPLICATE, ()))
+        elif index in written:
+            outcome = Outcome.ANCHORED_ONLY if mapped.anchored_only(index) else Outcome.CAPTURED
+            results.append(EpcisResult(index, hash_id, outcome, tuple(written[index])))
+        else:
+            reason = refused.get(index) or EpcisRolledBackError(
+                f"event {index} was not captured: event {first} was refused and the capture "
+                "asked for all or nothing (rollback)",
+                event_index=index,
+                pointer=f"/document{mapped.events[index].pointer}",
+            )
+            results.append(EpcisResult(index, hash_id, Outcome.REFUSED, (), reason))
+    return results
 
 
-def accepted_count(results: Sequence[EpcisResult]) -> int:
-    return sum(1 for r in results if r.outcome is Outcome.ACCEPTED)
+def stored_count(results: Sequence[EpcisResult]) -> int:
+    """How many events of a capture the node holds after it (written now or before)."""
+    return sum(1 for r in results if r.stored)

@@ -8,6 +8,10 @@ The table (docs/epcis.md), first rule that applies:
 ========================================================  ===============================
 EPCIS event                                               TraceNode events
 ========================================================  ===============================
+an event that names no lot, item or handle                an anchored-only record
+                                                          (OBSERVE, no head) of each
+                                                          identifier it names, or of its
+                                                          hash ID when it names none
 any event with ``errorDeclaration``                       OBSERVE each batch (the chain
                                                           is append-only: the correction
                                                           is recorded, nothing undone)
@@ -29,16 +33,16 @@ departing, arriving, ...)
 
 *Batches* are the lots and items an event names (``epcList`` / ``childEPCs`` items and
 ``quantityList`` classes, as :mod:`node.events.identifiers` reads them: LGTIN lots,
-SGTIN items, handles); other identifiers (SSCCs, GRAIs, GIAIs, product classes without
-a lot) stay in the payload but name no batch. Every TraceEvent of one EPCIS event
-carries that event's original JSON as its payload, with the ``@context`` it was read under
-(:func:`payload_of`).
+SGTIN items, handles); other identifiers (SSCCs, GRAIs, GIAIs, GSRNs, product classes
+without a lot, other URIs) name no batch: beside batches they stay in the payload, alone
+they are the event's records (:func:`~node.events.identifiers.parse_record`). Every
+TraceEvent of one EPCIS event carries that event's original JSON as its payload, with the
+``@context`` it was read under (:func:`payload_of`).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -52,12 +56,15 @@ from node.events.hashing import keccak
 from node.events.identifiers import (
     Identifier,
     IdentifierKind,
+    looks_like_gtin_batch,
     parse_identifier,
     parse_logistic_unit,
+    parse_record,
 )
 from node.events.payload import canonical_json
 from node.events.typed_data import MAX_LINKED_BATCHES, ZERO20, ZERO32, Action, Domain, TraceEvent
 from node.exceptions import (
+    EpcisError,
     EpcisEventIdConflictError,
     EpcisLimitError,
     EpcisMappingError,
@@ -69,8 +76,6 @@ MAX_TRACE_EVENTS: Final = 1_000
 
 COMMISSION_STEPS: Final = frozenset({"commissioning", "creating_class_instance", "encoding"})
 DESTROYED: Final = frozenset({"destroyed", "disposed"})
-_GTIN_URNS: Final = ("urn:epc:id:sgtin:", "urn:epc:class:lgtin:")
-_GTIN_BATCH: Final = re.compile(r"https://id\.gs1\.org/01/\d{14}/(10|21)/.+")
 
 #: Resolves a party or location identifier (PGLN, SGLN, Digital Link 417/414) to the
 #: current key of the registered participant it belongs to, or None.
@@ -92,10 +97,20 @@ class MappedEvent:
     event_time: int = 0
     location: bytes = ZERO32
     payload: bytes = b""  # the EPCIS event's JSON, RFC 8785
+    #: An anchored-only record: an OBSERVE of ``batch``, a record key (parse_record)
+    #: that is no batch, extending no head.
+    record: bool = False
 
     @property
     def payload_hash(self) -> bytes:
         return keccak(self.payload)
+
+    def identifiers(self) -> tuple[str, ...]:
+        """What the signed submission names beside the TraceEvent: the batches it creates,
+        or a record's key (the node checks the batch id derives from it)."""
+        if self.record and self.batch is not None:
+            return (self.batch.canonical,)
+        return self.created()
 
     def created(self) -> tuple[str, ...]:
         """Canonical identifiers of the batches this event creates (recorded on them)."""
@@ -108,6 +123,8 @@ class MappedEvent:
     def heads_needed(self) -> list[bytes]:
         """The batches whose heads the TraceEvent extends."""
         wanted = [bytes(i.batch_id) for i in self.inputs]
+        if self.record:
+            return wanted
         if self.action not in (Action.COMMISSION, Action.TRANSFORM) and self.batch is not None:
             wanted.insert(0, bytes(self.batch.batch_id))
         return wanted
@@ -117,7 +134,7 @@ class MappedEvent:
         with ``nonce``."""
         subject = bytes(self.batch.batch_id) if self.batch is not None else ZERO32
         inputs = tuple(bytes(i.batch_id) for i in self.inputs)
-        creates = self.action in (Action.COMMISSION, Action.TRANSFORM)
+        creates = self.action in (Action.COMMISSION, Action.TRANSFORM) or self.record
         return TraceEvent(
             self.action,
             batch_id=subject,
@@ -158,11 +175,23 @@ def chain_trace_events(
 
 @dataclass(frozen=True, slots=True)
 class MappedDocument:
-    """Each EPCIS event's hash ID and the TraceEvents it maps to."""
+    """Each EPCIS event's hash ID and the TraceEvents it maps to, or why it maps to none
+    (``refused``, by event index: the event alone is refused, the others are not)."""
 
     events: tuple[EpcisEvent, ...]
     hash_ids: tuple[str, ...]
     trace_events: tuple[tuple[MappedEvent, ...], ...] = field(default=())
+    refused: Mapping[int, EpcisError] = field(default_factory=dict)
+
+    def anchored_only(self, index: int) -> bool:
+        """Whether the event maps to anchored-only records alone (no batch of its own)."""
+        mapped = self.trace_events[index]
+        return bool(mapped) and all(m.record for m in mapped)
+
+    def to_sign(self, known: Collection[str]) -> list[int]:
+        """Indexes of the events whose TraceEvents a capture request signs: new (not
+        ``known``, not repeated in the document) and not refused by the mapping."""
+        return [i for i in self.new_events(known) if i not in self.refused]
 
     def new_events(self, known: Collection[str]) -> list[int]:
         """Indexes of the events to capture: not ``known`` to the node, and not repeated
@@ -204,8 +233,13 @@ def bare_word(value: Any, kind: str, context: Any) -> str | None:
     return text if ":" not in text else None
 
 
-def map_event(event: EpcisEvent, parties: PartyResolver) -> tuple[MappedEvent, ...]:
-    """The TraceEvents one EPCIS event maps to (see the module docstring)."""
+def map_event(
+    event: EpcisEvent, parties: PartyResolver, hash_id: str | None = None
+) -> tuple[MappedEvent, ...]:
+    """The TraceEvents one EPCIS event maps to (see the module docstring); an
+    :class:`~node.exceptions.EpcisError` naming the field when it maps to none.
+    ``hash_id`` (the event's CBV 2.0 hash ID, computed when not given) keys the record of
+    an event that names nothing at all."""
     data = event.data
     kind = event.type
     if kind not in EVENT_TYPES:
@@ -220,6 +254,9 @@ def map_event(event: EpcisEvent, parties: PartyResolver) -> tuple[MappedEvent, .
     disposition = bare_word(data.get("disposition"), "Disp", event.context)
     action_field = data.get("action")
 
+    batches = _subjects(event)
+    if not batches:
+        return _records(event, payload, base, hash_id)
     if kind == "TransformationEvent" and "errorDeclaration" not in data:
         return (_transform(event, payload, base),)
     packing = kind == "AggregationEvent" and action_field in ("ADD", "DELETE")
@@ -240,15 +277,6 @@ def map_event(event: EpcisEvent, parties: PartyResolver) -> tuple[MappedEvent, .
         action = Action.RECEIVE
     else:
         action = Action.OBSERVE
-    batches = _subjects(event)
-    if not batches:
-        raise EpcisMappingError(
-            f"event {event.index} names no TraceNode batch: a lot (LGTIN in a quantity "
-            "list), an item (SGTIN) or a handle; SSCCs, assets and product classes alone "
-            "cannot be recorded",
-            event_index=event.index,
-            pointer=event.pointer,
-        )
     counterparty = _receiver(event, parties) if action is Action.SHIP else ZERO20
     return tuple(
         MappedEvent(
@@ -267,11 +295,19 @@ def map_event(event: EpcisEvent, parties: PartyResolver) -> tuple[MappedEvent, .
 
 
 def map_document(events: Sequence[EpcisEvent], parties: PartyResolver) -> MappedDocument:
-    """Every event's hash ID and mapping; bounded in the number of TraceEvents."""
+    """Every event's hash ID and mapping, or the reason it maps to none (an event whose
+    mapping fails, or whose ``eventID`` names an earlier event of the document, is refused
+    alone); bounded in the number of TraceEvents."""
+    hash_ids = tuple(event_hash_id(e.data, e.context) for e in events)
     mapped: list[tuple[MappedEvent, ...]] = []
+    refused: dict[int, EpcisError] = {}
     total = 0
-    for event in events:
-        trace = map_event(event, parties)
+    for event, hash_id in zip(events, hash_ids, strict=True):
+        try:
+            trace = map_event(event, parties, hash_id)
+        except EpcisError as exc:
+            refused[len(mapped)] = exc
+            trace = ()
         total += len(trace)
         if total > MAX_TRACE_EVENTS:
             raise EpcisLimitError(
@@ -280,9 +316,18 @@ def map_document(events: Sequence[EpcisEvent], parties: PartyResolver) -> Mapped
                 pointer=event.pointer,
             )
         mapped.append(trace)
-    hash_ids = tuple(event_hash_id(e.data, e.context) for e in events)
-    check_event_ids(events, hash_ids, {})
-    return MappedDocument(tuple(events), hash_ids, tuple(mapped))
+    for index, conflict in event_id_conflicts(events, hash_ids, {}).items():
+        refused.setdefault(index, conflict)
+    return MappedDocument(tuple(events), hash_ids, tuple(mapped), refused)
+
+
+def with_refusals(mapped: MappedDocument, more: Mapping[int, EpcisError]) -> MappedDocument:
+    """``mapped`` with the events of ``more`` refused too (an earlier reason stays)."""
+    if not more:
+        return mapped
+    return MappedDocument(
+        mapped.events, mapped.hash_ids, mapped.trace_events, {**more, **mapped.refused}
+    )
 
 
 #: The longest eventID kept (longer ones are not stored, so not compared either).
@@ -300,9 +345,19 @@ def event_id_of(event: EpcisEvent) -> str | None:
 def check_event_ids(
     events: Sequence[EpcisEvent], hash_ids: Sequence[str], stored: Mapping[str, str]
 ) -> None:
-    """Refuse an ``eventID`` that names two different events: two events of the document
-    with other hash IDs, or one whose ID ``stored`` (event ID → hash ID) gives to another.
-    The same event sent twice (one hash ID) is a duplicate, not a conflict."""
+    """Raise the first of :func:`event_id_conflicts`."""
+    for conflict in event_id_conflicts(events, hash_ids, stored).values():
+        raise conflict
+
+
+def event_id_conflicts(
+    events: Sequence[EpcisEvent], hash_ids: Sequence[str], stored: Mapping[str, str]
+) -> dict[int, EpcisEventIdConflictError]:
+    """Each event whose ``eventID`` names another event, by index: one with the ID of an
+    earlier event of the document but another hash ID, or one whose ID ``stored`` (event
+    ID → hash ID) gives to another. The same event sent twice (one hash ID) is a
+    duplicate, not a conflict."""
+    conflicts: dict[int, EpcisEventIdConflictError] = {}
     first: dict[str, tuple[int, str]] = {}
     for event, hash_id in zip(events, hash_ids, strict=True):
         event_id = event_id_of(event)
@@ -311,20 +366,22 @@ def check_event_ids(
         pointer = f"{event.pointer}/eventID"
         other = stored.get(event_id)
         if other is not None and other != hash_id:
-            raise EpcisEventIdConflictError(
+            conflicts[event.index] = EpcisEventIdConflictError(
                 f"event {event.index}: eventID {event_id!r} names another event this node "
                 f"captured before ({other}); this one hashes to {hash_id}",
                 event_index=event.index,
                 pointer=pointer,
             )
+            continue
         seen = first.setdefault(event_id, (event.index, hash_id))
         if seen[1] != hash_id:
-            raise EpcisEventIdConflictError(
+            conflicts[event.index] = EpcisEventIdConflictError(
                 f"events {seen[0]} and {event.index} share eventID {event_id!r} but are "
                 "different events",
                 event_index=event.index,
                 pointer=pointer,
             )
+    return conflicts
 
 
 # ----- the parts of a TraceEvent -----
@@ -395,10 +452,7 @@ def _identifier(text: Any, where: str, event: EpcisEvent) -> Identifier | None:
     try:
         identifier = parse_identifier(text)
     except InvalidIdentifierError as exc:
-        stripped = text.strip()
-        if stripped.lower().startswith(_GTIN_URNS) or _GTIN_BATCH.fullmatch(
-            normalise_gs1_uri(stripped)
-        ):
+        if looks_like_gtin_batch(normalise_gs1_uri(text.strip())) or looks_like_gtin_batch(text):
             raise EpcisMappingError(
                 f"event {event.index}: {exc}", event_index=event.index, pointer=where
             ) from None
@@ -475,11 +529,11 @@ def _pack(event: EpcisEvent, payload: bytes, base: _Common) -> MappedEvent:
         try:
             pallet = parse_logistic_unit(parent)
         except InvalidIdentifierError:
-            pallet = _identifier(parent, where, event)
+            pallet = _identifier(parent, where, event) or _record_key(parent, where, event)
     if pallet is None:
         raise EpcisMappingError(
             f"event {event.index}: packing needs a parentID that names the pallet (an SSCC, "
-            "a lot, an item or a handle)",
+            "an asset, a lot, an item, a handle or another URI)",
             event_index=event.index,
             pointer=where,
         )
@@ -505,6 +559,70 @@ def _pack(event: EpcisEvent, payload: bytes, base: _Common) -> MappedEvent:
         epcis_index=base.index,
         event_time=base.event_time,
         location=base.location,
+    )
+
+
+#: Where an event names what it is about: EPC lists and parentID, and quantity lists.
+_WHAT_EPCS: Final = ("parentID", "epcList", "childEPCs", "inputEPCList", "outputEPCList")
+_WHAT_CLASSES: Final = ("quantityList", "childQuantityList", "inputQuantityList")
+_WHAT_OUTPUT_CLASSES: Final = ("outputQuantityList",)
+
+
+def _record_key(text: str, where: str, event: EpcisEvent) -> Identifier:
+    """A record key (:func:`~node.events.identifiers.parse_record`) of an identifier that
+    names no batch, GS1 keys as their canonical Digital Link (the hash ID's rules)."""
+    try:
+        return parse_record(normalise_gs1_uri(text.strip()))
+    except InvalidIdentifierError as exc:
+        raise EpcisMappingError(
+            f"event {event.index}: {exc}", event_index=event.index, pointer=where
+        ) from None
+
+
+def _records(
+    event: EpcisEvent, payload: bytes, base: _Common, hash_id: str | None
+) -> tuple[MappedEvent, ...]:
+    """An event that names no lot or item: an anchored-only record (OBSERVE) of each
+    identifier it names (SSCCs, assets, service relations, product classes, other URIs),
+    or, when it names none, of its own CBV 2.0 hash ID. Never custody: whatever its
+    action says, nothing is created or moved."""
+    data = event.data
+    texts: list[tuple[str, str]] = []
+    for name in _WHAT_EPCS:
+        value = data.get(name)
+        if isinstance(value, str):
+            texts.append((value, f"{event.pointer}/{name}"))
+        elif isinstance(value, list):
+            texts.extend(
+                (item, f"{event.pointer}/{name}/{i}")
+                for i, item in enumerate(value)
+                if isinstance(item, str)
+            )
+    for name in _WHAT_CLASSES + _WHAT_OUTPUT_CLASSES:
+        for i, element in enumerate(data.get(name) or []):
+            if isinstance(element, dict) and isinstance(element.get("epcClass"), str):
+                texts.append((element["epcClass"], f"{event.pointer}/{name}/{i}/epcClass"))
+    keys: dict[bytes, Identifier] = {}
+    for text, where in texts:
+        if not text.strip() or _identifier(text, where, event) is not None:
+            continue  # a batch named where the mapping reads none (a parentID lot)
+        key = _record_key(text, where, event)
+        keys.setdefault(bytes(key.batch_id), key)
+    if not keys:
+        own = hash_id if hash_id is not None else event_hash_id(data, event.context)
+        key = _record_key(own, event.pointer, event)
+        keys[bytes(key.batch_id)] = key
+    return tuple(
+        MappedEvent(
+            action=Action.OBSERVE,
+            batch=key,
+            record=True,
+            payload=payload,
+            epcis_index=base.index,
+            event_time=base.event_time,
+            location=base.location,
+        )
+        for key in keys.values()
     )
 
 

@@ -49,7 +49,7 @@ company prefix (4-12 digits) + the rest of the GTIN; handles: the handle prefix 
 its dot-ancestors, then ``/`` or ``.``; anything else has no prefix (allowed only by a
 node's policy). A bare batch id names no identifier and so cannot create a batch.
 
-Four entry points, one set of rules:
+Five entry points, one set of rules:
 
 - :func:`parse_identifier`: a batch (what events, the store and the API's ``{id}`` take);
 - :func:`parse_key`: a batch, or a :class:`Product` for a GTIN alone (a Digital Link
@@ -60,6 +60,8 @@ Four entry points, one set of rules:
   (``01{gtin}10{lot}``, with a symbology identifier such as ``]d2`` and GS separators),
   and takes anything else that is a GS1 lot code (1-20 characters of CSET 82) as a
   :class:`LotCode`: the lots of that code, of any product.
+- :func:`parse_record`: what names no batch (an SSCC, an asset, any other URI) as the key
+  of anchored-only records, by the same ``keccak256(utf8(canonical))`` rule;
 - :func:`parse_identifier_prefix`: a family of batches by the start of their identifiers
   (a GS1 company prefix, a product, a handle prefix), as webhook subscriptions name them.
 """
@@ -254,6 +256,7 @@ class IdentifierKind(StrEnum):
     HANDLE = auto()  # industrial-internet handle
     BATCH_ID = auto()  # a bare 0x batch id
     LOGISTIC_UNIT = auto()  # an SSCC: a pallet or case (parse_logistic_unit only)
+    RECORD = auto()  # no batch: the key of anchored-only records (parse_record only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -576,6 +579,63 @@ def parse_logistic_unit(text: str) -> Identifier:
             )
     canonical = f"{GS1_RESOLVER}/00/{sscc}"
     return Identifier(IdentifierKind.LOGISTIC_UNIT, canonical, BatchId(keccak(canonical.encode())))
+
+
+#: EPC URN schemes of GTIN-based batches (lots, items).
+GTIN_BATCH_URNS: Final = ("urn:epc:id:sgtin:", "urn:epc:class:lgtin:")
+_GTIN_BATCH_LINK: Final = re.compile(r"https?://[^/?#]+(?:/[^?#]*)?/01/[0-9]+/(?:10|21)/.+")
+
+
+def looks_like_gtin_batch(text: str) -> bool:
+    """Whether ``text`` is written as a GTIN-based lot or item (an LGTIN / SGTIN URN, a
+    Digital Link with AI 10 or 21), well-formed or not: a malformed one is an error, not
+    something else that names no batch."""
+    stripped = text.strip()
+    return stripped.lower().startswith(GTIN_BATCH_URNS) or bool(
+        _GTIN_BATCH_LINK.fullmatch(stripped)
+    )
+
+
+#: An absolute URI as a record key: a scheme, a colon, then no whitespace or control
+#: character (``urn:…``, ``https://…``, ``ni:///sha-256;…``).
+_RECORD_URI: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]+")
+
+
+def parse_record(text: str) -> Identifier:
+    """The key of an *anchored-only record*: an identifier an event names that is no
+    batch — an SSCC, an asset (GRAI, GIAI), a service relation (GSRN), a product class, a
+    URI of another scheme, or an EPCIS event's own hash ID — under which observations are
+    signed and anchored without ever creating or moving custody (docs/epcis.md).
+
+    ``batchId = keccak256(utf8(canonical))``, the batches' own rule, so a pallet's SSCC
+    has one id as an AGGREGATE's pallet and as a record. An SSCC in any spelling is
+    canonically its Digital Link (:func:`parse_logistic_unit`); any other URI is kept as
+    written, so callers write GS1 keys as their canonical Digital Link first (EPCIS capture
+    does, with the CBV 2.0 hash ID's rules). Refused with an
+    :class:`~node.exceptions.InvalidIdentifierError`: a batch identifier (a lot, an item,
+    a handle or a 0x id: its events are the batch's), empty input, input over 512
+    characters, and anything that is not an absolute URI."""
+    text = _bounded(text)
+    try:
+        key = parse_key(text)
+    except InvalidIdentifierError:
+        if looks_like_gtin_batch(text):
+            raise  # a lot or an item, malformed: never a record in its place
+        key = None
+    if isinstance(key, Identifier):
+        raise InvalidIdentifierError(
+            f"{_show(text)} names a batch, whose events are the batch's, not a record's"
+        )
+    try:
+        canonical = parse_logistic_unit(text).canonical
+    except InvalidIdentifierError:
+        if not _RECORD_URI.fullmatch(text):
+            raise InvalidIdentifierError(
+                f"{_show(text)} is not an absolute URI (urn:…, https://…), so it cannot "
+                "name a record"
+            ) from None
+        canonical = text
+    return Identifier(IdentifierKind.RECORD, canonical, BatchId(keccak(canonical.encode())))
 
 
 def batch_id_of(text: str) -> BatchId:

@@ -3,7 +3,8 @@
 The same rules as BatchRegistry (docs/contracts.md), in the same order, raising the
 same rejection classes, so that what the node accepts the chain accepts unless the
 state changed in between. Events the chain does not execute have their own rules here:
-OBSERVE attaches to a batch's current head without advancing it; AGGREGATE and
+OBSERVE attaches to a batch's current head without advancing it, or, as an anchored-only
+record of something that is no batch (an SSCC, an asset, any other URI), to no head; AGGREGATE and
 DISAGGREGATE name a pallet (``batchId``) and the lots packed or unpacked (``inputs``,
 each at its head), signed by their custodian; none of them change custody.
 
@@ -156,6 +157,8 @@ def apply(
     receiver: Receiver | None,
     may_create: MayCreate | None = None,
     may_adopt: MayCreate | None = None,
+    *,
+    record: bool = False,
 ) -> Outcome:
     """Check ``event`` against ``batches`` and apply it to them in place.
 
@@ -163,10 +166,14 @@ def apply(
     the participant whose current key is ``event.counterparty`` (None when unknown);
     ``may_create`` judges the identifier of each batch the event would create, and
     ``may_adopt`` that of a lot a RECEIVE adopts from outside, where the contract does
-    (None: not judged here).
+    (None: not judged here). ``record``: the event is an anchored-only record, an OBSERVE
+    whose subject is named by an identifier that is no batch (ingest checked that
+    ``batchId`` derives from it): it has no head and changes nothing.
     Raises the rule's :class:`EventRejectedError` and changes nothing when a rule fails.
     """
     action = event.action
+    if record:
+        return _record(event, event_hash, batches)
     if action is Action.COMMISSION:
         return _commission(event, event_hash, actor, batches, may_create)
     if action is Action.TRANSFORM:
@@ -348,6 +355,22 @@ def _transform(
     for batch in created:
         batches[batch.batch_id] = batch
     return Outcome(consumed, created, [(i, o) for i in inputs for o in outputs])
+
+
+def _record(event: TraceEvent, event_hash: bytes, batches: dict[bytes, BatchState]) -> Outcome:
+    """An anchored-only record: an OBSERVE of no batch, extending no head."""
+    if (
+        event.action is not Action.OBSERVE
+        or event.batch_id == ZERO32
+        or event.batch_id in batches
+        or not _is_single(event, False)
+    ):
+        raise InvalidEventError(
+            "malformed record: an OBSERVE of what is no batch", event_hash=event_hash
+        )
+    if event.prev_event_hash != ZERO32:
+        raise _head_mismatch(event.batch_id, ZERO32, event.prev_event_hash)
+    return Outcome([], [], [])
 
 
 def _pack(event: TraceEvent, actor: Actor, batches: dict[bytes, BatchState]) -> Outcome:

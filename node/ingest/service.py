@@ -33,6 +33,7 @@ from node.events.identifiers import (
     PrefixKind,
     identifier_split,
     parse_identifier,
+    parse_record,
 )
 from node.events.signatures import SignatureVerifier
 from node.events.submission import SignedEvent
@@ -94,6 +95,8 @@ class _Pending:
     identifiers: dict[bytes, str] = field(default_factory=dict)
     #: Where the prefix of each batch it creates may sit.
     splits: dict[bytes, IdentifierSplit] = field(default_factory=dict)
+    #: An anchored-only record: an OBSERVE of something that is no batch.
+    record: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +274,7 @@ class IngestService:
         event_hash = signed.event.digest(self.domain)
         item = _Pending(index, signed, event_hash)
         try:
-            item.identifiers, item.splits = _identifiers(signed)
+            item.identifiers, item.splits, item.record = _identifiers(signed)
         except EventRejectedError as error:
             item.result = _rejected(item, error)
         return item
@@ -348,7 +351,16 @@ class IngestService:
                 )
             check_adoptable(item.splits[batch_id], batch_id, actor.participant_id, licences.current)
 
-        return apply(event, item.event_hash, actor, batches, receiver, may_create, may_adopt)
+        return apply(
+            event,
+            item.event_hash,
+            actor,
+            batches,
+            receiver,
+            may_create,
+            may_adopt,
+            record=item.record,
+        )
 
     def _row(self, item: _Pending, views: dict[bytes, SignerView], received_at: int) -> EventRow:
         event = item.signed.event
@@ -381,18 +393,36 @@ def _nonce(item: _Pending) -> bytes:
     return item.signed.event.nonce.to_bytes(32, "big")
 
 
-def _identifiers(signed: SignedEvent) -> tuple[dict[bytes, str], dict[bytes, IdentifierSplit]]:
-    """Canonical identifiers by batch id, each naming a batch of the event; and the split
-    of each the event creates. A batch created without one is refused where the contract
-    checks it, after the signer and the batch rules (``may_create``)."""
-    named = signed.event.batch_ids()
+def _identifiers(
+    signed: SignedEvent,
+) -> tuple[dict[bytes, str], dict[bytes, IdentifierSplit], bool]:
+    """Canonical identifiers by batch id, each naming a batch of the event; the split of
+    each the event creates; and whether the event is an anchored-only record (an OBSERVE
+    whose subject is named by a record identifier: an SSCC, an asset, any other URI,
+    :func:`~node.events.identifiers.parse_record`). A batch created without one is
+    refused where the contract checks it, after the signer and the batch rules
+    (``may_create``)."""
+    event = signed.event
+    named = event.batch_ids()
     found: dict[bytes, str] = {}
     parsed: dict[bytes, Identifier] = {}
+    record = False
     for text in signed.identifiers:
         try:
             identifier = parse_identifier(text)
         except InvalidIdentifierError as exc:
-            raise InvalidEventError(str(exc), field="identifiers") from exc
+            try:
+                identifier = parse_record(text)
+            except InvalidIdentifierError:
+                raise InvalidEventError(str(exc), field="identifiers") from exc
+            if event.action is not Action.OBSERVE or identifier.batch_id != event.batch_id:
+                raise InvalidEventError(
+                    f"record identifier {identifier.canonical} names no batch: it may only "
+                    "name the subject of an OBSERVE",
+                    field="identifiers",
+                ) from None
+            record = True
+            continue
         if identifier.kind is IdentifierKind.BATCH_ID:
             continue  # a bare batch id names the batch but gives it no identifier string
         if identifier.batch_id not in named:
@@ -407,7 +437,7 @@ def _identifiers(signed: SignedEvent) -> tuple[dict[bytes, str], dict[bytes, Ide
         for created in signed.event.created_batch_ids()
         if created in parsed
     }
-    return found, splits
+    return found, splits, record
 
 
 def _unproven(batch_id: bytes) -> InvalidIdentifierProofError:

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
@@ -534,7 +534,7 @@ class Client:
 
     def capture_epcis(self, document: Any, *, send: bool = True) -> Delivery:
         """Map an EPCIS 2.0 document (docs/epcis.md), sign its TraceEvents and capture it
-        (``POST /v1/epcis/capture``, all or nothing) through the outbox. Raises the typed
+        (``POST /v1/epcis/capture``, an outcome per event) through the outbox. Raises the typed
         EPCIS error when the document is invalid, or the gateway refused it."""
         with self._lock:
             domain = self.domain
@@ -751,18 +751,25 @@ class Client:
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list):
             raise GatewayError("the gateway's capture answer has no results")
-        count = answer.get("accepted") if isinstance(answer, dict) else None
-        accepted = type(count) is int and count > 0
+        items = tuple(r for r in results if isinstance(r, dict))
+        written = {
+            str(h).lower()
+            for r in items
+            if r.get("outcome") in ("captured", "anchored-only")
+            for h in r.get("traceEvents") or []
+        }
         report.deliveries.append(
             Delivery(
                 entry.seq,
                 entry.kind,
                 entry.event_hashes,
-                "accepted" if accepted else "duplicate",
-                results=tuple(r for r in results if isinstance(r, dict)),
+                "accepted" if written else "duplicate",
+                results=items,
             )
         )
-        self._delivered([entry])
+        # Events refused while others were captured left no head: remember only written ones.
+        kept = {b: h for b, h in entry.heads.items() if h.lower() in written}
+        self._delivered([replace(entry, heads=kept)])
 
     def _delivered(self, entries: list[Entry]) -> None:
         if not entries:

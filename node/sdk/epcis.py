@@ -31,7 +31,7 @@ class CapturePlan:
 
     document: Any
     mapped: MappedDocument
-    fresh: tuple[int, ...]  # indexes of the EPCIS events the node does not hold
+    fresh: tuple[int, ...]  # indexes of the EPCIS events to sign: new, and not refused
     todo: tuple[MappedEvent, ...]
 
 
@@ -53,14 +53,15 @@ def hash_ids(document: Any) -> list[str]:
 
 def plan_capture(document: Any, lookup: Lookup) -> CapturePlan:
     """Parse and map ``document`` (typed :class:`~node.exceptions.EpcisError` when it is
-    invalid or names nothing TraceNode records) against what the gateway holds."""
+    invalid) against what the gateway holds; events the mapping refuses
+    (``mapped.refused``) are left unsigned, and the gateway reports them refused."""
     parsed = parse_document(document)
     hash_ids = [event_hash_id(e.data, e.context) for e in parsed.events]
     known, parties = lookup(hash_ids, destination_parties(parsed.events))
     mapped = map_document(parsed.events, lambda party: parties.get(party))
     if list(mapped.hash_ids) != hash_ids:  # never, unless the mapping hashes otherwise
         known, _ = lookup(list(mapped.hash_ids), [])
-    fresh = mapped.new_events(known)
+    fresh = mapped.to_sign(known)  # a refused event is not signed: the node refuses it too
     todo = tuple(m for i in fresh for m in mapped.trace_events[i])
     return CapturePlan(document, mapped, tuple(fresh), todo)
 

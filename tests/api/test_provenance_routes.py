@@ -166,7 +166,7 @@ def test_epcis_capture_over_http_is_bound_to_the_keys_participant(
     )
     assert accepted.status_code == 202, accepted.text
     body = accepted.json()
-    assert body["accepted"] == 2
+    assert body["captured"] == 2
     assert all(r["eventHashId"].startswith("ni:///sha-256;") for r in body["results"])
 
     again = client.post(

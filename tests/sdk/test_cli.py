@@ -104,7 +104,7 @@ def test_epcis_capture_signs_a_document_through_a_gateway(gateway: Gateway, tmp_
     assert unsigned.exit_code == 1
     assert "configuration-error" in unsigned.output
     assert captured.exit_code == 0, captured.output
-    assert [r["outcome"] for r in json.loads(captured.output)] == ["accepted"]
+    assert [r["outcome"] for r in json.loads(captured.output)] == ["captured"]
     assert [r["outcome"] for r in json.loads(again.output)] == ["duplicate"]
 
 
@@ -127,7 +127,7 @@ def test_epcis_capture_sends_a_signed_request_through_a_gateway(
     refused = run(gateway, "epcis", "capture", str(files[1]), "--gateway", gateway.url, who="shop")
 
     assert captured.exit_code == 0, captured.output
-    assert "accepted" in captured.output
+    assert "captured" in captured.output
     assert refused.exit_code == 1  # the shop's key may not submit the farm's events
     assert "epcis-event-rejected" in refused.output
     assert gateway.event_rows() == 1

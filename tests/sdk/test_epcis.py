@@ -27,7 +27,7 @@ def test_a_document_is_signed_from_the_gateways_state_and_captured_once(
         state = processor.batch(lot)
 
     assert delivery.outcome == "accepted"
-    assert [r["outcome"] for r in delivery.results] == ["accepted", "accepted"]
+    assert [r["outcome"] for r in delivery.results] == ["captured", "captured"]
     assert len(delivery.event_hashes) == 2
     assert again.outcome == "duplicate"
     assert again.event_hashes == ()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from node.epcis.capture import Outcome, capture
+from node.epcis.capture import CaptureErrorBehaviour, Outcome, capture, sign_capture
 from node.epcis.hashid import event_hash_id
 from node.events.payload import payload_hash
 from node.events.signatures import sign_digest
@@ -72,7 +72,7 @@ def test_a_supply_chain_captured_from_epcis_ends_anchored_and_re_hashable(rig: R
     rig.commit()
 
     results = farm + dairy
-    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 5
+    assert [r.outcome for r in results] == [Outcome.CAPTURED] * 5
     originals = farm_doc["epcisBody"]["eventList"] + dairy_doc["epcisBody"]["eventList"]
     with rig.store.read() as conn:
         for result, original in zip(results, originals, strict=True):
@@ -128,7 +128,7 @@ def test_a_query_document_is_captured_like_a_document(rig: Rig) -> None:
 
     results = rig.capture("farm", query)
 
-    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.ACCEPTED]
+    assert [r.outcome for r in results] == [Outcome.CAPTURED, Outcome.CAPTURED]
 
 
 def test_capturing_again_is_idempotent_and_known_events_are_skipped(rig: Rig) -> None:
@@ -142,28 +142,39 @@ def test_capturing_again_is_idempotent_and_known_events_are_skipped(rig: Rig) ->
     resigned = rig.sign("farm", document(commissioning(lot), shipping(lot)))
     both = capture(ingest=rig.ingest, request=resigned)
 
-    assert [r.outcome for r in first] == [Outcome.ACCEPTED]
+    assert [r.outcome for r in first] == [Outcome.CAPTURED]
     assert [r.outcome for r in again] == [Outcome.DUPLICATE]
     assert again[0].hash_id == first[0].hash_id
     assert before == (1, 1)
     assert len(resigned["traceEvents"]) == 1  # the commissioning was captured already
-    assert [r.outcome for r in both] == [Outcome.DUPLICATE, Outcome.ACCEPTED]
+    assert [r.outcome for r in both] == [Outcome.DUPLICATE, Outcome.CAPTURED]
 
 
-def test_an_event_id_naming_two_events_in_one_document_is_refused(rig: Rig) -> None:
+def test_an_event_id_naming_two_events_in_one_document_refuses_the_later_one(rig: Rig) -> None:
     first, second = new_lot(), new_lot()
     doc = document(
         commissioning(first) | {"eventID": "urn:uuid:6d2b4f2e-1111-4c1a-9d55-0a1b2c3d4e5f"},
         commissioning(second) | {"eventID": "urn:uuid:6d2b4f2e-1111-4c1a-9d55-0a1b2c3d4e5f"},
     )
 
-    with pytest.raises(EpcisEventIdConflictError) as refused:
-        rig.sign("farm", doc)  # the signer's side refuses it as the node does
+    signed = sign_capture(
+        store=rig.store,
+        domain=rig.chain.domain,
+        private_key=bytes(rig.chain.keys["farm"].key),
+        document=doc,
+    )
+    results = capture(ingest=rig.ingest, request=signed.request)
 
-    assert refused.value.event_index == 1
-    assert refused.value.pointer == "/document/epcisBody/eventList/1/eventID"
-    assert "events 0 and 1 share eventID" in str(refused.value)
-    assert counts(rig) == (0, 0)
+    # The signer's side leaves it unsigned, as the node refuses it.
+    assert len(signed.request["traceEvents"]) == 1
+    assert [type(e) for e in signed.refused] == [EpcisEventIdConflictError]
+    assert [r.outcome for r in results] == [Outcome.CAPTURED, Outcome.REFUSED]
+    refusal = results[1].refusal
+    assert isinstance(refusal, EpcisEventIdConflictError)
+    assert refusal.event_index == 1
+    assert refusal.pointer == "/document/epcisBody/eventList/1/eventID"
+    assert "events 0 and 1 share eventID" in str(refusal)
+    assert counts(rig) == (1, 1)
 
 
 def test_the_same_event_twice_under_one_event_id_is_a_duplicate_not_a_conflict(
@@ -175,7 +186,7 @@ def test_the_same_event_twice_under_one_event_id_is_a_duplicate_not_a_conflict(
     results = rig.capture("farm", document(once, once))
     again = rig.capture("farm", document(once))
 
-    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.DUPLICATE]
+    assert [r.outcome for r in results] == [Outcome.CAPTURED, Outcome.DUPLICATE]
     assert [r.outcome for r in again] == [Outcome.DUPLICATE]
 
 
@@ -188,15 +199,15 @@ def test_an_event_id_captured_before_for_another_event_is_refused(rig: Rig) -> N
 
     (captured,) = capture(ingest=rig.ingest, request=requests[0])
     before = counts(rig)
-    with pytest.raises(EpcisEventIdConflictError) as refused:
-        capture(ingest=rig.ingest, request=requests[1])
+    (refused,) = capture(ingest=rig.ingest, request=requests[1])
 
     assert counts(rig) == before
-    assert refused.value.event_index == 0
-    assert refused.value.pointer == "/document/epcisBody/eventList/0/eventID"
-    assert captured.hash_id in str(refused.value)
-    with pytest.raises(EpcisEventIdConflictError):
-        rig.sign("farm", other)
+    assert refused.outcome is Outcome.REFUSED
+    assert isinstance(refused.refusal, EpcisEventIdConflictError)
+    assert refused.refusal.event_index == 0
+    assert refused.refusal.pointer == "/document/epcisBody/eventList/0/eventID"
+    assert captured.hash_id in str(refused.refusal)
+    assert rig.sign("farm", other)["traceEvents"] == []  # the signer skips it now
 
 
 @pytest.mark.parametrize(
@@ -242,7 +253,7 @@ def test_missing_or_extra_signatures_are_refused(rig: Rig) -> None:
     assert counts(rig) == (0, 0)
 
 
-def test_a_rule_refusing_one_event_rolls_the_whole_document_back(rig: Rig) -> None:
+def test_a_rule_refusing_one_event_refuses_it_alone_unless_rollback_is_asked(rig: Rig) -> None:
     lot = new_lot()
     # The processor did not commission the lot, so it cannot ship it.
     rig.capture("farm", document(commissioning(lot)))
@@ -251,24 +262,34 @@ def test_a_rule_refusing_one_event_rolls_the_whole_document_back(rig: Rig) -> No
         event(action="OBSERVE", bizStep="inspecting", quantityList=[{"epcClass": lot}]),
         shipping(lot, to="urn:epc:id:pgln:0614141.00000"),
     )
+    request = rig.sign("processor", doc)
 
     with pytest.raises(EpcisEventRejectedError) as caught:
-        rig.capture("processor", doc)
+        capture(ingest=rig.ingest, request=request, behaviour=CaptureErrorBehaviour.ROLLBACK)
+    rolled_back = counts(rig)
+    results = capture(ingest=rig.ingest, request=request)
 
     assert caught.value.event_index == 1
     assert caught.value.cause.code == "not-custodian"
     assert caught.value.pointer == "/document/epcisBody/eventList/1"
-    assert counts(rig) == before
+    assert [r.outcome for r in caught.value.outcomes] == [Outcome.REFUSED, Outcome.REFUSED]
+    assert caught.value.outcomes[0].refusal.code == "epcis-capture-rolled-back"
+    assert rolled_back == before
+    assert [r.outcome for r in results] == [Outcome.CAPTURED, Outcome.REFUSED]
+    assert isinstance(results[1].refusal, EpcisEventRejectedError)
+    assert results[1].refusal.cause.code == "not-custodian"
+    assert counts(rig) == (before[0] + 1, before[1] + 1)
 
 
 def test_a_bad_signature_is_refused_and_nothing_written(rig: Rig) -> None:
     request = rig.sign("farm", document(commissioning(new_lot())))
     request["traceEvents"][0]["signature"] = "0x" + "00" * 65
 
-    with pytest.raises(EpcisEventRejectedError) as caught:
-        capture(ingest=rig.ingest, request=request)
+    (result,) = capture(ingest=rig.ingest, request=request)
 
-    assert caught.value.cause.code == "invalid-signature"
+    assert result.outcome is Outcome.REFUSED
+    assert isinstance(result.refusal, EpcisEventRejectedError)
+    assert result.refusal.cause.code == "invalid-signature"
     assert counts(rig) == (0, 0)
 
 

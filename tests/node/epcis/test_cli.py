@@ -48,7 +48,7 @@ def test_sign_then_capture_a_document(tmp_path: Path) -> None:
     assert signed == 0, sign_output
     assert len(json.loads(request.read_text())["traceEvents"]) == 2
     assert captured == 0, capture_output
-    assert [r["outcome"] for r in json.loads(capture_output)] == ["accepted", "accepted"]
+    assert [r["outcome"] for r in json.loads(capture_output)] == ["captured", "captured"]
     assert again == 0, again_output
     assert [r["outcome"] for r in json.loads(again_output)] == ["duplicate", "duplicate"]
     assert refused == 1

@@ -134,7 +134,6 @@ def test_transformation_and_packing_link_their_batches() -> None:
 @pytest.mark.parametrize(
     ("fields", "pointer", "message"),
     [
-        ({"action": "OBSERVE", "epcList": ["urn:epc:id:sscc:0614141.1234567890"]}, "", "names no"),
         (
             {"action": "OBSERVE", "epcList": ["urn:epc:id:sgtin:0614141.012345.A~B"]},
             "/epcList/0",
@@ -162,13 +161,98 @@ def test_transformation_and_packing_link_their_batches() -> None:
         ),
     ],
 )
-def test_what_cannot_be_recorded_is_refused_with_its_field(
+def test_what_cannot_be_mapped_is_refused_alone_with_its_field(
     fields: dict[str, Any], pointer: str, message: str
 ) -> None:
     doc = document(event(quantityList=QUANTITY, action="ADD"), event(**fields))
 
-    with pytest.raises(EpcisMappingError, match=message) as caught:
-        mapped(doc)
+    result = map_document(parse_document(doc).events, parties)
 
-    assert caught.value.event_index == 1
-    assert caught.value.pointer == "/epcisBody/eventList/1" + pointer
+    assert [m.action for m in result.trace_events[0]] == [Action.COMMISSION]
+    assert result.trace_events[1] == ()
+    assert list(result.refused) == [1]
+    refusal = result.refused[1]
+    assert isinstance(refusal, EpcisMappingError)
+    assert message in str(refusal)
+    assert refusal.event_index == 1
+    assert refusal.pointer == "/epcisBody/eventList/1" + pointer
+
+
+SSCC = "urn:epc:id:sscc:0614141.1234567890"
+GRAI = "urn:epc:id:grai:0614141.12345.400"
+
+
+@pytest.mark.parametrize(
+    ("fields", "keys"),
+    [
+        # A shipping of a pallet alone: recorded, never a SHIP (no custody moves).
+        (
+            {
+                "action": "OBSERVE",
+                "bizStep": "shipping",
+                "epcList": [SSCC, "https://example.com/00/106141412345678908"],
+            },
+            ["https://id.gs1.org/00/106141412345678908"],
+        ),
+        ({"action": "OBSERVE", "epcList": [GRAI]}, ["https://id.gs1.org/8003/00614141123452400"]),
+        (
+            {
+                "action": "ADD",
+                "bizStep": "commissioning",
+                "epcList": ["urn:epc:id:giai:0614141.A1"],
+            },
+            ["https://id.gs1.org/8004/0614141A1"],
+        ),
+        (
+            {"action": "OBSERVE", "epcList": ["urn:epc:id:gsrn:0614141.1234567890"]},
+            ["https://id.gs1.org/8018/061414112345678902"],
+        ),
+        (
+            {
+                "action": "OBSERVE",
+                "quantityList": [{"epcClass": "urn:example:lot:42", "quantity": 3}],
+            },
+            ["urn:example:lot:42"],
+        ),
+        (
+            {
+                "type": "AggregationEvent",
+                "action": "ADD",
+                "parentID": SSCC,
+                "childEPCs": [GRAI],
+            },
+            [
+                "https://id.gs1.org/00/106141412345678908",
+                "https://id.gs1.org/8003/00614141123452400",
+            ],
+        ),
+    ],
+)
+def test_what_names_no_batch_is_an_anchored_only_record_of_each_identifier(
+    fields: dict[str, Any], keys: list[str]
+) -> None:
+    kind = fields.pop("type", "ObjectEvent")
+    doc = document(event(kind, **fields))
+
+    result = map_document(parse_document(doc).events, parties)
+
+    assert result.refused == {}
+    assert result.anchored_only(0)
+    assert [m.batch.canonical for m in result.trace_events[0] if m.batch] == keys
+    for item in result.trace_events[0]:
+        assert (item.action, item.record, item.counterparty) == (Action.OBSERVE, True, bytes(20))
+        assert item.batch is not None
+        assert item.batch.batch_id == keccak(item.batch.canonical.encode())
+        assert item.identifiers() == (item.batch.canonical,)
+        assert item.heads_needed() == []
+
+
+def test_an_event_that_names_nothing_is_recorded_under_its_own_hash_id() -> None:
+    doc = document(event(action="OBSERVE", epcList=[], bizStep="inspecting"))
+
+    result = map_document(parse_document(doc).events, parties)
+
+    (record,) = result.trace_events[0]
+    assert record.batch is not None
+    assert record.batch.canonical == result.hash_ids[0]
+    assert record.record

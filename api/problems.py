@@ -42,6 +42,7 @@ from node.exceptions import (
     EpcisLimitError,
     EpcisQueryError,
     EpcisSignatureMismatchError,
+    EpcisXmlError,
     EventExistsError,
     EventRejectedError,
     EventTimeOutOfRangeError,
@@ -247,6 +248,8 @@ def problem_body(error: TraceNodeError) -> dict[str, Any]:
         cause = getattr(error, "cause", None)
         if isinstance(cause, TraceNodeError):
             body["cause"] = {"code": cause.code, "detail": str(cause)}
+    if isinstance(error, EpcisXmlError):
+        body["line"], body["xpath"] = error.line, error.path
     if isinstance(error, EpcisQueryError):
         body["parameter"] = error.parameter
     if isinstance(error, InvalidBundleError) and error.field:

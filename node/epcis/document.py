@@ -88,6 +88,19 @@ def load_json(data: bytes | str, *, what: str = "document") -> Any:
         raise EpcisDocumentError(f"the {what} is not JSON: {exc}") from None
 
 
+def load_document(data: bytes, *, what: str = "document") -> Any:
+    """A document file's content: the text of an XML document (which travels as a string,
+    see :func:`parse_document`), else parsed JSON."""
+    if not looks_like_xml(data):
+        return load_json(data, what=what)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise EpcisLimitError(f"the {what} is {len(data)} bytes; the limit is {MAX_DOCUMENT_BYTES}")
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise EpcisDocumentError(f"the XML {what} is not UTF-8 (the encoding taken)") from None
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -233,6 +246,10 @@ def _schema_view(event: Any) -> Any:
                 {**e, item: _bare_word(e[item], path)} if isinstance(e, dict) and item in e else e
                 for e in view[member]
             ]
+    declaration = view.get("errorDeclaration")
+    if isinstance(declaration, dict) and "reason" in declaration:
+        reason = _bare_word(declaration["reason"], ("errorDeclaration", "reason"))
+        view["errorDeclaration"] = {**declaration, "reason": reason}
     sets = view.get("persistentDisposition")
     if isinstance(sets, dict):
         view["persistentDisposition"] = {

@@ -117,10 +117,12 @@ def looks_like_xml(data: bytes | str) -> bool:
     return data[:64].lstrip("\ufeff").lstrip().startswith("<")
 
 
-def _parser() -> etree.XMLParser:
+def _parser(encoding: str | None) -> etree.XMLParser:
     # No DTD loaded, no entity substituted, nothing fetched, no comments or PIs kept,
-    # libxml2's own limits on (huge_tree off).
+    # libxml2's own limits on (huge_tree off). Text given as a string is read as the
+    # UTF-8 it is encoded to here, whatever its declaration says.
     return etree.XMLParser(
+        encoding=encoding,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -153,7 +155,7 @@ def parse_xml(data: bytes | str, *, max_bytes: int) -> XmlDocument:
         raise EpcisLimitError(f"the XML document is {len(raw)} bytes; the limit is {max_bytes}")
     if isinstance(data, str) and _SURROGATES.search(data):
         raise EpcisXmlError("the XML document holds text that is not valid Unicode")
-    parser = _parser()
+    parser = _parser("utf-8" if isinstance(data, str) else None)
     parser.resolvers.add(_NoResolver())
     try:
         root = etree.fromstring(raw, parser)

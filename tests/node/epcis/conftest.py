@@ -95,7 +95,7 @@ class Rig:
     ingest: IngestService
     node: LocalAccount
 
-    def sign(self, who: str, doc: dict[str, Any]) -> dict[str, Any]:
+    def sign(self, who: str, doc: dict[str, Any] | str) -> dict[str, Any]:
         return sign_document(
             store=self.store,
             domain=self.chain.domain,
@@ -103,7 +103,7 @@ class Rig:
             document=doc,
         )
 
-    def capture(self, who: str, doc: dict[str, Any]) -> list[EpcisResult]:
+    def capture(self, who: str, doc: dict[str, Any] | str) -> list[EpcisResult]:
         return capture(ingest=self.ingest, request=self.sign(who, doc))
 
     def commit(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,13 +85,11 @@ def test_an_events_xml_and_json_forms_have_one_hash_id_and_one_mapping(
     assert [event_hash_id(e.data, e.context) for e in from_xml.events] == [
         event_hash_id(e.data, e.context) for e in from_json.events
     ]
-    try:
-        mapped_json = map_document(from_json.events, parties)
-    except EpcisMappingError as refused:  # GS1's 9.6.1 ships to no one: refused alike
-        with pytest.raises(EpcisMappingError) as also:
-            map_document(from_xml.events, parties)
-        assert str(also.value) == str(refused)
+    refused = _refusal(from_json.events)
+    if refused is not None:  # GS1's 9.6.1 ships to no one: both forms are refused alike
+        assert _refusal(from_xml.events) == refused
         return
+    mapped_json = map_document(from_json.events, parties)
     mapped_xml = map_document(from_xml.events, parties)
     assert mapped_xml.hash_ids == mapped_json.hash_ids
     assert [[_fields(m) for m in t] for t in mapped_xml.trace_events] == [
@@ -103,6 +100,14 @@ def test_an_events_xml_and_json_forms_have_one_hash_id_and_one_mapping(
         for item in items:
             payload = json.loads(item.payload)
             assert event_hash_id(payload, payload["@context"]) == mapped_xml.hash_ids[index]
+
+
+def _refusal(events: Any) -> str | None:
+    try:
+        map_document(events, parties)
+    except EpcisMappingError as exc:
+        return str(exc)
+    return None
 
 
 def test_the_json_form_follows_the_epcis_2_0_binding() -> None:
@@ -192,7 +197,9 @@ def _first(doc: dict[str, Any]) -> tuple[dict[str, Any], Any]:
 
 # ----- bad input: a typed error naming the line, never anything else -----
 
-_HEAD = "<eventTime>2024-05-06T08:00:00Z</eventTime><eventTimeZoneOffset>+02:00</eventTimeZoneOffset>"
+_HEAD = (
+    "<eventTime>2024-05-06T08:00:00Z</eventTime><eventTimeZoneOffset>+02:00</eventTimeZoneOffset>"
+)
 
 
 def _document(events: str, *, extra: str = "", namespace: str = "urn:epcglobal:epcis:xsd:2") -> str:
@@ -326,9 +333,10 @@ def test_size_bounds_hold_before_parsing() -> None:
         load_document((_document("") + padding).encode())
 
 
-def test_an_xml_file_is_read_as_text_and_json_as_json(tmp_path: Path) -> None:
+def test_an_xml_file_is_read_as_text_and_json_as_json() -> None:
     assert load_document(xml("shipping.xml").encode()) == xml("shipping.xml")
-    assert load_document(b'\xef\xbb\xbf  <?xml version="1.0"?><a/>') == '  <?xml version="1.0"?><a/>'
+    bom = b'\xef\xbb\xbf  <?xml version="1.0"?><a/>'
+    assert load_document(bom) == '  <?xml version="1.0"?><a/>'
     assert load_document(b'{"a": 1}') == {"a": 1}
     with pytest.raises(EpcisDocumentError, match="not UTF-8"):
         load_document('<?xml version="1.0" encoding="latin-1"?><a>é</a>'.encode("latin-1"))

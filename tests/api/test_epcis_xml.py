@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from node.epcis.capture import sign_document
 from tests.api.conftest import Rig
-from tests.node.epcis.conftest import new_lot
-from tests.node.epcis.test_xml import EXTERNAL_ENTITY, _commissioning_xml, _document
+from tests.node.epcis.conftest import commissioning_xml, new_lot, xml_document
+from tests.node.epcis.test_xml import EXTERNAL_ENTITY
 
 
 def test_an_xml_document_is_captured_over_http(rig: Rig) -> None:
-    xml = _commissioning_xml(new_lot())
+    xml = commissioning_xml(new_lot())
     request = sign_document(
         store=rig.node.store,
         domain=rig.node.domain,
@@ -28,7 +28,7 @@ def test_an_xml_document_is_captured_over_http(rig: Rig) -> None:
 
 
 def test_bad_xml_is_a_problem_naming_the_line(rig: Rig) -> None:
-    invalid = _document(
+    invalid = xml_document(
         "<ObjectEvent><eventTime>2024-05-06T08:00:00Z</eventTime>"
         "<eventTimeZoneOffset>+02:00</eventTimeZoneOffset><action>MOVE</action></ObjectEvent>"
     )

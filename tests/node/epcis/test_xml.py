@@ -19,7 +19,15 @@ from node.exceptions import (
     EpcisMappingError,
     EpcisXmlError,
 )
-from tests.node.epcis.conftest import FIXTURES, Rig, fixture, new_lot
+from tests.node.epcis.conftest import (
+    FIXTURES,
+    XML_HEAD,
+    Rig,
+    commissioning_xml,
+    fixture,
+    new_lot,
+    xml_document,
+)
 
 XML = FIXTURES / "xml"
 RECEIVER = bytes.fromhex("22" * 20)
@@ -148,9 +156,9 @@ def test_the_json_form_follows_the_epcis_2_0_binding() -> None:
 
 
 def test_repeated_extension_elements_and_attributes_become_lists_and_members() -> None:
-    text = _document(
+    text = xml_document(
         "<ObjectEvent>"
-        f"{_HEAD}<epcList/><action>OBSERVE</action>"
+        f"{XML_HEAD}<epcList/><action>OBSERVE</action>"
         '<ex:reading unit="CEL" ex:probe="p1">4.5</ex:reading>'
         "<ex:tag>a</ex:tag><ex:tag>b</ex:tag><ex:tag>c</ex:tag>"
         "</ObjectEvent>",
@@ -163,9 +171,9 @@ def test_repeated_extension_elements_and_attributes_become_lists_and_members() -
 
 
 def test_two_namespaces_sharing_a_prefix_get_two_prefixes() -> None:
-    text = _document(
+    text = xml_document(
         "<ObjectEvent>"
-        f"{_HEAD}<epcList/><action>OBSERVE</action>"
+        f"{XML_HEAD}<epcList/><action>OBSERVE</action>"
         '<ex:a xmlns:ex="https://one.example/">1</ex:a>'
         '<ex:b xmlns:ex="https://two.example/">2</ex:b>'
         "</ObjectEvent>"
@@ -197,19 +205,6 @@ def _first(doc: dict[str, Any]) -> tuple[dict[str, Any], Any]:
 
 # ----- bad input: a typed error naming the line, never anything else -----
 
-_HEAD = (
-    "<eventTime>2024-05-06T08:00:00Z</eventTime><eventTimeZoneOffset>+02:00</eventTimeZoneOffset>"
-)
-
-
-def _document(events: str, *, extra: str = "", namespace: str = "urn:epcglobal:epcis:xsd:2") -> str:
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<epcis:EPCISDocument xmlns:epcis="{namespace}" {extra} schemaVersion="2.0" '
-        'creationDate="2024-05-06T08:00:00Z">\n'
-        f"<EPCISBody><EventList>\n{events}\n</EventList></EPCISBody></epcis:EPCISDocument>"
-    )
-
 
 BILLION_LAUGHS = (
     '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
@@ -228,15 +223,15 @@ EXTERNAL_ENTITY = (
 )
 EXTERNAL_DTD = (
     '<?xml version="1.0"?>\n<!DOCTYPE d SYSTEM "http://127.0.0.1:9/evil.dtd">\n'
-    + _document("")[len('<?xml version="1.0" encoding="UTF-8"?>\n') :]
+    + xml_document("")[len('<?xml version="1.0" encoding="UTF-8"?>\n') :]
 )
 
 
 def _deep(levels: int) -> str:
     open_tags = "".join(f"<ex:n{i}>" for i in range(levels))
     close_tags = "".join(f"</ex:n{i}>" for i in reversed(range(levels)))
-    return _document(
-        f"<ObjectEvent>{_HEAD}<epcList/><action>OBSERVE</action>{open_tags}x{close_tags}"
+    return xml_document(
+        f"<ObjectEvent>{XML_HEAD}<epcList/><action>OBSERVE</action>{open_tags}x{close_tags}"
         "</ObjectEvent>",
         extra='xmlns:ex="https://ns.example.com/epcis/"',
     )
@@ -252,31 +247,31 @@ def _deep(levels: int) -> str:
         (EXTERNAL_ENTITY, EpcisXmlError, "DTD"),
         (EXTERNAL_DTD, EpcisXmlError, "DTD"),
         (
-            _document("", namespace="urn:epcglobal:epcis:xsd:3"),
+            xml_document("", namespace="urn:epcglobal:epcis:xsd:3"),
             EpcisXmlError,
             "is not an EPCISDocument of EPCIS 2.0",
         ),
         ("<EPCISDocument/>", EpcisXmlError, "is not an EPCISDocument"),
         (
-            _document(f"<ObjectEvent>{_HEAD}<action>MOVE</action></ObjectEvent>"),
+            xml_document(f"<ObjectEvent>{XML_HEAD}<action>MOVE</action></ObjectEvent>"),
             EpcisXmlError,
             "line 4",
         ),
         (
-            _document(f"<ObjectEvent><action>ADD</action>{_HEAD}</ObjectEvent>"),
+            xml_document(f"<ObjectEvent><action>ADD</action>{XML_HEAD}</ObjectEvent>"),
             EpcisXmlError,
             "not valid EPCIS 2.0 XML",
         ),
         (
-            _document(
-                f"<ObjectEvent>{_HEAD}<action>ADD</action><extension><colour>red</colour>"
+            xml_document(
+                f"<ObjectEvent>{XML_HEAD}<action>ADD</action><extension><colour>red</colour>"
                 "</extension></ObjectEvent>"
             ),
             EpcisXmlError,
             "<colour>",
         ),
         (
-            _document(
+            xml_document(
                 "<QuantityEvent><eventTime>2024-05-06T08:00:00Z</eventTime></QuantityEvent>",
                 namespace="urn:epcglobal:epcis:xsd:1",
             ),
@@ -284,7 +279,7 @@ def _deep(levels: int) -> str:
             "QuantityEvent is not an EPCIS event type (deprecated",
         ),
         (
-            _document(
+            xml_document(
                 '<ex:CustomEvent xmlns:ex="https://ns.example.com/epcis/"/>',
                 namespace="urn:epcglobal:epcis:xsd:1",
             ),
@@ -294,8 +289,8 @@ def _deep(levels: int) -> str:
         (_deep(MAX_XML_DEPTH), EpcisLimitError, "nested deeper"),
         (_deep(300), EpcisXmlError, "not well-formed"),
         (
-            _document(
-                f"<ObjectEvent>{_HEAD}<epcList><epc>not a uri at all</epc></epcList>"
+            xml_document(
+                f"<ObjectEvent>{XML_HEAD}<epcList><epc>not a uri at all</epc></epcList>"
                 "<action>ADD</action></ObjectEvent>"
             ),
             EpcisDocumentError,
@@ -313,11 +308,11 @@ def test_bad_xml_is_a_typed_error(text: str, error: type[EpcisError], needle: st
 
 def test_a_schema_error_names_the_line_the_path_and_the_event() -> None:
     events = (
-        f"<ObjectEvent>{_HEAD}<epcList/><action>ADD</action></ObjectEvent>\n"
-        f"<ObjectEvent>{_HEAD}<epcList/><action>MOVE</action></ObjectEvent>"
+        f"<ObjectEvent>{XML_HEAD}<epcList/><action>ADD</action></ObjectEvent>\n"
+        f"<ObjectEvent>{XML_HEAD}<epcList/><action>MOVE</action></ObjectEvent>"
     )
     with pytest.raises(EpcisXmlError) as raised:
-        parse_document(_document(events))
+        parse_document(xml_document(events))
 
     assert raised.value.line == 5
     assert raised.value.path == "/epcis:EPCISDocument/EPCISBody/EventList/ObjectEvent[2]/action"
@@ -328,9 +323,9 @@ def test_a_schema_error_names_the_line_the_path_and_the_event() -> None:
 def test_size_bounds_hold_before_parsing() -> None:
     padding = "<!--" + "x" * MAX_DOCUMENT_BYTES + "-->"
     with pytest.raises(EpcisLimitError):
-        parse_document(_document("") + padding)
+        parse_document(xml_document("") + padding)
     with pytest.raises(EpcisLimitError):
-        load_document((_document("") + padding).encode())
+        load_document((xml_document("") + padding).encode())
 
 
 def test_an_xml_file_is_read_as_text_and_json_as_json() -> None:
@@ -345,26 +340,9 @@ def test_an_xml_file_is_read_as_text_and_json_as_json() -> None:
 # ----- capture: XML in, the JSON form stored, one hash ID with the JSON form -----
 
 
-def _commissioning_xml(lot_class: str, *, version: str = "2") -> str:
-    wrapped = (
-        f"<extension><quantityList><quantityElement><epcClass>{lot_class}</epcClass>"
-        "<quantity>1200</quantity><uom>LTR</uom></quantityElement></quantityList></extension>"
-        if version == "1"
-        else f"<quantityList><quantityElement><epcClass>{lot_class}</epcClass>"
-        "<quantity>1200</quantity><uom>LTR</uom></quantityElement></quantityList>"
-    )
-    return _document(
-        f"<ObjectEvent>{_HEAD}<epcList/><action>ADD</action>"
-        "<bizStep>urn:epcglobal:cbv:bizstep:commissioning</bizStep>"
-        "<readPoint><id>urn:epc:id:sgln:0614141.00001.0</id></readPoint>"
-        f"{wrapped}</ObjectEvent>",
-        namespace=f"urn:epcglobal:epcis:xsd:{version}",
-    )
-
-
 def test_an_xml_document_is_captured_and_its_json_form_is_a_duplicate(rig: Rig) -> None:
     lot = new_lot()
-    request = rig.sign("farm", _commissioning_xml(lot))
+    request = rig.sign("farm", commissioning_xml(lot))
     results = capture(ingest=rig.ingest, request=json.loads(json.dumps(request)))
     with rig.store.read() as conn:
         payload = rig.store.events.payloads(conn, list(results[0].trace_events))[
@@ -373,7 +351,7 @@ def test_an_xml_document_is_captured_and_its_json_form_is_a_duplicate(rig: Rig) 
 
     json_form = parse_document(request["document"]).data
     again = rig.capture("farm", json_form)
-    as_1_2 = rig.capture("farm", _commissioning_xml(lot, version="1"))
+    as_1_2 = rig.capture("farm", commissioning_xml(lot, version="1"))
 
     assert request["document"].startswith("<?xml")
     assert [r.outcome for r in results] == [Outcome.ACCEPTED]

@@ -294,9 +294,9 @@ def _number(text: str) -> int | float:
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
-        raise ValueError(text) from None
+        value = Decimal("NaN")
     if not value.is_finite():
-        raise ValueError(text)
+        raise ValueError(f"{text!r} is not a finite number")
     if value == value.to_integral_value() and "." not in text and "e" not in text.lower():
         return int(value)
     return float(value)

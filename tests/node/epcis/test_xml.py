@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
@@ -304,6 +305,31 @@ def test_bad_xml_is_a_typed_error(text: str, error: type[EpcisError], needle: st
         parse_document(text)
 
     assert needle in str(raised.value)
+
+
+def test_mangled_xml_is_read_or_refused_with_a_typed_error_and_nothing_else() -> None:
+    text = xml("shipping-1.2.xml")
+    chances = random.Random(11)
+    outcomes = {"read": 0, "refused": 0}
+    for _ in range(300):
+        mangled = list(text)
+        for _ in range(chances.randint(1, 4)):
+            at = chances.randrange(len(mangled))
+            choice = chances.random()
+            if choice < 0.4:
+                del mangled[at]
+            elif choice < 0.8:
+                mangled.insert(at, chances.choice('<>&/"=:;x1 \n\x00\u00e9'))
+            else:
+                mangled[at : at + 8] = []
+        try:
+            parse_document("".join(mangled))
+            outcomes["read"] += 1
+        except EpcisError:
+            outcomes["refused"] += 1
+
+    assert outcomes["refused"] > 100
+    assert outcomes["read"] > 0
 
 
 def test_a_schema_error_names_the_line_the_path_and_the_event() -> None:

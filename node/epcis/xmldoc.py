@@ -36,6 +36,7 @@ The correspondence (EPCIS 2.0 §9 / the JSON binding), as implemented:
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -99,6 +100,7 @@ _DOUBLE_ATTRIBUTES: Final = frozenset(
 )
 _XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
 _SURROGATES: Final = re.compile(r"[\ud800-\udfff]")
+_VALIDATING: Final = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +214,10 @@ def _check_size(root: Any) -> None:
 
 def _validate(tree: Any, namespace: str, root: Any) -> None:
     schema = _schema(namespace)
-    if schema.validate(tree):
-        return
-    entry = schema.error_log[0]
+    with _VALIDATING:  # a schema's error log is its own, not the call's: one at a time
+        if schema.validate(tree):
+            return
+        entry = schema.error_log[0]
     path = entry.path or None
     index = _event_index(root, tree, path)
     where = f"line {entry.line}" + (f", {path}" if path else "")

@@ -188,8 +188,8 @@ def _refuse_dtd(tree: Any) -> None:
     info = tree.docinfo
     if info.internalDTD is not None or info.system_url or info.public_id:
         raise EpcisXmlError(
-            "the XML document carries a DTD (entities, external subsets): refused, as "
-            "EPCIS documents need none"
+            "the XML document carries a document type declaration (<!DOCTYPE>: a DTD, "
+            "entities, external subsets): refused, as EPCIS documents need none"
         )
     for element in tree.iter():
         if isinstance(element, etree._Entity):  # an unexpanded entity reference

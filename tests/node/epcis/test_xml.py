@@ -244,9 +244,10 @@ def _deep(levels: int) -> str:
         (xml("shipping.xml")[:700], EpcisXmlError, "not well-formed XML"),
         ("<", EpcisXmlError, "not well-formed XML"),
         ("<?xml version='1.0'?><a><b></a>", EpcisXmlError, "not well-formed XML"),
-        (BILLION_LAUGHS, EpcisXmlError, "DTD"),
-        (EXTERNAL_ENTITY, EpcisXmlError, "DTD"),
-        (EXTERNAL_DTD, EpcisXmlError, "DTD"),
+        (BILLION_LAUGHS, EpcisXmlError, "DOCTYPE"),
+        (EXTERNAL_ENTITY, EpcisXmlError, "DOCTYPE"),
+        (EXTERNAL_DTD, EpcisXmlError, "DOCTYPE"),
+        (xml_document("").replace("?>\n", "?>\n<!DOCTYPE project>\n", 1), EpcisXmlError, "DOCTYPE"),
         (
             xml_document("", namespace="urn:epcglobal:epcis:xsd:3"),
             EpcisXmlError,

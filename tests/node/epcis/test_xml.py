@@ -45,6 +45,7 @@ PAIRS = {
     "commissioning.xml": "commissioning.jsonld",
     "gs1_9_6_1.xml": "xml/gs1_9_6_1.jsonld",
     "gs1_9_6_1-query.xml": "xml/gs1_9_6_1.jsonld",
+    "certification_sensor.xml": "xml/certification_sensor.jsonld",
     # EPCIS 1.2 XML: extension wrappers, baseExtension, CBV 1.x URNs
     "shipping-1.2.xml": "shipping.jsonld",
     "sensor-1.2.xml": "sensor.jsonld",

@@ -26,7 +26,7 @@ def run(data_dir: Path, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_sign_then_capture_axml_document(tmp_path: Path) -> None:
+def test_sign_then_capture_a_document(tmp_path: Path) -> None:
     data = tmp_path / "data"
     assert run(data, "init")[0] == 0
     for name, roles, prefix in (("Farm", "producer", "0614141"), ("Dairy", "processor", "0614142")):

@@ -45,6 +45,7 @@ from node.exceptions import (
     EpcisQueryError,
     EpcisRolledBackError,
     EpcisSignatureMismatchError,
+    EpcisXmlError,
     EventExistsError,
     EventRejectedError,
     EventTimeOutOfRangeError,
@@ -257,6 +258,8 @@ def problem_body(error: TraceNodeError) -> dict[str, Any]:
             body["cause"] = {"code": cause.code, "detail": str(cause)}
         if isinstance(error, EpcisDependencyError):
             body["dependsOn"] = error.depends_on
+    if isinstance(error, EpcisXmlError):
+        body["line"], body["xpath"] = error.line, error.path
     if isinstance(error, EpcisQueryError):
         body["parameter"] = error.parameter
     if isinstance(error, InvalidBundleError) and error.field:

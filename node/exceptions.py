@@ -421,6 +421,24 @@ class EpcisDocumentError(EpcisError):
     code = "epcis-invalid-document"
 
 
+class EpcisXmlError(EpcisDocumentError):
+    """An EPCIS XML document refused: not well-formed, carrying a DTD or an entity, not
+    valid against the XML schema of its EPCIS version, or holding an element that is no
+    EPCIS field. ``line`` and ``path`` (an XPath) name the place in the XML when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        path: str | None = None,
+        event_index: int | None = None,
+    ) -> None:
+        super().__init__(message, event_index=event_index)
+        self.line = line
+        self.path = path
+
+
 class EpcisLimitError(EpcisError):
     """A document or request beyond the node's limits (bytes, nesting, events, lists)."""
 

@@ -1,6 +1,7 @@
 """Recompute tests/node/epcis/vectors/reference_1_9_3.json with GS1's exemplary
 implementation of the EPCIS event hash ID (PyPI ``epcis-event-hash-generator`` 1.9.3, MIT),
-run on every fixture document it can read.
+run on every fixture document it can read: the JSON ones, and the XML ones (fixtures/xml/,
+keyed ``xml/NAME``) through the reference's own XML reader.
 
 The reference is not a dependency of TraceNode: run this with the Python of a separate
 virtual environment that holds it (and nothing of ours)::
@@ -19,7 +20,11 @@ import json
 import sys
 from pathlib import Path
 
-from epcis_event_hash_generator import hash_generator, json_to_py  # type: ignore[import-not-found]
+from epcis_event_hash_generator import (  # type: ignore[import-not-found]
+    hash_generator,
+    json_to_py,
+    xml_to_py,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "node" / "epcis" / "fixtures"
@@ -27,10 +32,12 @@ VECTORS = ROOT / "tests" / "node" / "epcis" / "vectors" / "reference_1_9_3.json"
 #: What the reference cannot read: a query document, a bare event, a typed list item
 #: without a type.
 UNREADABLE = {"query.jsonld", "bare_event.jsonld", "transaction.jsonld"}
+UNREADABLE_XML = {"gs1_9_6_1-query.xml", "transaction.xml"}
 
 
 def vectors(path: Path) -> dict[str, list[str]]:
-    events = json_to_py.event_list_from_epcis_document_str(path.read_text())
+    reader = xml_to_py if path.suffix == ".xml" else json_to_py
+    events = reader.event_list_from_epcis_document_str(path.read_text())
     prehashes = hash_generator.derive_prehashes_from_events(events)
     hashes = hash_generator.calculate_hashes_from_pre_hashes(prehashes)
     return {"prehashes": list(prehashes), "hashes": list(hashes)}
@@ -42,6 +49,10 @@ def main() -> int:
         path.name: vectors(path)
         for path in sorted(FIXTURES.glob("*.jsonld"))
         if path.name not in UNREADABLE
+    } | {
+        f"xml/{path.name}": vectors(path)
+        for path in sorted((FIXTURES / "xml").glob("*.xml"))
+        if path.name not in UNREADABLE_XML
     }
     VECTORS.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     print(f"{len(data['fixtures'])} fixtures written to {VECTORS.relative_to(ROOT)}")

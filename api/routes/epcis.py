@@ -1,6 +1,7 @@
 """``POST /v1/epcis/capture``: a signed EPCIS 2.0 capture request (docs/epcis.md).
 
-The body is ``{"document": <EPCISDocument | EPCISQueryDocument | bare event>,
+The body is ``{"document": <EPCISDocument | EPCISQueryDocument | bare event, or the text
+of an EPCIS 2.0 / 1.2 XML document>,
 "traceEvents": [{"event": ..., "signature": ...}, ...]}``, made by `tracenode epcis sign`
 (or any client following docs/epcis.md). The node maps the document itself and refuses
 TraceEvents that differ from its mapping; every TraceEvent must be signed by the API
@@ -41,8 +42,18 @@ CAPTURE_REQUEST: Final[dict[str, Any]] = {
     "required": ["document"],
     "properties": {
         "document": {
-            "type": "object",
-            "description": "An EPCISDocument, an EPCISQueryDocument or a bare EPCIS event.",
+            "anyOf": [
+                {
+                    "type": "object",
+                    "description": "An EPCISDocument, an EPCISQueryDocument or a bare EPCIS "
+                    "event (EPCIS 2.0 JSON / JSON-LD).",
+                },
+                {
+                    "type": "string",
+                    "description": "An EPCIS 2.0 or 1.2 XML EPCISDocument or "
+                    "EPCISQueryDocument, as text (docs/epcis.md, XML).",
+                },
+            ]
         },
         "traceEvents": {
             "type": "array",

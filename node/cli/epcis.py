@@ -27,7 +27,7 @@ from node.epcis.capture import (
     capture,
     sign_capture,
 )
-from node.epcis.document import load_json
+from node.epcis.document import load_document, load_json
 from node.exceptions import ConfigurationError, EpcisError, GatewayUnavailableError
 from node.keys.keystore import load_keystore
 from node.sdk import Client
@@ -43,7 +43,10 @@ def _read(path: Path, what: str) -> Any:
 @reports_errors
 def sign(
     document: Annotated[
-        Path, typer.Argument(help="EPCIS 2.0 JSON / JSON-LD document.", dir_okay=False)
+        Path,
+        typer.Argument(
+            help="EPCIS 2.0 JSON / JSON-LD, or EPCIS 2.0 / 1.2 XML, document.", dir_okay=False
+        ),
     ],
     key: Annotated[
         Path, typer.Option("--key", help="The signer's encrypted key file.", dir_okay=False)
@@ -58,7 +61,7 @@ def sign(
     and write the signed capture request. The password of the --key file comes from
     TRACENODE_PASSWORD, else a prompt."""
     signer = load_keystore(key, password())
-    parsed = _read(document, "document")
+    parsed = load_document(document.read_bytes(), what="document")
     with Node(data_dir) as node:
         node.sync_participants()
         signed = sign_capture(

@@ -25,8 +25,9 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from node.epcis.vocabulary import schema_text, vocabulary, web_vocabulary
+from node.epcis.xmldoc import looks_like_xml, parse_xml
 from node.events.jsonsafe import nesting_depth
-from node.exceptions import EpcisDocumentError, EpcisLimitError
+from node.exceptions import EpcisDocumentError, EpcisError, EpcisLimitError
 
 MAX_DOCUMENT_BYTES: Final = 4 * 1024 * 1024
 MAX_DEPTH: Final = 40
@@ -87,6 +88,19 @@ def load_json(data: bytes | str, *, what: str = "document") -> Any:
         raise EpcisDocumentError(f"the {what} is not JSON: {exc}") from None
 
 
+def load_document(data: bytes, *, what: str = "document") -> Any:
+    """A document file's content: the text of an XML document (which travels as a string,
+    see :func:`parse_document`), else parsed JSON."""
+    if not looks_like_xml(data):
+        return load_json(data, what=what)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise EpcisLimitError(f"the {what} is {len(data)} bytes; the limit is {MAX_DOCUMENT_BYTES}")
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise EpcisDocumentError(f"the XML {what} is not UTF-8 (the encoding taken)") from None
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -128,7 +142,10 @@ def _validator() -> Draft7Validator:
 
 
 def parse_document(document: Any) -> EpcisDocument:
-    """Validate an EPCIS 2.0 document (already parsed JSON) and list its events."""
+    """Validate an EPCIS 2.0 document (already parsed JSON, or an EPCIS 2.0 / 1.2 XML
+    document as a string: node.epcis.xmldoc) and list its events."""
+    if isinstance(document, str):
+        return _parse_xml(document)
     if not isinstance(document, dict):
         raise EpcisDocumentError("an EPCIS document must be a JSON object")
     check_bounds(document)
@@ -162,6 +179,23 @@ def parse_document(document: Any) -> EpcisDocument:
         )
     _validate(document, None)
     return EpcisDocument("event", document, (EpcisEvent(0, "", document, document["@context"]),))
+
+
+def _parse_xml(text: str) -> EpcisDocument:
+    """An XML document, read as its EPCIS 2.0 JSON form and parsed as JSON documents are;
+    an error found in the JSON form names the event's line in the XML too."""
+    if not looks_like_xml(text):
+        raise EpcisDocumentError(
+            "a document given as a string must be an EPCIS XML document (EPCISDocument or "
+            "EPCISQueryDocument); send a JSON document as an object"
+        )
+    xml = parse_xml(text, max_bytes=MAX_DOCUMENT_BYTES)
+    try:
+        return parse_document(xml.data)
+    except EpcisError as exc:
+        if exc.event_index is not None and 0 <= exc.event_index < len(xml.lines):
+            exc.args = (f"{exc} (the event at XML line {xml.lines[exc.event_index]})",)
+        raise
 
 
 def _context(base: Any, event: dict[str, Any]) -> Any:
@@ -212,6 +246,10 @@ def _schema_view(event: Any) -> Any:
                 {**e, item: _bare_word(e[item], path)} if isinstance(e, dict) and item in e else e
                 for e in view[member]
             ]
+    declaration = view.get("errorDeclaration")
+    if isinstance(declaration, dict) and "reason" in declaration:
+        reason = _bare_word(declaration["reason"], ("errorDeclaration", "reason"))
+        view["errorDeclaration"] = {**declaration, "reason": reason}
     sets = view.get("persistentDisposition")
     if isinstance(sets, dict):
         view["persistentDisposition"] = {

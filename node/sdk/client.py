@@ -533,8 +533,9 @@ class Client:
             return self._queue_and_flush(entries, flush)
 
     def capture_epcis(self, document: Any, *, send: bool = True) -> Delivery:
-        """Map an EPCIS 2.0 document (docs/epcis.md), sign its TraceEvents and capture it
-        (``POST /v1/epcis/capture``, an outcome per event) through the outbox. Raises the typed
+        """Map an EPCIS 2.0 document (docs/epcis.md: JSON, or EPCIS 2.0 / 1.2 XML as a
+        string), sign its TraceEvents and capture it (``POST /v1/epcis/capture``, an
+        outcome per event) through the outbox. Raises the typed
         EPCIS error when the document is invalid, or the gateway refused it."""
         with self._lock:
             domain = self.domain

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from node.exceptions import EpcisDocumentError, EpcisEventRejectedError
-from tests.node.epcis.conftest import commissioning, document, new_lot, receiving, shipping
+from tests.node.epcis.conftest import (
+    commissioning,
+    commissioning_xml,
+    document,
+    new_lot,
+    receiving,
+    shipping,
+)
 from tests.sdk.conftest import Gateway
 from tests.sdk.test_client import client_for
 
@@ -97,3 +104,11 @@ def test_a_document_queued_twice_is_captured_once(gateway: Gateway, tmp_path: Pa
     assert second.event_hashes == ()
     assert [d.outcome for d in report.deliveries] == ["accepted", "duplicate"]
     assert gateway.event_rows() == 1
+
+
+def test_an_xml_document_is_captured_through_the_sdk(gateway: Gateway, tmp_path: Path) -> None:
+    with client_for(gateway, "farm", tmp_path / "farm") as farm:
+        delivery = farm.capture_epcis(commissioning_xml(new_lot(), version="1"))
+
+    assert delivery.outcome == "accepted"
+    assert [r["outcome"] for r in delivery.results] == ["captured"]

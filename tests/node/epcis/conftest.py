@@ -88,6 +88,40 @@ def new_lot(prefix: str = "0614141", item: str = "012345") -> str:
     return lgtin("L" + secrets.token_hex(4).upper(), item, prefix)
 
 
+#: The first fields of an XML event (EPCIS 2.0 and 1.2 alike).
+XML_HEAD = (
+    "<eventTime>2024-05-06T08:00:00Z</eventTime><eventTimeZoneOffset>+02:00</eventTimeZoneOffset>"
+)
+
+
+def xml_document(
+    events: str, *, extra: str = "", namespace: str = "urn:epcglobal:epcis:xsd:2"
+) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<epcis:EPCISDocument xmlns:epcis="{namespace}" {extra} schemaVersion="2.0" '
+        'creationDate="2024-05-06T08:00:00Z">\n'
+        f"<EPCISBody><EventList>\n{events}\n</EventList></EPCISBody></epcis:EPCISDocument>"
+    )
+
+
+def commissioning_xml(lot_class: str, *, version: str = "2") -> str:
+    wrapped = (
+        f"<extension><quantityList><quantityElement><epcClass>{lot_class}</epcClass>"
+        "<quantity>1200</quantity><uom>LTR</uom></quantityElement></quantityList></extension>"
+        if version == "1"
+        else f"<quantityList><quantityElement><epcClass>{lot_class}</epcClass>"
+        "<quantity>1200</quantity><uom>LTR</uom></quantityElement></quantityList>"
+    )
+    return xml_document(
+        f"<ObjectEvent>{XML_HEAD}<epcList/><action>ADD</action>"
+        "<bizStep>urn:epcglobal:cbv:bizstep:commissioning</bizStep>"
+        "<readPoint><id>urn:epc:id:sgln:0614141.00001.0</id></readPoint>"
+        f"{wrapped}</ObjectEvent>",
+        namespace=f"urn:epcglobal:epcis:xsd:{version}",
+    )
+
+
 @dataclass
 class Rig:
     chain: Chain
@@ -95,7 +129,7 @@ class Rig:
     ingest: IngestService
     node: LocalAccount
 
-    def sign(self, who: str, doc: dict[str, Any]) -> dict[str, Any]:
+    def sign(self, who: str, doc: dict[str, Any] | str) -> dict[str, Any]:
         return sign_document(
             store=self.store,
             domain=self.chain.domain,
@@ -103,7 +137,7 @@ class Rig:
             document=doc,
         )
 
-    def capture(self, who: str, doc: dict[str, Any]) -> list[EpcisResult]:
+    def capture(self, who: str, doc: dict[str, Any] | str) -> list[EpcisResult]:
         return capture(ingest=self.ingest, request=self.sign(who, doc))
 
     def commit(self) -> None:

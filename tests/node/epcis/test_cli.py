@@ -8,7 +8,13 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from node.cli import app
-from tests.node.epcis.conftest import commissioning, document, new_lot, shipping
+from tests.node.epcis.conftest import (
+    commissioning,
+    commissioning_xml,
+    document,
+    new_lot,
+    shipping,
+)
 
 PASSWORD = "correct horse battery staple"
 
@@ -53,3 +59,15 @@ def test_sign_then_capture_a_document(tmp_path: Path) -> None:
     assert [r["outcome"] for r in json.loads(again_output)] == ["duplicate", "duplicate"]
     assert refused == 1
     assert "[epcis-signature-mismatch]" in refused_output
+
+    # an EPCIS XML file is signed and captured as its JSON form would be
+    xml = tmp_path / "doc.xml"
+    xml.write_text(commissioning_xml(new_lot(), version="1"))
+    xml_signed, xml_sign_output = run(
+        data, "epcis", "sign", str(xml), "--key", str(farm_key), "-o", str(request)
+    )
+    xml_captured, xml_output = run(data, "epcis", "capture", str(request), "--json")
+    assert xml_signed == 0, xml_sign_output
+    assert json.loads(request.read_text())["document"] == xml.read_text()
+    assert xml_captured == 0, xml_output
+    assert [r["outcome"] for r in json.loads(xml_output)] == ["captured"]

@@ -331,6 +331,14 @@ function payloadFacts(payload) {
   // a party outside the network (docs/events.md): where a lot went, or came from
   if (typeof payload.destination === "string") facts.push(["Destination", payload.destination]);
   if (typeof payload.source === "string") facts.push(["Came from", payload.source]);
+  // EPCIS: the parties and places a shipment went to, or a receipt came from
+  for (const [list, key, label] of [
+    ["destinationList", "destination", "Destination"],
+    ["sourceList", "source", "Came from"],
+  ]) {
+    const named = Array.isArray(payload[list]) ? payload[list].map((e) => e && e[key]).filter((v) => typeof v === "string") : [];
+    if (named.length) facts.push([label, named.join(", ")]);
+  }
   if (typeof payload.bizStep === "string") {
     facts.push(["Business step", payload.bizStep.replace(VOCABULARY_PREFIX, "")]);
   }

@@ -107,8 +107,10 @@ class MappedEvent:
 
     def identifiers(self) -> tuple[str, ...]:
         """What the signed submission names beside the TraceEvent: the batches it creates,
-        or a record's key (the node checks the batch id derives from it)."""
-        if self.record and self.batch is not None:
+        a record's key (the node checks the batch id derives from it), or a received lot
+        (a lot the network never held is adopted from outside under it: docs/events.md,
+        "Parties outside the network")."""
+        if (self.record or self.action is Action.RECEIVE) and self.batch is not None:
             return (self.batch.canonical,)
         return self.created()
 
@@ -628,7 +630,9 @@ def _records(
 
 def _receiver(event: EpcisEvent, parties: PartyResolver) -> bytes:
     """The participant a shipment goes to: the possessing party among the destinations,
-    else the owning party, that names a registered participant."""
+    else the owning party, that names a registered participant; else nobody in the network
+    (zero: the lot leaves it, docs/events.md "Parties outside the network"), the
+    destinations staying in the payload."""
     ranked: list[tuple[int, int, str]] = []
     for i, entry in enumerate(event.data.get("destinationList") or []):
         if not isinstance(entry, dict) or not isinstance(entry.get("destination"), str):
@@ -641,9 +645,4 @@ def _receiver(event: EpcisEvent, parties: PartyResolver) -> bytes:
         key = parties(destination)
         if key is not None:
             return key
-    raise EpcisMappingError(
-        f"event {event.index}: shipping needs a destination (possessing_party or "
-        "owning_party) that names a registered participant by its GS1 company prefix",
-        event_index=event.index,
-        pointer=f"{event.pointer}/destinationList",
-    )
+    return ZERO20

@@ -168,7 +168,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         harness.commit()
 
         # A lot from outside the network, and out of it again (docs/contracts.md).
-        harness.submit("carrier", Action.RECEIVE, OUTSIDE_LOT, payload={"source": OUTSIDE_SOURCE})
+        came_from = {"sourceList": [{"type": "owning_party", "source": OUTSIDE_SOURCE}]}  # EPCIS
+        harness.submit("carrier", Action.RECEIVE, OUTSIDE_LOT, payload=came_from)
         harness.submit(
             "carrier", Action.SHIP, OUTSIDE_LOT, payload={"destination": OUTSIDE_DESTINATION}
         )

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from node.epcis.capture import CaptureErrorBehaviour, Outcome, capture, sign_capture
 from node.epcis.hashid import event_hash_id
+from node.events.identifiers import parse_identifier
 from node.events.payload import payload_hash
 from node.events.signatures import sign_digest
 from node.events.submission import parse_event
@@ -96,6 +97,40 @@ def test_a_supply_chain_captured_from_epcis_ends_anchored_and_re_hashable(rig: R
     assert milk_state.status is BatchStatus.CONSUMED
     on_chain = rig.chain.batches.functions.batch(milk_state.batch_id).call()
     assert BatchStatus(on_chain[3]) is BatchStatus.CONSUMED
+
+
+def test_lots_leave_the_network_and_arrive_from_outside_as_their_events_say(rig: Rig) -> None:
+    """A shipping to a party no participant is (a GLN nobody holds) exports the lot; the
+    processor receives it back; a receiving of a lot the network never held (a prefix
+    nobody holds) adopts it: all captured, relayed and agreed on by the chain."""
+    milk = new_lot()
+    imported = new_lot("4012345", "000001")
+    rig.capture("farm", document(commissioning(milk)))
+    out = rig.capture("farm", document(shipping(milk, to="urn:epc:id:pgln:4000001.00000")))
+    back = rig.capture("processor", document(receiving(milk), receiving(imported)))
+    rig.commit()
+
+    assert [r.outcome for r in out + back] == [Outcome.CAPTURED] * 3
+    with rig.store.read() as conn:
+        returned = rig.store.batches.load(conn, [parse_identifier(milk).batch_id])
+        adopted = rig.store.batches.load(conn, [parse_identifier(imported).batch_id])
+    (milk_state,) = returned.values()
+    (import_state,) = adopted.values()
+    processor = int(rig.chain.participants.functions.authorize(
+        rig.chain.keys["processor"].address).call()[0])  # fmt: skip
+    for state, producer in ((milk_state, milk_state.producer_id), (import_state, 0)):
+        assert (state.status, state.custodian_id, state.producer_id) == (
+            BatchStatus.ACTIVE,
+            processor,
+            producer,
+        )
+        on_chain = rig.chain.batches.functions.batch(state.batch_id).call()
+        assert (on_chain[0], on_chain[1], BatchStatus(on_chain[3])) == (
+            producer,
+            processor,
+            BatchStatus.ACTIVE,
+        )
+    assert milk_state.producer_id != 0  # the farm's lot came back, still the farm's
 
 
 def test_a_query_document_is_captured_like_a_document(rig: Rig) -> None:

@@ -132,6 +132,36 @@ def test_transformation_and_packing_link_their_batches() -> None:
 
 
 @pytest.mark.parametrize(
+    "destinations",
+    [
+        [{"type": "owning_party", "destination": "urn:epc:id:pgln:0999999.00000"}],
+        [{"type": "location", "destination": "urn:epc:id:sgln:0614142.00001.0"}],
+        None,  # none named (EPCIS 2.0 example 9.6.1)
+    ],
+)
+def test_shipping_to_nobody_registered_leaves_the_network(
+    destinations: list[dict[str, str]] | None,
+) -> None:
+    fields: dict[str, Any] = {"action": "OBSERVE", "bizStep": "shipping", "quantityList": QUANTITY}
+    if destinations is not None:
+        fields["destinationList"] = destinations
+
+    (ship,) = mapped(document(event(**fields)))[0]
+
+    assert (ship.action, ship.counterparty) == (Action.SHIP, bytes(20))
+
+
+def test_a_receipt_names_its_lot_so_a_lot_from_outside_can_be_adopted() -> None:
+    fields = {"action": "OBSERVE", "bizStep": "receiving", "quantityList": QUANTITY}
+
+    (receive,) = mapped(document(event(**fields)))[0]
+
+    assert receive.action is Action.RECEIVE
+    assert receive.batch is not None
+    assert receive.identifiers() == (receive.batch.canonical,)
+
+
+@pytest.mark.parametrize(
     ("fields", "pointer", "message"),
     [
         (
@@ -146,18 +176,6 @@ def test_transformation_and_packing_link_their_batches() -> None:
             },
             "/quantityList/0/epcClass",
             "check digit",
-        ),
-        (
-            {
-                "action": "OBSERVE",
-                "bizStep": "shipping",
-                "quantityList": QUANTITY,
-                "destinationList": [
-                    {"type": "owning_party", "destination": "urn:epc:id:pgln:0999999.00000"}
-                ],
-            },
-            "/destinationList",
-            "registered participant",
         ),
     ],
 )

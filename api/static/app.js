@@ -312,15 +312,24 @@ function payloadFacts(payload) {
   const facts = [];
   if (!payload || typeof payload !== "object" || Array.isArray(payload)) return facts;
   const cert = payload.certificationInfo;
-  if (cert && typeof cert === "object") {
+  // EPCIS 2.0: a certificate's URI, or a list of them; the demo's own form: an object
+  const certs = typeof cert === "string" ? [cert] : Array.isArray(cert) ? cert.filter((c) => typeof c === "string") : [];
+  if (certs.length) facts.push(["Certificate", certs.join(", ")]);
+  if (cert && typeof cert === "object" && !Array.isArray(cert)) {
     const parts = [cert.certificationStandard, cert.certificationAgency && `by ${cert.certificationAgency}`]
       .filter(Boolean)
       .join(" ");
     facts.push(["Certificate", parts + (cert.certificationIdentification ? ` (${cert.certificationIdentification})` : "")]);
   }
   for (const reading of sensorReadings(payload)) {
+    const at = reading.time && /^\d{4}-/.test(reading.time) && Number.isFinite(Date.parse(reading.time)) ? ` at ${time(Date.parse(reading.time)).text}` : "";
+    if (reading.value === undefined) {
+      facts.push([reading.label, reading.text + at]);
+      continue;
+    }
     const range = reading.range ? ` (safe range ${reading.range.min}–${reading.range.max} ${reading.unit})` : "";
-    facts.push([reading.label, `${reading.value} ${reading.unit}`.trim() + range]);
+    const stats = statsText(reading.stats, "");
+    facts.push([reading.label, `${reading.value} ${reading.unit}`.trim() + (stats ? ` (${stats})` : "") + at + range]);
   }
   const ilmd = payload.ilmd && typeof payload.ilmd === "object" ? payload.ilmd : {};
   const storage = payload[STORAGE_KEY] || ilmd[STORAGE_KEY];
@@ -355,20 +364,67 @@ function place(payload) {
   return typeof payload.location === "string" ? payload.location : null;
 }
 
+/** A number from a sensor report's member (EPCIS gives numbers; XML-born ones may be text). */
+function reportNumber(value) {
+  const n = typeof value === "number" ? value : typeof value === "string" && value.trim() ? Number(value) : Number.NaN;
+  return Number.isFinite(n) ? n : null;
+}
+
+/** A sensor report's statistics (EPCIS 2.0: minValue, maxValue, meanValue, sDev), those given. */
+function readingStats(r) {
+  const stats = {};
+  for (const [key, name] of [["minValue", "min"], ["meanValue", "mean"], ["maxValue", "max"], ["sDev", "sd"]]) {
+    const v = reportNumber(r[key]);
+    if (v !== null) stats[name] = v;
+  }
+  return stats;
+}
+
+/**
+ * Every reading of an event's sensor elements (EPCIS 2.0 sensorElementList): a number (its
+ * `value`, else its `meanValue` when only statistics are given) with its statistics, which
+ * the charts draw; or a text (`stringValue`, `booleanValue`, `uriValue`, `hexBinaryValue`,
+ * an `exception`), which only the event's facts show. Its time: the report's own, else its
+ * element's `sensorMetadata.time` (or `startTime`), else the event's.
+ */
 function sensorReadings(payload) {
   const out = [];
   const elements = payload && Array.isArray(payload.sensorElementList) ? payload.sensorElementList : [];
   for (const element of elements) {
-    const reports = element && Array.isArray(element.sensorReport) ? element.sensorReport : [];
+    if (!element || typeof element !== "object") continue;
+    const meta = element.sensorMetadata && typeof element.sensorMetadata === "object" ? element.sensorMetadata : {};
+    const reports = Array.isArray(element.sensorReport) ? element.sensorReport : [];
     for (const r of reports) {
       if (!r || typeof r !== "object") continue;
-      const value = typeof r.value === "number" ? r.value : Number.parseFloat(r.value);
-      if (!Number.isFinite(value)) continue;
       const type = typeof r.type === "string" ? r.type.replace(VOCABULARY_PREFIX, "") : "Reading";
-      out.push({ type, label: type, value, uom: r.uom || "", unit: unit(r.uom), time: r.time, range: statedRange(r) });
+      const time = [r.time, meta.time, meta.startTime].find((t) => typeof t === "string");
+      const base = { type, label: type, uom: typeof r.uom === "string" ? r.uom : "", unit: unit(r.uom), time };
+      const stats = readingStats(r);
+      const value = reportNumber(r.value) ?? (stats.mean !== undefined ? stats.mean : null);
+      if (value !== null) out.push({ ...base, value, stats, range: statedRange(r) });
+      for (const key of ["stringValue", "uriValue", "hexBinaryValue"]) {
+        if (typeof r[key] === "string") out.push({ ...base, text: r[key] });
+      }
+      if (typeof r.booleanValue === "boolean") out.push({ ...base, text: r.booleanValue ? "yes" : "no" });
+      if (value === null && Object.keys(stats).length) out.push({ ...base, text: statsText(stats, base.unit) });
+      if (typeof r.exception === "string") out.push({ ...base, label: `${type}: exception`, text: r.exception.replace(VOCABULARY_PREFIX, "") });
     }
   }
   return out;
+}
+
+/** The numeric readings, which the charts draw. */
+function numericReadings(payload) {
+  return sensorReadings(payload).filter((r) => r.value !== undefined);
+}
+
+function statsText(stats, unitText) {
+  const parts = [];
+  if (stats.min !== undefined) parts.push(`min ${stats.min}`);
+  if (stats.mean !== undefined) parts.push(`mean ${stats.mean}`);
+  if (stats.max !== undefined) parts.push(`max ${stats.max}`);
+  if (stats.sd !== undefined) parts.push(`sd ${stats.sd}`);
+  return parts.length ? `${parts.join(", ")}${unitText ? ` ${unitText}` : ""}` : "";
 }
 
 // ----- the sections -----
@@ -984,7 +1040,7 @@ function chilledBatches(m) {
 function series(m) {
   const groups = new Map();
   for (const e of m.events) {
-    for (const reading of sensorReadings(e.payload)) {
+    for (const reading of numericReadings(e.payload)) {
       const at = Date.parse(reading.time);
       const x = Number.isFinite(at) && /^\d{4}-/.test(String(reading.time)) ? at : Number(e.report.eventTime);
       const key = `${reading.type}|${reading.uom}`;

@@ -87,6 +87,35 @@ BREACH_MILK = "https://id.gs1.org/01/09506000134383/10/BREACH-MILK"
 BREACH_CHEESE = "https://id.gs1.org/01/09506000134376/10/BREACH-CHEESE"
 #: A lot of the demo farm's GTIN that the hostile participant tried to make (tests/licences.py).
 SQUAT_BATCH = "https://id.gs1.org/01/09506000134352/10/SQUAT-1"
+#: A lot observed with EPCIS 2.0 sensor data in full: metadata times, statistics only,
+#: text, boolean and URI values, an exception, and a certificate as its EPCIS URI.
+SENSOR_BATCH = "https://id.gs1.org/01/09506000134352/10/SENSOR-1"
+SENSOR_CERTIFICATE = "https://cert.example.org/organic/2024-117"
+SENSOR_READINGS: dict[str, Any] = {
+    "certificationInfo": SENSOR_CERTIFICATE,
+    "sensorElementList": [
+        {
+            "sensorMetadata": {
+                "time": "2024-05-06T10:15:00Z",
+                "deviceID": "urn:epc:id:giai:4000001.111",
+            },
+            "sensorReport": [
+                {
+                    "type": "gs1:Temperature",
+                    "minValue": 2.5,
+                    "meanValue": 3.75,
+                    "maxValue": 5.5,
+                    "uom": "CEL",
+                },
+                {"type": "gs1:Humidity", "value": 61, "uom": "P1", "time": "2024-05-06T10:20:00Z"},
+                {"type": "gs1:Certification", "stringValue": "seal intact"},
+                {"type": "gs1:Light", "booleanValue": False},
+                {"type": "gs1:DataSheet", "uriValue": "https://sensor.example.org/sheet/7"},
+                {"type": "gs1:Temperature", "exception": "gs1:ALARM_CONDITION", "uom": "CEL"},
+            ],
+        }
+    ],
+}
 #: A lot under company prefix 4012345, which nobody in the network holds: received from
 #: outside by the carrier, then shipped out of the network again.
 OUTSIDE_LOT = "https://id.gs1.org/01/04012345000016/10/IMPORT-7"
@@ -110,6 +139,7 @@ class Site:
     breach: str  # a cheese shipped after the milk it is made from was recalled
     squat: dict[str, Any]  # the bundle of a lot the chain refused: its creator held no licence
     outside: str  # a lot received from outside the network and shipped out of it again
+    sensor: str  # a lot with one observation of sensor data in full
 
 
 def _browser_tools() -> tuple[str, str]:
@@ -167,6 +197,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         harness.rotate("carrier")
         harness.commit()
 
+        harness.submit("farm", Action.COMMISSION, SENSOR_BATCH, product="milk", quantity=5)
+        harness.submit("carrier", Action.OBSERVE, SENSOR_BATCH, payload=SENSOR_READINGS)
         # A lot from outside the network, and out of it again (docs/contracts.md).
         came_from = {"sourceList": [{"type": "owning_party", "source": OUTSIDE_SOURCE}]}  # EPCIS
         harness.submit("carrier", Action.RECEIVE, OUTSIDE_LOT, payload=came_from)
@@ -210,6 +242,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             breach=BREACH_CHEESE,
             squat=squat,
             outside=OUTSIDE_LOT,
+            sensor=SENSOR_BATCH,
         )
     finally:
         code = server.stop()

@@ -29,6 +29,7 @@ from tests.web.conftest import (
     LATE_BATCH,
     OUTSIDE_DESTINATION,
     OUTSIDE_SOURCE,
+    SENSOR_CERTIFICATE,
     Browser,
     Site,
     decode_qr,
@@ -548,6 +549,32 @@ def test_a_lot_from_outside_says_where_its_history_here_starts_and_ends(
     assert left.startswith("Left TraceNode: ")
     brand = checked.find_element("css selector", '[data-not-checked="brand"]').text
     assert "no prefix of GTIN 04012345000016 is licensed in this network" in brand
+
+
+def test_sensor_data_in_full_is_shown_each_reading_at_its_own_time(
+    page: Browser, site: Site
+) -> None:
+    page.open(page_of(site.sensor))
+
+    titles = [e.find_element("css selector", "h3").text for e in page.css("#timeline li.event")]
+    assert titles == ["Produced", "Sensor reading"]
+    observed = page.css("#timeline li.event")[1].text
+    at = page.js(
+        "return [Date.parse('2024-05-06T10:15:00Z'), Date.parse('2024-05-06T10:20:00Z')]"
+        ".map((t) => new Intl.DateTimeFormat(undefined, "
+        "{dateStyle: 'medium', timeStyle: 'short'}).format(new Date(t)));"
+    )
+    # statistics only: the mean, with min and max, at the element's metadata time
+    assert f"Temperature\n3.75 °C (min 2.5, mean 3.75, max 5.5) at {at[0]}" in observed
+    assert f"Humidity\n61 % at {at[1]}" in observed  # its report's own time
+    assert f"Certification\nseal intact at {at[0]}" in observed
+    assert f"Light\nno at {at[0]}" in observed
+    assert "DataSheet\nhttps://sensor.example.org/sheet/7" in observed
+    assert "Temperature: exception\nALARM_CONDITION" in observed
+    assert f"Certificate\n{SENSOR_CERTIFICATE}" in observed
+    # the numbers chart, each at its reading's time: one temperature, one humidity
+    series = {f.get_attribute("data-series") for f in page.css("figure.chart-figure")}
+    assert series == {"Temperature", "Humidity"}
 
 
 def rpc_block(site: Site, number: int) -> dict[str, str]:

@@ -114,7 +114,9 @@ async def capture_document(
             lambda: capture(
                 ingest=gateway.node.ingest,
                 request=document,
-                as_participant=key.participant_id,
+                # A participant relays a document whose events others signed (docs/epcis.md,
+                # "Multi-party documents"): each event is its signer's, never the relayer's.
+                as_participant=None,
                 behaviour=behaviour,
             )
         )

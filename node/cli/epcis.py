@@ -49,7 +49,13 @@ def sign(
         ),
     ],
     key: Annotated[
-        Path, typer.Option("--key", help="The signer's encrypted key file.", dir_okay=False)
+        list[Path],
+        typer.Option(
+            "--key",
+            help="An encrypted key file; repeat it for a document of several parties: each "
+            "event is signed by the party that performed it, else by the first key.",
+            dir_okay=False,
+        ),
     ],
     output: Annotated[
         Path | None,
@@ -58,14 +64,19 @@ def sign(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Map DOCUMENT to TraceEvents against the node's batch heads and nonces, sign them,
-    and write the signed capture request. The password of the --key file comes from
-    TRACENODE_PASSWORD, else a prompt."""
-    signer = load_keystore(key, password())
+    and write the signed capture request. The password of the --key files (one for all)
+    comes from TRACENODE_PASSWORD, else a prompt."""
+    secret = password()
+    first, *others = [bytes(load_keystore(path, secret).key) for path in key]
     parsed = load_document(document.read_bytes(), what="document")
     with Node(data_dir) as node:
         node.sync_participants()
         signed = sign_capture(
-            store=node.store, domain=node.domain, private_key=bytes(signer.key), document=parsed
+            store=node.store,
+            domain=node.domain,
+            private_key=first,
+            document=parsed,
+            others=others,
         )
     request = signed.request
     for error in signed.refused:

@@ -44,18 +44,17 @@ from node.epcis.mapping import (
     MappedDocument,
     MappedEvent,
     PartyResolver,
-    chain_trace_events,
     check_event_ids,
     event_id_conflicts,
     event_id_of,
     map_document,
     with_refusals,
 )
+from node.epcis.performers import compose_for_keys
 from node.epcis.query import index_terms
-from node.events.batch import BatchState
 from node.events.identifiers import GS1_MAX_PREFIX, GS1_MIN_PREFIX, PrefixKind
 from node.events.payload import canonical_json
-from node.events.signatures import address_of, recover_signer, sign_digest
+from node.events.signatures import recover_signer, sign_digest
 from node.events.submission import SignedEvent, parse_event, parse_hex
 from node.events.typed_data import ZERO32, Domain, TraceEvent
 from node.exceptions import (
@@ -245,24 +244,6 @@ def map_request_document(store: Store, document: EpcisDocument) -> tuple[MappedD
 # ----- signing (the participant's side) -----
 
 
-def compose_trace_events(
-    *,
-    store: Store,
-    domain: Domain,
-    signer: bytes,
-    mapped: Sequence[MappedEvent],
-) -> list[TraceEvent]:
-    """TraceEvents for ``mapped``, linked to the store's batch heads (and to each other,
-    in order) and numbered from the signer's next nonce."""
-    wanted = {b for m in mapped for b in m.heads_needed()}
-    with store.read() as conn:
-        nonce = store.events.next_nonce(conn, signer)
-        states: dict[bytes, BatchState] = store.batches.load(conn, wanted)
-    heads = {batch_id: state.head for batch_id, state in states.items()}
-    events, _heads = chain_trace_events(mapped, heads=heads, nonce=nonce, domain=domain)
-    return [event for event, _digest in events]
-
-
 @dataclass(frozen=True, slots=True)
 class SignedCapture:
     """A signed capture request, and the events left unsigned because the mapping (or an
@@ -273,24 +254,31 @@ class SignedCapture:
 
 
 def sign_capture(
-    *, store: Store, domain: Domain, private_key: bytes, document: Any
+    *,
+    store: Store,
+    domain: Domain,
+    private_key: bytes,
+    document: Any,
+    others: Sequence[bytes] = (),
 ) -> SignedCapture:
-    """A capture request for ``document``, signed with ``private_key``: the TraceEvents of
-    every new event that maps (captured or anchored-only); refused events are skipped."""
+    """A capture request for ``document``: the TraceEvents of every new event that maps
+    (captured or anchored-only), refused events skipped. Each is signed with
+    ``private_key`` (the submitter's), or, for a document of several parties, with the key
+    among ``others`` of the party that performed it (node/epcis/performers.py)."""
     parsed = _prefixed(lambda: parse_document(document), "/document")
     mapped, known = _prefixed(lambda: map_request_document(store, parsed), "/document")
     todo = [m for i in mapped.to_sign(known) for m in mapped.trace_events[i]]
-    events = compose_trace_events(
-        store=store, domain=domain, signer=address_of(private_key), mapped=todo
+    performed = compose_for_keys(
+        store=store, domain=domain, private_keys=[private_key, *others], mapped=todo
     )
     request = {
         "document": document,
         "traceEvents": [
             {
-                "event": event.message(),
-                "signature": "0x" + sign_digest(event.digest(domain), private_key).hex(),
+                "event": p.event.message(),
+                "signature": "0x" + sign_digest(p.event.digest(domain), p.private_key).hex(),
             }
-            for event in events
+            for p in performed
         ],
     }
     refused = tuple(_document_refusal(mapped.refused[i]) for i in sorted(mapped.refused))

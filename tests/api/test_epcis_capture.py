@@ -160,3 +160,30 @@ def test_hostile_identifiers_are_refused_per_event_never_a_500(
     assert answer.status_code < 500, answer.text
     if answer.status_code == 202:  # recorded as anchored-only: then it was signed for
         raise AssertionError(f"an unsigned event was captured: {answer.text}")
+
+
+def test_a_participant_relays_a_document_another_signed_attributed_to_its_signer(
+    gateway: Gateway,
+) -> None:
+    """The farm's key submits the processor's own commissioning (docs/epcis.md,
+    "Multi-party documents"): captured, and the event is the processor's, not the farm's."""
+    node = gateway.harness.node
+    lot = new_lot("0614142", "000001")  # under the processor's prefix
+    request = sign_document(
+        store=node.store,
+        domain=node.domain,
+        private_key=bytes(gateway.harness.keys["processor"].key),
+        document=document(commissioning(lot)),
+    )
+
+    answer = gateway.client.post(
+        "/v1/epcis/capture", json=request, headers={"Authorization": f"Bearer {gateway.token}"}
+    )
+
+    assert answer.status_code == 202, answer.text
+    (result,) = answer.json()["results"]
+    assert result["outcome"] == "captured"
+    (trace_event,) = result["traceEvents"]
+    stored = gateway.client.get(f"/v1/events/{trace_event}").json()
+    assert stored["signer"].lower() == gateway.harness.keys["processor"].address.lower()
+    assert stored["participantId"] == gateway.harness.participant_id("processor")

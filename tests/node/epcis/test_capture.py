@@ -22,6 +22,7 @@ from node.exceptions import (
     EpcisEventRejectedError,
     EpcisLimitError,
     EpcisSignatureMismatchError,
+    NotReceiverError,
 )
 from node.store.models import EventStatus
 from node.store.tables import EPCIS_EVENTS, EVENTS
@@ -131,6 +132,46 @@ def test_lots_leave_the_network_and_arrive_from_outside_as_their_events_say(rig:
             BatchStatus.ACTIVE,
         )
     assert milk_state.producer_id != 0  # the farm's lot came back, still the farm's
+
+
+def test_a_document_of_two_parties_is_signed_by_each_and_attributed_to_each(rig: Rig) -> None:
+    """The farm's commissioning and shipping and the processor's receiving, in one
+    document: with both keys each event is signed by the party that performed it; with the
+    farm's alone, the receiving is refused (the farm did not receive it) and nothing of it
+    is stored or attributed to the farm."""
+    farm, processor = (bytes(rig.chain.keys[k].key) for k in ("farm", "processor"))
+    milk, other = new_lot(), new_lot()
+    both = sign_capture(
+        store=rig.store,
+        domain=rig.chain.domain,
+        private_key=farm,
+        document=document(commissioning(milk), shipping(milk), receiving(milk)),
+        others=[processor],
+    )
+    results = capture(ingest=rig.ingest, request=both.request)
+    alone = sign_capture(
+        store=rig.store,
+        domain=rig.chain.domain,
+        private_key=farm,
+        document=document(commissioning(other), shipping(other), receiving(other)),
+    )
+    refused = capture(ingest=rig.ingest, request=alone.request)
+
+    assert [r.outcome for r in results] == [Outcome.CAPTURED] * 3
+    with rig.store.read() as conn:
+        signers = [rig.store.events.get(conn, r.trace_events[0]).signer for r in results]  # type: ignore[union-attr]
+        lot = rig.store.batches.load(conn, [parse_identifier(milk).batch_id])
+    farm_address, processor_address = (
+        bytes.fromhex(rig.chain.keys[k].address[2:]) for k in ("farm", "processor")
+    )
+    assert signers == [farm_address, farm_address, processor_address]
+    (state,) = lot.values()
+    assert state.status is BatchStatus.ACTIVE
+    assert [r.outcome for r in refused] == [Outcome.CAPTURED, Outcome.CAPTURED, Outcome.REFUSED]
+    assert refused[2].refusal is not None
+    assert isinstance(refused[2].refusal, EpcisEventRejectedError)
+    assert isinstance(refused[2].refusal.cause, NotReceiverError)
+    assert refused[2].trace_events == ()
 
 
 def test_a_query_document_is_captured_like_a_document(rig: Rig) -> None:

@@ -13,6 +13,7 @@ from tests.node.epcis.conftest import (
     commissioning_xml,
     document,
     new_lot,
+    receiving,
     shipping,
 )
 
@@ -71,3 +72,14 @@ def test_sign_then_capture_a_document(tmp_path: Path) -> None:
     assert json.loads(request.read_text())["document"] == xml.read_text()
     assert xml_captured == 0, xml_output
     assert [r["outcome"] for r in json.loads(xml_output)] == ["captured"]
+
+    # a document of two parties, signed with both keys: each event by its performer
+    dairy_key = next(k for k in keys if "dairy" in k.name.lower())
+    milk = new_lot()
+    doc.write_text(json.dumps(document(commissioning(milk), shipping(milk), receiving(milk))))
+    two, two_output = run(data, "epcis", "sign", str(doc), "--key", str(farm_key),
+                          "--key", str(dairy_key), "-o", str(request))  # fmt: skip
+    both, both_output = run(data, "epcis", "capture", str(request), "--json")
+    assert two == 0, two_output
+    assert both == 0, both_output
+    assert [r["outcome"] for r in json.loads(both_output)] == ["captured"] * 3

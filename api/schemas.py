@@ -763,12 +763,31 @@ class TimeGap(Schema):
     )
 
 
+class CorrectionOut(Schema):
+    """An EPCIS errorDeclaration of the event (docs/epcis.md, "Corrections"): the event
+    stays as it was, declared in error."""
+
+    hash_id: str = Field(description="The CBV 2.0 hash ID of the EPCIS event declared in error.")
+    declaration_time: str
+    reason: str | None = Field(description="The CBV error reason, e.g. incorrect_data.")
+    declared_by: list[Hex32] = Field(
+        description="The TraceEvents that declare it: anchored events of their own."
+    )
+    corrective_event_ids: list[str] = Field(description="The eventIDs that correct it.")
+    corrective_events: dict[str, list[Hex32]] = Field(
+        description="Of those, the ones this node holds, with their TraceEvents."
+    )
+
+
 class ProvenanceEventOut(EventReportOut):
     anchored_at: AnchoredAt | None = Field(
         description="When the block holding the event's root was mined; null until anchored."
     )
     time_gap: TimeGap | None = Field(
         description="Set when the claimed eventTime is far from anchoredAt; else null."
+    )
+    correction: CorrectionOut | None = Field(
+        description="Set when the event was declared in error (EPCIS errorDeclaration); else null."
     )
 
 

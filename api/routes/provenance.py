@@ -28,7 +28,7 @@ from api.schemas import (
 from node.events.identifiers import parse_identifier
 from node.proofs.bundle import parse_bundle
 from node.proofs.verify import report_json, verify_bundle
-from node.provenance.service import Provenance, ProvenanceService, trace_json
+from node.provenance.service import Correction, Provenance, ProvenanceService, trace_json
 from node.provenance.timing import timing_json
 
 router = APIRouter(tags=["provenance"])
@@ -68,11 +68,29 @@ def provenance_json(result: Provenance) -> dict[str, Any]:
     for entry, event in zip(events, result.report.events, strict=True):
         block = None if event.block_number is None else result.block_times.get(event.block_number)
         entry.update(timing_json(event.event_time, block))
+        correction = result.corrections.get(event.event_hash)
+        entry["correction"] = None if correction is None else correction_json(correction)
     document["rejected"] = [
         {"eventHash": "0x" + r.event_hash.hex(), "reason": "0x" + r.reason.hex()}
         for r in result.rejected
     ]
     return document
+
+
+def correction_json(correction: Correction) -> dict[str, Any]:
+    """An event's declaration of error, as provenance shows it (docs/epcis.md)."""
+    record = correction.declaration
+    return {
+        "hashId": record.hash_id,
+        "declarationTime": record.declaration_time,
+        "reason": record.reason,
+        "declaredBy": ["0x" + h.hex() for h in record.trace_events],
+        "correctiveEventIds": list(record.corrective_event_ids),
+        "correctiveEvents": {
+            event_id: ["0x" + h.hex() for h in hashes]
+            for event_id, hashes in correction.corrective.items()
+        },
+    }
 
 
 @router.get(

@@ -68,7 +68,8 @@ class LookupIn(StrictSchema):
 class LookupOut(Schema):
     known: dict[str, list[str]] = Field(
         description="Each hash ID the node holds, with the hashes of the TraceEvents it was "
-        "captured as."
+        "captured as; a hash ID followed by #errorDeclaration asks for the event's "
+        "declaration of error (docs/epcis.md, Corrections)."
     )
     parties: dict[str, str | None] = Field(
         description="Each party identifier (PGLN / SGLN URN or Digital Link) with the "

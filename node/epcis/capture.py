@@ -38,7 +38,8 @@ from typing import Any, Final, TypeVar
 from sqlalchemy import Connection
 
 from node.epcis.digital_link import normalise_gs1_uri
-from node.epcis.document import EpcisDocument, parse_document
+from node.epcis.document import EpcisDocument, EpcisEvent, parse_document
+from node.epcis.hashid import capture_key
 from node.epcis.mapping import (
     MAX_TRACE_EVENTS,
     MappedDocument,
@@ -72,7 +73,7 @@ from node.exceptions import (
 )
 from node.ingest.service import IngestResult, IngestService
 from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
-from node.store.records import EpcisEventRow
+from node.store.records import EpcisDeclarationRow, EpcisEventRow
 from node.store.store import Store
 
 _T = TypeVar("_T")
@@ -234,7 +235,7 @@ def map_request_document(store: Store, document: EpcisDocument) -> tuple[MappedD
     with store.read() as conn:
         parties = party_resolver(store, conn)
         mapped = map_document(document.events, parties)
-        known = set(store.epcis.known(conn, list(mapped.hash_ids)))
+        known = set(store.epcis.known(conn, list(mapped.keys)))
         ids = [i for i in map(event_id_of, document.events) if i is not None]
         stored = store.epcis.hash_ids_of(conn, ids)
     conflicts = event_id_conflicts(document.events, mapped.hash_ids, stored)
@@ -465,8 +466,35 @@ class _Round:
                 raise _Undo(bad)
             self.refused.update(bad)
         captured = [i for i in self.by_event if i not in self.refused]
-        rows = _epcis_rows(document, plan.mapped, captured, self.by_event, int(self.now * 1000))
-        raced = self.store.epcis.known(conn, [row["hash_id"] for row in rows])
+        now = int(self.now * 1000)
+        mapped = plan.mapped
+        # A declaration of error is stored beside the event it corrects; it is the event's
+        # first record too when the node never held the event (docs/epcis.md).
+        held = self.store.epcis.known(conn, [mapped.hash_ids[i] for i in captured])
+        originals = {**held}
+        for i in captured:
+            if not mapped.declares(i):
+                originals.setdefault(mapped.hash_ids[i], b"".join(self.by_event[i]))
+        recorded = [
+            i for i in captured if not mapped.declares(i) or mapped.hash_ids[i] not in originals
+        ]
+        rows = _epcis_rows(document, mapped, recorded, self.by_event, now)
+        declarations = [
+            _declaration_row(
+                document.events[i],
+                mapped.hash_ids[i],
+                self.by_event[i],
+                now,
+                originals.get(mapped.hash_ids[i], b"".join(self.by_event[i])),
+            )
+            for i in captured
+            if mapped.declares(i)
+        ]
+        raced = self.store.epcis.known(
+            conn,
+            [row["hash_id"] for row in rows]
+            + [capture_key(row["hash_id"], True) for row in declarations],
+        )
         if raced:
             raise EpcisSignatureMismatchError(
                 "another capture stored events of this document meanwhile; sign it again",
@@ -477,7 +505,8 @@ class _Round:
         events = [document.events[i] for i in captured]
         hash_ids = [plan.mapped.hash_ids[i] for i in captured]
         _prefixed(lambda: check_event_ids(events, hash_ids, stored), "/document")
-        self.store.epcis.insert(conn, rows, _terms(document, plan.mapped, captured))
+        self.store.epcis.insert(conn, rows, _terms(document, mapped, recorded))
+        self.store.epcis.declare(conn, declarations)
 
 
 def _bad_signatures(plan: _Plan, positions: list[int]) -> dict[int, EpcisError]:
@@ -602,6 +631,25 @@ def _epcis_rows(
             )
         )
     return rows
+
+
+def _declaration_row(
+    event: EpcisEvent, hash_id: str, trace_events: list[bytes], now: int, corrected: bytes
+) -> EpcisDeclarationRow:
+    declaration = event.data["errorDeclaration"]
+    reason = declaration.get("reason")
+    corrective = declaration.get("correctiveEventIDs")
+    return {
+        "hash_id": hash_id,
+        "trace_events": b"".join(trace_events),
+        "declaration_time": str(declaration.get("declarationTime", ""))[:64],
+        "reason": reason[:512] if isinstance(reason, str) else None,
+        "corrective_event_ids": canonical_json(
+            [c for c in corrective if isinstance(c, str)] if isinstance(corrective, list) else []
+        ),
+        "captured_at": now,
+        "corrected": corrected,
+    }
 
 
 def _terms(

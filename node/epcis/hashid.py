@@ -365,3 +365,22 @@ def event_hash_id(event: Mapping[str, Any], context: Any = None) -> str:
     """The CBV 2.0 event hash ID, ``ni:///sha-256;{hex}?ver=CBV2.0``."""
     digest = hashlib.sha256(pre_hash_string(event, context).encode("utf-8")).hexdigest()
     return f"ni:///sha-256;{digest}?ver={HASH_ID_VERSION}"
+
+
+#: What marks a capture key as an event's ``errorDeclaration`` rather than the event: the
+#: hash ID ignores the declaration, so an event and its declaration share one hash ID, and
+#: capture tells them apart by this key (docs/epcis.md, "Corrections").
+DECLARED: Final = "#errorDeclaration"
+
+
+def capture_key(hash_id: str, declared: bool) -> str:
+    """What capture knows an event by: its hash ID, or, for an event carrying an
+    ``errorDeclaration``, its hash ID marked as declared."""
+    return hash_id + DECLARED if declared else hash_id
+
+
+def split_capture_key(key: str) -> tuple[str, bool]:
+    """The hash ID and whether it is a declaration, from a :func:`capture_key`."""
+    if key.endswith(DECLARED):
+        return key[: -len(DECLARED)], True
+    return key, False

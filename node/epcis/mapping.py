@@ -49,7 +49,7 @@ from typing import Any, Final
 
 from node.epcis.digital_link import normalise_gs1_uri
 from node.epcis.document import EVENT_TYPES, EpcisEvent
-from node.epcis.hashid import epoch_millis, event_hash_id
+from node.epcis.hashid import capture_key, epoch_millis, event_hash_id
 from node.epcis.vocabulary import CBV, expand_curie, gs1_prefixes, inline_prefixes
 from node.events.compose import head_effects
 from node.events.hashing import keccak
@@ -195,16 +195,38 @@ class MappedDocument:
         ``known``, not repeated in the document) and not refused by the mapping."""
         return [i for i in self.new_events(known) if i not in self.refused]
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """What capture knows each event by (:func:`capture_keys`)."""
+        return capture_keys(self.events, self.hash_ids)
+
     def new_events(self, known: Collection[str]) -> list[int]:
-        """Indexes of the events to capture: not ``known`` to the node, and not repeated
-        within the document (the node's capture and the SDK's signing agree on this)."""
+        """Indexes of the events to capture: not ``known`` to the node (by capture key: an
+        event's declaration of error is new beside the event), and not repeated within the
+        document (the node's capture and the SDK's signing agree on this)."""
         seen = set(known)
         fresh: list[int] = []
-        for index, hash_id in enumerate(self.hash_ids):
-            if hash_id not in seen:
-                seen.add(hash_id)
+        for index, key in enumerate(self.keys):
+            if key not in seen:
+                seen.add(key)
                 fresh.append(index)
         return fresh
+
+    def declares(self, index: int) -> bool:
+        """Whether event ``index`` declares an error (it carries ``errorDeclaration``)."""
+        return declares_error(self.events[index])
+
+
+def declares_error(event: EpcisEvent) -> bool:
+    """Whether an EPCIS event carries an ``errorDeclaration``: it states that the event of
+    its hash ID was in error (docs/epcis.md, "Corrections")."""
+    return isinstance(event.data.get("errorDeclaration"), dict)
+
+
+def capture_keys(events: Sequence[EpcisEvent], hash_ids: Sequence[str]) -> tuple[str, ...]:
+    """What capture knows each event by: its hash ID, marked for a declaration of error
+    (the hash ID ignores ``errorDeclaration``, so an event and its declaration share it)."""
+    return tuple(capture_key(h, declares_error(e)) for e, h in zip(events, hash_ids, strict=True))
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,8 +34,9 @@ from node.proofs.bundle import (
 )
 from node.proofs.verify import Report, verify_bundle
 from node.store.models import EventStatus
-from node.store.records import BatchEvent
+from node.store.records import BatchEvent, EpcisDeclarationRecord
 from node.store.store import Store
+from node.store.tables import split32
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,18 @@ class Provenance:
     #: The timestamp (Unix seconds) of every block that anchored one of the report's
     #: events, by block number, read from the chain (node/provenance/timing.py).
     block_times: dict[int, int] = field(default_factory=dict)
+    #: The events declared in error (EPCIS errorDeclaration), by event hash.
+    corrections: dict[bytes, Correction] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A declaration that an event was in error (docs/epcis.md, "Corrections"): never an
+    erasure; the event stays, struck through, with the reason and what corrects it."""
+
+    declaration: EpcisDeclarationRecord
+    #: The TraceEvents of each corrective event the node holds, by its eventID.
+    corrective: dict[str, tuple[bytes, ...]]
 
 
 @dataclass(slots=True)
@@ -189,7 +202,27 @@ class ProvenanceService:
         report = verify_bundle(bundle, reader)
         # The verifier read each event's block from AnchorRegistry; one header per block.
         blocks = {e.block_number for e in report.events if e.block_number is not None}
-        return Provenance(bundle, report, rejected, reader.block_times(blocks))
+        corrections = self._corrections([e.event_hash for e in bundle.events])
+        return Provenance(bundle, report, rejected, reader.block_times(blocks), corrections)
+
+    def _corrections(self, event_hashes: list[bytes]) -> dict[bytes, Correction]:
+        with self.store.read() as conn:
+            declared = self.store.epcis.corrections(conn, event_hashes)
+            ids = sorted({i for d in declared.values() for i in d.corrective_event_ids})
+            hash_ids = self.store.epcis.hash_ids_of(conn, ids) if ids else {}
+            held = self.store.epcis.known(conn, sorted(set(hash_ids.values())))
+        corrective = {
+            event_id: split32(held[hash_id])
+            for event_id, hash_id in hash_ids.items()
+            if hash_id in held
+        }
+        return {
+            event_hash: Correction(
+                record,
+                {i: corrective[i] for i in record.corrective_event_ids if i in corrective},
+            )
+            for event_hash, record in declared.items()
+        }
 
     # ----- downstream -----
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from node.epcis.document import EpcisEvent, parse_document
 from node.epcis.hashid import event_hash_id
-from node.epcis.mapping import MappedDocument, MappedEvent, map_document
+from node.epcis.mapping import MappedDocument, MappedEvent, capture_keys, map_document
 from node.events.typed_data import Action
 
 #: ``(hash IDs, party identifiers) -> (the hash IDs the node holds, party -> key or None)``
@@ -57,10 +57,11 @@ def plan_capture(document: Any, lookup: Lookup) -> CapturePlan:
     (``mapped.refused``) are left unsigned, and the gateway reports them refused."""
     parsed = parse_document(document)
     hash_ids = [event_hash_id(e.data, e.context) for e in parsed.events]
-    known, parties = lookup(hash_ids, destination_parties(parsed.events))
+    keys = list(capture_keys(parsed.events, hash_ids))  # a declaration of error: its own
+    known, parties = lookup(keys, destination_parties(parsed.events))
     mapped = map_document(parsed.events, lambda party: parties.get(party))
-    if list(mapped.hash_ids) != hash_ids:  # never, unless the mapping hashes otherwise
-        known, _ = lookup(list(mapped.hash_ids), [])
+    if list(mapped.keys) != keys:  # never, unless the mapping hashes otherwise
+        known, _ = lookup(list(mapped.keys), [])
     fresh = mapped.to_sign(known)  # a refused event is not signed: the node refuses it too
     todo = tuple(m for i in fresh for m in mapped.trace_events[i])
     return CapturePlan(document, mapped, tuple(fresh), todo)

@@ -2,29 +2,114 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, or_, select
 
+from node.epcis.hashid import capture_key, split_capture_key
 from node.epcis.query import Cursor, EventQuery, Order
-from node.store.records import EpcisEventRecord, EpcisEventRow
-from node.store.tables import EPCIS_EVENTS, EPCIS_TERMS, chunks, insert_many, split32
+from node.store.records import (
+    EpcisDeclarationRecord,
+    EpcisDeclarationRow,
+    EpcisEventRecord,
+    EpcisEventRow,
+)
+from node.store.tables import (
+    EPCIS_CORRECTED,
+    EPCIS_DECLARATIONS,
+    EPCIS_EVENTS,
+    EPCIS_TERMS,
+    chunks,
+    insert_many,
+    split32,
+)
 
 
 class EpcisRepository:
     """EPCIS events by CBV 2.0 hash ID."""
 
-    def known(self, conn: Connection, hash_ids: Sequence[str]) -> dict[str, bytes]:
-        """The concatenated TraceEvent hashes of each hash ID in ``hash_ids`` already stored."""
+    def known(self, conn: Connection, keys: Sequence[str]) -> dict[str, bytes]:
+        """The concatenated TraceEvent hashes of each capture key in ``keys`` already
+        stored: a hash ID's event, or a declared one's (:func:`capture_key`) declaration."""
         found: dict[str, bytes] = {}
-        for chunk in chunks(sorted(set(hash_ids))):
+        plain = sorted({k for k in keys if not split_capture_key(k)[1]})
+        declared = sorted({split_capture_key(k)[0] for k in keys if split_capture_key(k)[1]})
+        for chunk in chunks(plain):
             rows = conn.execute(
                 select(EPCIS_EVENTS.c.hash_id, EPCIS_EVENTS.c.trace_events).where(
                     EPCIS_EVENTS.c.hash_id.in_(chunk)
                 )
             )
             found.update((h, bytes(t)) for h, t in rows)
+        for chunk in chunks(declared):
+            rows = conn.execute(
+                select(EPCIS_DECLARATIONS.c.hash_id, EPCIS_DECLARATIONS.c.trace_events).where(
+                    EPCIS_DECLARATIONS.c.hash_id.in_(chunk)
+                )
+            )
+            found.update((capture_key(h, True), bytes(t)) for h, t in rows)
+        return found
+
+    def declare(self, conn: Connection, rows: Sequence[EpcisDeclarationRow]) -> None:
+        """Store declarations of error, each linked to every TraceEvent of the event it
+        corrects (``corrected``: hash ID -> its TraceEvent hashes)."""
+        if not rows:
+            return
+        insert_many(
+            conn,
+            EPCIS_DECLARATIONS,
+            [{k: v for k, v in row.items() if k != "corrected"} for row in rows],
+        )
+        ids: dict[str, int] = {}
+        for chunk in chunks([row["hash_id"] for row in rows]):
+            found = conn.execute(
+                select(EPCIS_DECLARATIONS.c.hash_id, EPCIS_DECLARATIONS.c.id).where(
+                    EPCIS_DECLARATIONS.c.hash_id.in_(chunk)
+                )
+            )
+            ids.update((str(h), int(i)) for h, i in found)
+        insert_many(
+            conn,
+            EPCIS_CORRECTED,
+            [
+                {"event_hash": event_hash, "declaration_id": ids[row["hash_id"]]}
+                for row in rows
+                for event_hash in split32(row["corrected"])
+            ],
+        )
+
+    def corrections(
+        self, conn: Connection, event_hashes: Sequence[bytes]
+    ) -> dict[bytes, EpcisDeclarationRecord]:
+        """The declaration of error of each of ``event_hashes`` that is a TraceEvent of a
+        corrected EPCIS event."""
+        found: dict[bytes, EpcisDeclarationRecord] = {}
+        d, c = EPCIS_DECLARATIONS.c, EPCIS_CORRECTED.c
+        for chunk in chunks(sorted(set(event_hashes))):
+            rows = conn.execute(
+                select(
+                    c.event_hash,
+                    d.hash_id,
+                    d.trace_events,
+                    d.declaration_time,
+                    d.reason,
+                    d.corrective_event_ids,
+                    d.captured_at,
+                )
+                .join(EPCIS_DECLARATIONS, d.id == c.declaration_id)
+                .where(c.event_hash.in_(chunk))
+            )
+            for event_hash, hash_id, trace, when, reason, corrective, captured in rows:
+                found[bytes(event_hash)] = EpcisDeclarationRecord(
+                    hash_id=str(hash_id),
+                    trace_events=split32(bytes(trace)),
+                    declaration_time=str(when),
+                    reason=reason,
+                    corrective_event_ids=tuple(json.loads(bytes(corrective))),
+                    captured_at=int(captured),
+                )
         return found
 
     def hash_ids_of(self, conn: Connection, event_ids: Sequence[str]) -> dict[str, str]:

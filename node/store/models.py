@@ -256,6 +256,40 @@ class EpcisTerm(SQLModel, table=True):
     )
 
 
+class EpcisDeclaration(SQLModel, table=True):
+    """An EPCIS ``errorDeclaration`` (CBV: the event it names was in error) of a captured
+    event: its own anchored TraceEvents (an OBSERVE of each batch of the event, the
+    declaring event as payload), linked to the event it corrects by that event's hash ID.
+    The corrected event and its TraceEvents are never changed (docs/epcis.md,
+    "Corrections")."""
+
+    __tablename__ = "epcis_declarations"
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    hash_id: str = Field(max_length=128, unique=True)  # the corrected event's hash ID
+    trace_events: bytes = Field(sa_type=LargeBinary)  # the declaration's own, in order
+    declaration_time: str = Field(max_length=64)
+    reason: str | None = Field(default=None, max_length=512)
+    corrective_event_ids: bytes = Field(sa_type=LargeBinary)  # RFC 8785 JSON list
+    captured_at: int = Field(sa_type=BigInteger)
+
+
+class EpcisCorrected(SQLModel, table=True):
+    """Each TraceEvent of an EPCIS event declared in error, and the declaration: how
+    provenance finds that an event it shows was corrected."""
+
+    __tablename__ = "epcis_corrected"
+
+    event_hash: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
+    declaration_id: int = Field(
+        sa_type=BigInteger().with_variant(Integer(), "sqlite"),
+        foreign_key="epcis_declarations.id",
+        index=True,
+    )
+
+
 class ApiKey(SQLModel, table=True):
     """A gateway API key: only its SHA-256 is stored; the secret is shown once, at creation.
 

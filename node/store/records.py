@@ -185,6 +185,18 @@ class EpcisEventRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class EpcisDeclarationRecord:
+    """A declaration that a captured EPCIS event was in error (docs/epcis.md, "Corrections")."""
+
+    hash_id: str  # the corrected event's
+    trace_events: tuple[bytes, ...]  # the declaration's own TraceEvents
+    declaration_time: str
+    reason: str | None
+    corrective_event_ids: tuple[str, ...]
+    captured_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class AlertRecord:
     """One incident the integrity monitor found, and how it has been handled."""
 
@@ -397,6 +409,16 @@ class EventBatchRow(TypedDict):
 
     batch_id: bytes
     event_hash: bytes
+
+
+class EpcisDeclarationRow(TypedDict):
+    hash_id: str  # the corrected event's
+    trace_events: bytes  # the declaration's own TraceEvent hashes
+    declaration_time: str
+    reason: str | None
+    corrective_event_ids: bytes  # RFC 8785 JSON list
+    captured_at: int
+    corrected: bytes  # the corrected event's TraceEvent hashes (epcis_corrected)
 
 
 class EpcisEventRow(TypedDict):

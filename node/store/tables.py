@@ -30,6 +30,8 @@ from node.store.models import (
     AlertLogState,
     ApiKey,
     Batch,
+    EpcisCorrected,
+    EpcisDeclaration,
     EpcisEvent,
     EpcisTerm,
     Event,
@@ -65,6 +67,8 @@ SYNC_CURSORS: Final = _table(SyncCursor)
 LICENCES: Final = _table(PrefixLicence)
 WINDOWS: Final = _table(Window)
 EPCIS_EVENTS: Final = _table(EpcisEvent)
+EPCIS_DECLARATIONS: Final = _table(EpcisDeclaration)
+EPCIS_CORRECTED: Final = _table(EpcisCorrected)
 EPCIS_TERMS: Final = _table(EpcisTerm)
 API_KEYS: Final = _table(ApiKey)
 ALERTS: Final = _table(Alert)

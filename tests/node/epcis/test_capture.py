@@ -411,3 +411,76 @@ def test_huge_lists_are_bounded_with_a_typed_error_and_nothing_written(rig: Rig)
 
     assert caught.value.pointer.startswith("/document/epcisBody/eventList/0")
     assert counts(rig) == (0, 0)
+
+
+def declared(original: dict[str, Any], *corrective: str) -> dict[str, Any]:
+    """``original`` declared in error (CBV: incorrect_data), naming its corrective events."""
+    return original | {
+        "errorDeclaration": {
+            "declarationTime": "2024-05-07T08:00:00Z",
+            "reason": "incorrect_data",
+            "correctiveEventIDs": list(corrective),
+        }
+    }
+
+
+def test_a_declaration_of_error_is_its_own_event_linked_to_the_original(rig: Rig) -> None:
+    """The shipping captured, then declared in error with its corrective event: the
+    declaration is captured (never a duplicate) as an anchored event of its own, the
+    original stays, and each of its TraceEvents names the declaration."""
+    milk = new_lot()
+    shipped = shipping(milk) | {"eventID": "urn:uuid:7a1f0c2e-0000-4000-8000-000000000001"}
+    fix_id = "urn:uuid:7a1f0c2e-0000-4000-8000-000000000002"
+    corrective = event(
+        when="2024-05-07T08:00:00Z",
+        action="OBSERVE",
+        bizStep="inspecting",
+        quantityList=[{"epcClass": milk}],
+        eventID=fix_id,
+    )
+    first = rig.capture("farm", document(commissioning(milk), shipped))
+    fixed = rig.capture("farm", document(declared(shipped, fix_id), corrective))
+    again = rig.capture("farm", document(declared(shipped, fix_id), corrective))
+    rig.commit()
+
+    assert [r.outcome for r in first + fixed] == [Outcome.CAPTURED] * 4
+    assert [r.outcome for r in again] == [Outcome.DUPLICATE] * 2
+    assert fixed[0].hash_id == first[1].hash_id  # the hash ID ignores the declaration
+    (declaration,) = fixed[0].trace_events
+    with rig.store.read() as conn:
+        original = rig.store.events.get(conn, first[1].trace_events[0])
+        row = rig.store.events.get(conn, declaration)
+        corrections = rig.store.epcis.corrections(conn, list(first[1].trace_events))
+    assert original is not None
+    assert original.event.action.name == "SHIP"  # kept as it was
+    assert row is not None
+    assert row.status is EventStatus.ANCHORED
+    assert (
+        row.event.action.name,
+        json.loads(row.payload or b"{}")["errorDeclaration"]["reason"],
+    ) == (
+        "OBSERVE",
+        "incorrect_data",
+    )
+    (record,) = corrections.values()
+    assert (record.hash_id, record.reason, record.corrective_event_ids) == (
+        first[1].hash_id,
+        "incorrect_data",
+        (fix_id,),
+    )
+    assert record.trace_events == (declaration,)
+
+
+def test_a_declaration_before_its_event_records_both(rig: Rig) -> None:
+    """Declared in error before the node ever saw the event (a query result often carries
+    the declared event only): it is recorded, and declared, at once."""
+    milk = new_lot()
+    rig.capture("farm", document(commissioning(milk)))
+    (result,) = rig.capture("farm", document(declared(shipping(milk))))
+    plain = rig.capture("farm", document(shipping(milk)))
+
+    assert result.outcome is Outcome.CAPTURED
+    assert [r.outcome for r in plain] == [Outcome.DUPLICATE]  # the event is held
+    with rig.store.read() as conn:
+        corrections = rig.store.epcis.corrections(conn, list(result.trace_events))
+    assert [c.hash_id for c in corrections.values()] == [result.hash_id]

@@ -945,6 +945,30 @@ function placeFact(m, e, where) {
   );
 }
 
+/**
+ * An event declared in error (EPCIS errorDeclaration, docs/epcis.md "Corrections"): it
+ * stays on the page, struck through, with the declared reason and links to what corrects
+ * it. The chain is append-only: nothing it executed is undone by a declaration.
+ */
+function correctionNote(m, c) {
+  const shown = new Set(m.events.map((e) => e.report.eventHash));
+  const link = (hash, text) => (shown.has(hash) ? h("a", { href: `#event-${hash}` }, text) : h("code", { title: hash }, short(hash, 4)));
+  const when = Number.isFinite(Date.parse(c.declarationTime)) ? ` on ${time(Date.parse(c.declarationTime)).text}` : "";
+  const reason = c.reason ? `: ${c.reason.replace(VOCABULARY_PREFIX, "").replaceAll("_", " ")}` : "";
+  const fixes = c.correctiveEventIds.map((id) => {
+    const hashes = c.correctiveEvents[id] || [];
+    return hashes.length ? link(hashes[0], id) : h("span", { title: "not held by this node" }, id);
+  });
+  return h(
+    "p",
+    { class: "correction", "data-correction": c.hashId },
+    h("strong", {}, "Declared in error"),
+    `${when}${reason}. `,
+    c.declaredBy.length ? ["Declaration: ", link(c.declaredBy[0], "its event"), ". "] : null,
+    fixes.length ? ["Corrected by ", fixes.map((f, i) => [i ? ", " : "", f]), "."] : "No corrective event named.",
+  );
+}
+
 function timeline(m) {
   const items = m.events.map((e) => {
     const r = e.report;
@@ -962,19 +986,22 @@ function timeline(m) {
     lines.push(...payloadFacts(e.payload));
     const failures = failingChecks(r.checks);
     const times = eventTimes(e);
+    const title = eventTitle(m, e);
     return h(
       "li",
       {
-        class: `event ${r.outcome} action-${r.action.toLowerCase()}${r.timeGap ? " gap" : ""}`,
+        class: `event ${r.outcome} action-${r.action.toLowerCase()}${r.timeGap ? " gap" : ""}${r.correction ? " corrected" : ""}`,
         "data-event": r.eventHash,
         "data-outcome": r.outcome,
+        id: `event-${r.eventHash}`,
       },
       h(
         "div",
         { class: "event-head" },
-        h("div", { class: "event-what" }, h("h3", {}, eventTitle(m, e)), eventBatches(m, e)),
+        h("div", { class: "event-what" }, h("h3", {}, r.correction ? h("del", {}, title) : title), eventBatches(m, e)),
         badge(r.outcome, r.checks),
       ),
+      r.correction ? correctionNote(m, r.correction) : null,
       h("p", { class: "event-meta" }, h("span", { class: "who" }, who)),
       times.line,
       times.flag,

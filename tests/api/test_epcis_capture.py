@@ -6,6 +6,7 @@ their identifier and shown by ``GET /v1/events/{hash}``; hostile input never a 5
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from api import create_app
 from node.epcis.capture import sign_document
+from node.events.identifiers import parse_identifier
 from node.store.apikeys import ApiKeys
 from node.testing.harness import TraceNodeHarness
 from tests.api.conftest import TEST_SETTINGS, AppClient
@@ -187,3 +189,37 @@ def test_a_participant_relays_a_document_another_signed_attributed_to_its_signer
     stored = gateway.client.get(f"/v1/events/{trace_event}").json()
     assert stored["signer"].lower() == gateway.harness.keys["processor"].address.lower()
     assert stored["participantId"] == gateway.harness.participant_id("processor")
+
+
+def test_provenance_shows_an_event_declared_in_error_and_what_corrects_it(
+    gateway: Gateway,
+) -> None:
+    lot = new_lot()
+    ship_id, fix_id = (f"urn:uuid:{uuid.uuid4()}" for _ in range(2))
+    shipped = shipping(lot) | {"eventID": ship_id}
+    fix = event(action="OBSERVE", bizStep="inspecting", quantityList=[{"epcClass": lot}])
+    declared = shipped | {
+        "errorDeclaration": {
+            "declarationTime": "2024-05-07T08:00:00Z",
+            "reason": "incorrect_data",
+            "correctiveEventIDs": [fix_id],
+        }
+    }
+    first = gateway.post(document(commissioning(lot), shipped))
+    second = gateway.post(document(declared, fix | {"eventID": fix_id}))
+    gateway.harness.commit()
+
+    assert [r["outcome"] for r in first.json()["results"] + second.json()["results"]] == [
+        "captured"
+    ] * 4
+    ship_hash = first.json()["results"][1]["traceEvents"][0]
+    report = gateway.client.get(f"/v1/batches/{parse_identifier(lot).batch_id_hex}/provenance")
+    assert report.status_code == 200, report.text
+    events = {e["eventHash"]: e for e in report.json()["events"]}
+    correction = events[ship_hash]["correction"]
+    assert correction["reason"] == "incorrect_data"
+    assert correction["declaredBy"] == second.json()["results"][0]["traceEvents"]
+    assert correction["correctiveEvents"] == {fix_id: second.json()["results"][1]["traceEvents"]}
+    assert all(
+        e["correction"] is None for h, e in events.items() if h != ship_hash
+    )  # the others stand

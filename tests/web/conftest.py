@@ -31,6 +31,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
 from node.demo import DemoReport, run_demo
+from node.epcis.capture import capture, sign_document
 from node.events.typed_data import Action, Role
 from node.keys.keystore import load_keystore
 from node.monitor.service import Monitor
@@ -38,6 +39,7 @@ from node.testing.harness import TraceNodeHarness
 from tests.api.server import ROOT, Server
 from tests.environment import unavailable
 from tests.licences import refused_commission
+from tests.node.epcis.conftest import commissioning, document, event
 
 EXPLORER = "https://explorer.example/tx/{tx}"
 #: Chromium flags that work on this project's machines (docs/web.md).
@@ -116,6 +118,11 @@ SENSOR_READINGS: dict[str, Any] = {
         }
     ],
 }
+#: A lot captured from EPCIS whose inspection was declared in error and corrected.
+CORRECTED_LOT = "urn:epc:class:lgtin:9506000.013435.CORR-1"
+CORRECTED_PAGE = "https://id.gs1.org/01/09506000134352/10/CORR-1"
+WRONG_ID = "urn:uuid:3f0c9e1a-0000-4000-8000-00000000c0de"
+FIX_ID = "urn:uuid:3f0c9e1a-0000-4000-8000-00000000f1ed"
 #: A lot under company prefix 4012345, which nobody in the network holds: received from
 #: outside by the carrier, then shipped out of the network again.
 OUTSIDE_LOT = "https://id.gs1.org/01/04012345000016/10/IMPORT-7"
@@ -140,6 +147,7 @@ class Site:
     squat: dict[str, Any]  # the bundle of a lot the chain refused: its creator held no licence
     outside: str  # a lot received from outside the network and shipped out of it again
     sensor: str  # a lot with one observation of sensor data in full
+    corrected: str  # a lot with an inspection declared in error and its correction
 
 
 def _browser_tools() -> tuple[str, str]:
@@ -199,6 +207,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
         harness.submit("farm", Action.COMMISSION, SENSOR_BATCH, product="milk", quantity=5)
         harness.submit("carrier", Action.OBSERVE, SENSOR_BATCH, payload=SENSOR_READINGS)
+        _corrected_lot(harness)
         # A lot from outside the network, and out of it again (docs/contracts.md).
         came_from = {"sourceList": [{"type": "owning_party", "source": OUTSIDE_SOURCE}]}  # EPCIS
         harness.submit("carrier", Action.RECEIVE, OUTSIDE_LOT, payload=came_from)
@@ -243,10 +252,39 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             squat=squat,
             outside=OUTSIDE_LOT,
             sensor=SENSOR_BATCH,
+            corrected=CORRECTED_PAGE,
         )
     finally:
         code = server.stop()
         assert code == 0, server.output()
+
+
+def _corrected_lot(harness: TraceNodeHarness) -> None:
+    """CORRECTED_LOT from EPCIS: made, inspected, the inspection declared in error
+    (incorrect_data) and corrected by another (docs/epcis.md, "Corrections")."""
+    inspected = event(
+        action="OBSERVE",
+        bizStep="inspecting",
+        quantityList=[{"epcClass": CORRECTED_LOT}],
+        eventID=WRONG_ID,
+    )
+    declared = inspected | {
+        "errorDeclaration": {
+            "declarationTime": "2024-05-07T08:00:00Z",
+            "reason": "incorrect_data",
+            "correctiveEventIDs": [FIX_ID],
+        }
+    }
+    fixed = inspected | {"eventID": FIX_ID, "eventTime": "2024-05-07T07:59:00Z"}
+    node = harness.node
+    for doc in (document(commissioning(CORRECTED_LOT), inspected), document(declared, fixed)):
+        request = sign_document(
+            store=node.store,
+            domain=node.domain,
+            private_key=bytes(harness.keys["farm"].key),
+            document=doc,
+        )
+        capture(ingest=node.ingest, request=request)
 
 
 def _recall_breach(harness: TraceNodeHarness) -> None:

@@ -577,6 +577,23 @@ def test_sensor_data_in_full_is_shown_each_reading_at_its_own_time(
     assert series == {"Temperature", "Humidity"}
 
 
+def test_an_event_declared_in_error_is_struck_through_with_its_reason_and_correction(
+    page: Browser, site: Site
+) -> None:
+    page.open(page_of(site.corrected))
+
+    (wrong,) = page.css("#timeline li.event.corrected")
+    assert wrong.find_element("css selector", "h3 del").text
+    note = wrong.find_element("css selector", ".correction").text
+    assert note.startswith("Declared in error on ")
+    assert ": incorrect data." in note
+    fix = wrong.find_element("css selector", ".correction a[href^='#event-']:last-of-type")
+    target = page.one(fix.get_attribute("href").split("#", 1)[1].join(["#", ""]))
+    assert "corrected" not in (target.get_attribute("class") or "")  # the correction stands
+    events = page.css("#timeline li.event")
+    assert len(events) == 4  # made, the inspection (kept), its declaration, the correction
+
+
 def rpc_block(site: Site, number: int) -> dict[str, str]:
     answer = httpx.post(
         f"{site.url}/rpc",

@@ -223,7 +223,7 @@ def parse_query(
         if name not in PARAMETERS:
             raise EpcisQueryError(_unknown(name), parameter=name)
         values = [v.strip() for v in raw.split("|")]
-        if any(not v for v in values):
+        if any(not v for v in values) and not name.startswith("EXISTS_"):  # those take none
             raise EpcisQueryError(f"{name} has an empty value", parameter=name)
         if any(len(v) > MAX_TERM for v in values):
             raise EpcisQueryError(

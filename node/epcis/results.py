@@ -4,8 +4,9 @@ them.
 Each event is its TraceEvents' payload (the event as captured, with the ``@context`` it
 was read under as its own), plus what a repository adds: ``recordTime`` (when this node
 captured it) and, for an event captured without one, ``eventID`` set to its CBV 2.0 hash
-ID (CBV 2.0 §8.9 names the hash ID as an eventID). Nothing else is changed: the hash ID of
-a returned event is the one it was captured under.
+ID (CBV 2.0 §8.9 names the hash ID as an eventID). An event declared in error is returned
+as its declaration carries it, with its ``errorDeclaration``. Nothing else is changed: the
+hash ID of a returned event is the one it was captured under.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from node.epcis.hashid import capture_key
 from node.epcis.query import Cursor, EventQuery, Order, QueryPage
 from node.epcis.vocabulary import GS1_CONTEXT_URLS
 from node.store.store import Store
@@ -34,10 +36,16 @@ def run_query(store: Store, query: EventQuery) -> QueryPage:
     with store.read() as conn:
         records = store.epcis.query(conn, query, limit=room + 1)
         page = records[:room]
-        payloads = store.events.payloads(conn, [r.trace_events[0] for r in page])
+        # An event declared in error is answered with its declaration (docs/epcis.md).
+        declared = store.epcis.known(conn, [capture_key(r.hash_id, True) for r in page])
+        first = {
+            r.hash_id: declared.get(capture_key(r.hash_id, True), b"")[:32] or r.trace_events[0]
+            for r in page
+        }
+        payloads = store.events.payloads(conn, list(first.values()))
     events: list[dict[str, Any]] = []
     for record in page:
-        payload = payloads.get(record.trace_events[0])
+        payload = payloads.get(first[record.hash_id])
         if payload is None:  # a capture's TraceEvents are stored with it; never absent
             continue
         event: dict[str, Any] = json.loads(payload)

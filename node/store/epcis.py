@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, or_, select
 
 from node.epcis.hashid import capture_key, split_capture_key
-from node.epcis.query import Cursor, EventQuery, Order
+from node.epcis.query import Cursor, EventQuery, Order, Term
 from node.store.records import (
     EpcisDeclarationRecord,
     EpcisDeclarationRow,
@@ -70,6 +70,24 @@ class EpcisRepository:
                 )
             )
             ids.update((str(h), int(i)) for h, i in found)
+        # An EPCIS query for events with an error declaration finds the declared event.
+        events: dict[str, int] = {}
+        for chunk in chunks([row["hash_id"] for row in rows]):
+            found = conn.execute(
+                select(EPCIS_EVENTS.c.hash_id, EPCIS_EVENTS.c.id).where(
+                    EPCIS_EVENTS.c.hash_id.in_(chunk)
+                )
+            )
+            events.update((str(h), int(i)) for h, i in found)
+        insert_many(
+            conn,
+            EPCIS_TERMS,
+            [
+                {"kind": Term.ERROR_DECLARATION.value, "value": "", "epcis_event_id": i}
+                for i in events.values()
+            ],
+            ignore_conflicts=True,
+        )
         insert_many(
             conn,
             EPCIS_CORRECTED,

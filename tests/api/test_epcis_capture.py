@@ -223,3 +223,14 @@ def test_provenance_shows_an_event_declared_in_error_and_what_corrects_it(
     assert all(
         e["correction"] is None for h, e in events.items() if h != ship_hash
     )  # the others stand
+    # EPCIS queries answer the event with its declaration, as a repository does
+    answer = gateway.client.get(f"/v1/epcis/events/{ship_id}")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["errorDeclaration"]["reason"] == "incorrect_data"
+    found = gateway.client.get("/v1/epcis/events", params={"EXISTS_errorDeclaration": ""})
+    assert found.status_code == 200, found.text
+    ids = [
+        e.get("eventID")
+        for e in found.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    ]
+    assert ship_id in ids

@@ -15,7 +15,14 @@ from selenium.webdriver.support.wait import WebDriverWait
 from api.routes.web import PAGE_CSP
 from node.demo import CHEESE_GTIN, MILK_GTIN
 from node.events.identifiers import GS1_RESOLVER, parse_identifier
-from tests.web.conftest import LATE_BATCH, SUSPECT_BATCH, Browser, Site
+from tests.web.conftest import (
+    CORRECTED_PAGE,
+    LATE_BATCH,
+    SENSOR_BATCH,
+    SUSPECT_BATCH,
+    Browser,
+    Site,
+)
 
 #: What Chromium sends when it opens an address (its navigation Accept header).
 NAVIGATION = {
@@ -171,12 +178,14 @@ def test_a_product_level_digital_link_lists_the_products_lots(page: Browser, sit
         site.spare.lots["milk-2"],
         SUSPECT_BATCH,
         LATE_BATCH,
+        SENSOR_BATCH,
+        CORRECTED_PAGE,
     ]
     assert page.driver.current_url == f"{site.url}/?q=" + quote(
         f"{GS1_RESOLVER}/01/{MILK_GTIN}", safe=""
     )
     assert matches.find_element("css selector", "h1").text == f"Lots and items of GTIN {MILK_GTIN}"
-    assert matches.find_element("css selector", ".match-count").text == "6 batches on this node:"
+    assert matches.find_element("css selector", ".match-count").text == "8 batches on this node:"
     items = listed(page)
     assert set(items) == {batch_id(m) for m in milk}
     recalled = items[batch_id(site.demo.lots["milk-2"])]

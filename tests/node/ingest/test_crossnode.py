@@ -1,0 +1,222 @@
+"""Cross-node custody: two nodes on one deployment on one anvil chain, each with its own
+store (node A on SQLite, node B on PostgreSQL) and its own node key, each relaying its own
+participants' events. A lot node A's farm ships to node B's shop is received through B,
+judged on the chain's record of the batch (B's store never saw it); B ships it back to
+A's farm, whose node's stale view is corrected from the chain. Refusals keep parity with
+BatchRegistry; a head race lost on-chain is reported like any other rejection.
+
+(The same through real ``tracenode serve`` processes: tests/api/test_crossnode_serve.py.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3.types import Wei
+
+from node.chain.reader import ChainBatch, Contracts
+from node.chain.transact import send_transaction
+from node.commit.worker import CommitPolicy, CommitWorker
+from node.events.batch import BatchState
+from node.events.signatures import sign_digest
+from node.events.typed_data import Action, BatchStatus, TraceEvent
+from node.exceptions import (
+    BatchInNetworkError,
+    BatchRecalledError,
+    HeadMismatchError,
+    NotReceiverError,
+    UnknownBatchError,
+)
+from node.ingest.chain_view import FROM_CHAIN, ChainView
+from node.ingest.service import IngestService
+from node.participants.sync import sync_participants
+from node.store.models import EventStatus
+from node.store.store import Store
+from tests.anvil import Anvil, AnvilNode, start_anvil, stop_anvil
+from tests.environment import postgres_database
+from tests.events import lot_id, signed
+
+
+class OtherNode:
+    """Node B: its own store and node key (granted the node role by the deployment's
+    admin), the same deployment and participant registry as node A."""
+
+    def __init__(self, a: AnvilNode, database_url: str) -> None:
+        self.a = a
+        self.store = Store.open(database_url)
+        self.key: LocalAccount = Account.create()
+        w3 = a.w3
+        tx = w3.eth.send_transaction(
+            {"from": w3.eth.accounts[0], "to": self.key.address, "value": Wei(10**21)}
+        )
+        w3.eth.wait_for_transaction_receipt(tx)
+        client = a.client()
+        for registry in (client.batches, client.anchors):
+            role = registry.functions.NODE_ROLE().call()
+            send_transaction(w3, registry.functions.grantRole(role, self.key.address), a.admin)
+        sync_participants(store=self.store, source=a.registry, head=w3.eth.block_number)
+        self.ingest = IngestService(store=self.store, domain=a.domain, chain=chain_view(a))
+
+    def worker(self) -> CommitWorker:
+        return CommitWorker(
+            store=self.store,
+            client=self.a.client(),
+            node=self.key,
+            policy=CommitPolicy(poll_interval=0.02, receipt_timeout=20),
+        )
+
+
+def chain_view(a: AnvilNode) -> ChainView:
+    d = a.deployment
+    return ChainView(a.w3, Contracts(d.participant_registry, d.batch_registry, d.anchor_registry))
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnvilNode, OtherNode]]:
+    anvil: Anvil = start_anvil()
+    tmp: Path = tmp_path_factory.mktemp("crossnode")
+    try:
+        with postgres_database() as url:
+            a = AnvilNode.deployed(anvil, f"sqlite:///{tmp / 'a.sqlite3'}")
+            a.ingest = IngestService(store=a.store, domain=a.domain, chain=chain_view(a))
+            b = OtherNode(a, url)
+            try:
+                yield a, b
+            finally:
+                b.store.close()
+                a.close()
+    finally:
+        stop_anvil(anvil.process)
+
+
+def sign(a: AnvilNode, who: str, event: TraceEvent) -> tuple[TraceEvent, bytes]:
+    return event, sign_digest(event.digest(a.domain), a.keys[who].key)
+
+
+def submit(
+    a: AnvilNode, ingest: IngestService, who: str, action: Action, batch: bytes, **f: object
+) -> bytes:
+    a.nonces[who] = a.nonces.get(who, 0) + 1
+    nonce = a.nonces[who]
+    fields: dict[str, object] = {
+        "batch_id": batch,
+        "nonce": nonce,
+        "event_time": 1_732_000_000_000 + nonce,
+    }
+    if action is Action.COMMISSION:
+        fields |= {"product": bytes(32), "quantity": 10}
+    event = TraceEvent(action, **(fields | f))  # type: ignore[arg-type]
+    return ingest.submit(signed(*sign(a, who, event))).event_hash
+
+
+def chain_state(a: AnvilNode, batch: bytes) -> ChainBatch:
+    return chain_view(a)([batch])[batch]
+
+
+def stored(store: Store, batch: bytes) -> BatchState | None:
+    with store.read() as conn:
+        return store.batches.get(conn, batch)
+
+
+def same(state: BatchState | None, chain: ChainBatch) -> bool:
+    assert state is not None
+    return (
+        state.producer_id,
+        state.custodian_id,
+        state.receiver_id,
+        state.status,
+        state.head,
+    ) == (chain.producer_id, chain.custodian_id, chain.receiver_id, chain.status, chain.head)
+
+
+def test_a_lot_shipped_on_one_node_is_received_and_shipped_on_through_another(
+    nodes: tuple[AnvilNode, OtherNode],
+) -> None:
+    a, b = nodes
+    lot = lot_id("cross-1")
+    made = submit(a, a.ingest, "farm", Action.COMMISSION, lot)
+    shipped = submit(
+        a, a.ingest, "farm", Action.SHIP, lot, prev_event_hash=made, counterparty=a.address("shop")
+    )
+    # Before A anchored the shipment, the chain does not show it: B refuses, as the
+    # contract would (the batch does not exist on-chain yet).
+    with pytest.raises(UnknownBatchError):
+        submit(a, b.ingest, "shop", Action.RECEIVE, lot, prev_event_hash=shipped)
+    assert a.worker().commit_once() is not None
+
+    # Forged and stale receptions: refused with the contract's reasons, nothing stored.
+    with pytest.raises(NotReceiverError):
+        submit(a, b.ingest, "carrier", Action.RECEIVE, lot, prev_event_hash=shipped)
+    with pytest.raises(HeadMismatchError) as stale:
+        submit(a, b.ingest, "shop", Action.RECEIVE, lot, prev_event_hash=made)
+    assert stale.value.details["expected"] == shipped
+    with pytest.raises(BatchInNetworkError):  # adopting it "from outside": it is in the network
+        submit(a, b.ingest, "shop", Action.RECEIVE, lot)
+    assert stored(b.store, lot) is None
+
+    received = submit(a, b.ingest, "shop", Action.RECEIVE, lot, prev_event_hash=shipped)
+    known = stored(b.store, lot)
+    assert known is not None
+    assert known.created_by == FROM_CHAIN
+    assert (known.producer_id, known.custodian_id) == (a.ids["farm"], a.ids["shop"])
+    # B's participant mirror knows A's participants: B's shop ships back to A's farm.
+    back = submit(
+        a,
+        b.ingest,
+        "shop",
+        Action.SHIP,
+        lot,
+        prev_event_hash=received,
+        counterparty=a.address("farm"),
+    )
+    result = b.worker().commit_once()
+    assert result is not None
+    assert (result.anchored, result.rejected) == (2, 0)
+    assert same(stored(b.store, lot), chain_state(a, lot))
+
+    # A's view is stale (in transit to B's shop): the chain, whose head A does not hold,
+    # corrects it, and A's farm receives the lot back.
+    home = submit(a, a.ingest, "farm", Action.RECEIVE, lot, prev_event_hash=back)
+    result = a.worker().commit_once()
+    assert result is not None
+    assert (result.anchored, result.rejected) == (1, 0)
+    assert same(stored(a.store, lot), chain_state(a, lot))
+    assert chain_state(a, lot).head == home
+    assert chain_state(a, lot).status is BatchStatus.ACTIVE
+
+
+def test_a_cross_node_event_that_loses_a_race_on_chain_is_reported_rejected(
+    nodes: tuple[AnvilNode, OtherNode],
+) -> None:
+    a, b = nodes
+    lot = lot_id("cross-race")
+    made = submit(a, a.ingest, "farm", Action.COMMISSION, lot)
+    shipped = submit(
+        a, a.ingest, "farm", Action.SHIP, lot, prev_event_hash=made, counterparty=a.address("shop")
+    )
+    assert a.worker().commit_once() is not None
+    # B accepts the reception on the chain's record; before B commits it, the producer
+    # recalls the lot through A, and A commits first.
+    received = submit(a, b.ingest, "shop", Action.RECEIVE, lot, prev_event_hash=shipped)
+    submit(a, a.ingest, "farm", Action.RECALL, lot, prev_event_hash=shipped)
+    assert a.worker().commit_once() is not None
+    result = b.worker().commit_once()
+    assert result is not None
+    assert (result.anchored, result.rejected) == (0, 1)
+    with b.store.read() as conn:
+        record = b.store.events.get(conn, received)
+    assert record is not None
+    assert record.status is EventStatus.REJECTED
+    assert same(stored(b.store, lot), chain_state(a, lot))  # B's view is the chain's again
+    with pytest.raises(BatchRecalledError):
+        submit(a, b.ingest, "shop", Action.RECEIVE, lot, prev_event_hash=chain_state(a, lot).head)
+
+
+def test_a_batch_unknown_everywhere_stays_unknown(nodes: tuple[AnvilNode, OtherNode]) -> None:
+    a, b = nodes
+    with pytest.raises(UnknownBatchError):
+        submit(a, b.ingest, "shop", Action.RECEIVE, lot_id("nowhere"), prev_event_hash=b"\x01" * 32)

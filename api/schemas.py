@@ -703,6 +703,13 @@ class BatchReportOut(Schema):
         "(a RECEIVE of a lot the network never held): its history before lies outside. "
         "null: the network made it."
     )
+    elsewhere_at: int | None = Field(
+        default=None,
+        description="The index of the batch's first event in the bundle when its history "
+        "before that event is held by another node of the network (cross-node custody): "
+        "the event extends a head BatchRegistry held, which the bundle does not hold. "
+        "null: the bundle holds the batch's history from its start.",
+    )
     checks: list[CheckOut]
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3.types import Wei
 
-from node.chain.reader import ChainBatch, Contracts
+from node.chain.reader import ChainBatch, ChainReader, Contracts
 from node.chain.transact import send_transaction
 from node.commit.worker import CommitPolicy, CommitWorker
 from node.events.batch import BatchState
@@ -34,11 +35,14 @@ from node.exceptions import (
 from node.ingest.chain_view import FROM_CHAIN, ChainView
 from node.ingest.service import IngestService
 from node.participants.sync import sync_participants
+from node.proofs.verify import ELSEWHERE, Check, Outcome, report_json, verify_bundle
+from node.provenance.service import ProvenanceService
 from node.store.models import EventStatus
 from node.store.store import Store
 from tests.anvil import Anvil, AnvilNode, start_anvil, stop_anvil
 from tests.environment import postgres_database
 from tests.events import lot_id, signed
+from tests.web.test_verify_core import _checks, _summary, node_js
 
 
 class OtherNode:
@@ -113,6 +117,11 @@ def submit(
     return ingest.submit(signed(*sign(a, who, event))).event_hash
 
 
+def reader(a: AnvilNode) -> ChainReader:
+    d = a.deployment
+    return ChainReader(a.w3, Contracts(d.participant_registry, d.batch_registry, d.anchor_registry))
+
+
 def chain_state(a: AnvilNode, batch: bytes) -> ChainBatch:
     return chain_view(a)([batch])[batch]
 
@@ -177,6 +186,25 @@ def test_a_lot_shipped_on_one_node_is_received_and_shipped_on_through_another(
     assert result is not None
     assert (result.anchored, result.rejected) == (2, 0)
     assert same(stored(b.store, lot), chain_state(a, lot))
+    bundle = ProvenanceService(b.store, a.w3, a.deployment).export(lot)
+    verified = verify_bundle(bundle, reader(a))
+    assert verified.outcome is Outcome.PASS, verified.failures()
+    first = {c.check: c for c in verified.events[0].checks}
+    assert first[Check.HASH_CHAIN].outcome is Outcome.SKIPPED
+    assert first[Check.HASH_CHAIN].detail.startswith(ELSEWHERE)
+    assert "0x" + shipped.hex() in first[Check.HASH_CHAIN].detail
+    assert first[Check.ACCEPTED_ON_CHAIN].outcome is Outcome.PASS
+    (batch,) = verified.batches
+    assert batch.elsewhere_at == 0
+    # The browser's verifier says the same, check for check.
+    ours: dict[str, Any] = report_json(verified)
+    js = node_js(
+        "console.log(JSON.stringify(await core.verifyBundle(core.parseBundle(data.bundle), "
+        "new core.Rpc(data.rpc))));",
+        {"bundle": bundle.as_json(), "rpc": a.anvil.url},
+    )
+    assert _checks(js) == _checks(ours)
+    assert [_summary(x) for x in js["batches"]] == [_summary(x) for x in ours["batches"]]
 
     # A's view is stale (in transit to B's shop): the chain, whose head A does not hold,
     # corrects it, and A's farm receives the lot back.

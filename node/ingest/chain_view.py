@@ -14,7 +14,7 @@ refusal the chain would not give.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from web3 import Web3
 from web3.exceptions import Web3Exception
@@ -72,3 +72,42 @@ def from_chain(batch_id: bytes, chain: ChainBatch) -> BatchState | None:
         head=chain.head,
         created_by=FROM_CHAIN,
     )
+
+
+def unheld_heads(
+    states: Iterable[BatchState], chain: Mapping[bytes, ChainBatch]
+) -> dict[bytes, bytes]:
+    """The chain's head of each of ``states`` whose chain record names another head than
+    the store's (by batch id): ask the store which of them it holds (:func:`moved_on`)."""
+    return {
+        s.batch_id: chain[s.batch_id].head
+        for s in states
+        if s.batch_id in chain
+        and chain[s.batch_id].status is not BatchStatus.NONE
+        and chain[s.batch_id].head != s.head
+    }
+
+
+def moved_on(
+    states: Mapping[bytes, BatchState],
+    chain: Mapping[bytes, ChainBatch],
+    heads: Mapping[bytes, bytes],
+    held: Collection[bytes],
+) -> list[bytes]:
+    """Follow the chain where a batch moved on through another node: its chain head
+    (``heads``, from :func:`unheld_heads`) is an event this node does not hold (``held``:
+    those it holds). A head it holds means the store is rightly ahead, with events not
+    anchored yet. Each such state takes the chain's record, in place; their ids."""
+    moved = []
+    for batch_id, head in heads.items():
+        if head in held:
+            continue
+        state, record = states[batch_id], chain[batch_id]
+        state.producer_id, state.custodian_id = record.producer_id, record.custodian_id
+        state.receiver_id, state.status, state.head = (
+            record.receiver_id,
+            record.status,
+            record.head,
+        )
+        moved.append(batch_id)
+    return moved

@@ -38,7 +38,7 @@ from node.events.identifiers import (
 )
 from node.events.signatures import SignatureVerifier
 from node.events.submission import SignedEvent
-from node.events.typed_data import ZERO32, Action, BatchStatus, Domain
+from node.events.typed_data import ZERO32, Action, Domain
 from node.exceptions import (
     BatchInNetworkError,
     BatchRecalledError,
@@ -58,7 +58,7 @@ from node.exceptions import (
     UnknownBatchError,
     UnknownSignerError,
 )
-from node.ingest.chain_view import ChainBatches, from_chain
+from node.ingest.chain_view import ChainBatches, from_chain, moved_on, unheld_heads
 from node.ingest.event_time import EventTimeWindow
 from node.ingest.rules import Actor, Receiver, apply, check_adoptable, check_licence, check_role
 from node.ingest.rules import Outcome as RuleOutcome
@@ -356,32 +356,15 @@ class IngestService:
         if missing:
             raise _ChainNeeded(missing)
         remote: set[bytes] = set()
-        moved = {
-            b: chain
-            for b, chain in fetched.items()
-            if b in batches
-            and chain.head != batches[b].head
-            and chain.status is not BatchStatus.NONE
-        }
-        held = self.store.events.known(conn, sorted({c.head for c in moved.values()}))
+        heads = unheld_heads(batches.values(), fetched)
+        held = self.store.events.known(conn, sorted(set(heads.values())))
+        refreshed = set(moved_on(batches, fetched, heads, held))
         for batch_id, chain in fetched.items():
             if batch_id not in batches:
                 state = from_chain(batch_id, chain)
                 if state is not None:
                     batches[batch_id] = state
                     remote.add(batch_id)
-        refreshed: set[bytes] = set()
-        for batch_id, chain in moved.items():
-            if chain.head in held:
-                continue
-            state = batches[batch_id]
-            state.producer_id, state.custodian_id = chain.producer_id, chain.custodian_id
-            state.receiver_id, state.status, state.head = (
-                chain.receiver_id,
-                chain.status,
-                chain.head,
-            )
-            refreshed.add(batch_id)
         return remote, refreshed
 
     def _prepare(self, index: int, signed: SignedEvent) -> _Pending:

@@ -10,6 +10,7 @@ BatchRegistry; a head race lost on-chain is reported like any other rejection.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from node.exceptions import (
 )
 from node.ingest.chain_view import FROM_CHAIN, ChainView
 from node.ingest.service import IngestService
+from node.monitor.service import Monitor
 from node.participants.sync import sync_participants
 from node.proofs.verify import ELSEWHERE, Check, Outcome, report_json, verify_bundle
 from node.provenance.service import ProvenanceService
@@ -109,7 +111,7 @@ def submit(
     fields: dict[str, object] = {
         "batch_id": batch,
         "nonce": nonce,
-        "event_time": 1_732_000_000_000 + nonce,
+        "event_time": int(time.time() * 1000),
     }
     if action is Action.COMMISSION:
         fields |= {"product": bytes(32), "quantity": 10}
@@ -215,6 +217,20 @@ def test_a_lot_shipped_on_one_node_is_received_and_shipped_on_through_another(
     assert same(stored(a.store, lot), chain_state(a, lot))
     assert chain_state(a, lot).head == home
     assert chain_state(a, lot).status is BatchStatus.ACTIVE
+
+    # B's view is stale now (in transit to A's farm): its monitor follows the chain, whose
+    # head B does not hold, and finds nothing amiss.
+    assert not same(stored(b.store, lot), chain_state(a, lot))
+    d = a.deployment
+    monitor = Monitor(
+        store=b.store,
+        w3=a.w3,
+        contracts=Contracts(d.participant_registry, d.batch_registry, d.anchor_registry),
+        domain=a.domain,
+    )
+    findings = monitor.cycle().findings
+    assert [f for f in findings if f.batch_id == lot] == []
+    assert same(stored(b.store, lot), chain_state(a, lot))
 
 
 def test_a_cross_node_event_that_loses_a_race_on_chain_is_reported_rejected(

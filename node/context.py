@@ -161,7 +161,7 @@ class Node:
         self.verifier = SignatureVerifier(workers=workers)
         d = self.deployment
         # Batches another node's participants moved are judged on the chain's record
-        # (docs/network.md, "Cross-node custody").
+        # (docs/events.md, "Cross-node custody").
         chain = ChainView(
             self.w3, Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
         )

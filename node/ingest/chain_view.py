@@ -1,7 +1,7 @@
 """The batches' state on the chain, for the ingest: where the store's view ends.
 
 Several nodes share one deployment on one chain, and each relays its own participants'
-events (docs/network.md, "Cross-node custody"). A lot that node A's participant shipped
+events (docs/events.md, "Cross-node custody"). A lot that node A's participant shipped
 to node B's participant is unknown to B's store; B's ingest then judges the RECEIVE on
 BatchRegistry's own record of the batch (producer, custodian, receiver, status, head),
 read here, and nothing else: no other node's answer is trusted. The same read refreshes

@@ -357,7 +357,7 @@ class Monitor:
         self, local: list[BatchState], chain: dict[bytes, ChainBatch], unsettled: set[bytes]
     ) -> None:
         """A batch that moved on through another node (its chain head is an event this
-        node does not hold: docs/network.md, "Cross-node custody") is no finding: the
+        node does not hold: docs/events.md, "Cross-node custody") is no finding: the
         store's view becomes the chain's, unless the store moved meanwhile."""
         heads = unheld_heads((s for s in local if s.batch_id not in unsettled), chain)
         if not heads:

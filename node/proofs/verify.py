@@ -172,7 +172,7 @@ class BatchReport:
     #: never seen, docs/contracts.md): its history before lies outside TraceNode.
     adopted_at: int | None = None
     #: The first event of the bundle's history of the batch when its earlier history is
-    #: held by another node (docs/network.md, "Cross-node custody"): the event extends a
+    #: held by another node (docs/events.md, "Cross-node custody"): the event extends a
     #: head the chain held when it accepted the event, which the bundle does not hold.
     elsewhere_at: int | None = None
 

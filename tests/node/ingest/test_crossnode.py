@@ -119,6 +119,16 @@ def submit(
     return ingest.submit(signed(*sign(a, who, event))).event_hash
 
 
+def shipped_to_shop(a: AnvilNode, lot: bytes) -> tuple[bytes, bytes]:
+    """Node A's farm commissions ``lot`` and ships it to node B's shop, through A: the
+    COMMISSION's and the SHIP's hashes."""
+    made = submit(a, a.ingest, "farm", Action.COMMISSION, lot)
+    shipped = submit(
+        a, a.ingest, "farm", Action.SHIP, lot, prev_event_hash=made, counterparty=a.address("shop")
+    )
+    return made, shipped
+
+
 def reader(a: AnvilNode) -> ChainReader:
     d = a.deployment
     return ChainReader(a.w3, Contracts(d.participant_registry, d.batch_registry, d.anchor_registry))
@@ -149,10 +159,7 @@ def test_a_lot_shipped_on_one_node_is_received_and_shipped_on_through_another(
 ) -> None:
     a, b = nodes
     lot = lot_id("cross-1")
-    made = submit(a, a.ingest, "farm", Action.COMMISSION, lot)
-    shipped = submit(
-        a, a.ingest, "farm", Action.SHIP, lot, prev_event_hash=made, counterparty=a.address("shop")
-    )
+    made, shipped = shipped_to_shop(a, lot)
     # Before A anchored the shipment, the chain does not show it: B refuses, as the
     # contract would (the batch does not exist on-chain yet).
     with pytest.raises(UnknownBatchError):
@@ -238,10 +245,7 @@ def test_a_cross_node_event_that_loses_a_race_on_chain_is_reported_rejected(
 ) -> None:
     a, b = nodes
     lot = lot_id("cross-race")
-    made = submit(a, a.ingest, "farm", Action.COMMISSION, lot)
-    shipped = submit(
-        a, a.ingest, "farm", Action.SHIP, lot, prev_event_hash=made, counterparty=a.address("shop")
-    )
+    made, shipped = shipped_to_shop(a, lot)
     assert a.worker().commit_once() is not None
     # B accepts the reception on the chain's record; before B commits it, the producer
     # recalls the lot through A, and A commits first.

@@ -245,7 +245,7 @@ def test_a_cross_node_event_that_loses_a_race_on_chain_is_reported_rejected(
 ) -> None:
     a, b = nodes
     lot = lot_id("cross-race")
-    made, shipped = shipped_to_shop(a, lot)
+    _, shipped = shipped_to_shop(a, lot)
     assert a.worker().commit_once() is not None
     # B accepts the reception on the chain's record; before B commits it, the producer
     # recalls the lot through A, and A commits first.

@@ -42,6 +42,7 @@ from node.events.typed_data import ZERO32, Action, Domain
 from node.exceptions import (
     BatchInNetworkError,
     BatchRecalledError,
+    ChainError,
     EventExistsError,
     EventRejectedError,
     HeadMismatchError,
@@ -122,9 +123,11 @@ class _ChainNeeded(Exception):  # noqa: N818 (a signal inside the ingest, never 
     back, the chain read outside it (a slow chain never holds the store's write lock), and
     the call written again."""
 
-    def __init__(self, batch_ids: set[bytes]) -> None:
+    def __init__(self, batch_ids: set[bytes], *, optional: bool = False) -> None:
         super().__init__(len(batch_ids))
         self.batch_ids = batch_ids
+        #: Only to see whether the store's view is stale (a refusal stands without it).
+        self.optional = optional
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,15 +200,23 @@ class IngestService:
             item.signer = signer
         live = [p for p in pending if p.result is None]
         fetched: dict[bytes, ChainBatch] = {}
+        unread: set[bytes] = set()
         attempt = 0
         while True:
             try:
-                results = self._write(live, as_participant, before_commit, fetched)
+                results = self._write(live, as_participant, before_commit, fetched, unread)
                 break
             except _ChainNeeded as need:
-                # Each batch is read once: the loop ends.
+                # Each batch is asked for once: the loop ends.
                 assert self.chain is not None
-                fetched |= self.chain(sorted(need.batch_ids))
+                try:
+                    fetched |= self.chain(sorted(need.batch_ids))
+                except ChainError:
+                    if not need.optional:
+                        raise  # a batch the store lacks cannot be judged: 503, try again
+                    # A refusal on the store's view stands while the chain cannot say
+                    # the view is stale.
+                    unread |= need.batch_ids
             except IntegrityError:
                 # A concurrent writer (PostgreSQL) stored a conflicting batch, event or
                 # nonce between our reads and our writes: check everything again.
@@ -222,6 +233,7 @@ class IngestService:
         as_participant: int | None = None,
         before_commit: BeforeCommit | None = None,
         fetched: dict[bytes, ChainBatch] | None = None,
+        unread: set[bytes] | None = None,
     ) -> dict[int, IngestResult]:
         results: dict[int, IngestResult] = {}
         fetched = fetched if fetched is not None else {}
@@ -285,6 +297,7 @@ class IngestService:
                         suspects |= (
                             (_must_exist(item) & stored)
                             - fetched.keys()
+                            - (unread or set())
                             - created.keys()
                             - changed.keys()
                         )
@@ -318,7 +331,7 @@ class IngestService:
                 rows.append(self._row(item, views, received_at))
                 results[item.index] = IngestResult(item.index, Outcome.ACCEPTED, item.event_hash)
             if suspects and self.chain is not None:
-                raise _ChainNeeded(suspects)
+                raise _ChainNeeded(suspects, optional=True)
             # A stale view the chain corrected is written whether or not an event here
             # moved the batch (it is the chain's record, not this call's doing).
             self.store.batches.save_changed(

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
 from web3.types import Wei
 
 from node.chain.reader import ChainBatch, ChainReader, Contracts
@@ -29,6 +30,7 @@ from node.events.typed_data import Action, BatchStatus, TraceEvent
 from node.exceptions import (
     BatchInNetworkError,
     BatchRecalledError,
+    ChainUnavailableError,
     HeadMismatchError,
     NotReceiverError,
     UnknownBatchError,
@@ -41,6 +43,7 @@ from node.proofs.verify import ELSEWHERE, Check, Outcome, report_json, verify_bu
 from node.provenance.service import ProvenanceService
 from node.store.models import EventStatus
 from node.store.store import Store
+from node.testing.serving import free_port
 from tests.anvil import Anvil, AnvilNode, start_anvil, stop_anvil
 from tests.environment import postgres_database
 from tests.events import lot_id, signed
@@ -132,6 +135,12 @@ def shipped_to_shop(a: AnvilNode, lot: bytes) -> tuple[bytes, bytes]:
 def reader(a: AnvilNode) -> ChainReader:
     d = a.deployment
     return ChainReader(a.w3, Contracts(d.participant_registry, d.batch_registry, d.anchor_registry))
+
+
+def stored_head(store: Store, batch: bytes) -> bytes:
+    state = stored(store, batch)
+    assert state is not None
+    return state.head
 
 
 def chain_state(a: AnvilNode, batch: bytes) -> ChainBatch:
@@ -268,3 +277,31 @@ def test_a_batch_unknown_everywhere_stays_unknown(nodes: tuple[AnvilNode, OtherN
     a, b = nodes
     with pytest.raises(UnknownBatchError):
         submit(a, b.ingest, "shop", Action.RECEIVE, lot_id("nowhere"), prev_event_hash=b"\x01" * 32)
+
+
+def test_a_chain_that_cannot_be_read_refuses_nothing_the_chain_would_accept(
+    nodes: tuple[AnvilNode, OtherNode],
+) -> None:
+    """Node B's chain connection down (a port nobody listens on): a batch B's store lacks
+    cannot be judged (503, try again); a refusal on B's own view stands."""
+    a, b = nodes
+    d = a.deployment
+    down = Web3(
+        Web3.HTTPProvider(
+            f"http://127.0.0.1:{free_port()}",
+            request_kwargs={"timeout": 2},
+            exception_retry_configuration=None,
+        )
+    )
+    contracts = Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
+    ingest = IngestService(store=b.store, domain=a.domain, chain=ChainView(down, contracts))
+    lot = lot_id("cross-down")
+    _, shipped = shipped_to_shop(a, lot)
+    assert a.worker().commit_once() is not None
+    with pytest.raises(ChainUnavailableError):
+        submit(a, ingest, "shop", Action.RECEIVE, lot, prev_event_hash=shipped)
+    received = submit(a, b.ingest, "shop", Action.RECEIVE, lot, prev_event_hash=shipped)
+    with pytest.raises(HeadMismatchError):
+        submit(a, ingest, "shop", Action.RECEIVE, lot, prev_event_hash=shipped)
+    assert stored(b.store, lot) is not None
+    assert received == stored_head(b.store, lot)

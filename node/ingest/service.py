@@ -365,12 +365,22 @@ class IngestService:
         store lacks that was not read yet."""
         if self.chain is None:
             return set(), set()
-        missing = {b for p in live for b in _must_exist(p)} - batches.keys() - fetched.keys()
+        # A lot commissioned (or output) earlier in the same call is no other node's.
+        made_here = {
+            b
+            for p in live
+            if not p.signed.event.adopts()
+            for b in p.signed.event.created_batch_ids()
+        }
+        needed = {b for p in live for b in _must_exist(p)}
+        missing = needed - made_here - batches.keys() - fetched.keys()
         if missing:
             raise _ChainNeeded(missing)
+        if not fetched:
+            return set(), set()
         remote: set[bytes] = set()
         heads = unheld_heads(batches.values(), fetched)
-        held = self.store.events.known(conn, sorted(set(heads.values())))
+        held = self.store.events.known(conn, sorted(set(heads.values()))) if heads else {}
         refreshed = set(moved_on(batches, fetched, heads, held))
         for batch_id, chain in fetched.items():
             if batch_id not in batches:

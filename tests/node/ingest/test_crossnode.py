@@ -11,7 +11,7 @@ BatchRegistry; a head race lost on-chain is reported like any other rejection.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -305,3 +305,37 @@ def test_a_chain_that_cannot_be_read_refuses_nothing_the_chain_would_accept(
         submit(a, ingest, "shop", Action.RECEIVE, lot, prev_event_hash=shipped)
     assert stored(b.store, lot) is not None
     assert received == stored_head(b.store, lot)
+
+
+def test_a_node_s_own_lots_cost_no_chain_read(nodes: tuple[AnvilNode, OtherNode]) -> None:
+    """A lot commissioned and shipped in one call, and moved on later, is the node's own:
+    the ingest asks the chain nothing (the chain is read only where the store's view ends)."""
+    a, _ = nodes
+    asked: list[Sequence[bytes]] = []
+    view = chain_view(a)
+
+    def counted(batch_ids: Sequence[bytes]) -> dict[bytes, ChainBatch]:
+        asked.append(batch_ids)
+        return view(batch_ids)
+
+    ingest = IngestService(store=a.store, domain=a.domain, chain=counted)
+    lot = lot_id("own-lot")
+    events: list[tuple[TraceEvent, bytes]] = []
+    for who, action, fields in (
+        ("farm", Action.COMMISSION, {"product": bytes(32), "quantity": 3}),
+        ("farm", Action.SHIP, {"counterparty": a.address("carrier")}),
+    ):
+        a.nonces[who] = a.nonces.get(who, 0) + 1
+        event = TraceEvent(
+            action,
+            batch_id=lot,
+            prev_event_hash=events[-1][0].digest(a.domain) if events else bytes(32),
+            nonce=a.nonces[who],
+            event_time=int(time.time() * 1000),
+            **fields,
+        )
+        events.append(sign(a, who, event))
+    results = ingest.submit_many([signed(*e) for e in events])
+    assert [r.error for r in results] == [None, None]
+    submit(a, ingest, "carrier", Action.RECEIVE, lot, prev_event_hash=results[1].event_hash)
+    assert asked == []

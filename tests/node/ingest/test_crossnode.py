@@ -25,8 +25,9 @@ from node.chain.reader import ChainBatch, ChainReader, Contracts
 from node.chain.transact import send_transaction
 from node.commit.worker import CommitPolicy, CommitWorker
 from node.events.batch import BatchState
+from node.events.identifiers import parse_identifier
 from node.events.signatures import sign_digest
-from node.events.typed_data import Action, BatchStatus, TraceEvent
+from node.events.typed_data import Action, BatchStatus, Role, TraceEvent
 from node.exceptions import (
     BatchInNetworkError,
     BatchRecalledError,
@@ -46,7 +47,7 @@ from node.store.store import Store
 from node.testing.serving import free_port
 from tests.anvil import Anvil, AnvilNode, start_anvil, stop_anvil
 from tests.environment import postgres_database
-from tests.events import lot_id, signed
+from tests.events import IDENTIFIERS, lot_id, signed
 from tests.web.test_verify_core import _checks, _summary, node_js
 
 
@@ -122,12 +123,12 @@ def submit(
     return ingest.submit(signed(*sign(a, who, event))).event_hash
 
 
-def shipped_to_shop(a: AnvilNode, lot: bytes) -> tuple[bytes, bytes]:
-    """Node A's farm commissions ``lot`` and ships it to node B's shop, through A: the
-    COMMISSION's and the SHIP's hashes."""
+def shipped_to_shop(a: AnvilNode, lot: bytes, to: str = "shop") -> tuple[bytes, bytes]:
+    """Node A's farm commissions ``lot`` and ships it to node B's shop (or ``to``), through
+    A: the COMMISSION's and the SHIP's hashes."""
     made = submit(a, a.ingest, "farm", Action.COMMISSION, lot)
     shipped = submit(
-        a, a.ingest, "farm", Action.SHIP, lot, prev_event_hash=made, counterparty=a.address("shop")
+        a, a.ingest, "farm", Action.SHIP, lot, prev_event_hash=made, counterparty=a.address(to)
     )
     return made, shipped
 
@@ -339,3 +340,52 @@ def test_a_node_s_own_lots_cost_no_chain_read(nodes: tuple[AnvilNode, OtherNode]
     assert [r.error for r in results] == [None, None]
     submit(a, ingest, "carrier", Action.RECEIVE, lot, prev_event_hash=results[1].event_hash)
     assert asked == []
+
+
+def test_cheese_made_on_one_node_from_milk_of_another_verifies_with_its_lineage(
+    nodes: tuple[AnvilNode, OtherNode],
+) -> None:
+    """Milk commissioned on node A, shipped to node B's dairy, made into cheese there: B's
+    bundle of the cheese holds the cheese's whole history and the milk's from B's
+    reception on, which extends A's shipment on the chain."""
+    a, b = nodes
+    dairy: LocalAccount = Account.create()
+    a.keys["dairy"] = dairy
+    a.ids["dairy"] = a.registry.register(
+        a.admin, key=dairy.address, name="dairy", roles=Role.PROCESSOR, prefix="88.777"
+    )
+    for store in (a.store, b.store):
+        sync_participants(store=store, source=a.registry, head=a.w3.eth.block_number)
+    milk = lot_id("cross-milk")
+    _, shipped = shipped_to_shop(a, milk, to="dairy")
+    assert a.worker().commit_once() is not None
+    received = submit(a, b.ingest, "dairy", Action.RECEIVE, milk, prev_event_hash=shipped)
+    cheese = parse_identifier("88.777/cheese-1")
+    IDENTIFIERS[cheese.batch_id] = cheese.canonical
+    submit(
+        a,
+        b.ingest,
+        "dairy",
+        Action.TRANSFORM,
+        bytes(32),
+        inputs=(milk,),
+        input_prev_hashes=(received,),
+        outputs=(cheese.batch_id,),
+        product=bytes(32),
+        quantity=1,
+    )
+    result = b.worker().commit_once()
+    assert result is not None
+    assert result.rejected == 0  # (with the reception the test before left unanchored)
+
+    report = verify_bundle(
+        ProvenanceService(b.store, a.w3, a.deployment).export(cheese.batch_id), reader(a)
+    )
+    assert report.outcome is Outcome.PASS, report.failures()
+    by_id = {x.batch_id: x for x in report.batches}
+    assert by_id[milk].elsewhere_at is not None
+    assert by_id[cheese.batch_id].elsewhere_at is None
+    assert by_id[cheese.batch_id].parents == (milk,)
+    licence = {c.check: c for c in by_id[cheese.batch_id].checks}[Check.LICENCE]
+    assert licence.outcome is Outcome.PASS
+    assert by_id[milk].status is BatchStatus.CONSUMED

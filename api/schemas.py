@@ -421,7 +421,11 @@ class BatchOut(Schema):
     custodian: ParticipantRef
     receiver: ParticipantRef | None
     head: Hex32
-    created_by: Hex32 = Field(description="The hash of the event that created the batch.")
+    created_by: Hex32 = Field(
+        description="The hash of the event that created the batch; zero when this node "
+        "learnt the batch from the chain (another node's lot, or one adopted there): its "
+        "history before this node's first event of it is held by another node."
+    )
     parents: list[Hex32]
     children: list[Hex32]
     links: BatchLinks

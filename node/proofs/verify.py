@@ -175,6 +175,10 @@ class BatchReport:
     #: held by another node (docs/events.md, "Cross-node custody"): the event extends a
     #: head the chain held when it accepted the event, which the bundle does not hold.
     elsewhere_at: int | None = None
+    #: That event's previous event, the head the chain held: where the earlier part of the
+    #: batch's history ends. The hook for fetching it from the node that holds it (node
+    #: discovery): a bundle of that part must verify on its own and end at this head.
+    extends: bytes | None = None
 
     @property
     def outcome(self) -> Outcome:
@@ -258,7 +262,8 @@ def verify_bundle(bundle: Bundle, reader: ChainReader) -> Report:
     altered: dict[bytes, int] = {}  # stated and computed hashes of altered events -> index
     lifecycle: dict[bytes, list[_Step]] = defaultdict(list)
     by_batch: dict[bytes, list[int]] = defaultdict(list)
-    elsewhere: dict[bytes, int] = {}  # batch -> the event whose earlier history is elsewhere
+    # batch -> the event whose earlier history is elsewhere, and the head it extends
+    elsewhere: dict[bytes, tuple[int, bytes]] = {}
     for index, (item, digest, signer) in enumerate(
         zip(bundle.events, digests, signers, strict=True)
     ):
@@ -639,7 +644,7 @@ def _check_hash_chain(
     heads: dict[bytes, bytes],
     known: frozenset[bytes],
     altered: dict[bytes, int],
-    elsewhere: dict[bytes, int],
+    elsewhere: dict[bytes, tuple[int, bytes]],
 ) -> None:
     """The event extends the heads the earlier events of the bundle left (and moves them,
     even when it does not: the next event is judged against this one, so one gap or fork
@@ -713,8 +718,8 @@ def _check_hash_chain(
         gaps = [f"batch 0x{b.hex()} has no earlier event in the bundle" for b, _ in before]
         entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.FAIL, "; ".join(gaps)))
     elif before:
-        for batch_id, _ in before:
-            elsewhere.setdefault(batch_id, entry.index)
+        for batch_id, prev in before:
+            elsewhere.setdefault(batch_id, (entry.index, prev))
         heads_named = ", ".join(f"0x{prev.hex()}" for _, prev in before)
         entry.checks.append(
             CheckResult(
@@ -807,7 +812,7 @@ def _check_batches(
     by_batch: dict[bytes, list[int]],
     steps: dict[bytes, list[_Step]],
     altered: dict[bytes, int],
-    elsewhere: dict[bytes, int],
+    elsewhere: dict[bytes, tuple[int, bytes]],
 ) -> None:
     parents = _check_lineage(bundle, report, altered)
     creators = _creators(bundle)
@@ -821,7 +826,8 @@ def _check_batches(
         created_at = creators.get(item.batch_id)
         if created_at is not None and bundle.events[created_at].event.adopts():
             batch.adopted_at = created_at
-        batch.elsewhere_at = elsewhere.get(item.batch_id)
+        if item.batch_id in elsewhere:
+            batch.elsewhere_at, batch.extends = elsewhere[item.batch_id]
         batch.checks.append(
             CheckResult(
                 Check.IDENTIFIER,

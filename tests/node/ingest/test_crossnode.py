@@ -215,6 +215,7 @@ def test_a_lot_shipped_on_one_node_is_received_and_shipped_on_through_another(
     assert first[Check.ACCEPTED_ON_CHAIN].outcome is Outcome.PASS
     (batch,) = verified.batches
     assert batch.elsewhere_at == 0
+    assert batch.extends == shipped  # where A's part of the history ends
     # The browser's verifier says the same, check for check.
     ours: dict[str, Any] = report_json(verified)
     js = node_js(

@@ -421,7 +421,11 @@ class BatchOut(Schema):
     custodian: ParticipantRef
     receiver: ParticipantRef | None
     head: Hex32
-    created_by: Hex32 = Field(description="The hash of the event that created the batch.")
+    created_by: Hex32 = Field(
+        description="The hash of the event that created the batch; zero when this node "
+        "learnt the batch from the chain (another node's lot, or one adopted there): its "
+        "history before this node's first event of it is held by another node."
+    )
     parents: list[Hex32]
     children: list[Hex32]
     links: BatchLinks
@@ -702,6 +706,13 @@ class BatchReportOut(Schema):
         description="The index of the event that received the batch from outside TraceNode "
         "(a RECEIVE of a lot the network never held): its history before lies outside. "
         "null: the network made it."
+    )
+    elsewhere_at: int | None = Field(
+        default=None,
+        description="The index of the batch's first event in the bundle when its history "
+        "before that event is held by another node of the network (cross-node custody): "
+        "the event extends a head BatchRegistry held, which the bundle does not hold. "
+        "null: the bundle holds the batch's history from its start.",
     )
     checks: list[CheckOut]
 

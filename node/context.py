@@ -27,10 +27,12 @@ from web3.types import Wei
 
 from node.chain.deploy import Deployment, deploy_contracts
 from node.chain.embedded import EmbeddedChain, open_embedded_chain
+from node.chain.reader import Contracts
 from node.chain.registry import ParticipantRegistryClient
 from node.events.signatures import SignatureVerifier
 from node.events.typed_data import Domain
 from node.exceptions import ConfigurationError
+from node.ingest.chain_view import ChainView
 from node.ingest.event_time import EventTimeWindow
 from node.ingest.service import IngestService
 from node.keys.keystore import create_keystore, load_keystore
@@ -157,8 +159,18 @@ class Node:
         self.store = Store.open(database_url or sqlite_url(data_dir))
         self.registry = ParticipantRegistryClient(self.w3, self.deployment)
         self.verifier = SignatureVerifier(workers=workers)
+        d = self.deployment
+        # Batches another node's participants moved are judged on the chain's record
+        # (docs/events.md, "Cross-node custody").
+        chain = ChainView(
+            self.w3, Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
+        )
         self.ingest = IngestService(
-            store=self.store, domain=self.domain, verifier=self.verifier, event_times=event_times
+            store=self.store,
+            domain=self.domain,
+            verifier=self.verifier,
+            event_times=event_times,
+            chain=chain,
         )
 
     def sync_participants(self) -> int:

@@ -773,6 +773,16 @@ function checked(m) {
         ),
       );
     }
+    if (b.elsewhereAt !== null && b.elsewhereAt !== undefined) {
+      notChecked.push(
+        h(
+          "li",
+          { "data-not-checked": "elsewhere", "data-batch": b.batchId },
+          h("strong", {}, "History on another node: "),
+          `what happened to ${name} before event #${b.elsewhereAt} was recorded by another TraceNode node and is not in this proof. The chain confirms that event #${b.elsewhereAt} continued the history the chain held, but the earlier steps are not checked here.`,
+        ),
+      );
+    }
     if (b.status === "EXPORTED") {
       notChecked.push(
         h(

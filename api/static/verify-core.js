@@ -841,6 +841,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
 
   // --- what needs no chain: digests, signatures, payloads, proofs, hash chains, lineage
   const heads = new Map();
+  const elsewhere = new Map(); // batch id -> the event whose earlier history is held elsewhere
   const altered = new Map(); // stated and computed hashes of altered events -> index
   const byBatch = new Map();
   const local = bundle.events.map((item, index) => {
@@ -893,7 +894,13 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
     } else {
       emit("event", index, entry, result("merkle-proof", "fail", `the proof does not lead from the event to root ${item.anchor.root}`));
     }
-    emit("event", index, entry, checkHashChain(event, digest, heads, known, altered));
+    const before = [];
+    const chained = checkHashChain(event, digest, heads, known, altered, before);
+    if (chained) emit("event", index, entry, chained);
+    else if (!item.anchor) {
+      const accepted = ON_CHAIN.has(event.action) ? "pending" : undefined;
+      emit("event", index, entry, hashChainElsewhere(before, accepted, elsewhere, index));
+    } else state.before = before; // judged once the chain answers
     return state;
   });
   bundle.batches.forEach((b, index) => {
@@ -907,6 +914,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
       licence: null,
       events: byBatch.get(b.batchId) || [],
       adoptedAt: null,
+      elsewhereAt: null,
       checks: [],
     };
     report.batches.push(batch);
@@ -989,6 +997,10 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
     const entry = state.entry;
     const block = checkAnchor(item, state, view, index, emit);
     if (state.altered) return;
+    if (state.before) {
+      const accepted = entry.checks.find((c) => c.check === "accepted-on-chain");
+      emit("event", index, entry, hashChainElsewhere(state.before, accepted && accepted.outcome, elsewhere, index));
+    }
     checkSigner(item, state, block, view, index, emit);
     advance(item, state.digest, entry, steps);
   });
@@ -997,6 +1009,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
   report.batches.forEach((batch, index) => {
     const createdAt = creators.get(batch.batchId);
     if (createdAt !== undefined && adopts(bundle.events[createdAt].event)) batch.adoptedAt = createdAt;
+    if (elsewhere.has(batch.batchId)) batch.elsewhereAt = elsewhere.get(batch.batchId);
     emit("batch", index, batch, checkLicence(batch, bundle, report, local, creators, view));
     let custody = checkCustody(batch, view, steps.get(batch.batchId) || []);
     const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "hash-chain" && c.outcome === "fail"));
@@ -1139,7 +1152,11 @@ function checkSigner(item, state, block, view, index, emit) {
   emit("event", index, entry, result("signer", "fail", detail));
 }
 
-function checkHashChain(event, digest, heads, known, altered) {
+// A batch's first event in the bundle that extends an event the bundle lacks: history held
+// by another node when BatchRegistry accepted it (it executes an event only on the head).
+const ELSEWHERE = "history before this event is held by another node";
+
+function checkHashChain(event, digest, heads, known, altered, before) {
   const problems = [];
   const depends = new Set();
   const expect = (batchId, prev) => {
@@ -1149,7 +1166,7 @@ function checkHashChain(event, digest, heads, known, altered) {
       return;
     }
     const head = heads.get(batchId);
-    if (head === undefined) problems.push(`batch ${batchId} has no earlier event in the bundle`);
+    if (head === undefined) before.push([batchId, prev]);
     else if (head !== prev) problems.push(`batch ${batchId}: names previous event ${prev}, the bundle's last is ${head}`);
   };
   const updates = new Map();
@@ -1179,11 +1196,26 @@ function checkHashChain(event, digest, heads, known, altered) {
   }
   for (const [k, v] of updates) heads.set(k, v);
   if (problems.length) return result("hash-chain", "fail", problems.join("; "));
+  if (before.length) return null; // judged on the event's acceptance: hashChainElsewhere
   if (depends.size) {
     const which = [...depends].sort((a, b) => a - b).map((i) => `#${i}`).join(", ");
     return result("hash-chain", "skipped", `not checked: it extends event ${which}, whose fields were altered`);
   }
   return result("hash-chain", "pass");
+}
+
+// The hash-chain check of an event that extends what the bundle lacks (checkHashChain),
+// once its accepted-on-chain outcome is known ("pending" when not anchored, undefined when
+// the action is not executed on-chain).
+function hashChainElsewhere(before, accepted, elsewhere, index) {
+  if (accepted !== "pass" && accepted !== "pending") {
+    return result("hash-chain", "fail", before.map(([b]) => `batch ${b} has no earlier event in the bundle`).join("; "));
+  }
+  for (const [b] of before) if (!elsewhere.has(b)) elsewhere.set(b, index);
+  const named = before.map(([, prev]) => prev).join(", ");
+  return accepted === "pass"
+    ? result("hash-chain", "skipped", `${ELSEWHERE}: it extends ${named}, the batch's head on-chain when BatchRegistry accepted it (accepted-on-chain)`)
+    : result("hash-chain", "pending", `${ELSEWHERE}: it extends ${named}, which the chain must hold as the batch's head: checked once anchored`);
 }
 
 function advance(item, digest, entry, steps) {

@@ -24,6 +24,7 @@ from enum import StrEnum
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from node.chain.reader import ChainBatch
 from node.events.batch import BatchState
 from node.events.identifiers import (
     Identifier,
@@ -37,20 +38,28 @@ from node.events.identifiers import (
 )
 from node.events.signatures import SignatureVerifier
 from node.events.submission import SignedEvent
-from node.events.typed_data import Action, Domain
+from node.events.typed_data import ZERO32, Action, Domain
 from node.exceptions import (
+    BatchInNetworkError,
+    BatchRecalledError,
+    ChainError,
     EventExistsError,
     EventRejectedError,
+    HeadMismatchError,
     InvalidEventError,
     InvalidIdentifierError,
     InvalidIdentifierProofError,
     InvalidSignatureError,
+    InvalidStatusError,
     NonceUsedError,
+    NotCustodianError,
+    NotReceiverError,
     SignerMismatchError,
     SignerSuspendedError,
     UnknownBatchError,
     UnknownSignerError,
 )
+from node.ingest.chain_view import ChainBatches, from_chain, moved_on, unheld_heads
 from node.ingest.event_time import EventTimeWindow
 from node.ingest.rules import Actor, Receiver, apply, check_adoptable, check_licence, check_role
 from node.ingest.rules import Outcome as RuleOutcome
@@ -60,6 +69,16 @@ from node.store.records import EventBatchRow, EventRow, LineageRow, SignerView
 from node.store.store import Store
 
 _WRITE_ATTEMPTS = 3
+#: The refusals that a stale view of a batch another node moved on can cause: on one of
+#: these, the batches the event names are read from the chain, and judged again on it.
+_STALE_VIEW_REFUSALS = (
+    HeadMismatchError,
+    NotReceiverError,
+    InvalidStatusError,
+    NotCustodianError,
+    BatchRecalledError,
+    BatchInNetworkError,
+)
 
 
 class Outcome(StrEnum):
@@ -99,6 +118,18 @@ class _Pending:
     record: bool = False
 
 
+class _ChainNeeded(Exception):  # noqa: N818 (a signal inside the ingest, never raised out)
+    """The call needs the chain's record of these batches: the write transaction is rolled
+    back, the chain read outside it (a slow chain never holds the store's write lock), and
+    the call written again."""
+
+    def __init__(self, batch_ids: set[bytes], *, optional: bool = False) -> None:
+        super().__init__(len(batch_ids))
+        self.batch_ids = batch_ids
+        #: Only to see whether the store's view is stale (a refusal stands without it).
+        self.optional = optional
+
+
 @dataclass(frozen=True, slots=True)
 class _Licences:
     """The licence mirror as one ingest call reads it: the current licence of every
@@ -119,8 +150,13 @@ class IngestService:
         verifier: SignatureVerifier | None = None,
         clock: Callable[[], float] = time.time,
         event_times: EventTimeWindow | None = None,
+        chain: ChainBatches | None = None,
     ) -> None:
+        """``chain``: BatchRegistry's record of batches (node.ingest.chain_view), asked
+        for the batches an event names that the store lacks (another node's lots) or
+        knows stale (moved on through another node); None: the store's view only."""
         self.store = store
+        self.chain = chain
         self.domain = domain
         self.verifier = verifier or SignatureVerifier(workers=1)
         self.clock = clock
@@ -163,14 +199,29 @@ class IngestService:
                 )
             item.signer = signer
         live = [p for p in pending if p.result is None]
-        for attempt in range(_WRITE_ATTEMPTS):
+        fetched: dict[bytes, ChainBatch] = {}
+        unread: set[bytes] = set()
+        attempt = 0
+        while True:
             try:
-                results = self._write(live, as_participant, before_commit)
+                results = self._write(live, as_participant, before_commit, fetched, unread)
                 break
+            except _ChainNeeded as need:
+                # Each batch is asked for once: the loop ends.
+                assert self.chain is not None
+                try:
+                    fetched |= self.chain(sorted(need.batch_ids))
+                except ChainError:
+                    if not need.optional:
+                        raise  # a batch the store lacks cannot be judged: 503, try again
+                    # A refusal on the store's view stands while the chain cannot say
+                    # the view is stale.
+                    unread |= need.batch_ids
             except IntegrityError:
                 # A concurrent writer (PostgreSQL) stored a conflicting batch, event or
                 # nonce between our reads and our writes: check everything again.
-                if attempt == _WRITE_ATTEMPTS - 1:
+                attempt += 1
+                if attempt == _WRITE_ATTEMPTS:
                     raise
         for item in live:
             item.result = results[item.index]
@@ -181,8 +232,11 @@ class IngestService:
         live: list[_Pending],
         as_participant: int | None = None,
         before_commit: BeforeCommit | None = None,
+        fetched: dict[bytes, ChainBatch] | None = None,
+        unread: set[bytes] | None = None,
     ) -> dict[int, IngestResult]:
         results: dict[int, IngestResult] = {}
+        fetched = fetched if fetched is not None else {}
         with self.store.write() as conn:
             views = self.store.participants.signers(
                 conn,
@@ -210,6 +264,8 @@ class IngestService:
                 ],
                 epochs,
             )
+            stored = set(batches)
+            remote, refreshed = self._chain_states(conn, live, batches, fetched)
             licences = self._licences(conn, live)
             rows: list[EventRow] = []
             lineage: list[LineageRow] = []
@@ -217,6 +273,7 @@ class IngestService:
             created: dict[bytes, BatchState] = {}
             changed: dict[bytes, BatchState] = {}
             received_at = int(self.clock() * 1000)
+            suspects: set[bytes] = set()
             for item in live:
                 key = (item.signer or b"", _nonce(item))
                 view = views.get(item.signer or b"")
@@ -236,6 +293,14 @@ class IngestService:
                     )
                 except EventRejectedError as error:
                     results[item.index] = _rejected(item, error)
+                    if isinstance(error, _STALE_VIEW_REFUSALS):
+                        suspects |= (
+                            (_must_exist(item) & stored)
+                            - fetched.keys()
+                            - (unread or set())
+                            - created.keys()
+                            - changed.keys()
+                        )
                     continue
                 held[item.event_hash] = views[item.signer or b""].participant_id
                 used[key] = item.event_hash
@@ -245,6 +310,14 @@ class IngestService:
                 for state in outcome.changed:
                     if state.batch_id not in created:
                         changed[state.batch_id] = state
+                for batch_id in _must_exist(item) & remote:
+                    # Known from the chain: its row is written now, with the state after
+                    # this event (the same object the rules changed).
+                    state = batches[batch_id]
+                    changed.pop(batch_id, None)
+                    if batch_id not in created:
+                        state.identifier = item.identifiers.get(batch_id)
+                        created[batch_id] = state
                 lineage.extend(
                     LineageRow(parent=p, child=c, event_hash=item.event_hash)
                     for p, c in outcome.lineage
@@ -257,6 +330,13 @@ class IngestService:
                 )
                 rows.append(self._row(item, views, received_at))
                 results[item.index] = IngestResult(item.index, Outcome.ACCEPTED, item.event_hash)
+            if suspects and self.chain is not None:
+                raise _ChainNeeded(suspects, optional=True)
+            # A stale view the chain corrected is written whether or not an event here
+            # moved the batch (it is the chain's record, not this call's doing).
+            self.store.batches.save_changed(
+                conn, [batches[b] for b in sorted(refreshed - changed.keys())]
+            )
             self.store.events.store_accepted(
                 conn,
                 rows,
@@ -269,6 +349,46 @@ class IngestService:
             if before_commit is not None:
                 before_commit(conn, results)
         return results
+
+    def _chain_states(
+        self,
+        conn: Connection,
+        live: list[_Pending],
+        batches: dict[bytes, BatchState],
+        fetched: dict[bytes, ChainBatch],
+    ) -> tuple[set[bytes], set[bytes]]:
+        """Put the chain's record (``fetched``) into ``batches`` where the store's view
+        ends: a batch the store lacks (another node's lot), and a batch whose chain head
+        is an event this node does not hold (it moved on through another node; a head
+        this node holds means the store is rightly ahead, with events not anchored yet).
+        Returns the ids of both kinds. Raises :class:`_ChainNeeded` for a batch the
+        store lacks that was not read yet."""
+        if self.chain is None:
+            return set(), set()
+        # A lot commissioned (or output) earlier in the same call is no other node's.
+        made_here = {
+            b
+            for p in live
+            if not p.signed.event.adopts()
+            for b in p.signed.event.created_batch_ids()
+        }
+        needed = {b for p in live for b in _must_exist(p)}
+        missing = needed - made_here - batches.keys() - fetched.keys()
+        if missing:
+            raise _ChainNeeded(missing)
+        if not fetched:
+            return set(), set()
+        remote: set[bytes] = set()
+        heads = unheld_heads(batches.values(), fetched)
+        held = self.store.events.known(conn, sorted(set(heads.values()))) if heads else {}
+        refreshed = set(moved_on(batches, fetched, heads, held))
+        for batch_id, chain in fetched.items():
+            if batch_id not in batches:
+                state = from_chain(batch_id, chain)
+                if state is not None:
+                    batches[batch_id] = state
+                    remote.add(batch_id)
+        return remote, refreshed
 
     def _prepare(self, index: int, signed: SignedEvent) -> _Pending:
         event_hash = signed.event.digest(self.domain)
@@ -387,6 +507,17 @@ class IngestService:
             "status": int(EventStatus.ACCEPTED),
             "received_at": received_at,
         }
+
+
+def _must_exist(item: _Pending) -> set[bytes]:
+    """The batches the event acts on that must exist before it (not those it creates, nor
+    a pallet): their state decides whether it is accepted."""
+    event = item.signed.event
+    if item.record or event.action is Action.COMMISSION:
+        return set()
+    if event.action in (Action.TRANSFORM, Action.AGGREGATE, Action.DISAGGREGATE):
+        return set(event.inputs) - {ZERO32}
+    return {event.batch_id} - {ZERO32}
 
 
 def _nonce(item: _Pending) -> bytes:

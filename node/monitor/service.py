@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 from web3 import Web3
 
-from node.chain.reader import ChainReader, Contracts
+from node.chain.reader import ChainBatch, ChainReader, Contracts
 from node.context import Node
+from node.events.batch import BatchState
 from node.events.typed_data import Action, BatchStatus, Domain
+from node.ingest.chain_view import moved_on, unheld_heads
 from node.monitor.access import AccessPolicy
 from node.monitor.alertlog import (
     alert_log_domain,
@@ -338,6 +340,7 @@ class Monitor:
                 return
             reader.prefetch(batches=[b.batch_id for b in local])
             chain = {b.batch_id: reader.batch(b.batch_id) for b in local}
+            self._follow(local, chain, unsettled)
             candidates = check_custody(local, chain, unsettled)
             if candidates:
                 # The store may have moved on while the chain was asked (an event accepted
@@ -349,6 +352,27 @@ class Monitor:
                 report.findings += check_custody(fresh.values(), chain, unsettled)
             report.batches += len(local)
             after = local[-1].batch_id
+
+    def _follow(
+        self, local: list[BatchState], chain: dict[bytes, ChainBatch], unsettled: set[bytes]
+    ) -> None:
+        """A batch that moved on through another node (its chain head is an event this
+        node does not hold: docs/events.md, "Cross-node custody") is no finding: the
+        store's view becomes the chain's, unless the store moved meanwhile."""
+        heads = unheld_heads((s for s in local if s.batch_id not in unsettled), chain)
+        if not heads:
+            return
+        states = {s.batch_id: s for s in local}
+        before = {b: states[b].head for b in heads}
+        with self.store.read() as conn:
+            held = self.store.events.known(conn, sorted(set(heads.values())))
+        moved = moved_on(states, chain, heads, held)
+        if moved:
+            with self.store.write() as conn:
+                for batch_id in moved:
+                    self.store.batches.replace(
+                        conn, states[batch_id], expected_head=before[batch_id]
+                    )
 
 
 def _by_batch(

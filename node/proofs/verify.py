@@ -36,7 +36,10 @@ Per event, in this order:
     participant was active and held one of the roles the action needs.
 ``hash-chain``
     the event extends its batch's previous event (``prevEventHash``, ``inputPrevHashes``)
-    as the bundle orders them: no gap, no fork.
+    as the bundle orders them: no gap, no fork. A batch's first event in the bundle that
+    extends an event the bundle lacks, accepted by BatchRegistry (which executes an event
+    only on the batch's head), extends history held by another node (cross-node custody):
+    skipped, naming the head it extends (pending until anchored), never a gap.
 
 Per batch: the identifier names the batch id (checked when the bundle is read);
 ``licence``: the participant whose event created the batch (its COMMISSION, or the
@@ -168,6 +171,14 @@ class BatchReport:
     #: The event that brought the batch into the network from outside (a RECEIVE of a lot
     #: never seen, docs/contracts.md): its history before lies outside TraceNode.
     adopted_at: int | None = None
+    #: The first event of the bundle's history of the batch when its earlier history is
+    #: held by another node (docs/events.md, "Cross-node custody"): the event extends a
+    #: head the chain held when it accepted the event, which the bundle does not hold.
+    elsewhere_at: int | None = None
+    #: That event's previous event, the head the chain held: where the earlier part of the
+    #: batch's history ends. The hook for fetching it from the node that holds it (node
+    #: discovery): a bundle of that part must verify on its own and end at this head.
+    extends: bytes | None = None
 
     @property
     def outcome(self) -> Outcome:
@@ -251,6 +262,8 @@ def verify_bundle(bundle: Bundle, reader: ChainReader) -> Report:
     altered: dict[bytes, int] = {}  # stated and computed hashes of altered events -> index
     lifecycle: dict[bytes, list[_Step]] = defaultdict(list)
     by_batch: dict[bytes, list[int]] = defaultdict(list)
+    # batch -> the event whose earlier history is elsewhere, and the head it extends
+    elsewhere: dict[bytes, tuple[int, bytes]] = {}
     for index, (item, digest, signer) in enumerate(
         zip(bundle.events, digests, signers, strict=True)
     ):
@@ -277,9 +290,9 @@ def verify_bundle(bundle: Bundle, reader: ChainReader) -> Report:
         _check_payload(entry, item)
         block = _check_anchor(entry, item, digest, reader, altered=False)
         _check_signer(entry, recovered, block, reader)
-        _check_hash_chain(entry, item, digest, heads, known, altered)
+        _check_hash_chain(entry, item, digest, heads, known, altered, elsewhere)
         _advance(item, digest, entry, lifecycle)
-    _check_batches(bundle, reader, report, by_batch, lifecycle, altered)
+    _check_batches(bundle, reader, report, by_batch, lifecycle, altered, elsewhere)
     return report
 
 
@@ -631,6 +644,7 @@ def _check_hash_chain(
     heads: dict[bytes, bytes],
     known: frozenset[bytes],
     altered: dict[bytes, int],
+    elsewhere: dict[bytes, tuple[int, bytes]],
 ) -> None:
     """The event extends the heads the earlier events of the bundle left (and moves them,
     even when it does not: the next event is judged against this one, so one gap or fork
@@ -639,11 +653,18 @@ def _check_hash_chain(
     Only the bundle's batches are followed: a transformation that consumed the subject
     also names its sibling inputs, whose histories belong to another bundle. An event
     extending an altered one is not judged: that event's failure says it all.
+
+    The first event of a batch in the bundle that names a previous event the bundle does
+    not hold extends history held by another node (a lot received across nodes) when
+    BatchRegistry accepted it (``accepted-on-chain``): the contract executes an event only
+    on the batch's head, so the chain held that previous event as the head. Skipped then,
+    pending until it is anchored, and a gap otherwise. (``elsewhere`` receives the batch.)
     """
     event = item.event
     action = event.action
     problems: list[str] = []
     depends: set[int] = set()
+    before: list[tuple[bytes, bytes]] = []  # (batch, the previous event the bundle lacks)
 
     def expect(batch_id: bytes, prev: bytes) -> None:
         if batch_id not in known:
@@ -653,7 +674,7 @@ def _check_hash_chain(
             return
         head = heads.get(batch_id)
         if head is None:
-            problems.append(f"batch 0x{batch_id.hex()} has no earlier event in the bundle")
+            before.append((batch_id, prev))
         elif head != prev:
             problems.append(
                 f"batch 0x{batch_id.hex()}: names previous event 0x{prev.hex()}, "
@@ -690,8 +711,28 @@ def _check_hash_chain(
         if action is not Action.OBSERVE:
             updates[event.batch_id] = digest
     heads.update(updates)
+    accepted = _outcome(entry, Check.ACCEPTED_ON_CHAIN)
     if problems:
         entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.FAIL, "; ".join(problems)))
+    elif before and accepted not in (Outcome.PASS, Outcome.PENDING):
+        gaps = [f"batch 0x{b.hex()} has no earlier event in the bundle" for b, _ in before]
+        entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.FAIL, "; ".join(gaps)))
+    elif before:
+        for batch_id, prev in before:
+            elsewhere.setdefault(batch_id, (entry.index, prev))
+        heads_named = ", ".join(f"0x{prev.hex()}" for _, prev in before)
+        entry.checks.append(
+            CheckResult(
+                Check.HASH_CHAIN,
+                Outcome.SKIPPED if accepted is Outcome.PASS else Outcome.PENDING,
+                f"{ELSEWHERE}: it extends {heads_named}, "
+                + (
+                    "the batch's head on-chain when BatchRegistry accepted it (accepted-on-chain)"
+                    if accepted is Outcome.PASS
+                    else "which the chain must hold as the batch's head: checked once anchored"
+                ),
+            )
+        )
     elif depends:
         events = ", ".join(f"#{i}" for i in sorted(depends))
         entry.checks.append(
@@ -703,6 +744,15 @@ def _check_hash_chain(
         )
     else:
         entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.PASS))
+
+
+#: How a report says that a batch's history before an event is not in the bundle.
+ELSEWHERE = "history before this event is held by another node"
+
+
+def _outcome(entry: EventReport, check: Check) -> Outcome | None:
+    """The outcome of ``check`` on the event so far, None when it was not run."""
+    return next((c.outcome for c in entry.checks if c.check is check), None)
 
 
 _STATUS_AFTER = {
@@ -762,6 +812,7 @@ def _check_batches(
     by_batch: dict[bytes, list[int]],
     steps: dict[bytes, list[_Step]],
     altered: dict[bytes, int],
+    elsewhere: dict[bytes, tuple[int, bytes]],
 ) -> None:
     parents = _check_lineage(bundle, report, altered)
     creators = _creators(bundle)
@@ -775,6 +826,8 @@ def _check_batches(
         created_at = creators.get(item.batch_id)
         if created_at is not None and bundle.events[created_at].event.adopts():
             batch.adopted_at = created_at
+        if item.batch_id in elsewhere:
+            batch.elsewhere_at, batch.extends = elsewhere[item.batch_id]
         batch.checks.append(
             CheckResult(
                 Check.IDENTIFIER,
@@ -1154,6 +1207,7 @@ def report_json(report: Report) -> dict[str, object]:
                 "licence": _licence_json(b.licence),
                 "events": b.events,
                 "adoptedAt": b.adopted_at,
+                "elsewhereAt": b.elsewhere_at,
                 "checks": _checks_json(b.checks),
             }
             for b in report.batches

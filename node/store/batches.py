@@ -144,12 +144,18 @@ class BatchRepository:
         ]
         return BatchMatches(found, more=len(rows) > limit)
 
-    def replace(self, conn: Connection, state: BatchState) -> None:
+    def replace(
+        self, conn: Connection, state: BatchState, *, expected_head: bytes | None = None
+    ) -> bool:
         """Overwrite the local view of a batch with ``state`` (e.g. the chain's, after a
-        rejection showed the optimistic view was wrong)."""
-        conn.execute(
+        rejection showed the optimistic view was wrong); with ``expected_head``, only
+        while the stored head is still that one. Whether a row changed."""
+        where = [BATCHES.c.batch_id == state.batch_id]
+        if expected_head is not None:
+            where.append(BATCHES.c.head == expected_head)
+        result = conn.execute(
             update(BATCHES)
-            .where(BATCHES.c.batch_id == state.batch_id)
+            .where(*where)
             .values(
                 producer_id=state.producer_id,
                 custodian_id=state.custodian_id,
@@ -158,6 +164,7 @@ class BatchRepository:
                 head=state.head,
             )
         )
+        return bool(result.rowcount)
 
     def forget(self, conn: Connection, batch_id: bytes) -> None:
         """Forget a batch the chain never created (its creating event was rejected): its

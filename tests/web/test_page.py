@@ -588,7 +588,8 @@ def test_an_event_declared_in_error_is_struck_through_with_its_reason_and_correc
     assert note.startswith("Declared in error on ")
     assert ": incorrect data." in note
     fix = wrong.find_element("css selector", ".correction a[href^='#event-']:last-of-type")
-    target = page.one(fix.get_attribute("href").split("#", 1)[1].join(["#", ""]))
+    href = fix.get_attribute("href") or ""
+    target = page.one("#" + href.split("#", 1)[1])
     assert "corrected" not in (target.get_attribute("class") or "")  # the correction stands
     events = page.css("#timeline li.event")
     assert len(events) == 4  # made, the inspection (kept), its declaration, the correction

@@ -152,7 +152,11 @@ def test_shipping_to_nobody_registered_leaves_the_network(
 
 
 def test_a_receipt_names_its_lot_so_a_lot_from_outside_can_be_adopted() -> None:
-    fields = {"action": "OBSERVE", "bizStep": "receiving", "quantityList": QUANTITY}
+    fields: dict[str, Any] = {
+        "action": "OBSERVE",
+        "bizStep": "receiving",
+        "quantityList": QUANTITY,
+    }
 
     (receive,) = mapped(document(event(**fields)))[0]
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, or_, select
 
 from node.epcis.hashid import capture_key, split_capture_key
 from node.epcis.query import Cursor, EventQuery, Order, Term
@@ -36,20 +36,10 @@ class EpcisRepository:
         found: dict[str, bytes] = {}
         plain = sorted({k for k in keys if not split_capture_key(k)[1]})
         declared = sorted({split_capture_key(k)[0] for k in keys if split_capture_key(k)[1]})
-        for chunk in chunks(plain):
-            rows = conn.execute(
-                select(EPCIS_EVENTS.c.hash_id, EPCIS_EVENTS.c.trace_events).where(
-                    EPCIS_EVENTS.c.hash_id.in_(chunk)
-                )
-            )
-            found.update((h, bytes(t)) for h, t in rows)
-        for chunk in chunks(declared):
-            rows = conn.execute(
-                select(EPCIS_DECLARATIONS.c.hash_id, EPCIS_DECLARATIONS.c.trace_events).where(
-                    EPCIS_DECLARATIONS.c.hash_id.in_(chunk)
-                )
-            )
-            found.update((capture_key(h, True), bytes(t)) for h, t in rows)
+        for h, t in _by_hash_id(conn, EPCIS_EVENTS, "trace_events", plain).items():
+            found[h] = bytes(t)
+        for h, t in _by_hash_id(conn, EPCIS_DECLARATIONS, "trace_events", declared).items():
+            found[capture_key(h, True)] = bytes(t)
         return found
 
     def declare(self, conn: Connection, rows: Sequence[EpcisDeclarationRow]) -> None:
@@ -62,23 +52,10 @@ class EpcisRepository:
             EPCIS_DECLARATIONS,
             [{k: v for k, v in row.items() if k != "corrected"} for row in rows],
         )
-        ids: dict[str, int] = {}
-        for chunk in chunks([row["hash_id"] for row in rows]):
-            found = conn.execute(
-                select(EPCIS_DECLARATIONS.c.hash_id, EPCIS_DECLARATIONS.c.id).where(
-                    EPCIS_DECLARATIONS.c.hash_id.in_(chunk)
-                )
-            )
-            ids.update((str(h), int(i)) for h, i in found)
+        hash_ids = [row["hash_id"] for row in rows]
+        ids = _by_hash_id(conn, EPCIS_DECLARATIONS, "id", hash_ids)
         # An EPCIS query for events with an error declaration finds the declared event.
-        events: dict[str, int] = {}
-        for chunk in chunks([row["hash_id"] for row in rows]):
-            found = conn.execute(
-                select(EPCIS_EVENTS.c.hash_id, EPCIS_EVENTS.c.id).where(
-                    EPCIS_EVENTS.c.hash_id.in_(chunk)
-                )
-            )
-            events.update((str(h), int(i)) for h, i in found)
+        events = _by_hash_id(conn, EPCIS_EVENTS, "id", hash_ids)
         insert_many(
             conn,
             EPCIS_TERMS,
@@ -153,14 +130,7 @@ class EpcisRepository:
         insert_many(conn, EPCIS_EVENTS, rows)
         if not terms:
             return
-        ids: dict[str, int] = {}
-        for chunk in chunks([row["hash_id"] for row in rows]):
-            found = conn.execute(
-                select(EPCIS_EVENTS.c.hash_id, EPCIS_EVENTS.c.id).where(
-                    EPCIS_EVENTS.c.hash_id.in_(chunk)
-                )
-            )
-            ids.update((str(h), int(i)) for h, i in found)
+        ids = _by_hash_id(conn, EPCIS_EVENTS, "id", [row["hash_id"] for row in rows])
         insert_many(
             conn,
             EPCIS_TERMS,
@@ -231,3 +201,16 @@ def _after(key: Any, id_: Any, cursor: Cursor, *, descending: bool) -> ColumnEle
     if descending:
         return or_(key < cursor.key, and_(key == cursor.key, id_ < cursor.id))
     return or_(key > cursor.key, and_(key == cursor.key, id_ > cursor.id))
+
+
+def _by_hash_id(
+    conn: Connection, table: Table, column: str, hash_ids: Sequence[str]
+) -> dict[str, Any]:
+    """``column`` of the rows of ``table`` (events or declarations) with these hash IDs."""
+    found: dict[str, Any] = {}
+    for chunk in chunks(sorted(set(hash_ids))):
+        rows = conn.execute(
+            select(table.c.hash_id, table.c[column]).where(table.c.hash_id.in_(chunk))
+        )
+        found.update((str(h), value) for h, value in rows)
+    return found

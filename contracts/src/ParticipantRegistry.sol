@@ -111,9 +111,8 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         }
         _ranges[rangeKey] = registrar;
         _countUnder(_rangesUnder, kind, raw, 0, true);
-        bytes32[] storage keys = _rangeKeys[registrar];
-        keys.push(rangeKey);
-        _rangeSlot[rangeKey] = keys.length;
+        _rangeKeys[registrar].push(rangeKey);
+        _rangeSlot[rangeKey] = _rangeKeys[registrar].length;
         _rangeOf[rangeKey] = Range({kind: kind, prefix: prefix});
         emit RangeDelegated(kind, prefix, registrar);
     }

@@ -17,7 +17,6 @@ this node checks (docs/network.md).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -36,8 +35,14 @@ from node.events.identifiers import (
     PrefixKind,
     identifier_split,
 )
+from node.events.jsonsafe import loads_bounded
 from node.events.typed_data import BatchStatus
-from node.exceptions import InvalidBundleError, RemoteNodeError
+from node.exceptions import (
+    InvalidBundleError,
+    JsonTooDeepError,
+    MalformedJsonError,
+    RemoteNodeError,
+)
 from node.proofs.bundle import Bundle, parse_bundle
 from node.proofs.verify import Outcome, Report, verify_bundle
 
@@ -194,15 +199,14 @@ def fetch_bundle(
     except httpx.HTTPError as exc:
         raise RemoteNodeError("unreachable", f"it could not be reached ({_kind(exc)})") from None
     try:
-        document = json.loads(bytes(body))
-    except (ValueError, RecursionError):
-        raise RemoteNodeError("not-json", "its answer is not JSON") from None
+        # Bounded nesting: "[" * 100000 would crash the process (node/events/jsonsafe.py).
+        document = loads_bounded(bytes(body))
+    except (JsonTooDeepError, MalformedJsonError) as exc:
+        raise RemoteNodeError("not-json", f"its answer is not JSON we take: {exc}") from None
     try:
         return parse_bundle(document)
     except InvalidBundleError as exc:
         raise RemoteNodeError("not-a-bundle", f"its answer is not a proof bundle: {exc}") from None
-    except RecursionError:
-        raise RemoteNodeError("not-a-bundle", "its answer is not a proof bundle") from None
 
 
 def _too_large(limit: int) -> str:

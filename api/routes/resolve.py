@@ -98,13 +98,16 @@ PRODUCT_LINK_TYPES: Final[tuple[LinkType, ...]] = (
 _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     200: {
         "description": "The batch (JSON), or its linkset (application/linkset+json); for a "
-        "GTIN alone, the product's lots and items this node holds (as GET /v1/search)",
+        "GTIN alone, the product's lots and items this node holds (as GET /v1/search); for "
+        "a batch another node of the network holds, what the chain proves and that node's "
+        "bundle as this node's verifier judged it (ElsewhereOut; docs/network.md)",
         "content": {
             JSON: {
                 "schema": {
                     "anyOf": [
                         {"$ref": "#/components/schemas/BatchOut"},
                         {"$ref": "#/components/schemas/SearchOut"},
+                        {"$ref": "#/components/schemas/ElsewhereOut"},
                     ]
                 }
             },

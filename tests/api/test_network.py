@@ -15,145 +15,41 @@ import copy
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner
-from web3 import Web3
 
-from node.chain.registry import ParticipantRegistryClient
 from node.cli import app
-from node.context import Node, init_node
-from node.events.identifiers import gtin_check_digit
-from node.events.typed_data import Role
-from node.store.apikeys import ApiKeys
-from node.testing.serving import free_port, producer_node
-from tests.anvil import Anvil, AnvilUnavailableError, start_anvil, stop_anvil
-from tests.api.server import Server, commission
-from tests.api.test_server import wait_anchored
+from node.context import Node
+from tests.anvil import AnvilUnavailableError, anvil_binary
 from tests.environment import postgres_database, unavailable
 from tests.hostile_node import HostileNode, hostile_node
+from tests.network import GTIN, PASSWORD, Network, cli, lot, two_nodes
 
-PASSWORD = "network test"
-GTIN = "0061414100001" + str(gtin_check_digit("0061414100001"))
-LOT = f"https://id.gs1.org/01/{GTIN}/10/CHEESE-7"
-
-
-@dataclass
-class Network:
-    anvil: Anvil
-    a: Server
-    b: Server
-    dir_a: Path
-    dir_b: Path
-    b_admin: str
-    lot: str
-    registry: ParticipantRegistryClient  # on the chain, from the test process
-    root: LocalAccount  # A's admin key: the root authority
-
-
-def cli(*args: str) -> str:
-    answer = CliRunner().invoke(
-        app, list(args), env={"TRACENODE_PASSWORD": PASSWORD, "COLUMNS": "200"}
-    )
-    assert answer.exit_code == 0, answer.output
-    return answer.output
+LOT = lot("CHEESE-7")
 
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    root = tmp_path_factory.mktemp("network")
+    """Two nodes (tests/network.py), B on PostgreSQL, and a lot commissioned on B."""
     try:
-        chain = start_anvil()
+        anvil_binary()
     except AnvilUnavailableError as exc:
         unavailable(str(exc))
-    servers: list[Server] = []
-    try:
-        with postgres_database() as postgres_url:
-            dir_a, dir_b = root / "a", root / "b"
-            producer_node(dir_a, PASSWORD, chain_url=chain.url)
-            with Node(dir_a) as node_a:
-                batch_registry = node_a.deployment.batch_registry
-                root_key = node_a.admin(PASSWORD)
-                registry = ParticipantRegistryClient(
-                    Web3(Web3.HTTPProvider(chain.url, request_kwargs={"timeout": 30})),
-                    node_a.deployment,
-                )
-            b = init_node(
-                dir_b,
-                PASSWORD,
-                chain_url=chain.url,
-                database_url=postgres_url,
-                join=batch_registry,
-                pbkdf2_iterations=1000,
-            )
-            a_admin = json.loads((dir_a / "node.json").read_text())["admin_address"]
-            port_a, port_b = free_port(), free_port()
-            url_a, url_b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
-            where_a = ("--data-dir", str(dir_a))
-            cli("node", "register", "--registrar", a_admin, "--url", url_a, *where_a)
-            cli("node", "withdraw", "gs1:", *where_a)  # A gives up the whole GS1 space ...
-            cli("node", "delegate", a_admin, "gs1:9506", *where_a)  # ... but its farm's
-            cli(
-                "node",
-                "register",
-                "--registrar",
-                b.admin_address,
-                "--relayer",
-                b.node_address,
-                "--url",
-                url_b,
-                "--range",
-                "gs1:0614",
-                *where_a,
-            )
-            brand: LocalAccount = Account.create()
-            with Node(dir_b) as node_b:
-                pid = node_b.registry.register(
-                    node_b.admin(PASSWORD),
-                    key=brand.address,
-                    name="Alpine Dairy",
-                    roles=Role.PRODUCER,
-                    prefix="0614141",
-                )
-                node_b.sync_participants()  # every participant of the chain, A's too
-                token_b = ApiKeys(node_b.store).create(participant_id=pid).token
-            common = ("--commit-interval", "0.2", "--monitor-interval", "0")
-            a = Server(dir_a, PASSWORD, *common, "--public-url", url_a, port=port_a)
-            servers.append(a)
-            b_server = Server(dir_b, PASSWORD, *common, "--public-url", url_b, port=port_b)
-            servers.append(b_server)
-            a.wait_ready()
-            b_server.wait_ready()
-            answer = httpx.post(
-                f"{url_b}/v1/events",
-                json=commission(url_b, brand, LOT, 1),
-                headers={"Authorization": f"Bearer {token_b}"},
-                timeout=30,
-            )
-            assert answer.status_code == 202, answer.text
-            assert wait_anchored(url_b, answer.json()["eventHash"])["status"] == "anchored"
-            yield Network(
-                chain, a, b_server, dir_a, dir_b, b.admin_address, LOT, registry, root_key
-            )
-            for server in servers:
-                server.stop()
-    finally:
-        for server in servers:
-            if server.process.poll() is None:
-                server.kill()
-        stop_anvil(chain.process)
+    with (
+        postgres_database() as postgres_url,
+        two_nodes(tmp_path_factory.mktemp("network"), database_url_b=postgres_url) as network,
+    ):
+        network.commission_on_b("CHEESE-7", 1)
+        yield network
 
 
 def resolve(network: Network, accept: str = "application/json", **params: str) -> httpx.Response:
     return httpx.get(
-        f"{network.a.url}/v1/resolve/{quote(network.lot, safe='')}",
+        f"{network.a.url}/v1/resolve/{quote(LOT, safe='')}",
         headers={"Accept": accept},
         params=params,
         timeout=30,
@@ -223,7 +119,7 @@ def test_a_lot_of_node_b_resolves_on_node_a_verified_by_a_then_from_the_chain_wh
         follow_redirects=False,
     )
     assert page.status_code == 303
-    assert page.headers["location"] == f"{network.b.url}/?id={quote(network.lot, safe='')}"
+    assert page.headers["location"] == f"{network.b.url}/?id={quote(LOT, safe='')}"
     # The linkset points to B's links.
     linkset = resolve(network, "application/linkset+json").json()["linkset"][0]
     assert linkset["https://gs1.org/voc/pip"][0]["href"].startswith(network.b.url + "/?id=")
@@ -272,7 +168,7 @@ def bundle_of_b(network: Network) -> dict[str, Any]:
         from node.provenance.service import ProvenanceService
 
         service = ProvenanceService(node.store, node.w3, node.deployment)
-        exported: dict[str, Any] = service.export(service.resolve(network.lot)).as_json()
+        exported: dict[str, Any] = service.export(service.resolve(LOT)).as_json()
         return exported
 
 

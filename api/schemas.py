@@ -1018,6 +1018,7 @@ class RemoteOut(Schema):
         "pending",
         "failed-verification",
         "unreachable",
+        "not-found",
         "invalid-answer",
         "no-node",
         "this-node",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Mode = Literal["garbage", "status", "redirect", "bundle", "huge", "slow", "drip"]
+Mode = Literal["garbage", "status", "missing", "redirect", "bundle", "huge", "slow", "drip"]
 
 #: The longest a slow or dripping answer keeps its thread (the client gives up sooner).
 MAX_STALL = 10.0
@@ -46,6 +46,8 @@ class HostileNode:
         mode = self.mode
         if mode == "status":
             self._send(request, 500, b'{"oops": true}')
+        elif mode == "missing":
+            self._send(request, 404, b'{"code": "batch-not-found"}')
         elif mode == "redirect":
             request.send_response(302)
             request.send_header("Location", "http://169.254.169.254/latest/meta-data/")

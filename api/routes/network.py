@@ -128,9 +128,13 @@ def elsewhere(gateway: Gateway, key: Identifier, *, fetch: bool) -> Elsewhere | 
         this_operator=to_checksum_address(gateway.node.config.admin_address),
         fetch=fetch,
     )
-    if not found.on_chain and found.outcome in (RemoteOutcome.NO_NODE, RemoteOutcome.THIS_NODE):
+    if not found.on_chain and found.outcome in _NOTHING:
         return None
     return found
+
+
+#: Outcomes that, with no batch on-chain, mean nobody knows of it: a 404, as before.
+_NOTHING: Final = (RemoteOutcome.NO_NODE, RemoteOutcome.THIS_NODE, RemoteOutcome.NOT_FOUND)
 
 
 def remote_page(found: Elsewhere, key: Identifier) -> str | None:

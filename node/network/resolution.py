@@ -70,6 +70,7 @@ class RemoteOutcome(StrEnum):
     PENDING = "pending"  # nothing failed, but some of its events are not anchored yet
     FAILED = "failed-verification"  # its bundle failed this node's verifier
     UNREACHABLE = "unreachable"  # no connection, or it timed out
+    NOT_FOUND = "not-found"  # it answered 404: it holds no such batch either
     INVALID = "invalid-answer"  # an HTTP error, too large, not JSON, not a bundle of it
     NO_NODE = "no-node"  # no registered node answers for the identifier
     THIS_NODE = "this-node"  # the registry names this node, whose store lacks the batch
@@ -176,6 +177,8 @@ def fetch_bundle(
             httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
             client.stream("GET", url, headers={"Accept": "application/json"}) as response,
         ):
+            if response.status_code == 404:
+                raise RemoteNodeError("not-found", "it holds no such batch (HTTP 404)")
             if response.status_code != 200:
                 raise RemoteNodeError(
                     "http-status", f"it answered HTTP {response.status_code}, not a bundle"
@@ -258,11 +261,7 @@ def resolve_elsewhere(
     try:
         bundle = fetch_bundle(url)
     except RemoteNodeError as exc:
-        outcome = (
-            RemoteOutcome.UNREACHABLE
-            if exc.reason in ("timeout", "unreachable")
-            else RemoteOutcome.INVALID
-        )
+        outcome = _OUTCOMES.get(exc.reason, RemoteOutcome.INVALID)
         return answer(route, outcome, f"{where}: {exc}", url)
     if bundle.subject != batch_id:
         return answer(
@@ -300,6 +299,14 @@ def resolve_elsewhere(
         url,
         report,
     )
+
+
+#: How a failed fetch is reported (any other reason: an invalid answer).
+_OUTCOMES: Final = {
+    "timeout": RemoteOutcome.UNREACHABLE,
+    "unreachable": RemoteOutcome.UNREACHABLE,
+    "not-found": RemoteOutcome.NOT_FOUND,
+}
 
 
 def _name(reader: ChainReader, participant_id: int) -> str:

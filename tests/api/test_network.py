@@ -125,6 +125,19 @@ def test_a_lot_of_node_b_resolves_on_node_a_verified_by_a_then_from_the_chain_wh
     assert linkset["https://gs1.org/voc/pip"][0]["href"].startswith(network.b.url + "/?id=")
     assert linkset["alternate"][0]["href"].startswith(network.b.url + "/v1/batches/0x")
 
+    # A lot nobody holds, in B's range (0614999 is licensed to no one): A asks B, B has
+    # none, the chain has none: 404. Its linkset still says where to look.
+    unknown = "https://id.gs1.org/01/00614999000011/10/NOPE"
+    nowhere = httpx.get(f"{network.a.url}/v1/resolve/{quote(unknown, safe='')}", timeout=30)
+    assert nowhere.status_code == 404, nowhere.text
+    assert nowhere.json()["code"] == "batch-not-found"
+    where = httpx.get(
+        f"{network.a.url}/v1/resolve/{quote(unknown, safe='')}",
+        params={"linkType": "linkset"},
+        timeout=30,
+    ).json()["linkset"][0]
+    assert where["https://gs1.org/voc/pip"][0]["href"].startswith(network.b.url + "/?id=")
+
     network.b.kill()
     began = time.monotonic()
     down = resolve(network)

@@ -26,6 +26,7 @@ def hostile() -> Iterator[HostileNode]:
     [
         ("garbage", b"", "not-json", "not JSON"),
         ("status", b"", "http-status", "HTTP 500"),
+        ("missing", b"", "not-found", "holds no such batch (HTTP 404)"),
         ("redirect", b"", "http-status", "HTTP 302"),
         ("bundle", b'{"format": "tracenode-bundle/2"}', "not-a-bundle", "not a proof bundle"),
         ("bundle", b"[" * 200_000 + b"]" * 200_000, "not-json", "not JSON"),

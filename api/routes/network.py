@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AdminDep, Gateway, GatewayDep, ReaderDep, RegistrarDep
+from api.html_errors import PAGE_HEAD
 from api.problems import problem_responses
 from api.routes.participants import REGISTRAR_LOCK
 from api.schemas import (
@@ -201,17 +202,9 @@ def elsewhere_html(found: Elsewhere, key: Identifier) -> Response:
     )
 
 
-_PAGE: Final = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>Not verified here — TraceNode</title>
-<link rel="stylesheet" href="/static/base.css">
-<link rel="stylesheet" href="/static/style.css">
-</head>
-<body>
+_PAGE: Final = (
+    PAGE_HEAD.format(headline="Not verified here")
+    + """<body>
 <main id="main">
   <section class="card problem" id="elsewhere" data-outcome="{outcome}">
     <h1>This batch is kept by another node, and could not be verified here</h1>
@@ -225,3 +218,4 @@ _PAGE: Final = """<!doctype html>
 </body>
 </html>
 """
+)

@@ -15,15 +15,19 @@ import copy
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 from typer.testing import CliRunner
+from web3 import Web3
 
+from node.chain.deploy import join_deployment
 from node.cli import app
 from node.context import Node
+from node.exceptions import ConfigurationError
 from tests.anvil import AnvilUnavailableError, anvil_binary
 from tests.environment import postgres_database, unavailable
 from tests.hostile_node import HostileNode, hostile_node
@@ -243,3 +247,21 @@ def test_a_silent_node_is_given_up_on_within_the_bound(network: Network) -> None
     assert said["remote"]["outcome"] == "unreachable"
     assert "no answer within" in said["remote"]["detail"]
     assert said["chain"]["custodian"]["name"] == "Alpine Dairy"
+
+
+def test_joining_needs_the_batch_registry_of_a_deployment(network: Network) -> None:
+    w3 = network.registry.w3
+    with Node(network.dir_a) as node:
+        deployment = node.deployment
+
+    joined = join_deployment(w3, deployment.batch_registry)
+
+    # The same registries; logs are read from the ParticipantRegistry's creation block.
+    assert replace(joined, block_number=0) == replace(deployment, block_number=0)
+    created = joined.block_number
+    assert w3.eth.get_code(deployment.participant_registry, block_identifier=created)
+    assert not w3.eth.get_code(deployment.participant_registry, block_identifier=created - 1)
+    with pytest.raises(ConfigurationError, match="no contract at"):
+        join_deployment(w3, Web3.to_checksum_address("0x" + "11" * 20))
+    with pytest.raises(ConfigurationError, match="is not a TraceNode BatchRegistry"):
+        join_deployment(w3, deployment.participant_registry)

@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PWD/.venv/bin:$PATH"
 : "${TRACENODE_TEST_POSTGRES_URL:=$(bash scripts/services.sh)}"
 export TRACENODE_TEST_POSTGRES_URL
-pytest -m "slow or not slow" tests/api/test_network.py tests/node/network "$@"
+python -m pytest -m "slow or not slow" tests/api/test_network.py tests/node/network "$@"
 forge test --match-contract NodeRegistryTest

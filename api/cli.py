@@ -3,9 +3,12 @@ node's own CLI never imports the HTTP stack)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from typing import Annotated, Final
 
 import typer
+from eth_utils.address import to_checksum_address
+from rich.markup import escape
 
 from api.serve import DEFAULT_PORT, ServeOptions, serve
 from node.cli import app
@@ -13,8 +16,11 @@ from node.cli.common import DEFAULT_DATA_DIR, DataDir, console, password, report
 from node.commit.worker import CommitPolicy
 from node.context import Node
 from node.monitor.service import WATCH_INTERVAL
+from node.network.registration import registration_note
 
 __all__ = ["app"]
+
+PUBLIC_URL_ENV: Final = "TRACENODE_WEB_PUBLIC_URL"
 
 
 @app.command("serve")
@@ -60,6 +66,14 @@ def serve_command(
         ),
     ] = WATCH_INTERVAL,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar=PUBLIC_URL_ENV,
+            help="This node's public address (labels, the resolver; the node registry "
+            "should name it: docs/network.md).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (and commit, when this process holds the node key's lock). The
     keystore password comes from TRACENODE_PASSWORD, else a prompt."""
@@ -75,7 +89,14 @@ def serve_command(
         monitor_watch_interval=monitor_watch_interval,
         log_level=log_level,
     )
+    if public_url is not None:
+        os.environ[PUBLIC_URL_ENV] = public_url  # read by the page's settings (WebSettings)
     with Node(data_dir, chain_url=chain_url, database_url=database_url) as node:
+        note = registration_note(
+            node.registry, to_checksum_address(node.config.admin_address), public_url
+        )
+        if note is not None:
+            console.print(f"[yellow]network:[/] {escape(note)}", highlight=False)
 
         def listening(url: str) -> None:
             console.print(f"serving {data_dir} on {url} (chain {node.config.chain_id})")

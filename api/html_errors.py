@@ -223,7 +223,8 @@ def _asked(request: Request) -> str:
     return ""
 
 
-_PAGE: Final = """<!doctype html>
+#: The head of the node's server-made pages (``{headline}`` their title), the page's styles.
+PAGE_HEAD: Final = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -235,7 +236,10 @@ _PAGE: Final = """<!doctype html>
 <link rel="stylesheet" href="/static/base.css">
 <link rel="stylesheet" href="/static/style.css">
 </head>
-<body>
+"""
+_PAGE: Final = (
+    PAGE_HEAD
+    + """<body>
 <header class="top">
   <a class="brand" href="/"><img src="/static/icon.svg" alt="" width="28" height="28"
     ><span>TraceNode</span></a>
@@ -259,3 +263,4 @@ _PAGE: Final = """<!doctype html>
 </body>
 </html>
 """
+)

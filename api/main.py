@@ -38,6 +38,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "info",
     "events",
     "participants",
+    "network",
     "anchors",
     "alerts",
     "webhooks",

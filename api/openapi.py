@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 from api.deps import Gateway, require_admin, require_participant, require_reader
 from api.problems import Problem, problem_response_doc
-from api.schemas import Linkset, bundle_components, json_rpc_components
+from api.schemas import ElsewhereOut, Linkset, bundle_components, json_rpc_components
 
 API_KEY: Final = "apiKey"
 #: Answered by every operation: a bad key is refused everywhere, every caller is
@@ -55,6 +55,8 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         schemas.update(bundle_components())
         # Answered as application/linkset+json by the resolution routes (not a response_model).
         schemas.update(_model_components(Linkset))
+        # Answered by the resolution routes for a batch another node holds (docs/network.md).
+        schemas.update(_model_components(ElsewhereOut))
         components["securitySchemes"] = {
             API_KEY: {
                 "type": "http",

@@ -179,6 +179,12 @@ CONTRACT_ERROR_STATUS: Final[dict[str, int]] = {
     "ParticipantRegistryForeignParticipant": 403,
     "ParticipantRegistryUnauthorizedRevocation": 403,
     "ParticipantRegistryPrefixOverlap": 409,
+    "ParticipantRegistryRangeOverlap": 409,
+    "ParticipantRegistryNotDelegated": 404,
+    "ParticipantRegistryNodeExists": 409,
+    "ParticipantRegistryUnknownNode": 404,
+    "ParticipantRegistryInvalidUrl": 422,
+    "ParticipantRegistryUnauthorizedNodeChange": 403,
 }
 
 

@@ -992,3 +992,84 @@ def bundle_components() -> dict[str, dict[str, Any]]:
 
 
 BUNDLE_REF: dict[str, str] = {"$ref": "#/components/schemas/Bundle"}
+
+
+# ----- the network of nodes (api/routes/network.py, docs/network.md) -----
+
+#: A range's prefix: digits (GS1, 0-12 of them; empty: the whole kind) or digit groups.
+RANGE_PREFIX_PATTERN: Final = r"^([0-9]{0,12}|[0-9]+(\.[0-9]+)*)$"
+#: A node's public URL as the registry accepts it (its contract checks the same).
+NODE_URL_PATTERN: Final = r"^https?://[!-.0-~][!-~]*$"
+
+
+class RangeOut(Schema):
+    """A prefix range delegated to a node's registrar ("": the whole kind)."""
+
+    kind: Literal["gs1", "handle"]
+    prefix: str = Field(max_length=64, pattern=RANGE_PREFIX_PATTERN)
+
+
+class NodeOut(Schema):
+    """A node of the network, as ParticipantRegistry holds it."""
+
+    id: DecimalInt
+    operator: Address = Field(description="Its registrar: registers its participants.")
+    url: str = Field(description="Its public API base (where its bundles are fetched).")
+    ranges: list[RangeOut]
+    this_node: bool = Field(description="Whether it is the node answering.")
+
+
+class NodeIn(StrictSchema):
+    """A node to register (root), with ranges to delegate to its registrar."""
+
+    registrar: Address
+    url: str = Field(max_length=256, pattern=NODE_URL_PATTERN)
+    ranges: list[RangeOut] = Field(default_factory=list, max_length=16)
+
+
+class NodeUrlIn(StrictSchema):
+    url: str = Field(max_length=256, pattern=NODE_URL_PATTERN)
+
+
+class ChainStateOut(Schema):
+    """What the chain records of a batch (BatchRegistry), whatever any node says."""
+
+    status: str = Field(description="NONE when the chain has no such batch.")
+    producer: ParticipantRef | None
+    custodian: ParticipantRef | None
+    head: Hex32
+
+
+class RemoteOut(Schema):
+    """What came of asking the node that answers for the batch."""
+
+    outcome: Literal[
+        "verified",
+        "pending",
+        "failed-verification",
+        "unreachable",
+        "not-found",
+        "invalid-answer",
+        "no-node",
+        "this-node",
+    ]
+    detail: str
+    bundle: str | None = Field(description="The bundle URL asked (or that would be).")
+    page: str | None = Field(description="Its page of the batch.")
+
+
+class ElsewhereOut(Schema):
+    """A batch this node's store does not hold: what the chain proves, which node answers
+    for it, and that node's proof bundle as THIS node's verifier judged it. ``verified``
+    is true only when that bundle passed every check here."""
+
+    batch_id: Hex32
+    identifier: str | None
+    held_here: Literal[False] = False
+    verified: bool
+    chain: ChainStateOut
+    node: NodeOut | None
+    via: Literal["licence", "range", "producer"] | None
+    prefix: str | None
+    remote: RemoteOut
+    verification: VerificationReport | None

@@ -25,7 +25,7 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.types import Wei
 
-from node.chain.deploy import Deployment, deploy_contracts
+from node.chain.deploy import Deployment, deploy_contracts, join_deployment
 from node.chain.embedded import EmbeddedChain, open_embedded_chain
 from node.chain.reader import Contracts
 from node.chain.registry import ParticipantRegistryClient
@@ -87,8 +87,13 @@ def init_node(
     database_url: str | None = None,
     pbkdf2_iterations: int | None = None,
     progress: Progress = quiet,
+    join: str | None = None,
 ) -> NodeConfig:
     """Create a data directory: keys, the contracts deployed, the store migrated.
+
+    ``join``: the address of another node's BatchRegistry on ``chain_url``: this node joins
+    that deployment instead of deploying (docs/network.md); the root authority then
+    registers it (``tracenode node register``) before its registrar and key may act.
 
     ``pbkdf2_iterations`` trades the key files' scrypt for cheap PBKDF2: test nodes only.
 
@@ -97,6 +102,11 @@ def init_node(
     """
     if (data_dir / "node.json").exists():
         raise ConfigurationError(f"{data_dir} is already initialised")
+    if join is not None and chain_url is None:
+        raise ConfigurationError(
+            "--join needs --chain-url: the embedded chain is one node's own, nobody can join it"
+        )
+    joined = None if join is None else _join_address(join)
     data_dir.mkdir(parents=True, exist_ok=True)
     progress("creating the node and admin keys (encrypted)")
     node_key = create_keystore(
@@ -105,12 +115,15 @@ def init_node(
     admin_key = create_keystore(
         data_dir / "keystore" / "admin.json", password, pbkdf2_iterations=pbkdf2_iterations
     )
-    progress("deploying the contracts")
+    progress("deploying the contracts" if joined is None else f"joining the deployment {joined}")
     chain = _open_chain(data_dir, chain_url)
     try:
         w3 = chain.w3 if isinstance(chain, EmbeddedChain) else chain
         _fund(w3, [node_key.address, admin_key.address])
-        deployment = deploy_contracts(w3, admin=admin_key, node=node_key.address)
+        if joined is None:
+            deployment = deploy_contracts(w3, admin=admin_key, node=node_key.address)
+        else:
+            deployment = join_deployment(w3, joined)
         config = NodeConfig(
             chain_id=deployment.chain_id,
             chain_url=chain_url,
@@ -212,6 +225,14 @@ def _open_chain(data_dir: Path, chain_url: str | None) -> EmbeddedChain | Web3:
     if not w3.is_connected():
         raise ConfigurationError(f"no EVM JSON-RPC node answers at {chain_url}")
     return w3
+
+
+def _join_address(text: str) -> ChecksumAddress:
+    if not Web3.is_address(text):
+        raise ConfigurationError(
+            f"--join wants a BatchRegistry address (0x + 40 hex), not {text[:60]!r}"
+        )
+    return Web3.to_checksum_address(text)
 
 
 def _fund(w3: Web3, addresses: list[ChecksumAddress]) -> None:

@@ -807,3 +807,15 @@ class ProofTimeoutError(TraceNodeError, TimeoutError):
     """An event was not anchored (or was rejected) within the time allowed."""
 
     code = "proof-timeout"
+
+
+class RemoteNodeError(TraceNodeError):
+    """Another node of the network could not give what was asked of it: unreachable, too
+    slow, an HTTP error, an answer too large, not JSON, or not a proof bundle of the batch
+    asked for (node.network.resolution). ``reason`` is one of those, as a short code."""
+
+    code = "remote-node"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -69,6 +69,20 @@ def offenders(folder: str, forbidden: tuple[str, ...]) -> list[str]:
                 "sqlmodel",
             ),
         ),
+        # Another node's answer is judged against the chain alone, as the verifier judges
+        # a bundle: resolution across nodes never reads this node's database.
+        (
+            "node/network",
+            (
+                "node.store",
+                "node.ingest",
+                "node.commit",
+                "node.provenance",
+                "node.context",
+                "sqlalchemy",
+                "sqlmodel",
+            ),
+        ),
         # The supplier SDK is a client of a remote gateway: no store, no server side.
         (
             "node/sdk",

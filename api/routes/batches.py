@@ -86,11 +86,17 @@ def batch_out(node: Node, identifier: Identifier) -> BatchOut:
         created_by="0x" + state.created_by.hex(),
         parents=["0x" + p.hex() for p in parents],
         children=["0x" + c.hex() for c in children],
-        links={
-            "self": f"/v1/batches/{hex_id}",
-            "provenance": f"/v1/batches/{hex_id}/provenance",
-            "trace": f"/v1/batches/{hex_id}/trace?direction=downstream",
-            "bundle": f"/v1/batches/{hex_id}/bundle",
-            "page": f"/?id={quote(canonical, safe='')}",
-        },
+        links=batch_links(batch_id, canonical),
     )
+
+
+def batch_links(batch_id: bytes, canonical: str) -> dict[str, str]:
+    """A batch's links on a node, as paths from its base (its identifier ``canonical``)."""
+    hex_id = "0x" + batch_id.hex()
+    return {
+        "self": f"/v1/batches/{hex_id}",
+        "provenance": f"/v1/batches/{hex_id}/provenance",
+        "trace": f"/v1/batches/{hex_id}/trace?direction=downstream",
+        "bundle": f"/v1/batches/{hex_id}/bundle",
+        "page": f"/?id={quote(canonical, safe='')}",
+    }

@@ -35,7 +35,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from api.deps import GatewayDep, ReaderDep
 from api.html_errors import accept_ranges
 from api.problems import problem_responses
-from api.routes.batches import batch_out
+from api.routes.batches import batch_links, batch_out
+from api.routes.network import elsewhere, elsewhere_html, elsewhere_out
 from api.routes.search import DEFAULT_LIMIT, search_out
 from api.routes.web import base_url
 from api.schemas import BatchOut, LinkTypeNamespace, ResolverDescription
@@ -46,7 +47,9 @@ from node.events.identifiers import (
     Product,
     parse_key,
 )
-from node.exceptions import LinkTypeNotFoundError, NotAcceptableError
+from node.events.typed_data import BatchStatus
+from node.exceptions import BatchNotFoundError, LinkTypeNotFoundError, NotAcceptableError
+from node.network.resolution import Elsewhere, RemoteOutcome
 
 router = APIRouter(tags=["resolution"])
 
@@ -95,13 +98,16 @@ PRODUCT_LINK_TYPES: Final[tuple[LinkType, ...]] = (
 _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     200: {
         "description": "The batch (JSON), or its linkset (application/linkset+json); for a "
-        "GTIN alone, the product's lots and items this node holds (as GET /v1/search)",
+        "GTIN alone, the product's lots and items this node holds (as GET /v1/search); for "
+        "a batch another node of the network holds, what the chain proves and that node's "
+        "bundle as this node's verifier judged it (ElsewhereOut; docs/network.md)",
         "content": {
             JSON: {
                 "schema": {
                     "anyOf": [
                         {"$ref": "#/components/schemas/BatchOut"},
                         {"$ref": "#/components/schemas/SearchOut"},
+                        {"$ref": "#/components/schemas/ElsewhereOut"},
                     ]
                 }
             },
@@ -223,13 +229,22 @@ def _negotiate(
 ) -> Response:
     rel = _link_type(link_type)
     wanted = _preferred(request) if rel is None else LINKSET
+    batch = None
+    if not isinstance(key, Product):
+        try:
+            batch = batch_out(gateway.node, key)
+        except BatchNotFoundError:
+            # Not in this store: another node of the network may hold it (docs/network.md).
+            held_elsewhere = elsewhere(gateway, key, fetch=wanted != LINKSET)
+            if held_elsewhere is None and wanted != HTML:
+                raise
+            if held_elsewhere is not None:
+                return _elsewhere(request, gateway, key, held_elsewhere, wanted, rel)
     if wanted == HTML:
         page = "q" if isinstance(key, Product) else "id"
         return RedirectResponse(f"/?{page}={quote(key.canonical, safe='')}", status_code=303)
     base = str(request.base_url).rstrip("/")
-    linkset_url = f"{base}/v1/resolve/{quote(key.canonical, safe='')}?linkType=linkset"
-    headers = {"Link": f'<{linkset_url}>; rel="linkset"; type="{LINKSET}"', "Vary": "Accept"}
-    batch = None if isinstance(key, Product) else batch_out(gateway.node, key)
+    headers = _headers(base, key)
     if wanted == JSON:
         if batch is not None:
             return JSONResponse(batch.model_dump(mode="json"), headers=headers)
@@ -237,6 +252,51 @@ def _negotiate(
         found = search_out(gateway, key.canonical, key, DEFAULT_LIMIT)
         return JSONResponse(found.model_dump(mode="json"), headers=headers)
     links = _links(key, batch, base)
+    return _linkset_or_redirect(request, key, links, rel, headers)
+
+
+def _headers(base: str, key: Identifier | Product) -> dict[str, str]:
+    linkset_url = f"{base}/v1/resolve/{quote(key.canonical, safe='')}?linkType=linkset"
+    return {"Link": f'<{linkset_url}>; rel="linkset"; type="{LINKSET}"', "Vary": "Accept"}
+
+
+def _elsewhere(
+    request: Request,
+    gateway: GatewayDep,
+    key: Identifier,
+    found: Elsewhere,
+    wanted: str,
+    rel: str | None,
+) -> Response:
+    """The answer for a batch another node holds: a browser goes to that node's page when
+    its bundle passed this node's verifier (else sees what the chain proves); JSON is what
+    the chain proves and the verdict (ElsewhereOut); the linkset's links are that node's."""
+    if wanted == HTML:
+        return elsewhere_html(found, key)
+    base = str(request.base_url).rstrip("/")
+    headers = _headers(base, key)
+    if wanted == JSON:
+        out = elsewhere_out(gateway, found, key)
+        return JSONResponse(out.model_dump(mode="json"), headers=headers)
+    if found.route is None or found.outcome is RemoteOutcome.THIS_NODE:
+        raise BatchNotFoundError(f"this node holds no batch {key.canonical}: {found.detail}")
+    remote = found.route.node.url.rstrip("/")
+    links = _links(key, None, remote, paths=batch_links(found.batch_id, key.canonical))
+    links[GS1_VOC + "recallStatus"][0]["title"] = (
+        f"{'recalled' if found.chain.status is BatchStatus.RECALLED else 'none'}: "
+        f"as the chain records this batch (status {found.chain.status.name}); its node, "
+        f"node {found.route.node.id}, keeps its events"
+    )
+    return _linkset_or_redirect(request, key, links, rel, headers)
+
+
+def _linkset_or_redirect(
+    request: Request,
+    key: Identifier | Product,
+    links: dict[str, Any],
+    rel: str | None,
+    headers: dict[str, str],
+) -> Response:
     if rel not in (None, "linkset"):
         return _redirect(request, key, links, rel)
     headers["Link"] += (
@@ -286,17 +346,26 @@ def _curie(rel: str) -> str:
     return "gs1:" + rel.removeprefix(GS1_VOC) if rel.startswith(GS1_VOC) else rel
 
 
-def _links(key: Identifier | Product, batch: BatchOut | None, base: str) -> dict[str, Any]:
+def _links(
+    key: Identifier | Product,
+    batch: BatchOut | None,
+    base: str,
+    *,
+    paths: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The link context object of the identifier's linkset (RFC 9264, GS1's linkset
-    schema): its anchor and, per link type, one target with its media type and title."""
-    if batch is None:
+    schema): its anchor and, per link type, one target with its media type and title.
+    ``paths``: a batch's links on the node at ``base``, when this node holds no ``batch``."""
+    titles: dict[str, str] = {}
+    if paths is not None:
+        table = BATCH_LINK_TYPES
+    elif batch is None:
         assert isinstance(key, Product)
         query = quote(key.canonical, safe="")
         table, paths = (
             PRODUCT_LINK_TYPES,
             {"page": f"/?q={query}", "search": f"/v1/search?q={query}"},
         )
-        titles: dict[str, str] = {}
     else:
         table, paths = BATCH_LINK_TYPES, batch.links
         titles = {GS1_VOC + "recallStatus": recall_title(batch)}

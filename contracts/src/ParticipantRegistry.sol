@@ -23,6 +23,7 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
 
     uint256 public constant MAX_NAME_LENGTH = 64;
     uint256 public constant MAX_PREFIX_LENGTH = 64;
+    uint256 public constant MAX_URL_LENGTH = 256;
 
     /// @dev The hot part of a participant, read on every signed operation: one slot.
     struct State {
@@ -54,6 +55,15 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     mapping(bytes32 prefixKey => uint256) private _rangesUnder;
     /// @dev Registrars whose participants may create batches with identifiers of no prefix kind.
     mapping(address registrar => bool) private _open;
+    /// @dev Per registrar: the keys of its delegated ranges, in no particular order.
+    mapping(address registrar => bytes32[]) private _rangeKeys;
+    /// @dev Per delegated range key: its kind and prefix, and its index in `_rangeKeys` plus one.
+    mapping(bytes32 rangeKey => Range) private _rangeOf;
+    mapping(bytes32 rangeKey => uint256) private _rangeSlot;
+    uint32 private _nodeCount;
+    mapping(uint32 id => address) private _nodeOperators;
+    mapping(uint32 id => string) private _nodeUrls;
+    mapping(address registrar => uint32) private _nodeIds;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE and REGISTRAR_ROLE.
     constructor(address admin) {
@@ -101,6 +111,9 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         }
         _ranges[rangeKey] = registrar;
         _countUnder(_rangesUnder, kind, raw, 0, true);
+        _rangeKeys[registrar].push(rangeKey);
+        _rangeSlot[rangeKey] = _rangeKeys[registrar].length;
+        _rangeOf[rangeKey] = Range({kind: kind, prefix: prefix});
         emit RangeDelegated(kind, prefix, registrar);
     }
 
@@ -112,6 +125,14 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         if (registrar == address(0)) revert ParticipantRegistryNotDelegated(kind, prefix);
         delete _ranges[rangeKey];
         _countUnder(_rangesUnder, kind, raw, 0, false);
+        bytes32[] storage keys = _rangeKeys[registrar];
+        uint256 index = _rangeSlot[rangeKey] - 1;
+        bytes32 moved = keys[keys.length - 1];
+        keys[index] = moved;
+        _rangeSlot[moved] = index + 1;
+        keys.pop();
+        delete _rangeSlot[rangeKey];
+        delete _rangeOf[rangeKey];
         emit RangeWithdrawn(kind, prefix, registrar);
     }
 
@@ -149,6 +170,35 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     function setOpenIdentifiers(address registrar, bool allowed) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _open[registrar] = allowed;
         emit OpenIdentifiersSet(registrar, allowed);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function registerNode(address registrar, string calldata url)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+        returns (uint32 id)
+    {
+        if (registrar == address(0)) revert ParticipantRegistryZeroAddress();
+        if (_nodeIds[registrar] != 0) revert ParticipantRegistryNodeExists(registrar);
+        _requireValidUrl(url);
+        id = ++_nodeCount;
+        _nodeIds[registrar] = id;
+        _nodeOperators[id] = registrar;
+        _nodeUrls[id] = url;
+        _grantRole(REGISTRAR_ROLE, registrar);
+        emit NodeRegistered(id, registrar, url);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function setNodeUrl(uint32 id, string calldata url) external {
+        address operator = _nodeOperators[id];
+        if (operator == address(0)) revert ParticipantRegistryUnknownNode(id);
+        if (msg.sender != operator && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
+            revert ParticipantRegistryUnauthorizedNodeChange(id, msg.sender);
+        }
+        _requireValidUrl(url);
+        _nodeUrls[id] = url;
+        emit NodeUrlChanged(id, url);
     }
 
     /// @inheritdoc IParticipantRegistry
@@ -285,6 +335,33 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         return _open[_registrars[id]];
     }
 
+    /// @inheritdoc IParticipantRegistry
+    function node(uint32 id) external view returns (NetworkNode memory) {
+        address operator = _nodeOperators[id];
+        if (operator == address(0)) revert ParticipantRegistryUnknownNode(id);
+        return NetworkNode({id: id, operator: operator, url: _nodeUrls[id], ranges: rangesOf(operator)});
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function nodeCount() external view returns (uint32) {
+        return _nodeCount;
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function nodeOf(address registrar) external view returns (uint32) {
+        return _nodeIds[registrar];
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function rangesOf(address registrar) public view returns (Range[] memory found) {
+        bytes32[] storage keys = _rangeKeys[registrar];
+        uint256 count = keys.length;
+        found = new Range[](count);
+        for (uint256 i; i < count; ++i) {
+            found[i] = _rangeOf[keys[i]];
+        }
+    }
+
     /// @dev Grants a licence after every rule of {license} but the caller's role and `id`'s existence.
     function _license(uint32 id, uint8 kind, string calldata prefix, uint48 validFrom, uint48 validUntil) private {
         if (_registrars[id] != msg.sender) revert ParticipantRegistryForeignParticipant(id, msg.sender);
@@ -357,6 +434,22 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     function _validAt(Licence storage licence, uint48 blockNumber) private view returns (bool) {
         return licence.holder != 0 && licence.validFrom <= blockNumber
             && (licence.validUntil == 0 || blockNumber < licence.validUntil);
+    }
+
+    /// @dev `url` is `http://` or `https://`, then a host (not a '/'), all printable ASCII
+    /// without spaces, at most MAX_URL_LENGTH bytes. The rest of a URL's grammar is the
+    /// reader's to check: a node's URL is a hint where to fetch, never trusted for content.
+    function _requireValidUrl(string calldata url) private pure {
+        bytes calldata raw = bytes(url);
+        uint256 length = raw.length;
+        uint256 scheme = 0;
+        if (length > 8 && bytes8(raw[:8]) == bytes8("https://")) scheme = 8;
+        else if (length > 7 && bytes7(raw[:7]) == bytes7("http://")) scheme = 7;
+        if (scheme == 0 || length > MAX_URL_LENGTH || raw[scheme] == "/") revert ParticipantRegistryInvalidUrl(url);
+        for (uint256 i = scheme; i < length; ++i) {
+            bytes1 c = raw[i];
+            if (c <= 0x20 || c >= 0x7f) revert ParticipantRegistryInvalidUrl(url);
+        }
     }
 
     function _existing(uint32 id) private view returns (State storage state) {

@@ -1,8 +1,9 @@
-"""Deploy and wire the three registries on any chain."""
+"""Deploy and wire the three registries on any chain, or join a deployment made by
+another node (a network of nodes on one chain, docs/network.md)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from eth_typing import ChecksumAddress
@@ -12,6 +13,7 @@ from web3.contract import Contract
 from node.chain.artifacts import ContractName, load
 from node.chain.transact import Sender, send_transaction, sender_address
 from node.events.identifiers import PrefixKind
+from node.exceptions import ConfigurationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +61,64 @@ def deploy_contracts(w3: Web3, *, admin: Sender, node: ChecksumAddress) -> Deplo
     anchors = create("AnchorRegistry", owner)
     batches = create("BatchRegistry", owner, participants.address, anchors.address)
     send(anchors.functions.grantRole(anchors.functions.COMMITTER_ROLE().call(), batches.address))
-    send(anchors.functions.grantRole(anchors.functions.NODE_ROLE().call(), node))
-    send(batches.functions.grantRole(batches.functions.NODE_ROLE().call(), node))
-    for kind in (PrefixKind.GS1, PrefixKind.HANDLE):
-        send(participants.functions.delegate(owner, int(kind), ""))
-    return Deployment(
+    deployment = Deployment(
         chain_id=w3.eth.chain_id,
         participant_registry=participants.address,
         batch_registry=batches.address,
         anchor_registry=anchors.address,
-        block_number=w3.eth.block_number,
+        block_number=0,
     )
+    grant_relayer(w3, deployment, admin, node)
+    for kind in (PrefixKind.GS1, PrefixKind.HANDLE):
+        send(participants.functions.delegate(owner, int(kind), ""))
+    return replace(deployment, block_number=w3.eth.block_number)
+
+
+def grant_relayer(w3: Web3, deployment: Deployment, admin: Sender, node: ChecksumAddress) -> None:
+    """Let ``node`` relay events and anchor roots (NODE_ROLE of BatchRegistry and
+    AnchorRegistry): the root authority's step for a node's key (``admin``: the root)."""
+    names: tuple[tuple[ContractName, ChecksumAddress], ...] = (
+        ("AnchorRegistry", deployment.anchor_registry),
+        ("BatchRegistry", deployment.batch_registry),
+    )
+    for name, address in names:
+        registry = contract(w3, name, address)
+        role = registry.functions.NODE_ROLE().call()
+        send_transaction(w3, registry.functions.grantRole(role, node), admin)
+
+
+def join_deployment(w3: Web3, batch_registry: ChecksumAddress) -> Deployment:
+    """The deployment whose BatchRegistry is at ``batch_registry`` (the EIP-712 verifying
+    contract every node and bundle names), read from the chain: its registries, and the
+    block the ParticipantRegistry was created in (where a node starts reading logs)."""
+    if not w3.eth.get_code(batch_registry):
+        raise ConfigurationError(f"no contract at {batch_registry} on this chain")
+    batches = contract(w3, "BatchRegistry", batch_registry)
+    try:
+        participants, anchors = batches.functions.registries().call()
+    except Exception as exc:  # any failure means: not a BatchRegistry of ours
+        raise ConfigurationError(f"{batch_registry} is not a TraceNode BatchRegistry") from exc
+    participants = Web3.to_checksum_address(participants)
+    anchors = Web3.to_checksum_address(anchors)
+    for address in (participants, anchors):
+        if not w3.eth.get_code(address):
+            raise ConfigurationError(f"the registry {address} it names has no code")
+    return Deployment(
+        chain_id=w3.eth.chain_id,
+        participant_registry=participants,
+        batch_registry=batch_registry,
+        anchor_registry=anchors,
+        block_number=_created_at(w3, participants),
+    )
+
+
+def _created_at(w3: Web3, address: ChecksumAddress) -> int:
+    """The first block at which ``address`` holds code (a binary search of the state)."""
+    low, high = 0, int(w3.eth.block_number)
+    while low < high:
+        middle = (low + high) // 2
+        if w3.eth.get_code(address, block_identifier=middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low

@@ -1,5 +1,5 @@
-"""ParticipantRegistry on any chain: admin transactions (participants, and the identifier
-authority's ranges and licences), and its history read from logs."""
+"""ParticipantRegistry on any chain: admin transactions (participants, the identifier
+authority's ranges and licences, the network's nodes), and its history read from logs."""
 
 from __future__ import annotations
 
@@ -57,6 +57,35 @@ _EVENTS = {
     "PrefixLicensed": ChangeKind.LICENSED,
     "PrefixRevoked": ChangeKind.REVOKED,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """A prefix range delegated to a node's registrar ("": the whole kind)."""
+
+    kind: PrefixKind
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkNode:
+    """A node of the network as the registry holds it (docs/network.md): ``operator`` is
+    its registrar, ``url`` its public API base, ``ranges`` the ranges delegated to it."""
+
+    id: int
+    operator: ChecksumAddress
+    url: str
+    ranges: tuple[Range, ...]
+
+    @classmethod
+    def from_abi(cls, value: Any) -> NetworkNode:
+        node_id, operator, url, ranges = value
+        return cls(
+            int(node_id),
+            Web3.to_checksum_address(operator),
+            str(url),
+            tuple(Range(PrefixKind(int(kind)), str(prefix)) for kind, prefix in ranges),
+        )
 
 
 class ParticipantRegistryClient:
@@ -117,6 +146,10 @@ class ParticipantRegistryClient:
             self.w3, self.contract.functions.delegate(registrar, int(kind), prefix), sender
         )
 
+    def withdraw(self, sender: Sender, *, kind: PrefixKind, prefix: str) -> None:
+        """Withdraw range ``prefix`` of ``kind`` from its registrar (root)."""
+        send_transaction(self.w3, self.contract.functions.withdraw(int(kind), prefix), sender)
+
     def license(
         self,
         sender: Sender,
@@ -153,6 +186,34 @@ class ParticipantRegistryClient:
         return [
             Licence.from_abi(v) for v in self.contract.functions.licences(int(kind), prefix).call()
         ]
+
+    # ----- the node registry -----
+
+    def register_node(self, sender: Sender, *, registrar: ChecksumAddress, url: str) -> int:
+        """Register the node operated by ``registrar`` at ``url`` (root); returns its id.
+        The registrar receives REGISTRAR_ROLE."""
+        receipt = send_transaction(
+            self.w3, self.contract.functions.registerNode(registrar, url), sender
+        )
+        (log,) = self.contract.events.NodeRegistered().process_receipt(receipt, errors=DISCARD)
+        return int(log.args.id)
+
+    def set_node_url(self, sender: Sender, node_id: int, url: str) -> None:
+        """Move node ``node_id`` to ``url`` (its operator, or the root)."""
+        send_transaction(self.w3, self.contract.functions.setNodeUrl(node_id, url), sender)
+
+    def nodes(self) -> list[NetworkNode]:
+        """Every node of the network, by id."""
+        count = int(self.contract.functions.nodeCount().call())
+        return [self.node(node_id) for node_id in range(1, count + 1)]
+
+    def node(self, node_id: int) -> NetworkNode:
+        """Node ``node_id`` (a contract error when there is none)."""
+        return NetworkNode.from_abi(self.contract.functions.node(node_id).call())
+
+    def node_of(self, registrar: ChecksumAddress) -> int:
+        """The id of the node ``registrar`` operates (0: none)."""
+        return int(self.contract.functions.nodeOf(registrar).call())
 
     def key_participant(self, key: ChecksumAddress) -> int:
         """The id of the participant this key was ever registered for (0: never used)."""

@@ -19,6 +19,7 @@ from node.cli import (
     epcis,
     events,
     monitor,
+    nodes,
     participants,
     prefixes,
     provenance,
@@ -51,6 +52,7 @@ app = commands(
 )
 app.add_typer(participants.app, name="participant")
 app.add_typer(prefixes.app, name="prefix")
+app.add_typer(nodes.app, name="node")
 app.add_typer(events.app, name="event")
 app.add_typer(apikeys.app, name="apikey")
 app.command(name="bench")(bench.bench)
@@ -90,13 +92,26 @@ def init(
         str | None,
         typer.Option(envvar="TRACENODE_DATABASE_URL", help="PostgreSQL URL (default: SQLite)"),
     ] = None,
+    join: Annotated[
+        str | None,
+        typer.Option(
+            help="Join the deployment whose BatchRegistry is at this address on --chain-url "
+            "instead of deploying (a network of nodes, docs/network.md)."
+        ),
+    ] = None,
 ) -> None:
-    """Create a data directory: encrypted node and admin keys, contracts deployed, store ready.
-    The keystore password comes from TRACENODE_PASSWORD, else a prompt (asked twice)."""
+    """Create a data directory: encrypted node and admin keys, contracts deployed (or an
+    existing deployment joined), store ready. The keystore password comes from
+    TRACENODE_PASSWORD, else a prompt (asked twice)."""
     secret = password(confirm=True)
     with steps() as progress:
         config = init_node(
-            data_dir, secret, chain_url=chain_url, database_url=database_url, progress=progress
+            data_dir,
+            secret,
+            chain_url=chain_url,
+            database_url=database_url,
+            progress=progress,
+            join=join,
         )
     console.print(f"[green]initialised[/] {data_dir} on chain {config.chain_id}")
     console.print(f"  node key   {config.node_address}")
@@ -104,6 +119,14 @@ def init(
     for name, address in config.deployment.items():
         if name.endswith("registry"):
             console.print(f"  {name:22} {address}")
+    if join is not None:
+        console.print(
+            "The root authority registers this node before it may act: tracenode node "
+            f"register --registrar {config.admin_address} --relayer {config.node_address} "
+            "--url YOUR-PUBLIC-URL --range gs1:PREFIX",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command()

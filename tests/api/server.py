@@ -25,9 +25,14 @@ class Server:
     """``tracenode serve`` as a child process; ``stop()`` ends it with SIGTERM."""
 
     def __init__(
-        self, data_dir: Path, password: str, *args: str, env: dict[str, str] | None = None
+        self,
+        data_dir: Path,
+        password: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
     ):
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = serve_command(data_dir, self.port, *args)
         environment = os.environ | {"TRACENODE_PASSWORD": password} | (env or {})

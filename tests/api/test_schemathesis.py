@@ -39,6 +39,7 @@ from urllib.parse import quote
 
 import pytest
 import schemathesis
+from eth_account import Account
 from fastapi import FastAPI
 from schemathesis import HookContext
 from schemathesis.checks import CheckContext
@@ -401,6 +402,15 @@ def _revocable_prefix(s: Seeded) -> dict[str, Any]:
     return {"path_parameters": {"prefix": prefix}}
 
 
+def _moved_node(s: Seeded) -> dict[str, Any]:
+    """A node registered for the purpose (a fresh registrar), as PUT /v1/nodes/{id}/url's."""
+    node = s.harness.node
+    node_id = node.registry.register_node(
+        node.admin(s.harness.password), registrar=Account.create().address, url="https://n.example"
+    )
+    return {"path_parameters": {"id": node_id}, "body": {"url": "https://moved.example/api"}}
+
+
 def _gtin(identifier: str) -> str:
     gtin = parse_identifier(identifier).gtin
     assert gtin is not None
@@ -487,6 +497,26 @@ KNOWN: Final = [
     Known("GET /v1/prefixes/{prefix}", 200, lambda s: {"path_parameters": {"prefix": "0614141"}}),
     Known("GET /v1/prefixes/{prefix}", 404, lambda s: {"path_parameters": {"prefix": "7777777"}}),
     Known("DELETE /v1/prefixes/{prefix}", 200, _revocable_prefix, "admin"),
+    Known("GET /v1/nodes", 200),
+    Known(
+        "POST /v1/nodes",
+        201,
+        lambda s: {"body": {"registrar": Account.create().address, "url": "http://n.example"}},
+        "admin",
+    ),
+    Known(
+        "POST /v1/nodes",
+        422,
+        lambda s: {"body": {"registrar": Account.create().address, "url": "ftp://n.example"}},
+        "admin",
+    ),
+    Known("PUT /v1/nodes/{id}/url", 200, _moved_node, "admin"),
+    Known(
+        "PUT /v1/nodes/{id}/url",
+        404,
+        lambda s: {"path_parameters": {"id": 4_000_000_000}, "body": {"url": "https://x.example"}},
+        "admin",
+    ),
     Known(
         "DELETE /v1/prefixes/{prefix}",
         404,

@@ -55,6 +55,14 @@ interface IParticipantRegistry {
     error ParticipantRegistryUnauthorizedRevocation(address caller);
     /// @dev A licence must start at this block or later and end after it starts (0: no end).
     error ParticipantRegistryInvalidValidity(uint48 validFrom, uint48 validUntil);
+    /// @dev `registrar` already operates a node (one node per registrar).
+    error ParticipantRegistryNodeExists(address registrar);
+    /// @dev No node has the id `id`.
+    error ParticipantRegistryUnknownNode(uint32 id);
+    /// @dev `url` is not an http(s) URL of printable ASCII, of at most MAX_URL_LENGTH bytes.
+    error ParticipantRegistryInvalidUrl(string url);
+    /// @dev `caller` is neither the root authority nor the operator of node `id`.
+    error ParticipantRegistryUnauthorizedNodeChange(uint32 id, address caller);
     /// @dev Participant `id` was registered by another node's registrar than `registrar`.
     error ParticipantRegistryForeignParticipant(uint32 id, address registrar);
     /// @dev The participant is already suspended.
@@ -72,6 +80,22 @@ interface IParticipantRegistry {
         uint48 validFrom;
         uint48 validUntil;
         bool held;
+    }
+
+    /// @notice A prefix range of `kind` (empty: the whole kind).
+    struct Range {
+        uint8 kind;
+        string prefix;
+    }
+
+    /// @notice A node of the network: `operator` is its registrar (who registers its
+    /// participants and licenses their prefixes), `url` where it answers (its API's base),
+    /// `ranges` the prefix ranges delegated to that registrar.
+    struct NetworkNode {
+        uint32 id;
+        address operator;
+        string url;
+        Range[] ranges;
     }
 
     /// @notice A participant was registered.
@@ -95,6 +119,11 @@ interface IParticipantRegistry {
     /// @notice The root authority allowed (or stopped allowing) the participants of `registrar`'s
     /// node to create batches whose identifiers are neither GS1 nor handles.
     event OpenIdentifiersSet(address indexed registrar, bool allowed);
+
+    /// @notice The root authority registered node `id`, operated by registrar `operator`.
+    event NodeRegistered(uint32 indexed id, address indexed operator, string url);
+    /// @notice Node `id`'s public URL is now `url`.
+    event NodeUrlChanged(uint32 indexed id, string url);
 
     /// @notice Registers a participant of the caller's node and returns its id. A non-empty
     /// `prefix` is licensed to it from this block on, as {license} would: a handle prefix when it
@@ -203,4 +232,31 @@ interface IParticipantRegistry {
     /// @notice Whether participant `id`'s node may create batches with identifiers that are
     /// neither GS1 nor handles.
     function openIdentifiers(uint32 id) external view returns (bool);
+
+    // ----- the node registry -----
+
+    /// @notice Registers the node operated by `registrar` at `url` and returns its id (from 1);
+    /// `registrar` receives REGISTRAR_ROLE. Ranges are delegated to the registrar with {delegate},
+    /// before or after.
+    /// Requirements: caller has DEFAULT_ADMIN_ROLE; `registrar` not zero and operating no node;
+    /// `url` valid (see {ParticipantRegistryInvalidUrl}).
+    /// Emits: {NodeRegistered}.
+    function registerNode(address registrar, string calldata url) external returns (uint32 id);
+
+    /// @notice Moves node `id` to `url`.
+    /// Requirements: caller is the node's operator or has DEFAULT_ADMIN_ROLE; `url` valid.
+    /// Emits: {NodeUrlChanged}.
+    function setNodeUrl(uint32 id, string calldata url) external;
+
+    /// @notice Node `id` with its ranges (reverts when unknown).
+    function node(uint32 id) external view returns (NetworkNode memory);
+
+    /// @notice How many nodes were ever registered (ids run from 1 to this number).
+    function nodeCount() external view returns (uint32);
+
+    /// @notice The id of the node `registrar` operates (zero when none).
+    function nodeOf(address registrar) external view returns (uint32);
+
+    /// @notice The ranges delegated to `registrar` now, in no particular order.
+    function rangesOf(address registrar) external view returns (Range[] memory);
 }

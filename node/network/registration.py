@@ -1,0 +1,40 @@
+"""Whether the registry names this node where it says it serves (``tracenode serve
+--public-url``): other nodes fetch its bundles from the URL the chain holds."""
+
+from __future__ import annotations
+
+from eth_typing import ChecksumAddress
+
+from node.chain.errors import call_reverted
+from node.chain.registry import ParticipantRegistryClient
+
+
+def registration_note(
+    registry: ParticipantRegistryClient, operator: ChecksumAddress, public_url: str | None
+) -> str | None:
+    """None when the node operated by ``operator`` is registered at ``public_url`` (or
+    neither is set: a node alone); otherwise one line saying what differs."""
+    try:
+        node_id = registry.node_of(operator)
+    except Exception as exc:
+        if call_reverted(exc):  # a deployment older than the node registry
+            return None
+        raise
+    if node_id == 0:
+        if public_url is None:
+            return None
+        return (
+            f"this node is not in the chain's node registry: other nodes cannot find it at "
+            f"{public_url} (the root runs `tracenode node register --registrar {operator} "
+            f"--url {public_url}`)"
+        )
+    registered = registry.node(node_id).url.rstrip("/")
+    if public_url is None:
+        return f"the node registry names this node (node {node_id}) at {registered}"
+    if registered != public_url.rstrip("/"):
+        return (
+            f"the node registry names this node (node {node_id}) at {registered}, not at "
+            f"{public_url}: other nodes fetch from the former (`tracenode node set-url "
+            f"{node_id} {public_url}`)"
+        )
+    return None

@@ -1,0 +1,314 @@
+"""Resolving a batch this node's store does not hold, from the node that answers for it.
+
+1. :func:`find_route`: the responsible node, from the chain alone — the current holder of
+   a licence of the identifier's prefix → the registrar that registered it → the node it
+   operates; else the node whose delegated range covers the prefix; else (an identifier
+   of no prefix kind, a bare batch id) the node of the batch's producer on-chain.
+2. :func:`fetch_bundle`: that node's proof bundle, over HTTP with bounded time (connect,
+   each read, and the whole answer) and size, no redirects followed.
+3. :func:`resolve_elsewhere`: the bundle checked by *this* node's verifier against *this*
+   node's view of the chain. Only a bundle of the batch asked for that passes every check
+   is ``verified``; whatever else happens, what the chain itself proves (the batch's
+   status, custodian, head) is answered beside what could not be fetched or what failed.
+
+The other node is never trusted: its URL is only where to ask, its answer only a claim
+this node checks (docs/network.md).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+import httpx
+from eth_typing import ChecksumAddress
+from web3 import Web3
+
+from node.chain.reader import ChainBatch, ChainReader
+from node.chain.registry import NetworkNode
+from node.events.identifiers import (
+    GS1_MAX_PREFIX,
+    Identifier,
+    IdentifierKind,
+    PrefixKind,
+    identifier_split,
+)
+from node.events.jsonsafe import loads_bounded
+from node.events.typed_data import BatchStatus
+from node.exceptions import (
+    InvalidBundleError,
+    JsonTooDeepError,
+    MalformedJsonError,
+    RemoteNodeError,
+)
+from node.proofs.bundle import Bundle, parse_bundle
+from node.proofs.verify import Outcome, Report, verify_bundle
+
+#: Seconds to open a connection to another node, and to wait for each read of its answer.
+CONNECT_TIMEOUT: Final = 2.0
+READ_TIMEOUT: Final = 3.0
+#: Seconds the whole answer may take (checked between reads: at most this plus one read).
+TOTAL_TIMEOUT: Final = 5.0
+#: The largest bundle taken from another node, in bytes.
+MAX_BUNDLE_BYTES: Final = 8 * 1024 * 1024
+
+
+class Via(StrEnum):
+    """How the responsible node was found."""
+
+    LICENCE = "licence"  # the prefix's licence holder was registered by its registrar
+    RANGE = "range"  # the prefix lies in a range delegated to its registrar
+    PRODUCER = "producer"  # the batch's producer on-chain was registered by its registrar
+
+
+class RemoteOutcome(StrEnum):
+    """What came of asking the responsible node (``remote.outcome`` in JSON)."""
+
+    VERIFIED = "verified"  # its bundle passed this node's verifier
+    PENDING = "pending"  # nothing failed, but some of its events are not anchored yet
+    FAILED = "failed-verification"  # its bundle failed this node's verifier
+    UNREACHABLE = "unreachable"  # no connection, or it timed out
+    NOT_FOUND = "not-found"  # it answered 404: it holds no such batch either
+    INVALID = "invalid-answer"  # an HTTP error, too large, not JSON, not a bundle of it
+    NO_NODE = "no-node"  # no registered node answers for the identifier
+    THIS_NODE = "this-node"  # the registry names this node, whose store lacks the batch
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    node: NetworkNode
+    via: Via
+    prefix: str | None  # the licence's or range's prefix (None: via the producer)
+    holder_id: int  # the licence holder (0 unless via a licence)
+
+
+@dataclass(frozen=True, slots=True)
+class Elsewhere:
+    """What this node can say of a batch its store lacks."""
+
+    batch_id: bytes
+    identifier: str | None
+    chain: ChainBatch
+    names: dict[int, str]  # participant id -> name, for the chain's producer and custodian
+    route: Route | None
+    outcome: RemoteOutcome
+    detail: str
+    bundle_url: str | None
+    report: Report | None  # this node's verification of the fetched bundle
+
+    @property
+    def verified(self) -> bool:
+        return self.outcome is RemoteOutcome.VERIFIED
+
+    @property
+    def on_chain(self) -> bool:
+        return self.chain.status is not BatchStatus.NONE
+
+
+def find_route(reader: ChainReader, identifier: Identifier) -> Route | None:
+    """The node that answers for ``identifier``, read from the chain at the reader's block
+    (see the module docstring); None when no registered node does."""
+    registry = reader.participants.functions
+    at = reader.block
+
+    def node_of(registrar: str) -> NetworkNode | None:
+        node_id = int(
+            registry.nodeOf(Web3.to_checksum_address(registrar)).call(block_identifier=at)
+        )
+        if node_id == 0:
+            return None
+        return NetworkNode.from_abi(registry.node(node_id).call(block_identifier=at))
+
+    if identifier.kind is not IdentifierKind.BATCH_ID:
+        split = identifier_split(identifier)
+        for prefix in split.candidates:
+            licence = reader.licence(split.kind, prefix)
+            if licence.held and licence.valid_at(at):
+                registrar = registry.registrarOf(licence.holder).call(block_identifier=at)
+                found = node_of(registrar)
+                if found is not None:
+                    return Route(found, Via.LICENCE, prefix, licence.holder)
+        for prefix in _ranges_containing(split.kind, split.candidates):
+            holder = registry.rangeHolder(int(split.kind), prefix).call(block_identifier=at)
+            if int(holder, 16) != 0:
+                found = node_of(holder)
+                if found is not None:
+                    return Route(found, Via.RANGE, prefix, 0)
+    producer = reader.batch(bytes(identifier.batch_id)).producer_id
+    if producer:
+        found = node_of(registry.registrarOf(producer).call(block_identifier=at))
+        if found is not None:
+            return Route(found, Via.PRODUCER, None, 0)
+    return None
+
+
+def _ranges_containing(kind: PrefixKind, candidates: tuple[str, ...]) -> list[str]:
+    """Every range that could contain the identifier, longest first: for GS1 each digit
+    string the longest candidate starts with (ranges may be shorter than a licence), for
+    handles each group prefix; then the whole kind ("")."""
+    if kind is PrefixKind.GS1 and candidates:
+        longest = candidates[0]
+        return [longest[:n] for n in range(min(len(longest), GS1_MAX_PREFIX), -1, -1)]
+    if kind is PrefixKind.HANDLE:
+        return [*candidates, ""]
+    return []
+
+
+def bundle_url(node_url: str, batch_id: bytes) -> str:
+    return f"{node_url.rstrip('/')}/v1/batches/0x{batch_id.hex()}/bundle"
+
+
+def fetch_bundle(
+    url: str,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+    total_timeout: float = TOTAL_TIMEOUT,
+    max_bytes: int = MAX_BUNDLE_BYTES,
+) -> Bundle:
+    """The proof bundle at ``url``, parsed; :class:`RemoteNodeError` says why not."""
+    timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+    deadline = time.monotonic() + total_timeout
+    body = bytearray()
+    try:
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
+        ):
+            if response.status_code == 404:
+                raise RemoteNodeError("not-found", "it holds no such batch (HTTP 404)")
+            if response.status_code != 200:
+                raise RemoteNodeError(
+                    "http-status", f"it answered HTTP {response.status_code}, not a bundle"
+                )
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise RemoteNodeError("too-large", _too_large(max_bytes))
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise RemoteNodeError("too-large", _too_large(max_bytes))
+                if time.monotonic() > deadline:
+                    raise RemoteNodeError(
+                        "timeout", f"its answer took longer than {total_timeout:g} s"
+                    )
+    except httpx.TimeoutException:
+        raise RemoteNodeError(
+            "timeout",
+            f"no answer within {connect_timeout:g} s to connect / {read_timeout:g} s to read",
+        ) from None
+    except httpx.HTTPError as exc:
+        raise RemoteNodeError("unreachable", f"it could not be reached ({_kind(exc)})") from None
+    try:
+        # Bounded nesting: "[" * 100000 would crash the process (node/events/jsonsafe.py).
+        document = loads_bounded(bytes(body))
+    except (JsonTooDeepError, MalformedJsonError) as exc:
+        raise RemoteNodeError("not-json", f"its answer is not JSON we take: {exc}") from None
+    try:
+        return parse_bundle(document)
+    except InvalidBundleError as exc:
+        raise RemoteNodeError("not-a-bundle", f"its answer is not a proof bundle: {exc}") from None
+
+
+def _too_large(limit: int) -> str:
+    return f"its answer is larger than {limit // 1024} KiB"
+
+
+def _kind(exc: httpx.HTTPError) -> str:
+    """The class of a transport error, never its text (which may hold the URL's secrets)."""
+    return type(exc).__name__
+
+
+def resolve_elsewhere(
+    reader: ChainReader,
+    identifier: Identifier,
+    *,
+    this_operator: ChecksumAddress,
+    fetch: bool = True,
+) -> Elsewhere:
+    """What the chain proves of the batch ``identifier`` names and, when a registered node
+    other than this one (operated by ``this_operator``) answers for it, its proof bundle
+    as this node's verifier judges it (see the module docstring)."""
+    batch_id = bytes(identifier.batch_id)
+    chain = reader.batch(batch_id)
+    names = {pid: _name(reader, pid) for pid in {chain.producer_id, chain.custodian_id} - {0}}
+    canonical = None if identifier.kind is IdentifierKind.BATCH_ID else identifier.canonical
+
+    def answer(
+        route: Route | None,
+        outcome: RemoteOutcome,
+        detail: str,
+        url: str | None = None,
+        report: Report | None = None,
+    ) -> Elsewhere:
+        return Elsewhere(batch_id, canonical, chain, names, route, outcome, detail, url, report)
+
+    route = find_route(reader, identifier)
+    if route is None:
+        return answer(None, RemoteOutcome.NO_NODE, "no node of the network answers for it")
+    where = f"node {route.node.id} ({route.node.url})"
+    if route.node.operator == this_operator:
+        return answer(
+            route,
+            RemoteOutcome.THIS_NODE,
+            f"the registry names this node ({where}), which holds no such batch",
+        )
+    url = bundle_url(route.node.url, batch_id)
+    if not fetch:
+        return answer(route, RemoteOutcome.UNREACHABLE, f"{where} was not asked", url)
+    try:
+        bundle = fetch_bundle(url)
+    except RemoteNodeError as exc:
+        outcome = _OUTCOMES.get(exc.reason, RemoteOutcome.INVALID)
+        return answer(route, outcome, f"{where}: {exc}", url)
+    if bundle.subject != batch_id:
+        return answer(
+            route,
+            RemoteOutcome.INVALID,
+            f"{where} answered the bundle of another batch (0x{bundle.subject.hex()})",
+            url,
+        )
+    report = verify_bundle(bundle, reader)
+    if report.outcome is Outcome.PASS:
+        return answer(
+            route,
+            RemoteOutcome.VERIFIED,
+            f"{where}: its bundle passed this node's verifier",
+            url,
+            report,
+        )
+    if report.outcome is Outcome.PENDING:
+        return answer(
+            route,
+            RemoteOutcome.PENDING,
+            f"{where}: its bundle holds events not anchored yet: nothing failed, "
+            "nothing is verified",
+            url,
+            report,
+        )
+    failures = report.failures()
+    shown = "; ".join(failures[:3]) + (
+        f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
+    )
+    return answer(
+        route,
+        RemoteOutcome.FAILED,
+        f"{where}: its bundle failed this node's verifier: {shown}",
+        url,
+        report,
+    )
+
+
+#: How a failed fetch is reported (any other reason: an invalid answer).
+_OUTCOMES: Final = {
+    "timeout": RemoteOutcome.UNREACHABLE,
+    "unreachable": RemoteOutcome.UNREACHABLE,
+    "not-found": RemoteOutcome.NOT_FOUND,
+}
+
+
+def _name(reader: ChainReader, participant_id: int) -> str:
+    info = reader.participant(participant_id)
+    return info.name if info is not None else ""

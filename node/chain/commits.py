@@ -78,6 +78,8 @@ GAS_MARGIN_FIXED: Final = 50_000
 #: each further replacement of a stuck nonce count.
 REPLACEMENT_BUMP_PERCENT: Final = 125
 CANCEL_GAS: Final = 21_000
+#: Gas allowed AnchorRegistry.anchorState where it is not estimated (it uses ~48,000).
+STATE_GAS_LIMIT: Final = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +246,42 @@ class CommitClient:
         }
         signed = node.sign_transaction(tx)
         return SignedTx(bytes(signed.raw_transaction), bytes(signed.hash))
+
+    def build_anchor_state(self, node: LocalAccount, root: bytes, state_root: bytes) -> SignedTx:
+        """Sign (without sending) ``AnchorRegistry.anchorState(root, stateRoot)`` for the
+        node's latest window ``root`` (node.proofs.state)."""
+        data = self.anchors.encode_abi("anchorState", [root, state_root])
+        latest = self.w3.eth.get_block("latest")
+        call: dict[str, Any] = {"from": node.address, "to": self.anchors.address, "data": data}
+        gas = STATE_GAS_LIMIT
+        if self.estimate_gas:
+            try:
+                estimate = int(self.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
+            except Exception as exc:
+                reverted = revert_data(exc)
+                if reverted is not None:
+                    cause = decode_error(reverted)
+                    raise CommitRevertedError(
+                        f"anchorState would revert: {cause}", cause=cause
+                    ) from exc
+                raise ChainError(f"could not estimate anchorState's gas: {exc}") from exc
+            gas = estimate * (100 + GAS_MARGIN_PERCENT) // 100 + GAS_MARGIN_FIXED
+        params: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.w3.eth.chain_id,
+            "to": self.anchors.address,
+            "value": 0,
+            "data": data,
+            "nonce": self.w3.eth.get_transaction_count(node.address, "latest"),
+            "gas": gas,
+            **self.fees(latest),
+        }
+        signed = node.sign_transaction(params)
+        return SignedTx(bytes(signed.raw_transaction), bytes(signed.hash))
+
+    def state_root_of(self, root: bytes) -> bytes:
+        """The state root anchored for the window ``root`` (zero bytes: none)."""
+        return bytes(self.anchors.functions.stateRootOf(root).call())
 
     def fees(self, latest: BlockData | None = None) -> dict[str, int]:
         """EIP-1559 fee fields for a transaction sent now (``latest``: the head block)."""

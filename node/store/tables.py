@@ -44,6 +44,7 @@ from node.store.models import (
     WebhookDelivery,
     WebhookEndpoint,
     Window,
+    WindowState,
 )
 
 _T = TypeVar("_T")
@@ -64,6 +65,7 @@ PARTICIPANT_STATUS: Final = _table(ParticipantStatus)
 SYNC_CURSORS: Final = _table(SyncCursor)
 LICENCES: Final = _table(PrefixLicence)
 WINDOWS: Final = _table(Window)
+WINDOW_STATES: Final = _table(WindowState)
 EPCIS_EVENTS: Final = _table(EpcisEvent)
 EPCIS_TERMS: Final = _table(EpcisTerm)
 API_KEYS: Final = _table(ApiKey)

@@ -4,6 +4,7 @@ place and proof in it, and the window's fate on-chain."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
@@ -237,6 +238,21 @@ class WindowRepository:
             update(WINDOWS).where(WINDOWS.c.id == window_id).values(state_block=block_number)
         )
 
+    def states_of(
+        self, conn: Connection, window_ids: Sequence[int]
+    ) -> dict[int, list[WindowStateRecord]]:
+        """The state leaves of each of ``window_ids`` (the monitor's check)."""
+        found: dict[int, list[WindowStateRecord]] = {w: [] for w in window_ids}
+        for chunk in chunks(sorted(set(window_ids))):
+            query = (
+                select(WINDOW_STATES, WINDOWS.c.root, WINDOWS.c.state_root, WINDOWS.c.block_number)
+                .join(WINDOWS, WINDOWS.c.id == WINDOW_STATES.c.window_id)
+                .where(WINDOW_STATES.c.window_id.in_(chunk))
+            )
+            for row in conn.execute(query):
+                found[int(row.window_id)].append(_state_record(row))
+        return found
+
     def latest_states(
         self, conn: Connection, batch_ids: Sequence[bytes], *, anchored: bool
     ) -> dict[bytes, WindowStateRecord]:
@@ -261,16 +277,21 @@ class WindowRepository:
             if anchored:
                 query = query.where(WINDOWS.c.state_block > 0)
             for row in conn.execute(query):
-                found[bytes(row.batch_id)] = WindowStateRecord(
-                    batch_id=bytes(row.batch_id),
-                    head=bytes(row.head),
-                    custodian=int(row.custodian),
-                    status=int(row.status),
-                    count=int(row.event_count),
-                    proof=split32(bytes(row.proof)),
-                    window_id=int(row.window_id),
-                    root=bytes(row.root),
-                    state_root=None if row.state_root is None else bytes(row.state_root),
-                    block_number=None if row.block_number is None else int(row.block_number),
-                )
+                found[bytes(row.batch_id)] = _state_record(row)
         return found
+
+
+def _state_record(row: Any) -> WindowStateRecord:
+    """A ``window_states`` row joined with its window's roots and block."""
+    return WindowStateRecord(
+        batch_id=bytes(row.batch_id),
+        head=bytes(row.head),
+        custodian=int(row.custodian),
+        status=int(row.status),
+        count=int(row.event_count),
+        proof=split32(bytes(row.proof)),
+        window_id=int(row.window_id),
+        root=bytes(row.root),
+        state_root=None if row.state_root is None else bytes(row.state_root),
+        block_number=None if row.block_number is None else int(row.block_number),
+    )

@@ -156,6 +156,7 @@ class CommitWorker:
         doubles with each failure in a row, up to MAX_BACKOFF seconds.
         """
         last = 0.0
+        retried = 0.0  # the last idle look for a state root not anchored yet
         failures = 0
         while not stop.is_set():
             with self.store.read() as conn:
@@ -163,6 +164,9 @@ class CommitWorker:
                 prepared = self.store.windows.prepared(conn) is not None
             due = time.monotonic() - last >= self.policy.interval
             if not (prepared or waiting >= self.policy.max_events or (waiting and due)):
+                if not prepared and time.monotonic() - retried >= self.policy.interval:
+                    self._retry_state(stop)
+                    retried = time.monotonic()
                 if self.idle is not None and not prepared:
                     self.idle()
                 stop.wait(min(0.05, self.policy.interval))
@@ -477,6 +481,16 @@ class CommitWorker:
                 )
             if stop.wait(self.policy.poll_interval):
                 raise CommitPendingError(f"stopped while window {window.id}'s state was pending")
+
+    def _retry_state(self, stop: threading.Event) -> None:
+        """On an idle turn: a state root that could not be anchored after its window (the
+        chain was down) is sent now, not only when the next window comes."""
+        try:
+            self._anchor_state(stop)
+        except CommitPendingError:
+            pass  # resumed on a later turn
+        except (ChainError, Web3Exception, OSError) as exc:
+            log.warning("state root not anchored yet (%s)", exc)
 
     def _state_done(self, window: WindowRecord, block_number: int) -> None:
         with self.store.write() as conn:

@@ -112,6 +112,8 @@ class CommitWorker:
     #: Called on ``run``'s idle turns, where the node key may send a transaction of its own
     #: without racing a window for its nonce (the alert log's anchor, node.monitor.alertlog).
     idle: Callable[[], None] | None = None
+    #: The anchorState transaction sent for a window's state root, by window id.
+    _state_tx: dict[int, SignedTx] = field(default_factory=dict, init=False, repr=False)
 
     def commit_once(self, stop: threading.Event | None = None) -> WindowResult | None:
         """Settle the prepared window if there is one, else commit the next; None when idle.
@@ -137,7 +139,8 @@ class CommitWorker:
             result = self._settle(window, resumed=resumed, stop=stop)
             if result is not None:
                 try:
-                    self._anchor_state(stop)
+                    # Sent, not waited for: the next window (or an idle turn) settles it.
+                    self._anchor_state(stop, wait=False)
                 except (ChainError, Web3Exception, OSError) as exc:
                     # The window is final; its state root is sent before the next window.
                     log.warning(
@@ -164,11 +167,13 @@ class CommitWorker:
                 prepared = self.store.windows.prepared(conn) is not None
             due = time.monotonic() - last >= self.policy.interval
             if not (prepared or waiting >= self.policy.max_events or (waiting and due)):
-                if not prepared and time.monotonic() - retried >= self.policy.interval:
+                if not prepared and (
+                    self._state_tx or time.monotonic() - retried >= self.policy.interval
+                ):
                     self._retry_state(stop)
                     retried = time.monotonic()
-                if self.idle is not None and not prepared:
-                    self.idle()
+                if self.idle is not None and not prepared and not self._state_tx:
+                    self.idle()  # never while a state root's transaction holds the nonce
                 stop.wait(min(0.05, self.policy.interval))
                 continue
             try:
@@ -436,8 +441,10 @@ class CommitWorker:
             for i, leaf in enumerate(ordered)
         ]
 
-    def _anchor_state(self, stop: threading.Event) -> None:
-        """Anchor the state root of the last confirmed window if it is not on-chain yet.
+    def _anchor_state(self, stop: threading.Event, *, wait: bool = True) -> None:
+        """Anchor the state root of the last confirmed window if it is not on-chain yet:
+        send its transaction (once per run), and with ``wait`` wait until it is mined
+        ``confirmations`` deep (at most ``receipt_timeout``: CommitPendingError).
 
         Given up (logged, the window keeps no anchored state) when the chain refuses it:
         an AnchorRegistry from before state roots, or a later window anchored already.
@@ -457,26 +464,31 @@ class CommitWorker:
         if on_chain != ZERO32:
             self._give_up_state(window, f"the chain holds another state root, 0x{on_chain.hex()}")
             return
-        try:
-            tx = self.client.build_anchor_state(self.node, window.root, window.state_root)
-        except CommitRevertedError as exc:
-            self._give_up_state(window, str(exc))
-            return
-        self.client.send(tx)
+        sent = self._state_tx.get(window.id)
+        if sent is None:
+            try:
+                sent = self.client.build_anchor_state(self.node, window.root, window.state_root)
+            except CommitRevertedError as exc:
+                self._give_up_state(window, str(exc))
+                return
+            self.client.send(sent)
+            self._state_tx = {window.id: sent}
         deadline = time.monotonic() + self.policy.receipt_timeout
         while True:
-            receipt = self.client.receipt(tx.tx_hash)
+            receipt = self.client.receipt(sent.tx_hash)
             if receipt is not None and (
                 self.client.head() - receipt.block_number >= self.policy.confirmations
             ):
                 if receipt.succeeded:
                     self._state_done(window, receipt.block_number)
                 else:
-                    self._give_up_state(window, f"anchorState 0x{tx.tx_hash.hex()} reverted")
+                    self._give_up_state(window, f"anchorState 0x{sent.tx_hash.hex()} reverted")
+                return
+            if not wait:
                 return
             if time.monotonic() >= deadline:
                 raise CommitPendingError(
-                    f"window {window.id}: anchorState 0x{tx.tx_hash.hex()} not final after "
+                    f"window {window.id}: anchorState 0x{sent.tx_hash.hex()} not final after "
                     f"{self.policy.receipt_timeout} s"
                 )
             if stop.wait(self.policy.poll_interval):
@@ -493,11 +505,13 @@ class CommitWorker:
             log.warning("state root not anchored yet (%s)", exc)
 
     def _state_done(self, window: WindowRecord, block_number: int) -> None:
+        self._state_tx.clear()
         with self.store.write() as conn:
             self.store.windows.state_anchored(conn, window.id, max(block_number, 1))
 
     def _give_up_state(self, window: WindowRecord, why: str) -> None:
         log.warning("window %d: its state root cannot be anchored: %s", window.id, why)
+        self._state_tx.clear()
         with self.store.write() as conn:
             self.store.windows.state_anchored(conn, window.id, 0)
 

@@ -277,13 +277,21 @@ class CommitWorker:
                 if time.monotonic() >= replace_at:
                     outbid = self._replace(window, outbid)
                     replace_at = time.monotonic() + self.policy.replace_after
-            if time.monotonic() >= deadline:
-                raise CommitPendingError(
-                    f"window {window.id} (0x{tx.tx_hash.hex()}) not final after "
-                    f"{self.policy.receipt_timeout} s; it will be resumed"
-                )
-            if stop.wait(self.policy.poll_interval):
-                raise CommitPendingError(f"stopped while window {window.id} was pending")
+            self._pause(
+                deadline,
+                stop,
+                late=f"window {window.id} (0x{tx.tx_hash.hex()}) not final after "
+                f"{self.policy.receipt_timeout} s; it will be resumed",
+                stopped=f"stopped while window {window.id} was pending",
+            )
+
+    def _pause(self, deadline: float, stop: threading.Event, *, late: str, stopped: str) -> None:
+        """Wait one poll interval; CommitPendingError (``late``) past ``deadline``, or
+        (``stopped``) when ``stop`` is set."""
+        if time.monotonic() >= deadline:
+            raise CommitPendingError(late)
+        if stop.wait(self.policy.poll_interval):
+            raise CommitPendingError(stopped)
 
     def _nonce_taken(self, window: WindowRecord, nonce: int, head: int) -> bool:
         """Whether the window's nonce is spent, ``confirmations`` (at least one) blocks
@@ -486,13 +494,13 @@ class CommitWorker:
                 return
             if not wait:
                 return
-            if time.monotonic() >= deadline:
-                raise CommitPendingError(
-                    f"window {window.id}: anchorState 0x{sent.tx_hash.hex()} not final after "
-                    f"{self.policy.receipt_timeout} s"
-                )
-            if stop.wait(self.policy.poll_interval):
-                raise CommitPendingError(f"stopped while window {window.id}'s state was pending")
+            self._pause(
+                deadline,
+                stop,
+                late=f"window {window.id}: anchorState 0x{sent.tx_hash.hex()} not final after "
+                f"{self.policy.receipt_timeout} s",
+                stopped=f"stopped while window {window.id}'s state was pending",
+            )
 
     def _retry_state(self, stop: threading.Event) -> None:
         """On an idle turn: a state root that could not be anchored after its window (the

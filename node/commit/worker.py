@@ -494,6 +494,8 @@ class CommitWorker:
                 return
             if not wait:
                 return
+            if receipt is None and not self.client.known(sent.tx_hash):
+                self._send_state(window, sent)  # dropped from the pool: the same bytes again
             self._pause(
                 deadline,
                 stop,
@@ -501,6 +503,12 @@ class CommitWorker:
                 f"{self.policy.receipt_timeout} s",
                 stopped=f"stopped while window {window.id}'s state was pending",
             )
+
+    def _send_state(self, window: WindowRecord, tx: SignedTx) -> None:
+        try:
+            self.client.send(tx)
+        except ChainError as exc:
+            log.warning("window %d: anchorState not sent again: %s", window.id, exc)
 
     def _retry_state(self, stop: threading.Event) -> None:
         """On an idle turn: a state root that could not be anchored after its window (the

@@ -38,6 +38,7 @@ const CHECKS = {
   identifier: "Wrong identifier",
   lineage: "Missing ingredient",
   custody: "Custody mismatch",
+  complete: "Events left out",
 };
 
 const STATUS = {
@@ -628,6 +629,7 @@ const CHECK_GROUPS = [
   { key: "anchored", checks: ["merkle-proof", "root-on-chain"] },
   { key: "custody", checks: ["hash-chain", "accepted-on-chain", "custody", "lineage", "identifier"] },
   { key: "brand", checks: ["licence"] },
+  { key: "complete", checks: ["complete"] },
 ];
 
 function groupOutcome(m, checks) {
@@ -702,6 +704,30 @@ function brandOwnership(m, contracts) {
   return { notChecked: check.detail.replace(/^not checked: /, "") + "." };
 }
 
+/**
+ * Completeness, from each batch's `complete` check (node/proofs/verify.py): the proof holds
+ * every event of its batches up to the state their latest windows anchored.
+ */
+function completeness(m, contracts) {
+  const checks = m.report.batches.map((b) => b.checks.find((c) => c.check === "complete")).filter(Boolean);
+  if (!checks.length) return {};
+  const subject = m.report.batches.find((b) => b.batchId === m.subject);
+  const own = subject && subject.checks.find((c) => c.check === "complete");
+  const failed = checks.filter((c) => c.outcome === "fail");
+  if (failed.length) return { checked: [`Completeness: events are left out of this proof, or added to it. ${failed[0].detail}.`] };
+  const proven = checks.filter((c) => c.outcome === "pass" || c.outcome === "pending");
+  if (!proven.length) return { notChecked: "no window of these batches' events has an anchored state yet, so the proof cannot show that it leaves nothing out." };
+  return {
+    checked: [
+      "Completeness: for each batch, AnchorRegistry ",
+      contractRef(contracts.anchorRegistry),
+      " holds the state its latest window left it in (last event, custodian, status, number of events), and this proof holds exactly those events",
+      own && (own.outcome === "pass" || own.outcome === "pending") ? ` (${own.detail})` : "",
+      ".",
+    ],
+  };
+}
+
 /** What was checked, against what — and what was not: a statement, not a headline. */
 function checked(m) {
   const report = m.report;
@@ -756,6 +782,9 @@ function checked(m) {
     ),
   );
   const notChecked = [];
+  const complete = completeness(m, contracts);
+  if (complete.checked) list.append(item("complete", ...complete.checked));
+  if (complete.notChecked) notChecked.push(h("li", { "data-not-checked": "complete" }, h("strong", {}, "Completeness: "), complete.notChecked));
   const brand = brandOwnership(m, contracts);
   if (brand.checked) list.append(item("brand", ...brand.checked));
   if (brand.notChecked) notChecked.push(h("li", { "data-not-checked": "brand" }, h("strong", {}, "Brand ownership: "), brand.notChecked));

@@ -27,6 +27,9 @@
 //                     batch's events lead
 //   lineage           the subject first, every batch its ancestor, every link backed by an
 //                     event of the bundle, no input of a transformation missing
+//   complete          AnchorRegistry.stateRootOf(root): the batch's state leaf (head,
+//                     custodian, status, event count) is in its latest window's anchored
+//                     state, and the bundle holds exactly those events (node/proofs/state.py)
 //
 // Cryptography is noble's (audited, pinned in package.json, served by the node from
 // api/static/vendor: scripts/vendor_js.mjs). ABI encoding is by hand, for seven fixed view
@@ -240,6 +243,18 @@ function hashPair(a, b) {
   return keccak(compareBytes(a, b) < 0 ? concat(a, b) : concat(b, a));
 }
 
+/** A batch's state leaf, ABI-encoded (node/proofs/state.py StateLeaf.encoded). */
+export function stateLeafEncoded(batchId, head, custodian, status, count) {
+  return concat(hexToBytes(batchId), hexToBytes(head), word(custodian), word(status), word(count));
+}
+
+/** The root `proof` leads to from a state leaf (0x hex out). */
+export function processStateProof(leaf, proof) {
+  let node = keccak(keccak(stateLeafEncoded(leaf.batchId, leaf.head, leaf.custodian, leaf.status, leaf.count)));
+  for (const sibling of proof) node = hashPair(node, hexToBytes(sibling));
+  return bytesToHex(node);
+}
+
 /** The root `proof` leads to from the leaf of `eventHash` (0x hex in, 0x hex out). */
 export function processProof(eventHash, proof) {
   let node = leafHash(eventHash);
@@ -364,6 +379,24 @@ export function parseEvent(value, where = "event") {
   };
 }
 
+function parseState(value, batchId, where) {
+  const s = object(value, where, ["root", "stateRoot", "proof", "head", "custodian", "status", "count", "blockNumber"]);
+  if (!Number.isInteger(s.status) || s.status < 0 || s.status > 5) fail(`${where}/status`, "must be an integer from 0 to 5");
+  return {
+    root: hex(s.root, 32, `${where}/root`),
+    stateRoot: hex(s.stateRoot, 32, `${where}/stateRoot`),
+    proof: list(s.proof, `${where}/proof`, MAX_PROOF).map((p, k) => hex(p, 32, `${where}/proof/${k}`)),
+    leaf: {
+      batchId,
+      head: hex(s.head, 32, `${where}/head`),
+      custodian: uint(s.custodian, 256, `${where}/custodian`),
+      status: s.status,
+      count: uint(s.count, 256, `${where}/count`),
+    },
+    blockNumber: uint(s.blockNumber, 64, `${where}/blockNumber`),
+  };
+}
+
 /** A bundle from its parsed JSON document; a BundleError names the first wrong field. */
 export function parseBundle(doc) {
   if (doc && typeof doc === "object" && typeof doc.format === "string" && RETIRED[doc.format]) {
@@ -373,12 +406,13 @@ export function parseBundle(doc) {
   if (doc.format !== FORMAT) fail("/format", `must be ${FORMAT}`);
   const chain = object(doc.chain, "/chain", ["chainId", "participantRegistry", "batchRegistry", "anchorRegistry"]);
   const batches = list(doc.batches, "/batches", 100000).map((b, i) => {
-    object(b, `/batches/${i}`, ["batchId"], ["identifier"]);
+    object(b, `/batches/${i}`, ["batchId"], ["identifier", "state"]);
     const identifier = b.identifier ?? null;
     if (identifier !== null && (typeof identifier !== "string" || identifier.length > 512)) {
       fail(`/batches/${i}/identifier`, "must be a string of at most 512 characters, or null");
     }
-    return { batchId: hex(b.batchId, 32, `/batches/${i}/batchId`), identifier };
+    const batchId = hex(b.batchId, 32, `/batches/${i}/batchId`);
+    return { batchId, identifier, state: "state" in b ? parseState(b.state, batchId, `/batches/${i}/state`) : null };
   });
   if (!batches.length) fail("/batches", "must name at least the subject");
   return {
@@ -535,6 +569,7 @@ export const SIGNATURES = {
   statusAt: "statusAt(uint32,uint48)",
   participant: "participant(uint32)",
   anchorOf: "anchorOf(bytes32)",
+  stateRootOf: "stateRootOf(bytes32)",
   nextSequence: "nextSequence(address)",
   batch: "batch(bytes32)",
   licenceAt: "licenceAt(uint8,string,uint48)",
@@ -678,6 +713,17 @@ class ChainView {
         return { firstSeq: w[0], eventCount: w[1], blockNumber: w[2], timestamp: w[3] };
       },
       null, // AnchorRegistryUnknownRoot
+    );
+  }
+
+  stateRoot(root) {
+    return this.call(
+      `state:${root}`,
+      this.contracts.anchorRegistry,
+      callData("stateRootOf", root),
+      "stateRootOf",
+      (r) => "0x" + words(r, 1, "stateRootOf")[0].toString(16).padStart(64, "0"),
+      ZERO32, // an AnchorRegistry from before state roots: none
     );
   }
 
@@ -948,7 +994,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
       for (const check of checks) emit(scope, index, target, result(check, "skipped", NO_CHAIN));
     };
     bundle.events.forEach((item, index) => withdraw("event", index, report.events[index], eventChecks(item.event)));
-    report.batches.forEach((batch, index) => withdraw("batch", index, batch, ["identifier", "licence", "custody"]));
+    report.batches.forEach((batch, index) => withdraw("batch", index, batch, ["identifier", "licence", "custody", "complete"]));
     report.checks = [chainResult];
     const lineage = result("lineage", "skipped", NO_CHAIN);
     report.checks.push(lineage);
@@ -957,8 +1003,10 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
   }
 
   const signers = [...new Set(local.filter((s) => s.signer).map((s) => s.signer))];
+  const roots = [...bundle.events.filter((e) => e.anchor).map((e) => e.anchor.root), ...bundle.batches.filter((b) => b.state).map((b) => b.state.root)];
   await view.ask([
-    ...bundle.events.filter((e) => e.anchor).map((e) => view.anchor(e.anchor.root)),
+    ...roots.map((r) => view.anchor(r)),
+    ...roots.map((r) => view.stateRoot(r)),
     ...signers.map((k) => view.key(k)),
     ...bundle.batches.map((b) => view.batch(b.batchId)),
     ...bundle.events.filter((e) => e.anchor).map((e) => view.receipt(e.anchor.txHash)),
@@ -1023,6 +1071,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
       );
     }
     emit("batch", index, batch, custody);
+    emit("batch", index, batch, checkComplete(bundle.batches[index], batch, bundle, report, view, altered, broken));
   });
   return finish(report);
 }
@@ -1218,29 +1267,104 @@ function hashChainElsewhere(before, accepted, elsewhere, index) {
     : result("hash-chain", "pending", `${ELSEWHERE}: it extends ${named}, which the chain must hold as the batch's head: checked once anchored`);
 }
 
+/** The status and custodian a lifecycle event leaves `batchId` in; null when it does not
+ * move the batch (node/proofs/state.py transition). */
+function transition(event, batchId, custodian, signerId) {
+  if (!ON_CHAIN.has(event.action)) return null;
+  if (event.action === 5) return event.outputs.includes(batchId) ? { status: "ACTIVE", custodian: signerId } : { status: "CONSUMED", custodian };
+  // A SHIP to counterparty zero leaves the network (docs/contracts.md).
+  if (event.action === 3 && /^0x0{40}$/.test(event.counterparty)) return { status: "EXPORTED", custodian };
+  return { status: STATUS_AFTER[event.action], custodian: event.action === 1 || event.action === 4 ? signerId : custodian };
+}
+
 function advance(item, digest, entry, steps) {
   const event = item.event;
   if (!ON_CHAIN.has(event.action)) return;
   const anchored = item.anchor !== null;
-  const history = (b) => {
+  for (const b of batchIdsOf(event)) {
     if (!steps.has(b)) steps.set(b, []);
-    return steps.get(b);
-  };
-  if (event.action === 5) {
-    for (const b of event.inputs) {
-      const h = history(b);
-      const before = h.length ? h[h.length - 1].custodian : 0;
-      h.push({ eventHash: digest, status: "CONSUMED", custodian: before, anchored });
-    }
-    for (const b of event.outputs) history(b).push({ eventHash: digest, status: "ACTIVE", custodian: entry.participant.id, anchored });
-    return;
+    const h = steps.get(b);
+    const moved = transition(event, b, h.length ? h[h.length - 1].custodian : 0, entry.participant.id);
+    if (moved) h.push({ eventHash: digest, status: moved.status, custodian: moved.custodian, anchored });
   }
-  const h = history(event.batchId);
-  const before = h.length ? h[h.length - 1].custodian : 0;
-  const custodian = event.action === 1 || event.action === 4 ? entry.participant.id : before;
-  // A SHIP to counterparty zero leaves the network (docs/contracts.md).
-  const exported = event.action === 3 && /^0x0{40}$/.test(event.counterparty);
-  h.push({ eventHash: digest, status: exported ? "EXPORTED" : STATUS_AFTER[event.action], custodian, anchored });
+}
+
+/** Where `indexes` (events of the bundle, in order) lead `batchId`: node/proofs/state.py replay. */
+function replayState(batchId, indexes, bundle, report) {
+  const state = { head: ZERO32, custodian: 0, status: "NONE", count: 0 };
+  for (const i of indexes) {
+    state.count += 1;
+    const moved = transition(bundle.events[i].event, batchId, state.custodian, report.events[i].participant.id);
+    if (moved) Object.assign(state, { head: report.events[i].eventHash, status: moved.status, custodian: moved.custodian });
+  }
+  return state;
+}
+
+/** complete: as node/proofs/verify.py _check_complete, detail for detail. */
+function checkComplete(item, batch, bundle, report, view, altered, broken) {
+  const indexes = batch.events;
+  const stated = item.state;
+  const incomplete = (detail) => result("complete", "fail", detail);
+  const covered = indexes.filter((i) => {
+    const a = bundle.events[i].anchor;
+    return a && view.get(`state:${a.root}`) !== ZERO32;
+  });
+  if (!stated) {
+    if (covered.length) {
+      return incomplete(`the window of event #${covered[covered.length - 1]} has an anchored state root; the bundle carries no state for this batch`);
+    }
+    if (indexes.some((i) => bundle.events[i].anchor)) {
+      return result("complete", "skipped", "not proven: no window of this batch's events has an anchored state root");
+    }
+    return result("complete", "pending", "no event of this batch is anchored yet");
+  }
+  const anchored = view.get(`anchor:${stated.root}`);
+  const onChain = view.get(`state:${stated.root}`);
+  if (!anchored) return incomplete(`the state's window root ${stated.root} is not anchored`);
+  if (anchored.blockNumber !== stated.blockNumber) {
+    return incomplete(`the state's window root was anchored in block ${anchored.blockNumber}, not ${stated.blockNumber}`);
+  }
+  if (onChain === ZERO32) return incomplete(`AnchorRegistry holds no state root for window ${stated.root}`);
+  if (onChain !== stated.stateRoot) return incomplete(`AnchorRegistry's state root for the window is ${onChain}, not ${stated.stateRoot}`);
+  if (processStateProof(stated.leaf, stated.proof) !== stated.stateRoot) {
+    return incomplete("the state proof does not lead from the batch's state leaf to the state root");
+  }
+  const block = stated.blockNumber;
+  const later = covered.filter((i) => {
+    const a = view.get(`anchor:${bundle.events[i].anchor.root}`);
+    return (a ? a.blockNumber : 0n) > block;
+  });
+  if (later.length) {
+    return incomplete(`event #${later[later.length - 1]} was anchored after block ${block} in a window with a state root: the bundle's state is not the batch's latest`);
+  }
+  if (altered.size) return result("complete", "skipped", `not checked: ${alteredEvents(altered)}`);
+  const leaf = stated.leaf;
+  const count = Number(leaf.count);
+  if (BigInt(indexes.length) < leaf.count) {
+    return incomplete(`incomplete: the state anchored at block ${block} counts ${leaf.count} events of this batch, the bundle holds ${indexes.length}`);
+  }
+  if (broken.length) {
+    return result("complete", "skipped", `not checked: the batch's history in the bundle is broken at event ${broken.map((i) => `#${i}`).join(", ")} (hash-chain)`);
+  }
+  const unsigned = indexes.slice(0, count).filter((i) => report.events[i].participant.id === 0);
+  if (unsigned.length) return result("complete", "skipped", `not checked: event #${unsigned[0]}'s signer is not a participant (signer)`);
+  const replayed = replayState(item.batchId, indexes.slice(0, count), bundle, report);
+  if (replayed.head !== leaf.head) {
+    return incomplete(`incomplete: the state anchored at block ${block} ends at event ${leaf.head}; the bundle's first ${count} events of this batch end at ${replayed.head}`);
+  }
+  const status = STATUSES[leaf.status];
+  if (replayed.status !== status || BigInt(replayed.custodian) !== leaf.custodian) {
+    return incomplete(`the state anchored at block ${block} is ${status}, custodian ${leaf.custodian}; the events lead to ${replayed.status}, custodian ${replayed.custodian}`);
+  }
+  const extra = indexes.slice(count);
+  const counted = extra.filter((i) => bundle.events[i].anchor && bundle.events[i].anchor.blockNumber <= block);
+  if (counted.length) {
+    return incomplete(`event #${counted[0]} was anchored by block ${block}, but the state anchored then counts ${count} events of this batch, and the bundle holds more`);
+  }
+  if (extra.length) {
+    return result("complete", "pending", `${count} events complete as anchored at block ${block}; ${extra.length} later event(s) not covered by an anchored state yet`);
+  }
+  return result("complete", "pass", `complete: ${count} events, as anchored at block ${block}`);
 }
 
 function alteredEvents(altered) {

@@ -23,6 +23,7 @@ const PLAIN = {
   identifier: "The identifier names this batch",
   licence: "Whoever made the batch held its identifier's prefix (the brand) at that block",
   custody: "Where the batch stands on the chain is where its events lead",
+  complete: "No event of the batch is left out: the bundle holds every event its anchored state counts",
 };
 const MARKS = { pass: "✓", fail: "✗", pending: "…", skipped: "–", checking: "○", unchecked: "?" };
 const WORDS = { pass: "passed", fail: "FAILED", pending: "not anchored yet", skipped: "does not apply", checking: "checking", unchecked: "not checked" };
@@ -161,7 +162,7 @@ function skeleton(bundle, rpcUrl, source) {
         "li",
         { class: "batch", "data-index": index, "data-batch": b.batchId, "data-outcome": "checking" },
         h("p", { class: "batch-title" }, h("strong", {}, b.identifier || b.batchId)),
-        h("ul", { class: "checks" }, checkItem("identifier"), checkItem("licence"), checkItem("custody")),
+        h("ul", { class: "checks" }, checkItem("identifier"), checkItem("licence"), checkItem("custody"), checkItem("complete")),
       ),
     ),
   );

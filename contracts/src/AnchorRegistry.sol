@@ -19,6 +19,10 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     /// @dev Per node, every head of its alert log it anchored, and the latest one.
     mapping(address node => mapping(bytes32 head => AlertLogAnchor)) private _logAnchors;
     mapping(address node => bytes32) private _logHeads;
+    /// @dev Per node, the root of its latest window (the only one it may give a state root).
+    mapping(address node => bytes32) private _lastRoot;
+    /// @dev Per window root, the root of the states of the batches it touched.
+    mapping(bytes32 root => bytes32) private _stateRoots;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE and grants NODE_ROLE and COMMITTER_ROLE.
     constructor(address admin) {
@@ -69,6 +73,23 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     }
 
     /// @inheritdoc IAnchorRegistry
+    function anchorState(bytes32 root, bytes32 stateRoot) external onlyRole(NODE_ROLE) {
+        if (stateRoot == bytes32(0)) revert AnchorRegistryZeroStateRoot();
+        if (root == bytes32(0) || _lastRoot[msg.sender] != root) {
+            revert AnchorRegistryNotLatestRoot(msg.sender, root);
+        }
+        if (_stateRoots[root] != bytes32(0)) revert AnchorRegistryStateExists(root);
+
+        _stateRoots[root] = stateRoot;
+        emit StateRootAnchored(root, msg.sender, stateRoot);
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function stateRootOf(bytes32 root) external view returns (bytes32) {
+        return _stateRoots[root];
+    }
+
+    /// @inheritdoc IAnchorRegistry
     function anchorAlertLog(bytes32 head, uint64 count) external onlyRole(NODE_ROLE) {
         if (head == bytes32(0)) revert AnchorRegistryZeroLogHead();
         uint64 anchored = _logAnchors[msg.sender][_logHeads[msg.sender]].count;
@@ -114,6 +135,7 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
         // casting to 'uint64' is safe because `last` was checked against type(uint64).max above.
         // forge-lint: disable-next-line(unsafe-typecast)
         _lastSequence[node] = uint64(last);
+        _lastRoot[node] = root;
         emit RootAnchored(root, node, firstSeq, eventCount);
     }
 }

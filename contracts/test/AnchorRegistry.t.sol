@@ -2,9 +2,11 @@
 pragma solidity ^0.8.24;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {AnchorRegistry} from "../src/AnchorRegistry.sol";
 import {IAnchorRegistry} from "../src/interfaces/IAnchorRegistry.sol";
 import {TraceNodeTest} from "./utils/TraceNodeTest.sol";
+import {console} from "./utils/Test.sol";
 
 contract AnchorRegistryTest is TraceNodeTest {
     /// @dev Slot of `AnchorRegistry._lastSequence` (after AccessControl's `_roles` and `_anchors`);
@@ -633,6 +635,194 @@ contract AnchorRegistryTest is TraceNodeTest {
         }
     }
 
+    // ----- anchorState -----
+
+    bytes32 internal constant STATE = keccak256("state-1");
+
+    function test_anchorState_StoresStateRootOfLatestWindow() public {
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 5);
+
+        anchors.anchorState(ROOT, STATE);
+        vm.stopPrank();
+
+        vm.assertEq(anchors.stateRootOf(ROOT), STATE);
+        vm.assertEq(anchors.stateRootOf(ROOT_2), bytes32(0), "a window without a state root reads zero");
+    }
+
+    function test_anchorState_EmitsStateRootAnchored() public {
+        vm.prank(node);
+        anchors.anchor(ROOT, 1, 5);
+
+        vm.expectEmit(address(anchors));
+        emit IAnchorRegistry.StateRootAnchored(ROOT, node, STATE);
+        vm.prank(node);
+        anchors.anchorState(ROOT, STATE);
+    }
+
+    function test_anchorState_AcceptsWindowAnchoredThroughCommitter() public {
+        vm.prank(committer);
+        anchors.anchorFor(node, ROOT, 1, 4);
+
+        vm.prank(node);
+        anchors.anchorState(ROOT, STATE);
+
+        vm.assertEq(anchors.stateRootOf(ROOT), STATE);
+    }
+
+    function test_anchorState_LeavesAnchorUnchanged() public {
+        vm.roll(50);
+        vm.prank(node);
+        anchors.anchor(ROOT, 1, 5);
+        vm.roll(51);
+
+        vm.prank(node);
+        anchors.anchorState(ROOT, STATE);
+
+        IAnchorRegistry.Anchor memory stored = anchors.anchorOf(ROOT);
+        vm.assertEq(stored.blockNumber, 50);
+        vm.assertEq(stored.eventCount, 5);
+        vm.assertEq(anchors.nextSequence(node), 6);
+    }
+
+    function test_RevertWhen_StateRootIsZero() public {
+        vm.prank(node);
+        anchors.anchor(ROOT, 1, 5);
+
+        vm.expectRevert(IAnchorRegistry.AnchorRegistryZeroStateRoot.selector);
+        vm.prank(node);
+        anchors.anchorState(ROOT, bytes32(0));
+    }
+
+    function test_RevertWhen_StateRootForUnknownRoot() public {
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryNotLatestRoot.selector, node, ROOT));
+        vm.prank(node);
+        anchors.anchorState(ROOT, STATE);
+    }
+
+    function test_RevertWhen_StateRootForZeroRootBeforeAnyWindow() public {
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryNotLatestRoot.selector, node, bytes32(0)));
+        vm.prank(node);
+        anchors.anchorState(bytes32(0), STATE);
+    }
+
+    function test_RevertWhen_StateRootForAnotherNodesWindow() public {
+        vm.prank(node);
+        anchors.anchor(ROOT, 1, 5);
+
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryNotLatestRoot.selector, otherNode, ROOT));
+        vm.prank(otherNode);
+        anchors.anchorState(ROOT, STATE);
+        vm.assertEq(anchors.stateRootOf(ROOT), bytes32(0));
+    }
+
+    function test_RevertWhen_StateRootForOlderWindow() public {
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 5);
+        anchors.anchor(ROOT_2, 6, 2);
+
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryNotLatestRoot.selector, node, ROOT));
+        anchors.anchorState(ROOT, STATE);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_StateRootExists() public {
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 5);
+        anchors.anchorState(ROOT, STATE);
+
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryStateExists.selector, ROOT));
+        anchors.anchorState(ROOT, keccak256("state-2"));
+        vm.stopPrank();
+
+        vm.assertEq(anchors.stateRootOf(ROOT), STATE, "a state root is never overwritten");
+    }
+
+    function test_RevertWhen_StateCallerIsNotNode() public {
+        vm.prank(node);
+        anchors.anchor(ROOT, 1, 5);
+
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, committer, anchors.NODE_ROLE()
+            )
+        );
+        vm.prank(committer);
+        anchors.anchorState(ROOT, STATE);
+    }
+
+    function test_RevertWhen_StateCallerNodeRoleRevoked() public {
+        vm.prank(node);
+        anchors.anchor(ROOT, 1, 5);
+        bytes32 role = anchors.NODE_ROLE();
+        vm.prank(admin);
+        anchors.revokeRole(role, node);
+
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, node, role));
+        vm.prank(node);
+        anchors.anchorState(ROOT, STATE);
+    }
+
+    /// @dev A state leaf as docs/proofs.md encodes it verifies with OpenZeppelin's MerkleProof.
+    function test_stateLeaf_VerifiesAgainstAnchoredStateRoot() public {
+        bytes32 a = _stateLeaf(keccak256("lot-a"), keccak256("head-a"), 3, 1, 14);
+        bytes32 b = _stateLeaf(keccak256("lot-b"), keccak256("head-b"), 4, 2, 2);
+        bytes32 stateRoot = _hashPair(a, b);
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 16);
+        anchors.anchorState(ROOT, stateRoot);
+        vm.stopPrank();
+        bytes32[] memory proof = new bytes32[](1);
+        proof[0] = b;
+
+        bool holds = MerkleProof.verify(proof, anchors.stateRootOf(ROOT), a);
+        bytes32 other = _stateLeaf(keccak256("lot-a"), keccak256("head-a"), 3, 1, 13);
+
+        vm.assertTrue(holds);
+        vm.assertFalse(MerkleProof.verify(proof, anchors.stateRootOf(ROOT), other), "a changed count fails");
+    }
+
+    function testFuzz_anchorState_OnlyLatestWindowOnce(uint256 windows, uint256 pick, bytes32 stateRoot) public {
+        windows = bound(windows, 1, 8);
+        pick = bound(pick, 0, windows - 1);
+        vm.assume(stateRoot != bytes32(0));
+        vm.startPrank(node);
+        for (uint256 i; i < windows; ++i) {
+            anchors.anchor(keccak256(abi.encode("root", i)), uint64(i * 3 + 1), 3);
+        }
+        bytes32 picked = keccak256(abi.encode("root", pick));
+        bool latest = pick == windows - 1;
+
+        if (!latest) {
+            vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryNotLatestRoot.selector, node, picked));
+        }
+        anchors.anchorState(picked, stateRoot);
+        if (latest) {
+            vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryStateExists.selector, picked));
+            anchors.anchorState(picked, stateRoot);
+        }
+        vm.stopPrank();
+
+        vm.assertEq(anchors.stateRootOf(picked), latest ? stateRoot : bytes32(0));
+    }
+
+    /// @dev The gas a window's state root costs (docs/gas.md): a node's second window, then its
+    /// state root. Run with `forge test --isolate --gas-report` so that each call is a
+    /// transaction of its own (cold storage, the 21,000 base and calldata counted).
+    function test_gas_StateRootPerWindow() public {
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 100);
+        anchors.anchor(ROOT_2, 101, 1000);
+        uint256 before = gasleft();
+        anchors.anchorState(ROOT_2, STATE);
+        uint256 used = before - gasleft();
+        vm.stopPrank();
+
+        console.log("anchorState gas", used);
+        vm.assertTrue(used < 60_000, "a state root costs less than 60,000 gas");
+        vm.assertEq(anchors.stateRootOf(ROOT_2), STATE);
+    }
+
     // ----- fuzz -----
 
     function testFuzz_anchor_ContiguousWindows(uint256 seed, uint256 windows) public {
@@ -773,6 +963,14 @@ contract AnchorRegistryTest is TraceNodeTest {
     /// @dev StandardMerkleTree leaf of a `bytes32` value.
     function _leaf(bytes32 eventHash) internal pure returns (bytes32) {
         return keccak256(bytes.concat(keccak256(abi.encode(eventHash))));
+    }
+
+    function _stateLeaf(bytes32 batchId, bytes32 head, uint256 custodian, uint8 status, uint256 count)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(bytes.concat(keccak256(abi.encode(batchId, head, custodian, status, count))));
     }
 
     function _hashPair(bytes32 a, bytes32 b) internal pure returns (bytes32) {

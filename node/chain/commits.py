@@ -78,6 +78,8 @@ GAS_MARGIN_FIXED: Final = 50_000
 #: each further replacement of a stuck nonce count.
 REPLACEMENT_BUMP_PERCENT: Final = 125
 CANCEL_GAS: Final = 21_000
+#: Gas allowed AnchorRegistry.anchorState where it is not estimated (it uses ~48,000).
+STATE_GAS_LIMIT: Final = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,10 +185,19 @@ class CommitClient:
         InsufficientFundsError when the node key cannot pay for it at the fee cap.
         """
         data = commit_calldata(events, root=root, first_seq=first_seq, event_count=event_count)
-        call: dict[str, Any] = {"from": node.address, "to": self.batches.address, "data": data}
+        return self._sign(node, self.batches.address, data, COMMIT_GAS_LIMIT, "the commit")
+
+    def _sign(
+        self, node: LocalAccount, to: str, data: bytes, fixed_gas: int, what: str
+    ) -> SignedTx:
+        """Sign a call of ``to`` from the node key at its next mined nonce: gas estimated
+        plus a margin on a JSON-RPC chain, ``fixed_gas`` on the embedded one (see the
+        module docstring); CommitRevertedError when estimation shows ``what`` would
+        revert, CommitTooLargeError, InsufficientFundsError."""
+        call: dict[str, Any] = {"from": node.address, "to": to, "data": data}
         latest = self.w3.eth.get_block("latest")
         cap = self.gas_cap(latest)
-        gas = min(cap, COMMIT_GAS_LIMIT)
+        gas = min(cap, fixed_gas)
         if self.estimate_gas:
             try:
                 estimate = int(self.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
@@ -194,17 +205,15 @@ class CommitClient:
                 reverted = revert_data(exc)
                 if reverted is not None:
                     cause = decode_error(reverted)
-                    raise CommitRevertedError(
-                        f"the commit would revert: {cause}", cause=cause
-                    ) from exc
-                raise ChainError(f"could not estimate the commit's gas: {exc}") from exc
+                    raise CommitRevertedError(f"{what} would revert: {cause}", cause=cause) from exc
+                raise ChainError(f"could not estimate {what}'s gas: {exc}") from exc
             gas = estimate * (100 + GAS_MARGIN_PERCENT) // 100 + GAS_MARGIN_FIXED
             if gas > cap:
                 raise CommitTooLargeError(gas, cap)
         params: dict[str, Any] = {
             "type": 2,
             "chainId": self.w3.eth.chain_id,
-            "to": self.batches.address,
+            "to": to,
             "value": 0,
             "data": data,
             "nonce": self.w3.eth.get_transaction_count(node.address, "latest"),
@@ -244,6 +253,16 @@ class CommitClient:
         }
         signed = node.sign_transaction(tx)
         return SignedTx(bytes(signed.raw_transaction), bytes(signed.hash))
+
+    def build_anchor_state(self, node: LocalAccount, root: bytes, state_root: bytes) -> SignedTx:
+        """Sign (without sending) ``AnchorRegistry.anchorState(root, stateRoot)`` for the
+        node's latest window ``root`` (node.proofs.state)."""
+        data = bytes(HexBytes(self.anchors.encode_abi("anchorState", [root, state_root])))
+        return self._sign(node, self.anchors.address, data, STATE_GAS_LIMIT, "anchorState")
+
+    def state_root_of(self, root: bytes) -> bytes:
+        """The state root anchored for the window ``root`` (zero bytes: none)."""
+        return bytes(self.anchors.functions.stateRootOf(root).call())
 
     def fees(self, latest: BlockData | None = None) -> dict[str, int]:
         """EIP-1559 fee fields for a transaction sent now (``latest``: the head block)."""

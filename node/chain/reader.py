@@ -173,6 +173,7 @@ class ChainReader:
             for key, value in self._cache.items()
             if key[0] in ("chain_id", "status", "commit", "answers", "block_time")
             or (key[0] in ("anchor", "code") and value)
+            or (key[0] == "state_root" and any(value))
             or (key[0] == "participant" and value is not None)
         }
 
@@ -201,6 +202,7 @@ class ChainReader:
         self,
         *,
         roots: Iterable[bytes] = (),
+        state_roots: Iterable[bytes] = (),
         keys: Iterable[bytes] = (),
         statuses: Iterable[tuple[int, int]] = (),
         participants: Iterable[int] = (),
@@ -211,6 +213,7 @@ class ChainReader:
         """Answer many questions at once (in ReadMany batches) and remember the answers."""
         queries = [
             *(self._anchor_query(r) for r in roots),
+            *(self._state_root_query(r) for r in state_roots),
             *(self._key_query(k) for k in keys),
             *(self._status_query(p, b) for p, b in statuses),
             *(self._participant_query(p) for p in participants),
@@ -337,6 +340,16 @@ class ChainReader:
             None,  # AnchorRegistryUnknownRoot
         )
 
+    def _state_root_query(self, root: bytes) -> _Query:
+        return _Query(
+            ("state_root", root),
+            self.anchors,
+            "stateRootOf",
+            (root,),
+            bytes,
+            bytes(32),  # an AnchorRegistry from before state roots: none
+        )
+
     def _key_query(self, key: bytes) -> _Query:
         return _Query(
             ("key", key),
@@ -427,6 +440,11 @@ class ChainReader:
     def anchor(self, root: bytes) -> AnchorInfo | None:
         """When and for which sequence numbers ``root`` was anchored; None if never."""
         result: AnchorInfo | None = self._get(self._anchor_query(root))
+        return result
+
+    def state_root(self, root: bytes) -> bytes:
+        """The state root anchored for the window ``root`` (32 zero bytes: none)."""
+        result: bytes = self._get(self._state_root_query(root))
         return result
 
     def key(self, key: bytes) -> KeyInfo:

@@ -272,6 +272,7 @@ def print_report(report: Report, *, title: str) -> None:
             _MARK[b.outcome] + (" " + escape(detail) if b.outcome is not Outcome.PASS else ""),
         )
     show(states)
+    console.print(_completeness(report))
     for b in report.batches:
         if b.status.name == "RECALLED":
             which = "this batch" if b.batch_id == report.subject else "an ancestor"
@@ -293,6 +294,19 @@ def print_report(report: Report, *, title: str) -> None:
         console.print(f"[bold red]FAILED[/] {summary}")
         for line in report.failures():
             console.print(f"  ✗ {escape(line)}")
+
+
+def _completeness(report: Report) -> str:
+    """One line on the batches' ``complete`` checks: how many hold every event their
+    anchored state counts, and the subject's count."""
+    found = {b.batch_id: c for b in report.batches for c in b.checks if c.check is Check.COMPLETE}
+    complete = sum(c.outcome is Outcome.PASS for c in found.values())
+    subject = found.get(report.subject)
+    line = f"complete: {complete} of {len(report.batches)} batches hold every event their "
+    line += "anchored state counts"
+    if subject is not None and subject.outcome is not Outcome.FAIL:
+        line += f" (this batch: {subject.detail.removeprefix('complete: ')})"
+    return escape(line)
 
 
 def _short(text: str) -> str:

@@ -36,18 +36,20 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from eth_account.signers.local import LocalAccount
-from web3.exceptions import Web3Exception
+from web3.exceptions import ContractLogicError, Web3Exception
 
 from node.chain.commits import CommitClient, CommitReceipt, Operation, SignedTx
 from node.events.batch import BatchState
 from node.events.merkle import MerkleTree
-from node.events.typed_data import BatchStatus
+from node.events.typed_data import ZERO32, BatchStatus
 from node.exceptions import (
     ChainError,
     CommitPendingError,
     CommitRevertedError,
     CommitTooLargeError,
 )
+from node.proofs.state import StateLeaf, replay, state_tree
+from node.store.models import EventStatus
 from node.store.records import EventRecord, WindowMember, WindowRecord
 from node.store.store import Store
 from node.webhooks.messages import enqueue_window
@@ -110,6 +112,8 @@ class CommitWorker:
     #: Called on ``run``'s idle turns, where the node key may send a transaction of its own
     #: without racing a window for its nonce (the alert log's anchor, node.monitor.alertlog).
     idle: Callable[[], None] | None = None
+    #: The anchorState transaction sent for a window's state root, by window id.
+    _state_tx: dict[int, SignedTx] = field(default_factory=dict, init=False, repr=False)
 
     def commit_once(self, stop: threading.Event | None = None) -> WindowResult | None:
         """Settle the prepared window if there is one, else commit the next; None when idle.
@@ -124,6 +128,7 @@ class CommitWorker:
                 window = self.store.windows.prepared(conn)
             resumed = window is not None
             if window is None:
+                self._anchor_state(stop)  # the last window's, before another is anchored
                 window = self._prepare()
                 if window is None:
                     return None
@@ -133,6 +138,14 @@ class CommitWorker:
                 self._send(window, tx)
             result = self._settle(window, resumed=resumed, stop=stop)
             if result is not None:
+                try:
+                    # Sent, not waited for: the next window (or an idle turn) settles it.
+                    self._anchor_state(stop, wait=False)
+                except (ChainError, Web3Exception, OSError) as exc:
+                    # The window is final; its state root is sent before the next window.
+                    log.warning(
+                        "window %d: state root not anchored yet (%s)", result.window_id, exc
+                    )
                 return result
         raise ChainError(
             f"the node key's nonce was taken {MAX_REBUILDS} times in a row: is another "
@@ -146,6 +159,7 @@ class CommitWorker:
         doubles with each failure in a row, up to MAX_BACKOFF seconds.
         """
         last = 0.0
+        retried = 0.0  # the last idle look for a state root not anchored yet
         failures = 0
         while not stop.is_set():
             with self.store.read() as conn:
@@ -153,8 +167,13 @@ class CommitWorker:
                 prepared = self.store.windows.prepared(conn) is not None
             due = time.monotonic() - last >= self.policy.interval
             if not (prepared or waiting >= self.policy.max_events or (waiting and due)):
-                if self.idle is not None and not prepared:
-                    self.idle()
+                if not prepared and (
+                    self._state_tx or time.monotonic() - retried >= self.policy.interval
+                ):
+                    self._retry_state(stop)
+                    retried = time.monotonic()
+                if self.idle is not None and not prepared and not self._state_tx:
+                    self.idle()  # never while a state root's transaction holds the nonce
                 stop.wait(min(0.05, self.policy.interval))
                 continue
             try:
@@ -258,13 +277,21 @@ class CommitWorker:
                 if time.monotonic() >= replace_at:
                     outbid = self._replace(window, outbid)
                     replace_at = time.monotonic() + self.policy.replace_after
-            if time.monotonic() >= deadline:
-                raise CommitPendingError(
-                    f"window {window.id} (0x{tx.tx_hash.hex()}) not final after "
-                    f"{self.policy.receipt_timeout} s; it will be resumed"
-                )
-            if stop.wait(self.policy.poll_interval):
-                raise CommitPendingError(f"stopped while window {window.id} was pending")
+            self._pause(
+                deadline,
+                stop,
+                late=f"window {window.id} (0x{tx.tx_hash.hex()}) not final after "
+                f"{self.policy.receipt_timeout} s; it will be resumed",
+                stopped=f"stopped while window {window.id} was pending",
+            )
+
+    def _pause(self, deadline: float, stop: threading.Event, *, late: str, stopped: str) -> None:
+        """Wait one poll interval; CommitPendingError (``late``) past ``deadline``, or
+        (``stopped``) when ``stop`` is set."""
+        if time.monotonic() >= deadline:
+            raise CommitPendingError(late)
+        if stop.wait(self.policy.poll_interval):
+            raise CommitPendingError(stopped)
 
     def _nonce_taken(self, window: WindowRecord, nonce: int, head: int) -> bool:
         """Whether the window's nonce is spent, ``confirmations`` (at least one) blocks
@@ -333,6 +360,7 @@ class CommitWorker:
             b for m in members if m.event_hash in receipt.rejected for b in m.event.batch_ids()
         }
         states = {batch_id: self.client.batch_state(batch_id) for batch_id in sorted(touched)}
+        state_root, leaves = self._state_leaves(members, receipt.rejected)
         with self.store.write() as conn:
             self.store.windows.confirm(
                 conn,
@@ -341,6 +369,10 @@ class CommitWorker:
                 block_hash=receipt.block_hash,
                 rejected=receipt.rejected,
             )
+            if state_root is not None:
+                self.store.windows.save_states(
+                    conn, window_id, state_root=state_root, leaves=leaves
+                )
             for batch_id, (producer, custodian, receiver, status, head) in states.items():
                 if status is BatchStatus.NONE:
                     self.store.batches.forget(conn, batch_id)
@@ -374,6 +406,130 @@ class CommitWorker:
             resumed=resumed,
             block_hash=receipt.block_hash,
         )
+
+    # ----- the window's state commitment (node.proofs.state) -----
+
+    def _state_leaves(
+        self, members: list[EventRecord], rejected: dict[bytes, bytes]
+    ) -> tuple[bytes | None, list[tuple[bytes, bytes, int, int, int, bytes]]]:
+        """The state root of a window whose events are ``members`` (``rejected`` by the
+        chain: not counted), and its leaves with their proofs; (None, []) when the chain
+        executed none of its events."""
+        live = [m for m in members if m.event_hash not in rejected]
+        if not live:
+            return None, []
+        touched = sorted({b for m in live for b in m.event.batch_ids()})
+        first = min(m.id for m in members)
+        with self.store.read() as conn:
+            known = self.store.windows.latest_states(conn, touched, anchored=False)
+            missing = [b for b in touched if b not in known]
+            # Batches with history from before state roots were kept: replayed once.
+            earlier = self.store.events.of_batches(conn, missing) if missing else []
+        start = {
+            b: StateLeaf(b, r.head, r.custodian, BatchStatus(r.status), r.count)
+            for b, r in known.items()
+        }
+        history = replay(
+            (e.record.event_hash, e.record.event, e.record.participant_id)
+            for e in earlier
+            if e.record.id < first and e.record.status is EventStatus.ANCHORED
+        )
+        start.update({b: history[b] for b in missing if b in history})
+        after = replay(((m.event_hash, m.event, m.participant_id) for m in live), start)
+        ordered, tree = state_tree(after[b] for b in touched)
+        return tree.root, [
+            (
+                leaf.batch_id,
+                leaf.head,
+                leaf.custodian,
+                int(leaf.status),
+                leaf.count,
+                b"".join(tree.proof(i)),
+            )
+            for i, leaf in enumerate(ordered)
+        ]
+
+    def _anchor_state(self, stop: threading.Event, *, wait: bool = True) -> None:
+        """Anchor the state root of the last confirmed window if it is not on-chain yet:
+        send its transaction (once per run), and with ``wait`` wait until it is mined
+        ``confirmations`` deep (at most ``receipt_timeout``: CommitPendingError).
+
+        Given up (logged, the window keeps no anchored state) when the chain refuses it:
+        an AnchorRegistry from before state roots, or a later window anchored already.
+        """
+        with self.store.read() as conn:
+            window = self.store.windows.state_unanchored(conn)
+        if window is None or window.state_root is None:
+            return
+        try:
+            on_chain = self.client.state_root_of(window.root)
+        except ContractLogicError as exc:
+            self._give_up_state(window, f"the AnchorRegistry has no state roots ({exc})")
+            return
+        if on_chain == window.state_root:
+            self._state_done(window, self.client.head())
+            return
+        if on_chain != ZERO32:
+            self._give_up_state(window, f"the chain holds another state root, 0x{on_chain.hex()}")
+            return
+        sent = self._state_tx.get(window.id)
+        if sent is None:
+            try:
+                sent = self.client.build_anchor_state(self.node, window.root, window.state_root)
+            except CommitRevertedError as exc:
+                self._give_up_state(window, str(exc))
+                return
+            self.client.send(sent)
+            self._state_tx = {window.id: sent}
+        deadline = time.monotonic() + self.policy.receipt_timeout
+        while True:
+            receipt = self.client.receipt(sent.tx_hash)
+            if receipt is not None and (
+                self.client.head() - receipt.block_number >= self.policy.confirmations
+            ):
+                if receipt.succeeded:
+                    self._state_done(window, receipt.block_number)
+                else:
+                    self._give_up_state(window, f"anchorState 0x{sent.tx_hash.hex()} reverted")
+                return
+            if not wait:
+                return
+            if receipt is None and not self.client.known(sent.tx_hash):
+                self._send_state(window, sent)  # dropped from the pool: the same bytes again
+            self._pause(
+                deadline,
+                stop,
+                late=f"window {window.id}: anchorState 0x{sent.tx_hash.hex()} not final after "
+                f"{self.policy.receipt_timeout} s",
+                stopped=f"stopped while window {window.id}'s state was pending",
+            )
+
+    def _send_state(self, window: WindowRecord, tx: SignedTx) -> None:
+        try:
+            self.client.send(tx)
+        except ChainError as exc:
+            log.warning("window %d: anchorState not sent again: %s", window.id, exc)
+
+    def _retry_state(self, stop: threading.Event) -> None:
+        """On an idle turn: a state root that could not be anchored after its window (the
+        chain was down) is sent now, not only when the next window comes."""
+        try:
+            self._anchor_state(stop)
+        except CommitPendingError:
+            pass  # resumed on a later turn
+        except (ChainError, Web3Exception, OSError) as exc:
+            log.warning("state root not anchored yet (%s)", exc)
+
+    def _state_done(self, window: WindowRecord, block_number: int) -> None:
+        self._state_tx.clear()
+        with self.store.write() as conn:
+            self.store.windows.state_anchored(conn, window.id, max(block_number, 1))
+
+    def _give_up_state(self, window: WindowRecord, why: str) -> None:
+        log.warning("window %d: its state root cannot be anchored: %s", window.id, why)
+        self._state_tx.clear()
+        with self.store.write() as conn:
+            self.store.windows.state_anchored(conn, window.id, 0)
 
 
 def _signed(window: WindowRecord) -> SignedTx:

@@ -1,4 +1,5 @@
-"""Merkle trees in OpenZeppelin's StandardMerkleTree format, for event hashes.
+"""Merkle trees in OpenZeppelin's StandardMerkleTree format, for event hashes (and, with
+``width``, for any fixed-size ABI-encoded leaf: the state leaves of node.proofs.state).
 
 Leaf type ``bytes32`` (the event hash): ``leaf = keccak256(keccak256(abi.encode(h)))``
 (double-hashed, so a leaf can never be mistaken for an inner node); leaves sorted by
@@ -16,7 +17,8 @@ from node.events.hashing import keccak
 
 
 def leaf_hash(event_hash: bytes) -> bytes:
-    """The leaf of ``event_hash``: ``keccak256(keccak256(abi.encode(bytes32)))``."""
+    """The leaf of ``event_hash``: ``keccak256(keccak256(abi.encode(bytes32)))`` (of any
+    ABI-encoded leaf value, ``keccak256(keccak256(encoded))``)."""
     return keccak(keccak(event_hash))
 
 
@@ -25,13 +27,14 @@ def hash_pair(a: bytes, b: bytes) -> bytes:
 
 
 class MerkleTree:
-    """A StandardMerkleTree over distinct 32-byte event hashes."""
+    """A StandardMerkleTree over distinct 32-byte event hashes (or distinct ABI-encoded
+    leaf values of ``width`` bytes)."""
 
-    def __init__(self, event_hashes: Sequence[bytes]) -> None:
+    def __init__(self, event_hashes: Sequence[bytes], *, width: int = 32) -> None:
         if not event_hashes:
             raise ValueError("a Merkle tree needs at least one event")
-        if any(len(h) != 32 for h in event_hashes):
-            raise ValueError("event hashes are 32 bytes")
+        if any(len(h) != width for h in event_hashes):
+            raise ValueError(f"leaf values are {width} bytes")
         leaves = sorted((leaf_hash(h), i) for i, h in enumerate(event_hashes))
         size = 2 * len(leaves) - 1
         tree = [b""] * size

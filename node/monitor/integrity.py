@@ -7,6 +7,8 @@ tested on its own; :mod:`node.monitor.service` gathers the inputs.
   holds for other sequence numbers;
 - ``anchored-event-missing``: the chain anchored more (or fewer) events under a root than
   the store holds in that window;
+- ``state-root-mismatch``: a window's stored state leaves do not rebuild its state root,
+  or the state root AnchorRegistry holds for the window is another (node.proofs.state);
 - ``event-altered``: a stored event whose fields no longer hash to its event hash, or
   whose signature does not recover to its stored signer;
 - ``custody-mismatch``: a batch whose custodian, status or head in the store differ from
@@ -24,10 +26,11 @@ from node.chain.reader import AnchorInfo, ChainBatch
 from node.events.batch import BatchState
 from node.events.merkle import MerkleTree
 from node.events.signatures import recover_signer
-from node.events.typed_data import Domain
+from node.events.typed_data import BatchStatus, Domain
 from node.exceptions import InvalidSignatureError
 from node.monitor.grading import Confidence, Impact, grade
-from node.store.records import EventRecord, Finding, WindowRecord
+from node.proofs.state import StateLeaf, state_tree
+from node.store.records import EventRecord, Finding, WindowRecord, WindowStateRecord
 
 #: Every integrity finding: proven, and the record misleads whoever reads it.
 SEVERITY, SCORE = grade(Impact(integrity=3, safety=1), Confidence.PROVEN)
@@ -38,9 +41,15 @@ def _hex(data: bytes) -> str:
 
 
 def check_window(
-    window: WindowRecord, events: Sequence[EventRecord], anchor: AnchorInfo | None
+    window: WindowRecord,
+    events: Sequence[EventRecord],
+    anchor: AnchorInfo | None,
+    *,
+    states: Sequence[WindowStateRecord] = (),
+    state_root: bytes | None = None,
 ) -> list[Finding]:
-    """A confirmed window against its events and the chain's record of its root."""
+    """A confirmed window against its events and the chain's record of its root; and its
+    state leaves (``states``) against the chain's state root for it (``state_root``)."""
     found: list[Finding] = []
     where = {"windowId": window.id, "root": _hex(window.root), "txHash": _hex(window.tx_hash)}
     rebuilt = MerkleTree([e.event_hash for e in events]).root if events else None
@@ -96,7 +105,48 @@ def check_window(
                 block_number=anchor.block_number,
             )
         )
+    if anchor is not None and anchor.first_seq == window.first_seq:
+        # (A root the chain does not hold has no state there either: reported once, above.)
+        found += _check_state(window, states, state_root, where)
     return found
+
+
+def _check_state(
+    window: WindowRecord,
+    states: Sequence[WindowStateRecord],
+    on_chain: bytes | None,
+    where: dict[str, object],
+) -> list[Finding]:
+    """``state-root-mismatch``: only for a window whose state root the node anchored."""
+    if window.state_root is None or not window.state_block:
+        return []
+    leaves = [
+        StateLeaf(s.batch_id, s.head, s.custodian, BatchStatus(s.status), s.count) for s in states
+    ]
+    rebuilt = state_tree(leaves)[1].root if leaves else None
+    problems = []
+    if rebuilt != window.state_root:
+        problems.append(f"window {window.id}'s stored state leaves do not rebuild its state root")
+    if on_chain != window.state_root:
+        problems.append(f"window {window.id}'s state root is not the one anchored on-chain")
+    if not problems:
+        return []
+    return [
+        Finding(
+            kind="state-root-mismatch",
+            severity=SEVERITY,
+            score=SCORE,
+            incident=f"state-root-mismatch:{window.id}",
+            detail="; ".join(problems),
+            evidence=where
+            | {
+                "storedStateRoot": _hex(window.state_root),
+                "rebuiltStateRoot": _hex(rebuilt) if rebuilt else None,
+                "chainStateRoot": _hex(on_chain) if on_chain and any(on_chain) else None,
+            },
+            block_number=window.block_number,
+        )
+    ]
 
 
 def check_events(events: Iterable[EventRecord], domain: Domain) -> list[Finding]:
@@ -194,6 +244,13 @@ def say_window_root(evidence: Mapping[str, object]) -> str:
 
 def say_root_not_on_chain(evidence: Mapping[str, object]) -> str:
     return "The node says records are on the blockchain that the blockchain does not hold."
+
+
+def say_state_root(evidence: Mapping[str, object]) -> str:
+    return (
+        "The node's record of where this lot stood no longer matches the one the blockchain "
+        "holds: the node's copy was changed."
+    )
 
 
 def say_event_missing(evidence: Mapping[str, object]) -> str:

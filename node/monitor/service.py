@@ -263,13 +263,24 @@ class Monitor:
             with self.store.read() as conn:
                 windows = self.store.windows.confirmed(conn, after=after, limit=self.page)
                 members = self.store.windows.events_of(conn, [w.id for w in windows])
+                stated = [w.id for w in windows if w.state_block]
+                leaves = self.store.windows.states_of(conn, stated)
             if not windows:
                 return after
             reader = reader or ChainReader(self.w3, self.contracts)
-            reader.prefetch(roots=[w.root for w in windows])
+            reader.prefetch(
+                roots=[w.root for w in windows],
+                state_roots=[w.root for w in windows if w.state_block],
+            )
             for window in windows:
                 events = members[window.id]
-                report.findings += check_window(window, events, reader.anchor(window.root))
+                report.findings += check_window(
+                    window,
+                    events,
+                    reader.anchor(window.root),
+                    states=leaves.get(window.id, []),
+                    state_root=reader.state_root(window.root) if window.state_block else None,
+                )
                 report.findings += check_events(events, self.domain)
                 report.events += len(events)
             report.windows += len(windows)

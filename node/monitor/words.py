@@ -32,6 +32,7 @@ PLAIN_WORDS: Final[Mapping[str, Sayer]] = {
     "window-root-mismatch": integrity.say_window_root,
     "root-not-on-chain": integrity.say_root_not_on_chain,
     "anchored-event-missing": integrity.say_event_missing,
+    "state-root-mismatch": integrity.say_state_root,
     "event-altered": integrity.say_event_altered,
     "custody-mismatch": integrity.say_custody,
     "recall-breach": custody.say_recall_breach,

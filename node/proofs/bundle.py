@@ -30,8 +30,9 @@ from node.events.identifiers import parse_identifier
 from node.events.jsonsafe import loads_bounded
 from node.events.payload import MAX_PAYLOAD_DEPTH, canonical_json, load_canonical
 from node.events.submission import parse_event, parse_hex, parse_uint
-from node.events.typed_data import Domain, TraceEvent
+from node.events.typed_data import BatchStatus, Domain, TraceEvent
 from node.exceptions import InvalidBundleError, RequestError, TraceNodeError
+from node.proofs.state import StateLeaf
 
 FORMAT: Final = "tracenode-bundle/2"
 #: Earlier formats, refused with the reason.
@@ -75,9 +76,21 @@ class BundleEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class StateRef:
+    """A batch's state leaf in a window's state tree, and where that tree is anchored."""
+
+    root: bytes  # the window's event root
+    state_root: bytes
+    proof: tuple[bytes, ...]
+    leaf: StateLeaf
+    block_number: int  # the block AnchorRegistry records for root
+
+
+@dataclass(frozen=True, slots=True)
 class BundleBatch:
     batch_id: bytes
     identifier: str | None = None
+    state: StateRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +120,7 @@ class Bundle:
                 "batchRegistry": self.chain.batch_registry,
                 "anchorRegistry": self.chain.anchor_registry,
             },
-            "batches": [
-                {"batchId": _hex(b.batch_id), "identifier": b.identifier} for b in self.batches
-            ],
+            "batches": [_batch_json(b) for b in self.batches],
             "lineage": [
                 {
                     "parent": _hex(link.parent),
@@ -130,6 +141,23 @@ class Bundle:
         name = (self.batches[0].identifier or "0x" + self.subject.hex()).rsplit("/", 1)[-1]
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:100]
         return safe + ".bundle.json"
+
+
+def _batch_json(item: BundleBatch) -> dict[str, Any]:
+    out: dict[str, Any] = {"batchId": _hex(item.batch_id), "identifier": item.identifier}
+    state = item.state
+    if state is not None:
+        out["state"] = {
+            "root": _hex(state.root),
+            "stateRoot": _hex(state.state_root),
+            "proof": [_hex(p) for p in state.proof],
+            "head": _hex(state.leaf.head),
+            "custodian": str(state.leaf.custodian),
+            "status": int(state.leaf.status),
+            "count": str(state.leaf.count),
+            "blockNumber": str(state.block_number),
+        }
+    return out
 
 
 def _event_json(item: BundleEvent) -> dict[str, Any]:
@@ -233,7 +261,24 @@ def _batch(item: Mapping[str, Any], index: int) -> BundleBatch:
                 f"identifier {identifier!r} does not name batch 0x{batch_id.hex()}",
                 field=f"/batches/{index}/identifier",
             )
-    return BundleBatch(batch_id, identifier)
+    state = None
+    if "state" in item:
+        where = f"/batches/{index}/state"
+        st = item["state"]
+        state = StateRef(
+            root=parse_hex(st["root"], 32, f"{where}/root"),
+            state_root=parse_hex(st["stateRoot"], 32, f"{where}/stateRoot"),
+            proof=tuple(parse_hex(p, 32, f"{where}/proof/{k}") for k, p in enumerate(st["proof"])),
+            leaf=StateLeaf(
+                batch_id=batch_id,
+                head=parse_hex(st["head"], 32, f"{where}/head"),
+                custodian=parse_uint(st["custodian"], 256, f"{where}/custodian"),
+                status=BatchStatus(st["status"]),
+                count=parse_uint(st["count"], 256, f"{where}/count"),
+            ),
+            block_number=parse_uint(st["blockNumber"], 64, f"{where}/blockNumber"),
+        )
+    return BundleBatch(batch_id, identifier, state)
 
 
 def _event(item: Mapping[str, Any], index: int) -> BundleEvent:

@@ -66,7 +66,7 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 
 from node.chain.errors import decode_error
-from node.chain.reader import ChainReader, CommitOutcome, Contracts
+from node.chain.reader import AnchorInfo, ChainReader, CommitOutcome, Contracts
 from node.chain.registry import Licence
 from node.events.hashing import keccak
 from node.events.identifiers import (
@@ -87,7 +87,8 @@ from node.events.typed_data import (
     TraceEvent,
 )
 from node.exceptions import InvalidSignatureError
-from node.proofs.bundle import Bundle, BundleEvent
+from node.proofs.bundle import Bundle, BundleBatch, BundleEvent, StateRef
+from node.proofs.state import StateLeaf, process_state_proof, replay, transition
 
 
 class Outcome(StrEnum):
@@ -111,6 +112,7 @@ class Check(StrEnum):
     LICENCE = "licence"
     LINEAGE = "lineage"
     CUSTODY = "custody"
+    COMPLETE = "complete"
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,8 +434,10 @@ def _prefetch(bundle: Bundle, reader: ChainReader, signers: list[bytes | str]) -
         and b.batch_id in creators
         and bundle.events[creators[b.batch_id]].anchor is not None
     }
+    roots = {e.anchor.root for e in bundle.events if e.anchor is not None}
     reader.prefetch(
-        roots={e.anchor.root for e in bundle.events if e.anchor is not None},
+        roots=roots | {b.state.root for b in bundle.batches if b.state is not None},
+        state_roots=roots | {b.state.root for b in bundle.batches if b.state is not None},
         keys=keys,
         batches=[b.batch_id for b in bundle.batches],
         licences={(s.kind, c) for s in splits.values() for c in s.candidates},
@@ -755,15 +759,6 @@ def _outcome(entry: EventReport, check: Check) -> Outcome | None:
     return next((c.outcome for c in entry.checks if c.check is check), None)
 
 
-_STATUS_AFTER = {
-    Action.COMMISSION: BatchStatus.ACTIVE,
-    Action.SHIP: BatchStatus.IN_TRANSIT,
-    Action.RECEIVE: BatchStatus.ACTIVE,
-    Action.RECALL: BatchStatus.RECALLED,
-    Action.DESTROY: BatchStatus.DESTROYED,
-}
-
-
 @dataclass(frozen=True, slots=True)
 class _Step:
     """A lifecycle event of a batch in the bundle: the status and custodian it leaves, and
@@ -782,24 +777,12 @@ def _advance(
     if not event.action.on_chain:
         return
     anchored = item.anchor is not None  # as the bundle says: its anchor checks say if truly
-    if event.action is Action.TRANSFORM:
-        for batch_id in event.inputs:
-            before = steps[batch_id][-1].custodian if steps[batch_id] else 0
-            steps[batch_id].append(_Step(digest, BatchStatus.CONSUMED, before, anchored))
-        for batch_id in event.outputs:
-            steps[batch_id].append(
-                _Step(digest, BatchStatus.ACTIVE, entry.participant_id, anchored)
-            )
-        return
-    history = steps[event.batch_id]
-    before = history[-1].custodian if history else 0
-    custodian = (
-        entry.participant_id if event.action in (Action.COMMISSION, Action.RECEIVE) else before
-    )
-    status = _STATUS_AFTER[event.action]
-    if event.action is Action.SHIP and event.counterparty == bytes(20):
-        status = BatchStatus.EXPORTED  # to a party outside the network
-    history.append(_Step(digest, status, custodian, anchored))
+    for batch_id in event.batch_ids():
+        history = steps[batch_id]
+        before = history[-1].custodian if history else 0
+        moved = transition(event, batch_id, before, entry.participant_id)
+        if moved is not None:
+            history.append(_Step(digest, moved[0], moved[1], anchored))
 
 
 # ----- batches -----
@@ -861,6 +844,7 @@ def _check_batches(
                 + " (hash-chain)",
             )
         batch.checks.append(custody)
+        batch.checks.append(_check_complete(item, bundle, report, reader, altered, broken))
         report.batches.append(batch)
 
 
@@ -1164,6 +1148,144 @@ def _custody(
         Outcome.PASS,
         f"{on_chain.status.name}, held by {batch.custodian_name or on_chain.custodian_id}",
     )
+
+
+def _check_complete(
+    item: BundleBatch,
+    bundle: Bundle,
+    report: Report,
+    reader: ChainReader,
+    altered: dict[bytes, int],
+    broken: list[int],
+) -> CheckResult:
+    """``complete``: the bundle holds every event of the batch up to the state its latest
+    window anchored (node.proofs.state): exactly ``count`` events, leading to its head,
+    custodian and status; later events are reported as not covered yet."""
+    indexes = [i for i in range(len(bundle.events)) if item.batch_id in report.events[i].batch_ids]
+    stated = item.state
+    # Windows of the batch's events that have a state root: the bundle must carry one at
+    # least as late as each (a state root is anchored for every window since they exist).
+    covered = [
+        (i, a)
+        for i in indexes
+        if (a := bundle.events[i].anchor) is not None and any(reader.state_root(a.root))
+    ]
+    if stated is None:
+        if covered:
+            return _incomplete(
+                f"the window of event #{covered[-1][0]} has an anchored state root; the bundle "
+                "carries no state for this batch"
+            )
+        if any(bundle.events[i].anchor is not None for i in indexes):
+            return CheckResult(
+                Check.COMPLETE,
+                Outcome.SKIPPED,
+                "not proven: no window of this batch's events has an anchored state root",
+            )
+        return CheckResult(
+            Check.COMPLETE, Outcome.PENDING, "no event of this batch is anchored yet"
+        )
+    problem = _state_problem(stated, reader)
+    if problem:
+        return _incomplete(problem)
+    block = stated.block_number
+    later = [i for i, a in covered if (reader.anchor(a.root) or _NO_ANCHOR).block_number > block]
+    if later:
+        return _incomplete(
+            f"event #{later[-1]} was anchored after block {block} in a window with a state "
+            "root: the bundle's state is not the batch's latest"
+        )
+    if altered:
+        # An altered event may belong to this batch under its true fields (as custody).
+        return CheckResult(
+            Check.COMPLETE, Outcome.SKIPPED, f"not checked: {_altered_events(altered)}"
+        )
+    leaf = stated.leaf
+    count = leaf.count
+    if len(indexes) < count:
+        return _incomplete(
+            f"incomplete: the state anchored at block {block} counts {count} events of this "
+            f"batch, the bundle holds {len(indexes)}"
+        )
+    if broken:
+        return CheckResult(
+            Check.COMPLETE,
+            Outcome.SKIPPED,
+            "not checked: the batch's history in the bundle is broken at event "
+            + ", ".join(f"#{i}" for i in broken)
+            + " (hash-chain)",
+        )
+    unsigned = [i for i in indexes[:count] if report.events[i].participant_id == 0]
+    if unsigned:
+        return CheckResult(
+            Check.COMPLETE,
+            Outcome.SKIPPED,
+            f"not checked: event #{unsigned[0]}'s signer is not a participant (signer)",
+        )
+    replayed = replay(
+        (report.events[i].event_hash, bundle.events[i].event, report.events[i].participant_id)
+        for i in indexes[:count]
+    ).get(item.batch_id, StateLeaf(item.batch_id))
+    if replayed.head != leaf.head:
+        return _incomplete(
+            f"incomplete: the state anchored at block {block} ends at event 0x{leaf.head.hex()}; "
+            f"the bundle's first {count} events of this batch end at 0x{replayed.head.hex()}"
+        )
+    if (replayed.status, replayed.custodian) != (leaf.status, leaf.custodian):
+        return _incomplete(
+            f"the state anchored at block {block} is {leaf.status.name}, custodian "
+            f"{leaf.custodian}; the events lead to {replayed.status.name}, custodian "
+            f"{replayed.custodian}"
+        )
+    extra = indexes[count:]
+    counted = [
+        i for i in extra if (a := bundle.events[i].anchor) is not None and a.block_number <= block
+    ]
+    if counted:
+        return _incomplete(
+            f"event #{counted[0]} was anchored by block {block}, but the state anchored then "
+            f"counts {count} events of this batch, and the bundle holds more"
+        )
+    if extra:
+        return CheckResult(
+            Check.COMPLETE,
+            Outcome.PENDING,
+            f"{count} events complete as anchored at block {block}; {len(extra)} later "
+            "event(s) not covered by an anchored state yet",
+        )
+    return CheckResult(
+        Check.COMPLETE, Outcome.PASS, f"complete: {count} events, as anchored at block {block}"
+    )
+
+
+_NO_ANCHOR = AnchorInfo(0, 0, 0, 0)
+
+
+def _incomplete(detail: str) -> CheckResult:
+    return CheckResult(Check.COMPLETE, Outcome.FAIL, detail)
+
+
+def _state_problem(stated: StateRef, reader: ChainReader) -> str:
+    """What is wrong with a batch's state leaf, its proof or its anchor ("" when nothing)."""
+    anchored = reader.anchor(stated.root)
+    if anchored is None:
+        return f"the state's window root 0x{stated.root.hex()} is not anchored"
+    if anchored.block_number != stated.block_number:
+        return (
+            f"the state's window root was anchored in block {anchored.block_number}, "
+            f"not {stated.block_number}"
+        )
+    on_chain = reader.state_root(stated.root)
+    if not any(on_chain):
+        return f"AnchorRegistry holds no state root for window 0x{stated.root.hex()}"
+    if on_chain != stated.state_root:
+        return (
+            f"AnchorRegistry's state root for the window is 0x{on_chain.hex()}, not "
+            f"0x{stated.state_root.hex()}"
+        )
+    if process_state_proof(stated.leaf, stated.proof) != stated.state_root:
+        return "the state proof does not lead from the batch's state leaf to the state root"
+    return ""
 
 
 # ----- the report as JSON (the CLI's --json and the HTTP API) -----

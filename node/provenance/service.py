@@ -31,10 +31,12 @@ from node.proofs.bundle import (
     BundleEvent,
     ChainRef,
     LineageLink,
+    StateRef,
 )
+from node.proofs.state import StateLeaf
 from node.proofs.verify import Report, verify_bundle
 from node.store.models import EventStatus
-from node.store.records import BatchEvent, EpcisDeclarationRecord
+from node.store.records import BatchEvent, EpcisDeclarationRecord, WindowStateRecord
 from node.store.store import Store
 from node.store.tables import split32
 
@@ -142,6 +144,7 @@ class ProvenanceService:
             batch_ids = {batch_id} | {parent for parent, _, _ in links}
             rows = self.store.events.of_batches(conn, sorted(batch_ids))
             states = self.store.batches.load(conn, batch_ids)
+            anchored = self.store.windows.latest_states(conn, sorted(batch_ids), anchored=True)
         if not rows and batch_id not in states:
             raise BatchNotFoundError(f"no event on this node names 0x{batch_id.hex()}")
         events = tuple(
@@ -162,7 +165,12 @@ class ProvenanceService:
                 anchor_registry=self.deployment.anchor_registry,
             ),
             batches=tuple(
-                BundleBatch(b, states[b].identifier if b in states else None) for b in ordered
+                BundleBatch(
+                    b,
+                    states[b].identifier if b in states else None,
+                    _state_ref(anchored.get(b)),
+                )
+                for b in ordered
             ),
             lineage=tuple(LineageLink(p, c, e) for p, c, e in sorted(links)),
             events=events,
@@ -266,6 +274,15 @@ class ProvenanceService:
             batches=tuple(traced.values()),  # breadth first: by depth
             participants={pid: names[pid] for pid in mentioned if pid in names},
         )
+
+
+def _state_ref(row: WindowStateRecord | None) -> StateRef | None:
+    """The bundle's ``state`` of a batch: its leaf in the latest window with an anchored
+    state root."""
+    if row is None or row.state_root is None or row.block_number is None:
+        return None
+    leaf = StateLeaf(row.batch_id, row.head, row.custodian, BatchStatus(row.status), row.count)
+    return StateRef(row.root, row.state_root, row.proof, leaf, row.block_number)
 
 
 def _bundle_event(row: BatchEvent) -> BundleEvent:

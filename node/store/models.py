@@ -165,6 +165,26 @@ class Window(SQLModel, table=True):
     block_number: int | None = Field(default=None, sa_type=BigInteger)
     block_hash: bytes | None = Field(default=None, sa_type=LargeBinary(32))
     created_at: int = Field(sa_type=BigInteger)
+    # The root of the window's state leaves (window_states), once computed; state_block
+    # is the block AnchorRegistry.anchorState was mined in (None: not anchored yet).
+    state_root: bytes | None = Field(default=None, sa_type=LargeBinary(32))
+    state_block: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class WindowState(SQLModel, table=True):
+    """The state leaf of a batch in a window's state tree (node.proofs.state), with its proof."""
+
+    __tablename__ = "window_states"
+
+    batch_id: bytes = Field(sa_type=LargeBinary(32), primary_key=True)
+    window_id: int = Field(
+        primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite"), index=True
+    )
+    head: bytes = Field(sa_type=LargeBinary(32))
+    custodian: int = Field(sa_type=BigInteger)
+    status: int
+    event_count: int = Field(sa_type=BigInteger)
+    proof: bytes = Field(sa_type=LargeBinary)  # sibling hashes, leaf first, concatenated
 
 
 class Batch(SQLModel, table=True):

@@ -121,6 +121,24 @@ class WindowRecord:
     block_number: int | None
     block_hash: bytes | None
     created_at: int  # ms since the Unix epoch
+    state_root: bytes | None = None  # the root of its state leaves, once computed
+    state_block: int | None = None  # where anchorState was mined; 0: given up; None: not yet
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStateRecord:
+    """A batch's state leaf in a window's state tree, with its proof and the window."""
+
+    batch_id: bytes
+    head: bytes
+    custodian: int
+    status: int
+    count: int
+    proof: tuple[bytes, ...]
+    window_id: int
+    root: bytes  # the window's event root
+    state_root: bytes | None
+    block_number: int | None  # the window's block
 
 
 class LineageLink(NamedTuple):
@@ -488,6 +506,8 @@ def window_record(row: Any) -> WindowRecord:
         block_number=None if row.block_number is None else int(row.block_number),
         block_hash=None if row.block_hash is None else bytes(row.block_hash),
         created_at=int(row.created_at),
+        state_root=None if row.state_root is None else bytes(row.state_root),
+        state_block=None if row.state_block is None else int(row.state_block),
     )
 
 

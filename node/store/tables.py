@@ -46,6 +46,7 @@ from node.store.models import (
     WebhookDelivery,
     WebhookEndpoint,
     Window,
+    WindowState,
 )
 
 _T = TypeVar("_T")
@@ -66,6 +67,7 @@ PARTICIPANT_STATUS: Final = _table(ParticipantStatus)
 SYNC_CURSORS: Final = _table(SyncCursor)
 LICENCES: Final = _table(PrefixLicence)
 WINDOWS: Final = _table(Window)
+WINDOW_STATES: Final = _table(WindowState)
 EPCIS_EVENTS: Final = _table(EpcisEvent)
 EPCIS_DECLARATIONS: Final = _table(EpcisDeclaration)
 EPCIS_CORRECTED: Final = _table(EpcisCorrected)

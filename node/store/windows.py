@@ -4,6 +4,7 @@ place and proof in it, and the window's fate on-chain."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
@@ -12,10 +13,11 @@ from node.store.records import (
     EventRecord,
     WindowMember,
     WindowRecord,
+    WindowStateRecord,
     event_record,
     window_record,
 )
-from node.store.tables import EVENTS, WINDOWS, chunks
+from node.store.tables import EVENTS, WINDOW_STATES, WINDOWS, chunks, insert_many, split32
 
 
 class WindowRepository:
@@ -184,3 +186,112 @@ class WindowRepository:
         counts = dict.fromkeys(WindowStatus, 0)
         counts.update((WindowStatus(status), int(n)) for status, n in rows)
         return counts
+
+    # ----- state commitments (node.proofs.state) -----
+
+    def save_states(
+        self,
+        conn: Connection,
+        window_id: int,
+        *,
+        state_root: bytes,
+        leaves: Sequence[tuple[bytes, bytes, int, int, int, bytes]],
+    ) -> None:
+        """Store the window's state root and its leaves (batch id, head, custodian, status,
+        count, proof), not yet anchored."""
+        conn.execute(update(WINDOWS).where(WINDOWS.c.id == window_id).values(state_root=state_root))
+        insert_many(
+            conn,
+            WINDOW_STATES,
+            [
+                {
+                    "batch_id": b,
+                    "window_id": window_id,
+                    "head": head,
+                    "custodian": custodian,
+                    "status": status,
+                    "event_count": count,
+                    "proof": proof,
+                }
+                for b, head, custodian, status, count, proof in leaves
+            ],
+            ignore_conflicts=True,
+        )
+
+    def state_unanchored(self, conn: Connection) -> WindowRecord | None:
+        """The confirmed window whose state root is computed but not anchored (at most one:
+        the worker anchors it before it prepares another window)."""
+        row = conn.execute(
+            select(WINDOWS)
+            .where(
+                WINDOWS.c.status == int(WindowStatus.CONFIRMED),
+                WINDOWS.c.state_root.is_not(None),
+                WINDOWS.c.state_block.is_(None),
+            )
+            .order_by(WINDOWS.c.id)
+        ).first()
+        return window_record(row) if row else None
+
+    def state_anchored(self, conn: Connection, window_id: int, block_number: int) -> None:
+        """The window's state root is on-chain since ``block_number`` (0: given up)."""
+        conn.execute(
+            update(WINDOWS).where(WINDOWS.c.id == window_id).values(state_block=block_number)
+        )
+
+    def states_of(
+        self, conn: Connection, window_ids: Sequence[int]
+    ) -> dict[int, list[WindowStateRecord]]:
+        """The state leaves of each of ``window_ids`` (the monitor's check)."""
+        found: dict[int, list[WindowStateRecord]] = {w: [] for w in window_ids}
+        for chunk in chunks(sorted(set(window_ids))):
+            query = (
+                select(WINDOW_STATES, WINDOWS.c.root, WINDOWS.c.state_root, WINDOWS.c.block_number)
+                .join(WINDOWS, WINDOWS.c.id == WINDOW_STATES.c.window_id)
+                .where(WINDOW_STATES.c.window_id.in_(chunk))
+            )
+            for row in conn.execute(query):
+                found[int(row.window_id)].append(_state_record(row))
+        return found
+
+    def latest_states(
+        self, conn: Connection, batch_ids: Sequence[bytes], *, anchored: bool
+    ) -> dict[bytes, WindowStateRecord]:
+        """Each batch's leaf in the latest confirmed window that touched it (``anchored``:
+        only windows whose state root is on-chain)."""
+        found: dict[bytes, WindowStateRecord] = {}
+        for chunk in chunks(sorted(set(batch_ids))):
+            query = (
+                select(
+                    WINDOW_STATES,
+                    WINDOWS.c.root,
+                    WINDOWS.c.state_root,
+                    WINDOWS.c.block_number,
+                )
+                .join(WINDOWS, WINDOWS.c.id == WINDOW_STATES.c.window_id)
+                .where(
+                    WINDOW_STATES.c.batch_id.in_(chunk),
+                    WINDOWS.c.status == int(WindowStatus.CONFIRMED),
+                )
+                .order_by(WINDOW_STATES.c.window_id)
+            )
+            if anchored:
+                query = query.where(WINDOWS.c.state_block > 0)
+            for row in conn.execute(query):
+                found[bytes(row.batch_id)] = _state_record(row)
+        return found
+
+
+def _state_record(row: Any) -> WindowStateRecord:
+    """A ``window_states`` row joined with its window's roots and block."""
+    return WindowStateRecord(
+        batch_id=bytes(row.batch_id),
+        head=bytes(row.head),
+        custodian=int(row.custodian),
+        status=int(row.status),
+        count=int(row.event_count),
+        proof=split32(bytes(row.proof)),
+        window_id=int(row.window_id),
+        root=bytes(row.root),
+        state_root=None if row.state_root is None else bytes(row.state_root),
+        block_number=None if row.block_number is None else int(row.block_number),
+    )

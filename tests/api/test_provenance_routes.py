@@ -83,11 +83,17 @@ def test_trace_both_ways_and_the_bundle_round_trip(served: Served) -> None:
     assert [line.split(": ")[1] for line in report["failures"]] == ["event-hash"]
 
 
+def _observation(bundle: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = next(e for e in bundle["events"] if e["event"]["action"] == 2)
+    return found
+
+
 @pytest.mark.parametrize(
     ("change", "check"),
     [
         (lambda b: b["events"][3]["anchor"].update(blockNumber=0), "root-on-chain"),
         (lambda b: b["events"][3]["anchor"]["proof"].reverse(), "merkle-proof"),
+        (lambda b: b["events"].remove(_observation(b)), "complete"),
         (
             lambda b: b["chain"].update(
                 participantRegistry=b["chain"]["anchorRegistry"],

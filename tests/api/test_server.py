@@ -149,9 +149,44 @@ def test_a_client_with_only_info_and_a_key_gets_a_proof_that_cast_verifies(serve
     )
     assert "error code -32601: eth_sendRawTransaction is not served" in refused.stderr
 
-    # The proof bundle, checked by `tracenode verify` through the node's own /rpc only.
-    bundle = httpx.get(f"{url}/v1/batches/{batch_id}/bundle")
+    # The proof bundle, checked by `tracenode verify` through the node's own /rpc only,
+    # once the window's state root is anchored too (the transaction after the window's).
+    bundle = wait_until(
+        lambda: (
+            (b := httpx.get(f"{url}/v1/batches/{batch_id}/bundle"))
+            .json()["batches"][0]
+            .get("state")
+            and b
+        ),
+        30,
+        interval=0.2,
+    )
     assert bundle.status_code == 200
+    # Its completeness by hand with cast (docs/proofs.md, "Completeness"): the state leaf,
+    # folded with its proof, is the state root AnchorRegistry holds for the window.
+    state = bundle.json()["batches"][0]["state"]
+    encoded = cast(
+        "abi-encode",
+        "f(bytes32,bytes32,uint256,uint8,uint256)",
+        batch_id,
+        state["head"],
+        state["custodian"],
+        str(state["status"]),
+        state["count"],
+    )
+    node = cast("keccak", cast("keccak", encoded))
+    for sibling in state["proof"]:
+        node = cast("keccak", "0x" + "".join(sorted((node[2:], sibling[2:]))))
+    anchored_state = cast(
+        "call",
+        "--rpc-url",
+        rpc,
+        info["contracts"]["anchorRegistry"],
+        "stateRootOf(bytes32)(bytes32)",
+        state["root"],
+    )
+    assert node == anchored_state == state["stateRoot"]
+    assert (state["head"], state["count"], state["status"]) == (event_hash, "1", 1)
     path = server.log.parent / "serve-bundle.json"
     path.write_text(bundle.text)
     checked = subprocess.run(

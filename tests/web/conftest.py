@@ -233,8 +233,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         )
         password = harness.password
     # No commit worker: the hostile batch's last event stays "not yet anchored".
+    # The differential test verifies two dozen bundles through /rpc in a row, each asking
+    # every root's state too: more than a buyer's burst of calls.
     server = Server(
-        data_dir, password, "--no-commit", env={"TRACENODE_WEB_EXPLORER_TX_URL": EXPLORER}
+        data_dir,
+        password,
+        "--no-commit",
+        env={"TRACENODE_WEB_EXPLORER_TX_URL": EXPLORER, "TRACENODE_API_RPC_RATE_BURST": "5000"},
     )
     try:
         server.wait_ready()

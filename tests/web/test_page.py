@@ -487,7 +487,7 @@ def test_what_was_checked_names_the_contracts_and_the_brand_owner(
         g.get_attribute("data-group"): g
         for g in checked.find_elements("css selector", ".check-group")
     }
-    assert set(groups) == {"signed", "anchored", "custody", "brand"}
+    assert set(groups) == {"signed", "anchored", "custody", "brand", "complete"}
     assert all("pass" in (g.get_attribute("class") or "") for g in groups.values())
     contracts = report["contracts"]
     for group, name in (
@@ -495,6 +495,7 @@ def test_what_was_checked_names_the_contracts_and_the_brand_owner(
         ("anchored", "anchorRegistry"),
         ("custody", "batchRegistry"),
         ("brand", "participantRegistry"),
+        ("complete", "anchorRegistry"),
     ):
         address = groups[group].find_element("css selector", ".address")
         assert address.get_attribute("title") == contracts[name]
@@ -502,6 +503,12 @@ def test_what_was_checked_names_the_contracts_and_the_brand_owner(
     assert f"holds on chain {report['chainId']}" in groups["anchored"].text
     span = f"block {blocks[0]}" if len(blocks) == 1 else f"blocks {blocks[0]}\u2013{blocks[-1]}"
     assert f"({span}, mined " in groups["anchored"].text
+    complete = next(c for c in report["batches"][0]["checks"] if c["check"] == "complete")
+    assert complete["outcome"] == "pass"
+    assert complete["detail"].startswith("complete: ")
+    assert f"this proof holds exactly those events ({complete['detail']})." in (
+        groups["complete"].text
+    )
 
     licence = report["batches"][0]["licence"]  # the subject's, from the verifier
     assert (licence["kind"], licence["prefix"], licence["validUntil"]) == ("gs1", "0614142", None)

@@ -248,6 +248,7 @@ def test_selectors_topics_and_the_type_are_the_contracts() -> None:
         "statusAt",
         "participant",
         "anchorOf",
+        "stateRootOf",
         "nextSequence",
         "batch",
         "licenceAt",
@@ -340,6 +341,8 @@ def _tampered(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     events = bundle["events"]
     anchored = [i for i, e in enumerate(events) if "anchor" in e]
     with_payload = next(i for i, e in enumerate(events) if "payload" in e)
+    observed = next(i for i, e in enumerate(events) if e["event"]["action"] == int(Action.OBSERVE))
+    stated = next(i for i, b in enumerate(bundle["batches"]) if "state" in b)
     changes: dict[str, Any] = {
         "untouched": lambda b: None,
         "signature s": lambda b: b["events"][3].update(
@@ -369,6 +372,15 @@ def _tampered(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
         ),
         "a middle event removed": lambda b: b["events"].pop(len(b["events"]) // 2),
         "the last event removed": lambda b: b["events"].pop(),
+        # completeness: what only the anchored state of a batch shows
+        "an observation removed": lambda b: b["events"].pop(observed),
+        "an observation repeated": lambda b: b["events"].insert(
+            observed + 1, copy.deepcopy(b["events"][observed])
+        ),
+        "a state's count": lambda b: b["batches"][stated]["state"].update(
+            count=str(int(b["batches"][stated]["state"]["count"]) + 1)
+        ),
+        "a state removed": lambda b: b["batches"][stated].pop("state"),
         "subject": lambda b: b.update(subject=b["batches"][-1]["batchId"]),
         "lineage link": lambda b: b["lineage"][0].update(
             eventHash=_flip(b["lineage"][0]["eventHash"], 1)

@@ -147,6 +147,25 @@ def test_a_demo_batch_is_verified_in_the_browser_check_by_check(
     verifier.screenshot("verify-browser", docs=True)
 
 
+def check_file(
+    verifier: Browser, site: Site, document: dict[str, Any], tmp_path: Path
+) -> dict[str, tuple[str, str]]:
+    """Choose ``document`` as a file on the verifier page: it fails, showing every check as
+    ``tracenode verify`` reports it; the checks shown."""
+    path = tmp_path / "CHEESE.bundle.json"
+    path.write_text(json.dumps(document))
+    expected = reference(site, document)
+    verifier.driver.get(f"{site.url}/verify")
+    WebDriverWait(verifier.driver, 30).until(
+        lambda d: d.execute_script("return document.getElementById('status').textContent === ''")
+    )
+    verifier.one("#bundle-file").send_keys(str(path))
+    assert wait_done(verifier) == "fail"
+    checks = shown(verifier)
+    assert checks == _checks(expected)
+    return checks
+
+
 #: A change to one event, the check that must catch it, and the words it says.
 TAMPERING = {
     "a signature byte (in s)": ("signer", "is not a registered key"),
@@ -178,20 +197,10 @@ def test_a_tampered_bundle_file_fails_the_check_that_catches_it(
 ) -> None:
     document = copy.deepcopy(bundle_of(site, site.demo.lots["cheese"]))
     index = _tamper(document, change)
-    path = tmp_path / "CHEESE.bundle.json"
-    path.write_text(json.dumps(document))
     check, words = TAMPERING[change]
-    expected = reference(site, document)
-    verifier.driver.get(f"{site.url}/verify")
-    WebDriverWait(verifier.driver, 30).until(
-        lambda d: d.execute_script("return document.getElementById('status').textContent === ''")
-    )
 
-    verifier.one("#bundle-file").send_keys(str(path))
+    checks = check_file(verifier, site, document, tmp_path)
 
-    assert wait_done(verifier) == "fail"
-    checks = shown(verifier)
-    assert checks == _checks(expected)
     failed = {key for key, (outcome, _) in checks.items() if outcome == "fail"}
     assert failed == {f"event #{index} {check}"}
     assert words in checks[f"event #{index} {check}"][1]
@@ -209,6 +218,26 @@ def test_a_tampered_bundle_file_fails_the_check_that_catches_it(
     assert "file CHEESE.bundle.json" in verifier.one("#bundle-facts").text
     if check == "merkle-proof":
         verifier.screenshot("verify-browser-tampered", docs=True)
+
+
+def test_a_bundle_that_leaves_an_observation_out_is_incomplete_in_the_browser(
+    verifier: Browser, site: Site, tmp_path: Path
+) -> None:
+    """Only the anchored state shows an observation left out (it moves no head): the page
+    fails the batch's ``complete`` check, as ``tracenode verify`` does, and says so."""
+    document = copy.deepcopy(bundle_of(site, site.demo.lots["cheese"]))
+    events = document["events"]
+    observed = next(i for i, e in enumerate(events) if e["event"]["action"] == 2)
+    batch = events.pop(observed)["event"]["batchId"]
+
+    checks = check_file(verifier, site, document, tmp_path)
+
+    failed = {key for key, (outcome, _) in checks.items() if outcome == "fail"}
+    assert failed == {f"batch {batch} complete"}
+    assert "incomplete: the state anchored at block" in checks[f"batch {batch} complete"][1]
+    item = verifier.one(f'#batches li.batch[data-batch="{batch}"] li.check[data-check="complete"]')
+    assert item.get_attribute("data-outcome") == "fail"
+    assert "incomplete" in verifier.one("#verdict").text
 
 
 @pytest.fixture

@@ -47,9 +47,21 @@ interface IAnchorRegistry {
     /// @dev `node` never anchored `head` as its alert log's head.
     error AnchorRegistryUnknownLogHead(address node, bytes32 head);
 
+    /// @dev A zero state root cannot be anchored.
+    error AnchorRegistryZeroStateRoot();
+    /// @dev `root` is not the last root `node` anchored: a state root goes with the caller's
+    /// latest window, before its next one.
+    error AnchorRegistryNotLatestRoot(address node, bytes32 root);
+    /// @dev `root` already has a state root; state roots are never overwritten.
+    error AnchorRegistryStateExists(bytes32 root);
+
     /// @notice `node` anchored `head`, the hash of entry `count` of its alert log (every entry
     /// names the one before it, so the head commits to the whole log up to `count`).
     event AlertLogAnchored(address indexed node, bytes32 indexed head, uint64 count);
+
+    /// @notice `node` anchored `stateRoot`, the root of the state leaves of every batch its
+    /// window `root` touched, as that window left them (docs/proofs.md, "Completeness").
+    event StateRootAnchored(bytes32 indexed root, address indexed node, bytes32 stateRoot);
 
     /// @notice `node` anchored `root`, covering its events `firstSeq` .. `firstSeq + eventCount - 1`.
     event RootAnchored(bytes32 indexed root, address indexed node, uint64 firstSeq, uint32 eventCount);
@@ -78,6 +90,18 @@ interface IAnchorRegistry {
 
     /// @notice Whether `proof` proves `eventHash` to be a leaf of the anchored `root`.
     function verifyEvent(bytes32 root, bytes32[] calldata proof, bytes32 eventHash) external view returns (bool);
+
+    /// @notice Anchors the state root of the caller's latest window `root`: the root of a
+    /// StandardMerkleTree of leaves (bytes32 batchId, bytes32 head, uint256 custodian,
+    /// uint8 status, uint256 eventCount), one per batch the window touched.
+    /// Requirements: caller has NODE_ROLE; `root` is the last root the caller anchored;
+    /// `stateRoot` not zero; `root` has no state root yet.
+    /// Emits: {StateRootAnchored}.
+    function anchorState(bytes32 root, bytes32 stateRoot) external;
+
+    /// @notice The state root anchored for the window `root` (zero when none was: a window
+    /// anchored before state roots existed, or whose state root is not anchored yet).
+    function stateRootOf(bytes32 root) external view returns (bytes32);
 
     /// @notice Anchors the head of the caller's alert log: `head` is the hash of its entry
     /// `count` (docs/monitor.md, "The alert log").

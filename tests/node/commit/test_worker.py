@@ -20,7 +20,9 @@ from node.events.signatures import sign_digest
 from node.events.typed_data import Action, BatchStatus, TraceEvent
 from node.exceptions import ChainError, SignerSuspendedError
 from node.ingest.service import IngestService
+from node.proofs.state import StateLeaf, process_state_proof
 from node.store.models import EventStatus, WindowStatus
+from node.store.records import WindowStateRecord
 from node.store.store import Store
 from node.store.tables import EVENTS
 from tests.conftest import Chain
@@ -242,3 +244,104 @@ def test_commit_calldata_is_what_the_abi_encodes(chain: Chain) -> None:
     assert commit_calldata(events, root=root, first_seq=7, event_count=3) == bytes.fromhex(
         expected[2:]
     )
+
+
+# ----- the state commitment of each window (node/proofs/state.py) -----
+
+
+def leaf_of(rig: Rig, batch_id: bytes) -> WindowStateRecord:
+    with rig.store.read() as conn:
+        return rig.store.windows.latest_states(conn, [batch_id], anchored=True)[batch_id]
+
+
+def anchored_state(rig: Rig, record: WindowStateRecord) -> bytes:
+    return bytes(rig.chain.anchors.functions.stateRootOf(record.root).call())
+
+
+def test_each_window_anchors_the_state_of_every_batch_it_touched(rig: Rig) -> None:
+    lot = lot_id("lot-state")
+    shipped = bytes.fromhex(rig.chain.keys["carrier"].address[2:])
+    rig.submit("farm", Action.COMMISSION, lot)
+    rig.submit("farm", Action.OBSERVE, lot, payload_hash=keccak(b"4.1 C"))
+    first = rig.worker().commit_once()
+    ship = rig.submit("farm", Action.SHIP, lot, counterparty=shipped)
+
+    second = rig.worker().commit_once()
+
+    assert first is not None
+    assert second is not None
+    record = leaf_of(rig, lot)
+    assert (record.window_id, record.root) == (second.window_id, second.root)
+    leaf = StateLeaf(lot, record.head, record.custodian, BatchStatus(record.status), record.count)
+    # The observation counts (it moves no head); the chain's view: IN_TRANSIT, the farm holds it.
+    producer, custodian, _, status, _ = rig.client.batch_state(lot)
+    assert (leaf.head, leaf.status, leaf.custodian, leaf.count) == (ship, status, custodian, 3)
+    assert producer == custodian
+    assert process_state_proof(leaf, record.proof) == record.state_root
+    assert anchored_state(rig, record) == record.state_root
+    with rig.store.read() as conn:
+        windows = [rig.store.windows.get(conn, r.window_id) for r in (first, second)]
+    assert all(w is not None and w.state_block for w in windows)
+
+
+def test_an_event_the_chain_rejected_is_not_counted_in_the_state(rig: Rig) -> None:
+    lot = lot_id("lot-state-rejected")
+    commission = rig.submit("farm", Action.COMMISSION, lot)
+    rig.worker().commit_once()
+    rig.submit(
+        "farm", Action.SHIP, lot, counterparty=bytes.fromhex(rig.chain.keys["carrier"].address[2:])
+    )
+    rig.submit("farm", Action.OBSERVE, lot, payload_hash=keccak(b"5.0 C"))
+    ParticipantRegistryClient(rig.chain.w3, rig.chain.deployment).suspend(rig.chain.admin, 1)
+
+    result = rig.worker().commit_once()
+
+    assert result is not None
+    assert result.rejected == 1
+    record = leaf_of(rig, lot)
+    assert record.window_id == result.window_id  # the observation touched it
+    assert (record.head, BatchStatus(record.status), record.count) == (
+        commission,
+        BatchStatus.ACTIVE,
+        2,  # the COMMISSION and the observation, not the refused SHIP
+    )
+    assert anchored_state(rig, record) == record.state_root
+
+
+class StateDownClient(CommitClient):
+    """The real client, whose first anchorState cannot reach the chain (a crash or an
+    outage between a window's confirmation and its state root)."""
+
+    def __init__(self, rig: Rig) -> None:
+        super().__init__(rig.chain.w3, rig.chain.deployment)
+        self.failed = False
+
+    def build_anchor_state(self, node: LocalAccount, root: bytes, state_root: bytes) -> SignedTx:
+        if not self.failed:
+            self.failed = True
+            raise ChainError("the chain is unreachable")
+        return super().build_anchor_state(node, root, state_root)
+
+
+def test_a_state_root_not_anchored_is_anchored_before_the_next_window(rig: Rig) -> None:
+    lot = lot_id("lot-state-late")
+    client = StateDownClient(rig)
+    worker = CommitWorker(store=rig.store, client=client, node=rig.node)
+    rig.submit("farm", Action.COMMISSION, lot)
+    first = worker.commit_once()  # the window is final; its state root is not on-chain
+    assert first is not None
+    assert not any(rig.chain.anchors.functions.stateRootOf(first.root).call())
+    rig.submit("farm", Action.OBSERVE, lot, payload_hash=keccak(b"3.9 C"))
+
+    second = worker.commit_once()
+
+    assert second is not None
+    with rig.store.read() as conn:
+        late = rig.store.windows.get(conn, first.window_id)
+    assert late is not None
+    assert late.state_root is not None
+    assert late.state_block
+    assert bytes(rig.chain.anchors.functions.stateRootOf(first.root).call()) == late.state_root
+    record = leaf_of(rig, lot)
+    assert (record.window_id, record.count) == (second.window_id, 2)
+    assert anchored_state(rig, record) == record.state_root

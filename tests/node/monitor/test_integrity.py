@@ -22,7 +22,7 @@ from node.monitor.integrity import check_custody
 from node.monitor.service import Monitor
 from node.store.models import AlertSeverity, AlertStatus
 from node.store.records import Finding
-from node.store.tables import ALERTS, BATCHES, EVENTS, WINDOWS
+from node.store.tables import ALERTS, BATCHES, EVENTS, WINDOW_STATES, WINDOWS
 from node.testing.harness import TraceNodeHarness
 from node.testing.plugin import HarnessFactory
 
@@ -115,6 +115,30 @@ def test_a_window_root_the_chain_never_saw_is_caught(node: TraceNodeHarness) -> 
     edit(node, lambda c: c.execute(update(WINDOWS).values(root=b"\x07" * 32)))
 
     assert kinds(node) == {"window-root-mismatch", "root-not-on-chain"}
+
+
+def test_an_edited_state_leaf_no_longer_rebuilds_the_anchored_state_root(
+    node: TraceNodeHarness,
+) -> None:
+    edit(node, lambda c: c.execute(update(WINDOW_STATES).values(custodian=1)))
+
+    report = Monitor.of(node.node).cycle()
+
+    (finding,) = report.findings
+    assert finding.kind == "state-root-mismatch"
+    assert finding.detail == "window 1's stored state leaves do not rebuild its state root"
+    assert finding.evidence["chainStateRoot"] == finding.evidence["storedStateRoot"]
+
+
+def test_a_state_root_the_chain_does_not_hold_is_caught(node: TraceNodeHarness) -> None:
+    edit(node, lambda c: c.execute(update(WINDOWS).values(state_root=b"\x07" * 32)))
+
+    report = Monitor.of(node.node).cycle()
+
+    (finding,) = report.findings
+    assert finding.kind == "state-root-mismatch"
+    assert "is not the one anchored on-chain" in finding.detail
+    assert finding.evidence["storedStateRoot"] == "0x" + "07" * 32
 
 
 def test_custody_moved_in_the_database_disagrees_with_the_chain(node: TraceNodeHarness) -> None:

@@ -82,6 +82,20 @@ def _drop_last(d: Doc) -> None:
     del d["events"][-1]  # the shop's RECEIVE: the chain knows the batch moved on
 
 
+def _drop_observation(d: Doc) -> None:
+    d["events"].remove(_first(d, Action.OBSERVE))
+
+
+def _repeat_observation(d: Doc) -> None:
+    """An anchored event of the batch the state does not count: a second copy of one."""
+    observation = _first(d, Action.OBSERVE)
+    d["events"].insert(d["events"].index(observation) + 1, copy.deepcopy(observation))
+
+
+def _drop_state(d: Doc) -> None:
+    del d["batches"][0]["state"]
+
+
 def _drop_ancestor(d: Doc) -> None:
     d["batches"] = d["batches"][:-1]
 
@@ -116,8 +130,12 @@ TAMPERING: dict[str, tuple[Callable[[Doc], None], set[str]]] = {
     "a root": (_set_root, {"merkle-proof", "root-on-chain"}),
     "a transaction": (_set_tx, {"root-on-chain"}),
     "a block number": (_set_block, {"root-on-chain"}),
-    "an event removed": (_drop_middle, {"hash-chain"}),
-    "the last event removed": (_drop_last, {"custody"}),
+    "an event removed": (_drop_middle, {"hash-chain", "complete"}),
+    "the last event removed": (_drop_last, {"custody", "complete"}),
+    # Only the anchored state shows these (observations do not move a batch's head).
+    "an observation removed": (_drop_observation, {"complete"}),
+    "an observation repeated": (_repeat_observation, {"complete"}),
+    "a batch's state removed": (_drop_state, {"complete"}),
     "an ancestor removed": (_drop_ancestor, {"lineage"}),
     "the subject": (_set_subject, {"lineage"}),
     "the contract": (_set_registry, {"chain"}),

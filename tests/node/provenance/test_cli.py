@@ -58,6 +58,7 @@ def test_the_commands_on_a_recalled_supply_chain(story: Story, tmp_path: Path) -
     code, out = _run("verify", str(bundle), "--data-dir", data)
     assert code == 0, out
     assert "VERIFIED" in out
+    assert "complete: 4 of 4 batches hold every event their anchored state counts" in out
     assert "brand owner" in out
     assert "farm (9506000)" in out  # the milk's licence holder, when it was made
     deprecated = CliRunner().invoke(app, ["verify", str(bundle), "--data", data], env=ENV)

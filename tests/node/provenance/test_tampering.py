@@ -47,6 +47,15 @@ FIELDS: dict[str, frozenset[str]] = {
     "/chain/anchorRegistry": frozenset({"chain"}),
     "/batches/*/batchId": PARSE,  # keccak256 of the identifier
     "/batches/*/identifier": PARSE,
+    # The state leaf of the batch's latest window, its proof and anchor: only completeness.
+    "/batches/*/state/root": frozenset({"complete"}),
+    "/batches/*/state/stateRoot": frozenset({"complete"}),
+    "/batches/*/state/proof/*": frozenset({"complete"}),
+    "/batches/*/state/head": frozenset({"complete"}),
+    "/batches/*/state/custodian": frozenset({"complete"}),
+    "/batches/*/state/status": frozenset({"complete"}),
+    "/batches/*/state/count": frozenset({"complete"}),
+    "/batches/*/state/blockNumber": frozenset({"complete"}),
     "/lineage/*/parent": frozenset({"lineage"}),
     "/lineage/*/child": frozenset({"lineage"}),
     "/lineage/*/eventHash": frozenset({"lineage"}),

@@ -3,7 +3,7 @@ linked to the event it corrects (epcis_declarations), and each TraceEvent of a c
 event names its declaration (epcis_corrected).
 
 Revision ID: 0020
-Revises: 0015
+Revises: 0017
 Create Date: 2026-12-04
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0020"
-down_revision: str | Sequence[str] | None = "0015"
+down_revision: str | Sequence[str] | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

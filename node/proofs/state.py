@@ -1,0 +1,117 @@
+"""The state a window anchors for each batch it touched, and how events lead to it.
+
+A state leaf is ``(bytes32 batchId, bytes32 head, uint256 custodian, uint8 status,
+uint256 count)``: the batch's last lifecycle event (zero for a pallet, which has none),
+its custodian's participant id and BatchRegistry status after it, and how many events
+name the batch (as subject, input or output: observations and packings included) up to
+and including the window. The leaves of one window form an OpenZeppelin
+StandardMerkleTree (``leaf = keccak256(keccak256(abi.encode(...)))``, sorted pairs),
+whose root the node anchors with ``AnchorRegistry.anchorState`` (docs/proofs.md,
+"Completeness").
+
+Pure, and the one definition of where events lead a batch: the commit worker builds the
+leaves with it, and the verifier (``node.proofs.verify``) replays a bundle's events with
+it before comparing them with an anchored leaf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Final
+
+from eth_abi.abi import encode
+
+from node.events.merkle import MerkleTree, leaf_hash, process_proof
+from node.events.typed_data import ZERO20, ZERO32, Action, BatchStatus, TraceEvent
+
+#: The state leaf's ABI types, as ``@openzeppelin/merkle-tree`` and ``cast`` take them.
+STATE_LEAF_TYPES: Final = ("bytes32", "bytes32", "uint256", "uint8", "uint256")
+#: Bytes of one ABI-encoded leaf value.
+STATE_LEAF_WIDTH: Final = 32 * len(STATE_LEAF_TYPES)
+
+#: The status a lifecycle action leaves its subject in (a TRANSFORM: inputs CONSUMED,
+#: outputs ACTIVE).
+STATUS_AFTER: Final[Mapping[Action, BatchStatus]] = {
+    Action.COMMISSION: BatchStatus.ACTIVE,
+    Action.SHIP: BatchStatus.IN_TRANSIT,
+    Action.RECEIVE: BatchStatus.ACTIVE,
+    Action.RECALL: BatchStatus.RECALLED,
+    Action.DESTROY: BatchStatus.DESTROYED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StateLeaf:
+    batch_id: bytes
+    head: bytes = ZERO32
+    custodian: int = 0
+    status: BatchStatus = BatchStatus.NONE
+    count: int = 0
+
+    def encoded(self) -> bytes:
+        """``abi.encode(batchId, head, custodian, status, count)``."""
+        return encode(
+            list(STATE_LEAF_TYPES),
+            [self.batch_id, self.head, self.custodian, int(self.status), self.count],
+        )
+
+    @property
+    def leaf(self) -> bytes:
+        return leaf_hash(self.encoded())
+
+
+def transition(
+    event: TraceEvent, batch_id: bytes, custodian: int, signer_id: int
+) -> tuple[BatchStatus, int] | None:
+    """The status and custodian a lifecycle ``event`` leaves ``batch_id`` in (its custodian
+    before: ``custodian``; the event's signer: participant ``signer_id``); None when the
+    event does not move the batch (an observation, a packing)."""
+    action = event.action
+    if not action.on_chain:
+        return None
+    if action is Action.TRANSFORM:
+        if batch_id in event.outputs:
+            return BatchStatus.ACTIVE, signer_id
+        return BatchStatus.CONSUMED, custodian
+    if action is Action.SHIP and event.counterparty == ZERO20:
+        return BatchStatus.EXPORTED, custodian  # to a party outside the network
+    taker = action in (Action.COMMISSION, Action.RECEIVE)  # a RECEIVE adopting one too
+    return STATUS_AFTER[action], signer_id if taker else custodian
+
+
+def advance(
+    states: dict[bytes, StateLeaf], digest: bytes, event: TraceEvent, signer_id: int
+) -> None:
+    """Apply one event (its EIP-712 digest, its signer's participant id) to ``states``."""
+    for batch_id in event.batch_ids():
+        state = states.get(batch_id) or StateLeaf(batch_id)
+        moved = transition(event, batch_id, state.custodian, signer_id)
+        if moved is None:
+            states[batch_id] = replace(state, count=state.count + 1)
+        else:
+            status, custodian = moved
+            states[batch_id] = StateLeaf(batch_id, digest, custodian, status, state.count + 1)
+
+
+def replay(
+    events: Iterable[tuple[bytes, TraceEvent, int]],
+    start: Mapping[bytes, StateLeaf] | None = None,
+) -> dict[bytes, StateLeaf]:
+    """The state of every batch ``events`` (digest, event, signer's participant id, in
+    the order accepted) name, from ``start`` (default: nothing before them)."""
+    states = dict(start or {})
+    for digest, event, signer_id in events:
+        advance(states, digest, event, signer_id)
+    return states
+
+
+def state_tree(leaves: Iterable[StateLeaf]) -> tuple[list[StateLeaf], MerkleTree]:
+    """The leaves (by batch id) and their StandardMerkleTree."""
+    ordered = sorted(leaves, key=lambda leaf: leaf.batch_id)
+    return ordered, MerkleTree([s.encoded() for s in ordered], width=STATE_LEAF_WIDTH)
+
+
+def process_state_proof(leaf: StateLeaf, proof: Sequence[bytes]) -> bytes:
+    """The root that ``proof`` leads to from ``leaf``."""
+    return process_proof(leaf.encoded(), proof)

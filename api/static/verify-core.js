@@ -381,7 +381,7 @@ export function parseEvent(value, where = "event") {
 
 function parseState(value, batchId, where) {
   const s = object(value, where, ["root", "stateRoot", "proof", "head", "custodian", "status", "count", "blockNumber"]);
-  if (!Number.isInteger(s.status) || s.status < 0 || s.status > 5) fail(`${where}/status`, "must be an integer from 0 to 5");
+  if (!Number.isInteger(s.status) || s.status < 0 || s.status > 6) fail(`${where}/status`, "must be an integer from 0 to 6");
   return {
     root: hex(s.root, 32, `${where}/root`),
     stateRoot: hex(s.stateRoot, 32, `${where}/stateRoot`),

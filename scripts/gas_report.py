@@ -104,6 +104,32 @@ on a `git archive` of 8b1bc94 (without the proof). Of the 8,194: one cold storag
 of the licence (2,100), the call into ParticipantRegistry and its ABI round trip, the
 keccak of the identifier and the 14-digit GTIN check.
 
+## The state root per window
+
+Each window's state commitment (docs/proofs.md, "Completeness") costs two things:
+`AnchorRegistry.anchorState(root, stateRoot)`, a transaction of its own after the
+window's commit (BatchRegistry's `commit` does not carry it), and one more storage write
+in every anchor (the node's latest root, which `anchorState` checks; it is in the anchor
+rows above). Measured with
+`forge test --isolate --match-test test_gas_StateRootPerWindow --gas-report` (each call a
+transaction: 21,000 base, calldata and cold storage counted), and the same test body on a
+`git archive` of main at f5682f9 for the anchor before:
+
+| | gas |
+|---|---:|
+| `anchor` of a node's second window, before (f5682f9) | 55,225 |
+| `anchor` of a node's second window, with the latest root kept | 60,289 |
+| the extra write per window (a warm slot rewritten; 22,164 for a node's first) | **5,064** |
+| `anchorState` transaction (of which 25,555 execution) | **51,100** |
+| **per window, in all** | **56,164** |
+
+That is about 56 gas per event in a 1,000-event window, ~560 in a window of 100: about as
+much again as the anchor of a window of observations (above). The leaves cost no gas
+(only their root goes on-chain); the node computes them from its store. When the
+window's own transaction carries the state root (a BatchRegistry `commit` that passes it
+to AnchorRegistry), the 21,000 base, the role check and the latest-root write go away,
+leaving one new storage slot (~22,100) and 32 bytes of calldata.
+
 ## Every external function (forge gas report over the unit tests)
 
 Min/avg/median/max over the calls the tests make, failures included (a reverted call

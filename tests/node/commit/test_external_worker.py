@@ -200,8 +200,13 @@ def test_a_foreign_transaction_waiting_at_the_nonce_is_not_overtaken_by_a_gap(
     foreign = foreign_transfer(rig, nonce)  # outbids the commit: it keeps its pool place
     rig.w3.eth.send_raw_transaction(foreign.raw)
 
+    # Blocks start once the worker has signed its window at that nonce (the window is
+    # stored then): mined any earlier, the foreign transaction would leave the nonce
+    # free before the worker reads it, and there would be nothing to overtake.
+    committed = in_thread(rig.worker().commit_once)
+    wait_until(rig.windows, timeout=30)
     with mining(rig.anvil):
-        result = rig.worker().commit_once()
+        result = committed.result(timeout=60)
 
     assert result is not None
     assert rig.w3.eth.get_transaction_receipt(HexBytes(foreign.tx_hash))["status"] == 1

@@ -103,11 +103,7 @@ def check_licence(
     handle."""
     if split.kind is PrefixKind.OTHER:
         return
-    holders = {
-        c: licences[(split.kind, c)].holder for c in split.candidates if (split.kind, c) in licences
-    }
-    chosen = split.choose(holders, producer)
-    licence = licences.get((split.kind, chosen or ""))
+    chosen, licence = _judged_licence(split, producer, licences)
     if licence is None or licence.holder != producer:
         raise UnlicensedIdentifierError(
             f"participant {producer} holds no licence of a prefix of {split.canonical}",
@@ -123,6 +119,20 @@ def check_licence(
         )
 
 
+def _judged_licence(
+    split: IdentifierSplit,
+    participant: int,
+    licences: Mapping[tuple[PrefixKind, str], Licence],
+) -> tuple[str | None, Licence | None]:
+    """The prefix the commit path's proof names for ``participant`` (:meth:`IdentifierSplit.
+    choose`) and its current licence, if any: what the contract judges."""
+    holders = {
+        c: licences[(split.kind, c)].holder for c in split.candidates if (split.kind, c) in licences
+    }
+    chosen = split.choose(holders, participant)
+    return chosen, licences.get((split.kind, chosen or ""))
+
+
 def check_adoptable(
     split: IdentifierSplit,
     batch_id: bytes,
@@ -135,11 +145,7 @@ def check_adoptable(
     take a lot's id first). Nobody holding it is fine: the lot comes from a brand outside."""
     if split.kind is PrefixKind.OTHER:
         return
-    holders = {
-        c: licences[(split.kind, c)].holder for c in split.candidates if (split.kind, c) in licences
-    }
-    chosen = split.choose(holders, adopter)
-    licence = licences.get((split.kind, chosen or ""))
+    chosen, licence = _judged_licence(split, adopter, licences)
     if licence is not None and licence.held and licence.holder != adopter:
         raise LicensedElsewhereError(
             f"{split.canonical} is under prefix {chosen}, licensed to participant "

@@ -452,17 +452,16 @@ def test_whole_reports_agree_with_tracenode_verify_on_a_real_and_tampered_bundle
         assert [_summary(b) for b in js["batches"]] == [_summary(b) for b in ours["batches"]], name
 
 
-def test_a_lot_made_without_the_licence_fails_alike_naming_the_holder(site: Site) -> None:
-    """The hostile participant's COMMISSION of a lot under the demo farm's prefix, refused
-    by the chain: both verifiers fail its licence, naming the farm (a holder that signed
-    nothing in the bundle), and agree on every other check."""
+def both_reports(site: Site, bundle: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The browser's report of ``bundle`` and ``tracenode verify``'s, against the site's
+    chain."""
     rpc = f"{site.url}/rpc"
     js = node_js(
         "console.log(JSON.stringify(await core.verifyBundle(core.parseBundle(data.bundle), "
         "new core.Rpc(data.rpc))));",
-        {"bundle": site.squat, "rpc": rpc},
+        {"bundle": bundle, "rpc": rpc},
     )
-    parsed = loads(json.dumps(site.squat))
+    parsed = loads(json.dumps(bundle))
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 60}))
     contracts = Contracts(
         Web3.to_checksum_address(parsed.chain.participant_registry),
@@ -470,6 +469,14 @@ def test_a_lot_made_without_the_licence_fails_alike_naming_the_holder(site: Site
         Web3.to_checksum_address(parsed.chain.anchor_registry),
     )
     ours: dict[str, Any] = report_json(verify_bundle(parsed, ChainReader(w3, contracts)))
+    return js, ours
+
+
+def test_a_lot_made_without_the_licence_fails_alike_naming_the_holder(site: Site) -> None:
+    """The hostile participant's COMMISSION of a lot under the demo farm's prefix, refused
+    by the chain: both verifiers fail its licence, naming the farm (a holder that signed
+    nothing in the bundle), and agree on every other check."""
+    js, ours = both_reports(site, site.squat)
 
     mine, reference = _checks(js), _checks(ours)
     # The browser shows a rejection as the contract's raw error data (docs/proofs.md).
@@ -489,20 +496,7 @@ def test_a_lot_from_outside_and_out_again_verifies_alike(site: Site) -> None:
     here starts, and call it EXPORTED."""
     lot = parse_identifier(site.outside).batch_id_hex
     bundle = httpx.get(f"{site.url}/v1/batches/{lot}/bundle", timeout=60).json()
-    rpc = f"{site.url}/rpc"
-    js = node_js(
-        "console.log(JSON.stringify(await core.verifyBundle(core.parseBundle(data.bundle), "
-        "new core.Rpc(data.rpc))));",
-        {"bundle": bundle, "rpc": rpc},
-    )
-    parsed = loads(json.dumps(bundle))
-    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 60}))
-    contracts = Contracts(
-        Web3.to_checksum_address(parsed.chain.participant_registry),
-        Web3.to_checksum_address(parsed.chain.batch_registry),
-        Web3.to_checksum_address(parsed.chain.anchor_registry),
-    )
-    ours: dict[str, Any] = report_json(verify_bundle(parsed, ChainReader(w3, contracts)))
+    js, ours = both_reports(site, bundle)
 
     assert js["outcome"] == ours["outcome"] == "pass", ours["failures"]
     assert _checks(js) == _checks(ours)

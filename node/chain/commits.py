@@ -233,6 +233,43 @@ class CommitClient:
         Whichever of the two is mined spends the nonce; the other can then never be.
         """
         old = replaced.fields()
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.w3.eth.chain_id,
+            "nonce": int(old["nonce"]),
+            "to": node.address,
+            "value": 0,
+            "gas": CANCEL_GAS,
+            **self._outbidding(old),
+        }
+        signed = node.sign_transaction(tx)
+        return SignedTx(bytes(signed.raw_transaction), bytes(signed.hash))
+
+    def build_replacement(self, node: LocalAccount, replaced: SignedTx) -> SignedTx:
+        """The very call ``replaced`` makes (same nonce, target, data and gas), with fees
+        that outbid it: for a transaction whose effect is still wanted once it has been
+        priced out (the state root's, node.commit.worker), where a window is rebuilt."""
+        old = replaced.fields()
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.w3.eth.chain_id,
+            "nonce": int(old["nonce"]),
+            "to": Web3.to_checksum_address(HexBytes(old["to"])),
+            "value": int(old.get("value", 0)),
+            "data": bytes(HexBytes(old.get("data", b""))),
+            "gas": int(old["gas"]),
+            **self._outbidding(old),
+        }
+        most = tx["gas"] * tx["maxFeePerGas"]
+        balance = int(self.w3.eth.get_balance(node.address))
+        if balance < most:
+            raise InsufficientFundsError(node.address, balance, most)
+        signed = node.sign_transaction(tx)
+        return SignedTx(bytes(signed.raw_transaction), bytes(signed.hash))
+
+    def _outbidding(self, old: dict[str, Any]) -> dict[str, int]:
+        """EIP-1559 fee fields that replace ``old`` in a pool (each fee raised by the
+        replacement bump, or today's fees when they are higher)."""
         fees = self.fees()
         tip = max(
             fees["maxPriorityFeePerGas"],
@@ -241,18 +278,7 @@ class CommitClient:
         cap = max(
             fees["maxFeePerGas"], _bumped(int(old.get("maxFeePerGas", old.get("gasPrice", 0))))
         )
-        tx: dict[str, Any] = {
-            "type": 2,
-            "chainId": self.w3.eth.chain_id,
-            "nonce": int(old["nonce"]),
-            "to": node.address,
-            "value": 0,
-            "gas": CANCEL_GAS,
-            "maxPriorityFeePerGas": tip,
-            "maxFeePerGas": max(cap, tip),
-        }
-        signed = node.sign_transaction(tx)
-        return SignedTx(bytes(signed.raw_transaction), bytes(signed.hash))
+        return {"maxPriorityFeePerGas": tip, "maxFeePerGas": max(cap, tip)}
 
     def build_anchor_state(self, node: LocalAccount, root: bytes, state_root: bytes) -> SignedTx:
         """Sign (without sending) ``AnchorRegistry.anchorState(root, stateRoot)`` for the
@@ -260,9 +286,10 @@ class CommitClient:
         data = bytes(HexBytes(self.anchors.encode_abi("anchorState", [root, state_root])))
         return self._sign(node, self.anchors.address, data, STATE_GAS_LIMIT, "anchorState")
 
-    def state_root_of(self, root: bytes) -> bytes:
-        """The state root anchored for the window ``root`` (zero bytes: none)."""
-        return bytes(self.anchors.functions.stateRootOf(root).call())
+    def state_root_of(self, root: bytes, *, at: BlockIdentifier = "latest") -> bytes:
+        """The state root anchored for the window ``root`` at block ``at`` (zero bytes:
+        none)."""
+        return bytes(self.anchors.functions.stateRootOf(root).call(block_identifier=at))
 
     def fees(self, latest: BlockData | None = None) -> dict[str, int]:
         """EIP-1559 fee fields for a transaction sent now (``latest``: the head block)."""

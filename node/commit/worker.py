@@ -112,8 +112,11 @@ class CommitWorker:
     #: Called on ``run``'s idle turns, where the node key may send a transaction of its own
     #: without racing a window for its nonce (the alert log's anchor, node.monitor.alertlog).
     idle: Callable[[], None] | None = None
-    #: The anchorState transaction sent for a window's state root, by window id.
-    _state_tx: dict[int, SignedTx] = field(default_factory=dict, init=False, repr=False)
+    #: The anchorState transactions sent for a window's state root (the first, then each
+    #: replacement with higher fees), by window id.
+    _state_tx: dict[int, list[SignedTx]] = field(default_factory=dict, init=False, repr=False)
+    #: When the latest of them is replaced if it is still not mined (time.monotonic()).
+    _state_replace_at: float = field(default=0.0, init=False, repr=False)
 
     def commit_once(self, stop: threading.Event | None = None) -> WindowResult | None:
         """Settle the prepared window if there is one, else commit the next; None when idle.
@@ -454,55 +457,125 @@ class CommitWorker:
         send its transaction (once per run), and with ``wait`` wait until it is mined
         ``confirmations`` deep (at most ``receipt_timeout``: CommitPendingError).
 
+        Like a window's, the transaction is sent again when the chain's node lost it, and
+        replaced after ``replace_after`` seconds unmined — by the same call with higher
+        fees, since its effect is still wanted (a state root priced out would otherwise
+        hold the node key's next nonce, and so the next window, for ever). When its nonce
+        is spent by a transaction of someone else's making, it is built again.
+
         Given up (logged, the window keeps no anchored state) when the chain refuses it:
         an AnchorRegistry from before state roots, or a later window anchored already.
         """
-        with self.store.read() as conn:
-            window = self.store.windows.state_unanchored(conn)
-        if window is None or window.state_root is None:
-            return
-        try:
-            on_chain = self.client.state_root_of(window.root)
-        except ContractLogicError as exc:
-            self._give_up_state(window, f"the AnchorRegistry has no state roots ({exc})")
-            return
-        if on_chain == window.state_root:
-            self._state_done(window, self.client.head())
-            return
-        if on_chain != ZERO32:
-            self._give_up_state(window, f"the chain holds another state root, 0x{on_chain.hex()}")
-            return
-        sent = self._state_tx.get(window.id)
-        if sent is None:
+        for _ in range(MAX_REBUILDS):
+            with self.store.read() as conn:
+                window = self.store.windows.state_unanchored(conn)
+            if window is None or window.state_root is None:
+                return
             try:
-                sent = self.client.build_anchor_state(self.node, window.root, window.state_root)
-            except CommitRevertedError as exc:
-                self._give_up_state(window, str(exc))
+                on_chain = self.client.state_root_of(window.root)
+            except ContractLogicError as exc:
+                self._give_up_state(window, f"the AnchorRegistry has no state roots ({exc})")
                 return
-            self.client.send(sent)
-            self._state_tx = {window.id: sent}
+            if on_chain == window.state_root:
+                self._state_done(window, self.client.head())
+                return
+            if on_chain != ZERO32:
+                self._give_up_state(
+                    window, f"the chain holds another state root, 0x{on_chain.hex()}"
+                )
+                return
+            sent = self._state_tx.get(window.id)
+            if sent is None:
+                try:
+                    first = self.client.build_anchor_state(
+                        self.node, window.root, window.state_root
+                    )
+                except CommitRevertedError as exc:
+                    self._give_up_state(window, str(exc))
+                    return
+                self.client.send(first)
+                sent = [first]
+                self._state_tx = {window.id: sent}
+                self._state_replace_at = time.monotonic() + self.policy.replace_after
+            if not self._settle_state(window, sent, stop, wait=wait):
+                return
+            # Its nonce was spent by another transaction: none of ours can be mined.
+            log.warning(
+                "window %d: the state root's nonce %d was taken by another transaction; "
+                "building it again",
+                window.id,
+                sent[-1].nonce,
+            )
+            self._state_tx.clear()
+        raise ChainError(
+            f"the state root's nonce was taken {MAX_REBUILDS} times in a row: is another "
+            "process sending from the node key?"
+        )
+
+    def _settle_state(
+        self, window: WindowRecord, sent: list[SignedTx], stop: threading.Event, *, wait: bool
+    ) -> bool:
+        """Wait for the state root's transactions ``sent`` (the first and each replacement);
+        True when their nonce was spent by none of them (build again), else False."""
         deadline = time.monotonic() + self.policy.receipt_timeout
+        nonce = sent[0].nonce
         while True:
-            receipt = self.client.receipt(sent.tx_hash)
-            if receipt is not None and (
-                self.client.head() - receipt.block_number >= self.policy.confirmations
-            ):
-                if receipt.succeeded:
-                    self._state_done(window, receipt.block_number)
-                else:
-                    self._give_up_state(window, f"anchorState 0x{sent.tx_hash.hex()} reverted")
-                return
+            head = self.client.head()
+            receipt = next(
+                (r for tx in reversed(sent) if (r := self.client.receipt(tx.tx_hash)) is not None),
+                None,
+            )
+            if receipt is not None:
+                if head - receipt.block_number >= self.policy.confirmations:
+                    if receipt.succeeded:
+                        self._state_done(window, receipt.block_number)
+                    else:
+                        self._give_up_state(
+                            window, f"anchorState 0x{receipt.tx_hash.hex()} reverted"
+                        )
+                    return False
+            elif self._state_nonce_taken(window, nonce, head):
+                return True
             if not wait:
-                return
-            if receipt is None and not self.client.known(sent.tx_hash):
-                self._send_state(window, sent)  # dropped from the pool: the same bytes again
+                return False
+            if receipt is None:
+                latest = sent[-1]
+                if time.monotonic() >= self._state_replace_at:
+                    bumped = self.client.build_replacement(self.node, latest)
+                    log.warning(
+                        "window %d: anchorState not mined after %s s: sending 0x%s at its "
+                        "nonce with higher fees",
+                        window.id,
+                        self.policy.replace_after,
+                        bumped.tx_hash.hex(),
+                    )
+                    sent.append(bumped)
+                    self._send_state(window, bumped)
+                    self._state_replace_at = time.monotonic() + self.policy.replace_after
+                elif not self.client.known(latest.tx_hash):
+                    self._send_state(window, latest)  # dropped from the pool: the same bytes
             self._pause(
                 deadline,
                 stop,
-                late=f"window {window.id}: anchorState 0x{sent.tx_hash.hex()} not final after "
-                f"{self.policy.receipt_timeout} s",
+                late=f"window {window.id}: anchorState 0x{sent[-1].tx_hash.hex()} not final "
+                f"after {self.policy.receipt_timeout} s",
                 stopped=f"stopped while window {window.id}'s state was pending",
             )
+
+    def _state_nonce_taken(self, window: WindowRecord, nonce: int, head: int) -> bool:
+        """Whether the state root's nonce is spent, ``confirmations`` (at least one) blocks
+        deep, without the root being on-chain: as :meth:`_nonce_taken` for a window."""
+        depth = max(self.policy.confirmations, 1)
+        if head < depth:
+            return False
+        number = head - depth
+        if not self.client.nonce_spent(self.node.address, nonce, at=number):
+            return False
+        before = self.client.block_hash(number)
+        taken = self.client.nonce_spent(self.node.address, nonce, at=number) and (
+            self.client.state_root_of(window.root, at=number) == ZERO32
+        )
+        return taken and self.client.block_hash(number) == before
 
     def _send_state(self, window: WindowRecord, tx: SignedTx) -> None:
         try:

@@ -305,6 +305,77 @@ def test_a_window_priced_out_by_a_base_fee_spike_is_replaced_and_rebuilt(
     rig.check_each_event_anchored_once()
 
 
+def test_a_state_root_priced_out_is_sent_again_with_higher_fees_and_anchored(
+    sqlite_rig: AnvilNode,
+) -> None:
+    """The state root's transaction holds the node key's next nonce: priced out and never
+    replaced, it would hold every later window too."""
+    rig = sqlite_rig
+    commission(rig, 2)
+    rig.anvil.set_automine(False)
+    worker = rig.worker(CommitPolicy(poll_interval=0.02, replace_after=0.5, receipt_timeout=20))
+    running = in_thread(worker.commit_once)
+    window = wait_until(rig.prepared_window)
+    wait_until(lambda: window.tx_hash in rig.anvil.pending_hashes())
+    rig.anvil.mine()
+    assert running.result(timeout=10) is not None  # the window; its state root sent after it
+    state_tx = wait_until(lambda: rig.anvil.pending_hashes())
+    assert len(state_tx) == 1
+    first = rig.w3.eth.get_transaction(HexBytes(state_tx[0]))
+
+    # The base fee jumps above what the state root offered: anvil evicts it, refuses it.
+    rig.anvil.set_next_base_fee(4 * int(first["maxFeePerGas"]))
+    rig.anvil.mine()
+    assert rig.anvil.pending_hashes() == []
+    stop = threading.Event()
+    settling = in_thread(lambda: worker._anchor_state(stop))
+    bumped = wait_until(lambda: rig.anvil.pending_hashes(), timeout=10)
+    rig.anvil.mine()
+    settling.result(timeout=10)
+
+    replacement = rig.w3.eth.get_transaction(HexBytes(bumped[0]))
+    assert replacement["nonce"] == first["nonce"]
+    assert (replacement["to"], replacement["input"]) == (first["to"], first["input"])
+    assert replacement["maxFeePerGas"] > first["maxFeePerGas"]
+    (stored,) = rig.windows()
+    assert stored["state_root"] is not None
+    assert stored["state_block"] > 0
+    assert rig.client().state_root_of(stored["root"]) == bytes(stored["state_root"])
+    rig.check_each_event_anchored_once()
+
+
+def test_a_state_root_whose_nonce_another_transaction_took_is_built_again(
+    sqlite_rig: AnvilNode,
+) -> None:
+    rig = sqlite_rig
+    commission(rig, 2)
+    rig.anvil.set_automine(False)
+    worker = rig.worker(CommitPolicy(poll_interval=0.02, replace_after=30, receipt_timeout=20))
+    running = in_thread(worker.commit_once)
+    window = wait_until(rig.prepared_window)
+    wait_until(lambda: window.tx_hash in rig.anvil.pending_hashes())
+    rig.anvil.mine()
+    assert running.result(timeout=10) is not None
+    (state_tx,) = wait_until(lambda: rig.anvil.pending_hashes())
+    nonce = rig.w3.eth.get_transaction(HexBytes(state_tx))["nonce"]
+
+    # A foreign transaction from the node key outbids it at its nonce and is mined.
+    rig.anvil.drop_all()
+    rig.client().send(foreign_transfer(rig, nonce, tip=50 * 10**9))
+    rig.anvil.mine(2)  # and a block on top: the nonce is spent for good
+    stop = threading.Event()
+    settling = in_thread(lambda: worker._anchor_state(stop))
+    rebuilt = wait_until(lambda: rig.anvil.pending_hashes(), timeout=10)
+    rig.anvil.mine(2)
+    settling.result(timeout=10)
+
+    assert rig.w3.eth.get_transaction(HexBytes(rebuilt[0]))["nonce"] == nonce + 1
+    (stored,) = rig.windows()
+    assert rig.client().state_root_of(stored["root"]) == bytes(stored["state_root"])
+    assert stored["state_block"] > 0
+    rig.check_each_event_anchored_once()
+
+
 def admin_send(rig: AnvilNode, call: Any, *, tip: int = 10**9) -> bytes:
     base = int(rig.w3.eth.get_block("latest")["baseFeePerGas"])
     tx = call.build_transaction(

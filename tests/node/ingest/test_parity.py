@@ -4,6 +4,12 @@ Random sequences of lifecycle events, each signed and given to both the ingest s
 (on a store mirroring the chain's participants) and the contract: both accept it, or
 both refuse it with the same rule. Signers are drawn mostly from the parties a batch
 names (custodian, receiver, producer), so that sequences get far into the lifecycle.
+
+After every step the three places that keep a batch's lifecycle agree on every batch:
+the contract's record (BatchRegistry.batch), the node's store (what its rules judge the
+next event on), and the state a verifier replays from the accepted events
+(node/proofs/state.py, the one transition the commit worker's state roots and both
+verifiers use; the browser's twin is held to it by tests/web/test_verify_core.py).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from node.events.signatures import sign_digest
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action, BatchStatus, TraceEvent
 from node.ingest.service import IngestService
+from node.proofs.state import replay
 from node.participants.sync import sync_participants
 from node.store.store import Store
 from tests.conftest import Chain
@@ -52,7 +59,10 @@ class Parity:
         self.chain = chain
         client = ParticipantRegistryClient(chain.w3, chain.deployment)
         sync_participants(store=store, source=client, head=chain.w3.eth.block_number)
+        self.store = store
         self.ingest = IngestService(store=store, domain=chain.domain)
+        #: The events both accepted, in order: (digest, event, signer's participant id).
+        self.accepted: list[tuple[bytes, TraceEvent, int]] = []
         self.salt = next(_salt)
         self.names: dict[bytes, str] = {}
         # four lots of the farm's, and one under a prefix nobody holds (adopted from outside)
@@ -140,9 +150,32 @@ class Parity:
             for batch_id in (event.batch_id, *event.inputs):
                 self.stale[batch_id] = bytes(self.state(batch_id)[4])
             call.transact({"from": chain.node})
+            signer = next(i for i, name in self.by_id.items() if name == who)
+            self.accepted.append((event.digest(chain.domain), event, signer))
         self.seen[f"{action.name}:{'accepted' if on_chain is None else on_chain.__name__}"] += 1
 
         assert (type(local.error) if local.error else None) is on_chain, (action, who, local.error)
+        self.check_states()
+
+    def check_states(self) -> None:
+        """Chain, store and replayed state agree on every batch (the module docstring)."""
+        replayed = replay(self.accepted)
+        with self.store.read() as conn:
+            stored = self.store.batches.load(conn, list(self.names))
+        for batch_id, name in self.names.items():
+            producer, custodian, receiver, status, head = self.state(batch_id)
+            chain = (BatchStatus(status), int(custodian), bytes(head))
+            leaf = replayed.get(batch_id)
+            if status == BatchStatus.NONE:
+                assert batch_id not in stored, name
+                assert leaf is None, name
+                continue
+            assert leaf is not None, name
+            assert (leaf.status, leaf.custodian, leaf.head) == chain, name
+            held = stored[batch_id]
+            assert (held.status, held.custodian_id, held.head) == chain, name
+            assert (held.producer_id, held.receiver_id) == (int(producer), int(receiver)), name
+            assert leaf.count == sum(batch_id in e.batch_ids() for _, e, _ in self.accepted)
 
 
 @settings(

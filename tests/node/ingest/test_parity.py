@@ -28,8 +28,8 @@ from node.events.signatures import sign_digest
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action, BatchStatus, TraceEvent
 from node.ingest.service import IngestService
-from node.proofs.state import replay
 from node.participants.sync import sync_participants
+from node.proofs.state import replay
 from node.store.store import Store
 from tests.conftest import Chain
 

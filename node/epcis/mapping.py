@@ -17,7 +17,10 @@ any event with ``errorDeclaration``                       OBSERVE each batch (th
                                                           is recorded, nothing undone)
 Transaction / Association event                           OBSERVE each batch
 disposition ``recalled``                                  RECALL each batch
-TransformationEvent                                       one TRANSFORM: inputs → outputs
+TransformationEvent                                       one TRANSFORM: inputs → outputs;
+                                                          outputs only: COMMISSION each
+                                                          output; inputs only: OBSERVE
+                                                          each input (see below)
 AggregationEvent ADD / DELETE                             one AGGREGATE / DISAGGREGATE:
                                                           parentID (the pallet) and its
                                                           child lots
@@ -35,7 +38,15 @@ departing, arriving, ...)
 ``quantityList`` classes, as :mod:`node.events.identifiers` reads them: LGTIN lots,
 SGTIN items, handles); other identifiers (SSCCs, GRAIs, GIAIs, GSRNs, product classes
 without a lot, other URIs) name no batch: beside batches they stay in the payload, alone
-they are the event's records (:func:`~node.events.identifiers.parse_record`). Every
+they are the event's records (:func:`~node.events.identifiers.parse_record`).
+
+A TransformationEvent that names lots on one side only (EPCIS lets a transformation be
+split into events sharing a ``transformationID``, or name inputs that are no lots) says
+what it says of those lots alone: outputs made here from inputs not named as lots are
+created (COMMISSION, under the signer's licence as any creation), and inputs used in a
+transformation whose outputs are not named are observed (OBSERVE: BatchRegistry consumes a
+lot only into named outputs, so they stay ACTIVE on-chain). No lineage joins the parts;
+the query interface finds them by ``EQ_transformationID``. Every
 TraceEvent of one EPCIS event carries that event's original JSON as its payload, with the
 ``@context`` it was read under (:func:`payload_of`).
 """
@@ -282,7 +293,7 @@ def map_event(
     if not batches:
         return _records(event, payload, base, hash_id)
     if kind == "TransformationEvent" and "errorDeclaration" not in data:
-        return (_transform(event, payload, base),)
+        return _transform(event, payload, base)
     packing = kind == "AggregationEvent" and action_field in ("ADD", "DELETE")
     if packing and "errorDeclaration" not in data and disposition != "recalled":
         return (_pack(event, payload, base),)
@@ -514,34 +525,45 @@ def _subjects(event: EpcisEvent) -> list[_Named]:
     return _named(event, "epcList", "quantityList")
 
 
-def _transform(event: EpcisEvent, payload: bytes, base: _Common) -> MappedEvent:
+def _transform(event: EpcisEvent, payload: bytes, base: _Common) -> tuple[MappedEvent, ...]:
     inputs = _named(event, "inputEPCList", "inputQuantityList")
     outputs = _named(event, "outputEPCList", "outputQuantityList")
-    if not inputs or not outputs:
-        raise EpcisMappingError(
-            f"event {event.index}: a TransformationEvent needs input and output lots or "
-            "items to map to TRANSFORM",
-            event_index=event.index,
-            pointer=event.pointer,
-        )
     if len(inputs) + len(outputs) > MAX_LINKED_BATCHES:
         raise EpcisLimitError(
             f"event {event.index} links more than {MAX_LINKED_BATCHES} batches",
             event_index=event.index,
             pointer=event.pointer,
         )
+    if not inputs or not outputs:
+        # One side only (the module docstring): what it says of those lots alone.
+        action = Action.COMMISSION if outputs else Action.OBSERVE
+        return tuple(
+            MappedEvent(
+                action=action,
+                batch=named.identifier,
+                product=_product(named.identifier) if outputs else ZERO32,
+                quantity=named.quantity if outputs else 0,
+                payload=payload,
+                epcis_index=base.index,
+                event_time=base.event_time,
+                location=base.location,
+            )
+            for named in outputs or inputs
+        )
     gtins = {o.identifier.gtin for o in outputs}
     product = _product(outputs[0].identifier) if len(gtins) == 1 else ZERO32
-    return MappedEvent(
-        action=Action.TRANSFORM,
-        inputs=tuple(i.identifier for i in inputs),
-        outputs=tuple(o.identifier for o in outputs),
-        product=product,
-        quantity=sum(o.quantity for o in outputs),
-        payload=payload,
-        epcis_index=base.index,
-        event_time=base.event_time,
-        location=base.location,
+    return (
+        MappedEvent(
+            action=Action.TRANSFORM,
+            inputs=tuple(i.identifier for i in inputs),
+            outputs=tuple(o.identifier for o in outputs),
+            product=product,
+            quantity=sum(o.quantity for o in outputs),
+            payload=payload,
+            epcis_index=base.index,
+            event_time=base.event_time,
+            location=base.location,
+        ),
     )
 
 

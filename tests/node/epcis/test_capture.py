@@ -134,6 +134,49 @@ def test_lots_leave_the_network_and_arrive_from_outside_as_their_events_say(rig:
     assert milk_state.producer_id != 0  # the farm's lot came back, still the farm's
 
 
+def test_a_transformation_reported_in_two_parts_is_captured_as_each_part_says(rig: Rig) -> None:
+    """Inputs in one TransformationEvent, outputs in another (one transformationID): the
+    milk is observed (it stays ACTIVE: the chain consumes a lot only into named outputs),
+    the cheese created under the farm's licence; both anchored and agreed on-chain. A
+    creation from nothing named needs the PRODUCER role, as any COMMISSION does."""
+    milk, cheese = new_lot(), new_lot()
+    rig.capture("farm", document(commissioning(milk)))
+    rig.commit()
+    parts = {"transformationID": "urn:uuid:0b5c2f3e-6a8d-4d5f-8a43-5d0f3e8b1a77"}
+    inputs = event(
+        "TransformationEvent",
+        inputQuantityList=[{"epcClass": milk, "quantity": 100, "uom": "LTR"}],
+        **parts,
+    )
+    outputs = event(
+        "TransformationEvent",
+        outputQuantityList=[{"epcClass": cheese, "quantity": 9.5, "uom": "KGM"}],
+        bizStep="commissioning",
+        **parts,
+    )
+    results = rig.capture("farm", document(inputs, outputs))
+    rig.commit()
+
+    assert [r.outcome for r in results] == [Outcome.CAPTURED] * 2
+    with rig.store.read() as conn:
+        states = rig.store.batches.load(
+            conn, [parse_identifier(milk).batch_id, parse_identifier(cheese).batch_id]
+        )
+        rows = [rig.store.events.get(conn, h) for r in results for h in r.trace_events]
+    assert [row.status for row in rows if row is not None] == [EventStatus.ANCHORED] * 2
+    for state in states.values():
+        assert state.status is BatchStatus.ACTIVE
+        on_chain = rig.chain.batches.functions.batch(state.batch_id).call()
+        assert (BatchStatus(on_chain[3]), bytes(on_chain[4])) == (state.status, state.head)
+
+    # A processor naming outputs alone creates from nothing: COMMISSION's role rule.
+    other = copy.deepcopy(outputs)
+    other["outputQuantityList"][0]["epcClass"] = new_lot("0614142", "000001")
+    (refused,) = rig.capture("processor", document(other))
+    assert refused.outcome is Outcome.REFUSED
+    assert "missing-role" in str(refused.refusal)
+
+
 def test_a_document_of_two_parties_is_signed_by_each_and_attributed_to_each(rig: Rig) -> None:
     """The farm's commissioning and shipping and the processor's receiving, in one
     document: with both keys each event is signed by the party that performed it; with the

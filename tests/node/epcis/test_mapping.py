@@ -131,6 +131,37 @@ def test_transformation_and_packing_link_their_batches() -> None:
     assert {i.serial or i.lot for i in pack.inputs} == {"CAN-001", "MILK-0506"}
 
 
+def test_a_transformation_split_by_transformation_id_maps_each_side_alone() -> None:
+    """EPCIS lets one transformation be reported in parts sharing a transformationID:
+    the outputs' part creates them, the inputs' part observes them (docs/epcis.md)."""
+    cheese = lgtin("CHEESE-0507")
+    tank = "urn:epc:id:giai:0614141.TANK-3"  # bulk milk by its tank: no lot
+    inputs_only = event(
+        "TransformationEvent",
+        transformationID="urn:uuid:7f6a8a1e-41d5-4d5c-9a1b-0c2a7c1e2b3d",
+        inputQuantityList=QUANTITY,
+        bizStep="commissioning",
+    )
+    outputs_only = event(
+        "TransformationEvent",
+        transformationID="urn:uuid:7f6a8a1e-41d5-4d5c-9a1b-0c2a7c1e2b3d",
+        inputEPCList=[tank],
+        outputQuantityList=[{"epcClass": cheese, "quantity": 12.5, "uom": "KGM"}],
+    )
+
+    (observe,), (commission,) = mapped(document(inputs_only, outputs_only))
+
+    assert observe.action is Action.OBSERVE
+    assert observe.batch == parse_identifier(LOT)
+    assert observe.created() == ()
+    assert observe.heads_needed() == [bytes(parse_identifier(LOT).batch_id)]
+    assert commission.action is Action.COMMISSION
+    assert commission.batch == parse_identifier(cheese)
+    assert commission.quantity == 13
+    assert commission.created() == (parse_identifier(cheese).canonical,)
+    assert tank.encode() in commission.payload  # the unnamed input stays in the payload
+
+
 @pytest.mark.parametrize(
     "destinations",
     [

@@ -1268,7 +1268,7 @@ function hashChainElsewhere(before, accepted, elsewhere, index) {
 }
 
 /** The status and custodian a lifecycle event leaves `batchId` in; null when it does not
- * move the batch (node/proofs/state.py transition). */
+ * move the batch (node/events/lifecycle.py transition). */
 function transition(event, batchId, custodian, signerId) {
   if (!ON_CHAIN.has(event.action)) return null;
   if (event.action === 5) return event.outputs.includes(batchId) ? { status: "ACTIVE", custodian: signerId } : { status: "CONSUMED", custodian };

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from node.events.batch import BatchState
 from node.events.identifiers import IdentifierSplit, Licence, PrefixKind
+from node.events.lifecycle import transition
 from node.events.typed_data import (
     CUSTODY_ROLES,
     MAX_LINKED_BATCHES,
@@ -199,7 +200,6 @@ def apply(
     if outside:
         _require_movable(stored, Action.SHIP, BatchStatus.ACTIVE)
         _require_custodian(stored, actor)
-        stored.status = BatchStatus.EXPORTED
     elif action is Action.SHIP:
         _require_movable(stored, Action.SHIP, BatchStatus.ACTIVE)
         _require_custodian(stored, actor)
@@ -214,7 +214,6 @@ def apply(
                 receiver=_address(event.counterparty),
             )
         stored.receiver_id = receiver.participant_id
-        stored.status = BatchStatus.IN_TRANSIT
     elif action is Action.RECEIVE:
         _require_movable(stored, Action.RECEIVE, BatchStatus.IN_TRANSIT)
         if stored.receiver_id != actor.participant_id:
@@ -223,9 +222,7 @@ def apply(
                 batchId=stored.batch_id,
                 signer=_address(actor.key),
             )
-        stored.custodian_id = actor.participant_id
         stored.receiver_id = 0
-        stored.status = BatchStatus.ACTIVE
     elif action is Action.RECALL:
         if stored.status in (BatchStatus.RECALLED, BatchStatus.DESTROYED):
             raise _invalid_status(stored)
@@ -235,16 +232,14 @@ def apply(
                 batchId=stored.batch_id,
                 signer=_address(actor.key),
             )
-        stored.status = BatchStatus.RECALLED
         stored.receiver_id = 0
     elif action is Action.DESTROY:
         if stored.status not in (BatchStatus.ACTIVE, BatchStatus.RECALLED):
             raise _invalid_status(stored)
         _require_custodian(stored, actor)
-        stored.status = BatchStatus.DESTROYED
     else:  # OBSERVE: attaches to the current head, changes nothing
         return Outcome([], [], [])
-    stored.head = event_hash
+    _move(stored, event, event_hash, actor)
     return Outcome([stored], [], [])
 
 
@@ -263,7 +258,7 @@ def _commission(
         raise _head_mismatch(event.batch_id, ZERO32, event.prev_event_hash)
     if may_create is not None:
         may_create(event.batch_id)
-    created = _new_batch(event.batch_id, actor, event_hash)
+    created = _new_batch(event.batch_id, event, event_hash, actor)
     batches[event.batch_id] = created
     return Outcome([], [created], [])
 
@@ -295,21 +290,12 @@ def _adopt(
     if stored is None:
         if may_adopt is not None:
             may_adopt(batch_id)
-        adopted = BatchState(
-            batch_id=batch_id,
-            producer_id=0,  # its history before lies outside the network
-            custodian_id=actor.participant_id,
-            receiver_id=0,
-            status=BatchStatus.ACTIVE,
-            head=event_hash,
-            created_by=event_hash,
-        )
+        # producer 0: its history before lies outside the network
+        adopted = _new_batch(batch_id, event, event_hash, actor, producer_id=0)
         batches[batch_id] = adopted
         return Outcome([], [adopted], [])
-    stored.custodian_id = actor.participant_id
     stored.receiver_id = 0
-    stored.status = BatchStatus.ACTIVE
-    stored.head = event_hash
+    _move(stored, event, event_hash, actor)
     return Outcome([stored], [], [])
 
 
@@ -355,9 +341,8 @@ def _transform(
             may_create(batch_id)
 
     for stored in consumed:
-        stored.status = BatchStatus.CONSUMED
-        stored.head = event_hash
-    created = [_new_batch(batch_id, actor, event_hash) for batch_id in outputs]
+        _move(stored, event, event_hash, actor)
+    created = [_new_batch(batch_id, event, event_hash, actor) for batch_id in outputs]
     for batch in created:
         batches[batch.batch_id] = batch
     return Outcome(consumed, created, [(i, o) for i in inputs for o in outputs])
@@ -401,16 +386,37 @@ def _pack(event: TraceEvent, actor: Actor, batches: dict[bytes, BatchState]) -> 
     return Outcome([], [], [])
 
 
-def _new_batch(batch_id: bytes, actor: Actor, event_hash: bytes) -> BatchState:
-    return BatchState(
+def _move(stored: BatchState, event: TraceEvent, event_hash: bytes, actor: Actor) -> None:
+    """Apply a checked lifecycle event's effect (node.events.lifecycle, the one definition
+    of it) to ``stored``: its status and custodian, and its head."""
+    moved = transition(event, stored.batch_id, stored.custodian_id, actor.participant_id)
+    if moved is None:  # never for an event the rules above executed
+        raise InvalidEventError(f"{event.action.name} moves no batch", event_hash=event_hash)
+    stored.status, stored.custodian_id = moved
+    stored.head = event_hash
+
+
+def _new_batch(
+    batch_id: bytes,
+    event: TraceEvent,
+    event_hash: bytes,
+    actor: Actor,
+    *,
+    producer_id: int | None = None,
+) -> BatchState:
+    """A batch the checked ``event`` creates (or adopts from outside: ``producer_id`` 0),
+    in the state node.events.lifecycle says the event leaves it."""
+    created = BatchState(
         batch_id=batch_id,
-        producer_id=actor.participant_id,
-        custodian_id=actor.participant_id,
+        producer_id=actor.participant_id if producer_id is None else producer_id,
+        custodian_id=0,
         receiver_id=0,
-        status=BatchStatus.ACTIVE,
-        head=event_hash,
+        status=BatchStatus.NONE,
+        head=ZERO32,
         created_by=event_hash,
     )
+    _move(created, event, event_hash, actor)
+    return created
 
 
 def _existing(batches: dict[bytes, BatchState], batch_id: bytes, prev: bytes) -> BatchState:

@@ -9,9 +9,10 @@ StandardMerkleTree (``leaf = keccak256(keccak256(abi.encode(...)))``, sorted pai
 whose root the node anchors with ``AnchorRegistry.anchorState`` (docs/proofs.md,
 "Completeness").
 
-Pure, and the one definition of where events lead a batch: the commit worker builds the
-leaves with it, and the verifier (``node.proofs.verify``) replays a bundle's events with
-it before comparing them with an anchored leaf.
+Pure: the commit worker builds the leaves with it, and the verifier
+(``node.proofs.verify``) replays a bundle's events with it before comparing them with an
+anchored leaf. Where each event leads a batch is :func:`node.events.lifecycle.transition`,
+the one definition ingest's rules apply too.
 """
 
 from __future__ import annotations
@@ -22,23 +23,14 @@ from typing import Final
 
 from eth_abi.abi import encode
 
+from node.events.lifecycle import transition
 from node.events.merkle import MerkleTree, leaf_hash, process_proof
-from node.events.typed_data import ZERO20, ZERO32, Action, BatchStatus, TraceEvent
+from node.events.typed_data import ZERO32, BatchStatus, TraceEvent
 
 #: The state leaf's ABI types, as ``@openzeppelin/merkle-tree`` and ``cast`` take them.
 STATE_LEAF_TYPES: Final = ("bytes32", "bytes32", "uint256", "uint8", "uint256")
 #: Bytes of one ABI-encoded leaf value.
 STATE_LEAF_WIDTH: Final = 32 * len(STATE_LEAF_TYPES)
-
-#: The status a lifecycle action leaves its subject in (a TRANSFORM: inputs CONSUMED,
-#: outputs ACTIVE).
-STATUS_AFTER: Final[Mapping[Action, BatchStatus]] = {
-    Action.COMMISSION: BatchStatus.ACTIVE,
-    Action.SHIP: BatchStatus.IN_TRANSIT,
-    Action.RECEIVE: BatchStatus.ACTIVE,
-    Action.RECALL: BatchStatus.RECALLED,
-    Action.DESTROY: BatchStatus.DESTROYED,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,25 +51,6 @@ class StateLeaf:
     @property
     def leaf(self) -> bytes:
         return leaf_hash(self.encoded())
-
-
-def transition(
-    event: TraceEvent, batch_id: bytes, custodian: int, signer_id: int
-) -> tuple[BatchStatus, int] | None:
-    """The status and custodian a lifecycle ``event`` leaves ``batch_id`` in (its custodian
-    before: ``custodian``; the event's signer: participant ``signer_id``); None when the
-    event does not move the batch (an observation, a packing)."""
-    action = event.action
-    if not action.on_chain:
-        return None
-    if action is Action.TRANSFORM:
-        if batch_id in event.outputs:
-            return BatchStatus.ACTIVE, signer_id
-        return BatchStatus.CONSUMED, custodian
-    if action is Action.SHIP and event.counterparty == ZERO20:
-        return BatchStatus.EXPORTED, custodian  # to a party outside the network
-    taker = action in (Action.COMMISSION, Action.RECEIVE)  # a RECEIVE adopting one too
-    return STATUS_AFTER[action], signer_id if taker else custodian
 
 
 def advance(

@@ -76,6 +76,7 @@ from node.events.identifiers import (
     identifier_split,
     parse_identifier,
 )
+from node.events.lifecycle import transition
 from node.events.merkle import process_proof
 from node.events.signatures import recover_signer
 from node.events.typed_data import (
@@ -88,7 +89,7 @@ from node.events.typed_data import (
 )
 from node.exceptions import InvalidSignatureError
 from node.proofs.bundle import Bundle, BundleBatch, BundleEvent, StateRef
-from node.proofs.state import StateLeaf, process_state_proof, replay, transition
+from node.proofs.state import StateLeaf, process_state_proof, replay
 
 
 class Outcome(StrEnum):

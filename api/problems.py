@@ -88,6 +88,7 @@ from node.exceptions import (
     UnlicensedIdentifierError,
     UnsupportedMediaTypeError,
     WebhookSubscriptionError,
+    UrlRefusedError,
     WebhookUrlError,
 )
 from node.store.availability import DATABASE_ERRORS, store_unavailable
@@ -122,6 +123,7 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     NotAnchoredError: 409,
     InvalidIdentifierError: 422,
     InvalidBundleError: 422,
+    UrlRefusedError: 422,
     WebhookUrlError: 422,
     WebhookSubscriptionError: 422,
     # EPCIS capture

@@ -87,8 +87,8 @@ from node.exceptions import (
     UnknownSignerError,
     UnlicensedIdentifierError,
     UnsupportedMediaTypeError,
-    WebhookSubscriptionError,
     UrlRefusedError,
+    WebhookSubscriptionError,
     WebhookUrlError,
 )
 from node.store.availability import DATABASE_ERRORS, store_unavailable

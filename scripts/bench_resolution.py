@@ -13,8 +13,8 @@ that rotates from round to round:
 - **cross-node**: node A, ``GET /v1/resolve/{lot}`` (JSON), for a lot its store does not
   hold: A finds B on-chain, fetches B's bundle over HTTP and verifies it with its own
   verifier against the chain — what a buyer's scan on A costs (B's URL screened first:
-  an address literal, 127.0.0.1, allowed by the harness's ``allow_private_peers``). Every answer must be
-  ``verified``, else the run fails.
+  an address literal, 127.0.0.1, allowed by the harness's ``allow_private_peers``).
+  Every answer must be ``verified``, else the run fails.
 - **local**: node B, the same request for the same lot, which B holds — the same answer
   when the batch is where it was asked.
 

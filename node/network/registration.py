@@ -4,11 +4,13 @@ URL about to be written there is one other nodes would fetch from."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from eth_typing import ChecksumAddress
 
 from node.chain.errors import call_reverted
 from node.chain.registry import ParticipantRegistryClient
-from node.exceptions import NodeUrlError
+from node.exceptions import NodeUrlError, UrlRefusedError
 from node.network.addresses import AddressPolicy, screen_url
 
 
@@ -54,7 +56,7 @@ def check_node_url(url: str, addresses: AddressPolicy) -> str | None:
     except NodeUrlError as exc:
         if exc.reason in ("unresolved", "dns-timeout"):
             return f"{exc}: other nodes cannot reach it until it does"
-        if exc.reason == "refused-address" and not addresses.allow_private:
+        if exc.reason == "refused-address" and _allowed_privately(url, addresses):
             raise NodeUrlError(
                 f"{exc}; other nodes refuse to fetch from it too (a development network on "
                 "private addresses: `tracenode init --allow-private-peers`, or `serve "
@@ -63,3 +65,15 @@ def check_node_url(url: str, addresses: AddressPolicy) -> str | None:
             ) from None
         raise
     return None
+
+
+def _allowed_privately(url: str, addresses: AddressPolicy) -> bool:
+    """Whether ``url``, refused under ``addresses``, would pass with private peers allowed
+    (then the refusal names the setting; a link-local address passes under none)."""
+    if addresses.allow_private:
+        return False
+    try:
+        screen_url(url, policy=replace(addresses, allow_private=True))
+    except UrlRefusedError:
+        return False
+    return True

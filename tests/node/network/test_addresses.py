@@ -7,13 +7,21 @@ screened (DNS rebinding)."""
 
 from __future__ import annotations
 
+import datetime
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from node.exceptions import NodeUrlError, RemoteNodeError, UrlRefusedError, WebhookUrlError
 from node.network.addresses import AddressPolicy, refused, screen_url
@@ -223,3 +231,51 @@ def test_webhooks_are_screened_by_the_same_definition() -> None:
         check_url("http://10.0.0.7/hook", allow_loopback=True)
     assert caught.value.reason == "refused-address"
     assert check_url("http://127.0.0.1:9/hook", allow_loopback=True)
+
+
+def test_over_tls_the_name_is_the_server_name_sent_and_checked(tmp_path: Path) -> None:
+    """Connecting to the address screened, the TLS handshake still names the host (SNI)
+    and the certificate is checked against it: a self-signed one is refused."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "node-b.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("node-b.test")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    context.sni_callback = lambda _socket, server_name, _context: names.append(server_name)
+    server = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.timeout = 5
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(RemoteNodeError) as caught:
+            fetch_bundle(
+                f"https://node-b.test:{server.server_address[1]}/v1/x",
+                addresses=AddressPolicy(allow_private=True, resolver=answers("127.0.0.1")),
+            )
+    finally:
+        thread.join(timeout=5)
+        server.server_close()
+
+    assert names == ["node-b.test"]
+    assert caught.value.reason == "unreachable"  # the self-signed certificate, refused

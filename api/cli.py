@@ -21,6 +21,7 @@ from node.network.registration import registration_note
 __all__ = ["app"]
 
 PUBLIC_URL_ENV: Final = "TRACENODE_WEB_PUBLIC_URL"
+ALLOW_PRIVATE_PEERS_ENV: Final = "TRACENODE_NETWORK_ALLOW_PRIVATE_PEERS"
 
 
 @app.command("serve")
@@ -74,6 +75,17 @@ def serve_command(
             "should name it: docs/network.md).",
         ),
     ] = None,
+    allow_private_peers: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-private-peers/--no-allow-private-peers",
+            envvar=ALLOW_PRIVATE_PEERS_ENV,
+            show_default="node.json's allow_private_peers",
+            help="Whether other nodes may be at private and loopback addresses (a "
+            "development network); link-local and reserved ones are refused anyway "
+            "(docs/network.md).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (and commit, when this process holds the node key's lock). The
     keystore password comes from TRACENODE_PASSWORD, else a prompt."""
@@ -91,7 +103,12 @@ def serve_command(
     )
     if public_url is not None:
         os.environ[PUBLIC_URL_ENV] = public_url  # read by the page's settings (WebSettings)
-    with Node(data_dir, chain_url=chain_url, database_url=database_url) as node:
+    with Node(
+        data_dir,
+        chain_url=chain_url,
+        database_url=database_url,
+        allow_private_peers=allow_private_peers,
+    ) as node:
         note = registration_note(
             node.registry, to_checksum_address(node.config.admin_address), public_url
         )

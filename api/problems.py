@@ -87,6 +87,7 @@ from node.exceptions import (
     UnknownSignerError,
     UnlicensedIdentifierError,
     UnsupportedMediaTypeError,
+    UrlRefusedError,
     WebhookSubscriptionError,
     WebhookUrlError,
 )
@@ -122,6 +123,7 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     NotAnchoredError: 409,
     InvalidIdentifierError: 422,
     InvalidBundleError: 422,
+    UrlRefusedError: 422,
     WebhookUrlError: 422,
     WebhookSubscriptionError: 422,
     # EPCIS capture

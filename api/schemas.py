@@ -1050,6 +1050,7 @@ class RemoteOut(Schema):
         "unreachable",
         "not-found",
         "invalid-answer",
+        "refused-address",
         "no-node",
         "this-node",
     ]

@@ -36,6 +36,7 @@ from node.ingest.chain_view import ChainView
 from node.ingest.event_time import EventTimeWindow
 from node.ingest.service import IngestService
 from node.keys.keystore import create_keystore, load_keystore
+from node.network.addresses import AddressPolicy
 from node.participants.sync import sync_participants
 from node.runtime import Progress, quiet
 from node.store.engine import sqlite_url
@@ -61,6 +62,10 @@ class NodeConfig:
     admin_address: str
     deployment: dict[str, Any]
     version: int = CONFIG_VERSION
+    #: Whether other nodes of the network may be at private and loopback addresses (a
+    #: development network, the tests); link-local and reserved ones are refused anyway
+    #: (docs/network.md, "What is screened").
+    allow_private_peers: bool = False
 
     @classmethod
     def load(cls, data_dir: Path) -> NodeConfig:
@@ -88,12 +93,16 @@ def init_node(
     pbkdf2_iterations: int | None = None,
     progress: Progress = quiet,
     join: str | None = None,
+    allow_private_peers: bool = False,
 ) -> NodeConfig:
     """Create a data directory: keys, the contracts deployed, the store migrated.
 
     ``join``: the address of another node's BatchRegistry on ``chain_url``: this node joins
     that deployment instead of deploying (docs/network.md); the root authority then
     registers it (``tracenode node register``) before its registrar and key may act.
+
+    ``allow_private_peers``: other nodes may be at private and loopback addresses (a
+    development network); ``tracenode serve`` may override it per run.
 
     ``pbkdf2_iterations`` trades the key files' scrypt for cheap PBKDF2: test nodes only.
 
@@ -131,6 +140,7 @@ def init_node(
             node_address=node_key.address,
             admin_address=admin_key.address,
             deployment=deployment.as_json(),
+            allow_private_peers=allow_private_peers,
         )
     finally:
         if isinstance(chain, EmbeddedChain):
@@ -151,9 +161,16 @@ class Node:
         chain_url: str | None = None,
         database_url: str | None = None,
         workers: int = RECOVERY_WORKERS,
+        allow_private_peers: bool | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.config = NodeConfig.load(data_dir)
+        allow = (
+            self.config.allow_private_peers if allow_private_peers is None else allow_private_peers
+        )
+        #: What other nodes' URLs may resolve to (node/network/addresses.py): the data
+        #: directory's setting, or this run's (``serve --allow-private-peers``).
+        self.peer_addresses = AddressPolicy(allow_private=allow)
         event_times = EventTimeWindow.from_env()  # a bad setting fails before anything opens
         chain_url = chain_url or os.environ.get(CHAIN_URL_ENV) or self.config.chain_url
         database_url = database_url or os.environ.get(DATABASE_URL_ENV) or self.config.database_url

@@ -56,7 +56,9 @@
     │                                       ApiKeyNotFoundError,
     │                                       AlertNotFoundError, WebhookNotFoundError,
     │                                       EpcisEventNotFoundError, LinkTypeNotFoundError
-    ├── WebhookUrlError (ValueError)        a webhook URL the node will not send to
+    ├── UrlRefusedError (ValueError)        a URL the node will not send a request to
+    │   ├── WebhookUrlError                 a webhook URL
+    │   └── NodeUrlError                    another node's URL (the node registry's)
     ├── WebhookSubscriptionError (ValueError)  a subscription's filters that name nothing
     │                                       valid (a message type, severity, batch, prefix)
     ├── NotAnchoredError                    a proof asked for before the event is anchored
@@ -560,11 +562,31 @@ class LinkTypeNotFoundError(NotFoundError):
     code = "link-type-not-found"
 
 
-class WebhookUrlError(TraceNodeError, ValueError):
-    """A webhook URL the node will not send to: malformed, not http(s), or naming a
-    private, loopback, link-local or metadata address (docs/monitor.md)."""
+class UrlRefusedError(TraceNodeError, ValueError):
+    """A URL the node will not send a request of its own to (node/network/addresses.py):
+    malformed, not http(s), a host name that does not resolve (within its bound), or one
+    naming a private, loopback, link-local (cloud metadata), multicast or reserved
+    address. ``reason``: ``malformed``, ``unresolved``, ``dns-timeout`` or
+    ``refused-address``."""
+
+    code = "url-refused"
+
+    def __init__(self, message: str, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class WebhookUrlError(UrlRefusedError):
+    """A webhook URL the node will not send to (docs/monitor.md)."""
 
     code = "webhook-url-refused"
+
+
+class NodeUrlError(UrlRefusedError):
+    """Another node's URL, as the node registry holds it, that this node will not fetch
+    from (docs/network.md, "What is screened")."""
+
+    code = "node-url-refused"
 
 
 class WebhookSubscriptionError(TraceNodeError, ValueError):

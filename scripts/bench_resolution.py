@@ -12,8 +12,9 @@ that rotates from round to round:
 
 - **cross-node**: node A, ``GET /v1/resolve/{lot}`` (JSON), for a lot its store does not
   hold: A finds B on-chain, fetches B's bundle over HTTP and verifies it with its own
-  verifier against the chain — what a buyer's scan on A costs. Every answer must be
-  ``verified``, else the run fails.
+  verifier against the chain — what a buyer's scan on A costs (B's URL screened first:
+  an address literal, 127.0.0.1, allowed by the harness's ``allow_private_peers``).
+  Every answer must be ``verified``, else the run fails.
 - **local**: node B, the same request for the same lot, which B holds — the same answer
   when the batch is where it was asked.
 
@@ -106,6 +107,10 @@ def main(argv: list[str] | None = None) -> None:
             "node_a_store": "sqlite",
             "node_b_store": "postgresql" if args.database_url_b else "sqlite",
             "chain": "anvil (local process), quiet while timed",
+            # Both nodes serve on 127.0.0.1, so both are made with allow_private_peers
+            # (tests/network.py); B's URL is screened before every fetch, but it is an
+            # address literal: no DNS lookup is in the figures.
+            "peers": "allow_private_peers, URLs are 127.0.0.1 literals (screened, no DNS)",
         },
         "machine": machine(),
     }

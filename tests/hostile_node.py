@@ -26,6 +26,7 @@ class HostileNode:
     mode: Mode = "garbage"
     body: bytes = b""  # what "bundle" answers
     requests: int = 0
+    host: str = ""  # the Host header of the last request
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         node = self
@@ -36,6 +37,7 @@ class HostileNode:
 
             def do_GET(self) -> None:
                 node.requests += 1
+                node.host = self.headers.get("Host", "")
                 # The client giving up (as it should) breaks the pipe.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     node.answer(self)

@@ -83,7 +83,14 @@ def two_nodes(root: Path, *, database_url_b: str | None = None) -> Iterator[Netw
     servers: list[Server] = []
     try:
         dir_a, dir_b = root / "a", root / "b"
-        init_node(dir_a, PASSWORD, chain_url=chain.url, pbkdf2_iterations=1000)
+        # Both nodes serve on 127.0.0.1: a development network (docs/network.md).
+        init_node(
+            dir_a,
+            PASSWORD,
+            chain_url=chain.url,
+            pbkdf2_iterations=1000,
+            allow_private_peers=True,
+        )
         with Node(dir_a) as node_a:
             root_key = node_a.admin(PASSWORD)
             registry = ParticipantRegistryClient(
@@ -98,6 +105,7 @@ def two_nodes(root: Path, *, database_url_b: str | None = None) -> Iterator[Netw
             database_url=database_url_b,
             join=batch_registry,
             pbkdf2_iterations=1000,
+            allow_private_peers=True,
         )
         a_admin = json.loads((dir_a / "node.json").read_text())["admin_address"]
         port_a, port_b = free_port(), free_port()

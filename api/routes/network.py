@@ -32,6 +32,7 @@ from api.schemas import (
 )
 from node.chain.registry import NetworkNode
 from node.events.identifiers import Identifier, PrefixKind
+from node.network.registration import check_node_url
 from node.network.resolution import Elsewhere, RemoteOutcome, resolve_elsewhere
 from node.proofs.verify import report_json
 
@@ -68,6 +69,7 @@ async def register_node(
     operator = to_checksum_address(body.registrar)
 
     def register() -> int:
+        check_node_url(body.url, node.peer_addresses)
         with REGISTRAR_LOCK:
             node_id = node.registry.register_node(registrar, registrar=operator, url=body.url)
             for item in body.ranges:
@@ -96,6 +98,7 @@ async def set_node_url(
     node = gateway.node
 
     def move() -> None:
+        check_node_url(body.url, node.peer_addresses)
         with REGISTRAR_LOCK:
             node.registry.set_node_url(registrar, node_id, body.url)
 
@@ -128,6 +131,7 @@ def elsewhere(gateway: Gateway, key: Identifier, *, fetch: bool) -> Elsewhere | 
         key,
         this_operator=to_checksum_address(gateway.node.config.admin_address),
         fetch=fetch,
+        addresses=gateway.node.peer_addresses,
     )
     if not found.on_chain and found.outcome in _NOTHING:
         return None

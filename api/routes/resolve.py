@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -87,6 +87,16 @@ BATCH_LINK_TYPES: Final[tuple[LinkType, ...]] = (
     LinkType("describedby", "self", JSON, "Batch state"),
     LinkType("related", "trace", JSON, "Downstream trace"),
     LinkType("alternate", "bundle", JSON, "Self-contained proof bundle"),
+)
+#: A batch another node keeps, where this node sends no one (that node's bundle did not
+#: pass this node's verifier, or its URL is refused: docs/network.md): this node's own
+#: answer of what the chain proves, as a page (a browser) and as JSON.
+CHAIN_LINK_TYPES: Final[tuple[LinkType, ...]] = (
+    LinkType(GS1_VOC + "defaultLink", "resolve", HTML, "What the chain proves of this batch"),
+    LinkType(GS1_VOC + "pip", "resolve", HTML, "What the chain proves of this batch"),
+    LinkType(GS1_VOC + "traceability", "resolve", JSON, "What the chain proves (JSON)"),
+    LinkType(GS1_VOC + "recallStatus", "resolve", JSON, "Recall status"),
+    LinkType("describedby", "resolve", JSON, "What the chain proves (JSON)"),
 )
 #: A product's (a GTIN alone) links: the page listing its lots here, and the same as JSON.
 PRODUCT_LINK_TYPES: Final[tuple[LinkType, ...]] = (
@@ -235,7 +245,11 @@ def _negotiate(
             batch = batch_out(gateway.node, key)
         except BatchNotFoundError:
             # Not in this store: another node of the network may hold it (docs/network.md).
-            held_elsewhere = elsewhere(gateway, key, fetch=wanted != LINKSET)
+            # A redirect there (?linkType=) needs its bundle verified here; a linkset only
+            # names where it is kept (its URL screened, nothing fetched).
+            held_elsewhere = elsewhere(
+                gateway, key, fetch=wanted != LINKSET or rel not in (None, "linkset")
+            )
             if held_elsewhere is None and wanted != HTML:
                 raise
             if held_elsewhere is not None:
@@ -270,7 +284,10 @@ def _elsewhere(
 ) -> Response:
     """The answer for a batch another node holds: a browser goes to that node's page when
     its bundle passed this node's verifier (else sees what the chain proves); JSON is what
-    the chain proves and the verdict (ElsewhereOut); the linkset's links are that node's."""
+    the chain proves and the verdict (ElsewhereOut). The linkset's links are that node's
+    unless its URL is refused; a ``?linkType=`` redirect goes there only when its bundle
+    passed this node's verifier: otherwise both are this node's answer of what the chain
+    proves (:data:`CHAIN_LINK_TYPES`)."""
     if wanted == HTML:
         return elsewhere_html(found, key)
     base = str(request.base_url).rstrip("/")
@@ -280,14 +297,20 @@ def _elsewhere(
         return JSONResponse(out.model_dump(mode="json"), headers=headers)
     if found.route is None or found.outcome is RemoteOutcome.THIS_NODE:
         raise BatchNotFoundError(f"this node holds no batch {key.canonical}: {found.detail}")
-    remote = found.route.node.url.rstrip("/")
-    links = _links(key, None, remote, paths=batch_links(found.batch_id, key.canonical))
+    redirect = rel not in (None, "linkset")
+    there = found.verified if redirect else found.outcome is not RemoteOutcome.REFUSED
+    if there:
+        remote = found.route.node.url.rstrip("/")
+        links = _links(key, None, remote, paths=batch_links(found.batch_id, key.canonical))
+    else:
+        here = {"resolve": f"/v1/resolve/{quote(key.canonical, safe='')}"}
+        links = _links(key, None, base, paths=here, table=CHAIN_LINK_TYPES)
     links[GS1_VOC + "recallStatus"][0]["title"] = (
         f"{'recalled' if found.chain.status is BatchStatus.RECALLED else 'none'}: "
         f"as the chain records this batch (status {found.chain.status.name}); its node, "
         f"node {found.route.node.id}, keeps its events"
     )
-    return _linkset_or_redirect(request, key, links, rel, headers)
+    return _linkset_or_redirect(request, key, links, rel, headers, pass_link_type=there)
 
 
 def _linkset_or_redirect(
@@ -296,9 +319,11 @@ def _linkset_or_redirect(
     links: dict[str, Any],
     rel: str | None,
     headers: dict[str, str],
+    *,
+    pass_link_type: bool = True,
 ) -> Response:
     if rel not in (None, "linkset"):
-        return _redirect(request, key, links, rel)
+        return _redirect(request, key, links, rel, pass_link_type=pass_link_type)
     headers["Link"] += (
         f', <{LINKSET_CONTEXT}>; rel="http://www.w3.org/ns/json-ld#context"; '
         'type="application/ld+json"'
@@ -324,10 +349,16 @@ def _link_type(value: str | None) -> str | None:
 
 
 def _redirect(
-    request: Request, key: Identifier | Product, links: Mapping[str, Any], rel: str
+    request: Request,
+    key: Identifier | Product,
+    links: Mapping[str, Any],
+    rel: str,
+    *,
+    pass_link_type: bool = True,
 ) -> Response:
     """``307`` to the link of type ``rel``, with the request's query string (GS1-Conformant
-    Resolver: a resolver passes the query string on when it redirects)."""
+    Resolver: a resolver passes the query string on when it redirects); without its
+    ``linkType`` when the link is this node's own resolver (it would ask again)."""
     targets = links.get(rel) if rel != "anchor" else None
     if not targets:
         offered = ", ".join(_curie(r) for r in links if r != "anchor")
@@ -337,6 +368,9 @@ def _redirect(
         )
     href: str = targets[0]["href"]
     query = request.url.query
+    if not pass_link_type:
+        kept = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(name, value) for name, value in kept if name != "linkType"])
     if query:
         href += ("&" if "?" in href else "?") + query
     return RedirectResponse(href, status_code=307, headers={"Vary": "Accept"})
@@ -352,23 +386,24 @@ def _links(
     base: str,
     *,
     paths: dict[str, str] | None = None,
+    table: tuple[LinkType, ...] = BATCH_LINK_TYPES,
 ) -> dict[str, Any]:
     """The link context object of the identifier's linkset (RFC 9264, GS1's linkset
     schema): its anchor and, per link type, one target with its media type and title.
-    ``paths``: a batch's links on the node at ``base``, when this node holds no ``batch``."""
+    ``paths``: a batch's links (of ``table``'s types) on the node at ``base``, when this
+    node holds no ``batch``."""
     titles: dict[str, str] = {}
-    if paths is not None:
-        table = BATCH_LINK_TYPES
-    elif batch is None:
+    if paths is None and batch is None:
         assert isinstance(key, Product)
         query = quote(key.canonical, safe="")
         table, paths = (
             PRODUCT_LINK_TYPES,
             {"page": f"/?q={query}", "search": f"/v1/search?q={query}"},
         )
-    else:
+    elif paths is None and batch is not None:
         table, paths = BATCH_LINK_TYPES, batch.links
         titles = {GS1_VOC + "recallStatus": recall_title(batch)}
+    assert paths is not None
     anchor = key.canonical
     if "://" not in anchor:
         anchor = f"{base}/v1/resolve/{quote(anchor, safe='')}"

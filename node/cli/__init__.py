@@ -99,6 +99,15 @@ def init(
             "instead of deploying (a network of nodes, docs/network.md)."
         ),
     ] = None,
+    allow_private_peers: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-peers",
+            help="Other nodes may be at private and loopback addresses (a development "
+            "network; kept in node.json, `serve` may override it). Link-local and reserved "
+            "addresses are refused anyway (docs/network.md).",
+        ),
+    ] = False,
 ) -> None:
     """Create a data directory: encrypted node and admin keys, contracts deployed (or an
     existing deployment joined), store ready. The keystore password comes from
@@ -112,6 +121,7 @@ def init(
             database_url=database_url,
             progress=progress,
             join=join,
+            allow_private_peers=allow_private_peers,
         )
     console.print(f"[green]initialised[/] {data_dir} on chain {config.chain_id}")
     console.print(f"  node key   {config.node_address}")

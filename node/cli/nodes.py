@@ -27,6 +27,7 @@ from node.cli.common import (
 from node.context import Node
 from node.events.identifiers import PrefixKind
 from node.exceptions import ConfigurationError
+from node.network.registration import check_node_url
 
 app = commands(
     "The nodes of the network on this chain: who operates each, where it answers, the "
@@ -55,6 +56,14 @@ def parse_range(text: str) -> tuple[PrefixKind, str]:
     return kinds[label.lower()], prefix
 
 
+def _check_url(url: str, node: Node) -> None:
+    """Refuse a URL other nodes would not fetch from (as this node judges: its
+    ``allow_private_peers``); warn of a name that does not resolve from here."""
+    warning = check_node_url(url, node.peer_addresses)
+    if warning is not None:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+
+
 def _address(text: str, what: str) -> ChecksumAddress:
     if not Web3.is_address(text):
         raise ConfigurationError(f"{what} must be an address (0x + 40 hex), not {text[:60]!r}")
@@ -81,6 +90,7 @@ def register(
     wanted = [parse_range(r) for r in ranges or []]
     secret = password()
     with Node(data_dir) as node:
+        _check_url(url, node)
         root = node.admin(secret)
         node_id = node.registry.register_node(root, registrar=operator, url=url)
         for kind, prefix in wanted:
@@ -103,6 +113,7 @@ def set_url(
     comes from TRACENODE_PASSWORD, else a prompt."""
     secret = password()
     with Node(data_dir) as node:
+        _check_url(url, node)
         node.registry.set_node_url(node.admin(secret), node_id, url)
     console.print(f"[green]moved[/] node {node_id} to {escape(url)}")
 

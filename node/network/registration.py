@@ -1,12 +1,17 @@
 """Whether the registry names this node where it says it serves (``tracenode serve
---public-url``): other nodes fetch its bundles from the URL the chain holds."""
+--public-url``): other nodes fetch its bundles from the URL the chain holds; and whether a
+URL about to be written there is one other nodes would fetch from."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from eth_typing import ChecksumAddress
 
 from node.chain.errors import call_reverted
 from node.chain.registry import ParticipantRegistryClient
+from node.exceptions import NodeUrlError, UrlRefusedError
+from node.network.addresses import AddressPolicy, screen_url
 
 
 def registration_note(
@@ -38,3 +43,37 @@ def registration_note(
             f"{node_id} {public_url}`)"
         )
     return None
+
+
+def check_node_url(url: str, addresses: AddressPolicy) -> str | None:
+    """Before ``url`` is written to the node registry (register, set-url): a
+    :class:`NodeUrlError` when nodes screening under ``addresses`` would refuse to fetch
+    from it (malformed, or an address they do not fetch from); a warning when its name
+    does not resolve from here (it may where the other nodes are); None when it is fine.
+    The chain is the truth: every node screens the URL again before each fetch."""
+    try:
+        screen_url(url, what="a node's URL", policy=addresses, error=NodeUrlError)
+    except NodeUrlError as exc:
+        if exc.reason in ("unresolved", "dns-timeout"):
+            return f"{exc}: other nodes cannot reach it until it does"
+        if exc.reason == "refused-address" and _allowed_privately(url, addresses):
+            raise NodeUrlError(
+                f"{exc}; other nodes refuse to fetch from it too (a development network on "
+                "private addresses: `tracenode init --allow-private-peers`, or `serve "
+                "--allow-private-peers`)",
+                exc.reason,
+            ) from None
+        raise
+    return None
+
+
+def _allowed_privately(url: str, addresses: AddressPolicy) -> bool:
+    """Whether ``url``, refused under ``addresses``, would pass with private peers allowed
+    (then the refusal names the setting; a link-local address passes under none)."""
+    if addresses.allow_private:
+        return False
+    try:
+        screen_url(url, policy=replace(addresses, allow_private=True))
+    except UrlRefusedError:
+        return False
+    return True

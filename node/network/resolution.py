@@ -41,7 +41,15 @@ from node.exceptions import (
     InvalidBundleError,
     JsonTooDeepError,
     MalformedJsonError,
+    NodeUrlError,
     RemoteNodeError,
+)
+from node.network.addresses import (
+    DEFAULT_POLICY,
+    AddressPolicy,
+    ScreenedUrl,
+    pinned_request,
+    screen_url,
 )
 from node.proofs.bundle import Bundle, parse_bundle
 from node.proofs.verify import Outcome, Report, verify_bundle
@@ -53,6 +61,8 @@ READ_TIMEOUT: Final = 3.0
 TOTAL_TIMEOUT: Final = 5.0
 #: The largest bundle taken from another node, in bytes.
 MAX_BUNDLE_BYTES: Final = 8 * 1024 * 1024
+#: The most addresses of a node's name tried (each only when the one before refused).
+MAX_ADDRESSES: Final = 4
 
 
 class Via(StrEnum):
@@ -72,6 +82,7 @@ class RemoteOutcome(StrEnum):
     UNREACHABLE = "unreachable"  # no connection, or it timed out
     NOT_FOUND = "not-found"  # it answered 404: it holds no such batch either
     INVALID = "invalid-answer"  # an HTTP error, too large, not JSON, not a bundle of it
+    REFUSED = "refused-address"  # its URL names an address this node does not fetch from
     NO_NODE = "no-node"  # no registered node answers for the identifier
     THIS_NODE = "this-node"  # the registry names this node, whose store lacks the batch
 
@@ -167,49 +178,95 @@ def fetch_bundle(
     read_timeout: float = READ_TIMEOUT,
     total_timeout: float = TOTAL_TIMEOUT,
     max_bytes: int = MAX_BUNDLE_BYTES,
+    addresses: AddressPolicy = DEFAULT_POLICY,
 ) -> Bundle:
-    """The proof bundle at ``url``, parsed; :class:`RemoteNodeError` says why not."""
+    """The proof bundle at ``url``, parsed; :class:`RemoteNodeError` says why not.
+
+    ``url``'s host is looked up first, within ``addresses.resolve_timeout``, and every
+    address it resolves to screened (node/network/addresses.py): a URL refused is never
+    fetched (reason ``refused-address``). The request goes to the addresses screened (the
+    next one only when the connection is refused), never to a second lookup's."""
+    target = screen_node_url(url, addresses)
     timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
     deadline = time.monotonic() + total_timeout
-    body = bytearray()
-    try:
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
-            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
-        ):
-            if response.status_code == 404:
-                raise RemoteNodeError("not-found", "it holds no such batch (HTTP 404)")
-            if response.status_code != 200:
-                raise RemoteNodeError(
-                    "http-status", f"it answered HTTP {response.status_code}, not a bundle"
-                )
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise RemoteNodeError("too-large", _too_large(max_bytes))
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > max_bytes:
-                    raise RemoteNodeError("too-large", _too_large(max_bytes))
-                if time.monotonic() > deadline:
-                    raise RemoteNodeError(
-                        "timeout", f"its answer took longer than {total_timeout:g} s"
-                    )
-    except httpx.TimeoutException:
-        raise RemoteNodeError(
-            "timeout",
-            f"no answer within {connect_timeout:g} s to connect / {read_timeout:g} s to read",
-        ) from None
-    except httpx.HTTPError as exc:
-        raise RemoteNodeError("unreachable", f"it could not be reached ({_kind(exc)})") from None
+    candidates = target.addresses[:MAX_ADDRESSES]
+    body = b""
+    for attempt, address in enumerate(candidates, start=1):
+        pinned, headers, extensions = pinned_request(target, address)
+        try:
+            with (
+                httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+                client.stream(
+                    "GET",
+                    pinned,
+                    headers={"Accept": "application/json", **headers},
+                    extensions=extensions,
+                ) as response,
+            ):
+                body = _read(response, deadline, total_timeout, max_bytes)
+            break
+        except httpx.ConnectError as exc:
+            if attempt < len(candidates) and time.monotonic() < deadline:
+                continue  # refused at this address: the next one screened
+            raise RemoteNodeError(
+                "unreachable", f"it could not be reached ({_kind(exc)})"
+            ) from None
+        except httpx.TimeoutException:
+            raise RemoteNodeError(
+                "timeout",
+                f"no answer within {connect_timeout:g} s to connect / {read_timeout:g} s to read",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise RemoteNodeError(
+                "unreachable", f"it could not be reached ({_kind(exc)})"
+            ) from None
     try:
         # Bounded nesting: "[" * 100000 would crash the process (node/events/jsonsafe.py).
-        document = loads_bounded(bytes(body))
+        document = loads_bounded(body)
     except (JsonTooDeepError, MalformedJsonError) as exc:
         raise RemoteNodeError("not-json", f"its answer is not JSON we take: {exc}") from None
     try:
         return parse_bundle(document)
     except InvalidBundleError as exc:
         raise RemoteNodeError("not-a-bundle", f"its answer is not a proof bundle: {exc}") from None
+
+
+def screen_node_url(url: str, addresses: AddressPolicy = DEFAULT_POLICY) -> ScreenedUrl:
+    """``url`` (another node's, as the registry holds it) screened under ``addresses``;
+    :class:`RemoteNodeError` ``refused-address`` when it names an address this node does
+    not fetch from (or is malformed), ``unreachable`` / ``timeout`` when its name does not
+    resolve (in time)."""
+    try:
+        return screen_url(url, what="a node's URL", policy=addresses, error=NodeUrlError)
+    except NodeUrlError as exc:
+        raise RemoteNodeError(_SCREENING.get(exc.reason, "refused-address"), str(exc)) from None
+
+
+def _read(response: httpx.Response, deadline: float, total_timeout: float, max_bytes: int) -> bytes:
+    """The body of a 200 answer, within ``max_bytes`` and the whole answer's deadline."""
+    if response.status_code == 404:
+        raise RemoteNodeError("not-found", "it holds no such batch (HTTP 404)")
+    if response.status_code != 200:
+        raise RemoteNodeError(
+            "http-status", f"it answered HTTP {response.status_code}, not a bundle"
+        )
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise RemoteNodeError("too-large", _too_large(max_bytes))
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            raise RemoteNodeError("too-large", _too_large(max_bytes))
+        if time.monotonic() > deadline:
+            raise RemoteNodeError("timeout", f"its answer took longer than {total_timeout:g} s")
+    return bytes(body)
+
+
+#: A screening's refusal as a fetch's reason: a name that does not resolve (in time) is
+#: unreachable; any other refusal (an address not allowed, a malformed URL) is
+#: ``refused-address``.
+_SCREENING: Final = {"unresolved": "unreachable", "dns-timeout": "timeout"}
 
 
 def _too_large(limit: int) -> str:
@@ -227,10 +284,12 @@ def resolve_elsewhere(
     *,
     this_operator: ChecksumAddress,
     fetch: bool = True,
+    addresses: AddressPolicy = DEFAULT_POLICY,
 ) -> Elsewhere:
     """What the chain proves of the batch ``identifier`` names and, when a registered node
     other than this one (operated by ``this_operator``) answers for it, its proof bundle
-    as this node's verifier judges it (see the module docstring)."""
+    as this node's verifier judges it (see the module docstring). That node's URL is
+    screened under ``addresses`` (fetched or not: a URL refused is ``refused-address``)."""
     batch_id = bytes(identifier.batch_id)
     chain = reader.batch(batch_id)
     names = {pid: _name(reader, pid) for pid in {chain.producer_id, chain.custodian_id} - {0}}
@@ -256,10 +315,11 @@ def resolve_elsewhere(
             f"the registry names this node ({where}), which holds no such batch",
         )
     url = bundle_url(route.node.url, batch_id)
-    if not fetch:
-        return answer(route, RemoteOutcome.UNREACHABLE, f"{where} was not asked", url)
     try:
-        bundle = fetch_bundle(url)
+        if not fetch:
+            screen_node_url(url, addresses)
+            return answer(route, RemoteOutcome.UNREACHABLE, f"{where} was not asked", url)
+        bundle = fetch_bundle(url, addresses=addresses)
     except RemoteNodeError as exc:
         outcome = _OUTCOMES.get(exc.reason, RemoteOutcome.INVALID)
         return answer(route, outcome, f"{where}: {exc}", url)
@@ -306,6 +366,7 @@ _OUTCOMES: Final = {
     "timeout": RemoteOutcome.UNREACHABLE,
     "unreachable": RemoteOutcome.UNREACHABLE,
     "not-found": RemoteOutcome.NOT_FOUND,
+    "refused-address": RemoteOutcome.REFUSED,
 }
 
 

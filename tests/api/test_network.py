@@ -24,11 +24,17 @@ import pytest
 from typer.testing import CliRunner
 from web3 import Web3
 
+from api.routes.resolve import GS1_VOC
 from node.chain.deploy import join_deployment
 from node.cli import app
 from node.context import Node
+from node.events.identifiers import PrefixKind
 from node.exceptions import ConfigurationError
+from node.keys.keystore import load_keystore
 from tests.anvil import AnvilUnavailableError, anvil_binary
+from tests.api.server import Server, commission
+from tests.api.test_resolver import gs1_linkset
+from tests.api.test_server import wait_anchored
 from tests.environment import postgres_database, unavailable
 from tests.hostile_node import HostileNode, hostile_node
 from tests.network import GTIN, PASSWORD, Network, cli, lot, two_nodes
@@ -92,6 +98,169 @@ def test_a_root_command_from_another_node_is_refused_by_the_contract(network: Ne
 
     assert answer.exit_code == 1
     assert "AccessControlUnauthorizedAccount" in answer.output
+
+
+# ----- GS1-Conformant resolver behaviour across nodes, and screened URLs -----
+
+
+@pytest.fixture(scope="module")
+def restarted(network: Network) -> Iterator[list[Server]]:
+    """B's servers started again by :func:`b_running`, stopped before the network is."""
+    servers: list[Server] = []
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def b_running(network: Network, restarted: list[Server]) -> Network:
+    """The network with B serving: the test of B killed may have run first (then B is
+    started again, on its port, as the harness started it)."""
+    if network.b.process.poll() is not None:
+        server = Server(
+            network.dir_b,
+            PASSWORD,
+            *("--commit-interval", "0.2", "--monitor-interval", "0"),
+            *("--public-url", network.b.url),
+            port=network.b.port,
+        )
+        restarted.append(server)
+        server.wait_ready()
+        network.b = server
+    return network
+
+
+PIP, TRACEABILITY, RECALL = (GS1_VOC + t for t in ("pip", "traceability", "recallStatus"))
+
+
+def link_type(network: Network, rel: str, identifier: str = LOT) -> httpx.Response:
+    return httpx.get(
+        f"{network.a.url}/v1/resolve/{quote(identifier, safe='')}",
+        params={"linkType": rel},
+        timeout=30,
+        follow_redirects=False,
+    )
+
+
+def test_the_linkset_of_a_lot_of_node_b_points_to_b_and_is_gs1s_and_link_types_go_there(
+    b_running: Network,
+) -> None:
+    network = b_running
+    by_accept = resolve(network, "application/linkset+json")
+    by_query = link_type(network, "all")
+
+    for answer in (by_accept, by_query):
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("application/linkset+json")
+        gs1_linkset(answer.json())
+        links = answer.json()["linkset"][0]
+        assert links["anchor"] == LOT
+        for rel in (PIP, TRACEABILITY, RECALL, "alternate"):
+            assert links[rel][0]["href"].startswith(network.b.url + "/"), rel
+    # Verified by A: each link type is a 307 to B's link, the query string passed on.
+    for rel, path in (("gs1:pip", "/?id="), ("gs1:traceability", "/v1/batches/0x")):
+        moved = link_type(network, rel)
+        assert moved.status_code == 307, moved.text
+        assert moved.headers["location"].startswith(network.b.url + path)
+        assert moved.headers["location"].endswith("linkType=" + quote(rel, safe=""))
+
+
+def test_a_link_type_goes_to_another_node_only_once_its_bundle_passed_here(
+    network: Network, impostor: HostileNode
+) -> None:
+    impostor.mode = "garbage"
+
+    moved = link_type(network, "gs1:pip")
+
+    # Not to the impostor: to A's own answer of what the chain proves, without the
+    # linkType (it would ask again).
+    assert moved.status_code == 307, moved.text
+    here = f"{network.a.url}/v1/resolve/{quote(LOT, safe='')}"
+    assert moved.headers["location"] == here
+    assert impostor.requests == 1  # asked, judged, not sent there
+    page = httpx.get(here, headers={"Accept": "text/html"}, timeout=30)
+    assert "could not be verified here" in page.text
+    # No bundle link where the bundle did not pass.
+    assert link_type(network, "alternate").json()["code"] == "link-type-not-found"
+    # The linkset still names where the lot is kept (its URL screened, nothing fetched).
+    links = resolve(network, "application/linkset+json").json()["linkset"][0]
+    assert links[PIP][0]["href"].startswith(impostor.url + "/?id=")
+    assert impostor.requests == 3
+
+
+def test_a_node_url_naming_a_metadata_address_is_never_fetched(network: Network) -> None:
+    """Link-local is refused even on a development network: the root (or B's registrar)
+    writes 169.254.169.254 to the chain; A answers what the chain proves, refusing it."""
+    set_b_url(network, "http://169.254.169.254/latest/meta-data")
+    try:
+        began = time.monotonic()
+        said = resolve(network).json()
+        linkset = resolve(network, "application/linkset+json").json()
+        html = resolve(network, "text/html")
+        moved = link_type(network, "gs1:traceability")
+    finally:
+        set_b_url(network, network.b.url)
+
+    assert time.monotonic() - began < 5
+    assert said["verified"] is False
+    assert said["remote"]["outcome"] == "refused-address"
+    assert "resolves to 169.254.169.254" in said["remote"]["detail"]
+    assert said["chain"]["custodian"]["name"] == "Alpine Dairy"
+    gs1_linkset(linkset)
+    here = f"{network.a.url}/v1/resolve/{quote(LOT, safe='')}"
+    assert linkset["linkset"][0][PIP][0]["href"] == here
+    assert "alternate" not in linkset["linkset"][0]
+    assert html.status_code == 200
+    assert 'data-outcome="refused-address"' in html.text
+    assert moved.headers["location"] == here
+    # The CLI refuses to write such a URL (the chain is the truth: the fetch screens it).
+    refused = CliRunner().invoke(
+        app,
+        ["node", "set-url", "2", "http://169.254.169.254/", "--data-dir", str(network.dir_a)],
+        env={"TRACENODE_PASSWORD": PASSWORD},
+    )
+    assert refused.exit_code == 1
+    assert "node-url-refused" in refused.output
+
+
+def test_a_handle_delegated_to_node_b_resolves_on_a_through_the_same_registry(
+    b_running: Network,
+) -> None:
+    network = b_running
+    registry, root, handle = network.registry, network.root, "88.777/LOT-1"
+    b_admin = load_keystore(network.dir_b / "keystore" / "admin.json", PASSWORD)
+    brand_id = registry.key_participant(network.brand.address)
+    registry.withdraw(root, kind=PrefixKind.HANDLE, prefix="")  # A held every handle
+    try:
+        registry.delegate(root, registrar=b_admin.address, kind=PrefixKind.HANDLE, prefix="88.777")
+        registry.license(b_admin, brand_id, kind=PrefixKind.HANDLE, prefix="88.777")
+        deadline = time.monotonic() + 20
+        while True:  # until B's mirror of the chain holds the licence
+            answer = httpx.post(
+                f"{network.b.url}/v1/events",
+                json=commission(network.b.url, network.brand, handle, 2),
+                headers={"Authorization": f"Bearer {network.token_b}"},
+                timeout=30,
+            )
+            if answer.status_code == 202 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert answer.status_code == 202, answer.text
+        assert wait_anchored(network.b.url, answer.json()["eventHash"])["status"] == "anchored"
+
+        said = httpx.get(f"{network.a.url}/v1/resolve/{handle}", timeout=30).json()
+        linkset = link_type(network, "linkset", handle).json()
+        moved = link_type(network, "gs1:pip", handle)
+    finally:
+        registry.withdraw(root, kind=PrefixKind.HANDLE, prefix="88.777")
+        registry.delegate(root, registrar=root.address, kind=PrefixKind.HANDLE, prefix="")
+
+    assert said["verified"] is True, said["remote"]
+    assert (said["node"]["id"], said["via"], said["prefix"]) == ("2", "licence", "88.777")
+    gs1_linkset(linkset)
+    assert linkset["linkset"][0][TRACEABILITY][0]["href"].startswith(network.b.url + "/")
+    assert moved.status_code == 307
+    assert moved.headers["location"].startswith(f"{network.b.url}/?id=")
 
 
 def test_a_lot_of_node_b_resolves_on_node_a_verified_by_a_then_from_the_chain_when_b_dies(

@@ -510,7 +510,20 @@ KNOWN: Final = [
         lambda s: {"body": {"registrar": Account.create().address, "url": "ftp://n.example"}},
         "admin",
     ),
+    # A node's URL naming an address nodes do not fetch from (docs/network.md).
+    Known(
+        "POST /v1/nodes",
+        422,
+        lambda s: {"body": {"registrar": Account.create().address, "url": "http://10.0.0.7"}},
+        "admin",
+    ),
     Known("PUT /v1/nodes/{id}/url", 200, _moved_node, "admin"),
+    Known(
+        "PUT /v1/nodes/{id}/url",
+        422,
+        lambda s: _moved_node(s) | {"body": {"url": "http://169.254.169.254/latest"}},
+        "admin",
+    ),
     Known(
         "PUT /v1/nodes/{id}/url",
         404,

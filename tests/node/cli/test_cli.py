@@ -305,3 +305,24 @@ def test_a_held_chain_says_why_and_what_works_instead(data_dir: Path) -> None:
     assert "tracenode serve" in output
     assert "POST /v1/participants" in output
     assert "--rpc URL/rpc" in output
+
+
+def test_a_node_url_other_nodes_would_refuse_is_refused_before_the_chain(data_dir: Path) -> None:
+    """Private peers are off by default (node.json), a run may turn them on; `node
+    register` refuses a URL nodes would not fetch from before any transaction."""
+    config = json.loads((data_dir / "node.json").read_text())
+    assert config["allow_private_peers"] is False
+    with Node(data_dir) as node:
+        assert node.peer_addresses.allow_private is False
+    with Node(data_dir, allow_private_peers=True) as node:
+        assert node.peer_addresses.allow_private is True
+        nodes_before = node.registry.nodes()
+
+    registrar = "0x" + "12" * 20
+    for url, hint in (("http://10.0.0.7", True), ("http://169.254.169.254/latest", False)):
+        code, output = run(data_dir, "node", "register", "--registrar", registrar, "--url", url)
+        assert code == 1
+        assert "node-url-refused" in output
+        assert ("--allow-private-peers" in output) is hint  # no setting allows link-local
+    with Node(data_dir) as node:
+        assert node.registry.nodes() == nodes_before

@@ -10,9 +10,13 @@ from collections.abc import Iterator
 import pytest
 
 from node.exceptions import RemoteNodeError
+from node.network.addresses import AddressPolicy
 from node.network.resolution import fetch_bundle
 from node.testing.serving import free_port
 from tests.hostile_node import HostileNode, Mode, hostile_node
+
+#: The hostile node listens on loopback: allowed here as a development network is.
+LOCAL = AddressPolicy(allow_private=True)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,7 @@ def test_a_bad_answer_is_refused_naming_why(
     hostile.mode, hostile.body = mode, body
 
     with pytest.raises(RemoteNodeError) as caught:
-        fetch_bundle(f"{hostile.url}/v1/batches/0x{'00' * 32}/bundle")
+        fetch_bundle(f"{hostile.url}/v1/batches/0x{'00' * 32}/bundle", addresses=LOCAL)
 
     assert caught.value.reason == reason
     assert says in str(caught.value)
@@ -50,7 +54,7 @@ def test_a_slow_node_is_given_up_on_after_the_read_timeout(hostile: HostileNode)
     began = time.monotonic()
 
     with pytest.raises(RemoteNodeError) as caught:
-        fetch_bundle(f"{hostile.url}/x", read_timeout=0.5)
+        fetch_bundle(f"{hostile.url}/x", read_timeout=0.5, addresses=LOCAL)
 
     assert caught.value.reason == "timeout"
     assert time.monotonic() - began < 3
@@ -61,7 +65,7 @@ def test_a_dripping_node_is_given_up_on_after_the_total_timeout(hostile: Hostile
     began = time.monotonic()
 
     with pytest.raises(RemoteNodeError) as caught:
-        fetch_bundle(f"{hostile.url}/x", read_timeout=0.5, total_timeout=1.0)
+        fetch_bundle(f"{hostile.url}/x", read_timeout=0.5, total_timeout=1.0, addresses=LOCAL)
 
     assert caught.value.reason == "timeout"
     assert "longer than 1 s" in str(caught.value)
@@ -72,7 +76,7 @@ def test_a_node_that_is_down_is_unreachable_at_once() -> None:
     began = time.monotonic()
 
     with pytest.raises(RemoteNodeError) as caught:
-        fetch_bundle(f"http://127.0.0.1:{free_port()}/x")
+        fetch_bundle(f"http://127.0.0.1:{free_port()}/x", addresses=LOCAL)
 
     assert caught.value.reason == "unreachable"
     assert "ConnectError" in str(caught.value)

@@ -62,8 +62,10 @@ def job_json(job: CaptureJobRecord) -> dict[str, Any]:
     results = []
     for item in outcomes:
         found = {k: v for k, v in item.items() if k != "refusal"}
-        if isinstance(item.get("refusal"), dict):
-            found["problem"] = stored_problem(item["refusal"], item.get("index"))
+        refusal = item.get("refusal")
+        found["problem"] = (
+            stored_problem(refusal, item.get("index")) if isinstance(refusal, dict) else None
+        )
         results.append(found)
 
     def count(outcome: Outcome) -> int:
@@ -76,7 +78,7 @@ def job_json(job: CaptureJobRecord) -> dict[str, Any]:
         "running": job.finished_at is None,
         "success": job.status == "succeeded",
         "captureErrorBehaviour": job.behaviour,
-        "errors": [r["problem"] for r in results if "problem" in r],
+        "errors": [r["problem"] for r in results if r["problem"] is not None],
         "captured": count(Outcome.CAPTURED),
         "anchoredOnly": count(Outcome.ANCHORED_ONLY),
         "duplicate": count(Outcome.DUPLICATE),

@@ -50,7 +50,7 @@ class Rig:
         from sqlalchemy import text
 
         with self.harness.node.store.read() as conn:
-            return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
+            return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
 @pytest.fixture(scope="module")

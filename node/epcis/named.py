@@ -16,6 +16,7 @@ Webhooks, retried, its address screened (node.webhooks, one definition of each).
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import secrets
 from collections.abc import Iterable, Mapping
@@ -23,6 +24,7 @@ from dataclasses import replace
 from typing import Any, Final
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from node.epcis.query import EventQuery, Match, Term, parse_query
 from node.epcis.results import answered, query_document
@@ -36,6 +38,8 @@ from node.store.records import NamedQueryRecord, QuerySubscriptionRecord, Subscr
 from node.store.store import Store
 from node.webhooks.addresses import check_url
 from node.webhooks.messages import EPCIS_QUERY, Message, enqueue, new_secret
+
+log = logging.getLogger(__name__)
 
 #: A query's name: one URL path segment, as the bindings' ``/queries/{queryName}``.
 NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,127}")
@@ -125,16 +129,20 @@ def run_query(
 def create(store: Store, *, owner: str, name: Any, query: Any, now: int) -> NamedQueryRecord:
     """Store a named query (checked first: nothing is stored when anything is wrong)."""
     checked_name, checked = check_name(name), definition(query)
-    with store.write() as conn:
-        if store.epcis_queries.get(conn, owner, checked_name) is not None:
-            raise EpcisNamedQueryExistsError(f"you have a query named {checked_name} already")
-        if store.epcis_queries.count(conn, owner) >= MAX_QUERIES:
-            raise EpcisNamedQueryExistsError(
-                f"at most {MAX_QUERIES} named queries per owner: delete one first"
+    taken = EpcisNamedQueryExistsError(f"you have a query named {checked_name} already")
+    try:
+        with store.write() as conn:
+            if store.epcis_queries.get(conn, owner, checked_name) is not None:
+                raise taken
+            if store.epcis_queries.count(conn, owner) >= MAX_QUERIES:
+                raise EpcisNamedQueryExistsError(
+                    f"at most {MAX_QUERIES} named queries per owner: delete one first"
+                )
+            return store.epcis_queries.add(
+                conn, owner=owner, name=checked_name, definition=checked, now=now
             )
-        return store.epcis_queries.add(
-            conn, owner=owner, name=checked_name, definition=checked, now=now
-        )
+    except IntegrityError:  # the same name created meanwhile by another request
+        raise taken from None
 
 
 def delete(store: Store, query: NamedQueryRecord, *, now: int) -> None:
@@ -216,7 +224,11 @@ def deliver_captured(conn: Connection, store: Store, hash_ids: list[str], *, now
         endpoint = endpoints.get(subscription.endpoint_id)
         if endpoint is None:
             continue
-        base = parse_query(pairs(query.definition), max_per_page=1)
+        try:
+            base = parse_query(pairs(query.definition), max_per_page=1)
+        except EpcisQueryError as exc:  # checked when stored: only a stricter parser since
+            log.warning("EPCIS subscription %s not served: %s", subscription.subscription_id, exc)
+            continue
         wanted = replace(
             base,
             matches=(*base.matches, new),

@@ -303,10 +303,10 @@ def test_a_duplicate_name_and_a_foreign_run_parameter_are_refused(rig: Rig) -> N
 def test_a_subscription_delivers_new_matching_events_as_a_signed_query_document(
     rig: Rig,
 ) -> None:
-    lot, other = new_lot(), new_lot()
+    lot, other, undone = new_lot(), new_lot(), new_lot()
     made = rig.client.post(
         "/v1/epcis/queries",
-        json={"name": "watch", "query": {"MATCH_anyEPCClass": lot}},
+        json={"name": "watch", "query": {"MATCH_anyEPCClass": [lot, undone]}},
         headers=rig.auth("farm"),
     )
     assert made.status_code == 201, made.text
@@ -335,6 +335,13 @@ def test_a_subscription_delivers_new_matching_events_as_a_signed_query_document(
         assert answer.status_code == 202, answer.text
         assert answer.json()["captured"] == 3
         rig.capture("farm", document(commissioning(new_lot())))  # matches nothing: no message
+        # Rolled back: nothing written, so nothing sent (the outbox is in its transaction).
+        rolled = rig.capture(
+            "farm",
+            document(commissioning(undone), shipping(new_lot())),
+            **{"GS1-Capture-Error-Behaviour": "rollback"},
+        )
+        assert rolled.status_code == 409, rolled.text
         deliverer = Deliverer(rig.harness.node.store, POLICY)
         try:
             while deliverer.deliver_due():

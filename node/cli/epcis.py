@@ -135,12 +135,14 @@ def capture_command(
     file comes from TRACENODE_PASSWORD, else a prompt."""
     parsed = _read(request, "capture request")
     if gateway is not None:
-        remote = _capture_remote(gateway, api_key, outbox, key, parsed, retries)
+        remote, location = _capture_remote(gateway, api_key, outbox, key, parsed, retries)
         if as_json:
             typer.echo(json.dumps(remote, indent=2))
             return
         for item in remote:
             _show(item)
+        if location is not None:
+            console.print(f"capture job {escape(location)}")
         return
     behaviour = CaptureErrorBehaviour.ROLLBACK if rollback else CaptureErrorBehaviour.PROCEED
     with Node(data_dir) as node:
@@ -213,8 +215,9 @@ def _show(item: dict[str, Any]) -> None:
 
 def _capture_remote(
     url: str, api_key: str | None, outbox: Path | None, key: Path | None, parsed: Any, retries: int
-) -> list[dict[str, Any]]:
-    """``--gateway``: capture through the SDK; the gateway's result per EPCIS event."""
+) -> tuple[list[dict[str, Any]], str | None]:
+    """``--gateway``: capture through the SDK; the gateway's result per EPCIS event, and
+    the URL of its capture job (None while it waits in the outbox)."""
     signed = isinstance(parsed, dict) and "traceEvents" in parsed
     if not signed and key is None:
         raise ConfigurationError(
@@ -232,4 +235,6 @@ def _capture_remote(
                 "the gateway did not take the capture; give --outbox to keep it for later"
             )
         console.print(f"[yellow]queued[/] in {outbox}: run this again (with --outbox) to send it")
-    return list(delivery.results)
+    return list(delivery.results), (
+        None if delivery.location is None else url.rstrip("/") + delivery.location
+    )

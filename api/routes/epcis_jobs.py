@@ -100,7 +100,10 @@ def jobs(
     next_page_token: Annotated[str | None, Query(alias="nextPageToken", max_length=64)] = None,
 ) -> JSONResponse:
     key = reader_of_jobs(caller)
-    per_page = min(per_page, gateway.settings.max_page_size)
+    if per_page > gateway.settings.max_page_size:  # refused as /events refuses it
+        raise EpcisQueryError(
+            f"perPage is at most {gateway.settings.max_page_size} on this node", "perPage"
+        )
     before = _cursor(next_page_token) if next_page_token is not None else None
     store = gateway.node.store
     with store.read() as conn:

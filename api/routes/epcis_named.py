@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, GatewayDep
+from api.deps import CallerDep, Gateway, GatewayDep
 from api.problems import problem_responses
 from api.routes.epcis_query import HEADERS, answer, check_version
 from api.schemas import StrictSchema
@@ -102,23 +102,21 @@ def _now() -> int:
     return int(time.time() * 1000)
 
 
-def _find(gateway: Any, who: str, name: str) -> NamedQueryRecord:
+def _find(gateway: Gateway, who: str, name: str) -> NamedQueryRecord:
     store = gateway.node.store
     with store.read() as conn:
-        found: NamedQueryRecord | None = store.epcis_queries.get(conn, who, name)
+        found = store.epcis_queries.get(conn, who, name)
     if found is None:
         raise EpcisNamedQueryNotFoundError(f"you have no query named {name[:128]}")
     return found
 
 
 def _subscription(
-    gateway: Any, query: NamedQueryRecord, subscription_id: str
+    gateway: Gateway, query: NamedQueryRecord, subscription_id: str
 ) -> QuerySubscriptionRecord:
     store = gateway.node.store
     with store.read() as conn:
-        found: QuerySubscriptionRecord | None = store.epcis_queries.subscription(
-            conn, subscription_id
-        )
+        found = store.epcis_queries.subscription(conn, subscription_id)
     if found is None or found.query_id != query.id:
         raise EpcisSubscriptionNotFoundError(
             f"query {query.name} has no subscription {subscription_id[:64]}"

@@ -47,6 +47,8 @@ ROUTERS: Final[tuple[str, ...]] = (
     "rpc",
     "epcis",
     "epcis_query",
+    "epcis_jobs",
+    "epcis_named",
     "provenance",
     "web",
     "verify_page",

@@ -14,6 +14,7 @@ no traceback. Anything else unexpected is a 500 ``internal-error`` with its trac
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
@@ -42,9 +43,11 @@ from node.exceptions import (
     EpcisEventIdConflictError,
     EpcisEventRejectedError,
     EpcisLimitError,
+    EpcisNamedQueryExistsError,
     EpcisQueryError,
     EpcisRolledBackError,
     EpcisSignatureMismatchError,
+    EpcisSubscriptionError,
     EpcisXmlError,
     EventExistsError,
     EventRejectedError,
@@ -135,6 +138,8 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     EpcisDependencyError: 424,
     EpcisRolledBackError: 424,
     EpcisQueryError: 400,
+    EpcisNamedQueryExistsError: 409,
+    EpcisSubscriptionError: 422,
     # events refused
     EventRejectedError: 422,
     InvalidEventError: 422,
@@ -231,6 +236,32 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)
+
+
+#: Each problem code's status (the first class of that code in STATUS).
+_STATUS_BY_CODE: Final[dict[str, int]] = {}
+for _cls, _status in STATUS.items():
+    _STATUS_BY_CODE.setdefault(_cls.code, _status)
+
+
+def stored_problem(refusal: Mapping[str, Any], event_index: int | None) -> dict[str, Any]:
+    """The problem document of an event's refusal as the node stored it
+    (node.epcis.capture.refusal_json: a capture job's outcomes), as :func:`problem_body`
+    gave it when the capture answered."""
+    code = str(refusal.get("code", "epcis-invalid"))
+    body: dict[str, Any] = {
+        "type": problem_type(code),
+        "title": title_of(code),
+        "status": _STATUS_BY_CODE.get(code, 422),
+        "detail": str(refusal.get("detail", "")),
+        "code": code,
+        "eventIndex": event_index,
+        "pointer": str(refusal.get("pointer", "")),
+    }
+    for name in ("cause", "dependsOn"):
+        if name in refusal:
+            body[name] = refusal[name]
+    return body
 
 
 def problem_body(error: TraceNodeError) -> dict[str, Any]:

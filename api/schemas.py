@@ -872,6 +872,11 @@ class EpcisEventResult(Schema):
 
 
 class CaptureResult(Schema):
+    capture_id: str | None = Field(
+        default=None,
+        alias="captureID",
+        description="The capture job (GET /v1/epcis/capture/{captureID}, the Location).",
+    )
     success: bool = Field(description="Whether no event was refused.")
     capture_error_behaviour: Literal["proceed", "rollback"] = Field(
         description="What a refused event did to the others (GS1-Capture-Error-Behaviour)."

@@ -47,7 +47,9 @@
         ├── EpcisEventRejectedError         a mapped TraceEvent refused by a rule (``cause``)
         ├── EpcisDependencyError            an event extending a refused event's head
         └── EpcisRolledBackError            an event left out by an all-or-nothing capture
-    (and EpcisQueryError (ValueError): an EPCIS query parameter the node does not answer)
+    (and EpcisQueryError (ValueError): an EPCIS query parameter the node does not answer;
+     EpcisNamedQueryExistsError, EpcisSubscriptionError (ValueError): a named query's name
+     taken, a subscription the node cannot serve)
     │
     │   the partner gateway's (each code is an HTTP problem type, docs/api.md):
     ├── (EventRejectedError) SignerMismatchError   signed by another participant than the key's
@@ -55,7 +57,10 @@
     │                                       ParticipantNotFoundError, PrefixNotFoundError,
     │                                       ApiKeyNotFoundError,
     │                                       AlertNotFoundError, WebhookNotFoundError,
-    │                                       EpcisEventNotFoundError, LinkTypeNotFoundError
+    │                                       EpcisEventNotFoundError, LinkTypeNotFoundError,
+    │                                       EpcisCaptureJobNotFoundError,
+    │                                       EpcisNamedQueryNotFoundError,
+    │                                       EpcisSubscriptionNotFoundError
     ├── UrlRefusedError (ValueError)        a URL the node will not send a request to
     │   ├── WebhookUrlError                 a webhook URL
     │   └── NodeUrlError                    another node's URL (the node registry's)
@@ -417,6 +422,19 @@ class EpcisQueryError(TraceNodeError, ValueError):
         self.parameter = parameter
 
 
+class EpcisNamedQueryExistsError(TraceNodeError):
+    """A named query's name the owner already gave another query (or too many queries)."""
+
+    code = "epcis-query-exists"
+
+
+class EpcisSubscriptionError(TraceNodeError, ValueError):
+    """A query subscription the node cannot serve: a destination it will not send to, a
+    mode it does not run, too many subscriptions (docs/epcis.md, "Subscriptions")."""
+
+    code = "epcis-subscription-invalid"
+
+
 class EpcisDocumentError(EpcisError):
     """Not JSON, not an EPCIS 2.0 document, or not valid against GS1's JSON Schema."""
 
@@ -554,6 +572,20 @@ class WebhookNotFoundError(NotFoundError):
 
 class EpcisEventNotFoundError(NotFoundError):
     code = "epcis-event-not-found"
+
+
+class EpcisCaptureJobNotFoundError(NotFoundError):
+    """No capture job of that captureID that the caller may read."""
+
+    code = "epcis-capture-job-not-found"
+
+
+class EpcisNamedQueryNotFoundError(NotFoundError):
+    code = "epcis-query-not-found"
+
+
+class EpcisSubscriptionNotFoundError(NotFoundError):
+    code = "epcis-subscription-not-found"
 
 
 class LinkTypeNotFoundError(NotFoundError):

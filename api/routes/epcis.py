@@ -9,11 +9,13 @@ key's participant. An outcome per EPCIS event (docs/epcis.md, "Outcomes"): 202 w
 event's outcome (captured, anchored-only, duplicate, or refused with its problem) when
 the node holds any of the document afterwards; when it holds none (every event refused,
 or ``GS1-Capture-Error-Behaviour: rollback`` and one refused), the first refused event's
-problem, with every event's outcome in ``events``.
+problem, with every event's outcome in ``events``. Either way the capture is recorded as
+a capture job (``Location: /v1/epcis/capture/{captureID}``, api/routes/epcis_jobs.py).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -22,12 +24,15 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.body import read_json, submission_schema
-from api.deps import GatewayDep, ParticipantKeyDep
+from api.deps import Gateway, GatewayDep, ParticipantKeyDep
 from api.problems import PROBLEM_JSON, problem_body, problem_responses
 from api.schemas import CaptureResult
 from node.epcis.capture import CaptureErrorBehaviour, EpcisResult, Outcome, capture
+from node.epcis.jobs import job_path, record_job
 from node.epcis.mapping import MAX_TRACE_EVENTS
 from node.exceptions import EpcisError, InvalidParametersError
+from node.store.apikeys import ApiKeyRecord
+from node.store.records import CaptureJobRecord
 
 router = APIRouter(prefix="/v1/epcis", tags=["epcis"])
 
@@ -109,6 +114,7 @@ async def capture_document(
     headers = {BEHAVIOUR_HEADER: str(behaviour)}
     await run_in_threadpool(gateway.backlog.admit, gateway.settings.max_proof_delay)
     document = await read_json(request)
+    started = _now()
     try:
         results = await run_in_threadpool(
             lambda: capture(
@@ -123,12 +129,17 @@ async def capture_document(
     except EpcisError as error:
         if not error.outcomes:
             raise
-        return _nothing_captured(error, error.outcomes, request, headers)
+        outcomes = [r for r in error.outcomes if isinstance(r, EpcisResult)]
+        job = await _record(gateway, key, behaviour, outcomes, started)
+        return _nothing_captured(error, outcomes, request, headers | _located(job))
+    job = await _record(gateway, key, behaviour, results, started)
+    headers |= _located(job)
     if results and not any(r.stored for r in results):
         first = next(r.refusal for r in results if r.refusal is not None)
         return _nothing_captured(first, tuple(results), request, headers)
     body = CaptureResult.model_validate(
         {
+            "captureID": job.capture_id,
             "success": not any(r.outcome is Outcome.REFUSED for r in results),
             "captureErrorBehaviour": str(behaviour),
             "captured": _count(results, Outcome.CAPTURED),
@@ -139,6 +150,34 @@ async def capture_document(
         }
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+async def _record(
+    gateway: Gateway,
+    key: ApiKeyRecord,
+    behaviour: CaptureErrorBehaviour,
+    results: Sequence[EpcisResult],
+    started: int,
+) -> CaptureJobRecord:
+    """The capture as a job (docs/epcis.md, "Capture jobs"): complete when recorded."""
+    return await run_in_threadpool(
+        lambda: record_job(
+            gateway.node.store,
+            submitter=key.participant_id,
+            behaviour=behaviour,
+            results=results,
+            created_at=started,
+            finished_at=_now(),
+        )
+    )
+
+
+def _located(job: CaptureJobRecord) -> dict[str, str]:
+    return {"Location": job_path(job.capture_id)}
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
 
 
 def _behaviour(value: str | None) -> CaptureErrorBehaviour:
@@ -171,5 +210,7 @@ def _nothing_captured(
     """Nothing of the document is held: the first refused event's problem, with every
     event's outcome beside it (``events``)."""
     body = problem_body(error) | {"instance": request.url.path}
+    if "Location" in headers:
+        body["captureID"] = headers["Location"].rsplit("/", 1)[-1]
     body["events"] = [_result(r) for r in outcomes if isinstance(r, EpcisResult)]
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import GatewayDep, ReaderDep
+from api.deps import Gateway, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from node.epcis.document import EVENT_TYPES
 from node.epcis.hashid import as_hash_id
@@ -33,7 +33,7 @@ from node.exceptions import EpcisEventNotFoundError, NotAcceptableError
 router = APIRouter(prefix="/v1/epcis", tags=["epcis"])
 
 VERSION: Final = "2.0.0"
-_HEADERS: Final = {"GS1-EPCIS-Version": VERSION, "GS1-CBV-Version": VERSION}
+HEADERS: Final = {"GS1-EPCIS-Version": VERSION, "GS1-CBV-Version": VERSION}
 
 #: The query parameters, for the OpenAPI document (the route reads them itself, so that
 #: repeated names and unknown ones are handled as docs/epcis.md says).
@@ -81,8 +81,8 @@ async def events(request: Request, gateway: GatewayDep, _reader: ReaderDep) -> J
     responses=problem_responses(401, 406, 429),
 )
 def event_types(request: Request, _reader: ReaderDep) -> JSONResponse:
-    _check_version(request)
-    return JSONResponse(sorted(EVENT_TYPES), headers=_HEADERS)
+    check_version(request)
+    return JSONResponse(sorted(EVENT_TYPES), headers=HEADERS)
 
 
 @router.get(
@@ -108,7 +108,7 @@ async def event(
     _reader: ReaderDep,
     event_id: Annotated[str, Path(min_length=1, max_length=MAX_TERM)],
 ) -> JSONResponse:
-    _check_version(request)
+    check_version(request)
     wanted = as_hash_id(event_id) or event_id
     query = EventQuery(
         matches=(Match(frozenset({Term.EVENT_ID.value}), frozenset({wanted})),), per_page=1
@@ -116,27 +116,37 @@ async def event(
     page = await run_in_threadpool(run_query, gateway.node.store, query)
     if not page.events:
         raise EpcisEventNotFoundError(f"this node captured no EPCIS event {event_id}")
-    return JSONResponse(page.events[0], headers=_HEADERS)
+    return JSONResponse(page.events[0], headers=HEADERS)
 
 
 async def _answer(request: Request, gateway: GatewayDep, event_type: str | None) -> JSONResponse:
-    _check_version(request)
+    check_version(request)
     query = parse_query(
         request.query_params.multi_items(),
         max_per_page=gateway.settings.max_page_size,
         event_type=event_type,
     )
+    return await answer(request, gateway, query)
+
+
+async def answer(
+    request: Request, gateway: Gateway, query: EventQuery, query_name: str = "SimpleEventQuery"
+) -> JSONResponse:
+    """A page of ``query``'s events as a query document, the next page linked (the URL's
+    parameters kept but ``nextPageToken``)."""
     page = await run_in_threadpool(run_query, gateway.node.store, query)
-    headers = dict(_HEADERS)
+    headers = dict(HEADERS)
     if page.next is not None:
         kept = [(k, v) for k, v in request.query_params.multi_items() if k != "nextPageToken"]
         link = request.url.path + "?" + urlencode([*kept, ("nextPageToken", page.next.token())])
         headers["Link"] = f'<{quote(link, safe="/?=&%:|")}>; rel="next"'
-    document = query_document(page.events, created_ms=int(time.time() * 1000))
+    document = query_document(
+        page.events, created_ms=int(time.time() * 1000), query_name=query_name
+    )
     return JSONResponse(document, headers=headers)
 
 
-def _check_version(request: Request) -> None:
+def check_version(request: Request) -> None:
     asked = request.headers.get("GS1-EPCIS-Version")
     if asked is not None and asked.strip() not in (VERSION, "2.0"):
         raise NotAcceptableError(f"this node answers EPCIS {VERSION}, not {asked.strip()!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -28,6 +29,7 @@ from node.epcis.capture import (
     sign_capture,
 )
 from node.epcis.document import load_document, load_json
+from node.epcis.jobs import job_path, record_job
 from node.exceptions import ConfigurationError, EpcisError, GatewayUnavailableError
 from node.keys.keystore import load_keystore
 from node.sdk import Client
@@ -133,23 +135,29 @@ def capture_command(
     file comes from TRACENODE_PASSWORD, else a prompt."""
     parsed = _read(request, "capture request")
     if gateway is not None:
-        remote = _capture_remote(gateway, api_key, outbox, key, parsed, retries)
+        remote, location = _capture_remote(gateway, api_key, outbox, key, parsed, retries)
         if as_json:
             typer.echo(json.dumps(remote, indent=2))
             return
         for item in remote:
             _show(item)
+        if location is not None:
+            console.print(f"capture job {escape(location)}")
         return
     behaviour = CaptureErrorBehaviour.ROLLBACK if rollback else CaptureErrorBehaviour.PROCEED
     with Node(data_dir) as node:
         node.sync_participants()
+        started = int(time.time() * 1000)
         try:
             results = capture(ingest=node.ingest, request=parsed, behaviour=behaviour)
         except EpcisError as error:
-            for outcome in error.outcomes:
-                if isinstance(outcome, EpcisResult):
-                    _show(outcome.as_json())
+            outcomes = [r for r in error.outcomes if isinstance(r, EpcisResult)]
+            for outcome in outcomes:
+                _show(outcome.as_json())
+            if outcomes:
+                _job(node, behaviour, outcomes, started, as_json=False)
             raise
+        _job(node, behaviour, results, started, as_json=as_json)
     if as_json:
         typer.echo(json.dumps([r.as_json() for r in results], indent=2))
     else:
@@ -157,6 +165,28 @@ def capture_command(
             _show(result.as_json())
     if results and not any(r.stored for r in results):
         raise next(r.refusal for r in results if r.refusal is not None)
+
+
+def _job(
+    node: Node,
+    behaviour: CaptureErrorBehaviour,
+    results: list[EpcisResult],
+    started: int,
+    *,
+    as_json: bool,
+) -> None:
+    """Record the capture as a job, the operator's (docs/epcis.md, "Capture jobs"), and
+    say where the gateway serves it (not with --json: stdout stays the results' JSON)."""
+    job = record_job(
+        node.store,
+        submitter=None,
+        behaviour=behaviour,
+        results=results,
+        created_at=started,
+        finished_at=int(time.time() * 1000),
+    )
+    if not as_json:
+        console.print(f"capture job {escape(job_path(job.capture_id))}")
 
 
 _COLOURS: Final = {
@@ -185,8 +215,9 @@ def _show(item: dict[str, Any]) -> None:
 
 def _capture_remote(
     url: str, api_key: str | None, outbox: Path | None, key: Path | None, parsed: Any, retries: int
-) -> list[dict[str, Any]]:
-    """``--gateway``: capture through the SDK; the gateway's result per EPCIS event."""
+) -> tuple[list[dict[str, Any]], str | None]:
+    """``--gateway``: capture through the SDK; the gateway's result per EPCIS event, and
+    the URL of its capture job (None while it waits in the outbox)."""
     signed = isinstance(parsed, dict) and "traceEvents" in parsed
     if not signed and key is None:
         raise ConfigurationError(
@@ -204,4 +235,6 @@ def _capture_remote(
                 "the gateway did not take the capture; give --outbox to keep it for later"
             )
         console.print(f"[yellow]queued[/] in {outbox}: run this again (with --outbox) to send it")
-    return list(delivery.results)
+    return list(delivery.results), (
+        None if delivery.location is None else url.rstrip("/") + delivery.location
+    )

@@ -51,6 +51,7 @@ from node.epcis.mapping import (
     map_document,
     with_refusals,
 )
+from node.epcis.named import deliver_captured
 from node.epcis.performers import compose_for_keys
 from node.epcis.query import index_terms
 from node.events.identifiers import GS1_MAX_PREFIX, GS1_MIN_PREFIX, PrefixKind
@@ -145,6 +146,9 @@ def refusal_json(error: EpcisError) -> dict[str, Any]:
     cause = getattr(error, "cause", None)
     if isinstance(cause, TraceNodeError):
         found["cause"] = {"code": cause.code, "detail": str(cause)}
+    depends_on = getattr(error, "depends_on", None)
+    if isinstance(depends_on, int):
+        found["dependsOn"] = depends_on
     return found
 
 
@@ -507,6 +511,9 @@ class _Round:
         _prefixed(lambda: check_event_ids(events, hash_ids, stored), "/document")
         self.store.epcis.insert(conn, rows, _terms(document, mapped, recorded))
         self.store.epcis.declare(conn, declarations)
+        # Query subscriptions: the outbox is written in the transaction of the fact.
+        new = [row["hash_id"] for row in rows] + [row["hash_id"] for row in declarations]
+        deliver_captured(conn, self.store, list(dict.fromkeys(new)), now=now)
 
 
 def _bad_signatures(plan: _Plan, positions: list[int]) -> dict[int, EpcisError]:

@@ -12,12 +12,16 @@ hash ID of a returned event is the one it was captured under.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
+
+from sqlalchemy import Connection
 
 from node.epcis.hashid import capture_key
 from node.epcis.query import Cursor, EventQuery, Order, QueryPage
 from node.epcis.vocabulary import GS1_CONTEXT_URLS
+from node.store.records import EpcisEventRecord
 from node.store.store import Store
 
 #: The context a query document names (GS1's, by its ratified URL).
@@ -36,24 +40,7 @@ def run_query(store: Store, query: EventQuery) -> QueryPage:
     with store.read() as conn:
         records = store.epcis.query(conn, query, limit=room + 1)
         page = records[:room]
-        # An event declared in error is answered with its declaration (docs/epcis.md).
-        declared = store.epcis.known(conn, [capture_key(r.hash_id, True) for r in page])
-        first = {
-            r.hash_id: declared.get(capture_key(r.hash_id, True), b"")[:32] or r.trace_events[0]
-            for r in page
-        }
-        payloads = store.events.payloads(conn, list(first.values()))
-    events: list[dict[str, Any]] = []
-    for record in page:
-        payload = payloads.get(first[record.hash_id])
-        if payload is None:  # a capture's TraceEvents are stored with it; never absent
-            continue
-        event: dict[str, Any] = json.loads(payload)
-        if "@context" not in event and record.context is not None:
-            event = {"@context": json.loads(record.context)} | event
-        event.setdefault("eventID", record.hash_id)
-        event["recordTime"] = _timestamp(record.captured_at)
-        events.append(event)
+        events = answered(conn, store, page)
     more = len(records) > room and (
         query.count_limit is None or served + len(page) < query.count_limit
     )
@@ -65,22 +52,54 @@ def run_query(store: Store, query: EventQuery) -> QueryPage:
     return QueryPage(events, cursor)
 
 
-def query_document(events: list[dict[str, Any]], *, created_ms: int) -> dict[str, Any]:
-    """An EPCIS 2.0 query document holding ``events`` (SimpleEventQuery results)."""
+def answered(
+    conn: Connection, store: Store, records: Sequence[EpcisEventRecord]
+) -> list[dict[str, Any]]:
+    """``records`` as a query answers them, in the caller's transaction (module docstring)."""
+    # An event declared in error is answered with its declaration (docs/epcis.md).
+    declared = store.epcis.known(conn, [capture_key(r.hash_id, True) for r in records])
+    first = {
+        r.hash_id: declared.get(capture_key(r.hash_id, True), b"")[:32] or r.trace_events[0]
+        for r in records
+    }
+    payloads = store.events.payloads(conn, list(first.values()))
+    events: list[dict[str, Any]] = []
+    for record in records:
+        payload = payloads.get(first[record.hash_id])
+        if payload is None:  # a capture's TraceEvents are stored with it; never absent
+            continue
+        event: dict[str, Any] = json.loads(payload)
+        if "@context" not in event and record.context is not None:
+            event = {"@context": json.loads(record.context)} | event
+        event.setdefault("eventID", record.hash_id)
+        event["recordTime"] = timestamp(record.captured_at)
+        events.append(event)
+    return events
+
+
+def query_document(
+    events: list[dict[str, Any]],
+    *,
+    created_ms: int,
+    query_name: str = "SimpleEventQuery",
+    subscription_id: str | None = None,
+) -> dict[str, Any]:
+    """An EPCIS 2.0 query document holding ``events``: SimpleEventQuery results, or a named
+    query's (``query_name``), delivered to ``subscription_id``."""
+    results: dict[str, Any] = {"queryName": query_name}
+    if subscription_id is not None:
+        results["subscriptionID"] = subscription_id
+    results["resultsBody"] = {"eventList": events}
     return {
         "@context": [EPCIS_CONTEXT],
         "type": "EPCISQueryDocument",
         "schemaVersion": "2.0",
-        "creationDate": _timestamp(created_ms),
-        "epcisBody": {
-            "queryResults": {
-                "queryName": "SimpleEventQuery",
-                "resultsBody": {"eventList": events},
-            }
-        },
+        "creationDate": timestamp(created_ms),
+        "epcisBody": {"queryResults": results},
     }
 
 
-def _timestamp(ms: int) -> str:
+def timestamp(ms: int) -> str:
+    """``ms`` since the Unix epoch as EPCIS writes times (UTC, milliseconds)."""
     moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

@@ -78,6 +78,7 @@ class Delivery:
     outcome: Outcome
     problem: dict[str, Any] | None = None  # why the gateway refused it
     results: tuple[dict[str, Any], ...] = ()  # EPCIS: the gateway's result per EPCIS event
+    location: str | None = None  # EPCIS: the capture job's path on the gateway (Location)
 
     @property
     def event_hash(self) -> str:
@@ -697,7 +698,7 @@ class Client:
             except ValueError:
                 raise GatewayError("the gateway's 202 answer is not JSON", status=202) from None
             if group[0].kind == "epcis":
-                self._captured(group[0], answer, report)
+                self._captured(group[0], answer, report, response.headers.get("location"))
             else:
                 self._submitted(group, answer, report)
             return
@@ -748,7 +749,9 @@ class Client:
                 raise GatewayError(f"unknown outcome {outcome!r} in the gateway's answer")
         self._delivered(delivered)
 
-    def _captured(self, entry: Entry, answer: Any, report: FlushReport) -> None:
+    def _captured(
+        self, entry: Entry, answer: Any, report: FlushReport, location: str | None
+    ) -> None:
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list):
             raise GatewayError("the gateway's capture answer has no results")
@@ -766,6 +769,7 @@ class Client:
                 entry.event_hashes,
                 "accepted" if written else "duplicate",
                 results=items,
+                location=location,
             )
         )
         # Events refused while others were captured left no head: remember only written ones.

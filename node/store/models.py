@@ -310,6 +310,64 @@ class EpcisCorrected(SQLModel, table=True):
     )
 
 
+class EpcisCaptureJob(SQLModel, table=True):
+    """One EPCIS capture (``POST /v1/epcis/capture``, ``tracenode epcis capture``) as the
+    REST bindings' capture job: who submitted it, when it ran, the error behaviour it
+    asked for and each event's outcome (docs/epcis.md, "Capture jobs")."""
+
+    __tablename__ = "epcis_capture_jobs"
+    __table_args__ = (Index("ix_epcis_capture_jobs_submitter", "submitter", "id"),)
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    capture_id: str = Field(max_length=64, unique=True)  # the bindings' captureID: opaque
+    #: The participant whose API key submitted it; None for the operator (the CLI).
+    submitter: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: int = Field(sa_type=BigInteger)  # ms
+    finished_at: int | None = Field(default=None, sa_type=BigInteger)  # ms; None: running
+    behaviour: str = Field(max_length=16)  # proceed | rollback
+    status: str = Field(max_length=16)  # running | succeeded | failed
+    #: Each event's outcome, in document order (RFC 8785 JSON, as the capture answered it).
+    outcomes: bytes = Field(sa_type=LargeBinary)
+
+
+class EpcisNamedQuery(SQLModel, table=True):
+    """A named EPCIS query (SimpleEventQuery) of one owner: its parameters as given, each
+    name once per owner (docs/epcis.md, "Named queries")."""
+
+    __tablename__ = "epcis_named_queries"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_epcis_named_queries_owner"),)
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    owner: str = Field(max_length=64)  # participant:<id>, admin, or key:<key id>
+    name: str = Field(max_length=128)
+    #: The parameters: RFC 8785 JSON object of parameter name -> list of values.
+    definition: bytes = Field(sa_type=LargeBinary)
+    created_at: int = Field(sa_type=BigInteger)
+
+
+class EpcisSubscription(SQLModel, table=True):
+    """A subscription to a named query: newly captured events matching it are delivered
+    as EPCIS query documents through its webhook endpoint (docs/epcis.md)."""
+
+    __tablename__ = "epcis_subscriptions"
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    subscription_id: str = Field(max_length=64, unique=True)  # the bindings' subscriptionID
+    query_id: int = Field(
+        sa_type=BigInteger().with_variant(Integer(), "sqlite"),
+        foreign_key="epcis_named_queries.id",
+        index=True,
+    )
+    endpoint_id: int = Field(sa_type=BigInteger)  # its webhook_endpoints row
+    created_at: int = Field(sa_type=BigInteger)
+
+
 class ApiKey(SQLModel, table=True):
     """A gateway API key: only its SHA-256 is stored; the secret is shown once, at creation.
 

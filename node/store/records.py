@@ -521,3 +521,39 @@ def participant_record(row: Any) -> ParticipantRecord:
         active=bool(row.active),
         updated_block=int(row.updated_block),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureJobRecord:
+    """An EPCIS capture as the REST bindings' capture job (docs/epcis.md, "Capture jobs")."""
+
+    id: int
+    capture_id: str
+    submitter: int | None  # the participant whose key submitted it; None: the operator
+    created_at: int  # ms
+    finished_at: int | None  # ms; None while it runs
+    behaviour: str  # proceed | rollback
+    status: str  # running | succeeded | failed
+    outcomes: tuple[dict[str, Any], ...]  # each event's, as EpcisResult.as_json gives it
+
+
+@dataclass(frozen=True, slots=True)
+class NamedQueryRecord:
+    """A named EPCIS query of one owner: its parameters, each a list of values."""
+
+    id: int
+    owner: str
+    name: str
+    definition: dict[str, list[str]]
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySubscriptionRecord:
+    """A subscription to a named query, delivered through webhook endpoint ``endpoint_id``."""
+
+    id: int
+    subscription_id: str
+    query_id: int
+    endpoint_id: int
+    created_at: int

@@ -23,6 +23,7 @@ from node.store.alerts import AlertRepository
 from node.store.batches import BatchRepository
 from node.store.engine import WRITE_OPTION, open_engine
 from node.store.epcis import EpcisRepository
+from node.store.epcis_jobs import EpcisJobRepository, EpcisQueryRepository
 from node.store.events import EventRepository
 from node.store.licences import LicenceRepository
 from node.store.participants import ParticipantRepository
@@ -43,6 +44,8 @@ class Store:
         self.events = EventRepository(self.batches)
         self.windows = WindowRepository()
         self.epcis = EpcisRepository()
+        self.epcis_jobs = EpcisJobRepository()
+        self.epcis_queries = EpcisQueryRepository()
         self.alert_log = AlertLogRepository()
         self.alerts = AlertRepository(self.alert_log)
         self.webhooks = WebhookRepository(self.batches)

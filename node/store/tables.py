@@ -30,9 +30,12 @@ from node.store.models import (
     AlertLogState,
     ApiKey,
     Batch,
+    EpcisCaptureJob,
     EpcisCorrected,
     EpcisDeclaration,
     EpcisEvent,
+    EpcisNamedQuery,
+    EpcisSubscription,
     EpcisTerm,
     Event,
     EventBatch,
@@ -72,6 +75,9 @@ EPCIS_EVENTS: Final = _table(EpcisEvent)
 EPCIS_DECLARATIONS: Final = _table(EpcisDeclaration)
 EPCIS_CORRECTED: Final = _table(EpcisCorrected)
 EPCIS_TERMS: Final = _table(EpcisTerm)
+EPCIS_CAPTURE_JOBS: Final = _table(EpcisCaptureJob)
+EPCIS_NAMED_QUERIES: Final = _table(EpcisNamedQuery)
+EPCIS_SUBSCRIPTIONS: Final = _table(EpcisSubscription)
 API_KEYS: Final = _table(ApiKey)
 ALERTS: Final = _table(Alert)
 ALERT_LOG: Final = _table(AlertLogEntry)

@@ -40,6 +40,10 @@ BATCH_RECALLED: Final = "batch.recalled"
 MESSAGE_TYPES: Final[tuple[MessageType, ...]] = get_args(MessageType)
 #: What ``tracenode webhook add`` subscribes to when no type is named.
 ALERT_TYPES: Final[tuple[MessageType, ...]] = (ALERT_RAISED, ALERT_UPDATED)
+#: A query subscription's delivery (docs/epcis.md, "Subscriptions"): an EPCIS query
+#: document, written only to the subscription's own endpoint, which no other message
+#: reaches; not a type ``/v1/webhooks`` subscribes an endpoint to.
+EPCIS_QUERY: Final = "epcis.query"
 SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - a prefix, not a secret
 
 
@@ -52,7 +56,7 @@ class Message:
     ``severity`` is an alert's (a subscription's least severity applies to alerts only).
     """
 
-    type: MessageType
+    type: MessageType | Literal["epcis.query"]
     body: Mapping[str, Any]
     batches: Mapping[bytes, str | None] = field(default_factory=dict)
     severity: AlertSeverity | None = None

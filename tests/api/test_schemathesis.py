@@ -50,7 +50,9 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from api import create_app
-from node.epcis.capture import capture, sign_document
+from node.epcis import named
+from node.epcis.capture import CaptureErrorBehaviour, capture, sign_document
+from node.epcis.jobs import record_job
 from node.events.identifiers import PrefixKind, parse_identifier
 from node.events.submission import submission_document
 from node.events.typed_data import Action
@@ -328,6 +330,55 @@ def _captured_event(s: Seeded) -> dict[str, Any]:
     """A captured EPCIS event's hash ID, as the path of GET /v1/epcis/events/{event_id}."""
     (result,) = capture(ingest=s.harness.node.ingest, request=_capture_request(s))
     return {"path_parameters": {"event_id": result.hash_id}}
+
+
+def _capture_job(s: Seeded) -> dict[str, Any]:
+    """A capture job of the farm's, as the path of GET /v1/epcis/capture/{captureID}."""
+    results = capture(ingest=s.harness.node.ingest, request=_capture_request(s))
+    job = record_job(
+        s.harness.node.store,
+        submitter=s.harness.participant_id("farm"),
+        behaviour=CaptureErrorBehaviour.PROCEED,
+        results=results,
+        created_at=0,
+        finished_at=1,
+    )
+    return {"path_parameters": {"captureID": job.capture_id}}
+
+
+def _named_query(s: Seeded) -> dict[str, Any]:
+    """A fresh named query of the farm's, as the path of /v1/epcis/queries/{queryName}."""
+    found = named.create(
+        s.harness.node.store,
+        owner=named.owner_of(
+            participant_id=s.harness.participant_id("farm"), admin=False, key_id=""
+        ),
+        name=f"q{time.monotonic_ns()}",
+        query={"EQ_bizStep": ["commissioning"]},
+        now=0,
+    )
+    return {"path_parameters": {"queryName": found.name}}
+
+
+def _query_subscription(s: Seeded) -> dict[str, Any]:
+    """A subscription of a fresh named query (to a loopback address: nothing is sent)."""
+    path = _named_query(s)["path_parameters"]
+    store = s.harness.node.store
+    with store.read() as conn:
+        query = store.epcis_queries.get(
+            conn, f"participant:{s.harness.participant_id('farm')}", path["queryName"]
+        )
+    assert query is not None
+    made, _ = named.subscribe(
+        store,
+        owner=query.owner,
+        query=query,
+        dest="http://127.0.0.1:9/hook",
+        secret=new_secret(),
+        allow_loopback=True,
+        now=0,
+    )
+    return {"path_parameters": path | {"subscriptionID": made.subscription_id}}
 
 
 def _logged(s: Seeded) -> dict[str, Any]:
@@ -720,6 +771,37 @@ KNOWN: Final = [
     Known("GET /v1/epcis/events", 400, lambda s: {"query": {"EQ_ex:x": "1"}}),
     Known("GET /v1/epcis/events/{event_id}", 200, lambda s: _captured_event(s)),
     Known("GET /v1/epcis/eventTypes", 200),
+    Known("GET /v1/epcis/capture", 200, who="farm"),
+    Known("GET /v1/epcis/capture/{captureID}", 200, _capture_job, "farm"),
+    Known(
+        "POST /v1/epcis/queries",
+        201,
+        lambda s: {"body": {"name": f"n{time.monotonic_ns()}", "query": {"EQ_action": "ADD"}}},
+        "farm",
+    ),
+    Known("GET /v1/epcis/queries", 200, who="farm"),
+    Known("GET /v1/epcis/queries/{queryName}", 200, _named_query, "farm"),
+    Known("DELETE /v1/epcis/queries/{queryName}", 204, _named_query, "farm"),
+    Known("GET /v1/epcis/queries/{queryName}/events", 200, _named_query, "farm"),
+    Known(
+        "POST /v1/epcis/queries/{queryName}/subscriptions",
+        201,
+        lambda s: _named_query(s) | {"body": {"dest": "http://127.0.0.1:9/hook", "stream": True}},
+        "farm",
+    ),
+    Known("GET /v1/epcis/queries/{queryName}/subscriptions", 200, _named_query, "farm"),
+    Known(
+        "GET /v1/epcis/queries/{queryName}/subscriptions/{subscriptionID}",
+        200,
+        _query_subscription,
+        "farm",
+    ),
+    Known(
+        "DELETE /v1/epcis/queries/{queryName}/subscriptions/{subscriptionID}",
+        204,
+        _query_subscription,
+        "farm",
+    ),
     Known(
         "GET /v1/epcis/eventTypes/{event_type}/events",
         200,

@@ -128,6 +128,8 @@ def test_epcis_capture_sends_a_signed_request_through_a_gateway(
 
     assert captured.exit_code == 0, captured.output
     assert "captured" in captured.output
+    # Where the gateway serves its capture job (docs/epcis.md, "Capture jobs").
+    assert f"capture job {gateway.url.rstrip('/')}/v1/epcis/capture/cap_" in captured.output
     assert refused.exit_code == 1  # the shop's key may not submit the farm's events
     assert "epcis-event-rejected" in refused.output
     assert gateway.event_rows() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -60,6 +61,13 @@ def test_sign_then_capture_a_document(tmp_path: Path) -> None:
     assert [r["outcome"] for r in json.loads(again_output)] == ["duplicate", "duplicate"]
     assert refused == 1
     assert "[epcis-signature-mismatch]" in refused_output
+    assert "capture job" not in refused_output  # refused whole: no capture ran, no job
+    # Without --json the capture says where its job is served.
+    doc.write_text(json.dumps(document(commissioning(new_lot()))))
+    run(data, "epcis", "sign", str(doc), "--key", str(farm_key), "-o", str(request))
+    shown, shown_output = run(data, "epcis", "capture", str(request))
+    assert shown == 0, shown_output
+    assert re.search(r"capture job /v1/epcis/capture/cap_[0-9a-f]{32}", shown_output)
 
     # an EPCIS XML file is signed and captured as its JSON form would be
     xml = tmp_path / "doc.xml"

@@ -19,7 +19,6 @@ from starlette.concurrency import run_in_threadpool
 from api.body import read_json
 from api.deps import BatchRef, Gateway, GatewayDep, ReaderDep
 from api.problems import problem_responses
-from api.routes.network import elsewhere_out
 from api.schemas import (
     BUNDLE_REF,
     DownstreamTrace,
@@ -84,6 +83,10 @@ def provenance_json(result: Provenance, gateway: Gateway) -> dict[str, Any]:
 
 def remote_parts_json(gateway: Gateway, result: Provenance) -> list[dict[str, Any]]:
     """The other nodes' parts of the lineage (bounded in depth, fetches and time)."""
+    # api.routes.network imports the error pages, which import the page's routes (web.py),
+    # which import this module: imported here, when the first answer is made.
+    from api.routes.network import elsewhere_out
+
     if all(b.extends is None for b in result.report.batches):
         return []
     parts = remote_parts(

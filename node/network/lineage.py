@@ -230,7 +230,13 @@ def _judge(
     own = ChainReader(
         reader.w3, reader.contracts, at=(reader.block, reader.block_hash), carry=reader
     )
-    return resolve_elsewhere(own, ask.identifier, this_operator=this_operator, ends_at=ask.extends)
+    found = resolve_elsewhere(own, ask.identifier, this_operator=this_operator, ends_at=ask.extends)
+    if found.identifier is None and found.report is not None:
+        # This node knew the batch by its id only; the bundle names its identifier (read
+        # only if it names this very batch: node.proofs.bundle).
+        named = [b.identifier for b in found.report.batches if b.batch_id == found.batch_id]
+        found = replace(found, identifier=named[0] if named else None)
+    return found
 
 
 def _not_asked(

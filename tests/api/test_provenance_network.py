@@ -179,14 +179,25 @@ def test_a_tampered_or_short_part_from_a_is_never_shown_as_verified(
 
 
 def test_with_a_killed_b_answers_its_own_part_and_what_the_chain_proves(
-    lineage: Lineage,
+    lineage: Lineage, browser: Browser
 ) -> None:
     network = lineage.network
+    milk_id = parse_identifier(lineage.milk).batch_id_hex
     network.a.kill()
     try:
         began = time.monotonic()
         said = provenance(lineage)
         took = time.monotonic() - began
+        browser.open(f"/?id={quote(lineage.cheese, safe='')}")
+        shown = browser.one(f'#elsewhere [data-part="{milk_id}"]')
+        assert shown.get_attribute("data-verified") == "false"
+        assert shown.get_attribute("data-outcome") == "unreachable"
+        assert f"from node 1 ({network.a.url}): not verified here" in shown.text
+        assert "What the chain proves: CONSUMED, produced by Green Valley Farm" in shown.text
+        assert "it could not be reached" in shown.text
+        assert "Produced" not in shown.text  # nothing of A's is shown
+        assert browser.one(".verdict").get_attribute("data-outcome") == "pass"  # B's own part
+        assert browser.console_errors() == []
     finally:
         network.restart_a()
     assert took < 10

@@ -29,7 +29,7 @@ from node.events.identifiers import parse_identifier
 from tests.anvil import AnvilUnavailableError, anvil_binary
 from tests.environment import postgres_database, unavailable
 from tests.hostile_node import HostileNode, hostile_node
-from tests.network import Network, two_nodes
+from tests.network import Network, cli, two_nodes
 from tests.web.conftest import CHROMIUM_FLAGS, DESKTOP, Browser, _browser_tools
 
 
@@ -121,6 +121,10 @@ def test_the_cheese_on_b_shows_the_milk_from_a_verified_by_b(lineage: Lineage) -
         f"{network.b.url}/v1/batches/{quote(lineage.cheese, safe='')}/overview", timeout=30
     ).json()
     assert [p["verified"] for p in overview["provenance"]["remoteParts"]] == [True]
+    # The CLI shows the same part, from the same verifier.
+    shown = cli("provenance", lineage.cheese, "--data-dir", str(network.dir_b))
+    assert "Earlier history of " in shown  # the table's title (wrapped to the width)
+    assert f"verified by this node, ending at {lineage.shipped}" in shown
     # A lot with no earlier history elsewhere asks no other node. (A's own report of the
     # milk says its chain moved on past A's bundle: its later history is B's.)
     on_a = httpx.get(

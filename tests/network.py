@@ -30,9 +30,10 @@ from node.events.identifiers import gtin_check_digit, parse_identifier
 from node.events.typed_data import Role
 from node.store.apikeys import ApiKeys
 from node.testing.serving import free_port
-from tests.anvil import Anvil, start_anvil, stop_anvil
+from tests.anvil import Anvil, AnvilUnavailableError, anvil_binary, start_anvil, stop_anvil
 from tests.api.server import Server, commission, full_document, message_from_info
 from tests.api.test_server import wait_anchored
+from tests.environment import postgres_database, unavailable
 
 PASSWORD = "network test"
 #: A GTIN under B's brand owner's company prefix 0614141.
@@ -120,29 +121,12 @@ class Network:
         """Node A's brand owner "Green Valley Farm" (a producer holding 9506000, in A's
         range), registered by A's registrar while both nodes serve, with an API key of A;
         B's participant mirror learns of it by its own sync."""
-        key: LocalAccount = Account.create()
-        with Node(self.dir_a) as node:
-            pid = node.registry.register(
-                node.admin(PASSWORD),
-                key=key.address,
-                name="Green Valley Farm",
-                roles=Role.PRODUCER,
-                prefix="9506000",
-            )
-            node.sync_participants()
-            token = ApiKeys(node.store).create(participant_id=pid).token
-        return Party(key, token)
+        return Party(*brand_owner(self.dir_a, "Green Valley Farm", "9506000"))
 
     def restart_a(self) -> None:
         """Node A serving again on its port (the registry names that URL), after a test
         killed it."""
-        self.a = Server(
-            self.dir_a,
-            PASSWORD,
-            *SERVE_ARGS,
-            *("--public-url", self.a.url),
-            port=self.a.port,
-        )
+        self.a = serve(self.dir_a, self.a.port)
         self.a.wait_ready()
 
     def brand_on_b(self) -> Party:
@@ -179,6 +163,38 @@ def cli(*args: str) -> str:
     )
     assert answer.exit_code == 0, answer.output
     return answer.output
+
+
+def brand_owner(data_dir: Path, name: str, prefix: str) -> tuple[LocalAccount, str]:
+    """A producer of the node at ``data_dir`` holding ``prefix`` (in its range), registered
+    by its registrar, and an API key of that node; the node's participant mirror is
+    synced (every participant of the chain, the other node's too)."""
+    key: LocalAccount = Account.create()
+    with Node(data_dir) as node:
+        pid = node.registry.register(
+            node.admin(PASSWORD), key=key.address, name=name, roles=Role.PRODUCER, prefix=prefix
+        )
+        node.sync_participants()
+        token = ApiKeys(node.store).create(participant_id=pid).token
+    return key, token
+
+
+def serve(data_dir: Path, port: int) -> Server:
+    """``tracenode serve`` of a network's node, its public URL on loopback at ``port``."""
+    url = f"http://127.0.0.1:{port}"
+    return Server(data_dir, PASSWORD, *SERVE_ARGS, "--public-url", url, port=port)
+
+
+@contextmanager
+def postgres_network(root: Path) -> Iterator[Network]:
+    """:func:`two_nodes` with B on PostgreSQL; skipped here (failing in CI) without anvil
+    or PostgreSQL, as every test of them is."""
+    try:
+        anvil_binary()
+    except AnvilUnavailableError as exc:
+        unavailable(str(exc))
+    with postgres_database() as postgres_url, two_nodes(root, database_url_b=postgres_url) as net:
+        yield net
 
 
 @contextmanager
@@ -223,20 +239,10 @@ def two_nodes(root: Path, *, database_url_b: str | None = None) -> Iterator[Netw
             "gs1:0614",
             *where_a,
         )
-        brand: LocalAccount = Account.create()
-        with Node(dir_b) as node_b:
-            pid = node_b.registry.register(
-                node_b.admin(PASSWORD),
-                key=brand.address,
-                name="Alpine Dairy",
-                roles=Role.PRODUCER,
-                prefix="0614141",
-            )
-            node_b.sync_participants()  # every participant of the chain, A's too
-            token_b = ApiKeys(node_b.store).create(participant_id=pid).token
-        a = Server(dir_a, PASSWORD, *SERVE_ARGS, "--public-url", url_a, port=port_a)
+        brand, token_b = brand_owner(dir_b, "Alpine Dairy", "0614141")
+        a = serve(dir_a, port_a)
         servers.append(a)
-        b_server = Server(dir_b, PASSWORD, *SERVE_ARGS, "--public-url", url_b, port=port_b)
+        b_server = serve(dir_b, port_b)
         servers.append(b_server)
         a.wait_ready()
         b_server.wait_ready()

@@ -28,10 +28,8 @@ from node.chain.deploy import join_deployment
 from node.cli import app
 from node.context import Node
 from node.exceptions import ConfigurationError
-from tests.anvil import AnvilUnavailableError, anvil_binary
-from tests.environment import postgres_database, unavailable
 from tests.hostile_node import HostileNode, hostile_node
-from tests.network import GTIN, PASSWORD, Network, cli, lot, two_nodes
+from tests.network import GTIN, PASSWORD, Network, cli, lot, postgres_network
 
 LOT = lot("CHEESE-7")
 
@@ -39,14 +37,7 @@ LOT = lot("CHEESE-7")
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     """Two nodes (tests/network.py), B on PostgreSQL, and a lot commissioned on B."""
-    try:
-        anvil_binary()
-    except AnvilUnavailableError as exc:
-        unavailable(str(exc))
-    with (
-        postgres_database() as postgres_url,
-        two_nodes(tmp_path_factory.mktemp("network"), database_url_b=postgres_url) as network,
-    ):
+    with postgres_network(tmp_path_factory.mktemp("network")) as network:
         network.commission_on_b("CHEESE-7", 1)
         yield network
 

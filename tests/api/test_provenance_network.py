@@ -22,15 +22,11 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
 from node.events.identifiers import parse_identifier
-from tests.anvil import AnvilUnavailableError, anvil_binary
-from tests.environment import postgres_database, unavailable
 from tests.hostile_node import HostileNode, hostile_node
-from tests.network import Network, cli, two_nodes
-from tests.web.conftest import CHROMIUM_FLAGS, DESKTOP, Browser, _browser_tools
+from tests.network import Network, cli, postgres_network
+from tests.web.conftest import Browser, open_browser
 
 
 @dataclass
@@ -44,14 +40,7 @@ class Lineage:
 
 @pytest.fixture(scope="module")
 def lineage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lineage]:
-    try:
-        anvil_binary()
-    except AnvilUnavailableError as exc:
-        unavailable(str(exc))
-    with (
-        postgres_database() as postgres_url,
-        two_nodes(tmp_path_factory.mktemp("lineage"), database_url_b=postgres_url) as network,
-    ):
+    with postgres_network(tmp_path_factory.mktemp("lineage")) as network:
         farm, dairy = network.farm_on_a(), network.brand_on_b()
         milk, cheese = network.milk_to_cheese(farm, dairy, "1")
         on_a, on_b = (
@@ -218,19 +207,8 @@ def test_with_a_killed_b_answers_its_own_part_and_what_the_chain_proves(
 
 @pytest.fixture(scope="module")
 def browser(lineage: Lineage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    chromium, chromedriver = _browser_tools()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-lineage')}")
-    options.add_argument(f"--window-size={DESKTOP[0]},{DESKTOP[1]}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
-    try:
-        yield Browser(driver, lineage.network.b.url, tmp_path_factory.mktemp("shots-lineage"))
-    finally:
-        driver.quit()
+    with open_browser(lineage.network.b.url, tmp_path_factory) as opened:
+        yield opened
 
 
 def test_bs_page_of_the_cheese_shows_the_milk_from_a_with_its_brand_owner(

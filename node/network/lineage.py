@@ -12,7 +12,8 @@ batch, :func:`remote_parts`:
 3. verifies it with THIS node's verifier against THIS node's view of the chain, its
    ``custody`` being that its history of the batch ends exactly at ``extends``
    (``verify_bundle(..., ends_at=...)``);
-4. follows the parts that bundle itself says are held elsewhere, level by level.
+4. follows the parts that bundle itself says are held elsewhere, level by level (only
+   from a part that passed, or is pending: a failed one's claims lead nowhere).
 
 Bounds: :data:`MAX_DEPTH` levels, :data:`MAX_FETCHES` fetches per answer, the parts of
 one level fetched concurrently, all of them within :data:`DEADLINE` seconds; what was not
@@ -126,7 +127,10 @@ def remote_parts(
     seen: set[tuple[bytes, bytes]] = set()
     level = _asks(report, None, 1, seen)
     fetched = 0
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="remote-part") as pool:
+    # Not a `with` block: leaving one waits for every fetch; a fetch still running at the
+    # deadline ends in the background, within fetch_bundle's own bounds.
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="remote-part")
+    try:
         while level:
             results: list[tuple[_Ask, Future[Elsewhere] | Elsewhere]] = []
             for ask in level:
@@ -159,7 +163,9 @@ def remote_parts(
                 else:
                     found = result
                 parts.append(RemotePart(found, ask.extends, ask.continued_by, ask.under, ask.depth))
-                if found.report is not None:
+                if found.report is not None and found.outcome in _FOLLOWED:
+                    # Only a part this node's verifier passed (or that failed nothing yet)
+                    # says where to ask next: a failed one's claims lead nowhere.
                     level += _asks(found.report, len(parts) - 1, ask.depth + 1, seen)
             if time.monotonic() >= ends:
                 for ask in level:
@@ -170,8 +176,12 @@ def remote_parts(
                         RemotePart(found, ask.extends, ask.continued_by, ask.under, ask.depth)
                     )
                 level = []
+    finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return parts
+
+
+_FOLLOWED: Final = (RemoteOutcome.VERIFIED, RemoteOutcome.PENDING)
 
 
 def _asks(
@@ -263,4 +273,8 @@ def _late(
         if not future.done()
         else f"it could not be judged ({type(future.exception()).__name__})"
     )
-    return _not_asked(reader, ask, this_operator, why)
+    found = resolve_elsewhere(reader, ask.identifier, this_operator=this_operator, fetch=False)
+    if found.route is None or found.outcome is not RemoteOutcome.UNREACHABLE:
+        return found
+    node = found.route.node
+    return replace(found, detail=f"node {node.id} ({node.url}): {why}")

@@ -22,8 +22,14 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from eth_utils.address import to_checksum_address
 
+from node.context import Node
 from node.events.identifiers import parse_identifier
+from node.events.typed_data import BatchStatus
+from node.network.lineage import remote_parts
+from node.network.resolution import RemoteOutcome
+from node.provenance.service import ProvenanceService
 from tests.hostile_node import HostileNode, hostile_node
 from tests.network import Network, cli, postgres_network
 from tests.web.conftest import Browser, open_browser
@@ -169,6 +175,32 @@ def test_a_tampered_or_short_part_from_a_is_never_shown_as_verified(
     assert cut["verified"] is False
     assert cut["remote"]["outcome"] == "failed-verification"
     assert f"this part must end at {lineage.shipped}" in cut["remote"]["detail"]
+
+
+def test_the_parts_are_bounded_in_fetches_and_in_time(
+    lineage: Lineage, impostor: HostileNode
+) -> None:
+    impostor.mode = "slow"  # answers after 10 s
+    operator = to_checksum_address(lineage.network.b_admin)
+    with Node(lineage.network.dir_b) as node:
+        service = ProvenanceService(node.store, node.w3, node.deployment)
+        report = service.provenance(service.resolve(lineage.cheese)).report
+        reader = service.reader()
+
+        (unasked,) = remote_parts(reader, report, this_operator=operator, max_fetches=0)
+        began = time.monotonic()
+        (late,) = remote_parts(reader, report, this_operator=operator, deadline=0.5)
+        took = time.monotonic() - began
+
+    assert unasked.found.outcome is RemoteOutcome.UNREACHABLE
+    assert unasked.found.detail == (
+        f"node 1 ({impostor.url}) was not asked: this answer already asked 0 nodes"
+    )
+    assert took < 2  # the slow node's fetch ends in the background, within its own bound
+    assert late.found.outcome is RemoteOutcome.UNREACHABLE
+    assert late.found.detail == f"node 1 ({impostor.url}): no answer within the answer's 0.5 s"
+    assert late.found.chain.status is BatchStatus.CONSUMED
+    assert impostor.requests == 1
 
 
 def test_with_a_killed_b_answers_its_own_part_and_what_the_chain_proves(

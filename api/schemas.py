@@ -807,6 +807,11 @@ class ProvenanceReport(VerificationReport):
     rejected: list[RejectedOut] = Field(
         description="Events the chain refused after the node had accepted them."
     )
+    remote_parts: list[RemotePartOut] = Field(
+        description="The parts of the lineage other nodes hold (a batch's ``elsewhereAt``), "
+        "each fetched from its node and judged by THIS node's verifier; ``outcome`` above "
+        "is this node's own part only (docs/network.md, 'Provenance across nodes')."
+    )
 
 
 class TracedBatch(Schema):
@@ -1079,3 +1084,16 @@ class ElsewhereOut(Schema):
     prefix: str | None
     remote: RemoteOut
     verification: VerificationReport | None
+
+
+class RemotePartOut(ElsewhereOut):
+    """Another node's part of a batch's history in a lineage: ``verified`` only when its
+    bundle passed THIS node's verifier, its history of the batch ending at ``extends``."""
+
+    extends: Hex32 = Field(description="The head this part must end at.")
+    continued_by: Hex32 = Field(description="The event that extends that head.")
+    under: int | None = Field(
+        description="The index in remoteParts of the part holding continuedBy; null: this "
+        "node's own part."
+    )
+    depth: int = Field(description="1 for a part this node's own part continues.")

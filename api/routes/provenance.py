@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +27,7 @@ from api.schemas import (
     VerificationReport,
 )
 from node.events.identifiers import parse_identifier
+from node.network.lineage import remote_parts
 from node.proofs.bundle import parse_bundle
 from node.proofs.verify import report_json, verify_bundle
 from node.provenance.service import Correction, Provenance, ProvenanceService, trace_json
@@ -56,13 +58,14 @@ def provenance(ref: BatchRef, gateway: GatewayDep, _reader: ReaderDep) -> Proven
     flags a large gap from the time it claims (``timeGap``). ``rejected`` lists events
     the chain refused after the node accepted them."""
     result = service(gateway).provenance(_batch_id(gateway, ref))
-    return ProvenanceReport.model_validate(provenance_json(result))
+    return ProvenanceReport.model_validate(provenance_json(result, gateway))
 
 
-def provenance_json(result: Provenance) -> dict[str, Any]:
+def provenance_json(result: Provenance, gateway: Gateway) -> dict[str, Any]:
     """The verification report, each event with when its block was mined
-    (``anchoredAt``) and any large gap from the time it claims (``timeGap``), and the
-    events the chain rejected."""
+    (``anchoredAt``) and any large gap from the time it claims (``timeGap``), the events
+    the chain rejected, and the parts of the lineage other nodes hold, each judged by
+    this node's verifier (``remoteParts``, node/network/lineage.py)."""
     document: dict[str, Any] = report_json(result.report)
     events: list[dict[str, Any]] = document["events"]
     for entry, event in zip(events, result.report.events, strict=True):
@@ -74,7 +77,37 @@ def provenance_json(result: Provenance) -> dict[str, Any]:
         {"eventHash": "0x" + r.event_hash.hex(), "reason": "0x" + r.reason.hex()}
         for r in result.rejected
     ]
+    document["remoteParts"] = remote_parts_json(gateway, result)
     return document
+
+
+def remote_parts_json(gateway: Gateway, result: Provenance) -> list[dict[str, Any]]:
+    """The other nodes' parts of the lineage (bounded in depth, fetches and time)."""
+    # api.routes.network imports the error pages, which import the page's routes (web.py),
+    # which import this module: imported here, when the first answer is made.
+    from api.routes.network import elsewhere_out
+
+    if all(b.extends is None for b in result.report.batches):
+        return []
+    parts = remote_parts(
+        service(gateway).reader(),
+        result.report,
+        this_operator=to_checksum_address(gateway.node.config.admin_address),
+        addresses=gateway.node.peer_addresses,
+    )
+    answers = []
+    for part in parts:
+        found = part.found
+        key = parse_identifier(found.identifier or "0x" + found.batch_id.hex())
+        answer = elsewhere_out(gateway, found, key).model_dump(mode="json")
+        answer.update(
+            extends="0x" + part.extends.hex(),
+            continuedBy="0x" + part.continued_by.hex(),
+            under=part.under,
+            depth=part.depth,
+        )
+        answers.append(answer)
+    return answers
 
 
 def correction_json(correction: Correction) -> dict[str, Any]:

@@ -188,7 +188,7 @@ def overview(
         batch: dict[str, Any] | None = batch_out(gateway.node, identifier).model_dump(mode="json")
     except BatchNotFoundError:
         batch = None  # known from events only (a pallet)
-    report = provenance_json(result)
+    report = provenance_json(result, gateway)
     bundle = result.bundle
     canonical = bundle.batches[0].identifier or "0x" + batch_id.hex()
     mentioned = {bytes(b) for e in bundle.events for b in e.event.batch_ids()}

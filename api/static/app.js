@@ -803,14 +803,33 @@ function checked(m) {
       );
     }
     if (b.elsewhereAt !== null && b.elsewhereAt !== undefined) {
-      notChecked.push(
-        h(
-          "li",
-          { "data-not-checked": "elsewhere", "data-batch": b.batchId },
-          h("strong", {}, "History on another node: "),
-          `what happened to ${name} before event #${b.elsewhereAt} was recorded by another TraceNode node and is not in this proof. The chain confirms that event #${b.elsewhereAt} continued the history the chain held, but the earlier steps are not checked here.`,
-        ),
-      );
+      const part = remotePartOf(m, b.batchId);
+      if (part && part.verified) {
+        list.append(
+          h(
+            "li",
+            { class: "check-group pass", "data-group": "elsewhere", "data-batch": b.batchId },
+            h("span", { class: "check-mark", "aria-hidden": "true" }, mark.pass),
+            h(
+              "span",
+              {},
+              `History on another node: what happened to ${name} before event #${b.elsewhereAt} was recorded by ${nodeName(part)}. Its proof was fetched from there and passed this node's verifier, ending at the very event #${b.elsewhereAt} continued (`,
+              h("a", { href: "#elsewhere" }, "shown below"),
+              ").",
+            ),
+          ),
+        );
+      } else {
+        notChecked.push(
+          h(
+            "li",
+            { "data-not-checked": "elsewhere", "data-batch": b.batchId },
+            h("strong", {}, "History on another node: "),
+            `what happened to ${name} before event #${b.elsewhereAt} was recorded by another TraceNode node and is not in this proof. The chain confirms that event #${b.elsewhereAt} continued the history the chain held, but the earlier steps are not checked here`,
+            part ? `: ${part.remote.detail}.` : ".",
+          ),
+        );
+      }
     }
     if (b.status === "EXPORTED") {
       notChecked.push(
@@ -849,6 +868,88 @@ function checked(m) {
     h("ul", { class: "not-checked" }, notChecked),
     h("p", { class: "muted" }, "The checks ran on this node with the verifier anyone can run: ", h("a", { href: "#verify" }, "check it yourself"), "."),
   );
+}
+
+// ----- history held by other nodes (provenance's remoteParts, docs/network.md) -----
+
+function remotePartOf(m, batchId) {
+  return (m.report.remoteParts || []).find((p) => p.batchId === batchId && p.under === null) || null;
+}
+
+function nodeName(part) {
+  return part.node ? `node ${part.node.id} (${part.node.url})` : "another node";
+}
+
+/** Each part of the lineage another node holds: fetched from the node the chain names and
+ * checked by this node's verifier. Its events and brand owner are shown only when that
+ * check passed; otherwise what the chain proves of the batch and why the part is missing. */
+function elsewhereParts(m) {
+  const parts = m.report.remoteParts || [];
+  if (!parts.length) return null;
+  return h(
+    "section",
+    { class: "card elsewhere", id: "elsewhere" },
+    h("h2", {}, "History from other nodes"),
+    h("p", { class: "muted" }, "Earlier steps of this lineage recorded by other TraceNode nodes. This node found each node on the chain, fetched its proof and checked it with its own verifier against the chain: nothing the other node says is shown unless that check passed."),
+    h(
+      "ul",
+      { class: "remote-parts" },
+      parts.map((p) => remotePart(m, p)),
+    ),
+  );
+}
+
+function remotePart(m, part) {
+  const name = describe(part.identifier, part.batchId);
+  const verified = part.verified === true;
+  const outcome = verified ? "pass" : part.remote.outcome === "pending" ? "pending" : "fail";
+  const label = verified ? "✓ Verified by this node" : outcome === "pending" ? "… Not yet anchored" : "✗ Not verified";
+  const from = verified ? `from ${nodeName(part)}, verified by this node` : `from ${nodeName(part)}: not verified here`;
+  const body = [
+    h(
+      "p",
+      { class: "part-source" },
+      h("span", { class: `badge ${outcome}` }, label),
+      " ",
+      h("strong", {}, `${name.title}${name.sub ? ` (${name.sub})` : ""}`),
+      ` ${from}.`,
+    ),
+  ];
+  const report = part.verification;
+  const batch = report && report.batches.find((b) => b.batchId === part.batchId);
+  if (verified && batch) {
+    const licence = batch.checks.find((c) => c.check === "licence");
+    if (licence && licence.outcome === "pass" && batch.licence) body.push(h("p", { class: "part-brand" }, h("strong", {}, "Brand owner: "), licence.detail));
+    body.push(
+      h(
+        "ol",
+        { class: "part-events" },
+        report.events.map((e) =>
+          h(
+            "li",
+            { "data-event": e.eventHash },
+            h("strong", {}, ACTIONS[e.action] || e.action),
+            ` by ${(e.participant && e.participant.name) || short(e.signer || "", 4)}`,
+            e.blockNumber !== null ? `, anchored in block ${e.blockNumber}` : ", not anchored yet",
+          ),
+        ),
+      ),
+    );
+  } else {
+    const chain = part.chain;
+    const who = (p) => (p ? p.name || `participant ${p.id}` : "nobody");
+    body.push(
+      h(
+        "p",
+        { class: "part-chain" },
+        chain.status === "NONE"
+          ? "The chain records no such batch."
+          : `What the chain proves: ${chain.status}, produced by ${who(chain.producer)}, held by ${who(chain.custodian)}.`,
+      ),
+      h("p", { class: "problem-detail" }, part.remote.detail),
+    );
+  }
+  return h("li", { class: `remote-part ${outcome}`, "data-part": part.batchId, "data-verified": String(verified), "data-outcome": part.remote.outcome }, body);
 }
 
 function eventTitle(m, e) {
@@ -1655,6 +1756,7 @@ function render(m) {
     monitorAlerts(m),
     summary(m),
     checked(m),
+    elsewhereParts(m),
     timeline(m),
     sensors(m),
     lineageGraph(m),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from eth_utils.address import to_checksum_address
 from rich.markup import escape
 from web3 import Web3
 
@@ -27,6 +28,7 @@ from node.cli.common import (
 )
 from node.context import CHAIN_URL_ENV, Node, NodeConfig
 from node.exceptions import ConfigurationError, InvalidBundleError
+from node.network.lineage import RemotePart, remote_parts
 from node.proofs.bundle import Bundle, loads
 from node.proofs.verify import Check, Outcome, Report, report_json, verify_bundle
 from node.provenance.service import ProvenanceService, trace_json
@@ -61,6 +63,16 @@ def provenance(
     with Node(data_dir) as node:
         service = _service(node)
         result = service.provenance(service.resolve(identifier))
+        parts = (
+            []
+            if as_json or all(b.extends is None for b in result.report.batches)
+            else remote_parts(
+                service.reader(),
+                result.report,
+                this_operator=to_checksum_address(node.config.admin_address),
+                addresses=node.peer_addresses,
+            )
+        )
     if as_json:
         document = report_json(result.report)
         document["rejected"] = [
@@ -74,7 +86,28 @@ def provenance(
             console.print(
                 f"{len(result.rejected)} event(s) were rejected by the chain (not shown)."
             )
+        for part in parts:
+            print_part(part)
     raise typer.Exit(EXIT[result.report.outcome])
+
+
+def print_part(part: RemotePart) -> None:
+    """Another node's part of the lineage (docs/network.md, "Provenance across nodes"):
+    its events only when this node's verifier passed it."""
+    found = part.found
+    name = found.identifier or "0x" + found.batch_id.hex()
+    node = f"node {found.route.node.id} ({found.route.node.url})" if found.route else "no node"
+    if found.verified and found.report is not None:
+        print_report(found.report, title=f"Earlier history of {escape(name)}, from {escape(node)}")
+        console.print(f"[green]✓ verified by this node[/], ending at 0x{part.extends.hex()}")
+        return
+    chain = found.chain
+    console.print(
+        f"Earlier history of {escape(name)}: [bold red]not verified here[/] "
+        f"({found.outcome.value}): {escape(found.detail)}\n"
+        f"  the chain records it as {chain.status.name}, held by "
+        f"{escape(found.names.get(chain.custodian_id) or str(chain.custodian_id))}",
+    )
 
 
 @reports_errors

@@ -285,11 +285,15 @@ def resolve_elsewhere(
     this_operator: ChecksumAddress,
     fetch: bool = True,
     addresses: AddressPolicy = DEFAULT_POLICY,
+    ends_at: bytes | None = None,
 ) -> Elsewhere:
     """What the chain proves of the batch ``identifier`` names and, when a registered node
     other than this one (operated by ``this_operator``) answers for it, its proof bundle
     as this node's verifier judges it (see the module docstring). That node's URL is
-    screened under ``addresses`` (fetched or not: a URL refused is ``refused-address``)."""
+    screened under ``addresses`` (fetched or not: a URL refused is ``refused-address``).
+    ``ends_at``: the head that node's part of the batch's history must end at, when this
+    node's part of it continues from there (verify_bundle's ``ends_at``;
+    node/network/lineage.py)."""
     batch_id = bytes(identifier.batch_id)
     chain = reader.batch(batch_id)
     names = {pid: _name(reader, pid) for pid in {chain.producer_id, chain.custodian_id} - {0}}
@@ -330,7 +334,7 @@ def resolve_elsewhere(
             f"{where} answered the bundle of another batch (0x{bundle.subject.hex()})",
             url,
         )
-    report = verify_bundle(bundle, reader)
+    report = verify_bundle(bundle, reader, ends_at=None if ends_at is None else {batch_id: ends_at})
     if report.outcome is Outcome.PASS:
         return answer(
             route,

@@ -59,6 +59,7 @@ whose history has a gap) is skipped, saying which failure it depends on.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -239,8 +240,16 @@ def _worst(outcomes: object) -> Outcome:
     return worst
 
 
-def verify_bundle(bundle: Bundle, reader: ChainReader) -> Report:
-    """Check every event and batch of ``bundle`` against the chain behind ``reader``."""
+def verify_bundle(
+    bundle: Bundle, reader: ChainReader, *, ends_at: Mapping[bytes, bytes] | None = None
+) -> Report:
+    """Check every event and batch of ``bundle`` against the chain behind ``reader``.
+
+    ``ends_at``: batches whose history went on through another node, each with the head
+    the bundle's history of it must end at (a :class:`BatchReport`'s ``extends`` of the
+    other node's part, docs/network.md "Provenance across nodes"): its ``custody`` check
+    is that its events lead exactly to that head, which the chain held when it accepted
+    the event extending it, instead of to the chain's head now."""
     chain = bundle.chain
     report = Report(
         subject=bundle.subject,
@@ -295,7 +304,7 @@ def verify_bundle(bundle: Bundle, reader: ChainReader) -> Report:
         _check_signer(entry, recovered, block, reader)
         _check_hash_chain(entry, item, digest, heads, known, altered, elsewhere)
         _advance(item, digest, entry, lifecycle)
-    _check_batches(bundle, reader, report, by_batch, lifecycle, altered, elsewhere)
+    _check_batches(bundle, reader, report, by_batch, lifecycle, altered, elsewhere, ends_at or {})
     return report
 
 
@@ -797,6 +806,7 @@ def _check_batches(
     steps: dict[bytes, list[_Step]],
     altered: dict[bytes, int],
     elsewhere: dict[bytes, tuple[int, bytes]],
+    ends_at: Mapping[bytes, bytes],
 ) -> None:
     parents = _check_lineage(bundle, report, altered)
     creators = _creators(bundle)
@@ -820,7 +830,9 @@ def _check_batches(
             )
         )
         batch.checks.append(_check_licence(bundle, report, reader, batch, creators, altered))
-        custody = _custody(item.batch_id, reader, batch, steps.get(item.batch_id, []))
+        custody = _custody(
+            item.batch_id, reader, batch, steps.get(item.batch_id, []), ends_at.get(item.batch_id)
+        )
         broken = [
             i
             for i in batch.events
@@ -1095,9 +1107,14 @@ def _links(event: TraceEvent | None, parent: bytes, child: bytes) -> bool:
 
 
 def _custody(
-    batch_id: bytes, reader: ChainReader, batch: BatchReport, history: list[_Step]
+    batch_id: bytes,
+    reader: ChainReader,
+    batch: BatchReport,
+    history: list[_Step],
+    ends_at: bytes | None = None,
 ) -> CheckResult:
-    """The batch's on-chain head, status and custodian against what its events lead to."""
+    """The batch's on-chain head, status and custodian against what its events lead to;
+    with ``ends_at``, the head its history must end at (see :func:`verify_bundle`)."""
     on_chain = reader.batch(batch_id)
     batch.status = on_chain.status
     batch.custodian_id = on_chain.custodian_id
@@ -1112,6 +1129,8 @@ def _custody(
             Outcome.FAIL,
             "the chain holds this batch, the bundle has no event that made it",
         )
+    if ends_at is not None:
+        return _ends_at(history, ends_at)
     position = next((i for i, step in enumerate(history) if step.event_hash == on_chain.head), None)
     if position is None:
         if on_chain.status is BatchStatus.NONE and not any(s.anchored for s in history):
@@ -1148,6 +1167,28 @@ def _custody(
         Check.CUSTODY,
         Outcome.PASS,
         f"{on_chain.status.name}, held by {batch.custodian_name or on_chain.custodian_id}",
+    )
+
+
+def _ends_at(history: list[_Step], head: bytes) -> CheckResult:
+    """``custody`` of a part of a batch's history that another node's event continued: its
+    lifecycle events, all anchored, end exactly at ``head``."""
+    last = history[-1] if history else None
+    if last is None or last.event_hash != head:
+        ends = f"0x{last.event_hash.hex()}" if last else "no lifecycle event"
+        return CheckResult(
+            Check.CUSTODY,
+            Outcome.FAIL,
+            f"this part must end at 0x{head.hex()}, the head the next event extends; "
+            f"its events end at {ends}",
+        )
+    if not all(step.anchored for step in history):
+        return CheckResult(Check.CUSTODY, Outcome.PENDING, "its events are not all anchored yet")
+    return CheckResult(
+        Check.CUSTODY,
+        Outcome.PASS,
+        f"ends at 0x{head.hex()}, {last.status.name}, held by participant {last.custodian}: "
+        "the head the next event extends",
     )
 
 

@@ -31,13 +31,11 @@ from node.context import Node
 from node.events.identifiers import PrefixKind
 from node.exceptions import ConfigurationError
 from node.keys.keystore import load_keystore
-from tests.anvil import AnvilUnavailableError, anvil_binary
 from tests.api.server import Server, commission
 from tests.api.test_resolver import gs1_linkset
 from tests.api.test_server import wait_anchored
-from tests.environment import postgres_database, unavailable
 from tests.hostile_node import HostileNode, hostile_node
-from tests.network import GTIN, PASSWORD, Network, cli, lot, two_nodes
+from tests.network import GTIN, PASSWORD, Network, cli, lot, postgres_network
 
 LOT = lot("CHEESE-7")
 
@@ -45,14 +43,7 @@ LOT = lot("CHEESE-7")
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     """Two nodes (tests/network.py), B on PostgreSQL, and a lot commissioned on B."""
-    try:
-        anvil_binary()
-    except AnvilUnavailableError as exc:
-        unavailable(str(exc))
-    with (
-        postgres_database() as postgres_url,
-        two_nodes(tmp_path_factory.mktemp("network"), database_url_b=postgres_url) as network,
-    ):
+    with postgres_network(tmp_path_factory.mktemp("network")) as network:
         network.commission_on_b("CHEESE-7", 1)
         yield network
 

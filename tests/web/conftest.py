@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -448,6 +449,13 @@ class Browser:
 
 @pytest.fixture(scope="session")
 def browser(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    with open_browser(site.url, tmp_path_factory) as opened:
+        yield opened
+
+
+@contextmanager
+def open_browser(base: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """A headless Chromium opening pages of the node at ``base``, quit on the way out."""
     chromium, chromedriver = _browser_tools()
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
@@ -458,7 +466,7 @@ def browser(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Br
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
     try:
-        yield Browser(driver, site.url, tmp_path_factory.mktemp("screenshots"))
+        yield Browser(driver, base, tmp_path_factory.mktemp("screenshots"))
     finally:
         driver.quit()
 

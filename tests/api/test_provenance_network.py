@@ -187,9 +187,14 @@ def test_the_parts_are_bounded_in_fetches_and_in_time(
         report = service.provenance(service.resolve(lineage.cheese)).report
         reader = service.reader()
 
-        (unasked,) = remote_parts(reader, report, this_operator=operator, max_fetches=0)
+        peers = node.peer_addresses  # loopback allowed, as B's serve has it
+        (unasked,) = remote_parts(
+            reader, report, this_operator=operator, addresses=peers, max_fetches=0
+        )
         began = time.monotonic()
-        (late,) = remote_parts(reader, report, this_operator=operator, deadline=0.5)
+        (late,) = remote_parts(
+            reader, report, this_operator=operator, addresses=peers, deadline=0.5
+        )
         took = time.monotonic() - began
 
     assert unasked.found.outcome is RemoteOutcome.UNREACHABLE

@@ -1,13 +1,18 @@
-"""A network of two nodes on one chain (docs/network.md): a real anvil, node A that
-deploys (SQLite) and node B that joins its deployment (``init --join``, PostgreSQL), both
-real ``tracenode serve`` processes. The root (A's admin) registers both nodes with the
-``tracenode node`` commands and delegates GS1 range 0614 to B's registrar; B registers
-its brand owner under 0614141, which commissions a lot on B.
+"""A network of three nodes on one chain (tests/network.py, docs/network.md): a real
+anvil; the root R that deploys (SQLite); node A (SQLite, the farm, range gs1:9506) and
+node B (PostgreSQL, the dairy and the retailer, range gs1:0614) that join it
+(``init --join``); all three real ``tracenode serve`` processes, registered, delegated
+and licensed with the ``tracenode node|participant|prefix`` commands.
 
-From A, the lot resolves to B's proof bundle verified by A's own verifier (naming B); a
-hostile "node" in B's place (garbage, a tampered bundle, silence) is refused with the
-reason; with B killed, A still answers what the chain proves and says B could not be
-reached. Every process and every wait is bounded."""
+A lot of milk commissioned on A is shipped to B's dairy and received through B; it is
+resolved from each of the three nodes, each naming the node that holds it and verifying
+its bundle with its own verifier; A is killed part-way: R and B answer what the chain
+proves and say A could not be reached, while B keeps accepting and anchoring events.
+From A, a lot of B resolves to B's proof bundle verified by A's own verifier; a hostile
+"node" in B's place (garbage, a tampered bundle, silence) is refused with the reason;
+with B killed, A still answers what the chain proves and says B could not be reached.
+A killed node is started again before its test ends (the order of this module's tests
+is random). Every process and every wait is bounded."""
 
 from __future__ import annotations
 
@@ -31,29 +36,37 @@ from node.exceptions import ConfigurationError
 from tests.anvil import AnvilUnavailableError, anvil_binary
 from tests.environment import postgres_database, unavailable
 from tests.hostile_node import HostileNode, hostile_node
-from tests.network import GTIN, PASSWORD, Network, cli, lot, two_nodes
+from tests.api.server import Server
+from tests.network import GTIN, MILK_GTIN, PASSWORD, Network, batch_id, cli, lot, three_nodes
 
 LOT = lot("CHEESE-7")
 
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    """Two nodes (tests/network.py), B on PostgreSQL, and a lot commissioned on B."""
+    """Three nodes (tests/network.py), B on PostgreSQL, and a lot commissioned on B."""
     try:
         anvil_binary()
     except AnvilUnavailableError as exc:
         unavailable(str(exc))
     with (
         postgres_database() as postgres_url,
-        two_nodes(tmp_path_factory.mktemp("network"), database_url_b=postgres_url) as network,
+        three_nodes(tmp_path_factory.mktemp("network"), database_url_b=postgres_url) as network,
     ):
         network.commission_on_b("CHEESE-7", 1)
         yield network
 
 
 def resolve(network: Network, accept: str = "application/json", **params: str) -> httpx.Response:
+    """``LOT`` (B's) resolved on A."""
+    return resolve_at(network.a, LOT, accept, **params)
+
+
+def resolve_at(
+    server: Server, identifier: str, accept: str = "application/json", **params: str
+) -> httpx.Response:
     return httpx.get(
-        f"{network.a.url}/v1/resolve/{quote(LOT, safe='')}",
+        f"{server.url}/v1/resolve/{quote(identifier, safe='')}",
         headers={"Accept": accept},
         params=params,
         timeout=30,
@@ -64,22 +77,25 @@ def resolve(network: Network, accept: str = "application/json", **params: str) -
 def set_b_url(network: Network, url: str) -> None:
     """The root moves node B (its registrar could too): A reads the registry live.
     (``tracenode node set-url`` is run once, by the test of the silent node.)"""
-    network.registry.set_node_url(network.root, 2, url)
+    network.registry.set_node_url(network.root, 3, url)
 
 
-def test_the_nodes_are_listed_with_their_ranges_from_either_node(network: Network) -> None:
+def test_the_nodes_are_listed_with_their_ranges_from_any_node(network: Network) -> None:
     from_a = httpx.get(f"{network.a.url}/v1/nodes", timeout=10).json()
 
-    assert [n["id"] for n in from_a] == ["1", "2"]
-    assert from_a[1]["operator"] == network.b_admin
-    assert from_a[1]["url"] == network.b.url
-    assert from_a[1]["ranges"] == [{"kind": "gs1", "prefix": "0614"}]
-    assert {r["prefix"] for r in from_a[0]["ranges"]} == {"", "9506"}  # handles: all
-    assert [n["thisNode"] for n in from_a] == [True, False]
+    assert [n["id"] for n in from_a] == ["1", "2", "3"]
+    assert [n["url"] for n in from_a] == [s.url for s in network.servers.values()]
+    assert [n["operator"] for n in from_a][1:] == [network.a_admin, network.b_admin]
+    assert from_a[0]["ranges"] == [{"kind": "handle", "prefix": ""}]  # the root: handles
+    assert from_a[1]["ranges"] == [{"kind": "gs1", "prefix": "9506"}]
+    assert from_a[2]["ranges"] == [{"kind": "gs1", "prefix": "0614"}]
+    assert [n["thisNode"] for n in from_a] == [False, True, False]
+    from_root = httpx.get(f"{network.root_node.url}/v1/nodes", timeout=10).json()
+    assert [n["thisNode"] for n in from_root] == [True, False, False]
     listed = json.loads(cli("node", "list", "--json", "--data-dir", str(network.dir_b)))
-    assert [(n["id"], n["thisNode"]) for n in listed] == [("1", False), ("2", True)]
+    assert [(n["id"], n["thisNode"]) for n in listed] == [("1", False), ("2", False), ("3", True)]
     table = cli("node", "list", "--data-dir", str(network.dir_b))
-    assert "2 (this)" in table
+    assert "3 (this)" in table
     assert "gs1:0614" in table
 
 
@@ -103,7 +119,7 @@ def test_a_lot_of_node_b_resolves_on_node_a_verified_by_a_then_from_the_chain_wh
     found = answer.json()
     assert found["heldHere"] is False
     assert found["verified"] is True
-    assert found["node"]["id"] == "2"
+    assert found["node"]["id"] == "3"
     assert found["node"]["url"] == network.b.url
     assert (found["via"], found["prefix"]) == ("licence", "0614141")
     assert found["remote"]["outcome"] == "verified"
@@ -146,7 +162,7 @@ def test_a_lot_of_node_b_resolves_on_node_a_verified_by_a_then_from_the_chain_wh
     # B, while it runs, knows itself in the registry too (B is killed below, and the
     # order of this module's tests is random).
     from_b = httpx.get(f"{network.b.url}/v1/nodes", timeout=10).json()
-    assert [n["thisNode"] for n in from_b] == [False, True]
+    assert [n["thisNode"] for n in from_b] == [False, False, True]
 
     network.b.kill()
     began = time.monotonic()
@@ -158,7 +174,7 @@ def test_a_lot_of_node_b_resolves_on_node_a_verified_by_a_then_from_the_chain_wh
     assert said["verified"] is False
     assert said["verification"] is None
     assert said["remote"]["outcome"] == "unreachable"
-    assert said["remote"]["detail"].startswith(f"node 2 ({network.b.url}): it could not be reached")
+    assert said["remote"]["detail"].startswith(f"node 3 ({network.b.url}): it could not be reached")
     assert said["chain"]["status"] == "ACTIVE"
     assert said["chain"]["custodian"]["name"] == "Alpine Dairy"
     assert said["chain"]["head"] == found["chain"]["head"]
@@ -166,6 +182,77 @@ def test_a_lot_of_node_b_resolves_on_node_a_verified_by_a_then_from_the_chain_wh
     assert html.status_code == 200
     assert "could not be verified here" in html.text
     assert "ACTIVE, held by Alpine Dairy" in html.text
+
+    network.restart("b")
+    assert resolve(network).json()["verified"] is True
+
+
+def test_a_lot_moves_across_the_nodes_is_resolved_from_each_and_survives_a_killed_node(
+    network: Network,
+) -> None:
+    milk, shipped = network.milk_shipped_to_b("MOVES-1")
+    received = network.receive_on_b(milk, shipped)
+
+    # B's store and the chain agree on the lot A shipped and B received.
+    on_b = httpx.get(f"{network.b.url}/v1/batches/{quote(milk, safe='')}", timeout=10).json()
+    on_chain = network.registry.w3  # the chain, read from this process
+    from_root = resolve_at(network.root_node, milk).json()
+    assert from_root["chain"]["head"] == on_b["head"] == received
+    assert from_root["chain"]["custodian"]["name"] == "Alpine Dairy"
+    assert on_b["custodian"]["name"] == "Alpine Dairy"
+    assert on_chain.eth.block_number >= 1
+
+    # Resolved from each node: R and B follow the farm's licence to A, fetch A's bundle
+    # and verify it themselves; A holds it.
+    for asking in (network.root_node, network.b):
+        found = resolve_at(asking, milk).json()
+        assert (found["heldHere"], found["verified"]) == (False, True), found
+        assert (found["node"]["id"], found["node"]["url"]) == ("2", network.a.url)
+        assert (found["via"], found["prefix"]) == ("licence", "9506000")
+        assert found["verification"]["outcome"] == "pass"
+        linkset = resolve_at(asking, milk, "application/linkset+json").json()["linkset"][0]
+        assert linkset["https://gs1.org/voc/pip"][0]["href"].startswith(network.a.url + "/?id=")
+        page = resolve_at(asking, milk, "text/html")
+        assert page.status_code == 303
+        assert page.headers["location"].startswith(network.a.url + "/?id=")
+    held = resolve_at(network.a, milk).json()
+    assert held["batchId"] == batch_id(milk)
+    assert "heldHere" not in held
+    code = milk.rsplit("/", 1)[-1]
+    link = httpx.get(
+        f"{network.root_node.url}/01/{MILK_GTIN}/10/{code}",
+        headers={"Accept": "text/html"},
+        timeout=30,
+        follow_redirects=False,
+    )
+    assert link.status_code == 303
+    assert link.headers["location"] == f"{network.a.url}/?id={quote(milk, safe='')}"
+
+    # A is killed part-way: B still turns the milk it holds into cheese, anchored by B.
+    network.a.kill()
+    cheese, transformed = network.cheese_on_b({milk: received}, "MOVES-CHEESE-1")
+
+    for asking in (network.root_node, network.b):
+        began = time.monotonic()
+        said = resolve_at(asking, milk).json()
+        assert time.monotonic() - began < 10
+        assert said["verified"] is False
+        assert said["remote"]["outcome"] == "unreachable"
+        assert said["remote"]["detail"].startswith(f"node 2 ({network.a.url}): it could not")
+        assert said["chain"]["status"] == "CONSUMED"
+        assert said["chain"]["custodian"]["name"] == "Alpine Dairy"
+        # What the live nodes took is still resolved and verified from the others.
+        made = resolve_at(asking, cheese).json()
+        assert made["chain"]["head"] if "chain" in made else made["head"] == transformed
+    from_root = resolve_at(network.root_node, cheese).json()
+    assert (from_root["verified"], from_root["node"]["id"]) == (True, "3")
+    page = resolve_at(network.root_node, milk, "text/html")
+    assert page.status_code == 200
+    assert "could not be verified here" in page.text
+
+    network.restart("a")
+    back = resolve_at(network.root_node, milk).json()
+    assert (back["verified"], back["node"]["id"]) == (True, "2")
 
 
 @pytest.fixture
@@ -243,7 +330,7 @@ def test_a_bundle_of_another_batch_is_refused(network: Network, impostor: Hostil
 def test_a_silent_node_is_given_up_on_within_the_bound(network: Network) -> None:
     with hostile_node() as impostor:
         impostor.mode = "slow"
-        cli("node", "set-url", "2", impostor.url, "--data-dir", str(network.dir_a))
+        cli("node", "set-url", "3", impostor.url, "--data-dir", str(network.dir_root))
         began = time.monotonic()
         try:
             said = resolve(network).json()
@@ -257,7 +344,7 @@ def test_a_silent_node_is_given_up_on_within_the_bound(network: Network) -> None
 
 def test_joining_needs_the_batch_registry_of_a_deployment(network: Network) -> None:
     w3 = network.registry.w3
-    with Node(network.dir_a) as node:
+    with Node(network.dir_root) as node:
         deployment = node.deployment
 
     joined = join_deployment(w3, deployment.batch_registry)

@@ -341,4 +341,3 @@ def three_nodes(root: Path, *, database_url_b: str | None = None) -> Iterator[Ne
             if server.process.poll() is None:
                 server.kill()
         stop_anvil(chain.process)
-

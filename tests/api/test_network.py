@@ -34,10 +34,20 @@ from node.cli import app
 from node.context import Node
 from node.exceptions import ConfigurationError
 from tests.anvil import AnvilUnavailableError, anvil_binary
+from tests.api.server import Server
 from tests.environment import postgres_database, unavailable
 from tests.hostile_node import HostileNode, hostile_node
-from tests.api.server import Server
-from tests.network import GTIN, MILK_GTIN, PASSWORD, Network, batch_id, cli, lot, three_nodes
+from tests.network import (
+    GTIN,
+    MILK_GTIN,
+    PASSWORD,
+    Network,
+    batch_id,
+    cli,
+    lot,
+    milk_lot,
+    three_nodes,
+)
 
 LOT = lot("CHEESE-7")
 
@@ -191,36 +201,23 @@ def test_a_lot_moves_across_the_nodes_is_resolved_from_each_and_survives_a_kille
     network: Network,
 ) -> None:
     milk, shipped = network.milk_shipped_to_b("MOVES-1")
-    received = network.receive_on_b(milk, shipped)
 
-    # B's store and the chain agree on the lot A shipped and B received.
-    on_b = httpx.get(f"{network.b.url}/v1/batches/{quote(milk, safe='')}", timeout=10).json()
-    on_chain = network.registry.w3  # the chain, read from this process
-    from_root = resolve_at(network.root_node, milk).json()
-    assert from_root["chain"]["head"] == on_b["head"] == received
-    assert from_root["chain"]["custodian"]["name"] == "Alpine Dairy"
-    assert on_b["custodian"]["name"] == "Alpine Dairy"
-    assert on_chain.eth.block_number >= 1
-
-    # Resolved from each node: R and B follow the farm's licence to A, fetch A's bundle
-    # and verify it themselves; A holds it.
+    # In transit: A holds the milk's history. R and B follow the farm's licence to A,
+    # fetch A's bundle and verify it with their own verifier; A answers from its store.
     for asking in (network.root_node, network.b):
         found = resolve_at(asking, milk).json()
         assert (found["heldHere"], found["verified"]) == (False, True), found
         assert (found["node"]["id"], found["node"]["url"]) == ("2", network.a.url)
         assert (found["via"], found["prefix"]) == ("licence", "9506000")
+        assert found["chain"]["head"] == shipped
         assert found["verification"]["outcome"] == "pass"
         linkset = resolve_at(asking, milk, "application/linkset+json").json()["linkset"][0]
         assert linkset["https://gs1.org/voc/pip"][0]["href"].startswith(network.a.url + "/?id=")
-        page = resolve_at(asking, milk, "text/html")
-        assert page.status_code == 303
-        assert page.headers["location"].startswith(network.a.url + "/?id=")
     held = resolve_at(network.a, milk).json()
-    assert held["batchId"] == batch_id(milk)
+    assert (held["batchId"], held["head"]) == (batch_id(milk), shipped)
     assert "heldHere" not in held
-    code = milk.rsplit("/", 1)[-1]
     link = httpx.get(
-        f"{network.root_node.url}/01/{MILK_GTIN}/10/{code}",
+        f"{network.root_node.url}/01/{MILK_GTIN}/10/MOVES-1",
         headers={"Accept": "text/html"},
         timeout=30,
         follow_redirects=False,
@@ -228,30 +225,51 @@ def test_a_lot_moves_across_the_nodes_is_resolved_from_each_and_survives_a_kille
     assert link.status_code == 303
     assert link.headers["location"] == f"{network.a.url}/?id={quote(milk, safe='')}"
 
-    # A is killed part-way: B still turns the milk it holds into cheese, anchored by B.
-    network.a.kill()
-    cheese, transformed = network.cheese_on_b({milk: received}, "MOVES-CHEESE-1")
+    # Received through B: B's store and the chain agree, and R now follows the custodian
+    # to B, whose bundle (its history before B on another node) R verifies.
+    received = network.receive_on_b(milk, shipped)
+    on_b = httpx.get(f"{network.b.url}/v1/batches/{quote(milk, safe='')}", timeout=10).json()
+    moved = resolve_at(network.root_node, milk).json()
+    assert moved["chain"]["head"] == on_b["head"] == received
+    assert moved["chain"]["custodian"]["name"] == on_b["custodian"]["name"] == "Alpine Dairy"
+    assert (moved["verified"], moved["node"]["id"], moved["via"]) == (True, "3", "custodian")
 
+    # A is killed part-way, holding a lot of its own.
+    kept = network.post(
+        network.a,
+        network.farm,
+        "COMMISSION",
+        batchId=batch_id(milk_lot("MOVES-2")),
+        quantity=1,
+        identifiers=[milk_lot("MOVES-2")],
+    )
+    network.anchored(network.a, kept)
+    network.a.kill()
+
+    # B keeps accepting and anchoring: it turns the milk it holds into cheese.
+    cheese, transformed = network.cheese_on_b({milk: received}, "MOVES-CHEESE-1")
     for asking in (network.root_node, network.b):
         began = time.monotonic()
-        said = resolve_at(asking, milk).json()
+        said = resolve_at(asking, milk_lot("MOVES-2")).json()
         assert time.monotonic() - began < 10
-        assert said["verified"] is False
+        assert (said["verified"], said["verification"]) == (False, None)
         assert said["remote"]["outcome"] == "unreachable"
         assert said["remote"]["detail"].startswith(f"node 2 ({network.a.url}): it could not")
-        assert said["chain"]["status"] == "CONSUMED"
-        assert said["chain"]["custodian"]["name"] == "Alpine Dairy"
-        # What the live nodes took is still resolved and verified from the others.
+        assert said["chain"]["head"] == kept
+        assert said["chain"]["custodian"]["name"] == "Green Valley Farm"
+        page = resolve_at(asking, milk_lot("MOVES-2"), "text/html")
+        assert page.status_code == 200
+        assert "could not be verified here" in page.text
+    for asking in (network.root_node,):
+        used = resolve_at(asking, milk).json()
+        assert (used["verified"], used["node"]["id"]) == (True, "3")
+        assert used["chain"]["status"] == "CONSUMED"
         made = resolve_at(asking, cheese).json()
-        assert made["chain"]["head"] if "chain" in made else made["head"] == transformed
-    from_root = resolve_at(network.root_node, cheese).json()
-    assert (from_root["verified"], from_root["node"]["id"]) == (True, "3")
-    page = resolve_at(network.root_node, milk, "text/html")
-    assert page.status_code == 200
-    assert "could not be verified here" in page.text
+        assert (made["verified"], made["node"]["id"]) == (True, "3")
+        assert made["chain"]["head"] == transformed
 
     network.restart("a")
-    back = resolve_at(network.root_node, milk).json()
+    back = resolve_at(network.root_node, milk_lot("MOVES-2")).json()
     assert (back["verified"], back["node"]["id"]) == (True, "2")
 
 

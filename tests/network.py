@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -334,9 +335,11 @@ def three_nodes(root: Path, *, database_url_b: str | None = None) -> Iterator[Ne
         yield network
     finally:
         live = list(network.servers.values()) if network is not None else servers
-        for server in live:
+        for server in live:  # all told at once, then each waited for
             if server.process.poll() is None:
-                server.stop()
+                server.process.send_signal(signal.SIGTERM)
+        for server in live:
+            server.stop()
         for server in {*servers, *live}:
             if server.process.poll() is None:
                 server.kill()

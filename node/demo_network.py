@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Final
 
 import httpx
+from eth_utils.address import to_checksum_address
 
 from node.chain.anvil import launch_anvil, stop_anvil
 from node.chain.deploy import Deployment
@@ -101,14 +102,14 @@ def _build(demo: NetworkDemo, password: str, progress: Progress) -> None:
     with Node(one) as node_1, Node(two) as node_2:
         progress("the root (node 1) registers both nodes; node 2 gets the handles 88")
         root = node_1.admin(password)
-        enrol_node(node_1, root, registrar=first.admin_address, url=urls[0])
+        enrol_node(node_1, root, registrar=to_checksum_address(first.admin_address), url=urls[0])
         node_1.registry.withdraw(root, kind=PrefixKind.HANDLE, prefix="")
         enrol_node(
             node_1,
             root,
-            registrar=second.admin_address,
+            registrar=to_checksum_address(second.admin_address),
             url=urls[1],
-            relayer=second.node_address,
+            relayer=to_checksum_address(second.node_address),
             ranges=((PrefixKind.HANDLE, "88"),),
         )
         demo.report = run_network_demo(node_1, node_2, password, progress)

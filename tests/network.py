@@ -313,15 +313,20 @@ def three_nodes(root: Path, *, database_url_b: str | None = None) -> Iterator[Ne
         )
         _token(dir_r, None)
         common = ("--commit-interval", "0.2", "--monitor-interval", "0")
-        serve_args = {name: (*common, "--public-url", urls[name]) for name in ports}
+        serve_args: dict[str, tuple[str, ...]] = {
+            name: (*common, "--public-url", urls[name]) for name in ports
+        }
         dirs = {"root": dir_r, "a": dir_a, "b": dir_b}
         for name in ("root", "a", "b"):
             servers.append(Server(dirs[name], PASSWORD, *serve_args[name], port=ports[name]))
         for server in servers:
             server.wait_ready()
+        root_server, a_server, b_server = servers
         network = Network(
             chain,
-            *servers,
+            root_server,
+            a_server,
+            b_server,
             dir_r,
             dir_a,
             dir_b,

@@ -7,8 +7,8 @@ docs/network.md).
 **Workload.** The three real nodes of tests/network.py on one real anvil (the root R
 deploys; nodes A and B join it; all SQLite unless ``--database-url-b`` for B; all
 ``tracenode serve`` processes with the commit worker, monitor off; R only idles here).
-``--lots`` lots are commissioned on B and anchored before the clock starts. Each round asks, for every lot, in an order
-that rotates from round to round:
+``--lots`` lots are commissioned on B and anchored before the clock starts. Each round
+asks, for every lot, in an order that rotates from round to round:
 
 - **cross-node**: node A, ``GET /v1/resolve/{lot}`` (JSON), for a lot its store does not
   hold: A finds B on-chain, fetches B's bundle over HTTP and verifies it with its own

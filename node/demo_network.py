@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import httpx
 from eth_utils.address import to_checksum_address
 
 from node.chain.anvil import launch_anvil, stop_anvil
@@ -27,7 +25,7 @@ from node.events.identifiers import PrefixKind
 from node.exceptions import ConfigurationError
 from node.network.registration import enrol_node
 from node.runtime import Progress, quiet
-from node.testing.serving import free_port, serve_command
+from node.testing.serving import free_port, serve_command, wait_served
 
 #: Seconds a node's server may take to answer /readyz, and to stop once told.
 READY_TIMEOUT: Final = 60.0
@@ -130,18 +128,7 @@ def _build(demo: NetworkDemo, password: str, progress: Progress) -> None:
 
 
 def _wait_ready(served: Served) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
     assert served.process is not None
-    while time.monotonic() < deadline:
-        if served.process.poll() is not None:
-            raise ConfigurationError(
-                f"{served.name} stopped (exit {served.process.returncode}); see "
-                f"{served.data_dir / 'serve.log'}"
-            )
-        try:
-            if httpx.get(f"{served.url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise ConfigurationError(f"{served.name} not ready after {READY_TIMEOUT:.0f} s")
+    why = wait_served(served.url, served.process, READY_TIMEOUT)
+    if why is not None:
+        raise ConfigurationError(f"{served.name} {why}; see {served.data_dir / 'serve.log'}")

@@ -79,7 +79,6 @@ def batch_id(identifier: str) -> str:
 class Party:
     """A participant of one node: its key, its API key on that node, its last nonce."""
 
-    name: str
     key: LocalAccount
     token: str
     nonce: int = 0
@@ -307,9 +306,9 @@ def three_nodes(root: Path, *, database_url_b: str | None = None) -> Iterator[Ne
         dairy, dairy_id = participant(dir_b, "Alpine Dairy", "producer,processor", "0614141")
         shop, shop_id = participant(dir_b, "Corner Grocer", "retailer", "")
         parties = (
-            Party("Green Valley Farm", farm, _token(dir_a, farm_id)),
-            Party("Alpine Dairy", dairy, _token(dir_b, dairy_id)),
-            Party("Corner Grocer", shop, _token(dir_b, shop_id)),
+            Party(farm, _token(dir_a, farm_id)),
+            Party(dairy, _token(dir_b, dairy_id)),
+            Party(shop, _token(dir_b, shop_id)),
         )
         _token(dir_r, None)
         common = ("--commit-interval", "0.2", "--monitor-interval", "0")

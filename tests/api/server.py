@@ -16,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 
 from node.events.identifiers import parse_identifier
 from node.testing.serving import free_port as free_port  # imported from here by tests
-from node.testing.serving import producer_node, serve_command
+from node.testing.serving import producer_node, serve_command, wait_served
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,17 +43,10 @@ class Server:
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"serve exited {self.process.returncode}: {self.output()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"serve not ready after {timeout} s: {self.output()}")
+        why = wait_served(self.url, self.process, timeout)
+        if why is not None:
+            error = RuntimeError if self.process.poll() is not None else TimeoutError
+            raise error(f"serve {why}: {self.output()}")
 
     def output(self) -> str:
         if not self._log_file.closed:

@@ -84,6 +84,18 @@ def resolve_at(
     )
 
 
+def opened(server: Server, gtin: str, code: str) -> str:
+    """Where a browser opening a label's Digital Link on ``server`` is sent (a 303)."""
+    page = httpx.get(
+        f"{server.url}/01/{gtin}/10/{code}",
+        headers={"Accept": "text/html"},
+        timeout=30,
+        follow_redirects=False,
+    )
+    assert page.status_code == 303, page.text
+    return page.headers["location"]
+
+
 def set_b_url(network: Network, url: str) -> None:
     """The root moves node B (its registrar could too): A reads the registry live.
     (``tracenode node set-url`` is run once, by the test of the silent node.)"""
@@ -143,14 +155,7 @@ def test_a_lot_of_node_b_resolves_on_node_a_verified_by_a_then_from_the_chain_wh
     )
 
     # A browser opening the label's Digital Link on A goes to B's page.
-    page = httpx.get(
-        f"{network.a.url}/01/{GTIN}/10/CHEESE-7",
-        headers={"Accept": "text/html"},
-        timeout=30,
-        follow_redirects=False,
-    )
-    assert page.status_code == 303
-    assert page.headers["location"] == f"{network.b.url}/?id={quote(LOT, safe='')}"
+    assert opened(network.a, GTIN, "CHEESE-7") == f"{network.b.url}/?id={quote(LOT, safe='')}"
     # The linkset points to B's links.
     linkset = resolve(network, "application/linkset+json").json()["linkset"][0]
     assert linkset["https://gs1.org/voc/pip"][0]["href"].startswith(network.b.url + "/?id=")
@@ -216,14 +221,8 @@ def test_a_lot_moves_across_the_nodes_is_resolved_from_each_and_survives_a_kille
     held = resolve_at(network.a, milk).json()
     assert (held["batchId"], held["head"]) == (batch_id(milk), shipped)
     assert "heldHere" not in held
-    link = httpx.get(
-        f"{network.root_node.url}/01/{MILK_GTIN}/10/MOVES-1",
-        headers={"Accept": "text/html"},
-        timeout=30,
-        follow_redirects=False,
-    )
-    assert link.status_code == 303
-    assert link.headers["location"] == f"{network.a.url}/?id={quote(milk, safe='')}"
+    link = opened(network.root_node, MILK_GTIN, "MOVES-1")
+    assert link == f"{network.a.url}/?id={quote(milk, safe='')}"
 
     # Received through B: B's store and the chain agree, and R now follows the custodian
     # to B, whose bundle (its history before B on another node) R verifies.

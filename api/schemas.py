@@ -1080,7 +1080,7 @@ class ElsewhereOut(Schema):
     verified: bool
     chain: ChainStateOut
     node: NodeOut | None
-    via: Literal["licence", "range", "producer"] | None
+    via: Literal["licence", "range", "producer", "custodian"] | None
     prefix: str | None
     remote: RemoteOut
     verification: VerificationReport | None

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from node.chain.commits import CommitClient
 from node.commit.worker import CommitWorker
 from node.context import Node
+from node.events.identifiers import parse_identifier
 from node.events.signatures import address_of
 from node.events.typed_data import Action, Role
 from node.ingest.compose import compose_event
@@ -72,26 +75,9 @@ def run_demo(node: Node, password: str, progress: Progress = quiet) -> DemoRepor
     start = int(time.time() * 1000) - 6 * 3_600_000
     clock = iter(range(start, start + 10**9, 600_000))
 
-    def emit(label: str, who: str, action: Action, batch: str | None = None, **kw: Any) -> None:
-        # Every event says where it happened: signed as the location's hash, and readable
-        # in the payload (EPCIS's bizLocation), which the buyer page shows.
-        site = kw.pop("location", None) or SITES[who]
-        kw["location"] = site
-        kw["payload"] = {**(kw.get("payload") or {}), "bizLocation": {"id": site}}
-        signed = compose_event(
-            store=node.store,
-            domain=node.domain,
-            private_key=keys[who],
-            action=action,
-            batch=batch,
-            event_time=next(clock),
-            **kw,
-        )
-        result = node.ingest.submit(signed)
-        report.events.append(DemoEvent(label, action, result.event_hash, batch or kw["outputs"][0]))
-
-    def to(who: str) -> bytes:
-        return address_of(keys[who])
+    story = _Story(node, keys, report, clock)
+    emit = story.emit
+    to = story.to
 
     progress("signing, checking and storing the supply chain's events")
     farm_site = "urn:epc:id:sgln:0614141.00001.0"
@@ -172,27 +158,143 @@ def run_demo(node: Node, password: str, progress: Progress = quiet) -> DemoRepor
         payload={"reason": "antibiotic residue above limit in a retained sample"},
     )
 
-    worker = CommitWorker(
-        store=node.store,
-        client=CommitClient(node.w3, node.deployment),
-        node=node_key,
-    )
     progress("committing on-chain: the events relayed and their Merkle root, per window")
-    while (result := worker.commit_once()) is not None:
-        report.windows += 1
-        report.anchored += result.anchored
-        report.rejected += result.rejected
+    story.commit(node_key)
     return report
 
 
-def _participants(node: Node, password: str, progress: Progress) -> dict[str, bytes]:
-    """The demo's participant keys, registering each participant the first time."""
+@dataclass
+class _Story:
+    """Signs, checks and stores the demo's events on one node, and commits them."""
+
+    node: Node
+    keys: dict[str, bytes]
+    report: DemoReport
+    clock: Iterator[int]
+
+    def emit(
+        self,
+        label: str,
+        who: str,
+        action: Action,
+        batch: str | None = None,
+        heads: dict[bytes, bytes] | None = None,
+        **kw: Any,
+    ) -> bytes:
+        # Every event says where it happened: signed as the location's hash, and readable
+        # in the payload (EPCIS's bizLocation), which the buyer page shows.
+        site = kw.pop("location", None) or SITES[who]
+        kw["location"] = site
+        kw["payload"] = {**(kw.get("payload") or {}), "bizLocation": {"id": site}}
+        signed = compose_event(
+            store=self.node.store,
+            domain=self.node.domain,
+            private_key=self.keys[who],
+            action=action,
+            batch=batch,
+            event_time=next(self.clock),
+            heads=heads,
+            **kw,
+        )
+        result = self.node.ingest.submit(signed)
+        self.report.events.append(
+            DemoEvent(label, action, result.event_hash, batch or kw["outputs"][0])
+        )
+        return result.event_hash
+
+    def to(self, who: str) -> bytes:
+        return address_of(self.keys[who])
+
+    def commit(self, node_key: LocalAccount) -> None:
+        """Commit every stored event on-chain, window by window."""
+        worker = CommitWorker(
+            store=self.node.store,
+            client=CommitClient(self.node.w3, self.node.deployment),
+            node=node_key,
+        )
+        while (result := worker.commit_once()) is not None:
+            self.report.windows += 1
+            self.report.anchored += result.anchored
+            self.report.rejected += result.rejected
+
+
+def run_network_demo(
+    first: Node, second: Node, password: str, progress: Progress = quiet
+) -> DemoReport:
+    """The demo's story across two nodes of one chain (``tracenode demo --network``): the
+    farm and the dairy on ``first`` (the milk commissioned, shipped to the dairy and made
+    into cheese), the retailer on ``second``; the dairy ships the cheese to the retailer
+    through ``first`` and the retailer receives it through ``second``, each node relaying
+    and anchoring its own participants' events (docs/network.md)."""
+    progress("opening the node keys")
+    keys = {first: first.node_key(password), second: second.node_key(password)}
+    farm_dairy = _participants(first, password, progress, ("farm", "dairy"))
+    retailer = _participants(second, password, progress, ("shop",))
+    first.sync_participants()  # the retailer, registered by the second node's registrar
+    report = DemoReport()
+    run = secrets.token_hex(3).upper()
+    milk = f"https://id.gs1.org/01/{MILK_GTIN}/10/MILK-{run}"
+    cheese = f"https://id.gs1.org/01/{CHEESE_GTIN}/10/CHEESE-{run}"
+    report.lots = {"milk": milk, "cheese": cheese}
+    start = int(time.time() * 1000) - 6 * 3_600_000
+    clock = iter(range(start, start + 10**9, 600_000))
+    story = _Story(first, farm_dairy | {"shop": retailer["shop"]}, report, clock)
+
+    progress("node 1: the farm's milk, the dairy's cheese, shipped to the retailer")
+    story.emit(
+        "milking",
+        "farm",
+        Action.COMMISSION,
+        milk,
+        product=f"https://id.gs1.org/01/{MILK_GTIN}",
+        quantity=1200,
+        payload={"bizStep": "commissioning", "quantity": {"value": 1200, "uom": "LTR"}},
+    )
+    story.emit("to the dairy", "farm", Action.SHIP, milk, counterparty=story.to("dairy"))
+    story.emit("at the dairy", "dairy", Action.RECEIVE, milk)
+    story.emit(
+        "cheese making",
+        "dairy",
+        Action.TRANSFORM,
+        inputs=[milk],
+        outputs=[cheese],
+        product=f"https://id.gs1.org/01/{CHEESE_GTIN}",
+        quantity=240,
+        payload={"bizStep": "transforming", "outputQuantity": {"value": 240, "uom": "KGM"}},
+    )
+    shipped = story.emit(
+        "to the retailer (node 2)", "dairy", Action.SHIP, cheese, counterparty=story.to("shop")
+    )
+    progress("node 1 commits its events on-chain")
+    story.commit(keys[first])
+
+    progress("node 2: the retailer receives the cheese, as the chain says it was shipped")
+    there = _Story(second, retailer, report, clock)
+    there.emit(
+        "on the shelf (node 2)",
+        "shop",
+        Action.RECEIVE,
+        cheese,
+        heads={parse_identifier(cheese).batch_id: shipped},
+    )
+    progress("node 2 commits its events on-chain")
+    there.commit(keys[second])
+    return report
+
+
+def _participants(
+    node: Node, password: str, progress: Progress, slugs: tuple[str, ...] | None = None
+) -> dict[str, bytes]:
+    """The demo's participant keys (``slugs``' only, if given), registering each
+    participant the first time (by ``node``'s registrar)."""
     node.sync_participants()
     with node.store.read() as conn:
         registered = {row.name for row in node.store.participants.all(conn)}
     admin = None
     keys: dict[str, bytes] = {}
     for slug, name, roles, prefix in PARTIES:
+        if slugs is not None and slug not in slugs:
+            continue
         path = node.data_dir / "keystore" / "participants" / f"demo-{slug}.json"
         if path.exists():
             progress(f"opening {name}'s key")

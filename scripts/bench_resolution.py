@@ -4,11 +4,11 @@ docs/network.md).
     .venv/bin/python scripts/bench_resolution.py                  # 10 lots x 3 rounds, JSON
     .venv/bin/python scripts/bench_resolution.py --lots 20 --rounds 3
 
-**Workload.** Two real nodes on one real anvil (tests/network.py: node A deploys and is
-the root, node B joins it; both SQLite unless ``--database-url-b``; both ``tracenode
-serve`` processes with the commit worker, monitor off). ``--lots`` lots are commissioned
-on B and anchored before the clock starts. Each round asks, for every lot, in an order
-that rotates from round to round:
+**Workload.** The three real nodes of tests/network.py on one real anvil (the root R
+deploys; nodes A and B join it; all SQLite unless ``--database-url-b`` for B; all
+``tracenode serve`` processes with the commit worker, monitor off; R only idles here).
+``--lots`` lots are commissioned on B and anchored before the clock starts. Each round
+asks, for every lot, in an order that rotates from round to round:
 
 - **cross-node**: node A, ``GET /v1/resolve/{lot}`` (JSON), for a lot its store does not
   hold: A finds B on-chain, fetches B's bundle over HTTP and verifies it with its own
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from node.bench.machine import loads, machine, percentile, rotated  # noqa: E402
-from tests.network import Network, two_nodes  # noqa: E402
+from tests.network import Network, three_nodes  # noqa: E402
 
 
 def timed_resolve(url: str, identifier: str, *, expect_verified: bool) -> float:
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         "workload": {
             "lots": args.lots,
             "rounds": args.rounds,
+            "nodes": "root R (idle), A, B",
             "node_a_store": "sqlite",
             "node_b_store": "postgresql" if args.database_url_b else "sqlite",
             "chain": "anvil (local process), quiet while timed",
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     with (
         tempfile.TemporaryDirectory(prefix="bench-resolution-") as tmp,
-        two_nodes(Path(tmp), database_url_b=args.database_url_b) as network,
+        three_nodes(Path(tmp), database_url_b=args.database_url_b) as network,
     ):
         lots = [network.commission_on_b(f"BENCH-{i}", i + 1) for i in range(args.lots)]
         with loads(report):

@@ -9,11 +9,8 @@ auto-mining off, mine, drop, reorg and move the base fee through the helpers her
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +23,11 @@ from sqlalchemy import select
 from web3 import Web3
 from web3.types import Wei
 
+from node.chain.anvil import ANVIL_CHAIN_ID as ANVIL_CHAIN_ID
+from node.chain.anvil import AnvilUnavailableError as AnvilUnavailableError
+from node.chain.anvil import anvil_binary as anvil_binary
+from node.chain.anvil import launch_anvil
+from node.chain.anvil import stop_anvil as stop_anvil
 from node.chain.commits import CommitClient
 from node.chain.deploy import Deployment, deploy_contracts
 from node.chain.registry import ParticipantRegistryClient
@@ -42,29 +44,6 @@ from node.store.store import Store
 from node.store.tables import EVENTS, WINDOWS, split32
 from node.testing.harness import DEFAULT_LICENCES
 from tests.events import next_event, signed
-
-ANVIL_CHAIN_ID = 31337
-_ROOT = Path(__file__).resolve().parent.parent
-
-
-class AnvilUnavailableError(Exception):
-    """No anvil binary here."""
-
-
-def anvil_binary() -> str:
-    local = _ROOT / "node_modules" / ".bin" / "anvil"
-    if local.exists():
-        return str(local)
-    found = shutil.which("anvil")
-    if found is None:
-        raise AnvilUnavailableError("anvil not found (run scripts/setup.sh: npm ci)")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -109,46 +88,10 @@ class Anvil:
 
 def start_anvil(extra: Sequence[str] = (), *, attempts: int = 3) -> Anvil:
     """Start anvil on a free loopback port and wait until it answers JSON-RPC."""
-    binary = anvil_binary()
-    last_error = ""
-    for _ in range(attempts):
-        port = _free_port()
-        process = subprocess.Popen(
-            [
-                binary,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--chain-id",
-                str(ANVIL_CHAIN_ID),
-                "--enable-tx-gas-limit",
-                "--silent",
-                *extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        url = f"http://127.0.0.1:{port}"
-        probe = Web3(
-            Web3.HTTPProvider(
-                url, request_kwargs={"timeout": 2}, exception_retry_configuration=None
-            )
-        )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if probe.eth.chain_id == ANVIL_CHAIN_ID:
-                    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 10}))
-                    return Anvil(url=url, process=process, w3=w3)
-            except OSError:
-                pass
-            time.sleep(0.02)
-        # The port was taken meanwhile, or anvil did not come up: try another port.
-        stop_anvil(process)
-        assert process.stderr is not None
-        last_error = process.stderr.read().decode(errors="replace")[-2000:]
-    raise RuntimeError(f"anvil did not start: {last_error}")
+    url, process = launch_anvil(extra, attempts=attempts)
+    return Anvil(
+        url=url, process=process, w3=Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 10}))
+    )
 
 
 def process_tree(pid: int) -> list[int]:
@@ -161,18 +104,6 @@ def process_tree(pid: int) -> list[int]:
             if children.exists():
                 found.extend(int(child) for child in children.read_text().split())
     return found
-
-
-def stop_anvil(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stderr is not None:
-        process.stderr.close()
 
 
 @contextmanager

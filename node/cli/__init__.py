@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -38,6 +39,7 @@ from node.cli.common import (
     steps,
     table,
 )
+from node.cli.network_demo import run_network_demo_command
 from node.context import Node, init_node
 from node.demo import DemoReport, run_demo
 from node.events.typed_data import Action, Domain, TraceEvent, typed_data
@@ -141,9 +143,22 @@ def init(
 
 @app.command()
 @reports_errors
-def demo(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+def demo(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    network: Annotated[
+        Path | None,
+        typer.Option(
+            "--network",
+            help="Instead: two nodes on a new local anvil in this new directory (farm and "
+            "dairy on node 1, the retailer on node 2), served until Ctrl-C.",
+        ),
+    ] = None,
+) -> None:
     """Run the demo supply chain on this node (initialising it first if needed). The
     keystore password comes from TRACENODE_PASSWORD, else a prompt."""
+    if network is not None:
+        run_network_demo_command(network, password(confirm=True))
+        return
     secret = password(confirm=not (data_dir / "node.json").exists())
     with steps() as progress:
         if not (data_dir / "node.json").exists():

@@ -12,7 +12,6 @@ from eth_typing import ChecksumAddress
 from rich.markup import escape
 from web3 import Web3
 
-from node.chain.deploy import grant_relayer
 from node.chain.registry import NetworkNode
 from node.cli.common import (
     DEFAULT_DATA_DIR,
@@ -27,7 +26,7 @@ from node.cli.common import (
 from node.context import Node
 from node.events.identifiers import PrefixKind
 from node.exceptions import ConfigurationError
-from node.network.registration import check_node_url
+from node.network.registration import check_node_url, enrol_node
 
 app = commands(
     "The nodes of the network on this chain: who operates each, where it answers, the "
@@ -91,12 +90,9 @@ def register(
     secret = password()
     with Node(data_dir) as node:
         _check_url(url, node)
-        root = node.admin(secret)
-        node_id = node.registry.register_node(root, registrar=operator, url=url)
-        for kind, prefix in wanted:
-            node.registry.delegate(root, registrar=operator, kind=kind, prefix=prefix)
-        if relay is not None:
-            grant_relayer(node.w3, node.deployment, root, relay)
+        node_id = enrol_node(
+            node, node.admin(secret), registrar=operator, url=url, relayer=relay, ranges=wanted
+        )
         registered = node.registry.node(node_id)
     console.print(f"[green]registered[/] node {node_id} at {escape(url)}")
     _print_ranges(registered)

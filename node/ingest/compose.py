@@ -3,7 +3,7 @@ batch's current head and the signer's next unused nonce. Used by the CLI and the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from node.events.compose import EventSpec, compose, heads_needed
@@ -28,8 +28,11 @@ def compose_event(
     location: str = "",
     payload: Any = None,
     event_time: int | None = None,
+    heads: Mapping[bytes, bytes] | None = None,
 ) -> SignedEvent:
     """A signed event extending the current heads, with the signer's next nonce.
+    ``heads``: batches' heads this store does not hold (a lot another node's participant
+    shipped to this node's, read from the chain), over the stored ones.
 
     ``product`` and ``location`` are hashed (keccak-256 of their text); ``payload`` is
     kept in its RFC 8785 form and committed to by ``payloadHash``.
@@ -48,9 +51,9 @@ def compose_event(
     with store.read() as conn:
         nonce = store.events.next_nonce(conn, address_of(private_key))
         stored = store.batches.load(conn, heads_needed(spec))
-    heads = {batch_id: state.head for batch_id, state in stored.items()}
+    known = {batch_id: state.head for batch_id, state in stored.items()} | dict(heads or {})
     event, canonical, identifiers = compose(
-        spec, counterparty=counterparty, heads=heads, nonce=nonce
+        spec, counterparty=counterparty, heads=known, nonce=nonce
     )
     return SignedEvent(
         event, sign_digest(event.digest(domain), private_key), canonical, identifiers

@@ -1,17 +1,26 @@
 """Whether the registry names this node where it says it serves (``tracenode serve
---public-url``): other nodes fetch its bundles from the URL the chain holds; and whether a
-URL about to be written there is one other nodes would fetch from."""
+--public-url``): other nodes fetch its bundles from the URL the chain holds; whether a
+URL about to be written there is one other nodes would fetch from; and the root's
+registration of a node (:func:`enrol_node`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from eth_typing import ChecksumAddress
 
+from node.chain.deploy import grant_relayer
 from node.chain.errors import call_reverted
 from node.chain.registry import ParticipantRegistryClient
+from node.chain.transact import Sender
+from node.events.identifiers import PrefixKind
 from node.exceptions import NodeUrlError, UrlRefusedError
 from node.network.addresses import AddressPolicy, screen_url
+
+if TYPE_CHECKING:
+    from node.context import Node
 
 
 def registration_note(
@@ -77,3 +86,23 @@ def _allowed_privately(url: str, addresses: AddressPolicy) -> bool:
     except UrlRefusedError:
         return False
     return True
+
+
+def enrol_node(
+    node: Node,
+    root: Sender,
+    *,
+    registrar: ChecksumAddress,
+    url: str,
+    relayer: ChecksumAddress | None = None,
+    ranges: Sequence[tuple[PrefixKind, str]] = (),
+) -> int:
+    """The root registers a node (``tracenode node register``, the two-node demo): its
+    registrar, its URL, the ranges delegated to it and, if given, its node key as a
+    relayer (may relay events and anchor roots). Its id."""
+    node_id = node.registry.register_node(root, registrar=registrar, url=url)
+    for kind, prefix in ranges:
+        node.registry.delegate(root, registrar=registrar, kind=kind, prefix=prefix)
+    if relayer is not None:
+        grant_relayer(node.w3, node.deployment, root, relayer)
+    return node_id

@@ -3,7 +3,10 @@
 1. :func:`find_route`: the responsible node, from the chain alone — the current holder of
    a licence of the identifier's prefix → the registrar that registered it → the node it
    operates; else the node whose delegated range covers the prefix; else (an identifier
-   of no prefix kind, a bare batch id) the node of the batch's producer on-chain.
+   of no prefix kind, a bare batch id) the node of the batch's producer on-chain. A
+   batch that moved on to a participant of another node (shipped across nodes and
+   received there) is answered by its custodian's node instead: that node holds its
+   latest events, the only bundle that reaches the chain's head.
 2. :func:`fetch_bundle`: that node's proof bundle, over HTTP with bounded time (connect,
    each read, and the whole answer) and size, no redirects followed.
 3. :func:`resolve_elsewhere`: the bundle checked by *this* node's verifier against *this*
@@ -71,6 +74,7 @@ class Via(StrEnum):
     LICENCE = "licence"  # the prefix's licence holder was registered by its registrar
     RANGE = "range"  # the prefix lies in a range delegated to its registrar
     PRODUCER = "producer"  # the batch's producer on-chain was registered by its registrar
+    CUSTODIAN = "custodian"  # the batch moved on to a participant its registrar registered
 
 
 class RemoteOutcome(StrEnum):
@@ -121,6 +125,25 @@ class Elsewhere:
 def find_route(reader: ChainReader, identifier: Identifier) -> Route | None:
     """The node that answers for ``identifier``, read from the chain at the reader's block
     (see the module docstring); None when no registered node does."""
+    route = _prefix_route(reader, identifier)
+    custodian = reader.batch(bytes(identifier.batch_id)).custodian_id
+    if custodian:
+        registry = reader.participants.functions
+        at = reader.block
+        node_id = int(
+            registry.nodeOf(registry.registrarOf(custodian).call(block_identifier=at)).call(
+                block_identifier=at
+            )
+        )
+        if node_id and (route is None or route.node.id != node_id):
+            found = NetworkNode.from_abi(registry.node(node_id).call(block_identifier=at))
+            prefix, holder = (route.prefix, route.holder_id) if route else (None, 0)
+            return Route(found, Via.CUSTODIAN, prefix, holder)
+    return route
+
+
+def _prefix_route(reader: ChainReader, identifier: Identifier) -> Route | None:
+    """The node that answers for ``identifier``'s prefix (or its producer)."""
     registry = reader.participants.functions
     at = reader.block
 

@@ -4,9 +4,12 @@ with one producer and its API key, and a free port to serve it on."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
@@ -64,3 +67,19 @@ def producer_node(
             (pid,) = [p.id for p in node.store.participants.all(conn)]
         token = ApiKeys(node.store).create(participant_id=pid).token
     return farm, token
+
+
+def wait_served(url: str, process: subprocess.Popen[bytes], timeout: float) -> str | None:
+    """Poll ``url``/readyz until it answers 200 (None), ``process`` exits or ``timeout``
+    seconds pass (then why, in a few words)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"exited {process.returncode}"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return None
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    return f"not ready after {timeout:.0f} s"

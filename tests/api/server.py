@@ -16,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 
 from node.events.identifiers import parse_identifier
 from node.testing.serving import free_port as free_port  # imported from here by tests
-from node.testing.serving import producer_node, serve_command
+from node.testing.serving import producer_node, serve_command, wait_served
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,17 +43,10 @@ class Server:
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"serve exited {self.process.returncode}: {self.output()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"serve not ready after {timeout} s: {self.output()}")
+        why = wait_served(self.url, self.process, timeout)
+        if why is not None:
+            error = RuntimeError if self.process.poll() is not None else TimeoutError
+            raise error(f"serve {why}: {self.output()}")
 
     def output(self) -> str:
         if not self._log_file.closed:
@@ -120,19 +113,44 @@ def prepare(
     return producer_node(data_dir, SERVE_PASSWORD, database_url=database_url, chain_url=chain_url)
 
 
-def commission(url: str, farm: LocalAccount, lot: str, nonce: int) -> dict[str, Any]:
-    """A signed COMMISSION of ``lot``, built from /v1/info (which needs no store)."""
+def signed_event(
+    url: str,
+    signer: LocalAccount,
+    action: str,
+    *,
+    nonce: int,
+    identifiers: list[str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The body of ``POST /v1/events``: ``action`` with ``fields`` (TraceEvent's names),
+    signed by ``signer``, built from ``url``'s /v1/info (which needs no store)."""
     info: dict[str, Any] = httpx.get(f"{url}/v1/info", timeout=10).json()
     message = message_from_info(
         info,
-        action=info["actions"]["COMMISSION"],
-        batchId=parse_identifier(lot).batch_id_hex,
-        quantity=1,
+        action=info["actions"][action],
         nonce=nonce,
         eventTime=int(time.time() * 1000),
+        **fields,
     )
-    signed = Account.sign_typed_data(farm.key, full_message=full_document(info, message))
-    return {"event": message, "signature": "0x" + signed.signature.hex(), "identifiers": [lot]}
+    signed = Account.sign_typed_data(signer.key, full_message=full_document(info, message))
+    return {
+        "event": message,
+        "signature": "0x" + signed.signature.hex(),
+        "identifiers": identifiers or [],
+    }
+
+
+def commission(url: str, farm: LocalAccount, lot: str, nonce: int) -> dict[str, Any]:
+    """A signed COMMISSION of ``lot``, built from /v1/info (which needs no store)."""
+    return signed_event(
+        url,
+        farm,
+        "COMMISSION",
+        nonce=nonce,
+        batchId=parse_identifier(lot).batch_id_hex,
+        quantity=1,
+        identifiers=[lot],
+    )
 
 
 def timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:

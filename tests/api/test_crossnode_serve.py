@@ -39,22 +39,12 @@ from tests.anvil import Anvil, start_anvil, stop_anvil
 from tests.api.server import Server, full_document, message_from_info
 from tests.api.test_server import wait_anchored
 from tests.environment import postgres_database
+from tests.network import Party
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "crossnode test"
 LOT = "88.123.45/crossnode-1"
-
-
-@dataclass
-class Party:
-    key: LocalAccount
-    token: str
-    nonce: int = 0
-
-    @property
-    def address(self) -> str:
-        return str(self.key.address)
 
 
 @dataclass

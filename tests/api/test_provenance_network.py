@@ -31,7 +31,7 @@ from node.network.lineage import remote_parts
 from node.network.resolution import RemoteOutcome
 from node.provenance.service import ProvenanceService
 from tests.hostile_node import HostileNode, hostile_node
-from tests.network import Network, cli, postgres_network
+from tests.two_nodes import Network, cli, postgres_network
 from tests.web.conftest import Browser, open_browser
 
 

@@ -331,7 +331,8 @@ GTIN = "https://id.gs1.org/01/09506000134352"
         # EPC URNs
         ("urn:epc:id:sscc:0614141.1234567890", "unsupported EPC URN scheme 'id:sscc'"),
         ("urn:epc:ID:SGTIN:0614141.812345.6789", "unsupported EPC URN scheme 'ID:SGTIN'"),
-        ("urn:isbn:9780306406157", "unsupported URN"),
+        ("urn:acme:lot 7", "in none of the accepted forms"),
+        ("ftp://acme.example/lot/7", "in none of the accepted forms"),
         ("urn:epc:class:lgtin:95060.00134352.ABC1", "6 to 12 digits, got 5"),
         ("urn:epc:class:lgtin:9506000.01343.ABC1", "13 digits together, got 12"),
         ("urn:epc:class:lgtin:9506000.013435", "must end in"),

@@ -187,6 +187,8 @@ CONTRACT_ERROR_STATUS: Final[dict[str, int]] = {
     "ParticipantRegistryUnknownNode": 404,
     "ParticipantRegistryInvalidUrl": 422,
     "ParticipantRegistryUnauthorizedNodeChange": 403,
+    # a key without the role the call needs (setOpenIdentifiers: the root's)
+    "AccessControlUnauthorizedAccount": 403,
 }
 
 

@@ -1027,6 +1027,24 @@ class NodeIn(StrictSchema):
     ranges: list[RangeOut] = Field(default_factory=list, max_length=16)
 
 
+class OpenIdentifiersIn(StrictSchema):
+    """The root's open-identifier policy for a node (docs/contracts.md, "Identifiers of no
+    prefix kind")."""
+
+    allowed: bool = Field(
+        description="Whether the node's participants may create batches under identifiers "
+        "of no prefix kind (urn:acme:lot:7)."
+    )
+    registrar: Address | None = Field(
+        default=None, description="The node's registrar (default: this node's)."
+    )
+
+
+class OpenIdentifiersOut(Schema):
+    registrar: Address
+    allowed: bool
+
+
 class NodeUrlIn(StrictSchema):
     url: str = Field(max_length=256, pattern=NODE_URL_PATTERN)
 

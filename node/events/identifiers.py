@@ -33,10 +33,10 @@
   handle: no prefix, so no licence covers one, and a batch is created under one only where
   the producer's node allows it (ParticipantRegistry's open-identifier policy, read from
   the chain). A name, not a locator: never ``{scheme}://…`` (an ``ftp://`` or ``ni:///``
-  URI stays a record key at most), and never an ``http(s)`` URL (a URL is a Digital Link or a handle's resolver
-  URL, and a malformed one stays an error: a mistyped GTIN never becomes a node-local
-  lot) and never ``urn:epc:`` (GS1's EPC keys: an SSCC or an asset is a record, a
-  malformed lot an error). A scheme starts with a letter, so an open identifier never
+  URI stays a record key at most), and never an ``http(s)`` URL (a URL is a Digital Link
+  or a handle's resolver URL, and a malformed one stays an error: a mistyped GTIN never
+  becomes a node-local lot) and never ``urn:epc:`` (GS1's EPC keys: an SSCC or an asset
+  is a record, a malformed lot an error). A scheme starts with a letter, so an open identifier never
   starts with a digit or the GS1 head, and never shares a batch id with a GS1 or handle
   batch. Whether one names a batch or a record is the node's one rule
   (:func:`names_open_batch`).

@@ -305,10 +305,11 @@ def test_identifier_splits_agree_with_python() -> None:
     identifier_split does: the kind and the prefix candidates, longest first."""
     rng = random.Random(20261204)
     identifiers = [parse_identifier(text) for text in _spellings(rng)]
-    # Identifiers of no prefix kind (a node-local urn:, allowed by a node's policy): no
-    # parser reads them, so they are made here as the contracts see them.
-    for text in ("urn:tracenode:lot-1", "urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427", "x/1.2/y"):
-        identifiers.append(Identifier(IdentifierKind.HANDLE, text, BatchId(keccak(text.encode()))))
+    # Open identifiers (no prefix kind: a node-local urn:, allowed by a node's policy)
+    # as the parser reads them, and one no parser reads, as the contracts see it.
+    for text in ("urn:tracenode:lot-1", "urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427", "acme:7"):
+        identifiers.append(parse_identifier(text))
+    identifiers.append(Identifier(IdentifierKind.HANDLE, "x/1.2/y", BatchId(keccak(b"x/1.2/y"))))
     ours: list[Any] = []
     for identifier in identifiers:
         try:

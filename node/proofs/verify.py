@@ -909,8 +909,8 @@ def _check_licence(
         return CheckResult(Check.LICENCE, Outcome.SKIPPED, split)
     index = creators.get(batch.batch_id)
     if split.kind is PrefixKind.OTHER:
-        creator = report.events[index].participant_id if index is not None else 0
-        node = f"{_who(creator, reader)}'s node" if creator else "the node that created it"
+        made_by = report.events[index].participant_id if index is not None else 0
+        node = f"{_who(made_by, reader)}'s node" if made_by else "the node that created it"
         return CheckResult(
             Check.LICENCE,
             Outcome.SKIPPED,

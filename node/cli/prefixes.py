@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from eth_utils.address import to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 from rich.markup import escape
 
 from node.cli.common import (
@@ -87,6 +87,8 @@ Registrar = Annotated[
 
 
 def _set_open(allowed: bool, registrar: str | None, data_dir: Path) -> None:
+    if registrar is not None and not is_address(registrar):
+        raise typer.BadParameter(f"not an address: {registrar!r}", param_hint="--registrar")
     secret = password()
     with Node(data_dir) as node:
         target = to_checksum_address(registrar or node.config.admin_address)

@@ -34,10 +34,11 @@ departing, arriving, ...)
 *Batches* are the lots and items an event names (``epcList`` / ``childEPCs`` items and
 ``quantityList`` classes, as :mod:`node.events.identifiers` reads them: LGTIN lots,
 SGTIN items, handles); other identifiers (SSCCs, GRAIs, GIAIs, GSRNs, product classes
-without a lot, other URIs, open identifiers included) name no batch: beside batches they stay in the payload, alone
-they are the event's records (:func:`~node.events.identifiers.parse_record`). Every
-TraceEvent of one EPCIS event carries that event's original JSON as its payload, with the
-``@context`` it was read under (:func:`payload_of`).
+without a lot, other URIs, open identifiers included) name no batch: beside batches they
+stay in the payload, alone they are the event's records
+(:func:`~node.events.identifiers.parse_record`). Every TraceEvent of one EPCIS event
+carries that event's original JSON as its payload, with the ``@context`` it was read
+under (:func:`payload_of`).
 """
 
 from __future__ import annotations

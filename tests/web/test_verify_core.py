@@ -508,6 +508,25 @@ def test_a_lot_from_outside_and_out_again_verifies_alike(site: Site) -> None:
     assert licence["detail"].startswith("GTIN 04012345000016: received from outside TraceNode by ")
 
 
+def test_a_lot_under_an_open_identifier_verifies_alike_labelled_node_local(site: Site) -> None:
+    """A lot under urn:acme:lot:7, made while the root allowed open identifiers for the
+    node: both verifiers pass it, skip its licence check and say why in the same words."""
+    lot = parse_identifier(site.open_lot).batch_id_hex
+    bundle = httpx.get(f"{site.url}/v1/batches/{lot}/bundle", timeout=60).json()
+    js, ours = both_reports(site, bundle)
+
+    assert js["outcome"] == ours["outcome"] == "pass", ours["failures"]
+    assert _checks(js) == _checks(ours)
+    (batch,) = ours["batches"]
+    assert (batch["identifier"], batch["licence"]) == (site.open_lot, None)
+    (licence,) = [c for c in batch["checks"] if c["check"] == "licence"]
+    assert licence["outcome"] == "skipped"
+    assert licence["detail"].startswith(
+        f"{site.open_lot}: node-local identifier: no prefix, no brand owner; allowed by the "
+        "open-identifier policy of "
+    )
+
+
 def _summary(item: dict[str, Any]) -> dict[str, Any]:
     """What a report says of an event or a batch besides its checks."""
     return {k: v for k, v in item.items() if k != "checks"}

@@ -415,6 +415,11 @@ class RecallOut(Schema):
 class BatchOut(Schema):
     batch_id: Hex32
     identifier: str | None
+    identifier_kind: Literal["gs1", "handle", "other"] | None = Field(
+        description="Its identifier's prefix kind, as the contracts read it: other is an open "
+        "identifier (urn:acme:lot:7), a node-local name with no prefix and no brand owner, "
+        'allowed by its node\'s policy (docs/events.md, "Open identifiers"); null: none.'
+    )
     status: str
     recall: RecallOut
     producer: ParticipantRef

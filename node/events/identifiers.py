@@ -252,6 +252,18 @@ def identifier_split(identifier: Identifier) -> IdentifierSplit:
     return IdentifierSplit(PrefixKind.OTHER, canonical, "", ())
 
 
+def identifier_kind(canonical: str | None) -> PrefixKind | None:
+    """The prefix kind of a stored batch's canonical identifier (``OTHER``: an open
+    identifier, no prefix, no brand owner); None when it has none (no identifier, or a
+    bare batch id)."""
+    if canonical is None:
+        return None
+    try:
+        return identifier_split(parse_identifier(canonical)).kind
+    except InvalidIdentifierError:
+        return None
+
+
 def prefix_kind(prefix: str) -> PrefixKind:
     """The kind of a licence prefix as ParticipantRegistry.register reads it: a handle
     when it holds a dot, a GS1 company prefix otherwise."""

@@ -244,6 +244,7 @@ def test_open_identifiers_follow_the_roots_policy_and_are_labelled(rig: Rig) -> 
 
     batch = client.get(f"/v1/batches/{lot}").json()
     assert batch["identifier"] == lot
+    assert batch["identifierKind"] == "other"  # an open identifier: no prefix kind
     assert batch["head"] == head  # an OBSERVE attaches to the head, never advances it
     bundle = client.get(f"/v1/batches/{lot}/bundle").json()
     report = client.post("/v1/verify", json=bundle).json()

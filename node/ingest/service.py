@@ -325,8 +325,9 @@ class IngestService:
                 epochs,
             )
             stored = set(batches)
-            # Rows of no custody batch: keys of anchored-only records (or of a pallet).
-            record_keys = epochs.keys() - stored
+            # Rows of no custody batch: keys of anchored-only records (or of a pallet), and
+            # below, the records this call accepts.
+            record_keys = set(epochs.keys() - stored)
             remote, refreshed = self._chain_states(conn, live, batches, fetched)
             licences = self._licences(conn, live)
             rows: list[EventRow] = []
@@ -372,6 +373,8 @@ class IngestService:
                         )
                     continue
                 held[item.event_hash] = views[item.signer or b""].participant_id
+                if item.record:
+                    record_keys.add(item.signed.event.batch_id)
                 used[key] = item.event_hash
                 for state in outcome.created:
                     state.identifier = item.identifiers.get(state.batch_id)

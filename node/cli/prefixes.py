@@ -110,7 +110,8 @@ def open_(registrar: Registrar = None, data_dir: DataDir = DEFAULT_DATA_DIR) -> 
 @reports_errors
 def close(registrar: Registrar = None, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Refuse identifiers of no prefix kind for a node's participants again (batches
-    created under them stay). The root's key signs."""
+    created under them stay). The root's key signs; the keystore password comes from
+    TRACENODE_PASSWORD, else a prompt."""
     _set_open(False, registrar, data_dir)
 
 

@@ -88,3 +88,15 @@ def test_open_and_close_set_the_roots_policy_on_the_chain(data_dir: Path) -> Non
     other = run(data_dir, "prefix", "open", "--registrar", "not-an-address")
     assert other[0] == 2  # a usage error, before the chain is touched
     assert "not an address" in other[1]
+
+
+def test_init_cannot_open_a_node_that_joins(tmp_path: Path) -> None:
+    """``init --open-identifiers`` is the root's to give: with --join it is refused before
+    anything is made."""
+    code, output = run(
+        tmp_path / "data", "init", "--open-identifiers", "--join", "0x" + "11" * 20,
+        "--chain-url", "http://127.0.0.1:9",
+    )  # fmt: skip
+    assert code == 1, output
+    assert "--open-identifiers is the root's to give" in output
+    assert not (tmp_path / "data").exists()

@@ -53,6 +53,7 @@ from node.exceptions import (
     EventRejectedError,
     EventTimeOutOfRangeError,
     HeadMismatchError,
+    IdentifierIsRecordError,
     InvalidBundleError,
     InvalidEventError,
     InvalidIdentifierError,
@@ -161,6 +162,7 @@ STATUS: Final[dict[type[TraceNodeError], int]] = {
     NotReceiverError: 409,
     NotRecallerError: 409,
     BatchInNetworkError: 409,
+    IdentifierIsRecordError: 409,
     UnlicensedIdentifierError: 403,
     LicensedElsewhereError: 403,
     LicenceNotValidError: 403,
@@ -192,6 +194,8 @@ CONTRACT_ERROR_STATUS: Final[dict[str, int]] = {
     "ParticipantRegistryUnknownNode": 404,
     "ParticipantRegistryInvalidUrl": 422,
     "ParticipantRegistryUnauthorizedNodeChange": 403,
+    # a key without the role the call needs (setOpenIdentifiers: the root's)
+    "AccessControlUnauthorizedAccount": 403,
 }
 
 

@@ -415,6 +415,11 @@ class RecallOut(Schema):
 class BatchOut(Schema):
     batch_id: Hex32
     identifier: str | None
+    identifier_kind: Literal["gs1", "handle", "other"] | None = Field(
+        description="Its identifier's prefix kind, as the contracts read it: other is an open "
+        "identifier (urn:acme:lot:7), a node-local name with no prefix and no brand owner, "
+        'allowed by its node\'s policy (docs/events.md, "Open identifiers"); null: none.'
+    )
     status: str
     recall: RecallOut
     producer: ParticipantRef
@@ -1035,6 +1040,24 @@ class NodeIn(StrictSchema):
     registrar: Address
     url: str = Field(max_length=256, pattern=NODE_URL_PATTERN)
     ranges: list[RangeOut] = Field(default_factory=list, max_length=16)
+
+
+class OpenIdentifiersIn(StrictSchema):
+    """The root's open-identifier policy for a node (docs/contracts.md, "Identifiers of no
+    prefix kind")."""
+
+    allowed: bool = Field(
+        description="Whether the node's participants may create batches under identifiers "
+        "of no prefix kind (urn:acme:lot:7)."
+    )
+    registrar: Address | None = Field(
+        default=None, description="The node's registrar (default: this node's)."
+    )
+
+
+class OpenIdentifiersOut(Schema):
+    registrar: Address
+    allowed: bool
 
 
 class NodeUrlIn(StrictSchema):

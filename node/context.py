@@ -201,6 +201,7 @@ class Node:
             verifier=self.verifier,
             event_times=event_times,
             chain=chain,
+            open_policy=chain.open_identifiers,
         )
 
     def sync_participants(self) -> int:

@@ -16,6 +16,8 @@
     │   │       LicensedElsewhereError
     │   ├── EventExistsError                the same event (hash) is held, signed by another
     │   │                                   participant
+    │   ├── IdentifierIsRecordError         a batch created under an open identifier that
+    │   │                                   keys records here (no contract twin)
     │   └── BatchExistsError, UnknownBatchError, HeadMismatchError, BatchRecalledError,
     │       InvalidStatusError, NotCustodianError, InvalidReceiverError,
     │       NotReceiverError, NotRecallerError, BatchInNetworkError
@@ -280,6 +282,14 @@ class OpenIdentifierRefusedError(UnlicensedIdentifierError):
 
     code = "open-identifier-refused"
     contract_error = "BatchRegistryOpenIdentifierRefused"
+
+
+class IdentifierIsRecordError(EventRejectedError):
+    """A batch created under an open identifier that already keys anchored-only records on
+    this node: it names those records, never a batch (docs/events.md, "Open
+    identifiers"). The node's rule, not the contract's: the chain knows no records."""
+
+    code = "identifier-is-record"
 
 
 class LicensedElsewhereError(UnlicensedIdentifierError):

@@ -8,6 +8,7 @@ routers, which are matched first.
 
 from __future__ import annotations
 
+from typing import Literal, cast
 from urllib.parse import quote
 
 from eth_utils.address import to_checksum_address
@@ -17,7 +18,7 @@ from api.deps import BatchRef, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.schemas import BatchOut, ParticipantRef, RecalledBatch, RecallOut, RecallState
 from node.context import Node
-from node.events.identifiers import Identifier, parse_identifier
+from node.events.identifiers import Identifier, identifier_kind, parse_identifier
 from node.events.typed_data import BatchStatus
 from node.exceptions import BatchNotFoundError
 
@@ -72,6 +73,7 @@ def batch_out(node: Node, identifier: Identifier) -> BatchOut:
     return BatchOut(
         batch_id=hex_id,
         identifier=state.identifier,
+        identifier_kind=_kind_label(state.identifier),
         status=state.status.name,
         recall=RecallOut(
             state=recall_state,
@@ -100,3 +102,8 @@ def batch_links(batch_id: bytes, canonical: str) -> dict[str, str]:
         "bundle": f"/v1/batches/{hex_id}/bundle",
         "page": f"/?id={quote(canonical, safe='')}",
     }
+
+
+def _kind_label(identifier: str | None) -> Literal["gs1", "handle", "other"] | None:
+    kind = identifier_kind(identifier)
+    return None if kind is None else cast(Literal["gs1", "handle", "other"], kind.label)

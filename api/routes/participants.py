@@ -21,6 +21,8 @@ from api.schemas import (
     KeyHistory,
     LicenceIn,
     LicenceOut,
+    OpenIdentifiersIn,
+    OpenIdentifiersOut,
     ParticipantIn,
     ParticipantOut,
     PrefixOut,
@@ -231,6 +233,30 @@ async def license_prefix(
     await run_in_threadpool(license_)
     response.headers["Location"] = f"/v1/prefixes/{body.prefix}"
     return prefix_out(node, body.prefix).licences[-1]
+
+
+@router.put(
+    "/open-identifiers",
+    response_model=OpenIdentifiersOut,
+    summary="Allow or refuse open identifiers for a node (admin; the root authority's key)",
+    responses=problem_responses(400, 401, 403, 413, 422, 429, 503),
+)
+async def set_open_identifiers(
+    body: OpenIdentifiersIn, gateway: GatewayDep, _admin: AdminDep, registrar: RegistrarDep
+) -> OpenIdentifiersOut:
+    """Sends ParticipantRegistry.setOpenIdentifiers from this node's registrar key, which
+    must be the root's (403 otherwise), for ``registrar`` (default: this node's). Every
+    node then reads the policy from the chain when one of that node's participants creates
+    a batch under an identifier of no prefix kind."""
+    node = gateway.node
+    target = to_checksum_address(body.registrar or node.config.admin_address)
+
+    def send() -> None:
+        with REGISTRAR_LOCK:
+            node.registry.set_open_identifiers(registrar, registrar=target, allowed=body.allowed)
+
+    await run_in_threadpool(send)
+    return OpenIdentifiersOut(registrar=target, allowed=body.allowed)
 
 
 @router.get(

@@ -693,9 +693,10 @@ function brandOwnership(m, contracts) {
   if (check.outcome === "pending") {
     return { checked: ["Brand ownership: the event that created this batch is not anchored yet; who held its prefix at that block is checked once it is."] };
   }
-  if (/ is an open identifier: /.test(check.detail)) {
+  const open = /: node-local identifier: .*open-identifier policy of (.*) \(a policy, not a licence\)$/.exec(check.detail);
+  if (open) {
     return {
-      notChecked: `${batch.identifier} is an open identifier: it has no prefix, so no licence covers it and nothing says who owns the brand. The node that created it allows such identifiers; that is its policy, not a licence.`,
+      notChecked: `${batch.identifier} is a node-local identifier: no prefix, no brand owner. It is allowed by the open-identifier policy of ${open[1]}; that is a policy, not a licence, so nothing says who owns the brand.`,
     };
   }
   if (/the event that created the batch is not in the bundle/.test(check.detail)) {

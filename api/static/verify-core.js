@@ -1460,14 +1460,16 @@ function checkLicence(batch, bundle, report, local, creators, view) {
   }
   const split = identifierSplit(identifier);
   if (split === null) return result("licence", "skipped", `${identifier} is a bare batch id: it names no identifier, no licence covers it`);
+  const index = creators.get(batch.batchId);
   if (split.kind === "OTHER") {
+    const creator = index === undefined ? 0 : report.events[index].participant.id;
+    const node = creator ? `${who(view, creator)}'s node` : "the node that created it";
     return result(
       "licence",
       "skipped",
-      `${identifier} is an open identifier: it has no prefix, so no licence covers it and it says nothing of who owns the brand; the node that created it allows such identifiers (its policy, not a licence)`,
+      `${identifier}: node-local identifier: no prefix, no brand owner; allowed by the open-identifier policy of ${node} (a policy, not a licence)`,
     );
   }
-  const index = creators.get(batch.batchId);
   if (index === undefined) return result("licence", "skipped", "not checked: the event that created the batch is not in the bundle");
   const entry = report.events[index];
   if (local[index].altered) {

@@ -187,6 +187,21 @@ class ParticipantRegistryClient:
             Licence.from_abi(v) for v in self.contract.functions.licences(int(kind), prefix).call()
         ]
 
+    # ----- the open-identifier policy -----
+
+    def set_open_identifiers(
+        self, sender: Sender, *, registrar: ChecksumAddress, allowed: bool
+    ) -> None:
+        """Allow (or stop allowing) identifiers of no prefix kind for the participants
+        ``registrar`` registered, i.e. that node's (root only; docs/contracts.md)."""
+        send_transaction(
+            self.w3, self.contract.functions.setOpenIdentifiers(registrar, allowed), sender
+        )
+
+    def open_identifiers(self, participant_id: int) -> bool:
+        """Whether participant ``participant_id``'s node allows open identifiers, now."""
+        return bool(self.contract.functions.openIdentifiers(participant_id).call())
+
     # ----- the node registry -----
 
     def register_node(self, sender: Sender, *, registrar: ChecksumAddress, url: str) -> int:

@@ -43,6 +43,7 @@ from node.cli.network_demo import run_network_demo_command
 from node.context import Node, init_node
 from node.demo import DemoReport, run_demo
 from node.events.typed_data import Action, Domain, TraceEvent, typed_data
+from node.exceptions import ConfigurationError
 from node.proofs.verify import verify_bundle
 from node.provenance.service import ProvenanceService
 from node.store.models import EventStatus
@@ -110,10 +111,24 @@ def init(
             "addresses are refused anyway (docs/network.md).",
         ),
     ] = False,
+    open_identifiers: Annotated[
+        bool,
+        typer.Option(
+            "--open-identifiers",
+            help="Allow identifiers of no prefix kind (urn:acme:lot:7) for this node's "
+            "participants (deploying only: the admin is then the root; tracenode prefix "
+            "open|close later).",
+        ),
+    ] = False,
 ) -> None:
     """Create a data directory: encrypted node and admin keys, contracts deployed (or an
     existing deployment joined), store ready. The keystore password comes from
     TRACENODE_PASSWORD, else a prompt (asked twice)."""
+    if open_identifiers and join is not None:
+        raise ConfigurationError(
+            "--open-identifiers is the root's to give: a node that joins asks the root "
+            "(tracenode prefix open --registrar THIS-NODE'S-ADMIN, on the root's node)"
+        )
     secret = password(confirm=True)
     with steps() as progress:
         config = init_node(
@@ -125,6 +140,13 @@ def init(
             join=join,
             allow_private_peers=allow_private_peers,
         )
+    if open_identifiers:
+        with Node(data_dir) as node:
+            node.registry.set_open_identifiers(
+                node.admin(secret),
+                registrar=Web3.to_checksum_address(node.config.admin_address),
+                allowed=True,
+            )
     console.print(f"[green]initialised[/] {data_dir} on chain {config.chain_id}")
     console.print(f"  node key   {config.node_address}")
     console.print(f"  admin key  {config.admin_address}")

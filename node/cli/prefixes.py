@@ -1,12 +1,15 @@
 """``tracenode prefix license|revoke|list``: the identifier prefixes this node's registrar
-licenses to its participants (docs/contracts.md, "Identifier authority")."""
+licenses to its participants (docs/contracts.md, "Identifier authority"); ``tracenode
+prefix open|close``: the root's policy on identifiers of no prefix kind for a node."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from eth_utils.address import is_address, to_checksum_address
 from rich.markup import escape
 
 from node.cli.common import (
@@ -75,6 +78,41 @@ def revoke(prefix: Prefix, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     with Node(data_dir) as node:
         node.registry.revoke(node.admin(secret), kind=kind, prefix=prefix)
     console.print(f"[green]revoked[/] {kind.name} prefix {prefix}")
+
+
+Registrar = Annotated[
+    str | None,
+    typer.Option(help="The node's registrar address (default: this node's own)."),
+]
+
+
+def _set_open(allowed: bool, registrar: str | None, data_dir: Path) -> None:
+    if registrar is not None and not is_address(registrar):
+        raise typer.BadParameter(f"not an address: {registrar!r}", param_hint="--registrar")
+    secret = password()
+    with Node(data_dir) as node:
+        target = to_checksum_address(registrar or node.config.admin_address)
+        node.registry.set_open_identifiers(node.admin(secret), registrar=target, allowed=allowed)
+    state = "[green]allowed[/]" if allowed else "[yellow]refused[/]"
+    console.print(f"open identifiers {state} for the node of registrar {target}")
+
+
+@app.command("open")
+@reports_errors
+def open_(registrar: Registrar = None, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Allow identifiers of no prefix kind (urn:acme:lot:7: no prefix, no brand owner) for
+    a node's participants: the root's key signs (this node's admin on the embedded chain).
+    The keystore password comes from TRACENODE_PASSWORD, else a prompt."""
+    _set_open(True, registrar, data_dir)
+
+
+@app.command("close")
+@reports_errors
+def close(registrar: Registrar = None, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Refuse identifiers of no prefix kind for a node's participants again (batches
+    created under them stay). The root's key signs; the keystore password comes from
+    TRACENODE_PASSWORD, else a prompt."""
+    _set_open(False, registrar, data_dir)
 
 
 @app.command("list")

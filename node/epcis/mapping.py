@@ -37,8 +37,9 @@ departing, arriving, ...)
 *Batches* are the lots and items an event names (``epcList`` / ``childEPCs`` items and
 ``quantityList`` classes, as :mod:`node.events.identifiers` reads them: LGTIN lots,
 SGTIN items, handles); other identifiers (SSCCs, GRAIs, GIAIs, GSRNs, product classes
-without a lot, other URIs) name no batch: beside batches they stay in the payload, alone
-they are the event's records (:func:`~node.events.identifiers.parse_record`).
+without a lot, other URIs, open identifiers included) name no batch: beside batches they
+stay in the payload, alone they are the event's records
+(:func:`~node.events.identifiers.parse_record`).
 
 A TransformationEvent that names lots on one side only (EPCIS lets a transformation be
 split into events sharing a ``transformationID``, or name inputs that are no lots) says
@@ -46,9 +47,9 @@ what it says of those lots alone: outputs made here from inputs not named as lot
 created (COMMISSION, under the signer's licence as any creation), and inputs used in a
 transformation whose outputs are not named are observed (OBSERVE: BatchRegistry consumes a
 lot only into named outputs, so they stay ACTIVE on-chain). No lineage joins the parts;
-the query interface finds them by ``EQ_transformationID``. Every
-TraceEvent of one EPCIS event carries that event's original JSON as its payload, with the
-``@context`` it was read under (:func:`payload_of`).
+the query interface finds them by ``EQ_transformationID``. Every TraceEvent of one EPCIS
+event carries that event's original JSON as its payload, with the ``@context`` it was
+read under (:func:`payload_of`).
 """
 
 from __future__ import annotations
@@ -481,7 +482,8 @@ def _quantity(raw: Any) -> int:
 
 def _identifier(text: Any, where: str, event: EpcisEvent) -> Identifier | None:
     """The batch an identifier names, None when it names none (an SSCC, an asset, a
-    product class); a GTIN-based lot or item that is malformed is an error."""
+    product class, an open identifier: a record key here); a GTIN-based lot or item that
+    is malformed is an error."""
     if not isinstance(text, str):
         return None
     try:
@@ -492,7 +494,12 @@ def _identifier(text: Any, where: str, event: EpcisEvent) -> Identifier | None:
                 f"event {event.index}: {exc}", event_index=event.index, pointer=where
             ) from None
         return None
-    return None if identifier.kind is IdentifierKind.BATCH_ID else identifier
+    # An open identifier (urn:acme:lot:7) is read as a record key: EPCIS capture creates
+    # no batch under one, and an event naming one that a batch holds is the batch's, which
+    # the ingest judges (names_open_batch): docs/epcis.md, "Open identifiers".
+    if identifier.kind in (IdentifierKind.BATCH_ID, IdentifierKind.OPEN):
+        return None
+    return identifier
 
 
 def _named(event: EpcisEvent, epcs: str, quantities: str) -> list[_Named]:

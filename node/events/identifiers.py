@@ -27,6 +27,19 @@
   whose suffix is percent-decoded. Canonical: ``{prefix}/{suffix}``.
 - **Batch ids** ``0x`` + 64 hex digits are the batch id itself, canonically in lowercase,
   and are not hashed again.
+- **Open identifiers** (:attr:`IdentifierKind.OPEN`): any other absolute URI, a scheme
+  then ``:`` then no whitespace or control character (``urn:acme:lot:7``, a node-local
+  ``acme:lot:7``). Kept as written, as records are (:func:`parse_record`). Not GS1, not a
+  handle: no prefix, so no licence covers one, and a batch is created under one only where
+  the producer's node allows it (ParticipantRegistry's open-identifier policy, read from
+  the chain). A name, not a locator: never ``{scheme}://…`` (an ``ftp://`` or ``ni:///``
+  URI stays a record key at most), and never an ``http(s)`` URL (a URL is a Digital Link
+  or a handle's resolver URL, and a malformed one stays an error: a mistyped GTIN never
+  becomes a node-local lot) and never ``urn:epc:`` (GS1's EPC keys: an SSCC or an asset
+  is a record, a malformed lot an error). A scheme starts with a letter, so an open identifier never
+  starts with a digit or the GS1 head, and never shares a batch id with a GS1 or handle
+  batch. Whether one names a batch or a record is the node's one rule
+  (:func:`names_open_batch`).
 
 - **GS1 element strings** as printed under a barcode, ``(01)09506000134352(10)LOT-7``:
   each AI in brackets, then its value. Whitespace is layout (``(01) 09506000134352
@@ -46,8 +59,9 @@ authority"): a batch is created only under an identifier prefix its producer is 
 identifier's prefix sits (``contracts/src/libraries/Identifiers.sol`` is the other, and
 a test holds them together): GS1 identifiers ``https://id.gs1.org/01/{indicator}`` +
 company prefix (4-12 digits) + the rest of the GTIN; handles: the handle prefix or one of
-its dot-ancestors, then ``/`` or ``.``; anything else has no prefix (allowed only by a
-node's policy). A bare batch id names no identifier and so cannot create a batch.
+its dot-ancestors, then ``/`` or ``.``; anything else (an open identifier) has no prefix
+(allowed only by a node's policy). A bare batch id names no identifier (no preimage
+is known) and so can never create a batch, not even under an open policy.
 
 Five entry points, one set of rules:
 
@@ -119,7 +133,8 @@ _DATE_AIS: Final = frozenset({"11", "13", "15", "16", "17"})
 _FORMS: Final = (
     "a GS1 Digital Link (https://id.gs1.org/01/{gtin}/10/{lot}), the text under a barcode "
     "((01){gtin}(10){lot}), an EPC URN (urn:epc:class:lgtin:... or urn:epc:id:sgtin:...), "
-    "a handle (88.123.45/{suffix}) or a 0x batch id"
+    "a handle (88.123.45/{suffix}), a 0x batch id, or another absolute URI (urn:acme:lot:7, "
+    "where the node's policy allows open identifiers)"
 )
 _EXPECTED: Final = "expected " + _FORMS
 #: What every canonical GS1 identifier starts with: the resolver and AI 01.
@@ -237,6 +252,18 @@ def identifier_split(identifier: Identifier) -> IdentifierSplit:
     return IdentifierSplit(PrefixKind.OTHER, canonical, "", ())
 
 
+def identifier_kind(canonical: str | None) -> PrefixKind | None:
+    """The prefix kind of a stored batch's canonical identifier (``OTHER``: an open
+    identifier, no prefix, no brand owner); None when it has none (no identifier, or a
+    bare batch id)."""
+    if canonical is None:
+        return None
+    try:
+        return identifier_split(parse_identifier(canonical)).kind
+    except InvalidIdentifierError:
+        return None
+
+
 def prefix_kind(prefix: str) -> PrefixKind:
     """The kind of a licence prefix as ParticipantRegistry.register reads it: a handle
     when it holds a dot, a GS1 company prefix otherwise."""
@@ -255,6 +282,7 @@ class IdentifierKind(StrEnum):
     DIGITAL_LINK_ITEM = auto()  # GTIN + serial (SGTIN): one item, its own batch
     HANDLE = auto()  # industrial-internet handle
     BATCH_ID = auto()  # a bare 0x batch id
+    OPEN = auto()  # any other absolute URI: no prefix kind, a node's policy allows it
     LOGISTIC_UNIT = auto()  # an SSCC: a pallet or case (parse_logistic_unit only)
     RECORD = auto()  # no batch: the key of anchored-only records (parse_record only)
 
@@ -414,7 +442,7 @@ def parse_key(text: str) -> Identifier | Product:
     head = text[:8].lower()
     if head.startswith(("http://", "https://")):
         return _parse_url(text)
-    if head.startswith("urn:"):
+    if head.startswith("urn:epc:"):
         return _parse_epc_urn(text)
     if head.startswith("hdl:"):
         return _parse_handle(text[4:])
@@ -428,7 +456,25 @@ def parse_key(text: str) -> Identifier | Product:
         raise InvalidIdentifierError(f"a number alone ({_show(text)}) names no batch: {_EXPECTED}")
     if "0" <= text[0] <= "9":
         return _parse_handle(text)
+    if _RECORD_URI.fullmatch(text) and not _LOCATOR.match(text):
+        return _open(text)
     raise InvalidIdentifierError(f"{_show(text)} is in none of the accepted forms: {_FORMS}")
+
+
+def _open(text: str) -> Identifier:
+    """An open identifier (see the module docstring): kept as written."""
+    return Identifier(IdentifierKind.OPEN, text, BatchId(keccak(text.encode())))
+
+
+def names_open_batch(*, exists: bool, creates: bool) -> bool:
+    """The one rule for an open identifier (``urn:acme:lot:7``), which may name a batch or
+    the key of anchored-only records under the same ``keccak256(utf8(canonical))``: it
+    names a batch when a batch of that id exists (this node's store, or the chain) or the
+    event creates it (a COMMISSION, a TRANSFORM's output, a lot adopted from outside),
+    and a record otherwise. A batch is never created under a key that already holds
+    records (:class:`~node.exceptions.IdentifierIsRecordError`), so once either exists the
+    answer never changes (docs/events.md, "Open identifiers")."""
+    return exists or creates
 
 
 def parse_lookup(text: str) -> Identifier | Product | LotCode:
@@ -450,7 +496,9 @@ def parse_lookup(text: str) -> Identifier | Product | LotCode:
     elif text[:4].lower() in ("urn:", "hdl:") or text[:2].lower() == "0x" or _HANDLE.match(text):
         return parse_key(text)
     if len(text) <= MAX_GS1_VALUE_LENGTH and _CSET82_VALUE.fullmatch(text):
-        return LotCode(text)
+        return LotCode(text)  # ``LOT:7`` is read as a lot code first: GS1 lots may hold ':'
+    if _RECORD_URI.fullmatch(text):
+        return parse_key(text)
     raise InvalidIdentifierError(
         f"{_show(text)} is neither an identifier nor a lot code (1 to {MAX_GS1_VALUE_LENGTH} "
         f"of GS1's characters, no spaces); identifiers are {_FORMS}"
@@ -599,6 +647,9 @@ def looks_like_gtin_batch(text: str) -> bool:
 #: An absolute URI as a record key: a scheme, a colon, then no whitespace or control
 #: character (``urn:…``, ``https://…``, ``ni:///sha-256;…``).
 _RECORD_URI: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]+")
+#: A URI with an authority or a path from the root (``ftp://``, ``ni:///``): a locator or
+#: a hash, never an open identifier.
+_LOCATOR: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")
 
 
 def parse_record(text: str) -> Identifier:
@@ -608,12 +659,14 @@ def parse_record(text: str) -> Identifier:
     signed and anchored without ever creating or moving custody (docs/epcis.md).
 
     ``batchId = keccak256(utf8(canonical))``, the batches' own rule, so a pallet's SSCC
-    has one id as an AGGREGATE's pallet and as a record. An SSCC in any spelling is
-    canonically its Digital Link (:func:`parse_logistic_unit`); any other URI is kept as
-    written, so callers write GS1 keys as their canonical Digital Link first (EPCIS capture
-    does, with the CBV 2.0 hash ID's rules). Refused with an
+    has one id as an AGGREGATE's pallet and as a record, and an open identifier one id as
+    a record key and as a batch (which of the two it names: :func:`names_open_batch`).
+    An SSCC in any spelling is canonically its Digital Link (:func:`parse_logistic_unit`);
+    any other URI is kept as written, so callers write GS1 keys as their canonical Digital
+    Link first (EPCIS capture does, with the CBV 2.0 hash ID's rules). Refused with an
     :class:`~node.exceptions.InvalidIdentifierError`: a batch identifier (a lot, an item,
-    a handle or a 0x id: its events are the batch's), empty input, input over 512
+    a handle or a 0x id: its events are the batch's; an open identifier is read as a
+    record key here), empty input, input over 512
     characters, and anything that is not an absolute URI."""
     text = _bounded(text)
     try:
@@ -622,7 +675,7 @@ def parse_record(text: str) -> Identifier:
         if looks_like_gtin_batch(text):
             raise  # a lot or an item, malformed: never a record in its place
         key = None
-    if isinstance(key, Identifier):
+    if isinstance(key, Identifier) and key.kind is not IdentifierKind.OPEN:
         raise InvalidIdentifierError(
             f"{_show(text)} names a batch, whose events are the batch's, not a record's"
         )
@@ -789,11 +842,6 @@ def _percent_decode(value: str, what: str) -> str:
 
 
 def _parse_epc_urn(text: str) -> Identifier:
-    if text[:8].lower() != "urn:epc:":
-        raise InvalidIdentifierError(
-            f"unsupported URN {_show(text)}: only urn:epc:class:lgtin and urn:epc:id:sgtin "
-            "name batches or items"
-        )
     rest = text[8:]
     scheme = next((scheme for scheme in _EPC_SCHEMES if rest.startswith(scheme)), None)
     if scheme is None:

@@ -20,6 +20,7 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from node.chain.availability import CHAIN_CONNECTION_ERRORS, chain_unavailable
+from node.chain.deploy import contract
 from node.chain.reader import ChainBatch, ChainReader, Contracts
 from node.events.batch import BatchState
 from node.events.typed_data import ZERO32, BatchStatus
@@ -27,6 +28,9 @@ from node.exceptions import ChainError
 
 #: The chain's record of each batch asked for (status NONE: the chain has no such batch).
 ChainBatches = Callable[[Sequence[bytes]], dict[bytes, ChainBatch]]
+#: Whether a participant's node allows open identifiers (ParticipantRegistry's
+#: ``openIdentifiers``, now): the root's policy, which no node sets for itself.
+OpenPolicy = Callable[[int], bool]
 
 _READ_ERRORS: tuple[type[Exception], ...] = (
     *CHAIN_CONNECTION_ERRORS,
@@ -56,6 +60,18 @@ class ChainView:
             if unavailable is not None:
                 raise unavailable from exc
             raise ChainError(f"the batches' state could not be read from the chain: {exc}") from exc
+
+    def open_identifiers(self, participant_id: int) -> bool:
+        """:data:`OpenPolicy` on the chain: whether the root allows open identifiers for
+        the node that registered ``participant_id``."""
+        try:
+            registry = contract(self.w3, "ParticipantRegistry", self.contracts.participant_registry)
+            return bool(registry.functions.openIdentifiers(participant_id).call())
+        except _READ_ERRORS as exc:
+            unavailable = chain_unavailable(exc)
+            if unavailable is not None:
+                raise unavailable from exc
+            raise ChainError(f"the open-identifier policy could not be read: {exc}") from exc
 
 
 def from_chain(batch_id: bytes, chain: ChainBatch) -> BatchState | None:

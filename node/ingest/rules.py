@@ -35,6 +35,7 @@ from node.exceptions import (
     BatchInNetworkError,
     BatchRecalledError,
     HeadMismatchError,
+    IdentifierIsRecordError,
     InvalidEventError,
     InvalidReceiverError,
     InvalidStatusError,
@@ -44,6 +45,7 @@ from node.exceptions import (
     NotCustodianError,
     NotRecallerError,
     NotReceiverError,
+    OpenIdentifierRefusedError,
     UnknownBatchError,
     UnlicensedIdentifierError,
 )
@@ -93,16 +95,17 @@ def check_licence(
     producer: int,
     licences: Mapping[tuple[PrefixKind, str], Licence],
     block: int,
+    open_allowed: bool | None = None,
 ) -> None:
     """BatchRegistry's identifier rule on the licence mirror: ``producer`` may create the
     batch whose identifier splits as ``split`` only under a prefix whose current licence
     (``licences``: the latest of each candidate, as ``currentLicence`` answers) it holds,
     valid at ``block``. The prefix judged is the one the commit path's proof names
-    (:meth:`IdentifierSplit.choose`). An identifier of no prefix kind is the node's policy
-    (``setOpenIdentifiers``), which only the chain judges; none reaches here today, since
-    every spelling :func:`~node.events.identifiers.parse_identifier` accepts is GS1 or a
-    handle."""
+    (:meth:`IdentifierSplit.choose`). An identifier of no prefix kind (an open identifier)
+    only where ``producer``'s node allows those (``open_allowed``: the chain's
+    ``openIdentifiers``; None: not judged here)."""
     if split.kind is PrefixKind.OTHER:
+        _check_open(split, batch_id, producer, open_allowed)
         return
     chosen, licence = _judged_licence(split, producer, licences)
     if licence is None or licence.holder != producer:
@@ -117,6 +120,32 @@ def check_licence(
             batchId=batch_id,
             validFrom=licence.valid_from,
             validUntil=licence.valid_until,
+        )
+
+
+def _check_open(
+    split: IdentifierSplit, batch_id: bytes, participant: int, open_allowed: bool | None
+) -> None:
+    if open_allowed is False:
+        raise OpenIdentifierRefusedError(
+            f"{split.canonical} is an open identifier (neither GS1 nor a handle: no prefix, "
+            f"no brand owner), and participant {participant}'s node does not allow those: "
+            "the root allows them per node (tracenode prefix open)",
+            batchId=batch_id,
+        )
+
+
+def check_not_records(split: IdentifierSplit, batch_id: bytes, has_records: bool) -> None:
+    """The node's rule for an open identifier that already keys anchored-only records
+    (``has_records``): it names those records, never a batch, so nothing creates a batch
+    under it (:func:`~node.events.identifiers.names_open_batch`). Not the contract's rule:
+    the chain knows no records."""
+    if split.kind is PrefixKind.OTHER and has_records:
+        raise IdentifierIsRecordError(
+            f"{split.canonical} already keys anchored-only records on this node, so it names "
+            "those records and cannot name a new batch: commission the lot under another "
+            "identifier",
+            batchId=batch_id,
         )
 
 
@@ -139,12 +168,15 @@ def check_adoptable(
     batch_id: bytes,
     adopter: int,
     licences: Mapping[tuple[PrefixKind, str], Licence],
+    open_allowed: bool | None = None,
 ) -> None:
     """BatchRegistry's rule for a lot adopted from outside the network, on the licence
     mirror: nobody but ``adopter`` may hold the current licence of the prefix the commit
     path's proof names (a brand owner in the network creates its own lots, and nobody may
-    take a lot's id first). Nobody holding it is fine: the lot comes from a brand outside."""
+    take a lot's id first). Nobody holding it is fine: the lot comes from a brand outside.
+    An open identifier: only where ``adopter``'s node allows those, as for a COMMISSION."""
     if split.kind is PrefixKind.OTHER:
+        _check_open(split, batch_id, adopter, open_allowed)
         return
     chosen, licence = _judged_licence(split, adopter, licences)
     if licence is not None and licence.held and licence.holder != adopter:

@@ -17,7 +17,7 @@ signed again after a key rotation). Signed by another participant, it is refused
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -33,6 +33,7 @@ from node.events.identifiers import (
     Licence,
     PrefixKind,
     identifier_split,
+    names_open_batch,
     parse_identifier,
     parse_record,
 )
@@ -59,9 +60,23 @@ from node.exceptions import (
     UnknownBatchError,
     UnknownSignerError,
 )
-from node.ingest.chain_view import ChainBatches, from_chain, moved_on, unheld_heads
+from node.ingest.chain_view import (
+    ChainBatches,
+    OpenPolicy,
+    from_chain,
+    moved_on,
+    unheld_heads,
+)
 from node.ingest.event_time import EventTimeWindow
-from node.ingest.rules import Actor, Receiver, apply, check_adoptable, check_licence, check_role
+from node.ingest.rules import (
+    Actor,
+    Receiver,
+    apply,
+    check_adoptable,
+    check_licence,
+    check_not_records,
+    check_role,
+)
 from node.ingest.rules import Outcome as RuleOutcome
 from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
 from node.store.models import EventStatus
@@ -116,6 +131,9 @@ class _Pending:
     splits: dict[bytes, IdentifierSplit] = field(default_factory=dict)
     #: An anchored-only record: an OBSERVE of something that is no batch.
     record: bool = False
+    #: An OBSERVE whose subject is an open identifier: a batch's or a record's, decided on
+    #: the batches (:func:`~node.events.identifiers.names_open_batch`).
+    open_subject: bool = False
 
 
 class _ChainNeeded(Exception):  # noqa: N818 (a signal inside the ingest, never raised out)
@@ -123,11 +141,37 @@ class _ChainNeeded(Exception):  # noqa: N818 (a signal inside the ingest, never 
     back, the chain read outside it (a slow chain never holds the store's write lock), and
     the call written again."""
 
-    def __init__(self, batch_ids: set[bytes], *, optional: bool = False) -> None:
+    def __init__(
+        self, batch_ids: set[bytes], *, optional: bool = False, policies: set[int] | None = None
+    ) -> None:
         super().__init__(len(batch_ids))
         self.batch_ids = batch_ids
         #: Only to see whether the store's view is stale (a refusal stands without it).
         self.optional = optional
+        #: Participants whose node's open-identifier policy the call needs.
+        self.policies = policies or set()
+
+
+@dataclass(frozen=True, slots=True)
+class _Policies:
+    """What one ingest call knows of open identifiers: each participant's node policy read
+    so far (``known``), and the ids under which this node holds anchored-only records."""
+
+    known: dict[int, bool]
+    record_keys: Set[bytes]
+    readable: bool
+
+    def open_allowed(self, split: IdentifierSplit, participant: int) -> bool | None:
+        """Whether ``participant``'s node allows the open identifier ``split`` names
+        (None for an identifier of a prefix kind); raises :class:`_ChainNeeded` for a
+        policy not read yet. False when the node cannot read the chain's policy."""
+        if split.kind is not PrefixKind.OTHER:
+            return None
+        if not self.readable:
+            return False
+        if participant not in self.known:
+            raise _ChainNeeded(set(), policies={participant})
+        return self.known[participant]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +195,18 @@ class IngestService:
         clock: Callable[[], float] = time.time,
         event_times: EventTimeWindow | None = None,
         chain: ChainBatches | None = None,
+        open_policy: OpenPolicy | None = None,
     ) -> None:
         """``chain``: BatchRegistry's record of batches (node.ingest.chain_view), asked
         for the batches an event names that the store lacks (another node's lots) or
-        knows stale (moved on through another node); None: the store's view only."""
+        knows stale (moved on through another node); None: the store's view only.
+        ``open_policy``: whether a participant's node allows open identifiers, as
+        ParticipantRegistry answers (read outside the write transaction, once per call
+        and participant); None: no node allows them (the policy is the chain's, never the
+        node's own configuration)."""
         self.store = store
         self.chain = chain
+        self.open_policy = open_policy
         self.domain = domain
         self.verifier = verifier or SignatureVerifier(workers=1)
         self.clock = clock
@@ -201,12 +251,20 @@ class IngestService:
         live = [p for p in pending if p.result is None]
         fetched: dict[bytes, ChainBatch] = {}
         unread: set[bytes] = set()
+        policies: dict[int, bool] = {}
         attempt = 0
         while True:
             try:
-                results = self._write(live, as_participant, before_commit, fetched, unread)
+                results = self._write(
+                    live, as_participant, before_commit, fetched, unread, policies
+                )
                 break
             except _ChainNeeded as need:
+                if need.policies:
+                    # Each participant is asked for once: a ChainError is a 503.
+                    assert self.open_policy is not None
+                    policies |= {p: self.open_policy(p) for p in sorted(need.policies)}
+                    continue
                 # Each batch is asked for once: the loop ends.
                 assert self.chain is not None
                 try:
@@ -234,9 +292,11 @@ class IngestService:
         before_commit: BeforeCommit | None = None,
         fetched: dict[bytes, ChainBatch] | None = None,
         unread: set[bytes] | None = None,
+        policies: dict[int, bool] | None = None,
     ) -> dict[int, IngestResult]:
         results: dict[int, IngestResult] = {}
         fetched = fetched if fetched is not None else {}
+        policies = policies if policies is not None else {}
         with self.store.write() as conn:
             views = self.store.participants.signers(
                 conn,
@@ -265,6 +325,9 @@ class IngestService:
                 epochs,
             )
             stored = set(batches)
+            # Rows of no custody batch: keys of anchored-only records (or of a pallet), and
+            # below, the records this call accepts.
+            record_keys = set(epochs.keys() - stored)
             remote, refreshed = self._chain_states(conn, live, batches, fetched)
             licences = self._licences(conn, live)
             rows: list[EventRow] = []
@@ -289,7 +352,14 @@ class IngestService:
                     # An event already held stays a duplicate (above) whatever the window.
                     self.event_times.check(item.signed.event.event_time, received_at / 1000)
                     outcome = self._check(
-                        item, views, used, held, batches, licences, as_participant
+                        item,
+                        views,
+                        used,
+                        held,
+                        batches,
+                        licences,
+                        _Policies(policies, record_keys, self.open_policy is not None),
+                        as_participant,
                     )
                 except EventRejectedError as error:
                     results[item.index] = _rejected(item, error)
@@ -303,6 +373,8 @@ class IngestService:
                         )
                     continue
                 held[item.event_hash] = views[item.signer or b""].participant_id
+                if item.record:
+                    record_keys.add(item.signed.event.batch_id)
                 used[key] = item.event_hash
                 for state in outcome.created:
                     state.identifier = item.identifiers.get(state.batch_id)
@@ -394,7 +466,7 @@ class IngestService:
         event_hash = signed.event.digest(self.domain)
         item = _Pending(index, signed, event_hash)
         try:
-            item.identifiers, item.splits, item.record = _identifiers(signed)
+            item.identifiers, item.splits, item.record, item.open_subject = _identifiers(signed)
         except EventRejectedError as error:
             item.result = _rejected(item, error)
         return item
@@ -415,6 +487,7 @@ class IngestService:
         held: dict[bytes, int],
         batches: dict[bytes, BatchState],
         licences: _Licences,
+        policies: _Policies,
         as_participant: int | None = None,
     ) -> RuleOutcome:
         event = item.signed.event
@@ -453,13 +526,16 @@ class IngestService:
         def may_create(batch_id: bytes) -> None:
             if batch_id not in item.splits:
                 raise _unproven(batch_id)
+            split = item.splits[batch_id]
             check_licence(
-                item.splits[batch_id],
+                split,
                 batch_id,
                 actor.participant_id,
                 licences.current,
                 licences.head,
+                policies.open_allowed(split, actor.participant_id),
             )
+            check_not_records(split, batch_id, batch_id in policies.record_keys)
 
         def may_adopt(batch_id: bytes) -> None:
             if batch_id not in item.splits:
@@ -469,7 +545,20 @@ class IngestService:
                     "identifiers",
                     batchId=batch_id,
                 )
-            check_adoptable(item.splits[batch_id], batch_id, actor.participant_id, licences.current)
+            split = item.splits[batch_id]
+            check_adoptable(
+                split,
+                batch_id,
+                actor.participant_id,
+                licences.current,
+                policies.open_allowed(split, actor.participant_id),
+            )
+            check_not_records(split, batch_id, batch_id in policies.record_keys)
+
+        if item.open_subject:
+            # An OBSERVE of an open identifier: the batch's when one exists (here, or on
+            # the chain), else an anchored-only record under the same key.
+            item.record = not names_open_batch(exists=event.batch_id in batches, creates=False)
 
         return apply(
             event,
@@ -513,8 +602,8 @@ def _must_exist(item: _Pending) -> set[bytes]:
     """The batches the event acts on that must exist before it (not those it creates, nor
     a pallet): their state decides whether it is accepted."""
     event = item.signed.event
-    if item.record or event.action is Action.COMMISSION:
-        return set()
+    if (item.record and not item.open_subject) or event.action is Action.COMMISSION:
+        return set()  # (an open subject is a batch's when the store or the chain has it)
     if event.action in (Action.TRANSFORM, Action.AGGREGATE, Action.DISAGGREGATE):
         return set(event.inputs) - {ZERO32}
     return {event.batch_id} - {ZERO32}
@@ -526,18 +615,19 @@ def _nonce(item: _Pending) -> bytes:
 
 def _identifiers(
     signed: SignedEvent,
-) -> tuple[dict[bytes, str], dict[bytes, IdentifierSplit], bool]:
+) -> tuple[dict[bytes, str], dict[bytes, IdentifierSplit], bool, bool]:
     """Canonical identifiers by batch id, each naming a batch of the event; the split of
     each the event creates; and whether the event is an anchored-only record (an OBSERVE
     whose subject is named by a record identifier: an SSCC, an asset, any other URI,
     :func:`~node.events.identifiers.parse_record`). A batch created without one is
     refused where the contract checks it, after the signer and the batch rules
-    (``may_create``)."""
+    (``may_create``). Last, whether the event is an OBSERVE of an open identifier, which
+    names a batch or a record as the batches say (decided in ``_check``)."""
     event = signed.event
     named = event.batch_ids()
     found: dict[bytes, str] = {}
     parsed: dict[bytes, Identifier] = {}
-    record = False
+    record = open_subject = False
     for text in signed.identifiers:
         try:
             identifier = parse_identifier(text)
@@ -556,6 +646,12 @@ def _identifiers(
             continue
         if identifier.kind is IdentifierKind.BATCH_ID:
             continue  # a bare batch id names the batch but gives it no identifier string
+        if (
+            identifier.kind is IdentifierKind.OPEN
+            and event.action is Action.OBSERVE
+            and identifier.batch_id == event.batch_id
+        ):
+            open_subject = True
         if identifier.batch_id not in named:
             raise InvalidEventError(
                 f"identifier {identifier.canonical} names none of the event's batches",
@@ -568,7 +664,7 @@ def _identifiers(
         for created in signed.event.created_batch_ids()
         if created in parsed
     }
-    return found, splits, record
+    return found, splits, record, open_subject
 
 
 def _unproven(batch_id: bytes) -> InvalidIdentifierProofError:

@@ -920,15 +920,16 @@ def _check_licence(
     split = _split(batch.identifier)
     if isinstance(split, str):
         return CheckResult(Check.LICENCE, Outcome.SKIPPED, split)
+    index = creators.get(batch.batch_id)
     if split.kind is PrefixKind.OTHER:
+        made_by = report.events[index].participant_id if index is not None else 0
+        node = f"{_who(made_by, reader)}'s node" if made_by else "the node that created it"
         return CheckResult(
             Check.LICENCE,
             Outcome.SKIPPED,
-            f"{split.canonical} is an open identifier: it has no prefix, so no licence covers "
-            "it and it says nothing of who owns the brand; the node that created it allows "
-            "such identifiers (its policy, not a licence)",
+            f"{split.canonical}: node-local identifier: no prefix, no brand owner; allowed by "
+            f"the open-identifier policy of {node} (a policy, not a licence)",
         )
-    index = creators.get(batch.batch_id)
     if index is None:
         return CheckResult(
             Check.LICENCE,

@@ -4,6 +4,7 @@ stores nothing of it and records the refusal; bad requests are problems, never a
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from node.events.identifiers import gtin_check_digit, parse_identifier
@@ -186,3 +187,79 @@ def test_epcis_parties_are_found_by_any_gs1_licence_their_participant_holds(rig:
     assert before == [address, None, None, None]
     assert licensed == [address, address, address, None]
     assert revoked == before
+
+
+def _put_open(rig: Rig, allowed: bool, who: str = "admin") -> Any:
+    return rig.client.request(
+        "PUT", "/v1/open-identifiers", json={"allowed": allowed}, headers=rig.auth(who)
+    )
+
+
+def _submit(rig: Rig, who: str, action: Action, identifier: str, **fields: Any) -> Any:
+    signed = rig.sign(who, action, batch_id=bytes(parse_identifier(identifier).batch_id), **fields)
+    document = submission_document(signed)
+    document["identifiers"] = [identifier]
+    return rig.client.post("/v1/events", json=document, headers=rig.auth(who))
+
+
+def test_open_identifiers_follow_the_roots_policy_and_are_labelled(rig: Rig) -> None:
+    """A COMMISSION of urn:acme:lot:… is refused while the node's policy is closed,
+    accepted once the root opens it (read from the chain), and its batch is labelled as
+    node-local by the verifier; records and batches never share a key, in either order."""
+    client, tag = rig.client, secrets.token_hex(3)
+    lot, crate = f"urn:acme:lot:{tag}", f"urn:acme:crate:{tag}"
+
+    refused = client.post("/v1/events", json=commission(rig, "farm", lot), headers=rig.auth("farm"))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["code"] == "open-identifier-refused"
+    assert refused.json()["contractError"] == "BatchRegistryOpenIdentifierRefused"
+    assert client.get(f"/v1/batches/{lot}").status_code == 404
+    assert _put_open(rig, True, who="farm").status_code == 403  # not an admin key
+
+    # A record under one open key (nothing holds a batch of it): anchored-only.
+    observed = _submit(rig, "farm", Action.OBSERVE, crate)
+    assert observed.status_code == 202, observed.text
+    try:
+        opened = _put_open(rig, True)
+        assert opened.status_code == 200, opened.text
+        assert opened.json() == {"registrar": rig.node.config.admin_address, "allowed": True}
+
+        accepted = client.post(
+            "/v1/events", json=commission(rig, "farm", lot), headers=rig.auth("farm")
+        )
+        assert accepted.status_code == 202, accepted.text
+        # Records first, then a COMMISSION under their key: refused, the key stays theirs.
+        taken = client.post(
+            "/v1/events", json=commission(rig, "farm", crate), headers=rig.auth("farm")
+        )
+        assert taken.status_code == 409, taken.text
+        assert taken.json()["code"] == "identifier-is-record"
+        # The batch first, then an OBSERVE naming it: the batch's own observation.
+        head = client.get(f"/v1/batches/{lot}").json()["head"]
+        seen = _submit(rig, "farm", Action.OBSERVE, lot, prev_event_hash=bytes.fromhex(head[2:]))
+        assert seen.status_code == 202, seen.text
+        assert rig.commit() >= 1
+    finally:
+        assert _put_open(rig, False).status_code == 200
+
+    batch = client.get(f"/v1/batches/{lot}").json()
+    assert batch["identifier"] == lot
+    assert batch["identifierKind"] == "other"  # an open identifier: no prefix kind
+    assert batch["head"] == head  # an OBSERVE attaches to the head, never advances it
+    bundle = client.get(f"/v1/batches/{lot}/bundle").json()
+    report = client.post("/v1/verify", json=bundle).json()
+    (subject,) = [b for b in report["batches"] if b["identifier"] == lot]
+    (licence,) = [c for c in subject["checks"] if c["check"] == "licence"]
+    assert licence["outcome"] == "skipped"
+    assert licence["detail"] == (
+        f"{lot}: node-local identifier: no prefix, no brand owner; allowed by the "
+        "open-identifier policy of farm's node (a policy, not a licence)"
+    )
+    assert report["outcome"] == "pass", report
+    observed_hashes = [report["events"][i]["eventHash"] for i in subject["events"]]
+    assert seen.json()["eventHash"] in observed_hashes  # the batch's, not a record's
+    # Closed again: a new open lot is refused; the batches made meanwhile stay.
+    again = client.post(
+        "/v1/events", json=commission(rig, "farm", lot + "-2"), headers=rig.auth("farm")
+    )
+    assert again.status_code == 403

@@ -569,6 +569,13 @@ KNOWN: Final = [
         "admin",
     ),
     Known("PUT /v1/nodes/{id}/url", 200, _moved_node, "admin"),
+    # A fresh registrar's policy: no node of the harness is opened by it.
+    Known(
+        "PUT /v1/open-identifiers",
+        200,
+        lambda s: {"body": {"allowed": True, "registrar": Account.create().address}},
+        "admin",
+    ),
     Known(
         "PUT /v1/nodes/{id}/url",
         422,

@@ -129,6 +129,9 @@ FIX_ID = "urn:uuid:3f0c9e1a-0000-4000-8000-00000000f1ed"
 OUTSIDE_LOT = "https://id.gs1.org/01/04012345000016/10/IMPORT-7"
 OUTSIDE_SOURCE = "urn:epc:id:pgln:4012345.00000"
 OUTSIDE_DESTINATION = "urn:epc:id:sgln:4000001.00000.0"
+#: A lot under an open identifier (no prefix kind), allowed by the root for this node
+#: while the farm commissioned it (docs/events.md, "Open identifiers").
+OPEN_LOT = "urn:acme:lot:7"
 
 
 @dataclass
@@ -149,6 +152,7 @@ class Site:
     outside: str  # a lot received from outside the network and shipped out of it again
     sensor: str  # a lot with one observation of sensor data in full
     corrected: str  # a lot with an inspection declared in error and its correction
+    open_lot: str  # a lot under an open identifier: no prefix, no brand owner
 
 
 def _browser_tools() -> tuple[str, str]:
@@ -215,6 +219,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         harness.submit(
             "carrier", Action.SHIP, OUTSIDE_LOT, payload={"destination": OUTSIDE_DESTINATION}
         )
+        # An open identifier, while the root allows them for this node (then no longer).
+        admin = harness.node.admin(harness.password)
+        harness.node.registry.set_open_identifiers(admin, registrar=admin.address, allowed=True)
+        harness.submit("farm", Action.COMMISSION, OPEN_LOT, product="milk", quantity=5)
+        harness.commit()
+        harness.node.registry.set_open_identifiers(admin, registrar=admin.address, allowed=False)
         _recall_breach(harness)  # commits: before the hostile batch's pending event
 
         harness.add_participant(HOSTILE_NAME, Role.PRODUCER, "88.666.1")
@@ -259,6 +269,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             outside=OUTSIDE_LOT,
             sensor=SENSOR_BATCH,
             corrected=CORRECTED_PAGE,
+            open_lot=OPEN_LOT,
         )
     finally:
         code = server.stop()

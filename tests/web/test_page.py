@@ -783,3 +783,16 @@ def test_skip_links_move_focus_to_the_batch_and_the_bundle(page: Browser, site: 
     ActionChains(page.driver).send_keys(Keys.TAB).perform()
     assert page.js(focused).get_attribute("id") == "bundle-download"
     assert page.driver.current_url == site.url + page_of(cheese)  # the page stays put
+
+
+def test_a_lot_under_an_open_identifier_is_labelled_node_local(page: Browser, site: Site) -> None:
+    """No brand owner is named for urn:acme:lot:7: the page says it is a node-local
+    identifier, allowed by the policy of its creator's node."""
+    page.open(page_of(site.open_lot))
+
+    checked = page.one("#checked")
+    brand = checked.find_element("css selector", '[data-not-checked="brand"]').text
+    assert f"{site.open_lot} is a node-local identifier: no prefix, no brand owner." in brand
+    assert "allowed by the open-identifier policy of " in brand
+    assert "node" in brand.split("policy of ", 1)[1]
+    assert not checked.find_elements("css selector", '[data-group="brand"]')

@@ -305,10 +305,11 @@ def test_identifier_splits_agree_with_python() -> None:
     identifier_split does: the kind and the prefix candidates, longest first."""
     rng = random.Random(20261204)
     identifiers = [parse_identifier(text) for text in _spellings(rng)]
-    # Identifiers of no prefix kind (a node-local urn:, allowed by a node's policy): no
-    # parser reads them, so they are made here as the contracts see them.
-    for text in ("urn:tracenode:lot-1", "urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427", "x/1.2/y"):
-        identifiers.append(Identifier(IdentifierKind.HANDLE, text, BatchId(keccak(text.encode()))))
+    # Open identifiers (no prefix kind: a node-local urn:, allowed by a node's policy)
+    # as the parser reads them, and one no parser reads, as the contracts see it.
+    for text in ("urn:tracenode:lot-1", "urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427", "acme:7"):
+        identifiers.append(parse_identifier(text))
+    identifiers.append(Identifier(IdentifierKind.HANDLE, "x/1.2/y", BatchId(keccak(b"x/1.2/y"))))
     ours: list[Any] = []
     for identifier in identifiers:
         try:
@@ -505,6 +506,25 @@ def test_a_lot_from_outside_and_out_again_verifies_alike(site: Site) -> None:
     assert (batch["adoptedAt"], batch["status"], batch["licence"]) == (0, "EXPORTED", None)
     (licence,) = [c for c in batch["checks"] if c["check"] == "licence"]
     assert licence["detail"].startswith("GTIN 04012345000016: received from outside TraceNode by ")
+
+
+def test_a_lot_under_an_open_identifier_verifies_alike_labelled_node_local(site: Site) -> None:
+    """A lot under urn:acme:lot:7, made while the root allowed open identifiers for the
+    node: both verifiers pass it, skip its licence check and say why in the same words."""
+    lot = parse_identifier(site.open_lot).batch_id_hex
+    bundle = httpx.get(f"{site.url}/v1/batches/{lot}/bundle", timeout=60).json()
+    js, ours = both_reports(site, bundle)
+
+    assert js["outcome"] == ours["outcome"] == "pass", ours["failures"]
+    assert _checks(js) == _checks(ours)
+    (batch,) = ours["batches"]
+    assert (batch["identifier"], batch["licence"]) == (site.open_lot, None)
+    (licence,) = [c for c in batch["checks"] if c["check"] == "licence"]
+    assert licence["outcome"] == "skipped"
+    assert licence["detail"].startswith(
+        f"{site.open_lot}: node-local identifier: no prefix, no brand owner; allowed by the "
+        "open-identifier policy of "
+    )
 
 
 def _summary(item: dict[str, Any]) -> dict[str, Any]:

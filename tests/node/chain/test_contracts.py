@@ -14,7 +14,14 @@ from web3.logs import DISCARD
 
 from node.chain.commits import NO_PROOF, CommitClient, IdentifierProof
 from node.chain.errors import decode_error, revert_data
-from node.events.identifiers import gtin_check_digit, identifier_split, parse_identifier
+from node.chain.registry import ParticipantRegistryClient
+from node.events.identifiers import (
+    IdentifierKind,
+    PrefixKind,
+    gtin_check_digit,
+    identifier_split,
+    parse_identifier,
+)
 from node.events.typed_data import (
     TRACE_EVENT_TYPEHASH,
     Action,
@@ -26,9 +33,11 @@ from node.exceptions import (
     BatchExistsError,
     ContractError,
     InvalidEventError,
+    InvalidIdentifierError,
     InvalidIdentifierProofError,
     LicenceNotValidError,
     MissingRoleError,
+    OpenIdentifierRefusedError,
     UnlicensedIdentifierError,
 )
 from tests.conftest import Chain
@@ -283,3 +292,48 @@ def test_the_nodes_split_is_what_the_contract_accepts(chain: Chain, item: int, l
 
     assert proof == (identifier.canonical.encode(), 7)
     assert chain.batches.functions.batch(identifier.batch_id).call()[0] == 1
+
+
+#: Open identifiers as people write them: a scheme, a colon, then printable ASCII.
+open_names = st.from_regex(r"[A-Za-z][A-Za-z0-9+.-]{0,6}:[!-~]{1,40}", fullmatch=True)
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=open_names)
+def test_an_open_identifier_splits_as_the_contract_reads_it(chain: Chain, text: str) -> None:
+    """Every open identifier the parser reads, the contract reads as OTHER too (never as a
+    GS1 or handle identifier): refused while the node's policy is closed, accepted and
+    labelled BatchIdentifierOpen once the root opens it, with the commit client's proof."""
+    try:
+        identifier = parse_identifier(text)
+    except InvalidIdentifierError:
+        return  # a locator (x://…) or a form of another kind's scheme (urn:epc:, hdl:…)
+    if identifier.kind is not IdentifierKind.OPEN:
+        assert text[:4].lower() in ("hdl:", "http") or text[:2].lower() == "0x"
+        return
+    split = identifier_split(identifier)
+    assert split.kind is PrefixKind.OTHER
+    client = CommitClient(chain.w3, chain.deployment)
+    event = commission(identifier.batch_id, nonce=int.from_bytes(os.urandom(8)))
+    ((proof,),) = client.identifier_proofs(
+        [(event, 1)], {identifier.batch_id: identifier.canonical}
+    )
+    assert proof == (text.encode(), 0)
+
+    error = submit_error(chain, chain.keys["farm"], event, proof)
+    assert type(error) is OpenIdentifierRefusedError
+
+    registry = ParticipantRegistryClient(chain.w3, chain.deployment)
+    registry.set_open_identifiers(chain.admin, registrar=chain.admin, allowed=True)
+    try:
+        receipt = chain.w3.eth.wait_for_transaction_receipt(
+            chain.batches.functions.submit(
+                signed(event, chain.keys["farm"], chain, proof)
+            ).transact({"from": chain.node})
+        )
+    finally:
+        registry.set_open_identifiers(chain.admin, registrar=chain.admin, allowed=False)
+    (log,) = chain.batches.events.BatchIdentifierOpen().process_receipt(receipt, errors=DISCARD)
+    assert bytes(log.args.batchId) == identifier.batch_id

@@ -27,6 +27,8 @@ ASKING = {
     "participant reactivate",
     "prefix license",
     "prefix revoke",
+    "prefix open",
+    "prefix close",
     "node register",
     "node set-url",
     "node delegate",

@@ -67,3 +67,36 @@ def test_license_overlap_and_revoke(data_dir: Path) -> None:
     assert handle["kind"] == "handle"
     assert handle["held"] is False
     assert handle["validUntil"] is not None
+
+
+def test_open_and_close_set_the_roots_policy_on_the_chain(data_dir: Path) -> None:
+    """``prefix open|close``: the root's open-identifier policy for this node, as the
+    chain answers it for the node's participant (participant 1, the farm)."""
+    from node.context import Node
+
+    def allowed() -> bool:
+        with Node(data_dir) as node:
+            return node.registry.open_identifiers(1)
+
+    opened = run(data_dir, "prefix", "open")
+    assert opened[0] == 0, opened[1]
+    assert "allowed" in opened[1]
+    assert allowed() is True
+    closed = run(data_dir, "prefix", "close")
+    assert closed[0] == 0, closed[1]
+    assert allowed() is False
+    other = run(data_dir, "prefix", "open", "--registrar", "not-an-address")
+    assert other[0] == 2  # a usage error, before the chain is touched
+    assert "not an address" in other[1]
+
+
+def test_init_cannot_open_a_node_that_joins(tmp_path: Path) -> None:
+    """``init --open-identifiers`` is the root's to give: with --join it is refused before
+    anything is made."""
+    code, output = run(
+        tmp_path / "data", "init", "--open-identifiers", "--join", "0x" + "11" * 20,
+        "--chain-url", "http://127.0.0.1:9",
+    )  # fmt: skip
+    assert code == 1, output
+    assert "--open-identifiers is the root's to give" in output
+    assert not (tmp_path / "data").exists()

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from node.chain.reader import Contracts
+from node.chain.registry import ParticipantRegistryClient
 from node.epcis.capture import CaptureErrorBehaviour, Outcome, capture, sign_capture
 from node.epcis.query import parse_query
 from node.epcis.results import run_query
@@ -19,7 +21,10 @@ from node.exceptions import (
     EpcisDependencyError,
     EpcisEventRejectedError,
     EpcisRolledBackError,
+    IdentifierIsRecordError,
 )
+from node.ingest.chain_view import ChainView
+from node.ingest.compose import compose_event
 from node.ingest.service import IngestService
 from node.store.models import EventStatus
 from node.store.store import Store
@@ -150,3 +155,53 @@ def test_rollback_refuses_the_whole_document_and_stores_nothing(rig: Rig) -> Non
         EpcisRolledBackError,
     ]
     assert rows(rig) == (set(), [])
+
+
+def test_open_identifiers_are_records_in_epcis_and_a_key_is_never_both(
+    chain: Chain, store_url: str
+) -> None:
+    """docs/epcis.md, "Open identifiers", both orders: EPCIS records under urn:acme:crate:…
+    keep the key from a native COMMISSION (identifier-is-record), and an EPCIS event
+    naming urn:acme:lot:…, which a native COMMISSION made a batch, is that batch's, so its
+    record OBSERVE is refused (head-mismatch) instead of anchored as a record."""
+    store = Store.open(store_url)
+    d = chain.deployment
+    view = ChainView(
+        chain.w3, Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
+    )
+    rig = Rig(
+        chain,
+        store,
+        IngestService(
+            store=store, domain=chain.domain, chain=view, open_policy=view.open_identifiers
+        ),
+        chain.commit_key(store),
+    )
+    registry = ParticipantRegistryClient(chain.w3, chain.deployment)
+    tag = new_lot().rsplit(".", 1)[1]
+    crate, lot = f"urn:acme:crate:{tag}", f"urn:acme:lot:{tag}"
+    farm = bytes(chain.keys["farm"].key)
+
+    def native(identifier: str, action: Action, **fields: Any) -> Any:
+        signed = compose_event(
+            store=store, domain=chain.domain, private_key=farm, action=action, batch=identifier,
+            **fields,
+        )  # fmt: skip
+        return rig.ingest.submit_many([signed])[0]
+
+    registry.set_open_identifiers(chain.admin, registrar=chain.admin, allowed=True)
+    try:
+        (recorded,) = rig.capture("farm", document(event(action="OBSERVE", epcList=[crate])))
+        assert recorded.outcome is Outcome.ANCHORED_ONLY
+        taken = native(crate, Action.COMMISSION, product="crate", quantity=1)
+        assert isinstance(taken.error, IdentifierIsRecordError)
+
+        made = native(lot, Action.COMMISSION, product="lot", quantity=1)
+        assert made.error is None
+        (seen,) = rig.capture("farm", document(event(action="OBSERVE", epcList=[lot])))
+        assert seen.outcome is Outcome.REFUSED
+        assert isinstance(seen.refusal, EpcisEventRejectedError)
+        assert seen.refusal.cause.code == "head-mismatch"
+    finally:
+        registry.set_open_identifiers(chain.admin, registrar=chain.admin, allowed=False)
+        store.close()

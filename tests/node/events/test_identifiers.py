@@ -331,7 +331,8 @@ GTIN = "https://id.gs1.org/01/09506000134352"
         # EPC URNs
         ("urn:epc:id:sscc:0614141.1234567890", "unsupported EPC URN scheme 'id:sscc'"),
         ("urn:epc:ID:SGTIN:0614141.812345.6789", "unsupported EPC URN scheme 'ID:SGTIN'"),
-        ("urn:isbn:9780306406157", "unsupported URN"),
+        ("urn:acme:lot 7", "in none of the accepted forms"),
+        ("ftp://acme.example/lot/7", "in none of the accepted forms"),
         ("urn:epc:class:lgtin:95060.00134352.ABC1", "6 to 12 digits, got 5"),
         ("urn:epc:class:lgtin:9506000.01343.ABC1", "13 digits together, got 12"),
         ("urn:epc:class:lgtin:9506000.013435", "must end in"),
@@ -778,3 +779,55 @@ def parse_lookup_identifier(text: str) -> Identifier:
     found = parse_lookup(text)
     assert isinstance(found, Identifier)
     return found
+
+
+# ----- open identifiers (no prefix kind: allowed by a node's policy) -----
+
+
+@pytest.mark.parametrize(
+    "text", ["urn:acme:lot:7", "URN:Acme:Lot:7", "acme:lot:7", "urn:uuid:1b4e28ba-2fa1-11d2"]
+)
+def test_an_open_identifier_is_kept_as_written_and_hashed_as_a_record_key(text: str) -> None:
+    found = parse_identifier(text)
+
+    assert found.kind is IdentifierKind.OPEN
+    assert found.canonical == text  # no case folding, no normalisation
+    assert found.batch_id == keccak(text.encode())
+    assert found.gtin is None
+    assert found.prefix is None
+    # the same key, read as a record, has the same id: one hash, two readings
+    assert identifiers.parse_record(text).batch_id == found.batch_id
+    assert identifiers.parse_record(text).kind is IdentifierKind.RECORD
+    split = identifiers.identifier_split(found)
+    assert (split.kind, split.candidates) == (identifiers.PrefixKind.OTHER, ())
+    assert split.proof(None) == (text.encode(), 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ftp://acme.example/lot/7", "none of the accepted forms"),  # a locator
+        ("ni:///sha-256;abc", "none of the accepted forms"),  # a hash ID: a record key
+        ("urn:epc:id:sscc:0614141.1234567890", "unsupported EPC URN scheme"),  # GS1's
+        ("https://acme.example/lot/7", "no GTIN"),  # a URL is a Digital Link or nothing
+        ("urn:acme:lot 7", "none of the accepted forms"),
+    ],
+)
+def test_what_is_not_an_open_identifier(text: str, message: str) -> None:
+    with pytest.raises(InvalidIdentifierError, match=message):
+        parse_identifier(text)
+
+
+def test_a_lookup_reads_an_open_identifier_and_keeps_short_lot_codes() -> None:
+    assert parse_lookup("urn:acme:lot:7") == parse_identifier("urn:acme:lot:7")
+    assert parse_lookup("acme:lot:a-very-long-node-local-name") == parse_identifier(
+        "acme:lot:a-very-long-node-local-name"
+    )
+    assert parse_lookup("LOT:7") == LotCode("LOT:7")  # GS1 lots may hold ':'
+
+
+def test_the_one_rule_for_an_open_identifier() -> None:
+    rule = identifiers.names_open_batch
+    assert rule(exists=True, creates=False) is True  # the batch's observation
+    assert rule(exists=False, creates=True) is True  # a COMMISSION creates it
+    assert rule(exists=False, creates=False) is False  # a record

@@ -22,11 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.chain.errors import decode_error, revert_data
+from node.chain.reader import Contracts
 from node.chain.registry import ParticipantRegistryClient
-from node.events.identifiers import identifier_split, parse_identifier
+from node.events.identifiers import PrefixKind, identifier_split, parse_identifier
 from node.events.signatures import sign_digest
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action, BatchStatus, TraceEvent
+from node.ingest.chain_view import ChainView
 from node.ingest.service import IngestService
 from node.participants.sync import sync_participants
 from node.proofs.state import replay
@@ -44,7 +46,7 @@ steps = st.lists(
         st.sampled_from([a for a in Action if a.on_chain]),
         st.sampled_from(ROLES_OF_BATCH + PARTIES),  # who signs
         st.sampled_from([*PARTIES, OUTSIDE]),  # receiver, for SHIP
-        st.lists(st.integers(0, 4), min_size=1, max_size=3),  # lots (subject / inputs)
+        st.lists(st.integers(0, 6), min_size=1, max_size=3),  # lots (subject / inputs)
         st.sampled_from(["head"] * 6 + ["zero", "stale"]),
     ),
     min_size=8,
@@ -59,15 +61,25 @@ class Parity:
         self.chain = chain
         client = ParticipantRegistryClient(chain.w3, chain.deployment)
         sync_participants(store=store, source=client, head=chain.w3.eth.block_number)
+        d = chain.deployment
+        view = ChainView(
+            chain.w3, Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
+        )
+        # The node's open-identifier policy is the chain's (the root's), read as it changes.
         self.store = store
-        self.ingest = IngestService(store=store, domain=chain.domain)
+        self.ingest = IngestService(
+            store=store, domain=chain.domain, open_policy=view.open_identifiers
+        )
+        self.registry = client
         #: The events both accepted, in order: (digest, event, signer's participant id).
         self.accepted: list[tuple[bytes, TraceEvent, int]] = []
         self.salt = next(_salt)
         self.names: dict[bytes, str] = {}
-        # four lots of the farm's, and one under a prefix nobody holds (adopted from outside)
+        # four lots of the farm's, one under a prefix nobody holds (adopted from outside),
+        # and two open identifiers (no prefix kind: only under the node's policy)
         self.lots = [self.lot("0614141", f"L{self.salt}-{i}") for i in range(4)]
         self.lots.append(self.lot("4012345", f"F{self.salt}"))
+        self.lots += [self.open_lot(f"urn:acme:lot:{self.salt}-{i}") for i in range(2)]
         self.by_id = {
             int(chain.participants.functions.authorize(account.address).call()[0]): name
             for name, account in chain.keys.items()
@@ -88,9 +100,22 @@ class Parity:
         self.names[identifier.batch_id] = identifier.canonical
         return identifier.batch_id
 
+    def open_lot(self, name: str) -> bytes:
+        identifier = parse_identifier(name)
+        self.names[identifier.batch_id] = identifier.canonical
+        return identifier.batch_id
+
+    def set_open(self, allowed: bool) -> None:
+        """The root allows (or stops allowing) open identifiers for the node's registrar."""
+        self.registry.set_open_identifiers(
+            self.chain.admin, registrar=self.chain.admin, allowed=allowed
+        )
+
     def proof(self, batch_id: bytes) -> tuple[bytes, int]:
         """The proof the commit worker would send: the split the contract checks."""
         split = identifier_split(parse_identifier(self.names[batch_id]))
+        if split.kind is PrefixKind.OTHER:
+            return split.proof(None)
         return split.proof(next(c for c in split.candidates if len(c) == 7))
 
     def state(self, batch_id: bytes) -> list:  # type: ignore[type-arg]
@@ -238,3 +263,35 @@ def test_node_and_contract_agree_through_a_whole_lifecycle(chain: Chain, store: 
     assert parity.seen["RECEIVE:BatchRecalledError"] == 1
     refusals = {key.split(":")[1] for key in parity.seen if not key.endswith(":accepted")}
     assert len(refusals) >= 7, refusals
+
+
+def test_node_and_contract_agree_on_open_identifiers(chain: Chain, store: Store) -> None:
+    """Open identifiers (urn:acme:lot:…) are refused while the node's policy is closed,
+    created and adopted once the root opens it, and refused again once it closes: on
+    the node as on the chain, the node reading the policy from the chain."""
+    parity = Parity(chain, store)
+    plan_closed = [
+        (Action.COMMISSION, "farm", "farm", [5], "zero"),  # open identifier refused
+        (Action.RECEIVE, "shop", "farm", [6], "zero"),  # adoption of one: refused too
+    ]
+    plan_open = [
+        (Action.COMMISSION, "farm", "farm", [5], "zero"),
+        (Action.COMMISSION, "farm", "farm", [5], "zero"),  # exists
+        (Action.SHIP, "custodian", "shop", [5], "head"),
+        (Action.RECEIVE, "receiver", "farm", [5], "head"),
+        (Action.RECEIVE, "shop", "farm", [6], "zero"),  # adopted from outside
+    ]
+    try:
+        for step in plan_closed:
+            parity.step(*step)
+        parity.set_open(True)
+        for step in plan_open:
+            parity.step(*step)
+    finally:
+        parity.set_open(False)
+
+    assert parity.seen["COMMISSION:OpenIdentifierRefusedError"] == 1
+    assert parity.seen["RECEIVE:OpenIdentifierRefusedError"] == 1
+    assert parity.seen["COMMISSION:accepted"] == 1
+    assert parity.seen["COMMISSION:BatchExistsError"] == 1
+    assert parity.seen["RECEIVE:accepted"] == 2

@@ -264,7 +264,7 @@ def _judge(reader: ChainReader, ask: _Ask, resolve: _Resolve) -> Elsewhere:
 
 
 def _not_asked(reader: ChainReader, ask: _Ask, resolve: _Resolve, why: str) -> Elsewhere:
-    found = resolve(reader, ask.identifier, fetch=False)
+    found = resolve(reader, ask.identifier, fetch=False, ends_at=ask.extends)
     if found.outcome is not RemoteOutcome.UNREACHABLE:
         return found  # no node, or this node: nothing to ask
     return replace(found, detail=f"{found.detail}: {why}")
@@ -282,7 +282,7 @@ def _late(
         if not future.done()
         else f"it could not be judged ({type(future.exception()).__name__})"
     )
-    found = resolve(reader, ask.identifier, fetch=False)
+    found = resolve(reader, ask.identifier, fetch=False, ends_at=ask.extends)
     if found.route is None or found.outcome is not RemoteOutcome.UNREACHABLE:
         return found
     node = found.route.node

@@ -122,10 +122,17 @@ class Elsewhere:
         return self.chain.status is not BatchStatus.NONE
 
 
-def find_route(reader: ChainReader, identifier: Identifier) -> Route | None:
+def find_route(
+    reader: ChainReader, identifier: Identifier, *, origin: bool = False
+) -> Route | None:
     """The node that answers for ``identifier``, read from the chain at the reader's block
-    (see the module docstring); None when no registered node does."""
+    (see the module docstring); None when no registered node does. ``origin``: the node
+    of the lot's earliest history (its prefix's, else its producer's), not its current
+    custodian's: where an earlier part of its history is asked for (a lineage's part that
+    must end at a given head, node/network/lineage.py)."""
     route = _prefix_route(reader, identifier)
+    if origin:
+        return route
     custodian = reader.batch(bytes(identifier.batch_id)).custodian_id
     if custodian:
         registry = reader.participants.functions
@@ -331,7 +338,7 @@ def resolve_elsewhere(
     ) -> Elsewhere:
         return Elsewhere(batch_id, canonical, chain, names, route, outcome, detail, url, report)
 
-    route = find_route(reader, identifier)
+    route = find_route(reader, identifier, origin=ends_at is not None)
     if route is None:
         return answer(None, RemoteOutcome.NO_NODE, "no node of the network answers for it")
     where = f"node {route.node.id} ({route.node.url})"

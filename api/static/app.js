@@ -803,7 +803,7 @@ function checked(m) {
       );
     }
     if (b.elsewhereAt !== null && b.elsewhereAt !== undefined) {
-      const part = remotePartOf(m, b.batchId);
+      const part = remotePartOf(m, b.batchId, "earlier");
       if (part && part.verified) {
         list.append(
           h(
@@ -826,6 +826,37 @@ function checked(m) {
             { "data-not-checked": "elsewhere", "data-batch": b.batchId },
             h("strong", {}, "History on another node: "),
             `what happened to ${name} before event #${b.elsewhereAt} was recorded by another TraceNode node and is not in this proof. The chain confirms that event #${b.elsewhereAt} continued the history the chain held, but the earlier steps are not checked here`,
+            part ? `: ${part.remote.detail}.` : ".",
+          ),
+        );
+      }
+    }
+    if (b.continuedAt !== null && b.continuedAt !== undefined) {
+      const part = remotePartOf(m, b.batchId, "later");
+      const who = (p) => (p ? p.name || `participant ${p.id}` : "nobody");
+      if (part && part.verified) {
+        list.append(
+          h(
+            "li",
+            { class: "check-group pass", "data-group": "later", "data-batch": b.batchId },
+            h("span", { class: "check-mark", "aria-hidden": "true" }, mark.pass),
+            h(
+              "span",
+              {},
+              `Later history on another node: what happened to ${name} after event #${b.continuedAt} was recorded by ${nodeName(part)}. Its proof was fetched from there and passed this node's verifier, starting from the very event #${b.continuedAt} and reaching the chain's last event of it (`,
+              h("a", { href: "#elsewhere" }, "shown below"),
+              ").",
+            ),
+          ),
+        );
+      } else {
+        const chain = part ? part.chain : null;
+        notChecked.push(
+          h(
+            "li",
+            { "data-not-checked": "later", "data-batch": b.batchId },
+            h("strong", {}, "Later history on another node: "),
+            `${name} was shipped to another TraceNode node's participant (event #${b.continuedAt}); what happened to it after is recorded there and is not in this proof. The chain records it ${chain ? chain.status : b.status}, held by ${chain ? who(chain.custodian) : b.custodian.name || `participant ${b.custodian.id}`}; the later steps are not checked here`,
             part ? `: ${part.remote.detail}.` : ".",
           ),
         );
@@ -872,8 +903,8 @@ function checked(m) {
 
 // ----- history held by other nodes (provenance's remoteParts, docs/network.md) -----
 
-function remotePartOf(m, batchId) {
-  return (m.report.remoteParts || []).find((p) => p.batchId === batchId && p.under === null) || null;
+function remotePartOf(m, batchId, direction) {
+  return (m.report.remoteParts || []).find((p) => p.batchId === batchId && p.under === null && (p.direction || "earlier") === direction) || null;
 }
 
 function nodeName(part) {
@@ -890,7 +921,7 @@ function elsewhereParts(m) {
     "section",
     { class: "card elsewhere", id: "elsewhere" },
     h("h2", {}, "History from other nodes"),
-    h("p", { class: "muted" }, "Earlier steps of this lineage recorded by other TraceNode nodes. This node found each node on the chain, fetched its proof and checked it with its own verifier against the chain: nothing the other node says is shown unless that check passed."),
+    h("p", { class: "muted" }, "Steps of this lineage recorded by other TraceNode nodes: earlier ones, and what happened after a lot was shipped to another node's participant. This node found each node on the chain, fetched its proof and checked it with its own verifier against the chain: nothing the other node says is shown unless that check passed."),
     h(
       "ul",
       { class: "remote-parts" },
@@ -910,6 +941,9 @@ function remotePart(m, part) {
       "p",
       { class: "part-source" },
       h("span", { class: `badge ${outcome}` }, label),
+      " ",
+      " ",
+      h("span", { class: "part-direction" }, part.direction === "later" ? "Later history of" : "Earlier history of"),
       " ",
       h("strong", {}, `${name.title}${name.sub ? ` (${name.sub})` : ""}`),
       ` ${from}.`,
@@ -949,7 +983,11 @@ function remotePart(m, part) {
       h("p", { class: "problem-detail" }, part.remote.detail),
     );
   }
-  return h("li", { class: `remote-part ${outcome}`, "data-part": part.batchId, "data-verified": String(verified), "data-outcome": part.remote.outcome }, body);
+  return h(
+    "li",
+    { class: `remote-part ${outcome}`, "data-part": part.batchId, "data-direction": part.direction || "earlier", "data-verified": String(verified), "data-outcome": part.remote.outcome },
+    body,
+  );
 }
 
 function eventTitle(m, e) {

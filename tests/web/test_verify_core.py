@@ -252,6 +252,7 @@ def test_selectors_topics_and_the_type_are_the_contracts() -> None:
         "nextSequence",
         "batch",
         "licenceAt",
+        "registrarOf",
     }
     for name, selector in theirs["selectors"].items():
         assert selector == "0x" + functions[theirs["signatures"][name]].hex(), name

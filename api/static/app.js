@@ -806,17 +806,10 @@ function checked(m) {
       const part = remotePartOf(m, b.batchId, "earlier");
       if (part && part.verified) {
         list.append(
-          h(
-            "li",
-            { class: "check-group pass", "data-group": "elsewhere", "data-batch": b.batchId },
-            h("span", { class: "check-mark", "aria-hidden": "true" }, mark.pass),
-            h(
-              "span",
-              {},
-              `History on another node: what happened to ${name} before event #${b.elsewhereAt} was recorded by ${nodeName(part)}. Its proof was fetched from there and passed this node's verifier, ending at the very event #${b.elsewhereAt} continued (`,
-              h("a", { href: "#elsewhere" }, "shown below"),
-              ").",
-            ),
+          partVerified(
+            "elsewhere",
+            b.batchId,
+            `History on another node: what happened to ${name} before event #${b.elsewhereAt} was recorded by ${nodeName(part)}. Its proof was fetched from there and passed this node's verifier, ending at the very event #${b.elsewhereAt} continued`,
           ),
         );
       } else {
@@ -836,17 +829,10 @@ function checked(m) {
       const who = (p) => (p ? p.name || `participant ${p.id}` : "nobody");
       if (part && part.verified) {
         list.append(
-          h(
-            "li",
-            { class: "check-group pass", "data-group": "later", "data-batch": b.batchId },
-            h("span", { class: "check-mark", "aria-hidden": "true" }, mark.pass),
-            h(
-              "span",
-              {},
-              `Later history on another node: what happened to ${name} after event #${b.continuedAt} was recorded by ${nodeName(part)}. Its proof was fetched from there and passed this node's verifier, starting from the very event #${b.continuedAt} and reaching the chain's last event of it (`,
-              h("a", { href: "#elsewhere" }, "shown below"),
-              ").",
-            ),
+          partVerified(
+            "later",
+            b.batchId,
+            `Later history on another node: what happened to ${name} after event #${b.continuedAt} was recorded by ${nodeName(part)}. Its proof was fetched from there and passed this node's verifier, starting from the very event #${b.continuedAt} and reaching the chain's last event of it`,
           ),
         );
       } else {
@@ -905,6 +891,16 @@ function checked(m) {
 
 function remotePartOf(m, batchId, direction) {
   return (m.report.remoteParts || []).find((p) => p.batchId === batchId && p.under === null && (p.direction || "earlier") === direction) || null;
+}
+
+/** A "What was checked" line for a part of the lineage another node holds, verified here. */
+function partVerified(group, batchId, text) {
+  return h(
+    "li",
+    { class: "check-group pass", "data-group": group, "data-batch": batchId },
+    h("span", { class: "check-mark", "aria-hidden": "true" }, "✓"),
+    h("span", {}, `${text} (`, h("a", { href: "#elsewhere" }, "shown below"), ")."),
+  );
 }
 
 function nodeName(part) {

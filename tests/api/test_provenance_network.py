@@ -78,10 +78,12 @@ def lineage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lineage]:
 
 
 def provenance(lineage: Lineage) -> dict[str, Any]:
-    answer = httpx.get(
-        f"{lineage.network.b.url}/v1/batches/{quote(lineage.cheese, safe='')}/provenance",
-        timeout=30,
-    )
+    """B's provenance of the cheese."""
+    return provenance_at(lineage.network.b.url, lineage.cheese)
+
+
+def provenance_at(url: str, lot: str) -> dict[str, Any]:
+    answer = httpx.get(f"{url}/v1/batches/{quote(lot, safe='')}/provenance", timeout=30)
     assert answer.status_code == 200, answer.text
     document: dict[str, Any] = answer.json()
     return document
@@ -284,13 +286,8 @@ def test_bs_page_of_the_cheese_shows_the_milk_from_a_with_its_brand_owner(
 
 
 def provenance_on_a(lineage: Lineage) -> dict[str, Any]:
-    answer = httpx.get(
-        f"{lineage.network.a.url}/v1/batches/{quote(lineage.milk, safe='')}/provenance",
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
-    document: dict[str, Any] = answer.json()
-    return document
+    """A's provenance of the milk."""
+    return provenance_at(lineage.network.a.url, lineage.milk)
 
 
 def test_as_milk_is_whole_its_later_part_from_b_verified_by_a(lineage: Lineage) -> None:

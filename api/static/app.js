@@ -778,7 +778,9 @@ function checked(m) {
       "custody",
       "History and custody: each event extends its batch's previous one; BatchRegistry ",
       contractRef(contracts.batchRegistry),
-      " accepted every lifecycle event and holds the same custodian and status.",
+      report.batches.some((b) => b.continuedAt !== null && b.continuedAt !== undefined)
+        ? " accepted every lifecycle event and holds the same custodian and status, except for a lot whose later history another node recorded (its status and custodian now are the chain's, below)."
+        : " accepted every lifecycle event and holds the same custodian and status.",
     ),
   );
   const notChecked = [];

@@ -46,7 +46,9 @@ Per batch: the identifier names the batch id (checked when the bundle is read);
 TRANSFORM that output it) held a licence of the identifier's prefix valid at the block
 that event was accepted in (``licenceAt``: the holder then, not now), naming the brand
 owner; and ``custody``: the batch's head and status on-chain are the ones its events lead
-to (a chain that has moved on since the export is reported as such). For the bundle:
+to (a chain that has moved on since the export is reported as such; skipped, naming the
+chain's head, when it moved on through another node after the bundle's last event, a
+SHIP to another node's participant: ``continued_at``). For the bundle:
 ``lineage``: the subject is the first batch and every other one its ancestor through the
 lineage links, each link backed by a transformation or packing event of the bundle, and
 no ancestor missing.

@@ -485,6 +485,8 @@ def test_as_page_of_the_milk_shows_its_later_history_and_with_b_killed_says_so(
     assert f"from node 2 ({network.b.url}), verified by this node" in part.text
     assert "Received" in part.text
     assert browser.one('[data-group="later"]').get_attribute("data-batch") == milk_id
+    custody = browser.one('[data-group="custody"]').text
+    assert "except for a lot whose later history another node recorded" in custody
     assert browser.console_errors() == []
 
     network.b.kill()

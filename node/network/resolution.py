@@ -3,7 +3,9 @@
 1. :func:`find_route`: the responsible node, from the chain alone — the current holder of
    a licence of the identifier's prefix → the registrar that registered it → the node it
    operates; else the node whose delegated range covers the prefix; else (an identifier
-   of no prefix kind, a bare batch id) the node of the batch's producer on-chain.
+   of no prefix kind, a bare batch id) the node of the batch's producer on-chain. (A
+   later part of a lineage is asked of the node of the participant this node's last
+   SHIP of it named, :func:`participant_route`: node/network/lineage.py.)
 2. :func:`fetch_bundle`: that node's proof bundle, over HTTP with bounded time (connect,
    each read, and the whole answer) and size, no redirects followed.
 3. :func:`resolve_elsewhere`: the bundle checked by *this* node's verifier against *this*

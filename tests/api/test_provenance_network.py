@@ -438,6 +438,11 @@ def test_a_cut_bundle_of_a_lot_that_never_left_a_still_fails(
     assert custody["outcome"] == "fail"
     assert "leaves events out" in custody["detail"]
     assert said["remoteParts"] == []  # a failed bundle's claims lead nowhere
+    # The browser's verifier fails it alike (its receiver's registrar is the shipper's).
+    js, ours = both_reports_at(f"{network.a.url}/rpc", cut)
+    assert js["outcome"] == ours["outcome"] == "fail"
+    assert _flat(js) == _flat(ours)
+    assert [_batch(b) for b in js["batches"]] == [_batch(b) for b in ours["batches"]]
 
 
 def test_resolving_the_cheese_on_a_reads_as_own_part_of_the_milk_from_its_store(

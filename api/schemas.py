@@ -719,6 +719,23 @@ class BatchReportOut(Schema):
         "the event extends a head BatchRegistry held, which the bundle does not hold. "
         "null: the bundle holds the batch's history from its start.",
     )
+    continued_at: int | None = Field(
+        default=None,
+        description="The index of the batch's last event in the bundle when its history "
+        "after that event is held by another node (continued on another node): a SHIP, "
+        "accepted on-chain, to another node's participant, and the chain's head of the "
+        "batch is no event of the bundle; its custody check is skipped, never passed. "
+        "null: the bundle's history of the batch reaches the chain's head (or fails).",
+    )
+    continued_to: int | None = Field(
+        default=None,
+        description="The participant that SHIP named as receiver (null: not continued).",
+    )
+    chain_head: Hex32 | None = Field(
+        default=None,
+        description="The chain's head of the batch when continued on another node: where "
+        "the later part must end.",
+    )
     checks: list[CheckOut]
 
 
@@ -1103,20 +1120,39 @@ class ElsewhereOut(Schema):
     verified: bool
     chain: ChainStateOut
     node: NodeOut | None
-    via: Literal["licence", "range", "producer", "custodian"] | None
+    via: Literal["licence", "range", "producer", "custodian", "receiver"] | None
     prefix: str | None
     remote: RemoteOut
     verification: VerificationReport | None
+    remote_parts: list[RemotePartOut] = Field(
+        default_factory=list,
+        description="GET /v1/resolve's answer: the parts of the fetched bundle's lineage "
+        "held by other nodes (earlier and later), each judged by this node's verifier, as "
+        "provenance's remoteParts; a part this node holds is read from its own store. "
+        "Empty when the bundle did not pass (its claims lead nowhere), and in a part.",
+    )
 
 
 class RemotePartOut(ElsewhereOut):
     """Another node's part of a batch's history in a lineage: ``verified`` only when its
-    bundle passed THIS node's verifier, its history of the batch ending at ``extends``."""
+    bundle passed THIS node's verifier, its history of the batch ending at ``extends``
+    (an earlier part) or starting from it and reaching the chain's head (a later part)."""
 
-    extends: Hex32 = Field(description="The head this part must end at.")
-    continued_by: Hex32 = Field(description="The event that extends that head.")
-    under: int | None = Field(
-        description="The index in remoteParts of the part holding continuedBy; null: this "
-        "node's own part."
+    direction: Literal["earlier", "later"] = Field(
+        description="earlier: the history before the part it joins (its elsewhereAt); "
+        "later: the history after it (its continuedAt)."
     )
-    depth: int = Field(description="1 for a part this node's own part continues.")
+    extends: Hex32 = Field(
+        description="An earlier part: the head it must end at; a later part: the head it "
+        "must start from (the last event of the part it joins)."
+    )
+    continued_by: Hex32 | None = Field(
+        description="An earlier part: the event that extends its last head; null for a later part."
+    )
+    under: int | None = Field(
+        description="The index in remoteParts of the part it joins; null: this node's own part."
+    )
+    depth: int = Field(description="1 for a part this node's own part joins.")
+
+
+ElsewhereOut.model_rebuild()

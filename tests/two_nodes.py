@@ -130,6 +130,11 @@ class Network:
         self.a = serve(self.dir_a, self.a.port)
         self.a.wait_ready()
 
+    def restart_b(self) -> None:
+        """Node B serving again on its port, after a test killed it."""
+        self.b = serve(self.dir_b, self.b.port)
+        self.b.wait_ready()
+
     def brand_on_b(self) -> Party:
         """B's brand owner (Alpine Dairy) as a :class:`Party`; its nonces start after
         :meth:`commission_on_b`'s (pass those below 1000)."""

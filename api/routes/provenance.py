@@ -29,7 +29,7 @@ from api.schemas import (
 from node.events.identifiers import parse_identifier
 from node.network.lineage import remote_parts
 from node.proofs.bundle import parse_bundle
-from node.proofs.verify import report_json, verify_bundle
+from node.proofs.verify import Report, report_json, verify_bundle
 from node.provenance.service import Correction, Provenance, ProvenanceService, trace_json
 from node.provenance.timing import timing_json
 
@@ -83,17 +83,25 @@ def provenance_json(result: Provenance, gateway: Gateway) -> dict[str, Any]:
 
 def remote_parts_json(gateway: Gateway, result: Provenance) -> list[dict[str, Any]]:
     """The other nodes' parts of the lineage (bounded in depth, fetches and time)."""
+    return lineage_parts_json(gateway, result.report)
+
+
+def lineage_parts_json(gateway: Gateway, report: Report) -> list[dict[str, Any]]:
+    """The parts of ``report``'s lineage other nodes hold, earlier and later, each judged
+    by this node's verifier (a part the registry says this node holds read from its own
+    store); [] when the report names none."""
     # api.routes.network imports the error pages, which import the page's routes (web.py),
     # which import this module: imported here, when the first answer is made.
     from api.routes.network import elsewhere_out
 
-    if all(b.extends is None for b in result.report.batches):
+    if all(b.extends is None and b.continued_at is None for b in report.batches):
         return []
     parts = remote_parts(
         service(gateway).reader(),
-        result.report,
+        report,
         this_operator=to_checksum_address(gateway.node.config.admin_address),
         addresses=gateway.node.peer_addresses,
+        own=service(gateway).held,
     )
     answers = []
     for part in parts:
@@ -101,8 +109,9 @@ def remote_parts_json(gateway: Gateway, result: Provenance) -> list[dict[str, An
         key = parse_identifier(found.identifier or "0x" + found.batch_id.hex())
         answer = elsewhere_out(gateway, found, key).model_dump(mode="json")
         answer.update(
+            direction="later" if part.later else "earlier",
             extends="0x" + part.extends.hex(),
-            continuedBy="0x" + part.continued_by.hex(),
+            continuedBy=None if part.continued_by is None else "0x" + part.continued_by.hex(),
             under=part.under,
             depth=part.depth,
         )

@@ -37,6 +37,7 @@ from api.html_errors import accept_ranges
 from api.problems import problem_responses
 from api.routes.batches import batch_links, batch_out
 from api.routes.network import elsewhere, elsewhere_html, elsewhere_out
+from api.routes.provenance import lineage_parts_json
 from api.routes.search import DEFAULT_LIMIT, search_out
 from api.routes.web import base_url
 from api.schemas import BatchOut, LinkTypeNamespace, ResolverDescription
@@ -49,6 +50,7 @@ from node.events.identifiers import (
 )
 from node.events.typed_data import BatchStatus
 from node.exceptions import BatchNotFoundError, LinkTypeNotFoundError, NotAcceptableError
+from node.network.lineage import FOLLOWED
 from node.network.resolution import Elsewhere, RemoteOutcome
 
 router = APIRouter(tags=["resolution"])
@@ -293,8 +295,10 @@ def _elsewhere(
     base = str(request.base_url).rstrip("/")
     headers = _headers(base, key)
     if wanted == JSON:
-        out = elsewhere_out(gateway, found, key)
-        return JSONResponse(out.model_dump(mode="json"), headers=headers)
+        document = elsewhere_out(gateway, found, key).model_dump(mode="json")
+        if found.report is not None and found.outcome in FOLLOWED:
+            document["remoteParts"] = lineage_parts_json(gateway, found.report)
+        return JSONResponse(document, headers=headers)
     if found.route is None or found.outcome is RemoteOutcome.THIS_NODE:
         raise BatchNotFoundError(f"this node holds no batch {key.canonical}: {found.detail}")
     redirect = rel not in (None, "linkset")

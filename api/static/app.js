@@ -779,7 +779,9 @@ function checked(m) {
       "custody",
       "History and custody: each event extends its batch's previous one; BatchRegistry ",
       contractRef(contracts.batchRegistry),
-      " accepted every lifecycle event and holds the same custodian and status.",
+      report.batches.some((b) => b.continuedAt !== null && b.continuedAt !== undefined)
+        ? " accepted every lifecycle event and holds the same custodian and status, except for a lot whose later history another node recorded (its status and custodian now are the chain's, below)."
+        : " accepted every lifecycle event and holds the same custodian and status.",
     ),
   );
   const notChecked = [];
@@ -804,20 +806,13 @@ function checked(m) {
       );
     }
     if (b.elsewhereAt !== null && b.elsewhereAt !== undefined) {
-      const part = remotePartOf(m, b.batchId);
+      const part = remotePartOf(m, b.batchId, "earlier");
       if (part && part.verified) {
         list.append(
-          h(
-            "li",
-            { class: "check-group pass", "data-group": "elsewhere", "data-batch": b.batchId },
-            h("span", { class: "check-mark", "aria-hidden": "true" }, mark.pass),
-            h(
-              "span",
-              {},
-              `History on another node: what happened to ${name} before event #${b.elsewhereAt} was recorded by ${nodeName(part)}. Its proof was fetched from there and passed this node's verifier, ending at the very event #${b.elsewhereAt} continued (`,
-              h("a", { href: "#elsewhere" }, "shown below"),
-              ").",
-            ),
+          partVerified(
+            "elsewhere",
+            b.batchId,
+            `History on another node: what happened to ${name} before event #${b.elsewhereAt} was recorded by ${nodeName(part)}. Its proof was fetched from there and passed this node's verifier, ending at the very event #${b.elsewhereAt} continued`,
           ),
         );
       } else {
@@ -827,6 +822,30 @@ function checked(m) {
             { "data-not-checked": "elsewhere", "data-batch": b.batchId },
             h("strong", {}, "History on another node: "),
             `what happened to ${name} before event #${b.elsewhereAt} was recorded by another TraceNode node and is not in this proof. The chain confirms that event #${b.elsewhereAt} continued the history the chain held, but the earlier steps are not checked here`,
+            part ? `: ${part.remote.detail}.` : ".",
+          ),
+        );
+      }
+    }
+    if (b.continuedAt !== null && b.continuedAt !== undefined) {
+      const part = remotePartOf(m, b.batchId, "later");
+      const who = (p) => (p ? p.name || `participant ${p.id}` : "nobody");
+      if (part && part.verified) {
+        list.append(
+          partVerified(
+            "later",
+            b.batchId,
+            `Later history on another node: what happened to ${name} after event #${b.continuedAt} was recorded by ${nodeName(part)}. Its proof was fetched from there and passed this node's verifier, starting from the very event #${b.continuedAt} and reaching the chain's last event of it`,
+          ),
+        );
+      } else {
+        const chain = part ? part.chain : null;
+        notChecked.push(
+          h(
+            "li",
+            { "data-not-checked": "later", "data-batch": b.batchId },
+            h("strong", {}, "Later history on another node: "),
+            `${name} was shipped to another TraceNode node's participant (event #${b.continuedAt}); what happened to it after is recorded there and is not in this proof. The chain records it ${chain ? chain.status : b.status}, held by ${chain ? who(chain.custodian) : b.custodian.name || `participant ${b.custodian.id}`}; the later steps are not checked here`,
             part ? `: ${part.remote.detail}.` : ".",
           ),
         );
@@ -873,8 +892,18 @@ function checked(m) {
 
 // ----- history held by other nodes (provenance's remoteParts, docs/network.md) -----
 
-function remotePartOf(m, batchId) {
-  return (m.report.remoteParts || []).find((p) => p.batchId === batchId && p.under === null) || null;
+function remotePartOf(m, batchId, direction) {
+  return (m.report.remoteParts || []).find((p) => p.batchId === batchId && p.under === null && (p.direction || "earlier") === direction) || null;
+}
+
+/** A "What was checked" line for a part of the lineage another node holds, verified here. */
+function partVerified(group, batchId, text) {
+  return h(
+    "li",
+    { class: "check-group pass", "data-group": group, "data-batch": batchId },
+    h("span", { class: "check-mark", "aria-hidden": "true" }, "✓"),
+    h("span", {}, `${text} (`, h("a", { href: "#elsewhere" }, "shown below"), ")."),
+  );
 }
 
 function nodeName(part) {
@@ -891,7 +920,7 @@ function elsewhereParts(m) {
     "section",
     { class: "card elsewhere", id: "elsewhere" },
     h("h2", {}, "History from other nodes"),
-    h("p", { class: "muted" }, "Earlier steps of this lineage recorded by other TraceNode nodes. This node found each node on the chain, fetched its proof and checked it with its own verifier against the chain: nothing the other node says is shown unless that check passed."),
+    h("p", { class: "muted" }, "Steps of this lineage recorded by other TraceNode nodes: earlier ones, and what happened after a lot was shipped to another node's participant. This node found each node on the chain, fetched its proof and checked it with its own verifier against the chain: nothing the other node says is shown unless that check passed."),
     h(
       "ul",
       { class: "remote-parts" },
@@ -911,6 +940,9 @@ function remotePart(m, part) {
       "p",
       { class: "part-source" },
       h("span", { class: `badge ${outcome}` }, label),
+      " ",
+      " ",
+      h("span", { class: "part-direction" }, part.direction === "later" ? "Later history of" : "Earlier history of"),
       " ",
       h("strong", {}, `${name.title}${name.sub ? ` (${name.sub})` : ""}`),
       ` ${from}.`,
@@ -950,7 +982,11 @@ function remotePart(m, part) {
       h("p", { class: "problem-detail" }, part.remote.detail),
     );
   }
-  return h("li", { class: `remote-part ${outcome}`, "data-part": part.batchId, "data-verified": String(verified), "data-outcome": part.remote.outcome }, body);
+  return h(
+    "li",
+    { class: `remote-part ${outcome}`, "data-part": part.batchId, "data-direction": part.direction || "earlier", "data-verified": String(verified), "data-outcome": part.remote.outcome },
+    body,
+  );
 }
 
 function eventTitle(m, e) {

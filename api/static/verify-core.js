@@ -573,6 +573,7 @@ export const SIGNATURES = {
   nextSequence: "nextSequence(address)",
   batch: "batch(bytes32)",
   licenceAt: "licenceAt(uint8,string,uint48)",
+  registrarOf: "registrarOf(uint32)",
 };
 export const SELECTORS = Object.fromEntries(
   Object.entries(SIGNATURES).map(([name, sig]) => [name, keccakHex(utf8.encode(sig)).slice(0, 10)]),
@@ -745,6 +746,13 @@ class ChainView {
         return { roles: Number(w[0] & 0xffn), active: w[1] !== 0n };
       },
     );
+  }
+
+  registrar(id) {
+    return this.call(`registrar:${id}`, this.contracts.participantRegistry, callData("registrarOf", id), "registrarOf", (r) => {
+      const w = words(r, 1, "registrarOf");
+      return "0x" + w[0].toString(16).padStart(40, "0");
+    });
   }
 
   participant(id) {
@@ -961,6 +969,9 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
       events: byBatch.get(b.batchId) || [],
       adoptedAt: null,
       elsewhereAt: null,
+      continuedAt: null,
+      continuedTo: null,
+      chainHead: null,
       checks: [],
     };
     report.batches.push(batch);
@@ -1053,13 +1064,21 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
     advance(item, state.digest, entry, steps);
   });
 
-  // --- per batch: custody
+  // --- per batch: custody (first, what a batch continued on another node needs asked)
+  const shipped = [];
+  for (const batch of report.batches) {
+    const last = continuable(batch, view, steps.get(batch.batchId) || []);
+    if (last) shipped.push(last);
+  }
+  await view.ask(shipped.map((s) => view.key(s.receiver)));
+  const receivers = shipped.map((s) => [s.custodian, view.get(`key:${s.receiver}`).participantId]).filter(([, r]) => r !== 0);
+  await view.ask(receivers.flatMap(([c, r]) => [view.registrar(c), view.registrar(r), view.participant(r)]));
   report.batches.forEach((batch, index) => {
     const createdAt = creators.get(batch.batchId);
     if (createdAt !== undefined && adopts(bundle.events[createdAt].event)) batch.adoptedAt = createdAt;
     if (elsewhere.has(batch.batchId)) batch.elsewhereAt = elsewhere.get(batch.batchId);
     emit("batch", index, batch, checkLicence(batch, bundle, report, local, creators, view));
-    let custody = checkCustody(batch, view, steps.get(batch.batchId) || []);
+    let custody = checkCustody(batch, view, steps.get(batch.batchId) || [], report);
     const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "hash-chain" && c.outcome === "fail"));
     if (custody.outcome === "fail" && altered.size) {
       custody = result("custody", "skipped", `not checked: ${alteredEvents(altered)}`);
@@ -1285,7 +1304,9 @@ function advance(item, digest, entry, steps) {
     if (!steps.has(b)) steps.set(b, []);
     const h = steps.get(b);
     const moved = transition(event, b, h.length ? h[h.length - 1].custodian : 0, entry.participant.id);
-    if (moved) h.push({ eventHash: digest, status: moved.status, custodian: moved.custodian, anchored });
+    // a SHIP to a participant: the key it names (node/proofs/verify.py _Step.receiver)
+    const receiver = moved && moved.status === "IN_TRANSIT" ? event.counterparty.toLowerCase() : null;
+    if (moved) h.push({ eventHash: digest, status: moved.status, custodian: moved.custodian, anchored, receiver });
   }
 }
 
@@ -1520,7 +1541,36 @@ function checkLicence(batch, bundle, report, local, creators, view) {
   return result("licence", "pass", `${named}: prefix ${prefix}, licensed to ${holder} since block ${licence.validFrom}${until}`);
 }
 
-function checkCustody(batch, view, history) {
+/** The last step of a batch's history when it may have been continued on another node (a
+ * SHIP to a participant, anchored, the chain's head beyond the bundle): its receiver's key
+ * and shipper are asked of the chain before custody is judged. */
+function continuable(batch, view, history) {
+  const onChain = view.get(`batch:${batch.batchId}`);
+  const last = history[history.length - 1];
+  if (!last || !last.receiver || !last.anchored || history.some((s) => s.eventHash === onChain.head)) return null;
+  return last;
+}
+
+/** custody of a batch continued on another node (node/proofs/verify.py _continued). */
+function continuedElsewhere(batch, view, history, head, report) {
+  const last = history[history.length - 1];
+  if (!last.receiver || !last.anchored) return null;
+  const receiver = view.get(`key:${last.receiver}`).participantId;
+  if (receiver === 0 || view.get(`registrar:${receiver}`) === view.get(`registrar:${last.custodian}`)) return null;
+  batch.continuedAt = [...batch.events].reverse().find((i) => report.events[i].eventHash === last.eventHash);
+  batch.continuedTo = receiver;
+  batch.chainHead = head;
+  const now = batch.custodian.name || `participant ${batch.custodian.id}`;
+  return result(
+    "custody",
+    "skipped",
+    `${CONTINUED}: the chain's head is ${head}, after this bundle's last event ${last.eventHash}, a SHIP to ${who(view, receiver)}, another node's participant; the chain records it ${batch.status}, held by ${now}`,
+  );
+}
+
+const CONTINUED = "continued on another node";
+
+function checkCustody(batch, view, history, report) {
   const onChain = view.get(`batch:${batch.batchId}`);
   batch.status = onChain.status;
   batch.custodian.id = onChain.custodianId;
@@ -1535,6 +1585,8 @@ function checkCustody(batch, view, history) {
   const position = history.findIndex((step) => step.eventHash === onChain.head);
   if (position < 0) {
     if (onChain.status === "NONE" && !history.some((s) => s.anchored)) return result("custody", "pending", "not on the chain yet");
+    const continued = continuedElsewhere(batch, view, history, onChain.head, report);
+    if (continued) return continued;
     return result(
       "custody",
       "fail",

@@ -466,6 +466,21 @@ class ChainReader:
         result: ChainBatch = self._get(self._batch_query(batch_id))
         return result
 
+    def registrar_of(self, participant_id: int) -> ChecksumAddress:
+        """The registrar that registered the participant (a node's operator, or the root):
+        which node's participant it is (ParticipantRegistry ``registrarOf``)."""
+        result: ChecksumAddress = self._get(
+            _Query(
+                ("registrar", participant_id),
+                self.participants,
+                "registrarOf",
+                (participant_id,),
+                Web3.to_checksum_address,
+                _RAISE,
+            )
+        )
+        return result
+
     def block_times(self, numbers: Iterable[int]) -> dict[int, int]:
         """The timestamp (Unix seconds) of each of the blocks ``numbers``: one header read
         per distinct block this reader (or the one it carried answers from) has not read

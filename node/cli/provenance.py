@@ -65,12 +65,14 @@ def provenance(
         result = service.provenance(service.resolve(identifier))
         parts = (
             []
-            if as_json or all(b.extends is None for b in result.report.batches)
+            if as_json
+            or all(b.extends is None and b.continued_at is None for b in result.report.batches)
             else remote_parts(
                 service.reader(),
                 result.report,
                 this_operator=to_checksum_address(node.config.admin_address),
                 addresses=node.peer_addresses,
+                own=service.held,
             )
         )
     if as_json:
@@ -97,13 +99,14 @@ def print_part(part: RemotePart) -> None:
     found = part.found
     name = found.identifier or "0x" + found.batch_id.hex()
     node = f"node {found.route.node.id} ({found.route.node.url})" if found.route else "no node"
+    which, joins = ("Later", "starting from") if part.later else ("Earlier", "ending at")
     if found.verified and found.report is not None:
-        print_report(found.report, title=f"Earlier history of {escape(name)}, from {escape(node)}")
-        console.print(f"[green]✓ verified by this node[/], ending at 0x{part.extends.hex()}")
+        print_report(found.report, title=f"{which} history of {escape(name)}, from {escape(node)}")
+        console.print(f"[green]✓ verified by this node[/], {joins} 0x{part.extends.hex()}")
         return
     chain = found.chain
     console.print(
-        f"Earlier history of {escape(name)}: [bold red]not verified here[/] "
+        f"{which} history of {escape(name)}: [bold red]not verified here[/] "
         f"({found.outcome.value}): {escape(found.detail)}\n"
         f"  the chain records it as {chain.status.name}, held by "
         f"{escape(found.names.get(chain.custodian_id) or str(chain.custodian_id))}",

@@ -15,6 +15,15 @@ batch, :func:`remote_parts`:
 4. follows the parts that bundle itself says are held elsewhere, level by level (only
    from a part that passed, or is pending: a failed one's claims lead nowhere).
 
+Later parts too: a batch whose history went on through another node after this bundle's
+last event of it (``continued_at``: a SHIP to another node's participant, the chain's head
+beyond it) is asked of the node that registered that SHIP's receiver (``Via.RECEIVER``);
+its bundle must pass this node's verifier, start by extending exactly the SHIP
+(``verify_bundle(..., starts_from=...)``) and reach the chain's head (or be continued
+again, and followed). Each join of two parts (a batch and the head between them) is
+crossed once, whichever way it was reached. A part the registry says this node holds is
+read from this node's own store (``own``), never reported missing.
+
 Bounds: :data:`MAX_DEPTH` levels, :data:`MAX_FETCHES` fetches per answer, the parts of
 one level fetched concurrently, all of them within :data:`DEADLINE` seconds; what was not
 asked, or did not answer in time, is said so (outcome ``unreachable``, its detail naming
@@ -33,6 +42,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from functools import partial
@@ -45,6 +55,7 @@ from node.events.identifiers import Identifier, parse_identifier
 from node.exceptions import InvalidIdentifierError
 from node.network.addresses import DEFAULT_POLICY, AddressPolicy
 from node.network.resolution import Elsewhere, RemoteOutcome, resolve_elsewhere
+from node.proofs.bundle import Bundle
 from node.proofs.verify import Report
 
 #: Levels of other nodes' parts followed (a part of a part of a part).
@@ -65,22 +76,30 @@ class RemotePart:
     """Another node's part of a batch's history, as this node judged it."""
 
     found: Elsewhere  # the node, what the chain proves, the outcome and this node's report
-    extends: bytes  # the head this part must end at
-    continued_by: bytes  # the event that extends that head (in the part ``under``)
-    under: int | None  # the index of the part that continues it; None: this node's own
-    depth: int  # 1 for a part this node's own bundle continues
+    #: An earlier part: the head it must end at; a later part: the head it must start
+    #: from (the last event of the part before it).
+    extends: bytes
+    continued_by: bytes | None  # the event that extends that head (None: a later part)
+    under: int | None  # the index of the part it joins; None: this node's own
+    depth: int  # 1 for a part this node's own bundle joins
+
+    @property
+    def later(self) -> bool:
+        """A part after the one it joins (its later history), not before."""
+        return self.continued_by is None
 
 
 @dataclass(frozen=True, slots=True)
 class _Ask:
     identifier: Identifier
     extends: bytes
-    continued_by: bytes
+    continued_by: bytes | None  # None: a later part, asked of the receiver's node
     under: int | None
     depth: int
+    receiver: int = 0  # a later part's: the participant the SHIP it starts from named
 
 
-_CacheKey = tuple[int, bytes, str, bytes, str, bytes]
+_CacheKey = tuple[int, bytes, str, bytes, str, bytes, bool]
 
 
 class _Cache:
@@ -119,6 +138,8 @@ class _Resolve(Protocol):
         *,
         fetch: bool = True,
         ends_at: bytes | None = None,
+        starts_from: bytes | None = None,
+        through: int = 0,
     ) -> Elsewhere: ...
 
 
@@ -132,14 +153,18 @@ def remote_parts(
     *,
     this_operator: ChecksumAddress,
     addresses: AddressPolicy = DEFAULT_POLICY,
+    own: Callable[[bytes], Bundle | None] | None = None,
     max_depth: int = MAX_DEPTH,
     max_fetches: int = MAX_FETCHES,
     deadline: float = DEADLINE,
 ) -> list[RemotePart]:
     """The parts of ``report``'s lineage held by other nodes, in levels (see the module
     docstring); every part read at ``reader``'s block, every other node's URL screened
-    under ``addresses`` (node/network/addresses.py)."""
-    resolve: _Resolve = partial(resolve_elsewhere, this_operator=this_operator, addresses=addresses)
+    under ``addresses`` (node/network/addresses.py); a part the registry says this node
+    holds read from ``own`` (this node's bundle of a batch; None: none)."""
+    resolve: _Resolve = partial(
+        resolve_elsewhere, this_operator=this_operator, addresses=addresses, own=own
+    )
     ends = time.monotonic() + deadline
     parts: list[RemotePart] = []
     seen: set[tuple[bytes, bytes]] = set()
@@ -181,7 +206,7 @@ def remote_parts(
                 else:
                     found = result
                 parts.append(RemotePart(found, ask.extends, ask.continued_by, ask.under, ask.depth))
-                if found.report is not None and found.outcome in _FOLLOWED:
+                if found.report is not None and found.outcome in FOLLOWED:
                     # Only a part this node's verifier passed (or that failed nothing yet)
                     # says where to ask next: a failed one's claims lead nowhere.
                     level += _asks(found.report, len(parts) - 1, ask.depth + 1, seen)
@@ -199,29 +224,29 @@ def remote_parts(
     return parts
 
 
-_FOLLOWED: Final = (RemoteOutcome.VERIFIED, RemoteOutcome.PENDING)
+#: The outcomes of a part whose own claims of parts elsewhere are followed.
+FOLLOWED: Final = (RemoteOutcome.VERIFIED, RemoteOutcome.PENDING)
 
 
 def _asks(
     report: Report, under: int | None, depth: int, seen: set[tuple[bytes, bytes]]
 ) -> list[_Ask]:
-    """The batches of ``report`` whose earlier history another node holds."""
+    """The batches of ``report`` whose earlier or later history another node holds, each
+    join (batch, head between the parts) once."""
     asks = []
     for batch in report.batches:
-        if batch.extends is None or batch.elsewhere_at is None:
-            continue
-        if (batch.batch_id, batch.extends) in seen:
-            continue  # a loop, or the same part reached twice: asked once
-        seen.add((batch.batch_id, batch.extends))
-        asks.append(
-            _Ask(
-                _identifier(batch.identifier, batch.batch_id),
-                batch.extends,
-                report.events[batch.elsewhere_at].event_hash,
-                under,
-                depth,
-            )
-        )
+        identifier = _identifier(batch.identifier, batch.batch_id)
+        # A join already asked (a loop, or a part reached twice) is not asked again.
+        joined = batch.extends is not None and (batch.batch_id, batch.extends) in seen
+        if batch.extends is not None and batch.elsewhere_at is not None and not joined:
+            seen.add((batch.batch_id, batch.extends))
+            first = report.events[batch.elsewhere_at].event_hash
+            asks.append(_Ask(identifier, batch.extends, first, under, depth))
+        if batch.continued_at is not None:
+            last = report.events[batch.continued_at].event_hash
+            if (batch.batch_id, last) not in seen:
+                seen.add((batch.batch_id, last))
+                asks.append(_Ask(identifier, last, None, under, depth, batch.continued_to))
     return asks
 
 
@@ -246,6 +271,7 @@ def _key(reader: ChainReader, ask: _Ask) -> _CacheKey:
         bytes(ask.identifier.batch_id),
         ask.identifier.canonical,
         ask.extends,
+        ask.continued_by is None,
     )
 
 
@@ -254,7 +280,7 @@ def _judge(reader: ChainReader, ask: _Ask, resolve: _Resolve) -> Elsewhere:
     own = ChainReader(
         reader.w3, reader.contracts, at=(reader.block, reader.block_hash), carry=reader
     )
-    found = resolve(own, ask.identifier, ends_at=ask.extends)
+    found = _resolve(own, ask, resolve)
     if found.identifier is None and found.report is not None:
         # This node knew the batch by its id only; the bundle names its identifier (read
         # only if it names this very batch: node.proofs.bundle).
@@ -263,8 +289,18 @@ def _judge(reader: ChainReader, ask: _Ask, resolve: _Resolve) -> Elsewhere:
     return found
 
 
+def _resolve(reader: ChainReader, ask: _Ask, resolve: _Resolve, *, fetch: bool = True) -> Elsewhere:
+    """The part ``ask`` names: an earlier part from the identifier's node, ending at its
+    head; a later one from the node of the SHIP's receiver, starting from it."""
+    if ask.continued_by is None:
+        return resolve(
+            reader, ask.identifier, fetch=fetch, starts_from=ask.extends, through=ask.receiver
+        )
+    return resolve(reader, ask.identifier, fetch=fetch, ends_at=ask.extends)
+
+
 def _not_asked(reader: ChainReader, ask: _Ask, resolve: _Resolve, why: str) -> Elsewhere:
-    found = resolve(reader, ask.identifier, fetch=False, ends_at=ask.extends)
+    found = _resolve(reader, ask, resolve, fetch=False)
     if found.outcome is not RemoteOutcome.UNREACHABLE:
         return found  # no node, or this node: nothing to ask
     return replace(found, detail=f"{found.detail}: {why}")
@@ -282,7 +318,7 @@ def _late(
         if not future.done()
         else f"it could not be judged ({type(future.exception()).__name__})"
     )
-    found = resolve(reader, ask.identifier, fetch=False, ends_at=ask.extends)
+    found = _resolve(reader, ask, resolve, fetch=False)
     if found.route is None or found.outcome is not RemoteOutcome.UNREACHABLE:
         return found
     node = found.route.node

@@ -6,7 +6,10 @@
    of no prefix kind, a bare batch id) the node of the batch's producer on-chain. A
    batch that moved on to a participant of another node (shipped across nodes and
    received there) is answered by its custodian's node instead: that node holds its
-   latest events, the only bundle that reaches the chain's head.
+   latest events, the only bundle that reaches the chain's head. (An earlier part of a
+   lineage is asked of the node of the lot's earliest history, ``origin``; a later part
+   of the node of the participant this node's last SHIP of it named,
+   :func:`participant_route`: node/network/lineage.py.)
 2. :func:`fetch_bundle`: that node's proof bundle, over HTTP with bounded time (connect,
    each read, and the whole answer) and size, no redirects followed.
 3. :func:`resolve_elsewhere`: the bundle checked by *this* node's verifier against *this*
@@ -21,6 +24,7 @@ this node checks (docs/network.md).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -75,6 +79,7 @@ class Via(StrEnum):
     RANGE = "range"  # the prefix lies in a range delegated to its registrar
     PRODUCER = "producer"  # the batch's producer on-chain was registered by its registrar
     CUSTODIAN = "custodian"  # the batch moved on to a participant its registrar registered
+    RECEIVER = "receiver"  # the receiver of the SHIP this node's part ends at: its registrar
 
 
 class RemoteOutcome(StrEnum):
@@ -153,36 +158,42 @@ def _prefix_route(reader: ChainReader, identifier: Identifier) -> Route | None:
     """The node that answers for ``identifier``'s prefix (or its producer)."""
     registry = reader.participants.functions
     at = reader.block
-
-    def node_of(registrar: str) -> NetworkNode | None:
-        node_id = int(
-            registry.nodeOf(Web3.to_checksum_address(registrar)).call(block_identifier=at)
-        )
-        if node_id == 0:
-            return None
-        return NetworkNode.from_abi(registry.node(node_id).call(block_identifier=at))
-
     if identifier.kind is not IdentifierKind.BATCH_ID:
         split = identifier_split(identifier)
         for prefix in split.candidates:
             licence = reader.licence(split.kind, prefix)
             if licence.held and licence.valid_at(at):
-                registrar = registry.registrarOf(licence.holder).call(block_identifier=at)
-                found = node_of(registrar)
+                found = _node_of(reader, reader.registrar_of(licence.holder))
                 if found is not None:
                     return Route(found, Via.LICENCE, prefix, licence.holder)
         for prefix in _ranges_containing(split.kind, split.candidates):
             holder = registry.rangeHolder(int(split.kind), prefix).call(block_identifier=at)
             if int(holder, 16) != 0:
-                found = node_of(holder)
+                found = _node_of(reader, holder)
                 if found is not None:
                     return Route(found, Via.RANGE, prefix, 0)
     producer = reader.batch(bytes(identifier.batch_id)).producer_id
     if producer:
-        found = node_of(registry.registrarOf(producer).call(block_identifier=at))
-        if found is not None:
-            return Route(found, Via.PRODUCER, None, 0)
+        return participant_route(reader, producer, Via.PRODUCER)
     return None
+
+
+def participant_route(reader: ChainReader, participant_id: int, via: Via) -> Route | None:
+    """The node whose registrar registered the participant (``via`` says which one it is
+    of the batch: its producer, the receiver of its last SHIP), read from the chain at the
+    reader's block; None when that registrar operates no registered node."""
+    found = _node_of(reader, reader.registrar_of(participant_id))
+    return None if found is None else Route(found, via, None, 0)
+
+
+def _node_of(reader: ChainReader, registrar: str) -> NetworkNode | None:
+    """The node ``registrar`` operates, at the reader's block; None when none."""
+    registry = reader.participants.functions
+    at = reader.block
+    node_id = int(registry.nodeOf(Web3.to_checksum_address(registrar)).call(block_identifier=at))
+    if node_id == 0:
+        return None
+    return NetworkNode.from_abi(registry.node(node_id).call(block_identifier=at))
 
 
 def _ranges_containing(kind: PrefixKind, candidates: tuple[str, ...]) -> list[str]:
@@ -316,6 +327,9 @@ def resolve_elsewhere(
     fetch: bool = True,
     addresses: AddressPolicy = DEFAULT_POLICY,
     ends_at: bytes | None = None,
+    starts_from: bytes | None = None,
+    through: int = 0,
+    own: Callable[[bytes], Bundle | None] | None = None,
 ) -> Elsewhere:
     """What the chain proves of the batch ``identifier`` names and, when a registered node
     other than this one (operated by ``this_operator``) answers for it, its proof bundle
@@ -323,7 +337,12 @@ def resolve_elsewhere(
     screened under ``addresses`` (fetched or not: a URL refused is ``refused-address``).
     ``ends_at``: the head that node's part of the batch's history must end at, when this
     node's part of it continues from there (verify_bundle's ``ends_at``;
-    node/network/lineage.py)."""
+    node/network/lineage.py); ``starts_from``: the head that node's part must start from,
+    when it continues this node's part (``starts_from``), found through ``through``: the
+    participant this node's last SHIP of the batch named as receiver (its registrar's
+    node, :attr:`Via.RECEIVER`) instead of the identifier. ``own``: this node's bundle of
+    a batch from its own store (None: it holds none), read when the registry names this
+    node: a part this node holds itself is judged as any other, never reported missing."""
     batch_id = bytes(identifier.batch_id)
     chain = reader.batch(batch_id)
     names = {pid: _name(reader, pid) for pid in {chain.producer_id, chain.custodian_id} - {0}}
@@ -338,25 +357,34 @@ def resolve_elsewhere(
     ) -> Elsewhere:
         return Elsewhere(batch_id, canonical, chain, names, route, outcome, detail, url, report)
 
-    route = find_route(reader, identifier, origin=ends_at is not None)
+    route = (
+        participant_route(reader, through, Via.RECEIVER)
+        if through
+        else find_route(reader, identifier, origin=ends_at is not None)
+    )
     if route is None:
         return answer(None, RemoteOutcome.NO_NODE, "no node of the network answers for it")
     where = f"node {route.node.id} ({route.node.url})"
+    url: str | None = None
     if route.node.operator == this_operator:
-        return answer(
-            route,
-            RemoteOutcome.THIS_NODE,
-            f"the registry names this node ({where}), which holds no such batch",
-        )
-    url = bundle_url(route.node.url, batch_id)
-    try:
-        if not fetch:
-            screen_node_url(url, addresses)
-            return answer(route, RemoteOutcome.UNREACHABLE, f"{where} was not asked", url)
-        bundle = fetch_bundle(url, addresses=addresses)
-    except RemoteNodeError as exc:
-        outcome = _OUTCOMES.get(exc.reason, RemoteOutcome.INVALID)
-        return answer(route, outcome, f"{where}: {exc}", url)
+        held = own(batch_id) if own is not None else None
+        if held is None:
+            return answer(
+                route,
+                RemoteOutcome.THIS_NODE,
+                f"the registry names this node ({where}), which holds no such batch",
+            )
+        bundle, where = held, f"this node's own store ({where})"
+    else:
+        url = bundle_url(route.node.url, batch_id)
+        try:
+            if not fetch:
+                screen_node_url(url, addresses)
+                return answer(route, RemoteOutcome.UNREACHABLE, f"{where} was not asked", url)
+            bundle = fetch_bundle(url, addresses=addresses)
+        except RemoteNodeError as exc:
+            outcome = _OUTCOMES.get(exc.reason, RemoteOutcome.INVALID)
+            return answer(route, outcome, f"{where}: {exc}", url)
     if bundle.subject != batch_id:
         return answer(
             route,
@@ -364,7 +392,12 @@ def resolve_elsewhere(
             f"{where} answered the bundle of another batch (0x{bundle.subject.hex()})",
             url,
         )
-    report = verify_bundle(bundle, reader, ends_at=None if ends_at is None else {batch_id: ends_at})
+    report = verify_bundle(
+        bundle,
+        reader,
+        ends_at=None if ends_at is None else {batch_id: ends_at},
+        starts_from=None if starts_from is None else {batch_id: starts_from},
+    )
     if report.outcome is Outcome.PASS:
         return answer(
             route,

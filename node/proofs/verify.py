@@ -46,7 +46,9 @@ Per batch: the identifier names the batch id (checked when the bundle is read);
 TRANSFORM that output it) held a licence of the identifier's prefix valid at the block
 that event was accepted in (``licenceAt``: the holder then, not now), naming the brand
 owner; and ``custody``: the batch's head and status on-chain are the ones its events lead
-to (a chain that has moved on since the export is reported as such). For the bundle:
+to (a chain that has moved on since the export is reported as such; skipped, naming the
+chain's head, when it moved on through another node after the bundle's last event, a
+SHIP to another node's participant: ``continued_at``). For the bundle:
 ``lineage``: the subject is the first batch and every other one its ancestor through the
 lineage links, each link backed by a transformation or packing event of the bundle, and
 no ancestor missing.
@@ -183,6 +185,14 @@ class BatchReport:
     #: batch's history ends. The hook for fetching it from the node that holds it (node
     #: discovery): a bundle of that part must verify on its own and end at this head.
     extends: bytes | None = None
+    #: The bundle's last event of the batch when its later history is held by another node:
+    #: a SHIP, accepted on-chain, to a participant another node's registrar registered,
+    #: and the chain's head of the batch is no event of the bundle (``custody`` skipped,
+    #: docs/proofs.md "Continued on another node"). The hook for fetching the later part.
+    continued_at: int | None = None
+    #: The participant that SHIP named as receiver, and the chain's head of the batch now.
+    continued_to: int = 0
+    chain_head: bytes | None = None
 
     @property
     def outcome(self) -> Outcome:
@@ -241,7 +251,11 @@ def _worst(outcomes: object) -> Outcome:
 
 
 def verify_bundle(
-    bundle: Bundle, reader: ChainReader, *, ends_at: Mapping[bytes, bytes] | None = None
+    bundle: Bundle,
+    reader: ChainReader,
+    *,
+    ends_at: Mapping[bytes, bytes] | None = None,
+    starts_from: Mapping[bytes, bytes] | None = None,
 ) -> Report:
     """Check every event and batch of ``bundle`` against the chain behind ``reader``.
 
@@ -249,7 +263,12 @@ def verify_bundle(
     the bundle's history of it must end at (a :class:`BatchReport`'s ``extends`` of the
     other node's part, docs/network.md "Provenance across nodes"): its ``custody`` check
     is that its events lead exactly to that head, which the chain held when it accepted
-    the event extending it, instead of to the chain's head now."""
+    the event extending it, instead of to the chain's head now.
+
+    ``starts_from``: batches whose earlier history this bundle continues, each with the
+    head the earlier part ends at (a :class:`BatchReport`'s ``continued_at`` event): its
+    ``custody`` check also needs the bundle's history of it to start with an event
+    extending exactly that head (``extends``)."""
     chain = bundle.chain
     report = Report(
         subject=bundle.subject,
@@ -304,7 +323,17 @@ def verify_bundle(
         _check_signer(entry, recovered, block, reader)
         _check_hash_chain(entry, item, digest, heads, known, altered, elsewhere)
         _advance(item, digest, entry, lifecycle)
-    _check_batches(bundle, reader, report, by_batch, lifecycle, altered, elsewhere, ends_at or {})
+    _check_batches(
+        bundle,
+        reader,
+        report,
+        by_batch,
+        lifecycle,
+        altered,
+        elsewhere,
+        ends_at or {},
+        starts_from or {},
+    )
     return report
 
 
@@ -778,6 +807,7 @@ class _Step:
     status: BatchStatus
     custodian: int
     anchored: bool
+    receiver: bytes | None = None  # a SHIP's to a participant: the key it names
 
 
 def _advance(
@@ -792,7 +822,9 @@ def _advance(
         before = history[-1].custodian if history else 0
         moved = transition(event, batch_id, before, entry.participant_id)
         if moved is not None:
-            history.append(_Step(digest, moved[0], moved[1], anchored))
+            shipped = moved[0] is BatchStatus.IN_TRANSIT
+            receiver = event.counterparty if shipped else None
+            history.append(_Step(digest, moved[0], moved[1], anchored, receiver))
 
 
 # ----- batches -----
@@ -807,6 +839,7 @@ def _check_batches(
     altered: dict[bytes, int],
     elsewhere: dict[bytes, tuple[int, bytes]],
     ends_at: Mapping[bytes, bytes],
+    starts_from: Mapping[bytes, bytes],
 ) -> None:
     parents = _check_lineage(bundle, report, altered)
     creators = _creators(bundle)
@@ -831,7 +864,13 @@ def _check_batches(
         )
         batch.checks.append(_check_licence(bundle, report, reader, batch, creators, altered))
         custody = _custody(
-            item.batch_id, reader, batch, steps.get(item.batch_id, []), ends_at.get(item.batch_id)
+            item.batch_id,
+            reader,
+            batch,
+            steps.get(item.batch_id, []),
+            ends_at.get(item.batch_id),
+            starts_from.get(item.batch_id),
+            report,
         )
         broken = [
             i
@@ -1113,9 +1152,12 @@ def _custody(
     batch: BatchReport,
     history: list[_Step],
     ends_at: bytes | None = None,
+    starts_from: bytes | None = None,
+    report: Report | None = None,
 ) -> CheckResult:
     """The batch's on-chain head, status and custodian against what its events lead to;
-    with ``ends_at``, the head its history must end at (see :func:`verify_bundle`)."""
+    with ``ends_at``, the head its history must end at; with ``starts_from``, the head it
+    must start from (see :func:`verify_bundle`)."""
     on_chain = reader.batch(batch_id)
     batch.status = on_chain.status
     batch.custodian_id = on_chain.custodian_id
@@ -1130,12 +1172,23 @@ def _custody(
             Outcome.FAIL,
             "the chain holds this batch, the bundle has no event that made it",
         )
+    if starts_from is not None and batch.extends != starts_from:
+        starts = f"extends 0x{batch.extends.hex()}" if batch.extends else "starts in it"
+        return CheckResult(
+            Check.CUSTODY,
+            Outcome.FAIL,
+            f"this part must start from 0x{starts_from.hex()}, where the part before it "
+            f"ends; its history of the batch {starts}",
+        )
     if ends_at is not None:
         return _ends_at(history, ends_at)
     position = next((i for i, step in enumerate(history) if step.event_hash == on_chain.head), None)
     if position is None:
         if on_chain.status is BatchStatus.NONE and not any(s.anchored for s in history):
             return CheckResult(Check.CUSTODY, Outcome.PENDING, "not on the chain yet")
+        continued = _continued(reader, batch, history, on_chain.head, report)
+        if continued is not None:
+            return continued
         return CheckResult(
             Check.CUSTODY,
             Outcome.FAIL,
@@ -1169,6 +1222,44 @@ def _custody(
         Outcome.PASS,
         f"{on_chain.status.name}, held by {batch.custodian_name or on_chain.custodian_id}",
     )
+
+
+def _continued(
+    reader: ChainReader,
+    batch: BatchReport,
+    history: list[_Step],
+    head: bytes,
+    report: Report | None,
+) -> CheckResult | None:
+    """``custody`` of a batch whose chain head is no event of the bundle, when its later
+    history is held by another node: the bundle's last lifecycle event of it is a SHIP,
+    anchored (its own checks say whether truly), to a participant another registrar
+    registered than the shipper's (another node's participant). Skipped, never passed:
+    what the chain's head leads to is the later part's to prove (node/network/lineage.py).
+    None when that is not so: the bundle is then older than the chain, or leaves out."""
+    last = history[-1]
+    if last.receiver is None or not last.anchored:
+        return None
+    receiver = reader.key(last.receiver).participant_id
+    if receiver == 0 or reader.registrar_of(receiver) == reader.registrar_of(last.custodian):
+        return None
+    if report is not None:
+        batch.continued_at = next(
+            i for i in reversed(batch.events) if report.events[i].event_hash == last.event_hash
+        )
+    batch.continued_to, batch.chain_head = receiver, head
+    now = batch.custodian_name or f"participant {batch.custodian_id}"
+    return CheckResult(
+        Check.CUSTODY,
+        Outcome.SKIPPED,
+        f"{CONTINUED}: the chain's head is 0x{head.hex()}, after this bundle's last event "
+        f"0x{last.event_hash.hex()}, a SHIP to {_who(receiver, reader)}, another node's "
+        f"participant; the chain records it {batch.status.name}, held by {now}",
+    )
+
+
+#: How a report says that a batch's history after its last event is held by another node.
+CONTINUED = "continued on another node"
 
 
 def _ends_at(history: list[_Step], head: bytes) -> CheckResult:
@@ -1373,6 +1464,9 @@ def report_json(report: Report) -> dict[str, object]:
                 "events": b.events,
                 "adoptedAt": b.adopted_at,
                 "elsewhereAt": b.elsewhere_at,
+                "continuedAt": b.continued_at,
+                "continuedTo": b.continued_to or None,
+                "chainHead": None if b.chain_head is None else "0x" + b.chain_head.hex(),
                 "checks": _checks_json(b.checks),
             }
             for b in report.batches

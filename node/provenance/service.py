@@ -136,6 +136,14 @@ class ProvenanceService:
         """The proof bundle of ``batch_id`` as the store holds it now."""
         return self._export(batch_id)[0]
 
+    def held(self, batch_id: bytes) -> Bundle | None:
+        """The proof bundle of ``batch_id`` when this node's store holds it, else None (a
+        lineage's part that the registry says this node holds: node/network/lineage.py)."""
+        try:
+            return self.export(self.resolve("0x" + batch_id.hex()))
+        except BatchNotFoundError:
+            return None
+
     def _export(self, batch_id: bytes) -> tuple[Bundle, tuple[RejectedEvent, ...]]:
         """The bundle, and the events of its batches the chain rejected (kept out of it),
         from one read of the store."""

@@ -31,8 +31,17 @@ from node.network.lineage import remote_parts
 from node.network.resolution import RemoteOutcome
 from node.provenance.service import ProvenanceService
 from tests.hostile_node import HostileNode, hostile_node
-from tests.two_nodes import Network, cli, postgres_network
+from tests.two_nodes import (
+    FARM_GTIN,
+    Network,
+    Party,
+    brand_owner,
+    cli,
+    lot,
+    postgres_network,
+)
 from tests.web.conftest import Browser, open_browser
+from tests.web.test_verify_core import both_reports_at
 
 
 @dataclass
@@ -42,6 +51,8 @@ class Lineage:
     cheese: str
     shipped: str  # the farm's SHIP on A: where A's part of the milk ends
     received: str  # the dairy's RECEIVE on B: where B's part of it starts
+    transformed: str  # the dairy's TRANSFORM on B: the milk's head on the chain
+    farm: Party
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +66,24 @@ def lineage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lineage]:
         )
         shipped, received = on_a["events"][-1], on_b["events"][0]
         assert (shipped["event"]["action"], received["event"]["action"]) == (3, 4)
-        yield Lineage(network, milk, cheese, shipped["eventHash"], received["eventHash"])
+        yield Lineage(
+            network,
+            milk,
+            cheese,
+            shipped["eventHash"],
+            received["eventHash"],
+            on_b["events"][-1]["eventHash"],
+            farm,
+        )
 
 
 def provenance(lineage: Lineage) -> dict[str, Any]:
-    answer = httpx.get(
-        f"{lineage.network.b.url}/v1/batches/{quote(lineage.cheese, safe='')}/provenance",
-        timeout=30,
-    )
+    """B's provenance of the cheese."""
+    return provenance_at(lineage.network.b.url, lineage.cheese)
+
+
+def provenance_at(url: str, lot: str) -> dict[str, Any]:
+    answer = httpx.get(f"{url}/v1/batches/{quote(lot, safe='')}/provenance", timeout=30)
     assert answer.status_code == 200, answer.text
     document: dict[str, Any] = answer.json()
     return document
@@ -120,12 +141,6 @@ def test_the_cheese_on_b_shows_the_milk_from_a_verified_by_b(lineage: Lineage) -
     shown = cli("provenance", lineage.cheese, "--data-dir", str(network.dir_b))
     assert "Earlier history of " in shown  # the table's title (wrapped to the width)
     assert f"verified by this node, ending at {lineage.shipped}" in shown
-    # A lot with no earlier history elsewhere asks no other node. (A's own report of the
-    # milk says its chain moved on past A's bundle: its later history is B's.)
-    on_a = httpx.get(
-        f"{network.a.url}/v1/batches/{quote(lineage.milk, safe='')}/provenance", timeout=30
-    ).json()
-    assert on_a["remoteParts"] == []
 
 
 @pytest.fixture
@@ -265,3 +280,246 @@ def test_bs_page_of_the_cheese_shows_the_milk_from_a_with_its_brand_owner(
     assert "Shipped" in text
     browser.element_screenshot("lineage-across-nodes", part)
     assert browser.console_errors() == []
+
+
+# ----- A's own view of the milk: its later history is B's (docs/network.md) -----
+
+
+def provenance_on_a(lineage: Lineage) -> dict[str, Any]:
+    """A's provenance of the milk."""
+    return provenance_at(lineage.network.a.url, lineage.milk)
+
+
+def test_as_milk_is_whole_its_later_part_from_b_verified_by_a(lineage: Lineage) -> None:
+    network = lineage.network
+    milk_id = parse_identifier(lineage.milk).batch_id_hex
+
+    said = provenance_on_a(lineage)
+
+    # A's own part: everything A holds verified; custody neither passed nor failed.
+    assert said["outcome"] == "pass", said["failures"]
+    (milk,) = said["batches"]
+    custody = checks(said, milk_id)["custody"]
+    assert custody["outcome"] == "skipped"
+    assert custody["detail"] == (
+        f"continued on another node: the chain's head is {lineage.transformed}, after this "
+        f"bundle's last event {lineage.shipped}, a SHIP to Alpine Dairy, another node's "
+        "participant; the chain records it CONSUMED, held by Alpine Dairy"
+    )
+    assert (milk["continuedAt"], milk["chainHead"]) == (1, lineage.transformed)
+    assert milk["continuedTo"] is not None
+    # B's part, found through the SHIP's receiver, verified by A: from A's SHIP to the head.
+    (part,) = said["remoteParts"]
+    assert (part["direction"], part["verified"], part["remote"]["outcome"]) == (
+        "later",
+        True,
+        "verified",
+    )
+    assert (part["node"]["id"], part["node"]["url"], part["via"]) == (
+        "2",
+        network.b.url,
+        "receiver",
+    )
+    assert (part["extends"], part["continuedBy"], part["under"], part["depth"]) == (
+        lineage.shipped,
+        None,
+        None,
+        1,
+    )
+    report = part["verification"]
+    assert report["outcome"] == "pass", report["failures"]
+    assert [e["action"] for e in report["events"]] == ["RECEIVE", "TRANSFORM"]
+    assert checks(report, milk_id)["custody"]["detail"] == "CONSUMED, held by Alpine Dairy"
+    # The CLI shows the same part, from the same verifier.
+    shown = cli("provenance", lineage.milk, "--data-dir", str(network.dir_a))
+    assert "Later history of " in shown
+    assert f"verified by this node, starting from {lineage.shipped}" in shown
+
+
+def test_both_verifiers_say_alike_that_the_milk_went_on_on_b(lineage: Lineage) -> None:
+    """The browser's verifier (api/static/verify-core.js) and A's agree on every check of
+    A's bundle of the milk, continued on B, and of the same bundle cut before its SHIP."""
+    real = bundle_of_a(lineage)
+    cut = copy.deepcopy(real)
+    cut["events"] = cut["events"][:1]
+    for bundle, outcome in ((real, "pass"), (cut, "fail")):
+        js, ours = both_reports_at(f"{lineage.network.a.url}/rpc", bundle)
+        assert js["outcome"] == ours["outcome"] == outcome, ours["failures"]
+        assert _flat(js) == _flat(ours)
+        assert [_batch(b) for b in js["batches"]] == [_batch(b) for b in ours["batches"]]
+    (batch,) = js["batches"]  # the cut one: no continuation claimed
+    assert (batch["continuedAt"], batch["chainHead"]) == (None, None)
+
+
+def _flat(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    flat = {f"bundle {c['check']}": (c["outcome"], c["detail"]) for c in report["checks"]}
+    for item in [*report["events"], *report["batches"]]:
+        for c in item["checks"]:
+            flat[f"{item.get('index', item.get('batchId'))} {c['check']}"] = (
+                c["outcome"],
+                c["detail"],
+            )
+    return flat
+
+
+def _batch(batch: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in batch.items() if k != "checks"}
+
+
+@pytest.fixture
+def impostor_b(lineage: Lineage) -> Iterator[HostileNode]:
+    """A hostile server where the registry says node B is, put back afterwards."""
+    with hostile_node() as hostile:
+        lineage.network.registry.set_node_url(lineage.network.root, 2, hostile.url)
+        try:
+            yield hostile
+        finally:
+            lineage.network.registry.set_node_url(lineage.network.root, 2, lineage.network.b.url)
+
+
+def test_a_later_part_that_does_not_start_from_as_ship_is_refused(
+    lineage: Lineage, impostor_b: HostileNode
+) -> None:
+    """An impostor at B's URL answering A's own bundle of the milk (which starts at its
+    COMMISSION), or B's bundle cut before the head: never verified, saying why."""
+    impostor_b.mode, impostor_b.body = "bundle", json.dumps(bundle_of_a(lineage)).encode()
+
+    (part,) = provenance_on_a(lineage)["remoteParts"]
+
+    assert part["verified"] is False
+    assert part["remote"]["outcome"] == "failed-verification"
+    assert f"this part must start from {lineage.shipped}" in part["remote"]["detail"]
+
+    of_b = httpx.get(
+        f"{lineage.network.b.url}/v1/batches/{quote(lineage.milk, safe='')}/bundle", timeout=30
+    ).json()
+    of_b["events"] = of_b["events"][:1]  # its RECEIVE only: the TRANSFORM left out
+    impostor_b.body = json.dumps(of_b).encode()
+
+    (cut,) = provenance_on_a(lineage)["remoteParts"]
+
+    assert cut["verified"] is False
+    assert (
+        "is not in the bundle: the bundle is older than the chain or leaves events out"
+        in (cut["remote"]["detail"])
+    )
+
+
+def test_a_cut_bundle_of_a_lot_that_never_left_a_still_fails(
+    lineage: Lineage, impostor: HostileNode
+) -> None:
+    """A lot shipped by A's farm to another of A's participants and received on A: a bundle
+    that stops at the SHIP claims no continuation (the receiver is A's own participant), so
+    B, resolving the lot from the impostor at A's URL, fails it."""
+    network = lineage.network
+    hill = Party(*brand_owner(network.dir_a, "Hill Farm", "9506001"))
+    kept = lot("MILK-KEPT", FARM_GTIN)
+    kept_id = parse_identifier(kept).batch_id_hex
+    farm = lineage.farm
+    made = farm.post(network.a, "COMMISSION", (kept,), batchId=kept_id, quantity=5)
+    shipped = farm.post(
+        network.a, "SHIP", batchId=kept_id, prevEventHash=made, counterparty=hill.key.address
+    )
+    hill.post(network.a, "RECEIVE", batchId=kept_id, prevEventHash=shipped)
+    real = httpx.get(f"{network.a.url}/v1/batches/{kept_id}/bundle", timeout=30)
+    cut = real.json()
+    cut["events"] = cut["events"][:2]  # up to the SHIP: the RECEIVE on A left out
+    impostor.mode, impostor.body = "bundle", json.dumps(cut).encode()
+
+    said = httpx.get(
+        f"{network.b.url}/v1/resolve/{quote(kept, safe='')}",
+        headers={"Accept": "application/json"},
+        timeout=30,
+    ).json()
+
+    assert said["verified"] is False
+    assert said["remote"]["outcome"] == "failed-verification"
+    custody = checks(said["verification"], kept_id)["custody"]
+    assert custody["outcome"] == "fail"
+    assert "leaves events out" in custody["detail"]
+    assert said["remoteParts"] == []  # a failed bundle's claims lead nowhere
+    # The browser's verifier fails it alike (its receiver's registrar is the shipper's).
+    js, ours = both_reports_at(f"{network.a.url}/rpc", cut)
+    assert js["outcome"] == ours["outcome"] == "fail"
+    assert _flat(js) == _flat(ours)
+    assert [_batch(b) for b in js["batches"]] == [_batch(b) for b in ours["batches"]]
+
+
+def test_resolving_the_cheese_on_a_reads_as_own_part_of_the_milk_from_its_store(
+    lineage: Lineage,
+) -> None:
+    """A resolves the cheese (B's): B's bundle verified, and the milk's earlier part, which
+    the registry says A holds, read from A's own store and verified, not reported missing."""
+    network = lineage.network
+    milk_id = parse_identifier(lineage.milk).batch_id_hex
+
+    said = httpx.get(
+        f"{network.a.url}/v1/resolve/{quote(lineage.cheese, safe='')}",
+        headers={"Accept": "application/json"},
+        timeout=30,
+    ).json()
+
+    assert said["verified"] is True, said["remote"]
+    (part,) = said["remoteParts"]
+    assert (part["batchId"], part["direction"], part["verified"]) == (milk_id, "earlier", True)
+    assert part["node"]["thisNode"] is True
+    assert part["remote"]["detail"].startswith("this node's own store (node 1 ")
+    assert part["remote"]["bundle"] is None
+    assert [e["action"] for e in part["verification"]["events"]] == ["COMMISSION", "SHIP"]
+
+
+def open_on_a(browser: Browser, lineage: Lineage) -> None:
+    """A's page of the milk, in the module's browser (opened on B)."""
+    browser.driver.get(f"{lineage.network.a.url}/?id={quote(lineage.milk, safe='')}")
+    browser.wait_rendered()
+
+
+def test_as_page_of_the_milk_shows_its_later_history_and_with_b_killed_says_so(
+    lineage: Lineage, browser: Browser
+) -> None:
+    network = lineage.network
+    milk_id = parse_identifier(lineage.milk).batch_id_hex
+
+    open_on_a(browser, lineage)
+    part = browser.one(f'#elsewhere [data-part="{milk_id}"]')
+    assert (part.get_attribute("data-direction"), part.get_attribute("data-verified")) == (
+        "later",
+        "true",
+    )
+    assert "Later history of" in part.text
+    assert f"from node 2 ({network.b.url}), verified by this node" in part.text
+    assert "Received" in part.text
+    assert browser.one('[data-group="later"]').get_attribute("data-batch") == milk_id
+    custody = browser.one('[data-group="custody"]').text
+    assert "except for a lot whose later history another node recorded" in custody
+    assert browser.console_errors() == []
+
+    network.b.kill()
+    # A new block: the part A verified at this one is kept for the same question of the
+    # same chain (docs/network.md, "Cache"), whatever B does later.
+    network.registry.set_node_url(network.root, 2, network.b.url)
+    try:
+        began = time.monotonic()
+        said = provenance_on_a(lineage)
+        took = time.monotonic() - began
+        open_on_a(browser, lineage)
+        shown = browser.one(f'#elsewhere [data-part="{milk_id}"]')
+        assert shown.get_attribute("data-outcome") == "unreachable"
+        assert "What the chain proves: CONSUMED, produced by Green Valley Farm" in shown.text
+        later = browser.one('[data-not-checked="later"]').text
+        assert "The chain records it CONSUMED, held by Alpine Dairy" in later
+        assert "it could not be reached" in later
+        assert browser.one(".verdict").get_attribute("data-outcome") == "pass"  # A's own part
+        assert browser.console_errors() == []
+    finally:
+        network.restart_b()
+    assert took < 10
+    assert said["outcome"] == "pass", said["failures"]
+    (part_json,) = said["remoteParts"]
+    assert (part_json["direction"], part_json["verified"]) == ("later", False)
+    assert part_json["verification"] is None
+    assert part_json["remote"]["outcome"] == "unreachable"
+    assert part_json["remote"]["detail"].startswith(
+        f"node 2 ({network.b.url}): it could not be reached"
+    )
+    assert part_json["chain"]["status"] == "CONSUMED"

@@ -252,6 +252,7 @@ def test_selectors_topics_and_the_type_are_the_contracts() -> None:
         "nextSequence",
         "batch",
         "licenceAt",
+        "registrarOf",
     }
     for name, selector in theirs["selectors"].items():
         assert selector == "0x" + functions[theirs["signatures"][name]].hex(), name
@@ -456,7 +457,12 @@ def test_whole_reports_agree_with_tracenode_verify_on_a_real_and_tampered_bundle
 def both_reports(site: Site, bundle: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The browser's report of ``bundle`` and ``tracenode verify``'s, against the site's
     chain."""
-    rpc = f"{site.url}/rpc"
+    return both_reports_at(f"{site.url}/rpc", bundle)
+
+
+def both_reports_at(rpc: str, bundle: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The browser's report of ``bundle`` and ``tracenode verify``'s, against the chain
+    behind the JSON-RPC endpoint ``rpc`` (a node's ``/rpc``)."""
     js = node_js(
         "console.log(JSON.stringify(await core.verifyBundle(core.parseBundle(data.bundle), "
         "new core.Rpc(data.rpc))));",

@@ -47,6 +47,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "rpc",
     "epcis",
     "epcis_query",
+    "masterdata",
     "provenance",
     "web",
     "verify_page",

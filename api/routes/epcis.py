@@ -25,7 +25,14 @@ from api.body import read_json, submission_schema
 from api.deps import GatewayDep, ParticipantKeyDep
 from api.problems import PROBLEM_JSON, problem_body, problem_responses
 from api.schemas import CaptureResult
-from node.epcis.capture import CaptureErrorBehaviour, EpcisResult, Outcome, capture
+from node.epcis.capture import (
+    AssertionOutcome,
+    AssertionResult,
+    CaptureErrorBehaviour,
+    EpcisResult,
+    Outcome,
+    capture,
+)
 from node.epcis.mapping import MAX_TRACE_EVENTS
 from node.exceptions import EpcisError, InvalidParametersError
 
@@ -68,6 +75,13 @@ CAPTURE_REQUEST: Final[dict[str, Any]] = {
                 },
             },
         },
+        "masterData": {
+            "type": "array",
+            "maxItems": MAX_TRACE_EVENTS,
+            "description": "The submitter's signed assertions of the elements of the "
+            "document's epcisHeader.epcisMasterData (docs/epcis.md, Master data).",
+            "items": {"$ref": "#/properties/traceEvents/items"},
+        },
     },
 }
 
@@ -109,6 +123,7 @@ async def capture_document(
     headers = {BEHAVIOUR_HEADER: str(behaviour)}
     await run_in_threadpool(gateway.backlog.admit, gateway.settings.max_proof_delay)
     document = await read_json(request)
+    asserted: list[AssertionResult] = []
     try:
         results = await run_in_threadpool(
             lambda: capture(
@@ -118,13 +133,17 @@ async def capture_document(
                 # "Multi-party documents"): each event is its signer's, never the relayer's.
                 as_participant=None,
                 behaviour=behaviour,
+                # The header's master data is the submitter's own (docs/epcis.md).
+                submitter=key.participant_id,
+                master_data=asserted,
             )
         )
     except EpcisError as error:
         if not error.outcomes:
             raise
         return _nothing_captured(error, error.outcomes, request, headers)
-    if results and not any(r.stored for r in results):
+    held = any(a.outcome is not AssertionOutcome.REFUSED for a in asserted)
+    if results and not any(r.stored for r in results) and not held:
         first = next(r.refusal for r in results if r.refusal is not None)
         return _nothing_captured(first, tuple(results), request, headers)
     body = CaptureResult.model_validate(
@@ -136,6 +155,7 @@ async def capture_document(
             "duplicate": _count(results, Outcome.DUPLICATE),
             "refused": _count(results, Outcome.REFUSED),
             "results": [_result(r) for r in results],
+            "masterData": [_assertion(a) for a in asserted],
         }
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
@@ -165,6 +185,13 @@ def _result(result: EpcisResult) -> dict[str, Any]:
     return found
 
 
+def _assertion(result: AssertionResult) -> dict[str, Any]:
+    found = result.as_json()
+    found.pop("refusal", None)
+    found["problem"] = None if result.refusal is None else problem_body(result.refusal)
+    return found
+
+
 def _nothing_captured(
     error: EpcisError, outcomes: Sequence[Any], request: Request, headers: dict[str, str]
 ) -> JSONResponse:
@@ -172,4 +199,5 @@ def _nothing_captured(
     event's outcome beside it (``events``)."""
     body = problem_body(error) | {"instance": request.url.path}
     body["events"] = [_result(r) for r in outcomes if isinstance(r, EpcisResult)]
+    body["masterData"] = [_assertion(r) for r in outcomes if isinstance(r, AssertionResult)]
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)

@@ -74,6 +74,7 @@ def provenance_json(result: Provenance) -> dict[str, Any]:
         {"eventHash": "0x" + r.event_hash.hex(), "reason": "0x" + r.reason.hex()}
         for r in result.rejected
     ]
+    document["masterData"] = result.master_data
     return document
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from node.chain.reader import ChainBatch
+from node.epcis.masterdata import ELEMENT_TYPE, MasterDataElement, is_assertion_of, parse_element
 from node.events.batch import BatchState
 from node.events.identifiers import (
     Identifier,
@@ -36,6 +37,7 @@ from node.events.identifiers import (
     parse_identifier,
     parse_record,
 )
+from node.events.payload import load_canonical
 from node.events.signatures import SignatureVerifier
 from node.events.submission import SignedEvent
 from node.events.typed_data import ZERO32, Action, Domain
@@ -49,6 +51,7 @@ from node.exceptions import (
     InvalidEventError,
     InvalidIdentifierError,
     InvalidIdentifierProofError,
+    InvalidMasterDataError,
     InvalidSignatureError,
     InvalidStatusError,
     NonceUsedError,
@@ -65,7 +68,7 @@ from node.ingest.rules import Actor, Receiver, apply, check_adoptable, check_lic
 from node.ingest.rules import Outcome as RuleOutcome
 from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
 from node.store.models import EventStatus
-from node.store.records import EventBatchRow, EventRow, LineageRow, SignerView
+from node.store.records import EventBatchRow, EventRow, LineageRow, MasterDataRow, SignerView
 from node.store.store import Store
 
 _WRITE_ATTEMPTS = 3
@@ -116,6 +119,8 @@ class _Pending:
     splits: dict[bytes, IdentifierSplit] = field(default_factory=dict)
     #: An anchored-only record: an OBSERVE of something that is no batch.
     record: bool = False
+    #: The vocabulary element a master-data assertion (a record) asserts.
+    element: MasterDataElement | None = None
 
 
 class _ChainNeeded(Exception):  # noqa: N818 (a signal inside the ingest, never raised out)
@@ -268,6 +273,7 @@ class IngestService:
             remote, refreshed = self._chain_states(conn, live, batches, fetched)
             licences = self._licences(conn, live)
             rows: list[EventRow] = []
+            assertions: list[MasterDataRow] = []
             lineage: list[LineageRow] = []
             links: list[EventBatchRow] = []
             created: dict[bytes, BatchState] = {}
@@ -329,6 +335,16 @@ class IngestService:
                     if b != event.batch_id
                 )
                 rows.append(self._row(item, views, received_at))
+                if item.element is not None:
+                    assertions.append(
+                        MasterDataRow(
+                            key=item.signed.event.batch_id,
+                            event_hash=item.event_hash,
+                            participant_id=held[item.event_hash],
+                            element=item.element.canonical(),
+                            received_at=received_at,
+                        )
+                    )
                 results[item.index] = IngestResult(item.index, Outcome.ACCEPTED, item.event_hash)
             if suspects and self.chain is not None:
                 raise _ChainNeeded(suspects, optional=True)
@@ -346,6 +362,7 @@ class IngestService:
                 links=links,
                 epochs=epochs,
             )
+            self.store.master_data.insert(conn, assertions)
             if before_commit is not None:
                 before_commit(conn, results)
         return results
@@ -395,6 +412,8 @@ class IngestService:
         item = _Pending(index, signed, event_hash)
         try:
             item.identifiers, item.splits, item.record = _identifiers(signed)
+            if item.record:
+                item.element = _element(signed)
         except EventRejectedError as error:
             item.result = _rejected(item, error)
         return item
@@ -569,6 +588,33 @@ def _identifiers(
         if created in parsed
     }
     return found, splits, record
+
+
+_ELEMENT_MARK = f'"type":"{ELEMENT_TYPE}"'.encode()
+
+
+def _element(signed: SignedEvent) -> MasterDataElement | None:
+    """The vocabulary element a record's payload asserts (node.epcis.masterdata), checked
+    to describe the record's own subject; None for any other payload."""
+    payload = signed.payload
+    if payload is None or _ELEMENT_MARK not in payload:
+        return None
+    value = load_canonical(payload)
+    if not isinstance(value, dict) or value.get("type") != ELEMENT_TYPE:
+        return None
+    element = parse_element(value)
+    if element.key.batch_id != signed.event.batch_id:
+        raise InvalidMasterDataError(
+            f"the element's id names {element.key.canonical}, not the event's subject",
+            field="id",
+        )
+    if not is_assertion_of(signed.event, element):
+        raise InvalidMasterDataError(
+            "a master-data assertion is an OBSERVE of its code that names no inputs, outputs, "
+            "counterparty, product, quantity or location",
+            field="event",
+        )
+    return element
 
 
 def _unproven(batch_id: bytes) -> InvalidIdentifierProofError:

@@ -157,8 +157,10 @@ def test_header_elements_are_parsed_one_by_one_with_their_pointers() -> None:
 
     first, second = header_elements(document)
 
-    assert first.element is not None and first.element.name == PLANT
-    assert second.element is None and second.error is not None
+    assert first.element is not None
+    assert first.element.name == PLANT
+    assert second.element is None
+    assert second.error is not None
     assert second.pointer == (
         "/epcisHeader/epcisMasterData/vocabularyList/0/vocabularyElementList/1/id"
     )

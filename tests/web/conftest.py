@@ -32,6 +32,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from node.demo import DemoReport, run_demo
 from node.epcis.capture import capture, sign_document
+from node.epcis.masterdata import build_element, cbv_attribute, sign_assertion
 from node.events.typed_data import Action, Role
 from node.keys.keystore import load_keystore
 from node.monitor.service import Monitor
@@ -128,6 +129,12 @@ FIX_ID = "urn:uuid:3f0c9e1a-0000-4000-8000-00000000f1ed"
 OUTSIDE_LOT = "https://id.gs1.org/01/04012345000016/10/IMPORT-7"
 OUTSIDE_SOURCE = "urn:epc:id:pgln:4012345.00000"
 OUTSIDE_DESTINATION = "urn:epc:id:sgln:4000001.00000.0"
+#: A lot made at a plant named in master data: by its brand owner (the demo dairy, holder
+#: of 0614142) and, contradicting it, by the farm (docs/epcis.md, "Master data").
+NAMED_LOT = "urn:epc:class:lgtin:9506000.013435.NAMED-1"
+NAMED_PAGE = "https://id.gs1.org/01/09506000134352/10/NAMED-1"
+PLANT = "urn:epc:id:sgln:0614142.00042.0"
+PLANT_NAME = "Alpine Dairy, Plant 2"
 
 
 @dataclass
@@ -148,6 +155,7 @@ class Site:
     outside: str  # a lot received from outside the network and shipped out of it again
     sensor: str  # a lot with one observation of sensor data in full
     corrected: str  # a lot with an inspection declared in error and its correction
+    named: str  # a lot made at a plant with master data
 
 
 def _browser_tools() -> tuple[str, str]:
@@ -208,6 +216,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         harness.submit("farm", Action.COMMISSION, SENSOR_BATCH, product="milk", quantity=5)
         harness.submit("carrier", Action.OBSERVE, SENSOR_BATCH, payload=SENSOR_READINGS)
         _corrected_lot(harness)
+        _named_lot(harness)
         # A lot from outside the network, and out of it again (docs/contracts.md).
         came_from = {"sourceList": [{"type": "owning_party", "source": OUTSIDE_SOURCE}]}  # EPCIS
         harness.submit("carrier", Action.RECEIVE, OUTSIDE_LOT, payload=came_from)
@@ -258,10 +267,63 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             outside=OUTSIDE_LOT,
             sensor=SENSOR_BATCH,
             corrected=CORRECTED_PAGE,
+            named=NAMED_PAGE,
         )
     finally:
         code = server.stop()
         assert code == 0, server.output()
+
+
+def _named_lot(harness: TraceNodeHarness) -> None:
+    """NAMED_LOT, made at PLANT: the farm's capture names the plant in its header, and the
+    plant's brand owner (the demo dairy) asserts its own name for it."""
+    made = commissioning(NAMED_LOT)
+    made["readPoint"] = {"id": PLANT}
+    doc = document(made)
+    doc["epcisHeader"] = {
+        "epcisMasterData": {
+            "vocabularyList": [
+                {
+                    "type": "urn:epcglobal:epcis:vtype:BusinessLocation",
+                    "vocabularyElementList": [
+                        {
+                            "id": PLANT,
+                            "attributes": [
+                                {"id": "urn:epcglobal:cbv:mda#name", "attribute": "Farm Depot"}
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    }
+    node = harness.node
+    farm = bytes(harness.keys["farm"].key)
+    request = sign_document(store=node.store, domain=node.domain, private_key=farm, document=doc)
+    capture(ingest=node.ingest, request=request)
+    dairy = load_keystore(
+        node.data_dir / "keystore" / "participants" / "demo-dairy.json", harness.password
+    )
+    element = build_element(
+        PLANT,
+        attributes=[
+            (cbv_attribute("name"), PLANT_NAME),
+            (cbv_attribute("streetAddressOne"), "Bergstrasse 4"),
+            (cbv_attribute("city"), "Thun"),
+            (cbv_attribute("countryCode"), "CH"),
+        ],
+    )
+    with node.store.read() as conn:
+        nonce = node.store.events.next_nonce(conn, bytes.fromhex(dairy.address[2:]))
+    node.ingest.submit(
+        sign_assertion(
+            element,
+            domain=node.domain,
+            private_key=bytes(dairy.key),
+            nonce=nonce,
+            event_time=int(time.time() * 1000),
+        )
+    )
 
 
 def _corrected_lot(harness: TraceNodeHarness) -> None:

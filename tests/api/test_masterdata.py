@@ -21,7 +21,7 @@ from node.events.submission import submission_document
 from node.store.apikeys import ApiKeys
 from node.testing.harness import TraceNodeHarness
 from tests.api.conftest import TEST_SETTINGS, AppClient
-from tests.node.epcis.conftest import commissioning, document, new_lot
+from tests.node.epcis.conftest import commissioning, document, named, new_lot, with_master_data
 
 SGLN = "urn:epc:id:sgln:0614141.00042.0"
 DIGITAL_LINK = "https://id.gs1.org/414/0614141000425"
@@ -117,26 +117,10 @@ def test_an_epcis_header_asserts_the_submitters_master_data_and_provenance_names
     lot = new_lot()
     event = commissioning(lot)
     event["readPoint"] = {"id": DOCK}
-    doc = document(event)
-    doc["epcisHeader"] = {
-        "epcisMasterData": {
-            "vocabularyList": [
-                {
-                    "type": "urn:epcglobal:epcis:vtype:BusinessLocation",
-                    "vocabularyElementList": [
-                        {
-                            "id": DOCK,
-                            "attributes": [
-                                {"id": "urn:epcglobal:cbv:mda#name", "attribute": "Loading Dock"},
-                                {"id": "urn:epcglobal:cbv:mda#city", "attribute": "Thun"},
-                            ],
-                        },
-                        {"id": lot},  # a lot: its data is ILMD, refused here
-                    ],
-                }
-            ]
-        }
-    }
+    # the lot's element is refused: a lot's data is its ILMD
+    doc = with_master_data(
+        document(event), named(DOCK, name="Loading Dock", city="Thun"), {"id": lot}
+    )
     request = sign_document(
         store=gateway.harness.node.store,
         domain=gateway.harness.node.domain,
@@ -161,8 +145,8 @@ def test_an_epcis_header_asserts_the_submitters_master_data_and_provenance_names
     assert about["shown"]["saidBy"]["participant"] == "farm"
     provenance = gateway.client.get(f"/v1/batches/{quote(lot, safe='')}/provenance")
     assert provenance.status_code == 200, provenance.text
-    named = provenance.json()["masterData"][DOCK]
-    assert (named["name"], named["saidBy"]["participant"]) == ("Loading Dock", "farm")
+    shown = provenance.json()["masterData"][DOCK]
+    assert (shown["name"], shown["saidBy"]["participant"]) == ("Loading Dock", "farm")
     # Sent again: the element is held already, a duplicate, nothing written twice.
     again = gateway.client.post(
         "/v1/epcis/capture",
@@ -180,17 +164,7 @@ def test_an_epcis_header_asserts_the_submitters_master_data_and_provenance_names
 
 def test_rollback_keeps_all_or_nothing_with_a_refused_element(gateway: Gateway) -> None:
     lot = new_lot()
-    doc = document(commissioning(lot))
-    doc["epcisHeader"] = {
-        "epcisMasterData": {
-            "vocabularyList": [
-                {
-                    "type": "urn:epcglobal:epcis:vtype:BusinessLocation",
-                    "vocabularyElementList": [{"id": lot}],  # a batch: refused
-                }
-            ]
-        }
-    }
+    doc = with_master_data(document(commissioning(lot)), {"id": lot})  # a batch: refused
     request = sign_document(
         store=gateway.harness.node.store,
         domain=gateway.harness.node.domain,

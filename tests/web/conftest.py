@@ -40,7 +40,7 @@ from node.testing.harness import TraceNodeHarness
 from tests.api.server import ROOT, Server
 from tests.environment import unavailable
 from tests.licences import refused_commission
-from tests.node.epcis.conftest import commissioning, document, event
+from tests.node.epcis.conftest import commissioning, document, event, named, with_master_data
 
 EXPLORER = "https://explorer.example/tx/{tx}"
 #: Chromium flags that work on this project's machines (docs/web.md).
@@ -279,24 +279,7 @@ def _named_lot(harness: TraceNodeHarness) -> None:
     plant's brand owner (the demo dairy) asserts its own name for it."""
     made = commissioning(NAMED_LOT)
     made["readPoint"] = {"id": PLANT}
-    doc = document(made)
-    doc["epcisHeader"] = {
-        "epcisMasterData": {
-            "vocabularyList": [
-                {
-                    "type": "urn:epcglobal:epcis:vtype:BusinessLocation",
-                    "vocabularyElementList": [
-                        {
-                            "id": PLANT,
-                            "attributes": [
-                                {"id": "urn:epcglobal:cbv:mda#name", "attribute": "Farm Depot"}
-                            ],
-                        }
-                    ],
-                }
-            ]
-        }
-    }
+    doc = with_master_data(document(made), named(PLANT, name="Farm Depot"))
     node = harness.node
     farm = bytes(harness.keys["farm"].key)
     request = sign_document(store=node.store, domain=node.domain, private_key=farm, document=doc)

@@ -950,7 +950,7 @@ class EpcisEventResult(Schema):
 
 
 class CaptureResult(Schema):
-    success: bool = Field(description="Whether no event was refused.")
+    success: bool = Field(description="Whether no event and no master-data element was refused.")
     capture_error_behaviour: Literal["proceed", "rollback"] = Field(
         description="What a refused event did to the others (GS1-Capture-Error-Behaviour)."
     )

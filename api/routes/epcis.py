@@ -148,7 +148,8 @@ async def capture_document(
         return _nothing_captured(first, tuple(results), request, headers)
     body = CaptureResult.model_validate(
         {
-            "success": not any(r.outcome is Outcome.REFUSED for r in results),
+            "success": not any(r.outcome is Outcome.REFUSED for r in results)
+            and not any(a.outcome is AssertionOutcome.REFUSED for a in asserted),
             "captureErrorBehaviour": str(behaviour),
             "captured": _count(results, Outcome.CAPTURED),
             "anchoredOnly": _count(results, Outcome.ANCHORED_ONLY),

@@ -133,6 +133,7 @@ def test_an_epcis_header_asserts_the_submitters_master_data_and_provenance_names
     assert answer.status_code == 202, answer.text
     body = answer.json()
     assert body["captured"] == 1
+    assert body["success"] is False  # an element was refused
     dock, bad = body["masterData"]
     assert (dock["code"], dock["outcome"]) == (DOCK, "asserted")
     assert bad["outcome"] == "refused"

@@ -859,7 +859,7 @@ class MasterDataResult(Schema):
     index: int
     pointer: str | None = None
     code: str | None
-    outcome: Literal["asserted", "duplicate", "refused"]
+    outcome: Literal["asserted", "duplicate", "unsigned", "refused"]
     event_hash: Hex32 | None
     problem: dict[str, Any] | None = None
 

@@ -142,7 +142,9 @@ async def capture_document(
         if not error.outcomes:
             raise
         return _nothing_captured(error, error.outcomes, request, headers)
-    held = any(a.outcome is not AssertionOutcome.REFUSED for a in asserted)
+    held = any(
+        a.outcome in (AssertionOutcome.ASSERTED, AssertionOutcome.DUPLICATE) for a in asserted
+    )
     if results and not any(r.stored for r in results) and not held:
         first = next(r.refusal for r in results if r.refusal is not None)
         return _nothing_captured(first, tuple(results), request, headers)

@@ -829,6 +829,9 @@ class AssertionOutcome(StrEnum):
 
     ASSERTED = "asserted"  # written: the submitter's signed assertion, anchored with the rest
     DUPLICATE = "duplicate"  # the submitter's same assertion was held already
+    #: The request signs no assertion of it (a client that does not assert master data):
+    #: nothing written, and no refusal.
+    UNSIGNED = "unsigned"
     REFUSED = "refused"  # nothing of it written; ``refusal`` says why
 
 
@@ -865,6 +868,7 @@ class _Assertions:
     signed: dict[int, SignedEvent] = field(default_factory=dict)
     refused: dict[int, EpcisError] = field(default_factory=dict)
     held: set[int] = field(default_factory=set)
+    unsigned: set[int] = field(default_factory=set)
     written: dict[int, bytes] = field(default_factory=dict)
 
     def pointer(self, index: int) -> str:
@@ -882,6 +886,8 @@ class _Assertions:
                 outcome, refusal = AssertionOutcome.ASSERTED, None
             elif i in self.held:
                 outcome, refusal = AssertionOutcome.DUPLICATE, None
+            elif i in self.unsigned:
+                outcome, refusal = AssertionOutcome.UNSIGNED, None
             else:
                 outcome = AssertionOutcome.REFUSED
                 refusal = self.refused.get(i) or EpcisRolledBackError(
@@ -928,8 +934,9 @@ def _plan_assertions(
 ) -> _Assertions:
     """Pair the request's ``masterData`` with the header's elements: each must assert one
     of them (else the request is refused: :class:`EpcisSignatureMismatchError`); an element
-    the submitter asserted before, as it is, is a duplicate; any other left unsigned, or
-    signed by another participant than the submitter, is refused."""
+    the submitter asserted before, as it is, is a duplicate; one left unsigned is not
+    asserted (no refusal); one malformed, or signed by another participant than the
+    submitter, is refused."""
     plan = _Assertions(header_elements(parsed.document.data))
     wanted: dict[tuple[bytes, bytes], int] = {}
     for item in plan.elements:
@@ -986,10 +993,7 @@ def _plan_assertions(
         if submitter in owners or (submitter is None and owners):
             plan.held.add(i)
         else:
-            plan.refused[i] = EpcisMasterDataError(
-                f"master-data element {i} is not signed: masterData holds no assertion of it",
-                pointer=plan.pointer(i),
-            )
+            plan.unsigned.add(i)
     return plan
 
 

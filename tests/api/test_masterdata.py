@@ -248,3 +248,35 @@ def test_get_of_a_batch_or_no_uri_is_a_problem(gateway: Gateway, code: str) -> N
 
     assert answer.status_code == 422, answer.text
     assert answer.json()["code"] == "invalid-identifier"
+
+
+def test_an_unsigned_header_asserts_nothing_and_a_new_name_alone_is_asserted(
+    gateway: Gateway,
+) -> None:
+    lot = new_lot()
+    gate = "urn:epc:id:sgln:0614141.00055.0"
+    made = document(commissioning(lot))
+
+    def request(name: str) -> dict[str, Any]:
+        return sign_document(
+            store=gateway.harness.node.store,
+            domain=gateway.harness.node.domain,
+            private_key=bytes(gateway.harness.keys["farm"].key),
+            document=with_master_data(made, named(gate, name=name)),
+        )
+
+    unsigned = request("Gate 5")
+    del unsigned["masterData"]  # a client that does not assert master data
+    first = gateway.client.post("/v1/epcis/capture", json=unsigned, headers=gateway.auth("farm"))
+    renamed = gateway.client.post(
+        "/v1/epcis/capture", json=request("Gate Five"), headers=gateway.auth("farm")
+    )
+
+    assert first.status_code == 202, first.text
+    assert first.json()["success"] is True
+    assert [m["outcome"] for m in first.json()["masterData"]] == ["unsigned"]
+    assert renamed.status_code == 202, renamed.text
+    assert [r["outcome"] for r in renamed.json()["results"]] == ["duplicate"]
+    assert [m["outcome"] for m in renamed.json()["masterData"]] == ["asserted"]
+    (said,) = gateway.about(gate).json()["assertions"]
+    assert said["name"] == "Gate Five"

@@ -4,7 +4,6 @@ data"): what one of its location, party or product codes is called, signed and a
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,10 +17,8 @@ from node.epcis.masterdata import (
     ADDRESS_ATTRIBUTES,
     build_element,
     cbv_attribute,
-    sign_assertion,
 )
-from node.epcis.names import about, about_json
-from node.events.signatures import address_of
+from node.epcis.names import about, about_json, sign_on_node
 from node.exceptions import ConfigurationError
 from node.keys.keystore import load_keystore
 from node.sdk import Client
@@ -92,15 +89,7 @@ def set_command(
     element = build_element(code, vocabulary=vocabulary, attributes=[*named, *attributes])
     with Node(data_dir) as node:
         node.sync_participants()
-        with node.store.read() as conn:
-            nonce = node.store.events.next_nonce(conn, address_of(bytes(signer.key)))
-        signed = sign_assertion(
-            element,
-            domain=node.domain,
-            private_key=bytes(signer.key),
-            nonce=nonce,
-            event_time=int(time.time() * 1000),
-        )
+        signed = sign_on_node(node.store, node.domain, bytes(signer.key), element)
         result = node.ingest.submit(signed)
     console.print(f"[green]{result.outcome}[/] {escape(code)} event 0x{result.event_hash.hex()}")
 

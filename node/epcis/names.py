@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -18,15 +19,36 @@ from node.epcis.masterdata import (
     company_prefixes,
     element_key,
     parse_element,
+    sign_assertion,
 )
 from node.events.identifiers import GS1_KEY_PREFIX, Identifier, PrefixKind, parse_identifier
 from node.events.payload import load_canonical
+from node.events.signatures import address_of
+from node.events.submission import SignedEvent
+from node.events.typed_data import Domain
 from node.exceptions import InvalidIdentifierError, InvalidMasterDataError
 from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
 from node.proofs.bundle import Bundle
 from node.store.models import EventStatus
 from node.store.records import MasterDataRecord
 from node.store.store import Store
+
+
+def sign_on_node(
+    store: Store, domain: Domain, private_key: bytes, element: MasterDataElement
+) -> SignedEvent:
+    """``element``'s assertion signed with ``private_key`` now, at the signer's next nonce
+    on this node (what ``tracenode masterdata set`` submits locally)."""
+    with store.read() as conn:
+        nonce = store.events.next_nonce(conn, address_of(private_key))
+    return sign_assertion(
+        element,
+        domain=domain,
+        private_key=private_key,
+        nonce=nonce,
+        event_time=int(time.time() * 1000),
+    )
+
 
 #: At most this many codes are looked up for one page or report.
 MAX_CODES: Final = 500

@@ -6,7 +6,6 @@ events name. Bad input is a problem, and nothing is stored."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,8 @@ import pytest
 
 from api import create_app
 from node.epcis.capture import sign_document
-from node.epcis.masterdata import build_element, cbv_attribute, sign_assertion
+from node.epcis.masterdata import build_element, cbv_attribute
+from node.epcis.names import sign_on_node
 from node.events.submission import submission_document
 from node.store.apikeys import ApiKeys
 from node.testing.harness import TraceNodeHarness
@@ -40,16 +40,8 @@ class Gateway:
 
     def submission(self, who: str, code: str, name: str, **more: Any) -> dict[str, Any]:
         element = build_element(code, attributes=[(cbv_attribute("name"), name)])
-        key = self.harness.keys[who]
-        with self.harness.node.store.read() as conn:
-            nonce = self.harness.node.store.events.next_nonce(conn, bytes.fromhex(key.address[2:]))
-        signed = sign_assertion(
-            element,
-            domain=self.harness.node.domain,
-            private_key=bytes(key.key),
-            nonce=nonce,
-            event_time=int(time.time() * 1000),
-        )
+        node = self.harness.node
+        signed = sign_on_node(node.store, node.domain, bytes(self.harness.keys[who].key), element)
         return submission_document(signed) | more
 
     def say(self, who: str, code: str, name: str) -> Any:

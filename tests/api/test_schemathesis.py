@@ -51,7 +51,8 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from api import create_app
 from node.epcis.capture import capture, sign_document
-from node.epcis.masterdata import build_element, cbv_attribute, sign_assertion
+from node.epcis.masterdata import build_element, cbv_attribute
+from node.epcis.names import sign_on_node
 from node.events.identifiers import PrefixKind, parse_identifier
 from node.events.submission import submission_document
 from node.events.typed_data import Action
@@ -316,20 +317,12 @@ def _bundle(s: Seeded) -> dict[str, Any]:
 
 
 def _assertion(s: Seeded) -> dict[str, Any]:
-    key = s.harness.keys["farm"]
     element = build_element(
         f"urn:epc:id:sgln:0614141.{time.monotonic_ns() % 10**5:05d}.0",
         attributes=[(cbv_attribute("name"), "Plant")],
     )
-    with s.harness.node.store.read() as conn:
-        nonce = s.harness.node.store.events.next_nonce(conn, bytes.fromhex(key.address[2:]))
-    signed = sign_assertion(
-        element,
-        domain=s.harness.node.domain,
-        private_key=bytes(key.key),
-        nonce=nonce,
-        event_time=int(time.time() * 1000),
-    )
+    node = s.harness.node
+    signed = sign_on_node(node.store, node.domain, bytes(s.harness.keys["farm"].key), element)
     return {"body": submission_document(signed)}
 
 

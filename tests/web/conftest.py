@@ -32,7 +32,8 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from node.demo import DemoReport, run_demo
 from node.epcis.capture import capture, sign_document
-from node.epcis.masterdata import build_element, cbv_attribute, sign_assertion
+from node.epcis.masterdata import build_element, cbv_attribute
+from node.epcis.names import sign_on_node
 from node.events.typed_data import Action, Role
 from node.keys.keystore import load_keystore
 from node.monitor.service import Monitor
@@ -296,17 +297,7 @@ def _named_lot(harness: TraceNodeHarness) -> None:
             (cbv_attribute("countryCode"), "CH"),
         ],
     )
-    with node.store.read() as conn:
-        nonce = node.store.events.next_nonce(conn, bytes.fromhex(dairy.address[2:]))
-    node.ingest.submit(
-        sign_assertion(
-            element,
-            domain=node.domain,
-            private_key=bytes(dairy.key),
-            nonce=nonce,
-            event_time=int(time.time() * 1000),
-        )
-    )
+    node.ingest.submit(sign_on_node(node.store, node.domain, bytes(dairy.key), element))
 
 
 def _corrected_lot(harness: TraceNodeHarness) -> None:

@@ -195,3 +195,20 @@ def test_without_the_brand_owner_the_latest_anchored_assertion_is_shown() -> Non
 def test_nothing_unanchored_or_rejected_is_ever_shown() -> None:
     assert choose([_said(1, 1, anchored=False), _said(2, 2, rejected=True)], holder=1) is None
     assert choose([], holder=1) is None
+
+
+def test_an_xml_header_reads_as_the_json_forms_master_data() -> None:
+    from node.epcis.document import parse_document
+    from tests.node.epcis.conftest import FIXTURES, fixture
+
+    for name in ("commissioning.xml", "commissioning-1.2.xml"):
+        parsed = parse_document((FIXTURES / "xml" / name).read_text())
+
+        (item,) = header_elements(parsed.data)
+
+        assert item.element is not None
+        assert item.element.name == "Green Valley Farm, milking parlour"
+        (json_item,) = header_elements(fixture("commissioning.jsonld"))
+        assert json_item.element is not None
+        assert item.element.key == json_item.element.key
+        assert item.element.name == json_item.element.name

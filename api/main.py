@@ -49,6 +49,7 @@ ROUTERS: Final[tuple[str, ...]] = (
     "epcis_query",
     "epcis_jobs",
     "epcis_named",
+    "masterdata",
     "provenance",
     "web",
     "verify_page",

@@ -812,6 +812,80 @@ class CorrectionOut(Schema):
     )
 
 
+# ----- master data -----
+
+
+class MasterDataAttribute(Schema):
+    id: str = Field(description="The attribute's URI (urn:epcglobal:cbv:mda#name, ...).")
+    attribute: str | float | dict[str, Any]
+
+
+class SaidBy(Schema):
+    participant_id: DecimalInt
+    participant: str | None = Field(description="The asserting participant's name.")
+    brand_owner: bool = Field(
+        description="Whether it holds the licence of the code's GS1 company prefix."
+    )
+    holder_of: str | None = Field(description="That prefix, when it does.")
+
+
+class MasterDataElementOut(Schema):
+    vocabulary_type: str
+    name: str | None = Field(description="Its urn:epcglobal:cbv:mda#name, if given.")
+    address: str | None = Field(description="Its CBV address attributes, joined.")
+    attributes: list[MasterDataAttribute]
+    children: list[str]
+    said_by: SaidBy
+    event_hash: Hex32 = Field(description="The asserting event (signed and anchored).")
+
+
+class MasterDataShown(MasterDataElementOut):
+    """The assertion a reader is shown: the brand owner's, else the latest anchored."""
+
+    code: str
+    canonical: str
+    others: int = Field(description="Further assertions about the code.")
+    link: str = Field(description="GET this for every assertion about the code.")
+
+
+class MasterDataAssertionOut(MasterDataElementOut):
+    status: Literal["accepted", "anchored", "rejected"]
+    received_at: DecimalInt
+    event: str
+    proof: str
+
+
+class BrandOwner(Schema):
+    participant_id: DecimalInt
+    participant: str | None
+    prefix: str
+
+
+class MasterDataAbout(Schema):
+    """Every master-data assertion the node holds about a code."""
+
+    code: str
+    canonical: str = Field(description="The code's record key form (GS1 keys as Digital Link).")
+    key: Hex32 = Field(description="keccak256 of the canonical form: the assertions' batchId.")
+    brand_owner: BrandOwner | None
+    shown: MasterDataShown | None = Field(
+        description="What a reader is shown; null while nothing is anchored."
+    )
+    assertions: list[MasterDataAssertionOut]
+
+
+class MasterDataResult(Schema):
+    """What became of one master-data assertion (POST /v1/masterdata, or an element of an
+    EPCIS document's header)."""
+
+    index: int
+    pointer: str | None = None
+    code: str | None
+    outcome: Literal["asserted", "duplicate", "unsigned", "refused"]
+    event_hash: Hex32 | None
+    problem: dict[str, Any] | None = None
+
+
 class ProvenanceEventOut(EventReportOut):
     anchored_at: AnchoredAt | None = Field(
         description="When the block holding the event's root was mined; null until anchored."
@@ -833,6 +907,10 @@ class ProvenanceReport(VerificationReport):
         description="The parts of the lineage other nodes hold (a batch's ``elsewhereAt``), "
         "each fetched from its node and judged by THIS node's verifier; ``outcome`` above "
         "is this node's own part only (docs/network.md, 'Provenance across nodes')."
+    )
+    master_data: dict[str, MasterDataShown] = Field(
+        description="What the places, parties and products the events name are called, by "
+        "code as written, each attributed (docs/epcis.md, Master data)."
     )
 
 
@@ -904,7 +982,7 @@ class CaptureResult(Schema):
         alias="captureID",
         description="The capture job (GET /v1/epcis/capture/{captureID}, the Location).",
     )
-    success: bool = Field(description="Whether no event was refused.")
+    success: bool = Field(description="Whether no event and no master-data element was refused.")
     capture_error_behaviour: Literal["proceed", "rollback"] = Field(
         description="What a refused event did to the others (GS1-Capture-Error-Behaviour)."
     )
@@ -913,6 +991,11 @@ class CaptureResult(Schema):
     duplicate: int
     refused: int
     results: list[EpcisEventResult]
+    master_data: list[MasterDataResult] = Field(
+        default_factory=list,
+        description="What became of each element of the header's master data (asserted, "
+        "duplicate or refused with its problem).",
+    )
 
 
 # ----- resolution -----

@@ -6,6 +6,7 @@
     │   ├── InvalidEventError (ValueError)  fields that can never be valid as written
     │   │   ├── UnsupportedActionError
     │   │   ├── InvalidPayloadError
+    │   │   │   └── InvalidMasterDataError  a master-data assertion's element malformed
     │   │   └── PayloadMismatchError
     │   ├── EventTimeOutOfRangeError (ValueError)  eventTime outside the node's window
     │   ├── InvalidSignatureError (ValueError)
@@ -48,6 +49,7 @@
         ├── EpcisEventIdConflictError       an eventID that names another event
         ├── EpcisEventRejectedError         a mapped TraceEvent refused by a rule (``cause``)
         ├── EpcisDependencyError            an event extending a refused event's head
+        ├── EpcisMasterDataError            a master-data element of the header refused
         └── EpcisRolledBackError            an event left out by an all-or-nothing capture
     (and EpcisQueryError (ValueError): an EPCIS query parameter the node does not answer;
      EpcisNamedQueryExistsError, EpcisSubscriptionError (ValueError): a named query's name
@@ -140,6 +142,14 @@ class InvalidPayloadError(InvalidEventError):
     """A payload with no canonical JSON form (NaN, huge numbers, too large)."""
 
     code = "invalid-payload"
+
+
+class InvalidMasterDataError(InvalidPayloadError):
+    """A master-data assertion's vocabulary element that is malformed, too large or too
+    deep, or whose id names a batch or another code than the event's subject
+    (node.epcis.masterdata); ``field`` names the member."""
+
+    code = "invalid-master-data"
 
 
 class PayloadMismatchError(InvalidEventError):
@@ -500,6 +510,13 @@ class EpcisDependencyError(EpcisError):
     ) -> None:
         super().__init__(message, event_index=event_index, pointer=pointer)
         self.depends_on = depends_on
+
+
+class EpcisMasterDataError(EpcisError):
+    """An element of the header's master data (``epcisHeader.epcisMasterData``) that is
+    malformed, names a batch, or that the request does not assert (node.epcis.masterdata)."""
+
+    code = "epcis-invalid-master-data"
 
 
 class EpcisRolledBackError(EpcisError):

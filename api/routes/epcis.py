@@ -27,7 +27,14 @@ from api.body import read_json, submission_schema
 from api.deps import Gateway, GatewayDep, ParticipantKeyDep
 from api.problems import PROBLEM_JSON, problem_body, problem_responses
 from api.schemas import CaptureResult
-from node.epcis.capture import CaptureErrorBehaviour, EpcisResult, Outcome, capture
+from node.epcis.capture import (
+    AssertionOutcome,
+    AssertionResult,
+    CaptureErrorBehaviour,
+    EpcisResult,
+    Outcome,
+    capture,
+)
 from node.epcis.jobs import job_path, record_job
 from node.epcis.mapping import MAX_TRACE_EVENTS
 from node.exceptions import EpcisError, InvalidParametersError
@@ -73,6 +80,13 @@ CAPTURE_REQUEST: Final[dict[str, Any]] = {
                 },
             },
         },
+        "masterData": {
+            "type": "array",
+            "maxItems": MAX_TRACE_EVENTS,
+            "description": "The submitter's signed assertions of the elements of the "
+            "document's epcisHeader.epcisMasterData (docs/epcis.md, Master data).",
+            "items": {"$ref": "#/properties/traceEvents/items"},
+        },
     },
 }
 
@@ -115,6 +129,7 @@ async def capture_document(
     await run_in_threadpool(gateway.backlog.admit, gateway.settings.max_proof_delay)
     document = await read_json(request)
     started = _now()
+    asserted: list[AssertionResult] = []
     try:
         results = await run_in_threadpool(
             lambda: capture(
@@ -124,6 +139,9 @@ async def capture_document(
                 # "Multi-party documents"): each event is its signer's, never the relayer's.
                 as_participant=None,
                 behaviour=behaviour,
+                # The header's master data is the submitter's own (docs/epcis.md).
+                submitter=key.participant_id,
+                master_data=asserted,
             )
         )
     except EpcisError as error:
@@ -131,22 +149,27 @@ async def capture_document(
             raise
         outcomes = [r for r in error.outcomes if isinstance(r, EpcisResult)]
         job = await _record(gateway, key, behaviour, outcomes, started)
-        return _nothing_captured(error, outcomes, request, headers | _located(job))
+        return _nothing_captured(error, error.outcomes, request, headers | _located(job))
     job = await _record(gateway, key, behaviour, results, started)
     headers |= _located(job)
-    if results and not any(r.stored for r in results):
+    held = any(
+        a.outcome in (AssertionOutcome.ASSERTED, AssertionOutcome.DUPLICATE) for a in asserted
+    )
+    if results and not any(r.stored for r in results) and not held:
         first = next(r.refusal for r in results if r.refusal is not None)
         return _nothing_captured(first, tuple(results), request, headers)
     body = CaptureResult.model_validate(
         {
             "captureID": job.capture_id,
-            "success": not any(r.outcome is Outcome.REFUSED for r in results),
+            "success": not any(r.outcome is Outcome.REFUSED for r in results)
+            and not any(a.outcome is AssertionOutcome.REFUSED for a in asserted),
             "captureErrorBehaviour": str(behaviour),
             "captured": _count(results, Outcome.CAPTURED),
             "anchoredOnly": _count(results, Outcome.ANCHORED_ONLY),
             "duplicate": _count(results, Outcome.DUPLICATE),
             "refused": _count(results, Outcome.REFUSED),
             "results": [_result(r) for r in results],
+            "masterData": [_assertion(a) for a in asserted],
         }
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
@@ -204,6 +227,13 @@ def _result(result: EpcisResult) -> dict[str, Any]:
     return found
 
 
+def _assertion(result: AssertionResult) -> dict[str, Any]:
+    found = result.as_json()
+    found.pop("refusal", None)
+    found["problem"] = None if result.refusal is None else problem_body(result.refusal)
+    return found
+
+
 def _nothing_captured(
     error: EpcisError, outcomes: Sequence[Any], request: Request, headers: dict[str, str]
 ) -> JSONResponse:
@@ -213,4 +243,5 @@ def _nothing_captured(
     if "Location" in headers:
         body["captureID"] = headers["Location"].rsplit("/", 1)[-1]
     body["events"] = [_result(r) for r in outcomes if isinstance(r, EpcisResult)]
+    body["masterData"] = [_assertion(r) for r in outcomes if isinstance(r, AssertionResult)]
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)

@@ -78,6 +78,7 @@ def provenance_json(result: Provenance, gateway: Gateway) -> dict[str, Any]:
         for r in result.rejected
     ]
     document["remoteParts"] = remote_parts_json(gateway, result)
+    document["masterData"] = result.master_data
     return document
 
 

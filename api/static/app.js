@@ -576,6 +576,8 @@ function summary(m) {
     derived ? [" ", h("span", { class: "chip status-recalled" }, "Made from a recalled batch")] : null,
   );
   if (name.sub) fact(name.sub.startsWith("GTIN") ? "Product" : "Prefix", name.sub.replace(/^(GTIN|Handle) /, ""));
+  const product = name.sub.startsWith("GTIN") ? namedCode(m, `https://id.gs1.org/01/${name.sub.slice(5)}`) : null;
+  if (product) fact("Product name", product);
   if (batch && batch.producer && batch.producer.name) fact("Producer", batch.producer.name);
   else if (adoptedHere(m)) fact("Producer", "Not known here: it came from outside TraceNode");
   if (batch && batch.custodian && batch.custodian.name) {
@@ -1111,7 +1113,48 @@ function eventTimes(e) {
   return { line: h("p", { class: "event-times" }, lines), flag };
 }
 
+// ----- master data (docs/epcis.md "Master data"): names of codes, each with who says it -----
+
+/** What the node shows a location, party or product code is called (node/epcis/names.py:
+ * the brand owner's anchored assertion, else the latest anchored one), or null. */
+function masterName(m, code) {
+  const named = (m.report && m.report.masterData) || {};
+  return typeof code === "string" && Object.hasOwn(named, code) ? named[code] : null;
+}
+
+/** A named code: its name and address, who says so, and the raw code, small, linking to
+ * every assertion about it; null for a code nobody has named (verified). */
+function namedCode(m, code) {
+  const n = masterName(m, code);
+  if (!n || !n.name) return null;
+  const who = n.saidBy.participant || `participant ${n.saidBy.participantId}`;
+  const says = n.saidBy.brandOwner ? `says ${who}, holder of ${n.saidBy.holderOf}` : `says ${who}`;
+  return h(
+    "span",
+    { class: "named", "data-code": code },
+    h("span", { class: "named-name" }, n.name),
+    n.address ? h("span", { class: "named-address" }, ` · ${n.address}`) : null,
+    " ",
+    h("span", { class: "named-says", title: `Signed and anchored by ${who} (event ${n.eventHash})` }, `(${says})`),
+    " ",
+    h("a", { class: "named-code", href: n.link, title: "Every assertion about this code" }, h("code", {}, code)),
+  );
+}
+
+/** Facts whose value lists codes (sources, destinations) with each named code's name. */
+function namedFacts(m, facts) {
+  return facts.map(([label, value]) => {
+    if (typeof value !== "string") return [label, value];
+    const parts = value.split(", ");
+    const named = parts.map((code) => namedCode(m, code));
+    if (!named.some(Boolean)) return [label, value];
+    return [label, h("span", {}, parts.map((code, i) => [i ? ", " : "", named[i] || code]))];
+  });
+}
+
 function placeFact(m, e, where) {
+  const named = namedCode(m, where);
+  if (named) return named;
   const readable = shortLocation(where);
   if (!readable) return where;
   return h(
@@ -1160,7 +1203,7 @@ function timeline(m) {
     if (e.message && e.message.quantity && e.message.quantity !== "0" && !(e.payload && (e.payload.quantity || e.payload.outputQuantity))) {
       lines.push(["Quantity", e.message.quantity]);
     }
-    lines.push(...payloadFacts(e.payload));
+    lines.push(...namedFacts(m, payloadFacts(e.payload)));
     const failures = failingChecks(r.checks);
     const times = eventTimes(e);
     const title = eventTitle(m, e);

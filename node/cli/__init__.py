@@ -19,6 +19,7 @@ from node.cli import (
     bench,
     epcis,
     events,
+    masterdata,
     monitor,
     nodes,
     participants,
@@ -64,6 +65,7 @@ app.command(name="trace")(provenance.trace)
 app.command(name="export")(provenance.export)
 app.command(name="verify")(provenance.verify)
 app.add_typer(epcis.app, name="epcis")
+app.add_typer(masterdata.app, name="masterdata")
 app.command(name="qr")(qr.qr)
 app.command(name="monitor")(monitor.monitor)
 app.add_typer(monitor.app, name="alerts")

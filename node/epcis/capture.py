@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, TypeVar
 
@@ -51,12 +51,20 @@ from node.epcis.mapping import (
     map_document,
     with_refusals,
 )
+from node.epcis.masterdata import (
+    HeaderElement,
+    MasterDataElement,
+    assertion_event,
+    header_elements,
+    is_assertion_of,
+)
 from node.epcis.named import deliver_captured
 from node.epcis.performers import compose_for_keys
 from node.epcis.query import index_terms
+from node.events.hashing import keccak
 from node.events.identifiers import GS1_MAX_PREFIX, GS1_MIN_PREFIX, PrefixKind
 from node.events.payload import canonical_json
-from node.events.signatures import recover_signer, sign_digest
+from node.events.signatures import address_of, recover_signer, sign_digest
 from node.events.submission import SignedEvent, parse_event, parse_hex
 from node.events.typed_data import ZERO32, Domain, TraceEvent
 from node.exceptions import (
@@ -65,20 +73,23 @@ from node.exceptions import (
     EpcisError,
     EpcisEventRejectedError,
     EpcisLimitError,
+    EpcisMasterDataError,
     EpcisRolledBackError,
     EpcisSignatureMismatchError,
     EventRejectedError,
     InvalidEventError,
     InvalidSignatureError,
+    SignerMismatchError,
     TraceNodeError,
 )
 from node.ingest.service import IngestResult, IngestService
+from node.ingest.service import Outcome as IngestOutcome
 from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
 from node.store.records import EpcisDeclarationRow, EpcisEventRow
 from node.store.store import Store
 
 _T = TypeVar("_T")
-_REQUEST_FIELDS: Final = frozenset({"document", "traceEvents"})
+_REQUEST_FIELDS: Final = frozenset({"document", "traceEvents", "masterData"})
 #: TraceEvent fields the document determines (the others are heads and the nonce).
 _DERIVED_FIELDS: Final = (
     ("action", "action"),
@@ -156,6 +167,8 @@ def refusal_json(error: EpcisError) -> dict[str, Any]:
 class CaptureRequest:
     document: EpcisDocument
     signed: tuple[tuple[TraceEvent, bytes], ...]
+    #: The submitter's assertions of the header's master-data elements (``masterData``).
+    master_data: tuple[tuple[TraceEvent, bytes], ...] = ()
 
 
 def parse_capture_request(request: Any) -> CaptureRequest:
@@ -171,17 +184,24 @@ def parse_capture_request(request: Any) -> CaptureRequest:
     if "document" not in request:
         raise EpcisDocumentError("a capture request needs its EPCIS document", pointer="/document")
     document = _prefixed(lambda: parse_document(request["document"]), "/document")
-    entries = request.get("traceEvents", [])
+    signed = _signed_entries(request, "traceEvents")
+    return CaptureRequest(document, signed, _signed_entries(request, "masterData"))
+
+
+def _signed_entries(request: dict[str, Any], member: str) -> tuple[tuple[TraceEvent, bytes], ...]:
+    """A request's list of ``{"event", "signature"}`` entries (``traceEvents``,
+    ``masterData``), parsed."""
+    entries = request.get(member, [])
     if not isinstance(entries, list):
-        raise EpcisDocumentError("traceEvents must be a list", pointer="/traceEvents")
+        raise EpcisDocumentError(f"{member} must be a list", pointer=f"/{member}")
     if len(entries) > MAX_TRACE_EVENTS:
-        raise EpcisLimitError(f"more than {MAX_TRACE_EVENTS} traceEvents", pointer="/traceEvents")
+        raise EpcisLimitError(f"more than {MAX_TRACE_EVENTS} {member}", pointer=f"/{member}")
     signed: list[tuple[TraceEvent, bytes]] = []
     for k, entry in enumerate(entries):
-        where = f"/traceEvents/{k}"
+        where = f"/{member}/{k}"
         if not isinstance(entry, dict) or entry.keys() != {"event", "signature"}:
             raise EpcisDocumentError(
-                "each traceEvent is an object with exactly 'event' and 'signature'",
+                f"each of {member} is an object with exactly 'event' and 'signature'",
                 pointer=where,
             )
         try:
@@ -190,9 +210,9 @@ def parse_capture_request(request: Any) -> CaptureRequest:
         except InvalidEventError as exc:
             field = exc.details.get("field", "event")
             sub = "/signature" if field == "signature" else f"/event/{field}"
-            raise EpcisDocumentError(f"traceEvents[{k}]: {exc}", pointer=where + sub) from None
+            raise EpcisDocumentError(f"{member}[{k}]: {exc}", pointer=where + sub) from None
         signed.append((event, signature))
-    return CaptureRequest(document, tuple(signed))
+    return tuple(signed)
 
 
 def _prefixed(parse: Callable[[], _T], base: str) -> _T:
@@ -276,7 +296,7 @@ def sign_capture(
     performed = compose_for_keys(
         store=store, domain=domain, private_keys=[private_key, *others], mapped=todo
     )
-    request = {
+    request: dict[str, Any] = {
         "document": document,
         "traceEvents": [
             {
@@ -286,6 +306,24 @@ def sign_capture(
             for p in performed
         ],
     }
+    # The header's master data is the submitter's own to assert: signed with its key,
+    # numbered after its events.
+    submitter = address_of(private_key)
+    elements = _unheld_elements(store, parsed, submitter)
+    if elements:
+        with store.read() as conn:
+            nonce = store.events.next_nonce(conn, submitter)
+        nonce = max(
+            [nonce, *(p.event.nonce + 1 for p in performed if p.private_key == private_key)]
+        )
+        now = int(time.time() * 1000)
+        request["masterData"] = []
+        for offset, element in enumerate(elements):
+            event = assertion_event(element, nonce=nonce + offset, event_time=now)
+            signature = sign_digest(event.digest(domain), private_key)
+            request["masterData"].append(
+                {"event": event.message(), "signature": "0x" + signature.hex()}
+            )
     refused = tuple(_document_refusal(mapped.refused[i]) for i in sorted(mapped.refused))
     return SignedCapture(request, refused)
 
@@ -317,6 +355,8 @@ def capture(
     clock: Callable[[], float] = time.time,
     as_participant: int | None = None,
     behaviour: CaptureErrorBehaviour = CaptureErrorBehaviour.PROCEED,
+    submitter: int | None = None,
+    master_data: list[AssertionResult] | None = None,
 ) -> list[EpcisResult]:
     """Capture a signed request (parsed JSON or :class:`CaptureRequest`): an outcome for
     every EPCIS event (captured, anchored-only, duplicate or refused with its reason).
@@ -328,7 +368,9 @@ def capture(
     is malformed, over the limits, or signs other TraceEvents than the document maps to
     raises its typed :class:`~node.exceptions.EpcisError` and writes nothing.
     ``as_participant`` (the gateway: the API key's participant) refuses TraceEvents signed
-    by anyone else."""
+    by anyone else. The header's master data is asserted by the request's ``masterData``
+    in the same transaction, each element's outcome appended to ``master_data``;
+    ``submitter`` (the API key's participant) is the only one who may assert it."""
     parsed = request if isinstance(request, CaptureRequest) else parse_capture_request(request)
     store, domain = ingest.store, ingest.domain
     mapped, known = _prefixed(lambda: map_request_document(store, parsed.document), "/document")
@@ -339,22 +381,35 @@ def capture(
     # A request sent again after part of it was captured: what the node holds is skipped.
     pairs = _align(parsed, [k for k, d in enumerate(digests) if d not in held], mapped, fresh)
     refused = {i: _document_refusal(mapped.refused[i]) for i in fresh if i in mapped.refused}
+    assertions = _plan_assertions(store, domain, parsed, submitter)
     written: dict[int, list[bytes]] = {}
-    if pairs:
-        plan = _Plan(
-            parsed,
-            mapped,
-            [(index, item) for _k, index, item in pairs],
-            [digests[k] for k, _i, _m in pairs],
-            [parsed.signed[k] for k, _i, _m in pairs],
-        )
-        refused |= _bad_signatures(plan, [k for k, _i, _m in pairs])
-        if not refused or behaviour is CaptureErrorBehaviour.PROCEED:
-            written = _ingest(ingest, plan, refused, clock, as_participant, behaviour)
-    results = _results(mapped, fresh, refused, written)
-    if behaviour is CaptureErrorBehaviour.ROLLBACK and refused:
-        first = refused[min(refused)]
-        first.outcomes = tuple(results)
+    plan = _Plan(
+        parsed,
+        mapped,
+        [(index, item) for _k, index, item in pairs],
+        [digests[k] for k, _i, _m in pairs],
+        [parsed.signed[k] for k, _i, _m in pairs],
+        assertions,
+    )
+    refused |= _bad_signatures(plan, [k for k, _i, _m in pairs])
+    if (pairs or assertions.to_ingest()) and (
+        behaviour is CaptureErrorBehaviour.PROCEED or not (refused or assertions.refused)
+    ):
+        written = _ingest(ingest, plan, refused, clock, as_participant, behaviour)
+    first_element = min(assertions.refused, default=None)
+    first = (
+        refused[min(refused)]
+        if refused
+        else assertions.refused[first_element]
+        if first_element is not None
+        else None
+    )
+    results = _results(mapped, fresh, refused, written, first)
+    asserted = assertions.results(first)
+    if master_data is not None:
+        master_data.extend(asserted)
+    if behaviour is CaptureErrorBehaviour.ROLLBACK and first is not None:
+        first.outcomes = (*results, *asserted)
         raise first
     return results
 
@@ -368,6 +423,7 @@ class _Plan:
     expected: list[tuple[int, MappedEvent]]
     digests: list[bytes]
     signed: list[tuple[TraceEvent, bytes]]
+    assertions: _Assertions
 
     def dependents(self, refused: Collection[int]) -> dict[int, tuple[int, bytes]]:
         """Events that extend a head a TraceEvent of a ``refused`` event (or of one of
@@ -406,7 +462,8 @@ def _ingest(
     run again without that event and its dependents: at most one round per event."""
     for _round in range(len(plan.parsed.document.events) + 1):
         chosen = [k for k, (i, _) in enumerate(plan.expected) if i not in refused]
-        if not chosen:
+        elements = plan.assertions.to_ingest()
+        if not chosen and not elements:
             return {}
         submitted = [
             SignedEvent(
@@ -416,11 +473,11 @@ def _ingest(
                 plan.expected[k][1].identifiers(),
             )
             for k in chosen
-        ]
+        ] + [plan.assertions.signed[e] for e in elements]
         by_event: dict[int, list[bytes]] = {}
         for k in chosen:
             by_event.setdefault(plan.expected[k][0], []).append(plan.digests[k])
-        round_ = _Round(ingest.store, plan, chosen, by_event, refused, behaviour, clock())
+        round_ = _Round(ingest.store, plan, chosen, by_event, refused, behaviour, clock(), elements)
         try:
             ingest.submit_many(
                 submitted, as_participant=as_participant, before_commit=round_.before_commit
@@ -445,12 +502,15 @@ class _Round:
     refused: dict[int, EpcisError]
     behaviour: CaptureErrorBehaviour
     now: float
+    #: The master-data elements asserted after the chosen TraceEvents, in order.
+    elements: list[int] = field(default_factory=list)
 
     def before_commit(self, conn: Connection, results: dict[int, IngestResult]) -> None:
         """Inside the ingest transaction: keep the refusals and commit with the
         ``epcis_events`` rows of the captured events, or roll back (:class:`_Undo`) when a
         refused event would be written in part, or when the capture is all or nothing."""
         plan, document = self.plan, self.plan.parsed.document
+        asserted = self._assertions(results)
         bad: dict[int, EpcisError] = {}
         for position, k in enumerate(self.chosen):
             result = results.get(position)
@@ -514,6 +574,29 @@ class _Round:
         # Query subscriptions: the outbox is written in the transaction of the fact.
         new = [row["hash_id"] for row in rows] + [row["hash_id"] for row in declarations]
         deliver_captured(conn, self.store, list(dict.fromkeys(new)), now=now)
+        plan.assertions.written = asserted
+
+    def _assertions(self, results: dict[int, IngestResult]) -> dict[int, bytes]:
+        """The master-data assertions written, by element; a refused one is kept as its
+        element's refusal, and rolls everything back when the capture is all or nothing."""
+        assertions = self.plan.assertions
+        written: dict[int, bytes] = {}
+        for offset, element in enumerate(self.elements):
+            result = results.get(len(self.chosen) + offset)
+            if result is None or result.error is not None:
+                cause = result.error if result is not None and result.error else None
+                assertions.refused[element] = _assertion_refusal(
+                    assertions,
+                    element,
+                    cause or EventRejectedError("refused before it could be checked"),
+                )
+            elif result.outcome is IngestOutcome.DUPLICATE:
+                assertions.held.add(element)
+            else:
+                written[element] = result.event_hash
+        if self.behaviour is CaptureErrorBehaviour.ROLLBACK and assertions.refused:
+            raise _Undo({})
+        return written
 
 
 def _bad_signatures(plan: _Plan, positions: list[int]) -> dict[int, EpcisError]:
@@ -717,9 +800,11 @@ def _results(
     fresh: Sequence[int],
     refused: Mapping[int, EpcisError],
     written: Mapping[int, list[bytes]],
+    first_refusal: EpcisError | None = None,
 ) -> list[EpcisResult]:
     new = set(fresh)
     first = min(refused, default=None)
+    why = f"event {first} was refused" if first is not None else "a master-data element was refused"
     results: list[EpcisResult] = []
     for index, hash_id in enumerate(mapped.hash_ids):
         if index not in new:
@@ -729,7 +814,7 @@ def _results(
             results.append(EpcisResult(index, hash_id, outcome, tuple(written[index])))
         else:
             reason = refused.get(index) or EpcisRolledBackError(
-                f"event {index} was not captured: event {first} was refused and the capture "
+                f"event {index} was not captured: {why} and the capture "
                 "asked for all or nothing (rollback)",
                 event_index=index,
                 pointer=f"/document{mapped.events[index].pointer}",
@@ -741,3 +826,189 @@ def _results(
 def stored_count(results: Sequence[EpcisResult]) -> int:
     """How many events of a capture the node holds after it (written now or before)."""
     return sum(1 for r in results if r.stored)
+
+
+# ----- master data (docs/epcis.md, "Master data") -----
+
+
+class AssertionOutcome(StrEnum):
+    """What became of one master-data element of a document's header."""
+
+    ASSERTED = "asserted"  # written: the submitter's signed assertion, anchored with the rest
+    DUPLICATE = "duplicate"  # the submitter's same assertion was held already
+    #: The request signs no assertion of it (a client that does not assert master data):
+    #: nothing written, and no refusal.
+    UNSIGNED = "unsigned"
+    REFUSED = "refused"  # nothing of it written; ``refusal`` says why
+
+
+@dataclass(frozen=True, slots=True)
+class AssertionResult:
+    """What became of one element of ``epcisHeader.epcisMasterData``."""
+
+    index: int  # the element's place among the header's elements
+    pointer: str  # where it sits in the request
+    code: str | None
+    outcome: AssertionOutcome
+    event_hash: bytes | None = None
+    refusal: EpcisError | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "index": self.index,
+            "pointer": self.pointer,
+            "code": self.code,
+            "outcome": str(self.outcome),
+            "eventHash": None if self.event_hash is None else "0x" + self.event_hash.hex(),
+        }
+        if self.refusal is not None:
+            found["refusal"] = refusal_json(self.refusal)
+        return found
+
+
+@dataclass(slots=True)
+class _Assertions:
+    """The header's elements of one capture, and what becomes of each."""
+
+    elements: list[HeaderElement]
+    #: element index -> its signed assertion
+    signed: dict[int, SignedEvent] = field(default_factory=dict)
+    refused: dict[int, EpcisError] = field(default_factory=dict)
+    held: set[int] = field(default_factory=set)
+    unsigned: set[int] = field(default_factory=set)
+    written: dict[int, bytes] = field(default_factory=dict)
+
+    def pointer(self, index: int) -> str:
+        return "/document" + self.elements[index].pointer
+
+    def to_ingest(self) -> list[int]:
+        return [i for i in sorted(self.signed) if i not in self.refused]
+
+    def results(self, rolled_back: EpcisError | None) -> list[AssertionResult]:
+        found: list[AssertionResult] = []
+        for item in self.elements:
+            i = item.index
+            code = item.element.code if item.element is not None else None
+            if i in self.written:
+                outcome, refusal = AssertionOutcome.ASSERTED, None
+            elif i in self.held:
+                outcome, refusal = AssertionOutcome.DUPLICATE, None
+            elif i in self.unsigned:
+                outcome, refusal = AssertionOutcome.UNSIGNED, None
+            else:
+                outcome = AssertionOutcome.REFUSED
+                refusal = self.refused.get(i) or EpcisRolledBackError(
+                    f"master-data element {i} was not asserted: "
+                    f"{rolled_back or 'another part of the capture was refused'} and the "
+                    "capture asked for all or nothing (rollback)",
+                    pointer=self.pointer(i),
+                )
+            found.append(
+                AssertionResult(i, self.pointer(i), code, outcome, self.written.get(i), refusal)
+            )
+        return found
+
+
+def _held_by(store: Store, elements: Sequence[MasterDataElement]) -> set[tuple[bytes, bytes, int]]:
+    """(key, element, participant) of every assertion held of ``elements``' codes."""
+    if not elements:
+        return set()
+    with store.read() as conn:
+        records = store.master_data.of_keys(conn, [bytes(e.key.batch_id) for e in elements])
+    return {(r.key, r.element, r.participant_id) for r in records}
+
+
+def _unheld_elements(
+    store: Store, document: EpcisDocument, signer: bytes
+) -> list[MasterDataElement]:
+    """The header's elements the signer's participant has not asserted as they are (the
+    node holds them already), each once, in order."""
+    elements = [h.element for h in header_elements(document.data) if h.element is not None]
+    with store.read() as conn:
+        view = store.participants.signers(conn, [signer]).get(signer)
+    held = _held_by(store, elements)
+    found: dict[tuple[bytes, bytes], MasterDataElement] = {}
+    for element in elements:
+        mark = (bytes(element.key.batch_id), element.canonical())
+        if view is not None and (*mark, view.participant_id) in held:
+            continue
+        found.setdefault(mark, element)
+    return list(found.values())
+
+
+def _plan_assertions(
+    store: Store, domain: Domain, parsed: CaptureRequest, submitter: int | None
+) -> _Assertions:
+    """Pair the request's ``masterData`` with the header's elements: each must assert one
+    of them (else the request is refused: :class:`EpcisSignatureMismatchError`); an element
+    the submitter asserted before, as it is, is a duplicate; one left unsigned is not
+    asserted (no refusal); one malformed, or signed by another participant than the
+    submitter, is refused."""
+    plan = _Assertions(header_elements(parsed.document.data))
+    wanted: dict[tuple[bytes, bytes], int] = {}
+    for item in plan.elements:
+        if item.error is not None or item.element is None:
+            plan.refused[item.index] = EpcisMasterDataError(
+                f"master-data element {item.index}: {item.error}", pointer=plan.pointer(item.index)
+            )
+            continue
+        mark = (bytes(item.element.key.batch_id), keccak(item.element.canonical()))
+        if mark in wanted:
+            plan.held.add(item.index)  # the same element twice in one header
+            continue
+        wanted[mark] = item.index
+    for k, (event, signature) in enumerate(parsed.master_data):
+        index = wanted.get((event.batch_id, event.payload_hash))
+        element = None if index is None else plan.elements[index].element
+        if index is None or element is None or index in plan.signed:
+            raise EpcisSignatureMismatchError(
+                f"masterData[{k}] asserts no element of the document's header (or one twice)",
+                pointer=f"/masterData/{k}",
+            )
+        if not is_assertion_of(event, element):
+            raise EpcisSignatureMismatchError(
+                f"masterData[{k}] is not an assertion of master-data element {index}: an "
+                "OBSERVE of its code naming nothing else",
+                pointer=f"/masterData/{k}/event",
+            )
+        plan.signed[index] = SignedEvent(
+            event, signature, element.canonical(), (element.key.canonical,)
+        )
+    signers: dict[int, bytes] = {}
+    for index, signed in plan.signed.items():
+        try:
+            signers[index] = recover_signer(signed.event.digest(domain), signed.signature)
+        except InvalidSignatureError as exc:
+            plan.refused[index] = _assertion_refusal(plan, index, exc)
+    with store.read() as conn:
+        views = store.participants.signers(conn, sorted(set(signers.values())))
+    for index, signer in signers.items():
+        view = views.get(signer)
+        if submitter is not None and view is not None and view.participant_id != submitter:
+            cause = SignerMismatchError(
+                "master data in a document's header is its submitter's to assert; this "
+                f"element is signed by participant {view.participant_id}",
+            )
+            plan.refused[index] = _assertion_refusal(plan, index, cause)
+    held = _held_by(store, [i.element for i in plan.elements if i.element is not None])
+    for item in plan.elements:
+        i = item.index
+        if item.element is None or i in plan.signed or i in plan.refused or i in plan.held:
+            continue
+        mark = (bytes(item.element.key.batch_id), item.element.canonical())
+        owners = {who for (*held_mark, who) in held if tuple(held_mark) == mark}
+        if submitter in owners or (submitter is None and owners):
+            plan.held.add(i)
+        else:
+            plan.unsigned.add(i)
+    return plan
+
+
+def _assertion_refusal(
+    plan: _Assertions, index: int, cause: EventRejectedError
+) -> EpcisEventRejectedError:
+    return EpcisEventRejectedError(
+        f"master-data element {index}: its assertion was refused [{cause.code}]: {cause}",
+        cause=cause,
+        pointer=plan.pointer(index),
+    )

@@ -354,6 +354,9 @@ class _Converter:
             "schemaVersion": "2.0",
             "creationDate": str(root.get("creationDate", "")),
         }
+        master = self.master_data(root)
+        if master is not None:
+            data["epcisHeader"] = {"epcisMasterData": master}
         if kind == "EPCISQueryDocument":
             results = next(c for c in _child(root, "EPCISBody") if _local(c) == "QueryResults")
             name = _child(results, "queryName")
@@ -366,6 +369,45 @@ class _Converter:
         else:
             data["epcisBody"] = {"eventList": events}
         return XmlDocument(self.version, data, tuple(lines))
+
+    def master_data(self, root: Any) -> dict[str, Any] | None:
+        """The header's ``EPCISMasterData`` (in 1.2's ``<extension>`` or not) in its EPCIS
+        2.0 JSON form, for node.epcis.masterdata: vocabularies, their elements' ids,
+        attributes (text, or an object for structured content) and children."""
+        header = _child(root, "EPCISHeader")
+        master = None
+        if header is not None:
+            master = next((c for c in _children(header) if _local(c) == "EPCISMasterData"), None)
+        vocabularies = _child(master, "VocabularyList") if master is not None else None
+        if vocabularies is None:
+            return None
+        found: list[dict[str, Any]] = []
+        for vocabulary in _children(vocabularies):
+            elements: list[dict[str, Any]] = []
+            listed = _child(vocabulary, "VocabularyElementList")
+            for element in _children(listed) if listed is not None else ():
+                item: dict[str, Any] = {"id": str(element.get("id", ""))}
+                attributes = [
+                    {"id": str(a.get("id", "")), "attribute": self.attribute_value(a)}
+                    for a in _children(element)
+                    if _local(a) == "attribute"
+                ]
+                if attributes:
+                    item["attributes"] = attributes
+                children = _child(element, "children")
+                if children is not None:
+                    item["children"] = [_text(c) for c in _children(children)]
+                elements.append(item)
+            found.append(
+                {"type": str(vocabulary.get("type", "")), "vocabularyElementList": elements}
+            )
+        return {"vocabularyList": found}
+
+    def attribute_value(self, element: Any) -> Any:
+        """A master-data attribute's value: its text, or its structure as JSON members."""
+        if not any(isinstance(c.tag, str) for c in element):
+            return _text(element)
+        return self.members(element)
 
     # ----- events -----
 

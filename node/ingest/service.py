@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from node.chain.reader import ChainBatch
+from node.epcis.masterdata import ELEMENT_TYPE, MasterDataElement, is_assertion_of, parse_element
 from node.events.batch import BatchState
 from node.events.identifiers import (
     Identifier,
@@ -37,6 +38,7 @@ from node.events.identifiers import (
     parse_identifier,
     parse_record,
 )
+from node.events.payload import load_canonical
 from node.events.signatures import SignatureVerifier
 from node.events.submission import SignedEvent
 from node.events.typed_data import ZERO32, Action, Domain
@@ -50,6 +52,7 @@ from node.exceptions import (
     InvalidEventError,
     InvalidIdentifierError,
     InvalidIdentifierProofError,
+    InvalidMasterDataError,
     InvalidSignatureError,
     InvalidStatusError,
     NonceUsedError,
@@ -80,7 +83,7 @@ from node.ingest.rules import (
 from node.ingest.rules import Outcome as RuleOutcome
 from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
 from node.store.models import EventStatus
-from node.store.records import EventBatchRow, EventRow, LineageRow, SignerView
+from node.store.records import EventBatchRow, EventRow, LineageRow, MasterDataRow, SignerView
 from node.store.store import Store
 
 _WRITE_ATTEMPTS = 3
@@ -134,6 +137,8 @@ class _Pending:
     #: An OBSERVE whose subject is an open identifier: a batch's or a record's, decided on
     #: the batches (:func:`~node.events.identifiers.names_open_batch`).
     open_subject: bool = False
+    #: The vocabulary element a master-data assertion (a record) asserts.
+    element: MasterDataElement | None = None
 
 
 class _ChainNeeded(Exception):  # noqa: N818 (a signal inside the ingest, never raised out)
@@ -331,6 +336,7 @@ class IngestService:
             remote, refreshed = self._chain_states(conn, live, batches, fetched)
             licences = self._licences(conn, live)
             rows: list[EventRow] = []
+            assertions: list[MasterDataRow] = []
             lineage: list[LineageRow] = []
             links: list[EventBatchRow] = []
             created: dict[bytes, BatchState] = {}
@@ -401,6 +407,16 @@ class IngestService:
                     if b != event.batch_id
                 )
                 rows.append(self._row(item, views, received_at))
+                if item.element is not None:
+                    assertions.append(
+                        MasterDataRow(
+                            key=item.signed.event.batch_id,
+                            event_hash=item.event_hash,
+                            participant_id=held[item.event_hash],
+                            element=item.element.canonical(),
+                            received_at=received_at,
+                        )
+                    )
                 results[item.index] = IngestResult(item.index, Outcome.ACCEPTED, item.event_hash)
             if suspects and self.chain is not None:
                 raise _ChainNeeded(suspects, optional=True)
@@ -418,6 +434,7 @@ class IngestService:
                 links=links,
                 epochs=epochs,
             )
+            self.store.master_data.insert(conn, assertions)
             if before_commit is not None:
                 before_commit(conn, results)
         return results
@@ -467,6 +484,8 @@ class IngestService:
         item = _Pending(index, signed, event_hash)
         try:
             item.identifiers, item.splits, item.record, item.open_subject = _identifiers(signed)
+            if item.record:
+                item.element = _element(signed)
         except EventRejectedError as error:
             item.result = _rejected(item, error)
         return item
@@ -665,6 +684,33 @@ def _identifiers(
         if created in parsed
     }
     return found, splits, record, open_subject
+
+
+_ELEMENT_MARK = f'"type":"{ELEMENT_TYPE}"'.encode()
+
+
+def _element(signed: SignedEvent) -> MasterDataElement | None:
+    """The vocabulary element a record's payload asserts (node.epcis.masterdata), checked
+    to describe the record's own subject; None for any other payload."""
+    payload = signed.payload
+    if payload is None or _ELEMENT_MARK not in payload:
+        return None
+    value = load_canonical(payload)
+    if not isinstance(value, dict) or value.get("type") != ELEMENT_TYPE:
+        return None
+    element = parse_element(value)
+    if element.key.batch_id != signed.event.batch_id:
+        raise InvalidMasterDataError(
+            f"the element's id names {element.key.canonical}, not the event's subject",
+            field="id",
+        )
+    if not is_assertion_of(signed.event, element):
+        raise InvalidMasterDataError(
+            "a master-data assertion is an OBSERVE of its code that names no inputs, outputs, "
+            "counterparty, product, quantity or location",
+            field="event",
+        )
+    return element
 
 
 def _unproven(batch_id: bytes) -> InvalidIdentifierProofError:

@@ -21,6 +21,7 @@ from web3 import Web3
 
 from node.chain.deploy import Deployment
 from node.chain.reader import ChainReader, Contracts
+from node.epcis.names import bundle_codes, names_json
 from node.events.identifiers import parse_identifier
 from node.events.typed_data import BatchStatus
 from node.exceptions import BatchNotFoundError
@@ -60,6 +61,9 @@ class Provenance:
     block_times: dict[int, int] = field(default_factory=dict)
     #: The events declared in error (EPCIS errorDeclaration), by event hash.
     corrections: dict[bytes, Correction] = field(default_factory=dict)
+    #: What the places, parties and products the events name are called, and who says
+    #: it, by code as written (node.epcis.names; docs/epcis.md "Master data").
+    master_data: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +223,8 @@ class ProvenanceService:
         # The verifier read each event's block from AnchorRegistry; one header per block.
         blocks = {e.block_number for e in report.events if e.block_number is not None}
         corrections = self._corrections([e.event_hash for e in bundle.events])
-        return Provenance(bundle, report, rejected, reader.block_times(blocks), corrections)
+        named = names_json(self.store, bundle_codes(bundle))
+        return Provenance(bundle, report, rejected, reader.block_times(blocks), corrections, named)
 
     def _corrections(self, event_hashes: list[bytes]) -> dict[bytes, Correction]:
         with self.store.read() as conn:

@@ -25,6 +25,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from node.chain.reader import ChainReader, Contracts
+from node.epcis import masterdata
 from node.epcis.mapping import chain_trace_events
 from node.events import compose
 from node.events.compose import EventSpec
@@ -291,6 +292,41 @@ class Client:
             f"/v1/batches/{_batch_ref(identifier)}/provenance"
         )
         return document
+
+    def master_data(self, code: str) -> dict[str, Any]:
+        """``GET /v1/masterdata/{code}``: every assertion about a code, and the one shown."""
+        document: dict[str, Any] = self.http.get_json(f"/v1/masterdata/{quote(code, safe='')}")
+        return document
+
+    def assert_master_data(
+        self,
+        code: str,
+        *,
+        name: str | None = None,
+        attributes: Sequence[tuple[str, Any]] = (),
+        vocabulary: str | None = None,
+    ) -> dict[str, Any]:
+        """Sign an assertion of what ``code`` is called (its CBV ``name`` and further
+        ``attributes``, as (URI, value)) and ``POST /v1/masterdata`` it, at once (not
+        through the outbox): the gateway's answer. Raises the typed refusal."""
+        named = [(masterdata.cbv_attribute("name"), name)] if name is not None else []
+        element = masterdata.build_element(
+            code, vocabulary=vocabulary, attributes=[*named, *attributes]
+        )
+        with self._lock:
+            signed = masterdata.sign_assertion(
+                element,
+                domain=self.domain,
+                private_key=bytes(self._signer().key),
+                nonce=self._next_nonce(),
+                event_time=int(time.time() * 1000),
+            )
+            answer: dict[str, Any] = self.http.post_json(
+                "/v1/masterdata", submission_document(signed), status=202
+            )
+            remembered = int(self.outbox.meta("next_nonce") or 0)
+            self.outbox.set_meta(next_nonce=max(remembered, signed.event.nonce + 1))
+        return answer
 
     def participant(self, ref: str | int) -> dict[str, Any]:
         """``GET /v1/participants/{address or id}``."""

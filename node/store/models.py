@@ -579,3 +579,22 @@ class Refusal(SQLModel, table=True):
     #: What was refused, briefly (an /rpc method); never a secret or a body.
     detail: str = Field(default="", max_length=256)
     count: int = Field(default=1)
+
+
+class MasterDataAssertion(SQLModel, table=True):
+    """A master-data assertion (node.epcis.masterdata): an accepted event whose payload is
+    a CBV vocabulary element, indexed by the record key of the element's id. Who says it
+    is the event's participant; whether it is anchored is the event's status."""
+
+    __tablename__ = "master_data"
+    __table_args__ = (Index("ix_master_data_key", "key", "id"),)
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
+    #: keccak256 of the code's canonical form: the asserting OBSERVE's batchId.
+    key: bytes = Field(sa_type=LargeBinary(32))
+    event_hash: bytes = Field(sa_type=LargeBinary(32), unique=True)
+    participant_id: int = Field(sa_type=BigInteger)
+    element: bytes = Field(sa_type=LargeBinary)  # the payload, RFC 8785 JSON
+    received_at: int = Field(sa_type=BigInteger)  # ms since the Unix epoch

@@ -557,3 +557,23 @@ class QuerySubscriptionRecord:
     query_id: int
     endpoint_id: int
     created_at: int
+
+
+class MasterDataRow(TypedDict):
+    key: bytes
+    event_hash: bytes
+    participant_id: int
+    element: bytes
+    received_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MasterDataRecord:
+    """A master-data assertion: the code's key, the asserting event and its status."""
+
+    key: bytes
+    event_hash: bytes
+    participant_id: int
+    element: bytes  # the vocabulary element, RFC 8785 JSON
+    received_at: int
+    status: EventStatus  # of the asserting event

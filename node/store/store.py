@@ -26,6 +26,7 @@ from node.store.epcis import EpcisRepository
 from node.store.epcis_jobs import EpcisJobRepository, EpcisQueryRepository
 from node.store.events import EventRepository
 from node.store.licences import LicenceRepository
+from node.store.masterdata import MasterDataRepository
 from node.store.participants import ParticipantRepository
 from node.store.refusals import RefusalRepository
 from node.store.webhooks import WebhookRepository
@@ -50,6 +51,7 @@ class Store:
         self.alerts = AlertRepository(self.alert_log)
         self.webhooks = WebhookRepository(self.batches)
         self.refusals = RefusalRepository()
+        self.master_data = MasterDataRepository(self.events)
 
     @classmethod
     def open(cls, url: str) -> Store:

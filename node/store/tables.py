@@ -40,6 +40,7 @@ from node.store.models import (
     Event,
     EventBatch,
     Lineage,
+    MasterDataAssertion,
     Participant,
     ParticipantKey,
     ParticipantStatus,
@@ -85,6 +86,7 @@ ALERT_LOG_STATE: Final = _table(AlertLogState)
 WEBHOOK_ENDPOINTS: Final = _table(WebhookEndpoint)
 WEBHOOK_DELIVERIES: Final = _table(WebhookDelivery)
 REFUSALS: Final = _table(Refusal)
+MASTER_DATA: Final = _table(MasterDataAssertion)
 
 #: Rows per IN (...) query: well under SQLite's and PostgreSQL's parameter limits.
 CHUNK: Final = 900

@@ -53,6 +53,8 @@ from api import create_app
 from node.epcis import named
 from node.epcis.capture import CaptureErrorBehaviour, capture, sign_document
 from node.epcis.jobs import record_job
+from node.epcis.masterdata import build_element, cbv_attribute
+from node.epcis.names import sign_on_node
 from node.events.identifiers import PrefixKind, parse_identifier
 from node.events.submission import submission_document
 from node.events.typed_data import Action
@@ -73,7 +75,7 @@ LEFT_OUT: Final = ("positive_data_acceptance",)
 #: Operations that answer invalid items inside a success (see invalid_items_are_refused).
 ITEMIZED: Final = frozenset({"POST /rpc", "POST /v1/events"})
 ADMIN_PATHS: Final = r"^/v1/(participants|apikeys|alerts/|webhooks)"
-PARTICIPANT_PATHS: Final = r"^/v1/(events|epcis/capture)$"
+PARTICIPANT_PATHS: Final = r"^/v1/(events|epcis/capture|masterdata)$"
 PENDING_LOT: Final = "https://id.gs1.org/01/09506000134352/10/PENDING-1"
 
 
@@ -314,6 +316,16 @@ def _fresh_commission(s: Seeded, who: str = "farm") -> dict[str, Any]:
 
 def _bundle(s: Seeded) -> dict[str, Any]:
     return s.harness.export(s.story.slices).as_json()
+
+
+def _assertion(s: Seeded) -> dict[str, Any]:
+    element = build_element(
+        f"urn:epc:id:sgln:0614141.{time.monotonic_ns() % 10**5:05d}.0",
+        attributes=[(cbv_attribute("name"), "Plant")],
+    )
+    node = s.harness.node
+    signed = sign_on_node(node.store, node.domain, bytes(s.harness.keys["farm"].key), element)
+    return {"body": submission_document(signed)}
 
 
 def _capture_request(s: Seeded) -> dict[str, Any]:
@@ -773,6 +785,17 @@ KNOWN: Final = [
         202,
         lambda s: {"body": _capture_request(s), "media_type": "application/ld+json"},
         "farm",
+    ),
+    Known("POST /v1/masterdata", 202, _assertion, "farm"),
+    Known(
+        "GET /v1/masterdata/{code}",
+        200,
+        lambda s: {"path_parameters": {"code": quote("urn:epc:id:sgln:0614141.00042.0", safe="")}},
+    ),
+    Known(
+        "GET /v1/masterdata/{code}",
+        422,
+        lambda s: {"path_parameters": {"code": quote(s.epcis_lot, safe="")}},
     ),
     Known("GET /v1/epcis/events", 200, lambda s: {"query": {"EQ_bizStep": "commissioning"}}),
     Known("GET /v1/epcis/events", 400, lambda s: {"query": {"EQ_ex:x": "1"}}),

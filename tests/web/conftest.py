@@ -33,6 +33,8 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from node.demo import DemoReport, run_demo
 from node.epcis.capture import capture, sign_document
+from node.epcis.masterdata import build_element, cbv_attribute
+from node.epcis.names import sign_on_node
 from node.events.typed_data import Action, Role
 from node.keys.keystore import load_keystore
 from node.monitor.service import Monitor
@@ -40,7 +42,7 @@ from node.testing.harness import TraceNodeHarness
 from tests.api.server import ROOT, Server
 from tests.environment import unavailable
 from tests.licences import refused_commission
-from tests.node.epcis.conftest import commissioning, document, event
+from tests.node.epcis.conftest import commissioning, document, event, named, with_master_data
 
 EXPLORER = "https://explorer.example/tx/{tx}"
 #: Chromium flags that work on this project's machines (docs/web.md).
@@ -132,6 +134,12 @@ OUTSIDE_DESTINATION = "urn:epc:id:sgln:4000001.00000.0"
 #: A lot under an open identifier (no prefix kind), allowed by the root for this node
 #: while the farm commissioned it (docs/events.md, "Open identifiers").
 OPEN_LOT = "urn:acme:lot:7"
+#: A lot made at a plant named in master data: by its brand owner (the demo dairy, holder
+#: of 0614142) and, contradicting it, by the farm (docs/epcis.md, "Master data").
+NAMED_LOT = "urn:epc:class:lgtin:9506000.013435.NAMED-1"
+NAMED_PAGE = "https://id.gs1.org/01/09506000134352/10/NAMED-1"
+PLANT = "urn:epc:id:sgln:0614142.00042.0"
+PLANT_NAME = "Alpine Dairy, Plant 2"
 
 
 @dataclass
@@ -153,6 +161,7 @@ class Site:
     sensor: str  # a lot with one observation of sensor data in full
     corrected: str  # a lot with an inspection declared in error and its correction
     open_lot: str  # a lot under an open identifier: no prefix, no brand owner
+    named: str  # a lot made at a plant with master data
 
 
 def _browser_tools() -> tuple[str, str]:
@@ -213,6 +222,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         harness.submit("farm", Action.COMMISSION, SENSOR_BATCH, product="milk", quantity=5)
         harness.submit("carrier", Action.OBSERVE, SENSOR_BATCH, payload=SENSOR_READINGS)
         _corrected_lot(harness)
+        _named_lot(harness)
         # A lot from outside the network, and out of it again (docs/contracts.md).
         came_from = {"sourceList": [{"type": "owning_party", "source": OUTSIDE_SOURCE}]}  # EPCIS
         harness.submit("carrier", Action.RECEIVE, OUTSIDE_LOT, payload=came_from)
@@ -270,10 +280,36 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             sensor=SENSOR_BATCH,
             corrected=CORRECTED_PAGE,
             open_lot=OPEN_LOT,
+            named=NAMED_PAGE,
         )
     finally:
         code = server.stop()
         assert code == 0, server.output()
+
+
+def _named_lot(harness: TraceNodeHarness) -> None:
+    """NAMED_LOT, made at PLANT: the farm's capture names the plant in its header, and the
+    plant's brand owner (the demo dairy) asserts its own name for it."""
+    made = commissioning(NAMED_LOT)
+    made["readPoint"] = {"id": PLANT}
+    doc = with_master_data(document(made), named(PLANT, name="Farm Depot"))
+    node = harness.node
+    farm = bytes(harness.keys["farm"].key)
+    request = sign_document(store=node.store, domain=node.domain, private_key=farm, document=doc)
+    capture(ingest=node.ingest, request=request)
+    dairy = load_keystore(
+        node.data_dir / "keystore" / "participants" / "demo-dairy.json", harness.password
+    )
+    element = build_element(
+        PLANT,
+        attributes=[
+            (cbv_attribute("name"), PLANT_NAME),
+            (cbv_attribute("streetAddressOne"), "Bergstrasse 4"),
+            (cbv_attribute("city"), "Thun"),
+            (cbv_attribute("countryCode"), "CH"),
+        ],
+    )
+    node.ingest.submit(sign_on_node(node.store, node.domain, bytes(dairy.key), element))
 
 
 def _corrected_lot(harness: TraceNodeHarness) -> None:

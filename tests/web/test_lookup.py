@@ -18,6 +18,7 @@ from node.events.identifiers import GS1_RESOLVER, parse_identifier
 from tests.web.conftest import (
     CORRECTED_PAGE,
     LATE_BATCH,
+    NAMED_PAGE,
     SENSOR_BATCH,
     SUSPECT_BATCH,
     Browser,
@@ -180,12 +181,13 @@ def test_a_product_level_digital_link_lists_the_products_lots(page: Browser, sit
         LATE_BATCH,
         SENSOR_BATCH,
         CORRECTED_PAGE,
+        NAMED_PAGE,
     ]
     assert page.driver.current_url == f"{site.url}/?q=" + quote(
         f"{GS1_RESOLVER}/01/{MILK_GTIN}", safe=""
     )
     assert matches.find_element("css selector", "h1").text == f"Lots and items of GTIN {MILK_GTIN}"
-    assert matches.find_element("css selector", ".match-count").text == "8 batches on this node:"
+    assert matches.find_element("css selector", ".match-count").text == "9 batches on this node:"
     items = listed(page)
     assert set(items) == {batch_id(m) for m in milk}
     recalled = items[batch_id(site.demo.lots["milk-2"])]

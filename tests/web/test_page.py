@@ -29,6 +29,8 @@ from tests.web.conftest import (
     LATE_BATCH,
     OUTSIDE_DESTINATION,
     OUTSIDE_SOURCE,
+    PLANT,
+    PLANT_NAME,
     SENSOR_CERTIFICATE,
     Browser,
     Site,
@@ -600,6 +602,27 @@ def test_an_event_declared_in_error_is_struck_through_with_its_reason_and_correc
     assert "corrected" not in (target.get_attribute("class") or "")  # the correction stands
     events = page.css("#timeline li.event")
     assert len(events) == 4  # made, the inspection (kept), its declaration, the correction
+
+
+def test_a_place_shows_its_brand_owners_name_with_who_says_it_and_the_code_kept(
+    page: Browser, site: Site
+) -> None:
+    page.open(page_of(site.named))
+
+    (named,) = page.css("#timeline .named")
+    assert named.get_attribute("data-code") == PLANT
+    assert named.find_element("css selector", ".named-name").text == PLANT_NAME
+    assert "Bergstrasse 4, Thun, CH" in named.find_element("css selector", ".named-address").text
+    says = named.find_element("css selector", ".named-says").text
+    assert says == "(says Alpine Dairy Processing, holder of 0614142)"
+    assert "Farm Depot" not in page.one("#timeline").text  # the farm's contradiction
+    code = named.find_element("css selector", "a.named-code")
+    assert code.text == PLANT
+    answer = httpx.get(code.get_attribute("href") or "", timeout=10)
+    assert answer.status_code == 200, answer.text
+    said = {a["saidBy"]["participant"]: a["name"] for a in answer.json()["assertions"]}
+    assert said == {"Alpine Dairy Processing": PLANT_NAME, "Green Valley Farm": "Farm Depot"}
+    page.element_screenshot("master-data", page.one("#timeline li.event"))
 
 
 def rpc_block(site: Site, number: int) -> dict[str, str]:

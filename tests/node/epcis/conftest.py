@@ -151,3 +151,24 @@ def rig(chain: Chain, tmp_path: Path) -> Iterator[Rig]:
     node = chain.commit_key(store)
     yield Rig(chain, store, IngestService(store=store, domain=chain.domain), node)
     store.close()
+
+
+def with_master_data(
+    doc: dict[str, Any],
+    *elements: dict[str, Any],
+    vocabulary: str = "urn:epcglobal:epcis:vtype:BusinessLocation",
+) -> dict[str, Any]:
+    """``doc`` with ``elements`` (``{"id", "attributes"?}``) as its header's master data."""
+    vocabularies = [{"type": vocabulary, "vocabularyElementList": list(elements)}]
+    return doc | {"epcisHeader": {"epcisMasterData": {"vocabularyList": vocabularies}}}
+
+
+def named(code: str, **attributes: str) -> dict[str, Any]:
+    """A master-data element: CBV attributes by their local name (``name``, ``city``)."""
+    return {
+        "id": code,
+        "attributes": [
+            {"id": f"urn:epcglobal:cbv:mda#{key}", "attribute": value}
+            for key, value in attributes.items()
+        ],
+    }

@@ -178,7 +178,27 @@ def test_the_json_form_follows_the_epcis_2_0_binding() -> None:
         "ex:herd": {"ex:cows": "48", "ex:breed": "Simmental"},
     }
     assert event["ex:milkingShift"] == "morning"
-    assert "epcisHeader" not in document.data
+    # the header's master data, as the JSON form carries it (the SBDH is not read)
+    assert document.data["epcisHeader"] == {
+        "epcisMasterData": {
+            "vocabularyList": [
+                {
+                    "type": "urn:epcglobal:epcis:vtype:BusinessLocation",
+                    "vocabularyElementList": [
+                        {
+                            "id": "urn:epc:id:sgln:0614141.00001.0",
+                            "attributes": [
+                                {
+                                    "id": "urn:epcglobal:cbv:mda#name",
+                                    "attribute": "Green Valley Farm, milking parlour",
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    }
 
     sensor = parse_document(xml("sensor.xml")).events[0].data["sensorElementList"][0]
     assert sensor["sensorReport"][0] == {

@@ -106,10 +106,17 @@ def _build(demo: NetworkDemo, password: str, progress: Progress) -> None:
     with Node(one) as node_1, Node(two) as node_2:
         progress("the root (node 1) registers both nodes; node 2 gets the handles 88")
         root = node_1.admin(password)
-        enrol_node(node_1, root, registrar=to_checksum_address(first.admin_address), url=urls[0])
+        enrol_node(
+            node_1.registry,
+            node_1.deployment,
+            root,
+            registrar=to_checksum_address(first.admin_address),
+            url=urls[0],
+        )
         node_1.registry.withdraw(root, kind=PrefixKind.HANDLE, prefix="")
         enrol_node(
-            node_1,
+            node_1.registry,
+            node_1.deployment,
             root,
             registrar=to_checksum_address(second.admin_address),
             url=urls[1],

@@ -91,7 +91,13 @@ def register(
     with Node(data_dir) as node:
         _check_url(url, node)
         node_id = enrol_node(
-            node, node.admin(secret), registrar=operator, url=url, relayer=relay, ranges=wanted
+            node.registry,
+            node.deployment,
+            node.admin(secret),
+            registrar=operator,
+            url=url,
+            relayer=relay,
+            ranges=wanted,
         )
         registered = node.registry.node(node_id)
     console.print(f"[green]registered[/] node {node_id} at {escape(url)}")

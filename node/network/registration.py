@@ -7,20 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from eth_typing import ChecksumAddress
 
-from node.chain.deploy import grant_relayer
+from node.chain.deploy import Deployment, grant_relayer
 from node.chain.errors import call_reverted
 from node.chain.registry import ParticipantRegistryClient
 from node.chain.transact import Sender
 from node.events.identifiers import PrefixKind
 from node.exceptions import NodeUrlError, UrlRefusedError
 from node.network.addresses import AddressPolicy, screen_url
-
-if TYPE_CHECKING:
-    from node.context import Node
 
 
 def registration_note(
@@ -89,7 +85,8 @@ def _allowed_privately(url: str, addresses: AddressPolicy) -> bool:
 
 
 def enrol_node(
-    node: Node,
+    registry: ParticipantRegistryClient,
+    deployment: Deployment,
     root: Sender,
     *,
     registrar: ChecksumAddress,
@@ -100,9 +97,9 @@ def enrol_node(
     """The root registers a node (``tracenode node register``, the two-node demo): its
     registrar, its URL, the ranges delegated to it and, if given, its node key as a
     relayer (may relay events and anchor roots). Its id."""
-    node_id = node.registry.register_node(root, registrar=registrar, url=url)
+    node_id = registry.register_node(root, registrar=registrar, url=url)
     for kind, prefix in ranges:
-        node.registry.delegate(root, registrar=registrar, kind=kind, prefix=prefix)
+        registry.delegate(root, registrar=registrar, kind=kind, prefix=prefix)
     if relayer is not None:
-        grant_relayer(node.w3, node.deployment, root, relayer)
+        grant_relayer(registry.w3, deployment, root, relayer)
     return node_id

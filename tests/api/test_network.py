@@ -277,6 +277,43 @@ def test_a_lot_moves_across_the_nodes_is_resolved_from_each_and_survives_a_kille
     assert (back["verified"], back["node"]["id"]) == (True, "2")
 
 
+def test_a_cheese_made_on_b_from_milk_of_a_is_traced_whole_from_each_of_the_three_nodes(
+    network: Network,
+) -> None:
+    """The issue's "done when": milk commissioned on A, made into cheese on B; B's
+    provenance, and R's and A's resolution of the cheese, each show the whole lineage,
+    every part judged by the asking node's own verifier; A's provenance of the milk shows
+    its later history on B."""
+    lots = network.cheese_across_nodes("WHOLE")
+    cheese, milk = lots["cheese"], lots["milk"]
+
+    def parts(answer: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(p["batchId"], p["direction"]): p for p in answer["remoteParts"]}
+
+    on_b = httpx.get(
+        f"{network.b.url}/v1/batches/{quote(cheese, safe='')}/provenance", timeout=30
+    ).json()
+    assert on_b["outcome"] == "pass", on_b["failures"]
+    from_a = parts(on_b)[(batch_id(milk), "earlier")]
+    assert (from_a["verified"], from_a["node"]["id"]) == (True, "2")
+    assert from_a["extends"] == lots["shipped"]
+
+    for asker, this_node in ((network.root_node, False), (network.a, True)):
+        said = resolve_at(asker, cheese).json()
+        assert (said["verified"], said["node"]["id"]) == (True, "3"), said["remote"]
+        milk_part = parts(said)[(batch_id(milk), "earlier")]
+        assert milk_part["verified"] is True, milk_part["remote"]
+        # A's own part: read from A's own store, never fetched from itself
+        assert (milk_part["node"]["id"], milk_part["node"]["thisNode"]) == ("2", this_node)
+
+    on_a = httpx.get(
+        f"{network.a.url}/v1/batches/{quote(milk, safe='')}/provenance", timeout=30
+    ).json()
+    assert on_a["outcome"] != "fail", on_a["failures"]
+    later = parts(on_a)[(batch_id(milk), "later")]
+    assert (later["verified"], later["node"]["id"]) == (True, "3")
+
+
 @pytest.fixture
 def impostor(network: Network) -> Iterator[HostileNode]:
     """A hostile server where the registry says node B is, put back afterwards."""

@@ -36,6 +36,7 @@ ASKING = {
     "event submit",
     "epcis sign",
     "epcis capture",
+    "masterdata set",
 }
 
 

@@ -24,7 +24,7 @@ from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
 from node.chain.commits import TX_GAS_CAP, SignedTx
 from node.chain.errors import decode_error
-from node.commit.worker import CommitPolicy
+from node.commit.worker import CommitPolicy, CommitWorker
 from node.events.hashing import keccak
 from node.events.typed_data import Action, BatchStatus
 from node.exceptions import (
@@ -305,23 +305,31 @@ def test_a_window_priced_out_by_a_base_fee_spike_is_replaced_and_rebuilt(
     rig.check_each_event_anchored_once()
 
 
+def state_root_pending(rig: AnvilNode, *, replace_after: float) -> tuple[CommitWorker, bytes]:
+    """A window of two COMMISSIONs mined (anvil mining by hand); its worker, and the hash of
+    its state root's transaction, sent after it and waiting in the pool."""
+    commission(rig, 2)
+    rig.anvil.set_automine(False)
+    worker = rig.worker(
+        CommitPolicy(poll_interval=0.02, replace_after=replace_after, receipt_timeout=20)
+    )
+    running = in_thread(worker.commit_once)
+    window = wait_until(rig.prepared_window)
+    wait_until(lambda: window.tx_hash in rig.anvil.pending_hashes())
+    rig.anvil.mine()
+    assert running.result(timeout=10) is not None  # the window; its state root sent after it
+    (state_tx,) = wait_until(lambda: rig.anvil.pending_hashes())
+    return worker, state_tx
+
+
 def test_a_state_root_priced_out_is_sent_again_with_higher_fees_and_anchored(
     sqlite_rig: AnvilNode,
 ) -> None:
     """The state root's transaction holds the node key's next nonce: priced out and never
     replaced, it would hold every later window too."""
     rig = sqlite_rig
-    commission(rig, 2)
-    rig.anvil.set_automine(False)
-    worker = rig.worker(CommitPolicy(poll_interval=0.02, replace_after=0.5, receipt_timeout=20))
-    running = in_thread(worker.commit_once)
-    window = wait_until(rig.prepared_window)
-    wait_until(lambda: window.tx_hash in rig.anvil.pending_hashes())
-    rig.anvil.mine()
-    assert running.result(timeout=10) is not None  # the window; its state root sent after it
-    state_tx = wait_until(lambda: rig.anvil.pending_hashes())
-    assert len(state_tx) == 1
-    first = rig.w3.eth.get_transaction(HexBytes(state_tx[0]))
+    worker, state_tx = state_root_pending(rig, replace_after=0.5)
+    first = rig.w3.eth.get_transaction(HexBytes(state_tx))
 
     # The base fee jumps above what the state root offered: anvil evicts it, refuses it.
     rig.anvil.set_next_base_fee(4 * int(first["maxFeePerGas"]))
@@ -348,15 +356,7 @@ def test_a_state_root_whose_nonce_another_transaction_took_is_built_again(
     sqlite_rig: AnvilNode,
 ) -> None:
     rig = sqlite_rig
-    commission(rig, 2)
-    rig.anvil.set_automine(False)
-    worker = rig.worker(CommitPolicy(poll_interval=0.02, replace_after=30, receipt_timeout=20))
-    running = in_thread(worker.commit_once)
-    window = wait_until(rig.prepared_window)
-    wait_until(lambda: window.tx_hash in rig.anvil.pending_hashes())
-    rig.anvil.mine()
-    assert running.result(timeout=10) is not None
-    (state_tx,) = wait_until(lambda: rig.anvil.pending_hashes())
+    worker, state_tx = state_root_pending(rig, replace_after=30)
     nonce = rig.w3.eth.get_transaction(HexBytes(state_tx))["nonce"]
 
     # A foreign transaction from the node key outbids it at its nonce and is mined.

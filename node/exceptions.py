@@ -90,6 +90,7 @@
     │   ├── GatewayMismatchError (ValueError)  /v1/info's types or domain are not what it
     │   │                                   claims, or not the outbox's
     │   └── GatewayUnavailableError (ConnectionError)  no useful answer after every retry
+    ├── KeySetError (ValueError)            a key set with a key given twice, or too many
     ├── OutboxError (RuntimeError)          the outbox directory is unusable
     │   └── OutboxLockedError               another client has it open
     └── ProofTimeoutError (TimeoutError)    an event not anchored within the time allowed
@@ -870,6 +871,13 @@ class GatewayUnavailableError(GatewayError, ConnectionError):
     client allows). Nothing is lost: signed events stay in the outbox until a flush."""
 
     code = "gateway-unavailable"
+
+
+class KeySetError(TraceNodeError, ValueError):
+    """A key set the SDK will not sign an EPCIS document with: a key given twice (the
+    client's own included), or more keys than node.epcis.mapping.MAX_SIGNERS."""
+
+    code = "invalid-key-set"
 
 
 class OutboxError(TraceNodeError, RuntimeError):

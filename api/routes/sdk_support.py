@@ -8,21 +8,33 @@ the nonce (node/epcis/capture.py reads both from the store on the node's side): 
 the document's CBV 2.0 event hash IDs the node already holds (those events are duplicates
 and map to nothing new), and which registered participant each destination party names
 (a SHIP's receiver, by GS1 company prefix: the same resolver the capture uses).
+
+``POST /v1/epcis/performers``: for a document of several parties signed by a key set the
+gateway never sees (the SDK's ``capture_epcis(document, keys=...)``), which of the given
+addresses performs each TraceEvent the client is about to sign, judged on the node's view
+by the one choice ``tracenode epcis sign`` makes (node/epcis/performers.py), and each
+address's next nonce.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from itertools import pairwise
+from typing import Annotated, Any, Final
 
 from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path
-from pydantic import Field
+from pydantic import Field, field_validator
+from sqlalchemy import Connection
 
 from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.schemas import DecimalInt, Schema, StrictSchema, Text
 from node.epcis.capture import party_resolver
-from node.epcis.mapping import MAX_TRACE_EVENTS
+from node.epcis.document import MAX_EVENTS, parse_document
+from node.epcis.mapping import MAX_SIGNERS, MAX_TRACE_EVENTS, map_document
+from node.epcis.performers import choose_performers
+from node.exceptions import InvalidParametersError
+from node.store.store import Store
 
 router = APIRouter(prefix="/v1", tags=["sdk"])
 
@@ -31,11 +43,13 @@ MAX_PARTIES: Final = 1_000
 #: Longest hash ID or party identifier looked up.
 MAX_LOOKUP_STRING: Final = 2_048
 
+ADDRESS_PATTERN: Final = r"^0[xX][0-9a-fA-F]{40}$"
+
 AddressPath = Annotated[
     str,
     Path(
         alias="address",
-        pattern=r"^0[xX][0-9a-fA-F]{40}$",
+        pattern=ADDRESS_PATTERN,
         description="The signing key's address (0x + 40 hex digits).",
     ),
 ]
@@ -77,6 +91,45 @@ class LookupOut(Schema):
     )
 
 
+class PerformersIn(StrictSchema):
+    """A document, the EPCIS events of it the client signs, and the addresses of its keys
+    (the first, the submitter's, signs what nobody else may)."""
+
+    document: dict[str, Any] | str = Field(
+        description="The EPCIS document as the capture request carries it (JSON, or XML text)."
+    )
+    events: list[Annotated[int, Field(ge=0)]] = Field(
+        max_length=MAX_EVENTS,
+        description="Indexes of the document's EPCIS events whose TraceEvents the client "
+        "signs, ascending (new ones the mapping does not refuse).",
+    )
+    signers: list[Annotated[str, Field(pattern=ADDRESS_PATTERN)]] = Field(
+        min_length=1, max_length=MAX_SIGNERS, description="The key set's addresses, each once."
+    )
+
+    @field_validator("events")
+    @classmethod
+    def _ascending(cls, events: list[int]) -> list[int]:
+        if any(b <= a for a, b in pairwise(events)):
+            raise ValueError("event indexes are strictly ascending")
+        return events
+
+    @field_validator("signers")
+    @classmethod
+    def _distinct(cls, signers: list[str]) -> list[str]:
+        if len({s.lower() for s in signers}) != len(signers):
+            raise ValueError("each address is given once")
+        return signers
+
+
+class PerformersOut(Schema):
+    performers: list[str] = Field(
+        description="The address (EIP-55) that signs each TraceEvent the listed events map "
+        "to, in order: the first of the signers the batch rules accept, else the first."
+    )
+    signers: list[NonceOut] = Field(description="Each signer, in the request's order.")
+
+
 @router.get(
     "/participants/{address}/nonce",
     response_model=NonceOut,
@@ -87,10 +140,13 @@ def next_nonce(address: AddressPath, gateway: GatewayDep, _reader: ReaderDep) ->
     """Nonces only need to be unused: a signer that keeps events of its own unsent must
     count on from the larger of this and its own (the SDK does)."""
     node = gateway.node
-    key = bytes.fromhex(address[2:])
     with node.store.read() as conn:
-        nonce = node.store.events.next_nonce(conn, key)
-        view = node.store.participants.signers(conn, [key]).get(key)
+        return _nonce_of(node.store, conn, bytes.fromhex(address[2:]))
+
+
+def _nonce_of(store: Store, conn: Connection, key: bytes) -> NonceOut:
+    nonce = store.events.next_nonce(conn, key)
+    view = store.participants.signers(conn, [key]).get(key)
     current = view is not None and view.current
     return NonceOut(
         address=to_checksum_address(key),
@@ -123,4 +179,41 @@ def epcis_lookup(body: LookupIn, gateway: GatewayDep, _reader: ReaderDep) -> Loo
             party: to_checksum_address(key) if key is not None else None
             for party, key in parties.items()
         },
+    )
+
+
+@router.post(
+    "/epcis/performers",
+    response_model=PerformersOut,
+    summary="Which of a key set's addresses performs each TraceEvent of an EPCIS document",
+    responses=problem_responses(400, 401, 413, 415, 422, 429),
+)
+def epcis_performers(body: PerformersIn, gateway: GatewayDep, _reader: ReaderDep) -> PerformersOut:
+    """A read (nothing is written, no key is sent): the document is mapped as the capture
+    maps it, and each TraceEvent of the listed events judged by the batch rules on the
+    node's view, as the document's earlier TraceEvents leave it (docs/epcis.md,
+    "Multi-party documents")."""
+    node = gateway.node
+    parsed = parse_document(body.document)
+    if body.events and body.events[-1] >= len(parsed.events):
+        raise InvalidParametersError(
+            f"the document has {len(parsed.events)} event(s): no event {body.events[-1]}",
+            [{"field": "body.events", "message": "an index past the document's events"}],
+        )
+    with node.store.read() as conn:
+        mapped = map_document(parsed.events, party_resolver(node.store, conn))
+    todo = [m for i in body.events for m in mapped.trace_events[i]]
+    if len(todo) > MAX_TRACE_EVENTS:
+        raise InvalidParametersError(
+            f"the events map to {len(todo)} TraceEvents, more than {MAX_TRACE_EVENTS}",
+            [{"field": "body.events", "message": "too many TraceEvents"}],
+        )
+    addresses = [bytes.fromhex(a[2:]) for a in body.signers]
+    chosen = choose_performers(
+        store=node.store, domain=node.domain, addresses=addresses, mapped=todo
+    )
+    with node.store.read() as conn:
+        signers = [_nonce_of(node.store, conn, a) for a in addresses]
+    return PerformersOut(
+        performers=[to_checksum_address(a) for a in chosen.signers], signers=signers
     )

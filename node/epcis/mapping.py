@@ -85,6 +85,9 @@ from node.exceptions import (
 )
 
 MAX_TRACE_EVENTS: Final = 1_000
+#: The most keys that sign one document of several parties (a supplier's key set is a
+#: few): node/epcis/performers.py judges at most these, the SDK signs with at most these.
+MAX_SIGNERS: Final = 16
 
 COMMISSION_STEPS: Final = frozenset({"commissioning", "creating_class_instance", "encoding"})
 DESTROYED: Final = frozenset({"destroyed", "disposed"})
@@ -174,11 +177,29 @@ def chain_trace_events(
 
     The one composition of a document's TraceEvents: the node's ``tracenode epcis sign``
     (heads from its store) and the SDK (heads from the gateway) both use it."""
+    return chain_signed(
+        items, signers=[ZERO20] * len(items), heads=heads, nonces={ZERO20: nonce}, domain=domain
+    )
+
+
+def chain_signed(
+    items: Sequence[MappedEvent],
+    *,
+    signers: Sequence[bytes],
+    heads: Mapping[bytes, bytes],
+    nonces: Mapping[bytes, int],
+    domain: Domain,
+) -> tuple[list[tuple[TraceEvent, bytes]], dict[bytes, bytes]]:
+    """:func:`chain_trace_events` for a document of several parties: ``signers[i]`` signs
+    ``items[i]``, and each signer's events are numbered on from its next nonce in
+    ``nonces`` (node/epcis/performers.py chooses the signers)."""
+    following = dict(nonces)
     current = dict(heads)
     changed: dict[bytes, bytes] = {}
     events: list[tuple[TraceEvent, bytes]] = []
-    for offset, item in enumerate(items):
-        event = item.trace_event(heads=current, nonce=nonce + offset)
+    for item, signer in zip(items, signers, strict=True):
+        event = item.trace_event(heads=current, nonce=following[signer])
+        following[signer] += 1
         digest = event.digest(domain)
         effects = head_effects(event, digest)
         current.update(effects)

@@ -20,9 +20,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from node.epcis.mapping import MappedEvent, chain_trace_events
+from node.epcis.mapping import MAX_SIGNERS, MappedEvent, chain_signed
 from node.events.batch import BatchState
-from node.events.compose import head_effects
 from node.events.identifiers import IdentifierSplit, Licence, PrefixKind, identifier_split
 from node.events.signatures import address_of
 from node.events.typed_data import Domain, TraceEvent
@@ -30,6 +29,7 @@ from node.exceptions import (
     EventRejectedError,
     InvalidIdentifierError,
     InvalidIdentifierProofError,
+    KeySetError,
 )
 from node.ingest.rules import (
     Actor,
@@ -52,6 +52,62 @@ class Performed:
     private_key: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Performers:
+    """Who performs each TraceEvent of a document, on the store's view."""
+
+    signers: tuple[bytes, ...]  # the address that signs each TraceEvent, in order
+    events: tuple[tuple[TraceEvent, bytes], ...]  # each composed from the store, its digest
+
+
+def choose_performers(
+    *,
+    store: Store,
+    domain: Domain,
+    addresses: Sequence[bytes],
+    mapped: Sequence[MappedEvent],
+) -> Performers:
+    """The address among ``addresses`` that performs each TraceEvent of ``mapped`` (see
+    the module docstring: the first one the rules accept, else the first address), and
+    the TraceEvents so composed: linked to the heads the store and the events before leave,
+    each numbered from its signer's next nonce. The one choice: ``tracenode epcis sign``
+    (:func:`compose_for_keys`) and ``POST /v1/epcis/performers`` (the SDK's key sets)."""
+    addresses = list(dict.fromkeys(addresses))
+    if not addresses:
+        raise ValueError("at least one key signs a capture request")
+    if len(addresses) > MAX_SIGNERS:
+        raise KeySetError(f"{len(addresses)} keys sign one document; the limit is {MAX_SIGNERS}")
+    named = {b for m in mapped for b in _named(m)}
+    splits = _splits(mapped)
+    with store.read() as conn:
+        views = store.participants.signers(conn, [*addresses, *(m.counterparty for m in mapped)])
+        nonces = {a: store.events.next_nonce(conn, a) for a in addresses}
+        states: dict[bytes, BatchState] = store.batches.load(conn, named)
+        wanted = {(s.kind, c) for s in splits.values() for c in s.candidates}
+        licences = store.licences.current(conn, wanted) if wanted else {}
+        head = store.participants.cursor(conn, PARTICIPANTS_CURSOR) or 0
+    judge = _Judge(domain, views, splits, licences, head)
+    heads = {batch_id: state.head for batch_id, state in states.items()}
+    signers: list[bytes] = []
+    events: list[tuple[TraceEvent, bytes]] = []
+    for item in mapped:
+        chosen = addresses[0]  # nobody may: the submitter signs, the node refuses it
+        if len(addresses) > 1:
+            for address in addresses:
+                trial = judge.attempt(item, address, heads, nonces[address], states)
+                if trial is not None:
+                    chosen, states = address, trial
+                    break
+        (composed,), effects = chain_signed(
+            [item], signers=[chosen], heads=heads, nonces=nonces, domain=domain
+        )
+        heads.update(effects)
+        nonces[chosen] += 1
+        signers.append(chosen)
+        events.append(composed)
+    return Performers(tuple(signers), tuple(events))
+
+
 def compose_for_keys(
     *,
     store: Store,
@@ -61,38 +117,17 @@ def compose_for_keys(
 ) -> list[Performed]:
     """The TraceEvents of ``mapped``, in order, each linked to the heads the store and the
     events before it leave, numbered from its signer's next nonce, with the key that signs
-    it (see the module docstring). With one key, every event is that key's."""
+    it (:func:`choose_performers`). With one key, every event is that key's."""
     if not private_keys:
         raise ValueError("at least one key signs a capture request")
-    addresses = [address_of(k) for k in private_keys]
-    named = {b for m in mapped for b in _named(m)}
-    splits = _splits(mapped)
-    with store.read() as conn:
-        views = store.participants.signers(conn, [*addresses, *(m.counterparty for m in mapped)])
-        nonces = {a: store.events.next_nonce(conn, a) for a in dict.fromkeys(addresses)}
-        states: dict[bytes, BatchState] = store.batches.load(conn, named)
-        wanted = {(s.kind, c) for s in splits.values() for c in s.candidates}
-        licences = store.licences.current(conn, wanted) if wanted else {}
-        head = store.participants.cursor(conn, PARTICIPANTS_CURSOR) or 0
-    judge = _Judge(domain, views, splits, licences, head)
-    heads = {batch_id: state.head for batch_id, state in states.items()}
-    performed: list[Performed] = []
-    for item in mapped:
-        chosen = 0  # nobody may: the submitter signs, the node refuses it with its reason
-        if len(private_keys) > 1:
-            for index, address in enumerate(addresses):
-                trial = judge.attempt(item, address, heads, nonces[address], states)
-                if trial is not None:
-                    chosen, states = index, trial
-                    break
-        address = addresses[chosen]
-        ((event, digest),), _ = chain_trace_events(
-            [item], heads=heads, nonce=nonces[address], domain=domain
-        )
-        heads.update(head_effects(event, digest))
-        nonces[address] += 1
-        performed.append(Performed(event, private_keys[chosen]))
-    return performed
+    keys: dict[bytes, bytes] = {}
+    for key in private_keys:
+        keys.setdefault(address_of(key), key)
+    chosen = choose_performers(store=store, domain=domain, addresses=list(keys), mapped=mapped)
+    return [
+        Performed(event, keys[signer])
+        for (event, _digest), signer in zip(chosen.events, chosen.signers, strict=True)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

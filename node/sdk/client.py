@@ -22,11 +22,12 @@ from urllib.parse import quote
 import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 
 from node.chain.reader import ChainReader, Contracts
 from node.epcis import masterdata
-from node.epcis.mapping import chain_trace_events
+from node.epcis.mapping import MAX_SIGNERS, chain_signed
 from node.events import compose
 from node.events.compose import EventSpec
 from node.events.identifiers import parse_identifier
@@ -48,6 +49,7 @@ from node.exceptions import (
     GatewayUnavailableError,
     InvalidEventError,
     InvalidSignatureError,
+    KeySetError,
     NotFoundError,
     OutboxError,
     ProofTimeoutError,
@@ -569,42 +571,144 @@ class Client:
                 )
             return self._queue_and_flush(entries, flush)
 
-    def capture_epcis(self, document: Any, *, send: bool = True) -> Delivery:
+    def capture_epcis(
+        self,
+        document: Any,
+        *,
+        keys: Sequence[LocalAccount | bytes | str] = (),
+        send: bool = True,
+    ) -> Delivery:
         """Map an EPCIS 2.0 document (docs/epcis.md: JSON, or EPCIS 2.0 / 1.2 XML as a
         string), sign its TraceEvents and capture it (``POST /v1/epcis/capture``, an
         outcome per event) through the outbox. Raises the typed
-        EPCIS error when the document is invalid, or the gateway refused it."""
+        EPCIS error when the document is invalid, or the gateway refused it.
+
+        ``keys``: the private keys of other parties whose events the document holds
+        (docs/sdk.md, "Multi-party documents"). The gateway tells which address performs
+        each TraceEvent (``POST /v1/epcis/performers``, the rules ``tracenode epcis sign``
+        applies) and each key's next nonce; each event is signed here with its
+        performer's key (no key leaves the client), one nobody may perform with this
+        client's. :class:`KeySetError` for a key given twice or too many keys,
+        :class:`UnknownSignerError` for a key that is no participant's current key,
+        :class:`GatewayMismatchError` when the gateway names a key the client does not
+        hold: nothing is queued."""
         with self._lock:
             domain = self.domain
+            others = self._key_set(keys)
             waiting = self._waiting_epcis()
             plan = epcis.plan_capture(
                 document,
                 lambda ids, parties: _with_waiting(self._epcis_lookup(ids, parties), waiting),
             )
+            main = _address_of(self._signer())
+            accounts = {main: self._signer(), **{_address_of(a): a for a in others}}
+            signers = [main] * len(plan.todo)
+            nonces: dict[bytes, int] = {}
+            if plan.todo:
+                if others:
+                    signers, nonces = self._performers(document, plan, list(accounts))
+                nonces[main] = self._next_nonce()
             wanted = {b for item in plan.todo for b in item.heads_needed()}
             created = {b for item in plan.todo for b in epcis.created_batches(item)}
             heads = self._heads(wanted - created) if plan.todo else {}
-            nonce = self._next_nonce() if plan.todo else 0
-            key = bytes(self._signer().key)
-            events, effects = chain_trace_events(plan.todo, heads=heads, nonce=nonce, domain=domain)
-            hashes = [_hex(digest) for _event, digest in events]
+            events, effects = chain_signed(
+                plan.todo, signers=signers, heads=heads, nonces=nonces, domain=domain
+            )
             signed = [
-                {"event": event.message(), "signature": _hex(sign_digest(digest, key))}
-                for event, digest in events
+                {
+                    "event": event.message(),
+                    "signature": _hex(sign_digest(digest, bytes(accounts[signer].key))),
+                }
+                for (event, digest), signer in zip(events, signers, strict=True)
             ]
+            # Another key's nonces are not this outbox's to count: remember the next one.
+            used = {_hex(s): e.nonce + 1 for (e, _d), s in zip(events, signers, strict=True)}
+            used.pop(_hex(main), None)
             entry = NewEntry(
                 kind="epcis",
                 body={"document": document, "traceEvents": signed},
-                event_hashes=tuple(hashes),
+                event_hashes=tuple(_hex(digest) for _event, digest in events),
                 heads=_hex_map(effects),
-                max_nonce=nonce + len(plan.todo) - 1 if plan.todo else None,
+                max_nonce=max(
+                    (e.nonce for (e, _d), s in zip(events, signers, strict=True) if s == main),
+                    default=None,
+                ),
             )
-            (delivery,) = self._queue_and_flush([entry], send)
+            meta = {"signer_nonces": self._signer_nonces() | used} if used else None
+            (delivery,) = self._queue_and_flush([entry], send, meta=meta)
             if delivery.outcome == "rejected":
                 error = delivery.error()
                 assert error is not None
                 raise error
             return delivery
+
+    def _key_set(self, keys: Sequence[LocalAccount | bytes | str]) -> list[LocalAccount]:
+        """The other parties' keys, checked: each once, this client's not among them."""
+        if isinstance(keys, str | bytes | LocalAccount):
+            raise KeySetError("keys is a list of private keys, not one key")
+        accounts = [account_of(k) for k in keys]
+        seen = {self._signer().address}
+        for account in accounts:
+            if account.address in seen:
+                raise KeySetError(f"the key of {account.address} is given twice")
+            seen.add(account.address)
+        if len(seen) > MAX_SIGNERS:
+            raise KeySetError(f"{len(seen)} keys sign one document; the limit is {MAX_SIGNERS}")
+        return accounts
+
+    def _performers(
+        self, document: Any, plan: epcis.CapturePlan, addresses: Sequence[bytes]
+    ) -> tuple[list[bytes], dict[bytes, int]]:
+        """The gateway's choice of the address that performs each TraceEvent of ``plan``
+        (checked: one per TraceEvent, each a key this client holds), and the next nonce of
+        each address but the first (this outbox counts the first's)."""
+        answer = self.http.post_json(
+            "/v1/epcis/performers",
+            {
+                "document": document,
+                "events": list(plan.fresh),
+                "signers": list(map(_hex, addresses)),
+            },
+        )
+        try:
+            performers = [parse_hex(a, 20, "performer") for a in answer["performers"]]
+            told = {
+                parse_hex(s["address"], 20, "address"): (
+                    parse_uint(s["nextNonce"], 256, "nextNonce"),
+                    s["participantId"],
+                )
+                for s in answer["signers"]
+            }
+        except (KeyError, TypeError, AttributeError, InvalidEventError) as exc:
+            raise GatewayError(f"the gateway's performers answer is malformed: {exc}") from None
+        if len(performers) != len(plan.todo) or set(told) != set(addresses):
+            raise GatewayError(
+                "the gateway's performers answer does not name a performer per TraceEvent "
+                "and each signer once"
+            )
+        for performer in performers:
+            if performer not in addresses:
+                raise GatewayMismatchError(
+                    f"the gateway names {to_checksum_address(performer)} to sign an event: a "
+                    "key this client does not hold"
+                )
+        remembered = self._signer_nonces()
+        nonces: dict[bytes, int] = {}
+        for address in addresses[1:]:
+            nonce, participant = told[address]
+            if participant is None:
+                raise UnknownSignerError(
+                    f"{to_checksum_address(address)} is not the current key of a participant "
+                    "of this node",
+                    signer=to_checksum_address(address),
+                )
+            nonces[address] = max(nonce, int(remembered.get(_hex(address), 0)))
+        return performers, nonces
+
+    def _signer_nonces(self) -> dict[str, int]:
+        """The next nonce of each other key this outbox signed with (``keys=``)."""
+        remembered = self.outbox.meta("signer_nonces")
+        return dict(remembered) if isinstance(remembered, dict) else {}
 
     def send_capture(self, request: Mapping[str, Any], *, flush: bool = True) -> Delivery:
         """Queue a capture request signed elsewhere (``tracenode epcis sign``) and flush;
@@ -679,10 +783,14 @@ class Client:
             raise GatewayError(f"the gateway's EPCIS lookup answer is malformed: {exc}") from None
         return known, resolved
 
-    def _queue_and_flush(self, entries: Sequence[NewEntry], flush: bool) -> list[Delivery]:
+    def _queue_and_flush(
+        self, entries: Sequence[NewEntry], flush: bool, *, meta: dict[str, Any] | None = None
+    ) -> list[Delivery]:
         used = [e.max_nonce for e in entries if e.max_nonce is not None]
         remembered = int(self.outbox.meta("next_nonce") or 0)
-        meta = {"next_nonce": max(remembered, max(used) + 1)} if used else {}
+        meta = dict(meta or {})
+        if used:
+            meta["next_nonce"] = max(remembered, max(used) + 1)
         added = self.outbox.add(entries, meta=meta)
         queued = {e.seq: Delivery(e.seq, e.kind, e.event_hashes, "queued") for e in added}
         if flush:
@@ -886,6 +994,10 @@ def _batch_ref(identifier: str) -> str:
 
 def _hex(value: bytes) -> str:
     return "0x" + value.hex()
+
+
+def _address_of(account: LocalAccount) -> bytes:
+    return bytes.fromhex(account.address[2:])
 
 
 def _bytes(text: str) -> bytes:

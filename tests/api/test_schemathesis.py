@@ -613,6 +613,17 @@ KNOWN: Final = [
             "body": {"hashIds": ["ni:///sha-256;" + "0" * 64 + "?ver=CBV2.0"], "parties": []}
         },
     ),
+    Known(
+        "POST /v1/epcis/performers",
+        200,
+        lambda s: {
+            "body": {
+                "document": document(commissioning(new_lot())),
+                "events": [0],
+                "signers": [s.harness.keys[k].address for k in ("processor", "farm")],
+            }
+        },
+    ),
     Known("GET /v1/apikeys", 200, who="admin"),
     Known("GET /v1/apikeys", 401),  # with WWW-Authenticate
     Known("GET /v1/apikeys", 403, who="farm"),

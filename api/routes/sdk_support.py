@@ -18,13 +18,13 @@ address's next nonce.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import pairwise
 from typing import Annotated, Any, Final
 
 from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path
 from pydantic import Field, field_validator
-from sqlalchemy import Connection
 
 from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
@@ -139,21 +139,28 @@ class PerformersOut(Schema):
 def next_nonce(address: AddressPath, gateway: GatewayDep, _reader: ReaderDep) -> NonceOut:
     """Nonces only need to be unused: a signer that keeps events of its own unsent must
     count on from the larger of this and its own (the SDK does)."""
-    node = gateway.node
-    with node.store.read() as conn:
-        return _nonce_of(node.store, conn, bytes.fromhex(address[2:]))
+    (found,) = _nonces(gateway.node.store, [bytes.fromhex(address[2:])])
+    return found
 
 
-def _nonce_of(store: Store, conn: Connection, key: bytes) -> NonceOut:
-    nonce = store.events.next_nonce(conn, key)
-    view = store.participants.signers(conn, [key]).get(key)
-    current = view is not None and view.current
-    return NonceOut(
-        address=to_checksum_address(key),
-        next_nonce=nonce,
-        participant_id=view.participant_id if view is not None and current else None,
-        active=bool(current and view is not None and view.active),
-    )
+def _nonces(store: Store, keys: Sequence[bytes]) -> list[NonceOut]:
+    """Each key's next nonce and whom it signs for, in one read."""
+    with store.read() as conn:
+        views = store.participants.signers(conn, list(keys))
+        nonces = [store.events.next_nonce(conn, key) for key in keys]
+    found: list[NonceOut] = []
+    for key, nonce in zip(keys, nonces, strict=True):
+        view = views.get(key)
+        current = view is not None and view.current
+        found.append(
+            NonceOut(
+                address=to_checksum_address(key),
+                next_nonce=nonce,
+                participant_id=view.participant_id if view is not None and current else None,
+                active=bool(current and view is not None and view.active),
+            )
+        )
+    return found
 
 
 @router.post(
@@ -212,8 +219,7 @@ def epcis_performers(body: PerformersIn, gateway: GatewayDep, _reader: ReaderDep
     chosen = choose_performers(
         store=node.store, domain=node.domain, addresses=addresses, mapped=todo
     )
-    with node.store.read() as conn:
-        signers = [_nonce_of(node.store, conn, a) for a in addresses]
     return PerformersOut(
-        performers=[to_checksum_address(a) for a in chosen.signers], signers=signers
+        performers=[to_checksum_address(a) for a in chosen.signers],
+        signers=_nonces(node.store, addresses),
     )

@@ -210,18 +210,18 @@ def three_node_network(
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """After the last test using :func:`three_node_network` (its module's fixtures torn
-    down), the network is stopped."""
-    yield
-    stash = item.config.stash
-    if _NETWORK_STOP not in stash:
-        return  # not started (yet)
-    if _NETWORK_LAST not in stash:
-        users = [i for i in item.session.items if "three_node_network" in _fixtures(i)]
-        stash[_NETWORK_LAST] = users[-1] if users else None
-    if item is stash[_NETWORK_LAST]:
-        stash[_NETWORK_STOP].close()
-
-
-def _fixtures(item: pytest.Item) -> list[str]:
-    names: list[str] = getattr(item, "fixturenames", [])
-    return names
+    down, failing or not), the network is stopped."""
+    try:
+        return (yield)
+    finally:
+        stash = item.config.stash
+        if _NETWORK_STOP in stash:  # started
+            if _NETWORK_LAST not in stash:
+                users = [
+                    i
+                    for i in item.session.items
+                    if "three_node_network" in getattr(i, "fixturenames", ())
+                ]
+                stash[_NETWORK_LAST] = users[-1] if users else None
+            if item is stash[_NETWORK_LAST]:
+                stash[_NETWORK_STOP].close()

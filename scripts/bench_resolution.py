@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         tempfile.TemporaryDirectory(prefix="bench-resolution-") as tmp,
         three_nodes(Path(tmp), database_url_b=args.database_url_b) as network,
     ):
-        lots = [network.commission_on_b(f"BENCH-{i}", i + 1) for i in range(args.lots)]
+        lots = [network.commission_on_b(f"BENCH-{i}") for i in range(args.lots)]
         with loads(report):
             report["results"] = measure(network, lots, args.rounds)
     print(json.dumps(report, indent=2))

@@ -18,8 +18,13 @@ The root registers the nodes and delegates their ranges with ``tracenode node``;
 node's registrar registers its participants (``tracenode participant add``) and
 licenses their prefixes (``tracenode prefix license``). Keys are encrypted with cheap
 PBKDF2 (test nodes only). All three run as ``tracenode serve`` processes; a node killed
-by a test is started again by :meth:`Network.restart`; every process is stopped (killed
-at worst) on the way out."""
+by a test is started again by :meth:`Network.restart`, a node's URL a test moved (to a
+:meth:`Network.impostor`, say) is set back by :meth:`Network.set_url`; every process is
+stopped (killed at worst) on the way out.
+
+The tests run one such network, B on PostgreSQL (:func:`postgres_three_nodes`), for every
+module that uses it (tests/api/conftest.py, ``three_node_network``): each test leaves
+it as it found it, but for what it adds."""
 
 from __future__ import annotations
 
@@ -44,9 +49,11 @@ from node.context import Node, init_node
 from node.events.identifiers import gtin_check_digit, parse_identifier
 from node.store.apikeys import ApiKeys
 from node.testing.serving import free_port
-from tests.anvil import Anvil, start_anvil, stop_anvil
+from tests.anvil import Anvil, AnvilUnavailableError, anvil_binary, start_anvil, stop_anvil
 from tests.api.server import Server, signed_event
 from tests.api.test_server import wait_anchored
+from tests.environment import postgres_database, unavailable
+from tests.hostile_node import HostileNode, hostile_node
 
 PASSWORD = "network test"
 
@@ -73,6 +80,10 @@ def milk_lot(code: str) -> str:
 
 def batch_id(identifier: str) -> str:
     return parse_identifier(identifier).batch_id_hex
+
+
+#: The nodes' ids in the node registry (the order the root registers them in).
+NODE_IDS = {"root": 1, "a": 2, "b": 3}
 
 
 @dataclass
@@ -115,6 +126,10 @@ class Network:
     def servers(self) -> dict[str, Server]:
         return {"root": self.root_node, "a": self.a, "b": self.b}
 
+    @property
+    def dirs(self) -> dict[str, Path]:
+        return {"root": self.dir_root, "a": self.dir_a, "b": self.dir_b}
+
     def post(self, server: Server, party: Party, action: str, **fields: Any) -> str:
         """``party`` signs ``action`` and submits it to ``server``; its event hash (202)."""
         party.nonce += 1
@@ -133,11 +148,9 @@ class Network:
         assert wait_anchored(server.url, event_hash)["status"] == "anchored"
         return event_hash
 
-    def commission_on_b(self, code: str, nonce: int | None = None) -> str:
+    def commission_on_b(self, code: str) -> str:
         """B's dairy commissions ``lot(code)`` on B; the lot once B anchored it."""
         identifier = lot(code)
-        if nonce is not None:
-            self.dairy.nonce = nonce - 1
         self.anchored(
             self.b,
             self.post(
@@ -212,13 +225,35 @@ class Network:
             "transformed": transformed,
         }
 
+    def set_url(self, which: str, url: str | None = None) -> None:
+        """The root moves node ``which`` to ``url`` in the registry (its registrar could
+        too; every node reads the registry live), or back to where it serves. Each move is
+        a transaction: a new block, so no node's cache of verified parts is used after it."""
+        url = self.servers[which].url if url is None else url
+        self.registry.set_node_url(self.root, NODE_IDS[which], url)
+
+    @contextmanager
+    def impostor(self, which: str) -> Iterator[HostileNode]:
+        """A hostile server where the registry says node ``which`` is, put back afterwards."""
+        with hostile_node() as hostile:
+            self.set_url(which, hostile.url)
+            try:
+                yield hostile
+            finally:
+                self.set_url(which)
+
+    def party(self, which: str, name: str, roles: str, prefix: str) -> Party:
+        """A new participant of node ``which`` (``tracenode participant add``, licensed
+        ``prefix`` if given) with an API key of that node, while it serves."""
+        key, pid = participant(self.dirs[which], name, roles, prefix)
+        return Party(key, _token(self.dirs[which], pid))
+
     def restart(self, which: str) -> Server:
         """Start node ``which`` ("root", "a", "b") again after a test killed it, on the
         same port and data directory."""
         old = self.servers[which]
         assert old.process.poll() is not None, f"node {which} is still running"
-        data_dir = {"root": self.dir_root, "a": self.dir_a, "b": self.dir_b}[which]
-        server = Server(data_dir, PASSWORD, *self._serve_args[which], port=old.port)
+        server = Server(self.dirs[which], PASSWORD, *self._serve_args[which], port=old.port)
         setattr(self, {"root": "root_node"}.get(which, which), server)
         server.wait_ready()
         return server
@@ -253,6 +288,18 @@ def _token(data_dir: Path, pid: int | None) -> str:
     with Node(data_dir) as node:
         node.sync_participants()
         return "" if pid is None else ApiKeys(node.store).create(participant_id=pid).token
+
+
+@contextmanager
+def postgres_three_nodes(root: Path) -> Iterator[Network]:
+    """:func:`three_nodes` with B on PostgreSQL, as the tests run it; skipped here (failing
+    in CI) without anvil or PostgreSQL, as every test of them is."""
+    try:
+        anvil_binary()
+    except AnvilUnavailableError as exc:
+        unavailable(str(exc))
+    with postgres_database() as postgres_url, three_nodes(root, database_url_b=postgres_url) as net:
+        yield net
 
 
 @contextmanager

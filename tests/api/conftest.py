@@ -1,11 +1,13 @@
 """A real node (embedded chain persisted in a data directory, SQLite store) behind the
-gateway, with one registered participant per role and an API key for each."""
+gateway, with one registered participant per role and an API key for each; and the
+three-node network (tests/network.py) that the network's modules share."""
 
 from __future__ import annotations
 
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from node.events.submission import SignedEvent, submission_document
 from node.events.typed_data import Action, Role, TraceEvent
 from node.store.apikeys import ApiKeys
 from node.testing.harness import DEFAULT_LICENCES
+from tests.network import Network, postgres_three_nodes
 
 PASSWORD = "gateway test"
 GTIN = "09506000134352"
@@ -180,3 +183,45 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             app.state.gateway.rpc.close()
     finally:
         node.close()
+
+
+#: Closes the shared network (:func:`three_node_network`) once started.
+_NETWORK_STOP = pytest.StashKey[ExitStack]()
+#: The last test of the run that uses the shared network.
+_NETWORK_LAST = pytest.StashKey["pytest.Item | None"]()
+
+
+@pytest.fixture(scope="session")
+def three_node_network(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Network]:
+    """The three-node network of tests/network.py, B on PostgreSQL: one for every module
+    that uses it (tests/api/test_network.py, tests/api/test_provenance_network.py), as
+    starting it takes seconds. Each test leaves it as it found it, but for what it adds (a
+    node it kills is started again, a URL it moves set back, each in a ``finally``), and
+    makes its lots under codes of its own. Stopped right after the last test that uses
+    it (:func:`pytest_runtest_teardown`), not at the end of the run, so that three idle
+    nodes and anvil do not run beside the rest of the suite."""
+    with ExitStack() as stack:
+        request.config.stash[_NETWORK_STOP] = stack
+        yield stack.enter_context(postgres_three_nodes(tmp_path_factory.mktemp("network")))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the last test using :func:`three_node_network` (its module's fixtures torn
+    down, failing or not), the network is stopped."""
+    try:
+        return (yield)
+    finally:
+        stash = item.config.stash
+        if _NETWORK_STOP in stash:  # started
+            if _NETWORK_LAST not in stash:
+                users = [
+                    i
+                    for i in item.session.items
+                    if "three_node_network" in getattr(i, "fixturenames", ())
+                ]
+                stash[_NETWORK_LAST] = users[-1] if users else None
+            if item is stash[_NETWORK_LAST]:
+                stash[_NETWORK_STOP].close()

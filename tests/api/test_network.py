@@ -11,8 +11,9 @@ proves and say A could not be reached, while B keeps accepting and anchoring eve
 From A, a lot of B resolves to B's proof bundle verified by A's own verifier; a hostile
 "node" in B's place (garbage, a tampered bundle, silence) is refused with the reason;
 with B killed, A still answers what the chain proves and says B could not be reached.
-A killed node is started again before its test ends (the order of this module's tests
-is random). Every process and every wait is bounded."""
+The network is the one tests/api/test_provenance_network.py uses too
+(tests/api/conftest.py): a killed node is started again, a moved URL set back, before
+its test ends, whether it passes or not. Every process and every wait is bounded."""
 
 from __future__ import annotations
 
@@ -36,40 +37,20 @@ from node.context import Node
 from node.events.identifiers import PrefixKind
 from node.exceptions import ConfigurationError
 from node.keys.keystore import load_keystore
-from tests.anvil import AnvilUnavailableError, anvil_binary
 from tests.api.server import Server, signed_event
 from tests.api.test_resolver import gs1_linkset
 from tests.api.test_server import wait_anchored
-from tests.environment import postgres_database, unavailable
 from tests.hostile_node import HostileNode, hostile_node
-from tests.network import (
-    GTIN,
-    MILK_GTIN,
-    PASSWORD,
-    Network,
-    batch_id,
-    cli,
-    lot,
-    milk_lot,
-    three_nodes,
-)
+from tests.network import GTIN, MILK_GTIN, PASSWORD, Network, batch_id, cli, lot, milk_lot
 
 LOT = lot("CHEESE-7")
 
 
 @pytest.fixture(scope="module")
-def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    """Three nodes (tests/network.py), B on PostgreSQL, and a lot commissioned on B."""
-    try:
-        anvil_binary()
-    except AnvilUnavailableError as exc:
-        unavailable(str(exc))
-    with (
-        postgres_database() as postgres_url,
-        three_nodes(tmp_path_factory.mktemp("network"), database_url_b=postgres_url) as network,
-    ):
-        network.commission_on_b("CHEESE-7", 1)
-        yield network
+def network(three_node_network: Network) -> Network:
+    """The three nodes (tests/network.py; B on PostgreSQL), and a lot commissioned on B."""
+    three_node_network.commission_on_b("CHEESE-7")
+    return three_node_network
 
 
 def resolve(network: Network, accept: str = "application/json", **params: str) -> httpx.Response:
@@ -99,12 +80,6 @@ def opened(server: Server, gtin: str, code: str) -> str:
     )
     assert page.status_code == 303, page.text
     return page.headers["location"]
-
-
-def set_b_url(network: Network, url: str) -> None:
-    """The root moves node B (its registrar could too): A reads the registry live.
-    (``tracenode node set-url`` is run once, by the test of the silent node.)"""
-    network.registry.set_node_url(network.root, 3, url)
 
 
 def test_the_nodes_are_listed_with_their_ranges_from_any_node(network: Network) -> None:
@@ -185,10 +160,15 @@ def test_a_lot_of_node_b_resolves_on_node_a_verified_by_a_then_from_the_chain_wh
     assert [n["thisNode"] for n in from_b] == [False, False, True]
 
     network.b.kill()
-    began = time.monotonic()
-    down = resolve(network)
+    try:
+        began = time.monotonic()
+        down = resolve(network)
+        took = time.monotonic() - began
+        html = resolve(network, "text/html")
+    finally:
+        network.restart("b")
 
-    assert time.monotonic() - began < 10
+    assert took < 10
     assert down.status_code == 200, down.text
     said = down.json()
     assert said["verified"] is False
@@ -198,12 +178,10 @@ def test_a_lot_of_node_b_resolves_on_node_a_verified_by_a_then_from_the_chain_wh
     assert said["chain"]["status"] == "ACTIVE"
     assert said["chain"]["custodian"]["name"] == "Alpine Dairy"
     assert said["chain"]["head"] == found["chain"]["head"]
-    html = resolve(network, "text/html")
     assert html.status_code == 200
     assert "could not be verified here" in html.text
     assert "ACTIVE, held by Alpine Dairy" in html.text
 
-    network.restart("b")
     assert resolve(network).json()["verified"] is True
 
 
@@ -249,30 +227,30 @@ def test_a_lot_moves_across_the_nodes_is_resolved_from_each_and_survives_a_kille
     )
     network.anchored(network.a, kept)
     network.a.kill()
-
-    # B keeps accepting and anchoring: it turns the milk it holds into cheese.
-    cheese, transformed = network.cheese_on_b({milk: received}, "MOVES-CHEESE-1")
-    for asking in (network.root_node, network.b):
-        began = time.monotonic()
-        said = resolve_at(asking, milk_lot("MOVES-2")).json()
-        assert time.monotonic() - began < 10
-        assert (said["verified"], said["verification"]) == (False, None)
-        assert said["remote"]["outcome"] == "unreachable"
-        assert said["remote"]["detail"].startswith(f"node 2 ({network.a.url}): it could not")
-        assert said["chain"]["head"] == kept
-        assert said["chain"]["custodian"]["name"] == "Green Valley Farm"
-        page = resolve_at(asking, milk_lot("MOVES-2"), "text/html")
-        assert page.status_code == 200
-        assert "could not be verified here" in page.text
-    for asking in (network.root_node,):
-        used = resolve_at(asking, milk).json()
-        assert (used["verified"], used["node"]["id"]) == (True, "3")
-        assert used["chain"]["status"] == "CONSUMED"
-        made = resolve_at(asking, cheese).json()
-        assert (made["verified"], made["node"]["id"]) == (True, "3")
-        assert made["chain"]["head"] == transformed
-
-    network.restart("a")
+    try:
+        # B keeps accepting and anchoring: it turns the milk it holds into cheese.
+        cheese, transformed = network.cheese_on_b({milk: received}, "MOVES-CHEESE-1")
+        for asking in (network.root_node, network.b):
+            began = time.monotonic()
+            said = resolve_at(asking, milk_lot("MOVES-2")).json()
+            assert time.monotonic() - began < 10
+            assert (said["verified"], said["verification"]) == (False, None)
+            assert said["remote"]["outcome"] == "unreachable"
+            assert said["remote"]["detail"].startswith(f"node 2 ({network.a.url}): it could not")
+            assert said["chain"]["head"] == kept
+            assert said["chain"]["custodian"]["name"] == "Green Valley Farm"
+            page = resolve_at(asking, milk_lot("MOVES-2"), "text/html")
+            assert page.status_code == 200
+            assert "could not be verified here" in page.text
+        for asking in (network.root_node,):
+            used = resolve_at(asking, milk).json()
+            assert (used["verified"], used["node"]["id"]) == (True, "3")
+            assert used["chain"]["status"] == "CONSUMED"
+            made = resolve_at(asking, cheese).json()
+            assert (made["verified"], made["node"]["id"]) == (True, "3")
+            assert made["chain"]["head"] == transformed
+    finally:
+        network.restart("a")
     back = resolve_at(network.root_node, milk_lot("MOVES-2")).json()
     assert (back["verified"], back["node"]["id"]) == (True, "2")
 
@@ -317,12 +295,8 @@ def test_a_cheese_made_on_b_from_milk_of_a_is_traced_whole_from_each_of_the_thre
 @pytest.fixture
 def impostor(network: Network) -> Iterator[HostileNode]:
     """A hostile server where the registry says node B is, put back afterwards."""
-    with hostile_node() as hostile:
-        set_b_url(network, hostile.url)
-        try:
-            yield hostile
-        finally:
-            set_b_url(network, network.b.url)
+    with network.impostor("b") as hostile:
+        yield hostile
 
 
 # ----- GS1-Conformant resolver behaviour across nodes, and screened URLs -----
@@ -388,7 +362,7 @@ def test_a_link_type_goes_to_another_node_only_once_its_bundle_passed_here(
 def test_a_node_url_naming_a_metadata_address_is_never_fetched(network: Network) -> None:
     """Link-local is refused even on a development network: the root (or B's registrar)
     writes 169.254.169.254 to the chain; A answers what the chain proves, refusing it."""
-    set_b_url(network, "http://169.254.169.254/latest/meta-data")
+    network.set_url("b", "http://169.254.169.254/latest/meta-data")
     try:
         began = time.monotonic()
         said = resolve(network).json()
@@ -396,7 +370,7 @@ def test_a_node_url_naming_a_metadata_address_is_never_fetched(network: Network)
         html = resolve(network, "text/html")
         moved = link_type(network, "gs1:traceability")
     finally:
-        set_b_url(network, network.b.url)
+        network.set_url("b")
 
     assert time.monotonic() - began < 5
     assert said["verified"] is False
@@ -537,7 +511,7 @@ def test_a_silent_node_is_given_up_on_within_the_bound(network: Network) -> None
         try:
             said = resolve(network).json()
         finally:
-            set_b_url(network, network.b.url)
+            network.set_url("b")
     assert time.monotonic() - began < 10
     assert said["remote"]["outcome"] == "unreachable"
     assert "no answer within" in said["remote"]["detail"]

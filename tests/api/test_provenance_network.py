@@ -1,14 +1,16 @@
-"""Provenance across nodes (docs/network.md): a real anvil, node A (SQLite, the root) and
-node B (PostgreSQL), both real ``tracenode serve`` processes (tests/network.py). Milk is
-commissioned on A by its farm (brand owner of 9506000) and shipped to B's dairy, which
-receives it through B and makes cheese of it on B.
+"""Provenance across nodes (docs/network.md) on the three-node network of tests/network.py
+(a real anvil; the root R; node A, id 2, SQLite; node B, id 3, PostgreSQL; all real
+``tracenode serve`` processes), the one tests/api/test_network.py uses too
+(tests/api/conftest.py). Milk is commissioned on A by its farm (licensed 9506000) and
+shipped to B's dairy, which receives it through B and makes cheese of it on B.
 
 B's provenance of the cheese holds B's events only; the milk's earlier part is fetched
 from A (found on-chain), verified by B's own verifier and shown beside B's own part, with
 its brand owner, on the JSON and on B's page in headless Chromium. A hostile "A" (a
 tampered bundle, a bundle that stops short) is never shown as verified; with A killed, B
 still answers its own part verified and what the chain proves of the milk, saying that A
-could not be reached, within the bound. Every process and every wait is bounded."""
+could not be reached, within the bound. A killed node is started again, a moved URL set
+back, before its test ends. Every process and every wait is bounded."""
 
 from __future__ import annotations
 
@@ -30,16 +32,8 @@ from node.events.typed_data import BatchStatus
 from node.network.lineage import remote_parts
 from node.network.resolution import RemoteOutcome
 from node.provenance.service import ProvenanceService
-from tests.hostile_node import HostileNode, hostile_node
-from tests.two_nodes import (
-    FARM_GTIN,
-    Network,
-    Party,
-    brand_owner,
-    cli,
-    lot,
-    postgres_network,
-)
+from tests.hostile_node import HostileNode
+from tests.network import Network, Party, batch_id, cli, milk_lot
 from tests.web.conftest import Browser, open_browser
 from tests.web.test_verify_core import both_reports_at
 
@@ -52,29 +46,24 @@ class Lineage:
     shipped: str  # the farm's SHIP on A: where A's part of the milk ends
     received: str  # the dairy's RECEIVE on B: where B's part of it starts
     transformed: str  # the dairy's TRANSFORM on B: the milk's head on the chain
-    farm: Party
 
 
 @pytest.fixture(scope="module")
-def lineage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lineage]:
-    with postgres_network(tmp_path_factory.mktemp("lineage")) as network:
-        farm, dairy = network.farm_on_a(), network.brand_on_b()
-        milk, cheese = network.milk_to_cheese(farm, dairy, "1")
-        on_a, on_b = (
-            httpx.get(f"{server.url}/v1/batches/{quote(milk, safe='')}/bundle", timeout=10).json()
-            for server in (network.a, network.b)
-        )
-        shipped, received = on_a["events"][-1], on_b["events"][0]
-        assert (shipped["event"]["action"], received["event"]["action"]) == (3, 4)
-        yield Lineage(
-            network,
-            milk,
-            cheese,
-            shipped["eventHash"],
-            received["eventHash"],
-            on_b["events"][-1]["eventHash"],
-            farm,
-        )
+def lineage(three_node_network: Network) -> Lineage:
+    network = three_node_network
+    lots = network.cheese_across_nodes("LINEAGE")
+    milk = lots["milk"]
+    on_a, on_b = (
+        httpx.get(f"{server.url}/v1/batches/{quote(milk, safe='')}/bundle", timeout=10).json()
+        for server in (network.a, network.b)
+    )
+    shipped, received = on_a["events"][-1], on_b["events"][0]
+    assert (shipped["event"]["action"], received["event"]["action"]) == (3, 4)
+    assert (shipped["eventHash"], received["eventHash"]) == (lots["shipped"], lots["received"])
+    assert on_b["events"][-1]["eventHash"] == lots["transformed"]
+    return Lineage(
+        network, milk, lots["cheese"], lots["shipped"], lots["received"], lots["transformed"]
+    )
 
 
 def provenance(lineage: Lineage) -> dict[str, Any]:
@@ -94,10 +83,6 @@ def checks(report: dict[str, Any], batch_id: str) -> dict[str, dict[str, str]]:
     return {c["check"]: c for c in batch["checks"]}
 
 
-def set_a_url(network: Network, url: str) -> None:
-    network.registry.set_node_url(network.root, 1, url)
-
-
 def test_the_cheese_on_b_shows_the_milk_from_a_verified_by_b(lineage: Lineage) -> None:
     network = lineage.network
     milk_id = parse_identifier(lineage.milk).batch_id_hex
@@ -112,7 +97,7 @@ def test_the_cheese_on_b_shows_the_milk_from_a_verified_by_b(lineage: Lineage) -
     assert part["identifier"] == lineage.milk
     assert part["verified"] is True
     assert part["remote"]["outcome"] == "verified"
-    assert (part["node"]["id"], part["node"]["url"]) == ("1", network.a.url)
+    assert (part["node"]["id"], part["node"]["url"]) == ("2", network.a.url)
     assert part["node"]["thisNode"] is False
     # B's store never saw the milk's identifier: A is found through the milk's producer
     # on-chain; the identifier is A's bundle's, which names the batch (checked on reading).
@@ -147,12 +132,8 @@ def test_the_cheese_on_b_shows_the_milk_from_a_verified_by_b(lineage: Lineage) -
 def impostor(lineage: Lineage) -> Iterator[HostileNode]:
     """A hostile server where the registry says node A is, put back afterwards. (Each
     move is a transaction: a new block, so B's cache of verified parts is not used.)"""
-    with hostile_node() as hostile:
-        set_a_url(lineage.network, hostile.url)
-        try:
-            yield hostile
-        finally:
-            set_a_url(lineage.network, lineage.network.a.url)
+    with lineage.network.impostor("a") as hostile:
+        yield hostile
 
 
 def bundle_of_a(lineage: Lineage) -> dict[str, Any]:
@@ -167,7 +148,7 @@ def test_a_tampered_or_short_part_from_a_is_never_shown_as_verified(
 ) -> None:
     real = bundle_of_a(lineage)
     tampered = copy.deepcopy(real)
-    tampered["events"][0]["event"]["quantity"] = "100000"  # the milk was 100
+    tampered["events"][0]["event"]["quantity"] = "100000"  # the milk was 1200
     impostor.mode, impostor.body = "bundle", json.dumps(tampered).encode()
 
     said = provenance(lineage)
@@ -214,11 +195,11 @@ def test_the_parts_are_bounded_in_fetches_and_in_time(
 
     assert unasked.found.outcome is RemoteOutcome.UNREACHABLE
     assert unasked.found.detail == (
-        f"node 1 ({impostor.url}) was not asked: this answer already asked 0 nodes"
+        f"node 2 ({impostor.url}) was not asked: this answer already asked 0 nodes"
     )
     assert took < 2  # the slow node's fetch ends in the background, within its own bound
     assert late.found.outcome is RemoteOutcome.UNREACHABLE
-    assert late.found.detail == f"node 1 ({impostor.url}): no answer within the answer's 0.5 s"
+    assert late.found.detail == f"node 2 ({impostor.url}): no answer within the answer's 0.5 s"
     assert late.found.chain.status is BatchStatus.CONSUMED
     assert impostor.requests == 1
 
@@ -230,6 +211,10 @@ def test_with_a_killed_b_answers_its_own_part_and_what_the_chain_proves(
     milk_id = parse_identifier(lineage.milk).batch_id_hex
     network.a.kill()
     try:
+        # A new block: the part B verified at this one is kept for the same question of
+        # the same chain (docs/network.md, "Cache"), whatever A does later; without it
+        # this test passed only after one that moved a node's URL.
+        network.set_url("a")
         began = time.monotonic()
         said = provenance(lineage)
         took = time.monotonic() - began
@@ -237,21 +222,21 @@ def test_with_a_killed_b_answers_its_own_part_and_what_the_chain_proves(
         shown = browser.one(f'#elsewhere [data-part="{milk_id}"]')
         assert shown.get_attribute("data-verified") == "false"
         assert shown.get_attribute("data-outcome") == "unreachable"
-        assert f"from node 1 ({network.a.url}): not verified here" in shown.text
+        assert f"from node 2 ({network.a.url}): not verified here" in shown.text
         assert "What the chain proves: CONSUMED, produced by Green Valley Farm" in shown.text
         assert "it could not be reached" in shown.text
         assert "Produced" not in shown.text  # nothing of A's is shown
         assert browser.one(".verdict").get_attribute("data-outcome") == "pass"  # B's own part
         assert browser.console_errors() == []
     finally:
-        network.restart_a()
+        network.restart("a")
     assert took < 10
     assert said["outcome"] == "pass"
     (part,) = said["remoteParts"]
     assert part["verified"] is False
     assert part["verification"] is None
     assert part["remote"]["outcome"] == "unreachable"
-    assert part["remote"]["detail"].startswith(f"node 1 ({network.a.url}): it could not be reached")
+    assert part["remote"]["detail"].startswith(f"node 2 ({network.a.url}): it could not be reached")
     assert part["chain"]["status"] == "CONSUMED"
     assert part["chain"]["producer"]["name"] == "Green Valley Farm"
     assert part["extends"] == lineage.shipped
@@ -274,7 +259,7 @@ def test_bs_page_of_the_cheese_shows_the_milk_from_a_with_its_brand_owner(
     part = browser.one(f'#elsewhere [data-part="{milk_id}"]')
     assert part.get_attribute("data-verified") == "true"
     text = part.text
-    assert f"from node 1 ({network.a.url}), verified by this node" in text
+    assert f"from node 2 ({network.a.url}), verified by this node" in text
     assert "prefix 9506000, licensed to Green Valley Farm since block" in text
     assert "Produced" in text
     assert "Shipped" in text
@@ -316,7 +301,7 @@ def test_as_milk_is_whole_its_later_part_from_b_verified_by_a(lineage: Lineage) 
         "verified",
     )
     assert (part["node"]["id"], part["node"]["url"], part["via"]) == (
-        "2",
+        "3",
         network.b.url,
         "receiver",
     )
@@ -369,12 +354,8 @@ def _batch(batch: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def impostor_b(lineage: Lineage) -> Iterator[HostileNode]:
     """A hostile server where the registry says node B is, put back afterwards."""
-    with hostile_node() as hostile:
-        lineage.network.registry.set_node_url(lineage.network.root, 2, hostile.url)
-        try:
-            yield hostile
-        finally:
-            lineage.network.registry.set_node_url(lineage.network.root, 2, lineage.network.b.url)
+    with lineage.network.impostor("b") as hostile:
+        yield hostile
 
 
 def test_a_later_part_that_does_not_start_from_as_ship_is_refused(
@@ -412,15 +393,18 @@ def test_a_cut_bundle_of_a_lot_that_never_left_a_still_fails(
     that stops at the SHIP claims no continuation (the receiver is A's own participant), so
     B, resolving the lot from the impostor at A's URL, fails it."""
     network = lineage.network
-    hill = Party(*brand_owner(network.dir_a, "Hill Farm", "9506001"))
-    kept = lot("MILK-KEPT", FARM_GTIN)
-    kept_id = parse_identifier(kept).batch_id_hex
-    farm = lineage.farm
-    made = farm.post(network.a, "COMMISSION", (kept,), batchId=kept_id, quantity=5)
-    shipped = farm.post(
-        network.a, "SHIP", batchId=kept_id, prevEventHash=made, counterparty=hill.key.address
+    hill = network.party("a", "Hill Farm", "producer", "9506001")
+    kept = milk_lot("MILK-KEPT")
+    kept_id = batch_id(kept)
+
+    def on_a(party: Party, action: str, **fields: Any) -> str:
+        return network.anchored(network.a, network.post(network.a, party, action, **fields))
+
+    made = on_a(network.farm, "COMMISSION", identifiers=[kept], batchId=kept_id, quantity=5)
+    shipped = on_a(
+        network.farm, "SHIP", batchId=kept_id, prevEventHash=made, counterparty=hill.address
     )
-    hill.post(network.a, "RECEIVE", batchId=kept_id, prevEventHash=shipped)
+    on_a(hill, "RECEIVE", batchId=kept_id, prevEventHash=shipped)
     real = httpx.get(f"{network.a.url}/v1/batches/{kept_id}/bundle", timeout=30)
     cut = real.json()
     cut["events"] = cut["events"][:2]  # up to the SHIP: the RECEIVE on A left out
@@ -463,7 +447,7 @@ def test_resolving_the_cheese_on_a_reads_as_own_part_of_the_milk_from_its_store(
     (part,) = said["remoteParts"]
     assert (part["batchId"], part["direction"], part["verified"]) == (milk_id, "earlier", True)
     assert part["node"]["thisNode"] is True
-    assert part["remote"]["detail"].startswith("this node's own store (node 1 ")
+    assert part["remote"]["detail"].startswith("this node's own store (node 2 ")
     assert part["remote"]["bundle"] is None
     assert [e["action"] for e in part["verification"]["events"]] == ["COMMISSION", "SHIP"]
 
@@ -487,7 +471,7 @@ def test_as_page_of_the_milk_shows_its_later_history_and_with_b_killed_says_so(
         "true",
     )
     assert "Later history of" in part.text
-    assert f"from node 2 ({network.b.url}), verified by this node" in part.text
+    assert f"from node 3 ({network.b.url}), verified by this node" in part.text
     assert "Received" in part.text
     assert browser.one('[data-group="later"]').get_attribute("data-batch") == milk_id
     custody = browser.one('[data-group="custody"]').text
@@ -495,10 +479,10 @@ def test_as_page_of_the_milk_shows_its_later_history_and_with_b_killed_says_so(
     assert browser.console_errors() == []
 
     network.b.kill()
-    # A new block: the part A verified at this one is kept for the same question of the
-    # same chain (docs/network.md, "Cache"), whatever B does later.
-    network.registry.set_node_url(network.root, 2, network.b.url)
     try:
+        # A new block: the part A verified at this one is kept for the same question of
+        # the same chain (docs/network.md, "Cache"), whatever B does later.
+        network.set_url("b")
         began = time.monotonic()
         said = provenance_on_a(lineage)
         took = time.monotonic() - began
@@ -512,7 +496,7 @@ def test_as_page_of_the_milk_shows_its_later_history_and_with_b_killed_says_so(
         assert browser.one(".verdict").get_attribute("data-outcome") == "pass"  # A's own part
         assert browser.console_errors() == []
     finally:
-        network.restart_b()
+        network.restart("b")
     assert took < 10
     assert said["outcome"] == "pass", said["failures"]
     (part_json,) = said["remoteParts"]
@@ -520,6 +504,6 @@ def test_as_page_of_the_milk_shows_its_later_history_and_with_b_killed_says_so(
     assert part_json["verification"] is None
     assert part_json["remote"]["outcome"] == "unreachable"
     assert part_json["remote"]["detail"].startswith(
-        f"node 2 ({network.b.url}): it could not be reached"
+        f"node 3 ({network.b.url}): it could not be reached"
     )
     assert part_json["chain"]["status"] == "CONSUMED"

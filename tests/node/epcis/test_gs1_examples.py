@@ -80,6 +80,23 @@ EXAMPLES = [
     ),
     # An asset (GRAI) associated with another (GIAI): a record of each, anchored.
     Example("association_a.jsonld", ("acme",), ("anchored-only",), signers=("acme", "acme")),
+    # TransactionEvents of a service relation (GSRN) and a rail wagon (GIAI): records.
+    Example(
+        "transaction_events.jsonld",
+        ("farm",),
+        ("anchored-only", "anchored-only"),
+        signers=("farm", "farm"),
+    ),
+    # An AssociationEvent of assets with a lot of 4023333 (outside the network), never seen.
+    Example("source_destination_measurement.jsonld", ("acme",), (f"refused:{GAP}",)),
+    # XML: sensor readings of an item of 4012345 never seen (cases 1, 7), of a location
+    # (cases 3, 6: records), and a TransactionEvent of two items of 0614141 never seen.
+    Example(
+        "sensor_data_examples.xml",
+        ("acme", "farm"),
+        (f"refused:{GAP}", "anchored-only", "anchored-only", f"refused:{GAP}", f"refused:{GAP}"),
+        signers=("acme", "acme"),
+    ),
     # Master data only: five elements asserted by the brand owner of 0037000.
     Example("masterdata_9_8_1.jsonld", ("warehouse",), (), assertions=5),
     # persistentDisposition on AggregationEvents: GS1's EPCIS 2.0 JSON Schema allows it

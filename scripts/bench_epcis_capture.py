@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from node.epcis.capture import Outcome, capture, sign_document
 from node.testing.harness import TraceNodeHarness
-from scripts.bench_epcis_xml import json_document, xml_document
+from scripts.bench_epcis_xml import figures, json_document, xml_document
 
 #: Events per capture request (node/epcis's limit).
 PER_REQUEST = 1000
@@ -98,17 +97,8 @@ def main() -> None:
             "not timed: HTTP, relay and anchoring"
         ),
         "rounds": args.rounds,
-        "json_events_per_s": round(args.events / statistics.median(times["json"])),
-        "xml_events_per_s": round(args.events / statistics.median(times["xml"])),
         "seconds": {form: [round(s, 2) for s in values] for form, values in times.items()},
-        "xml_vs_json_time_median": round(statistics.median(ratios), 3),
-        "xml_vs_json_time_per_round": [round(r, 3) for r in ratios],
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_start": [round(v, 2) for v in load_start],
-            "load_average_end": [round(v, 2) for v in load_end],
-        },
-    }
+    } | figures(args.events, times, ratios, load_start, load_end)
     print(json.dumps(result, indent=2))
 
 

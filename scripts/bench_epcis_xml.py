@@ -128,8 +128,22 @@ def main() -> None:
         ),
         "rounds": args.rounds,
         "bytes": {"json": len(as_json), "xml": len(as_xml)},
-        "json_events_per_s": round(args.events / statistics.median(times["json"])),
-        "xml_events_per_s": round(args.events / statistics.median(times["xml"])),
+    } | figures(args.events, times, ratios, load_start, load_end)
+    print(json.dumps(result, indent=2))
+
+
+def figures(
+    events: int,
+    times: dict[str, list[float]],
+    ratios: list[float],
+    load_start: tuple[float, float, float],
+    load_end: tuple[float, float, float],
+) -> dict[str, Any]:
+    """The figures of an interleaved JSON / XML run: events/s per form (median of the
+    rounds), XML ÷ JSON time per round and its median, and the machine's load."""
+    return {
+        "json_events_per_s": round(events / statistics.median(times["json"])),
+        "xml_events_per_s": round(events / statistics.median(times["xml"])),
         "xml_vs_json_time_median": round(statistics.median(ratios), 3),
         "xml_vs_json_time_per_round": [round(r, 3) for r in ratios],
         "machine": {
@@ -138,7 +152,6 @@ def main() -> None:
             "load_average_end": [round(v, 2) for v in load_end],
         },
     }
-    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

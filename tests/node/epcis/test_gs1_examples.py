@@ -97,6 +97,14 @@ EXAMPLES = [
         (f"refused:{GAP}", "anchored-only", "anchored-only", f"refused:{GAP}", f"refused:{GAP}"),
         signers=("acme", "acme"),
     ),
+    # Every field of an ObjectEvent, an OBSERVE with `ilmd`: GS1's JSON Schema allows
+    # `ilmd` with action ADD only.
+    Example(
+        "object_event_all_possible_fields.jsonld",
+        ("farm",),
+        (),
+        document_refused="/document/epcisBody/eventList/0/action",
+    ),
     # Master data only: five elements asserted by the brand owner of 0037000.
     Example("masterdata_9_8_1.jsonld", ("warehouse",), (), assertions=5),
     # persistentDisposition on AggregationEvents: GS1's EPCIS 2.0 JSON Schema allows it

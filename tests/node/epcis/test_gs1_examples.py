@@ -78,6 +78,12 @@ EXAMPLES = [
         ("acme", "farm"),
         (f"refused:{GAP}", f"refused:{GAP}"),
     ),
+    # The same in GS1's EPCIS 1.2 XML (the declaration in <baseExtension>).
+    Example(
+        "error_declaration_and_corrective_event-1.2.xml",
+        ("acme", "farm"),
+        (f"refused:{GAP}", f"refused:{GAP}"),
+    ),
     # An asset (GRAI) associated with another (GIAI): a record of each, anchored.
     Example("association_a.jsonld", ("acme",), ("anchored-only",), signers=("acme", "acme")),
     # TransactionEvents of a service relation (GSRN) and a rail wagon (GIAI): records.

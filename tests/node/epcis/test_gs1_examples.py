@@ -170,6 +170,11 @@ def test_each_gs1_example_on_a_fresh_node(fresh: Rig, example: Example) -> None:
                 document=document,
             )
         assert (caught.value.pointer or "").startswith(example.document_refused)
+        with pytest.raises(EpcisDocumentError) as refused:  # the node's side alike
+            capture(ingest=fresh.ingest, request={"document": document, "traceEvents": []})
+        assert refused.value.pointer == caught.value.pointer
+        with fresh.store.read() as conn:
+            assert conn.execute(select(EVENTS.c.id)).first() is None
         return
 
     signed = sign_capture(

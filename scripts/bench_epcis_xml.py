@@ -32,11 +32,12 @@ CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 EX = "https://ns.example.com/epcis/"
 
 
-def _lot(i: int) -> str:
-    return f"urn:epc:class:lgtin:0614141.012345.B{i:06d}"
+def _lot(i: int, tag: str = "B") -> str:
+    return f"urn:epc:class:lgtin:0614141.012345.{tag}{i:06d}"
 
 
-def json_document(n: int) -> str:
+def json_document(n: int, tag: str = "B") -> str:
+    """N commissioning events, of lots ``{tag}000000`` on (fresh lots for a fresh tag)."""
     events = [
         {
             "type": "ObjectEvent",
@@ -46,7 +47,7 @@ def json_document(n: int) -> str:
             "action": "ADD",
             "bizStep": "commissioning",
             "readPoint": {"id": "urn:epc:id:sgln:0614141.00001.0"},
-            "quantityList": [{"epcClass": _lot(i), "quantity": 100 + i, "uom": "KGM"}],
+            "quantityList": [{"epcClass": _lot(i, tag), "quantity": 100 + i, "uom": "KGM"}],
             "ilmd": {"ex:herd": f"H-{i}"},
         }
         for i in range(n)
@@ -62,13 +63,14 @@ def json_document(n: int) -> str:
     )
 
 
-def xml_document(n: int) -> str:
+def xml_document(n: int, tag: str = "B") -> str:
+    """The EPCIS 2.0 XML of :func:`json_document`'s events."""
     events = "".join(
         "<ObjectEvent><eventTime>2024-05-06T06:30:00+02:00</eventTime>"
         "<eventTimeZoneOffset>+02:00</eventTimeZoneOffset><epcList/><action>ADD</action>"
         "<bizStep>urn:epcglobal:cbv:bizstep:commissioning</bizStep>"
         "<readPoint><id>urn:epc:id:sgln:0614141.00001.0</id></readPoint>"
-        f"<quantityList><quantityElement><epcClass>{_lot(i)}</epcClass>"
+        f"<quantityList><quantityElement><epcClass>{_lot(i, tag)}</epcClass>"
         f"<quantity>{100 + i}</quantity><uom>KGM</uom></quantityElement></quantityList>"
         f"<ilmd><ex:herd>H-{i}</ex:herd></ilmd></ObjectEvent>\n"
         for i in range(n)
@@ -126,8 +128,22 @@ def main() -> None:
         ),
         "rounds": args.rounds,
         "bytes": {"json": len(as_json), "xml": len(as_xml)},
-        "json_events_per_s": round(args.events / statistics.median(times["json"])),
-        "xml_events_per_s": round(args.events / statistics.median(times["xml"])),
+    } | figures(args.events, times, ratios, load_start, load_end)
+    print(json.dumps(result, indent=2))
+
+
+def figures(
+    events: int,
+    times: dict[str, list[float]],
+    ratios: list[float],
+    load_start: tuple[float, float, float],
+    load_end: tuple[float, float, float],
+) -> dict[str, Any]:
+    """The figures of an interleaved JSON / XML run: events/s per form (median of the
+    rounds), XML ÷ JSON time per round and its median, and the machine's load."""
+    return {
+        "json_events_per_s": round(events / statistics.median(times["json"])),
+        "xml_events_per_s": round(events / statistics.median(times["xml"])),
         "xml_vs_json_time_median": round(statistics.median(ratios), 3),
         "xml_vs_json_time_per_round": [round(r, 3) for r in ratios],
         "machine": {
@@ -136,7 +152,6 @@ def main() -> None:
             "load_average_end": [round(v, 2) for v in load_end],
         },
     }
-    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

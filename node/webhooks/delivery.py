@@ -17,20 +17,23 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from standardwebhooks.webhooks import Webhook
 
 from node.exceptions import WebhookUrlError
+from node.network.addresses import Resolver, pinned_request
 from node.store.records import DeliveryRecord, EndpointRecord
 from node.store.store import Store
-from node.webhooks.addresses import check_url
+from node.webhooks.addresses import screen_webhook_url
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ class DeliveryPolicy:
     batch: int = 100  # messages sent to one endpoint in a run, outcomes written at once
     concurrency: int = 8  # endpoints served at once (a thread and a connection each)
     allow_loopback: bool = False  # tests' local receivers; never in production
+    #: The lookup of an endpoint's name (``socket.getaddrinfo``; tests give their own).
+    resolver: Resolver = field(default=socket.getaddrinfo, repr=False, compare=False)
 
 
 def backoff(attempts: int, policy: DeliveryPolicy, rng: random.Random) -> float:
@@ -145,18 +150,31 @@ class Deliverer:
     def _send(self, endpoint: EndpointRecord, run: list[DeliveryRecord]) -> int:
         done: list[tuple[int, int, int]] = []
         failure: tuple[DeliveryRecord, int | None, str, int] | None = None
+        pinned: tuple[str, dict[str, str], dict[str, Any]] | None = None
         try:
-            check_url(endpoint.url, allow_loopback=self.policy.allow_loopback)
+            screened = screen_webhook_url(
+                endpoint.url,
+                allow_loopback=self.policy.allow_loopback,
+                resolver=self.policy.resolver,
+            )
+            # Sent to the address screened, the name as Host (and TLS server name): never
+            # looked up again between the check and the request (DNS rebinding).
+            pinned = pinned_request(screened, screened.addresses[0])
         except WebhookUrlError as exc:
             if run:
                 failure = (run[0], None, f"{type(exc).__name__}: {exc}", self._now())
             run = []
         signers = [Webhook(secret) for secret in endpoint.secrets(self._now())]
         for delivery in run:
+            assert pinned is not None
+            url, host, extensions = pinned
             status: int | None = None
             try:
                 answer = self._client.post(
-                    endpoint.url, content=delivery.payload, headers=self._headers(signers, delivery)
+                    url,
+                    content=delivery.payload,
+                    headers=self._headers(signers, delivery) | host,
+                    extensions=extensions,
                 )
                 status = answer.status_code
                 error = "" if 200 <= status < 300 else f"the receiver answered {status}"

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -82,6 +84,35 @@ def test_messages_arrive_signed_in_order(store: Store) -> None:
     assert not any(verify(r, new_secret()) for r in receiver.got)
     assert [r.message_id for r in receiver.got] == [f"msg_{target.id}_{i}" for i in range(3)]
     assert {d.status for d in log(store)} == {DeliveryStatus.DELIVERED}
+
+
+def test_deliveries_go_to_the_address_screened_never_looked_up_again(store: Store) -> None:
+    """DNS rebinding: the name is looked up once, screened, and the request goes to that
+    address with the name as its Host. A name no real resolver knows (``.invalid``) only
+    reaches the receiver this way; a lookup between the check and the send would fail."""
+    receiver = Receiver()
+    clock = Clock()
+    lookups: list[str] = []
+
+    def resolver(host: str, port: object, *args: object, **kwargs: object) -> list[Any]:
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    with receiver.serving() as url:
+        port = url.rsplit(":", 1)[1].split("/", 1)[0]
+        target = endpoint(store, f"http://hooks.receiver.invalid:{port}/")
+        enqueue(store, target, 2, clock)
+        policy = DeliveryPolicy(
+            allow_loopback=True, read_timeout=1.0, connect_timeout=1.0, resolver=resolver
+        )
+        deliverer = Deliverer(store, policy, clock=clock)
+        delivered = deliverer.deliver_due()
+        deliverer.close()
+
+    assert delivered == 2
+    assert lookups == ["hooks.receiver.invalid"]  # one lookup for the run, screened
+    assert [r.headers["host"] for r in receiver.got] == [f"hooks.receiver.invalid:{port}"] * 2
+    assert [r.body["n"] for r in receiver.got] == [0, 1]
 
 
 def test_a_receiver_down_gets_everything_afterwards_in_order(store: Store) -> None:

@@ -148,9 +148,10 @@ async def capture_document(
         if not error.outcomes:
             raise
         outcomes = [r for r in error.outcomes if isinstance(r, EpcisResult)]
-        job = await _record(gateway, key, behaviour, outcomes, started)
+        elements = [r for r in error.outcomes if isinstance(r, AssertionResult)]
+        job = await _record(gateway, key, behaviour, outcomes, started, elements)
         return _nothing_captured(error, error.outcomes, request, headers | _located(job))
-    job = await _record(gateway, key, behaviour, results, started)
+    job = await _record(gateway, key, behaviour, results, started, asserted)
     headers |= _located(job)
     held = any(
         a.outcome in (AssertionOutcome.ASSERTED, AssertionOutcome.DUPLICATE) for a in asserted
@@ -181,6 +182,7 @@ async def _record(
     behaviour: CaptureErrorBehaviour,
     results: Sequence[EpcisResult],
     started: int,
+    assertions: Sequence[AssertionResult],
 ) -> CaptureJobRecord:
     """The capture as a job (docs/epcis.md, "Capture jobs"): complete when recorded."""
     return await run_in_threadpool(
@@ -191,6 +193,7 @@ async def _record(
             results=results,
             created_at=started,
             finished_at=_now(),
+            assertions=assertions,
         )
     )
 

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerDep, GatewayDep
 from api.problems import problem_responses, stored_problem
 from node.epcis.capture import Outcome
+from node.epcis.jobs import MASTER_DATA
 from node.epcis.results import timestamp
 from node.exceptions import (
     AuthenticationError,
@@ -57,16 +58,15 @@ def reader_of_jobs(caller: ApiKeyRecord | None) -> ApiKeyRecord:
 
 
 def job_json(job: CaptureJobRecord) -> dict[str, Any]:
-    """The bindings' capture job, and TraceNode's outcome of each event."""
-    outcomes = list(job.outcomes)
-    results = []
-    for item in outcomes:
-        found = {k: v for k, v in item.items() if k != "refusal"}
-        refusal = item.get("refusal")
-        found["problem"] = (
-            stored_problem(refusal, item.get("index")) if isinstance(refusal, dict) else None
-        )
-        results.append(found)
+    """The bindings' capture job, and TraceNode's outcome of each event and of each
+    master-data element of the document's header (as the capture answered them)."""
+    outcomes = [o for o in job.outcomes if not o.get(MASTER_DATA)]
+    results = [_answered(o, o.get("index")) for o in outcomes]
+    elements = [
+        _answered({k: v for k, v in o.items() if k != MASTER_DATA}, None)
+        for o in job.outcomes
+        if o.get(MASTER_DATA)
+    ]
 
     def count(outcome: Outcome) -> int:
         return sum(1 for r in outcomes if r.get("outcome") == str(outcome))
@@ -78,13 +78,22 @@ def job_json(job: CaptureJobRecord) -> dict[str, Any]:
         "running": job.finished_at is None,
         "success": job.status == "succeeded",
         "captureErrorBehaviour": job.behaviour,
-        "errors": [r["problem"] for r in results if r["problem"] is not None],
+        "errors": [r["problem"] for r in results + elements if r["problem"] is not None],
         "captured": count(Outcome.CAPTURED),
         "anchoredOnly": count(Outcome.ANCHORED_ONLY),
         "duplicate": count(Outcome.DUPLICATE),
         "refused": count(Outcome.REFUSED),
         "results": results,
+        "masterData": elements,
     }
+
+
+def _answered(outcome: dict[str, Any], event_index: int | None) -> dict[str, Any]:
+    """A stored outcome as the capture answered it: its refusal as a problem."""
+    found = {k: v for k, v in outcome.items() if k != "refusal"}
+    refusal = outcome.get("refusal")
+    found["problem"] = stored_problem(refusal, event_index) if isinstance(refusal, dict) else None
+    return found
 
 
 @router.get(

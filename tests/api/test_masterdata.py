@@ -131,6 +131,15 @@ def test_an_epcis_header_asserts_the_submitters_master_data_and_provenance_names
     assert bad["outcome"] == "refused"
     assert bad["problem"]["code"] == "epcis-invalid-master-data"
     assert bad["pointer"].endswith("/vocabularyElementList/1/id")
+    # The capture job says what the capture answered: failed, and why.
+    job = gateway.client.get(answer.headers["location"], headers=gateway.auth("farm")).json()
+    assert job["success"] is False
+    assert [(m["code"], m["outcome"]) for m in job["masterData"]] == [
+        (dock["code"], "asserted"),
+        (bad["code"], "refused"),
+    ]
+    assert [e["code"] for e in job["errors"]] == ["epcis-invalid-master-data"]
+    assert job["results"] == body["results"]
     gateway.harness.commit()
     about = gateway.about(DOCK).json()
     assert about["shown"]["name"] == "Loading Dock"

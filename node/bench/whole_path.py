@@ -44,7 +44,7 @@ from node.bench.workload import MIXED_STEPS, MixedWorkload, Request
 from node.events.submission import submission_document
 from node.keys.keystore import PASSWORD_ENV
 from node.runtime import Progress, quiet
-from node.testing.serving import serve_command
+from node.testing.serving import serve_command, wait_served
 
 #: Seconds between two looks at /v1/anchors.
 POLL_S: Final = 0.1
@@ -86,23 +86,27 @@ class ServeProcess:
             raise
 
     def _wait_ready(self, timeout: float) -> str:
+        """The URL serve says it listens on, once its /readyz answers (wait_served)."""
         deadline = time.monotonic() + timeout
         url = None
-        while time.monotonic() < deadline:
+        while url is None and time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"serve exited {self.process.returncode}: {self.output()}")
+            self._log_file.flush()
+            found = _LISTENING.search(self.log.read_text(errors="replace"))
+            url = found.group(1) if found else None
             if url is None:
-                self._log_file.flush()
-                found = _LISTENING.search(self.log.read_text(errors="replace"))
-                url = found.group(1) if found else None
-            if url is not None:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                        return url
-                except httpx.TransportError:
-                    pass
-            time.sleep(0.2)
-        raise TimeoutError(f"serve not ready within {timeout:.0f} s: {self.output()}")
+                time.sleep(0.2)
+        why = (
+            "it never said where it listens"
+            if url is None
+            else wait_served(url, self.process, max(0.0, deadline - time.monotonic()))
+        )
+        if why is None and url is not None:
+            return url
+        if self.process.poll() is not None:
+            raise RuntimeError(f"serve exited {self.process.returncode}: {self.output()}")
+        raise TimeoutError(f"serve not ready within {timeout:.0f} s ({why}): {self.output()}")
 
     def output(self) -> str:
         self._log_file.flush()

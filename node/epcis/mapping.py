@@ -335,6 +335,17 @@ def map_event(
     else:
         action = Action.OBSERVE
     counterparty = _receiver(event, parties) if action is Action.SHIP else ZERO20
+    return _each(action, batches, payload, base, counterparty)
+
+
+def _each(
+    action: Action,
+    batches: Sequence[_Named],
+    payload: bytes,
+    base: _Common,
+    counterparty: bytes = ZERO20,
+) -> tuple[MappedEvent, ...]:
+    """One ``action`` of each batch (a COMMISSION with its product and quantity)."""
     return tuple(
         MappedEvent(
             action=action,
@@ -564,20 +575,9 @@ def _transform(event: EpcisEvent, payload: bytes, base: _Common) -> tuple[Mapped
         )
     if not inputs or not outputs:
         # One side only (the module docstring): what it says of those lots alone.
-        action = Action.COMMISSION if outputs else Action.OBSERVE
-        return tuple(
-            MappedEvent(
-                action=action,
-                batch=named.identifier,
-                product=_product(named.identifier) if outputs else ZERO32,
-                quantity=named.quantity if outputs else 0,
-                payload=payload,
-                epcis_index=base.index,
-                event_time=base.event_time,
-                location=base.location,
-            )
-            for named in outputs or inputs
-        )
+        if outputs:
+            return _each(Action.COMMISSION, outputs, payload, base)
+        return _each(Action.OBSERVE, inputs, payload, base)
     gtins = {o.identifier.gtin for o in outputs}
     product = _product(outputs[0].identifier) if len(gtins) == 1 else ZERO32
     return (

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from eth_account.signers.local import LocalAccount
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path
+from starlette.requests import HTTPConnection
 
 from api.backpressure import BacklogWatch
 from api.health import Health
@@ -60,7 +61,7 @@ class Gateway:
     registrar: LocalAccount | None = None
 
 
-def get_gateway(request: Request) -> Gateway:
+def get_gateway(request: HTTPConnection) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
 
@@ -68,9 +69,12 @@ def get_gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
-def get_caller(request: Request, gateway: GatewayDep) -> ApiKeyRecord | None:
+def get_caller(request: HTTPConnection, gateway: GatewayDep) -> ApiKeyRecord | None:
     """The API key of the request (``Authorization: Bearer tn_...``), if any; every caller,
-    keyed or not, is rate-limited here."""
+    keyed or not, is rate-limited here. A WebSocket authenticates in its route, after the
+    handshake, so that a refusal is a problem and a close code (api/routes/epcis_named.py)."""
+    if request.scope["type"] == "websocket":
+        return None
     header = request.headers.get("authorization")
     if header is None:
         gateway.limiter.check(caller_key(request, None))
@@ -86,7 +90,7 @@ def get_caller(request: Request, gateway: GatewayDep) -> ApiKeyRecord | None:
     return record
 
 
-def caller_key(request: Request, record: ApiKeyRecord | None) -> str:
+def caller_key(request: HTTPConnection, record: ApiKeyRecord | None) -> str:
     """Whom a rate applies to: the API key, or the client's address without one."""
     if record is not None:
         return f"key:{record.key_id}"

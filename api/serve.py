@@ -158,6 +158,8 @@ def _serve(
         server_header=False,
         timeout_graceful_shutdown=10,
         http=headers_timeout_protocol(settings.headers_timeout),
+        # WebSocket subscriptions take no messages (api/routes/epcis_named.py): a small bound.
+        ws_max_size=65536,
     )
     try:
         with _quiet_exit_signals():

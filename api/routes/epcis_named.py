@@ -6,30 +6,40 @@ admin's):
   ``GET`` / ``DELETE /v1/epcis/queries/{queryName}``;
 - ``GET /v1/epcis/queries/{queryName}/events``: the query run, paged as ``/events``;
 - ``POST /v1/epcis/queries/{queryName}/subscriptions`` ``{"dest", "signatureToken"?,
-  "stream": true}``, listed, read and deleted under it.
+  "stream": true}``, listed, read and deleted under it;
+- ``GET /v1/epcis/queries/{queryName}/events?stream=true`` with ``Upgrade: websocket``: a
+  subscription over WebSocket (node.epcis.stream), each message an EPCIS query document;
+  bad input closes it with ``4000 + the problem's HTTP status`` after the problem itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, Gateway, GatewayDep
-from api.problems import problem_responses
-from api.routes.epcis_query import HEADERS, answer, check_version
+from api.problems import problem_body, problem_responses
+from api.routes.epcis_query import HEADERS, VERSION, answer, check_version
 from api.schemas import StrictSchema
-from node.epcis import named
+from node.epcis import named, stream
 from node.epcis.results import timestamp
 from node.exceptions import (
     AuthenticationError,
     EpcisNamedQueryNotFoundError,
+    EpcisQueryError,
     EpcisSubscriptionError,
     EpcisSubscriptionNotFoundError,
+    NotAcceptableError,
+    RateLimitedError,
+    TraceNodeError,
 )
 from node.store.apikeys import ApiKeyRecord
 from node.store.records import NamedQueryRecord, QuerySubscriptionRecord
@@ -263,3 +273,140 @@ def unsubscribe(
         gateway.node.store, _subscription(gateway, found, subscription_id), now=_now()
     )
     return Response(status_code=204)
+
+
+#: The bindings' scheduling parameters (a scheduled subscription), which this node does not
+#: run, and the parameters of scheduled subscriptions.
+_SCHEDULE: Final = frozenset(
+    {"second", "minute", "hour", "dayOfMonth", "month", "dayOfWeek"}
+    | {"reportIfEmpty", "initialRecordTime"}
+)
+#: Close codes besides ``4000 + status`` (RFC 6455 §7.4.1).
+_NORMAL, _GOING_AWAY = 1000, 1001
+_OPEN: Final = "epcis_streams"  # app.state: owner -> open streams of this process
+
+
+@router.websocket("/{queryName}/events")
+async def subscribe_websocket(websocket: WebSocket, name: QueryName) -> None:
+    """A subscription over WebSocket: after ``stream=true`` and the owner's API key
+    (``Authorization: Bearer``), each message is an EPCIS query document of newly captured
+    events matching the query (docs/epcis.md, "Subscriptions over WebSocket")."""
+    gateway: Gateway = websocket.app.state.gateway
+    await websocket.accept(headers=[(k.lower().encode(), v.encode()) for k, v in HEADERS.items()])
+    try:
+        who, opened = await run_in_threadpool(_open_stream, websocket, gateway, name)
+    except TraceNodeError as error:
+        await _refuse(websocket, error)
+        return
+    with _counted(websocket, who) as admitted:
+        if not admitted:
+            await _refuse(
+                websocket,
+                RateLimitedError(
+                    f"at most {stream.MAX_PER_OWNER} WebSocket subscriptions per owner and "
+                    f"{stream.MAX_STREAMS} per node process are open: close one first",
+                    retry_after=stream.POLL_SECONDS,
+                ),
+            )
+            return
+        await _serve(websocket, gateway, opened)
+
+
+def _open_stream(websocket: WebSocket, gateway: Gateway, name: str) -> tuple[str, stream.Stream]:
+    """Who opens a stream of which query, checked as the query's other routes check it."""
+    header = websocket.headers.get("authorization")
+    if header is None:
+        raise AuthenticationError("a WebSocket subscription needs its owner's API key")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("use 'Authorization: Bearer <API key>'")
+    caller = gateway.keys.authenticate(token.strip())
+    gateway.limiter.check(f"key:{caller.key_id}")
+    asked = websocket.headers.get("GS1-EPCIS-Version")
+    if asked is not None and asked.strip() not in (VERSION, "2.0"):
+        raise NotAcceptableError(f"this node answers EPCIS {VERSION}, not {asked.strip()!r}")
+    params = websocket.query_params.multi_items()
+    for key, value in params:
+        if key in _SCHEDULE:
+            raise EpcisSubscriptionError(
+                f"{key}: this node runs stream subscriptions only (each capture's new "
+                "matching events): connect with stream=true and no schedule"
+            )
+        if key != "stream":
+            raise EpcisQueryError(
+                f"{key[:64]}: a subscribed query is run as defined; only stream=true is "
+                "given with it",
+                parameter=key[:64],
+            )
+        if value != "true":
+            raise EpcisSubscriptionError("stream is true (scheduled subscriptions aside)")
+    if not params:
+        raise EpcisSubscriptionError(
+            "a WebSocket subscription says stream=true (a schedule is not run by this node)"
+        )
+    who = owner(caller)
+    found = _find(gateway, who, name)
+    return who, stream.Stream.open(gateway.node.store, found)
+
+
+@contextlib.contextmanager
+def _counted(websocket: WebSocket, who: str) -> Iterator[bool]:
+    """Count an open stream of ``who``; False (and nothing counted) over the bounds."""
+    state = websocket.app.state
+    if not hasattr(state, _OPEN):
+        setattr(state, _OPEN, {})
+    counts: dict[str, int] = getattr(state, _OPEN)
+    if counts.get(who, 0) >= stream.MAX_PER_OWNER or sum(counts.values()) >= stream.MAX_STREAMS:
+        yield False
+        return
+    counts[who] = counts.get(who, 0) + 1
+    try:
+        yield True
+    finally:
+        counts[who] -= 1
+        if not counts[who]:
+            del counts[who]
+
+
+async def _serve(websocket: WebSocket, gateway: Gateway, opened: stream.Stream) -> None:
+    """Send each poll's documents until the client leaves, sends anything, does not take a
+    message in time, or the query is deleted."""
+    client = asyncio.create_task(websocket.receive())
+    try:
+        while True:
+            messages = await run_in_threadpool(opened.poll, gateway.node.store, now_ms=_now())
+            if messages is None:
+                await _close(websocket, _NORMAL, "the query was deleted")
+                return
+            for text in messages:
+                try:
+                    await asyncio.wait_for(websocket.send_text(text), stream.SEND_SECONDS)
+                except TimeoutError:
+                    await _close(websocket, 4408, "a message was not taken in time")
+                    return
+            done, _ = await asyncio.wait({client}, timeout=stream.POLL_SECONDS)
+            if done:
+                if client.result().get("type") == "websocket.disconnect":
+                    return
+                await _refuse(
+                    websocket,
+                    EpcisSubscriptionError("a subscription takes no messages from its client"),
+                )
+                return
+    finally:
+        client.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await client
+
+
+async def _refuse(websocket: WebSocket, error: TraceNodeError) -> None:
+    """The problem document as the last message, then close with 4000 + its status."""
+    body = problem_body(error)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.send_json(body), stream.SEND_SECONDS)
+    await _close(websocket, 4000 + int(body["status"]), str(body["code"]))
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.close(code, reason[:120]), stream.SEND_SECONDS)

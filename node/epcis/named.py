@@ -19,7 +19,7 @@ import base64
 import logging
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
@@ -219,7 +219,6 @@ def deliver_captured(conn: Connection, store: Store, hash_ids: list[str], *, now
         return 0
     endpoints = {e.id: e for e in store.webhooks.endpoints(conn)}
     written = 0
-    new = Match(frozenset({Term.EVENT_ID.value}), frozenset(hash_ids))
     for subscription, query in subscribed:
         endpoint = endpoints.get(subscription.endpoint_id)
         if endpoint is None:
@@ -229,18 +228,11 @@ def deliver_captured(conn: Connection, store: Store, hash_ids: list[str], *, now
         except EpcisQueryError as exc:  # checked when stored: only a stricter parser since
             log.warning("EPCIS subscription %s not served: %s", subscription.subscription_id, exc)
             continue
-        wanted = replace(
-            base,
-            matches=(*base.matches, new),
-            count_limit=None,
-            page=None,
-            per_page=len(hash_ids),
-        )
-        records = store.epcis.query(conn, wanted, limit=len(hash_ids))
-        if not records:
+        events = matching(conn, store, base, hash_ids)
+        if not events:
             continue
         body = query_document(
-            answered(conn, store, records),
+            events,
             created_ms=now,
             query_name=query.name,
             subscription_id=subscription.subscription_id,
@@ -249,3 +241,20 @@ def deliver_captured(conn: Connection, store: Store, hash_ids: list[str], *, now
             conn, store.webhooks, [Message(EPCIS_QUERY, body)], now=now, endpoints=[endpoint]
         )
     return written
+
+
+def matching(
+    conn: Connection, store: Store, query: EventQuery, hash_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The events of ``hash_ids`` (just captured) that match ``query``, as a query answers
+    them: what a subscription delivers, by webhook or over a WebSocket (node.epcis.stream)."""
+    if not hash_ids:
+        return []
+    wanted = replace(
+        query,
+        matches=(*query.matches, Match(frozenset({Term.EVENT_ID.value}), frozenset(hash_ids))),
+        count_limit=None,
+        page=None,
+        per_page=len(hash_ids),
+    )
+    return answered(conn, store, store.epcis.query(conn, wanted, limit=len(hash_ids)))

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select
 
 from node.epcis.hashid import capture_key, split_capture_key
 from node.epcis.query import Cursor, EventQuery, Order, Term
@@ -177,6 +177,33 @@ class EpcisRepository:
             select(EPCIS_EVENTS).where(and_(True, *conditions)).order_by(*order).limit(limit)
         )
         return [_record(row) for row in rows]
+
+    def last_ids(self, conn: Connection) -> tuple[int, int]:
+        """The highest row id of the events and of the declarations (0 when none)."""
+        return (
+            int(conn.execute(select(func.max(EPCIS_EVENTS.c.id))).scalar() or 0),
+            int(conn.execute(select(func.max(EPCIS_DECLARATIONS.c.id))).scalar() or 0),
+        )
+
+    def new_since(
+        self,
+        conn: Connection,
+        *,
+        declarations: bool,
+        after: int,
+        missing: Sequence[int],
+        limit: int,
+    ) -> list[tuple[int, str]]:
+        """``(row id, hash ID)`` of events (or declarations) whose row id is above
+        ``after`` or among ``missing``, by row id: what a stream has not seen
+        (node.epcis.stream)."""
+        table = EPCIS_DECLARATIONS if declarations else EPCIS_EVENTS
+        c = table.c
+        condition = c.id > after
+        if missing:
+            condition = or_(condition, c.id.in_(sorted(missing)))
+        rows = conn.execute(select(c.id, c.hash_id).where(condition).order_by(c.id).limit(limit))
+        return [(int(i), str(h)) for i, h in rows]
 
     def get(self, conn: Connection, hash_id: str) -> EpcisEventRecord | None:
         row = conn.execute(select(EPCIS_EVENTS).where(EPCIS_EVENTS.c.hash_id == hash_id)).first()

@@ -26,7 +26,15 @@ from api.deps import Gateway, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from node.epcis.document import EVENT_TYPES
 from node.epcis.hashid import as_hash_id
-from node.epcis.query import MAX_TERM, PARAMETERS, EventQuery, Match, Term, parse_query
+from node.epcis.query import (
+    MASTER_DATA_PARAMETERS,
+    MAX_TERM,
+    PARAMETERS,
+    EventQuery,
+    Match,
+    Term,
+    parse_query,
+)
 from node.epcis.results import query_document, run_query
 from node.exceptions import EpcisEventNotFoundError, NotAcceptableError
 
@@ -44,9 +52,10 @@ _PARAMETERS: Final[list[dict[str, Any]]] = [
         "required": False,
         "schema": {"type": "string", "maxLength": 4 * MAX_TERM},
         "description": "EPCIS 2.0 SimpleEventQuery parameter (docs/epcis.md); alternatives "
-        "separated by '|'",
+        "separated by '|' (EQATTR_readPoint_{attribute} and EQATTR_bizLocation_{attribute} "
+        "are answered too)",
     }
-    for name in sorted(PARAMETERS)
+    for name in sorted(PARAMETERS) + list(MASTER_DATA_PARAMETERS)
 ]
 _VERSION_HEADER: Final = {
     "name": "GS1-EPCIS-Version",

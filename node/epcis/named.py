@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from node.epcis.query import EventQuery, Match, Term, parse_query
-from node.epcis.results import answered, query_document
+from node.epcis.results import answered, find, query_document
 from node.exceptions import (
     EpcisNamedQueryExistsError,
     EpcisQueryError,
@@ -257,4 +257,4 @@ def matching(
         page=None,
         per_page=len(hash_ids),
     )
-    return answered(conn, store, store.epcis.query(conn, wanted, limit=len(hash_ids)))
+    return answered(conn, store, find(conn, store, wanted, limit=len(hash_ids)))

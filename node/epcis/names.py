@@ -87,11 +87,7 @@ def about(store: Store, codes: Iterable[str]) -> dict[str, About]:
         return {}
     with store.read() as conn:
         records = store.master_data.of_keys(conn, [bytes(k.batch_id) for k in keys.values()])
-        by_key: dict[bytes, list[Assertion]] = {}
-        for record in records:
-            assertion = _assertion(record)
-            if assertion is not None:
-                by_key.setdefault(record.key, []).append(assertion)
+        by_key = _by_key(records)
         holders = {
             bytes(key.batch_id): _holder(store, conn, key)
             for key in keys.values()
@@ -110,6 +106,35 @@ def about(store: Store, codes: Iterable[str]) -> dict[str, About]:
         shown = choose(assertions, holder[0] if holder else None)
         found[code] = About(code, key, assertions, holder, shown, names)
     return found
+
+
+#: A query's master-data filter reads at most this many assertions (node.epcis.results).
+MAX_FILTERED: Final = 20_000
+
+
+def shown_elements(store: Store, conn: Connection) -> list[MasterDataElement] | None:
+    """The element shown for every code the node holds an anchored assertion about (the
+    choice rule, as :func:`about` and the page apply it: the licence holder's first); None
+    when the node holds more than :data:`MAX_FILTERED` assertions."""
+    records = store.master_data.every(conn, limit=MAX_FILTERED + 1)
+    if len(records) > MAX_FILTERED:
+        return None
+    shown: list[MasterDataElement] = []
+    for assertions in _by_key(records).values():
+        holder = _holder(store, conn, assertions[0].element.key)
+        chosen = choose(assertions, holder[0] if holder else None)
+        if chosen is not None:
+            shown.append(chosen[0].element)
+    return shown
+
+
+def _by_key(records: Sequence[MasterDataRecord]) -> dict[bytes, list[Assertion]]:
+    by_key: dict[bytes, list[Assertion]] = {}
+    for record in records:
+        assertion = _assertion(record)
+        if assertion is not None:
+            by_key.setdefault(record.key, []).append(assertion)
+    return by_key
 
 
 def _assertion(record: MasterDataRecord) -> Assertion | None:

@@ -135,6 +135,27 @@ class Match:
     values: frozenset[str]
 
 
+class MasterDataTest(StrEnum):
+    """How a master-data filter tests the element of an event's read point or business
+    location (EPCIS 2.0 §8.2.7.1)."""
+
+    EQUALS = "EQATTR"  # has attribute ``attribute`` with one of ``values``
+    HAS = "HASATTR"  # has one of the attributes ``values``
+    WITH_DESCENDANTS = "WD"  # is one of ``values`` or a descendant (the elements' children)
+
+
+@dataclass(frozen=True, slots=True)
+class MasterDataFilter:
+    """A filter over the master data of ``field`` (``readPoint`` or ``bizLocation``):
+    resolved against the shown assertions into a :class:`Match` before the store runs the
+    query (node.epcis.results)."""
+
+    test: MasterDataTest
+    field: Term  # Term.READ_POINT or Term.BIZ_LOCATION
+    values: frozenset[str]
+    attribute: str = ""  # EQATTR_'s attribute name
+
+
 @dataclass(frozen=True, slots=True)
 class EventQuery:
     """A SimpleEventQuery, parsed and checked."""
@@ -143,6 +164,7 @@ class EventQuery:
     event_time: tuple[int | None, int | None] = (None, None)  # GE_, LT_ (ms)
     record_time: tuple[int | None, int | None] = (None, None)
     matches: tuple[Match, ...] = ()
+    master_data: tuple[MasterDataFilter, ...] = ()
     order: Order = Order.RECORD_TIME
     descending: bool = False
     #: At most this many events in all (``eventCountLimit``), across pages.
@@ -220,7 +242,7 @@ def parse_query(
     parameter. ``event_type`` is the REST path's ``/events/{eventType}``."""
     given: dict[str, list[str]] = {}
     for name, raw in params:
-        if name not in PARAMETERS:
+        if name not in PARAMETERS and _master_data_parameter(name) is None:
             raise EpcisQueryError(_unknown(name), parameter=name)
         values = [v.strip() for v in raw.split("|")]
         if any(not v for v in values) and not name.startswith("EXISTS_"):  # those take none
@@ -247,6 +269,13 @@ def parse_query(
     for name, terms in (*_EQUALS.items(), *_MATCHES.items()):
         if name in given:
             matches.append(_match(name, terms, given.pop(name)))
+    master_data: list[MasterDataFilter] = []
+    for name in [n for n in given if n not in PARAMETERS]:
+        test, place, attribute = _master_data_parameter(name) or (MasterDataTest.HAS, "", "")
+        values = given.pop(name)
+        if test is MasterDataTest.WITH_DESCENDANTS:
+            values = [canonical_value(v, _PATHS[Term(place)]) for v in values]
+        master_data.append(MasterDataFilter(test, Term(place), frozenset(values), attribute))
     if "EXISTS_errorDeclaration" in given:
         flag = _single(given, "EXISTS_errorDeclaration")
         if flag not in ("", "true"):
@@ -280,6 +309,7 @@ def parse_query(
         event_time=(times.get("GE_eventTime"), times.get("LT_eventTime")),
         record_time=(times.get("GE_recordTime"), times.get("LT_recordTime")),
         matches=tuple(matches),
+        master_data=tuple(master_data),
         order=order,
         descending=descending,
         count_limit=limit,
@@ -288,8 +318,34 @@ def parse_query(
     )
 
 
+#: The fields whose master data a query filters by (EQATTR_, HASATTR_, WD_).
+_MASTER_DATA_FIELDS: Final = ("readPoint", "bizLocation")
+
+
+#: The master-data parameters that are single names (``EQATTR_{field}_{attribute}`` is a
+#: family of names), for the OpenAPI document.
+MASTER_DATA_PARAMETERS: Final = tuple(
+    f"{family}_{place}" for family in ("HASATTR", "WD") for place in _MASTER_DATA_FIELDS
+)
+
+
+def _master_data_parameter(name: str) -> tuple[MasterDataTest, str, str] | None:
+    """``(test, field, attribute)`` of a master-data parameter (``EQATTR_bizLocation_…``,
+    ``HASATTR_readPoint``, ``WD_bizLocation``), None for any other name."""
+    family, _, rest = name.partition("_")
+    if family == "EQATTR":
+        place, _, attribute = rest.partition("_")
+        if place in _MASTER_DATA_FIELDS and attribute.strip():
+            return MasterDataTest.EQUALS, place, attribute
+    elif family in ("HASATTR", "WD") and rest in _MASTER_DATA_FIELDS:
+        return MasterDataTest(family), rest, ""
+    return None
+
+
 def _unknown(name: str) -> str:
-    if name.startswith(("EQ_", "GT_", "GE_", "LT_", "LE_", "MATCH_", "EXISTS_", "HASATTR_")):
+    if name.startswith(
+        ("EQ_", "GT_", "GE_", "LT_", "LE_", "MATCH_", "EXISTS_", "HASATTR_", "EQATTR_", "WD_")
+    ):
         return (
             f"this node does not answer {name} (docs/epcis.md lists the query parameters "
             "it answers); it refuses rather than ignore a filter"

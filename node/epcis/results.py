@@ -13,14 +13,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection
 
-from node.epcis.hashid import capture_key
-from node.epcis.query import Cursor, EventQuery, Order, QueryPage
+from node.epcis.hashid import canonical_value, capture_key
+from node.epcis.masterdata import MasterDataElement, cbv_name
+from node.epcis.names import MAX_FILTERED, shown_elements
+from node.epcis.query import (
+    Cursor,
+    EventQuery,
+    MasterDataFilter,
+    MasterDataTest,
+    Match,
+    Order,
+    QueryPage,
+    Term,
+)
 from node.epcis.vocabulary import GS1_CONTEXT_URLS
+from node.exceptions import EpcisQueryError
 from node.store.records import EpcisEventRecord
 from node.store.store import Store
 
@@ -38,7 +51,7 @@ def run_query(store: Store, query: EventQuery) -> QueryPage:
     if room <= 0:
         return QueryPage()
     with store.read() as conn:
-        records = store.epcis.query(conn, query, limit=room + 1)
+        records = find(conn, store, query, limit=room + 1)
         page = records[:room]
         events = answered(conn, store, page)
     more = len(records) > room and (
@@ -50,6 +63,92 @@ def run_query(store: Store, query: EventQuery) -> QueryPage:
         key = last.event_time if query.order is Order.EVENT_TIME else last.captured_at
         cursor = Cursor(key or 0, last.id, served + len(page))
     return QueryPage(events, cursor)
+
+
+def find(
+    conn: Connection, store: Store, query: EventQuery, *, limit: int
+) -> list[EpcisEventRecord]:
+    """Up to ``limit`` events matching ``query``, its master-data filters resolved first
+    (:func:`resolve`)."""
+    return store.epcis.query(conn, resolve(conn, store, query), limit=limit)
+
+
+def resolve(conn: Connection, store: Store, query: EventQuery) -> EventQuery:
+    """``query`` with each master-data filter (EQATTR_, HASATTR_, WD_) made a match of the
+    codes it holds for: the codes whose *shown* element (the choice rule: the licence
+    holder's latest anchored assertion first, as the page shows it) passes the test."""
+    if not query.master_data:
+        return query
+    elements = shown_elements(store, conn)
+    if elements is None:
+        raise EpcisQueryError(
+            f"this node holds more than {MAX_FILTERED} master-data assertions: it does not "
+            "filter by master data",
+            parameter=_parameter(query.master_data[0]),
+        )
+    matches = list(query.matches)
+    for wanted in query.master_data:
+        path = ("readPoint", "id") if wanted.field is Term.READ_POINT else ("bizLocation", "id")
+        by_code = {canonical_value(e.code, path): e for e in elements}
+        if wanted.test is MasterDataTest.WITH_DESCENDANTS:
+            codes = _descendants(wanted.values, by_code, path)
+        else:
+            codes = {code for code, e in by_code.items() if _passes(e, wanted)}
+        matches.append(Match(frozenset({wanted.field.value}), frozenset(codes)))
+    return replace(query, matches=tuple(matches), master_data=())
+
+
+def _parameter(wanted: MasterDataFilter) -> str:
+    if wanted.test is MasterDataTest.EQUALS:
+        return f"EQATTR_{wanted.field.value}_{wanted.attribute}"
+    return f"{wanted.test.value}_{wanted.field.value}"
+
+
+def _same_attribute(asked: str, attribute: str) -> bool:
+    """One attribute, CBV master-data attributes by their local name in any spelling
+    (``city``, ``urn:epcglobal:cbv:mda#city``, ``cbvmda:city``...)."""
+    if asked == attribute:
+        return True
+    local = cbv_name(attribute)
+    return local is not None and local == (cbv_name(asked) or asked.rpartition(":")[2])
+
+
+def _passes(element: MasterDataElement, wanted: MasterDataFilter) -> bool:
+    if wanted.test is MasterDataTest.HAS:
+        names = [name for name, _ in element.attributes]
+        return any(_same_attribute(a, name) for name in names for a in wanted.values)
+    return any(
+        _same_attribute(wanted.attribute, name)
+        and isinstance(value, str | int | float)
+        and not isinstance(value, bool)
+        and str(value) in wanted.values
+        for name, value in element.attributes
+    )
+
+
+#: WD_: how many levels of children, and how many codes in all, are followed.
+MAX_DEPTH: Final = 16
+MAX_DESCENDANTS: Final = 10_000
+
+
+def _descendants(
+    roots: frozenset[str], by_code: dict[str, MasterDataElement], path: tuple[str, ...]
+) -> set[str]:
+    """``roots`` and every code their shown elements name as children, transitively."""
+    found = set(roots)
+    level = set(roots)
+    for _ in range(MAX_DEPTH):
+        below = {
+            canonical_value(child, path)
+            for code in level
+            if (element := by_code.get(code)) is not None
+            for child in element.children
+        } - found
+        if not below or len(found) + len(below) > MAX_DESCENDANTS:
+            break
+        found |= below
+        level = below
+    return found
 
 
 def answered(

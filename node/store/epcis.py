@@ -143,7 +143,10 @@ class EpcisRepository:
 
     def query(self, conn: Connection, query: EventQuery, *, limit: int) -> list[EpcisEventRecord]:
         """Up to ``limit`` captured events matching ``query``, in its order, after its
-        page cursor."""
+        page cursor. Master-data filters are resolved into matches first
+        (node.epcis.results.find): never ignored here."""
+        if query.master_data:
+            raise ValueError("resolve the query's master-data filters first")
         e = EPCIS_EVENTS.c
         conditions: list[ColumnElement[bool]] = []
         if query.event_types:

@@ -29,6 +29,15 @@ class MasterDataRepository:
                 select(MASTER_DATA).where(MASTER_DATA.c.key.in_(chunk)).order_by(MASTER_DATA.c.id)
             )
             found.extend(rows)
+        return self._records(conn, found)
+
+    def every(self, conn: Connection, *, limit: int) -> list[MasterDataRecord]:
+        """The first ``limit`` assertions about any code (what a query's master-data filter
+        reads: node.epcis.results), oldest first, with their events' status."""
+        rows = conn.execute(select(MASTER_DATA).order_by(MASTER_DATA.c.id).limit(limit))
+        return self._records(conn, list(rows))
+
+    def _records(self, conn: Connection, found: list[Any]) -> list[MasterDataRecord]:
         # Each event's status, through the events' own (epoch, hash) index.
         status = self._events.known(conn, [bytes(row.event_hash) for row in found])
         records = [

@@ -993,11 +993,18 @@ def _plan_assertions(
     held = _held_by(store, [i.element for i in plan.elements if i.element is not None])
     for item in plan.elements:
         i = item.index
-        if item.element is None or i in plan.signed or i in plan.refused or i in plan.held:
+        if item.element is None or i in plan.refused or i in plan.held:
             continue
         mark = (bytes(item.element.key.batch_id), item.element.canonical())
         owners = {who for (*held_mark, who) in held if tuple(held_mark) == mark}
-        if submitter in owners or (submitter is None and owners):
+        if i in plan.signed:
+            # Signed again by whoever asserted it as it is (the SDK signs every element
+            # of a header): a duplicate, nothing written twice.
+            view = views.get(signers.get(i, b""))
+            if view is not None and view.participant_id in owners:
+                del plan.signed[i]
+                plan.held.add(i)
+        elif submitter in owners or (submitter is None and owners):
             plan.held.add(i)
         else:
             plan.unsigned.add(i)

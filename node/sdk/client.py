@@ -624,15 +624,20 @@ class Client:
             # Another key's nonces are not this outbox's to count: remember the next one.
             used = {_hex(s): e.nonce + 1 for (e, _d), s in zip(events, signers, strict=True)}
             used.pop(_hex(main), None)
+            own = [e.nonce for (e, _d), s in zip(events, signers, strict=True) if s == main]
+            body: dict[str, Any] = {"document": document, "traceEvents": signed}
+            if plan.elements:
+                # The header's master data: the submitter's to assert, numbered after its
+                # events (as tracenode epcis sign does).
+                first = max(own) + 1 if own else nonces.get(main, None) or self._next_nonce()
+                body["masterData"] = self._assertions(plan.elements, first, domain)
+                own.append(first + len(plan.elements) - 1)
             entry = NewEntry(
                 kind="epcis",
-                body={"document": document, "traceEvents": signed},
+                body=body,
                 event_hashes=tuple(_hex(digest) for _event, digest in events),
                 heads=_hex_map(effects),
-                max_nonce=max(
-                    (e.nonce for (e, _d), s in zip(events, signers, strict=True) if s == main),
-                    default=None,
-                ),
+                max_nonce=max(own, default=None),
             )
             meta = {"signer_nonces": self._signer_nonces() | used} if used else None
             (delivery,) = self._queue_and_flush([entry], send, meta=meta)
@@ -641,6 +646,20 @@ class Client:
                 assert error is not None
                 raise error
             return delivery
+
+    def _assertions(
+        self, elements: Sequence[masterdata.MasterDataElement], first: int, domain: Domain
+    ) -> list[dict[str, Any]]:
+        """Each element's assertion signed by this client's key, at nonces from ``first``."""
+        now = int(time.time() * 1000)
+        key = bytes(self._signer().key)
+        found: list[dict[str, Any]] = []
+        for offset, element in enumerate(elements):
+            signed = masterdata.sign_assertion(
+                element, domain=domain, private_key=key, nonce=first + offset, event_time=now
+            )
+            found.append({"event": signed.event.message(), "signature": _hex(signed.signature)})
+        return found
 
     def _key_set(self, keys: Sequence[LocalAccount | bytes | str]) -> list[LocalAccount]:
         """The other parties' keys, checked: each once, this client's not among them."""

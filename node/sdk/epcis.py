@@ -14,9 +14,10 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from node.epcis.document import EpcisEvent, parse_document
+from node.epcis.document import EpcisDocument, EpcisEvent, parse_document
 from node.epcis.hashid import event_hash_id
 from node.epcis.mapping import MappedDocument, MappedEvent, capture_keys, map_document
+from node.epcis.masterdata import MasterDataElement, header_elements
 from node.events.typed_data import Action
 
 #: ``(hash IDs, party identifiers) -> (the hash IDs the node holds, party -> key or None)``
@@ -33,6 +34,9 @@ class CapturePlan:
     mapped: MappedDocument
     fresh: tuple[int, ...]  # indexes of the EPCIS events to sign: new, and not refused
     todo: tuple[MappedEvent, ...]
+    #: The header's master-data elements, each once (the submitter asserts them; one it
+    #: asserted before as it is comes back a duplicate): docs/epcis.md, "Master data".
+    elements: tuple[MasterDataElement, ...] = ()
 
 
 def destination_parties(events: Sequence[EpcisEvent]) -> list[str]:
@@ -64,7 +68,19 @@ def plan_capture(document: Any, lookup: Lookup) -> CapturePlan:
         known, _ = lookup(list(mapped.keys), [])
     fresh = mapped.to_sign(known)  # a refused event is not signed: the node refuses it too
     todo = tuple(m for i in fresh for m in mapped.trace_events[i])
-    return CapturePlan(document, mapped, tuple(fresh), todo)
+    return CapturePlan(document, mapped, tuple(fresh), todo, header_master_data(parsed))
+
+
+def header_master_data(document: EpcisDocument) -> tuple[MasterDataElement, ...]:
+    """The well-formed master-data elements of ``document``'s header, each once (a
+    malformed one is left unsigned: the gateway reports it refused)."""
+    found: dict[tuple[bytes, bytes], MasterDataElement] = {}
+    for item in header_elements(document.data):
+        if item.element is not None:
+            found.setdefault(
+                (bytes(item.element.key.batch_id), item.element.canonical()), item.element
+            )
+    return tuple(found.values())
 
 
 def created_batches(item: MappedEvent) -> list[bytes]:

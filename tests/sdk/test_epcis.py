@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from node.exceptions import EpcisDocumentError, EpcisEventRejectedError
@@ -11,9 +12,11 @@ from tests.node.epcis.conftest import (
     commissioning,
     commissioning_xml,
     document,
+    named,
     new_lot,
     receiving,
     shipping,
+    with_master_data,
 )
 from tests.sdk.conftest import Gateway
 from tests.sdk.test_client import client_for
@@ -112,3 +115,39 @@ def test_an_xml_document_is_captured_through_the_sdk(gateway: Gateway, tmp_path:
 
     assert delivery.outcome == "accepted"
     assert [r["outcome"] for r in delivery.results] == ["captured"]
+
+
+def test_a_headers_master_data_is_asserted_by_the_submitter_through_the_sdk(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    plant, dock = "urn:epc:id:sgln:0614141.00042.0", "urn:epc:id:sgln:0614141.00077.0"
+    made = with_master_data(
+        document(commissioning(new_lot())),
+        named(plant, name="Alpine Dairy, Plant 2", city="Thun"),
+        named(dock, name="Dock 7"),
+    )
+    auth = {"Authorization": f"Bearer {gateway.tokens['farm']}"}
+    with client_for(gateway, "farm", tmp_path / "farm") as farm:
+        delivery = farm.capture_epcis(made)
+        again = farm.capture_epcis(made)  # the same assertions: duplicates, nothing twice
+        (assertion,) = farm.master_data(plant)["assertions"]
+        farm.wait_for_proof(assertion["eventHash"])
+        about = farm.master_data(plant)
+
+    assert delivery.outcome == "accepted"
+    assert again.outcome == "duplicate"
+    outcomes = []
+    for captured in (delivery, again):
+        assert captured.location is not None
+        job = httpx.get(gateway.url + captured.location, headers=auth, timeout=30).json()
+        assert job["success"] is True
+        outcomes.append([(m["code"], m["outcome"]) for m in job["masterData"]])
+    assert outcomes == [
+        [(plant, "asserted"), (dock, "asserted")],
+        [(plant, "duplicate"), (dock, "duplicate")],
+    ]
+    shown = about["shown"]
+    assert (shown["name"], shown["address"]) == ("Alpine Dairy, Plant 2", "Thun")
+    assert shown["saidBy"]["participant"] == "farm"
+    assert shown["saidBy"]["brandOwner"] is True
+    assert gateway.event_rows() == 3  # the commissioning and the two assertions

@@ -74,6 +74,12 @@ class Chain:
 
 @pytest.fixture
 def chain() -> Chain:
+    return new_chain()
+
+
+def new_chain() -> Chain:
+    """A fresh embedded chain, the contracts deployed and one participant per role (a test
+    that needs it for longer than one test builds it with this)."""
     w3 = embedded_web3()
     admin, node = list(w3.eth.accounts)[:2]
     deployment = deploy_contracts(w3, admin=admin, node=node)

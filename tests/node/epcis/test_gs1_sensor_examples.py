@@ -1,0 +1,172 @@
+"""GS1's sensor-data examples (fixtures/gs1_sensor/, README there: JSON examples 1-17 and
+1b, and the XML cases), each captured on a fresh node — a new chain and an empty store,
+the network holding the brand owners the example names — with its exact per-event
+outcomes; then every sensor event read back whole, as the query interface answers it
+(``run_query``, what ``GET /v1/epcis/events`` runs) and in the verified provenance bundle
+of each batch it names (what ``GET /v1/batches/{id}/provenance`` verifies): values of every
+type, ``sensorMetadata.time``, statistics, exceptions, extensions at every level."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.epcis.capture import EpcisResult, capture, sign_capture
+from node.epcis.document import parse_document
+from node.epcis.query import parse_query
+from node.epcis.results import run_query
+from node.events.typed_data import Role
+from node.ingest.service import IngestService
+from node.provenance.service import ProvenanceService
+from node.store.store import Store
+from tests.conftest import Chain, new_chain
+from tests.node.epcis.conftest import FIXTURES, Rig
+
+SENSOR = FIXTURES / "gs1_sensor"
+
+#: Brand owners beyond the harness's farm (0614141): each example registers those it names.
+OWNERS: dict[str, tuple[Role, str]] = {
+    "acme": (Role.PRODUCER | Role.PROCESSOR, "4012345"),  # the examples' items, locations
+    "grower": (Role.PRODUCER, "4023333"),  # the lots of examples 4, 6 and 12
+    "packer": (Role.PRODUCER, "9506000"),  # examples 13 and 17
+}
+#: What a query adds to an event it answers (docs/epcis.md, "Queries").
+ADDED = {"@context", "recordTime", "eventID"}
+
+
+@dataclass(frozen=True)
+class Example:
+    """A composed document, its network (the first submits), and each event's outcome."""
+
+    file: str
+    network: tuple[str, ...]
+    outcomes: tuple[str, ...]
+
+
+C, A = "captured", "anchored-only"
+EXAMPLES = [
+    Example("sensor_example_1.jsonld", ("acme",), (C, C)),
+    Example("sensor_example_1b.jsonld", ("acme",), (A,)),  # no object: a record of itself
+    Example("sensor_example_2.jsonld", ("acme",), (C, C)),
+    Example("sensor_example_3.jsonld", ("acme",), (A,)),  # a location's conditions
+    Example("sensor_example_4.jsonld", ("grower",), (C, C)),
+    Example("sensor_example_5.jsonld", ("acme",), (C, C)),
+    Example("sensor_example_6.jsonld", ("acme", "grower"), (C, C, C)),
+    Example("sensor_example_7.jsonld", ("acme",), (C, C)),
+    Example("sensor_example_8.jsonld", ("acme",), (C, C)),
+    Example("sensor_example_9.jsonld", ("acme",), (C, C)),
+    Example("sensor_example_10.jsonld", ("acme",), (C, C)),
+    Example("sensor_example_11.jsonld", ("farm",), (C, C)),
+    Example("sensor_example_12.jsonld", ("acme", "grower"), (C, C, C)),
+    Example("sensor_example_13.jsonld", ("packer",), (A,)),  # a product class, no instance
+    Example("sensor_example_14.jsonld", ("acme",), (A,)),  # a returnable asset (GRAI)
+    Example("sensor_example_15.jsonld", ("acme",), (A,)),
+    Example("sensor_example_16.jsonld", ("acme",), (A,)),
+    Example("sensor_example_17.jsonld", ("packer",), (C, C)),
+    Example("sensor_examples.xml", ("acme",), (C, C, C, C, C)),
+]
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Chain:
+    return new_chain()
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty store, migrated once: each test starts from a copy."""
+    path = tmp_path_factory.mktemp("sensor-store") / "empty.sqlite3"
+    Store.open(f"sqlite:///{path}").close()
+    return path
+
+
+@pytest.fixture
+def fresh(
+    request: pytest.FixtureRequest, deployed: Chain, empty_store: Path, tmp_path: Path
+) -> Iterator[Rig]:
+    """A fresh node: the chain as deployed (each test's transactions reverted after it,
+    which costs far less than deploying again) and an empty store."""
+    example: Example = request.param
+    tester = deployed.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    snapshot = tester.take_snapshot()
+    keys = dict(deployed.keys)
+    shutil.copy(empty_store, tmp_path / "store.sqlite3")
+    store = Store.open(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    try:
+        for name in example.network:
+            if name in OWNERS:
+                deployed.register(name, *OWNERS[name])
+        node = deployed.commit_key(store)
+        yield Rig(deployed, store, IngestService(store=store, domain=deployed.domain), node)
+    finally:
+        store.close()
+        tester.revert_to_snapshot(snapshot)
+        deployed.keys.clear()
+        deployed.keys.update(keys)
+
+
+def summary(result: EpcisResult) -> str:
+    if result.refusal is None:
+        return str(result.outcome)
+    cause = getattr(result.refusal, "cause", None)
+    return f"{result.outcome}:{getattr(cause, 'code', None) or result.refusal.code}"
+
+
+def test_the_fixtures_are_all_listed() -> None:
+    listed = {e.file for e in EXAMPLES}
+    assert listed == {p.name for p in SENSOR.iterdir() if p.suffix in (".jsonld", ".xml")}
+    readme = (SENSOR / "README.md").read_text()
+    assert all(name in readme for name in listed)
+
+
+@pytest.mark.parametrize(
+    ("fresh", "example"),
+    [(e, e) for e in EXAMPLES],
+    ids=[e.file for e in EXAMPLES],
+    indirect=["fresh"],
+)
+def test_each_sensor_example_on_a_fresh_node_reads_back_whole(fresh: Rig, example: Example) -> None:
+    text = (SENSOR / example.file).read_text()
+    document: Any = text if example.file.endswith(".xml") else json.loads(text)
+    keys = [bytes(fresh.chain.keys[name].key) for name in example.network]
+    signed = sign_capture(
+        store=fresh.store,
+        domain=fresh.chain.domain,
+        private_key=keys[0],
+        document=document,
+        others=keys[1:],
+    )
+    results = capture(ingest=fresh.ingest, request=signed.request)
+    fresh.commit()
+
+    assert tuple(summary(r) for r in results) == example.outcomes
+    events = [e.data for e in parse_document(document).events]  # XML: its JSON form
+    provenance = ProvenanceService(fresh.store, fresh.chain.w3, fresh.chain.deployment)
+    sensors = 0
+    for result, event in zip(results, events, strict=True):
+        # The query interface answers the event as captured: every member, unchanged.
+        query = parse_query([("EQ_eventID", result.hash_id)], max_per_page=5)
+        (answered,) = run_query(fresh.store, query).events
+        assert {k: answered[k] for k in event} == event
+        assert set(answered) - set(event) <= ADDED
+        sensors += "sensorElementList" in event
+        # The verified provenance of each batch it names holds it whole.
+        with fresh.store.read() as conn:
+            rows = [fresh.store.events.get(conn, h) for h in result.trace_events]
+        for row in rows:
+            assert row is not None
+            if row.event.batch_id == b"\x00" * 32 or result.outcome == A:
+                continue  # an anchored-only record: no batch, no provenance
+            found = provenance.provenance(row.event.batch_id)
+            assert found.report.outcome.value == "pass", found.report.failures()
+            payloads = [json.loads(e.payload) for e in found.bundle.events if e.payload is not None]
+            assert event in [{k: p[k] for k in p if k != "@context"} for p in payloads]
+    assert sensors == sum(
+        "sensorElementList" in e for e in events
+    )  # every sensor event was read back

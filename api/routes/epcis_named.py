@@ -20,13 +20,13 @@ import time
 from collections.abc import Iterator
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Path, Request, Response, WebSocket
+from fastapi import APIRouter, Path, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, Gateway, GatewayDep
-from api.problems import problem_body, problem_responses
+from api.problems import dependency_unavailable, problem_body, problem_responses
 from api.routes.epcis_query import HEADERS, VERSION, answer, check_version
 from api.schemas import StrictSchema
 from node.epcis import named, stream
@@ -374,7 +374,14 @@ async def _serve(websocket: WebSocket, gateway: Gateway, opened: stream.Stream) 
     client = asyncio.create_task(websocket.receive())
     try:
         while True:
-            messages = await run_in_threadpool(opened.poll, gateway.node.store, now_ms=_now())
+            try:
+                messages = await run_in_threadpool(opened.poll, gateway.node.store, now_ms=_now())
+            except Exception as exc:
+                unavailable = dependency_unavailable(exc)
+                if unavailable is None:
+                    raise
+                await _refuse(websocket, unavailable)  # the store is down: 4503, come back
+                return
             if messages is None:
                 await _close(websocket, _NORMAL, "the query was deleted")
                 return
@@ -384,6 +391,8 @@ async def _serve(websocket: WebSocket, gateway: Gateway, opened: stream.Stream) 
                 except TimeoutError:
                     await _close(websocket, 4408, "a message was not taken in time")
                     return
+                except (WebSocketDisconnect, RuntimeError, OSError):
+                    return  # the client left while a message was on its way
             done, _ = await asyncio.wait({client}, timeout=stream.POLL_SECONDS)
             if done:
                 if client.result().get("type") == "websocket.disconnect":

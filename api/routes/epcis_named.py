@@ -30,7 +30,10 @@ from api.problems import dependency_unavailable, problem_body, problem_responses
 from api.routes.epcis_query import HEADERS, VERSION, answer, check_version
 from api.schemas import StrictSchema
 from node.epcis import named, stream
+from node.epcis.hashid import epoch_millis
 from node.epcis.results import timestamp
+from node.epcis.schedule import FIELDS as SCHEDULE_FIELDS
+from node.epcis.schedule import parse_schedule
 from node.exceptions import (
     AuthenticationError,
     EpcisNamedQueryNotFoundError,
@@ -275,12 +278,9 @@ def unsubscribe(
     return Response(status_code=204)
 
 
-#: The bindings' scheduling parameters (a scheduled subscription), which this node does not
-#: run, and the parameters of scheduled subscriptions.
-_SCHEDULE: Final = frozenset(
-    {"second", "minute", "hour", "dayOfMonth", "month", "dayOfWeek"}
-    | {"reportIfEmpty", "initialRecordTime"}
-)
+#: What a WebSocket subscription is given: the bindings' ``stream``, or a schedule, and
+#: ``reportIfEmpty`` / ``initialRecordTime``.
+_PARAMETERS: Final = frozenset({"stream", "reportIfEmpty", "initialRecordTime", *SCHEDULE_FIELDS})
 #: Close codes besides ``4000 + status`` (RFC 6455 §7.4.1).
 _NORMAL, _GOING_AWAY = 1000, 1001
 _OPEN: Final = "epcis_streams"  # app.state: owner -> open streams of this process
@@ -288,9 +288,9 @@ _OPEN: Final = "epcis_streams"  # app.state: owner -> open streams of this proce
 
 @router.websocket("/{queryName}/events")
 async def subscribe_websocket(websocket: WebSocket, name: QueryName) -> None:
-    """A subscription over WebSocket: after ``stream=true`` and the owner's API key
-    (``Authorization: Bearer``), each message is an EPCIS query document of newly captured
-    events matching the query (docs/epcis.md, "Subscriptions over WebSocket")."""
+    """A subscription over WebSocket: after ``stream=true`` (or a schedule) and the owner's
+    API key (``Authorization: Bearer``), each message is an EPCIS query document of newly
+    captured events matching the query (docs/epcis.md, "Subscriptions over WebSocket")."""
     gateway: Gateway = websocket.app.state.gateway
     await websocket.accept(headers=[(k.lower().encode(), v.encode()) for k, v in HEADERS.items()])
     try:
@@ -325,28 +325,45 @@ def _open_stream(websocket: WebSocket, gateway: Gateway, name: str) -> tuple[str
     asked = websocket.headers.get("GS1-EPCIS-Version")
     if asked is not None and asked.strip() not in (VERSION, "2.0"):
         raise NotAcceptableError(f"this node answers EPCIS {VERSION}, not {asked.strip()!r}")
-    params = websocket.query_params.multi_items()
-    for key, value in params:
-        if key in _SCHEDULE:
-            raise EpcisSubscriptionError(
-                f"{key}: this node runs stream subscriptions only (each capture's new "
-                "matching events): connect with stream=true and no schedule"
-            )
-        if key != "stream":
+    given: dict[str, str] = {}
+    for key, value in websocket.query_params.multi_items():
+        if key not in _PARAMETERS:
             raise EpcisQueryError(
-                f"{key[:64]}: a subscribed query is run as defined; only stream=true is "
-                "given with it",
+                f"{key[:64]}: a subscribed query is run as defined; only stream, a schedule, "
+                "reportIfEmpty and initialRecordTime are given with it",
                 parameter=key[:64],
             )
-        if value != "true":
-            raise EpcisSubscriptionError("stream is true (scheduled subscriptions aside)")
-    if not params:
+        if key in given:
+            raise EpcisSubscriptionError(f"{key} is given once")
+        given[key] = value
+    schedule = parse_schedule(given)
+    streaming = given.get("stream")
+    if streaming not in (None, "true") or (streaming is None) == (schedule is None):
         raise EpcisSubscriptionError(
-            "a WebSocket subscription says stream=true (a schedule is not run by this node)"
+            "a WebSocket subscription says stream=true or gives a schedule (second, minute, "
+            "hour, dayOfMonth, month, dayOfWeek), not both"
         )
+    report_if_empty = given.get("reportIfEmpty", "false")
+    if report_if_empty not in ("true", "false") or (report_if_empty == "true" and not schedule):
+        raise EpcisSubscriptionError("reportIfEmpty is true or false, with a schedule only")
+    initial = None
+    if "initialRecordTime" in given:
+        try:
+            initial = epoch_millis(given["initialRecordTime"])
+        except ValueError:
+            raise EpcisSubscriptionError(
+                "initialRecordTime is a date and time with its zone (2024-05-06T08:00:00Z)"
+            ) from None
     who = owner(caller)
     found = _find(gateway, who, name)
-    return who, stream.Stream.open(gateway.node.store, found)
+    return who, stream.Stream.open(
+        gateway.node.store,
+        found,
+        schedule=schedule,
+        report_if_empty=report_if_empty == "true",
+        initial_record_ms=initial,
+        now_ms=_now(),
+    )
 
 
 @contextlib.contextmanager
@@ -376,6 +393,9 @@ async def _serve(websocket: WebSocket, gateway: Gateway, opened: stream.Stream) 
         while True:
             try:
                 messages = await run_in_threadpool(opened.poll, gateway.node.store, now_ms=_now())
+            except TraceNodeError as error:  # more waiting than a schedule may keep
+                await _refuse(websocket, error)
+                return
             except Exception as exc:
                 unavailable = dependency_unavailable(exc)
                 if unavailable is None:

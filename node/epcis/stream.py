@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from sqlalchemy import Connection
 
 from node.epcis.named import matching, pairs
-from node.epcis.query import EventQuery, parse_query
-from node.epcis.results import query_document
+from node.epcis.query import EventQuery, Order, parse_query
+from node.epcis.results import answered, find, query_document
+from node.epcis.schedule import Schedule
+from node.exceptions import EpcisLimitError
 from node.store.records import NamedQueryRecord
 from node.store.store import Store
 
@@ -80,36 +82,100 @@ class _Tail:
 
 @dataclass
 class Stream:
-    """One WebSocket subscription to a named query, from the moment it opened."""
+    """One WebSocket subscription to a named query, from the moment it opened: each
+    poll's new matching events at once, or, with a ``schedule``, gathered until its next
+    query time (then sent, or an empty document when ``report_if_empty``)."""
 
     query: NamedQueryRecord
     base: EventQuery
     events: _Tail
     declarations: _Tail
+    schedule: Schedule | None = None
+    report_if_empty: bool = False
+    #: Matching events not sent yet (a schedule's, and those since ``initialRecordTime``).
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    checked_ms: int = 0  # until when the schedule was looked at
 
     @classmethod
-    def open(cls, store: Store, query: NamedQueryRecord) -> Stream:
+    def open(
+        cls,
+        store: Store,
+        query: NamedQueryRecord,
+        *,
+        schedule: Schedule | None = None,
+        report_if_empty: bool = False,
+        initial_record_ms: int | None = None,
+        now_ms: int = 0,
+    ) -> Stream:
         """A stream of ``query`` starting after everything stored now (its definition was
-        checked when stored; :class:`~node.exceptions.EpcisQueryError` if no longer)."""
+        checked when stored; :class:`~node.exceptions.EpcisQueryError` if no longer), and,
+        with ``initial_record_ms``, the matching events recorded since then first
+        (at most :data:`MAX_WAITING`, else :class:`~node.exceptions.EpcisLimitError`)."""
         base = parse_query(pairs(query.definition), max_per_page=1)
         with store.read() as conn:
             events, declarations = store.epcis.last_ids(conn)
-        return cls(query, base, _Tail(False, events), _Tail(True, declarations))
+            earlier = (
+                _recorded_since(conn, store, base, initial_record_ms, events)
+                if initial_record_ms is not None
+                else []
+            )
+        return cls(
+            query,
+            base,
+            _Tail(False, events),
+            _Tail(True, declarations),
+            schedule,
+            report_if_empty,
+            earlier,
+            now_ms,
+        )
 
     def poll(self, store: Store, *, now_ms: int) -> list[str] | None:
-        """The messages (JSON texts of query documents) of what matched since the last
-        poll; None when the query was deleted meanwhile (the stream ends)."""
+        """The messages (JSON texts of query documents) due now; None when the query was
+        deleted meanwhile (the stream ends)."""
         now = time.monotonic()
         with store.read() as conn:
             current = store.epcis_queries.get(conn, self.query.owner, self.query.name)
             if current is None or current.id != self.query.id:
                 return None
             hash_ids = self.events.new(store, conn, now) + self.declarations.new(store, conn, now)
-            found = matching(conn, store, self.base, list(dict.fromkeys(hash_ids)))
+            self.waiting.extend(matching(conn, store, self.base, list(dict.fromkeys(hash_ids))))
+        if len(self.waiting) > MAX_WAITING:
+            raise EpcisLimitError(
+                f"more than {MAX_WAITING} matching events wait for the schedule's next query "
+                "time: subscribe with a schedule that runs more often"
+            )
+        if self.schedule is not None:
+            due = self.schedule.due(self.checked_ms, now_ms)
+            self.checked_ms = now_ms
+            if not due or (not self.waiting and not self.report_if_empty):
+                return []
+        sent, self.waiting = self.waiting, []
         return [
             json.dumps(query_document(chunk, created_ms=now_ms, query_name=self.query.name))
-            for chunk in _chunks(found)
+            for chunk in _chunks(sent) or ([[]] if self.schedule is not None else [])
         ]
+
+
+#: Matching events a stream keeps for its next query time, or from ``initialRecordTime``.
+MAX_WAITING: Final = 10_000
+
+
+def _recorded_since(
+    conn: Connection, store: Store, base: EventQuery, since_ms: int, last_id: int
+) -> list[dict[str, Any]]:
+    """The events matching ``base`` recorded since ``since_ms``, up to row ``last_id`` (the
+    stream follows the rest), oldest first."""
+    query = replace(
+        base, record_time=(since_ms, None), order=Order.RECORD_TIME, descending=False, page=None
+    )
+    records = [r for r in find(conn, store, query, limit=MAX_WAITING + 1) if r.id <= last_id]
+    if len(records) > MAX_WAITING:
+        raise EpcisLimitError(
+            f"more than {MAX_WAITING} matching events were recorded since initialRecordTime: "
+            "run the query for them, then subscribe"
+        )
+    return answered(conn, store, records)
 
 
 def _chunks(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

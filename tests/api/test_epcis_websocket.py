@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -30,6 +31,9 @@ from node.testing.harness import TraceNodeHarness
 from tests.api.conftest import TEST_SETTINGS
 from tests.api.server import free_port
 from tests.node.epcis.conftest import commissioning, document, new_lot, receiving, shipping
+
+#: A refused socket has its problem at once, before any poll: open after this long.
+REFUSED_WITHIN = 0.3
 
 
 @dataclass
@@ -147,7 +151,7 @@ def test_events_captured_after_subscribing_arrive_only_to_the_query_they_match(
         assert [event_hash_id(e, e["@context"]) for e in events] == [received_hash]
         # Nothing else reached either: the farm's socket never sees the processor's
         # query's events, nor the processor's the farm's.
-        for socket, wait in ((farm, 2 * stream.POLL_SECONDS + 0.5), (processor, 0.05)):
+        for socket, wait in ((farm, 2 * stream.POLL_SECONDS), (processor, 0.05)):
             with pytest.raises(TimeoutError):
                 socket.recv(timeout=wait)
 
@@ -169,7 +173,16 @@ def test_another_owners_query_is_not_found(served: Served) -> None:
         (None, "mine/events?stream=true", 4401, "unauthenticated"),
         ("farm", "mine/events", 4422, "epcis-subscription-invalid"),
         ("farm", "mine/events?stream=false", 4422, "epcis-subscription-invalid"),
-        ("farm", "mine/events?minute=5&hour=1", 4422, "epcis-subscription-invalid"),
+        ("farm", "mine/events?stream=true&minute=5", 4422, "epcis-subscription-invalid"),
+        ("farm", "mine/events?minute=60", 4422, "epcis-subscription-invalid"),
+        ("farm", "mine/events?hour=[5-3]", 4422, "epcis-subscription-invalid"),
+        ("farm", "mine/events?stream=true&reportIfEmpty=true", 4422, "epcis-subscription-invalid"),
+        (
+            "farm",
+            "mine/events?stream=true&initialRecordTime=today",
+            4422,
+            "epcis-subscription-invalid",
+        ),
         ("farm", "mine/events?stream=true&EQ_bizStep=shipping", 4400, "epcis-query-invalid"),
     ],
 )
@@ -198,13 +211,13 @@ def test_connections_per_owner_are_bounded(served: Served) -> None:
         assert (code, problem["code"]) == (4429, "rate-limited")
         # Another owner is not held back.
         with subscribe(served, "processor") as other, pytest.raises(TimeoutError):
-            other.recv(timeout=2 * stream.POLL_SECONDS)
+            other.recv(timeout=REFUSED_WITHIN)
     # Closed ones are counted out: a new one opens (and stays open).
     deadline = time.monotonic() + 10
     while True:
         with subscribe(served, "farm") as again:
             try:
-                again.recv(timeout=2 * stream.POLL_SECONDS)
+                again.recv(timeout=REFUSED_WITHIN)
             except TimeoutError:
                 break
             except ConnectionClosed:
@@ -231,3 +244,28 @@ def test_a_client_message_or_a_deleted_query_ends_the_stream(served: Served) -> 
             socket.recv(timeout=10)
     assert info.value.rcvd is not None
     assert info.value.rcvd.code == 1000
+
+
+def test_a_schedule_sends_at_its_query_times_and_reports_if_empty(served: Served) -> None:
+    every_second = "mine/events?second=[0-59]&reportIfEmpty=true"
+    with subscribe(served, "farm", quote(every_second, safe="/?=&")) as socket:
+        empty = received(socket)  # nothing captured: reported all the same
+        assert empty["epcisBody"]["queryResults"]["resultsBody"]["eventList"] == []
+        (made,) = capture(served, "farm", commissioning(new_lot()))
+        deadline = time.monotonic() + 10
+        while True:  # the next query time's document holds it
+            events = received(socket)["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+            if events:
+                break
+            assert time.monotonic() < deadline
+    assert [event_hash_id(e, e["@context"]) for e in events] == [made]
+
+
+def test_initial_record_time_sends_what_was_recorded_since_first(served: Served) -> None:
+    now = time.time()  # this machine's clock is the node's: events before now are left out
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    (made,) = capture(served, "farm", commissioning(new_lot()))
+    path = f"mine/events?stream=true&initialRecordTime={quote(since)}"
+    with subscribe(served, "farm", path) as socket:
+        events = received(socket)["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert [event_hash_id(e, e["@context"]) for e in events] == [made]

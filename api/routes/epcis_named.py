@@ -316,6 +316,8 @@ def _open_stream(websocket: WebSocket, gateway: Gateway, name: str) -> tuple[str
     """Who opens a stream of which query, checked as the query's other routes check it."""
     header = websocket.headers.get("authorization")
     if header is None:
+        host = websocket.client.host if websocket.client else "unknown"
+        gateway.limiter.check(f"addr:{host}")  # as every caller without a key (api/deps.py)
         raise AuthenticationError("a WebSocket subscription needs its owner's API key")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

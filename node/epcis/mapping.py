@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from node.epcis.digital_link import normalise_gs1_uri
@@ -115,6 +115,9 @@ class MappedEvent:
     #: An anchored-only record: an OBSERVE of ``batch``, a record key (parse_record)
     #: that is no batch, extending no head.
     record: bool = False
+    #: A lot first seen mid-chain: the RECEIVE with no previous event that adopts
+    #: ``batch`` before the EPCIS event that first names it (node/epcis/adoption.py).
+    adoption: bool = False
 
     @property
     def payload_hash(self) -> bytes:
@@ -217,6 +220,9 @@ class MappedDocument:
     hash_ids: tuple[str, ...]
     trace_events: tuple[tuple[MappedEvent, ...], ...] = field(default=())
     refused: Mapping[int, EpcisError] = field(default_factory=dict)
+    #: Why an event the network cannot track custody of is anchored-only (its lots first
+    #: seen mid-chain, which its signer may not adopt), by event index.
+    notes: Mapping[int, str] = field(default_factory=dict)
 
     def anchored_only(self, index: int) -> bool:
         """Whether the event maps to anchored-only records alone (no batch of its own)."""
@@ -393,9 +399,21 @@ def with_refusals(mapped: MappedDocument, more: Mapping[int, EpcisError]) -> Map
     """``mapped`` with the events of ``more`` refused too (an earlier reason stays)."""
     if not more:
         return mapped
-    return MappedDocument(
-        mapped.events, mapped.hash_ids, mapped.trace_events, {**more, **mapped.refused}
-    )
+    return replace(mapped, refused={**more, **mapped.refused})
+
+
+def with_forms(
+    mapped: MappedDocument,
+    forms: Mapping[int, tuple[MappedEvent, ...]],
+    notes: Mapping[int, str],
+) -> MappedDocument:
+    """``mapped`` with the TraceEvents of some events in the form their signer gives them
+    (lots first seen mid-chain adopted, or the event anchored-only: node/epcis/adoption.py),
+    and why those anchored-only are."""
+    if not forms and not notes:
+        return mapped
+    events = tuple(forms.get(i, items) for i, items in enumerate(mapped.trace_events))
+    return replace(mapped, trace_events=events, notes={**mapped.notes, **notes})
 
 
 #: The longest eventID kept (longer ones are not stored, so not compared either).

@@ -974,6 +974,12 @@ class EpcisEventResult(Schema):
         description="Why it was refused: an RFC 9457 problem naming the event (eventIndex) "
         "and field (pointer).",
     )
+    note: str | None = Field(
+        default=None,
+        description="Lots first seen mid-chain (docs/epcis.md): the lots it adopted, whose "
+        "history before it was not captured by this network (captured), or why it is "
+        "anchored-only although it names lots.",
+    )
 
 
 class CaptureResult(Schema):

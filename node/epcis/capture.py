@@ -161,8 +161,7 @@ class EpcisResult:
         }
         if self.refusal is not None:
             found["refusal"] = refusal_json(self.refusal)
-        if self.note is not None:
-            found["note"] = self.note
+        found["note"] = self.note
         return found
 
 

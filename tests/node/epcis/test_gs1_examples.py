@@ -39,6 +39,7 @@ OWNERS: dict[str, tuple[Role, str]] = {
     "warehouse": (Role.PRODUCER | Role.RETAILER, "0037000"),  # 9.8.1's locations
 }
 
+
 @dataclass(frozen=True)
 class Example:
     """A document, the participants of its network (the first submits), and what a fresh

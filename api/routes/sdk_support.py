@@ -105,6 +105,12 @@ class PerformersIn(StrictSchema):
     signers: list[Annotated[str, Field(pattern=ADDRESS_PATTERN)]] = Field(
         min_length=1, max_length=MAX_SIGNERS, description="The key set's addresses, each once."
     )
+    held: list[Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]] = Field(
+        default_factory=list,
+        max_length=MAX_TRACE_EVENTS,
+        description="Batch ids the client's own waiting events create or adopt (not yet "
+        "sent): the document's events extend them rather than adopt them.",
+    )
 
     @field_validator("events")
     @classmethod
@@ -239,6 +245,7 @@ def epcis_performers(body: PerformersIn, gateway: GatewayDep, _reader: ReaderDep
         addresses=addresses,
         mapped=mapped,
         indexes=[i for i in body.events if i not in mapped.refused],
+        held=[bytes.fromhex(b[2:]) for b in body.held],
     )
     return PerformersOut(
         performers=[to_checksum_address(a) for a in chosen.signers],

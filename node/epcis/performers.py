@@ -17,7 +17,7 @@ it is given, and the node attributes every event to its signer (docs/epcis.md,
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +131,7 @@ def choose_performers(
     addresses: Sequence[bytes],
     mapped: MappedDocument,
     indexes: Sequence[int],
+    held: Collection[bytes] = (),
 ) -> Performers:
     """The address among ``addresses`` that performs each TraceEvent of the EPCIS events
     ``indexes`` of ``mapped`` (see the module docstring: the first one the rules accept,
@@ -139,7 +140,8 @@ def choose_performers(
     first names lots the network never held is one key's: the first that may adopt them
     and whose TraceEvents the rules accept (else the first that may adopt them), which
     signs their adoption and the event; when no key may, the event is anchored-only
-    (node/epcis/adoption.py). The one choice: ``tracenode epcis sign``
+    (node/epcis/adoption.py). ``held``: batches the client's waiting events will have
+    brought in by then (the SDK's outbox). The one choice: ``tracenode epcis sign``
     (:func:`compose_for_keys`) and ``POST /v1/epcis/performers`` (the SDK)."""
     addresses = list(dict.fromkeys(addresses))
     if not addresses:
@@ -160,7 +162,7 @@ def choose_performers(
         resolve = party_resolver(store, conn)
         placed = {i: _place(mapped.events[i].data, resolve) for i in indexes}
     judge = _Judge(domain, views, splits, licences, head)
-    unheld = Unheld(states)
+    unheld = Unheld({*states, *held})  # ``held``: the client's waiting events' batches
     heads = {batch_id: state.head for batch_id, state in states.items()}
     signers: list[bytes] = []
     events: list[tuple[TraceEvent, bytes]] = []

@@ -605,7 +605,7 @@ class Client:
             signers = [main] * len(plan.todo)
             nonces: dict[bytes, int] = {}
             if plan.todo:
-                if others or epcis.first_seen_possible(plan):
+                if others or epcis.extended_batches(plan):
                     plan, signers, nonces = self._performers(document, plan, list(accounts))
                 nonces[main] = self._next_nonce()
             wanted = {b for item in plan.todo for b in item.heads_needed()}
@@ -671,6 +671,11 @@ class Client:
                 "document": document,
                 "events": list(plan.fresh),
                 "signers": list(map(_hex, addresses)),
+                # Lots this outbox's waiting events bring in: extended, never adopted.
+                "held": sorted(
+                    {b.lower() for b in self.outbox.pending_heads()}
+                    & {_hex(b) for b in epcis.extended_batches(plan)}
+                ),
             },
         )
         try:

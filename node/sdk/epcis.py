@@ -108,10 +108,14 @@ def with_first_seen(plan: CapturePlan, forms: Sequence[FirstSeen]) -> CapturePla
     return replace(plan, mapped=mapped, todo=todo)
 
 
-def first_seen_possible(plan: CapturePlan) -> bool:
-    """Whether an event to sign extends lots the network may never have held (then the
-    gateway says what form it takes)."""
-    return any(lots_extended(plan.mapped.trace_events[i]) for i in plan.fresh)
+def extended_batches(plan: CapturePlan) -> set[bytes]:
+    """The lots the events to sign extend: any may be one the network never held (then
+    the gateway says what form its event takes)."""
+    return {
+        bytes(lot.batch_id)
+        for i in plan.fresh
+        for lot in lots_extended(plan.mapped.trace_events[i])
+    }
 
 
 def created_batches(item: MappedEvent) -> list[bytes]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from node.chain.reader import ChainReader, Contracts
 from node.epcis.adoption import FIRST_SEEN, adopting, anchored_only, lots_extended
 from node.epcis.capture import Outcome, capture, map_request_document
 from node.epcis.document import parse_document
@@ -19,6 +20,9 @@ from node.events.identifiers import parse_identifier
 from node.events.signatures import sign_digest
 from node.events.typed_data import Action, BatchStatus
 from node.exceptions import EpcisAdoptionChangedError, EpcisEventRejectedError
+from node.proofs.verify import Check, report_json, verify_bundle
+from node.proofs.verify import Outcome as VerifyOutcome
+from node.provenance.service import ProvenanceService
 from node.store.tables import EVENTS
 from tests.node.epcis.conftest import (
     Rig,
@@ -94,6 +98,20 @@ def test_a_brand_owner_ships_items_it_never_commissioned_here_and_custody_follow
     assert stored(rig) == [(Action.RECEIVE, lot_id(lot), farm), (Action.SHIP, lot_id(lot), farm)]
     # On-chain: adopted (producer unknown, 0), then shipped to the processor (participant 2).
     assert on_chain(rig, lot) == (0, 1, 2, BatchStatus.IN_TRANSIT)
+
+    # The verifier says so: an adoption of a lot first seen mid-chain, never a production.
+    d = rig.chain.deployment
+    reader = ChainReader(
+        rig.chain.w3, Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
+    )
+    bundle = ProvenanceService(rig.store, rig.chain.w3, d).export(lot_id(lot))
+    report = verify_bundle(bundle, reader)
+    assert report.outcome is VerifyOutcome.PASS, report.failures()
+    (batch,) = report.batches
+    assert (batch.adopted_at, batch.first_seen_mid_chain) == (0, True)
+    (licence,) = [c for c in batch.checks if c.check is Check.LICENCE]
+    assert "first seen mid-chain" not in licence.detail  # its brand owner holds the prefix
+    assert report_json(report)["batches"][0]["firstSeenMidChain"] is True
 
     (received,) = rig.capture("processor", document(receiving(lot)))
     rig.commit()

@@ -18,7 +18,10 @@ The node trusts nothing in ``traceEvents`` but the signatures: it re-derives the
 from the document and refuses the request (:class:`~node.exceptions.EpcisSignatureMismatchError`)
 unless every signed TraceEvent is the one the document maps to — same action, batches,
 receiver, product, quantity, time, location and payload hash. Only the links to the
-batches' heads and the nonce are the signer's to choose, and the ingest rules check them.
+batches' heads and the nonce are the signer's to choose, and the ingest rules check them
+(and, for an event first naming lots the network never held, whether its signer adopts
+them or the event is anchored-only, which the node judges from the signature:
+node/epcis/adoption.py).
 Capture gives every event an outcome (:class:`Outcome`): one refused event writes nothing
 of itself or of the events depending on it, and the rest is captured, unless the client
 asks for all or nothing (:class:`CaptureErrorBehaviour`, docs/epcis.md "Outcomes").

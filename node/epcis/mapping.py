@@ -2,7 +2,9 @@
 
 The mapping is a pure function of the EPCIS event and of who the registered participants
 are (to name a SHIP's receiver); batch heads and nonces are not part of it, so the node
-re-derives exactly what a signer derived and refuses signatures over anything else.
+re-derives exactly what a signer derived and refuses signatures over anything else. An
+event that first names lots the network never held takes one of two forms on top of it,
+chosen with its signer (node/epcis/adoption.py, "Lots first seen mid-chain").
 The table (docs/epcis.md), first rule that applies:
 
 ========================================================  ===============================

@@ -730,58 +730,56 @@ class _Forms:
         first = signed[0] if signed else None
         lots = self.unheld.lots(base)
         where = f"/document{self.mapped.events[index].pointer}"
-        if lots:
-            adopted = adopting(base, lots)
-            anchored = anchored_only(base, self.mapped.hash_ids[index])
-            if self.mapped.declares(index):
-                return _Form(anchored, note=anchored_note(index, lots, DECLARED))
-            if first is None or _differs(self.parsed, first, adopted[0]) is None:
-                return _Form(adopted)
-            if _differs(self.parsed, first, anchored[0]) is not None:
-                return _Form(adopted)  # neither: the mismatch names the field
-            why = adoption_refusal(self._view(first), lots, self.licences)
-            if why is None:
-                return _Form(
-                    base,
-                    refusal=EpcisAdoptionChangedError(
-                        f"event {index} is signed as an anchored-only record, but its signer "
-                        f"may adopt {names(lots)}, which the network never held: it maps to "
-                        "their adoption; nothing of it was captured, sign it again",
-                        event_index=index,
-                        pointer=where,
-                    ),
-                    skip=1,
-                )
-            return _Form(anchored, note=anchored_note(index, lots, why))
+        extended = {bytes(lot.batch_id): lot for lot in lots_extended(base)}
         # Signed for lots first seen mid-chain that the network holds now: a race.
-        taken = {
-            bytes(lot.batch_id): lot
-            for lot in lots_extended(base)
-            if bytes(lot.batch_id) in self.held
-        }
-        if first is None or not taken:
-            return _Form(base)
+        taken = {b: lot for b, lot in extended.items() if b in self.held}
         adoptions = 0
         while adoptions < len(signed):
             signed_event = self.parsed.signed[signed[adoptions]][0]
-            if not (signed_event.adopts() and signed_event.batch_id in taken):
+            if not (signed_event.adopts() and signed_event.batch_id in extended):
                 break
             adoptions += 1
         anchored = anchored_only(base, self.mapped.hash_ids[index])
-        if adoptions == 0 and _differs(self.parsed, first, anchored[0]) is not None:
+        raced = any(self.parsed.signed[k][0].batch_id in taken for k in signed[:adoptions])
+        if not raced and taken and not lots and first is not None:
+            raced = _differs(self.parsed, first, anchored[0]) is None  # signed anchored-only
+            adoptions = 0
+        if raced:
+            return _Form(
+                base,
+                refusal=EpcisAdoptionChangedError(
+                    f"event {index} was signed for {names(list(taken.values()))} as lots the "
+                    "network never held, but the network holds them now (another event "
+                    "adopted or created them before this capture): nothing of it was "
+                    "captured and nothing adopted twice; sign it again",
+                    event_index=index,
+                    pointer=where,
+                ),
+                skip=adoptions + len(base) if adoptions else 1,
+            )
+        if not lots:
             return _Form(base)
-        return _Form(
-            base,
-            refusal=EpcisAdoptionChangedError(
-                f"event {index} was signed for {names(list(taken.values()))} as lots the "
-                "network never held, but the network holds them now (another event adopted or "
-                "created them before this capture): nothing of it was captured and nothing "
-                "adopted twice; sign it again",
-                event_index=index,
-                pointer=where,
-            ),
-            skip=adoptions + len(base) if adoptions else 1,
-        )
+        adopted = adopting(base, lots)
+        if self.mapped.declares(index):
+            return _Form(anchored, note=anchored_note(index, lots, DECLARED))
+        if first is None or _differs(self.parsed, first, adopted[0]) is None:
+            return _Form(adopted)
+        if _differs(self.parsed, first, anchored[0]) is not None:
+            return _Form(adopted)  # neither: the mismatch names the field
+        why = adoption_refusal(self._view(first), lots, self.licences)
+        if why is None:
+            return _Form(
+                base,
+                refusal=EpcisAdoptionChangedError(
+                    f"event {index} is signed as an anchored-only record, but its signer "
+                    f"may adopt {names(lots)}, which the network never held: it maps to "
+                    "their adoption; nothing of it was captured, sign it again",
+                    event_index=index,
+                    pointer=where,
+                ),
+                skip=1,
+            )
+        return _Form(anchored, note=anchored_note(index, lots, why))
 
     def _view(self, position: int) -> SignerView | None:
         event, signature = self.parsed.signed[position]

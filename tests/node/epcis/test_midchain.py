@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import select
 
 from node.chain.reader import ChainReader, Contracts
+from node.cli.common import console
+from node.cli.provenance import print_report
 from node.epcis.adoption import FIRST_SEEN, adopting, anchored_only, lots_extended
 from node.epcis.capture import Outcome, capture, map_request_document
 from node.epcis.document import parse_document
@@ -112,6 +114,11 @@ def test_a_brand_owner_ships_items_it_never_commissioned_here_and_custody_follow
     (licence,) = [c for c in batch.checks if c.check is Check.LICENCE]
     assert "first seen mid-chain" not in licence.detail  # its brand owner holds the prefix
     assert report_json(report)["batches"][0]["firstSeenMidChain"] is True
+    with console.capture() as printed:  # tracenode verify / provenance
+        print_report(report, title="bundle")
+    assert "event #0, first seen mid-chain: history before this event was not captured" in (
+        printed.get()
+    )
 
     (received,) = rig.capture("processor", document(receiving(lot)))
     rig.commit()

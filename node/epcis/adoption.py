@@ -11,21 +11,22 @@ network"). No contract change.
 
 For each EPCIS event, in document order, the lots its TraceEvents would extend (a SHIP's,
 an OBSERVE's, a RECALL's, a DESTROY's lot, a TRANSFORM's inputs, the lots a pallet
-packs: :func:`lots_extended`) that the network does not hold and no earlier event of the
-document brought in are *first seen* here. What the event becomes depends on its signer,
+packs: ``lots_extended`` in node/epcis/mapping.py, with the two forms, pure functions
+the SDK uses too) that the network does not hold and no earlier event of the document
+brought in are *first seen* here. What the event becomes depends on its signer,
 by the contract's adoption rule (:func:`adoption_refusal`):
 
 - the signer may adopt them (an active participant with a custody role, and nobody else
   in the network holds the licence of the lot's prefix: the brand owner itself, or a lot
   of a brand outside the network): the event maps to one adopting RECEIVE of each lot,
-  then its own TraceEvents, all signed by that signer (:func:`adopting`). The batch's
+  then its own TraceEvents, all signed by that signer (``adopting``). The batch's
   producer stays unknown (0): the adoption is never shown as a production, and says
   "history before this event was not captured by this network";
 - it may not (a lot licensed to another participant, who never named it here; a signer
   with no custody role), or the event is a declaration of error (which states that the
   event naming the lots was in error, so it brings none in): the event is
   **anchored-only** with that reason (one OBSERVE
-  record of its hash ID, :func:`anchored_only`): recorded, signed and anchored,
+  record of its hash ID, ``anchored_only``): recorded, signed and anchored,
   attributed to its signer, custody not tracked, nothing attributed to a lot.
 
 The signer's side (node/epcis/performers.py: ``tracenode epcis sign``, the SDK through
@@ -38,23 +39,34 @@ for a lot the network came to hold in between is refused for that event alone
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Final
 
-from node.epcis.digital_link import normalise_gs1_uri
-from node.epcis.mapping import MappedEvent
+from node.epcis.mapping import MappedEvent, adopting, anchored_only, lots_extended
 from node.events.identifiers import (
     Identifier,
     IdentifierSplit,
     Licence,
     PrefixKind,
     identifier_split,
-    parse_record,
 )
 from node.events.typed_data import CUSTODY_ROLES, Action
 from node.exceptions import EventRejectedError, InvalidIdentifierError
 from node.ingest.rules import check_adoptable
 from node.store.records import SignerView
+
+__all__ = [
+    "DECLARED",
+    "FIRST_SEEN",
+    "Unheld",
+    "adopted_note",
+    "adopting",
+    "adoption_refusal",
+    "anchored_note",
+    "anchored_only",
+    "lots_extended",
+    "names",
+    "splits_of",
+]
 
 #: Why an error declaration that first names lots is anchored-only: it adopts nothing.
 DECLARED: Final = (
@@ -65,73 +77,6 @@ DECLARED: Final = (
 FIRST_SEEN: Final = (
     "first seen mid-chain: history before this event was not captured by this network"
 )
-
-
-def lots_extended(items: Sequence[MappedEvent]) -> tuple[Identifier, ...]:
-    """The lots whose heads an EPCIS event's TraceEvents extend, each once, in order: a
-    SHIP's, OBSERVE's, RECALL's or DESTROY's lot, a TRANSFORM's inputs, the lots a pallet
-    packs or unpacks. Not a COMMISSION's or a TRANSFORM's outputs (created), a RECEIVE's
-    (it adopts a lot never seen itself), a record's or a pallet's."""
-    found: dict[bytes, Identifier] = {}
-    for item in items:
-        if item.record or item.adoption:
-            continue
-        if item.action in (Action.COMMISSION, Action.RECEIVE):
-            continue
-        named = list(item.inputs)
-        if item.batch is not None and item.action not in (
-            Action.TRANSFORM,
-            Action.AGGREGATE,
-            Action.DISAGGREGATE,
-        ):
-            named.insert(0, item.batch)
-        for lot in named:
-            found.setdefault(bytes(lot.batch_id), lot)
-    return tuple(found.values())
-
-
-def adopting(items: Sequence[MappedEvent], lots: Sequence[Identifier]) -> tuple[MappedEvent, ...]:
-    """``items`` preceded by the adoption of each of ``lots``: a RECEIVE naming no previous
-    event, with the EPCIS event's payload, time and place (its identifier goes with the
-    submission, as for any adoption)."""
-    first = items[0]
-    adoptions = tuple(
-        replace(
-            first,
-            action=Action.RECEIVE,
-            batch=lot,
-            inputs=(),
-            outputs=(),
-            counterparty=bytes(20),
-            product=bytes(32),
-            quantity=0,
-            record=False,
-            adoption=True,
-        )
-        for lot in lots
-    )
-    return adoptions + tuple(items)
-
-
-def anchored_only(items: Sequence[MappedEvent], hash_id: str) -> tuple[MappedEvent, ...]:
-    """The event as an anchored-only record: one OBSERVE of its own CBV 2.0 hash ID (the
-    record key of an event that names nothing), with its payload, time and place."""
-    key = parse_record(normalise_gs1_uri(hash_id))
-    first = items[0]
-    return (
-        replace(
-            first,
-            action=Action.OBSERVE,
-            batch=key,
-            inputs=(),
-            outputs=(),
-            counterparty=bytes(20),
-            product=bytes(32),
-            quantity=0,
-            record=True,
-            adoption=False,
-        ),
-    )
 
 
 class Unheld:

@@ -370,6 +370,73 @@ def _each(
     )
 
 
+def lots_extended(items: Sequence[MappedEvent]) -> tuple[Identifier, ...]:
+    """The lots whose heads an EPCIS event's TraceEvents extend, each once, in order: a
+    SHIP's, OBSERVE's, RECALL's or DESTROY's lot, a TRANSFORM's inputs, the lots a pallet
+    packs or unpacks. Not a COMMISSION's or a TRANSFORM's outputs (created), a RECEIVE's
+    (it adopts a lot never seen itself), a record's or a pallet's."""
+    found: dict[bytes, Identifier] = {}
+    for item in items:
+        if item.record or item.adoption:
+            continue
+        if item.action in (Action.COMMISSION, Action.RECEIVE):
+            continue
+        named = list(item.inputs)
+        if item.batch is not None and item.action not in (
+            Action.TRANSFORM,
+            Action.AGGREGATE,
+            Action.DISAGGREGATE,
+        ):
+            named.insert(0, item.batch)
+        for lot in named:
+            found.setdefault(bytes(lot.batch_id), lot)
+    return tuple(found.values())
+
+
+def adopting(items: Sequence[MappedEvent], lots: Sequence[Identifier]) -> tuple[MappedEvent, ...]:
+    """``items`` preceded by the adoption of each of ``lots`` (node/epcis/adoption.py): a
+    RECEIVE naming no previous event, with the EPCIS event's payload, time and place (its
+    identifier goes with the submission, as for any adoption)."""
+    first = items[0]
+    adoptions = tuple(
+        replace(
+            first,
+            action=Action.RECEIVE,
+            batch=lot,
+            inputs=(),
+            outputs=(),
+            counterparty=bytes(20),
+            product=bytes(32),
+            quantity=0,
+            record=False,
+            adoption=True,
+        )
+        for lot in lots
+    )
+    return adoptions + tuple(items)
+
+
+def anchored_only(items: Sequence[MappedEvent], hash_id: str) -> tuple[MappedEvent, ...]:
+    """The event as an anchored-only record: one OBSERVE of its own CBV 2.0 hash ID (the
+    record key of an event that names nothing), with its payload, time and place."""
+    key = parse_record(normalise_gs1_uri(hash_id))
+    first = items[0]
+    return (
+        replace(
+            first,
+            action=Action.OBSERVE,
+            batch=key,
+            inputs=(),
+            outputs=(),
+            counterparty=bytes(20),
+            product=bytes(32),
+            quantity=0,
+            record=True,
+            adoption=False,
+        ),
+    )
+
+
 def map_document(events: Sequence[EpcisEvent], parties: PartyResolver) -> MappedDocument:
     """Every event's hash ID and mapping, or the reason it maps to none (an event whose
     mapping fails, or whose ``eventID`` names an earlier event of the document, is refused

@@ -14,13 +14,15 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from node.epcis.adoption import adopting, anchored_only, lots_extended
 from node.epcis.document import EpcisEvent, parse_document
 from node.epcis.hashid import event_hash_id
 from node.epcis.mapping import (
     MappedDocument,
     MappedEvent,
+    adopting,
+    anchored_only,
     capture_keys,
+    lots_extended,
     map_document,
     with_forms,
 )

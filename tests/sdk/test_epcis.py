@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from node.epcis.adoption import FIRST_SEEN
 from node.exceptions import EpcisDocumentError, EpcisEventRejectedError
 from tests.node.epcis.conftest import (
     commissioning,
@@ -112,3 +113,20 @@ def test_an_xml_document_is_captured_through_the_sdk(gateway: Gateway, tmp_path:
 
     assert delivery.outcome == "accepted"
     assert [r["outcome"] for r in delivery.results] == ["captured"]
+
+
+def test_lots_first_seen_mid_chain_take_the_gateways_form(gateway: Gateway, tmp_path: Path) -> None:
+    """The farm's own lot, never commissioned here, is adopted before its shipping; the
+    processor's lot is anchored-only with why: the SDK learns both forms from the gateway
+    (POST /v1/epcis/performers, firstSeen) and the gateway re-derives them at capture."""
+    lot, theirs = new_lot(), new_lot("0614142")
+    with client_for(gateway, "farm", tmp_path / "farm") as farm:
+        delivery = farm.capture_epcis(document(shipping(lot), shipping(theirs)))
+        state = farm.batch(lot)
+
+    assert [r["outcome"] for r in delivery.results] == ["captured", "anchored-only"]
+    assert FIRST_SEEN in delivery.results[0]["note"]
+    assert "licensed to participant" in delivery.results[1]["note"]
+    assert len(delivery.event_hashes) == 3  # the adoption, the SHIP, the record
+    assert state["status"] == "IN_TRANSIT"
+    assert state["head"] == delivery.event_hashes[1]

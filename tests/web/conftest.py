@@ -143,7 +143,7 @@ OUTSIDE_DESTINATION = "urn:epc:id:sgln:4000001.00000.0"
 OPEN_LOT = "urn:acme:lot:7"
 #: A lot of the demo farm's prefix never commissioned here, first named by the farm's EPCIS
 #: shipping of it to the dairy: adopted, first seen mid-chain (docs/epcis.md).
-MIDCHAIN_LOT = "urn:epc:class:lgtin:9506000.013435.MID-1"
+MIDCHAIN_LOT = "urn:epc:class:lgtin:9506000.077777.MID-1"  # its own GTIN
 #: A lot made at a plant named in master data: by its brand owner (the demo dairy, holder
 #: of 0614142) and, contradicting it, by the farm (docs/epcis.md, "Master data").
 NAMED_LOT = "urn:epc:class:lgtin:9506000.013435.NAMED-1"

@@ -160,7 +160,11 @@ def choose_performers(
         licences = store.licences.current(conn, wanted) if wanted else {}
         head = store.participants.cursor(conn, PARTICIPANTS_CURSOR) or 0
         resolve = party_resolver(store, conn)
-        placed = {i: _place(mapped.events[i].data, resolve) for i in indexes}
+        placed = (
+            {i: _place(mapped.events[i].data, resolve) for i in indexes}
+            if len(addresses) > 1
+            else {}
+        )
     judge = _Judge(domain, views, splits, licences, head)
     unheld = Unheld({*states, *held})  # ``held``: the client's waiting events' batches
     heads = {batch_id: state.head for batch_id, state in states.items()}
@@ -174,7 +178,7 @@ def choose_performers(
         lots = unheld.lots(items)
         # The party whose place the event names (its business location or read point) is
         # tried first: it most likely performed the event.
-        order = sorted(addresses, key=lambda a: a != placed[index])
+        order = sorted(addresses, key=lambda a: a != placed.get(index))
         chosen: list[bytes] = []
         if lots:
             declares = mapped.declares(index)

@@ -4,8 +4,10 @@ The mapping is node/epcis/mapping.py's, the one the node re-derives when it capt
 (a pure function of the document and of who the participants are). What
 ``node.epcis.capture.sign_document`` reads from the node's store is asked of the gateway
 instead: which events it holds already (``POST /v1/epcis/lookup``: their CBV 2.0 hash
-IDs), whom each destination party names (same request), and — through the client, like
-any event — the batches' heads and the signer's next nonce.
+IDs), whom each destination party names (same request), the form of each event that
+first names lots the network never held (``POST /v1/epcis/performers``' ``firstSeen``:
+adopting them, or anchored-only; docs/epcis.md "Lots first seen mid-chain"), and —
+through the client, like any event — the batches' heads and the signer's next nonce.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from node.epcis.adoption import FIRST_SEEN
-from node.exceptions import EpcisDocumentError, EpcisEventRejectedError
+from node.exceptions import EpcisDocumentError, EpcisEventRejectedError, GatewayError
 from tests.node.epcis.conftest import (
     commissioning,
     commissioning_xml,
@@ -16,7 +16,7 @@ from tests.node.epcis.conftest import (
     receiving,
     shipping,
 )
-from tests.sdk.conftest import Gateway
+from tests.sdk.conftest import Gateway, Proxy
 from tests.sdk.test_client import client_for
 
 
@@ -130,3 +130,26 @@ def test_lots_first_seen_mid_chain_take_the_gateways_form(gateway: Gateway, tmp_
     assert len(delivery.event_hashes) == 3  # the adoption, the SHIP, the record
     assert state["status"] == "IN_TRANSIT"
     assert state["head"] == delivery.event_hashes[1]
+
+
+def test_a_gateway_naming_a_lot_the_event_does_not_extend_is_refused(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    """A hostile (or confused) gateway's firstSeen naming a lot to adopt that the event
+    does not name: the client signs nothing and queues nothing."""
+    proxy = Proxy(gateway.url)
+    elsewhere = "https://id.gs1.org/01/00614141123452/10/ELSEWHERE"
+    proxy.rewrite["/v1/epcis/performers"] = lambda answer: {
+        **answer,
+        "firstSeen": [{"index": 0, "adopts": [elsewhere], "anchoredOnly": None}],
+    }
+    try:
+        with client_for(gateway, "farm", tmp_path / "farm", url=proxy.url) as farm:
+            with pytest.raises(GatewayError):
+                farm.capture_epcis(document(shipping(new_lot())))
+            queued = farm.outbox.count()
+    finally:
+        proxy.close()
+
+    assert queued == 0
+    assert gateway.event_rows() == 0

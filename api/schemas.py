@@ -712,6 +712,12 @@ class BatchReportOut(Schema):
         "(a RECEIVE of a lot the network never held): its history before lies outside. "
         "null: the network made it."
     )
+    first_seen_mid_chain: bool = Field(
+        default=False,
+        description="Whether that adoption is of a lot first seen mid-chain: signed with the "
+        "event that first named the lot here (one EPCIS event, no receipt), so history "
+        "before that event was not captured by this network (docs/epcis.md).",
+    )
     elsewhere_at: int | None = Field(
         default=None,
         description="The index of the batch's first event in the bundle when its history "
@@ -973,6 +979,12 @@ class EpcisEventResult(Schema):
         default=None,
         description="Why it was refused: an RFC 9457 problem naming the event (eventIndex) "
         "and field (pointer).",
+    )
+    note: str | None = Field(
+        default=None,
+        description="Lots first seen mid-chain (docs/epcis.md): the lots it adopted, whose "
+        "history before it was not captured by this network (captured), or why it is "
+        "anchored-only although it names lots.",
     )
 
 

@@ -49,6 +49,8 @@
         ├── EpcisEventIdConflictError       an eventID that names another event
         ├── EpcisEventRejectedError         a mapped TraceEvent refused by a rule (``cause``)
         ├── EpcisDependencyError            an event extending a refused event's head
+        ├── EpcisAdoptionChangedError       a lot first seen mid-chain, signed for as the
+        │                                   network held it then, not as it holds it now
         ├── EpcisMasterDataError            a master-data element of the header refused
         └── EpcisRolledBackError            an event left out by an all-or-nothing capture
     (and EpcisQueryError (ValueError): an EPCIS query parameter the node does not answer;
@@ -511,6 +513,16 @@ class EpcisDependencyError(EpcisError):
     ) -> None:
         super().__init__(message, event_index=event_index, pointer=pointer)
         self.depends_on = depends_on
+
+
+class EpcisAdoptionChangedError(EpcisError):
+    """An event that first names lots the network never held, signed in a form the node no
+    longer derives (docs/epcis.md, "Lots first seen mid-chain"): the lot was brought into
+    the network between signing and capture (another event adopted or created it), or its
+    signer may adopt what it signed as anchored-only. Nothing of the event is written; the
+    client signs it again."""
+
+    code = "epcis-adoption-changed"
 
 
 class EpcisMasterDataError(EpcisError):

@@ -29,10 +29,9 @@ from pydantic import Field, field_validator
 from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.schemas import DecimalInt, Schema, StrictSchema, Text
-from node.epcis.capture import party_resolver
 from node.epcis.document import MAX_EVENTS, parse_document
 from node.epcis.mapping import MAX_SIGNERS, MAX_TRACE_EVENTS, map_document
-from node.epcis.performers import choose_performers
+from node.epcis.performers import choose_performers, party_resolver
 from node.exceptions import InvalidParametersError
 from node.store.store import Store
 
@@ -106,6 +105,12 @@ class PerformersIn(StrictSchema):
     signers: list[Annotated[str, Field(pattern=ADDRESS_PATTERN)]] = Field(
         min_length=1, max_length=MAX_SIGNERS, description="The key set's addresses, each once."
     )
+    held: list[Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]] = Field(
+        default_factory=list,
+        max_length=MAX_TRACE_EVENTS,
+        description="Batch ids the client's own waiting events create or adopt (not yet "
+        "sent): the document's events extend them rather than adopt them.",
+    )
 
     @field_validator("events")
     @classmethod
@@ -122,12 +127,30 @@ class PerformersIn(StrictSchema):
         return signers
 
 
+class FirstSeenOut(Schema):
+    index: int = Field(description="The EPCIS event's position in the document.")
+    adopts: list[str] = Field(
+        description="The lots (canonical identifiers) the network never held that the event "
+        "first names, adopted by its signer before it (RECEIVEs with no previous event, in "
+        "this order), when anchoredOnly is null."
+    )
+    anchored_only: str | None = Field(
+        description="Why the event is anchored-only instead (its signer may not adopt those "
+        "lots): one OBSERVE record of its hash ID (docs/epcis.md, Lots first seen mid-chain)."
+    )
+
+
 class PerformersOut(Schema):
     performers: list[str] = Field(
         description="The address (EIP-55) that signs each TraceEvent the listed events map "
         "to, in order: the first of the signers the batch rules accept, else the first."
     )
     signers: list[NonceOut] = Field(description="Each signer, in the request's order.")
+    first_seen: list[FirstSeenOut] = Field(
+        default_factory=list,
+        description="The listed events that first name lots the network never held, and "
+        "the form their TraceEvents take (performers counts those TraceEvents).",
+    )
 
 
 @router.get(
@@ -217,9 +240,23 @@ def epcis_performers(body: PerformersIn, gateway: GatewayDep, _reader: ReaderDep
         )
     addresses = [bytes.fromhex(a[2:]) for a in body.signers]
     chosen = choose_performers(
-        store=node.store, domain=node.domain, addresses=addresses, mapped=todo
+        store=node.store,
+        domain=node.domain,
+        addresses=addresses,
+        mapped=mapped,
+        indexes=[i for i in body.events if i not in mapped.refused],
+        held=[bytes.fromhex(b[2:]) for b in body.held],
     )
     return PerformersOut(
         performers=[to_checksum_address(a) for a in chosen.signers],
         signers=_nonces(node.store, addresses),
+        first_seen=[
+            FirstSeenOut(
+                index=index,
+                adopts=[m.batch.canonical for m in items if m.adoption and m.batch is not None],
+                anchored_only=chosen.mapped.notes.get(index),
+            )
+            for index in body.events
+            if (items := chosen.mapped.trace_events[index]) is not mapped.trace_events[index]
+        ],
     )

@@ -579,7 +579,10 @@ function summary(m) {
   const product = name.sub.startsWith("GTIN") ? namedCode(m, `https://id.gs1.org/01/${name.sub.slice(5)}`) : null;
   if (product) fact("Product name", product);
   if (batch && batch.producer && batch.producer.name) fact("Producer", batch.producer.name);
-  else if (adoptedHere(m)) fact("Producer", "Not known here: it came from outside TraceNode");
+  else if (adoptedHere(m)) {
+    const b = m.report.batches.find((x) => x.batchId === m.subject);
+    fact("Producer", b.firstSeenMidChain ? "Not known here: first seen mid-chain, its history before was not captured by this network" : "Not known here: it came from outside TraceNode");
+  }
   if (batch && batch.custodian && batch.custodian.name) {
     fact(status === "CONSUMED" ? "Last held by" : "Held by", batch.custodian.name);
   }
@@ -803,7 +806,9 @@ function checked(m) {
           "li",
           { "data-not-checked": "outside", "data-batch": b.batchId },
           h("strong", {}, "History outside TraceNode: "),
-          `${name} was received from outside TraceNode by ${by} (event #${b.adoptedAt}). What happened to it before, and who made it, is not recorded here and not checked.`,
+          b.firstSeenMidChain
+            ? `${name} was first seen mid-chain: ${by} adopted it with the first event that names it here (event #${b.adoptedAt}). History before this event was not captured by this network; who made it is not recorded here and not checked.`
+            : `${name} was received from outside TraceNode by ${by} (event #${b.adoptedAt}). What happened to it before, and who made it, is not recorded here and not checked.`,
         ),
       );
     }
@@ -1001,7 +1006,10 @@ function eventTitle(m, e) {
     return `Made ${outs}`;
   }
   if (r.action === "SHIP" && e.message && e.message.counterparty === ZERO20) return "Shipped out of TraceNode";
-  if (r.action === "RECEIVE" && e.message && e.message.prevEventHash === ZERO32) return "Received from outside TraceNode";
+  if (r.action === "RECEIVE" && e.message && e.message.prevEventHash === ZERO32) {
+    const midChain = m.report.batches.some((b) => b.adoptedAt === e.number - 1 && b.firstSeenMidChain);
+    return midChain ? "First seen mid-chain: history before this event was not captured by this network" : "Received from outside TraceNode";
+  }
   return ACTIONS[r.action] || r.action;
 }
 

@@ -968,6 +968,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
       licence: null,
       events: byBatch.get(b.batchId) || [],
       adoptedAt: null,
+      firstSeenMidChain: false,
       elsewhereAt: null,
       continuedAt: null,
       continuedTo: null,
@@ -1075,7 +1076,10 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
   await view.ask(receivers.flatMap(([c, r]) => [view.registrar(c), view.registrar(r), view.participant(r)]));
   report.batches.forEach((batch, index) => {
     const createdAt = creators.get(batch.batchId);
-    if (createdAt !== undefined && adopts(bundle.events[createdAt].event)) batch.adoptedAt = createdAt;
+    if (createdAt !== undefined && adopts(bundle.events[createdAt].event)) {
+      batch.adoptedAt = createdAt;
+      batch.firstSeenMidChain = firstSeenMidChain(bundle, createdAt);
+    }
     if (elsewhere.has(batch.batchId)) batch.elsewhereAt = elsewhere.get(batch.batchId);
     emit("batch", index, batch, checkLicence(batch, bundle, report, local, creators, view));
     let custody = checkCustody(batch, view, steps.get(batch.batchId) || [], report);
@@ -1456,6 +1460,20 @@ function adopts(e) {
   return e.action === 4 && e.prevEventHash === ZERO32;
 }
 
+/** Whether the adoption at `index` is of a lot first seen mid-chain (docs/epcis.md): the
+ * bundle's next event extending it was signed over the same payload (one EPCIS event: the
+ * lot's adoption and the event that first named it) and is no receipt. */
+function firstSeenMidChain(bundle, index) {
+  const adoption = bundle.events[index];
+  for (const later of bundle.events.slice(index + 1)) {
+    const e = later.event;
+    if (e.prevEventHash === adoption.eventHash || e.inputPrevHashes.includes(adoption.eventHash)) {
+      return e.payloadHash === adoption.event.payloadHash && e.action !== 4;
+    }
+  }
+  return false;
+}
+
 /** For each batch, the first event of the bundle that creates it (its COMMISSION, the
  * TRANSFORM that output it, or the RECEIVE that adopted it from outside; index into its events). */
 function creatorsOf(bundle) {
@@ -1516,11 +1534,12 @@ function checkLicence(batch, bundle, report, local, creators, view) {
   }
   const creator = who(view, entry.participant.id);
   const adopted = adopts(bundle.events[index].event);
+  const came = batch.firstSeenMidChain ? "first seen mid-chain (history before it not captured here), adopted" : "received from outside TraceNode";
   if (held === null && adopted) {
     return result(
       "licence",
       "pass",
-      `${named}: received from outside TraceNode by ${creator} at block ${block}; no prefix of it is licensed in the network, so its brand owner is outside it`,
+      `${named}: ${came} by ${creator} at block ${block}; no prefix of it is licensed in the network, so its brand owner is outside it`,
     );
   }
   if (held === null) return result("licence", "fail", `${named}: no prefix of it was licensed to anyone at block ${block}, when ${creator} created the batch`);
@@ -1534,7 +1553,7 @@ function checkLicence(batch, bundle, report, local, creators, view) {
     validUntil: licence.validUntil ? licence.validUntil.toString() : null,
   };
   if (licence.holder !== entry.participant.id) {
-    const did = adopted ? "received it from outside" : "created the batch";
+    const did = !adopted ? "created the batch" : batch.firstSeenMidChain ? "adopted it first seen mid-chain" : "received it from outside";
     return result("licence", "fail", `${named}: prefix ${prefix} was licensed to ${holder} at block ${block}, not to ${creator}, who ${did}`);
   }
   const until = licence.validUntil ? ` until block ${licence.validUntil}` : "";

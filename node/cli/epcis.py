@@ -81,6 +81,8 @@ def sign(
             others=others,
         )
     request = signed.request
+    for note in signed.notes:  # lots first seen mid-chain that the signer may not adopt
+        errors.print(f"[yellow]anchored-only[/] {escape(note)}", highlight=False)
     for error in signed.refused:
         errors.print(
             f"[yellow]skipped[/] event {error.event_index} {escape(f'[{error.code}]')} "
@@ -210,6 +212,8 @@ def _show(item: dict[str, Any]) -> None:
         line += (
             f" {escape('[' + str(reason.get('code')) + ']')} {escape(str(reason.get('detail')))}"
         )
+    if isinstance(item.get("note"), str):  # lots first seen mid-chain (docs/epcis.md)
+        line += f" — {escape(item['note'])}"
     console.print(line)
 
 

@@ -309,6 +309,15 @@ def print_report(report: Report, *, title: str) -> None:
         )
     show(states)
     console.print(_completeness(report))
+    for b in report.batches:  # where a batch's history here starts (docs/epcis.md)
+        if b.adopted_at is None:
+            continue
+        started = (
+            "first seen mid-chain: history before this event was not captured by this network"
+            if b.first_seen_mid_chain
+            else "received from outside TraceNode: its history before is not recorded here"
+        )
+        console.print(f"[yellow]↳[/] {escape(names[b.batch_id])}: event #{b.adopted_at}, {started}")
     for b in report.batches:
         if b.status.name == "RECALLED":
             which = "this batch" if b.batch_id == report.subject else "an ancestor"

@@ -18,7 +18,10 @@ The node trusts nothing in ``traceEvents`` but the signatures: it re-derives the
 from the document and refuses the request (:class:`~node.exceptions.EpcisSignatureMismatchError`)
 unless every signed TraceEvent is the one the document maps to — same action, batches,
 receiver, product, quantity, time, location and payload hash. Only the links to the
-batches' heads and the nonce are the signer's to choose, and the ingest rules check them.
+batches' heads and the nonce are the signer's to choose, and the ingest rules check them
+(and, for an event first naming lots the network never held, whether its signer adopts
+them or the event is anchored-only, which the node judges from the signature:
+node/epcis/adoption.py).
 Capture gives every event an outcome (:class:`Outcome`): one refused event writes nothing
 of itself or of the events depending on it, and the rest is captured, unless the client
 asks for all or nothing (:class:`CaptureErrorBehaviour`, docs/epcis.md "Outcomes").
@@ -37,18 +40,29 @@ from typing import Any, Final, TypeVar
 
 from sqlalchemy import Connection
 
-from node.epcis.digital_link import normalise_gs1_uri
+from node.epcis.adoption import (
+    DECLARED,
+    Unheld,
+    adopted_note,
+    adopting,
+    adoption_refusal,
+    anchored_note,
+    anchored_only,
+    lots_extended,
+    names,
+    splits_of,
+)
 from node.epcis.document import EpcisDocument, EpcisEvent, parse_document
 from node.epcis.hashid import capture_key
 from node.epcis.mapping import (
     MAX_TRACE_EVENTS,
     MappedDocument,
     MappedEvent,
-    PartyResolver,
     check_event_ids,
     event_id_conflicts,
     event_id_of,
     map_document,
+    with_forms,
     with_refusals,
 )
 from node.epcis.masterdata import (
@@ -59,15 +73,15 @@ from node.epcis.masterdata import (
     is_assertion_of,
 )
 from node.epcis.named import deliver_captured
-from node.epcis.performers import compose_for_keys
+from node.epcis.performers import compose_for_keys, party_resolver
 from node.epcis.query import index_terms
 from node.events.hashing import keccak
-from node.events.identifiers import GS1_MAX_PREFIX, GS1_MIN_PREFIX, PrefixKind
 from node.events.payload import canonical_json
 from node.events.signatures import address_of, recover_signer, sign_digest
 from node.events.submission import SignedEvent, parse_event, parse_hex
 from node.events.typed_data import ZERO32, Domain, TraceEvent
 from node.exceptions import (
+    EpcisAdoptionChangedError,
     EpcisDependencyError,
     EpcisDocumentError,
     EpcisError,
@@ -84,8 +98,7 @@ from node.exceptions import (
 )
 from node.ingest.service import IngestResult, IngestService
 from node.ingest.service import Outcome as IngestOutcome
-from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
-from node.store.records import EpcisDeclarationRow, EpcisEventRow
+from node.store.records import EpcisDeclarationRow, EpcisEventRow, SignerView
 from node.store.store import Store
 
 _T = TypeVar("_T")
@@ -133,6 +146,9 @@ class EpcisResult:
     trace_events: tuple[bytes, ...]  # the TraceEvent hashes it maps to (empty if known)
     #: Why it was refused: a typed error naming the event and field (REFUSED only).
     refusal: EpcisError | None = None
+    #: Lots first seen mid-chain: which it adopted (CAPTURED), or why it is anchored-only
+    #: (node/epcis/adoption.py).
+    note: str | None = None
 
     @property
     def stored(self) -> bool:
@@ -148,6 +164,7 @@ class EpcisResult:
         }
         if self.refusal is not None:
             found["refusal"] = refusal_json(self.refusal)
+        found["note"] = self.note
         return found
 
 
@@ -224,35 +241,6 @@ def _prefixed(parse: Callable[[], _T], base: str) -> _T:
         raise
 
 
-def party_resolver(store: Store, conn: Connection) -> PartyResolver:
-    """Names a party or location (PGLN, SGLN or their Digital Links, AI 417 / 414) by the
-    participant holding, at the licence mirror's head, the GS1 company prefix licence its
-    GLN begins with (licences never overlap: at most one does), so a participant holding
-    several company prefixes is found by any of them. One indexed lookup per GLN, in
-    ``conn``'s transaction: use the resolver only while it is open."""
-    head = store.participants.cursor(conn, PARTICIPANTS_CURSOR) or 0
-    found: dict[str, bytes | None] = {}
-
-    def by_gln(gln: str) -> bytes | None:
-        candidates = [gln[:length] for length in range(GS1_MIN_PREFIX, GS1_MAX_PREFIX + 1)]
-        holder = store.licences.holder_at(conn, PrefixKind.GS1, candidates, head)
-        record = None if holder is None else store.participants.get(conn, holder)
-        return None if record is None else record.key
-
-    def resolve(identifier: str) -> bytes | None:
-        canonical = normalise_gs1_uri(identifier.strip())
-        for ai in ("/417/", "/414/"):
-            head_of = "https://id.gs1.org" + ai
-            if canonical.startswith(head_of):
-                gln = canonical[len(head_of) :].split("/", 1)[0]
-                if gln not in found:
-                    found[gln] = by_gln(gln)
-                return found[gln]
-        return None
-
-    return resolve
-
-
 def map_request_document(store: Store, document: EpcisDocument) -> tuple[MappedDocument, set[str]]:
     """The document's mapping under the store's participants (events whose ``eventID``
     names another stored event refused), and the hash IDs it holds."""
@@ -276,6 +264,9 @@ class SignedCapture:
 
     request: dict[str, Any]
     refused: tuple[EpcisError, ...]
+    #: Why events are anchored-only although they name lots (first seen mid-chain, and
+    #: their signer may not adopt them: node/epcis/adoption.py).
+    notes: tuple[str, ...] = ()
 
 
 def sign_capture(
@@ -292,9 +283,12 @@ def sign_capture(
     among ``others`` of the party that performed it (node/epcis/performers.py)."""
     parsed = _prefixed(lambda: parse_document(document), "/document")
     mapped, known = _prefixed(lambda: map_request_document(store, parsed), "/document")
-    todo = [m for i in mapped.to_sign(known) for m in mapped.trace_events[i]]
-    performed = compose_for_keys(
-        store=store, domain=domain, private_keys=[private_key, *others], mapped=todo
+    performed, mapped = compose_for_keys(
+        store=store,
+        domain=domain,
+        private_keys=[private_key, *others],
+        mapped=mapped,
+        indexes=mapped.to_sign(known),
     )
     request: dict[str, Any] = {
         "document": document,
@@ -325,7 +319,7 @@ def sign_capture(
                 {"event": event.message(), "signature": "0x" + signature.hex()}
             )
     refused = tuple(_document_refusal(mapped.refused[i]) for i in sorted(mapped.refused))
-    return SignedCapture(request, refused)
+    return SignedCapture(request, refused, tuple(mapped.notes[i] for i in sorted(mapped.notes)))
 
 
 def sign_document(
@@ -379,8 +373,12 @@ def capture(
     with store.read() as conn:
         held = store.events.known(conn, digests) if digests else set()
     # A request sent again after part of it was captured: what the node holds is skipped.
-    pairs = _align(parsed, [k for k, d in enumerate(digests) if d not in held], mapped, fresh)
+    forms = _Forms(store, domain, parsed, mapped, fresh)
+    pairs, changed, mapped = _align(
+        parsed, [k for k, d in enumerate(digests) if d not in held], mapped, fresh, forms
+    )
     refused = {i: _document_refusal(mapped.refused[i]) for i in fresh if i in mapped.refused}
+    refused |= changed
     assertions = _plan_assertions(store, domain, parsed, submitter)
     written: dict[int, list[bytes]] = {}
     plan = _Plan(
@@ -624,15 +622,25 @@ def _bad_signatures(plan: _Plan, positions: list[int]) -> dict[int, EpcisError]:
 
 
 def _align(
-    parsed: CaptureRequest, signed: list[int], mapped: MappedDocument, fresh: Sequence[int]
-) -> list[tuple[int, int, MappedEvent]]:
+    parsed: CaptureRequest,
+    signed: list[int],
+    mapped: MappedDocument,
+    fresh: Sequence[int],
+    forms: _Forms,
+) -> tuple[list[tuple[int, int, MappedEvent]], dict[int, EpcisError], MappedDocument]:
     """Pair each signed TraceEvent the node does not hold (``signed``: positions in the
     request, in order) with the one the document maps to, in document order: (position,
     event index, mapped TraceEvent) for every event to ingest. The TraceEvents of an event
     the node refuses after mapping it (an ``eventID`` it holds for another event: the
-    signer could not know) may be signed or not, and are left out; anything else that
-    differs is :class:`~node.exceptions.EpcisSignatureMismatchError`."""
+    signer could not know) may be signed or not, and are left out; so are those of an
+    event whose lots first seen mid-chain were signed for as the network held them then
+    (:class:`_Forms`: refused alone). Anything else that differs is
+    :class:`~node.exceptions.EpcisSignatureMismatchError`. Also the events so refused,
+    and the document in the form it was signed in (node/epcis/adoption.py)."""
     pairs: list[tuple[int, int, MappedEvent]] = []
+    changed: dict[int, EpcisError] = {}
+    chosen: dict[int, tuple[MappedEvent, ...]] = {}
+    notes: dict[int, str] = {}
     position = 0
     for index in fresh:
         items = mapped.trace_events[index]
@@ -647,7 +655,16 @@ def _align(
                         break
                     position += 1
             continue
-        for item in items:
+        form = forms.form(index, items, signed[position:])
+        if form.refusal is not None:
+            changed[index] = form.refusal
+            position += form.skip
+            continue
+        if form.items is not items:
+            chosen[index] = form.items
+        if form.note is not None:
+            notes[index] = form.note
+        for item in form.items:
             if position >= len(signed):
                 raise _count_mismatch(mapped, fresh, signed)
             name = _differs(parsed, signed[position], item)
@@ -661,9 +678,117 @@ def _align(
                 )
             pairs.append((signed[position], index, item))
             position += 1
+        forms.unheld.take(form.items)
     if position != len(signed):
         raise _count_mismatch(mapped, fresh, signed)
-    return pairs
+    return pairs, changed, with_forms(mapped, chosen, notes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """An event's TraceEvents in the form its signature shows (node/epcis/adoption.py),
+    why it is anchored-only, or why it is refused and how many signed TraceEvents of it
+    to pass over."""
+
+    items: tuple[MappedEvent, ...]
+    note: str | None = None
+    refusal: EpcisError | None = None
+    skip: int = 0
+
+
+class _Forms:
+    """The node's side of lots first seen mid-chain: which form each event was signed in,
+    judged against what the network holds now and who may adopt (the same functions the
+    signer's side chose with, node/epcis/performers.py)."""
+
+    def __init__(
+        self,
+        store: Store,
+        domain: Domain,
+        parsed: CaptureRequest,
+        mapped: MappedDocument,
+        fresh: Sequence[int],
+    ) -> None:
+        self.store, self.domain, self.parsed, self.mapped = store, domain, parsed, mapped
+        lots = {
+            bytes(lot.batch_id): lot
+            for i in fresh
+            if i not in mapped.refused
+            for lot in lots_extended(mapped.trace_events[i])
+        }
+        self.splits = splits_of(lots.values())
+        wanted = {(s.kind, c) for s in self.splits.values() for c in s.candidates}
+        with store.read() as conn:
+            states = store.batches.load(conn, lots) if lots else {}
+            self.licences = store.licences.current(conn, wanted) if wanted else {}
+        self.held = frozenset(states)  # by the network, before this capture
+        self.unheld = Unheld(states)
+
+    def form(self, index: int, base: tuple[MappedEvent, ...], signed: Sequence[int]) -> _Form:
+        """The form of event ``index`` (``base``: its TraceEvents when it adopts nothing),
+        whose signed TraceEvents start at ``signed[0]``."""
+        first = signed[0] if signed else None
+        lots = self.unheld.lots(base)
+        where = f"/document{self.mapped.events[index].pointer}"
+        extended = {bytes(lot.batch_id): lot for lot in lots_extended(base)}
+        # Signed for lots first seen mid-chain that the network holds now: a race.
+        taken = {b: lot for b, lot in extended.items() if b in self.held}
+        adoptions = 0
+        while adoptions < len(signed):
+            signed_event = self.parsed.signed[signed[adoptions]][0]
+            if not (signed_event.adopts() and signed_event.batch_id in extended):
+                break
+            adoptions += 1
+        anchored = anchored_only(base, self.mapped.hash_ids[index])
+        raced = any(self.parsed.signed[k][0].batch_id in taken for k in signed[:adoptions])
+        if not raced and taken and not lots and first is not None:
+            raced = _differs(self.parsed, first, anchored[0]) is None  # signed anchored-only
+            adoptions = 0
+        if raced:
+            return _Form(
+                base,
+                refusal=EpcisAdoptionChangedError(
+                    f"event {index} was signed for {names(list(taken.values()))} as lots the "
+                    "network never held, but the network holds them now (another event "
+                    "adopted or created them before this capture): nothing of it was "
+                    "captured and nothing adopted twice; sign it again",
+                    event_index=index,
+                    pointer=where,
+                ),
+                skip=adoptions + len(base) if adoptions else 1,
+            )
+        if not lots:
+            return _Form(base)
+        adopted = adopting(base, lots)
+        if self.mapped.declares(index):
+            return _Form(anchored, note=anchored_note(index, lots, DECLARED))
+        if first is None or _differs(self.parsed, first, adopted[0]) is None:
+            return _Form(adopted)
+        if _differs(self.parsed, first, anchored[0]) is not None:
+            return _Form(adopted)  # neither: the mismatch names the field
+        why = adoption_refusal(self._view(first), lots, self.licences)
+        if why is None:
+            return _Form(
+                base,
+                refusal=EpcisAdoptionChangedError(
+                    f"event {index} is signed as an anchored-only record, but its signer "
+                    f"may adopt {names(lots)}, which the network never held: it maps to "
+                    "their adoption; nothing of it was captured, sign it again",
+                    event_index=index,
+                    pointer=where,
+                ),
+                skip=1,
+            )
+        return _Form(anchored, note=anchored_note(index, lots, why))
+
+    def _view(self, position: int) -> SignerView | None:
+        event, signature = self.parsed.signed[position]
+        try:
+            signer = recover_signer(event.digest(self.domain), signature)
+        except InvalidSignatureError:
+            return None
+        with self.store.read() as conn:
+            return self.store.participants.signers(conn, [signer]).get(signer)
 
 
 def _count_mismatch(
@@ -811,7 +936,9 @@ def _results(
             results.append(EpcisResult(index, hash_id, Outcome.DUPLICATE, ()))
         elif index in written:
             outcome = Outcome.ANCHORED_ONLY if mapped.anchored_only(index) else Outcome.CAPTURED
-            results.append(EpcisResult(index, hash_id, outcome, tuple(written[index])))
+            adopted = [m.batch for m in mapped.trace_events[index] if m.adoption and m.batch]
+            note = mapped.notes.get(index) or (adopted_note(adopted) if adopted else None)
+            results.append(EpcisResult(index, hash_id, outcome, tuple(written[index]), note=note))
         else:
             reason = refused.get(index) or EpcisRolledBackError(
                 f"event {index} was not captured: {why} and the capture "

@@ -2,7 +2,9 @@
 
 The mapping is a pure function of the EPCIS event and of who the registered participants
 are (to name a SHIP's receiver); batch heads and nonces are not part of it, so the node
-re-derives exactly what a signer derived and refuses signatures over anything else.
+re-derives exactly what a signer derived and refuses signatures over anything else. An
+event that first names lots the network never held takes one of two forms on top of it,
+chosen with its signer (node/epcis/adoption.py, "Lots first seen mid-chain").
 The table (docs/epcis.md), first rule that applies:
 
 ========================================================  ===============================
@@ -56,7 +58,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from node.epcis.digital_link import normalise_gs1_uri
@@ -115,6 +117,9 @@ class MappedEvent:
     #: An anchored-only record: an OBSERVE of ``batch``, a record key (parse_record)
     #: that is no batch, extending no head.
     record: bool = False
+    #: A lot first seen mid-chain: the RECEIVE with no previous event that adopts
+    #: ``batch`` before the EPCIS event that first names it (node/epcis/adoption.py).
+    adoption: bool = False
 
     @property
     def payload_hash(self) -> bytes:
@@ -217,6 +222,9 @@ class MappedDocument:
     hash_ids: tuple[str, ...]
     trace_events: tuple[tuple[MappedEvent, ...], ...] = field(default=())
     refused: Mapping[int, EpcisError] = field(default_factory=dict)
+    #: Why an event the network cannot track custody of is anchored-only (its lots first
+    #: seen mid-chain, which its signer may not adopt), by event index.
+    notes: Mapping[int, str] = field(default_factory=dict)
 
     def anchored_only(self, index: int) -> bool:
         """Whether the event maps to anchored-only records alone (no batch of its own)."""
@@ -362,6 +370,73 @@ def _each(
     )
 
 
+def lots_extended(items: Sequence[MappedEvent]) -> tuple[Identifier, ...]:
+    """The lots whose heads an EPCIS event's TraceEvents extend, each once, in order: a
+    SHIP's, OBSERVE's, RECALL's or DESTROY's lot, a TRANSFORM's inputs, the lots a pallet
+    packs or unpacks. Not a COMMISSION's or a TRANSFORM's outputs (created), a RECEIVE's
+    (it adopts a lot never seen itself), a record's or a pallet's."""
+    found: dict[bytes, Identifier] = {}
+    for item in items:
+        if item.record or item.adoption:
+            continue
+        if item.action in (Action.COMMISSION, Action.RECEIVE):
+            continue
+        named = list(item.inputs)
+        if item.batch is not None and item.action not in (
+            Action.TRANSFORM,
+            Action.AGGREGATE,
+            Action.DISAGGREGATE,
+        ):
+            named.insert(0, item.batch)
+        for lot in named:
+            found.setdefault(bytes(lot.batch_id), lot)
+    return tuple(found.values())
+
+
+def adopting(items: Sequence[MappedEvent], lots: Sequence[Identifier]) -> tuple[MappedEvent, ...]:
+    """``items`` preceded by the adoption of each of ``lots`` (node/epcis/adoption.py): a
+    RECEIVE naming no previous event, with the EPCIS event's payload, time and place (its
+    identifier goes with the submission, as for any adoption)."""
+    first = items[0]
+    adoptions = tuple(
+        replace(
+            first,
+            action=Action.RECEIVE,
+            batch=lot,
+            inputs=(),
+            outputs=(),
+            counterparty=bytes(20),
+            product=bytes(32),
+            quantity=0,
+            record=False,
+            adoption=True,
+        )
+        for lot in lots
+    )
+    return adoptions + tuple(items)
+
+
+def anchored_only(items: Sequence[MappedEvent], hash_id: str) -> tuple[MappedEvent, ...]:
+    """The event as an anchored-only record: one OBSERVE of its own CBV 2.0 hash ID (the
+    record key of an event that names nothing), with its payload, time and place."""
+    key = parse_record(normalise_gs1_uri(hash_id))
+    first = items[0]
+    return (
+        replace(
+            first,
+            action=Action.OBSERVE,
+            batch=key,
+            inputs=(),
+            outputs=(),
+            counterparty=bytes(20),
+            product=bytes(32),
+            quantity=0,
+            record=True,
+            adoption=False,
+        ),
+    )
+
+
 def map_document(events: Sequence[EpcisEvent], parties: PartyResolver) -> MappedDocument:
     """Every event's hash ID and mapping, or the reason it maps to none (an event whose
     mapping fails, or whose ``eventID`` names an earlier event of the document, is refused
@@ -393,9 +468,21 @@ def with_refusals(mapped: MappedDocument, more: Mapping[int, EpcisError]) -> Map
     """``mapped`` with the events of ``more`` refused too (an earlier reason stays)."""
     if not more:
         return mapped
-    return MappedDocument(
-        mapped.events, mapped.hash_ids, mapped.trace_events, {**more, **mapped.refused}
-    )
+    return replace(mapped, refused={**more, **mapped.refused})
+
+
+def with_forms(
+    mapped: MappedDocument,
+    forms: Mapping[int, tuple[MappedEvent, ...]],
+    notes: Mapping[int, str],
+) -> MappedDocument:
+    """``mapped`` with the TraceEvents of some events in the form their signer gives them
+    (lots first seen mid-chain adopted, or the event anchored-only: node/epcis/adoption.py),
+    and why those anchored-only are."""
+    if not forms and not notes:
+        return mapped
+    events = tuple(forms.get(i, items) for i, items in enumerate(mapped.trace_events))
+    return replace(mapped, trace_events=events, notes={**mapped.notes, **notes})
 
 
 #: The longest eventID kept (longer ones are not stored, so not compared either).

@@ -177,6 +177,10 @@ class BatchReport:
     #: The event that brought the batch into the network from outside (a RECEIVE of a lot
     #: never seen, docs/contracts.md): its history before lies outside TraceNode.
     adopted_at: int | None = None
+    #: That adoption is of a lot first seen mid-chain (docs/epcis.md): signed over one
+    #: payload with the event that first named the lot here, which is no receipt; history
+    #: before that event was not captured by this network.
+    first_seen_mid_chain: bool = False
     #: The first event of the bundle's history of the batch when its earlier history is
     #: held by another node (docs/events.md, "Cross-node custody"): the event extends a
     #: head the chain held when it accepted the event, which the bundle does not hold.
@@ -853,6 +857,7 @@ def _check_batches(
         created_at = creators.get(item.batch_id)
         if created_at is not None and bundle.events[created_at].event.adopts():
             batch.adopted_at = created_at
+            batch.first_seen_mid_chain = first_seen_mid_chain(bundle, created_at)
         if item.batch_id in elsewhere:
             batch.elsewhere_at, batch.extends = elsewhere[item.batch_id]
         batch.checks.append(
@@ -898,6 +903,24 @@ def _check_batches(
         batch.checks.append(custody)
         batch.checks.append(_check_complete(item, bundle, report, reader, altered, broken))
         report.batches.append(batch)
+
+
+def first_seen_mid_chain(bundle: Bundle, index: int) -> bool:
+    """Whether the adoption ``bundle.events[index]`` is of a lot first seen mid-chain
+    (docs/epcis.md): the bundle's next event extending it was signed over the same payload
+    (one EPCIS event: the lot's adoption and the event that first named it) and is no
+    receipt."""
+    adoption = bundle.events[index]
+    for later in bundle.events[index + 1 :]:
+        event = later.event
+        if adoption.event_hash == event.prev_event_hash or (
+            adoption.event_hash in event.input_prev_hashes
+        ):
+            return (
+                event.payload_hash == adoption.event.payload_hash
+                and event.action is not Action.RECEIVE
+            )
+    return False
 
 
 def _creators(bundle: Bundle) -> dict[bytes, int]:
@@ -1015,13 +1038,18 @@ def _check_licence(
             held = (prefix, licence)
     creator = _who(entry.participant_id, reader)
     adopted = bundle.events[index].event.adopts()
+    came = (
+        "first seen mid-chain (history before it not captured here), adopted"
+        if batch.first_seen_mid_chain
+        else "received from outside TraceNode"
+    )
     if held is None and adopted:
         # A lot from outside under a prefix nobody in the network holds: what the contract
         # lets any participant receive (no one here speaks for its brand).
         return CheckResult(
             Check.LICENCE,
             Outcome.PASS,
-            f"{named}: received from outside TraceNode by {creator} at block {block}; no "
+            f"{named}: {came} by {creator} at block {block}; no "
             "prefix of it is licensed in the network, so its brand owner is outside it",
         )
     if held is None:
@@ -1043,7 +1071,13 @@ def _check_licence(
         licence.valid_until,
     )
     if licence.holder != entry.participant_id:
-        did = "received it from outside" if adopted else "created the batch"
+        did = "created the batch"
+        if adopted:
+            did = (
+                "adopted it first seen mid-chain"
+                if batch.first_seen_mid_chain
+                else ("received it from outside")
+            )
         return CheckResult(
             Check.LICENCE,
             Outcome.FAIL,
@@ -1463,6 +1497,7 @@ def report_json(report: Report) -> dict[str, object]:
                 "licence": _licence_json(b.licence),
                 "events": b.events,
                 "adoptedAt": b.adopted_at,
+                "firstSeenMidChain": b.first_seen_mid_chain,
                 "elsewhereAt": b.elsewhere_at,
                 "continuedAt": b.continued_at,
                 "continuedTo": b.continued_to or None,

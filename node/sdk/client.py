@@ -605,8 +605,8 @@ class Client:
             signers = [main] * len(plan.todo)
             nonces: dict[bytes, int] = {}
             if plan.todo:
-                if others:
-                    signers, nonces = self._performers(document, plan, list(accounts))
+                if others or epcis.extended_batches(plan):
+                    plan, signers, nonces = self._performers(document, plan, list(accounts))
                 nonces[main] = self._next_nonce()
             wanted = {b for item in plan.todo for b in item.heads_needed()}
             created = {b for item in plan.todo for b in epcis.created_batches(item)}
@@ -677,16 +677,24 @@ class Client:
 
     def _performers(
         self, document: Any, plan: epcis.CapturePlan, addresses: Sequence[bytes]
-    ) -> tuple[list[bytes], dict[bytes, int]]:
+    ) -> tuple[epcis.CapturePlan, list[bytes], dict[bytes, int]]:
         """The gateway's choice of the address that performs each TraceEvent of ``plan``
-        (checked: one per TraceEvent, each a key this client holds), and the next nonce of
-        each address but the first (this outbox counts the first's)."""
+        (checked: one per TraceEvent, each a key this client holds), the plan with the
+        events that first name lots the network never held in the form the gateway gives
+        (adopting them, or anchored-only: docs/epcis.md "Lots first seen mid-chain"; the
+        gateway re-derives the same at capture), and the next nonce of each address but
+        the first (this outbox counts the first's)."""
         answer = self.http.post_json(
             "/v1/epcis/performers",
             {
                 "document": document,
                 "events": list(plan.fresh),
                 "signers": list(map(_hex, addresses)),
+                # Lots this outbox's waiting events bring in: extended, never adopted.
+                "held": sorted(
+                    {b.lower() for b in self.outbox.pending_heads()}
+                    & {_hex(b) for b in epcis.extended_batches(plan)}
+                ),
             },
         )
         try:
@@ -698,7 +706,16 @@ class Client:
                 )
                 for s in answer["signers"]
             }
-        except (KeyError, TypeError, AttributeError, InvalidEventError) as exc:
+            forms = [
+                epcis.FirstSeen(
+                    int(f["index"]),
+                    tuple(str(lot) for lot in f["adopts"]),
+                    None if f["anchoredOnly"] is None else str(f["anchoredOnly"]),
+                )
+                for f in answer.get("firstSeen", [])
+            ]
+            plan = epcis.with_first_seen(plan, forms)
+        except (KeyError, TypeError, AttributeError, ValueError, InvalidEventError) as exc:
             raise GatewayError(f"the gateway's performers answer is malformed: {exc}") from None
         if len(performers) != len(plan.todo) or set(told) != set(addresses):
             raise GatewayError(
@@ -722,7 +739,7 @@ class Client:
                     signer=to_checksum_address(address),
                 )
             nonces[address] = max(nonce, int(remembered.get(_hex(address), 0)))
-        return performers, nonces
+        return plan, performers, nonces
 
     def _signer_nonces(self) -> dict[str, int]:
         """The next nonce of each other key this outbox signed with (``keys=``)."""

@@ -19,7 +19,14 @@ from node.events.identifiers import parse_identifier
 from node.store.apikeys import ApiKeys
 from node.testing.harness import TraceNodeHarness
 from tests.api.conftest import TEST_SETTINGS, AppClient
-from tests.node.epcis.conftest import commissioning, document, event, new_lot, shipping
+from tests.node.epcis.conftest import (
+    commissioning,
+    document,
+    event,
+    new_lot,
+    receiving,
+    shipping,
+)
 
 SSCC = "urn:epc:id:sscc:0614141.1234567890"
 
@@ -57,7 +64,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 def mixed() -> dict[str, Any]:
-    lot, unknown = new_lot(), new_lot()
+    # ``unknown``: a lot under the processor's prefix, never held, received by the farm:
+    # refused (licensed-elsewhere: only its brand owner may bring it into the network).
+    lot, unknown = new_lot(), new_lot("0614142")
     return document(
         commissioning(lot),
         event(
@@ -66,7 +75,7 @@ def mixed() -> dict[str, Any]:
             epcList=[SSCC],
             readPoint={"id": f"urn:epc:id:sgln:0614141.00001.{secrets.randbelow(10**6)}"},
         ),
-        shipping(unknown),
+        receiving(unknown),
     )
 
 
@@ -89,7 +98,7 @@ def test_some_refused_is_202_with_each_outcome_and_the_problem_of_the_refused(
     problem = body["results"][2]["problem"]
     assert problem["type"] == "urn:tracenode:problem:epcis-event-rejected"
     assert problem["status"] == 409
-    assert problem["cause"]["code"] == "unknown-batch"
+    assert problem["cause"]["code"] == "licensed-elsewhere"
     assert problem["pointer"] == "/document/epcisBody/eventList/2"
     # The pallet's record: found by its identifier, shown as an anchored OBSERVE.
     (record,) = body["results"][1]["traceEvents"]
@@ -122,11 +131,11 @@ def test_rollback_answers_the_first_refusal_with_every_outcome(gateway: Gateway)
 
 
 def test_nothing_held_answers_the_first_refusal(gateway: Gateway) -> None:
-    answer = gateway.post(document(shipping(new_lot())))
+    answer = gateway.post(document(receiving(new_lot("0614142"))))
 
     assert answer.status_code == 409, answer.text
     body = answer.json()
-    assert body["cause"]["code"] == "unknown-batch"
+    assert body["cause"]["code"] == "licensed-elsewhere"
     assert [e["outcome"] for e in body["events"]] == ["refused"]
 
 

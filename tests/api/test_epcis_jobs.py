@@ -21,7 +21,7 @@ from node.store.apikeys import ApiKeys
 from node.testing.harness import TraceNodeHarness
 from node.webhooks.delivery import Deliverer, DeliveryPolicy
 from tests.api.conftest import TEST_SETTINGS, AppClient
-from tests.node.epcis.conftest import commissioning, document, new_lot, shipping
+from tests.node.epcis.conftest import commissioning, document, new_lot, receiving, shipping
 from tests.webhook_receiver import Receiver, verify
 
 POLICY = DeliveryPolicy(allow_loopback=True, read_timeout=2.0, connect_timeout=2.0)
@@ -88,7 +88,7 @@ def events_of(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_a_capture_is_a_job_its_submitter_reads_back(rig: Rig) -> None:
     lot = new_lot()
-    answer = rig.capture("farm", document(commissioning(lot), shipping(new_lot())))
+    answer = rig.capture("farm", document(commissioning(lot), receiving(new_lot("0614142"))))
 
     assert answer.status_code == 202, answer.text
     body = answer.json()
@@ -107,7 +107,7 @@ def test_a_capture_is_a_job_its_submitter_reads_back(rig: Rig) -> None:
     assert shown["results"] == body["results"]  # the outcomes the capture answered
     (error,) = shown["errors"]
     assert error == body["results"][1]["problem"]
-    assert (error["status"], error["cause"]["code"]) == (409, "unknown-batch")
+    assert (error["status"], error["cause"]["code"]) == (409, "licensed-elsewhere")
     # The admin reads it too; another participant does not even learn it exists.
     assert rig.client.get(location, headers=rig.auth("admin")).status_code == 200
     problem(
@@ -119,13 +119,13 @@ def test_a_capture_is_a_job_its_submitter_reads_back(rig: Rig) -> None:
 
 
 def test_a_capture_that_holds_nothing_is_a_failed_job(rig: Rig) -> None:
-    answer = rig.capture("farm", document(shipping(new_lot())))
+    answer = rig.capture("farm", document(receiving(new_lot("0614142"))))
 
     body = problem(answer, 409, "epcis-event-rejected")
     job = rig.client.get(answer.headers["Location"], headers=rig.auth("farm")).json()
     assert job["captureID"] == body["captureID"]
     assert (job["success"], job["refused"]) == (False, 1)
-    assert job["errors"][0]["cause"]["code"] == "unknown-batch"
+    assert job["errors"][0]["cause"]["code"] == "licensed-elsewhere"
 
 
 def test_a_request_refused_whole_leaves_no_job(rig: Rig) -> None:
@@ -338,7 +338,7 @@ def test_a_subscription_delivers_new_matching_events_as_a_signed_query_document(
         # Rolled back: nothing written, so nothing sent (the outbox is in its transaction).
         rolled = rig.capture(
             "farm",
-            document(commissioning(undone), shipping(new_lot())),
+            document(commissioning(undone), receiving(new_lot("0614142"))),
             **{"GS1-Capture-Error-Behaviour": "rollback"},
         )
         assert rolled.status_code == 409, rolled.text

@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from node.exceptions import EpcisDocumentError, EpcisEventRejectedError
+from node.epcis.adoption import FIRST_SEEN
+from node.exceptions import EpcisDocumentError, EpcisEventRejectedError, GatewayError
 from tests.node.epcis.conftest import (
     commissioning,
     commissioning_xml,
@@ -18,7 +19,7 @@ from tests.node.epcis.conftest import (
     shipping,
     with_master_data,
 )
-from tests.sdk.conftest import Gateway
+from tests.sdk.conftest import Gateway, Proxy
 from tests.sdk.test_client import client_for
 
 
@@ -151,3 +152,43 @@ def test_a_headers_master_data_is_asserted_by_the_submitter_through_the_sdk(
     assert shown["saidBy"]["participant"] == "farm"
     assert shown["saidBy"]["brandOwner"] is True
     assert gateway.event_rows() == 3  # the commissioning and the two assertions
+
+
+def test_lots_first_seen_mid_chain_take_the_gateways_form(gateway: Gateway, tmp_path: Path) -> None:
+    """The farm's own lot, never commissioned here, is adopted before its shipping; the
+    processor's lot is anchored-only with why: the SDK learns both forms from the gateway
+    (POST /v1/epcis/performers, firstSeen) and the gateway re-derives them at capture."""
+    lot, theirs = new_lot(), new_lot("0614142")
+    with client_for(gateway, "farm", tmp_path / "farm") as farm:
+        delivery = farm.capture_epcis(document(shipping(lot), shipping(theirs)))
+        state = farm.batch(lot)
+
+    assert [r["outcome"] for r in delivery.results] == ["captured", "anchored-only"]
+    assert FIRST_SEEN in delivery.results[0]["note"]
+    assert "licensed to participant" in delivery.results[1]["note"]
+    assert len(delivery.event_hashes) == 3  # the adoption, the SHIP, the record
+    assert state["status"] == "IN_TRANSIT"
+    assert state["head"] == delivery.event_hashes[1]
+
+
+def test_a_gateway_naming_a_lot_the_event_does_not_extend_is_refused(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    """A hostile (or confused) gateway's firstSeen naming a lot to adopt that the event
+    does not name: the client signs nothing and queues nothing."""
+    proxy = Proxy(gateway.url)
+    elsewhere = "https://id.gs1.org/01/00614141123452/10/ELSEWHERE"
+    proxy.rewrite["/v1/epcis/performers"] = lambda answer: {
+        **answer,
+        "firstSeen": [{"index": 0, "adopts": [elsewhere], "anchoredOnly": None}],
+    }
+    try:
+        with client_for(gateway, "farm", tmp_path / "farm", url=proxy.url) as farm:
+            with pytest.raises(GatewayError):
+                farm.capture_epcis(document(shipping(new_lot())))
+            queued = farm.outbox.count()
+    finally:
+        proxy.close()
+
+    assert queued == 0
+    assert gateway.event_rows() == 0

@@ -12,6 +12,7 @@ import pytest
 from eth_account import Account
 
 from node.epcis.mapping import MAX_SIGNERS
+from node.events.identifiers import parse_identifier
 from node.exceptions import GatewayMismatchError, KeySetError, UnknownSignerError
 from tests.node.epcis.conftest import commissioning, document, new_lot, receiving, shipping
 from tests.sdk.conftest import Gateway, Proxy
@@ -114,7 +115,20 @@ def test_the_performers_endpoint_refuses_bad_input_with_a_problem(gateway: Gatew
         )
 
     good = ask({"document": shipped, "events": [0, 1, 2], "signers": [farm, processor]})
+    # A lot first seen mid-chain: its form is answered (firstSeen), unless the client's own
+    # waiting events bring it in (held).
+    mid = document(shipping(new_lot()))
+    first_seen = ask({"document": mid, "events": [0], "signers": [farm]})
+    lot_id = (
+        "0x"
+        + parse_identifier(
+            mid["epcisBody"]["eventList"][0]["quantityList"][0]["epcClass"]
+        ).batch_id.hex()
+    )
+    held = ask({"document": mid, "events": [0], "signers": [farm], "held": [lot_id]})
     refusals = [
+        ask({"document": mid, "events": [0], "signers": [farm], "held": ["0x12"]}),
+        ask({"document": mid, "events": [0], "signers": [farm], "held": [lot_id] * 1001}),
         ask({"document": shipped, "events": [0], "signers": [farm, farm.lower()]}),
         ask({"document": shipped, "events": [0], "signers": [farm] * (MAX_SIGNERS + 1)}),
         ask({"document": shipped, "events": [0], "signers": []}),
@@ -130,10 +144,17 @@ def test_the_performers_endpoint_refuses_bad_input_with_a_problem(gateway: Gatew
     assert answer["performers"] == [farm, farm, processor]
     assert [s["address"] for s in answer["signers"]] == [farm, processor]
     assert all(s["participantId"] is not None for s in answer["signers"])
+    assert answer["firstSeen"] == []
+    assert first_seen.status_code == 200, first_seen.text
+    (form,) = first_seen.json()["firstSeen"]
+    assert (form["index"], len(form["adopts"]), form["anchoredOnly"]) == (0, 1, None)
+    assert first_seen.json()["performers"] == [farm, farm]  # the adoption, the SHIP
+    assert held.status_code == 200, held.text
+    assert (held.json()["firstSeen"], held.json()["performers"]) == ([], [farm])
     for response in refusals:
         assert response.status_code in (400, 422), response.text
         assert response.headers["content-type"].startswith("application/problem+json")
     codes = [r.json()["code"] for r in refusals]
-    assert codes[:6] == ["validation-error"] * 6
-    assert codes[6] == "epcis-invalid-document"
-    assert codes[7] == "validation-error"
+    assert codes[:8] == ["validation-error"] * 8
+    assert codes[8] == "epcis-invalid-document"
+    assert codes[9] == "validation-error"

@@ -42,7 +42,14 @@ from node.testing.harness import TraceNodeHarness
 from tests.api.server import ROOT, Server
 from tests.environment import unavailable
 from tests.licences import refused_commission
-from tests.node.epcis.conftest import commissioning, document, event, named, with_master_data
+from tests.node.epcis.conftest import (
+    commissioning,
+    document,
+    event,
+    named,
+    shipping,
+    with_master_data,
+)
 
 EXPLORER = "https://explorer.example/tx/{tx}"
 #: Chromium flags that work on this project's machines (docs/web.md).
@@ -134,6 +141,9 @@ OUTSIDE_DESTINATION = "urn:epc:id:sgln:4000001.00000.0"
 #: A lot under an open identifier (no prefix kind), allowed by the root for this node
 #: while the farm commissioned it (docs/events.md, "Open identifiers").
 OPEN_LOT = "urn:acme:lot:7"
+#: A lot of the demo farm's prefix never commissioned here, first named by the farm's EPCIS
+#: shipping of it to the dairy: adopted, first seen mid-chain (docs/epcis.md).
+MIDCHAIN_LOT = "urn:epc:class:lgtin:9506000.077777.MID-1"  # its own GTIN
 #: A lot made at a plant named in master data: by its brand owner (the demo dairy, holder
 #: of 0614142) and, contradicting it, by the farm (docs/epcis.md, "Master data").
 NAMED_LOT = "urn:epc:class:lgtin:9506000.013435.NAMED-1"
@@ -162,6 +172,7 @@ class Site:
     corrected: str  # a lot with an inspection declared in error and its correction
     open_lot: str  # a lot under an open identifier: no prefix, no brand owner
     named: str  # a lot made at a plant with master data
+    midchain: str  # a lot first seen mid-chain: adopted by its brand owner's shipping
 
 
 def _browser_tools() -> tuple[str, str]:
@@ -223,6 +234,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         harness.submit("carrier", Action.OBSERVE, SENSOR_BATCH, payload=SENSOR_READINGS)
         _corrected_lot(harness)
         _named_lot(harness)
+        _midchain_lot(harness)
         # A lot from outside the network, and out of it again (docs/contracts.md).
         came_from = {"sourceList": [{"type": "owning_party", "source": OUTSIDE_SOURCE}]}  # EPCIS
         harness.submit("carrier", Action.RECEIVE, OUTSIDE_LOT, payload=came_from)
@@ -281,10 +293,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             corrected=CORRECTED_PAGE,
             open_lot=OPEN_LOT,
             named=NAMED_PAGE,
+            midchain=MIDCHAIN_LOT,
         )
     finally:
         code = server.stop()
         assert code == 0, server.output()
+
+
+def _midchain_lot(harness: TraceNodeHarness) -> None:
+    """MIDCHAIN_LOT, first named by the farm's shipping of it to the dairy (holder of
+    0614142): the farm, its brand owner, adopts it with that event."""
+    node = harness.node
+    farm = bytes(harness.keys["farm"].key)
+    doc = document(shipping(MIDCHAIN_LOT))
+    request = sign_document(store=node.store, domain=node.domain, private_key=farm, document=doc)
+    (result,) = capture(ingest=node.ingest, request=request)
+    assert result.outcome == "captured", result
 
 
 def _named_lot(harness: TraceNodeHarness) -> None:

@@ -560,6 +560,24 @@ def test_a_lot_from_outside_says_where_its_history_here_starts_and_ends(
     assert "no prefix of GTIN 04012345000016 is licensed in this network" in brand
 
 
+def test_a_lot_first_seen_mid_chain_says_so_never_as_a_production(
+    page: Browser, site: Site
+) -> None:
+    page.open(page_of(site.midchain))
+    assert page.one(".verdict").get_attribute("data-outcome") == "pass"
+
+    titles = [e.find_element("css selector", "h3").text for e in page.css("#timeline li.event")]
+    assert titles[0] == (
+        "First seen mid-chain: history before this event was not captured by this network"
+    )
+    assert "Produced" not in titles
+    facts = page.one(".facts").text
+    assert "Not known here: first seen mid-chain" in facts
+    outside = page.one('#checked [data-not-checked="outside"]').text
+    assert "was first seen mid-chain" in outside
+    assert "History before this event was not captured by this network" in outside
+
+
 def test_sensor_data_in_full_is_shown_each_reading_at_its_own_time(
     page: Browser, site: Site
 ) -> None:

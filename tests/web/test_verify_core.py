@@ -514,6 +514,21 @@ def test_a_lot_from_outside_and_out_again_verifies_alike(site: Site) -> None:
     assert licence["detail"].startswith("GTIN 04012345000016: received from outside TraceNode by ")
 
 
+def test_a_lot_first_seen_mid_chain_verifies_alike_labelled_so(site: Site) -> None:
+    """A lot the farm, its brand owner, first named in an EPCIS shipping: both verifiers
+    pass it and mark its adoption as first seen mid-chain (docs/epcis.md)."""
+    lot = parse_identifier(site.midchain).batch_id_hex
+    bundle = httpx.get(f"{site.url}/v1/batches/{lot}/bundle", timeout=60).json()
+    js, ours = both_reports(site, bundle)
+
+    assert js["outcome"] == ours["outcome"] == "pass", ours["failures"]
+    assert _checks(js) == _checks(ours)
+    assert [_summary(b) for b in js["batches"]] == [_summary(b) for b in ours["batches"]]
+    (batch,) = ours["batches"]
+    assert (batch["adoptedAt"], batch["firstSeenMidChain"]) == (0, True)
+    assert [e["action"] for e in ours["events"]] == ["RECEIVE", "SHIP"]
+
+
 def test_a_lot_under_an_open_identifier_verifies_alike_labelled_node_local(site: Site) -> None:
     """A lot under urn:acme:lot:7, made while the root allowed open identifiers for the
     node: both verifiers pass it, skip its licence check and say why in the same words."""

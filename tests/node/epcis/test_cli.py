@@ -91,3 +91,16 @@ def test_sign_then_capture_a_document(tmp_path: Path) -> None:
     assert two == 0, two_output
     assert both == 0, both_output
     assert [r["outcome"] for r in json.loads(both_output)] == ["captured"] * 3
+
+    # lots first seen mid-chain: the farm's own lot adopted (the note printed), the dairy's
+    # anchored-only with why (printed when signing)
+    doc.write_text(json.dumps(document(shipping(new_lot()), shipping(new_lot("0614142")))))
+    mid, mid_output = run(
+        data, "epcis", "sign", str(doc), "--key", str(farm_key), "-o", str(request)
+    )
+    assert mid == 0, mid_output
+    assert "anchored-only event 1 is anchored-only" in " ".join(mid_output.split())
+    noted, noted_output = run(data, "epcis", "capture", str(request))
+    assert noted == 0, noted_output
+    flat = " ".join(noted_output.split())
+    assert "first seen mid-chain: history before this event was not captured" in flat

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from node.epcis.adoption import DECLARED, FIRST_SEEN
 from node.epcis.capture import AssertionOutcome, AssertionResult, capture, sign_capture
 from node.epcis.document import parse_document
 from node.epcis.hashid import event_hash_id
@@ -38,8 +39,6 @@ OWNERS: dict[str, tuple[Role, str]] = {
     "warehouse": (Role.PRODUCER | Role.RETAILER, "0037000"),  # 9.8.1's locations
 }
 
-GAP = "unknown-batch"  # issue 11, "Lots first seen mid-chain": not legitimate, still open
-
 
 @dataclass(frozen=True)
 class Example:
@@ -52,16 +51,22 @@ class Example:
     outcomes: tuple[str, ...]
     signers: tuple[str, ...] = ()  # who signed each stored TraceEvent, in order
     assertions: int = 0  # master-data elements of the header asserted
+    #: What each event's outcome says of lots first seen mid-chain (a part of its note).
+    notes: tuple[str | None, ...] = ()
     document_refused: str | None = None  # the pointer of a document refused whole
 
 
 EXAMPLES = [
     # Shipping of two items by their brand owner, receiving of one by a retailer: the
-    # items were never commissioned on this node.
+    # items were never commissioned on this node, so their brand owner adopts them (first
+    # seen mid-chain) and ships them out of the network (no destination is a participant);
+    # the retailer's receiving brings one back in.
     Example(
         "example_9_6_1.jsonld",
         ("farm", "retail"),
-        (f"refused:{GAP}", "refused:epcis-dependency-refused"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("retail",),
+        notes=(FIRST_SEEN, None),
     ),
     # A lot of 4012345 (a supplier outside the network) received by 0614141: adopted.
     Example("example_9_6_2.jsonld", ("farm",), ("captured",), signers=("farm",)),
@@ -72,19 +77,33 @@ EXAMPLES = [
         ("captured",),
         signers=("farm", "farm", "farm"),
     ),
-    # Items and lots of three companies transformed by 4012345: no input was ever seen.
-    Example("example_9_6_4.jsonld", ("acme", "farm"), (f"refused:{GAP}",)),
-    # A transformation declared in error and its corrective event: inputs never seen.
+    # Items and lots of three companies transformed by 4012345: no input was ever seen,
+    # and one is a lot of 0614141, whose brand owner (farm) is in the network and never
+    # named it: nobody may adopt them all, so the event is anchored-only, with why.
+    Example(
+        "example_9_6_4.jsonld",
+        ("acme", "farm"),
+        ("anchored-only",),
+        signers=("acme",),
+        notes=("is under prefix 0614141, licensed to participant",),
+    ),
+    # A transformation declared in error and its corrective event: inputs never seen. The
+    # declaration brings no lot in (anchored-only); the corrective transformation's
+    # signer, the brand owner of 4012345, adopts the inputs and makes the output.
     Example(
         "error_declaration_and_corrective_event.jsonld",
         ("acme", "farm"),
-        (f"refused:{GAP}", f"refused:{GAP}"),
+        ("anchored-only", "captured"),
+        signers=("acme",) * 4,
+        notes=(DECLARED, FIRST_SEEN),
     ),
     # The same in GS1's EPCIS 1.2 XML (the declaration in <baseExtension>).
     Example(
         "error_declaration_and_corrective_event-1.2.xml",
         ("acme", "farm"),
-        (f"refused:{GAP}", f"refused:{GAP}"),
+        ("anchored-only", "captured"),
+        signers=("acme",) * 4,
+        notes=(DECLARED, FIRST_SEEN),
     ),
     # An asset (GRAI) associated with another (GIAI): a record of each, anchored.
     Example("association_a.jsonld", ("acme",), ("anchored-only",), signers=("acme", "acme")),
@@ -96,7 +115,9 @@ EXAMPLES = [
     Example(
         "query_document.jsonld",
         ("farm", "retail"),
-        (f"refused:{GAP}", "refused:epcis-dependency-refused"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("retail",),
+        notes=(FIRST_SEEN, None),
     ),
     # TransactionEvents of a service relation (GSRN) and a rail wagon (GIAI): records.
     Example(
@@ -105,15 +126,24 @@ EXAMPLES = [
         ("anchored-only", "anchored-only"),
         signers=("farm", "farm"),
     ),
-    # An AssociationEvent of assets with a lot of 4023333 (outside the network), never seen.
-    Example("source_destination_measurement.jsonld", ("acme",), (f"refused:{GAP}",)),
-    # XML: sensor readings of an item of 4012345 never seen (cases 1, 7), of a location
-    # (cases 3, 6: records), and a TransactionEvent of two items of 0614141 never seen.
+    # An AssociationEvent of assets with a lot of 4023333 (a brand outside the network),
+    # never seen: adopted by the event's signer, as the contract lets anyone adopt it.
+    Example(
+        "source_destination_measurement.jsonld",
+        ("acme",),
+        ("captured",),
+        signers=("acme", "acme"),
+        notes=(FIRST_SEEN,),
+    ),
+    # XML: sensor readings of an item of 4012345 never seen (cases 1, 7: adopted by its
+    # brand owner in case 1), of a location (cases 3, 6: records), and a TransactionEvent
+    # of two items of 0614141 never seen (adopted by their brand owner, farm).
     Example(
         "sensor_data_examples.xml",
         ("acme", "farm"),
-        (f"refused:{GAP}", "anchored-only", "anchored-only", f"refused:{GAP}", f"refused:{GAP}"),
-        signers=("acme", "acme"),
+        ("captured", "anchored-only", "anchored-only", "captured", "captured"),
+        signers=("acme",) * 5 + ("farm",) * 4,
+        notes=(FIRST_SEEN, None, None, None, FIRST_SEEN),
     ),
     # Every field of an ObjectEvent, an OBSERVE with `ilmd`: GS1's JSON Schema allows
     # `ilmd` with action ADD only.
@@ -223,6 +253,8 @@ def test_each_gs1_example_on_a_fresh_node(fresh: Rig, example: Example) -> None:
     fresh.commit()
 
     assert tuple(summary(r.outcome, r.refusal) for r in results) == example.outcomes
+    for result, note in zip(results, example.notes or (None,) * len(results), strict=True):
+        assert (result.note is None) if note is None else (note in (result.note or ""))
     assert [a.outcome for a in master_data] == [AssertionOutcome.ASSERTED] * example.assertions
     by_address = {bytes.fromhex(k.address[2:]): n for n, k in fresh.chain.keys.items()}
     written = [h for r in results for h in r.trace_events]

@@ -30,7 +30,15 @@ from node.store.models import EventStatus
 from node.store.store import Store
 from node.store.tables import EPCIS_EVENTS, EVENTS
 from tests.conftest import Chain
-from tests.node.epcis.conftest import Rig, commissioning, document, event, new_lot, shipping
+from tests.node.epcis.conftest import (
+    Rig,
+    commissioning,
+    document,
+    event,
+    new_lot,
+    receiving,
+    shipping,
+)
 
 SSCC = "urn:epc:id:sscc:0614141.1234567890"
 SSCC_LINK = "https://id.gs1.org/00/106141412345678908"
@@ -48,13 +56,14 @@ def rig(chain: Chain, store_url: str) -> Iterator[Rig]:
 
 def mixed(lot: str, unknown: str) -> dict[str, Any]:
     """0 COMMISSION lot, 1 a pallet shipped (SSCC only), 2 a crate seen (GRAI), 3 an
-    unknown lot shipped (refused), 4 that lot inspected after it (depends on 3), 5 the
-    lot shipped (depends on 0, captured)."""
+    unknown lot received from outside (refused when another participant holds its
+    prefix's licence: ``unknown`` is the dairy's, 0614142), 4 that lot inspected after it
+    (depends on 3), 5 the lot shipped (depends on 0, captured)."""
     return document(
         commissioning(lot),
         event(action="OBSERVE", bizStep="shipping", epcList=[SSCC]),
         event(action="OBSERVE", bizStep="inspecting", epcList=[GRAI]),
-        shipping(unknown),
+        receiving(unknown),
         event(
             when="2024-05-06T09:30:00+02:00",
             action="OBSERVE",
@@ -78,7 +87,7 @@ def rows(rig: Rig) -> tuple[set[str], list[tuple[Action, bytes, EventStatus]]]:
 
 
 def test_each_event_gets_its_outcome_and_only_what_is_captured_is_stored(rig: Rig) -> None:
-    lot, unknown = new_lot(), new_lot()
+    lot, unknown = new_lot(), new_lot("0614142")
 
     results = rig.capture("farm", mixed(lot, unknown))
     rig.commit()
@@ -93,7 +102,7 @@ def test_each_event_gets_its_outcome_and_only_what_is_captured_is_stored(rig: Ri
     ]
     refused = results[3].refusal
     assert isinstance(refused, EpcisEventRejectedError)
-    assert refused.cause.code == "unknown-batch"
+    assert refused.cause.code == "licensed-elsewhere"
     assert refused.pointer == "/document/epcisBody/eventList/3"
     dependent = results[4].refusal
     assert isinstance(dependent, EpcisDependencyError)
@@ -118,7 +127,7 @@ def test_each_event_gets_its_outcome_and_only_what_is_captured_is_stored(rig: Ri
 
 
 def test_the_same_request_again_captures_nothing_twice(rig: Rig) -> None:
-    request = rig.sign("farm", mixed(new_lot(), new_lot()))
+    request = rig.sign("farm", mixed(new_lot(), new_lot("0614142")))
     first = capture(ingest=rig.ingest, request=request)
     before = rows(rig)
 
@@ -135,7 +144,7 @@ def test_rollback_refuses_the_whole_document_and_stores_nothing(rig: Rig) -> Non
         store=rig.store,
         domain=rig.chain.domain,
         private_key=bytes(rig.chain.keys["farm"].key),
-        document=mixed(new_lot(), new_lot()),
+        document=mixed(new_lot(), new_lot("0614142")),
     )
 
     with pytest.raises(EpcisEventRejectedError) as caught:
@@ -143,7 +152,7 @@ def test_rollback_refuses_the_whole_document_and_stores_nothing(rig: Rig) -> Non
 
     assert signed.refused == ()  # the mapping refuses none: the rules do
     assert caught.value.event_index == 3
-    assert caught.value.cause.code == "unknown-batch"
+    assert caught.value.cause.code == "licensed-elsewhere"
     outcomes = caught.value.outcomes
     assert [r.outcome for r in outcomes] == [Outcome.REFUSED] * 6
     assert [type(r.refusal) for r in outcomes] == [

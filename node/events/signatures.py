@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Final
 
 from coincurve import PrivateKey, PublicKey
@@ -91,18 +92,31 @@ class SignatureVerifier:
     def recover_many(self, pairs: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
         if self.workers <= 1 or len(pairs) < self.parallel_threshold:
             return _recover_chunk(pairs)
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers - 1)
+        pool = self._started()
         # This process takes the first share itself rather than idling while it waits.
         size = -(-len(pairs) // self.workers)
         futures = [
-            self._pool.submit(_recover_chunk, pairs[i : i + size])
-            for i in range(size, len(pairs), size)
+            pool.submit(_recover_chunk, pairs[i : i + size]) for i in range(size, len(pairs), size)
         ]
         results = _recover_chunk(pairs[:size])
         for future in futures:
             results.extend(future.result())
         return results
+
+    def warm(self) -> None:
+        """Start the worker processes now (``tracenode serve`` at start-up), not at the
+        first large batch."""
+        if self.workers > 1:
+            self._started().submit(_recover_chunk, []).result()
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # Forked from a clean server process, not from this one: a node forks while
+            # its other threads may hold locks (a fork copies them held).
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers - 1, mp_context=get_context("forkserver")
+            )
+        return self._pool
 
     def close(self) -> None:
         if self._pool is not None:

@@ -78,18 +78,22 @@ def serve(
     """Serve ``node`` until interrupted (SIGINT / SIGTERM); background threads stop with it.
 
     Everything that can fail at start-up fails before ``listening`` is called with the
-    server's URL: the password opens both keys, and the port is bound and listened on.
+    server's URL: the password opens both keys, the port is bound and listened on, and the
+    commit process (when there is one) has started: it owns the chain, holds the commit
+    lock when it can, and is restarted if it dies from then on.
     """
-    registrar = node.admin(password)
-    node_key = node.node_key(password)
-    monitor = Monitor.of(node) if options.monitor_interval > 0 else None  # its product table
     status = CommitStatus(policy=options.policy, runs_worker=options.commit)
     child = _commit_process(node, password, options, status)
     sock = None
     try:
+        sock = listen(options.host, options.port)  # a port taken fails before anything starts
         if child is not None:
-            child.start()  # its start-up errors are serve's (the chain held elsewhere ...)
-        sock = listen(options.host, options.port)
+            child.start()  # it starts while this process opens the keys
+        registrar = node.admin(password)
+        node_key = node.node_key(password)
+        monitor = Monitor.of(node) if options.monitor_interval > 0 else None  # product table
+        if child is not None:
+            child.wait_ready()  # its start-up errors are serve's (the chain held elsewhere)
         host, port = sock.getsockname()[:2]
         listening(f"http://{f'[{host}]' if ':' in host else host}:{port}")
         _serve(node, registrar, node_key if child is None else None, options, sock, monitor, status)

@@ -239,6 +239,7 @@ class CommitProcess:
         self._next_id = 0
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._ready: Future[str | None] = Future()
         #: How many times the child was started (restarts included).
         self.starts = 0
 
@@ -248,10 +249,13 @@ class CommitProcess:
         return None if process is None or process.poll() is not None else process.pid
 
     def start(self) -> None:
-        """Start the child and wait until it is ready; its start-up failure is raised
+        """Start the child (:meth:`wait_ready` waits for it)."""
+        self._ready = self._spawn()
+
+    def wait_ready(self) -> None:
+        """Wait until the child is ready; its start-up failure is raised
         (``ConfigurationError``: the chain held by another process, a bad store ...)."""
-        ready = self._spawn()
-        why = ready.result()
+        why = self._ready.result()
         if why is not None:
             raise ConfigurationError(f"the commit process could not start: {why}")
         self._supervisor = threading.Thread(

@@ -111,6 +111,7 @@ class IngestStores:
         self.root = root
         self.factory = factory
         self.verifier = SignatureVerifier(workers=workers)
+        self.verifier.warm()  # its processes started before anything is timed, as serve's
         self._stores: list[Store] = []
 
     def open(self, name: str) -> tuple[Store, IngestService]:

@@ -37,6 +37,7 @@ class BenchNode:
         init_node(data_dir, BENCH_PASSWORD, database_url=database_url, pbkdf2_iterations=1000)
         self.data_dir = data_dir
         self.node = Node(data_dir, database_url=database_url)
+        self.node.verifier.warm()  # as serve starts its recovery processes
         self.node_key = self.node.node_key(BENCH_PASSWORD)
         self.policy = CommitPolicy()  # `tracenode serve`'s defaults (api/cli.py)
 

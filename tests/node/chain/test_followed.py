@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from eth_account import Account
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.types import Wei
 
@@ -68,7 +69,7 @@ def test_its_transactions_are_sent_by_the_owner_and_mined_on_its_chain(
 
     def send_raw(raw: str) -> str:
         sent.append(raw)
-        return "0x" + bytes(owner.w3.eth.send_raw_transaction(raw)).hex()
+        return "0x" + bytes(owner.w3.eth.send_raw_transaction(HexBytes(raw))).hex()
 
     followed.send_raw = send_raw
     try:

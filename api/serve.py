@@ -92,6 +92,7 @@ def serve(
         registrar = node.admin(password)
         node_key = node.node_key(password)
         monitor = Monitor.of(node) if options.monitor_interval > 0 else None  # product table
+        node.verifier.warm()  # signature recovery on every core from the first request
         if child is not None:
             child.wait_ready()  # its start-up errors are serve's (the chain held elsewhere)
         host, port = sock.getsockname()[:2]
@@ -163,7 +164,6 @@ def _serve(
     status: CommitStatus,
 ) -> None:
     """Serve until stopped; with ``node_key``, commit in a thread of this process."""
-    node.verifier.warm()  # signature recovery on every core from the first request
     app = create_app(node, settings=options.settings, registrar=registrar, commit=status)
     rpc = app.state.gateway.rpc
     rpc.warm()  # the /rpc readers start in the background

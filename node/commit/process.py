@@ -109,7 +109,8 @@ class _Out:
         self._lock = threading.Lock()
 
     def say(self, message: dict[str, Any]) -> None:
-        with self._lock:
+        """Tell serve ``message``; nothing when serve is gone (this process is stopping)."""
+        with self._lock, contextlib.suppress(BrokenPipeError, ValueError):
             self._out.write(json.dumps(message).encode() + b"\n")
             self._out.flush()
 

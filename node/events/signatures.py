@@ -112,10 +112,11 @@ class SignatureVerifier:
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # Forked from a clean server process, not from this one: a node forks while
-            # its other threads may hold locks (a fork copies them held).
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers - 1, mp_context=get_context("forkserver")
-            )
+            # its other threads may hold locks (a fork copies them held). The server
+            # imports this module only, not the program's __main__ (serve's whole app).
+            context = get_context("forkserver")
+            context.set_forkserver_preload([__name__])
+            self._pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=context)
         return self._pool
 
     def close(self) -> None:

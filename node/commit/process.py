@@ -120,13 +120,13 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # serve stops us, not Ctrl-C
     out = _Out()
     settings, password = CommitSettings.read(sys.stdin.buffer.readline())
+    level = logging.getLevelName(settings.log_level.upper())  # uvicorn's "trace": INFO
     logging.basicConfig(
-        level=settings.log_level.upper(),
+        level=level if isinstance(level, int) else logging.INFO,
         format="%(levelname)s:     commit process: %(message)s",
         stream=sys.stderr,
     )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         node = Node(
             Path(settings.data_dir),
@@ -152,6 +152,9 @@ def _run(
         out.say({"failed": _error(exc)})
         sys.exit(1)
     serialize_requests(node.w3)  # the worker and the gateway's transactions share it
+    # Until here SIGTERM ends the process at once (nothing is under way); from here it
+    # lets the worker finish the transaction under way.
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     threads = []
     if settings.commit:
         run = committing(

@@ -15,9 +15,12 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
+from sqlalchemy import select
 
 from node.context import Node
 from node.store.apikeys import ApiKeys
+from node.store.models import EventStatus
+from node.store.tables import EVENTS
 from node.testing.serving import producer_node
 from tests.anvil import process_tree
 from tests.api.server import SERVE_PASSWORD, Server, commission, read_metrics
@@ -55,7 +58,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     server = Server(data_dir, SERVE_PASSWORD, "--commit-interval", "0.2")
     try:
         server.wait_ready()
-        yield {"server": server, "farm": farm, "token": token, "admin": admin}
+        yield {"server": server, "farm": farm, "token": token, "admin": admin, "dir": data_dir}
     finally:
         if server.process.poll() is None:
             assert server.stop() == 0, server.output()
@@ -118,3 +121,8 @@ def test_sigkill_of_serve_leaves_no_commit_process_behind(served: dict[str, Any]
 
     # Its stdin (a pipe from serve) ends: it stops within the worker's bound (15 s).
     assert wait_until(lambda: not any(alive(pid) for pid in children) or None, 30)
+    # Through the commit process's death and serve's, every event was anchored once.
+    with Node(served["dir"]) as node, node.store.read() as conn:
+        rows = conn.execute(select(EVENTS.c.status, EVENTS.c.anchor_seq)).all()
+    assert {status for status, _ in rows} == {EventStatus.ANCHORED}
+    assert sorted(seq for _, seq in rows) == [1, 2]

@@ -56,9 +56,6 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     commit: bool = True  # compete for the commit lock and run the worker when held
-    #: Run the commit worker in a thread of this process, not in a commit process
-    #: (always so when ``node`` has its embedded chain open itself).
-    commit_in_process: bool = False
     policy: CommitPolicy = field(default_factory=CommitPolicy)
     sync_interval: float = 2.0  # seconds between participant-mirror syncs
     leader_poll: float = 1.0  # seconds between tries for the commit lock
@@ -115,7 +112,7 @@ def _commit_process(
     external chain: then nothing else needs the process)."""
     followed = node.followed_chain
     owns_chain = node.chain_path is not None and followed is None
-    if owns_chain or options.commit_in_process or (followed is None and not options.commit):
+    if owns_chain or (followed is None and not options.commit):
         return None
     child = CommitProcess(
         CommitSettings(

@@ -397,7 +397,10 @@ class CommitProcess:
             if self._stopping.wait(backoff):
                 return
             backoff = min(backoff * 2, MAX_BACKOFF_S)
-            why = self._spawn().result()
+            try:
+                why = self._spawn().result()
+            except OSError as exc:  # no process could be made (limits): try again later
+                why = f"{type(exc).__name__}: {exc}"
             if why is not None:
                 log.error("the commit process could not start again: %s", why)
 

@@ -344,7 +344,7 @@ def measure_whole_path(
                 "whole_path": whole_config
                 | {
                     "as": "tracenode serve (a child process)",
-                    "commit_worker": "serve's commit process (node/commit/process.py)",
+                    "commit_worker": "running (serve's commit process, node/commit/process.py)",
                     "command": _shown(commands.get("whole_path")),
                     "environment": SERVE_ENV,
                 },

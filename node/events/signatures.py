@@ -9,6 +9,8 @@ signature the node accepts is one the chain accepts, and malleated copies are re
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -72,6 +74,27 @@ def _recover_or_none(digest: bytes, signature: bytes) -> bytes | None:
         return None
 
 
+#: Seconds between a worker's looks at whether the process it works for is alive.
+PARENT_POLL_S: Final = 1.0
+
+
+def _follow_parent(pid: int) -> None:
+    """In a worker process: exit once process ``pid`` (the node it recovers for) is gone.
+    A worker waiting for work never notices its node's death otherwise (it holds both
+    ends of its queue), and would outlive a node killed with SIGKILL, its fork server
+    with it."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            try:
+                os.kill(pid, 0)
+            except (ProcessLookupError, PermissionError):  # gone (its pid someone else's)
+                os._exit(0)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
+
+
 def _recover_chunk(pairs: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
     return [_recover_or_none(digest, signature) for digest, signature in pairs]
 
@@ -116,7 +139,12 @@ class SignatureVerifier:
             # imports this module only, not the program's __main__ (serve's whole app).
             context = get_context("forkserver")
             context.set_forkserver_preload([__name__])
-            self._pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers - 1,
+                mp_context=context,
+                initializer=_follow_parent,
+                initargs=(os.getpid(),),
+            )
         return self._pool
 
     def close(self) -> None:

@@ -115,12 +115,17 @@ def test_a_killed_commit_process_comes_back_and_anchors(served: dict[str, Any]) 
 def test_sigkill_of_serve_leaves_no_commit_process_behind(served: dict[str, Any]) -> None:
     server: Server = served["server"]
     children = commit_children(server)
+    # With them, signature recovery's fork server and its worker, and the /rpc readers.
+    others = [pid for pid in process_tree(server.process.pid)[1:] if pid not in children]
     assert len(children) == 1
+    assert others
 
     server.kill()
 
-    # Its stdin (a pipe from serve) ends: it stops within the worker's bound (15 s).
-    assert wait_until(lambda: not any(alive(pid) for pid in children) or None, 30)
+    # The commit process's stdin (a pipe from serve) ends: it stops within the worker's
+    # bound (15 s); the recovery worker sees serve gone within a second, and its fork
+    # server follows; the readers' stdin ends too.
+    assert wait_until(lambda: not any(alive(pid) for pid in children + others) or None, 30)
     # Through the commit process's death and serve's, every event was anchored once.
     with Node(served["dir"]) as node, node.store.read() as conn:
         rows = conn.execute(select(EVENTS.c.status, EVENTS.c.anchor_seq)).all()

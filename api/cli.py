@@ -108,6 +108,7 @@ def serve_command(
         chain_url=chain_url,
         database_url=database_url,
         allow_private_peers=allow_private_peers,
+        follow_chain=True,  # its commit process owns the embedded chain (api/serve.py)
     ) as node:
         note = registration_note(
             node.registry, to_checksum_address(node.config.admin_address), public_url

@@ -10,7 +10,8 @@ request. The chain's look on an external node is also bounded at its source: a J
 request of its own with a 1 s socket timeout and no retries.
 
 On the embedded chain, the node's requests share one lock with the commit worker
-(api/chain.py), which holds it while py-evm executes a window. A look that waits for the
+(node.chain.embedded.serialize_requests), which holds it while py-evm executes a window
+(serve's gateway reads a snapshot instead: no lock shared). A look that waits for the
 lock past the deadline reports the chain as up with the last head seen: it is part of
 this process and cannot be unreachable, only busy.
 """

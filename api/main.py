@@ -17,7 +17,6 @@ from fastapi import Depends, FastAPI
 
 from api import html_errors
 from api.backpressure import BacklogWatch
-from api.chain import serialize_requests
 from api.deps import CommitStatus, Gateway, get_caller
 from api.health import Health
 from api.limits import BodyLimits, RateLimiter
@@ -27,6 +26,7 @@ from api.problems import install
 from api.rpc_readers import executor_for, rpc_bounds
 from api.settings import ApiSettings, WebSettings, load_web_settings
 from node import __version__
+from node.chain.embedded import serialize_requests
 from node.context import Node
 from node.monitor.refusals import RefusalLog
 from node.provenance.service import ProvenanceService

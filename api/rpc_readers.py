@@ -4,8 +4,9 @@ On the embedded chain the calls run in **reader processes** (:class:`ReaderPool`
 the chain the commit worker writes: each reader opens the chain's file read-only
 (``node.chain.embedded.ChainSnapshot``) and answers a request's calls on the last block
 committed when the request arrived, with its own py-evm. So a call never takes the
-chain's lock (api/chain.py), never holds the GIL of the gateway's process, and runs at a
-lower CPU priority (``nice`` +10) than the gateway and its commit worker.
+chain's lock (node.chain.embedded.serialize_requests), never holds the GIL of the
+gateway's process, and runs at a lower CPU priority (``nice`` +10) than the gateway and
+its commit worker.
 
 On an external chain the calls are forwarded to its node (:class:`Forwarder`) over a
 connection of their own, whose every request times out.

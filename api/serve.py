@@ -1,10 +1,16 @@
-"""``tracenode serve``: the gateway under uvicorn, with the commit worker, the participant
-mirror's sync, the integrity monitor and webhook delivery (docs/monitor.md) in the same
-process.
+"""``tracenode serve``: the gateway under uvicorn, with the participant mirror's sync, the
+integrity monitor and webhook delivery (docs/monitor.md) in the same process, and the
+commit worker in a process of its own (node.commit.process), which serve supervises.
 
-The commit worker runs only while this process holds the commit lock for the node key
-(node.commit.leader): several processes may serve one PostgreSQL store, one of them
-commits, and another takes over when it dies.
+On the embedded chain the commit process owns the chain (its write lock) and the gateway
+only reads it (``Node(follow_chain=True)``: snapshots of the chain's file), handing its
+registrar's transactions to the commit process. A node whose embedded chain is open in
+this process (``Node`` without ``follow_chain``) commits in a thread of this process, as
+every serve did before.
+
+The commit worker runs only while its process holds the commit lock for the node key
+(node.commit.leader): several serve processes may share one PostgreSQL store, one of
+them commits, and another takes over when it dies.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from api.problems import dependency_unavailable
 from api.settings import ApiSettings
 from node.chain.commits import CommitClient
 from node.commit.leader import committing
+from node.commit.process import CommitProcess, CommitSettings
 from node.commit.worker import CommitPolicy
 from node.context import Node
 from node.exceptions import ConfigurationError
@@ -68,18 +75,61 @@ def serve(
     """Serve ``node`` until interrupted (SIGINT / SIGTERM); background threads stop with it.
 
     Everything that can fail at start-up fails before ``listening`` is called with the
-    server's URL: the password opens both keys, and the port is bound and listened on.
+    server's URL: the password opens both keys, the port is bound and listened on, and the
+    commit process (when there is one) has started: it owns the chain, holds the commit
+    lock when it can, and is restarted if it dies from then on.
     """
-    registrar = node.admin(password)
-    node_key = node.node_key(password)
-    monitor = Monitor.of(node) if options.monitor_interval > 0 else None  # its product table
-    sock = listen(options.host, options.port)
+    status = CommitStatus(policy=options.policy, runs_worker=options.commit)
+    child = _commit_process(node, password, options, status)
+    sock = None
     try:
+        sock = listen(options.host, options.port)  # a port taken fails before anything starts
+        if child is not None:
+            child.start()  # it starts while this process opens the keys
+        registrar = node.admin(password)
+        node_key = node.node_key(password)
+        monitor = Monitor.of(node) if options.monitor_interval > 0 else None  # product table
+        node.verifier.warm()  # signature recovery on every core from the first request
+        if child is not None:
+            child.wait_ready()  # its start-up errors are serve's (the chain held elsewhere)
         host, port = sock.getsockname()[:2]
         listening(f"http://{f'[{host}]' if ':' in host else host}:{port}")
-        _serve(node, registrar, node_key, options, sock, monitor)
+        _serve(node, registrar, node_key if child is None else None, options, sock, monitor, status)
     finally:
-        sock.close()
+        if sock is not None:
+            sock.close()
+        if child is not None:
+            child.stop()
+            followed = node.followed_chain
+            if followed is not None:
+                followed.send_raw = None
+
+
+def _commit_process(
+    node: Node, password: str, options: ServeOptions, status: CommitStatus
+) -> CommitProcess | None:
+    """Serve's commit process, unless it commits in process (or not at all, on an
+    external chain: then nothing else needs the process)."""
+    followed = node.followed_chain
+    owns_chain = node.chain_path is not None and followed is None
+    if owns_chain or (followed is None and not options.commit):
+        return None
+    child = CommitProcess(
+        CommitSettings(
+            data_dir=str(node.data_dir),
+            chain_url=node.chain_url,
+            database_url=node.database_url,
+            commit=options.commit,
+            policy=options.policy,
+            leader_poll=options.leader_poll,
+            log_level=options.log_level,
+        ),
+        password,
+        on_leader=lambda held: setattr(status, "leader", held),
+    )
+    if followed is not None:
+        followed.send_raw = child.send_raw  # the registrar's transactions
+    return child
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -104,18 +154,19 @@ def listen(host: str, port: int) -> socket.socket:
 def _serve(
     node: Node,
     registrar: LocalAccount,
-    node_key: LocalAccount,
+    node_key: LocalAccount | None,
     options: ServeOptions,
     sock: socket.socket,
     monitor: Monitor | None,
+    status: CommitStatus,
 ) -> None:
-    status = CommitStatus(policy=options.policy, runs_worker=options.commit)
+    """Serve until stopped; with ``node_key``, commit in a thread of this process."""
     app = create_app(node, settings=options.settings, registrar=registrar, commit=status)
     rpc = app.state.gateway.rpc
     rpc.warm()  # the /rpc readers start in the background
     stop = threading.Event()
     threads = [_thread("participant-sync", _sync_loop(node, stop, options.sync_interval))]
-    if options.commit:
+    if options.commit and node_key is not None:
         commit = committing(
             store=node.store,
             client=CommitClient(node.w3, node.deployment),

@@ -26,7 +26,7 @@ from web3 import Web3
 from web3.types import Wei
 
 from node.chain.deploy import Deployment, deploy_contracts, join_deployment
-from node.chain.embedded import EmbeddedChain, open_embedded_chain
+from node.chain.embedded import EmbeddedChain, FollowedChain, open_embedded_chain
 from node.chain.reader import Contracts
 from node.chain.registry import ParticipantRegistryClient
 from node.events.signatures import SignatureVerifier
@@ -47,8 +47,9 @@ CHAIN_URL_ENV: Final = "TRACENODE_CHAIN_URL"
 DATABASE_URL_ENV: Final = "TRACENODE_DATABASE_URL"
 FUNDING_WEI: Final = 1000 * 10**18
 #: Processes recovering signers in a node (``tracenode serve``'s, and so ``tracenode
-#: bench``'s): 1 recovers in the ingesting process itself.
-RECOVERY_WORKERS: Final = 1
+#: bench``'s): one a core, the ingesting process taking the first share itself
+#: (node.events.signatures); a batch of fewer than 256 signatures stays in that process.
+RECOVERY_WORKERS: Final = os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def init_node(
     progress("deploying the contracts" if joined is None else f"joining the deployment {joined}")
     chain = _open_chain(data_dir, chain_url)
     try:
-        w3 = chain.w3 if isinstance(chain, EmbeddedChain) else chain
+        w3 = chain if isinstance(chain, Web3) else chain.w3
         _fund(w3, [node_key.address, admin_key.address])
         if joined is None:
             deployment = deploy_contracts(w3, admin=admin_key, node=node_key.address)
@@ -162,7 +163,12 @@ class Node:
         database_url: str | None = None,
         workers: int = RECOVERY_WORKERS,
         allow_private_peers: bool | None = None,
+        follow_chain: bool = False,
     ) -> None:
+        """``follow_chain``: on the embedded chain, read it as another process (its owner:
+        ``tracenode serve``'s commit process) writes it, instead of opening it
+        (``FollowedChain``: the owner sends this node's transactions, see
+        :attr:`followed_chain`). No effect on an external chain."""
         self.data_dir = data_dir
         self.config = NodeConfig.load(data_dir)
         allow = (
@@ -174,8 +180,12 @@ class Node:
         event_times = EventTimeWindow.from_env()  # a bad setting fails before anything opens
         chain_url = chain_url or os.environ.get(CHAIN_URL_ENV) or self.config.chain_url
         database_url = database_url or os.environ.get(DATABASE_URL_ENV) or self.config.database_url
-        self._chain = _open_chain(data_dir, chain_url)
-        self.w3: Web3 = self._chain.w3 if isinstance(self._chain, EmbeddedChain) else self._chain
+        #: Where the chain and the store are, as resolved for this run (None: the
+        #: embedded chain; the SQLite file in the data directory).
+        self.chain_url = chain_url
+        self.database_url = database_url
+        self._chain = _open_chain(data_dir, chain_url, follow=follow_chain)
+        self.w3: Web3 = self._chain if isinstance(self._chain, Web3) else self._chain.w3
         if self.w3.eth.chain_id != self.config.chain_id:
             self.close()
             raise ConfigurationError(
@@ -213,7 +223,12 @@ class Node:
     @property
     def chain_path(self) -> Path | None:
         """Where the embedded chain is stored; None on an external chain."""
-        return self._chain.path if isinstance(self._chain, EmbeddedChain) else None
+        return None if isinstance(self._chain, Web3) else self._chain.path
+
+    @property
+    def followed_chain(self) -> FollowedChain | None:
+        """The embedded chain this node follows (``follow_chain``), else None."""
+        return self._chain if isinstance(self._chain, FollowedChain) else None
 
     def admin(self, password: str) -> LocalAccount:
         return load_keystore(self.data_dir / "keystore" / "admin.json", password)
@@ -226,7 +241,7 @@ class Node:
             self.verifier.close()
         if hasattr(self, "store"):
             self.store.close()
-        if isinstance(self._chain, EmbeddedChain):
+        if hasattr(self, "_chain") and not isinstance(self._chain, Web3):
             self._chain.close()
 
     def __enter__(self) -> Node:
@@ -236,9 +251,13 @@ class Node:
         self.close()
 
 
-def _open_chain(data_dir: Path, chain_url: str | None) -> EmbeddedChain | Web3:
+def _open_chain(
+    data_dir: Path, chain_url: str | None, *, follow: bool = False
+) -> EmbeddedChain | FollowedChain | Web3:
     if chain_url is None:
-        return open_embedded_chain(data_dir / "chain")
+        return (
+            FollowedChain(data_dir / "chain") if follow else open_embedded_chain(data_dir / "chain")
+        )
     w3 = Web3(Web3.HTTPProvider(chain_url, request_kwargs={"timeout": 30}))
     if not w3.is_connected():
         raise ConfigurationError(f"no EVM JSON-RPC node answers at {chain_url}")

@@ -2,7 +2,8 @@
 
 A burst of signed mixed-workload events (node.bench.workload) is submitted as fast as
 the node takes it, as the gateway would submit it (one participant's events a request,
-phase after phase), while serve's commit thread runs at serve's policy. Each event's
+phase after phase), while serve's commit worker runs at serve's policy (in a thread of
+this process; serve runs it in a process of its own, node/commit/process.py). Each event's
 latency runs from the moment its request returned (accepted) to the moment a poll of the
 store found it ANCHORED with its proof; the store is polled every ``POLL_S`` seconds,
 oldest events first, which bounds the figures' resolution.
@@ -95,8 +96,8 @@ def measure_burst(
     section.update(
         {
             "what": "a burst of mixed events submitted at once (in process, as the gateway "
-            "submits them) while serve's commit thread runs; latency from each event's "
-            "acceptance to the poll that found it anchored",
+            "submits them) while serve's commit worker runs in a thread beside it; latency "
+            "from each event's acceptance to the poll that found it anchored",
             "workload": mixed.describe() | {"events": len(accepted)},
             "configuration": configuration,
             "poll_s": POLL_S,

@@ -111,6 +111,7 @@ class IngestStores:
         self.root = root
         self.factory = factory
         self.verifier = SignatureVerifier(workers=workers)
+        self.verifier.warm()  # its processes started before anything is timed, as serve's
         self._stores: list[Store] = []
 
     def open(self, name: str) -> tuple[Store, IngestService]:
@@ -249,9 +250,10 @@ def measure_ingest(
     participants: int = 100,
     progress: Progress = quiet,
 ) -> dict[str, Any]:
-    """Ingest in serve's configuration with its commit thread running, the easy and the
-    mixed workload, against bare recovery on all cores: ``rounds`` interleaved rounds of
-    ``events / rounds`` events of each workload (signing not timed)."""
+    """Ingest in serve's configuration with its commit worker running (in a thread), the
+    easy and the mixed workload, against bare recovery on all cores: ``rounds``
+    interleaved rounds of ``events / rounds`` events of each workload (signing not
+    timed)."""
     per_round = max(len(MIXED_STEPS), events // rounds)
     lots = per_round // len(MIXED_STEPS)
     section: dict[str, Any] = {}
@@ -302,9 +304,10 @@ def measure_ingest(
     section.update(
         {
             "what": "signed events verified and durably stored by IngestService.submit_many "
-            "in a node opened as serve opens it, its commit thread running; signing not "
-            "timed. raw: bare coincurve recovery of the same round's signatures on every "
-            "core (a process each). Steps rotate each round.",
+            "in a node opened as serve opens it, its commit worker running in a thread of "
+            "the same process (serve runs it in a process of its own); signing not timed. "
+            "raw: bare coincurve recovery of the same round's signatures on every core (a "
+            "process each). Steps rotate each round.",
             "workloads": {
                 "easy": describe_easy(easy, bulk_size),
                 "mixed": mixed.describe(),

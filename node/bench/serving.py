@@ -3,7 +3,7 @@
 The data directory is made by ``init_node`` and opened by ``Node`` exactly as serve
 opens it: the persistent embedded chain (py-evm on its on-disk database), the SQLite
 store, serve's signature-recovery worker count (``node.context.RECOVERY_WORKERS``), and
-the commit worker run by the same function serve's commit thread runs
+the commit worker run by the same function serve's commit process runs
 (``node.commit.leader.committing``) at serve's default policy. Participants are
 registered on the chain by the admin key, so the contracts execute their events.
 """
@@ -37,6 +37,7 @@ class BenchNode:
         init_node(data_dir, BENCH_PASSWORD, database_url=database_url, pbkdf2_iterations=1000)
         self.data_dir = data_dir
         self.node = Node(data_dir, database_url=database_url)
+        self.node.verifier.warm()  # as serve starts its recovery processes
         self.node_key = self.node.node_key(BENCH_PASSWORD)
         self.policy = CommitPolicy()  # `tracenode serve`'s defaults (api/cli.py)
 
@@ -82,7 +83,8 @@ class BenchNode:
 
     @contextmanager
     def committing(self) -> Iterator[None]:
-        """serve's commit thread, running while the block runs (stopped and joined after)."""
+        """serve's commit worker in a thread of this process (serve runs it in a process
+        of its own, node/commit/process.py), while the block runs (stopped and joined after)."""
         stop = threading.Event()
         run = committing(
             store=self.node.store,
@@ -106,6 +108,8 @@ class BenchNode:
             "chain": "embedded py-evm, persistent (on disk)",
             "store": self.node.store.dialect,
             "recovery_workers": self.node.verifier.workers,
-            "commit_worker": "running (serve's commit thread)" if commit else "off",
+            # serve commits in a process of its own (node/commit/process.py); in process,
+            # the bench runs the same worker in a thread, which shares this process's GIL.
+            "commit_worker": "running (a thread of this process)" if commit else "off",
             "commit_policy": asdict(self.policy),
         }

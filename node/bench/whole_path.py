@@ -52,6 +52,11 @@ POLL_S: Final = 0.1
 REQUEST_TIMEOUT_S: Final = 120.0
 _LISTENING = re.compile(r"serving\s.*?\son\s+(http://\S+)\s+\(chain", re.DOTALL)
 _STARTS = itertools.count(1)
+#: What the served processes run with besides serve's defaults: backpressure off. The
+#: ingest-only server never anchors, so its backlog only grows from round to round, and
+#: after 300 s it would refuse the bench's events (503 backlogged); the bench measures
+#: how fast events are taken and anchored, not when a node says "later".
+SERVE_ENV: Final = {"TRACENODE_API_MAX_PROOF_DELAY": "0"}
 
 
 class ServeProcess:
@@ -74,7 +79,7 @@ class ServeProcess:
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 - our own command, no shell
             self.command,
-            env=os.environ | {PASSWORD_ENV: BENCH_PASSWORD},
+            env=os.environ | {PASSWORD_ENV: BENCH_PASSWORD} | SERVE_ENV,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -339,12 +344,15 @@ def measure_whole_path(
                 "whole_path": whole_config
                 | {
                     "as": "tracenode serve (a child process)",
+                    "commit_worker": "running (serve's commit process, node/commit/process.py)",
                     "command": _shown(commands.get("whole_path")),
+                    "environment": SERVE_ENV,
                 },
                 "ingest_only": ingest_config
                 | {
                     "as": "tracenode serve --no-commit (a child process)",
                     "command": _shown(commands.get("ingest_only")),
+                    "environment": SERVE_ENV,
                 },
                 "http_clients": clients,
                 "keep_alive": True,

@@ -34,6 +34,9 @@ How it is built, and which internals it relies on:
 ``ChainSnapshot(path)`` reads a chain that another process holds open, as of its
 last committed block (``ChainSnapshot``): read-only, nothing it does reaches the file.
 The ``/rpc`` reader processes run calls on it, off the commit worker's chain and lock.
+``FollowedChain(path)`` is ``tracenode serve``'s gateway's chain: a ``Web3`` whose every
+request reads such a snapshot, and whose transactions go to the process that owns the
+chain (serve's commit process, node/commit/process.py).
 
 Not persisted (they live in eth-tester's memory): filters (``eth_newFilter`` and friends),
 snapshots, accounts added at run time, and a pending block's transactions when
@@ -43,6 +46,7 @@ own block before ``send_transaction`` returns, so nothing is pending between cal
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -76,12 +80,14 @@ from eth_tester.backends.pyevm.serializers import (
 )
 from eth_tester.exceptions import TransactionNotFound
 from eth_typing import Address, BlockNumber, Hash32
+from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, Web3
+from web3.middleware.base import Web3Middleware
 from web3.providers.eth_tester.defaults import API_ENDPOINTS, static_return
-from web3.types import RPCResponse
+from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
 from node.chain.kvstore import SqliteDB, SqliteSnapshot, Synchronous
-from node.exceptions import ChainLockedError, ChainStoreError
+from node.exceptions import ChainLockedError, ChainStoreError, ChainUnavailableError
 from node.filelock import FileLock
 
 CHAIN_FILE: Final = "chain.sqlite3"
@@ -345,6 +351,98 @@ class ChainSnapshot:
 
     def close(self) -> None:
         self._db.close()
+
+
+#: What a :class:`FollowedChain` hands its chain's owner: a raw transaction (0x hex), to
+#: send on the chain; it returns the transaction's hash (0x hex).
+SendRaw = Callable[[str], str]
+
+#: The name of :class:`FollowedChain`'s middleware (:func:`serialize_requests` leaves it be).
+FOLLOW_MIDDLEWARE: Final = "tracenode-follow"
+
+
+class FollowedChain:
+    """The embedded chain as another process, its owner, writes it (``tracenode serve``'s
+    gateway beside its commit process): every request through ``w3`` reads the last block
+    committed when it started (a :class:`ChainSnapshot`, one request at a time), and
+    ``eth_sendRawTransaction`` goes to the owner through ``send_raw`` (set once the owner
+    runs; until then, and when it is down, sending raises ``ChainUnavailableError``).
+    Nothing this process does reaches the chain's file, and it takes no lock of the
+    owner's."""
+
+    def __init__(self, path: Path, send_raw: SendRaw | None = None) -> None:
+        self.path = path
+        self.send_raw = send_raw
+        self._snapshot = ChainSnapshot(path)
+        self._lock = threading.RLock()
+        self._depth = 0  # requests under way in the thread holding the lock
+        self.w3 = self._snapshot.w3
+        self.w3.middleware_onion.add(self._middleware(), name=FOLLOW_MIDDLEWARE)
+
+    def _middleware(self) -> type[Web3Middleware]:
+        followed = self
+
+        class Follow(Web3Middleware):
+            def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
+                def middleware(method: RPCEndpoint, params: Any) -> RPCResponse:
+                    if method == "eth_sendRawTransaction":
+                        return {"jsonrpc": "2.0", "id": 0, "result": followed._send(params)}
+                    with followed._lock:
+                        if followed._depth:  # a request made while answering one
+                            return make_request(method, params)
+                        followed._depth += 1
+                        try:
+                            with followed._snapshot.latest():
+                                return make_request(method, params)
+                        finally:
+                            followed._depth -= 1
+
+                return middleware
+
+        return Follow
+
+    def _send(self, params: Any) -> str:
+        send = self.send_raw
+        if send is None:
+            raise ChainUnavailableError(
+                "the embedded chain's owner (the commit process) is not running"
+            )
+        return send(_hex(HexBytes(params[0])))
+
+    def close(self) -> None:
+        with self._lock:
+            self._snapshot.close()
+
+
+#: The name of :func:`serialize_requests`'s middleware.
+SERIALIZE_MIDDLEWARE: Final = "tracenode-serialize"
+
+
+def serialize_requests(w3: Web3) -> None:
+    """On an embedded chain, make every request through ``w3`` take one lock.
+
+    py-evm is not thread-safe: threads that share one chain's ``Web3`` (the gateway's
+    routes and an in-process commit worker; the commit process's worker and the
+    transactions it sends for the gateway) go through it one at a time. A
+    :class:`FollowedChain` serialises its reads itself, and never holds them up for a
+    transaction; external nodes take concurrent requests as they are."""
+    if (
+        not isinstance(w3.provider, EthereumTesterProvider)
+        or FOLLOW_MIDDLEWARE in w3.middleware_onion
+    ):
+        return
+    if SERIALIZE_MIDDLEWARE not in w3.middleware_onion:
+        lock = threading.RLock()
+
+        class Serialized(Web3Middleware):
+            def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
+                def middleware(method: RPCEndpoint, params: Any) -> RPCResponse:
+                    with lock:
+                        return make_request(method, params)
+
+                return middleware
+
+        w3.middleware_onion.add(Serialized, name=SERIALIZE_MIDDLEWARE)
 
 
 def embedded_web3() -> Web3:

@@ -19,10 +19,11 @@ standard library's ``sqlite3``:
 - a small ``meta`` table holds the store's own facts (format, chain id, genesis hash).
 
 ``SqliteSnapshot`` reads the same file from another process (the ``/rpc`` readers,
-api/rpc_readers.py): read-only at the SQLite level (``mode=ro``), every read of one
-``snapshot()`` inside one read transaction (WAL: one consistent state, the last committed
-block's, while the writer goes on), and whatever py-evm writes while it executes a call
-kept in memory and dropped when the snapshot ends.
+api/rpc_readers.py, and the gateway of ``tracenode serve``, whose commit process writes
+the chain: node/chain/embedded.py, ``FollowedChain``): read-only at the SQLite level
+(``mode=ro``), every read of one ``snapshot()`` inside one read transaction (WAL: one
+consistent state, the last committed block's, while the writer goes on), and whatever
+py-evm writes while it executes a call kept in memory and dropped when the snapshot ends.
 
 The connection is opened with ``check_same_thread=False`` and guarded by a lock, so the
 store may be used from whichever thread holds the chain; it does not make py-evm
@@ -289,8 +290,12 @@ class SqliteSnapshot(_Overlaid, BaseAtomicDB):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Any thread may read through it; its user serialises them (``FollowedChain``).
         self._conn = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
         )
         self.changes = {}
 

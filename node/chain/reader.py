@@ -269,7 +269,7 @@ class ChainReader:
             slots += [hex(base), hex(base + 1)]
         self.calls += 1
         # Through the manager, so through the middleware that serialises the embedded
-        # chain's requests (api/chain.py).
+        # chain's requests (node.chain.embedded.serialize_requests).
         answer = self.w3.manager.request_blocking(
             RPCEndpoint(STORAGE_MANY), [self.contracts.batch_registry, slots, self.block]
         )

@@ -9,8 +9,11 @@ signature the node accepts is one the chain accepts, and malleated copies are re
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Final
 
 from coincurve import PrivateKey, PublicKey
@@ -71,6 +74,27 @@ def _recover_or_none(digest: bytes, signature: bytes) -> bytes | None:
         return None
 
 
+#: Seconds between a worker's looks at whether the process it works for is alive.
+PARENT_POLL_S: Final = 1.0
+
+
+def _follow_parent(pid: int) -> None:
+    """In a worker process: exit once process ``pid`` (the node it recovers for) is gone.
+    A worker waiting for work never notices its node's death otherwise (it holds both
+    ends of its queue), and would outlive a node killed with SIGKILL, its fork server
+    with it."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            try:
+                os.kill(pid, 0)
+            except (ProcessLookupError, PermissionError):  # gone (its pid someone else's)
+                os._exit(0)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
+
+
 def _recover_chunk(pairs: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
     return [_recover_or_none(digest, signature) for digest, signature in pairs]
 
@@ -91,18 +115,37 @@ class SignatureVerifier:
     def recover_many(self, pairs: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
         if self.workers <= 1 or len(pairs) < self.parallel_threshold:
             return _recover_chunk(pairs)
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers - 1)
+        pool = self._started()
         # This process takes the first share itself rather than idling while it waits.
         size = -(-len(pairs) // self.workers)
         futures = [
-            self._pool.submit(_recover_chunk, pairs[i : i + size])
-            for i in range(size, len(pairs), size)
+            pool.submit(_recover_chunk, pairs[i : i + size]) for i in range(size, len(pairs), size)
         ]
         results = _recover_chunk(pairs[:size])
         for future in futures:
             results.extend(future.result())
         return results
+
+    def warm(self) -> None:
+        """Start the worker processes now (``tracenode serve`` at start-up), not at the
+        first large batch."""
+        if self.workers > 1:
+            self._started().submit(_recover_chunk, []).result()
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # Forked from a clean server process, not from this one: a node forks while
+            # its other threads may hold locks (a fork copies them held). The server
+            # imports this module only, not the program's __main__ (serve's whole app).
+            context = get_context("forkserver")
+            context.set_forkserver_preload([__name__])
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers - 1,
+                mp_context=context,
+                initializer=_follow_parent,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
 
     def close(self) -> None:
         if self._pool is not None:

@@ -48,10 +48,18 @@ def producer_node(
     *,
     database_url: str | None = None,
     chain_url: str | None = None,
+    pbkdf2_iterations: int | None = None,
 ) -> tuple[LocalAccount, str]:
     """A new node in ``data_dir`` with one producer ("farm", holding handle prefix
-    ``88.123.45`` and GS1 company prefix ``9506000``): its key and its API key."""
-    init_node(data_dir, password, chain_url=chain_url, database_url=database_url)
+    ``88.123.45`` and GS1 company prefix ``9506000``): its key and its API key.
+    ``pbkdf2_iterations``: cheap key files (``init_node``), for tests."""
+    init_node(
+        data_dir,
+        password,
+        chain_url=chain_url,
+        database_url=database_url,
+        pbkdf2_iterations=pbkdf2_iterations,
+    )
     farm: LocalAccount = Account.create()
     with Node(data_dir) as node:
         node.registry.register(

@@ -203,6 +203,8 @@ def test_whole_path_serves_a_real_process_over_http_until_anchored() -> None:
     configuration = section["configuration"]
     assert_serves_configuration(configuration["whole_path"], commit=True)
     assert_serves_configuration(configuration["ingest_only"], commit=False)
+    assert "serve's commit process" in configuration["whole_path"]["commit_worker"]
+    assert configuration["whole_path"]["environment"] == {"TRACENODE_API_MAX_PROOF_DELAY": "0"}
     assert configuration["whole_path"]["command"].startswith("tracenode serve ")
     assert configuration["ingest_only"]["command"].endswith("--no-commit")
     assert len(section["by_round"]) == 2

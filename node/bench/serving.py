@@ -20,7 +20,6 @@ from typing import Any, Final
 from eth_account import Account
 
 from node.bench.workload import Participant
-from node.chain.commits import CommitClient
 from node.commit.leader import committing
 from node.commit.worker import CommitPolicy, CommitWorker
 from node.context import Node, init_node
@@ -75,7 +74,7 @@ class BenchNode:
         """A commit worker at serve's policy, to drive by hand (``commit_once``)."""
         return CommitWorker(
             store=self.node.store,
-            client=CommitClient(self.node.w3, self.node.deployment),
+            client=self.node.commit_client(),
             node=self.node_key,
             policy=self.policy,
         )
@@ -86,7 +85,7 @@ class BenchNode:
         stop = threading.Event()
         run = committing(
             store=self.node.store,
-            client=CommitClient(self.node.w3, self.node.deployment),
+            client=self.node.commit_client(),
             node_key=self.node_key,
             policy=self.policy,
             stop=stop,

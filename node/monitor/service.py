@@ -29,6 +29,7 @@ from sqlalchemy import Connection
 from web3 import Web3
 
 from node.chain.reader import ChainBatch, ChainReader, Contracts
+from node.commit.custody import CustodyMode
 from node.context import Node
 from node.events.batch import BatchState
 from node.events.typed_data import Action, BatchStatus, Domain
@@ -90,6 +91,7 @@ class Monitor:
             domain=node.domain,
             products=ProductTable.from_env(),  # a bad table fails here, at start-up
             node_address=bytes.fromhex(node.config.node_address.removeprefix("0x")),
+            custody=node.custody,
         )
 
     store: Store
@@ -103,6 +105,9 @@ class Monitor:
     page: int = PAGE
     #: The node key's address, which signs and anchors the alert log (None: not checked).
     node_address: bytes | None = None
+    #: The node's custody mode: an anchor-only node's batches have no BatchRegistry
+    #: record to compare with (its windows' anchored state roots are checked instead).
+    custody: CustodyMode = CustodyMode.ENFORCED
     #: Where the next watch goes on from: the last event and confirmed window looked at
     #: (-1: no cycle yet, so the next watch is a cycle).
     _events_seen: int = field(default=-1, init=False)
@@ -341,6 +346,8 @@ class Monitor:
         return _by_batch(self.store.events.of_batches(conn, sorted(ids)), ids), names
 
     def _custody(self, report: CycleReport) -> None:
+        if self.custody is CustodyMode.ANCHOR_ONLY:
+            return
         reader = ChainReader(self.w3, self.contracts)
         after = b""
         while True:

@@ -24,7 +24,6 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3.types import Wei
 
-from node.chain.commits import CommitClient
 from node.commit.worker import CommitPolicy, CommitWorker, WindowResult
 from node.context import Node, init_node
 from node.events.identifiers import parse_identifier
@@ -77,7 +76,7 @@ class TraceNodeHarness:
         self.provenance_service = ProvenanceService(node.store, node.w3, node.deployment)
         self._worker = CommitWorker(
             store=node.store,
-            client=CommitClient(node.w3, node.deployment),
+            client=node.commit_client(),
             node=node.node_key(password),
             policy=CommitPolicy(interval=0),
         )
@@ -205,7 +204,7 @@ class TraceNodeHarness:
         a thread while the test submits."""
         return CommitWorker(
             store=self.node.store,
-            client=CommitClient(self.node.w3, self.node.deployment),
+            client=self.node.commit_client(),
             node=self.node.node_key(self.password),
             policy=policy or CommitPolicy(),
         )

@@ -23,6 +23,9 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     mapping(address node => bytes32) private _lastRoot;
     /// @dev Per window root, the root of the states of the batches it touched.
     mapping(bytes32 root => bytes32) private _stateRoots;
+    /// @dev Per anchor-only window root, the root of its transitions and the node that anchored it.
+    mapping(bytes32 root => bytes32) private _transitionRoots;
+    mapping(bytes32 root => address) private _windowNodes;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE and grants NODE_ROLE and COMMITTER_ROLE.
     constructor(address admin) {
@@ -87,6 +90,31 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     /// @inheritdoc IAnchorRegistry
     function stateRootOf(bytes32 root) external view returns (bytes32) {
         return _stateRoots[root];
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function anchorWindow(bytes32 root, bytes32 stateRoot, bytes32 transitionRoot, uint64 firstSeq, uint32 eventCount)
+        external
+        onlyRole(NODE_ROLE)
+    {
+        if (stateRoot == bytes32(0)) revert AnchorRegistryZeroStateRoot();
+        if (transitionRoot == bytes32(0)) revert AnchorRegistryZeroTransitionRoot();
+        _anchor(msg.sender, root, firstSeq, eventCount);
+        _stateRoots[root] = stateRoot;
+        _transitionRoots[root] = transitionRoot;
+        _windowNodes[root] = msg.sender;
+        emit StateRootAnchored(root, msg.sender, stateRoot);
+        emit TransitionRootAnchored(root, msg.sender, transitionRoot);
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function transitionRootOf(bytes32 root) external view returns (bytes32) {
+        return _transitionRoots[root];
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function windowNodeOf(bytes32 root) external view returns (address) {
+        return _windowNodes[root];
     }
 
     /// @inheritdoc IAnchorRegistry

@@ -823,6 +823,144 @@ contract AnchorRegistryTest is TraceNodeTest {
         vm.assertEq(anchors.stateRootOf(ROOT_2), STATE);
     }
 
+    // ----- anchorWindow (the anchor-only mode) -----
+
+    bytes32 internal constant TRANSITIONS = keccak256("transitions-1");
+
+    function test_anchorWindow_StoresAnchorStateAndTransitionRoots() public {
+        vm.roll(77);
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 5);
+
+        IAnchorRegistry.Anchor memory stored = anchors.anchorOf(ROOT);
+        vm.assertEq(stored.firstSeq, 1);
+        vm.assertEq(stored.eventCount, 5);
+        vm.assertEq(stored.blockNumber, 77);
+        vm.assertEq(anchors.stateRootOf(ROOT), STATE);
+        vm.assertEq(anchors.transitionRootOf(ROOT), TRANSITIONS);
+        vm.assertEq(anchors.windowNodeOf(ROOT), node);
+        vm.assertEq(anchors.nextSequence(node), 6);
+    }
+
+    function test_anchorWindow_EmitsTheThreeEvents() public {
+        vm.expectEmit(address(anchors));
+        emit IAnchorRegistry.RootAnchored(ROOT, node, 1, 5);
+        vm.expectEmit(address(anchors));
+        emit IAnchorRegistry.StateRootAnchored(ROOT, node, STATE);
+        vm.expectEmit(address(anchors));
+        emit IAnchorRegistry.TransitionRootAnchored(ROOT, node, TRANSITIONS);
+
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 5);
+    }
+
+    function test_transitionRootOf_IsZeroForEnforcedWindow() public {
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 5);
+        anchors.anchorState(ROOT, STATE);
+        vm.stopPrank();
+
+        vm.assertEq(anchors.transitionRootOf(ROOT), bytes32(0));
+        vm.assertEq(anchors.windowNodeOf(ROOT), address(0));
+        vm.assertEq(anchors.transitionRootOf(ROOT_2), bytes32(0), "an unknown root reads zero");
+    }
+
+    function test_anchorWindow_SharesSequenceWithAnchor() public {
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 5);
+        anchors.anchorWindow(ROOT_2, STATE, TRANSITIONS, 6, 2);
+        anchors.anchor(ROOT_3, 8, 1);
+        vm.stopPrank();
+
+        vm.assertEq(anchors.nextSequence(node), 9);
+        vm.assertEq(anchors.transitionRootOf(ROOT_2), TRANSITIONS);
+    }
+
+    function test_RevertWhen_AnchorWindowThenAnchorStateOfIt() public {
+        vm.startPrank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 5);
+
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryStateExists.selector, ROOT));
+        anchors.anchorState(ROOT, keccak256("state-2"));
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_AnchorStateOfOlderWindowAfterAnchorWindow() public {
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 5);
+        anchors.anchorWindow(ROOT_2, STATE, TRANSITIONS, 6, 2);
+
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryNotLatestRoot.selector, node, ROOT));
+        anchors.anchorState(ROOT, STATE);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_AnchorWindowStateRootIsZero() public {
+        vm.expectRevert(IAnchorRegistry.AnchorRegistryZeroStateRoot.selector);
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, bytes32(0), TRANSITIONS, 1, 5);
+        vm.assertFalse(anchors.isAnchored(ROOT));
+    }
+
+    function test_RevertWhen_AnchorWindowTransitionRootIsZero() public {
+        vm.expectRevert(IAnchorRegistry.AnchorRegistryZeroTransitionRoot.selector);
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, STATE, bytes32(0), 1, 5);
+        vm.assertFalse(anchors.isAnchored(ROOT));
+        vm.assertEq(anchors.nextSequence(node), 1);
+    }
+
+    function test_RevertWhen_AnchorWindowRootExists() public {
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 5);
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryRootExists.selector, ROOT));
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 6, 5);
+        vm.stopPrank();
+        vm.assertEq(anchors.transitionRootOf(ROOT), bytes32(0));
+    }
+
+    function test_RevertWhen_AnchorWindowNotContiguous() public {
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryNonContiguous.selector, node, 1, 2));
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 2, 5);
+    }
+
+    function test_RevertWhen_AnchorWindowIsEmpty() public {
+        vm.expectRevert(IAnchorRegistry.AnchorRegistryEmptyWindow.selector);
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 0);
+    }
+
+    function test_RevertWhen_AnchorWindowRootIsZero() public {
+        vm.expectRevert(IAnchorRegistry.AnchorRegistryZeroRoot.selector);
+        vm.prank(node);
+        anchors.anchorWindow(bytes32(0), STATE, TRANSITIONS, 1, 5);
+    }
+
+    function test_RevertWhen_AnchorWindowCallerIsNotNode() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, anchors.NODE_ROLE()
+            )
+        );
+        vm.prank(stranger);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 5);
+    }
+
+    /// @dev What one anchor-only window costs, whatever its size: a node's second window (run
+    /// with `--isolate` for the transaction's base and calldata, see {test_gas_StateRootPerWindow}).
+    function test_gas_AnchorWindow() public {
+        vm.startPrank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 1000);
+        uint256 before = gasleft();
+        anchors.anchorWindow(ROOT_2, keccak256("state-2"), keccak256("transitions-2"), 1001, 1000);
+        uint256 used = before - gasleft();
+        vm.stopPrank();
+
+        console.log("anchorWindow gas (execution, no base or calldata)", used);
+        vm.assertTrue(used < 130_000, "an anchor-only window costs less than 130,000 gas");
+    }
+
     // ----- fuzz -----
 
     function testFuzz_anchor_ContiguousWindows(uint256 seed, uint256 windows) public {

@@ -173,7 +173,7 @@ class ChainReader:
             for key, value in self._cache.items()
             if key[0] in ("chain_id", "status", "commit", "answers", "block_time")
             or (key[0] in ("anchor", "code") and value)
-            or (key[0] == "state_root" and any(value))
+            or (key[0] in ("state_root", "transition_root") and any(value))
             or (key[0] == "participant" and value is not None)
         }
 
@@ -203,6 +203,7 @@ class ChainReader:
         *,
         roots: Iterable[bytes] = (),
         state_roots: Iterable[bytes] = (),
+        transition_roots: Iterable[bytes] = (),
         keys: Iterable[bytes] = (),
         statuses: Iterable[tuple[int, int]] = (),
         participants: Iterable[int] = (),
@@ -214,6 +215,7 @@ class ChainReader:
         queries = [
             *(self._anchor_query(r) for r in roots),
             *(self._state_root_query(r) for r in state_roots),
+            *(self._transition_root_query(r) for r in transition_roots),
             *(self._key_query(k) for k in keys),
             *(self._status_query(p, b) for p, b in statuses),
             *(self._participant_query(p) for p in participants),
@@ -350,6 +352,16 @@ class ChainReader:
             bytes(32),  # an AnchorRegistry from before state roots: none
         )
 
+    def _transition_root_query(self, root: bytes) -> _Query:
+        return _Query(
+            ("transition_root", root),
+            self.anchors,
+            "transitionRootOf",
+            (root,),
+            bytes,
+            bytes(32),  # an AnchorRegistry from before the anchor-only mode: none
+        )
+
     def _key_query(self, key: bytes) -> _Query:
         return _Query(
             ("key", key),
@@ -445,6 +457,12 @@ class ChainReader:
     def state_root(self, root: bytes) -> bytes:
         """The state root anchored for the window ``root`` (32 zero bytes: none)."""
         result: bytes = self._get(self._state_root_query(root))
+        return result
+
+    def transition_root(self, root: bytes) -> bytes:
+        """The transition root anchored for the window ``root`` (32 zero bytes: an
+        enforced window; non-zero: an anchor-only one, node.proofs.transitions)."""
+        result: bytes = self._get(self._transition_root_query(root))
         return result
 
     def key(self, key: bytes) -> KeyInfo:

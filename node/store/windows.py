@@ -257,22 +257,22 @@ class WindowRepository:
         )
 
     def transitions_of(
-        self, conn: Connection, window_id: int, event_hashes: Sequence[bytes]
+        self, conn: Connection, events: Sequence[tuple[int, bytes]]
     ) -> dict[bytes, list[tuple[bytes, tuple[bytes, ...]]]]:
-        """The transition leaves (ABI-encoded) and proofs of each of ``event_hashes`` in
-        the window ``window_id``, in window order."""
-        found: dict[bytes, list[tuple[bytes, tuple[bytes, ...]]]] = {h: [] for h in event_hashes}
-        for chunk in chunks(sorted(set(event_hashes))):
+        """The transition leaves (ABI-encoded) and proofs of each event (window id, event
+        hash) in that window, in window order; an event of an enforced window has none."""
+        windows = {h: w for w, h in events}
+        found: dict[bytes, list[tuple[bytes, tuple[bytes, ...]]]] = {h: [] for h in windows}
+        for chunk in chunks(sorted(windows)):
             rows = conn.execute(
                 select(WINDOW_TRANSITIONS)
-                .where(
-                    WINDOW_TRANSITIONS.c.window_id == window_id,
-                    WINDOW_TRANSITIONS.c.event_hash.in_(chunk),
-                )
-                .order_by(WINDOW_TRANSITIONS.c.position)
+                .where(WINDOW_TRANSITIONS.c.event_hash.in_(chunk))
+                .order_by(WINDOW_TRANSITIONS.c.window_id, WINDOW_TRANSITIONS.c.position)
             )
             for row in rows:
-                found[bytes(row.event_hash)].append((bytes(row.leaf), split32(bytes(row.proof))))
+                event_hash = bytes(row.event_hash)
+                if windows[event_hash] == row.window_id:
+                    found[event_hash].append((bytes(row.leaf), split32(bytes(row.proof))))
         return found
 
     def state_unanchored(self, conn: Connection) -> WindowRecord | None:

@@ -57,7 +57,7 @@ def test_a_window_is_anchored_with_its_state_and_transitions_and_nothing_relayed
     with rig.store.read() as conn:
         windows = [rig.store.windows.get(conn, r.window_id) for r in (first, second)]
         events = rig.store.windows.events(conn, second.window_id)
-        moves = rig.store.windows.transitions_of(conn, second.window_id, [received])
+        moves = rig.store.windows.transitions_of(conn, [(second.window_id, received)])
     assert {e.status for e in events} == {EventStatus.ANCHORED}
     for window in windows:
         assert window is not None

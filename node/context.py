@@ -93,7 +93,10 @@ class NodeConfig:
         return CustodyMode.parse(self.custody)
 
     def save(self, data_dir: Path) -> None:
-        (data_dir / "node.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+        data = asdict(self)
+        if data["custody"] == CustodyMode.ENFORCED:
+            del data["custody"]  # the default: node.json stays as it was before the modes
+        (data_dir / "node.json").write_text(json.dumps(data, indent=2) + "\n")
 
 
 def init_node(

@@ -3,17 +3,23 @@ one anchorWindow carrying its event, state and transition roots; nothing is rela
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from node.chain.commits import CommitClient, anchor_window_calldata
+from node.chain.reader import ChainReader, Contracts
 from node.commit.custody import CustodyMode
 from node.commit.worker import WindowResult
 from node.events.hashing import keccak
 from node.events.typed_data import ZERO32, Action, BatchStatus
 from node.exceptions import ConfigurationError
 from node.ingest.service import IngestService
+from node.proofs.bundle import Bundle, loads
 from node.proofs.state import StateLeaf
 from node.proofs.transitions import Transition, process_transition_proof
+from node.proofs.verify import REPLAYED, Check, Outcome, Report, verify_bundle
+from node.provenance.service import ProvenanceService
 from node.store.models import EventStatus
 from node.store.store import Store
 from tests.conftest import Chain
@@ -92,3 +98,91 @@ def test_anchor_window_calldata_is_what_the_abi_encodes(rig: Rig) -> None:
 def test_an_unknown_custody_mode_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="one of: enforced, anchor-only"):
         CustodyMode.parse("optimistic")
+
+
+def bundle_of(rig: Rig, lot: bytes) -> Bundle:
+    return ProvenanceService(rig.store, rig.chain.w3, rig.chain.deployment).export(lot)
+
+
+def verified(rig: Rig, bundle: Bundle) -> Report:
+    d = rig.chain.deployment
+    reader = ChainReader(
+        rig.chain.w3, Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
+    )
+    return verify_bundle(loads(bundle.dumps()), reader)
+
+
+def test_an_honest_anchor_only_bundle_verifies_by_replay(rig: Rig) -> None:
+    lot = lot_id("ao-honest")
+    carrier = bytes.fromhex(rig.chain.keys["carrier"].address[2:])
+    rig.submit("farm", Action.COMMISSION, lot)
+    rig.submit("farm", Action.SHIP, lot, counterparty=carrier)
+    committed(rig)
+    rig.submit("carrier", Action.RECEIVE, lot)
+    rig.submit("carrier", Action.OBSERVE, lot, payload_hash=keccak(b"4.1 C"))
+    committed(rig)
+
+    report = verified(rig, bundle_of(rig, lot))
+
+    assert report.failures() == []
+    assert report.ok
+    [batch] = report.batches
+    custody = next(c for c in batch.checks if c.check is Check.CUSTODY)
+    assert custody.detail == f"ACTIVE, held by carrier: {REPLAYED}"
+    complete = next(c for c in batch.checks if c.check is Check.COMPLETE)
+    assert complete.outcome is Outcome.PASS
+    lifecycle = [e for e in report.events if e.action is not Action.OBSERVE]
+    for entry in lifecycle:
+        accepted = next(c for c in entry.checks if c.check is Check.ACCEPTED_ON_CHAIN)
+        assert (accepted.outcome, accepted.detail) == (Outcome.PASS, REPLAYED)
+
+
+def dishonest_window(rig: Rig) -> tuple[bytes, bytes]:
+    """A node that skips its custody rules: the carrier ships a lot the farm holds (the
+    node's own view of the lot was bent to let it), and the window anchors that. The
+    lot and the window's root."""
+    lot = lot_id("ao-forged")
+    rig.submit("farm", Action.COMMISSION, lot)
+    committed(rig)
+    with rig.store.write() as conn:
+        state = rig.store.batches.get(conn, lot)
+        assert state is not None
+        state.custodian_id = 3  # the carrier, in this node's view only
+        rig.store.batches.replace(conn, state)
+    shop = bytes.fromhex(rig.chain.keys["shop"].address[2:])
+    rig.submit("carrier", Action.SHIP, lot, counterparty=shop)
+    return lot, committed(rig).root
+
+
+def test_a_window_that_broke_a_custody_rule_fails_verification(rig: Rig) -> None:
+    lot, root = dishonest_window(rig)
+
+    report = verified(rig, bundle_of(rig, lot))
+
+    assert not report.ok
+    ship = next(e for e in report.events if e.action is Action.SHIP)
+    accepted = next(c for c in ship.checks if c.check is Check.ACCEPTED_ON_CHAIN)
+    assert accepted.outcome is Outcome.FAIL
+    assert "only the batch's custodian may do this" in accepted.detail
+    assert "the window is fraudulent" in accepted.detail
+    [batch] = report.batches
+    assert next(c for c in batch.checks if c.check is Check.CUSTODY).outcome is Outcome.FAIL
+    assert ship.root == root
+
+
+def test_a_forged_transition_in_a_bundle_fails_verification(rig: Rig) -> None:
+    lot = lot_id("ao-bundle-forged")
+    rig.submit("farm", Action.COMMISSION, lot)
+    committed(rig)
+    bundle = bundle_of(rig, lot)
+    [made] = bundle.events
+    [ref] = made.transitions
+    bent = replace(ref.transition, post=replace(ref.transition.post, custodian=4))
+    forged = replace(bundle, events=(replace(made, transitions=(replace(ref, transition=bent),)),))
+
+    report = verified(rig, forged)
+
+    assert not report.ok
+    assert any(
+        "does not lead to the window's anchored transition root" in f for f in report.failures()
+    )

@@ -20,6 +20,7 @@ from typing import Any, Final
 from eth_account import Account
 
 from node.bench.workload import Participant
+from node.commit.custody import CustodyMode
 from node.commit.leader import committing
 from node.commit.worker import CommitPolicy, CommitWorker
 from node.context import Node, init_node
@@ -32,8 +33,20 @@ BENCH_PASSWORD: Final = "tracenode-bench"  # noqa: S105 - keys of a temporary no
 class BenchNode:
     """A fresh node in ``data_dir``, opened as serve opens one."""
 
-    def __init__(self, data_dir: Path, *, database_url: str | None = None) -> None:
-        init_node(data_dir, BENCH_PASSWORD, database_url=database_url, pbkdf2_iterations=1000)
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        database_url: str | None = None,
+        custody: CustodyMode = CustodyMode.ENFORCED,
+    ) -> None:
+        init_node(
+            data_dir,
+            BENCH_PASSWORD,
+            database_url=database_url,
+            pbkdf2_iterations=1000,
+            custody=custody,
+        )
         self.data_dir = data_dir
         self.node = Node(data_dir, database_url=database_url)
         self.node_key = self.node.node_key(BENCH_PASSWORD)
@@ -104,6 +117,7 @@ class BenchNode:
             "as": "tracenode serve (in process)",
             "chain": "embedded py-evm, persistent (on disk)",
             "store": self.node.store.dialect,
+            "custody_mode": self.node.custody.value,
             "recovery_workers": self.node.verifier.workers,
             "commit_worker": "running (serve's commit thread)" if commit else "off",
             "commit_policy": asdict(self.policy),

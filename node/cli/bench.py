@@ -15,6 +15,7 @@ from node.bench.machine import load_average, machine
 from node.bench.provenance import measure_provenance
 from node.bench.whole_path import measure_whole_path
 from node.cli.common import show, steps, table
+from node.commit.custody import CustodyMode
 
 #: issue 12's targets that a bench section measures: (section, figure, label, target,
 #: whether the figure meets it).
@@ -58,6 +59,13 @@ TARGETS: list[tuple[str, str, str, str, Callable[[float], bool]]] = [
         "commit",
         "gas_per_event",
         "gas per event, mixed windows",
+        "≤ 100 (anchor-only mode)",
+        lambda v: v <= 100,
+    ),
+    (
+        "commit",
+        "gas_per_event_window",
+        "gas per event, one 1,000-event mixed window",
         "≤ 100 (anchor-only mode)",
         lambda v: v <= 100,
     ),
@@ -136,13 +144,23 @@ def bench(
         int,
         typer.Option(help="Also compare a store holding this many events with a small one.", min=0),
     ] = 0,
+    custody: Annotated[
+        CustodyMode,
+        typer.Option(
+            help="The custody mode of the bench's nodes (commit, burst, whole path): as "
+            "`tracenode init --custody` makes them."
+        ),
+    ] = CustodyMode.ENFORCED,
 ) -> None:
     """Measure what a user gets, in the configuration `tracenode serve` runs: ingest of
     the mixed and the easy workload against raw recovery on all cores, commits on the
     persistent chain, accepted → anchored under a burst, provenance, and the whole path
     over HTTP to a serve process. Every figure comes with its workload, configuration and
     the machine's load; steps are shown on stderr, the figures go to stdout."""
-    result: dict[str, Any] = {"machine": machine() | {"load_average_start": load_average()}}
+    result: dict[str, Any] = {
+        "machine": machine() | {"load_average_start": load_average()},
+        "custody_mode": custody.value,
+    }
     with steps() as progress:
         if ingest:
             result["ingest"] = measure_ingest(
@@ -154,11 +172,15 @@ def bench(
             )
         if commit:
             result["commit"] = measure_commit(
-                operations=commit_ops, rounds=rounds, participants=participants, progress=progress
+                operations=commit_ops,
+                rounds=rounds,
+                participants=participants,
+                custody=custody,
+                progress=progress,
             )
         if burst:
             result["burst"] = measure_burst(
-                events=burst, participants=participants, progress=progress
+                events=burst, participants=participants, custody=custody, progress=progress
             )
         if provenance:
             result["provenance"] = measure_provenance(progress=progress)
@@ -168,6 +190,7 @@ def bench(
                 rounds=rounds,
                 clients=clients,
                 participants=participants,
+                custody=custody,
                 progress=progress,
             )
         if preload:

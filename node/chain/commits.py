@@ -172,7 +172,7 @@ class CommitClient:
             licences={(s.kind, c) for s in splits.values() if s is not None for c in s.candidates}
         )
         return [
-            tuple(_proof(splits[b], producer, reader) for b in event.created_batch_ids())
+            tuple(identifier_proof(splits[b], producer, reader) for b in event.created_batch_ids())
             for event, producer in events
         ]
 
@@ -447,7 +447,12 @@ def _bumped(fee: int) -> int:
     return math.ceil(fee * REPLACEMENT_BUMP_PERCENT / 100) + 1
 
 
-def _proof(split: IdentifierSplit | None, producer: int, reader: ChainReader) -> IdentifierProof:
+def identifier_proof(
+    split: IdentifierSplit | None, producer: int, reader: ChainReader
+) -> IdentifierProof:
+    """The proof of a new batch's identifier the contract takes from ``producer``: under the
+    candidate prefix it holds, else the first one anyone holds (else the longest); NO_PROOF
+    for an identifier the node cannot prove."""
     if split is None:
         return NO_PROOF
     holders = {c: reader.licence(split.kind, c).holder for c in split.candidates}

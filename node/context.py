@@ -133,6 +133,12 @@ def init_node(
         raise ConfigurationError(
             "--join needs --chain-url: the embedded chain is one node's own, nobody can join it"
         )
+    if join is not None and custody is CustodyMode.ANCHOR_ONLY:
+        raise ConfigurationError(
+            "--custody anchor-only is one node's deployment: a node that joins judges lots "
+            "shipped across nodes on BatchRegistry's record, which anchor-only windows leave "
+            "empty (docs/operations.md, 'Choosing the custody mode')"
+        )
     joined = None if join is None else _join_address(join)
     data_dir.mkdir(parents=True, exist_ok=True)
     progress("creating the node and admin keys (encrypted)")
@@ -148,7 +154,12 @@ def init_node(
         w3 = chain.w3 if isinstance(chain, EmbeddedChain) else chain
         _fund(w3, [node_key.address, admin_key.address])
         if joined is None:
-            deployment = deploy_contracts(w3, admin=admin_key, node=node_key.address)
+            deployment = deploy_contracts(
+                w3,
+                admin=admin_key,
+                node=node_key.address,
+                challenge=custody is CustodyMode.ANCHOR_ONLY,
+            )
         else:
             deployment = join_deployment(w3, joined)
         config = NodeConfig(

@@ -131,12 +131,16 @@ class ChainReader:
         *,
         at: tuple[int, bytes] | None = None,
         carry: ChainReader | None = None,
+        challenge: ChecksumAddress | None = None,
     ) -> None:
         """Read the chain as it is at block ``at`` (number, hash; default: the latest).
 
         ``carry``: an older reader on the same chain whose answers that can never change
         (anchored roots, roles at past blocks, participants' names, mined transactions)
         are taken over, so only what may have changed is asked again.
+
+        ``challenge``: the deployment's CustodyChallenge (the anchor-only mode), whose fraud
+        marks :meth:`fraud` reads; None: this reader knows none.
         """
         self.w3 = w3
         self.contracts = contracts
@@ -149,6 +153,9 @@ class ChainReader:
         )
         self.batches: Contract = contract(w3, "BatchRegistry", contracts.batch_registry)
         self.anchors: Contract = contract(w3, "AnchorRegistry", contracts.anchor_registry)
+        self.challenge: Contract | None = (
+            None if challenge is None else contract(w3, "CustodyChallenge", challenge)
+        )
         self._cache: dict[tuple[Any, ...], Any] = {}
         self.calls = 0  # eth_calls made (for tests and benchmarks)
         self.blocks_read = 0  # block headers fetched (block_times)
@@ -463,6 +470,16 @@ class ChainReader:
         """The transition root anchored for the window ``root`` (32 zero bytes: an
         enforced window; non-zero: an anchor-only one, node.proofs.transitions)."""
         result: bytes = self._get(self._transition_root_query(root))
+        return result
+
+    def fraud(self, root: bytes) -> int | None:
+        """How CustodyChallenge marked the window ``root`` (its FraudKind: 0, not marked);
+        None when this reader knows no CustodyChallenge."""
+        if self.challenge is None:
+            return None
+        result: int = self._get(
+            _Query(("fraud", root), self.challenge, "fraudOf", (root,), lambda r: int(r[0]), 0)
+        )
         return result
 
     def key(self, key: bytes) -> KeyInfo:

@@ -17,6 +17,7 @@ from node.chain.embedded import embedded_web3
 from node.cli import (
     apikeys,
     bench,
+    challenge,
     epcis,
     events,
     masterdata,
@@ -65,6 +66,7 @@ app.command(name="provenance")(provenance.provenance)
 app.command(name="trace")(provenance.trace)
 app.command(name="export")(provenance.export)
 app.command(name="verify")(provenance.verify)
+app.command(name="challenge")(challenge.challenge)
 app.add_typer(epcis.app, name="epcis")
 app.add_typer(masterdata.app, name="masterdata")
 app.command(name="qr")(qr.qr)

@@ -25,13 +25,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
 from node.chain.commits import identifier_proof
+from node.chain.deploy import contract
+from node.chain.errors import decode_error, revert_data
 from node.chain.reader import ChainReader
 from node.events.identifiers import identifier_split, parse_identifier
 from node.events.typed_data import ZERO32, Action, BatchStatus
+from node.exceptions import ChainError
 from node.proofs.bundle import Bundle, BundleEvent, TransitionRef
 from node.proofs.transitions import Transition
-from node.proofs.verify import Check, Outcome, Report
+from node.proofs.verify import Check, EventReport, Outcome, Report
 
 #: The TraceEvent ABI tuple of "no event" (an Evidence field left out).
 NO_EVENT: Final[tuple[Any, ...]] = (
@@ -70,7 +76,6 @@ def claims(bundle: Bundle, report: Report, reader: ChainReader) -> list[Claim]:
     claim for each transition of an event that failed ``accepted-on-chain`` in an
     anchor-only window, then a linkage claim for each contradicting pair."""
     found: list[Claim] = []
-    by_hash = {report.events[i].event_hash: item for i, item in enumerate(bundle.events)}
     for entry, item in zip(report.events, bundle.events, strict=True):
         failed = next(
             (
@@ -83,19 +88,8 @@ def claims(bundle: Bundle, report: Report, reader: ChainReader) -> list[Claim]:
         if failed is None or not item.transitions or item.anchor is None:
             continue
         for ref in item.transitions:
-            found.append(
-                _transition_claim(
-                    bundle,
-                    item,
-                    ref,
-                    entry.event_hash,
-                    entry.participant_id,
-                    by_hash,
-                    reader,
-                    why=failed.detail,
-                )
-            )
-    found.extend(_linkage_claims(bundle, report))
+            found.append(transition_claim(bundle, item, ref, entry, reader, why=failed.detail))
+    found.extend(_linkage_claims(bundle))
     return found
 
 
@@ -104,18 +98,21 @@ def _signed(item: BundleEvent, proofs: Sequence[tuple[bytes, int]]) -> tuple[Any
     return (item.event.as_abi_tuple(), sig[64], sig[:32], sig[32:64], list(proofs))
 
 
-def _transition_claim(
+def transition_claim(
     bundle: Bundle,
     item: BundleEvent,
     ref: TransitionRef,
-    event_hash: bytes,
-    signer_id: int,
-    by_hash: dict[bytes, BundleEvent],
+    entry: EventReport,
     reader: ChainReader,
     *,
-    why: str,
+    why: str = "",
 ) -> Claim:
-    assert item.anchor is not None
+    """The ``challengeTransition`` (with the evidence its action needs) of ``ref``, a
+    transition of the bundle's event ``item`` (``entry``: its verification)."""
+    if item.anchor is None:
+        raise ValueError("the event is not anchored: there is no window to challenge")
+    event_hash, signer_id = entry.event_hash, entry.participant_id
+    by_hash = {e.event_hash: e for e in bundle.events}
     identifiers = {b.batch_id: b.identifier for b in bundle.batches}
     proofs = []
     for batch_id in item.event.created_batch_ids():
@@ -170,7 +167,7 @@ def _evidence(
     return None
 
 
-def _linkage_claims(bundle: Bundle, report: Report) -> Iterator[Claim]:
+def _linkage_claims(bundle: Bundle) -> Iterator[Claim]:
     """Pairs of transitions of one batch, in sequence order, that contradict each other
     (the contract's three kinds)."""
     moves: dict[bytes, list[tuple[Transition, TransitionRef, bytes]]] = {}
@@ -220,3 +217,41 @@ def _contradiction(a: Transition, b: Transition) -> str:
     if b.pre.status is BatchStatus.NONE and a.post.status is not BatchStatus.NONE:
         return "it creates a batch that existed already"
     return ""
+
+
+def simulate(w3: Web3, address: str, claim: Claim, sender: str) -> str:
+    """What CustodyChallenge at ``address`` answers ``claim`` sent by ``sender`` now: ""
+    when it would mark the window, else its revert reason (decoded custom error)."""
+    call = _call(w3, address, claim)
+    try:
+        call.call({"from": Web3.to_checksum_address(sender)})
+    except Exception as exc:
+        data = revert_data(exc)
+        if data is None:
+            raise
+        return str(decode_error(data))
+    return ""
+
+
+def send_claim(w3: Web3, address: str, claim: Claim, account: LocalAccount) -> bytes:
+    """Send ``claim`` from ``account`` and wait (at most 120 s) for it to be mined; the
+    transaction hash. ChainError when it reverted."""
+    call = _call(w3, address, claim)
+    tx = call.build_transaction(
+        {
+            "from": account.address,
+            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+            "chainId": w3.eth.chain_id,
+        }
+    )
+    signed = account.sign_transaction(tx)
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    if receipt["status"] != 1:
+        raise ChainError(f"the challenge 0x{bytes(tx_hash).hex()} reverted")
+    return bytes(tx_hash)
+
+
+def _call(w3: Web3, address: str, claim: Claim) -> Any:
+    challenger = contract(w3, "CustodyChallenge", Web3.to_checksum_address(address))
+    return challenger.functions[claim.function](*claim.args)

@@ -330,11 +330,17 @@ def verify_bundle(
         block = _check_anchor(entry, item, digest, reader, altered=False)
         _check_signer(entry, recovered, block, reader)
         moves = advance(leaves, digest, item.event, entry.participant_id)
-        if block is not None and item.anchor is not None and item.event.action.on_chain:
+        if block is not None and item.anchor is not None:
             transition_root = reader.transition_root(item.anchor.root)
-            if any(transition_root):
+            if any(transition_root) and item.event.action.on_chain:
                 replayed.update(item.event.batch_ids())
                 _check_replay(entry, item, block, reader, rules, moves, known, transition_root)
+            elif any(transition_root) and reader.fraud(item.anchor.root):
+                entry.checks.append(
+                    CheckResult(
+                        Check.ACCEPTED_ON_CHAIN, Outcome.FAIL, _fraudulent(item.anchor.root)
+                    )
+                )
         _check_hash_chain(entry, item, digest, heads, known, altered, elsewhere)
         _advance(item, digest, entry, lifecycle)
     _check_batches(
@@ -759,13 +765,33 @@ def _check_replay(
                 f"{_leaf_text(move.post)}; the bundle's events lead from {_leaf_text(pre)} "
                 f"to {_leaf_text(post)}"
             )
-    if problems:
+    assert item.anchor is not None
+    fraud = reader.fraud(item.anchor.root)
+    if fraud:
+        problems.insert(0, _fraudulent(item.anchor.root))
+    elif problems:
         problems.append(
             "the window is fraudulent: anyone may prove it on-chain (tracenode challenge)"
         )
+    if problems:
         entry.checks.append(CheckResult(Check.ACCEPTED_ON_CHAIN, Outcome.FAIL, "; ".join(problems)))
+    elif fraud is None:
+        entry.checks.append(
+            CheckResult(Check.ACCEPTED_ON_CHAIN, Outcome.PASS, f"{REPLAYED}; {UNMARKED}")
+        )
     else:
         entry.checks.append(CheckResult(Check.ACCEPTED_ON_CHAIN, Outcome.PASS, REPLAYED))
+
+
+#: How a report says it could not read a window's fraud mark.
+UNMARKED = "fraud marks not read: this verifier knows no CustodyChallenge"
+
+
+def _fraudulent(root: bytes) -> str:
+    return (
+        f"window 0x{root.hex()} was proven fraudulent on-chain (CustodyChallenge): none of its "
+        "events is custody-proven"
+    )
 
 
 def _receiver(event: TraceEvent, block: int, reader: ChainReader) -> Receiver | None:

@@ -121,7 +121,13 @@ class ProvenanceService:
         at = (int(latest["number"]), bytes(latest["hash"]))
         current = self._reader
         if current is None or (current.block, current.block_hash) != at:
-            current = ChainReader(self.w3, self.contracts, at=at, carry=current)
+            current = ChainReader(
+                self.w3,
+                self.contracts,
+                at=at,
+                carry=current,
+                challenge=self.deployment.custody_challenge,
+            )
             self._reader = current
         return current
 

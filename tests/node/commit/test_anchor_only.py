@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from web3.types import Wei
 
 from node.chain.commits import CommitClient, anchor_window_calldata
+from node.chain.deploy import contract
 from node.chain.reader import ChainReader, Contracts
 from node.commit.custody import CustodyMode
 from node.commit.worker import WindowResult
@@ -16,15 +18,22 @@ from node.events.typed_data import ZERO32, Action, BatchStatus
 from node.exceptions import ConfigurationError
 from node.ingest.service import IngestService
 from node.proofs.bundle import Bundle, loads
+from node.proofs.challenge import claims, send_claim, simulate, transition_claim
 from node.proofs.state import StateLeaf
 from node.proofs.transitions import Transition, process_transition_proof
-from node.proofs.verify import REPLAYED, Check, Outcome, Report, verify_bundle
+from node.proofs.verify import REPLAYED, UNMARKED, Check, Outcome, Report, verify_bundle
 from node.provenance.service import ProvenanceService
 from node.store.models import EventStatus
 from node.store.store import Store
-from tests.conftest import Chain
+from tests.conftest import Chain, make_chain
 from tests.events import lot_id
 from tests.node.commit.test_worker import Rig
+
+
+@pytest.fixture
+def chain() -> Chain:
+    """The anchor-only deployment: the registries and their CustodyChallenge."""
+    return make_chain(challenge=True)
 
 
 @pytest.fixture
@@ -104,12 +113,17 @@ def bundle_of(rig: Rig, lot: bytes) -> Bundle:
     return ProvenanceService(rig.store, rig.chain.w3, rig.chain.deployment).export(lot)
 
 
-def verified(rig: Rig, bundle: Bundle) -> Report:
+def verified(rig: Rig, bundle: Bundle, *, challenge: bool = True) -> Report:
+    return verify_bundle(loads(bundle.dumps()), reader_of(rig, challenge=challenge))
+
+
+def reader_of(rig: Rig, *, challenge: bool = True) -> ChainReader:
     d = rig.chain.deployment
-    reader = ChainReader(
-        rig.chain.w3, Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
+    return ChainReader(
+        rig.chain.w3,
+        Contracts(d.participant_registry, d.batch_registry, d.anchor_registry),
+        challenge=d.custody_challenge if challenge else None,
     )
-    return verify_bundle(loads(bundle.dumps()), reader)
 
 
 def test_an_honest_anchor_only_bundle_verifies_by_replay(rig: Rig) -> None:
@@ -186,3 +200,74 @@ def test_a_forged_transition_in_a_bundle_fails_verification(rig: Rig) -> None:
     assert any(
         "does not lead to the window's anchored transition root" in f for f in report.failures()
     )
+
+
+def test_a_dishonest_window_is_challenged_marked_and_then_fails_everywhere(rig: Rig) -> None:
+    lot, root = dishonest_window(rig)
+    bundle = bundle_of(rig, lot)
+    reader = reader_of(rig)
+    address = rig.chain.deployment.custody_challenge
+    assert address is not None
+    challenger = rig.chain.keys["regulator"]  # anyone: here a participant with no stake
+    rig.chain.w3.eth.send_transaction(
+        {"from": rig.chain.admin, "to": challenger.address, "value": Wei(10**20)}
+    )
+
+    found = claims(bundle, verified(rig, bundle), reader)
+    verdicts = [simulate(rig.chain.w3, address, c, challenger.address) for c in found]
+    accepted = [c for c, refused in zip(found, verdicts, strict=True) if not refused]
+    send_claim(rig.chain.w3, address, accepted[0], challenger)
+
+    assert [(c.function, c.root) for c in accepted] == [("challengeTransition", root)]
+    challenge = contract(rig.chain.w3, "CustodyChallenge", address).functions
+    assert challenge.fraudulent(root).call()
+    kind, marked_by, _ = challenge.fraudOf(root).call()
+    assert (kind, marked_by) == (1, challenger.address)  # INVALID_TRANSITION
+    # A window is marked once: the same claim is now refused, naming why.
+    assert "CustodyChallengeAlreadyFraudulent" in simulate(
+        rig.chain.w3, address, accepted[0], challenger.address
+    )
+    report = verified(rig, bundle)
+    assert not report.ok
+    ship = next(e for e in report.events if e.action is Action.SHIP)
+    accepted_check = next(c for c in ship.checks if c.check is Check.ACCEPTED_ON_CHAIN)
+    assert accepted_check.detail.startswith(f"window 0x{root.hex()} was proven fraudulent")
+
+
+def test_an_honest_window_cannot_be_challenged(rig: Rig) -> None:
+    lot = lot_id("ao-challenged")
+    carrier = bytes.fromhex(rig.chain.keys["carrier"].address[2:])
+    rig.submit("farm", Action.COMMISSION, lot)
+    rig.submit("farm", Action.SHIP, lot, counterparty=carrier)
+    committed(rig)
+    rig.submit("carrier", Action.RECEIVE, lot)
+    root = committed(rig).root
+    bundle = bundle_of(rig, lot)
+    report = verified(rig, bundle)
+    address = rig.chain.deployment.custody_challenge
+    assert address is not None
+    assert report.ok
+    assert claims(bundle, report, reader_of(rig)) == []  # the verifier suggests none
+
+    # Claims against every transition of the honest bundle, made by hand: all refused.
+    refusals = []
+    for entry, item in zip(report.events, bundle.events, strict=True):
+        for ref in item.transitions:
+            claim = transition_claim(bundle, item, ref, entry, reader_of(rig))
+            refusals.append(simulate(rig.chain.w3, address, claim, rig.chain.admin))
+
+    assert len(refusals) == 3
+    assert all("CustodyChallengeTransitionValid" in r for r in refusals), refusals
+    assert not contract(rig.chain.w3, "CustodyChallenge", address).functions.fraudulent(root).call()
+
+
+def test_a_verifier_that_knows_no_custody_challenge_says_so(rig: Rig) -> None:
+    lot = lot_id("ao-unmarked")
+    rig.submit("farm", Action.COMMISSION, lot)
+    committed(rig)
+
+    report = verified(rig, bundle_of(rig, lot), challenge=False)
+
+    [made] = report.events
+    check = next(c for c in made.checks if c.check is Check.ACCEPTED_ON_CHAIN)
+    assert (check.outcome, check.detail) == (Outcome.PASS, f"{REPLAYED}; {UNMARKED}")

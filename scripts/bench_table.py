@@ -26,6 +26,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("commit", "lifecycle_ops_per_s", "relayed ops/s, mixed, persistent chain (target ≥ 400)"),
     ("commit", "lifecycle_ops_per_s_easy", "relayed ops/s, easy (COMMISSIONs)"),
     ("commit", "gas_per_event", "gas per event, mixed windows"),
+    ("commit", "gas_per_event_window", "gas per event, one 1,000-event mixed window"),
     ("commit", "gas_per_event_observations", "gas per event, 1,000 observations alone"),
     ("burst", "accepted_to_anchored_s_p50", "burst: accepted → anchored p50, s"),
     ("burst", "accepted_to_anchored_s_p99", "burst: accepted → anchored p99, s"),
@@ -59,6 +60,8 @@ def table(runs: list[dict[str, Any]], names: list[str]) -> str:
             for r in runs
         )
         + " |",
+        # Runs from before the modes were enforced ones.
+        "| custody mode | " + " | ".join(r.get("custody_mode", "enforced") for r in runs) + " |",
     ]
     sections = [s for s, _, _ in ROWS]
     for section in dict.fromkeys(sections):

@@ -262,7 +262,9 @@ def test_the_table_script_shows_every_run_with_its_load(tmp_path: Path) -> None:
         "targets": [target | {"measured": 0.25, "met": False}],
     }
     (tmp_path / "one.json").write_text(json.dumps(one))
-    (tmp_path / "two.json").write_text(json.dumps({"machine": machine}))
+    (tmp_path / "two.json").write_text(
+        json.dumps({"machine": machine, "custody_mode": "anchor-only"})
+    )
 
     done = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "one.json"), str(tmp_path / "two.json")],
@@ -275,6 +277,7 @@ def test_the_table_script_shows_every_run_with_its_load(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == "| figure | one | two |"
     assert "| load average (1/5/15 min) at start → end | 1.0/2.0/3.0 → 4.0/5.0/6.0 |" in lines[2]
+    assert "| custody mode | enforced | anchor-only |" in lines  # one: from before the modes
     assert "| *ingest: load at start* | 7.0/8.0/9.0 | — |" in lines
     assert "| ingest mixed ÷ raw (target ≥ 0.5) | 0.25 | — |" in lines
     assert "| ingest, mixed, events/s (commit running) | 2,000 | — |" in lines

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import Connection
 from web3.exceptions import ContractLogicError, Web3Exception
 
 from node.chain.commits import CommitClient, CommitReceipt, Operation, SignedTx
@@ -235,20 +236,32 @@ class CommitWorker:
                     raise
                 log.info("window of %d operations too large for one transaction", len(operations))
                 rows = _within_operations(rows, len(operations) // 2)
+        with self.store.write() as conn:
+            return self._create(conn, rows, tree, first_seq, tx)
+
+    def _create(
+        self,
+        conn: Connection,
+        rows: list[EventRecord],
+        tree: MerkleTree,
+        first_seq: int,
+        tx: SignedTx,
+    ) -> WindowRecord:
+        """Store the prepared window of ``rows`` (its tree, first sequence number and signed
+        transaction), each event given its place and proof."""
         members = [
             WindowMember(id=r.id, tree_index=tree.tree_index(i), proof=b"".join(tree.proof(i)))
             for i, r in enumerate(rows)
         ]
-        with self.store.write() as conn:
-            return self.store.windows.create(
-                conn,
-                first_seq=first_seq,
-                root=tree.root,
-                raw_tx=tx.raw,
-                tx_hash=tx.tx_hash,
-                created_at=int(self.clock() * 1000),
-                members=members,
-            )
+        return self.store.windows.create(
+            conn,
+            first_seq=first_seq,
+            root=tree.root,
+            raw_tx=tx.raw,
+            tx_hash=tx.tx_hash,
+            created_at=int(self.clock() * 1000),
+            members=members,
+        )
 
     def _prepare_anchor_only(self, rows: list[EventRecord]) -> WindowRecord:
         """An anchor-only window (node.commit.custody): no event relayed, one
@@ -275,20 +288,8 @@ class CommitWorker:
             first_seq=first_seq,
             event_count=len(rows),
         )
-        members = [
-            WindowMember(id=r.id, tree_index=tree.tree_index(i), proof=b"".join(tree.proof(i)))
-            for i, r in enumerate(rows)
-        ]
         with self.store.write() as conn:
-            window = self.store.windows.create(
-                conn,
-                first_seq=first_seq,
-                root=tree.root,
-                raw_tx=tx.raw,
-                tx_hash=tx.tx_hash,
-                created_at=int(self.clock() * 1000),
-                members=members,
-            )
+            window = self._create(conn, rows, tree, first_seq, tx)
             self.store.windows.save_states(conn, window.id, state_root=state_root, leaves=states)
             self.store.windows.save_transitions(
                 conn,

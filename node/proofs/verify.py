@@ -1356,15 +1356,15 @@ def _custody(
             f"on-chain {on_chain.status.name}, custodian {on_chain.custodian_id}; the events "
             f"lead to {step.status.name}, custodian {step.custodian}",
         )
+    return _held(on_chain.status, batch.custodian_name or str(on_chain.custodian_id), len(later))
+
+
+def _held(status: BatchStatus, holder: str, later: int, how: str = "") -> CheckResult:
+    """``custody`` holding: the batch ``status``, held by ``holder`` (``how``: how that was
+    checked); pending while ``later`` events are not committed."""
     if later:
-        return CheckResult(
-            Check.CUSTODY, Outcome.PENDING, f"{len(later)} event(s) not committed yet"
-        )
-    return CheckResult(
-        Check.CUSTODY,
-        Outcome.PASS,
-        f"{on_chain.status.name}, held by {batch.custodian_name or on_chain.custodian_id}",
-    )
+        return CheckResult(Check.CUSTODY, Outcome.PENDING, f"{later} event(s) not committed yet")
+    return CheckResult(Check.CUSTODY, Outcome.PASS, f"{status.name}, held by {holder}{how}")
 
 
 def _replayed_custody(
@@ -1395,15 +1395,7 @@ def _replayed_custody(
     batch.status, batch.custodian_id = state.status, state.custodian_id
     batch.custodian_name = _who(state.custodian_id, reader)
     later = [s for s in history if not s.anchored]
-    if later:
-        return CheckResult(
-            Check.CUSTODY, Outcome.PENDING, f"{len(later)} event(s) not committed yet"
-        )
-    return CheckResult(
-        Check.CUSTODY,
-        Outcome.PASS,
-        f"{state.status.name}, held by {batch.custodian_name}: {REPLAYED}",
-    )
+    return _held(state.status, batch.custodian_name, len(later), f": {REPLAYED}")
 
 
 def _continued(

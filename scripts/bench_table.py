@@ -86,18 +86,23 @@ def table(runs: list[dict[str, Any]], names: list[str]) -> str:
 
 def targets(runs: list[dict[str, Any]], names: list[str]) -> str:
     """issue 12's targets (the runs' ``targets``): each run's figure, and whether it met it."""
-    labels: dict[str, tuple[str, str]] = {}
+    # A figure may have a target per custody mode (whole path ÷ ingest-only): a row each.
+    labels: dict[tuple[str, str], str] = {}
     for run in runs:
         for row in run.get("targets", []):
-            labels.setdefault(row["figure"], (row["label"], row["target"]))
+            labels.setdefault((row["figure"], row["target"]), row["label"])
     lines = [
         "| figure | target | " + " | ".join(names) + " |",
         "|---|---|" + "---:|" * len(runs),
     ]
-    for figure, (label, target) in labels.items():
+    for (figure, target), label in labels.items():
         cells = []
         for run in runs:
-            found = [row for row in run.get("targets", []) if row["figure"] == figure]
+            found = [
+                row
+                for row in run.get("targets", [])
+                if (row["figure"], row["target"]) == (figure, target)
+            ]
             cells.append(
                 f"{found[0]['measured']:,} ({'met' if found[0]['met'] else 'not met'})"
                 if found

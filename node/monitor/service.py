@@ -24,7 +24,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from eth_typing import ChecksumAddress
 from sqlalchemy import Connection
 from web3 import Web3
 
@@ -47,7 +49,7 @@ from node.monitor.integrity import check_custody, check_events, check_window
 from node.monitor.products import ProductTable
 from node.monitor.stream import watch_refusals
 from node.store.models import EventStatus
-from node.store.records import BatchEvent, EventRecord, Finding
+from node.store.records import BatchEvent, EventRecord, Finding, WindowRecord
 from node.store.store import Store
 from node.webhooks.messages import enqueue_alert
 
@@ -92,6 +94,7 @@ class Monitor:
             products=ProductTable.from_env(),  # a bad table fails here, at start-up
             node_address=bytes.fromhex(node.config.node_address.removeprefix("0x")),
             custody=node.custody,
+            challenge=node.deployment.custody_challenge,
         )
 
     store: Store
@@ -108,6 +111,8 @@ class Monitor:
     #: The node's custody mode: an anchor-only node's batches have no BatchRegistry
     #: record to compare with (its windows' anchored state roots are checked instead).
     custody: CustodyMode = CustodyMode.ENFORCED
+    #: The deployment's CustodyChallenge (anchor-only), whose fraud marks it reads.
+    challenge: ChecksumAddress | None = None
     #: Where the next watch goes on from: the last event and confirmed window looked at
     #: (-1: no cycle yet, so the next watch is a cycle).
     _events_seen: int = field(default=-1, init=False)
@@ -272,10 +277,11 @@ class Monitor:
                 leaves = self.store.windows.states_of(conn, stated)
             if not windows:
                 return after
-            reader = reader or ChainReader(self.w3, self.contracts)
+            reader = reader or ChainReader(self.w3, self.contracts, challenge=self.challenge)
             reader.prefetch(
                 roots=[w.root for w in windows],
                 state_roots=[w.root for w in windows if w.state_block],
+                transition_roots=[w.root for w in windows if w.transition_root is not None],
             )
             for window in windows:
                 events = members[window.id]
@@ -285,6 +291,7 @@ class Monitor:
                     reader.anchor(window.root),
                     states=leaves.get(window.id, []),
                     state_root=reader.state_root(window.root) if window.state_block else None,
+                    **_transitions(reader, window),
                 )
                 report.findings += check_events(events, self.domain)
                 report.events += len(events)
@@ -403,3 +410,14 @@ def _by_batch(
             if only is None or batch_id in only:
                 found.setdefault(batch_id, []).append(row.record)
     return found
+
+
+def _transitions(reader: ChainReader, window: WindowRecord) -> dict[str, Any]:
+    """check_window's anchor-only arguments: the chain's transition root of an anchor-only
+    window and CustodyChallenge's mark of it (nothing for an enforced window)."""
+    if window.transition_root is None:
+        return {}
+    return {
+        "transition_root": reader.transition_root(window.root),
+        "fraud": reader.fraud(window.root),
+    }

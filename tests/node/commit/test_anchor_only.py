@@ -19,6 +19,7 @@ from node.events.hashing import keccak
 from node.events.typed_data import ZERO32, Action, BatchStatus
 from node.exceptions import ConfigurationError
 from node.ingest.service import IngestService
+from node.monitor.service import Monitor
 from node.proofs.bundle import Bundle, loads
 from node.proofs.challenge import claims, send_claim, simulate, transition_claim
 from node.proofs.state import StateLeaf
@@ -242,6 +243,18 @@ def test_a_dishonest_window_is_challenged_marked_and_then_fails_everywhere(rig: 
     ship = next(e for e in report.events if e.action is Action.SHIP)
     accepted_check = next(c for c in ship.checks if c.check is Check.ACCEPTED_ON_CHAIN)
     assert accepted_check.detail.startswith(f"window 0x{root.hex()} was proven fraudulent")
+    # The node's own monitor raises it too.
+    d = rig.chain.deployment
+    monitor = Monitor(
+        store=rig.store,
+        w3=rig.chain.w3,
+        contracts=Contracts(d.participant_registry, d.batch_registry, d.anchor_registry),
+        domain=rig.chain.domain,
+        custody=CustodyMode.ANCHOR_ONLY,
+        challenge=address,
+    )
+    marked = [f for f in monitor.cycle().findings if f.kind == "window-fraudulent"]
+    assert [f.evidence["root"] for f in marked] == ["0x" + root.hex()]
 
 
 def test_an_honest_window_cannot_be_challenged(rig: Rig) -> None:

@@ -1121,7 +1121,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
     const moves = advanceLeaves(item.event, state.digest, entry.participant.id, leaves);
     if (state.anchorOnly) {
       for (const b of batchIdsOf(item.event)) anchorOnly.add(b);
-      emit("event", index, entry, checkTransitions(item, state, moves, known));
+      emit("event", index, entry, checkTransitions(item, state, moves, known, view));
     }
     advance(item, state.digest, entry, steps);
   });
@@ -1662,8 +1662,9 @@ const sameLeaf = (a, b) => a.head === b.head && a.custodian === b.custodian && a
  * `tracenode verify` and POST /v1/verify (node/proofs/verify.py), not here: this check
  * is skipped when the transitions hold, and fails when they do not.
  */
-function checkTransitions(item, state, moves, known) {
+function checkTransitions(item, state, moves, known, view) {
   const root = state.anchorOnly;
+  const window = view.get(`anchor:${item.anchor.root}`);
   const event = item.event;
   const stated = new Map(item.transitions.map((t) => [t.batchId, t]));
   const named = batchIdsOf(event).sort();
@@ -1676,6 +1677,10 @@ function checkTransitions(item, state, moves, known) {
     if (!t) continue;
     if (processTransitionProof(state.digest, t) !== root) {
       problems.push(`batch ${b}: the transition's proof does not lead to the window's anchored transition root ${root}`);
+    } else if (t.seq < window.firstSeq || t.seq >= window.firstSeq + window.eventCount) {
+      problems.push(
+        `batch ${b}: the anchored transition's sequence number ${t.seq} lies outside its window's, ${window.firstSeq} to ${window.firstSeq + window.eventCount - 1n}`,
+      );
     } else if (Number(t.signerId) !== state.entry.participant.id) {
       problems.push(`batch ${b}: the anchored transition names signer ${t.signerId}, the event was signed by participant ${state.entry.participant.id}`);
     } else if (known.has(b) && !(sameLeaf(t.pre, pre) && sameLeaf(t.post, post))) {

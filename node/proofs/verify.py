@@ -738,6 +738,8 @@ def _check_replay(
         problems.append(f"it breaks a custody rule: {exc}")
     stated = {t.transition.batch_id: t for t in item.transitions}
     named = sorted(event.batch_ids())
+    assert item.anchor is not None
+    window = reader.anchor(item.anchor.root) or _NO_ANCHOR
     if [t.transition.batch_id for t in item.transitions] != named:
         problems.append(
             f"the bundle carries transitions of {len(stated)} batch(es), in some order; the "
@@ -754,6 +756,12 @@ def _check_replay(
                 f"{where}: the transition's proof does not lead to the window's anchored "
                 f"transition root 0x{transition_root.hex()}"
             )
+        elif not window.first_seq <= move.seq < window.first_seq + window.event_count:
+            problems.append(
+                f"{where}: the anchored transition's sequence number {move.seq} lies outside "
+                f"its window's, {window.first_seq} to "
+                f"{window.first_seq + window.event_count - 1}"
+            )
         elif move.signer_id != entry.participant_id:
             problems.append(
                 f"{where}: the anchored transition names signer {move.signer_id}, the event "
@@ -765,7 +773,6 @@ def _check_replay(
                 f"{_leaf_text(move.post)}; the bundle's events lead from {_leaf_text(pre)} "
                 f"to {_leaf_text(post)}"
             )
-    assert item.anchor is not None
     fraud = reader.fraud(item.anchor.root)
     if fraud:
         problems.insert(0, _fraudulent(item.anchor.root))

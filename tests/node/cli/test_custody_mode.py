@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -16,8 +18,10 @@ from node.commit.custody import CustodyMode
 from node.context import init_node
 from node.events.typed_data import Action
 from node.exceptions import ConfigurationError
-from node.testing.harness import TraceNodeHarness
+from node.testing.harness import TEST_PASSWORD, TraceNodeHarness
 from tests.api.conftest import TEST_SETTINGS, AppClient
+from tests.api.server import Server
+from tests.web.test_verify_core import node_js
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +45,30 @@ def test_the_mode_is_kept_in_node_json_and_served_by_info(harness: TraceNodeHarn
     assert info["custodyMode"] == "anchor-only"
 
 
-def test_challenge_finds_no_claim_against_an_honest_node(harness: TraceNodeHarness) -> None:
-    lot = "https://id.gs1.org/01/00614141123452/10/CLI-AO-1"
-    harness.submit("farm", Action.COMMISSION, lot, quantity=3)
-    harness.commit()
-    harness.close()  # the embedded chain is one process's at a time (this test is last)
+LOT = "https://id.gs1.org/01/00614141123452/10/CLI-AO-1"
 
-    result = CliRunner().invoke(
-        app, ["challenge", lot, "--data-dir", str(harness.node.data_dir), "--json"]
-    )
+
+@pytest.fixture(scope="module")
+def served(harness: TraceNodeHarness) -> tuple[Path, dict[str, Any]]:
+    """The node's data directory with an honest lot committed, and the lot's bundle; the
+    harness closed (the embedded chain is one process's at a time: the CLI and serve open
+    it next), so this runs after the tests that use the open harness."""
+    harness.submit("farm", Action.COMMISSION, LOT, quantity=3)
+    harness.submit("farm", Action.SHIP, LOT, to="carrier")
+    harness.commit()
+    harness.submit("carrier", Action.RECEIVE, LOT)
+    harness.commit()
+    bundle = harness.export(LOT).as_json()
+    harness.close()
+    return harness.node.data_dir, bundle
+
+
+def test_challenge_finds_no_claim_against_an_honest_node(
+    served: tuple[Path, dict[str, Any]],
+) -> None:
+    data_dir, _ = served
+
+    result = CliRunner().invoke(app, ["challenge", LOT, "--data-dir", str(data_dir), "--json"])
 
     assert result.exit_code == 1, result.output
     assert json.loads(result.stdout) == {"claims": [], "marks": None, "txHash": None}
@@ -67,3 +86,42 @@ def test_joining_in_the_anchor_only_mode_is_refused(
             custody=CustodyMode.ANCHOR_ONLY,
         )
     assert not (tmp_path / "joining" / "node.json").exists()
+
+
+def test_the_page_verifier_reads_an_anchor_only_bundle_and_says_what_it_checked(
+    served: tuple[Path, dict[str, Any]],
+) -> None:
+    data_dir, bundle = served
+    forged = copy.deepcopy(bundle)
+    shipped = forged["events"][1]["transitions"][0]
+    shipped["post"]["custodian"] = str(int(shipped["post"]["custodian"]) + 1)
+    server = Server(data_dir, TEST_PASSWORD)
+    try:
+        server.wait_ready()
+        reports = node_js(
+            """
+            const out = [];
+            for (const doc of data.bundles) {
+              out.push(await core.verifyBundle(core.parseBundle(doc), new core.Rpc(data.rpc)));
+            }
+            console.log(JSON.stringify(out));
+            """,
+            {"bundles": [bundle, forged], "rpc": f"{server.url}/rpc"},
+        )
+    finally:
+        server.stop()
+
+    honest, bent = reports
+    assert honest["outcome"] == "pass", honest["failures"]
+    lifecycle = [
+        c for e in honest["events"] for c in e["checks"] if c["check"] == "accepted-on-chain"
+    ]
+    assert [c["outcome"] for c in lifecycle] == ["skipped"] * 3
+    assert all(c["detail"].startswith("anchor-only window (challengeable)") for c in lifecycle)
+    [batch] = honest["batches"]
+    custody = next(c for c in batch["checks"] if c["check"] == "custody")
+    assert (custody["outcome"], batch["status"]) == ("skipped", "ACTIVE")
+    assert bent["outcome"] == "fail"
+    assert any(
+        "does not lead to the window's anchored transition root" in f for f in bent["failures"]
+    )

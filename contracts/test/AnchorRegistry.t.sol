@@ -865,6 +865,22 @@ contract AnchorRegistryTest is TraceNodeTest {
         vm.assertEq(anchors.transitionRootOf(ROOT_2), bytes32(0), "an unknown root reads zero");
     }
 
+    function test_windowNodeOf_NamesEachWindowsNode() public {
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 5);
+        vm.prank(otherNode);
+        anchors.anchorWindow(ROOT_2, STATE, TRANSITIONS, 1, 2);
+        vm.prank(node);
+        anchors.anchorWindow(ROOT_3, STATE, TRANSITIONS, 6, 1);
+
+        vm.assertEq(anchors.windowNodeOf(ROOT), node);
+        vm.assertEq(anchors.windowNodeOf(ROOT_2), otherNode);
+        vm.assertEq(anchors.windowNodeOf(ROOT_3), node);
+        IAnchorRegistry.Anchor memory stored = anchors.anchorOf(ROOT_2);
+        vm.assertEq(stored.firstSeq, 1, "the node's number leaves the anchor as it was");
+        vm.assertEq(stored.eventCount, 2);
+    }
+
     function test_anchorWindow_SharesSequenceWithAnchor() public {
         vm.startPrank(node);
         anchors.anchor(ROOT, 1, 5);
@@ -957,8 +973,8 @@ contract AnchorRegistryTest is TraceNodeTest {
         uint256 used = before - gasleft();
         vm.stopPrank();
 
-        console.log("anchorWindow gas (execution, no base or calldata)", used);
-        vm.assertTrue(used < 130_000, "an anchor-only window costs less than 130,000 gas");
+        console.log("anchorWindow gas (execution; with --isolate: the transaction's)", used);
+        vm.assertTrue(used < 115_000, "an anchor-only window costs less than 115,000 gas");
     }
 
     // ----- fuzz -----

@@ -142,7 +142,7 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     /// @inheritdoc IAnchorRegistry
     function windowNodeOf(bytes32 root) external view returns (address) {
         uint32 number = _anchors[root].windowNode;
-        return number == 0 ? address(0) : _windowNodes[number - 1];
+        return number > 0 ? _windowNodes[number - 1] : address(0);
     }
 
     /// @inheritdoc IAnchorRegistry

@@ -693,6 +693,28 @@ contract CustodyChallengeTest is TraceNodeTest {
         vm.assertTrue(used < 150_000, "a challenge of a SHIP costs less than 150,000 gas");
     }
 
+    /// @dev What a linkage claim costs (docs/contracts.md): a fork across two windows.
+    function test_gas_Linkage() public {
+        bytes32 lot = _known("lot-gas-fork");
+        bytes32 head = _step(FARM_PK, _commissionEvent(farm, lot), true);
+        _step(FARM_PK, _ship(farm, lot, carrier), true);
+        bytes32 rootA = _anchor();
+        state[lot] = Leaf({head: head, custodian: farmId, status: ACTIVE, count: 2});
+        _step(FARM_PK, _ship(farm, lot, shop), false);
+        bytes32 rootB = _anchor();
+        ICustodyChallenge.Transition memory a = _last(rootA, lot);
+        ICustodyChallenge.Transition memory b = _last(rootB, lot);
+        bytes32[] memory proofA = _transitionProof(rootA, a);
+        bytes32[] memory proofB = _transitionProof(rootB, b);
+
+        uint256 before = gasleft();
+        challenge.challengeLinkage(rootA, a, proofA, rootB, b, proofB);
+        uint256 used = before - gasleft();
+        console.log("challengeLinkage gas (a fork across two windows)", used);
+        _assertMarked(rootB, ICustodyChallenge.FraudKind.FORK);
+        vm.assertTrue(used < 120_000, "a linkage claim costs less than 120,000 gas");
+    }
+
     // ===== the node played by the test =====
 
     /// @dev Three windows: every action, a pallet packed, an adoption from outside and the

@@ -119,13 +119,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         bytes32 lot = _known("lot-a");
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         _step(CARRIER_PK, _ship(carrier, lot, shop), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(IBatchRegistry.BatchRegistryNotCustodian.selector, lot, carrier)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(IBatchRegistry.BatchRegistryNotCustodian.selector, lot, carrier)
         );
     }
 
@@ -160,14 +155,7 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         _step(FARM_PK, _simple(IBatchRegistry.Action.RECALL, farm, lot), true);
         _step(FARM_PK, _ship(farm, lot, carrier), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(IBatchRegistry.BatchRegistryBatchRecalled.selector, lot)
-        );
+        _anchorAndExpectFraud(lot, abi.encodeWithSelector(IBatchRegistry.BatchRegistryBatchRecalled.selector, lot));
     }
 
     function test_challenge_MovingAConsumedLot() public {
@@ -176,12 +164,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _commissionEvent(farm, milk), true);
         _step(FARM_PK, _transformEvent(farm, _single(milk), _single(cheese)), true);
         _step(FARM_PK, _ship(farm, milk, carrier), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, milk),
-            _noEvidence(),
+        _anchorAndExpectFraud(
+            milk,
             abi.encodeWithSelector(
                 IBatchRegistry.BatchRegistryInvalidStatus.selector, milk, IBatchRegistry.Status.CONSUMED
             )
@@ -193,12 +177,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         _step(FARM_PK, _simple(IBatchRegistry.Action.DESTROY, farm, lot), true);
         _step(FARM_PK, _ship(farm, lot, carrier), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
+        _anchorAndExpectFraud(
+            lot,
             abi.encodeWithSelector(
                 IBatchRegistry.BatchRegistryInvalidStatus.selector, lot, IBatchRegistry.Status.DESTROYED
             )
@@ -210,12 +190,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         _step(FARM_PK, _ship(farm, lot, address(0)), true);
         _step(FARM_PK, _ship(farm, lot, carrier), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
+        _anchorAndExpectFraud(
+            lot,
             abi.encodeWithSelector(
                 IBatchRegistry.BatchRegistryInvalidStatus.selector, lot, IBatchRegistry.Status.EXPORTED
             )
@@ -255,13 +231,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         // GS1 company prefix 0614142 is licensed to the processor, not the farm.
         bytes32 lot = _known(bytes("https://id.gs1.org/01/00614142000019/10/L9"), 7);
         _step(FARM_PK, _commissionEvent(farm, lot), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(IBatchRegistry.BatchRegistryUnlicensedIdentifier.selector, lot, farmId)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(IBatchRegistry.BatchRegistryUnlicensedIdentifier.selector, lot, farmId)
         );
     }
 
@@ -288,13 +259,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _ship(farm, lot, carrier), true);
         // The node claims the carrier took custody at the SHIP.
         windowTransitions[windowTransitions.length - 1].postCustodian = carrierId;
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongPostState.selector, lot)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongPostState.selector, lot)
         );
     }
 
@@ -304,13 +270,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(AUDITOR_PK, _simple(IBatchRegistry.Action.OBSERVE, auditor, lot), true);
         // An observation that does not count is how a node would hide one.
         windowTransitions[windowTransitions.length - 1].postCount = 1;
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongPostState.selector, lot)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongPostState.selector, lot)
         );
     }
 
@@ -319,13 +280,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         _step(AUDITOR_PK, _simple(IBatchRegistry.Action.OBSERVE, auditor, lot), true);
         windowTransitions[windowTransitions.length - 1].postStatus = uint8(IBatchRegistry.Status.RECALLED);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongPostState.selector, lot)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongPostState.selector, lot)
         );
     }
 
@@ -333,13 +289,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         bytes32 lot = _known("lot-j");
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         windowTransitions[windowTransitions.length - 1].signerId = processorId;
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongSigner.selector, processorId, farmId)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongSigner.selector, processorId, farmId)
         );
     }
 
@@ -371,31 +322,20 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         // An auditor cannot hold custody.
         _step(FARM_PK, _ship(farm, lot, auditor), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(IBatchRegistry.BatchRegistryInvalidReceiver.selector, auditor)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(IBatchRegistry.BatchRegistryInvalidReceiver.selector, auditor)
         );
     }
 
     function test_challenge_HeadMismatch() public {
         bytes32 lot = _known("lot-k3");
-        _step(FARM_PK, _commissionEvent(farm, lot), true);
+        bytes32 head = _step(FARM_PK, _commissionEvent(farm, lot), true);
         IBatchRegistry.TraceEvent memory ship = _ship(farm, lot, carrier);
         ship.prevEventHash = keccak256("another head");
         _step(FARM_PK, ship, false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(
-                IBatchRegistry.BatchRegistryHeadMismatch.selector, lot, creationEvent[lot], ship.prevEventHash
-            )
+        _anchorAndExpectFraud(
+            lot,
+            abi.encodeWithSelector(IBatchRegistry.BatchRegistryHeadMismatch.selector, lot, head, ship.prevEventHash)
         );
     }
 
@@ -403,13 +343,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         bytes32 lot = _known("lot-k4");
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         windowTransitions[0].seq = 7;
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeSeqOutsideWindow.selector, 7, 1, 1)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeSeqOutsideWindow.selector, 7, 1, 1)
         );
     }
 
@@ -843,7 +778,7 @@ contract CustodyChallengeTest is TraceNodeTest {
     }
 
     /// @dev The batches `ev` names, in ascending id order.
-    function _named(IBatchRegistry.TraceEvent memory ev) internal pure returns (bytes32[] memory ids) {
+    function _named(IBatchRegistry.TraceEvent memory ev) internal pure returns (bytes32[] memory) {
         bytes32[] memory all = new bytes32[](1 + ev.inputs.length + ev.outputs.length);
         uint256 n;
         if (ev.batchId != bytes32(0)) all[n++] = ev.batchId;
@@ -853,15 +788,11 @@ contract CustodyChallengeTest is TraceNodeTest {
         for (uint256 i; i < ev.outputs.length; ++i) {
             all[n++] = ev.outputs[i];
         }
-        ids = new bytes32[](n);
+        bytes32[] memory named = new bytes32[](n);
         for (uint256 i; i < n; ++i) {
-            bytes32 current = all[i];
-            uint256 j = i;
-            for (; j > 0 && ids[j - 1] > current; --j) {
-                ids[j] = ids[j - 1];
-            }
-            ids[j] = current;
+            named[i] = all[i];
         }
+        return MerkleTrees.sorted(named);
     }
 
     function _anchor() internal returns (bytes32 root) {
@@ -1098,6 +1029,13 @@ contract CustodyChallengeTest is TraceNodeTest {
         );
         _send(root, t, claim, proofs, evidence);
         _assertMarked(root, ICustodyChallenge.FraudKind.INVALID_TRANSITION);
+    }
+
+    /// @dev Anchors the window built so far; challenging the last transition of `batchId` in
+    /// it, without evidence, marks it and says `reason`.
+    function _anchorAndExpectFraud(bytes32 batchId, bytes memory reason) internal {
+        bytes32 root = _anchor();
+        _expectFraud(root, _last(root, batchId), _noEvidence(), reason);
     }
 
     function _link(

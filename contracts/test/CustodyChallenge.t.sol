@@ -113,6 +113,149 @@ contract CustodyChallengeTest is TraceNodeTest {
         }
     }
 
+    /// @dev Differential: random events by random participants on a few lots. Each one
+    /// BatchRegistry (the enforced mode) accepts goes into the honest windows, and no
+    /// transition of those can be challenged; each one it refuses is anchored anyway, alone in
+    /// a window of its own, by a dishonest node, and some transition of it is proven
+    /// invalid (with the evidence an honest challenger holds), after which the node goes on
+    /// from the state before it.
+    /// forge-config: default.fuzz.runs = 48
+    /// forge-config: ci.fuzz.runs = 160
+    function testFuzz_challengeMarksExactlyWhatTheEnforcedModeRefuses(uint256 seed) public {
+        uint256[6] memory keys = [FARM_PK, PROCESSOR_PK, CARRIER_PK, SHOP_PK, AUDITOR_PK, REGULATOR_PK];
+        bytes32[] memory lots = new bytes32[](3);
+        for (uint256 i; i < lots.length; ++i) {
+            lots[i] = _known(string.concat("fz-", vm.toString(i)));
+        }
+        uint256 refused;
+        for (uint256 step; step < 14; ++step) {
+            seed = uint256(keccak256(abi.encode(seed, step)));
+            IBatchRegistry.TraceEvent memory ev = _randomEvent(seed, vm.addr(keys[seed % 6]), lots, keys, step);
+            // Half the time the participant the rules want, so that honest chains grow.
+            uint256 pk = (seed >> 40) % 2 == 0 ? _likelySigner(ev, keys) : keys[seed % 6];
+            if (!_tryEnforced(pk, ev)) {
+                _expectSomeTransitionMarked(pk, ev);
+                ++refused;
+            }
+        }
+        if (windowEvents.length != 0) _honestRoots.push(_anchor());
+        uint256 judged;
+        for (uint256 w; w < _honestRoots.length; ++w) {
+            ICustodyChallenge.Transition[] memory ts = transitionsOf[_honestRoots[w]];
+            for (uint256 i; i < ts.length; ++i) {
+                _expectValid(_honestRoots[w], ts[i]);
+                ++judged;
+            }
+        }
+        vm.assertGt(judged + refused, 0);
+    }
+
+    bytes32[] internal _honestRoots;
+
+    /// @dev A random event: one of the lifecycle actions or an observation, mostly extending
+    /// the node's head of its lot.
+    function _randomEvent(uint256 seed, address signer, bytes32[] memory lots, uint256[6] memory keys, uint256 step)
+        internal
+        returns (IBatchRegistry.TraceEvent memory ev)
+    {
+        bytes32 lot = lots[(seed >> 8) % lots.length];
+        uint256 kind = (seed >> 16) % 8;
+        address other = vm.addr(keys[(seed >> 24) % 6]);
+        if (kind == 0) {
+            ev = _commissionEvent(signer, lot);
+        } else if (kind == 1) {
+            ev = _ship(signer, lot, other);
+        } else if (kind == 2) {
+            ev = _ship(signer, lot, address(0));
+        } else if (kind == 3) {
+            ev = _simple(IBatchRegistry.Action.RECEIVE, signer, lot);
+        } else if (kind == 4) {
+            ev = _simple(IBatchRegistry.Action.RECALL, signer, lot);
+        } else if (kind == 5) {
+            ev = _simple(IBatchRegistry.Action.DESTROY, signer, lot);
+        } else if (kind == 6) {
+            ev = _simple(IBatchRegistry.Action.OBSERVE, signer, lot);
+        } else {
+            bytes32 output = _known(string.concat("fz-out-", vm.toString(step)));
+            ev = _event(uint8(IBatchRegistry.Action.TRANSFORM), bytes32(0), bytes32(0), signer);
+            ev.inputs = _single(lot);
+            ev.inputPrevHashes = _single(state[lot].head);
+            ev.outputs = _single(output);
+            ev.quantity = 7;
+        }
+        // Two signers' events differ by more than their signatures.
+        ev.nonce = uint256(keccak256(abi.encode("nonce", seed)));
+        // Now and then an event that names a head its lot does not have.
+        if ((seed >> 32) % 8 == 0 && kind != 7) ev.prevEventHash = keccak256(abi.encode("stale", seed));
+    }
+
+    /// @dev The key of the participant who may sign `ev` by the node's state: the farm
+    /// creates, the custodian moves, the named receiver receives, the regulator recalls.
+    function _likelySigner(IBatchRegistry.TraceEvent memory ev, uint256[6] memory keys)
+        internal
+        view
+        returns (uint256)
+    {
+        uint8 action = ev.action;
+        bytes32 lot = action == uint8(IBatchRegistry.Action.TRANSFORM) ? ev.inputs[0] : ev.batchId;
+        Leaf memory leaf = state[lot];
+        if (action == uint8(IBatchRegistry.Action.COMMISSION)) return FARM_PK;
+        if (action == uint8(IBatchRegistry.Action.RECALL)) return REGULATOR_PK;
+        if (action == uint8(IBatchRegistry.Action.RECEIVE) && leaf.status == IN_TRANSIT) {
+            address receiver = events[leaf.head].counterparty;
+            for (uint256 i; i < keys.length; ++i) {
+                if (vm.addr(keys[i]) == receiver) return keys[i];
+            }
+        }
+        // Participant ids are the order of registration (TraceNodeTest.setUp): keys[id - 1].
+        return leaf.custodian == 0 ? FARM_PK : keys[leaf.custodian - 1];
+    }
+
+    /// @dev Whether BatchRegistry accepts `ev` (an observation: always, it is not executed);
+    /// accepted, the node records it in the honest window being built.
+    function _tryEnforced(uint256 pk, IBatchRegistry.TraceEvent memory ev) internal returns (bool) {
+        if (ev.action != uint8(IBatchRegistry.Action.OBSERVE)) {
+            try batches.submit(_signedEvent(pk, ev)) {}
+            catch {
+                return false;
+            }
+        }
+        _record(pk, ev);
+        return true;
+    }
+
+    /// @dev A dishonest node anchors refused `ev` in a window of its own (after the honest
+    /// window so far); challenging its transitions in turn marks the window. The node then
+    /// goes on from the state before `ev`.
+    function _expectSomeTransitionMarked(uint256 pk, IBatchRegistry.TraceEvent memory ev) internal {
+        if (windowEvents.length != 0) _honestRoots.push(_anchor());
+        bytes32[] memory ids = _named(ev);
+        Leaf[] memory before = new Leaf[](ids.length);
+        bytes32[] memory createdIn = new bytes32[](ids.length);
+        bytes32[] memory createdBy = new bytes32[](ids.length);
+        for (uint256 i; i < ids.length; ++i) {
+            before[i] = state[ids[i]];
+            createdIn[i] = creationRoot[ids[i]];
+            createdBy[i] = creationEvent[ids[i]];
+        }
+        bytes32 h = _record(pk, ev);
+        bytes32 root = _anchor();
+        ICustodyChallenge.Transition[] memory ts = transitionsOf[root];
+        for (uint256 i; i < ts.length && !challenge.fraudulent(root); ++i) {
+            Claim memory claim = _claim(root, ts[i]);
+            try challenge.challengeTransitionWithEvidence(
+                root, ts[i], claim.transitionProof, claim.signed, claim.eventProof, _proofsOf(h), _evidenceFor(ts[i])
+            ) {}
+                catch {}
+        }
+        vm.assertTrue(challenge.fraudulent(root), "an event the enforced mode refuses is proven invalid");
+        for (uint256 i; i < ids.length; ++i) {
+            state[ids[i]] = before[i];
+            creationRoot[ids[i]] = createdIn[i];
+            creationEvent[ids[i]] = createdBy[i];
+        }
+    }
+
     // ===== invalid transitions: each marks its window =====
 
     function test_challenge_ShipByNonCustodian() public {
@@ -703,6 +846,23 @@ contract CustodyChallengeTest is TraceNodeTest {
     /// executes it too and reaches the state the node keeps.
     function _step(uint256 pk, IBatchRegistry.TraceEvent memory ev, bool honest) internal returns (bytes32 h) {
         IBatchRegistry.SignedEvent memory signed = _signedEvent(pk, ev);
+        h = _record(pk, ev);
+        bytes32[] memory ids = _named(ev);
+        bool executed =
+            ev.action != uint8(IBatchRegistry.Action.OBSERVE) && ev.action != uint8(IBatchRegistry.Action.AGGREGATE);
+        if (honest && executed) {
+            batches.submit(signed);
+            for (uint256 i; i < ids.length; ++i) {
+                IBatchRegistry.Batch memory stored = batches.batch(ids[i]);
+                vm.assertEq(stored.head, state[ids[i]].head, "the enforced mode reached the node's head");
+                vm.assertEq(stored.custodian, state[ids[i]].custodian, "and its custodian");
+                vm.assertEq(uint8(stored.status), state[ids[i]].status, "and its status");
+            }
+        }
+    }
+
+    /// @dev The node's side of {_step}: the transitions of signed `ev` from the node's state.
+    function _record(uint256 pk, IBatchRegistry.TraceEvent memory ev) internal returns (bytes32 h) {
         h = batches.hashEvent(ev);
         events[h] = ev;
         signerKeys[h] = pk;
@@ -730,17 +890,6 @@ contract CustodyChallengeTest is TraceNodeTest {
                 })
             );
             state[ids[i]] = post;
-        }
-        bool executed =
-            ev.action != uint8(IBatchRegistry.Action.OBSERVE) && ev.action != uint8(IBatchRegistry.Action.AGGREGATE);
-        if (honest && executed) {
-            batches.submit(signed);
-            for (uint256 i; i < ids.length; ++i) {
-                IBatchRegistry.Batch memory stored = batches.batch(ids[i]);
-                vm.assertEq(stored.head, state[ids[i]].head, "the enforced mode reached the node's head");
-                vm.assertEq(stored.custodian, state[ids[i]].custodian, "and its custodian");
-                vm.assertEq(uint8(stored.status), state[ids[i]].status, "and its status");
-            }
         }
     }
 
@@ -947,7 +1096,7 @@ contract CustodyChallengeTest is TraceNodeTest {
         uint8 action = events[t.eventHash].action;
         if (action == uint8(IBatchRegistry.Action.RECEIVE) && t.preStatus == IN_TRANSIT) {
             evidence.shipment = events[t.preHead];
-        } else if (action == uint8(IBatchRegistry.Action.RECALL) && creationRoot[t.batchId] != bytes32(0)) {
+        } else if (action == uint8(IBatchRegistry.Action.RECALL) && t.preStatus != NONE) {
             evidence = _creationEvidence(t.batchId);
         }
     }

@@ -293,6 +293,8 @@ contract CustodyChallenge is ICustodyChallenge {
         uint48 at = judged.anchorBlock;
         uint8 roles = 0;
         for (uint256 back; back < 2 && back <= at; ++back) {
+            // casting to 'uint48' is safe: `back` is 0 or 1.
+            // forge-lint: disable-next-line(unsafe-typecast)
             (bytes memory refused, uint8 held) = _authorizedAt(judged, record, at - uint48(back), action, needed);
             if (refused.length == 0) roles |= held;
             else if (back == 0) reason = refused;
@@ -457,6 +459,8 @@ contract CustodyChallenge is ICustodyChallenge {
     function _checkReceiver(uint48 at, address receiverKey, uint32 custodian) private view returns (bytes memory) {
         IParticipantRegistry.KeyRecord memory record = _participants.keyRecord(receiverKey);
         for (uint256 back; back < 2 && back <= at; ++back) {
+            // casting to 'uint48' is safe: `back` is 0 or 1.
+            // forge-lint: disable-next-line(unsafe-typecast)
             uint48 blockNumber = at - uint48(back);
             if (!_keyValidAt(record, blockNumber)) continue;
             (uint8 roles, bool active) = _participants.statusAt(record.participantId, blockNumber);

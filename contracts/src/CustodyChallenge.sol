@@ -215,7 +215,9 @@ contract CustodyChallenge is ICustodyChallenge {
         IBatchRegistry.TraceEvent calldata ev = signed.ev;
         reason = _checkLeaf(judged.root, t, ev);
         if (reason.length != 0) return (reason, 0);
-        // The signer: a valid signature of the key of participant `signerId`.
+        // The signer: a valid signature of the key of participant `signerId`. The error argument
+        // only details `error`, which is all we branch on.
+        // slither-disable-next-line unused-return
         (address key, ECDSA.RecoverError error,) = ECDSA.tryRecover(t.eventHash, signed.v, signed.r, signed.s);
         if (error != ECDSA.RecoverError.NoError) {
             return (abi.encodeWithSelector(IBatchRegistry.BatchRegistryInvalidSignature.selector, t.eventHash), 0);
@@ -289,38 +291,39 @@ contract CustodyChallenge is ICustodyChallenge {
     {
         IParticipantRegistry.KeyRecord memory record = _participants.keyRecord(judged.key);
         uint48 at = judged.anchorBlock;
-        uint8 roles;
+        uint8 roles = 0;
         for (uint256 back; back < 2 && back <= at; ++back) {
-            uint48 blockNumber = at - uint48(back);
-            bytes memory refused = _authorizedAt(judged, record, blockNumber, action, needed);
-            if (refused.length == 0) {
-                (uint8 held,) = _participants.statusAt(judged.id, blockNumber);
-                roles |= held;
-            } else if (back == 0) {
-                reason = refused;
-            }
+            // casting to 'uint48' is safe: `back` is 0 or 1.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            (bytes memory refused, uint8 held) = _authorizedAt(judged, record, at - uint48(back), action, needed);
+            if (refused.length == 0) roles |= held;
+            else if (back == 0) reason = refused;
         }
         if (roles == 0) return (actor, reason);
         actor = CustodyRules.Actor({key: judged.key, id: judged.id, roles: roles});
         reason = "";
     }
 
+    /// @dev Why the signer could not act at the end of block `blockNumber` (nothing when it
+    /// could), and its roles then.
     function _authorizedAt(
         Judged memory judged,
         IParticipantRegistry.KeyRecord memory record,
         uint48 blockNumber,
         uint8 action,
         uint8 needed
-    ) private view returns (bytes memory) {
+    ) private view returns (bytes memory, uint8) {
         if (!_keyValidAt(record, blockNumber)) {
-            return abi.encodeWithSelector(IBatchRegistry.BatchRegistryUnknownSigner.selector, judged.key);
+            return (abi.encodeWithSelector(IBatchRegistry.BatchRegistryUnknownSigner.selector, judged.key), 0);
         }
         (uint8 roles, bool active) = _participants.statusAt(judged.id, blockNumber);
-        if (!active) return abi.encodeWithSelector(IBatchRegistry.BatchRegistrySignerSuspended.selector, judged.key);
-        if (roles & needed == 0) {
-            return abi.encodeWithSelector(IBatchRegistry.BatchRegistryMissingRole.selector, judged.key, action);
+        if (!active) {
+            return (abi.encodeWithSelector(IBatchRegistry.BatchRegistrySignerSuspended.selector, judged.key), 0);
         }
-        return "";
+        if (roles & needed == 0) {
+            return (abi.encodeWithSelector(IBatchRegistry.BatchRegistryMissingRole.selector, judged.key, action), 0);
+        }
+        return ("", roles);
     }
 
     /// @dev The action's rule ({CustodyRules}) on `t`'s pre-state, and what it leaves the batch in.
@@ -456,6 +459,8 @@ contract CustodyChallenge is ICustodyChallenge {
     function _checkReceiver(uint48 at, address receiverKey, uint32 custodian) private view returns (bytes memory) {
         IParticipantRegistry.KeyRecord memory record = _participants.keyRecord(receiverKey);
         for (uint256 back; back < 2 && back <= at; ++back) {
+            // casting to 'uint48' is safe: `back` is 0 or 1.
+            // forge-lint: disable-next-line(unsafe-typecast)
             uint48 blockNumber = at - uint48(back);
             if (!_keyValidAt(record, blockNumber)) continue;
             (uint8 roles, bool active) = _participants.statusAt(record.participantId, blockNumber);

@@ -113,19 +113,157 @@ contract CustodyChallengeTest is TraceNodeTest {
         }
     }
 
+    /// @dev Differential: random events by random participants on a few lots. Each one
+    /// BatchRegistry (the enforced mode) accepts goes into the honest windows, and no
+    /// transition of those can be challenged; each one it refuses is anchored anyway, alone in
+    /// a window of its own, by a dishonest node, and some transition of it is proven
+    /// invalid (with the evidence an honest challenger holds), after which the node goes on
+    /// from the state before it.
+    /// forge-config: default.fuzz.runs = 48
+    /// forge-config: ci.fuzz.runs = 160
+    function testFuzz_challengeMarksExactlyWhatTheEnforcedModeRefuses(uint256 seed) public {
+        uint256[6] memory keys = [FARM_PK, PROCESSOR_PK, CARRIER_PK, SHOP_PK, AUDITOR_PK, REGULATOR_PK];
+        bytes32[] memory lots = new bytes32[](3);
+        for (uint256 i; i < lots.length; ++i) {
+            lots[i] = _known(string.concat("fz-", vm.toString(i)));
+        }
+        uint256 refused;
+        for (uint256 step; step < 14; ++step) {
+            seed = uint256(keccak256(abi.encode(seed, step)));
+            IBatchRegistry.TraceEvent memory ev = _randomEvent(seed, vm.addr(keys[seed % 6]), lots, keys, step);
+            // Half the time the participant the rules want, so that honest chains grow.
+            uint256 pk = (seed >> 40) % 2 == 0 ? _likelySigner(ev, keys) : keys[seed % 6];
+            if (!_tryEnforced(pk, ev)) {
+                _expectSomeTransitionMarked(pk, ev);
+                ++refused;
+            }
+        }
+        if (windowEvents.length != 0) _honestRoots.push(_anchor());
+        uint256 judged;
+        for (uint256 w; w < _honestRoots.length; ++w) {
+            ICustodyChallenge.Transition[] memory ts = transitionsOf[_honestRoots[w]];
+            for (uint256 i; i < ts.length; ++i) {
+                _expectValid(_honestRoots[w], ts[i]);
+                ++judged;
+            }
+        }
+        vm.assertGt(judged + refused, 0);
+    }
+
+    bytes32[] internal _honestRoots;
+
+    /// @dev A random event: one of the lifecycle actions or an observation, mostly extending
+    /// the node's head of its lot.
+    function _randomEvent(uint256 seed, address signer, bytes32[] memory lots, uint256[6] memory keys, uint256 step)
+        internal
+        returns (IBatchRegistry.TraceEvent memory ev)
+    {
+        bytes32 lot = lots[(seed >> 8) % lots.length];
+        uint256 kind = (seed >> 16) % 8;
+        address other = vm.addr(keys[(seed >> 24) % 6]);
+        if (kind == 0) {
+            ev = _commissionEvent(signer, lot);
+        } else if (kind == 1) {
+            ev = _ship(signer, lot, other);
+        } else if (kind == 2) {
+            ev = _ship(signer, lot, address(0));
+        } else if (kind == 3) {
+            ev = _simple(IBatchRegistry.Action.RECEIVE, signer, lot);
+        } else if (kind == 4) {
+            ev = _simple(IBatchRegistry.Action.RECALL, signer, lot);
+        } else if (kind == 5) {
+            ev = _simple(IBatchRegistry.Action.DESTROY, signer, lot);
+        } else if (kind == 6) {
+            ev = _simple(IBatchRegistry.Action.OBSERVE, signer, lot);
+        } else {
+            bytes32 output = _known(string.concat("fz-out-", vm.toString(step)));
+            ev = _event(uint8(IBatchRegistry.Action.TRANSFORM), bytes32(0), bytes32(0), signer);
+            ev.inputs = _single(lot);
+            ev.inputPrevHashes = _single(state[lot].head);
+            ev.outputs = _single(output);
+            ev.quantity = 7;
+        }
+        // Two signers' events differ by more than their signatures.
+        ev.nonce = uint256(keccak256(abi.encode("nonce", seed)));
+        // Now and then an event that names a head its lot does not have.
+        if ((seed >> 32) % 8 == 0 && kind != 7) ev.prevEventHash = keccak256(abi.encode("stale", seed));
+    }
+
+    /// @dev The key of the participant who may sign `ev` by the node's state: the farm
+    /// creates, the custodian moves, the named receiver receives, the regulator recalls.
+    function _likelySigner(IBatchRegistry.TraceEvent memory ev, uint256[6] memory keys)
+        internal
+        view
+        returns (uint256)
+    {
+        uint8 action = ev.action;
+        bytes32 lot = action == uint8(IBatchRegistry.Action.TRANSFORM) ? ev.inputs[0] : ev.batchId;
+        Leaf memory leaf = state[lot];
+        if (action == uint8(IBatchRegistry.Action.COMMISSION)) return FARM_PK;
+        if (action == uint8(IBatchRegistry.Action.RECALL)) return REGULATOR_PK;
+        if (action == uint8(IBatchRegistry.Action.RECEIVE) && leaf.status == IN_TRANSIT) {
+            address receiver = events[leaf.head].counterparty;
+            for (uint256 i; i < keys.length; ++i) {
+                if (vm.addr(keys[i]) == receiver) return keys[i];
+            }
+        }
+        // Participant ids are the order of registration (TraceNodeTest.setUp): keys[id - 1].
+        return leaf.custodian == 0 ? FARM_PK : keys[leaf.custodian - 1];
+    }
+
+    /// @dev Whether BatchRegistry accepts `ev` (an observation: always, it is not executed);
+    /// accepted, the node records it in the honest window being built.
+    function _tryEnforced(uint256 pk, IBatchRegistry.TraceEvent memory ev) internal returns (bool) {
+        if (ev.action != uint8(IBatchRegistry.Action.OBSERVE)) {
+            try batches.submit(_signedEvent(pk, ev)) {}
+            catch {
+                return false;
+            }
+        }
+        _record(pk, ev);
+        return true;
+    }
+
+    /// @dev A dishonest node anchors refused `ev` in a window of its own (after the honest
+    /// window so far); challenging its transitions in turn marks the window. The node then
+    /// goes on from the state before `ev`.
+    function _expectSomeTransitionMarked(uint256 pk, IBatchRegistry.TraceEvent memory ev) internal {
+        if (windowEvents.length != 0) _honestRoots.push(_anchor());
+        bytes32[] memory ids = _named(ev);
+        Leaf[] memory before = new Leaf[](ids.length);
+        bytes32[] memory createdIn = new bytes32[](ids.length);
+        bytes32[] memory createdBy = new bytes32[](ids.length);
+        for (uint256 i; i < ids.length; ++i) {
+            before[i] = state[ids[i]];
+            createdIn[i] = creationRoot[ids[i]];
+            createdBy[i] = creationEvent[ids[i]];
+        }
+        bytes32 h = _record(pk, ev);
+        bytes32 root = _anchor();
+        ICustodyChallenge.Transition[] memory ts = transitionsOf[root];
+        for (uint256 i; i < ts.length && !challenge.fraudulent(root); ++i) {
+            Claim memory claim = _claim(root, ts[i]);
+            try challenge.challengeTransitionWithEvidence(
+                root, ts[i], claim.transitionProof, claim.signed, claim.eventProof, _proofsOf(h), _evidenceFor(ts[i])
+            ) {}
+                catch {}
+        }
+        vm.assertTrue(challenge.fraudulent(root), "an event the enforced mode refuses is proven invalid");
+        for (uint256 i; i < ids.length; ++i) {
+            state[ids[i]] = before[i];
+            creationRoot[ids[i]] = createdIn[i];
+            creationEvent[ids[i]] = createdBy[i];
+        }
+    }
+
     // ===== invalid transitions: each marks its window =====
 
     function test_challenge_ShipByNonCustodian() public {
         bytes32 lot = _known("lot-a");
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         _step(CARRIER_PK, _ship(carrier, lot, shop), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(IBatchRegistry.BatchRegistryNotCustodian.selector, lot, carrier)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(IBatchRegistry.BatchRegistryNotCustodian.selector, lot, carrier)
         );
     }
 
@@ -160,14 +298,7 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         _step(FARM_PK, _simple(IBatchRegistry.Action.RECALL, farm, lot), true);
         _step(FARM_PK, _ship(farm, lot, carrier), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(IBatchRegistry.BatchRegistryBatchRecalled.selector, lot)
-        );
+        _anchorAndExpectFraud(lot, abi.encodeWithSelector(IBatchRegistry.BatchRegistryBatchRecalled.selector, lot));
     }
 
     function test_challenge_MovingAConsumedLot() public {
@@ -176,12 +307,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _commissionEvent(farm, milk), true);
         _step(FARM_PK, _transformEvent(farm, _single(milk), _single(cheese)), true);
         _step(FARM_PK, _ship(farm, milk, carrier), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, milk),
-            _noEvidence(),
+        _anchorAndExpectFraud(
+            milk,
             abi.encodeWithSelector(
                 IBatchRegistry.BatchRegistryInvalidStatus.selector, milk, IBatchRegistry.Status.CONSUMED
             )
@@ -193,12 +320,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         _step(FARM_PK, _simple(IBatchRegistry.Action.DESTROY, farm, lot), true);
         _step(FARM_PK, _ship(farm, lot, carrier), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
+        _anchorAndExpectFraud(
+            lot,
             abi.encodeWithSelector(
                 IBatchRegistry.BatchRegistryInvalidStatus.selector, lot, IBatchRegistry.Status.DESTROYED
             )
@@ -210,12 +333,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         _step(FARM_PK, _ship(farm, lot, address(0)), true);
         _step(FARM_PK, _ship(farm, lot, carrier), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
+        _anchorAndExpectFraud(
+            lot,
             abi.encodeWithSelector(
                 IBatchRegistry.BatchRegistryInvalidStatus.selector, lot, IBatchRegistry.Status.EXPORTED
             )
@@ -255,13 +374,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         // GS1 company prefix 0614142 is licensed to the processor, not the farm.
         bytes32 lot = _known(bytes("https://id.gs1.org/01/00614142000019/10/L9"), 7);
         _step(FARM_PK, _commissionEvent(farm, lot), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(IBatchRegistry.BatchRegistryUnlicensedIdentifier.selector, lot, farmId)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(IBatchRegistry.BatchRegistryUnlicensedIdentifier.selector, lot, farmId)
         );
     }
 
@@ -288,13 +402,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _ship(farm, lot, carrier), true);
         // The node claims the carrier took custody at the SHIP.
         windowTransitions[windowTransitions.length - 1].postCustodian = carrierId;
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongPostState.selector, lot)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongPostState.selector, lot)
         );
     }
 
@@ -304,13 +413,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(AUDITOR_PK, _simple(IBatchRegistry.Action.OBSERVE, auditor, lot), true);
         // An observation that does not count is how a node would hide one.
         windowTransitions[windowTransitions.length - 1].postCount = 1;
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongPostState.selector, lot)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongPostState.selector, lot)
         );
     }
 
@@ -319,13 +423,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         _step(AUDITOR_PK, _simple(IBatchRegistry.Action.OBSERVE, auditor, lot), true);
         windowTransitions[windowTransitions.length - 1].postStatus = uint8(IBatchRegistry.Status.RECALLED);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongPostState.selector, lot)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongPostState.selector, lot)
         );
     }
 
@@ -333,13 +432,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         bytes32 lot = _known("lot-j");
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         windowTransitions[windowTransitions.length - 1].signerId = processorId;
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongSigner.selector, processorId, farmId)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongSigner.selector, processorId, farmId)
         );
     }
 
@@ -371,31 +465,20 @@ contract CustodyChallengeTest is TraceNodeTest {
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         // An auditor cannot hold custody.
         _step(FARM_PK, _ship(farm, lot, auditor), false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(IBatchRegistry.BatchRegistryInvalidReceiver.selector, auditor)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(IBatchRegistry.BatchRegistryInvalidReceiver.selector, auditor)
         );
     }
 
     function test_challenge_HeadMismatch() public {
         bytes32 lot = _known("lot-k3");
-        _step(FARM_PK, _commissionEvent(farm, lot), true);
+        bytes32 head = _step(FARM_PK, _commissionEvent(farm, lot), true);
         IBatchRegistry.TraceEvent memory ship = _ship(farm, lot, carrier);
         ship.prevEventHash = keccak256("another head");
         _step(FARM_PK, ship, false);
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(
-                IBatchRegistry.BatchRegistryHeadMismatch.selector, lot, creationEvent[lot], ship.prevEventHash
-            )
+        _anchorAndExpectFraud(
+            lot,
+            abi.encodeWithSelector(IBatchRegistry.BatchRegistryHeadMismatch.selector, lot, head, ship.prevEventHash)
         );
     }
 
@@ -403,13 +486,8 @@ contract CustodyChallengeTest is TraceNodeTest {
         bytes32 lot = _known("lot-k4");
         _step(FARM_PK, _commissionEvent(farm, lot), true);
         windowTransitions[0].seq = 7;
-        bytes32 root = _anchor();
-
-        _expectFraud(
-            root,
-            _last(root, lot),
-            _noEvidence(),
-            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeSeqOutsideWindow.selector, 7, 1, 1)
+        _anchorAndExpectFraud(
+            lot, abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeSeqOutsideWindow.selector, 7, 1, 1)
         );
     }
 
@@ -693,6 +771,28 @@ contract CustodyChallengeTest is TraceNodeTest {
         vm.assertTrue(used < 150_000, "a challenge of a SHIP costs less than 150,000 gas");
     }
 
+    /// @dev What a linkage claim costs (docs/contracts.md): a fork across two windows.
+    function test_gas_Linkage() public {
+        bytes32 lot = _known("lot-gas-fork");
+        bytes32 head = _step(FARM_PK, _commissionEvent(farm, lot), true);
+        _step(FARM_PK, _ship(farm, lot, carrier), true);
+        bytes32 rootA = _anchor();
+        state[lot] = Leaf({head: head, custodian: farmId, status: ACTIVE, count: 2});
+        _step(FARM_PK, _ship(farm, lot, shop), false);
+        bytes32 rootB = _anchor();
+        ICustodyChallenge.Transition memory a = _last(rootA, lot);
+        ICustodyChallenge.Transition memory b = _last(rootB, lot);
+        bytes32[] memory proofA = _transitionProof(rootA, a);
+        bytes32[] memory proofB = _transitionProof(rootB, b);
+
+        uint256 before = gasleft();
+        challenge.challengeLinkage(rootA, a, proofA, rootB, b, proofB);
+        uint256 used = before - gasleft();
+        console.log("challengeLinkage gas (a fork across two windows)", used);
+        _assertMarked(rootB, ICustodyChallenge.FraudKind.FORK);
+        vm.assertTrue(used < 120_000, "a linkage claim costs less than 120,000 gas");
+    }
+
     // ===== the node played by the test =====
 
     /// @dev Three windows: every action, a pallet packed, an adoption from outside and the
@@ -746,6 +846,23 @@ contract CustodyChallengeTest is TraceNodeTest {
     /// executes it too and reaches the state the node keeps.
     function _step(uint256 pk, IBatchRegistry.TraceEvent memory ev, bool honest) internal returns (bytes32 h) {
         IBatchRegistry.SignedEvent memory signed = _signedEvent(pk, ev);
+        h = _record(pk, ev);
+        bytes32[] memory ids = _named(ev);
+        bool executed =
+            ev.action != uint8(IBatchRegistry.Action.OBSERVE) && ev.action != uint8(IBatchRegistry.Action.AGGREGATE);
+        if (honest && executed) {
+            batches.submit(signed);
+            for (uint256 i; i < ids.length; ++i) {
+                IBatchRegistry.Batch memory stored = batches.batch(ids[i]);
+                vm.assertEq(stored.head, state[ids[i]].head, "the enforced mode reached the node's head");
+                vm.assertEq(stored.custodian, state[ids[i]].custodian, "and its custodian");
+                vm.assertEq(uint8(stored.status), state[ids[i]].status, "and its status");
+            }
+        }
+    }
+
+    /// @dev The node's side of {_step}: the transitions of signed `ev` from the node's state.
+    function _record(uint256 pk, IBatchRegistry.TraceEvent memory ev) internal returns (bytes32 h) {
         h = batches.hashEvent(ev);
         events[h] = ev;
         signerKeys[h] = pk;
@@ -773,17 +890,6 @@ contract CustodyChallengeTest is TraceNodeTest {
                 })
             );
             state[ids[i]] = post;
-        }
-        bool executed =
-            ev.action != uint8(IBatchRegistry.Action.OBSERVE) && ev.action != uint8(IBatchRegistry.Action.AGGREGATE);
-        if (honest && executed) {
-            batches.submit(signed);
-            for (uint256 i; i < ids.length; ++i) {
-                IBatchRegistry.Batch memory stored = batches.batch(ids[i]);
-                vm.assertEq(stored.head, state[ids[i]].head, "the enforced mode reached the node's head");
-                vm.assertEq(stored.custodian, state[ids[i]].custodian, "and its custodian");
-                vm.assertEq(uint8(stored.status), state[ids[i]].status, "and its status");
-            }
         }
     }
 
@@ -821,7 +927,7 @@ contract CustodyChallengeTest is TraceNodeTest {
     }
 
     /// @dev The batches `ev` names, in ascending id order.
-    function _named(IBatchRegistry.TraceEvent memory ev) internal pure returns (bytes32[] memory ids) {
+    function _named(IBatchRegistry.TraceEvent memory ev) internal pure returns (bytes32[] memory) {
         bytes32[] memory all = new bytes32[](1 + ev.inputs.length + ev.outputs.length);
         uint256 n;
         if (ev.batchId != bytes32(0)) all[n++] = ev.batchId;
@@ -831,15 +937,11 @@ contract CustodyChallengeTest is TraceNodeTest {
         for (uint256 i; i < ev.outputs.length; ++i) {
             all[n++] = ev.outputs[i];
         }
-        ids = new bytes32[](n);
+        bytes32[] memory named = new bytes32[](n);
         for (uint256 i; i < n; ++i) {
-            bytes32 current = all[i];
-            uint256 j = i;
-            for (; j > 0 && ids[j - 1] > current; --j) {
-                ids[j] = ids[j - 1];
-            }
-            ids[j] = current;
+            named[i] = all[i];
         }
+        return MerkleTrees.sorted(named);
     }
 
     function _anchor() internal returns (bytes32 root) {
@@ -994,7 +1096,7 @@ contract CustodyChallengeTest is TraceNodeTest {
         uint8 action = events[t.eventHash].action;
         if (action == uint8(IBatchRegistry.Action.RECEIVE) && t.preStatus == IN_TRANSIT) {
             evidence.shipment = events[t.preHead];
-        } else if (action == uint8(IBatchRegistry.Action.RECALL) && creationRoot[t.batchId] != bytes32(0)) {
+        } else if (action == uint8(IBatchRegistry.Action.RECALL) && t.preStatus != NONE) {
             evidence = _creationEvidence(t.batchId);
         }
     }
@@ -1076,6 +1178,13 @@ contract CustodyChallengeTest is TraceNodeTest {
         );
         _send(root, t, claim, proofs, evidence);
         _assertMarked(root, ICustodyChallenge.FraudKind.INVALID_TRANSITION);
+    }
+
+    /// @dev Anchors the window built so far; challenging the last transition of `batchId` in
+    /// it, without evidence, marks it and says `reason`.
+    function _anchorAndExpectFraud(bytes32 batchId, bytes memory reason) internal {
+        bytes32 root = _anchor();
+        _expectFraud(root, _last(root, batchId), _noEvidence(), reason);
     }
 
     function _link(

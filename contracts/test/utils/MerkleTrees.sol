@@ -14,21 +14,26 @@ library MerkleTrees {
         return a < b ? keccak256(abi.encode(a, b)) : keccak256(abi.encode(b, a));
     }
 
+    /// @dev `values` in ascending order (a copy).
+    function sorted(bytes32[] memory values) internal pure returns (bytes32[] memory out) {
+        out = new bytes32[](values.length);
+        for (uint256 i; i < values.length; ++i) {
+            bytes32 current = values[i];
+            uint256 j = i;
+            for (; j > 0 && out[j - 1] > current; --j) {
+                out[j] = out[j - 1];
+            }
+            out[j] = current;
+        }
+    }
+
     /// @dev The tree of `leaves` (leaf hashes, any order; at least one).
     function build(bytes32[] memory leaves) internal pure returns (bytes32[] memory tree) {
         uint256 n = leaves.length;
-        bytes32[] memory sorted = new bytes32[](n);
-        for (uint256 i; i < n; ++i) {
-            bytes32 current = leaves[i];
-            uint256 j = i;
-            for (; j > 0 && sorted[j - 1] > current; --j) {
-                sorted[j] = sorted[j - 1];
-            }
-            sorted[j] = current;
-        }
+        bytes32[] memory ordered = sorted(leaves);
         tree = new bytes32[](2 * n - 1);
         for (uint256 i; i < n; ++i) {
-            tree[tree.length - 1 - i] = sorted[i];
+            tree[tree.length - 1 - i] = ordered[i];
         }
         for (uint256 j = tree.length - n; j > 0; --j) {
             tree[j - 1] = hashPair(tree[2 * j - 1], tree[2 * j]);
@@ -36,13 +41,16 @@ library MerkleTrees {
     }
 
     /// @dev The proof of leaf hash `value` in `tree` (reverts when it is not a leaf).
-    function proof(bytes32[] memory tree, bytes32 value) internal pure returns (bytes32[] memory path) {
+    function proof(bytes32[] memory tree, bytes32 value) internal pure returns (bytes32[] memory) {
         uint256 n = (tree.length + 1) / 2;
-        uint256 index = type(uint256).max;
         for (uint256 k = tree.length - n; k < tree.length; ++k) {
-            if (tree[k] == value) index = k;
+            if (tree[k] == value) return proofAt(tree, k);
         }
-        require(index != type(uint256).max, "not a leaf");
+        revert("not a leaf");
+    }
+
+    /// @dev The proof of the node at `index` of `tree`: its siblings up to the root.
+    function proofAt(bytes32[] memory tree, uint256 index) internal pure returns (bytes32[] memory path) {
         uint256 depth;
         for (uint256 k = index; k > 0; k = (k - 1) / 2) {
             ++depth;

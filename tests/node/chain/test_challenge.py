@@ -17,28 +17,13 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from node.chain.artifacts import load
 from node.chain.deploy import Deployment, contract, deploy_contracts, join_deployment
 from node.chain.embedded import embedded_web3
 from node.chain.errors import decode_error, revert_data
 from node.events.merkle import MerkleTree
 from node.events.typed_data import ZERO32, Action, BatchStatus, Domain, Role, TraceEvent
 from node.exceptions import ConfigurationError, ContractError, NotCustodianError
-
-#: The transition leaf's ABI types (docs/contracts.md, "The anchor-only mode").
-TRANSITION_TYPES = [
-    "bytes32",
-    "uint64",
-    "uint32",
-    "bytes32",
-    "bytes32",
-    "uint256",
-    "uint8",
-    "uint256",
-    "bytes32",
-    "uint256",
-    "uint8",
-    "uint256",
-]
 
 
 @dataclass
@@ -157,7 +142,8 @@ def _window(
     game.next_seq += 1
     leaf: tuple[Any, ...] = (digest, seq, signer_id, event.batch_id, head, custodian, int(status))
     leaf += (count, after[0], after[1], int(after[2]), after[3])
-    transitions = MerkleTree([encode(TRANSITION_TYPES, list(leaf))], width=32 * 12)
+    types = _transition_types()
+    transitions = MerkleTree([encode(types, list(leaf))], width=32 * len(types))
     events = MerkleTree([digest])
     state_root = keccak(b"state" + digest)
     game.anchors.functions.anchorWindow(events.root, state_root, transitions.root, seq, 1).transact(
@@ -182,6 +168,13 @@ def _window(
             proofs,
         ),
     }
+
+
+def _transition_types() -> list[str]:
+    """The transition leaf's ABI types, as the contract declares its ``Transition``."""
+    abi = load("CustodyChallenge").abi
+    (leaf,) = [item for item in abi if item.get("name") == "transitionLeaf"]
+    return [str(field["type"]) for field in leaf["inputs"][0]["components"]]
 
 
 def _call(game: Game, claim: dict[str, Any], sender: ChecksumAddress) -> Exception:

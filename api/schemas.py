@@ -154,6 +154,12 @@ class Info(Schema):
     chain_id: DecimalInt
     node_version: str
     node_address: Address = Field(description="The node key: relays and anchors.")
+    custody_mode: Literal["enforced", "anchor-only"] = Field(
+        description="enforced: BatchRegistry executes every lifecycle event on-chain. "
+        "anchor-only: the node applies the rules at ingest and anchors each window's "
+        "event, state and transition roots; verifiers replay them, anyone may challenge "
+        "a window (docs/operations.md)."
+    )
     contracts: Contracts
     commit_policy: CommitPolicyOut
     backlog: BacklogOut

@@ -33,7 +33,6 @@ from api.headers_timeout import headers_timeout_protocol
 from api.main import create_app
 from api.problems import dependency_unavailable
 from api.settings import ApiSettings
-from node.chain.commits import CommitClient
 from node.commit.leader import committing
 from node.commit.process import CommitProcess, CommitSettings
 from node.commit.worker import CommitPolicy
@@ -169,7 +168,7 @@ def _serve(
     if options.commit and node_key is not None:
         commit = committing(
             store=node.store,
-            client=CommitClient(node.w3, node.deployment),
+            client=node.commit_client(),
             node_key=node_key,
             policy=options.policy,
             stop=stop,

@@ -25,10 +25,12 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.types import Wei
 
+from node.chain.commits import CommitClient
 from node.chain.deploy import Deployment, deploy_contracts, join_deployment
 from node.chain.embedded import EmbeddedChain, FollowedChain, open_embedded_chain
 from node.chain.reader import Contracts
 from node.chain.registry import ParticipantRegistryClient
+from node.commit.custody import CustodyMode
 from node.events.signatures import SignatureVerifier
 from node.events.typed_data import Domain
 from node.exceptions import ConfigurationError
@@ -67,6 +69,10 @@ class NodeConfig:
     #: development network, the tests); link-local and reserved ones are refused anyway
     #: (docs/network.md, "What is screened").
     allow_private_peers: bool = False
+    #: How lifecycle events are held to the custody rules on-chain (node.commit.custody):
+    #: executed one by one ("enforced"), or anchored per window, challengeable
+    #: ("anchor-only"). Chosen at init, never changed: windows of both kinds would mix.
+    custody: str = CustodyMode.ENFORCED.value
 
     @classmethod
     def load(cls, data_dir: Path) -> NodeConfig:
@@ -79,10 +85,19 @@ class NodeConfig:
             ) from None
         if data.get("version") != CONFIG_VERSION:
             raise ConfigurationError(f"{path} has unsupported version {data.get('version')}")
-        return cls(**data)
+        config = cls(**data)
+        CustodyMode.parse(config.custody)  # a bad setting fails before anything opens
+        return config
+
+    @property
+    def custody_mode(self) -> CustodyMode:
+        return CustodyMode.parse(self.custody)
 
     def save(self, data_dir: Path) -> None:
-        (data_dir / "node.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+        data = asdict(self)
+        if data["custody"] == CustodyMode.ENFORCED:
+            del data["custody"]  # the default: node.json stays as it was before the modes
+        (data_dir / "node.json").write_text(json.dumps(data, indent=2) + "\n")
 
 
 def init_node(
@@ -95,6 +110,7 @@ def init_node(
     progress: Progress = quiet,
     join: str | None = None,
     allow_private_peers: bool = False,
+    custody: CustodyMode = CustodyMode.ENFORCED,
 ) -> NodeConfig:
     """Create a data directory: keys, the contracts deployed, the store migrated.
 
@@ -104,6 +120,8 @@ def init_node(
 
     ``allow_private_peers``: other nodes may be at private and loopback addresses (a
     development network); ``tracenode serve`` may override it per run.
+
+    ``custody``: the custody mode (node.commit.custody), kept for the node's life.
 
     ``pbkdf2_iterations`` trades the key files' scrypt for cheap PBKDF2: test nodes only.
 
@@ -115,6 +133,12 @@ def init_node(
     if join is not None and chain_url is None:
         raise ConfigurationError(
             "--join needs --chain-url: the embedded chain is one node's own, nobody can join it"
+        )
+    if join is not None and custody is CustodyMode.ANCHOR_ONLY:
+        raise ConfigurationError(
+            "--custody anchor-only is one node's deployment: a node that joins judges lots "
+            "shipped across nodes on BatchRegistry's record, which anchor-only windows leave "
+            "empty (docs/operations.md, 'Choosing the custody mode')"
         )
     joined = None if join is None else _join_address(join)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +155,12 @@ def init_node(
         w3 = chain if isinstance(chain, Web3) else chain.w3
         _fund(w3, [node_key.address, admin_key.address])
         if joined is None:
-            deployment = deploy_contracts(w3, admin=admin_key, node=node_key.address)
+            deployment = deploy_contracts(
+                w3,
+                admin=admin_key,
+                node=node_key.address,
+                challenge=custody is CustodyMode.ANCHOR_ONLY,
+            )
         else:
             deployment = join_deployment(w3, joined)
         config = NodeConfig(
@@ -142,6 +171,7 @@ def init_node(
             admin_address=admin_key.address,
             deployment=deployment.as_json(),
             allow_private_peers=allow_private_peers,
+            custody=custody.value,
         )
     finally:
         if isinstance(chain, EmbeddedChain):
@@ -199,9 +229,12 @@ class Node:
         self.store = Store.open(database_url or sqlite_url(data_dir))
         self.registry = ParticipantRegistryClient(self.w3, self.deployment)
         self.verifier = SignatureVerifier(workers=workers)
+        #: The custody mode chosen at init (node.commit.custody).
+        self.custody = self.config.custody_mode
         d = self.deployment
         # Batches another node's participants moved are judged on the chain's record
-        # (docs/events.md, "Cross-node custody").
+        # (docs/events.md, "Cross-node custody"); an anchor-only node's batches have none
+        # in BatchRegistry, so there the store's view is the whole truth.
         chain = ChainView(
             self.w3, Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
         )
@@ -210,9 +243,13 @@ class Node:
             domain=self.domain,
             verifier=self.verifier,
             event_times=event_times,
-            chain=chain,
+            chain=chain if self.custody is CustodyMode.ENFORCED else None,
             open_policy=chain.open_identifiers,
         )
+
+    def commit_client(self) -> CommitClient:
+        """The commit worker's chain client, in this node's custody mode."""
+        return CommitClient(self.w3, self.deployment, custody=self.custody)
 
     def sync_participants(self) -> int:
         """Bring the participant mirror up to the chain's head."""

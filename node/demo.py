@@ -14,7 +14,6 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
-from node.chain.commits import CommitClient
 from node.commit.worker import CommitWorker
 from node.context import Node
 from node.events.identifiers import parse_identifier
@@ -209,7 +208,7 @@ class _Story:
         """Commit every stored event on-chain, window by window."""
         worker = CommitWorker(
             store=self.node.store,
-            client=CommitClient(self.node.w3, self.node.deployment),
+            client=self.node.commit_client(),
             node=node_key,
         )
         while (result := worker.commit_once()) is not None:

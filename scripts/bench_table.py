@@ -26,6 +26,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("commit", "lifecycle_ops_per_s", "relayed ops/s, mixed, persistent chain (target ≥ 400)"),
     ("commit", "lifecycle_ops_per_s_easy", "relayed ops/s, easy (COMMISSIONs)"),
     ("commit", "gas_per_event", "gas per event, mixed windows"),
+    ("commit", "gas_per_event_window", "gas per event, one 1,000-event mixed window"),
     ("commit", "gas_per_event_observations", "gas per event, 1,000 observations alone"),
     ("burst", "accepted_to_anchored_s_p50", "burst: accepted → anchored p50, s"),
     ("burst", "accepted_to_anchored_s_p99", "burst: accepted → anchored p99, s"),
@@ -59,6 +60,8 @@ def table(runs: list[dict[str, Any]], names: list[str]) -> str:
             for r in runs
         )
         + " |",
+        # Runs from before the modes were enforced ones.
+        "| custody mode | " + " | ".join(r.get("custody_mode", "enforced") for r in runs) + " |",
     ]
     sections = [s for s, _, _ in ROWS]
     for section in dict.fromkeys(sections):
@@ -83,18 +86,23 @@ def table(runs: list[dict[str, Any]], names: list[str]) -> str:
 
 def targets(runs: list[dict[str, Any]], names: list[str]) -> str:
     """issue 12's targets (the runs' ``targets``): each run's figure, and whether it met it."""
-    labels: dict[str, tuple[str, str]] = {}
+    # A figure may have a target per custody mode (whole path ÷ ingest-only): a row each.
+    labels: dict[tuple[str, str], str] = {}
     for run in runs:
         for row in run.get("targets", []):
-            labels.setdefault(row["figure"], (row["label"], row["target"]))
+            labels.setdefault((row["figure"], row["target"]), row["label"])
     lines = [
         "| figure | target | " + " | ".join(names) + " |",
         "|---|---|" + "---:|" * len(runs),
     ]
-    for figure, (label, target) in labels.items():
+    for (figure, target), label in labels.items():
         cells = []
         for run in runs:
-            found = [row for row in run.get("targets", []) if row["figure"] == figure]
+            found = [
+                row
+                for row in run.get("targets", [])
+                if (row["figure"], row["target"]) == (figure, target)
+            ]
             cells.append(
                 f"{found[0]['measured']:,} ({'met' if found[0]['met'] else 'not met'})"
                 if found

@@ -20,7 +20,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "node" / "chain" / "artifacts"
-CONTRACTS = ("ParticipantRegistry", "BatchRegistry", "AnchorRegistry", "ReadMany")
+CONTRACTS = (
+    "ParticipantRegistry",
+    "BatchRegistry",
+    "AnchorRegistry",
+    "CustodyChallenge",
+    "ReadMany",
+)
 
 
 def forge_command() -> str:

@@ -130,6 +130,22 @@ window's own transaction carries the state root (a BatchRegistry `commit` that p
 to AnchorRegistry), the 21,000 base, the role check and the latest-root write go away,
 leaving one new storage slot (~22,100) and 32 bytes of calldata.
 
+## The anchor-only mode: one transaction per window, and a challenge
+
+An anchor-only window (docs/contracts.md, "The anchor-only mode and the challenge game")
+executes no event on-chain: one `AnchorRegistry.anchorWindow(root, stateRoot,
+transitionRoot, firstSeq, eventCount)` transaction anchors it, whatever its events. A
+challenge is paid by whoever proves a window fraudulent. Measured with
+`forge test --isolate --match-test "test_gas_AnchorWindow|test_gas_Challenges|test_gas_Linkage"
+--gas-report -vv` (each call a transaction: 21,000 base, calldata and cold storage counted):
+
+| | gas |
+|---|---:|
+| `anchorWindow` of a node's second window (three write-once roots: 66,300) | **112,947** |
+| per event, 1,000-event window / 100-event window | 113 / 1,129 |
+| `challengeTransition`: a SHIP by a non-custodian, in a 64-event window | ~130,000 |
+| `challengeLinkage`: a fork across two windows | ~92,000 |
+
 ## Every external function (forge gas report over the unit tests)
 
 Min/avg/median/max over the calls the tests make, failures included (a reverted call

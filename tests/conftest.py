@@ -74,15 +74,15 @@ class Chain:
 
 @pytest.fixture
 def chain() -> Chain:
-    return new_chain()
+    return make_chain()
 
 
-def new_chain() -> Chain:
-    """A fresh embedded chain, the contracts deployed and one participant per role (a test
-    that needs it for longer than one test builds it with this)."""
+def make_chain(*, challenge: bool = False) -> Chain:
+    """A fresh embedded chain with TraceNode deployed (``challenge``: with the anchor-only
+    mode's CustodyChallenge) and one participant per role."""
     w3 = embedded_web3()
     admin, node = list(w3.eth.accounts)[:2]
-    deployment = deploy_contracts(w3, admin=admin, node=node)
+    deployment = deploy_contracts(w3, admin=admin, node=node, challenge=challenge)
     result = Chain(
         w3=w3,
         deployment=deployment,

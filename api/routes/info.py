@@ -32,6 +32,7 @@ def info(gateway: GatewayDep) -> Info:
             "chainId": deployment.chain_id,
             "nodeVersion": __version__,
             "nodeAddress": node.config.node_address,
+            "custodyMode": node.custody.value,
             "contracts": {
                 "participantRegistry": deployment.participant_registry,
                 "batchRegistry": deployment.batch_registry,

@@ -255,6 +255,24 @@ export function processStateProof(leaf, proof) {
   return bytesToHex(node);
 }
 
+/** A transition leaf of an anchor-only window, ABI-encoded (node/proofs/transitions.py). */
+export function transitionLeafEncoded(eventHash, t) {
+  return concat(
+    hexToBytes(eventHash),
+    word(t.seq),
+    word(t.signerId),
+    hexToBytes(t.batchId),
+    ...[t.pre, t.post].flatMap((s) => [hexToBytes(s.head), word(s.custodian), word(s.status), word(s.count)]),
+  );
+}
+
+/** The root `proof` leads to from a transition leaf (0x hex out). */
+export function processTransitionProof(eventHash, t) {
+  let node = keccak(keccak(transitionLeafEncoded(eventHash, t)));
+  for (const sibling of t.proof) node = hashPair(node, hexToBytes(sibling));
+  return bytesToHex(node);
+}
+
 /** The root `proof` leads to from the leaf of `eventHash` (0x hex in, 0x hex out). */
 export function processProof(eventHash, proof) {
   let node = leafHash(eventHash);
@@ -397,6 +415,29 @@ function parseState(value, batchId, where) {
   };
 }
 
+function parseLeafState(value, where) {
+  const s = object(value, where, ["head", "custodian", "status", "count"]);
+  if (!Number.isInteger(s.status) || s.status < 0 || s.status > 6) fail(`${where}/status`, "must be an integer from 0 to 6");
+  return {
+    head: hex(s.head, 32, `${where}/head`),
+    custodian: uint(s.custodian, 256, `${where}/custodian`),
+    status: s.status,
+    count: uint(s.count, 256, `${where}/count`),
+  };
+}
+
+function parseTransition(value, where) {
+  const t = object(value, where, ["seq", "signerId", "batchId", "pre", "post", "proof"]);
+  return {
+    seq: uint(t.seq, 64, `${where}/seq`),
+    signerId: uint(t.signerId, 32, `${where}/signerId`),
+    batchId: hex(t.batchId, 32, `${where}/batchId`),
+    pre: parseLeafState(t.pre, `${where}/pre`),
+    post: parseLeafState(t.post, `${where}/post`),
+    proof: list(t.proof, `${where}/proof`, MAX_PROOF).map((p, k) => hex(p, 32, `${where}/proof/${k}`)),
+  };
+}
+
 /** A bundle from its parsed JSON document; a BundleError names the first wrong field. */
 export function parseBundle(doc) {
   if (doc && typeof doc === "object" && typeof doc.format === "string" && RETIRED[doc.format]) {
@@ -434,7 +475,7 @@ export function parseBundle(doc) {
     }),
     events: list(doc.events, "/events", 1000000).map((item, i) => {
       const where = `/events/${i}`;
-      object(item, where, ["eventHash", "event", "signature"], ["payload", "anchor"]);
+      object(item, where, ["eventHash", "event", "signature"], ["payload", "anchor", "transitions"]);
       let anchor = null;
       if ("anchor" in item) {
         const a = object(item.anchor, `${where}/anchor`, ["root", "proof", "txHash", "blockNumber"]);
@@ -452,6 +493,7 @@ export function parseBundle(doc) {
         hasPayload: "payload" in item,
         payload: item.payload,
         anchor,
+        transitions: "transitions" in item ? list(item.transitions, `${where}/transitions`, 128).map((t, k) => parseTransition(t, `${where}/transitions/${k}`)) : [],
       };
     }),
   };
@@ -570,6 +612,7 @@ export const SIGNATURES = {
   participant: "participant(uint32)",
   anchorOf: "anchorOf(bytes32)",
   stateRootOf: "stateRootOf(bytes32)",
+  transitionRootOf: "transitionRootOf(bytes32)",
   nextSequence: "nextSequence(address)",
   batch: "batch(bytes32)",
   licenceAt: "licenceAt(uint8,string,uint48)",
@@ -725,6 +768,17 @@ class ChainView {
       "stateRootOf",
       (r) => "0x" + words(r, 1, "stateRootOf")[0].toString(16).padStart(64, "0"),
       ZERO32, // an AnchorRegistry from before state roots: none
+    );
+  }
+
+  transitionRoot(root) {
+    return this.call(
+      `transition:${root}`,
+      this.contracts.anchorRegistry,
+      callData("transitionRootOf", root),
+      "transitionRootOf",
+      (r) => "0x" + words(r, 1, "transitionRootOf")[0].toString(16).padStart(64, "0"),
+      ZERO32, // an AnchorRegistry from before the anchor-only mode: none
     );
   }
 
@@ -1019,6 +1073,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
   await view.ask([
     ...roots.map((r) => view.anchor(r)),
     ...roots.map((r) => view.stateRoot(r)),
+    ...roots.map((r) => view.transitionRoot(r)),
     ...signers.map((k) => view.key(k)),
     ...bundle.batches.map((b) => view.batch(b.batchId)),
     ...bundle.events.filter((e) => e.anchor).map((e) => view.receipt(e.anchor.txHash)),
@@ -1052,6 +1107,8 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
 
   // --- per event: the anchor, the acceptance, the signer
   const steps = new Map(); // batch id -> lifecycle steps
+  const leaves = new Map(); // batch id -> its state leaf as the bundle's events leave it
+  const anchorOnly = new Set(); // batches moved in anchor-only windows
   local.forEach((state, index) => {
     const item = bundle.events[index];
     const entry = state.entry;
@@ -1062,6 +1119,11 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
       emit("event", index, entry, hashChainElsewhere(state.before, accepted && accepted.outcome, elsewhere, index));
     }
     checkSigner(item, state, block, view, index, emit);
+    const moves = advanceLeaves(item.event, state.digest, entry.participant.id, leaves);
+    if (state.anchorOnly) {
+      for (const b of batchIdsOf(item.event)) anchorOnly.add(b);
+      emit("event", index, entry, checkTransitions(item, state, moves, known, view));
+    }
     advance(item, state.digest, entry, steps);
   });
 
@@ -1082,7 +1144,9 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
     }
     if (elsewhere.has(batch.batchId)) batch.elsewhereAt = elsewhere.get(batch.batchId);
     emit("batch", index, batch, checkLicence(batch, bundle, report, local, creators, view));
-    let custody = checkCustody(batch, view, steps.get(batch.batchId) || [], report);
+    let custody = anchorOnly.has(batch.batchId)
+      ? replayedCustody(batch, leaves.get(batch.batchId), view, report)
+      : checkCustody(batch, view, steps.get(batch.batchId) || [], report);
     const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "hash-chain" && c.outcome === "fail"));
     if (custody.outcome === "fail" && altered.size) {
       custody = result("custody", "skipped", `not checked: ${alteredEvents(altered)}`);
@@ -1177,6 +1241,10 @@ function checkAnchor(item, state, view, index, emit) {
       : result("root-on-chain", "pass", `anchored in block ${info.blockNumber} by transaction ${anchor.txHash} (a window of ${info.eventCount} events)`),
   );
   if (!lifecycle) return info.blockNumber;
+  if (!state.altered && view.get(`transition:${anchor.root}`) !== ZERO32) {
+    state.anchorOnly = view.get(`transition:${anchor.root}`); // judged by checkTransitions
+    return info.blockNumber;
+  }
   if (outcome === null || !outcome.roots.has(anchor.root)) {
     emit("event", index, entry, result("accepted-on-chain", "skipped", "not checked: the transaction is not the root's (root-on-chain)"));
   } else if (state.altered) {
@@ -1588,6 +1656,78 @@ function continuedElsewhere(batch, view, history, head, report) {
 }
 
 const CONTINUED = "continued on another node";
+
+/** Each batch's (pre, post) state leaf for one event (node/proofs/state.py advance). */
+function advanceLeaves(event, digest, signerId, leaves) {
+  const moves = [];
+  for (const b of batchIdsOf(event).sort()) {
+    const pre = leaves.get(b) || { head: ZERO32, custodian: 0n, status: 0, count: 0n };
+    const moved = transition(event, b, Number(pre.custodian), signerId);
+    const post = moved
+      ? { head: digest, custodian: BigInt(moved.custodian), status: STATUSES.indexOf(moved.status), count: pre.count + 1n }
+      : { ...pre, count: pre.count + 1n };
+    leaves.set(b, post);
+    moves.push([b, pre, post]);
+  }
+  return moves;
+}
+
+const sameLeaf = (a, b) => a.head === b.head && a.custodian === b.custodian && a.status === b.status && a.count === b.count;
+
+/**
+ * accepted-on-chain of a lifecycle event of an anchor-only window: its transitions are
+ * leaves of the window's transition root, signed by its signer, from and to the states
+ * the bundle's events lead to. The custody rules themselves are replayed by
+ * `tracenode verify` and POST /v1/verify (node/proofs/verify.py), not here: this check
+ * is skipped when the transitions hold, and fails when they do not.
+ */
+function checkTransitions(item, state, moves, known, view) {
+  const root = state.anchorOnly;
+  const window = view.get(`anchor:${item.anchor.root}`);
+  const event = item.event;
+  const stated = new Map(item.transitions.map((t) => [t.batchId, t]));
+  const named = batchIdsOf(event).sort();
+  const problems = [];
+  if (item.transitions.map((t) => t.batchId).join() !== named.join()) {
+    problems.push(`the bundle carries transitions of ${stated.size} batch(es); the event names ${named.length}, each needs one (ascending batch id)`);
+  }
+  for (const [b, pre, post] of moves) {
+    const t = stated.get(b);
+    if (!t) continue;
+    if (processTransitionProof(state.digest, t) !== root) {
+      problems.push(`batch ${b}: the transition's proof does not lead to the window's anchored transition root ${root}`);
+    } else if (t.seq < window.firstSeq || t.seq >= window.firstSeq + window.eventCount) {
+      problems.push(
+        `batch ${b}: the anchored transition's sequence number ${t.seq} lies outside its window's, ${window.firstSeq} to ${window.firstSeq + window.eventCount - 1n}`,
+      );
+    } else if (Number(t.signerId) !== state.entry.participant.id) {
+      problems.push(`batch ${b}: the anchored transition names signer ${t.signerId}, the event was signed by participant ${state.entry.participant.id}`);
+    } else if (known.has(b) && !(sameLeaf(t.pre, pre) && sameLeaf(t.post, post))) {
+      problems.push(`batch ${b}: the anchored transition is not the one the bundle's events lead to`);
+    }
+  }
+  if (problems.length) {
+    problems.push("the window is fraudulent: anyone may prove it on-chain (tracenode challenge)");
+    return result("accepted-on-chain", "fail", problems.join("; "));
+  }
+  return result("accepted-on-chain", "skipped", ANCHOR_ONLY);
+}
+
+const ANCHOR_ONLY =
+  "anchor-only window (challengeable): its anchored transitions are the bundle's; the custody rules are replayed by tracenode verify and POST /v1/verify, not by this page";
+
+/** custody of a batch moved in anchor-only windows: BatchRegistry holds none. */
+function replayedCustody(batch, leaf, view, report) {
+  const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "accepted-on-chain" && c.outcome === "fail"));
+  if (broken.length) {
+    return result("custody", "fail", `event ${broken.map((i) => `#${i}`).join(", ")} broke its anchor-only window's transitions (accepted-on-chain): its custody is not proven`);
+  }
+  if (leaf) {
+    batch.status = STATUSES[leaf.status];
+    batch.custodian.id = Number(leaf.custodian);
+  }
+  return result("custody", "skipped", ANCHOR_ONLY);
+}
 
 function checkCustody(batch, view, history, report) {
   const onChain = view.get(`batch:${batch.batchId}`);

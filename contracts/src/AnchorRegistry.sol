@@ -13,7 +13,17 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     /// @notice May anchor on behalf of a node (the BatchRegistry, for one-transaction commits).
     bytes32 public constant COMMITTER_ROLE = keccak256("COMMITTER_ROLE");
 
-    mapping(bytes32 root => Anchor) private _anchors;
+    /// @dev An {Anchor} as stored: with, for an anchor-only window, the number of its node
+    /// (see {_windowNodes}; zero for any other window), packed in the same slot.
+    struct StoredAnchor {
+        uint64 firstSeq;
+        uint32 eventCount;
+        uint48 blockNumber;
+        uint40 timestamp;
+        uint32 windowNode;
+    }
+
+    mapping(bytes32 root => StoredAnchor) private _anchors;
     /// @dev Per node, the first sequence number of its next window, minus one.
     mapping(address node => uint64) private _lastSequence;
     /// @dev Per node, every head of its alert log it anchored, and the latest one.
@@ -23,6 +33,13 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     mapping(address node => bytes32) private _lastRoot;
     /// @dev Per window root, the root of the states of the batches it touched.
     mapping(bytes32 root => bytes32) private _stateRoots;
+    /// @dev Per anchor-only window root, the root of its transitions.
+    mapping(bytes32 root => bytes32) private _transitionRoots;
+    /// @dev The nodes that anchored anchor-only windows, numbered from 1 in the order of their
+    /// first such window: a window keeps its node's number in its anchor's slot, which costs a
+    /// window no storage slot of its own.
+    address[] private _windowNodes;
+    mapping(address node => uint32) private _windowNodeNumbers;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE and grants NODE_ROLE and COMMITTER_ROLE.
     constructor(address admin) {
@@ -32,7 +49,7 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
 
     /// @inheritdoc IAnchorRegistry
     function anchor(bytes32 root, uint64 firstSeq, uint32 eventCount) external onlyRole(NODE_ROLE) {
-        _anchor(msg.sender, root, firstSeq, eventCount);
+        _anchor(msg.sender, root, firstSeq, eventCount, 0);
     }
 
     /// @inheritdoc IAnchorRegistry
@@ -41,15 +58,21 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
         onlyRole(COMMITTER_ROLE)
     {
         if (!hasRole(NODE_ROLE, node)) revert AnchorRegistryNotNode(node);
-        _anchor(node, root, firstSeq, eventCount);
+        _anchor(node, root, firstSeq, eventCount, 0);
     }
 
     /// @inheritdoc IAnchorRegistry
-    function anchorOf(bytes32 root) external view returns (Anchor memory stored) {
-        stored = _anchors[root];
+    function anchorOf(bytes32 root) external view returns (Anchor memory) {
+        StoredAnchor memory stored = _anchors[root];
         // An existence test on a record this contract writes, not a balance (docs/slither.md).
         // slither-disable-next-line incorrect-equality
         if (stored.eventCount == 0) revert AnchorRegistryUnknownRoot(root);
+        return Anchor({
+            firstSeq: stored.firstSeq,
+            eventCount: stored.eventCount,
+            blockNumber: stored.blockNumber,
+            timestamp: stored.timestamp
+        });
     }
 
     /// @inheritdoc IAnchorRegistry
@@ -90,6 +113,39 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     }
 
     /// @inheritdoc IAnchorRegistry
+    function anchorWindow(bytes32 root, bytes32 stateRoot, bytes32 transitionRoot, uint64 firstSeq, uint32 eventCount)
+        external
+        onlyRole(NODE_ROLE)
+    {
+        if (stateRoot == bytes32(0)) revert AnchorRegistryZeroStateRoot();
+        if (transitionRoot == bytes32(0)) revert AnchorRegistryZeroTransitionRoot();
+        uint32 number = _windowNodeNumbers[msg.sender];
+        if (number == 0) {
+            _windowNodes.push(msg.sender);
+            // casting to 'uint32' is safe: one number per node holding NODE_ROLE, which only the admin grants.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            number = uint32(_windowNodes.length);
+            _windowNodeNumbers[msg.sender] = number;
+        }
+        _anchor(msg.sender, root, firstSeq, eventCount, number);
+        _stateRoots[root] = stateRoot;
+        _transitionRoots[root] = transitionRoot;
+        emit StateRootAnchored(root, msg.sender, stateRoot);
+        emit TransitionRootAnchored(root, msg.sender, transitionRoot);
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function transitionRootOf(bytes32 root) external view returns (bytes32) {
+        return _transitionRoots[root];
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function windowNodeOf(bytes32 root) external view returns (address) {
+        uint32 number = _anchors[root].windowNode;
+        return number > 0 ? _windowNodes[number - 1] : address(0);
+    }
+
+    /// @inheritdoc IAnchorRegistry
     function anchorAlertLog(bytes32 head, uint64 count) external onlyRole(NODE_ROLE) {
         if (head == bytes32(0)) revert AnchorRegistryZeroLogHead();
         uint64 anchored = _logAnchors[msg.sender][_logHeads[msg.sender]].count;
@@ -115,7 +171,7 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
         if (stored.count == 0) revert AnchorRegistryUnknownLogHead(node, head);
     }
 
-    function _anchor(address node, bytes32 root, uint64 firstSeq, uint32 eventCount) private {
+    function _anchor(address node, bytes32 root, uint64 firstSeq, uint32 eventCount, uint32 windowNode) private {
         if (root == bytes32(0)) revert AnchorRegistryZeroRoot();
         if (eventCount == 0) revert AnchorRegistryEmptyWindow();
         if (_anchors[root].eventCount != 0) revert AnchorRegistryRootExists(root);
@@ -126,11 +182,12 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
         // forge-lint: disable-next-line(unsafe-typecast)
         if (firstSeq != expected) revert AnchorRegistryNonContiguous(node, uint64(expected), firstSeq);
 
-        _anchors[root] = Anchor({
+        _anchors[root] = StoredAnchor({
             firstSeq: firstSeq,
             eventCount: eventCount,
             blockNumber: uint48(block.number),
-            timestamp: uint40(block.timestamp)
+            timestamp: uint40(block.timestamp),
+            windowNode: windowNode
         });
         // casting to 'uint64' is safe because `last` was checked against type(uint64).max above.
         // forge-lint: disable-next-line(unsafe-typecast)

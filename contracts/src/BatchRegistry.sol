@@ -7,8 +7,8 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IAnchorRegistry} from "./interfaces/IAnchorRegistry.sol";
 import {IBatchRegistry} from "./interfaces/IBatchRegistry.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {CustodyRules} from "./libraries/CustodyRules.sol";
 import {Identifiers} from "./libraries/Identifiers.sol";
-import {Roles} from "./libraries/Roles.sol";
 
 /// @title BatchRegistry
 /// @notice Executes participants' signed lifecycle events and enforces custody: only the
@@ -17,7 +17,8 @@ import {Roles} from "./libraries/Roles.sol";
 /// created only under an identifier prefix its producer is licensed.
 /// @dev Validation and execution are one pass per event: every rule is checked before any
 /// state is written, and a failed rule is returned as the ABI-encoded custom error, which
-/// {submit} reverts with and {relay} emits in {EventRejected}.
+/// {submit} reverts with and {relay} emits in {EventRejected}. The per-batch rules are
+/// {CustodyRules}, which CustodyChallenge re-executes for the anchor-only mode.
 contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
     /// @notice May relay events in bulk and commit them with an anchor.
     bytes32 public constant NODE_ROLE = keccak256("NODE_ROLE");
@@ -32,7 +33,7 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
     /// @notice The most events one {relay} or {commit} call takes.
     uint256 public constant MAX_EVENTS_PER_CALL = 1000;
     /// @notice The most inputs plus outputs of one TRANSFORM.
-    uint256 public constant MAX_TRANSFORM_BATCHES = 64;
+    uint256 public constant MAX_TRANSFORM_BATCHES = CustodyRules.MAX_TRANSFORM_BATCHES;
     /// @dev The most signers one {relay} or {commit} call remembers the answers of.
     uint256 private constant _SIGNER_CACHE_SIZE = 16;
 
@@ -42,13 +43,6 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
     mapping(bytes32 batchId => Batch) private _batches;
     /// @dev Nonces as bitmaps: word `nonce >> 8`, bit `nonce & 0xff`, so nonces need not be used in order.
     mapping(address signer => mapping(uint256 word => uint256 bits)) private _nonces;
-
-    /// @dev The signer of an event, resolved once and passed to the action's rules.
-    struct Actor {
-        address key;
-        uint32 id;
-        uint8 roles;
-    }
 
     /// @dev ParticipantRegistry's answers for the signers one call has met. Nothing this
     /// contract calls can change the registry, so an answer holds until the call ends, and
@@ -142,20 +136,29 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
     {
         TraceEvent calldata ev = signed.ev;
         eventHash = _hashTypedDataV4(_structHash(ev));
-        Actor memory actor;
+        CustodyRules.Actor memory actor;
         (actor, reason) = _authenticate(signed, eventHash, cache);
         if (reason.length != 0) return (eventHash, reason);
 
         uint8 action = ev.action;
         IdentifierProof[] calldata proofs = signed.identifiers;
-        if (action == uint8(Action.COMMISSION)) reason = _commission(ev, proofs, eventHash, actor);
-        else if (action == uint8(Action.TRANSFORM)) reason = _transform(ev, proofs, eventHash, actor);
-        else if (action == uint8(Action.RECEIVE) && _adopts(ev)) reason = _adopt(ev, proofs, eventHash, actor);
-        else if (proofs.length != 0) reason = _malformed(eventHash);
-        else if (action == uint8(Action.SHIP)) reason = _ship(ev, eventHash, actor);
-        else if (action == uint8(Action.RECEIVE)) reason = _receive(ev, eventHash, actor);
-        else if (action == uint8(Action.RECALL)) reason = _recall(ev, eventHash, actor);
-        else reason = _destroy(ev, eventHash, actor);
+        if (action == uint8(Action.COMMISSION)) {
+            reason = _commission(ev, proofs, eventHash, actor);
+        } else if (action == uint8(Action.TRANSFORM)) {
+            reason = _transform(ev, proofs, eventHash, actor);
+        } else if (action == uint8(Action.RECEIVE) && CustodyRules.adopts(ev, _batches[ev.batchId].status)) {
+            reason = _adopt(ev, proofs, eventHash, actor);
+        } else if (proofs.length != 0) {
+            reason = CustodyRules.malformed(eventHash);
+        } else if (action == uint8(Action.SHIP)) {
+            reason = _ship(ev, eventHash, actor);
+        } else if (action == uint8(Action.RECEIVE)) {
+            reason = _receive(ev, eventHash, actor);
+        } else if (action == uint8(Action.RECALL)) {
+            reason = _recall(ev, eventHash, actor);
+        } else {
+            reason = _destroy(ev, eventHash, actor);
+        }
         if (reason.length != 0) return (eventHash, reason);
 
         // forge-lint: disable-next-line(incorrect-shift)
@@ -168,10 +171,10 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
     function _authenticate(SignedEvent calldata signed, bytes32 eventHash, SignerCache memory cache)
         private
         view
-        returns (Actor memory actor, bytes memory reason)
+        returns (CustodyRules.Actor memory actor, bytes memory reason)
     {
         uint8 action = signed.ev.action;
-        uint8 needed = _rolesFor(action);
+        uint8 needed = CustodyRules.rolesFor(action);
         if (needed == 0) return (actor, abi.encodeWithSelector(BatchRegistryUnsupportedAction.selector, action));
         // The error argument only details `error`, which is all we branch on.
         // slither-disable-next-line unused-return
@@ -189,7 +192,7 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         if (isNonceUsed(signer, nonce)) {
             return (actor, abi.encodeWithSelector(BatchRegistryNonceUsed.selector, signer, nonce));
         }
-        actor = Actor({key: signer, id: id, roles: roles});
+        actor = CustodyRules.Actor({key: signer, id: id, roles: roles});
     }
 
     /// @dev ParticipantRegistry's `authorize(signer)`, asked once per signer per call (see {SignerCache}).
@@ -215,34 +218,15 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         }
     }
 
-    /// @dev The roles of which the signer needs at least one; zero for actions not executed here.
-    /// RECALL is open to any role here: {_recall} then requires the producer or a REGULATOR.
-    function _rolesFor(uint8 action) private pure returns (uint8) {
-        if (action == uint8(Action.SHIP) || action == uint8(Action.RECEIVE) || action == uint8(Action.DESTROY)) {
-            return Roles.CUSTODY;
-        }
-        if (action == uint8(Action.COMMISSION)) return Roles.PRODUCER;
-        if (action == uint8(Action.TRANSFORM)) return Roles.PRODUCER | Roles.PROCESSOR;
-        if (action == uint8(Action.RECALL)) return Roles.ALL;
-        return 0;
-    }
-
     function _commission(
         TraceEvent calldata ev,
         IdentifierProof[] calldata proofs,
         bytes32 eventHash,
-        Actor memory actor
+        CustodyRules.Actor memory actor
     ) private returns (bytes memory reason) {
         bytes32 batchId = ev.batchId;
-        if (batchId == bytes32(0) || ev.quantity == 0 || !_isSingle(ev, false) || proofs.length != 1) {
-            return _malformed(eventHash);
-        }
-        if (_batches[batchId].status != Status.NONE) {
-            return abi.encodeWithSelector(BatchRegistryBatchExists.selector, batchId);
-        }
-        if (ev.prevEventHash != bytes32(0)) {
-            return abi.encodeWithSelector(BatchRegistryHeadMismatch.selector, batchId, bytes32(0), ev.prevEventHash);
-        }
+        reason = CustodyRules.checkCommission(ev, eventHash, proofs.length, _batches[batchId].status);
+        if (reason.length != 0) return reason;
         bool open;
         (reason, open) = _checkIdentifier(batchId, proofs[0], actor.id);
         if (reason.length != 0) return reason;
@@ -290,18 +274,16 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         return ("", false);
     }
 
-    function _ship(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor) private returns (bytes memory) {
-        bool outside = ev.counterparty == address(0);
-        if (!_isSingle(ev, !outside)) return _malformed(eventHash);
+    function _ship(TraceEvent calldata ev, bytes32 eventHash, CustodyRules.Actor memory actor)
+        private
+        returns (bytes memory)
+    {
         bytes32 batchId = ev.batchId;
         Batch storage stored = _batches[batchId];
-        bytes memory reason = _checkMovable(stored, batchId, ev.prevEventHash, Status.ACTIVE);
-        if (reason.length != 0) return reason;
         uint32 custodian = stored.custodian;
-        if (custodian != actor.id) {
-            return abi.encodeWithSelector(BatchRegistryNotCustodian.selector, batchId, actor.key);
-        }
-        if (outside) {
+        bytes memory reason = CustodyRules.checkShip(ev, eventHash, stored.status, stored.head, custodian, actor);
+        if (reason.length != 0) return reason;
+        if (ev.counterparty == address(0)) {
             // Custody leaves the network: the last custodian stays named, nobody receives.
             stored.status = Status.EXPORTED;
             stored.head = eventHash;
@@ -310,7 +292,7 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         }
         address receiverKey = ev.counterparty;
         (uint32 receiver, uint8 receiverRoles, bool receiverActive) = _participants.authorize(receiverKey);
-        if (receiver == 0 || !receiverActive || receiverRoles & Roles.CUSTODY == 0 || receiver == custodian) {
+        if (!CustodyRules.isValidReceiver(receiver, receiverRoles, receiverActive, custodian)) {
             return abi.encodeWithSelector(BatchRegistryInvalidReceiver.selector, receiverKey);
         }
 
@@ -321,15 +303,15 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         return "";
     }
 
-    function _receive(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor) private returns (bytes memory) {
-        if (!_isSingle(ev, false)) return _malformed(eventHash);
+    function _receive(TraceEvent calldata ev, bytes32 eventHash, CustodyRules.Actor memory actor)
+        private
+        returns (bytes memory)
+    {
         bytes32 batchId = ev.batchId;
         Batch storage stored = _batches[batchId];
-        bytes memory reason = _checkMovable(stored, batchId, ev.prevEventHash, Status.IN_TRANSIT);
+        bytes memory reason =
+            CustodyRules.checkReceive(ev, eventHash, stored.status, stored.head, stored.receiver, actor);
         if (reason.length != 0) return reason;
-        if (stored.receiver != actor.id) {
-            return abi.encodeWithSelector(BatchRegistryNotReceiver.selector, batchId, actor.key);
-        }
 
         stored.custodian = actor.id;
         stored.receiver = 0;
@@ -339,39 +321,24 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         return "";
     }
 
-    /// @dev Whether a RECEIVE adopts its batch: one that names no previous event (a batch
-    /// never seen has no head), or the receipt of a batch exported earlier.
-    function _adopts(TraceEvent calldata ev) private view returns (bool) {
-        return ev.prevEventHash == bytes32(0) || _batches[ev.batchId].status == Status.EXPORTED;
-    }
-
     /// @dev A RECEIVE of a batch from outside the network. A batch never seen is named by its
     /// identifier (one proof), which nobody else may hold a licence for: a brand owner in the
     /// network creates its own lots, so nobody can adopt one first and block its COMMISSION.
     /// Its producer is unknown (0). A batch exported earlier comes back (no proof), extending
     /// its export's head, unless it was recalled meanwhile (then it is not EXPORTED). A batch
     /// the network holds is never adopted: it has one custodian.
-    function _adopt(TraceEvent calldata ev, IdentifierProof[] calldata proofs, bytes32 eventHash, Actor memory actor)
-        private
-        returns (bytes memory reason)
-    {
+    function _adopt(
+        TraceEvent calldata ev,
+        IdentifierProof[] calldata proofs,
+        bytes32 eventHash,
+        CustodyRules.Actor memory actor
+    ) private returns (bytes memory reason) {
         bytes32 batchId = ev.batchId;
-        if (batchId == bytes32(0) || !_isSingle(ev, false)) return _malformed(eventHash);
         Batch storage stored = _batches[batchId];
         Status status = stored.status;
-        bool returning = status == Status.EXPORTED;
-        if (!returning && status != Status.NONE) {
-            return abi.encodeWithSelector(BatchRegistryBatchInNetwork.selector, batchId, status);
-        }
-        if (ev.prevEventHash != stored.head) {
-            return abi.encodeWithSelector(BatchRegistryHeadMismatch.selector, batchId, stored.head, ev.prevEventHash);
-        }
-        // A batch never seen, received without its identifier: a receipt, not an adoption.
-        if (!returning && proofs.length == 0) {
-            return abi.encodeWithSelector(BatchRegistryUnknownBatch.selector, batchId);
-        }
-        if (proofs.length != (returning ? 0 : 1)) return _malformed(eventHash);
-        if (!returning) {
+        reason = CustodyRules.checkAdopt(ev, eventHash, status, stored.head, proofs.length);
+        if (reason.length != 0) return reason;
+        if (status != Status.EXPORTED) {
             reason = _checkAdoptable(batchId, proofs[0], actor.id);
             if (reason.length != 0) return reason;
             stored.producer = 0;
@@ -380,7 +347,7 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         stored.receiver = 0;
         stored.status = Status.ACTIVE;
         stored.head = eventHash;
-        emit BatchAdopted(batchId, eventHash, actor.id, returning);
+        emit BatchAdopted(batchId, eventHash, actor.id, status == Status.EXPORTED);
         return "";
     }
 
@@ -414,11 +381,11 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         TraceEvent calldata ev,
         IdentifierProof[] calldata proofs,
         bytes32 eventHash,
-        Actor memory actor
+        CustodyRules.Actor memory actor
     ) private returns (bytes memory reason) {
         reason = _checkTransform(ev, eventHash, actor);
         if (reason.length != 0) return reason;
-        if (proofs.length != ev.outputs.length) return _malformed(eventHash);
+        if (proofs.length != ev.outputs.length) return CustodyRules.malformed(eventHash);
         uint256 openOutputs;
         (reason, openOutputs) = _checkOutputs(ev.outputs, proofs, actor.id);
         if (reason.length != 0) return reason;
@@ -460,60 +427,36 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
 
     /// @dev Inputs distinct, each at its named head, active and held by the signer; outputs
     /// distinct, non-zero and new.
-    function _checkTransform(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor)
+    function _checkTransform(TraceEvent calldata ev, bytes32 eventHash, CustodyRules.Actor memory actor)
         private
         view
         returns (bytes memory reason)
     {
+        reason = CustodyRules.checkTransformFields(ev, eventHash);
+        if (reason.length != 0) return reason;
         bytes32[] calldata inputs = ev.inputs;
-        bytes32[] calldata outputs = ev.outputs;
-        uint256 inputCount = inputs.length;
-        if (
-            inputCount == 0 || outputs.length == 0 || inputCount + outputs.length > MAX_TRANSFORM_BATCHES
-                || ev.inputPrevHashes.length != inputCount || ev.batchId != bytes32(0) || ev.prevEventHash != bytes32(0)
-                || ev.counterparty != address(0) || ev.quantity == 0
-        ) return _malformed(eventHash);
-        for (uint256 i; i < inputCount; ++i) {
-            bytes32 input = inputs[i];
-            if (_containsBefore(inputs, i, input)) return _malformed(eventHash);
-            Batch storage stored = _batches[input];
-            reason = _checkMovable(stored, input, ev.inputPrevHashes[i], Status.ACTIVE);
+        for (uint256 i; i < inputs.length; ++i) {
+            Batch storage stored = _batches[inputs[i]];
+            reason = CustodyRules.checkInput(ev, eventHash, i, stored.status, stored.head, stored.custodian, actor);
             if (reason.length != 0) return reason;
-            if (stored.custodian != actor.id) {
-                return abi.encodeWithSelector(BatchRegistryNotCustodian.selector, input, actor.key);
-            }
         }
+        bytes32[] calldata outputs = ev.outputs;
         for (uint256 i; i < outputs.length; ++i) {
-            bytes32 output = outputs[i];
-            if (output == bytes32(0) || _containsBefore(outputs, i, output)) return _malformed(eventHash);
-            if (_batches[output].status != Status.NONE) {
-                return abi.encodeWithSelector(BatchRegistryBatchExists.selector, output);
-            }
+            reason = CustodyRules.checkOutput(ev, eventHash, i, _batches[outputs[i]].status);
+            if (reason.length != 0) return reason;
         }
         return "";
     }
 
-    /// @dev Whether `value` occurs in `list` before index `end`.
-    function _containsBefore(bytes32[] calldata list, uint256 end, bytes32 value) private pure returns (bool) {
-        for (uint256 j; j < end; ++j) {
-            if (list[j] == value) return true;
-        }
-        return false;
-    }
-
-    function _recall(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor) private returns (bytes memory) {
-        if (!_isSingle(ev, false)) return _malformed(eventHash);
+    function _recall(TraceEvent calldata ev, bytes32 eventHash, CustodyRules.Actor memory actor)
+        private
+        returns (bytes memory)
+    {
         bytes32 batchId = ev.batchId;
         Batch storage stored = _batches[batchId];
-        bytes memory reason = _checkHead(stored, batchId, ev.prevEventHash);
+        bytes memory reason =
+            CustodyRules.checkRecall(ev, eventHash, stored.status, stored.head, stored.producer, actor);
         if (reason.length != 0) return reason;
-        Status status = stored.status;
-        if (status == Status.RECALLED || status == Status.DESTROYED) {
-            return abi.encodeWithSelector(BatchRegistryInvalidStatus.selector, batchId, status);
-        }
-        if (stored.producer != actor.id && actor.roles & Roles.REGULATOR == 0) {
-            return abi.encodeWithSelector(BatchRegistryNotRecaller.selector, batchId, actor.key);
-        }
 
         stored.status = Status.RECALLED;
         stored.receiver = 0;
@@ -522,64 +465,20 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         return "";
     }
 
-    function _destroy(TraceEvent calldata ev, bytes32 eventHash, Actor memory actor) private returns (bytes memory) {
-        if (!_isSingle(ev, false)) return _malformed(eventHash);
+    function _destroy(TraceEvent calldata ev, bytes32 eventHash, CustodyRules.Actor memory actor)
+        private
+        returns (bytes memory)
+    {
         bytes32 batchId = ev.batchId;
         Batch storage stored = _batches[batchId];
-        bytes memory reason = _checkHead(stored, batchId, ev.prevEventHash);
+        bytes memory reason =
+            CustodyRules.checkDestroy(ev, eventHash, stored.status, stored.head, stored.custodian, actor);
         if (reason.length != 0) return reason;
-        Status status = stored.status;
-        if (status != Status.ACTIVE && status != Status.RECALLED) {
-            return abi.encodeWithSelector(BatchRegistryInvalidStatus.selector, batchId, status);
-        }
-        if (stored.custodian != actor.id) {
-            return abi.encodeWithSelector(BatchRegistryNotCustodian.selector, batchId, actor.key);
-        }
 
         stored.status = Status.DESTROYED;
         stored.head = eventHash;
         emit BatchDestroyed(batchId, eventHash);
         return "";
-    }
-
-    /// @dev The batch exists and `prevEventHash` is its head.
-    function _checkHead(Batch storage stored, bytes32 batchId, bytes32 prevEventHash)
-        private
-        view
-        returns (bytes memory)
-    {
-        if (stored.status == Status.NONE) {
-            return abi.encodeWithSelector(BatchRegistryUnknownBatch.selector, batchId);
-        }
-        bytes32 head = stored.head;
-        if (head != prevEventHash) {
-            return abi.encodeWithSelector(BatchRegistryHeadMismatch.selector, batchId, head, prevEventHash);
-        }
-        return "";
-    }
-
-    /// @dev As {_checkHead}, and the batch is not recalled and has status `required`.
-    function _checkMovable(Batch storage stored, bytes32 batchId, bytes32 prevEventHash, Status required)
-        private
-        view
-        returns (bytes memory reason)
-    {
-        reason = _checkHead(stored, batchId, prevEventHash);
-        if (reason.length != 0) return reason;
-        Status status = stored.status;
-        if (status == Status.RECALLED) return abi.encodeWithSelector(BatchRegistryBatchRecalled.selector, batchId);
-        if (status != required) return abi.encodeWithSelector(BatchRegistryInvalidStatus.selector, batchId, status);
-        return "";
-    }
-
-    /// @dev A single-batch event: no lists, and a counterparty exactly when `withCounterparty`.
-    function _isSingle(TraceEvent calldata ev, bool withCounterparty) private pure returns (bool) {
-        return ev.inputs.length == 0 && ev.inputPrevHashes.length == 0 && ev.outputs.length == 0
-            && (ev.counterparty != address(0)) == withCounterparty;
-    }
-
-    function _malformed(bytes32 eventHash) private pure returns (bytes memory) {
-        return abi.encodeWithSelector(BatchRegistryMalformedEvent.selector, eventHash);
     }
 
     function _structHash(TraceEvent calldata ev) private pure returns (bytes32) {

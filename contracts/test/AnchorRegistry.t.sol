@@ -5,6 +5,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {AnchorRegistry} from "../src/AnchorRegistry.sol";
 import {IAnchorRegistry} from "../src/interfaces/IAnchorRegistry.sol";
+import {MerkleTrees} from "./utils/MerkleTrees.sol";
 import {TraceNodeTest} from "./utils/TraceNodeTest.sol";
 import {console} from "./utils/Test.sol";
 
@@ -823,6 +824,160 @@ contract AnchorRegistryTest is TraceNodeTest {
         vm.assertEq(anchors.stateRootOf(ROOT_2), STATE);
     }
 
+    // ----- anchorWindow (the anchor-only mode) -----
+
+    bytes32 internal constant TRANSITIONS = keccak256("transitions-1");
+
+    function test_anchorWindow_StoresAnchorStateAndTransitionRoots() public {
+        vm.roll(77);
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 5);
+
+        IAnchorRegistry.Anchor memory stored = anchors.anchorOf(ROOT);
+        vm.assertEq(stored.firstSeq, 1);
+        vm.assertEq(stored.eventCount, 5);
+        vm.assertEq(stored.blockNumber, 77);
+        vm.assertEq(anchors.stateRootOf(ROOT), STATE);
+        vm.assertEq(anchors.transitionRootOf(ROOT), TRANSITIONS);
+        vm.assertEq(anchors.windowNodeOf(ROOT), node);
+        vm.assertEq(anchors.nextSequence(node), 6);
+    }
+
+    function test_anchorWindow_EmitsTheThreeEvents() public {
+        vm.expectEmit(address(anchors));
+        emit IAnchorRegistry.RootAnchored(ROOT, node, 1, 5);
+        vm.expectEmit(address(anchors));
+        emit IAnchorRegistry.StateRootAnchored(ROOT, node, STATE);
+        vm.expectEmit(address(anchors));
+        emit IAnchorRegistry.TransitionRootAnchored(ROOT, node, TRANSITIONS);
+
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 5);
+    }
+
+    function test_transitionRootOf_IsZeroForEnforcedWindow() public {
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 5);
+        anchors.anchorState(ROOT, STATE);
+        vm.stopPrank();
+
+        vm.assertEq(anchors.transitionRootOf(ROOT), bytes32(0));
+        vm.assertEq(anchors.windowNodeOf(ROOT), address(0));
+        vm.assertEq(anchors.transitionRootOf(ROOT_2), bytes32(0), "an unknown root reads zero");
+    }
+
+    function test_windowNodeOf_NamesEachWindowsNode() public {
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 5);
+        vm.prank(otherNode);
+        anchors.anchorWindow(ROOT_2, STATE, TRANSITIONS, 1, 2);
+        vm.prank(node);
+        anchors.anchorWindow(ROOT_3, STATE, TRANSITIONS, 6, 1);
+
+        vm.assertEq(anchors.windowNodeOf(ROOT), node);
+        vm.assertEq(anchors.windowNodeOf(ROOT_2), otherNode);
+        vm.assertEq(anchors.windowNodeOf(ROOT_3), node);
+        IAnchorRegistry.Anchor memory stored = anchors.anchorOf(ROOT_2);
+        vm.assertEq(stored.firstSeq, 1, "the node's number leaves the anchor as it was");
+        vm.assertEq(stored.eventCount, 2);
+    }
+
+    function test_anchorWindow_SharesSequenceWithAnchor() public {
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 5);
+        anchors.anchorWindow(ROOT_2, STATE, TRANSITIONS, 6, 2);
+        anchors.anchor(ROOT_3, 8, 1);
+        vm.stopPrank();
+
+        vm.assertEq(anchors.nextSequence(node), 9);
+        vm.assertEq(anchors.transitionRootOf(ROOT_2), TRANSITIONS);
+    }
+
+    function test_RevertWhen_AnchorWindowThenAnchorStateOfIt() public {
+        vm.startPrank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 5);
+
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryStateExists.selector, ROOT));
+        anchors.anchorState(ROOT, keccak256("state-2"));
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_AnchorStateOfOlderWindowAfterAnchorWindow() public {
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 5);
+        anchors.anchorWindow(ROOT_2, STATE, TRANSITIONS, 6, 2);
+
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryNotLatestRoot.selector, node, ROOT));
+        anchors.anchorState(ROOT, STATE);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_AnchorWindowStateRootIsZero() public {
+        vm.expectRevert(IAnchorRegistry.AnchorRegistryZeroStateRoot.selector);
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, bytes32(0), TRANSITIONS, 1, 5);
+        vm.assertFalse(anchors.isAnchored(ROOT));
+    }
+
+    function test_RevertWhen_AnchorWindowTransitionRootIsZero() public {
+        vm.expectRevert(IAnchorRegistry.AnchorRegistryZeroTransitionRoot.selector);
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, STATE, bytes32(0), 1, 5);
+        vm.assertFalse(anchors.isAnchored(ROOT));
+        vm.assertEq(anchors.nextSequence(node), 1);
+    }
+
+    function test_RevertWhen_AnchorWindowRootExists() public {
+        vm.startPrank(node);
+        anchors.anchor(ROOT, 1, 5);
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryRootExists.selector, ROOT));
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 6, 5);
+        vm.stopPrank();
+        vm.assertEq(anchors.transitionRootOf(ROOT), bytes32(0));
+    }
+
+    function test_RevertWhen_AnchorWindowNotContiguous() public {
+        vm.expectRevert(abi.encodeWithSelector(IAnchorRegistry.AnchorRegistryNonContiguous.selector, node, 1, 2));
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 2, 5);
+    }
+
+    function test_RevertWhen_AnchorWindowIsEmpty() public {
+        vm.expectRevert(IAnchorRegistry.AnchorRegistryEmptyWindow.selector);
+        vm.prank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 0);
+    }
+
+    function test_RevertWhen_AnchorWindowRootIsZero() public {
+        vm.expectRevert(IAnchorRegistry.AnchorRegistryZeroRoot.selector);
+        vm.prank(node);
+        anchors.anchorWindow(bytes32(0), STATE, TRANSITIONS, 1, 5);
+    }
+
+    function test_RevertWhen_AnchorWindowCallerIsNotNode() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, anchors.NODE_ROLE()
+            )
+        );
+        vm.prank(stranger);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 5);
+    }
+
+    /// @dev What one anchor-only window costs, whatever its size: a node's second window (run
+    /// with `--isolate` for the transaction's base and calldata, see {test_gas_StateRootPerWindow}).
+    function test_gas_AnchorWindow() public {
+        vm.startPrank(node);
+        anchors.anchorWindow(ROOT, STATE, TRANSITIONS, 1, 1000);
+        uint256 before = gasleft();
+        anchors.anchorWindow(ROOT_2, keccak256("state-2"), keccak256("transitions-2"), 1001, 1000);
+        uint256 used = before - gasleft();
+        vm.stopPrank();
+
+        console.log("anchorWindow gas (execution; with --isolate: the transaction's)", used);
+        vm.assertTrue(used < 115_000, "an anchor-only window costs less than 115,000 gas");
+    }
+
     // ----- fuzz -----
 
     function testFuzz_anchor_ContiguousWindows(uint256 seed, uint256 windows) public {
@@ -962,7 +1117,7 @@ contract AnchorRegistryTest is TraceNodeTest {
 
     /// @dev StandardMerkleTree leaf of a `bytes32` value.
     function _leaf(bytes32 eventHash) internal pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(eventHash))));
+        return MerkleTrees.leaf(abi.encode(eventHash));
     }
 
     function _stateLeaf(bytes32 batchId, bytes32 head, uint256 custodian, uint8 status, uint256 count)
@@ -970,36 +1125,20 @@ contract AnchorRegistryTest is TraceNodeTest {
         pure
         returns (bytes32)
     {
-        return keccak256(bytes.concat(keccak256(abi.encode(batchId, head, custodian, status, count))));
+        return MerkleTrees.leaf(abi.encode(batchId, head, custodian, status, count));
     }
 
     function _hashPair(bytes32 a, bytes32 b) internal pure returns (bytes32) {
-        return a < b ? keccak256(abi.encode(a, b)) : keccak256(abi.encode(b, a));
+        return MerkleTrees.hashPair(a, b);
     }
 
-    /// @dev The tree as @openzeppelin/merkle-tree lays it out: leaves sorted by hash, leaf i at
-    /// `tree[length - 1 - i]`, `tree[j] = hashPair(tree[2j + 1], tree[2j + 2])`, root at `tree[0]`.
-    function _buildTree(bytes32[] memory events) internal pure returns (bytes32[] memory tree) {
-        uint256 n = events.length;
-        bytes32[] memory leaves = new bytes32[](n);
-        for (uint256 i; i < n; ++i) {
+    /// @dev The tree of `events` as @openzeppelin/merkle-tree lays it out ({MerkleTrees-build}).
+    function _buildTree(bytes32[] memory events) internal pure returns (bytes32[] memory) {
+        bytes32[] memory leaves = new bytes32[](events.length);
+        for (uint256 i; i < events.length; ++i) {
             leaves[i] = _leaf(events[i]);
         }
-        for (uint256 i = 1; i < n; ++i) {
-            bytes32 current = leaves[i];
-            uint256 j = i;
-            for (; j > 0 && leaves[j - 1] > current; --j) {
-                leaves[j] = leaves[j - 1];
-            }
-            leaves[j] = current;
-        }
-        tree = new bytes32[](2 * n - 1);
-        for (uint256 i; i < n; ++i) {
-            tree[tree.length - 1 - i] = leaves[i];
-        }
-        for (uint256 j = tree.length - n; j > 0; --j) {
-            tree[j - 1] = _hashPair(tree[2 * j - 1], tree[2 * j]);
-        }
+        return MerkleTrees.build(leaves);
     }
 
     function _leafIndex(bytes32[] memory tree, bytes32 eventHash) internal pure returns (uint256) {
@@ -1010,16 +1149,8 @@ contract AnchorRegistryTest is TraceNodeTest {
         revert("leaf not in tree");
     }
 
-    function _proof(bytes32[] memory tree, uint256 index) internal pure returns (bytes32[] memory proof) {
-        uint256 depth;
-        for (uint256 i = index; i > 0; i = (i - 1) / 2) {
-            ++depth;
-        }
-        proof = new bytes32[](depth);
-        for (uint256 k; index > 0; ++k) {
-            proof[k] = tree[index % 2 == 1 ? index + 1 : index - 1];
-            index = (index - 1) / 2;
-        }
+    function _proof(bytes32[] memory tree, uint256 index) internal pure returns (bytes32[] memory) {
+        return MerkleTrees.proofAt(tree, index);
     }
 
     // ----- anchorAlertLog -----

@@ -20,6 +20,7 @@ from node.bench.ingest import submit_requests
 from node.bench.machine import loads, percentile
 from node.bench.serving import BenchNode
 from node.bench.workload import MIXED_STEPS, MixedWorkload
+from node.commit.custody import CustodyMode
 from node.runtime import Progress, quiet
 from node.store.models import EventStatus
 from node.store.store import Store
@@ -71,13 +72,17 @@ def latencies(accepted: dict[bytes, float], anchored: dict[bytes, float]) -> dic
 
 
 def measure_burst(
-    *, events: int = 2_000, participants: int = 100, progress: Progress = quiet
+    *,
+    events: int = 2_000,
+    participants: int = 100,
+    custody: CustodyMode = CustodyMode.ENFORCED,
+    progress: Progress = quiet,
 ) -> dict[str, Any]:
     lots = max(1, events // len(MIXED_STEPS))
     section: dict[str, Any] = {}
     with loads(section), tempfile.TemporaryDirectory() as tmp:
         progress("burst: a node as serve runs it (persistent chain, SQLite), participants")
-        with BenchNode(Path(tmp) / "node") as bench:
+        with BenchNode(Path(tmp) / "node", custody=custody) as bench:
             node = bench.node
             mixed = MixedWorkload(node.domain, participants_count=participants)
             ids = bench.register(mixed.participants)

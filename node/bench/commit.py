@@ -5,7 +5,9 @@ persistent embedded chain (relayed to BatchRegistry in transactions of up to 300
 operations, each window anchored in the same transaction) until none is left; the
 mixed workload and the easy one (COMMISSIONs only) in rounds that alternate.
 ``gas_per_event``: the commit transactions' gas over the events they anchored, for each
-workload; ``gas_per_event_observations``: one window of 1,000 observations alone, the
+workload; ``gas_per_event_window``: one window of 1,000 mixed events (in the enforced
+mode the window is cut at 300 lifecycle operations: ``window_events`` says how many it
+held); ``gas_per_event_observations``: one window of 1,000 observations alone, the
 cheapest there is (labelled as such).
 """
 
@@ -22,6 +24,7 @@ from node.bench.ingest import submit_requests as submit_mixed
 from node.bench.machine import load_average, loads, median_of, rotated
 from node.bench.serving import BenchNode
 from node.bench.workload import MIXED_STEPS, MixedWorkload, Participant
+from node.commit.custody import CustodyMode
 from node.commit.worker import CommitWorker
 from node.events.signatures import sign_digest
 from node.events.submission import SignedEvent
@@ -47,6 +50,7 @@ def measure_commit(
     rounds: int = 3,
     window_events: int = 1000,
     participants: int = 100,
+    custody: CustodyMode = CustodyMode.ENFORCED,
     progress: Progress = quiet,
 ) -> dict[str, Any]:
     section: dict[str, Any] = {}
@@ -54,7 +58,7 @@ def measure_commit(
     mixed_ops = lots * sum(s.on_chain for s in MIXED_STEPS)
     with loads(section), tempfile.TemporaryDirectory() as tmp:
         progress("commit: a node as serve runs it (persistent chain, SQLite), participants")
-        with BenchNode(Path(tmp) / "node") as bench:
+        with BenchNode(Path(tmp) / "node", custody=custody) as bench:
             node = bench.node
             easy = EventFactory(domain=node.domain)
             bench.register(producers_of(easy))
@@ -95,6 +99,8 @@ def measure_commit(
                         "load_average": load,
                     }
                 )
+            progress(f"commit: gas of one window of {window_events:,} mixed events")
+            window_gas, window_size = _mixed_window(bench, mixed, ids, window_events)
             progress(f"commit: gas of a window of {window_events:,} observations alone")
             observations_gas = _observation_window(bench, easy, auditor, window_events)
             configuration = bench.configuration(commit=False) | {
@@ -114,11 +120,30 @@ def measure_commit(
             "events_per_s": median_of(by_round, "mixed_events_per_s"),
             "gas_per_event": median_of(by_round, "mixed_gas_per_event"),
             "gas_per_event_easy": median_of(by_round, "easy_gas_per_event"),
+            "gas_per_event_window": round(window_gas, 1),
+            "window_events": window_size,
             "gas_per_event_observations": round(observations_gas, 1),
             "observation_window_events": window_events,
         }
     )
     return section
+
+
+def _mixed_window(
+    bench: BenchNode, mixed: MixedWorkload, ids: list[int], window_events: int
+) -> tuple[float, int]:
+    """Gas per event of the first window committed of ``window_events`` mixed events (the
+    workload's mix of lifecycle events and observations), and that window's events: all
+    of them in the anchor-only mode, as many as 300 lifecycle operations allow when
+    enforced."""
+    worker = bench.worker()
+    _drain(worker)
+    submit_mixed(bench.node, ids, mixed.make(-(-window_events // len(MIXED_STEPS))))
+    result = worker.commit_once()
+    if result is None or result.rejected:
+        raise RuntimeError("the mixed window was not committed")
+    _drain(worker)
+    return result.gas_used / result.event_count, result.event_count
 
 
 def _observation_window(

@@ -20,7 +20,7 @@ from typing import Any, Final
 from eth_account import Account
 
 from node.bench.workload import Participant
-from node.chain.commits import CommitClient
+from node.commit.custody import CustodyMode
 from node.commit.leader import committing
 from node.commit.worker import CommitPolicy, CommitWorker
 from node.context import Node, init_node
@@ -33,8 +33,20 @@ BENCH_PASSWORD: Final = "tracenode-bench"  # noqa: S105 - keys of a temporary no
 class BenchNode:
     """A fresh node in ``data_dir``, opened as serve opens one."""
 
-    def __init__(self, data_dir: Path, *, database_url: str | None = None) -> None:
-        init_node(data_dir, BENCH_PASSWORD, database_url=database_url, pbkdf2_iterations=1000)
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        database_url: str | None = None,
+        custody: CustodyMode = CustodyMode.ENFORCED,
+    ) -> None:
+        init_node(
+            data_dir,
+            BENCH_PASSWORD,
+            database_url=database_url,
+            pbkdf2_iterations=1000,
+            custody=custody,
+        )
         self.data_dir = data_dir
         self.node = Node(data_dir, database_url=database_url)
         self.node.verifier.warm()  # as serve starts its recovery processes
@@ -76,7 +88,7 @@ class BenchNode:
         """A commit worker at serve's policy, to drive by hand (``commit_once``)."""
         return CommitWorker(
             store=self.node.store,
-            client=CommitClient(self.node.w3, self.node.deployment),
+            client=self.node.commit_client(),
             node=self.node_key,
             policy=self.policy,
         )
@@ -88,7 +100,7 @@ class BenchNode:
         stop = threading.Event()
         run = committing(
             store=self.node.store,
-            client=CommitClient(self.node.w3, self.node.deployment),
+            client=self.node.commit_client(),
             node_key=self.node_key,
             policy=self.policy,
             stop=stop,
@@ -107,6 +119,7 @@ class BenchNode:
             "as": "tracenode serve (in process)",
             "chain": "embedded py-evm, persistent (on disk)",
             "store": self.node.store.dialect,
+            "custody_mode": self.node.custody.value,
             "recovery_workers": self.node.verifier.workers,
             # serve commits in a process of its own (node/commit/process.py); in process,
             # the bench runs the same worker in a thread, which shares this process's GIL.

@@ -41,6 +41,7 @@ from node.bench.burst import latencies
 from node.bench.machine import load_average, loads, median_of, rotated
 from node.bench.serving import BENCH_PASSWORD, BenchNode
 from node.bench.workload import MIXED_STEPS, MixedWorkload, Request
+from node.commit.custody import CustodyMode
 from node.events.submission import submission_document
 from node.keys.keystore import PASSWORD_ENV
 from node.runtime import Progress, quiet
@@ -146,11 +147,16 @@ class Site:
 
 
 def prepare_site(
-    data_dir: Path, participants: int, bulk: int, args: tuple[str, ...]
+    data_dir: Path,
+    participants: int,
+    bulk: int,
+    args: tuple[str, ...],
+    custody: CustodyMode = CustodyMode.ENFORCED,
 ) -> tuple[Site, dict[str, Any]]:
-    """A data directory with the mixed workload's participants registered and an API key each,
-    to serve with ``args``; and its configuration (for a bench's JSON)."""
-    with BenchNode(data_dir) as bench:
+    """A data directory in the ``custody`` mode with the mixed workload's participants
+    registered and an API key each, to serve with ``args``; and its configuration (for a
+    bench's JSON)."""
+    with BenchNode(data_dir, custody=custody) as bench:
         workload = MixedWorkload(bench.node.domain, participants_count=participants, bulk=bulk)
         ids = bench.register(workload.participants)
         tokens = [bench.api_keys([pid])[0] for pid in ids]
@@ -276,15 +282,18 @@ def measure_whole_path(
     clients: int = 4,
     bulk: int = 100,
     participants: int = 100,
+    custody: CustodyMode = CustodyMode.ENFORCED,
     progress: Progress = quiet,
 ) -> dict[str, Any]:
     lots = max(1, events // len(MIXED_STEPS))
     section: dict[str, Any] = {}
     with loads(section), tempfile.TemporaryDirectory() as tmp:
         progress("whole path: two data directories, participants and API keys")
-        whole, whole_config = prepare_site(Path(tmp) / "committing", participants, bulk, ())
+        whole, whole_config = prepare_site(
+            Path(tmp) / "committing", participants, bulk, (), custody
+        )
         ingest, ingest_config = prepare_site(
-            Path(tmp) / "ingest-only", participants, bulk, ("--no-commit",)
+            Path(tmp) / "ingest-only", participants, bulk, ("--no-commit",), custody
         )
         progress(f"whole path: signing {rounds} x {lots * len(MIXED_STEPS):,} events a server")
         for site in (whole, ingest):

@@ -13,11 +13,14 @@ from typing import Any, Literal
 
 from node.exceptions import ArtifactError
 
-ContractName = Literal["ParticipantRegistry", "BatchRegistry", "AnchorRegistry", "ReadMany"]
+ContractName = Literal[
+    "ParticipantRegistry", "BatchRegistry", "AnchorRegistry", "CustodyChallenge", "ReadMany"
+]
 CONTRACT_NAMES: tuple[ContractName, ...] = (
     "ParticipantRegistry",
     "BatchRegistry",
     "AnchorRegistry",
+    "CustodyChallenge",  # the anchor-only mode's challenge game (deployed with that mode)
     "ReadMany",  # never deployed: its creation code runs in an eth_call (node.chain.reader)
 )
 

@@ -44,6 +44,7 @@ from node.chain.deploy import Deployment, contract
 from node.chain.errors import decode_error, revert_data
 from node.chain.logs import relayed_outcomes
 from node.chain.reader import ChainReader, Contracts
+from node.commit.custody import CustodyMode
 from node.events.hashing import keccak
 from node.events.identifiers import (
     IdentifierSplit,
@@ -80,6 +81,8 @@ REPLACEMENT_BUMP_PERCENT: Final = 125
 CANCEL_GAS: Final = 21_000
 #: Gas allowed AnchorRegistry.anchorState where it is not estimated (it uses ~48,000).
 STATE_GAS_LIMIT: Final = 100_000
+#: Gas allowed AnchorRegistry.anchorWindow where it is not estimated (three roots stored).
+WINDOW_GAS_LIMIT: Final = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +118,20 @@ class CommitClient:
     """The node's side of BatchRegistry and AnchorRegistry.
 
     ``estimate_gas``: None (the default) estimates on JSON-RPC chains and not on the
-    in-process embedded chain (see the module docstring).
+    in-process embedded chain (see the module docstring). ``custody``: the node's custody
+    mode, which decides how the commit worker anchors a window (node.commit.custody).
     """
 
     def __init__(
-        self, w3: Web3, deployment: Deployment, *, estimate_gas: bool | None = None
+        self,
+        w3: Web3,
+        deployment: Deployment,
+        *,
+        estimate_gas: bool | None = None,
+        custody: CustodyMode = CustodyMode.ENFORCED,
     ) -> None:
         self.w3 = w3
+        self.custody = custody
         self.batches: Contract = contract(w3, "BatchRegistry", deployment.batch_registry)
         self.anchors: Contract = contract(w3, "AnchorRegistry", deployment.anchor_registry)
         self.contracts = Contracts(
@@ -162,7 +172,7 @@ class CommitClient:
             licences={(s.kind, c) for s in splits.values() if s is not None for c in s.candidates}
         )
         return [
-            tuple(_proof(splits[b], producer, reader) for b in event.created_batch_ids())
+            tuple(identifier_proof(splits[b], producer, reader) for b in event.created_batch_ids())
             for event, producer in events
         ]
 
@@ -286,6 +296,33 @@ class CommitClient:
         data = bytes(HexBytes(self.anchors.encode_abi("anchorState", [root, state_root])))
         return self._sign(node, self.anchors.address, data, STATE_GAS_LIMIT, "anchorState")
 
+    def build_anchor_window(
+        self,
+        node: LocalAccount,
+        *,
+        root: bytes,
+        state_root: bytes,
+        transition_root: bytes,
+        first_seq: int,
+        event_count: int,
+    ) -> SignedTx:
+        """Sign (without sending) ``AnchorRegistry.anchorWindow(root, stateRoot,
+        transitionRoot, firstSeq, eventCount)``: an anchor-only window in one transaction
+        (node.proofs.transitions). Raises as :meth:`build_commit`."""
+        data = anchor_window_calldata(
+            root=root,
+            state_root=state_root,
+            transition_root=transition_root,
+            first_seq=first_seq,
+            event_count=event_count,
+        )
+        return self._sign(node, self.anchors.address, data, WINDOW_GAS_LIMIT, "anchorWindow")
+
+    def transition_root_of(self, root: bytes, *, at: BlockIdentifier = "latest") -> bytes:
+        """The transition root anchored for the window ``root`` (zero bytes: an enforced
+        window, or none)."""
+        return bytes(self.anchors.functions.transitionRootOf(root).call(block_identifier=at))
+
     def state_root_of(self, root: bytes, *, at: BlockIdentifier = "latest") -> bytes:
         """The state root anchored for the window ``root`` at block ``at`` (zero bytes:
         none)."""
@@ -391,11 +428,31 @@ def commit_calldata(
     return COMMIT_SELECTOR + encode(list(_COMMIT_TYPES), [signed, root, first_seq, event_count])
 
 
+_ANCHOR_WINDOW_TYPES: Final = ("bytes32", "bytes32", "bytes32", "uint64", "uint32")
+ANCHOR_WINDOW_SELECTOR: Final = keccak(
+    ("anchorWindow(" + ",".join(_ANCHOR_WINDOW_TYPES) + ")").encode()
+)[:4]
+
+
+def anchor_window_calldata(
+    *, root: bytes, state_root: bytes, transition_root: bytes, first_seq: int, event_count: int
+) -> bytes:
+    """``AnchorRegistry.anchorWindow`` calldata (a test checks it against the ABI)."""
+    return ANCHOR_WINDOW_SELECTOR + encode(
+        list(_ANCHOR_WINDOW_TYPES), [root, state_root, transition_root, first_seq, event_count]
+    )
+
+
 def _bumped(fee: int) -> int:
     return math.ceil(fee * REPLACEMENT_BUMP_PERCENT / 100) + 1
 
 
-def _proof(split: IdentifierSplit | None, producer: int, reader: ChainReader) -> IdentifierProof:
+def identifier_proof(
+    split: IdentifierSplit | None, producer: int, reader: ChainReader
+) -> IdentifierProof:
+    """The proof of a new batch's identifier the contract takes from ``producer``: under the
+    candidate prefix it holds, else the first one anyone holds (else the longest); NO_PROOF
+    for an identifier the node cannot prove."""
     if split is None:
         return NO_PROOF
     holders = {c: reader.licence(split.kind, c).holder for c in split.candidates}

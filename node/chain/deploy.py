@@ -1,5 +1,6 @@
-"""Deploy and wire the three registries on any chain, or join a deployment made by
-another node (a network of nodes on one chain, docs/network.md)."""
+"""Deploy and wire the three registries on any chain (and, for the anchor-only custody
+mode, its CustodyChallenge), or join a deployment made by another node (a network of
+nodes on one chain, docs/network.md)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ class Deployment:
     batch_registry: ChecksumAddress
     anchor_registry: ChecksumAddress
     block_number: int
+    #: The CustodyChallenge of an anchor-only deployment, where anyone proves a window
+    #: fraudulent (docs/contracts.md); None for an enforced one.
+    custody_challenge: ChecksumAddress | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -35,8 +39,11 @@ def contract(w3: Web3, name: ContractName, address: ChecksumAddress) -> Contract
     return w3.eth.contract(address=address, abi=load(name).abi)
 
 
-def deploy_contracts(w3: Web3, *, admin: Sender, node: ChecksumAddress) -> Deployment:
-    """Deploy ParticipantRegistry, AnchorRegistry and BatchRegistry from ``admin``.
+def deploy_contracts(
+    w3: Web3, *, admin: Sender, node: ChecksumAddress, challenge: bool = False
+) -> Deployment:
+    """Deploy ParticipantRegistry, AnchorRegistry and BatchRegistry from ``admin``, and
+    with ``challenge`` (the anchor-only custody mode) the CustodyChallenge that reads them.
 
     ``admin`` governs participants and roles; ``node`` may relay events and anchor roots.
     The BatchRegistry is allowed to anchor on a node's behalf, so that one commit
@@ -61,12 +68,18 @@ def deploy_contracts(w3: Web3, *, admin: Sender, node: ChecksumAddress) -> Deplo
     anchors = create("AnchorRegistry", owner)
     batches = create("BatchRegistry", owner, participants.address, anchors.address)
     send(anchors.functions.grantRole(anchors.functions.COMMITTER_ROLE().call(), batches.address))
+    challenger = (
+        create("CustodyChallenge", participants.address, anchors.address, batches.address)
+        if challenge
+        else None
+    )
     deployment = Deployment(
         chain_id=w3.eth.chain_id,
         participant_registry=participants.address,
         batch_registry=batches.address,
         anchor_registry=anchors.address,
         block_number=0,
+        custody_challenge=None if challenger is None else challenger.address,
     )
     grant_relayer(w3, deployment, admin, node)
     for kind in (PrefixKind.GS1, PrefixKind.HANDLE):
@@ -87,10 +100,14 @@ def grant_relayer(w3: Web3, deployment: Deployment, admin: Sender, node: Checksu
         send_transaction(w3, registry.functions.grantRole(role, node), admin)
 
 
-def join_deployment(w3: Web3, batch_registry: ChecksumAddress) -> Deployment:
+def join_deployment(
+    w3: Web3, batch_registry: ChecksumAddress, custody_challenge: ChecksumAddress | None = None
+) -> Deployment:
     """The deployment whose BatchRegistry is at ``batch_registry`` (the EIP-712 verifying
     contract every node and bundle names), read from the chain: its registries, and the
-    block the ParticipantRegistry was created in (where a node starts reading logs)."""
+    block the ParticipantRegistry was created in (where a node starts reading logs).
+    ``custody_challenge``: the CustodyChallenge of an anchor-only deployment (nothing on
+    the chain leads from the registries to it), checked to read these registries."""
     if not w3.eth.get_code(batch_registry):
         raise ConfigurationError(f"no contract at {batch_registry} on this chain")
     batches = contract(w3, "BatchRegistry", batch_registry)
@@ -103,13 +120,31 @@ def join_deployment(w3: Web3, batch_registry: ChecksumAddress) -> Deployment:
     for address in (participants, anchors):
         if not w3.eth.get_code(address):
             raise ConfigurationError(f"the registry {address} it names has no code")
+    if custody_challenge is not None:
+        _check_challenge(w3, custody_challenge, (participants, anchors, batch_registry))
     return Deployment(
         chain_id=w3.eth.chain_id,
         participant_registry=participants,
         batch_registry=batch_registry,
         anchor_registry=anchors,
         block_number=_created_at(w3, participants),
+        custody_challenge=custody_challenge,
     )
+
+
+def _check_challenge(
+    w3: Web3, address: ChecksumAddress, registries: tuple[ChecksumAddress, ...]
+) -> None:
+    """That ``address`` is a CustodyChallenge reading exactly ``registries`` (participant,
+    anchor and batch registry)."""
+    if not w3.eth.get_code(address):
+        raise ConfigurationError(f"no contract at {address} on this chain")
+    try:
+        read = contract(w3, "CustodyChallenge", address).functions.registries().call()
+    except Exception as exc:  # any failure means: not a CustodyChallenge of ours
+        raise ConfigurationError(f"{address} is not a TraceNode CustodyChallenge") from exc
+    if tuple(Web3.to_checksum_address(a) for a in read) != registries:
+        raise ConfigurationError(f"the CustodyChallenge at {address} reads other registries")
 
 
 def _created_at(w3: Web3, address: ChecksumAddress) -> int:

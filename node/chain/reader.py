@@ -131,12 +131,16 @@ class ChainReader:
         *,
         at: tuple[int, bytes] | None = None,
         carry: ChainReader | None = None,
+        challenge: ChecksumAddress | None = None,
     ) -> None:
         """Read the chain as it is at block ``at`` (number, hash; default: the latest).
 
         ``carry``: an older reader on the same chain whose answers that can never change
         (anchored roots, roles at past blocks, participants' names, mined transactions)
         are taken over, so only what may have changed is asked again.
+
+        ``challenge``: the deployment's CustodyChallenge (the anchor-only mode), whose fraud
+        marks :meth:`fraud` reads; None: this reader knows none.
         """
         self.w3 = w3
         self.contracts = contracts
@@ -149,6 +153,9 @@ class ChainReader:
         )
         self.batches: Contract = contract(w3, "BatchRegistry", contracts.batch_registry)
         self.anchors: Contract = contract(w3, "AnchorRegistry", contracts.anchor_registry)
+        self.challenge: Contract | None = (
+            None if challenge is None else contract(w3, "CustodyChallenge", challenge)
+        )
         self._cache: dict[tuple[Any, ...], Any] = {}
         self.calls = 0  # eth_calls made (for tests and benchmarks)
         self.blocks_read = 0  # block headers fetched (block_times)
@@ -173,7 +180,7 @@ class ChainReader:
             for key, value in self._cache.items()
             if key[0] in ("chain_id", "status", "commit", "answers", "block_time")
             or (key[0] in ("anchor", "code") and value)
-            or (key[0] == "state_root" and any(value))
+            or (key[0] in ("state_root", "transition_root") and any(value))
             or (key[0] == "participant" and value is not None)
         }
 
@@ -203,6 +210,7 @@ class ChainReader:
         *,
         roots: Iterable[bytes] = (),
         state_roots: Iterable[bytes] = (),
+        transition_roots: Iterable[bytes] = (),
         keys: Iterable[bytes] = (),
         statuses: Iterable[tuple[int, int]] = (),
         participants: Iterable[int] = (),
@@ -214,6 +222,7 @@ class ChainReader:
         queries = [
             *(self._anchor_query(r) for r in roots),
             *(self._state_root_query(r) for r in state_roots),
+            *(self._transition_root_query(r) for r in transition_roots),
             *(self._key_query(k) for k in keys),
             *(self._status_query(p, b) for p, b in statuses),
             *(self._participant_query(p) for p in participants),
@@ -350,6 +359,16 @@ class ChainReader:
             bytes(32),  # an AnchorRegistry from before state roots: none
         )
 
+    def _transition_root_query(self, root: bytes) -> _Query:
+        return _Query(
+            ("transition_root", root),
+            self.anchors,
+            "transitionRootOf",
+            (root,),
+            bytes,
+            bytes(32),  # an AnchorRegistry from before the anchor-only mode: none
+        )
+
     def _key_query(self, key: bytes) -> _Query:
         return _Query(
             ("key", key),
@@ -445,6 +464,22 @@ class ChainReader:
     def state_root(self, root: bytes) -> bytes:
         """The state root anchored for the window ``root`` (32 zero bytes: none)."""
         result: bytes = self._get(self._state_root_query(root))
+        return result
+
+    def transition_root(self, root: bytes) -> bytes:
+        """The transition root anchored for the window ``root`` (32 zero bytes: an
+        enforced window; non-zero: an anchor-only one, node.proofs.transitions)."""
+        result: bytes = self._get(self._transition_root_query(root))
+        return result
+
+    def fraud(self, root: bytes) -> int | None:
+        """How CustodyChallenge marked the window ``root`` (its FraudKind: 0, not marked);
+        None when this reader knows no CustodyChallenge."""
+        if self.challenge is None:
+            return None
+        result: int = self._get(
+            _Query(("fraud", root), self.challenge, "fraudOf", (root,), lambda r: int(r[0]), 0)
+        )
         return result
 
     def key(self, key: bytes) -> KeyInfo:

@@ -17,6 +17,7 @@ from node.chain.embedded import embedded_web3
 from node.cli import (
     apikeys,
     bench,
+    challenge,
     epcis,
     events,
     masterdata,
@@ -41,6 +42,7 @@ from node.cli.common import (
     table,
 )
 from node.cli.network_demo import run_network_demo_command
+from node.commit.custody import CustodyMode
 from node.context import Node, init_node
 from node.demo import DemoReport, run_demo
 from node.events.typed_data import Action, Domain, TraceEvent, typed_data
@@ -64,6 +66,7 @@ app.command(name="provenance")(provenance.provenance)
 app.command(name="trace")(provenance.trace)
 app.command(name="export")(provenance.export)
 app.command(name="verify")(provenance.verify)
+app.command(name="challenge")(challenge.challenge)
 app.add_typer(epcis.app, name="epcis")
 app.add_typer(masterdata.app, name="masterdata")
 app.command(name="qr")(qr.qr)
@@ -113,6 +116,15 @@ def init(
             "addresses are refused anyway (docs/network.md).",
         ),
     ] = False,
+    custody: Annotated[
+        CustodyMode,
+        typer.Option(
+            help="How lifecycle events are held to the custody rules on-chain, for the "
+            "node's life: executed one by one (enforced), or anchored per window with "
+            "their state and transitions, checked by every verifier and challengeable "
+            "on-chain (anchor-only; docs/operations.md).",
+        ),
+    ] = CustodyMode.ENFORCED,
     open_identifiers: Annotated[
         bool,
         typer.Option(
@@ -141,6 +153,7 @@ def init(
             progress=progress,
             join=join,
             allow_private_peers=allow_private_peers,
+            custody=custody,
         )
     if open_identifiers:
         with Node(data_dir) as node:
@@ -152,6 +165,7 @@ def init(
     console.print(f"[green]initialised[/] {data_dir} on chain {config.chain_id}")
     console.print(f"  node key   {config.node_address}")
     console.print(f"  admin key  {config.admin_address}")
+    console.print(f"  custody    {config.custody}")
     for name, address in config.deployment.items():
         if name.endswith("registry"):
             console.print(f"  {name:22} {address}")

@@ -264,10 +264,12 @@ def _verify(bundle: Bundle, rpc: str | None, data: Path | None) -> Report:
             f"{data_dir}'s; verify it with --rpc against its own chain"
         )
     chain_url = os.environ.get(CHAIN_URL_ENV) or config.chain_url
+    challenge = ours.get("custody_challenge")  # its fraud marks (the anchor-only mode)
     if chain_url:
-        return verify_bundle(bundle, ChainReader(Web3(Web3.HTTPProvider(chain_url)), contracts))
+        w3 = Web3(Web3.HTTPProvider(chain_url))
+        return verify_bundle(bundle, ChainReader(w3, contracts, challenge=challenge))
     with open_embedded_chain(data_dir / "chain") as chain:
-        return verify_bundle(bundle, ChainReader(chain.w3, contracts))
+        return verify_bundle(bundle, ChainReader(chain.w3, contracts, challenge=challenge))
 
 
 def print_report(report: Report, *, title: str) -> None:

@@ -31,14 +31,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import Connection
 from web3.exceptions import ContractLogicError, Web3Exception
 
 from node.chain.commits import CommitClient, CommitReceipt, Operation, SignedTx
+from node.commit.custody import CustodyMode
 from node.events.batch import BatchState
 from node.events.merkle import MerkleTree
 from node.events.typed_data import ZERO32, BatchStatus
@@ -49,6 +51,7 @@ from node.exceptions import (
     CommitTooLargeError,
 )
 from node.proofs.state import StateLeaf, replay, state_tree
+from node.proofs.transitions import transition_tree, transitions
 from node.store.models import EventStatus
 from node.store.records import EventRecord, WindowMember, WindowRecord
 from node.store.store import Store
@@ -210,6 +213,8 @@ class CommitWorker:
         """Choose the next window's events, sign its commit, and store both; None if idle."""
         with self.store.read() as conn:
             rows = self.store.events.uncommitted(conn, self.policy.max_events)
+        if self.client.custody is CustodyMode.ANCHOR_ONLY:
+            return self._prepare_anchor_only(rows) if rows else None
         rows = _within_operations(rows, self.policy.max_operations)
         if not rows:
             return None
@@ -231,20 +236,71 @@ class CommitWorker:
                     raise
                 log.info("window of %d operations too large for one transaction", len(operations))
                 rows = _within_operations(rows, len(operations) // 2)
+        with self.store.write() as conn:
+            return self._create(conn, rows, tree, first_seq, tx)
+
+    def _create(
+        self,
+        conn: Connection,
+        rows: list[EventRecord],
+        tree: MerkleTree,
+        first_seq: int,
+        tx: SignedTx,
+    ) -> WindowRecord:
+        """Store the prepared window of ``rows`` (its tree, first sequence number and signed
+        transaction), each event given its place and proof."""
         members = [
             WindowMember(id=r.id, tree_index=tree.tree_index(i), proof=b"".join(tree.proof(i)))
             for i, r in enumerate(rows)
         ]
+        return self.store.windows.create(
+            conn,
+            first_seq=first_seq,
+            root=tree.root,
+            raw_tx=tx.raw,
+            tx_hash=tx.tx_hash,
+            created_at=int(self.clock() * 1000),
+            members=members,
+        )
+
+    def _prepare_anchor_only(self, rows: list[EventRecord]) -> WindowRecord:
+        """An anchor-only window (node.commit.custody): no event relayed, one
+        ``anchorWindow`` carrying its event root, the state of every batch it touched and
+        its transitions (node.proofs.transitions), all stored with the signed
+        transaction. Every event was held to the custody rules at ingest; the window
+        anchors what they did, for anyone to check and challenge."""
+        tree = MerkleTree([r.event_hash for r in rows])
+        first_seq = self.client.next_sequence(self.node.address)
+        touched = sorted({b for r in rows for b in r.event.batch_ids()})
+        found, after = transitions(
+            ((r.event_hash, r.event, r.participant_id) for r in rows),
+            first_seq=first_seq,
+            start=self._start_states(touched, first=rows[0].id),
+        )
+        state_root, states = _state_rows(after[b] for b in touched)
+        moves = transition_tree(found) if found else None
+        transition_root = moves.root if moves is not None else ZERO32
+        tx = self.client.build_anchor_window(
+            self.node,
+            root=tree.root,
+            state_root=state_root,
+            transition_root=transition_root,
+            first_seq=first_seq,
+            event_count=len(rows),
+        )
         with self.store.write() as conn:
-            return self.store.windows.create(
+            window = self._create(conn, rows, tree, first_seq, tx)
+            self.store.windows.save_states(conn, window.id, state_root=state_root, leaves=states)
+            self.store.windows.save_transitions(
                 conn,
-                first_seq=first_seq,
-                root=tree.root,
-                raw_tx=tx.raw,
-                tx_hash=tx.tx_hash,
-                created_at=int(self.clock() * 1000),
-                members=members,
+                window.id,
+                transition_root=transition_root,
+                leaves=[
+                    (t.event_hash, t.encoded(), b"".join(moves.proof(i)) if moves else b"")
+                    for i, t in enumerate(found)
+                ],
             )
+        return replace(window, state_root=state_root, transition_root=transition_root)
 
     def _settle(
         self, window: WindowRecord, *, resumed: bool, stop: threading.Event
@@ -363,7 +419,11 @@ class CommitWorker:
             b for m in members if m.event_hash in receipt.rejected for b in m.event.batch_ids()
         }
         states = {batch_id: self.client.batch_state(batch_id) for batch_id in sorted(touched)}
-        state_root, leaves = self._state_leaves(members, receipt.rejected)
+        anchor_only = window.transition_root is not None
+        # An anchor-only window's state root was computed with it, and mined with it.
+        state_root, leaves = (
+            (None, []) if anchor_only else self._state_leaves(members, receipt.rejected)
+        )
         with self.store.write() as conn:
             self.store.windows.confirm(
                 conn,
@@ -376,6 +436,8 @@ class CommitWorker:
                 self.store.windows.save_states(
                     conn, window_id, state_root=state_root, leaves=leaves
                 )
+            if anchor_only:
+                self.store.windows.state_anchored(conn, window_id, receipt.block_number)
             for batch_id, (producer, custodian, receiver, status, head) in states.items():
                 if status is BatchStatus.NONE:
                     self.store.batches.forget(conn, batch_id)
@@ -422,7 +484,14 @@ class CommitWorker:
         if not live:
             return None, []
         touched = sorted({b for m in live for b in m.event.batch_ids()})
-        first = min(m.id for m in members)
+        start = self._start_states(touched, first=min(m.id for m in members))
+        after = replay(((m.event_hash, m.event, m.participant_id) for m in live), start)
+        return _state_rows(after[b] for b in touched)
+
+    def _start_states(self, touched: list[bytes], *, first: int) -> dict[bytes, StateLeaf]:
+        """The state of each of ``touched`` before the event with store id ``first``:
+        its leaf in the latest confirmed window that touched it (or, for a batch with
+        history from before state roots were kept, its anchored events replayed)."""
         with self.store.read() as conn:
             known = self.store.windows.latest_states(conn, touched, anchored=False)
             missing = [b for b in touched if b not in known]
@@ -438,19 +507,7 @@ class CommitWorker:
             if e.record.id < first and e.record.status is EventStatus.ANCHORED
         )
         start.update({b: history[b] for b in missing if b in history})
-        after = replay(((m.event_hash, m.event, m.participant_id) for m in live), start)
-        ordered, tree = state_tree(after[b] for b in touched)
-        return tree.root, [
-            (
-                leaf.batch_id,
-                leaf.head,
-                leaf.custodian,
-                int(leaf.status),
-                leaf.count,
-                b"".join(tree.proof(i)),
-            )
-            for i, leaf in enumerate(ordered)
-        ]
+        return start
 
     def _anchor_state(self, stop: threading.Event, *, wait: bool = True) -> None:
         """Anchor the state root of the last confirmed window if it is not on-chain yet:
@@ -603,6 +660,24 @@ class CommitWorker:
         self._state_tx.clear()
         with self.store.write() as conn:
             self.store.windows.state_anchored(conn, window.id, 0)
+
+
+def _state_rows(
+    leaves: Iterable[StateLeaf],
+) -> tuple[bytes, list[tuple[bytes, bytes, int, int, int, bytes]]]:
+    """The state root of ``leaves`` and the rows the store keeps of them, with proofs."""
+    ordered, tree = state_tree(leaves)
+    return tree.root, [
+        (
+            leaf.batch_id,
+            leaf.head,
+            leaf.custodian,
+            int(leaf.status),
+            leaf.count,
+            b"".join(tree.proof(i)),
+        )
+        for i, leaf in enumerate(ordered)
+    ]
 
 
 def _signed(window: WindowRecord) -> SignedTx:

@@ -9,6 +9,8 @@ tested on its own; :mod:`node.monitor.service` gathers the inputs.
   the store holds in that window;
 - ``state-root-mismatch``: a window's stored state leaves do not rebuild its state root,
   or the state root AnchorRegistry holds for the window is another (node.proofs.state);
+- ``window-fraudulent``: an anchor-only window whose transition root AnchorRegistry does
+  not hold as stored, or that CustodyChallenge marked fraudulent (node.proofs.transitions);
 - ``event-altered``: a stored event whose fields no longer hash to its event hash, or
   whose signature does not recover to its stored signer;
 - ``custody-mismatch``: a batch whose custodian, status or head in the store differ from
@@ -47,9 +49,13 @@ def check_window(
     *,
     states: Sequence[WindowStateRecord] = (),
     state_root: bytes | None = None,
+    transition_root: bytes | None = None,
+    fraud: int | None = None,
 ) -> list[Finding]:
     """A confirmed window against its events and the chain's record of its root; and its
-    state leaves (``states``) against the chain's state root for it (``state_root``)."""
+    state leaves (``states``) against the chain's state root for it (``state_root``); an
+    anchor-only window's transition root against the chain's (``transition_root``), and
+    CustodyChallenge's mark of it (``fraud``: its FraudKind, 0 none; None: not read)."""
     found: list[Finding] = []
     where = {"windowId": window.id, "root": _hex(window.root), "txHash": _hex(window.tx_hash)}
     rebuilt = MerkleTree([e.event_hash for e in events]).root if events else None
@@ -108,7 +114,39 @@ def check_window(
     if anchor is not None and anchor.first_seq == window.first_seq:
         # (A root the chain does not hold has no state there either: reported once, above.)
         found += _check_state(window, states, state_root, where)
+        found += _check_transitions(window, transition_root, fraud, where)
     return found
+
+
+def _check_transitions(
+    window: WindowRecord, on_chain: bytes | None, fraud: int | None, where: dict[str, object]
+) -> list[Finding]:
+    """``window-fraudulent``: only for an anchor-only window."""
+    if window.transition_root is None:
+        return []
+    problems = []
+    if on_chain != window.transition_root:
+        problems.append(f"window {window.id}'s transition root is not the one anchored on-chain")
+    if fraud:
+        problems.append(f"CustodyChallenge marked window {window.id} fraudulent (kind {fraud})")
+    if not problems:
+        return []
+    return [
+        Finding(
+            kind="window-fraudulent",
+            severity=SEVERITY,
+            score=SCORE,
+            incident=f"window-fraudulent:{window.id}",
+            detail="; ".join(problems),
+            evidence=where
+            | {
+                "storedTransitionRoot": _hex(window.transition_root),
+                "chainTransitionRoot": _hex(on_chain) if on_chain and any(on_chain) else None,
+                "fraudKind": fraud,
+            },
+            block_number=window.block_number,
+        )
+    ]
 
 
 def _check_state(
@@ -250,6 +288,13 @@ def say_state_root(evidence: Mapping[str, object]) -> str:
     return (
         "The node's record of where this lot stood no longer matches the one the blockchain "
         "holds: the node's copy was changed."
+    )
+
+
+def say_window_fraudulent(evidence: Mapping[str, object]) -> str:
+    return (
+        "Records about this lot were anchored in a batch of records that was proven, on the "
+        "blockchain, to break the custody rules: their custody is not proven."
     )
 
 

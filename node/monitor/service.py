@@ -24,11 +24,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from eth_typing import ChecksumAddress
 from sqlalchemy import Connection
 from web3 import Web3
 
 from node.chain.reader import ChainBatch, ChainReader, Contracts
+from node.commit.custody import CustodyMode
 from node.context import Node
 from node.events.batch import BatchState
 from node.events.typed_data import Action, BatchStatus, Domain
@@ -46,7 +49,7 @@ from node.monitor.integrity import check_custody, check_events, check_window
 from node.monitor.products import ProductTable
 from node.monitor.stream import watch_refusals
 from node.store.models import EventStatus
-from node.store.records import BatchEvent, EventRecord, Finding
+from node.store.records import BatchEvent, EventRecord, Finding, WindowRecord
 from node.store.store import Store
 from node.webhooks.messages import enqueue_alert
 
@@ -90,6 +93,8 @@ class Monitor:
             domain=node.domain,
             products=ProductTable.from_env(),  # a bad table fails here, at start-up
             node_address=bytes.fromhex(node.config.node_address.removeprefix("0x")),
+            custody=node.custody,
+            challenge=node.deployment.custody_challenge,
         )
 
     store: Store
@@ -103,6 +108,11 @@ class Monitor:
     page: int = PAGE
     #: The node key's address, which signs and anchors the alert log (None: not checked).
     node_address: bytes | None = None
+    #: The node's custody mode: an anchor-only node's batches have no BatchRegistry
+    #: record to compare with (its windows' anchored state roots are checked instead).
+    custody: CustodyMode = CustodyMode.ENFORCED
+    #: The deployment's CustodyChallenge (anchor-only), whose fraud marks it reads.
+    challenge: ChecksumAddress | None = None
     #: Where the next watch goes on from: the last event and confirmed window looked at
     #: (-1: no cycle yet, so the next watch is a cycle).
     _events_seen: int = field(default=-1, init=False)
@@ -267,10 +277,11 @@ class Monitor:
                 leaves = self.store.windows.states_of(conn, stated)
             if not windows:
                 return after
-            reader = reader or ChainReader(self.w3, self.contracts)
+            reader = reader or ChainReader(self.w3, self.contracts, challenge=self.challenge)
             reader.prefetch(
                 roots=[w.root for w in windows],
                 state_roots=[w.root for w in windows if w.state_block],
+                transition_roots=[w.root for w in windows if w.transition_root is not None],
             )
             for window in windows:
                 events = members[window.id]
@@ -280,6 +291,7 @@ class Monitor:
                     reader.anchor(window.root),
                     states=leaves.get(window.id, []),
                     state_root=reader.state_root(window.root) if window.state_block else None,
+                    **_transitions(reader, window),
                 )
                 report.findings += check_events(events, self.domain)
                 report.events += len(events)
@@ -341,6 +353,8 @@ class Monitor:
         return _by_batch(self.store.events.of_batches(conn, sorted(ids)), ids), names
 
     def _custody(self, report: CycleReport) -> None:
+        if self.custody is CustodyMode.ANCHOR_ONLY:
+            return
         reader = ChainReader(self.w3, self.contracts)
         after = b""
         while True:
@@ -396,3 +410,14 @@ def _by_batch(
             if only is None or batch_id in only:
                 found.setdefault(batch_id, []).append(row.record)
     return found
+
+
+def _transitions(reader: ChainReader, window: WindowRecord) -> dict[str, Any]:
+    """check_window's anchor-only arguments: the chain's transition root of an anchor-only
+    window and CustodyChallenge's mark of it (nothing for an enforced window)."""
+    if window.transition_root is None:
+        return {}
+    return {
+        "transition_root": reader.transition_root(window.root),
+        "fraud": reader.fraud(window.root),
+    }

@@ -33,6 +33,7 @@ PLAIN_WORDS: Final[Mapping[str, Sayer]] = {
     "root-not-on-chain": integrity.say_root_not_on_chain,
     "anchored-event-missing": integrity.say_event_missing,
     "state-root-mismatch": integrity.say_state_root,
+    "window-fraudulent": integrity.say_window_fraudulent,
     "event-altered": integrity.say_event_altered,
     "custody-mismatch": integrity.say_custody,
     "recall-breach": custody.say_recall_breach,

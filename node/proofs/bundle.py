@@ -33,6 +33,7 @@ from node.events.submission import parse_event, parse_hex, parse_uint
 from node.events.typed_data import BatchStatus, Domain, TraceEvent
 from node.exceptions import InvalidBundleError, RequestError, TraceNodeError
 from node.proofs.state import StateLeaf
+from node.proofs.transitions import Transition
 
 FORMAT: Final = "tracenode-bundle/2"
 #: Earlier formats, refused with the reason.
@@ -67,12 +68,23 @@ class AnchorRef:
 
 
 @dataclass(frozen=True, slots=True)
+class TransitionRef:
+    """A transition leaf of an anchor-only window (its ``eventHash``: the event's own),
+    with its proof to the window's transition root."""
+
+    transition: Transition
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class BundleEvent:
     event_hash: bytes  # as stated; the verifier recomputes it
     event: TraceEvent
     signature: bytes
     payload: bytes | None = None  # canonical JSON, None when withheld
     anchor: AnchorRef | None = None
+    #: An event of an anchor-only window: what it did to each batch it names.
+    transitions: tuple[TransitionRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +163,7 @@ def _batch_json(item: BundleBatch) -> dict[str, Any]:
             "root": _hex(state.root),
             "stateRoot": _hex(state.state_root),
             "proof": [_hex(p) for p in state.proof],
-            "head": _hex(state.leaf.head),
-            "custodian": str(state.leaf.custodian),
-            "status": int(state.leaf.status),
-            "count": str(state.leaf.count),
+            **_state_json(state.leaf),
             "blockNumber": str(state.block_number),
         }
     return out
@@ -175,7 +184,28 @@ def _event_json(item: BundleEvent) -> dict[str, Any]:
             "txHash": _hex(item.anchor.tx_hash),
             "blockNumber": str(item.anchor.block_number),
         }
+    if item.transitions:
+        out["transitions"] = [
+            {
+                "seq": str(t.transition.seq),
+                "signerId": str(t.transition.signer_id),
+                "batchId": _hex(t.transition.batch_id),
+                "pre": _state_json(t.transition.pre),
+                "post": _state_json(t.transition.post),
+                "proof": [_hex(p) for p in t.proof],
+            }
+            for t in item.transitions
+        ]
     return out
+
+
+def _state_json(leaf: StateLeaf) -> dict[str, Any]:
+    return {
+        "head": _hex(leaf.head),
+        "custodian": str(leaf.custodian),
+        "status": int(leaf.status),
+        "count": str(leaf.count),
+    }
 
 
 def _hex(data: bytes) -> str:
@@ -269,13 +299,7 @@ def _batch(item: Mapping[str, Any], index: int) -> BundleBatch:
             root=parse_hex(st["root"], 32, f"{where}/root"),
             state_root=parse_hex(st["stateRoot"], 32, f"{where}/stateRoot"),
             proof=tuple(parse_hex(p, 32, f"{where}/proof/{k}") for k, p in enumerate(st["proof"])),
-            leaf=StateLeaf(
-                batch_id=batch_id,
-                head=parse_hex(st["head"], 32, f"{where}/head"),
-                custodian=parse_uint(st["custodian"], 256, f"{where}/custodian"),
-                status=BatchStatus(st["status"]),
-                count=parse_uint(st["count"], 256, f"{where}/count"),
-            ),
+            leaf=_state(st, batch_id, where),
             block_number=parse_uint(st["blockNumber"], 64, f"{where}/blockNumber"),
         )
     return BundleBatch(batch_id, identifier, state)
@@ -301,10 +325,39 @@ def _event(item: Mapping[str, Any], index: int) -> BundleEvent:
             tx_hash=parse_hex(a["txHash"], 32, f"{where}/anchor/txHash"),
             block_number=parse_uint(a["blockNumber"], 64, f"{where}/anchor/blockNumber"),
         )
+    event_hash = parse_hex(item["eventHash"], 32, f"{where}/eventHash")
     return BundleEvent(
-        event_hash=parse_hex(item["eventHash"], 32, f"{where}/eventHash"),
+        event_hash=event_hash,
         event=event,
         signature=parse_hex(item["signature"], 65, f"{where}/signature"),
         payload=payload,
         anchor=anchor,
+        transitions=tuple(
+            _transition(t, event_hash, f"{where}/transitions/{k}")
+            for k, t in enumerate(item.get("transitions", ()))
+        ),
+    )
+
+
+def _transition(item: Mapping[str, Any], event_hash: bytes, where: str) -> TransitionRef:
+    batch_id = parse_hex(item["batchId"], 32, f"{where}/batchId")
+    return TransitionRef(
+        Transition(
+            event_hash=event_hash,
+            seq=parse_uint(item["seq"], 64, f"{where}/seq"),
+            signer_id=parse_uint(item["signerId"], 32, f"{where}/signerId"),
+            pre=_state(item["pre"], batch_id, f"{where}/pre"),
+            post=_state(item["post"], batch_id, f"{where}/post"),
+        ),
+        tuple(parse_hex(p, 32, f"{where}/proof/{k}") for k, p in enumerate(item["proof"])),
+    )
+
+
+def _state(item: Mapping[str, Any], batch_id: bytes, where: str) -> StateLeaf:
+    return StateLeaf(
+        batch_id=batch_id,
+        head=parse_hex(item["head"], 32, f"{where}/head"),
+        custodian=parse_uint(item["custodian"], 256, f"{where}/custodian"),
+        status=BatchStatus(item["status"]),
+        count=parse_uint(item["count"], 256, f"{where}/count"),
     )

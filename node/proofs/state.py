@@ -55,16 +55,22 @@ class StateLeaf:
 
 def advance(
     states: dict[bytes, StateLeaf], digest: bytes, event: TraceEvent, signer_id: int
-) -> None:
-    """Apply one event (its EIP-712 digest, its signer's participant id) to ``states``."""
-    for batch_id in event.batch_ids():
+) -> list[tuple[StateLeaf, StateLeaf]]:
+    """Apply one event (its EIP-712 digest, its signer's participant id) to ``states``;
+    the (pre, post) state of each batch it names, in ascending batch id order (the
+    transition leaves of node.proofs.transitions)."""
+    moves = []
+    for batch_id in sorted(event.batch_ids()):
         state = states.get(batch_id) or StateLeaf(batch_id)
         moved = transition(event, batch_id, state.custodian, signer_id)
         if moved is None:
-            states[batch_id] = replace(state, count=state.count + 1)
+            after = replace(state, count=state.count + 1)
         else:
             status, custodian = moved
-            states[batch_id] = StateLeaf(batch_id, digest, custodian, status, state.count + 1)
+            after = StateLeaf(batch_id, digest, custodian, status, state.count + 1)
+        states[batch_id] = after
+        moves.append((state, after))
+    return moves
 
 
 def replay(

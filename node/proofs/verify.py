@@ -62,7 +62,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from eth_typing import ChecksumAddress
@@ -71,6 +71,7 @@ from eth_utils.address import to_checksum_address
 from node.chain.errors import decode_error
 from node.chain.reader import AnchorInfo, ChainReader, CommitOutcome, Contracts
 from node.chain.registry import Licence
+from node.events.batch import BatchState
 from node.events.hashing import keccak
 from node.events.identifiers import (
     IdentifierKind,
@@ -90,9 +91,11 @@ from node.events.typed_data import (
     Role,
     TraceEvent,
 )
-from node.exceptions import InvalidSignatureError
+from node.exceptions import EventRejectedError, InvalidSignatureError
+from node.ingest.rules import Actor, Receiver, apply
 from node.proofs.bundle import Bundle, BundleBatch, BundleEvent, StateRef
-from node.proofs.state import StateLeaf, process_state_proof, replay
+from node.proofs.state import StateLeaf, advance, process_state_proof, replay
+from node.proofs.transitions import process_transition_proof
 
 
 class Outcome(StrEnum):
@@ -299,6 +302,11 @@ def verify_bundle(
     by_batch: dict[bytes, list[int]] = defaultdict(list)
     # batch -> the event whose earlier history is elsewhere, and the head it extends
     elsewhere: dict[bytes, tuple[int, bytes]] = {}
+    # Anchor-only windows (node.proofs.transitions): the batches as the custody rules
+    # leave them, replayed from the bundle; their state leaves; the batches so checked.
+    rules: dict[bytes, BatchState] = {}
+    leaves: dict[bytes, StateLeaf] = {}
+    replayed: set[bytes] = set()
     for index, (item, digest, signer) in enumerate(
         zip(bundle.events, digests, signers, strict=True)
     ):
@@ -325,6 +333,18 @@ def verify_bundle(
         _check_payload(entry, item)
         block = _check_anchor(entry, item, digest, reader, altered=False)
         _check_signer(entry, recovered, block, reader)
+        moves = advance(leaves, digest, item.event, entry.participant_id)
+        if block is not None and item.anchor is not None:
+            transition_root = reader.transition_root(item.anchor.root)
+            if any(transition_root) and item.event.action.on_chain:
+                replayed.update(item.event.batch_ids())
+                _check_replay(entry, item, block, reader, rules, moves, known, transition_root)
+            elif any(transition_root) and reader.fraud(item.anchor.root):
+                entry.checks.append(
+                    CheckResult(
+                        Check.ACCEPTED_ON_CHAIN, Outcome.FAIL, _fraudulent(item.anchor.root)
+                    )
+                )
         _check_hash_chain(entry, item, digest, heads, known, altered, elsewhere)
         _advance(item, digest, entry, lifecycle)
     _check_batches(
@@ -337,6 +357,7 @@ def verify_bundle(
         elsewhere,
         ends_at or {},
         starts_from or {},
+        {b: rules.get(b) for b in replayed},
     )
     return report
 
@@ -481,7 +502,8 @@ def _prefetch(bundle: Bundle, reader: ChainReader, signers: list[bytes | str]) -
     reader.prefetch(
         roots=roots | {b.state.root for b in bundle.batches if b.state is not None},
         state_roots=roots | {b.state.root for b in bundle.batches if b.state is not None},
-        keys=keys,
+        transition_roots=roots,
+        keys=keys | {e.event.counterparty for e in bundle.events if e.event.action is Action.SHIP},
         batches=[b.batch_id for b in bundle.batches],
         licences={(s.kind, c) for s in splits.values() for c in s.candidates},
     )
@@ -601,8 +623,8 @@ def _check_anchor(
             f"(a window of {info.event_count} events)",
         )
     )
-    if not lifecycle:
-        return info.block_number
+    if not lifecycle or (not altered and any(reader.transition_root(anchor.root))):
+        return info.block_number  # an anchor-only window's: checked by _check_replay
     if outcome is None or anchor.root not in outcome.roots:
         entry.checks.append(
             CheckResult(
@@ -678,6 +700,129 @@ def _check_signer(
             )
             return
     entry.checks.append(CheckResult(Check.SIGNER, Outcome.FAIL, detail))
+
+
+#: How a report says that an event's custody was checked in an anchor-only window.
+REPLAYED = "custody: checked by replay, anchor-only window (challengeable)"
+
+
+def _check_replay(
+    entry: EventReport,
+    item: BundleEvent,
+    block: int,
+    reader: ChainReader,
+    rules: dict[bytes, BatchState],
+    moves: list[tuple[StateLeaf, StateLeaf]],
+    known: frozenset[bytes],
+    transition_root: bytes,
+) -> None:
+    """``accepted-on-chain`` of a lifecycle event of an anchor-only window, where nothing
+    executed it on-chain: the custody rules ingest applies (node.ingest.rules, the
+    contract's) accept it on the batches as the bundle's earlier events left them, with
+    its signer's roles at the window's block; and its transitions are leaves of the
+    window's anchored transition root, signed by its signer, from and to the states the
+    bundle's events lead to (``moves``: node.proofs.state.advance). A failure means the
+    window is fraudulent: anyone may prove it to CustodyChallenge (tracenode challenge)."""
+    event = item.event
+    problems: list[str] = []
+    if entry.participant_id == 0:
+        entry.checks.append(
+            CheckResult(
+                Check.ACCEPTED_ON_CHAIN,
+                Outcome.SKIPPED,
+                "not checked: the signer is not a participant (signer)",
+            )
+        )
+        return
+    roles, _ = reader.status_at(entry.participant_id, block)
+    actor = Actor(entry.signer or bytes(20), entry.participant_id, roles)
+    try:
+        apply(event, entry.event_hash, actor, rules, _receiver(event, block, reader))
+    except EventRejectedError as exc:
+        problems.append(f"it breaks a custody rule: {exc}")
+    stated = {t.transition.batch_id: t for t in item.transitions}
+    named = sorted(event.batch_ids())
+    assert item.anchor is not None
+    window = reader.anchor(item.anchor.root) or _NO_ANCHOR
+    if [t.transition.batch_id for t in item.transitions] != named:
+        problems.append(
+            f"the bundle carries transitions of {len(stated)} batch(es), in some order; the "
+            f"event names {len(named)}, each needs one (ascending batch id)"
+        )
+    for pre, post in moves:
+        ref = stated.get(pre.batch_id)
+        if ref is None:
+            continue
+        move = replace(ref.transition, event_hash=entry.event_hash)
+        where = f"batch 0x{pre.batch_id.hex()}"
+        if process_transition_proof(move, ref.proof) != transition_root:
+            problems.append(
+                f"{where}: the transition's proof does not lead to the window's anchored "
+                f"transition root 0x{transition_root.hex()}"
+            )
+        elif not window.first_seq <= move.seq < window.first_seq + window.event_count:
+            problems.append(
+                f"{where}: the anchored transition's sequence number {move.seq} lies outside "
+                f"its window's, {window.first_seq} to "
+                f"{window.first_seq + window.event_count - 1}"
+            )
+        elif move.signer_id != entry.participant_id:
+            problems.append(
+                f"{where}: the anchored transition names signer {move.signer_id}, the event "
+                f"was signed by participant {entry.participant_id}"
+            )
+        elif pre.batch_id in known and (move.pre, move.post) != (pre, post):
+            problems.append(
+                f"{where}: the anchored transition goes from {_leaf_text(move.pre)} to "
+                f"{_leaf_text(move.post)}; the bundle's events lead from {_leaf_text(pre)} "
+                f"to {_leaf_text(post)}"
+            )
+    fraud = reader.fraud(item.anchor.root)
+    if fraud:
+        problems.insert(0, _fraudulent(item.anchor.root))
+    elif problems:
+        problems.append(
+            "the window is fraudulent: anyone may prove it on-chain (tracenode challenge)"
+        )
+    if problems:
+        entry.checks.append(CheckResult(Check.ACCEPTED_ON_CHAIN, Outcome.FAIL, "; ".join(problems)))
+    elif fraud is None:
+        entry.checks.append(
+            CheckResult(Check.ACCEPTED_ON_CHAIN, Outcome.PASS, f"{REPLAYED}; {UNMARKED}")
+        )
+    else:
+        entry.checks.append(CheckResult(Check.ACCEPTED_ON_CHAIN, Outcome.PASS, REPLAYED))
+
+
+#: How a report says it could not read a window's fraud mark.
+UNMARKED = "fraud marks not read: this verifier knows no CustodyChallenge"
+
+
+def _fraudulent(root: bytes) -> str:
+    return (
+        f"window 0x{root.hex()} was proven fraudulent on-chain (CustodyChallenge): none of its "
+        "events is custody-proven"
+    )
+
+
+def _receiver(event: TraceEvent, block: int, reader: ChainReader) -> Receiver | None:
+    """The participant a SHIP names (its key current at ``block``), as the rules take it."""
+    if event.action is not Action.SHIP or event.counterparty == bytes(20):
+        return None
+    key = reader.key(event.counterparty)
+    if key.participant_id == 0 or block < key.valid_from:
+        return None
+    if key.valid_until and block >= key.valid_until:
+        return None
+    roles, active = reader.status_at(key.participant_id, block)
+    return Receiver(key.participant_id, roles, active)
+
+
+def _leaf_text(leaf: StateLeaf) -> str:
+    return (
+        f"(head 0x{leaf.head.hex()[:12]}…, {leaf.status.name}, custodian {leaf.custodian}, "
+        f"{leaf.count} events)"
+    )
 
 
 def _roles(roles: Role) -> str:
@@ -844,6 +989,7 @@ def _check_batches(
     elsewhere: dict[bytes, tuple[int, bytes]],
     ends_at: Mapping[bytes, bytes],
     starts_from: Mapping[bytes, bytes],
+    replayed: Mapping[bytes, BatchState | None],
 ) -> None:
     parents = _check_lineage(bundle, report, altered)
     creators = _creators(bundle)
@@ -868,14 +1014,18 @@ def _check_batches(
             )
         )
         batch.checks.append(_check_licence(bundle, report, reader, batch, creators, altered))
-        custody = _custody(
-            item.batch_id,
-            reader,
-            batch,
-            steps.get(item.batch_id, []),
-            ends_at.get(item.batch_id),
-            starts_from.get(item.batch_id),
-            report,
+        custody = (
+            _replayed_custody(reader, batch, steps.get(item.batch_id, []), replayed, report)
+            if item.batch_id in replayed
+            else _custody(
+                item.batch_id,
+                reader,
+                batch,
+                steps.get(item.batch_id, []),
+                ends_at.get(item.batch_id),
+                starts_from.get(item.batch_id),
+                report,
+            )
         )
         broken = [
             i
@@ -1247,15 +1397,46 @@ def _custody(
             f"on-chain {on_chain.status.name}, custodian {on_chain.custodian_id}; the events "
             f"lead to {step.status.name}, custodian {step.custodian}",
         )
+    return _held(on_chain.status, batch.custodian_name or str(on_chain.custodian_id), len(later))
+
+
+def _held(status: BatchStatus, holder: str, later: int, how: str = "") -> CheckResult:
+    """``custody`` holding: the batch ``status``, held by ``holder`` (``how``: how that was
+    checked); pending while ``later`` events are not committed."""
     if later:
+        return CheckResult(Check.CUSTODY, Outcome.PENDING, f"{later} event(s) not committed yet")
+    return CheckResult(Check.CUSTODY, Outcome.PASS, f"{status.name}, held by {holder}{how}")
+
+
+def _replayed_custody(
+    reader: ChainReader,
+    batch: BatchReport,
+    history: list[_Step],
+    replayed: Mapping[bytes, BatchState | None],
+    report: Report,
+) -> CheckResult:
+    """``custody`` of a batch moved in anchor-only windows: no contract holds its state,
+    the custody rules replayed from the bundle do (each event's ``accepted-on-chain``),
+    and its anchored state leaf must be where they lead (``complete``)."""
+    broken = [
+        i
+        for i in batch.events
+        if _outcome(report.events[i], Check.ACCEPTED_ON_CHAIN) is Outcome.FAIL
+    ]
+    if broken:
         return CheckResult(
-            Check.CUSTODY, Outcome.PENDING, f"{len(later)} event(s) not committed yet"
+            Check.CUSTODY,
+            Outcome.FAIL,
+            "event " + ", ".join(f"#{i}" for i in broken) + " broke the custody rules in an "
+            "anchor-only window (accepted-on-chain): its custody is not proven",
         )
-    return CheckResult(
-        Check.CUSTODY,
-        Outcome.PASS,
-        f"{on_chain.status.name}, held by {batch.custodian_name or on_chain.custodian_id}",
-    )
+    state = replayed.get(batch.batch_id)
+    if state is None:
+        return CheckResult(Check.CUSTODY, Outcome.FAIL, "no event of the bundle made this batch")
+    batch.status, batch.custodian_id = state.status, state.custodian_id
+    batch.custodian_name = _who(state.custodian_id, reader)
+    later = [s for s in history if not s.anchored]
+    return _held(state.status, batch.custodian_name, len(later), f": {REPLAYED}")
 
 
 def _continued(

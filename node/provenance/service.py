@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +34,10 @@ from node.proofs.bundle import (
     ChainRef,
     LineageLink,
     StateRef,
+    TransitionRef,
 )
 from node.proofs.state import StateLeaf
+from node.proofs.transitions import Transition
 from node.proofs.verify import Report, verify_bundle
 from node.store.models import EventStatus
 from node.store.records import BatchEvent, EpcisDeclarationRecord, WindowStateRecord
@@ -118,7 +121,13 @@ class ProvenanceService:
         at = (int(latest["number"]), bytes(latest["hash"]))
         current = self._reader
         if current is None or (current.block, current.block_hash) != at:
-            current = ChainReader(self.w3, self.contracts, at=at, carry=current)
+            current = ChainReader(
+                self.w3,
+                self.contracts,
+                at=at,
+                carry=current,
+                challenge=self.deployment.custody_challenge,
+            )
             self._reader = current
         return current
 
@@ -157,10 +166,21 @@ class ProvenanceService:
             rows = self.store.events.of_batches(conn, sorted(batch_ids))
             states = self.store.batches.load(conn, batch_ids)
             anchored = self.store.windows.latest_states(conn, sorted(batch_ids), anchored=True)
+            moves = self.store.windows.transitions_of(
+                conn,
+                [
+                    (row.record.window_id, row.record.event_hash)
+                    for row in rows
+                    if row.record.window_id is not None
+                    and row.record.status is EventStatus.ANCHORED
+                ],
+            )
         if not rows and batch_id not in states:
             raise BatchNotFoundError(f"no event on this node names 0x{batch_id.hex()}")
         events = tuple(
-            _bundle_event(row) for row in rows if row.record.status != EventStatus.REJECTED
+            _bundle_event(row, moves.get(row.record.event_hash, ()))
+            for row in rows
+            if row.record.status != EventStatus.REJECTED
         )
         rejected = tuple(
             RejectedEvent(r.event_hash, r.action, r.reason or b"")
@@ -298,7 +318,9 @@ def _state_ref(row: WindowStateRecord | None) -> StateRef | None:
     return StateRef(row.root, row.state_root, row.proof, leaf, row.block_number)
 
 
-def _bundle_event(row: BatchEvent) -> BundleEvent:
+def _bundle_event(row: BatchEvent, moves: Sequence[tuple[bytes, tuple[bytes, ...]]]) -> BundleEvent:
+    """The bundle's event of ``row``, with its transitions (``moves``: ABI-encoded leaves
+    and proofs) when its window is anchor-only."""
     record, window = row.record, row.anchor
     anchor = None
     if record.status == EventStatus.ANCHORED:
@@ -316,6 +338,9 @@ def _bundle_event(row: BatchEvent) -> BundleEvent:
         signature=record.signature,
         payload=record.payload,
         anchor=anchor,
+        transitions=tuple(TransitionRef(Transition.decoded(leaf), proof) for leaf, proof in moves)
+        if anchor is not None
+        else (),
     )
 
 

@@ -169,6 +169,9 @@ class Window(SQLModel, table=True):
     # is the block AnchorRegistry.anchorState was mined in (None: not anchored yet).
     state_root: bytes | None = Field(default=None, sa_type=LargeBinary(32))
     state_block: int | None = Field(default=None, sa_type=BigInteger)
+    # An anchor-only window's transition root (window_transitions; None: an enforced
+    # window), anchored with its root and state root by one anchorWindow.
+    transition_root: bytes | None = Field(default=None, sa_type=LargeBinary(32))
 
 
 class WindowState(SQLModel, table=True):
@@ -184,6 +187,18 @@ class WindowState(SQLModel, table=True):
     custodian: int = Field(sa_type=BigInteger)
     status: int
     event_count: int = Field(sa_type=BigInteger)
+    proof: bytes = Field(sa_type=LargeBinary)  # sibling hashes, leaf first, concatenated
+
+
+class WindowTransition(SQLModel, table=True):
+    """A transition leaf of an anchor-only window (node.proofs.transitions), with its proof."""
+
+    __tablename__ = "window_transitions"
+
+    window_id: int = Field(primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite"))
+    position: int = Field(primary_key=True)  # in window order: the tree's value index
+    event_hash: bytes = Field(sa_type=LargeBinary(32), index=True)
+    leaf: bytes = Field(sa_type=LargeBinary)  # the ABI-encoded transition
     proof: bytes = Field(sa_type=LargeBinary)  # sibling hashes, leaf first, concatenated
 
 

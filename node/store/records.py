@@ -123,6 +123,7 @@ class WindowRecord:
     created_at: int  # ms since the Unix epoch
     state_root: bytes | None = None  # the root of its state leaves, once computed
     state_block: int | None = None  # where anchorState was mined; 0: given up; None: not yet
+    transition_root: bytes | None = None  # an anchor-only window's (None: enforced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,6 +509,7 @@ def window_record(row: Any) -> WindowRecord:
         created_at=int(row.created_at),
         state_root=None if row.state_root is None else bytes(row.state_root),
         state_block=None if row.state_block is None else int(row.state_block),
+        transition_root=None if row.transition_root is None else bytes(row.transition_root),
     )
 
 

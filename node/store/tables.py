@@ -51,6 +51,7 @@ from node.store.models import (
     WebhookEndpoint,
     Window,
     WindowState,
+    WindowTransition,
 )
 
 _T = TypeVar("_T")
@@ -72,6 +73,7 @@ SYNC_CURSORS: Final = _table(SyncCursor)
 LICENCES: Final = _table(PrefixLicence)
 WINDOWS: Final = _table(Window)
 WINDOW_STATES: Final = _table(WindowState)
+WINDOW_TRANSITIONS: Final = _table(WindowTransition)
 EPCIS_EVENTS: Final = _table(EpcisEvent)
 EPCIS_DECLARATIONS: Final = _table(EpcisDeclaration)
 EPCIS_CORRECTED: Final = _table(EpcisCorrected)

@@ -17,7 +17,15 @@ from node.store.records import (
     event_record,
     window_record,
 )
-from node.store.tables import EVENTS, WINDOW_STATES, WINDOWS, chunks, insert_many, split32
+from node.store.tables import (
+    EVENTS,
+    WINDOW_STATES,
+    WINDOW_TRANSITIONS,
+    WINDOWS,
+    chunks,
+    insert_many,
+    split32,
+)
 
 
 class WindowRepository:
@@ -217,6 +225,55 @@ class WindowRepository:
             ],
             ignore_conflicts=True,
         )
+
+    # ----- anchor-only windows (node.proofs.transitions) -----
+
+    def save_transitions(
+        self,
+        conn: Connection,
+        window_id: int,
+        *,
+        transition_root: bytes,
+        leaves: Sequence[tuple[bytes, bytes, bytes]],
+    ) -> None:
+        """Store an anchor-only window's transition root and its leaves (event hash,
+        ABI-encoded transition, proof), in window order."""
+        conn.execute(
+            update(WINDOWS).where(WINDOWS.c.id == window_id).values(transition_root=transition_root)
+        )
+        insert_many(
+            conn,
+            WINDOW_TRANSITIONS,
+            [
+                {
+                    "window_id": window_id,
+                    "position": i,
+                    "event_hash": event_hash,
+                    "leaf": leaf,
+                    "proof": proof,
+                }
+                for i, (event_hash, leaf, proof) in enumerate(leaves)
+            ],
+        )
+
+    def transitions_of(
+        self, conn: Connection, events: Sequence[tuple[int, bytes]]
+    ) -> dict[bytes, list[tuple[bytes, tuple[bytes, ...]]]]:
+        """The transition leaves (ABI-encoded) and proofs of each event (window id, event
+        hash) in that window, in window order; an event of an enforced window has none."""
+        windows = {h: w for w, h in events}
+        found: dict[bytes, list[tuple[bytes, tuple[bytes, ...]]]] = {h: [] for h in windows}
+        for chunk in chunks(sorted(windows)):
+            rows = conn.execute(
+                select(WINDOW_TRANSITIONS)
+                .where(WINDOW_TRANSITIONS.c.event_hash.in_(chunk))
+                .order_by(WINDOW_TRANSITIONS.c.window_id, WINDOW_TRANSITIONS.c.position)
+            )
+            for row in rows:
+                event_hash = bytes(row.event_hash)
+                if windows[event_hash] == row.window_id:
+                    found[event_hash].append((bytes(row.leaf), split32(bytes(row.proof))))
+        return found
 
     def state_unanchored(self, conn: Connection) -> WindowRecord | None:
         """The confirmed window whose state root is computed but not anchored (at most one:

@@ -24,7 +24,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3.types import Wei
 
-from node.chain.commits import CommitClient
+from node.commit.custody import CustodyMode
 from node.commit.worker import CommitPolicy, CommitWorker, WindowResult
 from node.context import Node, init_node
 from node.events.identifiers import parse_identifier
@@ -77,7 +77,7 @@ class TraceNodeHarness:
         self.provenance_service = ProvenanceService(node.store, node.w3, node.deployment)
         self._worker = CommitWorker(
             store=node.store,
-            client=CommitClient(node.w3, node.deployment),
+            client=node.commit_client(),
             node=node.node_key(password),
             policy=CommitPolicy(interval=0),
         )
@@ -90,10 +90,18 @@ class TraceNodeHarness:
         participants: dict[str, tuple[Role, str]] | None = None,
         password: str = TEST_PASSWORD,
         database_url: str | None = None,
+        custody: CustodyMode = CustodyMode.ENFORCED,
     ) -> TraceNodeHarness:
-        """Initialise ``data_dir`` (or reopen it) and register the participants."""
+        """Initialise ``data_dir`` (in the ``custody`` mode; or reopen it) and register the
+        participants."""
         if not (data_dir / "node.json").exists():
-            init_node(data_dir, password, database_url=database_url, pbkdf2_iterations=1000)
+            init_node(
+                data_dir,
+                password,
+                database_url=database_url,
+                pbkdf2_iterations=1000,
+                custody=custody,
+            )
         harness = cls(Node(data_dir, database_url=database_url), password, {})
         for name, (roles, prefix) in (participants or DEFAULT_PARTICIPANTS).items():
             extra = DEFAULT_LICENCES.get(name, ()) if participants is None else ()
@@ -205,7 +213,7 @@ class TraceNodeHarness:
         a thread while the test submits."""
         return CommitWorker(
             store=self.node.store,
-            client=CommitClient(self.node.w3, self.node.deployment),
+            client=self.node.commit_client(),
             node=self.node.node_key(self.password),
             policy=policy or CommitPolicy(),
         )

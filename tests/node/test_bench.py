@@ -21,6 +21,7 @@ from node.bench.provenance import measure_provenance
 from node.bench.whole_path import measure_whole_path
 from node.bench.workload import MIXED_STEPS, MixedWorkload, flatten
 from node.cli import app
+from node.commit.custody import CustodyMode
 from node.commit.worker import CommitPolicy
 from node.context import RECOVERY_WORKERS
 from node.events.signatures import recover_signer
@@ -130,6 +131,21 @@ def test_commit_runs_serves_worker_on_the_persistent_chain() -> None:
     assert section["gas_per_event"] > section["gas_per_event_observations"]
 
 
+def test_commit_in_the_anchor_only_mode_anchors_a_window_in_one_transaction() -> None:
+    section = measure_commit(
+        operations=8, rounds=1, window_events=40, participants=4, custody=CustodyMode.ANCHOR_ONLY
+    )
+
+    assert section["configuration"]["custody_mode"] == "anchor-only"
+    assert section["window_events"] == 40  # no cut at 300 operations: nothing is relayed
+    # One anchorWindow for the whole mixed window: its gas spread over 40 events, not
+    # ~67,000 per lifecycle event executed; a window of lifecycle events costs what one
+    # of observations costs (nothing is executed, whatever the events say).
+    assert section["gas_per_event_window"] < 5_000
+    window, observations = section["gas_per_event_window"], section["gas_per_event_observations"]
+    assert abs(window - observations) < observations * 0.05
+
+
 def test_burst_waits_until_every_event_is_anchored() -> None:
     section = measure_burst(events=15, participants=4)
 
@@ -177,6 +193,8 @@ def test_bench_json_has_the_machine_every_section_and_the_targets() -> None:
             "--no-commit",
             "--no-provenance",
             "--no-whole-path",
+            "--custody",
+            "anchor-only",
         ],
     )
 
@@ -185,7 +203,9 @@ def test_bench_json_has_the_machine_every_section_and_the_targets() -> None:
     assert figures["machine"]["cores"] >= 1
     assert len(figures["machine"]["load_average_start"]) == 3
     assert len(figures["machine"]["load_average_end"]) == 3
-    assert set(figures) == {"machine", "burst", "targets"}
+    assert set(figures) == {"machine", "custody_mode", "burst", "targets"}
+    assert figures["custody_mode"] == "anchor-only"
+    assert figures["burst"]["configuration"]["custody_mode"] == "anchor-only"
     (target,) = figures["targets"]
     assert target["figure"] == "burst.accepted_to_anchored_s_p99"
     assert target["measured"] == figures["burst"]["accepted_to_anchored_s_p99"]
@@ -244,7 +264,9 @@ def test_the_table_script_shows_every_run_with_its_load(tmp_path: Path) -> None:
         "targets": [target | {"measured": 0.25, "met": False}],
     }
     (tmp_path / "one.json").write_text(json.dumps(one))
-    (tmp_path / "two.json").write_text(json.dumps({"machine": machine}))
+    (tmp_path / "two.json").write_text(
+        json.dumps({"machine": machine, "custody_mode": "anchor-only"})
+    )
 
     done = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "one.json"), str(tmp_path / "two.json")],
@@ -257,6 +279,7 @@ def test_the_table_script_shows_every_run_with_its_load(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == "| figure | one | two |"
     assert "| load average (1/5/15 min) at start → end | 1.0/2.0/3.0 → 4.0/5.0/6.0 |" in lines[2]
+    assert "| custody mode | enforced | anchor-only |" in lines  # one: from before the modes
     assert "| *ingest: load at start* | 7.0/8.0/9.0 | — |" in lines
     assert "| ingest mixed ÷ raw (target ≥ 0.5) | 0.25 | — |" in lines
     assert "| ingest, mixed, events/s (commit running) | 2,000 | — |" in lines

@@ -54,6 +54,8 @@ interface IAnchorRegistry {
     error AnchorRegistryNotLatestRoot(address node, bytes32 root);
     /// @dev `root` already has a state root; state roots are never overwritten.
     error AnchorRegistryStateExists(bytes32 root);
+    /// @dev An anchor-only window needs a non-zero transition root.
+    error AnchorRegistryZeroTransitionRoot();
 
     /// @notice `node` anchored `head`, the hash of entry `count` of its alert log (every entry
     /// names the one before it, so the head commits to the whole log up to `count`).
@@ -62,6 +64,10 @@ interface IAnchorRegistry {
     /// @notice `node` anchored `stateRoot`, the root of the state leaves of every batch its
     /// window `root` touched, as that window left them (docs/proofs.md, "Completeness").
     event StateRootAnchored(bytes32 indexed root, address indexed node, bytes32 stateRoot);
+
+    /// @notice `node` anchored `transitionRoot` for its anchor-only window `root`: the root of one
+    /// transition leaf per (event, batch) of the window (docs/contracts.md, "The anchor-only mode").
+    event TransitionRootAnchored(bytes32 indexed root, address indexed node, bytes32 transitionRoot);
 
     /// @notice `node` anchored `root`, covering its events `firstSeq` .. `firstSeq + eventCount - 1`.
     event RootAnchored(bytes32 indexed root, address indexed node, uint64 firstSeq, uint32 eventCount);
@@ -102,6 +108,24 @@ interface IAnchorRegistry {
     /// @notice The state root anchored for the window `root` (zero when none was: a window
     /// anchored before state roots existed, or whose state root is not anchored yet).
     function stateRootOf(bytes32 root) external view returns (bytes32);
+
+    /// @notice Anchors the caller's next window of the anchor-only mode in one call: the event root
+    /// as {anchor} does, its state root as {anchorState} does, and its transition root: the
+    /// StandardMerkleTree of the leaves `abi.encode(bytes32 eventHash, uint64 seq, uint32 signerId,
+    /// bytes32 batchId, bytes32 preHead, uint256 preCustodian, uint8 preStatus, uint256 preCount,
+    /// bytes32 postHead, uint256 postCustodian, uint8 postStatus, uint256 postCount)`, one per
+    /// (event, batch) the window's events name, which the CustodyChallenge contract re-executes.
+    /// Requirements: as {anchor}; `stateRoot` and `transitionRoot` not zero.
+    /// Emits: {RootAnchored}, {StateRootAnchored}, {TransitionRootAnchored}.
+    function anchorWindow(bytes32 root, bytes32 stateRoot, bytes32 transitionRoot, uint64 firstSeq, uint32 eventCount)
+        external;
+
+    /// @notice The transition root of the anchor-only window `root` (zero for a window anchored
+    /// otherwise: an enforced window, whose lifecycle events the chain executed itself).
+    function transitionRootOf(bytes32 root) external view returns (bytes32);
+
+    /// @notice The node that anchored the anchor-only window `root` (zero for any other root).
+    function windowNodeOf(bytes32 root) external view returns (address);
 
     /// @notice Anchors the head of the caller's alert log: `head` is the hash of its entry
     /// `count` (docs/monitor.md, "The alert log").

@@ -19,6 +19,7 @@ from api.cli import app
 ASKING = {
     "init",
     "demo",
+    "challenge",
     "monitor",
     "serve",
     "participant add",

@@ -26,7 +26,7 @@ from node.events.typed_data import Role
 from node.ingest.service import IngestService
 from node.provenance.service import ProvenanceService
 from node.store.store import Store
-from tests.conftest import Chain, new_chain
+from tests.conftest import Chain, make_chain
 from tests.node.epcis.conftest import FIXTURES, Rig
 
 SENSOR = FIXTURES / "gs1_sensor"
@@ -88,7 +88,7 @@ class Template:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    chain = new_chain()
+    chain = make_chain()
     path = tmp_path_factory.mktemp("sensor-store") / "template.sqlite3"
     store = Store.open(f"sqlite:///{path}")
     try:

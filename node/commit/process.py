@@ -49,7 +49,6 @@ from typing import IO, Any, Final
 
 from hexbytes import HexBytes
 
-from node.chain.commits import CommitClient
 from node.chain.embedded import serialize_requests
 from node.commit.leader import committing
 from node.commit.worker import CommitPolicy
@@ -159,7 +158,7 @@ def _run(
     if settings.commit:
         run = committing(
             store=node.store,
-            client=CommitClient(node.w3, node.deployment),
+            client=node.commit_client(),
             node_key=node_key,
             policy=settings.policy,
             stop=stop,

@@ -13,6 +13,7 @@ import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from node.commit.custody import CustodyMode
 from node.context import Node, init_node
 from node.events.typed_data import Role
 from node.store.apikeys import ApiKeys
@@ -49,16 +50,19 @@ def producer_node(
     database_url: str | None = None,
     chain_url: str | None = None,
     pbkdf2_iterations: int | None = None,
+    custody: CustodyMode = CustodyMode.ENFORCED,
 ) -> tuple[LocalAccount, str]:
     """A new node in ``data_dir`` with one producer ("farm", holding handle prefix
     ``88.123.45`` and GS1 company prefix ``9506000``): its key and its API key.
-    ``pbkdf2_iterations``: cheap key files (``init_node``), for tests."""
+    ``pbkdf2_iterations``: cheap key files (``init_node``), for tests; ``custody``: the
+    node's custody mode (``tracenode init --custody``)."""
     init_node(
         data_dir,
         password,
         chain_url=chain_url,
         database_url=database_url,
         pbkdf2_iterations=pbkdf2_iterations,
+        custody=custody,
     )
     farm: LocalAccount = Account.create()
     with Node(data_dir) as node:

@@ -2,7 +2,9 @@
 the embedded chain: the gateway's own transactions go through it, it comes back and
 anchors when it is killed, and it does not outlive a serve killed with SIGKILL.
 
-One serve for the module; the last test kills it."""
+One serve for the module, of an anchor-only node (``tracenode init --custody
+anchor-only``: the commit process must anchor in the node's own mode; enforced serves run
+in every other serve test); the last test kills it."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pytest
 from eth_account import Account
 from sqlalchemy import select
 
+from node.commit.custody import CustodyMode
 from node.context import Node
 from node.store.apikeys import ApiKeys
 from node.store.models import EventStatus
@@ -52,7 +55,9 @@ def alive(pid: int) -> bool:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("commit-process") / "data"
-    farm, token = producer_node(data_dir, SERVE_PASSWORD, pbkdf2_iterations=1000)
+    farm, token = producer_node(
+        data_dir, SERVE_PASSWORD, pbkdf2_iterations=1000, custody=CustodyMode.ANCHOR_ONLY
+    )
     with Node(data_dir) as node:
         admin = ApiKeys(node.store).create(admin=True).token
     server = Server(data_dir, SERVE_PASSWORD, "--commit-interval", "0.2")
@@ -96,6 +101,21 @@ def test_the_gateway_commits_nothing_itself_and_its_registrar_sends_through_the_
     assert read_metrics(server.url)["tracenode_commit_leader"] == 1
 
 
+def test_the_commit_process_anchors_in_the_nodes_custody_mode(served: dict[str, Any]) -> None:
+    """The anchor-only node's window is one anchorWindow with its transitions, not a relay
+    (the commit process once built its chain client in the enforced mode whatever the
+    node's)."""
+    server: Server = served["server"]
+    assert wait_anchored(server.url, submit(served, "88.123.45/cp-m", 9))["status"] == "anchored"
+    info = httpx.get(f"{server.url}/v1/info", timeout=30).json()
+    bundle = httpx.get(f"{server.url}/v1/batches/88.123.45/cp-m/bundle", timeout=60)
+
+    assert info["custodyMode"] == "anchor-only"
+    assert bundle.status_code == 200, bundle.text
+    (event,) = bundle.json()["events"]
+    assert event["transitions"], event
+
+
 def test_a_killed_commit_process_comes_back_and_anchors(served: dict[str, Any]) -> None:
     server: Server = served["server"]
     (first,) = commit_children(server)
@@ -130,4 +150,4 @@ def test_sigkill_of_serve_leaves_no_commit_process_behind(served: dict[str, Any]
     with Node(served["dir"]) as node, node.store.read() as conn:
         rows = conn.execute(select(EVENTS.c.status, EVENTS.c.anchor_seq)).all()
     assert {status for status, _ in rows} == {EventStatus.ANCHORED}
-    assert sorted(seq for _, seq in rows) == [1, 2]
+    assert sorted(seq for _, seq in rows) == [1, 2, 3]

@@ -23,21 +23,12 @@ def imports_of(folder: str) -> dict[str, set[str]]:
     return found
 
 
-#: Pure modules of forbidden packages that a folder may import all the same.
-ALLOWED: dict[str, tuple[str, ...]] = {
-    # The custody rules (pure: no store, see the rules.py entry below): the verifier
-    # replays an anchor-only window with them, the one definition ingest applies.
-    "node/proofs": ("node.ingest.rules",),
-}
-
-
 def offenders(folder: str, forbidden: tuple[str, ...]) -> list[str]:
-    allowed = ALLOWED.get(folder, ())
     return [
         f"{path} imports {name}"
         for path, names in imports_of(folder).items()
         for name in names
-        if (name.split(".")[0] in forbidden or name.startswith(forbidden)) and name not in allowed
+        if (name.split(".")[0] in forbidden or name.startswith(forbidden))
     ]
 
 
@@ -110,11 +101,6 @@ def offenders(folder: str, forbidden: tuple[str, ...]) -> list[str]:
                 "uvicorn",
                 "starlette",
             ),
-        ),
-        # The custody rules are pure: the verifier imports them (ALLOWED).
-        (
-            "node/ingest/rules.py",
-            ("node.store", "node.chain", "node.commit", "node.ingest", "sqlalchemy", "web3"),
         ),
         # Nothing in node/ imports the HTTP gateway.
         ("node", ("api", "fastapi")),

@@ -49,9 +49,9 @@ from node.events.identifiers import (
     PrefixKind,
     identifier_split,
 )
+from node.events.rules import check_adoptable
 from node.events.typed_data import CUSTODY_ROLES, Action
 from node.exceptions import EventRejectedError, InvalidIdentifierError
-from node.ingest.rules import check_adoptable
 from node.store.records import SignerView
 
 __all__ = [

@@ -3,7 +3,7 @@
 A document often holds events of several parties (a shipper's shipping and the
 receiver's receiving, as query results usually are). Each TraceEvent is signed by the
 party that performed it, and that is decided by the one definition of the batch rules
-(``node.ingest.rules``): for each event in document order, the first key whose signature
+(``node.events.rules``): for each event in document order, the first key whose signature
 the rules accept against the node's view of the batches, as the events before it in the
 document leave them (a COMMISSION by the holder of the lot's prefix, a SHIP by the
 custodian, a RECEIVE by the party it was shipped to, ...). An event no key may perform
@@ -53,6 +53,14 @@ from node.events.identifiers import (
     PrefixKind,
     identifier_split,
 )
+from node.events.rules import (
+    Actor,
+    Receiver,
+    apply,
+    check_adoptable,
+    check_licence,
+    check_role,
+)
 from node.events.signatures import address_of
 from node.events.typed_data import Domain, TraceEvent
 from node.exceptions import (
@@ -61,14 +69,6 @@ from node.exceptions import (
     InvalidIdentifierError,
     InvalidIdentifierProofError,
     KeySetError,
-)
-from node.ingest.rules import (
-    Actor,
-    Receiver,
-    apply,
-    check_adoptable,
-    check_licence,
-    check_role,
 )
 from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
 from node.store.records import SignerView

@@ -117,7 +117,7 @@ def compose(
 
 
 def head_effects(event: TraceEvent, event_hash: bytes) -> dict[bytes, bytes]:
-    """The heads the event leaves once accepted (node/ingest/rules.py): an executed action
+    """The heads the event leaves once accepted (node/events/rules.py): an executed action
     becomes the head of every batch it names; OBSERVE, AGGREGATE and DISAGGREGATE attach
     to the heads without advancing them."""
     if not event.action.on_chain:

@@ -2,7 +2,7 @@
 
 BatchRegistry executes the lifecycle on-chain; on this side its effect on a batch (the
 status and custodian after the event) is defined here once, and used by ingest's rules
-(``node.ingest.rules``, which first check the event may happen: roles, custody, heads,
+(``node.events.rules``, which first check the event may happen: roles, custody, heads,
 licences), by the state a window anchors and the verifier's replay
 (``node.proofs.state``), and so by the commit worker's state roots. The browser's
 verifier has its twin (``api/static/verify-core.js`` ``transition``), held to it by the

@@ -39,6 +39,16 @@ from node.events.identifiers import (
     parse_record,
 )
 from node.events.payload import load_canonical
+from node.events.rules import (
+    Actor,
+    Receiver,
+    apply,
+    check_adoptable,
+    check_licence,
+    check_not_records,
+    check_role,
+)
+from node.events.rules import Outcome as RuleOutcome
 from node.events.signatures import SignatureVerifier
 from node.events.submission import SignedEvent
 from node.events.typed_data import ZERO32, Action, Domain
@@ -71,16 +81,6 @@ from node.ingest.chain_view import (
     unheld_heads,
 )
 from node.ingest.event_time import EventTimeWindow
-from node.ingest.rules import (
-    Actor,
-    Receiver,
-    apply,
-    check_adoptable,
-    check_licence,
-    check_not_records,
-    check_role,
-)
-from node.ingest.rules import Outcome as RuleOutcome
 from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
 from node.store.models import EventStatus
 from node.store.records import EventBatchRow, EventRow, LineageRow, MasterDataRow, SignerView

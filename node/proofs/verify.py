@@ -82,6 +82,7 @@ from node.events.identifiers import (
 )
 from node.events.lifecycle import transition
 from node.events.merkle import process_proof
+from node.events.rules import Actor, Receiver, apply
 from node.events.signatures import recover_signer
 from node.events.typed_data import (
     REQUIRED_ROLES,
@@ -92,7 +93,6 @@ from node.events.typed_data import (
     TraceEvent,
 )
 from node.exceptions import EventRejectedError, InvalidSignatureError
-from node.ingest.rules import Actor, Receiver, apply
 from node.proofs.bundle import Bundle, BundleBatch, BundleEvent, StateRef
 from node.proofs.state import StateLeaf, advance, process_state_proof, replay
 from node.proofs.transitions import process_transition_proof
@@ -717,7 +717,7 @@ def _check_replay(
     transition_root: bytes,
 ) -> None:
     """``accepted-on-chain`` of a lifecycle event of an anchor-only window, where nothing
-    executed it on-chain: the custody rules ingest applies (node.ingest.rules, the
+    executed it on-chain: the custody rules ingest applies (node.events.rules, the
     contract's) accept it on the batches as the bundle's earlier events left them, with
     its signer's roles at the window's block; and its transitions are leaves of the
     window's anchored transition root, signed by its signer, from and to the states the

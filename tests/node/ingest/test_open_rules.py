@@ -1,4 +1,4 @@
-"""The ingest rules on open identifiers (node/ingest/rules.py), without a chain: the
+"""The ingest rules on open identifiers (node/events/rules.py), without a chain: the
 policy as the ingest read it, and the record rule."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from node.events.identifiers import identifier_split, parse_identifier
+from node.events.rules import check_adoptable, check_licence, check_not_records
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action
 from node.exceptions import IdentifierIsRecordError, OpenIdentifierRefusedError
-from node.ingest.rules import check_adoptable, check_licence, check_not_records
 from node.ingest.service import IngestService, Outcome
 from node.store.store import Store
 from tests.node.ingest.test_service import DOMAIN, World

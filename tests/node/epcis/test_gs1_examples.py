@@ -119,6 +119,23 @@ EXAMPLES = [
         signers=("farm",) * 4 + ("retail",),
         notes=(FIRST_SEEN, None),
     ),
+    # An asset (GIAI) removed from another (GRAI): a record of each.
+    Example("association_c.jsonld", ("acme",), ("anchored-only",), signers=("acme", "acme")),
+    # Everything removed from an asset (GRAI, no children named): a record of the GRAI.
+    Example("association_d.jsonld", ("acme",), ("anchored-only",), signers=("acme",)),
+    # Two lots (of 4023333, outside the network, and of 4012345) assembled to an asset.
+    # Both adopted by the signer, first seen mid-chain (nobody holds 4023333 here).
+    Example(
+        "association_e.jsonld",
+        ("acme",),
+        ("captured",),
+        signers=("acme",) * 4,
+        notes=(FIRST_SEEN,),
+    ),
+    # Two assets (GIAI) removed from another (GRAI), with a UUID eventID: records.
+    Example(
+        "association_h.jsonld", ("acme",), ("anchored-only",), signers=("acme",) * 3
+    ),
     # TransactionEvents of a service relation (GSRN) and a rail wagon (GIAI): records.
     Example(
         "transaction_events.jsonld",
@@ -251,7 +268,13 @@ def test_each_gs1_example_on_a_fresh_node(fresh: Rig, example: Example) -> None:
         master_data=master_data,
     )
     fresh.commit()
-
+    import os  # PROBE
+    if os.environ.get("PROBE"):  # PROBE
+        _w = [h for r in results for h in r.trace_events]  # PROBE
+        _ba = {bytes.fromhex(k.address[2:]): n for n, k in fresh.chain.keys.items()}  # PROBE
+        with fresh.store.read() as _c:  # PROBE
+            _rows = {bytes(h): bytes(s) for h, s in _c.execute(select(EVENTS.c.event_hash, EVENTS.c.signer))}  # PROBE
+        print("PROBE", example.file, [summary(r.outcome, r.refusal) for r in results], [r.note for r in results], [_ba[_rows[h]] for h in _w], [a.outcome for a in master_data])  # PROBE
     assert tuple(summary(r.outcome, r.refusal) for r in results) == example.outcomes
     for result, note in zip(results, example.notes or (None,) * len(results), strict=True):
         assert (result.note is None) if note is None else (note in (result.note or ""))

@@ -136,6 +136,14 @@ EXAMPLES = [
     Example(
         "association_h.jsonld", ("acme",), ("anchored-only",), signers=("acme",) * 3
     ),
+    # 9.6.1 with the header's SBDH-like members (sender, receiver, instanceIdentifier).
+    Example(
+        "example_9_6_1_with_pseudo_sbdh.jsonld",
+        ("farm", "retail"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("retail",),
+        notes=(FIRST_SEEN, None),
+    ),
     # TransactionEvents of a service relation (GSRN) and a rail wagon (GIAI): records.
     Example(
         "transaction_events.jsonld",
@@ -172,6 +180,22 @@ EXAMPLES = [
     ),
     # Master data only: five elements asserted by the brand owner of 0037000.
     Example("masterdata_9_8_1.jsonld", ("warehouse",), (), assertions=5),
+    # 9.6.1 with a header member `implements`: GS1's final JSON Schema names the
+    # document's members (an extension's must be a prefixed term), and not this one.
+    Example(
+        "example_9_6_1_with_implements.jsonld",
+        ("farm", "retail"),
+        (),
+        document_refused="/document",  # the root: `implements`
+    ),
+    # User extensions in every object of an ObjectEvent: GS1's final JSON Schema allows
+    # none in `persistentDisposition` (its members are `set` and `unset` only).
+    Example(
+        "example_custom.jsonld",
+        ("farm",),
+        (),
+        document_refused="/document/epcisBody/eventList/0/persistentDisposition",
+    ),
     # persistentDisposition on AggregationEvents: GS1's EPCIS 2.0 JSON Schema allows it
     # on ObjectEvent and TransformationEvent only (the example predates the standard).
     Example(

@@ -178,6 +178,38 @@ EXAMPLES = [
         (),
         document_refused="/document/epcisBody/eventList/0/action",
     ),
+    # Every field of an AggregationEvent, of a TransactionEvent, of an AssociationEvent:
+    # each has `persistentDisposition`, which GS1's final JSON Schema allows on ObjectEvent
+    # and TransformationEvent only (as Example-PersistentDisposition below).
+    Example(
+        "aggregation_event_all_possible_fields.jsonld",
+        ("warehouse",),
+        (),
+        document_refused="/document/epcisBody/eventList/0",
+    ),
+    Example(
+        "transaction_event_all_possible_fields.jsonld",
+        ("farm",),
+        (),
+        document_refused="/document/epcisBody/eventList/0",
+    ),
+    # Every field of a TransformationEvent by 4012345 (`ilmd`, `persistentDisposition`,
+    # sensors, extensions): as 9.6.4, a lot of 0614141 among inputs never seen, whose
+    # brand owner is in the network: anchored-only, with why (a pattern, `idpat`, names
+    # no lot).
+    Example(
+        "transformation_event_all_possible_fields.jsonld",
+        ("acme", "farm"),
+        ("anchored-only",),
+        signers=("acme",),
+        notes=("is under prefix 0614141, licensed to participant",),
+    ),
+    Example(
+        "association_event_all_possible_fields.jsonld",
+        ("acme",),
+        (),
+        document_refused="/document/epcisBody/eventList/0",
+    ),
     # Master data only: five elements asserted by the brand owner of 0037000.
     Example("masterdata_9_8_1.jsonld", ("warehouse",), (), assertions=5),
     # 9.6.1 with a header member `implements`: GS1's final JSON Schema names the

@@ -37,6 +37,7 @@ OWNERS: dict[str, tuple[Role, str]] = {
     "acme": (Role.PRODUCER | Role.PROCESSOR, "4012345"),  # 9.6.4, the corrections
     "retail": (Role.RETAILER, "0012345"),  # 9.6.1's receiver
     "warehouse": (Role.PRODUCER | Role.RETAILER, "0037000"),  # 9.8.1's locations
+    "maker": (Role.PRODUCER, "9524141"),  # the CBV 11.x examples' items
 }
 
 
@@ -210,6 +211,17 @@ EXAMPLES = [
         (),
         document_refused="/document/epcisBody/eventList/0",
     ),
+    # CBV 11.1: an item commissioned by its brand owner (9524141).
+    Example("cbv_11_1.jsonld", ("maker",), ("captured",), signers=("maker",)),
+    # CBV 11.2: private identifiers (a URN, an HTTP URI) commissioned at private
+    # locations: no GS1 key, no batch: a record of each.
+    Example("cbv_11_2.jsonld", ("maker",), ("anchored-only",), signers=("maker", "maker")),
+    # CBV 11.3: an item added under a user vocabulary's bizStep and disposition: the
+    # brand owner's ADD of its own item, a commissioning.
+    Example("cbv_11_3.jsonld", ("maker",), ("captured",), signers=("maker",)),
+    # CBV 11.4: master data as EPCIS 1.x's EPCISMasterDataDocument, a type EPCIS 2.0
+    # does not have (its master data goes in an EPCISDocument's header).
+    Example("cbv_11_4.jsonld", ("farm",), (), document_refused="/document/type"),
     # Master data only: five elements asserted by the brand owner of 0037000.
     Example("masterdata_9_8_1.jsonld", ("warehouse",), (), assertions=5),
     # 9.6.1 with a header member `implements`: GS1's final JSON Schema names the

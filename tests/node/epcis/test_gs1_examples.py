@@ -222,6 +222,24 @@ EXAMPLES = [
     # CBV 11.4: master data as EPCIS 1.x's EPCISMasterDataDocument, a type EPCIS 2.0
     # does not have (its master data goes in an EPCISDocument's header).
     Example("cbv_11_4.jsonld", ("farm",), (), document_refused="/document/type"),
+    # 9.6.1 to 9.6.4 with GS1 Digital Link URIs for the items and lots: the same
+    # outcomes as their URN forms (one identifier, whichever way it is written).
+    Example(
+        "digital_link_9_6_1.jsonld",
+        ("farm", "retail"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("retail",),
+        notes=(FIRST_SEEN, None),
+    ),
+    Example("digital_link_9_6_2.jsonld", ("farm",), ("captured",), signers=("farm",)),
+    Example("digital_link_9_6_3.jsonld", ("farm",), ("captured",), signers=("farm",) * 3),
+    Example(
+        "digital_link_9_6_4.jsonld",
+        ("acme", "farm"),
+        ("anchored-only",),
+        signers=("acme",),
+        notes=("is under prefix 0614141, licensed to participant",),
+    ),
     # Master data only: five elements asserted by the brand owner of 0037000.
     Example("masterdata_9_8_1.jsonld", ("warehouse",), (), assertions=5),
     # 9.6.1 with a header member `implements`: GS1's final JSON Schema names the

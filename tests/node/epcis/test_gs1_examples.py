@@ -25,7 +25,7 @@ from node.ingest.service import IngestService
 from node.store.models import EventStatus
 from node.store.store import Store
 from node.store.tables import EVENTS
-from tests.conftest import Chain
+from tests.conftest import Chain, make_chain
 from tests.node.epcis.conftest import FIXTURES, Rig
 
 GS1 = FIXTURES / "gs1"
@@ -269,17 +269,30 @@ EXAMPLES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def deployed() -> Chain:
+    """The contracts deployed once: each test registers its network on a snapshot of this
+    chain and reverts it after, far cheaper than deploying again (no event, no batch)."""
+    return make_chain()
+
+
 @pytest.fixture
-def fresh(request: pytest.FixtureRequest, chain: Chain, tmp_path: Path) -> Iterator[Rig]:
+def fresh(request: pytest.FixtureRequest, deployed: Chain, tmp_path: Path) -> Iterator[Rig]:
     """A fresh node whose network holds the example's participants (``request.param``)."""
     example: Example = request.param
+    chain = deployed
+    tester = chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    snapshot = tester.take_snapshot()
     store = Store.open(f"sqlite:///{tmp_path / 'store.sqlite3'}")
-    for name in example.network:
-        if name in OWNERS:
-            chain.register(name, *OWNERS[name])
-    node = chain.commit_key(store)  # mirrors the participants: no events, no batches
-    yield Rig(chain, store, IngestService(store=store, domain=chain.domain), node)
-    store.close()
+    try:
+        for name in example.network:
+            if name in OWNERS:
+                chain.register(name, *OWNERS[name])
+        node = chain.commit_key(store)  # mirrors the participants: no events, no batches
+        yield Rig(chain, store, IngestService(store=store, domain=chain.domain), node)
+    finally:
+        store.close()
+        tester.revert_to_snapshot(snapshot)
 
 
 def summary(outcome: str, refusal: EpcisError | None) -> str:

@@ -268,6 +268,17 @@ EXAMPLES = [
         signers=("acme",) * 18,
         notes=(None,) * 4 + (FIRST_SEEN,) + (None,) * 3,
     ),
+    # Mimasu's 9.6.1, 9.6.2, 9.6.3 (extension values as an XML converter writes them,
+    # `@xmlns:example` and `#text`, kept as given): the same outcomes as GS1's.
+    Example(
+        "mimasu_example_1.jsonld",
+        ("farm", "retail"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("retail",),
+        notes=(FIRST_SEEN, None),
+    ),
+    Example("mimasu_example_2.jsonld", ("farm",), ("captured",), signers=("farm",)),
+    Example("mimasu_example_3.jsonld", ("farm",), ("captured",), signers=("farm",) * 3),
     # Master data only: five elements asserted by the brand owner of 0037000.
     Example("masterdata_9_8_1.jsonld", ("warehouse",), (), assertions=5),
     # 9.6.1 with a header member `implements`: GS1's final JSON Schema names the
@@ -293,6 +304,13 @@ EXAMPLES = [
         ("farm",),
         (),
         document_refused="/document/epcisBody/eventList/1/sourceList/",
+    ),
+    # Mimasu's sensor data: a creationDate in month 13, not a date-time.
+    Example(
+        "mimasu_sensor_data.jsonld",
+        ("farm",),
+        (),
+        document_refused="/document/creationDate",
     ),
     # persistentDisposition on AggregationEvents: GS1's EPCIS 2.0 JSON Schema allows it
     # on ObjectEvent and TransformationEvent only (the example predates the standard).

@@ -222,6 +222,8 @@ EXAMPLES = [
     # CBV 11.4: master data as EPCIS 1.x's EPCISMasterDataDocument, a type EPCIS 2.0
     # does not have (its master data goes in an EPCISDocument's header).
     Example("cbv_11_4.jsonld", ("farm",), (), document_refused="/document/type"),
+    # Mimasu's master data (9.8.1's, as attributes) in the same EPCIS 1.x document type.
+    Example("mimasu_master_data.jsonld", ("warehouse",), (), document_refused="/document/type"),
     # 9.6.1 to 9.6.4 with GS1 Digital Link URIs for the items and lots: the same
     # outcomes as their URN forms (one identifier, whichever way it is written).
     Example(

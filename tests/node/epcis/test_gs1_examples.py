@@ -134,9 +134,7 @@ EXAMPLES = [
         notes=(FIRST_SEEN,),
     ),
     # Two assets (GIAI) removed from another (GRAI), with a UUID eventID: records.
-    Example(
-        "association_h.jsonld", ("acme",), ("anchored-only",), signers=("acme",) * 3
-    ),
+    Example("association_h.jsonld", ("acme",), ("anchored-only",), signers=("acme",) * 3),
     # 9.6.1 with the header's SBDH-like members (sender, receiver, instanceIdentifier).
     Example(
         "example_9_6_1_with_pseudo_sbdh.jsonld",
@@ -423,13 +421,6 @@ def test_each_gs1_example_on_a_fresh_node(fresh: Rig, example: Example) -> None:
         master_data=master_data,
     )
     fresh.commit()
-    import os  # PROBE
-    if os.environ.get("PROBE"):  # PROBE
-        _w = [h for r in results for h in r.trace_events]  # PROBE
-        _ba = {bytes.fromhex(k.address[2:]): n for n, k in fresh.chain.keys.items()}  # PROBE
-        with fresh.store.read() as _c:  # PROBE
-            _ev = [fresh.store.events.get(_c, h) for h in _w]  # PROBE
-        print("PROBE", example.file, [(summary(r.outcome, r.refusal), len(r.trace_events)) for r in results], [r.note for r in results], [(_ba[bytes(e.signer)] if hasattr(e, "signer") else "?", e.event) for e in _ev])  # PROBE
     assert tuple(summary(r.outcome, r.refusal) for r in results) == example.outcomes
     for result, note in zip(results, example.notes or (None,) * len(results), strict=True):
         assert (result.note is None) if note is None else (note in (result.note or ""))

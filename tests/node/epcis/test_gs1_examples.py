@@ -279,6 +279,15 @@ EXAMPLES = [
     ),
     Example("mimasu_example_2.jsonld", ("farm",), ("captured",), signers=("farm",)),
     Example("mimasu_example_3.jsonld", ("farm",), ("captured",), signers=("farm",) * 3),
+    # GS1's AssociationEvent cases a-h in EPCIS 2.0 XML: as their JSON forms; case f
+    # assembles a lot of 4023333 (adopted) besides its assets.
+    Example(
+        "association_event_examples.xml",
+        ("acme",),
+        ("anchored-only",) * 4 + ("captured",) * 2 + ("anchored-only",) * 2,
+        signers=("acme",) * 17,
+        notes=(None,) * 4 + (FIRST_SEEN,) * 2 + (None,) * 2,
+    ),
     # Master data only: five elements asserted by the brand owner of 0037000.
     Example("masterdata_9_8_1.jsonld", ("warehouse",), (), assertions=5),
     # 9.6.1 with a header member `implements`: GS1's final JSON Schema names the
@@ -311,6 +320,16 @@ EXAMPLES = [
         ("farm",),
         (),
         document_refused="/document/creationDate",
+    ),
+    # An ObjectEvent with a field in the `<extension>` EPCIS reserves for its future
+    # versions (`<futureExtension/>`, no namespace): valid against GS1's XSD, but it has
+    # no EPCIS 2.0 JSON form, so the document is refused naming it (docs/epcis.md,
+    # "GS1's examples on a fresh node": a known difference).
+    Example(
+        "with_extension_object_event.xml",
+        ("farm",),
+        (),
+        document_refused="/document",
     ),
     # persistentDisposition on AggregationEvents: GS1's EPCIS 2.0 JSON Schema allows it
     # on ObjectEvent and TransformationEvent only (the example predates the standard).

@@ -331,6 +331,15 @@ EXAMPLES = [
         (),
         document_refused="/document",
     ),
+    # A TransformationEvent with extensions everywhere, one of them a namespaced element
+    # inside `<extension>`, which GS1's XSD reserves for elements of no namespace
+    # (`##local`): refused by the XML schema, at its line.
+    Example(
+        "with_extension_transformation_event.xml",
+        ("acme",),
+        (),
+        document_refused="/document",
+    ),
     # persistentDisposition on AggregationEvents: GS1's EPCIS 2.0 JSON Schema allows it
     # on ObjectEvent and TransformationEvent only (the example predates the standard).
     Example(

@@ -288,6 +288,16 @@ EXAMPLES = [
         signers=("acme",) * 17,
         notes=(None,) * 4 + (FIRST_SEEN,) * 2 + (None,) * 2,
     ),
+    # GS1's event_with_identical_hash_id 1 and 2: one event written in two time zones,
+    # which GS1's file calls identical. CBV 2.0's hash ID (and the reference generator's,
+    # which TraceNode's equals) covers eventTimeZoneOffset, so they are two events: the
+    # second ADDs items the first already commissioned, and the rules refuse it.
+    Example(
+        "identical_hash_id_1_2.xml",
+        ("farm",),
+        ("captured", "refused:invalid-status"),
+        signers=("farm",) * 5,
+    ),
     # Master data only: five elements asserted by the brand owner of 0037000.
     Example("masterdata_9_8_1.jsonld", ("warehouse",), (), assertions=5),
     # 9.6.1 with a header member `implements`: GS1's final JSON Schema names the

@@ -150,7 +150,7 @@ def parse_document(document: Any) -> EpcisDocument:
         raise EpcisDocumentError("an EPCIS document must be a JSON object")
     check_bounds(document)
     kind = document.get("type")
-    if kind in _EVENT_LISTS:
+    if isinstance(kind, str) and kind in _EVENT_LISTS:
         path = _EVENT_LISTS[str(kind)]
         found: Any = document
         for key in path:
@@ -171,10 +171,18 @@ def parse_document(document: Any) -> EpcisDocument:
             for i, event in enumerate(found)
         )
         return EpcisDocument(str(kind), document, events)
-    if not isinstance(kind, str):
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+        # Neither a document nor a bare event: GS1's schema constrains no other type, so
+        # it would pass validation and be misread as an event missing its fields.
+        legacy = (
+            " (EPCIS 1.x's master-data document: EPCIS 2.0 carries master data in an "
+            "EPCISDocument's epcisHeader.epcisMasterData)"
+            if kind == "EPCISMasterDataDocument"
+            else ""
+        )
         raise EpcisDocumentError(
             "not an EPCIS document: 'type' must be EPCISDocument, EPCISQueryDocument or an "
-            "event type",
+            f"event type{legacy}",
             pointer="/type",
         )
     _validate(document, None)

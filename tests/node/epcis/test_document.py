@@ -129,6 +129,12 @@ def test_cbv_1_urns_are_read_as_the_bare_words_they_stand_for() -> None:
     [
         ({"type": "EPCISDocument"}, "/epcisBody/eventList"),
         ({"type": 7}, "/type"),
+        # Regressions: a list for the type raised a TypeError; a type GS1's schema does not
+        # constrain was read as a bare event and refused for a missing eventTime (GS1's
+        # CBV-11.4 example, of EPCIS 1.x's type).
+        ({"type": ["EPCISDocument"]}, "/type"),
+        (fixture("gs1/cbv_11_4.jsonld"), "/type"),
+        ({**fixture("bare_event.jsonld"), "type": "SensorEvent"}, "/type"),
         ({**fixture("bare_event.jsonld"), "@context": None}, "/@context"),
     ],
 )

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from eth_account.signers.local import LocalAccount
 
+from node.epcis.adoption import DECLARED, FIRST_SEEN
 from node.epcis.capture import EpcisResult, capture, sign_capture
 from node.epcis.document import parse_document
 from node.epcis.query import parse_query
@@ -31,8 +32,9 @@ from tests.node.epcis.conftest import FIXTURES, Rig
 
 SENSOR = FIXTURES / "gs1_sensor"
 
-#: Brand owners beyond the harness's farm (0614141), in every example's network (holding
-#: more participants changes no outcome: each example names whose keys sign it).
+#: Brand owners beyond the harness's farm (0614141), in every example's network (each
+#: example names whose keys sign it; a brand owner in the network keeps others from
+#: adopting its lots: example 6).
 OWNERS: dict[str, tuple[Role, str]] = {
     "acme": (Role.PRODUCER | Role.PROCESSOR, "4012345"),  # the examples' items, locations
     "grower": (Role.PRODUCER, "4023333"),  # the lots of examples 4, 6 and 12
@@ -50,29 +52,41 @@ class Example:
     file: str
     network: tuple[str, ...]
     outcomes: tuple[str, ...]
+    #: What each event's outcome says of lots first seen mid-chain (a part of its note).
+    notes: tuple[str | None, ...] = ()
 
 
 C, A = "captured", "anchored-only"
+#: What a note says: the lots an event adopted (first seen mid-chain), or why it is
+#: anchored-only although it names lots (node.epcis.adoption).
+BRAND_OWNER_IN_NETWORK = "its brand owner is in the network and creates its lots itself"
 EXAMPLES = [
-    Example("sensor_example_1.jsonld", ("acme",), (C, C)),
+    # GS1's events observe objects commissioned elsewhere: the first event naming a lot
+    # the network never held adopts it (its signer, the lot's brand owner or a brand
+    # outside the network), with a note; an event naming no object is a record.
+    Example("sensor_example_1.jsonld", ("acme",), (C,), (FIRST_SEEN,)),
     Example("sensor_example_1b.jsonld", ("acme",), (A,)),  # no object: a record of itself
-    Example("sensor_example_2.jsonld", ("acme",), (C, C)),
+    Example("sensor_example_2.jsonld", ("acme",), (C,), (FIRST_SEEN,)),
     Example("sensor_example_3.jsonld", ("acme",), (A,)),  # a location's conditions
-    Example("sensor_example_4.jsonld", ("grower",), (C, C)),
-    Example("sensor_example_5.jsonld", ("acme",), (C, C)),
-    Example("sensor_example_6.jsonld", ("acme", "grower"), (C, C, C)),
-    Example("sensor_example_7.jsonld", ("acme",), (C, C)),
-    Example("sensor_example_8.jsonld", ("acme",), (C, C)),
-    Example("sensor_example_9.jsonld", ("acme",), (C, C)),
-    Example("sensor_example_10.jsonld", ("acme",), (C, C)),
-    Example("sensor_example_11.jsonld", ("farm",), (C, C)),
-    Example("sensor_example_12.jsonld", ("acme", "grower"), (C, C, C)),
+    Example("sensor_example_4.jsonld", ("grower",), (C,), (FIRST_SEEN,)),
+    Example("sensor_example_5.jsonld", ("acme",), (C,), (FIRST_SEEN,)),
+    # An item of 4012345 and a lot of 4023333, signed by acme: the lot's brand owner is in
+    # the network, so acme may not adopt it: anchored-only, with why.
+    Example("sensor_example_6.jsonld", ("acme", "grower"), (A,), (BRAND_OWNER_IN_NETWORK,)),
+    Example("sensor_example_7.jsonld", ("acme",), (C,), (FIRST_SEEN,)),
+    Example("sensor_example_8.jsonld", ("acme",), (C,), (FIRST_SEEN,)),
+    Example("sensor_example_9.jsonld", ("acme",), (C,), (FIRST_SEEN,)),
+    Example("sensor_example_10.jsonld", ("acme",), (C,), (FIRST_SEEN,)),
+    Example("sensor_example_11.jsonld", ("farm",), (C,), (FIRST_SEEN,)),
+    # A transformation declared in error: a declaration brings no lot in.
+    Example("sensor_example_12.jsonld", ("acme", "grower"), (A,), (DECLARED,)),
     Example("sensor_example_13.jsonld", ("packer",), (A,)),  # a product class, no instance
     Example("sensor_example_14.jsonld", ("acme",), (A,)),  # a returnable asset (GRAI)
     Example("sensor_example_15.jsonld", ("acme",), (A,)),
     Example("sensor_example_16.jsonld", ("acme",), (A,)),
-    Example("sensor_example_17.jsonld", ("packer",), (C, C)),
-    Example("sensor_examples.xml", ("acme",), (C, C, C, C, C)),
+    Example("sensor_example_17.jsonld", ("packer",), (C,), (FIRST_SEEN,)),
+    # Cases 2 and 10 adopt their items; cases 5 and 7 observe case 2's item after.
+    Example("sensor_examples.xml", ("acme",), (C, C, C, C), (FIRST_SEEN, None, None, FIRST_SEEN)),
 ]
 
 
@@ -144,8 +158,9 @@ def test_each_sensor_example_on_a_fresh_node_reads_back_whole(fresh: Rig, exampl
     )
     results = capture(ingest=fresh.ingest, request=signed.request)
     fresh.commit()
-
     assert tuple(summary(r) for r in results) == example.outcomes
+    for result, note in zip(results, example.notes or (None,) * len(results), strict=True):
+        assert (result.note is None) if note is None else (note in (result.note or ""))
     events = [e.data for e in parse_document(document).events]  # XML: its JSON form
     provenance = ProvenanceService(fresh.store, fresh.chain.w3, fresh.chain.deployment)
     sensors = 0

@@ -33,12 +33,10 @@ from api.headers_timeout import headers_timeout_protocol
 from api.main import create_app
 from api.problems import dependency_unavailable
 from api.settings import ApiSettings
-from node.commit.leader import committing
-from node.commit.process import CommitProcess, CommitSettings
+from node.commit.process import CommitProcess, CommitSettings, node_committing
 from node.commit.worker import CommitPolicy
 from node.context import Node
 from node.exceptions import ConfigurationError
-from node.monitor.alertlog import AlertLogSealer
 from node.monitor.service import WATCH_INTERVAL, Monitor
 from node.runtime import settle_heap
 from node.webhooks.delivery import Deliverer, DeliveryPolicy
@@ -166,17 +164,13 @@ def _serve(
     stop = threading.Event()
     threads = [_thread("participant-sync", _sync_loop(node, stop, options.sync_interval))]
     if options.commit and node_key is not None:
-        commit = committing(
-            store=node.store,
-            client=node.commit_client(),
-            node_key=node_key,
+        commit = node_committing(
+            node,
+            node_key,
             policy=options.policy,
             stop=stop,
             poll=options.leader_poll,
             on_change=lambda held: setattr(status, "leader", held),
-            idle=AlertLogSealer(
-                store=node.store, w3=node.w3, deployment=node.deployment, node=node_key
-            ).tick,
         )
         threads.append(_thread("commit-leader", commit))
     settings = options.settings or ApiSettings()

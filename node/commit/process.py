@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
+from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 
 from node.chain.embedded import serialize_requests
@@ -114,6 +115,33 @@ class _Out:
             self._out.flush()
 
 
+def node_committing(
+    node: Node,
+    node_key: LocalAccount,
+    *,
+    policy: CommitPolicy,
+    stop: threading.Event,
+    poll: float,
+    on_change: Callable[[bool], None],
+) -> Callable[[], None]:
+    """What serve's committer runs for ``node`` (this process's, or the gateway's own
+    thread when it owns the chain): :func:`committing` with the node's chain client in its
+    custody mode, sealing the alert log on idle turns. One definition for both, so the
+    two cannot differ (they once did in the custody mode)."""
+    return committing(
+        store=node.store,
+        client=node.commit_client(),
+        node_key=node_key,
+        policy=policy,
+        stop=stop,
+        poll=poll,
+        on_change=on_change,
+        idle=AlertLogSealer(
+            store=node.store, w3=node.w3, deployment=node.deployment, node=node_key
+        ).tick,
+    )
+
+
 def main() -> None:
     """The child: ``python -m node.commit.process`` (its settings on stdin)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # serve stops us, not Ctrl-C
@@ -156,17 +184,13 @@ def _run(
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     threads = []
     if settings.commit:
-        run = committing(
-            store=node.store,
-            client=node.commit_client(),
-            node_key=node_key,
+        run = node_committing(
+            node,
+            node_key,
             policy=settings.policy,
             stop=stop,
             poll=settings.leader_poll,
             on_change=lambda held: out.say({"leader": held}),
-            idle=AlertLogSealer(
-                store=node.store, w3=node.w3, deployment=node.deployment, node=node_key
-            ).tick,
         )
         threads.append(threading.Thread(target=run, name="commit-leader", daemon=True))
     for thread in threads:

@@ -52,6 +52,8 @@ from node.epcis.vocabulary import (
 )
 
 HASH_ID_VERSION: Final = "CBV2.0"
+#: The prefix of fields of future EPCIS versions in the JSON form (GS1's ``epcis:``).
+FUTURE_FIELD_PREFIX: Final = "epcis"
 IGNORED: Final = frozenset({"type", "eventID", "recordTime", "errorDeclaration", "@context"})
 _COMMENTS: Final = frozenset({"comment", "rdfs:comment"})
 
@@ -158,10 +160,15 @@ class _PreHash:
         return normalise_gs1_uri(text)
 
     def key(self, name: str) -> str:
-        """An extension's key as ``{namespace}localName`` (unchanged without a prefix)."""
+        """An extension's key as ``{namespace}localName`` (unchanged without a prefix); a
+        field of a future EPCIS version (``epcis:name``, GS1's own vocabulary, not
+        redeclared) as its bare name, as a standard field is written and as the XML has
+        it: an element of no namespace inside ``<extension>`` (docs/epcis.md)."""
         prefix, sep, local = name.partition(":")
         if sep and prefix in self.inline:
             return "{" + self.inline[prefix] + "}" + local
+        if sep and prefix == FUTURE_FIELD_PREFIX:
+            return local
         return name
 
     def field(self, name: str, raw: Any, path: tuple[str, ...] = ()) -> str:

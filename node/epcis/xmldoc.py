@@ -46,6 +46,7 @@ from typing import Any, Final
 
 from lxml import etree
 
+from node.epcis.hashid import FUTURE_FIELD_PREFIX
 from node.epcis.vocabulary import gs1_prefixes
 from node.exceptions import EpcisLimitError, EpcisXmlError
 
@@ -95,6 +96,9 @@ _TEXT_FIELDS: Final = frozenset(
     }
 )
 _WRAPPERS: Final = frozenset({"extension", "baseExtension"})
+#: The JSON prefix of a field reserved for future EPCIS versions (an element of no namespace
+#: inside ``<extension>``): GS1's EPCIS vocabulary, ``https://ref.gs1.org/epcis/``.
+FUTURE_PREFIX: Final = FUTURE_FIELD_PREFIX + ":"
 _DOUBLE_ATTRIBUTES: Final = frozenset(
     {"value", "minValue", "maxValue", "meanValue", "sDev", "percRank", "percValue"}
 )
@@ -259,6 +263,12 @@ def _children(element: Any) -> Iterator[Any]:
             yield from _children(child)
         else:
             yield child
+
+
+def _in_extension(element: Any) -> bool:
+    """Whether ``element`` sits in an ``<extension>`` / ``<baseExtension>`` wrapper."""
+    parent = element.getparent()
+    return parent is not None and _namespace(parent) is None and _local(parent) in _WRAPPERS
 
 
 def _event_list(root: Any) -> Any:
@@ -436,7 +446,9 @@ class _Converter:
             elif local == "errorDeclaration":
                 event[local] = self.error_declaration(child)
             elif local == "ilmd":
-                event[local] = self.members(child)
+                event[local] = self.members(child, standard=True)
+            elif _in_extension(child):
+                self.future(event, child)
             else:
                 raise ValueError(f"<{local}> (line {child.sourceline}) is not an EPCIS field")
         self.attributes(event, element)
@@ -457,10 +469,12 @@ class _Converter:
     def place(self, element: Any) -> dict[str, Any]:
         place: dict[str, Any] = {}
         for child in _children(element):
-            if _namespace(child) is None:
-                place[_local(child)] = _text(child)
-            else:
+            if _namespace(child) is not None:
                 self.extension(place, child)
+            elif _in_extension(child):
+                self.future(place, child)
+            else:
+                place[_local(child)] = _text(child)
         return place
 
     def typed(self, element: Any, member: str) -> dict[str, Any]:
@@ -480,6 +494,8 @@ class _Converter:
                 sensor[local] = self.sensor_attributes(child)
             elif local == "sensorReport":
                 sensor.setdefault(local, []).append(self.sensor_attributes(child))
+            elif _in_extension(child):
+                self.future(sensor, child)
             else:
                 raise ValueError(f"<{local}> (line {child.sourceline}) is not a sensor field")
         return sensor
@@ -512,6 +528,8 @@ class _Converter:
                 self.extension(declaration, child)
             elif local == "correctiveEventIDs":
                 declaration[local] = [_text(c) for c in _children(child)]
+            elif _in_extension(child):
+                self.future(declaration, child)
             else:
                 declaration[local] = _text(child)
         return declaration
@@ -538,6 +556,13 @@ class _Converter:
         key = self.key(str(_namespace(element)), _local(element), element)
         self.add(target, key, self.value(element))
 
+    def future(self, target: dict[str, Any], element: Any) -> None:
+        """An element of no namespace inside an ``<extension>`` (which EPCIS reserves for
+        fields of its future versions, e.g. GS1's ``<futureExtension>``): the member
+        ``epcis:localName``, in GS1's EPCIS vocabulary, where the JSON-LD binding puts every
+        standard field; its value as any extension's (its children keep their names)."""
+        self.add(target, FUTURE_PREFIX + _local(element), self.value(element))
+
     def value(self, element: Any) -> Any:
         children = [c for c in element if isinstance(c.tag, str)]
         attributes = {
@@ -551,8 +576,10 @@ class _Converter:
             value["#text"] = text
         return value
 
-    def members(self, element: Any) -> dict[str, Any]:
-        """An extension element's (or ilmd's) children and attributes as JSON members."""
+    def members(self, element: Any, *, standard: bool = False) -> dict[str, Any]:
+        """An extension element's (or ilmd's) children and attributes as JSON members.
+        ``standard``: ``element`` is EPCIS's own (ilmd), whose ``<extension>`` holds future
+        EPCIS fields; inside a user's extension element, names are the user's."""
         value: dict[str, Any] = {}
         for name, raw in element.attrib.items():
             qname = etree.QName(name)
@@ -563,10 +590,12 @@ class _Converter:
             else:
                 value[str(qname.localname)] = raw
         for child in _children(element):
-            if _namespace(child) is None:
-                self.add(value, _local(child), self.value(child))
-            else:
+            if _namespace(child) is not None:
                 self.extension(value, child)
+            elif standard and _in_extension(child):
+                self.future(value, child)
+            else:
+                self.add(value, _local(child), self.value(child))
         return value
 
     def attributes(self, target: dict[str, Any], element: Any) -> None:

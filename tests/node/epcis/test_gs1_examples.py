@@ -38,6 +38,7 @@ OWNERS: dict[str, tuple[Role, str]] = {
     "retail": (Role.RETAILER, "0012345"),  # 9.6.1's receiver
     "warehouse": (Role.PRODUCER | Role.RETAILER, "0037000"),  # 9.8.1's locations
     "maker": (Role.PRODUCER, "9524141"),  # the CBV 11.x examples' items
+    "supplier": (Role.PRODUCER, "4023333"),  # WithExtension/ObjectEvent's lot
 }
 
 
@@ -332,14 +333,41 @@ EXAMPLES = [
         document_refused="/document/creationDate",
     ),
     # An ObjectEvent with a field in the `<extension>` EPCIS reserves for its future
-    # versions (`<futureExtension/>`, no namespace): valid against GS1's XSD, but it has
-    # no EPCIS 2.0 JSON form, so the document is refused naming it (docs/epcis.md,
-    # "GS1's examples on a fresh node": a known difference).
+    # versions (`<futureExtension/>`, no namespace): kept as `epcis:futureExtension`, GS1's
+    # EPCIS vocabulary (docs/epcis.md, "Fields of future EPCIS versions"). The shipping of
+    # two items of 0614141 by their brand owner (adopted, first seen mid-chain); the
+    # commissioning of a lot of 4023333 by its brand owner.
     Example(
         "with_extension_object_event.xml",
+        ("farm", "supplier"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("supplier",),
+        notes=(FIRST_SEEN, None),
+    ),
+    # GS1's WithExtension AggregationEvent (9.6.3's receiving: an SSCC pallet, two items of
+    # 0614141, a lot of 4012345, a GTIN pattern) with `<moreExtensions>` in its innermost
+    # `<extension>`: as 9.6.3, each batch received and adopted.
+    Example(
+        "with_extension_aggregation_event.xml",
         ("farm",),
-        (),
-        document_refused="/document",
+        ("captured",),
+        signers=("farm",) * 3,
+    ),
+    # GS1's WithExtension AssociationEvent (a GIAI assembled to a GRAI): records.
+    Example(
+        "with_extension_association_event.xml",
+        ("acme",),
+        ("anchored-only",),
+        signers=("acme", "acme"),
+    ),
+    # GS1's WithExtension TransactionEvent (two items of 0614141 inspected, a dose rate):
+    # the items adopted by their brand owner, first seen mid-chain, then observed.
+    Example(
+        "with_extension_transaction_event.xml",
+        ("farm",),
+        ("captured",),
+        signers=("farm",) * 4,
+        notes=(FIRST_SEEN,),
     ),
     # A TransformationEvent with extensions everywhere, one of them a namespaced element
     # inside `<extension>`, which GS1's XSD reserves for elements of no namespace

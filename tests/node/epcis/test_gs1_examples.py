@@ -19,6 +19,8 @@ from node.epcis.adoption import DECLARED, FIRST_SEEN
 from node.epcis.capture import AssertionOutcome, AssertionResult, capture, sign_capture
 from node.epcis.document import parse_document
 from node.epcis.hashid import event_hash_id
+from node.epcis.query import parse_query
+from node.epcis.results import run_query
 from node.events.typed_data import Role
 from node.exceptions import EpcisDocumentError, EpcisError
 from node.ingest.service import IngestService
@@ -56,6 +58,9 @@ class Example:
     #: What each event's outcome says of lots first seen mid-chain (a part of its note).
     notes: tuple[str | None, ...] = ()
     document_refused: str | None = None  # the pointer of a document refused whole
+    #: Read each event back through the query interface: its JSON form whole, and its
+    #: hash ID re-derived from the answer alone.
+    read_back: bool = False
 
 
 EXAMPLES = [
@@ -343,6 +348,7 @@ EXAMPLES = [
         ("captured", "captured"),
         signers=("farm",) * 4 + ("supplier",),
         notes=(FIRST_SEEN, None),
+        read_back=True,
     ),
     # GS1's WithExtension AggregationEvent (9.6.3's receiving: an SSCC pallet, two items of
     # 0614141, a lot of 4012345, a GTIN pattern) with `<moreExtensions>` in its innermost
@@ -352,6 +358,7 @@ EXAMPLES = [
         ("farm",),
         ("captured",),
         signers=("farm",) * 3,
+        read_back=True,
     ),
     # GS1's WithExtension AssociationEvent (a GIAI assembled to a GRAI): records.
     Example(
@@ -359,6 +366,7 @@ EXAMPLES = [
         ("acme",),
         ("anchored-only",),
         signers=("acme", "acme"),
+        read_back=True,
     ),
     # GS1's WithExtension TransactionEvent (two items of 0614141 inspected, a dose rate):
     # the items adopted by their brand owner, first seen mid-chain, then observed.
@@ -368,6 +376,7 @@ EXAMPLES = [
         ("captured",),
         signers=("farm",) * 4,
         notes=(FIRST_SEEN,),
+        read_back=True,
     ),
     # A TransformationEvent with extensions everywhere, one of them a namespaced element
     # inside `<extension>`, which GS1's XSD reserves for elements of no namespace
@@ -501,6 +510,14 @@ def test_each_gs1_example_on_a_fresh_node(fresh: Rig, example: Example) -> None:
             )
         }
     assert tuple(by_address[rows[h][0]] for h in written) == example.signers
+    if example.read_back:
+        sent = parse_document(document).events
+        for result, event in zip(results, sent, strict=True):
+            query = parse_query([("EQ_eventID", result.hash_id)], max_per_page=5)
+            (answered,) = run_query(fresh.store, query).events
+            assert event_hash_id(answered, answered["@context"]) == result.hash_id
+            added = {"@context", "recordTime", "eventID"}
+            assert {k: v for k, v in answered.items() if k not in added} == event.data
     # Everything stored is anchored: refused events wrote nothing.
     assert {status for _signer, status in rows.values()} <= {EventStatus.ANCHORED}
     assert len(rows) == len(written) + example.assertions

@@ -10,7 +10,7 @@ import pytest
 
 from node.epcis.capture import Outcome, capture
 from node.epcis.document import MAX_DOCUMENT_BYTES, load_document, parse_document
-from node.epcis.hashid import event_hash_id
+from node.epcis.hashid import event_hash_id, pre_hash_string
 from node.epcis.mapping import MappedEvent, map_document
 from node.epcis.xmldoc import MAX_XML_DEPTH, parse_xml
 from node.exceptions import (
@@ -46,6 +46,7 @@ PAIRS = {
     "gs1_9_6_1.xml": "xml/gs1_9_6_1.jsonld",
     "gs1_9_6_1-query.xml": "xml/gs1_9_6_1.jsonld",
     "certification_sensor.xml": "xml/certification_sensor.jsonld",
+    "future_extension.xml": "xml/future_extension.jsonld",
     # EPCIS 1.2 XML: extension wrappers, baseExtension, CBV 1.x URNs
     "shipping-1.2.xml": "shipping.jsonld",
     "sensor-1.2.xml": "sensor.jsonld",
@@ -213,6 +214,61 @@ def test_the_json_form_follows_the_epcis_2_0_binding() -> None:
     assert sensor["acme:calibrated"] == "2024-01-01"
 
 
+FUTURE_PLACES = (
+    "<errorDeclaration><declarationTime>2024-05-07T08:00:00Z</declarationTime>"
+    "<extension><reviewed>yes</reviewed></extension></errorDeclaration>"
+    "<epcList><epc>urn:epc:id:sgtin:0614141.107346.2017</epc></epcList><action>ADD</action>"
+    "<readPoint><id>urn:epc:id:sgln:0614141.00001.0</id><extension><floor>2</floor></extension>"
+    "</readPoint>"
+    "<bizLocation><id>urn:epc:id:sgln:0614141.00002.0</id><extension><zone><row>B</row></zone>"
+    "</extension></bizLocation>"
+    '<sensorElementList><sensorElement><sensorReport type="gs1:Temperature" value="4"/>'
+    "<extension><calibrated>true</calibrated></extension></sensorElement></sensorElementList>"
+    "<ilmd><extension><grade>A</grade></extension></ilmd>"
+    "<extension><futureExtension/><futureExtension>again</futureExtension></extension>"
+    "<ex:user><extension><own>x</own></extension></ex:user>"
+)
+
+
+def test_a_field_of_a_future_epcis_version_is_kept_as_epcis_name_everywhere() -> None:
+    """An element of no namespace inside an ``<extension>`` (EPCIS reserves it for its
+    future versions) is the member ``epcis:name`` wherever EPCIS has an ``<extension>``;
+    inside a user's own extension element, names stay the user's."""
+    text = xml_document(
+        f"<ObjectEvent>{XML_HEAD}{FUTURE_PLACES}</ObjectEvent>",
+        extra='xmlns:ex="https://ns.example.com/epcis/"',
+    )
+    (event,) = parse_document(text).events
+
+    assert event.data["epcis:futureExtension"] == ["", "again"]
+    assert event.data["errorDeclaration"]["epcis:reviewed"] == "yes"
+    assert event.data["readPoint"] == {"id": "urn:epc:id:sgln:0614141.00001.0", "epcis:floor": "2"}
+    assert event.data["bizLocation"]["epcis:zone"] == {"row": "B"}
+    assert event.data["sensorElementList"][0]["epcis:calibrated"] == "true"
+    assert event.data["ilmd"] == {"epcis:grade": "A"}
+    assert event.data["ex:user"] == {"own": "x"}
+    # its JSON form, written by hand, is one event with the XML form: one hash ID
+    as_json = json.loads(json.dumps(parse_document(text).data))
+    (again,) = parse_document(as_json).events
+    assert event_hash_id(again.data, again.context) == event_hash_id(event.data, event.context)
+    # hashed by the bare name, as a standard field and as the reference reads the XML
+    pre = pre_hash_string(event.data, event.context)
+    assert "futureExtensionfutureExtension=again" in pre
+    assert "epcis:" not in pre
+
+
+def test_an_epcis_prefix_a_document_redeclares_is_its_own_namespace() -> None:
+    doc = json_form("xml/future_extension.jsonld")
+    (first, _second) = parse_document(json_form("xml/future_extension.jsonld")).events
+    doc["@context"][1]["epcis"] = "https://ns.example.com/other/"
+    (mine, _) = parse_document(doc).events
+
+    assert "{https://ns.example.com/other/}futureField=42" in pre_hash_string(
+        mine.data, mine.context
+    )
+    assert event_hash_id(mine.data, mine.context) != event_hash_id(first.data, first.context)
+
+
 def test_repeated_extension_elements_and_attributes_become_lists_and_members() -> None:
     text = xml_document(
         "<ObjectEvent>"
@@ -321,13 +377,20 @@ def _deep(levels: int) -> str:
             EpcisXmlError,
             "not valid EPCIS 2.0 XML",
         ),
-        (
+        (  # an element of no namespace outside <extension>: no EPCIS field, refused
             xml_document(
-                f"<ObjectEvent>{XML_HEAD}<action>ADD</action><extension><colour>red</colour>"
-                "</extension></ObjectEvent>"
+                f"<ObjectEvent>{XML_HEAD}<action>ADD</action><colour>red</colour></ObjectEvent>"
             ),
             EpcisXmlError,
-            "<colour>",
+            "line 4, /epcis:EPCISDocument/EPCISBody/EventList/ObjectEvent/colour",
+        ),
+        (
+            xml_document(
+                f"<ObjectEvent>{XML_HEAD}<action>ADD</action><readPoint><id>urn:epc:id:sgln:"
+                "0614141.00001.0</id><colour>red</colour></readPoint></ObjectEvent>"
+            ),
+            EpcisXmlError,
+            "/ObjectEvent/readPoint/colour",
         ),
         (
             xml_document(
@@ -446,12 +509,30 @@ def test_an_xml_document_is_captured_and_its_json_form_is_a_duplicate(rig: Rig) 
     assert [(r.outcome, r.hash_id) for r in as_1_2] == [(Outcome.DUPLICATE, results[0].hash_id)]
 
 
-def test_bad_xml_in_a_capture_request_names_the_document_and_stores_nothing(rig: Rig) -> None:
+@pytest.mark.parametrize(
+    "document",
+    [
+        EXTERNAL_ENTITY,
+        # a good event, then one with an element of no namespace outside <extension>
+        commissioning_xml(new_lot()).replace(
+            "</ObjectEvent>",
+            f"</ObjectEvent><ObjectEvent>{XML_HEAD}<epcList/><action>OBSERVE</action>"
+            "<futureExtension/></ObjectEvent>",
+        ),
+    ],
+    ids=["external-entity", "unprefixed-element"],
+)
+def test_bad_xml_in_a_capture_request_names_the_document_and_stores_nothing(
+    rig: Rig, document: str
+) -> None:
     with rig.store.read() as conn:
         before = rig.store.events.count(conn)
     with pytest.raises(EpcisXmlError) as raised:
-        capture(ingest=rig.ingest, request={"document": EXTERNAL_ENTITY, "traceEvents": []})
+        capture(ingest=rig.ingest, request={"document": document, "traceEvents": []})
 
     assert raised.value.pointer == "/document"
+    if "futureExtension" in document:
+        assert raised.value.line == 4  # xml_document writes the events on line 4
+        assert "/ObjectEvent[2]/futureExtension" in str(raised.value)
     with rig.store.read() as conn:
         assert rig.store.events.count(conn) == before

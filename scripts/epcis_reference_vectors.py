@@ -1,7 +1,8 @@
 """Recompute tests/node/epcis/vectors/reference_1_9_3.json with GS1's exemplary
 implementation of the EPCIS event hash ID (PyPI ``epcis-event-hash-generator`` 1.9.3, MIT),
 run on every fixture document it can read: the JSON ones, and the XML ones (fixtures/xml/,
-keyed ``xml/NAME``) through the reference's own XML reader.
+keyed ``xml/NAME``, and GS1's WithExtension documents in fixtures/gs1/, keyed ``gs1/NAME``)
+through the reference's own XML reader.
 
 The reference is not a dependency of TraceNode: run this with the Python of a separate
 virtual environment that holds it (and nothing of ours)::
@@ -33,6 +34,8 @@ VECTORS = ROOT / "tests" / "node" / "epcis" / "vectors" / "reference_1_9_3.json"
 #: without a type.
 UNREADABLE = {"query.jsonld", "bare_event.jsonld", "transaction.jsonld"}
 UNREADABLE_XML = {"gs1_9_6_1-query.xml", "transaction.xml"}
+#: GS1's WithExtension documents that GS1's XSD refuses (no event to hash).
+INVALID_GS1 = {"with_extension_transformation_event.xml"}
 
 
 def vectors(path: Path) -> dict[str, list[str]]:
@@ -45,15 +48,23 @@ def vectors(path: Path) -> dict[str, list[str]]:
 
 def main() -> int:
     data = json.loads(VECTORS.read_text())
-    data["fixtures"] = {
-        path.name: vectors(path)
-        for path in sorted(FIXTURES.glob("*.jsonld"))
-        if path.name not in UNREADABLE
-    } | {
-        f"xml/{path.name}": vectors(path)
-        for path in sorted((FIXTURES / "xml").glob("*.xml"))
-        if path.name not in UNREADABLE_XML
-    }
+    data["fixtures"] = (
+        {
+            path.name: vectors(path)
+            for path in sorted(FIXTURES.glob("*.jsonld"))
+            if path.name not in UNREADABLE
+        }
+        | {
+            f"xml/{path.name}": vectors(path)
+            for path in sorted((FIXTURES / "xml").glob("*.xml"))
+            if path.name not in UNREADABLE_XML
+        }
+        | {
+            f"gs1/{path.name}": vectors(path)
+            for path in sorted((FIXTURES / "gs1").glob("with_extension_*.xml"))
+            if path.name not in INVALID_GS1
+        }
+    )
     VECTORS.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     print(f"{len(data['fixtures'])} fixtures written to {VECTORS.relative_to(ROOT)}")
     return 0

@@ -414,10 +414,11 @@ class _Converter:
         return {"vocabularyList": found}
 
     def attribute_value(self, element: Any) -> Any:
-        """A master-data attribute's value: its text, or its structure as JSON members."""
+        """A master-data attribute's value: its text, or its structure as JSON members (its
+        ``id`` names the attribute, beside the value: not a member of it)."""
         if not any(isinstance(c.tag, str) for c in element):
             return _text(element)
-        return self.members(element)
+        return self.members(element, skip=frozenset({"id"}))
 
     # ----- events -----
 
@@ -576,14 +577,17 @@ class _Converter:
             value["#text"] = text
         return value
 
-    def members(self, element: Any, *, standard: bool = False) -> dict[str, Any]:
+    def members(
+        self, element: Any, *, standard: bool = False, skip: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
         """An extension element's (or ilmd's) children and attributes as JSON members.
         ``standard``: ``element`` is EPCIS's own (ilmd), whose ``<extension>`` holds future
-        EPCIS fields; inside a user's extension element, names are the user's."""
+        EPCIS fields; inside a user's extension element, names are the user's. ``skip``:
+        attributes of no namespace that are not members (a master-data attribute's id)."""
         value: dict[str, Any] = {}
         for name, raw in element.attrib.items():
             qname = etree.QName(name)
-            if qname.namespace == _XSI:
+            if qname.namespace == _XSI or name in skip:
                 continue
             if qname.namespace:
                 value[self.key(str(qname.namespace), str(qname.localname), element)] = raw

@@ -212,3 +212,32 @@ def test_an_xml_header_reads_as_the_json_forms_master_data() -> None:
         assert json_item.element is not None
         assert item.element.key == json_item.element.key
         assert item.element.name == json_item.element.name
+
+
+def test_a_structured_xml_attribute_value_holds_its_structure_not_the_attributes_id() -> None:
+    """Regression: the ``id`` of an ``<attribute>`` with element content (which names the
+    attribute, beside its value) was copied into the value as a member ``id``."""
+    from node.epcis.document import parse_document
+    from tests.node.epcis.conftest import xml_document
+
+    header = (
+        "<EPCISHeader><extension><EPCISMasterData><VocabularyList>"
+        '<Vocabulary type="urn:epcglobal:epcis:vtype:BusinessLocation"><VocabularyElementList>'
+        '<VocabularyElement id="urn:epc:id:sgln:0037000.00729.0">'
+        '<attribute id="http://example.com/ext1#object1"><ext1:object2><inner1>val1</inner1>'
+        "</ext1:object2><ext1:string>string</ext1:string></attribute>"
+        "</VocabularyElement></VocabularyElementList></Vocabulary>"
+        "</VocabularyList></EPCISMasterData></extension></EPCISHeader>"
+    )
+    text = xml_document("", extra='xmlns:ext1="http://example.com/ext1/"').replace(
+        "<EPCISBody>", header + "<EPCISBody>"
+    )
+
+    parsed = parse_document(text)
+
+    vocabulary = parsed.data["epcisHeader"]["epcisMasterData"]["vocabularyList"][0]
+    (attribute,) = vocabulary["vocabularyElementList"][0]["attributes"]
+    assert attribute == {
+        "id": "http://example.com/ext1#object1",
+        "attribute": {"ext1:object2": {"inner1": "val1"}, "ext1:string": "string"},
+    }

@@ -20,7 +20,10 @@ same event, then hashes it with SHA-256 (RFC 6920 ``ni`` URI). The rules, as app
   and ``sensorReport`` follow their parent's standard fields; ``ilmd``, event-level
   extensions and the typed lists come last, sorted together, keys written
   ``{namespace}localName`` for prefixes the document declares;
-- ``eventID``, ``recordTime``, ``errorDeclaration`` and ``@context`` take no part.
+- ``eventID``, ``recordTime``, ``errorDeclaration`` and ``@context`` take no part;
+- a field of a future EPCIS version, ``epcis:name`` in the JSON form (an element of no
+  namespace inside an XML ``<extension>``), is written by its bare ``name``, as standard
+  fields are and as the reference generator writes that XML element.
 
 Where GS1's exemplary implementation and its published vectors differ from the prose
 rules, the implementation is followed (typed lists sorted with the extensions, ``type``

@@ -30,7 +30,12 @@ The correspondence (EPCIS 2.0 §9 / the JSON binding), as implemented:
   names become a list; attributes of an extension element become members, its text then
   ``#text``), the prefix declared in the document's ``@context`` — except namespaces
   GS1's context already names (``urn:epcglobal:cbv:mda`` is ``cbvmda:``), which keep
-  GS1's prefix so that the JSON form's keys expand alike.
+  GS1's prefix so that the JSON form's keys expand alike;
+- an element of no namespace inside an ``<extension>`` (which EPCIS reserves for fields of
+  its future versions, e.g. GS1's ``<futureExtension>``) is the member ``epcis:localName``
+  (GS1's EPCIS vocabulary, where the JSON-LD binding puts every standard field); the hash
+  ID writes it by its bare name (:mod:`node.epcis.hashid`), as the XML has it. Outside an
+  ``<extension>`` such an element is no EPCIS field and is refused.
 """
 
 from __future__ import annotations

@@ -227,6 +227,7 @@ FUTURE_PLACES = (
     "<ilmd><extension><grade>A</grade></extension></ilmd>"
     "<extension><futureExtension/><futureExtension>again</futureExtension></extension>"
     "<ex:user><extension><own>x</own></extension></ex:user>"
+    '<g:same xmlns:g="https://ref.gs1.org/epcis/">IRI</g:same>'
 )
 
 
@@ -247,6 +248,7 @@ def test_a_field_of_a_future_epcis_version_is_kept_as_epcis_name_everywhere() ->
     assert event.data["sensorElementList"][0]["epcis:calibrated"] == "true"
     assert event.data["ilmd"] == {"epcis:grade": "A"}
     assert event.data["ex:user"] == {"own": "x"}
+    assert event.data["epcis:same"] == "IRI"  # GS1's EPCIS namespace: the same key
     # its JSON form, written by hand, is one event with the XML form: one hash ID
     as_json = json.loads(json.dumps(parse_document(text).data))
     (again,) = parse_document(as_json).events

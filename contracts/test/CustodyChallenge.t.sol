@@ -523,14 +523,7 @@ contract CustodyChallengeTest is TraceNodeTest {
     }
 
     function test_challengeLinkage_Fork() public {
-        bytes32 lot = _known("lot-m");
-        bytes32 head = _step(FARM_PK, _commissionEvent(farm, lot), true);
-        _step(FARM_PK, _ship(farm, lot, carrier), true);
-        bytes32 rootA = _anchor();
-        // A second event extends the commission: the node rolled its state back.
-        state[lot] = Leaf({head: head, custodian: farmId, status: ACTIVE, count: 2});
-        _step(FARM_PK, _ship(farm, lot, shop), false);
-        bytes32 rootB = _anchor();
+        (bytes32 lot, bytes32 rootA, bytes32 rootB) = _forkAcrossTwoWindows("lot-m");
 
         _link(rootA, _last(rootA, lot), rootB, _last(rootB, lot));
 
@@ -616,13 +609,7 @@ contract CustodyChallengeTest is TraceNodeTest {
     }
 
     function test_RevertWhen_LinkageRootPairIsForged() public {
-        bytes32 lot = _known("lot-forged-link");
-        bytes32 head = _step(FARM_PK, _commissionEvent(farm, lot), true);
-        _step(FARM_PK, _ship(farm, lot, carrier), true);
-        bytes32 rootA = _anchor();
-        state[lot] = Leaf({head: head, custodian: farmId, status: ACTIVE, count: 2});
-        _step(FARM_PK, _ship(farm, lot, shop), false);
-        bytes32 rootB = _anchor();
+        (bytes32 lot, bytes32 rootA, bytes32 rootB) = _forkAcrossTwoWindows("lot-forged-link");
         ICustodyChallenge.Transition memory a = _last(rootA, lot);
         ICustodyChallenge.Transition memory b = _last(rootB, lot);
         ICustodyChallenge.Window memory forgedB = _window(rootB);
@@ -868,13 +855,7 @@ contract CustodyChallengeTest is TraceNodeTest {
 
     /// @dev What a linkage claim costs (docs/contracts.md): a fork across two windows.
     function test_gas_Linkage() public {
-        bytes32 lot = _known("lot-gas-fork");
-        bytes32 head = _step(FARM_PK, _commissionEvent(farm, lot), true);
-        _step(FARM_PK, _ship(farm, lot, carrier), true);
-        bytes32 rootA = _anchor();
-        state[lot] = Leaf({head: head, custodian: farmId, status: ACTIVE, count: 2});
-        _step(FARM_PK, _ship(farm, lot, shop), false);
-        bytes32 rootB = _anchor();
+        (bytes32 lot, bytes32 rootA, bytes32 rootB) = _forkAcrossTwoWindows("lot-gas-fork");
         ICustodyChallenge.Transition memory a = _last(rootA, lot);
         ICustodyChallenge.Transition memory b = _last(rootB, lot);
         bytes32[] memory proofA = _transitionProof(rootA, a);
@@ -1074,6 +1055,19 @@ contract CustodyChallengeTest is TraceNodeTest {
         anchors.anchorWindow(root, windowOf[root].stateRoot, windowOf[root].transitionRoot, firstSeq, uint32(n));
         delete windowEvents;
         delete windowTransitions;
+    }
+
+    /// @dev A fork across two windows: the farm commissions and ships lot `name` to the carrier
+    /// (window A); the node then rolls its state back and anchors a second SHIP extending the
+    /// commission (window B).
+    function _forkAcrossTwoWindows(string memory name) internal returns (bytes32 lot, bytes32 rootA, bytes32 rootB) {
+        lot = _known(name);
+        bytes32 head = _step(FARM_PK, _commissionEvent(farm, lot), true);
+        _step(FARM_PK, _ship(farm, lot, carrier), true);
+        rootA = _anchor();
+        state[lot] = Leaf({head: head, custodian: farmId, status: ACTIVE, count: 2});
+        _step(FARM_PK, _ship(farm, lot, shop), false);
+        rootB = _anchor();
     }
 
     /// @dev Window `root` as a claim names it: with the roots its `anchorWindow` log gave.

@@ -495,7 +495,8 @@ class ChainReader:
         that lost or withholds the log)."""
         key = ("window_roots", root)
         if key in self._cache:
-            return self._cache[key]  # type: ignore[no-any-return]
+            known: tuple[bytes, bytes] = self._cache[key]
+            return known
         commitment = self.commitment(root)
         if not any(commitment):
             return None

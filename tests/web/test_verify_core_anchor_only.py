@@ -70,7 +70,7 @@ def test_the_page_reads_an_anchor_only_windows_roots_as_tracenode_verify_does(
     WindowAnchored log, and the commitment has one definition in Solidity, Python and
     JavaScript."""
     w3 = anvil.w3
-    admin, node = w3.eth.accounts[:2]
+    admin, node = list(w3.eth.accounts)[:2]
     deployment = deploy_contracts(w3, admin=admin, node=node, challenge=True)
     anchors = contract(w3, "AnchorRegistry", deployment.anchor_registry)
     window, enforced = keccak(b"window"), keccak(b"enforced")

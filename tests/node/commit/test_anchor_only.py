@@ -89,6 +89,7 @@ def test_a_window_is_anchored_with_its_state_and_transitions_and_nothing_relayed
     for window in windows:
         assert window is not None
         assert window.transition_root is not None
+        assert window.state_root is not None
         assert window.state_block  # anchored with the window, in its block
         # The chain keeps one commitment to the two roots; the window's log carries them.
         assert bytes(anchors.stateRootOf(window.root).call()) == ZERO32

@@ -102,8 +102,9 @@ interface IAnchorRegistry {
     /// @notice Anchors the state root of the caller's latest window `root`: the root of a
     /// StandardMerkleTree of leaves (bytes32 batchId, bytes32 head, uint256 custodian,
     /// uint8 status, uint256 eventCount), one per batch the window touched.
-    /// Requirements: caller has NODE_ROLE; `root` is the last root the caller anchored;
-    /// `stateRoot` not zero; `root` has no state root yet.
+    /// Requirements: caller has NODE_ROLE; `root` is the last root the caller anchored, with
+    /// {anchor} or (through BatchRegistry) {anchorFor}: not an {anchorWindow} window, whose state
+    /// root is in its commitment; `stateRoot` not zero; `root` has no state root yet.
     /// Emits: {StateRootAnchored}.
     function anchorState(bytes32 root, bytes32 stateRoot) external;
 

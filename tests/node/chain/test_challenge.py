@@ -21,7 +21,7 @@ from node.chain.artifacts import load
 from node.chain.deploy import Deployment, contract, deploy_contracts, join_deployment
 from node.chain.embedded import embedded_web3
 from node.chain.errors import decode_error, revert_data
-from node.chain.logs import window_commitment
+from node.chain.logs import WINDOW_ANCHORED, committed_roots, window_commitment
 from node.events.merkle import MerkleTree
 from node.events.typed_data import ZERO32, Action, BatchStatus, Domain, Role, TraceEvent
 from node.exceptions import ConfigurationError, ContractError, NotCustodianError
@@ -225,3 +225,35 @@ def _call(game: Game, claim: dict[str, Any], sender: ChecksumAddress) -> Excepti
 def _transact(game: Game, claim: dict[str, Any], sender: ChecksumAddress) -> Any:
     tx = game.challenge.functions.challengeTransition(*claim["args"]).transact({"from": sender})
     return game.w3.eth.wait_for_transaction_receipt(tx, timeout=10)
+
+
+def test_a_window_log_is_taken_only_when_its_roots_hash_to_the_commitment() -> None:
+    """node.chain.logs.committed_roots, which ChainReader.window_roots applies to the logs
+    an endpoint returns: another contract's log, another window's, a malformed one, or
+    roots that do not hash to the commitment are passed over."""
+    registry, root = "0x" + "ab" * 20, keccak(b"window")
+    state_root, transition_root = keccak(b"state"), keccak(b"transitions")
+    commitment = window_commitment(state_root, transition_root)
+
+    def log(address: str, topic_root: bytes, data: bytes) -> dict[str, Any]:
+        return {
+            "address": address,
+            "topics": [WINDOW_ANCHORED, topic_root, bytes(32)],
+            "data": data,
+        }
+
+    honest = log(registry.upper().replace("0X", "0x"), root, state_root + transition_root)
+    forged = [
+        log("0x" + "cd" * 20, root, state_root + transition_root),
+        log(registry, keccak(b"other"), state_root + transition_root),
+        log(registry, root, transition_root + state_root),
+        log(registry, root, state_root + keccak(b"forged tree")),
+        log(registry, root, state_root),
+    ]
+    assert committed_roots(forged, registry, root, commitment) is None
+    assert committed_roots([*forged, honest], registry, root, commitment) == (
+        state_root,
+        transition_root,
+    )
+    with pytest.raises(ValueError, match="32 bytes"):
+        window_commitment(state_root, b"\x01")

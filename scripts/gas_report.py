@@ -134,17 +134,30 @@ leaving one new storage slot (~22,100) and 32 bytes of calldata.
 
 An anchor-only window (docs/contracts.md, "The anchor-only mode and the challenge game")
 executes no event on-chain: one `AnchorRegistry.anchorWindow(root, stateRoot,
-transitionRoot, firstSeq, eventCount)` transaction anchors it, whatever its events. A
-challenge is paid by whoever proves a window fraudulent. Measured with
+transitionRoot, firstSeq, eventCount)` transaction anchors it, whatever its events. It
+writes two fresh storage slots: the anchor record (which also holds the node's number)
+and one commitment to the two roots, `keccak256(abi.encode(stateRoot, transitionRoot))`;
+the roots themselves travel in its `WindowAnchored` log, and every reader checks them
+against the commitment. A challenge is paid by whoever proves a window fraudulent, and
+names the window's roots (checked against the commitment first). Measured with
 `forge test --isolate --match-test "test_gas_AnchorWindow|test_gas_Challenges|test_gas_Linkage"
---gas-report -vv` (each call a transaction: 21,000 base, calldata and cold storage counted):
+--gas-report -vv` (each call a transaction: 21,000 base, calldata and cold storage
+counted), and the same tests on a `git archive` of main at 9cff79f for the layout before
+(three write-once slots: anchor, state root, transition root; two logs of roots):
 
-| | gas |
-|---|---:|
-| `anchorWindow` of a node's second window (three write-once roots: 66,300) | **112,947** |
-| per event, 1,000-event window / 100-event window | 113 / 1,129 |
-| `challengeTransition`: a SHIP by a non-custodian, in a 64-event window | ~130,000 |
-| `challengeLinkage`: a fork across two windows | ~92,000 |
+| | before (9cff79f) | now |
+|---|---:|---:|
+| `anchorWindow` of a node's second window | 112,947 | **86,554** |
+| per event, 1,000-event window / 100-event window | 113 / 1,129 | **86.6** / 866 |
+| `challengeTransition`: a SHIP by a non-custodian, in a 64-event window | 119,038 | 121,191 |
+| `challengeLinkage`: a fork across two windows | 85,213 | 89,553 |
+
+Of the 26,393 saved: one fresh slot (22,100), one log (~1,800), and the node's latest root
+no longer rewritten by an anchor-only window (zeroed instead: only `anchor`/`anchorFor`
+windows take `anchorState`). A challenge pays ~2,000 (~4,300 for a linkage, two windows)
+more: its roots' calldata and the commitment check. `anchor` and `anchorState` (the
+enforced mode) cost what they did (61,603 and 51,056 in the same reports, against 61,652
+and 51,100).
 
 ## Every external function (forge gas report over the unit tests)
 

@@ -31,9 +31,14 @@
 //                     custodian, status, event count) is in its latest window's anchored
 //                     state, and the bundle holds exactly those events (node/proofs/state.py)
 //
+// An anchor-only window's state and transition roots are not stored on-chain: AnchorRegistry
+// keeps their commitment (windowCommitmentOf(root), windowCommitment below) and its
+// WindowAnchored log carries them; the page reads that log (eth_getLogs, the window's
+// anchor block) and takes the roots only when they hash to the commitment.
+//
 // Cryptography is noble's (audited, pinned in package.json, served by the node from
 // api/static/vendor: scripts/vendor_js.mjs). ABI encoding is by hand, for seven fixed view
-// calls and three event topics; their selectors are computed below with keccak256 from
+// calls and four event topics; their selectors are computed below with keccak256 from
 // the signatures, and tests/web/test_verify_core.py compares them with the contracts' ABIs.
 
 import { keccak_256 } from "./vendor/noble-hashes/sha3.js";
@@ -271,6 +276,13 @@ export function processTransitionProof(eventHash, t) {
   let node = keccak(keccak(transitionLeafEncoded(eventHash, t)));
   for (const sibling of t.proof) node = hashPair(node, hexToBytes(sibling));
   return bytesToHex(node);
+}
+
+/** An anchor-only window's commitment to its two roots, as AnchorRegistry.windowCommitment
+ * and node/chain/logs.py window_commitment compute it: keccak256(abi.encode(stateRoot,
+ * transitionRoot)) (0x hex in and out; tests/web hold the three to each other). */
+export function windowCommitment(stateRoot, transitionRoot) {
+  return keccakHex(concat(hexToBytes(stateRoot), hexToBytes(transitionRoot)));
 }
 
 /** The root `proof` leads to from the leaf of `eventHash` (0x hex in, 0x hex out). */
@@ -612,7 +624,7 @@ export const SIGNATURES = {
   participant: "participant(uint32)",
   anchorOf: "anchorOf(bytes32)",
   stateRootOf: "stateRootOf(bytes32)",
-  transitionRootOf: "transitionRootOf(bytes32)",
+  windowCommitmentOf: "windowCommitmentOf(bytes32)",
   nextSequence: "nextSequence(address)",
   batch: "batch(bytes32)",
   licenceAt: "licenceAt(uint8,string,uint48)",
@@ -625,6 +637,7 @@ export const TOPICS = {
   EventAccepted: keccakHex(utf8.encode("EventAccepted(bytes32,address,uint32,uint256)")),
   EventRejected: keccakHex(utf8.encode("EventRejected(uint256,bytes32,bytes)")),
   RootAnchored: keccakHex(utf8.encode("RootAnchored(bytes32,address,uint64,uint32)")),
+  WindowAnchored: keccakHex(utf8.encode("WindowAnchored(bytes32,address,bytes32,bytes32)")),
 };
 
 function callData(name, ...args) {
@@ -675,7 +688,7 @@ function decodeBytes(data) {
 }
 
 /** What the chain says, pinned to one block, asked in few JSON-RPC round trips. */
-class ChainView {
+export class ChainView {
   constructor(rpc, contracts) {
     this.rpc = rpc;
     this.contracts = contracts;
@@ -771,15 +784,64 @@ class ChainView {
     );
   }
 
-  transitionRoot(root) {
+  commitment(root) {
     return this.call(
-      `transition:${root}`,
+      `commitment:${root}`,
       this.contracts.anchorRegistry,
-      callData("transitionRootOf", root),
-      "transitionRootOf",
-      (r) => "0x" + words(r, 1, "transitionRootOf")[0].toString(16).padStart(64, "0"),
+      callData("windowCommitmentOf", root),
+      "windowCommitmentOf",
+      (r) => "0x" + words(r, 1, "windowCommitmentOf")[0].toString(16).padStart(64, "0"),
       ZERO32, // an AnchorRegistry from before the anchor-only mode: none
     );
+  }
+
+  /** The roots the WindowAnchored logs of `root` in block `block` carry: [{stateRoot, transitionRoot}]. */
+  windowLogs(root, block) {
+    const at = "0x" + BigInt(block).toString(16);
+    return {
+      key: `windowlogs:${root}`,
+      what: "WindowAnchored",
+      method: "eth_getLogs",
+      params: [{ address: this.contracts.anchorRegistry, topics: [TOPICS.WindowAnchored, root], fromBlock: at, toBlock: at }],
+      convert: (logs) => {
+        if (!Array.isArray(logs)) throw new RpcError("the endpoint's answer to eth_getLogs is not a list");
+        return logs
+          .filter(
+            (l) =>
+              l &&
+              String(l.address).toLowerCase() === this.contracts.anchorRegistry &&
+              Array.isArray(l.topics) &&
+              l.topics.length === 3 &&
+              String(l.topics[0]).toLowerCase() === TOPICS.WindowAnchored &&
+              String(l.topics[1]).toLowerCase() === root &&
+              typeof l.data === "string" &&
+              /^0x[0-9a-fA-F]{128}$/.test(l.data),
+          )
+          .map((l) => ({ stateRoot: "0x" + l.data.slice(2, 66).toLowerCase(), transitionRoot: "0x" + l.data.slice(66).toLowerCase() }));
+      },
+    };
+  }
+
+  /** Each anchor-only window's roots among `roots` (asked: anchor, stateRoot, commitment),
+   * from its WindowAnchored log, taken only when they hash to its commitment: answers
+   * `transition:${root}` (ZERO32: not anchor-only) and, for an anchor-only window,
+   * `state:${root}`. An endpoint without such a log is an RpcError (tracenode verify's ChainError). */
+  async windowRoots(roots) {
+    const anchorOnly = [...new Set(roots)].filter((r) => this.get(`commitment:${r}`) !== ZERO32 && this.get(`anchor:${r}`));
+    await this.ask(anchorOnly.map((r) => this.windowLogs(r, this.get(`anchor:${r}`).blockNumber)));
+    for (const root of new Set(roots)) {
+      if (!anchorOnly.includes(root)) {
+        this.answers.set(`transition:${root}`, ZERO32);
+        continue;
+      }
+      const commitment = this.get(`commitment:${root}`);
+      const found = this.get(`windowlogs:${root}`).find((l) => windowCommitment(l.stateRoot, l.transitionRoot) === commitment);
+      if (!found) {
+        throw new RpcError(`window ${root}: no WindowAnchored log in its anchor block carries roots that hash to its commitment ${commitment}`);
+      }
+      this.answers.set(`transition:${root}`, found.transitionRoot);
+      this.answers.set(`state:${root}`, found.stateRoot);
+    }
   }
 
   key(address) {
@@ -1073,7 +1135,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
   await view.ask([
     ...roots.map((r) => view.anchor(r)),
     ...roots.map((r) => view.stateRoot(r)),
-    ...roots.map((r) => view.transitionRoot(r)),
+    ...roots.map((r) => view.commitment(r)),
     ...signers.map((k) => view.key(k)),
     ...bundle.batches.map((b) => view.batch(b.batchId)),
     ...bundle.events.filter((e) => e.anchor).map((e) => view.receipt(e.anchor.txHash)),
@@ -1100,7 +1162,8 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
     const anchored = anchor ? view.get(`anchor:${anchor.root}`) : null;
     if (split && anchored) for (const c of split.candidates) licences.push(view.licenceAt(split.kind, c, anchored.blockNumber));
   }
-  await view.ask([...statuses, ...[...people].map((p) => view.participant(p)), ...licences]);
+  // (anchor-only windows' roots, from their logs, in the same round)
+  await Promise.all([view.ask([...statuses, ...[...people].map((p) => view.participant(p)), ...licences]), view.windowRoots(roots)]);
   // the names of licence holders who are not the creators (a failed licence check)
   const holders = licences.map((q) => view.get(q.key).holder).filter((h) => h !== 0 && view.get(`participant:${h}`) === undefined);
   await view.ask([...new Set(holders)].map((h) => view.participant(h)));

@@ -29,12 +29,16 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     /// @dev Per node, every head of its alert log it anchored, and the latest one.
     mapping(address node => mapping(bytes32 head => AlertLogAnchor)) private _logAnchors;
     mapping(address node => bytes32) private _logHeads;
-    /// @dev Per node, the root of its latest window (the only one it may give a state root).
+    /// @dev Per node, the root of its latest window when that window may still be given a state
+    /// root by {anchorState} (zero when it may not: none yet, or an anchor-only window, whose
+    /// state root is in its commitment).
     mapping(address node => bytes32) private _lastRoot;
-    /// @dev Per window root, the root of the states of the batches it touched.
+    /// @dev Per window root anchored by {anchor} or {anchorFor}, the root of the states of the
+    /// batches it touched ({anchorState}).
     mapping(bytes32 root => bytes32) private _stateRoots;
-    /// @dev Per anchor-only window root, the root of its transitions.
-    mapping(bytes32 root => bytes32) private _transitionRoots;
+    /// @dev Per anchor-only window root, {windowCommitment} of its state and transition roots:
+    /// one storage slot for the two, which travel in {WindowAnchored}'s log.
+    mapping(bytes32 root => bytes32) private _windowCommitments;
     /// @dev The nodes that anchored anchor-only windows, numbered from 1 in the order of their
     /// first such window: a window keeps its node's number in its anchor's slot, which costs a
     /// window no storage slot of its own.
@@ -50,6 +54,7 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     /// @inheritdoc IAnchorRegistry
     function anchor(bytes32 root, uint64 firstSeq, uint32 eventCount) external onlyRole(NODE_ROLE) {
         _anchor(msg.sender, root, firstSeq, eventCount, 0);
+        _lastRoot[msg.sender] = root;
     }
 
     /// @inheritdoc IAnchorRegistry
@@ -59,6 +64,7 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     {
         if (!hasRole(NODE_ROLE, node)) revert AnchorRegistryNotNode(node);
         _anchor(node, root, firstSeq, eventCount, 0);
+        _lastRoot[node] = root;
     }
 
     /// @inheritdoc IAnchorRegistry
@@ -128,15 +134,21 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
             _windowNodeNumbers[msg.sender] = number;
         }
         _anchor(msg.sender, root, firstSeq, eventCount, number);
-        _stateRoots[root] = stateRoot;
-        _transitionRoots[root] = transitionRoot;
-        emit StateRootAnchored(root, msg.sender, stateRoot);
-        emit TransitionRootAnchored(root, msg.sender, transitionRoot);
+        // No {anchorState} for this window (its state root is committed here), nor for an
+        // earlier one: zeroing costs less than writing the root, and refunds.
+        delete _lastRoot[msg.sender];
+        _windowCommitments[root] = windowCommitment(stateRoot, transitionRoot);
+        emit WindowAnchored(root, msg.sender, stateRoot, transitionRoot);
     }
 
     /// @inheritdoc IAnchorRegistry
-    function transitionRootOf(bytes32 root) external view returns (bytes32) {
-        return _transitionRoots[root];
+    function windowCommitment(bytes32 stateRoot, bytes32 transitionRoot) public pure returns (bytes32) {
+        return keccak256(abi.encode(stateRoot, transitionRoot));
+    }
+
+    /// @inheritdoc IAnchorRegistry
+    function windowCommitmentOf(bytes32 root) external view returns (bytes32) {
+        return _windowCommitments[root];
     }
 
     /// @inheritdoc IAnchorRegistry
@@ -192,7 +204,6 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
         // casting to 'uint64' is safe because `last` was checked against type(uint64).max above.
         // forge-lint: disable-next-line(unsafe-typecast)
         _lastSequence[node] = uint64(last);
-        _lastRoot[node] = root;
         emit RootAnchored(root, node, firstSeq, eventCount);
     }
 }

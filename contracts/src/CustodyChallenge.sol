@@ -55,20 +55,20 @@ contract CustodyChallenge is ICustodyChallenge {
 
     /// @inheritdoc ICustodyChallenge
     function challengeTransition(
-        bytes32 root,
+        Window calldata window,
         Transition calldata t,
         bytes32[] calldata transitionProof,
         IBatchRegistry.SignedEvent calldata signed,
         bytes32[] calldata eventProof,
         IBatchRegistry.IdentifierProof[] calldata proofs
     ) external {
-        Judged memory judged = _open(root, t, transitionProof, signed.ev, eventProof);
+        Judged memory judged = _open(window, t, transitionProof, signed.ev, eventProof);
         _judge(judged, t, signed, proofs);
     }
 
     /// @inheritdoc ICustodyChallenge
     function challengeTransitionWithEvidence(
-        bytes32 root,
+        Window calldata window,
         Transition calldata t,
         bytes32[] calldata transitionProof,
         IBatchRegistry.SignedEvent calldata signed,
@@ -76,26 +76,30 @@ contract CustodyChallenge is ICustodyChallenge {
         IBatchRegistry.IdentifierProof[] calldata proofs,
         Evidence calldata evidence
     ) external {
-        Judged memory judged = _open(root, t, transitionProof, signed.ev, eventProof);
+        Judged memory judged = _open(window, t, transitionProof, signed.ev, eventProof);
         if (evidence.shipment.action != 0) _readShipment(judged, t, evidence.shipment);
-        if (evidence.creationRoot != bytes32(0)) _readCreation(judged, t, evidence);
+        if (evidence.creationWindow.root != bytes32(0)) _readCreation(judged, t, evidence);
         _judge(judged, t, signed, proofs);
     }
 
     /// @inheritdoc ICustodyChallenge
     function challengeLinkage(
-        bytes32 rootA,
+        Window calldata windowA,
         Transition calldata a,
         bytes32[] calldata proofA,
-        bytes32 rootB,
+        Window calldata windowB,
         Transition calldata b,
         bytes32[] calldata proofB
     ) external {
+        _requireRoots(windowA);
+        _requireRoots(windowB);
+        bytes32 rootA = windowA.root;
+        bytes32 rootB = windowB.root;
         if (_frauds[rootA].kind != FraudKind.NONE) revert CustodyChallengeEvidenceFraudulent(rootA);
         _requireUnmarked(rootB);
         if (_nodeOf(rootA) != _nodeOf(rootB)) revert CustodyChallengeDifferentNodes(rootA, rootB);
-        _requireLeaf(rootA, a, proofA);
-        _requireLeaf(rootB, b, proofB);
+        _requireLeaf(windowA, a, proofA);
+        _requireLeaf(windowB, b, proofB);
         if (a.batchId != b.batchId || a.seq >= b.seq || !_inWindow(rootA, a.seq) || !_inWindow(rootB, b.seq)) {
             revert CustodyChallengeNotComparable(b.batchId, a.seq, b.seq);
         }
@@ -130,16 +134,19 @@ contract CustodyChallenge is ICustodyChallenge {
 
     // ----- the claim -----
 
-    /// @dev Checks the claim's proofs: `t` in `root`'s transitions, `ev` its event and in `root`.
+    /// @dev Checks the claim's window and proofs: its roots those of its commitment, `t` in its
+    /// transitions, `ev` its event and in its event root.
     function _open(
-        bytes32 root,
+        Window calldata window,
         Transition calldata t,
         bytes32[] calldata transitionProof,
         IBatchRegistry.TraceEvent calldata ev,
         bytes32[] calldata eventProof
     ) private view returns (Judged memory judged) {
+        _requireRoots(window);
+        bytes32 root = window.root;
         _requireUnmarked(root);
-        _requireLeaf(root, t, transitionProof);
+        _requireLeaf(window, t, transitionProof);
         bytes32 supplied = _batches.hashEvent(ev);
         if (supplied != t.eventHash) revert CustodyChallengeEventMismatch(t.eventHash, supplied);
         if (!_anchors.verifyEvent(root, eventProof, t.eventHash)) {
@@ -166,13 +173,14 @@ contract CustodyChallenge is ICustodyChallenge {
     /// @dev The producer of a RECALL's batch: the signer of the COMMISSION or TRANSFORM that
     /// created it, or nobody (0) when a RECEIVE adopted it from outside the network.
     function _readCreation(Judged memory judged, Transition calldata t, Evidence calldata evidence) private view {
-        bytes32 creationRoot = evidence.creationRoot;
+        _requireRoots(evidence.creationWindow);
+        bytes32 creationRoot = evidence.creationWindow.root;
         Transition calldata creation = evidence.creation;
         if (_frauds[creationRoot].kind != FraudKind.NONE) revert CustodyChallengeEvidenceFraudulent(creationRoot);
         if (_nodeOf(creationRoot) != _nodeOf(judged.root)) {
             revert CustodyChallengeDifferentNodes(creationRoot, judged.root);
         }
-        _requireLeaf(creationRoot, creation, evidence.creationProof);
+        _requireLeaf(evidence.creationWindow, creation, evidence.creationProof);
         uint8 action = evidence.creationEvent.action;
         if (
             creation.batchId != t.batchId || creation.preStatus != uint8(IBatchRegistry.Status.NONE)
@@ -612,12 +620,20 @@ contract CustodyChallenge is ICustodyChallenge {
         if (_frauds[root].kind != FraudKind.NONE) revert CustodyChallengeAlreadyFraudulent(root);
     }
 
-    /// @dev That `t` is a leaf of the transition root of anchor-only window `root`.
-    function _requireLeaf(bytes32 root, Transition calldata t, bytes32[] calldata proof) private view {
-        bytes32 transitionRoot = _anchors.transitionRootOf(root);
-        if (transitionRoot == bytes32(0)) revert CustodyChallengeNotAnchorOnly(root);
-        if (!MerkleProof.verifyCalldata(proof, transitionRoot, transitionLeaf(t))) {
-            revert CustodyChallengeInvalidTransitionProof(root);
+    /// @dev That `window` is an anchor-only window and its state and transition roots are the
+    /// ones its commitment holds (AnchorRegistry's one definition of it).
+    function _requireRoots(Window calldata window) private view {
+        bytes32 commitment = _anchors.windowCommitmentOf(window.root);
+        if (commitment == bytes32(0)) revert CustodyChallengeNotAnchorOnly(window.root);
+        if (_anchors.windowCommitment(window.stateRoot, window.transitionRoot) != commitment) {
+            revert CustodyChallengeWrongRoots(window.root);
+        }
+    }
+
+    /// @dev That `t` is a leaf of the transition root of `window` (checked by {_requireRoots}).
+    function _requireLeaf(Window calldata window, Transition calldata t, bytes32[] calldata proof) private pure {
+        if (!MerkleProof.verifyCalldata(proof, window.transitionRoot, transitionLeaf(t))) {
+            revert CustodyChallengeInvalidTransitionProof(window.root);
         }
     }
 

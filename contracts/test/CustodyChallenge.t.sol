@@ -45,6 +45,8 @@ contract CustodyChallengeTest is TraceNodeTest {
 
     // Where each batch was created: its window and the creating event.
     mapping(bytes32 batchId => bytes32) internal creationRoot;
+    /// @dev Per anchored window root, its roots as `anchorWindow` was given them.
+    mapping(bytes32 root => ICustodyChallenge.Window) internal windowOf;
     mapping(bytes32 batchId => bytes32) internal creationEvent;
 
     uint8 internal constant NONE = uint8(IBatchRegistry.Status.NONE);
@@ -244,7 +246,13 @@ contract CustodyChallengeTest is TraceNodeTest {
         for (uint256 i; i < ts.length && !challenge.fraudulent(root); ++i) {
             Claim memory claim = _claim(root, ts[i]);
             try challenge.challengeTransitionWithEvidence(
-                root, ts[i], claim.transitionProof, claim.signed, claim.eventProof, _proofsOf(h), _evidenceFor(ts[i])
+                _window(root),
+                ts[i],
+                claim.transitionProof,
+                claim.signed,
+                claim.eventProof,
+                _proofsOf(h),
+                _evidenceFor(ts[i])
             ) {}
                 catch {}
         }
@@ -515,14 +523,7 @@ contract CustodyChallengeTest is TraceNodeTest {
     }
 
     function test_challengeLinkage_Fork() public {
-        bytes32 lot = _known("lot-m");
-        bytes32 head = _step(FARM_PK, _commissionEvent(farm, lot), true);
-        _step(FARM_PK, _ship(farm, lot, carrier), true);
-        bytes32 rootA = _anchor();
-        // A second event extends the commission: the node rolled its state back.
-        state[lot] = Leaf({head: head, custodian: farmId, status: ACTIVE, count: 2});
-        _step(FARM_PK, _ship(farm, lot, shop), false);
-        bytes32 rootB = _anchor();
+        (bytes32 lot, bytes32 rootA, bytes32 rootB) = _forkAcrossTwoWindows("lot-m");
 
         _link(rootA, _last(rootA, lot), rootB, _last(rootB, lot));
 
@@ -573,7 +574,78 @@ contract CustodyChallengeTest is TraceNodeTest {
         t.postCustodian = shopId;
 
         vm.expectRevert(abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeInvalidTransitionProof.selector, root));
-        challenge.challengeTransition(root, t, proof, signed, _eventProof(root, t.eventHash), _noProofs());
+        challenge.challengeTransition(_window(root), t, proof, signed, _eventProof(root, t.eventHash), _noProofs());
+    }
+
+    /// @dev A claim whose roots are not the window's commitment's is refused before anything
+    /// else: a transition proven into a transition root of the challenger's making (the
+    /// forged pair's state root kept, or swapped with the transition root) marks nothing.
+    function test_RevertWhen_RootPairIsForged() public {
+        bytes32 lot = _known("lot-forged-roots");
+        _step(FARM_PK, _commissionEvent(farm, lot), true);
+        _step(FARM_PK, _ship(farm, lot, carrier), true);
+        bytes32 root = _anchor();
+        ICustodyChallenge.Transition memory t = _last(root, lot);
+        // The honest SHIP, rewritten as a SHIP by a non-custodian, in a tree of one leaf.
+        t.preCustodian = shopId;
+        Claim memory claim = _claim(root, _last(root, lot));
+        ICustodyChallenge.Window memory forged = _window(root);
+        forged.transitionRoot = challenge.transitionLeaf(t);
+        bytes32[] memory none = new bytes32[](0);
+
+        vm.expectRevert(abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongRoots.selector, root));
+        challenge.challengeTransition(forged, t, none, claim.signed, claim.eventProof, _noProofs());
+
+        ICustodyChallenge.Window memory swapped = _window(root);
+        (swapped.stateRoot, swapped.transitionRoot) = (swapped.transitionRoot, swapped.stateRoot);
+        vm.expectRevert(abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongRoots.selector, root));
+        challenge.challengeTransition(swapped, t, none, claim.signed, claim.eventProof, _noProofs());
+
+        ICustodyChallenge.Window memory otherState = _window(root);
+        otherState.stateRoot = keccak256("another state");
+        vm.expectRevert(abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongRoots.selector, root));
+        _send(otherState, _last(root, lot), claim, _noProofs(), _noEvidence());
+        vm.assertFalse(challenge.fraudulent(root));
+    }
+
+    function test_RevertWhen_LinkageRootPairIsForged() public {
+        (bytes32 lot, bytes32 rootA, bytes32 rootB) = _forkAcrossTwoWindows("lot-forged-link");
+        ICustodyChallenge.Transition memory a = _last(rootA, lot);
+        ICustodyChallenge.Transition memory b = _last(rootB, lot);
+        ICustodyChallenge.Window memory forgedB = _window(rootB);
+        forgedB.stateRoot = keccak256("another state");
+
+        vm.expectRevert(abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongRoots.selector, rootB));
+        challenge.challengeLinkage(
+            _window(rootA), a, _transitionProof(rootA, a), forgedB, b, _transitionProof(rootB, b)
+        );
+        ICustodyChallenge.Window memory forgedA = _window(rootA);
+        forgedA.transitionRoot = keccak256("another tree");
+        vm.expectRevert(abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongRoots.selector, rootA));
+        challenge.challengeLinkage(
+            forgedA, a, _transitionProof(rootA, a), _window(rootB), b, _transitionProof(rootB, b)
+        );
+        vm.assertFalse(challenge.fraudulent(rootB));
+        _link(rootA, a, rootB, b);
+        _assertMarked(rootB, ICustodyChallenge.FraudKind.FORK);
+    }
+
+    function test_RevertWhen_CreationEvidenceRootPairIsForged() public {
+        bytes32 lot = _known("lot-forged-creation");
+        _step(FARM_PK, _commissionEvent(farm, lot), true);
+        _anchor();
+        _step(SHOP_PK, _simple(IBatchRegistry.Action.RECALL, shop, lot), false);
+        bytes32 root = _anchor();
+        ICustodyChallenge.Transition memory t = _last(root, lot);
+        ICustodyChallenge.Evidence memory evidence = _creationEvidence(lot);
+        evidence.creationWindow.stateRoot = keccak256("another state");
+        Claim memory claim = _claim(root, t);
+
+        vm.expectRevert(
+            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeWrongRoots.selector, evidence.creationWindow.root)
+        );
+        _send(root, t, claim, _noProofs(), evidence);
+        vm.assertFalse(challenge.fraudulent(root));
     }
 
     function test_RevertWhen_EventProofIsForged() public {
@@ -589,7 +661,7 @@ contract CustodyChallengeTest is TraceNodeTest {
         vm.expectRevert(
             abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeInvalidEventProof.selector, root, t.eventHash)
         );
-        challenge.challengeTransition(root, t, _transitionProof(root, t), signed, badProof, _noProofs());
+        challenge.challengeTransition(_window(root), t, _transitionProof(root, t), signed, badProof, _noProofs());
     }
 
     function test_RevertWhen_EventIsNotTheTransitions() public {
@@ -606,7 +678,7 @@ contract CustodyChallengeTest is TraceNodeTest {
             )
         );
         challenge.challengeTransition(
-            root, t, _transitionProof(root, t), commission, _eventProof(root, t.eventHash), _noProofs()
+            _window(root), t, _transitionProof(root, t), commission, _eventProof(root, t.eventHash), _noProofs()
         );
     }
 
@@ -622,7 +694,14 @@ contract CustodyChallengeTest is TraceNodeTest {
         t.eventHash = h;
 
         vm.expectRevert(abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeNotAnchorOnly.selector, one[0]));
-        challenge.challengeTransition(one[0], t, new bytes32[](0), signed, new bytes32[](0), _noProofs());
+        challenge.challengeTransition(
+            ICustodyChallenge.Window(one[0], keccak256("state"), keccak256("transitions")),
+            t,
+            new bytes32[](0),
+            signed,
+            new bytes32[](0),
+            _noProofs()
+        );
     }
 
     function test_RevertWhen_WindowIsMarkedAlready() public {
@@ -656,10 +735,10 @@ contract CustodyChallengeTest is TraceNodeTest {
 
         vm.expectRevert(abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeDifferentNodes.selector, rootA, rootB));
         challenge.challengeLinkage(
-            rootA,
+            _window(rootA),
             _last(rootA, lot),
             _transitionProof(rootA, _last(rootA, lot)),
-            rootB,
+            _window(rootB),
             _last(rootB, lot),
             _transitionProof(rootB, _last(rootB, lot))
         );
@@ -678,7 +757,9 @@ contract CustodyChallengeTest is TraceNodeTest {
         vm.expectRevert(
             abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeNotComparable.selector, lot, b.seq, a.seq)
         );
-        challenge.challengeLinkage(rootB, b, _transitionProof(rootB, b), rootA, a, _transitionProof(rootA, a));
+        challenge.challengeLinkage(
+            _window(rootB), b, _transitionProof(rootB, b), _window(rootA), a, _transitionProof(rootA, a)
+        );
     }
 
     function test_RevertWhen_LinkageEvidenceWindowIsMarked() public {
@@ -762,9 +843,10 @@ contract CustodyChallengeTest is TraceNodeTest {
         bytes32[] memory transitionProof = _transitionProof(root, t);
         bytes32[] memory eventProof = _eventProof(root, t.eventHash);
         IBatchRegistry.SignedEvent memory signed = _signed(t.eventHash);
+        ICustodyChallenge.Window memory window = _window(root);
 
         uint256 before = gasleft();
-        challenge.challengeTransition(root, t, transitionProof, signed, eventProof, _noProofs());
+        challenge.challengeTransition(window, t, transitionProof, signed, eventProof, _noProofs());
         uint256 used = before - gasleft();
         console.log("challengeTransition gas (SHIP by a non-custodian, 64-event window)", used);
         vm.assertTrue(challenge.fraudulent(root));
@@ -773,20 +855,16 @@ contract CustodyChallengeTest is TraceNodeTest {
 
     /// @dev What a linkage claim costs (docs/contracts.md): a fork across two windows.
     function test_gas_Linkage() public {
-        bytes32 lot = _known("lot-gas-fork");
-        bytes32 head = _step(FARM_PK, _commissionEvent(farm, lot), true);
-        _step(FARM_PK, _ship(farm, lot, carrier), true);
-        bytes32 rootA = _anchor();
-        state[lot] = Leaf({head: head, custodian: farmId, status: ACTIVE, count: 2});
-        _step(FARM_PK, _ship(farm, lot, shop), false);
-        bytes32 rootB = _anchor();
+        (bytes32 lot, bytes32 rootA, bytes32 rootB) = _forkAcrossTwoWindows("lot-gas-fork");
         ICustodyChallenge.Transition memory a = _last(rootA, lot);
         ICustodyChallenge.Transition memory b = _last(rootB, lot);
         bytes32[] memory proofA = _transitionProof(rootA, a);
         bytes32[] memory proofB = _transitionProof(rootB, b);
+        ICustodyChallenge.Window memory windowA = _window(rootA);
+        ICustodyChallenge.Window memory windowB = _window(rootB);
 
         uint256 before = gasleft();
-        challenge.challengeLinkage(rootA, a, proofA, rootB, b, proofB);
+        challenge.challengeLinkage(windowA, a, proofA, windowB, b, proofB);
         uint256 used = before - gasleft();
         console.log("challengeLinkage gas (a fork across two windows)", used);
         _assertMarked(rootB, ICustodyChallenge.FraudKind.FORK);
@@ -968,12 +1046,33 @@ contract CustodyChallengeTest is TraceNodeTest {
         }
         eventsOf[root] = windowEvents;
         uint64 firstSeq = nextSeq - uint64(n);
+        windowOf[root] = ICustodyChallenge.Window({
+            root: root,
+            stateRoot: keccak256(abi.encode("state", root)),
+            transitionRoot: MerkleTrees.build(transitionLeaves)[0]
+        });
         vm.prank(anchorer);
-        anchors.anchorWindow(
-            root, keccak256(abi.encode("state", root)), MerkleTrees.build(transitionLeaves)[0], firstSeq, uint32(n)
-        );
+        anchors.anchorWindow(root, windowOf[root].stateRoot, windowOf[root].transitionRoot, firstSeq, uint32(n));
         delete windowEvents;
         delete windowTransitions;
+    }
+
+    /// @dev A fork across two windows: the farm commissions and ships lot `name` to the carrier
+    /// (window A); the node then rolls its state back and anchors a second SHIP extending the
+    /// commission (window B).
+    function _forkAcrossTwoWindows(string memory name) internal returns (bytes32 lot, bytes32 rootA, bytes32 rootB) {
+        lot = _known(name);
+        bytes32 head = _step(FARM_PK, _commissionEvent(farm, lot), true);
+        _step(FARM_PK, _ship(farm, lot, carrier), true);
+        rootA = _anchor();
+        state[lot] = Leaf({head: head, custodian: farmId, status: ACTIVE, count: 2});
+        _step(FARM_PK, _ship(farm, lot, shop), false);
+        rootB = _anchor();
+    }
+
+    /// @dev Window `root` as a claim names it: with the roots its `anchorWindow` log gave.
+    function _window(bytes32 root) internal view returns (ICustodyChallenge.Window memory) {
+        return windowOf[root];
     }
 
     function _transitionProof(bytes32 root, ICustodyChallenge.Transition memory t)
@@ -1080,7 +1179,7 @@ contract CustodyChallengeTest is TraceNodeTest {
         for (uint256 i; i < ts.length; ++i) {
             if (ts[i].batchId == batchId && ts[i].preStatus == NONE) evidence.creation = ts[i];
         }
-        evidence.creationRoot = root;
+        evidence.creationWindow = _window(root);
         evidence.creationProof = _transitionProof(root, evidence.creation);
         evidence.creationEvent = events[evidence.creation.eventHash];
     }
@@ -1120,8 +1219,18 @@ contract CustodyChallengeTest is TraceNodeTest {
         IBatchRegistry.IdentifierProof[] memory proofs,
         ICustodyChallenge.Evidence memory evidence
     ) internal {
+        _send(_window(root), t, claim, proofs, evidence);
+    }
+
+    function _send(
+        ICustodyChallenge.Window memory window,
+        ICustodyChallenge.Transition memory t,
+        Claim memory claim,
+        IBatchRegistry.IdentifierProof[] memory proofs,
+        ICustodyChallenge.Evidence memory evidence
+    ) internal {
         challenge.challengeTransitionWithEvidence(
-            root, t, claim.transitionProof, claim.signed, claim.eventProof, proofs, evidence
+            window, t, claim.transitionProof, claim.signed, claim.eventProof, proofs, evidence
         );
     }
 
@@ -1193,7 +1302,9 @@ contract CustodyChallengeTest is TraceNodeTest {
         bytes32 rootB,
         ICustodyChallenge.Transition memory b
     ) internal {
-        challenge.challengeLinkage(rootA, a, _transitionProof(rootA, a), rootB, b, _transitionProof(rootB, b));
+        challenge.challengeLinkage(
+            _window(rootA), a, _transitionProof(rootA, a), _window(rootB), b, _transitionProof(rootB, b)
+        );
     }
 
     /// @dev No two transitions of `batchId` across `roots`, in sequence order, contradict.

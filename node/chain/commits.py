@@ -81,7 +81,8 @@ REPLACEMENT_BUMP_PERCENT: Final = 125
 CANCEL_GAS: Final = 21_000
 #: Gas allowed AnchorRegistry.anchorState where it is not estimated (it uses ~48,000).
 STATE_GAS_LIMIT: Final = 100_000
-#: Gas allowed AnchorRegistry.anchorWindow where it is not estimated (three roots stored).
+#: Gas allowed AnchorRegistry.anchorWindow where it is not estimated (it uses ~87,000: two
+#: fresh slots, the anchor and the roots' commitment; ~170,000 for a node's first).
 WINDOW_GAS_LIMIT: Final = 300_000
 
 
@@ -318,10 +319,10 @@ class CommitClient:
         )
         return self._sign(node, self.anchors.address, data, WINDOW_GAS_LIMIT, "anchorWindow")
 
-    def transition_root_of(self, root: bytes, *, at: BlockIdentifier = "latest") -> bytes:
-        """The transition root anchored for the window ``root`` (zero bytes: an enforced
-        window, or none)."""
-        return bytes(self.anchors.functions.transitionRootOf(root).call(block_identifier=at))
+    def window_commitment_of(self, root: bytes, *, at: BlockIdentifier = "latest") -> bytes:
+        """The anchor-only window ``root``'s commitment to its state and transition roots
+        (node.chain.logs.window_commitment; zero bytes: an enforced window, or none)."""
+        return bytes(self.anchors.functions.windowCommitmentOf(root).call(block_identifier=at))
 
     def state_root_of(self, root: bytes, *, at: BlockIdentifier = "latest") -> bytes:
         """The state root anchored for the window ``root`` at block ``at`` (zero bytes:

@@ -9,7 +9,10 @@ the commit path's time).
 
 AnchorRegistry emits ``RootAnchored(bytes32 indexed root, address indexed node, uint64
 firstSeq, uint32 eventCount)`` when a root is anchored (a root is anchored once, so the
-transaction with that log is *the* root's transaction).
+transaction with that log is *the* root's transaction), and for an anchor-only window
+``WindowAnchored(bytes32 indexed root, address indexed node, bytes32 stateRoot, bytes32
+transitionRoot)``: the chain keeps only the two roots' commitment
+(:func:`window_commitment`, ``windowCommitmentOf(root)``), this log carries them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,39 @@ from node.events.hashing import keccak
 EVENT_ACCEPTED: Final = keccak(b"EventAccepted(bytes32,address,uint32,uint256)")
 EVENT_REJECTED: Final = keccak(b"EventRejected(uint256,bytes32,bytes)")
 ROOT_ANCHORED: Final = keccak(b"RootAnchored(bytes32,address,uint64,uint32)")
+WINDOW_ANCHORED: Final = keccak(b"WindowAnchored(bytes32,address,bytes32,bytes32)")
+
+
+def window_commitment(state_root: bytes, transition_root: bytes) -> bytes:
+    """An anchor-only window's commitment to its two roots, as AnchorRegistry's
+    ``windowCommitment`` computes it: ``keccak256(abi.encode(stateRoot, transitionRoot))``
+    (api/static/verify-core.js ``windowCommitment`` is its twin; tests/web hold the three
+    to each other)."""
+    if len(state_root) != 32 or len(transition_root) != 32:
+        raise ValueError("a window's roots are 32 bytes each")
+    return keccak(state_root + transition_root)
+
+
+def committed_roots(
+    logs: Iterable[Mapping[str, Any]], anchor_registry: str, root: bytes, commitment: bytes
+) -> tuple[bytes, bytes] | None:
+    """The (state root, transition root) of the anchor-only window ``root`` from
+    AnchorRegistry's ``WindowAnchored`` among ``logs``, when they hash to ``commitment``
+    (what ``windowCommitmentOf(root)`` answers); None when no log does."""
+    registry = anchor_registry.lower()
+    for log in logs:
+        if str(log["address"]).lower() != registry:
+            continue
+        topics = [bytes(t) for t in log["topics"]]
+        data = bytes(log["data"])
+        if len(topics) != 3 or topics[0] != WINDOW_ANCHORED or topics[1] != root:
+            continue
+        if len(data) != 64:
+            continue
+        roots = (data[:32], data[32:])
+        if window_commitment(*roots) == commitment:
+            return roots
+    return None
 
 
 def relayed_outcomes(

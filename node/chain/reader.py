@@ -24,11 +24,12 @@ from web3.types import RPCEndpoint
 from node.chain.artifacts import load
 from node.chain.deploy import contract
 from node.chain.embedded import STORAGE_MANY
-from node.chain.logs import anchored_roots, relayed_outcomes
+from node.chain.logs import WINDOW_ANCHORED, anchored_roots, committed_roots, relayed_outcomes
 from node.chain.registry import Licence
 from node.events.hashing import keccak
 from node.events.identifiers import PrefixKind, prefix_key
 from node.events.typed_data import BatchStatus, Role
+from node.exceptions import ChainError
 
 #: A view reverted: web3 raises ContractLogicError from a JSON-RPC node, eth-tester
 #: (the embedded chain) TransactionFailed.
@@ -180,7 +181,8 @@ class ChainReader:
             for key, value in self._cache.items()
             if key[0] in ("chain_id", "status", "commit", "answers", "block_time")
             or (key[0] in ("anchor", "code") and value)
-            or (key[0] in ("state_root", "transition_root") and any(value))
+            or (key[0] in ("state_root", "commitment") and any(value))
+            or key[0] == "window_roots"
             or (key[0] == "participant" and value is not None)
         }
 
@@ -218,11 +220,13 @@ class ChainReader:
         licences: Iterable[tuple[PrefixKind, str]] = (),
         licences_at: Iterable[tuple[PrefixKind, str, int]] = (),
     ) -> None:
-        """Answer many questions at once (in ReadMany batches) and remember the answers."""
+        """Answer many questions at once (in ReadMany batches) and remember the answers
+        (an anchor-only window's roots: its commitment; its log is read when asked for)."""
+        state_roots, transition_roots = tuple(state_roots), tuple(transition_roots)
         queries = [
             *(self._anchor_query(r) for r in roots),
             *(self._state_root_query(r) for r in state_roots),
-            *(self._transition_root_query(r) for r in transition_roots),
+            *(self._commitment_query(r) for r in (*state_roots, *transition_roots)),
             *(self._key_query(k) for k in keys),
             *(self._status_query(p, b) for p, b in statuses),
             *(self._participant_query(p) for p in participants),
@@ -359,14 +363,14 @@ class ChainReader:
             bytes(32),  # an AnchorRegistry from before state roots: none
         )
 
-    def _transition_root_query(self, root: bytes) -> _Query:
+    def _commitment_query(self, root: bytes) -> _Query:
         return _Query(
-            ("transition_root", root),
+            ("commitment", root),
             self.anchors,
-            "transitionRootOf",
+            "windowCommitmentOf",
             (root,),
             bytes,
-            bytes(32),  # an AnchorRegistry from before the anchor-only mode: none
+            bytes(32),  # an AnchorRegistry from before the window commitment: none
         )
 
     def _key_query(self, key: bytes) -> _Query:
@@ -462,15 +466,62 @@ class ChainReader:
         return result
 
     def state_root(self, root: bytes) -> bytes:
-        """The state root anchored for the window ``root`` (32 zero bytes: none)."""
+        """The state root anchored for the window ``root`` (32 zero bytes: none): by
+        ``anchorState`` for an enforced window, in its commitment for an anchor-only one
+        (:meth:`window_roots`)."""
         result: bytes = self._get(self._state_root_query(root))
-        return result
+        if any(result):
+            return result
+        roots = self.window_roots(root)
+        return roots[0] if roots is not None else result
 
     def transition_root(self, root: bytes) -> bytes:
         """The transition root anchored for the window ``root`` (32 zero bytes: an
         enforced window; non-zero: an anchor-only one, node.proofs.transitions)."""
-        result: bytes = self._get(self._transition_root_query(root))
+        roots = self.window_roots(root)
+        return roots[1] if roots is not None else bytes(32)
+
+    def commitment(self, root: bytes) -> bytes:
+        """AnchorRegistry's ``windowCommitmentOf(root)``: an anchor-only window's
+        commitment to its state and transition roots (32 zero bytes: any other window)."""
+        result: bytes = self._get(self._commitment_query(root))
         return result
+
+    def window_roots(self, root: bytes) -> tuple[bytes, bytes] | None:
+        """The (state root, transition root) of the anchor-only window ``root``; None for
+        any other window. The chain keeps only their commitment (:meth:`commitment`): the
+        roots are read from the window's ``WindowAnchored`` log, in its anchor block, and
+        taken only when they hash to it (ChainError when no log there does: an endpoint
+        that lost or withholds the log)."""
+        key = ("window_roots", root)
+        if key in self._cache:
+            known: tuple[bytes, bytes] = self._cache[key]
+            return known
+        commitment = self.commitment(root)
+        if not any(commitment):
+            return None
+        anchored = self.anchor(root)
+        if anchored is None:
+            raise ChainError(f"window 0x{root.hex()} has a commitment but no anchor")
+        self.calls += 1
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self.contracts.anchor_registry,
+                # Hex strings: eth-tester (the embedded chain) matches no HexBytes topic.
+                "topics": ["0x" + WINDOW_ANCHORED.hex(), "0x" + root.hex()],
+                "fromBlock": anchored.block_number,
+                "toBlock": anchored.block_number,
+            }
+        )
+        roots = committed_roots(logs, self.contracts.anchor_registry, root, commitment)
+        if roots is None:
+            raise ChainError(
+                f"window 0x{root.hex()}: no WindowAnchored log in block "
+                f"{anchored.block_number} carries roots that hash to its commitment "
+                f"0x{commitment.hex()}"
+            )
+        self._cache[key] = roots
+        return roots
 
     def fraud(self, root: bytes) -> int | None:
         """How CustodyChallenge marked the window ``root`` (its FraudKind: 0, not marked);

@@ -9,8 +9,9 @@ tested on its own; :mod:`node.monitor.service` gathers the inputs.
   the store holds in that window;
 - ``state-root-mismatch``: a window's stored state leaves do not rebuild its state root,
   or the state root AnchorRegistry holds for the window is another (node.proofs.state);
-- ``window-fraudulent``: an anchor-only window whose transition root AnchorRegistry does
-  not hold as stored, or that CustodyChallenge marked fraudulent (node.proofs.transitions);
+- ``window-fraudulent``: an anchor-only window whose stored state and transition roots do
+  not hash to the commitment AnchorRegistry holds for it, or that CustodyChallenge marked
+  fraudulent (node.proofs.transitions);
 - ``event-altered``: a stored event whose fields no longer hash to its event hash, or
   whose signature does not recover to its stored signer;
 - ``custody-mismatch``: a batch whose custodian, status or head in the store differ from
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from node.chain.logs import window_commitment
 from node.chain.reader import AnchorInfo, ChainBatch
 from node.events.batch import BatchState
 from node.events.merkle import MerkleTree
@@ -49,13 +51,14 @@ def check_window(
     *,
     states: Sequence[WindowStateRecord] = (),
     state_root: bytes | None = None,
-    transition_root: bytes | None = None,
+    commitment: bytes | None = None,
     fraud: int | None = None,
 ) -> list[Finding]:
     """A confirmed window against its events and the chain's record of its root; and its
     state leaves (``states``) against the chain's state root for it (``state_root``); an
-    anchor-only window's transition root against the chain's (``transition_root``), and
-    CustodyChallenge's mark of it (``fraud``: its FraudKind, 0 none; None: not read)."""
+    anchor-only window's stored state and transition roots against the chain's commitment
+    to them (``commitment``: AnchorRegistry's ``windowCommitmentOf``), and CustodyChallenge's
+    mark of it (``fraud``: its FraudKind, 0 none; None: not read)."""
     found: list[Finding] = []
     where = {"windowId": window.id, "root": _hex(window.root), "txHash": _hex(window.tx_hash)}
     rebuilt = MerkleTree([e.event_hash for e in events]).root if events else None
@@ -114,19 +117,29 @@ def check_window(
     if anchor is not None and anchor.first_seq == window.first_seq:
         # (A root the chain does not hold has no state there either: reported once, above.)
         found += _check_state(window, states, state_root, where)
-        found += _check_transitions(window, transition_root, fraud, where)
+        found += _check_transitions(window, commitment, fraud, where)
     return found
 
 
 def _check_transitions(
     window: WindowRecord, on_chain: bytes | None, fraud: int | None, where: dict[str, object]
 ) -> list[Finding]:
-    """``window-fraudulent``: only for an anchor-only window."""
+    """``window-fraudulent``: only for an anchor-only window. The chain keeps one
+    commitment to its two roots (node.chain.logs.window_commitment): the stored roots must
+    hash to it."""
     if window.transition_root is None:
         return []
     problems = []
-    if on_chain != window.transition_root:
-        problems.append(f"window {window.id}'s transition root is not the one anchored on-chain")
+    stored = (
+        window_commitment(window.state_root, window.transition_root)
+        if window.state_root is not None
+        else None
+    )
+    if on_chain != stored:
+        problems.append(
+            f"window {window.id}'s state and transition roots are not the ones anchored "
+            "on-chain (they do not hash to its commitment)"
+        )
     if fraud:
         problems.append(f"CustodyChallenge marked window {window.id} fraudulent (kind {fraud})")
     if not problems:
@@ -140,8 +153,10 @@ def _check_transitions(
             detail="; ".join(problems),
             evidence=where
             | {
+                "storedStateRoot": _hex(window.state_root) if window.state_root else None,
                 "storedTransitionRoot": _hex(window.transition_root),
-                "chainTransitionRoot": _hex(on_chain) if on_chain and any(on_chain) else None,
+                "storedCommitment": _hex(stored) if stored else None,
+                "chainCommitment": _hex(on_chain) if on_chain and any(on_chain) else None,
                 "fraudKind": fraud,
             },
             block_number=window.block_number,
@@ -155,7 +170,8 @@ def _check_state(
     on_chain: bytes | None,
     where: dict[str, object],
 ) -> list[Finding]:
-    """``state-root-mismatch``: only for a window whose state root the node anchored."""
+    """``state-root-mismatch``: only for a window whose state root the node anchored (an
+    anchor-only window's is in its commitment, checked by :func:`_check_transitions`)."""
     if window.state_root is None or not window.state_block:
         return []
     leaves = [
@@ -165,7 +181,7 @@ def _check_state(
     problems = []
     if rebuilt != window.state_root:
         problems.append(f"window {window.id}'s stored state leaves do not rebuild its state root")
-    if on_chain != window.state_root:
+    if window.transition_root is None and on_chain != window.state_root:
         problems.append(f"window {window.id}'s state root is not the one anchored on-chain")
     if not problems:
         return []

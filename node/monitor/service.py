@@ -280,7 +280,9 @@ class Monitor:
             reader = reader or ChainReader(self.w3, self.contracts, challenge=self.challenge)
             reader.prefetch(
                 roots=[w.root for w in windows],
-                state_roots=[w.root for w in windows if w.state_block],
+                state_roots=[
+                    w.root for w in windows if w.state_block and w.transition_root is None
+                ],
                 transition_roots=[w.root for w in windows if w.transition_root is not None],
             )
             for window in windows:
@@ -290,7 +292,11 @@ class Monitor:
                     events,
                     reader.anchor(window.root),
                     states=leaves.get(window.id, []),
-                    state_root=reader.state_root(window.root) if window.state_block else None,
+                    state_root=(
+                        reader.state_root(window.root)
+                        if window.state_block and window.transition_root is None
+                        else None
+                    ),
                     **_transitions(reader, window),
                 )
                 report.findings += check_events(events, self.domain)
@@ -413,11 +419,11 @@ def _by_batch(
 
 
 def _transitions(reader: ChainReader, window: WindowRecord) -> dict[str, Any]:
-    """check_window's anchor-only arguments: the chain's transition root of an anchor-only
-    window and CustodyChallenge's mark of it (nothing for an enforced window)."""
+    """check_window's anchor-only arguments: the chain's commitment to an anchor-only
+    window's roots and CustodyChallenge's mark of it (nothing for an enforced window)."""
     if window.transition_root is None:
         return {}
     return {
-        "transition_root": reader.transition_root(window.root),
+        "commitment": reader.commitment(window.root),
         "fraud": reader.fraud(window.root),
     }

@@ -12,11 +12,17 @@ each becomes a *claim* here, with everything the contract needs from the bundle:
 - ``challengeLinkage``: two transitions of one batch, in sequence order, that contradict
   each other (a forged pre-state, a fork, a double creation), both from the bundle.
 
+Each claim names its windows as the contract's ``Window``: the event root, and the state
+and transition roots AnchorRegistry keeps only as their commitment, which the reader
+takes from the window's ``WindowAnchored`` log once they hash to it
+(:meth:`ChainReader.window_roots`); the contract checks them against it first.
+
 A claim is what the bundle suggests, not a verdict: the contract is. ``tracenode
 challenge`` simulates every claim (``eth_call``) and sends only one the contract accepts;
 a claim against an honest window reverts with the contract's reason.
 
-Pure but for the chain reads an identifier proof needs (the licences of its prefixes).
+Pure but for the chain reads an identifier proof needs (the licences of its prefixes)
+and a window's roots.
 """
 
 from __future__ import annotations
@@ -57,6 +63,17 @@ NO_EVENT: Final[tuple[Any, ...]] = (
 )
 #: Transition tuple of "no transition".
 NO_TRANSITION: Final[tuple[Any, ...]] = (ZERO32, 0, 0, ZERO32, ZERO32, 0, 0, 0, ZERO32, 0, 0, 0)
+#: Window tuple of "no window" (an Evidence's creation window left out).
+NO_WINDOW: Final[tuple[bytes, bytes, bytes]] = (ZERO32, ZERO32, ZERO32)
+
+
+def window(reader: ChainReader, root: bytes) -> tuple[bytes, bytes, bytes]:
+    """CustodyChallenge's ``Window`` of the anchor-only window ``root``: its event root and
+    the roots its commitment holds. ChainError when ``root`` is no anchor-only window."""
+    roots = reader.window_roots(root)
+    if roots is None:
+        raise ChainError(f"window 0x{root.hex()} is no anchor-only window: nothing to challenge")
+    return (root, *roots)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +104,11 @@ def claims(bundle: Bundle, report: Report, reader: ChainReader) -> list[Claim]:
         )
         if failed is None or not item.transitions or item.anchor is None:
             continue
+        if reader.window_roots(item.anchor.root) is None:
+            continue  # transitions a bundle gives an enforced window: nothing to challenge
         for ref in item.transitions:
             found.append(transition_claim(bundle, item, ref, entry, reader, why=failed.detail))
-    found.extend(_linkage_claims(bundle))
+    found.extend(_linkage_claims(bundle, reader))
     return found
 
 
@@ -121,14 +140,14 @@ def transition_claim(
         proofs.append(identifier_proof(split, signer_id, reader))
     move = ref.transition
     base = (
-        item.anchor.root,
+        window(reader, item.anchor.root),
         move.as_tuple(),
         list(ref.proof),
         _signed(item, []),
         list(item.anchor.proof),
         proofs,
     )
-    evidence = _evidence(bundle, item.event.action, move, by_hash)
+    evidence = _evidence(bundle, item.event.action, move, by_hash, reader)
     if evidence is None:
         return Claim("challengeTransition", base, item.anchor.root, event_hash, move.batch_id, why)
     return Claim(
@@ -142,37 +161,42 @@ def transition_claim(
 
 
 def _evidence(
-    bundle: Bundle, action: Action, move: Transition, by_hash: dict[bytes, BundleEvent]
+    bundle: Bundle,
+    action: Action,
+    move: Transition,
+    by_hash: dict[bytes, BundleEvent],
+    reader: ChainReader,
 ) -> tuple[Any, ...] | None:
     """The Evidence a RECEIVE (the SHIP at its pre-head) or a RECALL (its batch's creating
     transition) needs, from the bundle; None for other actions."""
     if action is Action.RECEIVE:
         ship = by_hash.get(move.pre.head)
         shipment = ship.event.as_abi_tuple() if ship is not None else NO_EVENT
-        return (shipment, ZERO32, NO_TRANSITION, [], NO_EVENT)
+        return (shipment, NO_WINDOW, NO_TRANSITION, [], NO_EVENT)
     if action is Action.RECALL:
         for item in bundle.events:
+            if item.anchor is None or reader.window_roots(item.anchor.root) is None:
+                continue
             for ref in item.transitions:
                 t = ref.transition
                 if t.batch_id == move.batch_id and t.pre.status is BatchStatus.NONE:
-                    assert item.anchor is not None
                     return (
                         NO_EVENT,
-                        item.anchor.root,
+                        window(reader, item.anchor.root),
                         t.as_tuple(),
                         list(ref.proof),
                         item.event.as_abi_tuple(),
                     )
-        return (NO_EVENT, ZERO32, NO_TRANSITION, [], NO_EVENT)
+        return (NO_EVENT, NO_WINDOW, NO_TRANSITION, [], NO_EVENT)
     return None
 
 
-def _linkage_claims(bundle: Bundle) -> Iterator[Claim]:
+def _linkage_claims(bundle: Bundle, reader: ChainReader) -> Iterator[Claim]:
     """Pairs of transitions of one batch, in sequence order, that contradict each other
     (the contract's three kinds)."""
     moves: dict[bytes, list[tuple[Transition, TransitionRef, bytes]]] = {}
     for item in bundle.events:
-        if item.anchor is None:
+        if item.anchor is None or reader.window_roots(item.anchor.root) is None:
             continue
         for ref in item.transitions:
             moves.setdefault(ref.transition.batch_id, []).append(
@@ -187,10 +211,10 @@ def _linkage_claims(bundle: Bundle) -> Iterator[Claim]:
                     yield Claim(
                         "challengeLinkage",
                         (
-                            root_a,
+                            window(reader, root_a),
                             a.as_tuple(),
                             list(ref_a.proof),
-                            root_b,
+                            window(reader, root_b),
                             b.as_tuple(),
                             list(ref_b.proof),
                         ),

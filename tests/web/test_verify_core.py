@@ -249,7 +249,7 @@ def test_selectors_topics_and_the_type_are_the_contracts() -> None:
         "participant",
         "anchorOf",
         "stateRootOf",
-        "transitionRootOf",
+        "windowCommitmentOf",
         "nextSequence",
         "batch",
         "licenceAt",

@@ -49,8 +49,9 @@ interface IAnchorRegistry {
 
     /// @dev A zero state root cannot be anchored.
     error AnchorRegistryZeroStateRoot();
-    /// @dev `root` is not the last root `node` anchored: a state root goes with the caller's
-    /// latest window, before its next one.
+    /// @dev `root` is not the last root `node` anchored with {anchor} or {anchorFor}: a state root
+    /// goes with the caller's latest window, before its next one (an anchor-only window has its
+    /// state root already, in its commitment).
     error AnchorRegistryNotLatestRoot(address node, bytes32 root);
     /// @dev `root` already has a state root; state roots are never overwritten.
     error AnchorRegistryStateExists(bytes32 root);
@@ -65,9 +66,10 @@ interface IAnchorRegistry {
     /// window `root` touched, as that window left them (docs/proofs.md, "Completeness").
     event StateRootAnchored(bytes32 indexed root, address indexed node, bytes32 stateRoot);
 
-    /// @notice `node` anchored `transitionRoot` for its anchor-only window `root`: the root of one
-    /// transition leaf per (event, batch) of the window (docs/contracts.md, "The anchor-only mode").
-    event TransitionRootAnchored(bytes32 indexed root, address indexed node, bytes32 transitionRoot);
+    /// @notice `node` anchored its anchor-only window `root` with its state root and its
+    /// transition root (docs/contracts.md, "The anchor-only mode"): the chain keeps only their
+    /// {windowCommitment}, this log carries them.
+    event WindowAnchored(bytes32 indexed root, address indexed node, bytes32 stateRoot, bytes32 transitionRoot);
 
     /// @notice `node` anchored `root`, covering its events `firstSeq` .. `firstSeq + eventCount - 1`.
     event RootAnchored(bytes32 indexed root, address indexed node, uint64 firstSeq, uint32 eventCount);
@@ -100,29 +102,39 @@ interface IAnchorRegistry {
     /// @notice Anchors the state root of the caller's latest window `root`: the root of a
     /// StandardMerkleTree of leaves (bytes32 batchId, bytes32 head, uint256 custodian,
     /// uint8 status, uint256 eventCount), one per batch the window touched.
-    /// Requirements: caller has NODE_ROLE; `root` is the last root the caller anchored;
-    /// `stateRoot` not zero; `root` has no state root yet.
+    /// Requirements: caller has NODE_ROLE; `root` is the last root the caller anchored, with
+    /// {anchor} or (through BatchRegistry) {anchorFor}: not an {anchorWindow} window, whose state
+    /// root is in its commitment; `stateRoot` not zero; `root` has no state root yet.
     /// Emits: {StateRootAnchored}.
     function anchorState(bytes32 root, bytes32 stateRoot) external;
 
-    /// @notice The state root anchored for the window `root` (zero when none was: a window
-    /// anchored before state roots existed, or whose state root is not anchored yet).
+    /// @notice The state root {anchorState} anchored for the window `root` (zero when none was: a
+    /// window anchored before state roots existed, or whose state root is not anchored yet, or
+    /// an anchor-only window, whose state root is in its {windowCommitmentOf}).
     function stateRootOf(bytes32 root) external view returns (bytes32);
 
     /// @notice Anchors the caller's next window of the anchor-only mode in one call: the event root
-    /// as {anchor} does, its state root as {anchorState} does, and its transition root: the
-    /// StandardMerkleTree of the leaves `abi.encode(bytes32 eventHash, uint64 seq, uint32 signerId,
-    /// bytes32 batchId, bytes32 preHead, uint256 preCustodian, uint8 preStatus, uint256 preCount,
-    /// bytes32 postHead, uint256 postCustodian, uint8 postStatus, uint256 postCount)`, one per
-    /// (event, batch) the window's events name, which the CustodyChallenge contract re-executes.
+    /// as {anchor} does, and its state root (the tree {anchorState} takes) and its transition
+    /// root: the StandardMerkleTree of the leaves `abi.encode(bytes32 eventHash, uint64 seq,
+    /// uint32 signerId, bytes32 batchId, bytes32 preHead, uint256 preCustodian, uint8 preStatus,
+    /// uint256 preCount, bytes32 postHead, uint256 postCustodian, uint8 postStatus, uint256
+    /// postCount)`, one per (event, batch) the window's events name, which the CustodyChallenge
+    /// contract re-executes. The two roots are kept as one slot, their {windowCommitment}, and
+    /// given whole in {WindowAnchored}: whoever reads them checks them against the commitment.
+    /// The window can be given no state root by {anchorState}, nor can the caller's earlier ones.
     /// Requirements: as {anchor}; `stateRoot` and `transitionRoot` not zero.
-    /// Emits: {RootAnchored}, {StateRootAnchored}, {TransitionRootAnchored}.
+    /// Emits: {RootAnchored}, {WindowAnchored}.
     function anchorWindow(bytes32 root, bytes32 stateRoot, bytes32 transitionRoot, uint64 firstSeq, uint32 eventCount)
         external;
 
-    /// @notice The transition root of the anchor-only window `root` (zero for a window anchored
-    /// otherwise: an enforced window, whose lifecycle events the chain executed itself).
-    function transitionRootOf(bytes32 root) external view returns (bytes32);
+    /// @notice The one definition of an anchor-only window's commitment to its state root and
+    /// its transition root: `keccak256(abi.encode(stateRoot, transitionRoot))`.
+    function windowCommitment(bytes32 stateRoot, bytes32 transitionRoot) external pure returns (bytes32);
+
+    /// @notice The commitment of the anchor-only window `root` to its state and transition roots
+    /// ({windowCommitment}; zero for a window anchored otherwise: an enforced window, whose
+    /// lifecycle events the chain executed itself).
+    function windowCommitmentOf(bytes32 root) external view returns (bytes32);
 
     /// @notice The node that anchored the anchor-only window `root` (zero for any other root).
     function windowNodeOf(bytes32 root) external view returns (address);

@@ -31,15 +31,26 @@ interface ICustodyChallenge {
         uint256 postCount;
     }
 
+    /// @notice An anchor-only window as a claim names it: its event root, and its state and
+    /// transition roots, which AnchorRegistry keeps only as their commitment
+    /// ({IAnchorRegistry-windowCommitmentOf}) and gives whole in the window's
+    /// {IAnchorRegistry-WindowAnchored} log. Every claim's windows are checked against their
+    /// commitments before anything else.
+    struct Window {
+        bytes32 root;
+        bytes32 stateRoot;
+        bytes32 transitionRoot;
+    }
+
     /// @notice What a state leaf does not carry, for the two rules that need it.
     /// `shipment`: for a RECEIVE, the SHIP at the transition's pre-head, which names the
-    /// receiver (leave its `action` zero when not given). `creationRoot`, `creation`,
+    /// receiver (leave its `action` zero when not given). `creationWindow`, `creation`,
     /// `creationProof`, `creationEvent`: for a RECALL, the transition that created the batch
     /// (an anchor-only window of the same node, earlier in its sequence) and its event, which
-    /// name the producer (leave `creationRoot` zero when not given).
+    /// name the producer (leave `creationWindow.root` zero when not given).
     struct Evidence {
         IBatchRegistry.TraceEvent shipment;
-        bytes32 creationRoot;
+        Window creationWindow;
         Transition creation;
         bytes32[] creationProof;
         IBatchRegistry.TraceEvent creationEvent;
@@ -65,8 +76,11 @@ interface ICustodyChallenge {
         uint48 blockNumber;
     }
 
-    /// @dev `root` is no anchor-only window (no transition root anchored for it).
+    /// @dev `root` is no anchor-only window (no commitment to a transition root anchored for it).
     error CustodyChallengeNotAnchorOnly(bytes32 root);
+    /// @dev The state and transition roots given for window `root` are not the ones its
+    /// commitment holds.
+    error CustodyChallengeWrongRoots(bytes32 root);
     /// @dev `root` is already marked fraudulent; a window is marked once.
     error CustodyChallengeAlreadyFraudulent(bytes32 root);
     /// @dev Evidence taken from window `root`, itself marked fraudulent, proves nothing.
@@ -114,8 +128,9 @@ interface ICustodyChallenge {
     /// ABI-encoded custom error of the rule it breaks.
     event TransitionRefused(bytes32 indexed root, bytes32 indexed eventHash, bytes32 indexed batchId, bytes reason);
 
-    /// @notice Proves that transition `t` of the anchor-only window `root` is invalid: `t` is a
-    /// leaf of its transition root, `signed` the event it names (a leaf of `root`), `proofs`
+    /// @notice Proves that transition `t` of the anchor-only window `window` is invalid: the
+    /// window's roots are those its commitment holds, `t` is a leaf of its transition root,
+    /// `signed` the event it names (a leaf of its event root), `proofs`
     /// the identifiers of the batches it creates or adopts (any order; those of other batches
     /// ignored). Re-executes the event on `t`'s pre-state with the enforced mode's rules and the
     /// participant registry as it stood at the window's anchor block (or the block before it),
@@ -124,7 +139,7 @@ interface ICustodyChallenge {
     /// marked already, or the transition is valid.
     /// Emits: {TransitionRefused}, {WindowFraudulent}.
     function challengeTransition(
-        bytes32 root,
+        Window calldata window,
         Transition calldata t,
         bytes32[] calldata transitionProof,
         IBatchRegistry.SignedEvent calldata signed,
@@ -135,7 +150,7 @@ interface ICustodyChallenge {
     /// @notice {challengeTransition} with the {Evidence} a RECEIVE (its receiver) or a RECALL
     /// (its batch's producer) needs when the rest of the transition holds.
     function challengeTransitionWithEvidence(
-        bytes32 root,
+        Window calldata window,
         Transition calldata t,
         bytes32[] calldata transitionProof,
         IBatchRegistry.SignedEvent calldata signed,
@@ -144,19 +159,20 @@ interface ICustodyChallenge {
         Evidence calldata evidence
     ) external;
 
-    /// @notice Proves that window `rootB` contradicts window `rootA` of the same node, on one
+    /// @notice Proves that window `windowB` contradicts window `windowA` of the same node (their
+    /// roots those their commitments hold), on one
     /// batch, `a` before `b` in the node's sequence: `b` extends `a`'s event from another
     /// state than `a` left (FORGED_PRE_STATE); `a` and `b` are two events extending one head
     /// (FORK); or `b` finds the batch not existing after `a` left it existing
-    /// (DOUBLE_CREATION). Marks `rootB`.
+    /// (DOUBLE_CREATION). Marks `windowB`.
     /// Reverts: with a custom error when a proof fails, the windows are not anchor-only
-    /// windows of one node, `rootA` or `rootB` is marked already, or nothing contradicts.
+    /// windows of one node, either is marked already, or nothing contradicts.
     /// Emits: {WindowFraudulent}.
     function challengeLinkage(
-        bytes32 rootA,
+        Window calldata windowA,
         Transition calldata a,
         bytes32[] calldata proofA,
-        bytes32 rootB,
+        Window calldata windowB,
         Transition calldata b,
         bytes32[] calldata proofB
     ) external;

@@ -21,6 +21,7 @@ from node.chain.artifacts import load
 from node.chain.deploy import Deployment, contract, deploy_contracts, join_deployment
 from node.chain.embedded import embedded_web3
 from node.chain.errors import decode_error, revert_data
+from node.chain.logs import WINDOW_ANCHORED, committed_roots, window_commitment
 from node.events.merkle import MerkleTree
 from node.events.typed_data import ZERO32, Action, BatchStatus, Domain, Role, TraceEvent
 from node.exceptions import ConfigurationError, ContractError, NotCustodianError
@@ -120,6 +121,40 @@ def test_an_invalid_transition_marks_its_window_and_an_honest_one_cannot(game: G
     assert again.name == "CustodyChallengeAlreadyFraudulent"
 
 
+def test_a_claim_with_a_forged_root_pair_is_refused_first(game: Game) -> None:
+    """The window's state and transition roots are checked against its commitment before
+    anything else: a claim naming other roots marks nothing, whatever it proves."""
+    farm, farm_id = game.keys["farm"]
+    carrier, carrier_id = game.keys["carrier"]
+    lot = keccak(b"lot-forged-pair")
+    made = TraceEvent(Action.COMMISSION, batch_id=lot, quantity=10, nonce=2)
+    made_hash = made.digest(game.domain)
+    _window(game, made, farm, farm_id, (ZERO32, 0, BatchStatus.NONE, 0), made_hash, [])
+    moved = TraceEvent(Action.SHIP, batch_id=lot, prev_event_hash=made_hash, nonce=2)
+    moved = replace(moved, counterparty=bytes.fromhex(farm.address[2:]))
+    pre = (made_hash, farm_id, BatchStatus.ACTIVE, 1)
+    fraud = _window(game, moved, carrier, carrier_id, pre, moved.digest(game.domain), [])
+    root, state_root, transition_root = fraud["args"][0]
+    sender = list(game.w3.eth.accounts)[3]
+
+    for forged in (
+        (root, keccak(b"another state"), transition_root),
+        (root, transition_root, state_root),
+    ):
+        refused = _call(game, {"args": (forged, *fraud["args"][1:])}, sender)
+        assert isinstance(refused, ContractError)
+        assert refused.name == "CustodyChallengeWrongRoots"
+        assert refused.args_by_name == {"root": root}
+    assert not game.challenge.functions.fraudulent(root).call()
+
+
+def test_the_window_commitment_has_one_definition(game: Game) -> None:
+    """Python's window commitment is AnchorRegistry's (tests/web: and the page's)."""
+    for state_root, transition_root in ((keccak(b"s"), keccak(b"t")), (b"\x01" * 32, ZERO32)):
+        theirs = game.anchors.functions.windowCommitment(state_root, transition_root).call()
+        assert theirs == window_commitment(state_root, transition_root)
+
+
 def _window(
     game: Game,
     event: TraceEvent,
@@ -149,12 +184,14 @@ def _window(
     game.anchors.functions.anchorWindow(events.root, state_root, transitions.root, seq, 1).transact(
         {"from": game.node}
     )
-    assert game.anchors.functions.transitionRootOf(events.root).call() == transitions.root
+    assert game.anchors.functions.windowCommitmentOf(events.root).call() == window_commitment(
+        state_root, transitions.root
+    )
     signature = Account.unsafe_sign_hash(digest, signer.key)
     return {
         "root": events.root,
         "args": (
-            events.root,
+            (events.root, state_root, transitions.root),
             leaf,
             transitions.proof(0),
             (
@@ -188,3 +225,35 @@ def _call(game: Game, claim: dict[str, Any], sender: ChecksumAddress) -> Excepti
 def _transact(game: Game, claim: dict[str, Any], sender: ChecksumAddress) -> Any:
     tx = game.challenge.functions.challengeTransition(*claim["args"]).transact({"from": sender})
     return game.w3.eth.wait_for_transaction_receipt(tx, timeout=10)
+
+
+def test_a_window_log_is_taken_only_when_its_roots_hash_to_the_commitment() -> None:
+    """node.chain.logs.committed_roots, which ChainReader.window_roots applies to the logs
+    an endpoint returns: another contract's log, another window's, a malformed one, or
+    roots that do not hash to the commitment are passed over."""
+    registry, root = "0x" + "ab" * 20, keccak(b"window")
+    state_root, transition_root = keccak(b"state"), keccak(b"transitions")
+    commitment = window_commitment(state_root, transition_root)
+
+    def log(address: str, topic_root: bytes, data: bytes) -> dict[str, Any]:
+        return {
+            "address": address,
+            "topics": [WINDOW_ANCHORED, topic_root, bytes(32)],
+            "data": data,
+        }
+
+    honest = log(registry.upper().replace("0X", "0x"), root, state_root + transition_root)
+    forged = [
+        log("0x" + "cd" * 20, root, state_root + transition_root),
+        log(registry, keccak(b"other"), state_root + transition_root),
+        log(registry, root, transition_root + state_root),
+        log(registry, root, state_root + keccak(b"forged tree")),
+        log(registry, root, state_root),
+    ]
+    assert committed_roots(forged, registry, root, commitment) is None
+    assert committed_roots([*forged, honest], registry, root, commitment) == (
+        state_root,
+        transition_root,
+    )
+    with pytest.raises(ValueError, match="32 bytes"):
+        window_commitment(state_root, b"\x01")

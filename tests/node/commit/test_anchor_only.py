@@ -12,6 +12,7 @@ from web3.types import Wei
 
 from node.chain.commits import CommitClient, anchor_window_calldata
 from node.chain.deploy import contract
+from node.chain.logs import window_commitment
 from node.chain.reader import ChainReader, Contracts
 from node.commit.custody import CustodyMode
 from node.commit.worker import WindowResult
@@ -88,9 +89,17 @@ def test_a_window_is_anchored_with_its_state_and_transitions_and_nothing_relayed
     for window in windows:
         assert window is not None
         assert window.transition_root is not None
+        assert window.state_root is not None
         assert window.state_block  # anchored with the window, in its block
-        assert bytes(anchors.stateRootOf(window.root).call()) == window.state_root
-        assert rig.client.transition_root_of(window.root) == window.transition_root
+        # The chain keeps one commitment to the two roots; the window's log carries them.
+        assert bytes(anchors.stateRootOf(window.root).call()) == ZERO32
+        assert rig.client.window_commitment_of(window.root) == window_commitment(
+            window.state_root, window.transition_root
+        )
+        assert reader_of(rig).window_roots(window.root) == (
+            window.state_root,
+            window.transition_root,
+        )
     # Nothing executed on BatchRegistry: the chain holds no record of the lot.
     assert rig.client.batch_state(lot)[3] is BatchStatus.NONE
     # The RECEIVE's transition starts where the first window's SHIP left the lot.
@@ -100,7 +109,8 @@ def test_a_window_is_anchored_with_its_state_and_transitions_and_nothing_relayed
     assert move.pre == StateLeaf(lot, shipped, farm, BatchStatus.IN_TRANSIT, 2)
     assert move.post == StateLeaf(lot, received, carrier_id, BatchStatus.ACTIVE, 3)
     assert (move.seq, move.signer_id) == (second.first_seq, carrier_id)
-    assert process_transition_proof(move, proof) == rig.client.transition_root_of(second.root)
+    assert windows[1] is not None
+    assert process_transition_proof(move, proof) == reader_of(rig).transition_root(windows[1].root)
     assert made != ZERO32
     # One transaction each, at tens of thousands of gas, not one relay per event.
     assert second.gas_used < 200_000

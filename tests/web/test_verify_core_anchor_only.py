@@ -18,8 +18,10 @@ from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+from selenium.webdriver.support.wait import WebDriverWait
 from web3 import Web3
 from web3.types import Wei
 
@@ -38,7 +40,9 @@ from tests.conftest import make_chain
 from tests.events import lot_id
 from tests.node.commit.test_anchor_only import bundle_of, committed, reader_of
 from tests.node.commit.test_worker import Rig
-from tests.web.test_verify_core import assert_same_reports, node_js
+from tests.web.conftest import Browser
+from tests.web.test_verify_core import _checks, assert_same_reports, node_js
+from tests.web.test_verify_page import shown, wait_done
 
 A, B = keccak(b"lot a"), keccak(b"lot b")
 
@@ -98,6 +102,16 @@ class _JsonRpc(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
 
+    def _cors(self) -> None:  # the page's origin is another: as public providers answer
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Allow-Methods", "POST")
+        self.send_header("Access-Control-Allow-Headers", "content-type, accept")
+
+    def do_OPTIONS(self) -> None:
+        self.send_response(204)
+        self._cors()
+        self.end_headers()
+
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
         send = raw_requests(self.w3)
@@ -108,6 +122,7 @@ class _JsonRpc(BaseHTTPRequestHandler):
                 answered = answer(self.w3, send, body, RpcLimits())
         data = json.dumps(answered).encode()
         self.send_response(200)
+        self._cors()
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -185,7 +200,10 @@ def _accepted(report: dict[str, Any], action: str) -> dict[str, str]:
     return next(c for c in entry["checks"] if c["check"] == "accepted-on-chain")
 
 
-def test_an_honest_anchor_only_bundle_is_replayed_alike(deployment: Deployment) -> None:
+@pytest.fixture(scope="module")
+def honest(deployment: Deployment) -> dict[str, Any]:
+    """The bundle of a lot made and shipped in one window, received and observed in the
+    next, by an honest anchor-only node."""
     rig = deployment.rig
     lot = lot_id("page-ao-honest")
     carrier = bytes.fromhex(rig.chain.keys["carrier"].address[2:])
@@ -195,7 +213,14 @@ def test_an_honest_anchor_only_bundle_is_replayed_alike(deployment: Deployment) 
     rig.submit("carrier", Action.RECEIVE, lot)
     rig.submit("carrier", Action.OBSERVE, lot, payload_hash=keccak(b"4.1 C"))
     committed(rig)
-    bundle = json.loads(bundle_of(rig, lot).dumps())
+    bundle: dict[str, Any] = json.loads(bundle_of(rig, lot).dumps())
+    return bundle
+
+
+def test_an_honest_anchor_only_bundle_is_replayed_alike(
+    deployment: Deployment, honest: dict[str, Any]
+) -> None:
+    bundle = honest
 
     # Tampered with: a transition bent, one left out.
     bent = copy.deepcopy(bundle)
@@ -284,3 +309,27 @@ def test_a_dishonest_window_fails_alike_and_once_marked_fails_every_event(
 
 def _events(report: dict[str, Any], action: str) -> list[dict[str, str]]:
     return next(e for e in report["events"] if e["action"] == action)["checks"]
+
+
+def test_the_page_shows_an_anchor_only_bundle_replayed_check_by_check(
+    page: Browser, deployment: Deployment, honest: dict[str, Any], tmp_path: Path
+) -> None:
+    """The honest bundle chosen as a file on the node's /verify, checked against the
+    anchor-only chain's endpoint (another origin): every check shown is tracenode
+    verify's. The page's node publishes other contracts, so the fraud marks are not read,
+    and the page says so as tracenode verify does."""
+    path = tmp_path / "anchor-only.bundle.json"
+    path.write_text(json.dumps(honest))
+    expected = report_json(
+        verify_bundle(loads(json.dumps(honest)), reader_of(deployment.rig, challenge=False))
+    )
+    page.driver.get(f"{page.base}/verify?{urlencode({'rpc': deployment.rpc})}")
+    WebDriverWait(page.driver, 30).until(
+        lambda d: d.execute_script("return document.getElementById('status').textContent === ''")
+    )
+    page.one("#bundle-file").send_keys(str(path))
+
+    assert wait_done(page) == "pass"
+    checks = shown(page)
+    assert checks == _checks(expected)
+    assert checks["event #1 accepted-on-chain"] == ("pass", f"{REPLAYED}; {UNMARKED}")

@@ -308,7 +308,10 @@ def test_a_dishonest_window_fails_alike_and_once_marked_fails_every_event(
 
 
 def _events(report: dict[str, Any], action: str) -> list[dict[str, str]]:
-    return next(e for e in report["events"] if e["action"] == action)["checks"]
+    checks: list[dict[str, str]] = next(e for e in report["events"] if e["action"] == action)[
+        "checks"
+    ]
+    return checks
 
 
 def test_the_page_shows_an_anchor_only_bundle_replayed_check_by_check(

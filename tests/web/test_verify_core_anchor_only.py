@@ -15,34 +15,34 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-from selenium.webdriver.support.wait import WebDriverWait
 from web3 import Web3
 from web3.types import Wei
 
-from node.chain.commits import CommitClient
 from node.chain.jsonrpc import RpcLimits, answer, raw_requests
-from node.commit.custody import CustodyMode
 from node.events.hashing import keccak
 from node.events.typed_data import Action, TraceEvent
-from node.ingest.service import IngestService
 from node.proofs.bundle import Bundle, BundleBatch, BundleEvent, ChainRef, TransitionRef, loads
 from node.proofs.challenge import claims, send_claim, simulate
 from node.proofs.transitions import transition_tree, transitions
 from node.proofs.verify import REPLAYED, UNMARKED, report_json, verify_bundle
 from node.store.store import Store
 from tests.conftest import make_chain
-from tests.events import lot_id
-from tests.node.commit.test_anchor_only import bundle_of, committed, reader_of
+from tests.node.commit.test_anchor_only import (
+    anchor_only_rig,
+    bundle_of,
+    dishonest_window,
+    honest_lot,
+    reader_of,
+)
 from tests.node.commit.test_worker import Rig
 from tests.web.conftest import Browser
 from tests.web.test_verify_core import _checks, assert_same_reports, node_js
-from tests.web.test_verify_page import shown, wait_done
+from tests.web.test_verify_page import _Relay, choose_file, shown
 
 A, B = keccak(b"lot a"), keccak(b"lot b")
 
@@ -91,28 +91,15 @@ def test_transition_roots_and_parsed_transitions_agree_with_python() -> None:
 # ----- whole reports against a real anchor-only deployment -----
 
 
-class _JsonRpc(BaseHTTPRequestHandler):
-    """A read-only JSON-RPC endpoint onto an embedded chain, answered by node/chain/
-    jsonrpc.py as the node's /rpc does (one call at a time: the chain is not threadsafe)."""
+class _JsonRpc(_Relay):
+    """A read-only JSON-RPC endpoint onto an embedded chain on another origin, answered by
+    node/chain/jsonrpc.py as the node's /rpc does (one call at a time: the chain is not
+    threadsafe), CORS as the relay of tests/web/test_verify_page.py answers it."""
 
-    timeout = 30
     w3: Web3
     lock: threading.Lock
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _cors(self) -> None:  # the page's origin is another: as public providers answer
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Access-Control-Allow-Methods", "POST")
-        self.send_header("Access-Control-Allow-Headers", "content-type, accept")
-
-    def do_OPTIONS(self) -> None:
-        self.send_response(204)
-        self._cors()
-        self.end_headers()
-
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name, through _Relay)
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
         send = raw_requests(self.w3)
         with self.lock:
@@ -143,14 +130,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     chain = make_chain(challenge=True)
     path: Path = tmp_path_factory.mktemp("page-anchor-only") / "store.sqlite3"
     store = Store.open(f"sqlite:///{path}")
-    rig = Rig(
-        chain=chain,
-        store=store,
-        ingest=IngestService(store=store, domain=chain.domain),
-        client=CommitClient(chain.w3, chain.deployment, custody=CustodyMode.ANCHOR_ONLY),
-        node=chain.commit_key(store),
-        nonces={},
-    )
+    rig = anchor_only_rig(chain, store)
     handler = type("Rpc", (_JsonRpc,), {"w3": chain.w3, "lock": threading.Lock()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -204,16 +184,8 @@ def _accepted(report: dict[str, Any], action: str) -> dict[str, str]:
 def honest(deployment: Deployment) -> dict[str, Any]:
     """The bundle of a lot made and shipped in one window, received and observed in the
     next, by an honest anchor-only node."""
-    rig = deployment.rig
-    lot = lot_id("page-ao-honest")
-    carrier = bytes.fromhex(rig.chain.keys["carrier"].address[2:])
-    rig.submit("farm", Action.COMMISSION, lot)
-    rig.submit("farm", Action.SHIP, lot, counterparty=carrier)
-    committed(rig)
-    rig.submit("carrier", Action.RECEIVE, lot)
-    rig.submit("carrier", Action.OBSERVE, lot, payload_hash=keccak(b"4.1 C"))
-    committed(rig)
-    bundle: dict[str, Any] = json.loads(bundle_of(rig, lot).dumps())
+    lot = honest_lot(deployment.rig, "page-ao-honest")
+    bundle: dict[str, Any] = json.loads(bundle_of(deployment.rig, lot).dumps())
     return bundle
 
 
@@ -252,29 +224,11 @@ def test_an_honest_anchor_only_bundle_is_replayed_alike(
         assert reports[name]["outcome"] == "fail", name
 
 
-def _dishonest_window(rig: Rig, name: str) -> tuple[bytes, bytes]:
-    """A node that skips its custody rules (tests/node/commit/test_anchor_only.py): the
-    carrier ships a lot the farm holds, and a regulator observes it, in one window. The
-    lot and the window's root."""
-    lot = lot_id(name)
-    rig.submit("farm", Action.COMMISSION, lot)
-    committed(rig)
-    with rig.store.write() as conn:
-        state = rig.store.batches.get(conn, lot)
-        assert state is not None
-        state.custodian_id = 3  # the carrier, in this node's view only
-        rig.store.batches.replace(conn, state)
-    shop = bytes.fromhex(rig.chain.keys["shop"].address[2:])
-    rig.submit("carrier", Action.SHIP, lot, counterparty=shop)
-    rig.submit("regulator", Action.OBSERVE, lot, payload_hash=keccak(b"seen"))
-    return lot, committed(rig).root
-
-
 def test_a_dishonest_window_fails_alike_and_once_marked_fails_every_event(
     deployment: Deployment,
 ) -> None:
     rig = deployment.rig
-    lot, root = _dishonest_window(rig, "page-ao-dishonest")
+    lot, root = dishonest_window(rig, "page-ao-dishonest", observed=True)
     document = bundle_of(rig, lot)
     bundle = json.loads(document.dumps())
 
@@ -321,18 +275,11 @@ def test_the_page_shows_an_anchor_only_bundle_replayed_check_by_check(
     anchor-only chain's endpoint (another origin): every check shown is tracenode
     verify's. The page's node publishes other contracts, so the fraud marks are not read,
     and the page says so as tracenode verify does."""
-    path = tmp_path / "anchor-only.bundle.json"
-    path.write_text(json.dumps(honest))
     expected = report_json(
         verify_bundle(loads(json.dumps(honest)), reader_of(deployment.rig, challenge=False))
     )
-    page.driver.get(f"{page.base}/verify?{urlencode({'rpc': deployment.rpc})}")
-    WebDriverWait(page.driver, 30).until(
-        lambda d: d.execute_script("return document.getElementById('status').textContent === ''")
-    )
-    page.one("#bundle-file").send_keys(str(path))
 
-    assert wait_done(page) == "pass"
+    assert choose_file(page, honest, tmp_path, rpc=deployment.rpc) == "pass"
     checks = shown(page)
     assert checks == _checks(expected)
     assert checks["event #1 accepted-on-chain"] == ("pass", f"{REPLAYED}; {UNMARKED}")

@@ -36,7 +36,7 @@
 //                     state, and the bundle holds exactly those events (node/proofs/state.py)
 //
 // Cryptography is noble's (audited, pinned in package.json, served by the node from
-// api/static/vendor: scripts/vendor_js.mjs). ABI encoding is by hand, for seven fixed view
+// api/static/vendor: scripts/vendor_js.mjs). ABI encoding is by hand, for a few fixed view
 // calls and three event topics; their selectors are computed below with keccak256 from
 // the signatures, and tests/web/test_verify_core.py compares them with the contracts' ABIs.
 
@@ -1159,7 +1159,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
     if (state.anchorOnly) {
       for (const b of batchIdsOf(item.event)) replayed.add(b);
       emit("event", index, entry, checkReplay(item, state, block, moves, known, rules, view));
-    } else if (block !== null && view.challenge && view.get(`fraud:${item.anchor.root}`)) {
+    } else if (block !== null && anchorOnly(view, item.anchor.root) && view.challenge && view.get(`fraud:${item.anchor.root}`)) {
       // an observation or packing of a window proven fraudulent
       emit("event", index, entry, result("accepted-on-chain", "fail", fraudulent(item.anchor.root)));
     }

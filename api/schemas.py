@@ -115,6 +115,11 @@ class Contracts(Schema):
     batch_registry: Address = Field(description="Also the EIP-712 verifying contract.")
     anchor_registry: Address
     deployment_block: DecimalInt
+    custody_challenge: Address | None = Field(
+        default=None,
+        description="The anchor-only mode's CustodyChallenge, whose fraud marks verifiers "
+        "read (nothing on the chain leads from the registries to it); null when enforced.",
+    )
 
 
 class CommitPolicyOut(Schema):

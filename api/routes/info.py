@@ -38,6 +38,7 @@ def info(gateway: GatewayDep) -> Info:
                 "batchRegistry": deployment.batch_registry,
                 "anchorRegistry": deployment.anchor_registry,
                 "deploymentBlock": deployment.block_number,
+                "custodyChallenge": deployment.custody_challenge,
             },
             "backlog": {
                 "queued": backlog.queued,

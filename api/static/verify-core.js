@@ -15,7 +15,11 @@
 //                     (OpenZeppelin StandardMerkleTree: leaf = keccak256(keccak256(hash)))
 //   root-on-chain     AnchorRegistry.anchorOf(root) answers, in the stated block, and the
 //                     stated transaction's receipt has AnchorRegistry's RootAnchored(root)
-//   accepted-on-chain (lifecycle actions) that receipt has BatchRegistry's EventAccepted
+//   accepted-on-chain (lifecycle actions) that receipt has BatchRegistry's EventAccepted; in
+//                     an anchor-only window (transitionRootOf(root) non-zero) the custody
+//                     rules replayed from the bundle accept it (applyRules, below), its
+//                     anchored transitions are the bundle's, and CustodyChallenge.fraudOf(root)
+//                     has not marked the window (when the page knows the CustodyChallenge)
 //   signer            ParticipantRegistry: the key's record (participant, valid from/until)
 //                     and the participant's roles and status at the root's block
 //   hash-chain        each event names its batch's previous event in the bundle
@@ -24,7 +28,7 @@
 //                     whose event created the batch held its identifier's prefix at the
 //                     block that event was anchored in (the brand owner, named)
 //   custody           BatchRegistry.batch(id): head, status and custodian are where the
-//                     batch's events lead
+//                     batch's events lead (anchor-only windows: where the replay leads)
 //   lineage           the subject first, every batch its ancestor, every link backed by an
 //                     event of the bundle, no input of a transformation missing
 //   complete          AnchorRegistry.stateRootOf(root): the batch's state leaf (head,
@@ -37,7 +41,7 @@
 // anchor block) and takes the roots only when they hash to the commitment.
 //
 // Cryptography is noble's (audited, pinned in package.json, served by the node from
-// api/static/vendor: scripts/vendor_js.mjs). ABI encoding is by hand, for seven fixed view
+// api/static/vendor: scripts/vendor_js.mjs). ABI encoding is by hand, for a few fixed view
 // calls and four event topics; their selectors are computed below with keccak256 from
 // the signatures, and tests/web/test_verify_core.py compares them with the contracts' ABIs.
 
@@ -629,6 +633,8 @@ export const SIGNATURES = {
   batch: "batch(bytes32)",
   licenceAt: "licenceAt(uint8,string,uint48)",
   registrarOf: "registrarOf(uint32)",
+  fraudOf: "fraudOf(bytes32)", // CustodyChallenge's (the anchor-only mode)
+  registries: "registries()",
 };
 export const SELECTORS = Object.fromEntries(
   Object.entries(SIGNATURES).map(([name, sig]) => [name, keccakHex(utf8.encode(sig)).slice(0, 10)]),
@@ -689,9 +695,10 @@ function decodeBytes(data) {
 
 /** What the chain says, pinned to one block, asked in few JSON-RPC round trips. */
 export class ChainView {
-  constructor(rpc, contracts) {
+  constructor(rpc, contracts, challenge = null) {
     this.rpc = rpc;
     this.contracts = contracts;
+    this.challenge = challenge; // the deployment's CustodyChallenge, or null: none known
     this.answers = new Map();
   }
 
@@ -844,6 +851,23 @@ export class ChainView {
     }
   }
 
+  /** CustodyChallenge.registries(): the three registries it reads, or null (no CustodyChallenge). */
+  challengeRegistries() {
+    return this.call(
+      "challenge:registries",
+      this.challenge,
+      callData("registries"),
+      "registries",
+      (r) => (typeof r === "string" && HEX.test(r) && r.length >= 2 + 64 * 3 ? words(r, 3, "registries").map((w) => "0x" + w.toString(16).padStart(40, "0")) : null),
+      null,
+    );
+  }
+
+  /** CustodyChallenge.fraudOf(root): how the window was marked (its FraudKind; 0: not marked). */
+  fraud(root) {
+    return this.call(`fraud:${root}`, this.challenge, callData("fraudOf", root), "fraudOf", (r) => Number(words(r, 3, "fraudOf")[0]), 0);
+  }
+
   key(address) {
     return this.call(`key:${address}`, this.contracts.participantRegistry, callData("keyRecord", address), "keyRecord", (r) => {
       const w = words(r, 3, "keyRecord");
@@ -985,7 +1009,7 @@ function pushCode(address) {
  * chain first, then the chain's. Returns the report, shaped as `tracenode verify --json`'s.
  * An RpcError (the endpoint did not answer, or answered nonsense) propagates.
  */
-export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
+export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge = null } = {}) {
   const chain = bundle.chain;
   const separator = domainSeparator(chain.chainId, chain.batchRegistry);
   const known = new Set(bundle.batches.map((b) => b.batchId));
@@ -1101,7 +1125,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
   onCheck("bundle", 0, report.checks[report.checks.length - 1]);
 
   // --- the chain
-  const view = new ChainView(rpc, chain);
+  const view = new ChainView(rpc, chain, challenge === null ? null : challenge.toLowerCase());
   await view.pin();
   report.block = view.head.toString();
   const problem = await chainProblem(view, chain);
@@ -1139,7 +1163,16 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
     ...signers.map((k) => view.key(k)),
     ...bundle.batches.map((b) => view.batch(b.batchId)),
     ...bundle.events.filter((e) => e.anchor).map((e) => view.receipt(e.anchor.txHash)),
+    ...bundle.events.filter((e) => e.event.action === 3 && e.event.counterparty !== ZERO20).map((e) => view.key(e.event.counterparty)),
+    ...(view.challenge ? [view.challengeRegistries(), ...roots.map((r) => view.fraud(r))] : []),
   ]);
+  // A CustodyChallenge that does not read the bundle's registries: its marks mean nothing.
+  const wired = view.challenge ? view.get("challenge:registries") : null;
+  if (!wired || wired.join() !== [chain.participantRegistry, chain.anchorRegistry, chain.batchRegistry].join()) view.challenge = null;
+  // The participants anchor-only SHIPs name, as the custody rules take them (at the window's block).
+  const shipments = bundle.events.filter(
+    (e) => e.event.action === 3 && e.event.counterparty !== ZERO20 && e.anchor && view.get(`anchor:${e.anchor.root}`) && anchorOnly(view, e.anchor.root),
+  );
   const statuses = [];
   const people = new Set();
   local.forEach((state, index) => {
@@ -1151,6 +1184,10 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
     const anchored = anchor ? view.get(`anchor:${anchor.root}`) : null;
     statuses.push(view.status(pid, anchored ? anchored.blockNumber : view.head));
   });
+  for (const e of shipments) {
+    const key = view.get(`key:${e.event.counterparty}`);
+    if (key.participantId !== 0) statuses.push(view.status(key.participantId, view.get(`anchor:${e.anchor.root}`).blockNumber));
+  }
   for (const b of bundle.batches) people.add(view.get(`batch:${b.batchId}`).custodianId);
   people.delete(0);
   const creators = creatorsOf(bundle);
@@ -1171,21 +1208,27 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
   // --- per event: the anchor, the acceptance, the signer
   const steps = new Map(); // batch id -> lifecycle steps
   const leaves = new Map(); // batch id -> its state leaf as the bundle's events leave it
-  const anchorOnly = new Set(); // batches moved in anchor-only windows
+  // Anchor-only windows: the batches as the custody rules leave them, replayed from the
+  // bundle (batch id -> batch, applyRules'); the batches so checked.
+  const rules = new Map();
+  const replayed = new Set();
   local.forEach((state, index) => {
     const item = bundle.events[index];
     const entry = state.entry;
     const block = checkAnchor(item, state, view, index, emit);
     if (state.altered) return;
-    if (state.before) {
-      const accepted = entry.checks.find((c) => c.check === "accepted-on-chain");
-      emit("event", index, entry, hashChainElsewhere(state.before, accepted && accepted.outcome, elsewhere, index));
-    }
     checkSigner(item, state, block, view, index, emit);
     const moves = advanceLeaves(item.event, state.digest, entry.participant.id, leaves);
     if (state.anchorOnly) {
-      for (const b of batchIdsOf(item.event)) anchorOnly.add(b);
-      emit("event", index, entry, checkTransitions(item, state, moves, known, view));
+      for (const b of batchIdsOf(item.event)) replayed.add(b);
+      emit("event", index, entry, checkReplay(item, state, block, moves, known, rules, view));
+    } else if (block !== null && anchorOnly(view, item.anchor.root) && view.challenge && view.get(`fraud:${item.anchor.root}`)) {
+      // an observation or packing of a window proven fraudulent
+      emit("event", index, entry, result("accepted-on-chain", "fail", fraudulent(item.anchor.root)));
+    }
+    if (state.before) {
+      const accepted = entry.checks.find((c) => c.check === "accepted-on-chain");
+      emit("event", index, entry, hashChainElsewhere(state.before, accepted && accepted.outcome, elsewhere, index));
     }
     advance(item, state.digest, entry, steps);
   });
@@ -1207,8 +1250,8 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {} } = {}) {
     }
     if (elsewhere.has(batch.batchId)) batch.elsewhereAt = elsewhere.get(batch.batchId);
     emit("batch", index, batch, checkLicence(batch, bundle, report, local, creators, view));
-    let custody = anchorOnly.has(batch.batchId)
-      ? replayedCustody(batch, leaves.get(batch.batchId), view, report)
+    let custody = replayed.has(batch.batchId)
+      ? replayedCustody(batch, rules.get(batch.batchId), steps.get(batch.batchId) || [], view, report)
       : checkCustody(batch, view, steps.get(batch.batchId) || [], report);
     const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "hash-chain" && c.outcome === "fail"));
     if (custody.outcome === "fail" && altered.size) {
@@ -1305,7 +1348,7 @@ function checkAnchor(item, state, view, index, emit) {
   );
   if (!lifecycle) return info.blockNumber;
   if (!state.altered && view.get(`transition:${anchor.root}`) !== ZERO32) {
-    state.anchorOnly = view.get(`transition:${anchor.root}`); // judged by checkTransitions
+    state.anchorOnly = view.get(`transition:${anchor.root}`); // judged by checkReplay
     return info.blockNumber;
   }
   if (outcome === null || !outcome.roots.has(anchor.root)) {
@@ -1427,8 +1470,205 @@ function transition(event, batchId, custodian, signerId) {
   if (!ON_CHAIN.has(event.action)) return null;
   if (event.action === 5) return event.outputs.includes(batchId) ? { status: "ACTIVE", custodian: signerId } : { status: "CONSUMED", custodian };
   // A SHIP to counterparty zero leaves the network (docs/contracts.md).
-  if (event.action === 3 && /^0x0{40}$/.test(event.counterparty)) return { status: "EXPORTED", custodian };
+  if (event.action === 3 && event.counterparty === ZERO20) return { status: "EXPORTED", custodian };
   return { status: STATUS_AFTER[event.action], custodian: event.action === 1 || event.action === 4 ? signerId : custodian };
+}
+
+// ----- the custody rules (node/events/rules.py), as the verifier's replay needs them -----
+//
+// A second implementation, in a second language, of the rules ingest applies to every
+// event (BatchRegistry's, whose on-chain twin CustodyChallenge re-executes): what
+// node/proofs/verify.py _check_replay asks of node.events.rules.apply to replay the
+// lifecycle events of anchor-only windows — no identifier or licence rule (the licence
+// check judges those), no anchored-only records. Each function names the Python one it
+// mirrors, message for message; tests/web/test_custody_rules.py holds them to it on random
+// sequences of events. A batch here: {batchId, producerId, custodianId, receiverId,
+// status (a STATUSES name), head, createdBy}.
+
+/** node/events/typed_data.py MAX_LINKED_BATCHES: inputs and outputs one event may name. */
+export const MAX_LINKED_BATCHES = 64;
+const ZERO20 = "0x" + "0".repeat(40);
+
+/** A refusal by a custody rule: `kind` is the code of the Python class (node/exceptions.py). */
+export class RuleError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/**
+ * rules.apply (no may_create, may_adopt or record, as the verifier calls it): check `event`
+ * against `batches` (a Map of batch id to batch) and apply it to them in place, or throw the
+ * rule's RuleError and change nothing. `actor`: the signer, {participantId, roles};
+ * `receiver`: the participant a SHIP names, {participantId, roles, active}, or null.
+ */
+export function applyRules(event, eventHash, actor, batches, receiver) {
+  const action = event.action;
+  if (action === 1) return commissionRule(event, eventHash, actor, batches);
+  if (action === 5) return transformRule(event, eventHash, actor, batches);
+  if (action === 6 || action === 7) return packRule(event, actor, batches);
+  if (action === 4 && (adopts(event) || (batches.has(event.batchId) && batches.get(event.batchId).status === "EXPORTED"))) {
+    return adoptRule(event, eventHash, actor, batches);
+  }
+  // A SHIP to counterparty zero leaves the network; any other SHIP names its receiver.
+  const outside = action === 3 && event.counterparty === ZERO20;
+  if (!isSingle(event, action === 3 && !outside)) throw new RuleError("invalid-event", `malformed ${ACTIONS[action]} event`);
+  const stored = existing(batches, event.batchId, event.prevEventHash);
+  if (action === 3) {
+    requireMovable(stored, action, "ACTIVE");
+    requireCustodian(stored, actor);
+    if (!outside) {
+      if (receiver === null || !receiver.active || !(receiver.roles & CUSTODY_ROLES) || receiver.participantId === stored.custodianId) {
+        throw new RuleError("invalid-receiver", "the receiver must be another active participant that can hold custody");
+      }
+      stored.receiverId = receiver.participantId;
+    }
+  } else if (action === 4) {
+    requireMovable(stored, action, "IN_TRANSIT");
+    if (stored.receiverId !== actor.participantId) throw new RuleError("not-receiver", "only the participant the batch was shipped to receives it");
+    stored.receiverId = 0;
+  } else if (action === 8) {
+    if (stored.status === "RECALLED" || stored.status === "DESTROYED") throw invalidStatus(stored);
+    if (stored.producerId !== actor.participantId && !(actor.roles & ROLES.REGULATOR)) {
+      throw new RuleError("not-recaller", "only the batch's producer or a regulator recalls it");
+    }
+    stored.receiverId = 0;
+  } else if (action === 9) {
+    if (stored.status !== "ACTIVE" && stored.status !== "RECALLED") throw invalidStatus(stored);
+    requireCustodian(stored, actor);
+  } else return; // OBSERVE: attaches to the current head, changes nothing
+  moveBatch(stored, event, eventHash, actor);
+}
+
+/** rules._commission */
+function commissionRule(event, eventHash, actor, batches) {
+  if (event.batchId === ZERO32 || event.quantity === 0n || !isSingle(event, false)) throw new RuleError("invalid-event", "malformed COMMISSION event");
+  if (batches.has(event.batchId)) throw new RuleError("batch-exists", "the batch already exists");
+  if (event.prevEventHash !== ZERO32) throw headMismatch();
+  batches.set(event.batchId, newBatch(event.batchId, event, eventHash, actor));
+}
+
+/** rules._adopt: a RECEIVE of a lot from outside the network, never seen or exported. */
+function adoptRule(event, eventHash, actor, batches) {
+  if (event.batchId === ZERO32 || !isSingle(event, false)) throw new RuleError("invalid-event", "malformed RECEIVE event");
+  const stored = batches.get(event.batchId);
+  if (stored !== undefined && stored.status !== "EXPORTED") {
+    throw new RuleError(
+      "batch-in-network",
+      `the network holds this batch (${stored.status}): it is received from its custodian's shipment, never adopted from outside`,
+    );
+  }
+  if (event.prevEventHash !== (stored === undefined ? ZERO32 : stored.head)) throw headMismatch();
+  if (stored === undefined) {
+    batches.set(event.batchId, newBatch(event.batchId, event, eventHash, actor, 0)); // producer 0: from outside
+    return;
+  }
+  stored.receiverId = 0;
+  moveBatch(stored, event, eventHash, actor);
+}
+
+/** rules._transform */
+function transformRule(event, eventHash, actor, batches) {
+  const { inputs, outputs } = event;
+  if (
+    !inputs.length ||
+    !outputs.length ||
+    inputs.length + outputs.length > MAX_LINKED_BATCHES ||
+    event.inputPrevHashes.length !== inputs.length ||
+    event.batchId !== ZERO32 ||
+    event.prevEventHash !== ZERO32 ||
+    event.counterparty !== ZERO20 ||
+    event.quantity === 0n
+  ) {
+    throw new RuleError("invalid-event", "malformed TRANSFORM event");
+  }
+  const consumed = [];
+  inputs.forEach((batchId, index) => {
+    if (inputs.slice(0, index).includes(batchId)) throw new RuleError("invalid-event", "a TRANSFORM input is listed twice");
+    const stored = existing(batches, batchId, event.inputPrevHashes[index]);
+    requireMovable(stored, 5, "ACTIVE");
+    requireCustodian(stored, actor);
+    consumed.push(stored);
+  });
+  outputs.forEach((batchId, index) => {
+    if (batchId === ZERO32 || outputs.slice(0, index).includes(batchId)) throw new RuleError("invalid-event", "a TRANSFORM output is zero or repeated");
+    if (batches.has(batchId)) throw new RuleError("batch-exists", "a transformation output already exists");
+  });
+  for (const stored of consumed) moveBatch(stored, event, eventHash, actor);
+  for (const batchId of outputs) batches.set(batchId, newBatch(batchId, event, eventHash, actor));
+}
+
+/** rules._pack: AGGREGATE and DISAGGREGATE move nothing, their lots at their heads. */
+function packRule(event, actor, batches) {
+  const inputs = event.inputs;
+  if (
+    event.batchId === ZERO32 ||
+    !inputs.length ||
+    inputs.length > MAX_LINKED_BATCHES ||
+    event.inputPrevHashes.length !== inputs.length ||
+    new Set(inputs).size !== inputs.length ||
+    event.outputs.length ||
+    event.counterparty !== ZERO20 ||
+    inputs.includes(event.batchId)
+  ) {
+    throw new RuleError("invalid-event", `malformed ${ACTIONS[event.action]} event`);
+  }
+  inputs.forEach((batchId, index) => {
+    const stored = existing(batches, batchId, event.inputPrevHashes[index]);
+    requireMovable(stored, event.action, "ACTIVE");
+    requireCustodian(stored, actor);
+  });
+}
+
+/** rules._move: the checked event's effect (transition, the lifecycle's twin) and head. */
+function moveBatch(stored, event, eventHash, actor) {
+  const moved = transition(event, stored.batchId, stored.custodianId, actor.participantId);
+  if (moved === null) throw new RuleError("invalid-event", `${ACTIONS[event.action]} moves no batch`);
+  stored.status = moved.status;
+  stored.custodianId = moved.custodian;
+  stored.head = eventHash;
+}
+
+/** rules._new_batch */
+function newBatch(batchId, event, eventHash, actor, producerId = actor.participantId) {
+  const created = { batchId, producerId, custodianId: 0, receiverId: 0, status: "NONE", head: ZERO32, createdBy: eventHash };
+  moveBatch(created, event, eventHash, actor);
+  return created;
+}
+
+/** rules._existing */
+function existing(batches, batchId, prev) {
+  const stored = batches.get(batchId);
+  if (stored === undefined) throw new RuleError("unknown-batch", "no such batch");
+  if (stored.head !== prev) throw headMismatch();
+  return stored;
+}
+
+/** rules._require_movable */
+function requireMovable(stored, action, required) {
+  if (stored.status === "RECALLED") throw new RuleError("batch-recalled", `a recalled batch cannot take part in ${ACTIONS[action]}`);
+  if (stored.status !== required) throw invalidStatus(stored);
+}
+
+/** rules._require_custodian */
+function requireCustodian(stored, actor) {
+  if (stored.custodianId !== actor.participantId) throw new RuleError("not-custodian", "only the batch's custodian may do this");
+}
+
+/** rules._is_single */
+function isSingle(event, withCounterparty) {
+  return !event.inputs.length && !event.inputPrevHashes.length && !event.outputs.length && (event.counterparty !== ZERO20) === withCounterparty;
+}
+
+/** rules._invalid_status */
+function invalidStatus(stored) {
+  return new RuleError("invalid-status", `the batch is ${stored.status}`);
+}
+
+/** rules._head_mismatch */
+function headMismatch() {
+  return new RuleError("head-mismatch", "the event does not extend the batch's current head");
 }
 
 function advance(item, digest, entry, steps) {
@@ -1737,59 +1977,113 @@ function advanceLeaves(event, digest, signerId, leaves) {
 
 const sameLeaf = (a, b) => a.head === b.head && a.custodian === b.custodian && a.status === b.status && a.count === b.count;
 
+/** Whether `root` is an anchor-only window's (AnchorRegistry keeps a commitment to its roots). */
+function anchorOnly(view, root) {
+  return view.get(`commitment:${root}`) !== ZERO32;
+}
+
+/** The participant a SHIP names (its key current at `block`), as the custody rules take it
+ * (node/proofs/verify.py _receiver). */
+function receiverOf(event, block, view) {
+  if (event.action !== 3 || event.counterparty === ZERO20) return null;
+  const key = view.get(`key:${event.counterparty}`);
+  if (key.participantId === 0 || block < key.validFrom) return null;
+  if (key.validUntil && block >= key.validUntil) return null;
+  const { roles, active } = view.get(`status:${key.participantId}:${block}`);
+  return { participantId: key.participantId, roles, active };
+}
+
+/** A state leaf in words (node/proofs/verify.py _leaf_text). */
+function leafText(leaf) {
+  return `(head ${leaf.head.slice(0, 14)}…, ${STATUSES[leaf.status]}, custodian ${leaf.custodian}, ${leaf.count} events)`;
+}
+
 /**
- * accepted-on-chain of a lifecycle event of an anchor-only window: its transitions are
- * leaves of the window's transition root, signed by its signer, from and to the states
- * the bundle's events lead to. The custody rules themselves are replayed by
- * `tracenode verify` and POST /v1/verify (node/proofs/verify.py), not here: this check
- * is skipped when the transitions hold, and fails when they do not.
+ * accepted-on-chain of a lifecycle event of an anchor-only window, where nothing executed
+ * it on-chain (node/proofs/verify.py _check_replay, detail for detail): the custody rules
+ * (applyRules) accept it on the batches as the bundle's earlier events left them, with its
+ * signer's roles at the window's block; its transitions are leaves of the window's anchored
+ * transition root, signed by its signer, from and to the states the bundle's events lead to
+ * (`moves`: advanceLeaves); and CustodyChallenge has not marked the window fraudulent.
  */
-function checkTransitions(item, state, moves, known, view) {
+function checkReplay(item, state, block, moves, known, rules, view) {
+  const entry = state.entry;
+  if (entry.participant.id === 0) return result("accepted-on-chain", "skipped", "not checked: the signer is not a participant (signer)");
   const root = state.anchorOnly;
   const window = view.get(`anchor:${item.anchor.root}`);
   const event = item.event;
+  const problems = [];
+  const { roles } = view.get(`status:${entry.participant.id}:${block}`);
+  try {
+    applyRules(event, state.digest, { participantId: entry.participant.id, roles }, rules, receiverOf(event, block, view));
+  } catch (error) {
+    if (!(error instanceof RuleError)) throw error;
+    problems.push(`it breaks a custody rule: ${error.message}`);
+  }
   const stated = new Map(item.transitions.map((t) => [t.batchId, t]));
   const named = batchIdsOf(event).sort();
-  const problems = [];
   if (item.transitions.map((t) => t.batchId).join() !== named.join()) {
-    problems.push(`the bundle carries transitions of ${stated.size} batch(es); the event names ${named.length}, each needs one (ascending batch id)`);
+    problems.push(
+      `the bundle carries transitions of ${stated.size} batch(es), in some order; the event names ${named.length}, each needs one (ascending batch id)`,
+    );
   }
   for (const [b, pre, post] of moves) {
     const t = stated.get(b);
     if (!t) continue;
+    const where = `batch ${b}`;
     if (processTransitionProof(state.digest, t) !== root) {
-      problems.push(`batch ${b}: the transition's proof does not lead to the window's anchored transition root ${root}`);
+      problems.push(`${where}: the transition's proof does not lead to the window's anchored transition root ${root}`);
     } else if (t.seq < window.firstSeq || t.seq >= window.firstSeq + window.eventCount) {
       problems.push(
-        `batch ${b}: the anchored transition's sequence number ${t.seq} lies outside its window's, ${window.firstSeq} to ${window.firstSeq + window.eventCount - 1n}`,
+        `${where}: the anchored transition's sequence number ${t.seq} lies outside its window's, ${window.firstSeq} to ${window.firstSeq + window.eventCount - 1n}`,
       );
-    } else if (Number(t.signerId) !== state.entry.participant.id) {
-      problems.push(`batch ${b}: the anchored transition names signer ${t.signerId}, the event was signed by participant ${state.entry.participant.id}`);
+    } else if (Number(t.signerId) !== entry.participant.id) {
+      problems.push(`${where}: the anchored transition names signer ${t.signerId}, the event was signed by participant ${entry.participant.id}`);
     } else if (known.has(b) && !(sameLeaf(t.pre, pre) && sameLeaf(t.post, post))) {
-      problems.push(`batch ${b}: the anchored transition is not the one the bundle's events lead to`);
+      problems.push(
+        `${where}: the anchored transition goes from ${leafText(t.pre)} to ${leafText(t.post)}; the bundle's events lead from ${leafText(pre)} to ${leafText(post)}`,
+      );
     }
   }
-  if (problems.length) {
-    problems.push("the window is fraudulent: anyone may prove it on-chain (tracenode challenge)");
-    return result("accepted-on-chain", "fail", problems.join("; "));
-  }
-  return result("accepted-on-chain", "skipped", ANCHOR_ONLY);
+  const fraud = view.challenge ? view.get(`fraud:${item.anchor.root}`) : null;
+  if (fraud) problems.unshift(fraudulent(item.anchor.root));
+  else if (problems.length) problems.push("the window is fraudulent: anyone may prove it on-chain (tracenode challenge)");
+  if (problems.length) return result("accepted-on-chain", "fail", problems.join("; "));
+  return result("accepted-on-chain", "pass", fraud === null ? `${REPLAYED}; ${UNMARKED}` : REPLAYED);
 }
 
-const ANCHOR_ONLY =
-  "anchor-only window (challengeable): its anchored transitions are the bundle's; the custody rules are replayed by tracenode verify and POST /v1/verify, not by this page";
+/** How a report says that an event's custody was checked in an anchor-only window. */
+const REPLAYED = "custody: checked by replay, anchor-only window (challengeable)";
+/** How a report says it could not read a window's fraud mark. */
+const UNMARKED = "fraud marks not read: this verifier knows no CustodyChallenge";
 
-/** custody of a batch moved in anchor-only windows: BatchRegistry holds none. */
-function replayedCustody(batch, leaf, view, report) {
+function fraudulent(root) {
+  return `window ${root} was proven fraudulent on-chain (CustodyChallenge): none of its events is custody-proven`;
+}
+
+/** custody held: the batch `status`, held by `holder` (`how`: how that was checked);
+ * pending while `later` events are not committed (node/proofs/verify.py _held). */
+function held(status, holder, later, how = "") {
+  if (later) return result("custody", "pending", `${later} event(s) not committed yet`);
+  return result("custody", "pass", `${status}, held by ${holder}${how}`);
+}
+
+/** custody of a batch moved in anchor-only windows: no contract holds its state, the custody
+ * rules replayed from the bundle do (node/proofs/verify.py _replayed_custody). */
+function replayedCustody(batch, state, history, view, report) {
   const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "accepted-on-chain" && c.outcome === "fail"));
   if (broken.length) {
-    return result("custody", "fail", `event ${broken.map((i) => `#${i}`).join(", ")} broke its anchor-only window's transitions (accepted-on-chain): its custody is not proven`);
+    return result(
+      "custody",
+      "fail",
+      `event ${broken.map((i) => `#${i}`).join(", ")} broke the custody rules in an anchor-only window (accepted-on-chain): its custody is not proven`,
+    );
   }
-  if (leaf) {
-    batch.status = STATUSES[leaf.status];
-    batch.custodian.id = Number(leaf.custodian);
-  }
-  return result("custody", "skipped", ANCHOR_ONLY);
+  if (!state) return result("custody", "fail", "no event of the bundle made this batch");
+  batch.status = state.status;
+  batch.custodian.id = state.custodianId;
+  batch.custodian.name = who(view, state.custodianId);
+  return held(state.status, batch.custodian.name, history.filter((s) => !s.anchored).length, `: ${REPLAYED}`);
 }
 
 function checkCustody(batch, view, history, report) {

@@ -17,12 +17,12 @@ const PLAIN = {
   payload: "The details (readings, certificates …) are the ones that were signed",
   "merkle-proof": "Its Merkle proof leads to the anchored root",
   "root-on-chain": "The root is anchored on the chain, in that block, by that transaction",
-  "accepted-on-chain": "The BatchRegistry contract accepted it",
+  "accepted-on-chain": "The BatchRegistry contract accepted it (anchor-only: the custody rules, replayed in this browser, accept it)",
   signer: "The signer was a registered participant, active, with the right role, at that block",
   "hash-chain": "It follows its batch's previous event: no gap, no fork",
   identifier: "The identifier names this batch",
   licence: "Whoever made the batch held its identifier's prefix (the brand) at that block",
-  custody: "Where the batch stands on the chain is where its events lead",
+  custody: "Where the batch stands on the chain (anchor-only: by the replayed rules) is where its events lead",
   complete: "No event of the batch is left out: the bundle holds every event its anchored state counts",
 };
 const MARKS = { pass: "✓", fail: "✗", pending: "…", skipped: "–", checking: "○", unchecked: "?" };
@@ -172,19 +172,51 @@ function skeleton(bundle, rpcUrl, source) {
   published(bundle);
 }
 
+/** This node's /v1/info contracts, or null (asked once per page, within the timeout). */
+let infoAnswer = null;
+function nodeContracts() {
+  infoAnswer ||= (async () => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutSeconds * 1000);
+    try {
+      const response = await fetch("/v1/info", { headers: { Accept: "application/json" }, cache: "no-store", signal: controller.signal });
+      if (!response.ok) return null;
+      const info = await response.json();
+      return info && info.contracts && typeof info.contracts === "object" ? info.contracts : null;
+    } catch {
+      return null; // the comparison and the fraud marks are optional
+    } finally {
+      clearTimeout(timer);
+    }
+  })();
+  return infoAnswer;
+}
+
+/** Whether this node publishes the three contracts the bundle names. */
+function sameContracts(theirs, bundle) {
+  return ["participantRegistry", "batchRegistry", "anchorRegistry"].every(
+    (k) => typeof theirs[k] === "string" && theirs[k].toLowerCase() === bundle.chain[k],
+  );
+}
+
+/** The CustodyChallenge whose fraud marks the verifier reads: the one this node publishes
+ * (an anchor-only deployment's) when it publishes the bundle's contracts, else none (the
+ * report then says the marks were not read). verify-core.js checks that it reads the
+ * bundle's registries before it believes a mark. */
+async function challengeFor(bundle) {
+  const theirs = await nodeContracts();
+  const address = theirs && theirs.custodyChallenge;
+  return typeof address === "string" && /^0x[0-9a-fA-F]{40}$/.test(address) && sameContracts(theirs, bundle) ? address : null;
+}
+
 async function published(bundle) {
   // This node's own contracts, for comparison: information, not a check (the bundle may
   // come from another node of the consortium, or another chain).
   const note = document.getElementById("published");
   try {
-    const response = await fetch("/v1/info", { headers: { Accept: "application/json" }, cache: "no-store" });
-    if (!response.ok) return;
-    const info = await response.json();
-    const theirs = info && info.contracts;
+    const theirs = await nodeContracts();
     if (!theirs || !note.isConnected) return;
-    const same = ["participantRegistry", "batchRegistry", "anchorRegistry"].every(
-      (k) => typeof theirs[k] === "string" && theirs[k].toLowerCase() === bundle.chain[k],
-    );
+    const same = sameContracts(theirs, bundle);
     note.textContent = same
       ? "This node publishes the same three contracts (/v1/info). Compare them with the ones your consortium publishes."
       : "This node publishes other contracts than the bundle names (/v1/info): the bundle is from another deployment. Compare its contracts with the ones your consortium publishes.";
@@ -218,7 +250,13 @@ function onCheck(ticket) {
     if (scope === "bundle") holder = bundleList;
     else if (scope === "event") holder = eventList.querySelector(`li.event[data-index="${index}"]`);
     else holder = batchList.querySelector(`li.batch[data-index="${index}"]`);
-    const item = holder && holder.querySelector(`li.check[data-check="${result.check}"]`);
+    let item = holder && holder.querySelector(`li.check[data-check="${result.check}"]`);
+    if (!item && holder && scope !== "bundle") {
+      // a check the event did not expect: an observation's accepted-on-chain, failed by its
+      // window's fraud mark (anchor-only)
+      item = checkItem(result.check);
+      holder.querySelector("ul.checks").append(item);
+    }
     if (!item) return;
     setCheck(item, result.outcome, result.detail);
     if (scope !== "bundle") holder.dataset.outcome = worstOf(holder);
@@ -309,8 +347,10 @@ async function check(load, source) {
   skeleton(bundle, url, source);
   say(`Checking against ${url} …`);
   const rpc = new Rpc(url, { timeoutMs: timeoutSeconds * 1000 });
+  const challenge = await challengeFor(bundle);
+  if (ticket !== run) return;
   try {
-    const report = await verifyBundle(bundle, rpc, { onCheck: onCheck(ticket) });
+    const report = await verifyBundle(bundle, rpc, { onCheck: onCheck(ticket), challenge });
     if (ticket === run) finished(report);
   } catch (error) {
     if (ticket !== run) return;

@@ -111,6 +111,8 @@ def test_the_commit_process_anchors_in_the_nodes_custody_mode(served: dict[str, 
     bundle = httpx.get(f"{server.url}/v1/batches/88.123.45/cp-m/bundle", timeout=60)
 
     assert info["custodyMode"] == "anchor-only"
+    # Its CustodyChallenge, whose fraud marks verifiers (the /verify page) read.
+    assert info["contracts"]["custodyChallenge"].startswith("0x")
     assert bundle.status_code == 200, bundle.text
     (event,) = bundle.json()["events"]
     assert event["transitions"], event

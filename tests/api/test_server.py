@@ -79,6 +79,7 @@ def test_a_client_with_only_info_and_a_key_gets_a_proof_that_cast_verifies(serve
     url = server.url
     auth = {"Authorization": f"Bearer {token}"}
     info = httpx.get(f"{url}/v1/info").json()
+    assert info["contracts"]["custodyChallenge"] is None  # an enforced node has none
     lot = f"https://id.gs1.org/01/{GTIN}/10/SERVE-1"
     batch_id = "0x" + keccak(text=lot).hex()
     message = message_from_info(

@@ -225,7 +225,8 @@ def test_selectors_topics_and_the_type_are_the_contracts() -> None:
         None,
     )
     abis = {
-        name: load(name).abi for name in ("ParticipantRegistry", "AnchorRegistry", "BatchRegistry")
+        name: load(name).abi
+        for name in ("ParticipantRegistry", "AnchorRegistry", "BatchRegistry", "CustodyChallenge")
     }
 
     def signature(entry: dict[str, Any]) -> str:
@@ -254,6 +255,8 @@ def test_selectors_topics_and_the_type_are_the_contracts() -> None:
         "batch",
         "licenceAt",
         "registrarOf",
+        "fraudOf",
+        "registries",
     }
     for name, selector in theirs["selectors"].items():
         assert selector == "0x" + functions[theirs["signatures"][name]].hex(), name
@@ -478,6 +481,16 @@ def both_reports_at(rpc: str, bundle: dict[str, Any]) -> tuple[dict[str, Any], d
     )
     ours: dict[str, Any] = report_json(verify_bundle(parsed, ChainReader(w3, contracts)))
     return js, ours
+
+
+def assert_same_reports(js: dict[str, Any], ours: dict[str, Any], name: str = "") -> None:
+    """Every check of every event and batch, outcome and detail, the failures and what the
+    reports say of each event and batch besides: the same."""
+    assert js["outcome"] == ours["outcome"], name
+    assert _checks(js) == _checks(ours), name
+    assert js["failures"] == ours["failures"], name
+    assert [_summary(e) for e in js["events"]] == [_summary(e) for e in ours["events"]], name
+    assert [_summary(b) for b in js["batches"]] == [_summary(b) for b in ours["batches"]], name
 
 
 def test_a_lot_made_without_the_licence_fails_alike_naming_the_holder(site: Site) -> None:

@@ -1,21 +1,52 @@
 """The browser's verifier reads anchor-only bundles (api/static/verify-core.js): it parses
 an event's transitions and hashes them into the very transition root the node anchors
-(node/proofs/transitions.py); its whole-report parity with ``tracenode verify`` is for
-enforced windows (the custody rules are replayed by ``tracenode verify`` only)."""
+(node/proofs/transitions.py), replays the custody rules from the bundle (``applyRules``,
+held to node/events/rules.py by tests/web/test_custody_rules.py) and reads
+CustodyChallenge's fraud marks; its whole reports — every check of every event and batch,
+outcome and detail — are ``tracenode verify``'s, for an honest anchor-only deployment's
+bundle, a dishonest window's before and after it is challenged and marked, and bundles
+tampered with, through a real read-only JSON-RPC endpoint (node/chain/jsonrpc.py, what
+the node's ``/rpc`` answers with) onto an embedded chain with CustodyChallenge."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import copy
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web3 import Web3
+from web3.types import Wei
 
 from node.chain.deploy import contract, deploy_contracts
+from node.chain.jsonrpc import RpcLimits, answer, raw_requests
 from node.chain.logs import window_commitment
 from node.chain.reader import ChainReader, Contracts
 from node.events.hashing import keccak
 from node.events.typed_data import ZERO32, Action, TraceEvent
-from node.proofs.bundle import Bundle, BundleBatch, BundleEvent, ChainRef, TransitionRef
+from node.proofs.bundle import Bundle, BundleBatch, BundleEvent, ChainRef, TransitionRef, loads
+from node.proofs.challenge import claims, send_claim, simulate
 from node.proofs.transitions import transition_tree, transitions
+from node.proofs.verify import REPLAYED, UNMARKED, report_json, verify_bundle
+from node.store.store import Store
 from tests.anvil import Anvil
-from tests.web.test_verify_core import node_js
+from tests.conftest import make_chain
+from tests.node.commit.test_anchor_only import (
+    anchor_only_rig,
+    bundle_of,
+    dishonest_window,
+    honest_lot,
+    reader_of,
+)
+from tests.node.commit.test_worker import Rig
+from tests.web.conftest import Browser
+from tests.web.test_verify_core import _checks, assert_same_reports, node_js
+from tests.web.test_verify_page import _Relay, choose_file, shown
 
 A, B = keccak(b"lot a"), keccak(b"lot b")
 
@@ -59,6 +90,203 @@ def test_transition_roots_and_parsed_transitions_agree_with_python() -> None:
     assert theirs == ["0x" + tree.root.hex()] * len(found)
     forged = replace(found[0], signer_id=4)
     assert transition_tree([forged, *found[1:]]).root != tree.root
+
+
+# ----- whole reports against a real anchor-only deployment -----
+
+
+class _JsonRpc(_Relay):
+    """A read-only JSON-RPC endpoint onto an embedded chain on another origin, answered by
+    node/chain/jsonrpc.py as the node's /rpc does (one call at a time: the chain is not
+    threadsafe), CORS as the relay of tests/web/test_verify_page.py answers it."""
+
+    w3: Web3
+    lock: threading.Lock
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name, through _Relay)
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        send = raw_requests(self.w3)
+        with self.lock:
+            if isinstance(body, list):
+                answered: Any = [answer(self.w3, send, c, RpcLimits()) for c in body]
+            else:
+                answered = answer(self.w3, send, body, RpcLimits())
+        data = json.dumps(answered).encode()
+        self.send_response(200)
+        self._cors()
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@dataclass
+class Deployment:
+    rig: Rig
+    rpc: str
+    challenge: str
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One anchor-only deployment with its CustodyChallenge, a node's store (SQLite) and
+    a JSON-RPC endpoint onto its chain, for the module."""
+    chain = make_chain(challenge=True)
+    path: Path = tmp_path_factory.mktemp("page-anchor-only") / "store.sqlite3"
+    store = Store.open(f"sqlite:///{path}")
+    rig = anchor_only_rig(chain, store)
+    handler = type("Rpc", (_JsonRpc,), {"w3": chain.w3, "lock": threading.Lock()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    address = chain.deployment.custody_challenge
+    assert address is not None
+    try:
+        yield Deployment(rig, f"http://127.0.0.1:{server.server_address[1]}/", address)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        store.close()
+
+
+def _reports(d: Deployment, cases: dict[str, tuple[dict[str, Any], bool]]) -> dict[str, Any]:
+    """Both verifiers' reports of each bundle (with the CustodyChallenge known, or not),
+    the page's in one Node process, asserted the same; tracenode verify's."""
+    theirs = node_js(
+        """
+        const out = {};
+        for (const [name, c] of Object.entries(data.cases)) {
+          const bundle = core.parseBundle(c.bundle);
+          const options = { challenge: c.challenge };
+          out[name] = await core.verifyBundle(bundle, new core.Rpc(data.rpc), options);
+        }
+        console.log(JSON.stringify(out));
+        """,
+        {
+            "rpc": d.rpc,
+            "cases": {
+                name: {"bundle": bundle, "challenge": d.challenge if known else None}
+                for name, (bundle, known) in cases.items()
+            },
+        },
+    )
+    ours = {}
+    readers = {known: reader_of(d.rig, challenge=known) for known in (True, False)}
+    for name, (bundle, known) in cases.items():
+        ours[name] = report_json(verify_bundle(loads(json.dumps(bundle)), readers[known]))
+        assert_same_reports(theirs[name], ours[name], name)
+    return ours
+
+
+def _accepted(report: dict[str, Any], action: str) -> dict[str, str]:
+    entry = next(e for e in report["events"] if e["action"] == action)
+    return next(c for c in entry["checks"] if c["check"] == "accepted-on-chain")
+
+
+@pytest.fixture(scope="module")
+def honest(deployment: Deployment) -> dict[str, Any]:
+    """The bundle of a lot made and shipped in one window, received and observed in the
+    next, by an honest anchor-only node."""
+    lot = honest_lot(deployment.rig, "page-ao-honest")
+    bundle: dict[str, Any] = json.loads(bundle_of(deployment.rig, lot).dumps())
+    return bundle
+
+
+def test_an_honest_anchor_only_bundle_is_replayed_alike(
+    deployment: Deployment, honest: dict[str, Any]
+) -> None:
+    bundle = honest
+
+    # Tampered with: a transition bent, one left out.
+    bent = copy.deepcopy(bundle)
+    bent["events"][1]["transitions"][0]["post"]["custodian"] = "4"
+    dropped = copy.deepcopy(bundle)
+    dropped["events"][2]["transitions"] = []
+    reports = _reports(
+        deployment,
+        {
+            "honest": (bundle, True),
+            "unread": (bundle, False),
+            "bent": (bent, True),
+            "dropped": (dropped, True),
+        },
+    )
+
+    ours, unread = reports["honest"], reports["unread"]
+    assert ours["outcome"] == unread["outcome"] == "pass", ours["failures"]
+    assert _accepted(ours, "SHIP")["detail"] == REPLAYED
+    assert _accepted(unread, "SHIP")["detail"] == f"{REPLAYED}; {UNMARKED}"
+    [batch] = ours["batches"]
+    custody = next(c for c in batch["checks"] if c["check"] == "custody")
+    assert custody == {
+        "check": "custody",
+        "outcome": "pass",
+        "detail": f"ACTIVE, held by carrier: {REPLAYED}",
+    }
+    for name in ("bent", "dropped"):
+        assert reports[name]["outcome"] == "fail", name
+
+
+def test_a_dishonest_window_fails_alike_and_once_marked_fails_every_event(
+    deployment: Deployment,
+) -> None:
+    rig = deployment.rig
+    lot, root = dishonest_window(rig, "page-ao-dishonest", observed=True)
+    document = bundle_of(rig, lot)
+    bundle = json.loads(document.dumps())
+
+    before = _reports(deployment, {"unmarked": (bundle, True)})["unmarked"]
+
+    shipped = _accepted(before, "SHIP")
+    assert shipped["outcome"] == "fail"
+    assert "it breaks a custody rule: only the batch's custodian may do this" in shipped["detail"]
+    assert shipped["detail"].endswith("anyone may prove it on-chain (tracenode challenge)")
+
+    # Anyone (here a participant with no stake) proves it to CustodyChallenge.
+    w3, address = rig.chain.w3, deployment.challenge
+    challenger = rig.chain.keys["regulator"]
+    w3.eth.send_transaction(
+        {"from": rig.chain.admin, "to": challenger.address, "value": Wei(10**20)}
+    )
+    report = verify_bundle(loads(document.dumps()), reader_of(rig))
+    found = claims(document, report, reader_of(rig))
+    claim = next(c for c in found if not simulate(w3, address, c, challenger.address))
+    send_claim(w3, address, claim, challenger)
+
+    reports = _reports(deployment, {"marked": (bundle, True), "unread": (bundle, False)})
+    after, unread = reports["marked"], reports["unread"]
+
+    marked = f"window 0x{root.hex()} was proven fraudulent on-chain (CustodyChallenge)"
+    assert _accepted(after, "SHIP")["detail"].startswith(marked)
+    # The observation, which no rule refused, fails with its window too.
+    assert _accepted(after, "OBSERVE")["detail"].startswith(marked)
+    assert not any(c["check"] == "accepted-on-chain" for c in _events(unread, "OBSERVE"))
+    assert report_json(report)["failures"] == before["failures"]
+
+
+def _events(report: dict[str, Any], action: str) -> list[dict[str, str]]:
+    checks: list[dict[str, str]] = next(e for e in report["events"] if e["action"] == action)[
+        "checks"
+    ]
+    return checks
+
+
+def test_the_page_shows_an_anchor_only_bundle_replayed_check_by_check(
+    page: Browser, deployment: Deployment, honest: dict[str, Any], tmp_path: Path
+) -> None:
+    """The honest bundle chosen as a file on the node's /verify, checked against the
+    anchor-only chain's endpoint (another origin): every check shown is tracenode
+    verify's. The page's node publishes other contracts, so the fraud marks are not read,
+    and the page says so as tracenode verify does."""
+    expected = report_json(
+        verify_bundle(loads(json.dumps(honest)), reader_of(deployment.rig, challenge=False))
+    )
+
+    assert choose_file(page, honest, tmp_path, rpc=deployment.rpc) == "pass"
+    checks = shown(page)
+    assert checks == _checks(expected)
+    assert checks["event #1 accepted-on-chain"] == ("pass", f"{REPLAYED}; {UNMARKED}")
 
 
 def test_the_page_reads_an_anchor_only_windows_roots_as_tracenode_verify_does(

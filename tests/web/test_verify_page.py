@@ -147,20 +147,26 @@ def test_a_demo_batch_is_verified_in_the_browser_check_by_check(
     verifier.screenshot("verify-browser", docs=True)
 
 
+def choose_file(page: Browser, document: dict[str, Any], tmp_path: Path, **query: str) -> str:
+    """Choose ``document`` as a file on the verifier page (opened with ``query``); the
+    verdict."""
+    path = tmp_path / "CHEESE.bundle.json"
+    path.write_text(json.dumps(document))
+    page.driver.get(f"{page.base}/verify" + (f"?{urlencode(query)}" if query else ""))
+    WebDriverWait(page.driver, 30).until(
+        lambda d: d.execute_script("return document.getElementById('status').textContent === ''")
+    )
+    page.one("#bundle-file").send_keys(str(path))
+    return wait_done(page)
+
+
 def check_file(
     verifier: Browser, site: Site, document: dict[str, Any], tmp_path: Path
 ) -> dict[str, tuple[str, str]]:
     """Choose ``document`` as a file on the verifier page: it fails, showing every check as
     ``tracenode verify`` reports it; the checks shown."""
-    path = tmp_path / "CHEESE.bundle.json"
-    path.write_text(json.dumps(document))
     expected = reference(site, document)
-    verifier.driver.get(f"{site.url}/verify")
-    WebDriverWait(verifier.driver, 30).until(
-        lambda d: d.execute_script("return document.getElementById('status').textContent === ''")
-    )
-    verifier.one("#bundle-file").send_keys(str(path))
-    assert wait_done(verifier) == "fail"
+    assert choose_file(verifier, document, tmp_path) == "fail"
     checks = shown(verifier)
     assert checks == _checks(expected)
     return checks

@@ -29,7 +29,7 @@ from node.proofs.verify import REPLAYED, UNMARKED, Check, Outcome, Report, verif
 from node.provenance.service import ProvenanceService
 from node.store.models import EventStatus
 from node.store.store import Store
-from tests.conftest import make_chain
+from tests.conftest import Chain, make_chain
 from tests.environment import postgres_database
 from tests.events import lot_id
 from tests.node.commit.test_worker import Rig
@@ -48,16 +48,21 @@ def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     with url as opened:
         store = Store.open(opened)
         try:
-            yield Rig(
-                chain=chain,
-                store=store,
-                ingest=IngestService(store=store, domain=chain.domain),
-                client=CommitClient(chain.w3, chain.deployment, custody=CustodyMode.ANCHOR_ONLY),
-                node=chain.commit_key(store),
-                nonces={},
-            )
+            yield anchor_only_rig(chain, store)
         finally:
             store.close()
+
+
+def anchor_only_rig(chain: Chain, store: Store) -> Rig:
+    """An anchor-only node's commit worker, ingest and store on ``chain``."""
+    return Rig(
+        chain=chain,
+        store=store,
+        ingest=IngestService(store=store, domain=chain.domain),
+        client=CommitClient(chain.w3, chain.deployment, custody=CustodyMode.ANCHOR_ONLY),
+        node=chain.commit_key(store),
+        nonces={},
+    )
 
 
 def committed(rig: Rig) -> WindowResult:
@@ -147,8 +152,10 @@ def reader_of(rig: Rig, *, challenge: bool = True) -> ChainReader:
     )
 
 
-def test_an_honest_anchor_only_bundle_verifies_by_replay(rig: Rig) -> None:
-    lot = lot_id("ao-honest")
+def honest_lot(rig: Rig, name: str) -> bytes:
+    """A lot the farm makes and ships to the carrier in one window, which the carrier
+    receives and observes in the next."""
+    lot = lot_id(name)
     carrier = bytes.fromhex(rig.chain.keys["carrier"].address[2:])
     rig.submit("farm", Action.COMMISSION, lot)
     rig.submit("farm", Action.SHIP, lot, counterparty=carrier)
@@ -156,6 +163,11 @@ def test_an_honest_anchor_only_bundle_verifies_by_replay(rig: Rig) -> None:
     rig.submit("carrier", Action.RECEIVE, lot)
     rig.submit("carrier", Action.OBSERVE, lot, payload_hash=keccak(b"4.1 C"))
     committed(rig)
+    return lot
+
+
+def test_an_honest_anchor_only_bundle_verifies_by_replay(rig: Rig) -> None:
+    lot = honest_lot(rig, "ao-honest")
 
     report = verified(rig, bundle_of(rig, lot))
 
@@ -172,10 +184,11 @@ def test_an_honest_anchor_only_bundle_verifies_by_replay(rig: Rig) -> None:
         assert (accepted.outcome, accepted.detail) == (Outcome.PASS, REPLAYED)
 
 
-def dishonest_window(rig: Rig, name: str) -> tuple[bytes, bytes]:
+def dishonest_window(rig: Rig, name: str, *, observed: bool = False) -> tuple[bytes, bytes]:
     """A node that skips its custody rules: the carrier ships a lot the farm holds (the
-    node's own view of the lot was bent to let it), and the window anchors that. The
-    lot and the window's root."""
+    node's own view of the lot was bent to let it), and the window anchors that (with a
+    regulator's observation of the lot after it, ``observed``). The lot and the window's
+    root."""
     lot = lot_id(name)
     rig.submit("farm", Action.COMMISSION, lot)
     committed(rig)
@@ -186,6 +199,8 @@ def dishonest_window(rig: Rig, name: str) -> tuple[bytes, bytes]:
         rig.store.batches.replace(conn, state)
     shop = bytes.fromhex(rig.chain.keys["shop"].address[2:])
     rig.submit("carrier", Action.SHIP, lot, counterparty=shop)
+    if observed:
+        rig.submit("regulator", Action.OBSERVE, lot, payload_hash=keccak(b"seen"))
     return lot, committed(rig).root
 
 

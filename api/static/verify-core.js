@@ -16,7 +16,7 @@
 //   root-on-chain     AnchorRegistry.anchorOf(root) answers, in the stated block, and the
 //                     stated transaction's receipt has AnchorRegistry's RootAnchored(root)
 //   accepted-on-chain (lifecycle actions) that receipt has BatchRegistry's EventAccepted; in
-//                     an anchor-only window (transitionRootOf(root) non-zero) the custody
+//                     an anchor-only window (windowCommitmentOf(root) non-zero) the custody
 //                     rules replayed from the bundle accept it (applyRules, below), its
 //                     anchored transitions are the bundle's, and CustodyChallenge.fraudOf(root)
 //                     has not marked the window (when the page knows the CustodyChallenge)

@@ -7,14 +7,17 @@ same table as docs/epcis.md, "GS1's examples on a fresh node"."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
+from node.chain.registry import ParticipantRegistryClient
 from node.epcis.adoption import DECLARED, FIRST_SEEN
 from node.epcis.capture import AssertionOutcome, AssertionResult, capture, sign_capture
 from node.epcis.document import parse_document
@@ -22,6 +25,7 @@ from node.epcis.hashid import event_hash_id
 from node.events.typed_data import Role
 from node.exceptions import EpcisDocumentError, EpcisError
 from node.ingest.service import IngestService
+from node.participants.sync import sync_participants
 from node.store.models import EventStatus
 from node.store.store import Store
 from node.store.tables import EVENTS
@@ -361,27 +365,47 @@ EXAMPLES = [
 ]
 
 
+@dataclass(frozen=True)
+class Template:
+    chain: Chain
+    node: LocalAccount  # funded and granted NODE_ROLE once, before every snapshot
+    store: Path  # migrated, the harness's participants mirrored: no event, no batch
+
+
 @pytest.fixture(scope="module")
-def deployed() -> Chain:
-    """The contracts deployed once: each test registers its network on a snapshot of this
-    chain and reverts it after, far cheaper than deploying again (no event, no batch)."""
-    return make_chain()
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """The contracts deployed once, the node key granted and a store migrated once: each
+    test registers its network on a snapshot of this chain (reverted after) and a copy of
+    this store, far cheaper than deploying and migrating again (no event, no batch)."""
+    chain = make_chain()
+    path = tmp_path_factory.mktemp("gs1-store") / "template.sqlite3"
+    store = Store.open(f"sqlite:///{path}")
+    try:
+        node = chain.commit_key(store)
+    finally:
+        store.close()
+    return Template(chain, node, path)
 
 
 @pytest.fixture
-def fresh(request: pytest.FixtureRequest, deployed: Chain, tmp_path: Path) -> Iterator[Rig]:
+def fresh(request: pytest.FixtureRequest, deployed: Template, tmp_path: Path) -> Iterator[Rig]:
     """A fresh node whose network holds the example's participants (``request.param``)."""
     example: Example = request.param
-    chain = deployed
+    chain = deployed.chain
     tester = chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
     snapshot = tester.take_snapshot()
+    shutil.copy(deployed.store, tmp_path / "store.sqlite3")
     store = Store.open(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     try:
         for name in example.network:
             if name in OWNERS:
                 chain.register(name, *OWNERS[name])
-        node = chain.commit_key(store)  # mirrors the participants: no events, no batches
-        yield Rig(chain, store, IngestService(store=store, domain=chain.domain), node)
+        sync_participants(  # the mirror follows the example's registrations only
+            store=store,
+            source=ParticipantRegistryClient(chain.w3, chain.deployment),
+            head=chain.w3.eth.block_number,
+        )
+        yield Rig(chain, store, IngestService(store=store, domain=chain.domain), deployed.node)
     finally:
         store.close()
         tester.revert_to_snapshot(snapshot)

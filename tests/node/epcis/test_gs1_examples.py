@@ -59,6 +59,11 @@ class Example:
     #: What each event's outcome says of lots first seen mid-chain (a part of its note).
     notes: tuple[str | None, ...] = ()
     document_refused: str | None = None  # the pointer of a document refused whole
+    #: The composed document whose events these are (another form of one GS1 example):
+    #: each event's hash ID equals the twin's event at its index, except at ``differs``,
+    #: where GS1's two files hold different events (each case says why).
+    twin: str | None = None
+    differs: tuple[int, ...] = ()
 
 
 EXAMPLES = [
@@ -362,6 +367,96 @@ EXAMPLES = [
         (),
         document_refused="/document/epcisBody/eventList/",
     ),
+    # ----- GS1's remaining documents: other forms of composed ones, and the rest -----
+    # CBV 11.1-11.3 in XML (11.1 in the EPCIS 1.2 namespace, as GS1 writes it): as JSON.
+    Example("cbv_11_1.xml", ("maker",), ("captured",), signers=("maker",), twin="cbv_11_1.jsonld"),
+    Example(
+        "cbv_11_2.xml",
+        ("maker",),
+        ("anchored-only",),
+        signers=("maker", "maker"),
+        twin="cbv_11_2.jsonld",
+    ),
+    Example("cbv_11_3.xml", ("maker",), ("captured",), signers=("maker",), twin="cbv_11_3.jsonld"),
+    # CBV 11.4 in XML: EPCIS 1.x's master-data document, as its JSON form.
+    Example("cbv_11_4.xml", ("farm",), (), document_refused="/document"),
+    # 9.6.1 in XML (EPCIS 1.2 namespace): GS1's XML writes the extension's namespace
+    # without the JSON context's trailing slash (http://ns.example.com/epcis), so the
+    # receiving's extension member is another IRI and its hash ID another: two events.
+    Example(
+        "example_9_6_1.xml",
+        ("farm", "retail"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("retail",),
+        notes=(FIRST_SEEN, None),
+        twin="example_9_6_1.jsonld",
+        differs=(1,),
+    ),
+    # GS1's draft of 2020-06-18 of 9.6.1 in XML: the EPCIS 2.0 namespace, the same events.
+    Example(
+        "example_9_6_1_2020_06_18a.xml",
+        ("farm", "retail"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("retail",),
+        notes=(FIRST_SEEN, None),
+        twin="example_9_6_1.xml",
+    ),
+    # persistentDisposition on AggregationEvents in XML: refused as the JSON form.
+    Example("persistent_disposition.xml", ("farm",), (), document_refused="/document"),
+    # TransactionEvents in XML: GS1's JSON form writes the rail vehicles otherwise (the
+    # second without vehicleMasterGIAI, the third's vehicleUniquelyIdentified a boolean):
+    # another event. The 1.2 form's rail namespace has no trailing colon: another again.
+    Example(
+        "transaction_events.xml",
+        ("farm",),
+        ("anchored-only", "anchored-only"),
+        signers=("farm", "farm"),
+        twin="transaction_events.jsonld",
+        differs=(1,),
+    ),
+    Example(
+        "transaction_events-1.2.xml",
+        ("farm",),
+        ("anchored-only", "anchored-only"),
+        signers=("farm", "farm"),
+        twin="transaction_events.xml",
+        differs=(1,),
+    ),
+    # The corrected transformation and its correction, under schemaVersion 2.0.
+    Example(
+        "transformation_error_declaration_and_corrective_event.xml",
+        ("acme", "farm"),
+        ("anchored-only", "captured"),
+        signers=("acme",) * 4,
+        notes=(DECLARED, FIRST_SEEN),
+        twin="error_declaration_and_corrective_event-1.2.xml",
+    ),
+    # GS1's AssociationEvents.xml: cases a to h in the EPCIS 1.2 namespace.
+    Example(
+        "association_events-1.2.xml",
+        ("acme",),
+        ("anchored-only",) * 4 + ("captured",) * 2 + ("anchored-only",) * 2,
+        signers=("acme",) * 17,
+        notes=(None,) * 4 + (FIRST_SEEN,) * 2 + (None,) * 2,
+        twin="association_event_examples.xml",
+    ),
+    # event_with_identical_hash_id 3 to 6: one event written four ways (EPCs and
+    # quantities in another order, another prefix, an explicit xsd:string): one hash ID,
+    # so the first is captured and the others are duplicates.
+    Example(
+        "identical_hash_id_3_6.xml",
+        ("farm",),
+        ("captured", "duplicate", "duplicate", "duplicate"),
+        signers=("farm",) * 5,
+    ),
+    # event_with_identical_hash_id_7.json: the same event in JSON: the same hash ID.
+    Example(
+        "identical_hash_id_7.jsonld",
+        ("farm",),
+        ("captured",),
+        signers=("farm",) * 5,
+        twin="identical_hash_id_3_6.xml",
+    ),
 ]
 
 
@@ -411,6 +506,15 @@ def fresh(request: pytest.FixtureRequest, deployed: Template, tmp_path: Path) ->
         tester.revert_to_snapshot(snapshot)
 
 
+def read(name: str) -> Any:
+    text = (GS1 / name).read_text()
+    return text if name.endswith(".xml") else json.loads(text)
+
+
+def hash_ids(document: Any) -> list[str]:
+    return [event_hash_id(e.data, e.context) for e in parse_document(document).events]
+
+
 def summary(outcome: str, refusal: EpcisError | None) -> str:
     if refusal is None:
         return outcome
@@ -445,8 +549,12 @@ def test_the_query_documents_hash_ids_are_the_reference_generators() -> None:
     indirect=["fresh"],
 )
 def test_each_gs1_example_on_a_fresh_node(fresh: Rig, example: Example) -> None:
-    text = (GS1 / example.file).read_text()
-    document: Any = text if example.file.endswith(".xml") else json.loads(text)
+    document = read(example.file)
+    if example.twin is not None:
+        ours, theirs = hash_ids(document), hash_ids(read(example.twin))
+        assert 0 < len(ours) <= len(theirs)
+        same = [a == b for a, b in zip(ours, theirs, strict=False)]
+        assert same == [i not in example.differs for i in range(len(ours))]
     keys = [bytes(fresh.chain.keys[name].key) for name in example.network]
     if example.document_refused is not None:
         with pytest.raises(EpcisDocumentError) as caught:

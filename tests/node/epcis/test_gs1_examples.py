@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -457,6 +457,81 @@ EXAMPLES = [
         signers=("farm",) * 5,
         twin="identical_hash_id_3_6.xml",
     ),
+    # GS1's JSON drafts of 9.6.1: `-modified-v2` (the draft context, `isA`), the same
+    # events; `-2020_06_18a` (an XML converter's extension value, no `example` prefix
+    # declared), the events of Mimasu's Example1.
+    Example(
+        "example_9_6_1_modified_v2.jsonld",
+        ("farm", "retail"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("retail",),
+        notes=(FIRST_SEEN, None),
+        twin="example_9_6_1.jsonld",
+    ),
+    Example(
+        "example_9_6_1_2020_06_18a.jsonld",
+        ("farm", "retail"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("retail",),
+        notes=(FIRST_SEEN, None),
+        twin="mimasu_example_1.jsonld",
+    ),
+    # Mimasu's Example4: 9.6.4 with the converter's extension values: as 9.6.4.
+    Example(
+        "mimasu_example_4.jsonld",
+        ("acme", "farm"),
+        ("anchored-only",),
+        signers=("acme",),
+        notes=("is under prefix 0614141, licensed to participant",),
+    ),
+    # 9.8.1's master data as GS1 fixed it: six elements (…8202 a business location and a
+    # read point), each asserted by the brand owner of 0037000.
+    Example("masterdata_9_8_1_fixed.jsonld", ("warehouse",), (), assertions=6),
+    # 9.8.1 "improved": master data as a bare JSON-LD @graph, no EPCIS document.
+    Example(
+        "masterdata_9_8_1_improved.jsonld", ("warehouse",), (), document_refused="/document/type"
+    ),
+]
+
+#: GS1's JSON-simple-context/ copies: the composed twin's events under GS1's simple
+#: context (https://gs1.github.io/EPCIS/epcis-context-simple.jsonld): the same outcomes,
+#: and the same hash IDs (the context is not fetched: GS1's terms are read as GS1's).
+SIMPLE_CONTEXT = [
+    "association_a.jsonld",
+    "association_b.jsonld",
+    "association_c.jsonld",
+    "association_d.jsonld",
+    "association_e.jsonld",
+    "source_destination_measurement.jsonld",  # and AssociationEvent-f
+    "association_g.jsonld",
+    "association_h.jsonld",
+    "transaction_events.jsonld",
+    "example_custom.jsonld",
+    "example_9_6_1_with_pseudo_sbdh.jsonld",
+    "example_9_6_1.jsonld",
+    "example_9_6_1_with_comment.jsonld",
+    "example_9_6_2.jsonld",
+    "example_9_6_3.jsonld",
+    "example_9_6_4.jsonld",
+    "masterdata_9_8_1.jsonld",
+    "masterdata_9_8_1_improved.jsonld",
+    "digital_link_9_6_1.jsonld",
+    "digital_link_9_6_2.jsonld",
+    "digital_link_9_6_3.jsonld",
+    "digital_link_9_6_4.jsonld",
+    "error_declaration_and_corrective_event.jsonld",
+    "reused_source_destination.jsonld",
+    "example_9_6_1_with_error_declaration.jsonld",
+    "aggregation_event_all_possible_fields.jsonld",
+    "association_event_all_possible_fields.jsonld",
+    "object_event_all_possible_fields.jsonld",
+    "transaction_event_all_possible_fields.jsonld",
+    "transformation_event_all_possible_fields.jsonld",
+]
+_BY_FILE = {e.file: e for e in EXAMPLES}
+EXAMPLES += [
+    replace(_BY_FILE[twin], file=f"simple_context_{twin}", twin=twin, differs=())
+    for twin in SIMPLE_CONTEXT
 ]
 
 
@@ -550,9 +625,9 @@ def test_the_query_documents_hash_ids_are_the_reference_generators() -> None:
 )
 def test_each_gs1_example_on_a_fresh_node(fresh: Rig, example: Example) -> None:
     document = read(example.file)
-    if example.twin is not None:
+    if example.twin is not None and example.document_refused is None:
         ours, theirs = hash_ids(document), hash_ids(read(example.twin))
-        assert 0 < len(ours) <= len(theirs)
+        assert len(ours) <= len(theirs)
         same = [a == b for a, b in zip(ours, theirs, strict=False)]
         assert same == [i not in example.differs for i in range(len(ours))]
     keys = [bytes(fresh.chain.keys[name].key) for name in example.network]

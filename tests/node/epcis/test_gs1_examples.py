@@ -488,6 +488,63 @@ EXAMPLES = [
     # read point), each asserted by the brand owner of 0037000.
     Example("masterdata_9_8_1_fixed.jsonld", ("warehouse",), (), assertions=6),
     # 9.8.1 "improved": master data as a bare JSON-LD @graph, no EPCIS document.
+    # Mimasu's XML: Example1 is 9.6.1's XML (EPCIS 1.2 namespace); Example2, 3, 4 are 9.6.2,
+    # 9.6.3, 9.6.4 in EPCIS 2.0 XML, whose extension namespace has no trailing slash (as
+    # 9.6.1's XML): that member is another IRI than the JSON form's, so another hash ID.
+    Example(
+        "mimasu_example_1.xml",
+        ("farm", "retail"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("retail",),
+        notes=(FIRST_SEEN, None),
+        twin="example_9_6_1.xml",
+    ),
+    Example(
+        "mimasu_example_2.xml",
+        ("farm",),
+        ("captured",),
+        signers=("farm",),
+        twin="example_9_6_2.jsonld",
+        differs=(0,),
+    ),
+    Example(
+        "mimasu_example_3.xml",
+        ("farm",),
+        ("captured",),
+        signers=("farm",) * 3,
+        twin="example_9_6_3.jsonld",
+        differs=(0,),
+    ),
+    Example(
+        "mimasu_example_4.xml",
+        ("acme", "farm"),
+        ("anchored-only",),
+        signers=("acme",),
+        notes=("is under prefix 0614141, licensed to participant",),
+        twin="example_9_6_4.jsonld",
+        differs=(0,),
+    ),
+    # Mimasu's AssociationEvents in XML (1.2 namespace): as GS1's AssociationEvents.xml.
+    Example(
+        "mimasu_association_sensor.xml",
+        ("acme",),
+        ("anchored-only",) * 4 + ("captured",) * 2 + ("anchored-only",) * 2,
+        signers=("acme",) * 17,
+        notes=(None,) * 4 + (FIRST_SEEN,) * 2 + (None,) * 2,
+        twin="association_events-1.2.xml",
+    ),
+    # Mimasu's master data as an EPCIS 2.0 XML EPCISMasterDataDocument: not a document
+    # the capture interface takes (its master data goes in an EPCISDocument's header).
+    Example("mimasu_master_data.xml", ("warehouse",), (), document_refused="/document"),
+    # The sensor cases in GS1's EPCIS 1.2 form (sensor data in <extension><extension>).
+    Example(
+        "sensor_data_examples-1.2.xml",
+        ("acme", "farm"),
+        ("captured", "anchored-only", "anchored-only", "captured", "captured"),
+        signers=("acme",) * 5 + ("farm",) * 4,
+        notes=(FIRST_SEEN, None, None, None, FIRST_SEEN),
+        twin="sensor_data_examples.xml",
+    ),
     Example(
         "masterdata_9_8_1_improved.jsonld", ("warehouse",), (), document_refused="/document/type"
     ),

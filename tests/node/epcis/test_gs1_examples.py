@@ -545,6 +545,100 @@ EXAMPLES = [
         notes=(FIRST_SEEN, None, None, None, FIRST_SEEN),
         twin="sensor_data_examples.xml",
     ),
+    # GS1's `.json` copies (draft contexts, `isA`): the same events as the composed
+    # `.jsonld`s, but for what each case says.
+    Example(
+        "example_9_6_2_json.jsonld",
+        ("farm",),
+        ("captured",),
+        signers=("farm",),
+        twin="example_9_6_2.jsonld",
+    ),
+    Example(
+        "example_9_6_3_json.jsonld",
+        ("farm",),
+        ("captured",),
+        signers=("farm",) * 3,
+        twin="example_9_6_3.jsonld",
+    ),
+    Example(
+        "example_9_6_1_modified_v2_json.jsonld",
+        ("farm", "retail"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("retail",),
+        notes=(FIRST_SEEN, None),
+        twin="example_9_6_1.jsonld",
+    ),
+    # 9.6.1-with-comment.json declares the comment's prefix (gs1comment), so the member is
+    # an extension under a full IRI: another hash ID than the undeclared prefix's.
+    Example(
+        "example_9_6_1_with_comment_json.jsonld",
+        ("farm", "retail"),
+        ("captured", "captured"),
+        signers=("farm",) * 4 + ("retail",),
+        notes=(FIRST_SEEN, None),
+        twin="example_9_6_1_with_comment.jsonld",
+        differs=(0,),
+    ),
+    # 9.6.4.json names the document's date `created`: GS1's schema requires creationDate.
+    Example(
+        "example_9_6_4_json.jsonld",
+        ("acme", "farm"),
+        (),
+        document_refused="/document/creationDate",
+    ),
+    Example(
+        "digital_link_9_6_2_json.jsonld",
+        ("farm",),
+        ("captured",),
+        signers=("farm",),
+        twin="digital_link_9_6_2.jsonld",
+    ),
+    Example(
+        "digital_link_9_6_4_json.jsonld",
+        ("acme", "farm"),
+        ("anchored-only",),
+        signers=("acme",),
+        notes=("is under prefix 0614141, licensed to participant",),
+        twin="digital_link_9_6_4.jsonld",
+    ),
+    # The Digital Link .json copies of 9.6.1 and 9.6.3 write item 2018 with its AIs in
+    # another order (https://id.gs1.org/21/2018/01/70614141123451). The Digital Link
+    # grammar reads what precedes the primary key as the resolver's own path, so this is
+    # GTIN 70614141123451 under the path /21/2018: a product class, which names no batch
+    # (GS1's mistake, not a second spelling of the item). So 9.6.1's shipping ships item
+    # 2017 alone, and the receiving of 2018, never held, is its brand owner's RECEIVE
+    # (as in example_9_6_1_with_error_declaration); 9.6.3 receives one item, not two.
+    Example(
+        "digital_link_9_6_1_json.jsonld",
+        ("farm", "retail"),
+        ("captured", "captured"),
+        signers=("farm",) * 3,
+        notes=(FIRST_SEEN, None),
+        twin="digital_link_9_6_1.jsonld",
+        differs=(0,),
+    ),
+    Example(
+        "digital_link_9_6_3_json.jsonld",
+        ("farm",),
+        ("captured",),
+        signers=("farm",) * 2,
+        twin="digital_link_9_6_3.jsonld",
+        differs=(0,),
+    ),
+    # PersistentDisposition-example (.jsonld, .json): the ten children, refused as
+    # Example-PersistentDisposition (persistentDisposition on AggregationEvents).
+    Example(
+        "persistent_disposition_example.jsonld",
+        ("farm",),
+        (),
+        document_refused="/document/epcisBody/eventList/",
+    ),
+    # 9.8.1's master data as EPCIS 1.x's EPCISMasterDataDocument (JSON/MasterData/ and
+    # JSON/, .jsonld and .json): refused as CBV 11.4.
+    Example(
+        "masterdata_9_8_1_document.jsonld", ("warehouse",), (), document_refused="/document/type"
+    ),
     Example(
         "masterdata_9_8_1_improved.jsonld", ("warehouse",), (), document_refused="/document/type"
     ),

@@ -703,25 +703,64 @@ EXAMPLES += [
 
 
 @dataclass(frozen=True)
+class Network:
+    """A network's chain state (a snapshot with its brand owners registered), its store
+    (migrated, the participants mirrored: no event, no batch) and its owners' keys."""
+
+    snapshot: Any
+    store: Path
+    keys: dict[str, LocalAccount]
+
+
+@dataclass(frozen=True)
 class Template:
     chain: Chain
     node: LocalAccount  # funded and granted NODE_ROLE once, before every snapshot
-    store: Path  # migrated, the harness's participants mirrored: no event, no batch
+    store: Path  # migrated, the harness's participants mirrored
+    base: Any  # the chain's snapshot before any example's registrations
+    folder: Path
+    networks: dict[tuple[str, ...], Network]  # made once per network, as examples ask
 
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    """The contracts deployed once, the node key granted and a store migrated once: each
-    test registers its network on a snapshot of this chain (reverted after) and a copy of
-    this store, far cheaper than deploying and migrating again (no event, no batch)."""
+    """The contracts deployed once, the node key granted and a store migrated once; each
+    network an example names is registered once, on a snapshot of its own: each test
+    starts from its network's snapshot and a copy of its store (reverted after), far
+    cheaper than deploying, migrating and registering again (no event, no batch)."""
     chain = make_chain()
-    path = tmp_path_factory.mktemp("gs1-store") / "template.sqlite3"
-    store = Store.open(f"sqlite:///{path}")
+    folder = tmp_path_factory.mktemp("gs1-store")
+    store = Store.open(f"sqlite:///{folder / 'template.sqlite3'}")
     try:
         node = chain.commit_key(store)
     finally:
         store.close()
-    return Template(chain, node, path)
+    tester = chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    return Template(chain, node, folder / "template.sqlite3", tester.take_snapshot(), folder, {})
+
+
+def network(template: Template, owners: tuple[str, ...]) -> Network:
+    """``owners`` registered on a fork of the base snapshot, and a store mirroring them."""
+    if owners in template.networks:
+        return template.networks[owners]
+    chain = template.chain
+    tester = chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester.revert_to_snapshot(template.base)
+    keys = {name: chain.register(name, *OWNERS[name]) for name in owners}
+    path = template.folder / f"network-{len(template.networks)}.sqlite3"
+    shutil.copy(template.store, path)
+    store = Store.open(f"sqlite:///{path}")
+    try:
+        sync_participants(  # the mirror follows the network's registrations
+            store=store,
+            source=ParticipantRegistryClient(chain.w3, chain.deployment),
+            head=chain.w3.eth.block_number,
+        )
+    finally:
+        store.close()
+    made = Network(tester.take_snapshot(), path, keys)
+    template.networks[owners] = made
+    return made
 
 
 @pytest.fixture
@@ -730,22 +769,16 @@ def fresh(request: pytest.FixtureRequest, deployed: Template, tmp_path: Path) ->
     example: Example = request.param
     chain = deployed.chain
     tester = chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-    snapshot = tester.take_snapshot()
-    shutil.copy(deployed.store, tmp_path / "store.sqlite3")
+    made = network(deployed, tuple(sorted(n for n in example.network if n in OWNERS)))
+    tester.revert_to_snapshot(made.snapshot)
+    chain.keys.update(made.keys)
+    shutil.copy(made.store, tmp_path / "store.sqlite3")
     store = Store.open(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     try:
-        for name in example.network:
-            if name in OWNERS:
-                chain.register(name, *OWNERS[name])
-        sync_participants(  # the mirror follows the example's registrations only
-            store=store,
-            source=ParticipantRegistryClient(chain.w3, chain.deployment),
-            head=chain.w3.eth.block_number,
-        )
         yield Rig(chain, store, IngestService(store=store, domain=chain.domain), deployed.node)
     finally:
         store.close()
-        tester.revert_to_snapshot(snapshot)
+        tester.revert_to_snapshot(made.snapshot)
 
 
 def read(name: str) -> Any:

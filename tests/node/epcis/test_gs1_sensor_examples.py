@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from eth_account.signers.local import LocalAccount
 from node.epcis.adoption import DECLARED, FIRST_SEEN
 from node.epcis.capture import EpcisResult, capture, sign_capture
 from node.epcis.document import parse_document
+from node.epcis.hashid import event_hash_id
 from node.epcis.query import parse_query
 from node.epcis.results import run_query
 from node.events.typed_data import Role
@@ -88,6 +89,20 @@ EXAMPLES = [
     # Cases 2 and 10 adopt their items; cases 5 and 7 observe case 2's item after.
     Example("sensor_examples.xml", ("acme",), (C, C, C, C), (FIRST_SEEN, None, None, FIRST_SEEN)),
 ]
+#: GS1's JSON-simple-context/WithSensorData/ copies composed (the others are not yet):
+#: each the example's event under GS1's simple context, with the twin's outcomes.
+SIMPLE_CONTEXT = (
+    "sensor_example_1b.jsonld",
+    "sensor_example_3.jsonld",
+    "sensor_example_11.jsonld",
+    "sensor_example_16.jsonld",
+)
+#: Copies whose hash IDs are not their twin's: example 11's copy names the sensor type
+#: `DoseEquivalentRate` where the composition (after GS1's JSON and XML) has
+#: `gs1:EffectiveDoseRate`: another value, another event.
+SIMPLE_CONTEXT_OTHER_EVENTS = {"sensor_example_11.jsonld"}
+_BY_FILE = {e.file: e for e in EXAMPLES}
+EXAMPLES += [replace(_BY_FILE[twin], file=f"simple_context_{twin}") for twin in SIMPLE_CONTEXT]
 
 
 @dataclass(frozen=True)
@@ -185,3 +200,16 @@ def test_each_sensor_example_on_a_fresh_node_reads_back_whole(fresh: Rig, exampl
     assert sensors == sum(
         "sensorElementList" in e for e in events
     )  # every sensor event was read back
+
+
+@pytest.mark.parametrize("twin", SIMPLE_CONTEXT)
+def test_a_simple_context_copy_gives_its_twins_hash_ids(twin: str) -> None:
+    """The simple context is GS1's (not fetched: its terms read as GS1's context's), so a
+    copy of the same event has its twin's hash ID."""
+
+    def ids(name: str) -> list[str]:
+        document = json.loads((SENSOR / name).read_text())
+        return [event_hash_id(e.data, e.context) for e in parse_document(document).events]
+
+    same = ids(f"simple_context_{twin}") == ids(twin)
+    assert same is (twin not in SIMPLE_CONTEXT_OTHER_EVENTS)

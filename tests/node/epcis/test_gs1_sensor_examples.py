@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
 
 from node.epcis.adoption import DECLARED, FIRST_SEEN
 from node.epcis.capture import EpcisResult, capture, sign_capture
@@ -25,9 +26,11 @@ from node.epcis.hashid import event_hash_id
 from node.epcis.query import parse_query
 from node.epcis.results import run_query
 from node.events.typed_data import Role
+from node.exceptions import EpcisDocumentError
 from node.ingest.service import IngestService
 from node.provenance.service import ProvenanceService
 from node.store.store import Store
+from node.store.tables import EVENTS
 from tests.conftest import Chain, make_chain
 from tests.node.epcis.conftest import FIXTURES, Rig
 
@@ -93,14 +96,23 @@ EXAMPLES = [
 #: each the example's event under GS1's simple context, with the twin's outcomes.
 SIMPLE_CONTEXT = (
     "sensor_example_1b.jsonld",
+    "sensor_example_2.jsonld",
     "sensor_example_3.jsonld",
+    "sensor_example_5.jsonld",
     "sensor_example_11.jsonld",
+    "sensor_example_13.jsonld",
     "sensor_example_16.jsonld",
 )
-#: Copies whose hash IDs are not their twin's: example 11's copy names the sensor type
-#: `DoseEquivalentRate` where the composition (after GS1's JSON and XML) has
-#: `gs1:EffectiveDoseRate`: another value, another event.
-SIMPLE_CONTEXT_OTHER_EVENTS = {"sensor_example_11.jsonld"}
+#: Copies whose hash IDs are not their twin's: another sensor type, another event.
+#: Example 11's copy names `DoseEquivalentRate` where the composition (after GS1's JSON
+#: and XML) has `gs1:EffectiveDoseRate`; example 13's names `Temperature` where the
+#: composition keeps the draft's `gs1:MT-Temperature`.
+SIMPLE_CONTEXT_OTHER_EVENTS = {"sensor_example_11.jsonld", "sensor_example_13.jsonld"}
+#: Copies refused whole, with the pointer: example 1's copy types each sensor element
+#: `"type": "SensorElement"`, which GS1's final JSON Schema refuses (as in example 15).
+SIMPLE_CONTEXT_REFUSED = {
+    "simple_context_sensor_example_1.jsonld": "/document/epcisBody/eventList/0/sensorElementList/",
+}
 _BY_FILE = {e.file: e for e in EXAMPLES}
 EXAMPLES += [replace(_BY_FILE[twin], file=f"simple_context_{twin}") for twin in SIMPLE_CONTEXT]
 
@@ -153,7 +165,7 @@ def summary(result: EpcisResult) -> str:
 
 
 def test_the_fixtures_are_all_listed() -> None:
-    listed = {e.file for e in EXAMPLES}
+    listed = {e.file for e in EXAMPLES} | set(SIMPLE_CONTEXT_REFUSED)
     assert listed == {p.name for p in SENSOR.iterdir() if p.suffix in (".jsonld", ".xml")}
     readme = (SENSOR / "README.md").read_text()
     assert all(name in readme for name in listed)
@@ -213,3 +225,21 @@ def test_a_simple_context_copy_gives_its_twins_hash_ids(twin: str) -> None:
 
     same = ids(f"simple_context_{twin}") == ids(twin)
     assert same is (twin not in SIMPLE_CONTEXT_OTHER_EVENTS)
+
+
+@pytest.mark.parametrize("file", sorted(SIMPLE_CONTEXT_REFUSED))
+def test_a_refused_simple_context_copy_writes_nothing(fresh: Rig, file: str) -> None:
+    document = json.loads((SENSOR / file).read_text())
+    with pytest.raises(EpcisDocumentError) as caught:
+        sign_capture(
+            store=fresh.store,
+            domain=fresh.chain.domain,
+            private_key=bytes(fresh.chain.keys["acme"].key),
+            document=document,
+        )
+    assert (caught.value.pointer or "").startswith(SIMPLE_CONTEXT_REFUSED[file])
+    with pytest.raises(EpcisDocumentError) as refused:  # the node's side alike
+        capture(ingest=fresh.ingest, request={"document": document, "traceEvents": []})
+    assert refused.value.pointer == caught.value.pointer
+    with fresh.store.read() as conn:
+        assert conn.execute(select(EVENTS.c.id)).first() is None

@@ -99,6 +99,9 @@ SIMPLE_CONTEXT = (
     "sensor_example_2.jsonld",
     "sensor_example_3.jsonld",
     "sensor_example_5.jsonld",
+    "sensor_example_7.jsonld",
+    "sensor_example_9.jsonld",
+    "sensor_example_10.jsonld",
     "sensor_example_11.jsonld",
     "sensor_example_13.jsonld",
     "sensor_example_16.jsonld",
@@ -106,12 +109,19 @@ SIMPLE_CONTEXT = (
 #: Copies whose hash IDs are not their twin's: another sensor type, another event.
 #: Example 11's copy names `DoseEquivalentRate` where the composition (after GS1's JSON
 #: and XML) has `gs1:EffectiveDoseRate`; example 13's names `Temperature` where the
-#: composition keeps the draft's `gs1:MT-Temperature`.
-SIMPLE_CONTEXT_OTHER_EVENTS = {"sensor_example_11.jsonld", "sensor_example_13.jsonld"}
-#: Copies refused whole, with the pointer: example 1's copy types each sensor element
-#: `"type": "SensorElement"`, which GS1's final JSON Schema refuses (as in example 15).
+#: composition keeps the draft's `gs1:MT-Temperature`; example 10's names `Speed` and the
+#: CBV components `x`, `y`, `z` where the composition has `gs1:MT-Speed`, `example:x` ….
+SIMPLE_CONTEXT_OTHER_EVENTS = {
+    "sensor_example_10.jsonld",
+    "sensor_example_11.jsonld",
+    "sensor_example_13.jsonld",
+}
+#: Copies refused whole, with the pointer: examples 1's and 14's copies type their sensor
+#: elements (`SensorElement`, `epcis:SensorElement`), which GS1's final JSON Schema
+#: refuses (as in example 15).
 SIMPLE_CONTEXT_REFUSED = {
     "simple_context_sensor_example_1.jsonld": "/document/epcisBody/eventList/0/sensorElementList/",
+    "simple_context_sensor_example_14.jsonld": "/document/epcisBody/eventList/0/sensorElementList/",
 }
 _BY_FILE = {e.file: e for e in EXAMPLES}
 EXAMPLES += [replace(_BY_FILE[twin], file=f"simple_context_{twin}") for twin in SIMPLE_CONTEXT]

@@ -99,6 +99,7 @@ SIMPLE_CONTEXT = (
     "sensor_example_2.jsonld",
     "sensor_example_3.jsonld",
     "sensor_example_5.jsonld",
+    "sensor_example_6.jsonld",
     "sensor_example_7.jsonld",
     "sensor_example_9.jsonld",
     "sensor_example_10.jsonld",
@@ -115,16 +116,27 @@ SIMPLE_CONTEXT_OTHER_EVENTS = {
     "sensor_example_10.jsonld",
     "sensor_example_11.jsonld",
     "sensor_example_13.jsonld",
+    "sensor_example_17.jsonld",
 }
-#: Copies refused whole, with the pointer: examples 1's and 14's copies type their sensor
+#: Copies whose outcomes are not their twin's: example 17's copy weighs the product class
+#: (`https://id.gs1.org/01/09506000134352`, no serial) where the composition weighs item
+#: `…/21/12345`: a GTIN without serial names no batch, so the event is a record (as 13).
+SIMPLE_CONTEXT_OWN = {
+    "sensor_example_17.jsonld": Example(
+        "simple_context_sensor_example_17.jsonld", ("packer",), (A,)
+    ),
+}
+#: Copies refused whole, with the pointer: examples 1's, 14's and 15's copies type their sensor
 #: elements (`SensorElement`, `epcis:SensorElement`), which GS1's final JSON Schema
 #: refuses (as in example 15).
 SIMPLE_CONTEXT_REFUSED = {
     "simple_context_sensor_example_1.jsonld": "/document/epcisBody/eventList/0/sensorElementList/",
     "simple_context_sensor_example_14.jsonld": "/document/epcisBody/eventList/0/sensorElementList/",
+    "simple_context_sensor_example_15.jsonld": "/document/epcisBody/eventList/0/sensorElementList/",
 }
 _BY_FILE = {e.file: e for e in EXAMPLES}
 EXAMPLES += [replace(_BY_FILE[twin], file=f"simple_context_{twin}") for twin in SIMPLE_CONTEXT]
+EXAMPLES += list(SIMPLE_CONTEXT_OWN.values())
 
 
 @dataclass(frozen=True)
@@ -224,7 +236,7 @@ def test_each_sensor_example_on_a_fresh_node_reads_back_whole(fresh: Rig, exampl
     )  # every sensor event was read back
 
 
-@pytest.mark.parametrize("twin", SIMPLE_CONTEXT)
+@pytest.mark.parametrize("twin", SIMPLE_CONTEXT + tuple(SIMPLE_CONTEXT_OWN))
 def test_a_simple_context_copy_gives_its_twins_hash_ids(twin: str) -> None:
     """The simple context is GS1's (not fetched: its terms read as GS1's context's), so a
     copy of the same event has its twin's hash ID."""

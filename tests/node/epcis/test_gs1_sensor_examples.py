@@ -98,6 +98,7 @@ SIMPLE_CONTEXT = (
     "sensor_example_1b.jsonld",
     "sensor_example_2.jsonld",
     "sensor_example_3.jsonld",
+    "sensor_example_4.jsonld",
     "sensor_example_5.jsonld",
     "sensor_example_6.jsonld",
     "sensor_example_7.jsonld",
@@ -113,6 +114,7 @@ SIMPLE_CONTEXT = (
 #: composition keeps the draft's `gs1:MT-Temperature`; example 10's names `Speed` and the
 #: CBV components `x`, `y`, `z` where the composition has `gs1:MT-Speed`, `example:x` ….
 SIMPLE_CONTEXT_OTHER_EVENTS = {
+    "sensor_example_4.jsonld",  # other rawData URLs (one per device and time)
     "sensor_example_10.jsonld",
     "sensor_example_11.jsonld",
     "sensor_example_13.jsonld",

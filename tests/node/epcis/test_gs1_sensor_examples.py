@@ -102,6 +102,7 @@ SIMPLE_CONTEXT = (
     "sensor_example_5.jsonld",
     "sensor_example_6.jsonld",
     "sensor_example_7.jsonld",
+    "sensor_example_8.jsonld",
     "sensor_example_9.jsonld",
     "sensor_example_10.jsonld",
     "sensor_example_11.jsonld",
@@ -115,6 +116,7 @@ SIMPLE_CONTEXT = (
 #: CBV components `x`, `y`, `z` where the composition has `gs1:MT-Speed`, `example:x` ….
 SIMPLE_CONTEXT_OTHER_EVENTS = {
     "sensor_example_4.jsonld",  # other rawData URLs (one per device and time)
+    "sensor_example_8.jsonld",  # `AmountOfSubstancePerUnitVolume` for `gs1:Molar_concentration`
     "sensor_example_10.jsonld",
     "sensor_example_11.jsonld",
     "sensor_example_13.jsonld",
@@ -135,6 +137,8 @@ SIMPLE_CONTEXT_REFUSED = {
     "simple_context_sensor_example_1.jsonld": "/document/epcisBody/eventList/0/sensorElementList/",
     "simple_context_sensor_example_14.jsonld": "/document/epcisBody/eventList/0/sensorElementList/",
     "simple_context_sensor_example_15.jsonld": "/document/epcisBody/eventList/0/sensorElementList/",
+    # Example 12's copy has neither `schemaVersion` nor `creationDate` (and a typed element).
+    "simple_context_sensor_example_12.jsonld": "/document/schemaVersion",
 }
 _BY_FILE = {e.file: e for e in EXAMPLES}
 EXAMPLES += [replace(_BY_FILE[twin], file=f"simple_context_{twin}") for twin in SIMPLE_CONTEXT]

@@ -11,22 +11,26 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
 
 from node.epcis.adoption import DECLARED, FIRST_SEEN
 from node.epcis.capture import EpcisResult, capture, sign_capture
 from node.epcis.document import parse_document
+from node.epcis.hashid import event_hash_id
 from node.epcis.query import parse_query
 from node.epcis.results import run_query
 from node.events.typed_data import Role
+from node.exceptions import EpcisDocumentError
 from node.ingest.service import IngestService
 from node.provenance.service import ProvenanceService
 from node.store.store import Store
+from node.store.tables import EVENTS
 from tests.conftest import Chain, make_chain
 from tests.node.epcis.conftest import FIXTURES, Rig
 
@@ -88,6 +92,57 @@ EXAMPLES = [
     # Cases 2 and 10 adopt their items; cases 5 and 7 observe case 2's item after.
     Example("sensor_examples.xml", ("acme",), (C, C, C, C), (FIRST_SEEN, None, None, FIRST_SEEN)),
 ]
+#: GS1's JSON-simple-context/WithSensorData/ copies composed (the others are not yet):
+#: each the example's event under GS1's simple context, with the twin's outcomes.
+SIMPLE_CONTEXT = (
+    "sensor_example_1b.jsonld",
+    "sensor_example_2.jsonld",
+    "sensor_example_3.jsonld",
+    "sensor_example_4.jsonld",
+    "sensor_example_5.jsonld",
+    "sensor_example_6.jsonld",
+    "sensor_example_7.jsonld",
+    "sensor_example_8.jsonld",
+    "sensor_example_9.jsonld",
+    "sensor_example_10.jsonld",
+    "sensor_example_11.jsonld",
+    "sensor_example_13.jsonld",
+    "sensor_example_16.jsonld",
+)
+#: Copies whose hash IDs are not their twin's: another sensor type, another event.
+#: Example 11's copy names `DoseEquivalentRate` where the composition (after GS1's JSON
+#: and XML) has `gs1:EffectiveDoseRate`; example 13's names `Temperature` where the
+#: composition keeps the draft's `gs1:MT-Temperature`; example 10's names `Speed` and the
+#: CBV components `x`, `y`, `z` where the composition has `gs1:MT-Speed`, `example:x` ….
+SIMPLE_CONTEXT_OTHER_EVENTS = {
+    "sensor_example_4.jsonld",  # other rawData URLs (one per device and time)
+    "sensor_example_8.jsonld",  # `AmountOfSubstancePerUnitVolume` for `gs1:Molar_concentration`
+    "sensor_example_10.jsonld",
+    "sensor_example_11.jsonld",
+    "sensor_example_13.jsonld",
+    "sensor_example_17.jsonld",
+}
+#: Copies whose outcomes are not their twin's: example 17's copy weighs the product class
+#: (`https://id.gs1.org/01/09506000134352`, no serial) where the composition weighs item
+#: `…/21/12345`: a GTIN without serial names no batch, so the event is a record (as 13).
+SIMPLE_CONTEXT_OWN = {
+    "sensor_example_17.jsonld": Example(
+        "simple_context_sensor_example_17.jsonld", ("packer",), (A,)
+    ),
+}
+#: Copies refused whole, with the pointer: examples 1's, 14's and 15's copies type their sensor
+#: elements (`SensorElement`, `epcis:SensorElement`), which GS1's final JSON Schema
+#: refuses (as in example 15).
+SIMPLE_CONTEXT_REFUSED = {
+    "simple_context_sensor_example_1.jsonld": "/document/epcisBody/eventList/0/sensorElementList/",
+    "simple_context_sensor_example_14.jsonld": "/document/epcisBody/eventList/0/sensorElementList/",
+    "simple_context_sensor_example_15.jsonld": "/document/epcisBody/eventList/0/sensorElementList/",
+    # Example 12's copy has neither `schemaVersion` nor `creationDate` (and a typed element).
+    "simple_context_sensor_example_12.jsonld": "/document/schemaVersion",
+}
+_BY_FILE = {e.file: e for e in EXAMPLES}
+EXAMPLES += [replace(_BY_FILE[twin], file=f"simple_context_{twin}") for twin in SIMPLE_CONTEXT]
+EXAMPLES += list(SIMPLE_CONTEXT_OWN.values())
 
 
 @dataclass(frozen=True)
@@ -138,7 +193,7 @@ def summary(result: EpcisResult) -> str:
 
 
 def test_the_fixtures_are_all_listed() -> None:
-    listed = {e.file for e in EXAMPLES}
+    listed = {e.file for e in EXAMPLES} | set(SIMPLE_CONTEXT_REFUSED)
     assert listed == {p.name for p in SENSOR.iterdir() if p.suffix in (".jsonld", ".xml")}
     readme = (SENSOR / "README.md").read_text()
     assert all(name in readme for name in listed)
@@ -185,3 +240,34 @@ def test_each_sensor_example_on_a_fresh_node_reads_back_whole(fresh: Rig, exampl
     assert sensors == sum(
         "sensorElementList" in e for e in events
     )  # every sensor event was read back
+
+
+@pytest.mark.parametrize("twin", SIMPLE_CONTEXT + tuple(SIMPLE_CONTEXT_OWN))
+def test_a_simple_context_copy_gives_its_twins_hash_ids(twin: str) -> None:
+    """The simple context is GS1's (not fetched: its terms read as GS1's context's), so a
+    copy of the same event has its twin's hash ID."""
+
+    def ids(name: str) -> list[str]:
+        document = json.loads((SENSOR / name).read_text())
+        return [event_hash_id(e.data, e.context) for e in parse_document(document).events]
+
+    same = ids(f"simple_context_{twin}") == ids(twin)
+    assert same is (twin not in SIMPLE_CONTEXT_OTHER_EVENTS)
+
+
+@pytest.mark.parametrize("file", sorted(SIMPLE_CONTEXT_REFUSED))
+def test_a_refused_simple_context_copy_writes_nothing(fresh: Rig, file: str) -> None:
+    document = json.loads((SENSOR / file).read_text())
+    with pytest.raises(EpcisDocumentError) as caught:
+        sign_capture(
+            store=fresh.store,
+            domain=fresh.chain.domain,
+            private_key=bytes(fresh.chain.keys["acme"].key),
+            document=document,
+        )
+    assert (caught.value.pointer or "").startswith(SIMPLE_CONTEXT_REFUSED[file])
+    with pytest.raises(EpcisDocumentError) as refused:  # the node's side alike
+        capture(ingest=fresh.ingest, request={"document": document, "traceEvents": []})
+    assert refused.value.pointer == caught.value.pointer
+    with fresh.store.read() as conn:
+        assert conn.execute(select(EVENTS.c.id)).first() is None

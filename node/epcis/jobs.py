@@ -114,8 +114,8 @@ class CaptureJobs:
     request is answered (:meth:`submit`), and runs from there. At most ``bound`` jobs wait
     or run at once on a store (:meth:`submit` refuses beyond,
     :class:`~node.exceptions.EpcisCaptureQueueFullError`); one thread of one process at a
-    time runs them, oldest first (the process holding the store's capture-jobs lock, as
-    the commit leader holds the commit lock: node/commit/leader.py), ``step`` events per
+    time runs them, oldest first (the process holding the store's capture-jobs lock while
+    it runs them, a lock like the commit leader's: node/commit/leader.py), ``step`` events per
     transaction, the job's progress written in each step's transaction. A node stopped
     (or killed) mid-job resumes it when it starts again: the events decided before keep
     their outcomes, the others are captured then.
@@ -161,6 +161,10 @@ class CaptureJobs:
         self._wake.set()
         if thread is not None:
             thread.join(timeout)
+
+    def wake(self) -> None:
+        """Have the runner look for jobs now rather than at its next poll."""
+        self._wake.set()
 
     def admit(self) -> None:
         """Refuse at once while the queue is full (:meth:`submit` checks again)."""
@@ -209,29 +213,30 @@ class CaptureJobs:
                 events_done=0,
                 request=body,
             )
-        self._wake.set()
+        self.wake()
         return job
 
     def run(self, stop: threading.Event, *, poll: float = POLL_SECONDS) -> None:
-        """Until ``stop`` is set: while this process holds the store's capture-jobs lock,
-        run the jobs waiting, oldest first; a job is left between two steps when ``stop``
-        is set, and resumed by whoever runs jobs next."""
+        """Until ``stop`` is set: when jobs wait, take the store's capture-jobs lock if it
+        is free and run them, oldest first, then let the lock go; a job is left between
+        two steps when ``stop`` is set, and resumed by whoever runs jobs next."""
         lock = leader_lock(self.store, "epcis-capture-jobs")
-        try:
-            while not stop.is_set():
-                try:
-                    held = lock.try_acquire() and lock.alive()
-                    if held:
+        while not stop.is_set():
+            try:
+                with self.store.read() as conn:
+                    waiting = self.store.epcis_jobs.count_unfinished(conn)
+                if waiting and lock.try_acquire():
+                    try:
                         self.run_waiting(stop)
-                except Exception as exc:  # the store down: try again after a while
-                    log.warning("capture jobs: %s", store_unavailable(exc) or exc)
-                    log.debug("capture jobs failed", exc_info=exc)
-                if stop.is_set():
-                    break
-                self._wake.wait(poll)
-                self._wake.clear()
-        finally:
-            lock.release()
+                    finally:
+                        lock.release()
+            except Exception as exc:  # the store down: try again after a while
+                log.warning("capture jobs: %s", store_unavailable(exc) or exc)
+                log.debug("capture jobs failed", exc_info=exc)
+            if stop.is_set():
+                break
+            self._wake.wait(poll)
+            self._wake.clear()
 
     def run_waiting(self, stop: threading.Event | None = None) -> int:
         """Run every job waiting now, oldest first (the caller runs jobs: it holds the

@@ -1,0 +1,214 @@
+"""Asynchronous EPCIS capture jobs (``Prefer: respond-async``; docs/epcis.md, "Capture
+jobs"): the request is checked whole at once, answered 202 with the running job, and
+captured in the background in steps whose progress the job shows; the outcomes are the
+synchronous capture's; the queue has a bound; a node stopped mid-job resumes it.
+
+The runner is held back deterministically by the store's own capture-jobs lock, taken by
+the test as another process would hold it (no mock): jobs then wait, ``running``, until
+the test runs a step itself or lets the runner go."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from api import create_app
+from node.commit.leader import LeaderLock, leader_lock
+from node.epcis.capture import sign_document
+from node.epcis.jobs import CaptureJobs
+from node.store.apikeys import ApiKeys
+from node.testing.harness import TEST_PASSWORD, TraceNodeHarness
+from tests.api.conftest import TEST_SETTINGS, AppClient
+from tests.api.server import Server
+from tests.node.epcis.conftest import commissioning, document, new_lot, receiving
+from tests.wait import wait_until
+
+ASYNC = {"Prefer": "respond-async"}
+STEP = 2  # events per step: a five-event document runs in three
+
+
+def five_events() -> dict[str, Any]:
+    """Four lots commissioned and, third, a lot of another company's prefix received
+    (refused: licensed elsewhere)."""
+    a, b, c, d = (new_lot() for _ in range(4))
+    return document(
+        commissioning(a), commissioning(b), receiving(new_lot("0614142")),
+        commissioning(c), commissioning(d),
+    )  # fmt: skip
+
+
+@dataclass
+class Rig:
+    client: AppClient
+    harness: TraceNodeHarness
+    jobs: CaptureJobs
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def signed(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return sign_document(
+            store=self.harness.node.store,
+            domain=self.harness.node.domain,
+            private_key=bytes(self.harness.keys["farm"].key),
+            document=doc,
+        )
+
+    def capture(self, body: Any, **headers: str) -> httpx.Response:
+        return self.client.post("/v1/epcis/capture", json=body, headers=self.auth | headers)
+
+    def job(self, location: str) -> dict[str, Any]:
+        answer = self.client.get(location, headers=self.auth)
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+    def jobs_count(self) -> int:
+        with self.harness.node.store.read() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM epcis_capture_jobs")).scalar_one())
+
+    def runner_lock(self) -> LeaderLock:
+        """The store's capture-jobs lock, as another process would hold it."""
+        lock = leader_lock(self.harness.node.store, "epcis-capture-jobs")
+        assert wait_until(lock.try_acquire, 30)  # the runner may hold it a moment
+        return lock
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    harness = TraceNodeHarness.create(tmp_path_factory.mktemp("epcis-async") / "node")
+    settings = TEST_SETTINGS.model_copy(update={"capture_step": STEP, "capture_queue": 2})
+    app = create_app(harness.node, settings=settings)
+    client = AppClient(app)
+    token = ApiKeys(harness.node.store).create(participant_id=harness.participant_id("farm"))
+    jobs: CaptureJobs = app.state.gateway.capture_jobs
+    try:
+        yield Rig(client, harness, jobs, token.token)
+    finally:
+        jobs.close()
+        client.close()
+        harness.close()
+
+
+def outcomes(results: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    return [(r["outcome"], r["problem"] and r["problem"]["code"]) for r in results]
+
+
+def finished(rig: Rig, location: str) -> dict[str, Any]:
+    rig.jobs.wake()
+    found: dict[str, Any] = wait_until(
+        lambda: (job := rig.job(location))["running"] is False and job, 60, interval=0.05
+    )
+    return found
+
+
+def test_an_async_capture_answers_at_once_shows_progress_and_ends_as_a_sync_one(rig: Rig) -> None:
+    synchronous = rig.capture(rig.signed(five_events()))
+    assert synchronous.status_code == 202, synchronous.text
+    lock = rig.runner_lock()
+    try:
+        answer = rig.capture(rig.signed(five_events()), **ASYNC)
+
+        assert answer.status_code == 202, answer.text
+        assert answer.headers["Preference-Applied"] == "respond-async"
+        accepted = answer.json()
+        location = answer.headers["Location"]
+        assert location == f"/v1/epcis/capture/{accepted['captureID']}"
+        assert (accepted["running"], accepted["eventsTotal"], accepted["eventsDone"]) == (
+            True, 5, 0,
+        )  # fmt: skip
+        assert (accepted["finishedAt"], accepted["results"]) == (None, [])
+        assert rig.job(location)["running"] is True  # waits while the runner is held
+        # One step run here, as the runner runs it, then left (as a stopping node leaves it).
+        stop = threading.Event()
+        stop.set()
+        assert rig.jobs.run_job(accepted["captureID"], stop) is False
+        partial = rig.job(location)
+        assert (partial["running"], partial["eventsDone"]) == (True, STEP)
+        assert outcomes(partial["results"]) == [("captured", None)] * STEP
+    finally:
+        lock.release()
+
+    job = finished(rig, location)
+
+    assert job["eventsDone"] == job["eventsTotal"] == 5
+    assert job["finishedAt"] is not None and job["success"] is False
+    assert outcomes(job["results"]) == outcomes(synchronous.json()["results"])
+    assert outcomes(job["results"]) == [
+        ("captured", None), ("captured", None), ("refused", "epcis-event-rejected"),
+        ("captured", None), ("captured", None),
+    ]  # fmt: skip
+    assert [e["cause"]["code"] for e in job["errors"]] == ["licensed-elsewhere"]
+
+
+def test_all_or_nothing_async_is_one_transaction(rig: Rig) -> None:
+    answer = rig.capture(
+        rig.signed(five_events()), **ASYNC, **{"GS1-Capture-Error-Behaviour": "rollback"}
+    )
+    assert answer.status_code == 202, answer.text
+
+    job = finished(rig, answer.headers["Location"])
+
+    assert (job["captureErrorBehaviour"], job["success"], job["eventsDone"]) == (
+        "rollback",
+        False,
+        5,
+    )
+    assert [r["outcome"] for r in job["results"]] == ["refused"] * 5
+    codes = [r["problem"]["code"] for r in job["results"]]
+    assert codes.count("epcis-capture-rolled-back") == 4
+
+
+def test_what_the_sync_capture_refuses_whole_is_refused_at_once(rig: Rig) -> None:
+    jobs = rig.jobs_count()
+    signed = rig.signed(document(commissioning(new_lot()), commissioning(new_lot())))
+    signed["traceEvents"] = signed["traceEvents"][:1]
+    cases: list[tuple[Any, dict[str, str], int, str]] = [
+        ({"document": {"type": "EPCISDocument"}}, {}, 422, "epcis-invalid-document"),
+        (signed, {}, 422, "epcis-signature-mismatch"),
+        (
+            rig.signed(five_events()),
+            {"GS1-Capture-Error-Behaviour": "maybe"},
+            422,
+            "validation-error",
+        ),
+    ]
+    for body, headers, status, code in cases:
+        answer = rig.capture(body, **ASYNC, **headers)
+
+        assert answer.status_code == status, answer.text
+        assert answer.json()["code"] == code
+        assert "Preference-Applied" not in answer.headers
+    no_key = rig.client.post("/v1/epcis/capture", json=signed, headers=ASYNC)
+    assert no_key.status_code == 401
+    assert rig.jobs_count() == jobs  # nothing accepted, nothing written
+
+
+def test_the_queue_has_a_bound(rig: Rig) -> None:
+    lock = rig.runner_lock()
+    try:
+        accepted = [rig.capture(rig.signed(five_events()), **ASYNC) for _ in range(2)]
+        assert [a.status_code for a in accepted] == [202, 202]
+        jobs = rig.jobs_count()
+
+        full = rig.capture(rig.signed(five_events()), **ASYNC)
+
+        assert full.status_code == 503, full.text
+        assert full.json()["code"] == "epcis-capture-queue-full"
+        assert int(full.headers["Retry-After"]) >= 1
+        assert rig.jobs_count() == jobs
+        # A synchronous capture is not queued: it still runs.
+        assert rig.capture(rig.signed(five_events())).status_code == 202
+    finally:
+        lock.release()
+    for answer in accepted:
+        assert finished(rig, answer.headers["Location"])["eventsDone"] == 5
+    assert rig.capture(rig.signed(five_events()), **ASYNC).status_code == 202

@@ -10,8 +10,9 @@ the test runs a step itself or lets the runner go."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -140,7 +141,8 @@ def test_an_async_capture_answers_at_once_shows_progress_and_ends_as_a_sync_one(
     job = finished(rig, location)
 
     assert job["eventsDone"] == job["eventsTotal"] == 5
-    assert job["finishedAt"] is not None and job["success"] is False
+    assert job["finishedAt"] is not None
+    assert job["success"] is False
     assert outcomes(job["results"]) == outcomes(synchronous.json()["results"])
     assert outcomes(job["results"]) == [
         ("captured", None), ("captured", None), ("refused", "epcis-event-rejected"),
@@ -212,3 +214,70 @@ def test_the_queue_has_a_bound(rig: Rig) -> None:
     for answer in accepted:
         assert finished(rig, answer.headers["Location"])["eventsDone"] == 5
     assert rig.capture(rig.signed(five_events()), **ASYNC).status_code == 202
+
+
+@pytest.mark.slow  # two `tracenode serve` starts (~40 s): scripts/test_async_capture.sh
+def test_a_job_left_mid_way_by_a_stopped_node_and_a_killed_serve_is_resumed(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "node"
+    harness = TraceNodeHarness.create(data_dir)
+    settings = TEST_SETTINGS.model_copy(update={"capture_step": STEP})
+    lock = leader_lock(harness.node.store, "epcis-capture-jobs")
+    assert lock.try_acquire()  # held by the test throughout, until the last serve
+    try:
+        app = create_app(harness.node, settings=settings)
+        client = AppClient(app)
+        jobs: CaptureJobs = app.state.gateway.capture_jobs
+        token = ApiKeys(harness.node.store).create(participant_id=harness.participant_id("farm"))
+        auth = {"Authorization": f"Bearer {token.token}"}
+        signed = sign_document(
+            store=harness.node.store,
+            domain=harness.node.domain,
+            private_key=bytes(harness.keys["farm"].key),
+            document=five_events(),
+        )
+        answer = client.post("/v1/epcis/capture", json=signed, headers=auth | ASYNC)
+        assert answer.status_code == 202, answer.text
+        location = answer.headers["Location"]
+        stop = threading.Event()
+        stop.set()
+        assert jobs.run_job(answer.json()["captureID"], stop) is False  # one step, then left
+        jobs.close()
+        client.close()
+    finally:
+        harness.close()  # the node stops mid-job: two of five events captured
+
+    def job_of(server: Server) -> dict[str, Any]:
+        found = httpx.get(server.url + location, headers=auth, timeout=10)
+        assert found.status_code == 200, found.text
+        job: dict[str, Any] = found.json()
+        return job
+
+    env = {"TRACENODE_API_CAPTURE_STEP": str(STEP)}
+    killed = Server(data_dir, TEST_PASSWORD, env=env)
+    try:
+        killed.wait_ready()
+        waiting = job_of(killed)  # its runner cannot take the lock the test holds
+        assert (waiting["running"], waiting["eventsDone"]) == (True, STEP)
+    finally:
+        killed.kill()
+    lock.release()
+    server = Server(data_dir, TEST_PASSWORD, env=env)
+    try:
+        server.wait_ready()
+        job = wait_until(lambda: (found := job_of(server))["running"] is False and found, 60)
+    finally:
+        assert server.stop() == 0, server.output()
+
+    assert job["eventsDone"] == job["eventsTotal"] == 5
+    # The events captured before the stop keep their outcome; none is captured twice.
+    assert outcomes(job["results"]) == [
+        ("captured", None), ("captured", None), ("refused", "epcis-event-rejected"),
+        ("captured", None), ("captured", None),
+    ]  # fmt: skip
+    traced = [t for r in job["results"] for t in r["traceEvents"]]
+    assert len(traced) == len(set(traced)) == 4
+    with TraceNodeHarness.create(data_dir) as reopened, reopened.node.store.read() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM epcis_events")).scalar_one()
+    assert stored == 4

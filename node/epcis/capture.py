@@ -476,6 +476,10 @@ def run_capture(
                 event_index=index,
                 pointer=f"/document{mapped.events[index].pointer}",
             )
+    if start:  # what depends on events refused before is refused as it was then
+        for index, (origin, batch) in plan.dependents(refused).items():
+            if index >= start and index not in refused:
+                refused[index] = _dependency(plan, index, origin, batch, refused)
     if behaviour is CaptureErrorBehaviour.ROLLBACK or step is None or step < 1:
         step = max(total - start, 1)
     written: dict[int, list[bytes]] = {}

@@ -35,7 +35,6 @@ from node.epcis.capture import (
     refusal_json,
     run_capture,
 )
-from node.events.payload import canonical_json
 from node.exceptions import (
     DependencyUnavailableError,
     EpcisCaptureQueueFullError,
@@ -45,6 +44,7 @@ from node.exceptions import (
 from node.ingest.service import IngestService
 from node.store.availability import store_unavailable
 from node.store.engine import advisory_key
+from node.store.epcis_jobs import stored_json
 from node.store.records import CaptureJobRecord
 from node.store.store import Store
 
@@ -190,7 +190,7 @@ class CaptureJobs:
     ) -> CaptureJobRecord:
         """Accept a job for ``request`` (checked whole already: :func:`plan_capture`), of
         ``events`` events, written running, its request kept until it finishes."""
-        body = canonical_json(request)
+        body = stored_json(request)
         store = self.store
         with store.write() as conn:
             if store.dialect == "postgresql":  # concurrent admissions count one at a time

@@ -13,6 +13,13 @@ from node.store.records import CaptureJobRecord, NamedQueryRecord, QuerySubscrip
 from node.store.tables import EPCIS_CAPTURE_JOBS, EPCIS_NAMED_QUERIES, EPCIS_SUBSCRIPTIONS
 
 
+def stored_json(value: Any) -> bytes:
+    """A job's outcomes, error or request as stored: compact JSON, keys sorted. Not an
+    event payload (``canonical_json``'s 256 KiB bound is a payload's): a 1,000-event
+    document's outcomes, or its request (up to the gateway's body limit), are larger."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 class EpcisJobRepository:
     """Capture jobs by captureID, and each submitter's, newest first."""
 
@@ -39,7 +46,7 @@ class EpcisJobRepository:
                 finished_at=finished_at,
                 behaviour=behaviour,
                 status=status,
-                outcomes=canonical_json(outcomes),
+                outcomes=stored_json(outcomes),
                 events_total=events_total,
                 events_done=events_done,
                 request=request,
@@ -62,7 +69,7 @@ class EpcisJobRepository:
         conn.execute(
             update(EPCIS_CAPTURE_JOBS)
             .where(EPCIS_CAPTURE_JOBS.c.capture_id == capture_id)
-            .values(events_done=events_done, outcomes=canonical_json(outcomes))
+            .values(events_done=events_done, outcomes=stored_json(outcomes))
         )
 
     def finish(
@@ -84,9 +91,9 @@ class EpcisJobRepository:
                 finished_at=finished_at,
                 status=status,
                 events_done=events_done,
-                outcomes=canonical_json(outcomes),
+                outcomes=stored_json(outcomes),
                 request=None,
-                error=None if error is None else canonical_json(error),
+                error=None if error is None else stored_json(error),
             )
         )
 

@@ -99,12 +99,13 @@ def test_epcis_capture_signs_a_document_through_a_gateway(gateway: Gateway, tmp_
     captured = run(gateway, "epcis", "capture", str(doc), "--gateway", gateway.url,
                    "--key", farm, "--json")  # fmt: skip
     again = run(gateway, "epcis", "capture", str(doc), "--gateway", gateway.url,
-                "--key", farm, "--json")  # fmt: skip
+                "--key", farm, "--json", "--async", "--wait", "30")  # fmt: skip
 
     assert unsigned.exit_code == 1
     assert "configuration-error" in unsigned.output
     assert captured.exit_code == 0, captured.output
     assert [r["outcome"] for r in json.loads(captured.output)] == ["captured"]
+    assert again.exit_code == 0, again.output  # captured asynchronously, the job waited for
     assert [r["outcome"] for r in json.loads(again.output)] == ["duplicate"]
 
 

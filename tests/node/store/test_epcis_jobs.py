@@ -120,3 +120,25 @@ def test_an_async_job_keeps_its_request_and_progress_until_it_finishes(store: St
     assert (done.finished_at, done.status, done.events_done) == (5, "failed", 2)
     assert done.error == {"code": "epcis-signature-mismatch", "detail": "signed again"}
     assert after == ([], None)  # the request is dropped: nothing left to resume
+
+
+def test_a_jobs_outcomes_are_not_bounded_as_an_event_payload_is(store: Store) -> None:
+    # 1,000 refused events' outcomes pass 256 KiB, an event payload's bound: the job of a
+    # large document was lost after its capture ran (an error answered instead).
+    outcomes = [{"index": i, "refusal": {"detail": "x" * 300}} for i in range(1000)]
+    with store.write() as conn:
+        store.epcis_jobs.add(
+            conn,
+            capture_id="cap_large",
+            submitter=None,
+            created_at=1,
+            finished_at=2,
+            behaviour="proceed",
+            status="failed",
+            outcomes=outcomes,
+        )
+    with store.read() as conn:
+        found = store.epcis_jobs.get(conn, "cap_large")
+
+    assert found is not None
+    assert list(found.outcomes) == outcomes

@@ -14,8 +14,8 @@ Timed, on the node's side, what `POST /v1/epcis/capture` runs (HTTP not timed):
 - async answer: what the request runs before its 202 (the request checked whole:
   `plan_capture`, and the job written with its request: `CaptureJobs.submit`);
 - async total: that, then the job run to its end as the runner runs it
-  (`CaptureJobs.run_job`: the request planned again from the store, ingested `--step`
-  events per transaction, the progress written with each step, the job finished).
+  (`CaptureJobs.run_job`: the plan made for the answer, ingested `--step` events per
+  transaction, the progress written with each step, the job finished).
 The two paths alternate in each round (which goes first alternates too). Reported: the
 seconds of each per round, their medians, async total ÷ sync per round and its median,
 async answer ÷ sync, and the load average before and after.
@@ -70,7 +70,7 @@ def _async(
     planned = plan_capture(ingest=harness.node.ingest, request=request)
     job = jobs.submit(
         request=request,
-        events=planned.events,
+        planned=planned,
         submitter=None,
         behaviour=CaptureErrorBehaviour.PROCEED,
     )

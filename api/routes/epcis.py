@@ -224,7 +224,7 @@ async def _capture_async(
         )
         return jobs.submit(
             request=document,
-            events=planned.events,
+            planned=planned,
             submitter=key.participant_id,
             behaviour=behaviour,
         )

@@ -31,6 +31,7 @@ from node.epcis.capture import (
     CaptureStopped,
     EpcisResult,
     Outcome,
+    PlannedCapture,
     plan_capture,
     refusal_json,
     run_capture,
@@ -140,6 +141,8 @@ class CaptureJobs:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Plans of jobs this process accepted and has not run yet (at most ``bound``).
+        self._plans: dict[str, PlannedCapture] = {}
 
     def start(self, stop: threading.Event | None = None) -> None:
         """Run jobs in a thread of this process (:meth:`run`) until ``stop`` is set or
@@ -184,12 +187,13 @@ class CaptureJobs:
         self,
         *,
         request: Any,
-        events: int,
+        planned: PlannedCapture,
         submitter: int | None,
         behaviour: CaptureErrorBehaviour,
     ) -> CaptureJobRecord:
-        """Accept a job for ``request`` (checked whole already: :func:`plan_capture`), of
-        ``events`` events, written running, its request kept until it finishes."""
+        """Accept a job for ``request``, checked whole already (``planned``:
+        :func:`plan_capture`), written running, its request kept until it finishes; its
+        plan kept in memory for the runner of this process."""
         body = stored_json(request)
         store = self.store
         with store.write() as conn:
@@ -209,10 +213,12 @@ class CaptureJobs:
                 behaviour=str(behaviour),
                 status=RUNNING,
                 outcomes=[],
-                events_total=events,
+                events_total=planned.events,
                 events_done=0,
                 request=body,
             )
+        with self._lock:
+            self._plans[job.capture_id] = planned
         self.wake()
         return job
 
@@ -225,6 +231,10 @@ class CaptureJobs:
             try:
                 with self.store.read() as conn:
                     waiting = self.store.epcis_jobs.count_unfinished(conn)
+                    if self._plans:  # jobs another process ran: their plans go
+                        running = set(self.store.epcis_jobs.unfinished(conn))
+                        with self._lock:
+                            self._plans = {k: p for k, p in self._plans.items() if k in running}
                 if waiting and lock.try_acquire():
                     try:
                         self.run_waiting(stop)
@@ -253,16 +263,37 @@ class CaptureJobs:
     def run_job(self, capture_id: str, stop: threading.Event | None = None) -> bool:
         """Run (or resume) one job to its end; False when ``stop`` (looked at after each
         step) left it between two steps, or the store or the chain could not be reached:
-        it runs again later, from where it was left."""
+        it runs again later, from where it was left.
+
+        The plan :meth:`submit` was given is used when this process has it (the request
+        is not checked twice); a job resumed, or one whose plan the store outdated while
+        it waited (another capture stored its events meanwhile), is planned again from
+        its stored request and the store as it is now."""
+        cached = self._take_plan(capture_id)
+        for planned in ([cached] if cached is not None else []) + [None]:
+            finished = self._run(capture_id, planned, stop, last=planned is None)
+            if finished is not None:
+                return finished
+        return False
+
+    def _run(
+        self,
+        capture_id: str,
+        planned: PlannedCapture | None,
+        stop: threading.Event | None,
+        *,
+        last: bool,
+    ) -> bool | None:
+        """One attempt of :meth:`run_job`: None when a plan made before the job ran was
+        refused whole (outdated): the job is planned again."""
         store = self.store
         with store.read() as conn:
             job = store.epcis_jobs.get(conn, capture_id)
-            body = store.epcis_jobs.request(conn, capture_id)
+            body = store.epcis_jobs.request(conn, capture_id) if planned is None else b""
         if job is None or body is None or job.finished_at is not None:
             return False
         start = job.events_done or 0
         before = [o for o in job.outcomes if not o.get(MASTER_DATA)][:start]
-        behaviour = CaptureErrorBehaviour(job.behaviour)
         elements: list[AssertionResult] = []
 
         def progress(conn: Connection | None, done: int, results: list[EpcisResult]) -> None:
@@ -274,13 +305,14 @@ class CaptureJobs:
                 store.epcis_jobs.progress(own, capture_id, events_done=done, outcomes=outcomes)
 
         try:
-            planned = plan_capture(
-                ingest=self.ingest,
-                request=json.loads(body),
-                as_participant=None,  # relayed events are their signers' (docs/epcis.md)
-                behaviour=behaviour,
-                submitter=job.submitter,
-            )
+            if planned is None:
+                planned = plan_capture(
+                    ingest=self.ingest,
+                    request=json.loads(body),
+                    as_participant=None,  # relayed events are their signers' (docs/epcis.md)
+                    behaviour=CaptureErrorBehaviour(job.behaviour),
+                    submitter=job.submitter,
+                )
             results = run_capture(
                 planned,
                 clock=self.clock,
@@ -297,6 +329,8 @@ class CaptureJobs:
             return False
         except EpcisError as exc:
             if not exc.outcomes:  # the whole request refused (the node changed meanwhile)
+                if not last:
+                    return None
                 self._finish(job, [], [], start, error=refusal_json(exc))
                 return True
             results = [r for r in exc.outcomes if isinstance(r, EpcisResult)]
@@ -310,6 +344,10 @@ class CaptureJobs:
             return True
         self._finish(job, [*before, *(r.as_json() for r in results[start:])], elements, None)
         return True
+
+    def _take_plan(self, capture_id: str) -> PlannedCapture | None:
+        with self._lock:
+            return self._plans.pop(capture_id, None)
 
     def _finish(
         self,

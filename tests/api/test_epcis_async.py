@@ -21,16 +21,19 @@ from sqlalchemy import text
 
 from api import create_app
 from node.commit.leader import LeaderLock, leader_lock
-from node.epcis.capture import sign_document
+from node.epcis.capture import CaptureErrorBehaviour, plan_capture, sign_document
 from node.epcis.jobs import CaptureJobs
+from node.exceptions import EpcisCaptureQueueFullError
 from node.store.apikeys import ApiKeys
 from node.testing.harness import TEST_PASSWORD, TraceNodeHarness
 from tests.api.conftest import TEST_SETTINGS, AppClient
 from tests.api.server import Server
+from tests.environment import postgres_database
 from tests.node.epcis.conftest import commissioning, document, new_lot, receiving
 from tests.wait import wait_until
 
 ASYNC = {"Prefer": "respond-async"}
+PROCEED = CaptureErrorBehaviour.PROCEED
 STEP = 2  # events per step: a five-event document runs in three
 
 
@@ -281,3 +284,45 @@ def test_a_job_left_mid_way_by_a_stopped_node_and_a_killed_serve_is_resumed(
     with TraceNodeHarness.create(data_dir) as reopened, reopened.node.store.read() as conn:
         stored = conn.execute(text("SELECT count(*) FROM epcis_events")).scalar_one()
     assert stored == 4
+
+
+def test_jobs_on_postgresql_are_bounded_progress_and_resume(tmp_path: Path) -> None:
+    # The queue's bound under PostgreSQL's advisory lock, progress and resumption there.
+    with postgres_database() as url:
+        harness = TraceNodeHarness.create(tmp_path / "node", database_url=url)
+        try:
+            jobs = CaptureJobs(harness.node.ingest, bound=1, step=STEP)
+            request = sign_document(
+                store=harness.node.store,
+                domain=harness.node.domain,
+                private_key=bytes(harness.keys["farm"].key),
+                document=five_events(),
+            )
+            planned = plan_capture(ingest=harness.node.ingest, request=request)
+            job = jobs.submit(request=request, planned=planned, submitter=None, behaviour=PROCEED)
+            with pytest.raises(EpcisCaptureQueueFullError):
+                jobs.submit(request=request, planned=planned, submitter=None, behaviour=PROCEED)
+            stop = threading.Event()
+            stop.set()
+            left = jobs.run_job(job.capture_id, stop)
+            store = harness.node.store
+            with store.read() as conn:
+                partial = store.epcis_jobs.get(conn, job.capture_id)
+
+            resumed = jobs.run_job(job.capture_id)
+
+            with store.read() as conn:
+                done = store.epcis_jobs.get(conn, job.capture_id)
+                kept = store.epcis_jobs.request(conn, job.capture_id)
+        finally:
+            harness.close()
+
+    assert left is False
+    assert partial is not None
+    assert partial.events_done == STEP
+    assert resumed is True
+    assert done is not None
+    assert (done.status, done.events_done, kept) == ("failed", 5, None)
+    assert [o["outcome"] for o in done.outcomes] == [
+        "captured", "captured", "refused", "captured", "captured",
+    ]  # fmt: skip

@@ -192,26 +192,3 @@ def test_a_gateway_naming_a_lot_the_event_does_not_extend_is_refused(
 
     assert queued == 0
     assert gateway.event_rows() == 0
-
-
-def test_an_asynchronous_capture_is_waited_for_and_answers_as_a_synchronous_one(
-    gateway: Gateway, tmp_path: Path
-) -> None:
-    with client_for(gateway, "farm", tmp_path / "async", capture_wait=30) as farm:
-        delivery = farm.capture_epcis(
-            document(commissioning(new_lot()), receiving(new_lot("0614142")))
-        )
-        with pytest.raises(EpcisEventRejectedError) as refused:  # nothing held: refused
-            farm.capture_epcis(document(receiving(new_lot("0614142"))))
-
-    assert delivery.outcome == "accepted"
-    assert [r["outcome"] for r in delivery.results] == ["captured", "refused"]
-    assert delivery.results[1]["problem"]["cause"]["code"] == "licensed-elsewhere"
-    assert delivery.location is not None
-    job = httpx.get(
-        gateway.url + delivery.location,
-        headers={"Authorization": f"Bearer {gateway.tokens['farm']}"},
-        timeout=10,
-    ).json()
-    assert (job["running"], job["eventsDone"], job["eventsTotal"]) == (False, 2, 2)
-    assert refused.value.code == "epcis-event-rejected"

@@ -383,5 +383,6 @@ class CaptureJobs:
             )
 
 
-#: A job that failed on a defect of the node's (logged), not on its request.
+#: A job that failed on a defect of the node's (logged), not on its request (the
+#: gateway's ``internal-error``, 500).
 _FAILED: Final = {"code": "internal-error", "detail": "the capture failed; see the node's log"}

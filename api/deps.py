@@ -17,6 +17,7 @@ from api.rpc_readers import RpcExecutor
 from api.settings import ApiSettings, WebSettings
 from node.commit.worker import CommitPolicy
 from node.context import Node
+from node.epcis.jobs import CaptureJobs
 from node.events.identifiers import MAX_IDENTIFIER_LENGTH
 from node.exceptions import AuthenticationError, PermissionDeniedError, RegistrarUnavailableError
 from node.monitor.refusals import RefusalLog
@@ -55,6 +56,8 @@ class Gateway:
     provenance: ProvenanceService
     #: What the gateway refuses, for the monitor (api/refusals.py).
     refusals: RefusalLog
+    #: Asynchronous EPCIS capture jobs: their bounded queue and runner (node/epcis/jobs.py).
+    capture_jobs: CaptureJobs
     #: The page's settings, None when TRACENODE_WEB_* are wrong (``web_error`` says how).
     web: WebSettings | None
     web_error: str | None = None

@@ -28,6 +28,7 @@ from api.settings import ApiSettings, WebSettings, load_web_settings
 from node import __version__
 from node.chain.embedded import serialize_requests
 from node.context import Node
+from node.epcis.jobs import CaptureJobs
 from node.monitor.refusals import RefusalLog
 from node.provenance.service import ProvenanceService
 from node.store.apikeys import ApiKeys
@@ -123,6 +124,9 @@ def create_app(
             node.store,
             sample=settings.refusal_sample_per_minute,
             rows_per_minute=settings.refusal_rows_per_minute,
+        ),
+        capture_jobs=CaptureJobs(
+            node.ingest, bound=settings.capture_queue, step=settings.capture_step
         ),
         web=web,
         web_error=web_error,

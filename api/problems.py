@@ -258,7 +258,7 @@ def stored_problem(refusal: Mapping[str, Any], event_index: int | None) -> dict[
     body: dict[str, Any] = {
         "type": problem_type(code),
         "title": title_of(code),
-        "status": _STATUS_BY_CODE.get(code, 422),
+        "status": 500 if code == INTERNAL_ERROR else _STATUS_BY_CODE.get(code, 422),
         "detail": str(refusal.get("detail", "")),
         "code": code,
         "eventIndex": event_index,

@@ -192,6 +192,8 @@ def _serve(
         )
     for thread in threads:
         thread.start()
+    # Asynchronous capture jobs: those a stopped node left running are resumed now.
+    app.state.gateway.capture_jobs.start(stop)
     settle_heap()  # the start-up heap is long-lived: keep the collector off it
     config = uvicorn.Config(
         app,
@@ -211,6 +213,7 @@ def _serve(
     finally:
         stop.set()
         rpc.close()
+        app.state.gateway.capture_jobs.close()
         for thread in threads:
             thread.join(timeout=30)
 

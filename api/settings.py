@@ -58,6 +58,12 @@ class ApiSettings(BaseSettings):
     refusal_sample_per_minute: int = Field(default=10, ge=1, le=1000)
     #: Rows the refusal record takes per minute from this process, whatever the callers.
     refusal_rows_per_minute: int = Field(default=600, ge=10, le=100_000)
+    #: Asynchronous EPCIS capture jobs (``Prefer: respond-async``) that may wait or run at
+    #: once on the store (503 epcis-capture-queue-full, with Retry-After, beyond).
+    capture_queue: int = Field(default=16, ge=1, le=1000)
+    #: Events an asynchronous capture job ingests per transaction: its progress is written
+    #: after each such step.
+    capture_step: int = Field(default=200, ge=1, le=10_000)
     #: Gas an /rpc eth_call gets at most: twice the most any read of ours needs (docs/api.md).
     rpc_call_gas: int = Field(default=DEFAULT_CALL_GAS, ge=100_000, le=30_000_000)
     #: Seconds an /rpc request (one call or a whole batch) may run; then cut off (-32005).

@@ -83,7 +83,8 @@
     └── DependencyUnavailableError          the store or the chain cannot be reached now
         ├── StoreUnavailableError           (``retry_after``: try again later)
         ├── ChainUnavailableError
-        └── BackloggedError                 anchoring cannot keep up: submit later
+        ├── BackloggedError                 anchoring cannot keep up: submit later
+        └── EpcisCaptureQueueFullError      asynchronous capture jobs at their bound
     (and RegistrarUnavailableError: the node runs without its registrar key;
      NotReadyError: its store or chain does not answer)
     │
@@ -787,6 +788,15 @@ class BackloggedError(DependencyUnavailableError):
     def __init__(self, message: str, *, retry_after: int, predicted_seconds: float) -> None:
         super().__init__(message, retry_after=retry_after)
         self.predicted_seconds = predicted_seconds
+
+
+class EpcisCaptureQueueFullError(DependencyUnavailableError):
+    """As many asynchronous capture jobs wait or run as the node allows
+    (node.epcis.jobs): nothing was done; send the request again after ``retry_after``
+    seconds, or capture synchronously."""
+
+    code = "epcis-capture-queue-full"
+    dependency = "capture-jobs"
 
 
 class StoreUnavailableError(DependencyUnavailableError):

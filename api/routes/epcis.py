@@ -11,6 +11,11 @@ the node holds any of the document afterwards; when it holds none (every event r
 or ``GS1-Capture-Error-Behaviour: rollback`` and one refused), the first refused event's
 problem, with every event's outcome in ``events``. Either way the capture is recorded as
 a capture job (``Location: /v1/epcis/capture/{captureID}``, api/routes/epcis_jobs.py).
+
+With ``Prefer: respond-async`` (RFC 7240) the request is checked whole at once (what would
+refuse it whole is still its problem) and answered 202 with the job, running, and
+``Preference-Applied: respond-async``; the events are captured in the background
+(node/epcis/jobs.py), the job's progress read at its ``Location``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from api.body import read_json, submission_schema
 from api.deps import Gateway, GatewayDep, ParticipantKeyDep
 from api.problems import PROBLEM_JSON, problem_body, problem_responses
+from api.routes.epcis_jobs import job_json
 from api.schemas import CaptureResult
 from node.epcis.capture import (
     AssertionOutcome,
@@ -34,6 +40,7 @@ from node.epcis.capture import (
     EpcisResult,
     Outcome,
     capture,
+    plan_capture,
 )
 from node.epcis.jobs import job_path, record_job
 from node.epcis.mapping import MAX_TRACE_EVENTS
@@ -93,6 +100,8 @@ CAPTURE_REQUEST: Final[dict[str, Any]] = {
 
 #: The EPCIS 2.0 REST bindings' header choosing what a refused event does to the others.
 BEHAVIOUR_HEADER: Final = "GS1-Capture-Error-Behaviour"
+#: RFC 7240's preference asking for the job at once, the capture in the background.
+RESPOND_ASYNC: Final = "respond-async"
 
 
 @router.post(
@@ -116,7 +125,20 @@ BEHAVIOUR_HEADER: Final = "GS1-Capture-Error-Behaviour"
                 "schema": {"type": "string", "enum": ["proceed", "rollback"]},
                 "description": "proceed (default): a refused event is reported and the others "
                 "are captured; rollback: all or nothing.",
-            }
+            },
+            {
+                "name": "Prefer",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "example": RESPOND_ASYNC},
+                "description": "respond-async (RFC 7240): the request is checked whole at once "
+                "(its problem if refused whole), then answered 202 with the capture job, "
+                "running, and Preference-Applied: respond-async; the events are captured in "
+                "the background and the job at Location shows progress (eventsTotal, "
+                "eventsDone) and outcomes so far. 503 epcis-capture-queue-full with "
+                "Retry-After while the node's asynchronous jobs are at their bound. Without "
+                "it the capture is synchronous (docs/epcis.md, Capture jobs).",
+            },
         ],
     },
     responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 424, 429, 503),
@@ -125,9 +147,14 @@ async def capture_document(
     request: Request, gateway: GatewayDep, key: ParticipantKeyDep
 ) -> JSONResponse:
     behaviour = _behaviour(request.headers.get(BEHAVIOUR_HEADER))
-    headers = {BEHAVIOUR_HEADER: str(behaviour)}
+    headers = {BEHAVIOUR_HEADER: str(behaviour), "Vary": "Prefer"}
     await run_in_threadpool(gateway.backlog.admit, gateway.settings.max_proof_delay)
+    asynchronous = respond_async(request.headers.getlist("prefer"))
+    if asynchronous:
+        await run_in_threadpool(gateway.capture_jobs.admit)
     document = await read_json(request)
+    if asynchronous:
+        return await _capture_async(gateway, key, behaviour, document, headers)
     started = _now()
     asserted: list[AssertionResult] = []
     try:
@@ -174,6 +201,49 @@ async def capture_document(
         }
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+async def _capture_async(
+    gateway: Gateway,
+    key: ApiKeyRecord,
+    behaviour: CaptureErrorBehaviour,
+    document: Any,
+    headers: dict[str, str],
+) -> JSONResponse:
+    """Check the request whole, as the synchronous capture would (its problem if refused
+    whole), accept it as a running job and answer at once; the job runs in the background."""
+    jobs = gateway.capture_jobs
+
+    def accept() -> CaptureJobRecord:
+        planned = plan_capture(
+            ingest=gateway.node.ingest,
+            request=document,
+            as_participant=None,
+            behaviour=behaviour,
+            submitter=key.participant_id,
+        )
+        return jobs.submit(
+            request=document,
+            planned=planned,
+            submitter=key.participant_id,
+            behaviour=behaviour,
+        )
+
+    job = await run_in_threadpool(accept)
+    jobs.start()
+    headers |= _located(job) | {"Preference-Applied": RESPOND_ASYNC}
+    return JSONResponse(job_json(job), status_code=202, headers=headers)
+
+
+def respond_async(values: Sequence[str]) -> bool:
+    """Whether ``Prefer`` header values (RFC 7240: comma-separated preferences, each a
+    token, an optional value and parameters) ask for ``respond-async``."""
+    for value in values:
+        for preference in value.split(","):
+            name = preference.split(";", 1)[0].split("=", 1)[0].strip().lower()
+            if name == RESPOND_ASYNC:
+                return True
+    return False
 
 
 async def _record(

@@ -4,7 +4,8 @@
   next page linked (``Link: <…nextPageToken=…>; rel="next"``);
 - ``GET /v1/epcis/capture/{captureID}``: one job in the bindings' shape (``captureID``,
   ``createdAt``, ``finishedAt``, ``running``, ``success``, ``captureErrorBehaviour``,
-  ``errors``) with TraceNode's per-event outcomes beside it.
+  ``errors``) with its progress (``eventsTotal``, ``eventsDone``: the bindings name none)
+  and TraceNode's per-event outcomes so far beside it.
 
 A participant's key reads its participant's jobs only; the admin key reads every job.
 Another participant's job is not found, exactly as a job that does not exist.
@@ -71,6 +72,7 @@ def job_json(job: CaptureJobRecord) -> dict[str, Any]:
     def count(outcome: Outcome) -> int:
         return sum(1 for r in outcomes if r.get("outcome") == str(outcome))
 
+    whole = [] if job.error is None else [stored_problem(job.error, None)]
     return {
         "captureID": job.capture_id,
         "createdAt": timestamp(job.created_at),
@@ -78,7 +80,9 @@ def job_json(job: CaptureJobRecord) -> dict[str, Any]:
         "running": job.finished_at is None,
         "success": job.status == "succeeded",
         "captureErrorBehaviour": job.behaviour,
-        "errors": [r["problem"] for r in results + elements if r["problem"] is not None],
+        "eventsTotal": len(outcomes) if job.events_total is None else job.events_total,
+        "eventsDone": len(outcomes) if job.events_done is None else job.events_done,
+        "errors": whole + [r["problem"] for r in results + elements if r["problem"] is not None],
         "captured": count(Outcome.CAPTURED),
         "anchoredOnly": count(Outcome.ANCHORED_ONLY),
         "duplicate": count(Outcome.DUPLICATE),

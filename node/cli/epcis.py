@@ -128,6 +128,23 @@ def capture_command(
             dir_okay=False,
         ),
     ] = None,
+    asynchronous: Annotated[
+        bool,
+        typer.Option(
+            "--async",
+            help="With --gateway: capture asynchronously (Prefer: respond-async) and wait "
+            "for the capture job, at most --wait seconds.",
+        ),
+    ] = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0.0,
+            help="With --async: seconds to wait for the capture job (the capture stays in "
+            "--outbox beyond, and sending it again captures nothing twice).",
+        ),
+    ] = 600.0,
 ) -> None:
     """Capture a signed request on the local node: an outcome per event (captured,
     anchored-only, duplicate, or refused with its reason; the others are captured all the
@@ -136,8 +153,12 @@ def capture_command(
     also be an EPCIS document, signed on the way with --key. The password of the --key
     file comes from TRACENODE_PASSWORD, else a prompt."""
     parsed = _read(request, "capture request")
+    if asynchronous and gateway is None:
+        raise ConfigurationError("--async captures through a gateway: give --gateway")
     if gateway is not None:
-        remote, location = _capture_remote(gateway, api_key, outbox, key, parsed, retries)
+        remote, location = _capture_remote(
+            gateway, api_key, outbox, key, parsed, retries, wait if asynchronous else None
+        )
         if as_json:
             typer.echo(json.dumps(remote, indent=2))
             return
@@ -218,10 +239,17 @@ def _show(item: dict[str, Any]) -> None:
 
 
 def _capture_remote(
-    url: str, api_key: str | None, outbox: Path | None, key: Path | None, parsed: Any, retries: int
+    url: str,
+    api_key: str | None,
+    outbox: Path | None,
+    key: Path | None,
+    parsed: Any,
+    retries: int,
+    wait: float | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """``--gateway``: capture through the SDK; the gateway's result per EPCIS event, and
-    the URL of its capture job (None while it waits in the outbox)."""
+    """``--gateway``: capture through the SDK (asynchronously, the job waited for at most
+    ``wait`` seconds, with ``--async``); the gateway's result per EPCIS event, and the URL
+    of its capture job (None while it waits in the outbox)."""
     signed = isinstance(parsed, dict) and "traceEvents" in parsed
     if not signed and key is None:
         raise ConfigurationError(
@@ -230,7 +258,12 @@ def _capture_remote(
         )
     signer = load_keystore(key, password()) if key is not None and not signed else None
     with Client(
-        url, api_key=api_key, key=signer, outbox=outbox, retry=retry_policy(retries)
+        url,
+        api_key=api_key,
+        key=signer,
+        outbox=outbox,
+        retry=retry_policy(retries),
+        capture_wait=wait,
     ) as client:
         delivery = client.send_capture(parsed) if signed else client.capture_epcis(parsed)
     if delivery.outcome == "queued":

@@ -32,6 +32,7 @@ nonces; :func:`capture` is the service the CLI and ``POST /v1/epcis/capture`` ca
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -364,7 +365,55 @@ def capture(
     ``as_participant`` (the gateway: the API key's participant) refuses TraceEvents signed
     by anyone else. The header's master data is asserted by the request's ``masterData``
     in the same transaction, each element's outcome appended to ``master_data``;
-    ``submitter`` (the API key's participant) is the only one who may assert it."""
+    ``submitter`` (the API key's participant) is the only one who may assert it.
+
+    :func:`plan_capture` then :func:`run_capture`, in one transaction."""
+    planned = plan_capture(
+        ingest=ingest,
+        request=request,
+        as_participant=as_participant,
+        behaviour=behaviour,
+        submitter=submitter,
+    )
+    return run_capture(planned, clock=clock, master_data=master_data)
+
+
+#: What a capture run in steps reports after each step (node/epcis/jobs.py): inside the
+#: step's own transaction (its connection) or, for a step that wrote nothing, None; how
+#: many events are decided; and their outcomes, in document order.
+Progress = Callable[[Connection | None, int, list["EpcisResult"]], None]
+
+
+@dataclass(slots=True)
+class PlannedCapture:
+    """A capture request checked whole (:func:`plan_capture`): what :func:`run_capture`
+    ingests. Everything that refuses the whole request is behind it."""
+
+    ingest: IngestService
+    mapped: MappedDocument
+    fresh: Sequence[int]
+    refused: dict[int, EpcisError]
+    plan: _Plan
+    behaviour: CaptureErrorBehaviour
+    as_participant: int | None
+
+    @property
+    def events(self) -> int:
+        """How many EPCIS events the document holds."""
+        return len(self.mapped.hash_ids)
+
+
+def plan_capture(
+    *,
+    ingest: IngestService,
+    request: Any,
+    as_participant: int | None = None,
+    behaviour: CaptureErrorBehaviour = CaptureErrorBehaviour.PROCEED,
+    submitter: int | None = None,
+) -> PlannedCapture:
+    """Check a capture request whole and plan it: raises the typed error of a request that
+    is malformed, over the limits, or signs other TraceEvents (or master data) than the
+    document maps to; writes nothing (:func:`capture`)."""
     parsed = request if isinstance(request, CaptureRequest) else parse_capture_request(request)
     store, domain = ingest.store, ingest.domain
     mapped, known = _prefixed(lambda: map_request_document(store, parsed.document), "/document")
@@ -380,7 +429,6 @@ def capture(
     refused = {i: _document_refusal(mapped.refused[i]) for i in fresh if i in mapped.refused}
     refused |= changed
     assertions = _plan_assertions(store, domain, parsed, submitter)
-    written: dict[int, list[bytes]] = {}
     plan = _Plan(
         parsed,
         mapped,
@@ -390,10 +438,75 @@ def capture(
         assertions,
     )
     refused |= _bad_signatures(plan, [k for k, _i, _m in pairs])
-    if (pairs or assertions.to_ingest()) and (
+    return PlannedCapture(ingest, mapped, fresh, refused, plan, behaviour, as_participant)
+
+
+def run_capture(
+    planned: PlannedCapture,
+    *,
+    clock: Callable[[], float] = time.time,
+    master_data: list[AssertionResult] | None = None,
+    step: int | None = None,
+    progress: Progress | None = None,
+    start: int = 0,
+    stop: threading.Event | None = None,
+) -> list[EpcisResult]:
+    """Ingest a planned capture: every event's outcome (:func:`capture`).
+
+    With ``step``, the events are ingested ``step`` at a time in document order, each
+    step in a transaction of its own, and ``progress`` is told after each (an asynchronous
+    capture job's progress, node/epcis/jobs.py): a later event sees the earlier steps'
+    events as one transaction would have, and depends on their refused events just the
+    same. All or nothing (ROLLBACK) is one transaction whatever ``step`` says. Events before
+    ``start`` were decided by an earlier run of the same request (a job resumed): they
+    are not ingested again; their outcomes here are not theirs. ``stop`` is looked at
+    after each step: once set, :class:`CaptureStopped` leaves the capture there."""
+    plan, mapped, refused, behaviour = (
+        planned.plan,
+        planned.mapped,
+        planned.refused,
+        planned.behaviour,
+    )
+    assertions = plan.assertions
+    total = planned.events
+    for index in planned.fresh:
+        if index < start and index not in refused:
+            refused[index] = EpcisRolledBackError(
+                f"event {index} was decided before the capture was resumed",
+                event_index=index,
+                pointer=f"/document{mapped.events[index].pointer}",
+            )
+    if start:  # what depends on events refused before is refused as it was then
+        for index, (origin, batch) in plan.dependents(refused).items():
+            if index >= start and index not in refused:
+                refused[index] = _dependency(plan, index, origin, batch, refused)
+    if behaviour is CaptureErrorBehaviour.ROLLBACK or step is None or step < 1:
+        step = max(total - start, 1)
+    written: dict[int, list[bytes]] = {}
+    spans = [range(at, min(at + step, total)) for at in range(start, total, step)] or [
+        range(start, start)
+    ]
+    if (plan.expected or assertions.to_ingest()) and (
         behaviour is CaptureErrorBehaviour.PROCEED or not (refused or assertions.refused)
     ):
-        written = _ingest(ingest, plan, refused, clock, as_participant, behaviour)
+        for span in spans:
+            last = span is spans[-1]
+            step_ = _Step(planned, progress, written, span)
+            written |= _ingest(
+                planned.ingest,
+                plan,
+                refused,
+                clock,
+                planned.as_participant,
+                behaviour,
+                span=span,
+                last=last,
+                on_commit=step_.report,
+            )
+            if not step_.reported and not last:
+                step_.report(None, {})
+            if stop is not None and stop.is_set() and not last:
+                raise CaptureStopped(f"stopped after event {span.stop - 1}")
     first_element = min(assertions.refused, default=None)
     first = (
         refused[min(refused)]
@@ -402,7 +515,7 @@ def capture(
         if first_element is not None
         else None
     )
-    results = _results(mapped, fresh, refused, written, first)
+    results = _results(mapped, planned.fresh, refused, written, first)
     asserted = assertions.results(first)
     if master_data is not None:
         master_data.extend(asserted)
@@ -410,6 +523,31 @@ def capture(
         first.outcomes = (*results, *asserted)
         raise first
     return results
+
+
+class CaptureStopped(Exception):  # noqa: N818 - not an error: the runner is stopping
+    """A capture run in steps left between two steps (:func:`run_capture`'s ``stop``)."""
+
+
+@dataclass(slots=True)
+class _Step:
+    """One step of a capture run in steps: tells ``progress`` once it is decided."""
+
+    planned: PlannedCapture
+    progress: Progress | None
+    written: dict[int, list[bytes]]  # by the steps before
+    span: range
+    reported: bool = False
+
+    def report(self, conn: Connection | None, written: dict[int, list[bytes]]) -> None:
+        """The events up to the step's end decided; ``written`` the step's own."""
+        self.reported = True
+        if self.progress is None:
+            return
+        planned = self.planned
+        done = {**self.written, **written}
+        results = _results(planned.mapped, planned.fresh, planned.refused, done)
+        self.progress(conn, self.span.stop, results[: self.span.stop])
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,14 +591,24 @@ def _ingest(
     clock: Callable[[], float],
     as_participant: int | None,
     behaviour: CaptureErrorBehaviour,
+    *,
+    span: range | None = None,
+    last: bool = True,
+    on_commit: Callable[[Connection, dict[int, list[bytes]]], None] | None = None,
 ) -> dict[int, list[bytes]]:
-    """Ingest the plan's TraceEvents, leaving refused events (and their dependents) out,
-    in one transaction that writes the ``epcis_events`` rows too; the TraceEvent hashes
-    written, by event. A round in which a rule refuses part of an event is rolled back and
-    run again without that event and its dependents: at most one round per event."""
+    """Ingest the plan's TraceEvents of the events in ``span`` (all: None), leaving refused
+    events (and their dependents) out, in one transaction that writes the ``epcis_events``
+    rows too, and the master-data assertions when it is the ``last`` span; the TraceEvent
+    hashes written, by event. A round in which a rule refuses part of an event is rolled
+    back and run again without that event and its dependents: at most one round per event.
+    ``on_commit`` runs last in the transaction, with what it writes."""
     for _round in range(len(plan.parsed.document.events) + 1):
-        chosen = [k for k, (i, _) in enumerate(plan.expected) if i not in refused]
-        elements = plan.assertions.to_ingest()
+        chosen = [
+            k
+            for k, (i, _) in enumerate(plan.expected)
+            if i not in refused and (span is None or i in span)
+        ]
+        elements = plan.assertions.to_ingest() if last else []
         if not chosen and not elements:
             return {}
         submitted = [
@@ -475,7 +623,9 @@ def _ingest(
         by_event: dict[int, list[bytes]] = {}
         for k in chosen:
             by_event.setdefault(plan.expected[k][0], []).append(plan.digests[k])
-        round_ = _Round(ingest.store, plan, chosen, by_event, refused, behaviour, clock(), elements)
+        round_ = _Round(
+            ingest.store, plan, chosen, by_event, refused, behaviour, clock(), elements, on_commit
+        )
         try:
             ingest.submit_many(
                 submitted, as_participant=as_participant, before_commit=round_.before_commit
@@ -502,6 +652,8 @@ class _Round:
     now: float
     #: The master-data elements asserted after the chosen TraceEvents, in order.
     elements: list[int] = field(default_factory=list)
+    #: Runs last in the transaction, with the TraceEvents it writes by event.
+    on_commit: Callable[[Connection, dict[int, list[bytes]]], None] | None = None
 
     def before_commit(self, conn: Connection, results: dict[int, IngestResult]) -> None:
         """Inside the ingest transaction: keep the refusals and commit with the
@@ -573,6 +725,8 @@ class _Round:
         new = [row["hash_id"] for row in rows] + [row["hash_id"] for row in declarations]
         deliver_captured(conn, self.store, list(dict.fromkeys(new)), now=now)
         plan.assertions.written = asserted
+        if self.on_commit is not None:
+            self.on_commit(conn, {i: self.by_event[i] for i in captured})
 
     def _assertions(self, results: dict[int, IngestResult]) -> dict[int, bytes]:
         """The master-data assertions written, by element; a refused one is kept as its

@@ -188,8 +188,12 @@ class Client:
         timeout: float = 30.0,
         on_retry: Callable[[Retry], None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        capture_wait: float | None = None,
     ) -> None:
         self.account = account_of(key) if key is not None else None
+        #: EPCIS captures asynchronously (``Prefer: respond-async``), each capture job
+        #: waited for at most this many seconds (None: synchronous captures).
+        self.capture_wait = capture_wait
         self.url = url.rstrip("/")
         self.http = Http(
             self.url,
@@ -868,7 +872,12 @@ class Client:
 
     def _deliver(self, group: list[Entry], report: FlushReport) -> None:
         if group[0].kind == "epcis":
-            response = self.http.send("POST", "/v1/epcis/capture", content=_body(group[0]))
+            response = self.http.send(
+                "POST",
+                "/v1/epcis/capture",
+                content=_body(group[0]),
+                headers=None if self.capture_wait is None else {"Prefer": "respond-async"},
+            )
         else:
             content = b"[" + b",".join(_body(e) for e in group) + b"]"
             response = self.http.send("POST", "/v1/events", content=content)
@@ -878,7 +887,15 @@ class Client:
             except ValueError:
                 raise GatewayError("the gateway's 202 answer is not JSON", status=202) from None
             if group[0].kind == "epcis":
-                self._captured(group[0], answer, report, response.headers.get("location"))
+                location = response.headers.get("location")
+                if isinstance(answer, dict) and answer.get("running") is True:
+                    answer = self._finished_job(location)
+                    if not any(r.get("outcome") != "refused" for r in answer["results"]):
+                        # Nothing of it held: refused, as the synchronous answer would be.
+                        problem = next(iter(answer["errors"]), {}) | {"events": answer["results"]}
+                        self._refused(group[0], problem, report)
+                        return
+                self._captured(group[0], answer, report, location)
             else:
                 self._submitted(group, answer, report)
             return
@@ -903,6 +920,36 @@ class Client:
             except ValueError:
                 problem = {"code": error.code, "status": response.status_code, "detail": str(error)}
         self._refused(group[0], problem, report)
+
+    def _finished_job(self, location: str | None) -> dict[str, Any]:
+        """An asynchronous capture's job, polled at ``location`` until it finishes, for at
+        most :attr:`capture_wait` seconds (then :class:`GatewayUnavailableError`: the
+        entry stays in the outbox, and sending it again is idempotent)."""
+        if location is None:
+            raise GatewayError("the gateway's asynchronous capture answer has no Location")
+        deadline = time.monotonic() + (self.capture_wait or 0.0)
+        pause = 0.1
+        while True:
+            response = self.http.send("GET", location)
+            if response.status_code != 200:
+                raise problem_error(response)
+            try:
+                job = response.json()
+            except ValueError:
+                raise GatewayError("the gateway's capture job is not JSON", status=200) from None
+            if not isinstance(job, dict) or not isinstance(job.get("results"), list):
+                raise GatewayError("the gateway's capture job has no results")
+            if job.get("running") is not True:
+                return job
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise GatewayUnavailableError(
+                    f"capture job {location} still runs after {self.capture_wait} s "
+                    f"({job.get('eventsDone')} of {job.get('eventsTotal')} events): it is kept "
+                    "in the outbox, and sending it again captures nothing twice"
+                )
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 2.0)
 
     def _submitted(self, group: list[Entry], answer: Any, report: FlushReport) -> None:
         results = answer.get("results") if isinstance(answer, dict) else None

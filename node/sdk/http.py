@@ -114,12 +114,15 @@ class Http:
         *,
         content: bytes | None = None,
         attempts: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """The first answer that is not worth retrying (any status), or
         :class:`GatewayUnavailableError` once ``attempts`` tries (default: the policy's)
-        failed."""
+        failed. ``headers``: the request's own, beside the content type."""
         tries = attempts if attempts is not None else self.retry.attempts
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        headers = ({"Content-Type": "application/json"} if content is not None else {}) | dict(
+            headers or {}
+        )
         last = "no answer"
         for attempt in range(1, tries + 1):
             retry_after: float | None = None

@@ -4,13 +4,20 @@ node.epcis.named): the REST bindings' resources, kept per submitter and per owne
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, update
 
 from node.events.payload import canonical_json
 from node.store.records import CaptureJobRecord, NamedQueryRecord, QuerySubscriptionRecord
 from node.store.tables import EPCIS_CAPTURE_JOBS, EPCIS_NAMED_QUERIES, EPCIS_SUBSCRIPTIONS
+
+
+def stored_json(value: Any) -> bytes:
+    """A job's outcomes, error or request as stored: compact JSON, keys sorted. Not an
+    event payload (``canonical_json``'s 256 KiB bound is a payload's): a 1,000-event
+    document's outcomes, or its request (up to the gateway's body limit), are larger."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class EpcisJobRepository:
@@ -27,6 +34,9 @@ class EpcisJobRepository:
         behaviour: str,
         status: str,
         outcomes: list[dict[str, Any]],
+        events_total: int | None = None,
+        events_done: int | None = None,
+        request: bytes | None = None,
     ) -> CaptureJobRecord:
         conn.execute(
             EPCIS_CAPTURE_JOBS.insert().values(
@@ -36,7 +46,10 @@ class EpcisJobRepository:
                 finished_at=finished_at,
                 behaviour=behaviour,
                 status=status,
-                outcomes=canonical_json(outcomes),
+                outcomes=stored_json(outcomes),
+                events_total=events_total,
+                events_done=events_done,
+                request=request,
             )
         )
         found = self.get(conn, capture_id)
@@ -45,9 +58,72 @@ class EpcisJobRepository:
 
     def get(self, conn: Connection, capture_id: str) -> CaptureJobRecord | None:
         row = conn.execute(
-            select(EPCIS_CAPTURE_JOBS).where(EPCIS_CAPTURE_JOBS.c.capture_id == capture_id)
+            select(*_SHOWN).where(EPCIS_CAPTURE_JOBS.c.capture_id == capture_id)
         ).first()
         return None if row is None else _job(row)
+
+    def progress(
+        self, conn: Connection, capture_id: str, *, events_done: int, outcomes: list[dict[str, Any]]
+    ) -> None:
+        """A running job's events decided so far, and their outcomes."""
+        conn.execute(
+            update(EPCIS_CAPTURE_JOBS)
+            .where(EPCIS_CAPTURE_JOBS.c.capture_id == capture_id)
+            .values(events_done=events_done, outcomes=stored_json(outcomes))
+        )
+
+    def finish(
+        self,
+        conn: Connection,
+        capture_id: str,
+        *,
+        finished_at: int,
+        status: str,
+        events_done: int,
+        outcomes: list[dict[str, Any]],
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        """A job finished: its outcomes, and its request dropped (nothing left to resume)."""
+        conn.execute(
+            update(EPCIS_CAPTURE_JOBS)
+            .where(EPCIS_CAPTURE_JOBS.c.capture_id == capture_id)
+            .values(
+                finished_at=finished_at,
+                status=status,
+                events_done=events_done,
+                outcomes=stored_json(outcomes),
+                request=None,
+                error=None if error is None else stored_json(error),
+            )
+        )
+
+    def request(self, conn: Connection, capture_id: str) -> bytes | None:
+        """A running asynchronous job's signed request (None once finished)."""
+        found = conn.execute(
+            select(EPCIS_CAPTURE_JOBS.c.request).where(
+                EPCIS_CAPTURE_JOBS.c.capture_id == capture_id
+            )
+        ).scalar_one_or_none()
+        return None if found is None else bytes(found)
+
+    def unfinished(self, conn: Connection) -> list[str]:
+        """The captureIDs of asynchronous jobs still to run (or to resume), oldest first."""
+        j = EPCIS_CAPTURE_JOBS.c
+        rows = conn.execute(
+            select(j.capture_id)
+            .where(j.finished_at.is_(None), j.request.is_not(None))
+            .order_by(j.id)
+        )
+        return [str(r.capture_id) for r in rows]
+
+    def count_unfinished(self, conn: Connection) -> int:
+        j = EPCIS_CAPTURE_JOBS.c
+        found = (
+            select(func.count())
+            .select_from(EPCIS_CAPTURE_JOBS)
+            .where(j.finished_at.is_(None), j.request.is_not(None))
+        )
+        return int(conn.execute(found).scalar_one())
 
     def page(
         self,
@@ -61,7 +137,7 @@ class EpcisJobRepository:
         """Up to ``limit`` jobs, newest first, older than job ``before`` (its row id): the
         submitter's, or ``every`` submitter's."""
         j = EPCIS_CAPTURE_JOBS.c
-        query = select(EPCIS_CAPTURE_JOBS)
+        query = select(*_SHOWN)
         if not every:
             query = query.where(
                 j.submitter.is_(None) if submitter is None else j.submitter == submitter
@@ -190,6 +266,10 @@ class EpcisQueryRepository:
         )
 
 
+#: A job's columns but its request (up to a whole capture request: read on its own).
+_SHOWN: Final = [c for c in EPCIS_CAPTURE_JOBS.c if c.name != "request"]
+
+
 def _job(r: Any) -> CaptureJobRecord:
     return CaptureJobRecord(
         id=int(r.id),
@@ -200,6 +280,9 @@ def _job(r: Any) -> CaptureJobRecord:
         behaviour=str(r.behaviour),
         status=str(r.status),
         outcomes=tuple(json.loads(bytes(r.outcomes))),
+        events_total=None if r.events_total is None else int(r.events_total),
+        events_done=None if r.events_done is None else int(r.events_done),
+        error=None if r.error is None else json.loads(bytes(r.error)),
     )
 
 

@@ -331,7 +331,10 @@ class EpcisCaptureJob(SQLModel, table=True):
     asked for and each event's outcome (docs/epcis.md, "Capture jobs")."""
 
     __tablename__ = "epcis_capture_jobs"
-    __table_args__ = (Index("ix_epcis_capture_jobs_submitter", "submitter", "id"),)
+    __table_args__ = (
+        Index("ix_epcis_capture_jobs_submitter", "submitter", "id"),
+        Index("ix_epcis_capture_jobs_running", "finished_at", "id"),
+    )
 
     id: int | None = Field(
         default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
@@ -343,8 +346,18 @@ class EpcisCaptureJob(SQLModel, table=True):
     finished_at: int | None = Field(default=None, sa_type=BigInteger)  # ms; None: running
     behaviour: str = Field(max_length=16)  # proceed | rollback
     status: str = Field(max_length=16)  # running | succeeded | failed
-    #: Each event's outcome, in document order (RFC 8785 JSON, as the capture answered it).
+    #: Each event's outcome, in document order (JSON, as the capture answered it).
     outcomes: bytes = Field(sa_type=LargeBinary)
+    #: Events in the document, and how many are decided so far (outcomes holds theirs);
+    #: None for a job recorded before jobs had progress.
+    events_total: int | None = Field(default=None)
+    events_done: int | None = Field(default=None)
+    #: An asynchronous job's signed request (JSON) while it runs, so that a node
+    #: stopped mid-job resumes it; None once finished.
+    request: bytes | None = Field(default=None, sa_type=LargeBinary)
+    #: Why a job that could not run to its end failed (the refusal of the whole request,
+    #: JSON, as node.epcis.capture.refusal_json gives it); else None.
+    error: bytes | None = Field(default=None, sa_type=LargeBinary)
 
 
 class EpcisNamedQuery(SQLModel, table=True):

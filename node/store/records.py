@@ -537,6 +537,10 @@ class CaptureJobRecord:
     behaviour: str  # proceed | rollback
     status: str  # running | succeeded | failed
     outcomes: tuple[dict[str, Any], ...]  # each event's, as EpcisResult.as_json gives it
+    events_total: int | None = None  # events in the document (None: an older job)
+    events_done: int | None = None  # events decided so far (their outcomes are above)
+    #: Why the job could not run to its end (a refusal of the whole request), else None.
+    error: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

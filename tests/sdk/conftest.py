@@ -85,6 +85,7 @@ class Gateway:
 
     def close(self) -> None:
         self.stop()
+        self.app.state.gateway.capture_jobs.close()  # asynchronous captures' runner, if any
         self._stop_worker.set()
         if self._worker.is_alive():
             self._worker.join(timeout=30)

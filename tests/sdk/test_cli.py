@@ -99,12 +99,13 @@ def test_epcis_capture_signs_a_document_through_a_gateway(gateway: Gateway, tmp_
     captured = run(gateway, "epcis", "capture", str(doc), "--gateway", gateway.url,
                    "--key", farm, "--json")  # fmt: skip
     again = run(gateway, "epcis", "capture", str(doc), "--gateway", gateway.url,
-                "--key", farm, "--json")  # fmt: skip
+                "--key", farm, "--json", "--async", "--wait", "30")  # fmt: skip
 
     assert unsigned.exit_code == 1
     assert "configuration-error" in unsigned.output
     assert captured.exit_code == 0, captured.output
     assert [r["outcome"] for r in json.loads(captured.output)] == ["captured"]
+    assert again.exit_code == 0, again.output  # captured asynchronously, the job waited for
     assert [r["outcome"] for r in json.loads(again.output)] == ["duplicate"]
 
 
@@ -124,12 +125,15 @@ def test_epcis_capture_sends_a_signed_request_through_a_gateway(
         files[-1].write_text(json.dumps(request))
 
     captured = run(gateway, "epcis", "capture", str(files[0]), "--gateway", gateway.url)
-    refused = run(gateway, "epcis", "capture", str(files[1]), "--gateway", gateway.url, who="shop")
+    refused = run(gateway, "epcis", "capture", str(files[1]), "--gateway", gateway.url,
+                  "--async", "--wait", "30", who="shop")  # fmt: skip
 
     assert captured.exit_code == 0, captured.output
     assert "captured" in captured.output
     # Where the gateway serves its capture job (docs/epcis.md, "Capture jobs").
     assert f"capture job {gateway.url.rstrip('/')}/v1/epcis/capture/cap_" in captured.output
-    assert refused.exit_code == 1  # the shop's key may not submit the farm's events
+    # The shop's key may not submit the farm's events: captured asynchronously, nothing of
+    # it held, it is refused as the synchronous answer refuses it.
+    assert refused.exit_code == 1
     assert "epcis-event-rejected" in refused.output
     assert gateway.event_rows() == 1

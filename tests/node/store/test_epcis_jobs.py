@@ -73,3 +73,72 @@ def test_names_are_unique_per_owner_and_a_query_takes_its_subscriptions(store: S
     assert (active[0].subscription_id, counted) == ("sub_1", 1)
     assert endpoints == [endpoint.id]
     assert (left, [q.name for q in theirs]) == ([], ["q"])
+
+
+def test_an_async_job_keeps_its_request_and_progress_until_it_finishes(store: Store) -> None:
+    with store.write() as conn:
+        store.epcis_jobs.add(
+            conn,
+            capture_id="cap_async",
+            submitter=7,
+            created_at=1,
+            finished_at=None,
+            behaviour="proceed",
+            status="running",
+            outcomes=[],
+            events_total=3,
+            events_done=0,
+            request=b'{"document":{}}',
+        )
+        store.epcis_jobs.progress(
+            conn, "cap_async", events_done=2, outcomes=[{"index": 0}, {"index": 1}]
+        )
+    with store.read() as conn:
+        running = store.epcis_jobs.get(conn, "cap_async")
+        waiting = (store.epcis_jobs.unfinished(conn), store.epcis_jobs.count_unfinished(conn))
+        request = store.epcis_jobs.request(conn, "cap_async")
+    with store.write() as conn:
+        store.epcis_jobs.finish(
+            conn,
+            "cap_async",
+            finished_at=5,
+            status="failed",
+            events_done=2,
+            outcomes=[{"index": 0}, {"index": 1}],
+            error={"code": "epcis-signature-mismatch", "detail": "signed again"},
+        )
+    with store.read() as conn:
+        done = store.epcis_jobs.get(conn, "cap_async")
+        after = (store.epcis_jobs.unfinished(conn), store.epcis_jobs.request(conn, "cap_async"))
+
+    assert running is not None
+    assert (running.finished_at, running.events_total, running.events_done) == (None, 3, 2)
+    assert len(running.outcomes) == 2
+    assert waiting == (["cap_async"], 1)
+    assert request == b'{"document":{}}'
+    assert done is not None
+    assert (done.finished_at, done.status, done.events_done) == (5, "failed", 2)
+    assert done.error == {"code": "epcis-signature-mismatch", "detail": "signed again"}
+    assert after == ([], None)  # the request is dropped: nothing left to resume
+
+
+def test_a_jobs_outcomes_are_not_bounded_as_an_event_payload_is(store: Store) -> None:
+    # 1,000 refused events' outcomes pass 256 KiB, an event payload's bound: the job of a
+    # large document was lost after its capture ran (an error answered instead).
+    outcomes = [{"index": i, "refusal": {"detail": "x" * 300}} for i in range(1000)]
+    with store.write() as conn:
+        store.epcis_jobs.add(
+            conn,
+            capture_id="cap_large",
+            submitter=None,
+            created_at=1,
+            finished_at=2,
+            behaviour="proceed",
+            status="failed",
+            outcomes=outcomes,
+        )
+    with store.read() as conn:
+        found = store.epcis_jobs.get(conn, "cap_large")
+
+    assert found is not None
+    assert list(found.outcomes) == outcomes

@@ -65,6 +65,7 @@ from eth.abc import (
 )
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
 from eth.db.schema import SchemaV1
 from eth.estimators.gas import binary_gas_search_intrinsic_tolerance
 from eth.exceptions import HeaderNotFound as EVMHeaderNotFound
@@ -290,13 +291,19 @@ class EmbeddedChain:
 
 
 def open_embedded_chain(
-    path: Path | None, *, chain_id: int | None = None, synchronous: Synchronous = "FULL"
+    path: Path | None,
+    *,
+    chain_id: int | None = None,
+    synchronous: Synchronous = "FULL",
+    in_memory: bool = False,
 ) -> EmbeddedChain:
     """Open the embedded chain stored under ``path`` (created if missing), or, for
     ``None``, a fresh one in memory.
 
     ``chain_id`` is for a new chain (default: eth-tester's); for an existing one it must be
     the recorded id or None. ``synchronous`` is SQLite's (see ``SqliteDB``).
+    ``in_memory``: copy the stored chain into memory and go on there; nothing reaches the
+    file again (the bench compares the two with the same contracts and participants).
 
     Raises ``ChainLockedError`` if another process (or another open chain in this one)
     has the directory open, and ``ChainStoreError`` if its store is not a chain this
@@ -312,6 +319,11 @@ def open_embedded_chain(
     try:
         store = SqliteDB(path / CHAIN_FILE, synchronous=synchronous, commit_on=(_HEAD_KEY,))
         chain = _open_store(store, chain_id)
+        if in_memory:
+            copy = AtomicDB(MemoryDB(store.items()))
+            store.close()
+            lock.release()
+            return EmbeddedChain(type(chain)(copy), path=None)
         return EmbeddedChain(chain, path=path, store=store, lock=lock)
     except BaseException:
         if store is not None:

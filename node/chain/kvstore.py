@@ -204,7 +204,7 @@ class SqliteDB(BaseAtomicDB):
                 (name, value),
             )
 
-    def items(self) -> dict[bytes, bytes]:
+    def copy_all(self) -> dict[bytes, bytes]:
         """Every key and value, as committed or written so far (a copy, in memory)."""
         with self._lock:
             return {bytes(k): bytes(v) for k, v in self._db.execute("SELECT key, value FROM kv")}

@@ -97,9 +97,9 @@ def test_licences_from_storage_are_what_the_contract_answers(tracenode: TraceNod
 
     now = _reader(h, storage=True)
     farm, revoked, later, _, never = (now.licence(*p) for p in prefixes)
-    assert farm.holder == h.participant_id("farm") and farm.held and farm.valid_until == 0
-    assert revoked.holder == h.participant_id("farm") and not revoked.held
+    assert (farm.holder, farm.held, farm.valid_until) == (h.participant_id("farm"), True, 0)
+    assert (revoked.holder, revoked.held) == (h.participant_id("farm"), False)
     assert later.holder == h.participant_id("processor")
     assert (later.valid_from, later.valid_until) == (head + 5, 2**48 - 1)
-    assert never.holder == 0 and not never.held
+    assert (never.holder, never.held) == (0, False)
     assert _reader(h, storage=True, at=before).licence(*prefixes[2]).holder == 0

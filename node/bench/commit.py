@@ -196,7 +196,7 @@ def measure_chain_storage(
             BenchNode(Path(tmp) / "persistent") as persistent,
             BenchNode(Path(tmp) / "memory", chain_in_memory=True) as memory,
         ):
-            relays = [_Relaying(bench, participants, lots) for bench in (persistent, memory)]
+            relays = [RelayRound(bench, participants, lots) for bench in (persistent, memory)]
             by_round = []
             for index in range(rounds):
                 progress(f"chain storage: round {index + 1} of {rounds}: persistent, in memory")
@@ -235,10 +235,10 @@ def measure_chain_storage(
     return section
 
 
-class _Relaying:
+class RelayRound:
     """One node's round of :func:`measure_chain_storage`: ``lots`` lots of the mixed
     workload accepted (not timed), then committed until none is left; the seconds that
-    took."""
+    took (also scripts/profile_relay.py's, in its two halves)."""
 
     def __init__(self, bench: BenchNode, participants: int, lots: int) -> None:
         self.bench = bench
@@ -248,5 +248,11 @@ class _Relaying:
         self.worker = bench.worker()
 
     def __call__(self) -> float:
+        self.accept()
+        return self.commit()
+
+    def accept(self) -> None:
         submit_mixed(self.bench.node, self.ids, self.workload.make(self.lots))
+
+    def commit(self) -> float:
         return _drain(self.worker)["seconds"]

@@ -189,8 +189,8 @@ def bench(
 ) -> None:
     """Measure what a user gets, in the configuration `tracenode serve` runs: ingest of
     the mixed and the easy workload against raw recovery on all cores, commits on the
-    persistent chain (and against the same chain in memory), accepted → anchored under a burst, provenance, and the whole path
-    over HTTP to a serve process. Every figure comes with its workload, configuration and
+    persistent chain (and against the same chain in memory), accepted → anchored under a
+    burst, provenance, and the whole path over HTTP to a serve process. Every figure comes with its workload, configuration and
     the machine's load; steps are shown on stderr, the figures go to stdout."""
     result: dict[str, Any] = {
         "machine": machine() | {"load_average_start": load_average()},

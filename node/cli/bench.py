@@ -190,8 +190,9 @@ def bench(
     """Measure what a user gets, in the configuration `tracenode serve` runs: ingest of
     the mixed and the easy workload against raw recovery on all cores, commits on the
     persistent chain (and against the same chain in memory), accepted → anchored under a
-    burst, provenance, and the whole path over HTTP to a serve process. Every figure comes with its workload, configuration and
-    the machine's load; steps are shown on stderr, the figures go to stdout."""
+    burst, provenance, and the whole path over HTTP to a serve process. Every figure comes
+    with its workload, configuration and the machine's load; steps are shown on stderr,
+    the figures go to stdout."""
     result: dict[str, Any] = {
         "machine": machine() | {"load_average_start": load_average()},
         "custody_mode": custody.value,

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from node.bench.commit import RelayRound
+from node.bench.machine import cumulative_seconds
 from node.bench.serving import BenchNode
 from node.bench.workload import MIXED_STEPS
 
@@ -38,18 +39,6 @@ STEPS: list[tuple[str, list[tuple[str, str]]]] = [
     ("commit signed", [("chain/commits.py", "build_commit")]),
     ("receipts read", [("chain/commits.py", "receipt")]),
 ]
-
-Key = tuple[str, int, str]
-
-
-def _cumulative(stats: pstats.Stats, functions: Sequence[tuple[str, str]]) -> float:
-    table: dict[Key, tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
-    return sum(
-        ct
-        for (file, _line, name), (_cc, _nc, _tt, ct, _callers) in table.items()
-        for suffix, wanted in functions
-        if name == wanted and file.endswith(suffix)
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"ms per relayed lifecycle operation under cProfile; {operations:,} operations a node")
     print(f"{'step':<40}{'persistent':>12}{'memory':>10}")
     for label, functions in STEPS:
-        on_disk, in_memory = (_cumulative(stats[n], functions) / operations * 1e3 for n in names)
+        on_disk, in_memory = (
+            cumulative_seconds(stats[n], functions) / operations * 1e3 for n in names
+        )
         print(f"{label:<40}{on_disk:>12.3f}{in_memory:>10.3f}")
     return 0
 

@@ -131,7 +131,6 @@ def test_commit_runs_serves_worker_on_the_persistent_chain() -> None:
     assert section["gas_per_event"] > section["gas_per_event_observations"]
 
 
-@pytest.mark.slow  # two nodes made from scratch: ~10-15 s on this machine
 def test_chain_storage_relays_alike_on_the_persistent_chain_and_in_memory() -> None:
     section = measure_chain_storage(operations=8, rounds=2, participants=4)
 

@@ -194,11 +194,14 @@ class Node:
         workers: int = RECOVERY_WORKERS,
         allow_private_peers: bool | None = None,
         follow_chain: bool = False,
+        chain_in_memory: bool = False,
     ) -> None:
         """``follow_chain``: on the embedded chain, read it as another process (its owner:
         ``tracenode serve``'s commit process) writes it, instead of opening it
         (``FollowedChain``: the owner sends this node's transactions, see
-        :attr:`followed_chain`). No effect on an external chain."""
+        :attr:`followed_chain`). ``chain_in_memory``: copy the embedded chain into memory
+        and run there, never writing the file (the bench's comparison). No effect on an
+        external chain."""
         self.data_dir = data_dir
         self.config = NodeConfig.load(data_dir)
         allow = (
@@ -214,7 +217,9 @@ class Node:
         #: embedded chain; the SQLite file in the data directory).
         self.chain_url = chain_url
         self.database_url = database_url
-        self._chain = _open_chain(data_dir, chain_url, follow=follow_chain)
+        self._chain = _open_chain(
+            data_dir, chain_url, follow=follow_chain, in_memory=chain_in_memory
+        )
         self.w3: Web3 = self._chain if isinstance(self._chain, Web3) else self._chain.w3
         if self.w3.eth.chain_id != self.config.chain_id:
             self.close()
@@ -289,12 +294,12 @@ class Node:
 
 
 def _open_chain(
-    data_dir: Path, chain_url: str | None, *, follow: bool = False
+    data_dir: Path, chain_url: str | None, *, follow: bool = False, in_memory: bool = False
 ) -> EmbeddedChain | FollowedChain | Web3:
     if chain_url is None:
-        return (
-            FollowedChain(data_dir / "chain") if follow else open_embedded_chain(data_dir / "chain")
-        )
+        if follow:
+            return FollowedChain(data_dir / "chain")
+        return open_embedded_chain(data_dir / "chain", in_memory=in_memory)
     w3 = Web3(Web3.HTTPProvider(chain_url, request_kwargs={"timeout": 30}))
     if not w3.is_connected():
         raise ConfigurationError(f"no EVM JSON-RPC node answers at {chain_url}")

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from node.bench.ingest import EventFactory, IngestStores, fill, ingest_all
+from node.bench.machine import cumulative_seconds
 from node.ingest.service import IngestService
 
 #: Steps of the bulk path: a label, and the functions (file suffix, name) whose
@@ -43,16 +44,6 @@ STEPS: list[tuple[str, list[tuple[str, str]]]] = [
 ]
 
 Key = tuple[str, int, str]
-
-
-def _cumulative(stats: pstats.Stats, functions: Sequence[tuple[str, str]]) -> float:
-    table: dict[Key, tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
-    return sum(
-        ct
-        for (file, _line, name), (_cc, _nc, _tt, ct, _callers) in table.items()
-        for suffix, wanted in functions
-        if name == wanted and file.endswith(suffix)
-    )
 
 
 def _own(stats: pstats.Stats) -> dict[Key, float]:
@@ -96,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"{'step':<38}{'small':>10}{'full':>10}{'full - small':>14}")
     for label, functions in STEPS:
-        small, full = (_cumulative(stats[n], functions) / events * 1e6 for n in ("small", "full"))
+        small, full = (
+            cumulative_seconds(stats[n], functions) / events * 1e6 for n in ("small", "full")
+        )
         print(f"{label:<38}{small:>10.1f}{full:>10.1f}{full - small:>14.1f}")
     small_own, full_own = _own(stats["small"]), _own(stats["full"])
     grown = sorted(full_own, key=lambda k: small_own.get(k, 0.0) - full_own[k])[:10]

@@ -174,3 +174,85 @@ def _observation_window(
     if result is None or result.event_count != window_events:
         raise RuntimeError("the observation window was not committed whole")
     return result.gas_used / window_events
+
+
+def measure_chain_storage(
+    *,
+    operations: int = 600,
+    rounds: int = 3,
+    participants: int = 100,
+    progress: Progress = quiet,
+) -> dict[str, Any]:
+    """Relayed lifecycle ops/s of the persistent chain against the same chain in memory:
+    two nodes made alike (the in-memory one runs a copy of the chain its ``init_node``
+    wrote), the same mixed operations committed on each by serve's commit worker, the two
+    interleaved over rounds; their ratio is what the chain's database costs."""
+    section: dict[str, Any] = {}
+    lots = max(1, operations // sum(s.on_chain for s in MIXED_STEPS))
+    mixed_ops = lots * sum(s.on_chain for s in MIXED_STEPS)
+    with loads(section), tempfile.TemporaryDirectory() as tmp:
+        progress("chain storage: two nodes, persistent and in-memory chain, participants")
+        with (
+            BenchNode(Path(tmp) / "persistent") as persistent,
+            BenchNode(Path(tmp) / "memory", chain_in_memory=True) as memory,
+        ):
+            relays = [RelayRound(bench, participants, lots) for bench in (persistent, memory)]
+            by_round = []
+            for index in range(rounds):
+                progress(f"chain storage: round {index + 1} of {rounds}: persistent, in memory")
+                load = load_average()
+                on_disk, in_memory = rotated(index, relays)
+                by_round.append(
+                    {
+                        "persistent_ops_per_s": round(mixed_ops / on_disk, 1),
+                        "memory_ops_per_s": round(mixed_ops / in_memory, 1),
+                        "persistent_vs_memory": round(in_memory / on_disk, 3),
+                        "load_average": load,
+                    }
+                )
+            configuration = {
+                "persistent": persistent.configuration(commit=False),
+                "memory": memory.configuration(commit=False),
+                "commit_worker": "serve's, driven by commit_once until idle (timed)",
+            }
+            workload = relays[0].workload.describe()
+    section.update(
+        {
+            "what": "the same mixed lifecycle operations relayed and anchored by serve's "
+            "commit worker on the persistent chain and on an in-memory copy of it, the "
+            "two interleaved over rounds; ingest not timed",
+            "workload": workload,
+            "configuration": configuration,
+            "rounds": rounds,
+            "operations_per_round": mixed_ops,
+            "by_round": by_round,
+            "persistent_ops_per_s": median_of(by_round, "persistent_ops_per_s"),
+            "memory_ops_per_s": median_of(by_round, "memory_ops_per_s"),
+            # the median of the rounds' ratios: each round's two runs are neighbours in time
+            "persistent_vs_memory": median_of(by_round, "persistent_vs_memory"),
+        }
+    )
+    return section
+
+
+class RelayRound:
+    """One node's round of :func:`measure_chain_storage`: ``lots`` lots of the mixed
+    workload accepted (not timed), then committed until none is left; the seconds that
+    took (also scripts/profile_relay.py's, in its two halves)."""
+
+    def __init__(self, bench: BenchNode, participants: int, lots: int) -> None:
+        self.bench = bench
+        self.lots = lots
+        self.workload = MixedWorkload(bench.node.domain, participants_count=participants)
+        self.ids = bench.register(self.workload.participants)
+        self.worker = bench.worker()
+
+    def __call__(self) -> float:
+        self.accept()
+        return self.commit()
+
+    def accept(self) -> None:
+        submit_mixed(self.bench.node, self.ids, self.workload.make(self.lots))
+
+    def commit(self) -> float:
+        return _drain(self.worker)["seconds"]

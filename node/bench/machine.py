@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import pstats
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -108,3 +109,15 @@ def percentile(values: Sequence[float], share: float) -> float:
 def median_of(rows: Sequence[Mapping[str, Any]], key: str) -> float:
     """The median of ``key`` over rounds' figures, rounded to 3 decimals."""
     return round(float(statistics.median(row[key] for row in rows)), 3)
+
+
+def cumulative_seconds(stats: pstats.Stats, functions: Sequence[tuple[str, str]]) -> float:
+    """The cumulative seconds a profile spent in ``functions`` (file suffix, name): a
+    profiling script's step (scripts/profile_ingest.py, scripts/profile_relay.py)."""
+    table: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
+    return sum(
+        ct
+        for (file, _line, name), (_cc, _nc, _tt, ct, _callers) in table.items()
+        for suffix, wanted in functions
+        if name == wanted and file.endswith(suffix)
+    )

@@ -39,7 +39,10 @@ class BenchNode:
         *,
         database_url: str | None = None,
         custody: CustodyMode = CustodyMode.ENFORCED,
+        chain_in_memory: bool = False,
     ) -> None:
+        """``chain_in_memory``: run the chain ``init_node`` made in memory instead (the
+        persistent chain's comparison; serve never does)."""
         init_node(
             data_dir,
             BENCH_PASSWORD,
@@ -48,7 +51,8 @@ class BenchNode:
             custody=custody,
         )
         self.data_dir = data_dir
-        self.node = Node(data_dir, database_url=database_url)
+        self.node = Node(data_dir, database_url=database_url, chain_in_memory=chain_in_memory)
+        self.chain_in_memory = chain_in_memory
         self.node.verifier.warm()  # as serve starts its recovery processes
         self.node_key = self.node.node_key(BENCH_PASSWORD)
         self.policy = CommitPolicy()  # `tracenode serve`'s defaults (api/cli.py)
@@ -117,7 +121,8 @@ class BenchNode:
         """What the figures measured with this node ran on, for the JSON."""
         return {
             "as": "tracenode serve (in process)",
-            "chain": "embedded py-evm, persistent (on disk)",
+            "chain": "embedded py-evm, "
+            + ("in memory (not serve's)" if self.chain_in_memory else "persistent (on disk)"),
             "store": self.node.store.dialect,
             "custody_mode": self.node.custody.value,
             "recovery_workers": self.node.verifier.workers,

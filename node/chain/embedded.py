@@ -65,12 +65,12 @@ from eth.abc import (
 )
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
 from eth.db.schema import SchemaV1
 from eth.estimators.gas import binary_gas_search_intrinsic_tolerance
 from eth.exceptions import HeaderNotFound as EVMHeaderNotFound
 from eth.exceptions import TransactionNotFound as EVMTransactionNotFound
 from eth.exceptions import VMError
-from eth.vm.forks.prague import PragueVM
 from eth.vm.spoof import SpoofTransaction
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.backends.pyevm.main import get_default_account_keys
@@ -86,6 +86,7 @@ from web3.middleware.base import Web3Middleware
 from web3.providers.eth_tester.defaults import API_ENDPOINTS, static_return
 from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
+from node.chain.interpreter import FastPragueVM
 from node.chain.kvstore import SqliteDB, SqliteSnapshot, Synchronous
 from node.exceptions import ChainLockedError, ChainStoreError, ChainUnavailableError
 from node.filelock import FileLock
@@ -138,10 +139,11 @@ def _run_for_gas(state: StateAPI, transaction: SignedTransactionAPI, gas: int) -
 
 class _TesterChain(MiningChain):
     """eth-tester's post-merge tester chain (Prague from genesis, gas limit held constant),
-    estimating gas in two runs (:func:`_estimate_gas`)."""
+    estimating gas in two runs (:func:`_estimate_gas`), its opcodes run by a leaner
+    interpreter loop (node.chain.interpreter)."""
 
     chain_id = DEFAULT_CHAIN_ID
-    vm_configuration = ((BlockNumber(0), PragueVM),)
+    vm_configuration = ((BlockNumber(0), FastPragueVM),)
     gas_estimator = staticmethod(_estimate_gas)
 
     def create_header_from_parent(
@@ -290,13 +292,19 @@ class EmbeddedChain:
 
 
 def open_embedded_chain(
-    path: Path | None, *, chain_id: int | None = None, synchronous: Synchronous = "FULL"
+    path: Path | None,
+    *,
+    chain_id: int | None = None,
+    synchronous: Synchronous = "FULL",
+    in_memory: bool = False,
 ) -> EmbeddedChain:
     """Open the embedded chain stored under ``path`` (created if missing), or, for
     ``None``, a fresh one in memory.
 
     ``chain_id`` is for a new chain (default: eth-tester's); for an existing one it must be
     the recorded id or None. ``synchronous`` is SQLite's (see ``SqliteDB``).
+    ``in_memory``: copy the stored chain into memory and go on there; nothing reaches the
+    file again (the bench compares the two with the same contracts and participants).
 
     Raises ``ChainLockedError`` if another process (or another open chain in this one)
     has the directory open, and ``ChainStoreError`` if its store is not a chain this
@@ -312,6 +320,11 @@ def open_embedded_chain(
     try:
         store = SqliteDB(path / CHAIN_FILE, synchronous=synchronous, commit_on=(_HEAD_KEY,))
         chain = _open_store(store, chain_id)
+        if in_memory:
+            copy = AtomicDB(MemoryDB(store.copy_all()))
+            store.close()
+            lock.release()
+            return EmbeddedChain(type(chain)(copy), path=None)
         return EmbeddedChain(chain, path=path, store=store, lock=lock)
     except BaseException:
         if store is not None:

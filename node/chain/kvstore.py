@@ -204,6 +204,11 @@ class SqliteDB(BaseAtomicDB):
                 (name, value),
             )
 
+    def copy_all(self) -> dict[bytes, bytes]:
+        """Every key and value, as committed or written so far (a copy, in memory)."""
+        with self._lock:
+            return {bytes(k): bytes(v) for k, v in self._db.execute("SELECT key, value FROM kv")}
+
     def is_empty(self) -> bool:
         with self._lock:
             return self._db.execute("SELECT 1 FROM kv LIMIT 1").fetchone() is None

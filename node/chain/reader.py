@@ -109,6 +109,9 @@ _RAISE: Final = object()
 #: BatchRegistry's storage slot of ``_batches`` (``forge inspect BatchRegistry
 #: storage-layout``; held to ``batch()`` by tests/node/chain/test_reader.py).
 BATCHES_SLOT: Final = 3
+#: ParticipantRegistry's storage slot of ``_currentLicences`` (``forge inspect
+#: ParticipantRegistry storage-layout``; held to ``currentLicence()`` by the same tests).
+LICENCES_SLOT: Final = 8
 #: Calls per ReadMany execution. Its gas must stay well under what a public endpoint
 #: gives an eth_call (this node's /rpc: node/chain/jsonrpc.py DEFAULT_CALL_GAS, 3M): the costliest
 #: question, ``participant``, needs ~100k gas each (1,652,407 for 16 in one call, measured),
@@ -247,13 +250,17 @@ class ChainReader:
 
     def _ask(self, queries: Iterable[_Query]) -> None:
         """Answer ``queries`` not answered yet, in ReadMany batches where the endpoint can
-        (batches' custody on the embedded chain: from storage, :meth:`_batches_stored`)."""
+        (on the embedded chain, batches' custody and prefixes' current licences come
+        from storage: :meth:`_batches_stored`, :meth:`_licences_stored`)."""
         pending = list({q.key: q for q in queries if q.key not in self._cache}.values())
         if self.storage:
-            stored = [q for q in pending if q.key[0] == "batch"]
-            if stored:
-                self._batches_stored([q.key[1] for q in stored])
-                pending = [q for q in pending if q.key[0] != "batch"]
+            batches = [q.key[1] for q in pending if q.key[0] == "batch"]
+            licences = [q for q in pending if q.key[0] == "licence"]
+            if batches:
+                self._batches_stored(batches)
+            if licences:
+                self._licences_stored(licences)
+            pending = [q for q in pending if q.key[0] not in ("batch", "licence")]
         for start in range(0, len(pending), _CHUNK):
             chunk = pending[start : start + _CHUNK]
             if self.batched:
@@ -276,17 +283,10 @@ class ChainReader:
         producer, custodian, receiver (uint32 each) and status (uint8) from the low-order
         end, the next holds its head. tests/node/chain/test_reader.py holds it to
         ``batch()``'s answers."""
-        slots = []
-        for batch_id in batch_ids:
-            base = int.from_bytes(keccak(batch_id + BATCHES_SLOT.to_bytes(32, "big")))
-            slots += [hex(base), hex(base + 1)]
-        self.calls += 1
-        # Through the manager, so through the middleware that serialises the embedded
-        # chain's requests (node.chain.embedded.serialize_requests).
-        answer = self.w3.manager.request_blocking(
-            RPCEndpoint(STORAGE_MANY), [self.contracts.batch_registry, slots, self.block]
+        values = self._stored(
+            self.contracts.batch_registry,
+            [_mapping_slot(b, BATCHES_SLOT) + i for b in batch_ids for i in (0, 1)],
         )
-        values = [int(v, 16) for v in answer]
         for index, batch_id in enumerate(batch_ids):
             packed, head = values[2 * index], values[2 * index + 1]
             self._cache[("batch", batch_id)] = ChainBatch(
@@ -296,6 +296,38 @@ class ChainReader:
                 BatchStatus((packed >> 96) & 0xFF),
                 head.to_bytes(32, "big"),
             )
+
+    def _licences_stored(self, queries: list[_Query]) -> None:
+        """ParticipantRegistry's current licence of each prefix of ``queries`` (licence
+        questions) read from its storage, as :meth:`_batches_stored` reads batches: the
+        commit worker proves a new batch's identifier under one of them, and running
+        ``currentLicence`` through ReadMany took a fifth of a relayed window's time.
+        ``_currentLicences`` (slot :data:`LICENCES_SLOT`) packs holder (uint32),
+        validFrom, validUntil (uint48 each) and held (bool) from the low-order end, one
+        slot a prefix key; tests/node/chain/test_reader.py holds it to
+        ``currentLicence()``'s answers."""
+        values = self._stored(
+            self.contracts.participant_registry,
+            [_mapping_slot(q.args[0], LICENCES_SLOT) for q in queries],
+        )
+        for query, packed in zip(queries, values, strict=True):
+            self._cache[query.key] = Licence(
+                packed & 0xFFFFFFFF,
+                (packed >> 32) & 0xFFFFFFFFFFFF,
+                (packed >> 80) & 0xFFFFFFFFFFFF,
+                (packed >> 128) & 0xFF != 0,
+            )
+
+    def _stored(self, address: ChecksumAddress, slots: list[int]) -> list[int]:
+        """The values of ``slots`` of ``address`` at this reader's block, in one request
+        (the embedded chain's :data:`STORAGE_MANY`)."""
+        self.calls += 1
+        # Through the manager, so through the middleware that serialises the embedded
+        # chain's requests (node.chain.embedded.serialize_requests).
+        answer = self.w3.manager.request_blocking(
+            RPCEndpoint(STORAGE_MANY), [address, [hex(slot) for slot in slots], self.block]
+        )
+        return [int(value, 16) for value in answer]
 
     def _read_many(self, queries: list[_Query]) -> None:
         reader = load("ReadMany")
@@ -609,3 +641,8 @@ def _abi_type(output: dict[str, Any]) -> str:
         inner = ",".join(_abi_type(c) for c in output["components"])
         return f"({inner}){kind[len('tuple') :]}"
     return kind
+
+
+def _mapping_slot(key: bytes, slot: int) -> int:
+    """Where a ``mapping(bytes32 => ...)`` at ``slot`` keeps ``key``'s value (its first slot)."""
+    return int.from_bytes(keccak(bytes(key) + slot.to_bytes(32, "big")))

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from node.bench.burst import measure_burst
-from node.bench.commit import measure_commit
+from node.bench.commit import measure_chain_storage, measure_commit
 from node.bench.ingest import measure_ingest, measure_store_growth
 from node.bench.machine import load_average, machine
 from node.bench.provenance import measure_provenance
@@ -66,6 +66,14 @@ TARGETS: list[tuple[str, str, str, str, Callable[[float], bool], tuple[CustodyMo
         "relayed lifecycle ops/s, persistent chain (mixed)",
         "≥ 400",
         lambda v: v >= 400,
+        (CustodyMode.ENFORCED,),
+    ),
+    (
+        "chain_storage",
+        "persistent_vs_memory",
+        "relayed ops/s, persistent chain ÷ in memory",
+        "≥ 0.8",
+        lambda v: v >= 0.8,
         (CustodyMode.ENFORCED,),
     ),
     (
@@ -146,6 +154,13 @@ def bench(
     commit_ops: Annotated[
         int, typer.Option(help="Commit: lifecycle operations of each workload a round.", min=4)
     ] = 600,
+    chain_storage: Annotated[
+        bool,
+        typer.Option(
+            help="Compare relaying on the persistent chain with the same chain in memory "
+            "(enforced mode)."
+        ),
+    ] = True,
     burst: Annotated[
         int, typer.Option(help="Accepted → anchored under a burst of this many events (0: off).")
     ] = 2_000,
@@ -174,9 +189,10 @@ def bench(
 ) -> None:
     """Measure what a user gets, in the configuration `tracenode serve` runs: ingest of
     the mixed and the easy workload against raw recovery on all cores, commits on the
-    persistent chain, accepted → anchored under a burst, provenance, and the whole path
-    over HTTP to a serve process. Every figure comes with its workload, configuration and
-    the machine's load; steps are shown on stderr, the figures go to stdout."""
+    persistent chain (and against the same chain in memory), accepted → anchored under a
+    burst, provenance, and the whole path over HTTP to a serve process. Every figure comes
+    with its workload, configuration and the machine's load; steps are shown on stderr,
+    the figures go to stdout."""
     result: dict[str, Any] = {
         "machine": machine() | {"load_average_start": load_average()},
         "custody_mode": custody.value,
@@ -196,6 +212,13 @@ def bench(
                 rounds=rounds,
                 participants=participants,
                 custody=custody,
+                progress=progress,
+            )
+        if chain_storage and custody is CustodyMode.ENFORCED:
+            result["chain_storage"] = measure_chain_storage(
+                operations=commit_ops,
+                rounds=rounds,
+                participants=participants,
                 progress=progress,
             )
         if burst:

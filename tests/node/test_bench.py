@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from node.bench.burst import measure_burst
-from node.bench.commit import measure_commit
+from node.bench.commit import measure_chain_storage, measure_commit
 from node.bench.ingest import measure_ingest, measure_store_growth
 from node.bench.machine import percentile, rotated
 from node.bench.provenance import measure_provenance
@@ -129,6 +129,22 @@ def test_commit_runs_serves_worker_on_the_persistent_chain() -> None:
     assert 1_000 < section["gas_per_event_observations"] < 20_000
     # A mixed window executes four of five events: far more gas per event than that.
     assert section["gas_per_event"] > section["gas_per_event_observations"]
+
+
+def test_chain_storage_relays_alike_on_the_persistent_chain_and_in_memory() -> None:
+    section = measure_chain_storage(operations=8, rounds=2, participants=4)
+
+    configuration = section["configuration"]
+    assert configuration["persistent"]["chain"] == "embedded py-evm, persistent (on disk)"
+    assert configuration["memory"]["chain"] == "embedded py-evm, in memory (not serve's)"
+    assert section["workload"]["name"] == "mixed"
+    assert section["operations_per_round"] == 8
+    assert_loads(section)
+    for row in section["by_round"]:
+        assert row["persistent_vs_memory"] == pytest.approx(
+            row["persistent_ops_per_s"] / row["memory_ops_per_s"], rel=0.01
+        )
+    assert section["persistent_vs_memory"] > 0
 
 
 def test_commit_in_the_anchor_only_mode_anchors_a_window_in_one_transaction() -> None:

@@ -362,6 +362,27 @@ def test_the_in_memory_chain_still_works() -> None:
     assert w3.eth.get_balance(w3.eth.accounts[0]) == Web3.to_wei(1_000_000, "ether")
 
 
+def test_a_stored_chain_copied_into_memory_goes_on_there_and_leaves_the_file(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "chain"
+    with open_embedded_chain(data) as stored:
+        deployment = deployed(stored)
+        register(stored.w3, deployment, "farm")
+        head = stored.w3.eth.get_block("latest")
+    saved = (data / CHAIN_FILE).read_bytes()
+
+    with open_embedded_chain(data, in_memory=True) as copy:
+        assert copy.path is None
+        assert copy.w3.eth.get_block("latest") == head  # the same chain, from its head
+        register(copy.w3, deployment, "processor")
+        assert participants_of(copy.w3, deployment).functions.participantCount().call() == 2
+        with open_embedded_chain(data) as meanwhile:  # the copy holds no lock of the file's
+            assert meanwhile.w3.eth.get_block("latest") == head
+
+    assert (data / CHAIN_FILE).read_bytes() == saved  # nothing the copy did reached it
+
+
 # -- the key-value store itself ---------------------------------------------------------
 
 

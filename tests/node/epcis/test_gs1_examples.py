@@ -636,6 +636,16 @@ EXAMPLES = [
         notes=(FIRST_SEEN, None, None, None, FIRST_SEEN),
         twin="sensor_data_examples.xml",
     ),
+    # GS1's sensor cases 12, 14 and 15 in its EPCIS 1.2 form: a transformation declared in
+    # error (a declaration brings no lot in), and an asset (GRAI) located twice: records.
+    Example(
+        "sensor_data_examples_12_14_15-1.2.xml",
+        ("acme", "supplier"),
+        ("anchored-only", "anchored-only", "anchored-only"),
+        signers=("acme",) * 3,
+        notes=(DECLARED, None, None),
+        read_back=True,
+    ),
     # GS1's `.json` copies (draft contexts, `isA`): the same events as the composed
     # `.jsonld`s, but for what each case says.
     Example(
@@ -1045,6 +1055,21 @@ def test_a_bad_xml_master_data_document_is_refused_at_its_line_and_writes_nothin
     assert (refused.value.line, refused.value.pointer) == (line, "/document")
     with fresh.store.read() as conn:
         assert conn.execute(select(EVENTS.c.id)).first() is None
+
+
+def test_the_xml_sensor_cases_12_14_15_hash_as_their_json_compositions() -> None:
+    """GS1's XML cases 14 and 15 are the events of the JSON examples 14 and 15 (composed in
+    fixtures/gs1_sensor/): one hash ID each. Case 12 is another event: GS1's XML writes
+    extensions its JSON example 12 has not (`example:gs1ES` on the read point and the
+    business location, `example2:furtherData`) and `example:field` as an element with an
+    attribute where the JSON has the text "foo bar"."""
+    ours = hash_ids(read("sensor_data_examples_12_14_15-1.2.xml"))
+    sensor = FIXTURES / "gs1_sensor"
+    theirs = [
+        hash_ids(json.loads((sensor / f"sensor_example_{n}.jsonld").read_text()))[0]
+        for n in (12, 14, 15)
+    ]
+    assert [a == b for a, b in zip(ours, theirs, strict=True)] == [False, True, True]
 
 
 def test_gs1s_identical_hash_id_files_give_one_hash_id() -> None:

@@ -143,23 +143,24 @@ SIMPLE_CONTEXT_REFUSED = {
     # Example 12's copy has neither `schemaVersion` nor `creationDate` (and a typed element).
     "simple_context_sensor_example_12.jsonld": "/document/schemaVersion",
 }
-#: GS1's `.json` drafts (`SensorDataExample1b.json`, `2.json` … `8.json`), composed as GS1
+#: GS1's `.json` drafts (`SensorDataExample1.json`, `1b`, `2` … `8`, `11`), composed as GS1
 #: wrote them: an inline draft context, `isA` for `type`, `sensorMetaData`, a blank-node
 #: `id`, `format`, `schemaVersion` the number 2.0, `readPoint` a string. GS1's final JSON
 #: Schema refuses each (`type` required, `schemaVersion` a string, …): refused whole, at
 #: `/type`, the first thing read, nothing written.
-DRAFTS = ("1b", "2", "3", "4", "5", "6", "7", "8")
+DRAFTS = ("1", "1b", "2", "3", "4", "5", "6", "7", "8", "11")
 DRAFTS_REFUSED = {f"sensor_example_{n}_json.jsonld": "/document/type" for n in DRAFTS}
 #: Drafts whose events, once in the final form (:func:`finalised`: the README's
 #: draft-to-final changes), are not their composition's: 4 writes three readings as
 #: `minValue` where GS1's final example (and XML case 4) has `value`: another event.
 DRAFTS_OTHER_EVENTS = {"4"}
-#: Drafts still refused in the final form, with the pointer: 5 and 7 type their sensor
+#: Drafts still refused in the final form, with the pointer: 1, 5 and 7 type their sensor
 #: elements (`isA: SensorElement`), which GS1's final schema refuses (as example 15's), and
 #: write values as strings (`"26.0"`; 7 in the draft's `valueType` / `value` model, not
 #: the final `stringValue`, `booleanValue` …); 8 writes its quantity as the string `"52"`
 #: (and its statistics as strings, `averageValue` for `meanValue`, typed elements).
 DRAFTS_FINAL_REFUSED = {
+    "1": "/epcisBody/eventList/0/sensorElementList/",  # `isA: epcis:SensorElement`
     "5": "/epcisBody/eventList/0/sensorElementList/0",
     "7": "/epcisBody/eventList/0/sensorElementList/0",
     "8": "/epcisBody/eventList/0/childQuantityList/0/quantity",

@@ -319,7 +319,7 @@ def _final(value: Any) -> Any:
         if key == "readPoint" and isinstance(member, str):
             final[key] = {"id": member}
         else:
-            final[_RENAMED.get(key, key)] = _final(member)
+            final[_RENAMED.get(key, str(key))] = _final(member)
     return final
 
 

@@ -175,8 +175,9 @@ def parse_document(document: Any) -> EpcisDocument:
         # Neither a document nor a bare event: GS1's schema constrains no other type, so
         # it would pass validation and be misread as an event missing its fields.
         legacy = (
-            " (EPCIS 1.x's master-data document: EPCIS 2.0 carries master data in an "
-            "EPCISDocument's epcisHeader.epcisMasterData)"
+            " (a master-data document, which EPCIS 2.0's JSON binding does not have: JSON "
+            "carries master data in an EPCISDocument's epcisHeader.epcisMasterData; an XML "
+            "EPCISMasterDataDocument is read so)"
             if kind == "EPCISMasterDataDocument"
             else ""
         )
@@ -194,8 +195,8 @@ def _parse_xml(text: str) -> EpcisDocument:
     an error found in the JSON form names the event's line in the XML too."""
     if not looks_like_xml(text):
         raise EpcisDocumentError(
-            "a document given as a string must be an EPCIS XML document (EPCISDocument or "
-            "EPCISQueryDocument); send a JSON document as an object"
+            "a document given as a string must be an EPCIS XML document (EPCISDocument, "
+            "EPCISQueryDocument or EPCISMasterDataDocument); send a JSON document as an object"
         )
     xml = parse_xml(text, max_bytes=MAX_DOCUMENT_BYTES)
     try:

@@ -1,7 +1,9 @@
 """EPCIS 2.0 and 1.2 XML documents, read as the EPCIS 2.0 JSON-LD the JSON path handles.
 
 An XML ``EPCISDocument`` (namespace ``urn:epcglobal:epcis:xsd:2`` or ``...:xsd:1``) or
-``EPCISQueryDocument`` (``urn:epcglobal:epcis-query:xsd:2`` or ``...:xsd:1``) is parsed
+``EPCISQueryDocument`` (``urn:epcglobal:epcis-query:xsd:2`` or ``...:xsd:1``) or
+``EPCISMasterDataDocument`` (``urn:epcglobal:epcis-masterdata:xsd:2`` or ``...:xsd:1``: a
+vocabulary list, read as an EPCISDocument with that header master data and no event) is parsed
 by a parser that fetches nothing and expands no entity, refused when it carries a DTD
 (an external entity, a billion laughs), bounded in bytes, depth and size, validated
 against the XML schema of its version (``node/epcis/schema/xml/``), then converted
@@ -63,11 +65,24 @@ _QUERY: Final = {
     "urn:epcglobal:epcis-query:xsd:2": "urn:epcglobal:epcis:xsd:2",
     "urn:epcglobal:epcis-query:xsd:1": "urn:epcglobal:epcis:xsd:1",
 }
+#: Master-data documents (a vocabulary list, no event), by EPCIS version.
+_MASTER_DATA: Final = {
+    "urn:epcglobal:epcis-masterdata:xsd:2": "urn:epcglobal:epcis:xsd:2",
+    "urn:epcglobal:epcis-masterdata:xsd:1": "urn:epcglobal:epcis:xsd:1",
+}
 _SCHEMAS: Final = {
     "urn:epcglobal:epcis:xsd:2": "epcis-2_0.xsd",
     "urn:epcglobal:epcis:xsd:1": "epcis-1_2.xsd",
     "urn:epcglobal:epcis-query:xsd:2": "epcis-query-2_0.xsd",
     "urn:epcglobal:epcis-query:xsd:1": "epcis-query-1_2.xsd",
+    "urn:epcglobal:epcis-masterdata:xsd:2": "epcis-masterdata-2_0.xsd",
+    "urn:epcglobal:epcis-masterdata:xsd:1": "epcis-masterdata-1_2.xsd",
+}
+#: The document element each namespace's schema declares.
+_ROOTS: Final = {
+    **dict.fromkeys(_EPCIS, "EPCISDocument"),
+    **dict.fromkeys(_QUERY, "EPCISQueryDocument"),
+    **dict.fromkeys(_MASTER_DATA, "EPCISMasterDataDocument"),
 }
 EVENT_TYPES: Final = (
     "ObjectEvent",
@@ -180,17 +195,22 @@ def parse_xml(data: bytes | str, *, max_bytes: int) -> XmlDocument:
     _check_size(root)
     namespace = etree.QName(root).namespace or ""
     kind = etree.QName(root).localname
-    if namespace not in _SCHEMAS or kind not in ("EPCISDocument", "EPCISQueryDocument"):
+    if _ROOTS.get(namespace) != kind:
         raise EpcisXmlError(
             f"the root element {{{namespace}}}{kind} is not an EPCISDocument of EPCIS 2.0 "
             "(urn:epcglobal:epcis:xsd:2) or 1.2 (urn:epcglobal:epcis:xsd:1), nor an "
-            "EPCISQueryDocument (urn:epcglobal:epcis-query:xsd:2 or :1)",
+            "EPCISQueryDocument (urn:epcglobal:epcis-query:xsd:2 or :1), nor an "
+            "EPCISMasterDataDocument (urn:epcglobal:epcis-masterdata:xsd:2 or :1)",
             line=root.sourceline,
             path=tree.getpath(root),
         )
     _validate(tree, namespace, root)
-    epcis_namespace = _QUERY.get(namespace, namespace)
-    return _Converter(_EPCIS[epcis_namespace]).document(root, kind, tree)
+    return _Converter(_EPCIS[_epcis_namespace(namespace)]).document(root, kind, tree)
+
+
+def _epcis_namespace(namespace: str) -> str:
+    """The EPCIS namespace (version) of a document's namespace."""
+    return _QUERY.get(namespace) or _MASTER_DATA.get(namespace, namespace)
 
 
 def _refuse_dtd(tree: Any) -> None:
@@ -231,7 +251,7 @@ def _validate(tree: Any, namespace: str, root: Any) -> None:
     index = _event_index(root, tree, path)
     where = f"line {entry.line}" + (f", {path}" if path else "")
     raise EpcisXmlError(
-        f"the document is not valid EPCIS {_EPCIS[_QUERY.get(namespace, namespace)]} XML at "
+        f"the document is not valid EPCIS {_EPCIS[_epcis_namespace(namespace)]} XML at "
         f"{where}: {entry.message}",
         line=entry.line,
         path=path,
@@ -365,11 +385,19 @@ class _Converter:
             context.append({prefix: ns for ns, prefix in sorted(self.prefixes.items())})
         data: dict[str, Any] = {
             "@context": context,
-            "type": kind,
+            # A master-data document is, in the JSON binding (which has no such type), an
+            # EPCISDocument whose header carries its vocabulary list and whose body no event.
+            "type": "EPCISDocument" if kind == "EPCISMasterDataDocument" else kind,
             "schemaVersion": "2.0",
             "creationDate": str(root.get("creationDate", "")),
         }
         master = self.master_data(root)
+        if kind == "EPCISMasterDataDocument":
+            # Its body's vocabulary list, after any its header carries (nothing dropped).
+            body = self.vocabulary_list(_child(_child(root, "EPCISBody"), "VocabularyList"))
+            if body is not None:
+                earlier = master["vocabularyList"] if master is not None else []
+                master = {"vocabularyList": [*earlier, *body["vocabularyList"]]}
         if master is not None:
             data["epcisHeader"] = {"epcisMasterData": master}
         if kind == "EPCISQueryDocument":
@@ -393,7 +421,13 @@ class _Converter:
         master = None
         if header is not None:
             master = next((c for c in _children(header) if _local(c) == "EPCISMasterData"), None)
-        vocabularies = _child(master, "VocabularyList") if master is not None else None
+        listed = _child(master, "VocabularyList") if master is not None else None
+        return self.vocabulary_list(listed)
+
+    def vocabulary_list(self, vocabularies: Any) -> dict[str, Any] | None:
+        """A ``VocabularyList`` (a header's ``EPCISMasterData``'s, or a master-data
+        document's body) as ``epcisMasterData``: vocabularies, their elements' ids,
+        attributes (text, or an object for structured content) and children."""
         if vocabularies is None:
             return None
         found: list[dict[str, Any]] = []

@@ -25,7 +25,7 @@ from node.epcis.hashid import event_hash_id
 from node.epcis.query import parse_query
 from node.epcis.results import run_query
 from node.events.typed_data import Role
-from node.exceptions import EpcisDocumentError, EpcisError
+from node.exceptions import EpcisDocumentError, EpcisError, EpcisXmlError
 from node.ingest.service import IngestService
 from node.participants.sync import sync_participants
 from node.store.models import EventStatus
@@ -466,8 +466,10 @@ EXAMPLES = [
         twin="cbv_11_2.jsonld",
     ),
     Example("cbv_11_3.xml", ("maker",), ("captured",), signers=("maker",), twin="cbv_11_3.jsonld"),
-    # CBV 11.4 in XML: EPCIS 1.x's master-data document, as its JSON form.
-    Example("cbv_11_4.xml", ("farm",), (), document_refused="/document"),
+    # CBV 11.4 in XML: an EPCIS 1.2 EPCISMasterDataDocument, its vocabulary list read as a
+    # header's: three read points of 0614141, asserted by their brand owner (the JSON
+    # form, cbv_11_4.jsonld, stays refused: the JSON binding has no such document).
+    Example("cbv_11_4.xml", ("farm",), (), assertions=3),
     # 9.6.1 in XML (EPCIS 1.2 namespace): GS1's XML writes the extension's namespace
     # without the JSON context's trailing slash (http://ns.example.com/epcis), so the
     # receiving's extension member is another IRI and its hash ID another: two events.
@@ -621,9 +623,10 @@ EXAMPLES = [
         notes=(None,) * 4 + (FIRST_SEEN,) * 2 + (None,) * 2,
         twin="association_events-1.2.xml",
     ),
-    # Mimasu's master data as an EPCIS 2.0 XML EPCISMasterDataDocument: not a document
-    # the capture interface takes (its master data goes in an EPCISDocument's header).
-    Example("mimasu_master_data.xml", ("warehouse",), (), document_refused="/document"),
+    # Mimasu's master data as an EPCIS 2.0 XML EPCISMasterDataDocument: 9.8.1's locations
+    # of 0037000, four business locations and three read points, asserted by their brand
+    # owner, as a header's master data.
+    Example("mimasu_master_data.xml", ("warehouse",), (), assertions=7),
     # The sensor cases in GS1's EPCIS 1.2 form (sensor data in <extension><extension>).
     Example(
         "sensor_data_examples-1.2.xml",
@@ -632,6 +635,16 @@ EXAMPLES = [
         signers=("acme",) * 5 + ("farm",) * 4,
         notes=(FIRST_SEEN, None, None, None, FIRST_SEEN),
         twin="sensor_data_examples.xml",
+    ),
+    # GS1's sensor cases 12, 14 and 15 in its EPCIS 1.2 form: a transformation declared in
+    # error (a declaration brings no lot in), and an asset (GRAI) located twice: records.
+    Example(
+        "sensor_data_examples_12_14_15-1.2.xml",
+        ("acme", "supplier"),
+        ("anchored-only", "anchored-only", "anchored-only"),
+        signers=("acme",) * 3,
+        notes=(DECLARED, None, None),
+        read_back=True,
     ),
     # GS1's `.json` copies (draft contexts, `isA`): the same events as the composed
     # `.jsonld`s, but for what each case says.
@@ -1005,6 +1018,58 @@ def test_each_gs1_example_on_a_fresh_node(fresh: Rig, example: Example) -> None:
     # Everything stored is anchored: refused events wrote nothing.
     assert {status for _signer, status in rows.values()} <= {EventStatus.ANCHORED}
     assert len(rows) == len(written) + example.assertions
+
+
+_MIMASU_MASTER_DATA = next(e for e in EXAMPLES if e.file == "mimasu_master_data.xml")
+_ELEMENT = '<VocabularyElement id="urn:epc:id:sgln:0037000.00729.8201">'
+
+
+@pytest.mark.parametrize(
+    ("fresh", "bad", "needle"),
+    [
+        # an element without its id (GS1's XSD requires it), on the line that names it
+        (_MIMASU_MASTER_DATA, (_ELEMENT, "<VocabularyElement>"), "'id' is required"),
+        # events smuggled into a master-data document's body: no such element there
+        (_MIMASU_MASTER_DATA, ("<VocabularyList>", "<EventList/><VocabularyList>"), "EventList"),
+    ],
+    ids=["element-without-id", "event-list-in-body"],
+    indirect=["fresh"],
+)
+def test_a_bad_xml_master_data_document_is_refused_at_its_line_and_writes_nothing(
+    fresh: Rig, bad: tuple[str, str], needle: str
+) -> None:
+    good = read("mimasu_master_data.xml")
+    assert good.count(bad[0]) >= 1
+    document = good.replace(bad[0], bad[1], 1)
+    line = good[: good.index(bad[0])].count("\n") + 1
+    key = bytes(fresh.chain.keys["warehouse"].key)
+    with pytest.raises(EpcisXmlError) as caught:
+        sign_capture(
+            store=fresh.store, domain=fresh.chain.domain, private_key=key, document=document
+        )
+    assert caught.value.line == line
+    assert needle in str(caught.value)
+    assert f"line {line}" in str(caught.value)
+    with pytest.raises(EpcisXmlError) as refused:  # the node's side alike
+        capture(ingest=fresh.ingest, request={"document": document, "traceEvents": []})
+    assert (refused.value.line, refused.value.pointer) == (line, "/document")
+    with fresh.store.read() as conn:
+        assert conn.execute(select(EVENTS.c.id)).first() is None
+
+
+def test_the_xml_sensor_cases_12_14_15_hash_as_their_json_compositions() -> None:
+    """GS1's XML cases 14 and 15 are the events of the JSON examples 14 and 15 (composed in
+    fixtures/gs1_sensor/): one hash ID each. Case 12 is another event: GS1's XML writes
+    extensions its JSON example 12 has not (`example:gs1ES` on the read point and the
+    business location, `example2:furtherData`) and `example:field` as an element with an
+    attribute where the JSON has the text "foo bar"."""
+    ours = hash_ids(read("sensor_data_examples_12_14_15-1.2.xml"))
+    sensor = FIXTURES / "gs1_sensor"
+    theirs = [
+        hash_ids(json.loads((sensor / f"sensor_example_{n}.jsonld").read_text()))[0]
+        for n in (12, 14, 15)
+    ]
+    assert [a == b for a, b in zip(ours, theirs, strict=True)] == [False, True, True]
 
 
 def test_gs1s_identical_hash_id_files_give_one_hash_id() -> None:

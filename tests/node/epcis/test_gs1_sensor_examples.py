@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from jsonschema import Draft7Validator
 from sqlalchemy import select
 
 from node.epcis.adoption import DECLARED, FIRST_SEEN
@@ -25,6 +26,8 @@ from node.epcis.document import parse_document
 from node.epcis.hashid import event_hash_id
 from node.epcis.query import parse_query
 from node.epcis.results import run_query
+from node.epcis.vocabulary import schema_text
+from node.epcis.xmldoc import GS1_CONTEXT
 from node.events.typed_data import Role
 from node.exceptions import EpcisDocumentError
 from node.ingest.service import IngestService
@@ -140,6 +143,28 @@ SIMPLE_CONTEXT_REFUSED = {
     # Example 12's copy has neither `schemaVersion` nor `creationDate` (and a typed element).
     "simple_context_sensor_example_12.jsonld": "/document/schemaVersion",
 }
+#: GS1's `.json` drafts (`SensorDataExample1.json`, `1b`, `2` … `8`, `11`), composed as GS1
+#: wrote them: an inline draft context, `isA` for `type`, `sensorMetaData`, a blank-node
+#: `id`, `format`, `schemaVersion` the number 2.0, `readPoint` a string. GS1's final JSON
+#: Schema refuses each (`type` required, `schemaVersion` a string, …): refused whole, at
+#: `/type`, the first thing read, nothing written.
+DRAFTS = ("1", "1b", "2", "3", "4", "5", "6", "7", "8", "11")
+DRAFTS_REFUSED = {f"sensor_example_{n}_json.jsonld": "/document/type" for n in DRAFTS}
+#: Drafts whose events, once in the final form (:func:`finalised`: the README's
+#: draft-to-final changes), are not their composition's: 4 writes three readings as
+#: `minValue` where GS1's final example (and XML case 4) has `value`: another event.
+DRAFTS_OTHER_EVENTS = {"4"}
+#: Drafts still refused in the final form, with the pointer: 1, 5 and 7 type their sensor
+#: elements (`isA: SensorElement`), which GS1's final schema refuses (as example 15's), and
+#: write values as strings (`"26.0"`; 7 in the draft's `valueType` / `value` model, not
+#: the final `stringValue`, `booleanValue` …); 8 writes its quantity as the string `"52"`
+#: (and its statistics as strings, `averageValue` for `meanValue`, typed elements).
+DRAFTS_FINAL_REFUSED = {
+    "1": "/epcisBody/eventList/0/sensorElementList/",  # `isA: epcis:SensorElement`
+    "5": "/epcisBody/eventList/0/sensorElementList/0",
+    "7": "/epcisBody/eventList/0/sensorElementList/0",
+    "8": "/epcisBody/eventList/0/childQuantityList/0/quantity",
+}
 _BY_FILE = {e.file: e for e in EXAMPLES}
 EXAMPLES += [replace(_BY_FILE[twin], file=f"simple_context_{twin}") for twin in SIMPLE_CONTEXT]
 EXAMPLES += list(SIMPLE_CONTEXT_OWN.values())
@@ -193,7 +218,7 @@ def summary(result: EpcisResult) -> str:
 
 
 def test_the_fixtures_are_all_listed() -> None:
-    listed = {e.file for e in EXAMPLES} | set(SIMPLE_CONTEXT_REFUSED)
+    listed = {e.file for e in EXAMPLES} | set(SIMPLE_CONTEXT_REFUSED) | set(DRAFTS_REFUSED)
     assert listed == {p.name for p in SENSOR.iterdir() if p.suffix in (".jsonld", ".xml")}
     readme = (SENSOR / "README.md").read_text()
     assert all(name in readme for name in listed)
@@ -255,8 +280,11 @@ def test_a_simple_context_copy_gives_its_twins_hash_ids(twin: str) -> None:
     assert same is (twin not in SIMPLE_CONTEXT_OTHER_EVENTS)
 
 
-@pytest.mark.parametrize("file", sorted(SIMPLE_CONTEXT_REFUSED))
-def test_a_refused_simple_context_copy_writes_nothing(fresh: Rig, file: str) -> None:
+REFUSED = SIMPLE_CONTEXT_REFUSED | DRAFTS_REFUSED
+
+
+@pytest.mark.parametrize("file", sorted(REFUSED))
+def test_a_refused_copy_or_draft_writes_nothing(fresh: Rig, file: str) -> None:
     document = json.loads((SENSOR / file).read_text())
     with pytest.raises(EpcisDocumentError) as caught:
         sign_capture(
@@ -265,9 +293,63 @@ def test_a_refused_simple_context_copy_writes_nothing(fresh: Rig, file: str) -> 
             private_key=bytes(fresh.chain.keys["acme"].key),
             document=document,
         )
-    assert (caught.value.pointer or "").startswith(SIMPLE_CONTEXT_REFUSED[file])
+    assert (caught.value.pointer or "").startswith(REFUSED[file])
     with pytest.raises(EpcisDocumentError) as refused:  # the node's side alike
         capture(ingest=fresh.ingest, request={"document": document, "traceEvents": []})
     assert refused.value.pointer == caught.value.pointer
     with fresh.store.read() as conn:
         assert conn.execute(select(EVENTS.c.id)).first() is None
+
+
+_RENAMED = {"isA": "type", "sensorMetaData": "sensorMetadata", "deviceMetaData": "deviceMetadata"}
+
+
+def _final(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_final(v) for v in value]
+    if isinstance(value, str):
+        value = value.replace("/giai/", "/8004/")  # AI 8004, as GS1's XML
+        return "gs1:AbsoluteHumidity" if value == "gs1:Humidity" else value
+    if not isinstance(value, dict):
+        return value
+    final: dict[str, Any] = {}
+    for key, member in value.items():
+        if key == "format" or (key == "id" and str(member).startswith("_:")):
+            continue  # dcterms:format, blank-node ids: no member of the final binding
+        if key == "readPoint" and isinstance(member, str):
+            final[key] = {"id": member}
+        else:
+            final[_RENAMED.get(key, str(key))] = _final(member)
+    return final
+
+
+def finalised(draft: dict[str, Any]) -> dict[str, Any]:
+    """A draft in the final form: the README's draft-to-final changes, nothing else (its
+    `example:` prefix kept, GS1's 2.0.0 context for its inline draft context)."""
+    body = _final({k: v for k, v in draft.items() if k != "@context"})
+    context = [GS1_CONTEXT, {"example": draft["@context"]["example"]}]
+    return {"@context": context, **body, "schemaVersion": "2.0"}
+
+
+@pytest.mark.parametrize("draft", DRAFTS)
+def test_a_draft_is_refused_by_gs1s_final_schema_and_its_final_form_is_the_composition(
+    draft: str,
+) -> None:
+    """Each draft is invalid under GS1's final JSON Schema itself (not only our reading of
+    `type`); once in the final form, its event is the composition's (same hash ID), but for
+    4 (another event) and 5 (still refused)."""
+    document = json.loads((SENSOR / f"sensor_example_{draft}_json.jsonld").read_text())
+    schema = json.loads(schema_text("EPCIS-JSON-Schema.json"))
+    errors = {e.message for e in Draft7Validator(schema).iter_errors(document)}
+    assert {"'type' is a required property", "2.0 is not of type 'string'"} <= errors
+    final = finalised(document)
+    if draft in DRAFTS_FINAL_REFUSED:
+        with pytest.raises(EpcisDocumentError) as refused:
+            parse_document(final)
+        assert (refused.value.pointer or "").startswith(DRAFTS_FINAL_REFUSED[draft])
+        return
+    (event,) = parse_document(final).events
+    composed = json.loads((SENSOR / f"sensor_example_{draft}.jsonld").read_text())
+    (twin,) = parse_document(composed).events
+    same = event_hash_id(event.data, event.context) == event_hash_id(twin.data, twin.context)
+    assert same is (draft not in DRAFTS_OTHER_EVENTS)

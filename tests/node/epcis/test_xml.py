@@ -538,3 +538,36 @@ def test_bad_xml_in_a_capture_request_names_the_document_and_stores_nothing(
         assert "/ObjectEvent[2]/futureExtension" in str(raised.value)
     with rig.store.read() as conn:
         assert rig.store.events.count(conn) == before
+
+
+def test_a_master_data_document_is_an_epcis_document_with_header_master_data() -> None:
+    """An XML EPCISMasterDataDocument (2.0 and 1.2) is read as the EPCISDocument the JSON
+    binding writes for master data: its body's vocabulary list in the header, after any
+    its header carries (nothing dropped), and no event."""
+
+    def element(code: str) -> str:
+        return (
+            '<Vocabulary type="urn:epcglobal:epcis:vtype:BusinessLocation"><VocabularyElementList>'
+            f'<VocabularyElement id="urn:epc:id:sgln:0614141.00042.{code}">'
+            f'<attribute id="urn:epcglobal:cbv:mda#name">Plant {code}</attribute>'
+            "</VocabularyElement></VocabularyElementList></Vocabulary>"
+        )
+
+    for version in ("2", "1"):
+        text = (
+            f'<md:EPCISMasterDataDocument xmlns:md="urn:epcglobal:epcis-masterdata:xsd:{version}" '
+            'schemaVersion="2.0" creationDate="2024-01-01T00:00:00Z">'
+            "<EPCISHeader><extension><EPCISMasterData><VocabularyList>"
+            f"{element('1')}</VocabularyList></EPCISMasterData></extension></EPCISHeader>"
+            f"<EPCISBody><VocabularyList>{element('2')}</VocabularyList></EPCISBody>"
+            "</md:EPCISMasterDataDocument>"
+        )
+        document = parse_document(text)
+        assert (document.kind, document.events) == ("EPCISDocument", ())
+        assert document.data["epcisBody"] == {"eventList": []}
+        vocabularies = document.data["epcisHeader"]["epcisMasterData"]["vocabularyList"]
+        ids = [e["id"] for v in vocabularies for e in v["vocabularyElementList"]]
+        assert ids == ["urn:epc:id:sgln:0614141.00042.1", "urn:epc:id:sgln:0614141.00042.2"]
+        # a document of another kind in the master-data namespace is refused by name
+        with pytest.raises(EpcisXmlError, match="is not an EPCISDocument"):
+            parse_document(text.replace("md:EPCISMasterDataDocument", "md:EPCISDocument"))

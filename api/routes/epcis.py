@@ -69,8 +69,9 @@ CAPTURE_REQUEST: Final[dict[str, Any]] = {
                 },
                 {
                     "type": "string",
-                    "description": "An EPCIS 2.0 or 1.2 XML EPCISDocument or "
-                    "EPCISQueryDocument, as text (docs/epcis.md, XML).",
+                    "description": "An EPCIS 2.0 or 1.2 XML EPCISDocument, "
+                    "EPCISQueryDocument or EPCISMasterDataDocument, as text (docs/epcis.md, "
+                    "XML).",
                 },
             ]
         },

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -237,10 +238,11 @@ def send(
 
 
 def wait_anchored(
-    url: str, accepted: dict[bytes, float], *, known: set[int], timeout: float
+    url: str, accepted: dict[bytes, float], *, known: set[int], timeout: float, clients: int = 1
 ) -> dict[bytes, float]:
     """Poll ``/v1/anchors`` until the new windows hold every event of ``accepted``, then
-    fetch every event's proof; returns when each was anchored (its window first seen)."""
+    fetch every event's proof (over ``clients`` connections, not timed); returns when each
+    was anchored (its window first seen)."""
     seen: dict[int, float] = {}
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
@@ -248,14 +250,28 @@ def wait_anchored(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"bench events not anchored within {timeout:.0f} s")
             time.sleep(POLL_S)
-        anchored: dict[bytes, float] = {}
-        for event_hash in accepted:
+    hashes = list(accepted)
+    parts = [hashes[i::clients] for i in range(clients)]
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        windows = list(pool.map(partial(_windows_of, url), parts))
+    known.update(seen)
+    return {
+        h: seen[w]
+        for part, found in zip(parts, windows, strict=True)
+        for h, w in zip(part, found, strict=True)
+    }
+
+
+def _windows_of(url: str, hashes: list[bytes]) -> list[int]:
+    """The window of each of ``hashes``, from its proof (one keep-alive connection)."""
+    found = []
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
+        for event_hash in hashes:
             answer = client.get(f"/v1/events/0x{event_hash.hex()}/proof")
             if answer.status_code != 200:
                 raise RuntimeError(f"no proof for a bench event: {answer.text[:300]}")
-            anchored[event_hash] = seen[int(answer.json()["windowId"])]
-    known.update(seen)
-    return anchored
+            found.append(int(answer.json()["windowId"]))
+    return found
 
 
 def _window_counts(client: httpx.Client, seen: dict[int, float], known: set[int]) -> dict[int, int]:
@@ -314,7 +330,7 @@ def measure_whole_path(
                 began, accepted = send(server.url, whole, whole.rounds[index], clients)
                 ingested = max(accepted.values()) - began
                 anchored = wait_anchored(
-                    server.url, accepted, known=known, timeout=120 + len(accepted)
+                    server.url, accepted, known=known, timeout=120 + len(accepted), clients=clients
                 )
                 done = max(anchored.values()) - began
                 return {

@@ -238,11 +238,17 @@ def send(
 
 
 def wait_anchored(
-    url: str, accepted: dict[bytes, float], *, known: set[int], timeout: float, clients: int = 1
+    url: str,
+    accepted: dict[bytes, float],
+    *,
+    known: set[int],
+    timeout: float,
+    tokens: Sequence[str] = (),
 ) -> dict[bytes, float]:
     """Poll ``/v1/anchors`` until the new windows hold every event of ``accepted``, then
-    fetch every event's proof (over ``clients`` connections, not timed); returns when each
-    was anchored (its window first seen)."""
+    fetch every event's proof (not timed; a connection per API key of ``tokens``, each
+    under its own rate limit, or one without a key); returns when each was anchored (its
+    window first seen)."""
     seen: dict[int, float] = {}
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
@@ -250,10 +256,11 @@ def wait_anchored(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"bench events not anchored within {timeout:.0f} s")
             time.sleep(POLL_S)
+    keys: Sequence[str | None] = tokens or [None]
     hashes = list(accepted)
-    parts = [hashes[i::clients] for i in range(clients)]
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        windows = list(pool.map(partial(_windows_of, url), parts))
+    parts = [hashes[i :: len(keys)] for i in range(len(keys))]
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        windows = list(pool.map(partial(_windows_of, url), keys, parts))
     known.update(seen)
     return {
         h: seen[w]
@@ -262,12 +269,19 @@ def wait_anchored(
     }
 
 
-def _windows_of(url: str, hashes: list[bytes]) -> list[int]:
-    """The window of each of ``hashes``, from its proof (one keep-alive connection)."""
+def _windows_of(url: str, token: str | None, hashes: list[bytes]) -> list[int]:
+    """The window of each of ``hashes``, from its proof (one keep-alive connection, with
+    the API key ``token``); a 429 is waited out as its ``Retry-After`` says."""
     found = []
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S, headers=headers) as client:
         for event_hash in hashes:
-            answer = client.get(f"/v1/events/0x{event_hash.hex()}/proof")
+            deadline = time.monotonic() + REQUEST_TIMEOUT_S
+            while True:
+                answer = client.get(f"/v1/events/0x{event_hash.hex()}/proof")
+                if answer.status_code != 429 or time.monotonic() > deadline:
+                    break
+                time.sleep(min(5.0, float(answer.headers.get("Retry-After", "1"))))
             if answer.status_code != 200:
                 raise RuntimeError(f"no proof for a bench event: {answer.text[:300]}")
             found.append(int(answer.json()["windowId"]))
@@ -330,7 +344,11 @@ def measure_whole_path(
                 began, accepted = send(server.url, whole, whole.rounds[index], clients)
                 ingested = max(accepted.values()) - began
                 anchored = wait_anchored(
-                    server.url, accepted, known=known, timeout=120 + len(accepted), clients=clients
+                    server.url,
+                    accepted,
+                    known=known,
+                    timeout=120 + len(accepted),
+                    tokens=whole.tokens[:clients],
                 )
                 done = max(anchored.values()) - began
                 return {

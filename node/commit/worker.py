@@ -296,8 +296,10 @@ class CommitWorker:
                 window.id,
                 transition_root=transition_root,
                 leaves=[
-                    (t.event_hash, t.encoded(), b"".join(moves.proof(i)) if moves else b"")
+                    # the tree's leaf values are the transitions' encodings, in order
+                    (t.event_hash, moves.event_hashes[i], b"".join(moves.proof(i)))
                     for i, t in enumerate(found)
+                    if moves is not None
                 ],
             )
         return replace(window, state_root=state_root, transition_root=transition_root)

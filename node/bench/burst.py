@@ -2,8 +2,9 @@
 
 A burst of signed mixed-workload events (node.bench.workload) is submitted as fast as
 the node takes it, as the gateway would submit it (one participant's events a request,
-phase after phase), while serve's commit worker runs at serve's policy (in a thread of
-this process; serve runs it in a process of its own, node/commit/process.py). Each event's
+phase after phase), while serve's commit worker runs at serve's policy in serve's commit
+process (node/commit/process.py: a process of its own, which owns the chain, as serve
+runs it; this process ingests as serve's gateway does). Each event's
 latency runs from the moment its request returned (accepted) to the moment a poll of the
 store found it ANCHORED with its proof; the store is polled every ``POLL_S`` seconds,
 oldest events first, which bounds the figures' resolution.
@@ -88,7 +89,9 @@ def measure_burst(
             ids = bench.register(mixed.participants)
             progress(f"burst: signing {lots * len(MIXED_STEPS):,} mixed events")
             phases = mixed.make(lots)
+            progress("burst: starting serve's commit process")
             with bench.committing():
+                node = bench.node  # opened again as serve's gateway opens it
                 progress(f"burst: {lots * len(MIXED_STEPS):,} events at once, until all anchored")
                 began = time.monotonic()
                 accepted = submit_requests(node, ids, phases)
@@ -101,7 +104,7 @@ def measure_burst(
     section.update(
         {
             "what": "a burst of mixed events submitted at once (in process, as the gateway "
-            "submits them) while serve's commit worker runs in a thread beside it; latency "
+            "submits them) while serve's commit process runs beside it; latency "
             "from each event's acceptance to the poll that found it anchored",
             "workload": mixed.describe() | {"events": len(accepted)},
             "configuration": configuration,

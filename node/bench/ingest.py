@@ -1,7 +1,7 @@
 """Ingest throughput: signed events verified and durably stored through the bulk path.
 
-``measure_ingest`` runs in serve's configuration (node.bench.serving) with the commit
-thread running, the easy and the mixed workload (node.bench.workload), against bare
+``measure_ingest`` runs in serve's configuration (node.bench.serving) with serve's
+commit process running, the easy and the mixed workload (node.bench.workload), against bare
 coincurve recovery on all cores, in rounds interleaved in the same run: the ratio says
 how close ingest comes to the cost of its one unavoidable cryptographic step on this
 machine, whatever else the machine is doing. ``measure_store_growth`` compares a store
@@ -250,7 +250,7 @@ def measure_ingest(
     participants: int = 100,
     progress: Progress = quiet,
 ) -> dict[str, Any]:
-    """Ingest in serve's configuration with its commit worker running (in a thread), the
+    """Ingest in serve's configuration with its commit process running, the
     easy and the mixed workload, against bare recovery on all cores: ``rounds``
     interleaved rounds of ``events / rounds`` events of each workload (signing not
     timed)."""
@@ -272,6 +272,7 @@ def measure_ingest(
             mixed_rounds = [mixed.make(lots) for _ in range(rounds)]
             warm_easy, warm_mixed = easy.make(min(bulk_size, 200)), mixed.make(10)
             with bench.committing():
+                node = bench.node  # opened again as serve's gateway opens it
                 ingest_all(node.ingest, warm_easy, bulk_size)
                 submit_requests(node, ids, warm_mixed)
                 results = []
@@ -304,8 +305,8 @@ def measure_ingest(
     section.update(
         {
             "what": "signed events verified and durably stored by IngestService.submit_many "
-            "in a node opened as serve opens it, its commit worker running in a thread of "
-            "the same process (serve runs it in a process of its own); signing not timed. "
+            "in a node opened as serve's gateway opens it, serve's commit process running "
+            "beside it; signing not timed. "
             "raw: bare coincurve recovery of the same round's signatures on every core (a "
             "process each). Steps rotate each round.",
             "workloads": {

@@ -3,14 +3,13 @@
 The data directory is made by ``init_node`` and opened by ``Node`` exactly as serve
 opens it: the persistent embedded chain (py-evm on its on-disk database), the SQLite
 store, serve's signature-recovery worker count (``node.context.RECOVERY_WORKERS``), and
-the commit worker run by the same function serve's commit process runs
-(``node.commit.leader.committing``) at serve's default policy. Participants are
-registered on the chain by the admin key, so the contracts execute their events.
+serve's commit process (node/commit/process.py: the commit worker in a process of its
+own, which owns the chain) at serve's default policy. Participants are registered on the
+chain by the admin key, so the contracts execute their events.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -21,7 +20,7 @@ from eth_account import Account
 
 from node.bench.workload import Participant
 from node.commit.custody import CustodyMode
-from node.commit.leader import committing
+from node.commit.process import CommitProcess, CommitSettings
 from node.commit.worker import CommitPolicy, CommitWorker
 from node.context import Node, init_node
 from node.store.apikeys import ApiKeys
@@ -51,6 +50,7 @@ class BenchNode:
             custody=custody,
         )
         self.data_dir = data_dir
+        self.database_url = database_url
         self.node = Node(data_dir, database_url=database_url, chain_in_memory=chain_in_memory)
         self.chain_in_memory = chain_in_memory
         self.node.verifier.warm()  # as serve starts its recovery processes
@@ -99,35 +99,48 @@ class BenchNode:
 
     @contextmanager
     def committing(self) -> Iterator[None]:
-        """serve's commit worker in a thread of this process (serve runs it in a process
-        of its own, node/commit/process.py), while the block runs (stopped and joined after)."""
-        stop = threading.Event()
-        run = committing(
-            store=self.node.store,
-            client=self.node.commit_client(),
-            node_key=self.node_key,
-            policy=self.policy,
-            stop=stop,
+        """serve's commit process, as serve runs it, while the block runs: this node is
+        opened again as serve's gateway opens it (following the embedded chain, which the
+        child owns and writes; ``self.node`` is that node from here on) and the child is
+        started by serve's supervisor (node.commit.process.CommitProcess), stopped after."""
+        if self.chain_in_memory:
+            raise ValueError("serve's commit process runs the chain on disk, not in memory")
+        self.node.close()
+        self.node = Node(self.data_dir, database_url=self.database_url, follow_chain=True)
+        self.node.verifier.warm()
+        followed = self.node.followed_chain
+        child = CommitProcess(
+            CommitSettings(
+                data_dir=str(self.data_dir),
+                chain_url=None,
+                database_url=self.database_url,
+                policy=self.policy,
+                log_level="warning",
+            ),
+            BENCH_PASSWORD,
         )
-        thread = threading.Thread(target=run, name="commit-leader", daemon=True)
-        thread.start()
+        if followed is not None:
+            followed.send_raw = child.send_raw  # the registrar's transactions, as serve's
+        child.start()
         try:
+            child.wait_ready()
             yield
         finally:
-            stop.set()
-            thread.join(timeout=120)
+            child.stop()
+            if followed is not None:
+                followed.send_raw = None
 
     def configuration(self, *, commit: bool) -> dict[str, Any]:
         """What the figures measured with this node ran on, for the JSON."""
         return {
-            "as": "tracenode serve (in process)",
+            "as": "tracenode serve's node, opened in this process",
             "chain": "embedded py-evm, "
             + ("in memory (not serve's)" if self.chain_in_memory else "persistent (on disk)"),
             "store": self.node.store.dialect,
             "custody_mode": self.node.custody.value,
             "recovery_workers": self.node.verifier.workers,
-            # serve commits in a process of its own (node/commit/process.py); in process,
-            # the bench runs the same worker in a thread, which shares this process's GIL.
-            "commit_worker": "running (a thread of this process)" if commit else "off",
+            "commit_worker": "running (serve's commit process, node/commit/process.py)"
+            if commit
+            else "off",
             "commit_policy": asdict(self.policy),
         }

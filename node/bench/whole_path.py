@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -237,10 +238,17 @@ def send(
 
 
 def wait_anchored(
-    url: str, accepted: dict[bytes, float], *, known: set[int], timeout: float
+    url: str,
+    accepted: dict[bytes, float],
+    *,
+    known: set[int],
+    timeout: float,
+    tokens: Sequence[str] = (),
 ) -> dict[bytes, float]:
     """Poll ``/v1/anchors`` until the new windows hold every event of ``accepted``, then
-    fetch every event's proof; returns when each was anchored (its window first seen)."""
+    fetch every event's proof (not timed; a connection per API key of ``tokens``, each
+    under its own rate limit, or one without a key); returns when each was anchored (its
+    window first seen)."""
     seen: dict[int, float] = {}
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
@@ -248,14 +256,36 @@ def wait_anchored(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"bench events not anchored within {timeout:.0f} s")
             time.sleep(POLL_S)
-        anchored: dict[bytes, float] = {}
-        for event_hash in accepted:
-            answer = client.get(f"/v1/events/0x{event_hash.hex()}/proof")
+    keys: Sequence[str | None] = tokens or [None]
+    hashes = list(accepted)
+    parts = [hashes[i :: len(keys)] for i in range(len(keys))]
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        windows = list(pool.map(partial(_windows_of, url), keys, parts))
+    known.update(seen)
+    return {
+        h: seen[w]
+        for part, found in zip(parts, windows, strict=True)
+        for h, w in zip(part, found, strict=True)
+    }
+
+
+def _windows_of(url: str, token: str | None, hashes: list[bytes]) -> list[int]:
+    """The window of each of ``hashes``, from its proof (one keep-alive connection, with
+    the API key ``token``); a 429 is waited out as its ``Retry-After`` says."""
+    found = []
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S, headers=headers) as client:
+        for event_hash in hashes:
+            deadline = time.monotonic() + REQUEST_TIMEOUT_S
+            while True:
+                answer = client.get(f"/v1/events/0x{event_hash.hex()}/proof")
+                if answer.status_code != 429 or time.monotonic() > deadline:
+                    break
+                time.sleep(min(5.0, float(answer.headers.get("Retry-After", "1"))))
             if answer.status_code != 200:
                 raise RuntimeError(f"no proof for a bench event: {answer.text[:300]}")
-            anchored[event_hash] = seen[int(answer.json()["windowId"])]
-    known.update(seen)
-    return anchored
+            found.append(int(answer.json()["windowId"]))
+    return found
 
 
 def _window_counts(client: httpx.Client, seen: dict[int, float], known: set[int]) -> dict[int, int]:
@@ -314,7 +344,11 @@ def measure_whole_path(
                 began, accepted = send(server.url, whole, whole.rounds[index], clients)
                 ingested = max(accepted.values()) - began
                 anchored = wait_anchored(
-                    server.url, accepted, known=known, timeout=120 + len(accepted)
+                    server.url,
+                    accepted,
+                    known=known,
+                    timeout=120 + len(accepted),
+                    tokens=whole.tokens[:clients],
                 )
                 done = max(anchored.values()) - began
                 return {

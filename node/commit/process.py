@@ -388,6 +388,7 @@ class CommitProcess:
                     future.set_exception(
                         ChainError(f"[{error.get('code')}] {error.get('message')}")
                     )
+        stdout.close()  # the child is gone: its pipe is not kept open (one per restart)
         process.wait()
         _settle(ready, f"it exited with status {process.returncode}")
         self._on_leader(False)

@@ -167,10 +167,15 @@ class CommitWorker:
         last = 0.0
         retried = 0.0  # the last idle look for a state root not anchored yet
         failures = 0
+        # Whether a window waits prepared (None: look). Only commit_once leaves one (it did
+        # not finish), or a process that died: looked for at the start and after each
+        # commit_once, not on every idle turn, nor are waiting events counted past a window.
+        prepared: bool | None = None
         while not stop.is_set():
             with self.store.read() as conn:
-                waiting = self.store.events.uncommitted_count(conn)
-                prepared = self.store.windows.prepared(conn) is not None
+                waiting = self.store.events.uncommitted_count(conn, at_most=self.policy.max_events)
+                if prepared is None:
+                    prepared = self.store.windows.prepared(conn) is not None
             due = time.monotonic() - last >= self.policy.interval
             if not (prepared or waiting >= self.policy.max_events or (waiting and due)):
                 if not prepared and (
@@ -182,6 +187,7 @@ class CommitWorker:
                     self.idle()  # never while a state root's transaction holds the nonce
                 stop.wait(min(0.05, self.policy.interval))
                 continue
+            prepared = None
             try:
                 self.commit_once(stop)
                 failures = 0
@@ -296,8 +302,10 @@ class CommitWorker:
                 window.id,
                 transition_root=transition_root,
                 leaves=[
-                    (t.event_hash, t.encoded(), b"".join(moves.proof(i)) if moves else b"")
+                    # the tree's leaf values are the transitions' encodings, in order
+                    (t.event_hash, moves.event_hashes[i], b"".join(moves.proof(i)))
                     for i, t in enumerate(found)
+                    if moves is not None
                 ],
             )
         return replace(window, state_root=state_root, transition_root=transition_root)

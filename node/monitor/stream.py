@@ -76,10 +76,13 @@ def watch_refusals(
         )
         chain = [
             _refused_on_chain(e)
-            for events in store.windows.events_of(conn, [w.id for w in windows]).values()
-            for e in events
-            if e.status is EventStatus.REJECTED and e.reason
+            for e in store.windows.rejected_of(conn, [w.id for w in windows])
+            if e.reason
         ]
+        # Read once: windows the chain refused nothing in move the cursor too (else every
+        # watch read them all again, up to WINDOWS, twice a second).
+        if windows:
+            report.cursors[WINDOWS_CURSOR] = windows[-1].id
         new = recorded + chain
         if not new:
             return report
@@ -99,8 +102,6 @@ def watch_refusals(
     report.refusals = len(new)
     if recorded:
         report.cursors[CURSOR] = recorded[-1].id
-    if windows:
-        report.cursors[WINDOWS_CURSOR] = windows[-1].id
     report.findings += check_refused_signatures(windowed, policy)
     report.findings += check_rate_limits(windowed, policy)
     report.findings += check_rpc_abuse(windowed, policy)

@@ -28,11 +28,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from eth_abi.abi import decode, encode
+from eth_abi.abi import decode
 
 from node.events.merkle import MerkleTree, leaf_hash, process_proof
 from node.events.typed_data import BatchStatus, TraceEvent
-from node.proofs.state import StateLeaf, advance
+from node.proofs.state import StateLeaf, advance, encode_static
 
 #: The transition leaf's ABI types, as ``@openzeppelin/merkle-tree`` and ``cast`` take them.
 TRANSITION_LEAF_TYPES: Final = (
@@ -87,7 +87,7 @@ class Transition:
 
     def encoded(self) -> bytes:
         """``abi.encode(eventHash, seq, signerId, batchId, pre..., post...)``."""
-        return encode(list(TRANSITION_LEAF_TYPES), list(self.as_tuple()))
+        return encode_static(TRANSITION_LEAF_TYPES, self.as_tuple())
 
     @property
     def leaf(self) -> bytes:

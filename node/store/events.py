@@ -301,11 +301,14 @@ class EventRepository:
         )
         return {bytes(b) for (b,) in subjects} | {bytes(b) for (b,) in linked}
 
-    def uncommitted_count(self, conn: Connection) -> int:
-        query = select(func.count()).where(
-            EVENTS.c.status == EventStatus.ACCEPTED, EVENTS.c.window_id.is_(None)
-        )
-        return int(conn.execute(query).scalar_one())
+    def uncommitted_count(self, conn: Connection, *, at_most: int | None = None) -> int:
+        """Accepted events not yet in a window (``at_most``: counting stops there, for a
+        caller that only asks whether that many wait)."""
+        waiting = EVENTS.c.status == EventStatus.ACCEPTED, EVENTS.c.window_id.is_(None)
+        if at_most is None:
+            return int(conn.execute(select(func.count()).where(*waiting)).scalar_one())
+        first = select(EVENTS.c.id).where(*waiting).limit(at_most).subquery()
+        return int(conn.execute(select(func.count()).select_from(first)).scalar_one())
 
     def oldest_uncommitted(self, conn: Connection) -> int | None:
         """When (ms) the longest-waiting accepted event not yet in a window was received."""

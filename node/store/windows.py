@@ -180,6 +180,22 @@ class WindowRepository:
                 found[int(row.window_id)].append(event_record(row))
         return found
 
+    def rejected_of(self, conn: Connection, window_ids: Sequence[int]) -> list[EventRecord]:
+        """The events of ``window_ids`` the chain REJECTED, by window and sequence number
+        (only those rows are read)."""
+        found: list[EventRecord] = []
+        for chunk in chunks(sorted(set(window_ids))):
+            rows = conn.execute(
+                select(EVENTS)
+                .where(
+                    EVENTS.c.window_id.in_(chunk),
+                    EVENTS.c.status == int(EventStatus.REJECTED),
+                )
+                .order_by(EVENTS.c.window_id, EVENTS.c.anchor_seq)
+            )
+            found += [event_record(r) for r in rows]
+        return found
+
     def page(self, conn: Connection, *, before: int | None, limit: int) -> list[WindowRecord]:
         """Confirmed windows, newest first; ``before`` is a window id (exclusive) to page on."""
         query = select(WINDOWS).where(WINDOWS.c.status == int(WindowStatus.CONFIRMED))

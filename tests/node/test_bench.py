@@ -166,6 +166,8 @@ def test_burst_waits_until_every_event_is_anchored() -> None:
     section = measure_burst(events=15, participants=4)
 
     assert_serves_configuration(section["configuration"], commit=True)
+    # As serve runs it: a process of its own, not a thread sharing the ingest's GIL.
+    assert "serve's commit process" in section["configuration"]["commit_worker"]
     assert_loads(section)
     assert section["workload"]["events"] == 15
     assert 0 < section["accepted_to_anchored_s_p50"] <= section["accepted_to_anchored_s_p99"]

@@ -56,6 +56,9 @@ def test_events_waiting_with_nothing_anchored_predict_their_age(
 
     assert early.stalled
     assert early.queued == 3
+    with harness.node.store.read() as conn:  # the worker's question: do 2 (or 5) wait?
+        counted = [harness.node.store.events.uncommitted_count(conn, at_most=n) for n in (2, 5)]
+    assert counted == [2, 3]
     assert early.predicted_seconds == pytest.approx(5.0)
     assert later.predicted_seconds == pytest.approx(90.0)  # grows while nothing moves
     assert later.retry_after(60) == 30

@@ -19,6 +19,7 @@ from node.events.typed_data import Action, TraceEvent
 from node.monitor.access import DAY_MS
 from node.monitor.refusals import Attempt, RefusalLog, attempt
 from node.monitor.service import Monitor
+from node.monitor.stream import WINDOWS_CURSOR
 from node.store.engine import make_engine
 from node.store.models import AlertSeverity
 from node.store.records import Finding
@@ -248,6 +249,23 @@ def test_the_cursor_reads_each_refusal_once_and_old_ones_are_pruned(h: TraceNode
     assert (burst.kind, burst.evidence["refusals"]) == ("refused-signatures", 11)
     with h.node.store.read() as conn:
         assert len(h.node.store.refusals.after(conn, 0, limit=100)) == 11
+
+
+def test_windows_the_chain_refused_nothing_in_are_read_once(h: TraceNodeHarness) -> None:
+    cheese_from_milk(h)
+    h.commit()
+    monitor = Monitor.of(h.node)
+
+    monitor.cycle()
+    h.submit("processor", Action.SHIP, CHEESE, to="shop")
+    (window,) = h.commit()
+    watched = monitor.watch()
+
+    # Each window's rejected events are read once: the cursor passes windows with none
+    # (it stayed behind them, and every watch read them all again, twice a second).
+    assert watched.findings == []
+    with h.node.store.read() as conn:
+        assert h.node.store.refusals.cursor(conn, WINDOWS_CURSOR) == window.window_id
 
 
 # ----- the log: sampled, budgeted, never failing -----

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_abi.abi import encode
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from node.events.hashing import keccak
 from node.events.typed_data import ZERO32, Action, BatchStatus, TraceEvent
-from node.proofs.state import StateLeaf, replay
+from node.proofs.state import STATE_LEAF_TYPES, StateLeaf, encode_static, replay
 from node.proofs.transitions import (
     TRANSITION_LEAF_TYPES,
     Transition,
@@ -145,3 +149,38 @@ def test_the_tree_is_openzeppelins_standard_merkle_tree_of_the_leaf_types() -> N
     forged = Transition(found[0].event_hash, found[0].seq, SHOP, found[0].pre, found[0].post)
     assert process_transition_proof(forged, tree.proof(0)) != tree.root
     assert found[0].pre.head == ZERO32
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    head=st.binary(min_size=32, max_size=32),
+    seq=st.integers(0, 2**64 - 1),
+    signer=st.integers(0, 2**32 - 1),
+    custodian=st.integers(0, 2**256 - 1),
+    status=st.sampled_from(list(BatchStatus)),
+    count=st.integers(0, 2**256 - 1),
+)
+def test_leaves_encode_as_eth_abi_does(
+    head: bytes, seq: int, signer: int, custodian: int, status: BatchStatus, count: int
+) -> None:
+    pre = StateLeaf(keccak(head), head, custodian, status, count)
+    moved = Transition(head, seq, signer, pre, StateLeaf(pre.batch_id, ZERO32, 1, status, 0))
+
+    assert pre.encoded() == encode(list(STATE_LEAF_TYPES), list(astuple(pre)))
+    assert moved.encoded() == encode(list(TRANSITION_LEAF_TYPES), list(moved.as_tuple()))
+
+
+@pytest.mark.parametrize(
+    ("types", "values", "why"),
+    [
+        (("uint64",), (2**64,), "does not fit a uint64"),
+        (("uint8",), (-1,), "does not fit a uint8"),
+        (("bytes32",), (b"\x01" * 31,), "not a bytes32"),
+        (("uint256",), (b"\x01" * 32,), "not a uint256"),
+    ],
+)
+def test_a_value_that_does_not_fit_its_type_is_refused(
+    types: tuple[str, ...], values: tuple[bytes | int, ...], why: str
+) -> None:
+    with pytest.raises(ValueError, match=why):
+        encode_static(types, values)

@@ -15,7 +15,8 @@ from tests.api.server import ROOT
 
 BENCH = [
     *("bench", "--json", "--no-ingest", "--no-commit", "--burst", "0", "--no-provenance"),
-    *("--no-whole-path", "--preload", "1000", "--events", "100", "--bulk", "100"),
+    *("--no-whole-path", "--no-chain-storage"),
+    *("--preload", "1000", "--events", "100", "--bulk", "100"),
 ]
 
 

@@ -2,7 +2,7 @@
 decided so far) and, while it runs, the signed capture request itself, so that a node
 stopped mid-job resumes it (docs/epcis.md, "Capture jobs").
 
-Revision ID: 0030
+Revision ID: 0026
 Revises: 0025
 Create Date: 2026-12-05
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = "0030"
+revision: str = "0026"
 down_revision: str | Sequence[str] | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -44,6 +44,33 @@ def _hex(data: bytes) -> str:
     return "0x" + data.hex()
 
 
+def _proven(
+    kind: str,
+    subject: object,
+    *,
+    detail: str,
+    evidence: Mapping[str, object],
+    block_number: int | None = None,
+    batch_id: bytes | None = None,
+    event_hash: bytes | None = None,
+    participant_id: int | None = None,
+) -> Finding:
+    """A finding of this module: proven from the store and the chain, graded alike, one
+    incident per ``kind`` and ``subject`` (a window id, an event hash)."""
+    return Finding(
+        kind=kind,
+        severity=SEVERITY,
+        score=SCORE,
+        incident=f"{kind}:{subject}",
+        detail=detail,
+        evidence=evidence,
+        batch_id=batch_id,
+        event_hash=event_hash,
+        participant_id=participant_id,
+        block_number=block_number,
+    )
+
+
 def check_window(
     window: WindowRecord,
     events: Sequence[EventRecord],
@@ -64,11 +91,9 @@ def check_window(
     rebuilt = MerkleTree([e.event_hash for e in events]).root if events else None
     if rebuilt != window.root:
         found.append(
-            Finding(
-                kind="window-root-mismatch",
-                severity=SEVERITY,
-                score=SCORE,
-                incident=f"window-root-mismatch:{window.id}",
+            _proven(
+                "window-root-mismatch",
+                window.id,
                 detail=f"window {window.id}'s stored events do not rebuild its root",
                 evidence=where
                 | {
@@ -80,11 +105,9 @@ def check_window(
         )
     if anchor is None or anchor.first_seq != window.first_seq:
         found.append(
-            Finding(
-                kind="root-not-on-chain",
-                severity=SEVERITY,
-                score=SCORE,
-                incident=f"root-not-on-chain:{window.id}",
+            _proven(
+                "root-not-on-chain",
+                window.id,
                 detail=(
                     f"window {window.id}'s root is not anchored on-chain"
                     if anchor is None
@@ -100,11 +123,9 @@ def check_window(
         )
     elif anchor.event_count != len(events) or window.event_count != len(events):
         found.append(
-            Finding(
-                kind="anchored-event-missing",
-                severity=SEVERITY,
-                score=SCORE,
-                incident=f"anchored-event-missing:{window.id}",
+            _proven(
+                "anchored-event-missing",
+                window.id,
                 detail=(
                     f"the chain anchored {anchor.event_count} events under window "
                     f"{window.id}'s root; the store holds {len(events)}"
@@ -145,11 +166,9 @@ def _check_transitions(
     if not problems:
         return []
     return [
-        Finding(
-            kind="window-fraudulent",
-            severity=SEVERITY,
-            score=SCORE,
-            incident=f"window-fraudulent:{window.id}",
+        _proven(
+            "window-fraudulent",
+            window.id,
             detail="; ".join(problems),
             evidence=where
             | {
@@ -186,11 +205,9 @@ def _check_state(
     if not problems:
         return []
     return [
-        Finding(
-            kind="state-root-mismatch",
-            severity=SEVERITY,
-            score=SCORE,
-            incident=f"state-root-mismatch:{window.id}",
+        _proven(
+            "state-root-mismatch",
+            window.id,
             detail="; ".join(problems),
             evidence=where
             | {
@@ -219,11 +236,9 @@ def check_events(events: Iterable[EventRecord], domain: Domain) -> list[Finding]
                 problems.append("its signature does not recover")
         if problems:
             found.append(
-                Finding(
-                    kind="event-altered",
-                    severity=SEVERITY,
-                    score=SCORE,
-                    incident=f"event-altered:{_hex(record.event_hash)}",
+                _proven(
+                    "event-altered",
+                    _hex(record.event_hash),
                     detail=f"stored event {_hex(record.event_hash)}: " + "; ".join(problems),
                     evidence={
                         "eventHash": _hex(record.event_hash),
@@ -254,11 +269,9 @@ def check_custody(
         if stored == actual:
             continue
         found.append(
-            Finding(
-                kind="custody-mismatch",
-                severity=SEVERITY,
-                score=SCORE,
-                incident=f"custody-mismatch:{_hex(state.batch_id)}",
+            _proven(
+                "custody-mismatch",
+                _hex(state.batch_id),
                 detail=(
                     f"batch {state.identifier or _hex(state.batch_id)}: the store says "
                     f"{state.status.name} with participant {state.custodian_id}, the chain "

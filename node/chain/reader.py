@@ -112,6 +112,26 @@ BATCHES_SLOT: Final = 3
 #: ParticipantRegistry's storage slot of ``_currentLicences`` (``forge inspect
 #: ParticipantRegistry storage-layout``; held to ``currentLicence()`` by the same tests).
 LICENCES_SLOT: Final = 8
+#: ParticipantRegistry's storage slot of ``_keys`` (held to ``keyRecord()``, likewise).
+KEYS_SLOT: Final = 5
+#: AnchorRegistry's storage slots of ``_anchors``, ``_stateRoots`` and
+#: ``_windowCommitments``, and of ``_lastSequence`` (``forge inspect AnchorRegistry
+#: storage-layout``; held to ``anchorOf()``, ``stateRootOf()``, ``windowCommitmentOf()``
+#: and ``nextSequence()`` by the same tests).
+ANCHORS_SLOT: Final = 1
+LAST_SEQUENCE_SLOT: Final = 2
+STATE_ROOTS_SLOT: Final = 6
+COMMITMENTS_SLOT: Final = 7
+#: The questions the embedded chain answers from storage, by the contract they ask.
+_FROM_STORAGE: Final = {
+    "batch": "batch_registry",
+    "licence": "participant_registry",
+    "key": "participant_registry",
+    "anchor": "anchor_registry",
+    "state_root": "anchor_registry",
+    "commitment": "anchor_registry",
+    "next_sequence": "anchor_registry",
+}
 #: Calls per ReadMany execution. Its gas must stay well under what a public endpoint
 #: gives an eth_call (this node's /rpc: node/chain/jsonrpc.py DEFAULT_CALL_GAS, 3M): the costliest
 #: question, ``participant``, needs ~100k gas each (1,652,407 for 16 in one call, measured),
@@ -152,19 +172,34 @@ class ChainReader:
             latest = w3.eth.get_block("latest")
             at = (int(latest["number"]), bytes(latest["hash"]))
         self.block, self.block_hash = at
-        self.participants: Contract = contract(
-            w3, "ParticipantRegistry", contracts.participant_registry
+        # web3's contract objects take milliseconds to build: a carried reader's serve.
+        same = (
+            carry if carry is not None and carry.w3 is w3 and carry.contracts == contracts else None
         )
-        self.batches: Contract = contract(w3, "BatchRegistry", contracts.batch_registry)
-        self.anchors: Contract = contract(w3, "AnchorRegistry", contracts.anchor_registry)
-        self.challenge: Contract | None = (
-            None if challenge is None else contract(w3, "CustodyChallenge", challenge)
+        self.participants: Contract = (
+            same.participants
+            if same
+            else contract(w3, "ParticipantRegistry", contracts.participant_registry)
         )
+        self.batches: Contract = (
+            same.batches if same else contract(w3, "BatchRegistry", contracts.batch_registry)
+        )
+        self.anchors: Contract = (
+            same.anchors if same else contract(w3, "AnchorRegistry", contracts.anchor_registry)
+        )
+        self.challenge: Contract | None = None
+        if challenge is not None:
+            held = same.challenge if same else None
+            self.challenge = (
+                held
+                if held is not None and held.address == challenge
+                else contract(w3, "CustodyChallenge", challenge)
+            )
         self._cache: dict[tuple[Any, ...], Any] = {}
         self.calls = 0  # eth_calls made (for tests and benchmarks)
         self.blocks_read = 0  # block headers fetched (block_times)
         self.batched = True  # False once the endpoint refused a ReadMany call
-        #: The embedded chain: batches' records are read from storage (_batches_stored).
+        #: The embedded chain: some answers are read from storage (_from_storage).
         self.storage = isinstance(w3.provider, EthereumTesterProvider)
         if carry is not None and carry.contracts == contracts:
             self._cache.update(carry.lasting_answers())
@@ -172,19 +207,23 @@ class ChainReader:
     def lasting_answers(self) -> dict[tuple[Any, ...], Any]:
         """The answers no later block can change.
 
-        A root, once anchored, stays (AnchorRegistry never overwrites); so does a
-        contract's code (an address without code may get some later), and with it what
-        the contract answers (:meth:`registries_answer`); a participant's
-        roles and status at a past block are history; a participant's name is set once;
-        a mined transaction's receipt and a mined block's timestamp are final (on an
-        external chain, past its confirmations: the node only anchors what it waited for).
+        A root, once anchored, stays (AnchorRegistry never overwrites), and so does its
+        window commitment, zero or not: ``anchorWindow`` writes it in the very transaction
+        that anchors the root, and no root is anchored twice. A contract's code stays (an
+        address without code may get some later), and with it what the contract answers
+        (:meth:`registries_answer`); a participant's roles and status at a past block are
+        history; a participant's name is set once; a mined transaction's receipt and a
+        mined block's timestamp are final (on an external chain, past its confirmations:
+        the node only anchors what it waited for).
         """
+        anchored = {key[1] for key, value in self._cache.items() if key[0] == "anchor" and value}
         return {
             key: value
             for key, value in self._cache.items()
             if key[0] in ("chain_id", "status", "commit", "answers", "block_time")
             or (key[0] in ("anchor", "code") and value)
             or (key[0] in ("state_root", "commitment") and any(value))
+            or (key[0] == "commitment" and key[1] in anchored)
             or key[0] == "window_roots"
             or (key[0] == "participant" and value is not None)
         }
@@ -196,6 +235,9 @@ class ChainReader:
 
     def _get(self, query: _Query) -> Any:
         if query.key in self._cache:
+            return self._cache[query.key]
+        if self.storage and query.key[0] in _FROM_STORAGE:
+            self._from_storage([query])
             return self._cache[query.key]
         self.calls += 1
         try:
@@ -254,13 +296,8 @@ class ChainReader:
         from storage: :meth:`_batches_stored`, :meth:`_licences_stored`)."""
         pending = list({q.key: q for q in queries if q.key not in self._cache}.values())
         if self.storage:
-            batches = [q.key[1] for q in pending if q.key[0] == "batch"]
-            licences = [q for q in pending if q.key[0] == "licence"]
-            if batches:
-                self._batches_stored(batches)
-            if licences:
-                self._licences_stored(licences)
-            pending = [q for q in pending if q.key[0] not in ("batch", "licence")]
+            self._from_storage([q for q in pending if q.key[0] in _FROM_STORAGE])
+            pending = [q for q in pending if q.key[0] not in _FROM_STORAGE]
         for start in range(0, len(pending), _CHUNK):
             chunk = pending[start : start + _CHUNK]
             if self.batched:
@@ -274,49 +311,20 @@ class ChainReader:
             for query in chunk:
                 self._get(query)
 
-    def _batches_stored(self, batch_ids: list[bytes]) -> None:
-        """BatchRegistry's record of each of ``batch_ids`` read from its storage at this
-        reader's block, in one request, without running the EVM: on the embedded chain,
-        running ``batch()`` in py-evm costs milliseconds per batch (the monitor reads every
-        custody batch each cycle). The layout is ``_batches`` (slot :data:`BATCHES_SLOT`,
-        ``forge inspect BatchRegistry storage-layout``): a batch's first slot packs
-        producer, custodian, receiver (uint32 each) and status (uint8) from the low-order
-        end, the next holds its head. tests/node/chain/test_reader.py holds it to
-        ``batch()``'s answers."""
-        values = self._stored(
-            self.contracts.batch_registry,
-            [_mapping_slot(b, BATCHES_SLOT) + i for b in batch_ids for i in (0, 1)],
-        )
-        for index, batch_id in enumerate(batch_ids):
-            packed, head = values[2 * index], values[2 * index + 1]
-            self._cache[("batch", batch_id)] = ChainBatch(
-                packed & 0xFFFFFFFF,
-                (packed >> 32) & 0xFFFFFFFF,
-                (packed >> 64) & 0xFFFFFFFF,
-                BatchStatus((packed >> 96) & 0xFF),
-                head.to_bytes(32, "big"),
+    def _from_storage(self, queries: list[_Query]) -> None:
+        """Answer ``queries`` (kinds of :data:`_FROM_STORAGE`) from the registries' storage
+        at this reader's block: one request a contract, however many questions."""
+        wanted: dict[str, list[tuple[_Query, list[int]]]] = {}
+        for query in queries:
+            wanted.setdefault(_FROM_STORAGE[query.key[0]], []).append((query, _slots(query)))
+        for registry, asked in wanted.items():
+            values = iter(
+                self._stored(
+                    getattr(self.contracts, registry), [s for _, slots in asked for s in slots]
+                )
             )
-
-    def _licences_stored(self, queries: list[_Query]) -> None:
-        """ParticipantRegistry's current licence of each prefix of ``queries`` (licence
-        questions) read from its storage, as :meth:`_batches_stored` reads batches: the
-        commit worker proves a new batch's identifier under one of them, and running
-        ``currentLicence`` through ReadMany took a fifth of a relayed window's time.
-        ``_currentLicences`` (slot :data:`LICENCES_SLOT`) packs holder (uint32),
-        validFrom, validUntil (uint48 each) and held (bool) from the low-order end, one
-        slot a prefix key; tests/node/chain/test_reader.py holds it to
-        ``currentLicence()``'s answers."""
-        values = self._stored(
-            self.contracts.participant_registry,
-            [_mapping_slot(q.args[0], LICENCES_SLOT) for q in queries],
-        )
-        for query, packed in zip(queries, values, strict=True):
-            self._cache[query.key] = Licence(
-                packed & 0xFFFFFFFF,
-                (packed >> 32) & 0xFFFFFFFFFFFF,
-                (packed >> 80) & 0xFFFFFFFFFFFF,
-                (packed >> 128) & 0xFF != 0,
-            )
+            for query, slots in asked:
+                self._cache[query.key] = _decode_stored(query.key[0], [next(values) for _ in slots])
 
     def _stored(self, address: ChecksumAddress, slots: list[int]) -> list[int]:
         """The values of ``slots`` of ``address`` at this reader's block, in one request
@@ -565,8 +573,24 @@ class ChainReader:
         )
         return result
 
+    def next_sequence(self, node: bytes) -> int:
+        """AnchorRegistry's ``nextSequence(node)``: the first sequence number of the node's
+        next window."""
+        result: int = self._get(
+            _Query(
+                ("next_sequence", node),
+                self.anchors,
+                "nextSequence",
+                (Web3.to_checksum_address(node),),
+                int,
+                _RAISE,
+            )
+        )
+        return result
+
     def key(self, key: bytes) -> KeyInfo:
-        result: KeyInfo = self._get(self._key_query(key))
+        known = self._cache.get(("key", key))  # asked per event: skip building the query
+        result: KeyInfo = known if known is not None else self._get(self._key_query(key))
         return result
 
     def status_at(self, participant_id: int, block: int) -> tuple[Role, bool]:
@@ -644,5 +668,70 @@ def _abi_type(output: dict[str, Any]) -> str:
 
 
 def _mapping_slot(key: bytes, slot: int) -> int:
-    """Where a ``mapping(bytes32 => ...)`` at ``slot`` keeps ``key``'s value (its first slot)."""
-    return int.from_bytes(keccak(bytes(key) + slot.to_bytes(32, "big")))
+    """Where a ``mapping(bytes32 => ...)`` (or ``mapping(address => ...)``, ``key`` the
+    address's 20 bytes) at ``slot`` keeps ``key``'s value (its first slot)."""
+    return int.from_bytes(keccak(bytes(key).rjust(32, b"\0") + slot.to_bytes(32, "big")))
+
+
+def _slots(query: _Query) -> list[int]:
+    """The storage slots that answer ``query`` (a kind of :data:`_FROM_STORAGE`).
+
+    The layouts are ``forge inspect <contract> storage-layout``'s, and
+    tests/node/chain/test_reader.py holds every answer read this way to the contract's
+    own view, in every state the record can be in, at the head and at earlier blocks.
+    """
+    kind, subject = query.key[0], query.key[1]
+    if kind == "batch":  # _batches: the packed custody record, then the head
+        first = _mapping_slot(subject, BATCHES_SLOT)
+        return [first, first + 1]
+    if kind == "licence":  # _currentLicences, by prefix key (the call's argument)
+        return [_mapping_slot(query.args[0], LICENCES_SLOT)]
+    if kind == "key":  # _keys, by address
+        return [_mapping_slot(subject, KEYS_SLOT)]
+    slot = {
+        "anchor": ANCHORS_SLOT,
+        "state_root": STATE_ROOTS_SLOT,
+        "next_sequence": LAST_SEQUENCE_SLOT,  # _lastSequence, by node address
+    }.get(kind, COMMITMENTS_SLOT)
+    return [_mapping_slot(subject, slot)]
+
+
+def _decode_stored(kind: str, values: list[int]) -> Any:
+    """The answer the contract's view gives, from the values of :func:`_slots`."""
+    packed = values[0]
+    if kind == "batch":
+        # producer, custodian, receiver (uint32 each) and status (uint8) from the
+        # low-order end; the next slot holds the head.
+        return ChainBatch(
+            packed & 0xFFFFFFFF,
+            (packed >> 32) & 0xFFFFFFFF,
+            (packed >> 64) & 0xFFFFFFFF,
+            BatchStatus((packed >> 96) & 0xFF),
+            values[1].to_bytes(32, "big"),
+        )
+    if kind == "licence":  # holder (uint32), validFrom, validUntil (uint48 each), held
+        return Licence(
+            packed & 0xFFFFFFFF,
+            (packed >> 32) & 0xFFFFFFFFFFFF,
+            (packed >> 80) & 0xFFFFFFFFFFFF,
+            (packed >> 128) & 0xFF != 0,
+        )
+    if kind == "key":  # participantId (uint32), validFrom, validUntil (uint48 each)
+        return KeyInfo(
+            packed & 0xFFFFFFFF, (packed >> 32) & 0xFFFFFFFFFFFF, (packed >> 80) & 0xFFFFFFFFFFFF
+        )
+    if kind == "anchor":
+        # firstSeq (uint64), eventCount (uint32), blockNumber (uint48), timestamp
+        # (uint40), windowNode (uint32); anchorOf reverts (None here) while eventCount is 0.
+        count = (packed >> 64) & 0xFFFFFFFF
+        if count == 0:
+            return None
+        return AnchorInfo(
+            packed & 0xFFFFFFFFFFFFFFFF,
+            count,
+            (packed >> 96) & 0xFFFFFFFFFFFF,
+            (packed >> 144) & 0xFFFFFFFFFF,
+        )
+    if kind == "next_sequence":  # the node's last sequence number (uint64), plus one
+        return (packed + 1) & 0xFFFFFFFFFFFFFFFF  # nextSequence wraps as it does
+    return packed.to_bytes(32, "big")  # a state root or a window commitment

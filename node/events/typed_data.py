@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
+from functools import lru_cache
 from typing import Any, Final, NewType
 
 from node.events.hashing import keccak
@@ -159,7 +160,7 @@ class Domain:
             "name": DOMAIN_NAME,
             "version": DOMAIN_VERSION,
             "chainId": str(self.chain_id),
-            "verifyingContract": _checksum(self.verifying_contract),
+            "verifyingContract": checksum_address(self.verifying_contract),
         }
 
 
@@ -256,7 +257,7 @@ class TraceEvent:
             "inputs": [_hex(item) for item in self.inputs],
             "inputPrevHashes": [_hex(item) for item in self.input_prev_hashes],
             "outputs": [_hex(item) for item in self.outputs],
-            "counterparty": _checksum(self.counterparty),
+            "counterparty": checksum_address(self.counterparty),
             "product": _hex(self.product),
             "quantity": str(self.quantity),
             "eventTime": str(self.event_time),
@@ -274,7 +275,7 @@ class TraceEvent:
             list(self.inputs),
             list(self.input_prev_hashes),
             list(self.outputs),
-            _checksum(self.counterparty),
+            checksum_address(self.counterparty),
             self.product,
             self.quantity,
             self.event_time,
@@ -316,8 +317,10 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def _checksum(address: bytes) -> str:
-    """EIP-55 checksummed address (kept here so the event model imports no chain library)."""
+@lru_cache(maxsize=4096)
+def checksum_address(address: bytes) -> str:
+    """EIP-55 checksummed address (kept here so the event model imports no chain library;
+    remembered, since a verifier writes the same few signers' addresses per event)."""
     lower = address.hex()
     hashed = keccak(lower.encode()).hex()
     return "0x" + "".join(c.upper() if int(hashed[i], 16) >= 8 else c for i, c in enumerate(lower))

@@ -91,6 +91,7 @@ from node.events.typed_data import (
     BatchStatus,
     Role,
     TraceEvent,
+    checksum_address,
 )
 from node.exceptions import EventRejectedError, InvalidSignatureError
 from node.proofs.bundle import Bundle, BundleBatch, BundleEvent, StateRef
@@ -482,7 +483,7 @@ def _check_signature(entry: EventReport, signer: bytes | str) -> bytes | None:
         return None
     entry.signer = signer
     entry.checks.append(
-        CheckResult(Check.SIGNATURE, Outcome.PASS, f"signed by {to_checksum_address(signer)}")
+        CheckResult(Check.SIGNATURE, Outcome.PASS, f"signed by {checksum_address(signer)}")
     )
     return signer
 
@@ -669,7 +670,7 @@ def _check_signer(
         return
     at = block if block is not None else reader.head()
     key = reader.key(signer)
-    address = to_checksum_address(signer)
+    address = checksum_address(signer)
     if key.participant_id == 0:
         entry.checks.append(
             CheckResult(Check.SIGNER, Outcome.FAIL, f"{address} is not a registered key")

@@ -1,11 +1,16 @@
-"""ChainReader on the embedded chain reads BatchRegistry's custody records and
-ParticipantRegistry's current licences from storage (one request, no EVM): its answers
-must be the contracts' own ``batch()`` and ``currentLicence()`` answers, in every state a
-batch or a licence can be in, at the head and at earlier blocks."""
+"""ChainReader on the embedded chain reads BatchRegistry's custody records,
+ParticipantRegistry's current licences and key records, and AnchorRegistry's anchors,
+state roots and window commitments from storage (one request a contract, no EVM): its
+answers must be the contracts' own views' answers, in every state each record can be in,
+at the head and at earlier blocks. A reader carried to a newer block keeps only the
+answers no block can change."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from node.chain.reader import ChainReader, Contracts
+from node.commit.custody import CustodyMode
 from node.events.identifiers import PrefixKind
 from node.events.typed_data import Action, BatchStatus
 from node.testing import chains
@@ -18,16 +23,25 @@ RECALLED = "https://id.gs1.org/01/09506000134352/10/R-RECALLED"
 NEVER = "https://id.gs1.org/01/09506000134352/10/R-NEVER"
 
 
-def _reader(h: TraceNodeHarness, *, storage: bool, at: int | None = None) -> ChainReader:
+def _reader(
+    h: TraceNodeHarness, *, storage: bool, at: int | None = None, carry: ChainReader | None = None
+) -> ChainReader:
     d = h.node.deployment
     contracts = Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
     block = None
     if at is not None:
         header = h.node.w3.eth.get_block(at)
         block = (at, bytes(header["hash"]))
-    reader = ChainReader(h.node.w3, contracts, at=block)
+    reader = ChainReader(h.node.w3, contracts, at=block, carry=carry)
     reader.storage = storage
     return reader
+
+
+def _address(account: str) -> bytes:
+    return bytes.fromhex(account.removeprefix("0x"))
+
+
+UNKNOWN_ROOT = b"\x01" * 32
 
 
 def test_custody_from_storage_is_what_the_contract_answers(tracenode: TraceNodeHarness) -> None:
@@ -103,3 +117,88 @@ def test_licences_from_storage_are_what_the_contract_answers(tracenode: TraceNod
     assert (later.valid_from, later.valid_until) == (head + 5, 2**48 - 1)
     assert (never.holder, never.held) == (0, False)
     assert _reader(h, storage=True, at=before).licence(*prefixes[2]).holder == 0
+
+
+def test_keys_and_anchors_from_storage_are_what_the_contracts_answer(
+    tracenode: TraceNodeHarness, tmp_path: Path
+) -> None:
+    h = tracenode
+    first = h.wait_for_proof(h.submit("farm", Action.COMMISSION, MILK, product="milk", quantity=5))
+    before = h.node.w3.eth.block_number
+    old = _address(h.keys["farm"].address)
+    h.rotate("farm")  # the old key's record gets an end
+    second = h.wait_for_proof(h.submit("farm", Action.SHIP, MILK, to="processor"))
+    keys = [
+        old,
+        _address(h.keys["farm"].address),  # registered after `before`
+        _address(h.keys["processor"].address),
+        _address(h.new_key().address),  # never registered
+    ]
+    roots = [first.root, second.root, UNKNOWN_ROOT]
+    nodes = [_address(h.node.config.node_address), _address(h.new_key().address)]
+
+    for at in (None, before):
+        stored, executed = _reader(h, storage=True, at=at), _reader(h, storage=False, at=at)
+        for reader in (stored, executed):
+            reader.prefetch(roots=roots, state_roots=roots, transition_roots=roots, keys=keys)
+        assert stored.calls == 2  # one request a contract
+        assert [stored.key(k) for k in keys] == [executed.key(k) for k in keys]
+        assert [stored.next_sequence(n) for n in nodes] == [
+            executed.next_sequence(n) for n in nodes
+        ]
+        for ask in (ChainReader.anchor, ChainReader.state_root, ChainReader.commitment):
+            assert [ask(stored, r) for r in roots] == [ask(executed, r) for r in roots]
+
+    now = _reader(h, storage=True)
+    assert now.key(old).valid_until > before
+    assert now.key(keys[1]).valid_from > before
+    assert now.key(keys[3]).participant_id == 0
+    assert [now.next_sequence(n) for n in nodes] == [3, 1]  # two events anchored; none
+    anchored = now.anchor(second.root)
+    assert anchored is not None
+    assert anchored.block_number == second.block_number
+    assert now.anchor(UNKNOWN_ROOT) is None
+    assert any(now.state_root(first.root))
+    assert not any(now.commitment(first.root))
+    assert _reader(h, storage=True, at=before).anchor(second.root) is None
+
+    # An anchor-only window keeps a commitment to its two roots, not a state root.
+    with TraceNodeHarness.create(tmp_path / "anchor-only", custody=CustodyMode.ANCHOR_ONLY) as a:
+        window = a.wait_for_proof(
+            a.submit("farm", Action.COMMISSION, MILK, product="milk", quantity=5)
+        ).root
+        stored, executed = _reader(a, storage=True), _reader(a, storage=False)
+        for reader in (stored, executed):
+            reader.prefetch(roots=[window], state_roots=[window], transition_roots=[window])
+        assert stored.calls == 1
+        assert any(stored.commitment(window))
+        for ask in (ChainReader.anchor, ChainReader.commitment, ChainReader.window_roots):
+            assert ask(stored, window) == ask(executed, window)
+
+
+def test_a_reader_carried_to_a_new_block_asks_again_only_what_a_block_can_change(
+    tracenode: TraceNodeHarness,
+) -> None:
+    h = tracenode
+    root = h.wait_for_proof(
+        h.submit("farm", Action.COMMISSION, MILK, product="milk", quantity=5)
+    ).root
+    farm = _address(h.keys["farm"].address)
+    old = _reader(h, storage=False)
+    old.prefetch(roots=[root, UNKNOWN_ROOT], state_roots=[root, UNKNOWN_ROOT], keys=[farm])
+    assert not any(old.commitment(root))  # an enforced window: no commitment, for ever
+    h.submit("farm", Action.SHIP, MILK, to="processor")
+    h.commit()  # new blocks
+
+    new = _reader(h, storage=False, carry=old)
+    assert new.block > old.block
+    assert (new.anchor(root), new.state_root(root), new.commitment(root)) == (
+        old.anchor(root),
+        old.state_root(root),
+        old.commitment(root),
+    )
+    assert new.calls == 0  # all lasting: the root is anchored, so is its commitment
+    new.commitment(UNKNOWN_ROOT)  # a root not anchored yet may be anchored with one
+    new.anchor(UNKNOWN_ROOT)
+    new.key(farm)  # a key may be rotated
+    assert new.calls == 3

@@ -141,9 +141,16 @@ class CommitClient:
         if estimate_gas is None:
             estimate_gas = not isinstance(w3.provider, EthereumTesterProvider)
         self.estimate_gas = estimate_gas
+        self._reader: ChainReader | None = None
+
+    def reader(self) -> ChainReader:
+        """A reader of the chain as it is now, carrying the previous one's lasting answers
+        and contract objects (node.chain.reader)."""
+        self._reader = ChainReader(self.w3, self.contracts, carry=self._reader)
+        return self._reader
 
     def next_sequence(self, node: str) -> int:
-        return int(self.anchors.functions.nextSequence(Web3.to_checksum_address(node)).call())
+        return self.reader().next_sequence(bytes.fromhex(node.removeprefix("0x")))
 
     def batch_state(self, batch_id: bytes) -> tuple[int, int, int, BatchStatus, bytes]:
         producer, custodian, receiver, status, head = self.batches.functions.batch(batch_id).call()
@@ -168,7 +175,7 @@ class CommitClient:
                     splits[batch_id] = identifier_split(parse_identifier(text)) if text else None
                 except ValueError:
                     splits[batch_id] = None
-        reader = ChainReader(self.w3, self.contracts)
+        reader = self.reader()
         reader.prefetch(
             licences={(s.kind, c) for s in splits.values() if s is not None for c in s.candidates}
         )

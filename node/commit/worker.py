@@ -52,10 +52,9 @@ from node.exceptions import (
 )
 from node.proofs.state import StateLeaf, replay, state_tree
 from node.proofs.transitions import transition_tree, transitions
-from node.store.models import EventStatus
 from node.store.records import EventRecord, WindowMember, WindowRecord
 from node.store.store import Store
-from node.webhooks.messages import enqueue_window
+from node.webhooks.messages import enqueue_window, window_subscribers
 
 #: Lifecycle operations per transaction: ~67k gas each at most, under a 30M gas block.
 MAX_OPERATIONS: Final = 300
@@ -419,18 +418,26 @@ class CommitWorker:
             raise CommitRevertedError(
                 f"commit 0x{receipt.tx_hash.hex()} reverted; its events will be retried"
             )
+        anchor_only = window.transition_root is not None
         # The chain is asked before the write transaction begins: a slow chain must never
-        # hold the store's write lock (ingest waits on it).
+        # hold the store's write lock (ingest waits on it). The window's events are read
+        # only when needed: an anchor-only window the chain took whole, with no webhook
+        # subscribed, needs none (reading them back was a tenth of the commit's time).
         with self.store.read() as conn:
-            members = self.store.windows.events(conn, window_id)
+            needed = receipt.rejected or not anchor_only or window_subscribers(conn, self.store)
+            members = self.store.windows.events(conn, window_id) if needed else None
         touched = {
-            b for m in members if m.event_hash in receipt.rejected for b in m.event.batch_ids()
+            b
+            for m in members or ()
+            if m.event_hash in receipt.rejected
+            for b in m.event.batch_ids()
         }
         states = {batch_id: self.client.batch_state(batch_id) for batch_id in sorted(touched)}
-        anchor_only = window.transition_root is not None
         # An anchor-only window's state root was computed with it, and mined with it.
         state_root, leaves = (
-            (None, []) if anchor_only else self._state_leaves(members, receipt.rejected)
+            (None, [])
+            if anchor_only or members is None
+            else self._state_leaves(members, receipt.rejected)
         )
         with self.store.write() as conn:
             self.store.windows.confirm(
@@ -459,7 +466,10 @@ class CommitWorker:
                 conn,
                 self.store,
                 window,
-                members,
+                # (an endpoint subscribed since the read above: its events, read now)
+                lambda: (
+                    members if members is not None else self.store.windows.events(conn, window_id)
+                ),
                 rejected=receipt.rejected,
                 block_number=receipt.block_number,
                 block_hash=receipt.block_hash,
@@ -503,16 +513,19 @@ class CommitWorker:
         with self.store.read() as conn:
             known = self.store.windows.latest_states(conn, touched, anchored=False)
             missing = [b for b in touched if b not in known]
-            # Batches with history from before state roots were kept: replayed once.
-            earlier = self.store.events.of_batches(conn, missing) if missing else []
+            # Batches with history from before state roots were kept: replayed once. (A
+            # batch this window makes is missing too, and has no such history.)
+            earlier = (
+                self.store.events.of_batches(conn, missing, anchored_before=first)
+                if missing
+                else []
+            )
         start = {
             b: StateLeaf(b, r.head, r.custodian, BatchStatus(r.status), r.count)
             for b, r in known.items()
         }
         history = replay(
-            (e.record.event_hash, e.record.event, e.record.participant_id)
-            for e in earlier
-            if e.record.id < first and e.record.status is EventStatus.ANCHORED
+            (e.record.event_hash, e.record.event, e.record.participant_id) for e in earlier
         )
         start.update({b: history[b] for b in missing if b in history})
         return start

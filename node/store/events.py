@@ -245,9 +245,19 @@ class EventRepository:
                 return event_record(row)
         return None
 
-    def of_batches(self, conn: Connection, batch_ids: Sequence[bytes]) -> list[BatchEvent]:
+    def of_batches(
+        self,
+        conn: Connection,
+        batch_ids: Sequence[bytes],
+        *,
+        anchored_before: int | None = None,
+    ) -> list[BatchEvent]:
         """Every event naming any of ``batch_ids`` (as subject, or in a transformation or
-        packing), in the order they were accepted, with their window's anchor."""
+        packing), in the order they were accepted, with their window's anchor.
+
+        ``anchored_before``: only the ANCHORED events accepted before the event with that
+        store id (a batch's history before a window: none for a batch the window makes,
+        and then no event record is read)."""
         ids: set[int] = set()
         for chunk in chunks(sorted(set(batch_ids))):
             query = union(
@@ -257,6 +267,8 @@ class EventRepository:
                 select(EVENT_BATCHES.c.event_id).where(EVENT_BATCHES.c.batch_id.in_(chunk)),
             )
             ids.update(conn.execute(query).scalars())
+        if anchored_before is not None:
+            ids = {i for i in ids if i < anchored_before}
         found: list[BatchEvent] = []
         for id_chunk in chunks(sorted(ids)):
             rows_query = (
@@ -270,6 +282,8 @@ class EventRepository:
                 .where(EVENTS.c.id.in_(id_chunk))
                 .order_by(EVENTS.c.id)
             )
+            if anchored_before is not None:
+                rows_query = rows_query.where(EVENTS.c.status == int(EventStatus.ANCHORED))
             for row in conn.execute(rows_query):
                 anchor = None
                 if row.w_tx_hash is not None:

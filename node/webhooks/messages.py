@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
@@ -150,7 +150,7 @@ def enqueue_window(
     conn: Connection,
     store: Store,
     window: WindowRecord,
-    events: Sequence[EventRecord],
+    events: Callable[[], Sequence[EventRecord]],
     *,
     rejected: Collection[bytes],
     block_number: int,
@@ -159,16 +159,12 @@ def enqueue_window(
 ) -> int:
     """The messages of a window just confirmed on chain, in the transaction that records
     it: ``event.anchored`` for each batch its anchored events name, ``batch.recalled`` for
-    each RECALL among them (with everything made from the recalled lot). Only the endpoints
-    are read when none subscribes to either."""
-    endpoints = [
-        e
-        for e in store.webhooks.endpoints(conn)
-        if {EVENT_ANCHORED, BATCH_RECALLED} & set(e.subscription.types)
-    ]
+    each RECALL among them (with everything made from the recalled lot). ``events`` gives
+    the window's events; only the endpoints are read when none subscribes to either."""
+    endpoints = window_subscribers(conn, store)
     if not endpoints:
         return 0
-    anchored = [e for e in events if e.event_hash not in rejected]
+    anchored = [e for e in events() if e.event_hash not in rejected]
     by_batch: dict[bytes, list[EventRecord]] = {}
     for record in anchored:
         for batch_id in sorted(record.event.batch_ids()):
@@ -204,6 +200,16 @@ def enqueue_window(
             if record.action is Action.RECALL:
                 messages.append(_recall(conn, store, record, identifiers, place, now))
     return enqueue(conn, store.webhooks, messages, now=now, endpoints=endpoints)
+
+
+def window_subscribers(conn: Connection, store: Store) -> list[EndpointRecord]:
+    """The endpoints subscribed to a window's messages (``event.anchored``,
+    ``batch.recalled``)."""
+    return [
+        e
+        for e in store.webhooks.endpoints(conn)
+        if {EVENT_ANCHORED, BATCH_RECALLED} & set(e.subscription.types)
+    ]
 
 
 def _recall(

@@ -24,7 +24,7 @@ from node.proofs.state import StateLeaf, process_state_proof
 from node.store.models import EventStatus, WindowStatus
 from node.store.records import WindowStateRecord
 from node.store.store import Store
-from node.store.tables import EVENTS
+from node.store.tables import EVENTS, WINDOW_STATES
 from tests.conftest import Chain
 from tests.events import lot_id, next_event, signed
 
@@ -282,6 +282,34 @@ def test_each_window_anchors_the_state_of_every_batch_it_touched(rig: Rig) -> No
     with rig.store.read() as conn:
         windows = [rig.store.windows.get(conn, r.window_id) for r in (first, second)]
     assert all(w is not None and w.state_block for w in windows)
+
+
+def test_a_batch_from_before_state_roots_starts_from_its_anchored_history(rig: Rig) -> None:
+    old, new = lot_id("lot-pre-states"), lot_id("lot-made-here")
+    rig.submit("farm", Action.COMMISSION, old)
+    rig.submit("farm", Action.OBSERVE, old, payload_hash=keccak(b"3.9 C"))
+    assert rig.worker().commit_once() is not None
+    with rig.store.write() as conn:  # a store from before window states were kept
+        conn.execute(WINDOW_STATES.delete())
+    ship = rig.submit(
+        "farm", Action.SHIP, old, counterparty=bytes.fromhex(rig.chain.keys["carrier"].address[2:])
+    )
+    commission = rig.submit("farm", Action.COMMISSION, new)
+
+    result = rig.worker().commit_once()
+
+    assert result is not None
+    earlier, made = leaf_of(rig, old), leaf_of(rig, new)
+    assert earlier.window_id == made.window_id == result.window_id
+    # The anchored COMMISSION and OBSERVE replayed, then this window's SHIP.
+    assert (earlier.head, BatchStatus(earlier.status), earlier.count) == (
+        ship,
+        BatchStatus.IN_TRANSIT,
+        3,
+    )
+    # Made in this window: no history (its own events are not anchored before it).
+    assert (made.head, BatchStatus(made.status), made.count) == (commission, BatchStatus.ACTIVE, 1)
+    assert anchored_state(rig, earlier) == earlier.state_root
 
 
 def test_an_event_the_chain_rejected_is_not_counted_in_the_state(rig: Rig) -> None:

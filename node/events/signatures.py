@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Final
@@ -95,8 +95,15 @@ def _follow_parent(pid: int) -> None:
     threading.Thread(target=watch, name="follow-parent", daemon=True).start()
 
 
-def _recover_chunk(pairs: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+def recover_signers(pairs: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+    """The signer of each (digest, signature) pair, in this process; None where the
+    signature does not recover."""
     return [_recover_or_none(digest, signature) for digest, signature in pairs]
+
+
+#: Something that recovers many signers at once: :func:`recover_signers`, or a
+#: :class:`SignatureVerifier`'s methods.
+Recover = Callable[[Sequence[tuple[bytes, bytes]]], list[bytes | None]]
 
 
 class SignatureVerifier:
@@ -114,23 +121,38 @@ class SignatureVerifier:
 
     def recover_many(self, pairs: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
         if self.workers <= 1 or len(pairs) < self.parallel_threshold:
-            return _recover_chunk(pairs)
+            return recover_signers(pairs)
         pool = self._started()
         # This process takes the first share itself rather than idling while it waits.
         size = -(-len(pairs) // self.workers)
         futures = [
-            pool.submit(_recover_chunk, pairs[i : i + size]) for i in range(size, len(pairs), size)
+            pool.submit(recover_signers, pairs[i : i + size]) for i in range(size, len(pairs), size)
         ]
-        results = _recover_chunk(pairs[:size])
+        results = recover_signers(pairs[:size])
         for future in futures:
             results.extend(future.result())
         return results
+
+    def recover_apart(self, pairs: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+        """As :meth:`recover_many`, but all in the worker processes while the calling
+        thread waits (releasing the GIL): for background checks in a server process
+        whose request threads are its bottleneck (the integrity monitor re-checks every
+        anchored event's signature in the gateway's process). In this process when there
+        is no worker, or nothing to recover."""
+        if self.workers <= 1 or not pairs:
+            return recover_signers(pairs)
+        pool = self._started()
+        size = -(-len(pairs) // (self.workers - 1))
+        futures = [
+            pool.submit(recover_signers, pairs[i : i + size]) for i in range(0, len(pairs), size)
+        ]
+        return [address for future in futures for address in future.result()]
 
     def warm(self) -> None:
         """Start the worker processes now (``tracenode serve`` at start-up), not at the
         first large batch."""
         if self.workers > 1:
-            self._started().submit(_recover_chunk, []).result()
+            self._started().submit(recover_signers, []).result()
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:

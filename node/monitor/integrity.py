@@ -29,9 +29,8 @@ from node.chain.logs import window_commitment
 from node.chain.reader import AnchorInfo, ChainBatch
 from node.events.batch import BatchState
 from node.events.merkle import MerkleTree
-from node.events.signatures import recover_signer
+from node.events.signatures import Recover, recover_signers
 from node.events.typed_data import BatchStatus, Domain
-from node.exceptions import InvalidSignatureError
 from node.monitor.grading import Confidence, Impact, grade
 from node.proofs.state import StateLeaf, state_tree
 from node.store.records import EventRecord, Finding, WindowRecord, WindowStateRecord
@@ -220,20 +219,27 @@ def _check_state(
     ]
 
 
-def check_events(events: Iterable[EventRecord], domain: Domain) -> list[Finding]:
-    """Stored events whose fields or signature no longer match their hash and signer."""
+def check_events(
+    events: Iterable[EventRecord],
+    domain: Domain,
+    recover: Recover = recover_signers,
+) -> list[Finding]:
+    """Stored events whose fields or signature no longer match their hash and signer.
+
+    ``recover``: the signers of (digest, signature) pairs, None where one does not
+    recover (a serving node's recovery processes: node.events.signatures)."""
+    records = list(events)
+    digests = [record.event.digest(domain) for record in records]
+    signers = recover([(d, r.signature) for d, r in zip(digests, records, strict=True)])
     found: list[Finding] = []
-    for record in events:
-        digest = record.event.digest(domain)
+    for record, digest, signer in zip(records, digests, signers, strict=True):
         problems: list[str] = []
         if digest != record.event_hash:
             problems.append("its fields do not hash to its event hash")
-        else:
-            try:
-                if recover_signer(digest, record.signature) != record.signer:
-                    problems.append("its signature recovers to another key than its signer")
-            except InvalidSignatureError:
-                problems.append("its signature does not recover")
+        elif signer is None:
+            problems.append("its signature does not recover")
+        elif signer != record.signer:
+            problems.append("its signature recovers to another key than its signer")
         if problems:
             found.append(
                 _proven(

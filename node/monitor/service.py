@@ -34,6 +34,7 @@ from node.chain.reader import ChainBatch, ChainReader, Contracts
 from node.commit.custody import CustodyMode
 from node.context import Node
 from node.events.batch import BatchState
+from node.events.signatures import Recover, recover_signers
 from node.events.typed_data import Action, BatchStatus, Domain
 from node.ingest.chain_view import moved_on, unheld_heads
 from node.monitor.access import AccessPolicy
@@ -95,6 +96,9 @@ class Monitor:
             node_address=bytes.fromhex(node.config.node_address.removeprefix("0x")),
             custody=node.custody,
             challenge=node.deployment.custody_challenge,
+            # In the node's recovery processes: in serve, this thread shares the
+            # gateway's process with the request threads, the node's bottleneck.
+            recover=node.verifier.recover_apart,
         )
 
     store: Store
@@ -113,6 +117,8 @@ class Monitor:
     custody: CustodyMode = CustodyMode.ENFORCED
     #: The deployment's CustodyChallenge (anchor-only), whose fraud marks it reads.
     challenge: ChecksumAddress | None = None
+    #: How stored events' signers are recovered again (check_events).
+    recover: Recover = recover_signers
     #: Where the next watch goes on from: the last event and confirmed window looked at
     #: (-1: no cycle yet, so the next watch is a cycle).
     _events_seen: int = field(default=-1, init=False)
@@ -299,7 +305,7 @@ class Monitor:
                     ),
                     **_transitions(reader, window),
                 )
-                report.findings += check_events(events, self.domain)
+                report.findings += check_events(events, self.domain, self.recover)
                 report.events += len(events)
             report.windows += len(windows)
             after = windows[-1].id

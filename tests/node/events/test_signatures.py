@@ -242,6 +242,24 @@ def test_recover_many_is_the_same_across_processes(
     assert all(serial[i] == recover_signer(*pairs[i]) for i in range(count) if i not in broken)
 
 
+@pytest.mark.parametrize("count", [1, 20, 601])
+def test_recover_apart_recovers_in_the_workers_alone_what_recover_many_does(
+    parallel_verifier: SignatureVerifier, count: int
+) -> None:
+    pairs, broken = pairs_with_invalid(count) if count > 1 else ([], {})
+    if count == 1:
+        digest = keccak(b"one")
+        pairs = [(digest, sign_digest(digest, keccak(b"key 0")))]
+
+    apart = parallel_verifier.recover_apart(pairs)
+
+    assert parallel_verifier._pool is not None  # even a small batch went to the workers
+    assert apart == SignatureVerifier(workers=1).recover_many(pairs)
+    assert [i for i, signer in enumerate(apart) if signer is None] == sorted(broken)
+    assert parallel_verifier.recover_apart([]) == []
+    assert SignatureVerifier(workers=1).recover_apart(pairs) == apart  # no worker: here
+
+
 def test_small_batches_stay_in_process() -> None:
     verifier = SignatureVerifier(workers=4)
     try:

@@ -14,4 +14,6 @@ step "forge fmt --check";   forge fmt --check
 step "forge test (profile ${FOUNDRY_PROFILE:-default})"
 forge test
 step "slither";             bash scripts/slither.sh
-step "pytest";              pytest "$@"
+# Two worker processes (pytest-xdist): most tests wait on servers, chains and browsers,
+# so two share the two cores well (16.5 min alone, 12 min in two: docs/development.md).
+step "pytest";              pytest -n "${TRACENODE_TEST_WORKERS:-2}" "$@"

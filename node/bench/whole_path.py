@@ -321,6 +321,7 @@ def measure_whole_path(
     bulk: int = 100,
     participants: int = 100,
     custody: CustodyMode = CustodyMode.ENFORCED,
+    latency_sample: int = LATENCY_SAMPLE,
     progress: Progress = quiet,
 ) -> dict[str, Any]:
     lots = max(1, events // len(MIXED_STEPS))
@@ -357,6 +358,7 @@ def measure_whole_path(
                     known=known,
                     timeout=120 + len(accepted),
                     tokens=whole.tokens[:clients],
+                    sample=latency_sample,
                 )
                 return {
                     "committing_ingest_events_per_s": len(accepted) / ingested,
@@ -392,7 +394,7 @@ def measure_whole_path(
             "alternating which goes first",
             "workload": whole.workload.describe() | {"events_per_round": lots * len(MIXED_STEPS)},
             "latency_events": f"accepted → anchored of every event, or of every k-th in the "
-            f"order accepted when a round has more than {LATENCY_SAMPLE:,} (each round's "
+            f"order accepted when a round has more than {latency_sample:,} (each round's "
             "latency_events says how many); the whole path's time ends when the last "
             "window is first seen, whichever events are sampled",
             "configuration": {

@@ -236,7 +236,7 @@ def test_bench_json_has_the_machine_every_section_and_the_targets() -> None:
 
 @pytest.mark.slow
 def test_whole_path_serves_a_real_process_over_http_until_anchored() -> None:
-    section = measure_whole_path(events=10, rounds=2, clients=2, participants=4)
+    section = measure_whole_path(events=10, rounds=2, clients=2, participants=4, latency_sample=4)
 
     configuration = section["configuration"]
     assert_serves_configuration(configuration["whole_path"], commit=True)
@@ -249,6 +249,8 @@ def test_whole_path_serves_a_real_process_over_http_until_anchored() -> None:
     for row in section["by_round"]:
         assert row["whole_vs_ingest_only"] > 0
         assert row["accepted_to_anchored_s_p50"] <= row["accepted_to_anchored_s_p99"]
+        assert row["latency_events"] == 4  # every third of the 10, from the first
+    assert "more than 4 " in section["latency_events"]
     assert_loads(section)
 
 

@@ -1,6 +1,8 @@
-"""``tracenode serve``: the gateway under uvicorn, with the participant mirror's sync, the
-integrity monitor and webhook delivery (docs/monitor.md) in the same process, and the
-commit worker in a process of its own (node.commit.process), which serve supervises.
+"""``tracenode serve``: the gateway under uvicorn, with the participant mirror's sync and
+webhook delivery (docs/monitor.md) in the same process, and the commit worker and the
+integrity monitor in a process of their own (node.commit.process), which serve
+supervises (the monitor runs here when there is no such process: an external chain
+served with ``--no-commit``, or a chain this process owns).
 
 On the embedded chain the commit process owns the chain (its write lock) and the gateway
 only reads it (``Node(follow_chain=True)``: snapshots of the chain's file), handing its
@@ -85,7 +87,10 @@ def serve(
             child.start()  # it starts while this process opens the keys
         registrar = node.admin(password)
         node_key = node.node_key(password)
-        monitor = Monitor.of(node) if options.monitor_interval > 0 else None  # product table
+        # The monitor runs in the commit process when there is one (its start-up checks
+        # the product table there), else here.
+        here = child is None and options.monitor_interval > 0
+        monitor = Monitor.of(node) if here else None  # a bad product table fails here
         node.verifier.warm()  # signature recovery on every core from the first request
         if child is not None:
             child.wait_ready()  # its start-up errors are serve's (the chain held elsewhere)
@@ -120,6 +125,8 @@ def _commit_process(
             policy=options.policy,
             leader_poll=options.leader_poll,
             log_level=options.log_level,
+            monitor_interval=options.monitor_interval,
+            monitor_watch_interval=options.monitor_watch_interval,
         ),
         password,
         on_leader=lambda held: setattr(status, "leader", held),

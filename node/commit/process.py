@@ -8,7 +8,9 @@ accepted (docs/benchmarks.md). Here each has a process, and the machine's cores.
 **The child** (:func:`main`, ``python -m node.commit.process``) opens the node's store and
 chain itself (``Node``), holds the commit lock for the node key (node.commit.leader) and,
 on the embedded chain, the chain's write lock, and runs what serve's commit thread ran
-(``committing``, the alert log's sealing on its idle turns). It reads its settings (the
+(``committing``, the alert log's sealing on its idle turns), and serve's integrity monitor
+(node.monitor.service), which in the gateway's process took two fifths of the HTTP
+ingest rate (docs/benchmarks.md). It reads its settings (the
 keystore password among them: never on a command line or in the environment) as the
 first line of its stdin, then, on the embedded chain, the gateway's raw transactions (its
 registrar's: participants, licences, nodes) as further lines, and sends them on the chain
@@ -44,6 +46,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -56,6 +59,7 @@ from node.commit.worker import CommitPolicy
 from node.context import Node
 from node.exceptions import ChainError, ChainUnavailableError, ConfigurationError, TraceNodeError
 from node.monitor.alertlog import AlertLogSealer
+from node.monitor.service import WATCH_INTERVAL, Monitor
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,10 @@ class CommitSettings:
     policy: CommitPolicy = field(default_factory=CommitPolicy)
     leader_poll: float = 1.0
     log_level: str = "info"
+    #: The integrity monitor's cycle and watch intervals (node.monitor.service); a cycle
+    #: interval of 0: no monitor in this process.
+    monitor_interval: float = 0.0
+    monitor_watch_interval: float = WATCH_INTERVAL
 
     def line(self, password: str) -> bytes:
         """The child's first line of stdin."""
@@ -175,6 +183,8 @@ def _run(
 ) -> None:
     try:
         node_key = node.node_key(password)
+        # A bad product table fails here, at start-up: serve's start-up error.
+        monitor = Monitor.of(node) if settings.monitor_interval > 0 else None
     except Exception as exc:
         out.say({"failed": _error(exc)})
         sys.exit(1)
@@ -193,6 +203,14 @@ def _run(
             on_change=lambda held: out.say({"leader": held}),
         )
         threads.append(threading.Thread(target=run, name="commit-leader", daemon=True))
+    if monitor is not None:
+        watched = partial(
+            monitor.run,
+            stop,
+            interval=settings.monitor_interval,
+            watch_interval=settings.monitor_watch_interval,
+        )
+        threads.append(threading.Thread(target=watched, name="integrity-monitor", daemon=True))
     for thread in threads:
         thread.start()
     reader = threading.Thread(
@@ -206,7 +224,7 @@ def _run(
     for thread in threads:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if thread.is_alive():
-            log.warning("the commit worker did not stop within %s s; exiting anyway", STOP_S)
+            log.warning("%s did not stop within %s s; exiting anyway", thread.name, STOP_S)
             os._exit(0)  # a window interrupted is resumed by the next leader (worker.py)
 
 

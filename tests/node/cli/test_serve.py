@@ -96,6 +96,32 @@ def test_a_bad_product_table_fails_serve_and_monitor_before_they_start(
     assert "[product-table-invalid]" in monitor.output
 
 
+def test_a_bad_product_table_fails_the_served_commit_process_and_so_serve(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # `tracenode serve` follows the chain its commit process owns, and the integrity
+    # monitor runs in that process: its start-up checks the table, and fails serve's.
+    table = tmp_path / "products.toml"
+    table.write_text('version = 1\n[products.milk]\nids = ["milk"]\nunit = "gallons"\n')
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--data-dir", str(data_dir), "--port", "0"],
+        cwd=ROOT,
+        env=os.environ
+        | {"TRACENODE_PASSWORD": PASSWORD, "COLUMNS": "200", PRODUCTS_ENV: str(table)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    code, stdout, stderr = finish(process)
+
+    assert code == 1
+    assert "serving" not in stdout
+    assert "the commit process could not start" in stderr
+    assert "products.milk" in stderr
+    assert "Traceback" not in stderr
+
+
 def test_serving_is_said_once_the_port_is_bound_and_names_the_real_port(
     data_dir: Path, tmp_path: Path
 ) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config
@@ -16,8 +18,15 @@ from node.exceptions import ConfigurationError
 from node.filelock import FileLock
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-#: Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE).
+#: Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE), its
+#: value the ``time.monotonic()`` by which it must have the database's write lock.
 WRITE_OPTION = "tracenode_write"
+#: SQLite: how long a writer waits for the database's write lock (and, before it, for
+#: the writers of its own process: node.store.store.Store.write), in seconds; SQLite's
+#: busy timeout for anything else.
+WRITER_WAIT_S: Final = 10.0
+#: SQLite: seconds between a waiting writer's looks at the write lock.
+WRITER_POLL_S: Final = 0.0005
 #: Seconds a new PostgreSQL connection may take (libpq's connect_timeout).
 CONNECT_TIMEOUT = 5
 
@@ -51,7 +60,7 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute(f"PRAGMA busy_timeout={int(WRITER_WAIT_S * 1000)}")
             # A page cache per connection (SQLite's default is 2 MiB) large enough for the
             # hot index pages of a store with millions of events: a fixed bound, not growth.
             cursor.execute(f"PRAGMA cache_size=-{sqlite_cache_mb() * 1024}")
@@ -68,8 +77,11 @@ def make_engine(url: str) -> Engine:
         def _begin(conn: Any) -> None:
             # Writers take the lock at BEGIN (IMMEDIATE), so two writers serialise instead
             # of one failing at its first write after reading state that then changed.
-            immediate = conn.get_execution_options().get(WRITE_OPTION, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            deadline = conn.get_execution_options().get(WRITE_OPTION)
+            if deadline is None:
+                conn.exec_driver_sql("BEGIN")
+            else:
+                _begin_immediate(conn, float(deadline))
 
         return engine
     if parsed.drivername == "postgresql":
@@ -79,6 +91,35 @@ def make_engine(url: str) -> Engine:
     # ?connect_timeout= wins.
     connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
     return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _begin_immediate(conn: Any, deadline: float) -> None:
+    """``BEGIN IMMEDIATE``, waiting for the database's write lock until ``deadline``
+    (``time.monotonic()``), then SQLite's busy error (503 ``store-unavailable``).
+
+    The wait is ours, not SQLite's busy handler's: that one sleeps in growing steps (up to
+    100 ms) before it looks again, whether or not the lock was freed meanwhile, and with
+    the commit process writing a window a few times a second, the gateway's request
+    threads spent more time in those sleeps than the lock was held (profiled:
+    docs/benchmarks.md). Here the writer looks again every :data:`WRITER_POLL_S`, and
+    this process's other writers queue before it (node.store.store.Store.write), so one
+    thread looks at a time."""
+    raw = conn.connection.dbapi_connection
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # BUSY, or extended
+                    raise
+                if time.monotonic() >= deadline:
+                    break
+            time.sleep(WRITER_POLL_S)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # busy: raised as SQLAlchemy raises it
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={int(WRITER_WAIT_S * 1000)}")
 
 
 def advisory_key(purpose: str) -> int:

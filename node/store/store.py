@@ -13,6 +13,8 @@ call names: the store stays flat in memory and in time as it grows (epochs:
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,7 +23,7 @@ from sqlalchemy import Connection, Engine, select
 from node.store.alertlog import AlertLogRepository
 from node.store.alerts import AlertRepository
 from node.store.batches import BatchRepository
-from node.store.engine import WRITE_OPTION, open_engine
+from node.store.engine import WRITE_OPTION, WRITER_WAIT_S, open_engine
 from node.store.epcis import EpcisRepository
 from node.store.epcis_jobs import EpcisJobRepository, EpcisQueryRepository
 from node.store.events import EventRepository
@@ -38,6 +40,11 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: SQLite: this process's writers queue here for the database's write lock
+        #: (node.store.engine._begin_immediate); None on PostgreSQL.
+        self._writers = threading.RLock() if engine.dialect.name == "sqlite" else None
+        #: Seconds a writer waits for the write lock (SQLite), queue included.
+        self.writer_wait = WRITER_WAIT_S
         self.dialect = engine.dialect.name
         self.participants = ParticipantRepository()
         self.licences = LicenceRepository()
@@ -63,10 +70,22 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction: committed on exit, rolled back on any exception."""
-        connection = self.engine.connect().execution_options(**{WRITE_OPTION: True})
-        with connection as conn, conn.begin():
-            yield conn
+        """A write transaction: committed on exit, rolled back on any exception.
+
+        On SQLite, one writer at a time holds the database's write lock: this process's
+        writers queue for it on a lock of their own (the next one woken as soon as the
+        one before is done) and only the first looks at SQLite's, so that several
+        request threads do not all poll it; both waits together end at
+        ``writer_wait`` seconds, then SQLite's busy error."""
+        deadline = time.monotonic() + self.writer_wait
+        queued = self._writers is not None and self._writers.acquire(timeout=self.writer_wait)
+        try:
+            connection = self.engine.connect().execution_options(**{WRITE_OPTION: deadline})
+            with connection as conn, conn.begin():
+                yield conn
+        finally:
+            if queued and self._writers is not None:
+                self._writers.release()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -1,9 +1,12 @@
 """Which real database errors mean "the store cannot be reached now" (503, try again)
 and which are bugs (500): node/store/availability.py, on SQLite and on a PostgreSQL of the
-test's own that is stopped."""
+test's own that is stopped; and how a SQLite writer waits for the write lock."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from node.exceptions import StoreUnavailableError
 from node.store.availability import store_unavailable
+from node.store.store import Store
 from tests.postgres import ThrowawayPostgres, started_postgres
 
 
@@ -83,3 +87,79 @@ def test_postgresql_stopped_is_unavailable_and_a_bad_statement_is_not(
     assert isinstance(store_unavailable(lost.value), StoreUnavailableError)
     assert isinstance(store_unavailable(refused), StoreUnavailableError)
     assert "Connection refused" in str(store_unavailable(refused))
+
+
+def test_a_writer_waits_for_another_process_lock_and_gives_up_busy_at_its_bound(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "d.sqlite3"
+    store = Store.open(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)  # as the commit process would
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        got: list[str] = []
+
+        def write() -> None:
+            with store.write() as conn:
+                conn.execute(text("CREATE TABLE IF NOT EXISTS scratch_a (x INTEGER)"))
+            got.append("written")
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(0.5)
+        assert got == []  # waiting for the other's lock, not failed
+        other.execute("ROLLBACK")
+        writer.join(30)
+        assert got == ["written"]
+
+        # Held past the bound: SQLite's busy error, told apart as "unavailable" (503).
+        store.writer_wait = 0.3
+        other.execute("BEGIN IMMEDIATE")
+        began = time.monotonic()
+        with pytest.raises(SQLAlchemyError) as caught, store.write():
+            pass
+        waited = time.monotonic() - began
+        other.execute("ROLLBACK")
+        assert isinstance(store_unavailable(caught.value), StoreUnavailableError)
+        assert 0.3 <= waited < 5  # its bound, not SQLite's busy timeout of 10 s
+        with store.write() as conn:  # the connection's own busy timeout is back
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
+    finally:
+        other.close()
+        store.close()
+
+
+def test_a_process_writers_queue_for_each_other(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'e.sqlite3'}")
+    try:
+        first_in, release = threading.Event(), threading.Event()
+        done: list[str] = []
+
+        def first() -> None:
+            with store.write() as conn:
+                conn.execute(text("CREATE TABLE IF NOT EXISTS scratch_a (x INTEGER)"))
+                first_in.set()
+                release.wait(30)
+            done.append("first")
+
+        def second() -> None:
+            with store.write() as conn:
+                done.append("second began")
+                conn.execute(text("CREATE TABLE IF NOT EXISTS scratch_b (x INTEGER)"))
+            done.append("second")
+
+        holder = threading.Thread(target=first)
+        holder.start()
+        assert first_in.wait(30)
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        waiter.join(0.5)
+        assert done == []
+        assert store._writers is not None
+        assert not store._writers.acquire(blocking=False)  # the first holds the queue
+        release.set()
+        holder.join(30)
+        waiter.join(30)
+        assert done == ["first", "second began", "second"]
+    finally:
+        store.close()

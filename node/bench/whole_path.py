@@ -15,11 +15,11 @@ killed) after each round and started again (not timed) for the next.
   sends (until 5 Dec 2026 only once the last request had returned, so that every window
   anchored mid-round was "seen" at the end of sending: in 20,000-event rounds that made
   an event's wait 5-9 s, p50, instead of what it was), and notes when each window first
-  shows; the ingest-only server is polled alike. The round ends when the new windows hold every event (the last one's first
-  sighting). Then the proofs of every event, or of every k-th in the order accepted
-  when there are more than ``LATENCY_SAMPLE``, are fetched (``GET /v1/events/{hash}/
-  proof``, not timed) and each one's window tells when it was anchored. accepted →
-  anchored is that time less the time its request returned.
+  shows; the ingest-only server is polled alike. The round ends when the new windows
+  hold every event (the last one's first sighting). Then the proofs of every event, or
+  of every k-th in the order accepted when there are more than ``LATENCY_SAMPLE``, are
+  fetched (``GET /v1/events/{hash}/proof``, not timed) and each one's window tells when
+  it was anchored. accepted → anchored is that time less the time its request returned.
 """
 
 from __future__ import annotations

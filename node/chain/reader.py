@@ -688,11 +688,12 @@ def _slots(query: _Query) -> list[int]:
         return [_mapping_slot(query.args[0], LICENCES_SLOT)]
     if kind == "key":  # _keys, by address
         return [_mapping_slot(subject, KEYS_SLOT)]
-    slot = {
+    slot = {  # one slot a key; a kind not named here is a KeyError, never another's slot
         "anchor": ANCHORS_SLOT,
         "state_root": STATE_ROOTS_SLOT,
+        "commitment": COMMITMENTS_SLOT,
         "next_sequence": LAST_SEQUENCE_SLOT,  # _lastSequence, by node address
-    }.get(kind, COMMITMENTS_SLOT)
+    }[kind]
     return [_mapping_slot(subject, slot)]
 
 
@@ -734,4 +735,6 @@ def _decode_stored(kind: str, values: list[int]) -> Any:
         )
     if kind == "next_sequence":  # the node's last sequence number (uint64), plus one
         return (packed + 1) & 0xFFFFFFFFFFFFFFFF  # nextSequence wraps as it does
-    return packed.to_bytes(32, "big")  # a state root or a window commitment
+    if kind in ("state_root", "commitment"):
+        return packed.to_bytes(32, "big")
+    raise KeyError(f"no stored answer to {kind!r} questions")

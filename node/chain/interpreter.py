@@ -67,6 +67,7 @@ from eth.vm.opcode_values import (
     NOT,
     POP,
     PUSH0,
+    PUSH1,
     PUSH32,
     SHL,
     SHR,
@@ -165,6 +166,7 @@ def _run(computation: FastComputation) -> None:
     code = cast("CodeStream", computation.code)
     raw = code._raw_code_bytes
     end = len(raw)
+    jumpdests = _jumpdests(raw)
     meter = computation._gas_meter
     values: list[Any] = cast("FastStack", computation._stack).values
     append = values.append
@@ -265,9 +267,9 @@ def _run(computation: FastComputation) -> None:
                             continue
                     if destination.__class__ is not int:
                         destination = to_int(destination)
-                    if destination >= end or raw[destination] != JUMPDEST:
-                        raise InvalidJumpDestination("Invalid Jump Destination")
-                    if not code.is_valid_opcode(destination):
+                    if destination not in jumpdests:
+                        if destination >= end or raw[destination] != JUMPDEST:
+                            raise InvalidJumpDestination("Invalid Jump Destination")
                         raise InvalidInstruction("Jump resulted in invalid instruction")
                     pc = destination
                 else:  # MLOAD, MSTORE: a word, the memory extended (and charged) as py-evm's
@@ -335,6 +337,34 @@ def _out_of_gas(opcode: int, cost: int, remaining: int) -> OutOfGas:
     return OutOfGas(f"Out of gas: Needed {cost} - Remaining {remaining} - Reason: {mnemonic}")
 
 
+def _jumpdests(code: bytes) -> frozenset[int]:
+    """The positions in ``code`` a jump may land on: each JUMPDEST that is an opcode, not a
+    PUSH's data (what py-evm's ``CodeStream.is_valid_opcode`` decides position by
+    position). Remembered for the last :data:`_JUMPDEST_CODES` codes run."""
+    found = _JUMPDEST_CACHE.get(code)
+    if found is not None:
+        return found
+    positions = []
+    position = code.find(_JUMPDEST_BYTE)
+    scanned = 0
+    length = len(code)
+    while position != -1:  # walk the opcodes up to each JUMPDEST byte, skipping PUSH data
+        while scanned < position:
+            opcode = code[scanned]
+            scanned += opcode - PUSH0 + 1 if PUSH1 <= opcode <= PUSH32 else 1
+        if scanned == position:
+            positions.append(position)
+            scanned += 1
+        position = code.find(_JUMPDEST_BYTE, max(scanned, position + 1))
+        if scanned >= length:
+            break
+    found = frozenset(positions)
+    if len(_JUMPDEST_CACHE) >= _JUMPDEST_CODES:
+        _JUMPDEST_CACHE.pop(next(iter(_JUMPDEST_CACHE)))
+    _JUMPDEST_CACHE[code] = found
+    return found
+
+
 def _memory_cost(size: int) -> int:
     """py-evm's ``memory_gas_cost``: the gas for memory of ``size`` bytes, in words."""
     words = (size + 31) // 32
@@ -385,6 +415,11 @@ def _inline_costs() -> tuple[int, ...]:
 _INLINE_COSTS = _inline_costs()
 _NO_INLINE = (0,) * 256
 _STACK_TOP = _STACK_LIMIT - 1
+_JUMPDEST_BYTE = bytes([JUMPDEST])
+#: How many codes' jump destinations :func:`_jumpdests` remembers (the oldest goes first):
+#: the node's contracts, a few more; any code an ``eth_call`` brings is analysed once a run.
+_JUMPDEST_CODES = 64
+_JUMPDEST_CACHE: dict[bytes, frozenset[int]] = {}
 _JUMPS = frozenset((JUMP, JUMPI))
 _UNARY = frozenset((ISZERO, NOT))
 

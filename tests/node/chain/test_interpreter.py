@@ -12,6 +12,7 @@ import pytest
 from eth.abc import ComputationAPI
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
+from eth.vm.code_stream import CodeStream
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.message import Message
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from node.chain.embedded import GENESIS_TIMESTAMP
-from node.chain.interpreter import FastComputation, FastPragueVM
+from node.chain.interpreter import FastComputation, FastPragueVM, _jumpdests
 from node.testing import chains
 from node.testing.harness import TraceNodeHarness
 
@@ -229,3 +230,19 @@ def test_edges_leave_what_py_evms_loop_leaves(
 ) -> None:
     outcome = _same(bare_chain, code, gas, data=b"\x01" * 31 + b"\x02" + b"\x03" * 32)
     assert (outcome[0][0] if outcome[0] else None) == error, name
+
+
+@given(
+    code=st.lists(
+        st.one_of(
+            st.sampled_from([0x5B, 0x60, 0x61, 0x7E, 0x7F, 0x00]).map(lambda o: bytes([o])),
+            st.binary(min_size=1, max_size=3),
+        ),
+        max_size=120,
+    ).map(b"".join)
+)
+@settings(max_examples=500)
+def test_jump_destinations_are_py_evms_valid_jumpdests(code: bytes) -> None:
+    stream = CodeStream(code)
+    expected = {i for i, byte in enumerate(code) if byte == 0x5B and stream.is_valid_opcode(i)}
+    assert _jumpdests(code) == expected

@@ -34,8 +34,9 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
     uint256 public constant MAX_EVENTS_PER_CALL = 1000;
     /// @notice The most inputs plus outputs of one TRANSFORM.
     uint256 public constant MAX_TRANSFORM_BATCHES = CustodyRules.MAX_TRANSFORM_BATCHES;
-    /// @dev The most signers one {relay} or {commit} call remembers the answers of.
-    uint256 private constant _SIGNER_CACHE_SIZE = 16;
+    /// @dev The most slots of one {relay} or {commit} call's {SignerCache}: it remembers the
+    /// answers of up to half as many signers.
+    uint256 private constant _SIGNER_CACHE_SLOTS = 512;
 
     IParticipantRegistry private immutable _participants;
     IAnchorRegistry private immutable _anchors;
@@ -47,9 +48,13 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
     /// @dev ParticipantRegistry's answers for the signers one call has met. Nothing this
     /// contract calls can change the registry, so an answer holds until the call ends, and
     /// a relayed window asks once per signer instead of once per event (an external call
-    /// is ~330 opcodes of the ~2,600 a relayed COMMISSION costs).
+    /// is ~330 opcodes of the ~2,600 a relayed COMMISSION costs). An open-addressing table:
+    /// a signer sits at its address's low bits, or the first empty slot after (linear
+    /// probing); `keys.length` is a power of two and at most half the slots are filled, so
+    /// a lookup ends at the signer or at an empty slot after a probe or two. An empty
+    /// table (length 0) caches nothing.
     struct SignerCache {
-        address[] keys;
+        address[] keys; // zero: an empty slot
         uint256[] answers; // id | roles << 32 | active << 40
         uint256 size;
     }
@@ -114,7 +119,10 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
     function _relay(SignedEvent[] calldata events) private returns (uint256 accepted) {
         uint256 count = events.length;
         if (count > MAX_EVENTS_PER_CALL) revert BatchRegistryTooManyEvents(count);
-        uint256 slots = count < _SIGNER_CACHE_SIZE ? count : _SIGNER_CACHE_SIZE;
+        uint256 slots = 2;
+        while (slots < 2 * count && slots < _SIGNER_CACHE_SLOTS) {
+            slots <<= 1;
+        }
         SignerCache memory cache = SignerCache(new address[](slots), new uint256[](slots), 0);
         for (uint256 i; i < count; ++i) {
             (bytes32 eventHash, bytes memory reason) = _execute(events[i], cache);
@@ -201,19 +209,28 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         view
         returns (uint32 id, uint8 roles, bool active)
     {
-        uint256 size = cache.size;
-        for (uint256 i; i < size; ++i) {
-            if (cache.keys[i] == signer) {
-                uint256 answer = cache.answers[i];
+        address[] memory keys = cache.keys;
+        uint256 slots = keys.length;
+        if (slots == 0) return _participants.authorize(signer);
+        uint256 mask = slots - 1;
+        uint256 slot = uint256(uint160(signer)) & mask;
+        // Ends: fewer than half the slots are filled, so an empty one comes.
+        while (true) {
+            address key = keys[slot];
+            if (key == signer) {
+                uint256 answer = cache.answers[slot];
                 // casting to 'uint32' and 'uint8' is safe: the fields were packed from those types below.
                 // forge-lint: disable-next-line(unsafe-typecast)
                 return (uint32(answer), uint8(answer >> 32), (answer >> 40) & 1 == 1);
             }
+            if (key == address(0)) break;
+            slot = (slot + 1) & mask;
         }
         (id, roles, active) = _participants.authorize(signer);
-        if (size < cache.keys.length) {
-            cache.keys[size] = signer;
-            cache.answers[size] = uint256(id) | (uint256(roles) << 32) | (active ? 1 << 40 : 0);
+        uint256 size = cache.size;
+        if (2 * (size + 1) < slots) {
+            keys[slot] = signer;
+            cache.answers[slot] = uint256(id) | (uint256(roles) << 32) | (active ? 1 << 40 : 0);
             cache.size = size + 1;
         }
     }

@@ -1278,46 +1278,74 @@ contract BatchRegistryTest is TraceNodeTest {
         vm.assertEq(accepted, 1);
     }
 
-    function test_relay_KeepsEachSignersAnswerApartWhenThereAreMoreSignersThanItCaches() public {
-        // 20 producers (more than the 16 answers one call keeps), each commissioning two lots
-        // in two rounds, and a key nobody registered signing twice: every answer stays its
-        // signer's. (Cached answers still meet each event's own role check:
-        // test_relay_AppliesValidEventsAndRejectsInvalidOnes, the carrier's two events.)
-        uint256 producers = 20;
+    function test_relay_KeepsEachSignersAnswerApartWhenTheirAddressesCollide() public {
+        // 8 producers whose addresses share their low byte (so they probe the same slots of
+        // the call's signer cache), each commissioning two lots in two rounds, and a key
+        // nobody registered signing twice: every answer stays its signer's. (Cached answers
+        // still meet each event's own role check: test_relay_AppliesValidEventsAndRejectsInvalidOnes,
+        // the carrier's two events.)
+        uint256 producers = 8;
         uint256[] memory keys = new uint256[](producers);
+        uint256 key = 0xB000;
+        uint160 lowByte = uint160(vm.addr(key)) & 0xff;
+        for (uint256 p; p < producers; ++p) {
+            while (uint160(vm.addr(key)) & 0xff != lowByte) {
+                ++key;
+            }
+            keys[p] = key++;
+        }
+        _relayProducersTwice(keys, producers);
+    }
+
+    function test_relay_AnswersSignersPastTheOnesItCaches() public {
+        // 260 producers in one call: more signers than the cache's 512 slots keep (255), so
+        // the last ones are asked again for their second lot.
+        uint256 producers = 260;
+        uint256[] memory keys = new uint256[](producers);
+        for (uint256 p; p < producers; ++p) {
+            keys[p] = 0xC000 + p;
+        }
+        _relayProducersTwice(keys, 4);
+    }
+
+    /// @dev Registers a producer for each key; relays a COMMISSION of each, then a second of
+    /// the last `again`, then two by an unregistered key; checks each answer stayed its signer's.
+    function _relayProducersTwice(uint256[] memory keys, uint256 again) private {
+        uint256 producers = keys.length;
         uint32[] memory ids = new uint32[](producers);
         vm.startPrank(admin);
         for (uint256 p; p < producers; ++p) {
-            keys[p] = 0xB000 + p;
             ids[p] = participants.register(vm.addr(keys[p]), "producer", Roles.PRODUCER, "");
         }
         vm.stopPrank();
-        IBatchRegistry.SignedEvent[] memory events = new IBatchRegistry.SignedEvent[](2 * producers + 2);
-        for (uint256 round; round < 2; ++round) {
-            for (uint256 p; p < producers; ++p) {
-                bytes32 lot = _known(abi.encode("cache lot", round, p), 0);
-                events[round * producers + p] = _sign(keys[p], _commissionEvent(vm.addr(keys[p]), lot));
-            }
+        IBatchRegistry.SignedEvent[] memory events = new IBatchRegistry.SignedEvent[](producers + again + 2);
+        for (uint256 p; p < producers; ++p) {
+            events[p] = _sign(keys[p], _commissionEvent(vm.addr(keys[p]), _known(abi.encode("cache lot", 0, p), 0)));
+        }
+        for (uint256 p = producers - again; p < producers; ++p) {
+            bytes32 lot = _known(abi.encode("cache lot", 1, p), 0);
+            events[producers + p - (producers - again)] = _sign(keys[p], _commissionEvent(vm.addr(keys[p]), lot));
         }
         uint256 strangerKey = 0xDEAD;
         address stranger = vm.addr(strangerKey);
-        events[2 * producers] = _sign(strangerKey, _commissionEvent(stranger, _known("stranger 1")));
-        events[2 * producers + 1] = _sign(strangerKey, _commissionEvent(stranger, _known("stranger 2")));
+        uint256 last = producers + again;
+        events[last] = _sign(strangerKey, _commissionEvent(stranger, _known("stranger 1")));
+        events[last + 1] = _sign(strangerKey, _commissionEvent(stranger, _known("stranger 2")));
 
         for (uint256 k; k < 2; ++k) {
             vm.expectEmit(address(batches));
             emit IBatchRegistry.EventRejected(
-                2 * producers + k,
-                batches.hashEvent(events[2 * producers + k].ev),
+                last + k,
+                batches.hashEvent(events[last + k].ev),
                 abi.encodeWithSelector(IBatchRegistry.BatchRegistryUnknownSigner.selector, stranger)
             );
         }
         vm.prank(node);
         uint256 accepted = batches.relay(events);
 
-        vm.assertEq(accepted, 2 * producers);
-        for (uint256 round; round < 2; ++round) {
-            for (uint256 p; p < producers; ++p) {
+        vm.assertEq(accepted, producers + again);
+        for (uint256 p; p < producers; ++p) {
+            for (uint256 round; round < (p < producers - again ? 1 : 2); ++round) {
                 IBatchRegistry.Batch memory lot = batches.batch(keccak256(abi.encode("cache lot", round, p)));
                 vm.assertEq(uint256(lot.status), uint256(IBatchRegistry.Status.ACTIVE));
                 vm.assertEq(lot.producer, ids[p]);

@@ -30,17 +30,18 @@ library Identifiers {
     /// @dev Offsets in a GS1 identifier: the GTIN-14 occupies [22, 36), a `/` follows.
     uint256 private constant _GTIN_START = 22;
     uint256 private constant _GTIN_END = 36;
+    /// @dev Byte patterns for {allDigits}.
+    uint256 private constant _HIGH_NIBBLES = 0xf0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0;
+    uint256 private constant _LOW_NIBBLES = 0x0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f;
+    uint256 private constant _THREES = 0x3030303030303030303030303030303030303030303030303030303030303030;
+    uint256 private constant _SIXES = 0x0606060606060606060606060606060606060606060606060606060606060606;
 
     /// @notice Whether `prefix` is a well-formed prefix of `kind`; a range may be shorter than a
     /// licence (down to empty: the whole kind).
     function isValidPrefix(uint8 kind, bytes calldata prefix, bool range) internal pure returns (bool) {
         uint256 length = prefix.length;
         if (kind == GS1) {
-            if (length > GS1_MAX || (!range && length < GS1_MIN_LICENCE)) return false;
-            for (uint256 i; i < length; ++i) {
-                if (!_isDigit(prefix[i])) return false;
-            }
-            return true;
+            return length <= GS1_MAX && (range || length >= GS1_MIN_LICENCE) && allDigits(prefix);
         }
         if (kind != HANDLE || length > HANDLE_MAX) return false;
         if (length == 0) return range;
@@ -84,10 +85,7 @@ library Identifiers {
                 length <= _GTIN_END || identifier[_GTIN_END] != "/" || prefixLength < GS1_MIN_LICENCE
                     || prefixLength > GS1_MAX
             ) return (GS1, _GTIN_START + 1, false);
-            for (uint256 i = _GTIN_START; i < _GTIN_END; ++i) {
-                if (!_isDigit(identifier[i])) return (GS1, _GTIN_START + 1, false);
-            }
-            return (GS1, _GTIN_START + 1, true);
+            return (GS1, _GTIN_START + 1, allDigits(identifier[_GTIN_START:_GTIN_END]));
         }
         if (length != 0 && _isDigit(identifier[0])) {
             if (prefixLength == 0 || prefixLength >= length) return (HANDLE, 0, false);
@@ -95,6 +93,21 @@ library Identifiers {
             return (HANDLE, 0, next == "/" || next == ".");
         }
         return (OTHER, 0, length != 0 && prefixLength == 0);
+    }
+
+    /// @notice Whether every byte of `digits` (at most 32 bytes) is an ASCII digit, checked a
+    /// word at a time: each byte's high nibble is 3, and its low nibble plus 6 does not carry
+    /// into the high nibble (so it is at most 9). The bytes past `digits.length` are masked off.
+    function allDigits(bytes calldata digits) internal pure returns (bool) {
+        uint256 length = digits.length;
+        if (length > 32) return false;
+        if (length == 0) return true;
+        uint256 shift = 256 - 8 * length;
+        uint256 word = uint256(bytes32(digits)) >> shift;
+        uint256 ones = type(uint256).max >> shift;
+        uint256 highNibbles = ones & _HIGH_NIBBLES;
+        return
+            word & highNibbles == ones & _THREES && ((word & ones & _LOW_NIBBLES) + (ones & _SIXES)) & highNibbles == 0;
     }
 
     function _isDigit(bytes1 c) private pure returns (bool) {

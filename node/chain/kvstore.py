@@ -16,7 +16,11 @@ standard library's ``sqlite3``:
   join the open SQLite transaction and become durable with the next batch's commit, or
   at ``commit()``/``close()``. Until then they are visible to this connection only, and a
   crash loses only data that no committed pointer refers to;
-- a small ``meta`` table holds the store's own facts (format, chain id, genesis hash).
+- a small ``meta`` table holds the store's own facts (format, chain id, genesis hash);
+- reads are remembered (``READ_CACHE_ENTRIES`` keys): py-evm reads a state trie's nodes
+  again at every block, and SQLite's query costs more than the node's decoding. Every
+  write of the connection updates or drops its key and a rollback forgets them all, so a
+  read says what this connection's SQLite says (no other connection writes the file).
 
 ``SqliteSnapshot`` reads the same file from another process (the ``/rpc`` readers,
 api/rpc_readers.py, and the gateway of ``tracenode serve``, whose commit process writes
@@ -59,6 +63,10 @@ _PUT = (
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
 _DELETE = "DELETE FROM kv WHERE key = ?"
+#: How many keys a store remembers the values of (trie nodes, headers, lookups: tens to
+#: hundreds of bytes each), so a state read need not ask SQLite again; past it, the cache
+#: starts over.
+READ_CACHE_ENTRIES = 100_000
 
 
 class SqliteDB(BaseAtomicDB):
@@ -90,6 +98,7 @@ class SqliteDB(BaseAtomicDB):
         self._commit_on = None if commit_on is None else frozenset(bytes(k) for k in commit_on)
         self._lock = threading.RLock()
         self._hold = 0
+        self._cache: dict[bytes, bytes] = {}
         self._conn: sqlite3.Connection | None = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False
         )
@@ -108,26 +117,48 @@ class SqliteDB(BaseAtomicDB):
     # -- DatabaseAPI ------------------------------------------------------------------
 
     def __getitem__(self, key: bytes) -> bytes:
+        key = bytes(key)
         with self._lock:
-            row = self._db.execute(_GET, (bytes(key),)).fetchone()
-        if row is None:
-            raise KeyError(key)
-        value: bytes = row[0]
+            value = self._cache.get(key)
+            if value is not None:
+                return value
+            row = self._db.execute(_GET, (key,)).fetchone()
+            if row is None:
+                raise KeyError(key)
+            value = bytes(row[0])
+            self._remember(key, value)
         return value
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
+        key, value = bytes(key), bytes(value)
         with self._writing() as db:
-            db.execute(_PUT, (bytes(key), bytes(value)))
+            db.execute(_PUT, (key, value))
+            self._remember(key, value)
 
     def __delitem__(self, key: bytes) -> None:
+        key = bytes(key)
         with self._writing() as db:
-            deleted = db.execute(_DELETE, (bytes(key),)).rowcount
+            self._cache.pop(key, None)
+            deleted = db.execute(_DELETE, (key,)).rowcount
         if deleted == 0:
             raise KeyError(key)
 
     def _exists(self, key: bytes) -> bool:
+        key = bytes(key)
         with self._lock:
-            return self._db.execute(_EXISTS, (bytes(key),)).fetchone() is not None
+            if key in self._cache:
+                return True
+            return self._db.execute(_EXISTS, (key,)).fetchone() is not None
+
+    def _remember(self, key: bytes, value: bytes) -> None:
+        """Keep ``value`` as what ``key`` reads (the caller holds the lock). Every write of
+        this connection passes here or drops the key, and a rollback forgets everything, so
+        the cache always says what this connection's SQLite would: the process holds the
+        data directory's lock, and no other connection writes the file."""
+        cache = self._cache
+        if len(cache) >= READ_CACHE_ENTRIES:
+            cache.clear()
+        cache[key] = value
 
     @contextmanager
     def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
@@ -140,6 +171,11 @@ class SqliteDB(BaseAtomicDB):
             with self._writing() as db:
                 db.executemany(_PUT, [(k, v) for k, v in changes.items() if v is not None])
                 db.executemany(_DELETE, [(k,) for k, v in changes.items() if v is None])
+                for key, value in changes.items():
+                    if value is None:
+                        self._cache.pop(key, None)
+                    else:
+                        self._remember(key, value)
         if self._commit_on is None or not self._commit_on.isdisjoint(changes):
             self.commit()
 
@@ -163,6 +199,7 @@ class SqliteDB(BaseAtomicDB):
             except BaseException:
                 self._hold -= 1
                 if self._hold == 0 and self._db.in_transaction:
+                    self._cache.clear()
                     self._db.execute("ROLLBACK")
                 raise
             else:
@@ -183,6 +220,7 @@ class SqliteDB(BaseAtomicDB):
                 yield db
             except sqlite3.Error:
                 self._conn = None
+                self._cache.clear()
                 with suppress(sqlite3.Error):
                     db.rollback()
                 db.close()
@@ -224,6 +262,7 @@ class SqliteDB(BaseAtomicDB):
             finally:
                 self._conn.close()
                 self._conn = None
+                self._cache.clear()
 
     def __enter__(self) -> SqliteDB:
         return self

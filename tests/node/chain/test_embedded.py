@@ -23,6 +23,7 @@ from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 from web3.types import Wei
 
+from node.chain import kvstore
 from node.chain.deploy import Deployment, contract, deploy_contracts
 from node.chain.embedded import (
     CHAIN_FILE,
@@ -456,6 +457,71 @@ def test_a_failed_write_stops_the_store_and_keeps_the_last_commit(store: SqliteD
     with SqliteDB(store.path) as reopened:
         assert reopened[b"head"] == b"1"
         assert b"\x00\x00\x00\x00" not in reopened
+
+
+def _sqlite_says(store: SqliteDB, key: bytes) -> bytes | None:
+    """What the store's own connection reads for ``key``, past its cache."""
+    row = store._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def test_reads_through_the_cache_are_what_sqlite_says_after_every_kind_of_write(
+    store: SqliteDB,
+) -> None:
+    def same(*keys: bytes) -> None:
+        for key in keys:
+            said = _sqlite_says(store, key)
+            if said is None:
+                assert key not in store
+                with pytest.raises(KeyError):
+                    store[key]
+            else:
+                assert store[key] == said
+
+    store[b"a"] = b"1"
+    same(b"a")
+    store[b"a"] = b"2"  # overwritten after it was read
+    same(b"a")
+    del store[b"a"]
+    same(b"a")
+    with store.atomic_batch() as batch:
+        batch[b"b"] = b"3"
+        batch[b"c"] = b"4"
+    same(b"b", b"c")
+    with store.atomic_batch() as batch:
+        del batch[b"b"]
+        batch[b"c"] = b"5"
+    same(b"b", b"c")
+    assert store[b"c"] == b"5"
+
+
+def test_a_rolled_back_transaction_leaves_no_value_in_the_cache(store: SqliteDB) -> None:
+    store[b"a"] = b"1"
+    store.commit()
+
+    def fail() -> None:
+        with store.transaction():
+            store[b"a"] = b"2"
+            with store.atomic_batch() as batch:
+                batch[b"b"] = b"3"
+            assert (store[b"a"], store[b"b"]) == (b"2", b"3")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        fail()
+    assert store[b"a"] == b"1"
+    assert b"b" not in store
+
+
+def test_the_cache_starts_over_past_its_bound(
+    store: SqliteDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kvstore, "READ_CACHE_ENTRIES", 3)
+    for n in range(10):
+        store[bytes([n])] = bytes([n, n])
+    for n in range(10):
+        assert store[bytes([n])] == bytes([n, n])
+    assert len(store._cache) <= 3
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ from eth.vm.opcode import _FastOpcode
 from eth.vm.opcode_values import (
     ADD,
     AND,
+    CALLDATALOAD,
+    CALLDATASIZE,
     DUP1,
     DUP16,
     EQ,
@@ -64,16 +66,21 @@ from eth.vm.opcode_values import (
     LT,
     MLOAD,
     MSTORE,
+    MUL,
     NOT,
+    OR,
     POP,
     PUSH0,
     PUSH1,
     PUSH32,
+    SGT,
     SHL,
     SHR,
+    SLT,
     STOP,
     SUB,
     SWAP1,
+    XOR,
 )
 from eth.vm.stack import Stack, to_int
 
@@ -172,6 +179,7 @@ def _run(computation: FastComputation) -> None:
     append = values.append
     pop = values.pop
     memory = cast("Memory", computation._memory)
+    calldata = computation.msg.data_as_bytes
     lookup = computation.opcodes
     costs = _INLINE_COSTS if lookup is _INLINE_TABLE else _NO_INLINE
     fast = _FastOpcode
@@ -214,7 +222,23 @@ def _run(computation: FastComputation) -> None:
                             raise InsufficientStack(
                                 f"Insufficient stack items for SWAP{opcode - SWAP1 + 1}"
                             ) from None
-                elif opcode < POP:  # ADD .. SHR
+                elif opcode < POP:  # ADD .. SHR, CALLDATALOAD, CALLDATASIZE
+                    if opcode >= CALLDATALOAD:
+                        if opcode == CALLDATASIZE:
+                            if len(values) > _STACK_TOP:
+                                raise FullStack("Stack limit reached")
+                            append(len(calldata))
+                            continue
+                        if not values:
+                            raise InsufficientStack("Wanted 1 stack item, had none")
+                        start = pop()
+                        if start.__class__ is not int:
+                            start = to_int(start)
+                        word = calldata[start : start + 32]
+                        if len(word) != 32:  # past the end: zeros, as calldataload pads
+                            word = word.ljust(32, b"\x00")
+                        append(int.from_bytes(word, "big"))
+                        continue
                     if opcode in _UNARY:  # ISZERO, NOT
                         if not values:
                             raise InsufficientStack("Wanted 1 stack item, had none")
@@ -245,8 +269,20 @@ def _run(computation: FastComputation) -> None:
                         append(1 if left > right else 0)
                     elif opcode == EQ:
                         append(1 if left == right else 0)
-                    else:  # SHR
+                    elif opcode == SHR:
                         append(0 if left >= 256 else right >> left)
+                    elif opcode == OR:
+                        append(left | right)
+                    elif opcode == MUL:
+                        append((left * right) & UINT_256_MAX)
+                    elif opcode == XOR:
+                        append(left ^ right)
+                    else:  # SLT, SGT: two's complement
+                        if left > _INT_256_MAX:
+                            left -= _UINT_256_CEILING
+                        if right > _INT_256_MAX:
+                            right -= _UINT_256_CEILING
+                        append(int(left < right) if opcode == SLT else int(left > right))
                 elif opcode == JUMPDEST:
                     pass
                 elif opcode == POP:
@@ -388,6 +424,13 @@ _INLINE_NAMES: dict[int, str] = {
     NOT: "NOT",
     SHL: "SHL",
     SHR: "SHR",
+    MUL: "MUL",
+    SLT: "SLT",
+    SGT: "SGT",
+    OR: "OR",
+    XOR: "XOR",
+    CALLDATALOAD: "CALLDATALOAD",
+    CALLDATASIZE: "CALLDATASIZE",
     POP: "POP",
     JUMP: "JUMP",
     JUMPI: "JUMPI",
@@ -415,6 +458,8 @@ def _inline_costs() -> tuple[int, ...]:
 _INLINE_COSTS = _inline_costs()
 _NO_INLINE = (0,) * 256
 _STACK_TOP = _STACK_LIMIT - 1
+_INT_256_MAX = 2**255 - 1
+_UINT_256_CEILING = 2**256
 _JUMPDEST_BYTE = bytes([JUMPDEST])
 #: How many codes' jump destinations :func:`_jumpdests` remembers (the oldest goes first):
 #: the node's contracts, a few more; any code an ``eth_call`` brings is analysed once a run.

@@ -84,12 +84,13 @@ def _chain(w3: Web3) -> Any:
 #: Opcodes the loop executes inline, and others it hands to py-evm (halting, reverting,
 #: reading the program counter or the gas, undefined), so programs move between the two.
 _INLINE = [
-    *(0x01, 0x03, 0x10, 0x11, 0x14, 0x15, 0x16, 0x19, 0x1B, 0x1C),  # ADD .. SHR
+    *(0x01, 0x02, 0x03, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15),  # ADD MUL SUB LT GT SLT SGT EQ ISZERO
+    *(0x16, 0x17, 0x18, 0x19, 0x1B, 0x1C, 0x35, 0x36),  # AND OR XOR NOT SHL SHR CALLDATALOAD/SIZE
     *(0x50, 0x51, 0x52, 0x56, 0x57, 0x5B, 0x5F),  # POP MLOAD MSTORE JUMP JUMPI JUMPDEST PUSH0
     *range(0x80, 0xA0),  # DUP1..16, SWAP1..16
 ]
 _HANDED_ON = [
-    *(0x02, 0x1A, 0x1D, 0x20, 0x35),  # MUL BYTE SAR KECCAK256 CALLDATALOAD
+    *(0x04, 0x1A, 0x1D, 0x20, 0x37),  # DIV BYTE SAR KECCAK256 CALLDATACOPY
     *(0x53, 0x58, 0x59, 0x5A, 0x5E),  # MSTORE8 PC MSIZE GAS MCOPY
 ]
 _ENDS = [0x00, 0x0C, 0xF3, 0xFD, 0xFE]  # STOP (undefined) RETURN REVERT INVALID
@@ -217,6 +218,20 @@ def _push(value: int) -> bytes:
             None,
         ),
         ("not", b"\x5f\x19\x60\x05\x19", 1_000, None),
+        (
+            "slt and sgt across the sign",
+            _push(2**255) + b"\x60\x01\x81\x81\x12\x82\x82\x13",
+            1_000,
+            None,
+        ),
+        ("mul wraps", _push(2**255 + 3) + b"\x60\x04\x02", 1_000, None),
+        (
+            "calldataload past the end",
+            b"\x60\x30\x35" + _push(2**256 - 1) + b"\x35\x36",
+            1_000,
+            None,
+        ),
+        ("calldatasize on a full stack", b"\x5f" * 1024 + b"\x36", 10_000, "FullStack"),
         (
             "calldata words compared",
             b"\x5f\x35\x60\x20\x35\x10\x5f\x35\x60\x20\x35\x14\x11",

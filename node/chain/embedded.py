@@ -224,6 +224,34 @@ class _Backend(PyEVMBackend):  # type: ignore[misc]
             )
         return block, found, index
 
+    def get_receipt_logs(self, transaction_hash: bytes) -> dict[str, Any] | None:
+        """A mined transaction's receipt as the commit worker reads it (block, status, gas
+        used, and each log's address, topics and data), or None while it is not mined:
+        the fields of eth-tester's receipt without serialising every log's nine fields."""
+        try:
+            block, _, index = self._find_transaction(transaction_hash)
+        except TransactionNotFound:
+            return None
+        if block.number == self.chain.get_block().number:  # pending
+            return None
+        receipts = block.get_receipts(self.chain.chaindb)
+        receipt = receipts[index]
+        before = receipts[index - 1].gas_used if index else 0
+        return {
+            "blockNumber": block.number,
+            "blockHash": bytes(block.hash),
+            "status": int.from_bytes(receipt.state_root, "big"),
+            "gasUsed": receipt.gas_used - before,
+            "logs": [
+                {
+                    "address": _hex(log.address),
+                    "topics": [topic.to_bytes(32, "big") for topic in log.topics],
+                    "data": bytes(log.data),
+                }
+                for log in receipt.logs
+            ],
+        }
+
     def get_transaction_by_hash(self, transaction_hash: bytes) -> Any:
         block, transaction, index = self._find_transaction(transaction_hash)
         is_pending = block.number == self.chain.get_block().number
@@ -508,12 +536,24 @@ def _storage_many(tester: EthereumTester, params: Any) -> list[str]:
     return ["0x" + value.to_bytes(32, "big").hex() for value in values]
 
 
+#: The embedded chain's other method of its own (in-process only, like STORAGE_MANY): a
+#: mined transaction's receipt reduced to what the commit worker reads
+#: (``_Backend.get_receipt_logs``), or None while it is not mined.
+RECEIPT_LOGS: Final = "tracenode_getReceiptLogs"
+
+
+def _receipt_logs(tester: EthereumTester, params: Any) -> dict[str, Any] | None:
+    (transaction_hash,) = params
+    backend: _Backend = tester.backend
+    return backend.get_receipt_logs(bytes.fromhex(str(transaction_hash).removeprefix("0x")))
+
+
 def _endpoints(chain_id: int) -> dict[str, dict[str, Callable[..., RPCResponse]]]:
     """web3's eth-tester endpoints, but ``eth_chainId`` answers this chain's id (web3
-    hard-codes eth-tester's default), and :data:`STORAGE_MANY`."""
+    hard-codes eth-tester's default), :data:`STORAGE_MANY` and :data:`RECEIPT_LOGS`."""
     endpoints = {namespace: dict(methods) for namespace, methods in API_ENDPOINTS.items()}
     endpoints["eth"]["chainId"] = static_return(chain_id)
-    endpoints["tracenode"] = {"getStorageMany": _storage_many}
+    endpoints["tracenode"] = {"getStorageMany": _storage_many, "getReceiptLogs": _receipt_logs}
     return cast("dict[str, dict[str, Callable[..., RPCResponse]]]", endpoints)
 
 

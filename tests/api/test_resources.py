@@ -215,6 +215,10 @@ def test_rpc_serves_reads_and_refuses_writes(rig: Rig) -> None:
     code = call("eth_getCode", rig.node.deployment.anchor_registry, "latest")["result"]
     write = call("eth_sendRawTransaction", "0x02")
     sign = call("eth_sendTransaction", {"from": rig.node.config.node_address})
+    own = [  # the embedded chain's in-process methods (node.chain.embedded)
+        call("tracenode_getReceiptLogs", "0x" + "00" * 32),
+        call("tracenode_getStorageMany", rig.node.deployment.anchor_registry, ["0x0"], 0),
+    ]
     bad = call("eth_getBlockByNumber", "0xzz", False)
     wide = call("eth_getLogs", {"fromBlock": "0x0", "toBlock": hex(10**7)})
     batch = rig.client.post(
@@ -231,6 +235,7 @@ def test_rpc_serves_reads_and_refuses_writes(rig: Rig) -> None:
         "message": "eth_sendRawTransaction is not served (this endpoint is read-only)",
     }
     assert sign["error"]["code"] == -32601  # type: ignore[index]
+    assert [answer["error"]["code"] for answer in own] == [-32601, -32601]  # type: ignore[index]
     assert bad["error"]["code"] == -32602  # type: ignore[index]
     assert wide["error"]["code"] == -32602  # type: ignore[index]
     assert [r["id"] for r in batch] == [0, 1, 2]

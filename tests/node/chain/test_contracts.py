@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from typing import Any, cast
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
+from eth_typing import HexStr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3.logs import DISCARD
@@ -167,6 +169,53 @@ def test_relay_applies_good_events_and_reports_bad_ones(chain: Chain) -> None:
     assert isinstance(error, MissingRoleError)
     assert error.details == {"signer": carrier.address, "action": Action.COMMISSION}
     assert chain.batches.functions.batch(lot).call()[3] == BatchStatus.IN_TRANSIT
+
+
+def test_the_embedded_chains_receipt_reads_as_web3s(chain: Chain) -> None:
+    farm, carrier = chain.keys["farm"], chain.keys["carrier"]
+    lot, proof = farm_lot()
+    other, other_proof = farm_lot()
+    events = [
+        signed(commission(lot, nonce=1), farm, chain, proof),
+        signed(commission(other, nonce=1), carrier, chain, other_proof),  # a missing role
+    ]
+    fast = CommitClient(chain.w3, chain.deployment)
+    web3s = CommitClient(chain.w3, chain.deployment)
+    web3s.embedded = False
+    assert fast.embedded
+    tester = cast("Any", chain.w3.provider).ethereum_tester
+    tester.disable_auto_mine_transactions()  # both in one block: gas used is the second's own
+    try:
+        relayed = chain.batches.functions.relay(events).transact(
+            {"from": chain.node, "gas": 3_000_000}
+        )
+        reverted = chain.w3.eth.send_transaction(  # a function BatchRegistry does not have
+            {
+                "from": chain.admin,  # another sender: each keeps its own pending nonce
+                "to": chain.batches.address,
+                "data": HexStr("0xdeadbeef"),
+                "gas": 90_000,
+            }
+        )
+        assert fast.receipt(relayed) is None  # pending
+        tester.mine_blocks()
+    finally:
+        tester.enable_auto_mine_transactions()
+
+    read = [
+        (c.receipt(relayed), c.receipt(reverted), c.receipt(b"\x01" * 32)) for c in (fast, web3s)
+    ]
+
+    assert read[0] == read[1]
+    ok, failed, unknown = read[0]
+    assert ok is not None
+    assert failed is not None
+    assert unknown is None
+    assert (ok.succeeded, len(ok.accepted), len(ok.rejected)) == (True, 1, 1)
+    assert not failed.succeeded
+    assert ok.gas_used == chain.w3.eth.get_transaction_receipt(relayed)["gasUsed"]
+    assert failed.gas_used == chain.w3.eth.get_transaction_receipt(reverted)["gasUsed"]
+    assert failed.block_number == ok.block_number
 
 
 def test_submit_revert_decodes_to_a_typed_error(chain: Chain) -> None:

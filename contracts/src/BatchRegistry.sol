@@ -144,11 +144,12 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
     {
         TraceEvent calldata ev = signed.ev;
         eventHash = _hashTypedDataV4(_structHash(ev));
+        uint8 action = ev.action;
+        uint256 nonce = ev.nonce;
         CustodyRules.Actor memory actor;
-        (actor, reason) = _authenticate(signed, eventHash, cache);
+        (actor, reason) = _authenticate(signed, action, nonce, eventHash, cache);
         if (reason.length != 0) return (eventHash, reason);
 
-        uint8 action = ev.action;
         IdentifierProof[] calldata proofs = signed.identifiers;
         if (action == uint8(Action.COMMISSION)) {
             reason = _commission(ev, proofs, eventHash, actor);
@@ -170,18 +171,19 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         if (reason.length != 0) return (eventHash, reason);
 
         // forge-lint: disable-next-line(incorrect-shift)
-        _nonces[actor.key][ev.nonce >> 8] |= 1 << (ev.nonce & 0xff);
-        emit EventAccepted(eventHash, actor.key, actor.id, ev.nonce);
+        _nonces[actor.key][nonce >> 8] |= 1 << (nonce & 0xff);
+        emit EventAccepted(eventHash, actor.key, actor.id, nonce);
     }
 
     /// @dev Action known, signature valid, signer a current key of an active participant holding
-    /// a role the action needs, nonce unused.
-    function _authenticate(SignedEvent calldata signed, bytes32 eventHash, SignerCache memory cache)
-        private
-        view
-        returns (CustodyRules.Actor memory actor, bytes memory reason)
-    {
-        uint8 action = signed.ev.action;
+    /// a role the action needs, nonce unused (`action` and `nonce`: the event's, read once).
+    function _authenticate(
+        SignedEvent calldata signed,
+        uint8 action,
+        uint256 nonce,
+        bytes32 eventHash,
+        SignerCache memory cache
+    ) private view returns (CustodyRules.Actor memory actor, bytes memory reason) {
         uint8 needed = CustodyRules.rolesFor(action);
         if (needed == 0) return (actor, abi.encodeWithSelector(BatchRegistryUnsupportedAction.selector, action));
         // The error argument only details `error`, which is all we branch on.
@@ -196,7 +198,6 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         if (roles & needed == 0) {
             return (actor, abi.encodeWithSelector(BatchRegistryMissingRole.selector, signer, action));
         }
-        uint256 nonce = signed.ev.nonce;
         if (isNonceUsed(signer, nonce)) {
             return (actor, abi.encodeWithSelector(BatchRegistryNonceUsed.selector, signer, nonce));
         }

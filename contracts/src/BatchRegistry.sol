@@ -499,22 +499,47 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
         return "";
     }
 
-    function _structHash(TraceEvent calldata ev) private pure returns (bytes32) {
-        return keccak256(
-            bytes.concat(
-                abi.encode(
-                    TRACE_EVENT_TYPEHASH,
-                    ev.action,
-                    ev.batchId,
-                    ev.prevEventHash,
-                    keccak256(abi.encodePacked(ev.inputs)),
-                    keccak256(abi.encodePacked(ev.inputPrevHashes)),
-                    keccak256(abi.encodePacked(ev.outputs))
-                ),
-                abi.encode(
-                    ev.counterparty, ev.product, ev.quantity, ev.eventTime, ev.location, ev.payloadHash, ev.nonce
-                )
-            )
-        );
+    /// @dev EIP-712's hashStruct of `ev`: keccak256 of the type hash and the 13 fields' words, the
+    /// three lists each as the keccak256 of its packed words. The words are written in place
+    /// (abi.encode of 14 values is too deep for the stack, and two concatenated cost ~300
+    /// opcodes more an event). The narrow fields (action, counterparty, eventTime) are read,
+    /// and so validated, as Solidity reads them; the others are whole words at their head
+    /// offsets in calldata. tests: hashEvent against the node's digest (test_contracts.py).
+    function _structHash(TraceEvent calldata ev) private pure returns (bytes32 hash) {
+        bytes32 inputs = _hashWords(ev.inputs);
+        bytes32 inputPrevHashes = _hashWords(ev.inputPrevHashes);
+        bytes32 outputs = _hashWords(ev.outputs);
+        uint256 action = ev.action;
+        address counterparty = ev.counterparty;
+        uint256 eventTime = ev.eventTime;
+        bytes32 typeHash = TRACE_EVENT_TYPEHASH;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typeHash)
+            mstore(add(p, 0x20), action)
+            mstore(add(p, 0x40), calldataload(add(ev, 0x20))) // batchId
+            mstore(add(p, 0x60), calldataload(add(ev, 0x40))) // prevEventHash
+            mstore(add(p, 0x80), inputs)
+            mstore(add(p, 0xa0), inputPrevHashes)
+            mstore(add(p, 0xc0), outputs)
+            mstore(add(p, 0xe0), counterparty)
+            mstore(add(p, 0x100), calldataload(add(ev, 0xe0))) // product
+            mstore(add(p, 0x120), calldataload(add(ev, 0x100))) // quantity
+            mstore(add(p, 0x140), eventTime)
+            mstore(add(p, 0x160), calldataload(add(ev, 0x140))) // location
+            mstore(add(p, 0x180), calldataload(add(ev, 0x160))) // payloadHash
+            mstore(add(p, 0x1a0), calldataload(add(ev, 0x180))) // nonce
+            hash := keccak256(p, 0x1c0)
+        }
+    }
+
+    /// @dev keccak256 of `words` packed (abi.encodePacked of a bytes32[]), through scratch memory.
+    function _hashWords(bytes32[] calldata words) private pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            let size := shl(5, words.length)
+            calldatacopy(p, words.offset, size)
+            hash := keccak256(p, size)
+        }
     }
 }

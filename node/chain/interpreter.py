@@ -200,7 +200,9 @@ def _run(computation: FastComputation) -> None:
                         if len(values) > _STACK_TOP:
                             raise FullStack("Stack limit reached")
                         size = opcode - PUSH0
-                        if pc + size <= end:
+                        if size == 1 and pc < end:  # PUSH1, a tenth of all opcodes run
+                            append(raw[pc])
+                        elif pc + size <= end:
                             append(int.from_bytes(raw[pc : pc + size], "big"))
                         else:  # read past the end: zeros, as push_XX pads
                             append(int.from_bytes(raw[pc:end].ljust(size, b"\x00"), "big"))

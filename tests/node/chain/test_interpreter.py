@@ -194,6 +194,7 @@ def _push(value: int) -> bytes:
         ("pop on none", b"\x50", 1_000, "InsufficientStack"),
         ("jumpi on one item", b"\x60\x01\x57", 1_000, "InsufficientStack"),
         ("push32 past the end", b"\x7f\x01\x02", 1_000, None),
+        ("push1 as the last byte", b"\x60\x07\x60", 1_000, None),
         ("jump past the end", b"\x60\xff\x56", 1_000, "InvalidJumpDestination"),
         ("jump to a non-JUMPDEST", b"\x60\x00\x56", 1_000, "InvalidJumpDestination"),
         ("jump into push data", b"\x60\x04\x56\x60\x5b", 1_000, "InvalidInstruction"),

@@ -29,7 +29,7 @@ from typing import Final, Generic, TypeVar
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
-from node.chain.jsonrpc import is_embedded
+from node.chain.embedded import is_embedded
 from node.context import Node
 from node.exceptions import ChainError
 from node.store.availability import summary

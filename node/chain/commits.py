@@ -37,11 +37,10 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import BlockNotFound, TransactionNotFound
-from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import BlockData, BlockIdentifier, RPCEndpoint
 
 from node.chain.deploy import Deployment, contract
-from node.chain.embedded import RECEIPT_LOGS
+from node.chain.embedded import RECEIPT_LOGS, is_embedded
 from node.chain.errors import decode_error, revert_data
 from node.chain.logs import relayed_outcomes
 from node.chain.reader import ChainReader, Contracts
@@ -140,7 +139,7 @@ class CommitClient:
             deployment.participant_registry, deployment.batch_registry, deployment.anchor_registry
         )
         #: The in-process embedded chain (its own methods: node.chain.embedded).
-        self.embedded = isinstance(w3.provider, EthereumTesterProvider)
+        self.embedded = is_embedded(w3)
         if estimate_gas is None:
             estimate_gas = not self.embedded
         self.estimate_gas = estimate_gas

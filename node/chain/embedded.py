@@ -165,6 +165,12 @@ class _TesterChain(MiningChain):
         return super().apply_transaction(transaction)
 
 
+def is_embedded(w3: Web3) -> bool:
+    """Whether ``w3`` is the in-process embedded chain (eth-tester over py-evm), which has
+    this module's own methods (:data:`STORAGE_MANY`, :data:`RECEIPT_LOGS`)."""
+    return isinstance(w3.provider, EthereumTesterProvider)
+
+
 def _chain_class(chain_id: int) -> type[_TesterChain]:
     return cast(
         "type[_TesterChain]", type("TraceNodeChain", (_TesterChain,), {"chain_id": chain_id})
@@ -467,10 +473,7 @@ def serialize_requests(w3: Web3) -> None:
     transactions it sends for the gateway) go through it one at a time. A
     :class:`FollowedChain` serialises its reads itself, and never holds them up for a
     transaction; external nodes take concurrent requests as they are."""
-    if (
-        not isinstance(w3.provider, EthereumTesterProvider)
-        or FOLLOW_MIDDLEWARE in w3.middleware_onion
-    ):
+    if not is_embedded(w3) or FOLLOW_MIDDLEWARE in w3.middleware_onion:
         return
     if SERIALIZE_MIDDLEWARE not in w3.middleware_onion:
         lock = threading.RLock()

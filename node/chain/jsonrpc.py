@@ -24,6 +24,7 @@ from web3.middleware import combine_middleware
 from web3.types import RPCEndpoint, RPCResponse
 
 from node.chain.availability import chain_unavailable
+from node.chain.embedded import is_embedded
 from node.chain.errors import revert_data
 
 #: Sends one raw JSON-RPC request, answers the raw JSON-RPC response.
@@ -64,10 +65,6 @@ _DATA: Final = re.compile(r"0x([0-9a-fA-F]{2})*")
 _SNAKE: Final = re.compile(r"_([a-z])")
 #: Keys eth-tester adds that JSON-RPC does not have (receipts carry status, not a root).
 _DROPPED: Final = frozenset({"state_root", "type"})
-
-
-def is_embedded(w3: Web3) -> bool:
-    return isinstance(w3.provider, EthereumTesterProvider)
 
 
 def raw_requests(w3: Web3, *, outer: tuple[Any, ...] = ()) -> RawRequest:

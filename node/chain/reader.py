@@ -16,14 +16,14 @@ from typing import Any, Final
 from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
-from web3 import EthereumTesterProvider, Web3
+from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TransactionNotFound
 from web3.types import RPCEndpoint
 
 from node.chain.artifacts import load
 from node.chain.deploy import contract
-from node.chain.embedded import STORAGE_MANY
+from node.chain.embedded import STORAGE_MANY, is_embedded
 from node.chain.logs import WINDOW_ANCHORED, anchored_roots, committed_roots, relayed_outcomes
 from node.chain.registry import Licence
 from node.events.hashing import keccak
@@ -200,7 +200,7 @@ class ChainReader:
         self.blocks_read = 0  # block headers fetched (block_times)
         self.batched = True  # False once the endpoint refused a ReadMany call
         #: The embedded chain: some answers are read from storage (_from_storage).
-        self.storage = isinstance(w3.provider, EthereumTesterProvider)
+        self.storage = is_embedded(w3)
         if carry is not None and carry.contracts == contracts:
             self._cache.update(carry.lasting_answers())
 

@@ -18,6 +18,7 @@ from node.store.records import (
     EventRow,
     LineageRow,
     WindowAnchor,
+    event_reader,
     event_record,
 )
 from node.store.tables import (
@@ -227,7 +228,8 @@ class EventRepository:
         rows = conn.execute(
             select(EVENTS).where(EVENTS.c.id > after).order_by(EVENTS.c.id).limit(limit)
         )
-        return [event_record(r) for r in rows]
+        read = event_reader(rows.keys())
+        return [read(r) for r in rows]
 
     def counts(self, conn: Connection) -> dict[EventStatus, int]:
         """How many events are in each status."""
@@ -284,12 +286,14 @@ class EventRepository:
             )
             if anchored_before is not None:
                 rows_query = rows_query.where(EVENTS.c.status == int(EventStatus.ANCHORED))
-            for row in conn.execute(rows_query):
+            rows = conn.execute(rows_query)
+            read = event_reader(rows.keys())
+            for row in rows:
                 anchor = None
                 if row.w_tx_hash is not None:
                     block = None if row.w_block_number is None else int(row.w_block_number)
                     anchor = WindowAnchor(bytes(row.w_tx_hash), block, bytes(row.w_root))
-                found.append(BatchEvent(event_record(row), anchor))
+                found.append(BatchEvent(read(row), anchor))
         return found
 
     def uncommitted(self, conn: Connection, limit: int) -> list[EventRecord]:
@@ -300,7 +304,8 @@ class EventRepository:
             .order_by(EVENTS.c.id)
             .limit(limit)
         )
-        return [event_record(r) for r in rows]
+        read = event_reader(rows.keys())
+        return [read(r) for r in rows]
 
     def unsettled_batches(self, conn: Connection) -> set[bytes]:
         """Every batch an event not yet anchored (nor rejected) names: the batches whose

@@ -14,7 +14,7 @@ from node.store.records import (
     WindowMember,
     WindowRecord,
     WindowStateRecord,
-    event_record,
+    event_reader,
     window_record,
 )
 from node.store.tables import (
@@ -146,7 +146,8 @@ class WindowRepository:
         rows = conn.execute(
             select(EVENTS).where(EVENTS.c.window_id == window_id).order_by(EVENTS.c.anchor_seq)
         )
-        return [event_record(r) for r in rows]
+        read = event_reader(rows.keys())
+        return [read(r) for r in rows]
 
     def confirmed(self, conn: Connection, *, after: int, limit: int) -> list[WindowRecord]:
         """Confirmed windows with ids above ``after``, oldest first (the monitor's walk)."""
@@ -176,8 +177,9 @@ class WindowRepository:
                 .where(EVENTS.c.window_id.in_(chunk))
                 .order_by(EVENTS.c.window_id, EVENTS.c.anchor_seq)
             )
+            read = event_reader(rows.keys())
             for row in rows:
-                found[int(row.window_id)].append(event_record(row))
+                found[int(row.window_id)].append(read(row))
         return found
 
     def rejected_of(self, conn: Connection, window_ids: Sequence[int]) -> list[EventRecord]:
@@ -193,7 +195,8 @@ class WindowRepository:
                 )
                 .order_by(EVENTS.c.window_id, EVENTS.c.anchor_seq)
             )
-            found += [event_record(r) for r in rows]
+            read = event_reader(rows.keys())
+            found += [read(r) for r in rows]
         return found
 
     def page(self, conn: Connection, *, before: int | None, limit: int) -> list[WindowRecord]:

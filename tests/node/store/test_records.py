@@ -1,0 +1,177 @@
+"""Event records read back from the store, on SQLite and PostgreSQL: every reader of the
+events repository and the windows repository gives the record the row holds, field by
+field (node.store.records reads the columns by position, found once a result)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from node.events.hashing import keccak
+from node.events.typed_data import Action, TraceEvent
+from node.store.models import EventStatus
+from node.store.records import (
+    EventBatchRow,
+    EventRecord,
+    EventRow,
+    WindowMember,
+    event_reader,
+    event_record,
+)
+from node.store.store import Store
+from node.store.tables import EVENTS
+
+SIGNER = bytes.fromhex("11" * 20)
+LOT = keccak(b"lot")
+OUT = keccak(b"out")
+
+
+def _row(nonce: int, action: Action, **fields: object) -> EventRow:
+    row = EventRow(
+        event_hash=keccak(nonce.to_bytes(32, "big")),
+        action=int(action),
+        batch_id=LOT,
+        prev_event_hash=keccak(b"prev"),
+        inputs=b"",
+        input_prev_hashes=b"",
+        outputs=b"",
+        counterparty=bytes(20),
+        product=keccak(b"product"),
+        quantity=str(2**200 + nonce),
+        event_time=1_732_000_000_000 + nonce,
+        location=keccak(b"place"),
+        payload_hash=keccak(b"payload"),
+        nonce=nonce.to_bytes(32, "big"),
+        signer=SIGNER,
+        participant_id=7,
+        signature=bytes([nonce]) * 65,
+        payload=None,
+        status=int(EventStatus.ACCEPTED),
+        received_at=1_732_000_000_500 + nonce,
+    )
+    row.update(fields)  # type: ignore[typeddict-item]
+    return row
+
+
+ROWS = [
+    _row(1, Action.COMMISSION, payload=b'{"harvest":"2026-11-30"}'),
+    _row(2, Action.SHIP, counterparty=bytes.fromhex("22" * 20)),
+    _row(
+        3,
+        Action.TRANSFORM,
+        inputs=LOT + keccak(b"other"),
+        input_prev_hashes=keccak(b"h1") + keccak(b"h2"),
+        outputs=OUT,
+        batch_id=bytes(32),
+        prev_event_hash=bytes(32),
+    ),
+]
+
+
+def _by_name(row: object) -> EventRecord:
+    """The record as read before, each column looked up by its name: the reference."""
+    r: object = row
+
+    def split(data: bytes | None) -> tuple[bytes, ...]:
+        data = bytes(data or b"")
+        return tuple(data[i : i + 32] for i in range(0, len(data), 32))
+
+    def get(name: str) -> object:
+        return getattr(r, name)
+
+    return EventRecord(
+        id=int(get("id")),  # type: ignore[call-overload]
+        event_hash=bytes(get("event_hash")),  # type: ignore[call-overload]
+        event=TraceEvent(
+            action=Action(get("action")),
+            batch_id=bytes(get("batch_id")),  # type: ignore[call-overload]
+            prev_event_hash=bytes(get("prev_event_hash")),  # type: ignore[call-overload]
+            inputs=split(get("inputs")),  # type: ignore[arg-type]
+            input_prev_hashes=split(get("input_prev_hashes")),  # type: ignore[arg-type]
+            outputs=split(get("outputs")),  # type: ignore[arg-type]
+            counterparty=bytes(get("counterparty")),  # type: ignore[call-overload]
+            product=bytes(get("product")),  # type: ignore[call-overload]
+            quantity=int(get("quantity")),  # type: ignore[call-overload]
+            event_time=int(get("event_time")),  # type: ignore[call-overload]
+            location=bytes(get("location")),  # type: ignore[call-overload]
+            payload_hash=bytes(get("payload_hash")),  # type: ignore[call-overload]
+            nonce=int.from_bytes(bytes(get("nonce")), "big"),  # type: ignore[call-overload]
+        ),
+        signer=bytes(get("signer")),  # type: ignore[call-overload]
+        participant_id=int(get("participant_id")),  # type: ignore[call-overload]
+        signature=bytes(get("signature")),  # type: ignore[call-overload]
+        payload=None if get("payload") is None else bytes(get("payload")),  # type: ignore[call-overload]
+        status=EventStatus(get("status")),
+        received_at=int(get("received_at")),  # type: ignore[call-overload]
+        window_id=None if get("window_id") is None else int(get("window_id")),  # type: ignore[call-overload]
+        anchor_seq=None if get("anchor_seq") is None else int(get("anchor_seq")),  # type: ignore[call-overload]
+        tree_index=None if get("tree_index") is None else int(get("tree_index")),  # type: ignore[call-overload]
+        proof=split(get("proof")),  # type: ignore[arg-type]
+        reason=None if get("reason") is None else bytes(get("reason")),  # type: ignore[call-overload]
+    )
+
+
+def _stored(store: Store) -> list[EventRecord]:
+    """ROWS stored, the first two in a window (with proofs): each as its row reads by name."""
+    with store.write() as conn:
+        store.events.store_accepted(
+            conn,
+            ROWS,
+            links=[EventBatchRow(batch_id=b, event_hash=ROWS[2]["event_hash"]) for b in (LOT, OUT)],
+        )
+        ids = [int(i) for i in conn.execute(select(EVENTS.c.id).order_by(EVENTS.c.id)).scalars()]
+        store.windows.create(
+            conn,
+            first_seq=0,
+            root=keccak(b"root"),
+            raw_tx=b"\x02raw",
+            tx_hash=keccak(b"tx"),
+            created_at=1,
+            members=[
+                WindowMember(id=ids[0], tree_index=2, proof=keccak(b"a") + keccak(b"b")),
+                WindowMember(id=ids[1], tree_index=3, proof=keccak(b"c")),
+            ],
+        )
+    with store.read() as conn:
+        return [_by_name(r) for r in conn.execute(select(EVENTS).order_by(EVENTS.c.id))]
+
+
+def test_every_reader_gives_the_record_its_row_holds(store: Store) -> None:
+    expected = _stored(store)
+    assert expected[0].proof == (keccak(b"a"), keccak(b"b"))  # the reference read them
+    assert expected[2].event.inputs == (LOT, keccak(b"other"))
+    in_window = [r for r in expected if r.window_id is not None]
+    with store.read() as conn:
+        window_id = in_window[0].window_id
+        assert window_id is not None
+        assert store.events.after(conn, after=0, limit=10) == expected
+        assert store.events.uncommitted(conn, 10) == [expected[2]]
+        assert [b.record for b in store.events.of_batches(conn, [LOT, OUT])] == expected
+        assert store.windows.events(conn, window_id) == in_window
+        assert store.windows.events_of(conn, [window_id]) == {window_id: in_window}
+        assert store.events.get(conn, expected[1].event_hash) == expected[1]
+        rows = list(conn.execute(select(EVENTS).order_by(EVENTS.c.id)))
+    assert [event_record(r) for r in rows] == expected
+
+
+def test_a_column_repeated_in_a_result_is_read_from_its_first_place(store: Store) -> None:
+    expected = _stored(store)
+    # The events' columns, then the id again under its own name (a later, other value).
+    with store.read() as conn:
+        result = conn.execute(
+            select(EVENTS, (EVENTS.c.id + 1000).label("id")).order_by(EVENTS.c.id)
+        )
+        read = event_reader(result.keys())
+        assert [read(r) for r in result] == expected
+
+
+def test_a_stored_action_or_status_outside_the_enums_is_refused(store: Store) -> None:
+    _stored(store)
+    with store.write() as conn:
+        conn.execute(EVENTS.update().where(EVENTS.c.nonce == ROWS[0]["nonce"]).values(action=99))
+    with store.read() as conn, pytest.raises(ValueError, match="99"):
+        store.events.after(conn, after=0, limit=10)
+    with store.write() as conn:
+        conn.execute(EVENTS.update().values(action=int(Action.SHIP), status=42))
+    with store.read() as conn, pytest.raises(ValueError, match="42"):
+        store.events.after(conn, after=0, limit=10)

@@ -4,6 +4,8 @@ field (node.store.records reads the columns by position, found once a result).""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
@@ -70,44 +72,44 @@ ROWS = [
 
 def _by_name(row: object) -> EventRecord:
     """The record as read before, each column looked up by its name: the reference."""
-    r: object = row
+    r: Any = row
 
     def split(data: bytes | None) -> tuple[bytes, ...]:
         data = bytes(data or b"")
         return tuple(data[i : i + 32] for i in range(0, len(data), 32))
 
-    def get(name: str) -> object:
+    def get(name: str) -> Any:
         return getattr(r, name)
 
     return EventRecord(
-        id=int(get("id")),  # type: ignore[call-overload]
-        event_hash=bytes(get("event_hash")),  # type: ignore[call-overload]
+        id=int(get("id")),
+        event_hash=bytes(get("event_hash")),
         event=TraceEvent(
             action=Action(get("action")),
-            batch_id=bytes(get("batch_id")),  # type: ignore[call-overload]
-            prev_event_hash=bytes(get("prev_event_hash")),  # type: ignore[call-overload]
-            inputs=split(get("inputs")),  # type: ignore[arg-type]
-            input_prev_hashes=split(get("input_prev_hashes")),  # type: ignore[arg-type]
-            outputs=split(get("outputs")),  # type: ignore[arg-type]
-            counterparty=bytes(get("counterparty")),  # type: ignore[call-overload]
-            product=bytes(get("product")),  # type: ignore[call-overload]
-            quantity=int(get("quantity")),  # type: ignore[call-overload]
-            event_time=int(get("event_time")),  # type: ignore[call-overload]
-            location=bytes(get("location")),  # type: ignore[call-overload]
-            payload_hash=bytes(get("payload_hash")),  # type: ignore[call-overload]
-            nonce=int.from_bytes(bytes(get("nonce")), "big"),  # type: ignore[call-overload]
+            batch_id=bytes(get("batch_id")),
+            prev_event_hash=bytes(get("prev_event_hash")),
+            inputs=split(get("inputs")),
+            input_prev_hashes=split(get("input_prev_hashes")),
+            outputs=split(get("outputs")),
+            counterparty=bytes(get("counterparty")),
+            product=bytes(get("product")),
+            quantity=int(get("quantity")),
+            event_time=int(get("event_time")),
+            location=bytes(get("location")),
+            payload_hash=bytes(get("payload_hash")),
+            nonce=int.from_bytes(bytes(get("nonce")), "big"),
         ),
-        signer=bytes(get("signer")),  # type: ignore[call-overload]
-        participant_id=int(get("participant_id")),  # type: ignore[call-overload]
-        signature=bytes(get("signature")),  # type: ignore[call-overload]
-        payload=None if get("payload") is None else bytes(get("payload")),  # type: ignore[call-overload]
+        signer=bytes(get("signer")),
+        participant_id=int(get("participant_id")),
+        signature=bytes(get("signature")),
+        payload=None if get("payload") is None else bytes(get("payload")),
         status=EventStatus(get("status")),
-        received_at=int(get("received_at")),  # type: ignore[call-overload]
-        window_id=None if get("window_id") is None else int(get("window_id")),  # type: ignore[call-overload]
-        anchor_seq=None if get("anchor_seq") is None else int(get("anchor_seq")),  # type: ignore[call-overload]
-        tree_index=None if get("tree_index") is None else int(get("tree_index")),  # type: ignore[call-overload]
-        proof=split(get("proof")),  # type: ignore[arg-type]
-        reason=None if get("reason") is None else bytes(get("reason")),  # type: ignore[call-overload]
+        received_at=int(get("received_at")),
+        window_id=None if get("window_id") is None else int(get("window_id")),
+        anchor_seq=None if get("anchor_seq") is None else int(get("anchor_seq")),
+        tree_index=None if get("tree_index") is None else int(get("tree_index")),
+        proof=split(get("proof")),
+        reason=None if get("reason") is None else bytes(get("reason")),
     )
 
 

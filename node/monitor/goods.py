@@ -5,7 +5,7 @@ per page of batches (inside its read) and :func:`check_goods` for each batch."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy import Connection
 
@@ -28,9 +28,16 @@ def creation(batch_id: bytes, events: Sequence[EventRecord]) -> EventRecord | No
 
 
 def sources(
-    conn: Connection, store: Store, named: Mapping[bytes, Sequence[EventRecord]]
+    conn: Connection,
+    store: Store,
+    named: Mapping[bytes, Sequence[EventRecord]],
+    complete: Collection[bytes] = (),
 ) -> dict[bytes, EventRecord]:
-    """The event that made each input of the transformations among ``named``'s events."""
+    """The event that made each input of the transformations among ``named``'s events.
+
+    ``complete``: the batches of which ``named`` holds every event. An input among them
+    is found there; only the others' events are read (a transformation names its inputs,
+    so the monitor's read of its batches holds them already)."""
     inputs = {
         batch_id
         for events in named.values()
@@ -41,8 +48,13 @@ def sources(
     if not inputs:
         return {}
     made: dict[bytes, EventRecord] = {}
-    for row in store.events.of_batches(conn, sorted(inputs)):
-        for batch_id in row.record.event.batch_ids() & inputs:
+    for batch_id in inputs.intersection(complete):
+        found = creation(batch_id, named.get(batch_id, ()))
+        if found is not None:
+            made[batch_id] = found
+    unread = inputs.difference(complete)
+    for row in store.events.of_batches(conn, sorted(unread)) if unread else ():
+        for batch_id in row.record.event.batch_ids() & unread:
             if live(row.record) and creates(row.record, batch_id):
                 made.setdefault(batch_id, row.record)
     return made

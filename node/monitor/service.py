@@ -331,7 +331,7 @@ class Monitor:
                     for b in local
                     if b.status is BatchStatus.RECALLED
                 }
-                made_from = sources(conn, self.store, named)
+                made_from = sources(conn, self.store, named, complete={b.batch_id for b in local})
             if not local:
                 return
             for state in local:

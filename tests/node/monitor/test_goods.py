@@ -19,13 +19,14 @@ from node.events.hashing import keccak
 from node.events.payload import canonical_json
 from node.events.typed_data import ZERO32, Action, BatchStatus, TraceEvent
 from node.monitor.cold_chain import check_cold_chain
-from node.monitor.goods import check_goods, creation
+from node.monitor.goods import check_goods, creation, sources
 from node.monitor.mass_balance import check_shipments, check_transform
 from node.monitor.payloads import batch_amount, parse_geo, place, temperatures
 from node.monitor.products import Coordinates, ProductTable
 from node.monitor.travel import check_travel, distance_km
 from node.store.models import AlertSeverity, EventStatus
-from node.store.records import EventRecord
+from node.store.records import EventBatchRow, EventRecord, EventRow
+from node.store.store import Store
 
 TABLE = ProductTable.parse(
     """
@@ -349,6 +350,77 @@ def test_check_goods_judges_a_transformation_once_from_its_first_output() -> Non
     assert [f.kind for f in first] == ["mass-balance"]
     assert second == []
     assert creation(OUT, [transform]) is transform
+
+
+def _stored(store: Store, records: list[EventRecord]) -> list[EventRecord]:
+    """``records`` stored as accepted (a transformation linked to its inputs and
+    outputs), read back as the store gives them."""
+    rows = [
+        EventRow(
+            event_hash=r.event_hash,
+            action=int(r.action),
+            batch_id=r.event.batch_id,
+            prev_event_hash=r.event.prev_event_hash,
+            inputs=b"".join(r.event.inputs),
+            input_prev_hashes=b"".join(r.event.input_prev_hashes),
+            outputs=b"".join(r.event.outputs),
+            counterparty=r.event.counterparty,
+            product=r.event.product,
+            quantity=str(r.event.quantity),
+            event_time=r.event.event_time,
+            location=r.event.location,
+            payload_hash=r.event.payload_hash,
+            nonce=r.id.to_bytes(32, "big"),
+            signer=r.signer,
+            participant_id=r.participant_id,
+            signature=r.signature,
+            payload=r.payload,
+            status=int(r.status),
+            received_at=r.received_at,
+        )
+        for r in records
+    ]
+    links = [
+        EventBatchRow(batch_id=b, event_hash=r.event_hash)
+        for r in records
+        for b in r.event.batch_ids() - {r.event.batch_id}
+    ]
+    with store.write() as conn:
+        store.events.store_accepted(conn, rows, links=links)
+    with store.read() as conn:
+        return store.events.after(conn, after=0, limit=len(records))
+
+
+def test_sources_reads_the_inputs_it_was_not_given_whole(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commission, transform = _stored(store, [milk(1, LOT_A, 2000), cheese(2, 200.0)])
+    read: list[list[bytes]] = []
+    of_batches = store.events.of_batches
+    monkeypatch.setattr(
+        store.events,
+        "of_batches",
+        lambda conn, ids, **kw: read.append(list(ids)) or of_batches(conn, ids, **kw),
+    )
+    with store.read() as conn:
+        # The monitor read OUT's events: the transformation names LOT_A too, but LOT_A's
+        # other events (its commission) were not read.
+        partial = sources(conn, store, {OUT: [transform], LOT_A: [transform]}, complete={OUT})
+        assert read == [[LOT_A]]
+        # Both batches read whole: nothing more is read.
+        whole = sources(
+            conn,
+            store,
+            {OUT: [transform], LOT_A: [commission, transform]},
+            complete={OUT, LOT_A},
+        )
+        assert read == [[LOT_A]]
+        # Nothing said to be whole: every input is read, as before.
+        unsaid = sources(conn, store, {OUT: [transform], LOT_A: [commission, transform]})
+        assert read == [[LOT_A], [LOT_A]]
+
+    assert partial == whole == unsaid == {LOT_A: commission}
+    assert check_transform(transform, partial, TABLE) == []
 
 
 # ----- hostile payloads -----

@@ -35,7 +35,7 @@ from node.commit.custody import CustodyMode
 from node.context import Node
 from node.events.batch import BatchState
 from node.events.signatures import Recover, recover_signers
-from node.events.typed_data import Action, BatchStatus, Domain
+from node.events.typed_data import ZERO32, Action, BatchStatus, Domain, TraceEvent
 from node.ingest.chain_view import moved_on, unheld_heads
 from node.monitor.access import AccessPolicy
 from node.monitor.alertlog import (
@@ -152,10 +152,12 @@ class Monitor:
         report = CycleReport()
         with self.store.read() as conn:
             new = self.store.events.after(conn, after=self._events_seen, limit=WATCH_EVENTS)
-        touched: set[bytes] = set()
+        # In the order the new events name them, each event's batches together: a page
+        # of the history pass then holds a transformation's inputs with its outputs.
+        touched: dict[bytes, None] = {}
         for record in new:
             event = record.event
-            touched |= event.batch_ids()
+            touched.update(dict.fromkeys(_named(event)))
             if record.action is Action.RECALL and record.status is not EventStatus.REJECTED:
                 self._recalled[event.batch_id] = None
             elif record.action is Action.TRANSFORM:
@@ -169,8 +171,12 @@ class Monitor:
                     if reach is None:
                         found = self.store.batches.downstream(conn, lot)
                         self._recalled[lot] = frozenset({lot} | {k.child for k in found.links})
-            touched |= {lot for lot, reach in self._recalled.items() if reach and reach & touched}
-            self._history(report, only=touched)
+            touched.update(
+                dict.fromkeys(
+                    lot for lot, reach in self._recalled.items() if reach and reach & touched.keys()
+                )
+            )
+            self._history(report, only=list(touched))
         self._windows_seen = self._windows(report, after=self._windows_seen)
         self._record(report, prune=False)
         if new:
@@ -310,12 +316,13 @@ class Monitor:
             report.windows += len(windows)
             after = windows[-1].id
 
-    def _history(self, report: CycleReport, *, only: set[bytes] | None = None) -> None:
+    def _history(self, report: CycleReport, *, only: list[bytes] | None = None) -> None:
         """The custody and goods rules over each batch's events (node.monitor.custody,
-        node.monitor.goods): of every batch, or of those in ``only``."""
+        node.monitor.goods): of every batch, or of those in ``only`` (a page at a time, in
+        that order)."""
         now = int(self.clock() * 1000)
         after = b""
-        todo = sorted(only) if only is not None else []
+        todo = list(only) if only is not None else []
         while True:
             with self.store.read() as conn:
                 if only is None:
@@ -410,6 +417,11 @@ class Monitor:
                     self.store.batches.replace(
                         conn, states[batch_id], expected_head=before[batch_id]
                     )
+
+
+def _named(event: TraceEvent) -> list[bytes]:
+    """The batches ``event`` names (TraceEvent.batch_ids), in the order it names them."""
+    return [b for b in (event.batch_id, *event.inputs, *event.outputs) if b != ZERO32]
 
 
 def _by_batch(

@@ -17,7 +17,9 @@ names (``EventRepository.holders``). Only the batches' primary key stays random.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import struct
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import Connection, Table, func, select
@@ -103,8 +105,22 @@ def chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
 
 
 def split32(data: bytes) -> tuple[bytes, ...]:
-    """32-byte items stored concatenated (batch lists, Merkle proofs), as a tuple."""
-    return tuple(data[i : i + 32] for i in range(0, len(data), 32))
+    """32-byte items stored concatenated (batch lists, Merkle proofs), as a tuple (a
+    shorter last item if the length is not a multiple of 32)."""
+    count, rest = divmod(len(data), 32)
+    if rest or count > _UNPACKED:
+        return tuple([data[i : i + 32] for i in range(0, len(data), 32)])
+    return _unpack32(count)(data)
+
+
+#: Up to this many items, :func:`split32` unpacks with one ``struct`` format per count
+#: (a quarter of slicing's time: every stored event's proof is split when read).
+_UNPACKED: Final = 64
+
+
+@lru_cache(maxsize=_UNPACKED + 1)
+def _unpack32(count: int) -> Callable[[bytes], tuple[bytes, ...]]:
+    return struct.Struct("32s" * count).unpack
 
 
 def current_epoch(conn: Connection) -> int:

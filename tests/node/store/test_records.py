@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from node.events.hashing import keccak
@@ -21,7 +23,7 @@ from node.store.records import (
     event_record,
 )
 from node.store.store import Store
-from node.store.tables import EVENTS
+from node.store.tables import EVENTS, split32
 
 SIGNER = bytes.fromhex("11" * 20)
 LOT = keccak(b"lot")
@@ -177,3 +179,9 @@ def test_a_stored_action_or_status_outside_the_enums_is_refused(store: Store) ->
         conn.execute(EVENTS.update().values(action=int(Action.SHIP), status=42))
     with store.read() as conn, pytest.raises(ValueError, match="42"):
         store.events.after(conn, after=0, limit=10)
+
+
+@given(st.binary(max_size=32 * 70 + 40))
+def test_split32_cuts_every_32_bytes_whatever_the_length(data: bytes) -> None:
+    assert split32(data) == tuple(data[i : i + 32] for i in range(0, len(data), 32))
+    assert b"".join(split32(data)) == data

@@ -222,15 +222,21 @@ def _check_state(
 def check_events(
     events: Iterable[EventRecord],
     domain: Domain,
-    recover: Recover = recover_signers,
+    recover: Recover | None = recover_signers,
 ) -> list[Finding]:
     """Stored events whose fields or signature no longer match their hash and signer.
 
     ``recover``: the signers of (digest, signature) pairs, None where one does not
-    recover (a serving node's recovery processes: node.events.signatures)."""
+    recover (a serving node's recovery processes: node.events.signatures); None: the
+    fields only, the signatures are not recovered (the monitor's watch leaves them to
+    its cycle: a recovery costs more than the rest of an event's checks)."""
     records = list(events)
     digests = [record.event.digest(domain) for record in records]
-    signers = recover([(d, r.signature) for d, r in zip(digests, records, strict=True)])
+    signers: list[bytes | None] = (
+        recover([(d, r.signature) for d, r in zip(digests, records, strict=True)])
+        if recover is not None
+        else [r.signer for r in records]
+    )
     found: list[Finding] = []
     for record, digest, signer in zip(records, digests, signers, strict=True):
         problems: list[str] = []

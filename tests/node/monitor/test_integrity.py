@@ -21,7 +21,7 @@ from node.monitor.grading import Confidence, Impact, grade
 from node.monitor.integrity import check_custody
 from node.monitor.service import Monitor
 from node.store.models import AlertSeverity, AlertStatus
-from node.store.records import Finding
+from node.store.records import EventRecord, Finding
 from node.store.tables import ALERTS, BATCHES, EVENTS, WINDOW_STATES, WINDOWS
 from node.testing.harness import TraceNodeHarness
 from node.testing.plugin import HarnessFactory
@@ -102,6 +102,56 @@ def test_a_replaced_event_hash_breaks_its_window_root(node: TraceNodeHarness) ->
     set_event(node, observed, event_hash=forged)
 
     assert kinds(node) == {"window-root-mismatch", "event-altered"}
+
+
+def latest(h: TraceNodeHarness) -> EventRecord:
+    with h.node.store.read() as conn:
+        last = h.node.store.events.last_id(conn)
+        (record,) = h.node.store.events.after(conn, after=last - 1, limit=1)
+    return record
+
+
+def test_a_watch_leaves_new_windows_signatures_to_the_cycle(node: TraceNodeHarness) -> None:
+    monitor = Monitor.of(node.node)
+    assert monitor.cycle().findings == []
+    node.submit("processor", Action.SHIP, CHEESE, to="carrier")
+    node.commit()
+    shipped = latest(node)
+    # Signed over by another event's signature: its fields still hash to its hash.
+    set_event(node, shipped.event_hash, signature=anchored_event_record(node).signature)
+
+    watched = monitor.watch()
+    cycled = monitor.cycle()
+
+    assert watched.windows == 1
+    assert watched.findings == []
+    assert [(f.kind, f.event_hash) for f in cycled.findings] == [
+        ("event-altered", shipped.event_hash)
+    ]
+    assert "signature" in cycled.findings[0].detail
+
+
+def anchored_event_record(h: TraceNodeHarness) -> EventRecord:
+    with h.node.store.read() as conn:
+        record = h.node.store.events.get(conn, anchored_event(h, Action.COMMISSION))
+    assert record is not None
+    return record
+
+
+def test_a_watch_finds_a_new_window_s_edited_fields(node: TraceNodeHarness) -> None:
+    monitor = Monitor.of(node.node)
+    assert monitor.cycle().findings == []
+    node.submit("processor", Action.SHIP, CHEESE, to="carrier")
+    node.commit()
+    shipped = latest(node)
+    set_event(node, shipped.event_hash, event_time=shipped.event.event_time + 1)
+
+    watched = monitor.watch()
+
+    assert [(f.kind, f.event_hash) for f in watched.findings] == [
+        ("event-altered", shipped.event_hash)
+    ]
+    assert "hash" in watched.findings[0].detail
 
 
 def test_a_deleted_event_is_missing_from_its_anchored_window(node: TraceNodeHarness) -> None:

@@ -241,23 +241,21 @@ class CommitWorker:
                     raise
                 log.info("window of %d operations too large for one transaction", len(operations))
                 rows = _within_operations(rows, len(operations) // 2)
+        members = _members(rows, tree)
         with self.store.write() as conn:
-            return self._create(conn, rows, tree, first_seq, tx)
+            return self._create(conn, members, tree, first_seq, tx)
 
     def _create(
         self,
         conn: Connection,
-        rows: list[EventRecord],
+        members: list[WindowMember],
         tree: MerkleTree,
         first_seq: int,
         tx: SignedTx,
     ) -> WindowRecord:
-        """Store the prepared window of ``rows`` (its tree, first sequence number and signed
-        transaction), each event given its place and proof."""
-        members = [
-            WindowMember(id=r.id, tree_index=tree.tree_index(i), proof=b"".join(tree.proof(i)))
-            for i, r in enumerate(rows)
-        ]
+        """Store the prepared window of ``members`` (:func:`_members`: its events' places
+        and proofs, computed before the write lock is taken), its tree's root, first
+        sequence number and signed transaction."""
         return self.store.windows.create(
             conn,
             first_seq=first_seq,
@@ -293,19 +291,19 @@ class CommitWorker:
             first_seq=first_seq,
             event_count=len(rows),
         )
+        # Everything computed before the write lock is taken: ingest waits on it.
+        members = _members(rows, tree)
+        leaves = [
+            # the tree's leaf values are the transitions' encodings, in order
+            (t.event_hash, moves.event_hashes[i], b"".join(moves.proof(i)))
+            for i, t in enumerate(found)
+            if moves is not None
+        ]
         with self.store.write() as conn:
-            window = self._create(conn, rows, tree, first_seq, tx)
+            window = self._create(conn, members, tree, first_seq, tx)
             self.store.windows.save_states(conn, window.id, state_root=state_root, leaves=states)
             self.store.windows.save_transitions(
-                conn,
-                window.id,
-                transition_root=transition_root,
-                leaves=[
-                    # the tree's leaf values are the transitions' encodings, in order
-                    (t.event_hash, moves.event_hashes[i], b"".join(moves.proof(i)))
-                    for i, t in enumerate(found)
-                    if moves is not None
-                ],
+                conn, window.id, transition_root=transition_root, leaves=leaves
             )
         return replace(window, state_root=state_root, transition_root=transition_root)
 
@@ -698,6 +696,14 @@ def _state_rows(
             b"".join(tree.proof(i)),
         )
         for i, leaf in enumerate(ordered)
+    ]
+
+
+def _members(rows: list[EventRecord], tree: MerkleTree) -> list[WindowMember]:
+    """Each of ``rows``' place in the window's ``tree`` and its proof."""
+    return [
+        WindowMember(id=r.id, tree_index=tree.tree_index(i), proof=b"".join(tree.proof(i)))
+        for i, r in enumerate(rows)
     ]
 
 

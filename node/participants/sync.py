@@ -16,6 +16,8 @@ from node.exceptions import ChainError
 from node.store.store import Store
 
 CURSOR = "participants"
+#: Times a sync asks again when another moved the cursor while it asked the chain.
+ATTEMPTS = 5
 _T = TypeVar("_T")
 
 
@@ -24,50 +26,64 @@ class ChangeSource(Protocol):
 
 
 def sync_participants(*, store: Store, source: ChangeSource, head: int) -> int:
-    """Apply every change up to block ``head``; returns how many were applied."""
-    with store.write() as conn:
-        last = store.participants.cursor(conn, CURSOR)
+    """Apply every change up to block ``head``; returns how many were applied.
+
+    The chain is asked outside any store transaction (ingest waits on the write lock,
+    and serve syncs every second); the changes are applied only if the cursor is still
+    where they were asked from, else asked again from where another sync left it."""
+    for _ in range(ATTEMPTS):
+        with store.read() as conn:
+            last = store.participants.cursor(conn, CURSOR)
         start = 0 if last is None else last + 1
         if start > head:
             return 0
         changes = source.changes(start, head)
-        for change in changes:
-            pid = change.participant_id
-            if change.kind is ChangeKind.REGISTERED:
-                store.participants.put(
-                    conn,
-                    participant_id=pid,
-                    key=_required(change.key),
-                    name=change.name or "",
-                    prefix=change.prefix or "",
-                    roles=_required(change.roles),
-                    active=True,
-                    block=change.block,
-                )
-                continue
-            if change.kind in (ChangeKind.LICENSED, ChangeKind.REVOKED):
-                _licence(store, conn, change)
-                continue
-            if change.kind is ChangeKind.KEY_ROTATED:
-                store.participants.rotate_key(
-                    conn,
-                    pid,
-                    old=_required(change.old_key),
-                    new=_required(change.key),
-                    block=change.block,
-                )
-                continue
-            current = store.participants.get(conn, pid)
-            if current is None:
-                continue  # cannot happen on a consistent chain: registration comes first
-            roles = change.roles if change.roles is not None else current.roles
-            active = {
-                ChangeKind.SUSPENDED: False,
-                ChangeKind.REACTIVATED: True,
-            }.get(change.kind, current.active)
-            store.participants.set_status(conn, pid, roles=roles, active=active, block=change.block)
-        store.participants.set_cursor(conn, CURSOR, head)
-        return len(changes)
+        with store.write() as conn:
+            if store.participants.cursor(conn, CURSOR) != last:
+                continue  # another sync applied changes meanwhile: go on from its cursor
+            _apply(store, conn, changes)
+            store.participants.set_cursor(conn, CURSOR, head)
+            return len(changes)
+    raise ChainError(f"participant sync: the cursor moved {ATTEMPTS} times while it was read")
+
+
+def _apply(store: Store, conn: Connection, changes: list[ParticipantChange]) -> None:
+    """Apply ``changes``, in chain order, to the participant mirror."""
+    for change in changes:
+        pid = change.participant_id
+        if change.kind is ChangeKind.REGISTERED:
+            store.participants.put(
+                conn,
+                participant_id=pid,
+                key=_required(change.key),
+                name=change.name or "",
+                prefix=change.prefix or "",
+                roles=_required(change.roles),
+                active=True,
+                block=change.block,
+            )
+            continue
+        if change.kind in (ChangeKind.LICENSED, ChangeKind.REVOKED):
+            _licence(store, conn, change)
+            continue
+        if change.kind is ChangeKind.KEY_ROTATED:
+            store.participants.rotate_key(
+                conn,
+                pid,
+                old=_required(change.old_key),
+                new=_required(change.key),
+                block=change.block,
+            )
+            continue
+        current = store.participants.get(conn, pid)
+        if current is None:
+            continue  # cannot happen on a consistent chain: registration comes first
+        roles = change.roles if change.roles is not None else current.roles
+        active = {
+            ChangeKind.SUSPENDED: False,
+            ChangeKind.REACTIVATED: True,
+        }.get(change.kind, current.active)
+        store.participants.set_status(conn, pid, roles=roles, active=active, block=change.block)
 
 
 def _licence(store: Store, conn: Connection, change: ParticipantChange) -> None:

@@ -165,6 +165,24 @@ def insert_many(
     conn.exec_driver_sql(statement, [tuple(row[c] for c in columns) for row in rows])
 
 
+def update_many(
+    conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Update each row of ``table`` whose ``key`` is a row's ``key`` to that row's other
+    values, with one driver-level executemany (as :func:`insert_many`: the values are
+    the driver's native types already)."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != key]
+    marker = "?" if conn.dialect.name == "sqlite" else "%s"
+    # Table and column names come from our own models, never from input.
+    statement = (
+        f"UPDATE {table.name} SET {', '.join(f'{c} = {marker}' for c in columns)} "  # noqa: S608
+        f"WHERE {key} = {marker}"
+    )
+    conn.exec_driver_sql(statement, [(*(row[c] for c in columns), row[key]) for row in rows])
+
+
 def upsert(conn: Connection, table: Table, row: Mapping[str, Any], keys: list[str]) -> None:
     """Insert ``row``, or update the row with the same ``keys`` to it."""
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert

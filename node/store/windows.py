@@ -25,6 +25,7 @@ from node.store.tables import (
     chunks,
     insert_many,
     split32,
+    update_many,
 )
 
 
@@ -68,21 +69,17 @@ class WindowRepository:
         if inserted is None:
             raise RuntimeError("the database returned no id for the new window")
         window_id = int(inserted[0])
-        conn.execute(
-            update(EVENTS)
-            .where(EVENTS.c.id == bindparam("m_id"))
-            .values(
-                window_id=window_id,
-                anchor_seq=bindparam("m_seq"),
-                tree_index=bindparam("m_tree_index"),
-                proof=bindparam("m_proof"),
-            ),
+        update_many(
+            conn,
+            EVENTS,
+            "id",
             [
                 {
-                    "m_id": m["id"],
-                    "m_seq": first_seq + i,
-                    "m_tree_index": m["tree_index"],
-                    "m_proof": m["proof"],
+                    "id": m["id"],
+                    "window_id": window_id,
+                    "anchor_seq": first_seq + i,
+                    "tree_index": m["tree_index"],
+                    "proof": m["proof"],
                 }
                 for i, m in enumerate(members)
             ],

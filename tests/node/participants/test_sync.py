@@ -8,7 +8,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import text
 
-from node.chain.registry import ParticipantRegistryClient
+from node.chain.registry import ParticipantChange, ParticipantRegistryClient
 from node.events.identifiers import Licence, PrefixKind
 from node.events.typed_data import Role
 from node.participants.sync import sync_participants
@@ -124,3 +124,33 @@ def test_an_upgraded_store_reads_the_registry_again_and_keeps_its_licences(
     assert (applied, again) == (5 + 3, 0)
     assert [(r.licence.held, r.block) for r in held] == [(True, r.licence.valid_from) for r in held]
     assert len(held) == 1
+
+
+def test_the_chain_is_asked_outside_the_write_lock_and_a_sync_meanwhile_is_followed(
+    chain: Chain, store: Store
+) -> None:
+    client = ParticipantRegistryClient(chain.w3, chain.deployment)
+    head = chain.w3.eth.block_number
+    store.writer_wait = 2.0  # had the chain been asked under the lock: busy in 2 s, no hang
+    asked: list[tuple[int, int]] = []
+    meanwhile: list[int] = []
+
+    class SyncedMeanwhile:
+        """The registry, with serve's sync loop running while the first question is
+        asked."""
+
+        def changes(self, from_block: int, to_block: int) -> list[ParticipantChange]:
+            asked.append((from_block, to_block))
+            if not meanwhile:
+                meanwhile.append(sync_participants(store=store, source=client, head=head - 1))
+            return client.changes(from_block, to_block)
+
+    applied = sync_participants(store=store, source=SyncedMeanwhile(), head=head)
+    again = sync_participants(store=store, source=client, head=head)
+
+    # Asked again from where the other sync left the cursor; nothing applied twice.
+    assert asked == [(0, head), (head, head)]
+    assert meanwhile[0] + applied == 5 + 3
+    assert again == 0
+    with store.read() as conn:
+        assert len(store.participants.all(conn)) == 5

@@ -62,13 +62,19 @@ MAX_OPERATIONS: Final = 300
 MAX_REBUILDS: Final = 3
 #: The longest pause of ``run`` after a failed window, in seconds.
 MAX_BACKOFF: Final = 30.0
+#: Seconds between ``run``'s looks at the waiting events when it has nothing to commit.
+LOOK: Final = 0.05
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class CommitPolicy:
-    """Commit every ``interval`` seconds or as soon as ``max_events`` wait, whichever first.
+    """Commit every ``interval`` seconds or as soon as ``max_events`` wait, whichever first;
+    and as soon as the waiting events stop growing (none arrived since the worker's
+    previous look, :data:`LOOK` seconds before), ``min_interval`` seconds at least after
+    the last window: a pause in the stream (its end, a lone event) is anchored at once,
+    not an ``interval`` later, while a steady stream is still taken in windows.
 
     ``confirmations``: blocks on top of a window's block before its events are ANCHORED.
     ``poll_interval``: seconds between looks at the chain while a window is not final.
@@ -80,6 +86,7 @@ class CommitPolicy:
 
     interval: float = 1.0
     max_events: int = 1000
+    min_interval: float = 0.25
     max_operations: int = MAX_OPERATIONS
     confirmations: int = 0
     poll_interval: float = 0.5
@@ -170,12 +177,17 @@ class CommitWorker:
         # not finish), or a process that died: looked for at the start and after each
         # commit_once, not on every idle turn, nor are waiting events counted past a window.
         prepared: bool | None = None
+        before = -1  # the events waiting at the previous look (-1: none since the window)
         while not stop.is_set():
             with self.store.read() as conn:
                 waiting = self.store.events.uncommitted_count(conn, at_most=self.policy.max_events)
                 if prepared is None:
                     prepared = self.store.windows.prepared(conn) is not None
-            due = time.monotonic() - last >= self.policy.interval
+            since = time.monotonic() - last
+            # Only this loop takes events out of the queue: the same count, none arrived.
+            paused = waiting == before and since >= self.policy.min_interval
+            due = since >= self.policy.interval or paused
+            before = waiting
             if not (prepared or waiting >= self.policy.max_events or (waiting and due)):
                 if not prepared and (
                     self._state_tx or time.monotonic() - retried >= self.policy.interval
@@ -184,9 +196,10 @@ class CommitWorker:
                     retried = time.monotonic()
                 if self.idle is not None and not prepared and not self._state_tx:
                     self.idle()  # never while a state root's transaction holds the nonce
-                stop.wait(min(0.05, self.policy.interval))
+                stop.wait(min(LOOK, self.policy.interval))
                 continue
             prepared = None
+            before = -1
             try:
                 self.commit_once(stop)
                 failures = 0

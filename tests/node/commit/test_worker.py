@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,6 +194,37 @@ def test_windows_follow_each_other_and_respect_the_operation_cap(rig: Rig) -> No
     assert [r.first_seq for r in results if r] == [1, 4, 7]
     assert rig.client.next_sequence(rig.node.address) == 8
     assert sorted(e["anchor_seq"] for e in all_events(rig)) == list(range(1, 8))
+
+
+def _anchored_within(rig: Rig, event_hash: bytes, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with rig.store.read() as conn:
+            record = rig.store.events.get(conn, event_hash)
+        if record is not None and record.status is EventStatus.ANCHORED:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.parametrize(("min_interval", "anchored"), [(0.05, True), (60.0, False)])
+def test_a_pause_in_the_stream_is_anchored_before_the_interval(
+    rig: Rig, min_interval: float, anchored: bool
+) -> None:
+    worker = rig.worker(policy=CommitPolicy(interval=60.0, min_interval=min_interval))
+    stop = threading.Event()
+    running = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    first = rig.submit("farm", Action.COMMISSION, lot_id("lot-pause-1"))
+    running.start()
+    try:
+        assert _anchored_within(rig, first, 30)  # the first window is due at once
+        lone = rig.submit("farm", Action.COMMISSION, lot_id("lot-pause-2"))
+        # A minute's interval: only the pause (nothing more arrived) commits it sooner.
+        assert _anchored_within(rig, lone, 3 if anchored else 1) is anchored
+    finally:
+        stop.set()
+        running.join(timeout=30)
+    assert not running.is_alive()
 
 
 def test_a_commit_that_reverts_as_a_whole_returns_its_events_to_the_queue(rig: Rig) -> None:

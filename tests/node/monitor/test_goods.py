@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import Connection
 
 from node.events.batch import BatchState
 from node.events.hashing import keccak
@@ -25,7 +27,7 @@ from node.monitor.payloads import batch_amount, parse_geo, place, temperatures
 from node.monitor.products import Coordinates, ProductTable
 from node.monitor.travel import check_travel, distance_km
 from node.store.models import AlertSeverity, EventStatus
-from node.store.records import EventBatchRow, EventRecord, EventRow
+from node.store.records import BatchEvent, EventBatchRow, EventRecord, EventRow
 from node.store.store import Store
 
 TABLE = ProductTable.parse(
@@ -397,11 +399,12 @@ def test_sources_reads_the_inputs_it_was_not_given_whole(
     commission, transform = _stored(store, [milk(1, LOT_A, 2000), cheese(2, 200.0)])
     read: list[list[bytes]] = []
     of_batches = store.events.of_batches
-    monkeypatch.setattr(
-        store.events,
-        "of_batches",
-        lambda conn, ids, **kw: read.append(list(ids)) or of_batches(conn, ids, **kw),
-    )
+
+    def reading(conn: Connection, ids: Sequence[bytes], **kw: Any) -> list[BatchEvent]:
+        read.append(list(ids))
+        return of_batches(conn, ids, **kw)
+
+    monkeypatch.setattr(store.events, "of_batches", reading)
     with store.read() as conn:
         # The monitor read OUT's events: the transformation names LOT_A too, but LOT_A's
         # other events (its commission) were not read.

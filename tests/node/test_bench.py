@@ -38,6 +38,7 @@ def assert_serves_configuration(configuration: dict[str, Any], *, commit: bool) 
     assert configuration["commit_policy"] == {
         "interval": CommitPolicy().interval,
         "max_events": CommitPolicy().max_events,
+        "min_interval": CommitPolicy().min_interval,
         "max_operations": CommitPolicy().max_operations,
         "confirmations": 0,
         "poll_interval": CommitPolicy().poll_interval,

@@ -200,7 +200,11 @@ class TraceEvent:
 
     def batch_ids(self) -> frozenset[bytes]:
         """Every batch the event names: subject, inputs and outputs (never the zero id)."""
-        return frozenset((self.batch_id, *self.inputs, *self.outputs)) - {ZERO32}
+        return frozenset(self.named_batches())
+
+    def named_batches(self) -> list[bytes]:
+        """:meth:`batch_ids` in the order the event names them (a repeat kept)."""
+        return [b for b in (self.batch_id, *self.inputs, *self.outputs) if b != ZERO32]
 
     def created_batch_ids(self) -> tuple[bytes, ...]:
         """The batches the event brings into the network, in order: a COMMISSION's batch,

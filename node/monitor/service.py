@@ -35,7 +35,7 @@ from node.commit.custody import CustodyMode
 from node.context import Node
 from node.events.batch import BatchState
 from node.events.signatures import Recover, recover_signers
-from node.events.typed_data import ZERO32, Action, BatchStatus, Domain, TraceEvent
+from node.events.typed_data import Action, BatchStatus, Domain
 from node.ingest.chain_view import moved_on, unheld_heads
 from node.monitor.access import AccessPolicy
 from node.monitor.alertlog import (
@@ -157,7 +157,7 @@ class Monitor:
         touched: dict[bytes, None] = {}
         for record in new:
             event = record.event
-            touched.update(dict.fromkeys(_named(event)))
+            touched.update(dict.fromkeys(event.named_batches()))
             if record.action is Action.RECALL and record.status is not EventStatus.REJECTED:
                 self._recalled[event.batch_id] = None
             elif record.action is Action.TRANSFORM:
@@ -421,11 +421,6 @@ class Monitor:
                     self.store.batches.replace(
                         conn, states[batch_id], expected_head=before[batch_id]
                     )
-
-
-def _named(event: TraceEvent) -> list[bytes]:
-    """The batches ``event`` names (TraceEvent.batch_ids), in the order it names them."""
-    return [b for b in (event.batch_id, *event.inputs, *event.outputs) if b != ZERO32]
 
 
 def _by_batch(

@@ -20,6 +20,7 @@ from node.store.records import (
     WindowAnchor,
     event_reader,
     event_record,
+    event_records,
 )
 from node.store.tables import (
     BATCHES,
@@ -228,8 +229,7 @@ class EventRepository:
         rows = conn.execute(
             select(EVENTS).where(EVENTS.c.id > after).order_by(EVENTS.c.id).limit(limit)
         )
-        read = event_reader(rows.keys())
-        return [read(r) for r in rows]
+        return event_records(rows)
 
     def counts(self, conn: Connection) -> dict[EventStatus, int]:
         """How many events are in each status."""
@@ -304,8 +304,7 @@ class EventRepository:
             .order_by(EVENTS.c.id)
             .limit(limit)
         )
-        read = event_reader(rows.keys())
-        return [read(r) for r in rows]
+        return event_records(rows)
 
     def unsettled_batches(self, conn: Connection) -> set[bytes]:
         """Every batch an event not yet anchored (nor rejected) names: the batches whose

@@ -11,6 +11,8 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Final, NamedTuple, NotRequired, TypedDict
 
+from sqlalchemy import Result
+
 from node.events.identifiers import Licence, PrefixKind
 from node.events.typed_data import Action, BatchStatus, Role, TraceEvent
 from node.store.models import (
@@ -524,6 +526,12 @@ def event_reader(keys: Iterable[str]) -> Callable[[Any], EventRecord]:
     ``keys()``): the columns are found once, not in each row."""
     take = _event_columns(tuple(keys))
     return lambda row: _event_record(take(row))
+
+
+def event_records(result: Result[Any]) -> list[EventRecord]:
+    """The records of every row of ``result`` (:func:`event_reader`)."""
+    read = event_reader(result.keys())
+    return [read(row) for row in result]
 
 
 def _event_record(values: tuple[Any, ...]) -> EventRecord:

@@ -154,7 +154,7 @@ def insert_many(
     if not rows:
         return
     columns = list(rows[0])
-    marker = "?" if conn.dialect.name == "sqlite" else "%s"
+    marker = _marker(conn)
     # Table and column names come from our own models, never from input.
     statement = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
@@ -174,13 +174,18 @@ def update_many(
     if not rows:
         return
     columns = [c for c in rows[0] if c != key]
-    marker = "?" if conn.dialect.name == "sqlite" else "%s"
+    marker = _marker(conn)
     # Table and column names come from our own models, never from input.
     statement = (
         f"UPDATE {table.name} SET {', '.join(f'{c} = {marker}' for c in columns)} "  # noqa: S608
         f"WHERE {key} = {marker}"
     )
     conn.exec_driver_sql(statement, [(*(row[c] for c in columns), row[key]) for row in rows])
+
+
+def _marker(conn: Connection) -> str:
+    """The driver's parameter marker (sqlite3: ``?``; psycopg: ``%s``)."""
+    return "?" if conn.dialect.name == "sqlite" else "%s"
 
 
 def upsert(conn: Connection, table: Table, row: Mapping[str, Any], keys: list[str]) -> None:

@@ -15,6 +15,7 @@ from node.store.records import (
     WindowRecord,
     WindowStateRecord,
     event_reader,
+    event_records,
     window_record,
 )
 from node.store.tables import (
@@ -143,8 +144,7 @@ class WindowRepository:
         rows = conn.execute(
             select(EVENTS).where(EVENTS.c.window_id == window_id).order_by(EVENTS.c.anchor_seq)
         )
-        read = event_reader(rows.keys())
-        return [read(r) for r in rows]
+        return event_records(rows)
 
     def confirmed(self, conn: Connection, *, after: int, limit: int) -> list[WindowRecord]:
         """Confirmed windows with ids above ``after``, oldest first (the monitor's walk)."""
@@ -192,8 +192,7 @@ class WindowRepository:
                 )
                 .order_by(EVENTS.c.window_id, EVENTS.c.anchor_seq)
             )
-            read = event_reader(rows.keys())
-            found += [read(r) for r in rows]
+            found += event_records(rows)
         return found
 
     def page(self, conn: Connection, *, before: int | None, limit: int) -> list[WindowRecord]:

@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from node.chain.commits import CommitClient
 from node.commit.worker import CommitPolicy, CommitWorker
 from node.filelock import FileLock
+from node.runtime import Precedence
 from node.store.availability import store_unavailable
 from node.store.engine import advisory_key
 from node.store.store import Store
@@ -188,12 +189,20 @@ def committing(
     poll: float = 1.0,
     on_change: Callable[[bool], None] | None = None,
     idle: Callable[[], None] | None = None,
+    precedence: Precedence | None = None,
 ) -> Callable[[], None]:
     """What a node's commit thread runs (``tracenode serve``'s, and ``tracenode bench``'s
     so that it measures the same): the commit worker, while this process holds the node
     key's commit lock, until ``stop`` is set; ``idle`` runs on its idle turns (serve seals
-    the alert log there)."""
-    worker = CommitWorker(store=store, client=client, node=node_key, policy=policy, idle=idle)
+    the alert log there); its windows go first of ``precedence``'s deferring work."""
+    worker = CommitWorker(
+        store=store,
+        client=client,
+        node=node_key,
+        policy=policy,
+        idle=idle,
+        precedence=precedence,
+    )
 
     def run() -> None:
         lead(

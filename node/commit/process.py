@@ -60,6 +60,7 @@ from node.context import Node
 from node.exceptions import ChainError, ChainUnavailableError, ConfigurationError, TraceNodeError
 from node.monitor.alertlog import AlertLogSealer
 from node.monitor.service import WATCH_INTERVAL, Monitor
+from node.runtime import Precedence
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ def node_committing(
     stop: threading.Event,
     poll: float,
     on_change: Callable[[bool], None],
+    precedence: Precedence | None = None,
 ) -> Callable[[], None]:
     """What serve's committer runs for ``node`` (this process's, or the gateway's own
     thread when it owns the chain): :func:`committing` with the node's chain client in its
@@ -147,6 +149,7 @@ def node_committing(
         idle=AlertLogSealer(
             store=node.store, w3=node.w3, deployment=node.deployment, node=node_key
         ).tick,
+        precedence=precedence,
     )
 
 
@@ -193,6 +196,12 @@ def _run(
     # lets the worker finish the transaction under way.
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     threads = []
+    # The monitor's watch waits for the worker's windows (node.runtime.Precedence): they
+    # share this process's GIL, and a window is what the gateway's writers and the
+    # events' proofs wait for.
+    precedence = Precedence()
+    if monitor is not None:
+        monitor.precedence = precedence
     if settings.commit:
         run = node_committing(
             node,
@@ -201,6 +210,7 @@ def _run(
             stop=stop,
             poll=settings.leader_poll,
             on_change=lambda held: out.say({"leader": held}),
+            precedence=precedence,
         )
         threads.append(threading.Thread(target=run, name="commit-leader", daemon=True))
     if monitor is not None:

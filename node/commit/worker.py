@@ -32,6 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -52,6 +53,7 @@ from node.exceptions import (
 )
 from node.proofs.state import StateLeaf, replay, state_tree
 from node.proofs.transitions import transition_tree, transitions
+from node.runtime import Precedence
 from node.store.records import EventRecord, WindowMember, WindowRecord
 from node.store.store import Store
 from node.webhooks.messages import enqueue_window, window_subscribers
@@ -121,6 +123,9 @@ class CommitWorker:
     #: Called on ``run``'s idle turns, where the node key may send a transaction of its own
     #: without racing a window for its nonce (the alert log's anchor, node.monitor.alertlog).
     idle: Callable[[], None] | None = None
+    #: Run's windows go :meth:`~node.runtime.Precedence.first` of the process's deferring
+    #: work (serve's commit process: the integrity monitor's watch); None: of none.
+    precedence: Precedence | None = None
     #: The anchorState transactions sent for a window's state root (the first, then each
     #: replacement with higher fees), by window id.
     _state_tx: dict[int, list[SignedTx]] = field(default_factory=dict, init=False, repr=False)
@@ -201,7 +206,8 @@ class CommitWorker:
             prepared = None
             before = -1
             try:
-                self.commit_once(stop)
+                with self.precedence.first() if self.precedence else nullcontext():
+                    self.commit_once(stop)
                 failures = 0
             except CommitPendingError:
                 pass  # resumed on the next turn (or stopped)

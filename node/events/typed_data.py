@@ -183,6 +183,27 @@ class TraceEvent:
     nonce: int = 0
 
     def __post_init__(self) -> None:
+        # Every event read from the store is built here: one comparison chain for the
+        # common case, the field-by-field checks (and their messages) only on a failure.
+        if (
+            len(self.batch_id)
+            == len(self.prev_event_hash)
+            == len(self.product)
+            == len(self.location)
+            == len(self.payload_hash)
+            == 32
+            and len(self.counterparty) == 20
+            and 0 <= self.quantity <= _UINT256_MAX
+            and 0 <= self.event_time <= _UINT64_MAX
+            and 0 <= self.nonce <= _UINT256_MAX
+            and (not self.inputs or all(len(item) == 32 for item in self.inputs))
+            and (
+                not self.input_prev_hashes
+                or all(len(item) == 32 for item in self.input_prev_hashes)
+            )
+            and (not self.outputs or all(len(item) == 32 for item in self.outputs))
+        ):
+            return
         for name in ("batch_id", "prev_event_hash", "product", "location", "payload_hash"):
             if len(getattr(self, name)) != 32:
                 raise InvalidEventError(f"{name} must be 32 bytes")

@@ -49,6 +49,7 @@ from node.monitor.goods import check_goods, sources
 from node.monitor.integrity import check_custody, check_events, check_window
 from node.monitor.products import ProductTable
 from node.monitor.stream import watch_refusals
+from node.runtime import Precedence
 from node.store.models import EventStatus
 from node.store.records import BatchEvent, EventRecord, Finding, WindowRecord
 from node.store.store import Store
@@ -62,6 +63,12 @@ PAGE = 500
 WATCH_INTERVAL = 0.5
 #: Events one watch reads at most; more wait for the next, taken at once.
 WATCH_EVENTS = 2000
+#: A watch defers to the commit worker's windows (``Monitor.precedence``) while its
+#: oldest new event waits less than this many seconds: the bound on how far a watch
+#: falls behind a stream that keeps the worker busy.
+DEFER_LAG_S = 5.0
+#: Seconds one step of a watch waits for a window at most.
+DEFER_S = 1.0
 
 
 @dataclass(slots=True)
@@ -119,10 +126,15 @@ class Monitor:
     challenge: ChecksumAddress | None = None
     #: How stored events' signers are recovered again (check_events).
     recover: Recover = recover_signers
+    #: Work a watch defers to between its steps, while it is not :data:`DEFER_LAG_S`
+    #: behind (serve's commit process: the commit worker's windows); None: none.
+    precedence: Precedence | None = None
     #: Where the next watch goes on from: the last event and confirmed window looked at
     #: (-1: no cycle yet, so the next watch is a cycle).
     _events_seen: int = field(default=-1, init=False)
     _windows_seen: int = field(default=0, init=False)
+    #: When the oldest event the running watch reads was accepted (ms; None: a cycle).
+    _oldest: int | None = field(default=None, init=False)
     #: Each recalled lot the monitor knows of, with every batch made from it (the lots a
     #: new event can breach the recall through); None: to be read again.
     _recalled: dict[bytes, frozenset[bytes] | None] = field(default_factory=dict, init=False)
@@ -152,6 +164,15 @@ class Monitor:
         report = CycleReport()
         with self.store.read() as conn:
             new = self.store.events.after(conn, after=self._events_seen, limit=WATCH_EVENTS)
+        self._oldest = new[0].received_at if new else int(self.clock() * 1000)
+        try:
+            self._look(report, new)
+        finally:
+            self._oldest = None
+        return report
+
+    def _look(self, report: CycleReport, new: list[EventRecord]) -> None:
+        """The watch's look at ``new`` events, new windows and new refusals."""
         # In the order the new events name them, each event's batches together: a page
         # of the history pass then holds a transformation's inputs with its outputs.
         touched: dict[bytes, None] = {}
@@ -183,7 +204,16 @@ class Monitor:
         if new:
             self._events_seen = new[-1].id
         report.fresh = len(new)
-        return report
+
+    def _defer(self) -> None:
+        """Between two steps of a watch: wait while the commit worker commits a window
+        (``precedence``), unless the watch is :data:`DEFER_LAG_S` behind already."""
+        if (
+            self.precedence is not None
+            and self._oldest is not None
+            and self.clock() * 1000 - self._oldest < DEFER_LAG_S * 1000
+        ):
+            self.precedence.defer(DEFER_S)
 
     def _record(self, report: CycleReport, *, prune: bool) -> None:
         """Read the refusal record from where the last pass left it, and record every
@@ -300,6 +330,7 @@ class Monitor:
                 transition_roots=[w.root for w in windows if w.transition_root is not None],
             )
             for window in windows:
+                self._defer()
                 events = members[window.id]
                 report.findings += check_window(
                     window,
@@ -346,6 +377,7 @@ class Monitor:
             if not local:
                 return
             for state in local:
+                self._defer()
                 events = named.get(state.batch_id, [])
                 report.findings += check_transit(state, events, now_ms=now, policy=self.policy)
                 report.findings += check_times(events, self.policy)

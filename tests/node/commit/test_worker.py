@@ -22,6 +22,7 @@ from node.events.typed_data import Action, BatchStatus, TraceEvent
 from node.exceptions import ChainError, SignerSuspendedError
 from node.ingest.service import IngestService
 from node.proofs.state import StateLeaf, process_state_proof
+from node.runtime import Precedence
 from node.store.models import EventStatus, WindowStatus
 from node.store.records import WindowStateRecord
 from node.store.store import Store
@@ -225,6 +226,31 @@ def test_a_pause_in_the_stream_is_anchored_before_the_interval(
         stop.set()
         running.join(timeout=30)
     assert not running.is_alive()
+
+
+def test_run_commits_a_window_first_of_the_work_that_defers_to_it(rig: Rig) -> None:
+    """Serve's commit process: while run commits a window, the monitor's watch (which
+    defers to it) waits; between windows it does not."""
+    precedence = Precedence()
+    during: list[bool] = []
+
+    def look(tx: SignedTx) -> None:  # as the monitor's thread would, mid-window
+        step = threading.Thread(target=lambda: during.append(precedence.defer(0.0)))
+        step.start()
+        step.join(10)
+
+    worker = rig.worker(policy=CommitPolicy(interval=0.05), precedence=precedence, before_send=look)
+    stop = threading.Event()
+    running = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    lot = rig.submit("farm", Action.COMMISSION, lot_id("lot-first"))
+    running.start()
+    try:
+        assert _anchored_within(rig, lot, 30)
+    finally:
+        stop.set()
+        running.join(timeout=30)
+    assert during == [False]  # mid-window: a deferring step would have waited
+    assert precedence.defer(0.0) is True
 
 
 def test_a_commit_that_reverts_as_a_whole_returns_its_events_to_the_queue(rig: Rig) -> None:

@@ -8,7 +8,8 @@ import threading
 import time
 
 from node.events.typed_data import Action
-from node.monitor.service import Monitor
+from node.monitor.service import DEFER_LAG_S, CycleReport, Monitor
+from node.runtime import Precedence
 from node.testing import chains
 from node.testing.harness import TraceNodeHarness
 
@@ -91,3 +92,36 @@ def test_serve_s_loop_raises_an_alert_long_before_the_next_cycle(
     assert not loop.is_alive()
     assert found is not None
     assert found.kind == "recall-breach"
+
+
+def test_a_watch_waits_for_a_window_unless_it_is_far_behind(
+    tracenode: TraceNodeHarness,
+) -> None:
+    """Serve's commit process: a watch's steps wait while the worker commits a window
+    (they share a GIL), unless its oldest new event waited DEFER_LAG_S already."""
+    monitor = Monitor.of(tracenode.node)
+    monitor.precedence = Precedence()
+    chains.cheese_from_milk(tracenode, MILK, CHEESE)
+    monitor.cycle()
+
+    def watch_during_a_window(late: float) -> tuple[float, CycleReport | None]:
+        monitor.clock = lambda: time.time() + late
+        reports: list[CycleReport] = []
+        assert monitor.precedence is not None
+        with monitor.precedence.first():
+            looking = threading.Thread(target=lambda: reports.append(monitor.watch()))
+            looking.start()
+            looking.join(0.5)
+            held = reports[0] if reports else None
+        looking.join(30)
+        return len(reports), held
+
+    tracenode.submit("processor", Action.SHIP, CHEESE, to="shop")
+    done, during = watch_during_a_window(late=0.0)
+    assert (done, during) == (1, None)  # it waited for the window to end, then looked
+
+    tracenode.submit("shop", Action.RECEIVE, CHEESE)
+    done, during = watch_during_a_window(late=DEFER_LAG_S + 1)
+    assert done == 1
+    assert during is not None  # too far behind to wait: it looked during the window
+    assert during.fresh == 1

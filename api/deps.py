@@ -21,6 +21,7 @@ from node.epcis.jobs import CaptureJobs
 from node.events.identifiers import MAX_IDENTIFIER_LENGTH
 from node.exceptions import AuthenticationError, PermissionDeniedError, RegistrarUnavailableError
 from node.monitor.refusals import RefusalLog
+from node.monitor.service import WatchMark
 from node.provenance.service import ProvenanceService
 from node.store.apikeys import ApiKeyRecord, ApiKeys
 
@@ -32,6 +33,9 @@ class CommitStatus:
     policy: CommitPolicy = field(default_factory=CommitPolicy)
     runs_worker: bool = False  # whether this process competes for the commit lock
     leader: bool = False  # whether it holds the lock now
+    #: How far the integrity monitor (here or in the commit process) has read; None: no
+    #: monitor runs, or it has not finished its first pass.
+    watched: WatchMark | None = None
 
 
 @dataclass

@@ -92,7 +92,7 @@ def create_app(
     commit = commit or CommitStatus()
     health = Health(node)
     backlog = BacklogWatch(node.store, interval=commit.policy.interval)
-    metrics.watch(node, lambda: commit.leader, health, backlog)
+    metrics.watch(node, lambda: commit.leader, health, backlog, lambda: commit.watched)
     app = FastAPI(
         title="TraceNode",
         version=__version__,

@@ -24,6 +24,7 @@ from api.backpressure import BacklogWatch
 from api.health import METRICS_STORE_TIMEOUT, BoundedCall, Health
 from node.commit.backlog import Backlog
 from node.context import Node
+from node.monitor.service import WatchMark
 from node.store.alerts import RuleFigures
 from node.store.availability import store_unavailable
 from node.store.models import AlertSeverity, AlertStatus, EventStatus, WindowStatus
@@ -56,9 +57,14 @@ class Metrics:
         )
 
     def watch(
-        self, node: Node, leader: Callable[[], bool], health: Health, backlog: BacklogWatch
+        self,
+        node: Node,
+        leader: Callable[[], bool],
+        health: Health,
+        backlog: BacklogWatch,
+        watched: Callable[[], WatchMark | None] = lambda: None,
     ) -> None:
-        self.registry.register(_NodeCollector(node, leader, health, backlog))
+        self.registry.register(_NodeCollector(node, leader, health, backlog, watched))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -73,6 +79,7 @@ class _StoreFigures:
     alerts: dict[AlertSeverity, int]
     backlog: Backlog
     rules: list[RuleFigures]
+    last_event: int
 
 
 def _read_figures(store: Store, backlog: BacklogWatch) -> _StoreFigures:
@@ -83,6 +90,7 @@ def _read_figures(store: Store, backlog: BacklogWatch) -> _StoreFigures:
         oldest = store.events.oldest_uncommitted(conn)
         alerts = store.alerts.counts(conn)
         rules = store.alerts.by_rule(conn)
+        last_event = store.events.last_id(conn)
     return _StoreFigures(
         events=events,
         windows=windows,
@@ -91,6 +99,7 @@ def _read_figures(store: Store, backlog: BacklogWatch) -> _StoreFigures:
         alerts=alerts,
         backlog=backlog.current(),
         rules=rules,
+        last_event=last_event,
     )
 
 
@@ -99,9 +108,15 @@ class _NodeCollector(Collector):
     and whether the store and the chain answered."""
 
     def __init__(
-        self, node: Node, leader: Callable[[], bool], health: Health, backlog: BacklogWatch
+        self,
+        node: Node,
+        leader: Callable[[], bool],
+        health: Health,
+        backlog: BacklogWatch,
+        watched: Callable[[], WatchMark | None],
     ) -> None:
         self.leader = leader
+        self.watched = watched
         self.health = health
         self._figures = BoundedCall("metrics-store", lambda: _read_figures(node.store, backlog))
 
@@ -173,6 +188,19 @@ class _NodeCollector(Collector):
         if figures.backlog.capacity is not None:
             capacity.add_metric([], figures.backlog.capacity)
         yield capacity
+        mark = self.watched()
+        if mark is not None:  # no monitor runs (or it has not finished a pass): no samples
+            yield GaugeMetricFamily(
+                "tracenode_monitor_events_behind",
+                "Stored events the integrity monitor has not looked at yet.",
+                value=max(0, figures.last_event - mark.through),
+            )
+            yield GaugeMetricFamily(
+                "tracenode_monitor_watch_lag_seconds",
+                "How long the oldest event of the monitor's latest look waited for it "
+                "(0 when that look found nothing new).",
+                value=mark.lag,
+            )
         yield _labelled(
             "tracenode_alerts",
             "Integrity alerts by severity.",

@@ -91,6 +91,8 @@ def serve(
         # the product table there), else here.
         here = child is None and options.monitor_interval > 0
         monitor = Monitor.of(node) if here else None  # a bad product table fails here
+        if monitor is not None:
+            monitor.on_watch = lambda mark: setattr(status, "watched", mark)
         node.verifier.warm()  # signature recovery on every core from the first request
         if child is not None:
             child.wait_ready()  # its start-up errors are serve's (the chain held elsewhere)
@@ -130,6 +132,7 @@ def _commit_process(
         ),
         password,
         on_leader=lambda held: setattr(status, "leader", held),
+        on_watch=lambda mark: setattr(status, "watched", mark),
     )
     if followed is not None:
         followed.send_raw = child.send_raw  # the registrar's transactions

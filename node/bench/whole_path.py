@@ -35,7 +35,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 LATENCY_SAMPLE: Final = 4_000
 #: Seconds between two looks at /v1/anchors.
 POLL_S: Final = 0.1
+#: Seconds a round waits at most for serve's integrity monitor to have read every event.
+MONITOR_WAIT_S: Final = 120.0
+_MONITOR: Final = "monitor_read_all_s_after_anchored"
 #: Seconds a request may take (a thousand-event list on a loaded machine included).
 REQUEST_TIMEOUT_S: Final = 120.0
 _LISTENING = re.compile(r"serving\s.*?\son\s+(http://\S+)\s+\(chain", re.DOTALL)
@@ -289,6 +292,7 @@ def wait_anchored(
     timeout: float,
     tokens: Sequence[str] = (),
     sample: int = LATENCY_SAMPLE,
+    when_seen: Callable[[float], None] | None = None,
 ) -> tuple[float, dict[bytes, float]]:
     """Wait until ``watch`` saw new windows holding every event of ``accepted``; then
     fetch the proofs of every event, or of every k-th when there are more than
@@ -302,6 +306,8 @@ def wait_anchored(
         time.sleep(POLL_S / 2)
     seen = dict(watch.seen)
     done = max(seen.values())
+    if when_seen is not None:
+        when_seen(done)  # before the proofs are fetched
     keys: Sequence[str | None] = tokens or [None]
     hashes = list(accepted)[:: -(-len(accepted) // sample)]
     parts = [hashes[i :: len(keys)] for i in range(len(keys))]
@@ -313,6 +319,35 @@ def wait_anchored(
         for part, found in zip(parts, windows, strict=True)
         for h, w in zip(part, found, strict=True)
     }
+
+
+def monitor_behind(url: str, since: float, timeout: float = MONITOR_WAIT_S) -> dict[str, float]:
+    """How far serve's integrity monitor was behind when a round's last window was seen
+    (``since``, ``time.monotonic()``): the events it had not read at the first look at
+    ``/metrics`` after it, and the seconds from ``since`` until it had read them all
+    (looked at every :data:`POLL_S` s; not timed: the round is over). Empty when no
+    monitor runs (the gauge is absent)."""
+    found: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
+        while time.monotonic() < deadline:
+            behind = _gauge(client.get("/metrics").text, "tracenode_monitor_events_behind")
+            if behind is None:
+                return found
+            found.setdefault("monitor_events_behind_when_anchored", behind)
+            if behind == 0:
+                found[_MONITOR] = max(0.0, time.monotonic() - since)
+                return found
+            time.sleep(POLL_S)
+    raise TimeoutError(f"the monitor did not read every event within {timeout:.0f} s")
+
+
+def _gauge(text: str, name: str) -> float | None:
+    """The unlabelled sample of ``name`` in Prometheus text (None: absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 def _windows_of(url: str, token: str | None, hashes: list[bytes]) -> list[int]:
@@ -376,7 +411,7 @@ def measure_whole_path(
         for site in (whole, ingest):
             site.rounds = [site.workload.make(lots) for _ in range(rounds)]
         known: set[int] = set()
-        by_round = []
+        by_round: list[dict[str, Any]] = []
         commands = {}
 
         def ingest_only(index: int) -> dict[str, float]:
@@ -387,6 +422,7 @@ def measure_whole_path(
                 return {"ingest_events_per_s": len(accepted) / (max(accepted.values()) - began)}
 
         def whole_path(index: int) -> dict[str, float]:
+            monitor: dict[str, float] = {}
             with ServeProcess(whole.data_dir, *whole.args) as server:
                 commands["whole_path"] = server.command
                 with WindowWatch(server.url, known) as watch:
@@ -400,12 +436,14 @@ def measure_whole_path(
                         timeout=120 + len(accepted),
                         tokens=whole.tokens[:clients],
                         sample=latency_sample,
+                        when_seen=lambda done: monitor.update(monitor_behind(server.url, done)),
                     )
                 return {
                     "committing_ingest_events_per_s": len(accepted) / ingested,
                     "whole_path_events_per_s": len(accepted) / (last - began),
                     **latencies({h: accepted[h] for h in anchored}, anchored),
                     "latency_events": len(anchored),
+                    **monitor,
                 }
 
         for index in range(rounds):
@@ -466,6 +504,15 @@ def measure_whole_path(
             "accepted_to_anchored_s_p99": median_of(by_round, "accepted_to_anchored_s_p99"),
         }
     )
+    caught = [float(r[_MONITOR]) for r in by_round if _MONITOR in r]
+    if caught:  # serve's integrity monitor ran (it does by default)
+        section["monitor"] = (
+            "serve's integrity monitor, which gives way to the commit worker's windows "
+            "(docs/monitor.md): how many events it had not read when a round's last "
+            "window was seen, and the seconds from then until it had read them all "
+            "(by_round: monitor_*; /metrics' tracenode_monitor_events_behind)"
+        )
+        section["monitor_read_all_s_after_anchored_max"] = max(caught)
     return section
 
 

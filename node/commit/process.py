@@ -27,8 +27,10 @@ accepted meanwhile and committed once it is back. ``stop()``: its stdin closed a
 SIGTERM, then SIGKILL after :data:`STOP_S` seconds.
 
 Messages are JSON lines: to the child ``{"id": n, "raw": "0x..."}``; from it ``{"ready":
-true}`` or ``{"failed": {"code", "message"}}`` at start-up, ``{"leader": bool}``, and
-``{"id": n, "hash": "0x..."}`` or ``{"id": n, "error": {"code", "message"}}``.
+true}`` or ``{"failed": {"code", "message"}}`` at start-up, ``{"leader": bool}``,
+``{"watched": {"through": n, "lag_s": x}}`` (how far its monitor has read:
+node.monitor.service.WatchMark), and ``{"id": n, "hash": "0x..."}`` or ``{"id": n,
+"error": {"code", "message"}}``.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from node.commit.worker import CommitPolicy
 from node.context import Node
 from node.exceptions import ChainError, ChainUnavailableError, ConfigurationError, TraceNodeError
 from node.monitor.alertlog import AlertLogSealer
-from node.monitor.service import WATCH_INTERVAL, Monitor
+from node.monitor.service import WATCH_INTERVAL, Monitor, WatchMark
 from node.runtime import Precedence
 
 log = logging.getLogger(__name__)
@@ -202,6 +204,7 @@ def _run(
     precedence = Precedence()
     if monitor is not None:
         monitor.precedence = precedence
+        monitor.on_watch = _Marks(out).say
     if settings.commit:
         run = node_committing(
             node,
@@ -238,6 +241,19 @@ def _run(
             os._exit(0)  # a window interrupted is resumed by the next leader (worker.py)
 
 
+class _Marks:
+    """Tells serve how far the monitor has read (its ``/metrics``), when that changed."""
+
+    def __init__(self, out: _Out) -> None:
+        self._out = out
+        self._last: WatchMark | None = None
+
+    def say(self, mark: WatchMark) -> None:
+        if mark != self._last:
+            self._last = mark
+            self._out.say({"watched": {"through": mark.through, "lag_s": mark.lag}})
+
+
 def _requests(node: Node, out: _Out, stop: threading.Event) -> None:
     """Raw transactions from the gateway, each sent in a thread of its own (it may wait
     behind a window), until stdin ends: then the process stops."""
@@ -263,6 +279,15 @@ def _send(node: Node, out: _Out, ident: int, raw: bytes) -> None:
         out.say({"id": ident, "hash": "0x" + bytes(tx_hash).hex()})
 
 
+def _mark(data: Any) -> WatchMark | None:
+    """The monitor's mark from the child's message (None when malformed)."""
+    try:
+        through, lag = int(data["through"]), float(data["lag_s"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return WatchMark(through, lag) if through >= -1 and lag >= 0 else None
+
+
 def _error(exc: BaseException) -> dict[str, str]:
     code = exc.code if isinstance(exc, TraceNodeError) else type(exc).__name__
     return {"code": code, "message": str(exc)[:500]}
@@ -273,7 +298,8 @@ def _error(exc: BaseException) -> dict[str, str]:
 
 class CommitProcess:
     """Serve's commit process: started by :meth:`start`, restarted when it dies, stopped
-    by :meth:`stop`. ``on_leader`` is told when the child takes or loses the commit lock
+    by :meth:`stop`. ``on_watch`` is told how far its monitor has read (None when it
+    died). ``on_leader`` is told when the child takes or loses the commit lock
     (and False when it dies)."""
 
     def __init__(
@@ -282,11 +308,13 @@ class CommitProcess:
         password: str,
         *,
         on_leader: Callable[[bool], None] = lambda held: None,
+        on_watch: Callable[[WatchMark | None], None] = lambda mark: None,
         start_timeout: float = START_S,
     ) -> None:
         self.settings = settings
         self._password = password
         self._on_leader = on_leader
+        self._on_watch = on_watch
         self._start_timeout = start_timeout
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -404,6 +432,10 @@ class CommitProcess:
                 _settle(ready, f"[{failed.get('code')}] {failed.get('message')}")
             elif "leader" in message:
                 self._on_leader(bool(message["leader"]))
+            elif "watched" in message:
+                mark = _mark(message["watched"])
+                if mark is not None:
+                    self._on_watch(mark)
             elif "id" in message:
                 with self._lock:
                     future = self._pending.get(message["id"])
@@ -420,6 +452,7 @@ class CommitProcess:
         process.wait()
         _settle(ready, f"it exited with status {process.returncode}")
         self._on_leader(False)
+        self._on_watch(None)  # its monitor is gone with it
         with self._lock:
             pending, self._pending = self._pending, {}
         for future in pending.values():

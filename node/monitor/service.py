@@ -85,6 +85,16 @@ class CycleReport:
     findings: list[Finding] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class WatchMark:
+    """How far the monitor has read (``/metrics``: how far behind it is): the last event
+    it looked at (store id), and how long the oldest event of its latest look had waited
+    for it, seconds (0 when that look found nothing new)."""
+
+    through: int
+    lag: float
+
+
 @dataclass
 class Monitor:
     """The integrity monitor over one node's store and chain."""
@@ -129,6 +139,8 @@ class Monitor:
     #: Work a watch defers to between its steps, while it is not :data:`DEFER_LAG_S`
     #: behind (serve's commit process: the commit worker's windows); None: none.
     precedence: Precedence | None = None
+    #: Told after each pass how far the monitor has read (serve's ``/metrics``).
+    on_watch: Callable[[WatchMark], None] | None = None
     #: Where the next watch goes on from: the last event and confirmed window looked at
     #: (-1: no cycle yet, so the next watch is a cycle).
     _events_seen: int = field(default=-1, init=False)
@@ -153,6 +165,8 @@ class Monitor:
         self._record(report, prune=True)
         self._events_seen = max(self._events_seen, events_seen)
         self._windows_seen = max(self._windows_seen, windows_seen)
+        if self.on_watch is not None:
+            self.on_watch(WatchMark(self._events_seen, 0.0))
         return report
 
     def watch(self) -> CycleReport:
@@ -169,6 +183,9 @@ class Monitor:
             self._look(report, new)
         finally:
             self._oldest = None
+        if self.on_watch is not None:
+            lag = self.clock() - new[0].received_at / 1000 if new else 0.0
+            self.on_watch(WatchMark(self._events_seen, max(0.0, lag)))
         return report
 
     def _look(self, report: CycleReport, new: list[EventRecord]) -> None:

@@ -79,6 +79,7 @@ def submit(served: dict[str, Any], lot: str, nonce: int) -> str:
     )
     assert answer.status_code == 202, answer.text
     event_hash: str = answer.json()["eventHash"]
+    served.setdefault("submitted", []).append(event_hash)
     return event_hash
 
 
@@ -134,6 +135,21 @@ def test_a_killed_commit_process_comes_back_and_anchors(served: dict[str, Any]) 
     assert "the commit process (pid" in server.output()
 
 
+def test_metrics_say_how_far_the_commit_process_s_monitor_has_read(
+    served: dict[str, Any],
+) -> None:
+    server: Server = served["server"]
+    accepted = submit(served, "88.123.45/cp-watched", 11)
+    assert wait_anchored(server.url, accepted)["status"] == "anchored"
+
+    def caught_up() -> dict[str, float] | None:
+        samples = read_metrics(server.url)
+        return samples if samples.get("tracenode_monitor_events_behind") == 0 else None
+
+    samples = wait_until(caught_up, 30)
+    assert 0 <= samples["tracenode_monitor_watch_lag_seconds"] < 30
+
+
 def test_sigkill_of_serve_leaves_no_commit_process_behind(served: dict[str, Any]) -> None:
     server: Server = served["server"]
     children = commit_children(server)
@@ -150,6 +166,7 @@ def test_sigkill_of_serve_leaves_no_commit_process_behind(served: dict[str, Any]
     assert wait_until(lambda: not any(alive(pid) for pid in children + others) or None, 30)
     # Through the commit process's death and serve's, every event was anchored once.
     with Node(served["dir"]) as node, node.store.read() as conn:
-        rows = conn.execute(select(EVENTS.c.status, EVENTS.c.anchor_seq)).all()
-    assert {status for status, _ in rows} == {EventStatus.ANCHORED}
-    assert sorted(seq for _, seq in rows) == [1, 2, 3]
+        rows = conn.execute(select(EVENTS.c.event_hash, EVENTS.c.status, EVENTS.c.anchor_seq)).all()
+    assert sorted("0x" + bytes(h).hex() for h, _, _ in rows) == sorted(served.get("submitted", []))
+    assert {status for _, status, _ in rows} == {EventStatus.ANCHORED}
+    assert sorted(seq for _, _, seq in rows) == list(range(1, len(rows) + 1))

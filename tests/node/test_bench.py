@@ -251,6 +251,10 @@ def test_whole_path_serves_a_real_process_over_http_until_anchored() -> None:
         assert row["whole_vs_ingest_only"] > 0
         assert row["accepted_to_anchored_s_p50"] <= row["accepted_to_anchored_s_p99"]
         assert row["latency_events"] == 4  # every third of the 10, from the first
+        # serve's monitor had read them all, at most 120 s after the last window
+        assert row["monitor_events_behind_when_anchored"] >= 0
+        assert 0 <= row["monitor_read_all_s_after_anchored"] <= 120
+    assert section["monitor_read_all_s_after_anchored_max"] >= 0
     assert "more than 4 " in section["latency_events"]
     assert_loads(section)
 

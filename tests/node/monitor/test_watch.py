@@ -7,8 +7,10 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from node.events.typed_data import Action
-from node.monitor.service import DEFER_LAG_S, CycleReport, Monitor
+from node.monitor.service import DEFER_LAG_S, CycleReport, Monitor, WatchMark
 from node.runtime import Precedence
 from node.testing import chains
 from node.testing.harness import TraceNodeHarness
@@ -125,3 +127,27 @@ def test_a_watch_waits_for_a_window_unless_it_is_far_behind(
     assert done == 1
     assert during is not None  # too far behind to wait: it looked during the window
     assert during.fresh == 1
+
+
+def test_each_pass_says_how_far_the_monitor_has_read(tracenode: TraceNodeHarness) -> None:
+    """The mark serve's /metrics shows (tracenode_monitor_events_behind, ..._lag_seconds)."""
+    marks: list[WatchMark] = []
+    monitor = Monitor.of(tracenode.node)
+    monitor.on_watch = marks.append
+    chains.cheese_from_milk(tracenode, MILK, CHEESE)
+    with tracenode.node.store.read() as conn:
+        before = tracenode.node.store.events.last_id(conn)
+    monitor.watch()  # the first is a cycle
+    shipped = tracenode.submit("processor", Action.SHIP, CHEESE, to="shop")
+    with tracenode.node.store.read() as conn:
+        record = tracenode.node.store.events.get(conn, shipped)
+    assert record is not None
+    monitor.clock = lambda: record.received_at / 1000 + 3.0  # looked at 3 s after it came
+    monitor.watch()
+    monitor.watch()  # nothing new
+
+    first, shipment, idle = marks
+    assert first == WatchMark(before, 0.0)
+    assert shipment.through == record.id
+    assert shipment.lag == pytest.approx(3.0)
+    assert idle == WatchMark(record.id, 0.0)

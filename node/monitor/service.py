@@ -139,7 +139,8 @@ class Monitor:
     #: Work a watch defers to between its steps, while it is not :data:`DEFER_LAG_S`
     #: behind (serve's commit process: the commit worker's windows); None: none.
     precedence: Precedence | None = None
-    #: Told after each pass how far the monitor has read (serve's ``/metrics``).
+    #: Told after each pass how far the monitor has read (serve's ``/metrics``), and by
+    #: :meth:`run` before its first (nothing read: every stored event is ahead of it).
     on_watch: Callable[[WatchMark], None] | None = None
     #: Where the next watch goes on from: the last event and confirmed window looked at
     #: (-1: no cycle yet, so the next watch is a cycle).
@@ -281,6 +282,8 @@ class Monitor:
         alert log's sealer). A failed pass (the chain or the store unreachable) is logged
         and retried after ``interval`` or 30 s, whichever is shorter."""
         next_cycle = time.monotonic()
+        if self.on_watch is not None and self._events_seen < 0:
+            self.on_watch(WatchMark(0, 0.0))  # nothing read yet: every stored event is ahead
         while not stop.is_set():
             pause = watch_interval if watch_interval > 0 else interval
             try:

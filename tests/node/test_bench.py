@@ -254,7 +254,10 @@ def test_whole_path_serves_a_real_process_over_http_until_anchored() -> None:
         # serve's monitor had read them all, at most 120 s after the last window
         assert row["monitor_events_behind_when_anchored"] >= 0
         assert 0 <= row["monitor_read_all_s_after_anchored"] <= 120
+        assert row["monitor_first_pass_s"] >= 0
+        assert row["ingest_only_monitor_first_pass_s"] >= 0
     assert section["monitor_read_all_s_after_anchored_max"] >= 0
+    assert "between cycles" in section["round_start"]
     assert "more than 4 " in section["latency_events"]
     assert_loads(section)
 

@@ -34,7 +34,7 @@ class CommitStatus:
     runs_worker: bool = False  # whether this process competes for the commit lock
     leader: bool = False  # whether it holds the lock now
     #: How far the integrity monitor (here or in the commit process) has read; None: no
-    #: monitor runs, or it has not finished its first pass.
+    #: monitor runs (or its commit process is not up).
     watched: WatchMark | None = None
 
 

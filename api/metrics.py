@@ -189,7 +189,7 @@ class _NodeCollector(Collector):
             capacity.add_metric([], figures.backlog.capacity)
         yield capacity
         mark = self.watched()
-        if mark is not None:  # no monitor runs (or it has not finished a pass): no samples
+        if mark is not None:  # no monitor runs: no samples (before its first pass: all behind)
             yield GaugeMetricFamily(
                 "tracenode_monitor_events_behind",
                 "Stored events the integrity monitor has not looked at yet.",

@@ -325,41 +325,48 @@ def monitor_behind(url: str, since: float, timeout: float = MONITOR_WAIT_S) -> d
     """How far serve's integrity monitor was behind when a round's last window was seen
     (``since``, ``time.monotonic()``): the events it had not read at the first look at
     ``/metrics`` after it, and the seconds from ``since`` until it had read them all
-    (looked at every :data:`POLL_S` s; not timed: the round is over), or after
-    ``timeout`` how many it still had not (``monitor_events_behind_after_wait``). A serve
-    started for the round counts every stored event as unread until its monitor's
-    first pass, a cycle over the whole store, is done. Empty when no monitor runs (the
-    gauge is absent)."""
-    found: dict[str, float] = {}
-    deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
-        while True:
-            behind = _gauge(client.get("/metrics").text, "tracenode_monitor_events_behind")
-            if behind is None:
-                return found
-            found.setdefault("monitor_events_behind_when_anchored", behind)
-            if behind == 0:
-                found[_MONITOR] = max(0.0, time.monotonic() - since)
-                return found
-            if time.monotonic() >= deadline:
-                found["monitor_events_behind_after_wait"] = behind
-                return found
-            time.sleep(POLL_S)
+    (not timed: the round is over), or after ``timeout`` how many it still had not
+    (``monitor_events_behind_after_wait``). Empty when no monitor runs."""
+    first, read_at, last = _monitor_reads(url, timeout)
+    if first is None:
+        return {}
+    found = {"monitor_events_behind_when_anchored": first}
+    if read_at is None:
+        return found | {"monitor_events_behind_after_wait": last}
+    return found | {_MONITOR: max(0.0, read_at - since)}
 
 
 def monitor_settled(url: str, timeout: float = MONITOR_WAIT_S) -> float:
     """Wait until a serve just started has finished its integrity monitor's first pass
-    (a cycle over the whole store, which a long-running node runs every 300 s): a round
-    measures a node between cycles. Returns the seconds waited (0 when no monitor
-    runs)."""
+    (a cycle over the whole store, which a long-running node runs every 300 s; until
+    then every stored event counts as unread): a round measures a node between cycles.
+    Returns the seconds waited (0 when no monitor runs)."""
     began = time.monotonic()
+    first, read_at, _ = _monitor_reads(url, timeout)
+    if first is None:
+        return 0.0
+    if read_at is None:
+        raise TimeoutError(f"serve's monitor did not finish its first pass in {timeout} s")
+    return read_at - began
+
+
+def _monitor_reads(url: str, timeout: float) -> tuple[float | None, float | None, float]:
+    """Looks at ``/metrics``' ``tracenode_monitor_events_behind`` every :data:`POLL_S` s
+    until it is 0, at most ``timeout`` s: its first value (None: absent, no monitor
+    runs), the ``time.monotonic()`` when it was 0 (None: not within ``timeout``), and its
+    last value."""
+    deadline = time.monotonic() + timeout
+    first: float | None = None
     with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
         while True:
             behind = _gauge(client.get("/metrics").text, "tracenode_monitor_events_behind")
-            if not behind:
-                return time.monotonic() - began
-            if time.monotonic() - began > timeout:
-                raise TimeoutError(f"serve's monitor did not finish its first pass in {timeout} s")
+            if behind is None:
+                return None, None, 0.0
+            first = behind if first is None else first
+            if behind == 0:
+                return first, time.monotonic(), behind
+            if time.monotonic() >= deadline:
+                return first, None, behind
             time.sleep(POLL_S)
 
 

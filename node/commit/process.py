@@ -285,7 +285,7 @@ def _mark(data: Any) -> WatchMark | None:
         through, lag = int(data["through"]), float(data["lag_s"])
     except (KeyError, TypeError, ValueError):
         return None
-    return WatchMark(through, lag) if through >= -1 and lag >= 0 else None
+    return WatchMark(through, lag) if through >= 0 and lag >= 0 else None
 
 
 def _error(exc: BaseException) -> dict[str, str]:

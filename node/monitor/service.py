@@ -69,6 +69,10 @@ WATCH_EVENTS = 2000
 DEFER_LAG_S = 5.0
 #: Seconds one step of a watch waits for a window at most.
 DEFER_S = 1.0
+#: A cycle defers to the windows too, but waits in all at most this share of the time it
+#: has worked: under a stream that keeps the worker busy, a cycle takes at most about
+#: (1 + this) times its time alone, so it always finishes.
+CYCLE_DEFER_SHARE = 1.0
 
 
 @dataclass(slots=True)
@@ -148,6 +152,10 @@ class Monitor:
     _windows_seen: int = field(default=0, init=False)
     #: When the oldest event the running watch reads was accepted (ms; None: a cycle).
     _oldest: int | None = field(default=None, init=False)
+    #: The running cycle's start and the seconds it has deferred so far (time.monotonic;
+    #: None: no cycle running).
+    _cycle_started: float | None = field(default=None, init=False)
+    _cycle_deferred: float = field(default=0.0, init=False)
     #: Each recalled lot the monitor knows of, with every batch made from it (the lots a
     #: new event can breach the recall through); None: to be read again.
     _recalled: dict[bytes, frozenset[bytes] | None] = field(default_factory=dict, init=False)
@@ -159,10 +167,14 @@ class Monitor:
             events_seen = self.store.events.last_id(conn)
             windows_seen = self.store.windows.last_confirmed(conn)
         self._recalled = {}
-        self._alert_log(report)
-        self._windows(report, after=0, signatures=True)
-        self._custody(report)
-        self._history(report)
+        self._cycle_started, self._cycle_deferred = time.monotonic(), 0.0
+        try:
+            self._alert_log(report)
+            self._windows(report, after=0, signatures=True)
+            self._custody(report)
+            self._history(report)
+        finally:
+            self._cycle_started = None
         self._record(report, prune=True)
         self._events_seen = max(self._events_seen, events_seen)
         self._windows_seen = max(self._windows_seen, windows_seen)
@@ -224,14 +236,21 @@ class Monitor:
         report.fresh = len(new)
 
     def _defer(self) -> None:
-        """Between two steps of a watch: wait while the commit worker commits a window
-        (``precedence``), unless the watch is :data:`DEFER_LAG_S` behind already."""
-        if (
-            self.precedence is not None
-            and self._oldest is not None
-            and self.clock() * 1000 - self._oldest < DEFER_LAG_S * 1000
-        ):
-            self.precedence.defer(DEFER_S)
+        """Between two steps of a pass: wait while the commit worker commits a window
+        (``precedence``), a watch unless it is :data:`DEFER_LAG_S` behind already, a
+        cycle while it has waited less than :data:`CYCLE_DEFER_SHARE` of its work."""
+        if self.precedence is None:
+            return
+        if self._oldest is not None:
+            if self.clock() * 1000 - self._oldest < DEFER_LAG_S * 1000:
+                self.precedence.defer(DEFER_S)
+        elif self._cycle_started is not None:
+            now = time.monotonic()
+            worked = now - self._cycle_started - self._cycle_deferred
+            budget = worked * CYCLE_DEFER_SHARE - self._cycle_deferred
+            if budget > 0:
+                self.precedence.defer(min(DEFER_S, budget))
+                self._cycle_deferred += time.monotonic() - now
 
     def _record(self, report: CycleReport, *, prune: bool) -> None:
         """Read the refusal record from where the last pass left it, and record every

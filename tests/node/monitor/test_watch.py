@@ -10,7 +10,7 @@ import time
 import pytest
 
 from node.events.typed_data import Action
-from node.monitor.service import DEFER_LAG_S, CycleReport, Monitor, WatchMark
+from node.monitor.service import CYCLE_DEFER_SHARE, DEFER_LAG_S, CycleReport, Monitor, WatchMark
 from node.runtime import Precedence
 from node.testing import chains
 from node.testing.harness import TraceNodeHarness
@@ -127,6 +127,53 @@ def test_a_watch_waits_for_a_window_unless_it_is_far_behind(
     assert done == 1
     assert during is not None  # too far behind to wait: it looked during the window
     assert during.fresh == 1
+
+
+class _Timed(Precedence):
+    """The real precedence, each deferral's bound and wait recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[tuple[float, float]] = []
+
+    def defer(self, bound: float) -> bool:
+        started = time.monotonic()
+        done = super().defer(bound)
+        self.waits.append((bound, time.monotonic() - started))
+        return done
+
+
+def test_a_cycle_gives_way_to_a_window_but_never_waits_longer_than_it_works(
+    tracenode: TraceNodeHarness,
+) -> None:
+    """A cycle under a stream that keeps the worker committing: it waits between its
+    steps, in all at most CYCLE_DEFER_SHARE of the time it worked, so it finishes while
+    windows go on."""
+    precedence = _Timed()
+    monitor = Monitor.of(tracenode.node)
+    monitor.precedence = precedence
+    chains.cheese_from_milk(tracenode, MILK, CHEESE)
+    tracenode.submit("processor", Action.SHIP, CHEESE, to="shop")
+    reports: list[CycleReport] = []
+    with precedence.first():  # one window that lasts the whole cycle
+        started = time.monotonic()
+        cycling = threading.Thread(target=lambda: reports.append(monitor.cycle()))
+        cycling.start()
+        cycling.join(30)
+        took = time.monotonic() - started
+        assert len(reports) == 1  # it finished while the window still ran
+    deferred = sum(waited for _, waited in precedence.waits)
+    assert deferred > 0  # it gave way
+    assert all(bound > 0 for bound, _ in precedence.waits)
+    # Each wait is bounded by what the cycle had worked so far; allow the scheduler's
+    # overshoot of a timed wait (a few ms a wait).
+    overshoot = 0.005 * len(precedence.waits)
+    assert deferred <= CYCLE_DEFER_SHARE * (took - deferred) + overshoot
+    assert reports[0].batches + reports[0].windows > 0
+
+    precedence.waits.clear()
+    monitor.cycle()  # no window running: nothing to wait for
+    assert sum(waited for _, waited in precedence.waits) < 0.05
 
 
 def test_each_pass_says_how_far_the_monitor_has_read(tracenode: TraceNodeHarness) -> None:

@@ -16,7 +16,7 @@ from node.monitor.mass_balance import check_shipments, check_transform
 from node.monitor.payloads import creates, hexed, live
 from node.monitor.products import ProductTable
 from node.monitor.travel import check_travel
-from node.store.records import EventRecord, Finding
+from node.store.records import EventRecord, Finding, RecordMemo
 from node.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -32,12 +32,13 @@ def sources(
     store: Store,
     named: Mapping[bytes, Sequence[EventRecord]],
     complete: Collection[bytes] = (),
+    memo: RecordMemo | None = None,
 ) -> dict[bytes, EventRecord]:
     """The event that made each input of the transformations among ``named``'s events.
 
     ``complete``: the batches of which ``named`` holds every event. An input among them
     is found there; only the others' events are read (a transformation names its inputs,
-    so the monitor's read of its batches holds them already)."""
+    so the monitor's read of its batches holds them already; ``memo``: see RecordMemo)."""
     inputs = {
         batch_id
         for events in named.values()
@@ -53,7 +54,7 @@ def sources(
         if found is not None:
             made[batch_id] = found
     unread = inputs.difference(complete)
-    for row in store.events.of_batches(conn, sorted(unread)) if unread else ():
+    for row in store.events.of_batches(conn, sorted(unread), memo=memo) if unread else ():
         for batch_id in row.record.event.batch_ids() & unread:
             if live(row.record) and creates(row.record, batch_id):
                 made.setdefault(batch_id, row.record)

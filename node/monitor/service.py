@@ -51,7 +51,7 @@ from node.monitor.products import ProductTable
 from node.monitor.stream import watch_refusals
 from node.runtime import Precedence
 from node.store.models import EventStatus
-from node.store.records import BatchEvent, EventRecord, Finding, WindowRecord
+from node.store.records import BatchEvent, EventRecord, Finding, RecordMemo, WindowRecord
 from node.store.store import Store
 from node.webhooks.messages import enqueue_alert
 
@@ -156,6 +156,9 @@ class Monitor:
     #: None: no cycle running).
     _cycle_started: float | None = field(default=None, init=False)
     _cycle_deferred: float = field(default=0.0, init=False)
+    #: The event records a watch read, reused by the next ones (a batch's history is read
+    #: on each look at its new events). A cycle reads through none: it reads each once.
+    _memo: RecordMemo = field(default_factory=RecordMemo, init=False)
     #: Each recalled lot the monitor knows of, with every batch made from it (the lots a
     #: new event can breach the recall through); None: to be read again.
     _recalled: dict[bytes, frozenset[bytes] | None] = field(default_factory=dict, init=False)
@@ -190,7 +193,9 @@ class Monitor:
             return self.cycle()
         report = CycleReport()
         with self.store.read() as conn:
-            new = self.store.events.after(conn, after=self._events_seen, limit=WATCH_EVENTS)
+            new = self.store.events.after(
+                conn, after=self._events_seen, limit=WATCH_EVENTS, memo=self._memo
+            )
         self._oldest = new[0].received_at if new else int(self.clock() * 1000)
         try:
             self._look(report, new)
@@ -234,6 +239,11 @@ class Monitor:
         if new:
             self._events_seen = new[-1].id
         report.fresh = len(new)
+
+    @property
+    def _reads(self) -> RecordMemo | None:
+        """The memo the running pass reads events through: a watch's, or none (a cycle)."""
+        return self._memo if self._oldest is not None else None
 
     def _defer(self) -> None:
         """Between two steps of a pass: wait while the commit worker commits a window
@@ -355,7 +365,9 @@ class Monitor:
         while True:
             with self.store.read() as conn:
                 windows = self.store.windows.confirmed(conn, after=after, limit=self.page)
-                members = self.store.windows.events_of(conn, [w.id for w in windows])
+                members = self.store.windows.events_of(
+                    conn, [w.id for w in windows], memo=self._reads
+                )
                 stated = [w.id for w in windows if w.state_block]
                 leaves = self.store.windows.states_of(conn, stated)
             if not windows:
@@ -406,13 +418,23 @@ class Monitor:
                     local = list(self.store.batches.load(conn, chunk).values())
                     if chunk and not local:
                         continue  # none of these is a custody batch: on to the next
-                named = _by_batch(self.store.events.of_batches(conn, [b.batch_id for b in local]))
+                named = _by_batch(
+                    self.store.events.of_batches(
+                        conn, [b.batch_id for b in local], memo=self._reads
+                    )
+                )
                 recalls = {
                     b.batch_id: self._descendants(conn, b.batch_id)
                     for b in local
                     if b.status is BatchStatus.RECALLED
                 }
-                made_from = sources(conn, self.store, named, complete={b.batch_id for b in local})
+                made_from = sources(
+                    conn,
+                    self.store,
+                    named,
+                    complete={b.batch_id for b in local},
+                    memo=self._reads,
+                )
             if not local:
                 return
             for state in local:

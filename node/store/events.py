@@ -17,6 +17,7 @@ from node.store.records import (
     EventRecord,
     EventRow,
     LineageRow,
+    RecordMemo,
     WindowAnchor,
     event_reader,
     event_record,
@@ -223,13 +224,15 @@ class EventRepository:
         """The id of the event accepted last (0: none yet)."""
         return int(conn.execute(select(func.coalesce(func.max(EVENTS.c.id), 0))).scalar_one())
 
-    def after(self, conn: Connection, *, after: int, limit: int) -> list[EventRecord]:
+    def after(
+        self, conn: Connection, *, after: int, limit: int, memo: RecordMemo | None = None
+    ) -> list[EventRecord]:
         """Events accepted after the one of id ``after``, in that order, at most ``limit``
-        (the monitor's look at what is new)."""
+        (the monitor's look at what is new; ``memo``: see RecordMemo)."""
         rows = conn.execute(
             select(EVENTS).where(EVENTS.c.id > after).order_by(EVENTS.c.id).limit(limit)
         )
-        return event_records(rows)
+        return event_records(rows, memo)
 
     def counts(self, conn: Connection) -> dict[EventStatus, int]:
         """How many events are in each status."""
@@ -253,13 +256,14 @@ class EventRepository:
         batch_ids: Sequence[bytes],
         *,
         anchored_before: int | None = None,
+        memo: RecordMemo | None = None,
     ) -> list[BatchEvent]:
         """Every event naming any of ``batch_ids`` (as subject, or in a transformation or
         packing), in the order they were accepted, with their window's anchor.
 
         ``anchored_before``: only the ANCHORED events accepted before the event with that
         store id (a batch's history before a window: none for a batch the window makes,
-        and then no event record is read)."""
+        and then no event record is read). ``memo``: see RecordMemo."""
         ids: set[int] = set()
         for chunk in chunks(sorted(set(batch_ids))):
             query = union(
@@ -287,7 +291,7 @@ class EventRepository:
             if anchored_before is not None:
                 rows_query = rows_query.where(EVENTS.c.status == int(EventStatus.ANCHORED))
             rows = conn.execute(rows_query)
-            read = event_reader(rows.keys())
+            read = event_reader(rows.keys(), memo)
             for row in rows:
                 anchor = None
                 if row.w_tx_hash is not None:

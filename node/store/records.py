@@ -521,16 +521,46 @@ def event_record(row: Any) -> EventRecord:
     return _event_record(_event_columns(row._fields)(row))
 
 
-def event_reader(keys: Iterable[str]) -> Callable[[Any], EventRecord]:
+class RecordMemo:
+    """Event records already made, by their row's values, for a reader that reads the
+    same rows again and again: the integrity monitor's watch reads the whole history of
+    every batch its new events name, on every look, and the new events themselves again
+    in their window. A record is reused only when every column it is made of is as it
+    was (an event's status, window and proof change once it is in a window), so what a
+    read returns is what making it afresh gives. The first ``size`` kept are forgotten
+    first. For one thread."""
+
+    def __init__(self, size: int = 30_000) -> None:
+        self.size = size
+        self._records: dict[int, tuple[tuple[Any, ...], EventRecord]] = {}
+
+    def record(self, values: tuple[Any, ...]) -> EventRecord:
+        """The record of an ``events`` row's :data:`_EVENT_COLUMNS` values."""
+        kept = self._records.get(values[0])
+        if kept is not None and kept[0] == values:
+            return kept[1]
+        made = _event_record(values)
+        self._records[values[0]] = (values, made)
+        if len(self._records) > self.size:
+            del self._records[next(iter(self._records))]
+        return made
+
+
+def event_reader(
+    keys: Iterable[str], memo: RecordMemo | None = None
+) -> Callable[[Any], EventRecord]:
     """:func:`event_record` for the rows of one result, whose columns are ``keys`` (its
-    ``keys()``): the columns are found once, not in each row."""
+    ``keys()``): the columns are found once, not in each row. ``memo``: records made
+    before are reused from it."""
     take = _event_columns(tuple(keys))
+    if memo is not None:
+        return lambda row: memo.record(take(row))
     return lambda row: _event_record(take(row))
 
 
-def event_records(result: Result[Any]) -> list[EventRecord]:
+def event_records(result: Result[Any], memo: RecordMemo | None = None) -> list[EventRecord]:
     """The records of every row of ``result`` (:func:`event_reader`)."""
-    read = event_reader(result.keys())
+    read = event_reader(result.keys(), memo)
     return [read(row) for row in result]
 
 

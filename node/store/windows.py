@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from node.store.models import EventStatus, WindowStatus
 from node.store.records import (
     EventRecord,
+    RecordMemo,
     WindowMember,
     WindowRecord,
     WindowStateRecord,
@@ -164,9 +165,10 @@ class WindowRepository:
         return int(conn.execute(query).scalar_one())
 
     def events_of(
-        self, conn: Connection, window_ids: Sequence[int]
+        self, conn: Connection, window_ids: Sequence[int], memo: RecordMemo | None = None
     ) -> dict[int, list[EventRecord]]:
-        """The events of each of ``window_ids``, in the order of their sequence numbers."""
+        """The events of each of ``window_ids``, in the order of their sequence numbers
+        (``memo``: see RecordMemo)."""
         found: dict[int, list[EventRecord]] = {w: [] for w in window_ids}
         for chunk in chunks(sorted(set(window_ids))):
             rows = conn.execute(
@@ -174,7 +176,7 @@ class WindowRepository:
                 .where(EVENTS.c.window_id.in_(chunk))
                 .order_by(EVENTS.c.window_id, EVENTS.c.anchor_seq)
             )
-            read = event_reader(rows.keys())
+            read = event_reader(rows.keys(), memo)
             for row in rows:
                 found[int(row.window_id)].append(read(row))
         return found

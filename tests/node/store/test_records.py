@@ -18,6 +18,7 @@ from node.store.records import (
     EventBatchRow,
     EventRecord,
     EventRow,
+    RecordMemo,
     WindowMember,
     event_reader,
     event_record,
@@ -179,6 +180,52 @@ def test_a_stored_action_or_status_outside_the_enums_is_refused(store: Store) ->
         conn.execute(EVENTS.update().values(action=int(Action.SHIP), status=42))
     with store.read() as conn, pytest.raises(ValueError, match="42"):
         store.events.after(conn, after=0, limit=10)
+
+
+def test_a_memo_reuses_a_record_only_while_its_row_is_unchanged(store: Store) -> None:
+    """The monitor's watch reads through a RecordMemo: each record made once, across the
+    readers, and made again once its row changed (here: the chain rejected the event)."""
+    expected = _stored(store)
+    window_id = expected[0].window_id
+    assert window_id is not None
+    memo = RecordMemo()
+    with store.read() as conn:
+        first = store.events.after(conn, after=0, limit=10, memo=memo)
+        again = [b.record for b in store.events.of_batches(conn, [LOT, OUT], memo=memo)]
+        members = store.windows.events_of(conn, [window_id], memo=memo)[window_id]
+    assert first == again == expected
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    assert members[0] is first[0]
+    assert members[1] is first[1]
+
+    with store.write() as conn:
+        conn.execute(
+            EVENTS.update()
+            .where(EVENTS.c.id == expected[1].id)
+            .values(status=int(EventStatus.REJECTED), reason=b"\x01")
+        )
+    with store.read() as conn:
+        later = store.events.after(conn, after=0, limit=10, memo=memo)
+        fresh = store.events.after(conn, after=0, limit=10)
+    assert later == fresh
+    assert later[1].status is EventStatus.REJECTED
+    assert later[1].reason == b"\x01"
+    assert later[0] is first[0]
+    assert later[2] is first[2]
+
+
+def test_a_memo_keeps_at_most_its_size_forgetting_the_first_kept(store: Store) -> None:
+    expected = _stored(store)
+    memo = RecordMemo(size=2)
+    with store.read() as conn:
+        first = store.events.after(conn, after=0, limit=10, memo=memo)
+        # Three rows through a memo of two: each is made again, having been forgotten.
+        again = store.events.after(conn, after=0, limit=10, memo=memo)
+        last = store.events.after(conn, after=1, limit=10, memo=memo)
+    assert first == again == expected
+    assert not any(a is b for a, b in zip(first, again, strict=True))
+    assert last[0] is again[1]
+    assert last[1] is again[2]
 
 
 @given(st.binary(max_size=32 * 70 + 40))

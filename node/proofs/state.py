@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Final
 
 from node.events.lifecycle import transition
@@ -57,19 +58,36 @@ def encode_static(types: Sequence[str], values: Sequence[bytes | int]) -> bytes:
     compare them), at a fraction of its cost per call (a window's commit encodes a leaf
     per batch and per transition, the verifier one per leaf it checks); a value that does
     not fit its type is a ValueError, as there."""
+    limits = _limits(tuple(types))
+    if len(values) != len(limits):
+        raise ValueError(f"{len(values)} values for {len(limits)} types")
     words = []
-    for kind, value in zip(types, values, strict=True):
-        if kind == "bytes32":
+    for kind, limit, value in zip(types, limits, values, strict=True):
+        if not limit:
             if not isinstance(value, bytes) or len(value) != 32:
                 raise ValueError(f"not a bytes32: {value!r:.80}")
             words.append(value)
-        elif kind.startswith("uint") and isinstance(value, int):
-            if not 0 <= value < 1 << int(kind[4:]):
-                raise ValueError(f"{value} does not fit a {kind}")
+        elif isinstance(value, int) and 0 <= value < limit:
             words.append(value.to_bytes(32, "big"))
+        elif isinstance(value, int):
+            raise ValueError(f"{value} does not fit a {kind}")
         else:
             raise ValueError(f"not a {kind}: {value!r:.80}")
     return b"".join(words)
+
+
+@lru_cache(maxsize=16)
+def _limits(types: tuple[str, ...]) -> tuple[int, ...]:
+    """Each type's bound: 2**N for a uintN, 0 for a bytes32."""
+    limits = []
+    for kind in types:
+        if kind == "bytes32":
+            limits.append(0)
+        elif kind.startswith("uint") and kind[4:].isdigit() and 0 < int(kind[4:]) <= 256:
+            limits.append(1 << int(kind[4:]))
+        else:
+            raise ValueError(f"not a bytes32 or uintN type: {kind!r:.80}")
+    return tuple(limits)
 
 
 def advance(

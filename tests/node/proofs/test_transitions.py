@@ -177,6 +177,9 @@ def test_leaves_encode_as_eth_abi_does(
         (("uint8",), (-1,), "does not fit a uint8"),
         (("bytes32",), (b"\x01" * 31,), "not a bytes32"),
         (("uint256",), (b"\x01" * 32,), "not a uint256"),
+        (("address",), (b"\x01" * 20,), "not a bytes32 or uintN type"),
+        (("uint0",), (0,), "not a bytes32 or uintN type"),
+        (("uint8", "uint8"), (1,), "1 values for 2 types"),
     ],
 )
 def test_a_value_that_does_not_fit_its_type_is_refused(

@@ -35,8 +35,8 @@ def settle_heap() -> None:
 class Precedence:
     """Which of a process's threads goes first. Work that should not wait (the commit
     worker's window) runs inside :meth:`first`; background work (the integrity monitor's
-    watch) calls :meth:`defer` between its steps, which waits while such work is under
-    way, at most ``bound`` seconds a call.
+    watches and cycles) calls :meth:`defer` between its steps, which waits while such
+    work is under way, at most ``bound`` seconds a call.
 
     Why: the threads of one process share one GIL. In serve's commit process the watch,
     running beside a window, stretched the window's hold of the store's write lock,

@@ -198,7 +198,7 @@ def _run(
     # lets the worker finish the transaction under way.
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     threads = []
-    # The monitor's watch waits for the worker's windows (node.runtime.Precedence): they
+    # The monitor's passes wait for the worker's windows (node.runtime.Precedence): they
     # share this process's GIL, and a window is what the gateway's writers and the
     # events' proofs wait for.
     precedence = Precedence()

@@ -140,8 +140,9 @@ class Monitor:
     challenge: ChecksumAddress | None = None
     #: How stored events' signers are recovered again (check_events).
     recover: Recover = recover_signers
-    #: Work a watch defers to between its steps, while it is not :data:`DEFER_LAG_S`
-    #: behind (serve's commit process: the commit worker's windows); None: none.
+    #: Work a pass defers to between its steps (serve's commit process: the commit
+    #: worker's windows): a watch while it is not :data:`DEFER_LAG_S` behind, a cycle
+    #: within :data:`CYCLE_DEFER_SHARE` of its work; None: none.
     precedence: Precedence | None = None
     #: Told after each pass how far the monitor has read (serve's ``/metrics``), and by
     #: :meth:`run` before its first (nothing read: every stored event is ahead of it).

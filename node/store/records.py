@@ -5,6 +5,7 @@ renamed column fails mypy rather than a request. Writers take the row mappings b
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -496,6 +497,14 @@ _EVENT_COLUMNS: Final = (
     "reason",
 )
 _ACTIONS: Final = {int(a): a for a in Action}
+#: A RecordMemo's default bound, bytes: ~11,000 records of the mixed workload.
+MEMO_BYTES: Final = 32 * 1024 * 1024
+#: The largest payload, bytes, whose record a RecordMemo keeps (the mixed workload's are
+#: 120-530 bytes; ingest takes up to 256 KiB).
+MEMO_MAX_PAYLOAD: Final = 16 * 1024
+#: The bytes of a kept record besides its payload and proof (its objects, the row's
+#: values, the memo's entry), measured (tracemalloc) over 5,000 mixed events: ~2.5 KB.
+_MEMO_ENTRY_BYTES: Final = 2_500
 _STATUSES: Final = {int(s): s for s in EventStatus}
 
 
@@ -527,22 +536,38 @@ class RecordMemo:
     every batch its new events name, on every look, and the new events themselves again
     in their window. A record is reused only when every column it is made of is as it
     was (an event's status, window and proof change once it is in a window), so what a
-    read returns is what making it afresh gives. The first ``size`` kept are forgotten
-    first. For one thread."""
+    read returns is what making it afresh gives.
 
-    def __init__(self, size: int = 30_000) -> None:
-        self.size = size
-        self._records: dict[int, tuple[tuple[Any, ...], EventRecord]] = {}
+    Bounded by an estimate of the bytes it holds (``budget``): the records read least
+    recently are forgotten first, and a record whose payload is larger than
+    :data:`MEMO_MAX_PAYLOAD` is not kept. For one thread."""
+
+    def __init__(self, budget: int = MEMO_BYTES) -> None:
+        self.budget = budget
+        self.held = 0  # the estimated bytes of what is kept
+        self._records: OrderedDict[int, tuple[tuple[Any, ...], EventRecord, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._records)
 
     def record(self, values: tuple[Any, ...]) -> EventRecord:
         """The record of an ``events`` row's :data:`_EVENT_COLUMNS` values."""
-        kept = self._records.get(values[0])
-        if kept is not None and kept[0] == values:
-            return kept[1]
+        key = values[0]
+        kept = self._records.get(key)
+        if kept is not None:
+            if kept[0] == values:
+                self._records.move_to_end(key)
+                return kept[1]
+            del self._records[key]
+            self.held -= kept[2]
         made = _event_record(values)
-        self._records[values[0]] = (values, made)
-        if len(self._records) > self.size:
-            del self._records[next(iter(self._records))]
+        payload = len(made.payload or b"")
+        if payload <= MEMO_MAX_PAYLOAD:
+            size = _MEMO_ENTRY_BYTES + payload + 32 * len(made.proof)
+            self._records[key] = (values, made, size)
+            self.held += size
+            while self.held > self.budget:
+                self.held -= self._records.popitem(last=False)[1][2]
         return made
 
 

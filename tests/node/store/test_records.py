@@ -15,6 +15,7 @@ from node.events.hashing import keccak
 from node.events.typed_data import Action, TraceEvent
 from node.store.models import EventStatus
 from node.store.records import (
+    MEMO_MAX_PAYLOAD,
     EventBatchRow,
     EventRecord,
     EventRow,
@@ -214,18 +215,52 @@ def test_a_memo_reuses_a_record_only_while_its_row_is_unchanged(store: Store) ->
     assert later[2] is first[2]
 
 
-def test_a_memo_keeps_at_most_its_size_forgetting_the_first_kept(store: Store) -> None:
+def test_a_memo_holds_at_most_its_budget_forgetting_the_least_recently_read(
+    store: Store,
+) -> None:
     expected = _stored(store)
-    memo = RecordMemo(size=2)
+    probe = RecordMemo()
+    sizes = []
     with store.read() as conn:
-        first = store.events.after(conn, after=0, limit=10, memo=memo)
-        # Three rows through a memo of two: each is made again, having been forgotten.
-        again = store.events.after(conn, after=0, limit=10, memo=memo)
-        last = store.events.after(conn, after=1, limit=10, memo=memo)
-    assert first == again == expected
-    assert not any(a is b for a, b in zip(first, again, strict=True))
-    assert last[0] is again[1]
-    assert last[1] is again[2]
+        for record in expected:  # what each record counts for, one at a time
+            held = probe.held
+            store.events.after(conn, after=record.id - 1, limit=1, memo=probe)
+            sizes.append(probe.held - held)
+    assert sizes[0] > sizes[2] > 0  # the first has a payload and a proof
+    memo = RecordMemo(budget=sizes[0] + sizes[1])  # room for two
+
+    def read(after: int = 0, limit: int = 10) -> list[EventRecord]:
+        with store.read() as conn:
+            return store.events.after(conn, after=after, limit=limit, memo=memo)
+
+    first = read()  # the first is forgotten: the three do not fit
+    assert first == expected
+    assert read(after=expected[0].id, limit=1)[0] is first[1]  # now the most recent
+    again = read(limit=1)[0]  # made afresh; the third, least recently read, forgotten
+    assert again == expected[0]
+    assert again is not first[0]
+    last = read()
+    assert last == expected
+    assert last[0] is again
+    assert last[1] is first[1]
+    assert last[2] is not first[2]
+    assert len(memo) == 2
+    assert memo.held <= memo.budget
+
+
+def test_a_memo_does_not_keep_a_record_with_a_large_payload(store: Store) -> None:
+    expected = _stored(store)
+    with store.write() as conn:
+        conn.execute(
+            EVENTS.update()
+            .where(EVENTS.c.id == expected[0].id)
+            .values(payload=b"1" * (MEMO_MAX_PAYLOAD + 1))
+        )
+    memo = RecordMemo()
+    with store.read() as conn:
+        records = store.events.after(conn, after=0, limit=10, memo=memo)
+    assert records[0].payload == b"1" * (MEMO_MAX_PAYLOAD + 1)
+    assert len(memo) == 2
 
 
 @given(st.binary(max_size=32 * 70 + 40))

@@ -157,15 +157,19 @@ class ProvenanceService:
         except BatchNotFoundError:
             return None
 
-    def _export(self, batch_id: bytes) -> tuple[Bundle, tuple[RejectedEvent, ...]]:
+    def _export(
+        self, batch_id: bytes, *, reader: bool = False
+    ) -> tuple[Bundle, tuple[RejectedEvent, ...], ChainReader | None]:
         """The bundle, and the events of its batches the chain rejected (kept out of it),
-        from one read of the store."""
+        from one read of the store; and the chain reader, pinned after that read, that
+        chose the bundle's states (``reader``: always one; else only when one was asked)."""
         with self.store.read() as conn:
             links = self.store.batches.ancestry(conn, batch_id)
             batch_ids = {batch_id} | {parent for parent, _, _ in links}
             rows = self.store.events.of_batches(conn, sorted(batch_ids))
             states = self.store.batches.load(conn, batch_ids)
             anchored = self.store.windows.latest_states(conn, sorted(batch_ids), anchored=True)
+            latest = self.store.windows.latest_states(conn, sorted(batch_ids), anchored=False)
             moves = self.store.windows.transitions_of(
                 conn,
                 [
@@ -177,6 +181,23 @@ class ProvenanceService:
             )
         if not rows and batch_id not in states:
             raise BatchNotFoundError(f"no event on this node names 0x{batch_id.hex()}")
+        # A window's state root goes on-chain in a transaction of its own, after the window
+        # (the enforced mode), and the store records it once the commit worker has read its
+        # receipt. Between the two, the chain holds a state the store does not know is
+        # anchored: a bundle without it would fail the verifier's completeness check (its
+        # window has an anchored state root). The chain is asked, at a block pinned after
+        # the store's read, so that what the bundle carries is what the chain holds then.
+        pending = {
+            b: row
+            for b, row in latest.items()
+            if row.state_root is not None
+            and (b not in anchored or anchored[b].window_id < row.window_id)
+        }
+        pinned = self.reader() if reader or pending else None
+        if pinned is not None:
+            for b, row in pending.items():
+                if pinned.state_root(row.root) == row.state_root:
+                    anchored[b] = row
         events = tuple(
             _bundle_event(row, moves.get(row.record.event_hash, ()))
             for row in rows
@@ -207,7 +228,7 @@ class ProvenanceService:
             lineage=tuple(LineageLink(p, c, e) for p, c, e in sorted(links)),
             events=events,
         )
-        return bundle, rejected
+        return bundle, rejected, pinned
 
     def upstream(self, batch_id: bytes) -> dict[str, Any]:
         """The batch's ancestors (the subject first) and the lineage links between them, as
@@ -237,8 +258,8 @@ class ProvenanceService:
     def provenance(self, batch_id: bytes) -> Provenance:
         """The bundle of ``batch_id``, verified against the chain, the events of its
         batches that the chain rejected, and when each anchoring block was mined."""
-        bundle, rejected = self._export(batch_id)
-        reader = self.reader()
+        bundle, rejected, pinned = self._export(batch_id, reader=True)
+        reader = pinned or self.reader()
         report = verify_bundle(bundle, reader)
         # The verifier read each event's block from AnchorRegistry; one header per block.
         blocks = {e.block_number for e in report.events if e.block_number is not None}

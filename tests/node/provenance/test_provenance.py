@@ -20,7 +20,7 @@ from node.provenance.timing import (
     time_gap,
     timing_json,
 )
-from node.store.tables import EVENTS
+from node.store.tables import EVENTS, WINDOWS
 from node.testing.harness import TraceNodeHarness
 from tests.node.provenance.conftest import PALLET, Story, run_story
 
@@ -58,6 +58,35 @@ def test_unanchored_events_are_pending_not_failed(tracenode: TraceNodeHarness) -
     assert report.failures() == []
     tracenode.commit()
     assert tracenode.provenance(lot).report.outcome is Outcome.PASS
+
+
+def test_a_state_root_on_chain_before_the_store_records_it_still_passes(
+    tracenode: TraceNodeHarness,
+) -> None:
+    """The enforced mode anchors a window's state root in a transaction of its own, sent
+    once the window is final; the store records its block when the worker next reads the
+    receipt. Asked in between, provenance failed ("the window of event #0 has an anchored
+    state root; the bundle carries no state for this batch"): the README's session saw it
+    once, on a busy machine. The bundle now carries what the chain holds."""
+    lot = "https://id.gs1.org/01/09506000134352/10/STATE-RACE"
+    h = tracenode
+    h.submit("farm", Action.COMMISSION, lot, product="milk", quantity=5)
+    (window,) = h.commit()
+    # The moment between the state root's block and the store's record of it.
+    with h.node.store.write() as conn:
+        conn.execute(
+            update(WINDOWS).where(WINDOWS.c.id == window.window_id).values(state_block=None)
+        )
+        assert h.node.store.windows.state_unanchored(conn) is not None
+    found = h.provenance(lot)
+    assert found.report.failures() == []
+    assert found.report.outcome is Outcome.PASS
+    (batch,) = found.bundle.batches
+    assert batch.state is not None
+    assert h.commit() == []  # idle: the worker reads the receipt, records the block
+    with h.node.store.read() as conn:
+        assert h.node.store.windows.state_unanchored(conn) is None
+    assert h.provenance(lot).bundle.batches[0].state == batch.state
 
 
 def test_a_signer_suspended_before_the_commit_is_flagged(tracenode: TraceNodeHarness) -> None:

@@ -124,7 +124,7 @@ class CommitWorker:
     #: without racing a window for its nonce (the alert log's anchor, node.monitor.alertlog).
     idle: Callable[[], None] | None = None
     #: Run's windows go :meth:`~node.runtime.Precedence.first` of the process's deferring
-    #: work (serve's commit process: the integrity monitor's watch); None: of none.
+    #: work (serve's commit process: the integrity monitor's passes); None: of none.
     precedence: Precedence | None = None
     #: The anchorState transactions sent for a window's state root (the first, then each
     #: replacement with higher fees), by window id.
@@ -528,7 +528,7 @@ class CommitWorker:
         its leaf in the latest confirmed window that touched it (or, for a batch with
         history from before state roots were kept, its anchored events replayed)."""
         with self.store.read() as conn:
-            known = self.store.windows.latest_states(conn, touched, anchored=False)
+            known = self.store.windows.latest_states(conn, touched).latest
             missing = [b for b in touched if b not in known]
             # Batches with history from before state roots were kept: replayed once. (A
             # batch this window makes is missing too, and has no such history.)

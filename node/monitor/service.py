@@ -71,7 +71,7 @@ DEFER_LAG_S = 5.0
 DEFER_S = 1.0
 #: A cycle defers to the windows too, but waits in all at most this share of the time it
 #: has worked: under a stream that keeps the worker busy, a cycle takes at most about
-#: (1 + this) times its time alone, so it always finishes.
+#: (1 + this) times its working time, so it always finishes.
 CYCLE_DEFER_SHARE = 1.0
 
 

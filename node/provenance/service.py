@@ -168,8 +168,7 @@ class ProvenanceService:
             batch_ids = {batch_id} | {parent for parent, _, _ in links}
             rows = self.store.events.of_batches(conn, sorted(batch_ids))
             states = self.store.batches.load(conn, batch_ids)
-            anchored = self.store.windows.latest_states(conn, sorted(batch_ids), anchored=True)
-            latest = self.store.windows.latest_states(conn, sorted(batch_ids), anchored=False)
+            anchored, latest = self.store.windows.latest_states(conn, sorted(batch_ids))
             moves = self.store.windows.transitions_of(
                 conn,
                 [

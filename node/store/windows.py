@@ -4,7 +4,7 @@ place and proof in it, and the window's fate on-chain."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
@@ -327,12 +327,10 @@ class WindowRepository:
                 found[int(row.window_id)].append(_state_record(row))
         return found
 
-    def latest_states(
-        self, conn: Connection, batch_ids: Sequence[bytes], *, anchored: bool
-    ) -> dict[bytes, WindowStateRecord]:
-        """Each batch's leaf in the latest confirmed window that touched it (``anchored``:
-        only windows whose state root is on-chain)."""
-        found: dict[bytes, WindowStateRecord] = {}
+    def latest_states(self, conn: Connection, batch_ids: Sequence[bytes]) -> LatestStates:
+        """Each batch's leaf in the latest confirmed window that touched it, and in the
+        latest such window whose state root the store knows is on-chain (one read)."""
+        found = LatestStates({}, {})
         for chunk in chunks(sorted(set(batch_ids))):
             query = (
                 select(
@@ -340,6 +338,7 @@ class WindowRepository:
                     WINDOWS.c.root,
                     WINDOWS.c.state_root,
                     WINDOWS.c.block_number,
+                    WINDOWS.c.state_block,
                 )
                 .join(WINDOWS, WINDOWS.c.id == WINDOW_STATES.c.window_id)
                 .where(
@@ -348,11 +347,21 @@ class WindowRepository:
                 )
                 .order_by(WINDOW_STATES.c.window_id)
             )
-            if anchored:
-                query = query.where(WINDOWS.c.state_block > 0)
             for row in conn.execute(query):
-                found[bytes(row.batch_id)] = _state_record(row)
+                record = _state_record(row)
+                found.latest[record.batch_id] = record
+                if row.state_block is not None and row.state_block > 0:
+                    found.anchored[record.batch_id] = record
         return found
+
+
+class LatestStates(NamedTuple):
+    """:meth:`WindowRepository.latest_states`, by batch id."""
+
+    #: The leaf in the latest window whose state root is on-chain (its block recorded).
+    anchored: dict[bytes, WindowStateRecord]
+    #: The leaf in the latest confirmed window, its state root anchored or not.
+    latest: dict[bytes, WindowStateRecord]
 
 
 def _state_record(row: Any) -> WindowStateRecord:

@@ -309,7 +309,7 @@ def test_commit_calldata_is_what_the_abi_encodes(chain: Chain) -> None:
 
 def leaf_of(rig: Rig, batch_id: bytes) -> WindowStateRecord:
     with rig.store.read() as conn:
-        return rig.store.windows.latest_states(conn, [batch_id], anchored=True)[batch_id]
+        return rig.store.windows.latest_states(conn, [batch_id]).anchored[batch_id]
 
 
 def anchored_state(rig: Rig, record: WindowStateRecord) -> bytes:

@@ -28,6 +28,7 @@ from api.schemas import (
     PrefixOut,
 )
 from node.context import Node
+from node.events.digits import is_decimal
 from node.events.identifiers import PrefixKind, prefix_kind
 from node.events.typed_data import Role
 from node.exceptions import (
@@ -128,7 +129,7 @@ def get_participant(ref: ParticipantRefPath, gateway: GatewayDep, _r: ReaderDep)
 def resolve_participant(node: Node, ref: str) -> int:
     """A participant id from an address (current or former key) or a decimal id."""
     with node.store.read() as conn:
-        if ref.isascii() and ref.isdigit():
+        if is_decimal(ref):
             if node.store.participants.get(conn, int(ref)) is not None:
                 return int(ref)
         else:

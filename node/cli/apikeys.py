@@ -27,6 +27,7 @@ from node.cli.common import (
     table,
 )
 from node.context import DATABASE_URL_ENV, NodeConfig
+from node.events.digits import is_decimal
 from node.exceptions import ConfigurationError, ParticipantNotFoundError
 from node.store.apikeys import ApiKeyRecord, ApiKeys
 from node.store.engine import sqlite_url
@@ -60,7 +61,7 @@ def _store(data_dir: Path, database_url: str | None) -> Iterator[Store]:
 
 def _participant_id(store: Store, ref: str) -> int:
     with store.read() as conn:
-        if ref.isdigit() and store.participants.get(conn, int(ref)) is not None:
+        if is_decimal(ref) and store.participants.get(conn, int(ref)) is not None:
             return int(ref)
         if is_address(ref):
             key = bytes.fromhex(ref[2:])

@@ -21,6 +21,7 @@ from node.cli.common import (
 )
 from node.context import Node
 from node.events.compose import OUTSIDE
+from node.events.digits import is_decimal
 from node.events.jsonsafe import loads_bounded
 from node.events.submission import SignedEvent, parse_submission
 from node.events.typed_data import Action
@@ -222,7 +223,7 @@ def _receiver(node: Node, conn: Any, to: str | None) -> bytes:
         return bytes(20)
     if is_address(to):
         return bytes.fromhex(to[2:])
-    if not to.isdigit():
+    if not is_decimal(to):
         raise ConfigurationError(f"--to {to!r} is neither a participant id nor an address")
     row = node.store.participants.get(conn, int(to))
     if row is None:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from typing import Final
 
+from node.events.digits import is_decimal
 from node.events.identifiers import gs1_check_digit
 
 RESOLVER: Final = "https://id.gs1.org"
@@ -141,23 +142,23 @@ def _ginc(m: re.Match[str]) -> str | None:
 
 
 _EPC_URIS: Final[tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str | None]], ...]] = (
-    (re.compile(rf"urn:epc:id:sgtin:(\d+)\.(\d+)\.({_VALUE}{{1,20}})"), _sgtin),
-    (re.compile(rf"urn:epc:class:lgtin:(\d+)\.(\d+)\.({_VALUE}{{1,20}})"), _lgtin),
-    (re.compile(r"urn:epc:idpat:sgtin:(\d+)\.(\d+)\.\*"), _gtin_pattern),
-    (re.compile(r"urn:epc:id:sscc:(\d+)\.(\d+)"), _sscc),
-    (re.compile(rf"urn:epc:id:sgln:(\d+)\.(\d*)\.({_VALUE}{{1,20}})"), _sgln),
-    (re.compile(r"urn:epc:id:pgln:(\d+)\.(\d*)"), _pgln),
-    (re.compile(rf"urn:epc:id:grai:(\d+)\.(\d*)\.({_VALUE}{{1,16}})"), _grai),
-    (re.compile(r"urn:epc:idpat:grai:(\d+)\.(\d*)\.\*()"), _grai),
-    (re.compile(rf"urn:epc:id:giai:(\d+)\.({_VALUE}+)"), _giai),
-    (re.compile(rf"urn:epc:id:gdti:(\d+)\.(\d*)\.({_VALUE}{{0,17}})"), _keyed("253", 12)),
-    (re.compile(r"urn:epc:idpat:gdti:(\d+)\.(\d*)\.\*"), _keyed("253", 12)),
-    (re.compile(r"urn:epc:id:sgcn:(\d+)\.(\d*)\.(\d{1,12})"), _keyed("255", 12)),
-    (re.compile(r"urn:epc:idpat:sgcn:(\d+)\.(\d*)\.\*"), _keyed("255", 12)),
-    (re.compile(r"urn:epc:id:gsrn:(\d+)\.(\d+)"), _keyed("8018", 17)),
-    (re.compile(r"urn:epc:id:gsrnp:(\d+)\.(\d+)"), _keyed("8017", 17)),
-    (re.compile(r"urn:epc:id:gsin:(\d+)\.(\d+)"), _keyed("402", 16)),
-    (re.compile(rf"urn:epc:id:ginc:(\d+)\.({_VALUE}+)"), _ginc),
+    (re.compile(rf"urn:epc:id:sgtin:([0-9]+)\.([0-9]+)\.({_VALUE}{{1,20}})"), _sgtin),
+    (re.compile(rf"urn:epc:class:lgtin:([0-9]+)\.([0-9]+)\.({_VALUE}{{1,20}})"), _lgtin),
+    (re.compile(r"urn:epc:idpat:sgtin:([0-9]+)\.([0-9]+)\.\*"), _gtin_pattern),
+    (re.compile(r"urn:epc:id:sscc:([0-9]+)\.([0-9]+)"), _sscc),
+    (re.compile(rf"urn:epc:id:sgln:([0-9]+)\.([0-9]*)\.({_VALUE}{{1,20}})"), _sgln),
+    (re.compile(r"urn:epc:id:pgln:([0-9]+)\.([0-9]*)"), _pgln),
+    (re.compile(rf"urn:epc:id:grai:([0-9]+)\.([0-9]*)\.({_VALUE}{{1,16}})"), _grai),
+    (re.compile(r"urn:epc:idpat:grai:([0-9]+)\.([0-9]*)\.\*()"), _grai),
+    (re.compile(rf"urn:epc:id:giai:([0-9]+)\.({_VALUE}+)"), _giai),
+    (re.compile(rf"urn:epc:id:gdti:([0-9]+)\.([0-9]*)\.({_VALUE}{{0,17}})"), _keyed("253", 12)),
+    (re.compile(r"urn:epc:idpat:gdti:([0-9]+)\.([0-9]*)\.\*"), _keyed("253", 12)),
+    (re.compile(r"urn:epc:id:sgcn:([0-9]+)\.([0-9]*)\.([0-9]{1,12})"), _keyed("255", 12)),
+    (re.compile(r"urn:epc:idpat:sgcn:([0-9]+)\.([0-9]*)\.\*"), _keyed("255", 12)),
+    (re.compile(r"urn:epc:id:gsrn:([0-9]+)\.([0-9]+)"), _keyed("8018", 17)),
+    (re.compile(r"urn:epc:id:gsrnp:([0-9]+)\.([0-9]+)"), _keyed("8017", 17)),
+    (re.compile(r"urn:epc:id:gsin:([0-9]+)\.([0-9]+)"), _keyed("402", 16)),
+    (re.compile(rf"urn:epc:id:ginc:([0-9]+)\.({_VALUE}+)"), _ginc),
 )
 _HTTP: Final = re.compile(r"https?://[^/?#]+(/[^?#]*)(?:\?[^#]*)?(?:#.*)?")
 _GTIN_LENGTHS: Final = frozenset({8, 12, 13, 14})
@@ -187,7 +188,7 @@ def _digital_link(value: str) -> str | None:
         (
             i
             for i in range(len(segments) - 1)
-            if segments[i] in _PRIMARY_KEYS and re.match(r"\d{4}", segments[i + 1])
+            if segments[i] in _PRIMARY_KEYS and re.match(r"[0-9]{4}", segments[i + 1])
         ),
         None,
     )
@@ -195,7 +196,7 @@ def _digital_link(value: str) -> str | None:
         return None
     key, key_value = segments[start], segments[start + 1]
     if key == "01":
-        if not key_value.isdigit() or len(key_value) not in _GTIN_LENGTHS:
+        if not is_decimal(key_value) or len(key_value) not in _GTIN_LENGTHS:
             return None
         key_value = key_value.zfill(14)
     rest = segments[start + 2 :]

@@ -61,7 +61,7 @@ IGNORED: Final = frozenset({"type", "eventID", "recordTime", "errorDeclaration",
 _COMMENTS: Final = frozenset({"comment", "rdfs:comment"})
 
 _TIMESTAMP: Final = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|z|[+-]\d{2}:\d{2})"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(Z|z|[+-][0-9]{2}:[0-9]{2})"
 )
 
 _SENSOR_METADATA: Final = (
@@ -331,14 +331,16 @@ def _number(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
+#: A number written as text: ASCII digits, a point, an exponent (what ``float()`` reads
+#: beyond this, ``"1_000"`` or other scripts' digits, stays text).
+_NUMERIC: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _numeric_text(text: str) -> str:
     """Numbers written as text lose trailing zeros too (``"1.50"`` → ``1.5``)."""
-    if not text or not (text[0].isdigit() or text[0] in "+-."):
+    if not _NUMERIC.fullmatch(text):
         return text
-    try:
-        number = float(text)
-    except ValueError:
-        return text
+    number = float(text)
     return _number(number) if math.isfinite(number) else text
 
 

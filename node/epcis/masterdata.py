@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from node.epcis.digital_link import RESOLVER, normalise_gs1_uri
+from node.events.digits import is_decimal
 from node.events.hashing import keccak
 from node.events.identifiers import GS1_MAX_PREFIX, GS1_MIN_PREFIX, Identifier, parse_record
 from node.events.payload import canonical_json
@@ -143,7 +144,7 @@ def company_prefixes(key: Identifier) -> tuple[str, ...]:
     ai, _, rest = key.canonical[len(head) :].partition("/")
     skip = _PREFIXED_KEYS.get(ai)
     digits = rest.split("/", 1)[0]
-    if skip is None or not digits[skip:].isdigit():
+    if skip is None or not is_decimal(digits[skip:]):
         return ()
     body = digits[skip:]
     return tuple(

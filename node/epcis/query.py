@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from node.epcis.document import EVENT_TYPES
 from node.epcis.hashid import as_hash_id, canonical_value, epoch_millis
+from node.events.digits import is_decimal
 from node.exceptions import EpcisQueryError
 
 #: The longest value indexed or asked for (longer values are neither).
@@ -382,7 +383,7 @@ def _count(
     if name not in given:
         return default
     value = _single(given, name)
-    if not value.isdigit() or int(value) < low or (high is not None and int(value) > high):
+    if not is_decimal(value) or int(value) < low or (high is not None and int(value) > high):
         bound = f"{low} to {high}" if high is not None else f"at least {low}"
         raise EpcisQueryError(f"{name} is a whole number, {bound}, not {value!r}", name)
     return int(value)

@@ -27,7 +27,7 @@ FIELDS: Final = {
     "month": (1, 12),
     "dayOfWeek": (1, 7),
 }
-_ELEMENT: Final = re.compile(r"(\d{1,2})|\[(\d{1,2})-(\d{1,2})\]")
+_ELEMENT: Final = re.compile(r"([0-9]{1,2})|\[([0-9]{1,2})-([0-9]{1,2})\]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from node.events.digits import is_decimal
 from node.events.hashing import keccak
 from node.events.payload import canonical_json, load_canonical
 from node.events.typed_data import TRACE_EVENT_FIELDS, Action, TraceEvent
@@ -58,7 +59,7 @@ def parse_uint(value: object, bits: int, field: str) -> int:
     if isinstance(value, bool):
         raise InvalidEventError(f"{field} must be an integer, not a boolean", field=field)
     if isinstance(value, str):
-        if not value.isascii() or not value.isdigit() or len(value) > 78:
+        if not is_decimal(value) or len(value) > 78:
             raise InvalidEventError(f"{field} must be a decimal integer", field=field)
         value = int(value)
     if not isinstance(value, int):

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from node.events.digits import is_decimal
 from node.exceptions import ConfigurationError, EventTimeOutOfRangeError
 
 EARLIEST_ENV: Final = "TRACENODE_EVENT_TIME_EARLIEST"
@@ -60,7 +61,7 @@ class EventTimeWindow:
         ahead = DEFAULT_MAX_AHEAD_MINUTES
         text = env.get(MAX_AHEAD_ENV, "").strip()
         if text:
-            if not text.isdigit() or int(text) > MAX_AHEAD_LIMIT_MINUTES:
+            if not is_decimal(text) or int(text) > MAX_AHEAD_LIMIT_MINUTES:
                 raise ConfigurationError(
                     f"{MAX_AHEAD_ENV} must be a number of minutes from 0 to "
                     f"{MAX_AHEAD_LIMIT_MINUTES}, not {text!r}"

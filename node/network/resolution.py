@@ -35,6 +35,7 @@ from web3 import Web3
 
 from node.chain.reader import ChainBatch, ChainReader
 from node.chain.registry import NetworkNode
+from node.events.digits import is_decimal
 from node.events.identifiers import (
     GS1_MAX_PREFIX,
     Identifier,
@@ -292,7 +293,7 @@ def _read(response: httpx.Response, deadline: float, total_timeout: float, max_b
             "http-status", f"it answered HTTP {response.status_code}, not a bundle"
         )
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if is_decimal(declared) and int(declared) > max_bytes:
         raise RemoteNodeError("too-large", _too_large(max_bytes))
     body = bytearray()
     for chunk in response.iter_bytes():

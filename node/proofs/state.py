@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Final
 
+from node.events.digits import is_decimal
 from node.events.lifecycle import transition
 from node.events.merkle import MerkleTree, leaf_hash, process_proof
 from node.events.typed_data import ZERO32, BatchStatus, TraceEvent
@@ -83,7 +84,7 @@ def _limits(types: tuple[str, ...]) -> tuple[int, ...]:
     for kind in types:
         if kind == "bytes32":
             limits.append(0)
-        elif kind.startswith("uint") and kind[4:].isdigit() and 0 < int(kind[4:]) <= 256:
+        elif kind.startswith("uint") and is_decimal(kind[4:]) and 0 < int(kind[4:]) <= 256:
             limits.append(1 << int(kind[4:]))
         else:
             raise ValueError(f"not a bytes32 or uintN type: {kind!r:.80}")

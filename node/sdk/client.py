@@ -30,6 +30,7 @@ from node.epcis import masterdata
 from node.epcis.mapping import MAX_SIGNERS, chain_signed
 from node.events import compose
 from node.events.compose import EventSpec
+from node.events.digits import is_decimal
 from node.events.identifiers import parse_identifier
 from node.events.signatures import recover_signer, sign_digest
 from node.events.submission import (
@@ -451,7 +452,7 @@ class Client:
             return ZERO20
         if text.startswith(("0x", "0X")):
             return parse_hex(text, 20, "to")
-        if not text.isdigit():
+        if not is_decimal(text):
             raise InvalidEventError(
                 f"receiver {text!r} is neither an address nor an id", field="to"
             )

@@ -22,6 +22,7 @@ from typing import Any, Final
 import httpx
 
 from node import __version__
+from node.events.digits import is_decimal
 from node.exceptions import (
     ContractError,
     EpcisError,
@@ -273,7 +274,7 @@ def _retry_after(value: str | None) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
+    if is_decimal(text):
         return float(text)
     try:
         when = parsedate_to_datetime(text)

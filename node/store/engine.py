@@ -14,6 +14,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from node.events.digits import is_decimal
 from node.exceptions import ConfigurationError
 from node.filelock import FileLock
 
@@ -34,7 +35,7 @@ CONNECT_TIMEOUT = 5
 def sqlite_cache_mb() -> int:
     """SQLite page cache per connection, MiB (TRACENODE_SQLITE_CACHE_MB, default 64)."""
     value = os.environ.get("TRACENODE_SQLITE_CACHE_MB", "64")
-    if not value.isdigit() or not 2 <= int(value) <= 65536:
+    if not is_decimal(value) or not 2 <= int(value) <= 65536:
         raise ConfigurationError(f"TRACENODE_SQLITE_CACHE_MB must be 2..65536 MiB, not {value!r}")
     return int(value)
 
@@ -69,7 +70,7 @@ def make_engine(url: str) -> Engine:
             # larger checkpoints write each hot page once (measured: 0.63 -> 0.71 of the
             # empty-store ingest rate at 300,000 events; docs/benchmarks.md).
             checkpoint = os.environ.get("TRACENODE_SQLITE_CHECKPOINT_PAGES", "20000")
-            if checkpoint.isdigit():
+            if is_decimal(checkpoint):
                 cursor.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint)}")
             cursor.close()
 

@@ -243,6 +243,9 @@ def test_event_types_and_the_typed_path(captured: Captured) -> None:
         ("MATCH_epc=urn:epc:idpat:sgtin:0614141.*.*", "MATCH_epc", "patterns"),
         ("EQ_bizStep=", "EQ_bizStep", "empty value"),
         ("perPage=1&perPage=2", "perPage", "takes one value"),
+        # Digits of other scripts: "²" once reached int() and answered 500.
+        ("perPage=%C2%B2", "perPage", "whole number"),
+        ("eventCountLimit=%D9%A1%D9%A2", "eventCountLimit", "whole number"),
     ],
 )
 def test_a_parameter_it_does_not_answer_is_refused_by_name(

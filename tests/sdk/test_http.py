@@ -114,6 +114,8 @@ def test_retry_after_in_seconds_or_as_an_http_date() -> None:
     assert _retry_after("3") == 3.0
     assert _retry_after(None) is None
     assert _retry_after("soon") is None
+    assert _retry_after("\u00b2") is None  # a superscript two: int() and float() refuse it
+    assert _retry_after("\u0661\u0662") is None  # Arabic-Indic digits are no delta-seconds
     seconds = _retry_after(later)
     assert seconds is not None
     assert 25 <= seconds <= 30

@@ -119,6 +119,32 @@ def test_any_change_changes_the_hash_id(change: str, value: Any) -> None:
     assert event_hash_id(changed, CONTEXT) != event_hash_id(event, CONTEXT)
 
 
+@pytest.mark.parametrize(
+    ("same", "other"),
+    [("1.5", "1.50"), ("1000", "1e3"), ("-0.5", "-.5")],
+)
+def test_a_number_written_as_text_hashes_as_the_number(same: str, other: str) -> None:
+    event = shipping_event()
+
+    assert event_hash_id({**event, "ex:reading": other}, CONTEXT) == event_hash_id(
+        {**event, "ex:reading": same}, CONTEXT
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [("1000", "1_000"), ("12", "\u0661\u0662"), ("12", "1\uff12")],
+)
+def test_text_only_float_reads_as_a_number_stays_text(number: str, text: str) -> None:
+    # Python's float() reads "1_000" as 1000 and other scripts' digits as ours: to the
+    # hash they are text, not the number.
+    event = shipping_event()
+
+    assert event_hash_id({**event, "ex:reading": text}, CONTEXT) != event_hash_id(
+        {**event, "ex:reading": number}, CONTEXT
+    )
+
+
 def test_event_id_record_time_and_error_declaration_take_no_part() -> None:
     event = shipping_event()
     other = {

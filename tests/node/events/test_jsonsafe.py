@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -47,3 +48,24 @@ def test_deep_nesting_is_refused_not_a_crash(text: str) -> None:
 def test_text_that_is_not_json_is_refused(text: str | bytes) -> None:
     with pytest.raises(MalformedJsonError):
         loads_bounded(text)
+
+
+def test_the_nesting_check_is_linear_on_unterminated_escaped_quotes() -> None:
+    # An 80 KB run once took 34 s (every quote started a new scan to the end), in the
+    # gateway's event loop before any key was checked; this is 4 MB.
+    hostile = b'"' + b'\\"' * 2_000_000
+    began = time.monotonic()
+
+    assert nesting_depth(hostile) == 0
+    with pytest.raises(MalformedJsonError):
+        loads_bounded(hostile)
+    assert time.monotonic() - began < 10  # quadratic, it would take days
+
+
+def test_an_unterminated_string_hides_no_nesting_from_the_check() -> None:
+    # What follows an unterminated string is inside it for the parser too: it refuses the
+    # text there, never recursing into brackets the check did not count.
+    with pytest.raises(JsonTooDeepError):
+        loads_bounded("[" * 200 + '"never closed')
+    with pytest.raises(MalformedJsonError):
+        loads_bounded('["never closed' + "[" * 200_000)

@@ -13,8 +13,6 @@ Another participant's job is not found, exactly as a job that does not exist.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any, Final
 from urllib.parse import quote, urlencode
 
@@ -26,6 +24,7 @@ from api.deps import CallerDep, GatewayDep
 from api.problems import problem_responses, stored_problem
 from node.epcis.capture import Outcome
 from node.epcis.jobs import MASTER_DATA
+from node.epcis.query import page_token, page_token_values
 from node.epcis.results import timestamp
 from node.exceptions import (
     AuthenticationError,
@@ -126,7 +125,7 @@ def jobs(
     headers = {}
     if len(found) > per_page:
         found = found[:per_page]
-        token = base64.urlsafe_b64encode(str(found[-1].id).encode()).decode().rstrip("=")
+        token = page_token(found[-1].id)
         kept = [(k, v) for k, v in request.query_params.multi_items() if k != "nextPageToken"]
         link = request.url.path + "?" + urlencode([*kept, ("nextPageToken", token)])
         headers["Link"] = f'<{quote(link, safe="/?=&%")}>; rel="next"'
@@ -154,10 +153,7 @@ async def job(gateway: GatewayDep, caller: CallerDep, capture_id: CaptureId) -> 
 
 
 def _cursor(token: str) -> int:
-    try:
-        value = int(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        value = -1
+    (value,) = page_token_values(token, 1)
     if value < 0:
         raise EpcisQueryError("nextPageToken is not one this node gave", "nextPageToken")
     return value

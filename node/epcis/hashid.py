@@ -115,16 +115,19 @@ def normalise_timestamp(text: str) -> str | None:
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, zone = match.groups()
-    try:
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
-    except ValueError:
-        return None
+    offset = timedelta(0)
+    if zone not in ("Z", "z"):
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        if hours > 23 or minutes > 59:  # RFC 3339's time-numoffset, as capture checks it
+            return None
+        offset = (1 if zone[0] == "+" else -1) * timedelta(hours=hours, minutes=minutes)
     digits = (fraction or "").ljust(4, "0")
     millis = int(digits[:3]) + (1 if digits[3] >= "5" else 0)
-    moment += timedelta(milliseconds=millis)
-    if zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        moment -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    try:
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+        moment += timedelta(milliseconds=millis) - offset
+    except (ValueError, OverflowError):  # no such date; or in UTC, before year 1 or after 9999
+        return None
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

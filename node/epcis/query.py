@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -185,24 +186,46 @@ class Cursor:
 
     def token(self) -> str:
         """``nextPageToken``: opaque to the client."""
-        text = f"{self.key}.{self.id}.{self.served}"
-        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        return page_token(self.key, self.id, self.served)
 
     @classmethod
     def parse(cls, token: str) -> Cursor:
-        try:
-            padded = token + "=" * (-len(token) % 4)
-            key, id_, served = base64.urlsafe_b64decode(padded.encode()).decode().split(".")
-            cursor = cls(int(key), int(id_), int(served))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise EpcisQueryError(
-                "nextPageToken is not one this node gave", parameter="nextPageToken"
-            ) from None
-        if cursor.id < 0 or cursor.served < 0:
-            raise EpcisQueryError(
-                "nextPageToken is not one this node gave", parameter="nextPageToken"
-            )
-        return cursor
+        key, id_, served = page_token_values(token, 3)
+        if id_ < 0 or served < 0:
+            raise _not_ours()
+        return cls(key, id_, served)
+
+
+#: A number of a page token: a signed 64-bit integer, in ASCII digits.
+_TOKEN_NUMBER: Final = re.compile(r"-?[0-9]{1,19}")
+_INT64: Final = range(-(2**63), 2**63)
+
+
+def page_token(*values: int) -> str:
+    """A ``nextPageToken`` carrying ``values`` (64-bit integers): opaque to the client."""
+    text = ".".join(str(v) for v in values)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def page_token_values(token: str, count: int) -> tuple[int, ...]:
+    """The ``count`` integers of a :func:`page_token`; :class:`EpcisQueryError` for a
+    token this node did not give (a forged one may hold anything: numbers beyond what the
+    store's integers hold once answered 500)."""
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+    except (ValueError, binascii.Error):
+        raise _not_ours() from None
+    parts = text.split(".")
+    if len(parts) != count or not all(_TOKEN_NUMBER.fullmatch(p) for p in parts):
+        raise _not_ours()
+    values = tuple(int(p) for p in parts)
+    if not all(v in _INT64 for v in values):
+        raise _not_ours()
+    return values
+
+
+def _not_ours() -> EpcisQueryError:
+    return EpcisQueryError("nextPageToken is not one this node gave", parameter="nextPageToken")
 
 
 #: ``EQ_`` parameters and the terms they compare.

@@ -163,6 +163,9 @@ def test_the_job_list_is_each_submitters_own_paged_newest_first(rig: Rig) -> Non
         ("/v1/epcis/capture/cap_0000", 404, "epcis-capture-job-not-found"),
         ("/v1/epcis/capture/" + "x" * 65, 422, "validation-error"),
         ("/v1/epcis/capture?nextPageToken=%21%21", 400, "epcis-query-invalid"),
+        # Forged: 9999999999999999999, beyond the store's 64-bit integers (it answered 500).
+        ("/v1/epcis/capture?nextPageToken=OTk5OTk5OTk5OTk5OTk5OTk5OQ", 400, "epcis-query-invalid"),
+        ("/v1/epcis/capture?nextPageToken=IDEy", 400, "epcis-query-invalid"),  # " 12"
         ("/v1/epcis/capture?perPage=0", 422, "validation-error"),
     ],
 )

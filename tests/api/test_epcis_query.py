@@ -246,6 +246,13 @@ def test_event_types_and_the_typed_path(captured: Captured) -> None:
         # Digits of other scripts: "²" once reached int() and answered 500.
         ("perPage=%C2%B2", "perPage", "whole number"),
         ("eventCountLimit=%D9%A1%D9%A2", "eventCountLimit", "whole number"),
+        # Forged tokens beyond the store's 64-bit integers once answered 500.
+        ("nextPageToken=OTk5OTk5OTk5OTk5OTk5OTk5OS4xLjA", "nextPageToken", "not one"),
+        ("nextPageToken=MS45OTk5OTk5OTk5OTk5OTk5OTk5LjA", "nextPageToken", "not one"),
+        # Times out of the calendar's range in UTC, an impossible zone: once 500, and 200.
+        ("GE_eventTime=9999-12-31T23:59:59.9999Z", "GE_eventTime", "date and time"),
+        ("LT_recordTime=0001-01-01T00:00:00%2B01:00", "LT_recordTime", "date and time"),
+        ("GE_eventTime=2024-05-06T00:00:00%2B99:99", "GE_eventTime", "date and time"),
     ],
 )
 def test_a_parameter_it_does_not_answer_is_refused_by_name(

@@ -13,7 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.epcis.digital_link import normalise_gs1_uri
-from node.epcis.hashid import epoch_millis, event_hash_id, normalise_timestamp, pre_hash_string
+from node.epcis.hashid import (
+    as_hash_id,
+    epoch_millis,
+    event_hash_id,
+    normalise_timestamp,
+    pre_hash_string,
+)
 from tests.node.epcis.conftest import FIXTURES, fixture
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -263,3 +269,22 @@ def test_an_events_own_context_expands_its_extension_keys_as_the_documents_would
     assert "{http://evctx.example.org/}topinner=i" in prehash
     assert "@context" not in prehash
     assert event_hash_id(own, in_force) == event_hash_id(fields, [base, prefix])
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "9999-12-31T23:59:59.9999Z",  # rounds past year 9999
+        "9999-12-31T23:00:00-14:00",  # in UTC, after year 9999
+        "0001-01-01T00:00:00+01:00",  # in UTC, before year 1
+        "2024-05-06T00:00:00+99:99",  # no such zone offset
+        "2024-02-30T00:00:00Z",
+    ],
+)
+def test_a_time_outside_the_calendar_in_utc_is_no_timestamp(given: str) -> None:
+    # Each once raised OverflowError (or was read as +99 h 99 min) where callers catch
+    # ValueError: capture and queries answered 500.
+    assert normalise_timestamp(given) is None
+    with pytest.raises(ValueError, match="not an xsd:dateTimeStamp"):
+        epoch_millis(given)
+    assert as_hash_id(event_hash_id({**shipping_event(), "eventTime": given}, CONTEXT))

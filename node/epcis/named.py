@@ -228,7 +228,11 @@ def deliver_captured(conn: Connection, store: Store, hash_ids: list[str], *, now
         except EpcisQueryError as exc:  # checked when stored: only a stricter parser since
             log.warning("EPCIS subscription %s not served: %s", subscription.subscription_id, exc)
             continue
-        events = matching(conn, store, base, hash_ids)
+        try:
+            events = matching(conn, store, base, hash_ids)
+        except EpcisQueryError as exc:  # the subscriber's query, not this capture, is at fault
+            log.warning("EPCIS subscription %s not served: %s", subscription.subscription_id, exc)
+            continue
         if not events:
             continue
         body = query_document(

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import node.epcis.names as names
 from api import create_app
 from node.epcis.capture import sign_document
 from node.epcis.document import parse_document
@@ -21,7 +22,15 @@ from node.store.apikeys import ApiKeys
 from node.testing.harness import TraceNodeHarness
 from node.webhooks.delivery import Deliverer, DeliveryPolicy
 from tests.api.conftest import TEST_SETTINGS, AppClient
-from tests.node.epcis.conftest import commissioning, document, new_lot, receiving, shipping
+from tests.node.epcis.conftest import (
+    commissioning,
+    document,
+    named,
+    new_lot,
+    receiving,
+    shipping,
+    with_master_data,
+)
 from tests.webhook_receiver import Receiver, verify
 
 POLICY = DeliveryPolicy(allow_loopback=True, read_timeout=2.0, connect_timeout=2.0)
@@ -382,6 +391,39 @@ def test_a_subscription_delivers_new_matching_events_as_a_signed_query_document(
         404,
         "epcis-subscription-not-found",
     )
+
+
+def test_a_subscription_its_query_cannot_answer_leaves_others_captures_alone(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A master-data filter is refused once the node holds more than MAX_FILTERED assertions
+    # (0 here, for 20,000). A subscriber's query runs in every capture's transaction: its
+    # refusal once refused the capture, naming the subscriber's parameter.
+    plant = "urn:epc:id:sgln:0614141.00042.0"
+    located = document(commissioning(new_lot()) | {"bizLocation": {"id": plant}})
+    assert (
+        rig.capture("farm", with_master_data(located, named(plant, city="Thun"))).status_code == 202
+    )
+    made = rig.client.post(
+        "/v1/epcis/queries",
+        json={"name": "in-thun", "query": {"EQATTR_bizLocation_city": "Thun"}},
+        headers=rig.auth("processor"),
+    )
+    assert made.status_code == 201, made.text
+    sub = rig.client.post(
+        "/v1/epcis/queries/in-thun/subscriptions",
+        json={"dest": "http://127.0.0.1:9/inbox", "stream": True},
+        headers=rig.auth("processor"),
+    )
+    assert sub.status_code == 201, sub.text
+    monkeypatch.setattr(names, "MAX_FILTERED", 0)
+    try:
+        answer = rig.capture("farm", document(commissioning(new_lot())))
+
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["captured"] == 1
+    finally:
+        rig.client.delete(sub.headers["Location"], headers=rig.auth("processor"))
 
 
 @pytest.mark.parametrize(

@@ -328,7 +328,15 @@ def _text(element: Any) -> str:
     return "".join(element.itertext()).strip()
 
 
+#: The longest number the XML may write: past a double's 309 digits there is no finite
+#: JSON form anyway, and Python refuses to print an integer of over 4,300 digits (once a
+#: 500, when the schema check put a 5,000-digit quantity in its message).
+MAX_NUMBER_CHARS: Final = 400
+
+
 def _number(text: str) -> int | float:
+    if len(text.strip()) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number of {len(text.strip())} characters (at most {MAX_NUMBER_CHARS})")
     try:
         value = Decimal(text.strip())
     except InvalidOperation:

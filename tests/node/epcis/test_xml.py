@@ -421,6 +421,16 @@ def _deep(levels: int) -> str:
             "XML line 4",
         ),
         ("not xml", EpcisDocumentError, "must be an EPCIS XML document"),
+        (  # valid as xsd:decimal; printing it in the schema's message once answered 500
+            xml_document(
+                f"<ObjectEvent>{XML_HEAD}<action>ADD</action><quantityList><quantityElement>"
+                "<epcClass>urn:epc:class:lgtin:0614141.012345.L1</epcClass>"
+                f"<quantity>1{'0' * 5000}</quantity></quantityElement></quantityList>"
+                "</ObjectEvent>"
+            ),
+            EpcisXmlError,
+            "a number of 5001 characters (at most 400)",
+        ),
     ],
 )
 def test_bad_xml_is_a_typed_error(text: str, error: type[EpcisError], needle: str) -> None:

@@ -18,11 +18,13 @@ any event with ``errorDeclaration``                       OBSERVE each batch (th
                                                           is append-only: the correction
                                                           is recorded, nothing undone)
 Transaction / Association event                           OBSERVE each batch
-disposition ``recalled``                                  RECALL each batch
 TransformationEvent                                       one TRANSFORM: inputs → outputs;
                                                           outputs only: COMMISSION each
                                                           output; inputs only: OBSERVE
-                                                          each input (see below)
+                                                          each input (see below); its
+                                                          disposition, ``recalled`` too,
+                                                          stays in the payload
+disposition ``recalled``                                  RECALL each batch
 AggregationEvent ADD / DELETE                             one AGGREGATE / DISAGGREGATE:
                                                           parentID (the pallet) and its
                                                           child lots

@@ -131,6 +131,19 @@ def test_transformation_and_packing_link_their_batches() -> None:
     assert {i.serial or i.lot for i in pack.inputs} == {"CAN-001", "MILK-0506"}
 
 
+def test_a_recalled_transformation_is_recorded_as_the_transformation() -> None:
+    # docs/epcis.md: the TransformationEvent row comes before the recalled one, and the
+    # disposition stays in the payload (an aggregation's recall, below, is a RECALL).
+    doc = fixture("transformation.jsonld")
+    for item in doc["epcisBody"]["eventList"]:
+        item["disposition"] = "recalled"
+    (transform,) = mapped(doc)[0]
+
+    assert transform.action is Action.TRANSFORM
+    assert [o.lot for o in transform.outputs] == ["CHEESE-0507"]
+    assert b'"disposition":"recalled"' in (transform.payload or b"")
+
+
 def test_a_transformation_split_by_transformation_id_maps_each_side_alone() -> None:
     """EPCIS lets one transformation be reported in parts sharing a transformationID:
     the outputs' part creates them, the inputs' part observes them (docs/epcis.md)."""

@@ -136,7 +136,8 @@ def _escape(key: str) -> str:
 
 
 @cache
-def _validator() -> Draft7Validator:
+def gs1_schema() -> Draft7Validator:
+    """GS1's EPCIS 2.0 JSON Schema, format checks on: what capture validates with."""
     schema = json.loads(schema_text("EPCIS-JSON-Schema.json"))
     return Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
 
@@ -238,7 +239,7 @@ def _bare_word(value: Any, path: tuple[str, ...]) -> Any:
     return next((word for word, iri in vocabulary(path).items() if iri == web), value)
 
 
-def _schema_view(event: Any) -> Any:
+def schema_view(event: Any) -> Any:
     """The event as validated: CBV 1.x vocabulary URNs (``urn:epcglobal:cbv:bizstep:...``),
     which EPCIS 1.2 systems still send and GS1's 2.0 JSON schema excludes, read as the
     bare words they stand for. The stored event is never changed."""
@@ -270,7 +271,7 @@ def _schema_view(event: Any) -> Any:
 
 def _view(document: dict[str, Any], events_path: list[str] | None) -> dict[str, Any]:
     if events_path is None:
-        view: dict[str, Any] = _schema_view(document)
+        view: dict[str, Any] = schema_view(document)
         return view
     root = dict(document)
     parent = root
@@ -278,12 +279,12 @@ def _view(document: dict[str, Any], events_path: list[str] | None) -> dict[str, 
         parent[key] = dict(parent[key])
         parent = parent[key]
     last = events_path[-1]
-    parent[last] = [_schema_view(event) for event in parent[last]]
+    parent[last] = [schema_view(event) for event in parent[last]]
     return root
 
 
 def _validate(document: dict[str, Any], events_path: list[str] | None) -> None:
-    errors = list(_limited(_validator().iter_errors(_view(document, events_path))))
+    errors = list(_limited(gs1_schema().iter_errors(_view(document, events_path))))
     if not errors:
         return
     error = _most_specific(errors)

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection
 
+from node.epcis.document import schema_view
 from node.epcis.hashid import canonical_value, capture_key
 from node.epcis.masterdata import MasterDataElement, cbv_name
 from node.epcis.names import MAX_FILTERED, shown_elements
@@ -167,7 +168,9 @@ def answered(
         payload = payloads.get(first[record.hash_id])
         if payload is None:  # a capture's TraceEvents are stored with it; never absent
             continue
-        event: dict[str, Any] = json.loads(payload)
+        # CBV 1.x vocabulary URNs, accepted at capture, answered as the 2.0 words they
+        # stand for: GS1's 2.0 JSON schema excludes them (the hash ID reads both alike).
+        event: dict[str, Any] = schema_view(json.loads(payload))
         if "@context" not in event and record.context is not None:
             event = {"@context": json.loads(record.context)} | event
         event.setdefault("eventID", record.hash_id)

@@ -43,6 +43,14 @@ DecimalInt = Annotated[
     PlainSerializer(str, return_type=str),
     WithJsonSchema({"type": "string", "pattern": "^(0|[1-9][0-9]{0,77})$"}),
 ]
+#: A block number the contracts keep in a uint48 (a licence's validity), as DecimalInt.
+Block48 = Annotated[
+    int,
+    BeforeValidator(_uint),
+    Field(lt=2**48),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": "^(0|[1-9][0-9]{0,14})$"}),
+]
 #: The EIP-712 TraceEvent message; its schema is built from the typed data's field list.
 TraceEventMessage = Annotated[
     dict[str, Any], WithJsonSchema(submission_schema()["properties"]["event"])
@@ -300,11 +308,12 @@ class LicenceIn(StrictSchema):
     ``validFrom`` .. ``validUntil - 1``."""
 
     prefix: str = Field(max_length=64, pattern=PREFIX_PATTERN)
-    valid_from: DecimalInt = Field(
-        default=0, description="First block it is valid at (0: the block that grants it)."
+    valid_from: Block48 = Field(
+        default=0,
+        description="First block it is valid at (0: the block that grants it); below 2**48.",
     )
-    valid_until: DecimalInt = Field(
-        default=0, description="First block it is no longer valid at (0: no end)."
+    valid_until: Block48 = Field(
+        default=0, description="First block it is no longer valid at (0: no end); below 2**48."
     )
 
 
@@ -602,7 +611,7 @@ Identifier = Annotated[str, Field(min_length=1, max_length=512)]
 class WebhookIn(StrictSchema):
     """A subscription: where, and to which messages (docs/monitor.md, "Subscriptions")."""
 
-    url: str = Field(min_length=8, max_length=2048, description="http(s); public addresses only")
+    url: Text = Field(min_length=8, max_length=2048, description="http(s); public addresses only")
     events: list[MessageType] = Field(min_length=1, max_length=len(MESSAGE_TYPES))
     min_severity: SeverityName = Field(default="low", description="Alerts of this grade and up.")
     batches: list[Identifier] = Field(
@@ -623,7 +632,7 @@ class WebhookIn(StrictSchema):
 class WebhookUpdate(StrictSchema):
     """A change of subscription: each field given replaces the endpoint's (lists whole)."""
 
-    url: str | None = Field(default=None, min_length=8, max_length=2048)
+    url: Text | None = Field(default=None, min_length=8, max_length=2048)
     events: list[MessageType] | None = Field(
         default=None, min_length=1, max_length=len(MESSAGE_TYPES)
     )

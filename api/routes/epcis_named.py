@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerDep, Gateway, GatewayDep
 from api.problems import dependency_unavailable, problem_body, problem_responses
 from api.routes.epcis_query import HEADERS, VERSION, answer, check_version
-from api.schemas import StrictSchema
+from api.schemas import StrictSchema, Text
 from node.epcis import named, stream
 from node.epcis.hashid import epoch_millis
 from node.epcis.results import timestamp
@@ -66,7 +66,7 @@ _QUERY_DOC: Final = {
 class NamedQueryIn(StrictSchema):
     """A named query: its name and its SimpleEventQuery parameters (docs/epcis.md)."""
 
-    name: str = Field(min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=128)
     query: dict[str, Any] = Field(
         description='Parameter -> value(s): {"EQ_bizStep": ["shipping"], '
         '"GE_eventTime": "2024-05-06T00:00:00Z"}; the parameters of GET /events, '
@@ -77,8 +77,8 @@ class NamedQueryIn(StrictSchema):
 class SubscriptionIn(StrictSchema):
     """A subscription (EPCIS 2.0 REST bindings): where to, and how it is signed."""
 
-    dest: str = Field(min_length=8, max_length=2048, description="http(s); public addresses only")
-    signature_token: str | None = Field(
+    dest: Text = Field(min_length=8, max_length=2048, description="http(s); public addresses only")
+    signature_token: Text | None = Field(
         default=None,
         max_length=256,
         description="The key of the deliveries' HMAC (Standard Webhooks: whsec_ + base64 of "

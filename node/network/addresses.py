@@ -96,8 +96,10 @@ def screen_url(
 ) -> ScreenedUrl:
     """``url``'s parts and addresses if the node may send to it; ``error`` (a
     :class:`UrlRefusedError`) naming why not. ``what`` names the URL in messages."""
-    if len(url) > MAX_URL_LENGTH or any(c.isspace() for c in url):
-        raise error(f"{what} is at most {MAX_URL_LENGTH} characters, without spaces")
+    if len(url) > MAX_URL_LENGTH or any(c.isspace() or not c.isprintable() for c in url):
+        raise error(
+            f"{what} is at most {MAX_URL_LENGTH} characters, without spaces or control characters"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port

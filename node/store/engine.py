@@ -52,7 +52,8 @@ def make_engine(url: str) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        # No bound value in an error's text: it is logged, and a row may hold a secret.
+        engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -91,7 +92,9 @@ def make_engine(url: str) -> Engine:
     # after this many seconds instead of the operating system's minutes; the URL's own
     # ?connect_timeout= wins.
     connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
-    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(
+        parsed, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True
+    )
 
 
 def _begin_immediate(conn: Any, deadline: float) -> None:

@@ -133,6 +133,15 @@ def test_bad_licence_requests_are_problems_and_change_nothing(rig: Rig) -> None:
         "validation-error",
     )
     assert license_(farm, {"prefix": "5012345", "validFrom": -1}) == (422, "validation-error")
+    # The contract keeps blocks in a uint48: 2**48 once reached web3 and answered 500.
+    assert license_(farm, {"prefix": "5012345", "validFrom": str(2**48)}) == (
+        422,
+        "validation-error",
+    )
+    assert license_(farm, {"prefix": "5012345", "validUntil": str(2**48)}) == (
+        422,
+        "validation-error",
+    )
     assert license_(999, {"prefix": "5012345"}) == (404, "participant-not-found")
     assert license_(farm, {"prefix": "5012345"}, headers=rig.auth("farm")) == (
         403,

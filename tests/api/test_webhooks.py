@@ -96,10 +96,19 @@ def test_a_bad_change_is_a_problem_and_changes_nothing(rig: Rig) -> None:
         "PATCH", f"/v1/webhooks/{hook['id']}", json={"url": "http://10.0.0.1/x"}, headers=admin
     )
     missing = rig.client.request("PATCH", "/v1/webhooks/999999", json={"label": "x"}, headers=admin)
+    controlled = rig.client.request(
+        "PATCH", f"/v1/webhooks/{hook['id']}", json={"url": HOOK + "\u0000"}, headers=admin
+    )
+    created = rig.client.post(
+        "/v1/webhooks", json={"url": HOOK + "\u0000", "events": ["event.anchored"]}, headers=admin
+    )
 
     assert refused.status_code == 422
     assert refused.json()["code"] == "webhook-subscription-invalid"
     assert private.status_code == 422
     assert private.json()["code"] == "webhook-url-refused"
     assert missing.status_code == 404
+    # A NUL once stored (and on PostgreSQL, a 500 whose log held the new secret).
+    assert (controlled.status_code, controlled.json()["code"]) == (422, "validation-error")
+    assert (created.status_code, created.json()["code"]) == (422, "validation-error")
     assert hooks(rig) == before

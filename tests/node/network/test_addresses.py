@@ -279,3 +279,13 @@ def test_over_tls_the_name_is_the_server_name_sent_and_checked(tmp_path: Path) -
 
     assert names == ["node-b.test"]
     assert caught.value.reason == "unreachable"  # the self-signed certificate, refused
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://example.com/a\x00b", "http://example.com/\x7f", "http://example.com/a\u2028b"],
+)
+def test_a_url_with_control_characters_is_refused_before_any_lookup(url: str) -> None:
+    # A NUL once reached PostgreSQL (a 500 whose log held the webhook's secret).
+    with pytest.raises(UrlRefusedError, match="control characters"):
+        screen_url(url)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
 from node.events.hashing import keccak
 from node.store.models import EventStatus
 from node.store.records import EventRow
@@ -46,3 +50,12 @@ def test_the_next_nonce_follows_the_largest_used_on_either_database(store: Store
         nobody = store.events.next_nonce(conn, bytes(20))
 
     assert (mine, theirs, nobody) == (2**128 + 8, 10, 0)
+
+
+def test_a_database_error_never_carries_the_values_bound(store: Store) -> None:
+    # Errors are logged (a 500's cause): a row may hold a webhook's secret.
+    secret = "whsec_never-in-a-log"
+    with pytest.raises(DBAPIError) as raised, store.write() as conn:
+        conn.execute(text("SELECT CAST(:v AS INTEGER) / 0 FROM no_such_table"), {"v": secret})
+
+    assert secret not in str(raised.value)

@@ -19,7 +19,9 @@ from typing import Any, Final
 
 from eth_bloom.bloom import BloomFilter
 from eth_tester.exceptions import TransactionFailed
+from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, Web3
+from web3.exceptions import BlockNotFound
 from web3.middleware import combine_middleware
 from web3.types import RPCEndpoint, RPCResponse
 
@@ -194,7 +196,7 @@ def _check_params(method: str, params: list[Any], w3: Web3, limits: RpcLimits) -
     elif method == "eth_call":
         params = _call_params(params, limits.call_gas)
     elif method == "eth_getLogs":
-        _log_filter(params[0], w3, limits.max_log_range)
+        params = [_log_filter(params[0], w3, limits.max_log_range)]
     if arity == (1, 2) and len(params) == 1:
         params = [*params, "latest"]  # the block is optional; eth-tester's formatters need it
     return params
@@ -234,7 +236,9 @@ def _call_params(params: list[Any], cap: int) -> list[Any]:
     return [call, *rest]
 
 
-def _log_filter(query: Any, w3: Web3, max_log_range: int) -> None:
+def _log_filter(query: Any, w3: Web3, max_log_range: int) -> dict[str, Any]:
+    """The filter, checked; on the embedded chain, a ``blockHash`` (EIP-234) as the range of
+    its one block, which eth-tester takes."""
     if not isinstance(query, dict):
         raise RpcError(INVALID_PARAMS, "the filter is an object")
     allowed = {"fromBlock", "toBlock", "address", "topics", "blockHash"}
@@ -256,12 +260,22 @@ def _log_filter(query: Any, w3: Web3, max_log_range: int) -> None:
                     _data(item, 32)
     if "blockHash" in query:
         _data(query["blockHash"], 32)
-        return
+        if "fromBlock" in query or "toBlock" in query:
+            raise RpcError(INVALID_PARAMS, "blockHash excludes fromBlock and toBlock (EIP-234)")
+        if not is_embedded(w3):
+            return query
+        try:
+            number = int(w3.eth.get_block(HexBytes(query["blockHash"]))["number"])
+        except BlockNotFound:
+            raise RpcError(SERVER_ERROR, "no block with that hash") from None
+        rest = {k: v for k, v in query.items() if k != "blockHash"}
+        return rest | {"fromBlock": hex(number), "toBlock": hex(number)}
     head = w3.eth.block_number
     start = _block_number(query.get("fromBlock", "latest"), head)
     end = _block_number(query.get("toBlock", "latest"), head)
     if end - start + 1 > max_log_range:
         raise RpcError(INVALID_PARAMS, f"at most {max_log_range} blocks per eth_getLogs")
+    return query
 
 
 def _block_number(value: Any, head: int) -> int:

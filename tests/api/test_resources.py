@@ -221,6 +221,15 @@ def test_rpc_serves_reads_and_refuses_writes(rig: Rig) -> None:
     ]
     bad = call("eth_getBlockByNumber", "0xzz", False)
     wide = call("eth_getLogs", {"fromBlock": "0x0", "toBlock": hex(10**7)})
+    # EIP-234: one block's logs by its hash (eth-tester takes none: once a TypeError).
+    every = call("eth_getLogs", {"fromBlock": "0x0", "toBlock": head})["result"]
+    assert isinstance(every, list)
+    assert every
+    logged = every[-1]
+    hashed = call("eth_getLogs", {"blockHash": logged["blockHash"]})
+    numbered = [log for log in every if log["blockHash"] == logged["blockHash"]]
+    unknown = call("eth_getLogs", {"blockHash": "0x" + "ab" * 32})
+    both = call("eth_getLogs", {"blockHash": block["hash"], "fromBlock": head})  # type: ignore[index]
     batch = rig.client.post(
         "/rpc", json=[{"jsonrpc": "2.0", "id": i, "method": "eth_chainId"} for i in range(3)]
     ).json()
@@ -238,6 +247,9 @@ def test_rpc_serves_reads_and_refuses_writes(rig: Rig) -> None:
     assert [answer["error"]["code"] for answer in own] == [-32601, -32601]  # type: ignore[index]
     assert bad["error"]["code"] == -32602  # type: ignore[index]
     assert wide["error"]["code"] == -32602  # type: ignore[index]
+    assert hashed["result"] == numbered, hashed
+    assert unknown["error"] == {"code": -32000, "message": "no block with that hash"}
+    assert both["error"]["code"] == -32602  # type: ignore[index]
     assert [r["id"] for r in batch] == [0, 1, 2]
 
 

@@ -59,13 +59,15 @@ from node.network.addresses import (
     pinned_request,
     screen_url,
 )
+from node.network.exchange import bounded_client, deadline, error_kind
 from node.proofs.bundle import Bundle, parse_bundle
 from node.proofs.verify import Outcome, Report, verify_bundle
 
 #: Seconds to open a connection to another node, and to wait for each read of its answer.
 CONNECT_TIMEOUT: Final = 2.0
 READ_TIMEOUT: Final = 3.0
-#: Seconds the whole answer may take (checked between reads: at most this plus one read).
+#: Seconds the whole exchange may take, every address tried, from the first connect to
+#: the answer's last byte (node/network/exchange.py: no read or connect outlasts it).
 TOTAL_TIMEOUT: Final = 5.0
 #: The largest bundle taken from another node, in bytes.
 MAX_BUNDLE_BYTES: Final = 8 * 1024 * 1024
@@ -229,39 +231,43 @@ def fetch_bundle(
     fetched (reason ``refused-address``). The request goes to the addresses screened (the
     next one only when the connection is refused), never to a second lookup's."""
     target = screen_node_url(url, addresses)
-    timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-    deadline = time.monotonic() + total_timeout
     candidates = target.addresses[:MAX_ADDRESSES]
     body = b""
-    for attempt, address in enumerate(candidates, start=1):
-        pinned, headers, extensions = pinned_request(target, address)
-        try:
-            with (
-                httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
-                client.stream(
+    with (
+        bounded_client(connect_timeout=connect_timeout, read_timeout=read_timeout) as client,
+        deadline(total_timeout) as ends,
+    ):
+        for attempt, address in enumerate(candidates, start=1):
+            pinned, headers, extensions = pinned_request(target, address)
+            try:
+                with client.stream(
                     "GET",
                     pinned,
-                    headers={"Accept": "application/json", **headers},
+                    # The body as sent: a compressed answer would be inflated before its
+                    # size is counted (one read of a few KiB may inflate a thousandfold).
+                    headers={"Accept": "application/json", "Accept-Encoding": "identity"} | headers,
                     extensions=extensions,
-                ) as response,
-            ):
-                body = _read(response, deadline, total_timeout, max_bytes)
-            break
-        except httpx.ConnectError as exc:
-            if attempt < len(candidates) and time.monotonic() < deadline:
-                continue  # refused at this address: the next one screened
-            raise RemoteNodeError(
-                "unreachable", f"it could not be reached ({_kind(exc)})"
-            ) from None
-        except httpx.TimeoutException:
-            raise RemoteNodeError(
-                "timeout",
-                f"no answer within {connect_timeout:g} s to connect / {read_timeout:g} s to read",
-            ) from None
-        except httpx.HTTPError as exc:
-            raise RemoteNodeError(
-                "unreachable", f"it could not be reached ({_kind(exc)})"
-            ) from None
+                ) as response:
+                    body = _read(response, ends, total_timeout, max_bytes)
+                break
+            except httpx.ConnectError as exc:
+                if attempt < len(candidates) and time.monotonic() < ends:
+                    continue  # refused at this address: the next one screened
+                raise RemoteNodeError(
+                    "unreachable", f"it could not be reached ({error_kind(exc)})"
+                ) from None
+            except httpx.TimeoutException:
+                if time.monotonic() >= ends:
+                    raise RemoteNodeError("timeout", _too_slow(total_timeout)) from None
+                raise RemoteNodeError(
+                    "timeout",
+                    f"no answer within {connect_timeout:g} s to connect / "
+                    f"{read_timeout:g} s to read",
+                ) from None
+            except httpx.HTTPError as exc:
+                raise RemoteNodeError(
+                    "unreachable", f"it could not be reached ({error_kind(exc)})"
+                ) from None
     try:
         # Bounded nesting: "[" * 100000 would crash the process (node/events/jsonsafe.py).
         document = loads_bounded(body)
@@ -284,24 +290,30 @@ def screen_node_url(url: str, addresses: AddressPolicy = DEFAULT_POLICY) -> Scre
         raise RemoteNodeError(_SCREENING.get(exc.reason, "refused-address"), str(exc)) from None
 
 
-def _read(response: httpx.Response, deadline: float, total_timeout: float, max_bytes: int) -> bytes:
-    """The body of a 200 answer, within ``max_bytes`` and the whole answer's deadline."""
+def _read(response: httpx.Response, ends: float, total_timeout: float, max_bytes: int) -> bytes:
+    """The body of a 200 answer as sent (never inflated), within ``max_bytes`` and the
+    exchange's deadline ``ends``."""
     if response.status_code == 404:
         raise RemoteNodeError("not-found", "it holds no such batch (HTTP 404)")
     if response.status_code != 200:
         raise RemoteNodeError(
             "http-status", f"it answered HTTP {response.status_code}, not a bundle"
         )
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise RemoteNodeError(
+            "encoded", "it answered a compressed body; asked for one as it is (identity)"
+        )
     declared = response.headers.get("content-length", "")
     if is_decimal(declared) and int(declared) > max_bytes:
         raise RemoteNodeError("too-large", _too_large(max_bytes))
     body = bytearray()
-    for chunk in response.iter_bytes():
+    for chunk in response.iter_raw():
         body += chunk
         if len(body) > max_bytes:
             raise RemoteNodeError("too-large", _too_large(max_bytes))
-        if time.monotonic() > deadline:
-            raise RemoteNodeError("timeout", f"its answer took longer than {total_timeout:g} s")
+        if time.monotonic() > ends:
+            raise RemoteNodeError("timeout", _too_slow(total_timeout))
     return bytes(body)
 
 
@@ -315,9 +327,8 @@ def _too_large(limit: int) -> str:
     return f"its answer is larger than {limit // 1024} KiB"
 
 
-def _kind(exc: httpx.HTTPError) -> str:
-    """The class of a transport error, never its text (which may hold the URL's secrets)."""
-    return type(exc).__name__
+def _too_slow(total_timeout: float) -> str:
+    return f"its answer took longer than {total_timeout:g} s"
 
 
 def resolve_elsewhere(

@@ -37,9 +37,13 @@ _WRITE_SLICE: Final = 16 * 1024
 @contextmanager
 def deadline(seconds: float) -> Iterator[float]:
     """Every exchange of a :func:`bounded_client` in this block (in this thread) ends
-    within ``seconds`` from now; yields the deadline (``time.monotonic()``'s clock). An
-    exchange still going on then fails with an ``httpx.TimeoutException``."""
+    within ``seconds`` from now, or by the enclosing block's deadline if that is sooner;
+    yields the deadline (``time.monotonic()``'s clock). An exchange still going on then
+    fails with an ``httpx.TimeoutException``."""
     at = time.monotonic() + seconds
+    enclosing = _DEADLINE.get()
+    if enclosing is not None:
+        at = min(at, enclosing)
     token = _DEADLINE.set(at)
     try:
         yield at

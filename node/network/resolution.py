@@ -331,6 +331,62 @@ def _too_slow(total_timeout: float) -> str:
     return f"its answer took longer than {total_timeout:g} s"
 
 
+@dataclass(frozen=True, slots=True)
+class Located:
+    """What the chain alone says of a batch this node's store lacks — its record, the
+    names of its producer and custodian, the node that answers for it — read, with no
+    other node asked and no URL looked up (:func:`locate`)."""
+
+    batch_id: bytes
+    identifier: str | None
+    chain: ChainBatch
+    names: dict[int, str]
+    route: Route | None
+
+    @property
+    def where(self) -> str:
+        """The node that answers for it, as details name it ("" when none)."""
+        return "" if self.route is None else f"node {self.route.node.id} ({self.route.node.url})"
+
+    def answer(
+        self,
+        outcome: RemoteOutcome,
+        detail: str,
+        url: str | None = None,
+        report: Report | None = None,
+    ) -> Elsewhere:
+        return Elsewhere(
+            self.batch_id,
+            self.identifier,
+            self.chain,
+            self.names,
+            self.route,
+            outcome,
+            detail,
+            url,
+            report,
+        )
+
+
+def locate(
+    reader: ChainReader, identifier: Identifier, *, ends_at: bytes | None = None, through: int = 0
+) -> Located:
+    """What the chain proves of the batch ``identifier`` names, and the node that answers
+    for it (:func:`find_route`; ``ends_at`` given: the node of its earliest history;
+    ``through``: the node of that participant, :attr:`Via.RECEIVER`), read at
+    ``reader``'s block: chain reads only."""
+    batch_id = bytes(identifier.batch_id)
+    chain = reader.batch(batch_id)
+    names = {pid: _name(reader, pid) for pid in {chain.producer_id, chain.custodian_id} - {0}}
+    canonical = None if identifier.kind is IdentifierKind.BATCH_ID else identifier.canonical
+    route = (
+        participant_route(reader, through, Via.RECEIVER)
+        if through
+        else find_route(reader, identifier, origin=ends_at is not None)
+    )
+    return Located(batch_id, canonical, chain, names, route)
+
+
 def resolve_elsewhere(
     reader: ChainReader,
     identifier: Identifier,
@@ -345,44 +401,52 @@ def resolve_elsewhere(
 ) -> Elsewhere:
     """What the chain proves of the batch ``identifier`` names and, when a registered node
     other than this one (operated by ``this_operator``) answers for it, its proof bundle
-    as this node's verifier judges it (see the module docstring). That node's URL is
-    screened under ``addresses`` (fetched or not: a URL refused is ``refused-address``).
-    ``ends_at``: the head that node's part of the batch's history must end at, when this
-    node's part of it continues from there (verify_bundle's ``ends_at``;
-    node/network/lineage.py); ``starts_from``: the head that node's part must start from,
-    when it continues this node's part (``starts_from``), found through ``through``: the
-    participant this node's last SHIP of the batch named as receiver (its registrar's
-    node, :attr:`Via.RECEIVER`) instead of the identifier. ``own``: this node's bundle of
-    a batch from its own store (None: it holds none), read when the registry names this
-    node: a part this node holds itself is judged as any other, never reported missing."""
-    batch_id = bytes(identifier.batch_id)
-    chain = reader.batch(batch_id)
-    names = {pid: _name(reader, pid) for pid in {chain.producer_id, chain.custodian_id} - {0}}
-    canonical = None if identifier.kind is IdentifierKind.BATCH_ID else identifier.canonical
-
-    def answer(
-        route: Route | None,
-        outcome: RemoteOutcome,
-        detail: str,
-        url: str | None = None,
-        report: Report | None = None,
-    ) -> Elsewhere:
-        return Elsewhere(batch_id, canonical, chain, names, route, outcome, detail, url, report)
-
-    route = (
-        participant_route(reader, through, Via.RECEIVER)
-        if through
-        else find_route(reader, identifier, origin=ends_at is not None)
+    as this node's verifier judges it (see the module docstring): :func:`locate`, then
+    :func:`judge`."""
+    found = locate(reader, identifier, ends_at=ends_at, through=through)
+    return judge(
+        reader,
+        found,
+        this_operator=this_operator,
+        fetch=fetch,
+        addresses=addresses,
+        ends_at=ends_at,
+        starts_from=starts_from,
+        own=own,
     )
+
+
+def judge(
+    reader: ChainReader,
+    located: Located,
+    *,
+    this_operator: ChecksumAddress,
+    fetch: bool = True,
+    addresses: AddressPolicy = DEFAULT_POLICY,
+    ends_at: bytes | None = None,
+    starts_from: bytes | None = None,
+    own: Callable[[bytes], Bundle | None] | None = None,
+) -> Elsewhere:
+    """The answer for ``located``: its node's proof bundle (fetched, or this node's own)
+    as this node's verifier judges it. That node's URL is screened under ``addresses``
+    (fetched or not: a URL refused is ``refused-address``). ``ends_at``: the head that
+    node's part of the batch's history must end at, when this node's part of it continues
+    from there (verify_bundle's ``ends_at``; node/network/lineage.py); ``starts_from``:
+    the head that node's part must start from, when it continues this node's part
+    (``starts_from``; located through the participant this node's last SHIP of the batch
+    named as receiver). ``own``: this node's bundle of a batch from its own store (None:
+    it holds none), read when the registry names this node: a part this node holds
+    itself is judged as any other, never reported missing."""
+    batch_id, route = located.batch_id, located.route
+
     if route is None:
-        return answer(None, RemoteOutcome.NO_NODE, "no node of the network answers for it")
-    where = f"node {route.node.id} ({route.node.url})"
+        return located.answer(RemoteOutcome.NO_NODE, "no node of the network answers for it")
+    where = located.where
     url: str | None = None
     if route.node.operator == this_operator:
         held = own(batch_id) if own is not None else None
         if held is None:
-            return answer(
-                route,
+            return located.answer(
                 RemoteOutcome.THIS_NODE,
                 f"the registry names this node ({where}), which holds no such batch",
             )
@@ -392,14 +456,13 @@ def resolve_elsewhere(
         try:
             if not fetch:
                 screen_node_url(url, addresses)
-                return answer(route, RemoteOutcome.UNREACHABLE, f"{where} was not asked", url)
+                return located.answer(RemoteOutcome.UNREACHABLE, f"{where} was not asked", url)
             bundle = fetch_bundle(url, addresses=addresses)
         except RemoteNodeError as exc:
             outcome = _OUTCOMES.get(exc.reason, RemoteOutcome.INVALID)
-            return answer(route, outcome, f"{where}: {exc}", url)
+            return located.answer(outcome, f"{where}: {exc}", url)
     if bundle.subject != batch_id:
-        return answer(
-            route,
+        return located.answer(
             RemoteOutcome.INVALID,
             f"{where} answered the bundle of another batch (0x{bundle.subject.hex()})",
             url,
@@ -411,16 +474,14 @@ def resolve_elsewhere(
         starts_from=None if starts_from is None else {batch_id: starts_from},
     )
     if report.outcome is Outcome.PASS:
-        return answer(
-            route,
+        return located.answer(
             RemoteOutcome.VERIFIED,
             f"{where}: its bundle passed this node's verifier",
             url,
             report,
         )
     if report.outcome is Outcome.PENDING:
-        return answer(
-            route,
+        return located.answer(
             RemoteOutcome.PENDING,
             f"{where}: its bundle holds events not anchored yet: nothing failed, "
             "nothing is verified",
@@ -431,8 +492,7 @@ def resolve_elsewhere(
     shown = "; ".join(failures[:3]) + (
         f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
     )
-    return answer(
-        route,
+    return located.answer(
         RemoteOutcome.FAILED,
         f"{where}: its bundle failed this node's verifier: {shown}",
         url,

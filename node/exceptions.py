@@ -922,8 +922,9 @@ class ProofTimeoutError(TraceNodeError, TimeoutError):
 
 class RemoteNodeError(TraceNodeError):
     """Another node of the network could not give what was asked of it: unreachable, too
-    slow, an HTTP error, an answer too large, not JSON, or not a proof bundle of the batch
-    asked for (node.network.resolution). ``reason`` is one of those, as a short code."""
+    slow, an HTTP error, an answer too large, compressed when asked for as it is, not JSON,
+    or not a proof bundle of the batch asked for (node.network.resolution). ``reason`` is
+    one of those, as a short code."""
 
     code = "remote-node"
 

@@ -1,23 +1,45 @@
 """A real HTTP server that plays a node of the network answering badly, for the tests of
 cross-node resolution: garbage, an HTTP error, a redirect, a bundle it was given (a
-tampered one), an answer too large, a slow answer, or one dripped byte by byte. Runs in a
-thread on a free loopback port; every sleep it does is bounded."""
+tampered one), an answer too large, a slow answer, one dripped byte by byte (its body, or
+its status line and headers), or a compressed body that inflates a thousandfold. Runs in
+a thread on a free loopback port; every sleep it does is bounded."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Mode = Literal["garbage", "status", "missing", "redirect", "bundle", "huge", "slow", "drip"]
+Mode = Literal[
+    "garbage",
+    "status",
+    "missing",
+    "redirect",
+    "bundle",
+    "huge",
+    "slow",
+    "drip",
+    "header-drip",
+    "gzip-bomb",
+]
 
 #: The longest a slow or dripping answer keeps its thread (the client gives up sooner).
 MAX_STALL = 10.0
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """256 MiB of spaces, gzipped to about 250 KiB: well under any size limit as sent."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: the gzip format
+    spaces = b" " * (1024 * 1024)
+    return b"".join(packer.compress(spaces) for _ in range(256)) + packer.flush()
 
 
 @dataclass
@@ -76,6 +98,23 @@ class HostileNode:
                 request.wfile.write(b" ")
                 request.wfile.flush()
                 time.sleep(0.1)
+        elif mode == "header-drip":
+            # A status line, then a header one byte at a time: no header ever ends.
+            request.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            request.wfile.flush()
+            deadline = time.monotonic() + MAX_STALL
+            while time.monotonic() < deadline:
+                request.wfile.write(b"a")
+                request.wfile.flush()
+                time.sleep(0.1)
+            request.close_connection = True
+        elif mode == "gzip-bomb":
+            request.send_response(200)
+            request.send_header("Content-Type", "application/json")
+            request.send_header("Content-Encoding", "gzip")
+            request.send_header("Content-Length", str(len(gzip_bomb())))
+            request.end_headers()
+            request.wfile.write(gzip_bomb())
         else:
             self._send(request, 200, b"<html>this is not a bundle")
 

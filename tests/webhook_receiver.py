@@ -1,7 +1,11 @@
 """A real HTTP webhook receiver for tests: it records every message exactly as it arrived
 (body bytes and headers), and :func:`verify` checks one with the ``standardwebhooks``
 package (the maintained reference, not our own code). Run in a thread (``Receiver``) or
-as a process (``python -m tests.webhook_receiver --port N --out FILE``)."""
+as a process (``python -m tests.webhook_receiver --port N --out FILE``).
+
+A ``Receiver`` may also answer as a hostile one does (``answer``): its headers or its
+body dripped a byte at a time, an endless body, or a malformed header quoting words of
+its own; each for at most ``MAX_STALL`` seconds."""
 
 from __future__ import annotations
 
@@ -16,11 +20,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The longest a hostile answer keeps its thread (the deliverer gives up far sooner).
+MAX_STALL = 20.0
+#: What a hostile receiver puts in a malformed header line: never in the node's records.
+QUOTED = "receiver-chosen-words"
+
+Answer = Literal["status", "drip-headers", "drip-body", "endless", "malformed"]
 
 
 @dataclass
@@ -53,6 +63,33 @@ class Receiver:
     delay: float = 0.0
     got: list[Received] = field(default_factory=list)
     out: Path | None = None
+    answer: Answer = "status"
+    sent: int = 0  # bytes of hostile answers written
+
+    def hostile(self, request: BaseHTTPRequestHandler) -> None:
+        """A hostile answer (``answer``), for at most ``MAX_STALL`` seconds."""
+        request.close_connection = True
+        until = time.monotonic() + MAX_STALL
+        first, each, pause = {
+            "drip-headers": (b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a", 0.2),
+            "drip-body": (b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x", 0.2),
+            "endless": (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"%x\r\n%s\r\n" % (1 << 20, b"x" * (1 << 20)),
+                0.0,
+            ),
+            "malformed": (f"HTTP/1.1 200 OK\r\nX-{QUOTED}\r\n\r\n".encode(), b"", 0.0),
+        }[self.answer]
+        try:
+            request.wfile.write(first)
+            request.wfile.flush()
+            while each and time.monotonic() < until:
+                request.wfile.write(each)
+                request.wfile.flush()
+                self.sent += len(each)
+                time.sleep(pause)
+        except OSError:
+            pass  # the deliverer gave up, as it should
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
@@ -63,6 +100,9 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 raw = self.rfile.read(length)
+                if receiver.answer != "status":
+                    receiver.hostile(self)
+                    return
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)
                 headers = {k.lower(): v for k, v in self.headers.items()}

@@ -26,6 +26,7 @@ from node.chain.deploy import contract
 from node.chain.embedded import STORAGE_MANY, is_embedded
 from node.chain.logs import WINDOW_ANCHORED, anchored_roots, committed_roots, relayed_outcomes
 from node.chain.registry import Licence
+from node.chain.text import chain_text, raw_strings
 from node.events.hashing import keccak
 from node.events.identifiers import PrefixKind, prefix_key
 from node.events.typed_data import BatchStatus, Role
@@ -103,6 +104,9 @@ class _Query:
     args: tuple[Any, ...]
     convert: Callable[[Any], Any]
     reverted: Any = None
+    #: Its ``string`` outputs decoded as raw bytes (node.chain.text): on-chain text that
+    #: may not be UTF-8, made text by ``convert`` with ``chain_text``.
+    raw_strings: bool = False
 
 
 _RAISE: Final = object()
@@ -241,8 +245,20 @@ class ChainReader:
             return self._cache[query.key]
         self.calls += 1
         try:
-            function = query.contract.functions[query.function](*query.args)
-            raw = function.call(block_identifier=self.block)
+            if query.raw_strings:
+                data = self.w3.eth.call(
+                    {
+                        "to": query.contract.address,
+                        "data": HexBytes(
+                            query.contract.encode_abi(query.function, list(query.args))
+                        ),
+                    },
+                    block_identifier=self.block,
+                )
+                raw = self._decode(query, bytes(data))
+            else:
+                function = query.contract.functions[query.function](*query.args)
+                raw = function.call(block_identifier=self.block)
         except _REVERTED:
             if query.reverted is _RAISE:
                 raise
@@ -356,10 +372,17 @@ class ChainReader:
                     continue
                 self._cache[query.key] = query.reverted
                 continue
-            function = query.contract.get_function_by_name(query.function)
-            types = [_abi_type(output) for output in function.abi["outputs"]]
-            decoded = self.w3.codec.decode(types, data)
-            self._cache[query.key] = query.convert(decoded[0] if len(types) == 1 else decoded)
+            self._cache[query.key] = query.convert(self._decode(query, data))
+
+    def _decode(self, query: _Query, data: bytes) -> Any:
+        """``query``'s returned ``data`` decoded by its function's outputs (one output as
+        itself, several as a tuple)."""
+        function = query.contract.get_function_by_name(query.function)
+        types = [_abi_type(output) for output in function.abi["outputs"]]
+        if query.raw_strings:
+            types = [raw_strings(t) for t in types]
+        decoded = self.w3.codec.decode(types, data)
+        return decoded[0] if len(types) == 1 else decoded
 
     # ----- the questions -----
 
@@ -440,9 +463,15 @@ class ChainReader:
             "participant",
             (participant_id,),
             lambda r: ParticipantInfo(
-                int(r[0]), bytes(HexBytes(r[1])), Role(r[2]), bool(r[3]), r[4], r[5]
+                int(r[0]),
+                bytes(HexBytes(r[1])),
+                Role(r[2]),
+                bool(r[3]),
+                chain_text(r[4]),
+                chain_text(r[5]),
             ),
             None,  # unknown participant
+            raw_strings=True,  # a name is whatever bytes its registrar sent
         )
 
     def _batch_query(self, batch_id: bytes) -> _Query:

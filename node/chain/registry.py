@@ -9,11 +9,13 @@ from enum import StrEnum
 from typing import Any
 
 from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
 from node.chain.deploy import Deployment, contract
+from node.chain.text import chain_text, raw_strings
 from node.chain.transact import Sender, send_transaction
 from node.events.identifiers import Licence as Licence  # re-exported: its old home
 from node.events.identifiers import PrefixKind, prefix_key, prefix_kind
@@ -241,9 +243,40 @@ class ParticipantRegistryClient:
         found: list[ParticipantChange] = []
         for event_name, kind in _EVENTS.items():
             event = getattr(self.contract.events, event_name)()
-            for log in event.get_logs(from_block=from_block, to_block=to_block):
+            for log in self._logs(event.abi, event.topic, from_block, to_block):
                 found.append(_change(kind, log))
         found.sort(key=lambda c: (c.block, c.log_index))
+        return found
+
+    def _logs(
+        self, abi: dict[str, Any], topic: str, from_block: int, to_block: int
+    ) -> list[dict[str, Any]]:
+        """The logs of the event ``abi`` (``topic``: its signature's hash) in the blocks
+        given, each with its ``args``; a ``string`` argument as its raw bytes
+        (node.chain.text: web3's decoder fails on a name that is not UTF-8)."""
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self.contract.address,
+                "fromBlock": from_block,
+                "toBlock": to_block,
+                "topics": [HexBytes(topic).to_0x_hex()],  # as text: every backend takes it
+            }
+        )
+        inputs = abi["inputs"]
+        indexed = [i for i in inputs if i["indexed"]]
+        stored = [i for i in inputs if not i["indexed"]]
+        found = []
+        for log in logs:
+            args: dict[str, Any] = {}
+            for item, value in zip(indexed, log["topics"][1:], strict=True):
+                (args[item["name"]],) = self.w3.codec.decode([item["type"]], bytes(value))
+            data = self.w3.codec.decode(
+                [raw_strings(i["type"]) for i in stored], bytes(log["data"])
+            )
+            args |= {item["name"]: value for item, value in zip(stored, data, strict=True)}
+            found.append(
+                {"args": args, "blockNumber": log["blockNumber"], "logIndex": log["logIndex"]}
+            )
         return found
 
 
@@ -259,8 +292,8 @@ def _change(kind: ChangeKind, log: Any) -> ParticipantChange:
         base |= {
             "key": _address(args["key"]),
             "roles": int(args["roles"]),
-            "name": str(args["name"]),
-            "prefix": str(args["prefix"]),
+            "name": chain_text(args["name"]),
+            "prefix": chain_text(args["prefix"]),
         }
     elif kind is ChangeKind.ROLES_CHANGED:
         base["roles"] = int(args["roles"])
@@ -268,7 +301,7 @@ def _change(kind: ChangeKind, log: Any) -> ParticipantChange:
         base |= {"key": _address(args["newKey"]), "old_key": _address(args["oldKey"])}
     elif kind in (ChangeKind.LICENSED, ChangeKind.REVOKED):
         base |= {
-            "prefix": str(args["prefix"]),
+            "prefix": chain_text(args["prefix"]),
             "prefix_kind": PrefixKind(int(args["kind"])),
             "valid_until": int(args["validUntil"]),
         }

@@ -7,7 +7,7 @@ the chain held when it accepted that event: where the earlier part ends). For ea
 batch, :func:`remote_parts`:
 
 1. finds the node that answers for it on-chain (:func:`~node.network.resolution.find_route`,
-   through :func:`~node.network.resolution.resolve_elsewhere`);
+   through :func:`~node.network.resolution.locate`);
 2. fetches that node's bundle of the batch (bounded: :func:`fetch_bundle`);
 3. verifies it with THIS node's verifier against THIS node's view of the chain, its
    ``custody`` being that its history of the batch ends exactly at ``extends``
@@ -27,7 +27,9 @@ read from this node's own store (``own``), never reported missing.
 Bounds: :data:`MAX_DEPTH` levels, :data:`MAX_FETCHES` fetches per answer, the parts of
 one level fetched concurrently, all of them within :data:`DEADLINE` seconds; what was not
 asked, or did not answer in time, is said so (outcome ``unreachable``, its detail naming
-why), with what the chain proves of the batch. A part is ``verified`` only when this
+why), with what the chain proves of the batch: read from the chain alone (a late part
+from what its worker read), its node's URL never looked up again, so that no lookup
+stretches the answer past its deadline. A part is ``verified`` only when this
 node's verifier passed it.
 
 Cache: a verified part is kept :data:`CACHE_SECONDS` keyed on the chain's block (number
@@ -45,8 +47,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from functools import partial
-from typing import Final, Protocol
+from typing import Final
 
 from eth_typing import ChecksumAddress
 
@@ -54,7 +55,14 @@ from node.chain.reader import ChainReader
 from node.events.identifiers import Identifier, parse_identifier
 from node.exceptions import InvalidIdentifierError
 from node.network.addresses import DEFAULT_POLICY, AddressPolicy
-from node.network.resolution import Elsewhere, RemoteOutcome, resolve_elsewhere
+from node.network.resolution import (
+    Elsewhere,
+    Located,
+    RemoteOutcome,
+    bundle_url,
+    judge,
+    locate,
+)
 from node.proofs.bundle import Bundle
 from node.proofs.verify import Report
 
@@ -128,19 +136,49 @@ class _Cache:
             self._items.clear()
 
 
-class _Resolve(Protocol):
-    """resolve_elsewhere with this node's operator and address policy given."""
+@dataclass(frozen=True, slots=True)
+class _Resolve:
+    """Resolution across nodes with this node's operator, address policy and store."""
 
-    def __call__(
-        self,
-        reader: ChainReader,
-        identifier: Identifier,
-        *,
-        fetch: bool = True,
-        ends_at: bytes | None = None,
-        starts_from: bytes | None = None,
-        through: int = 0,
-    ) -> Elsewhere: ...
+    this_operator: ChecksumAddress
+    addresses: AddressPolicy
+    own: Callable[[bytes], Bundle | None] | None
+
+    def locate(self, reader: ChainReader, ask: _Ask) -> Located:
+        """The part ``ask`` names, from the chain alone: an earlier part's node is the
+        identifier's, a later one's the node of the SHIP's receiver."""
+        if ask.continued_by is None:
+            return locate(reader, ask.identifier, through=ask.receiver)
+        return locate(reader, ask.identifier, ends_at=ask.extends)
+
+    def judge(
+        self, reader: ChainReader, ask: _Ask, located: Located, *, fetch: bool = True
+    ) -> Elsewhere:
+        """``located``'s node asked (``fetch``) for the part, ending at (an earlier part)
+        or starting from (a later one) ``ask``'s head, and judged here."""
+        later = ask.continued_by is None
+        return judge(
+            reader,
+            located,
+            this_operator=self.this_operator,
+            addresses=self.addresses,
+            own=self.own,
+            fetch=fetch,
+            starts_from=ask.extends if later else None,
+            ends_at=None if later else ask.extends,
+        )
+
+    def elsewhere(self, located: Located) -> bool:
+        """Whether another node (not this one, and some node) answers for ``located``."""
+        route = located.route
+        return route is not None and route.node.operator != self.this_operator
+
+
+class _Slot:
+    """Where a part's worker leaves what the chain said of it before asking its node: a
+    part late at the deadline is answered from it, with no lookup or read again."""
+
+    located: Located | None = None
 
 
 #: Shared by every answer of this process (the key names the chain and block).
@@ -162,9 +200,7 @@ def remote_parts(
     docstring); every part read at ``reader``'s block, every other node's URL screened
     under ``addresses`` (node/network/addresses.py); a part the registry says this node
     holds read from ``own`` (this node's bundle of a batch; None: none)."""
-    resolve: _Resolve = partial(
-        resolve_elsewhere, this_operator=this_operator, addresses=addresses, own=own
-    )
+    resolve = _Resolve(this_operator, addresses, own)
     ends = time.monotonic() + deadline
     parts: list[RemotePart] = []
     seen: set[tuple[bytes, bytes]] = set()
@@ -175,7 +211,7 @@ def remote_parts(
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="remote-part")
     try:
         while level:
-            results: list[tuple[_Ask, Future[Elsewhere] | Elsewhere]] = []
+            results: list[tuple[_Ask, tuple[Future[Elsewhere], _Slot] | Elsewhere]] = []
             for ask in level:
                 key = _key(reader, ask)
                 cached = CACHE.get(key)
@@ -190,19 +226,21 @@ def remote_parts(
                     results.append((ask, _not_asked(reader, ask, resolve, why)))
                 else:
                     fetched += 1
-                    results.append((ask, pool.submit(_judge, reader, ask, resolve)))
-            futures = [r for _, r in results if isinstance(r, Future)]
+                    slot = _Slot()
+                    results.append((ask, (pool.submit(_judge, reader, ask, resolve, slot), slot)))
+            futures = [r[0] for _, r in results if isinstance(r, tuple)]
             wait(futures, timeout=max(0.0, ends - time.monotonic()))
             level = []
             for ask, result in results:
-                if isinstance(result, Future):
-                    if result.done() and result.exception() is None:
-                        found = result.result()
+                if isinstance(result, tuple):
+                    future, slot = result
+                    if future.done() and future.exception() is None:
+                        found = future.result()
                         if found.verified:
                             CACHE.put(_key(reader, ask), found)
                     else:
-                        result.cancel()
-                        found = _late(reader, ask, resolve, deadline, result)
+                        future.cancel()
+                        found = _late(reader, ask, resolve, deadline, future, slot)
                 else:
                     found = result
                 parts.append(RemotePart(found, ask.extends, ask.continued_by, ask.under, ask.depth))
@@ -275,12 +313,13 @@ def _key(reader: ChainReader, ask: _Ask) -> _CacheKey:
     )
 
 
-def _judge(reader: ChainReader, ask: _Ask, resolve: _Resolve) -> Elsewhere:
+def _judge(reader: ChainReader, ask: _Ask, resolve: _Resolve, slot: _Slot) -> Elsewhere:
     # A reader of its own for each thread, at the same block: answers stay consistent.
     own = ChainReader(
         reader.w3, reader.contracts, at=(reader.block, reader.block_hash), carry=reader
     )
-    found = _resolve(own, ask, resolve)
+    slot.located = resolve.locate(own, ask)
+    found = resolve.judge(own, ask, slot.located)
     if found.identifier is None and found.report is not None:
         # This node knew the batch by its id only; the bundle names its identifier (read
         # only if it names this very batch: node.proofs.bundle).
@@ -289,21 +328,15 @@ def _judge(reader: ChainReader, ask: _Ask, resolve: _Resolve) -> Elsewhere:
     return found
 
 
-def _resolve(reader: ChainReader, ask: _Ask, resolve: _Resolve, *, fetch: bool = True) -> Elsewhere:
-    """The part ``ask`` names: an earlier part from the identifier's node, ending at its
-    head; a later one from the node of the SHIP's receiver, starting from it."""
-    if ask.continued_by is None:
-        return resolve(
-            reader, ask.identifier, fetch=fetch, starts_from=ask.extends, through=ask.receiver
-        )
-    return resolve(reader, ask.identifier, fetch=fetch, ends_at=ask.extends)
-
-
 def _not_asked(reader: ChainReader, ask: _Ask, resolve: _Resolve, why: str) -> Elsewhere:
-    found = _resolve(reader, ask, resolve, fetch=False)
-    if found.outcome is not RemoteOutcome.UNREACHABLE:
-        return found  # no node, or this node: nothing to ask
-    return replace(found, detail=f"{found.detail}: {why}")
+    """A part not asked for (``why``), from the chain alone: its node's URL is neither
+    looked up nor screened (that is the asking's part), so the answer's bound holds."""
+    located = resolve.locate(reader, ask)
+    if not resolve.elsewhere(located):
+        return resolve.judge(reader, ask, located, fetch=False)  # no node, or this node
+    assert located.route is not None
+    url = bundle_url(located.route.node.url, located.batch_id)
+    return located.answer(RemoteOutcome.UNREACHABLE, f"{located.where} was not asked: {why}", url)
 
 
 def _late(
@@ -312,14 +345,19 @@ def _late(
     resolve: _Resolve,
     deadline: float,
     future: Future[Elsewhere],
+    slot: _Slot,
 ) -> Elsewhere:
+    """A part its worker did not judge in time, from what the chain said of it (the
+    worker's, when it got that far): nothing asked, looked up or verified again."""
     why = (
         f"no answer within the answer's {deadline:g} s"
         if not future.done()
         else f"it could not be judged ({type(future.exception()).__name__})"
     )
-    found = _resolve(reader, ask, resolve, fetch=False)
-    if found.route is None or found.outcome is not RemoteOutcome.UNREACHABLE:
-        return found
-    node = found.route.node
-    return replace(found, detail=f"node {node.id} ({node.url}): {why}")
+    located = slot.located or resolve.locate(reader, ask)
+    if located.route is None:
+        return resolve.judge(reader, ask, located, fetch=False)  # no node: nothing to ask
+    url = (
+        bundle_url(located.route.node.url, located.batch_id) if resolve.elsewhere(located) else None
+    )
+    return located.answer(RemoteOutcome.UNREACHABLE, f"{located.where}: {why}", url)

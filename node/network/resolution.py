@@ -59,13 +59,15 @@ from node.network.addresses import (
     pinned_request,
     screen_url,
 )
+from node.network.exchange import bounded_client, deadline, error_kind
 from node.proofs.bundle import Bundle, parse_bundle
 from node.proofs.verify import Outcome, Report, verify_bundle
 
 #: Seconds to open a connection to another node, and to wait for each read of its answer.
 CONNECT_TIMEOUT: Final = 2.0
 READ_TIMEOUT: Final = 3.0
-#: Seconds the whole answer may take (checked between reads: at most this plus one read).
+#: Seconds the whole exchange may take, every address tried, from the first connect to
+#: the answer's last byte (node/network/exchange.py: no read or connect outlasts it).
 TOTAL_TIMEOUT: Final = 5.0
 #: The largest bundle taken from another node, in bytes.
 MAX_BUNDLE_BYTES: Final = 8 * 1024 * 1024
@@ -229,39 +231,43 @@ def fetch_bundle(
     fetched (reason ``refused-address``). The request goes to the addresses screened (the
     next one only when the connection is refused), never to a second lookup's."""
     target = screen_node_url(url, addresses)
-    timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-    deadline = time.monotonic() + total_timeout
     candidates = target.addresses[:MAX_ADDRESSES]
     body = b""
-    for attempt, address in enumerate(candidates, start=1):
-        pinned, headers, extensions = pinned_request(target, address)
-        try:
-            with (
-                httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
-                client.stream(
+    with (
+        bounded_client(connect_timeout=connect_timeout, read_timeout=read_timeout) as client,
+        deadline(total_timeout) as ends,
+    ):
+        for attempt, address in enumerate(candidates, start=1):
+            pinned, headers, extensions = pinned_request(target, address)
+            try:
+                with client.stream(
                     "GET",
                     pinned,
-                    headers={"Accept": "application/json", **headers},
+                    # The body as sent: a compressed answer would be inflated before its
+                    # size is counted (one read of a few KiB may inflate a thousandfold).
+                    headers={"Accept": "application/json", "Accept-Encoding": "identity"} | headers,
                     extensions=extensions,
-                ) as response,
-            ):
-                body = _read(response, deadline, total_timeout, max_bytes)
-            break
-        except httpx.ConnectError as exc:
-            if attempt < len(candidates) and time.monotonic() < deadline:
-                continue  # refused at this address: the next one screened
-            raise RemoteNodeError(
-                "unreachable", f"it could not be reached ({_kind(exc)})"
-            ) from None
-        except httpx.TimeoutException:
-            raise RemoteNodeError(
-                "timeout",
-                f"no answer within {connect_timeout:g} s to connect / {read_timeout:g} s to read",
-            ) from None
-        except httpx.HTTPError as exc:
-            raise RemoteNodeError(
-                "unreachable", f"it could not be reached ({_kind(exc)})"
-            ) from None
+                ) as response:
+                    body = _read(response, ends, total_timeout, max_bytes)
+                break
+            except httpx.ConnectError as exc:
+                if attempt < len(candidates) and time.monotonic() < ends:
+                    continue  # refused at this address: the next one screened
+                raise RemoteNodeError(
+                    "unreachable", f"it could not be reached ({error_kind(exc)})"
+                ) from None
+            except httpx.TimeoutException:
+                if time.monotonic() >= ends:
+                    raise RemoteNodeError("timeout", _too_slow(total_timeout)) from None
+                raise RemoteNodeError(
+                    "timeout",
+                    f"no answer within {connect_timeout:g} s to connect / "
+                    f"{read_timeout:g} s to read",
+                ) from None
+            except httpx.HTTPError as exc:
+                raise RemoteNodeError(
+                    "unreachable", f"it could not be reached ({error_kind(exc)})"
+                ) from None
     try:
         # Bounded nesting: "[" * 100000 would crash the process (node/events/jsonsafe.py).
         document = loads_bounded(body)
@@ -284,24 +290,30 @@ def screen_node_url(url: str, addresses: AddressPolicy = DEFAULT_POLICY) -> Scre
         raise RemoteNodeError(_SCREENING.get(exc.reason, "refused-address"), str(exc)) from None
 
 
-def _read(response: httpx.Response, deadline: float, total_timeout: float, max_bytes: int) -> bytes:
-    """The body of a 200 answer, within ``max_bytes`` and the whole answer's deadline."""
+def _read(response: httpx.Response, ends: float, total_timeout: float, max_bytes: int) -> bytes:
+    """The body of a 200 answer as sent (never inflated), within ``max_bytes`` and the
+    exchange's deadline ``ends``."""
     if response.status_code == 404:
         raise RemoteNodeError("not-found", "it holds no such batch (HTTP 404)")
     if response.status_code != 200:
         raise RemoteNodeError(
             "http-status", f"it answered HTTP {response.status_code}, not a bundle"
         )
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise RemoteNodeError(
+            "encoded", "it answered a compressed body; asked for one as it is (identity)"
+        )
     declared = response.headers.get("content-length", "")
     if is_decimal(declared) and int(declared) > max_bytes:
         raise RemoteNodeError("too-large", _too_large(max_bytes))
     body = bytearray()
-    for chunk in response.iter_bytes():
+    for chunk in response.iter_raw():
         body += chunk
         if len(body) > max_bytes:
             raise RemoteNodeError("too-large", _too_large(max_bytes))
-        if time.monotonic() > deadline:
-            raise RemoteNodeError("timeout", f"its answer took longer than {total_timeout:g} s")
+        if time.monotonic() > ends:
+            raise RemoteNodeError("timeout", _too_slow(total_timeout))
     return bytes(body)
 
 
@@ -315,9 +327,64 @@ def _too_large(limit: int) -> str:
     return f"its answer is larger than {limit // 1024} KiB"
 
 
-def _kind(exc: httpx.HTTPError) -> str:
-    """The class of a transport error, never its text (which may hold the URL's secrets)."""
-    return type(exc).__name__
+def _too_slow(total_timeout: float) -> str:
+    return f"its answer took longer than {total_timeout:g} s"
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """What the chain alone says of a batch this node's store lacks — its record, the
+    names of its producer and custodian, the node that answers for it — read, with no
+    other node asked and no URL looked up (:func:`locate`)."""
+
+    batch_id: bytes
+    identifier: str | None
+    chain: ChainBatch
+    names: dict[int, str]
+    route: Route | None
+
+    @property
+    def where(self) -> str:
+        """The node that answers for it, as details name it ("" when none)."""
+        return "" if self.route is None else f"node {self.route.node.id} ({self.route.node.url})"
+
+    def answer(
+        self,
+        outcome: RemoteOutcome,
+        detail: str,
+        url: str | None = None,
+        report: Report | None = None,
+    ) -> Elsewhere:
+        return Elsewhere(
+            self.batch_id,
+            self.identifier,
+            self.chain,
+            self.names,
+            self.route,
+            outcome,
+            detail,
+            url,
+            report,
+        )
+
+
+def locate(
+    reader: ChainReader, identifier: Identifier, *, ends_at: bytes | None = None, through: int = 0
+) -> Located:
+    """What the chain proves of the batch ``identifier`` names, and the node that answers
+    for it (:func:`find_route`; ``ends_at`` given: the node of its earliest history;
+    ``through``: the node of that participant, :attr:`Via.RECEIVER`), read at
+    ``reader``'s block: chain reads only."""
+    batch_id = bytes(identifier.batch_id)
+    chain = reader.batch(batch_id)
+    names = {pid: _name(reader, pid) for pid in {chain.producer_id, chain.custodian_id} - {0}}
+    canonical = None if identifier.kind is IdentifierKind.BATCH_ID else identifier.canonical
+    route = (
+        participant_route(reader, through, Via.RECEIVER)
+        if through
+        else find_route(reader, identifier, origin=ends_at is not None)
+    )
+    return Located(batch_id, canonical, chain, names, route)
 
 
 def resolve_elsewhere(
@@ -334,44 +401,52 @@ def resolve_elsewhere(
 ) -> Elsewhere:
     """What the chain proves of the batch ``identifier`` names and, when a registered node
     other than this one (operated by ``this_operator``) answers for it, its proof bundle
-    as this node's verifier judges it (see the module docstring). That node's URL is
-    screened under ``addresses`` (fetched or not: a URL refused is ``refused-address``).
-    ``ends_at``: the head that node's part of the batch's history must end at, when this
-    node's part of it continues from there (verify_bundle's ``ends_at``;
-    node/network/lineage.py); ``starts_from``: the head that node's part must start from,
-    when it continues this node's part (``starts_from``), found through ``through``: the
-    participant this node's last SHIP of the batch named as receiver (its registrar's
-    node, :attr:`Via.RECEIVER`) instead of the identifier. ``own``: this node's bundle of
-    a batch from its own store (None: it holds none), read when the registry names this
-    node: a part this node holds itself is judged as any other, never reported missing."""
-    batch_id = bytes(identifier.batch_id)
-    chain = reader.batch(batch_id)
-    names = {pid: _name(reader, pid) for pid in {chain.producer_id, chain.custodian_id} - {0}}
-    canonical = None if identifier.kind is IdentifierKind.BATCH_ID else identifier.canonical
-
-    def answer(
-        route: Route | None,
-        outcome: RemoteOutcome,
-        detail: str,
-        url: str | None = None,
-        report: Report | None = None,
-    ) -> Elsewhere:
-        return Elsewhere(batch_id, canonical, chain, names, route, outcome, detail, url, report)
-
-    route = (
-        participant_route(reader, through, Via.RECEIVER)
-        if through
-        else find_route(reader, identifier, origin=ends_at is not None)
+    as this node's verifier judges it (see the module docstring): :func:`locate`, then
+    :func:`judge`."""
+    found = locate(reader, identifier, ends_at=ends_at, through=through)
+    return judge(
+        reader,
+        found,
+        this_operator=this_operator,
+        fetch=fetch,
+        addresses=addresses,
+        ends_at=ends_at,
+        starts_from=starts_from,
+        own=own,
     )
+
+
+def judge(
+    reader: ChainReader,
+    located: Located,
+    *,
+    this_operator: ChecksumAddress,
+    fetch: bool = True,
+    addresses: AddressPolicy = DEFAULT_POLICY,
+    ends_at: bytes | None = None,
+    starts_from: bytes | None = None,
+    own: Callable[[bytes], Bundle | None] | None = None,
+) -> Elsewhere:
+    """The answer for ``located``: its node's proof bundle (fetched, or this node's own)
+    as this node's verifier judges it. That node's URL is screened under ``addresses``
+    (fetched or not: a URL refused is ``refused-address``). ``ends_at``: the head that
+    node's part of the batch's history must end at, when this node's part of it continues
+    from there (verify_bundle's ``ends_at``; node/network/lineage.py); ``starts_from``:
+    the head that node's part must start from, when it continues this node's part
+    (``starts_from``; located through the participant this node's last SHIP of the batch
+    named as receiver). ``own``: this node's bundle of a batch from its own store (None:
+    it holds none), read when the registry names this node: a part this node holds
+    itself is judged as any other, never reported missing."""
+    batch_id, route = located.batch_id, located.route
+
     if route is None:
-        return answer(None, RemoteOutcome.NO_NODE, "no node of the network answers for it")
-    where = f"node {route.node.id} ({route.node.url})"
+        return located.answer(RemoteOutcome.NO_NODE, "no node of the network answers for it")
+    where = located.where
     url: str | None = None
     if route.node.operator == this_operator:
         held = own(batch_id) if own is not None else None
         if held is None:
-            return answer(
-                route,
+            return located.answer(
                 RemoteOutcome.THIS_NODE,
                 f"the registry names this node ({where}), which holds no such batch",
             )
@@ -381,14 +456,13 @@ def resolve_elsewhere(
         try:
             if not fetch:
                 screen_node_url(url, addresses)
-                return answer(route, RemoteOutcome.UNREACHABLE, f"{where} was not asked", url)
+                return located.answer(RemoteOutcome.UNREACHABLE, f"{where} was not asked", url)
             bundle = fetch_bundle(url, addresses=addresses)
         except RemoteNodeError as exc:
             outcome = _OUTCOMES.get(exc.reason, RemoteOutcome.INVALID)
-            return answer(route, outcome, f"{where}: {exc}", url)
+            return located.answer(outcome, f"{where}: {exc}", url)
     if bundle.subject != batch_id:
-        return answer(
-            route,
+        return located.answer(
             RemoteOutcome.INVALID,
             f"{where} answered the bundle of another batch (0x{bundle.subject.hex()})",
             url,
@@ -400,16 +474,14 @@ def resolve_elsewhere(
         starts_from=None if starts_from is None else {batch_id: starts_from},
     )
     if report.outcome is Outcome.PASS:
-        return answer(
-            route,
+        return located.answer(
             RemoteOutcome.VERIFIED,
             f"{where}: its bundle passed this node's verifier",
             url,
             report,
         )
     if report.outcome is Outcome.PENDING:
-        return answer(
-            route,
+        return located.answer(
             RemoteOutcome.PENDING,
             f"{where}: its bundle holds events not anchored yet: nothing failed, "
             "nothing is verified",
@@ -420,8 +492,7 @@ def resolve_elsewhere(
     shown = "; ".join(failures[:3]) + (
         f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
     )
-    return answer(
-        route,
+    return located.answer(
         RemoteOutcome.FAILED,
         f"{where}: its bundle failed this node's verifier: {shown}",
         url,

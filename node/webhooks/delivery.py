@@ -2,10 +2,14 @@
 (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``, HMAC-SHA256, by the
 maintained ``standardwebhooks`` package), at least once, from the store's outbox.
 
-An attempt that fails (no answer within the timeout, a non-2xx status, a refused
-address) is retried with exponential backoff and jitter; a message still undelivered a
-day after it was written goes to the dead-letter list. A receiver that was down gets
-everything afterwards, in order: later messages wait behind the endpoint's oldest one.
+An attempt is judged by its status alone: the receiver's answer body is read for at most
+``MAX_ANSWER_BYTES`` and ``ANSWER_BODY_TIMEOUT`` (to keep the connection) and never kept,
+and the whole attempt — connecting, sending, the answer — ends within ``attempt_timeout``
+(node/network/exchange.py), however slowly the receiver answers. An attempt that fails
+(no answer in time, a non-2xx status, a refused address) is retried with exponential
+backoff and jitter; a message still undelivered a day after it was written goes to the
+dead-letter list. A receiver that was down gets everything afterwards, in order: later
+messages wait behind the endpoint's oldest one.
 
 Throughput: an endpoint is served in runs, its oldest due messages (at most ``batch``)
 sent one after another on a kept-alive connection, stopping at the first failure, and
@@ -31,6 +35,7 @@ from standardwebhooks.webhooks import Webhook
 
 from node.exceptions import WebhookUrlError
 from node.network.addresses import Resolver, pinned_request
+from node.network.exchange import bounded_client, deadline, error_kind
 from node.store.records import DeliveryRecord, EndpointRecord
 from node.store.store import Store
 from node.webhooks.addresses import screen_webhook_url
@@ -38,6 +43,11 @@ from node.webhooks.addresses import screen_webhook_url
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
+#: The most of a receiver's answer body read (then dropped), and the longest it is waited
+#: for once the status came: a small, prompt answer is read to its end so that the
+#: connection is kept; another closes the connection.
+MAX_ANSWER_BYTES = 4096
+ANSWER_BODY_TIMEOUT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +56,8 @@ class DeliveryPolicy:
 
     connect_timeout: float = 3.0
     read_timeout: float = 10.0
+    #: Seconds one attempt may take in all: connecting, sending, the answer.
+    attempt_timeout: float = 15.0
     first_retry: float = 5.0  # seconds before the second attempt
     max_retry: float = 3600.0  # the longest pause between attempts
     give_up_after_ms: int = DAY_MS
@@ -55,6 +67,22 @@ class DeliveryPolicy:
     allow_loopback: bool = False  # tests' local receivers; never in production
     #: The lookup of an endpoint's name (``socket.getaddrinfo``; tests give their own).
     resolver: Resolver = field(default=socket.getaddrinfo, repr=False, compare=False)
+
+
+def _drain(answer: httpx.Response) -> None:
+    """Read (and drop) what ``answer``'s body holds, if it is short and prompt: at most
+    ``MAX_ANSWER_BYTES`` within ``ANSWER_BODY_TIMEOUT``. A body read to its end keeps the
+    connection; one left unread or cut short closes it. The status is the answer: a body
+    that fails to arrive changes nothing of it."""
+    read = 0
+    try:
+        with deadline(ANSWER_BODY_TIMEOUT):
+            for chunk in answer.iter_raw():
+                read += len(chunk)
+                if read > MAX_ANSWER_BYTES:
+                    return
+    except httpx.HTTPError:
+        return
 
 
 def backoff(attempts: int, policy: DeliveryPolicy, rng: random.Random) -> float:
@@ -74,9 +102,9 @@ class Deliverer:
     rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout),
-            follow_redirects=False,
+        self._client = bounded_client(
+            connect_timeout=self.policy.connect_timeout,
+            read_timeout=self.policy.read_timeout,
             limits=httpx.Limits(
                 max_connections=self.policy.concurrency,
                 max_keepalive_connections=self.policy.concurrency,
@@ -168,18 +196,9 @@ class Deliverer:
         for delivery in run:
             assert pinned is not None
             url, host, extensions = pinned
-            status: int | None = None
-            try:
-                answer = self._client.post(
-                    url,
-                    content=delivery.payload,
-                    headers=self._headers(signers, delivery) | host,
-                    extensions=extensions,
-                )
-                status = answer.status_code
-                error = "" if 200 <= status < 300 else f"the receiver answered {status}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
+            outcome = self._attempt(url, signers, delivery, host, extensions)
+            error = self._failure(outcome)
+            status = outcome if isinstance(outcome, int) else None
             if error:
                 failure = (delivery, status, error, self._now())
                 break
@@ -202,6 +221,33 @@ class Deliverer:
             )
         return len(done)
 
+    def _attempt(
+        self,
+        url: str,
+        signers: list[Webhook],
+        delivery: DeliveryRecord,
+        host: dict[str, str],
+        extensions: dict[str, Any],
+    ) -> int | httpx.HTTPError:
+        """The status the receiver answered, or why there was none, within the attempt's
+        deadline; at most ``MAX_ANSWER_BYTES`` of its body read (within
+        ``ANSWER_BODY_TIMEOUT``), none of it kept."""
+        try:
+            with (
+                deadline(self.policy.attempt_timeout),
+                self._client.stream(
+                    "POST",
+                    url,
+                    content=delivery.payload,
+                    headers=self._headers(signers, delivery) | host,
+                    extensions=extensions,
+                ) as answer,
+            ):
+                _drain(answer)
+                return answer.status_code
+        except httpx.HTTPError as exc:
+            return exc
+
     def _headers(self, signers: list[Webhook], delivery: DeliveryRecord) -> dict[str, str]:
         sent_at = datetime.fromtimestamp(self.clock(), tz=UTC)
         signatures = " ".join(
@@ -217,3 +263,24 @@ class Deliverer:
 
     def _now(self) -> int:
         return int(self.clock() * 1000)
+
+    def _failure(self, outcome: int | httpx.HTTPError) -> str:
+        """Why an attempt failed ("" if it did not), in the node's own words: the class of
+        a transport error and the bound it met, never its text (which may quote the
+        receiver)."""
+        if isinstance(outcome, int):
+            return "" if 200 <= outcome < 300 else f"the receiver answered {outcome}"
+        kind = error_kind(outcome)
+        if isinstance(outcome, httpx.TimeoutException):
+            policy = self.policy
+            return (
+                f"{kind}: no answer within {policy.connect_timeout:g} s to connect, "
+                f"{policy.read_timeout:g} s to read, {policy.attempt_timeout:g} s in all"
+            )
+        if isinstance(outcome, httpx.ConnectError):
+            return f"{kind}: the receiver could not be reached"
+        if isinstance(outcome, httpx.NetworkError):
+            return f"{kind}: the connection broke before the receiver answered"
+        if isinstance(outcome, httpx.ProtocolError):
+            return f"{kind}: the receiver's answer is not HTTP the node reads"
+        return f"{kind}: the request failed"

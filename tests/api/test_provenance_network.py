@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from eth_utils.address import to_checksum_address
 from node.context import Node
 from node.events.identifiers import parse_identifier
 from node.events.typed_data import BatchStatus
+from node.network.addresses import AddressPolicy
 from node.network.lineage import remote_parts
 from node.network.resolution import RemoteOutcome
 from node.provenance.service import ProvenanceService
@@ -202,6 +204,51 @@ def test_the_parts_are_bounded_in_fetches_and_in_time(
     assert late.found.detail == f"node 2 ({impostor.url}): no answer within the answer's 0.5 s"
     assert late.found.chain.status is BatchStatus.CONSUMED
     assert impostor.requests == 1
+
+
+def test_parts_not_asked_or_late_are_answered_without_looking_up_their_node_again(
+    lineage: Lineage, impostor: HostileNode
+) -> None:
+    """A node whose name resolves slowly (its operator's DNS, within the lookup's bound)
+    must not stretch the answer: a part not asked is answered from the chain alone, and a
+    part late at the deadline from what its worker read of the chain, neither looking the
+    name up again (each did, once per part, after the deadline: 16 parts of one node took
+    19 s of a 6 s bound)."""
+    port = impostor.url.rsplit(":", 1)[1]
+    url = f"http://a-behind-slow-dns.invalid:{port}"
+    lineage.network.set_url("a", url)
+
+    def slow_dns(host: str, port: object, *args: object) -> list[Any]:
+        time.sleep(6.0)  # past the lookup's bound: given up on at 4 s
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    peers = AddressPolicy(allow_private=True, resolve_timeout=4.0, resolver=slow_dns)
+    operator = to_checksum_address(lineage.network.b_admin)
+    with Node(lineage.network.dir_b) as node:
+        service = ProvenanceService(node.store, node.w3, node.deployment)
+        report = service.provenance(service.resolve(lineage.cheese)).report
+        reader = service.reader()
+        began = time.monotonic()
+        (unasked,) = remote_parts(
+            reader, report, this_operator=operator, addresses=peers, max_fetches=0
+        )
+        took_unasked = time.monotonic() - began
+        began = time.monotonic()
+        (late,) = remote_parts(
+            reader, report, this_operator=operator, addresses=peers, deadline=1.0
+        )
+        took_late = time.monotonic() - began
+
+    assert took_unasked < 2.5  # no lookup: it took 4 s
+    assert unasked.found.outcome is RemoteOutcome.UNREACHABLE
+    assert (
+        unasked.found.detail == f"node 2 ({url}) was not asked: this answer already asked 0 nodes"
+    )
+    assert took_late < 3.0  # the deadline, and no second lookup: it took 5 s
+    assert late.found.outcome is RemoteOutcome.UNREACHABLE
+    assert late.found.detail == f"node 2 ({url}): no answer within the answer's 1 s"
+    assert late.found.chain.status is BatchStatus.CONSUMED
+    assert impostor.requests == 0  # the name never resolved in time
 
 
 def test_with_a_killed_b_answers_its_own_part_and_what_the_chain_proves(

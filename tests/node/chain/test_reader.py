@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from node.chain.reader import ChainReader, Contracts
 from node.commit.custody import CustodyMode
 from node.events.identifiers import PrefixKind
 from node.events.typed_data import Action, BatchStatus
 from node.testing import chains
 from node.testing.harness import TraceNodeHarness
+from tests.conftest import Chain
+from tests.node.participants.test_sync import HOSTILE_NAMES, register_raw
 
 MILK = "https://id.gs1.org/01/09506000134352/10/R-MILK"
 CHEESE = "https://id.gs1.org/01/00614142000011/10/R-CHEESE"
@@ -203,3 +207,24 @@ def test_a_reader_carried_to_a_new_block_asks_again_only_what_a_block_can_change
     new.anchor(UNKNOWN_ROOT)
     new.key(farm)  # a key may be rotated
     assert new.calls == 3
+
+
+@pytest.mark.parametrize(("raw", "shown"), HOSTILE_NAMES)
+def test_a_name_that_is_not_text_is_read_as_the_text_the_node_makes_of_it(
+    chain: Chain, raw: bytes, shown: str
+) -> None:
+    """A participant's name is whatever bytes its registrar sent: read alone or
+    prefetched, it is the text node.chain.text makes of it (it raised
+    UnicodeDecodeError, so a bundle naming that participant could not be verified)."""
+    hostile = register_raw(chain, raw)
+    d = chain.deployment
+    contracts = Contracts(d.participant_registry, d.batch_registry, d.anchor_registry)
+    alone, prefetched = ChainReader(chain.w3, contracts), ChainReader(chain.w3, contracts)
+    prefetched.prefetch(participants=[hostile, 1])
+
+    for reader in (alone, prefetched):
+        found = reader.participant(hostile)
+        assert found is not None
+        assert found.name == shown
+        assert reader.participant(1) is not None
+    assert prefetched.calls == 1  # both answered by the one batch of reads

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
 from alembic.config import Config
+from eth_abi.abi import encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import text
+from web3 import Web3
 
 from node.chain.registry import ParticipantChange, ParticipantRegistryClient
 from node.events.identifiers import Licence, PrefixKind
@@ -154,3 +157,51 @@ def test_the_chain_is_asked_outside_the_write_lock_and_a_sync_meanwhile_is_follo
     assert again == 0
     with store.read() as conn:
         assert len(store.participants.all(conn)) == 5
+
+
+def register_raw(chain: Chain, name: bytes) -> int:
+    """A participant registered with ``name`` as raw bytes, as any registrar may send a
+    ``string`` the contract only counts the bytes of; its id."""
+    selector = Web3.keccak(text="register(address,string,uint8,string)")[:4]
+    key = Account.create().address
+    arguments = encode(["address", "bytes", "uint8", "string"], [key, name, int(Role.RETAILER), ""])
+    sent = chain.w3.eth.send_transaction(
+        {"from": chain.admin, "to": chain.participants.address, "data": selector + arguments}
+    )
+    assert chain.w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
+    return int(chain.participants.functions.keyRecord(key).call()[0])
+
+
+#: Names the contract takes (1..64 bytes) that are not text to store or show as they are,
+#: and what the node makes of them (node.chain.text.chain_text).
+HOSTILE_NAMES = [
+    (b"Evil\x00Co", "EvilCo"),  # PostgreSQL refuses NUL in text
+    (b"Evil\xff\xfeCo", "Evil\ufffd\ufffdCo"),  # not UTF-8: web3's decoder refuses it
+    (b"Evil\x1b[2J\x7f\xc2\x85Co", "Evil[2JCo"),  # a terminal's escape, DEL, C1 NEL
+]
+
+
+@pytest.mark.parametrize(("raw", "shown"), HOSTILE_NAMES)
+def test_a_name_that_is_not_text_neither_stops_the_sync_nor_is_stored_as_sent(
+    chain: Chain, store: Store, raw: bytes, shown: str
+) -> None:
+    """One registrar's hostile name stopped every node's mirror for good (each sync
+    failed on it, the cursor never moving past it): it is stored as the text the node
+    makes of it, and the changes after it are mirrored."""
+    client = ParticipantRegistryClient(chain.w3, chain.deployment)
+    sync_participants(store=store, source=client, head=chain.w3.eth.block_number)
+    hostile = register_raw(chain, raw)
+    later = client.register(
+        chain.admin, key=Account.create().address, name="Later Co", roles=Role.RETAILER, prefix=""
+    )
+    client.suspend(chain.admin, later)
+
+    applied = sync_participants(store=store, source=client, head=chain.w3.eth.block_number)
+
+    assert applied == 3
+    with store.read() as conn:
+        stored, after = store.participants.get(conn, hostile), store.participants.get(conn, later)
+    assert stored is not None
+    assert stored.name == shown
+    assert after is not None
+    assert after.active is False

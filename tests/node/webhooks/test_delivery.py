@@ -25,7 +25,7 @@ from node.webhooks.addresses import check_url
 from node.webhooks.delivery import DAY_MS, Deliverer, DeliveryPolicy, backoff
 from node.webhooks.messages import new_secret
 from tests.wait import wait_until
-from tests.webhook_receiver import Receiver, verify
+from tests.webhook_receiver import QUOTED, Answer, Receiver, verify
 
 POLICY = DeliveryPolicy(allow_loopback=True, read_timeout=1.0, connect_timeout=1.0)
 
@@ -254,6 +254,70 @@ def test_a_receiver_that_never_answers_costs_a_bounded_wait(store: Store) -> Non
 
     assert took < 2.5
     assert "Timeout" in log(store)[0].last_error
+
+
+#: One attempt in all within 2 s, each read within 1 s.
+HASTY = DeliveryPolicy(
+    allow_loopback=True, read_timeout=1.0, connect_timeout=1.0, attempt_timeout=2.0
+)
+
+
+def deliver_to(store: Store, answer: Answer) -> tuple[int, float, Receiver]:
+    """One message to a receiver answering ``answer``: how many were delivered, in how
+    many seconds, and the receiver."""
+    receiver = Receiver(answer=answer)
+    clock = Clock()
+    with receiver.serving() as url:
+        enqueue(store, endpoint(store, url), 1, clock)
+        deliverer = Deliverer(store, HASTY, clock=clock)
+        began = time.monotonic()
+        delivered = deliverer.deliver_due()
+        took = time.monotonic() - began
+        deliverer.close()
+    return delivered, took, receiver
+
+
+def test_a_receiver_dripping_its_headers_costs_the_attempts_bound(store: Store) -> None:
+    """A status line, then a header one byte every 0.2 s: each read is well within its
+    timeout, and the attempt still ends at its whole bound (it dripped for 20 s)."""
+    delivered, took, _ = deliver_to(store, "drip-headers")
+
+    assert delivered == 0
+    assert took < 6
+    (failed,) = log(store)
+    assert failed.status is DeliveryStatus.PENDING
+    assert failed.attempts == 1
+    assert "Timeout" in failed.last_error
+    assert "2 s in all" in failed.last_error
+
+
+def test_a_receiver_dripping_its_body_is_judged_by_its_status(store: Store) -> None:
+    """200, then 100 000 bytes promised one every 0.2 s: delivered on the status, the
+    body never waited for past the attempt's bound."""
+    delivered, took, _ = deliver_to(store, "drip-body")
+
+    assert delivered == 1
+    assert took < 6
+    assert [d.status for d in log(store)] == [DeliveryStatus.DELIVERED]
+
+
+def test_a_receivers_endless_answer_is_not_read(store: Store) -> None:
+    """200 and a chunked body without end, as fast as the socket takes it: a few KiB of
+    it are read, and the connection closed (it was read into memory, gigabytes of it)."""
+    delivered, took, receiver = deliver_to(store, "endless")
+
+    assert delivered == 1
+    assert took < 6
+    assert receiver.sent < 64 * 1024 * 1024  # what the socket's buffers held, no more
+
+
+def test_a_failure_is_recorded_in_the_nodes_words_not_the_receivers(store: Store) -> None:
+    delivered, _, _ = deliver_to(store, "malformed")
+
+    assert delivered == 0
+    (failed,) = log(store)
+    assert failed.last_error.startswith("RemoteProtocolError: ")
+    assert QUOTED not in failed.last_error
 
 
 def test_during_a_rotation_both_secrets_sign(store: Store) -> None:

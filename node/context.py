@@ -259,7 +259,10 @@ class Node:
     def sync_participants(self) -> int:
         """Bring the participant mirror up to the chain's head."""
         return sync_participants(
-            store=self.store, source=self.registry, head=self.w3.eth.block_number
+            store=self.store,
+            source=self.registry,
+            head=self.w3.eth.block_number,
+            first_block=self.deployment.block_number,
         )
 
     @property

@@ -25,6 +25,7 @@ class Deployment:
     participant_registry: ChecksumAddress
     batch_registry: ChecksumAddress
     anchor_registry: ChecksumAddress
+    #: The block ParticipantRegistry was created in: where a node starts reading its logs.
     block_number: int
     #: The CustodyChallenge of an anchor-only deployment, where anyone proves a window
     #: fraudulent (docs/contracts.md); None for an enforced one.
@@ -57,10 +58,13 @@ def deploy_contracts(
     def send(call: Any) -> Any:
         return send_transaction(w3, call, admin)
 
+    created: dict[str, int] = {}
+
     def create(name: ContractName, *args: Any) -> Contract:
         artifact = load(name)
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         receipt = send(factory.constructor(*args))
+        created[name] = int(receipt["blockNumber"])
         return contract(w3, name, receipt["contractAddress"])
 
     owner = sender_address(admin)
@@ -84,7 +88,7 @@ def deploy_contracts(
     grant_relayer(w3, deployment, admin, node)
     for kind in (PrefixKind.GS1, PrefixKind.HANDLE):
         send(participants.functions.delegate(owner, int(kind), ""))
-    return replace(deployment, block_number=w3.eth.block_number)
+    return replace(deployment, block_number=created["ParticipantRegistry"])
 
 
 def grant_relayer(w3: Web3, deployment: Deployment, admin: Sender, node: ChecksumAddress) -> None:

@@ -18,6 +18,11 @@ from node.store.store import Store
 CURSOR = "participants"
 #: Times a sync asks again when another moved the cursor while it asked the chain.
 ATTEMPTS = 5
+#: The most blocks one sync asks the chain's logs of at once. JSON-RPC providers cap
+#: eth_getLogs (a few thousand blocks is common; this node's own /rpc takes 10,000): a
+#: node joining a long chain reads from the registry's first block in spans, each applied
+#: with its cursor, rather than in one request that every provider refuses.
+SPAN = 2_000
 _T = TypeVar("_T")
 
 
@@ -25,25 +30,33 @@ class ChangeSource(Protocol):
     def changes(self, from_block: int, to_block: int) -> list[ParticipantChange]: ...
 
 
-def sync_participants(*, store: Store, source: ChangeSource, head: int) -> int:
-    """Apply every change up to block ``head``; returns how many were applied.
+def sync_participants(
+    *, store: Store, source: ChangeSource, head: int, first_block: int = 0, span: int = SPAN
+) -> int:
+    """Apply every change up to block ``head``, from ``first_block`` (where the registry
+    was created) when nothing was applied yet; returns how many were applied.
 
     The chain is asked outside any store transaction (ingest waits on the write lock,
-    and serve syncs every second); the changes are applied only if the cursor is still
-    where they were asked from, else asked again from where another sync left it."""
-    for _ in range(ATTEMPTS):
+    and serve syncs every second), ``span`` blocks at a time; each span's changes are
+    applied only if the cursor is still where they were asked from, else asked again
+    from where another sync left it."""
+    applied = conflicts = 0
+    while conflicts < ATTEMPTS:
         with store.read() as conn:
             last = store.participants.cursor(conn, CURSOR)
-        start = 0 if last is None else last + 1
+        start = first_block if last is None else last + 1
         if start > head:
-            return 0
-        changes = source.changes(start, head)
+            return applied
+        end = min(head, start + span - 1)
+        changes = source.changes(start, end)
         with store.write() as conn:
             if store.participants.cursor(conn, CURSOR) != last:
+                conflicts += 1
                 continue  # another sync applied changes meanwhile: go on from its cursor
             _apply(store, conn, changes)
-            store.participants.set_cursor(conn, CURSOR, head)
-            return len(changes)
+            store.participants.set_cursor(conn, CURSOR, end)
+        applied += len(changes)
+        conflicts = 0
     raise ChainError(f"participant sync: the cursor moved {ATTEMPTS} times while it was read")
 
 

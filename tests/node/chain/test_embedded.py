@@ -115,7 +115,7 @@ def test_reopen_restores_the_whole_chain_and_continues_from_its_head(tmp_path: P
     assert first.closed
 
     # The observation is not vacuous: there is something to lose.
-    assert before["head"] == deployment.block_number + 1 == receipt["blockNumber"]
+    assert before["head"] == receipt["blockNumber"] > deployment.block_number
     assert before["participant_count"] == 1
     assert all(len(code) > 100 for code in before["code"].values())
     assert len(before["logs"]) == 1

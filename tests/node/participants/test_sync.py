@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -156,6 +158,34 @@ def test_the_chain_is_asked_outside_the_write_lock_and_a_sync_meanwhile_is_follo
     assert meanwhile[0] + applied == 5 + 3
     assert again == 0
     with store.read() as conn:
+        assert len(store.participants.all(conn)) == 5
+
+
+def test_a_long_chain_is_read_in_spans_from_the_registrys_first_block(
+    chain: Chain, store: Store
+) -> None:
+    # Providers cap eth_getLogs: one request from block 0 to a long chain's head fails
+    # on every one of them, every second, forever.
+    client = ParticipantRegistryClient(chain.w3, chain.deployment)
+    head = chain.w3.eth.block_number
+    first = chain.deployment.block_number
+    asked: list[tuple[int, int]] = []
+
+    class Asked:
+        def changes(self, from_block: int, to_block: int) -> list[ParticipantChange]:
+            asked.append((from_block, to_block))
+            return client.changes(from_block, to_block)
+
+    applied = sync_participants(store=store, source=Asked(), head=head, first_block=first, span=3)
+
+    assert applied == 5 + 3  # the fixture's participants and licences, as in one request
+    assert client.changes(0, first - 1) == []  # nothing of the registry before it
+    assert asked[0][0] == first
+    assert asked[-1][1] == head
+    assert all(b - a + 1 <= 3 for a, b in asked)
+    assert all(after[0] == before[1] + 1 for before, after in pairwise(asked))
+    with store.read() as conn:
+        assert store.participants.cursor(conn, "participants") == head
         assert len(store.participants.all(conn)) == 5
 
 

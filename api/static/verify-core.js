@@ -1037,6 +1037,8 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
   const heads = new Map();
   const elsewhere = new Map(); // batch id -> the event whose earlier history is held elsewhere
   const altered = new Map(); // stated and computed hashes of altered events -> index
+  const seen = new Map(); // each event's first index in the bundle
+  const repeats = new Map(); // an event that repeats one -> that index
   const byBatch = new Map();
   const local = bundle.events.map((item, index) => {
     const event = item.event;
@@ -1072,6 +1074,10 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
       return state;
     }
     emit("event", index, entry, result("event-hash", "pass"));
+    if (!seen.has(digest)) seen.set(digest, index);
+    // A second copy of an event says nothing new, moves nothing and counts once: a copy
+    // must not stand in for an event the bundle leaves out.
+    if (seen.get(digest) !== index) state.repeats = seen.get(digest);
     try {
       state.signer = recoverSigner(digest, item.signature);
       entry.signer = checksumAddress(state.signer);
@@ -1087,6 +1093,11 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
       emit("event", index, entry, result("merkle-proof", "pass"));
     } else {
       emit("event", index, entry, result("merkle-proof", "fail", `the proof does not lead from the event to root ${item.anchor.root}`));
+    }
+    if (state.repeats !== undefined) {
+      repeats.set(index, state.repeats);
+      emit("event", index, entry, result("hash-chain", "fail", repeated(state.repeats)));
+      return state;
     }
     const before = [];
     const chained = checkHashChain(event, digest, heads, known, altered, before);
@@ -1218,6 +1229,10 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
     const block = checkAnchor(item, state, view, index, emit);
     if (state.altered) return;
     checkSigner(item, state, block, view, index, emit);
+    if (state.repeats !== undefined) {
+      if (state.anchorOnly) emit("event", index, entry, result("accepted-on-chain", "skipped", `not checked: ${repeated(state.repeats)}`));
+      return;
+    }
     const moves = advanceLeaves(item.event, state.digest, entry.participant.id, leaves);
     if (state.anchorOnly) {
       for (const b of batchIdsOf(item.event)) replayed.add(b);
@@ -1264,7 +1279,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
       );
     }
     emit("batch", index, batch, custody);
-    emit("batch", index, batch, checkComplete(bundle.batches[index], batch, bundle, report, view, altered, broken));
+    emit("batch", index, batch, checkComplete(bundle.batches[index], batch, bundle, report, view, altered, broken, repeats));
   });
   return finish(report);
 }
@@ -1396,6 +1411,10 @@ function checkSigner(item, state, block, view, index, emit) {
     }
   }
   emit("event", index, entry, result("signer", "fail", detail));
+}
+
+function repeated(first) {
+  return `the event repeats event #${first}: a bundle holds each event once`;
 }
 
 // A batch's first event in the bundle that extends an event the bundle lacks: history held
@@ -1697,8 +1716,9 @@ function replayState(batchId, indexes, bundle, report) {
 }
 
 /** complete: as node/proofs/verify.py _check_complete, detail for detail. */
-function checkComplete(item, batch, bundle, report, view, altered, broken) {
-  const indexes = batch.events;
+function checkComplete(item, batch, bundle, report, view, altered, broken, repeats) {
+  const indexes = batch.events.filter((i) => !repeats.has(i));
+  const again = batch.events.filter((i) => repeats.has(i));
   const stated = item.state;
   const incomplete = (detail) => result("complete", "fail", detail);
   const covered = indexes.filter((i) => {
@@ -1737,7 +1757,11 @@ function checkComplete(item, batch, bundle, report, view, altered, broken) {
   const leaf = stated.leaf;
   const count = Number(leaf.count);
   if (BigInt(indexes.length) < leaf.count) {
-    return incomplete(`incomplete: the state anchored at block ${block} counts ${leaf.count} events of this batch, the bundle holds ${indexes.length}`);
+    const distinct = again.length ? ` distinct ones (event #${again[0]} repeats #${repeats.get(again[0])})` : "";
+    return incomplete(`incomplete: the state anchored at block ${block} counts ${leaf.count} events of this batch, the bundle holds ${indexes.length}${distinct}`);
+  }
+  if (again.length) {
+    return incomplete(`event #${again[0]} repeats event #${repeats.get(again[0])}: the state anchored at block ${block} counts each event of this batch once`);
   }
   if (broken.length) {
     return result("complete", "skipped", `not checked: the batch's history in the bundle is broken at event ${broken.map((i) => `#${i}`).join(", ")} (hash-chain)`);

@@ -308,6 +308,9 @@ def verify_bundle(
     rules: dict[bytes, BatchState] = {}
     leaves: dict[bytes, StateLeaf] = {}
     replayed: set[bytes] = set()
+    # Each event's first index in the bundle; an event that repeats one -> that index.
+    seen: dict[bytes, int] = {}
+    repeats: dict[int, int] = {}
     for index, (item, digest, signer) in enumerate(
         zip(bundle.events, digests, signers, strict=True)
     ):
@@ -330,10 +333,17 @@ def verify_bundle(
             for check in (Check.SIGNATURE, Check.PAYLOAD, Check.SIGNER, Check.HASH_CHAIN):
                 entry.checks.append(CheckResult(check, Outcome.SKIPPED, _ALTERED))
             continue
+        first = seen.setdefault(digest, index)
         recovered = _check_signature(entry, signer)
         _check_payload(entry, item)
         block = _check_anchor(entry, item, digest, reader, altered=False)
         _check_signer(entry, recovered, block, reader)
+        if first != index:
+            # A second copy of an event says nothing new, moves nothing and counts once:
+            # a copy must not stand in for an event the bundle leaves out.
+            repeats[index] = first
+            _check_repeat(entry, item, block, reader, first)
+            continue
         moves = advance(leaves, digest, item.event, entry.participant_id)
         if block is not None and item.anchor is not None:
             transition_root = reader.transition_root(item.anchor.root)
@@ -359,6 +369,7 @@ def verify_bundle(
         ends_at or {},
         starts_from or {},
         {b: rules.get(b) for b in replayed},
+        repeats,
     )
     return report
 
@@ -943,6 +954,30 @@ def _check_hash_chain(
 ELSEWHERE = "history before this event is held by another node"
 
 
+def _repeated(first: int) -> str:
+    return f"the event repeats event #{first}: a bundle holds each event once"
+
+
+def _check_repeat(
+    entry: EventReport, item: BundleEvent, block: int | None, reader: ChainReader, first: int
+) -> None:
+    """``hash-chain`` of an event the bundle already holds (the same digest): it fails,
+    and the replay of an anchor-only window it would be part of is not run again."""
+    anchor = item.anchor
+    if (
+        block is not None
+        and anchor is not None
+        and item.event.action.on_chain
+        and any(reader.transition_root(anchor.root))
+    ):
+        entry.checks.append(
+            CheckResult(
+                Check.ACCEPTED_ON_CHAIN, Outcome.SKIPPED, f"not checked: {_repeated(first)}"
+            )
+        )
+    entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.FAIL, _repeated(first)))
+
+
 def _outcome(entry: EventReport, check: Check) -> Outcome | None:
     """The outcome of ``check`` on the event so far, None when it was not run."""
     return next((c.outcome for c in entry.checks if c.check is check), None)
@@ -991,6 +1026,7 @@ def _check_batches(
     ends_at: Mapping[bytes, bytes],
     starts_from: Mapping[bytes, bytes],
     replayed: Mapping[bytes, BatchState | None],
+    repeats: Mapping[int, int],
 ) -> None:
     parents = _check_lineage(bundle, report, altered)
     creators = _creators(bundle)
@@ -1052,7 +1088,7 @@ def _check_batches(
                 + " (hash-chain)",
             )
         batch.checks.append(custody)
-        batch.checks.append(_check_complete(item, bundle, report, reader, altered, broken))
+        batch.checks.append(_check_complete(item, bundle, report, reader, altered, broken, repeats))
         report.batches.append(batch)
 
 
@@ -1507,11 +1543,15 @@ def _check_complete(
     reader: ChainReader,
     altered: dict[bytes, int],
     broken: list[int],
+    repeats: Mapping[int, int],
 ) -> CheckResult:
     """``complete``: the bundle holds every event of the batch up to the state its latest
-    window anchored (node.proofs.state): exactly ``count`` events, leading to its head,
-    custodian and status; later events are reported as not covered yet."""
-    indexes = [i for i in range(len(bundle.events)) if item.batch_id in report.events[i].batch_ids]
+    window anchored (node.proofs.state): exactly ``count`` distinct events (a repeated one
+    counts once, and fails), leading to its head, custodian and status; later events are
+    reported as not covered yet."""
+    named = [i for i in range(len(bundle.events)) if item.batch_id in report.events[i].batch_ids]
+    indexes = [i for i in named if i not in repeats]
+    again = [i for i in named if i in repeats]
     stated = item.state
     # Windows of the batch's events that have a state root: the bundle must carry one at
     # least as late as each (a state root is anchored for every window since they exist).
@@ -1553,9 +1593,17 @@ def _check_complete(
     leaf = stated.leaf
     count = leaf.count
     if len(indexes) < count:
+        distinct = ""
+        if again:
+            distinct = f" distinct ones (event #{again[0]} repeats #{repeats[again[0]]})"
         return _incomplete(
             f"incomplete: the state anchored at block {block} counts {count} events of this "
-            f"batch, the bundle holds {len(indexes)}"
+            f"batch, the bundle holds {len(indexes)}{distinct}"
+        )
+    if again:
+        return _incomplete(
+            f"event #{again[0]} repeats event #{repeats[again[0]]}: the state anchored at block "
+            f"{block} counts each event of this batch once"
         )
     if broken:
         return CheckResult(

@@ -1,0 +1,119 @@
+"""Both verifiers refuse the same forgeries of an honest bundle: ``tracenode verify``
+(node/proofs/verify.py) and the browser's (api/static/verify-core.js), run against one
+real node's embedded chain through a read-only JSON-RPC endpoint, agree check by check,
+detail by detail (``assert_same_reports``), and both fail what no honest export holds — a
+copy of an event standing in for one left out."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from node.events.typed_data import Action
+from node.proofs.bundle import loads
+from node.proofs.verify import report_json
+from node.testing.harness import TraceNodeHarness
+from tests.web.test_verify_core import _checks, assert_same_reports, node_js
+from tests.web.test_verify_core_anchor_only import _JsonRpc
+
+Doc = dict[str, Any]
+
+
+@dataclass
+class Served:
+    harness: TraceNodeHarness
+    rpc: str
+
+    def reports(self, cases: dict[str, Doc]) -> dict[str, Doc]:
+        """Both verifiers' reports of each bundle, asserted the same; tracenode verify's."""
+        theirs = node_js(
+            """
+            const out = {};
+            for (const [name, doc] of Object.entries(data.cases)) {
+              out[name] = await core.verifyBundle(core.parseBundle(doc), new core.Rpc(data.rpc));
+            }
+            console.log(JSON.stringify(out));
+            """,
+            {"cases": cases, "rpc": self.rpc},
+        )
+        ours = {}
+        for name, doc in cases.items():
+            ours[name] = report_json(self.harness.verify(loads(json.dumps(doc))))
+            assert_same_reports(theirs[name], ours[name], name)
+        return ours
+
+
+@pytest.fixture
+def served(tracenode: TraceNodeHarness) -> Iterator[Served]:
+    """The node, and a JSON-RPC endpoint onto its chain (as its /rpc answers)."""
+    handler = type("Rpc", (_JsonRpc,), {"w3": tracenode.node.w3, "lock": threading.Lock()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Served(tracenode, f"http://127.0.0.1:{server.server_address[1]}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _check(report: Doc, where: str) -> tuple[str, str]:
+    found: tuple[str, str] = _checks(report)[where]
+    return found
+
+
+LOT = "https://id.gs1.org/01/00614141000012/10/LOT-DUP"
+
+
+def test_a_repeated_event_cannot_stand_in_for_one_left_out(served: Served) -> None:
+    """The excursion reading replaced by a second copy of the good one: the count of
+    events and the hash chain alone would not tell (observations move no head, and the
+    copy names the same previous event). Both verifiers fail the copy (``hash-chain``) and
+    count it once (``complete``); a copy added besides fails the same two checks."""
+    h = served.harness
+    h.submit("farm", Action.COMMISSION, LOT, product="milk", quantity=10)
+    h.submit("farm", Action.OBSERVE, LOT, payload={"temp": 4, "ok": True})
+    h.submit("farm", Action.OBSERVE, LOT, payload={"temp": 31, "excursion": True})
+    h.submit("farm", Action.SHIP, LOT, to="processor")
+    h.submit("processor", Action.RECEIVE, LOT)
+    h.commit()
+    honest: Doc = h.export(LOT).as_json()
+    ok, excursion = (i for i, e in enumerate(honest["events"]) if e["event"]["action"] == 2)
+    replaced = copy.deepcopy(honest)
+    replaced["events"][excursion] = copy.deepcopy(honest["events"][ok])
+    added = copy.deepcopy(honest)
+    added["events"].insert(excursion, copy.deepcopy(honest["events"][ok]))
+    shipped = copy.deepcopy(honest)  # a lifecycle event repeated at the end
+    shipped["events"].append(copy.deepcopy(honest["events"][3]))
+
+    reports = served.reports(
+        {"honest": honest, "replaced": replaced, "added": added, "shipped": shipped}
+    )
+
+    assert reports["honest"]["outcome"] == "pass", reports["honest"]["failures"]
+    repeat = f"the event repeats event #{ok}: a bundle holds each event once"
+    batch = reports["replaced"]["batches"][0]["batchId"]
+    assert _check(reports["replaced"], f"event #{excursion} hash-chain") == ("fail", repeat)
+    assert _check(reports["replaced"], f"batch {batch} complete") == (
+        "fail",
+        "incomplete: the state anchored at block "
+        f"{honest['batches'][0]['state']['blockNumber']} counts 5 events of this batch, the "
+        f"bundle holds 4 distinct ones (event #{excursion} repeats #{ok})",
+    )
+    assert _check(reports["added"], f"event #{excursion} hash-chain") == ("fail", repeat)
+    assert _check(reports["added"], f"batch {batch} complete")[0] == "fail"
+    assert _check(reports["shipped"], "event #5 hash-chain") == (
+        "fail",
+        "the event repeats event #3: a bundle holds each event once",
+    )
+    for name in ("replaced", "added", "shipped"):
+        failed = {line.split(": ")[1] for line in reports[name]["failures"]}
+        assert failed == {"hash-chain", "complete"}, (name, reports[name]["failures"])

@@ -30,7 +30,8 @@
 //   custody           BatchRegistry.batch(id): head, status and custodian are where the
 //                     batch's events lead (anchor-only windows: where the replay leads)
 //   lineage           the subject first, every batch its ancestor, every link backed by an
-//                     event of the bundle, no input of a transformation missing
+//                     event of the bundle, no input of a transformation nor lot of a pallet
+//                     missing, each with its link
 //   complete          AnchorRegistry.stateRootOf(root): the batch's state leaf (head,
 //                     custodian, status, event count) is in its latest window's anchored
 //                     state, and the bundle holds exactly those events (node/proofs/state.py)
@@ -1792,11 +1793,17 @@ function alteredEvents(altered) {
   return "the fields of event " + indexes.map((i) => `#${i}`).join(", ") + " were altered";
 }
 
+/** The lineage links an event makes, [parent, child]: a transformation's from each input to
+ * each output, a packing's from each lot to its pallet; none for any other event
+ * (node/proofs/verify.py _made_from). */
+function madeFrom(event) {
+  if (event.action === 5) return event.outputs.flatMap((c) => event.inputs.map((p) => [p, c]));
+  if (event.action === 6) return event.inputs.map((p) => [p, event.batchId]);
+  return [];
+}
+
 function links(event, parent, child) {
-  if (!event) return false;
-  if (event.action === 5) return event.inputs.includes(parent) && event.outputs.includes(child);
-  if (event.action === 6) return event.inputs.includes(parent) && child === event.batchId;
-  return false;
+  return Boolean(event) && madeFrom(event).some(([p, c]) => p === parent && c === child);
 }
 
 function checkLineage(bundle, report, local, altered) {
@@ -1836,11 +1843,15 @@ function checkLineage(bundle, report, local, altered) {
   if (strays.length) {
     problems.push(`${strays.length} batch(es) are not ancestors of the subject through the lineage links: ${strays.join(", ")}`);
   }
+  const linked = new Set(bundle.lineage.map((l) => `${l.parent}:${l.child}:${l.eventHash}`));
   for (const [eventHash, event] of bundleEvents) {
-    if (event.action === 5 && event.outputs.some((b) => members.has(b))) {
-      const missing = event.inputs.filter((b) => !members.has(b));
-      if (missing.length) problems.push(`transformation ${eventHash} consumed ${missing.length} batch(es) missing from the bundle`);
-    }
+    const made = madeFrom(event).filter(([, c]) => members.has(c));
+    if (!made.length) continue;
+    const missing = event.inputs.filter((b) => !members.has(b));
+    if (missing.length && event.action === 5) problems.push(`transformation ${eventHash} consumed ${missing.length} batch(es) missing from the bundle`);
+    else if (missing.length) problems.push(`packing ${eventHash} put ${missing.length} batch(es) missing from the bundle on pallet ${event.batchId}`);
+    const unlinked = made.filter(([p, c]) => members.has(p) && !linked.has(`${p}:${c}:${eventHash}`));
+    if (unlinked.length) problems.push(`the lineage lacks ${unlinked.map(([p, c]) => `${p} -> ${c}`).join(", ")}, made by event ${eventHash}`);
   }
   let r;
   if (problems.length) r = result("lineage", "fail", problems.join("; "));

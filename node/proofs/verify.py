@@ -51,7 +51,8 @@ chain's head, when it moved on through another node after the bundle's last even
 SHIP to another node's participant: ``continued_at``). For the bundle:
 ``lineage``: the subject is the first batch and every other one its ancestor through the
 lineage links, each link backed by a transformation or packing event of the bundle, and
-no ancestor missing.
+no ancestor missing (every input of a transformation that made a bundle batch, every lot
+packed on a bundle pallet: a bundle batch, with its link).
 
 A failure is reported once, by the check that finds it: a check that depends on what
 already failed (the signer of a signature that recovers nothing, the custody of a batch
@@ -1289,8 +1290,10 @@ def _check_lineage(
 ) -> dict[bytes, list[bytes]]:
     """The subject is the first batch, every other batch is its ancestor through the
     lineage links, every link is backed by a transformation or packing event of the
-    bundle, and no input of a transformation that made a bundle batch is missing.
-    Returns each batch's parents."""
+    bundle, and no ancestor is missing: every input of a transformation that made a bundle
+    batch, and every lot a packing put on a bundle pallet, is a bundle batch with its link
+    (as the node's export holds them: the ancestry of the subject). Returns each batch's
+    parents."""
     bundle_events = {
         r.event_hash: bundle.events[r.index].event
         for r in report.events
@@ -1335,14 +1338,29 @@ def _check_lineage(
             f"{len(strays)} batch(es) are not ancestors of the subject through the lineage "
             "links: " + ", ".join(f"0x{b.hex()}" for b in strays)
         )
+    linked = {(link.parent, link.child, link.event_hash) for link in bundle.lineage}
     for event_hash, event in bundle_events.items():
-        if event.action is Action.TRANSFORM and set(event.outputs) & members:
-            missing = [b for b in event.inputs if b not in members]
-            if missing:
-                problems.append(
-                    f"transformation 0x{event_hash.hex()} consumed {len(missing)} "
-                    "batch(es) missing from the bundle"
-                )
+        made = [(p, c) for p, c in _made_from(event) if c in members]
+        if not made:
+            continue
+        missing = [b for b in event.inputs if b not in members]
+        if missing and event.action is Action.TRANSFORM:
+            problems.append(
+                f"transformation 0x{event_hash.hex()} consumed {len(missing)} "
+                "batch(es) missing from the bundle"
+            )
+        elif missing:
+            problems.append(
+                f"packing 0x{event_hash.hex()} put {len(missing)} batch(es) missing from "
+                f"the bundle on pallet 0x{event.batch_id.hex()}"
+            )
+        unlinked = [(p, c) for p, c in made if p in members and (p, c, event_hash) not in linked]
+        if unlinked:
+            problems.append(
+                "the lineage lacks "
+                + ", ".join(f"0x{p.hex()} -> 0x{c.hex()}" for p, c in unlinked)
+                + f", made by event 0x{event_hash.hex()}"
+            )
     if problems:
         result = CheckResult(Check.LINEAGE, Outcome.FAIL, "; ".join(problems))
     elif unchecked:
@@ -1357,14 +1375,19 @@ def _check_lineage(
     return parents
 
 
-def _links(event: TraceEvent | None, parent: bytes, child: bytes) -> bool:
-    if event is None:
-        return False
+def _made_from(event: TraceEvent) -> list[tuple[bytes, bytes]]:
+    """The lineage links an event makes, (parent, child): a transformation's from each
+    input to each output, a packing's from each lot to its pallet (node.events.rules);
+    none for any other event (an unpacking links nothing)."""
     if event.action is Action.TRANSFORM:
-        return parent in event.inputs and child in event.outputs
+        return [(p, c) for c in event.outputs for p in event.inputs]
     if event.action is Action.AGGREGATE:
-        return parent in event.inputs and child == event.batch_id
-    return False
+        return [(p, event.batch_id) for p in event.inputs]
+    return []
+
+
+def _links(event: TraceEvent | None, parent: bytes, child: bytes) -> bool:
+    return event is not None and (parent, child) in _made_from(event)
 
 
 def _custody(

@@ -117,3 +117,50 @@ def test_a_repeated_event_cannot_stand_in_for_one_left_out(served: Served) -> No
     for name in ("replaced", "added", "shipped"):
         failed = {line.split(": ")[1] for line in reports[name]["failures"]}
         assert failed == {"hash-chain", "complete"}, (name, reports[name]["failures"])
+
+
+PALLET_LOT = "https://id.gs1.org/01/00614141000012/10/PAL-LOT-{}"
+PALLET = "88.456.1/PALLET-X"
+
+
+def test_a_pallet_bundle_cannot_leave_out_a_packed_lot(served: Served) -> None:
+    """Two lots packed on a pallet, one recalled since: the pallet's bundle without the
+    recalled lot (its batch, link and events gone) fails ``lineage`` in both verifiers, and
+    one that keeps the lot and drops only its link says which link it lacks; the honest
+    bundle passes."""
+    h = served.harness
+    for n in (1, 2):
+        h.submit("farm", Action.COMMISSION, PALLET_LOT.format(n), product="milk", quantity=10)
+    h.submit("farm", Action.AGGREGATE, PALLET, inputs=[PALLET_LOT.format(1), PALLET_LOT.format(2)])
+    h.commit()
+    h.submit("farm", Action.RECALL, PALLET_LOT.format(2))
+    h.commit()
+    honest: Doc = h.export(PALLET).as_json()
+    recalled = "0x" + h.batch_id(PALLET_LOT.format(2)).hex()
+    packing = next(e["eventHash"] for e in honest["events"] if e["event"]["action"] == 6)
+    hidden = copy.deepcopy(honest)
+    hidden["batches"] = [b for b in honest["batches"] if b["batchId"] != recalled]
+    hidden["lineage"] = [link for link in honest["lineage"] if link["parent"] != recalled]
+    hidden["events"] = [
+        e
+        for e in honest["events"]
+        if e["event"]["action"] == 6 or e["event"]["batchId"] != recalled
+    ]
+    unlinked = copy.deepcopy(honest)
+    unlinked["lineage"] = [link for link in honest["lineage"] if link["parent"] != recalled]
+
+    reports = served.reports({"honest": honest, "hidden": hidden, "unlinked": unlinked})
+
+    assert reports["honest"]["outcome"] == "pass", reports["honest"]["failures"]
+    pallet = honest["subject"]
+    assert _check(reports["hidden"], "bundle lineage") == (
+        "fail",
+        f"packing {packing} put 1 batch(es) missing from the bundle on pallet {pallet}",
+    )
+    assert reports["hidden"]["failures"] == [
+        f"bundle: lineage: packing {packing} put 1 batch(es) missing from the bundle on "
+        f"pallet {pallet}"
+    ]
+    lineage = _check(reports["unlinked"], "bundle lineage")
+    assert lineage[0] == "fail"
+    assert f"the lineage lacks {recalled} -> {pallet}, made by event {packing}" in lineage[1]

@@ -22,7 +22,8 @@
 //                     has not marked the window (when the page knows the CustodyChallenge)
 //   signer            ParticipantRegistry: the key's record (participant, valid from/until)
 //                     and the participant's roles and status at the root's block
-//   hash-chain        each event names its batch's previous event in the bundle
+//   hash-chain        each event names a batch of the bundle, and its batch's previous
+//                     event in the bundle
 //   identifier        keccak256(utf8(identifier)) is the batch id
 //   licence           ParticipantRegistry.licenceAt(kind, prefix, block): the participant
 //                     whose event created the batch held its identifier's prefix at the
@@ -1422,7 +1423,11 @@ function repeated(first) {
 // by another node when BatchRegistry accepted it (it executes an event only on the head).
 const ELSEWHERE = "history before this event is held by another node";
 
+// An event that names no batch of the bundle: not the bundle's (node/proofs/verify.py FOREIGN).
+const FOREIGN = "the event names no batch of the bundle: a bundle holds only its batches' events";
+
 function checkHashChain(event, digest, heads, known, altered, before) {
+  if (!batchIdsOf(event).some((b) => known.has(b))) return result("hash-chain", "fail", FOREIGN);
   const problems = [];
   const depends = new Set();
   const expect = (batchId, prev) => {

@@ -35,8 +35,9 @@ Per event, in this order:
     (the chain's head for an event not yet anchored), was not rotated out, the
     participant was active and held one of the roles the action needs.
 ``hash-chain``
-    the event extends its batch's previous event (``prevEventHash``, ``inputPrevHashes``)
-    as the bundle orders them: no gap, no fork. A batch's first event in the bundle that
+    the event names a batch of the bundle, and extends its batch's previous event
+    (``prevEventHash``, ``inputPrevHashes``) as the bundle orders them: no gap, no fork;
+    and is not one the bundle already holds. A batch's first event in the bundle that
     extends an event the bundle lacks, accepted by BatchRegistry (which executes an event
     only on the batch's head), extends history held by another node (cross-node custody):
     skipped, naming the head it extends (pending until anchored), never a gap.
@@ -851,7 +852,8 @@ def _check_hash_chain(
     altered: dict[bytes, int],
     elsewhere: dict[bytes, tuple[int, bytes]],
 ) -> None:
-    """The event extends the heads the earlier events of the bundle left (and moves them,
+    """The event names a batch of the bundle (a bundle holds its batches' events, no
+    other), and extends the heads the earlier events of the bundle left (and moves them,
     even when it does not: the next event is judged against this one, so one gap or fork
     is reported once).
 
@@ -867,6 +869,9 @@ def _check_hash_chain(
     """
     event = item.event
     action = event.action
+    if not event.batch_ids() & known:
+        entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.FAIL, FOREIGN))
+        return
     problems: list[str] = []
     depends: set[int] = set()
     before: list[tuple[bytes, bytes]] = []  # (batch, the previous event the bundle lacks)
@@ -950,6 +955,9 @@ def _check_hash_chain(
     else:
         entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.PASS))
 
+
+#: How a report says that an event belongs to no batch of the bundle.
+FOREIGN = "the event names no batch of the bundle: a bundle holds only its batches' events"
 
 #: How a report says that a batch's history before an event is not in the bundle.
 ELSEWHERE = "history before this event is held by another node"

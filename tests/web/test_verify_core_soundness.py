@@ -164,3 +164,26 @@ def test_a_pallet_bundle_cannot_leave_out_a_packed_lot(served: Served) -> None:
     lineage = _check(reports["unlinked"], "bundle lineage")
     assert lineage[0] == "fail"
     assert f"the lineage lacks {recalled} -> {pallet}, made by event {packing}" in lineage[1]
+
+
+def test_an_event_of_another_batch_is_not_part_of_a_bundle(served: Served) -> None:
+    """Lot B's certificate spliced into lot A's bundle: real, signed and anchored, but of
+    no batch of the bundle. Both verifiers fail it (``hash-chain``), and nothing else."""
+    h = served.harness
+    a, b = (f"https://id.gs1.org/01/00614141000012/10/LOT-{x}" for x in "AB")
+    h.submit("farm", Action.COMMISSION, a, product="milk", quantity=10)
+    h.submit("farm", Action.COMMISSION, b, product="milk", quantity=10)
+    h.submit("regulator", Action.OBSERVE, b, payload={"certificate": "organic"})
+    h.commit()
+    honest: Doc = h.export(a).as_json()
+    spliced = copy.deepcopy(honest)
+    spliced["events"] += [e for e in h.export(b).as_json()["events"] if e["event"]["action"] == 2]
+
+    reports = served.reports({"honest": honest, "spliced": spliced})
+
+    assert reports["honest"]["outcome"] == "pass", reports["honest"]["failures"]
+    assert _check(reports["spliced"], "event #1 hash-chain") == (
+        "fail",
+        "the event names no batch of the bundle: a bundle holds only its batches' events",
+    )
+    assert {line.split(": ")[1] for line in reports["spliced"]["failures"]} == {"hash-chain"}

@@ -372,19 +372,20 @@ function hex(value, length, where) {
   return value.toLowerCase();
 }
 
+// A uint256 or uint64 is a decimal string, never a JSON number (the bundle's schema, $defs/uint):
+// a number beyond 2^53 has no exact JavaScript value, and 23.0 is not told from 23.
 function uint(value, bits, where) {
-  let n;
-  if (typeof value === "string") {
-    if (!/^[0-9]{1,78}$/.test(value)) fail(where, "must be a decimal integer");
-    n = BigInt(value);
-  } else if (typeof value === "number" && Number.isInteger(value)) {
-    if (!Number.isSafeInteger(value)) fail(where, "is a JSON number beyond 2^53: write it as a decimal string");
-    n = BigInt(value);
-  } else {
-    fail(where, "must be an integer");
-  }
-  if (n < 0n || n >= 1n << BigInt(bits)) fail(where, `must fit in uint${bits}`);
+  if (typeof value !== "string") fail(where, "must be a decimal string");
+  if (!/^[0-9]{1,78}$/.test(value)) fail(where, "must be a decimal integer");
+  const n = BigInt(value);
+  if (n >= 1n << BigInt(bits)) fail(where, `must fit in uint${bits}`);
   return n;
+}
+
+// A small integer (an action, a status) is a JSON integer.
+function integer(value, max, where) {
+  if (!Number.isInteger(value) || value < 0 || value > max) fail(where, `must be an integer from 0 to ${max}`);
+  return value;
 }
 
 function list(value, where, max) {
@@ -395,7 +396,7 @@ function list(value, where, max) {
 
 export function parseEvent(value, where = "event") {
   object(value, where, TRACE_EVENT_FIELDS.map(([k]) => k));
-  const action = Number(uint(value.action, 8, `${where}/action`));
+  const action = integer(value.action, 255, `${where}/action`);
   if (!ACTIONS[action]) fail(`${where}/action`, `${action} is not a TraceNode action`);
   const hashes = (key) => list(value[key], `${where}/${key}`, MAX_LIST_ITEMS).map((h, i) => hex(h, 32, `${where}/${key}/${i}`));
   return {
@@ -417,7 +418,7 @@ export function parseEvent(value, where = "event") {
 
 function parseState(value, batchId, where) {
   const s = object(value, where, ["root", "stateRoot", "proof", "head", "custodian", "status", "count", "blockNumber"]);
-  if (!Number.isInteger(s.status) || s.status < 0 || s.status > 6) fail(`${where}/status`, "must be an integer from 0 to 6");
+  integer(s.status, 6, `${where}/status`);
   return {
     root: hex(s.root, 32, `${where}/root`),
     stateRoot: hex(s.stateRoot, 32, `${where}/stateRoot`),
@@ -435,7 +436,7 @@ function parseState(value, batchId, where) {
 
 function parseLeafState(value, where) {
   const s = object(value, where, ["head", "custodian", "status", "count"]);
-  if (!Number.isInteger(s.status) || s.status < 0 || s.status > 6) fail(`${where}/status`, "must be an integer from 0 to 6");
+  integer(s.status, 6, `${where}/status`);
   return {
     head: hex(s.head, 32, `${where}/head`),
     custodian: uint(s.custodian, 256, `${where}/custodian`),

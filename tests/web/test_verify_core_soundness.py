@@ -15,9 +15,11 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from node.events.typed_data import Action
-from node.proofs.bundle import loads
+from node.exceptions import InvalidBundleError
+from node.proofs.bundle import loads, schema
 from node.proofs.verify import report_json
 from node.testing.harness import TraceNodeHarness
 from tests.web.test_verify_core import _checks, assert_same_reports, node_js
@@ -187,3 +189,61 @@ def test_an_event_of_another_batch_is_not_part_of_a_bundle(served: Served) -> No
         "the event names no batch of the bundle: a bundle holds only its batches' events",
     )
     assert {line.split(": ")[1] for line in reports["spliced"]["failures"]} == {"hash-chain"}
+
+
+def test_both_verifiers_read_one_spelling_of_numbers_and_hex(served: Served) -> None:
+    """A bundle carries every uint256 and uint64 as a decimal string and its hex with a
+    lowercase 0x (the schema, as the node exports it): a JSON number beyond 2^53 (no exact
+    JavaScript value), a whole JSON float (which JavaScript cannot tell from an integer)
+    or an 0X prefix is refused by both verifiers and the schema alike, naming the field;
+    an action, a JSON integer, reads the same however JSON spells it."""
+    h = served.harness
+    h.submit("farm", Action.COMMISSION, LOT, product="milk", quantity=2**53 + 1)
+    h.commit()
+    honest: Doc = h.export(LOT).as_json()
+    Draft202012Validator(schema()).validate(honest)  # the export follows the rule
+
+    def spelled(path: tuple[str | int, ...], value: Any) -> Doc:
+        doc = copy.deepcopy(honest)
+        parent: Any = doc
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[path[-1]] = value(parent[path[-1]])
+        return doc
+
+    refused = {
+        "/events/0/event/quantity": spelled(("events", 0, "event", "quantity"), int),
+        "/events/0/event/nonce": spelled(("events", 0, "event", "nonce"), int),
+        "/events/0/anchor/blockNumber": spelled(("events", 0, "anchor", "blockNumber"), float),
+        "/chain/chainId": spelled(("chain", "chainId"), int),
+        "/batches/0/state/count": spelled(("batches", 0, "state", "count"), float),
+        "/events/0/event/location": spelled(
+            ("events", 0, "event", "location"), lambda v: "0X" + v[2:]
+        ),
+        "/events/0/event/counterparty": spelled(
+            ("events", 0, "event", "counterparty"), lambda v: "0X" + v[2:]
+        ),
+    }
+    accepted = spelled(("events", 0, "event", "action"), float)
+    theirs = node_js(
+        """
+        console.log(JSON.stringify(Object.fromEntries(Object.entries(data).map(([name, doc]) => {
+          try { core.parseBundle(doc); return [name, ["accepted", ""]]; }
+          catch (error) { return [name, [error.constructor.name, error.message]]; }
+        }))));
+        """,
+        {**refused, "accepted": accepted},
+    )
+
+    for where, doc in refused.items():
+        assert theirs[where][0] == "BundleError", where
+        assert theirs[where][1].startswith(where + ":"), theirs[where]
+        with pytest.raises(InvalidBundleError) as refusal:
+            loads(json.dumps(doc))
+        assert str(refusal.value).startswith(where), (where, str(refusal.value))
+        assert not Draft202012Validator(schema()).is_valid(doc), where
+    assert theirs["accepted"] == ["accepted", ""]
+    assert '"action": 1.0' in json.dumps(accepted)
+    assert Draft202012Validator(schema()).is_valid(accepted)
+    reports = served.reports({"action 1.0": accepted})
+    assert reports["action 1.0"]["outcome"] == "pass", reports["action 1.0"]["failures"]

@@ -1269,7 +1269,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
     if (elsewhere.has(batch.batchId)) batch.elsewhereAt = elsewhere.get(batch.batchId);
     emit("batch", index, batch, checkLicence(batch, bundle, report, local, creators, view));
     let custody = replayed.has(batch.batchId)
-      ? replayedCustody(batch, rules.get(batch.batchId), steps.get(batch.batchId) || [], view, report)
+      ? replayedCustody(batch, rules.get(batch.batchId), steps.get(batch.batchId) || [], view, report, asOf(bundle.batches[index], batch, report))
       : checkCustody(batch, view, steps.get(batch.batchId) || [], report);
     const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "hash-chain" && c.outcome === "fail"));
     if (custody.outcome === "fail" && altered.size) {
@@ -1791,7 +1791,8 @@ function checkComplete(item, batch, bundle, report, view, altered, broken, repea
   if (extra.length) {
     return result("complete", "pending", `${count} events complete as anchored at block ${block}; ${extra.length} later event(s) not covered by an anchored state yet`);
   }
-  return result("complete", "pass", `complete: ${count} events, as anchored at block ${block}`);
+  const limit = anchorOnly(view, stated.root) ? `; ${unseen(block)}` : "";
+  return result("complete", "pass", `complete: ${count} events, as anchored at block ${block}${limit}`);
 }
 
 function alteredEvents(altered) {
@@ -2110,8 +2111,9 @@ function held(status, holder, later, how = "") {
 }
 
 /** custody of a batch moved in anchor-only windows: no contract holds its state, the custody
- * rules replayed from the bundle do (node/proofs/verify.py _replayed_custody). */
-function replayedCustody(batch, state, history, view, report) {
+ * rules replayed from the bundle do, as of the block of its state (`asOfBlock`) only
+ * (node/proofs/verify.py _replayed_custody). */
+function replayedCustody(batch, state, history, view, report, asOfBlock) {
   const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "accepted-on-chain" && c.outcome === "fail"));
   if (broken.length) {
     return result(
@@ -2124,7 +2126,23 @@ function replayedCustody(batch, state, history, view, report) {
   batch.status = state.status;
   batch.custodian.id = state.custodianId;
   batch.custodian.name = who(view, state.custodianId);
-  return held(state.status, batch.custodian.name, history.filter((s) => !s.anchored).length, `: ${REPLAYED}`);
+  return held(state.status, batch.custodian.name, history.filter((s) => !s.anchored).length, `: ${REPLAYED}; ${unseen(asOfBlock)}`);
+}
+
+/** What a check of an anchor-only batch cannot see (node/proofs/verify.py LATER_UNSEEN). */
+const LATER_UNSEEN =
+  "later windows cannot be seen on-chain in anchor-only mode (the chain keeps no head per batch): an event after it, a RECALL too, would not show here";
+
+function unseen(block) {
+  return block === null ? LATER_UNSEEN : `as of block ${block}: ${LATER_UNSEEN}`;
+}
+
+/** The block an anchor-only batch's checks hold as of: its state's window's, else the last its
+ * events were anchored in (null: none is; node/proofs/verify.py _as_of). */
+function asOf(item, batch, report) {
+  if (item.state) return item.state.blockNumber;
+  const blocks = batch.events.map((i) => report.events[i].blockNumber).filter((b) => b !== null).map(BigInt);
+  return blocks.length ? blocks.reduce((a, b) => (a > b ? a : b)) : null;
 }
 
 function checkCustody(batch, view, history, report) {

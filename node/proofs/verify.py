@@ -513,9 +513,10 @@ def _prefetch(bundle: Bundle, reader: ChainReader, signers: list[bytes | str]) -
         and bundle.events[creators[b.batch_id]].anchor is not None
     }
     roots = {e.anchor.root for e in bundle.events if e.anchor is not None}
+    roots |= {b.state.root for b in bundle.batches if b.state is not None}
     reader.prefetch(
-        roots=roots | {b.state.root for b in bundle.batches if b.state is not None},
-        state_roots=roots | {b.state.root for b in bundle.batches if b.state is not None},
+        roots=roots,
+        state_roots=roots,
         transition_roots=roots,
         keys=keys | {e.event.counterparty for e in bundle.events if e.event.action is Action.SHIP},
         batches=[b.batch_id for b in bundle.batches],
@@ -1061,7 +1062,14 @@ def _check_batches(
         )
         batch.checks.append(_check_licence(bundle, report, reader, batch, creators, altered))
         custody = (
-            _replayed_custody(reader, batch, steps.get(item.batch_id, []), replayed, report)
+            _replayed_custody(
+                reader,
+                batch,
+                steps.get(item.batch_id, []),
+                replayed,
+                report,
+                _as_of(item, batch, report),
+            )
             if item.batch_id in replayed
             else _custody(
                 item.batch_id,
@@ -1482,10 +1490,12 @@ def _replayed_custody(
     history: list[_Step],
     replayed: Mapping[bytes, BatchState | None],
     report: Report,
+    as_of: int | None,
 ) -> CheckResult:
     """``custody`` of a batch moved in anchor-only windows: no contract holds its state,
     the custody rules replayed from the bundle do (each event's ``accepted-on-chain``),
-    and its anchored state leaf must be where they lead (``complete``)."""
+    and its anchored state leaf must be where they lead (``complete``). It holds as of the
+    block of that state (``as_of``) only: nothing on-chain shows a later window."""
     broken = [
         i
         for i in batch.events
@@ -1504,7 +1514,29 @@ def _replayed_custody(
     batch.status, batch.custodian_id = state.status, state.custodian_id
     batch.custodian_name = _who(state.custodian_id, reader)
     later = [s for s in history if not s.anchored]
-    return _held(state.status, batch.custodian_name, len(later), f": {REPLAYED}")
+    return _held(state.status, batch.custodian_name, len(later), f": {REPLAYED}; {_unseen(as_of)}")
+
+
+#: What a check of an anchor-only batch cannot see (docs/proofs.md, "Limits of a bundle"):
+#: the chain keeps each window's roots, no head per batch, so nothing on-chain says that a
+#: later window moved the batch.
+LATER_UNSEEN = (
+    "later windows cannot be seen on-chain in anchor-only mode (the chain keeps no head per "
+    "batch): an event after it, a RECALL too, would not show here"
+)
+
+
+def _unseen(block: int | None) -> str:
+    return LATER_UNSEEN if block is None else f"as of block {block}: {LATER_UNSEEN}"
+
+
+def _as_of(item: BundleBatch, batch: BatchReport, report: Report) -> int | None:
+    """The block an anchor-only batch's checks hold as of: its state's window's, else the
+    last its events were anchored in (None: none is)."""
+    if item.state is not None:
+        return item.state.block_number
+    blocks = [b for i in batch.events if (b := report.events[i].block_number) is not None]
+    return max(blocks, default=None)
 
 
 def _continued(
@@ -1682,8 +1714,11 @@ def _check_complete(
             f"{count} events complete as anchored at block {block}; {len(extra)} later "
             "event(s) not covered by an anchored state yet",
         )
+    unseen = f"; {_unseen(block)}" if any(reader.transition_root(stated.root)) else ""
     return CheckResult(
-        Check.COMPLETE, Outcome.PASS, f"complete: {count} events, as anchored at block {block}"
+        Check.COMPLETE,
+        Outcome.PASS,
+        f"complete: {count} events, as anchored at block {block}{unseen}",
     )
 
 

@@ -22,7 +22,8 @@
 //                     has not marked the window (when the page knows the CustodyChallenge)
 //   signer            ParticipantRegistry: the key's record (participant, valid from/until)
 //                     and the participant's roles and status at the root's block
-//   hash-chain        each event names its batch's previous event in the bundle
+//   hash-chain        each event names a batch of the bundle, and its batch's previous
+//                     event in the bundle
 //   identifier        keccak256(utf8(identifier)) is the batch id
 //   licence           ParticipantRegistry.licenceAt(kind, prefix, block): the participant
 //                     whose event created the batch held its identifier's prefix at the
@@ -30,7 +31,8 @@
 //   custody           BatchRegistry.batch(id): head, status and custodian are where the
 //                     batch's events lead (anchor-only windows: where the replay leads)
 //   lineage           the subject first, every batch its ancestor, every link backed by an
-//                     event of the bundle, no input of a transformation missing
+//                     event of the bundle, no input of a transformation nor lot of a pallet
+//                     missing, each with its link
 //   complete          AnchorRegistry.stateRootOf(root): the batch's state leaf (head,
 //                     custodian, status, event count) is in its latest window's anchored
 //                     state, and the bundle holds exactly those events (node/proofs/state.py)
@@ -370,19 +372,20 @@ function hex(value, length, where) {
   return value.toLowerCase();
 }
 
+// A uint256 or uint64 is a decimal string, never a JSON number (the bundle's schema, $defs/uint):
+// a number beyond 2^53 has no exact JavaScript value, and 23.0 is not told from 23.
 function uint(value, bits, where) {
-  let n;
-  if (typeof value === "string") {
-    if (!/^[0-9]{1,78}$/.test(value)) fail(where, "must be a decimal integer");
-    n = BigInt(value);
-  } else if (typeof value === "number" && Number.isInteger(value)) {
-    if (!Number.isSafeInteger(value)) fail(where, "is a JSON number beyond 2^53: write it as a decimal string");
-    n = BigInt(value);
-  } else {
-    fail(where, "must be an integer");
-  }
-  if (n < 0n || n >= 1n << BigInt(bits)) fail(where, `must fit in uint${bits}`);
+  if (typeof value !== "string") fail(where, "must be a decimal string");
+  if (!/^[0-9]{1,78}$/.test(value)) fail(where, "must be a decimal integer");
+  const n = BigInt(value);
+  if (n >= 1n << BigInt(bits)) fail(where, `must fit in uint${bits}`);
   return n;
+}
+
+// A small integer (an action, a status) is a JSON integer.
+function integer(value, max, where) {
+  if (!Number.isInteger(value) || value < 0 || value > max) fail(where, `must be an integer from 0 to ${max}`);
+  return value;
 }
 
 function list(value, where, max) {
@@ -393,7 +396,7 @@ function list(value, where, max) {
 
 export function parseEvent(value, where = "event") {
   object(value, where, TRACE_EVENT_FIELDS.map(([k]) => k));
-  const action = Number(uint(value.action, 8, `${where}/action`));
+  const action = integer(value.action, 255, `${where}/action`);
   if (!ACTIONS[action]) fail(`${where}/action`, `${action} is not a TraceNode action`);
   const hashes = (key) => list(value[key], `${where}/${key}`, MAX_LIST_ITEMS).map((h, i) => hex(h, 32, `${where}/${key}/${i}`));
   return {
@@ -415,7 +418,7 @@ export function parseEvent(value, where = "event") {
 
 function parseState(value, batchId, where) {
   const s = object(value, where, ["root", "stateRoot", "proof", "head", "custodian", "status", "count", "blockNumber"]);
-  if (!Number.isInteger(s.status) || s.status < 0 || s.status > 6) fail(`${where}/status`, "must be an integer from 0 to 6");
+  integer(s.status, 6, `${where}/status`);
   return {
     root: hex(s.root, 32, `${where}/root`),
     stateRoot: hex(s.stateRoot, 32, `${where}/stateRoot`),
@@ -433,7 +436,7 @@ function parseState(value, batchId, where) {
 
 function parseLeafState(value, where) {
   const s = object(value, where, ["head", "custodian", "status", "count"]);
-  if (!Number.isInteger(s.status) || s.status < 0 || s.status > 6) fail(`${where}/status`, "must be an integer from 0 to 6");
+  integer(s.status, 6, `${where}/status`);
   return {
     head: hex(s.head, 32, `${where}/head`),
     custodian: uint(s.custodian, 256, `${where}/custodian`),
@@ -1037,6 +1040,8 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
   const heads = new Map();
   const elsewhere = new Map(); // batch id -> the event whose earlier history is held elsewhere
   const altered = new Map(); // stated and computed hashes of altered events -> index
+  const seen = new Map(); // each event's first index in the bundle
+  const repeats = new Map(); // an event that repeats one -> that index
   const byBatch = new Map();
   const local = bundle.events.map((item, index) => {
     const event = item.event;
@@ -1072,6 +1077,10 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
       return state;
     }
     emit("event", index, entry, result("event-hash", "pass"));
+    if (!seen.has(digest)) seen.set(digest, index);
+    // A second copy of an event says nothing new, moves nothing and counts once: a copy
+    // must not stand in for an event the bundle leaves out.
+    if (seen.get(digest) !== index) state.repeats = seen.get(digest);
     try {
       state.signer = recoverSigner(digest, item.signature);
       entry.signer = checksumAddress(state.signer);
@@ -1087,6 +1096,11 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
       emit("event", index, entry, result("merkle-proof", "pass"));
     } else {
       emit("event", index, entry, result("merkle-proof", "fail", `the proof does not lead from the event to root ${item.anchor.root}`));
+    }
+    if (state.repeats !== undefined) {
+      repeats.set(index, state.repeats);
+      emit("event", index, entry, result("hash-chain", "fail", repeated(state.repeats)));
+      return state;
     }
     const before = [];
     const chained = checkHashChain(event, digest, heads, known, altered, before);
@@ -1218,6 +1232,10 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
     const block = checkAnchor(item, state, view, index, emit);
     if (state.altered) return;
     checkSigner(item, state, block, view, index, emit);
+    if (state.repeats !== undefined) {
+      if (state.anchorOnly) emit("event", index, entry, result("accepted-on-chain", "skipped", `not checked: ${repeated(state.repeats)}`));
+      return;
+    }
     const moves = advanceLeaves(item.event, state.digest, entry.participant.id, leaves);
     if (state.anchorOnly) {
       for (const b of batchIdsOf(item.event)) replayed.add(b);
@@ -1251,7 +1269,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
     if (elsewhere.has(batch.batchId)) batch.elsewhereAt = elsewhere.get(batch.batchId);
     emit("batch", index, batch, checkLicence(batch, bundle, report, local, creators, view));
     let custody = replayed.has(batch.batchId)
-      ? replayedCustody(batch, rules.get(batch.batchId), steps.get(batch.batchId) || [], view, report)
+      ? replayedCustody(batch, rules.get(batch.batchId), steps.get(batch.batchId) || [], view, report, asOf(bundle.batches[index], batch, report))
       : checkCustody(batch, view, steps.get(batch.batchId) || [], report);
     const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "hash-chain" && c.outcome === "fail"));
     if (custody.outcome === "fail" && altered.size) {
@@ -1264,7 +1282,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
       );
     }
     emit("batch", index, batch, custody);
-    emit("batch", index, batch, checkComplete(bundle.batches[index], batch, bundle, report, view, altered, broken));
+    emit("batch", index, batch, checkComplete(bundle.batches[index], batch, bundle, report, view, altered, broken, repeats));
   });
   return finish(report);
 }
@@ -1398,11 +1416,19 @@ function checkSigner(item, state, block, view, index, emit) {
   emit("event", index, entry, result("signer", "fail", detail));
 }
 
+function repeated(first) {
+  return `the event repeats event #${first}: a bundle holds each event once`;
+}
+
 // A batch's first event in the bundle that extends an event the bundle lacks: history held
 // by another node when BatchRegistry accepted it (it executes an event only on the head).
 const ELSEWHERE = "history before this event is held by another node";
 
+// An event that names no batch of the bundle: not the bundle's (node/proofs/verify.py FOREIGN).
+const FOREIGN = "the event names no batch of the bundle: a bundle holds only its batches' events";
+
 function checkHashChain(event, digest, heads, known, altered, before) {
+  if (!batchIdsOf(event).some((b) => known.has(b))) return result("hash-chain", "fail", FOREIGN);
   const problems = [];
   const depends = new Set();
   const expect = (batchId, prev) => {
@@ -1697,8 +1723,9 @@ function replayState(batchId, indexes, bundle, report) {
 }
 
 /** complete: as node/proofs/verify.py _check_complete, detail for detail. */
-function checkComplete(item, batch, bundle, report, view, altered, broken) {
-  const indexes = batch.events;
+function checkComplete(item, batch, bundle, report, view, altered, broken, repeats) {
+  const indexes = batch.events.filter((i) => !repeats.has(i));
+  const again = batch.events.filter((i) => repeats.has(i));
   const stated = item.state;
   const incomplete = (detail) => result("complete", "fail", detail);
   const covered = indexes.filter((i) => {
@@ -1737,7 +1764,11 @@ function checkComplete(item, batch, bundle, report, view, altered, broken) {
   const leaf = stated.leaf;
   const count = Number(leaf.count);
   if (BigInt(indexes.length) < leaf.count) {
-    return incomplete(`incomplete: the state anchored at block ${block} counts ${leaf.count} events of this batch, the bundle holds ${indexes.length}`);
+    const distinct = again.length ? ` distinct ones (event #${again[0]} repeats #${repeats.get(again[0])})` : "";
+    return incomplete(`incomplete: the state anchored at block ${block} counts ${leaf.count} events of this batch, the bundle holds ${indexes.length}${distinct}`);
+  }
+  if (again.length) {
+    return incomplete(`event #${again[0]} repeats event #${repeats.get(again[0])}: the state anchored at block ${block} counts each event of this batch once`);
   }
   if (broken.length) {
     return result("complete", "skipped", `not checked: the batch's history in the bundle is broken at event ${broken.map((i) => `#${i}`).join(", ")} (hash-chain)`);
@@ -1760,7 +1791,8 @@ function checkComplete(item, batch, bundle, report, view, altered, broken) {
   if (extra.length) {
     return result("complete", "pending", `${count} events complete as anchored at block ${block}; ${extra.length} later event(s) not covered by an anchored state yet`);
   }
-  return result("complete", "pass", `complete: ${count} events, as anchored at block ${block}`);
+  const limit = anchorOnly(view, stated.root) ? `; ${unseen(block)}` : "";
+  return result("complete", "pass", `complete: ${count} events, as anchored at block ${block}${limit}`);
 }
 
 function alteredEvents(altered) {
@@ -1768,11 +1800,17 @@ function alteredEvents(altered) {
   return "the fields of event " + indexes.map((i) => `#${i}`).join(", ") + " were altered";
 }
 
+/** The lineage links an event makes, [parent, child]: a transformation's from each input to
+ * each output, a packing's from each lot to its pallet; none for any other event
+ * (node/proofs/verify.py _made_from). */
+function madeFrom(event) {
+  if (event.action === 5) return event.outputs.flatMap((c) => event.inputs.map((p) => [p, c]));
+  if (event.action === 6) return event.inputs.map((p) => [p, event.batchId]);
+  return [];
+}
+
 function links(event, parent, child) {
-  if (!event) return false;
-  if (event.action === 5) return event.inputs.includes(parent) && event.outputs.includes(child);
-  if (event.action === 6) return event.inputs.includes(parent) && child === event.batchId;
-  return false;
+  return Boolean(event) && madeFrom(event).some(([p, c]) => p === parent && c === child);
 }
 
 function checkLineage(bundle, report, local, altered) {
@@ -1812,11 +1850,15 @@ function checkLineage(bundle, report, local, altered) {
   if (strays.length) {
     problems.push(`${strays.length} batch(es) are not ancestors of the subject through the lineage links: ${strays.join(", ")}`);
   }
+  const linked = new Set(bundle.lineage.map((l) => `${l.parent}:${l.child}:${l.eventHash}`));
   for (const [eventHash, event] of bundleEvents) {
-    if (event.action === 5 && event.outputs.some((b) => members.has(b))) {
-      const missing = event.inputs.filter((b) => !members.has(b));
-      if (missing.length) problems.push(`transformation ${eventHash} consumed ${missing.length} batch(es) missing from the bundle`);
-    }
+    const made = madeFrom(event).filter(([, c]) => members.has(c));
+    if (!made.length) continue;
+    const missing = event.inputs.filter((b) => !members.has(b));
+    if (missing.length && event.action === 5) problems.push(`transformation ${eventHash} consumed ${missing.length} batch(es) missing from the bundle`);
+    else if (missing.length) problems.push(`packing ${eventHash} put ${missing.length} batch(es) missing from the bundle on pallet ${event.batchId}`);
+    const unlinked = made.filter(([p, c]) => members.has(p) && !linked.has(`${p}:${c}:${eventHash}`));
+    if (unlinked.length) problems.push(`the lineage lacks ${unlinked.map(([p, c]) => `${p} -> ${c}`).join(", ")}, made by event ${eventHash}`);
   }
   let r;
   if (problems.length) r = result("lineage", "fail", problems.join("; "));
@@ -2069,8 +2111,9 @@ function held(status, holder, later, how = "") {
 }
 
 /** custody of a batch moved in anchor-only windows: no contract holds its state, the custody
- * rules replayed from the bundle do (node/proofs/verify.py _replayed_custody). */
-function replayedCustody(batch, state, history, view, report) {
+ * rules replayed from the bundle do, as of the block of its state (`asOfBlock`) only
+ * (node/proofs/verify.py _replayed_custody). */
+function replayedCustody(batch, state, history, view, report, asOfBlock) {
   const broken = batch.events.filter((i) => report.events[i].checks.some((c) => c.check === "accepted-on-chain" && c.outcome === "fail"));
   if (broken.length) {
     return result(
@@ -2083,7 +2126,23 @@ function replayedCustody(batch, state, history, view, report) {
   batch.status = state.status;
   batch.custodian.id = state.custodianId;
   batch.custodian.name = who(view, state.custodianId);
-  return held(state.status, batch.custodian.name, history.filter((s) => !s.anchored).length, `: ${REPLAYED}`);
+  return held(state.status, batch.custodian.name, history.filter((s) => !s.anchored).length, `: ${REPLAYED}; ${unseen(asOfBlock)}`);
+}
+
+/** What a check of an anchor-only batch cannot see (node/proofs/verify.py LATER_UNSEEN). */
+const LATER_UNSEEN =
+  "later windows cannot be seen on-chain in anchor-only mode (the chain keeps no head per batch): an event after it, a RECALL too, would not show here";
+
+function unseen(block) {
+  return block === null ? LATER_UNSEEN : `as of block ${block}: ${LATER_UNSEEN}`;
+}
+
+/** The block an anchor-only batch's checks hold as of: its state's window's, else the last its
+ * events were anchored in (null: none is; node/proofs/verify.py _as_of). */
+function asOf(item, batch, report) {
+  if (item.state) return item.state.blockNumber;
+  const blocks = batch.events.map((i) => report.events[i].blockNumber).filter((b) => b !== null).map(BigInt);
+  return blocks.length ? blocks.reduce((a, b) => (a > b ? a : b)) : null;
 }
 
 function checkCustody(batch, view, history, report) {

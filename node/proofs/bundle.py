@@ -307,8 +307,12 @@ def _batch(item: Mapping[str, Any], index: int) -> BundleBatch:
 
 def _event(item: Mapping[str, Any], index: int) -> BundleEvent:
     where = f"/events/{index}"
+    message = item["event"]
     try:
-        event = parse_event(item["event"])
+        # The schema holds action to a JSON integer, which JSON does not tell from 1.0
+        # (nor can a browser's verifier): the event parser, shared with submissions, takes
+        # a Python int.
+        event = parse_event({**message, "action": int(message["action"])})
         payload = canonical_json(item["payload"]) if "payload" in item else None
     except TraceNodeError as exc:
         inner = (getattr(exc, "details", None) or {}).get("field", "")

@@ -35,8 +35,9 @@ Per event, in this order:
     (the chain's head for an event not yet anchored), was not rotated out, the
     participant was active and held one of the roles the action needs.
 ``hash-chain``
-    the event extends its batch's previous event (``prevEventHash``, ``inputPrevHashes``)
-    as the bundle orders them: no gap, no fork. A batch's first event in the bundle that
+    the event names a batch of the bundle, and extends its batch's previous event
+    (``prevEventHash``, ``inputPrevHashes``) as the bundle orders them: no gap, no fork;
+    and is not one the bundle already holds. A batch's first event in the bundle that
     extends an event the bundle lacks, accepted by BatchRegistry (which executes an event
     only on the batch's head), extends history held by another node (cross-node custody):
     skipped, naming the head it extends (pending until anchored), never a gap.
@@ -51,7 +52,8 @@ chain's head, when it moved on through another node after the bundle's last even
 SHIP to another node's participant: ``continued_at``). For the bundle:
 ``lineage``: the subject is the first batch and every other one its ancestor through the
 lineage links, each link backed by a transformation or packing event of the bundle, and
-no ancestor missing.
+no ancestor missing (every input of a transformation that made a bundle batch, every lot
+packed on a bundle pallet: a bundle batch, with its link).
 
 A failure is reported once, by the check that finds it: a check that depends on what
 already failed (the signer of a signature that recovers nothing, the custody of a batch
@@ -308,6 +310,9 @@ def verify_bundle(
     rules: dict[bytes, BatchState] = {}
     leaves: dict[bytes, StateLeaf] = {}
     replayed: set[bytes] = set()
+    # Each event's first index in the bundle; an event that repeats one -> that index.
+    seen: dict[bytes, int] = {}
+    repeats: dict[int, int] = {}
     for index, (item, digest, signer) in enumerate(
         zip(bundle.events, digests, signers, strict=True)
     ):
@@ -330,10 +335,17 @@ def verify_bundle(
             for check in (Check.SIGNATURE, Check.PAYLOAD, Check.SIGNER, Check.HASH_CHAIN):
                 entry.checks.append(CheckResult(check, Outcome.SKIPPED, _ALTERED))
             continue
+        first = seen.setdefault(digest, index)
         recovered = _check_signature(entry, signer)
         _check_payload(entry, item)
         block = _check_anchor(entry, item, digest, reader, altered=False)
         _check_signer(entry, recovered, block, reader)
+        if first != index:
+            # A second copy of an event says nothing new, moves nothing and counts once:
+            # a copy must not stand in for an event the bundle leaves out.
+            repeats[index] = first
+            _check_repeat(entry, item, block, reader, first)
+            continue
         moves = advance(leaves, digest, item.event, entry.participant_id)
         if block is not None and item.anchor is not None:
             transition_root = reader.transition_root(item.anchor.root)
@@ -359,6 +371,7 @@ def verify_bundle(
         ends_at or {},
         starts_from or {},
         {b: rules.get(b) for b in replayed},
+        repeats,
     )
     return report
 
@@ -500,9 +513,10 @@ def _prefetch(bundle: Bundle, reader: ChainReader, signers: list[bytes | str]) -
         and bundle.events[creators[b.batch_id]].anchor is not None
     }
     roots = {e.anchor.root for e in bundle.events if e.anchor is not None}
+    roots |= {b.state.root for b in bundle.batches if b.state is not None}
     reader.prefetch(
-        roots=roots | {b.state.root for b in bundle.batches if b.state is not None},
-        state_roots=roots | {b.state.root for b in bundle.batches if b.state is not None},
+        roots=roots,
+        state_roots=roots,
         transition_roots=roots,
         keys=keys | {e.event.counterparty for e in bundle.events if e.event.action is Action.SHIP},
         batches=[b.batch_id for b in bundle.batches],
@@ -839,7 +853,8 @@ def _check_hash_chain(
     altered: dict[bytes, int],
     elsewhere: dict[bytes, tuple[int, bytes]],
 ) -> None:
-    """The event extends the heads the earlier events of the bundle left (and moves them,
+    """The event names a batch of the bundle (a bundle holds its batches' events, no
+    other), and extends the heads the earlier events of the bundle left (and moves them,
     even when it does not: the next event is judged against this one, so one gap or fork
     is reported once).
 
@@ -855,6 +870,9 @@ def _check_hash_chain(
     """
     event = item.event
     action = event.action
+    if not event.batch_ids() & known:
+        entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.FAIL, FOREIGN))
+        return
     problems: list[str] = []
     depends: set[int] = set()
     before: list[tuple[bytes, bytes]] = []  # (batch, the previous event the bundle lacks)
@@ -939,8 +957,35 @@ def _check_hash_chain(
         entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.PASS))
 
 
+#: How a report says that an event belongs to no batch of the bundle.
+FOREIGN = "the event names no batch of the bundle: a bundle holds only its batches' events"
+
 #: How a report says that a batch's history before an event is not in the bundle.
 ELSEWHERE = "history before this event is held by another node"
+
+
+def _repeated(first: int) -> str:
+    return f"the event repeats event #{first}: a bundle holds each event once"
+
+
+def _check_repeat(
+    entry: EventReport, item: BundleEvent, block: int | None, reader: ChainReader, first: int
+) -> None:
+    """``hash-chain`` of an event the bundle already holds (the same digest): it fails,
+    and the replay of an anchor-only window it would be part of is not run again."""
+    anchor = item.anchor
+    if (
+        block is not None
+        and anchor is not None
+        and item.event.action.on_chain
+        and any(reader.transition_root(anchor.root))
+    ):
+        entry.checks.append(
+            CheckResult(
+                Check.ACCEPTED_ON_CHAIN, Outcome.SKIPPED, f"not checked: {_repeated(first)}"
+            )
+        )
+    entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.FAIL, _repeated(first)))
 
 
 def _outcome(entry: EventReport, check: Check) -> Outcome | None:
@@ -991,6 +1036,7 @@ def _check_batches(
     ends_at: Mapping[bytes, bytes],
     starts_from: Mapping[bytes, bytes],
     replayed: Mapping[bytes, BatchState | None],
+    repeats: Mapping[int, int],
 ) -> None:
     parents = _check_lineage(bundle, report, altered)
     creators = _creators(bundle)
@@ -1016,7 +1062,14 @@ def _check_batches(
         )
         batch.checks.append(_check_licence(bundle, report, reader, batch, creators, altered))
         custody = (
-            _replayed_custody(reader, batch, steps.get(item.batch_id, []), replayed, report)
+            _replayed_custody(
+                reader,
+                batch,
+                steps.get(item.batch_id, []),
+                replayed,
+                report,
+                _as_of(item, batch, report),
+            )
             if item.batch_id in replayed
             else _custody(
                 item.batch_id,
@@ -1052,7 +1105,7 @@ def _check_batches(
                 + " (hash-chain)",
             )
         batch.checks.append(custody)
-        batch.checks.append(_check_complete(item, bundle, report, reader, altered, broken))
+        batch.checks.append(_check_complete(item, bundle, report, reader, altered, broken, repeats))
         report.batches.append(batch)
 
 
@@ -1253,8 +1306,10 @@ def _check_lineage(
 ) -> dict[bytes, list[bytes]]:
     """The subject is the first batch, every other batch is its ancestor through the
     lineage links, every link is backed by a transformation or packing event of the
-    bundle, and no input of a transformation that made a bundle batch is missing.
-    Returns each batch's parents."""
+    bundle, and no ancestor is missing: every input of a transformation that made a bundle
+    batch, and every lot a packing put on a bundle pallet, is a bundle batch with its link
+    (as the node's export holds them: the ancestry of the subject). Returns each batch's
+    parents."""
     bundle_events = {
         r.event_hash: bundle.events[r.index].event
         for r in report.events
@@ -1299,14 +1354,29 @@ def _check_lineage(
             f"{len(strays)} batch(es) are not ancestors of the subject through the lineage "
             "links: " + ", ".join(f"0x{b.hex()}" for b in strays)
         )
+    linked = {(link.parent, link.child, link.event_hash) for link in bundle.lineage}
     for event_hash, event in bundle_events.items():
-        if event.action is Action.TRANSFORM and set(event.outputs) & members:
-            missing = [b for b in event.inputs if b not in members]
-            if missing:
-                problems.append(
-                    f"transformation 0x{event_hash.hex()} consumed {len(missing)} "
-                    "batch(es) missing from the bundle"
-                )
+        made = [(p, c) for p, c in _made_from(event) if c in members]
+        if not made:
+            continue
+        missing = [b for b in event.inputs if b not in members]
+        if missing and event.action is Action.TRANSFORM:
+            problems.append(
+                f"transformation 0x{event_hash.hex()} consumed {len(missing)} "
+                "batch(es) missing from the bundle"
+            )
+        elif missing:
+            problems.append(
+                f"packing 0x{event_hash.hex()} put {len(missing)} batch(es) missing from "
+                f"the bundle on pallet 0x{event.batch_id.hex()}"
+            )
+        unlinked = [(p, c) for p, c in made if p in members and (p, c, event_hash) not in linked]
+        if unlinked:
+            problems.append(
+                "the lineage lacks "
+                + ", ".join(f"0x{p.hex()} -> 0x{c.hex()}" for p, c in unlinked)
+                + f", made by event 0x{event_hash.hex()}"
+            )
     if problems:
         result = CheckResult(Check.LINEAGE, Outcome.FAIL, "; ".join(problems))
     elif unchecked:
@@ -1321,14 +1391,19 @@ def _check_lineage(
     return parents
 
 
-def _links(event: TraceEvent | None, parent: bytes, child: bytes) -> bool:
-    if event is None:
-        return False
+def _made_from(event: TraceEvent) -> list[tuple[bytes, bytes]]:
+    """The lineage links an event makes, (parent, child): a transformation's from each
+    input to each output, a packing's from each lot to its pallet (node.events.rules);
+    none for any other event (an unpacking links nothing)."""
     if event.action is Action.TRANSFORM:
-        return parent in event.inputs and child in event.outputs
+        return [(p, c) for c in event.outputs for p in event.inputs]
     if event.action is Action.AGGREGATE:
-        return parent in event.inputs and child == event.batch_id
-    return False
+        return [(p, event.batch_id) for p in event.inputs]
+    return []
+
+
+def _links(event: TraceEvent | None, parent: bytes, child: bytes) -> bool:
+    return event is not None and (parent, child) in _made_from(event)
 
 
 def _custody(
@@ -1415,10 +1490,12 @@ def _replayed_custody(
     history: list[_Step],
     replayed: Mapping[bytes, BatchState | None],
     report: Report,
+    as_of: int | None,
 ) -> CheckResult:
     """``custody`` of a batch moved in anchor-only windows: no contract holds its state,
     the custody rules replayed from the bundle do (each event's ``accepted-on-chain``),
-    and its anchored state leaf must be where they lead (``complete``)."""
+    and its anchored state leaf must be where they lead (``complete``). It holds as of the
+    block of that state (``as_of``) only: nothing on-chain shows a later window."""
     broken = [
         i
         for i in batch.events
@@ -1437,7 +1514,29 @@ def _replayed_custody(
     batch.status, batch.custodian_id = state.status, state.custodian_id
     batch.custodian_name = _who(state.custodian_id, reader)
     later = [s for s in history if not s.anchored]
-    return _held(state.status, batch.custodian_name, len(later), f": {REPLAYED}")
+    return _held(state.status, batch.custodian_name, len(later), f": {REPLAYED}; {_unseen(as_of)}")
+
+
+#: What a check of an anchor-only batch cannot see (docs/proofs.md, "Limits of a bundle"):
+#: the chain keeps each window's roots, no head per batch, so nothing on-chain says that a
+#: later window moved the batch.
+LATER_UNSEEN = (
+    "later windows cannot be seen on-chain in anchor-only mode (the chain keeps no head per "
+    "batch): an event after it, a RECALL too, would not show here"
+)
+
+
+def _unseen(block: int | None) -> str:
+    return LATER_UNSEEN if block is None else f"as of block {block}: {LATER_UNSEEN}"
+
+
+def _as_of(item: BundleBatch, batch: BatchReport, report: Report) -> int | None:
+    """The block an anchor-only batch's checks hold as of: its state's window's, else the
+    last its events were anchored in (None: none is)."""
+    if item.state is not None:
+        return item.state.block_number
+    blocks = [b for i in batch.events if (b := report.events[i].block_number) is not None]
+    return max(blocks, default=None)
 
 
 def _continued(
@@ -1507,11 +1606,15 @@ def _check_complete(
     reader: ChainReader,
     altered: dict[bytes, int],
     broken: list[int],
+    repeats: Mapping[int, int],
 ) -> CheckResult:
     """``complete``: the bundle holds every event of the batch up to the state its latest
-    window anchored (node.proofs.state): exactly ``count`` events, leading to its head,
-    custodian and status; later events are reported as not covered yet."""
-    indexes = [i for i in range(len(bundle.events)) if item.batch_id in report.events[i].batch_ids]
+    window anchored (node.proofs.state): exactly ``count`` distinct events (a repeated one
+    counts once, and fails), leading to its head, custodian and status; later events are
+    reported as not covered yet."""
+    named = [i for i in range(len(bundle.events)) if item.batch_id in report.events[i].batch_ids]
+    indexes = [i for i in named if i not in repeats]
+    again = [i for i in named if i in repeats]
     stated = item.state
     # Windows of the batch's events that have a state root: the bundle must carry one at
     # least as late as each (a state root is anchored for every window since they exist).
@@ -1553,9 +1656,17 @@ def _check_complete(
     leaf = stated.leaf
     count = leaf.count
     if len(indexes) < count:
+        distinct = ""
+        if again:
+            distinct = f" distinct ones (event #{again[0]} repeats #{repeats[again[0]]})"
         return _incomplete(
             f"incomplete: the state anchored at block {block} counts {count} events of this "
-            f"batch, the bundle holds {len(indexes)}"
+            f"batch, the bundle holds {len(indexes)}{distinct}"
+        )
+    if again:
+        return _incomplete(
+            f"event #{again[0]} repeats event #{repeats[again[0]]}: the state anchored at block "
+            f"{block} counts each event of this batch once"
         )
     if broken:
         return CheckResult(
@@ -1603,8 +1714,11 @@ def _check_complete(
             f"{count} events complete as anchored at block {block}; {len(extra)} later "
             "event(s) not covered by an anchored state yet",
         )
+    unseen = f"; {_unseen(block)}" if any(reader.transition_root(stated.root)) else ""
     return CheckResult(
-        Check.COMPLETE, Outcome.PASS, f"complete: {count} events, as anchored at block {block}"
+        Check.COMPLETE,
+        Outcome.PASS,
+        f"complete: {count} events, as anchored at block {block}{unseen}",
     )
 
 

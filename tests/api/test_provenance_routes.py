@@ -91,7 +91,7 @@ def _observation(bundle: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("change", "check"),
     [
-        (lambda b: b["events"][3]["anchor"].update(blockNumber=0), "root-on-chain"),
+        (lambda b: b["events"][3]["anchor"].update(blockNumber="0"), "root-on-chain"),
         (lambda b: b["events"][3]["anchor"]["proof"].reverse(), "merkle-proof"),
         (lambda b: b["events"].remove(_observation(b)), "complete"),
         (

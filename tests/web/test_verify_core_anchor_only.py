@@ -32,13 +32,14 @@ from node.events.typed_data import ZERO32, Action, TraceEvent
 from node.proofs.bundle import Bundle, BundleBatch, BundleEvent, ChainRef, TransitionRef, loads
 from node.proofs.challenge import claims, send_claim, simulate
 from node.proofs.transitions import transition_tree, transitions
-from node.proofs.verify import REPLAYED, UNMARKED, report_json, verify_bundle
+from node.proofs.verify import LATER_UNSEEN, REPLAYED, UNMARKED, report_json, verify_bundle
 from node.store.store import Store
 from tests.anvil import Anvil
 from tests.conftest import make_chain
 from tests.node.commit.test_anchor_only import (
     anchor_only_rig,
     bundle_of,
+    committed,
     dishonest_window,
     honest_lot,
     reader_of,
@@ -219,10 +220,11 @@ def test_an_honest_anchor_only_bundle_is_replayed_alike(
     assert _accepted(unread, "SHIP")["detail"] == f"{REPLAYED}; {UNMARKED}"
     [batch] = ours["batches"]
     custody = next(c for c in batch["checks"] if c["check"] == "custody")
+    as_of = f"as of block {bundle['batches'][0]['state']['blockNumber']}: {LATER_UNSEEN}"
     assert custody == {
         "check": "custody",
         "outcome": "pass",
-        "detail": f"ACTIVE, held by carrier: {REPLAYED}",
+        "detail": f"ACTIVE, held by carrier: {REPLAYED}; {as_of}",
     }
     for name in ("bent", "dropped"):
         assert reports[name]["outcome"] == "fail", name
@@ -353,3 +355,36 @@ def test_the_page_reads_an_anchor_only_windows_roots_as_tracenode_verify_does(
     assert theirs["commitments"] == ["0x" + c.hex() for c in chain]
     assert chain == [window_commitment(s, t) for s, t in pairs]
     assert bytes(anchors.functions.windowCommitmentOf(window).call()) == chain[0]
+
+
+def test_a_bundle_cut_before_a_recall_says_it_holds_only_as_of_its_state(
+    deployment: Deployment,
+) -> None:
+    """The chain keeps no head per batch in anchor-only mode: a bundle exported before a
+    RECALL's window (or the current one cut there, the earlier state leaf put back) still
+    replays to ACTIVE and holds every event up to its state. Both verifiers say that
+    custody and completeness hold as of that state's block only, and that later windows
+    cannot be seen on-chain in this mode (docs/proofs.md, "Limits of a bundle")."""
+    rig = deployment.rig
+    lot = honest_lot(rig, "page-ao-cut")
+    old = json.loads(bundle_of(rig, lot).dumps())
+    rig.submit("regulator", Action.RECALL, lot)
+    committed(rig)
+    new = json.loads(bundle_of(rig, lot).dumps())
+    cut = copy.deepcopy(new)
+    cut["events"] = [e for e in new["events"] if e["event"]["action"] != int(Action.RECALL)]
+    cut["batches"][0]["state"] = old["batches"][0]["state"]
+    assert cut == old
+
+    reports = _reports(deployment, {"current": (new, True), "cut": (cut, True)})
+
+    for name, bundle in (("current", new), ("cut", cut)):
+        block = bundle["batches"][0]["state"]["blockNumber"]
+        as_of = f"as of block {block}: {LATER_UNSEEN}"
+        [batch] = reports[name]["batches"]
+        checks = {c["check"]: (c["outcome"], c["detail"]) for c in batch["checks"]}
+        status = "RECALLED" if name == "current" else "ACTIVE"
+        assert checks["custody"] == ("pass", f"{status}, held by carrier: {REPLAYED}; {as_of}")
+        assert checks["complete"][0] == "pass"
+        assert checks["complete"][1].endswith(f"as anchored at block {block}; {as_of}")
+    assert "a RECALL too, would not show here" in LATER_UNSEEN

@@ -25,7 +25,15 @@ from node.proofs.bundle import Bundle, loads
 from node.proofs.challenge import claims, send_claim, simulate, transition_claim
 from node.proofs.state import StateLeaf
 from node.proofs.transitions import Transition, process_transition_proof
-from node.proofs.verify import REPLAYED, UNMARKED, Check, Outcome, Report, verify_bundle
+from node.proofs.verify import (
+    LATER_UNSEEN,
+    REPLAYED,
+    UNMARKED,
+    Check,
+    Outcome,
+    Report,
+    verify_bundle,
+)
 from node.provenance.service import ProvenanceService
 from node.store.models import EventStatus
 from node.store.store import Store
@@ -175,9 +183,14 @@ def test_an_honest_anchor_only_bundle_verifies_by_replay(rig: Rig) -> None:
     assert report.ok
     [batch] = report.batches
     custody = next(c for c in batch.checks if c.check is Check.CUSTODY)
-    assert custody.detail == f"ACTIVE, held by carrier: {REPLAYED}"
+    state = bundle_of(rig, lot).batches[0].state
+    assert state is not None
+    block = state.block_number
+    as_of = f"as of block {block}: {LATER_UNSEEN}"
+    assert custody.detail == f"ACTIVE, held by carrier: {REPLAYED}; {as_of}"
     complete = next(c for c in batch.checks if c.check is Check.COMPLETE)
     assert complete.outcome is Outcome.PASS
+    assert complete.detail.endswith(f"as anchored at block {block}; {as_of}")
     lifecycle = [e for e in report.events if e.action is not Action.OBSERVE]
     for entry in lifecycle:
         accepted = next(c for c in entry.checks if c.check is Check.ACCEPTED_ON_CHAIN)

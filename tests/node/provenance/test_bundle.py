@@ -134,9 +134,11 @@ TAMPERING: dict[str, tuple[Callable[[Doc], None], set[str]]] = {
     "the last event removed": (_drop_last, {"custody", "complete"}),
     # Only the anchored state shows these (observations do not move a batch's head).
     "an observation removed": (_drop_observation, {"complete"}),
-    "an observation repeated": (_repeat_observation, {"complete"}),
+    # A copy of an event: the bundle holds each event once, and a copy counts once.
+    "an observation repeated": (_repeat_observation, {"hash-chain", "complete"}),
     "a batch's state removed": (_drop_state, {"complete"}),
-    "an ancestor removed": (_drop_ancestor, {"lineage"}),
+    # Its events, left in, belong to no batch of the bundle.
+    "an ancestor removed": (_drop_ancestor, {"lineage", "hash-chain"}),
     "the subject": (_set_subject, {"lineage"}),
     "the contract": (_set_registry, {"chain"}),
     "the registries swapped": (_swap_registries, {"chain"}),

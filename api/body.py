@@ -43,14 +43,21 @@ def _no_constants(name: str) -> Any:
 
 async def read_json(request: Request) -> Any:
     """The body as JSON; 415 for another media type, 400 for anything that is not JSON
-    (NaN and Infinity included). Size and nesting were bounded by the middleware."""
+    (NaN, Infinity and text in another encoding than UTF-8 included). Size and nesting
+    were bounded by the middleware."""
     media = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media.lower() not in JSON_TYPES and not media.lower().endswith("+json"):
         raise UnsupportedMediaTypeError(f"send application/json, not {media!r}")
     body = await request.body()
     try:
-        document = json.loads(body, parse_constant=_no_constants)
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        # UTF-8 only (RFC 8259 §8.1): json.loads would detect UTF-16 and UTF-32 in bytes.
+        # A leading UTF-8 byte order mark is ignored, as the RFC allows.
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MalformedJsonError(f"the request body is not UTF-8: {exc}") from None
+    try:
+        document = json.loads(text, parse_constant=_no_constants)
+    except ValueError as exc:  # JSONDecodeError is a ValueError
         raise MalformedJsonError(f"the request body is not valid JSON: {exc}") from None
     if _SURROGATE_ESCAPE.search(body) and has_lone_surrogate(document):
         raise MalformedJsonError("the request body holds a string that is not valid Unicode")

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from api.body import JsonBodyRoute
 from api.deps import AdminDep, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.schemas import (
@@ -28,7 +29,7 @@ from node.store.alerts import AlertFilter, alert_document
 from node.store.models import AlertSeverity, AlertStatus
 from node.store.records import AlertRecord
 
-router = APIRouter(prefix="/v1", tags=["alerts"])
+router = APIRouter(prefix="/v1", tags=["alerts"], route_class=JsonBodyRoute)
 
 AlertId = Annotated[int, Path(alias="id", ge=1, le=2**62, description="The alert's id.")]
 _BY_NAME = {name: status for status, name in ALERT_STATUS_NAMES.items()}

@@ -98,9 +98,11 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         # Swagger UI is served by api/routes/docs.py from the node's own files (FastAPI's
-        # loads it from a CDN, with an inline script); no ReDoc.
+        # loads it from a CDN, with an inline script); no ReDoc. The document too: FastAPI's
+        # own /openapi.json is no APIRoute, so the key check and the rate would skip it.
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
         redirect_slashes=False,
         # Every request is rate-limited (per key, or per address without one); a bad key
         # is refused even where none is needed.

@@ -332,6 +332,26 @@ def test_the_openapi_document_describes_problems_and_every_route(rig: Rig) -> No
     assert "HTTPValidationError" not in schema["components"]["schemas"]
 
 
+def test_the_openapi_document_checks_the_key_and_the_rate_as_every_route_does(rig: Rig) -> None:
+    """docs/api.md: a request that carries a key must carry a valid one, on every route
+    (FastAPI's own /openapi.json ran no dependency: 200 to any key, never rate-limited)."""
+    bad = rig.client.get("/openapi.json", headers={"Authorization": "Bearer nope"})
+    keyed = rig.client.get("/openapi.json", headers=rig.auth("shop"))
+    app = create_app(rig.node, settings=ApiSettings(rate_per_second=0.5, rate_burst=2))
+    client = AppClient(app)
+    try:
+        anonymous = [client.get("/openapi.json") for _ in range(3)]
+    finally:
+        client.close()
+
+    assert bad.status_code == 401, bad.text
+    assert bad.json()["type"] == PROBLEM + "unauthenticated"
+    assert bad.headers["www-authenticate"].startswith("Bearer")
+    assert keyed.status_code == 200
+    assert "/v1/events" in keyed.json()["paths"]
+    assert [r.status_code for r in anonymous] == [200, 200, 429]
+
+
 def test_a_signed_event_built_with_compose_goes_through(rig: Rig) -> None:
     lot, document = rig.commission()
     rig.client.post("/v1/events", json=document, headers=rig.auth("farm"))

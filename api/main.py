@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI
 from api import html_errors
 from api.backpressure import BacklogWatch
 from api.deps import CommitStatus, Gateway, get_caller
+from api.head import HeadAsGet
 from api.health import Health
 from api.limits import BodyLimits, RateLimiter
 from api.metrics import Metrics, RequestMetrics
@@ -138,7 +139,9 @@ def create_app(
         app.include_router(import_module(f"api.routes.{name}").router)
     install(app)
     html_errors.install(app)  # after install: browsers get the same problems as pages
-    # Outermost first: metrics see every answer, limits run before any route.
+    # Outermost last: metrics see every answer, limits run before any route, and a HEAD
+    # runs as the GET it is for everything inside.
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimits, settings=settings)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]

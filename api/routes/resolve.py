@@ -7,7 +7,11 @@ Content negotiation, by the ``Accept`` header:
 - ``application/linkset+json`` (or ``?linkType=linkset``, ``?linkType=all``): an RFC 9264
   linkset of the batch's links, valid against GS1's linkset schema (api/gs1resolver);
 - ``text/html`` (browsers): ``303 See Other`` to the default link, the buyer page
-  ``/?id={canonical}``.
+  ``{node}/?id={canonical}``.
+
+Every link answered — the linkset's, ``Link``, ``Location`` — is under ``{node}``, the
+node's public address (:func:`api.routes.web.base_url`: TRACENODE_WEB_PUBLIC_URL, a path
+allowed, else the address the request came to).
 
 ``?linkType={type}`` (a CURIE ``gs1:traceability``, the full URI, or an IANA relation such
 as ``describedby``) asks for one link: ``307 Temporary Redirect`` to it, the request's query
@@ -141,8 +145,9 @@ _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         "headers": {
             "Location": {
                 "required": True,
-                "description": "The buyer page of the identifier",
-                "schema": {"type": "string", "pattern": "^/\\?(id|q)="},
+                "description": "The buyer page of the identifier, under the node's public "
+                "address (TRACENODE_WEB_PUBLIC_URL, else the address the request came to)",
+                "schema": {"type": "string", "pattern": "^https?://[^?#]+/\\?(id|q)="},
             }
         },
     },
@@ -256,10 +261,10 @@ def _negotiate(
                 raise
             if held_elsewhere is not None:
                 return _elsewhere(request, gateway, key, held_elsewhere, wanted, rel)
+    base = base_url(request, gateway)
     if wanted == HTML:
         page = "q" if isinstance(key, Product) else "id"
-        return RedirectResponse(f"/?{page}={quote(key.canonical, safe='')}", status_code=303)
-    base = str(request.base_url).rstrip("/")
+        return RedirectResponse(f"{base}/?{page}={quote(key.canonical, safe='')}", status_code=303)
     headers = _headers(base, key)
     if wanted == JSON:
         if batch is not None:
@@ -292,7 +297,7 @@ def _elsewhere(
     proves (:data:`CHAIN_LINK_TYPES`)."""
     if wanted == HTML:
         return elsewhere_html(found, key)
-    base = str(request.base_url).rstrip("/")
+    base = base_url(request, gateway)
     headers = _headers(base, key)
     if wanted == JSON:
         document = elsewhere_out(gateway, found, key).model_dump(mode="json")

@@ -151,7 +151,7 @@ def test_digital_link_resolution_negotiates_json_linkset_and_html(rig: Rig) -> N
         "/?id=" + quote(lot, safe="")
     )
     assert browser.status_code == 303
-    assert browser.headers["location"] == "/?id=" + quote(lot, safe="")
+    assert browser.headers["location"] == "http://testserver/?id=" + quote(lot, safe="")
     assert handle.json() == as_json.json()
     assert unacceptable.status_code == 406
 

@@ -202,7 +202,9 @@ def test_a_product_level_digital_link_lists_the_products_lots(rig: Rig) -> None:
     assert anything.json() == by_resolver.json() == found
     assert 'rel="linkset"' in as_json.headers["link"]
     assert browser.status_code == 303
-    assert browser.headers["location"] == "/?q=" + quote(f"https://id.gs1.org/01/{GTIN}", safe="")
+    assert browser.headers["location"] == "http://testserver/?q=" + quote(
+        f"https://id.gs1.org/01/{GTIN}", safe=""
+    )
     links = linkset.json()["linkset"][0]
     assert links["anchor"] == f"https://id.gs1.org/01/{GTIN}"
     assert links["https://gs1.org/voc/defaultLink"][0]["href"].endswith(browser.headers["location"])

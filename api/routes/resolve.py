@@ -37,7 +37,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from api.deps import GatewayDep, ReaderDep
-from api.html_errors import accept_ranges
+from api.html_errors import HTML_TYPES, accept_ranges, preference
 from api.problems import problem_responses
 from api.routes.batches import batch_links, batch_out
 from api.routes.network import elsewhere, elsewhere_html, elsewhere_out
@@ -68,6 +68,9 @@ GS1_VOC: Final = "https://gs1.org/voc/"
 _GS1_VOC_ALIASES: Final = ("https://ref.gs1.org/voc/", "https://www.gs1.org/voc/")
 #: GS1's JSON-LD context for linksets (GS1-Conformant Resolver 1.2.0, artefacts).
 LINKSET_CONTEXT: Final = "https://ref.gs1.org/standards/resolver/linkset-context"
+#: What the resolver answers, in its order of preference, and the media types asking for
+#: each (``*/*`` and ``application/*`` go to JSON; ``text/*`` and XHTML to the page).
+_OFFERED: Final = ((JSON, (JSON,)), (LINKSET, (LINKSET,)), (HTML, HTML_TYPES))
 #: The ``?linkType=`` values that ask for the linkset itself (``all`` is the older one).
 _LINKSET_TYPES: Final = frozenset({"linkset", "all"})
 
@@ -441,18 +444,21 @@ def recall_title(batch: BatchOut) -> str:
 
 
 def _preferred(request: Request) -> str:
-    """The best of JSON, linkset and HTML for the request's Accept header."""
+    """The best of JSON, linkset and HTML for the request's Accept header: each takes the
+    quality of the most specific range matching it (api.html_errors.preference, RFC 9110
+    §12.5.1), so ``application/json;q=0`` refuses JSON whatever ``*/*`` says; a tie goes
+    to the range the client wrote first, then to JSON, the linkset, HTML."""
     header = request.headers.get("accept", "")
     if not header.strip():
         return JSON
-    offers = [
-        (-q, position, media) for position, (media, q) in enumerate(accept_ranges(header)) if q > 0
-    ]
-    for _, _, media in sorted(offers):
-        if media in (JSON, "*/*", "application/*"):
-            return JSON
-        if media == LINKSET:
-            return LINKSET
-        if media in (HTML, "application/xhtml+xml", "text/*"):
-            return HTML
-    raise NotAcceptableError(f"this is served as {JSON}, {LINKSET} or {HTML}")
+    ranges = accept_ranges(header)
+    ranked = []
+    for order, (answer, types) in enumerate(_OFFERED):
+        q, position = max(
+            (preference(ranges, media) for media in types), key=lambda p: (p[0], -p[1])
+        )
+        ranked.append((q, -position, -order, answer))
+    q, _, _, answer = max(ranked)
+    if q <= 0:
+        raise NotAcceptableError(f"this is served as {JSON}, {LINKSET} or {HTML}")
+    return answer

@@ -281,3 +281,38 @@ def test_every_link_is_under_the_public_address(rig: Rig, held: dict[str, str]) 
         f"{public}/?q={quote(f'https://id.gs1.org/01/{GTIN}', safe='')}"
     )
     assert description["resolverRoot"] == public
+
+
+@pytest.mark.parametrize(
+    ("accept", "answer"),
+    [
+        ("application/json;q=0, */*", LINKSET),  # JSON refused: */* is less specific
+        ("application/json;q=0.5, */*;q=0.9", LINKSET),
+        ("text/html;q=0, */*", "application/json"),
+        ("text/*;q=0.5, text/html;q=0", 406),  # the page refused, whatever text/* says
+        ("application/*;q=0.1, application/json;q=0, text/html;q=0", LINKSET),
+        ("*/*;q=0", 406),
+        ("application/json;q=nan, text/html", 303),
+        # unchanged: the most wanted, then the client's order, then JSON
+        ("*/*", "application/json"),
+        ("application/*", "application/json"),
+        ("text/*", 303),
+        ("application/linkset+json, application/json", LINKSET),
+        ("application/json, application/linkset+json", "application/json"),
+        ("text/html, application/json", 303),
+        (CHROMIUM, 303),
+        ("image/png", 406),
+    ],
+)
+def test_each_offered_type_takes_the_quality_of_its_most_specific_range(
+    rig: Rig, held: dict[str, str], accept: str, answer: str | int
+) -> None:
+    """RFC 9110 §12.5.1, as the error pages negotiate (api.html_errors.preference): a
+    range's q=0 refuses its type even when a wider range accepts everything."""
+    got = rig.client.get(held["lot"].removeprefix("https://id.gs1.org"), headers={"Accept": accept})
+
+    if isinstance(answer, int):
+        assert got.status_code == answer, got.text
+    else:
+        assert got.status_code == 200, got.text
+        assert got.headers["content-type"] == answer

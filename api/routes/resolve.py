@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from api.deps import GatewayDep, ReaderDep
+from api.deps import GatewayDep, ReaderDep, strictly_decoded
 from api.html_errors import HTML_TYPES, accept_ranges, preference
 from api.problems import problem_responses
 from api.routes.batches import batch_links, batch_out
@@ -221,7 +221,8 @@ def resolve(
     _reader: ReaderDep,
     link_type: LinkTypeParam = None,
 ) -> Response:
-    return _negotiate(request, gateway, parse_key(identifier), link_type)
+    key = parse_key(strictly_decoded(request, identifier, "the identifier"))
+    return _negotiate(request, gateway, key, link_type)
 
 
 @router.get(

@@ -1,13 +1,19 @@
-"""Reading a JSON body by hand, for routes that parse it with the node's own parsers
-(one definition of the submission format: node.events.submission)."""
+"""Reading a JSON body: :func:`read_json`, the one reading of every JSON request body, by
+hand for routes that parse it with the node's own parsers (one definition of the
+submission format: node.events.submission), and through :class:`JsonBodyRoute` for routes
+whose body is a pydantic model (FastAPI would read those with Starlette's
+``request.json()``: any media type, UTF-16, NaN)."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.params import Form
+from fastapi.routing import APIRoute
 
 from node.events.identifiers import MAX_IDENTIFIER_LENGTH
 from node.events.submission import MAX_IDENTIFIERS, MAX_LIST_ITEMS
@@ -43,18 +49,63 @@ def _no_constants(name: str) -> Any:
 
 async def read_json(request: Request) -> Any:
     """The body as JSON; 415 for another media type, 400 for anything that is not JSON
-    (NaN and Infinity included). Size and nesting were bounded by the middleware."""
+    (NaN, Infinity and text in another encoding than UTF-8 included). Size and nesting
+    were bounded by the middleware."""
     media = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media.lower() not in JSON_TYPES and not media.lower().endswith("+json"):
         raise UnsupportedMediaTypeError(f"send application/json, not {media!r}")
     body = await request.body()
     try:
-        document = json.loads(body, parse_constant=_no_constants)
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        # UTF-8 only (RFC 8259 §8.1): json.loads would detect UTF-16 and UTF-32 in bytes.
+        # A leading UTF-8 byte order mark is ignored, as the RFC allows.
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MalformedJsonError(f"the request body is not UTF-8: {exc}") from None
+    try:
+        document = json.loads(text, parse_constant=_no_constants)
+    except ValueError as exc:  # JSONDecodeError is a ValueError
         raise MalformedJsonError(f"the request body is not valid JSON: {exc}") from None
     if _SURROGATE_ESCAPE.search(body) and has_lone_surrogate(document):
         raise MalformedJsonError("the request body holds a string that is not valid Unicode")
     return document
+
+
+class JsonBodyRequest(Request):
+    """A request whose ``json()`` is :func:`read_json` (read once)."""
+
+    _document: Any
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_document"):
+            self._document = await read_json(self)
+        return self._document
+
+
+class JsonBodyRoute(APIRoute):
+    """A route whose pydantic body is read by :func:`read_json` before FastAPI validates
+    it: 415 for another media type, 400 ``malformed-json`` for what is not JSON, as on the
+    routes that read their bodies by hand (docs/api.md). A body the route may go without
+    (an optional model) may be left empty. The route class of every router with a body
+    model (tests/api/test_json_bodies.py checks that none is missed)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        # Without Content-Type, read_json reads JSON; so must FastAPI (not the raw bytes).
+        super().__init__(path, endpoint, **(kwargs | {"strict_content_type": False}))
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        field = self.body_field
+        if field is None or isinstance(field.field_info, Form):
+            return handler
+        required = field.field_info.is_required()
+
+        async def read_body_first(request: Request) -> Response:
+            request = JsonBodyRequest(request.scope, request.receive)
+            if required or await request.body():
+                await request.json()
+            return await handler(request)
+
+        return read_body_first
 
 
 _HEX = {

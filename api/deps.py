@@ -18,7 +18,7 @@ from api.settings import ApiSettings, WebSettings
 from node.commit.worker import CommitPolicy
 from node.context import Node
 from node.epcis.jobs import CaptureJobs
-from node.events.identifiers import MAX_IDENTIFIER_LENGTH
+from node.events.identifiers import MAX_IDENTIFIER_LENGTH, unquote_strict
 from node.exceptions import AuthenticationError, PermissionDeniedError, RegistrarUnavailableError
 from node.monitor.refusals import RefusalLog
 from node.monitor.service import WatchMark
@@ -142,18 +142,37 @@ AdminDep = Annotated[ApiKeyRecord, Depends(require_admin)]
 RegistrarDep = Annotated[LocalAccount, Depends(get_registrar)]
 
 
-#: A batch in a path: any identifier spelling or the 0x batch id (one path parameter).
-#: Its length bound is the identifier parser's (node.events.identifiers), so that the
-#: OpenAPI document allows exactly what the parser does not refuse for length.
-BatchRef = Annotated[
-    str,
-    Path(
-        alias="id",
-        min_length=1,
-        max_length=MAX_IDENTIFIER_LENGTH,
-        description=(
-            "A GS1 Digital Link, an EPC URN (lgtin / sgtin), a handle (88.123.45/lot) or "
-            "the 0x batch id; percent-encode it as one path segment or write it as is."
+def strictly_decoded(request: HTTPConnection, value: str, what: str) -> str:
+    """``value``, a path parameter, once the path as sent is known to be UTF-8 when
+    percent-decoded: the server decodes a path with errors='replace', so ``%ff`` would
+    reach the identifier parser as U+FFFD. :class:`InvalidIdentifierError` (422) otherwise,
+    as the parser says of a Digital Link's values (node.events.identifiers.unquote_strict)."""
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes):  # without the query string (some clients put it there)
+        unquote_strict(raw.split(b"?", 1)[0].decode("latin-1"), what)
+    return value
+
+
+def batch_ref(
+    request: HTTPConnection,
+    ref: Annotated[
+        str,
+        Path(
+            alias="id",
+            min_length=1,
+            max_length=MAX_IDENTIFIER_LENGTH,
+            description=(
+                "A GS1 Digital Link, an EPC URN (lgtin / sgtin), a handle (88.123.45/lot) "
+                "or the 0x batch id; percent-encode it as one path segment or write it as is."
+            ),
         ),
-    ),
-]
+    ],
+) -> str:
+    return strictly_decoded(request, ref, "the identifier")
+
+
+#: A batch in a path: any identifier spelling or the 0x batch id (one path parameter),
+#: decoded strictly (:func:`strictly_decoded`). Its length bound is the identifier
+#: parser's (node.events.identifiers), so that the OpenAPI document allows exactly what
+#: the parser does not refuse for length.
+BatchRef = Annotated[str, Depends(batch_ref)]

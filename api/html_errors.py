@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from collections.abc import Awaitable, Callable
 from html import escape
 from typing import Any, Final
@@ -37,7 +38,8 @@ from api.routes.web import PAGE_HEADERS
 #: Paths answered as JSON to everyone: the API (resolution aside) and the node's probes.
 _API_PATHS: Final = ("/v1/", "/rpc", "/openapi.json", "/healthz", "/readyz", "/metrics")
 _PAGE_PATHS: Final = ("/v1/resolve/",)
-_HTML: Final = ("text/html", "application/xhtml+xml")
+#: The media types a page is wanted by (resolution's HTML answer reads them too).
+HTML_TYPES: Final = ("text/html", "application/xhtml+xml")
 _JSON: Final = ("application/json", PROBLEM_JSON)
 #: Headers of the JSON answer that describe its body, not the problem.
 _BODY_HEADERS: Final = frozenset({"content-type", "content-length"})
@@ -152,8 +154,8 @@ def prefers_html(accept: str | None) -> bool:
     takes the quality of the most specific range that matches it). A tie — ``*/*``,
     ``text/html, application/json`` — or no header goes to JSON."""
     ranges = accept_ranges(accept or "")
-    html = max(_quality(ranges, media) for media in _HTML)
-    return html > max(_quality(ranges, media) for media in _JSON)
+    html = max(quality(ranges, media) for media in HTML_TYPES)
+    return html > max(quality(ranges, media) for media in _JSON)
 
 
 def accept_ranges(header: str) -> list[tuple[str, float]]:
@@ -170,18 +172,30 @@ def accept_ranges(header: str) -> list[tuple[str, float]]:
                     q = min(max(float(value), 0.0), 1.0)
                 except ValueError:
                     q = 0.0
+                if math.isnan(q):  # q=nan: no quality at all
+                    q = 0.0
         if media:
             ranges.append((media.lower(), q))
     return ranges
 
 
-def _quality(ranges: list[tuple[str, float]], media: str) -> float:
+def preference(ranges: list[tuple[str, float]], media: str) -> tuple[float, int]:
+    """How much ``ranges`` (:func:`accept_ranges`) want ``media``: the quality of the most
+    specific range that matches it (RFC 9110 §12.5.1: ``text/html;q=0`` refuses HTML
+    whatever ``*/*`` or ``text/*`` say), and that range's position in the header (to
+    break ties in the client's order; ``len(ranges)`` when no range matches)."""
     kind = media.split("/", 1)[0]
     for wanted in (media, f"{kind}/*", "*/*"):
-        found = [q for range_, q in ranges if range_ == wanted]
+        found = [(q, -position) for position, (range_, q) in enumerate(ranges) if range_ == wanted]
         if found:
-            return max(found)
-    return 0.0
+            q, position = max(found)
+            return q, -position
+    return 0.0, len(ranges)
+
+
+def quality(ranges: list[tuple[str, float]], media: str) -> float:
+    """The quality ``ranges`` give ``media`` (:func:`preference`)."""
+    return preference(ranges, media)[0]
 
 
 def problem_page(request: Request, problem: dict[str, Any], response: Response) -> HTMLResponse:

@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI
 from api import html_errors
 from api.backpressure import BacklogWatch
 from api.deps import CommitStatus, Gateway, get_caller
+from api.head import HeadAsGet
 from api.health import Health
 from api.limits import BodyLimits, RateLimiter
 from api.metrics import Metrics, RequestMetrics
@@ -98,9 +99,11 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         # Swagger UI is served by api/routes/docs.py from the node's own files (FastAPI's
-        # loads it from a CDN, with an inline script); no ReDoc.
+        # loads it from a CDN, with an inline script); no ReDoc. The document too: FastAPI's
+        # own /openapi.json is no APIRoute, so the key check and the rate would skip it.
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
         redirect_slashes=False,
         # Every request is rate-limited (per key, or per address without one); a bad key
         # is refused even where none is needed.
@@ -136,7 +139,9 @@ def create_app(
         app.include_router(import_module(f"api.routes.{name}").router)
     install(app)
     html_errors.install(app)  # after install: browsers get the same problems as pages
-    # Outermost first: metrics see every answer, limits run before any route.
+    # Outermost last: metrics see every answer, limits run before any route, and a HEAD
+    # runs as the GET it is for everything inside.
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimits, settings=settings)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]

@@ -7,7 +7,8 @@ not declare one by one.
 - Problems every operation may answer: 401 (a request carrying an invalid key is refused
   on every route), 429 (every caller is rate-limited) and 503 (the key is checked in the
   store, which may be unreachable), and for requests with a body 400, 408 and 413 (the
-  body limits run before any route).
+  body limits run before any route), and 415 where the operation takes a JSON body
+  (api/body.py reads every one).
 - 422 as a Problem, not FastAPI's own validation body.
 - The API key as an HTTP bearer security scheme, required by the operations whose
   dependencies demand a key (admin, participant, or reads when they are not public).
@@ -37,6 +38,8 @@ EVERY_OPERATION: Final = (401, 429, 503)
 #: Answered by every operation with a request body (the body limits run before routes).
 WITH_BODY: Final = (400, 408, 413)
 _BODY_METHODS: Final = frozenset({"post", "put", "patch", "delete"})
+#: Answered by every operation that takes a JSON body, for a body of another media type.
+UNSUPPORTED_MEDIA_TYPE: Final = 415
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:
@@ -106,6 +109,8 @@ def _common_problems(schema: dict[str, Any]) -> None:
     for method, operation in _operations(schema):
         statuses = EVERY_OPERATION + (WITH_BODY if method in _BODY_METHODS else ())
         responses = operation["responses"]
+        if "requestBody" in operation:  # every JSON body is read by api.body.read_json
+            statuses += (UNSUPPORTED_MEDIA_TYPE,)
         for status in statuses:
             responses.setdefault(str(status), problem_response_doc(status))
 

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from api import refusals
+from api.head import request_method
 from node.chain.availability import CHAIN_CONNECTION_ERRORS, chain_unavailable
 from node.exceptions import (
     ApiKeyNotFoundError,
@@ -389,7 +390,7 @@ def install(app: FastAPI) -> None:
         if error.status_code == 404:
             mapped = NotFoundError(f"nothing at {request.url.path}")
         elif error.status_code == 405:
-            mapped = MethodNotAllowedError(f"{request.method} is not allowed here")
+            mapped = MethodNotAllowedError(f"{request_method(request.scope)} is not allowed here")
             # Starlette names the methods of the first route matching the path only.
             headers["Allow"] = ", ".join(sorted(allowed_methods(request)))
         else:
@@ -425,13 +426,16 @@ def internal_error(request: Request) -> JSONResponse:
 
 
 def allowed_methods(request: Request) -> set[str]:
-    """The methods of every route whose path matches the request's."""
+    """The methods of every route whose path matches the request's, and HEAD wherever
+    GET is (api/head.py)."""
     methods: set[str] = set()
     scope = dict(request.scope)
     for route in iter_route_contexts(request.app.routes):
         match, _ = route.matches(scope)
         if match is not Match.NONE:
             methods.update(route.methods or ())
+    if "GET" in methods:
+        methods.add("HEAD")
     return methods
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 
+from api.body import JsonBodyRoute
 from api.deps import AdminDep, GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.schemas import (
@@ -28,7 +29,7 @@ from node.store.alerts import AlertFilter, alert_document
 from node.store.models import AlertSeverity, AlertStatus
 from node.store.records import AlertRecord
 
-router = APIRouter(prefix="/v1", tags=["alerts"])
+router = APIRouter(prefix="/v1", tags=["alerts"], route_class=JsonBodyRoute)
 
 AlertId = Annotated[int, Path(alias="id", ge=1, le=2**62, description="The alert's id.")]
 _BY_NAME = {name: status for status, name in ALERT_STATUS_NAMES.items()}
@@ -129,13 +130,22 @@ def alert(alert_id: AlertId, gateway: GatewayDep, _reader: ReaderDep) -> AlertOu
     return alert_out(found)
 
 
+#: The body of an action: optional (docs/api.md); without one, the action keeps no note.
+ActionBody = Annotated[AlertAction | None, Body(description="Optional: why, kept as the note.")]
+
+
 def _handle(
-    gateway: GatewayDep, admin: AdminDep, alert_id: int, status: AlertStatus, body: AlertAction
+    gateway: GatewayDep,
+    admin: AdminDep,
+    alert_id: int,
+    status: AlertStatus,
+    body: AlertAction | None,
 ) -> AlertOut:
+    note = body.why if body is not None else AlertAction().why
     now = int(time.time() * 1000)
     with gateway.node.store.write() as conn:
         found = gateway.node.store.alerts.set_status(
-            conn, alert_id, status, by=f"api-key:{admin.key_id}", note=body.why, now=now
+            conn, alert_id, status, by=f"api-key:{admin.key_id}", note=note, now=now
         )
     if found is None:
         raise AlertNotFoundError(f"no alert {alert_id}")
@@ -151,7 +161,9 @@ _HANDLED = problem_responses(401, 403, 404, 422, 429)
     summary="Acknowledge an alert: someone is on it",
     responses=_HANDLED,
 )
-def ack(alert_id: AlertId, body: AlertAction, gateway: GatewayDep, admin: AdminDep) -> AlertOut:
+def ack(
+    alert_id: AlertId, gateway: GatewayDep, admin: AdminDep, body: ActionBody = None
+) -> AlertOut:
     return _handle(gateway, admin, alert_id, AlertStatus.ACKNOWLEDGED, body)
 
 
@@ -161,7 +173,9 @@ def ack(alert_id: AlertId, body: AlertAction, gateway: GatewayDep, admin: AdminD
     summary="Resolve an alert (it opens again if its rule finds it again)",
     responses=_HANDLED,
 )
-def resolve(alert_id: AlertId, body: AlertAction, gateway: GatewayDep, admin: AdminDep) -> AlertOut:
+def resolve(
+    alert_id: AlertId, gateway: GatewayDep, admin: AdminDep, body: ActionBody = None
+) -> AlertOut:
     return _handle(gateway, admin, alert_id, AlertStatus.RESOLVED, body)
 
 
@@ -171,5 +185,7 @@ def resolve(alert_id: AlertId, body: AlertAction, gateway: GatewayDep, admin: Ad
     summary="Dismiss an alert as a false positive (it stays closed)",
     responses=_HANDLED,
 )
-def dismiss(alert_id: AlertId, body: AlertAction, gateway: GatewayDep, admin: AdminDep) -> AlertOut:
+def dismiss(
+    alert_id: AlertId, gateway: GatewayDep, admin: AdminDep, body: ActionBody = None
+) -> AlertOut:
     return _handle(gateway, admin, alert_id, AlertStatus.FALSE_POSITIVE, body)

@@ -1,4 +1,6 @@
-"""``/docs``: Swagger UI over ``/openapi.json``, served by the node itself.
+"""``/docs``: Swagger UI over ``/openapi.json``, served by the node itself, and the
+document (api/openapi.py) as a route like any other: a bad key is refused and the caller
+rate-limited there too (FastAPI's own ``/openapi.json`` runs no dependency).
 
 FastAPI's own ``/docs`` loads Swagger UI from a CDN and starts it with an inline script:
 blank on a machine without internet, and impossible under a Content-Security-Policy
@@ -18,10 +20,10 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from node.exceptions import NotReadyError
 
@@ -92,6 +94,13 @@ def _serve(request: Request, name: str) -> Response:
     if request.headers.get("if-none-match") == item.etag:
         return Response(status_code=304, headers=headers)
     return Response(item.body, media_type=item.media_type, headers=headers)
+
+
+@router.get("/openapi.json", include_in_schema=False)
+def openapi(request: Request) -> JSONResponse:
+    """This node's OpenAPI document (built once, by api.openapi.openapi_document)."""
+    document: dict[str, Any] = request.app.openapi()
+    return JSONResponse(document)
 
 
 @router.get("/docs", include_in_schema=False)

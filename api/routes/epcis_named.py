@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
+from api.body import JsonBodyRoute
 from api.deps import CallerDep, Gateway, GatewayDep
 from api.problems import dependency_unavailable, problem_body, problem_responses
 from api.routes.epcis_query import HEADERS, VERSION, answer, check_version
@@ -47,7 +48,7 @@ from node.exceptions import (
 from node.store.apikeys import ApiKeyRecord
 from node.store.records import NamedQueryRecord, QuerySubscriptionRecord
 
-router = APIRouter(prefix="/v1/epcis/queries", tags=["epcis"])
+router = APIRouter(prefix="/v1/epcis/queries", tags=["epcis"], route_class=JsonBodyRoute)
 
 QueryName = Annotated[
     str, Path(alias="queryName", min_length=1, max_length=128, description="The query's name.")

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.body import JsonBodyRoute
 from api.deps import AdminDep, Gateway, GatewayDep, ReaderDep, RegistrarDep
 from api.html_errors import PAGE_HEAD
 from api.problems import problem_responses
@@ -36,7 +37,7 @@ from node.network.registration import check_node_url
 from node.network.resolution import Elsewhere, RemoteOutcome, resolve_elsewhere
 from node.proofs.verify import report_json
 
-router = APIRouter(prefix="/v1", tags=["network"])
+router = APIRouter(prefix="/v1", tags=["network"], route_class=JsonBodyRoute)
 
 NodeIdPath = Annotated[int, Path(alias="id", ge=1, le=2**32 - 1, description="The node's id.")]
 

@@ -11,6 +11,7 @@ from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.body import JsonBodyRoute
 from api.deps import AdminDep, GatewayDep, ReaderDep, RegistrarDep
 from api.problems import problem_responses
 from api.schemas import (
@@ -40,7 +41,7 @@ from node.participants.sync import CURSOR as PARTICIPANTS_CURSOR
 from node.store.apikeys import ApiKeyRecord
 from node.store.records import LicenceRecord
 
-router = APIRouter(prefix="/v1", tags=["participants"])
+router = APIRouter(prefix="/v1", tags=["participants"], route_class=JsonBodyRoute)
 
 #: One registrar transaction at a time (they share the admin key's nonce).
 REGISTRAR_LOCK = threading.Lock()

@@ -7,7 +7,11 @@ Content negotiation, by the ``Accept`` header:
 - ``application/linkset+json`` (or ``?linkType=linkset``, ``?linkType=all``): an RFC 9264
   linkset of the batch's links, valid against GS1's linkset schema (api/gs1resolver);
 - ``text/html`` (browsers): ``303 See Other`` to the default link, the buyer page
-  ``/?id={canonical}``.
+  ``{node}/?id={canonical}``.
+
+Every link answered — the linkset's, ``Link``, ``Location`` — is under ``{node}``, the
+node's public address (:func:`api.routes.web.base_url`: TRACENODE_WEB_PUBLIC_URL, a path
+allowed, else the address the request came to).
 
 ``?linkType={type}`` (a CURIE ``gs1:traceability``, the full URI, or an IANA relation such
 as ``describedby``) asks for one link: ``307 Temporary Redirect`` to it, the request's query
@@ -32,8 +36,8 @@ from urllib.parse import parse_qsl, quote, urlencode
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from api.deps import GatewayDep, ReaderDep
-from api.html_errors import accept_ranges
+from api.deps import GatewayDep, ReaderDep, strictly_decoded
+from api.html_errors import HTML_TYPES, accept_ranges, preference
 from api.problems import problem_responses
 from api.routes.batches import batch_links, batch_out
 from api.routes.network import elsewhere, elsewhere_html, elsewhere_out
@@ -64,6 +68,9 @@ GS1_VOC: Final = "https://gs1.org/voc/"
 _GS1_VOC_ALIASES: Final = ("https://ref.gs1.org/voc/", "https://www.gs1.org/voc/")
 #: GS1's JSON-LD context for linksets (GS1-Conformant Resolver 1.2.0, artefacts).
 LINKSET_CONTEXT: Final = "https://ref.gs1.org/standards/resolver/linkset-context"
+#: What the resolver answers, in its order of preference, and the media types asking for
+#: each (``*/*`` and ``application/*`` go to JSON; ``text/*`` and XHTML to the page).
+_OFFERED: Final = ((JSON, (JSON,)), (LINKSET, (LINKSET,)), (HTML, HTML_TYPES))
 #: The ``?linkType=`` values that ask for the linkset itself (``all`` is the older one).
 _LINKSET_TYPES: Final = frozenset({"linkset", "all"})
 
@@ -141,8 +148,9 @@ _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         "headers": {
             "Location": {
                 "required": True,
-                "description": "The buyer page of the identifier",
-                "schema": {"type": "string", "pattern": "^/\\?(id|q)="},
+                "description": "The buyer page of the identifier, under the node's public "
+                "address (TRACENODE_WEB_PUBLIC_URL, else the address the request came to)",
+                "schema": {"type": "string", "pattern": "^https?://[^?#]+/\\?(id|q)="},
             }
         },
     },
@@ -213,7 +221,8 @@ def resolve(
     _reader: ReaderDep,
     link_type: LinkTypeParam = None,
 ) -> Response:
-    return _negotiate(request, gateway, parse_key(identifier), link_type)
+    key = parse_key(strictly_decoded(request, identifier, "the identifier"))
+    return _negotiate(request, gateway, key, link_type)
 
 
 @router.get(
@@ -256,10 +265,10 @@ def _negotiate(
                 raise
             if held_elsewhere is not None:
                 return _elsewhere(request, gateway, key, held_elsewhere, wanted, rel)
+    base = base_url(request, gateway)
     if wanted == HTML:
         page = "q" if isinstance(key, Product) else "id"
-        return RedirectResponse(f"/?{page}={quote(key.canonical, safe='')}", status_code=303)
-    base = str(request.base_url).rstrip("/")
+        return RedirectResponse(f"{base}/?{page}={quote(key.canonical, safe='')}", status_code=303)
     headers = _headers(base, key)
     if wanted == JSON:
         if batch is not None:
@@ -292,7 +301,7 @@ def _elsewhere(
     proves (:data:`CHAIN_LINK_TYPES`)."""
     if wanted == HTML:
         return elsewhere_html(found, key)
-    base = str(request.base_url).rstrip("/")
+    base = base_url(request, gateway)
     headers = _headers(base, key)
     if wanted == JSON:
         document = elsewhere_out(gateway, found, key).model_dump(mode="json")
@@ -436,18 +445,21 @@ def recall_title(batch: BatchOut) -> str:
 
 
 def _preferred(request: Request) -> str:
-    """The best of JSON, linkset and HTML for the request's Accept header."""
+    """The best of JSON, linkset and HTML for the request's Accept header: each takes the
+    quality of the most specific range matching it (api.html_errors.preference, RFC 9110
+    §12.5.1), so ``application/json;q=0`` refuses JSON whatever ``*/*`` says; a tie goes
+    to the range the client wrote first, then to JSON, the linkset, HTML."""
     header = request.headers.get("accept", "")
     if not header.strip():
         return JSON
-    offers = [
-        (-q, position, media) for position, (media, q) in enumerate(accept_ranges(header)) if q > 0
-    ]
-    for _, _, media in sorted(offers):
-        if media in (JSON, "*/*", "application/*"):
-            return JSON
-        if media == LINKSET:
-            return LINKSET
-        if media in (HTML, "application/xhtml+xml", "text/*"):
-            return HTML
-    raise NotAcceptableError(f"this is served as {JSON}, {LINKSET} or {HTML}")
+    ranges = accept_ranges(header)
+    ranked = []
+    for order, (answer, types) in enumerate(_OFFERED):
+        q, position = max(
+            (preference(ranges, media) for media in types), key=lambda p: (p[0], -p[1])
+        )
+        ranked.append((q, -position, -order, answer))
+    q, _, _, answer = max(ranked)
+    if q <= 0:
+        raise NotAcceptableError(f"this is served as {JSON}, {LINKSET} or {HTML}")
+    return answer

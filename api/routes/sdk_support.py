@@ -26,6 +26,7 @@ from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path
 from pydantic import Field, field_validator
 
+from api.body import JsonBodyRoute
 from api.deps import GatewayDep, ReaderDep
 from api.problems import problem_responses
 from api.schemas import DecimalInt, Schema, StrictSchema, Text
@@ -35,7 +36,7 @@ from node.epcis.performers import choose_performers, party_resolver
 from node.exceptions import InvalidParametersError
 from node.store.store import Store
 
-router = APIRouter(prefix="/v1", tags=["sdk"])
+router = APIRouter(prefix="/v1", tags=["sdk"], route_class=JsonBodyRoute)
 
 #: Destination parties in one lookup (each EPCIS event names a few at most).
 MAX_PARTIES: Final = 1_000

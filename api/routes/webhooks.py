@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
+from api.body import JsonBodyRoute
 from api.deps import AdminDep, GatewayDep
 from api.problems import problem_responses
 from api.schemas import (
@@ -28,7 +29,7 @@ from node.webhooks.addresses import check_url
 from node.webhooks.messages import new_secret
 from node.webhooks.subscriptions import changed, subscription
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=JsonBodyRoute)
 
 WebhookId = Annotated[int, Path(alias="id", ge=1, le=2**62, description="The endpoint's id.")]
 DeliveryId = Annotated[int, Path(alias="id", ge=1, le=2**62, description="The delivery's id.")]

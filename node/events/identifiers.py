@@ -835,6 +835,12 @@ def _percent_decode(value: str, what: str) -> str:
         raise InvalidIdentifierError(
             f"malformed percent-encoding in {what}: '%' must be followed by two hex digits"
         )
+    return unquote_strict(value, what)
+
+
+def unquote_strict(value: str, what: str) -> str:
+    """``value`` with its percent-escapes decoded as UTF-8; :class:`InvalidIdentifierError`
+    when they spell bytes that are not UTF-8 (``%ff``), never U+FFFD in their place."""
     try:
         return unquote(value, errors="strict")
     except UnicodeDecodeError:

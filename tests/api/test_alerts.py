@@ -216,3 +216,23 @@ def test_metrics_count_alerts_per_rule_and_severity(rig: Rig) -> None:
     assert after_update[high] == before.get(high, 0)
     assert after_update[top] == before.get(top, 0) + 1
     assert 'tracenode_alert_sightings_total{rule="event-altered"}' in after_update
+
+
+def test_an_action_needs_no_body(rig: Rig) -> None:
+    """docs/api.md: the body ``{"why": …}`` is optional (an empty body, or JSON null)."""
+    critical, _ = raise_alerts(rig)
+
+    acked = rig.client.post(f"/v1/alerts/{critical}/ack", headers=rig.auth("admin"))
+    resolved = rig.client.post(
+        f"/v1/alerts/{critical}/resolve",
+        content=b"null",
+        headers=rig.auth("admin") | {"Content-Type": "application/json"},
+    )
+    missing = rig.client.post("/v1/alerts/999999/dismiss", headers=rig.auth("admin"))
+
+    assert acked.status_code == 200, acked.text
+    assert (acked.json()["status"], acked.json()["note"]) == ("acknowledged", "")
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["status"] == "resolved"
+    assert missing.status_code == 404, missing.text
+    assert missing.json()["code"] == "alert-not-found"

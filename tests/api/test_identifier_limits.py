@@ -84,3 +84,40 @@ def test_digital_link_paths_are_bounded_by_the_same_constant(rig: Rig) -> None:
     assert "too long" not in at_bound.json()["detail"]
     assert over.status_code == 422
     assert over.json()["code"] == "validation-error"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/batches/88.123.45/%ff",
+        "/v1/batches/88.123.45%2F%ff",
+        "/v1/batches/88.123.45%2FA%C3/provenance",
+        "/v1/batches/88.123.45%2F%ff/overview",
+        "/v1/batches/88.123.45%2F%ff/qr.svg",
+        "/v1/resolve/88.123.45/%ff",
+        "/v1/resolve/88.123.45%2F%fe%ff",
+        f"/v1/resolve/https%3A%2F%2Fid.gs1.org%2F01%2F{GTIN}%2F10%2F%ff",
+    ],
+)
+def test_an_identifier_that_is_not_utf8_once_percent_decoded_is_refused(
+    rig: Rig, path: str
+) -> None:
+    """The server decodes a path's escapes with errors='replace': %ff reached the parser
+    as U+FFFD and was looked up (404 "no batch 88.123.45/\ufffd"). Refused as /01/... is."""
+    answer = rig.client.get(path)
+    page = rig.client.get(path, headers={"Accept": "text/html"})
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["code"] == "invalid-identifier"
+    assert answer.json()["detail"] == "the identifier is not UTF-8 once percent-decoded"
+    assert page.status_code == 422
+
+
+def test_an_identifier_holding_u_fffd_itself_is_looked_up(rig: Rig) -> None:
+    for path in ("/v1/batches/88.123.45%2F%EF%BF%BD", "/v1/resolve/88.123.45/%EF%BF%BD?x=%ff"):
+        answer = rig.client.get(path)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["code"] == "batch-not-found"
+    lot = rig.client.get(f"/01/{GTIN}/10/%ff")
+    assert lot.status_code == 422
+    assert lot.json()["detail"].endswith("is not UTF-8 once percent-decoded")

@@ -17,11 +17,13 @@ import pytest
 from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from api import create_app
 from api.routes.resolve import BATCH_LINK_TYPES, GS1_VOC
+from api.settings import WebSettings
 from node.events.identifiers import parse_identifier
 from node.events.submission import submission_document
 from node.events.typed_data import Action
-from tests.api.conftest import GTIN, Rig
+from tests.api.conftest import GTIN, TEST_SETTINGS, AppClient, Rig
 from tests.api.test_search import CHROMIUM
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "api" / "gs1resolver"
@@ -203,7 +205,9 @@ def test_browsers_follow_a_link_type_and_the_default_link(rig: Rig, held: dict[s
     assert pip.status_code == 307
     assert pip.headers["location"].startswith(f"{BASE}/?id={quote(held['handle'], safe='')}&")
     assert default.status_code == 303
-    assert default.headers["location"] == f"/?id={quote(held['handle'], safe='')}"
+    # The default link, absolute under the node's address (docs/api.md: "303 to the default
+    # link"; a root-relative /?id= dropped a public URL's path).
+    assert default.headers["location"] == f"{BASE}/?id={quote(held['handle'], safe='')}"
 
 
 def test_a_link_type_the_identifier_lacks_is_a_404_problem_or_page(
@@ -236,3 +240,79 @@ def test_a_link_type_the_identifier_lacks_is_a_404_problem_or_page(
     assert 'data-code="link-type-not-found"' in page.text
     assert not_held.status_code == 404
     assert not_held.json()["type"] == PROBLEM + "batch-not-found"
+
+
+def test_every_link_is_under_the_public_address(rig: Rig, held: dict[str, str]) -> None:
+    """TRACENODE_WEB_PUBLIC_URL (a path allowed) is the node's address in every link the
+    resolver answers, as in the description file and the QR codes (api.routes.web.base_url):
+    the request's own address (and a root-relative 303) dropped a proxy's path."""
+    public = "https://trace.example.com/node"
+    app = create_app(rig.node, settings=TEST_SETTINGS, web=WebSettings(public_url=public))
+    client = AppClient(app)
+    lot_path = held["lot"].removeprefix("https://id.gs1.org")
+    handle = f"/v1/resolve/{quote(held['handle'], safe='')}"
+    try:
+        traceability = client.get(lot_path, params={"linkType": "gs1:traceability"})
+        linksets = [client.get(p, headers={"Accept": LINKSET}) for p in (lot_path, handle)]
+        as_json = client.get(lot_path)
+        browser = client.get(lot_path, headers={"Accept": CHROMIUM})
+        product = client.get(f"/01/{GTIN}", headers={"Accept": CHROMIUM})
+        description = client.get("/.well-known/gs1resolver").json()
+    finally:
+        client.close()
+
+    batch_id = parse_identifier(held["lot"]).batch_id_hex
+    assert traceability.status_code == 307
+    assert traceability.headers["location"] == (
+        f"{public}/v1/batches/{batch_id}/provenance?linkType=gs1%3Atraceability"
+    )
+    for linkset in linksets:
+        links = linkset.json()["linkset"][0]
+        hrefs = [t["href"] for rel, targets in links.items() if rel != "anchor" for t in targets]
+        assert len(hrefs) >= 5
+        assert all(h.startswith(public + "/") for h in hrefs), hrefs
+        assert linkset.headers["link"].startswith(f"<{public}/v1/resolve/")
+    assert linksets[1].json()["linkset"][0]["anchor"] == f"{public}{handle}"
+    assert as_json.headers["link"].startswith(f"<{public}/v1/resolve/")
+    assert browser.status_code == 303
+    assert browser.headers["location"] == f"{public}/?id={quote(held['lot'], safe='')}"
+    assert product.status_code == 303
+    assert product.headers["location"] == (
+        f"{public}/?q={quote(f'https://id.gs1.org/01/{GTIN}', safe='')}"
+    )
+    assert description["resolverRoot"] == public
+
+
+@pytest.mark.parametrize(
+    ("accept", "answer"),
+    [
+        ("application/json;q=0, */*", LINKSET),  # JSON refused: */* is less specific
+        ("application/json;q=0.5, */*;q=0.9", LINKSET),
+        ("text/html;q=0, */*", "application/json"),
+        ("text/*;q=0.5, text/html;q=0", 406),  # the page refused, whatever text/* says
+        ("application/*;q=0.1, application/json;q=0, text/html;q=0", LINKSET),
+        ("*/*;q=0", 406),
+        ("application/json;q=nan, text/html", 303),
+        # unchanged: the most wanted, then the client's order, then JSON
+        ("*/*", "application/json"),
+        ("application/*", "application/json"),
+        ("text/*", 303),
+        ("application/linkset+json, application/json", LINKSET),
+        ("application/json, application/linkset+json", "application/json"),
+        ("text/html, application/json", 303),
+        (CHROMIUM, 303),
+        ("image/png", 406),
+    ],
+)
+def test_each_offered_type_takes_the_quality_of_its_most_specific_range(
+    rig: Rig, held: dict[str, str], accept: str, answer: str | int
+) -> None:
+    """RFC 9110 §12.5.1, as the error pages negotiate (api.html_errors.preference): a
+    range's q=0 refuses its type even when a wider range accepts everything."""
+    got = rig.client.get(held["lot"].removeprefix("https://id.gs1.org"), headers={"Accept": accept})
+
+    if isinstance(answer, int):
+        assert got.status_code == answer, got.text
+    else:
+        assert got.status_code == 200, got.text
+        assert got.headers["content-type"] == answer

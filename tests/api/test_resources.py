@@ -151,7 +151,7 @@ def test_digital_link_resolution_negotiates_json_linkset_and_html(rig: Rig) -> N
         "/?id=" + quote(lot, safe="")
     )
     assert browser.status_code == 303
-    assert browser.headers["location"] == "/?id=" + quote(lot, safe="")
+    assert browser.headers["location"] == "http://testserver/?id=" + quote(lot, safe="")
     assert handle.json() == as_json.json()
     assert unacceptable.status_code == 406
 
@@ -342,6 +342,26 @@ def test_the_openapi_document_describes_problems_and_every_route(rig: Rig) -> No
     assert body["properties"]["event"]["required"][0] == "action"
     assert "Problem" in schema["components"]["schemas"]
     assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+def test_the_openapi_document_checks_the_key_and_the_rate_as_every_route_does(rig: Rig) -> None:
+    """docs/api.md: a request that carries a key must carry a valid one, on every route
+    (FastAPI's own /openapi.json ran no dependency: 200 to any key, never rate-limited)."""
+    bad = rig.client.get("/openapi.json", headers={"Authorization": "Bearer nope"})
+    keyed = rig.client.get("/openapi.json", headers=rig.auth("shop"))
+    app = create_app(rig.node, settings=ApiSettings(rate_per_second=0.5, rate_burst=2))
+    client = AppClient(app)
+    try:
+        anonymous = [client.get("/openapi.json") for _ in range(3)]
+    finally:
+        client.close()
+
+    assert bad.status_code == 401, bad.text
+    assert bad.json()["type"] == PROBLEM + "unauthenticated"
+    assert bad.headers["www-authenticate"].startswith("Bearer")
+    assert keyed.status_code == 200
+    assert "/v1/events" in keyed.json()["paths"]
+    assert [r.status_code for r in anonymous] == [200, 200, 429]
 
 
 def test_a_signed_event_built_with_compose_goes_through(rig: Rig) -> None:

@@ -131,11 +131,15 @@ def test_pages_keep_the_problems_headers_and_the_api_stays_json(rig: Rig) -> Non
     assert limited.headers["content-type"] == "text/html; charset=utf-8"
     assert int(limited.headers["retry-after"]) >= 1
     assert 'data-code="rate-limited"' in limited.text
-    assert head.status_code == 405  # the page's status and its Allow header, no body
+    # HEAD is served where GET is (RFC 9110 §9.3.2; it answered 405 once): the GET's page
+    # status and headers, no body.
+    assert head.status_code == 422
     assert head.headers["content-type"] == "text/html; charset=utf-8"
-    assert head.headers["allow"] == "GET"
+    assert head.headers["vary"] == "Accept"
+    assert head.content == b""
     assert posted.status_code == 405  # a POST is not a navigation to a page
     assert posted.headers["content-type"] == "application/problem+json"
+    assert posted.headers["allow"] == "GET, HEAD"
     for answer in (api, events):  # the JSON API answers JSON whoever asks
         assert answer.headers["content-type"] == "application/problem+json"
     assert api.json()["code"] == "invalid-identifier"
@@ -198,7 +202,9 @@ def test_a_product_level_digital_link_lists_the_products_lots(rig: Rig) -> None:
     assert anything.json() == by_resolver.json() == found
     assert 'rel="linkset"' in as_json.headers["link"]
     assert browser.status_code == 303
-    assert browser.headers["location"] == "/?q=" + quote(f"https://id.gs1.org/01/{GTIN}", safe="")
+    assert browser.headers["location"] == "http://testserver/?q=" + quote(
+        f"https://id.gs1.org/01/{GTIN}", safe=""
+    )
     links = linkset.json()["linkset"][0]
     assert links["anchor"] == f"https://id.gs1.org/01/{GTIN}"
     assert links["https://gs1.org/voc/defaultLink"][0]["href"].endswith(browser.headers["location"])

@@ -20,6 +20,7 @@ from api.deps import AdminDep, Gateway, GatewayDep, ReaderDep, RegistrarDep
 from api.html_errors import PAGE_HEAD
 from api.problems import problem_responses
 from api.routes.participants import REGISTRAR_LOCK
+from api.routes.web import PAGE_HEADERS
 from api.schemas import (
     ChainStateOut,
     ElsewhereOut,
@@ -203,7 +204,8 @@ def elsewhere_html(found: Elsewhere, key: Identifier) -> Response:
             detail=escape(found.detail[:1000]),
             outcome=escape(found.outcome.value),
         ),
-        headers={"Vary": "Accept", "Cache-Control": "no-store"},
+        # The buyer page's headers (CSP, no framing): it shows another node's words.
+        headers=PAGE_HEADERS | {"Vary": "Accept", "Cache-Control": "no-store"},
     )
 
 

@@ -31,6 +31,7 @@ from typer.testing import CliRunner
 from web3 import Web3
 
 from api.routes.resolve import GS1_VOC
+from api.routes.web import PAGE_HEADERS
 from node.chain.deploy import join_deployment
 from node.cli import app
 from node.context import Node
@@ -383,6 +384,8 @@ def test_a_node_url_naming_a_metadata_address_is_never_fetched(network: Network)
     assert "alternate" not in linkset["linkset"][0]
     assert html.status_code == 200
     assert 'data-outcome="refused-address"' in html.text
+    # Another node's words in a page: the buyer page's headers (it had none).
+    assert {k: html.headers.get(k) for k in PAGE_HEADERS} == PAGE_HEADERS
     assert moved.headers["location"] == here
     # The CLI refuses to write such a URL (the chain is the truth: the fetch screens it).
     refused = CliRunner().invoke(

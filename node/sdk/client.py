@@ -48,6 +48,7 @@ from node.exceptions import (
     GatewayError,
     GatewayMismatchError,
     GatewayUnavailableError,
+    InvalidBundleError,
     InvalidEventError,
     InvalidSignatureError,
     KeySetError,
@@ -343,9 +344,18 @@ class Client:
         return document
 
     def bundle(self, identifier: str) -> Bundle:
-        """``GET /v1/batches/{id}/bundle``, parsed (``Bundle.dumps()`` writes it out)."""
-        document = self.http.get_json(f"/v1/batches/{_batch_ref(identifier)}/bundle")
-        return parse_bundle(document)
+        """``GET /v1/batches/{id}/bundle``, parsed (``Bundle.dumps()`` writes it out);
+        :class:`InvalidBundleError` when the gateway answers the bundle of another batch
+        (which would verify, as that batch's proof)."""
+        asked = _batch_ref(identifier)
+        found = parse_bundle(self.http.get_json(f"/v1/batches/{asked}/bundle"))
+        if _hex(found.subject) != asked:
+            raise InvalidBundleError(
+                f"the gateway answered the bundle of batch {_hex(found.subject)}, not of "
+                f"{identifier} ({asked})",
+                field="/subject",
+            )
+        return found
 
     def verify(
         self, bundle: Bundle | Mapping[str, Any] | str | bytes, *, rpc_url: str | None = None

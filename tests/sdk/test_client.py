@@ -8,14 +8,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from api.settings import ApiSettings
+from node.events.identifiers import parse_identifier
 from node.events.typed_data import Action
 from node.exceptions import (
     EventNotFoundError,
     GatewayMismatchError,
     GatewayUnavailableError,
+    InvalidBundleError,
     NotCustodianError,
     OutboxError,
     ProofTimeoutError,
@@ -57,6 +60,34 @@ def test_from_nothing_to_a_verified_proof(gateway: Gateway, tmp_path: Path) -> N
     assert [e.event_hash.hex() for e in bundle.events] == [delivery.event_hash[2:]]
     assert report.outcome is Outcome.PASS, report.failures()
     assert provenance["outcome"] == "pass"
+
+
+def test_a_bundle_of_another_batch_than_the_one_asked_for_is_refused(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    # It would verify, as the other batch's proof: the page and the SDK once showed
+    # "pass" for a lot whose bundle a gateway had swapped.
+    with client_for(gateway, "farm", tmp_path / "outbox") as client:
+        for name in ("SWAP-A", "SWAP-B"):
+            done = client.submit(Action.COMMISSION, lot(name), product="milk", quantity=5)
+            client.wait_for_proof(done.event_hash, timeout=60)
+        other = httpx.get(f"{gateway.url}/v1/batches/{_id(lot('SWAP-B'))}/bundle").json()
+    asked = f"/v1/batches/{_id(lot('SWAP-A'))}/bundle"
+    proxy = Proxy(gateway.url, rewrite={asked: lambda _answer: other})
+    try:
+        with client_for(gateway, "farm", tmp_path / "outbox", url=proxy.url) as client:
+            with pytest.raises(InvalidBundleError, match="the bundle of batch") as raised:
+                client.bundle(lot("SWAP-A"))
+            held = client.bundle(lot("SWAP-B"))
+    finally:
+        proxy.close()
+
+    assert raised.value.field == "/subject"
+    assert "0x" + held.subject.hex() == _id(lot("SWAP-B"))
+
+
+def _id(identifier: str) -> str:
+    return "0x" + bytes(parse_identifier(identifier).batch_id).hex()
 
 
 def test_a_batch_of_many_is_sent_in_lists_within_the_gateways_limit(

@@ -6,7 +6,7 @@
 // Everything from the bundle, the node and the RPC endpoint is inserted as text (text
 // nodes, setAttribute), never as markup: the page runs under Trusted Types with no policy.
 
-import { ACTIONS, BundleError, MAX_BUNDLE_BYTES, RpcError, Rpc, checksumAddress, eventChecks, readBundle, verifyBundle } from "./verify-core.js";
+import { ACTIONS, BundleError, MAX_BUNDLE_BYTES, RpcError, Rpc, checksumAddress, eventChecks, keccakHex, readBundle, verifyBundle } from "./verify-core.js";
 
 // What each check means, in a buyer's words (the check's own name is shown beside it).
 const PLAIN = {
@@ -326,7 +326,30 @@ function rpcUrl() {
   return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
 }
 
-async function check(load, source) {
+/** The batch id an identifier typed here names, as the page can tell without the node's
+ * word: a 0x batch id is itself; a canonical identifier's is its keccak (what a batch id
+ * is). Another spelling (an EPC URN, a Digital Link on another domain) cannot be matched
+ * here: the node's answer to it is not taken as that batch's. */
+function askedBatch(id) {
+  return /^0x[0-9a-fA-F]{64}$/.test(id) ? id.toLowerCase() : keccakHex(new TextEncoder().encode(id));
+}
+
+/** The bundle answered is not (shown to be) of the batch asked for: nothing is checked. */
+function wrongBatch(id, bundle) {
+  for (const item of document.querySelectorAll('#report li.check[data-outcome="checking"]')) {
+    setCheck(item, "unchecked", "not checked: the bundle is not of the batch asked for");
+  }
+  for (const li of document.querySelectorAll("#report li.event, #report li.batch")) li.dataset.outcome = worstOf(li);
+  const named = (bundle.batches.find((b) => b.batchId === bundle.subject) || {}).identifier || bundle.subject;
+  setVerdict(
+    "fail",
+    "✗ Not the batch you asked for",
+    `You asked this node for ${id}; it answered the bundle of ${named} (batch ${bundle.subject}). A proof of another batch says nothing of yours. Ask with the batch id (0x…) or the identifier as the buyer's page shows it, which this page matches itself.`,
+  );
+  say("");
+}
+
+async function check(load, source, id = null) {
   const ticket = ++run;
   const url = rpcUrl();
   if (!url) {
@@ -345,6 +368,10 @@ async function check(load, source) {
   }
   if (ticket !== run) return;
   skeleton(bundle, url, source);
+  if (id !== null && askedBatch(id) !== bundle.subject) {
+    wrongBatch(id, bundle);
+    return;
+  }
   say(`Checking against ${url} …`);
   const rpc = new Rpc(url, { timeoutMs: timeoutSeconds * 1000 });
   const challenge = await challengeFor(bundle);
@@ -405,7 +432,7 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   const id = idInput.value.trim();
   remember();
-  if (id) check(() => fromNode(id), "from this node");
+  if (id) check(() => fromNode(id), "from this node", id);
   else if (lastFile) check(fromFile(lastFile), `file ${lastFile.name}`);
   else say("Type a batch identifier, or choose a bundle file.", "error");
 });
@@ -433,7 +460,7 @@ drop.addEventListener("drop", (event) => {
 rpcInput.value = params.get("rpc") || ownRpc;
 idInput.value = params.get("id") || "";
 if (idInput.value.trim()) {
-  check(() => fromNode(idInput.value.trim()), "from this node");
+  check(() => fromNode(idInput.value.trim()), "from this node", idInput.value.trim());
 } else {
   say("");
 }

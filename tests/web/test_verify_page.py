@@ -522,3 +522,54 @@ def test_the_page_has_no_inline_code_and_no_script_parses_strings_as_html() -> N
             "javascript:",
         ):
             assert sink not in code, (module, sink)
+
+
+def test_a_bundle_of_another_batch_than_the_one_asked_for_fails(
+    verifier: Browser, site: Site
+) -> None:
+    # A node (here a proxy in front of one) answering the bundle of milk-1 when asked for
+    # milk-2: the page once verified it and said "✓ Verified in your browser".
+    asked, other = site.demo.lots["milk-2"], site.demo.lots["milk-1"]
+
+    class Swapping(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            path = self.path.replace(quote(asked, safe=""), quote(other, safe=""))
+            self._answer(httpx.get(site.url + path, headers=self._kept(), timeout=30))
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._answer(httpx.post(site.url + self.path, content=body, headers=self._kept()))
+
+        def _kept(self) -> dict[str, str]:
+            return {
+                k: v for k, v in self.headers.items() if k.lower() in ("accept", "content-type")
+            }
+
+        def _answer(self, answer: httpx.Response) -> None:
+            self.send_response(answer.status_code)
+            for name in ("content-type", "content-security-policy"):
+                if name in answer.headers:
+                    self.send_header(name, answer.headers[name])
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Swapping)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        verifier.driver.get(
+            f"http://127.0.0.1:{proxy.server_address[1]}/verify?id={quote(asked, safe='')}"
+        )
+        outcome = wait_done(verifier)
+        title = verifier.one("#verdict .verdict-title").text
+        detail = verifier.one("#verdict").text
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+    assert outcome == "fail"
+    assert title == "✗ Not the batch you asked for"
+    assert other in detail

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 from eth_account import Account
@@ -938,6 +938,7 @@ class Client:
         entry stays in the outbox, and sending it again is idempotent)."""
         if location is None:
             raise GatewayError("the gateway's asynchronous capture answer has no Location")
+        location = own_path(self.url, location)
         deadline = time.monotonic() + (self.capture_wait or 0.0)
         pause = 0.1
         while True:
@@ -1079,6 +1080,26 @@ def _hash_text(value: str | bytes) -> str:
             raise InvalidEventError("an event hash is 32 bytes", field="eventHash")
         return _hex(value)
     return _hex(parse_hex(value, 32, "eventHash"))
+
+
+def own_path(gateway: str, location: str) -> str:
+    """``location`` (a ``Location`` the gateway answered) as a path on ``gateway``; a
+    :class:`GatewayError` when it names another origin, where the client's API key, sent
+    with every request, must never go."""
+    parts = urlsplit(location)
+    if parts.scheme or parts.netloc:
+        own = urlsplit(gateway)
+        if (parts.scheme.lower(), parts.netloc.lower()) != (own.scheme.lower(), own.netloc.lower()):
+            raise GatewayError(
+                f"the gateway's Location {location[:200]!r} is on another origin: not followed"
+            )
+        location = urlunsplit(("", "", parts.path, parts.query, ""))
+        prefix = own.path.rstrip("/")
+        if prefix and location.startswith(prefix + "/"):
+            location = location[len(prefix) :]
+    if not location.startswith("/") or location.startswith("//"):
+        raise GatewayError(f"the gateway's Location {location[:200]!r} is not a path")
+    return location
 
 
 def _batch_ref(identifier: str) -> str:

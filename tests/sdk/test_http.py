@@ -22,6 +22,7 @@ from node.exceptions import (
     RateLimitedError,
 )
 from node.sdk import GatewayInfo, RetryPolicy
+from node.sdk.client import own_path
 from node.sdk.http import _retry_after, error_from_problem
 
 BATCH_REGISTRY = "0x" + "ab" * 20
@@ -175,3 +176,32 @@ def test_a_domain_naming_another_contract_or_version_is_refused() -> None:
     for not_info in (None, [], "x", {"eip712": {}}):
         with pytest.raises(GatewayError):
             GatewayInfo.parse(not_info)
+
+
+@pytest.mark.parametrize(
+    ("gateway", "location", "path"),
+    [
+        ("https://gw.example", "/v1/epcis/capture/cap_1", "/v1/epcis/capture/cap_1"),
+        (
+            "https://gw.example",
+            "https://GW.example/v1/epcis/capture/cap_1",
+            "/v1/epcis/capture/cap_1",
+        ),
+        ("https://gw.example/node", "https://gw.example/node/v1/x?y=1", "/v1/x?y=1"),
+    ],
+)
+def test_a_location_on_the_gateway_is_followed_as_its_path(
+    gateway: str, location: str, path: str
+) -> None:
+    assert own_path(gateway, location) == path
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["https://evil.example/v1/x", "http://gw.example/v1/x", "//evil.example/v1/x", "v1/x"],
+)
+def test_a_location_elsewhere_is_not_followed_with_the_key(location: str) -> None:
+    # The client sends its API key with every request: polling a capture job at a
+    # Location on another origin once sent it there.
+    with pytest.raises(GatewayError, match="Location"):
+        own_path("https://gw.example", location)

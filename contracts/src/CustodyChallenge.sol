@@ -251,7 +251,9 @@ contract CustodyChallenge is ICustodyChallenge {
     }
 
     /// @dev What any transition must be, whatever its action: within its window's sequence
-    /// numbers, of a batch its event names, from a pre-state a batch can be in, counting one more event.
+    /// numbers, of a batch its event names, from a pre-state a batch can be in (NONE with no
+    /// head and no custodian; any other status with a head: every event that creates or moves
+    /// a batch gives it one), counting one more event.
     function _checkLeaf(bytes32 root, Transition calldata t, IBatchRegistry.TraceEvent calldata ev)
         private
         view
@@ -268,7 +270,7 @@ contract CustodyChallenge is ICustodyChallenge {
         bool none = t.preStatus == uint8(IBatchRegistry.Status.NONE);
         if (
             t.preStatus > uint8(IBatchRegistry.Status.EXPORTED) || t.preCustodian > type(uint32).max
-                || (none && (t.preHead != bytes32(0) || t.preCustodian != 0))
+                || (none && (t.preHead != bytes32(0) || t.preCustodian != 0)) || (!none && t.preHead == bytes32(0))
         ) return abi.encodeWithSelector(CustodyChallengeMalformedPreState.selector, batchId);
         if (t.preCount == type(uint256).max || t.postCount != t.preCount + 1) {
             return abi.encodeWithSelector(CustodyChallengeWrongPostState.selector, batchId);

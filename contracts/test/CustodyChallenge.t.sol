@@ -1337,4 +1337,24 @@ contract CustodyChallengeTest is TraceNodeTest {
         vm.assertEq(fraud.challenger, address(this));
         vm.assertEq(fraud.blockNumber, block.number);
     }
+
+    /// A dishonest anchor-only node lets the carrier ship the farm's lot by writing the SHIP's
+    /// pre-state as (head 0, custodian carrier, ACTIVE): a state no batch can be in (every
+    /// existing batch has a head), so the transition is malformed and its window fraudulent.
+    function test_zeroHeadPreStateOfAnExistingBatchIsFraud() public {
+        bytes32 lot = _known("zero-head-lot");
+        _step(FARM_PK, _commissionEvent(farm, lot), true);
+        _anchor();
+        state[lot] = Leaf({head: bytes32(0), custodian: carrierId, status: ACTIVE, count: 1});
+        IBatchRegistry.TraceEvent memory ship = _ship(carrier, lot, shop);
+        vm.assertEq(ship.prevEventHash, bytes32(0));
+        _record(CARRIER_PK, ship);
+        bytes32 root = _anchor();
+        _expectFraud(
+            root,
+            _last(root, lot),
+            _noEvidence(),
+            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeMalformedPreState.selector, lot)
+        );
+    }
 }

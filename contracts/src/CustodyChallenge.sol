@@ -566,29 +566,14 @@ contract CustodyChallenge is ICustodyChallenge {
 
     /// @dev Whether any prefix split of `identifier` obeys its kind's rule, and the holders of
     /// the licences valid at block `at` and at the block before, whichever split they are of
-    /// (licences never overlap: at most one split has a valid licence at a block); `open` for
-    /// an identifier of no prefix kind.
+    /// ({IParticipantRegistry-identifierHolders}); `open` for an identifier of no prefix kind.
     function _holders(bytes calldata identifier, uint48 at) private view returns (bool splits, Holders memory holders) {
-        uint256 longest = identifier.length < Identifiers.HANDLE_MAX ? identifier.length : Identifiers.HANDLE_MAX;
-        for (uint256 length; length <= longest; ++length) {
-            (uint8 kind, uint256 start, bool valid) = Identifiers.split(identifier, length);
-            if (!valid) continue;
-            splits = true;
-            if (kind == Identifiers.OTHER) {
-                holders.open = true;
-                return (true, holders);
-            }
-            _readLicences(holders, kind, string(identifier[start:start + length]), at);
-        }
-    }
-
-    /// @dev Notes in `holders` who held a licence of `prefix` of `kind` valid at block `at` and at the block before.
-    function _readLicences(Holders memory holders, uint8 kind, string calldata prefix, uint48 at) private view {
-        uint32 found = _participants.licenceAt(kind, prefix, at).holder;
-        if (found != 0) holders.atAnchor = found;
-        if (at == 0) return;
-        found = _participants.licenceAt(kind, prefix, at - 1).holder;
-        if (found != 0) holders.before = found;
+        IParticipantRegistry.IdentifierHolders memory found = _participants.identifierHolders(identifier, at);
+        splits = found.splits;
+        holders.open = found.open;
+        holders.atAnchor = found.valid;
+        if (!splits || holders.open || at == 0) return (splits, holders);
+        holders.before = _participants.identifierHolders(identifier, at - 1).valid;
     }
 
     // ----- linkage -----

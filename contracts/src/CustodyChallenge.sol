@@ -497,7 +497,8 @@ contract CustodyChallenge is ICustodyChallenge {
     }
 
     /// @dev That `adopter` may bring `batchId` into the network: no other participant held a
-    /// licence of its identifier's prefix at the anchor block, nor at the one before.
+    /// licence of its identifier's prefix (even expired: held until revoked, as BatchRegistry
+    /// judges) at the anchor block, nor at the one before.
     function _checkAdoptable(
         Judged memory judged,
         bytes32 batchId,
@@ -508,12 +509,12 @@ contract CustodyChallenge is ICustodyChallenge {
         Holders memory holders;
         (reason, pending, holders) = _lookUp(judged, batchId, proofs, action, adopter);
         if (reason.length != 0 || pending != 0 || holders.open) return (reason, pending);
-        bool elsewhere = holders.atAnchor != 0 && holders.atAnchor != adopter;
-        bool elsewhereBefore = holders.before != 0 && holders.before != adopter;
+        bool elsewhere = holders.heldAtAnchor != 0 && holders.heldAtAnchor != adopter;
+        bool elsewhereBefore = holders.heldBefore != 0 && holders.heldBefore != adopter;
         if (elsewhere && (elsewhereBefore || judged.anchorBlock == 0)) {
             return (
                 abi.encodeWithSelector(
-                    IBatchRegistry.BatchRegistryLicensedElsewhere.selector, batchId, holders.atAnchor
+                    IBatchRegistry.BatchRegistryLicensedElsewhere.selector, batchId, holders.heldAtAnchor
                 ),
                 0
             );
@@ -521,13 +522,16 @@ contract CustodyChallenge is ICustodyChallenge {
         return ("", 0);
     }
 
-    /// @dev Who held a licence of the prefix of a batch's identifier: at the anchor block
-    /// (`atAnchor`), at the block before (`before`); `open`: the identifier is of no prefix kind
-    /// and the node of participant `holder` allows those.
+    /// @dev Who had a licence of the prefix of a batch's identifier valid at the anchor block
+    /// (`atAnchor`), at the block before (`before`), and who held one then, even expired
+    /// (`heldAtAnchor`, `heldBefore`); `open`: the identifier is of no prefix kind and the node
+    /// of participant `holder` allows those.
     struct Holders {
         bool open;
         uint32 atAnchor;
         uint32 before;
+        uint32 heldAtAnchor;
+        uint32 heldBefore;
     }
 
     /// @dev The licence holders of `batchId`'s identifier (among `proofs`; `pending` is `action`
@@ -565,15 +569,18 @@ contract CustodyChallenge is ICustodyChallenge {
     }
 
     /// @dev Whether any prefix split of `identifier` obeys its kind's rule, and the holders of
-    /// the licences valid at block `at` and at the block before, whichever split they are of
-    /// ({IParticipantRegistry-identifierHolders}); `open` for an identifier of no prefix kind.
+    /// the licences valid and held at block `at` and at the block before, whichever split they
+    /// are of ({IParticipantRegistry-identifierHolders}); `open` for an identifier of no prefix kind.
     function _holders(bytes calldata identifier, uint48 at) private view returns (bool splits, Holders memory holders) {
         IParticipantRegistry.IdentifierHolders memory found = _participants.identifierHolders(identifier, at);
         splits = found.splits;
         holders.open = found.open;
         holders.atAnchor = found.valid;
+        holders.heldAtAnchor = found.held;
         if (!splits || holders.open || at == 0) return (splits, holders);
-        holders.before = _participants.identifierHolders(identifier, at - 1).valid;
+        found = _participants.identifierHolders(identifier, at - 1);
+        holders.before = found.valid;
+        holders.heldBefore = found.held;
     }
 
     // ----- linkage -----

@@ -1357,4 +1357,41 @@ contract CustodyChallengeTest is TraceNodeTest {
             abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeMalformedPreState.selector, lot)
         );
     }
+
+    /// The farm's licence of 4012345 has expired but is still held (not revoked): the enforced
+    /// mode refuses the shop's adoption of a 4012345 lot, so an anchor-only window holding it
+    /// is fraudulent (adoption is judged on licences held at the anchor block, not valid).
+    function test_adoptionUnderAnExpiredButHeldLicenceIsFraud() public {
+        vm.startPrank(admin);
+        participants.license(farmId, 1, "4012345", uint48(block.number), uint48(block.number + 5));
+        vm.stopPrank();
+        vm.roll(block.number + 10);
+        bytes32 lot = _known(bytes("https://id.gs1.org/01/04012345000019/10/EXP-1"), 7);
+        IBatchRegistry.TraceEvent memory ev = _simple(IBatchRegistry.Action.RECEIVE, shop, lot);
+        bytes memory reason =
+            abi.encodeWithSelector(IBatchRegistry.BatchRegistryLicensedElsewhere.selector, lot, farmId);
+        try batches.submit(_signedEvent(SHOP_PK, ev)) {
+            revert("enforced mode accepted");
+        } catch (bytes memory refused) {
+            vm.assertEq(refused, reason);
+        }
+        _record(SHOP_PK, ev);
+        bytes32 root = _anchor();
+        _expectFraud(root, _last(root, lot), _noEvidence(), reason);
+    }
+
+    /// Once the expired licence is revoked, nobody holds 4012345: the adoption is valid.
+    function test_adoptionAfterAnExpiredLicenceIsRevokedIsValid() public {
+        vm.startPrank(admin);
+        participants.license(farmId, 1, "4012345", uint48(block.number), uint48(block.number + 5));
+        vm.roll(block.number + 10);
+        participants.revoke(1, "4012345");
+        vm.stopPrank();
+        vm.roll(block.number + 1);
+        bytes32 lot = _known(bytes("https://id.gs1.org/01/04012345000019/10/EXP-2"), 7);
+        IBatchRegistry.TraceEvent memory ev = _simple(IBatchRegistry.Action.RECEIVE, shop, lot);
+        _step(SHOP_PK, ev, true);
+        bytes32 root = _anchor();
+        _expectValid(root, _last(root, lot));
+    }
 }

@@ -104,6 +104,17 @@ on a `git archive` of 8b1bc94 (without the proof). Of the 8,194: one cold storag
 of the licence (2,100), the call into ParticipantRegistry and its ABI round trip, the
 keccak of the identifier and the 14-digit GTIN check.
 
+A RECEIVE adopting a lot never seen checks more: nobody else may hold a licence of any
+prefix its identifier can be split at, whichever one its proof names
+(`ParticipantRegistry.identifierHolders`, one call reading every split's licence). For a
+GS1 lot that is nine prefix lengths, nine cold storage reads: the adoption of
+`https://id.gs1.org/01/04012345000019/10/IMPORT-1` (nobody holds 4012345) costs 163,838
+gas as a transaction (`forge test --isolate --match-test
+test_ReceivingABatchNeverSeenAdopts --gas-report`), against 123,770 when only the proof's
+split was read (adab8cf): 40,068 more, 43,360 of it the `identifierHolders` call.
+Adoptions are rare (a lot entering from outside), and the check is what keeps a relayer
+from naming a split nobody holds.
+
 ## The state root per window
 
 Each window's state commitment (docs/proofs.md, "Completeness") costs two things:
@@ -149,7 +160,7 @@ counted), and the same tests on a `git archive` of main at 9cff79f for the layou
 |---|---:|---:|
 | `anchorWindow` of a node's second window | 112,947 | **86,554** |
 | per event, 1,000-event window / 100-event window | 113 / 1,129 | **86.6** / 866 |
-| `challengeTransition`: a SHIP by a non-custodian, in a 64-event window | 119,038 | 121,191 |
+| `challengeTransition`: a SHIP by a non-custodian, in a 64-event window | 119,038 | 120,506 |
 | `challengeLinkage`: a fork across two windows | 85,213 | 89,553 |
 
 Of the 26,393 saved: one fresh slot (22,100), one log (~1,800), and the node's latest root

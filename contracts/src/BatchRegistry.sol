@@ -371,15 +371,18 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
 
     /// @dev That `adopter` may bring batch `batchId`, never seen here, into the network under
     /// `proof`'s identifier: the proof is valid and no participant but `adopter` holds a
-    /// licence of its prefix (identifiers of no prefix kind: under the node's open policy).
+    /// licence of any prefix of the identifier, whichever split the proof names (it is not
+    /// signed: anyone may relay it) (identifiers of no prefix kind: under the node's open
+    /// policy). Who holds it: {IParticipantRegistry-identifierHolders}, as CustodyChallenge judges.
     function _checkAdoptable(bytes32 batchId, IdentifierProof calldata proof, uint32 adopter)
         private
         view
         returns (bytes memory)
     {
         bytes calldata identifier = proof.identifier;
-        uint256 prefixLength = proof.prefixLength;
-        (uint8 kind, uint256 start, bool valid) = Identifiers.split(identifier, prefixLength);
+        // Only that the proof's split obeys its kind's rule: the holders come from every split.
+        // slither-disable-next-line unused-return
+        (uint8 kind,, bool valid) = Identifiers.split(identifier, proof.prefixLength);
         if (!valid || keccak256(identifier) != batchId) {
             return abi.encodeWithSelector(BatchRegistryInvalidIdentifierProof.selector, batchId);
         }
@@ -387,10 +390,9 @@ contract BatchRegistry is IBatchRegistry, AccessControl, EIP712 {
             if (_participants.openIdentifiers(adopter)) return "";
             return abi.encodeWithSelector(BatchRegistryOpenIdentifierRefused.selector, batchId);
         }
-        IParticipantRegistry.Licence memory licence =
-            _participants.currentLicence(Identifiers.key(kind, identifier[start:start + prefixLength]));
-        if (licence.held && licence.holder != adopter) {
-            return abi.encodeWithSelector(BatchRegistryLicensedElsewhere.selector, batchId, licence.holder);
+        uint32 holder = _participants.identifierHolders(identifier, uint48(block.number)).held;
+        if (holder != 0 && holder != adopter) {
+            return abi.encodeWithSelector(BatchRegistryLicensedElsewhere.selector, batchId, holder);
         }
         return "";
     }

@@ -251,7 +251,9 @@ contract CustodyChallenge is ICustodyChallenge {
     }
 
     /// @dev What any transition must be, whatever its action: within its window's sequence
-    /// numbers, of a batch its event names, from a pre-state a batch can be in, counting one more event.
+    /// numbers, of a batch its event names, from a pre-state a batch can be in (NONE with no
+    /// head and no custodian; any other status with a head: every event that creates or moves
+    /// a batch gives it one), counting one more event.
     function _checkLeaf(bytes32 root, Transition calldata t, IBatchRegistry.TraceEvent calldata ev)
         private
         view
@@ -268,7 +270,7 @@ contract CustodyChallenge is ICustodyChallenge {
         bool none = t.preStatus == uint8(IBatchRegistry.Status.NONE);
         if (
             t.preStatus > uint8(IBatchRegistry.Status.EXPORTED) || t.preCustodian > type(uint32).max
-                || (none && (t.preHead != bytes32(0) || t.preCustodian != 0))
+                || (none && (t.preHead != bytes32(0) || t.preCustodian != 0)) || (!none && t.preHead == bytes32(0))
         ) return abi.encodeWithSelector(CustodyChallengeMalformedPreState.selector, batchId);
         if (t.preCount == type(uint256).max || t.postCount != t.preCount + 1) {
             return abi.encodeWithSelector(CustodyChallengeWrongPostState.selector, batchId);
@@ -495,7 +497,8 @@ contract CustodyChallenge is ICustodyChallenge {
     }
 
     /// @dev That `adopter` may bring `batchId` into the network: no other participant held a
-    /// licence of its identifier's prefix at the anchor block, nor at the one before.
+    /// licence of its identifier's prefix (even expired: held until revoked, as BatchRegistry
+    /// judges) at the anchor block, nor at the one before.
     function _checkAdoptable(
         Judged memory judged,
         bytes32 batchId,
@@ -506,12 +509,12 @@ contract CustodyChallenge is ICustodyChallenge {
         Holders memory holders;
         (reason, pending, holders) = _lookUp(judged, batchId, proofs, action, adopter);
         if (reason.length != 0 || pending != 0 || holders.open) return (reason, pending);
-        bool elsewhere = holders.atAnchor != 0 && holders.atAnchor != adopter;
-        bool elsewhereBefore = holders.before != 0 && holders.before != adopter;
+        bool elsewhere = holders.heldAtAnchor != 0 && holders.heldAtAnchor != adopter;
+        bool elsewhereBefore = holders.heldBefore != 0 && holders.heldBefore != adopter;
         if (elsewhere && (elsewhereBefore || judged.anchorBlock == 0)) {
             return (
                 abi.encodeWithSelector(
-                    IBatchRegistry.BatchRegistryLicensedElsewhere.selector, batchId, holders.atAnchor
+                    IBatchRegistry.BatchRegistryLicensedElsewhere.selector, batchId, holders.heldAtAnchor
                 ),
                 0
             );
@@ -519,13 +522,16 @@ contract CustodyChallenge is ICustodyChallenge {
         return ("", 0);
     }
 
-    /// @dev Who held a licence of the prefix of a batch's identifier: at the anchor block
-    /// (`atAnchor`), at the block before (`before`); `open`: the identifier is of no prefix kind
-    /// and the node of participant `holder` allows those.
+    /// @dev Who had a licence of the prefix of a batch's identifier valid at the anchor block
+    /// (`atAnchor`), at the block before (`before`), and who held one then, even expired
+    /// (`heldAtAnchor`, `heldBefore`); `open`: the identifier is of no prefix kind and the node
+    /// of participant `holder` allows those.
     struct Holders {
         bool open;
         uint32 atAnchor;
         uint32 before;
+        uint32 heldAtAnchor;
+        uint32 heldBefore;
     }
 
     /// @dev The licence holders of `batchId`'s identifier (among `proofs`; `pending` is `action`
@@ -563,30 +569,18 @@ contract CustodyChallenge is ICustodyChallenge {
     }
 
     /// @dev Whether any prefix split of `identifier` obeys its kind's rule, and the holders of
-    /// the licences valid at block `at` and at the block before, whichever split they are of
-    /// (licences never overlap: at most one split has a valid licence at a block); `open` for
-    /// an identifier of no prefix kind.
+    /// the licences valid and held at block `at` and at the block before, whichever split they
+    /// are of ({IParticipantRegistry-identifierHolders}); `open` for an identifier of no prefix kind.
     function _holders(bytes calldata identifier, uint48 at) private view returns (bool splits, Holders memory holders) {
-        uint256 longest = identifier.length < Identifiers.HANDLE_MAX ? identifier.length : Identifiers.HANDLE_MAX;
-        for (uint256 length; length <= longest; ++length) {
-            (uint8 kind, uint256 start, bool valid) = Identifiers.split(identifier, length);
-            if (!valid) continue;
-            splits = true;
-            if (kind == Identifiers.OTHER) {
-                holders.open = true;
-                return (true, holders);
-            }
-            _readLicences(holders, kind, string(identifier[start:start + length]), at);
-        }
-    }
-
-    /// @dev Notes in `holders` who held a licence of `prefix` of `kind` valid at block `at` and at the block before.
-    function _readLicences(Holders memory holders, uint8 kind, string calldata prefix, uint48 at) private view {
-        uint32 found = _participants.licenceAt(kind, prefix, at).holder;
-        if (found != 0) holders.atAnchor = found;
-        if (at == 0) return;
-        found = _participants.licenceAt(kind, prefix, at - 1).holder;
-        if (found != 0) holders.before = found;
+        IParticipantRegistry.IdentifierHolders memory found = _participants.identifierHolders(identifier, at);
+        splits = found.splits;
+        holders.open = found.open;
+        holders.atAnchor = found.valid;
+        holders.heldAtAnchor = found.held;
+        if (!splits || holders.open || at == 0) return (splits, holders);
+        found = _participants.identifierHolders(identifier, at - 1);
+        holders.before = found.valid;
+        holders.heldBefore = found.held;
     }
 
     // ----- linkage -----

@@ -321,6 +321,28 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     }
 
     /// @inheritdoc IParticipantRegistry
+    function identifierHolders(bytes calldata identifier, uint48 blockNumber)
+        external
+        view
+        returns (IdentifierHolders memory holders)
+    {
+        uint256 longest = identifier.length < Identifiers.HANDLE_MAX ? identifier.length : Identifiers.HANDLE_MAX;
+        for (uint256 length; length <= longest; ++length) {
+            (uint8 kind, uint256 start, bool valid) = Identifiers.split(identifier, length);
+            if (!valid) {
+                if (kind == Identifiers.GS1 && length >= Identifiers.GS1_MAX) break;
+                continue;
+            }
+            holders.splits = true;
+            if (kind == Identifiers.OTHER) {
+                holders.open = true;
+                return holders;
+            }
+            _readHolders(holders, Identifiers.key(kind, identifier[start:start + length]), blockNumber);
+        }
+    }
+
+    /// @inheritdoc IParticipantRegistry
     function rangeHolder(uint8 kind, string calldata prefix) external view returns (address) {
         return _ranges[Identifiers.key(kind, bytes(prefix))];
     }
@@ -429,6 +451,28 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
             if (prefix[i] == ".") return Identifiers.HANDLE;
         }
         return Identifiers.GS1;
+    }
+
+    /// @dev Notes in `holders` who held a licence of the prefix stored under `prefixKey`, and
+    /// whose licence was valid, at block `blockNumber` (see {identifierHolders}).
+    function _readHolders(IdentifierHolders memory holders, bytes32 prefixKey, uint48 blockNumber) private view {
+        Licence storage current = _currentLicences[prefixKey];
+        if (current.holder == 0) return; // never licensed
+        if (blockNumber >= block.number) {
+            // Every earlier licence of the prefix ended by the block the current one was granted in.
+            if (current.held) holders.held = current.holder;
+            if (_validAt(current, blockNumber)) holders.valid = current.holder;
+            return;
+        }
+        Licence[] storage history = _licenceHistory[prefixKey];
+        for (uint256 i = history.length; i > 0; --i) {
+            Licence storage candidate = history[i - 1];
+            if (_validAt(candidate, blockNumber)) holders.valid = candidate.holder;
+            if (candidate.validFrom <= blockNumber && (candidate.held || blockNumber < candidate.validUntil)) {
+                holders.held = candidate.holder;
+                return;
+            }
+        }
     }
 
     function _validAt(Licence storage licence, uint48 blockNumber) private view returns (bool) {

@@ -1337,4 +1337,61 @@ contract CustodyChallengeTest is TraceNodeTest {
         vm.assertEq(fraud.challenger, address(this));
         vm.assertEq(fraud.blockNumber, block.number);
     }
+
+    /// A dishonest anchor-only node lets the carrier ship the farm's lot by writing the SHIP's
+    /// pre-state as (head 0, custodian carrier, ACTIVE): a state no batch can be in (every
+    /// existing batch has a head), so the transition is malformed and its window fraudulent.
+    function test_zeroHeadPreStateOfAnExistingBatchIsFraud() public {
+        bytes32 lot = _known("zero-head-lot");
+        _step(FARM_PK, _commissionEvent(farm, lot), true);
+        _anchor();
+        state[lot] = Leaf({head: bytes32(0), custodian: carrierId, status: ACTIVE, count: 1});
+        IBatchRegistry.TraceEvent memory ship = _ship(carrier, lot, shop);
+        vm.assertEq(ship.prevEventHash, bytes32(0));
+        _record(CARRIER_PK, ship);
+        bytes32 root = _anchor();
+        _expectFraud(
+            root,
+            _last(root, lot),
+            _noEvidence(),
+            abi.encodeWithSelector(ICustodyChallenge.CustodyChallengeMalformedPreState.selector, lot)
+        );
+    }
+
+    /// The farm's licence of 4012345 has expired but is still held (not revoked): the enforced
+    /// mode refuses the shop's adoption of a 4012345 lot, so an anchor-only window holding it
+    /// is fraudulent (adoption is judged on licences held at the anchor block, not valid).
+    function test_adoptionUnderAnExpiredButHeldLicenceIsFraud() public {
+        vm.startPrank(admin);
+        participants.license(farmId, 1, "4012345", uint48(block.number), uint48(block.number + 5));
+        vm.stopPrank();
+        vm.roll(block.number + 10);
+        bytes32 lot = _known(bytes("https://id.gs1.org/01/04012345000019/10/EXP-1"), 7);
+        IBatchRegistry.TraceEvent memory ev = _simple(IBatchRegistry.Action.RECEIVE, shop, lot);
+        bytes memory reason =
+            abi.encodeWithSelector(IBatchRegistry.BatchRegistryLicensedElsewhere.selector, lot, farmId);
+        try batches.submit(_signedEvent(SHOP_PK, ev)) {
+            revert("enforced mode accepted");
+        } catch (bytes memory refused) {
+            vm.assertEq(refused, reason);
+        }
+        _record(SHOP_PK, ev);
+        bytes32 root = _anchor();
+        _expectFraud(root, _last(root, lot), _noEvidence(), reason);
+    }
+
+    /// Once the expired licence is revoked, nobody holds 4012345: the adoption is valid.
+    function test_adoptionAfterAnExpiredLicenceIsRevokedIsValid() public {
+        vm.startPrank(admin);
+        participants.license(farmId, 1, "4012345", uint48(block.number), uint48(block.number + 5));
+        vm.roll(block.number + 10);
+        participants.revoke(1, "4012345");
+        vm.stopPrank();
+        vm.roll(block.number + 1);
+        bytes32 lot = _known(bytes("https://id.gs1.org/01/04012345000019/10/EXP-2"), 7);
+        IBatchRegistry.TraceEvent memory ev = _simple(IBatchRegistry.Action.RECEIVE, shop, lot);
+        _step(SHOP_PK, ev, true);
+        bytes32 root = _anchor();
+        _expectValid(root, _last(root, lot));
+    }
 }

@@ -108,6 +108,34 @@ contract OpenWorldTest is TraceNodeTest {
         _commission(FARM_PK, FARMS); // and the brand owner still can
     }
 
+    function test_RevertWhen_AnAdoptionNamesAnotherGs1PrefixLengthThanTheHeldOne() public {
+        // The proof is not signed: naming 8 digits ("06141410", which nobody can hold while
+        // the farm holds 0614141) must not make the farm's lot adoptable.
+        for (uint8 length = 4; length <= 12; ++length) {
+            IBatchRegistry.SignedEvent memory signed = _adopting(SHOP_PK, FARMS);
+            signed.identifiers[0].prefixLength = length;
+            vm.expectRevert(
+                abi.encodeWithSelector(IBatchRegistry.BatchRegistryLicensedElsewhere.selector, FARMS, farmId)
+            );
+            batches.submit(signed);
+        }
+        vm.assertEq(uint8(_status(FARMS)), uint8(IBatchRegistry.Status.NONE));
+        _commission(FARM_PK, FARMS); // and the brand owner still can
+    }
+
+    function test_RevertWhen_AnAdoptionNamesAShorterHandlePrefixThanTheHeldOne() public {
+        // The shop holds 88.123.45; the farm names "88" and "88.123" as the lot's prefix.
+        bytes32 lot = _known(bytes("88.123.45/x-1"), 9);
+        uint8[3] memory lengths = [2, 6, 9];
+        for (uint256 i; i < lengths.length; ++i) {
+            IBatchRegistry.SignedEvent memory signed = _adopting(FARM_PK, lot);
+            signed.identifiers[0].prefixLength = lengths[i];
+            vm.expectRevert(abi.encodeWithSelector(IBatchRegistry.BatchRegistryLicensedElsewhere.selector, lot, shopId));
+            batches.submit(signed);
+        }
+        vm.assertEq(uint8(_status(lot)), uint8(IBatchRegistry.Status.NONE));
+    }
+
     function test_RevertWhen_ABatchInTheNetworkIsAdopted() public {
         _commission(FARM_PK, FARMS);
         // Named as never seen (no previous event): the network holds it, ACTIVE.

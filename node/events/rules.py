@@ -171,21 +171,24 @@ def check_adoptable(
     open_allowed: bool | None = None,
 ) -> None:
     """BatchRegistry's rule for a lot adopted from outside the network, on the licence
-    mirror: nobody but ``adopter`` may hold the current licence of the prefix the commit
-    path's proof names (a brand owner in the network creates its own lots, and nobody may
-    take a lot's id first). Nobody holding it is fine: the lot comes from a brand outside.
-    An open identifier: only where ``adopter``'s node allows those, as for a COMMISSION."""
+    mirror: nobody but ``adopter`` may hold the current licence (valid yet or not, even
+    expired) of any prefix the identifier can be split at, whichever one a proof names (a
+    brand owner in the network creates its own lots, and nobody may take a lot's id first).
+    Nobody holding one is fine: the lot comes from a brand outside. An open identifier: only
+    where ``adopter``'s node allows those, as for a COMMISSION."""
     if split.kind is PrefixKind.OTHER:
         _check_open(split, batch_id, adopter, open_allowed)
         return
-    chosen, licence = _judged_licence(split, adopter, licences)
-    if licence is not None and licence.held and licence.holder != adopter:
-        raise LicensedElsewhereError(
-            f"{split.canonical} is under prefix {chosen}, licensed to participant "
-            f"{licence.holder}: its brand owner is in the network and creates its lots itself",
-            batchId=batch_id,
-            holder=licence.holder,
-        )
+    for candidate in split.candidates:
+        licence = licences.get((split.kind, candidate))
+        if licence is not None and licence.held and licence.holder != adopter:
+            raise LicensedElsewhereError(
+                f"{split.canonical} is under prefix {candidate}, licensed to participant "
+                f"{licence.holder}: its brand owner is in the network and creates its lots "
+                "itself",
+                batchId=batch_id,
+                holder=licence.holder,
+            )
 
 
 def apply(

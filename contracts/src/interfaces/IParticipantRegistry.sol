@@ -82,6 +82,19 @@ interface IParticipantRegistry {
         bool held;
     }
 
+    /// @notice Who speaks for an identifier at a block, over every prefix split of it that
+    /// {Identifiers-split} accepts (licences never overlap: at most one split has a licence
+    /// valid, and at most one a licence held, at a block). `splits`: some split is valid;
+    /// `open`: the identifier is of no prefix kind (no licence covers it); `valid`: the holder
+    /// of the licence valid at the block ({licenceAt}); `held`: the holder of the licence held
+    /// at the block, even expired (0: none).
+    struct IdentifierHolders {
+        bool splits;
+        bool open;
+        uint32 valid;
+        uint32 held;
+    }
+
     /// @notice A prefix range of `kind` (empty: the whole kind).
     struct Range {
         uint8 kind;
@@ -222,6 +235,18 @@ interface IParticipantRegistry {
 
     /// @notice The licence of `prefix` valid at block `blockNumber` (all zero when none was).
     function licenceAt(uint8 kind, string calldata prefix, uint48 blockNumber) external view returns (Licence memory);
+
+    /// @notice Who speaks for `identifier` at block `blockNumber`, whichever split of it a
+    /// licence is of (see {IdentifierHolders}): the one definition BatchRegistry (adoption, at
+    /// the current block) and CustodyChallenge (at a window's anchor block) judge by. At the
+    /// current block or later `held` is the holder of the current, unrevoked licence (valid
+    /// yet or not). At an earlier block a licence counts as held from its `validFrom` (the
+    /// block it was granted in is not recorded, and is no later) until it was revoked (or,
+    /// when it was revoked after it expired, until its `validUntil`).
+    function identifierHolders(bytes calldata identifier, uint48 blockNumber)
+        external
+        view
+        returns (IdentifierHolders memory holders);
 
     /// @notice The registrar holding range `prefix` of `kind` (zero when it is not delegated).
     function rangeHolder(uint8 kind, string calldata prefix) external view returns (address);

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from node.events.identifiers import identifier_split, parse_identifier
+from node.events.identifiers import Licence, PrefixKind, identifier_split, parse_identifier
 from node.events.rules import check_adoptable, check_licence, check_not_records
 from node.events.submission import SignedEvent
 from node.events.typed_data import Action
-from node.exceptions import IdentifierIsRecordError, OpenIdentifierRefusedError
+from node.exceptions import (
+    IdentifierIsRecordError,
+    LicensedElsewhereError,
+    OpenIdentifierRefusedError,
+)
 from node.ingest.service import IngestService, Outcome
 from node.store.store import Store
 from tests.node.ingest.test_service import DOMAIN, World
@@ -76,3 +80,25 @@ def test_records_then_a_batch_in_one_call_and_the_other_order(store: Store) -> N
     assert asked == [farm.participant_id]  # once for the call
     assert world.batch(crate.batch_id) is None  # records make no batch
     assert world.batch(lot.batch_id).head == made.digest(DOMAIN)  # type: ignore[attr-defined]
+
+
+def test_an_adoption_is_refused_under_any_held_prefix_of_the_identifier() -> None:
+    """As BatchRegistry judges it: whichever split a proof names, a lot under a prefix held
+    by another participant (even expired) is not adoptable, though a longer candidate's
+    licence is revoked (its holder was the first the proof's choice fell on)."""
+    split = identifier_split(GS1)
+    licences = {
+        (PrefixKind.GS1, "95060001"): Licence(holder=4, valid_from=1, valid_until=5, held=False),
+        (PrefixKind.GS1, "9506000"): Licence(holder=2, valid_from=6, valid_until=9, held=True),
+    }
+    with pytest.raises(
+        LicensedElsewhereError, match="under prefix 9506000, licensed to participant 2"
+    ):
+        check_adoptable(split, GS1.batch_id, 3, licences)
+    check_adoptable(split, GS1.batch_id, 2, licences)
+    handle = parse_identifier("88.123.45/x-1")
+    held = {
+        (PrefixKind.HANDLE, "88.123.45"): Licence(holder=5, valid_from=1, valid_until=0, held=True)
+    }
+    with pytest.raises(LicensedElsewhereError):
+        check_adoptable(identifier_split(handle), handle.batch_id, 3, held)

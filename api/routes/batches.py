@@ -19,7 +19,6 @@ from api.problems import problem_responses
 from api.schemas import BatchOut, ParticipantRef, RecalledBatch, RecallOut, RecallState
 from node.context import Node
 from node.events.identifiers import Identifier, identifier_kind, parse_identifier
-from node.events.typed_data import BatchStatus
 from node.exceptions import BatchNotFoundError
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -45,17 +44,15 @@ def batch_out(node: Node, identifier: Identifier) -> BatchOut:
         parents, children = node.store.batches.lineage_of(conn, batch_id)
         # Every ancestor at any depth: a recall of any of them reaches this batch.
         ancestors = {p for p, _, _ in node.store.batches.ancestry(conn, batch_id)} - {batch_id}
-        recalled = sorted(
-            (
-                (a, s.identifier)
-                for a, s in node.store.batches.load(conn, ancestors).items()
-                if s.status == BatchStatus.RECALLED
-            ),
-            key=lambda item: item[0],
-        )
+        states = node.store.batches.load(conn, ancestors)
+        states[batch_id] = state
+        # Recalled: a RECALL names it, whatever its status since (a recalled lot destroyed
+        # by its custodian reads DESTROYED and stays recalled).
+        marked = node.store.batches.recalled(conn, {b: s.status for b, s in states.items()})
+        recalled = sorted((a, states[a].identifier) for a in marked - {batch_id})
         ids = {state.producer_id, state.custodian_id, state.receiver_id} - {0}
         people = {pid: node.store.participants.get(conn, pid) for pid in ids}
-    if state.status == BatchStatus.RECALLED:
+    if batch_id in marked:
         recall_state: RecallState = "recalled"
     else:
         recall_state = "made-from-recalled" if recalled else "none"

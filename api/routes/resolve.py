@@ -56,6 +56,7 @@ from node.events.typed_data import BatchStatus
 from node.exceptions import BatchNotFoundError, LinkTypeNotFoundError, NotAcceptableError
 from node.network.lineage import FOLLOWED
 from node.network.resolution import Elsewhere, RemoteOutcome
+from node.provenance.service import recalled_in
 
 router = APIRouter(tags=["resolution"])
 
@@ -318,8 +319,13 @@ def _elsewhere(
     else:
         here = {"resolve": f"/v1/resolve/{quote(key.canonical, safe='')}"}
         links = _links(key, None, base, paths=here, table=CHAIN_LINK_TYPES)
+    # Recalled: RECALLED on-chain, or (a recalled lot destroyed since reads DESTROYED) a
+    # RECALL of it in the bundle this node verified.
+    recalled = found.chain.status is BatchStatus.RECALLED or (
+        found.verified and found.report is not None and found.batch_id in recalled_in(found.report)
+    )
     links[GS1_VOC + "recallStatus"][0]["title"] = (
-        f"{'recalled' if found.chain.status is BatchStatus.RECALLED else 'none'}: "
+        f"{'recalled' if recalled else 'none'}: "
         f"as the chain records this batch (status {found.chain.status.name}); its node, "
         f"node {found.route.node.id}, keeps its events"
     )

@@ -282,7 +282,9 @@ function model(data) {
       number: i + 1,
     };
   });
-  return { data, report, bundle, subject, names, people, statuses, events };
+  const m = { data, report, bundle, subject, names, people, statuses, events };
+  m.recalled = recalledBatches(m);
+  return m;
 }
 
 function batchName(m, batchId) {
@@ -430,12 +432,19 @@ function statsText(stats, unitText) {
 
 // ----- the sections -----
 
-/** Every recalled batch this page is about: the chain's statuses (verified), the node's
- * view (a recall waiting for its commit counts already), and the batch's own recall state. */
+/** Every recalled batch this page is about, the one set the safety banner, the summary,
+ * the lineage graph and "Where it went" read (as m.recalled): each batch a RECALL event of
+ * the proof names, unless that event failed verification (pending counts: a recall
+ * waiting for its commit counts already), whatever its status since — a recalled lot may
+ * be destroyed by its custodian and then reads DESTROYED, still recalled; the chain's
+ * RECALLED statuses; and the node's view, the batch's own status and recall state. */
 function recalledBatches(m) {
   const recalled = new Set(m.report.batches.filter((b) => b.status === "RECALLED").map((b) => b.batchId));
+  for (const e of m.report.events) {
+    if (e.action === "RECALL" && e.outcome !== "fail") for (const id of e.batchIds) recalled.add(id);
+  }
   const batch = m.data.batch;
-  if (batch && batch.status === "RECALLED") recalled.add(m.subject);
+  if (batch && (batch.status === "RECALLED" || (batch.recall && batch.recall.state === "recalled"))) recalled.add(m.subject);
   if (batch && batch.recall) for (const r of batch.recall.recalledInputs) recalled.add(r.batchId);
   return recalled;
 }
@@ -455,7 +464,7 @@ function recallDetails(m, batchId) {
 /** The page's first statement: is this batch safe to sell and eat, as far as this node
  * knows — recalled, made from something recalled, or no recall recorded — and what to do. */
 function safety(m) {
-  const recalled = recalledBatches(m);
+  const recalled = m.recalled;
   const self = recalled.has(m.subject);
   const inputs = [...recalled].filter((id) => id !== m.subject);
   const sections = [];
@@ -567,13 +576,21 @@ function summary(m) {
   const name = describe(data.identifier, m.subject);
   const batch = data.batch;
   const facts = [];
-  const status = batch ? batch.status : m.statuses.get(m.subject) || "NONE";
+  // The node's status (a recall waiting for its commit shows at once); labelled as the
+  // chain's only when the chain says the same.
+  const onChain = m.statuses.get(m.subject) || "NONE";
+  const status = batch ? batch.status : onChain;
   const fact = (label, ...value) => facts.push(h("div", { class: "fact" }, h("dt", {}, label), h("dd", {}, ...value)));
-  const derived = !recalledBatches(m).has(m.subject) && recalledBatches(m).size > 0;
+  const recalledSelf = m.recalled.has(m.subject);
+  const derived = !recalledSelf && m.recalled.size > 0;
   fact(
-    "Status on the chain",
+    status === onChain ? "Status on the chain" : "Status on this node",
     h("span", { class: `chip status-${String(status).toLowerCase()}` }, STATUS[status] || status),
+    recalledSelf && status !== "RECALLED" ? [" ", h("span", { class: "chip status-recalled" }, "Recalled")] : null,
     derived ? [" ", h("span", { class: "chip status-recalled" }, "Made from a recalled batch")] : null,
+    status === onChain
+      ? null
+      : h("span", { class: "muted status-chain" }, ` (on the chain: ${onChain === "NONE" ? "not yet recorded" : STATUS[onChain] || onChain}, until the node's next commit)`),
   );
   if (name.sub) fact(name.sub.startsWith("GTIN") ? "Product" : "Prefix", name.sub.replace(/^(GTIN|Handle) /, ""));
   const product = name.sub.startsWith("GTIN") ? namedCode(m, `https://id.gs1.org/01/${name.sub.slice(5)}`) : null;
@@ -1555,7 +1572,7 @@ function lineageGraph(m) {
     if (seen.has(id)) return false;
     seen.add(id);
     const n = nodes.get(id);
-    const hit = [...n.preds].some((p) => (nodes.get(p).kind === "batch" && m.statuses.get(p) === "RECALLED") || fromRecalled(p, seen));
+    const hit = [...n.preds].some((p) => (nodes.get(p).kind === "batch" && m.recalled.has(p)) || fromRecalled(p, seen));
     tainted.set(id, hit);
     return hit;
   };
@@ -1579,16 +1596,19 @@ function lineageGraph(m) {
     }
     const name = batchName(m, n.id);
     const status = m.statuses.get(n.id) || "NONE";
-    const derived = status !== "RECALLED" && fromRecalled(n.id);
-    const cls = `node batch-node status-${String(status).toLowerCase()}${n.id === m.subject ? " subject" : ""}${derived ? " from-recalled" : ""}`;
+    const recalled = m.recalled.has(n.id); // also once destroyed, or waiting for its commit
+    const derived = !recalled && fromRecalled(n.id);
+    const shown = recalled ? "RECALLED" : status;
+    const cls = `node batch-node status-${String(shown).toLowerCase()}${n.id === m.subject ? " subject" : ""}${derived ? " from-recalled" : ""}`;
+    const said = recalled && status !== "RECALLED" ? `Recalled, now ${STATUS[status] || status}` : STATUS[status] || status;
     const inner = [
-      s("title", {}, `${m.names.get(n.id) || n.id} — ${STATUS[status] || status}${derived ? ", made from a recalled batch" : ""}`),
+      s("title", {}, `${m.names.get(n.id) || n.id} — ${said}${derived ? ", made from a recalled batch" : ""}`),
       s("rect", { x: x - batchW / 2, y: y - 22, width: batchW, height: 44, rx: 8 }),
       s("text", { x, y: y - 4, "text-anchor": "middle", class: "node-title" }, clip(name.short, 20)),
       s(
         "text",
         { x, y: y + 13, "text-anchor": "middle", class: "node-sub" },
-        status === "RECALLED" ? "⚠ RECALLED" : derived ? "⚠ From a recalled lot" : STATUS[status] || status,
+        recalled ? "⚠ RECALLED" : derived ? "⚠ From a recalled lot" : STATUS[status] || status,
       ),
     ];
     boxes.push(
@@ -1618,7 +1638,7 @@ function lineageGraph(m) {
 function downstream(m) {
   const trace = m.data.trace;
   const others = trace.batches.filter((b) => b.depth > 0);
-  const recalled = m.statuses.get(m.subject) === "RECALLED";
+  const recalled = m.recalled.has(m.subject);
   const heading = recalled ? "Where it went — for the recall" : "Where it went";
   const who = (p) => (p ? p.name || `participant ${p.id}` : null);
   const items = others.map((b) => {

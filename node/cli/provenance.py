@@ -31,7 +31,7 @@ from node.exceptions import ConfigurationError, InvalidBundleError
 from node.network.lineage import RemotePart, remote_parts
 from node.proofs.bundle import Bundle, loads
 from node.proofs.verify import Check, Outcome, Report, report_json, verify_bundle
-from node.provenance.service import ProvenanceService, trace_json
+from node.provenance.service import ProvenanceService, recalled_in, trace_json
 
 Identifier = Annotated[
     str,
@@ -154,7 +154,8 @@ def trace(
     )
     for t in result.batches:
         status = t.status.name if t.status.value else "pallet"
-        if t.status.name == "RECALLED":
+        if t.recalled:  # a recalled lot destroyed since stays recalled
+            status = "RECALLED" if t.status.name == "RECALLED" else f"{status} (recalled)"
             status = f"[bold red]{status}[/]"
         holder = who(t.custodian_id)
         if t.receiver_id:
@@ -291,11 +292,12 @@ def print_report(report: Report, *, title: str) -> None:
             result,
         )
     show(events)
+    recalled = recalled_in(report)  # a recalled lot destroyed since stays recalled
     states = table("Batches", "batch", "on-chain status", "custodian", "brand owner", "result")
     for b in report.batches:
         status = b.status.name
-        if status == "RECALLED":
-            status = f"[bold red]{status}[/]"
+        if b.batch_id in recalled:
+            status = f"[bold red]{status}{'' if status == 'RECALLED' else ' (recalled)'}[/]"
         detail = "; ".join(c.detail for c in b.checks if c.outcome is not Outcome.PASS and c.detail)
         licensed = any(c.check is Check.LICENCE and c.outcome is Outcome.PASS for c in b.checks)
         owner = ""
@@ -321,7 +323,7 @@ def print_report(report: Report, *, title: str) -> None:
         )
         console.print(f"[yellow]↳[/] {escape(names[b.batch_id])}: event #{b.adopted_at}, {started}")
     for b in report.batches:
-        if b.status.name == "RECALLED":
+        if b.batch_id in recalled:
             which = "this batch" if b.batch_id == report.subject else "an ancestor"
             console.print(f"[bold red]⚠ RECALLED[/] {which}: {escape(names[b.batch_id])}")
     for c in report.checks:

@@ -35,7 +35,7 @@ from node.commit.custody import CustodyMode
 from node.context import Node
 from node.events.batch import BatchState
 from node.events.signatures import Recover, recover_signers
-from node.events.typed_data import Action, BatchStatus, Domain
+from node.events.typed_data import Action, Domain
 from node.ingest.chain_view import moved_on, unheld_heads
 from node.monitor.access import AccessPolicy
 from node.monitor.alertlog import (
@@ -424,11 +424,10 @@ class Monitor:
                         conn, [b.batch_id for b in local], memo=self._reads
                     )
                 )
-                recalls = {
-                    b.batch_id: self._descendants(conn, b.batch_id)
-                    for b in local
-                    if b.status is BatchStatus.RECALLED
-                }
+                # Recalled, whatever the status since (a recalled lot destroyed later
+                # reads DESTROYED): what was made from it still breaches the recall.
+                marked = self.store.batches.recalled(conn, {b.batch_id: b.status for b in local})
+                recalls = {b: self._descendants(conn, b) for b in sorted(marked)}
                 made_from = sources(
                     conn,
                     self.store,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from node.chain.errors import decode_error
-from node.events.typed_data import Action, BatchStatus
+from node.events.typed_data import Action
 from node.monitor.access import (
     CHAIN_CALLER,
     WINDOW_CODES,
@@ -146,7 +146,8 @@ def _recalls(
         above = {batch_id} | {link.parent for link in store.batches.ancestry(conn, batch_id)}
         states = store.batches.load(conn, above)
         names.update((b, s.identifier) for b, s in states.items() if s.identifier)
-        recalled = sorted(b for b, s in states.items() if s.status is BatchStatus.RECALLED)
+        # Recalled, whatever the status since (a recalled lot destroyed later).
+        recalled = sorted(store.batches.recalled(conn, {b: s.status for b, s in states.items()}))
         for lot in recalled:
             recall = _recall_of(store, conn, lot)
             if recall is not None:

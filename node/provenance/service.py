@@ -24,7 +24,7 @@ from node.chain.deploy import Deployment
 from node.chain.reader import ChainReader, Contracts
 from node.epcis.names import bundle_codes, names_json
 from node.events.identifiers import parse_identifier
-from node.events.typed_data import BatchStatus
+from node.events.typed_data import Action, BatchStatus
 from node.exceptions import BatchNotFoundError
 from node.proofs.bundle import (
     AnchorRef,
@@ -38,7 +38,7 @@ from node.proofs.bundle import (
 )
 from node.proofs.state import StateLeaf
 from node.proofs.transitions import Transition
-from node.proofs.verify import Report, verify_bundle
+from node.proofs.verify import Outcome, Report, verify_bundle
 from node.store.models import EventStatus
 from node.store.records import BatchEvent, EpcisDeclarationRecord, WindowStateRecord
 from node.store.store import Store
@@ -91,6 +91,7 @@ class TracedBatch:
     custodian_id: int = 0
     receiver_id: int = 0  # while in transit
     received_by: list[int] = field(default_factory=list)  # every participant that received it
+    recalled: bool = False  # a RECALL names it, whatever its status since (DESTROYED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,12 +312,17 @@ class ProvenanceService:
                 item.via.append(event_hash)
         for received_batch, participant in found.received:
             traced[received_batch].received_by.append(participant)
+        with self.store.read() as conn:
+            recalled = self.store.batches.recalled(
+                conn, {b: state.status for b, state in found.states.items()}
+            )
         mentioned: set[int] = set()
         for item in traced.values():
             state = found.states.get(item.batch_id)
             if state is not None:
                 item.identifier = state.identifier
                 item.status = state.status
+                item.recalled = item.batch_id in recalled
                 item.producer_id = state.producer_id
                 item.custodian_id = state.custodian_id
                 item.receiver_id = state.receiver_id
@@ -327,6 +333,22 @@ class ProvenanceService:
             batches=tuple(traced.values()),  # breadth first: by depth
             participants={pid: names[pid] for pid in mentioned if pid in names},
         )
+
+
+def recalled_in(report: Report) -> set[bytes]:
+    """The batches of a verified bundle that were recalled: each named by a RECALL event
+    that did not fail verification, whatever its status since (a recalled lot destroyed
+    by its custodian reads DESTROYED on-chain and stays recalled), or RECALLED on-chain
+    now. What the page
+    (api/static/app.js, recalledSet) and the CLI show; the store's
+    :meth:`BatchRepository.recalled` is the same definition on the node's events."""
+    named = {
+        b
+        for e in report.events
+        if e.action is Action.RECALL and e.outcome is not Outcome.FAIL
+        for b in e.batch_ids
+    }
+    return named | {b.batch_id for b in report.batches if b.status is BatchStatus.RECALLED}
 
 
 def _state_ref(row: WindowStateRecord | None) -> StateRef | None:

@@ -103,6 +103,31 @@ class BatchRepository:
         states = self.load(conn, ids)
         return [states[b] for b in ids if b in states]
 
+    def recalled(self, conn: Connection, statuses: Mapping[bytes, BatchStatus]) -> set[bytes]:
+        """Which of these batches (``statuses``: their stored statuses) were recalled: a
+        non-rejected RECALL names it as its subject, whatever its status since (the rules
+        let the custodian DESTROY a recalled lot, and its status then reads DESTROYED: the
+        recall still stands). The one definition of "recalled" for everything a node
+        serves: a batch's ``recall`` state, the resolver's ``gs1:recallStatus``, the CLI.
+
+        Status RECALLED says so without a read; only DESTROYED batches are looked up
+        (index ix_events_batch, through EVENTS_BY_BATCH)."""
+        found = {b for b, s in statuses.items() if s == BatchStatus.RECALLED}
+        destroyed = sorted(b for b, s in statuses.items() if s == BatchStatus.DESTROYED)
+        for chunk in chunks(destroyed):
+            rows = conn.execute(
+                select(BATCHES.c.batch_id)
+                .select_from(EVENTS_BY_BATCH)
+                .where(
+                    BATCHES.c.batch_id.in_(chunk),
+                    EVENTS.c.action == int(Action.RECALL),
+                    EVENTS.c.status != int(EventStatus.REJECTED),
+                )
+                .distinct()
+            )
+            found.update(bytes(b) for (b,) in rows)
+        return found
+
     def get(self, conn: Connection, batch_id: bytes) -> BatchState | None:
         return self.load(conn, [batch_id]).get(batch_id)
 

@@ -285,3 +285,40 @@ def test_provenance_and_overview_say_when_each_event_was_anchored(served: Served
     assert gap["kind"] == "anchored-long-after"
     assert abs(int(gap["seconds"]) - 3 * 86_400) < 300
     assert gap["limitSeconds"] == "86400"
+
+
+def test_a_recall_stays_recorded_after_the_recalled_lot_is_destroyed(served: Served) -> None:
+    """DESTROY is allowed on a recalled lot (its custodian disposes of the stock) and its
+    status then reads DESTROYED: the lot stays "recalled" and everything made from it
+    "made-from-recalled", in the batch's JSON and in its gs1:recallStatus title."""
+    story, client = served.story, served.client
+    h = story.harness
+    h.submit("regulator", Action.RECALL, story.milk[1], payload={"reason": "residue"})
+    h.submit("processor", Action.DESTROY, story.milk[1])
+    h.commit()
+
+    def batch(identifier: str) -> dict[str, Any]:
+        answer = client.get(f"/v1/batches/{_path(identifier)}")
+        assert answer.status_code == 200, answer.text
+        document: dict[str, Any] = answer.json()
+        return document
+
+    def status_title(identifier: str) -> str:
+        linkset = client.get(f"/v1/resolve/{_path(identifier)}?linkType=linkset").json()
+        title: str = linkset["linkset"][0]["https://gs1.org/voc/recallStatus"][0]["title"]
+        return title
+
+    milk2 = {"batchId": "0x" + h.batch_id(story.milk[1]).hex(), "identifier": story.milk[1]}
+    destroyed = batch(story.milk[1])
+    assert destroyed["status"] == "DESTROYED"
+    assert destroyed["recall"] == {"state": "recalled", "recalledInputs": []}
+    assert status_title(story.milk[1]).startswith("recalled: this batch has been recalled")
+    for derived in (story.cheese, story.slices):
+        assert batch(derived)["recall"] == {
+            "state": "made-from-recalled",
+            "recalledInputs": [milk2],
+        }
+        assert status_title(derived).startswith(
+            f"made-from-recalled: made from a recalled batch ({story.milk[1]})"
+        )
+    assert batch(story.milk[0])["recall"] == {"state": "none", "recalledInputs": []}

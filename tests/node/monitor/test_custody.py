@@ -46,6 +46,22 @@ def test_a_product_of_a_recalled_lot_moved_after_the_recall_is_a_critical_breach
     assert "made from" in breach.detail
 
 
+def test_a_recall_still_binds_what_was_made_from_the_lot_once_the_lot_is_destroyed(
+    tracenode: TraceNodeHarness,
+) -> None:
+    """The recalled milk's leftover stock destroyed (its status then reads DESTROYED): the
+    cheese made from it, shipped after the recall, still breaches it."""
+    cheese_from_milk(tracenode)
+    tracenode.submit("regulator", Action.RECALL, MILK)
+    tracenode.submit("processor", Action.DESTROY, MILK)
+    shipped = tracenode.submit("processor", Action.SHIP, CHEESE, to="shop")
+    tracenode.commit()
+
+    (breach,) = [f for f in findings(tracenode) if f.kind == "recall-breach"]
+
+    assert breach.event_hash == shipped
+
+
 def test_a_product_moved_before_the_recall_or_destroyed_after_it_is_no_breach(
     tracenode: TraceNodeHarness,
 ) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from node.cli import app
+from node.cli import app, common
 from node.events.typed_data import Action
 from node.testing.harness import TEST_PASSWORD
 from tests.node.provenance.conftest import Story
@@ -89,3 +90,30 @@ def test_pending_events_exit_2_and_unknown_batches_exit_1(story: Story) -> None:
     code, out = _run("provenance", "not an identifier", "--data-dir", data)
     assert code == 1
     assert "invalid-identifier" in out
+
+
+def test_a_recalled_lot_destroyed_since_stays_recalled(
+    story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The custodian destroys the recalled milk (DESTROY is allowed on a recalled lot):
+    `provenance` and `trace` still say it was recalled, though the chain's status of it
+    reads DESTROYED."""
+    monkeypatch.setattr(common.console, "width", 240)  # table cells whole
+    story.harness.submit("regulator", Action.RECALL, story.milk[1], payload={"reason": "residue"})
+    story.harness.submit("processor", Action.DESTROY, story.milk[1])
+    story.harness.commit()
+    data = str(story.harness.node.data_dir)
+    story.harness.close()
+
+    code, out = _run("provenance", story.slices, "--data-dir", data)
+    assert code == 0, out
+    assert "RECALLED an ancestor" in out.replace("⚠ ", "").replace(":", "")
+    assert "DESTROYED (recalled)" in out
+
+    code, out = _run("provenance", story.milk[1], "--data-dir", data)
+    assert code == 0, out
+    assert "RECALLED this batch" in out.replace("⚠ ", "").replace(":", "")
+
+    code, out = _run("trace", story.milk[1], "--downstream", "--data-dir", data)
+    assert code == 0, out
+    assert "DESTROYED (recalled)" in out

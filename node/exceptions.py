@@ -19,6 +19,8 @@
     │   │                                   participant
     │   ├── IdentifierIsRecordError         a batch created under an open identifier that
     │   │                                   keys records here (no contract twin)
+    │   ├── PalletIsBatchError              a packing's pallet that is a custody batch, or a
+    │   │                                   batch made on a pallet's id (no contract twin)
     │   └── BatchExistsError, UnknownBatchError, HeadMismatchError, BatchRecalledError,
     │       InvalidStatusError, NotCustodianError, InvalidReceiverError,
     │       NotReceiverError, NotRecallerError, BatchInNetworkError
@@ -212,6 +214,15 @@ class EventExistsError(EventRejectedError):
 class BatchExistsError(EventRejectedError):
     code = "batch-exists"
     contract_error = "BatchRegistryBatchExists"
+
+
+class PalletIsBatchError(EventRejectedError):
+    """An AGGREGATE or DISAGGREGATE names as its pallet a batch that exists as a custody
+    batch (a lot or an item): a lot is packed, never packed onto, so nobody adds ancestors
+    or events to a lot through a packing (docs/events.md, "Pallets"). The node's rule and
+    both verifiers': the chain executes no packing."""
+
+    code = "pallet-is-batch"
 
 
 class UnknownBatchError(EventRejectedError):

@@ -1038,6 +1038,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
 
   // --- what needs no chain: digests, signatures, payloads, proofs, hash chains, lineage
   const heads = new Map();
+  const pallets = new Set(); // the batch ids the bundle's packings named as pallets
   const elsewhere = new Map(); // batch id -> the event whose earlier history is held elsewhere
   const altered = new Map(); // stated and computed hashes of altered events -> index
   const seen = new Map(); // each event's first index in the bundle
@@ -1103,7 +1104,7 @@ export async function verifyBundle(bundle, rpc, { onCheck = () => {}, challenge 
       return state;
     }
     const before = [];
-    const chained = checkHashChain(event, digest, heads, known, altered, before);
+    const chained = checkHashChain(event, digest, heads, known, altered, before, pallets);
     if (chained) emit("event", index, entry, chained);
     else if (!item.anchor) {
       const accepted = ON_CHAIN.has(event.action) ? "pending" : undefined;
@@ -1427,7 +1428,11 @@ const ELSEWHERE = "history before this event is held by another node";
 // An event that names no batch of the bundle: not the bundle's (node/proofs/verify.py FOREIGN).
 const FOREIGN = "the event names no batch of the bundle: a bundle holds only its batches' events";
 
-function checkHashChain(event, digest, heads, known, altered, before) {
+// A packing's pallet is no custody batch (verify.py _pallet_is_batch, _made_on_pallet).
+const palletIsBatch = (batchId) => `pallet ${batchId} is a custody batch: a lot or an item is packed, never packed onto`;
+const madeOnPallet = (batchId) => `batch ${batchId} was a pallet before it was made: a lot or an item is packed, never packed onto`;
+
+function checkHashChain(event, digest, heads, known, altered, before, pallets) {
   if (!batchIdsOf(event).some((b) => known.has(b))) return result("hash-chain", "fail", FOREIGN);
   const problems = [];
   const depends = new Set();
@@ -1443,6 +1448,12 @@ function checkHashChain(event, digest, heads, known, altered, before) {
   };
   const updates = new Map();
   const pairs = () => event.inputs.slice(0, Math.min(event.inputs.length, event.inputPrevHashes.length)).map((b, i) => [b, event.inputPrevHashes[i]]);
+  if (event.action === 6 || event.action === 7) {
+    if (heads.has(event.batchId)) problems.push(palletIsBatch(event.batchId));
+    pallets.add(event.batchId);
+  }
+  const made = event.action === 1 || adopts(event) ? [event.batchId] : event.action === 5 ? event.outputs : [];
+  for (const batchId of made) if (pallets.has(batchId) && !heads.has(batchId)) problems.push(madeOnPallet(batchId));
   if (event.action === 1) {
     if (event.prevEventHash !== ZERO32) problems.push("a COMMISSION names no previous event");
     if (heads.has(event.batchId)) problems.push(`batch ${event.batchId} was created twice`);
@@ -1625,7 +1636,11 @@ function transformRule(event, eventHash, actor, batches) {
   for (const batchId of outputs) batches.set(batchId, newBatch(batchId, event, eventHash, actor));
 }
 
-/** rules._pack: AGGREGATE and DISAGGREGATE move nothing, their lots at their heads. */
+/** rules.PalletIsBatchError's wording: a packing never names a custody batch as its pallet. */
+const PALLET_IS_BATCH = "the pallet is a custody batch: a lot or an item is packed, never packed onto";
+
+/** rules._pack: AGGREGATE and DISAGGREGATE move nothing, their lots at their heads, on a
+ * pallet that is no custody batch. */
 function packRule(event, actor, batches) {
   const inputs = event.inputs;
   if (
@@ -1640,6 +1655,7 @@ function packRule(event, actor, batches) {
   ) {
     throw new RuleError("invalid-event", `malformed ${ACTIONS[event.action]} event`);
   }
+  if (batches.has(event.batchId)) throw new RuleError("pallet-is-batch", PALLET_IS_BATCH);
   inputs.forEach((batchId, index) => {
     const stored = existing(batches, batchId, event.inputPrevHashes[index]);
     requireMovable(stored, event.action, "ACTIVE");

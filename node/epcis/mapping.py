@@ -131,8 +131,10 @@ class MappedEvent:
         """What the signed submission names beside the TraceEvent: the batches it creates,
         a record's key (the node checks the batch id derives from it), or a received lot
         (a lot the network never held is adopted from outside under it: docs/events.md,
-        "Parties outside the network")."""
-        if (self.record or self.action is Action.RECEIVE) and self.batch is not None:
+        "Parties outside the network"), or a packing's pallet (the node lets the signer name
+        only an SSCC, an asset, another URI, or a lot of its own prefix as a pallet)."""
+        packs = self.action in (Action.AGGREGATE, Action.DISAGGREGATE)
+        if (self.record or packs or self.action is Action.RECEIVE) and self.batch is not None:
             return (self.batch.canonical,)
         return self.created()
 

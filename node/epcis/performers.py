@@ -48,6 +48,7 @@ from node.events.compose import head_effects
 from node.events.identifiers import (
     GS1_MAX_PREFIX,
     GS1_MIN_PREFIX,
+    IdentifierKind,
     IdentifierSplit,
     Licence,
     PrefixKind,
@@ -308,6 +309,13 @@ class _Judge:
                 raise InvalidIdentifierProofError("no identifier", batchId=batch_id)
             check_adoptable(split, batch_id, actor.participant_id, self.licences)
 
+        def may_pallet(batch_id: bytes) -> None:
+            # as ingest judges it: a lot, an item or a handle under nobody else's prefix
+            split = self.splits.get(batch_id)
+            if item.batch is None or item.batch.kind not in _BATCH_KINDS or split is None:
+                return
+            check_adoptable(split, batch_id, actor.participant_id, self.licences)
+
         try:
             check_role(event, actor)
             apply(
@@ -318,6 +326,7 @@ class _Judge:
                 receiver,
                 may_create,
                 may_adopt,
+                may_pallet,
                 record=item.record,
             )
         except EventRejectedError:
@@ -355,6 +364,14 @@ def _place(data: Mapping[str, Any], resolve: PartyResolver) -> bytes | None:
             if found is not None:
                 return found
     return None
+
+
+#: The identifiers that name a batch and sit under a prefix (a pallet's is judged).
+_BATCH_KINDS = (
+    IdentifierKind.DIGITAL_LINK_LOT,
+    IdentifierKind.DIGITAL_LINK_ITEM,
+    IdentifierKind.HANDLE,
+)
 
 
 def _named(item: MappedEvent) -> list[bytes]:

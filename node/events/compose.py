@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from node.events.hashing import keccak
-from node.events.identifiers import IdentifierKind, parse_identifier
+from node.events.identifiers import IdentifierKind, parse_identifier, parse_record
 from node.events.payload import canonical_json
 from node.events.typed_data import ZERO32, Action, TraceEvent
-from node.exceptions import InvalidEventError
+from node.exceptions import InvalidEventError, InvalidIdentifierError
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +75,29 @@ def named_batch(text: str | None) -> tuple[bytes, list[str]]:
     return bytes(identifier.batch_id), attach
 
 
+#: The packings: their subject is a pallet, which may also be a record (an SSCC, an asset).
+PACKINGS: Final = frozenset({Action.AGGREGATE, Action.DISAGGREGATE})
+
+
+def named_subject(action: Action, text: str | None) -> tuple[bytes, list[str]]:
+    """The event's subject as :func:`named_batch` reads it; a packing's pallet may also be
+    a record's key (an SSCC, an asset: ``parse_record``), attached, since ingest needs the
+    pallet named (docs/events.md, "Pallets")."""
+    if action not in PACKINGS or text is None:
+        return named_batch(text)
+    try:
+        return named_batch(text)
+    except InvalidIdentifierError:
+        record = parse_record(text)
+        return bytes(record.batch_id), [record.canonical]
+
+
 def heads_needed(spec: EventSpec) -> list[bytes]:
     """The batches whose current heads the event extends."""
     action = parse_action(spec.action)
     wanted = [named_batch(text)[0] for text in spec.inputs]
     if not creates(action) and spec.batch is not None:
-        wanted.insert(0, named_batch(spec.batch)[0])
+        wanted.insert(0, named_subject(action, spec.batch)[0])
     return wanted
 
 
@@ -93,7 +110,7 @@ def compose(
 ) -> tuple[TraceEvent, bytes | None, tuple[str, ...]]:
     """The TraceEvent, its canonical payload and the identifiers to attach."""
     action = parse_action(spec.action)
-    subject, identifiers = named_batch(spec.batch)
+    subject, identifiers = named_subject(action, spec.batch)
     input_ids = [named_batch(text)[0] for text in spec.inputs]
     output_ids = [named_batch(text) for text in spec.outputs]
     canonical = canonical_json(spec.payload) if spec.payload is not None else None

@@ -46,6 +46,7 @@ from node.exceptions import (
     NotRecallerError,
     NotReceiverError,
     OpenIdentifierRefusedError,
+    PalletIsBatchError,
     UnknownBatchError,
     UnlicensedIdentifierError,
 )
@@ -149,6 +150,20 @@ def check_not_records(split: IdentifierSplit, batch_id: bytes, has_records: bool
         )
 
 
+def check_not_pallet(split: IdentifierSplit, batch_id: bytes, has_events: bool) -> None:
+    """The node's rule for a lot, an item or a handle whose id already keys events of no
+    batch (``has_events``: for these kinds, only packings can, naming it their pallet): a
+    lot or an item is packed, never packed onto, so no batch is made on a pallet's id (its
+    history would start with the packings). An open identifier: :func:`check_not_records`.
+    Not the contract's rule: the chain executes no packing."""
+    if split.kind is not PrefixKind.OTHER and has_events:
+        raise PalletIsBatchError(
+            f"{split.canonical} is a pallet, named by earlier packings: a lot or an item is "
+            "packed, never packed onto, so no batch is made under a pallet's identifier",
+            batchId=batch_id,
+        )
+
+
 def _judged_licence(
     split: IdentifierSplit,
     participant: int,
@@ -199,6 +214,7 @@ def apply(
     receiver: Receiver | None,
     may_create: MayCreate | None = None,
     may_adopt: MayCreate | None = None,
+    may_pallet: MayCreate | None = None,
     *,
     record: bool = False,
 ) -> Outcome:
@@ -208,9 +224,11 @@ def apply(
     the participant whose current key is ``event.counterparty`` (None when unknown);
     ``may_create`` judges the identifier of each batch the event would create, and
     ``may_adopt`` that of a lot a RECEIVE adopts from outside, where the contract does
-    (None: not judged here). ``record``: the event is an anchored-only record, an OBSERVE
-    whose subject is named by an identifier that is no batch (ingest checked that
-    ``batchId`` derives from it): it has no head and changes nothing.
+    (None: not judged here); ``may_pallet`` judges the identifier an AGGREGATE or
+    DISAGGREGATE names its pallet by (None: not judged here). ``record``: the event is an
+    anchored-only record, an OBSERVE whose subject is named by an identifier that is no
+    batch (ingest checked that ``batchId`` derives from it): it has no head and changes
+    nothing.
     Raises the rule's :class:`EventRejectedError` and changes nothing when a rule fails.
     """
     action = event.action
@@ -221,7 +239,7 @@ def apply(
     if action is Action.TRANSFORM:
         return _transform(event, event_hash, actor, batches, may_create)
     if action in (Action.AGGREGATE, Action.DISAGGREGATE):
-        return _pack(event, actor, batches)
+        return _pack(event, actor, batches, may_pallet)
     if action is Action.RECEIVE and (
         event.adopts() or _status(batches, event.batch_id) is BatchStatus.EXPORTED
     ):
@@ -399,7 +417,16 @@ def _record(event: TraceEvent, event_hash: bytes, batches: dict[bytes, BatchStat
     return Outcome([], [], [])
 
 
-def _pack(event: TraceEvent, actor: Actor, batches: dict[bytes, BatchState]) -> Outcome:
+def _pack(
+    event: TraceEvent,
+    actor: Actor,
+    batches: dict[bytes, BatchState],
+    may_pallet: MayCreate | None,
+) -> Outcome:
+    """A packing: its lots, each at its head and held by the signer, on a pallet that is
+    no custody batch (a lot is packed, never packed onto) and whose identifier the signer
+    may name a pallet by (``may_pallet``, at ingest: an SSCC, an asset, any other URI, or
+    a lot, an item or a handle under a prefix no other participant holds)."""
     if (
         event.batch_id == ZERO32
         or not event.inputs
@@ -411,10 +438,17 @@ def _pack(event: TraceEvent, actor: Actor, batches: dict[bytes, BatchState]) -> 
         or event.batch_id in event.inputs
     ):
         raise InvalidEventError(f"malformed {event.action.name} event")
+    if event.batch_id in batches:
+        raise PalletIsBatchError(
+            "the pallet is a custody batch: a lot or an item is packed, never packed onto",
+            batchId=event.batch_id,
+        )
     for batch_id, prev in zip(event.inputs, event.input_prev_hashes, strict=True):
         stored = _existing(batches, batch_id, prev)
         _require_movable(stored, event.action, BatchStatus.ACTIVE)
         _require_custodian(stored, actor)
+    if may_pallet is not None:
+        may_pallet(event.batch_id)
     if event.action is Action.AGGREGATE:
         # The lots become part of the pallet's provenance, and the pallet of theirs.
         return Outcome([], [], [(lot, event.batch_id) for lot in event.inputs])

@@ -45,6 +45,7 @@ from node.events.rules import (
     apply,
     check_adoptable,
     check_licence,
+    check_not_pallet,
     check_not_records,
     check_role,
 )
@@ -99,6 +100,10 @@ _STALE_VIEW_REFUSALS = (
 )
 
 
+#: The packings, whose pallet is no batch (node.events.rules).
+_PACKS = (Action.AGGREGATE, Action.DISAGGREGATE)
+
+
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
@@ -139,6 +144,8 @@ class _Pending:
     open_subject: bool = False
     #: The vocabulary element a master-data assertion (a record) asserts.
     element: MasterDataElement | None = None
+    #: The identifier a packing names its pallet by (None: a bare batch id).
+    pallet: Identifier | None = None
 
 
 class _ChainNeeded(Exception):  # noqa: N818 (a signal inside the ingest, never raised out)
@@ -165,6 +172,8 @@ class _Policies:
     known: dict[int, bool]
     record_keys: Set[bytes]
     readable: bool
+    #: The ids packings named as their pallet (node.events.rules.check_not_pallet).
+    pallets: Set[bytes] = frozenset()
 
     def open_allowed(self, split: IdentifierSplit, participant: int) -> bool | None:
         """Whether ``participant``'s node allows the open identifier ``split`` names
@@ -333,6 +342,8 @@ class IngestService:
             # Rows of no custody batch: keys of anchored-only records (or of a pallet), and
             # below, the records this call accepts.
             record_keys = set(epochs.keys() - stored)
+            # Of those, the ids packings named as their pallet (never a batch's: rules).
+            pallets = self._pallets(conn, live, record_keys)
             remote, refreshed = self._chain_states(conn, live, batches, fetched)
             licences = self._licences(conn, live)
             rows: list[EventRow] = []
@@ -364,7 +375,7 @@ class IngestService:
                         held,
                         batches,
                         licences,
-                        _Policies(policies, record_keys, self.open_policy is not None),
+                        _Policies(policies, record_keys, self.open_policy is not None, pallets),
                         as_participant,
                     )
                 except EventRejectedError as error:
@@ -381,6 +392,8 @@ class IngestService:
                 held[item.event_hash] = views[item.signer or b""].participant_id
                 if item.record:
                     record_keys.add(item.signed.event.batch_id)
+                if item.signed.event.action in _PACKS:
+                    pallets.add(item.signed.event.batch_id)
                 used[key] = item.event_hash
                 for state in outcome.created:
                     state.identifier = item.identifiers.get(state.batch_id)
@@ -483,12 +496,27 @@ class IngestService:
         event_hash = signed.event.digest(self.domain)
         item = _Pending(index, signed, event_hash)
         try:
-            item.identifiers, item.splits, item.record, item.open_subject = _identifiers(signed)
+            item.identifiers, item.splits, item.record, item.open_subject, item.pallet = (
+                _identifiers(signed)
+            )
             if item.record:
                 item.element = _element(signed)
         except EventRejectedError as error:
             item.result = _rejected(item, error)
         return item
+
+    def _pallets(self, conn: Connection, live: list[_Pending], keys: set[bytes]) -> set[bytes]:
+        """The ids among ``keys`` (events stored, no batch) that a batch ``live`` creates
+        would take and that stored packings named as their pallet; not an id whose batch
+        was forgotten (its creation rejected on-chain: it may be created again)."""
+        wanted = [b for p in live for b in p.signed.event.created_batch_ids() if b in keys]
+        if not wanted:
+            return set()
+        return {
+            row.record.event.batch_id
+            for row in self.store.events.of_batches(conn, wanted)
+            if row.record.event.action in _PACKS and row.record.event.batch_id in keys
+        }
 
     def _licences(self, conn: Connection, live: list[_Pending]) -> _Licences:
         """One indexed lookup of the licence mirror for every batch ``live`` creates."""
@@ -555,6 +583,7 @@ class IngestService:
                 policies.open_allowed(split, actor.participant_id),
             )
             check_not_records(split, batch_id, batch_id in policies.record_keys)
+            check_not_pallet(split, batch_id, batch_id in policies.pallets)
 
         def may_adopt(batch_id: bytes) -> None:
             if batch_id not in item.splits:
@@ -573,6 +602,21 @@ class IngestService:
                 policies.open_allowed(split, actor.participant_id),
             )
             check_not_records(split, batch_id, batch_id in policies.record_keys)
+            check_not_pallet(split, batch_id, batch_id in policies.pallets)
+
+        def may_pallet(batch_id: bytes) -> None:
+            pallet = item.pallet
+            if pallet is None:
+                raise _unnamed_pallet(batch_id)
+            if pallet.kind in (IdentifierKind.LOGISTIC_UNIT, IdentifierKind.RECORD):
+                return  # an SSCC, an asset, any other URI: no batch, nobody's lot
+            if pallet.kind is IdentifierKind.OPEN and not names_open_batch(
+                exists=batch_id in batches, creates=False
+            ):
+                return  # an open identifier that names no batch (the rules refuse one that does)
+            # A lot, an item or a handle: never under a prefix another participant holds
+            # (its brand owner's lot, now or once commissioned), as for a lot adopted.
+            check_adoptable(item.splits[batch_id], batch_id, actor.participant_id, licences.current)
 
         if item.open_subject:
             # An OBSERVE of an open identifier: the batch's when one exists (here, or on
@@ -587,6 +631,7 @@ class IngestService:
             receiver,
             may_create,
             may_adopt,
+            may_pallet,
             record=item.record,
         )
 
@@ -634,15 +679,20 @@ def _nonce(item: _Pending) -> bytes:
 
 def _identifiers(
     signed: SignedEvent,
-) -> tuple[dict[bytes, str], dict[bytes, IdentifierSplit], bool, bool]:
+) -> tuple[dict[bytes, str], dict[bytes, IdentifierSplit], bool, bool, Identifier | None]:
     """Canonical identifiers by batch id, each naming a batch of the event; the split of
     each the event creates; and whether the event is an anchored-only record (an OBSERVE
     whose subject is named by a record identifier: an SSCC, an asset, any other URI,
     :func:`~node.events.identifiers.parse_record`). A batch created without one is
     refused where the contract checks it, after the signer and the batch rules
     (``may_create``). Last, whether the event is an OBSERVE of an open identifier, which
-    names a batch or a record as the batches say (decided in ``_check``)."""
+    names a batch or a record as the batches say (decided in ``_check``), and the identifier
+    a packing (AGGREGATE, DISAGGREGATE) names its pallet by: a record identifier (an SSCC,
+    an asset, any other URI) or a batch identifier, whose split is kept to judge it
+    (``may_pallet``)."""
     event = signed.event
+    packs = event.action in _PACKS
+    pallet: Identifier | None = None
     named = event.batch_ids()
     found: dict[bytes, str] = {}
     parsed: dict[bytes, Identifier] = {}
@@ -655,10 +705,13 @@ def _identifiers(
                 identifier = parse_record(text)
             except InvalidIdentifierError:
                 raise InvalidEventError(str(exc), field="identifiers") from exc
+            if packs and identifier.batch_id == event.batch_id:
+                pallet = identifier  # a pallet's SSCC, asset or other URI
+                continue
             if event.action is not Action.OBSERVE or identifier.batch_id != event.batch_id:
                 raise InvalidEventError(
                     f"record identifier {identifier.canonical} names no batch: it may only "
-                    "name the subject of an OBSERVE",
+                    "name the subject of an OBSERVE or a packing's pallet",
                     field="identifiers",
                 ) from None
             record = True
@@ -683,7 +736,10 @@ def _identifiers(
         for created in signed.event.created_batch_ids()
         if created in parsed
     }
-    return found, splits, record, open_subject
+    if packs and event.batch_id in parsed:
+        pallet = parsed[event.batch_id]
+        splits[event.batch_id] = identifier_split(pallet)
+    return found, splits, record, open_subject, pallet
 
 
 _ELEMENT_MARK = f'"type":"{ELEMENT_TYPE}"'.encode()
@@ -718,6 +774,16 @@ def _unproven(batch_id: bytes) -> InvalidIdentifierProofError:
         "a new batch needs its identifier (a GS1 Digital Link, EPC URN or handle) in "
         "the submission's identifiers: the contract lets only the holder of the "
         "identifier's prefix create it, and a bare batch id names no prefix",
+        batchId="0x" + batch_id.hex(),
+    )
+
+
+def _unnamed_pallet(batch_id: bytes) -> InvalidIdentifierProofError:
+    return InvalidIdentifierProofError(
+        "a packing needs its pallet's identifier in the submission's identifiers: an SSCC, "
+        "an asset or any other URI, or a lot, an item or a handle under a prefix no other "
+        "participant holds; a bare batch id names no prefix, so it could name another "
+        "brand's lot",
         batchId="0x" + batch_id.hex(),
     )
 

@@ -300,6 +300,7 @@ def verify_bundle(
     ]
     _prefetch(bundle, reader, signers)
     heads: dict[bytes, bytes] = {}
+    pallets: set[bytes] = set()  # the batch ids the bundle's packings named as pallets
     altered: dict[bytes, int] = {}  # stated and computed hashes of altered events -> index
     lifecycle: dict[bytes, list[_Step]] = defaultdict(list)
     by_batch: dict[bytes, list[int]] = defaultdict(list)
@@ -358,7 +359,7 @@ def verify_bundle(
                         Check.ACCEPTED_ON_CHAIN, Outcome.FAIL, _fraudulent(item.anchor.root)
                     )
                 )
-        _check_hash_chain(entry, item, digest, heads, known, altered, elsewhere)
+        _check_hash_chain(entry, item, digest, heads, known, altered, elsewhere, pallets)
         _advance(item, digest, entry, lifecycle)
     _check_batches(
         bundle,
@@ -852,6 +853,7 @@ def _check_hash_chain(
     known: frozenset[bytes],
     altered: dict[bytes, int],
     elsewhere: dict[bytes, tuple[int, bytes]],
+    pallets: set[bytes],
 ) -> None:
     """The event names a batch of the bundle (a bundle holds its batches' events, no
     other), and extends the heads the earlier events of the bundle left (and moves them,
@@ -867,6 +869,11 @@ def _check_hash_chain(
     BatchRegistry accepted it (``accepted-on-chain``): the contract executes an event only
     on the batch's head, so the chain held that previous event as the head. Skipped then,
     pending until it is anchored, and a gap otherwise. (``elsewhere`` receives the batch.)
+
+    A packing's pallet is no custody batch (node.events.rules, ``pallet-is-batch``): a
+    packing fails that names as its pallet a batch the bundle made before it, and so does
+    the event that makes a batch the bundle's packings named as a pallet before (``pallets``
+    receives each pallet): a lot or an item is packed, never packed onto.
     """
     event = item.event
     action = event.action
@@ -893,6 +900,14 @@ def _check_hash_chain(
             )
 
     updates: dict[bytes, bytes] = {}
+    if action in (Action.AGGREGATE, Action.DISAGGREGATE):
+        if event.batch_id in heads:
+            problems.append(_pallet_is_batch(event.batch_id))
+        pallets.add(event.batch_id)
+    made: tuple[bytes, ...] = event.outputs if action is Action.TRANSFORM else ()
+    if action is Action.COMMISSION or event.adopts():
+        made = (event.batch_id,)
+    problems.extend(_made_on_pallet(b) for b in made if b in pallets and b not in heads)
     if action is Action.COMMISSION:
         if event.prev_event_hash != ZERO32:
             problems.append("a COMMISSION names no previous event")
@@ -955,6 +970,20 @@ def _check_hash_chain(
         )
     else:
         entry.checks.append(CheckResult(Check.HASH_CHAIN, Outcome.PASS))
+
+
+def _pallet_is_batch(batch_id: bytes) -> str:
+    return (
+        f"pallet 0x{batch_id.hex()} is a custody batch: a lot or an item is packed, never "
+        "packed onto"
+    )
+
+
+def _made_on_pallet(batch_id: bytes) -> str:
+    return (
+        f"batch 0x{batch_id.hex()} was a pallet before it was made: a lot or an item is packed, "
+        "never packed onto"
+    )
 
 
 #: How a report says that an event belongs to no batch of the bundle.

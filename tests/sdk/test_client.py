@@ -90,6 +90,18 @@ def _id(identifier: str) -> str:
     return "0x" + bytes(parse_identifier(identifier).batch_id).hex()
 
 
+def test_lots_are_packed_onto_an_sscc_pallet_and_unpacked(gateway: Gateway, tmp_path: Path) -> None:
+    # The gateway needs a pallet named (docs/events.md, "Pallets"); an SSCC is no batch,
+    # so the SDK once had only the pallet's bare id to give, which the gateway refuses.
+    sscc = "https://id.gs1.org/00/106141411234567897"
+    with client_for(gateway, "farm", tmp_path / "outbox") as client:
+        client.submit(Action.COMMISSION, lot("PACKED-1"), product="milk", quantity=5)
+        packed = client.submit(Action.AGGREGATE, sscc, inputs=[lot("PACKED-1")])
+        unpacked = client.submit(Action.DISAGGREGATE, sscc, inputs=[lot("PACKED-1")])
+
+    assert (packed.outcome, unpacked.outcome) == ("accepted", "accepted")
+
+
 def test_a_batch_of_many_is_sent_in_lists_within_the_gateways_limit(
     make_gateway: GatewayFactory, tmp_path: Path
 ) -> None:

@@ -37,7 +37,7 @@ PARTICIPANTS: dict[int, tuple[Role, bool]] = {
 LOTS = [keccak(f"lot {i}".encode()) for i in range(4)]
 PALLET = keccak(b"pallet")
 NAMED = ["custodian", "custodian", "receiver", "producer"]
-SHAPES = ["ok"] * 16 + ["quantity0", "counterparty", "inputs", "batchzero"]
+SHAPES = ["ok"] * 16 + ["quantity0", "counterparty", "inputs", "batchzero", "pallet"]
 
 #: Actions weighted so that plans get far into the lifecycle (lots made, shipped, received).
 ACTIONS = [Action.COMMISSION] * 3 + [Action.SHIP, Action.RECEIVE] * 3 + list(Action)
@@ -108,6 +108,8 @@ def _event(
         }
         if shape == "inputs":
             fields["batch_id"] = subject  # the pallet among its lots
+        if shape == "pallet":
+            fields["batch_id"] = LOTS[picks[0] - 1]  # a lot (a custody batch once made)
         if shape == "counterparty":
             fields["counterparty"] = _address(9)
     else:
@@ -242,6 +244,8 @@ def test_every_rule_is_reached_alike_through_a_whole_lifecycle() -> None:
         (Action.TRANSFORM, 1, 1, b, "head", "batchzero"),  # a zero output
         (Action.AGGREGATE, 1, 1, b, "head", "ok"),
         (Action.AGGREGATE, 1, 1, b, "head", "inputs"),  # the pallet among its lots
+        (Action.AGGREGATE, 1, 1, b, "head", "pallet"),  # pallet-is-batch: lot a
+        (Action.DISAGGREGATE, 1, 1, b, "head", "pallet"),  # pallet-is-batch: lot a
         (Action.DISAGGREGATE, 1, 1, b, "head", "ok"),
         (Action.OBSERVE, 5, 1, b, "head", "ok"),
         (Action.TRANSFORM, 1, 1, b, "head", "ok"),
@@ -276,6 +280,7 @@ def test_every_rule_is_reached_alike_through_a_whole_lifecycle() -> None:
         "batch-recalled",
         "not-recaller",
         "batch-in-network",
+        "pallet-is-batch",
     }
     assert answers[-2]["outcome"] == ["accepted", ""]
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from node.events.rules import apply
 from node.events.typed_data import Action
 from node.exceptions import InvalidBundleError
 from node.proofs.bundle import loads, schema
@@ -247,3 +248,70 @@ def test_both_verifiers_read_one_spelling_of_numbers_and_hex(served: Served) -> 
     assert Draft202012Validator(schema()).is_valid(accepted)
     reports = served.reports({"action 1.0": accepted})
     assert reports["action 1.0"]["outcome"] == "pass", reports["action 1.0"]["failures"]
+
+
+FOREIGN_LOT = "https://id.gs1.org/01/00614141000012/10/FOREIGN-{}"
+
+
+def test_a_packing_onto_a_lot_fails_in_both_verifiers(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node without the pallet rule (node.events.rules, ``pallet-is-batch``) let the
+    carrier pack its lot onto the farm's lot X, and onto the farm's lot Y before the farm
+    made it: X's bundle holds the carrier's packing, Y's starts with it. Both verifiers fail
+    the packing onto X, and Y's COMMISSION after a packing named it a pallet (``hash-chain``),
+    in the same words."""
+    import node.ingest.service as ingest
+
+    h = served.harness
+    x, y, r = (FOREIGN_LOT.format(n) for n in ("X", "Y", "R"))
+    h.submit("farm", Action.COMMISSION, x, product="milk", quantity=10)
+    h.submit("farm", Action.COMMISSION, r, product="milk", quantity=10)
+    h.submit("farm", Action.SHIP, r, to="carrier")
+    h.submit("carrier", Action.RECEIVE, r)
+
+    def unchecked(
+        event: Any,
+        event_hash: bytes,
+        actor: Any,
+        batches: Any,
+        receiver: Any,
+        *hooks: Any,
+        record: bool = False,
+    ) -> Any:
+        """The rules as they were: the pallet not judged, nor a lot made on a pallet's id."""
+        pallet = batches.pop(event.batch_id, None) if event.action in (6, 7) else None
+        try:
+            return apply(event, event_hash, actor, batches, receiver, record=record)
+        finally:
+            if pallet is not None:
+                batches[event.batch_id] = pallet
+
+    monkeypatch.setattr(ingest, "apply", unchecked)
+    h.submit("carrier", Action.AGGREGATE, x, inputs=[r])
+    h.submit("carrier", Action.AGGREGATE, y, inputs=[r])
+    h.submit("farm", Action.COMMISSION, y, product="milk", quantity=10)
+    monkeypatch.undo()
+    h.commit()
+    bundles = {"x": h.export(x).as_json(), "y": h.export(y).as_json()}
+
+    reports = served.reports(bundles)
+
+    words = "a lot or an item is packed, never packed onto"
+    x_id, y_id = (bundles[n]["subject"] for n in ("x", "y"))
+    packing = next(i for i, e in enumerate(bundles["x"]["events"]) if e["event"]["action"] == 6)
+    assert _check(reports["x"], f"event #{packing} hash-chain") == (
+        "fail",
+        f"pallet {x_id} is a custody batch: {words}",
+    )
+    made = next(
+        i
+        for i, e in enumerate(bundles["y"]["events"])
+        if e["event"]["action"] == 1 and e["event"]["batchId"] == y_id
+    )
+    assert _check(reports["y"], f"event #{made} hash-chain") == (
+        "fail",
+        f"batch {y_id} was a pallet before it was made: {words}",
+    )
+    for name in ("x", "y"):
+        assert reports[name]["outcome"] == "fail"
